@@ -1,0 +1,32 @@
+# postline: `make demo` and `make test` are all the set-up a fresh machine needs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+
+.PHONY: demo test server install clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make demo: install, write a demo shoot of DNG files, run it end to end, print the delivery zip
+demo: $(STAMP)
+	$(BIN)/postline demo
+
+## make test: install and run the test suite
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## make server: the local Prefect server with its UI on http://127.0.0.1:4200
+server: $(STAMP)
+	$(BIN)/prefect server start --host 127.0.0.1 --port 4200
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,70 @@
+"""Settings of one postline installation, read from the environment (``POSTLINE_*``)
+and an optional ``postline.env`` file in the working folder.
+
+Nothing is read at import time: call :func:`get_settings`. Tests point
+``POSTLINE_HOME`` somewhere else and call ``get_settings.cache_clear()``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PostlineSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="POSTLINE_", env_file="postline.env", extra="ignore"
+    )
+
+    home: Path = Field(
+        default=Path.home() / "postline",
+        description="Folder holding the production record (SQLite), archives, work files and deliveries.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the production record; default: SQLite file <home>/postline.db.",
+    )
+    batch_size: int = Field(
+        default=24, ge=1, le=500,
+        description="Photos per task run: image work is batched so a flow run holds tens, not thousands, of task runs.",
+    )
+    workers: int = Field(
+        default=2, ge=1, le=64, description="Photo batches processed at once on this machine."
+    )
+    web_long_edge: int = Field(
+        default=1600, ge=256, le=8192, description="Long edge in pixels of the web-size delivery JPEGs."
+    )
+    jpeg_quality: int = Field(default=92, ge=50, le=100, description="Quality of delivery JPEGs.")
+    max_rework_rounds: int = Field(
+        default=1, ge=0, le=5,
+        description="How many times an automatic QC rejection sends a photo back to its stage before it is held.",
+    )
+
+    @field_validator("home")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'postline.db'}"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.home / "archive"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.home / "work"
+
+    @property
+    def delivery_dir(self) -> Path:
+        return self.home / "delivery"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> PostlineSettings:
+    return PostlineSettings()

@@ -1,0 +1,79 @@
+"""The QC gate: automatic checks on each finished photo, then pass, or reject with the reason
+and the stage blamed. A rejected photo goes back to that stage as a new round while the
+studio's rework allowance lasts; after that it is held for a person."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.logging import get_run_logger
+
+from config.line import get_line
+from config.settings import get_settings
+from qc.checks import EXPOSURE_REASONS, Problem, Reason, check_image
+from record import moves, work
+from record.db import transaction
+from record.models import QC_GATE, Photo, PhotoStatus, WorkItem, WorkStatus
+from tasks.errors import retry_only_retryable
+from tasks.pixels import imageio
+
+
+def blamed_stage(problems: list[Problem]) -> str:
+    """Exposure defects go back to grading; anything else to the last stage, which made the file."""
+    stages = get_line().stages
+    if any(p.reason in EXPOSURE_REASONS for p in problems):
+        return stages[0].key
+    return stages[-1].key
+
+
+def _inspect(item: WorkItem, photo: Photo) -> list[Problem]:
+    try:
+        display = imageio.read_working_tiff(item.input_path)
+    except (OSError, ValueError) as exc:
+        return [Problem(Reason.UNREADABLE, f"cannot be read back ({exc})")]
+    expected = (photo.width, photo.height) if photo.width and photo.height else None
+    return check_image(display, expected_size=expected, spec=get_line().qc_gate)
+
+
+def _decide(item_id: int, problems: list[Problem], allowance: int) -> str:
+    with transaction() as session:
+        item = session.get(WorkItem, item_id)
+        photo = session.get(Photo, item.photo_id)
+        if not problems:
+            moves.move_item(session, item, WorkStatus.PASSED, actor=work.AUTO_WORKER)
+            moves.move_photo(session, photo, PhotoStatus.PASSED, stage=QC_GATE, round=item.round,
+                             actor=work.AUTO_WORKER)
+            return "passed"
+        reason = f"{photo.source_name} " + "; ".join(p.message for p in problems)
+        codes = ",".join(sorted({p.reason.value for p in problems}))
+        stage = blamed_stage(problems)
+        moves.move_item(session, item, WorkStatus.REJECTED, actor=work.AUTO_WORKER,
+                        reason=f"[{codes}] {reason}", blamed_stage=stage)
+        if item.round <= allowance:
+            earlier = work.previous_item(session, photo.id, stage, item.round + 1)
+            moves.enqueue(session, order_id=item.order_id, photo_id=photo.id, stage=stage, round=item.round + 1,
+                          input_path=earlier.input_path, actor=work.AUTO_WORKER)
+            return "rework"
+        moves.move_photo(session, photo, PhotoStatus.HELD, stage=QC_GATE, round=item.round, actor=work.AUTO_WORKER,
+                         reason=f"{reason}; still failing after {allowance} rework round(s): a QC lead must look")
+        return "held"
+
+
+@task(name="qc-batch", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_only_retryable)
+def qc_batch(order_id: int, item_ids: list[int]) -> dict[str, int]:
+    logger = get_run_logger()
+    allowance = get_settings().max_rework_rounds
+    counts = {"passed": 0, "rework": 0, "held": 0, "skipped": 0}
+    for item_id in item_ids:
+        with transaction() as session:
+            item = work.claim_queued(session, item_id)
+            photo = session.get(Photo, item.photo_id) if item else None
+        if item is None:
+            counts["skipped"] += 1
+            continue
+        problems = _inspect(item, photo)
+        outcome = _decide(item_id, problems, allowance)
+        counts[outcome] += 1
+        if problems:
+            logger.warning("QC %s: %s %s", outcome, photo.source_name, "; ".join(p.message for p in problems))
+    logger.info("QC batch of %d: %s", len(item_ids), counts)
+    return counts

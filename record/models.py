@@ -1,0 +1,161 @@
+"""The production record: orders, photos, work items and stage events.
+
+Times are UTC. Statuses are enums; which status may follow which lives in
+:mod:`record.moves`, the only module that changes them after creation.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+
+from pydantic import NaiveDatetime
+from sqlalchemy import Column, Index, UniqueConstraint
+from sqlalchemy import Enum as SAEnum
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _enum(enum_cls: type[StrEnum]) -> Column:
+    # Stored as the readable value ('queued'), checked by a native CHECK / ENUM.
+    return Column(SAEnum(enum_cls, values_callable=lambda e: [m.value for m in e],
+                         native_enum=False, length=20), nullable=False)
+
+
+class ShootType(StrEnum):
+    WEDDING = "wedding"
+    PORTRAIT = "portrait"
+    CHILDREN = "children"
+
+
+class OrderStatus(StrEnum):
+    CREATED = "created"
+    RUNNING = "running"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class PhotoStatus(StrEnum):
+    INGESTED = "ingested"     # archived, checksummed, in the line
+    REJECTED = "rejected"     # unreadable or not a photo: never entered the line
+    DUPLICATE = "duplicate"   # same bytes as another photo of the order
+    FAILED = "failed"         # a stage could not process it (reason says why)
+    HELD = "held"             # QC kept rejecting it after the allowed rework: a person must look
+    PASSED = "passed"         # passed the QC gate, ready to deliver
+    DELIVERED = "delivered"
+
+
+class WorkStatus(StrEnum):
+    QUEUED = "queued"
+    CLAIMED = "claimed"
+    SUBMITTED = "submitted"   # stage work done; output recorded
+    PASSED = "passed"         # gate items only
+    REJECTED = "rejected"     # gate items only
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class EventKind(StrEnum):
+    INGESTED = "ingested"
+    ENQUEUED = "enqueued"
+    CLAIMED = "claimed"       # work started (by a person or the automatic worker)
+    RELEASED = "released"     # claim given up or expired; the item is back in the queue
+    SUBMITTED = "submitted"   # work finished
+    PASSED = "passed"
+    REJECTED = "rejected"     # with reason, and the stage blamed for a QC rejection
+    FAILED = "failed"
+    HELD = "held"
+    DELIVERED = "delivered"
+
+
+INGEST = "ingest"            # pseudo-stages used in events
+QC_GATE = "qc_gate"
+DELIVERY = "delivery"
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "orders"
+    id: int | None = Field(default=None, primary_key=True)
+    client: str = Field(max_length=120, index=True)
+    shoot: ShootType = Field(sa_column=_enum(ShootType))
+    preset: str = Field(max_length=80)
+    preset_version: int | None = None
+    preset_hash: str | None = Field(default=None, max_length=64)
+    preset_json: str | None = Field(default=None, description="The resolved preset values, so a re-run grades exactly alike.")
+    due: date | None = None
+    card_folder: str = Field(max_length=1024)
+    status: OrderStatus = Field(sa_column=_enum(OrderStatus))
+    delivery_path: str | None = Field(default=None, max_length=1024)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Photo(SQLModel, table=True):
+    __tablename__ = "photos"
+    __table_args__ = (UniqueConstraint("order_id", "source_name", name="uq_photo_source"),)
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    source_name: str = Field(max_length=1024, description="Path relative to the card folder, as found.")
+    original_path: str | None = Field(default=None, max_length=1024, description="Read-only archive copy.")
+    sha256: str = Field(max_length=64, index=True)
+    size_bytes: int
+    kind: str | None = Field(default=None, max_length=8)
+    status: PhotoStatus = Field(sa_column=_enum(PhotoStatus))
+    reason: str | None = Field(default=None, max_length=1000)
+    duplicate_of: int | None = Field(default=None, foreign_key="photos.id")
+    width: int | None = None
+    height: int | None = None
+    orientation: int | None = None
+    camera_make: str | None = Field(default=None, max_length=80)
+    camera_model: str | None = Field(default=None, max_length=80)
+    lens: str | None = Field(default=None, max_length=120)
+    capture_time: NaiveDatetime | None = Field(default=None, description="Camera clock, as the camera wrote it.")
+    iso: float | None = None
+    exposure_time: float | None = None
+    f_number: float | None = None
+    focal_length: float | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class WorkItem(SQLModel, table=True):
+    """One photo at one stage (or gate) in one round. Round 1 is first pass; rework adds rounds."""
+    __tablename__ = "work_items"
+    __table_args__ = (
+        UniqueConstraint("photo_id", "stage", "round", name="uq_item_photo_stage_round"),
+        Index("ix_items_queue", "stage", "status"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    photo_id: int = Field(foreign_key="photos.id", index=True)
+    stage: str = Field(max_length=40)
+    round: int = Field(default=1, ge=1)
+    status: WorkStatus = Field(sa_column=_enum(WorkStatus))
+    claimed_by: str | None = Field(default=None, max_length=80)
+    lease_expires_at: datetime | None = None
+    attempt: int = 0
+    input_path: str | None = Field(default=None, max_length=1024)
+    output_path: str | None = Field(default=None, max_length=1024)
+    output_sha256: str | None = Field(default=None, max_length=64)
+    reason: str | None = Field(default=None, max_length=1000)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class StageEvent(SQLModel, table=True):
+    """Append-only: every move of a photo. Statistics come from here, not from Prefect's run history."""
+    __tablename__ = "stage_events"
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    photo_id: int | None = Field(default=None, foreign_key="photos.id", index=True)
+    work_item_id: int | None = Field(default=None, foreign_key="work_items.id")
+    stage: str = Field(max_length=40, index=True)
+    round: int = 1
+    kind: EventKind = Field(sa_column=_enum(EventKind))
+    actor: str = Field(max_length=80)
+    reason: str | None = Field(default=None, max_length=1000)
+    blamed_stage: str | None = Field(default=None, max_length=40)
+    seconds: float | None = Field(default=None, description="Touch time of the work this event closes.")
+    at: datetime = Field(default_factory=utcnow, index=True)

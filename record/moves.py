@@ -1,0 +1,115 @@
+"""Every status change of a work item or a photo, and the event it writes.
+
+The tables of allowed moves are here and nowhere else. A move is one guarded
+``UPDATE ... WHERE id = :id AND status = :expected``; if no row changed, someone
+else moved it first and :class:`StaleMove` is raised. The stage event is added in
+the same session, so it commits (or not) with the change. Functions take
+``session`` and do not commit: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, update
+
+from record.models import EventKind, Photo, PhotoStatus, StageEvent, WorkItem, WorkStatus, utcnow
+
+W = WorkStatus
+ALLOWED_WORK: dict[WorkStatus, frozenset[WorkStatus]] = {
+    W.QUEUED: frozenset({W.CLAIMED, W.CANCELLED}),
+    W.CLAIMED: frozenset({W.SUBMITTED, W.PASSED, W.REJECTED, W.QUEUED, W.FAILED}),
+    W.FAILED: frozenset({W.QUEUED}),
+    W.SUBMITTED: frozenset(),
+    W.PASSED: frozenset(),
+    W.REJECTED: frozenset(),
+    W.CANCELLED: frozenset(),
+}
+# The event each work move writes.
+WORK_EVENT: dict[WorkStatus, EventKind] = {
+    W.CLAIMED: EventKind.CLAIMED,
+    W.SUBMITTED: EventKind.SUBMITTED,
+    W.PASSED: EventKind.PASSED,
+    W.REJECTED: EventKind.REJECTED,
+    W.QUEUED: EventKind.RELEASED,
+    W.FAILED: EventKind.FAILED,
+    W.CANCELLED: EventKind.RELEASED,
+}
+
+P = PhotoStatus
+ALLOWED_PHOTO: dict[PhotoStatus, frozenset[PhotoStatus]] = {
+    P.INGESTED: frozenset({P.FAILED, P.HELD, P.PASSED}),
+    P.PASSED: frozenset({P.DELIVERED}),
+    P.FAILED: frozenset(),
+    P.HELD: frozenset({P.PASSED}),
+    P.REJECTED: frozenset(),
+    P.DUPLICATE: frozenset(),
+    P.DELIVERED: frozenset(),
+}
+PHOTO_EVENT: dict[PhotoStatus, EventKind] = {
+    P.FAILED: EventKind.FAILED,
+    P.HELD: EventKind.HELD,
+    P.PASSED: EventKind.PASSED,
+    P.DELIVERED: EventKind.DELIVERED,
+}
+
+
+class IllegalMove(ValueError):
+    """The move is not in the table of allowed moves."""
+
+
+class StaleMove(RuntimeError):
+    """The row was not in the expected status any more (someone else moved it)."""
+
+
+def enqueue(session: Session, *, order_id: int, photo_id: int, stage: str, round: int,
+            input_path: str | None, actor: str) -> WorkItem:
+    item = WorkItem(order_id=order_id, photo_id=photo_id, stage=stage, round=round,
+                    status=WorkStatus.QUEUED, input_path=input_path)
+    session.add(item)
+    session.flush()
+    session.add(StageEvent(order_id=order_id, photo_id=photo_id, work_item_id=item.id, stage=stage,
+                           round=round, kind=EventKind.ENQUEUED, actor=actor))
+    return item
+
+
+def move_item(session: Session, item: WorkItem, to: WorkStatus, *, actor: str,
+              reason: str | None = None, blamed_stage: str | None = None,
+              seconds: float | None = None, lease_expires_at: datetime | None = None,
+              **fields: object) -> WorkItem:
+    """Move ``item`` from its current status to ``to``; extra ``fields`` are set in the same UPDATE."""
+    expected = item.status
+    if to not in ALLOWED_WORK[expected]:
+        raise IllegalMove(f"work item {item.id} ({item.stage}, round {item.round}) cannot go from {expected} to {to}")
+    now = utcnow()
+    values: dict[str, object] = {"status": to, "updated_at": now, "reason": reason, **fields}
+    if to is WorkStatus.CLAIMED:
+        values |= {"claimed_by": actor, "lease_expires_at": lease_expires_at, "attempt": item.attempt + 1}
+    elif to is WorkStatus.QUEUED:
+        values |= {"claimed_by": None, "lease_expires_at": None}
+    result = session.execute(
+        update(WorkItem).where(WorkItem.id == item.id, WorkItem.status == expected).values(**values)
+    )
+    if result.rowcount != 1:
+        raise StaleMove(f"work item {item.id} was no longer {expected}; someone else moved it")
+    session.add(StageEvent(order_id=item.order_id, photo_id=item.photo_id, work_item_id=item.id,
+                           stage=item.stage, round=item.round, kind=WORK_EVENT[to], actor=actor,
+                           reason=reason, blamed_stage=blamed_stage, seconds=seconds, at=now))
+    session.refresh(item)
+    return item
+
+
+def move_photo(session: Session, photo: Photo, to: PhotoStatus, *, stage: str, actor: str,
+               reason: str | None = None, round: int = 1) -> Photo:
+    expected = photo.status
+    if to not in ALLOWED_PHOTO[expected]:
+        raise IllegalMove(f"photo {photo.id} ({photo.source_name}) cannot go from {expected} to {to}")
+    result = session.execute(
+        update(Photo).where(Photo.id == photo.id, Photo.status == expected).values(status=to, reason=reason)
+    )
+    if result.rowcount != 1:
+        raise StaleMove(f"photo {photo.id} was no longer {expected}; someone else moved it")
+    session.add(StageEvent(order_id=photo.order_id, photo_id=photo.id, stage=stage, round=round,
+                           kind=PHOTO_EVENT[to], actor=actor, reason=reason))
+    session.refresh(photo)
+    return photo

@@ -1,0 +1,148 @@
+"""Data functions over the production record. Each takes ``session`` and does not commit;
+status changes go through :mod:`record.moves`."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlmodel import Session, col, func, select
+
+from record import moves
+from record.models import (
+    INGEST, EventKind, Order, OrderStatus, Photo, PhotoStatus, ShootType, StageEvent, WorkItem,
+    WorkStatus, utcnow,
+)
+
+AUTO_WORKER = "postline-auto"
+AUTO_LEASE = timedelta(minutes=30)
+
+
+class NotFound(LookupError):
+    pass
+
+
+def create_order(session: Session, *, client: str, shoot: ShootType, preset_name: str, preset_version: int,
+                 preset_hash: str, preset_json: str, due: date | None, card_folder: str) -> Order:
+    order = Order(client=client, shoot=shoot, preset=preset_name, preset_version=preset_version,
+                  preset_hash=preset_hash, preset_json=preset_json, due=due, card_folder=card_folder,
+                  status=OrderStatus.CREATED)
+    session.add(order)
+    session.flush()
+    return order
+
+
+def get_order(session: Session, order_id: int) -> Order:
+    order = session.get(Order, order_id)
+    if order is None:
+        raise NotFound(f"no order {order_id}; `postline status` lists the orders")
+    return order
+
+
+def set_order_status(session: Session, order: Order, status: OrderStatus, *, delivery_path: str | None = None) -> None:
+    order.status = status
+    order.updated_at = utcnow()
+    if delivery_path is not None:
+        order.delivery_path = delivery_path
+    session.add(order)
+
+
+def known_sources(session: Session, order_id: int) -> set[str]:
+    return set(session.exec(select(Photo.source_name).where(Photo.order_id == order_id)).all())
+
+
+def find_by_checksum(session: Session, order_id: int, sha256: str) -> Photo | None:
+    return session.exec(
+        select(Photo).where(Photo.order_id == order_id, Photo.sha256 == sha256,
+                            col(Photo.status).not_in([PhotoStatus.REJECTED, PhotoStatus.DUPLICATE]))
+    ).first()
+
+
+def add_photo(session: Session, photo: Photo, *, first_stage: str | None) -> Photo:
+    """Record a photo found on the card, its ingest event, and (if it entered the line) its first work item."""
+    session.add(photo)
+    session.flush()
+    kind = EventKind.INGESTED if photo.status is PhotoStatus.INGESTED else EventKind.REJECTED
+    session.add(StageEvent(order_id=photo.order_id, photo_id=photo.id, stage=INGEST, kind=kind,
+                           actor=AUTO_WORKER, reason=photo.reason))
+    if photo.status is PhotoStatus.INGESTED and first_stage:
+        moves.enqueue(session, order_id=photo.order_id, photo_id=photo.id, stage=first_stage, round=1,
+                      input_path=photo.original_path, actor=AUTO_WORKER)
+    return photo
+
+
+def items_in(session: Session, order_id: int, stage: str, status: WorkStatus = WorkStatus.QUEUED) -> list[WorkItem]:
+    return list(session.exec(
+        select(WorkItem).where(WorkItem.order_id == order_id, WorkItem.stage == stage, WorkItem.status == status)
+        .order_by(WorkItem.round, WorkItem.id)
+    ).all())
+
+
+def stages_with_work(session: Session, order_id: int) -> set[str]:
+    rows = session.exec(
+        select(WorkItem.stage).where(WorkItem.order_id == order_id, WorkItem.status == WorkStatus.QUEUED).distinct()
+    ).all()
+    return set(rows)
+
+
+def release_interrupted(session: Session, order_id: int) -> int:
+    """Claims the automatic worker still holds on this order belong to a run that died: put them back."""
+    stale = session.exec(
+        select(WorkItem).where(WorkItem.order_id == order_id, WorkItem.status == WorkStatus.CLAIMED,
+                               WorkItem.claimed_by == AUTO_WORKER)
+    ).all()
+    for item in stale:
+        moves.move_item(session, item, WorkStatus.QUEUED, actor=AUTO_WORKER,
+                        reason="the run working on it stopped before finishing; queued again")
+    return len(stale)
+
+
+def items_by_id(session: Session, ids: list[int]) -> list[WorkItem]:
+    return list(session.exec(select(WorkItem).where(col(WorkItem.id).in_(ids)).order_by(WorkItem.id)).all())
+
+
+def previous_item(session: Session, photo_id: int, stage: str, round: int) -> WorkItem | None:
+    return session.exec(
+        select(WorkItem).where(WorkItem.photo_id == photo_id, WorkItem.stage == stage, WorkItem.round < round)
+        .order_by(col(WorkItem.round).desc())
+    ).first()
+
+
+def final_output(session: Session, photo_id: int, stage: str) -> WorkItem | None:
+    """The latest submitted work of ``stage`` for a photo."""
+    return session.exec(
+        select(WorkItem).where(WorkItem.photo_id == photo_id, WorkItem.stage == stage,
+                               WorkItem.status == WorkStatus.SUBMITTED)
+        .order_by(col(WorkItem.round).desc())
+    ).first()
+
+
+def photos(session: Session, order_id: int, status: PhotoStatus | None = None) -> list[Photo]:
+    query = select(Photo).where(Photo.order_id == order_id)
+    if status is not None:
+        query = query.where(Photo.status == status)
+    return list(session.exec(query.order_by(Photo.id)).all())
+
+
+def orders(session: Session) -> list[Order]:
+    return list(session.exec(select(Order).order_by(col(Order.id).desc())).all())
+
+
+def photo_counts(session: Session, order_id: int) -> dict[PhotoStatus, int]:
+    rows = session.exec(
+        select(Photo.status, func.count()).where(Photo.order_id == order_id).group_by(Photo.status)
+    ).all()
+    return {PhotoStatus(status): n for status, n in rows}
+
+
+def events(session: Session, order_id: int) -> list[StageEvent]:
+    return list(session.exec(select(StageEvent).where(StageEvent.order_id == order_id)
+                             .order_by(StageEvent.id)).all())
+
+
+def claim_queued(session: Session, item_id: int, *, actor: str = AUTO_WORKER,
+                 lease: timedelta = AUTO_LEASE) -> WorkItem | None:
+    """Claim one queued item; None if it is not queued any more (done earlier, or taken)."""
+    item = session.get(WorkItem, item_id)
+    if item is None or item.status is not WorkStatus.QUEUED:
+        return None
+    return moves.move_item(session, item, WorkStatus.CLAIMED, actor=actor, lease_expires_at=utcnow() + lease)

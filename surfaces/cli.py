@@ -1,0 +1,224 @@
+"""`postline`: the command line of the studio's post-production line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; use YYYY-MM-DD, e.g. 2026-12-24") from None
+
+
+# --- commands -------------------------------------------------------------------------------------
+
+def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None, due: date | None):
+    """Check the card folder and the preset, then record the order. Raises CliError on bad input."""
+    from presets.model import DEFAULT_FOR_SHOOT, PresetError, load_preset
+    from record import work
+    from record.db import transaction
+    from record.models import ShootType
+    from tasks.ingest import scan_card
+
+    try:
+        found = scan_card(card)
+    except NotADirectoryError as exc:
+        raise CliError(str(exc)) from None
+    if not found:
+        raise CliError(f"{card}: no files in this folder; give the folder that holds the card's photos")
+    try:
+        preset = load_preset(preset_name or DEFAULT_FOR_SHOOT[shoot])
+    except PresetError as exc:
+        raise CliError(str(exc)) from None
+    with transaction() as session:
+        order = work.create_order(session, client=client, shoot=ShootType(shoot), preset_name=preset.name,
+                                  preset_version=preset.version, preset_hash=preset.resolved_hash(),
+                                  preset_json=preset.model_dump_json(), due=due, card_folder=str(card))
+    print(f"Order {order.id} for {client}: {len(found)} files in {card}, preset {preset.name} v{preset.version}.")
+    return order
+
+
+def cmd_order_create(args: argparse.Namespace) -> int:
+    card = Path(args.from_dir).expanduser().resolve()
+    order = create_order(client=args.client, shoot=args.shoot, card=card, preset_name=args.preset, due=args.due)
+    print(f"Run it with: postline order run {order.id}")
+    print(order.id)
+    return 0
+
+
+def run_order(order_id: int) -> str:
+    from flows.order import order_flow
+    from surfaces.prefect_env import choose_prefect_server
+
+    print(choose_prefect_server(), file=sys.stderr)
+    return order_flow(order_id)
+
+
+def cmd_order_run(args: argparse.Namespace) -> int:
+    from record import work
+    from record.db import transaction
+
+    with transaction() as session:
+        try:
+            work.get_order(session, args.order_id)
+        except work.NotFound as exc:
+            raise CliError(str(exc)) from None
+    try:
+        path = run_order(args.order_id)
+    except Exception as exc:  # noqa: BLE001
+        print(f"error: order {args.order_id} stopped: {exc}\n"
+              f"Fix the cause and run `postline order run {args.order_id}` again: finished photos are kept.",
+              file=sys.stderr)
+        return EXIT_FAILED
+    _print_order(args.order_id, brief=True)
+    print(path)
+    return 0
+
+
+def _print_order(order_id: int, *, brief: bool = False) -> None:
+    from record import stats, work
+    from record.db import transaction
+    from record.models import PhotoStatus
+    from surfaces import tables
+
+    with transaction() as session:
+        order = work.get_order(session, order_id)
+        counts = work.photo_counts(session, order_id)
+        rows = stats.stage_table(session, order_id=order_id)
+        trouble = [p for p in work.photos(session, order_id)
+                   if p.status in (PhotoStatus.REJECTED, PhotoStatus.DUPLICATE, PhotoStatus.FAILED, PhotoStatus.HELD)]
+    print(f"Order {order.id} · {order.client} · {order.shoot.value} · preset {order.preset} v{order.preset_version}"
+          f" · due {order.due or '-'} · {order.status.value}")
+    print("Photos: " + ", ".join(f"{n} {s.value}" for s, n in sorted(counts.items())))
+    print()
+    print(tables.stage_summary(rows))
+    if trouble:
+        print("\nNot delivered:")
+        for photo in trouble:
+            print(f"  [{photo.status.value}] {photo.reason or photo.source_name}")
+    if order.delivery_path and not brief:
+        print(f"\nDelivery: {order.delivery_path}")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from record import work
+    from record.db import transaction
+    from surfaces import tables
+
+    if args.order_id is not None:
+        try:
+            _print_order(args.order_id)
+        except work.NotFound as exc:
+            raise CliError(str(exc)) from None
+        return 0
+    with transaction() as session:
+        rows = [[o.id, o.client, o.shoot.value, o.status.value, o.due or "-",
+                 sum(work.photo_counts(session, o.id).values()), o.created_at.strftime("%Y-%m-%d %H:%M")]
+                for o in work.orders(session)]
+    if not rows:
+        print("No orders yet. Create one with `postline order create`, or try `postline demo`.")
+        return 0
+    print(tables.render(["order", "client", "shoot", "status", "due", "photos", "created (UTC)"], rows))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from record import stats
+    from record.db import transaction
+    from surfaces import tables
+
+    until = datetime.combine(args.until, datetime.min.time()) + timedelta(days=1) if args.until else None
+    since = datetime.combine(args.since, datetime.min.time()) if args.since else None
+    with transaction() as session:
+        rows = stats.stage_table(session, since=since, until=until)
+        reasons = stats.rejection_reasons(session, since=since, until=until)
+    period = f"{args.since or 'the start'} to {args.until or 'today'}"
+    print(f"Throughput and rework, {period} (UTC). Photos/hour is per hour of touch time.")
+    print(tables.throughput([r for r in rows if r.stage not in ("ingest", "delivery")]))
+    if reasons:
+        print("\nQC rejections by stage blamed and reason:")
+        print(tables.render(["stage blamed", "reason", "count"],
+                            [[stage, reason, n] for (stage, reason), n in reasons.most_common()]))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from config.settings import get_settings
+    from tasks.pixels.synth_dng import make_demo_shoot
+
+    folder = Path(args.folder or get_settings().home / "demo-card").expanduser().resolve()
+    paths = make_demo_shoot(folder)
+    print(f"Wrote a demo shoot of {len(paths)} DNG files to {folder}")
+    order = create_order(client=args.client, shoot="wedding", card=folder, preset_name=None, due=None)
+    print("Running it through the line...")
+    path = run_order(order.id)
+    print()
+    _print_order(order.id, brief=True)
+    print(f"\nDelivery zip: {path}")
+    return 0
+
+
+# --- parser ---------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="postline",
+        description="The post-production line of a photo studio: ingest, RAW grading, retouch stages, "
+                    "QC gate and delivery, recorded in the production record and run on Prefect.",
+        epilog="Settings come from POSTLINE_* environment variables (POSTLINE_HOME, POSTLINE_DATABASE_URL, ...).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    order = sub.add_parser("order", help="create and run client orders").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    create = order.add_parser("create", help="create an order from a card folder; prints the order id last")
+    create.add_argument("--client", required=True, help="client name, e.g. 'Anna & Ben'")
+    create.add_argument("--shoot", required=True, choices=["wedding", "portrait", "children"], help="kind of shoot")
+    create.add_argument("--from", dest="from_dir", required=True, metavar="DIR", help="folder holding the card's photos")
+    create.add_argument("--preset", help="grading preset (default: the shoot's; see presets/*.toml)")
+    create.add_argument("--due", type=_date, help="due date, YYYY-MM-DD")
+    create.set_defaults(func=cmd_order_create)
+    run = order.add_parser("run", help="run (or resume) an order through the line; prints the delivery zip last")
+    run.add_argument("order_id", type=int)
+    run.set_defaults(func=cmd_order_run)
+
+    status = sub.add_parser("status", help="all orders, or one order's photos and stages")
+    status.add_argument("order_id", type=int, nargs="?")
+    status.set_defaults(func=cmd_status)
+
+    report = sub.add_parser("report", help="per-stage throughput and rework rate over a period")
+    report.add_argument("--since", type=_date, help="first day, YYYY-MM-DD (default: the start of the record)")
+    report.add_argument("--until", type=_date, help="last day, YYYY-MM-DD (default: today)")
+    report.set_defaults(func=cmd_report)
+
+    demo = sub.add_parser("demo", help="make a small shoot of DNG files and run it end to end")
+    demo.add_argument("--folder", help="where to write the demo card (default: $POSTLINE_HOME/demo-card)")
+    demo.add_argument("--client", default="Demo Wedding", help="client name for the demo order")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""Plain-text tables for the terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from record.stats import StageRow
+
+
+def render(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    def line(row: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+    return "\n".join([line(cells[0]), "  ".join("-" * w for w in widths)] + [line(r) for r in cells[1:]])
+
+
+def pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def num(value: float | None, fmt: str = "{:.2f}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def stage_summary(rows: list[StageRow]) -> str:
+    return render(
+        ["stage", "photos in", "passed", "rejected", "rework rate", "mean s/photo"],
+        [[r.title, r.photos_in, r.passed, r.rejected, pct(r.rework_rate), num(r.mean_seconds)] for r in rows],
+    )
+
+
+def throughput(rows: list[StageRow]) -> str:
+    return render(
+        ["stage", "finished", "touch hours", "photos/hour", "sent back", "rework rate"],
+        [[r.title, r.passed, num(r.touch_seconds / 3600, "{:.3f}"), num(r.photos_per_hour, "{:.0f}"),
+          r.reworked, pct(r.rework_rate)] for r in rows],
+    )

@@ -1,0 +1,101 @@
+"""Delivery: one zip per order with full-size and web-size JPEGs of every photo that passed QC,
+and a manifest.json that lists each file with its size and SHA-256, the original's SHA-256,
+and the preset that graded it. Photos that were not delivered are listed with the reason."""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+from prefect import task
+from prefect.logging import get_run_logger
+
+from config.line import get_line
+from config.settings import get_settings
+from record import moves, work
+from record.db import transaction
+from record.models import DELIVERY, Order, OrderStatus, Photo, PhotoStatus, utcnow
+from tasks.errors import retry_only_retryable
+from tasks.files import safe_name, sha256_of, work_path
+from tasks.pixels import imageio
+
+MANIFEST_VERSION = 1
+
+
+def delivery_path(order: Order) -> Path:
+    return get_settings().delivery_dir / f"order-{order.id}-{safe_name(order.client)}.zip"
+
+
+def _renditions(order_id: int, photo: Photo, source: Path) -> tuple[Path, Path]:
+    """Full-size and web-size JPEGs of a finished photo, made once (content-keyed by the photo and round file)."""
+    settings = get_settings()
+    key = source.stem
+    full = work_path(order_id, "delivery", photo.id, 0, f"-{key}-full.jpg")
+    web = work_path(order_id, "delivery", photo.id, 0, f"-{key}-web.jpg")
+    if not (full.exists() and web.exists()):
+        display = imageio.read_working_tiff(source)
+        imageio.write_jpeg(full, display, quality=settings.jpeg_quality)
+        imageio.write_jpeg(web, display, quality=settings.jpeg_quality, long_edge=settings.web_long_edge)
+    return full, web
+
+
+def _unique(name: str, taken: set[str], photo_id: int) -> str:
+    if name in taken:
+        stem, _, ext = name.rpartition(".")
+        name = f"{stem}-{photo_id}.{ext}"
+    taken.add(name)
+    return name
+
+
+@task(name="package-delivery", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_only_retryable)
+def package_order(order_id: int) -> str:
+    logger = get_run_logger()
+    last_stage = get_line().stages[-1].key
+    with transaction() as session:
+        order = work.get_order(session, order_id)
+        everything = work.photos(session, order_id)
+        ready = [(p, work.final_output(session, p.id, last_stage)) for p in everything
+                 if p.status in (PhotoStatus.PASSED, PhotoStatus.DELIVERED)]
+    target = delivery_path(order)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    entries, taken = [], set()
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
+        for photo, final in ready:
+            source = Path(final.output_path)
+            if sha256_of(source) != final.output_sha256:
+                raise RuntimeError(f"{photo.source_name}: the finished file {source} changed after its stage "
+                                   "recorded it; re-run that stage before delivery")
+            name = _unique(safe_name(Path(photo.source_name).stem) + ".jpg", taken, photo.id)
+            for folder, rendition in zip(("full", "web"), _renditions(order_id, photo, source)):
+                arcname = f"{folder}/{name}"
+                archive.write(rendition, arcname)
+                entries.append({"path": arcname, "size": rendition.stat().st_size, "sha256": sha256_of(rendition),
+                                "source_sha256": photo.sha256, "source_name": photo.source_name,
+                                "photo_id": photo.id, "rendition": folder})
+        manifest = {
+            "manifest_version": MANIFEST_VERSION,
+            "order": {"id": order.id, "client": order.client, "shoot": order.shoot.value,
+                      "due": order.due.isoformat() if order.due else None},
+            "preset": {"name": order.preset, "version": order.preset_version, "sha256": order.preset_hash},
+            "created_at": utcnow().isoformat(),
+            "files": entries,
+            "not_delivered": [{"source_name": p.source_name, "source_sha256": p.sha256 or None,
+                               "status": p.status.value, "reason": p.reason}
+                              for p in everything if p.status not in (PhotoStatus.PASSED, PhotoStatus.DELIVERED)],
+        }
+        archive.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False),
+                         compress_type=zipfile.ZIP_DEFLATED)
+    os.replace(tmp, target)
+    with transaction() as session:
+        for photo, _ in ready:
+            photo = session.get(Photo, photo.id)
+            if photo.status is PhotoStatus.PASSED:
+                moves.move_photo(session, photo, PhotoStatus.DELIVERED, stage=DELIVERY, actor=work.AUTO_WORKER,
+                                 reason=f"in {target.name}")
+        status = OrderStatus.DELIVERED if ready else OrderStatus.FAILED
+        work.set_order_status(session, work.get_order(session, order_id), status, delivery_path=str(target))
+    logger.info("delivered %d photos in %s; %d not delivered", len(ready), target, len(manifest["not_delivered"]))
+    return str(target)

@@ -1,0 +1,52 @@
+"""The automatic operation of each stage: file in, file out. Pixel maths lives in ``tasks/pixels``;
+this module only reads, applies, writes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from config.line import Operation
+from config.settings import get_settings
+from presets.model import Preset
+from tasks.pixels import detail, finish, imageio, skin, tone
+from tasks.pixels.colour import working_to_display
+from tasks.pixels.decode import decode
+
+
+@dataclass(frozen=True)
+class OpContext:
+    preset: Preset
+    round: int            # 1 = first pass; higher = rework after a QC rejection
+    proof_path: Path | None = None
+
+
+def grade(source: Path, output: Path, ctx: OpContext) -> None:
+    """RAW (or JPEG/TIFF) + the order's preset -> 16-bit working TIFF and a JPEG proof.
+    On a rework round the exposure is rescued so the highlights QC found blown come back."""
+    image = decode(source, ctx.preset.decode)
+    params = ctx.preset.tone
+    if ctx.round > 1:
+        params = params.model_copy(update={"exposure_ev": tone.exposure_rescue_ev(image)})
+    image = tone.apply(image, params)
+    display = working_to_display(image)
+    imageio.write_working_tiff(output, display)
+    if ctx.proof_path is not None:
+        settings = get_settings()
+        imageio.write_jpeg(ctx.proof_path, display, quality=85, long_edge=settings.web_long_edge)
+
+
+def _display_op(apply: Callable) -> Callable[[Path, Path, OpContext], None]:
+    def run(source: Path, output: Path, ctx: OpContext) -> None:
+        imageio.write_working_tiff(output, apply(imageio.read_working_tiff(source)))
+    run.__doc__ = apply.__module__
+    return run
+
+
+OPERATIONS: dict[Operation, Callable[[Path, Path, OpContext], None]] = {
+    Operation.GRADE: grade,
+    Operation.SKIN: _display_op(skin.apply),
+    Operation.DETAIL: _display_op(detail.apply),
+    Operation.FINISH: _display_op(finish.apply),
+}

@@ -1,0 +1,27 @@
+"""Fine retouch & colour, automatic pass: gentle local contrast on luminance only.
+Display space in and out."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from tasks.pixels.colour import luma
+
+
+class DetailParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    version: int = 1
+    amount: float = Field(0.15, ge=0, le=1, description="Strength of the local contrast.")
+    radius_fraction: float = Field(0.02, gt=0, le=0.2, description="Blur radius as a share of the long edge.")
+
+
+def apply(display: np.ndarray, params: DetailParams = DetailParams()) -> np.ndarray:
+    if display.dtype != np.float32 or display.ndim != 3:
+        raise ValueError(f"expected float32 HxWx3, got {display.dtype} {display.shape}")
+    y = luma(display)
+    sigma = max(1.0, max(display.shape[:2]) * params.radius_fraction)
+    base = cv2.GaussianBlur(y, (0, 0), sigma)
+    boost = params.amount * (y - base)                # added equally to R, G, B: hue kept
+    return np.clip(display + boost[..., None], 0.0, 1.0).astype(np.float32)

@@ -1,0 +1,366 @@
+"""Synthetic DNG files: scene-referred linear sRGB in, a raw file LibRaw decodes faithfully out.
+
+The model is a simple linear camera: scene linear sRGB (D65) -> XYZ -> camera-native RGB through
+CAMERA_XYZ_TO_CAM, scaled so that scene white (1, 1, 1) puts the strongest channel exactly at sensor
+white; the resulting camera neutral is written as AsShotNeutral, the matrix as ColorMatrix1 (D65).
+The data is mosaiced into RGGB, offset by a black level and written as uncompressed 16-bit
+little-endian TIFF/EP with the DNG tags, plus a small EXIF IFD (LibRaw only reads ISO from there).
+
+`write_dng` takes the image in *sensor* orientation; `meta.orientation` only tags how to view it.
+"""
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+# --- colorimetry ------------------------------------------------------------------------------
+SRGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],   # IEC 61966-2-1, D65 white
+                        [0.2126729, 0.7151522, 0.0721750],
+                        [0.0193339, 0.1191920, 0.9503041]])
+XYZ_D65 = SRGB_TO_XYZ.sum(axis=1)
+XYZ_D50 = np.array([0.96422, 1.0, 0.82521])
+BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
+
+# XYZ (D65) -> camera native RGB; same form and magnitudes as a real Bayer CMOS sensor's D65
+# ColorMatrix (weak red, strong green response; neutral comes out near (0.45, 1, 0.80)).
+CAMERA_XYZ_TO_CAM = np.array([[1.0405, -0.3755, -0.1270],
+                              [-0.5461, 1.3787, 0.1793],
+                              [-0.1040, 0.2015, 0.6785]])
+_SCENE_TO_CAM = CAMERA_XYZ_TO_CAM @ SRGB_TO_XYZ
+_CAM_NEUTRAL = _SCENE_TO_CAM.sum(axis=1)                    # camera response to scene white
+AS_SHOT_NEUTRAL = _CAM_NEUTRAL / _CAM_NEUTRAL.max()          # strongest channel = 1
+SCENE_TO_RAW = (_SCENE_TO_CAM / _CAM_NEUTRAL.max()).astype(np.float32)  # 1.0 = sensor white
+
+BLACK_LEVEL = 256
+WHITE_LEVEL = 16383                                          # 14-bit sensor
+CFA_RGGB = (0, 1, 1, 2)
+ILLUMINANT_D65 = 21
+RATIONAL_DENOMINATOR = 1_000_000
+
+# TIFF field types and tag numbers not covered by tifffile's writer arguments
+BYTE, ASCII, SHORT, LONG, RATIONAL, UNDEFINED, SRATIONAL = 1, 2, 3, 4, 5, 7, 10
+TAG_ORIENTATION, TAG_EXIF_IFD = 274, 34665
+_EXIF_PLACEHOLDER = TAG_EXIF_IFD - 1   # tifffile refuses to write 34665; renamed in place afterwards
+
+
+@dataclass(frozen=True)
+class DngMeta:
+    make: str = "Postline"
+    model: str = "Synthetic Camera"
+    iso: int = 100
+    exposure_time: float = 1 / 125       # seconds
+    f_number: float = 5.6
+    focal_length: float = 50.0
+    capture_time: datetime = datetime(2026, 6, 20, 14, 30, 0)
+    orientation: int = 1                 # TIFF/EXIF orientation 1..8 (6 = rotate 90 CW to view)
+    lens: str = "Synthetic 50mm f/1.8"
+
+
+def _rational(value: float) -> list[int]:
+    f = Fraction(value).limit_denominator(RATIONAL_DENOMINATOR)
+    return [f.numerator, f.denominator]
+
+
+def _rationals(values) -> list[int]:
+    return [n for v in np.ravel(values) for n in _rational(float(v))]
+
+
+def _mosaic(scene: np.ndarray) -> np.ndarray:
+    """RGGB mosaic of the camera-native raw values, black/white scaled, as uint16 (H x W)."""
+    h, w, _ = scene.shape
+    raw = np.empty((h, w), np.float32)
+    for dy, dx, channel in ((0, 0, 0), (0, 1, 1), (1, 0, 1), (1, 1, 2)):
+        site, row = scene[dy::2, dx::2], SCENE_TO_RAW[channel]
+        raw[dy::2, dx::2] = site[..., 0] * row[0] + site[..., 1] * row[1] + site[..., 2] * row[2]
+    np.clip(raw, 0.0, 1.0, out=raw)
+    raw *= WHITE_LEVEL - BLACK_LEVEL
+    raw += BLACK_LEVEL + 0.5                                 # + 0.5: round on truncation
+    return raw.astype(np.uint16)
+
+
+def _exif_ifd(meta: DngMeta, offset: int) -> bytes:
+    """A little-endian EXIF IFD to be placed at file `offset` (long values follow its table)."""
+    stamp = meta.capture_time.strftime("%Y:%m:%d %H:%M:%S").encode() + b"\0"
+    lens = meta.lens.encode() + b"\0"
+    rat = lambda v: struct.pack("<2I", *_rational(v))  # noqa: E731
+    entries = [(33434, RATIONAL, 1, rat(meta.exposure_time)), (33437, RATIONAL, 1, rat(meta.f_number)),
+               (34855, SHORT, 1, struct.pack("<H", min(int(meta.iso), 65535))),
+               (36864, UNDEFINED, 4, b"0231"), (36867, ASCII, len(stamp), stamp),
+               (37386, RATIONAL, 1, rat(meta.focal_length)), (42036, ASCII, len(lens), lens)]
+    data_at = offset + 2 + 12 * len(entries) + 4
+    table, data = struct.pack("<H", len(entries)), b""
+    for tag, kind, count, payload in entries:
+        if len(payload) <= 4:
+            table += struct.pack("<HHI", tag, kind, count) + payload.ljust(4, b"\0")
+        else:
+            table += struct.pack("<HHII", tag, kind, count, data_at + len(data))
+            data += payload + b"\0" * (len(payload) % 2)
+    return table + struct.pack("<I", 0) + data
+
+
+def _append_exif(path: Path, meta: DngMeta) -> None:
+    """Append the EXIF IFD to a written classic TIFF; turn IFD0's placeholder entry into ExifIFD."""
+    with open(path, "r+b") as f:
+        end = f.seek(0, os.SEEK_END)
+        offset = end + (-end) % 4
+        f.write(b"\0" * (offset - end) + _exif_ifd(meta, offset))
+        f.seek(4)
+        ifd0 = struct.unpack("<I", f.read(4))[0]
+        f.seek(ifd0)
+        (count,) = struct.unpack("<H", f.read(2))
+        table = f.read(12 * count)
+        for i in range(count):
+            if struct.unpack_from("<H", table, 12 * i)[0] == _EXIF_PLACEHOLDER:
+                f.seek(ifd0 + 2 + 12 * i)
+                f.write(struct.pack("<HHII", TAG_EXIF_IFD, LONG, 1, offset))
+                return
+    raise RuntimeError("ExifIFD placeholder tag not found")
+
+
+def write_dng(path, scene_linear_srgb: np.ndarray, meta: DngMeta = DngMeta()) -> Path:
+    """Write `scene_linear_srgb` (float HxWx3, linear sRGB/Rec.709 D65, 1.0 = sensor white, sensor
+    orientation) as an RGGB 14-bit-in-16 DNG with `meta`. H and W must be even. Atomic; returns path."""
+    path = Path(path)
+    scene = np.asarray(scene_linear_srgb, dtype=np.float32)
+    if scene.ndim != 3 or scene.shape[2] != 3:
+        raise ValueError(f"scene must be HxWx3, got shape {scene.shape}")
+    if scene.shape[0] % 2 or scene.shape[1] % 2:
+        raise ValueError(f"height and width must be even for a 2x2 CFA, got {scene.shape[:2]}")
+    if not 1 <= meta.orientation <= 8:
+        raise ValueError(f"orientation must be 1..8, got {meta.orientation}")
+    tags = [  # (code, type, count, value, write-once)
+        (TAG_ORIENTATION, SHORT, 1, meta.orientation, True),
+        (33421, SHORT, 2, (2, 2), True),                     # CFARepeatPatternDim
+        (33422, BYTE, 4, CFA_RGGB, True),                    # CFAPattern
+        (_EXIF_PLACEHOLDER, LONG, 1, 0, True),               # becomes ExifIFD in _append_exif
+        (50706, BYTE, 4, (1, 4, 0, 0), True),                # DNGVersion
+        (50707, BYTE, 4, (1, 1, 0, 0), True),                # DNGBackwardVersion
+        (50708, ASCII, 0, f"{meta.make} {meta.model}", True),  # UniqueCameraModel
+        (50710, BYTE, 3, (0, 1, 2), True),                   # CFAPlaneColor
+        (50711, SHORT, 1, 1, True),                          # CFALayout: rectangular
+        (50713, SHORT, 2, (1, 1), True),                     # BlackLevelRepeatDim
+        (50714, LONG, 1, BLACK_LEVEL, True),                 # BlackLevel
+        (50717, LONG, 1, WHITE_LEVEL, True),                 # WhiteLevel
+        (50721, SRATIONAL, 9, _rationals(CAMERA_XYZ_TO_CAM), True),  # ColorMatrix1
+        (50728, RATIONAL, 3, _rationals(AS_SHOT_NEUTRAL), True),     # AsShotNeutral
+        (50778, SHORT, 1, ILLUMINANT_D65, True),             # CalibrationIlluminant1
+    ]
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tifffile.TiffWriter(tmp, byteorder="<", bigtiff=False) as tiff:
+            tiff.write(_mosaic(scene), photometric=32803, subfiletype=0, metadata=None, software=False,
+                       datetime=meta.capture_time.strftime("%Y:%m:%d %H:%M:%S"),
+                       extratags=[(271, ASCII, 0, meta.make, True), (272, ASCII, 0, meta.model, True)] + tags)
+        _append_exif(tmp, meta)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+# --- ColorChecker Classic ---------------------------------------------------------------------
+# X-Rite ColorChecker Classic, "November 2014 and newer" reference, CIE L*a*b* (D50, 2 deg).
+REFERENCE_LAB_D50 = np.array([
+    [37.54, 14.37, 14.92], [64.66, 19.27, 17.50], [49.32, -3.82, -22.54], [43.46, -12.74, 22.72],
+    [54.94, 9.61, -24.79], [70.48, -32.26, -0.37], [62.73, 35.83, 56.50], [39.43, 10.75, -45.17],
+    [50.57, 48.64, 16.67], [30.10, 22.54, -20.87], [71.77, -24.13, 58.19], [71.51, 18.24, 67.37],
+    [28.37, 15.42, -49.80], [54.38, -39.72, 32.27], [42.43, 51.05, 28.62], [81.80, 2.67, 80.41],
+    [50.63, 51.28, -14.12], [49.57, -29.71, -28.32], [95.19, -1.03, 2.93], [81.29, -0.57, 0.44],
+    [66.89, -0.75, -0.06], [50.76, -0.13, 0.14], [35.63, -0.46, -0.48], [20.64, 0.07, -0.46]])
+PATCH_NAMES = ["dark skin", "light skin", "blue sky", "foliage", "blue flower", "bluish green",
+               "orange", "purplish blue", "moderate red", "purple", "yellow green", "orange yellow",
+               "blue", "green", "red", "yellow", "magenta", "cyan",
+               "white 9.5", "neutral 8", "neutral 6.5", "neutral 5", "neutral 3.5", "black 2"]
+CHART_COLUMNS, CHART_ROWS = 6, 4
+CHART_BACKGROUND = 0.02          # dark grey surround, linear
+PATCH_GAP = 0.12                 # gap between patches as a fraction of the cell size
+MEASURE_FRACTION = 0.6           # chart_patch_boxes: inner 60% of each patch
+
+
+def colour_chart_linear_srgb() -> tuple[np.ndarray, list[str]]:
+    """(24x3 float32 linear sRGB D65 values, names) from REFERENCE_LAB_D50 via Bradford D50->D65.
+    Out-of-gamut components (e.g. cyan's red) stay slightly negative."""
+    L, a, b = REFERENCE_LAB_D50.T
+    fy = (L + 16) / 116
+    f = np.stack([fy + a / 500, fy, fy - b / 200], axis=-1)
+    epsilon, kappa = 216 / 24389, 24389 / 27
+    xyz_d50 = np.where(f ** 3 > epsilon, f ** 3, (116 * f - 16) / kappa) * XYZ_D50
+    xyz_d50[:, 1] = np.where(L > kappa * epsilon, fy ** 3, L / kappa)
+    adapt = np.linalg.inv(BRADFORD) @ np.diag((BRADFORD @ XYZ_D65) / (BRADFORD @ XYZ_D50)) @ BRADFORD
+    rgb = xyz_d50 @ (np.linalg.inv(SRGB_TO_XYZ) @ adapt).T
+    return rgb.astype(np.float32), list(PATCH_NAMES)
+
+
+def _chart_cells(width: int, height: int, border: float):
+    """Yield (x0, y0, x1, y1) float patch rectangles, row-major from the top-left (dark skin)."""
+    bx, by = border * width, border * height
+    cw, ch = (width - 2 * bx) / CHART_COLUMNS, (height - 2 * by) / CHART_ROWS
+    gap = PATCH_GAP * min(cw, ch) / 2
+    for i in range(CHART_ROWS * CHART_COLUMNS):
+        r, c = divmod(i, CHART_COLUMNS)
+        yield bx + c * cw + gap, by + r * ch + gap, bx + (c + 1) * cw - gap, by + (r + 1) * ch - gap
+
+
+def chart_patch_boxes(width: int, height: int, *, border: float = 0.02) -> list[tuple[int, int, int, int]]:
+    """Integer (x0, y0, x1, y1) boxes of the inner MEASURE_FRACTION of each patch (for measuring)."""
+    shrink = (1 - MEASURE_FRACTION) / 2
+    return [(round(x0 + shrink * (x1 - x0)), round(y0 + shrink * (y1 - y0)),
+             round(x1 - shrink * (x1 - x0)), round(y1 - shrink * (y1 - y0)))
+            for x0, y0, x1, y1 in _chart_cells(width, height, border)]
+
+
+def render_chart(width: int, height: int, *, border: float = 0.02) -> np.ndarray:
+    """The 24 patches as a 6x4 grid on dark grey, float32 HxWx3 linear sRGB (negatives clipped)."""
+    img = np.full((height, width, 3), CHART_BACKGROUND, np.float32)
+    values = np.clip(colour_chart_linear_srgb()[0], 0.0, None)
+    for value, (x0, y0, x1, y1) in zip(values, _chart_cells(width, height, border)):
+        img[round(y0):round(y1), round(x0):round(x1)] = value
+    return img
+
+
+# --- synthetic scenes -------------------------------------------------------------------------
+# Scenes are built planar (3 x H x W: channel-first broadcasting is fast), interleaved at the end.
+SCENE_KINDS = ("portrait", "landscape", "interior", "highkey")
+GRAIN = 0.012                    # relative per-pixel luminance grain (sensor-noise-like texture)
+
+
+def _rgb(r: float, g: float, b: float) -> np.ndarray:
+    return np.array([r, g, b], np.float32)[:, None, None]
+
+
+def _value_noise(rng: np.random.Generator, h: int, w: int, cell: float) -> np.ndarray:
+    """Smooth noise in [-1, 1]: a random lattice every `cell` pixels, bilinearly interpolated."""
+    lattice = rng.uniform(-1, 1, (int(h / cell) + 2, int(w / cell) + 2)).astype(np.float32)
+    y, x = np.arange(h, dtype=np.float32) / cell, np.arange(w, dtype=np.float32) / cell
+    iy, ix = y.astype(np.intp), x.astype(np.intp)
+    fy, fx = (y - iy.astype(np.float32))[:, None], x - ix.astype(np.float32)
+    rows = lattice[:, ix] * (1 - fx) + lattice[:, ix + 1] * fx      # along x on the lattice rows
+    return rows[iy] * (1 - fy) + rows[iy + 1] * fy
+
+
+def _ellipse(x, y, cx, cy, rx, ry, soft=0.08) -> np.ndarray:
+    """Soft-edged ellipse mask in [0, 1] (1 inside), evaluated only in its bounding box; `soft` is
+    the edge width relative to the radius. x is 1xW, y is Hx1 (normalised coordinates)."""
+    mask = np.zeros((y.shape[0], x.shape[1]), np.float32)
+    reach = 1 + soft
+    y0, y1 = np.searchsorted(y[:, 0], [cy - ry * reach, cy + ry * reach])
+    x0, x1 = np.searchsorted(x[0], [cx - rx * reach, cx + rx * reach])
+    r = np.sqrt(((x[:, x0:x1] - cx) / rx) ** 2 + ((y[y0:y1] - cy) / ry) ** 2)
+    mask[y0:y1, x0:x1] = np.clip((1 + soft - r) / (2 * soft), 0, 1)
+    return mask
+
+
+def _box(x, y, x0, y0, x1, y1) -> np.ndarray:
+    return ((x >= x0) & (x < x1) & (y >= y0) & (y < y1)).astype(np.float32)
+
+
+def _paint(img, mask, colour, shade=1.0) -> None:
+    """Composite `colour` (x `shade`) over planar `img` in place where `mask` > 0 (in its bounding box)."""
+    mask = np.broadcast_to(mask, img.shape[1:])
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return
+    box = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+    shade = np.broadcast_to(np.asarray(shade, np.float32), mask.shape)[box]
+    img[(slice(None), *box)] += mask[box] * (colour * shade - img[(slice(None), *box)])
+
+
+def _portrait(x, y, n, aspect):
+    key = 0.55 + 0.45 * (1 - x)                               # key light from the left
+    img = _rgb(0.10, 0.14, 0.16) * (key * (0.85 + 0.15 * n))
+    _paint(img, _ellipse(x, y, 0.5, 1.05, 0.32 / aspect, 0.35), _rgb(0.06, 0.07, 0.12), key)   # shoulders
+    _paint(img, _ellipse(x, y, 0.5, 0.40, 0.17 / aspect, 0.27), _rgb(0.045, 0.03, 0.02), key)  # hair
+    fx, fy = (x - 0.5) * aspect / 0.15, (y - 0.47) / 0.23
+    relief = np.sqrt(np.clip(1 - fx ** 2 - fy ** 2, 0, 1))    # sphere normal z, lit from upper left
+    light = np.clip(0.35 + 0.65 * (relief - 0.5 * fx - 0.2 * fy) / 1.2, 0.1, 1.1)
+    _paint(img, _ellipse(x, y, 0.5, 0.47, 0.15 / aspect, 0.23), _rgb(0.56, 0.28, 0.21), light)  # face
+    for side in (-1, 1):
+        _paint(img, _ellipse(x, y, 0.5 + side * 0.05 / aspect, 0.44, 0.022 / aspect, 0.012), _rgb(0.02, 0.015, 0.015))
+    _paint(img, _ellipse(x, y, 0.5, 0.58, 0.04 / aspect, 0.012), _rgb(0.25, 0.06, 0.06), light)  # lips
+    return img
+
+
+def _landscape(x, y, n, aspect):
+    horizon = 0.55 + 0.04 * np.sin(x * 7.0 + 1.0) + 0.02 * n[:1]
+    t = np.clip(y / 0.6, 0, 1)                                # zenith blue -> pale horizon
+    sky = _rgb(0.10, 0.22, 0.55) * (1 - t) + _rgb(0.55, 0.65, 0.80) * t
+    cloud = np.clip(n * 2.0 - 0.3, 0, 1) * 0.5
+    sky = sky * (1 - cloud) + 0.85 * cloud
+    depth = np.clip((y - horizon) / (1.0 - horizon), 0, 1)  # 0 at the horizon, 1 at the bottom
+    haze = 0.25 * np.exp(-6 * depth)
+    ground = _rgb(0.9, 1.3, 0.45) * ((0.06 + 0.05 * n) * (0.7 + 0.6 * depth) * (1 - haze)) + 0.5 * haze
+    return np.where(y > horizon, ground, sky)
+
+
+def _interior(x, y, n, aspect):
+    window_light = np.clip(1.1 - np.hypot((x - 0.72) * aspect, y - 0.35) * 0.9, 0.25, 1)
+    img = _rgb(0.42, 0.36, 0.28) * (window_light * (0.95 + 0.05 * n))                   # wall
+    planks = 0.8 + 0.2 * np.sin(x * 90 + 3 * n)
+    _paint(img, (y > 0.72).astype(np.float32), _rgb(0.20, 0.11, 0.05), planks * window_light)  # floor
+    _paint(img, _box(x, y, 0.60, 0.12, 0.86, 0.55), _rgb(0.80, 0.88, 0.98), 1 + 0.05 * n)    # window
+    _paint(img, _box(x, y, 0.725, 0.12, 0.735, 0.55) + _box(x, y, 0.60, 0.33, 0.86, 0.34), _rgb(0.15, 0.15, 0.14))
+    _paint(img, _box(x, y, 0.15, 0.55, 0.50, 0.58) + _box(x, y, 0.18, 0.58, 0.20, 0.80)
+           + _box(x, y, 0.45, 0.58, 0.47, 0.80), _rgb(0.12, 0.06, 0.03), window_light)       # table
+    _paint(img, _ellipse(x, y, 0.25, 0.48, 0.03 / aspect, 0.07), _rgb(0.45, 0.05, 0.04), window_light)  # vase
+    _paint(img, _ellipse(x, y, 0.38, 0.45, 0.06 / aspect, 0.10, soft=0.3), _rgb(0.05, 0.16, 0.04), window_light)
+    return img
+
+
+def _highkey(x, y, n, aspect):
+    img = np.full((3,) + n.shape, 1.6, np.float32)            # blown-out, backlit background
+    _paint(img, _ellipse(x, y, 0.5, 1.0, 0.30 / aspect, 0.40), _rgb(0.70, 0.66, 0.62), 0.9 + 0.1 * n)  # figure
+    _paint(img, _ellipse(x, y, 0.5, 0.45, 0.13 / aspect, 0.20), _rgb(0.75, 0.45, 0.36), 0.9 + 0.1 * n)  # head
+    return img
+
+
+_SCENES = {"portrait": _portrait, "landscape": _landscape, "interior": _interior, "highkey": _highkey}
+
+
+def render_scene(kind: str, width: int, height: int, *, seed: int = 0) -> np.ndarray:
+    """A deterministic photographic-looking scene, float32 HxWx3 linear sRGB in [0, 1]."""
+    if kind not in _SCENES:
+        raise ValueError(f"unknown scene kind {kind!r}; allowed: {', '.join(SCENE_KINDS)}")
+    rng = np.random.default_rng([seed, SCENE_KINDS.index(kind)])
+    size = max(width, height)
+    n = 0.7 * _value_noise(rng, height, width, size / 8) + 0.3 * _value_noise(rng, height, width, size / 40)
+    y = (np.arange(height, dtype=np.float32) / height)[:, None]
+    x = (np.arange(width, dtype=np.float32) / width)[None, :]
+    planar = _SCENES[kind](x, y, n, np.float32(width / height))
+    grain = rng.standard_normal((height, width), dtype=np.float32)
+    grain *= GRAIN
+    grain += 1
+    img = np.empty((height, width, 3), np.float32)
+    for c in range(3):
+        np.multiply(planar[c], grain, out=img[..., c])
+    return np.clip(img, 0.0, 1.0, out=img)
+
+
+def make_demo_shoot(folder, *, width: int = 1200, height: int = 800) -> list[Path]:
+    """Write DSC_0001.dng.. into `folder`: chart, portrait, portrait shot upright (orientation 6),
+    landscape, interior, highkey; capture times a few seconds apart. Returns the paths in order."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    shots = [  # (scene, meta overrides)
+        (render_chart(width, height), dict(iso=100, exposure_time=1 / 60, f_number=8.0)),
+        (render_scene("portrait", width, height, seed=1), dict(iso=200, f_number=2.8, focal_length=85.0)),
+        # shot in portrait orientation: the sensor sees the upright scene rotated 90 deg CCW
+        (np.rot90(render_scene("portrait", height, width, seed=2)),
+         dict(iso=200, f_number=2.8, focal_length=85.0, orientation=6)),
+        (render_scene("landscape", width, height, seed=3), dict(iso=64, exposure_time=1 / 250, f_number=11.0,
+                                                                focal_length=24.0)),
+        (render_scene("interior", width, height, seed=4), dict(iso=1600, exposure_time=1 / 30, f_number=4.0,
+                                                               focal_length=35.0)),
+        (render_scene("highkey", width, height, seed=5), dict(iso=100, exposure_time=1 / 60, f_number=5.6)),
+    ]
+    start, paths = DngMeta().capture_time, []
+    for i, (scene, overrides) in enumerate(shots):
+        meta = replace(DngMeta(), capture_time=start + timedelta(seconds=3 * i), **overrides)
+        paths.append(write_dng(folder / f"DSC_{i + 1:04d}.dng", scene, meta))
+    return paths

@@ -1,0 +1,56 @@
+"""Global tone and colour of a preset, in the working space (linear Rec.2020, float32),
+applied in one pass over the pixels: exposure, temperature/tint, contrast, saturation, vibrance."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from presets.model import ToneParams
+from tasks.pixels.colour import REC2020_LUMA
+
+MIDDLE_GREY = 0.18
+
+
+def channel_gains(params: ToneParams) -> np.ndarray:
+    """Exposure and white-balance fine-tune folded into one gain per channel."""
+    exposure = 2.0 ** params.exposure_ev
+    warm = params.temperature / 100.0 * 0.25   # +100 -> red x1.25, blue x0.8
+    tint = params.tint / 100.0 * 0.2           # +100 -> green x0.83 (magenta)
+    gains = np.array([1.0 + warm, 1.0 / (1.0 + tint), 1.0 / (1.0 + warm)], dtype=np.float32)
+    gains /= float(gains @ REC2020_LUMA)       # keep luminance: temperature is not exposure
+    return (gains * exposure).astype(np.float32)
+
+
+def apply(image: np.ndarray, params: ToneParams) -> np.ndarray:
+    """Linear Rec.2020 in, linear Rec.2020 out; the input is not modified."""
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an HxWx3 image, got shape {image.shape}")
+    out = image * channel_gains(params)
+    y = out @ REC2020_LUMA
+    if params.contrast:
+        # A straight line in log space through middle grey: slope > 1 adds contrast.
+        slope = 1.0 + params.contrast / 100.0 * 0.6
+        y_safe = np.maximum(y, 1e-6)
+        y_new = MIDDLE_GREY * np.power(y_safe / MIDDLE_GREY, slope)
+        out *= (y_new / y_safe)[..., None]
+        y = y_new
+    if params.saturation or params.vibrance:
+        chroma = out - y[..., None]
+        factor = 1.0 + params.saturation / 100.0
+        if params.vibrance:
+            # Muted colours gain most; already saturated ones (and skin) little.
+            sat = np.max(np.abs(chroma), axis=2) / np.maximum(y, 1e-6)
+            factor = factor + params.vibrance / 100.0 * np.clip(1.0 - sat, 0.0, 1.0)[..., None]
+        out = y[..., None] + chroma * factor
+    return np.maximum(out, 0.0, out=out).astype(np.float32, copy=False)
+
+
+def exposure_rescue_ev(image: np.ndarray, *, target: float = 0.7, percentile: float = 98.0,
+                       limit: float = 3.0) -> float:
+    """The exposure change (in stops) that brings the bright end of ``image`` to ``target``:
+    used when QC sends a photo back for over- or under-exposure."""
+    y = image[::4, ::4] @ REC2020_LUMA
+    bright = float(np.percentile(y, percentile))
+    if bright <= 1e-6:
+        return limit
+    return float(np.clip(np.log2(target / bright), -limit, limit))
