@@ -13,12 +13,15 @@ from sqlmodel import Session, SQLModel, create_engine
 from config.settings import get_settings
 
 
-@lru_cache(maxsize=8)
 def get_engine(url: str | None = None) -> Engine:
-    url = url or get_settings().db_url
+    """The engine for ``url`` (default: the settings' record), made once per URL, tables created."""
+    return _engine_for(url or get_settings().db_url)
+
+
+@lru_cache(maxsize=8)
+def _engine_for(url: str) -> Engine:
     if url.startswith("sqlite"):
-        settings = get_settings()
-        settings.home.mkdir(parents=True, exist_ok=True)
+        get_settings().home.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")

@@ -1,5 +1,5 @@
-"""tasks.pixels.metadata against real camera files (read in place from /work/shared/samples/raw;
-only the corrupted/truncated variants are written, into tmp_path)."""
+"""tasks.pixels.metadata against real camera files (read in place from ../shared/samples/raw beside
+the repo; only the corrupted/truncated variants are written, into tmp_path)."""
 from __future__ import annotations
 
 import time
@@ -16,7 +16,7 @@ from tasks.pixels.metadata import (
     kind_of, read_metadata,
 )
 
-SAMPLES = Path("/work/shared/samples/raw")
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "raw"  # ../shared beside the clone
 RAWS = sorted(p for p in SAMPLES.glob("*.*") if p.suffix != ".md") if SAMPLES.is_dir() else []
 needs_samples = pytest.mark.skipif(not RAWS, reason="camera samples not available")
 

@@ -4,7 +4,8 @@ RAW: rawpy/LibRaw opens the file and unpacks the sensor data (no demosaic), whic
 notices truncation. It does NOT notice a TIFF-based RAW (NEF, DNG...) missing only its last few
 KiB (it pads the missing pixels), so we also check that the image strips/tiles the file declares
 fit inside it. rawpy has no make/model: a small bounded parser reads them (TIFF IFD0, Canon CIFF
-record 0x080A, CR3 CMT1, Fujifilm RAF header); unknown -> None. JPEG/TIFF go through Pillow.
+record 0x080A, CR3 CMT1, Fujifilm RAF header); unknown -> None. CRW capture time comes from CIFF
+record 0x180E: rawpy would shift it by the machine's time zone. JPEG/TIFF go through Pillow.
 Known gap: Fujifilm SuperCCD (rotated sensor) output size is not predicted (rawpy hides fuji_width).
 """
 from __future__ import annotations

@@ -1,0 +1,49 @@
+"""Shared fixtures: one Prefect test server for the session, a fresh postline home per test,
+and the real camera files in ../shared/samples/raw."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+SAMPLES = Path(os.environ.get("POSTLINE_SAMPLES", Path(__file__).resolve().parents[2] / "shared" / "samples" / "raw"))
+
+# Prefect reads its settings when first imported: point it at a private home before that.
+_PREFECT_HOME = tempfile.mkdtemp(prefix="postline-prefect-")
+os.environ["PREFECT_HOME"] = _PREFECT_HOME
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.pop("PREFECT_API_URL", None)
+
+
+def sample(name: str) -> Path:
+    path = SAMPLES / name
+    if not path.is_file():
+        pytest.fail(f"real camera sample {path} is missing: the tests need ../shared/samples/raw beside the repo "
+                    "(or POSTLINE_SAMPLES pointing at it)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> str:
+    """A real local Prefect server for the whole session; returns its API URL."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield PREFECT_API_URL.value()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh postline home (SQLite record, archive, work, delivery) for one test."""
+    from config.settings import get_settings
+
+    home = tmp_path / "postline-home"
+    monkeypatch.setenv("POSTLINE_HOME", str(home))
+    monkeypatch.delenv("POSTLINE_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    yield home
+    get_settings.cache_clear()

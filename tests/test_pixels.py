@@ -1,0 +1,105 @@
+"""Pure image operations on tiny synthetic arrays: what each does to a colour, and what it keeps."""
+
+import numpy as np
+import pytest
+
+from config.line import QcGateSpec
+from presets.model import ToneParams
+from qc.checks import Reason, check_image
+from tasks.pixels import colour, detail, finish, skin, tone
+
+
+def flat(rgb, h=32, w=48):
+    return np.broadcast_to(np.asarray(rgb, np.float32), (h, w, 3)).copy()
+
+
+def test_srgb_transfer_round_trips():
+    x = np.linspace(0, 1, 101, dtype=np.float32)
+    assert np.allclose(colour.srgb_decode(colour.srgb_encode(x)), x, atol=1e-5)
+    assert colour.srgb_encode(np.float32(0.18)) == pytest.approx(0.4613, abs=1e-3)
+
+
+def test_working_white_is_display_white():
+    assert np.allclose(colour.working_to_display(flat([1, 1, 1])), 1.0, atol=1e-3)
+
+
+def test_plus_one_stop_doubles_linear_light():
+    grey = flat([0.1, 0.1, 0.1])
+    out = tone.apply(grey, ToneParams(exposure_ev=1))
+    assert np.allclose(out, 0.2, atol=1e-5)
+    assert np.allclose(grey, 0.1)  # input untouched
+
+
+def test_warm_temperature_raises_red_over_blue_and_keeps_luminance():
+    out = tone.apply(flat([0.18, 0.18, 0.18]), ToneParams(temperature=40))[0, 0]
+    assert out[0] > 0.18 > out[2]
+    assert float(out @ colour.REC2020_LUMA) == pytest.approx(0.18, rel=1e-3)
+
+
+def test_saturation_leaves_greys_alone_and_pushes_colours():
+    grey = tone.apply(flat([0.2, 0.2, 0.2]), ToneParams(saturation=50))
+    assert np.allclose(grey, 0.2, atol=1e-5)
+    red = tone.apply(flat([0.3, 0.1, 0.1]), ToneParams(saturation=50))[0, 0]
+    assert red[0] - red[1] > 0.2 - 1e-6
+
+
+def test_contrast_darkens_shadows_and_brightens_highlights_around_middle_grey():
+    ramp = np.stack([flat([v, v, v], 2, 2) for v in (0.05, 0.18, 0.6)])
+    out = tone.apply(ramp.reshape(6, 2, 3), ToneParams(contrast=50)).reshape(3, 2, 2, 3)
+    assert out[0].mean() < 0.05 and out[1].mean() == pytest.approx(0.18, rel=1e-3) and out[2].mean() > 0.6
+
+
+def test_exposure_rescue_brings_blown_highlights_down():
+    blown = flat([1.0, 1.0, 1.0])
+    assert tone.exposure_rescue_ev(blown) < -0.4
+    dark = flat([0.01, 0.01, 0.01])
+    assert tone.exposure_rescue_ev(dark) > 3 - 1e-6
+
+
+def test_skin_smoothing_touches_skin_tones_only():
+    rng = np.random.default_rng(1)
+    image = flat([0.30, 0.45, 0.80], 64, 64)          # blue background
+    image[16:48, 16:48] = [0.85, 0.62, 0.50]          # skin-coloured square
+    image += rng.normal(0, 0.03, image.shape).astype(np.float32)
+    out = skin.apply(np.clip(image, 0, 1).astype(np.float32))
+    changed = np.abs(out - np.clip(image, 0, 1)).max(axis=2) > 1e-4
+    assert changed[20:44, 20:44].mean() > 0.9        # the skin got smoother
+    assert changed[:8, :].mean() < 0.02               # the background did not change
+    assert out[20:44, 20:44].std() < np.clip(image, 0, 1)[20:44, 20:44].std()
+
+
+def test_detail_and_finish_keep_size_and_flat_areas():
+    image = flat([0.5, 0.4, 0.3])
+    for op in (detail.apply, finish.apply):
+        out = op(image)
+        assert out.shape == image.shape and out.dtype == np.float32
+        assert np.allclose(out, image, atol=1e-4)     # nothing to enhance in a flat field
+
+
+def test_finish_sharpens_an_edge():
+    image = flat([0.3, 0.3, 0.3])
+    image[:, 24:] = 0.7
+    out = finish.apply(image)
+    assert out[:, 23].mean() < 0.3 and out[:, 24].mean() > 0.7  # overshoot on both sides of the edge
+
+
+SPEC = QcGateSpec()
+
+
+@pytest.mark.parametrize("value, reason", [(0.0, Reason.ALL_BLACK), (1.0, Reason.ALL_WHITE)])
+def test_qc_flags_black_and_white_frames(value, reason):
+    reasons = {p.reason for p in check_image(flat([value] * 3), expected_size=None, spec=SPEC)}
+    assert reason in reasons
+
+
+def test_qc_flags_blown_highlights_and_wrong_size():
+    image = flat([0.5, 0.5, 0.5])
+    image[:, :12] = 1.0                               # a quarter blown
+    problems = check_image(image, expected_size=(40, 32), spec=SPEC)
+    assert {p.reason for p in problems} == {Reason.CLIPPING, Reason.DIMENSIONS}
+    assert "48x32" in next(p.message for p in problems if p.reason is Reason.DIMENSIONS)
+
+
+def test_qc_passes_a_normal_frame():
+    image = np.random.default_rng(0).uniform(0.1, 0.9, (32, 48, 3)).astype(np.float32)
+    assert check_image(image, expected_size=(48, 32), spec=SPEC) == []
