@@ -30,6 +30,8 @@ def decode_raw(path: Path, params: DecodeParams, *, half_size: bool = False) -> 
                 output_bps=16,
                 gamma=(1, 1),
                 no_auto_bright=True,
+                adjust_maximum_thr=0.0,  # LibRaw would otherwise stretch frames whose brightest value is under white
+
                 output_color=rawpy.ColorSpace.Rec2020,
                 use_camera_wb=params.white_balance is WhiteBalance.AS_SHOT,
                 use_auto_wb=params.white_balance is WhiteBalance.AUTO,

@@ -7,11 +7,14 @@ The data is mosaiced into RGGB, offset by a black level and written as uncompres
 little-endian TIFF/EP with the DNG tags, plus a small EXIF IFD (LibRaw only reads ISO from there).
 
 `write_dng` takes the image in *sensor* orientation; `meta.orientation` only tags how to view it.
+Decoding exactly back needs rawpy's `adjust_maximum_thr=0.0`: LibRaw's default (0.75) rescales any
+file whose brightest raw value lies between 75% and 100% of WhiteLevel up to full scale.
 """
 from __future__ import annotations
 
 import os
 import struct
+import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -63,13 +66,10 @@ class DngMeta:
     lens: str = "Synthetic 50mm f/1.8"
 
 
-def _rational(value: float) -> list[int]:
-    f = Fraction(value).limit_denominator(RATIONAL_DENOMINATOR)
-    return [f.numerator, f.denominator]
-
-
 def _rationals(values) -> list[int]:
-    return [n for v in np.ravel(values) for n in _rational(float(v))]
+    """Flat [numerator, denominator, ...] for TIFF (S)RATIONAL fields."""
+    fractions = [Fraction(float(v)).limit_denominator(RATIONAL_DENOMINATOR) for v in np.ravel(values)]
+    return [n for f in fractions for n in (f.numerator, f.denominator)]
 
 
 def _mosaic(scene: np.ndarray) -> np.ndarray:
@@ -89,7 +89,7 @@ def _exif_ifd(meta: DngMeta, offset: int) -> bytes:
     """A little-endian EXIF IFD to be placed at file `offset` (long values follow its table)."""
     stamp = meta.capture_time.strftime("%Y:%m:%d %H:%M:%S").encode() + b"\0"
     lens = meta.lens.encode() + b"\0"
-    rat = lambda v: struct.pack("<2I", *_rational(v))  # noqa: E731
+    rat = lambda v: struct.pack("<2I", *_rationals(v))  # noqa: E731
     entries = [(33434, RATIONAL, 1, rat(meta.exposure_time)), (33437, RATIONAL, 1, rat(meta.f_number)),
                (34855, SHORT, 1, struct.pack("<H", min(int(meta.iso), 65535))),
                (36864, UNDEFINED, 4, b"0231"), (36867, ASCII, len(stamp), stamp),
@@ -152,7 +152,7 @@ def write_dng(path, scene_linear_srgb: np.ndarray, meta: DngMeta = DngMeta()) ->
         (50728, RATIONAL, 3, _rationals(AS_SHOT_NEUTRAL), True),     # AsShotNeutral
         (50778, SHORT, 1, ILLUMINANT_D65, True),             # CalibrationIlluminant1
     ]
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")   # same folder: atomic rename
     try:
         with tifffile.TiffWriter(tmp, byteorder="<", bigtiff=False) as tiff:
             tiff.write(_mosaic(scene), photometric=32803, subfiletype=0, metadata=None, software=False,
@@ -262,7 +262,7 @@ def _box(x, y, x0, y0, x1, y1) -> np.ndarray:
 
 
 def _paint(img, mask, colour, shade=1.0) -> None:
-    """Composite `colour` (x `shade`) over planar `img` in place where `mask` > 0 (in its bounding box)."""
+    """Composite `colour` (x `shade`) over planar `img` in place where `mask` > 0 (bounding box only)."""
     mask = np.broadcast_to(mask, img.shape[1:])
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if rows.size == 0:
@@ -281,8 +281,9 @@ def _portrait(x, y, n, aspect):
     relief = np.sqrt(np.clip(1 - fx ** 2 - fy ** 2, 0, 1))    # sphere normal z, lit from upper left
     light = np.clip(0.35 + 0.65 * (relief - 0.5 * fx - 0.2 * fy) / 1.2, 0.1, 1.1)
     _paint(img, _ellipse(x, y, 0.5, 0.47, 0.15 / aspect, 0.23), _rgb(0.56, 0.28, 0.21), light)  # face
-    for side in (-1, 1):
-        _paint(img, _ellipse(x, y, 0.5 + side * 0.05 / aspect, 0.44, 0.022 / aspect, 0.012), _rgb(0.02, 0.015, 0.015))
+    for side in (-1, 1):                                      # eyes
+        eye = _ellipse(x, y, 0.5 + side * 0.05 / aspect, 0.44, 0.022 / aspect, 0.012)
+        _paint(img, eye, _rgb(0.02, 0.015, 0.015))
     _paint(img, _ellipse(x, y, 0.5, 0.58, 0.04 / aspect, 0.012), _rgb(0.25, 0.06, 0.06), light)  # lips
     return img
 
@@ -305,18 +306,21 @@ def _interior(x, y, n, aspect):
     planks = 0.8 + 0.2 * np.sin(x * 90 + 3 * n)
     _paint(img, (y > 0.72).astype(np.float32), _rgb(0.20, 0.11, 0.05), planks * window_light)  # floor
     _paint(img, _box(x, y, 0.60, 0.12, 0.86, 0.55), _rgb(0.80, 0.88, 0.98), 1 + 0.05 * n)    # window
-    _paint(img, _box(x, y, 0.725, 0.12, 0.735, 0.55) + _box(x, y, 0.60, 0.33, 0.86, 0.34), _rgb(0.15, 0.15, 0.14))
+    mullions = _box(x, y, 0.725, 0.12, 0.735, 0.55) + _box(x, y, 0.60, 0.33, 0.86, 0.34)
+    _paint(img, mullions, _rgb(0.15, 0.15, 0.14))
     _paint(img, _box(x, y, 0.15, 0.55, 0.50, 0.58) + _box(x, y, 0.18, 0.58, 0.20, 0.80)
            + _box(x, y, 0.45, 0.58, 0.47, 0.80), _rgb(0.12, 0.06, 0.03), window_light)       # table
     _paint(img, _ellipse(x, y, 0.25, 0.48, 0.03 / aspect, 0.07), _rgb(0.45, 0.05, 0.04), window_light)  # vase
-    _paint(img, _ellipse(x, y, 0.38, 0.45, 0.06 / aspect, 0.10, soft=0.3), _rgb(0.05, 0.16, 0.04), window_light)
+    plant = _ellipse(x, y, 0.38, 0.45, 0.06 / aspect, 0.10, soft=0.3)
+    _paint(img, plant, _rgb(0.05, 0.16, 0.04), window_light)
     return img
 
 
 def _highkey(x, y, n, aspect):
     img = np.full((3,) + n.shape, 1.6, np.float32)            # blown-out, backlit background
-    _paint(img, _ellipse(x, y, 0.5, 1.0, 0.30 / aspect, 0.40), _rgb(0.70, 0.66, 0.62), 0.9 + 0.1 * n)  # figure
-    _paint(img, _ellipse(x, y, 0.5, 0.45, 0.13 / aspect, 0.20), _rgb(0.75, 0.45, 0.36), 0.9 + 0.1 * n)  # head
+    texture = 0.9 + 0.1 * n
+    _paint(img, _ellipse(x, y, 0.5, 1.0, 0.30 / aspect, 0.40), _rgb(0.70, 0.66, 0.62), texture)  # figure
+    _paint(img, _ellipse(x, y, 0.5, 0.45, 0.13 / aspect, 0.20), _rgb(0.75, 0.45, 0.36), texture)  # head
     return img
 
 
@@ -342,25 +346,30 @@ def render_scene(kind: str, width: int, height: int, *, seed: int = 0) -> np.nda
     return np.clip(img, 0.0, 1.0, out=img)
 
 
+SHOT_INTERVAL_S = 3
+
+
 def make_demo_shoot(folder, *, width: int = 1200, height: int = 800) -> list[Path]:
     """Write DSC_0001.dng.. into `folder`: chart, portrait, portrait shot upright (orientation 6),
     landscape, interior, highkey; capture times a few seconds apart. Returns the paths in order."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    shots = [  # (scene, meta overrides)
-        (render_chart(width, height), dict(iso=100, exposure_time=1 / 60, f_number=8.0)),
-        (render_scene("portrait", width, height, seed=1), dict(iso=200, f_number=2.8, focal_length=85.0)),
-        # shot in portrait orientation: the sensor sees the upright scene rotated 90 deg CCW
-        (np.rot90(render_scene("portrait", height, width, seed=2)),
-         dict(iso=200, f_number=2.8, focal_length=85.0, orientation=6)),
-        (render_scene("landscape", width, height, seed=3), dict(iso=64, exposure_time=1 / 250, f_number=11.0,
-                                                                focal_length=24.0)),
-        (render_scene("interior", width, height, seed=4), dict(iso=1600, exposure_time=1 / 30, f_number=4.0,
-                                                               focal_length=35.0)),
-        (render_scene("highkey", width, height, seed=5), dict(iso=100, exposure_time=1 / 60, f_number=5.6)),
+    shots = [  # (scene kind or "chart", seed, meta overrides)
+        ("chart", 0, dict(exposure_time=1 / 60, f_number=8.0)),
+        ("portrait", 1, dict(iso=200, f_number=2.8, focal_length=85.0)),
+        ("portrait", 2, dict(iso=200, f_number=2.8, focal_length=85.0, orientation=6)),
+        ("landscape", 3, dict(iso=64, exposure_time=1 / 250, f_number=11.0, focal_length=24.0)),
+        ("interior", 4, dict(iso=1600, exposure_time=1 / 30, f_number=4.0, focal_length=35.0)),
+        ("highkey", 5, dict(exposure_time=1 / 60)),
     ]
     start, paths = DngMeta().capture_time, []
-    for i, (scene, overrides) in enumerate(shots):
-        meta = replace(DngMeta(), capture_time=start + timedelta(seconds=3 * i), **overrides)
+    for i, (kind, seed, overrides) in enumerate(shots):
+        meta = replace(DngMeta(), capture_time=start + timedelta(seconds=SHOT_INTERVAL_S * i), **overrides)
+        if kind == "chart":
+            scene = render_chart(width, height)
+        elif meta.orientation == 6:  # camera held upright: the sensor sees the view turned 90 deg CCW
+            scene = np.rot90(render_scene(kind, height, width, seed=seed))
+        else:
+            scene = render_scene(kind, width, height, seed=seed)
         paths.append(write_dng(folder / f"DSC_{i + 1:04d}.dng", scene, meta))
     return paths

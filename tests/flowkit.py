@@ -1,0 +1,60 @@
+"""Helpers for tests that run whole orders: make a card folder, run an order, open its delivery."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from pathlib import Path
+
+from PIL import Image
+
+from flows.order import order_flow
+from surfaces.cli import create_order
+
+
+def run_order(card: Path, *, client: str = "Test Client", shoot: str = "portrait", preset: str | None = None) -> tuple[int, Path]:
+    order = create_order(client=client, shoot=shoot, card=card, preset_name=preset, due=None)
+    return order.id, Path(order_flow(order.id))
+
+
+class Delivery:
+    """A delivery zip, opened the way a client or a lab would check it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.zip = zipfile.ZipFile(path)
+        self.manifest = json.loads(self.zip.read("manifest.json"))
+
+    def image(self, arcname: str) -> Image.Image:
+        image = Image.open(io.BytesIO(self.zip.read(arcname)))
+        image.load()
+        return image
+
+    def full(self, source_name: str) -> Image.Image:
+        return self.image(self.entry(source_name, "full")["path"])
+
+    def web(self, source_name: str) -> Image.Image:
+        return self.image(self.entry(source_name, "web")["path"])
+
+    def entry(self, source_name: str, rendition: str) -> dict:
+        return next(e for e in self.manifest["files"]
+                    if e["source_name"] == source_name and e["rendition"] == rendition)
+
+    def delivered_sources(self) -> set[str]:
+        return {e["source_name"] for e in self.manifest["files"]}
+
+    def mismatches(self) -> list[str]:
+        """Files whose bytes do not match the manifest, and files in the zip the manifest does not list."""
+        listed = {e["path"]: e for e in self.manifest["files"]}
+        bad = [name for name in self.zip.namelist() if name != "manifest.json" and name not in listed]
+        for path, entry in listed.items():
+            data = self.zip.read(path)
+            if hashlib.sha256(data).hexdigest() != entry["sha256"] or len(data) != entry["size"]:
+                bad.append(path)
+        return bad
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
