@@ -86,9 +86,12 @@ class Order(SQLModel, table=True):
     preset_hash: str | None = Field(default=None, max_length=64)
     preset_json: str | None = Field(default=None, description="The resolved preset values, so a re-run grades exactly alike.")
     due: date | None = None
+    rush: bool = Field(default=False, description="Rush orders go to the front of every stage queue.")
     card_folder: str = Field(max_length=1024)
     status: OrderStatus = Field(sa_column=_enum(OrderStatus))
     delivery_path: str | None = Field(default=None, max_length=1024)
+    flow_run_id: str | None = Field(default=None, max_length=36, description="The Prefect flow run driving it.")
+    waiting_on: str | None = Field(default=None, max_length=80, description="Stage or gate the run waits for.")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
