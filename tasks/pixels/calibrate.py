@@ -1,0 +1,323 @@
+"""Session calibration from a shot of an X-Rite ColorChecker Classic (24 patches).
+
+Input and output colour space: linear Rec.2020 (D65), float32, HxWx3 (the working space of
+``tasks.pixels.decode``). The chart is found with OpenCV's MCC detector (``cv2.mcc``) on an 8-bit
+sRGB rendering of the image; when it is not found the caller gives the four outer corners of the
+patch grid. The 24 patch interiors are sampled (median, so dust and scratches do not count), and a
+3x3 matrix is fitted by least squares in linear RGB from measured to the published reference:
+
+1. per-channel gains on the grey ramp fix white balance (and, with ``normalise_exposure``, exposure);
+2. a 3x3 matrix whose rows sum to 1 (greys stay grey) fixes the colours, weighted by 1/luminance
+   so dark patches count as much as light ones (closer to how CIEDE2000 sees the errors).
+
+The result is a :class:`CalibrationResult`, JSON-ready, to record with the order; :func:`apply`
+applies its matrix to any image of the session.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+import cv2
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tasks.errors import PhotoError
+from tasks.pixels.synth_dng import SRGB_TO_XYZ, colour_chart_linear_srgb
+
+CALIBRATION_VERSION = 1
+PATCHES = 24
+GREYS = slice(19, 23)              # neutral 8 .. neutral 3.5: white may clip, black is flare-bound
+GREY_RAMP = slice(18, 24)          # white 9.5 .. black 2: luminance must fall along it
+CLIPPED = 0.99                     # a measured channel this high (of 1.0) is treated as clipped
+DETECT_LONG_EDGE = 1600            # the detector runs on a rendering at most this large
+PATCH_GAP = 0.13                   # ColorChecker Classic: gap between patches / patch side
+SAMPLE_FRACTION = 0.5              # corner fallback: sample the inner half of each patch side
+
+# --- colorimetry of the working space ----------------------------------------------------------
+_PRIMARIES = np.array([[0.708, 0.292], [0.170, 0.797], [0.131, 0.046]])    # Rec.2020 R, G, B (x, y)
+_D65_XY = np.array([0.3127, 0.3290])
+
+
+def _rgb_to_xyz(primaries: np.ndarray, white_xy: np.ndarray) -> np.ndarray:
+    xyz = np.column_stack([[x / y, 1.0, (1 - x - y) / y] for x, y in primaries])
+    wx, wy = white_xy
+    scale = np.linalg.solve(xyz, [wx / wy, 1.0, (1 - wx - wy) / wy])
+    return xyz * scale
+
+
+REC2020_TO_XYZ = _rgb_to_xyz(_PRIMARIES, _D65_XY)
+XYZ_TO_REC2020 = np.linalg.inv(REC2020_TO_XYZ)
+SRGB_TO_REC2020 = XYZ_TO_REC2020 @ SRGB_TO_XYZ
+WORKING_WHITE = REC2020_TO_XYZ.sum(axis=1)
+WORKING_LUMA = REC2020_TO_XYZ[1]
+
+
+def reference_working() -> np.ndarray:
+    """The 24 published patch colours (REFERENCE_LAB_D50, Bradford-adapted to D65) in linear Rec.2020,
+    row-major from dark skin; 24x3 float64."""
+    return colour_chart_linear_srgb()[0].astype(np.float64) @ SRGB_TO_REC2020.T
+
+
+def working_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """Linear Rec.2020 (N x 3) -> CIELAB relative to the D65 working white."""
+    t = np.asarray(rgb, np.float64) @ REC2020_TO_XYZ.T / WORKING_WHITE
+    f = np.where(t > (6 / 29) ** 3, np.cbrt(t), t / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], axis=1)
+
+
+def ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
+    """CIEDE2000 (kL = kC = kH = 1), after Sharma, Wu & Dalal (2005); N x 3 each, returns N."""
+    L1, a1, b1 = np.asarray(lab1, np.float64).T
+    L2, a2, b2 = np.asarray(lab2, np.float64).T
+    c7 = ((np.hypot(a1, b1) + np.hypot(a2, b2)) / 2) ** 7
+    g = 0.5 * (1 - np.sqrt(c7 / (c7 + 25.0 ** 7)))
+    a1p, a2p = a1 * (1 + g), a2 * (1 + g)
+    c1p, c2p = np.hypot(a1p, b1), np.hypot(a2p, b2)
+    h1p, h2p = np.degrees(np.arctan2(b1, a1p)) % 360, np.degrees(np.arctan2(b2, a2p)) % 360
+    dh = h2p - h1p
+    dh = np.where(c1p * c2p == 0, 0, np.where(dh > 180, dh - 360, np.where(dh < -180, dh + 360, dh)))
+    dH = 2 * np.sqrt(c1p * c2p) * np.sin(np.radians(dh / 2))
+    L_bar, C_bar, h_sum = (L1 + L2) / 2, (c1p + c2p) / 2, h1p + h2p
+    h_bar = np.where(c1p * c2p == 0, h_sum, np.where(np.abs(h1p - h2p) <= 180, h_sum / 2,
+                                                     np.where(h_sum < 360, (h_sum + 360) / 2, (h_sum - 360) / 2)))
+    T = (1 - 0.17 * np.cos(np.radians(h_bar - 30)) + 0.24 * np.cos(np.radians(2 * h_bar))
+         + 0.32 * np.cos(np.radians(3 * h_bar + 6)) - 0.20 * np.cos(np.radians(4 * h_bar - 63)))
+    SL = 1 + 0.015 * (L_bar - 50) ** 2 / np.sqrt(20 + (L_bar - 50) ** 2)
+    SC, SH = 1 + 0.045 * C_bar, 1 + 0.015 * C_bar * T
+    C_bar7 = C_bar ** 7
+    RT = -2 * np.sqrt(C_bar7 / (C_bar7 + 25.0 ** 7)) * np.sin(np.radians(60 * np.exp(-(((h_bar - 275) / 25) ** 2))))
+    dL, dC = L2 - L1, c2p - c1p
+    return np.sqrt((dL / SL) ** 2 + (dC / SC) ** 2 + (dH / SH) ** 2 + RT * (dC / SC) * (dH / SH))
+
+
+def exposure_gain(measured: np.ndarray, reference: np.ndarray | None = None) -> float:
+    """The one gain that brings the measured grey patches' luminance to the reference (geometric mean)."""
+    reference = reference_working() if reference is None else reference
+    y_m = np.maximum(measured[GREYS] @ WORKING_LUMA, 1e-6)
+    return float(np.exp(np.mean(np.log(reference[GREYS] @ WORKING_LUMA) - np.log(y_m))))
+
+
+def patch_delta_e(measured: np.ndarray, *, normalise_exposure: bool = True) -> np.ndarray:
+    """CIEDE2000 of 24 measured linear Rec.2020 patch colours against the reference; with
+    ``normalise_exposure`` one gain first matches the grey patches' luminance (exposure is the
+    photographer's choice, not a colour error)."""
+    measured = np.asarray(measured, np.float64)
+    reference = reference_working()
+    if normalise_exposure:
+        measured = measured * exposure_gain(measured, reference)
+    return ciede2000(working_to_lab(reference), working_to_lab(measured))
+
+
+# --- finding the chart ------------------------------------------------------------------------
+class ChartSource(StrEnum):
+    DETECTOR = "detector"          # cv2.mcc found it
+    CORNERS = "corners"            # the caller gave the four corners
+
+
+def _detect_view(image: np.ndarray) -> tuple[np.ndarray, float]:
+    """An 8-bit BGR sRGB rendering (auto-exposed, at most DETECT_LONG_EDGE) and its scale factor."""
+    scale = min(1.0, DETECT_LONG_EDGE / max(image.shape[:2]))
+    small = image if scale == 1.0 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    srgb = np.asarray(small, np.float32) @ np.linalg.inv(SRGB_TO_REC2020).T.astype(np.float32)
+    bright = float(np.percentile(srgb @ np.float32([0.2126, 0.7152, 0.0722]), 99))
+    srgb = np.clip(srgb * (0.9 / max(bright, 1e-6)), 0.0, 1.0)
+    encoded = np.where(srgb <= 0.0031308, srgb * 12.92, 1.055 * np.power(srgb, 1 / 2.4) - 0.055)
+    return np.ascontiguousarray((encoded[..., ::-1] * 255 + 0.5).astype(np.uint8)), scale
+
+
+def detect_chart(image: np.ndarray) -> np.ndarray | None:
+    """24x4x2 pixel-coordinate quads of the patch interiors (row-major from dark skin), or None."""
+    view, scale = _detect_view(image)
+    detector = cv2.mcc.CCheckerDetector.create()
+    detector.setColorChartType(cv2.mcc.MCC24)
+    if not detector.process(view, 1):
+        return None
+    quads = np.asarray(detector.getBestColorChecker().getColorCharts(), np.float64).reshape(PATCHES, 4, 2)
+    return quads / scale
+
+
+def quads_from_corners(corners, *, rows: int = 4, columns: int = 6) -> np.ndarray:
+    """(rows*columns)x4x2 sampling quads, row-major, from the four outer corners of a patch grid in
+    pixels (x, y), clockwise from the top-left as the chart is seen upright: for the whole chart the
+    outer corners of dark skin, bluish green, black and white. ``rows``/``columns`` name a smaller
+    block when only part of the chart is in the frame. Each quad is the inner SAMPLE_FRACTION of its patch."""
+    corners = np.asarray(corners, np.float64)
+    if corners.shape != (4, 2):
+        raise ValueError(f"corners must be four (x, y) points, got shape {corners.shape}")
+    width, height = columns + (columns - 1) * PATCH_GAP, rows + (rows - 1) * PATCH_GAP
+    grid = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
+    homography = cv2.getPerspectiveTransform(grid, corners.astype(np.float32))
+    inset = (1 - SAMPLE_FRACTION) / 2
+    unit = np.array([[inset, inset], [1 - inset, inset], [1 - inset, 1 - inset], [inset, 1 - inset]])
+    cells = [unit + [c * (1 + PATCH_GAP), r * (1 + PATCH_GAP)] for r in range(rows) for c in range(columns)]
+    points = np.concatenate(cells).reshape(-1, 1, 2)
+    return cv2.perspectiveTransform(points, homography).reshape(rows * columns, 4, 2)
+
+
+def sample_patches(image: np.ndarray, quads: np.ndarray) -> np.ndarray:
+    """Per-channel median of the image inside each quad: 24x3 float64 (same space as ``image``)."""
+    h, w = image.shape[:2]
+    out = np.empty((len(quads), 3))
+    for i, quad in enumerate(np.asarray(quads, np.float64)):
+        x0, y0 = np.floor(quad.min(axis=0)).astype(int)
+        x1, y1 = np.ceil(quad.max(axis=0)).astype(int) + 1
+        if x0 < 0 or y0 < 0 or x1 > w or y1 > h or x1 - x0 < 3 or y1 - y0 < 3:
+            raise ValueError(f"patch {i + 1} lies outside the {w}x{h} image or is too small: {quad.round(1).tolist()}")
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillConvexPoly(mask, np.rint(quad - [x0, y0]).astype(np.int32), 1)
+        out[i] = np.median(image[y0:y1, x0:x1][mask.astype(bool)], axis=0)
+    return out
+
+
+def _plausible(measured: np.ndarray) -> bool:
+    """A real chart's grey ramp gets darker from white to black."""
+    y = measured[GREY_RAMP] @ WORKING_LUMA
+    return bool(np.all(np.diff(y) < 0))
+
+
+def locate_chart(image: np.ndarray, source: str | Path, corners=None) -> tuple[np.ndarray, ChartSource]:
+    """Quads of the 24 patches: from ``corners`` when given, else from the detector."""
+    if corners is not None:
+        return quads_from_corners(corners), ChartSource.CORNERS
+    quads = detect_chart(image)
+    if quads is None or not _plausible(sample_patches(image, quads)):
+        raise PhotoError(
+            f"no colour chart found in {Path(source).name}: give the corners with corners=[(x, y) x 4], the outer "
+            "corners of the patch grid at dark skin, bluish green, black and white, in pixels of the decoded image")
+    return quads, ChartSource.DETECTOR
+
+
+# --- fitting ----------------------------------------------------------------------------------
+def _with_neutral_rows(free: np.ndarray) -> np.ndarray:
+    """3x3 whose rows sum to 1 from its 6 free entries (columns 0 and 1)."""
+    free = np.asarray(free, np.float64).reshape(3, 2)
+    return np.column_stack([free, 1 - free.sum(axis=1)])
+
+
+def _levenberg_marquardt(residuals, x0: np.ndarray, *, iterations: int = 60) -> np.ndarray:
+    """Minimise sum(residuals(x)^2) from x0 (numeric Jacobian; a handful of parameters)."""
+    x, damping = np.asarray(x0, np.float64).copy(), 1e-3
+    r = residuals(x)
+    cost = r @ r
+    for _ in range(iterations):
+        jac = np.empty((r.size, x.size))
+        for k in range(x.size):
+            step = np.zeros_like(x)
+            step[k] = 1e-6
+            jac[:, k] = (residuals(x + step) - r) / 1e-6
+        normal, grad = jac.T @ jac, jac.T @ r
+        while damping < 1e8:
+            delta = np.linalg.solve(normal + damping * np.diag(np.diag(normal) + 1e-12), -grad)
+            r_new = residuals(x + delta)
+            if r_new @ r_new < cost:
+                x, r, cost, damping = x + delta, r_new, r_new @ r_new, max(damping / 10, 1e-9)
+                break
+            damping *= 10
+        else:
+            break
+        if np.abs(delta).max() < 1e-8:
+            break
+    return x
+
+
+def fit_matrix(measured: np.ndarray, reference: np.ndarray | None = None, *, normalise_exposure: bool = True,
+               use: np.ndarray | None = None) -> np.ndarray:
+    """3x3 matrix M with M @ measured ~ reference (linear RGB) that keeps greys grey. ``use`` is a
+    boolean mask of patches to fit on (default: all that are not clipped).
+
+    White balance comes from per-channel gains on the grey patches; the colour part (rows summing
+    to 1) starts from a luminance-weighted least-squares fit in linear RGB and is then refined to
+    minimise CIEDE2000 over the patches. Without ``normalise_exposure`` the matrix keeps the
+    measured exposure (only colour and white balance change)."""
+    measured = np.asarray(measured, np.float64)
+    reference = reference_working() if reference is None else np.asarray(reference, np.float64)
+    use = (measured.max(axis=1) < CLIPPED) if use is None else np.asarray(use, bool)
+    greys = np.zeros(len(measured), bool)
+    greys[GREYS] = True
+    greys &= use
+    if greys.sum() < 2 or use.sum() < 8:
+        raise ValueError(f"too few usable patches to fit ({int(use.sum())} unclipped, {int(greys.sum())} greys)")
+    # 1. white balance and exposure: per-channel gains on the grey patches
+    gains = (measured[greys] * reference[greys]).sum(axis=0) / (measured[greys] ** 2).sum(axis=0)
+    balanced = measured[use] * gains
+    target = reference[use]
+    # 2. colour, linear least squares: two free entries per row, weighted by 1/luminance
+    weight = 1.0 / np.maximum(target @ WORKING_LUMA, 0.01)
+    x = balanced * weight[:, None]
+    a = x[:, :2] - x[:, 2:3]
+    free = np.array([np.linalg.lstsq(a, target[:, c] * weight - x[:, 2], rcond=None)[0] for c in range(3)])
+    # 3. refine the colour part (and one exposure factor) on CIEDE2000
+    target_lab = working_to_lab(target)
+
+    def residuals(theta: np.ndarray) -> np.ndarray:
+        out = balanced @ (np.exp(theta[6]) * _with_neutral_rows(theta[:6])).T
+        return ciede2000(target_lab, working_to_lab(np.maximum(out, 1e-9)))
+
+    theta = _levenberg_marquardt(residuals, np.append(free.ravel(), 0.0))
+    matrix = np.exp(theta[6]) * _with_neutral_rows(theta[:6]) @ np.diag(gains)
+    if not normalise_exposure:
+        matrix *= exposure_gain(measured @ matrix.T, measured)     # back to the exposure as measured
+    return matrix
+
+
+def apply(image: np.ndarray, matrix) -> np.ndarray:
+    """Linear Rec.2020 in, linear Rec.2020 out (negatives clipped); the input is not modified."""
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an HxWx3 image, got shape {image.shape}")
+    m = np.asarray(matrix, np.float32)
+    if m.shape != (3, 3):
+        raise ValueError(f"expected a 3x3 matrix, got shape {m.shape}")
+    out = cv2.transform(np.ascontiguousarray(image, np.float32), m)
+    return np.maximum(out, 0.0, out=out)
+
+
+class CalibrationResult(BaseModel):
+    """A fitted session calibration, as recorded with the order (``model_dump_json``)."""
+    model_config = ConfigDict(frozen=True)
+    version: int = Field(CALIBRATION_VERSION, description="Bumped when the fit changes meaning.")
+    source: str = Field(description="File name of the chart shot.", max_length=255)
+    working_space: str = Field("linear Rec.2020 D65", description="Space the matrix maps from and to.")
+    matrix: list[list[float]] = Field(description="3x3, applied as out = matrix @ rgb per pixel.")
+    found_by: ChartSource
+    patches_found: int = Field(ge=0, le=PATCHES)
+    patches_used: int = Field(ge=0, le=PATCHES, description="Patches fitted on (clipped ones are left out).")
+    exposure_normalised: bool = Field(description="Whether the matrix also sets exposure from the grey patches.")
+    uncalibrated_mean_de: float = Field(ge=0, description="Mean CIEDE2000 of the 24 patches before (exposure-matched).")
+    uncalibrated_max_de: float = Field(ge=0)
+    fit_mean_de: float = Field(ge=0, description="Mean CIEDE2000 of the 24 patches after calibration.")
+    fit_max_de: float = Field(ge=0)
+
+    @field_validator("matrix")
+    @classmethod
+    def _three_by_three(cls, v: list[list[float]]) -> list[list[float]]:
+        if len(v) != 3 or any(len(row) != 3 for row in v) or not np.all(np.isfinite(v)):
+            raise ValueError("matrix must be 3x3 finite numbers")
+        return v
+
+    def array(self) -> np.ndarray:
+        return np.asarray(self.matrix, np.float32)
+
+
+def calibrate(image: np.ndarray, source: str | Path, *, corners=None,
+              normalise_exposure: bool = True) -> CalibrationResult:
+    """Find the chart in ``image`` (linear Rec.2020 decode of ``source``), fit and report."""
+    quads, found_by = locate_chart(image, source, corners)
+    try:
+        measured = sample_patches(image, quads)
+    except ValueError as exc:
+        raise PhotoError(f"{Path(source).name}: the chart corners do not fit the image: {exc}") from exc
+    use = measured.max(axis=1) < CLIPPED
+    try:
+        matrix = fit_matrix(measured, normalise_exposure=normalise_exposure, use=use)
+    except ValueError as exc:
+        raise PhotoError(f"{Path(source).name}: cannot calibrate from this chart shot ({exc}); "
+                         "shoot the chart again without clipping the light patches") from exc
+    before = patch_delta_e(measured)
+    after = patch_delta_e(measured @ matrix.T, normalise_exposure=not normalise_exposure)
+    return CalibrationResult(
+        source=Path(source).name, matrix=matrix.tolist(), found_by=found_by, patches_found=len(quads),
+        patches_used=int(use.sum()), exposure_normalised=normalise_exposure,
+        uncalibrated_mean_de=float(before.mean()), uncalibrated_max_de=float(before.max()),
+        fit_mean_de=float(after.mean()), fit_max_de=float(after.max()))

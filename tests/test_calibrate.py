@@ -1,0 +1,139 @@
+"""Session calibration from a ColorChecker shot: synthetic charts with a known wrong camera, and the
+real cameras' chart shots in ../shared/samples/raw."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from presets.model import load_preset
+from tasks.errors import PhotoError
+from tasks.pixels import calibrate
+from tasks.pixels.decode import decode
+from tasks.pixels.synth_dng import render_chart, write_dng
+from tests.conftest import sample
+
+CHART_W, CHART_H = 600, 400
+# A "wrong camera": its colours bleed into each other (rows sum to 1, so greys stay right).
+WRONG_CAMERA = np.array([[0.80, 0.25, -0.05],
+                         [0.10, 0.80, 0.10],
+                         [-0.05, 0.25, 0.80]])
+# Fallback corners for the real G2 chart shot, read off a rendering of the full-size decode (2312x1720):
+# outer corners of dark skin, bluish green, black, white.
+G2_CORNERS = [(176, 168), (2120, 162), (2126, 1432), (186, 1444)]
+
+
+def neutral_decode(path, *, half_size: bool = False) -> np.ndarray:
+    return decode(path, load_preset("neutral").decode, half_size=half_size)
+
+
+@pytest.fixture(scope="module")
+def wrong_chart(tmp_path_factory):
+    scene = np.clip(render_chart(CHART_W, CHART_H) @ WRONG_CAMERA.T, 0, None).astype(np.float32)
+    path = write_dng(tmp_path_factory.mktemp("chart") / "wrong_camera.dng", scene)
+    return path, neutral_decode(path)
+
+
+@pytest.fixture(scope="module")
+def g2():
+    path = sample("canon_powershot_g2.crw")
+    return path, neutral_decode(path)
+
+
+def synthetic_corners() -> list[tuple[float, float]]:
+    """Outer corners of the patch grid render_chart draws (border 2%, gap 12% of a cell)."""
+    bx, by = 0.02 * CHART_W, 0.02 * CHART_H
+    cell = min((CHART_W - 2 * bx) / 6, (CHART_H - 2 * by) / 4)
+    gap = 0.12 * cell / 2
+    x0, y0, x1, y1 = bx + gap, by + gap, CHART_W - bx - gap, CHART_H - by - gap
+    return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+
+
+# --- synthetic chart, known wrong camera ------------------------------------------------------
+def test_wrong_camera_chart_is_found_and_corrected_to_within_2_de(wrong_chart):
+    path, image = wrong_chart
+    result = calibrate.calibrate(image, path)
+    assert result.found_by is calibrate.ChartSource.DETECTOR and result.patches_found == 24
+    assert result.uncalibrated_mean_de > 4.0                       # the wrong camera is visibly off
+    corrected = calibrate.apply(image, result.array())
+    quads = calibrate.quads_from_corners(synthetic_corners())
+    de = calibrate.patch_delta_e(calibrate.sample_patches(corrected, quads), normalise_exposure=False)
+    print(f"\nwrong camera dE00 mean {result.uncalibrated_mean_de:.2f} -> {de.mean():.2f} (max {de.max():.2f})")
+    assert de.mean() <= 2.0 and de.max() <= 4.0
+
+
+def test_corners_fallback_matches_the_detector(wrong_chart):
+    path, image = wrong_chart
+    by_corners = calibrate.calibrate(image, path, corners=synthetic_corners())
+    assert by_corners.found_by is calibrate.ChartSource.CORNERS
+    assert by_corners.fit_mean_de <= 2.0
+    assert np.allclose(by_corners.array(), calibrate.calibrate(image, path).array(), atol=0.05)
+
+
+def test_calibration_keeps_greys_grey_and_exposure_when_asked(wrong_chart):
+    path, image = wrong_chart
+    darker = image * np.float32(0.5)                              # one stop under
+    keep = calibrate.calibrate(darker, path, normalise_exposure=False)
+    normalise = calibrate.calibrate(darker, path)
+    grey = np.full((4, 4, 3), 0.09, np.float32)
+    kept, lifted = calibrate.apply(grey, keep.array())[0, 0], calibrate.apply(grey, normalise.array())[0, 0]
+    assert np.ptp(kept) / kept.mean() < 0.03                      # neutral stays neutral
+    assert kept @ calibrate.WORKING_LUMA == pytest.approx(0.09, rel=0.05)
+    assert lifted @ calibrate.WORKING_LUMA == pytest.approx(0.18, rel=0.1)  # exposure brought back
+    assert np.allclose(grey, 0.09)                                # input untouched
+
+
+def test_result_round_trips_through_json(wrong_chart):
+    path, image = wrong_chart
+    result = calibrate.calibrate(image, path)
+    again = calibrate.CalibrationResult.model_validate_json(result.model_dump_json())
+    assert again == result and again.source == "wrong_camera.dng"
+    with pytest.raises(ValueError, match="3x3"):
+        calibrate.CalibrationResult.model_validate({**result.model_dump(), "matrix": [[1, 0], [0, 1]]})
+
+
+# --- real ColorChecker shots ------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["canon_powershot_g2.crw", "canon_powershot_s40_b.crw"])
+def test_real_chart_shot_is_found_and_calibration_improves_colour(name):
+    path = sample(name)
+    image = neutral_decode(path, half_size=True)
+    result = calibrate.calibrate(image, path)
+    print(f"\n{name}: dE00 mean {result.uncalibrated_mean_de:.2f} -> {result.fit_mean_de:.2f}, "
+          f"max {result.uncalibrated_max_de:.2f} -> {result.fit_max_de:.2f}")
+    assert result.found_by is calibrate.ChartSource.DETECTOR and result.patches_found == 24
+    measured = calibrate.sample_patches(image, calibrate.detect_chart(image))
+    luma = measured @ calibrate.WORKING_LUMA
+    assert luma.argmax() == 18 and luma.argmin() in (23, 12)       # white 9.5 brightest; black or blue darkest
+    assert result.fit_mean_de < 0.6 * result.uncalibrated_mean_de
+    assert result.fit_max_de < result.uncalibrated_max_de
+
+
+def test_real_chart_stored_corners_give_the_same_fit(g2):
+    path, image = g2
+    by_corners = calibrate.calibrate(image, path, corners=G2_CORNERS)
+    detected = calibrate.calibrate(image, path)
+    assert by_corners.patches_found == 24
+    assert by_corners.fit_mean_de < 0.6 * by_corners.uncalibrated_mean_de
+    assert abs(by_corners.fit_mean_de - detected.fit_mean_de) < 0.5
+
+
+def test_photo_without_a_chart_names_the_file():
+    path = sample("canon_powershot_s40.crw")                        # a product box, no chart
+    with pytest.raises(PhotoError, match=r"no colour chart found in canon_powershot_s40\.crw: give the corners"):
+        calibrate.calibrate(neutral_decode(path, half_size=True), path)
+
+
+def test_corners_outside_the_image_name_the_file(g2):
+    path, image = g2
+    far = [(x + 5000, y) for x, y in G2_CORNERS]
+    with pytest.raises(PhotoError, match=r"canon_powershot_g2\.crw: the chart corners do not fit"):
+        calibrate.calibrate(image, path, corners=far)
+
+
+def test_apply_checks_its_inputs():
+    with pytest.raises(ValueError, match="HxWx3"):
+        calibrate.apply(np.zeros((4, 4), np.float32), np.eye(3))
+    with pytest.raises(ValueError, match="3x3"):
+        calibrate.apply(np.zeros((4, 4, 3), np.float32), np.eye(4))
+    out = calibrate.apply(np.full((2, 2, 3), 0.3, np.float32), np.eye(3))
+    assert out.dtype == np.float32 and np.allclose(out, 0.3)
