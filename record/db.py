@@ -38,6 +38,12 @@ def _engine_for(url: str) -> Engine:
             # Take the write lock up front: a deferred transaction that later writes can fail
             # with "database is locked" instead of waiting for the other writer.
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif url.startswith("postgresql"):
+        # Times in the record are UTC in columns without a zone: make the server's session zone UTC too, or
+        # aware datetimes would be shifted into the server's local time. Up to 50 connections: every queue
+        # claimer (web request, CLI, worker) holds one for a few milliseconds.
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=40,
+                               connect_args={"options": "-c timezone=UTC"})
     else:
         engine = create_engine(url, pool_pre_ping=True)
     from record import models  # noqa: F401  (registers the tables)

@@ -162,3 +162,21 @@ class StageEvent(SQLModel, table=True):
     blamed_stage: str | None = Field(default=None, max_length=40)
     seconds: float | None = Field(default=None, description="Touch time of the work this event closes.")
     at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class PersonRole(StrEnum):
+    RETOUCHER = "retoucher"   # pulls and submits work in the stages they have the skill for
+    LEAD = "lead"             # also sees every stage and gives QC decisions
+
+
+class Person(SQLModel, table=True):
+    """Someone who works on the line. Skills are stage keys (comma-separated); :mod:`record.people` reads them.
+    The password is stored only as a salted scrypt hash; a person without one cannot sign in to the web page."""
+    __tablename__ = "people"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=40, unique=True, index=True, description="Sign-in name, e.g. 'ana'.")
+    display_name: str = Field(max_length=80)
+    role: PersonRole = Field(sa_column=_enum(PersonRole))
+    skills: str = Field(default="", max_length=800, description="Stage keys this person works in, comma-separated.")
+    password_hash: str | None = Field(default=None, max_length=300)
+    created_at: datetime = Field(default_factory=utcnow)

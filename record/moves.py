@@ -9,8 +9,10 @@ the same session, so it commits (or not) with the change. Functions take
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
+from sqlalchemy import ColumnElement, Select
 from sqlmodel import Session, update
 
 from record.models import EventKind, Photo, PhotoStatus, StageEvent, WorkItem, WorkStatus, utcnow
@@ -73,28 +75,80 @@ def enqueue(session: Session, *, order_id: int, photo_id: int, stage: str, round
     return item
 
 
+def _move_values(to: WorkStatus, *, actor: str, reason: str | None, now: datetime,
+                 lease_expires_at: datetime | None, fields: dict[str, object]) -> dict[str, object]:
+    """The columns one move sets: the same for a move of a known item and for a claim-the-next statement."""
+    values: dict[str, object] = {"status": to, "updated_at": now, "reason": reason, **fields}
+    if to is WorkStatus.CLAIMED:
+        values |= {"claimed_by": actor, "lease_expires_at": lease_expires_at, "attempt": WorkItem.attempt + 1}
+    elif to is WorkStatus.QUEUED:
+        values |= {"claimed_by": None, "lease_expires_at": None}
+    return values
+
+
 def move_item(session: Session, item: WorkItem, to: WorkStatus, *, actor: str,
               reason: str | None = None, blamed_stage: str | None = None,
               seconds: float | None = None, lease_expires_at: datetime | None = None,
-              **fields: object) -> WorkItem:
-    """Move ``item`` from its current status to ``to``; extra ``fields`` are set in the same UPDATE."""
+              guard: Iterable[ColumnElement[bool]] = (), **fields: object) -> WorkItem:
+    """Move ``item`` from its current status to ``to``; extra ``fields`` are set in the same UPDATE.
+
+    ``guard`` adds conditions to the UPDATE's WHERE (e.g. ``WorkItem.claimed_by == 'ana'``): if the row no
+    longer meets them, nothing changes and :class:`StaleMove` is raised, exactly as for a changed status."""
     expected = item.status
     if to not in ALLOWED_WORK[expected]:
         raise IllegalMove(f"work item {item.id} ({item.stage}, round {item.round}) cannot go from {expected} to {to}")
+    guard = tuple(guard)
     now = utcnow()
-    values: dict[str, object] = {"status": to, "updated_at": now, "reason": reason, **fields}
-    if to is WorkStatus.CLAIMED:
-        values |= {"claimed_by": actor, "lease_expires_at": lease_expires_at, "attempt": item.attempt + 1}
-    elif to is WorkStatus.QUEUED:
-        values |= {"claimed_by": None, "lease_expires_at": None}
+    values = _move_values(to, actor=actor, reason=reason, now=now, lease_expires_at=lease_expires_at, fields=fields)
     result = session.execute(
-        update(WorkItem).where(WorkItem.id == item.id, WorkItem.status == expected).values(**values)
+        update(WorkItem).where(WorkItem.id == item.id, WorkItem.status == expected, *guard).values(**values)
     )
     if result.rowcount != 1:
-        raise StaleMove(f"work item {item.id} was no longer {expected}; someone else moved it")
+        raise StaleMove(f"work item {item.id} was no longer {expected}"
+                        f"{' (or no longer as expected)' if guard else ''}; someone else moved it")
     session.add(StageEvent(order_id=item.order_id, photo_id=item.photo_id, work_item_id=item.id,
                            stage=item.stage, round=item.round, kind=WORK_EVENT[to], actor=actor,
                            reason=reason, blamed_stage=blamed_stage, seconds=seconds, at=now))
+    session.refresh(item)
+    return item
+
+
+def claim_first(session: Session, candidates: Select, *, actor: str, lease_expires_at: datetime) -> WorkItem | None:
+    """Claim the first work item that ``candidates`` (a ``SELECT work_items.id ... LIMIT 1``) names, in ONE
+    statement: ``UPDATE work_items SET ... WHERE id = (candidates) AND status = 'queued' RETURNING ...``.
+
+    For databases without ``SKIP LOCKED`` (SQLite, which serialises writers): the choice and the claim cannot
+    be split by another writer. Same table of allowed moves, same columns and the same CLAIMED event as
+    :func:`move_item`. Returns None when no item is left to claim."""
+    frm, to = WorkStatus.QUEUED, WorkStatus.CLAIMED
+    if to not in ALLOWED_WORK[frm]:  # pragma: no cover - the table says queued -> claimed
+        raise IllegalMove(f"work items cannot go from {frm} to {to}")
+    now = utcnow()
+    values = _move_values(to, actor=actor, reason=None, now=now, lease_expires_at=lease_expires_at, fields={})
+    row = session.execute(
+        update(WorkItem).where(WorkItem.id == candidates.scalar_subquery(), WorkItem.status == frm)
+        .values(**values)
+        .returning(WorkItem.id, WorkItem.order_id, WorkItem.photo_id, WorkItem.stage, WorkItem.round)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if row is None:
+        return None
+    session.add(StageEvent(order_id=row.order_id, photo_id=row.photo_id, work_item_id=row.id, stage=row.stage,
+                           round=row.round, kind=WORK_EVENT[to], actor=actor, at=now))
+    item = session.get(WorkItem, row.id, populate_existing=True)
+    return item
+
+
+def extend_lease(session: Session, item: WorkItem, *, actor: str, lease_expires_at: datetime) -> WorkItem:
+    """A heartbeat: the claim stays ``actor``'s until ``lease_expires_at``. Not a move, so no event; guarded like
+    one (still claimed, still by ``actor``), else :class:`StaleMove`."""
+    result = session.execute(
+        update(WorkItem).where(WorkItem.id == item.id, WorkItem.status == WorkStatus.CLAIMED,
+                               WorkItem.claimed_by == actor)
+        .values(lease_expires_at=lease_expires_at, updated_at=utcnow())
+    )
+    if result.rowcount != 1:
+        raise StaleMove(f"work item {item.id} is not claimed by {actor} any more")
     session.refresh(item)
     return item
 

@@ -1,0 +1,256 @@
+"""Stage queues on real SQLite and real PostgreSQL: atomic claims, leases, hand-back rules, queue order."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import SQLModel, func, select
+
+from record import people, queue, work
+from record.db import get_engine, transaction
+from record.models import EventKind, Order, Photo, PhotoStatus, ShootType, StageEvent, WorkItem, WorkStatus, utcnow
+from record.moves import enqueue
+from tests.pg import postgres_url  # noqa: F401  (the session's PostgreSQL)
+
+SKIN, FINE = "liquify_skin", "fine_retouch"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def record(request, home, monkeypatch) -> str:
+    """An empty production record on SQLite (in the test's home) or on the session's PostgreSQL; its URL."""
+    if request.param == "postgres":
+        from config.settings import get_settings
+
+        url = request.getfixturevalue("postgres_url")
+        monkeypatch.setenv("POSTLINE_DATABASE_URL", url)
+        get_settings.cache_clear()
+        engine = get_engine(url)
+        tables = ", ".join(t.name for t in SQLModel.metadata.sorted_tables)
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        return url
+    return get_engine().url.render_as_string()
+
+
+def make_order(session, *, client="Client", due: date | None = None, rush: bool = False) -> Order:
+    order = work.create_order(session, client=client, shoot=ShootType.PORTRAIT, preset_name="neutral",
+                              preset_version=1, preset_hash="x", preset_json="{}", due=due, card_folder="/card")
+    order.rush = rush
+    session.add(order)
+    session.flush()
+    return order
+
+
+def make_items(session, order: Order, n: int, *, stage: str = SKIN, input_path: str | None = None) -> list[int]:
+    photos = [Photo(order_id=order.id, source_name=f"IMG_{i:05d}.CR3", sha256=f"{i:064x}", size_bytes=1,
+                    status=PhotoStatus.INGESTED) for i in range(n)]
+    session.add_all(photos)
+    session.flush()
+    return [enqueue(session, order_id=order.id, photo_id=p.id, stage=stage, round=1,
+                    input_path=input_path, actor="test").id for p in photos]
+
+
+def add_people(session, *names: str, skills=(SKIN,)) -> None:
+    for name in names:
+        people.add_person(session, name=name, role="retoucher", skills=list(skills), password=None)
+
+
+def claimed_events(session, item_id: int) -> list[StageEvent]:
+    return list(session.exec(select(StageEvent).where(StageEvent.work_item_id == item_id,
+                                                      StageEvent.kind == EventKind.CLAIMED)).all())
+
+
+def test_sixteen_claimers_claim_each_of_2000_items_exactly_once(record):
+    names = [f"r{i:02d}" for i in range(16)]
+    with transaction() as session:
+        add_people(session, *names)
+        ids = make_items(session, make_order(session), 2000)
+    got: dict[str, list[int]] = {n: [] for n in names}
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(names))
+
+    def claimer(name: str) -> None:
+        try:
+            start.wait()
+            while True:
+                with transaction() as session:  # its own session and connection for every claim
+                    item = queue.claim_next(session, person=name, lease=timedelta(minutes=5))
+                    if item is None:
+                        return
+                    got[name].append(item.id)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=claimer, args=(n,)) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    claimed = [i for lst in got.values() for i in lst]
+    assert sorted(claimed) == sorted(ids)                      # every item, each once
+    assert sum(1 for lst in got.values() if lst) > 1           # the work really was shared
+    with transaction() as session:
+        per_item = Counter(session.exec(select(StageEvent.work_item_id).where(
+            StageEvent.kind == EventKind.CLAIMED)).all())
+        assert len(per_item) == 2000 and set(per_item.values()) == {1}
+        owners = dict(session.exec(select(WorkItem.id, WorkItem.claimed_by)).all())
+        assert all(owners[i] == name for name, lst in got.items() for i in lst)
+        assert session.exec(select(func.count()).select_from(WorkItem)
+                            .where(WorkItem.status == WorkStatus.QUEUED)).one() == 0
+
+
+def test_an_abandoned_claim_returns_to_the_queue_after_its_lease(record):
+    with transaction() as session:
+        add_people(session, "ana", "bob")
+        [item_id] = make_items(session, make_order(session), 1)
+    with transaction() as session:
+        item = queue.claim_next(session, person="ana", lease=timedelta(seconds=1))
+        assert item.id == item_id and item.attempt == 1
+    with transaction() as session:
+        assert queue.reap_expired(session) == 0                     # still within the lease
+        assert queue.claim_next(session, person="bob") is None      # nobody else gets it meanwhile
+    with transaction() as session:
+        assert queue.reap_expired(session, now=utcnow() + timedelta(seconds=2)) == 1
+    with transaction() as session:
+        released = session.exec(select(StageEvent).where(StageEvent.kind == EventKind.RELEASED)).one()
+        assert (released.reason, released.actor) == (queue.LEASE_EXPIRED, "ana")
+        again = queue.claim_next(session, person="bob")
+        assert (again.id, again.claimed_by, again.attempt) == (item_id, "bob", 2)
+
+
+def test_a_submit_by_the_wrong_person_is_refused(record, tmp_path):
+    with transaction() as session:
+        add_people(session, "ana", "bob")
+        [item_id] = make_items(session, make_order(session), 1)
+        queue.claim_next(session, person="ana", lease=timedelta(seconds=1))
+    with pytest.raises(queue.NotYourClaim, match="claimed by ana, not bob"):
+        with transaction() as session:
+            queue.submit(session, item_id=item_id, person="bob", output_path="/x.tif", output_sha256="0" * 64)
+    # Ana's lease runs out, Bob takes the item: Ana's late result is refused, Bob's is taken.
+    with transaction() as session:
+        queue.reap_expired(session, now=utcnow() + timedelta(seconds=5))
+        queue.claim_next(session, person="bob")
+    with pytest.raises(queue.NotYourClaim, match="claimed by bob, not ana"):
+        with transaction() as session:
+            queue.submit(session, item_id=item_id, person="ana", output_path="/x.tif", output_sha256="0" * 64)
+    with transaction() as session:
+        done = queue.submit(session, item_id=item_id, person="bob", output_path="/y.tif", output_sha256="1" * 64)
+        assert done.item.status is WorkStatus.SUBMITTED and done.stage_done
+    with transaction() as session:
+        kinds = [e.kind for e in session.exec(select(StageEvent).where(StageEvent.work_item_id == item_id)
+                                              .order_by(StageEvent.id)).all()]
+        assert kinds == [EventKind.ENQUEUED, EventKind.CLAIMED, EventKind.RELEASED, EventKind.CLAIMED,
+                         EventKind.SUBMITTED]
+
+
+def test_a_late_submit_is_taken_when_nobody_took_the_item_meanwhile(record):
+    with transaction() as session:
+        add_people(session, "ana")
+        [item_id] = make_items(session, make_order(session), 1)
+        queue.claim_next(session, person="ana", lease=timedelta(seconds=1))
+    with transaction() as session:
+        queue.reap_expired(session, now=utcnow() + timedelta(seconds=5))
+    with transaction() as session:
+        done = queue.submit(session, item_id=item_id, person="ana", output_path="/x.tif", output_sha256="0" * 64)
+        assert done.item.status is WorkStatus.SUBMITTED and done.item.claimed_by == "ana"
+        assert done.seconds is not None and done.seconds >= 0
+
+
+def test_release_puts_the_item_back_with_the_reason(record):
+    with transaction() as session:
+        add_people(session, "ana", "bob")
+        [item_id] = make_items(session, make_order(session), 1)
+        queue.claim_next(session, person="ana")
+    with pytest.raises(queue.NotYourClaim):
+        with transaction() as session:
+            queue.release(session, item_id=item_id, person="bob")
+    with transaction() as session:
+        item = queue.release(session, item_id=item_id, person="ana", reason="file will not open in Photoshop")
+        assert (item.status, item.claimed_by, item.lease_expires_at) == (WorkStatus.QUEUED, None, None)
+        event = session.exec(select(StageEvent).where(StageEvent.kind == EventKind.RELEASED)).one()
+        assert (event.actor, event.reason) == ("ana", "file will not open in Photoshop")
+
+
+def test_rush_orders_first_then_due_date_then_age(record):
+    with transaction() as session:
+        add_people(session, "ana")
+        plain_old = make_items(session, make_order(session, client="no date"), 1)
+        late = make_items(session, make_order(session, client="late", due=date(2027, 3, 1)), 1)
+        soon = make_items(session, make_order(session, client="soon", due=date(2027, 1, 10)), 2)
+        rush = make_items(session, make_order(session, client="rush", due=date(2027, 6, 1), rush=True), 1)
+    order = []
+    with transaction() as session:
+        while (item := queue.claim_next(session, person="ana")) is not None:
+            order.append(item.id)
+    assert order == rush + soon + late + plain_old
+
+
+def test_a_person_pulls_only_from_stages_they_have_the_skill_for(record):
+    with transaction() as session:
+        people.add_person(session, name="ana", role="retoucher", skills=[SKIN], password=None)
+        people.add_person(session, name="finn", role="retoucher", skills=[FINE], password=None)
+        o = make_order(session)
+        skin = make_items(session, o, 2, stage=SKIN)
+        fine = make_items(session, make_order(session, client="other"), 1, stage=FINE)
+    with transaction() as session:
+        assert queue.claim_next(session, person="finn").id == fine[0]
+        assert queue.claim_next(session, person="finn") is None       # skin work is there, not for Finn
+        with pytest.raises(queue.NoSkill, match="finn does not have the skill for liquify_skin"):
+            queue.claim_next(session, person="finn", stages=[SKIN])
+        with pytest.raises(people.UnknownPerson, match="nobody called 'eve'"):
+            queue.claim_next(session, person="eve")
+        assert queue.claim_next(session, person="ana", stages=[SKIN]).id == skin[0]
+
+
+def test_a_heartbeat_extends_the_lease_only_for_the_claimer(record):
+    with transaction() as session:
+        add_people(session, "ana", "bob")
+        [item_id] = make_items(session, make_order(session), 1)
+        first = queue.lease_expiry(queue.claim_next(session, person="ana", lease=timedelta(seconds=2)))
+    with transaction() as session:
+        item = queue.heartbeat(session, item_id=item_id, person="ana", lease=timedelta(minutes=10))
+        assert queue.lease_expiry(item) - first > timedelta(minutes=9)
+        with pytest.raises(queue.NotYourClaim):
+            queue.heartbeat(session, item_id=item_id, person="bob")
+    with transaction() as session:  # the old lease has passed; the extended one has not
+        assert queue.reap_expired(session, now=utcnow() + timedelta(seconds=5)) == 0
+        assert [i.id for i in queue.mine(session, "ana")] == [item_id]
+
+
+def test_submit_tells_when_the_orders_stage_is_done_and_can_queue_the_next_stage(record):
+    with transaction() as session:
+        add_people(session, "ana")
+        o = make_order(session)
+        ids = make_items(session, o, 2)
+        make_items(session, make_order(session, client="other"), 1)   # another order's work does not count
+    results = []
+    for _ in ids:
+        with transaction() as session:
+            item = queue.claim_next(session, person="ana", stages=[SKIN])
+            results.append(queue.submit(session, item_id=item.id, person="ana", output_path=f"/out/{item.id}.tif",
+                                        output_sha256="a" * 64, enqueue_next=FINE))
+    assert [r.stage_done for r in results] == [False, True]
+    with transaction() as session:
+        nxt = work.items_in(session, o.id, FINE)
+        assert [i.input_path for i in nxt] == [f"/out/{i}.tif" for i in ids]
+        depths = {d.stage: d for d in queue.queue_depths(session, [SKIN, FINE, "design_layout"])}
+        assert (depths[SKIN].queued, depths[FINE].queued, depths["design_layout"].queued) == (1, 2, 0)
+        assert [d.stage for d in queue.queue_depths(session, [SKIN, FINE, "design_layout"])] == \
+            [SKIN, FINE, "design_layout"]
+
+
+def test_queue_depths_show_the_oldest_item_and_earliest_due_date(record):
+    with transaction() as session:
+        add_people(session, "ana")
+        make_items(session, make_order(session, due=date(2027, 2, 1)), 2)
+        make_items(session, make_order(session, client="b", due=date(2027, 1, 5)), 1)
+        queue.claim_next(session, person="ana")
+    with transaction() as session:
+        [depth] = queue.queue_depths(session)
+        assert (depth.stage, depth.queued, depth.claimed, depth.earliest_due) == (SKIN, 2, 1, date(2027, 2, 1))
+        assert utcnow() - depth.oldest < timedelta(minutes=1)
