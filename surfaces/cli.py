@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 EXIT_USAGE = 2
@@ -139,8 +139,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     from record.db import transaction
     from surfaces import tables
 
-    until = datetime.combine(args.until, datetime.min.time()) + timedelta(days=1) if args.until else None
-    since = datetime.combine(args.since, datetime.min.time()) if args.since else None
+    def midnight(day: date) -> datetime:
+        return datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+
+    since = midnight(args.since) if args.since else None
+    until = midnight(args.until) + timedelta(days=1) if args.until else None
     with transaction() as session:
         rows = stats.stage_table(session, since=since, until=until)
         reasons = stats.rejection_reasons(session, since=since, until=until)

@@ -1,0 +1,69 @@
+"""The command line as a lead uses it: help, creating orders, clear errors and exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from surfaces.cli import main
+from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
+
+
+@pytest.fixture
+def card(tmp_path):
+    folder = tmp_path / "card"
+    folder.mkdir()
+    write_dng(folder / "DSC_0001.dng", render_scene("portrait", 64, 48), DngMeta())
+    return folder
+
+
+def test_help_lists_the_commands():
+    out = subprocess.run([sys.executable, "-m", "surfaces.cli", "--help"], capture_output=True, text=True, check=True).stdout
+    for command in ("order", "status", "report", "demo"):
+        assert command in out
+
+
+def test_order_create_prints_the_new_id_alone_on_the_last_line(home, card, capsys):
+    assert main(["order", "create", "--client", "Anna & Ben", "--shoot", "wedding", "--from", str(card),
+                 "--due", "2026-12-24"]) == 0
+    first = capsys.readouterr().out.strip().splitlines()
+    assert main(["order", "create", "--client", "Chloe", "--shoot", "children", "--from", str(card)]) == 0
+    second = capsys.readouterr().out.strip().splitlines()
+    assert first[-1] == "1" and second[-1] == "2"
+    assert main(["status"]) == 0
+    listing = capsys.readouterr().out
+    assert "Anna & Ben" in listing and "2026-12-24" in listing and "Chloe" in listing
+
+
+def test_missing_folder_is_a_clear_error(home, tmp_path, capsys):
+    code = main(["order", "create", "--client", "X", "--shoot", "portrait", "--from", str(tmp_path / "nope")])
+    assert code == 2
+    assert "nope: no such folder" in capsys.readouterr().err
+
+
+def test_unknown_preset_lists_the_library(home, card, capsys):
+    code = main(["order", "create", "--client", "X", "--shoot", "portrait", "--from", str(card), "--preset", "vintage"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "no preset named 'vintage'" in err and "neutral" in err
+
+
+def test_bad_date_and_bad_shoot_are_usage_errors(home, card, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["order", "create", "--client", "X", "--shoot", "portrait", "--from", str(card), "--due", "24/12"])
+    assert exit_info.value.code == 2 and "use YYYY-MM-DD" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["order", "create", "--client", "X", "--shoot", "party", "--from", str(card)])
+
+
+def test_running_an_unknown_order_says_so(home, capsys):
+    assert main(["order", "run", "42"]) == 2
+    assert "no order 42" in capsys.readouterr().err
+
+
+def test_report_on_an_empty_record(home, capsys):
+    assert main(["report", "--since", "2026-01-01"]) == 0
+    out = capsys.readouterr().out
+    assert "Cull & grade" in out and "photos/hour" in out

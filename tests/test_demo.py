@@ -1,0 +1,59 @@
+"""`postline demo` as a new user runs it: it makes its own DNG shoot, runs the order through the
+line on a real Prefect server, and prints a delivery a client could open."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import pytest
+
+from record import work
+from record.db import transaction
+from record.models import QC_GATE, EventKind, PhotoStatus
+from surfaces.cli import main
+from tests.flowkit import Delivery
+
+
+@pytest.fixture(scope="module")
+def demo_run(prefect_api, tmp_path_factory):
+    """Run the demo once for this module, in a fresh home; returns what it printed."""
+    from config.settings import get_settings
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+        monkeypatch.setenv("POSTLINE_HOME", str(tmp_path_factory.mktemp("demo-home")))
+        get_settings.cache_clear()
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(["demo", "--folder", str(tmp_path_factory.mktemp("card")), "--client", "Demo Couple"]) == 0
+        yield out.getvalue()
+    get_settings.cache_clear()
+
+
+def test_demo_delivers_every_frame_with_a_matching_manifest(demo_run):
+    last = demo_run.strip().splitlines()[-1]
+    assert last.startswith("Delivery zip: ")
+    delivery = Delivery(Path(last.removeprefix("Delivery zip: ")))
+    assert delivery.mismatches() == []
+    assert len(delivery.delivered_sources()) == 6
+    assert delivery.manifest["not_delivered"] == []
+    upright = delivery.full("DSC_0003.dng")        # shot with the camera held upright (orientation 6)
+    assert upright.height > upright.width
+    assert delivery.full("DSC_0002.dng").size == (1200, 800)
+
+
+def test_demo_shows_the_overexposed_frame_reworked_once_and_counted(demo_run):
+    with transaction() as session:  # the demo's record: its home is set for the whole module
+        order = work.orders(session)[0]
+        photo = next(p for p in work.photos(session, order.id) if p.source_name == "DSC_0006.dng")
+        rejections = [e for e in work.events(session, order.id)
+                      if e.photo_id == photo.id and e.stage == QC_GATE and e.kind is EventKind.REJECTED]
+    assert photo.status is PhotoStatus.DELIVERED
+    assert len(rejections) == 1
+    assert rejections[0].blamed_stage == "cull_grade" and "clipped" in rejections[0].reason
+    table = demo_run[demo_run.index("stage"):]
+    grade_row = next(line for line in table.splitlines() if line.startswith("Cull & grade"))
+    # rework rate = sent back / finished: 6 first passes + 1 rework = 7 finished, 1 sent back
+    assert grade_row.split()[-2] == "14.3%"

@@ -1,0 +1,72 @@
+"""Kill `postline order run` mid-way, run it again: the order completes and no finished photo is redone."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from sqlmodel import select
+
+from flows.order import order_flow
+from record import work
+from record.db import transaction
+from record.models import EventKind, PhotoStatus, WorkItem, WorkStatus
+from surfaces.cli import create_order
+from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
+
+PHOTOS = 8
+
+
+def _submitted(db: Path) -> int:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
+        return conn.execute("SELECT count(*) FROM stage_events WHERE kind = 'submitted'").fetchone()[0]
+
+
+def test_a_killed_run_resumes_without_redoing_finished_photos(prefect_api, home, tmp_path, monkeypatch):
+    card = tmp_path / "card"
+    card.mkdir()
+    for i in range(PHOTOS):
+        kind = ("portrait", "landscape", "interior")[i % 3]
+        write_dng(card / f"IMG_{i:04d}.dng", render_scene(kind, 1600, 1066, seed=i), DngMeta())
+    order_id = create_order(client="Interrupted", shoot="portrait", card=card, preset_name=None, due=None).id
+
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "POSTLINE_HOME": str(home), "POSTLINE_BATCH_SIZE": "1"}
+    run = subprocess.Popen([sys.executable, "-m", "surfaces.cli", "order", "run", str(order_id)], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    db = home / "postline.db"
+    deadline = time.monotonic() + 180
+    while _submitted(db) < PHOTOS + 3:          # mid-way: grading done, the next stage under way
+        assert run.poll() is None, "the run finished before it could be killed; make the order bigger"
+        assert time.monotonic() < deadline, "the run made no progress"
+        time.sleep(0.02)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+
+    with transaction() as session:
+        finished = {(i.photo_id, i.stage, i.round): (i.output_path, Path(i.output_path).stat().st_mtime_ns)
+                    for i in session.exec(select(WorkItem)
+                                          .where(WorkItem.status == WorkStatus.SUBMITTED)).all()}
+        held = [i.id for i in session.exec(select(WorkItem)
+                                           .where(WorkItem.status == WorkStatus.CLAIMED)).all()]
+    assert len(finished) >= PHOTOS + 3
+
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    zip_path = Path(order_flow(order_id))
+
+    with transaction() as session:
+        assert all(p.status is PhotoStatus.DELIVERED for p in work.photos(session, order_id))
+        events = work.events(session, order_id)
+    submits = Counter((e.photo_id, e.stage, e.round) for e in events if e.kind is EventKind.SUBMITTED)
+    assert max(submits.values()) == 1, "a finished photo was processed again"
+    for key, (path, mtime) in finished.items():
+        assert Path(path).stat().st_mtime_ns == mtime, f"{path} was rewritten"
+    released = [e for e in events if e.kind is EventKind.RELEASED]
+    assert {e.work_item_id for e in released} == set(held)
+    assert all("stopped before finishing" in e.reason for e in released)
+    assert zip_path.is_file()
