@@ -10,11 +10,12 @@ import zipfile
 from pathlib import Path
 
 from prefect import task
+from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
 
 from config.line import get_line
 from config.settings import get_settings
-from record import moves, work
+from record import moves, stats, work
 from record.db import transaction
 from record.models import DELIVERY, Order, OrderStatus, Photo, PhotoStatus, utcnow
 from tasks.errors import retry_only_retryable
@@ -97,5 +98,23 @@ def package_order(order_id: int) -> str:
                                  reason=f"in {target.name}")
         status = OrderStatus.DELIVERED if ready else OrderStatus.FAILED
         work.set_order_status(session, work.get_order(session, order_id), status, delivery_path=str(target))
+    _publish_summary(order_id, target, manifest["not_delivered"])
     logger.info("delivered %d photos in %s; %d not delivered", len(ready), target, len(manifest["not_delivered"]))
     return str(target)
+
+
+def _publish_summary(order_id: int, target: Path, not_delivered: list[dict]) -> None:
+    """A Markdown artifact on the flow run: what a lead reads in the Prefect UI after delivery."""
+    with transaction() as session:
+        rows = stats.stage_table(session, order_id=order_id)
+    lines = [f"**Delivery:** `{target}`", "", "| stage | photos in | passed | rejected | rework rate | mean s/photo |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        rate = "-" if r.rework_rate is None else f"{r.rework_rate:.1%}"
+        mean = "-" if r.mean_seconds is None else f"{r.mean_seconds:.2f}"
+        lines.append(f"| {r.title} | {r.photos_in} | {r.passed} | {r.rejected} | {rate} | {mean} |")
+    if not_delivered:
+        lines += ["", "**Not delivered:**", ""]
+        lines += [f"- `{item['source_name']}` ({item['status']}): {item['reason']}" for item in not_delivered]
+    create_markdown_artifact(key=f"order-{order_id}-delivery", markdown="\n".join(lines),
+                             description=f"Order {order_id}: delivery and per-stage summary")
