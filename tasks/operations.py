@@ -9,10 +9,11 @@ from pathlib import Path
 
 from config.line import Operation
 from config.settings import get_settings
-from presets.model import Preset
-from tasks.pixels import detail, finish, imageio, skin, tone
-from tasks.pixels.colour import working_to_display
-from tasks.pixels.decode import decode
+import numpy as np
+
+from presets.model import OutputSpace, Preset
+from tasks.pixels import detail, finish, imageio, look, skin, tone
+from tasks.pixels.decode import decode_linear16
 
 
 @dataclass(frozen=True)
@@ -23,14 +24,17 @@ class OpContext:
 
 
 def grade(source: Path, output: Path, ctx: OpContext) -> None:
-    """RAW (or JPEG/TIFF) + the order's preset -> 16-bit working TIFF and a JPEG proof.
-    On a rework round the exposure is rescued so the highlights QC found blown come back."""
-    image = decode(source, ctx.preset.decode)
-    params = ctx.preset.tone
+    """RAW (or JPEG/TIFF) + the order's preset -> 16-bit working TIFF (sRGB) and a JPEG proof.
+    The preset's look is applied in one fused pass (``tasks.pixels.look``); output sharpening is left
+    to delivery. On a rework round the exposure is rescued so the highlights QC found blown come back."""
+    preset = ctx.preset
+    image16 = decode_linear16(source, preset.decode)
     if ctx.round > 1:
-        params = params.model_copy(update={"exposure_ev": tone.exposure_rescue_ev(image)})
-    image = tone.apply(image, params)
-    display = working_to_display(image)
+        sample = image16[::2, ::2].astype(np.float32) * (1.0 / 65535.0)
+        rescue = {"exposure_ev": tone.exposure_rescue_ev(sample)}
+        preset = preset.model_copy(update={"tone": preset.tone.model_copy(update=rescue)})
+    baked = look.bake(preset, space=OutputSpace.SRGB, output_sharpening=False)
+    display = look.apply(image16, baked, dtype=np.float32)
     imageio.write_working_tiff(output, display)
     if ctx.proof_path is not None:
         settings = get_settings()

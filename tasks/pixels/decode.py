@@ -1,6 +1,13 @@
-"""Decode a photo into the working space: linear Rec.2020, float32, as the photo is viewed
-(camera orientation applied). RAW through LibRaw (rawpy); JPEG/TIFF through Pillow.
-Errors name the file and say what to do."""
+"""Decode a photo into the working space: linear Rec.2020, as the photo is viewed (camera
+orientation applied). RAW through LibRaw (rawpy); JPEG/TIFF through Pillow.
+``decode_linear16`` gives LibRaw's 16-bit output as is (the fast grading path); ``decode`` gives
+float32 in [0, 1]. Errors name the file and say what to do.
+
+White balance in Kelvin: the light's chromaticity comes from the Planckian locus (Krystek's 1985
+approximation in CIE 1960 uv) moved off it by the tint (Lightroom's scale, about 3e-4 Duv per unit,
++ is magenta); the camera's response to that white comes from its colour matrix (LibRaw's
+``rgb_xyz_matrix``, or for DNGs its ``color_matrix`` with the daylight multipliers). For a camera
+LibRaw knows no matrix for, the camera's primaries are taken to be sRGB's (an approximation)."""
 
 from __future__ import annotations
 
@@ -10,9 +17,9 @@ import numpy as np
 import rawpy
 from PIL import Image, ImageOps
 
-from presets.model import DecodeParams, Demosaic, HighlightMode, WhiteBalance
+from presets.model import DecodeParams, Demosaic, HighlightMode, NoiseReduction, WhiteBalance
 from tasks.errors import PhotoError
-from tasks.pixels.colour import display_to_working
+from tasks.pixels.colour import display_to_working, rgb_to_xyz
 from tasks.pixels.metadata import PhotoKind, kind_of
 
 _DEMOSAIC = {d: getattr(rawpy.DemosaicAlgorithm, d.value) for d in Demosaic}
@@ -21,30 +28,84 @@ _HIGHLIGHTS = {
     HighlightMode.BLEND: rawpy.HighlightMode.Blend,
     HighlightMode.RECONSTRUCT: rawpy.HighlightMode.ReconstructDefault,
 }
+_FBDD = {NoiseReduction.OFF: rawpy.FBDDNoiseReductionMode.Off, NoiseReduction.LIGHT: rawpy.FBDDNoiseReductionMode.Light,
+         NoiseReduction.FULL: rawpy.FBDDNoiseReductionMode.Full}
+DUV_PER_TINT = 3e-4
 
 
-def decode_raw(path: Path, params: DecodeParams, *, half_size: bool = False) -> np.ndarray:
+def kelvin_to_xyz(kelvin: float, tint: float = 0.0) -> np.ndarray:
+    """XYZ (Y = 1) of a light of colour temperature ``kelvin``, ``tint`` off the Planckian locus."""
+    def uv(t: float) -> np.ndarray:
+        u = (0.860117757 + 1.54118254e-4 * t + 1.28641212e-7 * t * t) / (1 + 8.42420235e-4 * t + 7.08145163e-7 * t * t)
+        v = (0.317398726 + 4.22806245e-5 * t + 4.20481691e-8 * t * t) / (1 - 2.89741816e-5 * t + 1.61456053e-7 * t * t)
+        return np.array([u, v])
+    point = uv(kelvin)
+    along = uv(kelvin + 1.0) - uv(kelvin - 1.0)
+    normal = np.array([-along[1], along[0]]) / np.hypot(*along)
+    if normal[1] < 0:
+        normal = -normal                          # + Duv is above the locus (greener)
+    u, v = point - tint * DUV_PER_TINT * normal   # + tint: magenta, below the locus
+    x, y = 3 * u / (2 * u - 8 * v + 4), 2 * v / (2 * u - 8 * v + 4)
+    return np.array([x / y, 1.0, (1 - x - y) / y])
+
+
+def camera_neutral(raw: rawpy.RawPy, xyz: np.ndarray) -> np.ndarray:
+    """The camera's raw R, G, B response to a white of colour ``xyz``."""
+    cam_xyz = np.asarray(raw.rgb_xyz_matrix, np.float64)[:3]
+    if cam_xyz.any():
+        return cam_xyz @ xyz
+    xyz_to_srgb = np.linalg.inv(rgb_to_xyz("srgb"))
+    daylight = np.asarray(raw.daylight_whitebalance[:3], np.float64)
+    rgb_cam = np.asarray(raw.color_matrix, np.float64)[:, :3]
+    if rgb_cam.any() and daylight.all():
+        return np.diag(1 / daylight) @ np.linalg.inv(rgb_cam) @ xyz_to_srgb @ xyz
+    d65 = rgb_to_xyz("srgb").sum(axis=1)
+    base = 1 / daylight if daylight.all() else np.ones(3)
+    return base * (xyz_to_srgb @ xyz) / (xyz_to_srgb @ d65)
+
+
+def kelvin_multipliers(raw: rawpy.RawPy, kelvin: float, tint: float) -> list[float]:
+    """LibRaw ``user_wb`` (R, G, B, G2 multipliers) that make a ``kelvin``/``tint`` light neutral."""
+    neutral = camera_neutral(raw, kelvin_to_xyz(kelvin, tint))
+    gains = neutral[1] / np.maximum(neutral, 1e-6)
+    return [float(gains[0]), 1.0, float(gains[2]), 1.0]
+
+
+def _raw_args(raw: rawpy.RawPy, params: DecodeParams, half_size: bool) -> dict:
+    args = dict(
+        output_bps=16,
+        gamma=(1, 1),
+        no_auto_bright=True,
+        adjust_maximum_thr=0.0,  # LibRaw would otherwise stretch frames whose brightest value is under white
+        output_color=rawpy.ColorSpace.Rec2020,
+        demosaic_algorithm=_DEMOSAIC[params.demosaic],
+        highlight_mode=_HIGHLIGHTS[params.highlight_mode],
+        fbdd_noise_reduction=_FBDD[params.noise_reduction],
+        median_filter_passes=params.median_passes,
+        half_size=half_size,
+    )
+    if params.white_balance is WhiteBalance.KELVIN:
+        args["user_wb"] = kelvin_multipliers(raw, params.kelvin, params.tint)
+    else:
+        args["use_camera_wb"] = params.white_balance is WhiteBalance.AS_SHOT
+        args["use_auto_wb"] = params.white_balance is WhiteBalance.AUTO
+    return args
+
+
+def decode_raw_linear16(path: Path, params: DecodeParams, *, half_size: bool = False) -> np.ndarray:
+    """A RAW file -> uint16 HxWx3 linear Rec.2020 (65535 = white)."""
     try:
         with rawpy.imread(str(path)) as raw:
-            rgb16 = raw.postprocess(
-                output_bps=16,
-                gamma=(1, 1),
-                no_auto_bright=True,
-                adjust_maximum_thr=0.0,  # LibRaw would otherwise stretch frames whose brightest value is under white
-
-                output_color=rawpy.ColorSpace.Rec2020,
-                use_camera_wb=params.white_balance is WhiteBalance.AS_SHOT,
-                use_auto_wb=params.white_balance is WhiteBalance.AUTO,
-                demosaic_algorithm=_DEMOSAIC[params.demosaic],
-                highlight_mode=_HIGHLIGHTS[params.highlight_mode],
-                half_size=half_size,
-            )
+            return raw.postprocess(**_raw_args(raw, params, half_size))
     except (rawpy.LibRawError, OSError, ValueError) as exc:
         raise PhotoError(
             f"{Path(path).name}: LibRaw cannot decode this RAW file ({type(exc).__name__}: {exc}). "
-            "It is probably corrupt or truncated: copy it again from the card."
+            "It is probably corrupt, truncated or from a camera LibRaw does not support: copy it again from the card."
         ) from exc
-    image = rgb16.astype(np.float32)
+
+
+def decode_raw(path: Path, params: DecodeParams, *, half_size: bool = False) -> np.ndarray:
+    image = decode_raw_linear16(path, params, half_size=half_size).astype(np.float32)
     image *= 1.0 / 65535.0
     return image
 
@@ -65,10 +126,27 @@ def decode_raster(path: Path) -> np.ndarray:
     return display_to_working(data)
 
 
-def decode(path: Path, params: DecodeParams, *, half_size: bool = False) -> np.ndarray:
+def _check_kind(path: Path) -> PhotoKind:
     kind = kind_of(path)
-    if kind is PhotoKind.RAW:
+    if kind not in (PhotoKind.RAW, PhotoKind.JPEG, PhotoKind.TIFF):
+        raise PhotoError(f"{Path(path).name}: not a photo type postline reads (RAW, JPEG or TIFF).")
+    return kind
+
+
+def decode(path: Path, params: DecodeParams, *, half_size: bool = False) -> np.ndarray:
+    """Any photo -> float32 HxWx3 linear Rec.2020."""
+    if _check_kind(path) is PhotoKind.RAW:
         return decode_raw(path, params, half_size=half_size)
-    if kind in (PhotoKind.JPEG, PhotoKind.TIFF):
-        return decode_raster(path)
-    raise PhotoError(f"{Path(path).name}: not a photo type postline reads (RAW, JPEG or TIFF).")
+    return decode_raster(path)
+
+
+def decode_linear16(path: Path, params: DecodeParams, *, half_size: bool = False) -> np.ndarray:
+    """Any photo -> uint16 HxWx3 linear Rec.2020 (what the fused grading pass takes)."""
+    if _check_kind(path) is PhotoKind.RAW:
+        return decode_raw_linear16(path, params, half_size=half_size)
+    image = decode_raster(path)
+    if half_size:
+        image = image[::2, ::2]
+    out = np.empty(image.shape, np.uint16)
+    np.rint(np.clip(image, 0.0, 1.0) * 65535.0, out=out, casting="unsafe")
+    return out

@@ -1,5 +1,9 @@
-"""Global tone and colour of a preset, in the working space (linear Rec.2020, float32),
-applied in one pass over the pixels: exposure, temperature/tint, contrast, saturation, vibrance."""
+"""Global tone and colour of a preset (Lightroom's "basic" panel).
+
+Colour space: linear Rec.2020 in, linear Rec.2020 out, float32 (pixels as HxWx3 or Nx3).
+Order: exposure and temperature/tint gains; highlights/shadows/whites/blacks; contrast;
+saturation and vibrance. Tonal changes scale a pixel's three channels alike (its luminance moves,
+its chromaticity stays)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,14 @@ from presets.model import ToneParams
 from tasks.pixels.colour import REC2020_LUMA
 
 MIDDLE_GREY = 0.18
+# Tonal ranges as Gaussian bumps in stops from middle grey: (centre, width, stops at +-100).
+# Widths and heights keep the combined curve monotone (slope of any one bump < 0.5).
+TONAL_RANGES = {
+    "blacks": (-5.0, 1.2, 1.0),
+    "shadows": (-2.5, 1.2, 1.0),
+    "highlights": (1.5, 1.0, 0.7),
+    "whites": (2.6, 0.8, 0.5),
+}
 
 
 def channel_gains(params: ToneParams) -> np.ndarray:
@@ -21,12 +33,27 @@ def channel_gains(params: ToneParams) -> np.ndarray:
     return (gains * exposure).astype(np.float32)
 
 
+def tonal_range_stops(y: np.ndarray, params: ToneParams) -> np.ndarray:
+    """The brightness change, in stops, highlights/shadows/whites/blacks give luminance ``y``."""
+    stops = np.log2(np.maximum(y, 1e-9) / MIDDLE_GREY)
+    change = np.zeros_like(stops)
+    for name, (centre, width, height) in TONAL_RANGES.items():
+        amount = getattr(params, name) / 100.0
+        if amount:
+            change += amount * height * np.exp(-0.5 * ((stops - centre) / width) ** 2)
+    return change
+
+
 def apply(image: np.ndarray, params: ToneParams) -> np.ndarray:
     """Linear Rec.2020 in, linear Rec.2020 out; the input is not modified."""
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected an HxWx3 image, got shape {image.shape}")
-    out = image * channel_gains(params)
+    if image.shape[-1] != 3:
+        raise ValueError(f"expected an HxWx3 or Nx3 image, got shape {image.shape}")
+    out = np.asarray(image, np.float32) * channel_gains(params)
     y = out @ REC2020_LUMA
+    if any(getattr(params, name) for name in TONAL_RANGES):
+        gain = np.exp2(tonal_range_stops(y, params)).astype(np.float32)
+        out *= gain[..., None]
+        y = y * gain
     if params.contrast:
         # A straight line in log space through middle grey: slope > 1 adds contrast.
         slope = 1.0 + params.contrast / 100.0 * 0.6
@@ -39,7 +66,7 @@ def apply(image: np.ndarray, params: ToneParams) -> np.ndarray:
         factor = 1.0 + params.saturation / 100.0
         if params.vibrance:
             # Muted colours gain most; already saturated ones (and skin) little.
-            sat = np.max(np.abs(chroma), axis=2) / np.maximum(y, 1e-6)
+            sat = np.max(np.abs(chroma), axis=-1) / np.maximum(y, 1e-6)
             factor = factor + params.vibrance / 100.0 * np.clip(1.0 - sat, 0.0, 1.0)[..., None]
         out = y[..., None] + chroma * factor
     return np.maximum(out, 0.0, out=out).astype(np.float32, copy=False)
