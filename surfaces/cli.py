@@ -7,6 +7,8 @@ import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from surfaces import preset_cli
+
 EXIT_USAGE = 2
 EXIT_FAILED = 1
 
@@ -210,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--folder", help="where to write the demo card (default: $POSTLINE_HOME/demo-card)")
     demo.add_argument("--client", default="Demo Wedding", help="client name for the demo order")
     demo.set_defaults(func=cmd_demo)
+
+    preset_cli.add_parser(sub)
     return parser
 
 
