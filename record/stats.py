@@ -24,10 +24,12 @@ class StageRow:
     reworked: int = 0      # QC rejections that blamed this stage
     touch_seconds: float = 0.0
     timed: int = 0
+    work_stage: bool = False  # a stage of the line (rework is counted against these), not ingest/gate/delivery
 
     @property
     def rework_rate(self) -> float | None:
-        return self.reworked / self.passed if self.passed else None
+        """Reworked / finished: QC send-backs blamed on this stage over the work it finished."""
+        return self.reworked / self.passed if self.passed and self.work_stage else None
 
     @property
     def mean_seconds(self) -> float | None:
@@ -53,7 +55,7 @@ def stage_table(session: Session, *, order_id: int | None = None, since: datetim
                 until: datetime | None = None) -> list[StageRow]:
     line = get_line()
     rows = {INGEST: StageRow(INGEST, "Ingest")}
-    rows |= {s.key: StageRow(s.key, s.title) for s in line.stages}
+    rows |= {s.key: StageRow(s.key, s.title, work_stage=True) for s in line.stages}
     rows |= {QC_GATE: StageRow(QC_GATE, "QC gate"), DELIVERY: StageRow(DELIVERY, "Delivery")}
     entered: dict[str, set[int]] = {key: set() for key in rows}
     for ev in _events(session, order_id=order_id, since=since, until=until):
