@@ -78,7 +78,7 @@ class DecodeParams(_Params):
     """How LibRaw turns the RAW into linear Rec.2020, 16 bits."""
     white_balance: WhiteBalance = Field(WhiteBalance.AS_SHOT, description="Camera's as-shot white balance, LibRaw's auto, or 'kelvin' (uses kelvin and tint).")
     kelvin: float = Field(5500.0, ge=2000, le=12000, description="Colour temperature of the light, when white_balance = 'kelvin'.")
-    tint: float = Field(0.0, ge=-150, le=150, description="Green (-) / magenta (+) of the light off the daylight locus, when white_balance = 'kelvin' (Lightroom's scale).")
+    tint: float = Field(0.0, ge=-150, le=150, description="Tint when white_balance = 'kelvin': + renders more magenta, - more green (Lightroom's sense; daylight D65 is 6500 K, +10).")
     demosaic: Demosaic = Field(Demosaic.AHD, description="LibRaw demosaic algorithm.")
     highlight_mode: HighlightMode = Field(HighlightMode.CLIP, description="What to do with clipped highlights.")
     noise_reduction: NoiseReduction = Field(NoiseReduction.OFF, description="LibRaw FBDD noise reduction before demosaicing.")

@@ -4,8 +4,8 @@ orientation applied). RAW through LibRaw (rawpy); JPEG/TIFF through Pillow.
 float32 in [0, 1]. Errors name the file and say what to do.
 
 White balance in Kelvin: the light's chromaticity comes from the Planckian locus (Krystek's 1985
-approximation in CIE 1960 uv) moved off it by the tint (Lightroom's scale, about 3e-4 Duv per unit,
-+ is magenta); the camera's response to that white comes from its colour matrix (LibRaw's
+approximation in CIE 1960 uv) moved off it by the tint (about 3e-4 Duv per unit; as in Lightroom,
++ takes the light as greener, so the picture comes out more magenta; D65 is about 6500 K, tint +10); the camera's response to that white comes from its colour matrix (LibRaw's
 ``rgb_xyz_matrix``, or for DNGs its ``color_matrix`` with the daylight multipliers). For a camera
 LibRaw knows no matrix for, the camera's primaries are taken to be sRGB's (an approximation)."""
 
@@ -44,7 +44,7 @@ def kelvin_to_xyz(kelvin: float, tint: float = 0.0) -> np.ndarray:
     normal = np.array([-along[1], along[0]]) / np.hypot(*along)
     if normal[1] < 0:
         normal = -normal                          # + Duv is above the locus (greener)
-    u, v = point - tint * DUV_PER_TINT * normal   # + tint: magenta, below the locus
+    u, v = point + tint * DUV_PER_TINT * normal   # + tint: a greener light, above the locus
     x, y = 3 * u / (2 * u - 8 * v + 4), 2 * v / (2 * u - 8 * v + 4)
     return np.array([x / y, 1.0, (1 - x - y) / y])
 
