@@ -180,3 +180,9 @@ class Person(SQLModel, table=True):
     skills: str = Field(default="", max_length=800, description="Stage keys this person works in, comma-separated.")
     password_hash: str | None = Field(default=None, max_length=300)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+# The stage queues pick the next queued item of some stages by its order's rush flag and due date, then its
+# age (record.queue.claim_next): this index covers that scan, so no table row is read to choose.
+Index("ix_items_queue_pick", WorkItem.__table__.c.status, WorkItem.__table__.c.stage,
+      WorkItem.__table__.c.order_id, WorkItem.__table__.c.created_at, WorkItem.__table__.c.id)

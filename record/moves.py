@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Select
+from sqlalchemy import insert
 from sqlmodel import Session, update
 
 from record.models import EventKind, Photo, PhotoStatus, StageEvent, WorkItem, WorkStatus, utcnow
@@ -113,29 +114,29 @@ def move_item(session: Session, item: WorkItem, to: WorkStatus, *, actor: str,
     return item
 
 
-def claim_first(session: Session, candidates: Select, *, actor: str, lease_expires_at: datetime) -> WorkItem | None:
-    """Claim the first work item that ``candidates`` (a ``SELECT work_items.id ... LIMIT 1``) names, in ONE
-    statement: ``UPDATE work_items SET ... WHERE id = (candidates) AND status = 'queued' RETURNING ...``.
+def claim_first(session: Session, which: Select | int, *, actor: str, lease_expires_at: datetime) -> WorkItem | None:
+    """Claim one queued work item in ONE guarded statement and write its CLAIMED event:
+    ``UPDATE work_items SET ... WHERE id = (which) AND status = 'queued' RETURNING *``.
 
-    For databases without ``SKIP LOCKED`` (SQLite, which serialises writers): the choice and the claim cannot
-    be split by another writer. Same table of allowed moves, same columns and the same CLAIMED event as
-    :func:`move_item`. Returns None when no item is left to claim."""
+    ``which`` is an item id (already chosen and row-locked, e.g. by ``FOR UPDATE SKIP LOCKED``), or a
+    ``SELECT work_items.id ... LIMIT 1`` evaluated inside the UPDATE, so that on a database without
+    ``SKIP LOCKED`` (SQLite, which serialises writers) the choice and the claim cannot be split by another
+    writer. Same table of allowed moves, same columns, same event as :func:`move_item`. None: nothing claimed."""
     frm, to = WorkStatus.QUEUED, WorkStatus.CLAIMED
     if to not in ALLOWED_WORK[frm]:  # pragma: no cover - the table says queued -> claimed
         raise IllegalMove(f"work items cannot go from {frm} to {to}")
     now = utcnow()
     values = _move_values(to, actor=actor, reason=None, now=now, lease_expires_at=lease_expires_at, fields={})
-    row = session.execute(
-        update(WorkItem).where(WorkItem.id == candidates.scalar_subquery(), WorkItem.status == frm)
-        .values(**values)
-        .returning(WorkItem.id, WorkItem.order_id, WorkItem.photo_id, WorkItem.stage, WorkItem.round)
-        .execution_options(synchronize_session=False)
-    ).first()
-    if row is None:
+    target = which if isinstance(which, int) else which.scalar_subquery()
+    item = session.execute(
+        update(WorkItem).where(WorkItem.id == target, WorkItem.status == frm).values(**values)
+        .returning(WorkItem).execution_options(synchronize_session=False, populate_existing=True)
+    ).scalars().first()
+    if item is None:
         return None
-    session.add(StageEvent(order_id=row.order_id, photo_id=row.photo_id, work_item_id=row.id, stage=row.stage,
-                           round=row.round, kind=WORK_EVENT[to], actor=actor, at=now))
-    item = session.get(WorkItem, row.id, populate_existing=True)
+    session.execute(insert(StageEvent).values(
+        order_id=item.order_id, photo_id=item.photo_id, work_item_id=item.id, stage=item.stage, round=item.round,
+        kind=WORK_EVENT[to], actor=actor, at=now))
     return item
 
 

@@ -133,6 +133,15 @@ def get_person(session: Session, name: str) -> Person:
     return person
 
 
+def skills_named(session: Session, name: str) -> list[str]:
+    """The skills of the person called ``name`` (one narrow query: claims ask on every pull)."""
+    skills = session.exec(select(Person.skills).where(Person.name == name)).first()
+    if skills is None:
+        raise UnknownPerson(f"nobody called {name!r} works on the line; add them with "
+                            f"`postline people add {name} --role retoucher --skills STAGE,...`")
+    return [s for s in skills.split(",") if s]
+
+
 def list_people(session: Session) -> list[Person]:
     return list(session.exec(select(Person).order_by(Person.name)).all())
 

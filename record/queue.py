@@ -97,7 +97,7 @@ def _get(session: Session, item_id: int) -> WorkItem:
 def stages_for(session: Session, person: str, stages: list[str] | None = None) -> list[str]:
     """The stages ``person`` may pull from: ``stages`` if they have every skill, else :class:`NoSkill`;
     None means all their skills. Raises :class:`record.people.UnknownPerson` for a name not on the line."""
-    skills = people.skills_of(people.get_person(session, person))
+    skills = people.skills_named(session, person)
     if stages is None:
         return skills
     missing = [s for s in stages if s not in skills]
@@ -129,16 +129,13 @@ def claim_next(session: Session, *, person: str, stages: list[str] | None = None
     expires = (now or utcnow()) + lease
     if session.get_bind().dialect.name == "sqlite":
         return moves.claim_first(session, _next_in_queue(stages), actor=person, lease_expires_at=expires)
-    # Rows locked by concurrent claimers are skipped, not waited for; the guarded update cannot then miss.
-    item = session.exec(
-        select(WorkItem).join(Order, col(Order.id) == WorkItem.order_id)
-        .where(WorkItem.status == WorkStatus.QUEUED, col(WorkItem.stage).in_(stages))
-        .order_by(*_QUEUE_ORDER).limit(1)
-        .with_for_update(skip_locked=True, of=WorkItem).execution_options(populate_existing=True)
+    # Rows locked by concurrent claimers are skipped, not waited for; only the id is sorted and locked.
+    item_id = session.exec(
+        _next_in_queue(stages).with_for_update(skip_locked=True, of=WorkItem)
     ).first()
-    if item is None:
+    if item_id is None:
         return None
-    return moves.move_item(session, item, WorkStatus.CLAIMED, actor=person, lease_expires_at=expires)
+    return moves.claim_first(session, item_id, actor=person, lease_expires_at=expires)
 
 
 def _explain(session: Session, item: WorkItem, person: str) -> str:

@@ -214,6 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     preset_cli.add_parser(sub)
+
+    from surfaces import queue_cli
+
+    queue_cli.add_parsers(sub)  # `postline queue ...` and `postline people ...`
     return parser
 
 

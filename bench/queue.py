@@ -1,0 +1,165 @@
+"""Claim latency of the stage queues on SQLite and PostgreSQL, with 1, 8 and 32 concurrent claimers.
+
+    python bench/queue.py [--claims 60] [--items 4000] [--levels 1,8,32]
+
+Each claimer is a thread that claims, one transaction per claim (its own session; connections from the
+record's engine pool, as the web page and workers get them), ``--claims`` times. Latency is one whole claim:
+begin, pick, guarded update, CLAIMED event, commit. The queue holds ``--items`` queued items over 12 orders
+(rush, due dates, none) in two stages, so every claim sorts a realistic queue. PostgreSQL is a throwaway
+cluster (tests/pg.py) with its default durability (fsync on); SQLite is a WAL file in a temp folder.
+Double claims are counted from the record: items with more than one CLAIMED event.
+The last line printed is JSON.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, this folder would shadow the standard library's `queue`: put the repo root first instead.
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[0] = str(ROOT)
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from datetime import date, timedelta  # noqa: E402
+
+STAGES = ["liquify_skin", "fine_retouch"]
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def _fill(url: str, *, items: int, claimers: int) -> None:
+    from sqlmodel import SQLModel
+
+    from record import people
+    from record.db import get_engine, transaction
+    from record.models import Order, OrderStatus, Photo, PhotoStatus, ShootType
+    from record.moves import enqueue
+
+    engine = get_engine(url)
+    SQLModel.metadata.drop_all(engine)
+    SQLModel.metadata.create_all(engine)
+    with transaction(url) as session:
+        for i in range(claimers):
+            people.add_person(session, name=f"r{i:02d}", role="retoucher", skills=STAGES, password=None)
+        orders = []
+        for i in range(12):
+            order = Order(client=f"client {i}", shoot=ShootType.WEDDING, preset="neutral", card_folder="/card",
+                          status=OrderStatus.RUNNING, rush=(i % 6 == 0),
+                          due=None if i % 4 == 0 else date(2027, 1, 1) + timedelta(days=7 * i))
+            session.add(order)
+            orders.append(order)
+        session.flush()
+        photos = [Photo(order_id=orders[n % 12].id, source_name=f"IMG_{n:05d}.CR3", sha256=f"{n:064x}",
+                        size_bytes=1, status=PhotoStatus.INGESTED) for n in range(items)]
+        session.add_all(photos)
+        session.flush()
+        for n, photo in enumerate(photos):
+            enqueue(session, order_id=photo.order_id, photo_id=photo.id, stage=STAGES[n % 2], round=1,
+                    input_path=f"/work/{photo.id}.tif", actor="bench")
+
+
+def _run_level(url: str, *, claimers: int, claims: int, items: int) -> dict[str, float]:
+    from sqlmodel import func, select
+
+    from record import queue
+    from record.db import transaction
+    from record.models import EventKind, StageEvent
+
+    _fill(url, items=items, claimers=claimers)
+    latencies: list[float] = []
+    claimed: list[int] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(claimers)
+
+    def claimer(name: str) -> None:
+        mine_lat, mine_ids = [], []
+        try:
+            barrier.wait()
+            for _ in range(claims):
+                started = time.perf_counter()
+                with transaction(url) as session:
+                    item = queue.claim_next(session, person=name, lease=timedelta(minutes=30))
+                mine_lat.append(time.perf_counter() - started)
+                if item is None:
+                    break
+                mine_ids.append(item.id)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+        with lock:
+            latencies.extend(mine_lat)
+            claimed.extend(mine_ids)
+
+    threads = [threading.Thread(target=claimer, args=(f"r{i:02d}",)) for i in range(claimers)]
+    wall = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - wall
+    if errors:
+        raise errors[0]
+    with transaction(url) as session:
+        per_item = session.exec(select(StageEvent.work_item_id, func.count()).where(
+            StageEvent.kind == EventKind.CLAIMED).group_by(StageEvent.work_item_id)).all()
+    doubles = sum(1 for _, n in per_item if n > 1) + (len(claimed) - len(set(claimed)))
+    ms = [x * 1000 for x in latencies]
+    return {"p50_ms": round(statistics.median(ms), 2), "p99_ms": round(_percentile(ms, 0.99), 2),
+            "max_ms": round(max(ms), 2), "claims": len(claimed), "claims_per_s": round(len(claimed) / wall),
+            "double_claims": doubles}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--claims", type=int, default=60, help="claims per claimer (default 60)")
+    parser.add_argument("--items", type=int, default=4000, help="queued items at the start of each run")
+    parser.add_argument("--levels", default="1,8,32", help="numbers of concurrent claimers")
+    parser.add_argument("--only", choices=["sqlite", "postgres"], help="one database only")
+    args = parser.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+
+    home = Path(tempfile.mkdtemp(prefix="postline-bench-"))
+    os.environ["POSTLINE_HOME"] = str(home)
+    os.environ.pop("POSTLINE_DATABASE_URL", None)
+    from config.settings import get_settings
+
+    get_settings.cache_clear()
+    from tests.pg import postgres_cluster
+
+    summary: dict[str, object] = {}
+    double_claims = 0
+
+    def bench(name: str, url: str) -> None:
+        nonlocal double_claims
+        for level in levels:
+            result = _run_level(url, claimers=level, claims=args.claims, items=max(args.items, level * args.claims))
+            print(f"{name:8s} {level:3d} claimers: p50 {result['p50_ms']:7.2f} ms  p99 {result['p99_ms']:7.2f} ms  "
+                  f"max {result['max_ms']:7.2f} ms  {result['claims']} claims, {result['claims_per_s']}/s, "
+                  f"double claims {result['double_claims']}", flush=True)
+            summary[f"{name}_p50_ms_{level}"] = result["p50_ms"]
+            summary[f"{name}_p99_ms_{level}"] = result["p99_ms"]
+            double_claims += result["double_claims"]
+
+    if args.only in (None, "sqlite"):
+        bench("sqlite", f"sqlite:///{home / 'bench.db'}")
+    if args.only in (None, "postgres"):
+        with postgres_cluster(durable=True) as url:
+            bench("postgres", url)
+    summary["double_claims"] = double_claims
+    summary["cpus"] = os.cpu_count()
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
