@@ -23,7 +23,7 @@ Two kinds of function:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -293,7 +293,7 @@ class ImageFacts:
     channels: int
     bits: int
     format: str                  # 'TIFF' or 'JPEG'
-    icc: bytes | None
+    icc: bytes | None = field(repr=False)
 
 
 _EXPORT_HINT = "export it again as a 16-bit TIFF (ZIP or no compression) or an 8-bit TIFF/JPEG"

@@ -1,0 +1,110 @@
+"""`postline queue ...`: a retoucher pulls a photo into their folder, edits it, hands it back; wrong hands are refused."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlmodel import select
+
+from record import queue, work
+from record.db import transaction
+from record.models import EventKind, Photo, PhotoStatus, ShootType, StageEvent, WorkItem, WorkStatus
+from record.moves import enqueue
+from surfaces import queue_cli
+from surfaces.cli import main
+from tasks.files import sha256_of
+from tasks.pixels.imageio import read_working_tiff, write_working_tiff
+
+SKIN = "liquify_skin"
+
+
+@pytest.fixture
+def line(home, tmp_path, monkeypatch, capsys) -> list[int]:
+    """Liquify & skin worked by people; Ana and Bob have the skill; two photos of an order wait there."""
+    monkeypatch.setattr(queue_cli, "human_stages", lambda: [SKIN])
+    for name in ("ana", "bob"):
+        monkeypatch.setattr("sys.stdin", io.StringIO(f"{name}'s long password\n"))
+        assert main(["people", "add", name, "--role", "retoucher", "--skills", SKIN, "--password-stdin"]) == 0
+    y, x = np.mgrid[0:90, 0:120].astype(np.float32)
+    ids = []
+    with transaction() as session:
+        order = work.create_order(session, client="Anna & Ben", shoot=ShootType.WEDDING, preset_name="neutral",
+                                  preset_version=1, preset_hash="x", preset_json="{}", due=None, card_folder="/card")
+        for n in range(2):
+            working = write_working_tiff(tmp_path / "work" / f"{n}.tif",
+                                         np.stack([x / 120, y / 90, np.full_like(x, 0.3 + 0.2 * n)], axis=2))
+            photo = Photo(order_id=order.id, source_name=f"DSC_{n:04d}.NEF", sha256=f"{n:064x}", size_bytes=1,
+                          status=PhotoStatus.INGESTED)
+            session.add(photo)
+            session.flush()
+            ids.append(enqueue(session, order_id=order.id, photo_id=photo.id, stage=SKIN, round=1,
+                               input_path=str(working), actor="test").id)
+    capsys.readouterr()
+    return ids
+
+
+def pull(capsys, folder: Path, *args: str) -> tuple[int, str]:
+    code = main(["queue", "pull", "--as", "ana", "--to", str(folder), *args])
+    out = capsys.readouterr().out.strip().splitlines()
+    return code, out[-1] if out else ""
+
+
+def test_pull_edit_submit_through_the_cli(line, tmp_path, capsys):
+    folder = tmp_path / "ana"
+    code, path = pull(capsys, folder)
+    copied = Path(path)
+    assert code == 0 and copied.parent == folder and copied.name == f"{line[0]}-DSC_0000-{SKIN}-r1.tif"
+    with transaction() as session:
+        item = session.get(WorkItem, line[0])
+        assert (item.status, item.claimed_by) == (WorkStatus.CLAIMED, "ana")
+        assert sha256_of(copied) == sha256_of(Path(item.input_path))
+    assert main(["queue", "mine", "--as", "ana"]) == 0
+    assert f"\n{line[0]} " in capsys.readouterr().out
+
+    image = read_working_tiff(copied)                       # the retoucher's edit, saved over the pulled file
+    image[20:60, 30:90] = np.clip(image[20:60, 30:90] + 0.1, 0, 1)
+    write_working_tiff(copied, image)
+    assert main(["queue", "submit", str(line[0]), str(copied), "--as", "bob"]) == 1
+    assert "claimed by ana, not bob" in capsys.readouterr().err
+    assert main(["queue", "submit", str(line[0]), str(copied), "--as", "ana"]) == 0
+    assert "submitted" in capsys.readouterr().out
+    with transaction() as session:
+        item = session.get(WorkItem, line[0])
+        stored = Path(item.output_path)
+        assert item.status is WorkStatus.SUBMITTED and item.output_sha256 == sha256_of(copied) == sha256_of(stored)
+        assert stored.name.startswith(item.output_sha256[:16]) and "work" in stored.parts
+        event = session.exec(select(StageEvent).where(StageEvent.work_item_id == item.id,
+                                                      StageEvent.kind == EventKind.SUBMITTED)).one()
+        assert event.actor == "ana" and event.seconds is not None and event.seconds >= 0
+
+
+def test_submit_refuses_an_unchanged_file_and_keeps_the_claim(line, tmp_path, capsys):
+    _, path = pull(capsys, tmp_path / "ana")
+    assert main(["queue", "submit", str(line[0]), path, "--as", "ana"]) == 1
+    assert "byte-identical to the working file" in capsys.readouterr().err
+    with transaction() as session:
+        assert session.get(WorkItem, line[0]).status is WorkStatus.CLAIMED
+
+
+def test_release_and_an_empty_queue(line, tmp_path, capsys):
+    for _ in line:
+        assert pull(capsys, tmp_path / "ana")[0] == 0
+    assert pull(capsys, tmp_path / "ana")[0] == queue_cli.EXIT_EMPTY
+    assert main(["queue", "release", str(line[1]), "--as", "bob"]) == 1
+    assert main(["queue", "release", str(line[1]), "--as", "ana", "--reason", "needs a lead's look"]) == 0
+    capsys.readouterr()
+    assert main(["queue", "stages"]) == 0
+    row = next(r for r in capsys.readouterr().out.splitlines() if r.startswith("Liquify & skin"))
+    assert row.split()[3:6] == ["people", "1", "1"]            # 1 queued, 1 claimed
+    code, path = pull(capsys, tmp_path / "ana", "--stage", SKIN)
+    assert code == 0 and Path(path).name.startswith(f"{line[1]}-")
+
+
+def test_pull_from_a_stage_people_do_not_work_is_refused(line, tmp_path, capsys):
+    assert main(["queue", "pull", "--as", "ana", "--stage", "fine_retouch"]) == 1
+    assert "not worked by people" in capsys.readouterr().err
+    assert main(["queue", "pull", "--as", "zoe"]) == 1
+    assert "nobody called 'zoe'" in capsys.readouterr().err
