@@ -15,7 +15,9 @@ DEFAULT_LINE_FILE = Path(__file__).with_name("line.toml")
 
 
 class StageMode(StrEnum):
-    AUTOMATIC = "automatic"
+    AUTOMATIC = "automatic"  # postline does the stage's work
+    MANUAL = "manual"        # a retoucher pulls each photo from the stage's queue and hands it back
+    ASSISTED = "assisted"    # postline prepares the photo with the stage's operation, a retoucher finishes it
 
 
 class Operation(StrEnum):
@@ -30,7 +32,24 @@ class StageSpec(BaseModel):
     key: str = Field(pattern=r"^[a-z][a-z0-9_]{1,39}$", description="Stable id, used in the production record.")
     title: str = Field(max_length=60, description="What people call the stage.")
     mode: StageMode = StageMode.AUTOMATIC
-    operation: Operation
+    operation: Operation | None = Field(None, description="Automatic operation (required unless manual).")
+    skills: tuple[str, ...] = Field((), description="Skills a retoucher needs to pull from this stage; default: the key.")
+    wip_limit: int | None = Field(None, ge=1, description="Most photos claimed at once in this stage.")
+    allow_crop: bool = Field(False, description="May a retoucher hand back other pixel dimensions?")
+
+    @model_validator(mode="after")
+    def _operation_needed(self) -> "StageSpec":
+        if self.mode is not StageMode.MANUAL and self.operation is None:
+            raise ValueError(f"stage {self.key!r} is {self.mode.value}: give it an operation")
+        return self
+
+    @property
+    def needs_people(self) -> bool:
+        return self.mode is not StageMode.AUTOMATIC
+
+    @property
+    def required_skills(self) -> tuple[str, ...]:
+        return self.skills or (self.key,)
 
 
 class QcGateSpec(BaseModel):
@@ -38,6 +57,7 @@ class QcGateSpec(BaseModel):
     max_clipped_share: float = Field(0.10, gt=0, le=1, description="Largest share of clipped pixels that passes.")
     min_mean_luma: float = Field(0.03, ge=0, le=1, description="Darker on average than this is 'all black'.")
     max_mean_luma: float = Field(0.97, ge=0, le=1, description="Brighter on average than this is 'all white'.")
+    human_review: bool = Field(False, description="After the automatic checks, a QC lead approves or rejects.")
 
 
 class Line(BaseModel):
@@ -50,8 +70,10 @@ class Line(BaseModel):
         keys = [s.key for s in self.stages]
         if len(set(keys)) != len(keys):
             raise ValueError(f"stage keys must be unique, got {keys}")
-        if self.stages[0].operation is not Operation.GRADE:
-            raise ValueError("the first stage must use operation 'grade' (it turns the RAW into the working file)")
+        first = self.stages[0]
+        if first.operation is not Operation.GRADE or first.mode is StageMode.MANUAL:
+            raise ValueError("the first stage must run operation 'grade', automatic or assisted "
+                             "(it turns the RAW into the working file)")
         return self
 
     def stage(self, key: str) -> StageSpec:
@@ -60,10 +82,11 @@ class Line(BaseModel):
                 return spec
         raise KeyError(f"no stage {key!r} in the line; stages are {[s.key for s in self.stages]}")
 
-    def after(self, key: str) -> tuple[StageSpec, ...]:
-        """The stage ``key`` and every stage after it."""
-        index = [s.key for s in self.stages].index(key)
-        return self.stages[index:]
+    def next_key(self, key: str) -> str | None:
+        """The stage after ``key``; None after the last one."""
+        keys = [s.key for s in self.stages]
+        index = keys.index(key)
+        return keys[index + 1] if index + 1 < len(keys) else None
 
 
 class LineFileError(ValueError):

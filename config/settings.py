@@ -43,6 +43,14 @@ class PostlineSettings(BaseSettings):
         description="How many times an automatic QC rejection sends a photo back to its stage before it is held.",
     )
 
+    human_wait_seconds: int = Field(
+        default=14 * 24 * 3600, ge=60,
+        description="How long an order's flow run waits for retoucher or QC lead before it gives up (fails).",
+    )
+    pause_poll_seconds: int = Field(
+        default=5, ge=1, le=300, description="How often a paused run asks the Prefect server whether it was resumed.",
+    )
+
     @field_validator("home")
     @classmethod
     def _expand(cls, value: Path) -> Path:

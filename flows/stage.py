@@ -1,9 +1,13 @@
-"""One stage of the line for one order: its queued photos, in batches, through the stage's operation."""
+"""One stage of the line for one order. Automatic: its queued photos, in batches, through the stage's
+operation. Manual: the photos wait in the stage's queue for retoucher, and the run waits for them
+(paused, holding no CPU). Assisted: postline prepares each photo first, then as manual."""
 
 from prefect import flow, unmapped
 from prefect.runtime import flow_run
 
-from config.line import get_line
+from config.line import StageMode, get_line
+from flows.waiting import wait_for_people
+from tasks.handoff import prepare_batch
 from tasks.planning import add_counts, plan_batches
 from tasks.stages import run_stage_batch
 
@@ -15,9 +19,15 @@ def _run_name() -> str:
 
 @flow(name="stage", flow_run_name=_run_name)
 def stage_flow(order_id: int, stage: str) -> dict[str, int]:
+    mode = get_line().stage(stage).mode
     batches = plan_batches(order_id, stage)
-    futures = run_stage_batch.map(unmapped(order_id), unmapped(stage), batches)
-    return add_counts([future.result() for future in futures])
+    if mode is StageMode.AUTOMATIC:
+        futures = run_stage_batch.map(unmapped(order_id), unmapped(stage), batches)
+        return add_counts([future.result() for future in futures])
+    if mode is StageMode.ASSISTED:
+        prepare_batch.map(unmapped(order_id), unmapped(stage), batches).result()
+    wait_for_people(order_id, stage)
+    return {"handed_back": sum(len(batch) for batch in batches)}
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The QC gate: automatic checks on each finished photo, then pass, or reject with the reason
 and the stage blamed. A rejected photo goes back to that stage as a new round while the
-studio's rework allowance lasts; after that it is held for a person."""
+studio's rework allowance lasts; after that it is held for a person. When the line asks for a
+human review, photos that pass the checks wait at the gate for the QC lead (qc/review.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from prefect.logging import get_run_logger
 
 from config.line import get_line
 from config.settings import get_settings
+from qc import review
 from qc.checks import EXPOSURE_REASONS, Problem, Reason, check_image
 from record import moves, work
 from record.db import transaction
@@ -38,6 +40,8 @@ def _decide(item_id: int, problems: list[Problem], allowance: int) -> str:
     with transaction() as session:
         item = session.get(WorkItem, item_id)
         photo = session.get(Photo, item.photo_id)
+        if not problems and get_line().qc_gate.human_review:
+            return "awaiting"  # stays claimed at the gate until the QC lead decides (qc/review.py)
         if not problems:
             moves.move_item(session, item, WorkStatus.PASSED, actor=work.AUTO_WORKER)
             moves.move_photo(session, photo, PhotoStatus.PASSED, stage=QC_GATE, round=item.round,
@@ -62,7 +66,7 @@ def _decide(item_id: int, problems: list[Problem], allowance: int) -> str:
 def qc_batch(order_id: int, item_ids: list[int]) -> dict[str, int]:
     logger = get_run_logger()
     allowance = get_settings().max_rework_rounds
-    counts = {"passed": 0, "rework": 0, "held": 0, "skipped": 0}
+    counts = {"passed": 0, "rework": 0, "held": 0, "awaiting": 0, "skipped": 0}
     for item_id in item_ids:
         with transaction() as session:
             item = work.claim_queued(session, item_id)
@@ -77,3 +81,33 @@ def qc_batch(order_id: int, item_ids: list[int]) -> dict[str, int]:
             logger.warning("QC %s: %s %s", outcome, photo.source_name, "; ".join(p.message for p in problems))
     logger.info("QC batch of %d: %s", len(item_ids), counts)
     return counts
+
+
+@task(name="awaiting-review")
+def awaiting_review_task(order_id: int) -> list[str]:
+    return review.awaiting_review(order_id)
+
+
+@task(name="apply-review")
+def apply_review(order_id: int, decision: review.QcDecision) -> dict[str, int]:
+    """Apply the lead's decision; a decision naming photos or stages that are not there is logged and
+    changes nothing, so the flow asks again."""
+    try:
+        counts = review.apply_decision(order_id, decision)
+    except review.DecisionError as exc:
+        get_run_logger().error("QC decision not applied: %s Decide again.", exc)
+        return {"passed": 0, "rejected": 0, "refused": 1}
+    get_run_logger().info("QC lead %s: %s", decision.lead, counts)
+    return counts
+
+
+def review_form(order_id: int, photos: list[str]) -> type[review.QcDecision]:
+    """The form the lead sees in the Prefect UI, with the photos to review and the codes to use."""
+    stages = ", ".join(f"`{s.key}` ({s.title})" for s in get_line().stages)
+    reasons = ", ".join(f"`{r.value}`" for r in review.ReviewReason)
+    listing = "\n".join(f"- {name}" for name in photos)
+    return review.QcDecision.with_initial_data(
+        description=f"## QC review, order {order_id}\n\n{len(photos)} photo(s) passed the automatic checks:\n\n"
+                    f"{listing}\n\nApprove all, or untick *approve_all* and list rejections. "
+                    f"Reasons: {reasons}. Stages: {stages}.",
+        approve_all=True)

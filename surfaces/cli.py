@@ -7,7 +7,7 @@ import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from surfaces import preset_cli
+from surfaces import preset_cli, qc_cli
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -104,6 +104,8 @@ def _print_order(order_id: int, *, brief: bool = False) -> None:
     print(f"Order {order.id} · {order.client} · {order.shoot.value} · preset {order.preset} v{order.preset_version}"
           f" · due {order.due or '-'} · {order.status.value}")
     print("Photos: " + ", ".join(f"{n} {s.value}" for s, n in sorted(counts.items())))
+    if order.waiting_on:
+        print(f"Waiting on: {order.waiting_on} (people's work; see `postline queue stages` / `postline qc pending {order.id}`)")
     print()
     print(tables.stage_summary(rows))
     if trouble:
@@ -218,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     from surfaces import queue_cli
 
     queue_cli.add_parsers(sub)  # `postline queue ...` and `postline people ...`
+    qc_cli.add_parsers(sub)     # `postline qc pending|decide`
     return parser
 
 

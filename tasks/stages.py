@@ -16,16 +16,11 @@ from config.line import get_line
 from presets.model import Preset
 from record import moves, work
 from record.db import transaction
-from record.models import QC_GATE, Photo, PhotoStatus, WorkItem, WorkStatus
+from record.models import Photo, PhotoStatus, WorkItem, WorkStatus
 from tasks.errors import Retryable, retry_only_retryable
 from tasks.files import sha256_of, work_path
+from tasks.handoff import next_stage_for
 from tasks.operations import OPERATIONS, OpContext
-
-
-def _next_stage(stage: str) -> str:
-    keys = [s.key for s in get_line().stages]
-    index = keys.index(stage)
-    return keys[index + 1] if index + 1 < len(keys) else QC_GATE
 
 
 def _submit(item: WorkItem, output: Path, seconds: float) -> None:
@@ -33,7 +28,7 @@ def _submit(item: WorkItem, output: Path, seconds: float) -> None:
         item = session.get(WorkItem, item.id)
         moves.move_item(session, item, WorkStatus.SUBMITTED, actor=work.AUTO_WORKER, seconds=seconds,
                         output_path=str(output), output_sha256=sha256_of(output))
-        moves.enqueue(session, order_id=item.order_id, photo_id=item.photo_id, stage=_next_stage(item.stage),
+        moves.enqueue(session, order_id=item.order_id, photo_id=item.photo_id, stage=next_stage_for(item.stage),
                       round=item.round, input_path=str(output), actor=work.AUTO_WORKER)
 
 

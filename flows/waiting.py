@@ -1,0 +1,33 @@
+"""Waiting for people inside a flow run, without holding a CPU.
+
+A run started from a deployment suspends (its worker is freed; resuming starts the flow again, and
+the production record makes that a cheap catch-up). A run started by hand (`postline order run`,
+the embedded default) pauses: its process sleeps and asks the server every few seconds. Either way
+the Prefect UI shows the run as Paused/Suspended under the stage's name, and the record says what
+it waits on."""
+
+from __future__ import annotations
+
+from prefect.flow_runs import pause_flow_run, suspend_flow_run
+from prefect.runtime import flow_run
+
+from config.settings import get_settings
+from tasks.handoff import mark_waiting, open_work
+
+
+def wait(wait_for_input=None):  # noqa: ANN001, ANN201
+    settings = get_settings()
+    if flow_run.get_deployment_id():
+        return suspend_flow_run(wait_for_input=wait_for_input, timeout=settings.human_wait_seconds)
+    return pause_flow_run(wait_for_input=wait_for_input, timeout=settings.human_wait_seconds,
+                          poll_interval=settings.pause_poll_seconds)
+
+
+def wait_for_people(order_id: int, stage: str) -> None:
+    """Return once no photo of this order is queued or claimed in ``stage``."""
+    while True:
+        mark_waiting(order_id, stage, str(flow_run.id))
+        if not open_work(order_id, stage):
+            break
+        wait()
+    mark_waiting(order_id, None, str(flow_run.id))
