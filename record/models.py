@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 
 from pydantic import NaiveDatetime
-from sqlalchemy import Column, Index, UniqueConstraint
+from sqlalchemy import Column, Index, UniqueConstraint, event, inspect, select, update
 from sqlalchemy import Enum as SAEnum
 from sqlmodel import Field, SQLModel
 
@@ -142,6 +142,9 @@ class WorkItem(SQLModel, table=True):
     input_path: str | None = Field(default=None, max_length=1024)
     output_path: str | None = Field(default=None, max_length=1024)
     output_sha256: str | None = Field(default=None, max_length=64)
+    queue_rank: str | None = Field(default=None, max_length=16, description=(
+        "Place in the stage queues: the order's rush flag and due date (see queue_rank()); kept up to date "
+        "when the order changes."))
     reason: str | None = Field(default=None, max_length=1000)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -182,7 +185,30 @@ class Person(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
-# The stage queues pick the next queued item of some stages by its order's rush flag and due date, then its
-# age (record.queue.claim_next): this index covers that scan, so no table row is read to choose.
-Index("ix_items_queue_pick", WorkItem.__table__.c.status, WorkItem.__table__.c.stage,
-      WorkItem.__table__.c.order_id, WorkItem.__table__.c.created_at, WorkItem.__table__.c.id)
+# --- the stage queues' order ------------------------------------------------------------------------------
+
+def queue_rank(rush: bool, due: date | None) -> str:
+    """Sorts like the queues serve: rush orders first, then the nearest due date, orders without one last.
+    A work item carries its order's rank, so picking the next item walks an index instead of sorting the queue."""
+    return f"{0 if rush else 1}|{due.isoformat() if due else '9999-12-31'}"
+
+
+# Picking the next item (record.queue.claim_next) walks this index in queue order and stops at the first
+# queued item of the asked stages: it covers the whole choice, so no table row and no sort is needed.
+Index("ix_items_queue_pick", WorkItem.__table__.c.status, WorkItem.__table__.c.queue_rank,
+      WorkItem.__table__.c.created_at, WorkItem.__table__.c.id, WorkItem.__table__.c.stage)
+
+
+@event.listens_for(WorkItem, "before_insert")
+def _rank_new_item(_mapper, connection, item: WorkItem) -> None:  # noqa: ANN001
+    if item.queue_rank is None:
+        row = connection.execute(select(Order.rush, Order.due).where(Order.id == item.order_id)).first()
+        item.queue_rank = queue_rank(bool(row.rush), row.due) if row else queue_rank(False, None)
+
+
+@event.listens_for(Order, "after_update")
+def _rerank_order_items(_mapper, connection, order: Order) -> None:  # noqa: ANN001
+    state = inspect(order)
+    if state.attrs.rush.history.has_changes() or state.attrs.due.history.has_changes():
+        connection.execute(update(WorkItem).where(WorkItem.order_id == order.id)
+                           .values(queue_rank=queue_rank(order.rush, order.due)))

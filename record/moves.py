@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Select
-from sqlalchemy import insert
+from sqlalchemy import DateTime, String, insert, literal, select
 from sqlmodel import Session, update
 
 from record.models import EventKind, Photo, PhotoStatus, StageEvent, WorkItem, WorkStatus, utcnow
@@ -114,30 +114,44 @@ def move_item(session: Session, item: WorkItem, to: WorkStatus, *, actor: str,
     return item
 
 
-def claim_first(session: Session, which: Select | int, *, actor: str, lease_expires_at: datetime) -> WorkItem | None:
-    """Claim one queued work item in ONE guarded statement and write its CLAIMED event:
-    ``UPDATE work_items SET ... WHERE id = (which) AND status = 'queued' RETURNING *``.
+def claim_first(session: Session, candidates: Select, *, actor: str, lease_expires_at: datetime) -> WorkItem | None:
+    """Claim the work item that ``candidates`` (``SELECT work_items.id ... ORDER BY ... LIMIT 1``) picks, with
+    the same table of allowed moves, the same columns and the same CLAIMED event as :func:`move_item`, choice
+    and claim in one statement so no other claimer can come between them. None: nothing left to claim.
 
-    ``which`` is an item id (already chosen and row-locked, e.g. by ``FOR UPDATE SKIP LOCKED``), or a
-    ``SELECT work_items.id ... LIMIT 1`` evaluated inside the UPDATE, so that on a database without
-    ``SKIP LOCKED`` (SQLite, which serialises writers) the choice and the claim cannot be split by another
-    writer. Same table of allowed moves, same columns, same event as :func:`move_item`. None: nothing claimed."""
+    - PostgreSQL (any database with ``SKIP LOCKED``): ``WITH picked AS (candidates FOR UPDATE SKIP LOCKED),
+      claimed AS (UPDATE ... WHERE id IN picked AND status = 'queued' RETURNING *), event AS (INSERT INTO
+      stage_events ... FROM claimed) SELECT * FROM claimed``: claimers skip rows others hold instead of
+      waiting, and the whole claim is one round trip.
+    - SQLite (one writer at a time): ``UPDATE ... WHERE id = (candidates) AND status = 'queued' RETURNING *``,
+      then the event, in the same transaction."""
     frm, to = WorkStatus.QUEUED, WorkStatus.CLAIMED
     if to not in ALLOWED_WORK[frm]:  # pragma: no cover - the table says queued -> claimed
         raise IllegalMove(f"work items cannot go from {frm} to {to}")
     now = utcnow()
     values = _move_values(to, actor=actor, reason=None, now=now, lease_expires_at=lease_expires_at, fields={})
-    target = which if isinstance(which, int) else which.scalar_subquery()
-    item = session.execute(
-        update(WorkItem).where(WorkItem.id == target, WorkItem.status == frm).values(**values)
-        .returning(WorkItem).execution_options(synchronize_session=False, populate_existing=True)
+    options = {"synchronize_session": False, "populate_existing": True}
+    if session.get_bind().dialect.name == "sqlite":
+        item = session.execute(
+            update(WorkItem).where(WorkItem.id == candidates.scalar_subquery(), WorkItem.status == frm)
+            .values(**values).returning(WorkItem).execution_options(**options)
+        ).scalars().first()
+        if item is not None:
+            session.execute(insert(StageEvent).values(
+                order_id=item.order_id, photo_id=item.photo_id, work_item_id=item.id, stage=item.stage,
+                round=item.round, kind=WORK_EVENT[to], actor=actor, at=now))
+        return item
+    picked = candidates.with_for_update(skip_locked=True).cte("picked")
+    claimed = (update(WorkItem).where(WorkItem.id.in_(select(picked.c.id)), WorkItem.status == frm)
+               .values(**values).returning(*WorkItem.__table__.c).cte("claimed"))
+    event = insert(StageEvent).from_select(
+        ["order_id", "photo_id", "work_item_id", "stage", "round", "kind", "actor", "at"],
+        select(claimed.c.order_id, claimed.c.photo_id, claimed.c.id, claimed.c.stage, claimed.c.round,
+               literal(WORK_EVENT[to].value, String), literal(actor, String), literal(now, DateTime)),
+    ).cte("claim_event")
+    return session.execute(
+        select(WorkItem).from_statement(select(claimed).add_cte(event)).execution_options(populate_existing=True)
     ).scalars().first()
-    if item is None:
-        return None
-    session.execute(insert(StageEvent).values(
-        order_id=item.order_id, photo_id=item.photo_id, work_item_id=item.id, stage=item.stage, round=item.round,
-        kind=WORK_EVENT[to], actor=actor, at=now))
-    return item
 
 
 def extend_lease(session: Session, item: WorkItem, *, actor: str, lease_expires_at: datetime) -> WorkItem:

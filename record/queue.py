@@ -108,14 +108,12 @@ def stages_for(session: Session, person: str, stages: list[str] | None = None) -
     return list(stages)
 
 
-# Rush orders first, then the nearest due date (orders without one last), then the oldest item.
-_QUEUE_ORDER = (col(Order.rush).desc(), col(Order.due).asc().nulls_last(), col(WorkItem.created_at), col(WorkItem.id))
-
-
 def _next_in_queue(stages: list[str]):  # noqa: ANN202 - a SELECT of work_items.id
-    return (select(WorkItem.id).join(Order, col(Order.id) == WorkItem.order_id)
+    """The first queued item of ``stages``: rush orders first, then the nearest due date (none last), then the
+    oldest. ``queue_rank`` carries the order's part, so this walks ix_items_queue_pick in order, no sort."""
+    return (select(WorkItem.id)
             .where(WorkItem.status == WorkStatus.QUEUED, col(WorkItem.stage).in_(stages))
-            .order_by(*_QUEUE_ORDER).limit(1))
+            .order_by(col(WorkItem.queue_rank), col(WorkItem.created_at), col(WorkItem.id)).limit(1))
 
 
 def claim_next(session: Session, *, person: str, stages: list[str] | None = None,
@@ -127,15 +125,7 @@ def claim_next(session: Session, *, person: str, stages: list[str] | None = None
     if not stages:
         return None
     expires = (now or utcnow()) + lease
-    if session.get_bind().dialect.name == "sqlite":
-        return moves.claim_first(session, _next_in_queue(stages), actor=person, lease_expires_at=expires)
-    # Rows locked by concurrent claimers are skipped, not waited for; only the id is sorted and locked.
-    item_id = session.exec(
-        _next_in_queue(stages).with_for_update(skip_locked=True, of=WorkItem)
-    ).first()
-    if item_id is None:
-        return None
-    return moves.claim_first(session, item_id, actor=person, lease_expires_at=expires)
+    return moves.claim_first(session, _next_in_queue(stages), actor=person, lease_expires_at=expires)
 
 
 def _explain(session: Session, item: WorkItem, person: str) -> str:

@@ -254,3 +254,20 @@ def test_queue_depths_show_the_oldest_item_and_earliest_due_date(record):
         [depth] = queue.queue_depths(session)
         assert (depth.stage, depth.queued, depth.claimed, depth.earliest_due) == (SKIN, 2, 1, date(2027, 2, 1))
         assert utcnow() - depth.oldest < timedelta(minutes=1)
+
+
+def test_marking_an_order_rush_later_moves_its_queued_items_to_the_front(record):
+    with transaction() as session:
+        add_people(session, "ana")
+        first = make_items(session, make_order(session, client="first", due=date(2027, 1, 1)), 2)
+        later = make_order(session, client="later")
+        later_items = make_items(session, later, 2)
+    with transaction() as session:
+        order = session.get(Order, later.id)
+        order.rush = True           # the client called: they need it for Friday
+        session.add(order)
+    order_of_claims = []
+    with transaction() as session:
+        while (item := queue.claim_next(session, person="ana")) is not None:
+            order_of_claims.append(item.id)
+    assert order_of_claims == later_items + first
