@@ -6,17 +6,22 @@ position on the LUT's grid (the grid is spaced evenly in ``code ** (1/2.4)``, so
 many points as highlights). Output: encoded values of the LUT, times the vignette gain, clipped to
 [0, 1] and scaled to the output dtype (uint8, uint16 or float32 in [0, 1]).
 
-numba's default threading layer must not be entered from two threads at once, so calls are
+numba runs on its "workqueue" threading layer (unless NUMBA_THREADING_LAYER says otherwise): it
+survives fork() (process pools), but must not be entered from two threads at once, so calls are
 serialised by a lock (each call uses every core anyway)."""
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numba
 import numpy as np
 
 from presets.model import Interpolation
+
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"
 
 SHAPER_POWER = 1 / 2.4
 _LOCK = threading.Lock()
@@ -36,64 +41,61 @@ def grid_linear(size: int) -> np.ndarray:
 @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
 def _kernel(src, shaper, flat, size, tetrahedral, vignette, out, scale, offset):
     height, width = src.shape[0], src.shape[1]
-    top = size - 2
-    sb = 3
-    sg = 3 * size
-    sr = 3 * size * size
+    top = np.int32(size - 2)
+    sb = np.int32(3)
+    sg = np.int32(3 * size)
+    sr = np.int32(3 * size * size)
+    o3 = sr + sg + sb
+    zero, one = np.float32(0.0), np.float32(1.0)
     amount, inner, outer = vignette[0], vignette[1], vignette[2]
     cy, cx = height / 2.0, width / 2.0
     for y in numba.prange(height):
+        row = src[y]
+        dst = out[y]
         dy2 = ((y + 0.5 - cy) / cy) ** 2
         for x in range(width):
-            fr = shaper[src[y, x, 0]]
-            fg = shaper[src[y, x, 1]]
-            fb = shaper[src[y, x, 2]]
-            ir = min(int(fr), top)
-            ig = min(int(fg), top)
-            ib = min(int(fb), top)
+            fr = shaper[row[x, 0]]
+            fg = shaper[row[x, 1]]
+            fb = shaper[row[x, 2]]
+            ir = min(np.int32(fr), top)
+            ig = min(np.int32(fg), top)
+            ib = min(np.int32(fb), top)
             dr = fr - ir
             dg = fg - ig
             db = fb - ib
             base = ir * sr + ig * sg + ib * sb
-            gain = np.float32(1.0)
+            gain = one
             if amount != 0.0:
                 r = np.sqrt((((x + 0.5 - cx) / cx) ** 2 + dy2) * 0.5)
                 t = min(max((r - inner) / (outer - inner), 0.0), 1.0)
                 gain = np.float32(1.0 + amount * t * t * (3.0 - 2.0 * t))
             if tetrahedral:
-                # The tetrahedron holding the point: walk the axes in order of decreasing fraction.
-                if dr >= dg:
-                    if dg >= db:
-                        o1, o2, w0, w1, w2, w3 = sr, sr + sg, 1 - dr, dr - dg, dg - db, db
-                    elif dr >= db:
-                        o1, o2, w0, w1, w2, w3 = sr, sr + sb, 1 - dr, dr - db, db - dg, dg
-                    else:
-                        o1, o2, w0, w1, w2, w3 = sb, sr + sb, 1 - db, db - dr, dr - dg, dg
-                else:
-                    if db >= dg:
-                        o1, o2, w0, w1, w2, w3 = sb, sg + sb, 1 - db, db - dg, dg - dr, dr
-                    elif db >= dr:
-                        o1, o2, w0, w1, w2, w3 = sg, sg + sb, 1 - dg, dg - db, db - dr, dr
-                    else:
-                        o1, o2, w0, w1, w2, w3 = sg, sr + sg, 1 - dg, dg - dr, dr - db, db
-                o3 = sr + sg + sb
+                # The tetrahedron holding the point: from the cell's origin step along the axis of the
+                # largest fraction, then the middle one, to the far corner. Selects, not branches:
+                # noisy pixels make the order unpredictable.
+                hi = max(dr, max(dg, db))
+                lo = min(dr, min(dg, db))
+                mid = dr + dg + db - hi - lo
+                o1 = sr if (dr >= dg and dr >= db) else (sg if dg >= db else sb)
+                o2 = o3 - (sb if (db <= dr and db <= dg) else (sg if dg <= dr else sr))
+                w0 = one - hi
+                w1 = hi - mid
+                w2 = mid - lo
                 for c in range(3):
                     v = (w0 * flat[base + c] + w1 * flat[base + o1 + c] + w2 * flat[base + o2 + c]
-                         + w3 * flat[base + o3 + c])
-                    v = min(max(v * gain, np.float32(0.0)), np.float32(1.0))
-                    out[y, x, c] = v * scale + offset
+                         + lo * flat[base + o3 + c]) * gain
+                    dst[x, c] = min(max(v, zero), one) * scale + offset
             else:
                 for c in range(3):
                     p = base + c
                     c00 = flat[p] + dr * (flat[p + sr] - flat[p])
                     c01 = flat[p + sb] + dr * (flat[p + sr + sb] - flat[p + sb])
                     c10 = flat[p + sg] + dr * (flat[p + sr + sg] - flat[p + sg])
-                    c11 = flat[p + sg + sb] + dr * (flat[p + sr + sg + sb] - flat[p + sg + sb])
+                    c11 = flat[p + sg + sb] + dr * (flat[p + o3] - flat[p + sg + sb])
                     c0 = c00 + dg * (c10 - c00)
                     c1 = c01 + dg * (c11 - c01)
-                    v = c0 + db * (c1 - c0)
-                    v = min(max(v * gain, np.float32(0.0)), np.float32(1.0))
-                    out[y, x, c] = v * scale + offset
+                    v = (c0 + db * (c1 - c0)) * gain
+                    dst[x, c] = min(max(v, zero), one) * scale + offset
 
 
 _SCALE = {np.dtype(np.uint8): (255.0, 0.5), np.dtype(np.uint16): (65535.0, 0.5), np.dtype(np.float32): (1.0, 0.0)}
