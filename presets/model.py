@@ -365,20 +365,5 @@ def load_preset(name: str, folder: Path = PRESET_DIR) -> Preset:
     return resolve(name, None, folder)
 
 
-def describe_fields(model: type[BaseModel] = Preset, prefix: str = "") -> list[tuple[str, str, str]]:
-    """(dotted key, default, description with bounds) for every value a preset can set."""
-    rows = []
-    for key, info in model.model_fields.items():
-        annotation = info.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            rows += describe_fields(annotation, f"{prefix}{key}.")
-            continue
-        bounds = [f"{w} {getattr(m, a)}" for m in info.metadata for a, w in (("ge", ">="), ("le", "<="))
-                  if getattr(m, a, None) is not None]
-        default = info.default.value if isinstance(info.default, StrEnum) else info.default
-        rows.append((f"{prefix}{key}", repr(default), " ".join(filter(None, [info.description or "", ", ".join(bounds)]))))
-    return rows
-
-
 # The look each kind of shoot gets when the order names no preset.
 DEFAULT_FOR_SHOOT = {"wedding": "bright-wedding", "portrait": "classic-portrait", "children": "warm-children"}

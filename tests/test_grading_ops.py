@@ -1,6 +1,7 @@
 """Each grading operation on tiny synthetic arrays: a colour moves the right way, greys stay grey,
 curves stay monotone, LUTs interpolate exactly; and the fused pass equals the chain it bakes."""
 
+import hashlib
 import io
 
 import numpy as np
@@ -207,3 +208,12 @@ def test_preset_output_space_changes_saturated_colours_only():
     grey, red = rgb([0.18, 0.18, 0.18]), rgb([0.6, 0.05, 0.05])
     assert look.chain(grey, p3) == pytest.approx(look.chain(grey, srgb), abs=1e-4)
     assert look.chain(red, p3)[0, 0] < look.chain(red, srgb)[0, 0]   # P3's red primary is redder
+
+
+def test_a_lut_changed_after_the_preset_was_resolved_is_refused(tmp_path):
+    path = lut.write_cube(tmp_path / "look.cube", lut.identity(17))
+    params = LutParams(file=str(path), sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+    assert lut.load(params) is not None
+    lut.write_cube(path, np.clip(lut.identity(17) * 0.9, 0, 1))
+    with pytest.raises(lut.LutError, match="look.cube: this LUT changed"):
+        lut.load(params)

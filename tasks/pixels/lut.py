@@ -7,6 +7,7 @@ through the fused kernel in ``tasks.pixels.fastlut``."""
 
 from __future__ import annotations
 
+import hashlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -81,19 +82,25 @@ def identity(size: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)
-def _load(path: str, mtime_ns: int) -> np.ndarray:
-    return read_cube(Path(path))
+def _load(path: str, mtime_ns: int) -> tuple[np.ndarray, str]:
+    return read_cube(Path(path)), hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def load(params: LutParams) -> np.ndarray | None:
-    """The preset's LUT table (cached), or None when it has none."""
+    """The preset's LUT table (cached), or None when it has none. A preset that recorded the LUT's
+    checksum (every loaded preset does) refuses a LUT file that has changed since: a reprint must
+    look like the print."""
     if not params.file:
         return None
     path = lut_path(params.file)
     try:
-        return _load(str(path), path.stat().st_mtime_ns)
+        table, digest = _load(str(path), path.stat().st_mtime_ns)
     except FileNotFoundError:
         raise LutError(f"{path}: the preset's LUT file is missing") from None
+    if params.sha256 and params.sha256 != digest:
+        raise LutError(f"{path}: this LUT changed since the preset was resolved (sha256 {digest[:12]}, "
+                       f"expected {params.sha256[:12]}); restore the file or resolve the preset again")
+    return table
 
 
 def interpolate(table: np.ndarray, rgb: np.ndarray, method: Interpolation = Interpolation.TETRAHEDRAL) -> np.ndarray:
