@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from functools import lru_cache
 
 from sqlalchemy import ColumnElement, Select
-from sqlalchemy import DateTime, String, insert, literal, select
+from sqlalchemy import DateTime, Executable, String, bindparam, insert, literal, select
 from sqlmodel import Session, update
 
 from record.models import EventKind, Photo, PhotoStatus, StageEvent, WorkItem, WorkStatus, utcnow
@@ -114,10 +115,42 @@ def move_item(session: Session, item: WorkItem, to: WorkStatus, *, actor: str,
     return item
 
 
-def claim_first(session: Session, candidates: Select, *, actor: str, lease_expires_at: datetime) -> WorkItem | None:
-    """Claim the work item that ``candidates`` (``SELECT work_items.id ... ORDER BY ... LIMIT 1``) picks, with
-    the same table of allowed moves, the same columns and the same CLAIMED event as :func:`move_item`, choice
-    and claim in one statement so no other claimer can come between them. None: nothing left to claim.
+@lru_cache(maxsize=32)
+def _claim_statements(dialect: str, candidates: Select) -> tuple[Executable, Executable | None]:
+    """The claim statement (and, on SQLite, the event insert) for ``candidates``, built once: a claim is the
+    hottest statement of the record, and building SQLAlchemy statements costs more than running them."""
+    frm, to = WorkStatus.QUEUED, WorkStatus.CLAIMED
+    if to not in ALLOWED_WORK[frm]:  # pragma: no cover - the table says queued -> claimed
+        raise IllegalMove(f"work items cannot go from {frm} to {to}")
+    values = _move_values(to, actor=bindparam("actor", type_=String), reason=None,
+                          now=bindparam("now", type_=DateTime), fields={},
+                          lease_expires_at=bindparam("lease_expires_at", type_=DateTime))
+    event_columns = ["order_id", "photo_id", "work_item_id", "stage", "round", "kind", "actor", "at"]
+    if dialect == "sqlite":
+        claim = (update(WorkItem).where(WorkItem.id == candidates.scalar_subquery(), WorkItem.status == frm)
+                 .values(**values).returning(WorkItem)
+                 .execution_options(synchronize_session=False, populate_existing=True))
+        event = insert(StageEvent).values({c: bindparam(f"ev_{c}") for c in event_columns})
+        return claim, event
+    picked = candidates.with_for_update(skip_locked=True).cte("picked")
+    claimed = (update(WorkItem).where(WorkItem.id.in_(select(picked.c.id)), WorkItem.status == frm)
+               .values(**values).returning(*WorkItem.__table__.c).cte("claimed"))
+    event = insert(StageEvent).from_select(
+        event_columns,
+        select(claimed.c.order_id, claimed.c.photo_id, claimed.c.id, claimed.c.stage, claimed.c.round,
+               literal(WORK_EVENT[to].value, String), bindparam("actor", type_=String),
+               bindparam("now", type_=DateTime)),
+    ).cte("claim_event")
+    claim = select(WorkItem).from_statement(select(claimed).add_cte(event)).execution_options(populate_existing=True)
+    return claim, None
+
+
+def claim_first(session: Session, candidates: Select, *, actor: str, lease_expires_at: datetime,
+                params: dict[str, object] | None = None) -> WorkItem | None:
+    """Claim the work item that ``candidates`` (``SELECT work_items.id ... ORDER BY ... LIMIT 1``, its bound
+    values in ``params``) picks, with the same table of allowed moves, the same columns and the same CLAIMED
+    event as :func:`move_item`, choice and claim in one statement so no other claimer can come between them.
+    None: nothing left to claim. Pass the same ``candidates`` object each time: its statements are built once.
 
     - PostgreSQL (any database with ``SKIP LOCKED``): ``WITH picked AS (candidates FOR UPDATE SKIP LOCKED),
       claimed AS (UPDATE ... WHERE id IN picked AND status = 'queued' RETURNING *), event AS (INSERT INTO
@@ -125,33 +158,15 @@ def claim_first(session: Session, candidates: Select, *, actor: str, lease_expir
       waiting, and the whole claim is one round trip.
     - SQLite (one writer at a time): ``UPDATE ... WHERE id = (candidates) AND status = 'queued' RETURNING *``,
       then the event, in the same transaction."""
-    frm, to = WorkStatus.QUEUED, WorkStatus.CLAIMED
-    if to not in ALLOWED_WORK[frm]:  # pragma: no cover - the table says queued -> claimed
-        raise IllegalMove(f"work items cannot go from {frm} to {to}")
+    claim, event = _claim_statements(session.get_bind().dialect.name, candidates)
     now = utcnow()
-    values = _move_values(to, actor=actor, reason=None, now=now, lease_expires_at=lease_expires_at, fields={})
-    options = {"synchronize_session": False, "populate_existing": True}
-    if session.get_bind().dialect.name == "sqlite":
-        item = session.execute(
-            update(WorkItem).where(WorkItem.id == candidates.scalar_subquery(), WorkItem.status == frm)
-            .values(**values).returning(WorkItem).execution_options(**options)
-        ).scalars().first()
-        if item is not None:
-            session.execute(insert(StageEvent).values(
-                order_id=item.order_id, photo_id=item.photo_id, work_item_id=item.id, stage=item.stage,
-                round=item.round, kind=WORK_EVENT[to], actor=actor, at=now))
-        return item
-    picked = candidates.with_for_update(skip_locked=True).cte("picked")
-    claimed = (update(WorkItem).where(WorkItem.id.in_(select(picked.c.id)), WorkItem.status == frm)
-               .values(**values).returning(*WorkItem.__table__.c).cte("claimed"))
-    event = insert(StageEvent).from_select(
-        ["order_id", "photo_id", "work_item_id", "stage", "round", "kind", "actor", "at"],
-        select(claimed.c.order_id, claimed.c.photo_id, claimed.c.id, claimed.c.stage, claimed.c.round,
-               literal(WORK_EVENT[to].value, String), literal(actor, String), literal(now, DateTime)),
-    ).cte("claim_event")
-    return session.execute(
-        select(WorkItem).from_statement(select(claimed).add_cte(event)).execution_options(populate_existing=True)
-    ).scalars().first()
+    item = session.execute(claim, {**(params or {}), "actor": actor, "now": now,
+                                   "lease_expires_at": lease_expires_at}).scalars().first()
+    if item is not None and event is not None:
+        session.execute(event, {"ev_order_id": item.order_id, "ev_photo_id": item.photo_id, "ev_work_item_id": item.id,
+                                "ev_stage": item.stage, "ev_round": item.round,
+                                "ev_kind": WORK_EVENT[WorkStatus.CLAIMED], "ev_actor": actor, "ev_at": now})
+    return item
 
 
 def extend_lease(session: Session, item: WorkItem, *, actor: str, lease_expires_at: datetime) -> WorkItem:

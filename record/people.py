@@ -16,6 +16,7 @@ import re
 import secrets
 from collections.abc import Iterable, Sequence
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from record.models import Person, PersonRole
@@ -133,9 +134,12 @@ def get_person(session: Session, name: str) -> Person:
     return person
 
 
+_SKILLS_OF = select(Person.skills).where(Person.name == bindparam("name"))  # built once: asked on every claim
+
+
 def skills_named(session: Session, name: str) -> list[str]:
     """The skills of the person called ``name`` (one narrow query: claims ask on every pull)."""
-    skills = session.exec(select(Person.skills).where(Person.name == name)).first()
+    skills = session.execute(_SKILLS_OF, {"name": name}).scalar()
     if skills is None:
         raise UnknownPerson(f"nobody called {name!r} works on the line; add them with "
                             f"`postline people add {name} --role retoucher --skills STAGE,...`")

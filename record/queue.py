@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, col, select
 
 from record import moves, people
@@ -108,12 +108,12 @@ def stages_for(session: Session, person: str, stages: list[str] | None = None) -
     return list(stages)
 
 
-def _next_in_queue(stages: list[str]):  # noqa: ANN202 - a SELECT of work_items.id
-    """The first queued item of ``stages``: rush orders first, then the nearest due date (none last), then the
-    oldest. ``queue_rank`` carries the order's part, so this walks ix_items_queue_pick in order, no sort."""
-    return (select(WorkItem.id)
-            .where(WorkItem.status == WorkStatus.QUEUED, col(WorkItem.stage).in_(stages))
-            .order_by(col(WorkItem.queue_rank), col(WorkItem.created_at), col(WorkItem.id)).limit(1))
+# The first queued item of the stages bound as ``stages``: rush orders first, then the nearest due date (none
+# last), then the oldest. ``queue_rank`` carries the order's part, so this walks ix_items_queue_pick in order
+# and stops at the first match: no sort. One object, so its claim statements are built once (moves.claim_first).
+_NEXT_IN_QUEUE = (select(WorkItem.id)
+                  .where(WorkItem.status == WorkStatus.QUEUED, col(WorkItem.stage).in_(bindparam("stages", expanding=True)))
+                  .order_by(col(WorkItem.queue_rank), col(WorkItem.created_at), col(WorkItem.id)).limit(1))
 
 
 def claim_next(session: Session, *, person: str, stages: list[str] | None = None,
@@ -125,7 +125,8 @@ def claim_next(session: Session, *, person: str, stages: list[str] | None = None
     if not stages:
         return None
     expires = (now or utcnow()) + lease
-    return moves.claim_first(session, _next_in_queue(stages), actor=person, lease_expires_at=expires)
+    return moves.claim_first(session, _NEXT_IN_QUEUE, params={"stages": stages}, actor=person,
+                             lease_expires_at=expires)
 
 
 def _explain(session: Session, item: WorkItem, person: str) -> str:
