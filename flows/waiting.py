@@ -9,7 +9,7 @@ it waits on."""
 from __future__ import annotations
 
 from prefect.flow_runs import pause_flow_run, suspend_flow_run
-from prefect.runtime import flow_run
+from prefect.runtime import deployment, flow_run
 
 from config.settings import get_settings
 from tasks.handoff import mark_waiting, open_work
@@ -17,7 +17,7 @@ from tasks.handoff import mark_waiting, open_work
 
 def wait(wait_for_input=None):  # noqa: ANN001, ANN201
     settings = get_settings()
-    if flow_run.get_deployment_id():
+    if deployment.id:
         return suspend_flow_run(wait_for_input=wait_for_input, timeout=settings.human_wait_seconds)
     return pause_flow_run(wait_for_input=wait_for_input, timeout=settings.human_wait_seconds,
                           poll_interval=settings.pause_poll_seconds)

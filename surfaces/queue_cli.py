@@ -100,23 +100,13 @@ def pull_to_folder(*, person: str, stage: str | None = None, folder: Path | None
     return item, target
 
 
-def submit_work(*, item_id: int, person: str, file: Path,
-                on_stage_done: Callable[[object], None] | None = None):  # noqa: ANN201 - record.queue.SubmitResult
-    """Check ``file`` and record it as ``person``'s result for ``item_id`` (:func:`record.queue.submit_file`).
-    When that was the order's last open item of the stage, ``on_stage_done(result)`` is called: the place to
-    resume the order's waiting flow run."""
-    from record import queue
-    from record.db import transaction
-    from record.models import WorkItem
+def submit_work(*, item_id: int, person: str, file: Path):  # noqa: ANN201 - record.queue.SubmitResult
+    """Check ``file`` and record it as ``person``'s result for ``item_id``; the photo moves on to the next
+    stage in the same transaction, and if that was the order's last open item of the stage, the order's
+    waiting flow run is woken (:func:`tasks.handoff.hand_back`)."""
+    from tasks.handoff import hand_back
 
-    with transaction() as session:
-        item = session.get(WorkItem, item_id)
-        stage = item.stage if item is not None else None
-    result = queue.submit_file(item_id=item_id, person=person, file=Path(file),
-                               allow_crop=stage_allows_crop(stage) if stage else False)
-    if result.stage_done and on_stage_done is not None:
-        on_stage_done(result)
-    return result
+    return hand_back(item_id=item_id, person=person, file=Path(file))
 
 
 # --- commands -----------------------------------------------------------------------------------------------------

@@ -1,0 +1,144 @@
+"""The human line end to end: a manual stage whose photos retoucher pull and hand back while the order's
+flow run waits (paused, visible through the Prefect API), a QC lead rejecting two photos through the same
+input the Prefect UI form gives, rework in round 2, and delivery."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+from prefect.client.orchestration import get_client
+
+from config.line import get_line
+from qc.review import PhotoRejection, QcDecision, ReviewReason
+from record import people, work
+from record.db import transaction
+from record.models import QC_GATE, EventKind, PhotoStatus
+from surfaces.qc_cli import decide
+from surfaces.queue_cli import pull_to_folder, submit_work
+from tasks.pixels import imageio
+from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
+
+LINE = """
+[[stages]]
+key = "cull_grade"
+title = "Cull & grade"
+operation = "grade"
+
+[[stages]]
+key = "liquify_skin"
+title = "Liquify & skin"
+mode = "manual"
+
+[[stages]]
+key = "fine_retouch"
+title = "Fine retouch & colour"
+operation = "detail"
+
+[[stages]]
+key = "design_layout"
+title = "Design & layout"
+operation = "finish"
+
+[qc_gate]
+human_review = true
+"""
+
+
+@pytest.fixture
+def human_line(tmp_path, monkeypatch, home, prefect_api):
+    line_file = tmp_path / "line.toml"
+    line_file.write_text(LINE)
+    monkeypatch.setenv("POSTLINE_LINE_FILE", str(line_file))
+    monkeypatch.setenv("POSTLINE_PAUSE_POLL_SECONDS", "1")
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    get_line.cache_clear()
+    yield
+    get_line.cache_clear()
+
+
+def _waiting_on(order_id: int, stage: str, runner: threading.Thread, timeout: float = 120) -> str:
+    """Wait until the order's flow run is paused on ``stage``; returns the paused run's name."""
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            assert runner.is_alive(), "the order's flow run ended instead of waiting"
+            with transaction() as session:
+                order = work.get_order(session, order_id)
+            if order.waiting_on == stage and order.flow_run_id:
+                run = client.read_flow_run(UUID(order.flow_run_id))
+                if run.state and run.state.is_paused():
+                    return run.name
+            time.sleep(0.2)
+    raise AssertionError(f"order {order_id} never waited on {stage}")
+
+
+def _retouch_everything(person: str, folder: Path) -> list[str]:
+    """Pull every item this person can, 'edit' it (a small, real change), hand it back."""
+    done = []
+    while (pulled := pull_to_folder(person=person, folder=folder)) is not None:
+        item, path = pulled
+        edited = imageio.read_working_tiff(path) * 0.97
+        out = path.with_name(path.stem + "-done.tif")
+        imageio.write_working_tiff(out, edited)
+        submit_work(item_id=item.id, person=person, file=out)
+        done.append(f"{item.photo_id}:r{item.round}")
+    return done
+
+
+def test_manual_stage_waits_for_retouchers_and_qc_lead_sends_two_back(human_line, tmp_path):
+    card = tmp_path / "card"
+    card.mkdir()
+    for i, kind in enumerate(["portrait", "landscape", "interior", "portrait"]):
+        write_dng(card / f"DSC_{i + 1:04d}.dng", render_scene(kind, 600, 400, seed=i), DngMeta())
+    with transaction() as session:
+        people.add_person(session, name="rita", role="retoucher", skills="liquify_skin", password="s3cret-pass")
+    from surfaces.cli import create_order
+    from flows.order import order_flow
+
+    order_id = create_order(client="Lena", shoot="portrait", card=card, preset_name=None, due=None).id
+    result: dict = {}
+    runner = threading.Thread(target=lambda: result.setdefault("zip", order_flow(order_id)), daemon=True)
+    runner.start()
+
+    assert _waiting_on(order_id, "liquify_skin", runner) == f"Liquify & skin · order {order_id}"
+    assert len(_retouch_everything("rita", tmp_path / "rita")) == 4
+
+    _waiting_on(order_id, QC_GATE, runner)
+    with transaction() as session:
+        names = sorted(p.source_name for p in work.photos(session, order_id))
+    decision = QcDecision(approve_all=False, lead="maria", rejections=[
+        PhotoRejection(photo=names[0], reason=ReviewReason.OVER_SMOOTHED_SKIN, send_back_to="liquify_skin",
+                       note="pores gone on the cheeks"),
+        PhotoRejection(photo=names[1], reason=ReviewReason.COLOUR_CAST, send_back_to="fine_retouch"),
+    ])
+    assert "carries on" in decide(order_id, decision)
+
+    _waiting_on(order_id, "liquify_skin", runner)                # round 2 of the photo sent back to people
+    assert _retouch_everything("rita", tmp_path / "rita") == [f"{_photo_id(order_id, names[0])}:r2"]
+    _waiting_on(order_id, QC_GATE, runner)
+    decide(order_id, QcDecision(approve_all=True, lead="maria"))
+    runner.join(timeout=120)
+    assert Path(result["zip"]).is_file()
+
+    with transaction() as session:
+        photos = work.photos(session, order_id)
+        events = work.events(session, order_id)
+    assert all(p.status is PhotoStatus.DELIVERED for p in photos)
+    rejections = [e for e in events if e.kind is EventKind.REJECTED and e.stage == QC_GATE]
+    assert {(e.blamed_stage, e.reason.split("]")[0] + "]", e.actor) for e in rejections} == {
+        ("liquify_skin", "[over_smoothed_skin]", "maria"), ("fine_retouch", "[colour_cast]", "maria")}
+    assert "pores gone" in next(e.reason for e in rejections if e.blamed_stage == "liquify_skin")
+    round2 = Counter(e.stage for e in events if e.kind is EventKind.SUBMITTED and e.round == 2)
+    assert round2 == {"liquify_skin": 1, "fine_retouch": 2, "design_layout": 2}
+    by_rita = [e for e in events if e.kind is EventKind.SUBMITTED and e.actor == "rita"]
+    assert len(by_rita) == 5 and all(e.seconds is not None for e in by_rita)
+
+
+def _photo_id(order_id: int, name: str) -> int:
+    with transaction() as session:
+        return next(p.id for p in work.photos(session, order_id) if p.source_name == name)
