@@ -39,20 +39,21 @@ def grid_linear(size: int) -> np.ndarray:
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def _kernel(src, shaper, flat, size, tetrahedral, vignette, out, scale, offset):
+def _kernel(src, shaper, flat, size, tetrahedral, gain_x, gain_y, gains, out, scale, offset):
+    """``flat``: the table padded to 4 channels (one 16-byte load per vertex); ``gains`` over the
+    squared radius ``gain_x[x] + gain_y[y]`` (0..1), or empty for no vignette."""
     height, width = src.shape[0], src.shape[1]
     top = np.int32(size - 2)
-    sb = np.int32(3)
-    sg = np.int32(3 * size)
-    sr = np.int32(3 * size * size)
+    sb = np.int32(4)
+    sg = np.int32(4 * size)
+    sr = np.int32(4 * size * size)
     o3 = sr + sg + sb
     zero, one = np.float32(0.0), np.float32(1.0)
-    amount, inner, outer = vignette[0], vignette[1], vignette[2]
-    cy, cx = height / 2.0, width / 2.0
+    steps = np.float32(gains.shape[0] - 1)
+    vignette = gains.shape[0] > 0
     for y in numba.prange(height):
         row = src[y]
         dst = out[y]
-        dy2 = ((y + 0.5 - cy) / cy) ** 2
         for x in range(width):
             fr = shaper[row[x, 0]]
             fg = shaper[row[x, 1]]
@@ -64,11 +65,6 @@ def _kernel(src, shaper, flat, size, tetrahedral, vignette, out, scale, offset):
             dg = fg - ig
             db = fb - ib
             base = ir * sr + ig * sg + ib * sb
-            gain = one
-            if amount != 0.0:
-                r = np.sqrt((((x + 0.5 - cx) / cx) ** 2 + dy2) * 0.5)
-                t = min(max((r - inner) / (outer - inner), 0.0), 1.0)
-                gain = np.float32(1.0 + amount * t * t * (3.0 - 2.0 * t))
             if tetrahedral:
                 # The tetrahedron holding the point: from the cell's origin step along the axis of the
                 # largest fraction, then the middle one, to the far corner. Selects, not branches:
@@ -76,48 +72,81 @@ def _kernel(src, shaper, flat, size, tetrahedral, vignette, out, scale, offset):
                 hi = max(dr, max(dg, db))
                 lo = min(dr, min(dg, db))
                 mid = dr + dg + db - hi - lo
-                o1 = sr if (dr >= dg and dr >= db) else (sg if dg >= db else sb)
-                o2 = o3 - (sb if (db <= dr and db <= dg) else (sg if dg <= dr else sr))
+                p1 = base + (sr if (dr >= dg and dr >= db) else (sg if dg >= db else sb))
+                p2 = base + o3 - (sb if (db <= dr and db <= dg) else (sg if dg <= dr else sr))
+                p3 = base + o3
                 w0 = one - hi
                 w1 = hi - mid
                 w2 = mid - lo
-                for c in range(3):
-                    v = (w0 * flat[base + c] + w1 * flat[base + o1 + c] + w2 * flat[base + o2 + c]
-                         + lo * flat[base + o3 + c]) * gain
-                    dst[x, c] = min(max(v, zero), one) * scale + offset
+                v0 = w0 * flat[base] + w1 * flat[p1] + w2 * flat[p2] + lo * flat[p3]
+                v1 = w0 * flat[base + 1] + w1 * flat[p1 + 1] + w2 * flat[p2 + 1] + lo * flat[p3 + 1]
+                v2 = w0 * flat[base + 2] + w1 * flat[p1 + 2] + w2 * flat[p2 + 2] + lo * flat[p3 + 2]
             else:
-                for c in range(3):
-                    p = base + c
-                    c00 = flat[p] + dr * (flat[p + sr] - flat[p])
-                    c01 = flat[p + sb] + dr * (flat[p + sr + sb] - flat[p + sb])
-                    c10 = flat[p + sg] + dr * (flat[p + sr + sg] - flat[p + sg])
-                    c11 = flat[p + sg + sb] + dr * (flat[p + o3] - flat[p + sg + sb])
-                    c0 = c00 + dg * (c10 - c00)
-                    c1 = c01 + dg * (c11 - c01)
-                    v = (c0 + db * (c1 - c0)) * gain
-                    dst[x, c] = min(max(v, zero), one) * scale + offset
+                v0 = _trilinear(flat, base, dr, dg, db, sr, sg, sb)
+                v1 = _trilinear(flat, base + 1, dr, dg, db, sr, sg, sb)
+                v2 = _trilinear(flat, base + 2, dr, dg, db, sr, sg, sb)
+            if vignette:
+                gain = gains[np.int32((gain_x[x] + gain_y[y]) * steps + 0.5)]
+                v0 *= gain
+                v1 *= gain
+                v2 *= gain
+            dst[x, 0] = min(max(v0, zero), one) * scale + offset
+            dst[x, 1] = min(max(v1, zero), one) * scale + offset
+            dst[x, 2] = min(max(v2, zero), one) * scale + offset
+
+
+@numba.njit(fastmath=True, cache=True, inline="always")
+def _trilinear(flat, p, dr, dg, db, sr, sg, sb):
+    c00 = flat[p] + dr * (flat[p + sr] - flat[p])
+    c01 = flat[p + sb] + dr * (flat[p + sr + sb] - flat[p + sb])
+    c10 = flat[p + sg] + dr * (flat[p + sr + sg] - flat[p + sg])
+    c11 = flat[p + sg + sb] + dr * (flat[p + sr + sg + sb] - flat[p + sg + sb])
+    c0 = c00 + dg * (c10 - c00)
+    c1 = c01 + dg * (c11 - c01)
+    return c0 + db * (c1 - c0)
 
 
 _SCALE = {np.dtype(np.uint8): (255.0, 0.5), np.dtype(np.uint16): (65535.0, 0.5), np.dtype(np.float32): (1.0, 0.0)}
+GAIN_STEPS = 4096
+
+
+def _vignette_tables(height: int, width: int, vignette: tuple[float, float, float]):
+    """Half the squared normalised distance from the centre, split by axis, and the gain over it
+    (the same falloff as ``tasks.pixels.vignette``)."""
+    amount, inner, outer = vignette
+    if amount == 0:
+        empty = np.zeros(0, np.float32)
+        return np.zeros(width, np.float32), np.zeros(height, np.float32), empty
+    gx = (((np.arange(width) + 0.5) / (width / 2.0) - 1.0) ** 2 * 0.5).astype(np.float32)
+    gy = (((np.arange(height) + 0.5) / (height / 2.0) - 1.0) ** 2 * 0.5).astype(np.float32)
+    r = np.sqrt(np.linspace(0.0, 1.0, GAIN_STEPS + 1))
+    t = np.clip((r - inner) / max(outer - inner, 1e-3), 0.0, 1.0)
+    return gx, gy, (1.0 + amount * t * t * (3.0 - 2.0 * t)).astype(np.float32)
+
+
+def padded(table: np.ndarray) -> np.ndarray:
+    """An (N, N, N, 3) table as the kernel's flat, 4-channel float32 array."""
+    four = np.zeros(table.shape[:3] + (4,), np.float32)
+    four[..., :3] = table
+    return four.reshape(-1)
 
 
 def apply(src: np.ndarray, table: np.ndarray, *, interpolation: Interpolation = Interpolation.TETRAHEDRAL,
           vignette: tuple[float, float, float] = (0.0, 0.5, 1.0), dtype=np.uint8,
-          out: np.ndarray | None = None) -> np.ndarray:
+          out: np.ndarray | None = None, flat: np.ndarray | None = None) -> np.ndarray:
     """``src`` (uint16 HxWx3, linear) through ``table`` ((N, N, N, 3) over the shaper grid); the
-    vignette is (amount -1..1, radius where it starts, radius where it is full) in half-diagonals."""
+    vignette is (amount -1..1, radius where it starts, radius where it is full) in half-diagonals.
+    ``flat`` may carry ``padded(table)`` when the caller keeps it."""
     if src.dtype != np.uint16 or src.ndim != 3 or src.shape[2] != 3:
         raise ValueError(f"expected a uint16 HxWx3 image, got {src.dtype} {src.shape}")
-    dtype = np.dtype(dtype)
     if out is None:
-        out = np.empty(src.shape, dtype)
+        out = np.empty(src.shape, np.dtype(dtype))
     scale, offset = _SCALE[out.dtype]
-    table = np.ascontiguousarray(table, np.float32)
-    amount, inner, outer = vignette
-    params = np.array([amount, inner, max(outer, inner + 1e-3)], np.float64)
+    size = table.shape[0]
+    gx, gy, gains = _vignette_tables(src.shape[0], src.shape[1], vignette)
     with _LOCK:
-        _kernel(np.ascontiguousarray(src), shaper_codes_cached(table.shape[0]), table.reshape(-1), table.shape[0],
-                interpolation is Interpolation.TETRAHEDRAL, params, out, np.float32(scale), np.float32(offset))
+        _kernel(np.ascontiguousarray(src), shaper_codes_cached(size), padded(table) if flat is None else flat, size,
+                interpolation is Interpolation.TETRAHEDRAL, gx, gy, gains, out, np.float32(scale), np.float32(offset))
     return out
 
 

@@ -44,6 +44,7 @@ def chain(linear: np.ndarray, preset: Preset, *, calibration: np.ndarray | None 
 @dataclass(frozen=True, eq=False)
 class BakedLook:
     table: np.ndarray                            # (N, N, N, 3) over fastlut's shaper grid
+    flat: np.ndarray                             # the same, as the fused kernel reads it
     vignette: tuple[float, float, float]
     sharpen: SharpenParams
     space: OutputSpace
@@ -66,7 +67,8 @@ def bake(preset: Preset, *, calibration: np.ndarray | None = None, space: Output
     grid = fastlut.grid_linear(points)
     r, g, b = np.meshgrid(grid, grid, grid, indexing="ij")
     table = chain(np.stack([r, g, b], axis=-1), preset, calibration=calibration, space=space)
-    look = BakedLook(np.ascontiguousarray(table, np.float32), vignette.radii(preset.vignette),
+    table = np.ascontiguousarray(table, np.float32)
+    look = BakedLook(table, fastlut.padded(table), vignette.radii(preset.vignette),
                      preset.sharpen if output_sharpening else SharpenParams(), space)
     with _CACHE_LOCK:
         if len(_CACHE) >= _CACHE_SIZE:
@@ -79,5 +81,5 @@ def apply(image16: np.ndarray, look: BakedLook, *, dtype=np.uint8) -> np.ndarray
     """uint16 linear Rec.2020 HxWx3 -> the graded image in ``look.space``, as ``dtype`` (uint8,
     uint16, or float32 in [0, 1])."""
     out = fastlut.apply(image16, look.table, interpolation=Interpolation.TETRAHEDRAL,
-                        vignette=look.vignette, dtype=dtype)
+                        vignette=look.vignette, dtype=dtype, flat=look.flat)
     return sharpen.apply(out, look.sharpen, out=out)
