@@ -1,14 +1,21 @@
 """Claim latency of the stage queues on SQLite and PostgreSQL, with 1, 8 and 32 concurrent claimers.
 
-    python bench/queue.py [--claims 60] [--items 4000] [--levels 1,8,32]
+    python bench/queue.py [--claims 60] [--items 4000] [--levels 1,8,32] [--paced-ms 50] [--only sqlite]
 
-Each claimer is a thread that claims, one transaction per claim (its own session; connections from the
-record's engine pool, as the web page and workers get them), ``--claims`` times. Latency is one whole claim:
-begin, pick, guarded update, CLAIMED event, commit. The queue holds ``--items`` queued items over 12 orders
-(rush, due dates, none) in two stages, so every claim sorts a realistic queue. PostgreSQL is a throwaway
-cluster (tests/pg.py) with its default durability (fsync on); SQLite is a WAL file in a temp folder.
-Double claims are counted from the record: items with more than one CLAIMED event.
-The last line printed is JSON.
+Each claimer is a thread that claims ``--claims`` times, one transaction per claim (its own session;
+connections from the record's engine pool, warmed first, as in a running web page or worker). Latency is one
+whole claim: begin, skills, pick, guarded update, CLAIMED event, commit.
+
+Two runs per database and level:
+- flat out: every claimer claims again the moment it has its item. With N claimers this measures the
+  record's throughput as much as latency (latency ~ N / claims per second);
+- paced: each claimer pauses a random time (exponential, mean ``--paced-ms``) between claims, a crowd of
+  very fast retouchers; keys ``*_paced``.
+
+The queue holds ``--items`` queued items over 12 orders (rush, due dates, none) in two stages. PostgreSQL is a
+throwaway cluster (tests/pg.py) with its default durability (fsync on); SQLite is a WAL file in a temp folder.
+Double claims are counted from the record: items with more than one CLAIMED event, plus any item two claimers
+both received. The last line printed is JSON; ``load_avg_1m`` tells how busy the machine was.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ sys.path[0] = str(ROOT)
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import random  # noqa: E402
 import os  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
@@ -68,7 +76,7 @@ def _fill(url: str, *, items: int, claimers: int) -> None:
                     input_path=f"/work/{photo.id}.tif", actor="bench")
 
 
-def _run_level(url: str, *, claimers: int, claims: int, items: int) -> dict[str, float]:
+def _run_level(url: str, *, claimers: int, claims: int, items: int, pause_ms: float = 0) -> dict[str, float]:
     from sqlmodel import func, select
 
     from record import queue
@@ -84,6 +92,7 @@ def _run_level(url: str, *, claimers: int, claims: int, items: int) -> dict[str,
 
     def claimer(name: str) -> None:
         mine_lat, mine_ids = [], []
+        rng = random.Random(name)
         try:
             with transaction(url) as session:   # a warm pool, as in a running server: connect before the clock
                 session.exec(select(func.count()).select_from(StageEvent))
@@ -96,6 +105,8 @@ def _run_level(url: str, *, claimers: int, claims: int, items: int) -> dict[str,
                 if item is None:
                     break
                 mine_ids.append(item.id)
+                if pause_ms:
+                    time.sleep(rng.expovariate(1000 / pause_ms))  # a person between two pulls, sped up
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
         with lock:
@@ -127,6 +138,9 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=4000, help="queued items at the start of each run")
     parser.add_argument("--levels", default="1,8,32", help="numbers of concurrent claimers")
     parser.add_argument("--only", choices=["sqlite", "postgres"], help="one database only")
+    parser.add_argument("--paced-ms", type=float, default=50,
+                        help="also run paced: each claimer pauses a random time of this mean between claims "
+                             "(0: skip); reported as *_paced keys (default 50)")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
 
@@ -143,14 +157,19 @@ def main() -> int:
 
     def bench(name: str, url: str) -> None:
         nonlocal double_claims
-        for level in levels:
-            result = _run_level(url, claimers=level, claims=args.claims, items=max(args.items, level * args.claims))
-            print(f"{name:8s} {level:3d} claimers: p50 {result['p50_ms']:7.2f} ms  p99 {result['p99_ms']:7.2f} ms  "
-                  f"max {result['max_ms']:7.2f} ms  {result['claims']} claims, {result['claims_per_s']}/s, "
-                  f"double claims {result['double_claims']}", flush=True)
-            summary[f"{name}_p50_ms_{level}"] = result["p50_ms"]
-            summary[f"{name}_p99_ms_{level}"] = result["p99_ms"]
-            double_claims += result["double_claims"]
+        modes = [("", 0.0)] + ([("_paced", args.paced_ms)] if args.paced_ms else [])
+        for suffix, pause in modes:
+            for level in levels:
+                result = _run_level(url, claimers=level, claims=args.claims, pause_ms=pause,
+                                    items=max(args.items, level * args.claims))
+                how = f"paced {pause:g} ms" if pause else "flat out"
+                print(f"{name:8s} {level:3d} claimers, {how:14s}: p50 {result['p50_ms']:7.2f} ms  "
+                      f"p99 {result['p99_ms']:7.2f} ms  max {result['max_ms']:7.2f} ms  {result['claims']} claims, "
+                      f"{result['claims_per_s']}/s, double claims {result['double_claims']}", flush=True)
+                summary[f"{name}_p50_ms_{level}{suffix}"] = result["p50_ms"]
+                summary[f"{name}_p99_ms_{level}{suffix}"] = result["p99_ms"]
+                summary[f"{name}_claims_per_s_{level}{suffix}"] = result["claims_per_s"]
+                double_claims += result["double_claims"]
 
     if args.only in (None, "sqlite"):
         bench("sqlite", f"sqlite:///{home / 'bench.db'}")
@@ -159,6 +178,7 @@ def main() -> int:
             bench("postgres", url)
     summary["double_claims"] = double_claims
     summary["cpus"] = os.cpu_count()
+    summary["load_avg_1m"] = round(os.getloadavg()[0], 2)
     print(json.dumps(summary))
     return 0
 
