@@ -221,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     queue_cli.add_parsers(sub)  # `postline queue ...` and `postline people ...`
     qc_cli.add_parsers(sub)     # `postline qc pending|decide`
+    from surfaces import web
+
+    web.add_parser(sub)         # `postline web`: the retoucher web page
     return parser
 
 

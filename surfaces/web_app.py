@@ -1,0 +1,334 @@
+"""The retoucher web page's routes (FastAPI + Jinja2, server-rendered, no JavaScript).
+
+Every action goes through the same functions as the CLI: claiming is :func:`record.queue.pull` (expired
+claims reaped first), handing back is :func:`surfaces.queue_cli.submit_work` (checks, hand-back, the next
+stage's item and the order's flow run woken), releasing and extending are :mod:`record.queue`'s. Item ids in
+URLs are checked against the signed-in person on every request; file names on disk never come from the
+browser. POST forms carry the session's CSRF token.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from config.settings import get_settings
+from record import people, queue
+from record.db import transaction
+from record.models import Order, Person, Photo, WorkItem
+from surfaces import web_views as views
+from surfaces.web_images import preview_jpeg
+from surfaces.web_session import COOKIE, Sessions, WebSession, WebSettings, load_secret
+
+HERE = Path(__file__).parent
+NOTES = {  # messages shown after a redirect, chosen by code: no text from the URL reaches the page
+    "empty": "Nothing is waiting in that queue right now.",
+    "released": "Released: the photo is back in its queue.",
+    "extended": "Your lease started again.",
+    "signed-out": "You are signed out.",
+    "expired": "Your session ran out: sign in again.",
+    "decided": "The QC decision was given.",
+}
+HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; "
+                               "frame-ancestors 'none'",
+}
+
+
+class Refused(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _refusal(exc: Exception) -> Refused:
+    """A record error as what the page says, with its HTTP status."""
+    if isinstance(exc, (views.Forbidden, queue.NotYourClaim, queue.NoSkill, people.UnknownPerson)):
+        return Refused(403, str(exc))
+    if isinstance(exc, queue.NoSuchItem):
+        return Refused(404, str(exc))
+    return Refused(409, str(exc))
+
+
+def create_app(*, settings: WebSettings | None = None, clock: Callable[[], float] = time.time) -> FastAPI:
+    """The web app over the production record of the current settings (POSTLINE_HOME)."""
+    from config.line import get_line
+    from surfaces.queue_cli import human_stages, submit_work
+
+    settings = settings or WebSettings()
+    sessions = Sessions(load_secret(settings, get_settings().home), hours=settings.session_hours, clock=clock)
+    max_bytes = settings.max_upload_mb * 1024 * 1024
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.globals.update(when=views.when, age=views.age)
+    app = FastAPI(title="postline", docs_url=None, redoc_url=None, openapi_url=None)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    # --- sessions ---------------------------------------------------------------------------------------------
+
+    def finish(response: Response, session: WebSession | None) -> Response:
+        response.headers.update(HEADERS)
+        response.headers.setdefault("Cache-Control", "no-store")
+        if session is not None:
+            response.set_cookie(COOKIE, sessions.dump(session), max_age=max(1, round(session.expires - clock())),
+                                httponly=True, samesite="lax", secure=settings.secure_cookie, path="/")
+        return response
+
+    def page(request: Request, template: str, session: WebSession, status: int = 200, **context) -> Response:
+        context |= {"csrf": session.csrf, "note": NOTES.get(request.query_params.get("note", ""))}
+        return finish(templates.TemplateResponse(request, template, context, status_code=status), None)
+
+    def to(url: str) -> Response:
+        return finish(RedirectResponse(url, status_code=303), None)
+
+    def signed_in(request: Request) -> tuple[WebSession, Person] | None:
+        session = sessions.load(request.cookies.get(COOKIE))
+        if session is None or session.name is None:
+            return None
+        with transaction() as db:
+            try:
+                person = people.get_person(db, session.name)
+            except people.UnknownPerson:
+                return None
+        return session, person
+
+    async def posted(request: Request) -> tuple[WebSession, Person, dict]:
+        """The signed-in person of a POST whose form carries the session's CSRF token; else Refused."""
+        who = signed_in(request)
+        form = await request.form(max_files=0, max_fields=50)
+        if who is None:
+            raise Refused(401, "Your session ran out: sign in again.")
+        if not sessions.csrf_ok(who[0], form.get("csrf")):
+            raise Refused(403, "This form is stale or did not come from this page (CSRF check failed): "
+                               "reload the page and try again.")
+        return who[0], who[1], dict(form)
+
+    @app.exception_handler(Refused)
+    async def _refused(request: Request, exc: Refused) -> Response:
+        if exc.status == 401:
+            return to("/signin?note=expired")
+        who = signed_in(request)
+        session = who[0] if who else sessions.new()
+        response = page(request, "error.html", session, status=exc.status, message=exc.message,
+                        person=who[1] if who else None)
+        return finish(response, None if who else session)
+
+    # --- signing in and out -------------------------------------------------------------------------------------
+
+    @app.get("/signin")
+    def signin_form(request: Request) -> Response:
+        session = sessions.load(request.cookies.get(COOKIE))
+        fresh = session is None
+        session = session or sessions.new()
+        return finish(page(request, "signin.html", session, person=None), session if fresh else None)
+
+    @app.post("/signin")
+    async def signin(request: Request) -> Response:
+        form = await request.form(max_files=0, max_fields=10)
+        session = sessions.load(request.cookies.get(COOKIE))
+        if not sessions.csrf_ok(session, form.get("csrf")):
+            raise Refused(403, "The sign-in form is stale (CSRF check failed): reload the page and sign in again.")
+        name, password = str(form.get("name", "")).strip().lower(), str(form.get("password", ""))
+
+        def check() -> Person | None:
+            with transaction() as db:
+                return people.authenticate(db, name=name, password=password)
+
+        person = await run_in_threadpool(check) if name and password else None
+        if person is None:
+            return page(request, "signin.html", session, status=401, person=None, name=name,
+                        error="Wrong name or password.")
+        return finish(to("/"), sessions.new(person.name))
+
+    @app.post("/signout")
+    async def signout(request: Request) -> Response:
+        await posted(request)
+        return finish(to("/signin?note=signed-out"), sessions.new())
+
+    # --- the queues -----------------------------------------------------------------------------------------------
+
+    @app.get("/")
+    def home(request: Request) -> Response:
+        who = signed_in(request)
+        if who is None:
+            return to("/signin")
+        session, person = who
+        line = get_line()
+        with transaction() as db:
+            stages = views.stage_rows(db, person, line_stages=[(s.key, s.title) for s in line.stages],
+                                      people_stages=human_stages())
+            mine = views.item_rows(db, queue.mine(db, person.name))
+            claims = views.item_rows(db, views.all_claims(db)) if views.is_lead(person) else []
+            orders = views.open_orders(db) if views.is_lead(person) else []
+        return page(request, "queues.html", session, person=person, stages=stages, mine=mine, claims=claims,
+                    orders=orders, lead=views.is_lead(person), lease_of=queue.lease_expiry)
+
+    @app.post("/claim")
+    async def claim(request: Request) -> Response:
+        _, person, form = await posted(request)
+        stage = str(form.get("stage", ""))
+        if stage not in human_stages():
+            raise Refused(403, f"Stage {stage!r} is not worked by people: nothing to claim there.")
+        try:
+            item = await run_in_threadpool(queue.pull, person=person.name, stages=[stage])
+        except (queue.QueueError, people.UnknownPerson) as exc:
+            raise _refusal(exc) from None
+        return to(f"/items/{item.id}" if item else "/?note=empty")
+
+    # --- one item ---------------------------------------------------------------------------------------------------
+
+    def load(item_id: int, person: Person, *, work: bool) -> tuple[WorkItem, Photo | None, Order | None]:
+        try:
+            with transaction() as db:
+                item = (views.workable_item if work else views.visible_item)(db, item_id, person)
+                return item, db.get(Photo, item.photo_id), db.get(Order, item.order_id)
+        except (views.Forbidden, queue.QueueError) as exc:
+            raise _refusal(exc) from None
+
+    def item_page(request: Request, session: WebSession, person: Person, item_id: int, *, status: int = 200,
+                  problems: list[str] | None = None) -> Response:
+        item, photo, order = load(item_id, person, work=False)
+        with transaction() as db:
+            note = views.rework_note(db, item)
+            claimed_at = views.item_rows(db, [item])[0].claimed_at
+        mine = item.status.value == "claimed" and item.claimed_by == person.name
+        return page(request, "item.html", session, status=status, person=person, item=item, photo=photo,
+                    order=order, mine=mine, problems=problems or [], rework=note, claimed_at=claimed_at,
+                    lease=queue.lease_expiry(item), max_mb=settings.max_upload_mb,
+                    submitted=item.status.value == "submitted")
+
+    @app.get("/items/{item_id}")
+    def item_view(request: Request, item_id: int) -> Response:
+        who = signed_in(request)
+        if who is None:
+            return to("/signin")
+        return item_page(request, *who, item_id)
+
+    @app.get("/items/{item_id}/working")
+    def download(request: Request, item_id: int) -> Response:
+        who = signed_in(request)
+        if who is None:
+            return to("/signin")
+        item, photo, _ = load(item_id, who[1], work=True)
+        source = Path(item.input_path or "")
+        if not source.is_file():
+            raise Refused(409, f"The working file of item {item.id} is missing on the server; tell the lead.")
+        media = "image/jpeg" if source.suffix.lower() in (".jpg", ".jpeg") else "image/tiff"
+        return finish(FileResponse(source, media_type=media, filename=views.download_name(item, photo, source)), None)
+
+    @app.get("/items/{item_id}/{which}.jpg")
+    def preview(request: Request, item_id: int, which: str) -> Response:
+        who = signed_in(request)
+        if who is None:
+            return Response(status_code=401)
+        item, _, _ = load(item_id, who[1], work=False)
+        path = {"before": item.input_path, "after": item.output_path}.get(which)
+        if not path:
+            raise Refused(404, f"Item {item_id} has no {which} image yet.")
+        try:
+            data = preview_jpeg(Path(path))
+        except (OSError, ValueError) as exc:
+            raise Refused(409, f"The {which} image of item {item_id} cannot be shown ({exc}).") from None
+        return finish(Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=300"}), None)
+
+    @app.post("/items/{item_id}/release")
+    async def release(request: Request, item_id: int) -> Response:
+        _, person, form = await posted(request)
+        reason = str(form.get("reason", "")).strip()[:300] or None
+
+        def do() -> None:
+            with transaction() as db:
+                views.workable_item(db, item_id, person)
+                queue.release(db, item_id=item_id, person=person.name, reason=reason)
+        try:
+            await run_in_threadpool(do)
+        except (views.Forbidden, queue.QueueError) as exc:
+            raise _refusal(exc) from None
+        return to("/?note=released")
+
+    @app.post("/items/{item_id}/extend")
+    async def extend(request: Request, item_id: int) -> Response:
+        _, person, _ = await posted(request)
+
+        def do() -> None:
+            with transaction() as db:
+                views.workable_item(db, item_id, person)
+                queue.heartbeat(db, item_id=item_id, person=person.name)
+        try:
+            await run_in_threadpool(do)
+        except (views.Forbidden, queue.QueueError) as exc:
+            raise _refusal(exc) from None
+        return to(f"/items/{item_id}?note=extended")
+
+    @app.post("/items/{item_id}/submit")
+    async def submit(request: Request, item_id: int) -> Response:
+        length = request.headers.get("content-length")
+        if length is None or not length.isdigit():
+            raise Refused(411, "The upload did not say its size; use the form on the item's page.")
+        if int(length) > max_bytes + 64 * 1024:
+            raise Refused(413, f"The file is larger than {settings.max_upload_mb} MB, the most this page takes.")
+        who = signed_in(request)
+        async with request.form(max_files=1, max_fields=5, max_part_size=64 * 1024) as form:
+            if who is None:
+                raise Refused(401, "Your session ran out: sign in again.")
+            session, person = who
+            if not sessions.csrf_ok(session, form.get("csrf")):
+                raise Refused(403, "This form is stale or did not come from this page (CSRF check failed): "
+                                   "reload the page and try again.")
+            item, photo, _ = load(item_id, person, work=True)
+            upload = form.get("result")
+            if not isinstance(upload, UploadFile) or not upload.size:
+                return item_page(request, session, person, item_id, status=422,
+                                 problems=["No file was chosen: pick your edited TIFF or JPEG, then hand it back."])
+            folder = Path(tempfile.mkdtemp(prefix="upload-", dir=_upload_dir()))
+            try:
+                path = await _save_upload(upload, folder, item, photo, max_bytes)
+                await run_in_threadpool(submit_work, item_id=item_id, person=person.name, file=path)
+            except queue.ResultRefused as exc:
+                return item_page(request, session, person, item_id, status=422, problems=exc.problems)
+            except (views.Forbidden, queue.QueueError) as exc:
+                raise _refusal(exc) from None
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+        return to(f"/items/{item_id}")
+
+    from surfaces.web_lead import add_lead_routes
+
+    add_lead_routes(app, posted=posted, signed_in=signed_in, page=page, to=to)
+    return app
+
+
+def _upload_dir() -> Path:
+    path = get_settings().home / "web-uploads"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+async def _save_upload(upload: UploadFile, folder: Path, item: WorkItem, photo: Photo | None, limit: int) -> Path:
+    """Write the upload under a name made here (``<item>-<photo>-<stage>-r<round>-result.<tif|jpg>``, the type
+    sniffed from its first bytes, not the browser's word); refuses more than ``limit`` bytes."""
+    head = await upload.read(4)
+    suffix = ".tif" if head[:2] in (b"II", b"MM") else ".jpg" if head[:3] == b"\xff\xd8\xff" else ".bin"
+    name = views.download_name(item, photo, Path("x" + suffix)).removesuffix(suffix) + "-result" + suffix
+    path = folder / name
+    size = len(head)
+    with path.open("wb") as out:
+        out.write(head)
+        while block := await upload.read(1 << 20):
+            size += len(block)
+            if size > limit:
+                raise Refused(413, f"The file is larger than {limit // (1024 * 1024)} MB, the most this page takes.")
+            out.write(block)
+    return path

@@ -1,0 +1,69 @@
+"""The lead's pages: one order (what it waits on, which photos wait for QC review) and the QC decision,
+given through :func:`surfaces.qc_cli.decide` (the same as `postline qc decide` and the Prefect UI form)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from record import work
+from record.db import transaction
+from surfaces import web_views as views
+
+
+def add_lead_routes(app: FastAPI, *, posted: Callable, signed_in: Callable, page: Callable, to: Callable) -> None:
+    from config.line import get_line
+    from qc import review
+    from surfaces.web_app import Refused
+
+    def lead_only(person) -> None:  # noqa: ANN001
+        if not views.is_lead(person):
+            raise Refused(403, "Only a lead can see orders and give QC decisions.")
+
+    def order_page(request: Request, session, person, order_id: int, *, status: int = 200,  # noqa: ANN001
+                   error: str | None = None) -> Response:
+        with transaction() as db:
+            try:
+                order = work.get_order(db, order_id)
+            except work.NotFound:
+                raise Refused(404, f"There is no order {order_id}.") from None
+            counts = work.photo_counts(db, order_id)
+        return page(request, "order.html", session, status=status, person=person, order=order,
+                    counts={s.value: n for s, n in counts.items()}, error=error,
+                    awaiting=review.awaiting_review(order_id), reasons=[r.value for r in review.ReviewReason],
+                    stages=[(s.key, s.title) for s in get_line().stages])
+
+    @app.get("/orders/{order_id}")
+    def order_view(request: Request, order_id: int) -> Response:
+        who = signed_in(request)
+        if who is None:
+            return to("/signin")
+        lead_only(who[1])
+        return order_page(request, *who, order_id)
+
+    @app.post("/orders/{order_id}/qc")
+    async def qc_decide(request: Request, order_id: int) -> Response:
+        from surfaces.qc_cli import decide
+
+        session, person, form = await posted(request)
+        lead_only(person)
+        waiting = review.awaiting_review(order_id)
+        rejections = []
+        for index, photo in enumerate(waiting):
+            reason = str(form.get(f"reason-{index}", "pass"))
+            if reason != "pass":
+                rejections.append({"photo": photo, "reason": reason, "send_back_to": str(form.get(f"stage-{index}", "")),
+                                   "note": str(form.get(f"note-{index}", ""))[:500]})
+        try:
+            decision = review.QcDecision(approve_all=not rejections, rejections=rejections, lead=person.name)
+            await run_in_threadpool(decide, order_id, decision)
+        except ValidationError as exc:
+            message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            return order_page(request, session, person, order_id, status=422, error=message)
+        except review.DecisionError as exc:
+            return order_page(request, session, person, order_id, status=422, error=str(exc))
+        return to(f"/orders/{order_id}?note=decided")

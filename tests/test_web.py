@@ -1,0 +1,323 @@
+"""The retoucher web page: sign-in, sessions, CSRF, who may touch which item, the lead's view, and a real
+headless Chromium that signs in, claims, uploads an edited TIFF and sees it accepted."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from config.line import get_line
+from record import moves, people, queue, work
+from record.db import transaction
+from record.models import EventKind, Photo, PhotoStatus, ShootType, WorkItem, WorkStatus
+from surfaces.web import create_app
+from surfaces.web_session import WebSettings
+from tasks.pixels import imageio
+from tests.browser import chromium_page, served
+
+LINE = """
+[[stages]]
+key = "cull_grade"
+title = "Cull & grade"
+operation = "grade"
+
+[[stages]]
+key = "liquify_skin"
+title = "Liquify & skin"
+mode = "manual"
+
+[[stages]]
+key = "fine_retouch"
+title = "Fine retouch & colour"
+operation = "detail"
+
+[[stages]]
+key = "design_layout"
+title = "Design & layout"
+operation = "finish"
+"""
+PASSWORD = "correct-horse-9"
+
+
+@pytest.fixture
+def line(tmp_path, monkeypatch, home):
+    line_file = tmp_path / "line.toml"
+    line_file.write_text(LINE)
+    monkeypatch.setenv("POSTLINE_LINE_FILE", str(line_file))
+    monkeypatch.delenv("POSTLINE_WEB_SECRET", raising=False)
+    get_line.cache_clear()
+    with transaction() as session:
+        people.add_person(session, name="rita", role="retoucher", skills="liquify_skin", password=PASSWORD,
+                          display_name="Rita K.")
+        people.add_person(session, name="sam", role="retoucher", skills="liquify_skin", password=PASSWORD)
+        people.add_person(session, name="maria", role="lead", skills="", password=PASSWORD)
+    yield home
+    get_line.cache_clear()
+
+
+def _scene(seed: int, w: int = 120, h: int = 80) -> np.ndarray:
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    rng = np.random.default_rng(seed)
+    image = np.stack([x / w, y / h, 0.5 + 0.3 * np.sin((x + y) / 9)], axis=2) * 0.8 + 0.1
+    return (image + rng.normal(0, 0.01, image.shape)).astype(np.float32)
+
+
+def seed_order(home: Path, photos: int = 2, *, waiting_on: str | None = None) -> list[int]:
+    """An order whose photos wait in the manual liquify & skin stage, each with a real 16-bit working TIFF."""
+    ids = []
+    with transaction() as session:
+        order = work.create_order(session, client="Lena & Tom", shoot=ShootType.PORTRAIT, preset_name="neutral",
+                                  preset_version=1, preset_hash="0" * 64, preset_json="{}", due=date(2026, 12, 18),
+                                  card_folder=str(home / "card"))
+        order.waiting_on = waiting_on
+        for i in range(photos):
+            tif = imageio.write_working_tiff(home / "work" / f"order-{order.id}" / "cull_grade" / f"{i}.tif", _scene(i))
+            photo = work.add_photo(session, Photo(order_id=order.id, source_name=f"DSC_{i + 1:04d}.dng", sha256=f"{i:064d}",
+                                                  size_bytes=1000, status=PhotoStatus.INGESTED), first_stage=None)
+            ids.append(moves.enqueue(session, order_id=order.id, photo_id=photo.id, stage="liquify_skin", round=1,
+                                     input_path=str(tif), actor="postline-auto").id)
+    return ids
+
+
+def edited(item_id: int, folder: Path) -> Path:
+    """The retoucher's 'edit' of an item's working file: a real small change, same size and profile."""
+    with transaction() as session:
+        source = Path(session.get(WorkItem, item_id).input_path)
+    out = folder / f"edited-{item_id}.tif"
+    imageio.write_working_tiff(out, imageio.read_working_tiff(source) * 0.96)
+    return out
+
+
+def csrf(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+def sign_in(client: TestClient, name: str, password: str = PASSWORD):
+    token = csrf(client.get("/signin").text)
+    return client.post("/signin", data={"name": name, "password": password, "csrf": token}, follow_redirects=False)
+
+
+def client_for(name: str | None = None, **kwargs) -> TestClient:
+    client = TestClient(create_app(**kwargs))
+    if name:
+        assert sign_in(client, name).status_code == 303
+    return client
+
+
+def item(item_id: int) -> WorkItem:
+    with transaction() as session:
+        return session.get(WorkItem, item_id)
+
+
+# --- signing in, sessions, CSRF --------------------------------------------------------------------------------
+
+def test_a_wrong_password_is_refused_and_the_right_one_signs_in(line):
+    client = client_for()
+    assert client.get("/", follow_redirects=False).headers["location"] == "/signin"
+    refused = sign_in(client, "rita", "not-her-password")
+    assert refused.status_code == 401 and "Wrong name or password" in refused.text
+    assert sign_in(client, "nobody", PASSWORD).status_code == 401
+    assert client.get("/", follow_redirects=False).status_code == 303      # still signed out
+
+    signed = sign_in(client, "rita")
+    assert signed.status_code == 303
+    cookie = signed.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie and "max-age=28800" in cookie
+    page = client.get("/")
+    assert page.status_code == 200 and "Rita K." in page.text and "Liquify &amp; skin" in page.text
+    assert PASSWORD not in page.text
+
+    client.post("/signout", data={"csrf": csrf(page.text)})
+    assert client.get("/", follow_redirects=False).headers["location"] == "/signin"
+
+
+def test_a_session_expires_and_a_forged_cookie_is_not_a_session(line):
+    now = [1_800_000_000.0]
+    client = client_for("rita", clock=lambda: now[0], settings=WebSettings(session_hours=2))
+    assert client.get("/").status_code == 200
+    now[0] += 2 * 3600 - 60
+    assert client.get("/").status_code == 200
+    now[0] += 120
+    assert client.get("/", follow_redirects=False).headers["location"] == "/signin"
+
+    other = client_for("sam")
+    value = other.cookies["postline_session"]
+    body, mac = value.split(".")
+    forged = body.replace(body[5], "A" if body[5] != "A" else "B") + "." + mac
+    other.cookies.set("postline_session", forged)
+    assert other.get("/", follow_redirects=False).status_code == 303
+
+
+def test_the_secret_is_made_once_and_kept_private(line):
+    client_for()
+    secret = line / "web-secret"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600 and len(secret.read_bytes()) == 32
+    before = secret.read_bytes()
+    client_for()
+    assert secret.read_bytes() == before
+
+
+def test_a_post_without_the_csrf_token_is_refused(line):
+    seed_order(line, photos=1)
+    client = client_for("rita")
+    for data in ({"stage": "liquify_skin"}, {"stage": "liquify_skin", "csrf": "forged"}):
+        refused = client.post("/claim", data=data)
+        assert refused.status_code == 403 and "CSRF" in refused.text
+    with transaction() as session:
+        assert queue.mine(session, "rita") == []
+    token = csrf(client.get("/signin").text)
+    assert client.post("/signin", data={"name": "sam", "password": PASSWORD}).status_code == 403
+    assert client.post("/signin", data={"name": "sam", "password": PASSWORD, "csrf": token},
+                       follow_redirects=False).status_code == 303
+
+
+# --- whose item --------------------------------------------------------------------------------------------------
+
+def test_a_retoucher_cannot_touch_an_item_someone_else_claimed(line, tmp_path):
+    [item_id, _] = seed_order(line)
+    assert queue.pull(person="rita", stages=["liquify_skin"]).id == item_id
+    sam = client_for("sam")
+    token = csrf(sam.get("/").text)
+
+    for response in (sam.get(f"/items/{item_id}"), sam.get(f"/items/{item_id}/working"),
+                     sam.get(f"/items/{item_id}/before.jpg"),
+                     sam.post(f"/items/{item_id}/release", data={"csrf": token}),
+                     sam.post(f"/items/{item_id}/extend", data={"csrf": token})):
+        assert response.status_code == 403, response.request.url
+        assert f"claimed by rita, not by you" in response.text
+    with edited(item_id, tmp_path).open("rb") as fh:
+        submitted = sam.post(f"/items/{item_id}/submit", data={"csrf": token},
+                             files={"result": ("../../evil.tif", fh, "image/tiff")})
+    assert submitted.status_code == 403 and "claimed by rita" in submitted.text
+    assert item(item_id).status is WorkStatus.CLAIMED and item(item_id).claimed_by == "rita"
+    assert not list(line.rglob("evil.tif"))
+    assert sam.get("/items/999999").status_code == 404
+
+
+def test_claim_download_refused_then_accepted_result(line, tmp_path):
+    [first, second] = seed_order(line)
+    rita = client_for("rita")
+    claimed = rita.post("/claim", data={"stage": "liquify_skin", "csrf": csrf(rita.get("/").text)},
+                        follow_redirects=False)
+    assert claimed.headers["location"] == f"/items/{first}"
+    page = rita.get(f"/items/{first}")
+    assert "DSC_0001.dng" in page.text and "Hand back" in page.text and "due 2026-12-18" in page.text
+
+    download = rita.get(f"/items/{first}/working")
+    assert download.status_code == 200 and download.headers["content-type"] == "image/tiff"
+    assert f'filename="{first}-DSC_0001-liquify_skin-r1.tif"' in download.headers["content-disposition"]
+    unchanged = tmp_path / "unchanged.tif"
+    unchanged.write_bytes(download.content)
+    preview = rita.get(f"/items/{first}/before.jpg")
+    assert preview.headers["content-type"] == "image/jpeg" and preview.content[:3] == b"\xff\xd8\xff"
+
+    token = csrf(page.text)
+    with unchanged.open("rb") as fh:
+        refused = rita.post(f"/items/{first}/submit", data={"csrf": token}, files={"result": ("x.tif", fh, "image/png")})
+    assert refused.status_code == 422 and "byte-identical to the working file" in refused.text
+    assert item(first).status is WorkStatus.CLAIMED
+
+    with edited(first, tmp_path).open("rb") as fh:
+        accepted = rita.post(f"/items/{first}/submit", data={"csrf": token},
+                             files={"result": ("my edit.tif", fh, "application/octet-stream")})
+    assert accepted.status_code == 200 and "Accepted" in accepted.text and "After (handed back)" in accepted.text
+    done = item(first)
+    assert done.status is WorkStatus.SUBMITTED and done.output_path.endswith(f"{first}-DSC_0001-liquify_skin-r1-result.tif")
+    assert rita.get(f"/items/{first}/after.jpg").content[:3] == b"\xff\xd8\xff"
+    assert f'href="/items/{first}"' not in rita.get("/").text           # out of her list
+    assert not list((line / "web-uploads").iterdir())                    # no upload left behind
+    with transaction() as session:
+        assert [i.stage for i in work.items_in(session, done.order_id, "fine_retouch")] == ["fine_retouch"]
+
+    # the second photo: claimed, then released back to the queue
+    rita.post("/claim", data={"stage": "liquify_skin", "csrf": token})
+    assert item(second).claimed_by == "rita"
+    released = rita.post(f"/items/{second}/release", data={"csrf": token, "reason": "needs the lead"})
+    assert "back in its queue" in released.text and item(second).status is WorkStatus.QUEUED
+
+
+def test_an_upload_over_the_limit_is_refused(line, tmp_path):
+    [item_id] = seed_order(line, photos=1)
+    queue.pull(person="rita", stages=["liquify_skin"])
+    rita = client_for("rita", settings=WebSettings(max_upload_mb=1))
+    token = csrf(rita.get(f"/items/{item_id}").text)
+    too_big = b"II*\x00" + os.urandom(2 * 1024 * 1024)
+    refused = rita.post(f"/items/{item_id}/submit", data={"csrf": token}, files={"result": ("big.tif", too_big)})
+    assert refused.status_code == 413 and "larger than 1 MB" in refused.text
+    assert item(item_id).status is WorkStatus.CLAIMED
+
+
+# --- the lead ------------------------------------------------------------------------------------------------------
+
+def test_the_lead_sees_every_stage_every_claim_and_what_orders_wait_on(line):
+    [item_id, _] = seed_order(line, waiting_on="liquify_skin")
+    queue.pull(person="rita", stages=["liquify_skin"])
+    lead = client_for("maria").get("/").text
+    for title in ("Cull &amp; grade", "Liquify &amp; skin", "Fine retouch &amp; colour", "Design &amp; layout"):
+        assert title in lead
+    claims = lead.split('id="claims"')[1].split("</table>")[0]
+    assert f"#{item_id}" in claims and "rita" in claims
+    assert "Lena &amp; Tom" in lead and "liquify_skin" in lead.split('id="orders"')[1]
+    order_id = item(item_id).order_id
+    order = client_for("maria").get(f"/orders/{order_id}")
+    assert order.status_code == 200 and 'id="waiting-on">liquify_skin' in order.text
+
+    retoucher = client_for("sam")
+    assert "Cull &amp; grade" not in retoucher.get("/").text
+    assert retoucher.get(f"/orders/{order_id}").status_code == 403
+    assert client_for("maria").get(f"/items/{item_id}").status_code == 200   # a lead may look, not work
+    assert client_for("maria").get(f"/items/{item_id}/working").status_code == 403
+
+
+def test_postline_web_is_a_command():
+    from surfaces.cli import build_parser
+
+    args = build_parser().parse_args(["web", "--port", "9123"])
+    assert (args.host, args.port, args.func.__name__) == ("127.0.0.1", 9123, "cmd_web")
+
+
+# --- a real browser ------------------------------------------------------------------------------------------------
+
+def test_in_chromium_a_retoucher_signs_in_claims_uploads_and_is_accepted(line, tmp_path):
+    [first, _] = seed_order(line)
+    result = edited(first, tmp_path)
+    with served(create_app()) as base, chromium_page() as page:
+        page.goto(f"{base}/")
+        assert page.url.endswith("/signin")
+        page.fill("input[name=name]", "rita")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button:has-text('Sign in')")
+        page.wait_for_selector("#queues")
+        row = page.locator("#queues tr[data-stage=liquify_skin]")
+        assert row.locator("td").nth(1).inner_text() == "2"
+        page.screenshot(path="/tmp/postline-web-queues.png", full_page=True)
+
+        row.locator("button:has-text('Claim next')").click()
+        page.wait_for_url(f"{base}/items/{first}")
+        assert page.locator("img[alt=before]").evaluate("img => img.complete && img.naturalWidth") == 120
+        with page.expect_download() as download:
+            page.click("text=Download the working file")
+        assert download.value.suggested_filename == f"{first}-DSC_0001-liquify_skin-r1.tif"
+
+        page.set_input_files("input[name=result]", str(result))
+        page.click("button:has-text('Hand back')")
+        page.wait_for_selector("#accepted")
+        assert "Accepted" in page.locator("#accepted").inner_text()
+        assert page.locator("#status").inner_text() == "accepted"
+        page.screenshot(path="/tmp/postline-web-accepted.png", full_page=True)
+
+    with transaction() as session:
+        done = session.get(WorkItem, first)
+        nxt = work.items_in(session, done.order_id, "fine_retouch")
+        submitted = [e for e in work.events(session, done.order_id)
+                     if e.kind is EventKind.SUBMITTED and e.work_item_id == first]
+    assert done.status is WorkStatus.SUBMITTED and done.claimed_by == "rita"
+    assert [e.actor for e in submitted] == ["rita"]
+    assert len(nxt) == 1 and nxt[0].photo_id == done.photo_id and nxt[0].input_path == done.output_path
