@@ -157,3 +157,27 @@ def shaper_codes_cached(size: int) -> np.ndarray:
     if size not in _SHAPERS:
         _SHAPERS[size] = shaper_codes(size)
     return _SHAPERS[size]
+
+
+_WARM: set[np.dtype] = set()
+
+
+def warm_up(dtype=np.uint8) -> None:
+    """Load (or compile) the kernel for ``dtype`` outputs: numba's first call in a process costs
+    about half a second, whatever the image size."""
+    dtype = np.dtype(dtype)
+    if dtype not in _WARM:
+        apply(np.zeros((2, 2, 3), np.uint16), np.zeros((2, 2, 2, 3), np.float32), dtype=dtype)
+        apply(np.zeros((2, 2, 3), np.uint16), np.zeros((2, 2, 2, 3), np.float32), dtype=dtype,
+              vignette=(-0.1, 0.5, 1.0))
+        _WARM.add(dtype)
+
+
+def warm_up_in_background(dtype=np.uint8) -> threading.Thread | None:
+    """``warm_up`` on a thread, so it overlaps the RAW decode (LibRaw releases the GIL); join it
+    before ``apply``. None when already warm."""
+    if np.dtype(dtype) in _WARM:
+        return None
+    thread = threading.Thread(target=warm_up, args=(dtype,), name="fastlut-warm-up", daemon=True)
+    thread.start()
+    return thread

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from presets.model import OutputSpace, Preset
-from tasks.pixels import look, output
+from tasks.pixels import fastlut, look, output
 from tasks.pixels.decode import decode_linear16
 
 JPEG_SUFFIXES = {".jpg", ".jpeg"}
@@ -24,8 +24,11 @@ TIFF_SUFFIXES = {".tif", ".tiff"}
 def render_image(source: Path, preset: Preset, *, preview: bool = False, calibration: np.ndarray | None = None,
                  dtype=np.uint8, space: OutputSpace | None = None) -> np.ndarray:
     """``source`` graded with ``preset``: HxWx3 ``dtype`` in the output colour space."""
+    warming = fastlut.warm_up_in_background(dtype)        # the kernel loads while LibRaw decodes
     image16 = decode_linear16(Path(source), preset.decode, half_size=preview)
     baked = look.bake(preset, calibration=calibration, space=space)
+    if warming is not None:
+        warming.join()
     return look.apply(image16, baked, dtype=dtype)
 
 
