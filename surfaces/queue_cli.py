@@ -23,7 +23,6 @@ import argparse
 import getpass
 import shutil
 import sys
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -40,16 +39,6 @@ def human_stages() -> list[str]:
     from config.line import get_line
 
     return [s.key for s in get_line().stages if getattr(s.mode, "value", s.mode) != "automatic"]
-
-
-def stage_allows_crop(stage: str) -> bool:
-    """Whether the line lets this stage change the pixel dimensions (a stage spec's ``allow_crop``, if any)."""
-    from config.line import get_line
-
-    try:
-        return bool(getattr(get_line().stage(stage), "allow_crop", False))
-    except KeyError:
-        return False
 
 
 def default_folder(person: str) -> Path:
