@@ -47,8 +47,12 @@ def test_kelvin_white_balance_at_daylight_matches_as_shot_and_tungsten_cools(cha
     tungsten = patch_means(render_image(chart_dng, resolve("neutral", {"decode.white_balance": "kelvin",
                                                                        "decode.kelvin": 3200}),
                                         dtype=np.float32), CHART_W, CHART_H)
+    magenta = patch_means(render_image(chart_dng, resolve("neutral", {"decode.white_balance": "kelvin",
+                                                                      "decode.kelvin": 6504, "decode.tint": 60}),
+                                       dtype=np.float32), CHART_W, CHART_H)
     assert np.abs(daylight[greys] - as_shot[greys]).max() < 0.02
     assert (tungsten[greys, 2] > tungsten[greys, 0] + 0.05).all()     # told the light was warm: cooler
+    assert (magenta[greys, 1] < magenta[greys, [0, 2]].min(axis=1)).all()   # + tint: more magenta
 
 
 def test_noise_reduction_smooths_a_noisy_flat_patch(tmp_path):
