@@ -17,38 +17,57 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = Path(os.environ.get("POSTLINE_SAMPLES", REPO.parent / "shared" / "samples" / "raw"))
-JPEG_QUALITY = 92                          # postline, the floor and rawtherapee-cli's default
+JPEG_QUALITY = 92                          # when the preset names none; rawtherapee-cli's default
 PEER_PACKAGES = ("darktable", "rawtherapee")
 
 
 # --- postline -------------------------------------------------------------------------------------
 def render_postline(raw_path: Path, preset_name: str, jpeg_out: Path, *, preview: bool = False,
                     calibration: np.ndarray | None = None) -> Path:
-    """RAW -> preset -> full-size (or half-size ``preview``) sRGB JPEG, as the grade step renders it;
-    ``calibration`` is a session calibration matrix applied right after decoding."""
+    """RAW -> preset -> full-size (or half-size ``preview``) JPEG, as postline renders it;
+    ``calibration`` is a session calibration matrix on the decoded linear image."""
     from presets.model import load_preset
-    from tasks.pixels import calibrate, colour, imageio, tone
-    from tasks.pixels.decode import decode
 
     preset = load_preset(preset_name)
-    image = decode(Path(raw_path), preset.decode, half_size=preview)
-    if calibration is not None:
-        image = calibrate.apply(image, calibration)
-    image = tone.apply(image, preset.tone)
-    return imageio.write_jpeg(jpeg_out, colour.working_to_display(image), quality=JPEG_QUALITY)
+    try:
+        from tasks.pixels.render import render       # the fused full-preset render
+    except ImportError:                              # before it: decode, tone, sRGB, JPEG
+        from tasks.pixels import calibrate, colour, imageio, tone
+        from tasks.pixels.decode import decode
+
+        image = decode(Path(raw_path), preset.decode, half_size=preview)
+        if calibration is not None:
+            image = calibrate.apply(image, calibration)
+        image = tone.apply(image, preset.tone)
+        return imageio.write_jpeg(jpeg_out, colour.working_to_display(image), quality=jpeg_quality(preset_name))
+    return render(Path(raw_path), Path(jpeg_out), preset, preview=preview, calibration=calibration)
 
 
-def render_floor(raw_path: Path, jpeg_out: Path, *, demosaic: str = "AHD") -> Path:
-    """The floor: LibRaw decode (same demosaic, camera white balance, 8-bit sRGB) + the same JPEG encode."""
+def jpeg_quality(preset_name: str) -> int:
+    """The JPEG quality postline writes with this preset (the floor uses the same)."""
+    from presets.model import load_preset
+
+    output = getattr(load_preset(preset_name), "output", None)
+    return int(getattr(output, "jpeg_quality", JPEG_QUALITY))
+
+
+def render_floor(raw_path: Path, jpeg_out: Path, *, demosaic: str = "AHD", quality: int = JPEG_QUALITY) -> Path:
+    """The floor: LibRaw decode (same demosaic, camera white balance, 8-bit sRGB) + the JPEG encode
+    postline uses, and nothing else."""
     import rawpy
-
-    from tasks.pixels import imageio
 
     with rawpy.imread(str(raw_path)) as raw:
         rgb8 = raw.postprocess(use_camera_wb=True, output_bps=8,
                                demosaic_algorithm=getattr(rawpy.DemosaicAlgorithm, demosaic))
-    from PIL import Image
-    return imageio.write_jpeg(jpeg_out, Image.fromarray(rgb8), quality=JPEG_QUALITY)
+    try:
+        from presets.model import OutputSpace
+        from tasks.pixels.output import write_jpeg
+    except ImportError:
+        from PIL import Image
+
+        from tasks.pixels import imageio
+        return imageio.write_jpeg(jpeg_out, Image.fromarray(rgb8), quality=quality)
+    return write_jpeg(Path(jpeg_out), rgb8, OutputSpace.SRGB, quality=quality)
 
 
 def richest_preset() -> str:
@@ -90,37 +109,52 @@ class Peers:
     def __init__(self, workdir: Path | None = None):
         self.home = Path(workdir or tempfile.mkdtemp(prefix="postline-peers-"))
         self.dt_config = self.home / "darktable"
-        self.rt_env = {**os.environ, "XDG_CONFIG_HOME": str(self.home / "xdg-config"),
-                       "XDG_CACHE_HOME": str(self.home / "xdg-cache")}
+        self.env = {**os.environ, "XDG_CONFIG_HOME": str(self.home / "xdg-config"),
+                    "XDG_CACHE_HOME": str(self.home / "xdg-cache")}
 
-    def darktable(self, inputs: list[Path], out_dir: Path) -> list[Path]:
-        """darktable-cli's default processing (its scene-referred workflow), one JPEG per input."""
-        out_dir.mkdir(parents=True, exist_ok=True)
-        outs = []
-        for src in inputs:   # darktable-cli takes one input file per run
-            out = out_dir / f"{Path(src).stem}.jpg"
-            out.unlink(missing_ok=True)
-            run = subprocess.run(["darktable-cli", str(src), str(out), "--apply-custom-presets", "false",
-                                  "--core", "--configdir", str(self.dt_config), "--library", ":memory:"],
-                                 capture_output=True, text=True, env=self.rt_env)
-            if not out.is_file():
-                raise RuntimeError(f"darktable-cli failed on {Path(src).name}: {run.stdout[-400:]} {run.stderr[-400:]}")
-            outs.append(out)
-        return outs
+    def darktable_command(self, inputs: list[Path], out_dir: Path) -> list[str]:
+        """darktable-cli's default processing (its scene-referred workflow), all inputs in one run."""
+        imports = [arg for src in inputs for arg in ("--import", str(src))]
+        return ["darktable-cli", *imports, str(out_dir / "$(FILE_NAME)"), "--out-ext", "jpg",
+                "--apply-custom-presets", "false", "--core", "--configdir", str(self.dt_config), "--library", ":memory:"]
 
-    def rawtherapee(self, inputs: list[Path], out_dir: Path, *, default_profile: bool = False) -> list[Path]:
+    def rawtherapee_command(self, inputs: list[Path], out_dir: Path, *, default_profile: bool = False) -> list[str]:
         """rawtherapee-cli in one run over all inputs: its built-in (neutral) values, or with
         ``default_profile`` the default raw profile of its preferences (``-d``, what the GUI applies)."""
+        return (["rawtherapee-cli", "-o", str(out_dir), "-Y"] + (["-d"] if default_profile else [])
+                + ["-c", *map(str, inputs)])
+
+    def run(self, command: list[str], inputs: list[Path], out_dir: Path) -> list[Path]:
+        """Run a peer command; return the JPEGs, raising if any input got none."""
         out_dir.mkdir(parents=True, exist_ok=True)
         outs = [out_dir / f"{Path(src).stem}.jpg" for src in inputs]
         for out in outs:
             out.unlink(missing_ok=True)
-        args = ["rawtherapee-cli", "-o", str(out_dir), "-Y"] + (["-d"] if default_profile else [])
-        run = subprocess.run(args + ["-c", *map(str, inputs)], capture_output=True, text=True, env=self.rt_env)
+        run = subprocess.run(command, capture_output=True, text=True, env=self.env)
         missing = [o.name for o in outs if not o.is_file()]
         if missing:
-            raise RuntimeError(f"rawtherapee-cli did not write {missing}: {run.stdout[-400:]} {run.stderr[-400:]}")
+            raise RuntimeError(f"{command[0]} did not write {missing}: {run.stdout[-400:]} {run.stderr[-400:]}")
         return outs
+
+    def darktable(self, inputs: list[Path], out_dir: Path) -> list[Path]:
+        return self.run(self.darktable_command(inputs, out_dir), inputs, out_dir)
+
+    def rawtherapee(self, inputs: list[Path], out_dir: Path, *, default_profile: bool = False) -> list[Path]:
+        return self.run(self.rawtherapee_command(inputs, out_dir, default_profile=default_profile), inputs, out_dir)
+
+
+def timed_run(command: list[str], *, env: dict | None = None) -> tuple[float, int, int, str]:
+    """Run ``command``; (wall seconds, its peak resident memory in bytes, return code, stdout)."""
+    import time
+
+    with tempfile.TemporaryFile() as out:
+        start = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        return seconds, usage.ru_maxrss * 1024, proc.returncode, out.read().decode(errors="replace")
 
 
 # --- reading renders back -------------------------------------------------------------------------
