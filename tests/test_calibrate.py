@@ -112,6 +112,8 @@ def test_real_chart_stored_corners_give_the_same_fit(g2):
     path, image = g2
     by_corners = calibrate.calibrate(image, path, corners=G2_CORNERS)
     detected = calibrate.calibrate(image, path)
+    as_uint16 = calibrate.calibrate(np.rint(image * 65535).astype(np.uint16), path)   # decode_linear16's form
+    assert np.allclose(as_uint16.array(), detected.array(), atol=1e-3)
     assert by_corners.patches_found == 24
     assert by_corners.fit_mean_de < 0.6 * by_corners.uncalibrated_mean_de
     assert abs(by_corners.fit_mean_de - detected.fit_mean_de) < 0.5

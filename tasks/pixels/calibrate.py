@@ -302,7 +302,10 @@ class CalibrationResult(BaseModel):
 
 def calibrate(image: np.ndarray, source: str | Path, *, corners=None,
               normalise_exposure: bool = True) -> CalibrationResult:
-    """Find the chart in ``image`` (linear Rec.2020 decode of ``source``), fit and report."""
+    """Find the chart in ``image`` (linear Rec.2020 decode of ``source``: float in [0, 1], or uint16
+    as ``decode_linear16`` gives it), fit and report."""
+    if image.dtype == np.uint16:
+        image = image.astype(np.float32) * np.float32(1 / 65535)
     quads, found_by = locate_chart(image, source, corners)
     try:
         measured = sample_patches(image, quads)
