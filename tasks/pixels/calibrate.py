@@ -4,11 +4,11 @@ Input and output colour space: linear Rec.2020 (D65), float32, HxWx3 (the workin
 ``tasks.pixels.decode``). The chart is found with OpenCV's MCC detector (``cv2.mcc``) on an 8-bit
 sRGB rendering of the image; when it is not found the caller gives the four outer corners of the
 patch grid. The 24 patch interiors are sampled (median, so dust and scratches do not count), and a
-3x3 matrix is fitted by least squares in linear RGB from measured to the published reference:
+3x3 matrix is fitted in linear RGB from measured to the published reference:
 
-1. per-channel gains on the grey ramp fix white balance (and, with ``normalise_exposure``, exposure);
-2. a 3x3 matrix whose rows sum to 1 (greys stay grey) fixes the colours, weighted by 1/luminance
-   so dark patches count as much as light ones (closer to how CIEDE2000 sees the errors).
+1. per-channel gains on the grey patches fix white balance (and, with ``normalise_exposure``, exposure);
+2. a 3x3 matrix whose rows sum to 1 (greys stay grey) fixes the colours: least squares weighted by
+   1/luminance (dark patches count as much as light ones), then refined to minimise CIEDE2000.
 
 The result is a :class:`CalibrationResult`, JSON-ready, to record with the order; :func:`apply`
 applies its matrix to any image of the session.
@@ -182,7 +182,11 @@ def locate_chart(image: np.ndarray, source: str | Path, corners=None) -> tuple[n
     if corners is not None:
         return quads_from_corners(corners), ChartSource.CORNERS
     quads = detect_chart(image)
-    if quads is None or not _plausible(sample_patches(image, quads)):
+    try:
+        plausible = quads is not None and _plausible(sample_patches(image, quads))
+    except ValueError:                     # a "chart" running off the image edge
+        plausible = False
+    if not plausible:
         raise PhotoError(
             f"no colour chart found in {Path(source).name}: give the corners with corners=[(x, y) x 4], the outer "
             "corners of the patch grid at dark skin, bluish green, black and white, in pixels of the decoded image")
