@@ -39,9 +39,10 @@ def grid_linear(size: int) -> np.ndarray:
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def _kernel(src, shaper, flat, size, tetrahedral, gain_x, gain_y, gains, out, scale, offset):
-    """``flat``: the table padded to 4 channels (one 16-byte load per vertex); ``gains`` over the
-    squared radius ``gain_x[x] + gain_y[y]`` (0..1), or empty for no vignette."""
+def _kernel(src, shaper, flat, size, tetrahedral, gain_x, gain_y, gains, clamp, out, scale, offset):
+    """``flat``: the table padded to 4 channels (one 16-byte load per vertex), already times
+    ``scale``; ``gains`` over the squared radius ``gain_x[x] + gain_y[y]`` (0..1), or empty for no
+    vignette. Interpolation never leaves the table's [0, scale], so only a gain over 1 needs ``clamp``."""
     height, width = src.shape[0], src.shape[1]
     top = np.int32(size - 2)
     sb = np.int32(4)
@@ -49,6 +50,7 @@ def _kernel(src, shaper, flat, size, tetrahedral, gain_x, gain_y, gains, out, sc
     sr = np.int32(4 * size * size)
     o3 = sr + sg + sb
     zero, one = np.float32(0.0), np.float32(1.0)
+    scale = np.float32(scale)
     steps = np.float32(gains.shape[0] - 1)
     vignette = gains.shape[0] > 0
     for y in numba.prange(height):
@@ -90,9 +92,13 @@ def _kernel(src, shaper, flat, size, tetrahedral, gain_x, gain_y, gains, out, sc
                 v0 *= gain
                 v1 *= gain
                 v2 *= gain
-            dst[x, 0] = min(max(v0, zero), one) * scale + offset
-            dst[x, 1] = min(max(v1, zero), one) * scale + offset
-            dst[x, 2] = min(max(v2, zero), one) * scale + offset
+            if clamp:
+                v0 = min(max(v0, zero), scale)
+                v1 = min(max(v1, zero), scale)
+                v2 = min(max(v2, zero), scale)
+            dst[x, 0] = v0 + offset
+            dst[x, 1] = v1 + offset
+            dst[x, 2] = v2 + offset
 
 
 @numba.njit(fastmath=True, cache=True, inline="always")
@@ -144,9 +150,14 @@ def apply(src: np.ndarray, table: np.ndarray, *, interpolation: Interpolation = 
     scale, offset = _SCALE[out.dtype]
     size = table.shape[0]
     gx, gy, gains = _vignette_tables(src.shape[0], src.shape[1], vignette)
+    flat = padded(table) if flat is None else flat
+    if scale != 1.0:
+        flat = flat * np.float32(scale)
+    clamp = bool(gains.size and gains.max() > 1.0) or not (0.0 <= table.min() and table.max() <= 1.0)
     with _LOCK:
-        _kernel(np.ascontiguousarray(src), shaper_codes_cached(size), padded(table) if flat is None else flat, size,
-                interpolation is Interpolation.TETRAHEDRAL, gx, gy, gains, out, np.float32(scale), np.float32(offset))
+        _kernel(np.ascontiguousarray(src), shaper_codes_cached(size), flat, size,
+                interpolation is Interpolation.TETRAHEDRAL, gx, gy, gains, clamp, out, np.float32(scale),
+                np.float32(offset))
     return out
 
 
