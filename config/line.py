@@ -22,8 +22,11 @@ class StageMode(StrEnum):
 
 class Operation(StrEnum):
     GRADE = "grade"    # RAW decode + the order's preset -> working TIFF + proof
-    SKIN = "skin"      # edge-preserving smoothing of skin tones
+    SKIN = "skin"      # skin smoothing on detected faces' skin only (texture kept); no face, no change
+    SKIN_TONES = "skin_tones"  # skin smoothing on every skin-coloured pixel, faces or not
+    BLEMISH = "blemish"        # small dark/red spots on faces' skin filled in (inpainting)
     DETAIL = "detail"  # local contrast on luminance
+    DODGE_BURN = "dodge_burn"  # lift shadows and hold highlights locally, on luminance
     FINISH = "finish"  # output sharpening
 
 
@@ -58,12 +61,32 @@ class QcGateSpec(BaseModel):
     min_mean_luma: float = Field(0.03, ge=0, le=1, description="Darker on average than this is 'all black'.")
     max_mean_luma: float = Field(0.97, ge=0, le=1, description="Brighter on average than this is 'all white'.")
     human_review: bool = Field(False, description="After the automatic checks, a QC lead approves or rejects.")
+    min_sharpness_ratio: float = Field(0.6, ge=0, le=1, description=(
+        "Sharpness (variance of the Laplacian of luma) of the photo over that of the version before it; "
+        "below this the stage that made it lost sharpness."))
+    max_colour_cast: float = Field(8.0, gt=0, le=50, description=(
+        "Largest distance (CIELAB a*b* units) of the near-neutral pixels' mean from neutral that passes, "
+        "after taking out the tint the order's preset gives greys on purpose."))
+    neutral_chroma: float = Field(15.0, gt=0, le=50, description=(
+        "Pixels with less CIELAB chroma than this count as near-neutral for the colour-cast check."))
+    min_neutral_share: float = Field(0.03, gt=0, le=1, description=(
+        "Share of near-neutral pixels a photo needs for the colour-cast check to judge it."))
+    max_aspect_error: float = Field(0.01, ge=0, le=0.5, description=(
+        "Relative difference of aspect ratio from the original that passes where a crop is allowed."))
+    require_icc: bool = Field(True, description="A working file must carry an sRGB ICC profile.")
+
+
+class ReviewGateSpec(BaseModel):
+    """The senior photographer's review of the originals, after ingest and before any stage."""
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    enabled: bool = Field(False, description="Wait for the senior photographer to approve or cull the originals.")
 
 
 class Line(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     stages: tuple[StageSpec, ...] = Field(min_length=1)
     qc_gate: QcGateSpec = QcGateSpec()
+    review_gate: ReviewGateSpec = ReviewGateSpec()
 
     @model_validator(mode="after")
     def _checks(self) -> "Line":

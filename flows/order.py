@@ -1,16 +1,18 @@
 """The order flow: one flow run per client order, through the whole line.
 
-ingest -> each stage of the line (config/line.toml) -> QC gate -> (rework back to the
-blamed stage) -> delivery. The production record decides what is left to do, so running
+ingest -> (senior review of the originals) -> each stage of the line (config/line.toml) -> QC gate
+-> (rework back to the blamed stage) -> delivery. The production record decides what is left to do, so running
 an order again after a crash picks up where it stopped and redoes no finished photo."""
 
 from prefect import flow
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from config.line import get_line
 from config.settings import get_settings
 from flows.delivery import delivery_flow
 from flows.ingest import ingest_flow
+from flows.original_review import original_review_flow
 from flows.qc_gate import qc_gate_flow
 from flows.stage import stage_flow
 from record.models import QC_GATE
@@ -33,6 +35,8 @@ def order_flow(order_id: int) -> str:
         return order["delivery_path"]
     pool = ThreadPoolTaskRunner(max_workers=get_settings().workers)
     ingest_flow.with_options(task_runner=pool)(order_id, order["card_folder"])
+    if get_line().review_gate.enabled:
+        original_review_flow(order_id)
     while (stage := next_stage(order_id)) is not None:
         if stage == QC_GATE:
             qc_gate_flow.with_options(task_runner=pool)(order_id)

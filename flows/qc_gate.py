@@ -3,12 +3,11 @@ line asks for it, the QC lead's decision, given in the Prefect UI (the paused ru
 `postline qc decide`."""
 
 from prefect import flow, unmapped
-from prefect.runtime import flow_run
 
-from flows.waiting import wait
+from config.line import get_line
+from flows.waiting import wait_for_decision
 from qc.gate import apply_review, awaiting_review_task, qc_batch, review_form
 from record.models import QC_GATE
-from tasks.handoff import mark_waiting
 from tasks.planning import add_counts, plan_batches
 
 
@@ -17,11 +16,9 @@ def qc_gate_flow(order_id: int) -> dict[str, int]:
     batches = plan_batches(order_id, QC_GATE)
     futures = qc_batch.map(unmapped(order_id), batches)
     counts = add_counts([future.result() for future in futures])
-    while photos := awaiting_review_task(order_id):
-        mark_waiting(order_id, QC_GATE, str(flow_run.id))
-        decision = wait(wait_for_input=review_form(order_id, photos))
-        counts = add_counts([counts, apply_review(order_id, decision)])
-    mark_waiting(order_id, None, str(flow_run.id))
+    if get_line().qc_gate.human_review:
+        counts = add_counts([counts, wait_for_decision(order_id, QC_GATE, awaiting_review_task, review_form,
+                                                       apply_review)])
     return counts
 
 

@@ -31,3 +31,17 @@ def wait_for_people(order_id: int, stage: str) -> None:
             break
         wait()
     mark_waiting(order_id, None, str(flow_run.id))
+
+
+def wait_for_decision(order_id: int, gate: str, awaiting, form, apply) -> dict[str, int]:  # noqa: ANN001
+    """A gate where a person decides on a list of photos: while photos wait, pause with the gate's form
+    (the Prefect UI shows it; `postline qc|review decide` gives the same input) and apply the decision.
+    ``awaiting``/``apply`` are tasks, ``form(order_id, photos)`` builds the RunInput class."""
+    counts: dict[str, int] = {}
+    while photos := awaiting(order_id):
+        mark_waiting(order_id, gate, str(flow_run.id))
+        decision = wait(wait_for_input=form(order_id, photos))
+        for key, value in apply(order_id, decision).items():
+            counts[key] = counts.get(key, 0) + value
+    mark_waiting(order_id, None, str(flow_run.id))
+    return counts

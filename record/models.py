@@ -35,6 +35,7 @@ class OrderStatus(StrEnum):
     CREATED = "created"
     RUNNING = "running"
     DELIVERED = "delivered"
+    REVISION = "revision"     # the client asked for changes to delivered photos: run it again
     FAILED = "failed"
 
 
@@ -46,6 +47,7 @@ class PhotoStatus(StrEnum):
     HELD = "held"             # QC kept rejecting it after the allowed rework: a person must look
     PASSED = "passed"         # passed the QC gate, ready to deliver
     DELIVERED = "delivered"
+    CULLED = "culled"         # left out by the senior photographer's review of the originals
 
 
 class WorkStatus(StrEnum):
@@ -69,11 +71,14 @@ class EventKind(StrEnum):
     FAILED = "failed"
     HELD = "held"
     DELIVERED = "delivered"
+    REVISED = "revised"       # the client asked for changes to a delivered photo: it re-enters the line
 
 
 INGEST = "ingest"            # pseudo-stages used in events
 QC_GATE = "qc_gate"
 DELIVERY = "delivery"
+ORIGINAL_REVIEW = "original_review"  # the senior photographer's review of the originals, after ingest
+CLIENT_REVIEW = "client_review"      # the client's revision requests on a delivery
 
 
 class Order(SQLModel, table=True):
@@ -91,6 +96,7 @@ class Order(SQLModel, table=True):
     status: OrderStatus = Field(sa_column=_enum(OrderStatus))
     delivery_path: str | None = Field(default=None, max_length=1024)
     flow_run_id: str | None = Field(default=None, max_length=36, description="The Prefect flow run driving it.")
+    revisions: int = Field(default=0, description="Client revision rounds asked for so far.")
     waiting_on: str | None = Field(default=None, max_length=80, description="Stage or gate the run waits for.")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

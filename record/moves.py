@@ -42,15 +42,18 @@ WORK_EVENT: dict[WorkStatus, EventKind] = {
 
 P = PhotoStatus
 ALLOWED_PHOTO: dict[PhotoStatus, frozenset[PhotoStatus]] = {
-    P.INGESTED: frozenset({P.FAILED, P.HELD, P.PASSED}),
+    P.INGESTED: frozenset({P.FAILED, P.HELD, P.PASSED, P.CULLED}),
     P.PASSED: frozenset({P.DELIVERED}),
     P.FAILED: frozenset(),
     P.HELD: frozenset({P.PASSED}),
     P.REJECTED: frozenset(),
     P.DUPLICATE: frozenset(),
-    P.DELIVERED: frozenset(),
+    P.DELIVERED: frozenset({P.INGESTED}),   # a client revision sends it back into the line
+    P.CULLED: frozenset(),
 }
 PHOTO_EVENT: dict[PhotoStatus, EventKind] = {
+    P.CULLED: EventKind.REJECTED,
+    P.INGESTED: EventKind.REVISED,
     P.FAILED: EventKind.FAILED,
     P.HELD: EventKind.HELD,
     P.PASSED: EventKind.PASSED,

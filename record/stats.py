@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlmodel import Session, select
 
 from config.line import get_line
-from record.models import DELIVERY, INGEST, QC_GATE, EventKind, StageEvent
+from record.models import DELIVERY, INGEST, QC_GATE, EventKind, Order, StageEvent
 
 K = EventKind
 
@@ -99,3 +99,17 @@ def rejection_reasons(session: Session, *, order_id: int | None = None, since: d
             for part in code.split(","):
                 counts[(ev.blamed_stage or "?", part)] += 1
     return counts
+
+
+def revision_rounds(session: Session, *, since: datetime | None = None, until: datetime | None = None) -> dict[int, int]:
+    """Order id -> client revision rounds, for orders first delivered in the period."""
+    first_delivery: dict[int, datetime] = {}
+    for ev in _events(session, order_id=None, since=None, until=None):
+        if ev.kind is K.DELIVERED:
+            first_delivery.setdefault(ev.order_id, ev.at)
+    rounds: dict[int, int] = {}
+    for order_id, at in first_delivery.items():
+        at = at if at.tzinfo else at.replace(tzinfo=UTC)
+        if (since is None or at >= since) and (until is None or at < until):
+            rounds[order_id] = session.get(Order, order_id).revisions
+    return rounds

@@ -89,6 +89,29 @@ def cmd_order_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _revision_request(text: str) -> tuple[str, str, str]:
+    parts = text.split(":", 2)
+    if len(parts) < 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: write PHOTO:STAGE[:NOTE], e.g. 'DSC_0003.dng:fine_retouch:less warm'")
+    return parts[0], parts[1], parts[2] if len(parts) > 2 else ""
+
+
+def cmd_order_revise(args: argparse.Namespace) -> int:
+    from config.line import get_line
+    from record import work
+    from record.db import transaction
+
+    try:
+        with transaction() as session:
+            number = work.request_revision(session, order_id=args.order_id, requests=args.photo,
+                                           stages=[s.key for s in get_line().stages], actor=args.actor)
+    except (work.NotFound, work.RevisionError) as exc:
+        raise CliError(str(exc)) from None
+    print(f"Order {args.order_id}: client revision round {number}, {len(args.photo)} photo(s) back in the line.")
+    print(f"Run it with: postline order run {args.order_id}")
+    return 0
+
+
 def _print_order(order_id: int, *, brief: bool = False) -> None:
     from record import stats, work
     from record.db import transaction
@@ -103,7 +126,8 @@ def _print_order(order_id: int, *, brief: bool = False) -> None:
                    if p.status in (PhotoStatus.REJECTED, PhotoStatus.DUPLICATE, PhotoStatus.FAILED, PhotoStatus.HELD)]
     print(f"Order {order.id} · {order.client} · {order.shoot.value} · preset {order.preset} v{order.preset_version}"
           f" · due {order.due or '-'} · {order.status.value}")
-    print("Photos: " + ", ".join(f"{n} {s.value}" for s, n in sorted(counts.items())))
+    print("Photos: " + ", ".join(f"{n} {s.value}" for s, n in sorted(counts.items()))
+          + (f" · client revision rounds: {order.revisions}" if order.revisions else ""))
     if order.waiting_on:
         print(f"Waiting on: {order.waiting_on} (people's work; see `postline queue stages` / `postline qc pending {order.id}`)")
     print()
@@ -151,9 +175,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     with transaction() as session:
         rows = stats.stage_table(session, since=since, until=until)
         reasons = stats.rejection_reasons(session, since=since, until=until)
+        rounds = stats.revision_rounds(session, since=since, until=until)
     period = f"{args.since or 'the start'} to {args.until or 'today'}"
     print(f"Throughput and rework, {period} (UTC). Photos/hour is per hour of touch time.")
     print(tables.throughput([r for r in rows if r.stage not in ("ingest", "delivery")]))
+    if rounds:
+        print(f"\nClient revision rounds: {sum(rounds.values()) / len(rounds):.2f} per delivered order "
+              f"({len(rounds)} orders; studio target <= 1.5)")
     if reasons:
         print("\nQC rejections by stage blamed and reason:")
         print(tables.render(["stage blamed", "reason", "count"],
@@ -200,6 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = order.add_parser("run", help="run (or resume) an order through the line; prints the delivery zip last")
     run.add_argument("order_id", type=int)
     run.set_defaults(func=cmd_order_run)
+    revise = order.add_parser("revise", help="the client's change requests: delivered photos go back to a stage")
+    revise.add_argument("order_id", type=int)
+    revise.add_argument("--photo", type=_revision_request, action="append", required=True,
+                        metavar="PHOTO:STAGE[:NOTE]", help="a photo to redo, the stage to redo it in, what to change")
+    revise.add_argument("--as", dest="actor", default="client", help="who asked (default: client)")
+    revise.set_defaults(func=cmd_order_revise)
 
     status = sub.add_parser("status", help="all orders, or one order's photos and stages")
     status.add_argument("order_id", type=int, nargs="?")

@@ -26,7 +26,9 @@ MANIFEST_VERSION = 1
 
 
 def delivery_path(order: Order) -> Path:
-    return get_settings().delivery_dir / f"order-{order.id}-{safe_name(order.client)}.zip"
+    """One zip per delivery: the first, then one per client revision round (…-rev1.zip)."""
+    revision = f"-rev{order.revisions}" if order.revisions else ""
+    return get_settings().delivery_dir / f"order-{order.id}-{safe_name(order.client)}{revision}.zip"
 
 
 def _renditions(order_id: int, photo: Photo, source: Path) -> tuple[Path, Path]:
@@ -80,6 +82,7 @@ def package_order(order_id: int) -> str:
             "manifest_version": MANIFEST_VERSION,
             "order": {"id": order.id, "client": order.client, "shoot": order.shoot.value,
                       "due": order.due.isoformat() if order.due else None},
+            "revision": order.revisions,
             "preset": {"name": order.preset, "version": order.preset_version, "sha256": order.preset_hash},
             "created_at": utcnow().isoformat(),
             "files": entries,

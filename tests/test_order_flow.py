@@ -121,16 +121,20 @@ def test_every_move_of_every_photo_is_recorded(delivered_order):
 
 
 def test_the_prefect_ui_shows_the_order_and_its_stages(delivered_order):
-    with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs()
-        artifacts = client.read_artifacts()
-    names = {run.name for run in runs}
+    from prefect.client.schemas.filters import (
+        ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterName,
+    )
+
     order_id = delivered_order["order_id"]
-    assert f"Anna & Ben · order {order_id}" in names
-    for stage in ("Ingest", "Cull & grade", "Liquify & skin", "Fine retouch & colour", "Design & layout",
-                  "QC gate", "Delivery"):
-        assert f"{stage} · order {order_id}" in names
-    summary = next(a for a in artifacts if a.key == f"order-{order_id}-delivery")
+    expected = [f"Anna & Ben · order {order_id}"] + [
+        f"{stage} · order {order_id}" for stage in
+        ("Ingest", "Cull & grade", "Liquify & skin", "Fine retouch & colour", "Design & layout", "QC gate", "Delivery")]
+    key = f"order-{order_id}-delivery"
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=expected)))
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+    assert set(expected) <= {run.name for run in runs}
+    summary = artifacts[0]
     assert "truncated.crw" in summary.data and "| Cull & grade | 4 | 4 | 0 |" in summary.data
 
 

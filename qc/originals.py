@@ -1,0 +1,112 @@
+"""The senior photographer's review of the originals, after ingest: approve the frames, or cull some with
+a reason, before any stage spends time on them. Given in the Prefect UI (the paused run's form) or with
+`postline review decide`. A culled photo's queued work is cancelled; it is listed as not delivered."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from prefect import task
+from prefect.input import RunInput
+from prefect.logging import get_run_logger
+from pydantic import BaseModel, Field, model_validator
+from sqlmodel import select
+
+from config.line import get_line
+from record import moves, work
+from record.db import transaction
+from record.models import ORIGINAL_REVIEW, EventKind, Photo, PhotoStatus, StageEvent, WorkStatus
+
+
+class CullReason(StrEnum):
+    BLURRED = "blurred"
+    EYES_CLOSED = "eyes_closed"
+    DUPLICATE_POSE = "duplicate_pose"
+    EXPOSURE = "exposure"
+    COMPOSITION = "composition"
+    OTHER = "other"
+
+
+class CulledPhoto(BaseModel):
+    photo: str = Field(description="The photo's file name as on the card")
+    reason: CullReason = Field(description="Why it is left out")
+    note: str = Field("", max_length=500)
+
+
+class OriginalsDecision(RunInput):
+    """Approve every original, or cull the listed ones (the rest go on)."""
+    approve_all: bool = Field(True, description="Every original goes on to the line")
+    cull: list[CulledPhoto] = Field(default_factory=list, description="Originals to leave out (untick approve_all)")
+    reviewer: str = Field("senior-photographer", max_length=80, description="Who decides (recorded)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "OriginalsDecision":
+        if self.approve_all and self.cull:
+            raise ValueError("untick approve_all to cull photos, or remove the list")
+        return self
+
+
+class DecisionError(ValueError):
+    """The decision names photos that are not waiting for review; nothing was applied."""
+
+
+def _waiting(session, order_id: int) -> dict[str, Photo]:  # noqa: ANN001
+    reviewed = set(session.exec(select(StageEvent.photo_id).where(
+        StageEvent.order_id == order_id, StageEvent.stage == ORIGINAL_REVIEW)).all())
+    return {p.source_name: p for p in work.photos(session, order_id, PhotoStatus.INGESTED) if p.id not in reviewed}
+
+
+def awaiting_review(order_id: int) -> list[str]:
+    with transaction() as session:
+        return sorted(_waiting(session, order_id))
+
+
+def apply_decision(order_id: int, decision: OriginalsDecision) -> dict[str, int]:
+    first_stage = get_line().stages[0].key
+    with transaction() as session:
+        waiting = _waiting(session, order_id)
+        unknown = [c.photo for c in decision.cull if c.photo not in waiting]
+        if unknown:
+            raise DecisionError(f"not waiting for review: {', '.join(unknown)} (waiting: {', '.join(sorted(waiting))})")
+        culled = {c.photo: c for c in decision.cull}
+        for name, photo in waiting.items():
+            if name not in culled:
+                session.add(StageEvent(order_id=order_id, photo_id=photo.id, stage=ORIGINAL_REVIEW,
+                                       kind=EventKind.PASSED, actor=decision.reviewer))
+                continue
+            c = culled[name]
+            reason = f"[{c.reason.value}] {name} culled by {decision.reviewer}" + (f": {c.note}" if c.note else "")
+            for item in work.items_in(session, order_id, first_stage, WorkStatus.QUEUED):
+                if item.photo_id == photo.id:
+                    moves.move_item(session, item, WorkStatus.CANCELLED, actor=decision.reviewer, reason=reason)
+            moves.move_photo(session, photo, PhotoStatus.CULLED, stage=ORIGINAL_REVIEW, actor=decision.reviewer,
+                             reason=reason)
+    return {"approved": len(waiting) - len(culled), "culled": len(culled)}
+
+
+# --- Prefect tasks for the gate's sub-flow -------------------------------------------------------------------
+
+
+@task(name="awaiting-original-review")
+def awaiting_task(order_id: int) -> list[str]:
+    return awaiting_review(order_id)
+
+
+@task(name="apply-original-review")
+def apply_task(order_id: int, decision: OriginalsDecision) -> dict[str, int]:
+    try:
+        counts = apply_decision(order_id, decision)
+    except DecisionError as exc:
+        get_run_logger().error("review not applied: %s Decide again.", exc)
+        return {"refused": 1}
+    get_run_logger().info("%s: %s", decision.reviewer, counts)
+    return counts
+
+
+def form(order_id: int, photos: list[str]) -> type[OriginalsDecision]:
+    listing = "\n".join(f"- {name}" for name in photos)
+    reasons = ", ".join(f"`{r.value}`" for r in CullReason)
+    return OriginalsDecision.with_initial_data(
+        description=f"## Review of the originals, order {order_id}\n\n{len(photos)} frame(s):\n\n{listing}\n\n"
+                    f"Approve all, or untick *approve_all* and list the frames to cull. Reasons: {reasons}.",
+        approve_all=True)

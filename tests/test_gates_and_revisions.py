@@ -1,0 +1,115 @@
+"""The senior photographer's review of the originals (a paused run that takes the same input the Prefect UI
+form gives), and a client's revision round on a delivered order."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+from prefect.client.orchestration import get_client
+from sqlmodel import select
+
+from config.line import get_line
+from flows.order import order_flow
+from record import work
+from record.db import transaction
+from record.models import ORIGINAL_REVIEW, EventKind, OrderStatus, PhotoStatus, WorkItem, WorkStatus
+from surfaces.cli import create_order, main
+from tests.flowkit import Delivery
+from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
+
+LINE_WITH_REVIEW = (Path(__file__).resolve().parents[1] / "config" / "line.toml").read_text().replace(
+    "[review_gate]\n# A senior photographer reviews the originals after ingest (approve, or cull with a reason) before any stage.\nenabled = false",
+    "[review_gate]\nenabled = true")
+
+
+def _card(folder: Path, n: int = 3) -> Path:
+    folder.mkdir()
+    for i in range(n):
+        write_dng(folder / f"DSC_{i + 1:04d}.dng", render_scene(("portrait", "landscape", "interior")[i % 3], 400, 300,
+                                                                seed=i), DngMeta())
+    return folder
+
+
+@pytest.fixture
+def line_file(tmp_path, monkeypatch, home, prefect_api):
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    monkeypatch.setenv("POSTLINE_PAUSE_POLL_SECONDS", "1")
+
+    def use(text: str) -> None:
+        path = tmp_path / "line.toml"
+        path.write_text(text)
+        monkeypatch.setenv("POSTLINE_LINE_FILE", str(path))
+        get_line.cache_clear()
+
+    yield use
+    get_line.cache_clear()
+
+
+def test_senior_review_culls_a_frame_before_any_stage_works_on_it(line_file, tmp_path, capsys):
+    assert "enabled = true" in LINE_WITH_REVIEW
+    line_file(LINE_WITH_REVIEW)
+    order_id = create_order(client="Mia", shoot="portrait", card=_card(tmp_path / "card"), preset_name=None, due=None).id
+    result: dict = {}
+    runner = threading.Thread(target=lambda: result.setdefault("zip", order_flow(order_id)), daemon=True)
+    runner.start()
+
+    deadline = time.monotonic() + 120
+    with get_client(sync_client=True) as client:
+        while True:
+            assert runner.is_alive() and time.monotonic() < deadline, "the order never waited for the review"
+            with transaction() as session:
+                order = work.get_order(session, order_id)
+            if order.waiting_on == ORIGINAL_REVIEW and client.read_flow_run(UUID(order.flow_run_id)).state.is_paused():
+                break
+            time.sleep(0.2)
+    with transaction() as session:  # nothing graded while the review is pending
+        assert not [e for e in work.events(session, order_id) if e.kind is EventKind.SUBMITTED]
+    assert main(["review", "decide", str(order_id), "--cull", "DSC_0002.dng:eyes_closed:she blinked",
+                 "--as", "sergei"]) == 0
+    assert "carries on" in capsys.readouterr().out
+    runner.join(timeout=120)
+
+    delivery = Delivery(Path(result["zip"]))
+    assert delivery.delivered_sources() == {"DSC_0001.dng", "DSC_0003.dng"}
+    with transaction() as session:
+        culled = next(p for p in work.photos(session, order_id) if p.source_name == "DSC_0002.dng")
+        items = session.exec(select(WorkItem).where(WorkItem.photo_id == culled.id)).all()
+    assert culled.status is PhotoStatus.CULLED and "[eyes_closed]" in culled.reason and "sergei" in culled.reason
+    assert [i.status for i in items] == [WorkStatus.CANCELLED]
+    assert {n["source_name"] for n in delivery.manifest["not_delivered"]} == {"DSC_0002.dng"}
+
+
+def test_client_revision_round_redoes_the_named_photo_and_is_counted(line_file, tmp_path, capsys):
+    line_file((Path(__file__).resolve().parents[1] / "config" / "line.toml").read_text())
+    order_id = create_order(client="Noah", shoot="children", card=_card(tmp_path / "card"), preset_name=None, due=None).id
+    first = Path(order_flow(order_id))
+
+    assert main(["order", "revise", str(order_id), "--photo", "DSC_0003.dng:fine_retouch:less contrast please"]) == 0
+    with transaction() as session:
+        assert work.get_order(session, order_id).status is OrderStatus.REVISION
+    second = Path(order_flow(order_id))
+
+    assert second != first and second.name.endswith("-rev1.zip") and first.is_file()
+    delivery = Delivery(second)
+    assert delivery.mismatches() == [] and len(delivery.delivered_sources()) == 3
+    assert delivery.manifest["revision"] == 1
+    with transaction() as session:
+        events = work.events(session, order_id)
+        assert all(p.status is PhotoStatus.DELIVERED for p in work.photos(session, order_id))
+    revised = [e for e in events if e.kind is EventKind.REVISED]
+    assert len(revised) == 1 and "less contrast" in revised[0].reason
+    redone = Counter(e.stage for e in events if e.kind is EventKind.SUBMITTED and e.round == 2)
+    assert redone == {"fine_retouch": 1, "design_layout": 1}   # grading and skin were not redone
+    capsys.readouterr()
+    assert main(["status", str(order_id)]) == 0
+    assert "client revision rounds: 1" in capsys.readouterr().out
+    assert main(["report"]) == 0
+    assert "Client revision rounds: 1.00 per delivered order" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["order", "revise", str(order_id), "--photo", "nonsense"])
+    assert main(["order", "revise", str(order_id), "--photo", "DSC_0009.dng:fine_retouch"]) == 2
