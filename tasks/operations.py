@@ -12,7 +12,7 @@ from config.settings import get_settings
 import numpy as np
 
 from presets.model import OutputSpace, Preset
-from tasks.pixels import detail, finish, imageio, look, skin, tone
+from tasks.pixels import blemish, detail, dodgeburn, finish, imageio, look, skin, tone
 from tasks.pixels.decode import decode_linear16
 
 
@@ -50,7 +50,10 @@ def _display_op(apply: Callable) -> Callable[[Path, Path, OpContext], None]:
 
 OPERATIONS: dict[Operation, Callable[[Path, Path, OpContext], None]] = {
     Operation.GRADE: grade,
-    Operation.SKIN: _display_op(skin.apply),
+    Operation.SKIN: _display_op(skin.apply_faces),
+    Operation.SKIN_TONES: _display_op(skin.apply),
+    Operation.BLEMISH: _display_op(blemish.apply),
     Operation.DETAIL: _display_op(detail.apply),
+    Operation.DODGE_BURN: _display_op(dodgeburn.apply),
     Operation.FINISH: _display_op(finish.apply),
 }

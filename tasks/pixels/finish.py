@@ -1,5 +1,6 @@
 """Design & layout, automatic pass: output sharpening for print and screen (unsharp mask on luminance).
-Display space in and out; dimensions kept."""
+Display space in and out; dimensions kept. The sharpening is added equally to R, G and B (hue kept);
+detail weaker than ``threshold`` (noise, skin texture) is left alone, with a soft knee above it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ class FinishParams(BaseModel):
     version: int = 1
     amount: float = Field(0.35, ge=0, le=2, description="Unsharp-mask amount.")
     sigma: float = Field(0.8, gt=0, le=5, description="Unsharp-mask radius in pixels.")
+    threshold: float = Field(0.0, ge=0, le=0.2, description=(
+        "Luma difference (0..1) below which detail is not sharpened; 0 sharpens everything."))
 
 
 def apply(display: np.ndarray, params: FinishParams = FinishParams()) -> np.ndarray:
@@ -22,4 +25,7 @@ def apply(display: np.ndarray, params: FinishParams = FinishParams()) -> np.ndar
         raise ValueError(f"expected float32 HxWx3, got {display.dtype} {display.shape}")
     y = luma(display)
     detail = y - cv2.GaussianBlur(y, (0, 0), params.sigma)
+    if params.threshold > 0:
+        size = np.abs(detail)
+        detail *= np.clip((size - params.threshold) / np.maximum(size, 1e-6), 0.0, 1.0)  # soft knee
     return np.clip(display + (params.amount * detail)[..., None], 0.0, 1.0).astype(np.float32)
