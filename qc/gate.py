@@ -11,29 +11,64 @@ from prefect.logging import get_run_logger
 from config.line import get_line
 from config.settings import get_settings
 from qc import review
-from qc.checks import EXPOSURE_REASONS, Problem, Reason, check_image
+import tifffile
+
+from presets.model import Preset
+from qc import checks
+from qc.checks import GRADING_REASONS, Problem, Reason, check_image
 from record import moves, work
 from record.db import transaction
 from record.models import QC_GATE, Photo, PhotoStatus, WorkItem, WorkStatus
 from tasks.errors import retry_only_retryable
+from tasks.files import sha256_of
 from tasks.pixels import imageio
+
+ICC_TAG = 34675
 
 
 def blamed_stage(problems: list[Problem]) -> str:
-    """Exposure defects go back to grading; anything else to the last stage, which made the file."""
+    """Exposure and colour-cast defects go back to grading; anything else to the last stage, which made the file."""
     stages = get_line().stages
-    if any(p.reason in EXPOSURE_REASONS for p in problems):
+    if any(p.reason in GRADING_REASONS for p in problems):
         return stages[0].key
     return stages[-1].key
 
 
 def _inspect(item: WorkItem, photo: Photo) -> list[Problem]:
+    """Read the file and what the record knows about it (the checksum its stage recorded, the version
+    before it, the order's preset), and run the checks of ``qc.checks``."""
+    line = get_line()
+    spec = line.qc_gate
+    with transaction() as session:
+        maker = work.final_output(session, photo.id, line.stages[-1].key)
+        if maker is not None and maker.output_path != item.input_path:
+            maker = None
+        recorded = maker.output_sha256 if maker else None
+        before = maker.input_path if maker else None
+        preset = Preset.model_validate_json(work.get_order(session, item.order_id).preset_json)
     try:
         display = imageio.read_working_tiff(item.input_path)
-    except (OSError, ValueError) as exc:
+        with tifffile.TiffFile(item.input_path) as tif:
+            tag = tif.pages[0].tags.get(ICC_TAG)
+            icc = bytes(tag.value) if tag is not None else None
+        actual = sha256_of(item.input_path)
+    except Exception as exc:  # noqa: BLE001  - any decode failure of a damaged file is a finding, not a crash
         return [Problem(Reason.UNREADABLE, f"cannot be read back ({exc})")]
-    expected = (photo.width, photo.height) if photo.width and photo.height else None
-    return check_image(display, expected_size=expected, spec=get_line().qc_gate)
+    problems = [p for p in (checks.check_integrity(actual, recorded),
+                            checks.check_icc(icc, imageio.srgb_icc(), spec)) if p]
+    size = (photo.width, photo.height) if photo.width and photo.height else None
+    crop = any(stage.allow_crop for stage in line.stages)
+    problems += check_image(display, expected_size=None if crop else size, spec=spec,
+                            expected_aspect=size[0] / size[1] if crop and size else None,
+                            neutral_tint=checks.preset_neutral_tint(preset))
+    if before and before != item.input_path:
+        try:
+            previous = imageio.read_working_tiff(before)
+        except Exception:  # noqa: BLE001  - gone, or not a working file (a RAW): nothing to compare with
+            previous = None
+        if previous is not None and (lost := checks.check_sharpness(display, previous, spec)):
+            problems.append(lost)
+    return problems
 
 
 def _decide(item_id: int, problems: list[Problem], allowance: int) -> str:
