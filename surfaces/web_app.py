@@ -25,7 +25,7 @@ from starlette.datastructures import UploadFile
 from config.settings import get_settings
 from record import people, queue
 from record.db import transaction
-from record.models import Order, Person, Photo, WorkItem
+from record.models import Order, Person, Photo, WorkItem, WorkStatus
 from surfaces import web_views as views
 from surfaces.web_images import preview_jpeg
 from surfaces.web_session import COOKIE, Sessions, WebSession, WebSettings, load_secret
@@ -72,7 +72,7 @@ def create_app(*, settings: WebSettings | None = None, clock: Callable[[], float
     sessions = Sessions(load_secret(settings, get_settings().home), hours=settings.session_hours, clock=clock)
     max_bytes = settings.max_upload_mb * 1024 * 1024
     templates = Jinja2Templates(directory=HERE / "templates")
-    templates.env.globals.update(when=views.when, age=views.age)
+    templates.env.globals.update(when=views.when, age=views.age, stage_title=views.stage_title)
     app = FastAPI(title="postline", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
@@ -203,11 +203,11 @@ def create_app(*, settings: WebSettings | None = None, clock: Callable[[], float
         with transaction() as db:
             note = views.rework_note(db, item)
             claimed_at = views.item_rows(db, [item])[0].claimed_at
-        mine = item.status.value == "claimed" and item.claimed_by == person.name
+            mine = views.can_work(db, item, person)
         return page(request, "item.html", session, status=status, person=person, item=item, photo=photo,
                     order=order, mine=mine, problems=problems or [], rework=note, claimed_at=claimed_at,
                     lease=queue.lease_expiry(item), max_mb=settings.max_upload_mb,
-                    submitted=item.status.value == "submitted")
+                    submitted=item.status is WorkStatus.SUBMITTED)
 
     @app.get("/items/{item_id}")
     def item_view(request: Request, item_id: int) -> Response:

@@ -30,9 +30,23 @@ def age(value: datetime | None) -> str:
     if value is None:
         return "–"
     minutes = max(0, int((utcnow() - value).total_seconds() // 60))
+    if minutes < 1:
+        return "under a minute"
     if minutes >= 1440:
         return f"{minutes // 1440} d {minutes % 1440 // 60} h"
     return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def stage_title(key: str) -> str:
+    """What people call a stage (the line's title), e.g. 'Liquify & skin' for liquify_skin."""
+    from config.line import get_line
+
+    if key == QC_GATE:
+        return "QC gate"
+    try:
+        return get_line().stage(key).title
+    except KeyError:
+        return key
 
 
 def is_lead(person: Person) -> bool:
@@ -131,6 +145,15 @@ def workable_item(session: Session, item_id: int, person: Person) -> WorkItem:
         return queue.ensure_claimant(session, item_id=item_id, person=person.name)
     except queue.NotYourClaim:
         raise Forbidden(_not_yours(session.get(WorkItem, item_id))) from None
+
+
+def can_work(session: Session, item: WorkItem, person: Person) -> bool:
+    """Whether ``person`` may hand back ``item``: their claim, or theirs until the lease ran out and nobody took it."""
+    try:
+        queue.ensure_claimant(session, item_id=item.id, person=person.name)
+    except queue.QueueError:
+        return False
+    return True
 
 
 def visible_item(session: Session, item_id: int, person: Person) -> WorkItem:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from config.line import get_line
 from record import moves, people, queue, work
 from record.db import transaction
-from record.models import EventKind, Photo, PhotoStatus, ShootType, WorkItem, WorkStatus
+from record.models import QC_GATE, EventKind, Photo, PhotoStatus, ShootType, WorkItem, WorkStatus
 from surfaces.web import create_app
 from surfaces.web_session import WebSettings
 from tasks.pixels import imageio
@@ -243,6 +243,20 @@ def test_claim_download_refused_then_accepted_result(line, tmp_path):
     assert "back in its queue" in released.text and item(second).status is WorkStatus.QUEUED
 
 
+def test_a_result_handed_back_after_the_lease_ran_out_is_still_taken(line, tmp_path):
+    [item_id] = seed_order(line, photos=1)
+    queue.pull(person="rita", stages=["liquify_skin"], lease=timedelta(seconds=-1))
+    with transaction() as session:
+        assert queue.reap_expired(session) == 1
+    rita = client_for("rita")
+    page = rita.get(f"/items/{item_id}")
+    assert "Your lease ran out" in page.text and "Release to the queue" not in page.text
+    with edited(item_id, tmp_path).open("rb") as fh:
+        accepted = rita.post(f"/items/{item_id}/submit", data={"csrf": csrf(page.text)}, files={"result": ("r.tif", fh)})
+    assert "Accepted" in accepted.text and item(item_id).status is WorkStatus.SUBMITTED
+    assert client_for("sam").get(f"/items/{item_id}").status_code == 403
+
+
 def test_an_upload_over_the_limit_is_refused(line, tmp_path):
     [item_id] = seed_order(line, photos=1)
     queue.pull(person="rita", stages=["liquify_skin"])
@@ -264,16 +278,51 @@ def test_the_lead_sees_every_stage_every_claim_and_what_orders_wait_on(line):
         assert title in lead
     claims = lead.split('id="claims"')[1].split("</table>")[0]
     assert f"#{item_id}" in claims and "rita" in claims
-    assert "Lena &amp; Tom" in lead and "liquify_skin" in lead.split('id="orders"')[1]
+    assert "Lena &amp; Tom" in lead and "Liquify &amp; skin" in lead.split('id="orders"')[1]
     order_id = item(item_id).order_id
     order = client_for("maria").get(f"/orders/{order_id}")
-    assert order.status_code == 200 and 'id="waiting-on">liquify_skin' in order.text
+    assert order.status_code == 200 and 'id="waiting-on">Liquify &amp; skin' in order.text
 
     retoucher = client_for("sam")
     assert "Cull &amp; grade" not in retoucher.get("/").text
     assert retoucher.get(f"/orders/{order_id}").status_code == 403
     assert client_for("maria").get(f"/items/{item_id}").status_code == 200   # a lead may look, not work
     assert client_for("maria").get(f"/items/{item_id}/working").status_code == 403
+
+
+def test_the_lead_sends_a_photo_back_from_the_order_page_and_the_retoucher_reads_why(line, tmp_path):
+    from surfaces.queue_cli import submit_work
+
+    ids = seed_order(line)
+    for item_id in ids:                        # the stage's work done, then both photos wait for QC review
+        queue.pull(person="rita", stages=["liquify_skin"])
+        submit_work(item_id=item_id, person="rita", file=edited(item_id, tmp_path))
+    with transaction() as session:
+        order_id = item(ids[0]).order_id
+        for item_id in ids:
+            done = session.get(WorkItem, item_id)
+            gate = moves.enqueue(session, order_id=order_id, photo_id=done.photo_id, stage=QC_GATE, round=1,
+                                 input_path=done.output_path, actor="postline-auto")
+            work.claim_queued(session, gate.id)
+
+    lead = client_for("maria")
+    page = lead.get(f"/orders/{order_id}").text
+    assert "DSC_0001.dng" in page and "DSC_0002.dng" in page
+    decided = lead.post(f"/orders/{order_id}/qc", data={
+        "csrf": csrf(page), "reason-0": "over_smoothed_skin", "stage-0": "liquify_skin", "note-0": "pores gone",
+        "reason-1": "pass", "stage-1": "cull_grade"}, follow_redirects=False)
+    assert decided.headers["location"] == f"/orders/{order_id}?note=decided"
+    with transaction() as session:
+        [again] = work.items_in(session, order_id, "liquify_skin")
+        photos = {p.source_name: p.status for p in work.photos(session, order_id)}
+    assert again.round == 2 and photos["DSC_0002.dng"] is PhotoStatus.PASSED
+
+    rita = client_for("rita")
+    rita.post("/claim", data={"stage": "liquify_skin", "csrf": csrf(rita.get("/").text)})
+    assert "Sent back by QC:</strong> [over_smoothed_skin] DSC_0001.dng: pores gone" in rita.get(f"/items/{again.id}").text
+    sam = client_for("sam")
+    refused = sam.post(f"/orders/{order_id}/qc", data={"csrf": csrf(sam.get("/").text)})
+    assert refused.status_code == 403 and "Only a lead" in refused.text
 
 
 def test_postline_web_is_a_command():
