@@ -271,3 +271,12 @@ def test_marking_an_order_rush_later_moves_its_queued_items_to_the_front(record)
         while (item := queue.claim_next(session, person="ana")) is not None:
             order_of_claims.append(item.id)
     assert order_of_claims == later_items + first
+
+
+def test_without_postgresql_installed_the_fixture_says_how_to_install_it(monkeypatch):
+    import tests.pg as pg
+
+    monkeypatch.setattr(pg.glob, "glob", lambda pattern: [])
+    monkeypatch.setattr(pg.shutil, "which", lambda name: None)
+    with pytest.raises(pg.PostgresMissing, match="apt-get install -y postgresql"):
+        pg.find_bin_dir()
