@@ -106,7 +106,7 @@ def create_app(*, settings: WebSettings | None = None, clock: Callable[[], float
 
     async def posted(request: Request) -> tuple[WebSession, Person, dict]:
         """The signed-in person of a POST whose form carries the session's CSRF token; else Refused."""
-        who = signed_in(request)
+        who = await run_in_threadpool(signed_in, request)
         form = await request.form(max_files=0, max_fields=50)
         if who is None:
             raise Refused(401, "Your session ran out: sign in again.")
@@ -119,7 +119,7 @@ def create_app(*, settings: WebSettings | None = None, clock: Callable[[], float
     async def _refused(request: Request, exc: Refused) -> Response:
         if exc.status == 401:
             return to("/signin?note=expired")
-        who = signed_in(request)
+        who = await run_in_threadpool(signed_in, request)
         session = who[0] if who else sessions.new()
         response = page(request, "error.html", session, status=exc.status, message=exc.message,
                         person=who[1] if who else None)
@@ -279,7 +279,7 @@ def create_app(*, settings: WebSettings | None = None, clock: Callable[[], float
             raise Refused(411, "The upload did not say its size; use the form on the item's page.")
         if int(length) > max_bytes + 64 * 1024:
             raise Refused(413, f"The file is larger than {settings.max_upload_mb} MB, the most this page takes.")
-        who = signed_in(request)
+        who = await run_in_threadpool(signed_in, request)
         async with request.form(max_files=1, max_fields=5, max_part_size=64 * 1024) as form:
             if who is None:
                 raise Refused(401, "Your session ran out: sign in again.")
@@ -287,17 +287,19 @@ def create_app(*, settings: WebSettings | None = None, clock: Callable[[], float
             if not sessions.csrf_ok(session, form.get("csrf")):
                 raise Refused(403, "This form is stale or did not come from this page (CSRF check failed): "
                                    "reload the page and try again.")
-            item, photo, _ = load(item_id, person, work=True)
+            item, photo, _ = await run_in_threadpool(load, item_id, person, work=True)
             upload = form.get("result")
             if not isinstance(upload, UploadFile) or not upload.size:
-                return item_page(request, session, person, item_id, status=422,
-                                 problems=["No file was chosen: pick your edited TIFF or JPEG, then hand it back."])
+                return await run_in_threadpool(
+                    item_page, request, session, person, item_id, status=422,
+                    problems=["No file was chosen: pick your edited TIFF or JPEG, then hand it back."])
             folder = Path(tempfile.mkdtemp(prefix="upload-", dir=_upload_dir()))
             try:
                 path = await _save_upload(upload, folder, item, photo, max_bytes)
                 await run_in_threadpool(submit_work, item_id=item_id, person=person.name, file=path)
             except queue.ResultRefused as exc:
-                return item_page(request, session, person, item_id, status=422, problems=exc.problems)
+                return await run_in_threadpool(item_page, request, session, person, item_id, status=422,
+                                               problems=exc.problems)
             except (views.Forbidden, queue.QueueError) as exc:
                 raise _refusal(exc) from None
             finally:

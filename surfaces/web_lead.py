@@ -51,7 +51,7 @@ def add_lead_routes(app: FastAPI, *, posted: Callable, signed_in: Callable, page
 
         session, person, form = await posted(request)
         lead_only(person)
-        waiting = review.awaiting_review(order_id)
+        waiting = await run_in_threadpool(review.awaiting_review, order_id)
         rejections = []
         for index, photo in enumerate(waiting):
             reason = str(form.get(f"reason-{index}", "pass"))
@@ -63,7 +63,7 @@ def add_lead_routes(app: FastAPI, *, posted: Callable, signed_in: Callable, page
             await run_in_threadpool(decide, order_id, decision)
         except ValidationError as exc:
             message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            return order_page(request, session, person, order_id, status=422, error=message)
+            return await run_in_threadpool(order_page, request, session, person, order_id, status=422, error=message)
         except review.DecisionError as exc:
-            return order_page(request, session, person, order_id, status=422, error=str(exc))
+            return await run_in_threadpool(order_page, request, session, person, order_id, status=422, error=str(exc))
         return to(f"/orders/{order_id}?note=decided")

@@ -265,6 +265,8 @@ def test_an_upload_over_the_limit_is_refused(line, tmp_path):
     too_big = b"II*\x00" + os.urandom(2 * 1024 * 1024)
     refused = rita.post(f"/items/{item_id}/submit", data={"csrf": token}, files={"result": ("big.tif", too_big)})
     assert refused.status_code == 413 and "larger than 1 MB" in refused.text
+    empty = rita.post(f"/items/{item_id}/submit", data={"csrf": token}, files={"result": ("empty.tif", b"")})
+    assert empty.status_code == 422 and "No file was chosen" in empty.text
     assert item(item_id).status is WorkStatus.CLAIMED
 
 
