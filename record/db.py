@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import random
+import sqlite3
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,6 +60,27 @@ class _WriterQueue:
                 self._busy = False
 
 
+def _begin_polling(dbapi_conn) -> None:  # noqa: ANN001
+    """BEGIN IMMEDIATE, waiting for a writer of another process by polling every 0.2-2 ms instead of in
+    SQLite's busy handler, whose sleeps grow to 100 ms (a writer can wait seconds after the lock is free)."""
+    dbapi_conn.execute("PRAGMA busy_timeout=0")
+    try:
+        deadline, pause = time.monotonic() + SQLITE_BUSY_SECONDS, 0.0002
+        while True:
+            try:
+                dbapi_conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(pause * (0.5 + random.random()))
+            pause = min(pause * 2, 0.002)
+    finally:
+        dbapi_conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
+
+
 def _serialise_writers(engine: Engine) -> None:
     """Every transaction takes SQLite's write lock up front (BEGIN IMMEDIATE: a deferred transaction that
     later writes can fail with "database is locked" instead of waiting), after its turn in the process's
@@ -72,7 +96,7 @@ def _serialise_writers(engine: Engine) -> None:
         if not conn.info.get("postline_turn"):
             conn.info["postline_turn"] = writers.acquire(SQLITE_BUSY_SECONDS)
         try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            _begin_polling(conn.connection.dbapi_connection)
         except BaseException:
             end_turn(conn.info)
             raise
