@@ -77,11 +77,14 @@ def test_render_writes_jpeg_and_16_bit_tiff_with_the_matching_profile(chart_dng,
     with Image.open(jpeg) as img:
         assert img.format == "JPEG" and img.size == (CHART_W, CHART_H)
         assert img.info["icc_profile"] == output.icc_profile(OutputSpace.DISPLAY_P3)
+        cyberpunk = load_preset("cyberpunk")
+        assert img.info["comment"].decode() == f"postline preset cyberpunk v{cyberpunk.version} sha256:{cyberpunk.resolved_hash()}"
     tiff = render(chart_dng, tmp_path / "c.tif", load_preset("classic-portrait"))
     with tifffile.TiffFile(tiff) as tif:
         page = tif.pages[0]
         assert page.dtype == np.uint16 and page.shape == (CHART_H, CHART_W, 3)
         assert page.tags["InterColorProfile"].value == output.icc_profile(OutputSpace.ADOBE_RGB)
+        assert page.description.startswith("postline preset classic-portrait v2 sha256:")
 
 
 def test_every_preset_renders_a_plausible_picture(tmp_path):

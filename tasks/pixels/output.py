@@ -120,24 +120,25 @@ def _tmp(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
-def write_jpeg(path: Path, rgb8: np.ndarray, space: OutputSpace, *, quality: int = 92) -> Path:
+def write_jpeg(path: Path, rgb8: np.ndarray, space: OutputSpace, *, quality: int = 92, note: str | None = None) -> Path:
     """An 8-bit RGB array as a JPEG with ``space``'s ICC profile; atomic. Chroma is subsampled 4:2:0
-    below quality 95 (as most exporters do), kept 4:4:4 from 95 up."""
+    below quality 95 (as most exporters do), kept 4:4:4 from 95 up. ``note`` goes in the JPEG comment."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp(path)
+    extra = {"comment": note.encode()} if note else {}
     Image.fromarray(rgb8, "RGB").save(tmp, "JPEG", quality=quality, icc_profile=icc_profile(space),
-                                      subsampling=0 if quality >= 95 else 2)
+                                      subsampling=0 if quality >= 95 else 2, **extra)
     os.replace(tmp, path)
     return path
 
 
-def write_tiff16(path: Path, rgb16: np.ndarray, space: OutputSpace) -> Path:
-    """A 16-bit RGB array as a TIFF with ``space``'s ICC profile; atomic."""
+def write_tiff16(path: Path, rgb16: np.ndarray, space: OutputSpace, *, note: str | None = None) -> Path:
+    """A 16-bit RGB array as a TIFF with ``space``'s ICC profile (``note`` as its description); atomic."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp(path)
     tifffile.imwrite(tmp, rgb16, photometric="rgb", compression="zlib", compressionargs={"level": 1},
-                     iccprofile=icc_profile(space), metadata=None)
+                     iccprofile=icc_profile(space), metadata=None, description=note)
     os.replace(tmp, path)
     return path

@@ -35,14 +35,24 @@ def render_image(source: Path, preset: Preset, *, preview: bool = False, calibra
 def render(source: Path, output_path: Path, preset: Preset, *, preview: bool = False,
            calibration: np.ndarray | None = None) -> Path:
     """Write ``source`` graded with ``preset`` to ``output_path``: 8-bit JPEG (.jpg) or 16-bit TIFF
-    (.tif), in the preset's output colour space with its ICC profile embedded."""
+    (.tif), in the preset's output colour space with its ICC profile embedded, and the preset's
+    name, version and hash (``provenance``) in the file's comment / description."""
     output_path = Path(output_path)
     suffix = output_path.suffix.lower()
     if suffix not in JPEG_SUFFIXES | TIFF_SUFFIXES:
         raise ValueError(f"{output_path.name}: render writes .jpg or .tif files")
     space = preset.output.colour_space
+    note = provenance(preset, calibration)
     if suffix in JPEG_SUFFIXES:
         rgb = render_image(source, preset, preview=preview, calibration=calibration, dtype=np.uint8)
-        return output.write_jpeg(output_path, rgb, space, quality=preset.output.jpeg_quality)
+        return output.write_jpeg(output_path, rgb, space, quality=preset.output.jpeg_quality, note=note)
     rgb = render_image(source, preset, preview=preview, calibration=calibration, dtype=np.uint16)
-    return output.write_tiff16(output_path, rgb, space)
+    return output.write_tiff16(output_path, rgb, space, note=note)
+
+
+def provenance(preset: Preset, calibration: np.ndarray | None = None) -> str:
+    """What a rendered file says about its making, so a reprint can re-render it exactly."""
+    note = f"postline preset {preset.name} v{preset.version} sha256:{preset.resolved_hash()}"
+    if calibration is not None:
+        note += " calibration " + ",".join(f"{v:.6g}" for v in np.asarray(calibration, float).ravel())
+    return note
