@@ -8,10 +8,11 @@ ran out to the queue (a RELEASED event with reason ``'lease expired'``). Every s
 Order of the queue: rush orders first, then the order's due date (none last), then the item's age.
 
 Claiming never gives one item to two people:
-- PostgreSQL (and other servers): ``SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1``, then the guarded update;
-  concurrent claimers skip each other's rows instead of waiting.
+- PostgreSQL (and other servers): ``SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1``, the guarded update and
+  the CLAIMED event in one statement (CTEs); concurrent claimers skip each other's rows instead of waiting.
 - SQLite: one ``UPDATE work_items SET ... WHERE id = (SELECT ... LIMIT 1) AND status = 'queued' RETURNING``
-  (SQLite >= 3.35), inside the record's ``BEGIN IMMEDIATE`` transaction.
+  (SQLite >= 3.35), inside the record's ``BEGIN IMMEDIATE`` transaction, then the event.
+Both are :func:`record.moves.claim_first`. The pick walks an index in queue order (``queue_rank``), no sort.
 
 Two kinds of function:
 - data functions (``claim_next``, ``heartbeat``, ``release``, ``reap_expired``, ``submit``, ``queue_depths``,

@@ -1,6 +1,8 @@
 """`postline queue ...` and `postline people ...`: the retouchers' command line over the stage queues.
 
     postline people add ana --role retoucher --skills liquify_skin,fine_retouch   (asks for a password)
+    postline people skills ana liquify_skin                                       (replaces their skills)
+    postline people password ana
     postline people list
     postline queue stages
     postline queue pull --as ana [--stage liquify_skin] [--to DIR]    -> copies the working file, prints its path
@@ -266,6 +268,37 @@ def cmd_people_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_people_skills(args: argparse.Namespace) -> int:
+    from config.line import get_line
+    from record import people
+    from record.db import transaction
+
+    try:
+        with transaction() as session:
+            person = people.set_skills(session, name=args.name, skills=args.skills,
+                                       known_stages=[s.key for s in get_line().stages])
+    except (ValueError, people.UnknownPerson) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{person.name} now works in: {person.skills.replace(',', ', ') or 'no stage'}.")
+    return 0
+
+
+def cmd_people_password(args: argparse.Namespace) -> int:
+    from record import people
+    from record.db import transaction
+
+    try:
+        password = _read_password(args)
+        with transaction() as session:
+            people.set_password(session, name=args.name, password=password)
+    except (ValueError, people.UnknownPerson) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"New password set for {args.name}.")
+    return 0
+
+
 def cmd_people_list(_args: argparse.Namespace) -> int:
     from record import people
     from record.db import transaction
@@ -329,7 +362,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     reap = q.add_parser("reap", help="return claims whose lease ran out to the queue (pull does this too)")
     reap.set_defaults(func=cmd_reap)
 
-    p = sub.add_parser("people", help="retouchers and leads: add, list").add_subparsers(
+    p = sub.add_parser("people", help="retouchers and leads: add, skills, password, list").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     add = p.add_parser("add", help="add a person; asks for their password (or reads it with --password-stdin)")
     add.add_argument("name", help="sign-in name: lower-case letters, digits, . _ -")
@@ -338,5 +371,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--display-name", help="name shown on the web page (default: NAME)")
     add.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     add.set_defaults(func=cmd_people_add)
+    skills = p.add_parser("skills", help="set the stages a person works in (replaces their skills)")
+    skills.add_argument("name")
+    skills.add_argument("skills", help="stage keys, comma-separated (empty string: none)")
+    skills.set_defaults(func=cmd_people_skills)
+    password = p.add_parser("password", help="set a new password (asked, or read with --password-stdin)")
+    password.add_argument("name")
+    password.add_argument("--password-stdin", action="store_true", help="read it from the first line of stdin")
+    password.set_defaults(func=cmd_people_password)
     ls = p.add_parser("list", help="everyone on the line, their role and skills")
     ls.set_defaults(func=cmd_people_list)

@@ -78,3 +78,17 @@ def test_cli_adds_people_with_a_password_from_stdin_and_lists_them(home, monkeyp
     assert "Ana K." in out and "liquify_skin, fine_retouch" in out and "bob" not in out and "secret" not in out
     with transaction() as session:
         assert people.authenticate(session, name="ana", password="ana's long secret") is not None
+
+
+def test_cli_changes_skills_and_passwords(home, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO("ana's long secret\n"))
+    assert main(["people", "add", "ana", "--role", "retoucher", "--skills", "liquify_skin", "--password-stdin"]) == 0
+    assert main(["people", "skills", "ana", "fine_retouch,design_layout"]) == 0
+    assert main(["people", "skills", "ana", "retouch"]) == 2
+    assert main(["people", "skills", "zoe", "fine_retouch"]) == 2
+    monkeypatch.setattr("sys.stdin", io.StringIO("ana's new long secret\n"))
+    assert main(["people", "password", "ana", "--password-stdin"]) == 0
+    with transaction() as session:
+        assert people.skills_named(session, "ana") == ["fine_retouch", "design_layout"]
+        assert people.authenticate(session, name="ana", password="ana's long secret") is None
+        assert people.authenticate(session, name="ana", password="ana's new long secret") is not None
