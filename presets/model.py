@@ -231,7 +231,8 @@ def _field_info(loc: tuple) -> Any:
     return info
 
 
-def _describe(err: dict) -> str:
+def describe_error(err: dict) -> str:
+    """One pydantic error as a sentence naming the key and what is allowed."""
     key = ".".join(str(p) for p in err["loc"])
     if err["type"] == "extra_forbidden":
         return f"unknown key '{key}' (check the spelling; `postline preset show neutral` lists every key)"
@@ -293,7 +294,8 @@ def _merged_data(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     return _deep_merge(base, data)
 
 
-def _set_dotted(data: dict, key: str, value: Any, source: str) -> None:
+def set_dotted(data: dict, key: str, value: Any, source: str) -> None:
+    """data["tone"]["exposure_ev"] = value for key "tone.exposure_ev" (sections made as needed)."""
     parts = key.split(".")
     if not all(parts):
         raise PresetError(f"{source}: override key {key!r} is not a dotted name like 'tone.exposure_ev'")
@@ -329,14 +331,14 @@ def _validate(data: dict, source: Path | str) -> Preset:
     try:
         return Preset.model_validate(_with_lut_checksum(data, source))
     except ValidationError as exc:
-        raise PresetError(f"{source}: " + "; ".join(_describe(e) for e in exc.errors())) from exc
+        raise PresetError(f"{source}: " + "; ".join(describe_error(e) for e in exc.errors())) from exc
 
 
 def load_preset_file(path: Path, overrides: dict[str, Any] | None = None) -> Preset:
     """Load, merge what it extends, apply single-value overrides, validate."""
     data = _merged_data(Path(path))
     for key, value in (overrides or {}).items():
-        _set_dotted(data, key, value, str(path))
+        set_dotted(data, key, value, str(path))
     return _validate(data, path)
 
 

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from presets.model import HSL_BANDS, FORMAT_VERSION, Preset, PresetError, _describe, _set_dotted
+from pydantic import ValidationError
+
+from presets.model import FORMAT_VERSION, HSL_BANDS, Preset, PresetError, describe_error, set_dotted
 
 CRS = "http://ns.adobe.com/camera-raw-settings/1.0/"
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -141,7 +143,7 @@ def import_xmp(path: Path, name: str | None = None) -> XmpImport:
             if clamped != value:
                 result.clamped.append(f"crs:{crs} = {value:g} -> {key} = {clamped:g} (allowed {lo:g}..{hi:g})")
             value = clamped
-        _set_dotted(data, key, value, str(path))
+        set_dotted(data, key, value, str(path))
         result.mapped.append(f"crs:{crs} -> {key} = {value}")
 
     balance = settings.get("WhiteBalance")
@@ -171,9 +173,8 @@ def import_xmp(path: Path, name: str | None = None) -> XmpImport:
             result.unmapped.append(f"crs:{crs} = {shown}")
     try:
         Preset.model_validate(data)
-    except Exception as exc:  # noqa: BLE001  (pydantic's ValidationError, described per field)
-        errors = getattr(exc, "errors", None)
-        detail = "; ".join(_describe(e) for e in errors()) if errors else str(exc)
+    except ValidationError as exc:
+        detail = "; ".join(describe_error(e) for e in exc.errors())
         raise PresetError(f"{path}: the imported values are not a valid preset: {detail}") from exc
     return result
 
