@@ -64,13 +64,15 @@ class QcGateSpec(BaseModel):
     min_sharpness_ratio: float = Field(0.6, ge=0, le=1, description=(
         "Sharpness (variance of the Laplacian of luma) of the photo over that of the version before it; "
         "below this the stage that made it lost sharpness."))
-    max_colour_cast: float = Field(8.0, gt=0, le=50, description=(
-        "Largest distance (CIELAB a*b* units) of the near-neutral pixels' mean from neutral that passes, "
-        "after taking out the tint the order's preset gives greys on purpose."))
+    max_colour_cast: float = Field(14.0, gt=0, le=50, description=(
+        "Largest distance (CIELAB a*b* units) from neutral of the greys' mean colour that passes, after taking "
+        "out the tint the order's preset gives greys on purpose. 14 sends back a gross white-balance error; "
+        "well-balanced real frames with warm rooms in them measure up to about 12."))
     neutral_chroma: float = Field(15.0, gt=0, le=50, description=(
-        "Pixels with less CIELAB chroma than this count as near-neutral for the colour-cast check."))
+        "Colour-cast check: how near-neutral a pixel must be to count, as CIELAB chroma; a pixel of this "
+        "chroma counts 0.61 as much as a grey one, one of twice it 0.14 (Gaussian weight)."))
     min_neutral_share: float = Field(0.03, gt=0, le=1, description=(
-        "Share of near-neutral pixels a photo needs for the colour-cast check to judge it."))
+        "Weighted share of near-neutral mid-tone pixels a photo needs for the colour-cast check to judge it."))
     max_aspect_error: float = Field(0.01, ge=0, le=0.5, description=(
         "Relative difference of aspect ratio from the original that passes where a crop is allowed."))
     require_icc: bool = Field(True, description="A working file must carry an sRGB ICC profile.")

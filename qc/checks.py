@@ -92,14 +92,19 @@ def check_image(display: np.ndarray, *, expected_size: tuple[int, int] | None, s
 
 
 def neutral_ab(display: np.ndarray, spec: QcGateSpec) -> tuple[float, float, float] | None:
-    """Mean a*, b* of the near-neutral, mid-tone pixels and their share; None if too few to judge."""
+    """Mean a*, b* of the mid-tone pixels, each weighted by how near-neutral it is (a Gaussian of its chroma,
+    ``spec.neutral_chroma`` wide), and their weighted share; None if too few to judge. The weight falls
+    smoothly, so greys pushed far off by a strong cast still count (a hard chroma cut-off would lose them
+    and see no cast at all)."""
     lab = cv2.cvtColor(np.clip(_small(display), 0, 1).astype(np.float32), cv2.COLOR_RGB2Lab)  # sRGB in, D65
     lightness, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
-    neutral = (np.hypot(a, b) < spec.neutral_chroma) & (lightness > 15) & (lightness < 95)
-    share = float(neutral.mean())
+    mid = (lightness > 15) & (lightness < 95)
+    weight = np.exp(-(a * a + b * b) / (2 * spec.neutral_chroma ** 2)) * mid
+    share = float(weight.mean())
     if share < spec.min_neutral_share:
         return None
-    return float(a[neutral].mean()), float(b[neutral].mean()), share
+    total = float(weight.sum())
+    return float((weight * a).sum() / total), float((weight * b).sum() / total), share
 
 
 def colour_cast(display: np.ndarray, spec: QcGateSpec, neutral_tint: tuple[float, float] = (0.0, 0.0)

@@ -59,13 +59,14 @@ def test_sharpness_is_compared_at_the_same_size(photo):
 
 def test_a_neutral_frame_has_no_cast_a_warm_one_has_a_yellow_cast():
     assert checks.colour_cast(grey_card(), SPEC) is None
-    cast = checks.colour_cast(grey_card((1.0, 0.95, 0.75)), SPEC)
+    cast = checks.colour_cast(grey_card((1.0, 0.9, 0.6)), SPEC)               # daylight balance under tungsten
     assert cast is not None and cast.reason is Reason.COLOUR_CAST and "yellow" in cast.message
-    assert checks.colour_cast(grey_card((0.85, 1.0, 0.9)), SPEC).message.startswith("has a green cast")
+    assert checks.colour_cast(grey_card((0.75, 1.0, 0.8)), SPEC).message.startswith("has a green cast")
+    assert checks.colour_cast(grey_card((1.0, 0.97, 0.92)), SPEC) is None       # a touch warm is not a cast
 
 
 def test_a_tint_the_preset_gives_on_purpose_is_not_a_cast():
-    warm = grey_card((1.0, 0.95, 0.75))
+    warm = grey_card((1.0, 0.9, 0.6))
     a, b, _ = checks.neutral_ab(warm, SPEC)
     assert checks.colour_cast(warm, SPEC, neutral_tint=(a, b)) is None
     assert checks.preset_neutral_tint(load_preset("neutral")) == pytest.approx((0, 0), abs=0.5)
@@ -179,7 +180,7 @@ def test_the_gate_finds_a_file_changed_after_hand_back_and_a_missing_profile(rec
 
 
 def test_the_gate_finds_a_cast_and_sends_it_to_grading(recorded, photo):
-    found = gate._inspect(*recorded(np.clip(finish.apply(photo) * np.float32([1.0, 0.93, 0.7]), 0, 1)))
+    found = gate._inspect(*recorded(np.clip(finish.apply(photo) * np.float32([1.0, 0.9, 0.6]), 0, 1)))
     assert Reason.COLOUR_CAST in reasons(found)
     assert gate.blamed_stage(found) == get_line().stages[0].key
 

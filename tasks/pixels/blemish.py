@@ -71,15 +71,16 @@ def _closed(skin: np.ndarray, diameter: int) -> np.ndarray:
 
 def _remove(display: np.ndarray, out: np.ndarray, area: np.ndarray, diameter: int, params: BlemishParams,
             box: tuple[int, int, int, int]) -> int:
+    """Fill the spots found in ``box`` (x0, y0, x1, y1); ``area`` is the skin inside that box."""
     x0, y0, x1, y1 = box
     crop = display[y0:y1, x0:x1]
-    found = spots(crop, area[y0:y1, x0:x1], diameter, params)
+    found = spots(crop, area, diameter, params)
     if not found.any():
         return 0
     if params.grow_px:
         size = 2 * params.grow_px + 1
         grown = cv2.dilate(found.astype(np.uint8), np.ones((size, size), np.uint8)).astype(bool)
-        found = grown & _closed(area[y0:y1, x0:x1], diameter)    # never beyond the skin
+        found = grown & _closed(area, diameter)    # never beyond the skin
     mask8 = found.astype(np.uint8)
     radius = max(3, diameter)
     # Float inpainting one channel at a time; Telea's method expects the 0..255 range, so scale there and back.
@@ -103,11 +104,10 @@ def apply(display: np.ndarray, params: BlemishParams = BlemishParams(), *,
         return out
     for face in face_finder.detect(display, params.skin.faces) if found is None else found:
         diameter = max(2, round(face.w * params.max_spot_face_fraction))
-        mask = skin_ops.face_skin_mask(display, [face], params.skin)
-        x0, y0, x1, y1 = face.grown(params.skin.face_grow, display.shape)
+        (x0, y0, x1, y1), weight = skin_ops.face_weight(display, face, params.skin)
         pad = 2 * diameter + params.grow_px + 2      # room for the median and the fill around the box edge
         box = (max(0, x0 - pad), max(0, y0 - pad), min(width, x1 + pad), min(height, y1 + pad))
-        area = np.zeros(display.shape[:2], bool)
-        area[y0:y1, x0:x1] = mask[y0:y1, x0:x1] > 0.25
+        area = np.zeros((box[3] - box[1], box[2] - box[0]), bool)
+        area[y0 - box[1]:y1 - box[1], x0 - box[0]:x1 - box[0]] = weight > 0.25
         _remove(display, out, area, diameter, params, box)
     return out

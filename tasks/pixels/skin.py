@@ -72,7 +72,7 @@ def skin_mask(display: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(inside, (0, 0), 2.0)
 
 
-def _face_weight(display: np.ndarray, face: face_finder.Face, params: SkinParams
+def face_weight(display: np.ndarray, face: face_finder.Face, params: SkinParams
                  ) -> tuple[tuple[int, int, int, int], np.ndarray]:
     """The grown box (x0, y0, x1, y1) of a face and the 0..1 skin mask inside it."""
     x0, y0, x1, y1 = face.grown(params.face_grow, display.shape)
@@ -107,7 +107,7 @@ def face_skin_mask(display: np.ndarray, found: list[face_finder.Face], params: S
     """HxW float32, 0..1: the skin of the given faces (zero outside their grown boxes)."""
     mask = np.zeros(display.shape[:2], np.float32)
     for face in found:
-        (x0, y0, x1, y1), weight = _face_weight(display, face, params)
+        (x0, y0, x1, y1), weight = face_weight(display, face, params)
         np.maximum(mask[y0:y1, x0:x1], weight, out=mask[y0:y1, x0:x1])
     return mask
 
@@ -115,7 +115,7 @@ def face_skin_mask(display: np.ndarray, found: list[face_finder.Face], params: S
 # --- smoothing -----------------------------------------------------------------------------------
 
 def _smooth_face(display: np.ndarray, out: np.ndarray, face: face_finder.Face, params: SkinParams) -> None:
-    (x0, y0, x1, y1), weight = _face_weight(display, face, params)
+    (x0, y0, x1, y1), weight = face_weight(display, face, params)
     weight *= params.strength
     inside = weight > 0
     if not inside.any():
@@ -171,4 +171,4 @@ def apply_faces(display: np.ndarray) -> np.ndarray:
     return apply(display, FACES)
 
 
-__all__ = ["SkinParams", "SkinScope", "apply", "apply_faces", "face_skin_mask", "skin_mask", "upgrade"]
+__all__ = ["SkinParams", "SkinScope", "apply", "apply_faces", "face_skin_mask", "face_weight", "skin_mask", "upgrade"]
