@@ -43,6 +43,10 @@ class PostlineSettings(BaseSettings):
         description="How many times an automatic QC rejection sends a photo back to its stage before it is held.",
     )
 
+    chart_search: int = Field(
+        default=8, ge=0, le=1000,
+        description="How many of an order's first RAW frames to search for a colour chart (0: no session calibration).",
+    )
     human_wait_seconds: int = Field(
         default=14 * 24 * 3600, ge=60,
         description="How long an order's flow run waits for retoucher or QC lead before it gives up (fails).",

@@ -16,6 +16,7 @@ from flows.original_review import original_review_flow
 from flows.qc_gate import qc_gate_flow
 from flows.stage import stage_flow
 from record.models import QC_GATE
+from tasks.calibration import calibrate_session
 from tasks.planning import mark_order_failed, next_stage, order_title, start_order
 
 
@@ -37,6 +38,7 @@ def order_flow(order_id: int) -> str:
     ingest_flow.with_options(task_runner=pool)(order_id, order["card_folder"])
     if get_line().review_gate.enabled:
         original_review_flow(order_id)
+    calibrate_session(order_id)
     while (stage := next_stage(order_id)) is not None:
         if stage == QC_GATE:
             qc_gate_flow.with_options(task_runner=pool)(order_id)

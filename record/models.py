@@ -97,6 +97,8 @@ class Order(SQLModel, table=True):
     delivery_path: str | None = Field(default=None, max_length=1024)
     flow_run_id: str | None = Field(default=None, max_length=36, description="The Prefect flow run driving it.")
     revisions: int = Field(default=0, description="Client revision rounds asked for so far.")
+    chart_photo: str | None = Field(default=None, max_length=1024, description="Card file holding the colour chart.")
+    calibration_json: str | None = Field(default=None, description="The session calibration fitted on the chart.")
     waiting_on: str | None = Field(default=None, max_length=80, description="Stage or gate the run waits for.")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

@@ -26,7 +26,8 @@ def _date(text: str) -> date:
 
 # --- commands -------------------------------------------------------------------------------------
 
-def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None, due: date | None):
+def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None, due: date | None,
+                 chart: str | None = None):
     """Check the card folder and the preset, then record the order. Raises CliError on bad input."""
     from presets.model import DEFAULT_FOR_SHOOT, PresetError, load_preset
     from record import work
@@ -40,6 +41,8 @@ def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None
         raise CliError(str(exc)) from None
     if not found:
         raise CliError(f"{card}: no files in this folder; give the folder that holds the card's photos")
+    if chart is not None and chart not in found:
+        raise CliError(f"--chart {chart}: no such file in {card} (give its path relative to the folder)")
     try:
         preset = load_preset(preset_name or DEFAULT_FOR_SHOOT[shoot])
     except PresetError as exc:
@@ -48,13 +51,15 @@ def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None
         order = work.create_order(session, client=client, shoot=ShootType(shoot), preset_name=preset.name,
                                   preset_version=preset.version, preset_hash=preset.resolved_hash(),
                                   preset_json=preset.model_dump_json(), due=due, card_folder=str(card))
+        order.chart_photo = chart
     print(f"Order {order.id} for {client}: {len(found)} files in {card}, preset {preset.name} v{preset.version}.")
     return order
 
 
 def cmd_order_create(args: argparse.Namespace) -> int:
     card = Path(args.from_dir).expanduser().resolve()
-    order = create_order(client=args.client, shoot=args.shoot, card=card, preset_name=args.preset, due=args.due)
+    order = create_order(client=args.client, shoot=args.shoot, card=card, preset_name=args.preset, due=args.due,
+                         chart=args.chart)
     print(f"Run it with: postline order run {order.id}")
     print(order.id)
     return 0
@@ -128,6 +133,12 @@ def _print_order(order_id: int, *, brief: bool = False) -> None:
           f" · due {order.due or '-'} · {order.status.value}")
     print("Photos: " + ", ".join(f"{n} {s.value}" for s, n in sorted(counts.items()))
           + (f" · client revision rounds: {order.revisions}" if order.revisions else ""))
+    if order.calibration_json:
+        from tasks.pixels.calibrate import CalibrationResult
+
+        cal = CalibrationResult.model_validate_json(order.calibration_json)
+        print(f"Session calibration: {cal.source}, {cal.patches_found} patches, "
+              f"mean dE00 {cal.uncalibrated_mean_de:.2f} -> {cal.fit_mean_de:.2f}")
     if order.waiting_on:
         print(f"Waiting on: {order.waiting_on} (people's work; see `postline queue stages` / `postline qc pending {order.id}`)")
     print()
@@ -224,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--from", dest="from_dir", required=True, metavar="DIR", help="folder holding the card's photos")
     create.add_argument("--preset", help="grading preset (default: the shoot's; see presets/*.toml)")
     create.add_argument("--due", type=_date, help="due date, YYYY-MM-DD")
+    create.add_argument("--chart", metavar="FILE", help="the card's ColorChecker shot, for session calibration "
+                        "(default: postline looks for a chart among the first frames)")
     create.set_defaults(func=cmd_order_create)
     run = order.add_parser("run", help="run (or resume) an order through the line; prints the delivery zip last")
     run.add_argument("order_id", type=int)

@@ -101,16 +101,16 @@ def package_order(order_id: int) -> str:
                                  reason=f"in {target.name}")
         status = OrderStatus.DELIVERED if ready else OrderStatus.FAILED
         work.set_order_status(session, work.get_order(session, order_id), status, delivery_path=str(target))
-    _publish_summary(order_id, target, manifest["not_delivered"])
+    _publish_summary(order_id, order.client, target, manifest["not_delivered"])
     logger.info("delivered %d photos in %s; %d not delivered", len(ready), target, len(manifest["not_delivered"]))
     return str(target)
 
 
-def _publish_summary(order_id: int, target: Path, not_delivered: list[dict]) -> None:
+def _publish_summary(order_id: int, client: str, target: Path, not_delivered: list[dict]) -> None:
     """A Markdown artifact on the flow run: what a lead reads in the Prefect UI after delivery."""
     with transaction() as session:
         rows = stats.stage_table(session, order_id=order_id)
-    lines = [f"**Delivery:** `{target}`", "", "| stage | photos in | passed | rejected | rework rate | mean s/photo |",
+    lines = [f"### {client} · order {order_id}", "", f"**Delivery:** `{target}`", "", "| stage | photos in | passed | rejected | rework rate | mean s/photo |",
              "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         rate = "-" if r.rework_rate is None else f"{r.rework_rate:.1%}"

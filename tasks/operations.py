@@ -21,6 +21,7 @@ class OpContext:
     preset: Preset
     round: int            # 1 = first pass; higher = rework after a QC rejection
     proof_path: Path | None = None
+    calibration: tuple[tuple[float, ...], ...] | None = None  # the session's 3x3 (tasks/calibration.py)
 
 
 def grade(source: Path, output: Path, ctx: OpContext) -> None:
@@ -33,7 +34,8 @@ def grade(source: Path, output: Path, ctx: OpContext) -> None:
         sample = image16[::2, ::2].astype(np.float32) * (1.0 / 65535.0)
         rescue = {"exposure_ev": tone.exposure_rescue_ev(sample)}
         preset = preset.model_copy(update={"tone": preset.tone.model_copy(update=rescue)})
-    baked = look.bake(preset, space=OutputSpace.SRGB, output_sharpening=False)
+    calibration = np.asarray(ctx.calibration, np.float32) if ctx.calibration is not None else None
+    baked = look.bake(preset, calibration=calibration, space=OutputSpace.SRGB, output_sharpening=False)
     display = look.apply(image16, baked, dtype=np.float32)
     imageio.write_working_tiff(output, display)
     if ctx.proof_path is not None:

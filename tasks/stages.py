@@ -21,6 +21,7 @@ from tasks.errors import Retryable, retry_only_retryable
 from tasks.files import sha256_of, work_path
 from tasks.handoff import next_stage_for
 from tasks.operations import OPERATIONS, OpContext
+from tasks.pixels.calibrate import CalibrationResult
 
 
 def _submit(item: WorkItem, output: Path, seconds: float) -> None:
@@ -53,7 +54,10 @@ def run_stage_batch(order_id: int, stage: str, item_ids: list[int]) -> dict[str,
     spec = get_line().stage(stage)
     operation = OPERATIONS[spec.operation]
     with transaction() as session:
-        preset = Preset.model_validate_json(work.get_order(session, order_id).preset_json)
+        order = work.get_order(session, order_id)
+        preset = Preset.model_validate_json(order.preset_json)
+        calibration = CalibrationResult.model_validate_json(order.calibration_json).matrix \
+            if order.calibration_json else None
         names = {p.id: p.source_name for p in work.photos(session, order_id)}
     counts = {"submitted": 0, "failed": 0, "skipped": 0}
     for item_id in item_ids:
@@ -66,7 +70,8 @@ def run_stage_batch(order_id: int, stage: str, item_ids: list[int]) -> dict[str,
         proof = work_path(order_id, "proofs", item.photo_id, item.round, ".jpg") if stage == get_line().stages[0].key else None
         started = time.perf_counter()
         try:
-            operation(Path(item.input_path), output, OpContext(preset=preset, round=item.round, proof_path=proof))
+            operation(Path(item.input_path), output, OpContext(preset=preset, round=item.round, proof_path=proof,
+                                                                      calibration=calibration))
         except Retryable as exc:
             _release(item, f"will retry: {exc}")
             raise

@@ -44,6 +44,14 @@ def test_demo_delivers_every_frame_with_a_matching_manifest(demo_run):
     assert delivery.full("DSC_0002.dng").size == (1200, 800)
 
 
+def test_demo_calibrates_the_session_on_its_chart_frame(demo_run):
+    line = next(line for line in demo_run.splitlines() if line.startswith("Session calibration:"))
+    assert line.startswith("Session calibration: DSC_0001.dng, 24 patches")
+    with transaction() as session:
+        order = work.orders(session)[0]
+    assert '"source":"DSC_0001.dng"' in order.calibration_json
+
+
 def test_demo_shows_the_overexposed_frame_reworked_once_and_counted(demo_run):
     with transaction() as session:  # the demo's record: its home is set for the whole module
         order = work.orders(session)[0]

@@ -347,6 +347,11 @@ def render_scene(kind: str, width: int, height: int, *, seed: int = 0) -> np.nda
 
 
 SHOT_INTERVAL_S = 3
+# The demo camera's colour error, as a real sensor's profile has one: channels leak into each other (rows sum
+# to 1, so greys stay grey). Session calibration on the demo's chart frame measures and removes it.
+DEMO_CROSSTALK = np.array([[0.90, 0.12, -0.02],
+                           [0.05, 0.88, 0.07],
+                           [-0.02, 0.14, 0.88]], np.float32)
 
 
 def make_demo_shoot(folder, *, width: int = 1200, height: int = 800) -> list[Path]:
@@ -371,5 +376,6 @@ def make_demo_shoot(folder, *, width: int = 1200, height: int = 800) -> list[Pat
             scene = np.rot90(render_scene(kind, height, width, seed=seed))
         else:
             scene = render_scene(kind, width, height, seed=seed)
+        scene = np.clip(scene @ DEMO_CROSSTALK.T, 0.0, None)
         paths.append(write_dng(folder / f"DSC_{i + 1:04d}.dng", scene, meta))
     return paths
