@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -69,8 +70,25 @@ def run_order(order_id: int) -> str:
     from flows.order import order_flow
     from surfaces.prefect_env import choose_prefect_server
 
-    print(choose_prefect_server(), file=sys.stderr)
+    from config.line import get_line
+
+    where = choose_prefect_server()
+    print(where, file=sys.stderr)
+    line = get_line()
+    people = any(s.needs_people for s in line.stages) or line.qc_gate.human_review or line.review_gate.enabled
+    if people and not os.environ.get("PREFECT_API_URL"):
+        print("warning: this line waits for people, and their hand-backs and decisions can only wake this run "
+              "through a Prefect server they reach too: stop this, start `make server`, and run it again.",
+              file=sys.stderr)
     return order_flow(order_id)
+
+
+def _connect_prefect() -> None:
+    """Every command that may wake a waiting run (queue submit, qc/review decide, web) must reach the same
+    Prefect server as the run: the one in PREFECT_API_URL, else the local one if it is up."""
+    from surfaces.prefect_env import choose_prefect_server
+
+    choose_prefect_server()
 
 
 def cmd_order_run(args: argparse.Namespace) -> int:
@@ -277,11 +295,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _connect_prefect()
     try:
         return args.func(args)
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # `postline ... | head`: the reader has gone, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -77,7 +77,7 @@ def wake_order(order_id: int, stage: str, *, run_input: dict | None = None, pati
     while True:
         try:
             resume_flow_run(UUID(run_id), run_input=run_input)
-            logger.info("order %s: %s is done, its flow run resumes", order_id, stage)
+            logger.debug("order %s: %s is done, its flow run resumes", order_id, stage)
             return True
         except FlowPauseTimeout:
             return False
