@@ -11,6 +11,7 @@ import pytest
 from config.line import Operation
 from tasks.operations import OPERATIONS, OpContext
 from tasks.pixels import blemish, detail, dodgeburn, faces, finish, imageio, layout, skin
+from tasks.pixels.blur import wide_blur
 from tasks.pixels.colour import luma
 
 
@@ -85,6 +86,18 @@ def test_no_face_no_change(portrait):
     assert faces.detect(landscape) == []
     assert np.array_equal(skin.apply(landscape, skin.FACES), landscape)
     assert np.array_equal(blemish.apply(landscape), landscape)
+
+
+def test_a_false_face_on_something_grey_is_left_alone(portrait):
+    helmet = faces.Face(413, 427, 38, 38)                            # the helmet on her lap: no skin in it
+    assert np.array_equal(skin.apply(portrait, skin.FACES, found=[helmet]), portrait)
+
+
+def test_the_wide_blur_matches_a_full_size_gaussian():
+    rng = np.random.default_rng(5)
+    image = cv2.resize(rng.uniform(0, 1, (24, 36)).astype(np.float32), (720, 480), interpolation=cv2.INTER_CUBIC)
+    exact = cv2.GaussianBlur(image, (0, 0), 30)
+    assert np.abs(wide_blur(image, 30) - exact)[40:-40, 40:-40].max() < 0.01
 
 
 def test_version_one_skin_parameters_keep_their_meaning():

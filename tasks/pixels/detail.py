@@ -3,10 +3,10 @@ Display space in and out."""
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from tasks.pixels.blur import wide_blur
 from tasks.pixels.colour import luma
 
 
@@ -22,6 +22,6 @@ def apply(display: np.ndarray, params: DetailParams = DetailParams()) -> np.ndar
         raise ValueError(f"expected float32 HxWx3, got {display.dtype} {display.shape}")
     y = luma(display)
     sigma = max(1.0, max(display.shape[:2]) * params.radius_fraction)
-    base = cv2.GaussianBlur(y, (0, 0), sigma)
+    base = wide_blur(y, sigma)
     boost = params.amount * (y - base)                # added equally to R, G, B: hue kept
     return np.clip(display + boost[..., None], 0.0, 1.0).astype(np.float32)

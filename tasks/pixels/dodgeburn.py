@@ -8,10 +8,10 @@ B, so hue is kept; it tapers to nothing at black and white, so nothing new clips
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from tasks.pixels.blur import wide_blur
 from tasks.pixels.colour import luma
 
 
@@ -29,7 +29,7 @@ def luminance_map(display: np.ndarray, params: DodgeBurnParams = DodgeBurnParams
     """HxW float32, -1..1: > 0 where the area is darker than the pivot (dodge), < 0 where brighter (burn)."""
     y = luma(display)
     sigma = max(1.0, max(display.shape[:2]) * params.radius_fraction)
-    base = cv2.GaussianBlur(y, (0, 0), sigma)
+    base = wide_blur(y, sigma)
     return np.clip((params.pivot - base) / max(params.pivot, 1 - params.pivot), -1.0, 1.0)
 
 

@@ -49,6 +49,9 @@ class SkinParams(BaseModel):
     level_tolerance: float = Field(0.35, gt=0, le=1, description=(
         "faces scope: difference in luma (0..1) from the face's median skin level at which a pixel "
         "stops counting as skin (keeps hair and brows out)."))
+    min_skin_share: float = Field(0.25, ge=0, le=1, description=(
+        "faces scope: share of skin-coloured pixels the middle of a face box needs; a box with less is a "
+        "false detection (a knot in wood, a pattern) and is left alone."))
     faces: face_finder.FaceParams = face_finder.FaceParams()
 
 
@@ -89,9 +92,10 @@ def face_weight(display: np.ndarray, face: face_finder.Face, params: SkinParams
     ix0, iy0 = face.x - x0 + face.w // 5, face.y - y0 + face.h // 4
     centre = (slice(iy0, iy0 + face.h * 3 // 5), slice(ix0, ix0 + face.w * 3 // 5))
     ccr, ccb = cr[centre].ravel(), cb[centre].ravel()
-    likely = (ccr >= 130) & (ccr <= 185) & (ccb >= 75) & (ccb <= 140)
-    if likely.mean() > 0.2:
-        ccr, ccb = ccr[likely], ccb[likely]
+    likely = (ccr >= 135) & (ccr <= 185) & (ccb >= 75) & (ccb <= 135)   # skin, not grey (Cr, Cb near 128)
+    if likely.mean() < params.min_skin_share:                # no skin in the middle of the box: not a face
+        return (x0, y0, x1, y1), np.zeros(crop.shape[:2], np.float32)
+    ccr, ccb = ccr[likely], ccb[likely]
     distance2 = (cr - np.median(ccr)) ** 2 + (cb - np.median(ccb)) ** 2
     tone = np.clip(1.0 - distance2 / params.tone_tolerance ** 2, 0.0, 1.0) ** 2
     y = ycrcb[..., 0]
