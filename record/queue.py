@@ -122,12 +122,28 @@ def claim_next(session: Session, *, person: str, stages: list[str] | None = None
     """Claim the next queued item of ``stages`` (default: all the person's skills) for ``person`` until
     now + ``lease``: sets claimed_by, lease_expires_at, attempt + 1 and writes the CLAIMED event.
     Returns None when those queues are empty. Does not commit."""
-    stages = stages_for(session, person, stages)
+    stages = [s for s in stages_for(session, person, stages) if not _at_wip_limit(session, s)]
     if not stages:
         return None
     expires = (now or utcnow()) + lease
     return moves.claim_first(session, _NEXT_IN_QUEUE, params={"stages": stages}, actor=person,
                              lease_expires_at=expires)
+
+
+def _at_wip_limit(session: Session, stage: str) -> bool:
+    """Whether ``stage`` already has as many photos claimed as the line's WIP limit allows. A soft limit:
+    two claims at the same instant may pass it by one."""
+    from config.line import get_line
+
+    try:
+        limit = get_line().stage(stage).wip_limit
+    except KeyError:
+        return False
+    if limit is None:
+        return False
+    claimed = session.exec(select(func.count()).select_from(WorkItem).where(
+        WorkItem.stage == stage, WorkItem.status == WorkStatus.CLAIMED)).one()
+    return claimed >= limit
 
 
 def _explain(session: Session, item: WorkItem, person: str) -> str:

@@ -280,3 +280,27 @@ def test_without_postgresql_installed_the_fixture_says_how_to_install_it(monkeyp
     monkeypatch.setattr(pg.shutil, "which", lambda name: None)
     with pytest.raises(pg.PostgresMissing, match="apt-get install -y postgresql"):
         pg.find_bin_dir()
+
+
+def test_a_stage_at_its_wip_limit_hands_out_no_more_work(home, tmp_path, monkeypatch):
+    from config.line import DEFAULT_LINE_FILE, get_line
+
+    line_file = tmp_path / "line.toml"
+    line_file.write_text(DEFAULT_LINE_FILE.read_text().replace('key = "liquify_skin"\ntitle = "Liquify & skin"\nmode = "automatic"\noperation = "skin"',
+                                 'key = "liquify_skin"\ntitle = "Liquify & skin"\nmode = "manual"\nwip_limit = 2'))
+    monkeypatch.setenv("POSTLINE_LINE_FILE", str(line_file))
+    get_line.cache_clear()
+    assert get_line().stage(SKIN).wip_limit == 2
+    with transaction() as session:
+        add_people(session, "ana", "bob", "cy")
+        make_items(session, make_order(session), 5)
+    claims = []
+    for name in ("ana", "bob", "cy"):
+        with transaction() as session:
+            claims.append(queue.claim_next(session, person=name))
+    assert [c is not None for c in claims] == [True, True, False]   # the third waits: two in progress
+    with transaction() as session:
+        queue.release(session, item_id=claims[0].id, person="ana")
+    with transaction() as session:
+        assert queue.claim_next(session, person="cy") is not None
+    get_line.cache_clear()
