@@ -304,7 +304,7 @@ class ImageFacts:
     icc: bytes | None = field(repr=False)
 
 
-_EXPORT_HINT = "export it again as a 16-bit TIFF (ZIP or no compression) or an 8-bit TIFF/JPEG"
+_EXPORT_HINT = "export it again as a 16-bit TIFF (no, ZIP or LZW compression) or an 8-bit TIFF/JPEG"
 
 
 def _tiff_facts(path: Path, *, decode: bool) -> ImageFacts:

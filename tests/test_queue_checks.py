@@ -79,3 +79,20 @@ def test_a_lost_colour_profile_or_colour_is_refused(working, tmp_path):
     tifffile.imwrite(grey, pixels[..., 1], photometric="minisblack", iccprofile=image_facts(working).icc)
     with pytest.raises(ResultRefused, match="grey.tif has 1 channel\\(s\\) but the working file is RGB"):
         check_result(grey, working)
+
+
+def test_a_photoshop_style_lzw_tiff_is_accepted(tmp_path):
+    """Photoshop saves 16-bit TIFFs with LZW by default: a retoucher's real export must pass."""
+    import numpy as np
+    import tifffile
+
+    from record.queue import check_result
+    from tasks.pixels import imageio
+
+    working = tmp_path / "working.tif"
+    imageio.write_working_tiff(working, np.full((40, 60, 3), 0.5, np.float32))
+    edited = tmp_path / "edited.tif"
+    data = tifffile.imread(working)
+    data[10:20, 10:20] = 30000
+    tifffile.imwrite(edited, data, photometric="rgb", compression="lzw", iccprofile=imageio.srgb_icc())
+    check_result(edited, working)  # raises ResultRefused if refused
