@@ -239,3 +239,13 @@ def test_cover_crop_keeps_the_aspect_and_centres_on_the_subject():
 def test_the_crop_centres_on_the_face(portrait, found):
     x, y = layout.face_centre(portrait)
     assert (x, y) == pytest.approx(found[0].centre, abs=1)
+
+
+@pytest.mark.parametrize("operation", [Operation.SKIN_TONES, Operation.BLEMISH, Operation.DODGE_BURN,
+                                       Operation.DETAIL, Operation.FINISH])
+def test_a_line_can_name_each_assisted_operation(operation, portrait, tmp_path):
+    from config.line import StageSpec
+    spec = StageSpec(key="retouch", title="Retouch", mode="assisted", operation=operation.value)
+    source = imageio.write_working_tiff(tmp_path / "in.tif", portrait)
+    OPERATIONS[spec.operation](source, tmp_path / "out.tif", OpContext(preset=None, round=1))
+    assert imageio.read_working_tiff(tmp_path / "out.tif").shape == portrait.shape

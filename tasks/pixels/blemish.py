@@ -56,9 +56,9 @@ def spots(display: np.ndarray, region: np.ndarray, diameter: int, params: Blemis
     count, labels, stats, _ = cv2.connectedComponentsWithStats(candidate.astype(np.uint8), connectivity=8)
     largest = np.pi * (diameter / 2) ** 2 * 1.5
     small = np.zeros(count, bool)
-    small[1:] = ((stats[1:, cv2.CC_STAT_AREA] <= largest)
-                 & (stats[1:, cv2.CC_STAT_WIDTH] <= diameter * 1.5)
-                 & (stats[1:, cv2.CC_STAT_HEIGHT] <= diameter * 1.5))
+    area, w, h = (stats[1:, k].astype(float) for k in (cv2.CC_STAT_AREA, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT))
+    small[1:] = ((area <= largest) & (w <= diameter * 1.5) & (h <= diameter * 1.5)
+                 & (np.maximum(w, h) <= 2 * np.minimum(w, h) + 1))   # round-ish: a line or crease is no spot
     return small[labels]
 
 
