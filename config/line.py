@@ -64,6 +64,9 @@ class QcGateSpec(BaseModel):
     min_sharpness_ratio: float = Field(0.6, ge=0, le=1, description=(
         "Sharpness (variance of the Laplacian of luma) of the photo over that of the version before it; "
         "below this the stage that made it lost sharpness."))
+    min_skin_texture_ratio: float = Field(0.5, ge=0, le=1, description=(
+        "Fine texture (pores) left on detected faces' skin, as a share of the version before; below this "
+        "the skin was over-smoothed."))
     max_colour_cast: float = Field(14.0, gt=0, le=50, description=(
         "Largest distance (CIELAB a*b* units) from neutral of the greys' mean colour that passes, after taking "
         "out the tint the order's preset gives greys on purpose. 14 sends back a gross white-balance error; "

@@ -30,6 +30,7 @@ class Reason(StrEnum):
     CLIPPING = "clipping"
     COLOUR_CAST = "colour_cast"
     SHARPNESS_LOST = "sharpness_lost"
+    OVER_SMOOTHED_SKIN = "over_smoothed_skin"
     NO_ICC = "no_icc"
 
 
@@ -145,6 +146,38 @@ def check_sharpness(current: np.ndarray, previous: np.ndarray, spec: QcGateSpec)
     return Problem(Reason.SHARPNESS_LOST,
                    f"lost sharpness: {ratio:.0%} of the version before it (limit {spec.min_sharpness_ratio:.0%}); "
                    "over-smoothed or resampled")
+
+
+def check_skin_texture(current: np.ndarray, previous: np.ndarray, spec: QcGateSpec) -> Problem | None:
+    """Pores left on the faces' skin: fine-detail energy inside the skin of the faces found in ``previous``,
+    against the same in ``current`` (same size only; a resized hand-back is judged by sharpness alone)."""
+    from tasks.pixels import faces, skin
+
+    if current.shape != previous.shape:
+        return None
+    found = faces.detect(previous)
+    if not found:
+        return None
+    worst = None
+    for face in found:
+        (x0, y0, x1, y1), weight = skin.face_weight(previous, face, skin.SkinParams(scope=skin.SkinScope.FACES))
+        inside = weight > 0.5
+        if inside.sum() < 200:
+            continue
+        sigma = max(0.8, face.w * 0.008)                     # the pore scale of tasks.pixels.skin
+
+        def texture(image: np.ndarray) -> float:
+            y = luma(image[y0:y1, x0:x1])
+            return float(np.var((y - cv2.GaussianBlur(y, (0, 0), sigma))[inside]))
+        before = texture(previous)
+        if before > 1e-8:
+            ratio = texture(current) / before
+            worst = ratio if worst is None else min(worst, ratio)
+    if worst is None or worst >= spec.min_skin_texture_ratio:
+        return None
+    return Problem(Reason.OVER_SMOOTHED_SKIN,
+                   f"has over-smoothed skin: {worst:.0%} of the pores' texture left (limit "
+                   f"{spec.min_skin_texture_ratio:.0%}); bring the texture back")
 
 
 def _colorants(icc: bytes) -> np.ndarray:

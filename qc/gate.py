@@ -66,8 +66,9 @@ def _inspect(item: WorkItem, photo: Photo) -> list[Problem]:
             previous = imageio.read_working_tiff(before)
         except Exception:  # noqa: BLE001  - gone, or not a working file (a RAW): nothing to compare with
             previous = None
-        if previous is not None and (lost := checks.check_sharpness(display, previous, spec)):
-            problems.append(lost)
+        if previous is not None:
+            problems += [p for p in (checks.check_sharpness(display, previous, spec),
+                                     checks.check_skin_texture(display, previous, spec)) if p]
     return problems
 
 

@@ -55,6 +55,18 @@ def test_sharpness_is_compared_at_the_same_size(photo):
     assert checks.check_sharpness(soft, photo, SPEC).reason is Reason.SHARPNESS_LOST
 
 
+# --- skin texture -------------------------------------------------------------------------------
+
+def test_plastic_skin_is_over_smoothed_a_gentle_pass_is_not(photo):
+    from tasks.pixels import skin
+    plastic = skin.apply(photo, skin.SkinParams(scope=skin.SkinScope.FACES, strength=1.0, texture=0.0))
+    found = checks.check_skin_texture(plastic, photo, SPEC)
+    assert found is not None and found.reason is Reason.OVER_SMOOTHED_SKIN and "texture" in found.message
+    assert checks.check_skin_texture(skin.apply(photo, skin.FACES), photo, SPEC) is None
+    assert checks.check_skin_texture(grey_card(), grey_card(), SPEC) is None             # no face, no verdict
+    assert gate.blamed_stage([found]) == get_line().stages[-1].key
+
+
 # --- colour cast --------------------------------------------------------------------------------
 
 def test_a_neutral_frame_has_no_cast_a_warm_one_has_a_yellow_cast():
@@ -165,7 +177,7 @@ def test_the_gate_passes_a_good_file(recorded):
 
 def test_the_gate_finds_lost_sharpness_against_the_version_before(recorded, photo):
     found = gate._inspect(*recorded(cv2.GaussianBlur(photo, (0, 0), 2.0)))
-    assert reasons(found) == {Reason.SHARPNESS_LOST}
+    assert reasons(found) == {Reason.SHARPNESS_LOST, Reason.OVER_SMOOTHED_SKIN}   # a blur takes the pores too
     assert gate.blamed_stage(found) == get_line().stages[-1].key
 
 
