@@ -52,8 +52,8 @@ def _display_op(apply: Callable) -> Callable[[Path, Path, OpContext], None]:
 
 OPERATIONS: dict[Operation, Callable[[Path, Path, OpContext], None]] = {
     Operation.GRADE: grade,
-    Operation.SKIN: _display_op(skin.apply_faces),
-    Operation.SKIN_TONES: _display_op(skin.apply),
+    Operation.SKIN: _display_op(skin.apply),
+    Operation.SKIN_TONES: _display_op(skin.apply_skin_tones),
     Operation.BLEMISH: _display_op(blemish.apply),
     Operation.DETAIL: _display_op(detail.apply),
     Operation.DODGE_BURN: _display_op(dodgeburn.apply),

@@ -56,12 +56,12 @@ def test_exposure_rescue_brings_blown_highlights_down():
     assert tone.exposure_rescue_ev(dark) > 3 - 1e-6
 
 
-def test_skin_smoothing_touches_skin_tones_only():
+def test_skin_tones_scope_touches_skin_tones_only():
     rng = np.random.default_rng(1)
     image = flat([0.30, 0.45, 0.80], 64, 64)          # blue background
     image[16:48, 16:48] = [0.85, 0.62, 0.50]          # skin-coloured square
     image += rng.normal(0, 0.03, image.shape).astype(np.float32)
-    out = skin.apply(np.clip(image, 0, 1).astype(np.float32))
+    out = skin.apply(np.clip(image, 0, 1).astype(np.float32), skin.SKIN_TONES)  # no face here: whole-frame scope
     changed = np.abs(out - np.clip(image, 0, 1)).max(axis=2) > 1e-4
     assert changed[20:44, 20:44].mean() > 0.9        # the skin got smoother
     assert changed[:8, :].mean() < 0.02               # the background did not change

@@ -62,7 +62,7 @@ def test_plastic_skin_is_over_smoothed_a_gentle_pass_is_not(photo):
     plastic = skin.apply(photo, skin.SkinParams(scope=skin.SkinScope.FACES, strength=1.0, texture=0.0))
     found = checks.check_skin_texture(plastic, photo, SPEC)
     assert found is not None and found.reason is Reason.OVER_SMOOTHED_SKIN and "texture" in found.message
-    assert checks.check_skin_texture(skin.apply(photo, skin.FACES), photo, SPEC) is None
+    assert checks.check_skin_texture(skin.apply(photo, skin.SkinParams()), photo, SPEC) is None
     assert checks.check_skin_texture(grey_card(), grey_card(), SPEC) is None             # no face, no verdict
     assert gate.blamed_stage([found]) == get_line().stages[-1].key
 

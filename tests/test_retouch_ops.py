@@ -56,7 +56,7 @@ def test_the_astronaut_has_one_face_where_her_face_is(found):
 
 
 def test_skin_changes_only_the_faces_skin_and_keeps_its_texture(portrait, found):
-    params = skin.FACES
+    params = skin.SkinParams()
     out = skin.apply(portrait, params)                       # finds the face itself
     changed = (out != portrait).any(axis=2)
     in_boxes = grown_boxes(portrait.shape, found, params.face_grow)
@@ -77,20 +77,20 @@ def test_the_skin_operation_on_files_leaves_everything_but_the_face_alone(portra
     source = imageio.write_working_tiff(tmp_path / "in.tif", portrait)
     OPERATIONS[Operation.SKIN](source, tmp_path / "out.tif", OpContext(preset=None, round=1))
     before, after = imageio.read_working_tiff(source), imageio.read_working_tiff(tmp_path / "out.tif")
-    in_boxes = grown_boxes(portrait.shape, found, skin.FACES.face_grow)
+    in_boxes = grown_boxes(portrait.shape, found, skin.SkinParams().face_grow)
     assert np.array_equal(after[~in_boxes], before[~in_boxes]) and not np.array_equal(after, before)
 
 
 def test_no_face_no_change(portrait):
     landscape = np.ascontiguousarray(portrait[300:, 300:])          # the flag and the shuttle: no face
     assert faces.detect(landscape) == []
-    assert np.array_equal(skin.apply(landscape, skin.FACES), landscape)
+    assert np.array_equal(skin.apply(landscape, skin.SkinParams()), landscape)
     assert np.array_equal(blemish.apply(landscape), landscape)
 
 
 def test_a_false_face_on_something_grey_is_left_alone(portrait):
     helmet = faces.Face(413, 427, 38, 38)                            # the helmet on her lap: no skin in it
-    assert np.array_equal(skin.apply(portrait, skin.FACES, found=[helmet]), portrait)
+    assert np.array_equal(skin.apply(portrait, skin.SkinParams(), found=[helmet]), portrait)
 
 
 def test_the_wide_blur_matches_a_full_size_gaussian():
@@ -131,7 +131,7 @@ def test_blemishes_on_skin_are_filled_and_spots_elsewhere_are_not():
 
 
 def test_blemishes_on_the_real_face_are_filled_and_the_background_is_not(portrait, found):
-    mask = skin.face_skin_mask(portrait, found, skin.FACES)
+    mask = skin.face_skin_mask(portrait, found, skin.SkinParams())
     core = cv2.erode((mask > 0.5).astype(np.uint8), np.ones((11, 11), np.uint8))      # well inside the skin
     ys, xs = np.nonzero(core)
     on_face = [(int(ys[i]), int(xs[i])) for i in np.linspace(0, len(ys) - 1, 3).astype(int)]
@@ -142,7 +142,7 @@ def test_blemishes_on_the_real_face_are_filled_and_the_background_is_not(portrai
         assert luma(out[y - 1:y + 2, x - 1:x + 2]).mean() > luma(spotted[y - 1:y + 2, x - 1:x + 2]).mean() + 0.1
     for y, x in off_face:
         assert np.array_equal(out[y - 4:y + 5, x - 4:x + 5], spotted[y - 4:y + 5, x - 4:x + 5])
-    assert not ((out != spotted).any(axis=2) & ~grown_boxes(portrait.shape, found, skin.FACES.face_grow)).any()
+    assert not ((out != spotted).any(axis=2) & ~grown_boxes(portrait.shape, found, skin.SkinParams().face_grow)).any()
 
 
 # --- dodge & burn, local contrast, sharpening --------------------------------------------------------

@@ -35,7 +35,7 @@ class SkinParams(BaseModel):
     strength: float = Field(0.5, ge=0, le=1, description="Blend of the smoothed skin over the original.")
     radius_fraction: float = Field(0.004, gt=0, le=0.05, description=(
         "skin_tones scope: filter diameter as a share of the long edge."))
-    scope: SkinScope = Field(SkinScope.SKIN_TONES, description=(
+    scope: SkinScope = Field(SkinScope.FACES, description=(
         "faces: only detected faces' skin; skin_tones: every skin-coloured pixel (version 1's meaning)."))
     texture: float = Field(0.8, ge=0, le=1, description=(
         "faces scope: share of the fine texture (pores) kept; 1 keeps all of it, 0 is plastic skin."))
@@ -167,12 +167,12 @@ def apply(display: np.ndarray, params: SkinParams = SkinParams(), *,
     return (display + (smooth - display) * weight).astype(np.float32)
 
 
-FACES = SkinParams(scope=SkinScope.FACES)
+SKIN_TONES = SkinParams(scope=SkinScope.SKIN_TONES)
 
 
-def apply_faces(display: np.ndarray) -> np.ndarray:
-    """The line's ``skin`` operation: face-limited smoothing with the default strength."""
-    return apply(display, FACES)
+def apply_skin_tones(display: np.ndarray) -> np.ndarray:
+    """Version 1's whole-frame smoothing of every skin-coloured pixel (the ``skin_tones`` operation)."""
+    return apply(display, SKIN_TONES)
 
 
-__all__ = ["SkinParams", "SkinScope", "apply", "apply_faces", "face_skin_mask", "face_weight", "skin_mask", "upgrade"]
+__all__ = ["SkinParams", "SkinScope", "apply", "apply_skin_tones", "face_skin_mask", "face_weight", "skin_mask", "upgrade"]
