@@ -38,6 +38,10 @@ class PostlineSettings(BaseSettings):
         default=1600, ge=256, le=8192, description="Long edge in pixels of the web-size delivery JPEGs."
     )
     jpeg_quality: int = Field(default=92, ge=50, le=100, description="Quality of delivery JPEGs.")
+    album_proofs: bool = Field(
+        default=False,
+        description="Also deliver album proof spreads (album/*.jpg), laid out from templates (tasks/pixels/layout.py).",
+    )
     max_rework_rounds: int = Field(
         default=1, ge=0, le=5,
         description="How many times an automatic QC rejection sends a photo back to its stage before it is held.",

@@ -9,6 +9,7 @@ import os
 import zipfile
 from pathlib import Path
 
+import numpy as np
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
@@ -20,7 +21,7 @@ from record.db import transaction
 from record.models import DELIVERY, Order, OrderStatus, Photo, PhotoStatus, utcnow
 from tasks.errors import retry_only_retryable
 from tasks.files import safe_name, sha256_of, work_path
-from tasks.pixels import imageio
+from tasks.pixels import imageio, layout
 
 MANIFEST_VERSION = 1
 
@@ -44,6 +45,22 @@ def _renditions(order_id: int, photo: Photo, source: Path) -> tuple[Path, Path]:
     return full, web
 
 
+def _album_proofs(order_id: int, webs: list[Path]) -> list[Path]:
+    """Proof spreads of the delivered photos, in order, laid out from the web renditions at screen resolution."""
+    from PIL import Image
+
+    photos = []
+    for path in webs:
+        with Image.open(path) as image:
+            photos.append(np.asarray(image.convert("RGB"), np.float32) / 255.0)
+    params = layout.SpreadParams(dpi=96)
+    out = []
+    for index, spread in enumerate(layout.lay_out(photos, params), start=1):
+        out.append(imageio.write_jpeg(work_path(order_id, "delivery", 0, 0, f"-album-{index:02d}.jpg"), spread,
+                                      quality=get_settings().jpeg_quality))
+    return out
+
+
 def _unique(name: str, taken: set[str], photo_id: int) -> str:
     if name in taken:
         stem, _, ext = name.rpartition(".")
@@ -63,7 +80,7 @@ def package_order(order_id: int) -> str:
                  if p.status in (PhotoStatus.PASSED, PhotoStatus.DELIVERED)]
     target = delivery_path(order)
     target.parent.mkdir(parents=True, exist_ok=True)
-    entries, taken = [], set()
+    entries, taken, webs = [], set(), []
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
         for photo, final in ready:
@@ -72,12 +89,20 @@ def package_order(order_id: int) -> str:
                 raise RuntimeError(f"{photo.source_name}: the finished file {source} changed after its stage "
                                    "recorded it; re-run that stage before delivery")
             name = _unique(safe_name(Path(photo.source_name).stem) + ".jpg", taken, photo.id)
-            for folder, rendition in zip(("full", "web"), _renditions(order_id, photo, source)):
+            renditions = _renditions(order_id, photo, source)
+            webs.append(renditions[1])
+            for folder, rendition in zip(("full", "web"), renditions):
                 arcname = f"{folder}/{name}"
                 archive.write(rendition, arcname)
                 entries.append({"path": arcname, "size": rendition.stat().st_size, "sha256": sha256_of(rendition),
                                 "source_sha256": photo.sha256, "source_name": photo.source_name,
                                 "photo_id": photo.id, "rendition": folder})
+        if get_settings().album_proofs and webs:
+            for index, spread in enumerate(_album_proofs(order_id, webs), start=1):
+                arcname = f"album/spread-{index:02d}.jpg"
+                archive.write(spread, arcname)
+                entries.append({"path": arcname, "size": spread.stat().st_size, "sha256": sha256_of(spread),
+                                "source_sha256": None, "rendition": "album"})
         manifest = {
             "manifest_version": MANIFEST_VERSION,
             "order": {"id": order.id, "client": order.client, "shoot": order.shoot.value,

@@ -43,7 +43,7 @@ class Delivery:
                     if e["source_name"] == source_name and e["rendition"] == rendition)
 
     def delivered_sources(self) -> set[str]:
-        return {e["source_name"] for e in self.manifest["files"]}
+        return {e["source_name"] for e in self.manifest["files"] if e.get("source_name")}
 
     def mismatches(self) -> list[str]:
         """Files whose bytes do not match the manifest, and files in the zip the manifest does not list."""

@@ -84,7 +84,11 @@ def test_senior_review_culls_a_frame_before_any_stage_works_on_it(line_file, tmp
     assert {n["source_name"] for n in delivery.manifest["not_delivered"]} == {"DSC_0002.dng"}
 
 
-def test_client_revision_round_redoes_the_named_photo_and_is_counted(line_file, tmp_path, capsys):
+def test_client_revision_round_redoes_the_named_photo_and_is_counted(line_file, tmp_path, capsys, monkeypatch):
+    from config.settings import get_settings
+
+    monkeypatch.setenv("POSTLINE_ALBUM_PROOFS", "true")   # and album proof spreads in each delivery
+    get_settings.cache_clear()
     line_file((Path(__file__).resolve().parents[1] / "config" / "line.toml").read_text())
     order_id = create_order(client="Noah", shoot="children", card=_card(tmp_path / "card"), preset_name=None, due=None).id
     first = Path(order_flow(order_id))
@@ -98,6 +102,8 @@ def test_client_revision_round_redoes_the_named_photo_and_is_counted(line_file, 
     delivery = Delivery(second)
     assert delivery.mismatches() == [] and len(delivery.delivered_sources()) == 3
     assert delivery.manifest["revision"] == 1
+    spreads = [e["path"] for e in delivery.manifest["files"] if e["rendition"] == "album"]
+    assert spreads and all(delivery.image(p).size == (2290, 1157) for p in spreads)  # 606 x 306 mm at 96 dpi
     with transaction() as session:
         events = work.events(session, order_id)
         assert all(p.status is PhotoStatus.DELIVERED for p in work.photos(session, order_id))
