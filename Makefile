@@ -20,8 +20,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/postline demo
 
-## make test: install and run the test suite
+## make test: install (Python packages; PostgreSQL and Chromium when missing) and run the test suite
 test: $(STAMP)
+	bash tests/system-deps.sh
 	$(BIN)/python -m pytest
 
 ## make server: the local Prefect server with its UI on http://127.0.0.1:4200
