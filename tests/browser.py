@@ -49,10 +49,10 @@ def served(app, *, timeout: float = 15.0) -> Iterator[str]:  # noqa: ANN001 - an
 @contextmanager
 def chromium_page(*, width: int = 1280, height: int = 900) -> Iterator[object]:
     """A Playwright page in headless Debian Chromium with a fresh profile. Fails (not skips) when Chromium is
-    missing: CI installs it in .ci/run."""
+    missing: `make test` installs it (tests/system-deps.sh)."""
     if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`apt-get install -y chromium`; .ci/run "
-                    "does this in CI). Playwright's own browser download is not used.")
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`apt-get install -y chromium`; `make test` "
+                    "does this through tests/system-deps.sh). Playwright's own browser download is not used.")
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="postline-chromium-") as profile, sync_playwright() as pw:

@@ -27,7 +27,7 @@ import pytest
 TEST_USER = "postline-test"
 INSTALL_HINT = ("PostgreSQL is not installed: the tests need its server binaries (initdb, pg_ctl). "
                 "Install the Debian package: `apt-get update && apt-get install -y postgresql` "
-                "(.ci/run does this on CI).")
+                "(`make test` does this through tests/system-deps.sh).")
 
 
 class PostgresMissing(RuntimeError):
