@@ -13,8 +13,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import ColumnElement, Select
-from sqlalchemy import DateTime, Executable, String, bindparam, insert, literal, select
+from sqlalchemy import ColumnElement, DateTime
+from sqlalchemy.orm.util import identity_key
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from sqlmodel import Session, update
 
 from record.models import EventKind, Photo, PhotoStatus, StageEvent, WorkItem, WorkStatus, utcnow
@@ -118,58 +119,128 @@ def move_item(session: Session, item: WorkItem, to: WorkStatus, *, actor: str,
     return item
 
 
-@lru_cache(maxsize=32)
-def _claim_statements(dialect: str, candidates: Select) -> tuple[Executable, Executable | None]:
-    """The claim statement (and, on SQLite, the event insert) for ``candidates``, built once: a claim is the
-    hottest statement of the record, and building SQLAlchemy statements costs more than running them."""
+# --- claiming: the hottest statement of the record, run on the driver's connection -------------------------------
+# A claim runs many times a second with dozens of claimers in one process. Through the ORM it cost ~0.8 ms of
+# CPU (statement cache keys, ORM loading, the event object's flush) for a statement the database runs in a
+# few microseconds; with 32 claimer threads sharing one interpreter that CPU is the latency. So the claim is
+# plain SQL, written once per dialect and number of stages, run on the session's own DBAPI connection (same
+# transaction), and the WorkItem is built from the RETURNING row. The columns it sets are checked against
+# _move_values below, so it cannot drift from move_item.
+
+_ITEM_COLUMNS = tuple(c.name for c in WorkItem.__table__.c)
+_CLAIM_SETS = ("status", "updated_at", "reason", "claimed_by", "lease_expires_at", "attempt")
+# The CLAIMED event: the same columns move_item's StageEvent gets (reason, blamed_stage, seconds stay NULL).
+_EVENT_COLUMNS = ("order_id", "photo_id", "work_item_id", "stage", "round", "kind", "actor", "at")
+
+
+def _claim_sets_match_moves() -> bool:
+    return set(_move_values(WorkStatus.CLAIMED, actor="", reason=None, now=utcnow(), lease_expires_at=None,
+                            fields={})) == set(_CLAIM_SETS)
+
+
+@lru_cache(maxsize=64)
+def _claim_sql(dialect: str, n_stages: int, order_by: tuple[str, ...]) -> tuple[str, str | None]:
+    """The claim (and, on SQLite, the event insert) as SQL text with named parameters ``:name`` (SQLite) or
+    ``%(name)s`` (psycopg): ``queued``, ``claimed``, ``kind``, ``actor``, ``now``, ``expires``, ``s0``..."""
     frm, to = WorkStatus.QUEUED, WorkStatus.CLAIMED
-    if to not in ALLOWED_WORK[frm]:  # pragma: no cover - the table says queued -> claimed
-        raise IllegalMove(f"work items cannot go from {frm} to {to}")
-    values = _move_values(to, actor=bindparam("actor", type_=String), reason=None,
-                          now=bindparam("now", type_=DateTime), fields={},
-                          lease_expires_at=bindparam("lease_expires_at", type_=DateTime))
-    event_columns = ["order_id", "photo_id", "work_item_id", "stage", "round", "kind", "actor", "at"]
+    if to not in ALLOWED_WORK[frm] or not _claim_sets_match_moves():  # pragma: no cover - guards against drift
+        raise IllegalMove(f"the claim statement no longer matches the table of moves ({frm} -> {to})")
+    p = (lambda name: f":{name}") if dialect == "sqlite" else (lambda name: f"%({name})s")
+    items, events = WorkItem.__tablename__, StageEvent.__tablename__
+    stages = ", ".join(p(f"s{i}") for i in range(n_stages))
+    pick = (f"SELECT id FROM {items} WHERE status = {p('queued')} AND stage IN ({stages}) "
+            f"ORDER BY {', '.join(order_by)} LIMIT 1")
+    sets = (f"status = {p('claimed')}, updated_at = {p('now')}, reason = NULL, claimed_by = {p('actor')}, "
+            f"lease_expires_at = {p('expires')}, attempt = attempt + 1")
+    returning = ", ".join(_ITEM_COLUMNS)
     if dialect == "sqlite":
-        claim = (update(WorkItem).where(WorkItem.id == candidates.scalar_subquery(), WorkItem.status == frm)
-                 .values(**values).returning(WorkItem)
-                 .execution_options(synchronize_session=False, populate_existing=True))
-        event = insert(StageEvent).values({c: bindparam(f"ev_{c}") for c in event_columns})
+        claim = (f"UPDATE {items} SET {sets} WHERE id = ({pick}) AND status = {p('queued')} "
+                 f"RETURNING {returning}")
+        event = (f"INSERT INTO {events} ({', '.join(_EVENT_COLUMNS)}) "
+                 f"VALUES ({', '.join(p('ev_' + c) for c in _EVENT_COLUMNS)})")
         return claim, event
-    picked = candidates.with_for_update(skip_locked=True).cte("picked")
-    claimed = (update(WorkItem).where(WorkItem.id.in_(select(picked.c.id)), WorkItem.status == frm)
-               .values(**values).returning(*WorkItem.__table__.c).cte("claimed"))
-    event = insert(StageEvent).from_select(
-        event_columns,
-        select(claimed.c.order_id, claimed.c.photo_id, claimed.c.id, claimed.c.stage, claimed.c.round,
-               literal(WORK_EVENT[to].value, String), bindparam("actor", type_=String),
-               bindparam("now", type_=DateTime)),
-    ).cte("claim_event")
-    claim = select(WorkItem).from_statement(select(claimed).add_cte(event)).execution_options(populate_existing=True)
+    claim = (f"WITH picked AS ({pick} FOR UPDATE SKIP LOCKED), "
+             f"claimed AS (UPDATE {items} SET {sets} WHERE id IN (SELECT id FROM picked) "
+             f"AND status = {p('queued')} RETURNING {returning}), "
+             f"claim_event AS (INSERT INTO {events} ({', '.join(_EVENT_COLUMNS)}) "
+             f"SELECT order_id, photo_id, id, stage, round, {p('kind')}, {p('actor')}, {p('now')} FROM claimed) "
+             f"SELECT {returning} FROM claimed")
     return claim, None
 
 
-def claim_first(session: Session, candidates: Select, *, actor: str, lease_expires_at: datetime,
-                params: dict[str, object] | None = None) -> WorkItem | None:
-    """Claim the work item that ``candidates`` (``SELECT work_items.id ... ORDER BY ... LIMIT 1``, its bound
-    values in ``params``) picks, with the same table of allowed moves, the same columns and the same CLAIMED
-    event as :func:`move_item`, choice and claim in one statement so no other claimer can come between them.
-    None: nothing left to claim. Pass the same ``candidates`` object each time: its statements are built once.
+@lru_cache(maxsize=8)
+def _datetime_processors(dialect) -> tuple:  # noqa: ANN001
+    """How the dialect stores and reads back a DateTime (SQLite: its own text format, which must match what
+    the ORM writes, or time comparisons such as an expired lease would go wrong); (None, None) when the
+    driver does it."""
+    impl = DateTime().dialect_impl(dialect)
+    return impl.bind_processor(dialect), impl.result_processor(dialect, None)
 
-    - PostgreSQL (any database with ``SKIP LOCKED``): ``WITH picked AS (candidates FOR UPDATE SKIP LOCKED),
-      claimed AS (UPDATE ... WHERE id IN picked AND status = 'queued' RETURNING *), event AS (INSERT INTO
-      stage_events ... FROM claimed) SELECT * FROM claimed``: claimers skip rows others hold instead of
-      waiting, and the whole claim is one round trip.
-    - SQLite (one writer at a time): ``UPDATE ... WHERE id = (candidates) AND status = 'queued' RETURNING *``,
-      then the event, in the same transaction."""
-    claim, event = _claim_statements(session.get_bind().dialect.name, candidates)
-    now = utcnow()
-    item = session.execute(claim, {**(params or {}), "actor": actor, "now": now,
-                                   "lease_expires_at": lease_expires_at}).scalars().first()
-    if item is not None and event is not None:
-        session.execute(event, {"ev_order_id": item.order_id, "ev_photo_id": item.photo_id, "ev_work_item_id": item.id,
-                                "ev_stage": item.stage, "ev_round": item.round,
-                                "ev_kind": WORK_EVENT[WorkStatus.CLAIMED], "ev_actor": actor, "ev_at": now})
+
+def _item_from_row(session: Session, values: dict[str, object], read_time) -> WorkItem:  # noqa: ANN001
+    """The claimed WorkItem from its RETURNING row, as the ORM would load it: the session's own copy updated
+    if it holds one, else a new detached instance (built the way the ORM builds loaded objects)."""
+    values["status"] = WorkStatus(values["status"])
+    if read_time is not None:
+        for name in ("lease_expires_at", "created_at", "updated_at"):
+            values[name] = read_time(values[name])
+    key = identity_key(WorkItem, values["id"])
+    held = session.identity_map.get(key)
+    if held is not None:
+        for name, value in values.items():
+            set_committed_value(held, name, value)
+        return held
+    item = WorkItem._sa_class_manager.new_instance()
+    state = instance_state(item)
+    state.dict.update(values)
+    state.key = key
     return item
+
+
+def driver_cursor(session: Session):  # noqa: ANN201
+    """A cursor on the driver's connection of ``session``'s transaction (begun if need be: SQLite's BEGIN
+    IMMEDIATE), after the autoflush an ORM query would do, so plain SQL sees what the session added."""
+    if session.autoflush:
+        session.flush()
+    connection = session.connection()
+    return connection.dialect, connection.connection.dbapi_connection.cursor()
+
+
+def claim_first(session: Session, *, stages: list[str], order_by: tuple[str, ...], actor: str,
+                lease_expires_at: datetime) -> WorkItem | None:
+    """Claim the first queued work item of ``stages`` in the order of the ``order_by`` columns, with the same
+    table of allowed moves, the same columns and the same CLAIMED event as :func:`move_item`, choice and claim
+    in one statement so no other claimer can come between them. None: nothing left to claim.
+
+    - PostgreSQL: ``WITH picked AS (SELECT id ... ORDER BY ... LIMIT 1 FOR UPDATE SKIP LOCKED), claimed AS
+      (UPDATE ... WHERE id IN picked AND status = 'queued' RETURNING ...), claim_event AS (INSERT INTO
+      stage_events ... FROM claimed) SELECT ... FROM claimed``: claimers skip rows others hold instead of
+      waiting, and the whole claim is one round trip.
+    - SQLite (one writer at a time): ``UPDATE ... WHERE id = (SELECT ... LIMIT 1) AND status = 'queued'
+      RETURNING ...``, then the event, in the same transaction."""
+    dialect, cursor = driver_cursor(session)
+    claim, event = _claim_sql(dialect.name, len(stages), tuple(order_by))
+    write_time, read_time = _datetime_processors(dialect)
+    now = utcnow()
+    params: dict[str, object] = {f"s{i}": stage for i, stage in enumerate(stages)}
+    params |= {"queued": WorkStatus.QUEUED.value, "claimed": WorkStatus.CLAIMED.value, "actor": actor,
+               "kind": WORK_EVENT[WorkStatus.CLAIMED].value,
+               "now": write_time(now) if write_time else now,
+               "expires": write_time(lease_expires_at) if write_time else lease_expires_at}
+    try:
+        cursor.execute(claim, params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        values = dict(zip(_ITEM_COLUMNS, row))
+        if event is not None:
+            cursor.execute(event, {"ev_order_id": values["order_id"], "ev_photo_id": values["photo_id"],
+                                   "ev_work_item_id": values["id"], "ev_stage": values["stage"],
+                                   "ev_round": values["round"], "ev_kind": params["kind"], "ev_actor": actor,
+                                   "ev_at": params["now"]})
+    finally:
+        cursor.close()
+    return _item_from_row(session, values, read_time)
 
 
 def extend_lease(session: Session, item: WorkItem, *, actor: str, lease_expires_at: datetime) -> WorkItem:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import bindparam, func
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from record import moves, people
@@ -109,12 +109,11 @@ def stages_for(session: Session, person: str, stages: list[str] | None = None) -
     return list(stages)
 
 
-# The first queued item of the stages bound as ``stages``: rush orders first, then the nearest due date (none
-# last), then the oldest. ``queue_rank`` carries the order's part, so this walks ix_items_queue_pick in order
-# and stops at the first match: no sort. One object, so its claim statements are built once (moves.claim_first).
-_NEXT_IN_QUEUE = (select(WorkItem.id)
-                  .where(WorkItem.status == WorkStatus.QUEUED, col(WorkItem.stage).in_(bindparam("stages", expanding=True)))
-                  .order_by(col(WorkItem.queue_rank), col(WorkItem.created_at), col(WorkItem.id)).limit(1))
+# The order of the stage queues: rush orders first, then the nearest due date (none last), then the oldest.
+# ``queue_rank`` carries the order's part, so the pick walks ix_items_queue_pick in order and stops at the first
+# queued item of the asked stages: no sort.
+_QUEUE_ORDER = ("queue_rank", "created_at", "id")
+_SKILLS_SQL = {"sqlite": "SELECT skills FROM people WHERE name = :name"}
 
 
 def claim_next(session: Session, *, person: str, stages: list[str] | None = None,
@@ -122,23 +121,59 @@ def claim_next(session: Session, *, person: str, stages: list[str] | None = None
     """Claim the next queued item of ``stages`` (default: all the person's skills) for ``person`` until
     now + ``lease``: sets claimed_by, lease_expires_at, attempt + 1 and writes the CLAIMED event.
     Returns None when those queues are empty. Does not commit."""
-    stages = [s for s in stages_for(session, person, stages) if not _at_wip_limit(session, s)]
+    stages = _claimable(_stages_for_claim(session, person, stages), session)
     if not stages:
         return None
     expires = (now or utcnow()) + lease
-    return moves.claim_first(session, _NEXT_IN_QUEUE, params={"stages": stages}, actor=person,
-                             lease_expires_at=expires)
+    return moves.claim_first(session, stages=stages, order_by=_QUEUE_ORDER, actor=person, lease_expires_at=expires)
+
+
+def _stages_for_claim(session: Session, person: str, stages: list[str] | None) -> list[str]:
+    """:func:`stages_for`, with the person's skills read by one plain query on the session's connection (a
+    claim asks on every pull; through the ORM that query cost more CPU than the claim itself)."""
+    dialect, cursor = moves.driver_cursor(session)
+    sql = _SKILLS_SQL.get(dialect.name, "SELECT skills FROM people WHERE name = %(name)s")
+    try:
+        cursor.execute(sql, {"name": person})
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    if row is None or row[0] is None:
+        return stages_for(session, person, stages)     # raises UnknownPerson with the usual message
+    skills = [s for s in row[0].split(",") if s]
+    if stages is None:
+        return skills
+    if any(s not in skills for s in stages):
+        return stages_for(session, person, stages)     # raises NoSkill with the usual message
+    return list(stages)
+
+
+def _claimable(stages: list[str], session: Session) -> list[str]:
+    """``stages`` without those at their WIP limit; no query at all when none of them has a limit."""
+    limited = _wip_limits()
+    if not any(s in limited for s in stages):
+        return stages
+    return [s for s in stages if not _at_wip_limit(session, s)]
+
+
+def _wip_limits() -> dict[str, int]:
+    """The stages of the line that have a WIP limit, and the limit (the line is read once, see get_line)."""
+    from config.line import get_line
+
+    global _WIP_CACHE
+    line = get_line()
+    if _WIP_CACHE is None or _WIP_CACHE[0] is not line:     # a new line (get_line.cache_clear()): read it again
+        _WIP_CACHE = (line, {s.key: s.wip_limit for s in line.stages if s.wip_limit is not None})
+    return _WIP_CACHE[1]
+
+
+_WIP_CACHE: tuple[object, dict[str, int]] | None = None
 
 
 def _at_wip_limit(session: Session, stage: str) -> bool:
     """Whether ``stage`` already has as many photos claimed as the line's WIP limit allows. A soft limit:
     two claims at the same instant may pass it by one."""
-    from config.line import get_line
-
-    try:
-        limit = get_line().stage(stage).wip_limit
-    except KeyError:
-        return False
+    limit = _wip_limits().get(stage)
     if limit is None:
         return False
     claimed = session.exec(select(func.count()).select_from(WorkItem).where(
