@@ -3,6 +3,8 @@ real cameras' chart shots in ../shared/samples/raw."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -140,3 +142,66 @@ def test_apply_checks_its_inputs():
         calibrate.apply(np.zeros((4, 4, 3), np.float32), np.eye(4))
     out = calibrate.apply(np.full((2, 2, 3), 0.3, np.float32), np.eye(3))
     assert out.dtype == np.float32 and np.allclose(out, 0.3)
+
+
+# --- the model: root-polynomial by default, old 3x3 records still load ------------------------
+def test_root_polynomial_is_exposure_invariant_and_keeps_greys_grey(wrong_chart):
+    path, image = wrong_chart
+    result = calibrate.calibrate(image, path)
+    assert result.model is calibrate.CalibrationModel.ROOT_POLYNOMIAL and result.array().shape == (3, 6)
+    colours = calibrate.reference_working()
+    once = calibrate.transform(colours, result.array())
+    assert np.allclose(calibrate.transform(colours * 0.25, result.array()), once * 0.25, rtol=1e-9, atol=1e-12)
+    grey = calibrate.transform(np.full((1, 3), 0.2), result.array())[0]
+    assert np.ptp(grey) / grey.mean() < 0.03
+
+
+def test_version_1_record_without_a_model_loads_as_a_3x3(wrong_chart):
+    path, image = wrong_chart
+    old = calibrate.calibrate(image, path, model=calibrate.CalibrationModel.MATRIX).model_dump()
+    old.pop("model")
+    old["version"] = 1
+    loaded = calibrate.CalibrationResult.model_validate_json(json.dumps(old))
+    assert loaded.model is calibrate.CalibrationModel.MATRIX and loaded.array().shape == (3, 3)
+    with pytest.raises(ValueError, match="root_polynomial_2 needs a 3x6"):
+        calibrate.CalibrationResult.model_validate({**old, "model": "root_polynomial_2"})
+
+
+def test_the_baked_look_applies_a_root_polynomial_calibration_like_apply(wrong_chart):
+    """The fused LUT evaluates the calibration at its grid points: it must follow a root-polynomial
+    (steep near black) as closely as it follows a 3x3."""
+    from tasks.pixels import look
+    path, image = wrong_chart
+    preset = load_preset("neutral")
+    image16 = np.rint(np.clip(image[::8, ::8], 0, 1) * 65535).astype(np.uint16)
+    errors = {}
+    for model in calibrate.CalibrationModel:
+        matrix = calibrate.calibrate(image, path, model=model).array()
+        baked = look.apply(image16, look.bake(preset, calibration=matrix, output_sharpening=False), dtype=np.float32)
+        direct = look.chain(calibrate.apply(image16.astype(np.float32) / 65535, matrix), preset)
+        errors[model] = np.abs(baked - direct)
+    polynomial, matrix = errors[calibrate.CalibrationModel.ROOT_POLYNOMIAL], errors[calibrate.CalibrationModel.MATRIX]
+    assert polynomial.mean() < 0.002 and polynomial.mean() < 1.1 * matrix.mean()
+    assert polynomial.max() < 1.2 * matrix.max()       # both largest where yellow's blue clips
+
+
+def test_root_polynomial_calibration_carries_to_another_frame_better_than_a_3x3(g2):
+    """Fitted on the G2 chart shot, applied to another frame of the same session (12 whole patches)."""
+    path, image = g2
+    other = neutral_decode(sample("canon_powershot_g2_b.crw"), half_size=True)
+    corners = [(x / 2, y / 2) for x, y in [(294, -56), (2124, -56), (2136, 1300), (296, 1320)]]
+    patches = [r * 6 + c for r in (1, 2, 3) for c in range(4)]
+    measured = calibrate.sample_patches(other, calibrate.quads_from_corners(corners, rows=3, columns=4))
+    reference = calibrate.reference_working()[patches]
+
+    def held_out_de(model):
+        corrected = calibrate.transform(measured, calibrate.calibrate(image, path, model=model).array())
+        greys = [i for i, p in enumerate(patches) if p in range(19, 23)]
+        luma = calibrate.WORKING_LUMA
+        corrected = corrected * np.exp(np.mean(np.log(reference[greys] @ luma) - np.log(corrected[greys] @ luma)))
+        return calibrate.ciede2000(calibrate.working_to_lab(reference), calibrate.working_to_lab(corrected)).mean()
+
+    polynomial = held_out_de(calibrate.CalibrationModel.ROOT_POLYNOMIAL)
+    matrix = held_out_de(calibrate.CalibrationModel.MATRIX)
+    print(f"\ng2 -> g2_b, 12 patches: 3x3 {matrix:.2f}, root-polynomial {polynomial:.2f}")
+    assert polynomial < matrix and polynomial < 2.5

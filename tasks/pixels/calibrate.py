@@ -4,14 +4,20 @@ Input and output colour space: linear Rec.2020 (D65), float32, HxWx3 (the workin
 ``tasks.pixels.decode``). The chart is found with OpenCV's MCC detector (``cv2.mcc``) on an 8-bit
 sRGB rendering of the image; when it is not found the caller gives the four outer corners of the
 patch grid. The 24 patch interiors are sampled (median, so dust and scratches do not count), and a
-3x3 matrix is fitted in linear RGB from measured to the published reference:
+colour correction is fitted in linear RGB from measured to the published reference:
 
 1. per-channel gains on the grey patches fix white balance (and, with ``normalise_exposure``, exposure);
 2. a 3x3 matrix whose rows sum to 1 (greys stay grey) fixes the colours: least squares weighted by
-   1/luminance (dark patches count as much as light ones), then refined to minimise CIEDE2000.
+   1/luminance (dark patches count as much as light ones), then refined to minimise CIEDE2000;
+3. by default (``CalibrationModel.ROOT_POLYNOMIAL``) that matrix seeds a second-order root-polynomial
+   correction (Finlayson, Mackiewicz & Hurlbert 2015): a 3x6 matrix on (r, g, b, sqrt(rg), sqrt(gb),
+   sqrt(rb)), rows summing to 1, refined on CIEDE2000. Every term scales with exposure, so the
+   correction is exposure-invariant like the 3x3; on the real chart shots it predicts held-out patches
+   and another frame of the session better than the 3x3 (bench/README.md).
 
 The result is a :class:`CalibrationResult`, JSON-ready, to record with the order; :func:`apply`
-applies its matrix to any image of the session.
+(and :func:`transform`, which ``tasks.pixels.look`` bakes into the fused LUT) applies its matrix,
+3x3 or 3x6, to any image of the session.
 """
 
 from __future__ import annotations
@@ -21,12 +27,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tasks.errors import PhotoError
 from tasks.pixels.synth_dng import SRGB_TO_XYZ, colour_chart_linear_srgb
 
-CALIBRATION_VERSION = 1
+CALIBRATION_VERSION = 2         # 2: the model field; root-polynomial fits (1: 3x3 only)
 PATCHES = 24
 GREYS = slice(19, 23)              # neutral 8 .. neutral 3.5: white may clip, black is flare-bound
 GREY_RAMP = slice(18, 24)          # white 9.5 .. black 2: luminance must fall along it
@@ -193,6 +199,29 @@ def locate_chart(image: np.ndarray, source: str | Path, corners=None) -> tuple[n
     return quads, ChartSource.DETECTOR
 
 
+class CalibrationModel(StrEnum):
+    MATRIX = "matrix_3x3"                        # 3x3 on (r, g, b)
+    ROOT_POLYNOMIAL = "root_polynomial_2"        # 3x6 on (r, g, b, sqrt(rg), sqrt(gb), sqrt(rb))
+
+
+def root_polynomial_terms(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3) linear RGB -> (..., 6) second-order root-polynomial terms (negatives taken as 0)."""
+    x = np.maximum(np.asarray(rgb), 0)
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    return np.stack([r, g, b, np.sqrt(r * g), np.sqrt(g * b), np.sqrt(r * b)], axis=-1)
+
+
+def transform(rgb: np.ndarray, matrix) -> np.ndarray:
+    """A calibration on (..., 3) linear Rec.2020 values: ``matrix`` 3x3 (on r, g, b) or 3x6 (on the
+    root-polynomial terms). Same dtype as ``rgb`` when it is float32; negatives are not clipped here."""
+    m = np.asarray(matrix, np.float32 if np.asarray(rgb).dtype == np.float32 else np.float64)
+    if m.shape == (3, 3):
+        return rgb @ m.T
+    if m.shape == (3, 6):
+        return root_polynomial_terms(rgb).astype(m.dtype, copy=False) @ m.T
+    raise ValueError(f"expected a 3x3 or 3x6 calibration matrix, got shape {m.shape}")
+
+
 # --- fitting ----------------------------------------------------------------------------------
 def _with_neutral_rows(free: np.ndarray) -> np.ndarray:
     """3x3 whose rows sum to 1 from its 6 free entries (columns 0 and 1)."""
@@ -266,14 +295,53 @@ def fit_matrix(measured: np.ndarray, reference: np.ndarray | None = None, *, nor
     return matrix
 
 
+def fit_root_polynomial(measured: np.ndarray, reference: np.ndarray | None = None, *,
+                        normalise_exposure: bool = True, use: np.ndarray | None = None) -> np.ndarray:
+    """3x6 matrix A with A @ root_polynomial_terms(measured) ~ reference that keeps greys grey,
+    seeded by :func:`fit_matrix` and refined on CIEDE2000 (same gains, ``use`` and exposure handling)."""
+    measured = np.asarray(measured, np.float64)
+    reference = reference_working() if reference is None else np.asarray(reference, np.float64)
+    use = (measured.max(axis=1) < CLIPPED) if use is None else np.asarray(use, bool)
+    matrix = fit_matrix(measured, reference, use=use)               # raises when too few patches
+    greys = np.zeros(len(measured), bool)
+    greys[GREYS] = True
+    greys &= use
+    gains = (measured[greys] * reference[greys]).sum(axis=0) / (measured[greys] ** 2).sum(axis=0)
+    colour = matrix @ np.diag(1 / gains)
+    scale = float(colour.sum(axis=1).mean())
+    start = np.column_stack([colour / scale, np.zeros((3, 3))])     # the 3x3, as a 3x6
+    terms = root_polynomial_terms(measured[use] * gains)
+    target_lab = working_to_lab(reference[use])
+
+    def rows(free: np.ndarray) -> np.ndarray:                       # rows sum to 1: greys stay grey
+        free = np.asarray(free).reshape(3, 5)
+        return np.column_stack([free, 1 - free.sum(axis=1)])
+
+    def residuals(theta: np.ndarray) -> np.ndarray:
+        out = terms @ (np.exp(theta[15]) * rows(theta[:15])).T
+        return ciede2000(target_lab, working_to_lab(np.maximum(out, 1e-9)))
+
+    theta = _levenberg_marquardt(residuals, np.append(start[:, :5].ravel(), np.log(scale)))
+    g = gains
+    folded = np.array([g[0], g[1], g[2], np.sqrt(g[0] * g[1]), np.sqrt(g[1] * g[2]), np.sqrt(g[0] * g[2])])
+    result = np.exp(theta[15]) * rows(theta[:15]) * folded          # the gains folded into the columns
+    if not normalise_exposure:
+        result *= exposure_gain(transform(measured, result), measured)
+    return result
+
+
 def apply(image: np.ndarray, matrix) -> np.ndarray:
-    """Linear Rec.2020 in, linear Rec.2020 out (negatives clipped); the input is not modified."""
+    """Linear Rec.2020 in, linear Rec.2020 out (negatives clipped); ``matrix`` 3x3 or 3x6 (see
+    :func:`transform`); the input is not modified."""
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an HxWx3 image, got shape {image.shape}")
     m = np.asarray(matrix, np.float32)
-    if m.shape != (3, 3):
-        raise ValueError(f"expected a 3x3 matrix, got shape {m.shape}")
-    out = cv2.transform(np.ascontiguousarray(image, np.float32), m)
+    if m.shape == (3, 3):
+        out = cv2.transform(np.ascontiguousarray(image, np.float32), m)
+    elif m.shape == (3, 6):
+        out = transform(np.asarray(image, np.float32), m)
+    else:
+        raise ValueError(f"expected a 3x3 or 3x6 calibration matrix, got shape {m.shape}")
     return np.maximum(out, 0.0, out=out)
 
 
@@ -283,7 +351,10 @@ class CalibrationResult(BaseModel):
     version: int = Field(CALIBRATION_VERSION, description="Bumped when the fit changes meaning.")
     source: str = Field(description="File name of the chart shot.", max_length=255)
     working_space: str = Field("linear Rec.2020 D65", description="Space the matrix maps from and to.")
-    matrix: list[list[float]] = Field(description="3x3, applied as out = matrix @ rgb per pixel.")
+    model: CalibrationModel = Field(CalibrationModel.MATRIX, description="What the matrix acts on; version-1 "
+                                    "records have none and are 3x3.")
+    matrix: list[list[float]] = Field(description="3x3 (model matrix_3x3: out = matrix @ rgb per pixel) or 3x6 "
+                                      "(root_polynomial_2: out = matrix @ (r, g, b, sqrt(rg), sqrt(gb), sqrt(rb))).")
     found_by: ChartSource
     patches_found: int = Field(ge=0, le=PATCHES)
     patches_used: int = Field(ge=0, le=PATCHES, description="Patches fitted on (clipped ones are left out).")
@@ -295,19 +366,26 @@ class CalibrationResult(BaseModel):
 
     @field_validator("matrix")
     @classmethod
-    def _three_by_three(cls, v: list[list[float]]) -> list[list[float]]:
-        if len(v) != 3 or any(len(row) != 3 for row in v) or not np.all(np.isfinite(v)):
-            raise ValueError("matrix must be 3x3 finite numbers")
+    def _three_rows(cls, v: list[list[float]]) -> list[list[float]]:
+        if len(v) != 3 or len({len(row) for row in v}) != 1 or len(v[0]) not in (3, 6) or not np.all(np.isfinite(v)):
+            raise ValueError("matrix must be 3x3 or 3x6 finite numbers")
         return v
+
+    @model_validator(mode="after")
+    def _matrix_fits_model(self) -> "CalibrationResult":
+        columns = {CalibrationModel.MATRIX: 3, CalibrationModel.ROOT_POLYNOMIAL: 6}[self.model]
+        if len(self.matrix[0]) != columns:
+            raise ValueError(f"model {self.model.value} needs a 3x{columns} matrix, got 3x{len(self.matrix[0])}")
+        return self
 
     def array(self) -> np.ndarray:
         return np.asarray(self.matrix, np.float32)
 
 
-def calibrate(image: np.ndarray, source: str | Path, *, corners=None,
-              normalise_exposure: bool = True) -> CalibrationResult:
+def calibrate(image: np.ndarray, source: str | Path, *, corners=None, normalise_exposure: bool = True,
+              model: CalibrationModel = CalibrationModel.ROOT_POLYNOMIAL) -> CalibrationResult:
     """Find the chart in ``image`` (linear Rec.2020 decode of ``source``: float in [0, 1], or uint16
-    as ``decode_linear16`` gives it), fit and report."""
+    as ``decode_linear16`` gives it), fit ``model`` and report."""
     if image.dtype == np.uint16:
         image = image.astype(np.float32) * np.float32(1 / 65535)
     quads, found_by = locate_chart(image, source, corners)
@@ -317,14 +395,15 @@ def calibrate(image: np.ndarray, source: str | Path, *, corners=None,
         raise PhotoError(f"{Path(source).name}: the chart corners do not fit the image: {exc}") from exc
     use = measured.max(axis=1) < CLIPPED
     try:
-        matrix = fit_matrix(measured, normalise_exposure=normalise_exposure, use=use)
+        fit = fit_root_polynomial if model is CalibrationModel.ROOT_POLYNOMIAL else fit_matrix
+        matrix = fit(measured, normalise_exposure=normalise_exposure, use=use)
     except ValueError as exc:
         raise PhotoError(f"{Path(source).name}: cannot calibrate from this chart shot ({exc}); "
                          "shoot the chart again without clipping the light patches") from exc
     before = patch_delta_e(measured)
-    after = patch_delta_e(measured @ matrix.T, normalise_exposure=not normalise_exposure)
+    after = patch_delta_e(transform(measured, matrix), normalise_exposure=not normalise_exposure)
     return CalibrationResult(
-        source=Path(source).name, matrix=matrix.tolist(), found_by=found_by, patches_found=len(quads),
+        source=Path(source).name, model=model, matrix=matrix.tolist(), found_by=found_by, patches_found=len(quads),
         patches_used=int(use.sum()), exposure_normalised=normalise_exposure,
         uncalibrated_mean_de=float(before.mean()), uncalibrated_max_de=float(before.max()),
         fit_mean_de=float(after.mean()), fit_max_de=float(after.max()))

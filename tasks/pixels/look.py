@@ -3,7 +3,7 @@ to a whole image in one fused pass, followed by the spatial operations.
 
 The per-pixel chain, with each step's colour space:
   linear Rec.2020 from decode
-  -> session calibration matrix (optional, linear Rec.2020)
+  -> session calibration, 3x3 or root-polynomial 3x6 (optional, linear Rec.2020)
   -> tone: exposure, temperature/tint, highlights/shadows/whites/blacks, contrast, saturation,
      vibrance (linear Rec.2020)
   -> to extended sRGB display values (sRGB curve, Rec.709 primaries, out-of-range kept)
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from presets.model import Interpolation, OutputSpace, Preset, SharpenParams
-from tasks.pixels import curve, fastlut, hsl, lut, output, sharpen, splittone, tone, vignette
+from tasks.pixels import calibrate, curve, fastlut, hsl, lut, output, sharpen, splittone, tone, vignette
 from tasks.pixels.colour import REC2020_TO_SRGB, srgb_encode_ext
 
 GRID_POINTS = 33
@@ -31,7 +31,7 @@ def chain(linear: np.ndarray, preset: Preset, *, calibration: np.ndarray | None 
     """Every per-pixel operation of ``preset``: linear Rec.2020 (..., 3) -> encoded output values."""
     x = np.asarray(linear, np.float32)
     if calibration is not None:
-        x = x @ np.asarray(calibration, np.float32).T
+        x = calibrate.transform(x, np.asarray(calibration, np.float32))
     x = tone.apply(x, preset.tone)
     display = srgb_encode_ext(x @ REC2020_TO_SRGB.T)
     display = curve.apply(display, preset.curve)

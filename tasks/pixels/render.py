@@ -4,7 +4,8 @@ code outside grading (the order flow's grade step, the CLI, the benchmarks).
     render_image(source, preset, *, preview=False, calibration=None, dtype=np.uint8, space=None) -> HxWx3
     render(source, output, preset, *, preview=False, calibration=None) -> Path
 
-``calibration`` is a 3x3 matrix on linear Rec.2020 (``tasks.pixels.calibrate``), baked into the look.
+``calibration`` is a session calibration matrix on linear Rec.2020, 3x3 or root-polynomial 3x6
+(``tasks.pixels.calibrate``), baked into the look.
 ``preview`` decodes at half size (LibRaw's half_size: no demosaicing, a quarter of the pixels)."""
 
 from __future__ import annotations
