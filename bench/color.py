@@ -74,15 +74,19 @@ def measure_render(jpeg: Path, fallback: np.ndarray | None, fallback_size: tuple
     return cal.sample_patches(image, quads), how, (w, h)
 
 
-def leave_one_out(measured: np.ndarray) -> np.ndarray:
+FITS = {cal.CalibrationModel.ROOT_POLYNOMIAL: cal.fit_root_polynomial, cal.CalibrationModel.MATRIX: cal.fit_matrix}
+
+
+def leave_one_out(measured: np.ndarray, model: cal.CalibrationModel) -> np.ndarray:
     """Fit on 23 patches, predict the 24th (decoded linear measurements, exposure in the matrix)."""
     reference = cal.reference_working()
     out = np.empty(cal.PATCHES)
     for i in range(cal.PATCHES):
         use = measured.max(axis=1) < cal.CLIPPED
         use[i] = False
-        matrix = cal.fit_matrix(measured, use=use)
-        out[i] = cal.ciede2000(cal.working_to_lab(reference[i:i + 1]), cal.working_to_lab(measured[i:i + 1] @ matrix.T))[0]
+        matrix = FITS[model](measured, use=use)
+        predicted = np.maximum(cal.transform(measured[i:i + 1], matrix), 1e-9)
+        out[i] = cal.ciede2000(cal.working_to_lab(reference[i:i + 1]), cal.working_to_lab(predicted))[0]
     return out
 
 
@@ -117,15 +121,28 @@ def main() -> None:
         decoded = neutral_decode(src)
         result = cal.calibrate(decoded, src)
         matrices[name] = result.array()
+        matrices[name, "3x3"] = cal.calibrate(decoded, src, model=cal.CalibrationModel.MATRIX).array()
         cal_jpeg = render_postline(src, "neutral", work / "postline-calibrated" / f"{src.stem}.jpg",
                                    calibration=result.array())
         measured, how, size = measure_render(cal_jpeg, base_quads, base_size)
-        loo = leave_one_out(cal.sample_patches(decoded, cal.detect_chart(decoded)))
+        decoded_patches = cal.sample_patches(decoded, cal.detect_chart(decoded))
+        loo = leave_one_out(decoded_patches, result.model)
+        loo3 = leave_one_out(decoded_patches, cal.CalibrationModel.MATRIX)
+        jpeg3 = render_postline(src, "neutral", work / "postline-calibrated-3x3" / f"{src.stem}.jpg",
+                                calibration=matrices[name, "3x3"])
+        measured3, how3, _ = measure_render(jpeg3, base_quads, base_size)
         row["calibrated_in_sample"] = {**summary(subset_delta_e(measured, all_patches),
                                                  subset_delta_e(measured, all_patches, normalise_exposure=False)),
-                                       "chart": how, "size": size, "fit": "in-sample: fitted on this frame"}
+                                       "chart": how, "size": size,
+                                       "fit": f"in-sample: {result.model.value} fitted on this frame"}
+        row["calibrated_3x3_in_sample"] = {**summary(subset_delta_e(measured3, all_patches),
+                                                     subset_delta_e(measured3, all_patches, normalise_exposure=False)),
+                                           "chart": how3, "size": size, "fit": "in-sample: 3x3 fitted on this frame"}
         row["calibrated_leave_one_out"] = {"mean": round(float(loo.mean()), 2), "max": round(float(loo.max()), 2),
                                            "fit": "each patch predicted by a fit on the other 23 (decoded linear)"}
+        row["calibrated_3x3_leave_one_out"] = {"mean": round(float(loo3.mean()), 2), "max": round(float(loo3.max()), 2),
+                                               "fit": "3x3: each patch predicted by a fit on the other 23 "
+                                                      "(decoded linear)"}
 
         for label, render in (("darktable", lambda: peers.darktable([src], work / "darktable")[0]),
                               ("rawtherapee", lambda: peers.rawtherapee([src], work / "rawtherapee")[0]),
@@ -141,7 +158,8 @@ def main() -> None:
     src = SAMPLES / CROSS_EVAL
     quads = cal.quads_from_corners(CROSS_CORNERS, rows=3, columns=4)
     cross = {}
-    for label, matrix in (("neutral", None), ("calibrated_cross_frame", matrices[CROSS_FIT])):
+    for label, matrix in (("neutral", None), ("calibrated_cross_frame", matrices[CROSS_FIT]),
+                          ("calibrated_3x3_cross_frame", matrices[CROSS_FIT, "3x3"])):
         jpeg = render_postline(src, "neutral", work / f"cross-{label}" / f"{src.stem}.jpg", calibration=matrix)
         image = read_srgb_as_working(jpeg)
         measured = cal.sample_patches(image, quads)
@@ -150,11 +168,12 @@ def main() -> None:
     cross["patches"] = [p + 1 for p in CROSS_PATCHES]
     cross["fit"] = f"matrix fitted on {CROSS_FIT}, evaluated on {CROSS_EVAL} (12 patches, stored corners)"
 
-    contenders = ("neutral", "calibrated_in_sample", "darktable", "rawtherapee", "rawtherapee_d")
+    contenders = ("neutral", "calibrated_in_sample", "calibrated_3x3_in_sample", "darktable", "rawtherapee",
+                  "rawtherapee_d")
     print(f"\nCIEDE2000 of the 24 patches vs the published reference, exposure matched on the greys "
           f"(as rendered in brackets); renders in {work}")
     print(f"{'':28s}" + "".join(f"{n:>30s}" for n in FILES))
-    for c in contenders + ("calibrated_leave_one_out",):
+    for c in contenders + ("calibrated_leave_one_out", "calibrated_3x3_leave_one_out"):
         cells = []
         for name in FILES:
             r = results[name][c]
@@ -164,7 +183,10 @@ def main() -> None:
     print(f"{'(mean/max)':28s}")
     print(f"cross-frame on {CROSS_EVAL}, patches {cross['patches']}: neutral {cross['neutral']['mean']:.2f}/"
           f"{cross['neutral']['max']:.2f}, with the {CROSS_FIT} calibration "
-          f"{cross['calibrated_cross_frame']['mean']:.2f}/{cross['calibrated_cross_frame']['max']:.2f}")
+          f"{cross['calibrated_cross_frame']['mean']:.2f}/{cross['calibrated_cross_frame']['max']:.2f} "
+          f"(3x3: {cross['calibrated_3x3_cross_frame']['mean']:.2f}/{cross['calibrated_3x3_cross_frame']['max']:.2f})")
+    print(f"calibration model: {cal.CalibrationModel.ROOT_POLYNOMIAL.value} (the default); calibrated_3x3_*: the 3x3 "
+          "matrix, for comparison")
     print("darktable: darktable-cli default (scene-referred workflow); rawtherapee: rawtherapee-cli without a "
           "profile (its neutral values); rawtherapee_d: rawtherapee-cli -d (the GUI's default raw profile)")
     for name in FILES:
@@ -186,6 +208,10 @@ def main() -> None:
         "calibrated_loo_mean_de": mean_of("calibrated_leave_one_out"),
         "calibrated_loo_max_de": max_of("calibrated_leave_one_out"),
         "calibrated_cross_frame_mean_de": cross["calibrated_cross_frame"]["mean"],
+        "calibration_model": cal.CalibrationModel.ROOT_POLYNOMIAL.value,
+        "calibrated_3x3_mean_de": mean_of("calibrated_3x3_in_sample"),
+        "calibrated_3x3_loo_mean_de": mean_of("calibrated_3x3_leave_one_out"),
+        "calibrated_3x3_cross_frame_mean_de": cross["calibrated_3x3_cross_frame"]["mean"],
         "neutral_cross_frame_mean_de": cross["neutral"]["mean"],
         "darktable_mean_de": mean_of("darktable"), "darktable_max_de": max_of("darktable"),
         "rawtherapee_mean_de": mean_of("rawtherapee"), "rawtherapee_max_de": max_of("rawtherapee"),

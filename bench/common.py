@@ -25,7 +25,7 @@ PEER_PACKAGES = ("darktable", "rawtherapee")
 def render_postline(raw_path: Path, preset_name: str, jpeg_out: Path, *, preview: bool = False,
                     calibration: np.ndarray | None = None) -> Path:
     """RAW -> preset -> full-size (or half-size ``preview``) JPEG, as postline renders it;
-    ``calibration`` is a session calibration matrix on the decoded linear image."""
+    ``calibration`` is a session calibration matrix (3x3 or 3x6) on the decoded linear image."""
     from presets.model import load_preset
 
     preset = load_preset(preset_name)
