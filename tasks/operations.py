@@ -21,7 +21,7 @@ class OpContext:
     preset: Preset
     round: int            # 1 = first pass; higher = rework after a QC rejection
     proof_path: Path | None = None
-    calibration: tuple[tuple[float, ...], ...] | None = None  # the session's 3x3 (tasks/calibration.py)
+    calibration: tuple[tuple[float, ...], ...] | None = None  # the session's fit, 3x3 or 3x6 (tasks/calibration.py)
 
 
 def grade(source: Path, output: Path, ctx: OpContext) -> None:
