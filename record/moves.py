@@ -18,7 +18,7 @@ from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from sqlmodel import Session, update
 
-from record.models import EventKind, Photo, PhotoStatus, StageEvent, WorkItem, WorkStatus, utcnow
+from record.models import EventKind, Person, Photo, PhotoStatus, StageEvent, WorkItem, WorkStatus, utcnow
 
 W = WorkStatus
 ALLOWED_WORK: dict[WorkStatus, frozenset[WorkStatus]] = {
@@ -139,16 +139,27 @@ def _claim_sets_match_moves() -> bool:
 
 
 @lru_cache(maxsize=64)
-def _claim_sql(dialect: str, n_stages: int, order_by: tuple[str, ...]) -> tuple[str, str | None]:
+def _claim_sql(dialect: str, n_stages: int | None, order_by: tuple[str, ...],
+               skilled: bool) -> tuple[str, str | None]:
     """The claim (and, on SQLite, the event insert) as SQL text with named parameters ``:name`` (SQLite) or
-    ``%(name)s`` (psycopg): ``queued``, ``claimed``, ``kind``, ``actor``, ``now``, ``expires``, ``s0``..."""
+    ``%(name)s`` (psycopg): ``queued``, ``claimed``, ``kind``, ``actor``, ``now``, ``expires``, ``s0``...
+    ``n_stages`` None: any stage (``skilled`` must then be true). ``skilled``: only if the actor has the skill
+    for the stage (and for every stage asked), read from ``people`` in the same statement."""
     frm, to = WorkStatus.QUEUED, WorkStatus.CLAIMED
     if to not in ALLOWED_WORK[frm] or not _claim_sets_match_moves():  # pragma: no cover - guards against drift
         raise IllegalMove(f"the claim statement no longer matches the table of moves ({frm} -> {to})")
     p = (lambda name: f":{name}") if dialect == "sqlite" else (lambda name: f"%({name})s")
     items, events = WorkItem.__tablename__, StageEvent.__tablename__
-    stages = ", ".join(p(f"s{i}") for i in range(n_stages))
-    pick = (f"SELECT id FROM {items} WHERE status = {p('queued')} AND stage IN ({stages}) "
+    where = [f"status = {p('queued')}"]
+    if n_stages is not None:
+        where.append(f"stage IN ({', '.join(p(f's{i}') for i in range(n_stages))})")
+    if skilled:
+        # ',a,b,' holds ',a,': the same test as people.skills_named's split, on one uncorrelated subquery.
+        find = "instr" if dialect == "sqlite" else "strpos"
+        held = f"(SELECT ',' || skills || ',' FROM {Person.__tablename__} WHERE name = {p('actor')})"
+        wanted = ["stage"] if n_stages is None else [p(f"s{i}") for i in range(n_stages)]
+        where += [f"{find}({held}, ',' || {w} || ',') > 0" for w in wanted]
+    pick = (f"SELECT id FROM {items} WHERE {' AND '.join(where)} "
             f"ORDER BY {', '.join(order_by)} LIMIT 1")
     sets = (f"status = {p('claimed')}, updated_at = {p('now')}, reason = NULL, claimed_by = {p('actor')}, "
             f"lease_expires_at = {p('expires')}, attempt = attempt + 1")
@@ -206,11 +217,13 @@ def driver_cursor(session: Session):  # noqa: ANN201
     return connection.dialect, connection.connection.dbapi_connection.cursor()
 
 
-def claim_first(session: Session, *, stages: list[str], order_by: tuple[str, ...], actor: str,
-                lease_expires_at: datetime) -> WorkItem | None:
+def claim_first(session: Session, *, stages: list[str] | None, order_by: tuple[str, ...], actor: str,
+                lease_expires_at: datetime, skilled: bool = False) -> WorkItem | None:
     """Claim the first queued work item of ``stages`` in the order of the ``order_by`` columns, with the same
     table of allowed moves, the same columns and the same CLAIMED event as :func:`move_item`, choice and claim
     in one statement so no other claimer can come between them. None: nothing left to claim.
+    ``skilled``: only stages ``actor`` has the skill for, and nothing at all unless they have every one of
+    ``stages`` (None: any of their skills), checked in the same statement.
 
     - PostgreSQL: ``WITH picked AS (SELECT id ... ORDER BY ... LIMIT 1 FOR UPDATE SKIP LOCKED), claimed AS
       (UPDATE ... WHERE id IN picked AND status = 'queued' RETURNING ...), claim_event AS (INSERT INTO
@@ -219,10 +232,12 @@ def claim_first(session: Session, *, stages: list[str], order_by: tuple[str, ...
     - SQLite (one writer at a time): ``UPDATE ... WHERE id = (SELECT ... LIMIT 1) AND status = 'queued'
       RETURNING ...``, then the event, in the same transaction."""
     dialect, cursor = driver_cursor(session)
-    claim, event = _claim_sql(dialect.name, len(stages), tuple(order_by))
+    if stages is None and not skilled:
+        raise ValueError("claim_first needs stages, or skilled=True for any stage of the actor's skills")
+    claim, event = _claim_sql(dialect.name, None if stages is None else len(stages), tuple(order_by), skilled)
     write_time, read_time = _datetime_processors(dialect)
     now = utcnow()
-    params: dict[str, object] = {f"s{i}": stage for i, stage in enumerate(stages)}
+    params: dict[str, object] = {f"s{i}": stage for i, stage in enumerate(stages or ())}
     params |= {"queued": WorkStatus.QUEUED.value, "claimed": WorkStatus.CLAIMED.value, "actor": actor,
                "kind": WORK_EVENT[WorkStatus.CLAIMED].value,
                "now": write_time(now) if write_time else now,
