@@ -13,6 +13,7 @@ from functools import lru_cache
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session, SQLModel, create_engine
 
 from config.settings import get_settings
@@ -133,6 +134,29 @@ def _serialise_writers(engine: Engine) -> None:
         end_turn(record.info)
 
 
+PING_AFTER_IDLE_SECONDS = 5
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled server connection before use only if it sat unused for PING_AFTER_IDLE_SECONDS: a server
+    restart or an idle timeout is caught (the connection replaced) as with ``pool_pre_ping``, without one more
+    round trip on every checkout of a busy pool (a claim on PostgreSQL was 5 round trips, this was one)."""
+
+    @event.listens_for(engine, "checkin")
+    def _idle_since(_dbapi_conn, record):  # noqa: ANN001
+        record.info["postline_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_conn, record, _proxy):  # noqa: ANN001
+        since = record.info.get("postline_idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return                                  # just connected, or used moments ago
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # noqa: BLE001 - any failure: the pool connects afresh (up to 3 tries)
+            raise DisconnectionError(f"a pooled connection failed its check after idling: {exc}") from exc
+
+
 def get_engine(url: str | None = None) -> Engine:
     """The engine for ``url`` (default: the settings' record), made once per URL, tables created."""
     return _engine_for(url or get_settings().db_url)
@@ -167,8 +191,8 @@ def _engine_for(url: str) -> Engine:
         # aware datetimes would be shifted into the server's local time. Keeps up to 32 connections open (48 at
         # most): every queue claimer (web request, worker thread) holds one for a few milliseconds, and an
         # overflow connection is closed when given back, so a small pool would open connections under load.
-        engine = create_engine(url, pool_pre_ping=True, pool_size=32, max_overflow=16,
-                               connect_args={"options": "-c timezone=UTC"})
+        engine = create_engine(url, pool_size=32, max_overflow=16, connect_args={"options": "-c timezone=UTC"})
+        _ping_when_idle(engine)
     else:
         engine = create_engine(url, pool_pre_ping=True)
     from record import models  # noqa: F401  (registers the tables)

@@ -304,3 +304,18 @@ def test_a_stage_at_its_wip_limit_hands_out_no_more_work(home, tmp_path, monkeyp
     with transaction() as session:
         assert queue.claim_next(session, person="cy") is not None
     get_line.cache_clear()
+
+
+def test_a_connection_the_server_dropped_while_idle_is_replaced_before_use(postgres_url, home, monkeypatch):
+    from record import db
+
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0)     # every pooled connection counts as idle
+    engine = get_engine(postgres_url)
+    first, second = engine.connect(), engine.connect()
+    pid = first.execute(text("SELECT pg_backend_pid()")).scalar()
+    first.close()                                              # back in the pool, handed out next
+    second.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})   # e.g. a server restart
+    second.close()
+    with transaction(postgres_url) as session:                # the dead one is noticed and replaced
+        assert session.exec(select(func.count()).select_from(WorkItem)).one() >= 0
+        assert session.exec(text("SELECT pg_backend_pid()")).scalar() != pid
