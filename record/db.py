@@ -199,7 +199,29 @@ def _engine_for(url: str) -> Engine:
     from record import models  # noqa: F401  (registers the tables)
 
     SQLModel.metadata.create_all(engine)
+    _add_missing_columns(engine)
     return engine
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """A record written by an earlier postline gets the columns (and indexes) added since: each with its
+    default, so old rows read as they did. Only additions; nothing is renamed or dropped."""
+    from sqlalchemy import inspect
+
+    with engine.begin() as conn:
+        inspector = inspect(conn)
+        for table in SQLModel.metadata.sorted_tables:
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                kind = column.type.compile(dialect=engine.dialect)
+                default = column.default.arg if column.default is not None and column.default.is_scalar else None
+                literal = "" if default is None else f" DEFAULT {int(default) if isinstance(default, bool) else repr(default)}"
+                null = "" if column.nullable or default is not None else " NULL"
+                conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{literal}{null}')
+            for index in table.indexes:
+                index.create(conn, checkfirst=True)
 
 
 @contextmanager

@@ -72,3 +72,22 @@ def test_interrupted_automatic_claims_go_back_to_the_queue(home):
     with transaction() as session:
         assert work.release_interrupted(session, order_id) == 1
         assert [i.id for i in work.items_in(session, order_id, "cull_grade")] == [item.id]
+
+
+def test_a_record_from_an_earlier_postline_gets_the_new_columns(home):
+    """An installation upgraded in place keeps its orders: columns added since are added with their defaults."""
+    import sqlite3
+
+    from record.db import _engine_for, get_engine
+
+    with transaction() as session:
+        order_id = _photo(session).order_id
+    db = home / "postline.db"
+    get_engine().dispose()
+    _engine_for.cache_clear()
+    with sqlite3.connect(db) as conn:  # what an earlier version's record looked like
+        conn.execute("ALTER TABLE orders DROP COLUMN revisions")
+        conn.execute("ALTER TABLE orders DROP COLUMN calibration_json")
+    with transaction() as session:
+        order = work.get_order(session, order_id)
+        assert order.revisions == 0 and order.calibration_json is None and order.client == "Test"
