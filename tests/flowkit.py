@@ -14,6 +14,30 @@ from flows.order import order_flow
 from surfaces.cli import create_order
 
 
+# A line whose Liquify & skin stage is worked by people (the rest automatic), for the human-line tests.
+MANUAL_SKIN_LINE = """
+[[stages]]
+key = "cull_grade"
+title = "Cull & grade"
+operation = "grade"
+
+[[stages]]
+key = "liquify_skin"
+title = "Liquify & skin"
+mode = "manual"
+
+[[stages]]
+key = "fine_retouch"
+title = "Fine retouch & colour"
+operation = "detail"
+
+[[stages]]
+key = "design_layout"
+title = "Design & layout"
+operation = "finish"
+"""
+
+
 def run_order(card: Path, *, client: str = "Test Client", shoot: str = "portrait", preset: str | None = None) -> tuple[int, Path]:
     order = create_order(client=client, shoot=shoot, card=card, preset_name=preset, due=None)
     return order.id, Path(order_flow(order.id))

@@ -22,28 +22,9 @@ from surfaces.qc_cli import decide
 from surfaces.queue_cli import pull_to_folder, submit_work
 from tasks.pixels import imageio
 from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
+from tests.flowkit import MANUAL_SKIN_LINE
 
-LINE = """
-[[stages]]
-key = "cull_grade"
-title = "Cull & grade"
-operation = "grade"
-
-[[stages]]
-key = "liquify_skin"
-title = "Liquify & skin"
-mode = "manual"
-
-[[stages]]
-key = "fine_retouch"
-title = "Fine retouch & colour"
-operation = "detail"
-
-[[stages]]
-key = "design_layout"
-title = "Design & layout"
-operation = "finish"
-
+LINE = MANUAL_SKIN_LINE + """
 [qc_gate]
 human_review = true
 """

@@ -21,28 +21,9 @@ from surfaces.web import create_app
 from surfaces.web_session import WebSettings
 from tasks.pixels import imageio
 from tests.browser import chromium_page, served
+from tests.flowkit import MANUAL_SKIN_LINE
 
-LINE = """
-[[stages]]
-key = "cull_grade"
-title = "Cull & grade"
-operation = "grade"
-
-[[stages]]
-key = "liquify_skin"
-title = "Liquify & skin"
-mode = "manual"
-
-[[stages]]
-key = "fine_retouch"
-title = "Fine retouch & colour"
-operation = "detail"
-
-[[stages]]
-key = "design_layout"
-title = "Design & layout"
-operation = "finish"
-"""
+LINE = MANUAL_SKIN_LINE
 PASSWORD = "correct-horse-9"
 
 
