@@ -36,7 +36,6 @@ class StageSpec(BaseModel):
     title: str = Field(max_length=60, description="What people call the stage.")
     mode: StageMode = StageMode.AUTOMATIC
     operation: Operation | None = Field(None, description="Automatic operation (required unless manual).")
-    skills: tuple[str, ...] = Field((), description="Skills a retoucher needs to pull from this stage; default: the key.")
     wip_limit: int | None = Field(None, ge=1, description="Most photos claimed at once in this stage.")
     allow_crop: bool = Field(False, description="May a retoucher hand back other pixel dimensions?")
 
@@ -49,10 +48,6 @@ class StageSpec(BaseModel):
     @property
     def needs_people(self) -> bool:
         return self.mode is not StageMode.AUTOMATIC
-
-    @property
-    def required_skills(self) -> tuple[str, ...]:
-        return self.skills or (self.key,)
 
 
 class QcGateSpec(BaseModel):

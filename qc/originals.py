@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, model_validator
 from sqlmodel import select
 
 from config.line import get_line
+from qc.review import DecisionError, approve_all_or_list
 from record import moves, work
 from record.db import transaction
 from record.models import ORIGINAL_REVIEW, EventKind, Photo, PhotoStatus, StageEvent, WorkStatus
@@ -41,13 +42,8 @@ class OriginalsDecision(RunInput):
 
     @model_validator(mode="after")
     def _consistent(self) -> "OriginalsDecision":
-        if self.approve_all and self.cull:
-            raise ValueError("untick approve_all to cull photos, or remove the list")
+        approve_all_or_list(self.approve_all, self.cull)
         return self
-
-
-class DecisionError(ValueError):
-    """The decision names photos that are not waiting for review; nothing was applied."""
 
 
 def _waiting(session, order_id: int) -> dict[str, Photo]:  # noqa: ANN001

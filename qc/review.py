@@ -36,6 +36,12 @@ class PhotoRejection(BaseModel):
     note: str = Field("", max_length=500, description="What the retoucher should fix")
 
 
+def approve_all_or_list(approve_all: bool, listed: list) -> None:
+    """A decision approves everything, or lists exceptions: not both (shared by every people's gate)."""
+    if approve_all and listed:
+        raise ValueError("untick approve_all to list photos, or remove the list")
+
+
 class QcDecision(RunInput):
     """Approve every photo waiting for review, or reject the listed ones (the rest pass)."""
     approve_all: bool = Field(True, description="Approve every photo waiting for review")
@@ -44,13 +50,12 @@ class QcDecision(RunInput):
 
     @model_validator(mode="after")
     def _consistent(self) -> "QcDecision":
-        if self.approve_all and self.rejections:
-            raise ValueError("untick approve_all to reject photos, or remove the rejections")
+        approve_all_or_list(self.approve_all, self.rejections)
         return self
 
 
 class DecisionError(ValueError):
-    """The decision names a photo or stage that is not there; nothing was applied."""
+    """The decision names a photo or stage that is not waiting / not there; nothing was applied."""
 
 
 def awaiting_review(order_id: int) -> list[str]:
