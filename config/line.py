@@ -6,12 +6,15 @@ from __future__ import annotations
 import os
 import tomllib
 from enum import StrEnum
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 DEFAULT_LINE_FILE = Path(__file__).with_name("line.toml")
+SKILL_PATTERN = r"^[a-z][a-z0-9_]{1,39}$"   # stage keys follow it too: a stage key is a skill by default
 
 
 class StageMode(StrEnum):
@@ -36,6 +39,9 @@ class StageSpec(BaseModel):
     title: str = Field(max_length=60, description="What people call the stage.")
     mode: StageMode = StageMode.AUTOMATIC
     operation: Operation | None = Field(None, description="Automatic operation (required unless manual).")
+    skills: tuple[Annotated[str, Field(pattern=SKILL_PATTERN)], ...] = Field((), description=(
+        "Skills a retoucher needs, every one of them, to pull from this stage (e.g. [\"liquify\", \"skin\"]); "
+        "default: the stage's key."))
     wip_limit: int | None = Field(None, ge=1, description="Most photos claimed at once in this stage.")
     allow_crop: bool = Field(False, description="May a retoucher hand back other pixel dimensions?")
 
@@ -48,6 +54,10 @@ class StageSpec(BaseModel):
     @property
     def needs_people(self) -> bool:
         return self.mode is not StageMode.AUTOMATIC
+
+    @property
+    def required_skills(self) -> tuple[str, ...]:
+        return self.skills or (self.key,)
 
 
 class QcGateSpec(BaseModel):
@@ -104,6 +114,33 @@ class Line(BaseModel):
             if spec.key == key:
                 return spec
         raise KeyError(f"no stage {key!r} in the line; stages are {[s.key for s in self.stages]}")
+
+    def required_skills(self, key: str) -> tuple[str, ...]:
+        """The skills a person needs for stage ``key``; a stage no longer in the line (its items stay in the
+        record) needs its key, as by default."""
+        for spec in self.stages:
+            if spec.key == key:
+                return spec.required_skills
+        return (key,)
+
+    @property
+    def known_skills(self) -> list[str]:
+        """Every skill some stage of the line needs, in stage order: what a person's skills may name."""
+        return list(dict.fromkeys(skill for spec in self.stages for skill in spec.required_skills))
+
+    @property
+    def skills_are_keys(self) -> bool:
+        """Whether every stage needs just its own key (the default): then a person's skills are stage keys."""
+        return all(spec.required_skills == (spec.key,) for spec in self.stages)
+
+    def stages_for_skills(self, skills: Sequence[str], stages: Sequence[str] | None = None) -> list[str]:
+        """Of ``stages`` (default: the line's stages, then any of ``skills`` naming a stage not in the line),
+        those whose every required skill is among ``skills``."""
+        held = set(skills)
+        if stages is None:
+            keys = [spec.key for spec in self.stages]
+            stages = keys + [s for s in skills if s not in keys and s not in self.known_skills]
+        return [key for key in stages if held.issuperset(self.required_skills(key))]
 
     def next_key(self, key: str) -> str | None:
         """The stage after ``key``; None after the last one."""

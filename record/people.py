@@ -87,19 +87,20 @@ def skills_of(person: Person) -> list[str]:
     return [s for s in person.skills.split(",") if s]
 
 
-def parse_skills(text: str | Iterable[str], *, known_stages: Sequence[str] | None = None) -> list[str]:
-    """``"liquify_skin, fine_retouch"`` -> ``["liquify_skin", "fine_retouch"]``; with ``known_stages``, unknown
-    keys are refused with the list of real ones."""
+def parse_skills(text: str | Iterable[str], *, known_skills: Sequence[str] | None = None) -> list[str]:
+    """``"liquify_skin, fine_retouch"`` -> ``["liquify_skin", "fine_retouch"]``; with ``known_skills`` (the
+    line's, see :attr:`config.line.Line.known_skills`), unknown ones are refused with the list of real ones."""
     items = text.split(",") if isinstance(text, str) else list(text)
     skills: list[str] = []
     for raw in items:
         key = raw.strip()
         if key and key not in skills:
             skills.append(key)
-    if known_stages is not None:
-        unknown = [s for s in skills if s not in known_stages]
+    if known_skills is not None:
+        unknown = [s for s in skills if s not in known_skills]
         if unknown:
-            raise PeopleError(f"unknown stage(s) {', '.join(unknown)}; the line's stages are {', '.join(known_stages)}")
+            raise PeopleError(f"unknown skill(s) {', '.join(unknown)}; the line's stages need "
+                              f"{', '.join(known_skills)}")
     return skills
 
 
@@ -107,7 +108,7 @@ def parse_skills(text: str | Iterable[str], *, known_stages: Sequence[str] | Non
 
 def add_person(session: Session, *, name: str, role: PersonRole | str, skills: str | Iterable[str],
                password: str | None, display_name: str | None = None,
-               known_stages: Sequence[str] | None = None) -> Person:
+               known_skills: Sequence[str] | None = None) -> Person:
     """Record a new person. ``password`` None: no web sign-in until :func:`set_password`."""
     if not NAME_PATTERN.match(name):
         raise PeopleError(f"{name!r} is not a usable name: 2-40 characters, lower-case letters, digits, . _ -, "
@@ -119,7 +120,7 @@ def add_person(session: Session, *, name: str, role: PersonRole | str, skills: s
     if session.exec(select(Person.id).where(Person.name == name)).first() is not None:
         raise PeopleError(f"there is already a person called {name!r}; `postline people list` shows everyone")
     person = Person(name=name, display_name=(display_name or name)[:80], role=role,
-                    skills=",".join(parse_skills(skills, known_stages=known_stages)),
+                    skills=",".join(parse_skills(skills, known_skills=known_skills)),
                     password_hash=hash_password(password) if password is not None else None)
     session.add(person)
     session.flush()
@@ -158,9 +159,9 @@ def set_password(session: Session, *, name: str, password: str) -> Person:
 
 
 def set_skills(session: Session, *, name: str, skills: str | Iterable[str],
-               known_stages: Sequence[str] | None = None) -> Person:
+               known_skills: Sequence[str] | None = None) -> Person:
     person = get_person(session, name)
-    person.skills = ",".join(parse_skills(skills, known_stages=known_stages))
+    person.skills = ",".join(parse_skills(skills, known_skills=known_skills))
     session.add(person)
     return person
 

@@ -32,7 +32,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from record import moves, people
-from record.db import transaction
+from record.db import get_engine, transaction
 from record.models import EventKind, Order, StageEvent, WorkItem, WorkStatus, utcnow
 
 DEFAULT_LEASE = timedelta(hours=1)
@@ -96,15 +96,24 @@ def _get(session: Session, item_id: int) -> WorkItem:
 # --- claiming -------------------------------------------------------------------------------------------------
 
 def stages_for(session: Session, person: str, stages: list[str] | None = None) -> list[str]:
-    """The stages ``person`` may pull from: ``stages`` if they have every skill, else :class:`NoSkill`;
-    None means all their skills. Raises :class:`record.people.UnknownPerson` for a name not on the line."""
-    skills = people.skills_named(session, person)
+    """The stages ``person`` may pull from: ``stages`` if they have every skill each needs (the line's
+    ``skills`` of the stage, by default its key), else :class:`NoSkill`; None means every stage they are
+    skilled for. Raises :class:`record.people.UnknownPerson` for a name not on the line."""
+    return _allowed(person, people.skills_named(session, person), stages)
+
+
+def _allowed(person: str, skills: list[str], stages: list[str] | None) -> list[str]:
+    from config.line import get_line
+
+    line = get_line()
+    allowed = line.stages_for_skills(skills, stages)
     if stages is None:
-        return skills
-    missing = [s for s in stages if s not in skills]
+        return allowed
+    missing = [s for s in stages if s not in allowed]
     if missing:
-        raise NoSkill(f"{person} does not have the skill for {', '.join(missing)} "
-                      f"(their stages: {', '.join(skills) or 'none'}); a lead can add it with "
+        needs = "; ".join(f"{s} needs {', '.join(line.required_skills(s))}" for s in missing)
+        raise NoSkill(f"{person} does not have the skills for {', '.join(missing)} ({needs}; {person} has "
+                      f"{', '.join(skills) or 'none'}); a lead can add them with "
                       f"`postline people skills {person} ...`")
     return list(stages)
 
@@ -121,8 +130,9 @@ def claim_next(session: Session, *, person: str, stages: list[str] | None = None
     """Claim the next queued item of ``stages`` (default: all the person's skills) for ``person`` until
     now + ``lease``: sets claimed_by, lease_expires_at, attempt + 1 and writes the CLAIMED event.
     Returns None when those queues are empty. Does not commit."""
-    if not _wip_limits() and stages != []:
-        # No stage has a WIP limit: the skills are checked inside the claim statement, one statement in all.
+    if _fast_claims() and stages != []:
+        # No stage has a WIP limit and every stage needs just its key as skill: the skills are checked inside
+        # the claim statement, one statement in all.
         item = moves.claim_first(session, stages=stages, order_by=_QUEUE_ORDER, actor=person, skilled=True,
                                  lease_expires_at=(now or utcnow()) + lease)
         if item is None:
@@ -147,12 +157,7 @@ def _stages_for_claim(session: Session, person: str, stages: list[str] | None) -
         cursor.close()
     if row is None or row[0] is None:
         return stages_for(session, person, stages)     # raises UnknownPerson with the usual message
-    skills = [s for s in row[0].split(",") if s]
-    if stages is None:
-        return skills
-    if any(s not in skills for s in stages):
-        return stages_for(session, person, stages)     # raises NoSkill with the usual message
-    return list(stages)
+    return _allowed(person, [s for s in row[0].split(",") if s], stages)
 
 
 def _claimable(stages: list[str], session: Session) -> list[str]:
@@ -163,18 +168,30 @@ def _claimable(stages: list[str], session: Session) -> list[str]:
     return [s for s in stages if not _at_wip_limit(session, s)]
 
 
-def _wip_limits() -> dict[str, int]:
-    """The stages of the line that have a WIP limit, and the limit (the line is read once, see get_line)."""
+def _line_facts() -> tuple[dict[str, int], bool]:
+    """The stages of the line that have a WIP limit with the limit, and whether every stage needs just its
+    key as skill (the line is read once, see get_line)."""
     from config.line import get_line
 
-    global _WIP_CACHE
+    global _LINE_FACTS
     line = get_line()
-    if _WIP_CACHE is None or _WIP_CACHE[0] is not line:     # a new line (get_line.cache_clear()): read it again
-        _WIP_CACHE = (line, {s.key: s.wip_limit for s in line.stages if s.wip_limit is not None})
-    return _WIP_CACHE[1]
+    if _LINE_FACTS is None or _LINE_FACTS[0] is not line:   # a new line (get_line.cache_clear()): read it again
+        _LINE_FACTS = (line, {s.key: s.wip_limit for s in line.stages if s.wip_limit is not None},
+                       line.skills_are_keys)
+    return _LINE_FACTS[1], _LINE_FACTS[2]
 
 
-_WIP_CACHE: tuple[object, dict[str, int]] | None = None
+_LINE_FACTS: tuple[object, dict[str, int], bool] | None = None
+
+
+def _wip_limits() -> dict[str, int]:
+    return _line_facts()[0]
+
+
+def _fast_claims() -> bool:
+    """A claim can be one statement: no WIP limit to count first, and skills that are stage keys."""
+    limits, skills_are_keys = _line_facts()
+    return not limits and skills_are_keys
 
 
 def _at_wip_limit(session: Session, stage: str) -> bool:
@@ -450,13 +467,30 @@ def check_result(result: Path, working: Path, *, allow_crop: bool = False) -> Im
 
 # --- top-level helpers (own their transactions) --------------------------------------------------------------------
 
+def claim(*, person: str, stages: list[str] | None = None, lease: timedelta = DEFAULT_LEASE,
+          url: str | None = None) -> WorkItem | None:
+    """:func:`claim_next`, committed. None: nothing to do.
+
+    On PostgreSQL each statement runs on its own (autocommit): the claim itself is the one statement of
+    :func:`record.moves.claim_first` (pick, guarded update and event), so it is one round trip instead of
+    BEGIN, claim, COMMIT, and no transaction stays open while the claimer's process is busy elsewhere. What
+    may come before it (the person's skills, a WIP limit's count) only reads. On SQLite (the update, then
+    the event) it is one transaction."""
+    engine = get_engine(url)
+    if engine.dialect.name != "postgresql":
+        with transaction(url) as session:
+            return claim_next(session, person=person, stages=stages, lease=lease)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection, \
+            Session(bind=connection, expire_on_commit=False, autoflush=False) as session:
+        return claim_next(session, person=person, stages=stages, lease=lease)
+
+
 def pull(*, person: str, stages: list[str] | None = None, lease: timedelta = DEFAULT_LEASE,
          url: str | None = None) -> WorkItem | None:
-    """Return expired claims to the queue, then claim the next item for ``person``; commits. None: nothing to do."""
+    """Return expired claims to the queue, then :func:`claim` the next item for ``person``. None: nothing to do."""
     with transaction(url) as session:
         reap_expired(session)
-    with transaction(url) as session:
-        return claim_next(session, person=person, stages=stages, lease=lease)
+    return claim(person=person, stages=stages, lease=lease, url=url)
 
 
 def store_result(file: Path, item: WorkItem) -> tuple[Path, str]:

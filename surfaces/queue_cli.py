@@ -59,6 +59,7 @@ def pull_to_folder(*, person: str, stage: str | None = None, folder: Path | None
 
     with transaction() as session:
         skills = people.skills_named(session, person)
+        skilled = queue.stages_for(session, person)
     open_stages = human_stages()
     if stage is not None:
         if stage not in open_stages:
@@ -66,10 +67,11 @@ def pull_to_folder(*, person: str, stage: str | None = None, folder: Path | None
                                    f"{', '.join(open_stages) or 'none'}); `postline queue stages` lists them")
         stages = [stage]
     else:
-        stages = [s for s in skills if s in open_stages]
+        stages = [s for s in skilled if s in open_stages]
         if not stages:
-            raise queue.NoSkill(f"{person} has no skill in a stage people work in (their skills: "
-                                f"{', '.join(skills) or 'none'}; people's stages: {', '.join(open_stages) or 'none'})")
+            raise queue.NoSkill(f"{person} has the skills for none of the stages people work in (their skills: "
+                                f"{', '.join(skills) or 'none'}; people's stages: {', '.join(open_stages) or 'none'}; "
+                                f"`postline queue stages` shows what each needs)")
     item = queue.pull(person=person, stages=stages, lease=lease or queue.DEFAULT_LEASE)
     if item is None:
         return None
@@ -138,8 +140,9 @@ def cmd_stages(_args: argparse.Namespace) -> int:
     with transaction() as session:
         depths = queue.queue_depths(session, [s.key for s in line.stages])
     print(tables.render(
-        ["stage", "who", "queued", "claimed", "oldest waiting", "earliest due"],
-        [[titles.get(d.stage, d.stage), "people" if d.stage in people_stages else "auto", d.queued, d.claimed,
+        ["stage", "who", "skills needed", "queued", "claimed", "oldest waiting", "earliest due"],
+        [[titles.get(d.stage, d.stage), "people" if d.stage in people_stages else "auto",
+          ", ".join(line.required_skills(d.stage)) if d.stage in people_stages else "-", d.queued, d.claimed,
           _age(d.oldest), d.earliest_due or "-"] for d in depths]))
     return 0
 
@@ -260,7 +263,7 @@ def cmd_people_add(args: argparse.Namespace) -> int:
         with transaction() as session:
             person = people.add_person(session, name=args.name, role=args.role, skills=args.skills,
                                        password=password, display_name=args.display_name,
-                                       known_stages=[s.key for s in get_line().stages])
+                                       known_skills=get_line().known_skills)
     except ValueError as exc:  # PeopleError is a ValueError
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -270,17 +273,20 @@ def cmd_people_add(args: argparse.Namespace) -> int:
 
 def cmd_people_skills(args: argparse.Namespace) -> int:
     from config.line import get_line
-    from record import people
+    from record import people, queue
     from record.db import transaction
 
     try:
         with transaction() as session:
             person = people.set_skills(session, name=args.name, skills=args.skills,
-                                       known_stages=[s.key for s in get_line().stages])
+                                       known_skills=get_line().known_skills)
     except (ValueError, people.UnknownPerson) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"{person.name} now works in: {person.skills.replace(',', ', ') or 'no stage'}.")
+    with transaction() as session:
+        stages = queue.stages_for(session, person.name)
+    print(f"{person.name} now has the skills {person.skills.replace(',', ', ') or '(none)'}: "
+          f"works in {', '.join(stages) or 'no stage'}.")
     return 0
 
 

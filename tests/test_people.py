@@ -29,7 +29,7 @@ def test_a_password_is_kept_only_as_a_salted_scrypt_hash():
 def test_people_sign_in_only_with_their_own_password(home):
     with transaction() as session:
         ana = people.add_person(session, name="ana", role="retoucher", skills="liquify_skin, fine_retouch",
-                                password="ana's long secret", known_stages=STAGES)
+                                password="ana's long secret", known_skills=STAGES)
         people.add_person(session, name="lea", role=PersonRole.LEAD, skills=[], password=None)
         assert people.skills_of(ana) == ["liquify_skin", "fine_retouch"]
     with transaction() as session:
@@ -44,12 +44,12 @@ def test_people_sign_in_only_with_their_own_password(home):
 @pytest.mark.parametrize("kwargs, message", [
     (dict(name="Ana Maria"), "not a usable name"),
     (dict(role="boss"), "role 'boss' is not one of retoucher, lead"),
-    (dict(skills="liquify_skin,skin_magic"), "unknown stage\\(s\\) skin_magic; the line's stages are cull_grade"),
+    (dict(skills="liquify_skin,skin_magic"), "unknown skill\\(s\\) skin_magic; the line's stages need cull_grade"),
     (dict(password="1234"), "too short"),
 ])
 def test_bad_people_are_refused_with_the_reason(home, kwargs, message):
     args = dict(name="ana", role="retoucher", skills="liquify_skin", password="a long enough one",
-                known_stages=STAGES) | kwargs
+                known_skills=STAGES) | kwargs
     with pytest.raises(people.PeopleError, match=message):
         with transaction() as session:
             people.add_person(session, **args)
@@ -69,7 +69,7 @@ def test_cli_adds_people_with_a_password_from_stdin_and_lists_them(home, monkeyp
                  "--display-name", "Ana K.", "--password-stdin"]) == 0
     monkeypatch.setattr("sys.stdin", io.StringIO("another long secret\n"))
     assert main(["people", "add", "bob", "--role", "retoucher", "--skills", "skin", "--password-stdin"]) == 2
-    assert "unknown stage(s) skin" in capsys.readouterr().err
+    assert "unknown skill(s) skin" in capsys.readouterr().err
     monkeypatch.setattr("sys.stdin", io.StringIO(""))   # not a terminal, no --password-stdin: refuse, never default
     assert main(["people", "add", "cy", "--role", "lead"]) == 2
     assert "--password-stdin" in capsys.readouterr().err

@@ -200,11 +200,57 @@ def test_a_person_pulls_only_from_stages_they_have_the_skill_for(record):
     with transaction() as session:
         assert queue.claim_next(session, person="finn").id == fine[0]
         assert queue.claim_next(session, person="finn") is None       # skin work is there, not for Finn
-        with pytest.raises(queue.NoSkill, match="finn does not have the skill for liquify_skin"):
+        with pytest.raises(queue.NoSkill, match=r"finn does not have the skills for liquify_skin \(liquify_skin needs liquify_skin"):
             queue.claim_next(session, person="finn", stages=[SKIN])
         with pytest.raises(people.UnknownPerson, match="nobody called 'eve'"):
             queue.claim_next(session, person="eve")
         assert queue.claim_next(session, person="ana", stages=[SKIN]).id == skin[0]
+
+
+@pytest.fixture
+def skilled_line(tmp_path, monkeypatch):
+    """The default line, with liquify & skin needing two skills and fine retouch one that is not its key."""
+    from config.line import DEFAULT_LINE_FILE, get_line
+
+    line_file = tmp_path / "line.toml"
+    text_ = DEFAULT_LINE_FILE.read_text()
+    text_ = text_.replace('key = "liquify_skin"\n', 'key = "liquify_skin"\nskills = ["liquify", "skin"]\n')
+    text_ = text_.replace('key = "fine_retouch"\n', 'key = "fine_retouch"\nskills = ["colour"]\n')
+    line_file.write_text(text_)
+    monkeypatch.setenv("POSTLINE_LINE_FILE", str(line_file))
+    get_line.cache_clear()
+    yield get_line()
+    get_line.cache_clear()
+
+
+def test_a_stage_can_need_several_skills_and_a_person_needs_them_all(record, skilled_line):
+    assert skilled_line.required_skills(SKIN) == ("liquify", "skin")
+    assert skilled_line.known_skills == ["cull_grade", "liquify", "skin", "colour", "design_layout"]
+    with transaction() as session:
+        people.add_person(session, name="ana", role="retoucher", skills=["liquify", "skin"], password=None,
+                          known_skills=skilled_line.known_skills)
+        people.add_person(session, name="lou", role="retoucher", skills=["liquify"], password=None)
+        people.add_person(session, name="cyd", role="retoucher", skills=["colour", SKIN], password=None)
+        with pytest.raises(people.PeopleError, match="unknown skill.*retouch; the line's stages need cull_grade, "
+                                                     "liquify, skin, colour"):
+            people.add_person(session, name="rex", role="retoucher", skills=["retouch"], password=None,
+                              known_skills=skilled_line.known_skills)
+        skin = make_items(session, make_order(session), 2, stage=SKIN)
+        fine = make_items(session, make_order(session, client="other"), 1, stage=FINE)
+    with transaction() as session:
+        assert queue.stages_for(session, "ana") == [SKIN]
+        assert queue.stages_for(session, "lou") == []
+        assert queue.stages_for(session, "cyd") == [FINE]     # the stage's key is no longer its skill
+    # queue.claim is what `postline queue pull` and the web page call (autocommit on PostgreSQL)
+    assert queue.claim(person="lou", url=record) is None                  # half the skills: nothing
+    with pytest.raises(queue.NoSkill, match=r"lou does not have the skills for liquify_skin \(liquify_skin "
+                                            r"needs liquify, skin; lou has liquify\)"):
+        queue.claim(person="lou", stages=[SKIN], url=record)
+    assert queue.claim(person="cyd", url=record).id == fine[0]
+    assert queue.claim(person="cyd", url=record) is None                  # skin work waits, not for cyd
+    assert queue.claim(person="ana", url=record).id == skin[0]
+    with transaction() as session:
+        assert queue.claim_next(session, person="ana", stages=[SKIN]).id == skin[1]
 
 
 def test_a_heartbeat_extends_the_lease_only_for_the_claimer(record):

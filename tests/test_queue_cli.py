@@ -98,7 +98,7 @@ def test_release_and_an_empty_queue(line, tmp_path, capsys):
     capsys.readouterr()
     assert main(["queue", "stages"]) == 0
     row = next(r for r in capsys.readouterr().out.splitlines() if r.startswith("Liquify & skin"))
-    assert row.split()[3:6] == ["people", "1", "1"]            # 1 queued, 1 claimed
+    assert row.split()[3:7] == ["people", "liquify_skin", "1", "1"]   # skills needed, 1 queued, 1 claimed
     code, path = pull(capsys, tmp_path / "ana", "--stage", SKIN)
     assert code == 0 and Path(path).name.startswith(f"{line[1]}-")
 
