@@ -9,10 +9,12 @@ browser. POST forms carry the session's CSRF token.
 
 from __future__ import annotations
 
+import math
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -28,7 +30,7 @@ from record.db import transaction
 from record.models import Order, Person, Photo, WorkItem, WorkStatus
 from surfaces import web_views as views
 from surfaces.web_images import preview_jpeg
-from surfaces.web_session import COOKIE, Sessions, WebSession, WebSettings, load_secret
+from surfaces.web_session import COOKIE, Lockout, Sessions, SignInLimiter, WebSession, WebSettings, load_secret
 
 HERE = Path(__file__).parent
 NOTES = {  # messages shown after a redirect, chosen by code: no text from the URL reaches the page
@@ -37,6 +39,7 @@ NOTES = {  # messages shown after a redirect, chosen by code: no text from the U
     "extended": "Your lease started again.",
     "signed-out": "You are signed out.",
     "expired": "Your session ran out: sign in again.",
+    "password-changed": "Your password was changed: sign in again.",
     "decided": "The QC decision was given.",
 }
 HEADERS = {
@@ -70,6 +73,7 @@ def create_app(*, settings: WebSettings | None = None, clock: Callable[[], float
 
     settings = settings or WebSettings()
     sessions = Sessions(load_secret(settings, get_settings().home), hours=settings.session_hours, clock=clock)
+    limiter = SignInLimiter.from_settings(settings, clock)
     max_bytes = settings.max_upload_mb * 1024 * 1024
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(when=views.when, age=views.age, stage_title=views.stage_title)
@@ -87,22 +91,34 @@ def create_app(*, settings: WebSettings | None = None, clock: Callable[[], float
         return response
 
     def page(request: Request, template: str, session: WebSession, status: int = 200, **context) -> Response:
-        context |= {"csrf": session.csrf, "note": NOTES.get(request.query_params.get("note", ""))}
+        context = {"csrf": session.csrf, "note": NOTES.get(request.query_params.get("note", ""))} | context
         return finish(templates.TemplateResponse(request, template, context, status_code=status), None)
 
     def to(url: str) -> Response:
         return finish(RedirectResponse(url, status_code=303), None)
 
-    def signed_in(request: Request) -> tuple[WebSession, Person] | None:
-        session = sessions.load(request.cookies.get(COOKIE))
+    def person_of(session: WebSession | None) -> Person | None:
         if session is None or session.name is None:
             return None
         with transaction() as db:
             try:
-                person = people.get_person(db, session.name)
+                return people.get_person(db, session.name)
             except people.UnknownPerson:
                 return None
+
+    def signed_in(request: Request) -> tuple[WebSession, Person] | None:
+        """The session and person of the request; None if not signed in, or if the person's password changed
+        (or was removed) since the session was made."""
+        session = sessions.load(request.cookies.get(COOKIE))
+        person = person_of(session)
+        if person is None or not sessions.current(session, person.password_hash):
+            return None
         return session, person
+
+    def outdated(session: WebSession | None) -> bool:
+        """Whether ``session`` is a sign-in whose person's password has changed or was removed since."""
+        person = person_of(session)
+        return person is not None and not sessions.current(session, person.password_hash)
 
     async def posted(request: Request) -> tuple[WebSession, Person, dict]:
         """The signed-in person of a POST whose form carries the session's CSRF token; else Refused."""
@@ -130,6 +146,10 @@ def create_app(*, settings: WebSettings | None = None, clock: Callable[[], float
     @app.get("/signin")
     def signin_form(request: Request) -> Response:
         session = sessions.load(request.cookies.get(COOKIE))
+        if outdated(session):   # signed out by a password change: say so, and drop the old sign-in
+            session = sessions.new()
+            return finish(page(request, "signin.html", session, person=None, note=NOTES["password-changed"]),
+                          session)
         fresh = session is None
         session = session or sessions.new()
         return finish(page(request, "signin.html", session, person=None), session if fresh else None)
@@ -141,16 +161,27 @@ def create_app(*, settings: WebSettings | None = None, clock: Callable[[], float
         if not sessions.csrf_ok(session, form.get("csrf")):
             raise Refused(403, "The sign-in form is stale (CSRF check failed): reload the page and sign in again.")
         name, password = str(form.get("name", "")).strip().lower(), str(form.get("password", ""))
+        if not (name and password):
+            return page(request, "signin.html", session, status=401, person=None, name=name,
+                        error="Wrong name or password.")
+        address = request.client.host if request.client else "unknown"
+        lockout = limiter.attempt(name, address)
+        if lockout is not None:        # the password is not even looked at: guessing cannot go on
+            response = page(request, "signin.html", session, status=429, person=None, name=name,
+                            error=_locked_out(lockout, name, clock()))
+            response.headers["Retry-After"] = str(max(1, math.ceil(lockout.until - clock())))
+            return response
 
         def check() -> Person | None:
             with transaction() as db:
                 return people.authenticate(db, name=name, password=password)
 
-        person = await run_in_threadpool(check) if name and password else None
+        person = await run_in_threadpool(check)
         if person is None:
             return page(request, "signin.html", session, status=401, person=None, name=name,
                         error="Wrong name or password.")
-        return finish(to("/"), sessions.new(person.name))
+        limiter.succeeded(name, address)
+        return finish(to("/"), sessions.new(person.name, password_hash=person.password_hash))
 
     @app.post("/signout")
     async def signout(request: Request) -> Response:
@@ -310,6 +341,15 @@ def create_app(*, settings: WebSettings | None = None, clock: Callable[[], float
 
     add_lead_routes(app, posted=posted, signed_in=signed_in, page=page, to=to)
     return app
+
+
+def _locked_out(lockout: Lockout, name: str, now: float) -> str:
+    """What the sign-in page says to a paused name or address: why, and from when to try again."""
+    minute = datetime.fromtimestamp(math.ceil(lockout.until / 60) * 60, UTC)
+    minutes = max(1, math.ceil((lockout.until - now) / 60))
+    who = f"for {name!r}" if lockout.by == "name" else "from this computer's address"
+    return (f"Too many wrong passwords {who}: sign-in is paused. Try again after {views.when(minute)} "
+            f"(in {minutes} minute{'s' if minutes != 1 else ''}).")
 
 
 def _upload_dir() -> Path:

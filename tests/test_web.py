@@ -3,9 +3,12 @@ headless Chromium that signs in, claims, uploads an edited TIFF and sees it acce
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -18,7 +21,7 @@ from record import moves, people, queue, work
 from record.db import transaction
 from record.models import QC_GATE, EventKind, Photo, PhotoStatus, ShootType, WorkItem, WorkStatus
 from surfaces.web import create_app
-from surfaces.web_session import WebSettings
+from surfaces.web_session import SignInLimiter, WebSettings
 from tasks.pixels import imageio
 from tests.browser import chromium_page, served
 from tests.flowkit import MANUAL_SKIN_LINE
@@ -157,6 +160,94 @@ def test_a_post_without_the_csrf_token_is_refused(line):
     assert client.post("/signin", data={"name": "sam", "password": PASSWORD}).status_code == 403
     assert client.post("/signin", data={"name": "sam", "password": PASSWORD, "csrf": token},
                        follow_redirects=False).status_code == 303
+
+
+def _cookie_fields(client: TestClient) -> dict:
+    body = client.cookies["postline_session"].split(".")[0]
+    return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+
+
+def test_changing_a_password_signs_that_person_out_everywhere(line):
+    seed_order(line, photos=1)
+    laptop, tablet, sam = client_for("rita"), client_for("rita"), client_for("sam")
+    token = csrf(laptop.get("/").text)
+    with transaction() as session:
+        old_hash = people.get_person(session, "rita").password_hash
+    fields = _cookie_fields(laptop)
+    assert re.fullmatch(r"[0-9a-f]{16}", fields["k"]) and old_hash not in json.dumps(fields)
+
+    with transaction() as session:
+        people.set_password(session, name="rita", password="a-new-password-7")
+    refused = laptop.post("/claim", data={"stage": "liquify_skin", "csrf": token})
+    assert refused.url.path == "/signin" and "Your password was changed: sign in again." in refused.text
+    with transaction() as session:
+        assert queue.mine(session, "rita") == []
+    assert tablet.get("/", follow_redirects=False).headers["location"] == "/signin"
+    signin = tablet.get("/")
+    assert signin.url.path == "/signin" and "Your password was changed: sign in again." in signin.text
+    assert "Your password was changed" not in laptop.get("/signin").text   # said once; the old sign-in is gone
+    assert sam.get("/").status_code == 200 and "Rita K." not in sam.get("/").text    # others stay signed in
+
+    assert sign_in(laptop, "rita").status_code == 401                      # the old password no longer works
+    assert sign_in(laptop, "rita", "a-new-password-7").status_code == 303
+    assert "Rita K." in laptop.get("/").text
+
+    with transaction() as session:                                         # no password at all: no sessions
+        people.get_person(session, "rita").password_hash = None
+    assert laptop.get("/", follow_redirects=False).headers["location"] == "/signin"
+    assert "Your password was changed" in laptop.get("/signin").text
+
+
+def test_wrong_passwords_pause_sign_in_for_that_name_until_the_window_passes(line, monkeypatch):
+    now = [1_800_000_000.0]                                                # 2027-01-15 08:00:00 UTC
+    checked = []
+    authenticate = people.authenticate
+    monkeypatch.setattr(people, "authenticate", lambda session, **kw: checked.append(kw) or authenticate(session, **kw))
+    client = client_for(clock=lambda: now[0])
+    for _ in range(5):
+        assert sign_in(client, "rita", "guess-guess-1").status_code == 401
+        now[0] += 10
+    assert len(checked) == 5
+
+    paused = sign_in(client, "rita")
+    assert paused.status_code == 429 and len(checked) == 5                # the password was not even looked at
+    assert "Too many wrong passwords for &#39;rita&#39;" in paused.text
+    assert "Try again after 2027-01-15 08:15 UTC (in 15 minutes)" in paused.text
+    assert paused.headers["retry-after"] == str(900 - 50)                  # from the first of the five
+    assert client.get("/", follow_redirects=False).status_code == 303     # still signed out
+    assert sign_in(client, "sam").status_code == 303                      # other names are not paused
+
+    now[0] += 14 * 60
+    assert sign_in(client, "rita").status_code == 429
+    now[0] += 60
+    assert sign_in(client, "rita").status_code == 303
+    assert "Rita K." in client.get("/").text
+
+
+def test_a_successful_sign_in_clears_the_names_failures(line):
+    client = client_for(clock=lambda: 1_800_000_000.0)
+    for _ in range(2):
+        for _ in range(4):
+            assert sign_in(client, "rita", "guess-guess-1").status_code == 401
+        assert sign_in(client, "rita").status_code == 303
+    assert sign_in(client, "rita", "guess-guess-1").status_code == 401    # the 9th failure, yet only the 1st now
+
+
+def test_one_address_cannot_sweep_many_names(line):
+    client = client_for(settings=WebSettings(signin_failures_per_address=3))
+    for name in ("rita", "sam", "nobody"):
+        assert sign_in(client, name, "guess-guess-1").status_code == 401
+    paused = sign_in(client, "maria")
+    assert paused.status_code == 429 and "from this computer&#39;s address" in paused.text
+    assert "Try again after" in paused.text
+
+
+def test_the_limiter_lets_exactly_the_limit_through_at_once():
+    limiter = SignInLimiter(per_name=5, per_address=100, window_seconds=900, clock=lambda: 1000.0)
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lambda i: limiter.attempt("rita", f"10.0.0.{i}"), range(40)))
+    assert sum(r is None for r in results) == 5
+    assert {(r.by, r.until) for r in results if r is not None} == {("name", 1900.0)}
 
 
 # --- whose item --------------------------------------------------------------------------------------------------
