@@ -99,8 +99,7 @@ def _run_level(url: str, *, claimers: int, claims: int, items: int, pause_ms: fl
             barrier.wait()
             for _ in range(claims):
                 started = time.perf_counter()
-                with transaction(url) as session:
-                    item = queue.claim_next(session, person=name, lease=timedelta(minutes=30))
+                item = queue.claim(person=name, lease=timedelta(minutes=30), url=url)
                 mine_lat.append(time.perf_counter() - started)
                 if item is None:
                     break
