@@ -8,12 +8,16 @@ colour correction is fitted in linear RGB from measured to the published referen
 
 1. per-channel gains on the grey patches fix white balance (and, with ``normalise_exposure``, exposure);
 2. a 3x3 matrix whose rows sum to 1 (greys stay grey) fixes the colours: least squares weighted by
-   1/luminance (dark patches count as much as light ones), then refined to minimise CIEDE2000;
+   1/luminance (dark patches count as much as light ones), then refined to minimise the mean CIEDE2000;
 3. by default (``CalibrationModel.ROOT_POLYNOMIAL``) that matrix seeds a second-order root-polynomial
    correction (Finlayson, Mackiewicz & Hurlbert 2015): a 3x6 matrix on (r, g, b, sqrt(rg), sqrt(gb),
-   sqrt(rb)), rows summing to 1, refined on CIEDE2000. Every term scales with exposure, so the
+   sqrt(rb)), rows summing to 1, refined on the mean CIEDE2000. Every term scales with exposure, so the
    correction is exposure-invariant like the 3x3; on the real chart shots it predicts held-out patches
    and another frame of the session better than the 3x3 (bench/README.md).
+
+Both refinements minimise what is reported: the mean (not the mean square) CIEDE2000 of the patches, by
+iteratively reweighted least squares on the CIEDE2000 components, with the exposure that
+:func:`patch_delta_e` measures at (one gain matching the grey patches' luminance), not a free factor.
 
 The result is a :class:`CalibrationResult`, JSON-ready, to record with the order; :func:`apply`
 (and :func:`transform`, which ``tasks.pixels.look`` bakes into the fused LUT) applies its matrix,
@@ -40,6 +44,8 @@ CLIPPED = 0.99                     # a measured channel this high (of 1.0) is tr
 DETECT_LONG_EDGE = 1600            # the detector runs on a rendering at most this large
 PATCH_GAP = 0.13                   # ColorChecker Classic: gap between patches / patch side
 SAMPLE_FRACTION = 0.5              # corner fallback: sample the inner half of each patch side
+MEAN_DE_ROUNDS = 5                 # reweighting rounds of the mean-CIEDE2000 fit (the first is least squares)
+MEAN_DE_EPS = 0.05                 # dE below this weighs as this in the reweighting (no division by 0)
 
 # --- colorimetry of the working space ----------------------------------------------------------
 _PRIMARIES = np.array([[0.708, 0.292], [0.170, 0.797], [0.131, 0.046]])    # Rec.2020 R, G, B (x, y)
@@ -73,8 +79,8 @@ def working_to_lab(rgb: np.ndarray) -> np.ndarray:
     return np.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], axis=1)
 
 
-def ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
-    """CIEDE2000 (kL = kC = kH = 1), after Sharma, Wu & Dalal (2005); N x 3 each, returns N."""
+def _ciede2000_terms(lab1: np.ndarray, lab2: np.ndarray) -> tuple[np.ndarray, ...]:
+    """dL'/SL, dC'/SC, dH'/SH and RT of CIEDE2000 (kL = kC = kH = 1), after Sharma, Wu & Dalal (2005)."""
     L1, a1, b1 = np.asarray(lab1, np.float64).T
     L2, a2, b2 = np.asarray(lab2, np.float64).T
     c7 = ((np.hypot(a1, b1) + np.hypot(a2, b2)) / 2) ** 7
@@ -94,8 +100,21 @@ def ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
     SC, SH = 1 + 0.045 * C_bar, 1 + 0.015 * C_bar * T
     C_bar7 = C_bar ** 7
     RT = -2 * np.sqrt(C_bar7 / (C_bar7 + 25.0 ** 7)) * np.sin(np.radians(60 * np.exp(-(((h_bar - 275) / 25) ** 2))))
-    dL, dC = L2 - L1, c2p - c1p
-    return np.sqrt((dL / SL) ** 2 + (dC / SC) ** 2 + (dH / SH) ** 2 + RT * (dC / SC) * (dH / SH))
+    return (L2 - L1) / SL, (c2p - c1p) / SC, dH / SH, RT
+
+
+def ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
+    """CIEDE2000 (kL = kC = kH = 1), after Sharma, Wu & Dalal (2005); N x 3 each, returns N."""
+    dl, dc, dh, rt = _ciede2000_terms(lab1, lab2)
+    return np.sqrt(dl ** 2 + dc ** 2 + dh ** 2 + rt * dc * dh)
+
+
+def ciede2000_components(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
+    """N x 3 whose row norms are :func:`ciede2000`: (dL'/SL, dC'/SC + RT/2 dH'/SH, sqrt(1 - RT^2/4) dH'/SH)
+    (|RT| <= 2). Smooth where the difference is 0, unlike the norm itself, so a least-squares solver
+    on them converges where one on the dE values stalls."""
+    dl, dc, dh, rt = _ciede2000_terms(lab1, lab2)
+    return np.stack([dl, dc + rt * dh / 2, np.sqrt(1 - rt * rt / 4) * dh], axis=1)
 
 
 def exposure_gain(measured: np.ndarray, reference: np.ndarray | None = None) -> float:
@@ -255,6 +274,29 @@ def _levenberg_marquardt(residuals, x0: np.ndarray, *, iterations: int = 60) -> 
     return x
 
 
+def _grey_gain(rgb: np.ndarray, greys: np.ndarray, log_reference_luma: np.ndarray) -> float:
+    """The one gain that matches the luminance of ``rgb``'s ``greys`` rows to the reference's (geometric
+    mean, as :func:`exposure_gain`): the exposure :func:`patch_delta_e` and the bench normalise to, so a fit
+    that takes its exposure from it optimises what they measure."""
+    y = np.maximum(rgb[greys] @ WORKING_LUMA, 1e-9)
+    return float(np.exp(np.mean(log_reference_luma - np.log(y))))
+
+
+def _fit_mean_de(predict, x0: np.ndarray, target_lab: np.ndarray) -> np.ndarray:
+    """Parameters x minimising the MEAN CIEDE2000 of ``predict(x)`` (N x 3 linear) against ``target_lab``:
+    iteratively reweighted least squares, each round a Levenberg-Marquardt on the CIEDE2000 components
+    weighted by 1/sqrt(max(dE, MEAN_DE_EPS)) from the round before (sum of w^2 dE^2 = sum of dE at the
+    fixed point), MEAN_DE_ROUNDS rounds. The first round is the plain least-squares fit (the mean of squares)."""
+    def components(x: np.ndarray) -> np.ndarray:
+        return ciede2000_components(target_lab, working_to_lab(np.maximum(predict(x), 1e-9)))
+
+    x, weight = np.asarray(x0, np.float64), np.ones(len(target_lab))
+    for _ in range(MEAN_DE_ROUNDS):
+        x = _levenberg_marquardt(lambda t, w=weight: (components(t) * w[:, None]).ravel(), x)
+        weight = 1 / np.sqrt(np.maximum(np.linalg.norm(components(x), axis=1), MEAN_DE_EPS))
+    return x
+
+
 def fit_matrix(measured: np.ndarray, reference: np.ndarray | None = None, *, normalise_exposure: bool = True,
                use: np.ndarray | None = None) -> np.ndarray:
     """3x3 matrix M with M @ measured ~ reference (linear RGB) that keeps greys grey. ``use`` is a
@@ -262,8 +304,9 @@ def fit_matrix(measured: np.ndarray, reference: np.ndarray | None = None, *, nor
 
     White balance comes from per-channel gains on the grey patches; the colour part (rows summing
     to 1) starts from a luminance-weighted least-squares fit in linear RGB and is then refined to
-    minimise CIEDE2000 over the patches. Without ``normalise_exposure`` the matrix keeps the
-    measured exposure (only colour and white balance change)."""
+    minimise the mean CIEDE2000 over the patches, exposure matched on the grey patches' luminance (as
+    :func:`patch_delta_e` measures). Without ``normalise_exposure`` the matrix keeps the measured
+    exposure (only colour and white balance change)."""
     measured = np.asarray(measured, np.float64)
     reference = reference_working() if reference is None else np.asarray(reference, np.float64)
     use = (measured.max(axis=1) < CLIPPED) if use is None else np.asarray(use, bool)
@@ -281,15 +324,16 @@ def fit_matrix(measured: np.ndarray, reference: np.ndarray | None = None, *, nor
     x = balanced * weight[:, None]
     a = x[:, :2] - x[:, 2:3]
     free = np.array([np.linalg.lstsq(a, target[:, c] * weight - x[:, 2], rcond=None)[0] for c in range(3)])
-    # 3. refine the colour part (and one exposure factor) on CIEDE2000
+    # 3. refine the colour part on mean CIEDE2000, exposure set by the grey patches as it is measured
     target_lab = working_to_lab(target)
+    fit_greys, log_grey_luma = greys[use], np.log(target[greys[use]] @ WORKING_LUMA)
 
-    def residuals(theta: np.ndarray) -> np.ndarray:
-        out = balanced @ (np.exp(theta[6]) * _with_neutral_rows(theta[:6])).T
-        return ciede2000(target_lab, working_to_lab(np.maximum(out, 1e-9)))
+    def predict(theta: np.ndarray) -> np.ndarray:
+        out = balanced @ _with_neutral_rows(theta).T
+        return out * _grey_gain(out, fit_greys, log_grey_luma)
 
-    theta = _levenberg_marquardt(residuals, np.append(free.ravel(), 0.0))
-    matrix = np.exp(theta[6]) * _with_neutral_rows(theta[:6]) @ np.diag(gains)
+    colour = _with_neutral_rows(_fit_mean_de(predict, free.ravel(), target_lab))
+    matrix = _grey_gain(balanced @ colour.T, fit_greys, log_grey_luma) * colour @ np.diag(gains)
     if not normalise_exposure:
         matrix *= exposure_gain(measured @ matrix.T, measured)     # back to the exposure as measured
     return matrix
@@ -298,7 +342,7 @@ def fit_matrix(measured: np.ndarray, reference: np.ndarray | None = None, *, nor
 def fit_root_polynomial(measured: np.ndarray, reference: np.ndarray | None = None, *,
                         normalise_exposure: bool = True, use: np.ndarray | None = None) -> np.ndarray:
     """3x6 matrix A with A @ root_polynomial_terms(measured) ~ reference that keeps greys grey,
-    seeded by :func:`fit_matrix` and refined on CIEDE2000 (same gains, ``use`` and exposure handling)."""
+    seeded by :func:`fit_matrix` and refined on the mean CIEDE2000 (same gains, ``use`` and exposure handling)."""
     measured = np.asarray(measured, np.float64)
     reference = reference_working() if reference is None else np.asarray(reference, np.float64)
     use = (measured.max(axis=1) < CLIPPED) if use is None else np.asarray(use, bool)
@@ -312,19 +356,21 @@ def fit_root_polynomial(measured: np.ndarray, reference: np.ndarray | None = Non
     start = np.column_stack([colour / scale, np.zeros((3, 3))])     # the 3x3, as a 3x6
     terms = root_polynomial_terms(measured[use] * gains)
     target_lab = working_to_lab(reference[use])
+    fit_greys, log_grey_luma = greys[use], np.log(reference[use][greys[use]] @ WORKING_LUMA)
 
     def rows(free: np.ndarray) -> np.ndarray:                       # rows sum to 1: greys stay grey
         free = np.asarray(free).reshape(3, 5)
         return np.column_stack([free, 1 - free.sum(axis=1)])
 
-    def residuals(theta: np.ndarray) -> np.ndarray:
-        out = terms @ (np.exp(theta[15]) * rows(theta[:15])).T
-        return ciede2000(target_lab, working_to_lab(np.maximum(out, 1e-9)))
+    def predict(theta: np.ndarray) -> np.ndarray:
+        out = terms @ rows(theta).T
+        return out * _grey_gain(out, fit_greys, log_grey_luma)
 
-    theta = _levenberg_marquardt(residuals, np.append(start[:, :5].ravel(), np.log(scale)))
+    fitted = rows(_fit_mean_de(predict, start[:, :5].ravel(), target_lab))
     g = gains
     folded = np.array([g[0], g[1], g[2], np.sqrt(g[0] * g[1]), np.sqrt(g[1] * g[2]), np.sqrt(g[0] * g[2])])
-    result = np.exp(theta[15]) * rows(theta[:15]) * folded          # the gains folded into the columns
+    exposure = _grey_gain(terms @ fitted.T, fit_greys, log_grey_luma)
+    result = exposure * fitted * folded                             # the gains folded into the columns
     if not normalise_exposure:
         result *= exposure_gain(transform(measured, result), measured)
     return result
