@@ -188,7 +188,7 @@ def _datetime_processors(dialect) -> tuple:  # noqa: ANN001
     return impl.bind_processor(dialect), impl.result_processor(dialect, None)
 
 
-def _item_from_row(session: Session, values: dict[str, object], read_time) -> WorkItem:  # noqa: ANN001
+def _item_from_row(session: Session | None, values: dict[str, object], read_time) -> WorkItem:  # noqa: ANN001
     """The claimed WorkItem from its RETURNING row, as the ORM would load it: the session's own copy updated
     if it holds one, else a new detached instance (built the way the ORM builds loaded objects)."""
     values["status"] = WorkStatus(values["status"])
@@ -196,7 +196,7 @@ def _item_from_row(session: Session, values: dict[str, object], read_time) -> Wo
         for name in ("lease_expires_at", "created_at", "updated_at"):
             values[name] = read_time(values[name])
     key = identity_key(WorkItem, values["id"])
-    held = session.identity_map.get(key)
+    held = session.identity_map.get(key) if session is not None else None
     if held is not None:
         for name, value in values.items():
             set_committed_value(held, name, value)
@@ -235,10 +235,20 @@ def claim_first(session: Session, *, stages: list[str] | None, order_by: tuple[s
     - SQLite (one writer at a time): ``UPDATE ... WHERE id = (SELECT ... LIMIT 1) AND status = 'queued'
       RETURNING ...``, then the event, in the same transaction."""
     dialect, cursor = driver_cursor(session)
+    values = claim_on_cursor(dialect, cursor, stages=stages, order_by=order_by, actor=actor,
+                             lease_expires_at=lease_expires_at, skilled=skilled)
+    return None if values is None else _item_from_row(session, values, _datetime_processors(dialect)[1])
+
+
+def claim_on_cursor(dialect, cursor, *, stages: list[str] | None, order_by: tuple[str, ...], actor: str,  # noqa: ANN001
+                    lease_expires_at: datetime, skilled: bool = False) -> dict[str, object] | None:
+    """:func:`claim_first` on a driver ``cursor`` of ``dialect`` (closed here), in whatever transaction its
+    connection is (on PostgreSQL the claim may be a statement on its own, in autocommit). The claimed row as
+    column values, or None. :func:`item_from_values` makes it a WorkItem."""
     if stages is None and not skilled:
         raise ValueError("claim_first needs stages, or skilled=True for any stage of the actor's skills")
     claim, event = _claim_sql(dialect.name, None if stages is None else len(stages), tuple(order_by), skilled)
-    write_time, read_time = _datetime_processors(dialect)
+    write_time, _ = _datetime_processors(dialect)
     now = utcnow()
     params: dict[str, object] = {f"s{i}": stage for i, stage in enumerate(stages or ())}
     params |= {"queued": WorkStatus.QUEUED.value, "claimed": WorkStatus.CLAIMED.value, "actor": actor,
@@ -258,7 +268,12 @@ def claim_first(session: Session, *, stages: list[str] | None, order_by: tuple[s
                                    "ev_at": params["now"]})
     finally:
         cursor.close()
-    return _item_from_row(session, values, read_time)
+    return values
+
+
+def item_from_values(dialect, values: dict[str, object]) -> WorkItem:  # noqa: ANN001
+    """A detached WorkItem from :func:`claim_on_cursor`'s values, as the ORM would load it."""
+    return _item_from_row(None, values, _datetime_processors(dialect)[1])
 
 
 def extend_lease(session: Session, item: WorkItem, *, actor: str, lease_expires_at: datetime) -> WorkItem:
