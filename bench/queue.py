@@ -131,6 +131,43 @@ def _run_level(url: str, *, claimers: int, claims: int, items: int, pause_ms: fl
             "double_claims": doubles}
 
 
+def _pgbench_floor(url: str, *, claimers: int, claims: int, items: int) -> dict[str, float] | None:
+    """The same claim statement (postline's, as :func:`record.moves.claim_first` sends it for "any of my
+    stages") run by pgbench, PostgreSQL's own C client (prepared, 2 client threads, ``claimers``
+    connections, ``claims`` each) on the same filled queue: what the database gives without Python.
+    None when pgbench is not installed."""
+    import subprocess
+
+    from record.moves import _claim_sql
+    from tests.pg import find_bin_dir
+
+    pgbench = find_bin_dir() / "pgbench"
+    if not pgbench.is_file():
+        return None
+    _fill(url, items=items, claimers=claimers)
+    claim, _ = _claim_sql("postgresql", None, ("queue_rank", "created_at", "id"), True)
+    claim = (claim.replace("%(actor)s", "('r' || lpad(:client_id::text, 2, '0'))")
+             .replace("%(now)s", "(now() AT TIME ZONE 'UTC')")
+             .replace("%(expires)s", "(now() AT TIME ZONE 'UTC' + interval '30 minutes')"))
+    params = dict(part.split("=", 1) for part in url.split("?", 1)[1].split("&"))
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "claim.sql"
+        script.write_text(claim + ";\n")
+        os.chmod(tmp, 0o777)                        # pgbench may run as the cluster's user
+        done = subprocess.run([str(pgbench), "-h", params["host"], "-p", params["port"], "-U", "postgres", "-n",
+                               "-M", "prepared", "-c", str(claimers), "-j", str(min(2, claimers)),
+                               "-t", str(claims), "-f", str(script), "--log", f"--log-prefix={tmp}/log",
+                               "postgres"], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"pgbench failed: {done.stderr[-2000:]}")
+        latencies = [int(line.split()[2]) / 1000 for log in Path(tmp).glob("log*")
+                     for line in log.read_text().splitlines() if line.strip()]
+    tps = next((float(line.split("=")[1].split()[0]) for line in done.stdout.splitlines()
+                if line.startswith("tps")), float("nan"))
+    return {"p50_ms": round(statistics.median(latencies), 2), "p99_ms": round(_percentile(latencies, 0.99), 2),
+            "claims_per_s": round(tps)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--claims", type=int, default=60, help="claims per claimer (default 60)")
@@ -175,6 +212,18 @@ def main() -> int:
     if args.only in (None, "postgres"):
         with postgres_cluster(durable=True) as url:
             bench("postgres", url)
+            for level in levels:
+                floor = _pgbench_floor(url, claimers=level, claims=args.claims,
+                                       items=max(args.items, level * args.claims))
+                if floor is None:
+                    print("pgbench not installed: no C-client floor")
+                    break
+                print(f"pgbench  {level:3d} claimers, flat out      : p50 {floor['p50_ms']:7.2f} ms  "
+                      f"p99 {floor['p99_ms']:7.2f} ms  {floor['claims_per_s']}/s  (the same statement, "
+                      f"PostgreSQL's C client)", flush=True)
+                summary[f"pgbench_p50_ms_{level}"] = floor["p50_ms"]
+                summary[f"pgbench_p99_ms_{level}"] = floor["p99_ms"]
+                summary[f"pgbench_claims_per_s_{level}"] = floor["claims_per_s"]
     summary["double_claims"] = double_claims
     summary["cpus"] = os.cpu_count()
     summary["load_avg_1m"] = round(os.getloadavg()[0], 2)
