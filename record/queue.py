@@ -485,13 +485,17 @@ def claim(*, person: str, stages: list[str] | None = None, lease: timedelta = DE
         # objects (they cost twice the CPU of the claim itself, held under the GIL by a busy web server).
         pooled = engine.raw_connection()
         try:
-            pooled.driver_connection.autocommit = True
-            values = moves.claim_on_cursor(engine.dialect, pooled.driver_connection.cursor(), stages=stages,
+            driver = pooled.driver_connection
+            driver.autocommit = True
+            values = moves.claim_on_cursor(engine.dialect, driver.cursor(), stages=stages,
                                            order_by=_QUEUE_ORDER, actor=person, skilled=True,
                                            lease_expires_at=utcnow() + lease)
+            driver.autocommit = False                       # as the pool's other users expect it
+        except BaseException:
+            pooled.invalidate()                             # not back into the pool in an unknown state
+            raise
         finally:
-            pooled.driver_connection.autocommit = False
-            pooled.close()                                  # back to the pool
+            pooled.close()                                  # back to the pool (or closed, if invalidated)
         if values is not None:
             return moves.item_from_values(engine.dialect, values)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection, \
