@@ -365,3 +365,20 @@ def test_a_connection_the_server_dropped_while_idle_is_replaced_before_use(postg
     with transaction(postgres_url) as session:                # the dead one is noticed and replaced
         assert session.exec(select(func.count()).select_from(WorkItem)).one() >= 0
         assert session.exec(text("SELECT pg_backend_pid()")).scalar() != pid
+
+
+def test_claims_leave_the_pooled_connections_transactional(record):
+    """queue.claim runs in autocommit on PostgreSQL, straight on a pooled driver connection: every connection
+    it used must be back to normal, or a later unit of work would commit statement by statement."""
+    with transaction() as session:
+        add_people(session, "ana")
+        make_items(session, make_order(session), 6)
+    assert all(queue.claim(person="ana", url=record) is not None for _ in range(6))
+    for i in range(12):                     # enough checkouts to meet every connection the claims used
+        with pytest.raises(RuntimeError):
+            with transaction(record) as session:
+                people.add_person(session, name=f"ghost{i}", role="retoucher", skills=[SKIN], password=None)
+                session.flush()
+                raise RuntimeError("the unit of work fails after writing")
+    with transaction(record) as session:
+        assert [p.name for p in people.list_people(session)] == ["ana"]
