@@ -357,6 +357,7 @@ def test_a_connection_the_server_dropped_while_idle_is_replaced_before_use(postg
 
     monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0)     # every pooled connection counts as idle
     engine = get_engine(postgres_url)
+    engine.dispose()                            # the pool holds just these two (it hands out the oldest first)
     first, second = engine.connect(), engine.connect()
     pid = first.execute(text("SELECT pg_backend_pid()")).scalar()
     first.close()                                              # back in the pool, handed out next
