@@ -17,8 +17,8 @@ Both are :func:`record.moves.claim_first`. The pick walks an index in queue orde
 Two kinds of function:
 - data functions (``claim_next``, ``heartbeat``, ``release``, ``reap_expired``, ``submit``, ``queue_depths``,
   ``mine``, ``open_items``) take ``session`` and do not commit: the caller owns the transaction;
-- top-level helpers (``pull``, ``submit_file``) own their transactions and the files; the CLI and the web page
-  call these. :func:`check_result` is pure (files in, facts or :class:`ResultRefused` out).
+- top-level helpers (``claim``, ``pull``, ``submit_file``) own their transactions and the files; the CLI and
+  the web page call these. :func:`check_result` is pure (files in, facts or :class:`ResultRefused` out).
 """
 
 from __future__ import annotations
