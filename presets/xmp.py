@@ -47,6 +47,18 @@ SCALARS = {  # crs name -> preset key (same scale)
 for _band in HSL_BANDS:
     for _xmp, _ours in (("Hue", "hue"), ("Saturation", "saturation"), ("Luminance", "luminance")):
         SCALARS[f"{_xmp}Adjustment{_band.capitalize()}"] = f"hsl.{_band}.{_ours}"
+# Colour grading (Lightroom 10+) keeps shadows and highlights in the SplitToning* settings above; some other
+# tools write them under these names instead: taken when the SplitToning* one is absent.
+COLOR_GRADE_ALIASES = {"ColorGradeShadowHue": "SplitToningShadowHue", "ColorGradeShadowSat": "SplitToningShadowSaturation",
+                       "ColorGradeHighlightHue": "SplitToningHighlightHue",
+                       "ColorGradeHighlightSat": "SplitToningHighlightSaturation",
+                       "ColorGradeBalance": "SplitToningBalance"}
+# Lightroom's own defaults of settings postline does not map (Adobe's schema; most other sliders default to
+# 0): at these values they change nothing, so the report leaves them out.
+LIGHTROOM_DEFAULTS = {"ColorGradeBlending": 50, "GrainSize": 25, "GrainFrequency": 50, "SharpenDetail": 25,
+                      "ColorNoiseReduction": 25, "ColorNoiseReductionDetail": 50, "ColorNoiseReductionSmoothness": 50,
+                      "LuminanceNoiseReductionDetail": 50, "ParametricShadowSplit": 25, "ParametricMidtoneSplit": 50,
+                      "ParametricHighlightSplit": 75, "PerspectiveScale": 100, "PostCropVignetteStyle": 1}
 CURVES = {"ToneCurvePV2012": "curve.master", "ToneCurvePV2012Red": "curve.red",
           "ToneCurvePV2012Green": "curve.green", "ToneCurvePV2012Blue": "curve.blue"}
 WHITE_BALANCE = {"As Shot": "as_shot", "Auto": "auto"}
@@ -155,9 +167,20 @@ def import_xmp(path: Path, name: str | None = None) -> XmpImport:
         if "Tint" in settings:
             put("Tint", "decode.tint", _number(settings["Tint"]))
     for crs, value in settings.items():
-        if crs in SCALARS:
-            if _number(value) != _field(SCALARS[crs]).default:    # a slider at its default changes nothing
-                put(crs, SCALARS[crs], _number(value))
+        name = crs
+        if crs in COLOR_GRADE_ALIASES:
+            legacy = COLOR_GRADE_ALIASES[crs]
+            if legacy not in settings:
+                name = legacy                     # the same slider under its other name
+            elif _number(settings[legacy]) == _number(value):
+                continue                          # Lightroom writes both: mapped once, under SplitToning*
+            else:
+                shown = value if isinstance(value, str) else ", ".join(value)
+                result.unmapped.append(f"crs:{crs} = {shown} (crs:{legacy} = {settings[legacy]} was used)")
+                continue
+        if name in SCALARS:
+            if _number(value) != _field(SCALARS[name]).default:   # a slider at its default changes nothing
+                put(crs, SCALARS[name], _number(value))
         elif crs in CURVES:
             points = [tuple(_number(v) / 255.0 for v in item.split(",")) for item in value if item.strip()]
             if points and points != [(0.0, 0.0), (1.0, 1.0)]:
@@ -165,8 +188,8 @@ def import_xmp(path: Path, name: str | None = None) -> XmpImport:
         elif crs not in HOUSEKEEPING:
             shown = value if isinstance(value, str) else ", ".join(value)
             try:
-                if _number(shown) == 0:
-                    continue                  # a slider at zero changes nothing
+                if _number(shown) == LIGHTROOM_DEFAULTS.get(crs, 0):
+                    continue                  # a slider at Lightroom's default (most: zero) changes nothing
             except ValueError:
                 if shown.strip().lower() in ("", "false"):
                     continue

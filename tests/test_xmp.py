@@ -58,3 +58,45 @@ def test_not_an_xmp_names_the_file(tmp_path):
     empty.write_text("<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
     with pytest.raises(PresetError, match="empty.xmp: no Camera Raw"):
         import_xmp(empty)
+
+
+COLOUR_GRADING = '''<x:xmpmeta xmlns:x="adobe:ns:meta/">
+ <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+  <rdf:Description rdf:about="" xmlns:crs="http://ns.adobe.com/camera-raw-settings/1.0/"
+   crs:Version="15.0" crs:ProcessVersion="15.4" crs:Exposure2012="+0.20"
+   {grading}
+   crs:ColorGradeMidtoneHue="{midtone_hue}" crs:ColorGradeMidtoneSat="{midtone_sat}"
+   crs:ColorGradeShadowLum="0" crs:ColorGradeHighlightLum="0" crs:ColorGradeBlending="50"
+   crs:ColorGradeGlobalHue="0" crs:ColorGradeGlobalSat="0" crs:ColorGradeGlobalLum="0"
+   crs:GrainSize="25" crs:GrainFrequency="50" crs:SharpenDetail="25"/>
+ </rdf:RDF>
+</x:xmpmeta>'''
+
+
+def test_colour_grading_shadows_and_highlights_map_and_defaults_are_not_reported(tmp_path):
+    """Lightroom 10+ keeps colour grading's shadows and highlights in SplitToning*; other tools write
+    ColorGradeShadowHue etc. Either maps onto split toning; the wheels postline has no match for (midtones)
+    are reported; sliders at Lightroom's defaults (blending 50, grain size 25 ...) are not."""
+    lightroom = tmp_path / "lightroom.xmp"
+    lightroom.write_text(COLOUR_GRADING.format(
+        grading='crs:SplitToningShadowHue="210" crs:SplitToningShadowSaturation="15" '
+                'crs:SplitToningHighlightHue="45" crs:SplitToningHighlightSaturation="20" crs:SplitToningBalance="-10"',
+        midtone_hue="40", midtone_sat="8"))
+    other_tool = tmp_path / "other.xmp"
+    other_tool.write_text(COLOUR_GRADING.format(
+        grading='crs:ColorGradeShadowHue="210" crs:ColorGradeShadowSat="15" crs:ColorGradeHighlightHue="45" '
+                'crs:ColorGradeHighlightSat="20" crs:ColorGradeBalance="-10"',
+        midtone_hue="0", midtone_sat="0"))
+    for path in (lightroom, other_tool):
+        result = import_xmp(path)
+        split = result.data["split_tone"]
+        assert (split["shadow_hue"], split["shadow_saturation"]) == (210, 15)
+        assert (split["highlight_hue"], split["highlight_saturation"], split["balance"]) == (45, 20, -10)
+    assert import_xmp(other_tool).unmapped == []       # every other setting is at Lightroom's default
+    assert sorted(import_xmp(lightroom).unmapped) == ["crs:ColorGradeMidtoneHue = 40", "crs:ColorGradeMidtoneSat = 8"]
+    both = tmp_path / "both.xmp"                        # both names, disagreeing: SplitToning* wins, said so
+    both.write_text(COLOUR_GRADING.format(grading='crs:SplitToningShadowHue="210" crs:ColorGradeShadowHue="180"',
+                                          midtone_hue="0", midtone_sat="0"))
+    result = import_xmp(both)
+    assert result.data["split_tone"]["shadow_hue"] == 210
+    assert result.unmapped == ["crs:ColorGradeShadowHue = 180 (crs:SplitToningShadowHue = 210 was used)"]
