@@ -69,13 +69,21 @@ def _kernel(src, shaper, flat, size, tetrahedral, gain_x, gain_y, gains, clamp, 
             base = ir * sr + ig * sg + ib * sb
             if tetrahedral:
                 # The tetrahedron holding the point: from the cell's origin step along the axis of the
-                # largest fraction, then the middle one, to the far corner. Selects, not branches:
-                # noisy pixels make the order unpredictable.
+                # largest fraction, then the middle one, to the far corner. Arithmetic on the comparisons,
+                # not branches: noisy pixels make the order unpredictable, and Python's `and` or a
+                # conditional expression compiled to jumps that mispredicted (23 -> 13 ns a pixel).
                 hi = max(dr, max(dg, db))
                 lo = min(dr, min(dg, db))
                 mid = dr + dg + db - hi - lo
-                p1 = base + (sr if (dr >= dg and dr >= db) else (sg if dg >= db else sb))
-                p2 = base + o3 - (sb if (db <= dr and db <= dg) else (sg if dg <= dr else sr))
+                rg = np.int32(dr >= dg)
+                gb = np.int32(dg >= db)
+                rb = np.int32(dr >= db)
+                r_top = rg * rb                      # r is the largest fraction
+                g_top = (1 - rg) * gb                # else g, if not below b
+                b_low = rb * gb                      # b is the smallest fraction
+                g_low = (1 - b_low) * rg             # else g, if not above r
+                p1 = base + r_top * sr + g_top * sg + (1 - r_top - g_top) * sb
+                p2 = base + o3 - (b_low * sb + g_low * sg + (1 - b_low - g_low) * sr)
                 p3 = base + o3
                 w0 = one - hi
                 w1 = hi - mid
