@@ -24,7 +24,8 @@ from tasks.pixels import imageio
 from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
 from tests.flowkit import MANUAL_SKIN_LINE
 
-LINE = MANUAL_SKIN_LINE + """
+# Liquify & skin needs two skills here (a stage names what it needs), so the retoucher's pulls go through them.
+LINE = MANUAL_SKIN_LINE.replace('mode = "manual"', 'mode = "manual"\nskills = ["liquify", "skin"]', 1) + """
 [qc_gate]
 human_review = true
 """
@@ -77,7 +78,7 @@ def test_manual_stage_waits_for_retouchers_and_qc_lead_sends_two_back(human_line
     for i, kind in enumerate(["portrait", "landscape", "interior", "portrait"]):
         write_dng(card / f"DSC_{i + 1:04d}.dng", render_scene(kind, 600, 400, seed=i), DngMeta())
     with transaction() as session:
-        people.add_person(session, name="rita", role="retoucher", skills="liquify_skin", password="s3cret-pass")
+        people.add_person(session, name="rita", role="retoucher", skills="liquify,skin", password="s3cret-pass")
     from surfaces.cli import create_order
     from flows.order import order_flow
 
