@@ -44,6 +44,9 @@ class StageSpec(BaseModel):
         "default: the stage's key."))
     wip_limit: int | None = Field(None, ge=1, description="Most photos claimed at once in this stage.")
     allow_crop: bool = Field(False, description="May a retoucher hand back other pixel dimensions?")
+    album: bool = Field(False, description=(
+        "This stage makes the order's album: the delivery gets album spreads (album/*.jpg), the finished "
+        "photos laid out from templates (tasks/pixels/layout_templates.toml). Usually on Design & layout."))
 
     @model_validator(mode="after")
     def _operation_needed(self) -> "StageSpec":
@@ -122,6 +125,11 @@ class Line(BaseModel):
             if spec.key == key:
                 return spec.required_skills
         return (key,)
+
+    @property
+    def makes_album(self) -> bool:
+        """Whether a stage of the line makes the order's album spreads."""
+        return any(spec.album for spec in self.stages)
 
     @property
     def known_skills(self) -> list[str]:

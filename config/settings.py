@@ -40,7 +40,8 @@ class PostlineSettings(BaseSettings):
     jpeg_quality: int = Field(default=92, ge=50, le=100, description="Quality of delivery JPEGs.")
     album_proofs: bool = Field(
         default=False,
-        description="Also deliver album proof spreads (album/*.jpg), laid out from templates (tasks/pixels/layout.py).",
+        description="Also deliver album proof spreads (album/*.jpg), laid out from templates (tasks/pixels/layout.py), "
+                    "whatever the line says (a line's stage with `album = true` turns them on for that line).",
     )
     max_rework_rounds: int = Field(
         default=1, ge=0, le=5,

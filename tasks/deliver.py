@@ -97,7 +97,7 @@ def package_order(order_id: int) -> str:
                 entries.append({"path": arcname, "size": rendition.stat().st_size, "sha256": sha256_of(rendition),
                                 "source_sha256": photo.sha256, "source_name": photo.source_name,
                                 "photo_id": photo.id, "rendition": folder})
-        if get_settings().album_proofs and webs:
+        if (get_line().makes_album or get_settings().album_proofs) and webs:
             for index, spread in enumerate(_album_proofs(order_id, webs), start=1):
                 arcname = f"album/spread-{index:02d}.jpg"
                 archive.write(spread, arcname)

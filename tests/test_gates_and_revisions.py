@@ -84,12 +84,11 @@ def test_senior_review_culls_a_frame_before_any_stage_works_on_it(line_file, tmp
     assert {n["source_name"] for n in delivery.manifest["not_delivered"]} == {"DSC_0002.dng"}
 
 
-def test_client_revision_round_redoes_the_named_photo_and_is_counted(line_file, tmp_path, capsys, monkeypatch):
-    from config.settings import get_settings
-
-    monkeypatch.setenv("POSTLINE_ALBUM_PROOFS", "true")   # and album proof spreads in each delivery
-    get_settings.cache_clear()
-    line_file((Path(__file__).resolve().parents[1] / "config" / "line.toml").read_text())
+def test_client_revision_round_redoes_the_named_photo_and_is_counted(line_file, tmp_path, capsys):
+    default_line = (Path(__file__).resolve().parents[1] / "config" / "line.toml").read_text()
+    album_line = default_line.replace('key = "design_layout"\n', 'key = "design_layout"\nalbum = true\n', 1)
+    assert album_line != default_line
+    line_file(album_line)                                 # design & layout makes the album: spreads in each delivery
     order_id = create_order(client="Noah", shoot="children", card=_card(tmp_path / "card"), preset_name=None, due=None).id
     first = Path(order_flow(order_id))
 
