@@ -2,15 +2,19 @@
 
     python bench/queue.py [--claims 60] [--items 4000] [--levels 1,8,32] [--paced-ms 50] [--only sqlite]
 
-Each claimer is a thread that claims ``--claims`` times, one transaction per claim (its own session;
-connections from the record's engine pool, warmed first, as in a running web page or worker). Latency is one
-whole claim: begin, skills, pick, guarded update, CLAIMED event, commit.
+Each claimer is a thread that claims ``--claims`` times with ``record.queue.claim`` (what ``postline queue
+pull`` and the web page call; connections from the record's engine pool, warmed first, as in a running web
+page or worker). Latency is one whole claim: skills, pick, guarded update, CLAIMED event, commit.
 
 Two runs per database and level:
 - flat out: every claimer claims again the moment it has its item. With N claimers this measures the
   record's throughput as much as latency (latency ~ N / claims per second);
 - paced: each claimer pauses a random time (exponential, mean ``--paced-ms``) between claims, a crowd of
   very fast retouchers; keys ``*_paced``.
+
+On PostgreSQL the same claim statement is then run by pgbench, PostgreSQL's own C client (prepared, 2 client
+threads, the same numbers of connections and claims; keys ``pgbench_*``): the database's floor on this
+machine, without Python.
 
 The queue holds ``--items`` queued items over 12 orders (rush, due dates, none) in two stages. PostgreSQL is a
 throwaway cluster (tests/pg.py) with its default durability (fsync on); SQLite is a WAL file in a temp folder.
