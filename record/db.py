@@ -104,8 +104,9 @@ class _Checkpointer:
         self._wanted.set()
 
     def _run(self) -> None:
-        database = self._engine.url.database
-        connection = sqlite3.connect(database, timeout=SQLITE_BUSY_SECONDS, check_same_thread=False)
+        url = self._engine.url
+        connection = sqlite3.connect(url.database, timeout=SQLITE_BUSY_SECONDS, check_same_thread=False,
+                                     uri=str(url.query.get("uri", "")).lower() == "true")  # as the engine opens it
         try:
             while self._wanted.wait():
                 self._wanted.clear()
