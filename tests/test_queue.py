@@ -383,3 +383,29 @@ def test_claims_leave_the_pooled_connections_transactional(record):
                 raise RuntimeError("the unit of work fails after writing")
     with transaction(record) as session:
         assert [p.name for p in people.list_people(session)] == ["ana"]
+
+
+def test_sqlite_checkpoints_run_on_their_own_thread(home, monkeypatch):
+    """Every CHECKPOINT_EVERY commits the WAL is copied into the database file by a thread of its own, not
+    inside somebody's commit: the file grows with nobody calling a checkpoint (SQLite's own would wait for
+    tens of MB of WAL)."""
+    import time
+    from pathlib import Path
+
+    from record import db
+
+    monkeypatch.setattr(db, "CHECKPOINT_EVERY", 10)
+    url = get_engine().url
+    database = Path(url.database)
+    with transaction() as session:                       # tables made; note the file's size
+        session.exec(select(func.count()).select_from(WorkItem)).one()
+    before = database.stat().st_size
+    for i in range(30):
+        with transaction() as session:
+            people.add_person(session, name=f"p{i:02d}", role="retoucher", skills=[SKIN], password=None,
+                              display_name="x" * 80)
+    deadline = time.monotonic() + 5
+    while database.stat().st_size <= before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert database.stat().st_size > before
+    assert any(t.name == "postline-wal-checkpoint" for t in threading.enumerate())
