@@ -195,6 +195,10 @@ def main() -> int:
     summary: dict[str, object] = {}
     double_claims = 0
 
+    def keep(name: str, level: int, suffix: str, result: dict[str, float]) -> None:
+        for key in ("p50_ms", "p99_ms", "claims_per_s"):
+            summary[f"{name}_{key}_{level}{suffix}"] = result[key]
+
     def bench(name: str, url: str) -> None:
         nonlocal double_claims
         modes = [("", 0.0)] + ([("_paced", args.paced_ms)] if args.paced_ms else [])
@@ -206,9 +210,7 @@ def main() -> int:
                 print(f"{name:8s} {level:3d} claimers, {how:14s}: p50 {result['p50_ms']:7.2f} ms  "
                       f"p99 {result['p99_ms']:7.2f} ms  max {result['max_ms']:7.2f} ms  {result['claims']} claims, "
                       f"{result['claims_per_s']}/s, double claims {result['double_claims']}", flush=True)
-                summary[f"{name}_p50_ms_{level}{suffix}"] = result["p50_ms"]
-                summary[f"{name}_p99_ms_{level}{suffix}"] = result["p99_ms"]
-                summary[f"{name}_claims_per_s_{level}{suffix}"] = result["claims_per_s"]
+                keep(name, level, suffix, result)
                 double_claims += result["double_claims"]
 
     if args.only in (None, "sqlite"):
@@ -225,9 +227,7 @@ def main() -> int:
                 print(f"pgbench  {level:3d} claimers, flat out      : p50 {floor['p50_ms']:7.2f} ms  "
                       f"p99 {floor['p99_ms']:7.2f} ms  {floor['claims_per_s']}/s  (the same statement, "
                       f"PostgreSQL's C client)", flush=True)
-                summary[f"pgbench_p50_ms_{level}"] = floor["p50_ms"]
-                summary[f"pgbench_p99_ms_{level}"] = floor["p99_ms"]
-                summary[f"pgbench_claims_per_s_{level}"] = floor["claims_per_s"]
+                keep("pgbench", level, "", floor)
     summary["double_claims"] = double_claims
     summary["cpus"] = os.cpu_count()
     summary["load_avg_1m"] = round(os.getloadavg()[0], 2)

@@ -147,7 +147,8 @@ class Line(BaseModel):
         held = set(skills)
         if stages is None:
             keys = [spec.key for spec in self.stages]
-            stages = keys + [s for s in skills if s not in keys and s not in self.known_skills]
+            named = set(keys) | set(self.known_skills)
+            stages = keys + [s for s in skills if s not in named]
         return [key for key in stages if held.issuperset(self.required_skills(key))]
 
     def next_key(self, key: str) -> str | None:
