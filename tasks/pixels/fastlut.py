@@ -49,7 +49,7 @@ def _kernel(src, shaper, flat, size, tetrahedral, gain_x, gain_y, gains, clamp, 
     sg = np.int32(4 * size)
     sr = np.int32(4 * size * size)
     o3 = sr + sg + sb
-    zero, one = np.float32(0.0), np.float32(1.0)
+    zero, one, half = np.float32(0.0), np.float32(1.0), np.float32(0.5)
     scale = np.float32(scale)
     steps = np.float32(gains.shape[0] - 1)
     vignette = gains.shape[0] > 0
@@ -63,9 +63,9 @@ def _kernel(src, shaper, flat, size, tetrahedral, gain_x, gain_y, gains, clamp, 
             ir = min(np.int32(fr), top)
             ig = min(np.int32(fg), top)
             ib = min(np.int32(fb), top)
-            dr = fr - ir
-            dg = fg - ig
-            db = fb - ib
+            dr = fr - np.float32(ir)         # float32 - int32 would be float64 (and so all that follows)
+            dg = fg - np.float32(ig)
+            db = fb - np.float32(ib)
             base = ir * sr + ig * sg + ib * sb
             if tetrahedral:
                 # The tetrahedron holding the point: from the cell's origin step along the axis of the
@@ -96,7 +96,7 @@ def _kernel(src, shaper, flat, size, tetrahedral, gain_x, gain_y, gains, clamp, 
                 v1 = _trilinear(flat, base + 1, dr, dg, db, sr, sg, sb)
                 v2 = _trilinear(flat, base + 2, dr, dg, db, sr, sg, sb)
             if vignette:
-                gain = gains[np.int32((gain_x[x] + gain_y[y]) * steps + 0.5)]
+                gain = gains[np.int32((gain_x[x] + gain_y[y]) * steps + half)]
                 v0 *= gain
                 v1 *= gain
                 v2 *= gain
