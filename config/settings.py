@@ -43,6 +43,12 @@ class PostlineSettings(BaseSettings):
         description="Also deliver album proof spreads (album/*.jpg), laid out from templates (tasks/pixels/layout.py), "
                     "whatever the line says (a line's stage with `album = true` turns them on for that line).",
     )
+    claims_at_once: int = Field(
+        default=6, ge=1, le=64,
+        description="PostgreSQL: how many queue claims one postline process (the web page, a worker) sends to the "
+                    "database at once; more claimers wait their turn, first come first served. About three per "
+                    "core of the database server; a higher number lets the claimers contend for the same rows.",
+    )
     max_rework_rounds: int = Field(
         default=1, ge=0, le=5,
         description="How many times an automatic QC rejection sends a photo back to its stage before it is held.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import sqlite3
 import threading
+import weakref
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -24,24 +25,27 @@ CHECKPOINT_EVERY = 200        # commits of this process between WAL checkpoints
 WAL_BACKSTOP_PAGES = 20000    # SQLite checkpoints by itself past ~80 MB of WAL
 
 
-class _WriterQueue:
-    """First come, first served turns for this process's SQLite writers.
+class Turns:
+    """First come, first served turns: at most ``slots`` holders at once; the others wait in line and are
+    handed a freed turn in the order they came (a freed turn goes straight to the next in line, so a thread
+    arriving just then cannot jump the queue).
 
-    SQLite lets one writer in at a time. Left to itself, a writer that finds the database locked sleeps in
-    SQLite's busy handler for 1, 2, 5, 10 ... 100 ms and tries again, so under contention waits grow to
-    seconds and the order is unfair (measured by bench/queue.py: p99 3.8 s with 32 claimers). Threads of
-    this process (web requests, the flow's task threads) queue here instead and are handed the turn the moment
-    the previous writer commits. Writers in other processes still meet SQLite's busy timeout."""
+    Used for this process's SQLite writers (one slot, see :func:`_serialise_writers`) and for its claims on
+    PostgreSQL (``POSTLINE_CLAIMS_AT_ONCE``, see :func:`claim_turns`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, slots: int = 1) -> None:
+        if slots < 1:
+            raise ValueError("Turns needs at least one slot")
+        self.slots = slots
         self._mutex = threading.Lock()
         self._waiting: deque[threading.Event] = deque()
-        self._busy = False
+        self._free = slots
 
     def acquire(self, timeout: float) -> bool:
+        """Take a turn, waiting up to ``timeout`` seconds; False: none came in time."""
         with self._mutex:
-            if not self._busy:
-                self._busy = True
+            if self._free:
+                self._free -= 1
                 return True
             turn = threading.Event()
             self._waiting.append(turn)
@@ -58,7 +62,8 @@ class _WriterQueue:
             if self._waiting:
                 self._waiting.popleft().set()  # handed straight to the next in line
             else:
-                self._busy = False
+                self._free += 1
+
 
 
 def _begin_polling(dbapi_conn) -> None:  # noqa: ANN001
@@ -118,56 +123,105 @@ class _Checkpointer:
             connection.close()
 
 
+class _SqliteWriters:
+    """This process's writers of one SQLite database: their turns (one at a time), their write transactions,
+    and a WAL checkpoint (on its own thread) every CHECKPOINT_EVERY commits."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.turns = Turns(1)
+        self.checkpoints = _Checkpointer(engine)
+        self.commits = 0
+
+    def begin(self, dbapi_conn) -> bool:  # noqa: ANN001
+        """Take a turn, then BEGIN IMMEDIATE; whether a turn was taken (without one after SQLITE_BUSY_SECONDS,
+        the transaction still waits for SQLite's lock, polling)."""
+        turn = self.turns.acquire(SQLITE_BUSY_SECONDS)
+        try:
+            _begin_polling(dbapi_conn)
+        except BaseException:
+            if turn:
+                self.turns.release()
+            raise
+        return turn
+
+    def end(self, dbapi_conn, *, commit: bool, turn: bool) -> None:  # noqa: ANN001
+        """COMMIT (or ROLLBACK) if a transaction is open, then pass the turn on."""
+        try:
+            if dbapi_conn is not None and dbapi_conn.in_transaction:
+                dbapi_conn.commit() if commit else dbapi_conn.rollback()
+        finally:
+            if turn:
+                self.turns.release()
+        if commit:
+            self.commits += 1
+            if self.commits % CHECKPOINT_EVERY == 0:
+                self.checkpoints.request()
+
+
+_SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, _SqliteWriters] = weakref.WeakKeyDictionary()
+
+
 def _serialise_writers(engine: Engine) -> None:
     """Every transaction takes SQLite's write lock up front (BEGIN IMMEDIATE: a deferred transaction that
     later writes can fail with "database is locked" instead of waiting), after its turn in the process's
-    :class:`_WriterQueue`; the turn passes on once the COMMIT or ROLLBACK is done."""
-    writers = _WriterQueue()
-    checkpoints = _Checkpointer(engine)
+    :class:`Turns` (one slot); the turn passes on once the COMMIT or ROLLBACK is done.
 
-    def end_turn(info: dict) -> None:
-        if info.pop("postline_turn", False):
-            writers.release()
+    SQLite lets one writer in at a time. Left to itself, a writer that finds the database locked sleeps in
+    SQLite's busy handler for 1, 2, 5, 10 ... 100 ms and tries again, so under contention waits grow to
+    seconds and the order is unfair (measured by bench/queue.py: p99 3.8 s with 32 claimers). Threads of
+    this process (web requests, the flow's task threads) queue here instead and are handed the turn the moment
+    the previous writer commits. Writers in other processes still meet SQLite's busy timeout."""
+    writers = _SQLITE_WRITERS[engine] = _SqliteWriters(engine)
+
+    def end(conn, info: dict, *, commit: bool) -> None:  # noqa: ANN001
+        writers.end(conn, commit=commit, turn=info.pop("postline_turn", False))
 
     @event.listens_for(engine, "begin")
     def _begin_immediate(conn):  # noqa: ANN001
+        dbapi_conn = conn.connection.dbapi_connection
         if not conn.info.get("postline_turn"):
-            conn.info["postline_turn"] = writers.acquire(SQLITE_BUSY_SECONDS)
-        try:
-            _begin_polling(conn.connection.dbapi_connection)
+            conn.info["postline_turn"] = writers.begin(dbapi_conn)
+            return
+        try:                                            # still holds its turn: only the BEGIN
+            _begin_polling(dbapi_conn)
         except BaseException:
-            end_turn(conn.info)
+            end(dbapi_conn, conn.info, commit=False)
             raise
 
     # SQLAlchemy announces commit and rollback before doing them; do them here, so the turn passes on only
     # once the lock is free (the driver's own commit/rollback after this finds no transaction and does nothing).
-    commits = 0
-
     @event.listens_for(engine, "commit")
     def _commit(conn):  # noqa: ANN001
-        nonlocal commits
-        dbapi = conn.connection.dbapi_connection
-        try:
-            if dbapi.in_transaction:
-                dbapi.commit()
-        finally:
-            end_turn(conn.info)
-        commits += 1
-        if commits % CHECKPOINT_EVERY == 0:
-            checkpoints.request()
+        end(conn.connection.dbapi_connection, conn.info, commit=True)
 
     @event.listens_for(engine, "rollback")
     def _rollback(conn):  # noqa: ANN001
-        try:
-            dbapi = conn.connection.dbapi_connection
-            if dbapi is not None and dbapi.in_transaction:
-                dbapi.rollback()
-        finally:
-            end_turn(conn.info)
+        end(conn.connection.dbapi_connection, conn.info, commit=False)
 
     @event.listens_for(engine, "checkin")
     def _checkin(_dbapi_conn, record):  # noqa: ANN001  - a connection given back mid-transaction
-        end_turn(record.info)
+        if record.info.pop("postline_turn", False):
+            writers.turns.release()
+
+
+@contextmanager
+def sqlite_write(engine: Engine) -> Iterator[sqlite3.Connection]:
+    """A pooled driver connection of SQLite ``engine`` inside one write transaction (BEGIN IMMEDIATE ...
+    COMMIT, ROLLBACK on an exception), in this process's writers' turn like every transaction of the engine:
+    for a hot path that is one or two statements (a queue claim), without a Session or Connection around it."""
+    writers = _SQLITE_WRITERS[engine]
+    pooled = engine.raw_connection()
+    try:
+        dbapi_conn = pooled.driver_connection
+        turn = writers.begin(dbapi_conn)
+        try:
+            yield dbapi_conn
+        except BaseException:
+            writers.end(dbapi_conn, commit=False, turn=turn)
+            raise
+        writers.end(dbapi_conn, commit=True, turn=turn)
+    finally:
+        pooled.close()
 
 
 PING_AFTER_IDLE_SECONDS = 5
@@ -191,6 +245,24 @@ def _ping_when_idle(engine: Engine) -> None:
             engine.dialect.do_ping(dbapi_conn)
         except Exception as exc:  # noqa: BLE001 - any failure: the pool connects afresh (up to 3 tries)
             raise DisconnectionError(f"a pooled connection failed its check after idling: {exc}") from exc
+
+
+_CLAIM_TURNS: weakref.WeakKeyDictionary[Engine, Turns] = weakref.WeakKeyDictionary()
+
+
+def claim_turns(engine: Engine) -> Turns | None:
+    """The turns this process's queue claims take on ``engine``: on SQLite the writers' turns (one at a
+    time, as every write transaction), on PostgreSQL ``POSTLINE_CLAIMS_AT_ONCE`` claims at once. None for
+    other databases.
+
+    PostgreSQL: with many claimers at once (32 threads of a web server, say) on a small machine, the server
+    spends its time switching between backends that all race for the same first rows of the queue, and the
+    p99 of a claim followed the tail of that contention; about one run in six fell into a slow state at
+    ~500 claims/s, as pgbench (PostgreSQL's own client) did with 32 connections. A few claims at a time,
+    the rest waiting their turn in order, keeps the tail short: figures in bench/README.md."""
+    if engine in _SQLITE_WRITERS:
+        return _SQLITE_WRITERS[engine].turns
+    return _CLAIM_TURNS.get(engine)
 
 
 def get_engine(url: str | None = None) -> Engine:
@@ -230,6 +302,7 @@ def _engine_for(url: str) -> Engine:
         # overflow connection is closed when given back, so a small pool would open connections under load.
         engine = create_engine(url, pool_size=32, max_overflow=16, connect_args={"options": "-c timezone=UTC"})
         _ping_when_idle(engine)
+        _CLAIM_TURNS[engine] = Turns(get_settings().claims_at_once)
     else:
         engine = create_engine(url, pool_pre_ping=True)
     from record import models  # noqa: F401  (registers the tables)

@@ -29,13 +29,15 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from record import moves, people
-from record.db import get_engine, transaction
+from record.db import claim_turns, get_engine, sqlite_write, transaction
 from record.models import EventKind, Order, StageEvent, WorkItem, WorkStatus, utcnow
 
 DEFAULT_LEASE = timedelta(hours=1)
+CLAIM_TURN_SECONDS = 30     # longest wait for a turn to claim on PostgreSQL (record.db.claim_turns)
 LEASE_EXPIRED = "lease expired"
 OPEN = (WorkStatus.QUEUED, WorkStatus.CLAIMED)
 
@@ -474,12 +476,38 @@ def claim(*, person: str, stages: list[str] | None = None, lease: timedelta = DE
     On PostgreSQL each statement runs on its own (autocommit): the claim itself is the one statement of
     :func:`record.moves.claim_first` (pick, guarded update and event), so it is one round trip instead of
     BEGIN, claim, COMMIT, and no transaction stays open while the claimer's process is busy elsewhere. What
-    may come before it (the person's skills, a WIP limit's count) only reads. On SQLite (the update, then
-    the event) it is one transaction."""
+    may come before it (the person's skills, a WIP limit's count) only reads; and a process sends at most
+    ``POSTLINE_CLAIMS_AT_ONCE`` claims at once, the others waiting their turn in order
+    (:func:`record.db.claim_turns`). On SQLite (the update, then the event) it is one transaction, in the
+    process's one-at-a-time writers' turns."""
     engine = get_engine(url)
+    if engine.dialect.name == "sqlite":
+        if _fast_claims() and stages != []:
+            # The usual pull: the claim and its event straight on a pooled driver connection, in the writers'
+            # turn; no Session or Connection objects (their CPU, under the GIL, held up the turn's next writer).
+            with sqlite_write(engine) as dbapi_conn:
+                values = moves.claim_on_cursor(engine.dialect, dbapi_conn.cursor(), stages=stages,
+                                               order_by=_QUEUE_ORDER, actor=person, skilled=True,
+                                               lease_expires_at=utcnow() + lease)
+            if values is not None:
+                return moves.item_from_values(engine.dialect, values)
+        with transaction(url) as session:            # the full path; also says why there was nothing
+            return claim_next(session, person=person, stages=stages, lease=lease)
     if engine.dialect.name != "postgresql":
         with transaction(url) as session:
             return claim_next(session, person=person, stages=stages, lease=lease)
+    turns = claim_turns(engine)
+    if not turns.acquire(CLAIM_TURN_SECONDS):
+        raise QueueError(f"the production record is too busy: {person}'s claim waited {CLAIM_TURN_SECONDS} s for "
+                         "its turn. Try again in a moment; if it keeps happening, tell whoever runs the database.")
+    try:
+        return _claim_postgres(engine, person=person, stages=stages, lease=lease)
+    finally:
+        turns.release()
+
+
+def _claim_postgres(engine: Engine, *, person: str, stages: list[str] | None,
+                    lease: timedelta) -> WorkItem | None:
     if _fast_claims() and stages != []:
         # The usual pull: the one statement straight on a pooled driver connection, no Connection or Session
         # objects (they cost twice the CPU of the claim itself, held under the GIL by a busy web server).

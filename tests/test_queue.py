@@ -409,3 +409,85 @@ def test_sqlite_checkpoints_run_on_their_own_thread(home, monkeypatch):
         time.sleep(0.05)
     assert database.stat().st_size > before
     assert any(t.name == "postline-wal-checkpoint" for t in threading.enumerate())
+
+
+def test_turns_are_first_come_first_served_and_never_over_their_slots():
+    """record.db.Turns (SQLite's writers, PostgreSQL's claims): at most `slots` holders, and a freed turn goes
+    to whoever has waited longest."""
+    import time
+
+    from record.db import Turns
+
+    turns = Turns(2)
+    assert turns.acquire(1) and turns.acquire(1)
+    assert not turns.acquire(0.05)                          # both held: a third waits, then gives up
+    order: list[int] = []
+
+    def waiter(n: int) -> None:
+        assert turns.acquire(5)
+        order.append(n)
+
+    threads = []
+    for n in range(4):                                      # four wait, in this order
+        threads.append(threading.Thread(target=waiter, args=(n,)))
+        threads[-1].start()
+        time.sleep(0.05)
+    assert order == []
+    for _ in range(4):                                      # each release lets exactly the next one in
+        before = len(order)
+        turns.release()
+        deadline = time.monotonic() + 5
+        while len(order) == before and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(0.02)
+        assert len(order) == before + 1
+    assert order == [0, 1, 2, 3]
+    for t in threads:
+        t.join(5)
+
+
+def test_claims_wait_their_turn_and_go_when_one_is_freed(record):
+    """A claim takes a turn of the process's claims: on SQLite the writers' turn (one at a time), on PostgreSQL
+    one of POSTLINE_CLAIMS_AT_ONCE (fewer backends racing for the same first rows of the queue). With every turn
+    taken, a claim waits; it goes through when one is freed, and gives its turn back."""
+    from record.db import claim_turns
+
+    with transaction(record) as session:
+        add_people(session, "ana")
+        first = make_items(session, make_order(session), 2)[0]
+    turns = claim_turns(get_engine(record))
+    assert turns is not None
+    for _ in range(turns.slots):
+        assert turns.acquire(1)
+    got: list[WorkItem | None] = []
+    claimer = threading.Thread(target=lambda: got.append(queue.claim(person="ana", url=record)))
+    claimer.start()
+    claimer.join(0.5)
+    assert claimer.is_alive() and got == []                # waiting for a turn, not at the database
+    turns.release()
+    claimer.join(10)
+    assert not claimer.is_alive() and got[0] is not None and got[0].id == first
+    for _ in range(turns.slots - 1):
+        turns.release()
+    for _ in range(turns.slots):                            # every turn back: none was lost
+        assert turns.acquire(0.1)
+    for _ in range(turns.slots):
+        turns.release()
+
+
+def test_a_failed_write_on_a_raw_sqlite_connection_rolls_back_and_passes_the_turn_on(home):
+    """record.db.sqlite_write (the SQLite claim's hot path): an exception rolls the transaction back and the
+    next writer gets its turn at once."""
+    from record.db import claim_turns, sqlite_write
+
+    engine = get_engine()
+    with transaction() as session:
+        add_people(session, "ana")
+    with pytest.raises(RuntimeError):
+        with sqlite_write(engine) as dbapi_conn:
+            dbapi_conn.execute("UPDATE people SET skills = 'nothing' WHERE name = 'ana'")
+            raise RuntimeError("fails after writing")
+    assert claim_turns(engine).acquire(0.1)
+    claim_turns(engine).release()
+    with transaction() as session:
+        assert people.skills_of(people.get_person(session, "ana")) == [SKIN]
