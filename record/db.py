@@ -49,8 +49,16 @@ class Turns:
                 return True
             turn = threading.Event()
             self._waiting.append(turn)
-        if turn.wait(timeout):
-            return True
+        try:
+            if turn.wait(timeout):
+                return True
+        except BaseException:      # interrupted while waiting (Ctrl-C): leave the line, passing on a turn just given
+            with self._mutex:
+                if not turn.is_set():
+                    self._waiting.remove(turn)
+                    raise
+            self.release()
+            raise
         with self._mutex:  # gave up waiting; unless the turn came just now
             if turn.is_set():
                 return True
@@ -58,6 +66,7 @@ class Turns:
             return False
 
     def release(self) -> None:
+        """Give a turn back: to the next in line, if anyone waits."""
         with self._mutex:
             if self._waiting:
                 self._waiting.popleft().set()  # handed straight to the next in line
@@ -94,13 +103,13 @@ class _Checkpointer:
     that person's wait: bench/queue.py's p99 at 32 claimers was those commits."""
 
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+        self._url = engine.url      # not the engine: the engine's own listeners hold this, and it must be freed
         self._wanted = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def request(self) -> None:
-        if self._engine.url.database in (None, "", ":memory:"):
+        if self._url.database in (None, "", ":memory:"):
             return                       # nothing on disk, no WAL
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
@@ -109,7 +118,7 @@ class _Checkpointer:
         self._wanted.set()
 
     def _run(self) -> None:
-        url = self._engine.url
+        url = self._url
         connection = sqlite3.connect(url.database, timeout=SQLITE_BUSY_SECONDS, check_same_thread=False,
                                      uri=str(url.query.get("uri", "")).lower() == "true")  # as the engine opens it
         try:
@@ -146,16 +155,18 @@ class _SqliteWriters:
 
     def end(self, dbapi_conn, *, commit: bool, turn: bool) -> None:  # noqa: ANN001
         """COMMIT (or ROLLBACK) if a transaction is open, then pass the turn on."""
+        checkpoint = False
         try:
             if dbapi_conn is not None and dbapi_conn.in_transaction:
                 dbapi_conn.commit() if commit else dbapi_conn.rollback()
+            if commit and turn:                 # counted inside the turn: one writer at a time
+                self.commits += 1
+                checkpoint = self.commits % CHECKPOINT_EVERY == 0
         finally:
             if turn:
                 self.turns.release()
-        if commit:
-            self.commits += 1
-            if self.commits % CHECKPOINT_EVERY == 0:
-                self.checkpoints.request()
+        if checkpoint:
+            self.checkpoints.request()
 
 
 _SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, _SqliteWriters] = weakref.WeakKeyDictionary()

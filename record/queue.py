@@ -479,7 +479,8 @@ def claim(*, person: str, stages: list[str] | None = None, lease: timedelta = DE
     may come before it (the person's skills, a WIP limit's count) only reads; and a process sends at most
     ``POSTLINE_CLAIMS_AT_ONCE`` claims at once, the others waiting their turn in order
     (:func:`record.db.claim_turns`). On SQLite (the update, then the event) it is one transaction, in the
-    process's one-at-a-time writers' turns."""
+    process's one-at-a-time writers' turns; when it finds nothing, a second one tells an empty queue from an
+    unknown person or a missing skill."""
     engine = get_engine(url)
     if engine.dialect.name == "sqlite":
         if _fast_claims() and stages != []:

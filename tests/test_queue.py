@@ -431,7 +431,9 @@ def test_turns_are_first_come_first_served_and_never_over_their_slots():
     for n in range(4):                                      # four wait, in this order
         threads.append(threading.Thread(target=waiter, args=(n,)))
         threads[-1].start()
-        time.sleep(0.05)
+        deadline = time.monotonic() + 5
+        while len(turns._waiting) < n + 1 and time.monotonic() < deadline:
+            time.sleep(0.005)
     assert order == []
     for _ in range(4):                                      # each release lets exactly the next one in
         before = len(order)
@@ -476,7 +478,7 @@ def test_claims_wait_their_turn_and_go_when_one_is_freed(record):
 
 
 def test_a_failed_write_on_a_raw_sqlite_connection_rolls_back_and_passes_the_turn_on(home):
-    """record.db.sqlite_write (the SQLite claim's hot path): an exception rolls the transaction back and the
+    """record.db.sqlite_write (the SQLite claim's hot path): after an exception nothing was written and the
     next writer gets its turn at once."""
     from record.db import claim_turns, sqlite_write
 
@@ -491,3 +493,47 @@ def test_a_failed_write_on_a_raw_sqlite_connection_rolls_back_and_passes_the_tur
     claim_turns(engine).release()
     with transaction() as session:
         assert people.skills_of(people.get_person(session, "ana")) == [SKIN]
+
+
+def test_a_turn_given_to_a_waiter_interrupted_while_waiting_goes_to_the_next_one():
+    """Ctrl-C (any exception) while waiting in line must not take a turn away for good."""
+    import time
+
+    from record.db import Turns
+
+    turns = Turns(1)
+    assert turns.acquire(1)
+
+    class Interrupted(Exception):
+        pass
+
+    class Flaky(threading.Event):                          # the wait is interrupted just as the turn arrives
+        def wait(self, timeout=None):
+            super().wait(timeout)
+            raise Interrupted
+
+    errors: list[BaseException] = []
+    start = threading.Lock()
+    start.acquire()
+
+    def waiter() -> None:
+        start.acquire()
+        try:
+            turns.acquire(5)
+        except Interrupted as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    original = threading.Event
+    threading.Event = Flaky                                 # what Turns.acquire makes to wait on
+    try:
+        start.release()
+        deadline = time.monotonic() + 5
+        while not turns._waiting and time.monotonic() < deadline:
+            time.sleep(0.001)
+    finally:
+        threading.Event = original
+    turns.release()                                         # handed to the waiter, who is interrupted
+    thread.join(5)
+    assert errors and turns.acquire(0.5)                    # the turn came back, not lost
