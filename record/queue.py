@@ -33,7 +33,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from record import moves, people
-from record.db import claim_turns, get_engine, sqlite_write, transaction
+from record.db import claim_turns, get_engine, shared_write, transaction
 from record.models import EventKind, Order, StageEvent, WorkItem, WorkStatus, utcnow
 
 DEFAULT_LEASE = timedelta(hours=1)
@@ -484,12 +484,16 @@ def claim(*, person: str, stages: list[str] | None = None, lease: timedelta = DE
     engine = get_engine(url)
     if engine.dialect.name == "sqlite":
         if _fast_claims() and stages != []:
-            # The usual pull: the claim and its event straight on a pooled driver connection, in the writers'
-            # turn; no Session or Connection objects (their CPU, under the GIL, held up the turn's next writer).
-            with sqlite_write(engine) as dbapi_conn:
-                values = moves.claim_on_cursor(engine.dialect, dbapi_conn.cursor(), stages=stages,
-                                               order_by=_QUEUE_ORDER, actor=person, skilled=True,
-                                               lease_expires_at=utcnow() + lease)
+            # The usual pull: the claim and its event on the driver connection, in a write transaction shared
+            # with the other claimers of the moment (record.db.shared_write); no Session or Connection objects.
+            expires = utcnow() + lease
+            try:
+                values = shared_write(engine, lambda dbapi_conn: moves.claim_on_cursor(
+                    engine.dialect, dbapi_conn.cursor(), stages=stages, order_by=_QUEUE_ORDER, actor=person,
+                    skilled=True, lease_expires_at=expires))
+            except TimeoutError as exc:
+                raise QueueError(f"{exc}: {person}'s claim did not start. Try again in a moment; if it keeps "
+                                 "happening, another program may be holding the record (postline.db) open.") from exc
             if values is not None:
                 return moves.item_from_values(engine.dialect, values)
         with transaction(url) as session:            # the full path; also says why there was nothing

@@ -537,3 +537,57 @@ def test_a_turn_given_to_a_waiter_interrupted_while_waiting_goes_to_the_next_one
     turns.release()                                         # handed to the waiter, who is interrupted
     thread.join(5)
     assert errors and turns.acquire(0.5)                    # the turn came back, not lost
+
+
+def test_shared_sqlite_writes_keep_each_job_whole_and_apart(home):
+    """record.db.shared_write (SQLite claims): jobs that arrive while a transaction is under way share the next
+    one; a job that fails after writing leaves nothing behind, and the others of its batch are committed."""
+    import time
+
+    from record.db import _SQLITE_WRITERS, claim_turns, shared_write
+
+    engine = get_engine()
+    with transaction() as session:
+        for name in ("ana", "ben", "cy"):
+            add_people(session, name)
+    shared, turns = _SQLITE_WRITERS[engine].shared, claim_turns(engine)
+
+    def rename(old: str, new: str, fail: bool = False):
+        def work(conn):
+            conn.execute("UPDATE people SET display_name = ? WHERE name = ?", (new, old))
+            if fail:
+                raise ValueError(f"{old} fails after writing")
+            return new
+        return work
+
+    def wait_for(condition) -> None:
+        deadline = time.monotonic() + 5
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.002)
+        assert condition()
+
+    outcomes: dict[str, object] = {}
+
+    def ask(name: str, fail: bool = False) -> threading.Thread:
+        def go():
+            try:
+                outcomes[name] = shared_write(engine, rename(name, name.upper(), fail))
+            except ValueError as exc:
+                outcomes[name] = exc
+        thread = threading.Thread(target=go)
+        thread.start()
+        return thread
+
+    assert turns.acquire(1)                       # another writer of the process holds the turn
+    first = ask("ana")
+    wait_for(lambda: len(turns._waiting) == 1)    # the writing thread took "ana" and waits for the turn
+    second, third = ask("ben", fail=True), ask("cy")
+    wait_for(lambda: len(shared._pending) == 2)   # "ben" and "cy" wait together for the next transaction
+    turns.release()
+    for thread in (first, second, third):
+        thread.join(10)
+    assert outcomes["ana"] == "ANA" and outcomes["cy"] == "CY"
+    assert isinstance(outcomes["ben"], ValueError)
+    with transaction() as session:
+        names = {p.name: p.display_name for p in people.list_people(session)}
+    assert names["ana"] == "ANA" and names["cy"] == "CY" and names["ben"] != "BEN"
