@@ -13,8 +13,8 @@ Two runs per database and level:
   very fast retouchers; keys ``*_paced``.
 
 On PostgreSQL the same claim statement is then run by pgbench, PostgreSQL's own C client (prepared, 2 client
-threads, the same numbers of connections and claims; keys ``pgbench_*``): the database's floor on this
-machine, without Python.
+threads, the same numbers of connections and claims; keys ``pgbench_*``): the database on this machine
+without Python, and without postline's turns (every connection in at once).
 
 The queue holds ``--items`` queued items over 12 orders (rush, due dates, none) in two stages. PostgreSQL is a
 throwaway cluster (tests/pg.py) with its default durability (fsync on); SQLite is a WAL file in a temp folder.
