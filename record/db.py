@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
+import copy
 import os
 import threading
 import weakref
@@ -252,12 +253,14 @@ class _SharedWrites:
 
     SQLite has one writer at a time, and a commit costs about as much as a queue claim itself; worse, handing
     the writers' turn from thread to thread waits for the interpreter's lock each time (as long again as the
-    claim: bench/queue.py, 32 claimers). Here one thread claims back to back, each job inside a savepoint of
-    its own (a failed job leaves nothing behind and does not fail the others), and commits once per batch.
-    The batch's transaction takes the writers' turn like any other, so it stays in line with the other
-    writers of the process."""
+    claim: bench/queue.py, 32 claimers). Here one thread runs the jobs back to back, each inside a savepoint of
+    its own, and commits once per batch. A job that fails leaves nothing behind and the others of its batch go
+    on, unless its failure made SQLite give up the whole transaction (disk full, I/O error): then, as when BEGIN
+    or COMMIT fails, every job of the batch fails. The batch's transaction takes the writers' turn like any
+    other, so it stays in line with the other writers of the process. The thread ends when the engine is gone."""
 
     MAX_BATCH = 64
+    IDLE_CHECK_SECONDS = 30
 
     def __init__(self, engine: Engine) -> None:
         self._engine = weakref.ref(engine)     # not the engine itself: the engine's listeners hold this
@@ -279,29 +282,43 @@ class _SharedWrites:
                 self._thread.start()
             self._pending.append(job)
             self._wake.notify()
-        if not job.done.wait(timeout):
-            with self._mutex:
-                if job in self._pending:           # not started: leave the line
-                    self._pending.remove(job)
-                    raise TimeoutError(f"the production record was busy for {timeout:.0f} s")
+        try:
+            finished = job.done.wait(timeout)
+        except BaseException:                      # interrupted (Ctrl-C): leave the line if not yet taken
+            self._leave(job)
+            raise
+        if not finished:
+            if self._leave(job):
+                raise TimeoutError(f"the production record was busy for {timeout:.0f} s")
             job.done.wait()                        # under way: its outcome is on its way
         if job.error is not None:
             raise job.error
         return job.result  # type: ignore[return-value]
 
+    def _leave(self, job: _Job) -> bool:
+        """Take ``job`` out of the line; False when the writing thread has it already."""
+        with self._mutex:
+            if job in self._pending:
+                self._pending.remove(job)
+                return True
+            return False
+
     def _serve(self) -> None:
         while True:
             with self._mutex:
                 while not self._pending:
-                    self._wake.wait()
+                    if not self._wake.wait(self.IDLE_CHECK_SECONDS) and self._engine() is None:
+                        return                     # nobody can ask any more
                 batch, self._pending = self._pending[:self.MAX_BATCH], self._pending[self.MAX_BATCH:]
             try:
                 self._write(batch)
-            except BaseException as exc:  # noqa: BLE001 - BEGIN or COMMIT failed: nothing of the batch was written
+            except BaseException as exc:  # noqa: BLE001 - the transaction failed: none of the batch was kept
                 for job in batch:
-                    job.result, job.error = None, exc
+                    job.result, job.error = None, _own_copy(exc)
             for job in batch:
+                job.work = None                    # drop what the job held (the claim's engine, among others)
                 job.done.set()
+            batch = job = None                     # nor hold the last batch while idle
 
     def _write(self, batch: list[_Job]) -> None:
         engine = self._engine()
@@ -314,16 +331,30 @@ class _SharedWrites:
                     job.result = job.work(dbapi_conn)
                 except Exception as exc:  # noqa: BLE001 - the job's own failure, handed to its caller
                     job.error = exc
-                    if not dbapi_conn.in_transaction:   # SQLite rolled the whole transaction back
+                    if not dbapi_conn.in_transaction:   # SQLite gave the whole transaction up
                         raise
                     dbapi_conn.execute("ROLLBACK TO job")
                 dbapi_conn.execute("RELEASE job")
 
 
-def shared_write(engine: Engine, work: Callable[[sqlite3.Connection], T], *, timeout: float = 2 * SQLITE_BUSY_SECONDS) -> T:
+def _own_copy(exc: BaseException) -> BaseException:
+    """A copy of ``exc`` for one of the several callers it is raised to (each raise writes its traceback into
+    the exception object)."""
+    try:
+        mine = copy.copy(exc)
+    except Exception:  # noqa: BLE001 - an exception that cannot be copied: share it
+        return exc
+    mine.__cause__ = exc
+    return mine
+
+
+def shared_write(engine: Engine, work: Callable[[sqlite3.Connection], T], *,
+                 timeout: float = 2 * SQLITE_BUSY_SECONDS) -> T:
     """``work(connection)`` (a few statements on SQLite ``engine``'s driver connection; no commit) in a write
     transaction shared with other threads' (see :class:`_SharedWrites`); its result, or its exception.
-    TimeoutError when the record stayed busy for ``timeout`` seconds before it started."""
+    TimeoutError when the record stayed busy for ``timeout`` seconds before the job was taken (once taken, it
+    waits for the writers' turn, up to SQLITE_BUSY_SECONDS more). Not from a thread that holds the writers'
+    turn (inside :func:`transaction`): the writing thread would wait for that turn."""
     return _SQLITE_WRITERS[engine].shared.run(work, timeout)
 
 

@@ -478,19 +478,20 @@ def claim(*, person: str, stages: list[str] | None = None, lease: timedelta = DE
     BEGIN, claim, COMMIT, and no transaction stays open while the claimer's process is busy elsewhere. What
     may come before it (the person's skills, a WIP limit's count) only reads; and a process sends at most
     ``POSTLINE_CLAIMS_AT_ONCE`` claims at once, the others waiting their turn in order
-    (:func:`record.db.claim_turns`). On SQLite (the update, then the event) it is one transaction, in the
-    process's one-at-a-time writers' turns; when it finds nothing, a second one tells an empty queue from an
-    unknown person or a missing skill."""
+    (:func:`record.db.claim_turns`). On SQLite the claim (the update, then the event) runs in a savepoint of
+    a write transaction shared with the process's other claimers of the moment (:func:`record.db.shared_write`);
+    when it finds nothing, a transaction of its own tells an empty queue from an unknown person or a missing
+    skill."""
     engine = get_engine(url)
     if engine.dialect.name == "sqlite":
         if _fast_claims() and stages != []:
             # The usual pull: the claim and its event on the driver connection, in a write transaction shared
             # with the other claimers of the moment (record.db.shared_write); no Session or Connection objects.
-            expires = utcnow() + lease
+            dialect = engine.dialect
             try:
                 values = shared_write(engine, lambda dbapi_conn: moves.claim_on_cursor(
-                    engine.dialect, dbapi_conn.cursor(), stages=stages, order_by=_QUEUE_ORDER, actor=person,
-                    skilled=True, lease_expires_at=expires))
+                    dialect, dbapi_conn.cursor(), stages=stages, order_by=_QUEUE_ORDER, actor=person,
+                    skilled=True, lease_expires_at=utcnow() + lease))
             except TimeoutError as exc:
                 raise QueueError(f"{exc}: {person}'s claim did not start. Try again in a moment; if it keeps "
                                  "happening, another program may be holding the record (postline.db) open.") from exc

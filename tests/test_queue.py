@@ -551,6 +551,7 @@ def test_shared_sqlite_writes_keep_each_job_whole_and_apart(home):
         for name in ("ana", "ben", "cy"):
             add_people(session, name)
     shared, turns = _SQLITE_WRITERS[engine].shared, claim_turns(engine)
+    first = second = third = None
 
     def rename(old: str, new: str, fail: bool = False):
         def work(conn):
@@ -578,16 +579,40 @@ def test_shared_sqlite_writes_keep_each_job_whole_and_apart(home):
         thread.start()
         return thread
 
+    writers = _SQLITE_WRITERS[engine]
+    commits = writers.commits
     assert turns.acquire(1)                       # another writer of the process holds the turn
-    first = ask("ana")
-    wait_for(lambda: len(turns._waiting) == 1)    # the writing thread took "ana" and waits for the turn
-    second, third = ask("ben", fail=True), ask("cy")
-    wait_for(lambda: len(shared._pending) == 2)   # "ben" and "cy" wait together for the next transaction
-    turns.release()
+    try:
+        first = ask("ana")
+        wait_for(lambda: len(turns._waiting) == 1)    # the writing thread took "ana" and waits for the turn
+        second, third = ask("ben", fail=True), ask("cy")
+        wait_for(lambda: len(shared._pending) == 2)   # "ben" and "cy" wait together for the next transaction
+    finally:
+        turns.release()
     for thread in (first, second, third):
         thread.join(10)
+    assert writers.commits == commits + 2         # "ana" alone, then "ben" and "cy" in one transaction
     assert outcomes["ana"] == "ANA" and outcomes["cy"] == "CY"
     assert isinstance(outcomes["ben"], ValueError)
     with transaction() as session:
         names = {p.name: p.display_name for p in people.list_people(session)}
     assert names["ana"] == "ANA" and names["cy"] == "CY" and names["ben"] != "BEN"
+
+
+def test_an_sqlite_engine_used_for_claims_can_be_freed(home):
+    """Nothing postline keeps (the writers, the shared-writes thread, a finished job) holds on to an engine:
+    an engine that is dropped is freed with its pool of open connections."""
+    import gc
+    import weakref
+
+    from record import db
+
+    with transaction() as session:
+        add_people(session, "ana")
+        make_items(session, make_order(session), 1)
+    del session                                   # (the test's own reference: a Session keeps its engine)
+    assert queue.claim(person="ana") is not None
+    engine = weakref.ref(get_engine())
+    db._engine_for.cache_clear()
+    gc.collect()
+    assert engine() is None
