@@ -483,33 +483,37 @@ def claim(*, person: str, stages: list[str] | None = None, lease: timedelta = DE
     when it finds nothing, a transaction of its own tells an empty queue from an unknown person or a missing
     skill."""
     engine = get_engine(url)
-    if engine.dialect.name == "sqlite":
-        if _fast_claims() and stages != []:
-            # The usual pull: the claim and its event on the driver connection, in a write transaction shared
-            # with the other claimers of the moment (record.db.shared_write); no Session or Connection objects.
-            dialect = engine.dialect
-            try:
-                values = shared_write(engine, lambda dbapi_conn: moves.claim_on_cursor(
-                    dialect, dbapi_conn.cursor(), stages=stages, order_by=_QUEUE_ORDER, actor=person,
-                    skilled=True, lease_expires_at=utcnow() + lease))
-            except TimeoutError as exc:
-                raise QueueError(f"{exc}: {person}'s claim did not start. Try again in a moment; if it keeps "
-                                 "happening, another program may be holding the record (postline.db) open.") from exc
-            if values is not None:
-                return moves.item_from_values(engine.dialect, values)
-        with transaction(url) as session:            # the full path; also says why there was nothing
-            return claim_next(session, person=person, stages=stages, lease=lease)
-    if engine.dialect.name != "postgresql":
-        with transaction(url) as session:
-            return claim_next(session, person=person, stages=stages, lease=lease)
-    turns = claim_turns(engine)
-    if not turns.acquire(CLAIM_TURN_SECONDS):
-        raise QueueError(f"the production record is too busy: {person}'s claim waited {CLAIM_TURN_SECONDS} s for "
-                         "its turn. Try again in a moment; if it keeps happening, tell whoever runs the database.")
+    if engine.dialect.name == "postgresql":
+        turns = claim_turns(engine)
+        if not turns.acquire(CLAIM_TURN_SECONDS):
+            raise QueueError(f"the production record is too busy: {person}'s claim waited {CLAIM_TURN_SECONDS} s "
+                             "for its turn. Try again in a moment; if it keeps happening, tell whoever runs the "
+                             "database.")
+        try:
+            return _claim_postgres(engine, person=person, stages=stages, lease=lease)
+        finally:
+            turns.release()
+    if engine.dialect.name == "sqlite" and _fast_claims() and stages != []:
+        item = _claim_sqlite_shared(engine, person=person, stages=stages, lease=lease)
+        if item is not None:
+            return item
+    with transaction(url) as session:            # the full path; after a fast one, it says why there was nothing
+        return claim_next(session, person=person, stages=stages, lease=lease)
+
+
+def _claim_sqlite_shared(engine: Engine, *, person: str, stages: list[str] | None,
+                         lease: timedelta) -> WorkItem | None:
+    """The usual pull on SQLite: the claim and its event on the driver connection, in a write transaction
+    shared with the other claimers of the moment (record.db.shared_write); no Session or Connection objects."""
+    dialect = engine.dialect
     try:
-        return _claim_postgres(engine, person=person, stages=stages, lease=lease)
-    finally:
-        turns.release()
+        values = shared_write(engine, lambda dbapi_conn: moves.claim_on_cursor(
+            dialect, dbapi_conn.cursor(), stages=stages, order_by=_QUEUE_ORDER, actor=person, skilled=True,
+            lease_expires_at=utcnow() + lease))
+    except TimeoutError as exc:
+        raise QueueError(f"{exc}: {person}'s claim did not start. Try again in a moment; if it keeps happening, "
+                         "another program may be holding the record (postline.db) open.") from exc
+    return None if values is None else moves.item_from_values(dialect, values)
 
 
 def _claim_postgres(engine: Engine, *, person: str, stages: list[str] | None,
