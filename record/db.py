@@ -224,7 +224,7 @@ def _serialise_writers(engine: Engine) -> None:
 def sqlite_write(engine: Engine) -> Iterator[sqlite3.Connection]:
     """A pooled driver connection of SQLite ``engine`` inside one write transaction (BEGIN IMMEDIATE ...
     COMMIT, ROLLBACK on an exception), in this process's writers' turn like every transaction of the engine:
-    for a hot path that is one or two statements (a queue claim), without a Session or Connection around it."""
+    the shared writes' batches (:class:`_SharedWrites`: queue claims), without a Session or Connection around them."""
     writers = _SQLITE_WRITERS[engine]
     pooled = engine.raw_connection()
     try:

@@ -478,7 +478,7 @@ def test_claims_wait_their_turn_and_go_when_one_is_freed(record):
 
 
 def test_a_failed_write_on_a_raw_sqlite_connection_rolls_back_and_passes_the_turn_on(home):
-    """record.db.sqlite_write (the SQLite claim's hot path): after an exception nothing was written and the
+    """record.db.sqlite_write (what the shared writes' batches run in): after an exception nothing was written and the
     next writer gets its turn at once."""
     from record.db import claim_turns, sqlite_write
 
