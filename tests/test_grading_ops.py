@@ -3,6 +3,10 @@ curves stay monotone, LUTs interpolate exactly; and the fused pass equals the ch
 
 import hashlib
 import io
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -169,6 +173,74 @@ def test_fused_tetrahedral_and_trilinear_match_numpy():
         assert np.abs(fused - np.clip(lut.interpolate(table, pos, method), 0, 1)).max() < 1e-5
     as8 = fastlut.apply(image16, table, dtype=np.uint8)
     assert as8.dtype == np.uint8 and np.abs(as8 / 255.0 - fastlut.apply(image16, table, dtype=np.float32)).max() <= 0.5 / 255 + 1e-6
+
+
+def _numba_pass(image16, table, interpolation, vignette_radii, dtype):
+    """The numba kernel called directly, with the same tables ``fastlut.apply`` gives the C one."""
+    from tasks.pixels.fastlut_numba import kernel
+
+    out = np.empty(image16.shape, dtype)
+    scale, offset = fastlut._SCALE[out.dtype]
+    gx, gy, gains = fastlut._vignette_tables(image16.shape[0], image16.shape[1], vignette_radii)
+    index, fraction, second, third = fastlut._grid_tables(table.shape[0])
+    clamp = bool(gains.size and gains.max() > 1.0)
+    kernel(image16, index, fraction, fastlut.padded(table) * np.float32(scale), table.shape[0],
+           interpolation is Interpolation.TETRAHEDRAL, second, third, gx, gy, gains, clamp, out,
+           np.float32(scale), np.float32(offset))
+    return out
+
+
+@pytest.mark.skipif(fastlut.kernel_name() != "c", reason="no C compiler here: the numba kernel is the only one")
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_c_and_numba_kernels_agree(dtype):
+    """The two kernels of the fused pass: within one code value (their float rounding may differ in
+    the last bit), for both interpolations, with a darkening and a brightening (clamped) vignette."""
+    rng = np.random.default_rng(5)
+    image16 = (rng.random((97, 131, 3)) ** 2 * 65535).astype(np.uint16)
+    image16[:10] = 65535
+    image16[10:20] = 0
+    image16[20:30] = image16[20:30, :, :1]                       # r = g = b: ties pick the same tetrahedra
+    table = look.bake(load_preset("cyberpunk")).table
+    one = {np.uint8: 1, np.uint16: 1, np.float32: 1e-6}[dtype]
+    for method in Interpolation:
+        for radii in (vignette.radii(VignetteParams(amount=-40)), vignette.radii(VignetteParams(amount=40))):
+            c = fastlut.apply(image16, table, interpolation=method, vignette=radii, dtype=dtype).astype(np.float64)
+            n = _numba_pass(image16, table, method, radii, dtype).astype(np.float64)
+            assert np.abs(c - n).max() <= one, (method, radii)
+
+
+def test_the_pass_falls_back_to_numba_without_a_compiler(monkeypatch, tmp_path, caplog):
+    monkeypatch.setattr(fastlut, "_NATIVE", [])
+    monkeypatch.setattr(fastlut, "_library_path", lambda: tmp_path / "fastlut-test.so")
+    monkeypatch.setenv("CC", "no-such-compiler")
+    with caplog.at_level("INFO", logger="tasks.pixels.fastlut"):
+        assert fastlut.kernel_name() == "numba"
+    assert "no C compiler ('no-such-compiler' is not on PATH)" in caplog.text
+    image16 = np.random.default_rng(6).integers(0, 65536, (20, 30, 3), dtype=np.uint16)
+    table = np.sqrt(lut.identity(17)).astype(np.float32)
+    assert np.abs(fastlut.apply(image16, table).astype(int) - _numba_pass(image16, table, Interpolation.TETRAHEDRAL,
+                                                                           (0.0, 0.5, 1.0), np.uint8)).max() == 0
+
+
+@pytest.mark.skipif(fastlut.kernel_name() != "c", reason="no C compiler here")
+def test_the_c_kernel_builds_from_its_source(monkeypatch, tmp_path):
+    """A fresh build (the first use on a machine) gives the same pass as the library in use."""
+    image16 = np.random.default_rng(7).integers(0, 65536, (20, 30, 3), dtype=np.uint16)
+    table = np.sqrt(lut.identity(17)).astype(np.float32)
+    before = fastlut.apply(image16, table)
+    monkeypatch.setattr(fastlut, "_NATIVE", [])
+    monkeypatch.setattr(fastlut, "_library_path", lambda: tmp_path / "fastlut-test.so")
+    assert fastlut.kernel_name() == "c" and (tmp_path / "fastlut-test.so").exists()
+    assert (fastlut.apply(image16, table) == before).all()
+
+
+def test_numba_is_asked_for_by_name():
+    """POSTLINE_FASTLUT=numba runs the numba kernel (e.g. to compare, or if the C one misbehaves)."""
+    code = "from tasks.pixels import fastlut; print(fastlut.kernel_name())"
+    env = {**os.environ, "POSTLINE_FASTLUT": "numba"}
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert run.stdout.strip() == "numba"
 
 
 def test_vignette_darkens_corners_not_the_centre():

@@ -1,27 +1,37 @@
 """The fused per-pixel pass: a 16-bit linear image through a shaper and a baked 3D LUT, with the
-vignette gain, straight into the output's dtype, in one parallel sweep (numba).
+vignette gain, straight into the output's dtype, in one sweep over the image.
 
 Input: uint16 HxWx3 (linear Rec.2020 as LibRaw writes it). The shaper maps each 16-bit code to a
 position on the LUT's grid (the grid is spaced evenly in ``code ** (1/2.4)``, so shadows get as
 many points as highlights). Output: encoded values of the LUT, times the vignette gain, clipped to
 [0, 1] and scaled to the output dtype (uint8, uint16 or float32 in [0, 1]).
 
-numba runs on its "workqueue" threading layer (unless NUMBA_THREADING_LAYER says otherwise): it
-survives fork() (process pools), but must not be entered from two threads at once, so calls are
-serialised by a lock (each call uses every core anyway)."""
+Two kernels, one arithmetic: ``fastlut.c``, compiled on first use with the system's C compiler
+(``CC``, else ``cc``) into ``__pycache__`` and called through ctypes on bands of rows, one per
+thread; and, where that cannot be built or loaded, or ``POSTLINE_FASTLUT=numba``, the numba kernel
+of ``fastlut_numba``. Threads: ``NUMBA_NUM_THREADS`` when set (the benchmark's one-per-core workers
+set 1), else one per core."""
 
 from __future__ import annotations
 
+import ctypes
+import hashlib
+import itertools
+import logging
 import os
+import platform
+import shutil
+import subprocess
+import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
-import numba
 import numpy as np
 
 from presets.model import Interpolation
 
-if "NUMBA_THREADING_LAYER" not in os.environ:
-    numba.config.THREADING_LAYER = "workqueue"
+log = logging.getLogger(__name__)
 
 SHAPER_POWER = 1 / 2.4
 _LOCK = threading.Lock()
@@ -38,86 +48,19 @@ def grid_linear(size: int) -> np.ndarray:
     return np.power(np.linspace(0.0, 1.0, size), 1 / SHAPER_POWER).astype(np.float32)
 
 
-@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def _kernel(src, shaper, flat, size, tetrahedral, gain_x, gain_y, gains, clamp, out, scale, offset):
-    """``flat``: the table padded to 4 channels (one 16-byte load per vertex), already times
-    ``scale``; ``gains`` over the squared radius ``gain_x[x] + gain_y[y]`` (0..1), or empty for no
-    vignette. Interpolation never leaves the table's [0, scale], so only a gain over 1 needs ``clamp``."""
-    height, width = src.shape[0], src.shape[1]
-    top = np.int32(size - 2)
-    sb = np.int32(4)
-    sg = np.int32(4 * size)
-    sr = np.int32(4 * size * size)
-    o3 = sr + sg + sb
-    zero, one, half = np.float32(0.0), np.float32(1.0), np.float32(0.5)
-    scale = np.float32(scale)
-    steps = np.float32(gains.shape[0] - 1)
-    vignette = gains.shape[0] > 0
-    for y in numba.prange(height):
-        row = src[y]
-        dst = out[y]
-        for x in range(width):
-            fr = shaper[row[x, 0]]
-            fg = shaper[row[x, 1]]
-            fb = shaper[row[x, 2]]
-            ir = min(np.int32(fr), top)
-            ig = min(np.int32(fg), top)
-            ib = min(np.int32(fb), top)
-            dr = fr - np.float32(ir)         # float32 - int32 would be float64 (and so all that follows)
-            dg = fg - np.float32(ig)
-            db = fb - np.float32(ib)
-            base = ir * sr + ig * sg + ib * sb
-            if tetrahedral:
-                # The tetrahedron holding the point: from the cell's origin step along the axis of the
-                # largest fraction, then the middle one, to the far corner. Arithmetic on the comparisons,
-                # not branches: noisy pixels make the order unpredictable, and Python's `and` or a
-                # conditional expression compiled to jumps that mispredicted (23 -> 13 ns a pixel).
-                hi = max(dr, max(dg, db))
-                lo = min(dr, min(dg, db))
-                mid = dr + dg + db - hi - lo
-                rg = np.int32(dr >= dg)
-                gb = np.int32(dg >= db)
-                rb = np.int32(dr >= db)
-                r_top = rg * rb                      # r is the largest fraction
-                g_top = (1 - rg) * gb                # else g, if not below b
-                b_low = rb * gb                      # b is the smallest fraction
-                g_low = (1 - b_low) * rg             # else g, if not above r
-                p1 = base + r_top * sr + g_top * sg + (1 - r_top - g_top) * sb
-                p2 = base + o3 - (b_low * sb + g_low * sg + (1 - b_low - g_low) * sr)
-                p3 = base + o3
-                w0 = one - hi
-                w1 = hi - mid
-                w2 = mid - lo
-                v0 = w0 * flat[base] + w1 * flat[p1] + w2 * flat[p2] + lo * flat[p3]
-                v1 = w0 * flat[base + 1] + w1 * flat[p1 + 1] + w2 * flat[p2 + 1] + lo * flat[p3 + 1]
-                v2 = w0 * flat[base + 2] + w1 * flat[p1 + 2] + w2 * flat[p2 + 2] + lo * flat[p3 + 2]
-            else:
-                v0 = _trilinear(flat, base, dr, dg, db, sr, sg, sb)
-                v1 = _trilinear(flat, base + 1, dr, dg, db, sr, sg, sb)
-                v2 = _trilinear(flat, base + 2, dr, dg, db, sr, sg, sb)
-            if vignette:
-                gain = gains[np.int32((gain_x[x] + gain_y[y]) * steps + half)]
-                v0 *= gain
-                v1 *= gain
-                v2 *= gain
-            if clamp:
-                v0 = min(max(v0, zero), scale)
-                v1 = min(max(v1, zero), scale)
-                v2 = min(max(v2, zero), scale)
-            dst[x, 0] = v0 + offset
-            dst[x, 1] = v1 + offset
-            dst[x, 2] = v2 + offset
-
-
-@numba.njit(fastmath=True, cache=True, inline="always")
-def _trilinear(flat, p, dr, dg, db, sr, sg, sb):
-    c00 = flat[p] + dr * (flat[p + sr] - flat[p])
-    c01 = flat[p + sb] + dr * (flat[p + sr + sb] - flat[p + sb])
-    c10 = flat[p + sg] + dr * (flat[p + sr + sg] - flat[p + sg])
-    c11 = flat[p + sg + sb] + dr * (flat[p + sr + sg + sb] - flat[p + sg + sb])
-    c0 = c00 + dg * (c10 - c00)
-    c1 = c01 + dg * (c11 - c01)
-    return c0 + db * (c1 - c0)
+def _tetrahedra(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each order code ``(r >= g) << 2 | (g >= b) << 1 | (r >= b)`` of a point's fractions in its
+    cell, the flat offsets of the tetrahedron's second vertex (one step along the largest fraction's
+    axis) and third (plus one along the middle one's). No order gives codes 1 and 6."""
+    step = {"r": 4 * size * size, "g": 4 * size, "b": 4}
+    second, third = np.zeros(8, np.int32), np.zeros(8, np.int32)
+    for first, middle, last in itertools.permutations("rgb"):
+        rank = {first: 0, middle: 1, last: 2}
+        ge = lambda a, b: int(rank[a] <= rank[b])          # noqa: E731 - ties sort by r, g, b
+        code = ge("r", "g") << 2 | ge("g", "b") << 1 | ge("r", "b")
+        second[code] = step[first]
+        third[code] = step[first] + step[middle]
+    return second, third
 
 
 _SCALE = {np.dtype(np.uint8): (255.0, 0.5), np.dtype(np.uint16): (65535.0, 0.5), np.dtype(np.float32): (1.0, 0.0)}
@@ -155,6 +98,8 @@ def apply(src: np.ndarray, table: np.ndarray, *, interpolation: Interpolation = 
         raise ValueError(f"expected a uint16 HxWx3 image, got {src.dtype} {src.shape}")
     if out is None:
         out = np.empty(src.shape, np.dtype(dtype))
+    elif out.shape != src.shape or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous array of the image's shape {src.shape}")
     scale, offset = _SCALE[out.dtype]
     size = table.shape[0]
     gx, gy, gains = _vignette_tables(src.shape[0], src.shape[1], vignette)
@@ -162,28 +107,147 @@ def apply(src: np.ndarray, table: np.ndarray, *, interpolation: Interpolation = 
     if scale != 1.0:
         flat = flat * np.float32(scale)
     clamp = bool(gains.size and gains.max() > 1.0) or not (0.0 <= table.min() and table.max() <= 1.0)
-    with _LOCK:
-        _kernel(np.ascontiguousarray(src), shaper_codes_cached(size), flat, size,
-                interpolation is Interpolation.TETRAHEDRAL, gx, gy, gains, clamp, out, np.float32(scale),
-                np.float32(offset))
+    index, fraction, second, third = _grid_tables(size)
+    src = np.ascontiguousarray(src)
+    tetrahedral = interpolation is Interpolation.TETRAHEDRAL
+    native = _native()
+    if native is None:
+        from tasks.pixels.fastlut_numba import kernel
+
+        with _LOCK:
+            kernel(src, index, fraction, flat, size, tetrahedral, second, third, gx, gy, gains, clamp, out,
+                   np.float32(scale), np.float32(offset))
+        return out
+    flat = np.ascontiguousarray(flat, np.float32)
+
+    def band(rows: tuple[int, int]) -> None:
+        native(src.ctypes.data, index.ctypes.data, fraction.ctypes.data, flat.ctypes.data, size, int(tetrahedral),
+               second.ctypes.data, third.ctypes.data, gx.ctypes.data, gy.ctypes.data, gains.ctypes.data,
+               gains.shape[0] - 1, int(clamp), out.ctypes.data, _OUT_KIND[out.dtype], scale, offset,
+               src.shape[1], *rows)
+
+    height, threads = src.shape[0], min(_threads(), max(1, src.shape[0] // 64))
+    bands = [(height * k // threads, height * (k + 1) // threads) for k in range(threads)]
+    if threads == 1:
+        band(bands[0])
+    else:
+        list(_pool(threads).map(band, bands))
     return out
 
 
-_SHAPERS: dict[int, np.ndarray] = {}
+_GRIDS: dict[int, tuple[np.ndarray, ...]] = {}
 
 
-def shaper_codes_cached(size: int) -> np.ndarray:
-    if size not in _SHAPERS:
-        _SHAPERS[size] = shaper_codes(size)
-    return _SHAPERS[size]
+def _grid_tables(size: int) -> tuple[np.ndarray, ...]:
+    """What the kernel looks up for a ``size``-point table: each 16-bit code's cell (int32) and
+    position in it (float32, 0..1; the last cell's far edge is 1.0), and ``_tetrahedra``."""
+    if size not in _GRIDS:
+        position = shaper_codes(size)
+        index = np.minimum(position.astype(np.int32), size - 2).astype(np.int32)
+        fraction = (position - index.astype(np.float32)).astype(np.float32)
+        _GRIDS[size] = (index, fraction, *_tetrahedra(size))
+    return _GRIDS[size]
+
+
+# --- the C kernel -----------------------------------------------------------------------------------
+_OUT_KIND = {np.dtype(np.uint8): 0, np.dtype(np.uint16): 1, np.dtype(np.float32): 2}
+_C_SOURCE = Path(__file__).with_name("fastlut.c")
+_NATIVE_LOCK = threading.Lock()
+_NATIVE: list = []                      # [the ctypes function, or None when it cannot be had]
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _threads() -> int:
+    try:
+        return max(1, int(os.environ["NUMBA_NUM_THREADS"]))
+    except (KeyError, ValueError):
+        return os.cpu_count() or 1
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    with _NATIVE_LOCK:
+        if threads not in _POOLS:
+            _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="fastlut")
+        return _POOLS[threads]
+
+
+def _library_path() -> Path:
+    """Where the compiled kernel lives: named by a hash of its source, the compiler named and this
+    CPU's model and features (it is built for this CPU), in ``__pycache__`` beside the source, or
+    in the temp folder when that cannot be written."""
+    cpu = ""
+    try:
+        cpu = "".join(line for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith(("model name", "flags")))
+    except OSError:
+        cpu = platform.processor()
+    key = hashlib.sha256(b"\0".join([_C_SOURCE.read_bytes(), os.environ.get("CC", "cc").encode(),
+                                      platform.machine().encode(), cpu.encode()])).hexdigest()[:16]
+    folder = _C_SOURCE.parent / "__pycache__"
+    try:
+        folder.mkdir(exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-")
+        probe.close()
+    except OSError:
+        folder = Path(tempfile.gettempdir())
+    return folder / f"fastlut-{key}.so"
+
+
+def _compile(target: Path) -> None:
+    """Build ``fastlut.c`` into ``target`` (atomically: two processes may build at once)."""
+    compiler = os.environ.get("CC") or "cc"
+    if shutil.which(compiler) is None:
+        raise OSError(f"no C compiler ({compiler!r} is not on PATH)")
+    fd, partial = tempfile.mkstemp(dir=target.parent, prefix=".fastlut-", suffix=".so")
+    os.close(fd)
+    try:
+        cmd = [compiler, "-O2", "-march=native", "-fPIC", "-shared", "-o", partial, str(_C_SOURCE)]
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if run.returncode != 0:
+            raise OSError(f"{' '.join(cmd)} failed: {run.stderr.strip()[-500:]}")
+        os.replace(partial, target)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+
+
+def _native():
+    """The C kernel as a ctypes function, compiled on first use; None (and the numba kernel) when
+    ``POSTLINE_FASTLUT=numba`` or it cannot be built or loaded (said once in the log)."""
+    if _NATIVE:
+        return _NATIVE[0]
+    with _NATIVE_LOCK:
+        if _NATIVE:
+            return _NATIVE[0]
+        function = None
+        if os.environ.get("POSTLINE_FASTLUT", "").lower() != "numba":
+            try:
+                path = _library_path()
+                if not path.exists():
+                    _compile(path)
+                function = ctypes.CDLL(str(path)).fastlut_rows
+                p, i32, i64, f32 = ctypes.c_void_p, ctypes.c_int32, ctypes.c_int64, ctypes.c_float
+                function.argtypes = [p, p, p, p, i32, i32, p, p, p, p, p, i32, i32, p, i32, f32, f32, i64, i64, i64]
+                function.restype = None
+            except (OSError, subprocess.SubprocessError, AttributeError) as exc:
+                log.info("the fused pass runs on numba (its C kernel is not available: %s)", exc)
+                function = None
+        _NATIVE.append(function)
+        return function
+
+
+def kernel_name() -> str:
+    """Which kernel ``apply`` runs: "c" or "numba"."""
+    return "numba" if _native() is None else "c"
 
 
 _WARM: set[np.dtype] = set()
 
 
 def warm_up(dtype=np.uint8) -> None:
-    """Load (or compile) the kernel for ``dtype`` outputs: numba's first call in a process costs
-    about half a second, whatever the image size."""
+    """Load (or compile) the kernel for ``dtype`` outputs: loading the C kernel takes about a
+    millisecond (compiling it, once per machine, about a second); numba's first call in a process
+    costs 0.2-0.5 s, whatever the image size."""
     dtype = np.dtype(dtype)
     if dtype not in _WARM:
         apply(np.zeros((2, 2, 3), np.uint16), np.zeros((2, 2, 2, 3), np.float32), dtype=dtype)
