@@ -66,6 +66,9 @@ def worker(kind: str, preset: str, out_dir: Path, files: list[Path]) -> None:
     except ImportError:
         pass
 
+    from tasks.pixels.memory import keep_freed_memory
+
+    keep_freed_memory()     # every worker, the floor's too, keeps freed buffers as postline's grading does
     demosaic, quality = load_preset(preset).decode.demosaic.value, jpeg_quality(preset)
     baseline = _vm_hwm()
     seconds = []

@@ -20,6 +20,7 @@ from PIL import Image, ImageOps
 from presets.model import DecodeParams, Demosaic, HighlightMode, NoiseReduction, WhiteBalance
 from tasks.errors import PhotoError
 from tasks.pixels.colour import display_to_working, rgb_to_xyz
+from tasks.pixels.memory import keep_freed_memory
 from tasks.pixels.metadata import PhotoKind, kind_of
 
 _DEMOSAIC = {d: getattr(rawpy.DemosaicAlgorithm, d.value) for d in Demosaic}
@@ -141,7 +142,9 @@ def decode(path: Path, params: DecodeParams, *, half_size: bool = False) -> np.n
 
 
 def decode_linear16(path: Path, params: DecodeParams, *, half_size: bool = False) -> np.ndarray:
-    """Any photo -> uint16 HxWx3 linear Rec.2020 (what the fused grading pass takes)."""
+    """Any photo -> uint16 HxWx3 linear Rec.2020 (what the fused grading pass takes). The process
+    keeps freed image buffers from here on (``tasks.pixels.memory``): grading photo after photo."""
+    keep_freed_memory()
     if _check_kind(path) is PhotoKind.RAW:
         return decode_raw_linear16(path, params, half_size=half_size)
     image = decode_raster(path)
