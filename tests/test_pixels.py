@@ -1,5 +1,8 @@
 """Pure image operations on tiny synthetic arrays: what each does to a colour, and what it keeps."""
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -103,3 +106,20 @@ def test_qc_flags_blown_highlights_and_wrong_size():
 def test_qc_passes_a_normal_frame():
     image = np.random.default_rng(0).uniform(0.1, 0.9, (32, 48, 3)).astype(np.float32)
     assert check_image(image, expected_size=(48, 32), spec=SPEC) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads the resident size from /proc")
+def test_freed_image_buffers_stay_with_the_process():
+    """After ``keep_freed_memory`` a freed 128 MB buffer stays resident, so the next photo's buffers
+    reuse its pages instead of faulting fresh ones in (glibc's default would hand it back)."""
+    from tasks.pixels.memory import keep_freed_memory
+
+    def resident() -> int:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    assert keep_freed_memory()
+    before = resident()
+    buffer = np.ones(128 << 20, np.uint8)
+    assert resident() - before > 120 << 20
+    del buffer
+    assert resident() - before > 120 << 20
