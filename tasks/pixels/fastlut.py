@@ -34,7 +34,6 @@ from presets.model import Interpolation
 log = logging.getLogger(__name__)
 
 SHAPER_POWER = 1 / 2.4
-_LOCK = threading.Lock()
 
 
 def shaper_codes(size: int) -> np.ndarray:
@@ -96,29 +95,33 @@ def apply(src: np.ndarray, table: np.ndarray, *, interpolation: Interpolation = 
     ``flat`` may carry ``padded(table)`` when the caller keeps it."""
     if src.dtype != np.uint16 or src.ndim != 3 or src.shape[2] != 3:
         raise ValueError(f"expected a uint16 HxWx3 image, got {src.dtype} {src.shape}")
+    size = table.shape[0]
+    if table.shape != (size, size, size, 3) or size < 2:
+        raise ValueError(f"expected an (N, N, N, 3) table, N >= 2, got {table.shape}")
     if out is None:
         out = np.empty(src.shape, np.dtype(dtype))
     elif out.shape != src.shape or not out.flags.c_contiguous:
         raise ValueError(f"out must be a C-contiguous array of the image's shape {src.shape}")
+    if out.dtype not in _SCALE:
+        raise ValueError(f"the pass writes uint8, uint16 or float32, not {out.dtype}")
     scale, offset = _SCALE[out.dtype]
-    size = table.shape[0]
-    gx, gy, gains = _vignette_tables(src.shape[0], src.shape[1], vignette)
-    flat = padded(table) if flat is None else flat
+    flat = padded(table) if flat is None else np.ascontiguousarray(flat, np.float32)
+    if flat.shape != (size ** 3 * 4,):
+        raise ValueError(f"flat must be padded(table): {size ** 3 * 4} values, got {flat.shape}")
     if scale != 1.0:
         flat = flat * np.float32(scale)
+    gx, gy, gains = _vignette_tables(src.shape[0], src.shape[1], vignette)
     clamp = bool(gains.size and gains.max() > 1.0) or not (0.0 <= table.min() and table.max() <= 1.0)
     index, fraction, second, third = _grid_tables(size)
     src = np.ascontiguousarray(src)
     tetrahedral = interpolation is Interpolation.TETRAHEDRAL
     native = _native()
     if native is None:
-        from tasks.pixels.fastlut_numba import kernel
+        from tasks.pixels import fastlut_numba
 
-        with _LOCK:
-            kernel(src, index, fraction, flat, size, tetrahedral, second, third, gx, gy, gains, clamp, out,
-                   np.float32(scale), np.float32(offset))
+        fastlut_numba.run(src, index, fraction, flat, size, tetrahedral, second, third, gx, gy, gains, clamp, out,
+                          np.float32(scale), np.float32(offset))
         return out
-    flat = np.ascontiguousarray(flat, np.float32)
 
     def band(rows: tuple[int, int]) -> None:
         native(src.ctypes.data, index.ctypes.data, fraction.ctypes.data, flat.ctypes.data, size, int(tetrahedral),
@@ -126,7 +129,8 @@ def apply(src: np.ndarray, table: np.ndarray, *, interpolation: Interpolation = 
                gains.shape[0] - 1, int(clamp), out.ctypes.data, _OUT_KIND[out.dtype], scale, offset,
                src.shape[1], *rows)
 
-    height, threads = src.shape[0], min(_threads(), max(1, src.shape[0] // 64))
+    height = src.shape[0]
+    threads = min(_threads(), max(1, height // 64))
     bands = [(height * k // threads, height * (k + 1) // threads) for k in range(threads)]
     if threads == 1:
         band(bands[0])

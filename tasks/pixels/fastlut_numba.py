@@ -2,12 +2,13 @@
 (no C compiler, or ``POSTLINE_FASTLUT=numba``). Same arithmetic, same arguments; see ``fastlut``.
 
 numba runs on its "workqueue" threading layer (unless NUMBA_THREADING_LAYER says otherwise): it
-survives fork() (process pools), but must not be entered from two threads at once, so ``fastlut``
+survives fork() (process pools), but must not be entered from two threads at once, so ``run``
 serialises calls with a lock (each call uses every core anyway)."""
 
 from __future__ import annotations
 
 import os
+import threading
 
 import numba
 import numpy as np
@@ -17,6 +18,14 @@ from numba.extending import intrinsic
 
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
+
+_LOCK = threading.Lock()
+
+
+def run(*args) -> None:
+    """``kernel(*args)``, one call at a time."""
+    with _LOCK:
+        kernel(*args)
 
 
 @intrinsic
