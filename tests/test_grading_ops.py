@@ -190,7 +190,7 @@ def _numba_pass(image16, table, interpolation, vignette_radii, dtype):
     return out
 
 
-@pytest.mark.skipif(fastlut.kernel_name() != "c", reason="no C compiler here: the numba kernel is the only one")
+@pytest.mark.skipif(fastlut.kernel_name() != "c", reason="the C kernel is not in use (no C compiler, or POSTLINE_FASTLUT=numba)")
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
 def test_c_and_numba_kernels_agree(dtype):
     """The two kernels of the fused pass: within one code value (their float rounding may differ in
@@ -213,6 +213,7 @@ def test_the_pass_falls_back_to_numba_without_a_compiler(monkeypatch, tmp_path, 
     monkeypatch.setattr(fastlut, "_NATIVE", [])
     monkeypatch.setattr(fastlut, "_library_path", lambda: tmp_path / "fastlut-test.so")
     monkeypatch.setenv("CC", "no-such-compiler")
+    monkeypatch.delenv("POSTLINE_FASTLUT", raising=False)
     with caplog.at_level("INFO", logger="tasks.pixels.fastlut"):
         assert fastlut.kernel_name() == "numba"
     assert "no C compiler ('no-such-compiler' is not on PATH)" in caplog.text
@@ -222,7 +223,7 @@ def test_the_pass_falls_back_to_numba_without_a_compiler(monkeypatch, tmp_path, 
                                                                            (0.0, 0.5, 1.0), np.uint8)).max() == 0
 
 
-@pytest.mark.skipif(fastlut.kernel_name() != "c", reason="no C compiler here")
+@pytest.mark.skipif(fastlut.kernel_name() != "c", reason="the C kernel is not in use (no C compiler, or POSTLINE_FASTLUT=numba)")
 def test_the_c_kernel_builds_from_its_source(monkeypatch, tmp_path):
     """A fresh build (the first use on a machine) gives the same pass as the library in use."""
     image16 = np.random.default_rng(7).integers(0, 65536, (20, 30, 3), dtype=np.uint16)
