@@ -290,3 +290,26 @@ def test_a_lut_changed_after_the_preset_was_resolved_is_refused(tmp_path):
     lut.write_cube(path, np.clip(lut.identity(17) * 0.9, 0, 1))
     with pytest.raises(lut.LutError, match="look.cube: this LUT changed"):
         lut.load(params)
+
+
+def _pass_in_child(image16, table, expected, results):
+    results.put(bool((fastlut.apply(image16, table) == expected).all()))
+
+
+@pytest.mark.skipif(fastlut.kernel_name() != "c", reason="the C kernel is not in use (no C compiler, or POSTLINE_FASTLUT=numba)")
+def test_the_pass_runs_in_a_forked_child(monkeypatch):
+    """A process forked after the pass ran on threads (a process pool) runs it on threads of its own."""
+    import multiprocessing
+
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "2")
+    image16 = np.random.default_rng(8).integers(0, 65536, (256, 64, 3), dtype=np.uint16)
+    table = np.sqrt(lut.identity(17)).astype(np.float32)
+    expected = fastlut.apply(image16, table)
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    child = context.Process(target=_pass_in_child, args=(image16, table, expected, results))
+    child.start()
+    child.join(60)
+    if child.is_alive():                    # the parent's threads do not exist in the child: it waits forever
+        child.kill()
+    assert child.exitcode == 0 and results.get(timeout=5) is True

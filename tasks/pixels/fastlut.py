@@ -158,7 +158,7 @@ _OUT_KIND = {np.dtype(np.uint8): 0, np.dtype(np.uint16): 1, np.dtype(np.float32)
 _C_SOURCE = Path(__file__).with_name("fastlut.c")
 _NATIVE_LOCK = threading.Lock()
 _NATIVE: list = []                      # [the ctypes function, or None when it cannot be had]
-_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
 
 
 def _threads() -> int:
@@ -169,10 +169,12 @@ def _threads() -> int:
 
 
 def _pool(threads: int) -> ThreadPoolExecutor:
+    """The threads the bands run on; a forked child makes its own (the parent's are not there)."""
+    key = (os.getpid(), threads)
     with _NATIVE_LOCK:
-        if threads not in _POOLS:
-            _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="fastlut")
-        return _POOLS[threads]
+        if key not in _POOLS:
+            _POOLS[key] = ThreadPoolExecutor(threads, thread_name_prefix="fastlut")
+        return _POOLS[key]
 
 
 def _library_path() -> Path:
