@@ -86,7 +86,7 @@ def worker(kind: str, preset: str, out_dir: Path, files: list[Path]) -> None:
 def run_workers(kind: str, preset: str, files: list[Path], out_dir: Path, workers: int) -> dict:
     """The batch split round-robin over ``workers`` processes running in parallel."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    # one process per core: each stays on one thread (numba's fused pass, BLAS, OpenMP)
+    # one process per core: each stays on one thread (the fused pass's threads, BLAS, OpenMP)
     single = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
     env = {**os.environ, **single} if workers > 1 else None
     chunks = [files[i::workers] for i in range(workers) if files[i::workers]]
