@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(BIN)/python -c "from tasks.pixels import fastlut; print('grading pass kernel:', fastlut.kernel_name())"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -29,7 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Run as a script, this folder would shadow the standard library's `queue` (thread pools import it):
+# put the repo root first instead.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from bench.common import SAMPLES, Peers, ensure_peers, read_srgb_as_working, render_postline  # noqa: E402
 from tasks.pixels import calibrate as cal  # noqa: E402

@@ -36,7 +36,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Run as a script, this folder would shadow the standard library's `queue` (thread pools import it):
+# put the repo root first instead.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from bench.common import SAMPLES, Peers, ensure_peers, median, richest_preset, timed_run  # noqa: E402
 
