@@ -179,9 +179,9 @@ def _pool(threads: int) -> ThreadPoolExecutor:
 
 def _library_path() -> Path:
     """Where the compiled kernel lives: named by a hash of its source, the compiler named and this
-    CPU's model and features (it is built for this CPU), in ``__pycache__`` beside the source, or
-    in the temp folder when that cannot be written."""
-    cpu = ""
+    CPU's model and features (it is built for this CPU); in ``__pycache__`` beside the source, or
+    where that cannot be written (an installed package), in the user's cache folder (never a
+    shared temp folder: another user could put a library there under the expected name)."""
     try:
         cpu = "".join(line for line in Path("/proc/cpuinfo").read_text().splitlines()
                       if line.startswith(("model name", "flags")))
@@ -189,14 +189,20 @@ def _library_path() -> Path:
         cpu = platform.processor()
     key = hashlib.sha256(b"\0".join([_C_SOURCE.read_bytes(), os.environ.get("CC", "cc").encode(),
                                       platform.machine().encode(), cpu.encode()])).hexdigest()[:16]
-    folder = _C_SOURCE.parent / "__pycache__"
-    try:
-        folder.mkdir(exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-")
-        probe.close()
-    except OSError:
-        folder = Path(tempfile.gettempdir())
-    return folder / f"fastlut-{key}.so"
+    name = f"fastlut-{key}.so"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "postline"
+    folders = [_C_SOURCE.parent / "__pycache__", cache]
+    for folder in folders:
+        if (folder / name).exists():
+            return folder / name
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError:
+            continue
+        if os.access(folder, os.W_OK):
+            return folder / name
+    raise OSError(f"no folder to build the kernel in ({', '.join(map(str, folders))} cannot be written)")
 
 
 def _compile(target: Path) -> None:
