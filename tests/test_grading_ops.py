@@ -6,6 +6,7 @@ import io
 import os
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -293,7 +294,10 @@ def test_a_lut_changed_after_the_preset_was_resolved_is_refused(tmp_path):
 
 
 def _pass_in_child(image16, table, expected, results):
-    results.put(bool((fastlut.apply(image16, table) == expected).all()))
+    try:
+        results.put(bool((fastlut.apply(image16, table) == expected).all()))
+    except BaseException:
+        results.put(traceback.format_exc())
 
 
 @pytest.mark.skipif(fastlut.kernel_name() != "c", reason="the C kernel is not in use (no C compiler, or POSTLINE_FASTLUT=numba)")
@@ -310,6 +314,10 @@ def test_the_pass_runs_in_a_forked_child(monkeypatch):
     child = context.Process(target=_pass_in_child, args=(image16, table, expected, results))
     child.start()
     child.join(60)
-    if child.is_alive():                    # the parent's threads do not exist in the child: it waits forever
+    hung = child.is_alive()                 # as it was on the parent's pool: its threads are not in the child
+    if hung:
         child.kill()
-    assert child.exitcode == 0 and results.get(timeout=5) is True
+    assert not hung
+    # what the child did, not its exit status: once the Prefect test server runs in this process, any
+    # forked child exits with status 1, even one that only puts a value on a queue (checked)
+    assert results.get(timeout=5) is True
