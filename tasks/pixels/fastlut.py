@@ -7,8 +7,8 @@ many points as highlights). Output: encoded values of the LUT, times the vignett
 [0, 1] and scaled to the output dtype (uint8, uint16 or float32 in [0, 1]).
 
 Two kernels, one arithmetic: ``fastlut.c``, compiled on first use with the system's C compiler
-(``CC``, else ``cc``) into ``__pycache__`` and called through ctypes on bands of rows, one per
-thread; and, where that cannot be built or loaded, or ``POSTLINE_FASTLUT=numba``, the numba kernel
+(``CC``, else ``cc``) into ``__pycache__`` (or the user's cache folder) and called through ctypes
+on bands of rows, one per thread; and, where that cannot be built or loaded, or ``POSTLINE_FASTLUT=numba``, the numba kernel
 of ``fastlut_numba``. Threads: ``NUMBA_NUM_THREADS`` when set (the benchmark's one-per-core workers
 set 1), else one per core."""
 
