@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 import tomllib
 from enum import StrEnum
 from pathlib import Path
@@ -29,6 +30,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 PRESET_DIR = Path(__file__).parent
 LUT_DIR = PRESET_DIR / "luts"
 FORMAT_VERSION = 2
+# A preset is named, never pathed: `--preset ../config/line` must not read another file. The name is the file's
+# stem in the library folder and the preset's own `name`.
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,79}$"
+NAME_RULE = "lower-case letters, digits, '-' and '_', starting with a letter or digit, e.g. 'bright-wedding'"
 
 
 class WhiteBalance(StrEnum):
@@ -178,7 +183,7 @@ class OutputParams(_Params):
 
 
 class Preset(_Params):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,79}$")
+    name: str = Field(pattern=NAME_PATTERN, description=f"The preset's name: {NAME_RULE}; its file is NAME.toml.")
     version: int = Field(1, ge=1, description="Bump when the look changes, so reprints can tell.")
     format: int = Field(FORMAT_VERSION, ge=FORMAT_VERSION, le=FORMAT_VERSION, description="Preset format version (see presets/model.py).")
     description: str = Field("", max_length=500)
@@ -215,7 +220,19 @@ def upgrade_v1(data: dict) -> dict:
 
 
 class PresetError(ValueError):
-    """A preset cannot be used; the message names the file, the key and what is allowed."""
+    """A preset cannot be used; the message names the file, the key and what is allowed. It never quotes more of
+    a file than a short excerpt (see :func:`excerpt`): the file may not be a preset at all."""
+
+
+def excerpt(value: Any, limit: int = 40) -> str:
+    """A short, escaped rendering of a value read from a file, for an error message: strings and numbers as
+    ``repr`` (control characters escaped), cut to ``limit`` characters; a table or a list only by its kind."""
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, (list, tuple)):
+        return f"a list of {len(value)}"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _field_info(loc: tuple) -> Any:
@@ -247,7 +264,9 @@ def describe_error(err: dict) -> str:
     if "expected" in ctx:
         bounds = [f"one of {ctx['expected']}"]
     allowed = f" (allowed: {' and '.join(bounds)})" if bounds else ""
-    return f"'{key}' = {err.get('input')!r}: {err['msg']}{allowed}"
+    if err["type"] == "missing":                  # its input is the whole table around the key: not quoted
+        return f"'{key}': {err['msg']}{allowed}"
+    return f"'{key}' = {excerpt(err.get('input'))}: {err['msg']}{allowed}"
 
 
 def _deep_merge(base: dict, override: dict) -> dict:
@@ -260,13 +279,24 @@ def _deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
+_TOML_POSITION = re.compile(r"^(?P<what>.*) \(at (?P<where>line \d+, column \d+|end of document)\)$", re.DOTALL)
+
+
 def _read_toml(path: Path) -> dict:
     try:
         return tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise PresetError(f"{path}: cannot read preset: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise PresetError(f"{path}: not a preset: not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
-        raise PresetError(f"{path}: not valid TOML: {exc}") from exc
+        # The parser's sentence may quote a key or a character of the file: only its position and a short,
+        # escaped excerpt of the sentence are shown.
+        found = _TOML_POSITION.match(str(exc))
+        what, where = (found["what"], found["where"]) if found else (str(exc), "an unknown position")
+        what = repr(what)[1:-1]
+        what = what if len(what) <= 60 else what[:57] + "..."
+        raise PresetError(f"{path}: not valid TOML at {where}: {what}") from None
 
 
 def _merged_data(path: Path, seen: tuple[Path, ...] = ()) -> dict:
@@ -279,8 +309,9 @@ def _merged_data(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     parent = data.pop("extends", None)
     if parent is None:
         return data
-    if not isinstance(parent, str):
-        raise PresetError(f"{path}: 'extends' = {parent!r} must be the name of another preset")
+    if not isinstance(parent, str) or not re.fullmatch(NAME_PATTERN, parent):
+        raise PresetError(f"{path}: 'extends' = {excerpt(parent)} must be the name of another preset in the same "
+                          f"folder ({NAME_RULE}); available: {', '.join(available_presets(path.parent))}")
     parent_path = path.parent / f"{parent}.toml"
     if not parent_path.is_file():
         raise PresetError(f"{path}: 'extends' = {parent!r} but there is no {parent_path}; "
@@ -343,13 +374,20 @@ def load_preset_file(path: Path, overrides: dict[str, Any] | None = None) -> Pre
 
 
 def available_presets(folder: Path = PRESET_DIR) -> list[str]:
-    return sorted(p.stem for p in Path(folder).glob("*.toml"))
+    """The names of the presets in the library ``folder`` (files NAME.toml whose NAME is a preset name)."""
+    return sorted(p.stem for p in Path(folder).glob("*.toml") if re.fullmatch(NAME_PATTERN, p.stem))
 
 
 def _preset_path(name: str, folder: Path) -> Path:
+    """The library's file for preset ``name``. A name is only a name: anything else (a path, '..', a slash) is
+    refused before the file system is asked, so no file outside ``folder`` is ever read."""
+    available = ", ".join(available_presets(folder))
+    if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
+        raise PresetError(f"{excerpt(name)} is not a preset name ({NAME_RULE}); a preset is chosen by its name "
+                          f"in {folder}, not by a path. Available: {available}")
     path = Path(folder) / f"{name}.toml"
     if not path.is_file():
-        raise PresetError(f"no preset named '{name}' in {folder}; available: {', '.join(available_presets(folder))}")
+        raise PresetError(f"no preset named '{name}' in {folder}; available: {available}")
     return path
 
 

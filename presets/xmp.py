@@ -81,6 +81,10 @@ class XmpImport:
     unmapped: list[str] = field(default_factory=list)   # "crs:X = value" that would change the look
 
     def report(self) -> str:
+        return "\n".join(self.report_lines())
+
+    def report_lines(self) -> list[str]:
+        """The report, one line each (a value from the XMP may hold a line break: print each line escaped)."""
         lines = [f"Imported {len(self.mapped)} setting(s) into preset '{self.name}'."]
         if self.clamped:
             lines += ["Clamped to postline's range:"] + [f"  {c}" for c in self.clamped]
@@ -89,7 +93,7 @@ class XmpImport:
             lines += [f"  {u}" for u in self.unmapped]
         else:
             lines.append("Every setting that changes the look was mapped.")
-        return "\n".join(lines)
+        return lines
 
 
 def _settings(root: ET.Element) -> dict[str, Any]:

@@ -16,6 +16,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from surfaces.terminal import shown, shown_lines
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -36,22 +38,22 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
 
 
 def _fail(message: str, code: int = EXIT_FAILED) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {shown(message)}", file=sys.stderr)
     return code
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from presets.model import DEFAULT_FOR_SHOOT, PresetError, available_presets, load_preset
+    from presets.model import DEFAULT_FOR_SHOOT, PRESET_DIR, PresetError, load_preset
 
     defaults = {name: shoot for shoot, name in DEFAULT_FOR_SHOOT.items()}
-    for name in available_presets():
+    for name in sorted(p.stem for p in PRESET_DIR.glob("*.toml")):   # a file misnamed is listed as broken
         try:
             preset = load_preset(name)
         except PresetError as exc:
-            print(f"{name:18} BROKEN: {exc}")
+            print(f"{shown(name):18} BROKEN: {shown(exc)}")
             continue
         default = f" [default for {defaults[name]}]" if name in defaults else ""
-        print(f"{name:18} v{preset.version}  {preset.description}{default}")
+        print(f"{name:18} v{preset.version}  {shown(preset.description)}{default}")
     return EXIT_OK
 
 
@@ -64,7 +66,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     except (PresetError, ValueError) as exc:
         return _fail(str(exc), EXIT_USAGE)
     print(f"# {preset.name} v{preset.version}, resolved; sha256 {preset.resolved_hash()}")
-    print(to_toml(preset.model_dump(mode="json")), end="")
+    print(shown_lines(to_toml(preset.model_dump(mode="json"))), end="")
     return EXIT_OK
 
 
@@ -80,9 +82,9 @@ def cmd_check(args: argparse.Namespace) -> int:
                 read_cube(lut_path(preset.lut.file))
         except (PresetError, LutError) as exc:
             failed += 1
-            print(f"FAIL {exc}")
+            print(f"FAIL {shown(exc)}")
             continue
-        print(f"ok   {file}: {preset.name} v{preset.version} (sha256 {preset.resolved_hash()[:12]})")
+        print(f"ok   {shown(file)}: {preset.name} v{preset.version} (sha256 {preset.resolved_hash()[:12]})")
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -98,8 +100,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     if out.exists() and not args.force:
         return _fail(f"{out} exists; give another --output or --force to replace it", EXIT_USAGE)
     out.write_text(to_toml(result.data), encoding="utf-8")
-    print(result.report())
-    print(f"Wrote {out}. Check it with `postline preset check {out}`; copy it into presets/ to use it.")
+    for line in result.report_lines():
+        print(shown(line))
+    print(f"Wrote {shown(out)}. Check it with `postline preset check {shown(out)}`; copy it into presets/ to use it.")
     return EXIT_OK
 
 
@@ -109,12 +112,12 @@ def cmd_render(args: argparse.Namespace) -> int:
     from tasks.pixels.render import render
 
     source = Path(args.raw)
-    out = Path(args.output) if args.output else source.with_name(
-        f"{source.stem}.{args.preset}{'.preview' if args.preview else ''}.jpg")
     try:
         preset = resolve(args.preset, parse_overrides(args.set))
     except (PresetError, ValueError) as exc:
         return _fail(str(exc), EXIT_USAGE)
+    out = Path(args.output) if args.output else source.with_name(
+        f"{source.stem}.{preset.name}{'.preview' if args.preview else ''}.jpg")
     if not source.is_file():
         return _fail(f"{source}: no such file", EXIT_USAGE)
     start = time.perf_counter()
@@ -122,7 +125,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         render(source, out, preset, preview=args.preview)
     except (PostlineError, ValueError) as exc:
         return _fail(str(exc))
-    print(f"{out} ({preset.name} v{preset.version}, {preset.output.colour_space.value}, "
+    print(f"{shown(out)} ({preset.name} v{preset.version}, {preset.output.colour_space.value}, "
           f"{time.perf_counter() - start:.2f} s)")
     return EXIT_OK
 
