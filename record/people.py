@@ -110,7 +110,7 @@ def add_person(session: Session, *, name: str, role: PersonRole | str, skills: s
                password: str | None, display_name: str | None = None,
                known_skills: Sequence[str] | None = None) -> Person:
     """Record a new person. ``password`` None: no web sign-in until :func:`set_password`."""
-    if not NAME_PATTERN.match(name):
+    if not NAME_PATTERN.fullmatch(name):     # fullmatch: '$' alone lets a trailing newline through
         raise PeopleError(f"{name!r} is not a usable name: 2-40 characters, lower-case letters, digits, . _ -, "
                           "starting with a letter (e.g. 'ana' or 'ben.k')")
     try:

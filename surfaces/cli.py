@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from surfaces import preset_cli, qc_cli
+from surfaces.terminal import has_control, shown
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -36,6 +37,9 @@ def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None
     from record.models import ShootType
     from tasks.ingest import scan_card
 
+    if has_control(client):
+        raise CliError(f"--client '{shown(client)}': a client name is one line of visible text, without control "
+                       "characters (newline, tab, escape codes, bidi overrides); give the name as it should read")
     try:
         found = scan_card(card)
     except NotADirectoryError as exc:
@@ -53,7 +57,8 @@ def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None
                                   preset_version=preset.version, preset_hash=preset.resolved_hash(),
                                   preset_json=preset.model_dump_json(), due=due, card_folder=str(card))
         order.chart_photo = chart
-    print(f"Order {order.id} for {client}: {len(found)} files in {card}, preset {preset.name} v{preset.version}.")
+    print(f"Order {order.id} for {shown(client)}: {len(found)} files in {shown(card)}, "
+          f"preset {preset.name} v{preset.version}.")
     return order
 
 
@@ -103,12 +108,12 @@ def cmd_order_run(args: argparse.Namespace) -> int:
     try:
         path = run_order(args.order_id)
     except Exception as exc:  # noqa: BLE001
-        print(f"error: order {args.order_id} stopped: {exc}\n"
+        print(f"error: order {args.order_id} stopped: {shown(exc)}\n"
               f"Fix the cause and run `postline order run {args.order_id}` again: finished photos are kept.",
               file=sys.stderr)
         return EXIT_FAILED
     _print_order(args.order_id, brief=True)
-    print(path)
+    print(shown(path))
     return 0
 
 
@@ -147,7 +152,7 @@ def _print_order(order_id: int, *, brief: bool = False) -> None:
         rows = stats.stage_table(session, order_id=order_id)
         trouble = [p for p in work.photos(session, order_id)
                    if p.status in (PhotoStatus.REJECTED, PhotoStatus.DUPLICATE, PhotoStatus.FAILED, PhotoStatus.HELD)]
-    print(f"Order {order.id} · {order.client} · {order.shoot.value} · preset {order.preset} v{order.preset_version}"
+    print(f"Order {order.id} · {shown(order.client)} · {order.shoot.value} · preset {shown(order.preset)} v{order.preset_version}"
           f" · due {order.due or '-'} · {order.status.value}")
     print("Photos: " + ", ".join(f"{n} {s.value}" for s, n in sorted(counts.items()))
           + (f" · client revision rounds: {order.revisions}" if order.revisions else ""))
@@ -155,18 +160,18 @@ def _print_order(order_id: int, *, brief: bool = False) -> None:
         from tasks.pixels.calibrate import CalibrationResult
 
         cal = CalibrationResult.model_validate_json(order.calibration_json)
-        print(f"Session calibration: {cal.source}, {cal.patches_found} patches, "
+        print(f"Session calibration: {shown(cal.source)}, {cal.patches_found} patches, "
               f"mean dE00 {cal.uncalibrated_mean_de:.2f} -> {cal.fit_mean_de:.2f}")
     if order.waiting_on:
-        print(f"Waiting on: {order.waiting_on} (people's work; see `postline queue stages` / `postline qc pending {order.id}`)")
+        print(f"Waiting on: {shown(order.waiting_on)} (people's work; see `postline queue stages` / `postline qc pending {order.id}`)")
     print()
     print(tables.stage_summary(rows))
     if trouble:
         print("\nNot delivered:")
         for photo in trouble:
-            print(f"  [{photo.status.value}] {photo.reason or photo.source_name}")
+            print(f"  [{photo.status.value}] {shown(photo.reason or photo.source_name)}")
     if order.delivery_path and not brief:
-        print(f"\nDelivery: {order.delivery_path}")
+        print(f"\nDelivery: {shown(order.delivery_path)}")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -224,13 +229,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     folder = Path(args.folder or get_settings().home / "demo-card").expanduser().resolve()
     paths = make_demo_shoot(folder)
-    print(f"Wrote a demo shoot of {len(paths)} DNG files to {folder}")
+    print(f"Wrote a demo shoot of {len(paths)} DNG files to {shown(folder)}")
     order = create_order(client=args.client, shoot="wedding", card=folder, preset_name=None, due=None)
     print("Running it through the line...")
     path = run_order(order.id)
     print()
     _print_order(order.id, brief=True)
-    print(f"\nDelivery zip: {path}")
+    print(f"\nDelivery zip: {shown(path)}")
     return 0
 
 
@@ -299,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except CliError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {shown(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # `postline ... | head`: the reader has gone, which is fine
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -10,6 +10,8 @@ from types import ModuleType
 
 from pydantic import ValidationError
 
+from surfaces.terminal import shown
+
 
 @dataclass(frozen=True)
 class Gate:
@@ -77,20 +79,20 @@ def _pending(gate: Gate, args: argparse.Namespace) -> int:
     photos = module.awaiting_review(args.order_id)
     print(f"Order {args.order_id}: {len(photos)} {gate.waiting.split(' ')[0]}(s) waiting" + (":" if photos else "."))
     for name in photos:
-        print(f"  {name}")
+        print(f"  {shown(name)}")
     return 0
 
 
 def _decide(gate: Gate, build, args: argparse.Namespace) -> int:  # noqa: ANN001
     module = _module(gate)
     try:
-        print(give(gate, args.order_id, build(module, args)))
+        print(shown(give(gate, args.order_id, build(module, args))))
     except ValidationError as exc:
-        print("error: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()),
+        print("error: " + shown("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())),
               file=sys.stderr)
         return 2
     except module.DecisionError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {shown(exc)}", file=sys.stderr)
         return 2
     return 0
 

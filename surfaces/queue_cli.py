@@ -28,6 +28,8 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from surfaces.terminal import has_control, shown
+
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_EMPTY = 3
@@ -105,7 +107,7 @@ def submit_work(*, item_id: int, person: str, file: Path):  # noqa: ANN201 - rec
 # --- commands -----------------------------------------------------------------------------------------------------
 
 def _refused(exc: Exception) -> int:
-    print(f"error: {exc}", file=sys.stderr)
+    print(f"error: {shown(exc)}", file=sys.stderr)
     return EXIT_REFUSED
 
 
@@ -157,21 +159,21 @@ def cmd_pull(args: argparse.Namespace) -> int:
         return _refused(exc)
     if pulled is None:
         where = args.stage or "your stages"
-        print(f"Nothing waiting in {where}. `postline queue stages` shows every queue.", file=sys.stderr)
+        print(f"Nothing waiting in {shown(where)}. `postline queue stages` shows every queue.", file=sys.stderr)
         return EXIT_EMPTY
     item, path = pulled
     print(f"Work item {item.id}: stage {item.stage}, round {item.round}, order {item.order_id}.")
-    print(f"Yours until {_when(queue.lease_expiry(item))} (`postline queue extend {item.id} --as {args.person}` "
+    print(f"Yours until {_when(queue.lease_expiry(item))} (`postline queue extend {item.id} --as {shown(args.person)}` "
           "starts the lease again).")
-    print(f"When done: postline queue submit {item.id} {path} --as {args.person}")
-    print(path)
+    print(f"When done: postline queue submit {item.id} {shown(path)} --as {shown(args.person)}")
+    print(shown(path))
     return 0
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
     file = Path(args.file).expanduser()
     if not file.is_file():
-        print(f"error: {file} is not a file; give the path of your edited photo", file=sys.stderr)
+        print(f"error: {shown(file)} is not a file; give the path of your edited photo", file=sys.stderr)
         return EXIT_USAGE
     try:
         result = submit_work(item_id=args.item_id, person=args.person, file=file)
@@ -179,7 +181,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         return _refused(exc)
     item = result.item
     took = f" after {result.seconds / 60:.1f} min" if result.seconds is not None else ""
-    print(f"Work item {item.id} submitted{took}: stored as {item.output_path} (sha256 {item.output_sha256[:12]}...).")
+    print(f"Work item {item.id} submitted{took}: stored as {shown(item.output_path)} (sha256 {item.output_sha256[:12]}...).")
     if result.stage_done:
         print(f"That was the last open {item.stage} item of order {item.order_id}: the order can move on.")
     return 0
@@ -224,7 +226,7 @@ def cmd_mine(args: argparse.Namespace) -> int:
     except _queue_errors() as exc:
         return _refused(exc)
     if not items:
-        print(f"{args.person} holds no work. Pull some with `postline queue pull --as {args.person}`.")
+        print(f"{shown(args.person)} holds no work. Pull some with `postline queue pull --as {shown(args.person)}`.")
         return 0
     print(tables.render(["item", "order", "stage", "round", "attempt", "lease until"],
                         [[i.id, i.order_id, i.stage, i.round, i.attempt, _when(queue.lease_expiry(i))] for i in items]))
@@ -258,6 +260,10 @@ def cmd_people_add(args: argparse.Namespace) -> int:
     from record import people
     from record.db import transaction
 
+    if args.display_name and has_control(args.display_name):
+        print(f"error: --display-name '{shown(args.display_name)}': a name is one line of visible text, without "
+              "control characters (newline, tab, escape codes, bidi overrides)", file=sys.stderr)
+        return EXIT_USAGE
     try:
         password = _read_password(args)
         with transaction() as session:
@@ -265,9 +271,9 @@ def cmd_people_add(args: argparse.Namespace) -> int:
                                        password=password, display_name=args.display_name,
                                        known_skills=get_line().known_skills)
     except ValueError as exc:  # PeopleError is a ValueError
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {shown(exc)}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"Added {person.name} ({person.role.value}; skills: {person.skills.replace(',', ', ') or 'none'}).")
+    print(f"Added {shown(person.name)} ({person.role.value}; skills: {shown(person.skills.replace(',', ', ') or 'none')}).")
     return 0
 
 
@@ -281,11 +287,11 @@ def cmd_people_skills(args: argparse.Namespace) -> int:
             person = people.set_skills(session, name=args.name, skills=args.skills,
                                        known_skills=get_line().known_skills)
     except (ValueError, people.UnknownPerson) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {shown(exc)}", file=sys.stderr)
         return EXIT_USAGE
     with transaction() as session:
         stages = queue.stages_for(session, person.name)
-    print(f"{person.name} now has the skills {person.skills.replace(',', ', ') or '(none)'}: "
+    print(f"{shown(person.name)} now has the skills {shown(person.skills.replace(',', ', ') or '(none)')}: "
           f"works in {', '.join(stages) or 'no stage'}.")
     return 0
 
@@ -299,9 +305,9 @@ def cmd_people_password(args: argparse.Namespace) -> int:
         with transaction() as session:
             people.set_password(session, name=args.name, password=password)
     except (ValueError, people.UnknownPerson) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {shown(exc)}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"New password set for {args.name}.")
+    print(f"New password set for {shown(args.name)}.")
     return 0
 
 

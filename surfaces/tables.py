@@ -1,14 +1,16 @@
-"""Plain-text tables for the terminal."""
+"""Plain-text tables for the terminal. Every cell is :func:`surfaces.terminal.shown`: a client name holding a
+newline or an escape sequence stays in its own cell of its own row."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from record.stats import StageRow
+from surfaces.terminal import shown
 
 
 def render(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    cells = [[shown(h) for h in headers]] + [["" if c is None else shown(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     def line(row: list[str]) -> str:
         return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()

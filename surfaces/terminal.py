@@ -1,0 +1,41 @@
+"""Text from people and files, made safe to print in a terminal.
+
+A client name, a note, a reason, a file name from a card or a preset's description can hold control
+characters: a newline starts a fake row in `postline status`, an escape sequence (ESC [ 2 J) clears the
+screen or recolours what follows, a bidi override (U+202E) shows the rest of the line backwards. Everything
+the command line prints that came from a person or a file goes through :func:`shown`, which writes each such
+character as a visible escape (``\\n``, ``\\x1b``, ``\\u202e``). Letters, accents and scripts of every
+language stay as they are; a backslash stays a backslash (``shown`` is for reading, not for reversing).
+"""
+
+from __future__ import annotations
+
+import re
+
+# C0 controls (newline, tab, ESC ...), DEL and the C1 controls (CSI 0x9b starts an escape sequence on some
+# terminals); the line and paragraph separators; the bidi marks, embeddings, overrides and isolates.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def shown(value: object) -> str:
+    """``value`` as text, every control character written as a visible escape: one line, as it reads."""
+    return CONTROL.sub(_escape, str(value))
+
+
+def shown_lines(text: object) -> str:
+    """Text of several lines that postline composed (a report, a TOML listing): each line :func:`shown`, the
+    line breaks kept."""
+    return "\n".join(shown(line) for line in str(text).split("\n"))
+
+
+def has_control(value: str) -> bool:
+    """Whether ``value`` holds a character :func:`shown` would escape: a name must not (it is shown on one line
+    everywhere: the status table, the web page, the delivery's file names)."""
+    return CONTROL.search(value) is not None
