@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import sqlite3
 import copy
+import logging
 import os
 import threading
 import weakref
@@ -13,15 +14,18 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session, SQLModel, create_engine
 
 from config.settings import get_settings
 
+
+log = logging.getLogger("postline.record")
 
 SQLITE_BUSY_SECONDS = 30
 T = TypeVar("T")
@@ -404,10 +408,53 @@ def get_engine(url: str | None = None) -> Engine:
     return _engine_for(url or get_settings().db_url)
 
 
+RECORD_FILE_MODE = 0o600
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL; None for an in-memory database or a ``file:`` URI."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def keep_record_private(path: Path) -> None:
+    """The SQLite record holds people's password hashes: a new one is created readable and writable by its owner
+    only (0600; SQLite gives its -wal and -shm files the mode of the record file), and an existing one (or its
+    -wal/-shm) that others may read or write is tightened to 0600, with a log line saying so. The folders
+    around it keep the mode the studio gave them (the archive and deliveries may be shared with a group)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, RECORD_FILE_MODE))
+        return                                   # new and empty: SQLite takes an empty file as an empty database
+    except FileExistsError:
+        pass
+    except OSError:
+        return                                   # a folder missing or not writable: SQLite's own error says so
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = file.stat().st_mode & 0o777
+        except FileNotFoundError:
+            continue
+        if not mode & 0o077:
+            continue
+        try:
+            os.chmod(file, RECORD_FILE_MODE)
+        except OSError as exc:
+            log.warning("%s can be read by other users (mode %03o) and holds password hashes, but postline cannot "
+                        "change its mode (%s): run `chmod 600 %s` as its owner", file, mode, exc.strerror, file)
+        else:
+            log.warning("%s could be read by other users (mode %03o) and holds password hashes: it is now %03o, "
+                        "for its owner only", file, mode, RECORD_FILE_MODE)
+
+
 @lru_cache(maxsize=8)
 def _engine_for(url: str) -> Engine:
     if url.startswith("sqlite"):
         get_settings().home.mkdir(parents=True, exist_ok=True)
+        record_file = _sqlite_file(url)
+        if record_file is not None:
+            keep_record_private(record_file)
         # Keep up to 32 connections open, 64 at most: a thread waiting for a pooled connection is not served
         # in order (the writers' queue below is), and an overflow connection is closed when given back, so
         # under load the pool would churn. SQLite connections are cheap.

@@ -1,0 +1,97 @@
+"""The SQLite record holds password hashes: its file (and -wal, -shm) is readable by its owner only."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from record import db
+from record.db import get_engine, transaction
+from surfaces.cli import main
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def open_umask():
+    """The most permissive umask a lead's shell may have: the record's mode must not depend on it."""
+    old = os.umask(0)
+    yield
+    os.umask(old)
+
+
+def _wal_files(record: Path) -> list[Path]:
+    return [record, record.with_name(record.name + "-wal"), record.with_name(record.name + "-shm")]
+
+
+def test_a_new_record_and_its_wal_and_shm_are_0600(home, open_umask, capsys):
+    assert main(["status"]) == 0 and "No orders yet" in capsys.readouterr().out
+    record = home / "postline.db"
+    with transaction() as session:                 # a write: SQLite has its -wal and -shm open now
+        session.connection().exec_driver_sql("CREATE TABLE IF NOT EXISTS scratch (x INTEGER)")
+    for file in _wal_files(record):
+        assert file.exists(), file
+        assert _mode(file) == 0o600, f"{file}: {oct(_mode(file))}"
+    assert _mode(home) == 0o777     # the folder keeps the mode the umask gives (the studio's call): only the record is private
+
+
+def test_a_record_elsewhere_is_0600_too(tmp_path, monkeypatch, open_umask):
+    from config.settings import get_settings
+
+    record = tmp_path / "records" / "studio.db"
+    record.parent.mkdir()
+    monkeypatch.setenv("POSTLINE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("POSTLINE_DATABASE_URL", f"sqlite:///{record}")
+    get_settings.cache_clear()
+    try:
+        with transaction() as session:
+            session.connection().exec_driver_sql("CREATE TABLE IF NOT EXISTS scratch (x INTEGER)")
+        assert [_mode(f) for f in _wal_files(record)] == [0o600] * 3
+    finally:
+        get_engine().dispose()
+        get_settings.cache_clear()
+
+
+def test_an_old_world_readable_record_is_tightened_with_a_log_line(home, caplog):
+    home.mkdir()
+    record = home / "postline.db"
+    old = os.umask(0o022)
+    try:
+        earlier = sqlite3.connect(record)          # what an earlier postline left: 0644, in WAL mode, still open
+        earlier.execute("PRAGMA journal_mode=WAL")
+        earlier.execute("CREATE TABLE old (x INTEGER)")
+        earlier.commit()
+    finally:
+        os.umask(old)
+    try:
+        assert [_mode(f) for f in _wal_files(record)] == [0o644] * 3
+        with caplog.at_level(logging.WARNING, logger="postline.record"):
+            get_engine()
+        assert [_mode(f) for f in _wal_files(record)] == [0o600] * 3
+        said = [r.getMessage() for r in caplog.records if r.name == "postline.record"]
+        assert len(said) == 3 and f"{record} could be read by other users (mode 644)" in said[0]
+        assert earlier.execute("SELECT count(*) FROM old").fetchone() == (0,)   # its data untouched, still readable
+    finally:
+        earlier.close()
+
+
+def test_a_private_record_is_left_alone(home, caplog):
+    home.mkdir()
+    record = home / "postline.db"
+    sqlite3.connect(record).close()
+    os.chmod(record, 0o600)
+    with caplog.at_level(logging.WARNING, logger="postline.record"):
+        get_engine()
+    assert _mode(record) == 0o600 and not [r for r in caplog.records if r.name == "postline.record"]
+
+
+def test_an_in_memory_record_needs_no_file():
+    assert db._sqlite_file("sqlite://") is None and db._sqlite_file("sqlite:///:memory:") is None
+    assert db._sqlite_file("sqlite:////srv/postline/postline.db") == Path("/srv/postline/postline.db")
