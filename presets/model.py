@@ -225,12 +225,10 @@ class PresetError(ValueError):
 
 
 def excerpt(value: Any, limit: int = 40) -> str:
-    """A short, escaped rendering of a value read from a file, for an error message: strings and numbers as
-    ``repr`` (control characters escaped), cut to ``limit`` characters; a table or a list only by its kind."""
+    """A short, escaped rendering of a value read from a file, for an error message: ``repr`` (control
+    characters escaped) cut to ``limit`` characters; a table only by its kind."""
     if isinstance(value, dict):
         return "a table"
-    if isinstance(value, (list, tuple)):
-        return f"a list of {len(value)}"
     text = repr(value)
     return text if len(text) <= limit else text[:limit - 3] + "..."
 

@@ -441,10 +441,10 @@ def keep_record_private(path: Path) -> None:
         try:
             os.chmod(file, RECORD_FILE_MODE)
         except OSError as exc:
-            log.warning("%s can be read by other users (mode %03o) and holds password hashes, but postline cannot "
+            log.warning("%s is open to other users (mode %03o) and holds password hashes, but postline cannot "
                         "change its mode (%s): run `chmod 600 %s` as its owner", file, mode, exc.strerror, file)
         else:
-            log.warning("%s could be read by other users (mode %03o) and holds password hashes: it is now %03o, "
+            log.warning("%s was open to other users (mode %03o) and holds password hashes: it is now %03o, "
                         "for its owner only", file, mode, RECORD_FILE_MODE)
 
 

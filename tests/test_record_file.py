@@ -76,7 +76,7 @@ def test_an_old_world_readable_record_is_tightened_with_a_log_line(home, caplog)
             get_engine()
         assert [_mode(f) for f in _wal_files(record)] == [0o600] * 3
         said = [r.getMessage() for r in caplog.records if r.name == "postline.record"]
-        assert len(said) == 3 and f"{record} could be read by other users (mode 644)" in said[0]
+        assert len(said) == 3 and f"{record} was open to other users (mode 644)" in said[0]
         assert earlier.execute("SELECT count(*) FROM old").fetchone() == (0,)   # its data untouched, still readable
     finally:
         earlier.close()
