@@ -9,7 +9,8 @@ adds an upgrade function, ``upgrades[N]`` turning a version-N mapping into versi
 ``legacy_params``); parameters written for an older version are upgraded, never refused. A mapping without
 ``version`` is taken as written for the current one.
 
-Pure: numpy and pydantic only; no Prefect, no record, no files."""
+Pure: numpy, pydantic and the presets' wording of errors (presets.model.describe_error); no Prefect, no
+record, no files."""
 
 from __future__ import annotations
 
