@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
 DEFAULT_LINE_FILE = Path(__file__).with_name("line.toml")
 SKILL_PATTERN = r"^[a-z][a-z0-9_]{1,39}$"   # stage keys follow it too: a stage key is a skill by default
@@ -47,11 +47,20 @@ class StageSpec(BaseModel):
     album: bool = Field(False, description=(
         "This stage makes the order's album: the delivery gets album spreads (album/*.jpg), the finished "
         "photos laid out from templates (tasks/pixels/layout_templates.toml). Usually on Design & layout."))
+    params: dict[str, JsonValue] = Field(default_factory=dict, description=(
+        "The operation's parameters (`[stages.params]`, e.g. strength = 0.4 for skin), each key of the "
+        "operation's params model in tasks/pixels/ with its bounds; unset keys keep their defaults. Checked and "
+        "upgraded to the operation's current version when the line file is loaded (check_params)."))
 
     @model_validator(mode="after")
     def _operation_needed(self) -> "StageSpec":
         if self.mode is not StageMode.MANUAL and self.operation is None:
             raise ValueError(f"stage {self.key!r} is {self.mode.value}: give it an operation")
+        if self.params and self.operation is None:
+            raise ValueError(f"stage {self.key!r} has params but no operation for them; remove [stages.params]")
+        if self.params and self.operation is Operation.GRADE:
+            raise ValueError(f"stage {self.key!r}: grading takes its values from the order's preset, not from "
+                             "[stages.params]; remove them and set the look in the preset (presets/*.toml)")
         return self
 
     @property
@@ -162,11 +171,39 @@ class LineFileError(ValueError):
     pass
 
 
+def check_params(line: Line, source: Path | str) -> Line:
+    """The line with each stage's params checked against its operation and upgraded to the operation's
+    current version (stamped, so a line recorded with an order says what its values mean); errors name
+    ``source``, the stage, the key and the allowed range.
+
+    Why a function the loader calls, and not a validator of StageSpec: config/ is the lowest layer and the
+    params models belong to the operations (tasks/pixels/registry.py: pure numpy/OpenCV/pydantic, no Prefect,
+    no record). Imported here, lazily and only when a stage has params, the pixel code stays out of every
+    other use of the line; and Line stays plain data, so a line recorded with an order reads back
+    (``Line.model_validate_json``) without pixel code, and is not refused for an older params version: the
+    runner (tasks/operations.py) upgrades those through the same registry when it runs them."""
+    if not any(spec.params for spec in line.stages):
+        return line
+    from tasks.pixels.registry import ParamsError, get
+
+    stages = []
+    for spec in line.stages:
+        if spec.params:
+            try:
+                params = get(spec.operation.value).parse(spec.params)
+            except ParamsError as exc:
+                raise LineFileError(f"{source}: stage '{spec.key}' (operation {spec.operation.value}), "
+                                    f"[stages.params]: {exc}") from exc
+            spec = spec.model_copy(update={"params": params.as_table()})
+        stages.append(spec)
+    return line.model_copy(update={"stages": tuple(stages)})
+
+
 def load_line(path: Path | None = None) -> Line:
     path = Path(path or os.environ.get("POSTLINE_LINE_FILE") or DEFAULT_LINE_FILE)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-        return Line.model_validate(data)
+        return check_params(Line.model_validate(data), path)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise LineFileError(f"{path}: cannot read the line definition: {exc}") from exc
     except ValidationError as exc:

@@ -233,9 +233,8 @@ def excerpt(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def _field_info(loc: tuple) -> Any:
-    """The pydantic FieldInfo at a location such as ('tone', 'exposure_ev'), or None."""
-    model: Any = Preset
+def _field_info(loc: tuple, model: Any) -> Any:
+    """The pydantic FieldInfo of ``model`` at a location such as ('tone', 'exposure_ev'), or None."""
     info = None
     for part in loc:
         fields = getattr(model, "model_fields", None) or {}
@@ -246,19 +245,21 @@ def _field_info(loc: tuple) -> Any:
     return info
 
 
-def describe_error(err: dict) -> str:
-    """One pydantic error as a sentence naming the key and what is allowed."""
+PRESET_KEYS_HINT = "check the spelling; `postline preset show neutral` lists every key"
+
+
+def describe_error(err: dict, *, model: type[BaseModel] | None = None, unknown_hint: str = PRESET_KEYS_HINT) -> str:
+    """One pydantic error of ``model`` (default: Preset) as a sentence naming the key and what is allowed."""
     key = ".".join(str(p) for p in err["loc"])
     if err["type"] == "extra_forbidden":
-        return f"unknown key '{key}' (check the spelling; `postline preset show neutral` lists every key)"
+        return f"unknown key '{key}' ({unknown_hint})"
     ctx = err.get("ctx") or {}
-    bounds = [f"{word} {ctx[k]}" for k, word in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")) if k in ctx]
+    words = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
+    info = _field_info(tuple(p for p in err["loc"] if isinstance(p, str)), model or Preset)
+    bounds = [f"{word} {getattr(meta, attr)}" for meta in getattr(info, "metadata", None) or []   # the whole range
+              for attr, word in words if getattr(meta, attr, None) is not None]
     if not bounds:
-        info = _field_info(tuple(p for p in err["loc"] if isinstance(p, str)))
-        for meta in getattr(info, "metadata", []) or []:
-            for attr, word in (("ge", ">="), ("le", "<=")):
-                if getattr(meta, attr, None) is not None:
-                    bounds.append(f"{word} {getattr(meta, attr)}")
+        bounds = [f"{word} {ctx[k]}" for k, word in words if k in ctx]
     if "expected" in ctx:
         bounds = [f"one of {ctx['expected']}"]
     allowed = f" (allowed: {' and '.join(bounds)})" if bounds else ""

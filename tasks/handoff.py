@@ -56,7 +56,8 @@ def prepare_batch(order_id: int, stage: str, item_ids: list[int]) -> int:
         target = work_path(order_id, stage, item.photo_id, item.round, "-prepared.tif")
         if item.input_path == str(target):
             continue
-        OPERATIONS[spec.operation](Path(item.input_path), target, OpContext(preset=preset, round=item.round))
+        OPERATIONS[spec.operation](Path(item.input_path), target,
+                                   OpContext(preset=preset, round=item.round, params=spec.params))
         with transaction() as session:
             row = session.get(WorkItem, item.id)
             row.input_path = str(target)

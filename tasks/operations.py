@@ -1,18 +1,21 @@
 """The automatic operation of each stage: file in, file out. Pixel maths lives in ``tasks/pixels``;
-this module only reads, applies, writes."""
+this module only reads, applies, writes. Grading is its own (RAW decode + the order's preset, one fused
+pass); every other operation runs through the registry (``tasks.pixels.registry``) with the stage's
+parameters from the line, on the working TIFF (sRGB-encoded, float32 when read)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from config.line import Operation
 from config.settings import get_settings
 import numpy as np
 
 from presets.model import OutputSpace, Preset
-from tasks.pixels import blemish, detail, dodgeburn, finish, imageio, look, skin, tone
+from tasks.pixels import imageio, look, registry, tone
 from tasks.pixels.decode import decode_linear16
 
 
@@ -22,6 +25,7 @@ class OpContext:
     round: int            # 1 = first pass; higher = rework after a QC rejection
     proof_path: Path | None = None
     calibration: tuple[tuple[float, ...], ...] | None = None  # the session's fit, 3x3 or 3x6 (tasks/calibration.py)
+    params: Mapping[str, Any] | None = None   # the stage's params from the line (StageSpec.params); None: defaults
 
 
 def grade(source: Path, output: Path, ctx: OpContext) -> None:
@@ -43,19 +47,22 @@ def grade(source: Path, output: Path, ctx: OpContext) -> None:
         imageio.write_jpeg(ctx.proof_path, display, quality=85, long_edge=settings.web_long_edge)
 
 
-def _display_op(apply: Callable) -> Callable[[Path, Path, OpContext], None]:
+def _on_working_file(name: Operation) -> Callable[[Path, Path, OpContext], None]:
+    """The registered operation ``name`` as working TIFF in, working TIFF out, with the stage's params
+    (upgraded if the line was written for an older version; a ParamsError fails the photo with its reason)."""
+    operation = registry.get(name.value)
+    if operation.space_in is not registry.ColourSpace.DISPLAY_SRGB or operation.space_out is not operation.space_in:
+        raise TypeError(f"operation {name.value!r} works in {operation.space_in.value} -> {operation.space_out.value}; "
+                        "the working TIFF is display_srgb and postline converts nothing between stages")
+
     def run(source: Path, output: Path, ctx: OpContext) -> None:
-        imageio.write_working_tiff(output, apply(imageio.read_working_tiff(source)))
-    run.__doc__ = apply.__module__
+        params = operation.parse(ctx.params)
+        imageio.write_working_tiff(output, operation(imageio.read_working_tiff(source), params))
+    run.__doc__ = operation.summary
     return run
 
 
 OPERATIONS: dict[Operation, Callable[[Path, Path, OpContext], None]] = {
     Operation.GRADE: grade,
-    Operation.SKIN: _display_op(skin.apply),
-    Operation.SKIN_TONES: _display_op(skin.apply_skin_tones),
-    Operation.BLEMISH: _display_op(blemish.apply),
-    Operation.DETAIL: _display_op(detail.apply),
-    Operation.DODGE_BURN: _display_op(dodgeburn.apply),
-    Operation.FINISH: _display_op(finish.apply),
+    **{name: _on_working_file(name) for name in Operation if name is not Operation.GRADE},
 }

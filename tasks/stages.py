@@ -71,7 +71,7 @@ def run_stage_batch(order_id: int, stage: str, item_ids: list[int]) -> dict[str,
         started = time.perf_counter()
         try:
             operation(Path(item.input_path), output, OpContext(preset=preset, round=item.round, proof_path=proof,
-                                                                      calibration=calibration))
+                                                                      calibration=calibration, params=spec.params))
         except Retryable as exc:
             _release(item, f"will retry: {exc}")
             raise

@@ -81,6 +81,29 @@ def test_the_skin_operation_on_files_leaves_everything_but_the_face_alone(portra
     assert np.array_equal(after[~in_boxes], before[~in_boxes]) and not np.array_equal(after, before)
 
 
+def test_the_line_files_skin_strength_sets_how_much_texture_the_face_loses(portrait, found, tmp_path):
+    from config.line import load_line
+
+    source = imageio.write_working_tiff(tmp_path / "in.tif", portrait)
+    skin_px = skin.face_skin_mask(portrait, found) > 0.5
+
+    def texture(image):
+        y = luma(image)
+        return float(np.var((y - cv2.GaussianBlur(y, (0, 0), 1.0))[skin_px]))
+    result = {}
+    for strength in (0.2, 1.0):
+        line_file = tmp_path / f"line-{strength}.toml"
+        line_file.write_text('[[stages]]\nkey = "cull_grade"\ntitle = "Cull & grade"\noperation = "grade"\n\n'
+                             '[[stages]]\nkey = "liquify_skin"\ntitle = "Liquify & skin"\noperation = "skin"\n'
+                             f'[stages.params]\nstrength = {strength}\n')
+        spec = load_line(line_file).stage("liquify_skin")
+        OPERATIONS[spec.operation](source, tmp_path / f"out-{strength}.tif",
+                                   OpContext(preset=None, round=1, params=spec.params))
+        result[strength] = texture(imageio.read_working_tiff(tmp_path / f"out-{strength}.tif"))
+    before = texture(imageio.read_working_tiff(source))
+    assert result[1.0] < 0.92 * result[0.2] and result[0.2] < before      # stronger smoothing, less fine texture
+
+
 def test_no_face_no_change(portrait):
     landscape = np.ascontiguousarray(portrait[300:, 300:])          # the flag and the shuttle: no face
     assert faces.detect(landscape) == []

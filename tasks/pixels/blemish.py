@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from tasks.pixels import faces as face_finder
 from tasks.pixels import skin as skin_ops
 from tasks.pixels.skin import SkinParams, SkinScope
 from tasks.pixels.colour import luma
+from tasks.pixels.contract import OpParams
 
 
-class BlemishParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    version: int = 1
+class BlemishParams(OpParams):
+    version: int = Field(1, ge=1, le=1, description=(
+        "Version of these parameters' meaning (bump it, with an upgrade, when ``skin``'s version changes too)."))
     scope: SkinScope = Field(SkinScope.FACES, description=(
         "faces: only on detected faces' skin; skin_tones: on every skin-coloured area."))
     max_spot_face_fraction: float = Field(0.04, gt=0, le=0.2, description=(
@@ -33,7 +34,8 @@ class BlemishParams(BaseModel):
     skin_around: float = Field(0.75, gt=0, le=1, description=(
         "Share of skin a spot's surroundings need (keeps hair strands, nostrils, eye corners out)."))
     grow_px: int = Field(2, ge=0, le=10, description="Pixels added around each spot before filling it.")
-    skin: SkinParams = SkinParams(scope=SkinScope.FACES)
+    skin: SkinParams = Field(SkinParams(scope=SkinScope.FACES), description=(
+        "faces scope: how a face's skin is found (the skin operation's face_grow, tone_tolerance, faces, ...)."))
 
 
 def spots(display: np.ndarray, region: np.ndarray, diameter: int, params: BlemishParams) -> np.ndarray:

@@ -4,15 +4,15 @@ Display space in and out."""
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from tasks.pixels.blur import wide_blur
 from tasks.pixels.colour import luma
+from tasks.pixels.contract import OpParams
 
 
-class DetailParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    version: int = 1
+class DetailParams(OpParams):
+    version: int = Field(1, ge=1, le=1, description="Version of these parameters' meaning.")
     amount: float = Field(0.15, ge=0, le=1, description="Strength of the local contrast.")
     radius_fraction: float = Field(0.02, gt=0, le=0.2, description="Blur radius as a share of the long edge.")
 

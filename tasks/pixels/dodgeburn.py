@@ -9,15 +9,15 @@ B, so hue is kept; it tapers to nothing at black and white, so nothing new clips
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from tasks.pixels.blur import wide_blur
 from tasks.pixels.colour import luma
+from tasks.pixels.contract import OpParams
 
 
-class DodgeBurnParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    version: int = 1
+class DodgeBurnParams(OpParams):
+    version: int = Field(1, ge=1, le=1, description="Version of these parameters' meaning.")
     strength: float = Field(0.3, ge=0, le=1, description=(
         "How far toward the pivot a region moves (luminance map), or the largest change in luma at map +-1."))
     radius_fraction: float = Field(0.03, gt=0, le=0.3, description=(

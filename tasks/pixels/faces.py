@@ -11,18 +11,18 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from tasks.pixels.colour import luma
+from tasks.pixels.contract import OpParams
 
 CASCADES = Path(__file__).with_name("cascades")
 FRONTAL = "haarcascade_frontalface_alt2.xml.gz"
 PROFILE = "haarcascade_profileface.xml.gz"
 
 
-class FaceParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    version: int = 1
+class FaceParams(OpParams):
+    version: int = Field(1, ge=1, le=1, description="Version of these parameters' meaning.")
     detect_long_edge: int = Field(800, ge=160, le=4000, description=(
         "Long edge, in pixels, of the copy the cascades run on; larger finds smaller faces, slower."))
     min_face_fraction: float = Field(0.05, gt=0, le=1, description=(

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from tasks.pixels.colour import luma
+from tasks.pixels.contract import OpParams
 
 
-class FinishParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    version: int = 1
+class FinishParams(OpParams):
+    version: int = Field(1, ge=1, le=1, description="Version of these parameters' meaning.")
     amount: float = Field(0.35, ge=0, le=2, description="Unsharp-mask amount.")
     sigma: float = Field(0.8, gt=0, le=5, description="Unsharp-mask radius in pixels.")
     threshold: float = Field(0.0, ge=0, le=0.2, description=(

@@ -19,9 +19,10 @@ from enum import StrEnum
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from tasks.pixels import faces as face_finder
+from tasks.pixels.contract import OpParams
 
 
 class SkinScope(StrEnum):
@@ -29,9 +30,9 @@ class SkinScope(StrEnum):
     SKIN_TONES = "skin_tones"  # every skin-coloured pixel (version 1)
 
 
-class SkinParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    version: int = 2
+class SkinParams(OpParams):
+    version: int = Field(2, ge=2, le=2, description=(
+        "Version of these parameters' meaning; version 1 (whole-frame smoothing) is upgraded by ``upgrade``."))
     strength: float = Field(0.5, ge=0, le=1, description="Blend of the smoothed skin over the original.")
     radius_fraction: float = Field(0.004, gt=0, le=0.05, description=(
         "skin_tones scope: filter diameter as a share of the long edge."))
@@ -170,9 +171,16 @@ def apply(display: np.ndarray, params: SkinParams = SkinParams(), *,
 SKIN_TONES = SkinParams(scope=SkinScope.SKIN_TONES)
 
 
-def apply_skin_tones(display: np.ndarray) -> np.ndarray:
+class SkinTonesParams(OpParams):
+    """The ``skin_tones`` operation's parameters: the whole-frame pass has only these two."""
+    version: int = Field(1, ge=1, le=1, description="Version of these parameters' meaning.")
+    strength: float = SkinParams.model_fields["strength"]
+    radius_fraction: float = SkinParams.model_fields["radius_fraction"]
+
+
+def apply_skin_tones(display: np.ndarray, params: SkinTonesParams = SkinTonesParams()) -> np.ndarray:
     """Version 1's whole-frame smoothing of every skin-coloured pixel (the ``skin_tones`` operation)."""
-    return apply(display, SKIN_TONES)
+    return apply(display, SKIN_TONES.model_copy(update=params.model_dump(exclude={"version"})))
 
 
-__all__ = ["SkinParams", "SkinScope", "apply", "apply_skin_tones", "face_skin_mask", "face_weight", "skin_mask", "upgrade"]
+__all__ = ["SkinParams", "SkinScope", "SkinTonesParams", "apply", "apply_skin_tones", "face_skin_mask", "face_weight", "skin_mask", "upgrade"]
