@@ -137,7 +137,8 @@ def create_app(*, settings: WebSettings | None = None, clock: Callable[[], float
         session = who(request)
         if session.person is not None:
             return to("/")
-        return page(request, "signin.html", session, **({"note": ENDED[session.ended]} if session.ended else {}))
+        said = {"note": ENDED[session.ended]} if session.ended else {}   # why the cookie no longer signs in
+        return page(request, "signin.html", session, **said)
 
     @app.post("/signin")
     async def signin(request: Request) -> Response:

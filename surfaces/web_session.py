@@ -49,7 +49,9 @@ class WebSettings(BaseSettings):
         "Key that signs session cookies; default: 32 random bytes kept in <POSTLINE_HOME>/web-secret (0600)."))
     session_hours: float = Field(8.0, gt=0, le=24 * 14, description="A sign-in lasts this long, then signs out.")
     max_upload_mb: int = Field(400, ge=1, le=4096, description="Largest result file a retoucher may upload.")
-    secure_cookie: bool = Field(False, description="Mark the cookie Secure: set this when served over HTTPS.")
+    secure_cookie: bool = Field(False, description=(
+        "Mark the session cookie Secure although requests arrive over plain HTTP: set this behind a TLS proxy. "
+        "A page served over HTTPS by uvicorn itself always marks it Secure."))
     signin_failures: int = Field(5, ge=1, le=1000, description=(
         "Wrong passwords for one name within the sign-in window after which that name cannot sign in "
         "until the window has passed."))

@@ -28,11 +28,20 @@ GATE_LINE = LINE + "\n[qc_gate]\nhuman_review = true\n"
 
 @pytest.fixture
 def gate_line(tmp_path, monkeypatch, home, prefect_api):
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    yield from _gate_line(tmp_path, monkeypatch, home)
+
+
+@pytest.fixture
+def gate_line_no_run(tmp_path, monkeypatch, home):
+    yield from _gate_line(tmp_path, monkeypatch, home)
+
+
+def _gate_line(tmp_path, monkeypatch, home):  # noqa: ANN001, ANN202
     line_file = tmp_path / "line.toml"
     line_file.write_text(GATE_LINE)
     monkeypatch.setenv("POSTLINE_LINE_FILE", str(line_file))
     monkeypatch.setenv("POSTLINE_PAUSE_POLL_SECONDS", "1")
-    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
     monkeypatch.delenv("POSTLINE_WEB_SECRET", raising=False)
     get_line.cache_clear()
     with transaction() as session:
@@ -135,3 +144,25 @@ def test_a_qc_decision_naming_an_unknown_stage_is_refused_and_the_paused_run_tak
         [again] = work.items_in(session, order_id, "liquify_skin")
         photos = {p.source_name: p.status for p in work.photos(session, order_id)}
     assert again.round == 2 and again.status is WorkStatus.QUEUED and photos["DSC_0002.dng"] is PhotoStatus.PASSED
+
+
+def test_the_command_line_refuses_a_decision_naming_what_is_not_there(gate_line_no_run, tmp_path, capsys):
+    from surfaces.cli import main
+
+    order_id = at_the_gate(gate_line_no_run, tmp_path)
+    assert main(["qc", "decide", str(order_id), "--reject", "DSC_0001.dng:colour_cast:nowhere",
+                 "--reject", "DSC_0404.dng:exposure:fine_retouch", "--as", "maria"]) == 2
+    error = capsys.readouterr().err
+    assert "not waiting for review: 'DSC_0404.dng'" in error and "no stage 'nowhere'" in error
+    assert "Nothing was applied." in error and gate_events(order_id) == []
+    assert main(["qc", "decide", str(order_id), "--reject", "DSC_0001.dng:colour_cast:fine_retouch",
+                 "--reject", "DSC_0001.dng:exposure:cull_grade", "--as", "maria"]) == 2
+    assert "listed more than once: 'DSC_0001.dng'" in capsys.readouterr().err and gate_events(order_id) == []
+
+    assert main(["qc", "decide", str(order_id), "--reject", "DSC_0001.dng:colour_cast:fine_retouch",
+                 "--as", "maria"]) == 0
+    assert ("recorded directly: 1 passed; DSC_0001.dng sent back to Fine retouch & colour (colour_cast)"
+            in capsys.readouterr().out)
+    assert {kind for kind, _, _ in gate_events(order_id)} == {"passed", "rejected"}
+    assert main(["qc", "decide", str(order_id), "--approve-all", "--as", "maria"]) == 2     # nothing waits now
+    assert "no photo of this order is waiting" in capsys.readouterr().err

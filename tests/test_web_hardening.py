@@ -20,15 +20,17 @@ import httpx
 import numpy as np
 import pytest
 import tifffile
-from sqlmodel import select
+from sqlalchemy import text
+from sqlmodel import SQLModel, select
 
 from config.line import get_line
-from record import people, queue, work
-from record.db import transaction
+from record import people, queue
+from record.db import get_engine, transaction
 from record.models import SignIn, SignInEnd, WorkItem, WorkStatus
 from surfaces.web import create_app
-from surfaces.web_session import COOKIE, WebSettings
+from surfaces.web_session import COOKIE
 from tests.browser import free_port, served
+from tests.pg import postgres_url  # noqa: F401 - the session's PostgreSQL
 from tests.test_web import LINE, PASSWORD, edited, line, seed_order  # noqa: F401 - `line` is a fixture
 
 BOMB_SIDE = 16384
@@ -233,6 +235,36 @@ def test_a_password_change_ends_every_session_of_that_person_at_once(line):
         with transaction() as session:
             ended = session.exec(select(SignIn.ended_why).where(SignIn.ended_at.is_not(None))).all()
         assert ended == [SignInEnd.PASSWORD_CHANGED] * 2
+
+
+def test_sessions_end_at_once_with_the_record_on_postgresql(postgres_url, home, tmp_path, monkeypatch):
+    from config.settings import get_settings
+
+    monkeypatch.setenv("POSTLINE_DATABASE_URL", postgres_url)
+    get_settings.cache_clear()
+    tables = ", ".join(t.name for t in SQLModel.metadata.sorted_tables)
+    with get_engine(postgres_url).begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    (tmp_path / "line.toml").write_text(LINE)
+    monkeypatch.setenv("POSTLINE_LINE_FILE", str(tmp_path / "line.toml"))
+    get_line.cache_clear()
+    with transaction() as session:
+        people.add_person(session, name="rita", role="retoucher", skills="liquify_skin", password=PASSWORD)
+    with served(create_app()) as base:
+        laptop, tablet = browser(base, "rita"), browser(base, "rita")
+        copy = with_cookie(base, laptop.cookies[COOKIE])
+        assert copy.get("/").status_code == 200
+        laptop.post("/signout", data={"csrf": csrf(laptop.get("/").text)})
+        assert copy.get("/").headers["location"] == "/signin"
+        assert tablet.get("/").status_code == 200
+        with transaction() as session:
+            people.set_password(session, name="rita", password="a-new-password-7")
+        assert tablet.get("/").headers["location"] == "/signin"
+    with transaction() as session:
+        ended = sorted(session.exec(select(SignIn.ended_why)).all())
+    assert ended == [SignInEnd.PASSWORD_CHANGED, SignInEnd.SIGNED_OUT]
+    get_line.cache_clear()
+    get_settings.cache_clear()
 
 
 def test_the_cookie_is_httponly_samesite_and_secure_over_https(line, tmp_path):
