@@ -124,7 +124,7 @@ def wake_order(order_id: int, stage: str, *, run_input: dict | None = None, pati
                 woken = _try_resume(client, UUID(run_id), run_input)
             except (httpx.TransportError, PrefectHTTPStatusError) as exc:
                 if time.monotonic() > deadline:
-                    raise WakeError(f"the Prefect server ({client.api_url}) did not answer for {patience:.0f} s "
+                    raise WakeError(f"the Prefect server ({client.api_url}) kept failing for {patience:.0f} s "
                                     f"({exc}); order {order_id}'s run was not woken") from exc
                 woken = None
             if woken is not None:
