@@ -54,6 +54,15 @@ class PostlineSettings(BaseSettings):
         description="How many times an automatic QC rejection sends a photo back to its stage before it is held.",
     )
 
+    max_result_pixels: int = Field(
+        default=200_000_000, ge=1_000_000, le=2_000_000_000,
+        description="Largest image (width x height, in pixels) a retoucher may hand back (web page or `postline queue "
+                    "submit`), read from the file's header before any pixel is decoded; bigger files are refused "
+                    "unread. 200 million is above the largest camera frames (100-150 MP medium format, ~200 MP "
+                    "pixel-shift composites); checking a 200 MP 16-bit RGB result takes ~1.2 GB of memory while it "
+                    "is decoded.",
+    )
+
     chart_search: int = Field(
         default=8, ge=0, le=1000,
         description="How many of an order's first RAW frames to search for a colour chart (0: no session calibration).",

@@ -4,16 +4,17 @@ a reason, before any stage spends time on them. Given in the Prefect UI (the pau
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from prefect import task
 from prefect.input import RunInput
 from prefect.logging import get_run_logger
 from pydantic import BaseModel, Field, model_validator
-from sqlmodel import select
+from sqlmodel import Session, col, select
 
 from config.line import get_line
-from qc.review import DecisionError, approve_all_or_list
+from qc.review import DecisionError, approve_all_or_list, listing_problems
 from record import moves, work
 from record.db import transaction
 from record.models import ORIGINAL_REVIEW, EventKind, Photo, PhotoStatus, StageEvent, WorkStatus
@@ -46,10 +47,49 @@ class OriginalsDecision(RunInput):
         return self
 
 
-def _waiting(session, order_id: int) -> dict[str, Photo]:  # noqa: ANN001
+def _waiting(session: Session, order_id: int) -> dict[str, Photo]:
     reviewed = set(session.exec(select(StageEvent.photo_id).where(
         StageEvent.order_id == order_id, StageEvent.stage == ORIGINAL_REVIEW)).all())
     return {p.source_name: p for p in work.photos(session, order_id, PhotoStatus.INGESTED) if p.id not in reviewed}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a review of the originals does, checked against the record."""
+    approved: tuple[str, ...]
+    culled: tuple[tuple[str, str], ...]                  # (photo, reason)
+    photo_ids: tuple[int, ...] = field(repr=False)       # the originals it decides
+
+    def summary(self) -> str:
+        return "; ".join([f"{len(self.approved)} approved"] + [f"{photo} culled ({reason})"
+                                                             for photo, reason in self.culled])
+
+
+def check_decision(session: Session, order_id: int, decision: OriginalsDecision) -> Plan:
+    """The decision's :class:`Plan`, or :class:`DecisionError` saying what is wrong (originals not waiting,
+    or listed twice). Nothing is changed."""
+    waiting = _waiting(session, order_id)
+    problems = listing_problems(list(waiting), [c.photo for c in decision.cull])
+    if problems:
+        raise DecisionError(f"order {order_id}: " + "; ".join(problems) + ". Nothing was applied.")
+    culled = {c.photo for c in decision.cull}
+    return Plan(approved=tuple(sorted(name for name in waiting if name not in culled)),
+                culled=tuple((c.photo, c.reason.value) for c in decision.cull),
+                photo_ids=tuple(p.id for p in waiting.values()))
+
+
+def validate(order_id: int, decision: OriginalsDecision) -> Plan:
+    """:func:`check_decision` in a transaction of its own: what the decision would do, before it is given."""
+    with transaction() as session:
+        return check_decision(session, order_id, decision)
+
+
+def applied(plan: Plan) -> bool:
+    """Whether every original ``plan`` decides has been reviewed (by the order's run, once it took it)."""
+    with transaction() as session:
+        reviewed = set(session.exec(select(StageEvent.photo_id).where(
+            col(StageEvent.photo_id).in_(plan.photo_ids), StageEvent.stage == ORIGINAL_REVIEW)).all())
+    return reviewed >= set(plan.photo_ids)
 
 
 def awaiting_review(order_id: int) -> list[str]:
@@ -58,12 +98,12 @@ def awaiting_review(order_id: int) -> list[str]:
 
 
 def apply_decision(order_id: int, decision: OriginalsDecision) -> dict[str, int]:
+    """Apply the review in one transaction, after :func:`check_decision` (in the same transaction) found
+    nothing wrong with it."""
     first_stage = get_line().stages[0].key
     with transaction() as session:
+        plan = check_decision(session, order_id, decision)
         waiting = _waiting(session, order_id)
-        unknown = [c.photo for c in decision.cull if c.photo not in waiting]
-        if unknown:
-            raise DecisionError(f"not waiting for review: {', '.join(unknown)} (waiting: {', '.join(sorted(waiting))})")
         culled = {c.photo: c for c in decision.cull}
         for name, photo in waiting.items():
             if name not in culled:
@@ -77,7 +117,7 @@ def apply_decision(order_id: int, decision: OriginalsDecision) -> dict[str, int]
                     moves.move_item(session, item, WorkStatus.CANCELLED, actor=decision.reviewer, reason=reason)
             moves.move_photo(session, photo, PhotoStatus.CULLED, stage=ORIGINAL_REVIEW, actor=decision.reviewer,
                              reason=reason)
-    return {"approved": len(waiting) - len(culled), "culled": len(culled)}
+    return {"approved": len(plan.approved), "culled": len(plan.culled)}
 
 
 # --- Prefect tasks for the gate's sub-flow -------------------------------------------------------------------

@@ -2,14 +2,20 @@
 
 Approve all, or reject listed photos, each with a reason from the studio's taxonomy and the stage it goes
 back to. A rejection writes a REJECTED event naming the reason and the stage blamed, and queues the photo
-in that stage as a new round; every other photo waiting for review passes."""
+in that stage as a new round; every other photo waiting for review passes.
+
+A decision is checked against the record and the order's line (:func:`check_decision`) before it is given to
+the paused run and again, in the same transaction, when it is applied: one function for both, so a decision
+the lead was told is fine is the one that is applied."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from prefect.input import RunInput
 from pydantic import BaseModel, Field, model_validator
+from sqlmodel import Session
 
 from config.line import get_line
 from record import moves, work
@@ -58,25 +64,93 @@ class DecisionError(ValueError):
     """The decision names a photo or stage that is not waiting / not there; nothing was applied."""
 
 
+def shown(text: str) -> str:
+    """A name from a decision as an error message quotes it: short, control characters escaped."""
+    return repr(text[:80] + ("…" if len(text) > 80 else ""))
+
+
+def listing_problems(waiting: list[str], listed: list[str]) -> list[str]:
+    """What is wrong with the photos a decision lists, against those waiting (shared by every people's gate)."""
+    problems = []
+    if not waiting:
+        problems.append("no photo of this order is waiting for this decision (it was given already, or the "
+                        "order has not reached this gate)")
+    unknown = [name for name in dict.fromkeys(listed) if name not in waiting]
+    if unknown and waiting:
+        problems.append(f"not waiting for review: {', '.join(map(shown, unknown))} "
+                        f"(waiting: {', '.join(sorted(waiting))})")
+    twice = [name for name in dict.fromkeys(listed) if listed.count(name) > 1]
+    if twice:
+        problems.append(f"listed more than once: {', '.join(map(shown, twice))}")
+    return problems
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a QC decision does, checked against the record and the order's line."""
+    passed: tuple[str, ...]                              # photos that pass the gate
+    sent_back: tuple[tuple[str, str, str], ...]          # (photo, reason, stage title) for each photo sent back
+    item_ids: tuple[int, ...] = field(repr=False)        # the gate items it decides
+
+    def summary(self) -> str:
+        parts = [f"{len(self.passed)} passed"]
+        parts += [f"{photo} sent back to {stage} ({reason})" for photo, reason, stage in self.sent_back]
+        return "; ".join(parts)
+
+
+def _waiting_items(session: Session, order_id: int) -> dict[str, WorkItem]:
+    return {session.get(Photo, i.photo_id).source_name: i
+            for i in work.items_in(session, order_id, QC_GATE, WorkStatus.CLAIMED)}
+
+
+def _line_stages(session: Session, order_id: int) -> dict[str, str]:
+    """The order's line's stages, key -> title (the one place this module reads the line)."""
+    return {s.key: s.title for s in get_line().stages}
+
+
+def check_decision(session: Session, order_id: int, decision: QcDecision) -> Plan:
+    """The decision's :class:`Plan`, or :class:`DecisionError` saying everything that is wrong with it: photos
+    not waiting at the gate (or listed twice), stages not in the order's line. Nothing is changed."""
+    items = _waiting_items(session, order_id)
+    stages = _line_stages(session, order_id)
+    problems = listing_problems(list(items), [r.photo for r in decision.rejections])
+    bad_stage = [r.send_back_to for r in decision.rejections if r.send_back_to not in stages]
+    if bad_stage:
+        problems.append(f"no stage {', '.join(map(shown, dict.fromkeys(bad_stage)))} in the order's line "
+                        f"(stages: {', '.join(stages)})")
+    if problems:
+        raise DecisionError(f"order {order_id}: " + "; ".join(problems) + ". Nothing was applied.")
+    rejected = {r.photo for r in decision.rejections}
+    return Plan(passed=tuple(sorted(name for name in items if name not in rejected)),
+                sent_back=tuple((r.photo, r.reason.value, stages[r.send_back_to]) for r in decision.rejections),
+                item_ids=tuple(i.id for i in items.values()))
+
+
+def validate(order_id: int, decision: QcDecision) -> Plan:
+    """:func:`check_decision` in a transaction of its own: what the decision would do, before it is given."""
+    with transaction() as session:
+        return check_decision(session, order_id, decision)
+
+
+def applied(plan: Plan) -> bool:
+    """Whether the gate items ``plan`` decides have been decided (by the order's run, once it took it)."""
+    with transaction() as session:
+        return all(session.get(WorkItem, i, populate_existing=True).status is not WorkStatus.CLAIMED
+                   for i in plan.item_ids)
+
+
 def awaiting_review(order_id: int) -> list[str]:
     """The photos of this order that passed the automatic checks and wait for the lead, by card name."""
     with transaction() as session:
-        items = work.items_in(session, order_id, QC_GATE, WorkStatus.CLAIMED)
-        return [session.get(Photo, item.photo_id).source_name for item in items]
+        return list(_waiting_items(session, order_id))
 
 
 def apply_decision(order_id: int, decision: QcDecision) -> dict[str, int]:
-    """Apply a lead's decision to every photo of the order waiting for review, in one transaction."""
-    stages = {s.key for s in get_line().stages}
+    """Apply a lead's decision to every photo of the order waiting for review, in one transaction, after
+    :func:`check_decision` (in the same transaction) found nothing wrong with it."""
     with transaction() as session:
-        items = {session.get(Photo, i.photo_id).source_name: i
-                 for i in work.items_in(session, order_id, QC_GATE, WorkStatus.CLAIMED)}
-        unknown = [r.photo for r in decision.rejections if r.photo not in items]
-        bad_stage = [r.send_back_to for r in decision.rejections if r.send_back_to not in stages]
-        if unknown or bad_stage:
-            raise DecisionError(
-                (f"not waiting for review: {', '.join(unknown)} (waiting: {', '.join(sorted(items))}). " if unknown else "")
-                + (f"no stage {', '.join(bad_stage)} (stages: {', '.join(sorted(stages))})." if bad_stage else ""))
+        plan = check_decision(session, order_id, decision)
+        items = _waiting_items(session, order_id)
         rejected = {r.photo: r for r in decision.rejections}
         for name, item in items.items():
             photo = session.get(Photo, item.photo_id)
@@ -93,4 +167,4 @@ def apply_decision(order_id: int, decision: QcDecision) -> dict[str, int]:
                                   round=item.round + 1, input_path=earlier.input_path, actor=decision.lead)
             again.reason = f"sent back by QC: {reason}"
             session.add(again)
-    return {"passed": len(items) - len(rejected), "rejected": len(rejected)}
+    return {"passed": len(plan.passed), "rejected": len(plan.sent_back)}

@@ -193,6 +193,30 @@ class Person(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class SignInEnd(StrEnum):
+    """Why a sign-in to the web page was ended before it expired."""
+    SIGNED_OUT = "signed_out"               # the person signed out
+    PASSWORD_CHANGED = "password_changed"   # their password was changed (every sign-in of theirs ends)
+
+
+class SignIn(SQLModel, table=True):
+    """One sign-in to the web page (a session). The browser's cookie carries a random token; the record keeps
+    only its SHA-256, so a copy of this table signs nobody in. A sign-in counts until ``expires_at`` unless it
+    was ended (``ended_at``): signing out ends it, a password change ends every sign-in of that person
+    (:mod:`record.signins`)."""
+    __tablename__ = "web_sessions"
+    id: int | None = Field(default=None, primary_key=True)
+    token_sha256: str = Field(max_length=64, unique=True, index=True, description="SHA-256 of the cookie's token.")
+    person_id: int = Field(foreign_key="people.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow, description="Last request (kept to the minute).")
+    expires_at: datetime
+    ended_at: datetime | None = None
+    ended_why: SignInEnd | None = Field(default=None, sa_column=Column(
+        SAEnum(SignInEnd, values_callable=lambda e: [m.value for m in e], native_enum=False, length=20),
+        nullable=True))
+
+
 # --- the stage queues' order ------------------------------------------------------------------------------
 
 def queue_rank(rush: bool, due: date | None) -> str:

@@ -19,7 +19,8 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
-from record.models import Person, PersonRole
+from record import signins
+from record.models import Person, PersonRole, SignInEnd
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_.-]{1,39}$")
 MIN_PASSWORD_LENGTH = 10
@@ -152,9 +153,12 @@ def list_people(session: Session) -> list[Person]:
 
 
 def set_password(session: Session, *, name: str, password: str) -> Person:
+    """Give ``name`` a new password; every web sign-in of theirs ends in the same transaction (a copy of an old
+    session cookie stops working at once)."""
     person = get_person(session, name)
     person.password_hash = hash_password(password)
     session.add(person)
+    signins.end_all(session, person.id, why=SignInEnd.PASSWORD_CHANGED)
     return person
 
 

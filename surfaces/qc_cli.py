@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from dataclasses import dataclass
 from types import ModuleType
 
 from pydantic import ValidationError
 
+from config.settings import get_settings
 from surfaces.terminal import shown
 
 
@@ -32,20 +34,39 @@ def _module(gate: Gate) -> ModuleType:
 
 
 def give(gate: Gate, order_id: int, decision) -> str:  # noqa: ANN001 - the gate's RunInput model
-    """Give a decision to the order's waiting run (resuming it with the decision as its run input). If no run
-    is waiting (it was stopped), apply it to the record directly; the next `postline order run` carries on.
-    Returns a sentence for the person deciding."""
-    from tasks.handoff import wake_order
+    """Give a decision to the order's waiting run (resuming it with the decision as its run input), once it is
+    checked against the record and the order's line (the gate's ``validate``: a :class:`DecisionError` says
+    what is wrong, and nothing is given). If no run is waiting (it was stopped), apply it to the record
+    directly; the next `postline order run` carries on. Returns a sentence saying what was done."""
+    from tasks.handoff import Wake, WakeError, wake_order
 
     module = _module(gate)
-    if not module.awaiting_review(order_id):
-        raise module.DecisionError(f"order {order_id} has no {gate.waiting}")
-    if wake_order(order_id, gate.stage, run_input=decision.model_dump(mode="json")):
-        return f"Decision given to order {order_id}; its flow run carries on."
-    counts = module.apply_decision(order_id, decision)
-    done = ", ".join(f"{n} {what}" for what, n in counts.items())
-    return f"Order {order_id} has no run waiting, so the decision was recorded directly ({done}). " \
-           f"Run `postline order run {order_id}` to carry on."
+    plan = module.validate(order_id, decision)
+    try:
+        woken = wake_order(order_id, gate.stage, run_input=decision.model_dump(mode="json"))
+    except WakeError as exc:
+        raise module.DecisionError(f"{exc}. Nothing was applied: try again in a minute.") from None
+    if woken is Wake.BUSY:
+        raise module.DecisionError(f"order {order_id}'s flow run is busy and did not stop for the decision; "
+                                   "nothing was applied: try again in a minute")
+    if woken is Wake.RESUMED:
+        if _applied_soon(module, plan):
+            return f"Order {order_id}'s flow run took the decision, applied it and carries on: {plan.summary()}."
+        return (f"Order {order_id}'s flow run took the decision and carries on; it applies it when it next "
+                f"looks (within {get_settings().pause_poll_seconds} s): {plan.summary()}.")
+    module.apply_decision(order_id, decision)
+    return (f"Order {order_id} has no run waiting, so the decision was recorded directly: {plan.summary()}. "
+            f"Run `postline order run {order_id}` to carry on.")
+
+
+def _applied_soon(module: ModuleType, plan) -> bool:  # noqa: ANN001 - the gate's Plan
+    """Wait (a little longer than the paused run's poll) until the run has applied ``plan``."""
+    deadline = time.monotonic() + get_settings().pause_poll_seconds + 10
+    while not module.applied(plan):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def decide(order_id: int, decision) -> str:  # noqa: ANN001 - qc.review.QcDecision

@@ -1,6 +1,7 @@
 """Before/after previews for the web page: a small sRGB JPEG made on the fly from a working TIFF (16- or
 8-bit, via tifffile) or a JPEG (via Pillow). Files in the work area are content-addressed and not rewritten,
-so previews are cached by path, size and modification time."""
+so previews are cached by path, size and modification time. A file's size is checked from its header before
+it is decoded (the same limit as a hand-back's, POSTLINE_MAX_RESULT_PIXELS)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from config.settings import get_settings
+from record import queue
 
 PREVIEW_LONG_EDGE = 900
 
@@ -33,6 +37,7 @@ def _to_rgb8(data: np.ndarray) -> np.ndarray:
 
 
 def _open(path: Path) -> Image.Image:
+    queue.image_facts(path, decode=False, max_pixels=get_settings().max_result_pixels)   # ResultRefused if too big
     with path.open("rb") as fh:
         head = fh.read(4)
     if head[:2] in (b"II", b"MM"):
@@ -59,6 +64,7 @@ def _preview(path: str, _size: int, _mtime_ns: int) -> bytes:
 
 
 def preview_jpeg(path: Path) -> bytes:
-    """A JPEG at most PREVIEW_LONG_EDGE px on its long side. Raises OSError/ValueError if it cannot be read."""
+    """A JPEG at most PREVIEW_LONG_EDGE px on its long side. Raises OSError/ValueError if it cannot be read,
+    :class:`record.queue.ResultRefused` if it is not an image or larger than the server opens."""
     info = Path(path).stat()
     return _preview(str(path), info.st_size, info.st_mtime_ns)

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from record import work
 from record.db import transaction
 from surfaces import web_views as views
+from surfaces.web_errors import RecordId
 
 
 def add_lead_routes(app: FastAPI, *, posted: Callable, signed_in: Callable, page: Callable, to: Callable) -> None:
@@ -25,7 +26,7 @@ def add_lead_routes(app: FastAPI, *, posted: Callable, signed_in: Callable, page
             raise Refused(403, "Only a lead can see orders and give QC decisions.")
 
     def order_page(request: Request, session, person, order_id: int, *, status: int = 200,  # noqa: ANN001
-                   error: str | None = None) -> Response:
+                   error: str | None = None, done: str | None = None) -> Response:
         with transaction() as db:
             try:
                 order = work.get_order(db, order_id)
@@ -33,12 +34,12 @@ def add_lead_routes(app: FastAPI, *, posted: Callable, signed_in: Callable, page
                 raise Refused(404, f"There is no order {order_id}.") from None
             counts = work.photo_counts(db, order_id)
         return page(request, "order.html", session, status=status, person=person, order=order,
-                    counts={s.value: n for s, n in counts.items()}, error=error,
+                    counts={s.value: n for s, n in counts.items()}, error=error, done=done,
                     awaiting=review.awaiting_review(order_id), reasons=[r.value for r in review.ReviewReason],
                     stages=[(s.key, s.title) for s in get_line().stages])
 
     @app.get("/orders/{order_id}")
-    def order_view(request: Request, order_id: int) -> Response:
+    def order_view(request: Request, order_id: RecordId) -> Response:
         who = signed_in(request)
         if who is None:
             return to("/signin")
@@ -46,24 +47,36 @@ def add_lead_routes(app: FastAPI, *, posted: Callable, signed_in: Callable, page
         return order_page(request, *who, order_id)
 
     @app.post("/orders/{order_id}/qc")
-    async def qc_decide(request: Request, order_id: int) -> Response:
+    async def qc_decide(request: Request, order_id: RecordId) -> Response:
         from surfaces.qc_cli import decide
 
         session, person, form = await posted(request)
         lead_only(person)
-        waiting = await run_in_threadpool(review.awaiting_review, order_id)
-        rejections = []
-        for index, photo in enumerate(waiting):
-            reason = str(form.get(f"reason-{index}", "pass"))
-            if reason != "pass":
-                rejections.append({"photo": photo, "reason": reason, "send_back_to": str(form.get(f"stage-{index}", "")),
-                                   "note": str(form.get(f"note-{index}", ""))[:500]})
         try:
-            decision = review.QcDecision(approve_all=not rejections, rejections=rejections, lead=person.name)
-            await run_in_threadpool(decide, order_id, decision)
+            decision = _decision(form, await run_in_threadpool(review.awaiting_review, order_id), person.name)
+            done = await run_in_threadpool(decide, order_id, decision)
         except ValidationError as exc:
             message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             return await run_in_threadpool(order_page, request, session, person, order_id, status=422, error=message)
         except review.DecisionError as exc:
             return await run_in_threadpool(order_page, request, session, person, order_id, status=422, error=str(exc))
-        return to(f"/orders/{order_id}?note=decided")
+        return await run_in_threadpool(order_page, request, session, person, order_id, done=done)
+
+
+def _decision(form: dict, waiting: list[str], lead: str):  # noqa: ANN202 - qc.review.QcDecision
+    """The QC decision of the order page's form. Each row names its photo (``photo-N``): the photos the lead
+    saw must be the ones waiting now, or the page is out of date and nothing is decided."""
+    from qc import review
+
+    rows = []
+    for index in range(len(form)):
+        if f"photo-{index}" not in form:
+            break
+        rows.append((str(form[f"photo-{index}"]), str(form.get(f"reason-{index}", "pass")),
+                     str(form.get(f"stage-{index}", "")), str(form.get(f"note-{index}", ""))[:500]))
+    if sorted(name for name, *_ in rows) != sorted(waiting):
+        raise review.DecisionError("The photos waiting for review changed since this page was loaded (or the "
+                                   "form is incomplete): nothing was decided. Look at them again below.")
+    rejections = [{"photo": name, "reason": reason, "send_back_to": stage, "note": note}
+                  for name, reason, stage, note in rows if reason != "pass"]
+    return review.QcDecision(approve_all=not rejections, rejections=rejections, lead=lead)

@@ -1,12 +1,11 @@
-"""Sessions of the retoucher web page: a signed cookie, its expiry, and the CSRF token of its forms.
+"""Sessions of the retoucher web page: who a request is, the cookie that says so, and its forms' CSRF token.
 
-The cookie holds ``{"n": name or null, "c": csrf token, "e": expiry (unix seconds), "k": password key}`` as
-URL-safe base64 JSON, then ``.``, then an HMAC-SHA256 of that text with the installation's secret. Nothing in
-it is secret (the name, a random token, and 16 hex digits of an HMAC of the person's password hash, never the
-hash itself); what matters is that nobody can make one without the secret. Every visitor gets one (so the
-sign-in form has a CSRF token too); signing in issues a new one with a new token. A session counts only while
-its password key matches the person's current password hash (:meth:`Sessions.current`): changing or removing
-a password signs that person out everywhere.
+The cookie carries a random token and its expiry, signed with the installation's secret (itsdangerous), so a
+made-up or damaged cookie is told apart without asking the record. A signed-in person's token is in the
+record (:mod:`record.signins`, as its SHA-256), checked on every request: signing out ends that sign-in and a
+password change ends all of the person's, at once, so a copied cookie stops working. Every visitor gets a
+cookie too (so the sign-in form has a CSRF token); signing in issues a new token. The CSRF token of a
+session's forms is an HMAC of its token: nothing to store, and it cannot be made without the secret.
 
 :class:`SignInLimiter` slows password guessing: too many wrong passwords for one name, or from one client
 address, within a window pause sign-in for that name (or address) until the window has passed.
@@ -17,10 +16,8 @@ mode 0600), made on first start. Removing that file signs everybody out.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import json
 import os
 import secrets
 import stat
@@ -28,7 +25,14 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from itsdangerous import BadData, URLSafeSerializer
+
+from record import signins
+from record.db import transaction
+from record.models import Person, SignInEnd
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,7 +49,9 @@ class WebSettings(BaseSettings):
         "Key that signs session cookies; default: 32 random bytes kept in <POSTLINE_HOME>/web-secret (0600)."))
     session_hours: float = Field(8.0, gt=0, le=24 * 14, description="A sign-in lasts this long, then signs out.")
     max_upload_mb: int = Field(400, ge=1, le=4096, description="Largest result file a retoucher may upload.")
-    secure_cookie: bool = Field(False, description="Mark the cookie Secure: set this when served over HTTPS.")
+    secure_cookie: bool = Field(False, description=(
+        "Mark the session cookie Secure although requests arrive over plain HTTP: set this behind a TLS proxy. "
+        "A page served over HTTPS by uvicorn itself always marks it Secure."))
     signin_failures: int = Field(5, ge=1, le=1000, description=(
         "Wrong passwords for one name within the sign-in window after which that name cannot sign in "
         "until the window has passed."))
@@ -79,70 +85,90 @@ def load_secret(settings: WebSettings, home: Path) -> bytes:
 
 @dataclass(frozen=True)
 class WebSession:
-    name: str | None      # the signed-in person, or None for a visitor who has not signed in
+    """Who one request is: a visitor (``person`` None) or a signed-in person, and the session's cookie."""
+    token: str
     csrf: str
-    expires: float        # unix seconds
-    key: str | None = None  # the password key of the person's password when they signed in
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    expires: float                      # unix seconds
+    person: Person | None = None
+    ended: SignInEnd | None = None      # the cookie was a sign-in that has been ended (said once, then forgotten)
+    new: bool = False                   # a new session: its cookie must be sent
 
 
 class Sessions:
-    """Issues and reads session cookies with ``key``; ``clock`` gives unix seconds (tests pass their own)."""
+    """Reads and issues session cookies signed with ``key``; ``clock`` gives unix seconds (tests pass their own)."""
 
     def __init__(self, key: bytes, *, hours: float, clock: Callable[[], float]):
         self._key, self.seconds, self.clock = key, hours * 3600, clock
+        self._cookies = URLSafeSerializer(key, salt="postline-web-session")
 
-    def _mac(self, body: str) -> str:
-        return _b64(hmac.new(self._key, body.encode(), hashlib.sha256).digest())
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
 
-    def password_key(self, password_hash: str | None) -> str | None:
-        """16 hex digits of an HMAC of ``password_hash`` (None without a password): changes with the password,
-        tells nothing about it."""
-        if not password_hash:
-            return None
-        return hmac.new(self._key, b"password:" + password_hash.encode(), hashlib.sha256).hexdigest()[:16]
+    def _csrf(self, token: str) -> str:
+        return hmac.new(self._key, b"csrf:" + token.encode(), hashlib.sha256).hexdigest()[:32]
 
-    def new(self, name: str | None = None, *, password_hash: str | None = None) -> WebSession:
-        """A visitor's session, or (with ``name``) a signed-in one tied to the person's ``password_hash``."""
-        key = self.password_key(password_hash) if name is not None else None
-        return WebSession(name=name, csrf=secrets.token_urlsafe(24), expires=self.clock() + self.seconds, key=key)
+    @staticmethod
+    def _sha256(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
 
-    def current(self, session: WebSession, password_hash: str | None) -> bool:
-        """Whether ``session`` was made with the password the person has now (never, once it is removed)."""
-        key = self.password_key(password_hash)
-        return key is not None and session.key is not None and hmac.compare_digest(session.key, key)
+    def visitor(self, ended: SignInEnd | None = None) -> WebSession:
+        """A new visitor's session (not signed in), with a new token."""
+        token = secrets.token_urlsafe(32)
+        return WebSession(token=token, csrf=self._csrf(token), expires=self.clock() + self.seconds, ended=ended,
+                          new=True)
 
-    def dump(self, session: WebSession) -> str:
-        body = _b64(json.dumps({"n": session.name, "c": session.csrf, "e": session.expires, "k": session.key},
-                               separators=(",", ":")).encode())
-        return f"{body}.{self._mac(body)}"
+    def cookie(self, session: WebSession) -> str:
+        return self._cookies.dumps({"t": session.token, "e": session.expires})
 
-    def load(self, cookie: str | None) -> WebSession | None:
-        """The session in ``cookie``; None if absent, forged, malformed or expired."""
-        if not cookie or cookie.count(".") != 1:
-            return None
-        body, mac = cookie.split(".")
-        if not hmac.compare_digest(mac, self._mac(body)):
+    def _token(self, cookie: str | None) -> tuple[str, float] | None:
+        """The token and expiry in ``cookie``; None if absent, forged, damaged (any bytes at all) or expired."""
+        if not cookie or len(cookie) > 512:
             return None
         try:
-            data = json.loads(_unb64(body))
-            key = data.get("k")
-            session = WebSession(name=data["n"], csrf=str(data["c"]), expires=float(data["e"]),
-                                 key=key if isinstance(key, str) else None)
-        except (ValueError, KeyError, TypeError):
+            data = self._cookies.loads(cookie)
+            token, expires = data["t"], float(data["e"])
+        except (BadData, ValueError, TypeError, KeyError, UnicodeError, OverflowError):
             return None
-        return session if session.expires > self.clock() else None
+        if not isinstance(token, str) or not token.isascii() or expires <= self.clock():
+            return None
+        return token, expires
+
+    def of(self, cookie: str | None) -> WebSession:
+        """The session of a request with this cookie: signed in if its token is a sign-in that counts now,
+        else a visitor's (the same one for a visitor's cookie, a new one for anything else). Never raises for a
+        bad cookie: a bad cookie is a visitor."""
+        found = self._token(cookie)
+        if found is None:
+            return self.visitor()
+        token, expires = found
+        with transaction() as db:
+            known = signins.find(db, self._sha256(token), now=self._now())
+        if known is None:
+            return WebSession(token=token, csrf=self._csrf(token), expires=expires)
+        if known.person is None:        # ended or expired: that token is done with, whoever holds it
+            return self.visitor(ended=known.ended)
+        return WebSession(token=token, csrf=self._csrf(token), expires=expires, person=known.person)
+
+    def sign_in(self, person: Person) -> WebSession:
+        """A new sign-in of ``person``, recorded; its token is new (never the visitor's)."""
+        token = secrets.token_urlsafe(32)
+        now = self._now()
+        with transaction() as db:
+            signins.start(db, person=person, token_sha256=self._sha256(token), now=now,
+                          lasts=timedelta(seconds=self.seconds))
+        return WebSession(token=token, csrf=self._csrf(token), expires=self.clock() + self.seconds, person=person,
+                          new=True)
+
+    def sign_out(self, session: WebSession) -> WebSession:
+        """End ``session``'s sign-in in the record; returns a new visitor's session."""
+        with transaction() as db:
+            signins.end(db, self._sha256(session.token), why=SignInEnd.SIGNED_OUT, now=self._now())
+        return self.visitor()
 
     @staticmethod
     def csrf_ok(session: WebSession | None, token: object) -> bool:
-        return session is not None and isinstance(token, str) and hmac.compare_digest(session.csrf, token)
+        return (session is not None and isinstance(token, str)
+                and hmac.compare_digest(session.csrf.encode(), token.encode("utf-8", "replace")))
 
 
 # --- the sign-in rate limit ----------------------------------------------------------------------------------

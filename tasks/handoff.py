@@ -4,12 +4,16 @@ order waits on, and waking its flow run when the last photo of a stage is handed
 from __future__ import annotations
 
 import time
+from enum import StrEnum
 from pathlib import Path
 from uuid import UUID
 
+import httpx
 from prefect import task
-from prefect.exceptions import FlowPauseTimeout
-from prefect.flow_runs import resume_flow_run
+from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.responses import SetStateStatus
+from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.logging import get_logger
 
 from config.line import get_line
@@ -66,25 +70,69 @@ def prepare_batch(order_id: int, stage: str, item_ids: list[int]) -> int:
     return prepared
 
 
-def wake_order(order_id: int, stage: str, *, run_input: dict | None = None, patience: float = 15.0) -> bool:
-    """Resume the order's flow run if it is waiting on ``stage``. The run may be a moment away from
-    pausing (it checks, then pauses), so keep trying for ``patience`` seconds. True if it was woken."""
+class Wake(StrEnum):
+    """What :func:`wake_order` found."""
+    RESUMED = "resumed"            # the order's paused run was resumed (with the decision, if one was given)
+    NOT_WAITING = "not_waiting"    # no run waits on that stage: the order waits on something else, or its run ended
+    BUSY = "busy"                  # the run is alive but did not pause within the time given
+
+
+class WakeError(RuntimeError):
+    """Prefect could not be asked, or refused the resume; the message says which. Nothing was resumed."""
+
+
+def _try_resume(client: SyncPrefectClient, run_id: UUID, run_input: dict | None) -> Wake | None:
+    """One try at resuming the run: RESUMED, NOT_WAITING (it will never pause again), or None (not paused
+    now: it is about to pause, or running between two pauses; worth another try).
+
+    Not :func:`prefect.flow_runs.resume_flow_run`: it raises NotPausedError (a PrefectException, not a
+    RuntimeError) while the run is not paused yet, and when the server turns the resume down because the run
+    stopped being paused in between (ABORT: someone resumed it a moment earlier) it returns as if it had
+    worked, and the decision would be lost while the lead is told it was given."""
+    try:
+        run = client.read_flow_run(run_id)
+    except ObjectNotFound:
+        return Wake.NOT_WAITING                    # gone from Prefect's history
+    if run.state is None or run.state.is_final():
+        return Wake.NOT_WAITING                    # completed, failed, crashed or cancelled: it will not pause
+    if not run.state.is_paused():
+        return None
+    result = client.resume_flow_run(run_id, run_input=run_input)
+    if result.status is SetStateStatus.ACCEPT:
+        return Wake.RESUMED
+    if result.status is SetStateStatus.REJECT:
+        if result.state is not None and result.state.type is StateType.FAILED:
+            return Wake.NOT_WAITING                # its pause timed out: the run failed
+        reason = getattr(result.details, "reason", None) or "no reason given"
+        raise WakeError(f"Prefect refused to resume flow run {run_id}: {reason}")
+    return None                                    # ABORT: not paused any more by the time it was asked
+
+
+def wake_order(order_id: int, stage: str, *, run_input: dict | None = None, patience: float = 15.0) -> Wake:
+    """Resume the order's flow run if it is waiting on ``stage`` (with ``run_input``, a gate's decision). The
+    run may be a moment away from pausing (it checks, then pauses), or running between two pauses: keep
+    trying for ``patience`` seconds, then answer BUSY. Raises :class:`WakeError` if the Prefect server cannot
+    be reached for that long, or refuses the input."""
     with transaction() as session:
         order = work.get_order(session, order_id)
         waiting_on, run_id = order.waiting_on, order.flow_run_id
     if waiting_on != stage or not run_id:
-        return False
+        return Wake.NOT_WAITING
     deadline = time.monotonic() + patience
-    while True:
-        try:
-            resume_flow_run(UUID(run_id), run_input=run_input)
-            logger.debug("order %s: %s is done, its flow run resumes", order_id, stage)
-            return True
-        except FlowPauseTimeout:
-            return False
-        except RuntimeError:  # NotPausedError and friends: not paused yet, or already resumed
+    with get_client(sync_client=True) as client:
+        while True:
+            try:
+                woken = _try_resume(client, UUID(run_id), run_input)
+            except (httpx.TransportError, PrefectHTTPStatusError) as exc:
+                if time.monotonic() > deadline:
+                    raise WakeError(f"the Prefect server ({client.api_url}) kept failing for {patience:.0f} s "
+                                    f"({exc}); order {order_id}'s run was not woken") from exc
+                woken = None
+            if woken is not None:
+                logger.debug("order %s, %s: %s", order_id, stage, woken.value)
+                return woken
             if time.monotonic() > deadline:
-                return False
+                return Wake.BUSY
             time.sleep(0.25)
 
 
@@ -96,5 +144,9 @@ def hand_back(*, item_id: int, person: str, file: Path) -> queue.SubmitResult:
     result = queue.submit_file(item_id=item_id, person=person, file=file,
                                allow_crop=get_line().stage(stage).allow_crop, enqueue_next=next_stage_for(stage))
     if result.stage_done:
-        wake_order(result.item.order_id, stage)
+        try:
+            wake_order(result.item.order_id, stage)
+        except WakeError as exc:   # the work is handed back and recorded all the same: say what is left to do
+            logger.warning("order %s: %s is done, but %s: resume its run in the Prefect UI", result.item.order_id,
+                           stage, exc)
     return result

@@ -26,12 +26,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(app, *, timeout: float = 15.0) -> Iterator[str]:  # noqa: ANN001 - an ASGI app
-    """Serve ``app`` with uvicorn in a thread; yields its base URL; stops it afterwards."""
+def served(app, *, timeout: float = 15.0, **config) -> Iterator[str]:  # noqa: ANN001, ANN003 - an ASGI app
+    """Serve ``app`` with uvicorn in a thread; yields its base URL (http://, also when ``config`` gives uvicorn
+    a certificate); stops it afterwards."""
     import uvicorn
 
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
+                                           **config))
     thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout

@@ -1,0 +1,168 @@
+"""A QC lead's decision on the web page, given to a real paused Prefect run: a decision that names a stage (or
+a photo) that is not there is refused on the page before it reaches the run, nothing is recorded and the run
+stays paused; the next, valid decision is applied, and the page says exactly what was applied."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from uuid import UUID
+
+import httpx
+import pytest
+from prefect.client.orchestration import get_client
+
+from config.line import get_line
+from flows.qc_gate import qc_gate_flow
+from record import moves, people, queue, work
+from record.db import transaction
+from record.models import QC_GATE, EventKind, PhotoStatus, WorkItem, WorkStatus
+from surfaces.queue_cli import submit_work
+from surfaces.web import create_app
+from tests.browser import served
+from tests.test_web import LINE, PASSWORD, edited, seed_order
+
+GATE_LINE = LINE + "\n[qc_gate]\nhuman_review = true\n"
+
+
+@pytest.fixture
+def gate_line(tmp_path, monkeypatch, home, prefect_api):
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    yield from _gate_line(tmp_path, monkeypatch, home)
+
+
+@pytest.fixture
+def gate_line_no_run(tmp_path, monkeypatch, home):
+    yield from _gate_line(tmp_path, monkeypatch, home)
+
+
+def _gate_line(tmp_path, monkeypatch, home):  # noqa: ANN001, ANN202
+    line_file = tmp_path / "line.toml"
+    line_file.write_text(GATE_LINE)
+    monkeypatch.setenv("POSTLINE_LINE_FILE", str(line_file))
+    monkeypatch.setenv("POSTLINE_PAUSE_POLL_SECONDS", "1")
+    monkeypatch.delenv("POSTLINE_WEB_SECRET", raising=False)
+    get_line.cache_clear()
+    with transaction() as session:
+        people.add_person(session, name="rita", role="retoucher", skills="liquify_skin", password=PASSWORD)
+        people.add_person(session, name="maria", role="lead", skills="", password=PASSWORD)
+    yield home
+    get_line.cache_clear()
+
+
+def at_the_gate(home, tmp_path) -> int:
+    """An order whose two photos were retouched by rita and now wait at the QC gate for the lead."""
+    ids = seed_order(home)
+    for item_id in ids:
+        queue.pull(person="rita", stages=["liquify_skin"])
+        submit_work(item_id=item_id, person="rita", file=edited(item_id, tmp_path))
+    with transaction() as session:
+        order_id = session.get(WorkItem, ids[0]).order_id
+        for item_id in ids:
+            done = session.get(WorkItem, item_id)
+            gate = moves.enqueue(session, order_id=order_id, photo_id=done.photo_id, stage=QC_GATE, round=1,
+                                 input_path=done.output_path, actor="postline-auto")
+            work.claim_queued(session, gate.id)
+    return order_id
+
+
+def paused(order_id: int) -> bool:
+    with transaction() as session:
+        order = work.get_order(session, order_id)
+    if order.waiting_on != QC_GATE or not order.flow_run_id:
+        return False
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(UUID(order.flow_run_id)).state
+    return bool(state and state.is_paused())
+
+
+def gate_events(order_id: int) -> list[tuple[str, str, str | None]]:
+    with transaction() as session:
+        return [(e.kind.value, e.reason or "", e.blamed_stage) for e in work.events(session, order_id)
+                if e.stage == QC_GATE and e.kind in (EventKind.PASSED, EventKind.REJECTED)]
+
+
+def rows(html: str) -> dict[str, str]:
+    """The order page's review form: photo name -> its row index."""
+    return {name: index for index, name in re.findall(r'name="photo-(\d+)" value="([^"]+)"', html)}
+
+
+def test_a_qc_decision_naming_an_unknown_stage_is_refused_and_the_paused_run_takes_the_next(gate_line, tmp_path):
+    order_id = at_the_gate(gate_line, tmp_path)
+    result: dict = {}
+    runner = threading.Thread(target=lambda: result.setdefault("counts", qc_gate_flow(order_id)), daemon=True)
+    runner.start()
+    deadline = time.monotonic() + 120
+    while not paused(order_id):
+        assert runner.is_alive() and time.monotonic() < deadline, "the QC gate's run never paused for the lead"
+        time.sleep(0.2)
+
+    with served(create_app()) as base:
+        lead = httpx.Client(base_url=base, timeout=60)
+        token = re.search(r'name="csrf" value="([^"]+)"', lead.get("/signin").text).group(1)
+        assert lead.post("/signin", data={"name": "maria", "password": PASSWORD, "csrf": token}).status_code == 303
+        page = lead.get(f"/orders/{order_id}").text
+        form = rows(page)
+        assert sorted(form) == ["DSC_0001.dng", "DSC_0002.dng"]
+        token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+        def decision(**reasons: tuple[str, str]) -> dict:
+            data = {"csrf": token}
+            for name, index in form.items():
+                reason, stage = reasons.get(name.removesuffix(".dng"), ("pass", "cull_grade"))
+                data |= {f"photo-{index}": name, f"reason-{index}": reason, f"stage-{index}": stage}
+            return data
+
+        unknown_stage = lead.post(f"/orders/{order_id}/qc", data=decision(DSC_0001=("colour_cast", "nowhere")))
+        assert unknown_stage.status_code == 422
+        error = re.search(r'id="decision-error">([^<]+)<', unknown_stage.text).group(1)
+        assert "no stage &#39;nowhere&#39; in the order&#39;s line" in error and "Nothing was applied." in error
+        assert "took the decision" not in unknown_stage.text
+
+        time.sleep(2.5)                              # longer than the run's poll: it was not woken, it waits still
+        assert paused(order_id) and runner.is_alive() and gate_events(order_id) == []
+
+        tampered = decision(DSC_0001=("colour_cast", "fine_retouch"))
+        tampered[f"photo-{form['DSC_0002.dng']}"] = "DSC_9999.dng"
+        again = lead.post(f"/orders/{order_id}/qc", data=tampered)
+        assert again.status_code == 422 and "changed since this page was loaded" in again.text
+        assert paused(order_id) and gate_events(order_id) == []
+
+        valid = lead.post(f"/orders/{order_id}/qc", data=decision(DSC_0001=("over_smoothed_skin", "liquify_skin")))
+        assert valid.status_code == 200
+        done = re.search(r'id="decided">([^<]+)<', valid.text).group(1)
+        assert done == (f"Order {order_id}&#39;s flow run took the decision, applied it and carries on: 1 passed; "
+                        "DSC_0001.dng sent back to Liquify &amp; skin (over_smoothed_skin).")
+
+    runner.join(timeout=60)
+    assert not runner.is_alive() and result["counts"] == {"passed": 1, "rejected": 1}   # no "refused" round
+    events = gate_events(order_id)
+    assert {(kind, blamed) for kind, _, blamed in events} == {("passed", None), ("rejected", "liquify_skin")}
+    assert [reason for kind, reason, _ in events if kind == "rejected"] == ["[over_smoothed_skin] DSC_0001.dng"]
+    with transaction() as session:
+        [again] = work.items_in(session, order_id, "liquify_skin")
+        photos = {p.source_name: p.status for p in work.photos(session, order_id)}
+    assert again.round == 2 and again.status is WorkStatus.QUEUED and photos["DSC_0002.dng"] is PhotoStatus.PASSED
+
+
+def test_the_command_line_refuses_a_decision_naming_what_is_not_there(gate_line_no_run, tmp_path, capsys):
+    from surfaces.cli import main
+
+    order_id = at_the_gate(gate_line_no_run, tmp_path)
+    assert main(["qc", "decide", str(order_id), "--reject", "DSC_0001.dng:colour_cast:nowhere",
+                 "--reject", "DSC_0404.dng:exposure:fine_retouch", "--as", "maria"]) == 2
+    error = capsys.readouterr().err
+    assert "not waiting for review: 'DSC_0404.dng'" in error and "no stage 'nowhere'" in error
+    assert "Nothing was applied." in error and gate_events(order_id) == []
+    assert main(["qc", "decide", str(order_id), "--reject", "DSC_0001.dng:colour_cast:fine_retouch",
+                 "--reject", "DSC_0001.dng:exposure:cull_grade", "--as", "maria"]) == 2
+    assert "listed more than once: 'DSC_0001.dng'" in capsys.readouterr().err and gate_events(order_id) == []
+
+    assert main(["qc", "decide", str(order_id), "--reject", "DSC_0001.dng:colour_cast:fine_retouch",
+                 "--as", "maria"]) == 0
+    assert ("recorded directly: 1 passed; DSC_0001.dng sent back to Fine retouch & colour (colour_cast)"
+            in capsys.readouterr().out)
+    assert {kind for kind, _, _ in gate_events(order_id)} == {"passed", "rejected"}
+    assert main(["qc", "decide", str(order_id), "--approve-all", "--as", "maria"]) == 2     # nothing waits now
+    assert "no photo of this order is waiting" in capsys.readouterr().err
