@@ -12,7 +12,7 @@ from prefect.logging import get_run_logger
 from pydantic import BaseModel, Field, model_validator
 from sqlmodel import select
 
-from config.line import get_line
+from tasks.runs import line_of
 from qc.review import DecisionError, approve_all_or_list
 from record import moves, work
 from record.db import transaction
@@ -58,7 +58,7 @@ def awaiting_review(order_id: int) -> list[str]:
 
 
 def apply_decision(order_id: int, decision: OriginalsDecision) -> dict[str, int]:
-    first_stage = get_line().stages[0].key
+    first_stage = line_of(order_id).first.key
     with transaction() as session:
         waiting = _waiting(session, order_id)
         unknown = [c.photo for c in decision.cull if c.photo not in waiting]

@@ -11,7 +11,7 @@ from enum import StrEnum
 from prefect.input import RunInput
 from pydantic import BaseModel, Field, model_validator
 
-from config.line import get_line
+from tasks.runs import line_of
 from record import moves, work
 from record.db import transaction
 from record.models import QC_GATE, Photo, PhotoStatus, WorkItem, WorkStatus
@@ -67,7 +67,7 @@ def awaiting_review(order_id: int) -> list[str]:
 
 def apply_decision(order_id: int, decision: QcDecision) -> dict[str, int]:
     """Apply a lead's decision to every photo of the order waiting for review, in one transaction."""
-    stages = {s.key for s in get_line().stages}
+    stages = {s.key for s in line_of(order_id).stages}
     with transaction() as session:
         items = {session.get(Photo, i.photo_id).source_name: i
                  for i in work.items_in(session, order_id, QC_GATE, WorkStatus.CLAIMED)}
