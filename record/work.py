@@ -11,7 +11,7 @@ from sqlmodel import Session, col, func, select
 from config.line import Line, get_line
 from record import moves, runs
 from record.models import (
-    CLIENT_REVIEW, INGEST, EventKind, Order, OrderStatus, Photo, PhotoStatus, ShootType, StageEvent, WorkItem,
+    CLIENT_REVIEW, INGEST, ORIGINAL_REVIEW, QC_GATE, EventKind, Order, OrderStatus, Photo, PhotoStatus, ShootType, StageEvent, WorkItem,
     WorkStatus, utcnow,
 )
 
@@ -102,6 +102,12 @@ def stages_with_work(session: Session, order_id: int) -> set[str]:
         select(WorkItem.stage).where(WorkItem.order_id == order_id, WorkItem.status == WorkStatus.QUEUED).distinct()
     ).all()
     return set(rows)
+
+
+def stages_waited_on(session: Session) -> set[str]:
+    """The stages (not the gates) some order's run waits on people in now."""
+    waiting = session.exec(select(Order.waiting_on).where(col(Order.waiting_on).is_not(None)).distinct()).all()
+    return set(waiting) - {QC_GATE, ORIGINAL_REVIEW}
 
 
 def release_interrupted(session: Session, order_id: int, *, run: str) -> int:
