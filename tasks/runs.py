@@ -27,6 +27,7 @@ from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound, PrefectSignal
 from prefect.logging import get_logger, get_run_logger
 from prefect.runtime import flow_run
+from prefect.states import Crashed
 from sqlmodel import col, select
 
 from config.line import Line, get_line
@@ -104,6 +105,18 @@ def ensure_free(order_id: int) -> None:
         raise runs.OrderRunLive(standing)
 
 
+def _mark_crashed(dead: str, order_id: int, run_name: str) -> None:
+    """The Prefect UI should not show a dead run of the order as running or paused: mark it crashed."""
+    try:
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(UUID(dead)).state
+            if state is not None and not state.is_final():
+                client.set_flow_run_state(UUID(dead), Crashed(
+                    message=f"its process stopped; '{run_name}' took order {order_id} over"), force=True)
+    except (ObjectNotFound, ValueError):
+        pass  # recorded on another Prefect server (a temporary one): nothing to mark
+
+
 def _take_order(order_id: int, run_id: str, run_name: str) -> dict:
     """Take the order for this run, in one transaction with what a run's start does: record the line on the
     order's first start, put back the claims a dead run left, mark it running."""
@@ -121,9 +134,12 @@ def _take_order(order_id: int, run_id: str, run_name: str) -> dict:
         if not delivered:
             released = work.release_interrupted(session, order_id, run=run_id)
             work.set_order_status(session, order, OrderStatus.RUNNING, run=run_id)
-        return {"client": order.client, "card_folder": order.card_folder, "delivered": bool(delivered),
-                "delivery_path": order.delivery_path, "released": released,
-                "review_gate": work.order_line(session, order_id).review_gate.enabled}
+        started = {"client": order.client, "card_folder": order.card_folder, "delivered": bool(delivered),
+                   "delivery_path": order.delivery_path, "released": released,
+                   "review_gate": work.order_line(session, order_id).review_gate.enabled}
+    if dead is not None:
+        _mark_crashed(dead, order_id, run_name)
+    return started
 
 
 @task(name="start-order")

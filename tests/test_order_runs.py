@@ -233,6 +233,8 @@ def test_a_killed_run_is_taken_over_when_its_hold_ends(home, prefect_env, tmp_pa
     assert time.monotonic() - killed_at < 5, "too slow to see the refusal; lengthen the lease"
 
     assert main(["order", "run", str(order_id), "--wait"]) == 0
+    with get_client(sync_client=True) as client:                # the Prefect UI no longer shows it running
+        assert client.read_flow_run(UUID(hold.flow_run_id)).state.is_crashed()
     with transaction() as session:
         events = work.events(session, order_id)
     released = [e for e in events if e.kind is EventKind.RELEASED]
