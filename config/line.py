@@ -183,7 +183,8 @@ class Line(BaseModel):
             changes.append(f"stage order: {' > '.join(mine)} -> {' > '.join(theirs)}")
         for gate in ("review_gate", "qc_gate"):
             before, after = getattr(self, gate).model_dump(), getattr(other, gate).model_dump()
-            changes += [f"{gate}.{name}: {before[name]} -> {after[name]}" for name in before if before[name] != after[name]]
+            changes += [f"{gate}.{name}: {before[name]} -> {after[name]}"
+                        for name in before if before[name] != after[name]]
         return changes
 
 

@@ -11,8 +11,8 @@ from sqlmodel import Session, col, func, select
 from config.line import Line, get_line
 from record import moves, runs
 from record.models import (
-    CLIENT_REVIEW, INGEST, ORIGINAL_REVIEW, QC_GATE, EventKind, Order, OrderStatus, Photo, PhotoStatus, ShootType, StageEvent, WorkItem,
-    WorkStatus, utcnow,
+    CLIENT_REVIEW, INGEST, ORIGINAL_REVIEW, QC_GATE, EventKind, Order, OrderStatus, Photo, PhotoStatus, ShootType,
+    StageEvent, WorkItem, WorkStatus, utcnow,
 )
 
 AUTO_WORKER = "postline-auto"

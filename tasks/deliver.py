@@ -125,7 +125,8 @@ def package_order(order_id: int) -> str:
                 moves.move_photo(session, photo, PhotoStatus.DELIVERED, stage=DELIVERY, actor=work.AUTO_WORKER,
                                  reason=f"in {target.name}")
         status = OrderStatus.DELIVERED if ready else OrderStatus.FAILED
-        work.set_order_status(session, work.get_order(session, order_id), status, delivery_path=str(target), run=current_run())
+        work.set_order_status(session, work.get_order(session, order_id), status, delivery_path=str(target),
+                              run=current_run())
     _publish_summary(order_id, order.client, target, manifest["not_delivered"])
     logger.info("delivered %d photos in %s; %d not delivered", len(ready), target, len(manifest["not_delivered"]))
     return str(target)

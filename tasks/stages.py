@@ -29,7 +29,8 @@ def _submit(item: WorkItem, output: Path, seconds: float) -> None:
         item = session.get(WorkItem, item.id)
         moves.move_item(session, item, WorkStatus.SUBMITTED, actor=work.AUTO_WORKER, seconds=seconds,
                         output_path=str(output), output_sha256=sha256_of(output))
-        moves.enqueue(session, order_id=item.order_id, photo_id=item.photo_id, stage=next_stage_for(work.order_line(session, item.order_id), item.stage),
+        moves.enqueue(session, order_id=item.order_id, photo_id=item.photo_id,
+                      stage=next_stage_for(work.order_line(session, item.order_id), item.stage),
                       round=item.round, input_path=str(output), actor=work.AUTO_WORKER)
 
 

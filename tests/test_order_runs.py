@@ -313,7 +313,7 @@ def test_the_lease_update_has_one_winner(record_on):
         assert runs.renew(session, order_id, flow_run_id=winner, lease=timedelta(seconds=-1))   # its process dies
 
     assert all(standing is not None for standing in race("blind").values())    # an ended hold is not taken blindly
-    results = race("heir", dead=winner)                                          # ...but by one of those who found it dead
+    results = race("heir", dead=winner)                  # ...but by one of those who found its holder dead
     (heir,) = [name for name, standing in results.items() if standing is None]
     with transaction() as session:
         assert runs.holder(session, order_id).flow_run_id == heir
