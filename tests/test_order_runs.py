@@ -169,7 +169,7 @@ def test_a_second_run_is_refused_while_the_first_lives_and_waits_for_it_with_wai
     with transaction() as session:
         people.add_person(session, name="rita", role="retoucher", skills="liquify_skin", password=None)
     client = f"Two Runs on {record_on}"             # run names stay unique on the session's Prefect server
-    order_id = create_order(client=client, shoot="portrait", card=_card(tmp_path / "card", 6),
+    order_id = create_order(client=client, shoot="portrait", card=_card(tmp_path / "card", 4),
                             preset_name=None, due=None).id
     title = f"{client} · order {order_id}"
 
@@ -198,14 +198,14 @@ def test_a_second_run_is_refused_while_the_first_lives_and_waits_for_it_with_wai
     time.sleep(5)
     assert waiting.poll() is None, f"--wait did not wait for run 1: {waiting.complained()}"
 
-    assert _retouch_everything("rita", tmp_path / "rita") == 6
+    assert _retouch_everything("rita", tmp_path / "rita") == 4
     assert first.wait(timeout=300) == 0, first.complained()
     assert waiting.wait(timeout=120) == 0, waiting.complained()
     zip_path = Path(first.said().strip().splitlines()[-1])
     assert zip_path.is_file() and waiting.said().strip().splitlines()[-1] == str(zip_path)   # run 3 found it done
 
     submits = _processed_once(order_id)
-    assert len(submits) == 6 * 4                     # 6 photos x 4 stages, once each
+    assert len(submits) == 4 * 4                     # 4 photos x 4 stages, once each
     with transaction() as session:
         events = work.events(session, order_id)
         assert runs.holder(session, order_id) is None                                # the last run freed it
@@ -216,7 +216,7 @@ def test_a_killed_run_is_taken_over_when_its_hold_ends(home, prefect_env, tmp_pa
     monkeypatch.setenv("POSTLINE_RUN_LEASE_SECONDS", "8")
     monkeypatch.setenv("POSTLINE_RUN_HEARTBEAT_SECONDS", "1")
     get_settings.cache_clear()
-    order_id = create_order(client="Killed", shoot="portrait", card=_card(tmp_path / "card", 8, (1600, 1066)),
+    order_id = create_order(client="Killed", shoot="portrait", card=_card(tmp_path / "card", 6),
                             preset_name=None, due=None).id
     first = Run(order_id, folder=tmp_path / "logs")
     _until("run 1 is mid-way", lambda: _auto_claims(order_id) and _submitted(order_id) >= 3, alive=[first])
