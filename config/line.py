@@ -115,7 +115,7 @@ class Line(BaseModel):
         keys = [s.key for s in self.stages]
         if len(set(keys)) != len(keys):
             raise ValueError(f"stage keys must be unique, got {keys}")
-        first = self.stages[0]
+        first = self.first
         if first.operation is not Operation.GRADE or first.mode is StageMode.MANUAL:
             raise ValueError("the first stage must run operation 'grade', automatic or assisted "
                              "(it turns the RAW into the working file)")
@@ -160,11 +160,41 @@ class Line(BaseModel):
             stages = keys + [s for s in skills if s not in named]
         return [key for key in stages if held.issuperset(self.required_skills(key))]
 
-    def next_key(self, key: str) -> str | None:
+    @property
+    def first(self) -> StageSpec:
+        """The stage every photo enters the line at (it grades the RAW)."""
+        return self.stages[0]
+
+    @property
+    def last(self) -> StageSpec:
+        """The stage that makes the file QC checks and delivery packs."""
+        return self.stages[-1]
+
+    def next_after(self, key: str) -> StageSpec | None:
         """The stage after ``key``; None after the last one."""
         keys = [s.key for s in self.stages]
         index = keys.index(key)
-        return keys[index + 1] if index + 1 < len(keys) else None
+        return self.stages[index + 1] if index + 1 < len(keys) else None
+
+    def changes_to(self, other: "Line") -> list[str]:
+        """What moving from this line to ``other`` changes, one sentence each: stages added, removed or
+        changed (mode, operation, limits...), the stage order, the gates."""
+        mine, theirs = {s.key: s for s in self.stages}, {s.key: s for s in other.stages}
+        changes = [f"stage added: {key} ({theirs[key].title})" for key in theirs if key not in mine]
+        changes += [f"stage removed: {key} ({mine[key].title})" for key in mine if key not in theirs]
+        for key in (k for k in mine if k in theirs):
+            before, after = mine[key].model_dump(), theirs[key].model_dump()
+            changed = [f"{name} {before[name]} -> {after[name]}" for name in before if before[name] != after[name]]
+            if changed:
+                changes.append(f"stage changed: {key}: " + ", ".join(changed))
+        kept = [k for k in mine if k in theirs]
+        if kept != [k for k in theirs if k in mine]:
+            changes.append(f"stage order: {' > '.join(mine)} -> {' > '.join(theirs)}")
+        for gate in ("review_gate", "qc_gate"):
+            before, after = getattr(self, gate).model_dump(), getattr(other, gate).model_dump()
+            changes += [f"{gate}.{name}: {before[name]} -> {after[name]}"
+                        for name in before if before[name] != after[name]]
+        return changes
 
 
 class LineFileError(ValueError):
@@ -199,8 +229,13 @@ def check_params(line: Line, source: Path | str) -> Line:
     return line.model_copy(update={"stages": tuple(stages)})
 
 
+def line_path() -> Path:
+    """The current line file: POSTLINE_LINE_FILE, else config/line.toml."""
+    return Path(os.environ.get("POSTLINE_LINE_FILE") or DEFAULT_LINE_FILE)
+
+
 def load_line(path: Path | None = None) -> Line:
-    path = Path(path or os.environ.get("POSTLINE_LINE_FILE") or DEFAULT_LINE_FILE)
+    path = Path(path or line_path())
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         return check_params(Line.model_validate(data), path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -74,6 +74,25 @@ class PostlineSettings(BaseSettings):
     pause_poll_seconds: int = Field(
         default=5, ge=1, le=300, description="How often a paused run asks the Prefect server whether it was resumed.",
     )
+
+    run_lease_seconds: int = Field(
+        default=60, ge=2, le=3600,
+        description="An order's run holds the order for this long after its last heartbeat: a run whose process "
+                    "died is taken over by the next `postline order run` this long after it stopped.",
+    )
+    run_heartbeat_seconds: float = Field(
+        default=10, gt=0, le=600,
+        description="How often a live order run renews its hold on the order (and how often `order run --wait` "
+                    "looks whether the order is free); well below run_lease_seconds.",
+    )
+
+    @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> "PostlineSettings":
+        if self.run_heartbeat_seconds * 2 > self.run_lease_seconds:
+            raise ValueError(f"POSTLINE_RUN_HEARTBEAT_SECONDS ({self.run_heartbeat_seconds}) must be at most half of "
+                             f"POSTLINE_RUN_LEASE_SECONDS ({self.run_lease_seconds}), or a live run loses its order "
+                             "between two heartbeats")
+        return self
 
     @field_validator("home")
     @classmethod

@@ -4,11 +4,11 @@ line asks for it, the QC lead's decision, given in the Prefect UI (the paused ru
 
 from prefect import flow, unmapped
 
-from config.line import get_line
 from flows.waiting import wait_for_decision
 from qc.gate import apply_review, awaiting_review_task, qc_batch, review_form
 from record.models import QC_GATE
 from tasks.planning import add_counts, plan_batches
+from tasks.runs import line_of
 
 
 @flow(name="qc-gate", flow_run_name="QC gate · order {order_id}")
@@ -16,7 +16,7 @@ def qc_gate_flow(order_id: int) -> dict[str, int]:
     batches = plan_batches(order_id, QC_GATE)
     futures = qc_batch.map(unmapped(order_id), batches)
     counts = add_counts([future.result() for future in futures])
-    if get_line().qc_gate.human_review:
+    if line_of(order_id).qc_gate.human_review:
         counts = add_counts([counts, wait_for_decision(order_id, QC_GATE, awaiting_review_task, review_form,
                                                        apply_review)])
     return counts

@@ -5,21 +5,22 @@ operation. Manual: the photos wait in the stage's queue for retoucher, and the r
 from prefect import flow, unmapped
 from prefect.runtime import flow_run
 
-from config.line import StageMode, get_line
+from config.line import StageMode
 from flows.waiting import wait_for_people
 from tasks.handoff import prepare_batch
 from tasks.planning import add_counts, plan_batches
+from tasks.runs import line_of
 from tasks.stages import run_stage_batch
 
 
 def _run_name() -> str:
     params = flow_run.parameters
-    return f"{get_line().stage(params['stage']).title} · order {params['order_id']}"
+    return f"{line_of(params['order_id']).stage(params['stage']).title} · order {params['order_id']}"
 
 
 @flow(name="stage", flow_run_name=_run_name)
 def stage_flow(order_id: int, stage: str) -> dict[str, int]:
-    mode = get_line().stage(stage).mode
+    mode = line_of(order_id).stage(stage).mode
     batches = plan_batches(order_id, stage)
     if mode is StageMode.AUTOMATIC:
         futures = run_stage_batch.map(unmapped(order_id), unmapped(stage), batches)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from prefect import task
 from prefect.logging import get_run_logger
 
-from config.line import get_line
+from config.line import Line, get_line
 from config.settings import get_settings
 from qc import review
 import tifffile
@@ -21,26 +21,28 @@ from record.db import transaction
 from record.models import QC_GATE, Photo, PhotoStatus, WorkItem, WorkStatus
 from tasks.errors import retry_only_retryable
 from tasks.files import sha256_of
+from tasks.runs import line_of
 from tasks.pixels import imageio
 
 ICC_TAG = 34675
 
 
-def blamed_stage(problems: list[Problem]) -> str:
-    """Exposure and colour-cast defects go back to grading; anything else to the last stage, which made the file."""
-    stages = get_line().stages
+def blamed_stage(problems: list[Problem], line: Line | None = None) -> str:
+    """Exposure and colour-cast defects go back to grading; anything else to the last stage, which made the file.
+    ``line``: the order's line (default: the current line file's)."""
+    line = line or get_line()
     if any(p.reason in GRADING_REASONS for p in problems):
-        return stages[0].key
-    return stages[-1].key
+        return line.first.key
+    return line.last.key
 
 
 def _inspect(item: WorkItem, photo: Photo) -> list[Problem]:
     """Read the file and what the record knows about it (the checksum its stage recorded, the version
     before it, the order's preset), and run the checks of ``qc.checks``."""
-    line = get_line()
+    line = line_of(item.order_id)
     spec = line.qc_gate
     with transaction() as session:
-        maker = work.final_output(session, photo.id, line.stages[-1].key)
+        maker = work.final_output(session, photo.id, line.last.key)
         if maker is not None and maker.output_path != item.input_path:
             maker = None
         recorded = maker.output_sha256 if maker else None
@@ -76,7 +78,7 @@ def _decide(item_id: int, problems: list[Problem], allowance: int) -> str:
     with transaction() as session:
         item = session.get(WorkItem, item_id)
         photo = session.get(Photo, item.photo_id)
-        if not problems and get_line().qc_gate.human_review:
+        if not problems and work.order_line(session, item.order_id).qc_gate.human_review:
             return "awaiting"  # stays claimed at the gate until the QC lead decides (qc/review.py)
         if not problems:
             moves.move_item(session, item, WorkStatus.PASSED, actor=work.AUTO_WORKER)
@@ -85,7 +87,7 @@ def _decide(item_id: int, problems: list[Problem], allowance: int) -> str:
             return "passed"
         reason = f"{photo.source_name} " + "; ".join(p.message for p in problems)
         codes = ",".join(sorted({p.reason.value for p in problems}))
-        stage = blamed_stage(problems)
+        stage = blamed_stage(problems, work.order_line(session, item.order_id))
         moves.move_item(session, item, WorkStatus.REJECTED, actor=work.AUTO_WORKER,
                         reason=f"[{codes}] {reason}", blamed_stage=stage)
         if item.round <= allowance:
@@ -139,7 +141,7 @@ def apply_review(order_id: int, decision: review.QcDecision) -> dict[str, int]:
 
 def review_form(order_id: int, photos: list[str]) -> type[review.QcDecision]:
     """The form the lead sees in the Prefect UI, with the photos to review and the codes to use."""
-    stages = ", ".join(f"`{s.key}` ({s.title})" for s in get_line().stages)
+    stages = ", ".join(f"`{s.key}` ({s.title})" for s in line_of(order_id).stages)
     reasons = ", ".join(f"`{r.value}`" for r in review.ReviewReason)
     listing = "\n".join(f"- {name}" for name in photos)
     return review.QcDecision.with_initial_data(

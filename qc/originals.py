@@ -13,7 +13,7 @@ from prefect.logging import get_run_logger
 from pydantic import BaseModel, Field, model_validator
 from sqlmodel import Session, col, select
 
-from config.line import get_line
+from tasks.runs import line_of
 from qc.review import DecisionError, approve_all_or_list, listing_problems
 from record import moves, work
 from record.db import transaction
@@ -100,7 +100,7 @@ def awaiting_review(order_id: int) -> list[str]:
 def apply_decision(order_id: int, decision: OriginalsDecision) -> dict[str, int]:
     """Apply the review in one transaction, after :func:`check_decision` (in the same transaction) found
     nothing wrong with it."""
-    first_stage = get_line().stages[0].key
+    first_stage = line_of(order_id).first.key
     with transaction() as session:
         plan = check_decision(session, order_id, decision)
         waiting = _waiting(session, order_id)

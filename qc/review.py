@@ -17,7 +17,7 @@ from prefect.input import RunInput
 from pydantic import BaseModel, Field, model_validator
 from sqlmodel import Session
 
-from config.line import get_line
+from tasks.runs import line_of
 from record import moves, work
 from record.db import transaction
 from record.models import QC_GATE, Photo, PhotoStatus, WorkItem, WorkStatus
@@ -105,7 +105,7 @@ def _waiting_items(session: Session, order_id: int) -> dict[str, WorkItem]:
 
 def _line_stages(session: Session, order_id: int) -> dict[str, str]:
     """The order's line's stages, key -> title (the one place this module reads the line)."""
-    return {s.key: s.title for s in get_line().stages}
+    return {s.key: s.title for s in work.order_line(session, order_id).stages}
 
 
 def check_decision(session: Session, order_id: int, decision: QcDecision) -> Plan:

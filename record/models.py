@@ -100,6 +100,16 @@ class Order(SQLModel, table=True):
     chart_photo: str | None = Field(default=None, max_length=1024, description="Card file holding the colour chart.")
     calibration_json: str | None = Field(default=None, description="The session calibration fitted on the chart.")
     waiting_on: str | None = Field(default=None, max_length=80, description="Stage or gate the run waits for.")
+    line_json: str | None = Field(default=None, description=(
+        "The line this order runs with (config.line.Line as JSON), recorded when it first starts: editing the "
+        "line file changes new orders only; `postline order use-line` moves an order explicitly."))
+    # The order's run lease (record/runs.py): at most one live run per order.
+    run_flow_run_id: str | None = Field(default=None, max_length=36, description="The order flow run holding the order.")
+    run_name: str | None = Field(default=None, max_length=200, description="Its name in the Prefect UI.")
+    run_owner: str | None = Field(default=None, max_length=200, description="Where it runs: host and process id.")
+    run_started_at: datetime | None = Field(default=None, description="When it took the order.")
+    run_expires_at: datetime | None = Field(default=None, description=(
+        "Its hold ends then unless its heartbeat renews it (a run whose process died stops renewing)."))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

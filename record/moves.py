@@ -16,9 +16,12 @@ from functools import lru_cache
 from sqlalchemy import ColumnElement, DateTime
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
-from sqlmodel import Session, update
+from sqlmodel import Session, select, update
 
-from record.models import EventKind, Person, Photo, PhotoStatus, StageEvent, WorkItem, WorkStatus, utcnow
+from record.models import (
+    EventKind, Order, OrderStatus, Person, Photo, PhotoStatus, StageEvent, WorkItem, WorkStatus, utcnow,
+)
+from record.runs import free_for
 
 W = WorkStatus
 ALLOWED_WORK: dict[WorkStatus, frozenset[WorkStatus]] = {
@@ -59,6 +62,17 @@ PHOTO_EVENT: dict[PhotoStatus, EventKind] = {
     P.HELD: EventKind.HELD,
     P.PASSED: EventKind.PASSED,
     P.DELIVERED: EventKind.DELIVERED,
+}
+
+O = OrderStatus
+ALLOWED_ORDER: dict[OrderStatus, frozenset[OrderStatus]] = {
+    O.CREATED: frozenset({O.RUNNING}),
+    # RUNNING -> RUNNING: a new run took over from one that died. RUNNING -> REVISION: the client asked for
+    # changes while no run was live (the last one died before it could say it ended).
+    O.RUNNING: frozenset({O.RUNNING, O.DELIVERED, O.FAILED, O.REVISION}),
+    O.DELIVERED: frozenset({O.RUNNING, O.REVISION}),   # run again (the zip is gone), or a client revision
+    O.REVISION: frozenset({O.RUNNING, O.REVISION}),
+    O.FAILED: frozenset({O.RUNNING, O.REVISION}),
 }
 
 
@@ -316,3 +330,26 @@ def move_photo(session: Session, photo: Photo, to: PhotoStatus, *, stage: str, a
                            kind=PHOTO_EVENT[to], actor=actor, reason=reason))
     session.refresh(photo)
     return photo
+
+
+def move_order(session: Session, order: Order, to: OrderStatus, *, run: str | None,
+               delivery_path: str | None = None) -> Order:
+    """Move ``order`` to ``to``, guarded by its status and by its run lease (record/runs.py): only the run
+    holding the order (``run``, its flow run id) may move it, or anyone when no live run holds it (``run``
+    None: an action of a person, such as a client revision). Else :class:`StaleMove`, nothing changed.
+
+    No stage event: an order's status sums up its photos' moves, which have theirs."""
+    expected = session.execute(select(Order.status).where(Order.id == order.id)).scalar_one()
+    if to not in ALLOWED_ORDER[expected]:
+        raise IllegalMove(f"order {order.id} cannot go from {expected} to {to}")
+    values: dict[str, object] = {"status": to, "updated_at": utcnow()}
+    if delivery_path is not None:
+        values["delivery_path"] = delivery_path
+    result = session.execute(
+        update(Order).where(Order.id == order.id, Order.status == expected, free_for(run)).values(**values)
+    )
+    if result.rowcount != 1:
+        raise StaleMove(f"order {order.id} was no longer {expected}, or another run holds it now "
+                        f"(`postline status {order.id}` says which); its status was left as it was")
+    session.refresh(order)
+    return order

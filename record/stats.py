@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 
 from config.line import get_line
 from record.models import DELIVERY, INGEST, QC_GATE, EventKind, Order, StageEvent
+from record.work import order_line
 
 K = EventKind
 
@@ -53,7 +54,7 @@ def _events(session: Session, *, order_id: int | None, since: datetime | None, u
 
 def stage_table(session: Session, *, order_id: int | None = None, since: datetime | None = None,
                 until: datetime | None = None) -> list[StageRow]:
-    line = get_line()
+    line = order_line(session, order_id) if order_id is not None else get_line()
     rows = {INGEST: StageRow(INGEST, "Ingest")}
     rows |= {s.key: StageRow(s.key, s.title, work_stage=True) for s in line.stages}
     rows |= {QC_GATE: StageRow(QC_GATE, "QC gate"), DELIVERY: StageRow(DELIVERY, "Delivery")}

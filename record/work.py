@@ -4,13 +4,15 @@ status changes go through :mod:`record.moves`."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import lru_cache
 
 from sqlmodel import Session, col, func, select
 
-from record import moves
+from config.line import Line, get_line
+from record import moves, runs
 from record.models import (
-    CLIENT_REVIEW, INGEST, EventKind, Order, OrderStatus, Photo, PhotoStatus, ShootType, StageEvent, WorkItem,
-    WorkStatus, utcnow,
+    CLIENT_REVIEW, INGEST, ORIGINAL_REVIEW, QC_GATE, EventKind, Order, OrderStatus, Photo, PhotoStatus, ShootType,
+    StageEvent, WorkItem, WorkStatus, utcnow,
 )
 
 AUTO_WORKER = "postline-auto"
@@ -38,11 +40,29 @@ def get_order(session: Session, order_id: int) -> Order:
     return order
 
 
-def set_order_status(session: Session, order: Order, status: OrderStatus, *, delivery_path: str | None = None) -> None:
-    order.status = status
+def set_order_status(session: Session, order: Order, status: OrderStatus, *, delivery_path: str | None = None,
+                     run: str | None = None) -> None:
+    """Move the order's status (record.moves.move_order): ``run`` is the flow run id of the run holding the
+    order; None for a person's action, allowed only while no live run holds it."""
+    moves.move_order(session, order, status, run=run, delivery_path=delivery_path)
+
+
+def order_line(session: Session, order_id: int) -> Line:
+    """The line order ``order_id`` runs with: the one recorded when it started (or moved to with `postline
+    order use-line`); before its first start, the current line file's, which it will start with."""
+    recorded = session.execute(select(Order.line_json).where(Order.id == order_id)).scalar_one_or_none()
+    return _line_from_json(recorded) if recorded else get_line()
+
+
+@lru_cache(maxsize=32)
+def _line_from_json(text: str) -> Line:
+    return Line.model_validate_json(text)
+
+
+def record_line(session: Session, order: Order, line: Line) -> None:
+    """The order runs with ``line`` from now on (its resolved values, as JSON)."""
+    order.line_json = line.model_dump_json()
     order.updated_at = utcnow()
-    if delivery_path is not None:
-        order.delivery_path = delivery_path
     session.add(order)
 
 
@@ -84,8 +104,17 @@ def stages_with_work(session: Session, order_id: int) -> set[str]:
     return set(rows)
 
 
-def release_interrupted(session: Session, order_id: int) -> int:
-    """Claims the automatic worker still holds on this order belong to a run that died: put them back."""
+def stages_waited_on(session: Session) -> set[str]:
+    """The stages (not the gates) some order's run waits on people in now."""
+    waiting = session.exec(select(Order.waiting_on).where(col(Order.waiting_on).is_not(None)).distinct()).all()
+    return set(waiting) - {QC_GATE, ORIGINAL_REVIEW}
+
+
+def release_interrupted(session: Session, order_id: int, *, run: str) -> int:
+    """Claims the automatic worker still holds on this order belong to a run that died: put them back. Only
+    the run holding the order (``run``, its flow run id; record/runs.py) may: any other run would take a
+    live run's work from under it. :class:`record.runs.NotTheHolder` otherwise."""
+    runs.ensure_holder(session, order_id, run)
     stale = session.exec(
         select(WorkItem).where(WorkItem.order_id == order_id, WorkItem.status == WorkStatus.CLAIMED,
                                WorkItem.claimed_by == AUTO_WORKER)

@@ -71,21 +71,24 @@ def cmd_order_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_order(order_id: int) -> str:
+def run_order(order_id: int, *, wait: bool = False) -> str:
+    """Run the order in this process; :class:`record.runs.OrderRunLive` if another run holds it (checked here
+    first, so the refusal starts no flow run; the flow checks again, for a run started at the same moment)."""
     from flows.order import order_flow
     from surfaces.prefect_env import choose_prefect_server
-
-    from config.line import get_line
+    from tasks.runs import ensure_free, line_of
 
     where = choose_prefect_server()
     print(where, file=sys.stderr)
-    line = get_line()
+    if not wait:
+        ensure_free(order_id)
+    line = line_of(order_id)
     people = any(s.needs_people for s in line.stages) or line.qc_gate.human_review or line.review_gate.enabled
     if people and not os.environ.get("PREFECT_API_URL"):
         print("warning: this line waits for people, and their hand-backs and decisions can only wake this run "
               "through a Prefect server they reach too: stop this, start `make server`, and run it again.",
               file=sys.stderr)
-    return order_flow(order_id)
+    return order_flow(order_id, wait=wait)
 
 
 def _connect_prefect() -> None:
@@ -105,8 +108,13 @@ def cmd_order_run(args: argparse.Namespace) -> int:
             work.get_order(session, args.order_id)
         except work.NotFound as exc:
             raise CliError(str(exc)) from None
+    from record.runs import OrderRunLive
+
     try:
-        path = run_order(args.order_id)
+        path = run_order(args.order_id, wait=args.wait)
+    except OrderRunLive as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001
         print(f"error: order {args.order_id} stopped: {shown(exc)}\n"
               f"Fix the cause and run `postline order run {args.order_id}` again: finished photos are kept.",
@@ -125,29 +133,54 @@ def _revision_request(text: str) -> tuple[str, str, str]:
 
 
 def cmd_order_revise(args: argparse.Namespace) -> int:
-    from config.line import get_line
     from record import work
     from record.db import transaction
+    from record.moves import StaleMove
 
     try:
         with transaction() as session:
             number = work.request_revision(session, order_id=args.order_id, requests=args.photo,
-                                           stages=[s.key for s in get_line().stages], actor=args.actor)
-    except (work.NotFound, work.RevisionError) as exc:
+                                           stages=[s.key for s in work.order_line(session, args.order_id).stages],
+                                           actor=args.actor)
+    except (work.NotFound, work.RevisionError, StaleMove) as exc:
         raise CliError(str(exc)) from None
     print(f"Order {args.order_id}: client revision round {number}, {len(args.photo)} photo(s) back in the line.")
     print(f"Run it with: postline order run {args.order_id}")
     return 0
 
 
+def cmd_order_use_line(args: argparse.Namespace) -> int:
+    from config.line import LineFileError, line_path
+    from record import work
+    from record.runs import OrderRunLive
+    from tasks.runs import LineChangeRefused, use_current_line
+
+    try:
+        changes = use_current_line(args.order_id)
+    except (work.NotFound, LineFileError) as exc:
+        raise CliError(str(exc)) from None
+    except (OrderRunLive, LineChangeRefused) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    if not changes:
+        print(f"Order {args.order_id} runs with the line in {line_path()} already: nothing changes.")
+        return 0
+    print(f"Order {args.order_id} now runs with the line in {line_path()}:")
+    for change in changes:
+        print(f"  {change}")
+    return 0
+
+
 def _print_order(order_id: int, *, brief: bool = False) -> None:
-    from record import stats, work
+    from record import runs, stats, work
     from record.db import transaction
     from record.models import PhotoStatus
     from surfaces import tables
 
     with transaction() as session:
         order = work.get_order(session, order_id)
+        line = work.order_line(session, order_id)
+        lease = runs.holder(session, order_id)
         counts = work.photo_counts(session, order_id)
         rows = stats.stage_table(session, order_id=order_id)
         trouble = [p for p in work.photos(session, order_id)
@@ -162,6 +195,13 @@ def _print_order(order_id: int, *, brief: bool = False) -> None:
         cal = CalibrationResult.model_validate_json(order.calibration_json)
         print(f"Session calibration: {shown(cal.source)}, {cal.patches_found} patches, "
               f"mean dE00 {cal.uncalibrated_mean_de:.2f} -> {cal.fit_mean_de:.2f}")
+    print("Line: " + " > ".join(f"{s.key} ({s.mode.value})" for s in line.stages)
+          + ("" if order.line_json else " (the current line file's: recorded when the order first runs)"))
+    if lease is not None:
+        state = (f"holds the order until {lease.expires_at:%H:%M:%S} UTC unless renewed" if not lease.expired()
+                 else "stopped without ending (or suspended, waiting for people); the next run takes over")
+        print(f"Run: flow run '{lease.name}' (id {lease.flow_run_id}) on {lease.owner}, since "
+              f"{lease.started_at:%Y-%m-%d %H:%M:%S} UTC; {state}")
     if order.waiting_on:
         print(f"Waiting on: {shown(order.waiting_on)} (people's work; see `postline queue stages` / `postline qc pending {order.id}`)")
     print()
@@ -263,7 +303,13 @@ def build_parser() -> argparse.ArgumentParser:
     create.set_defaults(func=cmd_order_create)
     run = order.add_parser("run", help="run (or resume) an order through the line; prints the delivery zip last")
     run.add_argument("order_id", type=int)
+    run.add_argument("--wait", action="store_true",
+                     help="if another run of the order is live, wait for it to end, then carry on (default: refuse)")
     run.set_defaults(func=cmd_order_run)
+    use_line = order.add_parser("use-line", help="move an order to the current line file (POSTLINE_LINE_FILE or "
+                                "config/line.toml); prints what changes")
+    use_line.add_argument("order_id", type=int)
+    use_line.set_defaults(func=cmd_order_use_line)
     revise = order.add_parser("revise", help="the client's change requests: delivered photos go back to a stage")
     revise.add_argument("order_id", type=int)
     revise.add_argument("--photo", type=_revision_request, action="append", required=True,

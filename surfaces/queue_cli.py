@@ -38,11 +38,17 @@ EXIT_EMPTY = 3
 # --- what the CLI and the web page share ------------------------------------------------------------------------
 
 def human_stages() -> list[str]:
-    """The line's stages that people work in (every stage whose mode is not 'automatic'), in line order.
+    """The stages people work in: the line's stages whose mode is not 'automatic', in line order, then any
+    other stage an order waits on people in now (its own line, recorded when it started, has people there).
     Automatic stages are left to postline's workers: a person pulling from them would take work from a batch."""
     from config.line import get_line
+    from record import work
+    from record.db import transaction
 
-    return [s.key for s in get_line().stages if getattr(s.mode, "value", s.mode) != "automatic"]
+    current = [s.key for s in get_line().stages if s.needs_people]
+    with transaction() as session:
+        waited = work.stages_waited_on(session)
+    return current + sorted(waited - set(current))
 
 
 def default_folder(person: str) -> Path:

@@ -17,7 +17,7 @@ from surfaces.web_errors import RecordId
 
 
 def add_lead_routes(app: FastAPI, *, posted: Callable, signed_in: Callable, page: Callable, to: Callable) -> None:
-    from config.line import get_line
+    from tasks.runs import line_of
     from qc import review
     from surfaces.web_app import Refused
 
@@ -36,7 +36,7 @@ def add_lead_routes(app: FastAPI, *, posted: Callable, signed_in: Callable, page
         return page(request, "order.html", session, status=status, person=person, order=order,
                     counts={s.value: n for s, n in counts.items()}, error=error, done=done,
                     awaiting=review.awaiting_review(order_id), reasons=[r.value for r in review.ReviewReason],
-                    stages=[(s.key, s.title) for s in get_line().stages])
+                    stages=[(s.key, s.title) for s in line_of(order_id).stages])
 
     @app.get("/orders/{order_id}")
     def order_view(request: Request, order_id: RecordId) -> Response:

@@ -14,7 +14,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
 
-from config.line import get_line
+from tasks.runs import current_run, line_of
 from config.settings import get_settings
 from record import moves, stats, work
 from record.db import transaction
@@ -72,7 +72,7 @@ def _unique(name: str, taken: set[str], photo_id: int) -> str:
 @task(name="package-delivery", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_only_retryable)
 def package_order(order_id: int) -> str:
     logger = get_run_logger()
-    last_stage = get_line().stages[-1].key
+    last_stage = line_of(order_id).last.key
     with transaction() as session:
         order = work.get_order(session, order_id)
         everything = work.photos(session, order_id)
@@ -97,7 +97,7 @@ def package_order(order_id: int) -> str:
                 entries.append({"path": arcname, "size": rendition.stat().st_size, "sha256": sha256_of(rendition),
                                 "source_sha256": photo.sha256, "source_name": photo.source_name,
                                 "photo_id": photo.id, "rendition": folder})
-        if (get_line().makes_album or get_settings().album_proofs) and webs:
+        if (line_of(order_id).makes_album or get_settings().album_proofs) and webs:
             for index, spread in enumerate(_album_proofs(order_id, webs), start=1):
                 arcname = f"album/spread-{index:02d}.jpg"
                 archive.write(spread, arcname)
@@ -125,7 +125,8 @@ def package_order(order_id: int) -> str:
                 moves.move_photo(session, photo, PhotoStatus.DELIVERED, stage=DELIVERY, actor=work.AUTO_WORKER,
                                  reason=f"in {target.name}")
         status = OrderStatus.DELIVERED if ready else OrderStatus.FAILED
-        work.set_order_status(session, work.get_order(session, order_id), status, delivery_path=str(target))
+        work.set_order_status(session, work.get_order(session, order_id), status, delivery_path=str(target),
+                              run=current_run())
     _publish_summary(order_id, order.client, target, manifest["not_delivered"])
     logger.info("delivered %d photos in %s; %d not delivered", len(ready), target, len(manifest["not_delivered"]))
     return str(target)

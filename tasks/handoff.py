@@ -16,20 +16,22 @@ from prefect.client.schemas.responses import SetStateStatus
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.logging import get_logger
 
-from config.line import get_line
+from config.line import Line
 from presets.model import Preset
 from record import queue, work
 from record.db import transaction
 from record.models import QC_GATE, WorkItem
 from tasks.files import work_path
 from tasks.operations import OPERATIONS, OpContext
+from tasks.runs import line_of
 
 logger = get_logger("postline.handoff")
 
 
-def next_stage_for(stage: str) -> str:
-    """Where a photo goes after ``stage``: the next stage of the line, or the QC gate after the last."""
-    return get_line().next_key(stage) or QC_GATE
+def next_stage_for(line: Line, stage: str) -> str:
+    """Where a photo goes after ``stage`` on its order's ``line``: the next stage, or the QC gate after the last."""
+    after = line.next_after(stage)
+    return after.key if after else QC_GATE
 
 
 @task(name="open-work")
@@ -51,7 +53,7 @@ def mark_waiting(order_id: int, stage: str | None, flow_run_id: str | None) -> N
 def prepare_batch(order_id: int, stage: str, item_ids: list[int]) -> int:
     """Assisted stage: run the stage's operation on each queued photo; the result is what the retoucher
     pulls. Content-keyed: a photo already prepared is not prepared again."""
-    spec = get_line().stage(stage)
+    spec = line_of(order_id).stage(stage)
     with transaction() as session:
         preset = Preset.model_validate_json(work.get_order(session, order_id).preset_json)
         items = work.items_by_id(session, item_ids)
@@ -140,9 +142,10 @@ def hand_back(*, item_id: int, person: str, file: Path) -> queue.SubmitResult:
     """A retoucher hands back finished work: checked, stored, recorded, the photo moved on to the next
     stage in the same transaction, and the order's flow run woken if that was the stage's last photo."""
     with transaction() as session:
-        stage = queue.ensure_claimant(session, item_id=item_id, person=person).stage
+        item = queue.ensure_claimant(session, item_id=item_id, person=person)
+        stage, line = item.stage, work.order_line(session, item.order_id)
     result = queue.submit_file(item_id=item_id, person=person, file=file,
-                               allow_crop=get_line().stage(stage).allow_crop, enqueue_next=next_stage_for(stage))
+                               allow_crop=line.stage(stage).allow_crop, enqueue_next=next_stage_for(line, stage))
     if result.stage_done:
         try:
             wake_order(result.item.order_id, stage)

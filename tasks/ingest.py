@@ -8,7 +8,7 @@ from pathlib import Path
 from prefect import task
 from prefect.logging import get_run_logger
 
-from config.line import get_line
+from tasks.runs import line_of
 from record.db import transaction
 from record.models import Photo, PhotoStatus
 from record import work
@@ -68,7 +68,7 @@ def _examine(order_id: int, card: Path, name: str) -> Photo:
 def ingest_batch(order_id: int, card_folder: str, names: list[str]) -> dict[str, int]:
     """Archive and record a batch of card files; files already recorded for this order are skipped."""
     logger = get_run_logger()
-    first_stage = get_line().stages[0].key
+    first_stage = line_of(order_id).first.key
     counts = {"ingested": 0, "rejected": 0, "duplicate": 0, "skipped": 0}
     with transaction() as session:
         known = work.known_sources(session, order_id)

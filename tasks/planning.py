@@ -6,30 +6,15 @@ from pathlib import Path
 
 from prefect import task
 
-from config.line import get_line
 from config.settings import get_settings
-from record import work
+from record import runs, work
 from record.db import transaction
-from record.models import QC_GATE, OrderStatus
+from record.models import QC_GATE
 from tasks.ingest import scan_card
 
 
 def chunks(items: list, size: int) -> list[list]:
     return [items[i:i + size] for i in range(0, len(items), size)]
-
-
-@task(name="start-order")
-def start_order(order_id: int) -> dict:
-    """Mark the order running and put back any photo a previous, interrupted run was holding."""
-    with transaction() as session:
-        order = work.get_order(session, order_id)
-        delivered = order.status is OrderStatus.DELIVERED and order.delivery_path and Path(order.delivery_path).exists()
-        released = 0
-        if not delivered:
-            released = work.release_interrupted(session, order_id)
-            work.set_order_status(session, order, OrderStatus.RUNNING)
-        return {"client": order.client, "card_folder": order.card_folder, "delivered": bool(delivered),
-                "delivery_path": order.delivery_path, "released": released}
 
 
 @task(name="plan-ingest")
@@ -42,11 +27,14 @@ def plan_ingest(order_id: int, card_folder: str) -> list[list[str]]:
 
 
 @task(name="next-stage")
-def next_stage(order_id: int) -> str | None:
-    """The first stage of the line (then the QC gate) that has queued work for this order."""
+def next_stage(order_id: int, run_id: str) -> str | None:
+    """The first stage of the order's line (then the QC gate) that has queued work for this order. Stops the
+    run (record.runs.NotTheHolder) if it no longer holds the order."""
     with transaction() as session:
+        runs.ensure_holder(session, order_id, run_id)
         pending = work.stages_with_work(session, order_id)
-    for key in [s.key for s in get_line().stages] + [QC_GATE]:
+        line = work.order_line(session, order_id)
+    for key in [s.key for s in line.stages] + [QC_GATE]:
         if key in pending:
             return key
     return None
@@ -57,11 +45,6 @@ def plan_batches(order_id: int, stage: str) -> list[list[int]]:
     with transaction() as session:
         ids = [item.id for item in work.items_in(session, order_id, stage)]
     return chunks(ids, get_settings().batch_size)
-
-
-def mark_order_failed(order_id: int) -> None:
-    with transaction() as session:
-        work.set_order_status(session, work.get_order(session, order_id), OrderStatus.FAILED)
 
 
 def add_counts(results: list[dict[str, int]]) -> dict[str, int]:

@@ -12,7 +12,6 @@ from pathlib import Path
 from prefect import task
 from prefect.logging import get_run_logger
 
-from config.line import get_line
 from presets.model import Preset
 from record import moves, work
 from record.db import transaction
@@ -22,6 +21,7 @@ from tasks.files import sha256_of, work_path
 from tasks.handoff import next_stage_for
 from tasks.operations import OPERATIONS, OpContext
 from tasks.pixels.calibrate import CalibrationResult
+from tasks.runs import line_of
 
 
 def _submit(item: WorkItem, output: Path, seconds: float) -> None:
@@ -29,7 +29,8 @@ def _submit(item: WorkItem, output: Path, seconds: float) -> None:
         item = session.get(WorkItem, item.id)
         moves.move_item(session, item, WorkStatus.SUBMITTED, actor=work.AUTO_WORKER, seconds=seconds,
                         output_path=str(output), output_sha256=sha256_of(output))
-        moves.enqueue(session, order_id=item.order_id, photo_id=item.photo_id, stage=next_stage_for(item.stage),
+        moves.enqueue(session, order_id=item.order_id, photo_id=item.photo_id,
+                      stage=next_stage_for(work.order_line(session, item.order_id), item.stage),
                       round=item.round, input_path=str(output), actor=work.AUTO_WORKER)
 
 
@@ -51,7 +52,7 @@ def _release(item: WorkItem, reason: str) -> None:
 @task(name="stage-batch", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_only_retryable)
 def run_stage_batch(order_id: int, stage: str, item_ids: list[int]) -> dict[str, int]:
     logger = get_run_logger()
-    spec = get_line().stage(stage)
+    spec, first_stage = line_of(order_id).stage(stage), line_of(order_id).first.key
     operation = OPERATIONS[spec.operation]
     with transaction() as session:
         order = work.get_order(session, order_id)
@@ -67,7 +68,7 @@ def run_stage_batch(order_id: int, stage: str, item_ids: list[int]) -> dict[str,
             counts["skipped"] += 1
             continue
         output = work_path(order_id, stage, item.photo_id, item.round)
-        proof = work_path(order_id, "proofs", item.photo_id, item.round, ".jpg") if stage == get_line().stages[0].key else None
+        proof = work_path(order_id, "proofs", item.photo_id, item.round, ".jpg") if stage == first_stage else None
         started = time.perf_counter()
         try:
             operation(Path(item.input_path), output, OpContext(preset=preset, round=item.round, proof_path=proof,

@@ -1,9 +1,11 @@
 """The one module that changes statuses: allowed moves, guarded updates, events in the same transaction."""
 
+from datetime import timedelta
+
 import pytest
 from sqlmodel import select
 
-from record import moves, work
+from record import moves, runs, work
 from record.db import transaction
 from record.models import EventKind, Photo, PhotoStatus, ShootType, StageEvent, WorkItem, WorkStatus
 
@@ -64,13 +66,18 @@ def test_an_event_is_lost_with_its_rolled_back_change(home):
         assert not session.exec(select(StageEvent).where(StageEvent.kind == EventKind.CLAIMED)).all()
 
 
-def test_interrupted_automatic_claims_go_back_to_the_queue(home):
+def test_interrupted_automatic_claims_go_back_to_the_queue_by_the_run_holding_the_order_only(home):
     with transaction() as session:
         order_id = _photo(session).order_id
         item = work.items_in(session, order_id, "cull_grade")[0]
         work.claim_queued(session, item.id)
+        assert runs.take(session, order_id, flow_run_id="run-2", name="second", owner="here",
+                         lease=timedelta(minutes=1)) is None
+    with transaction() as session, pytest.raises(runs.NotTheHolder, match="held by flow run 'second'"):
+        work.release_interrupted(session, order_id, run="run-3")
     with transaction() as session:
-        assert work.release_interrupted(session, order_id) == 1
+        assert work.items_in(session, order_id, "cull_grade") == []        # still claimed
+        assert work.release_interrupted(session, order_id, run="run-2") == 1
         assert [i.id for i in work.items_in(session, order_id, "cull_grade")] == [item.id]
 
 

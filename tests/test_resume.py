@@ -1,4 +1,5 @@
-"""Kill `postline order run` mid-way, run it again: the order completes and no finished photo is redone."""
+"""Kill `postline order run` mid-way, run it again: the order completes and no finished photo is redone.
+(The killed run holds the order until its short lease ends; the new run waits for that.)"""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from sqlmodel import select
 
+from config.settings import get_settings
 from flows.order import order_flow
 from record import work
 from record.db import transaction
@@ -36,7 +38,8 @@ def test_a_killed_run_resumes_without_redoing_finished_photos(prefect_api, home,
         write_dng(card / f"IMG_{i:04d}.dng", render_scene(kind, 1600, 1066, seed=i), DngMeta())
     order_id = create_order(client="Interrupted", shoot="portrait", card=card, preset_name=None, due=None).id
 
-    env = {**os.environ, "PREFECT_API_URL": prefect_api, "POSTLINE_HOME": str(home), "POSTLINE_BATCH_SIZE": "1"}
+    env = {**os.environ, "PREFECT_API_URL": prefect_api, "POSTLINE_HOME": str(home), "POSTLINE_BATCH_SIZE": "1",
+           "POSTLINE_RUN_LEASE_SECONDS": "3", "POSTLINE_RUN_HEARTBEAT_SECONDS": "1"}
     run = subprocess.Popen([sys.executable, "-m", "surfaces.cli", "order", "run", str(order_id)], env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     db = home / "postline.db"
@@ -57,7 +60,9 @@ def test_a_killed_run_resumes_without_redoing_finished_photos(prefect_api, home,
     assert len(finished) >= PHOTOS + 3
 
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
-    zip_path = Path(order_flow(order_id))
+    monkeypatch.setenv("POSTLINE_RUN_HEARTBEAT_SECONDS", "0.5")
+    get_settings.cache_clear()
+    zip_path = Path(order_flow(order_id, wait=True))
 
     with transaction() as session:
         assert all(p.status is PhotoStatus.DELIVERED for p in work.photos(session, order_id))

@@ -1,0 +1,282 @@
+"""An order's run: one live run per order, and the line it runs with.
+
+The order flow runs inside :func:`order_run`: it takes the order's run lease (record/runs.py) with the
+``start-order`` task, or is refused with a message naming the run that holds it (or, with ``wait``, waits
+for that run to end); keeps the lease alive with a heartbeat thread while its process lives, paused or
+not; and frees it when it ends. A run suspended from a deployment keeps the order: it has no process to
+heartbeat, so before taking an expired lease this module asks Prefect whether its run is suspended (or
+resumed and about to start again), and if so the order is still that run's.
+
+The order's line is recorded the first time it starts (:func:`line_of` reads it);
+:func:`use_current_line` moves an order to the current line file explicitly."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from uuid import UUID
+
+from prefect import task
+from prefect.client.orchestration import get_client
+from prefect.exceptions import ObjectNotFound, PrefectSignal
+from prefect.logging import get_logger, get_run_logger
+from prefect.runtime import flow_run
+from prefect.states import Crashed
+from sqlmodel import col, select
+
+from config.line import Line, get_line
+from config.settings import get_settings
+from record import runs, work
+from record.db import transaction
+from record.models import QC_GATE, OrderStatus, Photo, PhotoStatus, WorkItem, WorkStatus
+from record.moves import IllegalMove, StaleMove
+
+logger = get_logger("postline.runs")
+
+
+def line_of(order_id: int) -> Line:
+    """The line order ``order_id`` runs with (record.work.order_line), in a transaction of its own."""
+    with transaction() as session:
+        return work.order_line(session, order_id)
+
+
+def current_run() -> str | None:
+    """The flow run id of the order run this code runs in (the root of the sub-flows), None outside one."""
+    try:
+        return flow_run.root_flow_run_id
+    except Exception:  # noqa: BLE001 - outside any flow run, or the server cannot say: no run
+        return None
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()} (pid {os.getpid()})"
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=get_settings().run_lease_seconds)
+
+
+def _still_alive(lease: runs.RunLease, waiting_run: str | None) -> bool:
+    """Whether a run whose hold has expired is alive all the same, by Prefect: the run (or the sub-run it
+    waits in) is suspended, waiting for people with no process; or the run is scheduled or pending, that is
+    resumed (or retried) and about to start again. A run Prefect does not know is gone."""
+    with get_client(sync_client=True) as client:
+        for run_id in dict.fromkeys(filter(None, (lease.flow_run_id, waiting_run))):
+            try:
+                state = client.read_flow_run(UUID(run_id)).state
+            except (ObjectNotFound, ValueError):
+                continue
+            if state is None:
+                continue
+            if state.is_paused() and state.state_details.pause_reschedule:
+                return True
+            if run_id == lease.flow_run_id and (state.is_scheduled() or state.is_pending()):
+                return True
+    return False
+
+
+def _judge(order_id: int, run_id: str) -> str | None:
+    """The flow run id of a holder of the order that is gone (its hold expired, Prefect has it neither
+    suspended nor about to restart), so this run may take over; None if nobody or this run holds it.
+    :class:`record.runs.OrderRunLive` for a suspended holder."""
+    with transaction() as session:
+        standing = runs.holder(session, order_id)
+        order = work.get_order(session, order_id)
+        waiting_on, waiting_run = order.waiting_on, order.flow_run_id
+    if standing is None or standing.flow_run_id == run_id or not standing.expired():
+        return None
+    if _still_alive(standing, waiting_run if waiting_on else None):
+        raise runs.OrderRunLive(standing, suspended=True, waiting_on=waiting_on)
+    return standing.flow_run_id
+
+
+def ensure_free(order_id: int) -> None:
+    """:class:`record.runs.OrderRunLive` while a live run holds the order (a suspended one included)."""
+    _judge(order_id, run_id="")
+    with transaction() as session:
+        standing = runs.holder(session, order_id)
+    if standing is not None and not standing.expired():
+        raise runs.OrderRunLive(standing)
+
+
+def _mark_crashed(dead: str, order_id: int, run_name: str) -> None:
+    """The Prefect UI should not show a dead run of the order as running or paused: mark it crashed."""
+    try:
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(UUID(dead)).state
+            if state is not None and not state.is_final():
+                client.set_flow_run_state(UUID(dead), Crashed(
+                    message=f"its process stopped; '{run_name}' took order {order_id} over"), force=True)
+    except (ObjectNotFound, ValueError):
+        pass  # recorded on another Prefect server (a temporary one): nothing to mark
+
+
+def _take_order(order_id: int, run_id: str, run_name: str) -> dict:
+    """Take the order for this run, in one transaction with what a run's start does: record the line on the
+    order's first start, put back the claims a dead run left, mark it running."""
+    dead = _judge(order_id, run_id)
+    with transaction() as session:
+        standing = runs.take(session, order_id, flow_run_id=run_id, name=run_name, owner=_owner(), lease=_lease(),
+                             dead=dead)
+        if standing is not None:
+            raise runs.OrderRunLive(standing)
+        order = work.get_order(session, order_id)
+        if order.line_json is None:
+            work.record_line(session, order, get_line())
+        delivered = order.status is OrderStatus.DELIVERED and order.delivery_path and Path(order.delivery_path).exists()
+        released = 0
+        if not delivered:
+            released = work.release_interrupted(session, order_id, run=run_id)
+            work.set_order_status(session, order, OrderStatus.RUNNING, run=run_id)
+        started = {"client": order.client, "card_folder": order.card_folder, "delivered": bool(delivered),
+                   "delivery_path": order.delivery_path, "released": released,
+                   "review_gate": work.order_line(session, order_id).review_gate.enabled}
+    if dead is not None:
+        _mark_crashed(dead, order_id, run_name)
+    return started
+
+
+@task(name="start-order")
+def start_order(order_id: int, run_id: str, run_name: str, wait: bool = False) -> dict:
+    """Take the order for this run, or refuse (:class:`record.runs.OrderRunLive`, naming the run that holds
+    it); with ``wait``, wait for that run to end first. Puts back any photo a dead run was holding."""
+    announced = False
+    while True:
+        try:
+            started = _take_order(order_id, run_id, run_name)
+        except runs.OrderRunLive as refusal:
+            if not wait:
+                raise
+            if not announced:
+                get_run_logger().info("Waiting for the order to be free: %s", refusal)
+                announced = True
+            time.sleep(get_settings().run_heartbeat_seconds)
+            continue
+        if started["released"]:
+            get_run_logger().warning("order %s: %d photo(s) a stopped run was holding are queued again",
+                                     order_id, started["released"])
+        return started
+
+
+class _Heartbeat(threading.Thread):
+    """Renews the run's hold on the order every POSTLINE_RUN_HEARTBEAT_SECONDS while the process lives."""
+
+    def __init__(self, order_id: int, run_id: str) -> None:
+        super().__init__(name=f"postline-run-heartbeat-{order_id}", daemon=True)
+        self.order_id, self.run_id = order_id, run_id
+        self.lost = False
+        self._stop_now = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_now.wait(get_settings().run_heartbeat_seconds):
+            try:
+                with transaction() as session:
+                    held = runs.renew(session, self.order_id, flow_run_id=self.run_id, lease=_lease())
+            except Exception as exc:  # noqa: BLE001 - the record was busy or away: try again at the next beat
+                logger.warning("order %s: could not renew this run's hold on the order: %s", self.order_id, exc)
+                continue
+            if not held:
+                self.lost = True
+                logger.error("order %s: this run no longer holds the order (another run took it over); it stops "
+                             "at the next stage", self.order_id)
+                return
+
+    def stop(self) -> None:
+        self._stop_now.set()
+        self.join(timeout=30)
+
+
+def end_order_run(order_id: int, run_id: str, *, failed: bool) -> None:
+    """The run ends: mark the order failed if it did (only while this run holds it), and free it."""
+    with transaction() as session:
+        if failed:
+            try:
+                work.set_order_status(session, work.get_order(session, order_id), OrderStatus.FAILED, run=run_id)
+            except (IllegalMove, StaleMove):
+                pass  # delivered already, or another run holds the order now: its status is that run's
+        runs.clear(session, order_id, flow_run_id=run_id)
+
+
+@contextmanager
+def order_run(order_id: int, *, wait: bool = False) -> Iterator[dict]:
+    """The order flow's hold on the order, from its start to its end (see the module's docstring). Yields
+    what ``start-order`` says, with ``run_id``: the flow run id holding the order."""
+    run_id = str(flow_run.id)
+    started = start_order(order_id, run_id, flow_run.name or f"order {order_id}", wait)
+    heartbeat = _Heartbeat(order_id, run_id)
+    heartbeat.start()
+    try:
+        yield {**started, "run_id": run_id}
+    except PrefectSignal:
+        heartbeat.stop()       # suspended: no process until resumed, and the resumed run takes the order back
+        raise
+    except Exception:
+        heartbeat.stop()
+        end_order_run(order_id, run_id, failed=True)
+        raise
+    except BaseException:      # Ctrl-C, the process asked to stop: the order is free at once
+        heartbeat.stop()
+        end_order_run(order_id, run_id, failed=False)
+        raise
+    heartbeat.stop()
+    end_order_run(order_id, run_id, failed=False)
+
+
+# --- moving an order to the current line file ---------------------------------------------------------------
+
+class LineChangeRefused(ValueError):
+    """The order cannot move to the new line: photos sit where the new line has no stage."""
+
+
+def _listing(names: list[str], most: int = 10) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def _stranded(session, order_id: int, old: Line, new: Line) -> list[str]:  # noqa: ANN001
+    """Why the order's photos cannot move from ``old`` to ``new``, one sentence per cause."""
+    kept = {s.key for s in new.stages} | {QC_GATE}
+    open_items = session.exec(select(WorkItem, Photo.source_name).join(Photo, Photo.id == WorkItem.photo_id).where(
+        WorkItem.order_id == order_id, col(WorkItem.status).in_([WorkStatus.QUEUED, WorkStatus.CLAIMED]),
+        col(WorkItem.stage).not_in(kept))).all()
+    problems = []
+    if open_items:
+        problems.append("photos sit in stages the new line does not have: " + _listing(
+            [f"{name} ({item.stage}, {item.status.value})" for item, name in open_items])
+            + "; finish them (or let the order run to the end) first")
+    if old.last.key != new.last.key:
+        finished = session.exec(select(Photo.source_name).where(
+            Photo.order_id == order_id, col(Photo.status).in_([PhotoStatus.PASSED, PhotoStatus.DELIVERED]))).all()
+        if finished:
+            problems.append(f"photos passed QC with their finished files made by {old.last.key}, which would no "
+                            f"longer be the last stage (the new line ends with {new.last.key}), so a delivery "
+                            f"would pack other files: {_listing(list(finished))}")
+    return problems
+
+
+def use_current_line(order_id: int) -> list[str]:
+    """Move order ``order_id`` to the current line file; returns what changes (empty: nothing). Refused with
+    :class:`record.runs.OrderRunLive` while a run holds the order, and with :class:`LineChangeRefused` when
+    photos sit where the new line has no stage."""
+    new = get_line()
+    ensure_free(order_id)
+    with transaction() as session:
+        standing = runs.holder(session, order_id, lock=True)   # no run can take the order until this commits
+        if standing is not None and not standing.expired():
+            raise runs.OrderRunLive(standing)
+        order = work.get_order(session, order_id)
+        old = work.order_line(session, order_id)
+        changes = old.changes_to(new)
+        if order.line_json is not None and not changes:
+            return []
+        problems = _stranded(session, order_id, old, new)
+        if problems:
+            raise LineChangeRefused(f"order {order_id} stays on its line: " + "; ".join(problems) + ".")
+        work.record_line(session, order, new)
+    return changes

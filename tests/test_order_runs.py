@@ -1,0 +1,408 @@
+"""One live run per order, on a real Prefect server, real SQLite and real PostgreSQL: a second run of an order
+is refused while the first lives (or waits for it with --wait), a killed run is taken over once its hold
+ends, a run suspended for people keeps its order; and the order runs with the line it started with."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+from prefect.states import Cancelled, Running, Suspended
+from sqlalchemy import text
+from sqlmodel import SQLModel, col, select
+
+from config.line import Line, get_line, load_line
+from config.settings import get_settings
+from flows.order import order_flow
+from record import moves, people, runs, work
+from record.db import get_engine, transaction
+from record.models import (EventKind, OrderStatus, Photo, PhotoStatus, ShootType, WorkItem, WorkStatus)
+from surfaces.cli import create_order, main
+from surfaces.queue_cli import pull_to_folder, submit_work
+from tasks.pixels import imageio
+from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
+from tests.flowkit import MANUAL_SKIN_LINE
+from tests.pg import postgres_url  # noqa: F401  (the session's PostgreSQL)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- helpers ------------------------------------------------------------------------------------------------------
+
+def _card(folder: Path, n: int, size: tuple[int, int] = (1200, 800)) -> Path:
+    folder.mkdir()
+    for i in range(n):
+        kind = ("portrait", "landscape", "interior")[i % 3]
+        write_dng(folder / f"DSC_{i + 1:04d}.dng", render_scene(kind, *size, seed=i), DngMeta())
+    return folder
+
+
+class Run(subprocess.Popen):
+    """`postline order run N` in a process of its own (the environment says which record, line, Prefect), its
+    output in files (a pipe nobody reads would fill and stop it)."""
+
+    def __init__(self, order_id: int, *extra: str, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.out, self.err = folder / f"out-{time.monotonic_ns()}", folder / f"err-{time.monotonic_ns()}"
+        with self.out.open("w") as out, self.err.open("w") as err:
+            super().__init__([sys.executable, "-m", "surfaces.cli", "order", "run", str(order_id), *extra],
+                             cwd=ROOT, env=dict(os.environ), stdout=out, stderr=err, text=True,
+                             start_new_session=True)
+
+    def said(self) -> str:
+        return self.out.read_text()
+
+    def complained(self) -> str:
+        return self.err.read_text()[-4000:]
+
+
+def _until(what: str, condition, *, alive: list[Run] = (), timeout: float = 180):  # noqa: ANN001, ANN202
+    deadline = time.monotonic() + timeout
+    while True:
+        found = condition()
+        if found:
+            return found
+        for proc in alive:
+            if proc.poll() is not None:
+                raise AssertionError(f"{what}: the run ended first ({proc.returncode}):\n{proc.complained()}")
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.05)
+
+
+def _auto_claims(order_id: int) -> list[int]:
+    with transaction() as session:
+        return [i.id for i in session.exec(select(WorkItem).where(
+            WorkItem.order_id == order_id, WorkItem.status == WorkStatus.CLAIMED,
+            WorkItem.claimed_by == work.AUTO_WORKER)).all()]
+
+
+def _paused_on(order_id: int, stage: str) -> bool:
+    with transaction() as session:
+        order = work.get_order(session, order_id)
+    if order.waiting_on != stage or not order.flow_run_id:
+        return False
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(UUID(order.flow_run_id)).state
+    return bool(state and state.is_paused())
+
+
+def _runs_named(name: str):  # noqa: ANN202
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])))
+
+
+def _retouch_everything(person: str, folder: Path) -> int:
+    done = 0
+    while (pulled := pull_to_folder(person=person, folder=folder)) is not None:
+        item, path = pulled
+        out = path.with_name(path.stem + "-done.tif")
+        imageio.write_working_tiff(out, imageio.read_working_tiff(path) * 0.97)
+        submit_work(item_id=item.id, person=person, file=out)
+        done += 1
+    return done
+
+
+def _processed_once(order_id: int) -> Counter:
+    """Each photo's work per (stage, round), counted from the SUBMITTED events; and every photo delivered."""
+    with transaction() as session:
+        assert {p.status for p in work.photos(session, order_id)} == {PhotoStatus.DELIVERED}
+        events = work.events(session, order_id)
+    submits = Counter((e.photo_id, e.stage, e.round) for e in events if e.kind is EventKind.SUBMITTED)
+    assert max(submits.values()) == 1, f"processed twice: {[k for k, n in submits.items() if n > 1]}"
+    return submits
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def record_on(request, home, monkeypatch) -> str:
+    """The production record on SQLite (the test's home) or on the session's PostgreSQL, emptied."""
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        monkeypatch.setenv("POSTLINE_DATABASE_URL", url)
+        get_settings.cache_clear()
+        tables = ", ".join(t.name for t in SQLModel.metadata.sorted_tables)
+        with get_engine(url).begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    return request.param
+
+
+@pytest.fixture
+def prefect_env(prefect_api, monkeypatch):
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    monkeypatch.setenv("POSTLINE_PAUSE_POLL_SECONDS", "1")
+    monkeypatch.setenv("POSTLINE_BATCH_SIZE", "1")
+    yield prefect_api
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def line_file(tmp_path, monkeypatch):
+    def use(text: str) -> Path:
+        path = tmp_path / "line.toml"
+        path.write_text(text)
+        monkeypatch.setenv("POSTLINE_LINE_FILE", str(path))
+        get_line.cache_clear()
+        return path
+
+    yield use
+    get_line.cache_clear()
+
+
+# --- two runs of one order ----------------------------------------------------------------------------------------
+
+def test_a_second_run_is_refused_while_the_first_lives_and_waits_for_it_with_wait(
+        record_on, prefect_env, line_file, tmp_path, capsys, monkeypatch):
+    line_file(MANUAL_SKIN_LINE)                     # grading, then a stage worked by people: run 1 pauses there
+    monkeypatch.setenv("POSTLINE_RUN_HEARTBEAT_SECONDS", "1")
+    monkeypatch.setenv("POSTLINE_RUN_LEASE_SECONDS", "10")
+    get_settings.cache_clear()
+    with transaction() as session:
+        people.add_person(session, name="rita", role="retoucher", skills="liquify_skin", password=None)
+    client = f"Two Runs on {record_on}"             # run names stay unique on the session's Prefect server
+    order_id = create_order(client=client, shoot="portrait", card=_card(tmp_path / "card", 4),
+                            preset_name=None, due=None).id
+    title = f"{client} · order {order_id}"
+
+    logs = tmp_path / "logs"
+    first = Run(order_id, folder=logs)
+    held = _until("run 1 grades, holding claims", lambda: _auto_claims(order_id), alive=[first])
+    (run1,) = _runs_named(title)
+
+    # Run 2 from the command line: refused before it starts a flow run, naming run 1.
+    assert main(["order", "run", str(order_id)]) == 1
+    refusal = capsys.readouterr().err
+    assert f"flow run '{title}' (id {run1.id})" in refusal and "since 20" in refusal and "--wait" in refusal
+    # Run 2 as the deployment starts it (straight into the flow): its start-order task refuses, the same way.
+    with pytest.raises(runs.OrderRunLive, match=str(run1.id)):
+        order_flow(order_id)
+    with transaction() as session:
+        assert work.get_order(session, order_id).status is OrderStatus.RUNNING      # not marked failed by run 2
+        statuses = {i.id: i.status for i in session.exec(select(WorkItem).where(col(WorkItem.id).in_(held))).all()}
+    assert set(statuses.values()) <= {WorkStatus.CLAIMED, WorkStatus.SUBMITTED}, "run 1's claims were released"
+
+    _until("run 1 waits for people", lambda: _paused_on(order_id, "liquify_skin"), alive=[first])
+    refused = Run(order_id, folder=logs)             # the real command's exit code, while run 1 is paused
+    assert refused.wait(timeout=120) == 1
+    assert f"(id {run1.id})" in refused.complained()
+    waiting = Run(order_id, "--wait", folder=logs)
+    time.sleep(5)
+    assert waiting.poll() is None, f"--wait did not wait for run 1: {waiting.complained()}"
+
+    assert _retouch_everything("rita", tmp_path / "rita") == 4
+    assert first.wait(timeout=300) == 0, first.complained()
+    assert waiting.wait(timeout=120) == 0, waiting.complained()
+    zip_path = Path(first.said().strip().splitlines()[-1])
+    assert zip_path.is_file() and waiting.said().strip().splitlines()[-1] == str(zip_path)   # run 3 found it done
+
+    submits = _processed_once(order_id)
+    assert len(submits) == 4 * 4                     # 4 photos x 4 stages, once each
+    with transaction() as session:
+        events = work.events(session, order_id)
+        assert runs.holder(session, order_id) is None                                # the last run freed it
+    assert not [e for e in events if e.kind is EventKind.RELEASED]
+
+
+def test_a_killed_run_is_taken_over_when_its_hold_ends(home, prefect_env, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("POSTLINE_RUN_LEASE_SECONDS", "8")
+    monkeypatch.setenv("POSTLINE_RUN_HEARTBEAT_SECONDS", "1")
+    get_settings.cache_clear()
+    order_id = create_order(client="Killed", shoot="portrait", card=_card(tmp_path / "card", 6),
+                            preset_name=None, due=None).id
+    first = Run(order_id, folder=tmp_path / "logs")
+    _until("run 1 is mid-way", lambda: _auto_claims(order_id) and _submitted(order_id) >= 3, alive=[first])
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    killed_at = time.monotonic()
+    held = _auto_claims(order_id)
+    with transaction() as session:
+        hold = runs.holder(session, order_id)
+    assert held and hold is not None
+
+    assert main(["order", "run", str(order_id)]) == 1          # its hold has not ended: refused, saying until when
+    assert f"once its hold ends at {hold.expires_at:%Y-%m-%d %H:%M:%S} UTC" in capsys.readouterr().err
+    assert time.monotonic() - killed_at < 5, "too slow to see the refusal; lengthen the lease"
+
+    assert main(["order", "run", str(order_id), "--wait"]) == 0
+    with get_client(sync_client=True) as client:                # the Prefect UI no longer shows it running
+        assert client.read_flow_run(UUID(hold.flow_run_id)).state.is_crashed()
+    with transaction() as session:
+        events = work.events(session, order_id)
+    released = [e for e in events if e.kind is EventKind.RELEASED]
+    assert {e.work_item_id for e in released} == set(held)      # the dead run's claims, by the run that took over
+    assert all("stopped before finishing" in e.reason for e in released)
+    assert min(e.at for e in released).replace(tzinfo=hold.expires_at.tzinfo) >= hold.expires_at
+    _processed_once(order_id)
+
+
+def _submitted(order_id: int) -> int:
+    with transaction() as session:
+        return sum(e.kind is EventKind.SUBMITTED for e in work.events(session, order_id))
+
+
+def test_a_run_suspended_for_people_keeps_its_order_until_prefect_says_it_is_gone(
+        home, prefect_env, tmp_path, capsys):
+    order_id = create_order(client="Suspended", shoot="portrait", card=_card(tmp_path / "card", 2, (300, 200)),
+                            preset_name=None, due=None).id
+    with get_client(sync_client=True) as client:     # a deployment run that suspended in its stage's sub-run
+        parent = client.create_flow_run(order_flow, name=f"Suspended · order {order_id}",
+                                        parameters={"order_id": order_id}, state=Running())
+        child = client.create_flow_run(order_flow, name=f"Liquify & skin · order {order_id}",
+                                       parameters={"order_id": order_id}, state=Running())
+        client.set_flow_run_state(child.id, Suspended(timeout_seconds=3600), force=True)
+    with transaction() as session:                   # its process is gone: no heartbeat, the hold has ended
+        runs.take(session, order_id, flow_run_id=str(parent.id), name=parent.name, owner="worker-3 (pid 77)",
+                  lease=timedelta(seconds=-1))
+        order = work.get_order(session, order_id)
+        order.waiting_on, order.flow_run_id = "liquify_skin", str(child.id)
+        session.add(order)
+
+    assert main(["order", "run", str(order_id)]) == 1
+    refusal = capsys.readouterr().err
+    assert "suspended since it started waiting for people (liquify_skin)" in refusal and str(parent.id) in refusal
+    with transaction() as session:                   # resumed, the same flow run takes its order back
+        assert runs.take(session, order_id, flow_run_id=str(parent.id), name=parent.name, owner="worker-1 (pid 9)",
+                         lease=timedelta(seconds=-1)) is None
+
+    with get_client(sync_client=True) as client:     # the lead cancels it in the Prefect UI: the order is free
+        client.set_flow_run_state(child.id, Cancelled(), force=True)
+    assert main(["order", "run", str(order_id)]) == 0
+    _processed_once(order_id)
+
+
+def test_the_lease_update_has_one_winner(record_on):
+    with transaction() as session:
+        order_id = work.create_order(session, client="Lease", shoot=ShootType.PORTRAIT, preset_name="neutral",
+                                     preset_version=1, preset_hash="x", preset_json="{}", due=None,
+                                     card_folder="/card").id
+
+    def race(tag: str, dead: str | None = None) -> dict[str, runs.RunLease | None]:
+        start, results = threading.Barrier(8), {}
+
+        def take(name: str) -> None:
+            start.wait()
+            with transaction() as session:
+                results[name] = runs.take(session, order_id, flow_run_id=name, name=name, owner="test",
+                                          lease=timedelta(minutes=1), dead=dead)
+        threads = [threading.Thread(target=take, args=(f"{tag}-{i}",)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return results
+
+    results = race("first")
+    (winner,) = [name for name, standing in results.items() if standing is None]
+    assert {standing.flow_run_id for standing in results.values() if standing} == {winner}
+    with transaction() as session:
+        assert not runs.renew(session, order_id, flow_run_id="run-x", lease=timedelta(minutes=1))
+        assert not runs.clear(session, order_id, flow_run_id="run-x")
+    with transaction() as session, pytest.raises(moves.StaleMove, match="another run holds it"):
+        work.set_order_status(session, work.get_order(session, order_id), OrderStatus.RUNNING, run="run-x")
+    with transaction() as session:
+        work.set_order_status(session, work.get_order(session, order_id), OrderStatus.RUNNING, run=winner)
+        assert runs.renew(session, order_id, flow_run_id=winner, lease=timedelta(seconds=-1))   # its process dies
+
+    assert all(standing is not None for standing in race("blind").values())    # an ended hold is not taken blindly
+    results = race("heir", dead=winner)                  # ...but by one of those who found its holder dead
+    (heir,) = [name for name, standing in results.items() if standing is None]
+    with transaction() as session:
+        assert runs.holder(session, order_id).flow_run_id == heir
+        with pytest.raises(runs.NotTheHolder):
+            work.release_interrupted(session, order_id, run=winner)
+
+
+# --- the line recorded with the order ----------------------------------------------------------------------------
+
+AUTOMATIC_WITHOUT_FINE_RETOUCH = MANUAL_SKIN_LINE.replace('mode = "manual"', 'operation = "skin"').replace(
+    '''[[stages]]
+key = "fine_retouch"
+title = "Fine retouch & colour"
+operation = "detail"
+''', "")
+
+
+def test_an_order_runs_with_the_line_it_started_with_until_moved(home, prefect_env, line_file, tmp_path, capsys):
+    assert "fine_retouch" not in AUTOMATIC_WITHOUT_FINE_RETOUCH
+    path = line_file(MANUAL_SKIN_LINE)
+    with transaction() as session:
+        people.add_person(session, name="rita", role="retoucher", skills="liquify_skin", password=None)
+    first = create_order(client="Old Line", shoot="portrait", card=_card(tmp_path / "card", 3, (400, 300)),
+                         preset_name=None, due=None).id
+    result: dict = {}
+    runner = threading.Thread(target=lambda: result.setdefault("zip", order_flow(first)), daemon=True)
+    runner.start()
+    _until("the order waits for people", lambda: _paused_on(first, "liquify_skin") or not runner.is_alive())
+    assert runner.is_alive(), "the order's run ended instead of waiting for people"
+
+    path.write_text(AUTOMATIC_WITHOUT_FINE_RETOUCH)       # the studio edits its line while the order runs
+    get_line.cache_clear()
+    assert main(["order", "use-line", str(first)]) == 1  # not while it runs
+    assert f"order {first} is already being run by flow run 'Old Line · order {first}'" in capsys.readouterr().err
+    assert _retouch_everything("rita", tmp_path / "rita") == 3
+    runner.join(timeout=300)
+    assert Path(result["zip"]).is_file()
+    with transaction() as session:
+        done = Counter(e.stage for e in work.events(session, first) if e.kind is EventKind.SUBMITTED)
+    assert done == {"cull_grade": 3, "liquify_skin": 3, "fine_retouch": 3, "design_layout": 3}
+
+    second = create_order(client="New Line", shoot="portrait", card=_card(tmp_path / "card2", 2, (400, 300)),
+                          preset_name=None, due=None).id
+    assert main(["order", "run", str(second)]) == 0        # the new line: automatic, no fine retouch
+    with transaction() as session:
+        done = Counter(e.stage for e in work.events(session, second) if e.kind is EventKind.SUBMITTED)
+    assert done == {"cull_grade": 2, "liquify_skin": 2, "design_layout": 2}
+    capsys.readouterr()
+    assert main(["status", str(first)]) == 0
+    assert ("Line: cull_grade (automatic) > liquify_skin (manual) > fine_retouch (automatic) > design_layout "
+            "(automatic)") in capsys.readouterr().out
+
+    assert main(["order", "use-line", str(first)]) == 0
+    said = capsys.readouterr().out
+    assert f"Order {first} now runs with the line in {path}:" in said
+    assert "stage removed: fine_retouch (Fine retouch & colour)" in said
+    assert "stage changed: liquify_skin: mode manual -> automatic, operation None -> skin" in said
+    assert "stage added" not in said
+    with transaction() as session:
+        assert work.order_line(session, first) == load_line(path)
+    assert main(["order", "use-line", str(first)]) == 0
+    assert "nothing changes" in capsys.readouterr().out
+
+
+def test_an_order_is_not_moved_to_a_line_without_the_stage_its_photos_sit_in(home, line_file, capsys):
+    line_file(MANUAL_SKIN_LINE)
+    with transaction() as session:
+        order = work.create_order(session, client="Stuck", shoot=ShootType.PORTRAIT, preset_name="neutral",
+                                  preset_version=1, preset_hash="x", preset_json="{}", due=None, card_folder="/card")
+        work.record_line(session, order, get_line())
+        for name in ("DSC_0001.dng", "DSC_0002.dng"):
+            work.add_photo(session, Photo(order_id=order.id, source_name=name, sha256=name.ljust(64, "0"),
+                                          size_bytes=1, status=PhotoStatus.INGESTED, original_path=f"/{name}"),
+                           first_stage="liquify_skin")
+    line_file(MANUAL_SKIN_LINE.replace('''[[stages]]
+key = "liquify_skin"
+title = "Liquify & skin"
+mode = "manual"
+''', ""))
+    assert "liquify_skin" not in [s.key for s in get_line().stages]
+    assert main(["order", "use-line", str(order.id)]) == 1
+    err = capsys.readouterr().err
+    assert "photos sit in stages the new line does not have" in err
+    assert "DSC_0001.dng (liquify_skin, queued), DSC_0002.dng (liquify_skin, queued)" in err
+    with transaction() as session:
+        assert "liquify_skin" in [s.key for s in work.order_line(session, order.id).stages]   # unchanged
+
+
+def test_the_line_names_its_first_last_and_next_stages():
+    line = Line.model_validate(load_line(ROOT / "config" / "line.toml").model_dump())
+    assert (line.first.key, line.last.key) == ("cull_grade", "design_layout")
+    assert line.next_after("cull_grade").key == "liquify_skin" and line.next_after("design_layout") is None
