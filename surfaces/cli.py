@@ -34,6 +34,7 @@ def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None
     from record import work
     from record.db import transaction
     from record.models import ShootType
+    from tasks.files import card_entry_problem
     from tasks.ingest import scan_card
 
     try:
@@ -42,8 +43,10 @@ def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None
         raise CliError(str(exc)) from None
     if not found:
         raise CliError(f"{card}: no files in this folder; give the folder that holds the card's photos")
-    if chart is not None and chart not in found:
-        raise CliError(f"--chart {chart}: no such file in {card} (give its path relative to the folder)")
+    not_read = {name for name in found if card_entry_problem(card, name)}  # links, pipes, devices: never followed
+    if chart is not None and (chart not in found or chart in not_read):
+        raise CliError(f"--chart {chart}: no such file in {card} (give the path, relative to the folder, of a "
+                       "file on the card, not of a link)")
     try:
         preset = load_preset(preset_name or DEFAULT_FOR_SHOOT[shoot])
     except PresetError as exc:
@@ -53,7 +56,11 @@ def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None
                                   preset_version=preset.version, preset_hash=preset.resolved_hash(),
                                   preset_json=preset.model_dump_json(), due=due, card_folder=str(card))
         order.chart_photo = chart
-    print(f"Order {order.id} for {client}: {len(found)} files in {card}, preset {preset.name} v{preset.version}.")
+    files = f"{len(found) - len(not_read)} files in {card}"
+    if not_read:
+        files += (f" ({len(not_read)} more not read: symbolic links, pipes or devices; the run reports each by name, "
+                  "copy the files themselves onto the card folder)")
+    print(f"Order {order.id} for {client}: {files}, preset {preset.name} v{preset.version}.")
     return order
 
 
@@ -100,8 +107,16 @@ def cmd_order_run(args: argparse.Namespace) -> int:
             work.get_order(session, args.order_id)
         except work.NotFound as exc:
             raise CliError(str(exc)) from None
+    from tasks.errors import Permanent, Retryable
+
     try:
         path = run_order(args.order_id)
+    except Retryable as exc:  # the machine's failure: the message says what to fix and to run it again
+        print(f"error: order {args.order_id} stopped: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except Permanent as exc:  # e.g. nothing was delivered: the message says why
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001
         print(f"error: order {args.order_id} stopped: {exc}\n"
               f"Fix the cause and run `postline order run {args.order_id}` again: finished photos are kept.",
