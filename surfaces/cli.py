@@ -107,18 +107,19 @@ def cmd_order_run(args: argparse.Namespace) -> int:
             work.get_order(session, args.order_id)
         except work.NotFound as exc:
             raise CliError(str(exc)) from None
-    from tasks.errors import Permanent, Retryable
+    from config.settings import get_settings
+    from tasks.errors import Permanent, as_retryable
 
     try:
         path = run_order(args.order_id)
-    except Retryable as exc:  # the machine's failure: the message says what to fix and to run it again
-        print(f"error: order {args.order_id} stopped: {exc}", file=sys.stderr)
-        return EXIT_FAILED
     except Permanent as exc:  # e.g. nothing was delivered: the message says why
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001
-        print(f"error: order {args.order_id} stopped: {exc}\n"
+        # the machine's failure (disk, permission, the record): the message says what to fix and to run it again
+        stop = as_retryable(exc, order_id=args.order_id, folder=get_settings().home)
+        print(f"error: order {args.order_id} stopped: {stop}" if stop is not None else
+              f"error: order {args.order_id} stopped: {exc}\n"
               f"Fix the cause and run `postline order run {args.order_id}` again: finished photos are kept.",
               file=sys.stderr)
         return EXIT_FAILED

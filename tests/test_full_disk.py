@@ -85,9 +85,14 @@ def _fill(disk: Path, leave: int) -> Path:
         fh.truncate(0)
         chunk = b"\0" * MB
         left = stats.f_bavail * stats.f_frsize - leave
-        while left > 0:
-            fh.write(chunk[:min(left, MB)])
-            left -= MB
+        try:
+            while left > 0:
+                fh.write(chunk[:min(left, MB)])
+                fh.flush()
+                left -= MB
+        except OSError as exc:  # something else took the last bytes meanwhile: full is full
+            if exc.errno != errno.ENOSPC:
+                raise
     return filler
 
 
@@ -206,6 +211,56 @@ def test_a_disk_freed_while_prefect_waits_to_retry_is_retried_and_the_batch_succ
         stopped = [e for e in work.events(session, order_id)
                    if e.kind is EventKind.RELEASED and "No space left" in (e.reason or "")]
     assert len(stopped) == len(retried)       # one photo put back per failed attempt, then done on the retry
+
+
+def test_a_full_disk_under_the_production_record_stops_the_run_and_loses_nothing(small_disk, tmp_path, prefect_api,
+                                                                                 monkeypatch):
+    """The record (SQLite) on the small disk, the photos elsewhere: the disk fills while the order runs."""
+    from config.settings import get_settings
+
+    record = small_disk / "postline.db"
+    monkeypatch.setenv("POSTLINE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("POSTLINE_DATABASE_URL", f"sqlite:///{record}")
+    monkeypatch.setenv("POSTLINE_BATCH_SIZE", "2")
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    get_settings.cache_clear()
+    card = tmp_path / "card"
+    card.mkdir()
+    for i in range(PHOTOS):
+        write_dng(card / f"IMG_{i:04d}.dng", render_scene("portrait", 640, 480, seed=i), DngMeta())
+    code, out = _cli("order", "create", "--client", "Full Record", "--shoot", "portrait", "--from", str(card))
+    order_id = int(out.strip().splitlines()[-1])
+    filled = threading.Event()
+
+    def fill_when_grading_starts() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            with sqlite3.connect(f"file:{record}?mode=ro", uri=True, timeout=30) as conn:
+                if conn.execute("SELECT count(*) FROM stage_events WHERE kind = 'submitted'").fetchone()[0]:
+                    _fill(small_disk, leave=0)
+                    filled.set()
+                    return
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=fill_when_grading_starts, daemon=True)
+    watcher.start()
+    code, out = _cli("order", "run", str(order_id))
+    watcher.join(timeout=5)
+
+    assert filled.is_set()
+    assert code == 1, out
+    assert f"The production record ({record}) is unavailable" in out, out
+    assert f"run `postline order run {order_id}` again" in out
+    (small_disk / "filler").unlink()
+    with transaction() as session:
+        photos = work.photos(session, order_id)
+        assert {p.status for p in photos} == {PhotoStatus.INGESTED} and len(photos) == PHOTOS
+
+    code, out = _cli("order", "run", str(order_id))
+
+    assert code == 0, out
+    _assert_delivered_once(order_id, Path(out.strip().splitlines()[-1]), card)
+    get_settings.cache_clear()
 
 
 def test_a_card_of_only_broken_files_exits_1_says_nothing_was_delivered_and_writes_no_zip(
