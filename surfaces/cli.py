@@ -41,6 +41,9 @@ def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None
         found = scan_card(card)
     except NotADirectoryError as exc:
         raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"{exc.filename or card}: cannot be read ({exc.strerror}); let the user running postline read "
+                       "the card folder") from None
     if not found:
         raise CliError(f"{card}: no files in this folder; give the folder that holds the card's photos")
     not_read = {name for name in found if card_entry_problem(card, name)}  # links, pipes, devices: never followed

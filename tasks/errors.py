@@ -97,11 +97,14 @@ def transient_cause(exc: BaseException) -> BaseException | None:
 def mount_point(path: Path) -> Path:
     """The mount point of the file system holding ``path`` (or its nearest existing parent)."""
     path = Path(os.path.abspath(path))
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    device = path.stat().st_dev
-    while path != path.parent and path.parent.stat().st_dev == device:
-        path = path.parent
+    try:
+        while not path.exists() and path != path.parent:
+            path = path.parent
+        device = path.stat().st_dev
+        while path != path.parent and path.parent.stat().st_dev == device:
+            path = path.parent
+    except OSError:  # a folder above that cannot be looked at: name the folder itself
+        pass
     return path
 
 
@@ -142,7 +145,8 @@ def as_retryable(exc: BaseException, *, order_id: int, folder: Path,
     filename = cause.filename if isinstance(cause.filename, str) and os.path.isabs(cause.filename) else None
     if filename:
         folder = Path(filename).parent
-    where = f"{mount_point(folder)} ({_label(folder)}, {folder})"
+    label = _label(folder)
+    where = f"{mount_point(folder)} ({label}, {folder})" if label != str(folder) else f"{mount_point(folder)} ({folder})"
     if cause.errno in SPACE:
         quota = " of your quota" if cause.errno == errno.EDQUOT else ""
         try:

@@ -9,6 +9,8 @@ import os
 import re
 import stat
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -67,6 +69,11 @@ def open_card_file(card: Path, name: str) -> BinaryIO:
     parts = PurePosixPath(name).parts
     if not parts or PurePosixPath(name).is_absolute() or any(p in ("", ".", "..") for p in parts):
         raise NotRegularFile("not a path inside the card folder: not read")
+    with naming(Path(card) / name):
+        return _open_card_file(card, parts)
+
+
+def _open_card_file(card: Path, parts: tuple[str, ...]) -> BinaryIO:
     base = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
     folder_fd = os.open(card, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -100,6 +107,18 @@ def open_card_file(card: Path, name: str) -> BinaryIO:
         raise
 
 
+@contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """OSErrors raised inside name ``path`` when they name no file of their own (a failed read() names none), so
+    the message of a failing disk names the right one: the card's or postline's."""
+    try:
+        yield
+    except OSError as exc:
+        if not (isinstance(exc.filename, str) and os.path.isabs(exc.filename)):
+            exc.filename = str(path)
+        raise
+
+
 def _inside(fd: int, card: Path) -> bool:
     """Where the kernel says the open file is, under the card folder (Linux; elsewhere the walk above is the check)."""
     proc = f"/proc/self/fd/{fd}"
@@ -111,9 +130,10 @@ def _inside(fd: int, card: Path) -> bool:
 # --- archive copies ---------------------------------------------------------------------------------------------
 
 def copy_with_checksum(source: Path | BinaryIO, target_dir: Path, *, name: str | None = None,
-                       chunk: int = 1 << 20) -> tuple[Path, str, int]:
-    """Copy ``source`` (a path, or a file open for reading, then ``name`` is its name) into ``target_dir`` as
-    ``<sha256[:16]>-<safe name>``, read-only, and verify the copy. Returns (path, sha256, size).
+                       origin: Path | None = None, chunk: int = 1 << 20) -> tuple[Path, str, int]:
+    """Copy ``source`` into ``target_dir`` as ``<sha256[:16]>-<safe name>``, read-only, and verify the copy.
+    ``source`` is a path, or a file open for reading (left open), whose ``name`` and ``origin`` (its path, for
+    error messages) are then given. Returns (path, sha256, size).
     Content-keyed: copying the same bytes twice writes once. The copy is written under a temporary name
     (``.incoming-*``) and renamed when complete and verified; an interrupted copy is removed."""
     name = name or Path(source).name
@@ -122,14 +142,20 @@ def copy_with_checksum(source: Path | BinaryIO, target_dir: Path, *, name: str |
     digest = hashlib.sha256()
     size = 0
     try:
-        with (open(source, "rb") if isinstance(source, (str, Path)) else _borrowed(source)) as src, \
+        with (open(source, "rb") if isinstance(source, (str, Path)) else nullcontext(source)) as src, \
                 open(tmp, "wb") as dst:
-            while block := src.read(chunk):
+            while True:
+                with naming(origin or Path(source)):
+                    block = src.read(chunk)
+                if not block:
+                    break
                 digest.update(block)
-                dst.write(block)
+                with naming(tmp):
+                    dst.write(block)
                 size += len(block)
-            dst.flush()
-            os.fsync(dst.fileno())
+            with naming(tmp):
+                dst.flush()
+                os.fsync(dst.fileno())
         sha = digest.hexdigest()
         final = target_dir / f"{sha[:16]}-{safe_name(name)}"
         if final.exists() and sha256_of(final) == sha:
@@ -146,22 +172,9 @@ def copy_with_checksum(source: Path | BinaryIO, target_dir: Path, *, name: str |
     return final, sha, size
 
 
-class _borrowed:
-    """A file object in a ``with`` that leaves closing it to its owner."""
-
-    def __init__(self, file: BinaryIO) -> None:
-        self.file = file
-
-    def __enter__(self) -> BinaryIO:
-        return self.file
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
 def sha256_of(path: Path | BinaryIO, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
-    with (open(path, "rb") if isinstance(path, (str, Path)) else _borrowed(path)) as fh:
+    with (open(path, "rb") if isinstance(path, (str, Path)) else nullcontext(path)) as fh:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()

@@ -20,7 +20,8 @@ from record.models import Photo, PhotoStatus
 from record import work
 from tasks.errors import as_retryable, retry_only_retryable, transient_cause
 from tasks.files import (
-    NotRegularFile, archive_dir, bytes_still_needed, card_entry_problem, copy_with_checksum, leftovers, open_card_file, sha256_of,
+    NotRegularFile, archive_dir, bytes_still_needed, card_entry_problem, copy_with_checksum, leftovers, naming,
+    open_card_file, sha256_of,
 )
 from tasks.pixels.metadata import SIDECAR_EXTENSIONS, UnreadablePhoto, kind_of, read_metadata
 
@@ -33,7 +34,11 @@ def scan_card(folder: Path) -> list[str]:
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder}: no such folder; give the folder that holds the card's photos")
     names = []
-    for top, dirs, files in os.walk(folder, followlinks=False):
+
+    def unreadable(exc: OSError) -> None:
+        raise exc  # a folder of the card that cannot be listed: say so, do not skip its photos silently
+
+    for top, dirs, files in os.walk(folder, followlinks=False, onerror=unreadable):
         here = Path(top).relative_to(folder)
         links = [d for d in dirs if os.path.islink(os.path.join(top, d))]
         dirs[:] = sorted(d for d in dirs if d not in links and not d.startswith("."))
@@ -52,6 +57,7 @@ def _rejected(order_id: int, name: str, reason: str, *, sha256: str = "", size: 
 def _examine(order_id: int, card: Path, name: str) -> Photo:
     """Archive one card file and build its Photo row (not yet added). Raises OSError for a failure of the
     machine (and FileNotFoundError when the file has gone since the card was scanned)."""
+    source = None
     try:
         problem = card_entry_problem(card, name)  # without opening it: opening a device can have effects
         source = None if problem else open_card_file(card, name)
@@ -61,15 +67,15 @@ def _examine(order_id: int, card: Path, name: str) -> Photo:
         return _rejected(order_id, name, f"{name}: {problem}.")
     with source:
         size = os.fstat(source.fileno()).st_size
-        if size == 0:
-            return _rejected(order_id, name, f"{name}: empty file (0 bytes). The copy from the card failed: "
-                                             "copy it again.", sha256=sha256_of(source))
         kind = kind_of(name)
-        if kind is None:
-            return _rejected(order_id, name, f"{name}: not a photo type postline reads (camera RAW, JPEG or TIFF). "
-                                             "Remove it from the card folder, or convert it.",
-                             sha256=sha256_of(source), size=size)
-        original, sha, size = copy_with_checksum(source, archive_dir(order_id), name=name)
+        if size == 0 or kind is None:
+            with naming(card / name):
+                sha = sha256_of(source)
+            return _rejected(order_id, name, sha256=sha, size=size, reason=(
+                f"{name}: empty file (0 bytes). The copy from the card failed: copy it again." if size == 0 else
+                f"{name}: not a photo type postline reads (camera RAW, JPEG or TIFF). "
+                "Remove it from the card folder, or convert it."))
+        original, sha, size = copy_with_checksum(source, archive_dir(order_id), name=name, origin=card / name)
     photo = Photo(order_id=order_id, source_name=name, original_path=str(original), sha256=sha,
                   size_bytes=size, kind=kind.value, status=PhotoStatus.INGESTED)
     try:
