@@ -19,10 +19,11 @@ from qc.checks import GRADING_REASONS, Problem, Reason, check_image
 from record import moves, work
 from record.db import transaction
 from record.models import QC_GATE, Photo, PhotoStatus, WorkItem, WorkStatus
-from tasks.errors import retry_only_retryable
+from tasks.errors import as_retryable, retry_only_retryable, transient_cause
 from tasks.files import sha256_of
 from tasks.runs import line_of
 from tasks.pixels import imageio
+from tasks.stages import release_held
 
 ICC_TAG = 34675
 
@@ -55,7 +56,10 @@ def _inspect(item: WorkItem, photo: Photo) -> list[Problem]:
             icc = bytes(tag.value) if tag is not None else None
         actual = sha256_of(item.input_path)
     except Exception as exc:  # noqa: BLE001  - any decode failure of a damaged file is a finding, not a crash
-        return [Problem(Reason.UNREADABLE, f"cannot be read back ({exc})")]
+        if transient_cause(exc) is not None:
+            raise  # the disk's or the record's failure, not the file's: qc_batch stops and retries
+        return [Problem(Reason.UNREADABLE, f"cannot be read back as a 16-bit RGB working TIFF ({type(exc).__name__}): "
+                                           "damaged or replaced")]
     problems = [p for p in (checks.check_integrity(actual, recorded),
                             checks.check_icc(icc, imageio.srgb_icc(), spec)) if p]
     size = (photo.width, photo.height) if photo.width and photo.height else None
@@ -106,14 +110,22 @@ def qc_batch(order_id: int, item_ids: list[int]) -> dict[str, int]:
     allowance = get_settings().max_rework_rounds
     counts = {"passed": 0, "rework": 0, "held": 0, "awaiting": 0, "skipped": 0}
     for item_id in item_ids:
-        with transaction() as session:
-            item = work.claim_queued(session, item_id)
-            photo = session.get(Photo, item.photo_id) if item else None
-        if item is None:
-            counts["skipped"] += 1
-            continue
-        problems = _inspect(item, photo)
-        outcome = _decide(item_id, problems, allowance)
+        try:
+            with transaction() as session:
+                item = work.claim_queued(session, item_id)
+                photo = session.get(Photo, item.photo_id) if item else None
+            if item is None:
+                counts["skipped"] += 1
+                continue
+            problems = _inspect(item, photo)
+            outcome = _decide(item_id, problems, allowance)
+        except Exception as exc:  # a failure of the disk or the record: the photo keeps its place, the batch stops
+            stop = as_retryable(exc, order_id=order_id, folder=get_settings().work_dir / f"order-{order_id}")
+            if stop is None:
+                raise
+            release_held([item_id], f"queued again as it was: {str(stop)[:400]}")
+            logger.error("QC batch stopped: %s", stop)
+            raise stop from exc
         counts[outcome] += 1
         if problems:
             logger.warning("QC %s: %s %s", outcome, photo.source_name, "; ".join(p.message for p in problems))

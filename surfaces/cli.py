@@ -35,6 +35,7 @@ def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None
     from record import work
     from record.db import transaction
     from record.models import ShootType
+    from tasks.files import card_entry_problem
     from tasks.ingest import scan_card
 
     if has_control(client):
@@ -44,10 +45,15 @@ def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None
         found = scan_card(card)
     except NotADirectoryError as exc:
         raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"{exc.filename or card}: cannot be read ({exc.strerror}); let the user running postline read "
+                       "the card folder") from None
     if not found:
         raise CliError(f"{card}: no files in this folder; give the folder that holds the card's photos")
-    if chart is not None and chart not in found:
-        raise CliError(f"--chart {chart}: no such file in {card} (give its path relative to the folder)")
+    not_read = {name for name in found if card_entry_problem(card, name)}  # links, pipes, devices: never followed
+    if chart is not None and (chart not in found or chart in not_read):
+        raise CliError(f"--chart {chart}: no such file in {card} (give the path, relative to the folder, of a "
+                       "file on the card, not of a link)")
     try:
         preset = load_preset(preset_name or DEFAULT_FOR_SHOOT[shoot])
     except PresetError as exc:
@@ -57,8 +63,11 @@ def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None
                                   preset_version=preset.version, preset_hash=preset.resolved_hash(),
                                   preset_json=preset.model_dump_json(), due=due, card_folder=str(card))
         order.chart_photo = chart
-    print(f"Order {order.id} for {shown(client)}: {len(found)} files in {shown(card)}, "
-          f"preset {preset.name} v{preset.version}.")
+    files = f"{len(found) - len(not_read)} files in {card}"
+    if not_read:
+        files += (f" ({len(not_read)} more not read: symbolic links, pipes or devices; the run reports each by name, "
+                  "copy the files themselves onto the card folder)")
+    print(f"Order {order.id} for {shown(client)}: {shown(files)}, preset {preset.name} v{preset.version}.")
     return order
 
 
@@ -108,15 +117,20 @@ def cmd_order_run(args: argparse.Namespace) -> int:
             work.get_order(session, args.order_id)
         except work.NotFound as exc:
             raise CliError(str(exc)) from None
+    from config.settings import get_settings
     from record.runs import OrderRunLive
+    from tasks.errors import Permanent, as_retryable
 
     try:
         path = run_order(args.order_id, wait=args.wait)
-    except OrderRunLive as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (OrderRunLive, Permanent) as exc:  # another run holds the order; nothing was delivered: the message says why
+        print(f"error: {shown(exc)}", file=sys.stderr)
         return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001
-        print(f"error: order {args.order_id} stopped: {shown(exc)}\n"
+        # the machine's failure (disk, permission, the record): the message says what to fix and to run it again
+        stop = as_retryable(exc, order_id=args.order_id, folder=get_settings().home)
+        print(f"error: order {args.order_id} stopped: {shown(stop)}" if stop is not None else
+              f"error: order {args.order_id} stopped: {shown(exc)}\n"
               f"Fix the cause and run `postline order run {args.order_id}` again: finished photos are kept.",
               file=sys.stderr)
         return EXIT_FAILED

@@ -4,9 +4,11 @@ and the preset that graded it. Photos that were not delivered are listed with th
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +20,9 @@ from tasks.runs import current_run, line_of
 from config.settings import get_settings
 from record import moves, stats, work
 from record.db import transaction
-from record.models import DELIVERY, Order, OrderStatus, Photo, PhotoStatus, utcnow
-from tasks.errors import retry_only_retryable
-from tasks.files import safe_name, sha256_of, work_path
+from record.models import DELIVERY, Order, OrderStatus, Photo, PhotoStatus, WorkItem, utcnow
+from tasks.errors import Permanent, as_retryable, retry_only_retryable
+from tasks.files import bytes_still_needed, safe_name, sha256_of, work_path
 from tasks.pixels import imageio, layout
 
 MANIFEST_VERSION = 1
@@ -69,74 +71,132 @@ def _unique(name: str, taken: set[str], photo_id: int) -> str:
     return name
 
 
+class NothingDelivered(Permanent):
+    """No photo of the order passed: there is nothing to deliver, and no zip is written."""
+
+
+def _manifest(order: Order, entries: list[dict], not_delivered: list[dict]) -> dict:
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "order": {"id": order.id, "client": order.client, "shoot": order.shoot.value,
+                  "due": order.due.isoformat() if order.due else None},
+        "revision": order.revisions,
+        "preset": {"name": order.preset, "version": order.preset_version, "sha256": order.preset_hash},
+        "created_at": utcnow().isoformat(),
+        "files": entries,
+        "not_delivered": not_delivered,
+    }
+
+
+def _render_all(order_id: int, ready: list[tuple[Photo, WorkItem]]) -> list[tuple[Photo, str, tuple[Path, Path]]]:
+    """(photo, its name in the zip, its full and web JPEGs) for each photo to deliver, the JPEGs made if needed."""
+    taken: set[str] = set()
+    out = []
+    for photo, final in ready:
+        source = Path(final.output_path)
+        if sha256_of(source) != final.output_sha256:
+            raise RuntimeError(f"{photo.source_name}: the finished file {source} changed after its stage "
+                               "recorded it; re-run that stage before delivery")
+        name = _unique(safe_name(Path(photo.source_name).stem) + ".jpg", taken, photo.id)
+        out.append((photo, name, _renditions(order_id, photo, source)))
+    return out
+
+
+def _write_zip(target: Path, order: Order, rendered: list, not_delivered: list[dict]) -> list[dict]:
+    """Write the delivery zip under a temporary name, read it back (every member's CRC, every listed file
+    there), then rename it into place; an interrupted or failed write leaves no zip and no temporary file.
+    Returns the manifest's file entries."""
+    entries = []
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
+            for photo, name, renditions in rendered:
+                for folder, rendition in zip(("full", "web"), renditions):
+                    arcname = f"{folder}/{name}"
+                    archive.write(rendition, arcname)
+                    entries.append({"path": arcname, "size": rendition.stat().st_size,
+                                    "sha256": sha256_of(rendition), "source_sha256": photo.sha256,
+                                    "source_name": photo.source_name, "photo_id": photo.id, "rendition": folder})
+            webs = [renditions[1] for _, _, renditions in rendered]
+            if line_of(order.id).makes_album or get_settings().album_proofs:
+                for index, spread in enumerate(_album_proofs(order.id, webs), start=1):
+                    arcname = f"album/spread-{index:02d}.jpg"
+                    archive.write(spread, arcname)
+                    entries.append({"path": arcname, "size": spread.stat().st_size, "sha256": sha256_of(spread),
+                                    "source_sha256": None, "rendition": "album"})
+            archive.writestr("manifest.json", json.dumps(_manifest(order, entries, not_delivered), indent=2,
+                                                         ensure_ascii=False), compress_type=zipfile.ZIP_DEFLATED)
+        with zipfile.ZipFile(tmp) as written:
+            missing = {e["path"] for e in entries} - set(written.namelist())
+            damaged = written.testzip()
+        if missing or damaged:
+            raise OSError(errno.EIO, f"the delivery zip did not read back whole ({damaged or sorted(missing)[0]})",
+                          str(tmp))
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return entries
+
+
 @task(name="package-delivery", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_only_retryable)
 def package_order(order_id: int) -> str:
+    """The order's delivery zip; its path. Raises :class:`NothingDelivered` (and writes no zip) when no photo
+    passed, and a :class:`~tasks.errors.Retryable` error when the disk or the record failed (nothing is marked
+    delivered then)."""
     logger = get_run_logger()
-    last_stage = line_of(order_id).last.key
+    line = line_of(order_id)
     with transaction() as session:
         order = work.get_order(session, order_id)
         everything = work.photos(session, order_id)
-        ready = [(p, work.final_output(session, p.id, last_stage)) for p in everything
+        ready = [(p, work.final_output(session, p.id, line.last.key)) for p in everything
                  if p.status in (PhotoStatus.PASSED, PhotoStatus.DELIVERED)]
+    not_delivered = [{"source_name": p.source_name, "source_sha256": p.sha256 or None, "status": p.status.value,
+                      "reason": p.reason}
+                     for p in everything if p.status not in (PhotoStatus.PASSED, PhotoStatus.DELIVERED)]
+    if not ready:
+        with transaction() as session:
+            work.set_order_status(session, work.get_order(session, order_id), OrderStatus.FAILED,
+                                  run=current_run())
+        _publish_summary(order_id, order.client, None, not_delivered)
+        raise NothingDelivered(
+            f"Order {order_id}: nothing was delivered: no photo passed ({len(not_delivered)} not delivered; "
+            f"`postline status {order_id}` gives each one's reason). No zip was written.")
     target = delivery_path(order)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    entries, taken, webs = [], set(), []
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
-        for photo, final in ready:
-            source = Path(final.output_path)
-            if sha256_of(source) != final.output_sha256:
-                raise RuntimeError(f"{photo.source_name}: the finished file {source} changed after its stage "
-                                   "recorded it; re-run that stage before delivery")
-            name = _unique(safe_name(Path(photo.source_name).stem) + ".jpg", taken, photo.id)
-            renditions = _renditions(order_id, photo, source)
-            webs.append(renditions[1])
-            for folder, rendition in zip(("full", "web"), renditions):
-                arcname = f"{folder}/{name}"
-                archive.write(rendition, arcname)
-                entries.append({"path": arcname, "size": rendition.stat().st_size, "sha256": sha256_of(rendition),
-                                "source_sha256": photo.sha256, "source_name": photo.source_name,
-                                "photo_id": photo.id, "rendition": folder})
-        if (line_of(order_id).makes_album or get_settings().album_proofs) and webs:
-            for index, spread in enumerate(_album_proofs(order_id, webs), start=1):
-                arcname = f"album/spread-{index:02d}.jpg"
-                archive.write(spread, arcname)
-                entries.append({"path": arcname, "size": spread.stat().st_size, "sha256": sha256_of(spread),
-                                "source_sha256": None, "rendition": "album"})
-        manifest = {
-            "manifest_version": MANIFEST_VERSION,
-            "order": {"id": order.id, "client": order.client, "shoot": order.shoot.value,
-                      "due": order.due.isoformat() if order.due else None},
-            "revision": order.revisions,
-            "preset": {"name": order.preset, "version": order.preset_version, "sha256": order.preset_hash},
-            "created_at": utcnow().isoformat(),
-            "files": entries,
-            "not_delivered": [{"source_name": p.source_name, "source_sha256": p.sha256 or None,
-                               "status": p.status.value, "reason": p.reason}
-                              for p in everything if p.status not in (PhotoStatus.PASSED, PhotoStatus.DELIVERED)],
-        }
-        archive.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False),
-                         compress_type=zipfile.ZIP_DEFLATED)
-    os.replace(tmp, target)
-    with transaction() as session:
-        for photo, _ in ready:
-            photo = session.get(Photo, photo.id)
-            if photo.status is PhotoStatus.PASSED:
-                moves.move_photo(session, photo, PhotoStatus.DELIVERED, stage=DELIVERY, actor=work.AUTO_WORKER,
-                                 reason=f"in {target.name}")
-        status = OrderStatus.DELIVERED if ready else OrderStatus.FAILED
-        work.set_order_status(session, work.get_order(session, order_id), status, delivery_path=str(target),
-                              run=current_run())
-    _publish_summary(order_id, order.client, target, manifest["not_delivered"])
-    logger.info("delivered %d photos in %s; %d not delivered", len(ready), target, len(manifest["not_delivered"]))
+    needed = lambda: bytes_still_needed(order_id, [s.key for s in line.stages])  # noqa: E731
+    try:
+        rendered = _render_all(order_id, ready)
+    except Exception as exc:
+        if (stop := as_retryable(exc, order_id=order_id, folder=work_path(order_id, "delivery", 0, 0).parent,
+                                 needed=needed)) is None:
+            raise
+        raise stop from exc
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        entries = _write_zip(target, order, rendered, not_delivered)
+        in_zip = Counter(e["photo_id"] for e in entries if e.get("photo_id") is not None)
+        with transaction() as session:
+            for photo, _ in ready:
+                photo = session.get(Photo, photo.id)
+                if photo.status is PhotoStatus.PASSED and in_zip[photo.id] == 2:
+                    moves.move_photo(session, photo, PhotoStatus.DELIVERED, stage=DELIVERY, actor=work.AUTO_WORKER,
+                                     reason=f"in {target.name}")
+            work.set_order_status(session, work.get_order(session, order_id), OrderStatus.DELIVERED,
+                                  delivery_path=str(target), run=current_run())
+    except Exception as exc:
+        if (stop := as_retryable(exc, order_id=order_id, folder=target.parent, needed=needed)) is None:
+            raise
+        raise stop from exc
+    _publish_summary(order_id, order.client, target, not_delivered)
+    logger.info("delivered %d photos in %s; %d not delivered", len(ready), target, len(not_delivered))
     return str(target)
 
 
-def _publish_summary(order_id: int, client: str, target: Path, not_delivered: list[dict]) -> None:
+def _publish_summary(order_id: int, client: str, target: Path | None, not_delivered: list[dict]) -> None:
     """A Markdown artifact on the flow run: what a lead reads in the Prefect UI after delivery."""
     with transaction() as session:
         rows = stats.stage_table(session, order_id=order_id)
-    lines = [f"### {client} · order {order_id}", "", f"**Delivery:** `{target}`", "", "| stage | photos in | passed | rejected | rework rate | mean s/photo |",
+    lines = [f"### {client} · order {order_id}", "", f"**Delivery:** `{target}`" if target else "**Delivery:** none: no photo passed", "", "| stage | photos in | passed | rejected | rework rate | mean s/photo |",
              "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         rate = "-" if r.rework_rate is None else f"{r.rework_rate:.1%}"

@@ -1,17 +1,29 @@
-"""File handling shared by the tasks: safe names, archive copies with checksums, work paths."""
+"""File handling shared by the tasks: the card's files (regular files only, never through a link), archive
+copies with checksums, work paths, what the rest of an order will write, and leftovers of interrupted runs."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
 import stat
 import unicodedata
-from pathlib import Path
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from config.settings import get_settings
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+INCOMING_PREFIX = ".incoming-"
+LINK = "a symbolic link, not followed: copy the file (or folder) itself onto the card folder, not a link to it"
+
+
+class NotRegularFile(Exception):
+    """A card entry that is not a regular file (a link, a pipe, a device...): never read. The message says
+    what it is and what to do, without the file's name (the caller adds it)."""
 
 
 def safe_name(name: str, *, max_length: int = 100) -> str:
@@ -24,36 +36,145 @@ def safe_name(name: str, *, max_length: int = 100) -> str:
     return cleaned
 
 
-def copy_with_checksum(source: Path, target_dir: Path, *, chunk: int = 1 << 20) -> tuple[Path, str, int]:
+# --- the card: regular files inside the card folder, nothing else --------------------------------------------
+
+def what_it_is(mode: int) -> str | None:
+    """Why an entry of this ``st_mode`` (from lstat) is not read; None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISLNK(mode):
+        return LINK
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO), not a file: not read. Remove it from the card folder"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device file, not a photo: not read. Remove it from the card folder"
+    if stat.S_ISSOCK(mode):
+        return "a socket, not a file: not read. Remove it from the card folder"
+    if stat.S_ISDIR(mode):
+        return "a folder where a file was expected: not read"
+    return "not a regular file: not read. Remove it from the card folder"
+
+
+def card_entry_problem(card: Path, name: str) -> str | None:
+    """Why the card entry ``name`` is not read (a link, a pipe, a device...), without following it; None for a
+    regular file. A file that has gone raises FileNotFoundError."""
+    return what_it_is(os.lstat(Path(card) / name).st_mode)
+
+
+def open_card_file(card: Path, name: str) -> BinaryIO:
+    """Open the regular file ``name`` (a relative POSIX path) of the card folder for reading, following no link
+    on the way: each folder is opened relative to the one above it with O_NOFOLLOW, then the file itself, so a
+    link swapped in after the card was scanned is refused, not followed. Raises :class:`NotRegularFile` for
+    anything but a regular file inside the card."""
+    parts = PurePosixPath(name).parts
+    if not parts or PurePosixPath(name).is_absolute() or any(p in ("", ".", "..") for p in parts):
+        raise NotRegularFile("not a path inside the card folder: not read")
+    with naming(Path(card) / name):
+        return _open_card_file(card, parts)
+
+
+def _open_card_file(card: Path, parts: tuple[str, ...]) -> BinaryIO:
+    base = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
+    folder_fd = os.open(card, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in parts[:-1]:
+            try:
+                inner = os.open(part, base | os.O_DIRECTORY, dir_fd=folder_fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise NotRegularFile(f"inside {part}, {LINK}") from None
+                raise
+            os.close(folder_fd)
+            folder_fd = inner
+        try:  # O_NONBLOCK: opening a pipe must not wait for a writer; it is refused just below
+            fd = os.open(parts[-1], base | os.O_NONBLOCK, dir_fd=folder_fd)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise NotRegularFile(LINK) from None
+            raise
+    finally:
+        os.close(folder_fd)
+    try:
+        problem = what_it_is(os.fstat(fd).st_mode)
+        if problem is None and not _inside(fd, card):
+            problem = "not inside the card folder: not read"
+        if problem:
+            raise NotRegularFile(problem)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+@contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """OSErrors raised inside name ``path`` when they name no file of their own (a failed read() names none), so
+    the message of a failing disk names the right one: the card's or postline's."""
+    try:
+        yield
+    except OSError as exc:
+        if not (isinstance(exc.filename, str) and os.path.isabs(exc.filename)):
+            exc.filename = str(path)
+        raise
+
+
+def _inside(fd: int, card: Path) -> bool:
+    """Where the kernel says the open file is, under the card folder (Linux; elsewhere the walk above is the check)."""
+    proc = f"/proc/self/fd/{fd}"
+    if not os.path.exists(proc):
+        return True
+    return Path(os.readlink(proc)).is_relative_to(Path(card).resolve())
+
+
+# --- archive copies ---------------------------------------------------------------------------------------------
+
+def copy_with_checksum(source: Path | BinaryIO, target_dir: Path, *, name: str | None = None,
+                       origin: Path | None = None, chunk: int = 1 << 20) -> tuple[Path, str, int]:
     """Copy ``source`` into ``target_dir`` as ``<sha256[:16]>-<safe name>``, read-only, and verify the copy.
-    Returns (path, sha256, size). Content-keyed: copying the same bytes twice writes once."""
+    ``source`` is a path, or a file open for reading (left open), whose ``name`` and ``origin`` (its path, for
+    error messages) are then given. Returns (path, sha256, size).
+    Content-keyed: copying the same bytes twice writes once. The copy is written under a temporary name
+    (``.incoming-*``) and renamed when complete and verified; an interrupted copy is removed."""
+    name = name or Path(source).name
     target_dir.mkdir(parents=True, exist_ok=True)
-    tmp = target_dir / f".incoming-{os.getpid()}-{safe_name(source.name)}"
+    tmp = target_dir / f"{INCOMING_PREFIX}{os.getpid()}-{safe_name(name)}"
     digest = hashlib.sha256()
     size = 0
-    with open(source, "rb") as src, open(tmp, "wb") as dst:
-        while block := src.read(chunk):
-            digest.update(block)
-            dst.write(block)
-            size += len(block)
-        dst.flush()
-        os.fsync(dst.fileno())
-    sha = digest.hexdigest()
-    final = target_dir / f"{sha[:16]}-{safe_name(source.name)}"
-    if final.exists() and sha256_of(final) == sha:
-        tmp.unlink()
-    else:
-        if sha256_of(tmp) != sha:
+    try:
+        with (open(source, "rb") if isinstance(source, (str, Path)) else nullcontext(source)) as src, \
+                open(tmp, "wb") as dst:
+            while True:
+                with naming(origin or Path(source)):
+                    block = src.read(chunk)
+                if not block:
+                    break
+                digest.update(block)
+                with naming(tmp):
+                    dst.write(block)
+                size += len(block)
+            with naming(tmp):
+                dst.flush()
+                os.fsync(dst.fileno())
+        sha = digest.hexdigest()
+        final = target_dir / f"{sha[:16]}-{safe_name(name)}"
+        if final.exists() and sha256_of(final) == sha:
             tmp.unlink()
-            raise OSError(f"{source.name}: the archive copy does not match the card file; check the disk")
-        os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-        os.replace(tmp, final)
+        else:
+            if sha256_of(tmp) != sha:
+                raise OSError(errno.EIO, f"{name}: the archive copy does not match the card file; check the disk",
+                              str(tmp))
+            os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return final, sha, size
 
 
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+def sha256_of(path: Path | BinaryIO, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with (open(path, "rb") if isinstance(path, (str, Path)) else nullcontext(path)) as fh:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
@@ -65,3 +186,53 @@ def archive_dir(order_id: int) -> Path:
 
 def work_path(order_id: int, stage: str, photo_id: int, round: int, suffix: str = ".tif") -> Path:
     return get_settings().work_dir / f"order-{order_id}" / stage / f"{photo_id}-r{round}{suffix}"
+
+
+# --- leftovers of an interrupted run ------------------------------------------------------------------------------
+
+def leftovers(order_id: int) -> list[Path]:
+    """Temporary files a dead run of this order left behind: archive copies in progress (``.incoming-*``), working
+    files and JPEGs being written (``.<name>.<pid>.tmp``), and the delivery zip being written
+    (``.order-N-<client>.zip.<pid>.tmp``). Complete files are only ever renamed into place, so these are never
+    anything but unfinished copies."""
+    settings = get_settings()
+    found = list(archive_dir(order_id).glob(f"{INCOMING_PREFIX}*"))
+    found += [p for p in (settings.work_dir / f"order-{order_id}").rglob(".*.tmp") if p.is_file()]
+    found += list(settings.delivery_dir.glob(f".order-{order_id}-*.zip.*.tmp"))
+    return found
+
+
+# --- space --------------------------------------------------------------------------------------------------------
+
+def bytes_still_needed(order_id: int, stages: list[str], card_names: list[tuple[Path, str]] = ()) -> int:
+    """About how many bytes the rest of the order will still write under POSTLINE_HOME, from the record: for each
+    photo in the line, a 16-bit working TIFF (width x height x 6 bytes, before compression) for each stage it
+    has still to go through, and twice its pixel count for its delivery JPEGs and their copy in the zip; for each
+    card file not yet archived (``card_names``: (card folder, name)), its size for the archive copy and four
+    times that per stage (a working TIFF is about four times its RAW). Advice for a full disk, not a promise."""
+    from sqlmodel import col, select
+
+    from record.db import transaction
+    from record.models import Photo, PhotoStatus, WorkItem, WorkStatus
+
+    in_line = (PhotoStatus.INGESTED, PhotoStatus.PASSED, PhotoStatus.HELD)
+    with transaction() as session:
+        photos = session.exec(select(Photo).where(Photo.order_id == order_id,
+                                                  col(Photo.status).in_(in_line))).all()
+        open_items = session.exec(select(WorkItem.photo_id, WorkItem.stage).where(
+            WorkItem.order_id == order_id,
+            col(WorkItem.status).in_((WorkStatus.QUEUED, WorkStatus.CLAIMED)))).all()
+    at = {photo_id: stage for photo_id, stage in open_items}
+    total = 0
+    for photo in photos:
+        pixels = (photo.width or 0) * (photo.height or 0)
+        stage = at.get(photo.id)
+        left = len(stages) - stages.index(stage) if stage in stages else 0
+        total += pixels * 6 * left + pixels * 2
+    for card, name in card_names:
+        try:
+            size = os.lstat(Path(card) / name).st_size
+        except OSError:
+            continue
+        total += size + size * 4 * len(stages)
+    return total

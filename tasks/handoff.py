@@ -21,7 +21,8 @@ from presets.model import Preset
 from record import queue, work
 from record.db import transaction
 from record.models import QC_GATE, WorkItem
-from tasks.files import work_path
+from tasks.errors import as_retryable, retry_only_retryable
+from tasks.files import bytes_still_needed, work_path
 from tasks.operations import OPERATIONS, OpContext
 from tasks.runs import line_of
 
@@ -49,11 +50,13 @@ def mark_waiting(order_id: int, stage: str | None, flow_run_id: str | None) -> N
         session.add(order)
 
 
-@task(name="prepare-batch")
+@task(name="prepare-batch", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_only_retryable)
 def prepare_batch(order_id: int, stage: str, item_ids: list[int]) -> int:
     """Assisted stage: run the stage's operation on each queued photo; the result is what the retoucher
-    pulls. Content-keyed: a photo already prepared is not prepared again."""
-    spec = line_of(order_id).stage(stage)
+    pulls. Content-keyed: a photo already prepared is not prepared again. A failure of the disk or the record
+    stops the batch with a Retryable error (the photo stays queued, unprepared)."""
+    line = line_of(order_id)
+    spec = line.stage(stage)
     with transaction() as session:
         preset = Preset.model_validate_json(work.get_order(session, order_id).preset_json)
         items = work.items_by_id(session, item_ids)
@@ -62,12 +65,19 @@ def prepare_batch(order_id: int, stage: str, item_ids: list[int]) -> int:
         target = work_path(order_id, stage, item.photo_id, item.round, "-prepared.tif")
         if item.input_path == str(target):
             continue
-        OPERATIONS[spec.operation](Path(item.input_path), target,
-                                   OpContext(preset=preset, round=item.round, params=spec.params))
-        with transaction() as session:
-            row = session.get(WorkItem, item.id)
-            row.input_path = str(target)
-            session.add(row)
+        try:
+            OPERATIONS[spec.operation](Path(item.input_path), target,
+                                       OpContext(preset=preset, round=item.round, params=spec.params))
+            with transaction() as session:
+                row = session.get(WorkItem, item.id)
+                row.input_path = str(target)
+                session.add(row)
+        except Exception as exc:
+            stop = as_retryable(exc, order_id=order_id, folder=target.parent,
+                                needed=lambda: bytes_still_needed(order_id, [s.key for s in line.stages]))
+            if stop is None:
+                raise
+            raise stop from exc
         prepared += 1
     return prepared
 

@@ -1,8 +1,14 @@
 """Ingest: find the photos on a card folder, archive each original read-only with its SHA-256,
-read its metadata, set aside duplicates and unreadable files with a reason, and queue the rest."""
+read its metadata, set aside duplicates and unreadable files with a reason, and queue the rest.
+
+Only regular files inside the card folder are read. A symbolic link (to a file or a folder, inside the card
+or out), a pipe or a device is recorded as rejected with a reason that says what it is, and never opened.
+A failure of the machine (full disk, permission, I/O, the record) rejects nothing: the batch stops, Prefect
+retries it, and the files not yet recorded are picked up by the next run."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from prefect import task
@@ -12,48 +18,71 @@ from tasks.runs import line_of
 from record.db import transaction
 from record.models import Photo, PhotoStatus
 from record import work
-from tasks.errors import retry_only_retryable
-from tasks.files import archive_dir, copy_with_checksum, sha256_of
+from tasks.errors import as_retryable, retry_only_retryable, transient_cause
+from tasks.files import (
+    NotRegularFile, archive_dir, bytes_still_needed, card_entry_problem, copy_with_checksum, leftovers, naming,
+    open_card_file, sha256_of,
+)
 from tasks.pixels.metadata import SIDECAR_EXTENSIONS, UnreadablePhoto, kind_of, read_metadata
 
 
 def scan_card(folder: Path) -> list[str]:
-    """Every file under ``folder`` that may be a photo, as POSIX paths relative to it, in a stable order.
-    Hidden files and known sidecars (.xmp, .thm, ...) are skipped."""
+    """Every entry under ``folder`` that may be a photo, as POSIX paths relative to it, in a stable order.
+    Hidden files and known sidecars (.xmp, .thm, ...) are skipped. Links are listed, not followed (a link to a
+    folder is one entry, not its content), and so are pipes and devices: ingest reports each, reading none."""
     folder = Path(folder)
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder}: no such folder; give the folder that holds the card's photos")
     names = []
-    for path in folder.rglob("*"):
-        rel = path.relative_to(folder)
-        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
-            continue
-        if path.suffix.lower() in SIDECAR_EXTENSIONS:
-            continue
-        names.append(rel.as_posix())
+
+    def unreadable(exc: OSError) -> None:
+        raise exc  # a folder of the card that cannot be listed: say so, do not skip its photos silently
+
+    for top, dirs, files in os.walk(folder, followlinks=False, onerror=unreadable):
+        here = Path(top).relative_to(folder)
+        links = [d for d in dirs if os.path.islink(os.path.join(top, d))]
+        dirs[:] = sorted(d for d in dirs if d not in links and not d.startswith("."))
+        for name in files + links:
+            if name.startswith(".") or Path(name).suffix.lower() in SIDECAR_EXTENSIONS:
+                continue
+            names.append((here / name).as_posix())
     return sorted(names)
 
 
+def _rejected(order_id: int, name: str, reason: str, *, sha256: str = "", size: int = 0) -> Photo:
+    return Photo(order_id=order_id, source_name=name, sha256=sha256, size_bytes=size, status=PhotoStatus.REJECTED,
+                 reason=reason)
+
+
 def _examine(order_id: int, card: Path, name: str) -> Photo:
-    """Archive one file and build its Photo row (not yet added)."""
-    source = card / name
-    size = source.stat().st_size
-    if size == 0:
-        return Photo(order_id=order_id, source_name=name, sha256=sha256_of(source), size_bytes=0,
-                     status=PhotoStatus.REJECTED,
-                     reason=f"{name}: empty file (0 bytes). The copy from the card failed: copy it again.")
-    kind = kind_of(source)
-    if kind is None:
-        return Photo(order_id=order_id, source_name=name, sha256=sha256_of(source), size_bytes=size,
-                     status=PhotoStatus.REJECTED,
-                     reason=f"{name}: not a photo type postline reads (camera RAW, JPEG or TIFF). "
-                            "Remove it from the card folder, or convert it.")
-    original, sha, size = copy_with_checksum(source, archive_dir(order_id))
+    """Archive one card file and build its Photo row (not yet added). Raises OSError for a failure of the
+    machine (and FileNotFoundError when the file has gone since the card was scanned)."""
+    source = None
+    try:
+        problem = card_entry_problem(card, name)  # without opening it: opening a device can have effects
+        source = None if problem else open_card_file(card, name)
+    except NotRegularFile as exc:  # it changed since: a link or a pipe swapped in
+        problem = str(exc)
+    if source is None:
+        return _rejected(order_id, name, f"{name}: {problem}.")
+    with source:
+        size = os.fstat(source.fileno()).st_size
+        kind = kind_of(name)
+        if size == 0 or kind is None:
+            with naming(card / name):
+                sha = sha256_of(source)
+            return _rejected(order_id, name, sha256=sha, size=size, reason=(
+                f"{name}: empty file (0 bytes). The copy from the card failed: copy it again." if size == 0 else
+                f"{name}: not a photo type postline reads (camera RAW, JPEG or TIFF). "
+                "Remove it from the card folder, or convert it."))
+        original, sha, size = copy_with_checksum(source, archive_dir(order_id), name=name, origin=card / name)
     photo = Photo(order_id=order_id, source_name=name, original_path=str(original), sha256=sha,
                   size_bytes=size, kind=kind.value, status=PhotoStatus.INGESTED)
     try:
         meta = read_metadata(original)
     except UnreadablePhoto as exc:
+        if transient_cause(exc) is not None:
+            raise
         photo.status = PhotoStatus.REJECTED
         photo.reason = str(exc).replace(original.name, name)
         return photo
@@ -64,33 +93,72 @@ def _examine(order_id: int, card: Path, name: str) -> Photo:
     return photo
 
 
-@task(name="ingest-batch", retries=2, retry_condition_fn=retry_only_retryable)
+def _record(order_id: int, photo: Photo, first_stage: str) -> None:
+    with transaction() as session:
+        if photo.status is PhotoStatus.INGESTED:
+            first = work.find_by_checksum(session, order_id, photo.sha256)
+            if first is not None:
+                photo.status, photo.duplicate_of = PhotoStatus.DUPLICATE, first.id
+                photo.reason = f"{photo.source_name}: same bytes as {first.source_name}; not processed twice."
+        work.add_photo(session, photo, first_stage=first_stage)
+
+
+def _ingest_one(order_id: int, card: Path, name: str, first_stage: str) -> Photo | None:
+    """Examine and record one card file; None when it has gone from the card folder since the scan.
+    A failure of the machine is raised; a file that cannot be read for a reason of its own is rejected."""
+    try:
+        photo = _examine(order_id, card, name)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if transient_cause(exc) is not None:
+            raise
+        photo = _rejected(order_id, name, f"{name}: cannot be read ({exc.strerror or type(exc).__name__}). "
+                                          "Copy it onto the card folder again; the rest of the order goes on.")
+    _record(order_id, photo, first_stage)
+    return photo
+
+
+@task(name="ingest-batch", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_only_retryable)
 def ingest_batch(order_id: int, card_folder: str, names: list[str]) -> dict[str, int]:
     """Archive and record a batch of card files; files already recorded for this order are skipped."""
     logger = get_run_logger()
-    first_stage = line_of(order_id).first.key
+    stages = [s.key for s in line_of(order_id).stages]
+    card = Path(card_folder)
     counts = {"ingested": 0, "rejected": 0, "duplicate": 0, "skipped": 0}
     with transaction() as session:
         known = work.known_sources(session, order_id)
-    for name in names:
-        if name in known:
+    todo = [name for name in names if name not in known]
+    counts["skipped"] = len(names) - len(todo)
+    for index, name in enumerate(todo):
+        try:
+            photo = _ingest_one(order_id, card, name, stages[0])
+        except Exception as exc:
+            stop = as_retryable(exc, order_id=order_id, folder=archive_dir(order_id),
+                                needed=lambda: bytes_still_needed(order_id, stages, [(card, n) for n in todo[index:]]))
+            if stop is None:
+                raise
+            logger.error("%s (while ingesting %s)", stop, name)
+            raise stop from exc
+        if photo is None:
+            logger.warning("%s: no longer in the card folder; not recorded (a later run takes it if it is back)", name)
             counts["skipped"] += 1
             continue
-        try:
-            photo = _examine(order_id, Path(card_folder), name)
-        except OSError as exc:
-            photo = Photo(order_id=order_id, source_name=name, sha256="", size_bytes=0,
-                          status=PhotoStatus.REJECTED,
-                          reason=f"{name}: cannot read the file ({exc.strerror or exc}). Check the card copy.")
-        with transaction() as session:
-            if photo.status is PhotoStatus.INGESTED:
-                first = work.find_by_checksum(session, order_id, photo.sha256)
-                if first is not None:
-                    photo.status, photo.duplicate_of = PhotoStatus.DUPLICATE, first.id
-                    photo.reason = f"{name}: same bytes as {first.source_name}; not processed twice."
-            work.add_photo(session, photo, first_stage=first_stage)
         counts[photo.status.value] += 1
         if photo.reason:
             logger.warning("%s", photo.reason)
     logger.info("ingest batch: %s", counts)
     return counts
+
+
+@task(name="remove-leftovers")
+def remove_leftovers(order_id: int) -> int:
+    """Remove the temporary files an interrupted run of this order left behind (tasks.files.leftovers); the
+    order's run calls this first, before anything of the order is being written."""
+    removed = 0
+    for path in leftovers(order_id):
+        path.unlink(missing_ok=True)
+        removed += 1
+    if removed:
+        get_run_logger().info("removed %d unfinished file(s) an interrupted run left behind", removed)
+    return removed

@@ -100,7 +100,7 @@ def decode_raw_linear16(path: Path, params: DecodeParams, *, half_size: bool = F
             return raw.postprocess(**_raw_args(raw, params, half_size))
     except (rawpy.LibRawError, OSError, ValueError) as exc:
         raise PhotoError(
-            f"{Path(path).name}: LibRaw cannot decode this RAW file ({type(exc).__name__}: {exc}). "
+            f"{Path(path).name}: LibRaw cannot decode this RAW file ({type(exc).__name__}). "
             "It is probably corrupt, truncated or from a camera LibRaw does not support: copy it again from the card."
         ) from exc
 
@@ -122,7 +122,7 @@ def decode_raster(path: Path) -> np.ndarray:
             else:
                 data = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise PhotoError(f"{Path(path).name}: cannot decode this image ({exc}). "
+        raise PhotoError(f"{Path(path).name}: cannot decode this image ({type(exc).__name__}). "
                          "Export it again as JPEG or TIFF.") from exc
     return display_to_working(data)
 

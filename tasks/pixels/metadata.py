@@ -96,10 +96,11 @@ def read_metadata(path) -> PhotoMeta:
         if size == 0:
             raise _fail(path, "the file is empty (0 bytes) - the copy did not complete")
         return _read_raw(path, size) if kind is PhotoKind.RAW else _read_pillow(path, kind)
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as e:
-        raise _fail(path, f"cannot be opened ({e.strerror or e})",
+    except (FileNotFoundError, IsADirectoryError) as e:
+        raise _fail(path, f"cannot be opened ({e.strerror or type(e).__name__})",
                     "Check the file is still there and readable; the rest of the order goes on.") from e
-    # other OSErrors (a network share dropping out...) propagate: they may be worth a retry
+    # other OSErrors (permission, a full or failing disk, a network share dropping out...) are the machine's,
+    # not the file's: they propagate, and the run stops and retries (tasks.errors)
 
 
 # ---------------------------------------------------------------- RAW
@@ -138,17 +139,17 @@ def _read_raw(path: Path, size: int) -> PhotoMeta:
 
 
 def _libraw_problem(e: rawpy.LibRawError, head: bytes) -> tuple[str, str]:
-    """(what is wrong, what to do) for a file LibRaw refused."""
-    detail = e.args[0].decode(errors="replace") if e.args and isinstance(e.args[0], bytes) else str(e)
-    libraw = f"(LibRaw {'.'.join(map(str, rawpy.libraw_version))}: {type(e).__name__}: {detail})"
+    """(what is wrong, what to do) for a file LibRaw refused. Said in postline's words: nothing of the file's
+    content is quoted (the reason reaches the client's manifest, and the file may be anything)."""
+    libraw = f"(LibRaw {'.'.join(map(str, rawpy.libraw_version))}: {type(e).__name__})"
     name, is_raw = _signature(head)
     if all(32 <= b < 127 or b in b"\t\r\n" for b in head[:512]):  # LibRaw says "I/O error" for text
-        return f"not a RAW file: its content is text ({head[:20].decode()!r}...) {libraw}", WRONG_FILE
+        return f"not a RAW file: its content is text {libraw}", WRONG_FILE
     if name and not is_raw:
         return f"not a RAW file: its content is a {name} {libraw}", WRONG_FILE
     if isinstance(e, rawpy.LibRawFileUnsupportedError):
         if not name:
-            return f"not a RAW file LibRaw knows (it starts {head[:8].hex(' ')}) {libraw}", WRONG_FILE
+            return f"not a RAW file LibRaw knows (its first bytes match no camera format) {libraw}", WRONG_FILE
         why = f"it starts like a {name} but " + (
             "its directory (kept at the end of the file) is missing - truncated" if name == "Canon CRW"
             else "LibRaw cannot decode it - truncated, or a camera too new for this LibRaw")
@@ -320,7 +321,7 @@ def _read_pillow(path: Path, kind: PhotoKind) -> PhotoMeta:
         if isinstance(e, OSError) and e.errno is not None:
             raise  # a real I/O error, not a broken image
         raise _fail(path, f"not a readable {label} file: its image data is truncated or corrupted "
-                          f"(Pillow: {e})") from e
+                          f"(Pillow: {type(e).__name__})") from e
     orientation = exif.get(0x0112, 1)
     orientation = orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else 1
     if orientation >= 5:  # 5..8 are quarter turns
