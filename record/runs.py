@@ -95,15 +95,17 @@ def holder(session: Session, order_id: int, *, lock: bool = False) -> RunLease |
 
 
 def take(session: Session, order_id: int, *, flow_run_id: str, name: str, owner: str, lease: timedelta,
-         dead: str | None = None, now: datetime | None = None) -> RunLease | None:
+         dead: str | None = None, dead_ended: bool = False, now: datetime | None = None) -> RunLease | None:
     """Take the order for ``flow_run_id`` until now + ``lease``, in one guarded UPDATE: if nobody holds it,
     if this flow run holds it already (a run resumed after a suspension, or taking it again), or if the
-    holder is ``dead`` (a flow run the caller found gone) and its hold has expired. None when taken, else
-    the lease that stands in the way."""
+    holder is ``dead`` (a flow run the caller found gone) and its hold has expired, or ``dead_ended``: its
+    run has ended by Prefect's word (it will not renew its hold). None when taken, else the lease that stands
+    in the way."""
     now = now or utcnow()
     free = [col(Order.run_flow_run_id).is_(None), Order.run_flow_run_id == flow_run_id]
     if dead is not None:
-        free.append((Order.run_flow_run_id == dead) & (col(Order.run_expires_at) <= now))
+        free.append((Order.run_flow_run_id == dead) if dead_ended
+                    else (Order.run_flow_run_id == dead) & (col(Order.run_expires_at) <= now))
     result = session.execute(
         update(Order).where(Order.id == order_id, or_(*free))
         .values(run_flow_run_id=flow_run_id, run_name=name[:200], run_owner=owner[:200], run_expires_at=now + lease,

@@ -81,24 +81,40 @@ def _still_alive(lease: runs.RunLease, waiting_run: str | None) -> bool:
     return False
 
 
-def _judge(order_id: int, run_id: str) -> str | None:
-    """The flow run id of a holder of the order that is gone (its hold expired, Prefect has it neither
-    suspended nor about to restart), so this run may take over; None if nobody or this run holds it.
-    :class:`record.runs.OrderRunLive` for a suspended holder."""
+def _ended(lease: runs.RunLease) -> bool:
+    """Whether Prefect says the holder's flow run has ended (completed, failed, crashed or cancelled) although
+    its hold has not expired: a run that stopped because the record itself failed (a full disk under it)
+    could not clear its hold, and a finished run will not renew it. Unknown to this Prefect server: no."""
+    try:
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(UUID(lease.flow_run_id)).state
+    except (ObjectNotFound, ValueError):
+        return False
+    return state is not None and state.is_final()
+
+
+def _judge(order_id: int, run_id: str) -> tuple[str, bool] | None:
+    """A holder of the order that is gone, so this run may take over: its flow run id, and whether Prefect
+    says it ended (else its hold expired and Prefect has it neither suspended nor about to restart). None if
+    nobody or this run holds it, or the holder is alive. :class:`record.runs.OrderRunLive` for a suspended
+    holder."""
     with transaction() as session:
         standing = runs.holder(session, order_id)
         order = work.get_order(session, order_id)
         waiting_on, waiting_run = order.waiting_on, order.flow_run_id
-    if standing is None or standing.flow_run_id == run_id or not standing.expired():
+    if standing is None or standing.flow_run_id == run_id:
         return None
+    if not standing.expired():
+        return (standing.flow_run_id, True) if _ended(standing) else None
     if _still_alive(standing, waiting_run if waiting_on else None):
         raise runs.OrderRunLive(standing, suspended=True, waiting_on=waiting_on)
-    return standing.flow_run_id
+    return standing.flow_run_id, False
 
 
 def ensure_free(order_id: int) -> None:
     """:class:`record.runs.OrderRunLive` while a live run holds the order (a suspended one included)."""
-    _judge(order_id, run_id="")
+    if _judge(order_id, run_id="") is not None:
+        return
     with transaction() as session:
         standing = runs.holder(session, order_id)
     if standing is not None and not standing.expired():
@@ -120,10 +136,11 @@ def _mark_crashed(dead: str, order_id: int, run_name: str) -> None:
 def _take_order(order_id: int, run_id: str, run_name: str) -> dict:
     """Take the order for this run, in one transaction with what a run's start does: record the line on the
     order's first start, put back the claims a dead run left, mark it running."""
-    dead = _judge(order_id, run_id)
+    gone = _judge(order_id, run_id)
+    dead = gone[0] if gone else None
     with transaction() as session:
         standing = runs.take(session, order_id, flow_run_id=run_id, name=run_name, owner=_owner(), lease=_lease(),
-                             dead=dead)
+                             dead=dead, dead_ended=bool(gone and gone[1]))
         if standing is not None:
             raise runs.OrderRunLive(standing)
         order = work.get_order(session, order_id)
