@@ -7,13 +7,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from config.line import Operation
-from config.settings import get_settings
+import cv2
 import numpy as np
 
+from config.line import Operation
+from config.settings import get_settings
 from presets.model import OutputSpace, Preset
+from tasks.files import work_path
 from tasks.pixels import blemish, detail, dodgeburn, finish, imageio, look, skin, tone
 from tasks.pixels.decode import decode_linear16
+
+
+REFERENCE_LONG_EDGE = 384   # the graded reference's long edge: enough for QC's whole-frame statistics
+
+
+def reference_path(order_id: int, photo_id: int, round: int) -> Path:
+    """Where grading writes a photo's graded reference for ``round`` (beside the proofs, under the work folder)."""
+    return work_path(order_id, "reference", photo_id, round)
 
 
 @dataclass(frozen=True)
@@ -22,12 +32,15 @@ class OpContext:
     round: int            # 1 = first pass; higher = rework after a QC rejection
     proof_path: Path | None = None
     calibration: tuple[tuple[float, ...], ...] | None = None  # the session's fit, 3x3 or 3x6 (tasks/calibration.py)
+    reference_path: Path | None = None  # grade: where to write the graded reference QC compares the look with
 
 
 def grade(source: Path, output: Path, ctx: OpContext) -> None:
     """RAW (or JPEG/TIFF) + the order's preset -> 16-bit working TIFF (sRGB) and a JPEG proof.
     The preset's look is applied in one fused pass (``tasks.pixels.look``); output sharpening is left
-    to delivery. On a rework round the exposure is rescued so the highlights QC found blown come back."""
+    to delivery. On a rework round the exposure is rescued so the highlights QC found blown come back.
+    With ``ctx.reference_path``, also the graded reference: the same decode through the preset alone (this
+    round's exposure included; no session calibration), small, for QC's look check (``qc.checks.check_look``)."""
     preset = ctx.preset
     image16 = decode_linear16(source, preset.decode)
     if ctx.round > 1:
@@ -41,6 +54,19 @@ def grade(source: Path, output: Path, ctx: OpContext) -> None:
     if ctx.proof_path is not None:
         settings = get_settings()
         imageio.write_jpeg(ctx.proof_path, display, quality=85, long_edge=settings.web_long_edge)
+    if ctx.reference_path is not None:
+        plain = look.bake(preset, space=OutputSpace.SRGB, output_sharpening=False)
+        imageio.write_working_tiff(ctx.reference_path, look.apply(_small(image16, REFERENCE_LONG_EDGE), plain,
+                                                                  dtype=np.float32))
+
+
+def _small(image: np.ndarray, long_edge: int) -> np.ndarray:
+    height, width = image.shape[:2]
+    scale = long_edge / max(height, width)
+    if scale >= 1:
+        return image
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def _display_op(apply: Callable) -> Callable[[Path, Path, OpContext], None]:

@@ -20,7 +20,7 @@ from record.models import Photo, PhotoStatus, WorkItem, WorkStatus
 from tasks.errors import Retryable, retry_only_retryable
 from tasks.files import sha256_of, work_path
 from tasks.handoff import next_stage_for
-from tasks.operations import OPERATIONS, OpContext
+from tasks.operations import OPERATIONS, OpContext, reference_path
 from tasks.pixels.calibrate import CalibrationResult
 
 
@@ -67,11 +67,13 @@ def run_stage_batch(order_id: int, stage: str, item_ids: list[int]) -> dict[str,
             counts["skipped"] += 1
             continue
         output = work_path(order_id, stage, item.photo_id, item.round)
-        proof = work_path(order_id, "proofs", item.photo_id, item.round, ".jpg") if stage == get_line().stages[0].key else None
+        first = stage == get_line().stages[0].key
+        proof = work_path(order_id, "proofs", item.photo_id, item.round, ".jpg") if first else None
+        reference = reference_path(order_id, item.photo_id, item.round) if first else None
         started = time.perf_counter()
         try:
             operation(Path(item.input_path), output, OpContext(preset=preset, round=item.round, proof_path=proof,
-                                                                      calibration=calibration))
+                                                               calibration=calibration, reference_path=reference))
         except Retryable as exc:
             _release(item, f"will retry: {exc}")
             raise
