@@ -116,13 +116,22 @@ def test_a_forced_bad_calibration_is_caught_by_qc_and_blamed_on_grading(prefect_
 
 # --- a look lost at a later stage: blamed there ----------------------------------------------------------------
 def _wait_for(order_id: int, stage: str, runner: threading.Thread, timeout: float = 120) -> None:
+    """Until the order's flow run is paused on ``stage`` (a hand-back wakes it only then)."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert runner.is_alive(), "the order's flow run ended instead of waiting"
-        with transaction() as session:
-            if work.get_order(session, order_id).waiting_on == stage and work.items_in(session, order_id, stage):
-                return
-        time.sleep(0.2)
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            assert runner.is_alive(), "the order's flow run ended instead of waiting"
+            with transaction() as session:
+                order = work.get_order(session, order_id)
+            if order.waiting_on == stage and order.flow_run_id:
+                state = client.read_flow_run(UUID(order.flow_run_id)).state
+                if state and state.is_paused():
+                    return
+            time.sleep(0.2)
     raise AssertionError(f"order {order_id} never waited on {stage}")
 
 
