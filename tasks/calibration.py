@@ -13,6 +13,7 @@ from pathlib import Path
 from prefect import task
 from prefect.logging import get_run_logger
 
+from config.line import get_line
 from config.settings import get_settings
 from presets.model import Preset
 from record import moves, work
@@ -25,6 +26,7 @@ from tasks.pixels.metadata import PhotoKind
 
 CHART_FRAME_REASON = "colour chart frame, used for session calibration"
 MAX_NOTED_REFUSALS = 3          # refused chart-like patterns named in the order's note (all are logged)
+NOTE_LENGTH = 1000              # Order.calibration_note's column
 
 
 def chart_candidates(photos, chart_name: str | None, limit: int) -> list:  # noqa: ANN001
@@ -49,8 +51,6 @@ def set_aside_chart_frame(session, photo: Photo, first_stage: str) -> None:  # n
 def _record(order_id: int, *, note: str | None, result: calibrate.CalibrationResult | None = None,
             chart: Photo | None = None) -> None:
     """The decision, in one transaction: the fit or why there is none, and the chart frame set aside."""
-    from config.line import get_line
-
     with transaction() as session:
         order = work.get_order(session, order_id)
         order.calibration_json = result.model_dump_json() if result is not None else None
@@ -63,10 +63,14 @@ def _record(order_id: int, *, note: str | None, result: calibrate.CalibrationRes
 
 
 def _refusals_note(refused: list[calibrate.ChartRejected]) -> str:
+    """Why each refused pattern was refused, within the note's length (the run's log has every word)."""
     shown = "; ".join(f"{exc.source}: " + ", ".join(d.message for d in exc.doubts)
                       for exc in refused[:MAX_NOTED_REFUSALS])
-    more = f" (and {len(refused) - MAX_NOTED_REFUSALS} more, see the run's log)" if len(refused) > MAX_NOTED_REFUSALS else ""
-    return f"a chart-like pattern was refused, so nothing was changed: {shown}{more}"
+    more = f" (and {len(refused) - MAX_NOTED_REFUSALS} more)" if len(refused) > MAX_NOTED_REFUSALS else ""
+    note = f"a chart-like pattern was refused, so nothing was changed: {shown}{more}"
+    if len(note) > NOTE_LENGTH:
+        note = note[:NOTE_LENGTH - 30].rstrip() + "... (the run's log has it all)"
+    return note
 
 
 @task(name="calibrate-session")

@@ -99,3 +99,17 @@ def test_the_accepted_real_calibrations_pass_the_plausibility_checks_with_margin
         corrected = calibrate.transform(np.full((1, 3), 0.18), matrix)[0]
         white = chart_trust.white_point(matrix)
         assert np.allclose(corrected / corrected.sum(), white / white.sum(), atol=1e-6)  # every grey alike
+
+
+def test_order_create_takes_deliver_chart(home, card):
+    def create(*extra: str) -> int:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(["order", "create", "--client", "Flagged", "--shoot", "wedding", "--from", str(card),
+                         *extra]) == 0
+        return int(out.getvalue().splitlines()[-1])                 # the id, alone on the last line
+
+    flagged, default = create("--deliver-chart"), create()
+    with transaction() as session:
+        assert work.get_order(session, flagged).deliver_chart is True
+        assert work.get_order(session, default).deliver_chart is False

@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from tasks.pixels import calibrate as cal
+from tasks.pixels.colour import srgb_decode
 
 ROWS, COLUMNS = 4, 6
 NEUTRAL_ROW = slice(18, 24)        # white 9.5 .. black 2
@@ -55,7 +56,7 @@ MAX_PATCH_TEXTURE = 0.25   # luminance spread inside a patch, (90th - 10th perce
                            # patch counts as textured. Printed patches are flat: real shots' median patch
                            # 0.05-0.08 (sensor noise), worst 0.18 (a dark patch, noise over a small level).
 MAX_TEXTURED_PATCHES = 3   # textured patches a chart may still have (dust, glare on a patch or two). Real shots:
-                           # 0 of 24; a wall or a contact sheet seen as a chart: 7-8.
+                           # 0 of 24; a wall or a contact sheet seen as a chart: 7-12.
 MIN_NEIGHBOUR_DE = 3.0     # CIEDE2000 below which two side-by-side patches count as alike. The reference chart's
                            # closest neighbours are 9.2 apart; the real shots' 6.9 (s40_b), 7.3 (g2).
 MAX_ALIKE_NEIGHBOURS = 2   # of the grid's 38 neighbour pairs. Real shots: 0. A wall or a contact sheet seen as a
@@ -65,9 +66,9 @@ MAX_ALIKE_NEIGHBOURS = 2   # of the grid's 38 neighbour pairs. Real shots: 0. A 
 STEP_RANGE = (3.5, 12.0)   # luminance of neutral 8 over neutral 3.5. Reference: 6.7; real shots 5.95 (s40_b),
                            # 6.12 (g2): flare lifts the dark patch and lowers it, over-exposure raises it.
 MAX_NEUTRAL_CHROMA = 20.0  # CIELAB chroma of the four middle greys as decoded (exposure matched): the light's
-                           # cast under the camera's white balance. Real shots 4.4 (s40_b), 10.8 (g2);
-                           # canon_powershot_g2.crw (lit at about 3500 K) decoded at 4500 K 16.2, at 2800 K
-                           # 37.4, at 8000 K 41.8: a white balance that far off is not fixed by a chart.
+                           # cast under the camera's white balance. Real shots 4.4 (s40_b), 10.8 (g2, as
+                           # shot); g2 decoded at 3500 K 6.9, 4500 K 16.2, 2800 K 37.4, 8000 K 41.8: a white
+                           # balance that far off the light is not for a chart to fix.
 MAX_NEUTRAL_SPREAD = 6.0   # a*b* distance of each middle grey from their common colour: one light casts the
                            # same colour on all four. Real shots 1.9 (s40_b), 3.4 (g2); synthetic 0.4. A
                            # window among wall patches: 10.9.
@@ -90,24 +91,24 @@ MAX_FIT_SHARE = 0.75        # the fit must take off at least a quarter of the er
 
 # --- 6. the correction ---------------------------------------------------------------------------------------
 MAX_WHITE_SHIFT = 25.0      # how far the correction moves white (CIELAB chroma of where (1, 1, 1) lands):
-                            # the white balance it applies. Real fits 6.7 (s40_b), 14.1 (g2); g2 decoded
-                            # 1000 K off its light 21.2, 700 K the other way 36.8 (refused at the greys).
+                            # the white balance it applies. Real fits 6.7 (s40_b), 14.1 (g2); g2 decoded at
+                            # 4500 K 21.2, at 2800 K 36.8 (refused at the greys already).
 CORRECTION_CHROMA_RANGE = (0.75, 2.0)   # mean chroma of the everyday and reference colours after the
                             # correction (its white balance taken out) over before. Real fits 1.19-1.20; the
-                            # demo camera 1.26, the tests' wrong camera (channels bleeding 25%) 1.54. A
-                            # near-grey correction: under 0.5; the false detections' fits 0.03-0.42.
+                            # demo camera 1.26, the tests' wrong camera (channels bleeding 25%) 1.54. The
+                            # false detections' fits: 0.03-0.42 (walls, paint swatches), 2.78 (a grey card).
 MAX_HUE_TURN = 45.0         # degrees: the largest hue change the correction makes to a colour of chroma 20 or
                             # more (white balance taken out). Real fits 21.3 (g2), 23.6 (s40_b: both on the
                             # chart's cyan, outside the camera's gamut), the wrong camera 26.9; a channel swap
-                            # 159, the false detections' fits 130-180.
+                            # 159, the false detections' fits 49-177.
 MAX_MEAN_HUE_TURN = 20.0    # degrees, the same averaged over those colours weighted by chroma: a turn of the
                             # whole palette. Real fits 5.2 (g2), 5.9 (s40_b), the wrong camera 10.9; a channel
-                            # swap 119, the false detections' fits 77-83.
+                            # swap 119, walls and a contact sheet seen as a chart 77-83.
 MAX_GREY_CHROMA = 4.0       # the chart's measured greys after the correction (exposure matched): they must
                             # come out grey. Real fits 1.30 (s40_b), 1.63 (g2).
 MAX_CONDITION = 12.0        # condition number of the correction's local 3x3 at mid grey: how unevenly it
-                            # stretches colour. Real fits 1.5, the wrong camera 1.9; the false detections'
-                            # fits 29-57000 (noise in one channel amplified into colour blotches). Its
+                            # stretches colour. Real fits 1.5, the wrong camera 1.9; false detections' fits
+                            # 29-57000 (noise in one channel amplified into colour blotches). Its
                             # determinant must be positive (no colours folded over).
 
 # Everyday colours a session holds, encoded sRGB (the chart's reference colours are added to them).
@@ -135,15 +136,11 @@ class Doubt:
     message: str
 
 
-def _working_from_srgb(encoded: np.ndarray) -> np.ndarray:
-    linear = np.where(encoded <= 0.04045, encoded / 12.92, ((encoded + 0.055) / 1.055) ** 2.4)
-    return linear @ cal.SRGB_TO_REC2020.T
-
-
 def judged_colours() -> np.ndarray:
     """The colours a correction is judged on: everyday colours and the chart's 24 reference colours, linear
     Rec.2020, N x 3."""
-    return np.vstack([_working_from_srgb(EVERYDAY_SRGB), cal.reference_working()])
+    everyday = srgb_decode(EVERYDAY_SRGB).astype(np.float64) @ cal.SRGB_TO_REC2020.T
+    return np.vstack([everyday, cal.reference_working()])
 
 
 def _lab(rgb: np.ndarray, *, grey_gain_from: np.ndarray | None = None) -> np.ndarray:
