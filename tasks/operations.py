@@ -55,18 +55,18 @@ def grade(source: Path, output: Path, ctx: OpContext) -> None:
         settings = get_settings()
         imageio.write_jpeg(ctx.proof_path, display, quality=85, long_edge=settings.web_long_edge)
     if ctx.reference_path is not None:
-        plain = look.bake(preset, space=OutputSpace.SRGB, output_sharpening=False)
-        imageio.write_working_tiff(ctx.reference_path, look.apply(_small(image16, REFERENCE_LONG_EDGE), plain,
-                                                                  dtype=np.float32))
+        imageio.write_working_tiff(ctx.reference_path, graded_reference(image16, preset))
 
 
-def _small(image: np.ndarray, long_edge: int) -> np.ndarray:
-    height, width = image.shape[:2]
-    scale = long_edge / max(height, width)
-    if scale >= 1:
-        return image
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+def graded_reference(image16: np.ndarray, preset: Preset) -> np.ndarray:
+    """The look ``preset`` alone gives the decoded ``image16`` (no session calibration, no retouch), display sRGB
+    float32, at most REFERENCE_LONG_EDGE: what QC compares each photo's look with."""
+    height, width = image16.shape[:2]
+    scale = REFERENCE_LONG_EDGE / max(height, width)
+    if scale < 1:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        image16 = cv2.resize(image16, size, interpolation=cv2.INTER_AREA)
+    return look.apply(image16, look.bake(preset, space=OutputSpace.SRGB, output_sharpening=False), dtype=np.float32)
 
 
 def _display_op(apply: Callable) -> Callable[[Path, Path, OpContext], None]:

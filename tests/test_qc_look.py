@@ -16,13 +16,13 @@ from qc import checks
 from record import people, work
 from record.db import transaction
 from record.models import QC_GATE, EventKind, PhotoStatus
-from tasks.operations import REFERENCE_LONG_EDGE, _small
+from tasks.operations import graded_reference
 from tasks.pixels import calibrate, detail, dodgeburn, finish, imageio, look, skin
 from tasks.pixels.calibrate import CalibrationModel, CalibrationResult, ChartSource
 from tasks.pixels.decode import decode_linear16
 from tasks.pixels.synth_dng import render_scene, write_dng
 from tests.conftest import sample
-from tests.flowkit import MANUAL_SKIN_LINE, run_order
+from tests.flowkit import MANUAL_SKIN_LINE
 
 SPEC = QcGateSpec()
 NEAR_GREY = 0.2 * np.eye(3) + 0.8 * np.ones((3, 3)) / 3           # what the false chart did: colours gone
@@ -34,9 +34,7 @@ def graded(path, preset_name: str = "classic-portrait", calibration=None) -> tup
     image16 = decode_linear16(path, preset.decode, half_size=True)
     display = look.apply(image16, look.bake(preset, calibration=calibration, space=OutputSpace.SRGB,
                                             output_sharpening=False), dtype=np.float32)
-    reference = look.apply(_small(image16, REFERENCE_LONG_EDGE),
-                           look.bake(preset, space=OutputSpace.SRGB, output_sharpening=False), dtype=np.float32)
-    return display, reference
+    return display, graded_reference(image16, preset)
 
 
 @pytest.fixture(scope="module")
