@@ -96,6 +96,28 @@ class QcGateSpec(BaseModel):
     max_aspect_error: float = Field(0.01, ge=0, le=0.5, description=(
         "Relative difference of aspect ratio from the original that passes where a crop is allowed."))
     require_icc: bool = Field(True, description="A working file must carry an sRGB ICC profile.")
+    # The look check compares each photo with its graded reference: the preset's look alone (no session
+    # calibration, no retouch), rendered small at grading time. The margins measured for these bounds are written
+    # beside qc.checks.check_look.
+    min_look_chroma_ratio: float = Field(0.65, ge=0, le=1, description=(
+        "Lowest mean CIELAB chroma of the photo over its graded reference's that passes: below it the colours "
+        "collapsed (a wrong session calibration greys every photo). Real calibrations and retouch: 0.96 and up."))
+    max_look_chroma_ratio: float = Field(1.8, ge=1, le=10, description=(
+        "Highest mean chroma of the photo over its graded reference's that passes. Real calibrations: up to 1.31."))
+    max_look_ab_shift: float = Field(15.0, gt=0, le=100, description=(
+        "Largest distance (CIELAB a*b* units) between the mean colour of the photo and of its graded reference: "
+        "a shift of the whole palette. A real calibration that takes out a 3500 K light's cast: 7.4."))
+    max_look_hue_shift: float = Field(35.0, gt=0, le=180, description=(
+        "Largest mean hue change (degrees, weighted by chroma) of the coloured pixels against the graded "
+        "reference. Real calibrations: up to 18; swapped channels: 96 and more."))
+    max_look_lightness_shift: float = Field(15.0, gt=0, le=100, description=(
+        "Largest change of mean lightness (CIELAB L*) against the graded reference (the reference carries a rework's "
+        "exposure rescue). Real calibrations: up to 6.9, automatic retouch up to 3.9."))
+    min_look_contrast_ratio: float = Field(0.6, ge=0, le=1, description=(
+        "Lowest standard deviation of L* of the photo over its graded reference's (tone flattened). Automatic "
+        "retouch (dodge & burn) down to 0.79."))
+    max_look_contrast_ratio: float = Field(1.8, ge=1, le=10, description=(
+        "Highest standard deviation of L* of the photo over its graded reference's. Automatic retouch up to 1.39."))
 
 
 class ReviewGateSpec(BaseModel):

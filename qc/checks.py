@@ -3,8 +3,8 @@
 
 Each problem carries a reason code from the studio's taxonomy and a sentence for people; the gate
 blames a stage from the code, so a rejection goes back where the defect came from: exposure and
-colour cast to grading, the rest (sharpness lost, wrong size, missing profile, a damaged file) to
-the stage that made the file."""
+colour cast to grading, a lost look to the first stage whose output shows it, the rest (sharpness lost,
+wrong size, missing profile, a damaged file) to the stage that made the file."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ class Reason(StrEnum):
     SHARPNESS_LOST = "sharpness_lost"
     OVER_SMOOTHED_SKIN = "over_smoothed_skin"
     NO_ICC = "no_icc"
+    LOOK_LOST = "look_lost"              # colour, saturation or tone collapsed or shifted against the graded reference
 
 
 EXPOSURE_REASONS = frozenset({Reason.ALL_BLACK, Reason.ALL_WHITE, Reason.CLIPPING})
@@ -45,6 +46,7 @@ ANALYSIS_LONG_EDGE = 1024   # colour statistics on a copy this size: plenty, and
 class Problem:
     reason: Reason
     message: str
+    stage: str | None = None        # the stage that introduced it, when the check can tell (a lost look)
 
 
 def _small(display: np.ndarray) -> np.ndarray:
@@ -226,3 +228,92 @@ def preset_neutral_tint(preset) -> tuple[float, float]:
     if not mid.any():
         return 0.0, 0.0
     return float(lab[..., 1][mid].mean()), float(lab[..., 2][mid].mean())
+
+
+# --- the look against the graded reference ---------------------------------------------------------------------
+LOOK_CHROMA_FLOOR = 8.0     # CIELAB chroma under which a pixel has no hue worth comparing
+
+
+@dataclass(frozen=True)
+class LookShift:
+    """How a photo's look differs from its graded reference, over the whole frame (CIELAB, D65)."""
+    chroma_ratio: float       # mean chroma of the photo / of the reference
+    ab_shift: float           # distance between their mean a*, b*
+    hue_shift: float          # mean hue difference of the coloured pixels, degrees, weighted by chroma (nan when
+                              # the two are framed differently, a crop)
+    lightness_shift: float    # mean L* of the photo - of the reference
+    contrast_ratio: float     # standard deviation of L* of the photo / of the reference
+
+
+def _lab_small(display: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    image = np.clip(np.asarray(display, np.float32), 0, 1)
+    if image.shape[1::-1] != size:
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2Lab)
+
+
+def look_shift(current: np.ndarray, reference: np.ndarray) -> LookShift:
+    """``current`` (display sRGB, any size) against ``reference`` (the graded reference, small): brought to the
+    reference's size first; per-pixel hue only when the two have the same aspect (not cropped)."""
+    h, w = reference.shape[:2]
+    same_frame = abs(current.shape[1] / current.shape[0] - w / h) < 0.01 * (w / h)
+    now = _lab_small(current, (w, h) if same_frame else (max(1, round(current.shape[1] * h / current.shape[0])), h))
+    ref = _lab_small(reference, (w, h))
+    c_now, c_ref = np.hypot(now[..., 1], now[..., 2]), np.hypot(ref[..., 1], ref[..., 2])
+    hue = float("nan")
+    if same_frame:
+        coloured = (c_ref >= LOOK_CHROMA_FLOOR)
+        if coloured.any():
+            turn = np.degrees(np.arctan2(now[..., 2], now[..., 1]) - np.arctan2(ref[..., 2], ref[..., 1]))
+            turn = np.abs((turn + 180) % 360 - 180)
+            hue = float((turn * c_ref)[coloured].sum() / c_ref[coloured].sum())
+    mean_now, mean_ref = now.reshape(-1, 3).mean(axis=0), ref.reshape(-1, 3).mean(axis=0)
+    return LookShift(chroma_ratio=float(c_now.mean() / max(c_ref.mean(), 1e-3)),
+                     ab_shift=float(np.hypot(*(mean_now[1:] - mean_ref[1:]))), hue_shift=hue,
+                     lightness_shift=float(mean_now[0] - mean_ref[0]),
+                     contrast_ratio=float(now[..., 0].std() / max(float(ref[..., 0].std()), 1e-3)))
+
+
+def check_look(current: np.ndarray, reference: np.ndarray, spec: QcGateSpec, *, stage: str | None = None
+               ) -> Problem | None:
+    """A global collapse or shift of colour, saturation or tone of ``current`` against its graded reference (the
+    preset's look alone: no session calibration, no retouch), beyond ``spec``'s bounds; ``stage`` is blamed.
+
+    Margins measured for the default bounds (QcGateSpec), every preset of the library on the demo shoot and the
+    real camera files (../shared/samples/raw), full size:
+      legitimate                                 chroma ratio  a*b* shift  hue shift  |L* shift|  contrast ratio
+      real session calibrations (80 renders)     0.96-1.31     0.1-7.4     0.9-17.9   0.0-6.9     0.98-1.13
+      automatic retouch: skin, detail, finish,
+        dodge & burn, skin tones, blemish (112)  0.98-1.03     0.0-0.2     0.0-1.1    0.0-3.9     0.79-1.38
+      destructive calibrations (42 renders each; every one caught)
+      near-grey (80% desaturated)                0.13-0.33     0.9-9.1     1.5-11.6   0.0-1.2     0.95-1.09
+      the interior false chart's fit (the issue) 0.05-1.17     1.6-11.5    25-119     0.3-32.5    0.57-3.33
+      channels swapped                           1.12-1.70     1.8-26.5    96-130     0.0-4.1     0.80-1.26
+      1.7 stops under                            0.59-1.56     0.4-3.7     0.3-2.3    16.8-37.3   0.61-0.79
+      1.6 stops over                             0.00-1.49     1.0-11.5    0.9-58.9   2.5-28.6    0.00-1.55
+    The calibrations: the demo camera's (fitted on its chart frame) on the demo shoot, canon_powershot_g2.crw's on
+    both G2 frames, canon_powershot_s40_b.crw's on both S40 frames. A rework's exposure rescue moved mean L* up to
+    18 and chroma up to 1.82x against the unrescued look, so the reference is graded with the same rescue."""
+    shift = look_shift(current, reference)
+    found = []
+    if shift.chroma_ratio < spec.min_look_chroma_ratio:
+        found.append(f"its colours faded to {shift.chroma_ratio:.0%} of the graded look's saturation "
+                     f"(limit {spec.min_look_chroma_ratio:.0%})")
+    elif shift.chroma_ratio > spec.max_look_chroma_ratio:
+        found.append(f"its saturation rose to {shift.chroma_ratio:.0%} of the graded look's "
+                     f"(limit {spec.max_look_chroma_ratio:.0%})")
+    if shift.ab_shift > spec.max_look_ab_shift:
+        found.append(f"its mean colour moved {shift.ab_shift:.1f} a*b* units from the graded look's "
+                     f"(limit {spec.max_look_ab_shift:g})")
+    if shift.hue_shift > spec.max_look_hue_shift:
+        found.append(f"its hues turned {shift.hue_shift:.0f} degrees on average from the graded look's "
+                     f"(limit {spec.max_look_hue_shift:g})")
+    if abs(shift.lightness_shift) > spec.max_look_lightness_shift:
+        found.append(f"it is {abs(shift.lightness_shift):.0f} L* {'lighter' if shift.lightness_shift > 0 else 'darker'}"
+                     f" on average than the graded look (limit {spec.max_look_lightness_shift:g})")
+    if not spec.min_look_contrast_ratio <= shift.contrast_ratio <= spec.max_look_contrast_ratio:
+        found.append(f"its contrast is {shift.contrast_ratio:.0%} of the graded look's (allowed "
+                     f"{spec.min_look_contrast_ratio:.0%}-{spec.max_look_contrast_ratio:.0%})")
+    if not found:
+        return None
+    return Problem(Reason.LOOK_LOST, "lost its graded look: " + "; ".join(found), stage=stage)

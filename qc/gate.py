@@ -5,6 +5,8 @@ human review, photos that pass the checks wait at the gate for the QC lead (qc/r
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from prefect import task
 from prefect.logging import get_run_logger
 
@@ -21,20 +23,51 @@ from record.db import transaction
 from record.models import QC_GATE, Photo, PhotoStatus, WorkItem, WorkStatus
 from tasks.errors import as_retryable, retry_only_retryable, transient_cause
 from tasks.files import sha256_of
-from tasks.runs import line_of
+from tasks.operations import reference_path
 from tasks.pixels import imageio
+from tasks.pixels.calibrate import CalibrationResult
+from tasks.runs import line_of
 from tasks.stages import release_held
 
 ICC_TAG = 34675
 
 
 def blamed_stage(problems: list[Problem], line: Line | None = None) -> str:
-    """Exposure and colour-cast defects go back to grading; anything else to the last stage, which made the file.
-    ``line``: the order's line (default: the current line file's)."""
-    line = line or get_line()
-    if any(p.reason in GRADING_REASONS for p in problems):
-        return line.first.key
-    return line.last.key
+    """Where each problem came from: the stage a check names (a lost look: the first stage that showed it),
+    else grading for exposure and colour-cast defects, else the last stage, which made the file. The earliest
+    in the line is blamed: redoing it redoes the stages after it. ``line``: the order's line (default: the
+    current line file's)."""
+    keys = [spec.key for spec in (line or get_line()).stages]
+
+    def origin(problem: Problem) -> str:
+        if problem.stage in keys:
+            return problem.stage
+        return keys[0] if problem.reason in GRADING_REASONS else keys[-1]
+    return min((origin(p) for p in problems), key=keys.index)
+
+
+def _look_problem(display, photo: Photo, order_id: int, spec) -> Problem | None:  # noqa: ANN001
+    """The photo's look against its graded reference (written by grading; none for a photo graded before it
+    existed or by hand: no verdict). When it is lost, each stage's recorded output is compared in line order and
+    the first that shows it is blamed."""
+    stages = line_of(order_id).stages
+    with transaction() as session:
+        grader = work.final_output(session, photo.id, stages[0].key)
+        outputs = [(spec_.key, work.final_output(session, photo.id, spec_.key)) for spec_ in stages]
+    reference_file = reference_path(order_id, photo.id, grader.round) if grader else None
+    if reference_file is None or not reference_file.exists():
+        return None
+    reference = imageio.read_working_tiff(reference_file)
+    if checks.check_look(display, reference, spec) is None:
+        return None
+    for key, item in outputs:
+        try:
+            output = imageio.read_working_tiff(item.output_path) if item and item.output_path else None
+        except Exception:  # noqa: BLE001  - gone or not a working file: look at the next stage
+            output = None
+        if output is not None and (problem := checks.check_look(output, reference, spec, stage=key)) is not None:
+            return problem
+    return checks.check_look(display, reference, spec, stage=stages[-1].key)
 
 
 def _inspect(item: WorkItem, photo: Photo) -> list[Problem]:
@@ -48,7 +81,10 @@ def _inspect(item: WorkItem, photo: Photo) -> list[Problem]:
             maker = None
         recorded = maker.output_sha256 if maker else None
         before = maker.input_path if maker else None
-        preset = Preset.model_validate_json(work.get_order(session, item.order_id).preset_json)
+        order = work.get_order(session, item.order_id)
+        preset = Preset.model_validate_json(order.preset_json)
+        calibrated_from = (CalibrationResult.model_validate_json(order.calibration_json).source
+                           if order.calibration_json else None)
     try:
         display = imageio.read_working_tiff(item.input_path)
         with tifffile.TiffFile(item.input_path) as tif:
@@ -67,6 +103,12 @@ def _inspect(item: WorkItem, photo: Photo) -> list[Problem]:
     problems += check_image(display, expected_size=None if crop else size, spec=spec,
                             expected_aspect=size[0] / size[1] if crop and size else None,
                             neutral_tint=checks.preset_neutral_tint(preset))
+    look = _look_problem(display, photo, item.order_id, spec)
+    if look is not None and calibrated_from and look.stage == line.stages[0].key:
+        look = replace(look, message=f"{look.message}; it was graded with the session calibration fitted on "
+                                     f"{calibrated_from}: check it (`postline status {item.order_id}`)")
+    if look is not None:
+        problems.append(look)
     if before and before != item.input_path:
         try:
             previous = imageio.read_working_tiff(before)

@@ -507,7 +507,8 @@ def _add_missing_columns(engine: Engine) -> None:
                     continue
                 kind = column.type.compile(dialect=engine.dialect)
                 default = column.default.arg if column.default is not None and column.default.is_scalar else None
-                literal = "" if default is None else f" DEFAULT {int(default) if isinstance(default, bool) else repr(default)}"
+                render = column.type.literal_processor(dialect=engine.dialect)   # PostgreSQL: false, not 0
+                literal = "" if default is None else f" DEFAULT {render(default) if render else repr(default)}"
                 null = "" if column.nullable or default is not None else " NULL"
                 conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{literal}{null}')
             for index in table.indexes:

@@ -48,6 +48,7 @@ class PhotoStatus(StrEnum):
     PASSED = "passed"         # passed the QC gate, ready to deliver
     DELIVERED = "delivered"
     CULLED = "culled"         # left out by the senior photographer's review of the originals
+    CHART = "chart"           # set aside: the colour chart frame the session was calibrated on (see Order.deliver_chart)
 
 
 class WorkStatus(StrEnum):
@@ -72,6 +73,7 @@ class EventKind(StrEnum):
     HELD = "held"
     DELIVERED = "delivered"
     REVISED = "revised"       # the client asked for changes to a delivered photo: it re-enters the line
+    SET_ASIDE = "set_aside"   # taken out of the line by postline itself, not as a defect (the colour chart frame)
 
 
 INGEST = "ingest"            # pseudo-stages used in events
@@ -79,6 +81,7 @@ QC_GATE = "qc_gate"
 DELIVERY = "delivery"
 ORIGINAL_REVIEW = "original_review"  # the senior photographer's review of the originals, after ingest
 CLIENT_REVIEW = "client_review"      # the client's revision requests on a delivery
+CALIBRATION = "calibration"          # session calibration on the card's colour chart, before the first stage
 
 
 class Order(SQLModel, table=True):
@@ -99,6 +102,11 @@ class Order(SQLModel, table=True):
     revisions: int = Field(default=0, description="Client revision rounds asked for so far.")
     chart_photo: str | None = Field(default=None, max_length=1024, description="Card file holding the colour chart.")
     calibration_json: str | None = Field(default=None, description="The session calibration fitted on the chart.")
+    calibration_note: str | None = Field(default=None, max_length=1000, description=(
+        "Why the session has no calibration (no chart found, a chart-like pattern refused and why, switched off); "
+        "None until the run has looked, or when it is calibrated."))
+    deliver_chart: bool = Field(default=False, description=(
+        "Keep the colour chart frame in the line and deliver it (by default it is set aside once used)."))
     waiting_on: str | None = Field(default=None, max_length=80, description="Stage or gate the run waits for.")
     line_json: str | None = Field(default=None, description=(
         "The line this order runs with (config.line.Line as JSON), recorded when it first starts: editing the "

@@ -46,7 +46,7 @@ WORK_EVENT: dict[WorkStatus, EventKind] = {
 
 P = PhotoStatus
 ALLOWED_PHOTO: dict[PhotoStatus, frozenset[PhotoStatus]] = {
-    P.INGESTED: frozenset({P.FAILED, P.HELD, P.PASSED, P.CULLED}),
+    P.INGESTED: frozenset({P.FAILED, P.HELD, P.PASSED, P.CULLED, P.CHART}),
     P.PASSED: frozenset({P.DELIVERED}),
     P.FAILED: frozenset(),
     P.HELD: frozenset({P.PASSED}),
@@ -54,9 +54,11 @@ ALLOWED_PHOTO: dict[PhotoStatus, frozenset[PhotoStatus]] = {
     P.DUPLICATE: frozenset(),
     P.DELIVERED: frozenset({P.INGESTED}),   # a client revision sends it back into the line
     P.CULLED: frozenset(),
+    P.CHART: frozenset(),
 }
 PHOTO_EVENT: dict[PhotoStatus, EventKind] = {
     P.CULLED: EventKind.REJECTED,
+    P.CHART: EventKind.SET_ASIDE,
     P.INGESTED: EventKind.REVISED,
     P.FAILED: EventKind.FAILED,
     P.HELD: EventKind.HELD,

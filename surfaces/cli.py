@@ -29,7 +29,7 @@ def _date(text: str) -> date:
 # --- commands -------------------------------------------------------------------------------------
 
 def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None, due: date | None,
-                 chart: str | None = None):
+                 chart: str | None = None, deliver_chart: bool = False):
     """Check the card folder and the preset, then record the order. Raises CliError on bad input."""
     from presets.model import DEFAULT_FOR_SHOOT, PresetError, load_preset
     from record import work
@@ -63,6 +63,7 @@ def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None
                                   preset_version=preset.version, preset_hash=preset.resolved_hash(),
                                   preset_json=preset.model_dump_json(), due=due, card_folder=str(card))
         order.chart_photo = chart
+        order.deliver_chart = deliver_chart
     files = f"{len(found) - len(not_read)} files in {card}"
     if not_read:
         files += (f" ({len(not_read)} more not read: symbolic links, pipes or devices; the run reports each by name, "
@@ -74,7 +75,7 @@ def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None
 def cmd_order_create(args: argparse.Namespace) -> int:
     card = Path(args.from_dir).expanduser().resolve()
     order = create_order(client=args.client, shoot=args.shoot, card=card, preset_name=args.preset, due=args.due,
-                         chart=args.chart)
+                         chart=args.chart, deliver_chart=args.deliver_chart)
     print(f"Run it with: postline order run {order.id}")
     print(order.id)
     return 0
@@ -198,7 +199,8 @@ def _print_order(order_id: int, *, brief: bool = False) -> None:
         counts = work.photo_counts(session, order_id)
         rows = stats.stage_table(session, order_id=order_id)
         trouble = [p for p in work.photos(session, order_id)
-                   if p.status in (PhotoStatus.REJECTED, PhotoStatus.DUPLICATE, PhotoStatus.FAILED, PhotoStatus.HELD)]
+                   if p.status in (PhotoStatus.REJECTED, PhotoStatus.DUPLICATE, PhotoStatus.FAILED, PhotoStatus.HELD,
+                                   PhotoStatus.CHART)]
     print(f"Order {order.id} · {shown(order.client)} · {order.shoot.value} · preset {shown(order.preset)} v{order.preset_version}"
           f" · due {order.due or '-'} · {order.status.value}")
     print("Photos: " + ", ".join(f"{n} {s.value}" for s, n in sorted(counts.items()))
@@ -207,8 +209,11 @@ def _print_order(order_id: int, *, brief: bool = False) -> None:
         from tasks.pixels.calibrate import CalibrationResult
 
         cal = CalibrationResult.model_validate_json(order.calibration_json)
+        frame = "delivered (--deliver-chart)" if order.deliver_chart else "set aside, not delivered"
         print(f"Session calibration: {shown(cal.source)}, {cal.patches_found} patches, "
-              f"mean dE00 {cal.uncalibrated_mean_de:.2f} -> {cal.fit_mean_de:.2f}")
+              f"mean dE00 {cal.uncalibrated_mean_de:.2f} -> {cal.fit_mean_de:.2f}; the chart frame is {frame}")
+    elif order.calibration_note:
+        print(f"Session calibration: none — {shown(order.calibration_note)}")
     print("Line: " + " > ".join(f"{s.key} ({s.mode.value})" for s in line.stages)
           + ("" if order.line_json else " (the current line file's: recorded when the order first runs)"))
     if lease is not None:
@@ -223,7 +228,8 @@ def _print_order(order_id: int, *, brief: bool = False) -> None:
     if trouble:
         print("\nNot delivered:")
         for photo in trouble:
-            print(f"  [{photo.status.value}] {shown(photo.reason or photo.source_name)}")
+            reason = f"{photo.source_name}: {photo.reason}" if photo.status is PhotoStatus.CHART else photo.reason
+            print(f"  [{photo.status.value}] {shown(reason or photo.source_name)}")
     if order.delivery_path and not brief:
         print(f"\nDelivery: {shown(order.delivery_path)}")
 
@@ -314,6 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--due", type=_date, help="due date, YYYY-MM-DD")
     create.add_argument("--chart", metavar="FILE", help="the card's ColorChecker shot, for session calibration "
                         "(default: postline looks for a chart among the first frames)")
+    create.add_argument("--deliver-chart", action="store_true", help="deliver the frame used as the colour chart "
+                        "too (by default it is set aside once the session is calibrated on it)")
     create.set_defaults(func=cmd_order_create)
     run = order.add_parser("run", help="run (or resume) an order through the line; prints the delivery zip last")
     run.add_argument("order_id", type=int)

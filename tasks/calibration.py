@@ -1,5 +1,10 @@
-"""Session calibration: when the card holds a shot of a ColorChecker, fit a colour correction for that
-camera and light (tasks/pixels/calibrate.py), record it with the order, and let grading apply it."""
+"""Session calibration: when the card holds a shot of a ColorChecker, fit a colour correction for that camera and
+light (tasks/pixels/calibrate.py), record it with the order, and let grading apply it.
+
+A detection is used only when ``tasks.pixels.chart_trust`` finds it is a chart and the correction safe; anything
+else leaves the session uncalibrated, and the reason is recorded with the order (``postline status N``) and
+logged. The frame used as the chart is set aside (status ``chart``: not graded, not delivered) unless the order
+was created with ``--deliver-chart``."""
 
 from __future__ import annotations
 
@@ -8,15 +13,20 @@ from pathlib import Path
 from prefect import task
 from prefect.logging import get_run_logger
 
+from config.line import get_line
 from config.settings import get_settings
 from presets.model import Preset
-from record import work
+from record import moves, work
 from record.db import transaction
-from record.models import PhotoStatus
+from record.models import CALIBRATION, Photo, PhotoStatus, WorkStatus
 from tasks.errors import PhotoError
 from tasks.pixels import calibrate
 from tasks.pixels.decode import decode_linear16
 from tasks.pixels.metadata import PhotoKind
+
+CHART_FRAME_REASON = "colour chart frame, used for session calibration"
+MAX_NOTED_REFUSALS = 3          # refused chart-like patterns named in the order's note (all are logged)
+NOTE_LENGTH = 1000              # Order.calibration_note's column
 
 
 def chart_candidates(photos, chart_name: str | None, limit: int) -> list:  # noqa: ANN001
@@ -28,37 +38,84 @@ def chart_candidates(photos, chart_name: str | None, limit: int) -> list:  # noq
     return sorted(raws, key=lambda p: (p.capture_time is None, p.capture_time, p.id))[:limit]
 
 
+def set_aside_chart_frame(session, photo: Photo, first_stage: str) -> None:  # noqa: ANN001
+    """The chart frame leaves the line: its queued work is cancelled and it is marked ``chart``, with the reason
+    the delivery's manifest gives (as a culled photo is)."""
+    for item in work.items_in(session, photo.order_id, first_stage, WorkStatus.QUEUED):
+        if item.photo_id == photo.id:
+            moves.move_item(session, item, WorkStatus.CANCELLED, actor=work.AUTO_WORKER, reason=CHART_FRAME_REASON)
+    moves.move_photo(session, photo, PhotoStatus.CHART, stage=CALIBRATION, actor=work.AUTO_WORKER,
+                     reason=CHART_FRAME_REASON)
+
+
+def _record(order_id: int, *, note: str | None, result: calibrate.CalibrationResult | None = None,
+            chart: Photo | None = None) -> None:
+    """The decision, in one transaction: the fit or why there is none, and the chart frame set aside."""
+    with transaction() as session:
+        order = work.get_order(session, order_id)
+        order.calibration_json = result.model_dump_json() if result is not None else None
+        order.calibration_note = note
+        session.add(order)
+        if chart is not None and not order.deliver_chart:
+            photo = session.get(Photo, chart.id)
+            if photo.status is PhotoStatus.INGESTED:
+                set_aside_chart_frame(session, photo, get_line().stages[0].key)
+
+
+def _refusals_note(refused: list[calibrate.ChartRejected]) -> str:
+    """Why each refused pattern was refused, within the note's length (the run's log has every word)."""
+    shown = "; ".join(f"{exc.source}: " + ", ".join(d.message for d in exc.doubts)
+                      for exc in refused[:MAX_NOTED_REFUSALS])
+    more = f" (and {len(refused) - MAX_NOTED_REFUSALS} more)" if len(refused) > MAX_NOTED_REFUSALS else ""
+    note = f"a chart-like pattern was refused, so nothing was changed: {shown}{more}"
+    if len(note) > NOTE_LENGTH:
+        note = note[:NOTE_LENGTH - 30].rstrip() + "... (the run's log has it all)"
+    return note
+
+
 @task(name="calibrate-session")
 def calibrate_session(order_id: int) -> str | None:
-    """Find a chart among the order's first frames and record the fit; returns the chart's file name.
-    Nothing to do when the order is already calibrated, or calibration is switched off."""
+    """Find a chart among the order's first frames and record the fit, or why there is none; returns the chart's
+    file name when the session is calibrated. Nothing to do when the order was decided on before."""
     logger = get_run_logger()
     settings = get_settings()
     with transaction() as session:
         order = work.get_order(session, order_id)
-        if order.calibration_json or settings.chart_search == 0:
+        if order.calibration_json or order.calibration_note:
             return None
         preset = Preset.model_validate_json(order.preset_json)
-        candidates = chart_candidates(work.photos(session, order_id, PhotoStatus.INGESTED), order.chart_photo,
+        named = order.chart_photo
+        candidates = chart_candidates(work.photos(session, order_id, PhotoStatus.INGESTED), named,
                                       settings.chart_search)
+    if settings.chart_search == 0:
+        _record(order_id, note="switched off (POSTLINE_CHART_SEARCH=0)")
+        logger.info("session calibration: none (switched off, POSTLINE_CHART_SEARCH=0)")
+        return None
+    refused: list[calibrate.ChartRejected] = []
     for photo in candidates:
-        image = decode_linear16(Path(photo.original_path), preset.decode, half_size=True)
         try:
+            image = decode_linear16(Path(photo.original_path), preset.decode, half_size=True)
             result = calibrate.calibrate(image, photo.source_name)
-        except PhotoError as exc:
-            if order.chart_photo:
-                logger.warning("%s", exc)
+        except calibrate.ChartRejected as exc:
+            if exc.is_chart:
+                note = f"{exc.source} is a colour chart, but {exc.doubts[0].message}: nothing to correct"
+                _record(order_id, note=note, chart=photo)
+                logger.info("session calibration: none: %s", note)
+                return None
+            logger.warning("session calibration: %s", exc)
+            refused.append(exc)
             continue
-        if result.fit_mean_de >= result.uncalibrated_mean_de:
-            logger.info("%s: the camera already matches the chart (mean dE00 %.2f); no session calibration needed",
-                        photo.source_name, result.uncalibrated_mean_de)
-            return None
-        with transaction() as session:
-            row = work.get_order(session, order_id)
-            row.calibration_json = result.model_dump_json()
-            session.add(row)
-        logger.info("session calibration from %s: %d patches, mean dE00 %.2f -> %.2f", photo.source_name,
-                    result.patches_found, result.uncalibrated_mean_de, result.fit_mean_de)
+        except PhotoError as exc:                     # no chart-like pattern, or a frame that does not decode
+            if named:
+                logger.warning("session calibration: %s", exc)
+            continue
+        _record(order_id, note=None, result=result, chart=photo)
+        logger.info("session calibration from %s: %d patches, mean dE00 %.2f -> %.2f%s", photo.source_name,
+                    result.patches_found, result.uncalibrated_mean_de, result.fit_mean_de,
+                    "" if order.deliver_chart else f"; {photo.source_name} set aside ({CHART_FRAME_REASON})")
         return photo.source_name
-    logger.info("no colour chart among the first %d frames: graded without session calibration", len(candidates))
+    where = f"the chart named with --chart, {named}" if named else f"the first {len(candidates)} frames"
+    note = _refusals_note(refused) if refused else f"no colour chart found in {where}"
+    _record(order_id, note=note)
+    (logger.warning if refused or named else logger.info)("session calibration: none: %s; graded without it", note)
     return None

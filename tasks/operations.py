@@ -10,13 +10,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from config.line import Operation
-from config.settings import get_settings
+import cv2
 import numpy as np
 
+from config.line import Operation
+from config.settings import get_settings
 from presets.model import OutputSpace, Preset
+from tasks.files import work_path
 from tasks.pixels import imageio, look, registry, tone
 from tasks.pixels.decode import decode_linear16
+
+
+REFERENCE_LONG_EDGE = 384   # the graded reference's long edge: enough for QC's whole-frame statistics
+
+
+def reference_path(order_id: int, photo_id: int, round: int) -> Path:
+    """Where grading writes a photo's graded reference for ``round`` (beside the proofs, under the work folder)."""
+    return work_path(order_id, "reference", photo_id, round)
 
 
 @dataclass(frozen=True)
@@ -26,12 +36,15 @@ class OpContext:
     proof_path: Path | None = None
     calibration: tuple[tuple[float, ...], ...] | None = None  # the session's fit, 3x3 or 3x6 (tasks/calibration.py)
     params: Mapping[str, Any] | None = None   # the stage's params from the line (StageSpec.params); None: defaults
+    reference_path: Path | None = None  # grade: where to write the graded reference QC compares the look with
 
 
 def grade(source: Path, output: Path, ctx: OpContext) -> None:
     """RAW (or JPEG/TIFF) + the order's preset -> 16-bit working TIFF (sRGB) and a JPEG proof.
     The preset's look is applied in one fused pass (``tasks.pixels.look``); output sharpening is left
-    to delivery. On a rework round the exposure is rescued so the highlights QC found blown come back."""
+    to delivery. On a rework round the exposure is rescued so the highlights QC found blown come back.
+    With ``ctx.reference_path``, also the graded reference: the same decode through the preset alone (this
+    round's exposure included; no session calibration), small, for QC's look check (``qc.checks.check_look``)."""
     preset = ctx.preset
     image16 = decode_linear16(source, preset.decode)
     if ctx.round > 1:
@@ -45,6 +58,19 @@ def grade(source: Path, output: Path, ctx: OpContext) -> None:
     if ctx.proof_path is not None:
         settings = get_settings()
         imageio.write_jpeg(ctx.proof_path, display, quality=85, long_edge=settings.web_long_edge)
+    if ctx.reference_path is not None:
+        imageio.write_working_tiff(ctx.reference_path, graded_reference(image16, preset))
+
+
+def graded_reference(image16: np.ndarray, preset: Preset) -> np.ndarray:
+    """The look ``preset`` alone gives the decoded ``image16`` (no session calibration, no retouch), display sRGB
+    float32, at most REFERENCE_LONG_EDGE: what QC compares each photo's look with."""
+    height, width = image16.shape[:2]
+    scale = REFERENCE_LONG_EDGE / max(height, width)
+    if scale < 1:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        image16 = cv2.resize(image16, size, interpolation=cv2.INTER_AREA)
+    return look.apply(image16, look.bake(preset, space=OutputSpace.SRGB, output_sharpening=False), dtype=np.float32)
 
 
 def _on_working_file(name: Operation) -> Callable[[Path, Path, OpContext], None]:

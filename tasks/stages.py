@@ -24,7 +24,7 @@ from record.models import Photo, PhotoStatus, WorkItem, WorkStatus
 from tasks.errors import PhotoError, as_retryable, photo_reason, retry_only_retryable, transient_cause
 from tasks.files import bytes_still_needed, sha256_of, work_path
 from tasks.handoff import next_stage_for
-from tasks.operations import OPERATIONS, OpContext
+from tasks.operations import OPERATIONS, OpContext, reference_path
 from tasks.pixels.calibrate import CalibrationResult
 from tasks.runs import line_of
 
@@ -84,11 +84,12 @@ class _StageWork:
             return "skipped"
         output = work_path(self.order_id, self.spec.key, item.photo_id, item.round)
         proof = work_path(self.order_id, "proofs", item.photo_id, item.round, ".jpg") if self.proofs else None
+        reference = reference_path(self.order_id, item.photo_id, item.round) if self.proofs else None
         started = time.perf_counter()
         try:
             OPERATIONS[self.spec.operation](Path(item.input_path), output, OpContext(
                 preset=self.preset, round=item.round, proof_path=proof, calibration=self.calibration,
-                params=self.spec.params))
+                reference_path=reference, params=self.spec.params))
         except Exception as exc:  # noqa: BLE001  - one bad photo must not stop the order
             if transient_cause(exc) is not None:
                 raise

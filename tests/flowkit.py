@@ -38,8 +38,10 @@ operation = "finish"
 """
 
 
-def run_order(card: Path, *, client: str = "Test Client", shoot: str = "portrait", preset: str | None = None) -> tuple[int, Path]:
-    order = create_order(client=client, shoot=shoot, card=card, preset_name=preset, due=None)
+def run_order(card: Path, *, client: str = "Test Client", shoot: str = "portrait", preset: str | None = None,
+              **options) -> tuple[int, Path]:
+    """Create an order on ``card`` (``options``: more of create_order's, e.g. deliver_chart) and run it."""
+    order = create_order(client=client, shoot=shoot, card=card, preset_name=preset, due=None, **options)
     return order.id, Path(order_flow(order.id))
 
 

@@ -1,28 +1,115 @@
-"""Session calibration in an order: the card holds a real ColorChecker shot; postline finds it, records the
-fit with the order, and grades the session with it."""
+"""Session calibration in an order: the card holds a real ColorChecker shot; postline finds it, checks it is a chart
+and the correction safe, records the fit with the order, grades the session with it, and sets the chart frame aside
+(delivered only when asked with --deliver-chart)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import shutil
+
+import numpy as np
+import pytest
 
 from record import work
 from record.db import transaction
+from record.models import CALIBRATION, EventKind, PhotoStatus, WorkStatus
+from surfaces.cli import main
+from tasks.calibration import CHART_FRAME_REASON
+from tasks.pixels import chart_trust
 from tasks.pixels.calibrate import CalibrationResult
 from tests.conftest import sample
 from tests.flowkit import Delivery, run_order
 
 
-def test_a_chart_on_the_card_calibrates_the_order(prefect_api, home, tmp_path, monkeypatch):
-    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+@pytest.fixture
+def card(tmp_path):
     card = tmp_path / "card"
     card.mkdir()
     shutil.copy(sample("canon_powershot_s40.crw"), card / "CRW_0119.CRW")      # no chart
     shutil.copy(sample("canon_powershot_g2.crw"), card / "CRW_0304.CRW")       # a real ColorChecker shot
+    return card
+
+
+def status_of(order_id: int) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["status", str(order_id)]) == 0
+    return out.getvalue()
+
+
+def test_a_chart_on_the_card_calibrates_the_order_and_is_set_aside(prefect_api, home, card, monkeypatch):
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
     order_id, zip_path = run_order(card, client="Calibrated")
 
     with transaction() as session:
         order = work.get_order(session, order_id)
+        chart = next(p for p in work.photos(session, order_id) if p.source_name == "CRW_0304.CRW")
+        chart_events = [e for e in work.events(session, order_id) if e.photo_id == chart.id]
+        chart_items = [i for i in work.items_in(session, order_id, "cull_grade", WorkStatus.CANCELLED)]
     result = CalibrationResult.model_validate_json(order.calibration_json)
     assert result.source == "CRW_0304.CRW" and result.patches_found == 24
     assert result.fit_mean_de < result.uncalibrated_mean_de
-    assert Delivery(zip_path).delivered_sources() == {"CRW_0119.CRW", "CRW_0304.CRW"}
+    assert order.calibration_note is None
+    # The chart frame: set aside with its event, its queued grading cancelled, listed as not delivered.
+    assert chart.status is PhotoStatus.CHART and chart.reason == CHART_FRAME_REASON
+    assert [e.kind for e in chart_events if e.stage == CALIBRATION] == [EventKind.SET_ASIDE]
+    assert [i.photo_id for i in chart_items] == [chart.id]
+    delivery = Delivery(zip_path)
+    assert delivery.delivered_sources() == {"CRW_0119.CRW"}
+    assert delivery.manifest["not_delivered"] == [{"source_name": "CRW_0304.CRW", "source_sha256": chart.sha256,
+                                                   "status": "chart", "reason": CHART_FRAME_REASON}]
+    printed = status_of(order_id)
+    assert "Session calibration: CRW_0304.CRW, 24 patches, mean dE00" in printed
+    assert "the chart frame is set aside, not delivered" in printed
+    assert f"[chart] CRW_0304.CRW: {CHART_FRAME_REASON}" in printed
+
+
+def test_deliver_chart_keeps_the_chart_frame_in_the_line(prefect_api, home, card, monkeypatch):
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    order_id, zip_path = run_order(card, client="Chart too", deliver_chart=True)
+    with transaction() as session:
+        order = work.get_order(session, order_id)
+    assert CalibrationResult.model_validate_json(order.calibration_json).source == "CRW_0304.CRW"
+    delivery = Delivery(zip_path)
+    assert delivery.delivered_sources() == {"CRW_0119.CRW", "CRW_0304.CRW"}
+    assert delivery.manifest["not_delivered"] == []
+    assert "the chart frame is delivered (--deliver-chart)" in status_of(order_id)
+
+
+@pytest.mark.parametrize("name", ["canon_powershot_g2.crw", "canon_powershot_s40_b.crw"])
+def test_the_accepted_real_calibrations_pass_the_plausibility_checks_with_margin(name):
+    """What the real charts' fits do to colours, measured against the bounds (and the 3x3 alike)."""
+    from presets.model import load_preset
+    from tasks.pixels import calibrate
+    from tasks.pixels.decode import decode
+
+    image = decode(sample(name), load_preset("classic-portrait").decode, half_size=True)
+    measured = calibrate.sample_patches(image, calibrate.detect_chart(image))
+    for model in calibrate.CalibrationModel:
+        matrix = calibrate.calibrate(image, name, model=model).array()
+        assert chart_trust.judge_correction(matrix, measured) == []
+        m = chart_trust.measure_correction(matrix, measured)
+        print(f"\n{name} {model.value}: {m}")
+        assert m.white_shift < 0.6 * chart_trust.MAX_WHITE_SHIFT
+        assert 1.0 < m.chroma_ratio < 0.7 * chart_trust.CORRECTION_CHROMA_RANGE[1]      # no loss of chroma
+        assert m.hue_turn < 0.6 * chart_trust.MAX_HUE_TURN and m.mean_hue_turn < 0.4 * chart_trust.MAX_MEAN_HUE_TURN
+        assert m.grey_chroma < 0.5 * chart_trust.MAX_GREY_CHROMA                          # greys come out grey
+        assert m.determinant > 0 and m.condition < 0.3 * chart_trust.MAX_CONDITION
+        corrected = calibrate.transform(np.full((1, 3), 0.18), matrix)[0]
+        white = chart_trust.white_point(matrix)
+        assert np.allclose(corrected / corrected.sum(), white / white.sum(), atol=1e-6)  # every grey alike
+
+
+def test_order_create_takes_deliver_chart(home, card):
+    def create(*extra: str) -> int:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(["order", "create", "--client", "Flagged", "--shoot", "wedding", "--from", str(card),
+                         *extra]) == 0
+        return int(out.getvalue().splitlines()[-1])                 # the id, alone on the last line
+
+    flagged, default = create("--deliver-chart"), create()
+    with transaction() as session:
+        assert work.get_order(session, flagged).deliver_chart is True
+        assert work.get_order(session, default).deliver_chart is False

@@ -19,6 +19,10 @@ Both refinements minimise what is reported: the mean (not the mean square) CIEDE
 iteratively reweighted least squares on the CIEDE2000 components, with the exposure that
 :func:`patch_delta_e` measures at (one gain matching the grey patches' luminance), not a free factor.
 
+Nothing is fitted on a doubtful chart: ``tasks.pixels.chart_trust`` checks that the pattern found is a
+ColorChecker (geometry, flat and distinct patches, the neutral row, the colours) and that the correction is
+safe (residual, improvement, what it does to everyday colours); :class:`ChartRejected` says which failed.
+
 The result is a :class:`CalibrationResult`, JSON-ready, to record with the order; :func:`apply`
 (and :func:`transform`, which ``tasks.pixels.look`` bakes into the fused LUT) applies its matrix,
 3x3 or 3x6, to any image of the session.
@@ -39,7 +43,6 @@ from tasks.pixels.synth_dng import SRGB_TO_XYZ, colour_chart_linear_srgb
 CALIBRATION_VERSION = 2         # 2: the model field; root-polynomial fits (1: 3x3 only)
 PATCHES = 24
 GREYS = slice(19, 23)              # neutral 8 .. neutral 3.5: white may clip, black is flare-bound
-GREY_RAMP = slice(18, 24)          # white 9.5 .. black 2: luminance must fall along it
 CLIPPED = 0.99                     # a measured channel this high (of 1.0) is treated as clipped
 DETECT_LONG_EDGE = 1600            # the detector runs on a rendering at most this large
 PATCH_GAP = 0.13                   # ColorChecker Classic: gap between patches / patch side
@@ -196,23 +199,39 @@ def sample_patches(image: np.ndarray, quads: np.ndarray) -> np.ndarray:
     return out
 
 
-def _plausible(measured: np.ndarray) -> bool:
-    """A real chart's grey ramp gets darker from white to black."""
-    y = measured[GREY_RAMP] @ WORKING_LUMA
-    return bool(np.all(np.diff(y) < 0))
+class ChartNotFound(PhotoError):
+    """No chart-like pattern in the frame (or the one found runs off its edge)."""
+
+
+class ChartRejected(PhotoError):
+    """A chart-like pattern was found, but it is not a ColorChecker, or the correction fitted on it is not safe to
+    apply (``tasks.pixels.chart_trust``). ``doubts`` says why, each with the check that failed."""
+
+    def __init__(self, source: str | Path, doubts: list) -> None:  # list[chart_trust.Doubt]
+        self.source = Path(source).name
+        self.doubts = list(doubts)
+        super().__init__(f"{self.source}: not used for calibration: " + "; ".join(d.message for d in self.doubts))
+
+    @property
+    def is_chart(self) -> bool:
+        """A real chart, only not worth correcting for: the camera already matches it."""
+        from tasks.pixels.chart_trust import ChartCheck
+
+        return all(d.check is ChartCheck.IMPROVEMENT for d in self.doubts)
 
 
 def locate_chart(image: np.ndarray, source: str | Path, corners=None) -> tuple[np.ndarray, ChartSource]:
-    """Quads of the 24 patches: from ``corners`` when given, else from the detector."""
+    """Quads of the 24 patches: from ``corners`` when given, else from the detector. Whether they are a chart is
+    :func:`tasks.pixels.chart_trust.judge_chart`'s question."""
     if corners is not None:
         return quads_from_corners(corners), ChartSource.CORNERS
     quads = detect_chart(image)
     try:
-        plausible = quads is not None and _plausible(sample_patches(image, quads))
+        found = quads is not None and len(sample_patches(image, quads)) == PATCHES
     except ValueError:                     # a "chart" running off the image edge
-        plausible = False
-    if not plausible:
-        raise PhotoError(
+        found = False
+    if not found:
+        raise ChartNotFound(
             f"no colour chart found in {Path(source).name}: give the corners with corners=[(x, y) x 4], the outer "
             "corners of the patch grid at dark skin, bluish green, black and white, in pixels of the decoded image")
     return quads, ChartSource.DETECTOR
@@ -431,7 +450,11 @@ class CalibrationResult(BaseModel):
 def calibrate(image: np.ndarray, source: str | Path, *, corners=None, normalise_exposure: bool = True,
               model: CalibrationModel = CalibrationModel.ROOT_POLYNOMIAL) -> CalibrationResult:
     """Find the chart in ``image`` (linear Rec.2020 decode of ``source``: float in [0, 1], or uint16
-    as ``decode_linear16`` gives it), fit ``model`` and report."""
+    as ``decode_linear16`` gives it), check it is one, fit ``model``, check the fit and the correction, and
+    report. Raises :class:`ChartNotFound` when there is no chart-like pattern, :class:`ChartRejected` (with the
+    reasons) when the pattern or the correction fails a check of ``tasks.pixels.chart_trust``."""
+    from tasks.pixels import chart_trust     # it judges this module's results, so it imports this module
+
     if image.dtype == np.uint16:
         image = image.astype(np.float32) * np.float32(1 / 65535)
     quads, found_by = locate_chart(image, source, corners)
@@ -439,6 +462,9 @@ def calibrate(image: np.ndarray, source: str | Path, *, corners=None, normalise_
         measured = sample_patches(image, quads)
     except ValueError as exc:
         raise PhotoError(f"{Path(source).name}: the chart corners do not fit the image: {exc}") from exc
+    doubts = chart_trust.judge_chart(image, quads, measured)
+    if doubts:
+        raise ChartRejected(source, doubts)
     use = measured.max(axis=1) < CLIPPED
     try:
         fit = fit_root_polynomial if model is CalibrationModel.ROOT_POLYNOMIAL else fit_matrix
@@ -448,6 +474,10 @@ def calibrate(image: np.ndarray, source: str | Path, *, corners=None, normalise_
                          "shoot the chart again without clipping the light patches") from exc
     before = patch_delta_e(measured)
     after = patch_delta_e(transform(measured, matrix), normalise_exposure=not normalise_exposure)
+    doubts = chart_trust.judge_fit(float(before.mean()), float(after.mean()))
+    doubts += chart_trust.judge_correction(matrix, measured)
+    if doubts:
+        raise ChartRejected(source, doubts)
     return CalibrationResult(
         source=Path(source).name, model=model, matrix=matrix.tolist(), found_by=found_by, patches_found=len(quads),
         patches_used=int(use.sum()), exposure_normalised=normalise_exposure,
