@@ -618,3 +618,25 @@ def test_an_sqlite_engine_used_for_claims_can_be_freed(home):
     db._engine_for.cache_clear()
     gc.collect()
     assert engine() is None
+
+
+def test_claims_stop_when_the_claim_statement_no_longer_matches_the_table_of_moves(record, monkeypatch):
+    """The claim is written as SQL (record.claim_sql), not made by moves.move_item: were QUEUED -> CLAIMED taken
+    out of the table of moves, claims must be refused, on both databases, not go on moving items the table
+    forbids."""
+    from record import claim_sql, moves
+
+    with transaction(record) as session:
+        add_people(session, "ana")
+        first = make_items(session, make_order(session), 1)[0]
+    monkeypatch.setitem(moves.ALLOWED_WORK, WorkStatus.QUEUED, frozenset({WorkStatus.CANCELLED}))
+    claim_sql.statements.cache_clear()
+    try:
+        with pytest.raises(moves.IllegalMove, match="table of moves no longer allows"):
+            queue.claim(person="ana", url=record)
+    finally:
+        claim_sql.statements.cache_clear()                 # built afresh from the real table after this test
+    with transaction(record) as session:
+        item = session.get(WorkItem, first)
+        assert item.status is WorkStatus.QUEUED and item.claimed_by is None
+        assert claimed_events(session, first) == []
