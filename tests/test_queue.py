@@ -478,8 +478,8 @@ def test_claims_wait_their_turn_and_go_when_one_is_freed(record):
 
 
 def test_a_failed_write_on_a_raw_sqlite_connection_rolls_back_and_passes_the_turn_on(home):
-    """record.sqlite_writes.sqlite_write (what the shared writes' batches run in): after an exception nothing was written and the
-    next writer gets its turn at once."""
+    """record.sqlite_writes.sqlite_write (what the shared writes' batches run in): after an exception nothing was
+    written and the next writer gets its turn at once."""
     from record.claims import claim_turns
     from record.sqlite_writes import sqlite_write
 
@@ -541,8 +541,8 @@ def test_a_turn_given_to_a_waiter_interrupted_while_waiting_goes_to_the_next_one
 
 
 def test_shared_sqlite_writes_keep_each_job_whole_and_apart(home):
-    """record.sqlite_writes.shared_write (SQLite claims): jobs that arrive while a transaction is under way share the next
-    one; a job that fails after writing leaves nothing behind, and the others of its batch are committed."""
+    """record.sqlite_writes.shared_write (SQLite claims): jobs that arrive while a transaction is under way share
+    the next one; a job that fails after writing leaves nothing behind, and the others of its batch are committed."""
     import time
 
     from record.claims import claim_turns
