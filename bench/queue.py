@@ -136,20 +136,20 @@ def _run_level(url: str, *, claimers: int, claims: int, items: int, pause_ms: fl
 
 
 def _pgbench_floor(url: str, *, claimers: int, claims: int, items: int) -> dict[str, float] | None:
-    """The same claim statement (postline's, as :func:`record.moves.claim_first` sends it for "any of my
+    """The same claim statement (postline's, as :mod:`record.claim_sql` writes it for "any of my
     stages") run by pgbench, PostgreSQL's own C client (prepared, 2 client threads, ``claimers``
     connections, ``claims`` each) on the same filled queue: what the database gives without Python.
     None when pgbench is not installed."""
     import subprocess
 
-    from record.moves import _claim_sql
+    from record.claim_sql import statements
     from tests.pg import find_bin_dir
 
     pgbench = find_bin_dir() / "pgbench"
     if not pgbench.is_file():
         return None
     _fill(url, items=items, claimers=claimers)
-    claim, _ = _claim_sql("postgresql", None, ("queue_rank", "created_at", "id"), True)
+    claim, _ = statements("postgresql", None, True)
     claim = (claim.replace("%(actor)s", "('r' || lpad(:client_id::text, 2, '0'))")
              .replace("%(now)s", "(now() AT TIME ZONE 'UTC')")
              .replace("%(expires)s", "(now() AT TIME ZONE 'UTC' + interval '30 minutes')"))

@@ -17,7 +17,6 @@ from prefect.input import RunInput
 from pydantic import BaseModel, Field, model_validator
 from sqlmodel import Session
 
-from tasks.runs import line_of
 from record import moves, work
 from record.db import transaction
 from record.models import QC_GATE, Photo, PhotoStatus, WorkItem, WorkStatus

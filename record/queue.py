@@ -5,18 +5,15 @@ A work item (photo x stage x round) waits QUEUED until someone claims it. A clai
 ran out to the queue (a RELEASED event with reason ``'lease expired'``). Every status change goes through
 :mod:`record.moves`, so it is guarded and writes its event in the same transaction.
 
-Order of the queue: rush orders first, then the order's due date (none last), then the item's age.
-
-Claiming never gives one item to two people:
-- PostgreSQL (and other servers): ``SELECT ... FOR UPDATE SKIP LOCKED LIMIT 1``, the guarded update and
-  the CLAIMED event in one statement (CTEs); concurrent claimers skip each other's rows instead of waiting.
-- SQLite: one ``UPDATE work_items SET ... WHERE id = (SELECT ... LIMIT 1) AND status = 'queued' RETURNING``
-  (SQLite >= 3.35), inside the record's ``BEGIN IMMEDIATE`` transaction, then the event.
-Both are :func:`record.moves.claim_first`. The pick walks an index in queue order (``queue_rank``), no sort.
+Claiming itself (who may claim which stages, the claim statement that never gives one item to two people, the
+turns claimers take) is :mod:`record.claims`; :func:`claim`, :func:`claim_next` and :func:`stages_for` are
+found here too, as the queue's callers know them. Order of the queue: rush orders first, then the order's due
+date (none last), then the item's age.
 
 Two kinds of function:
 - data functions (``claim_next``, ``heartbeat``, ``release``, ``reap_expired``, ``submit``, ``queue_depths``,
-  ``mine``, ``open_items``) take ``session`` and do not commit: the caller owns the transaction;
+  ``mine``, ``open_items``, ``ensure_claimant``) take ``session`` and do not commit: the caller owns the
+  transaction;
 - top-level helpers (``claim``, ``pull``, ``submit_file``) own their transactions and the files; the CLI and
   the web page call these. :func:`check_result` is pure (files in, facts or :class:`ResultRefused` out).
 """
@@ -30,21 +27,16 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func
-from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from record import moves, people
-from record.db import claim_turns, get_engine, shared_write, transaction
+from record import moves
+from record.claims import DEFAULT_LEASE, claim, claim_next, stages_for  # noqa: F401  (the queue's callers' names)
+from record.db import transaction
+from record.errors import NoSkill, QueueError  # noqa: F401  (caught as queue.NoSkill, queue.QueueError)
 from record.models import EventKind, Order, StageEvent, WorkItem, WorkStatus, utcnow
 
-DEFAULT_LEASE = timedelta(hours=1)
-CLAIM_TURN_SECONDS = 30     # longest wait for a turn to claim on PostgreSQL (record.db.claim_turns)
 LEASE_EXPIRED = "lease expired"
 OPEN = (WorkStatus.QUEUED, WorkStatus.CLAIMED)
-
-
-class QueueError(Exception):
-    """A queue action that cannot be done; the message says why and what to do."""
 
 
 class NoSuchItem(QueueError, LookupError):
@@ -53,10 +45,6 @@ class NoSuchItem(QueueError, LookupError):
 
 class NotYourClaim(QueueError):
     """The item is not (or no longer) claimed by this person."""
-
-
-class NoSkill(QueueError):
-    """The person asked for a stage they do not have the skill for."""
 
 
 class ResultRefused(QueueError):
@@ -96,117 +84,7 @@ def _get(session: Session, item_id: int) -> WorkItem:
     return item
 
 
-# --- claiming -------------------------------------------------------------------------------------------------
-
-def stages_for(session: Session, person: str, stages: list[str] | None = None) -> list[str]:
-    """The stages ``person`` may pull from: ``stages`` if they have every skill each needs (the line's
-    ``skills`` of the stage, by default its key), else :class:`NoSkill`; None means every stage they are
-    skilled for. Raises :class:`record.people.UnknownPerson` for a name not on the line."""
-    return _allowed(person, people.skills_named(session, person), stages)
-
-
-def _allowed(person: str, skills: list[str], stages: list[str] | None) -> list[str]:
-    from config.line import get_line
-
-    line = get_line()
-    allowed = line.stages_for_skills(skills, stages)
-    if stages is None:
-        return allowed
-    missing = [s for s in stages if s not in allowed]
-    if missing:
-        needs = "; ".join(f"{s} needs {', '.join(line.required_skills(s))}" for s in missing)
-        raise NoSkill(f"{person} does not have the skills for {', '.join(missing)} ({needs}; {person} has "
-                      f"{', '.join(skills) or 'none'}); a lead can add them with "
-                      f"`postline people skills {person} ...`")
-    return list(stages)
-
-
-# The order of the stage queues: rush orders first, then the nearest due date (none last), then the oldest.
-# ``queue_rank`` carries the order's part, so the pick walks ix_items_queue_pick in order and stops at the first
-# queued item of the asked stages: no sort.
-_QUEUE_ORDER = ("queue_rank", "created_at", "id")
-_SKILLS_SQL = {"sqlite": "SELECT skills FROM people WHERE name = :name"}
-
-
-def claim_next(session: Session, *, person: str, stages: list[str] | None = None,
-               lease: timedelta = DEFAULT_LEASE, now: datetime | None = None) -> WorkItem | None:
-    """Claim the next queued item of ``stages`` (default: all the person's skills) for ``person`` until
-    now + ``lease``: sets claimed_by, lease_expires_at, attempt + 1 and writes the CLAIMED event.
-    Returns None when those queues are empty. Does not commit."""
-    if _fast_claims() and stages != []:
-        # No stage has a WIP limit and every stage needs just its key as skill: the skills are checked inside
-        # the claim statement, one statement in all.
-        item = moves.claim_first(session, stages=stages, order_by=_QUEUE_ORDER, actor=person, skilled=True,
-                                 lease_expires_at=(now or utcnow()) + lease)
-        if item is None:
-            _stages_for_claim(session, person, stages)  # nobody by that name, or a skill missing: say so
-        return item
-    stages = _claimable(_stages_for_claim(session, person, stages), session)
-    if not stages:
-        return None
-    expires = (now or utcnow()) + lease
-    return moves.claim_first(session, stages=stages, order_by=_QUEUE_ORDER, actor=person, lease_expires_at=expires)
-
-
-def _stages_for_claim(session: Session, person: str, stages: list[str] | None) -> list[str]:
-    """:func:`stages_for`, with the person's skills read by one plain query on the session's connection (a
-    claim asks on every pull; through the ORM that query cost more CPU than the claim itself)."""
-    dialect, cursor = moves.driver_cursor(session)
-    sql = _SKILLS_SQL.get(dialect.name, "SELECT skills FROM people WHERE name = %(name)s")
-    try:
-        cursor.execute(sql, {"name": person})
-        row = cursor.fetchone()
-    finally:
-        cursor.close()
-    if row is None or row[0] is None:
-        return stages_for(session, person, stages)     # raises UnknownPerson with the usual message
-    return _allowed(person, [s for s in row[0].split(",") if s], stages)
-
-
-def _claimable(stages: list[str], session: Session) -> list[str]:
-    """``stages`` without those at their WIP limit; no query at all when none of them has a limit."""
-    limited = _wip_limits()
-    if not any(s in limited for s in stages):
-        return stages
-    return [s for s in stages if not _at_wip_limit(session, s)]
-
-
-def _line_facts() -> tuple[dict[str, int], bool]:
-    """The stages of the line that have a WIP limit with the limit, and whether every stage needs just its
-    key as skill (the line is read once, see get_line)."""
-    from config.line import get_line
-
-    global _LINE_FACTS
-    line = get_line()
-    if _LINE_FACTS is None or _LINE_FACTS[0] is not line:   # a new line (get_line.cache_clear()): read it again
-        _LINE_FACTS = (line, {s.key: s.wip_limit for s in line.stages if s.wip_limit is not None},
-                       line.skills_are_keys)
-    return _LINE_FACTS[1], _LINE_FACTS[2]
-
-
-_LINE_FACTS: tuple[object, dict[str, int], bool] | None = None
-
-
-def _wip_limits() -> dict[str, int]:
-    return _line_facts()[0]
-
-
-def _fast_claims() -> bool:
-    """A claim can be one statement: no WIP limit to count first, and skills that are stage keys."""
-    limits, skills_are_keys = _line_facts()
-    return not limits and skills_are_keys
-
-
-def _at_wip_limit(session: Session, stage: str) -> bool:
-    """Whether ``stage`` already has as many photos claimed as the line's WIP limit allows. A soft limit:
-    two claims at the same instant may pass it by one."""
-    limit = _wip_limits().get(stage)
-    if limit is None:
-        return False
-    claimed = session.exec(select(func.count()).select_from(WorkItem).where(
-        WorkItem.stage == stage, WorkItem.status == WorkStatus.CLAIMED)).one()
-    return claimed >= limit
-
+# --- after the claim ------------------------------------------------------------------------------------------
 
 def _explain(session: Session, item: WorkItem, person: str) -> str:
     where = f"work item {item.id} ({item.stage}, round {item.round})"
@@ -526,78 +404,6 @@ def check_result(result: Path, working: Path, *, allow_crop: bool = False,
 
 
 # --- top-level helpers (own their transactions) --------------------------------------------------------------------
-
-def claim(*, person: str, stages: list[str] | None = None, lease: timedelta = DEFAULT_LEASE,
-          url: str | None = None) -> WorkItem | None:
-    """:func:`claim_next`, committed. None: nothing to do.
-
-    On PostgreSQL each statement runs on its own (autocommit): the claim itself is the one statement of
-    :func:`record.moves.claim_first` (pick, guarded update and event), so it is one round trip instead of
-    BEGIN, claim, COMMIT, and no transaction stays open while the claimer's process is busy elsewhere. What
-    may come before it (the person's skills, a WIP limit's count) only reads; and a process sends at most
-    ``POSTLINE_CLAIMS_AT_ONCE`` claims at once, the others waiting their turn in order
-    (:func:`record.db.claim_turns`). On SQLite the claim (the update, then the event) runs in a savepoint of
-    a write transaction shared with the process's other claimers of the moment (:func:`record.db.shared_write`);
-    when it finds nothing, a transaction of its own tells an empty queue from an unknown person or a missing
-    skill."""
-    engine = get_engine(url)
-    if engine.dialect.name == "postgresql":
-        turns = claim_turns(engine)
-        if not turns.acquire(CLAIM_TURN_SECONDS):
-            raise QueueError(f"the production record is too busy: {person}'s claim waited {CLAIM_TURN_SECONDS} s "
-                             "for its turn. Try again in a moment; if it keeps happening, tell whoever runs the "
-                             "database.")
-        try:
-            return _claim_postgres(engine, person=person, stages=stages, lease=lease)
-        finally:
-            turns.release()
-    if engine.dialect.name == "sqlite" and _fast_claims() and stages != []:
-        item = _claim_sqlite_shared(engine, person=person, stages=stages, lease=lease)
-        if item is not None:
-            return item
-    with transaction(url) as session:            # the full path; after a fast one, it says why there was nothing
-        return claim_next(session, person=person, stages=stages, lease=lease)
-
-
-def _claim_sqlite_shared(engine: Engine, *, person: str, stages: list[str] | None,
-                         lease: timedelta) -> WorkItem | None:
-    """The usual pull on SQLite: the claim and its event on the driver connection, in a write transaction
-    shared with the other claimers of the moment (record.db.shared_write); no Session or Connection objects."""
-    dialect = engine.dialect
-    try:
-        values = shared_write(engine, lambda dbapi_conn: moves.claim_on_cursor(
-            dialect, dbapi_conn.cursor(), stages=stages, order_by=_QUEUE_ORDER, actor=person, skilled=True,
-            lease_expires_at=utcnow() + lease))
-    except TimeoutError as exc:
-        raise QueueError(f"{exc}: {person}'s claim did not start. Try again in a moment; if it keeps happening, "
-                         "another program may be holding the record (postline.db) open.") from exc
-    return None if values is None else moves.item_from_values(dialect, values)
-
-
-def _claim_postgres(engine: Engine, *, person: str, stages: list[str] | None,
-                    lease: timedelta) -> WorkItem | None:
-    if _fast_claims() and stages != []:
-        # The usual pull: the one statement straight on a pooled driver connection, no Connection or Session
-        # objects (they cost twice the CPU of the claim itself, held under the GIL by a busy web server).
-        pooled = engine.raw_connection()
-        try:
-            driver = pooled.driver_connection
-            driver.autocommit = True
-            values = moves.claim_on_cursor(engine.dialect, driver.cursor(), stages=stages,
-                                           order_by=_QUEUE_ORDER, actor=person, skilled=True,
-                                           lease_expires_at=utcnow() + lease)
-            driver.autocommit = False                       # as the pool's other users expect it
-        except BaseException:
-            pooled.invalidate()                             # not back into the pool in an unknown state
-            raise
-        finally:
-            pooled.close()                                  # back to the pool (or closed, if invalidated)
-        if values is not None:
-            return moves.item_from_values(engine.dialect, values)
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection, \
-            Session(bind=connection, expire_on_commit=False, autoflush=False) as session:
-        return claim_next(session, person=person, stages=stages, lease=lease)
-
 
 def pull(*, person: str, stages: list[str] | None = None, lease: timedelta = DEFAULT_LEASE,
          url: str | None = None) -> WorkItem | None:

@@ -392,7 +392,7 @@ def test_sqlite_checkpoints_run_on_their_own_thread(home, monkeypatch):
     import time
     from pathlib import Path
 
-    from record import db
+    from record import sqlite_writes as db
 
     monkeypatch.setattr(db, "CHECKPOINT_EVERY", 10)
     url = get_engine().url
@@ -412,11 +412,11 @@ def test_sqlite_checkpoints_run_on_their_own_thread(home, monkeypatch):
 
 
 def test_turns_are_first_come_first_served_and_never_over_their_slots():
-    """record.db.Turns (SQLite's writers, PostgreSQL's claims): at most `slots` holders, and a freed turn goes
+    """record.turns.Turns (SQLite's writers, PostgreSQL's claims): at most `slots` holders, and a freed turn goes
     to whoever has waited longest."""
     import time
 
-    from record.db import Turns
+    from record.turns import Turns
 
     turns = Turns(2)
     assert turns.acquire(1) and turns.acquire(1)
@@ -452,7 +452,7 @@ def test_claims_wait_their_turn_and_go_when_one_is_freed(record):
     """A claim takes a turn of the process's claims: on SQLite the writers' turn (one at a time), on PostgreSQL
     one of POSTLINE_CLAIMS_AT_ONCE (fewer backends racing for the same first rows of the queue). With every turn
     taken, a claim waits; it goes through when one is freed, and gives its turn back."""
-    from record.db import claim_turns
+    from record.claims import claim_turns
 
     with transaction(record) as session:
         add_people(session, "ana")
@@ -478,9 +478,10 @@ def test_claims_wait_their_turn_and_go_when_one_is_freed(record):
 
 
 def test_a_failed_write_on_a_raw_sqlite_connection_rolls_back_and_passes_the_turn_on(home):
-    """record.db.sqlite_write (what the shared writes' batches run in): after an exception nothing was written and the
-    next writer gets its turn at once."""
-    from record.db import claim_turns, sqlite_write
+    """record.sqlite_writes.sqlite_write (what the shared writes' batches run in): after an exception nothing was
+    written and the next writer gets its turn at once."""
+    from record.claims import claim_turns
+    from record.sqlite_writes import sqlite_write
 
     engine = get_engine()
     with transaction() as session:
@@ -499,7 +500,7 @@ def test_a_turn_given_to_a_waiter_interrupted_while_waiting_goes_to_the_next_one
     """Ctrl-C (any exception) while waiting in line must not take a turn away for good."""
     import time
 
-    from record.db import Turns
+    from record.turns import Turns
 
     turns = Turns(1)
     assert turns.acquire(1)
@@ -540,11 +541,12 @@ def test_a_turn_given_to_a_waiter_interrupted_while_waiting_goes_to_the_next_one
 
 
 def test_shared_sqlite_writes_keep_each_job_whole_and_apart(home):
-    """record.db.shared_write (SQLite claims): jobs that arrive while a transaction is under way share the next
-    one; a job that fails after writing leaves nothing behind, and the others of its batch are committed."""
+    """record.sqlite_writes.shared_write (SQLite claims): jobs that arrive while a transaction is under way share
+    the next one; a job that fails after writing leaves nothing behind, and the others of its batch are committed."""
     import time
 
-    from record.db import _SQLITE_WRITERS, claim_turns, shared_write
+    from record.claims import claim_turns
+    from record.sqlite_writes import _SQLITE_WRITERS, shared_write
 
     engine = get_engine()
     with transaction() as session:
@@ -616,3 +618,25 @@ def test_an_sqlite_engine_used_for_claims_can_be_freed(home):
     db._engine_for.cache_clear()
     gc.collect()
     assert engine() is None
+
+
+def test_claims_stop_when_the_claim_statement_no_longer_matches_the_table_of_moves(record, monkeypatch):
+    """The claim is written as SQL (record.claim_sql), not made by moves.move_item: were QUEUED -> CLAIMED taken
+    out of the table of moves, claims must be refused, on both databases, not go on moving items the table
+    forbids."""
+    from record import claim_sql, moves
+
+    with transaction(record) as session:
+        add_people(session, "ana")
+        first = make_items(session, make_order(session), 1)[0]
+    monkeypatch.setitem(moves.ALLOWED_WORK, WorkStatus.QUEUED, frozenset({WorkStatus.CANCELLED}))
+    claim_sql.statements.cache_clear()
+    try:
+        with pytest.raises(moves.IllegalMove, match="table of moves no longer allows"):
+            queue.claim(person="ana", url=record)
+    finally:
+        claim_sql.statements.cache_clear()                 # built afresh from the real table after this test
+    with transaction(record) as session:
+        item = session.get(WorkItem, first)
+        assert item.status is WorkStatus.QUEUED and item.claimed_by is None
+        assert claimed_events(session, first) == []
