@@ -90,6 +90,7 @@ def test_a_forced_bad_calibration_is_caught_by_qc_and_blamed_on_grading(prefect_
     QC rejects every photo for its lost look and sends it back to grading; none is passed or delivered."""
     from flows.order import order_flow
     from surfaces.cli import create_order
+    from tasks.deliver import NothingDelivered
 
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
     order = create_order(client="Ruined", shoot="portrait", card=_card(tmp_path), preset_name=None, due=None)
@@ -100,7 +101,8 @@ def test_a_forced_bad_calibration_is_caught_by_qc_and_blamed_on_grading(prefect_
         row = work.get_order(session, order.id)
         row.calibration_json = bad.model_dump_json()
         session.add(row)
-    order_flow(order.id)
+    with pytest.raises(NothingDelivered):                                       # the run says so, no zip written
+        order_flow(order.id)
 
     with transaction() as session:
         photos = work.photos(session, order.id)
