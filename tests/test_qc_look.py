@@ -18,7 +18,8 @@ from record.db import transaction
 from record.models import QC_GATE, EventKind, PhotoStatus
 from tasks.operations import graded_reference
 from tasks.pixels import calibrate, detail, dodgeburn, finish, imageio, look, skin
-from tasks.pixels.calibrate import CalibrationModel, CalibrationResult, ChartSource
+from tasks.pixels.calibrate import CalibrationModel, CalibrationResult
+from tasks.pixels.colourchecker import ChartSource
 from tasks.pixels.decode import decode_linear16
 from tasks.pixels.synth_dng import render_scene, write_dng
 from tests.conftest import sample

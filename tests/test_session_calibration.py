@@ -81,11 +81,11 @@ def test_deliver_chart_keeps_the_chart_frame_in_the_line(prefect_api, home, card
 def test_the_accepted_real_calibrations_pass_the_plausibility_checks_with_margin(name):
     """What the real charts' fits do to colours, measured against the bounds (and the 3x3 alike)."""
     from presets.model import load_preset
-    from tasks.pixels import calibrate
+    from tasks.pixels import calibrate, colourchecker
     from tasks.pixels.decode import decode
 
     image = decode(sample(name), load_preset("classic-portrait").decode, half_size=True)
-    measured = calibrate.sample_patches(image, calibrate.detect_chart(image))
+    measured = colourchecker.sample_patches(image, colourchecker.detect_chart(image))
     for model in calibrate.CalibrationModel:
         matrix = calibrate.calibrate(image, name, model=model).array()
         assert chart_trust.judge_correction(matrix, measured) == []

@@ -23,20 +23,16 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-# --- colorimetry ------------------------------------------------------------------------------
-SRGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],   # IEC 61966-2-1, D65 white
-                        [0.2126729, 0.7151522, 0.0721750],
-                        [0.0193339, 0.1191920, 0.9503041]])
-XYZ_D65 = SRGB_TO_XYZ.sum(axis=1)
-XYZ_D50 = np.array([0.96422, 1.0, 0.82521])
-BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
+from tasks.pixels import colourchecker
+from tasks.pixels.colour import rgb_to_xyz
 
+# --- the camera -------------------------------------------------------------------------------
 # XYZ (D65) -> camera native RGB; same form and magnitudes as a real Bayer CMOS sensor's D65
 # ColorMatrix (weak red, strong green response; neutral comes out near (0.45, 1, 0.80)).
 CAMERA_XYZ_TO_CAM = np.array([[1.0405, -0.3755, -0.1270],
                               [-0.5461, 1.3787, 0.1793],
                               [-0.1040, 0.2015, 0.6785]])
-_SCENE_TO_CAM = CAMERA_XYZ_TO_CAM @ SRGB_TO_XYZ
+_SCENE_TO_CAM = CAMERA_XYZ_TO_CAM @ rgb_to_xyz("srgb")
 _CAM_NEUTRAL = _SCENE_TO_CAM.sum(axis=1)                    # camera response to scene white
 AS_SHOT_NEUTRAL = _CAM_NEUTRAL / _CAM_NEUTRAL.max()          # strongest channel = 1
 SCENE_TO_RAW = (_SCENE_TO_CAM / _CAM_NEUTRAL.max()).astype(np.float32)  # 1.0 = sensor white
@@ -166,18 +162,6 @@ def write_dng(path, scene_linear_srgb: np.ndarray, meta: DngMeta = DngMeta()) ->
 
 
 # --- ColorChecker Classic ---------------------------------------------------------------------
-# X-Rite ColorChecker Classic, "November 2014 and newer" reference, CIE L*a*b* (D50, 2 deg).
-REFERENCE_LAB_D50 = np.array([
-    [37.54, 14.37, 14.92], [64.66, 19.27, 17.50], [49.32, -3.82, -22.54], [43.46, -12.74, 22.72],
-    [54.94, 9.61, -24.79], [70.48, -32.26, -0.37], [62.73, 35.83, 56.50], [39.43, 10.75, -45.17],
-    [50.57, 48.64, 16.67], [30.10, 22.54, -20.87], [71.77, -24.13, 58.19], [71.51, 18.24, 67.37],
-    [28.37, 15.42, -49.80], [54.38, -39.72, 32.27], [42.43, 51.05, 28.62], [81.80, 2.67, 80.41],
-    [50.63, 51.28, -14.12], [49.57, -29.71, -28.32], [95.19, -1.03, 2.93], [81.29, -0.57, 0.44],
-    [66.89, -0.75, -0.06], [50.76, -0.13, 0.14], [35.63, -0.46, -0.48], [20.64, 0.07, -0.46]])
-PATCH_NAMES = ["dark skin", "light skin", "blue sky", "foliage", "blue flower", "bluish green",
-               "orange", "purplish blue", "moderate red", "purple", "yellow green", "orange yellow",
-               "blue", "green", "red", "yellow", "magenta", "cyan",
-               "white 9.5", "neutral 8", "neutral 6.5", "neutral 5", "neutral 3.5", "black 2"]
 CHART_COLUMNS, CHART_ROWS = 6, 4
 CHART_BACKGROUND = 0.02          # dark grey surround, linear
 PATCH_GAP = 0.12                 # gap between patches as a fraction of the cell size
@@ -185,17 +169,9 @@ MEASURE_FRACTION = 0.6           # chart_patch_boxes: inner 60% of each patch
 
 
 def colour_chart_linear_srgb() -> tuple[np.ndarray, list[str]]:
-    """(24x3 float32 linear sRGB D65 values, names) from REFERENCE_LAB_D50 via Bradford D50->D65.
+    """(24x3 float32 linear sRGB D65 values, names) of the ColorChecker's patches (``tasks.pixels.colourchecker``).
     Out-of-gamut components (e.g. cyan's red) stay slightly negative."""
-    L, a, b = REFERENCE_LAB_D50.T
-    fy = (L + 16) / 116
-    f = np.stack([fy + a / 500, fy, fy - b / 200], axis=-1)
-    epsilon, kappa = 216 / 24389, 24389 / 27
-    xyz_d50 = np.where(f ** 3 > epsilon, f ** 3, (116 * f - 16) / kappa) * XYZ_D50
-    xyz_d50[:, 1] = np.where(L > kappa * epsilon, fy ** 3, L / kappa)
-    adapt = np.linalg.inv(BRADFORD) @ np.diag((BRADFORD @ XYZ_D65) / (BRADFORD @ XYZ_D50)) @ BRADFORD
-    rgb = xyz_d50 @ (np.linalg.inv(SRGB_TO_XYZ) @ adapt).T
-    return rgb.astype(np.float32), list(PATCH_NAMES)
+    return colourchecker.reference("srgb").astype(np.float32), list(colourchecker.patch_names())
 
 
 def _chart_cells(width: int, height: int, border: float):
