@@ -49,6 +49,14 @@ def test_importing_pixel_code_does_not_import_colour_science():
     assert out.stdout.strip() == "False"
 
 
+def test_colour_science_works_where_warnings_are_errors():
+    """``import colour`` warns that matplotlib is missing; ``python -W error`` must still get its colorimetry."""
+    code = "from tasks.pixels import colour; print(round(float(colour.delta_e([50, 0, 0], [60, 0, 0])), 3))"
+    out = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "9.471"          # L* 50 against 60: 10 over SL 1.056
+
+
 def test_working_white_is_display_white():
     assert np.allclose(colour.working_to_display(flat([1, 1, 1])), 1.0, atol=1e-3)
 
