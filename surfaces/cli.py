@@ -285,7 +285,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from config.settings import get_settings
-    from tasks.pixels.synth_dng import make_demo_shoot
+    from tasks.synthetic import make_demo_shoot
 
     folder = Path(args.folder or get_settings().home / "demo-card").expanduser().resolve()
     paths = make_demo_shoot(folder)

@@ -13,7 +13,7 @@ from tasks.errors import PhotoError
 from tasks.pixels import calibrate, colourchecker
 from tasks.pixels.colour import REC2020_LUMA, delta_e
 from tasks.pixels.decode import decode
-from tasks.pixels.synth_dng import render_chart, write_dng
+from tasks.synthetic import render_chart, write_dng
 from tests.conftest import sample
 
 CHART_W, CHART_H = 600, 400

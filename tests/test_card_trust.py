@@ -22,7 +22,7 @@ from record.db import transaction
 from record.models import PhotoStatus, StageEvent, WorkItem
 from surfaces.cli import main
 from tasks.files import NotRegularFile, open_card_file
-from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
+from tasks.synthetic import DngMeta, render_scene, write_dng
 from tests.flowkit import Delivery, sha256
 
 LINKED_SECRET = "LINKED-SECRET-b7e1f04c"   # in files outside the card, reached only through links

@@ -22,7 +22,8 @@ from tasks.pixels import calibrate, chart_trust, colourchecker
 from tasks.pixels.chart_trust import ChartCheck
 from tasks.pixels.decode import decode
 from tasks.pixels.render import render_image
-from tasks.pixels.synth_dng import _chart_cells, colour_chart_linear_srgb, render_chart, render_scene, write_dng
+from tasks.synthetic import colour_chart_linear_srgb, render_chart, render_scene, write_dng
+from tasks.synthetic.scenes import _chart_cells
 from tests.flowkit import Delivery, run_order
 
 W, H = 300, 200

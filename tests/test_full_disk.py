@@ -25,7 +25,7 @@ from record import work
 from record.db import transaction
 from record.models import EventKind, OrderStatus, PhotoStatus, WorkItem, WorkStatus
 from surfaces.cli import main
-from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
+from tasks.synthetic import DngMeta, render_scene, write_card, write_dng
 from tests.flowkit import Delivery
 
 PHOTOS = 6
@@ -66,11 +66,7 @@ def on_small_disk(small_disk, tmp_path, prefect_api, monkeypatch):
     monkeypatch.setenv("POSTLINE_BATCH_SIZE", "2")
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
     get_settings.cache_clear()
-    card = tmp_path / "card"
-    card.mkdir()
-    for i in range(PHOTOS):
-        write_dng(card / f"IMG_{i:04d}.dng", render_scene(("portrait", "landscape", "interior")[i % 3], 640, 480,
-                                                         seed=i), DngMeta())
+    card = write_card(tmp_path / "card", PHOTOS, size=(640, 480), names="IMG_{:04d}.dng", first_number=0)
     code, out = _cli("order", "create", "--client", "Full Disk", "--shoot", "portrait", "--from", str(card))
     assert code == 0, out
     yield {"disk": small_disk, "record": record, "card": card, "order_id": int(out.strip().splitlines()[-1])}
@@ -224,10 +220,8 @@ def test_a_full_disk_under_the_production_record_stops_the_run_and_loses_nothing
     monkeypatch.setenv("POSTLINE_BATCH_SIZE", "2")
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
     get_settings.cache_clear()
-    card = tmp_path / "card"
-    card.mkdir()
-    for i in range(PHOTOS):
-        write_dng(card / f"IMG_{i:04d}.dng", render_scene("portrait", 640, 480, seed=i), DngMeta())
+    card = write_card(tmp_path / "card", PHOTOS, size=(640, 480), kinds=("portrait",), names="IMG_{:04d}.dng",
+                      first_number=0)
     code, out = _cli("order", "create", "--client", "Full Record", "--shoot", "portrait", "--from", str(card))
     order_id = int(out.strip().splitlines()[-1])
     filled = threading.Event()

@@ -20,7 +20,7 @@ from record.db import transaction
 from record.models import ORIGINAL_REVIEW, EventKind, OrderStatus, PhotoStatus, WorkItem, WorkStatus
 from surfaces.cli import create_order, main
 from tests.flowkit import Delivery
-from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
+from tasks.synthetic import write_card
 
 LINE_WITH_REVIEW = (Path(__file__).resolve().parents[1] / "config" / "line.toml").read_text().replace(
     "[review_gate]\n# A senior photographer reviews the originals after ingest (approve, or cull with a reason) before any stage.\nenabled = false",
@@ -28,11 +28,7 @@ LINE_WITH_REVIEW = (Path(__file__).resolve().parents[1] / "config" / "line.toml"
 
 
 def _card(folder: Path, n: int = 3) -> Path:
-    folder.mkdir()
-    for i in range(n):
-        write_dng(folder / f"DSC_{i + 1:04d}.dng", render_scene(("portrait", "landscape", "interior")[i % 3], 400, 300,
-                                                                seed=i), DngMeta())
-    return folder
+    return write_card(folder, n, size=(400, 300))
 
 
 @pytest.fixture

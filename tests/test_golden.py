@@ -1,5 +1,5 @@
 """Golden renders: every preset in the library, on a small synthetic scene (the 24-patch chart beside
-a portrait, written as a DNG by synth_dng and decoded by LibRaw at half size: 96x64), compared with
+a portrait, written as a DNG by tasks/synthetic and decoded by LibRaw at half size: 96x64), compared with
 the stored reference in tests/golden/<preset>.png (16-bit sRGB). A change that moves any preset's
 render by more than MAX_MEAN_DE (mean CIEDE2000 over the pixels) fails, so a look never drifts
 silently.
@@ -21,7 +21,7 @@ import pytest
 from presets.model import OutputSpace, available_presets, load_preset
 from tasks.pixels.colour import delta_e, srgb_decode, to_lab
 from tasks.pixels.render import render_image
-from tasks.pixels.synth_dng import render_chart, render_scene, write_dng
+from tasks.synthetic import render_chart, render_scene, write_dng
 
 GOLDEN = Path(__file__).parent / "golden"
 MAX_MEAN_DE = 1.0

@@ -14,8 +14,8 @@ from tasks.operations import OpContext, grade
 from tasks.pixels import imageio, output
 from tasks.pixels.colour import delta_e, srgb_decode, to_lab
 from tasks.pixels.render import render, render_image
-from tasks.pixels.synth_dng import colour_chart_linear_srgb, render_chart, render_scene, write_dng
-from tests.test_synth_dng import patch_means
+from tasks.synthetic import colour_chart_linear_srgb, render_chart, render_scene, write_dng
+from tests.test_synthetic import patch_means
 
 CHART_W, CHART_H = 600, 400
 

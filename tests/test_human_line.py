@@ -21,7 +21,7 @@ from record.models import QC_GATE, EventKind, PhotoStatus
 from surfaces.qc_cli import decide
 from surfaces.queue_cli import pull_to_folder, submit_work
 from tasks.pixels import imageio
-from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
+from tasks.synthetic import write_card
 from tests.flowkit import MANUAL_SKIN_LINE
 
 # Liquify & skin needs two skills here (a stage names what it needs), so the retoucher's pulls go through them.
@@ -73,10 +73,7 @@ def _retouch_everything(person: str, folder: Path) -> list[str]:
 
 
 def test_manual_stage_waits_for_retouchers_and_qc_lead_sends_two_back(human_line, tmp_path):
-    card = tmp_path / "card"
-    card.mkdir()
-    for i, kind in enumerate(["portrait", "landscape", "interior", "portrait"]):
-        write_dng(card / f"DSC_{i + 1:04d}.dng", render_scene(kind, 600, 400, seed=i), DngMeta())
+    card = write_card(tmp_path / "card", 4)
     with transaction() as session:
         people.add_person(session, name="rita", role="retoucher", skills="liquify,skin", password="s3cret-pass")
     from surfaces.cli import create_order

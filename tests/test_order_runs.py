@@ -31,7 +31,7 @@ from record.models import (EventKind, OrderStatus, Photo, PhotoStatus, ShootType
 from surfaces.cli import create_order, main
 from surfaces.queue_cli import pull_to_folder, submit_work
 from tasks.pixels import imageio
-from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
+from tasks.synthetic import write_card
 from tests.flowkit import MANUAL_SKIN_LINE
 from tests.pg import postgres_url  # noqa: F401  (the session's PostgreSQL)
 
@@ -41,11 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # --- helpers ------------------------------------------------------------------------------------------------------
 
 def _card(folder: Path, n: int, size: tuple[int, int] = (1200, 800)) -> Path:
-    folder.mkdir()
-    for i in range(n):
-        kind = ("portrait", "landscape", "interior")[i % 3]
-        write_dng(folder / f"DSC_{i + 1:04d}.dng", render_scene(kind, *size, seed=i), DngMeta())
-    return folder
+    return write_card(folder, n, size=size)
 
 
 class Run(subprocess.Popen):

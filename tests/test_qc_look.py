@@ -21,7 +21,7 @@ from tasks.pixels import calibrate, detail, dodgeburn, finish, imageio, look, sk
 from tasks.pixels.calibrate import CalibrationModel, CalibrationResult
 from tasks.pixels.colourchecker import ChartSource
 from tasks.pixels.decode import decode_linear16
-from tasks.pixels.synth_dng import render_scene, write_dng
+from tasks.synthetic import write_card
 from tests.conftest import sample
 from tests.flowkit import MANUAL_SKIN_LINE
 
@@ -79,11 +79,7 @@ def test_a_crop_is_judged_on_the_whole_frame_statistics():
 
 
 def _card(tmp_path, n: int = 3):
-    card = tmp_path / "card"
-    card.mkdir()
-    for i, kind in enumerate(["portrait", "landscape", "interior"][:n]):
-        write_dng(card / f"DSC_{i + 1:04d}.dng", render_scene(kind, 600, 400, seed=i + 3))
-    return card
+    return write_card(tmp_path / "card", n, first_seed=3)
 
 
 def test_a_forced_bad_calibration_is_caught_by_qc_and_blamed_on_grading(prefect_api, home, tmp_path, monkeypatch):

@@ -10,13 +10,14 @@ import pytest
 import rawpy
 
 from tasks.pixels.colour import delta_e, science, to_lab
-from tasks.pixels.synth_dng import (
+from tasks.synthetic import (
     DngMeta,
     chart_patch_boxes,
     colour_chart_linear_srgb,
     make_demo_shoot,
     render_chart,
     render_scene,
+    write_card,
     write_dng,
 )
 
@@ -183,3 +184,16 @@ def test_make_demo_shoot(tmp_path):
     assert shapes == [(400, 600)] * 2 + [(600, 400)] + [(400, 600)] * 3
     gaps = [(b - a).total_seconds() for a, b in zip(stamps, stamps[1:])]
     assert all(0 < gap <= 10 for gap in gaps)
+
+
+def test_write_card_writes_the_frames_it_is_asked_for(tmp_path):
+    card = write_card(tmp_path / "card", 4, size=(64, 48), names="IMG_{:04d}.dng", first_number=0)
+    assert sorted(p.name for p in card.iterdir()) == [f"IMG_{i:04d}.dng" for i in range(4)]
+    frames = []
+    for path in sorted(card.iterdir()):
+        with rawpy.imread(str(path)) as raw:
+            assert (raw.sizes.width, raw.sizes.height) == (64, 48)
+            frames.append(raw.raw_image_visible.copy())
+    assert not np.array_equal(frames[0], frames[3])          # portraits both, seeds 0 and 3
+    with pytest.raises(FileExistsError):
+        write_card(card, 1)                                   # never into a card that is there already
