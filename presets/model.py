@@ -1,5 +1,8 @@
 """The preset format: a graded look as data, validated when loaded.
 
+(Over 400 lines on purpose: the format's models and the reading of its files, extends, overrides and errors naming
+the file, key and range, change together whenever the format does.)
+
 A preset file is ``presets/<name>.toml``. Every value has bounds and a default, so a preset names
 only what it changes. Unknown keys are errors (a typo must not silently grade a whole wedding
 differently). A preset may ``extends = "other"``: the other preset's values, deep-merged with its

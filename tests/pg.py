@@ -124,3 +124,20 @@ def new_database(server_url: str, prefix: str = "db") -> str:
         conn.exec_driver_sql(f"CREATE DATABASE {name}")
     admin.dispose()
     return server_url.replace("/postgres?", f"/{name}?")
+
+
+def use_empty_record(url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point postline's production record at PostgreSQL ``url`` (POSTLINE_DATABASE_URL) and empty every table of
+    it, so that the test starts from nothing; the URL."""
+    from sqlalchemy import text
+    from sqlmodel import SQLModel
+
+    from config.settings import get_settings
+    from record.db import get_engine
+
+    monkeypatch.setenv("POSTLINE_DATABASE_URL", url)
+    get_settings.cache_clear()
+    tables = ", ".join(t.name for t in SQLModel.metadata.sorted_tables)
+    with get_engine(url).begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    return url

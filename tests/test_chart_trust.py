@@ -4,8 +4,6 @@ fooled the old detector, and an order run on a real Prefect server."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import shutil
 from pathlib import Path
 
@@ -17,14 +15,13 @@ from presets.model import OutputSpace, load_preset
 from record import work
 from record.db import transaction
 from record.models import PhotoStatus
-from surfaces.cli import main
 from tasks.pixels import calibrate, chart_trust, colourchecker
 from tasks.pixels.chart_trust import ChartCheck
 from tasks.pixels.decode import decode
 from tasks.pixels.render import render_image
 from tasks.synthetic import colour_chart_linear_srgb, render_chart, render_scene, write_dng
 from tasks.synthetic.scenes import _chart_cells
-from tests.flowkit import Delivery, run_order
+from tests.flowkit import Delivery, cli, run_order
 
 W, H = 300, 200
 FRAMES = 104
@@ -240,10 +237,8 @@ def test_an_order_without_a_chart_is_graded_exactly_as_its_preset(prefect_api, h
     assert {p.status for p in photos} <= {PhotoStatus.DELIVERED, PhotoStatus.HELD}      # none taken for the chart
     held = [p.reason for p in photos if p.status is PhotoStatus.HELD]
     assert all("cast" in reason and "graded look" not in reason for reason in held), held  # the light's colour, kept
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert main(["status", str(order_id)]) == 0
-    assert "Session calibration: none — a chart-like pattern was refused" in out.getvalue()
+    code, out = cli("status", str(order_id))
+    assert code == 0 and "Session calibration: none — a chart-like pattern was refused" in out
 
     delivery = Delivery(zip_path)
     delivered = delivery.delivered_sources()

@@ -178,6 +178,22 @@ def _fit_mean_de(predict, x0: np.ndarray, target_lab: np.ndarray) -> np.ndarray:
     return x
 
 
+def _fit_inputs(measured: np.ndarray, reference: np.ndarray | None, use: np.ndarray | None) -> tuple[np.ndarray, ...]:
+    """What both fits start from: the measured patches and the reference (float64), the patches to fit on
+    (``use``, default: those not clipped), the usable grey patches among them, and the per-channel gains that
+    bring the measured greys to the reference's (white balance and exposure). ValueError when too few are usable."""
+    measured = np.asarray(measured, np.float64)
+    reference = colourchecker.reference() if reference is None else np.asarray(reference, np.float64)
+    use = (measured.max(axis=1) < CLIPPED) if use is None else np.asarray(use, bool)
+    greys = np.zeros(len(measured), bool)
+    greys[GREYS] = True
+    greys &= use
+    if greys.sum() < 2 or use.sum() < 8:
+        raise ValueError(f"too few usable patches to fit ({int(use.sum())} unclipped, {int(greys.sum())} greys)")
+    gains = (measured[greys] * reference[greys]).sum(axis=0) / (measured[greys] ** 2).sum(axis=0)
+    return measured, reference, use, greys, gains
+
+
 def fit_matrix(measured: np.ndarray, reference: np.ndarray | None = None, *, normalise_exposure: bool = True,
                use: np.ndarray | None = None) -> np.ndarray:
     """3x3 matrix M with M @ measured ~ reference (linear RGB) that keeps greys grey. ``use`` is a
@@ -188,16 +204,7 @@ def fit_matrix(measured: np.ndarray, reference: np.ndarray | None = None, *, nor
     minimise the mean CIEDE2000 over the patches, exposure matched on the grey patches' luminance (as
     :func:`patch_delta_e` measures). Without ``normalise_exposure`` the matrix keeps the measured
     exposure (only colour and white balance change)."""
-    measured = np.asarray(measured, np.float64)
-    reference = colourchecker.reference() if reference is None else np.asarray(reference, np.float64)
-    use = (measured.max(axis=1) < CLIPPED) if use is None else np.asarray(use, bool)
-    greys = np.zeros(len(measured), bool)
-    greys[GREYS] = True
-    greys &= use
-    if greys.sum() < 2 or use.sum() < 8:
-        raise ValueError(f"too few usable patches to fit ({int(use.sum())} unclipped, {int(greys.sum())} greys)")
-    # 1. white balance and exposure: per-channel gains on the grey patches
-    gains = (measured[greys] * reference[greys]).sum(axis=0) / (measured[greys] ** 2).sum(axis=0)
+    measured, reference, use, greys, gains = _fit_inputs(measured, reference, use)   # 1. white balance, exposure
     balanced = measured[use] * gains
     target = reference[use]
     # 2. colour, linear least squares: two free entries per row, weighted by 1/luminance
@@ -224,14 +231,8 @@ def fit_root_polynomial(measured: np.ndarray, reference: np.ndarray | None = Non
                         normalise_exposure: bool = True, use: np.ndarray | None = None) -> np.ndarray:
     """3x6 matrix A with A @ root_polynomial_terms(measured) ~ reference that keeps greys grey,
     seeded by :func:`fit_matrix` and refined on the mean CIEDE2000 (same gains, ``use`` and exposure handling)."""
-    measured = np.asarray(measured, np.float64)
-    reference = colourchecker.reference() if reference is None else np.asarray(reference, np.float64)
-    use = (measured.max(axis=1) < CLIPPED) if use is None else np.asarray(use, bool)
-    matrix = fit_matrix(measured, reference, use=use)               # raises when too few patches
-    greys = np.zeros(len(measured), bool)
-    greys[GREYS] = True
-    greys &= use
-    gains = (measured[greys] * reference[greys]).sum(axis=0) / (measured[greys] ** 2).sum(axis=0)
+    measured, reference, use, greys, gains = _fit_inputs(measured, reference, use)
+    matrix = fit_matrix(measured, reference, use=use)
     colour = matrix @ np.diag(1 / gains)
     scale = float(colour.sum(axis=1).mean())
     start = np.column_stack([colour / scale, np.zeros((3, 3))])     # the 3x3, as a 3x6
