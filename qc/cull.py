@@ -64,12 +64,13 @@ def _groups(frames: list[tuple[Photo, CullSignals]], spec: CullSpec) -> list[lis
     hashes = np.array([int(s.phash, 16) for _, s in frames], dtype=np.uint64)
     for i in range(len(frames)):
         distance = np.bitwise_count(hashes[i + 1:] ^ hashes[i])
-        near = np.flatnonzero(distance <= spec.burst_hash_distance) + i + 1
+        near = np.flatnonzero(distance <= max(spec.burst_hash_distance, spec.duplicate_hash_distance)) + i + 1
         taken = frames[i][0].capture_time
         for j in near:
             other = frames[j][0].capture_time
             close = taken is not None and other is not None and abs((other - taken).total_seconds()) <= spec.burst_seconds
-            if close or distance[j - i - 1] <= spec.duplicate_hash_distance:
+            d = distance[j - i - 1]
+            if (close and d <= spec.burst_hash_distance) or d <= spec.duplicate_hash_distance:
                 parent[root(int(j))] = root(i)
     members: dict[int, list[int]] = {}
     for i in range(len(frames)):

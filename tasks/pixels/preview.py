@@ -74,7 +74,10 @@ def _flipped(image: np.ndarray, flip: int) -> np.ndarray:
 
 def _jpeg(data: bytes | Path, long_edge: int, *, transpose: bool) -> np.ndarray:
     with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as img:
-        img.draft("RGB", (long_edge, long_edge))   # DCT scaling: decodes at 1/2, 1/4 or 1/8 when that is enough
+        # DCT scaling: decoded at 1/2, 1/4 or 1/8 of its size, the smallest whose long edge is still at least
+        # MIN_PREVIEW_SHARE of the one asked for (a 6000x4000 preview: 1500x1000 for 1536)
+        scale = MIN_PREVIEW_SHARE * long_edge / max(img.size)
+        img.draft("RGB", (max(1, int(img.size[0] * scale)), max(1, int(img.size[1] * scale))))
         if transpose:
             img = ImageOps.exif_transpose(img)
         rgb = np.asarray(img.convert("RGB"), np.float32) * (1.0 / 255.0)
@@ -92,14 +95,17 @@ def _embedded(raw: rawpy.RawPy, long_edge: int) -> np.ndarray | None:
         return None
     if thumb.format is not rawpy.ThumbFormat.JPEG:
         return None                               # a bitmap thumbnail: always a small one
-    with Image.open(io.BytesIO(thumb.data)) as img:
-        width, height = img.size
-    wanted = min(long_edge, max(sizes.width, sizes.height))
-    if max(width, height) < MIN_PREVIEW_SHARE * wanted:
-        return None
-    if abs(width / height - sizes.width / sizes.height) > MAX_ASPECT_ERROR * sizes.width / sizes.height:
-        return None
-    return _flipped(_jpeg(thumb.data, long_edge, transpose=False), sizes.flip)
+    try:
+        with Image.open(io.BytesIO(thumb.data)) as img:
+            width, height = img.size
+        wanted = min(long_edge, max(sizes.width, sizes.height))
+        if max(width, height) < MIN_PREVIEW_SHARE * wanted:
+            return None
+        if abs(width / height - sizes.width / sizes.height) > MAX_ASPECT_ERROR * sizes.width / sizes.height:
+            return None
+        return _flipped(_jpeg(thumb.data, long_edge, transpose=False), sizes.flip)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None                               # a broken preview (in memory): the sensor data instead
 
 
 def _bayer_quads(raw: rawpy.RawPy, long_edge: int) -> np.ndarray | None:
