@@ -37,9 +37,10 @@ class CullParams(BaseModel):
     """How the signals are measured. What they suggest is the line file's ``[cull]`` (config/line.py)."""
     model_config = ConfigDict(extra="forbid", frozen=True)
     version: int = Field(1, ge=1, le=1, description="Version of these parameters' meaning.")
-    long_edge: int = Field(1536, ge=256, le=4096, description=(
-        "Long edge, px, of the picture measured: blur finer than a pixel of it does not show (at 1536 px, a "
-        "24 MP frame's blur shows from about 4 px of the full frame)."))
+    long_edge: int = Field(1500, ge=256, le=4096, description=(
+        "Longest edge, px, of the picture measured: blur finer than a pixel of it does not show (at 1500 px, a "
+        "24 MP frame's blur shows from about 4 px of the full frame). 1500 is a whole fraction of the common "
+        "sensor and preview sizes (6000 px), the quickest to reduce to."))
     face_long_edge: int = Field(640, ge=160, le=4000, description="Long edge the face cascade runs on.")
     tiles_across: int = Field(8, ge=2, le=32, description="Tiles along the long edge when looking for the sharpest region.")
     min_edges: float = Field(0.02, ge=0, le=4, description=(

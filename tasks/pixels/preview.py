@@ -50,11 +50,16 @@ class Preview:
 
 def reduce(image: np.ndarray, long_edge: int, dtype: type | None = np.float32) -> np.ndarray:
     """``image`` shrunk (area average) so that its long edge is at most ``long_edge``; as ``dtype`` (None: as
-    it is)."""
-    height, width = image.shape[:2]
-    scale = long_edge / max(height, width)
+    it is). A whole factor is taken first (OpenCV's area average is ten times faster at one: 3000x2000 to
+    1500x1000 in 1 ms, to 1536x1024 in 12), then what is left, on the smaller picture."""
     if dtype is not None:
         image = image.astype(dtype, copy=False)
+    height, width = image.shape[:2]
+    factor = max(height, width) // long_edge
+    if factor >= 2:
+        height, width = height // factor, width // factor
+        image = cv2.resize(image[:height * factor, :width * factor], (width, height), interpolation=cv2.INTER_AREA)
+    scale = long_edge / max(height, width)
     if scale >= 1:
         return image
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -75,7 +80,7 @@ def _flipped(image: np.ndarray, flip: int) -> np.ndarray:
 def _jpeg(data: bytes | Path, long_edge: int, *, transpose: bool) -> np.ndarray:
     with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as img:
         # DCT scaling: decoded at 1/2, 1/4 or 1/8 of its size, the smallest whose long edge is still at least
-        # MIN_PREVIEW_SHARE of the one asked for (a 6000x4000 preview: 1500x1000 for 1536)
+        # MIN_PREVIEW_SHARE of the one asked for (a 6000x4000 preview: 1500x1000 for 1500)
         scale = MIN_PREVIEW_SHARE * long_edge / max(img.size)
         img.draft("RGB", (max(1, int(img.size[0] * scale)), max(1, int(img.size[1] * scale))))
         if transpose:
