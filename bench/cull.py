@@ -103,6 +103,7 @@ def timed(bench: Contenders, plan: list[tuple[str, Path]], rounds: int) -> dict[
     for contender, photo in plan:
         bench.run(contender, photo)
     out: dict[str, dict[str, list[float]]] = {}
+    per_round = {contender: sum(c == contender for c, _ in plan) for contender, _ in plan}
     for r in range(rounds):
         shift = r % len(plan)
         for contender, photo in plan[shift:] + plan[:shift]:
@@ -112,7 +113,7 @@ def timed(bench: Contenders, plan: list[tuple[str, Path]], rounds: int) -> dict[
             entry["cpu"].append(cpu)
             if result is not None:
                 entry["sources"].append(result.source)
-        print(f"  round {r + 1}: " + "  ".join(f"{c} {median(v['wall'][-len(plan):]):.3f} s" for c, v in out.items()),
+        print(f"  round {r + 1}: " + "  ".join(f"{c} {median(v['wall'][-per_round[c]:]):.3f} s" for c, v in out.items()),
               flush=True)
     return out
 
