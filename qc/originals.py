@@ -127,8 +127,8 @@ def suggested_decision(order_id: int, *, keep: list[str] = (), also_cull: list[C
         raise DecisionError(f"order {order_id}: not suggested for culling: {', '.join(map(repr, stray))} "
                             f"(suggested: {', '.join(sorted(names)) or 'none'}). Nothing was applied.")
     extra = {c.photo for c in also_cull}
-    cull = [c for c in suggested if c.photo not in set(keep) | extra] + list(also_cull)
-    return OriginalsDecision(approve_all=not cull, cull=cull, reviewer=reviewer)
+    culls = [c for c in suggested if c.photo not in set(keep) | extra] + list(also_cull)
+    return OriginalsDecision(approve_all=not culls, cull=culls, reviewer=reviewer)
 
 
 def _record_agreement(session: Session, order_id: int, waiting: dict[str, Photo], culled: set[str], actor: str) -> None:
