@@ -14,10 +14,12 @@ from pydantic import BaseModel, Field, model_validator
 from sqlmodel import Session, col, select
 
 from tasks.runs import line_of
+from qc import cull
 from qc.review import DecisionError, approve_all_or_list, listing_problems
+from record import cull as cull_record
 from record import moves, work
 from record.db import transaction
-from record.models import ORIGINAL_REVIEW, EventKind, Photo, PhotoStatus, StageEvent, WorkStatus
+from record.models import ORIGINAL_REVIEW, CullVerdict, EventKind, Photo, PhotoStatus, StageEvent, WorkStatus
 
 
 class CullReason(StrEnum):
@@ -97,14 +99,56 @@ def awaiting_review(order_id: int) -> list[str]:
         return sorted(_waiting(session, order_id))
 
 
+# The cull's reason codes (qc/cull.py) as the review's reasons; the code itself goes in the note.
+_REASON_FOR = {cull.Reason.BLURRED: CullReason.BLURRED, cull.Reason.EYES_CLOSED: CullReason.EYES_CLOSED,
+               cull.Reason.OVEREXPOSED: CullReason.EXPOSURE, cull.Reason.UNDEREXPOSED: CullReason.EXPOSURE,
+               cull.Reason.DUPLICATE: CullReason.DUPLICATE_POSE, cull.Reason.BURST_NOT_BEST: CullReason.DUPLICATE_POSE}
+
+
+def suggested_culls(session: Session, order_id: int, photos: list[str] | None = None) -> list[CulledPhoto]:
+    """The cull's suggested rejects (qc/cull.py) among ``photos`` (default: the originals waiting for review),
+    as the review's culls: what "accept the suggestions" decides."""
+    names = set(_waiting(session, order_id) if photos is None else photos)
+    return [CulledPhoto(photo=s.photo, reason=_REASON_FOR[s.reasons[0]],
+                        note=("suggested: " + ", ".join(s.reasons) + "; " + "; ".join(s.notes))[:500])
+            for s in cull.suggest(session, order_id) if s.verdict is CullVerdict.REJECT and s.photo in names]
+
+
+def suggested_decision(order_id: int, *, keep: list[str] = (), also_cull: list[CulledPhoto] = (),
+                       reviewer: str = "senior-photographer") -> OriginalsDecision:
+    """"Accept the suggestions": cull the suggested frames but those in ``keep``, and ``also_cull`` (which
+    may also give a suggested frame another reason). :class:`DecisionError` if ``keep`` names a frame not
+    suggested."""
+    with transaction() as session:
+        suggested = suggested_culls(session, order_id)
+    names = {c.photo for c in suggested}
+    stray = [name for name in keep if name not in names]
+    if stray:
+        raise DecisionError(f"order {order_id}: not suggested for culling: {', '.join(map(repr, stray))} "
+                            f"(suggested: {', '.join(sorted(names)) or 'none'}). Nothing was applied.")
+    extra = {c.photo for c in also_cull}
+    culls = [c for c in suggested if c.photo not in set(keep) | extra] + list(also_cull)
+    return OriginalsDecision(approve_all=not culls, cull=culls, reviewer=reviewer)
+
+
+def _record_agreement(session: Session, order_id: int, waiting: dict[str, Photo], culled: set[str], actor: str) -> None:
+    """Each decided original's decision beside the cull's suggestion for it, and whether they agree."""
+    for s in cull.suggest(session, order_id):
+        if s.photo in waiting and s.signals is not None and s.signals.phash:
+            cull_record.record_decision(session, order_id=order_id, photo_id=s.photo_id, suggested=s.verdict,
+                                        reasons=list(s.reasons), actor=actor,
+                                        decided=CullVerdict.REJECT if s.photo in culled else CullVerdict.KEEP)
+
+
 def apply_decision(order_id: int, decision: OriginalsDecision) -> dict[str, int]:
     """Apply the review in one transaction, after :func:`check_decision` (in the same transaction) found
-    nothing wrong with it."""
+    nothing wrong with it; each decision is recorded beside the cull's suggestion (record/cull.py)."""
     first_stage = line_of(order_id).first.key
     with transaction() as session:
         plan = check_decision(session, order_id, decision)
         waiting = _waiting(session, order_id)
         culled = {c.photo: c for c in decision.cull}
+        _record_agreement(session, order_id, waiting, set(culled), decision.reviewer)
         for name, photo in waiting.items():
             if name not in culled:
                 session.add(StageEvent(order_id=order_id, photo_id=photo.id, stage=ORIGINAL_REVIEW,
@@ -140,9 +184,17 @@ def apply_task(order_id: int, decision: OriginalsDecision) -> dict[str, int]:
 
 
 def form(order_id: int, photos: list[str]) -> type[OriginalsDecision]:
+    """The paused run's form, pre-filled with the cull's suggestions: submitted as it is, it culls exactly the
+    suggested frames (or approves all when there is none)."""
+    with transaction() as session:
+        suggested = suggested_culls(session, order_id, photos)
     listing = "\n".join(f"- {name}" for name in photos)
     reasons = ", ".join(f"`{r.value}`" for r in CullReason)
+    proposal = (f"The cull suggests leaving out {len(suggested)} frame(s), listed below with their reasons "
+                "(`postline cull` shows every frame's signals): remove any you keep, add any you cull."
+                if suggested else "The cull suggests keeping every frame.")
     return OriginalsDecision.with_initial_data(
         description=f"## Review of the originals, order {order_id}\n\n{len(photos)} frame(s):\n\n{listing}\n\n"
-                    f"Approve all, or untick *approve_all* and list the frames to cull. Reasons: {reasons}.",
-        approve_all=True)
+                    f"{proposal}\n\nApprove all, or untick *approve_all* and list the frames to cull. "
+                    f"Reasons: {reasons}.",
+        approve_all=not suggested, cull=suggested)

@@ -193,6 +193,51 @@ class StageEvent(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, index=True)
 
 
+class CullSignals(SQLModel, table=True):
+    """The cull's signals of one photo (tasks/pixels/cull.py), measured at ingest on a small picture of it and
+    written in the same transaction as the photo. The measures are None when the photo could not be measured
+    (``note`` says why): then the cull suggests nothing for it."""
+    __tablename__ = "cull_signals"
+    photo_id: int = Field(foreign_key="photos.id", primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    source: str | None = Field(default=None, max_length=12, description="preview (the camera's), sensor or image.")
+    width: int | None = Field(default=None, description="Size of the picture measured, px.")
+    height: int | None = None
+    subject: str | None = Field(default=None, max_length=12, description="Where blur was measured: face, region, frame.")
+    blur: float | None = Field(default=None, description="0 sharp .. 1 blurred, where the subject is (worst direction).")
+    motion: float | None = Field(default=None, description="Spread of the blur over four directions (0 even).")
+    motion_angle: int | None = Field(default=None, description="Direction blurred most, degrees: 0 horizontal, 90 vertical.")
+    highlights: float | None = Field(default=None, description="Share of pixels with a clipped channel.")
+    shadows: float | None = Field(default=None, description="Share of pixels with blocked shadows.")
+    median_luma: float | None = None
+    faces: int | None = Field(default=None, description="Frontal faces found.")
+    eyes: str | None = Field(default=None, max_length=200, description=(
+        "The eyes of each face read, largest first, comma-separated: open, shut, not_found, unsure."))
+    phash: str | None = Field(default=None, max_length=16, description="Perceptual hash, 16 hex digits.")
+    seconds: float | None = Field(default=None, description="Time the measure took.")
+    note: str | None = Field(default=None, max_length=500, description="Why there are no signals.")
+
+
+class CullVerdict(StrEnum):
+    KEEP = "keep"
+    REJECT = "reject"
+
+
+class CullDecision(SQLModel, table=True):
+    """Append-only: a person's decision on one photo at the review of the originals, written with its stage
+    event, beside what the cull suggested for it and whether they agreed: how often the suggestion was right."""
+    __tablename__ = "cull_decisions"
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    photo_id: int = Field(foreign_key="photos.id", index=True)
+    suggested: CullVerdict = Field(sa_column=_enum(CullVerdict))
+    reasons: str = Field(default="", max_length=200, description="The suggestion's reason codes, comma-separated.")
+    decided: CullVerdict = Field(sa_column=_enum(CullVerdict))
+    agreed: bool
+    actor: str = Field(max_length=80)
+    at: datetime = Field(default_factory=utcnow, index=True)
+
+
 class PersonRole(StrEnum):
     RETOUCHER = "retoucher"   # pulls and submits work in the stages they have the skill for
     LEAD = "lead"             # also sees every stage and gives QC decisions

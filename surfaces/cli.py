@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from surfaces import preset_cli, qc_cli
+from surfaces import cull_cli, preset_cli, qc_cli
 from surfaces.terminal import has_control, shown
 
 EXIT_USAGE = 2
@@ -359,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     queue_cli.add_parsers(sub)  # `postline queue ...` and `postline people ...`
     qc_cli.add_parsers(sub)     # `postline qc pending|decide`
+    cull_cli.add_parser(sub)    # `postline cull ORDER`: the cull's signals and suggestions
     from surfaces import web
 
     web.add_parser(sub)         # `postline web`: the retoucher web page

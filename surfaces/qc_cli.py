@@ -12,6 +12,7 @@ from types import ModuleType
 from pydantic import ValidationError
 
 from config.settings import get_settings
+from surfaces import cull_cli
 from surfaces.terminal import shown
 
 
@@ -99,8 +100,10 @@ def _pending(gate: Gate, args: argparse.Namespace) -> int:
     module = _module(gate)
     photos = module.awaiting_review(args.order_id)
     print(f"Order {args.order_id}: {len(photos)} {gate.waiting.split(' ')[0]}(s) waiting" + (":" if photos else "."))
-    for name in photos:
-        print(f"  {shown(name)}")
+    lines = (cull_cli.pending_lines(args.order_id, photos) if gate is ORIGINALS   # with the cull's suggestion
+             else [f"  {shown(name)}" for name in photos])
+    for line in lines:
+        print(line)
     return 0
 
 
@@ -123,11 +126,12 @@ def _qc_decision(module: ModuleType, args: argparse.Namespace):  # noqa: ANN202
 
 
 def _originals_decision(module: ModuleType, args: argparse.Namespace):  # noqa: ANN202
-    return module.OriginalsDecision(approve_all=not args.cull, cull=args.cull or [], reviewer=args.person)
+    return cull_cli.review_decision(module, args)    # --cull, --approve-all, or --accept-suggestions
 
 
 def _gate_parsers(sub: argparse._SubParsersAction, name: str, help_text: str, gate: Gate, build,  # noqa: ANN001
-                  list_flag: str, parse, metavar: str, list_help: str, person: str) -> None:
+                  list_flag: str, parse, metavar: str, list_help: str, person: str):  # noqa: ANN202
+    """The gate's `pending` and `decide`; returns the `decide` parser and its group of choices."""
     group = sub.add_parser(name, help=help_text).add_subparsers(dest="action", required=True, metavar="ACTION")
     pending = group.add_parser("pending", help=f"what waits for this decision in an order")
     pending.add_argument("order_id", type=int)
@@ -140,6 +144,7 @@ def _gate_parsers(sub: argparse._SubParsersAction, name: str, help_text: str, ga
                         help=f"{list_help} (repeat for several); the others are approved")
     decide_p.add_argument("--as", dest="person", default=person, help="who decides (recorded with each event)")
     decide_p.set_defaults(func=lambda args: _decide(gate, build, args))
+    return decide_p, choice
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -147,7 +152,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                   "reject", _rejection, "PHOTO:REASON:STAGE[:NOTE]",
                   "send photos back with a reason (over_smoothed_skin, liquify_distortion, colour_cast, exposure, "
                   "crop, dust_blemish_missed, layout, other) and the stage to redo them", "qc-lead")
-    _gate_parsers(sub, "review", "the senior photographer's review of an order's originals", ORIGINALS,
-                  _originals_decision, "cull", _cull, "PHOTO:REASON[:NOTE]",
-                  "cull originals with a reason (blurred, eyes_closed, duplicate_pose, exposure, composition, other)",
-                  "senior-photographer")
+    decide, choice = _gate_parsers(
+        sub, "review", "the senior photographer's review of an order's originals", ORIGINALS, _originals_decision,
+        "cull", _cull, "PHOTO:REASON[:NOTE]",
+        "cull originals with a reason (blurred, eyes_closed, duplicate_pose, exposure, composition, other)",
+        "senior-photographer")
+    cull_cli.add_review_options(decide, choice, _cull)
