@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from surfaces import preset_cli, qc_cli
-from surfaces.terminal import has_control, shown
+from surfaces.terminal import shown
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -28,47 +28,24 @@ def _date(text: str) -> date:
 
 # --- commands -------------------------------------------------------------------------------------
 
-def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None, due: date | None,
-                 chart: str | None = None, deliver_chart: bool = False):
-    """Check the card folder and the preset, then record the order. Raises CliError on bad input."""
-    from presets.model import DEFAULT_FOR_SHOOT, PresetError, load_preset
-    from record import work
-    from record.db import transaction
-    from record.models import ShootType
-    from tasks.files import card_entry_problem
-    from tasks.ingest import scan_card
-
-    if has_control(client):
-        raise CliError(f"--client '{shown(client)}': a client name is one line of visible text, without control "
-                       "characters (newline, tab, escape codes, bidi overrides); give the name as it should read")
-    try:
-        found = scan_card(card)
-    except NotADirectoryError as exc:
-        raise CliError(str(exc)) from None
-    except OSError as exc:
-        raise CliError(f"{exc.filename or card}: cannot be read ({exc.strerror}); let the user running postline read "
-                       "the card folder") from None
-    if not found:
-        raise CliError(f"{card}: no files in this folder; give the folder that holds the card's photos")
-    not_read = {name for name in found if card_entry_problem(card, name)}  # links, pipes, devices: never followed
-    if chart is not None and (chart not in found or chart in not_read):
-        raise CliError(f"--chart {chart}: no such file in {card} (give the path, relative to the folder, of a "
-                       "file on the card, not of a link)")
-    try:
-        preset = load_preset(preset_name or DEFAULT_FOR_SHOOT[shoot])
-    except PresetError as exc:
-        raise CliError(str(exc)) from None
-    with transaction() as session:
-        order = work.create_order(session, client=client, shoot=ShootType(shoot), preset_name=preset.name,
-                                  preset_version=preset.version, preset_hash=preset.resolved_hash(),
-                                  preset_json=preset.model_dump_json(), due=due, card_folder=str(card))
-        order.chart_photo = chart
-        order.deliver_chart = deliver_chart
-    files = f"{len(found) - len(not_read)} files in {card}"
-    if not_read:
-        files += (f" ({len(not_read)} more not read: symbolic links, pipes or devices; the run reports each by name, "
+def _created(order) -> None:  # noqa: ANN001 - surfaces.actions.orders.NewOrder
+    files = f"{order.files} files in {order.card}"
+    if order.not_read:
+        files += (f" ({order.not_read} more not read: symbolic links, pipes or devices; the run reports each by name, "
                   "copy the files themselves onto the card folder)")
-    print(f"Order {order.id} for {shown(client)}: {shown(files)}, preset {preset.name} v{preset.version}.")
+    print(f"Order {order.id} for {shown(order.client)}: {shown(files)}, preset {order.preset} v{order.preset_version}.")
+
+
+def create_order(**kwargs):  # noqa: ANN003, ANN201 - surfaces.actions.orders.NewOrder
+    """:func:`surfaces.actions.orders.create_order`, its bad input as :class:`CliError`, and said."""
+    from presets.model import PresetError
+    from surfaces.actions import orders
+
+    try:
+        order = orders.create_order(**kwargs)
+    except (PresetError, orders.CardError) as exc:
+        raise CliError(str(exc)) from None
+    _created(order)
     return order
 
 
@@ -82,23 +59,18 @@ def cmd_order_create(args: argparse.Namespace) -> int:
 
 
 def run_order(order_id: int, *, wait: bool = False) -> str:
-    """Run the order in this process; :class:`record.runs.OrderRunLive` if another run holds it (checked here
-    first, so the refusal starts no flow run; the flow checks again, for a run started at the same moment)."""
-    from flows.order import order_flow
+    """Run the order in this process (:func:`surfaces.actions.orders.run`), saying which Prefect server records it."""
+    from surfaces.actions import orders
     from surfaces.prefect_env import choose_prefect_server
-    from tasks.runs import ensure_free, line_of
 
-    where = choose_prefect_server()
-    print(where, file=sys.stderr)
+    print(choose_prefect_server(), file=sys.stderr)
     if not wait:
-        ensure_free(order_id)
-    line = line_of(order_id)
-    people = any(s.needs_people for s in line.stages) or line.qc_gate.human_review or line.review_gate.enabled
-    if people and not os.environ.get("PREFECT_API_URL"):
+        orders.ensure_free(order_id)      # refused before any warning about this run
+    if orders.waits_for_people(orders.line_of(order_id)) and not os.environ.get("PREFECT_API_URL"):
         print("warning: this line waits for people, and their hand-backs and decisions can only wake this run "
               "through a Prefect server they reach too: stop this, start `make server`, and run it again.",
               file=sys.stderr)
-    return order_flow(order_id, wait=wait)
+    return orders.run(order_id, wait=wait)
 
 
 def _connect_prefect() -> None:
@@ -110,18 +82,16 @@ def _connect_prefect() -> None:
 
 
 def cmd_order_run(args: argparse.Namespace) -> int:
-    from record import work
-    from record.db import transaction
-
-    with transaction() as session:
-        try:
-            work.get_order(session, args.order_id)
-        except work.NotFound as exc:
-            raise CliError(str(exc)) from None
     from config.settings import get_settings
+    from record import work
     from record.runs import OrderRunLive
+    from surfaces.actions import orders
     from tasks.errors import Permanent, as_retryable
 
+    try:
+        orders.line_of(args.order_id)
+    except work.NotFound as exc:
+        raise CliError(str(exc)) from None
     try:
         path = run_order(args.order_id, wait=args.wait)
     except (OrderRunLive, Permanent) as exc:  # another run holds the order; nothing was delivered: the message says why
@@ -149,14 +119,11 @@ def _revision_request(text: str) -> tuple[str, str, str]:
 
 def cmd_order_revise(args: argparse.Namespace) -> int:
     from record import work
-    from record.db import transaction
     from record.moves import StaleMove
+    from surfaces.actions import orders
 
     try:
-        with transaction() as session:
-            number = work.request_revision(session, order_id=args.order_id, requests=args.photo,
-                                           stages=[s.key for s in work.order_line(session, args.order_id).stages],
-                                           actor=args.actor)
+        number = orders.revise(order_id=args.order_id, requests=args.photo, actor=args.actor)
     except (work.NotFound, work.RevisionError, StaleMove) as exc:
         raise CliError(str(exc)) from None
     print(f"Order {args.order_id}: client revision round {number}, {len(args.photo)} photo(s) back in the line.")
@@ -168,10 +135,11 @@ def cmd_order_use_line(args: argparse.Namespace) -> int:
     from config.line import LineFileError, line_path
     from record import work
     from record.runs import OrderRunLive
-    from tasks.runs import LineChangeRefused, use_current_line
+    from surfaces.actions import orders
+    from tasks.runs import LineChangeRefused
 
     try:
-        changes = use_current_line(args.order_id)
+        changes = orders.use_current_line(args.order_id)
     except (work.NotFound, LineFileError) as exc:
         raise CliError(str(exc)) from None
     except (OrderRunLive, LineChangeRefused) as exc:
@@ -187,34 +155,23 @@ def cmd_order_use_line(args: argparse.Namespace) -> int:
 
 
 def _print_order(order_id: int, *, brief: bool = False) -> None:
-    from record import runs, stats, work
-    from record.db import transaction
     from record.models import PhotoStatus
     from surfaces import tables
+    from surfaces.actions import orders
 
-    with transaction() as session:
-        order = work.get_order(session, order_id)
-        line = work.order_line(session, order_id)
-        lease = runs.holder(session, order_id)
-        counts = work.photo_counts(session, order_id)
-        rows = stats.stage_table(session, order_id=order_id)
-        trouble = [p for p in work.photos(session, order_id)
-                   if p.status in (PhotoStatus.REJECTED, PhotoStatus.DUPLICATE, PhotoStatus.FAILED, PhotoStatus.HELD,
-                                   PhotoStatus.CHART)]
+    found = orders.view(order_id)
+    order, lease, cal = found.order, found.lease, found.calibration
     print(f"Order {order.id} · {shown(order.client)} · {order.shoot.value} · preset {shown(order.preset)} v{order.preset_version}"
           f" · due {order.due or '-'} · {order.status.value}")
-    print("Photos: " + ", ".join(f"{n} {s.value}" for s, n in sorted(counts.items()))
+    print("Photos: " + ", ".join(f"{n} {s.value}" for s, n in sorted(found.counts.items()))
           + (f" · client revision rounds: {order.revisions}" if order.revisions else ""))
-    if order.calibration_json:
-        from tasks.pixels.calibrate import CalibrationResult
-
-        cal = CalibrationResult.model_validate_json(order.calibration_json)
+    if cal is not None:
         frame = "delivered (--deliver-chart)" if order.deliver_chart else "set aside, not delivered"
         print(f"Session calibration: {shown(cal.source)}, {cal.patches_found} patches, "
               f"mean dE00 {cal.uncalibrated_mean_de:.2f} -> {cal.fit_mean_de:.2f}; the chart frame is {frame}")
     elif order.calibration_note:
         print(f"Session calibration: none — {shown(order.calibration_note)}")
-    print("Line: " + " > ".join(f"{s.key} ({s.mode.value})" for s in line.stages)
+    print("Line: " + " > ".join(f"{s.key} ({s.mode.value})" for s in found.line.stages)
           + ("" if order.line_json else " (the current line file's: recorded when the order first runs)"))
     if lease is not None:
         state = (f"holds the order until {lease.expires_at:%H:%M:%S} UTC unless renewed" if not lease.expired()
@@ -224,10 +181,10 @@ def _print_order(order_id: int, *, brief: bool = False) -> None:
     if order.waiting_on:
         print(f"Waiting on: {shown(order.waiting_on)} (people's work; see `postline queue stages` / `postline qc pending {order.id}`)")
     print()
-    print(tables.stage_summary(rows))
-    if trouble:
+    print(tables.stage_summary(found.stages))
+    if found.not_delivered:
         print("\nNot delivered:")
-        for photo in trouble:
+        for photo in found.not_delivered:
             reason = f"{photo.source_name}: {photo.reason}" if photo.status is PhotoStatus.CHART else photo.reason
             print(f"  [{photo.status.value}] {shown(reason or photo.source_name)}")
     if order.delivery_path and not brief:
@@ -236,8 +193,8 @@ def _print_order(order_id: int, *, brief: bool = False) -> None:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from record import work
-    from record.db import transaction
     from surfaces import tables
+    from surfaces.actions import orders
 
     if args.order_id is not None:
         try:
@@ -245,10 +202,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         except work.NotFound as exc:
             raise CliError(str(exc)) from None
         return 0
-    with transaction() as session:
-        rows = [[o.id, o.client, o.shoot.value, o.status.value, o.due or "-",
-                 sum(work.photo_counts(session, o.id).values()), o.created_at.strftime("%Y-%m-%d %H:%M")]
-                for o in work.orders(session)]
+    rows = [[o.id, o.client, o.shoot.value, o.status.value, o.due or "-", photos, o.created_at.strftime("%Y-%m-%d %H:%M")]
+            for o, photos in orders.every_order()]
     if not rows:
         print("No orders yet. Create one with `postline order create`, or try `postline demo`.")
         return 0

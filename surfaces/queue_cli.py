@@ -11,8 +11,8 @@
     postline queue extend ITEM --as ana                               -> a heartbeat: the lease starts again
     postline queue mine --as ana
 
-The commands are thin: :func:`pull_to_folder` and :func:`submit_work` are what the web page calls too, over
-the functions of :mod:`record.queue` and :mod:`record.people`. On the CLI a person is named with ``--as``;
+The commands are thin: they parse, call :mod:`surfaces.actions.queue` and :mod:`surfaces.actions.people` (what
+the web page calls too), and print. On the CLI a person is named with ``--as``;
 the web page signs people in with their password.
 
 Exit codes: 0 done; 1 refused (not your claim, result checks failed, no skill, unknown person); 2 bad usage;
@@ -23,91 +23,15 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import shutil
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from surfaces.terminal import has_control, shown
+from surfaces.terminal import shown
 
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_EMPTY = 3
-
-
-# --- what the CLI and the web page share ------------------------------------------------------------------------
-
-def human_stages() -> list[str]:
-    """The stages people work in: the line's stages whose mode is not 'automatic', in line order, then any
-    other stage an order waits on people in now (its own line, recorded when it started, has people there).
-    Automatic stages are left to postline's workers: a person pulling from them would take work from a batch."""
-    from config.line import get_line
-    from record import work
-    from record.db import transaction
-
-    current = [s.key for s in get_line().stages if s.needs_people]
-    with transaction() as session:
-        waited = work.stages_waited_on(session)
-    return current + sorted(waited - set(current))
-
-
-def default_folder(person: str) -> Path:
-    return Path.home() / "postline-work" / person
-
-
-def pull_to_folder(*, person: str, stage: str | None = None, folder: Path | None = None,
-                   lease: timedelta | None = None):  # noqa: ANN201 - (WorkItem, Path) | None
-    """Claim ``person``'s next item (of ``stage``, else of all their skills among the people's stages) and
-    copy its working file into ``folder`` (default ~/postline-work/PERSON) as ``<item>-<photo>-<stage>-r<round>``.
-    Returns (item, copied path), or None when the queues are empty. If the copy fails, the claim is released."""
-    from record import people, queue
-    from record.db import transaction
-    from record.models import Photo
-    from tasks.files import safe_name
-
-    with transaction() as session:
-        skills = people.skills_named(session, person)
-        skilled = queue.stages_for(session, person)
-    open_stages = human_stages()
-    if stage is not None:
-        if stage not in open_stages:
-            raise queue.QueueError(f"stage {stage!r} is not worked by people (the line's people stages: "
-                                   f"{', '.join(open_stages) or 'none'}); `postline queue stages` lists them")
-        stages = [stage]
-    else:
-        stages = [s for s in skilled if s in open_stages]
-        if not stages:
-            raise queue.NoSkill(f"{person} has the skills for none of the stages people work in (their skills: "
-                                f"{', '.join(skills) or 'none'}; people's stages: {', '.join(open_stages) or 'none'}; "
-                                f"`postline queue stages` shows what each needs)")
-    item = queue.pull(person=person, stages=stages, lease=lease or queue.DEFAULT_LEASE)
-    if item is None:
-        return None
-    with transaction() as session:
-        photo = session.get(Photo, item.photo_id)
-    source = Path(item.input_path or "")
-    target_dir = Path(folder) if folder else default_folder(person)
-    target = target_dir / f"{item.id}-{safe_name(Path(photo.source_name).stem)}-{item.stage}-r{item.round}{source.suffix}"
-    try:
-        target_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
-    except OSError as exc:
-        with transaction() as session:
-            queue.release(session, item_id=item.id, person=person,
-                          reason=f"the working file could not be copied: {exc}")
-        raise queue.QueueError(f"work item {item.id}: cannot copy the working file {source} to {target_dir} "
-                               f"({exc.strerror or exc}); the item went back to the queue. Check the folder, "
-                               "or tell the lead if the working file is missing") from None
-    return item, target
-
-
-def submit_work(*, item_id: int, person: str, file: Path):  # noqa: ANN201 - record.queue.SubmitResult
-    """Check ``file`` and record it as ``person``'s result for ``item_id``; the photo moves on to the next
-    stage in the same transaction, and if that was the order's last open item of the stage, the order's
-    waiting flow run is woken (:func:`tasks.handoff.hand_back`)."""
-    from tasks.handoff import hand_back
-
-    return hand_back(item_id=item_id, person=person, file=Path(file))
 
 
 # --- commands -----------------------------------------------------------------------------------------------------
@@ -131,32 +55,26 @@ def _age(value: datetime | None) -> str:
 
 
 def _queue_errors() -> tuple[type[Exception], ...]:
+    from qc.results import ResultRefused, WorkingFileUnreadable
     from record import people, queue
 
-    return (queue.QueueError, people.UnknownPerson, people.PeopleError)
+    return (queue.QueueError, people.UnknownPerson, people.PeopleError, ResultRefused, WorkingFileUnreadable)
 
 
 def cmd_stages(_args: argparse.Namespace) -> int:
-    from config.line import get_line
-    from record import queue
-    from record.db import transaction
     from surfaces import tables
+    from surfaces.actions import queue
 
-    line = get_line()
-    titles = {s.key: s.title for s in line.stages}
-    people_stages = set(human_stages())
-    with transaction() as session:
-        depths = queue.queue_depths(session, [s.key for s in line.stages])
     print(tables.render(
         ["stage", "who", "skills needed", "queued", "claimed", "oldest waiting", "earliest due"],
-        [[titles.get(d.stage, d.stage), "people" if d.stage in people_stages else "auto",
-          ", ".join(line.required_skills(d.stage)) if d.stage in people_stages else "-", d.queued, d.claimed,
-          _age(d.oldest), d.earliest_due or "-"] for d in depths]))
+        [[title, "people" if people else "auto", ", ".join(skills) if people else "-", d.queued, d.claimed,
+          _age(d.oldest), d.earliest_due or "-"] for d, title, people, skills in queue.depths()]))
     return 0
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
     from record import queue
+    from surfaces.actions.queue import pull_to_folder
 
     try:
         pulled = pull_to_folder(person=args.person, stage=args.stage, folder=args.to,
@@ -181,8 +99,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if not file.is_file():
         print(f"error: {shown(file)} is not a file; give the path of your edited photo", file=sys.stderr)
         return EXIT_USAGE
+    from surfaces.actions.queue import hand_back
+
     try:
-        result = submit_work(item_id=args.item_id, person=args.person, file=file)
+        result = hand_back(item_id=args.item_id, person=args.person, file=file)
     except _queue_errors() as exc:
         return _refused(exc)
     item = result.item
@@ -194,12 +114,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    from record import queue
-    from record.db import transaction
+    from surfaces.actions import queue
 
     try:
-        with transaction() as session:
-            queue.release(session, item_id=args.item_id, person=args.person, reason=args.reason)
+        queue.release(item_id=args.item_id, person=args.person, reason=args.reason)
     except _queue_errors() as exc:
         return _refused(exc)
     print(f"Work item {args.item_id} is back in the queue.")
@@ -207,28 +125,24 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 
 def cmd_extend(args: argparse.Namespace) -> int:
-    from record import queue
-    from record.db import transaction
+    from record.queue import lease_expiry
+    from surfaces.actions import queue
 
     try:
-        with transaction() as session:
-            item = queue.heartbeat(session, item_id=args.item_id, person=args.person,
-                                   lease=timedelta(minutes=args.lease))
+        item = queue.extend(item_id=args.item_id, person=args.person, lease=timedelta(minutes=args.lease))
     except _queue_errors() as exc:
         return _refused(exc)
-    print(f"Work item {item.id} is yours until {_when(queue.lease_expiry(item))}.")
+    print(f"Work item {item.id} is yours until {_when(lease_expiry(item))}.")
     return 0
 
 
 def cmd_mine(args: argparse.Namespace) -> int:
-    from record import people, queue
-    from record.db import transaction
+    from record import queue
     from surfaces import tables
+    from surfaces.actions.queue import held_by
 
     try:
-        with transaction() as session:
-            people.get_person(session, args.person)
-            items = queue.mine(session, args.person)
+        items = held_by(args.person)
     except _queue_errors() as exc:
         return _refused(exc)
     if not items:
@@ -240,11 +154,9 @@ def cmd_mine(args: argparse.Namespace) -> int:
 
 
 def cmd_reap(_args: argparse.Namespace) -> int:
-    from record import queue
-    from record.db import transaction
+    from surfaces.actions import queue
 
-    with transaction() as session:
-        n = queue.reap_expired(session)
+    n = queue.reap()
     print(f"{n} expired claim(s) went back to the queue.")
     return 0
 
@@ -262,20 +174,11 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def cmd_people_add(args: argparse.Namespace) -> int:
-    from config.line import get_line
-    from record import people
-    from record.db import transaction
+    from surfaces.actions import people
 
-    if args.display_name and has_control(args.display_name):
-        print(f"error: --display-name '{shown(args.display_name)}': a name is one line of visible text, without "
-              "control characters (newline, tab, escape codes, bidi overrides)", file=sys.stderr)
-        return EXIT_USAGE
     try:
-        password = _read_password(args)
-        with transaction() as session:
-            person = people.add_person(session, name=args.name, role=args.role, skills=args.skills,
-                                       password=password, display_name=args.display_name,
-                                       known_skills=get_line().known_skills)
+        person = people.add(name=args.name, role=args.role, skills=args.skills, password=lambda: _read_password(args),
+                            display_name=args.display_name)
     except ValueError as exc:  # PeopleError is a ValueError
         print(f"error: {shown(exc)}", file=sys.stderr)
         return EXIT_USAGE
@@ -284,33 +187,26 @@ def cmd_people_add(args: argparse.Namespace) -> int:
 
 
 def cmd_people_skills(args: argparse.Namespace) -> int:
-    from config.line import get_line
-    from record import people, queue
-    from record.db import transaction
+    from record.people import UnknownPerson
+    from surfaces.actions import people
 
     try:
-        with transaction() as session:
-            person = people.set_skills(session, name=args.name, skills=args.skills,
-                                       known_skills=get_line().known_skills)
-    except (ValueError, people.UnknownPerson) as exc:
+        person, stages = people.set_skills(name=args.name, skills=args.skills)
+    except (ValueError, UnknownPerson) as exc:
         print(f"error: {shown(exc)}", file=sys.stderr)
         return EXIT_USAGE
-    with transaction() as session:
-        stages = queue.stages_for(session, person.name)
     print(f"{shown(person.name)} now has the skills {shown(person.skills.replace(',', ', ') or '(none)')}: "
           f"works in {', '.join(stages) or 'no stage'}.")
     return 0
 
 
 def cmd_people_password(args: argparse.Namespace) -> int:
-    from record import people
-    from record.db import transaction
+    from record.people import UnknownPerson
+    from surfaces.actions import people
 
     try:
-        password = _read_password(args)
-        with transaction() as session:
-            people.set_password(session, name=args.name, password=password)
-    except (ValueError, people.UnknownPerson) as exc:
+        people.set_password(name=args.name, password=_read_password(args))
+    except (ValueError, UnknownPerson) as exc:
         print(f"error: {shown(exc)}", file=sys.stderr)
         return EXIT_USAGE
     print(f"New password set for {shown(args.name)}.")
@@ -318,14 +214,11 @@ def cmd_people_password(args: argparse.Namespace) -> int:
 
 
 def cmd_people_list(_args: argparse.Namespace) -> int:
-    from record import people
-    from record.db import transaction
     from surfaces import tables
+    from surfaces.actions import people
 
-    with transaction() as session:
-        rows = [[p.name, p.display_name, p.role.value, p.skills.replace(",", ", ") or "-",
-                 "yes" if p.password_hash else "no", p.created_at.strftime("%Y-%m-%d")]
-                for p in people.list_people(session)]
+    rows = [[p.name, p.display_name, p.role.value, p.skills.replace(",", ", ") or "-",
+             "yes" if p.password_hash else "no", p.created_at.strftime("%Y-%m-%d")] for p in people.everyone()]
     if not rows:
         print("Nobody yet. Add people with `postline people add NAME --role retoucher --skills STAGE,...`.")
         return 0

@@ -1,8 +1,8 @@
 """The retoucher web page's routes (FastAPI + Jinja2, server-rendered, no JavaScript).
 
-Every action goes through the same functions as the CLI: claiming is :func:`record.queue.pull` (expired
-claims reaped first), handing back is :func:`surfaces.queue_cli.submit_work` (checks, hand-back, the next
-stage's item and the order's flow run woken), releasing and extending are :mod:`record.queue`'s. Who a request
+Every action goes through the same functions as the CLI, :mod:`surfaces.actions.queue`: claiming (expired
+claims reaped first), handing back (checks, hand-back, the next stage's item and the order's flow run woken),
+releasing and extending. Who a request
 is comes from the record on every request (:mod:`surfaces.web_session`); item ids in URLs are checked against
 the signed-in person; file names on disk never come from the browser. POST forms carry the session's CSRF
 token. Uploads are streamed to disk under a byte limit (:mod:`surfaces.web_upload`); every response carries
@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from config.settings import get_settings
+from qc.results import ResultRefused, WorkingFileUnreadable
 from record import people, queue
 from record.db import transaction
 from record.models import Order, Person, Photo, SignInEnd, WorkItem, WorkStatus
@@ -67,7 +68,8 @@ def _refusal(exc: Exception) -> Refused:
 def create_app(*, settings: WebSettings | None = None, clock: Callable[[], float] = time.time) -> FastAPI:
     """The web app over the production record of the current settings (POSTLINE_HOME)."""
     from config.line import get_line
-    from surfaces.queue_cli import human_stages, submit_work
+    from surfaces.actions import queue as actions
+    from surfaces.actions.queue import human_stages
 
     settings = settings or WebSettings()
     sessions = Sessions(load_secret(settings, get_settings().home), hours=settings.session_hours, clock=clock)
@@ -198,10 +200,8 @@ def create_app(*, settings: WebSettings | None = None, clock: Callable[[], float
     async def claim(request: Request) -> Response:
         _, person, form = await posted(request)
         stage = str(form.get("stage", ""))
-        if stage not in human_stages():
-            raise Refused(403, "That stage is not worked by people: nothing to claim there.")
         try:
-            item = await run_in_threadpool(queue.pull, person=person.name, stages=[stage])
+            item = await run_in_threadpool(lambda: actions.claim(person=person.name, stage=stage))
         except (queue.QueueError, people.UnknownPerson) as exc:
             raise _refusal(exc) from None
         return to(f"/items/{item.id}" if item else "/?note=empty")
@@ -259,7 +259,7 @@ def create_app(*, settings: WebSettings | None = None, clock: Callable[[], float
             raise Refused(404, f"Item {item_id} has no {which} image yet.")
         try:
             data = preview_jpeg(Path(path))
-        except (OSError, ValueError, queue.ResultRefused) as exc:
+        except (OSError, ValueError, ResultRefused) as exc:
             raise Refused(409, f"The {which} image of item {item_id} cannot be shown ({exc}).") from None
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=300"})
 
@@ -269,9 +269,8 @@ def create_app(*, settings: WebSettings | None = None, clock: Callable[[], float
         reason = str(form.get("reason", "")).strip()[:300] or None
 
         def do() -> None:
-            with transaction() as db:
-                views.workable_item(db, item_id, person)
-                queue.release(db, item_id=item_id, person=person.name, reason=reason)
+            load(item_id, person, work=True)
+            actions.release(item_id=item_id, person=person.name, reason=reason)
         try:
             await run_in_threadpool(do)
         except (views.Forbidden, queue.QueueError) as exc:
@@ -283,9 +282,8 @@ def create_app(*, settings: WebSettings | None = None, clock: Callable[[], float
         _, person, _ = await posted(request)
 
         def do() -> None:
-            with transaction() as db:
-                views.workable_item(db, item_id, person)
-                queue.heartbeat(db, item_id=item_id, person=person.name)
+            load(item_id, person, work=True)
+            actions.extend(item_id=item_id, person=person.name)
         try:
             await run_in_threadpool(do)
         except (views.Forbidden, queue.QueueError) as exc:
@@ -316,16 +314,16 @@ def create_app(*, settings: WebSettings | None = None, clock: Callable[[], float
                     item_page, request, session, item_id, status=422,
                     problems=["No file was chosen: pick your edited TIFF or JPEG, then hand it back."])
             path = (folder / "upload").rename(folder / _result_name(item, photo, received.head))
-            await run_in_threadpool(submit_work, item_id=item_id, person=person.name, file=path)
+            await run_in_threadpool(lambda: actions.hand_back(item_id=item_id, person=person.name, file=path))
         except web_upload.TooLarge:
             raise Refused(413, too_big) from None
         except web_upload.BadForm as exc:
             raise Refused(400, str(exc)) from None
         except ClientDisconnect:
             return Response(status_code=400)      # the browser went away mid-upload: nobody to answer
-        except queue.ResultRefused as exc:
+        except ResultRefused as exc:
             return await run_in_threadpool(item_page, request, session, item_id, status=422, problems=exc.problems)
-        except (views.Forbidden, queue.QueueError) as exc:
+        except (views.Forbidden, queue.QueueError, WorkingFileUnreadable) as exc:
             raise _refusal(exc) from None
         except OSError as exc:
             raise Refused(503, _cannot_store(exc)) from None

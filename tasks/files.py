@@ -188,6 +188,14 @@ def work_path(order_id: int, stage: str, photo_id: int, round: int, suffix: str 
     return get_settings().work_dir / f"order-{order_id}" / stage / f"{photo_id}-r{round}{suffix}"
 
 
+def store_result(file: Path, *, order_id: int, stage: str) -> tuple[Path, str]:
+    """Keep a retoucher's handed-back ``file`` in the work area, content-addressed
+    (``work/order-N/<stage>/submitted/<sha256[:16]>-<name>``, read-only, the copy verified). Returns (path, sha256)."""
+    target = get_settings().work_dir / f"order-{order_id}" / stage / "submitted"
+    path, sha, _size = copy_with_checksum(Path(file), target)
+    return path, sha
+
+
 # --- leftovers of an interrupted run ------------------------------------------------------------------------------
 
 def leftovers(order_id: int) -> list[Path]:

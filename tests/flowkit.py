@@ -11,7 +11,7 @@ from pathlib import Path
 from PIL import Image
 
 from flows.order import order_flow
-from surfaces.cli import create_order
+from surfaces.actions.orders import create_order
 
 
 # A line whose Liquify & skin stage is worked by people (the rest automatic), for the human-line tests.

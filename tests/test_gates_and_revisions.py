@@ -18,7 +18,8 @@ from flows.order import order_flow
 from record import work
 from record.db import transaction
 from record.models import ORIGINAL_REVIEW, EventKind, OrderStatus, PhotoStatus, WorkItem, WorkStatus
-from surfaces.cli import create_order, main
+from surfaces.actions.orders import create_order
+from surfaces.cli import main
 from tests.flowkit import Delivery
 from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
 

@@ -19,7 +19,7 @@ from record import people, work
 from record.db import transaction
 from record.models import QC_GATE, EventKind, PhotoStatus
 from surfaces.qc_cli import decide
-from surfaces.queue_cli import pull_to_folder, submit_work
+from surfaces.actions.queue import hand_back as submit_work, pull_to_folder
 from tasks.pixels import imageio
 from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
 from tests.flowkit import MANUAL_SKIN_LINE
@@ -79,7 +79,7 @@ def test_manual_stage_waits_for_retouchers_and_qc_lead_sends_two_back(human_line
         write_dng(card / f"DSC_{i + 1:04d}.dng", render_scene(kind, 600, 400, seed=i), DngMeta())
     with transaction() as session:
         people.add_person(session, name="rita", role="retoucher", skills="liquify,skin", password="s3cret-pass")
-    from surfaces.cli import create_order
+    from surfaces.actions.orders import create_order
     from flows.order import order_flow
 
     order_id = create_order(client="Lena", shoot="portrait", card=card, preset_name=None, due=None).id
