@@ -120,11 +120,12 @@ def _revision_request(text: str) -> tuple[str, str, str]:
 def cmd_order_revise(args: argparse.Namespace) -> int:
     from record import work
     from record.moves import StaleMove
+    from record.rounds import RevisionError
     from surfaces.actions import orders
 
     try:
         number = orders.revise(order_id=args.order_id, requests=args.photo, actor=args.actor)
-    except (work.NotFound, work.RevisionError, StaleMove) as exc:
+    except (work.NotFound, RevisionError, StaleMove) as exc:
         raise CliError(str(exc)) from None
     print(f"Order {args.order_id}: client revision round {number}, {len(args.photo)} photo(s) back in the line.")
     print(f"Run it with: postline order run {args.order_id}")

@@ -18,7 +18,7 @@ from qc.review import PhotoRejection, QcDecision, ReviewReason
 from record import people, work
 from record.db import transaction
 from record.models import QC_GATE, EventKind, PhotoStatus
-from surfaces.qc_cli import decide
+from surfaces.actions.gates import decide
 from surfaces.actions.queue import hand_back as submit_work, pull_to_folder
 from tasks.pixels import imageio
 from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng

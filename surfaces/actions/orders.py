@@ -10,7 +10,7 @@ from pathlib import Path
 
 from config.line import Line
 from presets.model import DEFAULT_FOR_SHOOT, load_preset
-from record import runs, stats, work
+from record import rounds, runs, stats, work
 from record.db import transaction
 from record.models import Order, Photo, PhotoStatus, ShootType
 from surfaces.terminal import has_control, shown
@@ -100,7 +100,7 @@ def revise(*, order_id: int, requests: list[tuple[str, str, str]], actor: str = 
     """The client's change requests on a delivery, (photo, stage to redo, note) each: the photos go back into
     the line as a new round. Returns the order's revision round number."""
     with transaction() as session:
-        return work.request_revision(session, order_id=order_id, requests=requests,
+        return rounds.request_revision(session, order_id=order_id, requests=requests,
                                      stages=[s.key for s in work.order_line(session, order_id).stages], actor=actor)
 
 
