@@ -25,11 +25,12 @@ from prefect.input import RunInput
 from prefect.logging import get_run_logger
 from sqlmodel import Session
 
+from config.errors import Invalid
 from config.line import Line
 from record.db import transaction
 
 
-class DecisionError(ValueError):
+class DecisionError(Invalid):
     """The decision names a photo or stage that is not waiting / not there; nothing was applied."""
 
 

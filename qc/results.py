@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks.errors import Permanent
+from config.errors import Permanent, Refused
 from tasks.files import sha256_of
 
 
@@ -25,7 +25,7 @@ class ResultRefused(Permanent):
         self.problems = problems
 
 
-class WorkingFileUnreadable(Permanent):
+class WorkingFileUnreadable(Refused):
     """The working file the result is checked against cannot be read: not the retoucher's fault."""
 
 

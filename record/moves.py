@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement
 from sqlmodel import Session, select, update
 
+from config.errors import Refused
 from record.models import (
     ORDER, EventKind, Order, OrderStatus, Photo, PhotoStatus, StageEvent, WorkItem, WorkStatus, utcnow,
 )
@@ -85,11 +86,11 @@ ORDER_EVENT: dict[OrderStatus, EventKind] = {
 }
 
 
-class IllegalMove(ValueError):
+class IllegalMove(Refused, ValueError):
     """The move is not in the table of allowed moves."""
 
 
-class StaleMove(RuntimeError):
+class StaleMove(Refused):
     """The row was not in the expected status any more (someone else moved it)."""
 
 

@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from config.errors import Forbidden, NotFound
 from record import moves
 from record.claims import DEFAULT_LEASE, claim, claim_next, stages_for  # noqa: F401  (the queue's callers' names)
 from record.db import transaction
@@ -38,11 +39,11 @@ LEASE_EXPIRED = "lease expired"
 OPEN = (WorkStatus.QUEUED, WorkStatus.CLAIMED)
 
 
-class NoSuchItem(QueueError, LookupError):
-    pass
+class NoSuchItem(NotFound, QueueError):
+    """No work item has that id."""
 
 
-class NotYourClaim(QueueError):
+class NotYourClaim(QueueError, Forbidden):
     """The item is not (or no longer) claimed by this person."""
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, func, select
 
+from config.errors import Invalid
 from record import moves, work
 from record.models import CLIENT_REVIEW, QC_GATE, OrderStatus, Photo, PhotoStatus, WorkItem, WorkStatus
 
@@ -62,7 +63,7 @@ def revise(session: Session, photo: Photo, *, stage: str, round: int, actor: str
     return new_round(session, photo, stage=stage, round=round, actor=actor, reason=reason)
 
 
-class RevisionError(ValueError):
+class RevisionError(Invalid):
     """A revision request names a photo that was not delivered, or a stage that is not in the line."""
 
 

@@ -8,6 +8,7 @@ from functools import lru_cache
 
 from sqlmodel import Session, col, func, select
 
+from config.errors import NotFound  # noqa: F401  (raised here; callers catch work.NotFound)
 from config.line import Line, get_line
 from record import moves, runs
 from record.models import (
@@ -17,10 +18,6 @@ from record.models import (
 
 AUTO_WORKER = "postline-auto"
 AUTO_LEASE = timedelta(minutes=30)
-
-
-class NotFound(LookupError):
-    pass
 
 
 def create_order(session: Session, *, client: str, shoot: ShootType, preset_name: str, preset_version: int,
@@ -154,6 +151,16 @@ def photo_counts(session: Session, order_id: int) -> dict[PhotoStatus, int]:
         select(Photo.status, func.count()).where(Photo.order_id == order_id).group_by(Photo.status)
     ).all()
     return {PhotoStatus(status): n for status, n in rows}
+
+
+def photos_done_per_stage(session: Session, order_id: int) -> dict[str, int]:
+    """Per stage (and the QC gate): how many of the order's photos it has finished (any round), in one query."""
+    finished = (WorkStatus.SUBMITTED, WorkStatus.PASSED)
+    rows = session.exec(
+        select(WorkItem.stage, func.count(func.distinct(WorkItem.photo_id)))
+        .where(WorkItem.order_id == order_id, col(WorkItem.status).in_(finished)).group_by(WorkItem.stage)
+    ).all()
+    return dict(rows)
 
 
 def events(session: Session, order_id: int) -> list[StageEvent]:

@@ -57,12 +57,8 @@ class Refused(Exception):
 
 
 def _refusal(exc: Exception) -> Refused:
-    """A record error as what the page says, with its HTTP status."""
-    if isinstance(exc, (views.Forbidden, queue.NotYourClaim, queue.NoSkill, people.UnknownPerson)):
-        return Refused(403, str(exc))
-    if isinstance(exc, queue.NoSuchItem):
-        return Refused(404, str(exc))
-    return Refused(409, str(exc))
+    """One of postline's errors as what the page says, with its HTTP status (surfaces/web_errors.py)."""
+    return Refused(web_errors.status_of(exc), str(exc))
 
 
 def create_app(*, settings: WebSettings | None = None, clock: Callable[[], float] = time.time) -> FastAPI:

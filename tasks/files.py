@@ -14,6 +14,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from config.errors import Permanent
 from config.settings import get_settings
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -21,7 +22,7 @@ INCOMING_PREFIX = ".incoming-"
 LINK = "a symbolic link, not followed: copy the file (or folder) itself onto the card folder, not a link to it"
 
 
-class NotRegularFile(Exception):
+class NotRegularFile(Permanent):
     """A card entry that is not a regular file (a link, a pipe, a device...): never read. The message says
     what it is and what to do, without the file's name (the caller adds it)."""
 

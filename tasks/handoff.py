@@ -22,7 +22,7 @@ from presets.model import Preset
 from record import queue, work
 from record.db import transaction
 from record.models import QC_GATE, WorkItem
-from tasks.errors import as_retryable, retry_only_retryable
+from tasks.errors import Retryable, as_retryable, retry_only_retryable
 from tasks.files import bytes_still_needed, work_path
 from tasks.operations import OPERATIONS, OpContext
 from tasks.runs import line_of
@@ -90,7 +90,7 @@ class Wake(StrEnum):
     BUSY = "busy"                  # the run is alive but did not pause within the time given
 
 
-class WakeError(RuntimeError):
+class WakeError(Retryable):
     """Prefect could not be asked, or refused the resume; the message says which. Nothing was resumed."""
 
 

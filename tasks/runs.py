@@ -30,6 +30,7 @@ from prefect.runtime import flow_run
 from prefect.states import Crashed
 from sqlmodel import col, select
 
+from config.errors import Refused
 from config.line import Line, get_line
 from config.settings import get_settings
 from record import runs, work
@@ -249,7 +250,7 @@ def order_run(order_id: int, *, wait: bool = False) -> Iterator[dict]:
 
 # --- moving an order to the current line file ---------------------------------------------------------------
 
-class LineChangeRefused(ValueError):
+class LineChangeRefused(Refused):
     """The order cannot move to the new line: photos sit where the new line has no stage."""
 
 

@@ -14,7 +14,7 @@ from record.db import transaction
 from record.models import EventKind, Photo, PhotoStatus, ShootType, StageEvent, WorkItem, WorkStatus
 from record.moves import enqueue
 from surfaces.actions import queue as queue_actions
-from surfaces import queue_cli
+from surfaces.cli import queue as queue_cli
 from surfaces.cli import main
 from tasks.files import sha256_of
 from tasks.pixels.imageio import read_working_tiff, write_working_tiff

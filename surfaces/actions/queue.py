@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
+from config.errors import Forbidden
 from config.line import get_line
 from config.settings import get_settings
 from qc.results import check_result
@@ -27,8 +30,22 @@ from tasks.handoff import WakeError, next_stage_for, wake_order
 logger = logging.getLogger("postline.actions")
 
 
-class NotPeoplesStage(QueueError):
+class NotPeoplesStage(QueueError, Forbidden):
     """A person asked for a stage postline works by itself (or one not in the line)."""
+
+
+class NotOnTheLine(Forbidden):
+    """Who a request says it is (`--as NAME`, or a signed-in person removed since) does not work on the line."""
+
+
+@contextmanager
+def acting(person: str) -> Iterator[None]:
+    """Inside it, a person unknown to the record is the one asking, not one asked about: refused
+    (:class:`NotOnTheLine`), not 'not found'."""
+    try:
+        yield
+    except people.UnknownPerson as exc:
+        raise NotOnTheLine(str(exc)) from None
 
 
 def human_stages() -> list[str]:
@@ -68,7 +85,8 @@ def _stages_to_claim(person: str, stage: str | None) -> list[str]:
 def claim(*, person: str, stage: str | None = None, lease: timedelta = DEFAULT_LEASE) -> WorkItem | None:
     """Claim ``person``'s next photo (of ``stage``, else of every people's stage they have the skills for),
     after returning expired claims to the queue. None when those queues are empty."""
-    return queue.pull(person=person, stages=_stages_to_claim(person, stage), lease=lease)
+    with acting(person):
+        return queue.pull(person=person, stages=_stages_to_claim(person, stage), lease=lease)
 
 
 def pull_to_folder(*, person: str, stage: str | None = None, folder: Path | None = None,
@@ -136,8 +154,8 @@ def extend(*, item_id: int, person: str, lease: timedelta = DEFAULT_LEASE) -> Wo
 
 
 def held_by(person: str) -> list[WorkItem]:
-    """What ``person`` holds now, the soonest-expiring lease first (UnknownPerson for a name not on the line)."""
-    with transaction() as session:
+    """What ``person`` holds now, the soonest-expiring lease first (:class:`NotOnTheLine` for a name not on it)."""
+    with acting(person), transaction() as session:
         people.get_person(session, person)
         return queue.mine(session, person)
 

@@ -5,12 +5,9 @@ command line — the same input as the forms of the paused runs in the Prefect U
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import dataclass
 
-from pydantic import ValidationError
-
-from qc.gates import DecisionError, Gate
+from qc.gates import Gate
 from qc.originals import ORIGINALS
 from qc.review import QC
 from surfaces.actions import gates as actions
@@ -63,20 +60,13 @@ def _pending(command: GateCommand, args: argparse.Namespace) -> int:
 
 
 def _decide(command: GateCommand, args: argparse.Namespace) -> int:
-    try:
-        decision = command.gate.build(listed=getattr(args, command.flag), by=args.person)
-        print(shown(actions.decide(args.order_id, decision)))
-    except ValidationError as exc:
-        print("error: " + shown("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())),
-              file=sys.stderr)
-        return 2
-    except DecisionError as exc:
-        print(f"error: {shown(exc)}", file=sys.stderr)
-        return 2
+    """A decision that does not fit the form (pydantic) or the record (DecisionError) is a usage error, exit 2."""
+    decision = command.gate.build(listed=getattr(args, command.flag), by=args.person)
+    print(shown(actions.decide(args.order_id, decision)))
     return 0
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register `postline qc ...` and `postline review ...`."""
     for command in COMMANDS:
         group = sub.add_parser(command.name, help=command.help).add_subparsers(dest="action", required=True,
