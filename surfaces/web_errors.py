@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.errors import Forbidden, Invalid, NotFound, Permanent, Refused, Retryable
+from config.line import LineFileError
 from surfaces.web_upload import BadForm, TooLarge
 
 HEADERS = {
@@ -41,7 +42,10 @@ NO_STORE = "no-store"      # pages show a person's work: never kept by the brows
 
 logger = logging.getLogger("postline.web")
 
+CRASHED = ("Something went wrong on the server and this request was not finished. Tell whoever runs the "
+           "postline server: its log says what.")
 HTTP_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (LineFileError, 500),  # the server's line file is broken: not the request's fault
     (TooLarge, 413),       # an upload past POSTLINE_WEB_MAX_UPLOAD_MB
     (BadForm, 400),        # not the form the page sends
     (NotFound, 404),       # no such order, work item, person
@@ -116,7 +120,6 @@ def install(app: FastAPI, error_page: Callable[[Request, int, str], Response]) -
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, _exc: Exception) -> Response:
-        response = error_page(request, 500, "Something went wrong on the server and this request was not "
-                                            "finished. Tell whoever runs the postline server: its log says what.")
+        response = error_page(request, 500, CRASHED)
         secure(response.headers)    # sent by ServerErrorMiddleware, outside SecurityHeaders
         return response

@@ -29,7 +29,7 @@ EXPECTED = {
     ("config.errors", "NotFound"): (2, 404), ("record.queue", "NoSuchItem"): (2, 404),
     ("record.people", "UnknownPerson"): (2, 404),
     # a value that does not fit
-    ("config.errors", "Invalid"): (2, 422), ("config.line", "LineFileError"): (2, 422),
+    ("config.errors", "Invalid"): (2, 422), ("config.line", "LineFileError"): (2, 500),   # the server's file
     ("presets.model", "PresetError"): (2, 422), ("record.people", "PeopleError"): (2, 422),
     ("record.rounds", "RevisionError"): (2, 422), ("qc.gates", "DecisionError"): (2, 422),
     ("surfaces.cli.errors", "CliError"): (2, 422), ("surfaces.actions.orders", "CardError"): (2, 422),
