@@ -75,8 +75,11 @@ def line_of(order_id: int) -> Line:
 
 
 def waits_for_people(line: Line) -> bool:
-    """Whether a run of this line pauses for people (a people's stage, the QC lead, the review of originals)."""
-    return any(s.needs_people for s in line.stages) or line.qc_gate.human_review or line.review_gate.enabled
+    """Whether a run of this line pauses for people: a people's stage, or a gate (the QC lead, the review of
+    originals) that the line turns on."""
+    from qc.gates import gates
+
+    return any(s.needs_people for s in line.stages) or any(gate.enabled(line) for gate in gates().values())
 
 
 def ensure_free(order_id: int) -> None:
