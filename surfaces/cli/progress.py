@@ -54,7 +54,7 @@ class _Bars:
 @contextmanager
 def progress_of(order_id: int, *, console: Console | None = None) -> Iterator[None]:
     """Show the order's progress while the body runs (see the module's docstring); ``console``: draw there
-    instead, whatever the terminals (the tests' recording console)."""
+    instead, whatever the terminals."""
     if console is None and not (sys.stdout.isatty() and sys.stderr.isatty()):
         yield
         return
@@ -64,18 +64,26 @@ def progress_of(order_id: int, *, console: Console | None = None) -> Iterator[No
     bars = _Bars(order_id, progress)
     stop = threading.Event()
 
+    saved: dict[int, tuple[logging.Handler, Console]] = {}
+
+    def through_bars() -> None:
+        """Prefect's console handlers print through the bars' console (again at every look: Prefect may set up
+        its logging once the flow run has started)."""
+        for handler in _prefect_console_handlers():
+            if handler.console is not console:
+                saved.setdefault(id(handler), (handler, handler.console))
+                handler.console = console
+
     def poll() -> None:
         while not stop.wait(POLL_SECONDS):
             try:
+                through_bars()
                 bars.update()
             except Exception:  # noqa: BLE001 - the record busy for a moment: the next look will do
                 continue
 
-    handlers = _prefect_console_handlers()
-    saved = [(h, h.console) for h in handlers]
     with progress:
-        for handler in handlers:
-            handler.console = console
+        through_bars()
         watcher = threading.Thread(target=poll, name=f"postline-progress-{order_id}", daemon=True)
         watcher.start()
         try:
@@ -87,5 +95,5 @@ def progress_of(order_id: int, *, console: Console | None = None) -> Iterator[No
                 bars.update()          # the last look: every bar as the run left it
             except Exception:  # noqa: BLE001
                 pass
-            for handler, original in saved:
+            for handler, original in saved.values():
                 handler.console = original
