@@ -13,6 +13,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
+from config.errors import Invalid
+
 DEFAULT_LINE_FILE = Path(__file__).with_name("line.toml")
 SKILL_PATTERN = r"^[a-z][a-z0-9_]{1,39}$"   # stage keys follow it too: a stage key is a skill by default
 
@@ -253,8 +255,8 @@ class Line(BaseModel):
         return changes
 
 
-class LineFileError(ValueError):
-    pass
+class LineFileError(Invalid):
+    """The line file cannot be read, or says something a line cannot be; the message names the file and key."""
 
 
 def check_params(line: Line, source: Path | str) -> Line:

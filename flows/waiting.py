@@ -12,6 +12,7 @@ from prefect.flow_runs import pause_flow_run, suspend_flow_run
 from prefect.runtime import deployment, flow_run
 
 from config.settings import get_settings
+from qc.gates import Gate, apply_task, awaiting_task
 from tasks.handoff import mark_waiting, open_work
 
 
@@ -33,15 +34,15 @@ def wait_for_people(order_id: int, stage: str) -> None:
     mark_waiting(order_id, None, str(flow_run.id))
 
 
-def wait_for_decision(order_id: int, gate: str, awaiting, form, apply) -> dict[str, int]:  # noqa: ANN001
-    """A gate where a person decides on a list of photos: while photos wait, pause with the gate's form
-    (the Prefect UI shows it; `postline qc|review decide` gives the same input) and apply the decision.
-    ``awaiting``/``apply`` are tasks, ``form(order_id, photos)`` builds the RunInput class."""
+def wait_for_decision(order_id: int, gate: Gate) -> dict[str, int]:
+    """A gate where a person decides on a list of photos (qc/gates.py): while photos await it, pause with the
+    gate's form (the Prefect UI shows it; `postline qc|review decide` and the web page give the same input)
+    and apply the decision. Returns what the decisions did, added up."""
     counts: dict[str, int] = {}
-    while photos := awaiting(order_id):
-        mark_waiting(order_id, gate, str(flow_run.id))
-        decision = wait(wait_for_input=form(order_id, photos))
-        for key, value in apply(order_id, decision).items():
+    while photos := awaiting_task(gate.key, order_id):
+        mark_waiting(order_id, gate.key, str(flow_run.id))
+        decision = wait(wait_for_input=gate.form(order_id, photos))
+        for key, value in apply_task(gate.key, order_id, decision).items():
             counts[key] = counts.get(key, 0) + value
     mark_waiting(order_id, None, str(flow_run.id))
     return counts

@@ -30,6 +30,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from config.errors import Invalid
+
 PRESET_DIR = Path(__file__).parent
 LUT_DIR = PRESET_DIR / "luts"
 FORMAT_VERSION = 2
@@ -222,7 +224,7 @@ def upgrade_v1(data: dict) -> dict:
     return upgraded
 
 
-class PresetError(ValueError):
+class PresetError(Invalid):
     """A preset cannot be used; the message names the file, the key and what is allowed. It never quotes more of
     a file than a short excerpt (see :func:`excerpt`): the file may not be a preset at all."""
 

@@ -74,6 +74,12 @@ class EventKind(StrEnum):
     DELIVERED = "delivered"
     REVISED = "revised"       # the client asked for changes to a delivered photo: it re-enters the line
     SET_ASIDE = "set_aside"   # taken out of the line by postline itself, not as a defect (the colour chart frame)
+    # An order's own moves (record.moves.move_order; stage ORDER, no photo): kinds of their own, so that counting
+    # photos' events (delivered, revised, failed) never counts an order's.
+    ORDER_RUNNING = "order_running"      # a run started (or took over from one that died)
+    ORDER_DELIVERED = "order_delivered"
+    ORDER_FAILED = "order_failed"
+    ORDER_REVISION = "order_revision"    # the client asked for changes: photos are back in the line
 
 
 INGEST = "ingest"            # pseudo-stages used in events
@@ -82,6 +88,7 @@ DELIVERY = "delivery"
 ORIGINAL_REVIEW = "original_review"  # the senior photographer's review of the originals, after ingest
 CLIENT_REVIEW = "client_review"      # the client's revision requests on a delivery
 CALIBRATION = "calibration"          # session calibration on the card's colour chart, before the first stage
+ORDER = "order"                      # the order's own moves (record.moves.move_order): events with no photo
 
 
 class Order(SQLModel, table=True):

@@ -19,7 +19,8 @@ from prefect.client.orchestration import get_client
 from flows.order import order_flow
 from record import work
 from record.db import transaction
-from surfaces.cli import create_order, main
+from surfaces.actions.orders import create_order
+from surfaces.cli import main
 
 
 # A line whose Liquify & skin stage is worked by people (the rest automatic), for the human-line tests.

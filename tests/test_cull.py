@@ -27,7 +27,8 @@ from record import cull as cull_record
 from record import work
 from record.db import transaction
 from record.models import ORIGINAL_REVIEW, CullDecision, PhotoStatus
-from surfaces.cli import create_order, main
+from surfaces.actions.orders import create_order
+from surfaces.cli import main
 from tests import cullkit as kit
 from tests.conftest import sample
 

@@ -14,7 +14,8 @@ from flows.order import order_flow
 from record import work
 from record.db import transaction
 from record.models import ORIGINAL_REVIEW, EventKind, OrderStatus, PhotoStatus, WorkItem, WorkStatus
-from surfaces.cli import create_order, main
+from surfaces.actions.orders import create_order
+from surfaces.cli import main
 from tests.flowkit import Delivery, wait_until_paused
 from tasks.synthetic import write_card
 

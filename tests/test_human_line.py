@@ -14,8 +14,8 @@ from qc.review import PhotoRejection, QcDecision, ReviewReason
 from record import people, work
 from record.db import transaction
 from record.models import QC_GATE, EventKind, PhotoStatus
-from surfaces.qc_cli import decide
-from surfaces.queue_cli import pull_to_folder, submit_work
+from surfaces.actions.gates import decide
+from surfaces.actions.queue import hand_back as submit_work, pull_to_folder
 from tasks.pixels import imageio
 from tasks.synthetic import write_card
 from tests.flowkit import MANUAL_SKIN_LINE, wait_until_paused
@@ -51,7 +51,7 @@ def test_manual_stage_waits_for_retouchers_and_qc_lead_sends_two_back(human_line
     card = write_card(tmp_path / "card", 4)
     with transaction() as session:
         people.add_person(session, name="rita", role="retoucher", skills="liquify,skin", password="s3cret-pass")
-    from surfaces.cli import create_order
+    from surfaces.actions.orders import create_order
     from flows.order import order_flow
 
     order_id = create_order(client="Lena", shoot="portrait", card=card, preset_name=None, due=None).id

@@ -27,8 +27,9 @@ from flows.order import order_flow
 from record import moves, people, runs, work
 from record.db import transaction
 from record.models import (EventKind, OrderStatus, Photo, PhotoStatus, ShootType, WorkItem, WorkStatus)
-from surfaces.cli import create_order, main
-from surfaces.queue_cli import pull_to_folder, submit_work
+from surfaces.actions.orders import create_order
+from surfaces.cli import main
+from surfaces.actions.queue import hand_back as submit_work, pull_to_folder
 from tasks.pixels import imageio
 from tasks.synthetic import write_card
 from tests.flowkit import MANUAL_SKIN_LINE, paused_run

@@ -85,7 +85,7 @@ def test_a_forced_bad_calibration_is_caught_by_qc_and_blamed_on_grading(prefect_
     """The issue's failure with the chart check bypassed: a destructive matrix recorded as the order's calibration.
     QC rejects every photo for its lost look and sends it back to grading; none is passed or delivered."""
     from flows.order import order_flow
-    from surfaces.cli import create_order
+    from surfaces.actions.orders import create_order
     from tasks.deliver import NothingDelivered
 
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
@@ -113,7 +113,7 @@ def test_a_forced_bad_calibration_is_caught_by_qc_and_blamed_on_grading(prefect_
 # --- a look lost at a later stage: blamed there ----------------------------------------------------------------
 def _hand_back(folder, *, ruin: str | None) -> list[str]:
     """The retoucher pulls every photo and hands it back: lightly edited, or greyed if it is ``ruin``."""
-    from surfaces.queue_cli import pull_to_folder, submit_work
+    from surfaces.actions.queue import hand_back as submit_work, pull_to_folder
 
     done = []
     while (pulled := pull_to_folder(person="rita", folder=folder)) is not None:
@@ -131,7 +131,7 @@ def _hand_back(folder, *, ruin: str | None) -> list[str]:
 
 def test_a_look_lost_by_a_retoucher_is_blamed_on_their_stage(prefect_api, home, line_file, tmp_path, monkeypatch):
     from flows.order import order_flow
-    from surfaces.cli import create_order
+    from surfaces.actions.orders import create_order
 
     line_file(MANUAL_SKIN_LINE)
     monkeypatch.setenv("POSTLINE_PAUSE_POLL_SECONDS", "1")

@@ -19,7 +19,7 @@ from flows.order import order_flow
 from record import work
 from record.db import transaction
 from record.models import EventKind, PhotoStatus, WorkItem, WorkStatus
-from surfaces.cli import create_order
+from surfaces.actions.orders import create_order
 from tasks.synthetic import write_card
 
 PHOTOS = 8

@@ -16,7 +16,7 @@ from flows.qc_gate import qc_gate_flow
 from record import moves, people, queue, work
 from record.db import transaction
 from record.models import QC_GATE, EventKind, PhotoStatus, WorkItem, WorkStatus
-from surfaces.queue_cli import submit_work
+from surfaces.actions.queue import hand_back as submit_work
 from surfaces.web import create_app
 from tests.browser import served
 from tests.flowkit import paused_run

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from surfaces.terminal import shown
 
-EXIT_USAGE = 2
 
 
 def _signals(s) -> dict | None:  # noqa: ANN001 - record.models.CullSignals
@@ -36,7 +34,7 @@ def rows(order_id: int) -> list[dict]:
 
 
 def _table(items: list[dict]) -> str:
-    from surfaces.tables import num, render
+    from surfaces.cli.tables import num, render
 
     def cell(item: dict, key: str, fmt: str = "{:.2f}") -> str:
         return num(item["signals"][key], fmt) if item["signals"] else "-"
@@ -53,13 +51,7 @@ def _table(items: list[dict]) -> str:
 
 
 def cmd_cull(args: argparse.Namespace) -> int:
-    from record.work import NotFound
-
-    try:
-        items = rows(args.order_id)
-    except NotFound as exc:
-        print(f"error: {shown(exc)}", file=sys.stderr)
-        return EXIT_USAGE
+    items = rows(args.order_id)        # an unknown order: NotFound, exit 2 (surfaces/cli/errors.py)
     if args.format == "json":
         print(json.dumps(items, indent=2, ensure_ascii=True))
         return 0
@@ -90,15 +82,18 @@ def add_review_options(decide: argparse.ArgumentParser, choice: argparse._Mutual
                         help="with --accept-suggestions: cull this frame too (or with another reason)")
 
 
-def review_decision(module, args: argparse.Namespace):  # noqa: ANN001, ANN201 - qc.originals
+def review_decision(args: argparse.Namespace):  # noqa: ANN201 - qc.originals.OriginalsDecision
     """The OriginalsDecision `postline review decide` gives."""
+    from qc import originals
+
     accept = getattr(args, "accept_suggestions", False)
     if not accept and (getattr(args, "keep", None) or getattr(args, "also_cull", None)):
-        raise module.DecisionError("--keep and --also-cull go with --accept-suggestions. Nothing was applied.")
+        raise originals.DecisionError("--keep and --also-cull go with --accept-suggestions. Nothing was applied.")
     if accept:
-        also = [module.CulledPhoto.model_validate(c) for c in args.also_cull or []]
-        return module.suggested_decision(args.order_id, keep=args.keep or [], also_cull=also, reviewer=args.person)
-    return module.OriginalsDecision(approve_all=not args.cull, cull=args.cull or [], reviewer=args.person)
+        also = [originals.CulledPhoto.model_validate(c) for c in args.also_cull or []]
+        return originals.suggested_decision(args.order_id, keep=args.keep or [], also_cull=also,
+                                            reviewer=args.person)
+    return originals.ORIGINALS.build(listed=args.cull, by=args.person)
 
 
 def pending_lines(order_id: int, photos: list[str]) -> list[str]:
