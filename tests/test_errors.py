@@ -47,7 +47,7 @@ EXPECTED = {
     # will not work as it is
     ("config.errors", "Permanent"): (1, 422), ("qc.results", "ResultRefused"): (1, 422),
     ("tasks.errors", "PhotoError"): (1, 422), ("tasks.deliver", "NothingDelivered"): (1, 422),
-    ("tasks.files", "NotRegularFile"): (1, 422), ("tasks.pixels.calibrate", "ChartNotFound"): (1, 422),
+    ("tasks.files", "NotRegularFile"): (1, 422), ("tasks.pixels.colourchecker", "ChartNotFound"): (1, 422),
     ("tasks.pixels.calibrate", "ChartRejected"): (1, 422), ("tasks.pixels.metadata", "UnreadablePhoto"): (1, 422),
     ("tasks.pixels.lut", "LutError"): (1, 422),
     # the machine: try again
