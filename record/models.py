@@ -193,6 +193,22 @@ class StageEvent(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow, index=True)
 
 
+class StageEventReason(SQLModel, table=True):
+    """One reason code of a rejection: a QC rejection reads ``[clipped,colour_cast] DSC_0003.dng ...`` and carries
+    one row here per code, written with the event (record.reasons), so the figures count rejections per reason in
+    SQL (a rejection with two reasons counts once under each)."""
+    __tablename__ = "stage_event_reasons"
+    event_id: int = Field(foreign_key="stage_events.id", primary_key=True)
+    code: str = Field(max_length=40, primary_key=True)
+
+
+# The figures (record/figures) read the events by kind and stage over a period, and pair a work item's events:
+# these indexes cover those reads, so a report reads index entries, not the table.
+_events = StageEvent.__table__.c
+Index("ix_events_kind_stage_at", _events.kind, _events.stage, _events.at, _events.photo_id, _events.round)
+Index("ix_events_item_kind_at", _events.work_item_id, _events.kind, _events.at)
+
+
 class PersonRole(StrEnum):
     RETOUCHER = "retoucher"   # pulls and submits work in the stages they have the skill for
     LEAD = "lead"             # also sees every stage and gives QC decisions

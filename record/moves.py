@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement
 from sqlmodel import Session, select, update
 
 from record.models import EventKind, Order, OrderStatus, Photo, PhotoStatus, StageEvent, WorkItem, WorkStatus, utcnow
+from record.reasons import record_codes
 from record.runs import free_for
 
 W = WorkStatus
@@ -132,9 +133,11 @@ def move_item(session: Session, item: WorkItem, to: WorkStatus, *, actor: str,
     if result.rowcount != 1:
         raise StaleMove(f"work item {item.id} was no longer {expected}"
                         f"{' (or no longer as expected)' if guard else ''}; someone else moved it")
-    session.add(StageEvent(order_id=item.order_id, photo_id=item.photo_id, work_item_id=item.id,
-                           stage=item.stage, round=item.round, kind=WORK_EVENT[to], actor=actor,
-                           reason=reason, blamed_stage=blamed_stage, seconds=seconds, at=now))
+    event = StageEvent(order_id=item.order_id, photo_id=item.photo_id, work_item_id=item.id,
+                       stage=item.stage, round=item.round, kind=WORK_EVENT[to], actor=actor,
+                       reason=reason, blamed_stage=blamed_stage, seconds=seconds, at=now)
+    session.add(event)
+    record_codes(session, event)   # a rejection's reason codes, one row each (record/reasons.py)
     session.refresh(item)
     return item
 
@@ -163,8 +166,10 @@ def move_photo(session: Session, photo: Photo, to: PhotoStatus, *, stage: str, a
     )
     if result.rowcount != 1:
         raise StaleMove(f"photo {photo.id} was no longer {expected}; someone else moved it")
-    session.add(StageEvent(order_id=photo.order_id, photo_id=photo.id, stage=stage, round=round,
-                           kind=PHOTO_EVENT[to], actor=actor, reason=reason))
+    event = StageEvent(order_id=photo.order_id, photo_id=photo.id, stage=stage, round=round,
+                       kind=PHOTO_EVENT[to], actor=actor, reason=reason)
+    session.add(event)
+    record_codes(session, event)
     session.refresh(photo)
     return photo
 

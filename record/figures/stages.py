@@ -1,0 +1,293 @@
+"""Per stage, from the stage events: photos entered, finished, sent back, held and failed (photos, with the
+passes apart), work in progress, throughput, queue wait and touch time, rework rate and first-pass yield.
+
+Every figure is aggregated in SQL (one statement each, over the indexes in record/models.py); Python only
+puts the rows together. What each column means:
+
+- entered / finished: distinct photos (a photo reworked twice is one photo, three passes). A stage finishes a
+  pass when it hands it back (SUBMITTED); the QC gate when it passes a photo; ingest when it takes a photo in;
+  delivery when the photo is in a delivery.
+- sent back: photos the QC gate sent back with this stage blamed (``rejections``: each rejection once, however
+  many reasons it gave); on the QC gate's row, the photos it sent back. held: photos the gate held for a
+  person after the allowed rework, on the row of the stage blamed (and on the gate's). failed: a bad file.
+- wip: work items queued or claimed at the end of the period.
+- people's throughput: passes people handed back per hour of their touch time (claim to hand-back). The
+  automatic worker's time is machine time: shown apart (median seconds a photo), never as photos per hour.
+- per day: photos finished per calendar day of the period (every stage).
+- queue wait: enqueued to first claimed, for items enqueued in the period; touch time: claim to hand-back.
+- rework rate: photos sent back (blamed here) over photos finished here, both in the period.
+- first-pass yield: of the photos whose first pass (round 1) here was handed back in the period, the share the
+  QC gate did not send back to this stage in that round.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, case, func, literal, select
+from sqlmodel import Session
+
+from config.line import Line
+from record.figures.scope import Scope
+from record.figures.sql import EVENTS, ITEMS, K, percentiles, seconds_between
+from record.models import CLIENT_REVIEW, DELIVERY, INGEST, ORIGINAL_REVIEW, QC_GATE, WorkStatus, utcnow
+from record.work import AUTO_WORKER
+
+PSEUDO_TITLES = {INGEST: "Ingest", QC_GATE: "QC gate", DELIVERY: "Delivery",
+                 ORIGINAL_REVIEW: "Review of originals", CLIENT_REVIEW: "Client revision"}
+CLOSING = (K.SUBMITTED, K.PASSED, K.REJECTED, K.FAILED)
+
+
+@dataclass
+class Spread:
+    """How long something took: how many were timed, their median and p90 (nearest rank), in seconds."""
+    n: int = 0
+    median: float | None = None
+    p90: float | None = None
+
+
+@dataclass
+class StageRow:
+    stage: str
+    title: str
+    work_stage: bool = True          # a stage of the line (not ingest, the gate or delivery)
+    entered: int = 0
+    entered_passes: int = 0
+    finished: int = 0
+    finished_passes: int = 0
+    sent_back: int = 0
+    rejections: int = 0
+    held: int = 0
+    failed: int = 0
+    wip: int = 0
+    people_passes: int = 0           # handed back by people, with their touch time
+    people_seconds: float = 0.0
+    machine_passes: int = 0          # done by the automatic worker, with its machine time
+    machine_seconds: float = 0.0
+    touch: Spread = field(default_factory=Spread)
+    machine: Spread = field(default_factory=Spread)
+    wait: Spread = field(default_factory=Spread)
+    first_passes: int = 0
+    first_passes_sent_back: int = 0
+    days: float | None = None        # calendar days of the period, for the per-day figure
+
+    @property
+    def rework_rate(self) -> float | None:
+        return self.sent_back / self.finished if self.work_stage and self.finished else None
+
+    @property
+    def first_pass_yield(self) -> float | None:
+        return 1 - self.first_passes_sent_back / self.first_passes if self.first_passes else None
+
+    @property
+    def people_per_hour(self) -> float | None:
+        """Passes people handed back per hour of their touch time; None for work no person did."""
+        return self.people_passes / (self.people_seconds / 3600) if self.people_seconds > 0 else None
+
+    @property
+    def per_day(self) -> float | None:
+        return self.finished / self.days if self.days else None
+
+    # The names `postline status` and the delivery summary have always read.
+    @property
+    def photos_in(self) -> int:
+        return self.entered
+
+    @property
+    def passed(self) -> int:
+        return self.finished
+
+    @property
+    def rejected(self) -> int:
+        return self.sent_back + self.failed
+
+    @property
+    def mean_seconds(self) -> float | None:
+        timed = self.people_passes + self.machine_passes
+        return (self.people_seconds + self.machine_seconds) / timed if timed else None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "stage": self.stage, "title": self.title, "work_stage": self.work_stage,
+            "entered_photos": self.entered, "entered_passes": self.entered_passes,
+            "finished_photos": self.finished, "finished_passes": self.finished_passes,
+            "sent_back_photos": self.sent_back, "rejections": self.rejections, "held_photos": self.held,
+            "failed_photos": self.failed, "wip_items": self.wip,
+            "people_passes": self.people_passes, "people_touch_hours": round(self.people_seconds / 3600, 4),
+            "people_photos_per_touch_hour": _r(self.people_per_hour),
+            "machine_passes": self.machine_passes, "machine_seconds_median": _r(self.machine.median),
+            "machine_seconds_p90": _r(self.machine.p90),
+            "photos_per_calendar_day": _r(self.per_day),
+            "queue_wait_seconds_median": _r(self.wait.median), "queue_wait_seconds_p90": _r(self.wait.p90),
+            "touch_seconds_median": _r(self.touch.median), "touch_seconds_p90": _r(self.touch.p90),
+            "rework_rate": _r(self.rework_rate), "first_pass_photos": self.first_passes,
+            "first_pass_sent_back": self.first_passes_sent_back, "first_pass_yield": _r(self.first_pass_yield),
+        }
+
+
+def _r(value: float | None, places: int = 4) -> float | None:
+    return None if value is None else round(value, places)
+
+
+def _people():
+    return case((EVENTS.c.actor == AUTO_WORKER, literal(0)), else_=literal(1))
+
+
+def _counts(session: Session, scope: Scope) -> dict[tuple[str, str, bool], tuple[int, int]]:
+    """(stage, kind, photo-level) -> (events, distinct photos) in the period."""
+    photo_level = EVENTS.c.work_item_id.is_(None)
+    rows = session.execute(
+        select(EVENTS.c.stage, EVENTS.c.kind, photo_level, func.count(), func.count(EVENTS.c.photo_id.distinct()))
+        .where(*scope.events(EVENTS))
+        .group_by(EVENTS.c.stage, EVENTS.c.kind, photo_level)
+    ).all()
+    return {(stage, K(kind), bool(level)): (n, photos) for stage, kind, level, n, photos in rows}
+
+
+def _gate_rejections() -> list:
+    return [EVENTS.c.kind == K.REJECTED, EVENTS.c.stage == QC_GATE, EVENTS.c.work_item_id.is_not(None)]
+
+
+def _sent_back(session: Session, scope: Scope) -> dict[str, tuple[int, int]]:
+    """Stage blamed -> (QC rejections, distinct photos) in the period."""
+    rows = session.execute(
+        select(EVENTS.c.blamed_stage, func.count(), func.count(EVENTS.c.photo_id.distinct()))
+        .where(*_gate_rejections(), *scope.events(EVENTS, stage_column="blamed_stage", by_retoucher="blamed"))
+        .group_by(EVENTS.c.blamed_stage)
+    ).all()
+    return {stage: (n, photos) for stage, n, photos in rows}
+
+
+def _held(session: Session, scope: Scope) -> dict[str, int]:
+    """Stage blamed -> photos held in the period (the rejection that held them names the stage)."""
+    held = EVENTS.alias("held")
+    rows = session.execute(
+        select(EVENTS.c.blamed_stage, func.count(held.c.photo_id.distinct()))
+        .select_from(held.join(EVENTS, and_(EVENTS.c.photo_id == held.c.photo_id, EVENTS.c.round == held.c.round)))
+        .where(held.c.kind == K.HELD, held.c.stage == QC_GATE, *scope.in_period(held.c.at),
+               *_gate_rejections(),
+               *scope.events(EVENTS, period=False, stage_column="blamed_stage", by_retoucher="blamed"))
+        .group_by(EVENTS.c.blamed_stage)
+    ).all()
+    return dict(rows)
+
+
+def _times(session: Session, scope: Scope) -> tuple[dict, dict]:
+    """(stage, people 0/1) -> (passes timed, seconds) and -> (n, median, p90) of hand-backs in the period."""
+    where = [EVENTS.c.kind == K.SUBMITTED, EVENTS.c.seconds.is_not(None), *scope.events(EVENTS)]
+    sums = session.execute(
+        select(EVENTS.c.stage, _people(), func.count(), func.sum(EVENTS.c.seconds)).where(*where)
+        .group_by(EVENTS.c.stage, _people())
+    ).all()
+    values = select(EVENTS.c.stage.label("stage"), _people().label("people"),
+                    EVENTS.c.seconds.label("value")).where(*where).subquery("touch")
+    return ({(s, p): (n, float(total or 0)) for s, p, n, total in sums},
+            percentiles(session, values, ["stage", "people"]))
+
+
+def _waits(session: Session, scope: Scope) -> dict:
+    """stage -> (n, median, p90) of seconds from enqueued to first claimed, for items enqueued in the period."""
+    claims = EVENTS.alias("claims")
+    first_claim = (select(func.min(claims.c.at))
+                   .where(claims.c.work_item_id == EVENTS.c.work_item_id, claims.c.kind == K.CLAIMED)
+                   .scalar_subquery())
+    enqueued = select(EVENTS.c.stage.label("stage"), first_claim.label("claimed"), EVENTS.c.at.label("at")).where(
+        EVENTS.c.kind == K.ENQUEUED, *scope.events(EVENTS)).subquery("enqueued")
+    values = select(enqueued.c.stage, seconds_between(enqueued.c.at, enqueued.c.claimed).label("value")).where(
+        enqueued.c.claimed.is_not(None)).subquery("waits")
+    return {key[0]: spread for key, spread in percentiles(session, values, ["stage"]).items()}
+
+
+def _wip(session: Session, scope: Scope) -> dict[str, int]:
+    """stage -> work items open (queued or claimed) at the period's end: enqueued before it, less those closed
+    (handed back, passed, rejected, failed) or cancelled before it."""
+    end = scope.until if scope.until is not None and scope.until < utcnow() else utcnow()
+    at_end = scope.shifted(None, end)
+    sign = case((EVENTS.c.kind == K.ENQUEUED, literal(1)), else_=literal(-1))
+    rows = session.execute(
+        select(EVENTS.c.stage, func.sum(sign)).where(
+            EVENTS.c.kind.in_([K.ENQUEUED, *CLOSING]), EVENTS.c.work_item_id.is_not(None), *at_end.events(EVENTS))
+        .group_by(EVENTS.c.stage)
+    ).all()
+    wip = {stage: int(n) for stage, n in rows}
+    cancelled = session.execute(
+        select(ITEMS.c.stage, func.count()).where(
+            ITEMS.c.status == WorkStatus.CANCELLED, ITEMS.c.updated_at < end, *scope.of_orders(ITEMS.c.order_id),
+            *([ITEMS.c.stage == scope.stage] if scope.stage else []),
+            *([ITEMS.c.claimed_by == scope.retoucher] if scope.retoucher else []))
+        .group_by(ITEMS.c.stage)
+    ).all()
+    for stage, n in cancelled:
+        wip[stage] = wip.get(stage, 0) - n
+    return wip
+
+
+def first_pass_rows(session: Session, scope: Scope, *, by: str = "stage",
+                    where: tuple = ()) -> dict[tuple, tuple[int, int]]:
+    """(stage[, actor | order_id]) -> (photos whose first pass there was handed back in the period, how many
+    of them the QC gate sent back to that stage in round 1). ``by``: "stage", "actor" or "order"."""
+    rejected = EVENTS.alias("rejected")
+    blamed = select(rejected.c.photo_id, rejected.c.blamed_stage).where(
+        rejected.c.kind == K.REJECTED, rejected.c.stage == QC_GATE, rejected.c.round == 1,
+        rejected.c.work_item_id.is_not(None)).distinct().subquery("blamed")
+    keys = [EVENTS.c.stage] + {"stage": [], "actor": [EVENTS.c.actor], "order": [EVENTS.c.order_id]}[by]
+    rows = session.execute(
+        select(*keys, func.count(EVENTS.c.photo_id.distinct()), func.count(blamed.c.photo_id.distinct()))
+        .select_from(EVENTS.outerjoin(blamed, and_(blamed.c.photo_id == EVENTS.c.photo_id,
+                                                   blamed.c.blamed_stage == EVENTS.c.stage)))
+        .where(EVENTS.c.kind == K.SUBMITTED, EVENTS.c.round == 1, *scope.events(EVENTS),
+               *([EVENTS.c.actor != AUTO_WORKER] if by == "actor" else []), *where)
+        .group_by(*keys)
+    ).all()
+    return {tuple(row[:-2]): (row[-2], row[-1]) for row in rows}
+
+
+def stage_keys(line: Line, found: set[str]) -> list[str]:
+    """The rows' order: ingest, the line's stages, any other stage found (an older line's), the gate, delivery."""
+    line_keys = [s.key for s in line.stages]
+    others = sorted(found - set(line_keys) - set(PSEUDO_TITLES))
+    return [INGEST, *line_keys, *others, QC_GATE, DELIVERY]
+
+
+def stage_rows(session: Session, scope: Scope, line: Line, *, titles: dict[str, str] | None = None,
+               days: float | None = None, detail: bool = True) -> list[StageRow]:
+    """One row per stage (``scope.stage``: that one only), titled from ``titles`` (default: the line's).
+    ``detail`` False leaves out the queue waits and the work in progress: what `postline status` does not show."""
+    titles = titles or (PSEUDO_TITLES | {s.key: s.title for s in line.stages})
+    counts = _counts(session, scope)
+    sent_back = _sent_back(session, scope)
+    held = _held(session, scope)
+    sums, spreads = _times(session, scope)
+    fpy = first_pass_rows(session, scope)
+    waits = _waits(session, scope) if detail else {}
+    wip = _wip(session, scope) if detail else {}
+    found = {s for s, _, _ in counts} | set(sent_back) | set(wip)
+    keys = [k for k in stage_keys(line, found) if scope.stage in (None, k)]
+    rows = []
+    for key in keys:
+        row = StageRow(key, titles.get(key, key), work_stage=key not in PSEUDO_TITLES, days=days)
+
+        def get(kind: K, photo_level: bool = False, stage: str = key) -> tuple[int, int]:
+            return counts.get((stage, kind, photo_level), (0, 0))
+        if key == INGEST:
+            row.finished_passes, row.finished = get(K.INGESTED, True)
+            row.failed = get(K.REJECTED, True)[1]
+            row.entered, row.entered_passes = row.finished + row.failed, row.finished_passes + row.failed
+        elif key == DELIVERY:
+            row.finished_passes, row.finished = get(K.DELIVERED, True)
+            row.entered_passes, row.entered = get(K.PASSED, True, QC_GATE)
+        else:
+            row.entered_passes, row.entered = get(K.ENQUEUED)
+            row.finished_passes, row.finished = get(K.PASSED if key == QC_GATE else K.SUBMITTED)
+            row.failed = get(K.FAILED)[1]
+            row.rejections, row.sent_back = get(K.REJECTED) if key == QC_GATE else sent_back.get(key, (0, 0))
+            row.held = sum(held.values()) if key == QC_GATE else held.get(key, 0)
+            row.wip = wip.get(key, 0)
+            row.people_passes, row.people_seconds = sums.get((key, 1), (0, 0.0))
+            row.machine_passes, row.machine_seconds = sums.get((key, 0), (0, 0.0))
+            row.touch = Spread(*spreads[(key, 1)]) if (key, 1) in spreads else Spread()
+            row.machine = Spread(*spreads[(key, 0)]) if (key, 0) in spreads else Spread()
+            row.wait = Spread(*waits[key]) if key in waits else Spread()
+            row.first_passes, row.first_passes_sent_back = fpy.get((key,), (0, 0))
+        rows.append(row)
+    return rows
