@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 
-from surfaces import preset_cli, qc_cli
+from surfaces import preset_cli, qc_cli, report
 from surfaces.terminal import has_control, shown
 
 EXIT_USAGE = 2
@@ -256,33 +256,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from record import stats
-    from record.db import transaction
-    from surfaces import tables
-
-    def midnight(day: date) -> datetime:
-        return datetime.combine(day, datetime.min.time(), tzinfo=UTC)
-
-    since = midnight(args.since) if args.since else None
-    until = midnight(args.until) + timedelta(days=1) if args.until else None
-    with transaction() as session:
-        rows = stats.stage_table(session, since=since, until=until)
-        reasons = stats.rejection_reasons(session, since=since, until=until)
-        rounds = stats.revision_rounds(session, since=since, until=until)
-    period = f"{args.since or 'the start'} to {args.until or 'today'}"
-    print(f"Throughput and rework, {period} (UTC). Photos/hour is per hour of touch time.")
-    print(tables.throughput([r for r in rows if r.stage not in ("ingest", "delivery")]))
-    if rounds:
-        print(f"\nClient revision rounds: {sum(rounds.values()) / len(rounds):.2f} per delivered order "
-              f"({len(rounds)} orders; studio target <= 1.5)")
-    if reasons:
-        print("\nQC rejections by stage blamed and reason:")
-        print(tables.render(["stage blamed", "reason", "count"],
-                            [[stage, reason, n] for (stage, reason), n in reasons.most_common()]))
-    return 0
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     from config.settings import get_settings
     from tasks.pixels.synth_dng import make_demo_shoot
@@ -343,17 +316,13 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("order_id", type=int, nargs="?")
     status.set_defaults(func=cmd_status)
 
-    report = sub.add_parser("report", help="per-stage throughput and rework rate over a period")
-    report.add_argument("--since", type=_date, help="first day, YYYY-MM-DD (default: the start of the record)")
-    report.add_argument("--until", type=_date, help="last day, YYYY-MM-DD (default: today)")
-    report.set_defaults(func=cmd_report)
-
     demo = sub.add_parser("demo", help="make a small shoot of DNG files and run it end to end")
     demo.add_argument("--folder", help="where to write the demo card (default: $POSTLINE_HOME/demo-card)")
     demo.add_argument("--client", default="Demo Wedding", help="client name for the demo order")
     demo.set_defaults(func=cmd_demo)
 
     preset_cli.add_parser(sub)
+    report.add_parser(sub)      # `postline report`: the ops figures (surfaces/report.py)
 
     from surfaces import queue_cli
 

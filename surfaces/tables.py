@@ -25,16 +25,24 @@ def num(value: float | None, fmt: str = "{:.2f}") -> str:
     return "-" if value is None else fmt.format(value)
 
 
+def duration(seconds: float | None) -> str:
+    """45 s, 12 min, 3.5 h, 7.0 d."""
+    if seconds is None:
+        return "-"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
 def stage_summary(rows: list[StageRow]) -> str:
+    """One order's (or period's) stages as `postline status N` shows them: photos, with the passes apart."""
     return render(
-        ["stage", "photos in", "passed", "rejected", "rework rate", "mean s/photo"],
-        [[r.title, r.photos_in, r.passed, r.rejected, pct(r.rework_rate), num(r.mean_seconds)] for r in rows],
-    )
-
-
-def throughput(rows: list[StageRow]) -> str:
-    return render(
-        ["stage", "finished", "touch hours", "photos/hour", "sent back", "rework rate"],
-        [[r.title, r.passed, num(r.touch_seconds / 3600, "{:.3f}"), num(r.photos_per_hour, "{:.0f}"),
-          r.reworked, pct(r.rework_rate)] for r in rows],
+        ["stage", "photos in", "finished", "passes", "sent back", "failed", "rework rate", "first-pass yield",
+         "touch median", "machine median"],
+        [[r.title, r.entered, r.finished, r.finished_passes, r.sent_back, r.failed, pct(r.rework_rate),
+          pct(r.first_pass_yield), duration(r.touch.median), duration(r.machine.median)] for r in rows],
     )

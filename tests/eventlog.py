@@ -176,8 +176,8 @@ def october(session: Session) -> dict[str, int]:
     log.work(C, cs[0], ls, 1, "2026-10-26 09:00", "2026-10-30 09:00", "2026-11-01 10:00", "sam")
     for photo in cs[1:]:
         log.work(C, photo, ls, 1, "2026-10-26 09:00")
-    log.item(C, cs[0], QC_GATE, 1, WorkStatus.QUEUED, None, "2026-11-01 10:00")
-    log.event(C, cs[0], None, QC_GATE, 1, K.ENQUEUED, "2026-11-01 10:00")
+    gate = log.item(C, cs[0], QC_GATE, 1, WorkStatus.QUEUED, None, "2026-11-01 10:00")
+    log.event(C, cs[0], gate, QC_GATE, 1, K.ENQUEUED, "2026-11-01 10:00")
 
     # Order D: a rush order, six photos queued for grading on the 30th; the senior photographer culls d6.
     D = log.order("Finn", W.CHILDREN, "warm-children", "2026-10-30 08:50", due=date(2026, 12, 31),

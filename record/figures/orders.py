@@ -183,5 +183,6 @@ def groups(session: Session, scope: Scope, by: str, delivered: list[OrderRow]) -
            for key, passed, sent_back, decided in rows}
     for order in delivered:
         key = order.shoot if by == "shoot" else order.client
-        out.setdefault(key, GroupRow(key)).orders = (out[key].orders or []) + [order]
+        group = out.setdefault(key, GroupRow(key))
+        group.orders = (group.orders or []) + [order]
     return sorted(out.values(), key=lambda g: g.key)

@@ -47,6 +47,7 @@ class Report:
     promise_days: int
     revision_target: float
     today: date
+    working_days: int                     # of the period shown
     cull_agreement: dict[str, Any] | None = field(default=None)  # review of originals vs the suggested cull (issue 13)
 
     @property
@@ -75,7 +76,7 @@ class Report:
         earlier = self.earlier
         return {
             "period": {"first_day": self.first_day.isoformat(), "last_day": self.last_day.isoformat(),
-                       "calendar_days": self.calendar_days},
+                       "calendar_days": self.calendar_days, "working_days": self.working_days},
             "filters": filters,
             "stages": [r.to_dict() for r in self.stages],
             "rework": {"rejections_by_stage": self.rework.rejections,
@@ -164,7 +165,7 @@ def build_report(session: Session, scope: Scope, calendar: WorkCalendar, *, earl
         last_day = now.astimezone(UTC).date()
     calendar_days = max(1, (last_day - first_day).days + 1)
     earlier = earlier if earlier is not None else year_earlier(scope)
-    stages = stage_rows(session, scope, line, days=calendar_days)
+    stages = stage_rows(session, scope, line, days=calendar_days, now=now)
     worked = rework(session, scope)
     titles = stage_titles(session, line, {r.stage for r in stages} | set(worked.rejections))
     for row in stages:
@@ -180,5 +181,12 @@ def build_report(session: Session, scope: Scope, calendar: WorkCalendar, *, earl
         trend_bucket=bucket, trend=_trend(session, scope, bucket),
         groups={by: groups(session, scope, by, delivered) for by in ("shoot", "client")},
         promise_days=settings.promise_working_days, revision_target=settings.revision_rounds_target,
-        today=now.date(),
+        today=now.date(), working_days=calendar.working_days(first_day, last_day + timedelta(days=1)),
     )
+
+
+def known_stage(session: Session, line: Line, key: str) -> bool:
+    """Whether ``key`` is a stage of the line, a pseudo-stage, or one the record has events of."""
+    if key in PSEUDO_TITLES or any(s.key == key for s in line.stages):
+        return True
+    return session.execute(select(EVENTS.c.id).where(EVENTS.c.stage == key).limit(1)).first() is not None

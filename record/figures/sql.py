@@ -88,4 +88,6 @@ def percentiles(session: Session, values: Subquery, groups: Sequence[str]) -> di
                func.min(case((rank * 2 >= n, ranked.c.value))), func.min(case((rank * 10 >= n * 9, ranked.c.value))))
         .group_by(*(ranked.c[name] for name in groups))
     ).all()
-    return {tuple(row[:len(groups)]): (int(row[-3]), float(row[-2]), float(row[-1])) for row in rows}
+    # Kept to the millisecond: SQLite's julianday arithmetic is a few microseconds off PostgreSQL's epoch one.
+    return {tuple(row[:len(groups)]): (int(row[-3]), round(float(row[-2]), 3), round(float(row[-1]), 3))
+            for row in rows}

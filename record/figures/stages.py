@@ -23,6 +23,7 @@ puts the rows together. What each column means:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import and_, case, func, literal, select
 from sqlmodel import Session
@@ -175,11 +176,12 @@ def _held(session: Session, scope: Scope) -> dict[str, int]:
 def _times(session: Session, scope: Scope) -> tuple[dict, dict]:
     """(stage, people 0/1) -> (passes timed, seconds) and -> (n, median, p90) of hand-backs in the period."""
     where = [EVENTS.c.kind == K.SUBMITTED, EVENTS.c.seconds.is_not(None), *scope.events(EVENTS)]
+    people = _people()          # one expression, selected and grouped by (PostgreSQL wants the same parameters)
     sums = session.execute(
-        select(EVENTS.c.stage, _people(), func.count(), func.sum(EVENTS.c.seconds)).where(*where)
-        .group_by(EVENTS.c.stage, _people())
+        select(EVENTS.c.stage, people, func.count(), func.sum(EVENTS.c.seconds)).where(*where)
+        .group_by(EVENTS.c.stage, people)
     ).all()
-    values = select(EVENTS.c.stage.label("stage"), _people().label("people"),
+    values = select(EVENTS.c.stage.label("stage"), people.label("people"),
                     EVENTS.c.seconds.label("value")).where(*where).subquery("touch")
     return ({(s, p): (n, float(total or 0)) for s, p, n, total in sums},
             percentiles(session, values, ["stage", "people"]))
@@ -198,10 +200,10 @@ def _waits(session: Session, scope: Scope) -> dict:
     return {key[0]: spread for key, spread in percentiles(session, values, ["stage"]).items()}
 
 
-def _wip(session: Session, scope: Scope) -> dict[str, int]:
-    """stage -> work items open (queued or claimed) at the period's end: enqueued before it, less those closed
-    (handed back, passed, rejected, failed) or cancelled before it."""
-    end = scope.until if scope.until is not None and scope.until < utcnow() else utcnow()
+def _wip(session: Session, scope: Scope, now: datetime) -> dict[str, int]:
+    """stage -> work items open (queued or claimed) at the period's end (``now`` if it has not ended): enqueued
+    before it, less those closed (handed back, passed, rejected, failed) or cancelled before it."""
+    end = scope.until if scope.until is not None and scope.until < now else now
     at_end = scope.shifted(None, end)
     sign = case((EVENTS.c.kind == K.ENQUEUED, literal(1)), else_=literal(-1))
     rows = session.execute(
@@ -250,7 +252,7 @@ def stage_keys(line: Line, found: set[str]) -> list[str]:
 
 
 def stage_rows(session: Session, scope: Scope, line: Line, *, titles: dict[str, str] | None = None,
-               days: float | None = None, detail: bool = True) -> list[StageRow]:
+               days: float | None = None, detail: bool = True, now: datetime | None = None) -> list[StageRow]:
     """One row per stage (``scope.stage``: that one only), titled from ``titles`` (default: the line's).
     ``detail`` False leaves out the queue waits and the work in progress: what `postline status` does not show."""
     titles = titles or (PSEUDO_TITLES | {s.key: s.title for s in line.stages})
@@ -260,7 +262,7 @@ def stage_rows(session: Session, scope: Scope, line: Line, *, titles: dict[str, 
     sums, spreads = _times(session, scope)
     fpy = first_pass_rows(session, scope)
     waits = _waits(session, scope) if detail else {}
-    wip = _wip(session, scope) if detail else {}
+    wip = _wip(session, scope, now or utcnow()) if detail else {}
     found = {s for s, _, _ in counts} | set(sent_back) | set(wip)
     keys = [k for k in stage_keys(line, found) if scope.stage in (None, k)]
     rows = []
