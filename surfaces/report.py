@@ -287,7 +287,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.html:
         from surfaces.report_html import write_html
 
-        path = write_html(rep, Path(args.html).expanduser(), headline(rep))
+        target = Path(args.html).expanduser()
+        try:
+            path = write_html(rep, target, headline(rep))
+        except OSError as exc:
+            return _error(f"{target}: cannot write the HTML report ({exc.strerror or exc}); give a file in a folder "
+                          "that exists and that you may write to")
         print(f"HTML report: {shown(path)}")
         return 0
     if args.format == "json":

@@ -28,6 +28,7 @@ class Rework:
     by_reason: dict[tuple[str, str], int]        # (stage blamed, reason) -> rejections giving that reason
     rejections: dict[str, int]                   # stage blamed -> rejections (each once)
     monthly: dict[tuple[str, str, str], int]     # (month 'YYYY-MM', stage blamed, reason) -> rejections
+    monthly_rejections: dict[tuple[str, str], int]  # (month, stage blamed) -> rejections (each once)
 
     @property
     def total_rejections(self) -> int:
@@ -48,14 +49,18 @@ def rework(session: Session, scope: Scope) -> Rework:
         select(month, EVENTS.c.blamed_stage, code, func.count()).select_from(joined).where(*where)
         .group_by(month, EVENTS.c.blamed_stage, code)
     ).all()
-    rejections = session.execute(
-        select(EVENTS.c.blamed_stage, func.count()).where(*where).group_by(EVENTS.c.blamed_stage)
+    per_month = session.execute(
+        select(month, EVENTS.c.blamed_stage, func.count()).where(*where).group_by(month, EVENTS.c.blamed_stage)
     ).all()
     by_reason: dict[tuple[str, str], int] = {}
     for _, stage, reason, n in monthly:
         by_reason[(stage or "?", reason)] = by_reason.get((stage or "?", reason), 0) + n
-    return Rework(by_reason=by_reason, rejections={stage or "?": n for stage, n in rejections},
-                  monthly={(m, stage or "?", reason): n for m, stage, reason, n in monthly})
+    rejections: dict[str, int] = {}
+    for _, stage, n in per_month:
+        rejections[stage or "?"] = rejections.get(stage or "?", 0) + n
+    return Rework(by_reason=by_reason, rejections=rejections,
+                  monthly={(m, stage or "?", reason): n for m, stage, reason, n in monthly},
+                  monthly_rejections={(m, stage or "?"): n for m, stage, n in per_month})
 
 
 @dataclass
