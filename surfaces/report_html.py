@@ -1,7 +1,7 @@
 """`postline report --html FILE`: the report's tables and its charts in one HTML file that opens offline.
 
 Charts are Plotly figures; plotly.js (~4.8 MB) is inlined once in the page's head, so the file needs no
-network. Tables are the terminal's :class:`surfaces.report.View` s, escaped by Jinja2
+network. Tables are the terminal's (:mod:`record.figures.views`), escaped by Jinja2
 (templates/report.html). The charts:
 
 - ``chart-rework-stage`` / ``chart-rework-reason``: QC rejections per month by stage blamed and by reason;
@@ -21,8 +21,8 @@ import plotly.graph_objects as go
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from plotly.offline import get_plotlyjs
 
+from record.figures import views as text
 from record.figures.report import Report
-from surfaces import report as text
 
 TEMPLATES = Path(__file__).with_name("templates")
 CONFIG = {"displaylogo": False, "responsive": True}

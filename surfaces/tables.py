@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from record.figures.views import duration
 from record.stats import StageRow
 from surfaces.terminal import shown
 
@@ -23,19 +24,6 @@ def pct(value: float | None) -> str:
 
 def num(value: float | None, fmt: str = "{:.2f}") -> str:
     return "-" if value is None else fmt.format(value)
-
-
-def duration(seconds: float | None) -> str:
-    """45 s, 12 min, 3.5 h, 7.0 d."""
-    if seconds is None:
-        return "-"
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 36 * 3600:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} d"
 
 
 def stage_summary(rows: list[StageRow]) -> str:
