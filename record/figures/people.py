@@ -1,7 +1,7 @@
 """Per retoucher: output per day worked, touch time, first-pass yield, and the trend against an earlier period.
 
 Output is the passes a person handed back (a photo redone is work done twice); ``photos`` counts each photo
-once per stage. A day worked is a calendar day (UTC) on which they handed something back: output per day
+they handed back once. A day worked is a calendar day (UTC) on which they handed something back: output per day
 worked is what a person does in a day at the line, whatever their holidays. First-pass yield is over their
 round-1 hand-backs: the share the QC gate did not send back to that stage in round 1.
 """
@@ -66,30 +66,33 @@ class RetoucherRow:
                 "output_change": r(self.output_change), "first_pass_yield_change": r(self.yield_change)}
 
 
-def _rows(session: Session, scope: Scope) -> dict[str, RetoucherRow]:
+def _rows(session: Session, scope: Scope, first_passes: dict[tuple, tuple[int, int]] | None) -> dict[str, RetoucherRow]:
     where = [EVENTS.c.kind == K.SUBMITTED, EVENTS.c.actor != AUTO_WORKER, *scope.events(EVENTS)]
-    out = {person: RetoucherRow(person, passes, 0, days, float(seconds or 0)) for person, passes, days, seconds in
-           session.execute(
-               select(EVENTS.c.actor, func.count(), func.count(day_of(EVENTS.c.at).distinct()),
+    out = {person: RetoucherRow(person, passes, photos, days, float(seconds or 0))
+           for person, passes, photos, days, seconds in session.execute(
+               select(EVENTS.c.actor, func.count(), func.count(EVENTS.c.photo_id.distinct()),
+                      func.count(day_of(EVENTS.c.at).distinct()),
                       as_float(func.coalesce(func.sum(EVENTS.c.seconds), 0)))
                .where(*where).group_by(EVENTS.c.actor)).all()}
-    distinct = select(EVENTS.c.actor, EVENTS.c.photo_id, EVENTS.c.stage).where(*where).distinct().subquery()
-    for person, photos in session.execute(
-            select(distinct.c.actor, func.count()).group_by(distinct.c.actor)).all():
-        out[person].photos = photos
-    for (_, person), (first, sent_back) in first_pass_rows(session, scope, by="actor").items():
+    if first_passes is None:
+        first_passes = first_pass_rows(session, scope, by="actor")
+    for (_, person), (first, sent_back) in first_passes.items():
+        if person == AUTO_WORKER:
+            continue
         row = out.setdefault(person, RetoucherRow(person))
         row.first_passes += first
         row.first_passes_sent_back += sent_back
     return out
 
 
-def retouchers(session: Session, scope: Scope, earlier: Scope | None) -> list[RetoucherRow]:
+def retouchers(session: Session, scope: Scope, earlier: Scope | None, *,
+               first_passes: dict[tuple, tuple[int, int]] | None = None) -> list[RetoucherRow]:
     """One row per person who handed work back in ``scope``, each with the same figures over ``earlier`` (the
-    comparison period) when given; most output per day first."""
-    now = _rows(session, scope)
+    comparison period) when given; most output per day first. ``first_passes``: :func:`first_pass_rows` by actor
+    for ``scope``, when the caller has them already."""
+    now = _rows(session, scope, first_passes)
     if earlier is not None:
-        before = _rows(session, earlier)
+        before = _rows(session, earlier, None)
         for person, row in now.items():
             row.earlier = before.get(person)
     return sorted(now.values(), key=lambda r: (-(r.per_day or 0), r.person))

@@ -22,7 +22,7 @@ from record.figures.people import RetoucherRow, retouchers
 from record.figures.quality import OrderYield, Rework, rework, rolled_yields
 from record.figures.scope import Scope
 from record.figures.sql import EVENTS, K, day_of, month_of
-from record.figures.stages import PSEUDO_TITLES, StageRow, stage_rows
+from record.figures.stages import PSEUDO_TITLES, StageRow, first_pass_rows, stage_rows
 from record.models import Order, utcnow
 
 MONTHLY_AFTER_DAYS = 92      # a longer period's trend is by month, a shorter one's by day
@@ -165,7 +165,8 @@ def build_report(session: Session, scope: Scope, calendar: WorkCalendar, *, earl
         last_day = now.astimezone(UTC).date()
     calendar_days = max(1, (last_day - first_day).days + 1)
     earlier = earlier if earlier is not None else year_earlier(scope)
-    stages = stage_rows(session, scope, line, days=calendar_days, now=now)
+    first_passes = first_pass_rows(session, scope, by="actor")     # shared: per stage and per retoucher
+    stages = stage_rows(session, scope, line, days=calendar_days, now=now, first_passes=first_passes)
     worked = rework(session, scope)
     titles = stage_titles(session, line, {r.stage for r in stages} | set(worked.rejections))
     for row in stages:
@@ -174,7 +175,7 @@ def build_report(session: Session, scope: Scope, calendar: WorkCalendar, *, earl
     bucket = "day" if calendar_days <= MONTHLY_AFTER_DAYS else "month"
     return Report(
         scope=scope, first_day=first_day, last_day=last_day, earlier=earlier, titles=titles, stages=stages,
-        rework=worked, retouchers=retouchers(session, scope, earlier), delivered=delivered,
+        rework=worked, retouchers=retouchers(session, scope, earlier, first_passes=first_passes), delivered=delivered,
         yields=rolled_yields(session, scope, [o.order_id for o in delivered]),
         forecast=forecast(session, scope, calendar, today=now.date(), first_day=first_day,
                           end_day=last_day + timedelta(days=1)),

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy import and_, func, or_, select
 from sqlmodel import Session
 
 from config.line import Line
@@ -130,19 +130,28 @@ def _r(value: float | None, places: int = 4) -> float | None:
     return None if value is None else round(value, places)
 
 
-def _people():
-    return case((EVENTS.c.actor == AUTO_WORKER, literal(0)), else_=literal(1))
+PHOTO_LEVEL = (K.INGESTED, K.DELIVERED, K.HELD)      # kinds only photo-level events have
 
 
 def _counts(session: Session, scope: Scope) -> dict[tuple[str, str, bool], tuple[int, int]]:
-    """(stage, kind, photo-level) -> (events, distinct photos) in the period."""
-    photo_level = EVENTS.c.work_item_id.is_(None)
+    """(stage, kind, photo-level) -> (events, distinct photos) in the period: a work item's events, and the
+    photo-level kinds (ingest's refusals too). Grouped by kind and stage, the order of ix_events_figures."""
+    kinds = [K.ENQUEUED, K.SUBMITTED, K.PASSED, K.REJECTED, K.FAILED, *PHOTO_LEVEL]
     rows = session.execute(
-        select(EVENTS.c.stage, EVENTS.c.kind, photo_level, func.count(), func.count(EVENTS.c.photo_id.distinct()))
-        .where(*scope.events(EVENTS))
-        .group_by(EVENTS.c.stage, EVENTS.c.kind, photo_level)
+        select(EVENTS.c.kind, EVENTS.c.stage, func.count(), func.count(EVENTS.c.photo_id.distinct()))
+        .where(EVENTS.c.kind.in_(kinds), *scope.events(EVENTS),
+               or_(EVENTS.c.work_item_id.is_not(None), EVENTS.c.kind.in_(PHOTO_LEVEL), EVENTS.c.stage == INGEST))
+        .group_by(EVENTS.c.kind, EVENTS.c.stage)
     ).all()
-    return {(stage, K(kind), bool(level)): (n, photos) for stage, kind, level, n, photos in rows}
+    out = {(stage, K(kind), K(kind) in PHOTO_LEVEL or stage == INGEST): (n, photos) for kind, stage, n, photos in rows}
+    # Photos through QC by any way (the gate, or a lead letting a held photo pass): what delivery takes in.
+    passed = session.execute(
+        select(func.count(), func.count(EVENTS.c.photo_id.distinct())).where(
+            EVENTS.c.kind == K.PASSED, EVENTS.c.stage == QC_GATE, EVENTS.c.work_item_id.is_(None),
+            *scope.events(EVENTS, stage_column=None))
+    ).one()
+    out[(QC_GATE, K.PASSED, True)] = tuple(passed)
+    return out
 
 
 def _gate_rejections() -> list:
@@ -173,31 +182,28 @@ def _held(session: Session, scope: Scope) -> dict[str, int]:
     return dict(rows)
 
 
-def _times(session: Session, scope: Scope) -> tuple[dict, dict]:
-    """(stage, people 0/1) -> (passes timed, seconds) and -> (n, median, p90) of hand-backs in the period."""
-    where = [EVENTS.c.kind == K.SUBMITTED, EVENTS.c.seconds.is_not(None), *scope.events(EVENTS)]
-    people = _people()          # one expression, selected and grouped by (PostgreSQL wants the same parameters)
-    sums = session.execute(
-        select(EVENTS.c.stage, people, func.count(), func.sum(EVENTS.c.seconds)).where(*where)
-        .group_by(EVENTS.c.stage, people)
-    ).all()
-    values = select(EVENTS.c.stage.label("stage"), people.label("people"),
-                    EVENTS.c.seconds.label("value")).where(*where).subquery("touch")
-    return ({(s, p): (n, float(total or 0)) for s, p, n, total in sums},
-            percentiles(session, values, ["stage", "people"]))
+def _times(session: Session, scope: Scope) -> dict:
+    """(stage, people 0/1) -> (n, median, p90, total seconds) of the hand-backs in the period: people's touch
+    time and the automatic worker's machine time apart (each in the order of ix_events_durations)."""
+    out = {}
+    for people, who in ((1, EVENTS.c.actor != AUTO_WORKER), (0, EVENTS.c.actor == AUTO_WORKER)):
+        values = select(EVENTS.c.stage.label("stage"), EVENTS.c.seconds.label("value")).where(
+            EVENTS.c.kind == K.SUBMITTED, who, *scope.events(EVENTS)).subquery("touch")
+        out |= {(key[0], people): spread for key, spread in percentiles(session, values, ["stage"]).items()}
+    return out
 
 
 def _waits(session: Session, scope: Scope) -> dict:
-    """stage -> (n, median, p90) of seconds from enqueued to first claimed, for items enqueued in the period."""
+    """stage -> (n, median, p90, total) of seconds from enqueued to first claimed, for the items enqueued in the
+    period: each item's first claim found through ix_events_item_kind_at, each wait computed once (MATERIALIZED),
+    then ranked."""
     claims = EVENTS.alias("claims")
     first_claim = (select(func.min(claims.c.at))
                    .where(claims.c.work_item_id == EVENTS.c.work_item_id, claims.c.kind == K.CLAIMED)
                    .scalar_subquery())
-    enqueued = select(EVENTS.c.stage.label("stage"), first_claim.label("claimed"), EVENTS.c.at.label("at")).where(
-        EVENTS.c.kind == K.ENQUEUED, *scope.events(EVENTS)).subquery("enqueued")
-    values = select(enqueued.c.stage, seconds_between(enqueued.c.at, enqueued.c.claimed).label("value")).where(
-        enqueued.c.claimed.is_not(None)).subquery("waits")
-    return {key[0]: spread for key, spread in percentiles(session, values, ["stage"]).items()}
+    waits = select(EVENTS.c.stage.label("stage"), seconds_between(EVENTS.c.at, first_claim).label("value")).where(
+        EVENTS.c.kind == K.ENQUEUED, *scope.events(EVENTS)).cte("waits").prefix_with("MATERIALIZED")
+    return {key[0]: spread for key, spread in percentiles(session, waits, ["stage"]).items()}
 
 
 def _wip(session: Session, scope: Scope, now: datetime) -> dict[str, int]:
@@ -205,13 +211,14 @@ def _wip(session: Session, scope: Scope, now: datetime) -> dict[str, int]:
     before it, less those closed (handed back, passed, rejected, failed) or cancelled before it."""
     end = scope.until if scope.until is not None and scope.until < now else now
     at_end = scope.shifted(None, end)
-    sign = case((EVENTS.c.kind == K.ENQUEUED, literal(1)), else_=literal(-1))
     rows = session.execute(
-        select(EVENTS.c.stage, func.sum(sign)).where(
+        select(EVENTS.c.kind, EVENTS.c.stage, func.count()).where(
             EVENTS.c.kind.in_([K.ENQUEUED, *CLOSING]), EVENTS.c.work_item_id.is_not(None), *at_end.events(EVENTS))
-        .group_by(EVENTS.c.stage)
+        .group_by(EVENTS.c.kind, EVENTS.c.stage)
     ).all()
-    wip = {stage: int(n) for stage, n in rows}
+    wip: dict[str, int] = {}
+    for kind, stage, n in rows:
+        wip[stage] = wip.get(stage, 0) + (n if K(kind) is K.ENQUEUED else -n)
     cancelled = session.execute(
         select(ITEMS.c.stage, func.count()).where(
             ITEMS.c.status == WorkStatus.CANCELLED, ITEMS.c.updated_at < end, *scope.of_orders(ITEMS.c.order_id),
@@ -227,18 +234,21 @@ def _wip(session: Session, scope: Scope, now: datetime) -> dict[str, int]:
 def first_pass_rows(session: Session, scope: Scope, *, by: str = "stage",
                     where: tuple = ()) -> dict[tuple, tuple[int, int]]:
     """(stage[, actor | order_id]) -> (photos whose first pass there was handed back in the period, how many
-    of them the QC gate sent back to that stage in round 1). ``by``: "stage", "actor" or "order"."""
+    of them the QC gate sent back to that stage in round 1). ``by``: "stage", "actor" (the automatic worker
+    too) or "order".
+
+    A photo's round-1 pass at a stage is one work item with one hand-back, and ``blamed`` holds each (photo,
+    stage) once: plain counts are photo counts, no DISTINCT needed."""
     rejected = EVENTS.alias("rejected")
     blamed = select(rejected.c.photo_id, rejected.c.blamed_stage).where(
         rejected.c.kind == K.REJECTED, rejected.c.stage == QC_GATE, rejected.c.round == 1,
         rejected.c.work_item_id.is_not(None)).distinct().subquery("blamed")
     keys = [EVENTS.c.stage] + {"stage": [], "actor": [EVENTS.c.actor], "order": [EVENTS.c.order_id]}[by]
     rows = session.execute(
-        select(*keys, func.count(EVENTS.c.photo_id.distinct()), func.count(blamed.c.photo_id.distinct()))
+        select(*keys, func.count(), func.count(blamed.c.photo_id))
         .select_from(EVENTS.outerjoin(blamed, and_(blamed.c.photo_id == EVENTS.c.photo_id,
                                                    blamed.c.blamed_stage == EVENTS.c.stage)))
-        .where(EVENTS.c.kind == K.SUBMITTED, EVENTS.c.round == 1, *scope.events(EVENTS),
-               *([EVENTS.c.actor != AUTO_WORKER] if by == "actor" else []), *where)
+        .where(EVENTS.c.kind == K.SUBMITTED, EVENTS.c.round == 1, *scope.events(EVENTS), *where)
         .group_by(*keys)
     ).all()
     return {tuple(row[:-2]): (row[-2], row[-1]) for row in rows}
@@ -252,15 +262,19 @@ def stage_keys(line: Line, found: set[str]) -> list[str]:
 
 
 def stage_rows(session: Session, scope: Scope, line: Line, *, titles: dict[str, str] | None = None,
-               days: float | None = None, detail: bool = True, now: datetime | None = None) -> list[StageRow]:
+               days: float | None = None, detail: bool = True, now: datetime | None = None,
+               first_passes: dict[tuple, tuple[int, int]] | None = None) -> list[StageRow]:
     """One row per stage (``scope.stage``: that one only), titled from ``titles`` (default: the line's).
     ``detail`` False leaves out the queue waits and the work in progress: what `postline status` does not show."""
     titles = titles or (PSEUDO_TITLES | {s.key: s.title for s in line.stages})
     counts = _counts(session, scope)
     sent_back = _sent_back(session, scope)
     held = _held(session, scope)
-    sums, spreads = _times(session, scope)
-    fpy = first_pass_rows(session, scope)
+    spreads = _times(session, scope)
+    fpy: dict[tuple, tuple[int, int]] = {}
+    for (stage, _), (first, back) in (first_passes or first_pass_rows(session, scope, by="actor")).items():
+        before = fpy.get((stage,), (0, 0))
+        fpy[(stage,)] = (before[0] + first, before[1] + back)
     waits = _waits(session, scope) if detail else {}
     wip = _wip(session, scope, now or utcnow()) if detail else {}
     found = {s for s, _, _ in counts} | set(sent_back) | set(wip)
@@ -285,11 +299,12 @@ def stage_rows(session: Session, scope: Scope, line: Line, *, titles: dict[str, 
             row.rejections, row.sent_back = get(K.REJECTED) if key == QC_GATE else sent_back.get(key, (0, 0))
             row.held = sum(held.values()) if key == QC_GATE else held.get(key, 0)
             row.wip = wip.get(key, 0)
-            row.people_passes, row.people_seconds = sums.get((key, 1), (0, 0.0))
-            row.machine_passes, row.machine_seconds = sums.get((key, 0), (0, 0.0))
-            row.touch = Spread(*spreads[(key, 1)]) if (key, 1) in spreads else Spread()
-            row.machine = Spread(*spreads[(key, 0)]) if (key, 0) in spreads else Spread()
-            row.wait = Spread(*waits[key]) if key in waits else Spread()
+            touch, machine = spreads.get((key, 1)), spreads.get((key, 0))
+            row.people_passes, row.people_seconds = (touch[0], touch[3]) if touch else (0, 0.0)
+            row.machine_passes, row.machine_seconds = (machine[0], machine[3]) if machine else (0, 0.0)
+            row.touch = Spread(*touch[:3]) if touch else Spread()
+            row.machine = Spread(*machine[:3]) if machine else Spread()
+            row.wait = Spread(*waits[key][:3]) if key in waits else Spread()
             row.first_passes, row.first_passes_sent_back = fpy.get((key,), (0, 0))
         rows.append(row)
     return rows
