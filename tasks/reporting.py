@@ -30,8 +30,8 @@ class ReportPeriod(StrEnum):
     DAYS = "days"               # ``since`` to ``until`` as given
 
 
-ARTIFACT_KEYS = {ReportPeriod.LAST_MONTH: "production-report-monthly", ReportPeriod.YESTERDAY: "production-report-daily",
-                 ReportPeriod.DAYS: "production-report"}
+ARTIFACT_KEYS = {ReportPeriod.LAST_MONTH: "production-report-monthly",
+                 ReportPeriod.YESTERDAY: "production-report-daily", ReportPeriod.DAYS: "production-report"}
 
 
 class ReportRequest(BaseModel):

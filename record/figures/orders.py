@@ -162,7 +162,8 @@ class GroupRow:
                 "mean_working_days": round(sum(o.working_days for o in orders) / len(orders), 2) if orders else None,
                 "late_vs_due": sum(o.late_days is not None for o in orders),
                 "over_promise": sum(o.working_days > promise for o in orders),
-                "revision_rounds_per_order": round(sum(o.revisions for o in orders) / len(orders), 2) if orders else None}
+                "revision_rounds_per_order":
+                    round(sum(o.revisions for o in orders) / len(orders), 2) if orders else None}
 
 
 def groups(session: Session, scope: Scope, by: str, delivered: list[OrderRow]) -> list[GroupRow]:

@@ -75,7 +75,8 @@ def as_float(value: ColumnElement) -> ColumnElement:
     return cast(value, Float)
 
 
-def percentiles(session: Session, values: FromClause, groups: Sequence[str]) -> dict[tuple, tuple[int, float, float, float]]:
+def percentiles(session: Session, values: FromClause,
+                groups: Sequence[str]) -> dict[tuple, tuple[int, float, float, float]]:
     """Group -> (count, median, p90, sum) of ``values.c.value`` (NULLs left out) by the columns named ``groups``,
     by nearest rank: the value of rank ceil(p * n) in ascending order, i.e. the row whose rank r is the first
     with r >= p * n (2r >= n > 2(r - 1) for the median; 10r >= 9n > 10(r - 1) for p90).
