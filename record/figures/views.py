@@ -22,9 +22,11 @@ def pct(value: float | None) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """45 s, 12 min, 3.5 h, 7.0 d."""
+    """0.28 s, 45 s, 12 min, 3.5 h, 7.0 d."""
     if seconds is None:
         return "-"
+    if seconds < 10:
+        return f"{seconds:.2f} s"
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 90 * 60:
@@ -192,8 +194,10 @@ def headline(rep: Report) -> str:
     filters = [f"{name} {value}" for name, value in (
         ("stage", s.stage), ("retoucher", s.retoucher), ("shoot", s.shoot.value if s.shoot else None),
         ("preset", s.preset), ("client", s.client)) if value is not None]
-    return (f"Production report, {rep.first_day} to {rep.last_day} ({rep.calendar_days} days, {rep.working_days} "
-            f"working days; UTC). Filters: {', '.join(filters) or 'none'}.")
+    days = f"{rep.calendar_days} day{'s' if rep.calendar_days != 1 else ''}"
+    working = f"{rep.working_days} working day{'s' if rep.working_days != 1 else ''}"
+    return (f"Production report, {rep.first_day} to {rep.last_day} ({days}, {working}; UTC). "
+            f"Filters: {', '.join(filters) or 'none'}.")
 
 
 def summary_lines(rep: Report) -> list[str]:
