@@ -19,10 +19,11 @@ from config.calendar import get_calendar
 from config.settings import get_settings
 from record import stats, work
 from record.db import transaction
+from record.figures.orders import delivered_orders
 from record.figures.quality import rework
 from record.figures.scope import Scope
 from record.figures.views import duration, pct
-from record.models import PhotoStatus
+from record.models import OrderStatus, PhotoStatus
 from tasks.reporting import cell
 
 NOT_DELIVERED = (PhotoStatus.REJECTED, PhotoStatus.DUPLICATE, PhotoStatus.FAILED, PhotoStatus.HELD,
@@ -47,8 +48,6 @@ def _turnaround(order, first_delivered) -> str:  # noqa: ANN001
 
 @task(name="order-report")
 def publish_order_report(order_id: int) -> None:
-    from record.figures.orders import delivered_orders
-
     with transaction() as session:
         order = work.get_order(session, order_id)
         rows = stats.stage_table(session, order_id=order_id, detail=True)
@@ -59,15 +58,17 @@ def publish_order_report(order_id: int) -> None:
               pct(r.first_pass_yield), duration(r.touch.median), duration(r.machine.median), duration(r.wait.median)]
              for r in rows]
     delivery = (f"**Delivery:** `{order.delivery_path}`" if order.delivery_path else
-                "**Delivery:** none: no photo passed" if order.status.value == "failed" else "**Delivery:** none yet")
+                "**Delivery:** none: no photo passed" if order.status is OrderStatus.FAILED else "**Delivery:** none yet")
     lines = [f"### {order.client} · order {order_id}", "", delivery, "",
              _turnaround(order, delivered[0].delivered if delivered else None), "",
              "| " + " | ".join(HEADERS) + " |", "|---|" + "---:|" * (len(HEADERS) - 1)]
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in table]
+    titles = {r.stage: r.title for r in rows}
     if reasons.by_reason:
         lines += ["", f"**QC rejections:** {reasons.total_rejections} ({reasons.total_reasons} reasons; a rejection "
                   "with several counts under each): " + ", ".join(
-                      f"{cell(stage)} {cell(reason)} {n}" for (stage, reason), n in sorted(reasons.by_reason.items()))]
+                      f"{cell(titles.get(stage, stage))} {cell(reason)} {n}"
+                      for (stage, reason), n in sorted(reasons.by_reason.items()))]
     if trouble:
         lines += ["", "**Not delivered:**", ""]
         lines += [f"- `{p.source_name}` ({p.status.value}): {p.reason}" for p in trouble]

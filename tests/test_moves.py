@@ -24,7 +24,8 @@ def test_enqueue_claim_submit_writes_one_event_each(home):
         moves.move_item(session, item, WorkStatus.CLAIMED, actor="ana")
         moves.move_item(session, item, WorkStatus.SUBMITTED, actor="ana", seconds=3.5)
     with transaction() as session:
-        kinds = [e.kind for e in session.exec(select(StageEvent).where(StageEvent.work_item_id == item.id)).all()]
+        kinds = [e.kind for e in session.exec(select(StageEvent).where(StageEvent.work_item_id == item.id)
+                                            .order_by(StageEvent.id)).all()]
         assert kinds == [EventKind.ENQUEUED, EventKind.CLAIMED, EventKind.SUBMITTED]
         assert session.get(WorkItem, item.id).status is WorkStatus.SUBMITTED
 
