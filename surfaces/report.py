@@ -18,6 +18,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from record.figures.report import Report
 from record.figures.views import View, headline, merged_stage_view, summary_lines, views
 from surfaces import tables
@@ -90,8 +92,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         return _error("CSV holds one table: choose it with --by stage|retoucher|reason|shoot|client")
     filters = {"stage": args.stage, "retoucher": args.retoucher, "preset": args.preset, "client": args.client,
                "shoot": ShootType(args.shoot) if args.shoot else None}
-    scope = Scope.days(args.since, args.until, **filters)
-    earlier = Scope.days(args.compare_since, args.compare_until, **filters) if args.compare_since else None
+    try:
+        scope = Scope.days(args.since, args.until, **filters)
+        earlier = Scope.days(args.compare_since, args.compare_until, **filters) if args.compare_since else None
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        return _error(f"--{problem['loc'][0]}: {problem['msg']}")
     try:
         calendar = get_calendar()
     except HolidaysFileError as exc:
