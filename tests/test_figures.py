@@ -47,7 +47,7 @@ def line(tmp_path):
     return load_line(path)
 
 
-def report(url: str, line, scope: Scope = OCTOBER, **kw) -> Report:
+def report(url: str | None, line, scope: Scope = OCTOBER, **kw) -> Report:
     with transaction(url) as session:
         return build_report(session, scope, CALENDAR, line=line, now=NOW, **kw)
 
@@ -277,3 +277,23 @@ def test_holidays_come_from_the_holidays_file_and_a_bad_line_is_named(tmp_path, 
     path.write_text("2026-10-05\n5 October\n")
     with pytest.raises(HolidaysFileError, match=r"holidays.txt, line 2: '5 October' is not a date"):
         read_holidays(path)
+
+
+def test_rejections_recorded_before_reason_rows_are_backfilled(home, line):
+    """A record from before stage_event_reasons: its rejections count as 'unspecified' until
+    record.reasons.backfill reads their codes from the reason text (the migration runs it)."""
+    from sqlmodel import delete
+
+    from record.models import StageEventReason
+    from record.reasons import backfill
+
+    with transaction() as session:
+        october(session)
+        session.exec(delete(StageEventReason))
+    assert report(None, line).rework.by_reason == {("cull_grade", "unspecified"): 2,
+                                                   ("liquify_skin", "unspecified"): 2}
+    with transaction() as session:
+        # QC: a2, a3 twice, b2 (October), z2 (2025); and d6's cull in the review of originals ([blurred])
+        assert backfill(session) == 6
+        assert backfill(session) == 0          # done once
+    assert report(None, line).rework.total_reasons == 5
