@@ -86,6 +86,20 @@ class PostlineSettings(BaseSettings):
                     "looks whether the order is free); well below run_lease_seconds.",
     )
 
+    promise_working_days: int = Field(
+        default=25, ge=1, le=365,
+        description="The studio's delivery promise, in working days from the day an order comes in (the report "
+                    "names the orders delivered later).",
+    )
+    revision_rounds_target: float = Field(
+        default=1.5, ge=0, le=20, description="The most client revision rounds per order, on average, the studio aims for.",
+    )
+    holidays_file: Path | None = Field(
+        default=None,
+        description="Text file of the studio's holidays, one YYYY-MM-DD a line (# comments): with Saturdays and "
+                    "Sundays, they are not working days in turnaround, output per working day and forecasts.",
+    )
+
     @model_validator(mode="after")
     def _heartbeat_within_lease(self) -> "PostlineSettings":
         if self.run_heartbeat_seconds * 2 > self.run_lease_seconds:

@@ -17,6 +17,7 @@ from flows.qc_gate import qc_gate_flow
 from flows.stage import stage_flow
 from record.models import QC_GATE
 from tasks.calibration import calibrate_session
+from tasks.order_report import published_report
 from tasks.planning import next_stage, order_title
 from tasks.runs import order_run
 
@@ -29,7 +30,7 @@ def _run_name() -> str:
 def order_flow(order_id: int, wait: bool = False) -> str:
     """Run order ``order_id`` through the line it started with; returns the delivery zip's path. One live run
     per order: while another run holds it, this one is refused, or with ``wait`` waits for it to end."""
-    with order_run(order_id, wait=wait) as order:
+    with order_run(order_id, wait=wait) as order, published_report(order_id):  # artifacts when it ends
         if order["delivered"]:
             return order["delivery_path"]
         pool = ThreadPoolTaskRunner(max_workers=get_settings().workers)
