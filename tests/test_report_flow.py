@@ -86,7 +86,7 @@ def test_periods_are_counted_back_from_the_run_day_and_bad_ones_refused():
 
 
 def test_an_order_run_publishes_its_summary_and_stage_table(prefect_api, home, tmp_path):
-    from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
+    from tasks.synthetic import DngMeta, render_scene, write_dng
     from tests.flowkit import run_order
 
     card = tmp_path / "card"
