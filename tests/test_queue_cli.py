@@ -90,6 +90,22 @@ def test_submit_refuses_an_unchanged_file_and_keeps_the_claim(line, tmp_path, ca
         assert session.get(WorkItem, line[0]).status is WorkStatus.CLAIMED
 
 
+def test_submit_refuses_an_8_bit_or_darkened_result_with_the_reason_at_once(line, tmp_path, capsys):
+    from PIL import Image
+
+    _, path = pull(capsys, tmp_path / "ana")
+    image = read_working_tiff(Path(path))
+    eight = tmp_path / "eight.tif"
+    Image.fromarray((image * 255).round().astype(np.uint8)).save(eight, icc_profile=Image.open(path).info.get("icc_profile"))
+    assert main(["queue", "submit", str(line[0]), str(eight), "--as", "ana"]) == 1
+    assert "eight.tif is a 8-bit TIFF but the working file is 16-bit" in capsys.readouterr().err
+    dark = write_working_tiff(tmp_path / "dark.tif", image * 0.02)
+    assert main(["queue", "submit", str(line[0]), str(dark), "--as", "ana"]) == 1
+    assert "dark.tif is almost black (mean level" in capsys.readouterr().err
+    with transaction() as session:
+        assert session.get(WorkItem, line[0]).status is WorkStatus.CLAIMED
+
+
 def test_release_and_an_empty_queue(line, tmp_path, capsys):
     for _ in line:
         assert pull(capsys, tmp_path / "ana")[0] == 0

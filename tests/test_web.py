@@ -301,6 +301,11 @@ def test_claim_download_refused_then_accepted_result(line, tmp_path):
         refused = rita.post(f"/items/{first}/submit", data={"csrf": token}, files={"result": ("x.tif", fh, "image/png")})
     assert refused.status_code == 422 and "byte-identical to the working file" in refused.text
     assert item(first).status is WorkStatus.CLAIMED
+    darkened = imageio.write_working_tiff(tmp_path / "dark.tif", imageio.read_working_tiff(unchanged) * 0.02)
+    with darkened.open("rb") as fh:
+        refused = rita.post(f"/items/{first}/submit", data={"csrf": token}, files={"result": ("dark.tif", fh, "image/tiff")})
+    assert refused.status_code == 422 and "is almost black (mean level" in refused.text
+    assert item(first).status is WorkStatus.CLAIMED
 
     with edited(first, tmp_path).open("rb") as fh:
         accepted = rita.post(f"/items/{first}/submit", data={"csrf": token},

@@ -127,7 +127,7 @@ def hand_back(*, item_id: int, person: str, file: Path) -> SubmitResult:
     if not item.input_path:
         raise QueueError(f"work item {item_id} has no working file recorded; tell the lead")
     check_result(file, Path(item.input_path), allow_crop=line.stage(item.stage).allow_crop,
-                 max_pixels=get_settings().max_result_pixels)
+                 max_pixels=get_settings().max_result_pixels, spec=line.qc_gate)
     stored, sha = store_result(file, order_id=item.order_id, stage=item.stage)
     with transaction() as session:
         result = queue.submit(session, item_id=item_id, person=person, output_path=str(stored), output_sha256=sha,
