@@ -26,6 +26,7 @@ from record.models import Photo, WorkItem
 from record.queue import DEFAULT_LEASE, NoSkill, QueueError, StageDepth, SubmitResult
 from tasks.files import safe_name, store_result
 from tasks.handoff import WakeError, next_stage_for, wake_order
+from tasks.progress import publish_progress
 
 logger = logging.getLogger("postline.actions")
 
@@ -86,7 +87,10 @@ def claim(*, person: str, stage: str | None = None, lease: timedelta = DEFAULT_L
     """Claim ``person``'s next photo (of ``stage``, else of every people's stage they have the skills for),
     after returning expired claims to the queue. None when those queues are empty."""
     with acting(person):
-        return queue.pull(person=person, stages=_stages_to_claim(person, stage), lease=lease)
+        item = queue.pull(person=person, stages=_stages_to_claim(person, stage), lease=lease)
+    if item is not None:
+        publish_progress(item.order_id)            # the order run's artifact: who holds what now
+    return item
 
 
 def pull_to_folder(*, person: str, stage: str | None = None, folder: Path | None = None,
@@ -132,6 +136,7 @@ def hand_back(*, item_id: int, person: str, file: Path) -> SubmitResult:
     with transaction() as session:
         result = queue.submit(session, item_id=item_id, person=person, output_path=str(stored), output_sha256=sha,
                               enqueue_next=next_stage_for(line, item.stage))
+    publish_progress(item.order_id)
     if result.stage_done:
         try:
             wake_order(item.order_id, item.stage)
@@ -145,6 +150,8 @@ def release(*, item_id: int, person: str, reason: str | None = None) -> None:
     """Give a claimed photo back to its queue."""
     with transaction() as session:
         queue.release(session, item_id=item_id, person=person, reason=reason)
+        order_id = session.get(WorkItem, item_id).order_id
+    publish_progress(order_id)
 
 
 def extend(*, item_id: int, person: str, lease: timedelta = DEFAULT_LEASE) -> WorkItem:
