@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from sqlmodel import Session, col, func, select
 
 from record.models import EventKind, Photo, StageEvent, WorkItem, WorkStatus
-from record.work import AUTO_WORKER, photos_done_per_stage
+from record.work import AUTO_WORKER, order_line, photos_done_per_stage
 
 
 @dataclass
@@ -78,3 +78,26 @@ def rejections(session: Session, order_id: int) -> list[tuple[StageEvent, str]]:
         .order_by(col(StageEvent.id))
     ).all()
     return [(event, name) for event, name in rows]
+
+
+def rework_reason(session: Session, item: WorkItem) -> str | None:
+    """For a rework round: why QC (the automatic gate or the lead) sent the photo back, and, when it was sent back
+    to an earlier stage whose redo brought it here again, which. None for a first round."""
+    if item.round < 2:
+        return None
+    row = session.exec(
+        select(StageEvent.reason, StageEvent.blamed_stage)
+        .where(StageEvent.photo_id == item.photo_id, StageEvent.kind == EventKind.REJECTED,
+               StageEvent.round == item.round - 1, col(StageEvent.blamed_stage).is_not(None))
+        .order_by(col(StageEvent.id).desc())
+    ).first()
+    if row is None:
+        return None
+    reason, stage = row[0] or "", row[1]
+    if stage == item.stage:
+        return reason
+    try:
+        title = order_line(session, item.order_id).stage(stage).title
+    except KeyError:
+        title = stage
+    return f"{reason} (sent back to {title}; redone there, it comes to this stage again)"

@@ -43,6 +43,17 @@ def review_url(order_id: int) -> str:
     return f"{web_url()}/orders/{order_id}/qc"
 
 
+def waiting_title(line: Line, key: str | None) -> str:
+    """What an order's run waits on, as people say it."""
+    if key is None:
+        return "nothing: postline's own workers are on it"
+    if key == ORIGINAL_REVIEW:
+        return "the review of the originals (the senior photographer)"
+    if key == QC_GATE:
+        return "the QC gate (the QC lead's review)"
+    return f"{_title(line, key)[0]} (retouchers)"
+
+
 def next_step(order: Order, line: Line, waiting: int | None = None) -> str:
     """What to do for ``order`` now, as the command to run (Markdown code spans): by what its run waits on."""
     n = f"{waiting} " if waiting is not None else ""

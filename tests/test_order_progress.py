@@ -82,6 +82,7 @@ def test_the_order_run_shows_progress_rounds_and_who_did_what(human_line, tmp_pa
     wait_until_paused(order_id, QC_GATE, runner)
     [progress] = artifacts(order_id, "progress")
     assert "waiting for the QC lead at QC gate" in progress.data
+    assert f"[Open the review page](http://127.0.0.1:8765/orders/{order_id}/qc)" in pause_description(order_id)
     assert f"http://127.0.0.1:8765/orders/{order_id}/qc" in progress.data and f"`postline qc pending {order_id}`" in progress.data
     with transaction() as session:
         names = sorted(p.source_name for p in work.photos(session, order_id))

@@ -363,6 +363,9 @@ def test_the_lead_sees_every_stage_every_claim_and_what_orders_wait_on(line):
         assert title in lead
     claims = lead.split('id="claims"')[1].split("</table>")[0]
     assert f"#{item_id}" in claims and "rita" in claims
+    modes = dict(re.findall(r'data-stage="(\w+)">.*?class="muted stage-mode">(\w+)<', lead, re.S))
+    assert modes == {"cull_grade": "automatic", "liquify_skin": "people", "fine_retouch": "automatic",
+                     "design_layout": "automatic"}                    # the lead has no skill: none pulls, each labelled
     assert "Lena &amp; Tom" in lead and "Liquify &amp; skin" in lead.split('id="orders"')[1]
     order_id = item(item_id).order_id
     order = client_for("maria").get(f"/orders/{order_id}")

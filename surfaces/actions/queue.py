@@ -119,6 +119,14 @@ def pull_to_folder(*, person: str, stage: str | None = None, folder: Path | None
     return item, target
 
 
+def rework_note(item: WorkItem) -> str | None:
+    """Why QC sent a rework item's photo back (the web page and `queue pull` show it); None for a first round."""
+    from record.progress import rework_reason
+
+    with transaction() as session:
+        return rework_reason(session, item)
+
+
 def hand_back(*, item_id: int, person: str, file: Path) -> SubmitResult:
     """``person`` hands back ``file`` as their result for ``item_id``: the claim checked, the file checked
     (outside any transaction, so a slow decode holds no lock), stored by content, recorded with the photo queued

@@ -61,6 +61,8 @@ def cmd_pull(args: argparse.Namespace) -> int:
         return EXIT_EMPTY
     item, path = pulled
     print(f"Work item {item.id}: stage {item.stage}, round {item.round}, order {item.order_id}.")
+    if (why := queue.rework_note(item)) is not None:
+        print(f"Sent back by QC: {shown(why)}")
     print(f"Yours until {_when(lease_expiry(item))} (`postline queue extend {item.id} --as {shown(args.person)}` "
           "starts the lease again).")
     print(f"When done: postline queue submit {item.id} {shown(path)} --as {shown(args.person)}")
