@@ -24,6 +24,7 @@ from qc import checks
 from qc.checks import EXPOSURE_REASONS, Problem, Reason
 from record import work
 from record.db import transaction
+from record.models import WorkItem
 from tasks.errors import transient_cause
 from tasks.pixels import imageio
 
@@ -40,20 +41,25 @@ def _measured(image: np.ndarray) -> np.ndarray:
                       interpolation=cv2.INTER_AREA)
 
 
-def stage_outputs(photo_id: int, line: Line) -> Iterator[tuple[StageSpec, np.ndarray | None]]:
-    """Each stage of ``line`` with its latest recorded output for the photo, measured size (None: no output
-    recorded, or it cannot be read as a working file any more). Read one at a time, as asked for."""
+def _read(path: str | None) -> np.ndarray | None:
+    """A working file at the measuring size; None when there is none, or it is gone or not a working file (a RAW)."""
+    if not path:
+        return None
+    try:
+        return _measured(imageio.read_working_tiff(path))
+    except Exception as exc:  # noqa: BLE001 - gone or not a working file: nothing to judge by
+        if transient_cause(exc) is not None:
+            raise
+        return None
+
+
+def stage_outputs(photo_id: int, line: Line) -> Iterator[tuple[StageSpec, WorkItem | None, np.ndarray | None]]:
+    """Each stage of ``line`` with its latest recorded work on the photo and that work's output at the measuring
+    size (None: none recorded, or it cannot be read as a working file any more). Read one at a time, as asked."""
     with transaction() as session:
         items = [(spec, work.final_output(session, photo_id, spec.key)) for spec in line.stages]
     for spec, item in items:
-        image = None
-        if item is not None and item.output_path:
-            try:
-                image = _measured(imageio.read_working_tiff(item.output_path))
-            except Exception as exc:  # noqa: BLE001 - gone or not a working file: this stage cannot be judged
-                if transient_cause(exc) is not None:
-                    raise
-        yield spec, image
+        yield spec, item, _read(item.output_path if item else None)
 
 
 def _shows(reason: Reason, image: np.ndarray, before: np.ndarray | None, spec: QcGateSpec,
@@ -122,7 +128,9 @@ def trace(problems: list[Problem], photo_id: int, line: Line, spec: QcGateSpec,
     found: dict[Reason, tuple[str, str]] = {}
     worst: dict[Reason, tuple[float, str, str]] = {}
     before = None
-    for stage, image in stage_outputs(photo_id, line):
+    for stage, item, image in stage_outputs(photo_id, line):
+        if before is None and image is not None and item is not None:
+            before = _read(item.input_path)          # the stage before recorded nothing: its input as handed on
         if image is not None:
             for reason in open_ - set(found):
                 if _shows(reason, image, before, spec, tint):
