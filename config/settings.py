@@ -15,9 +15,12 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+SETTINGS_FILE = "postline.env"    # in the working folder; the environment wins over it
+
+
 class PostlineSettings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="POSTLINE_", env_file="postline.env", extra="ignore"
+        env_prefix="POSTLINE_", env_file=SETTINGS_FILE, extra="ignore"
     )
 
     home: Path = Field(

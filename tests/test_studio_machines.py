@@ -1,10 +1,12 @@
 """A studio on several machines, with real parts only: a `prefect server start` process, the `order` deployment
 of prefect.yaml on a process work pool, a `prefect worker start` process started from postline's folder with
 the studio's settings (machine A), the production record on PostgreSQL and the studio's files in one shared
-folder. This test's process is the other machine (B), where the retoucher hands back and the QC lead decides.
+folder. This test's process is the other machine (B), where the senior photographer decides and the retoucher
+hands back.
 
-The order's run suspends at the people's stage (its process ends, the worker is free), the retoucher's
-hand-back resumes it, the worker picks it up again, it pauses at the QC lead's gate, and it is delivered."""
+The order's run pauses in place for the senior photographer's review of the originals (a decision), suspends
+at the people's stage (its process ends, the worker is free), the retoucher's last hand-back resumes it, the
+worker picks it up again, and it is delivered."""
 
 from __future__ import annotations
 
@@ -29,12 +31,12 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from sqlalchemy import create_engine, text
 
 from config.settings import get_settings
-from qc.review import QcDecision
+from qc.originals import OriginalsDecision
 from record import people, work
 from record.db import transaction
-from record.models import QC_GATE, EventKind, PhotoStatus
+from record.models import ORIGINAL_REVIEW, EventKind, PhotoStatus
 from surfaces.cli import create_order
-from surfaces.qc_cli import decide
+from surfaces.qc_cli import decide_originals
 from surfaces.queue_cli import pull_to_folder, submit_work
 from tasks.pixels import imageio
 from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
@@ -42,7 +44,7 @@ from tests.flowkit import MANUAL_SKIN_LINE, Delivery
 from tests.pg import postgres_url  # noqa: F401  (the session's PostgreSQL)
 
 ROOT = Path(__file__).resolve().parents[1]
-LINE = MANUAL_SKIN_LINE + "\n[qc_gate]\nhuman_review = true\n"
+LINE = MANUAL_SKIN_LINE + "\n[review_gate]\nenabled = true\n"
 PREFECT = [sys.executable, "-m", "prefect", "--no-prompt"]
 WAIT = 240          # seconds any one step may take on a loaded 2-core machine
 
@@ -190,6 +192,11 @@ def test_an_order_deployment_suspends_for_people_frees_its_worker_resumes_on_han
     started = time.monotonic()
 
     run = run_deployment("order/order", parameters={"order_id": order_id}, timeout=0)
+    _until("paused for the review of the originals", lambda: (r := _sub_run(run.id, f"Review of originals · order "
+                                                                         f"{order_id}")) and r.state.is_paused(), studio)
+    assert len(_flow_processes(studio["worker"])) == 1              # a decision is awaited paused in place
+    assert "carries on" in decide_originals(order_id, OriginalsDecision(approve_all=True, reviewer="sara"))
+
     suspended = _until("suspended", lambda: (s := _state(run.id)).is_paused() and s.name == "Suspended" and s,
                        studio)
     assert suspended.state_details.pause_reschedule                 # Prefect starts it again once resumed
@@ -200,28 +207,22 @@ def test_an_order_deployment_suspends_for_people_frees_its_worker_resumes_on_han
     at_suspend = time.monotonic() - started
 
     assert _retouch_everything("rita", tmp_path / "rita") == 3      # the last hand-back resumes the run
-    qc = _until("paused at the QC gate", lambda: (r := _sub_run(run.id, f"QC gate · order {order_id}"))
-                and r.state.is_paused() and r, studio)
-    assert not _state(run.id).is_final()
-    assert len(_flow_processes(studio["worker"])) == 1              # a decision is awaited paused in place
-    assert "carries on" in decide(order_id, QcDecision(approve_all=True, lead="maria"))
     final = _until("ended", lambda: (s := _state(run.id)).is_final() and s, studio)
     print(f"suspended {at_suspend:.0f} s after run_deployment; delivered {time.monotonic() - started:.0f} s after")
 
     assert final.is_completed(), final
     with get_client(sync_client=True) as client:
         history = [s.name for s in client.read_flow_run_states(run.id)]
-        assert client.read_flow_run(qc.id).state.is_completed()
     assert history.index("Suspended") < history.index("Resuming") < history.index("Completed"), history
     assert history.count("Running") == 2                            # one process before the hand-back, one after
     with transaction() as session:
         photos = work.photos(session, order_id)
         events = work.events(session, order_id)
-        zip_path = Path(work.get_order(session, order_id).delivery_path)
+        order = work.get_order(session, order_id)
+    assert order.waiting_on is None                                 # `postline status` shows no wait left
     assert {p.status for p in photos} == {PhotoStatus.DELIVERED} and len(photos) == 3
+    assert {e.photo_id for e in events if e.stage == ORIGINAL_REVIEW and e.actor == "sara"} == {p.id for p in photos}
     assert sum(e.kind is EventKind.SUBMITTED and e.actor == "rita" for e in events) == 3
-    assert {e.photo_id for e in events if e.kind is EventKind.PASSED and e.stage == QC_GATE and e.actor == "maria"} \
-        == {p.id for p in photos}                                    # the lead's decision, given on machine B
-    delivery = Delivery(zip_path)
+    delivery = Delivery(Path(order.delivery_path))
     assert delivery.mismatches() == [] and delivery.delivered_sources() == {p.name for p in card.iterdir()}
-    assert zip_path.is_relative_to(Path(os.environ["POSTLINE_HOME"]))   # written to the shared folder
+    assert delivery.path.is_relative_to(Path(os.environ["POSTLINE_HOME"]))   # written to the shared folder
