@@ -115,7 +115,8 @@ def studio(tmp_path_factory, postgres_url, request):  # noqa: F811
     request.addfinalizer(monkeypatch.undo)
     with prefect_server(folder) as api:
         setup = _clean_env(PREFECT_API_URL=api, PREFECT_HOME=str(folder / "admin-home"), POSTLINE_CODE_DIR=str(ROOT))
-        for command in (["work-pool", "create", "postline-local", "--type", "process"], ["deploy", "--name", "order"]):
+        for command in (["work-pool", "create", "postline-local", "--type", "process"],
+                        ["deploy", "--name", "order", "--name", "production-report"]):
             done = subprocess.run(PREFECT + command, env=setup, cwd=ROOT, capture_output=True, text=True)
             assert done.returncode == 0, done.stdout + done.stderr
         log = folder / "worker-a.log"
@@ -226,3 +227,16 @@ def test_an_order_deployment_suspends_for_people_frees_its_worker_resumes_on_han
     delivery = Delivery(Path(order.delivery_path))
     assert delivery.mismatches() == [] and delivery.delivered_sources() == {p.name for p in card.iterdir()}
     assert delivery.path.is_relative_to(Path(os.environ["POSTLINE_HOME"]))   # written to the shared folder
+
+
+def test_the_server_schedules_the_deployments_that_have_a_schedule(studio):
+    """prefect.yaml's monthly report (and the five-minute housekeeping) run only if the server's scheduler
+    makes their runs: with SQLAlchemy 2.1 Prefect 3.8.8's scheduler failed on every pass and made none."""
+    with get_client(sync_client=True) as client:
+        report = client.read_deployment_by_name("production-report/production-report")
+
+        def scheduled():
+            return [r for r in client.read_flow_runs(limit=50) if r.deployment_id == report.id
+                    and r.state is not None and r.state.is_scheduled()]
+        runs = _until("scheduled a run of the monthly report", scheduled, studio)
+    assert all(r.expected_start_time.day == 1 and r.expected_start_time.hour == 6 for r in runs)   # "0 6 1 * *" UTC
