@@ -14,13 +14,13 @@ from record import work
 from record.db import transaction
 from record.models import OrderStatus
 from surfaces.cli import create_order, main
-from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
 from tasks import runners
+from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
 from tests.flowkit import Delivery
 
 
 @pytest.fixture(scope="module")
-def studio(tmp_path_factory):
+def dask_cluster(tmp_path_factory):
     """A postline home, and a Dask cluster of two worker processes started with that home in their settings
     (as `POSTLINE_HOME=... dask worker ADDRESS` would be on each machine)."""
     from distributed import LocalCluster
@@ -34,12 +34,13 @@ def studio(tmp_path_factory):
 
 
 @pytest.fixture
-def in_studio(studio, prefect_api, monkeypatch):
-    monkeypatch.setenv("POSTLINE_HOME", str(studio["home"]))
+def in_studio(dask_cluster, prefect_api, monkeypatch):
+    """This process as the machine that runs the order: the same POSTLINE_HOME as the cluster's workers."""
+    monkeypatch.setenv("POSTLINE_HOME", str(dask_cluster["home"]))
     monkeypatch.delenv("POSTLINE_DATABASE_URL", raising=False)
     monkeypatch.setenv("POSTLINE_BATCH_SIZE", "1")        # one photo per batch: the batches spread over both workers
     get_settings.cache_clear()
-    yield {**studio, "prefect_api": prefect_api}
+    yield {**dask_cluster, "prefect_api": prefect_api}
     get_settings.cache_clear()
 
 
@@ -72,7 +73,7 @@ def test_photo_work_on_two_dask_worker_processes_delivers_the_same_bytes_as_the_
 
     card = _card(tmp_path / "card")
     started = time.monotonic()
-    local_id, local = _run(card, monkeypatch, None)
+    _, local = _run(card, monkeypatch, None)
     local_seconds = time.monotonic() - started
     with Client(in_studio["address"], set_as_default=False) as client, get_task_stream(client) as stream:
         started = time.monotonic()
