@@ -63,6 +63,11 @@ def _run(card: Path, monkeypatch, address: str | None) -> tuple[int, Delivery]:
     return order_id, Delivery(Path(order_flow(order_id)))
 
 
+def _files(home: Path) -> set[Path]:
+    """The archive, working files and deliveries under ``home`` (the record's own files aside)."""
+    return {p for p in home.rglob("*") if p.is_file() and not p.name.startswith("postline.db")}
+
+
 def _checksums(delivery: Delivery) -> dict[tuple[str, str], str]:
     return {(e["source_name"], e["rendition"]): e["sha256"] for e in delivery.manifest["files"]}
 
@@ -100,6 +105,7 @@ def test_workers_that_see_another_postline_home_stop_the_run_before_any_photo_mo
     get_settings.cache_clear()
     order_id = create_order(client="Elsewhere", shoot="portrait", card=_card(tmp_path / "card"), preset_name=None,
                             due=None).id
+    workers_files = _files(in_studio["home"])
 
     assert main(["order", "run", str(order_id)]) == 1
     error = capsys.readouterr().err
@@ -107,7 +113,7 @@ def test_workers_that_see_another_postline_home_stop_the_run_before_any_photo_mo
     assert error.count(f"sees POSTLINE_HOME {in_studio['home']} (this run: {other})") == 2     # each worker named
     with transaction() as session:
         assert work.photos(session, order_id) == []          # nothing ingested, nothing written elsewhere
-    assert not (in_studio["home"] / "archive" / f"order-{order_id}").exists()
+    assert _files(in_studio["home"]) == workers_files                # and nothing in the workers' home either
 
 
 def test_an_unreachable_scheduler_stops_the_run_with_what_to_do(home, prefect_api, tmp_path, monkeypatch, capsys):
