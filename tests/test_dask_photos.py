@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from config.line import get_line
 from config.settings import get_settings
 from record import work
 from record.db import transaction
@@ -38,10 +39,13 @@ def in_studio(dask_cluster, prefect_api, monkeypatch):
     """This process as the machine that runs the order: the same POSTLINE_HOME as the cluster's workers."""
     monkeypatch.setenv("POSTLINE_HOME", str(dask_cluster["home"]))
     monkeypatch.delenv("POSTLINE_DATABASE_URL", raising=False)
+    monkeypatch.delenv("POSTLINE_LINE_FILE", raising=False)  # the default line
     monkeypatch.setenv("POSTLINE_BATCH_SIZE", "1")        # one photo per batch: the batches spread over both workers
     get_settings.cache_clear()
+    get_line.cache_clear()
     yield {**dask_cluster, "prefect_api": prefect_api}
     get_settings.cache_clear()
+    get_line.cache_clear()
 
 
 def _card(folder: Path) -> Path:

@@ -30,6 +30,7 @@ from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from sqlalchemy import create_engine, text
 
+from config.line import get_line
 from config.settings import get_settings
 from qc.originals import OriginalsDecision
 from record import people, work
@@ -128,11 +129,14 @@ def studio(tmp_path_factory, postgres_url, request):  # noqa: F811
             for name, value in settings.items():                              # machine B: the same settings
                 monkeypatch.setenv(name, value)
             get_settings.cache_clear()
+            get_line.cache_clear()
             with temporary_settings({PREFECT_API_URL: api}):
                 yield {"api": api, "worker": worker, "log": log}
         finally:
             _stop(worker)
-            get_settings.cache_clear()
+            monkeypatch.undo()                  # before the caches are cleared: no setting or line of this studio
+            get_settings.cache_clear()          # stays behind for the next tests
+            get_line.cache_clear()
 
 
 def _until(what: str, check: Callable[[], object], studio: dict) -> object:
