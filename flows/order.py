@@ -7,9 +7,7 @@ finished photo; one run at a time (tasks/runs.py)."""
 
 from prefect import flow
 from prefect.runtime import flow_run
-from prefect.task_runners import ThreadPoolTaskRunner
 
-from config.settings import get_settings
 from flows.delivery import delivery_flow
 from flows.ingest import ingest_flow
 from flows.original_review import original_review_flow
@@ -20,6 +18,7 @@ from tasks.calibration import calibrate_session
 from tasks.order_report import published_report
 from tasks.planning import next_stage, order_title
 from tasks.progress import publish_progress
+from tasks.runners import photo_runner
 from tasks.runs import order_run
 
 
@@ -34,7 +33,7 @@ def order_flow(order_id: int, wait: bool = False) -> str:
     with order_run(order_id, wait=wait) as order, published_report(order_id):  # artifacts when it ends
         if order["delivered"]:
             return order["delivery_path"]
-        pool = ThreadPoolTaskRunner(max_workers=get_settings().workers)
+        pool = photo_runner()     # a thread pool here, or the Dask cluster of POSTLINE_DASK_ADDRESS
         ingest_flow.with_options(task_runner=pool)(order_id, order["card_folder"])
         publish_progress(order_id)                 # the order run's progress artifact, after every step
         if order["review_gate"]:
