@@ -112,7 +112,7 @@ def _worsened(reason: Reason, image: np.ndarray, before: np.ndarray | None, spec
     return (mean - was_mean) / max(spec.max_mean_luma - was_mean, 1e-6)
 
 
-WORSENED_ENOUGH = 0.5     # a stage that moved the photo half the way to an exposure limit is blamed when none crossed it
+WORSENED_ENOUGH = 0.5     # moved half the way to an exposure limit: blamed when no stage's output crossed it
 
 
 def trace(problems: list[Problem], photo_id: int, line: Line, spec: QcGateSpec,
@@ -135,7 +135,8 @@ def trace(problems: list[Problem], photo_id: int, line: Line, spec: QcGateSpec,
             for reason in open_ - set(found):
                 if _shows(reason, image, before, spec, tint):
                     found[reason] = (stage.key, _what_changed(reason, stage.title, image, before, spec, tint))
-                elif (moved := _worsened(reason, image, before, spec)) >= max(WORSENED_ENOUGH, worst.get(reason, (0,))[0]):
+                elif (moved := _worsened(reason, image, before, spec)) >= max(WORSENED_ENOUGH,
+                                                                               worst.get(reason, (0,))[0]):
                     worst[reason] = (moved, stage.key, _what_changed(reason, stage.title, image, before, spec, tint))
         if found.keys() >= open_:
             break
