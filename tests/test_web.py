@@ -420,6 +420,28 @@ def test_the_lead_sends_a_photo_back_from_the_order_page_and_the_retoucher_reads
     assert refused.status_code == 403 and "Only a lead" in refused.text
 
 
+def test_the_retoucher_reads_why_automatic_qc_sent_a_photo_back_to_grading(line):
+    """Automatic QC blamed grading (record.rounds.send_back, as qc/gate.py does); graded again, the photo comes on
+    to the people's stage in round 2: the item page says why, and where it was sent."""
+    from record import rounds
+
+    [item_id] = seed_order(line, photos=1)
+    with transaction() as session:
+        first = session.get(WorkItem, item_id)
+        moves.move_item(session, first, WorkStatus.CANCELLED, actor="test")
+        gate = moves.enqueue(session, order_id=first.order_id, photo_id=first.photo_id, stage=QC_GATE, round=1,
+                             input_path=first.input_path, actor="postline-auto")
+        rounds.send_back(session, work.claim_queued(session, gate.id), stage="cull_grade", actor=work.AUTO_WORKER,
+                         reason="[clipping] DSC_0001.dng has 23% clipped pixels; it came out of Cull & grade so")
+        again = moves.enqueue(session, order_id=first.order_id, photo_id=first.photo_id, stage="liquify_skin",
+                              round=2, input_path=first.input_path, actor="postline-auto")
+    rita = client_for("rita")
+    rita.post("/claim", data={"stage": "liquify_skin", "csrf": csrf(rita.get("/").text)})
+    page = rita.get(f"/items/{again.id}").text
+    assert ("Sent back by QC:</strong> [clipping] DSC_0001.dng has 23% clipped pixels; it came out of Cull &amp; "
+            "grade so (sent back to Cull &amp; grade; redone there, it comes to this stage again)") in page
+
+
 def test_postline_web_is_a_command():
     from surfaces.cli import build_parser
 
