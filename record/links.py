@@ -229,12 +229,6 @@ def live(link: ClientLink, now: datetime) -> bool:
     return link.revoked_at is None and utc(link.expires_at) > now
 
 
-def reminded(session: Session, link: ClientLink, *, now: datetime) -> None:
-    link.reminded_at, link.reminders = now, link.reminders + 1
-    session.add(link)
-    session.flush()
-
-
 def expiry(link: ClientLink) -> datetime:
     return utc(link.expires_at)
 

@@ -96,13 +96,23 @@ def picks(session: Session, order_id: int) -> dict[int, ClientPick]:
     return {p.photo_id: p for p in session.exec(select(ClientPick).where(ClientPick.order_id == order_id)).all()}
 
 
-def notes_for(session: Session, photo_ids: list[int]) -> dict[int, str]:
-    """The client's notes on these photos (those with one), by photo id."""
+def client_notes(session: Session, items: list[WorkItem]) -> dict[int, str]:
+    """What the client asked for the photo of each work item, by item id (items without a note left out): their
+    note from the gallery's selection, and the note of the client revision round the item is in."""
+    photo_ids = list({item.photo_id for item in items})
     if not photo_ids:
         return {}
-    rows = session.exec(select(ClientPick.photo_id, ClientPick.note).where(
-        col(ClientPick.photo_id).in_(photo_ids), ClientPick.note != "")).all()
-    return dict(rows)
+    picked = dict(session.exec(select(ClientPick.photo_id, ClientPick.note).where(
+        col(ClientPick.photo_id).in_(photo_ids), ClientPick.note != "")).all())
+    revised = {(e.photo_id, e.round): e.reason for e in session.exec(select(StageEvent).where(
+        col(StageEvent.photo_id).in_(photo_ids), StageEvent.kind == EventKind.REVISED)).all() if e.reason}
+    notes = {}
+    for item in items:
+        said = [f"“{picked[item.photo_id]}”"] if item.photo_id in picked else []
+        said += [revised[(item.photo_id, item.round)]] if (item.photo_id, item.round) in revised else []
+        if said and item.stage != QC_GATE:
+            notes[item.id] = "; ".join(said)
+    return notes
 
 
 def decided(session: Session, photo_ids: list[int]) -> bool:

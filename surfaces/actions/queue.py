@@ -141,6 +141,12 @@ def hand_back(*, item_id: int, person: str, file: Path) -> SubmitResult:
     return result
 
 
+def client_notes(items: list[WorkItem]) -> dict[int, str]:
+    """What the client asked for each item's photo (their gallery note, a revision's note), by item id."""
+    with transaction() as session:
+        return selection.client_notes(session, items)
+
+
 def release(*, item_id: int, person: str, reason: str | None = None) -> None:
     """Give a claimed photo back to its queue."""
     with transaction() as session:
