@@ -1,6 +1,7 @@
 """One Gate abstraction (qc/gates.py) for every place a person decides on an order's photos: a flow waits with
-it and the surfaces' action gives it decisions, the same object on both sides. A third gate (the client's
-selection, a later issue's) is a small subclass: one is made here and used end to end through a real paused run."""
+it and the surfaces' action gives it decisions, the same object on both sides. Another gate is a small subclass:
+one is made here (a pick of favourites of its own, beside the real client selection of qc/selection.py) and used
+end to end through a real paused run."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from record.models import EventKind, Photo, PhotoStatus, ShootType, StageEvent
 from surfaces.actions.gates import decide
 from surfaces.cli import main
 
-SELECTION = "client_selection"
+SELECTION = "test_favourites"
 
 
 class Pick(BaseModel):
@@ -145,7 +146,7 @@ def test_a_third_gate_waits_in_a_flow_and_takes_the_decision_the_surfaces_give(o
 def test_the_cli_decides_at_a_gate_with_no_waiting_run_through_the_gate_itself(order_id, capsys):
     """`postline review pending|decide` ask the gate the flow waits with: what it lists, what it applies."""
     assert main(["review", "pending", str(order_id)]) == 0
-    assert capsys.readouterr().out.split("\n")[1:4] == ["  A.dng", "  B.dng", "  C.dng"]
+    assert capsys.readouterr().out.split("\n")[1:4] == [f"  {n}.dng  suggested: keep" for n in "ABC"]
     assert main(["review", "decide", str(order_id), "--cull", "C.dng:blurred", "--as", "sergei"]) == 0
     assert "recorded directly: 2 approved; C.dng culled (blurred)" in capsys.readouterr().out
     assert ORIGINALS.awaiting(order_id) == []
