@@ -33,7 +33,7 @@ from surfaces.web import create_app
 from tasks.files import sha256_of, work_path
 from tasks.pixels import imageio
 from tasks.synthetic import write_card
-from tests.browser import chromium_page, free_port, served
+from tests.browser import chromium_page, free_port, served, until
 from tests.flowkit import MANUAL_SKIN_LINE, Delivery, cli, wait_until_paused
 from tests.test_web import PASSWORD
 
@@ -193,7 +193,7 @@ def test_in_chromium_the_client_marks_two_favourites_writes_a_note_and_sends(stu
         with chromium_page() as page:
             page.goto(url)
             assert page.locator("figure.pick img").count() == 4
-            page.wait_for_function("document.images[0].complete && document.images[0].naturalWidth > 0")
+            until(page, "document.images[0].complete && document.images[0].naturalWidth > 0")
             page.locator('input.fav[data-photo="IMG_0002.dng"]').check()
             page.locator('input.fav[data-photo="IMG_0004.dng"]').check()
             page.locator("figure.pick", has_text="IMG_0004.dng").locator("textarea").fill("brighter eyes, please")
