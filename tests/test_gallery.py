@@ -138,10 +138,18 @@ def test_an_order_waits_for_the_clients_selection_and_retouches_only_the_favouri
             hand_back(item_id=item_id, person="rita", file=done)
         assert said.count("The client asks: “soften the shadow under the veil”") == 1
         assert said.count("Work item") == 2                              # the two favourites, nothing else
-    runner.join(timeout=180)
-    delivery = Delivery(Path(result["zip"]))
+        runner.join(timeout=180)
+        delivery = Delivery(Path(result["zip"]))
+        stages = items_by_photo(order_id)
 
-    stages = items_by_photo(order_id)
+        # Delivered: the same link now takes change requests, a counted client revision round.
+        page = client.get(url)
+        rows, graded_only = gallery_rows(page.text), names[1]
+        assert "Your photos are delivered" in page.text and sorted(rows) == names
+        asked = client.post(f"{url}/changes", follow_redirects=True, data={f"photo-{i}": n for n, i in rows.items()}
+                            | {f"change-{rows[graded_only]}": "1", f"note-{rows[graded_only]}": "crop tighter"})
+        assert asked.status_code == 200 and "we have your requests" in asked.text
+
     assert {n for n, s in stages.items() if s & set(RETOUCH)} == {favourite, album}
     assert all(stages[n] == {"cull_grade", "qc_gate"} for n in names if n not in (favourite, album))
     assert delivery.delivered_sources() == set(names) and not delivery.mismatches()
@@ -152,13 +160,20 @@ def test_an_order_waits_for_the_clients_selection_and_retouches_only_the_favouri
                 select(StageEvent).where(StageEvent.order_id == order_id, StageEvent.stage == CLIENT_SELECTION)))}
         picks = {session.get(Photo, p.photo_id).source_name: p for p in session.exec(select(ClientPick)).all()}
         finished = {n: work.finished_output(session, p.id, ["cull_grade", *RETOUCH]).stage for n, p in photos.items()}
-    assert all(p.status is PhotoStatus.DELIVERED for p in photos.values())
+    assert {n: p.status for n, p in photos.items()} == {n: PhotoStatus.INGESTED if n == graded_only        # back in
+                                                         else PhotoStatus.DELIVERED for n in names}      # the line
     assert kinds == {n: EventKind.SELECTED if n in (favourite, album) else EventKind.GRADED_ONLY for n in names}
     assert picks[album].album and not picks[favourite].album and picks[favourite].note.startswith("soften")
     assert finished == {n: "design_layout" if n in (favourite, album) else "cull_grade" for n in names}
 
     code, out = cli("status", str(order_id))
     assert "Client selection: 2 favourites, 2 graded only, 1 album, 1 notes" in out
+    assert out.splitlines()[0].endswith(" · revision") and "client revision rounds: 1" in out
+    with transaction() as session:
+        redo = [i for i in work.items_in(session, order_id, "liquify_skin") if i.photo_id == photos[graded_only].id]
+        from record.selection import client_notes
+
+        assert [(i.round, client_notes(session, redo)[i.id]) for i in redo] == [(2, "client revision 1: crop tighter")]
 
 
 # --- an order waiting for its client, without a run (the gallery records the selection directly) ----------------

@@ -46,10 +46,10 @@ def make_link(*, order_id: int, purpose: LinkPurpose, days: int | None = None, p
     """A new link to order ``order_id`` for ``purpose``, working ``days`` days (default: the setting's), with
     ``pin`` if given; e-mailed to ``email`` if given and SMTP is set (the PIN never is)."""
     settings, now = get_link_settings(), now or utcnow()
-    lasts = timedelta(days=days or {LinkPurpose.GALLERY: settings.gallery_days,
-                                    LinkPurpose.DOWNLOAD: settings.download_days}.get(purpose, 1))
-    if purpose is LinkPurpose.PREVIEW and not days:
-        lasts = timedelta(minutes=settings.preview_minutes)
+    lasts = timedelta(days=days) if days else {
+        LinkPurpose.GALLERY: timedelta(days=settings.gallery_days),
+        LinkPurpose.DOWNLOAD: timedelta(days=settings.download_days),
+        LinkPurpose.PREVIEW: timedelta(minutes=settings.preview_minutes)}[purpose]
     email = check_address(email) if email else None
     with transaction() as session:
         order = work.get_order(session, order_id)
@@ -121,6 +121,9 @@ def give_pin(key: bytes, token: str, purpose: LinkPurpose, pin: str, *, now: dat
 
 # --- the gallery ----------------------------------------------------------------------------------------------
 
+SHOWN = (PhotoStatus.INGESTED, PhotoStatus.PASSED, PhotoStatus.DELIVERED)   # what a gallery may show a picture of
+
+
 class GalleryMode(StrEnum):
     SELECTING = "selecting"    # photos await the client's selection
     CHOSEN = "chosen"          # the selection was sent; the studio is working on it
@@ -177,9 +180,10 @@ def gallery_image(order_id: int, photo_id: int) -> Path:
     finished file once it has one."""
     from surfaces.web_images import watermarked
 
-    if photo_id not in {p.id for p in gallery(order_id).photos}:
-        raise NotFound("There is no such photo in this gallery.")
     with transaction() as session:
+        photo = session.get(Photo, photo_id)
+        if photo is None or photo.order_id != order_id or photo.status not in SHOWN:
+            raise NotFound("There is no such photo in this gallery.")
         line = work.order_line(session, order_id)
         finished = work.finished_output(session, photo_id, [s.key for s in line.stages])
     if finished is None or not finished.output_path:

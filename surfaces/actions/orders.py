@@ -181,15 +181,18 @@ OUT_OF_LINE = (PhotoStatus.REJECTED, PhotoStatus.DUPLICATE, PhotoStatus.CULLED, 
 
 
 def progress(order_id: int, *, on_card: int) -> list[Step]:
-    """The order's photos through ingest (of the ``on_card`` files), each stage of its line, the QC gate and
-    delivery, from the record (two small queries: cheap enough to ask twice a second while it runs)."""
+    """The order's photos through ingest (of the ``on_card`` files), each stage of its line (after grading, of the
+    client's favourites when the client chose), the QC gate and delivery, from the record (a few small queries:
+    cheap enough to ask twice a second while it runs)."""
     with transaction() as session:
         line = work.order_line(session, order_id)
         counts = work.photo_counts(session, order_id)
         done = work.photos_done_per_stage(session, order_id)
+        graded_only = sum(not pick.favourite for pick in selection.picks(session, order_id).values())
     in_line = sum(n for status, n in counts.items() if status not in OUT_OF_LINE)
     steps = [Step("Ingest", sum(counts.values()), max(on_card, sum(counts.values())))]
-    steps += [Step(s.title, done.get(s.key, 0), in_line) for s in line.stages]
+    steps += [Step(s.title, done.get(s.key, 0), in_line - (graded_only if n else 0))   # the client's favourites only
+              for n, s in enumerate(line.stages)]
     steps += [Step("QC gate", done.get(QC_GATE, 0), in_line),
               Step("Delivery", counts.get(PhotoStatus.DELIVERED, 0), in_line)]
     return steps
