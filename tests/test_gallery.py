@@ -28,7 +28,7 @@ from record.models import (
     CLIENT_SELECTION, ClientLink, ClientPick, EventKind, Photo, PhotoStatus, ShootType, StageEvent, WorkItem,
     WorkStatus,
 )
-from surfaces.actions.queue import hand_back, pull_to_folder
+from surfaces.actions.queue import hand_back
 from surfaces.web import create_app
 from tasks.files import sha256_of, work_path
 from tasks.pixels import imageio
