@@ -11,8 +11,7 @@ counted in the row (so every process sees them): after ``pin_attempts`` in a row
 ``pin_lock_minutes`` have passed. A right PIN is remembered by the browser as a signed proof (a cookie) naming
 the link and the PIN's hash, which a new PIN or the link's end voids.
 
-The refusals are errors of config/errors.py's tree, each with the HTTP status a client's page answers with
-(:attr:`LinkRefused.http_status`). Data functions take ``session`` and do not commit; the signing ones take the key.
+The refusals are errors of config/errors.py's tree (their HTTP statuses: surfaces/web_errors.py's table). Data functions take ``session`` and do not commit; the signing ones take the key.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from __future__ import annotations
 import re
 import secrets
 from datetime import UTC, datetime, timedelta
-from typing import ClassVar
 
 from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy import or_, update
@@ -38,35 +36,31 @@ PIN_PATTERN = re.compile(r"^[0-9A-Za-z]{4,32}$")
 # --- refusals ----------------------------------------------------------------------------------------------------
 
 class LinkRefused(Refused):
-    """A link that does not open (the message says why, for the client); ``http_status`` for their page."""
-    http_status: ClassVar[int] = 403
+    """A link that does not open; the message says why, for the client."""
 
 
 class UnknownLink(LinkRefused, NotFound):
     """Not a link postline made: damaged, changed, made with another secret, or its row is gone."""
-    http_status = 404
 
 
 class LinkExpired(LinkRefused):
-    http_status = 410
+    """Its time is up."""
 
 
 class LinkRevoked(LinkRefused):
-    http_status = 410
+    """The studio withdrew it."""
 
 
 class PinNeeded(LinkRefused, Forbidden):
     """The link has a PIN and the browser has not given it yet."""
-    http_status = 401
 
 
 class WrongPin(LinkRefused, Forbidden):
-    http_status = 403
+    """Not its PIN."""
 
 
 class PinLocked(LinkRefused):
     """Too many wrong PINs in a row: the link refuses PINs until ``until``."""
-    http_status = 429
 
     def __init__(self, message: str, until: datetime):
         super().__init__(message)

@@ -7,7 +7,7 @@ A link with a PIN shows a PIN form first; the right PIN leaves a cookie proving 
 HttpOnly, SameSite=Lax). The link's secret token in the address is what makes a post the client's: another
 site cannot know it (and never learns it from a Referer: Referrer-Policy same-origin). A link that does not open
 (changed, expired, withdrawn, a wrong PIN, too many of them) is a page saying so, with its HTTP status
-(:attr:`record.links.LinkRefused.http_status`): never a stack trace.
+(surfaces/web_errors.py's table): never a stack trace.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from record import links
 from record.models import ClientLink, LinkPurpose
 from surfaces.actions import client as actions
 from surfaces.web_deps import to, web
-from surfaces.web_errors import RecordId
+from surfaces.web_errors import RecordId, status_of
 from surfaces.web_images import preview_jpeg
 
 router = APIRouter()
@@ -60,14 +60,14 @@ def client_page(request: Request, template: str, status: int = 200, **context) -
 def refused(request: Request, exc: links.LinkRefused) -> Response:
     """A link that does not open: the PIN form again (a page's address, a PIN asked or wrong or paused), else a page
     saying why; a picture's address gets the bare status."""
-    page_address = not request.url.path.endswith(".jpg")
-    if not page_address:
-        return Response(status_code=exc.http_status)
+    status = status_of(exc)
+    if request.url.path.endswith(".jpg"):
+        return Response(status_code=status)
     if isinstance(exc, (links.PinNeeded, links.WrongPin, links.PinLocked)):
-        response = client_page(request, "client_pin.html", exc.http_status, message=str(exc),
+        response = client_page(request, "client_pin.html", status, message=str(exc),
                                asked=isinstance(exc, links.PinNeeded))
     else:
-        response = client_page(request, "client_refused.html", exc.http_status, message=str(exc))
+        response = client_page(request, "client_refused.html", status, message=str(exc))
     if isinstance(exc, links.PinLocked):
         response.headers["Retry-After"] = str(max(1, math.ceil((exc.until - now_of(request)).total_seconds())))
     return response
@@ -145,6 +145,9 @@ async def send_selection(request: Request, token: Token) -> Response:
     rows = await _rows(request)
     view = await run_in_threadpool(actions.gallery, link.order_id)
     try:
+        if view.mode is not actions.GalleryMode.SELECTING:
+            raise DecisionError("Your selection was sent already (or there is nothing to choose now): this one was "
+                                "not sent. What we have is below.")
         if sorted(rows) != sorted(p.name for p in view.photos):
             raise DecisionError("The photos in this gallery changed since you opened it: nothing was sent. Look at "
                                 "them again below and send your selection once more.")
@@ -164,6 +167,8 @@ async def send_changes(request: Request, token: Token) -> Response:
     view = await run_in_threadpool(actions.gallery, link.order_id)
     changes = [(name, row["note"]) for name, row in rows.items() if row["change"]]
     try:
+        if view.mode is not actions.GalleryMode.DELIVERED:
+            raise DecisionError("Changes can be asked for once your photos are delivered: nothing was sent.")
         if not set(rows) <= {p.name for p in view.photos}:
             raise DecisionError("The photos in this gallery changed since you opened it: nothing was sent.")
         if any(not note for _, note in changes):

@@ -113,6 +113,8 @@ def test_an_order_waits_for_the_clients_selection_and_retouches_only_the_favouri
         assert said.status_code == 422 and "the package holds 1" in said.text
         sent = client.post(f"{url}/selection", data=form, follow_redirects=True)
         assert sent.status_code == 200 and "we have your selection" in sent.text
+        again = client.post(f"{url}/selection", data=form)                           # sent twice: once is taken
+        assert again.status_code == 422 and "sent already" in again.text
 
         two_weeks_on = time.time() + 14 * 86400
         with served(create_app(clock=lambda: two_weeks_on)) as later:                 # the same link, expired
