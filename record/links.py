@@ -9,9 +9,11 @@ signature is right, its row is there with the same nonce and purpose, neither th
 has passed, and the row was not revoked. A link may have a PIN, kept as a salted scrypt hash; wrong PINs are
 counted in the row (so every process sees them): after ``pin_attempts`` in a row, the link refuses PINs until
 ``pin_lock_minutes`` have passed. A right PIN is remembered by the browser as a signed proof (a cookie) naming
-the link and the PIN's hash, which a new PIN or the link's end voids.
+the link and its PIN's hash: it stands in for the PIN of that link only, while the link opens and its PIN is
+unchanged.
 
-The refusals are errors of config/errors.py's tree (their HTTP statuses: surfaces/web_errors.py's table). Data functions take ``session`` and do not commit; the signing ones take the key.
+The refusals are errors of config/errors.py's tree (their HTTP statuses: surfaces/web_errors.py's table). Data
+functions take ``session`` and do not commit; the signing ones take the key.
 """
 
 from __future__ import annotations
