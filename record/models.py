@@ -198,14 +198,38 @@ class StageEvent(SQLModel, table=True):
     order_id: int = Field(foreign_key="orders.id", index=True)
     photo_id: int | None = Field(default=None, foreign_key="photos.id", index=True)
     work_item_id: int | None = Field(default=None, foreign_key="work_items.id")
-    stage: str = Field(max_length=40, index=True)
+    stage: str = Field(max_length=40)   # indexed by ix_events_figures (kind, stage, at, ...)
     round: int = 1
     kind: EventKind = Field(sa_column=_enum(EventKind))
     actor: str = Field(max_length=80)
     reason: str | None = Field(default=None, max_length=1000)
     blamed_stage: str | None = Field(default=None, max_length=40)
     seconds: float | None = Field(default=None, description="Touch time of the work this event closes.")
-    at: datetime = Field(default_factory=utcnow, index=True)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class StageEventReason(SQLModel, table=True):
+    """One reason code of a rejection: a QC rejection reads ``[clipped,colour_cast] DSC_0003.dng ...`` and carries
+    one row here per code, written with the event (record.reasons), so the figures count rejections per reason in
+    SQL (a rejection with two reasons counts once under each)."""
+    __tablename__ = "stage_event_reasons"
+    event_id: int = Field(foreign_key="stage_events.id", primary_key=True)
+    code: str = Field(max_length=40, primary_key=True)
+
+
+# The figures (record/figures) read the events of a kind, stage by stage, over a period. These indexes hold every
+# column those reads need (all but the reason), so a report reads index entries, never the table: on SQLite a row
+# looked up from an index costs several times its entry, and at 1M events those lookups were most of the report's
+# time (bench/report.py). ix_events_figures (kind, stage, at, ...) finds a period's events stage by stage;
+# ix_events_durations (kind, stage, seconds, ...) hands touch times over in order, so their median and p90 need no
+# sort; ix_events_item_kind_at finds an item's first claim (its queue wait). They replace the single-column
+# indexes on stage and at, which led SQLite's planner to look rows up one by one.
+_events = StageEvent.__table__.c
+Index("ix_events_figures", _events.kind, _events.stage, _events.at, _events.photo_id, _events.round,
+      _events.work_item_id, _events.actor, _events.seconds, _events.order_id, _events.blamed_stage)
+Index("ix_events_durations", _events.kind, _events.stage, _events.seconds, _events.actor, _events.at,
+      _events.photo_id, _events.round, _events.work_item_id, _events.order_id)
+Index("ix_events_item_kind_at", _events.work_item_id, _events.kind, _events.at)
 
 
 class CullSignals(SQLModel, table=True):

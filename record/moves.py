@@ -22,6 +22,7 @@ from config.errors import Refused
 from record.models import (
     ORDER, EventKind, Order, OrderStatus, Photo, PhotoStatus, StageEvent, WorkItem, WorkStatus, utcnow,
 )
+from record.reasons import record_codes
 from record.runs import free_for
 
 W = WorkStatus
@@ -142,9 +143,11 @@ def move_item(session: Session, item: WorkItem, to: WorkStatus, *, actor: str,
     if result.rowcount != 1:
         raise StaleMove(f"work item {item.id} was no longer {expected}"
                         f"{' (or no longer as expected)' if guard else ''}; someone else moved it")
-    session.add(StageEvent(order_id=item.order_id, photo_id=item.photo_id, work_item_id=item.id,
-                           stage=item.stage, round=item.round, kind=WORK_EVENT[to], actor=actor,
-                           reason=reason, blamed_stage=blamed_stage, seconds=seconds, at=now))
+    event = StageEvent(order_id=item.order_id, photo_id=item.photo_id, work_item_id=item.id,
+                       stage=item.stage, round=item.round, kind=WORK_EVENT[to], actor=actor,
+                       reason=reason, blamed_stage=blamed_stage, seconds=seconds, at=now)
+    session.add(event)
+    record_codes(session, event)   # a rejection's reason codes, one row each (record/reasons.py)
     session.refresh(item)
     return item
 
@@ -173,8 +176,10 @@ def move_photo(session: Session, photo: Photo, to: PhotoStatus, *, stage: str, a
     )
     if result.rowcount != 1:
         raise StaleMove(f"photo {photo.id} was no longer {expected}; someone else moved it")
-    session.add(StageEvent(order_id=photo.order_id, photo_id=photo.id, stage=stage, round=round,
-                           kind=PHOTO_EVENT[to], actor=actor, reason=reason))
+    event = StageEvent(order_id=photo.order_id, photo_id=photo.id, stage=stage, round=round,
+                       kind=PHOTO_EVENT[to], actor=actor, reason=reason)
+    session.add(event)
+    record_codes(session, event)
     session.refresh(photo)
     return photo
 

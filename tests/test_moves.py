@@ -24,7 +24,8 @@ def test_enqueue_claim_submit_writes_one_event_each(home):
         moves.move_item(session, item, WorkStatus.CLAIMED, actor="ana")
         moves.move_item(session, item, WorkStatus.SUBMITTED, actor="ana", seconds=3.5)
     with transaction() as session:
-        kinds = [e.kind for e in session.exec(select(StageEvent).where(StageEvent.work_item_id == item.id)).all()]
+        kinds = [e.kind for e in session.exec(select(StageEvent).where(StageEvent.work_item_id == item.id)
+                                            .order_by(StageEvent.id)).all()]
         assert kinds == [EventKind.ENQUEUED, EventKind.CLAIMED, EventKind.SUBMITTED]
         assert session.get(WorkItem, item.id).status is WorkStatus.SUBMITTED
 
@@ -85,12 +86,18 @@ def test_a_record_from_an_earlier_postline_gets_the_new_columns(home):
     """An installation upgraded in place keeps its orders: columns added since are added with their defaults."""
     import sqlite3
 
+    from alembic import command
+
+    from record import schema
     from record.db import _engine_for, get_engine
 
     with transaction() as session:
         order_id = _photo(session).order_id
     db = home / "postline.db"
-    get_engine().dispose()
+    engine = get_engine()
+    with engine.begin() as conn:                         # back to the schema of the baseline revision
+        command.downgrade(schema.alembic_config(conn), "0001")
+    engine.dispose()
     _engine_for.cache_clear()
     with sqlite3.connect(db) as conn:  # what an earlier version's record looked like
         conn.execute("ALTER TABLE orders DROP COLUMN revisions")

@@ -107,7 +107,10 @@ def pending_lines(order_id: int, photos: list[str]) -> list[str]:
     lines = []
     for name in photos:
         s = suggestions.get(name)
-        if s is None or s.verdict.value == "keep":
+        if s is None or s.signals is None:             # the cull did not measure it: nothing to suggest
+            lines.append(f"  {shown(name)}")
+            continue
+        if s.verdict.value == "keep":
             what = "keep" + (f" (best of group {s.group})" if s is not None and s.best else "")
         else:
             what = f"cull: {', '.join(s.reasons)} ({'; '.join(s.notes)})"

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from record.figures.views import duration
 from record.stats import StageRow
 from surfaces.terminal import shown
 
@@ -42,15 +43,10 @@ def num(value: float | None, fmt: str = "{:.2f}") -> str:
 
 
 def stage_summary(rows: list[StageRow]) -> str:
+    """One order's (or period's) stages as `postline status N` shows them: photos, with the passes apart."""
     return render(
-        ["stage", "photos in", "passed", "rejected", "rework rate", "mean s/photo"],
-        [[r.title, r.photos_in, r.passed, r.rejected, pct(r.rework_rate), num(r.mean_seconds)] for r in rows],
-    )
-
-
-def throughput(rows: list[StageRow]) -> str:
-    return render(
-        ["stage", "finished", "touch hours", "photos/hour", "sent back", "rework rate"],
-        [[r.title, r.passed, num(r.touch_seconds / 3600, "{:.3f}"),
-          num(r.photos_per_hour, "{:.0f}"), r.reworked, pct(r.rework_rate)] for r in rows],
+        ["stage", "photos in", "finished", "passes", "sent back", "failed", "rework rate", "first-pass yield",
+         "touch median", "machine median"],
+        [[r.title, r.entered, r.finished, r.finished_passes, r.sent_back, r.failed, pct(r.rework_rate),
+          pct(r.first_pass_yield), duration(r.touch.median), duration(r.machine.median)] for r in rows],
     )
