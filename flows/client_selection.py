@@ -1,6 +1,6 @@
-"""The client's selection of an order's graded photos (qc/selection.py): the run waits, paused (or suspended,
-from a deployment), until the client submits their favourites in the gallery, or the studio decides for them in
-the paused run's form."""
+"""The client's selection of an order's graded photos (qc/selection.py): the run waits, paused in place (from a
+deployment too: flows/waiting.py), until the client submits their favourites in the gallery, or the studio decides
+for them in the paused run's form."""
 
 from prefect import flow
 
