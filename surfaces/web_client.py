@@ -21,13 +21,14 @@ from fastapi.responses import FileResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from config.settings import get_settings
 from qc.gates import DecisionError
 from record import links
 from record.models import ClientLink, LinkPurpose
 from surfaces.actions import client as actions
 from surfaces.web_deps import to, web
 from surfaces.web_errors import RecordId, status_of
-from surfaces.web_images import preview_jpeg
+from surfaces.web_images import PREVIEW_LONG_EDGE, preview_jpeg, thumbnail
 
 router = APIRouter()
 Token = Annotated[str, Path(min_length=10, max_length=links.MAX_TOKEN, pattern=r"^[A-Za-z0-9_.\-]+$")]
@@ -200,8 +201,11 @@ async def download_pin(request: Request, token: Token) -> Response:
 @router.get("/p/{token}")
 def preview(request: Request, token: Token) -> Response:
     link = opened(request, token, LinkPurpose.PREVIEW)
-    return Response(preview_jpeg(actions.preview_of(link)), media_type="image/jpeg",
-                    headers={"Cache-Control": "private, max-age=300"})
+    (path, original), headers = actions.preview_of(link), {"Cache-Control": "private, max-age=300"}
+    if original:    # a RAW file: its embedded preview (or a reduced decode)
+        cache = get_settings().work_dir / f"order-{link.order_id}" / "thumbs"
+        return FileResponse(thumbnail(path, cache, PREVIEW_LONG_EDGE), media_type="image/jpeg", headers=headers)
+    return Response(preview_jpeg(path), media_type="image/jpeg", headers=headers)
 
 
 @router.post("/p/{token}")

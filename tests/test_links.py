@@ -1,23 +1,29 @@
 """Signed client links over real HTTP on localhost (`postline web` on uvicorn): a download link made by
 `postline download-link` serves the delivery zip whole and by ranges (a download that resumes), with the bytes of
 the file; the same link with one character changed, after its expiry, withdrawn, or with a wrong PIN is refused
-with a page saying so; wrong PINs in a row pause the link."""
+with a page saying so; wrong PINs in a row pause the link. A preview link shows one photo at web size."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import time
 import zipfile
 
 import httpx
+import numpy as np
 import pytest
+from PIL import Image
 
+from config.errors import NotFound
 from record import work
 from record.db import transaction
-from record.models import ShootType
+from record.models import Photo, PhotoStatus, ShootType
+from surfaces.actions import client as client_actions
 from surfaces.web import create_app
 from tests.browser import served
+from tests.conftest import sample
 from tests.flowkit import cli
 
 PIN = "4821"
@@ -115,3 +121,29 @@ def test_wrong_pins_in_a_row_pause_the_link_then_the_right_one_opens_it(delivere
         now[0] += 16 * 60
         assert client.post(url, data={"pin": PIN}, follow_redirects=False).status_code == 303
         assert client.get(url).content == data
+
+
+def test_a_preview_link_shows_one_photo_its_raw_original_before_any_retouch(delivered, monkeypatch):
+    order_id, _ = delivered
+    raw = sample("nikon_d1.nef")
+    with transaction() as session:
+        photo = Photo(order_id=order_id, source_name=raw.name, original_path=str(raw), sha256="1" * 64,
+                      size_bytes=raw.stat().st_size, status=PhotoStatus.INGESTED)
+        session.add(photo)
+        session.flush()
+        photo_id = photo.id
+    with pytest.raises(NotFound, match="no photo 99999"):
+        client_actions.preview_link(99999)
+    with served(create_app()) as base:
+        monkeypatch.setenv("POSTLINE_PUBLIC_URL", base)
+        made = client_actions.preview_link(photo_id, pin=PIN, actor="sara")
+        assert made.url.startswith(f"{base}/p/") and made.link.target == str(photo_id)
+        client = httpx.Client(timeout=60)
+        assert client.get(made.url).status_code == 401
+        assert client.post(made.url, data={"pin": PIN}, follow_redirects=False).status_code == 303
+        shown = client.get(made.url)
+        assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg"
+        picture = Image.open(io.BytesIO(shown.content))
+        assert picture.width > picture.height and max(picture.size) <= 900      # the D1's landscape frame, web size
+        assert np.asarray(picture.convert("L"), np.float32).std() > 10          # a picture, not a blank
+        assert client.get(made.url.replace("/p/", "/d/")).status_code == 404   # signed for a preview only

@@ -74,6 +74,16 @@ def download_link(order_id: int, **options) -> MadeLink:  # noqa: ANN003 - make_
     return make_link(order_id=order_id, purpose=LinkPurpose.DOWNLOAD, **options)
 
 
+def preview_link(photo_id: int, **options) -> MadeLink:  # noqa: ANN003 - make_link's
+    """A preview link to one photo (``/p/<token>``: its finished file, or its original before any), for its
+    order; valid POSTLINE_PREVIEW_MINUTES unless ``days``."""
+    with transaction() as session:
+        photo = session.get(Photo, photo_id)
+        if photo is None:
+            raise NotFound(f"no photo {photo_id}; `postline status ORDER` lists an order's photos")
+    return make_link(order_id=photo.order_id, purpose=LinkPurpose.PREVIEW, target=str(photo_id), **options)
+
+
 def order_links(order_id: int) -> list[tuple[ClientLink, str]]:
     """The order's links, newest first, each with its address."""
     key, settings = installation_secret(), get_link_settings()
@@ -230,11 +240,14 @@ def delivery_of(order_id: int) -> Path:
     return path
 
 
-def preview_of(link: ClientLink) -> Path:
-    """The picture a preview link shows: its photo's finished file (or the original's, before any)."""
+def preview_of(link: ClientLink) -> tuple[Path, bool]:
+    """The picture a preview link shows, and whether it is the original: its photo's finished file, or its original
+    (a RAW file) before any."""
     with transaction() as session:
         photo = session.get(Photo, int(link.target or 0))
         if photo is None or photo.order_id != link.order_id:
             raise NotFound("This preview's photo is not there any more.")
         finished = work.finished_output(session, photo.id, [s.key for s in work.order_line(session, photo.order_id).stages])
-    return Path(finished.output_path if finished and finished.output_path else photo.original_path or "")
+    if finished and finished.output_path:
+        return Path(finished.output_path), False
+    return Path(photo.original_path or ""), True
