@@ -247,7 +247,8 @@ def preview_of(link: ClientLink) -> tuple[Path, bool]:
         photo = session.get(Photo, int(link.target or 0))
         if photo is None or photo.order_id != link.order_id:
             raise NotFound("This preview's photo is not there any more.")
-        finished = work.finished_output(session, photo.id, [s.key for s in work.order_line(session, photo.order_id).stages])
+        stages = [stage.key for stage in work.order_line(session, photo.order_id).stages]
+        finished = work.finished_output(session, photo.id, stages)
     if finished and finished.output_path:
         return Path(finished.output_path), False
     return Path(photo.original_path or ""), True
