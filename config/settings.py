@@ -55,6 +55,13 @@ class PostlineSettings(BaseSettings):
         description="Also deliver album proof spreads (album/*.jpg), laid out from templates (tasks/pixels/layout.py), "
                     "whatever the line says (a line's stage with `album = true` turns them on for that line).",
     )
+
+    # The studio. (Issue 15's delivery adds the studio's copyright and contact beside it, for delivered files.)
+    studio_name: str = Field(
+        default="Photo Studio", min_length=1, max_length=120,
+        description="The studio's name: the watermark on the client's gallery proofs, the gallery's heading and "
+                    "the e-mails to clients.",
+    )
     claims_at_once: int = Field(
         default=6, ge=1, le=64,
         description="PostgreSQL: how many queue claims one postline process (the web page, a worker) sends to the "
@@ -136,6 +143,13 @@ class PostlineSettings(BaseSettings):
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("studio_name")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("one line of text, without control characters (newline, tab, escape)")
+        return value
 
     @property
     def db_url(self) -> str:

@@ -1,17 +1,18 @@
-"""Gates where a person decides on a list of an order's photos: the QC lead's review (qc/review.py) and the
-senior photographer's review of the originals (qc/originals.py). One :class:`Gate` each, used alike by the
-order's flow (flows/waiting.wait_for_decision: pause with the gate's form, apply what comes back), the command
-line (`postline qc|review pending|decide`) and the web page (surfaces/actions/gates.py gives a decision).
+"""Gates where a person decides on a list of an order's photos: the QC lead's review (qc/review.py), the
+senior photographer's review of the originals (qc/originals.py) and the client's selection (qc/selection.py).
+One :class:`Gate` each, used alike by the order's flow (flows/waiting.wait_for_decision: pause with the gate's
+form, apply what comes back), the command line (`postline qc|review pending|decide`) and the web pages
+(surfaces/actions/gates.py gives a decision).
 
 A gate knows its key (what the order's run waits on, ``Order.waiting_on``), its title, its decision form (a
 Prefect RunInput), which photos await it, how to check a decision against the record and the order's line
 (:meth:`Gate.check`: one function for the check before a decision is given and the one, in the same
 transaction, that applies it) and apply it, and how to wake the order's paused run with a decision.
 
-A new gate (the client's selection, say) is a subclass with its decision model, :meth:`Gate.waiting`,
-:meth:`Gate.check`, :meth:`Gate.record`, :meth:`Gate.decided` and :meth:`Gate.describe`, an instance passed to
-:func:`register`, and its module imported in :func:`gates`; its flow waits with
-``flows.waiting.wait_for_decision(order_id, GATE)`` and `surfaces.actions.gates.decide` gives it decisions.
+A new gate is a subclass with its decision model, :meth:`Gate.waiting`, :meth:`Gate.check`, :meth:`Gate.record`,
+:meth:`Gate.decided` and :meth:`Gate.describe`, an instance passed to :func:`register`, and its module imported
+in :func:`gates`; its flow waits with ``flows.waiting.wait_for_decision(order_id, GATE)`` and
+`surfaces.actions.gates.decide` gives it decisions.
 """
 
 from __future__ import annotations
@@ -67,6 +68,41 @@ def listing_problems(waiting: Sequence[str], listed: list[str]) -> list[str]:
     if twice:
         problems.append(f"listed more than once: {', '.join(map(shown, twice))}")
     return problems
+
+
+MAX_PICTURES = 48       # thumbnails a form shows at most; the review page shows every photo
+PICTURES_PER_ROW = 4
+
+
+def pictures(order_id: int, photos: dict[str, int], *, link_to: str) -> str:
+    """Markdown thumbnails of ``photos`` (card name -> photo id) for a gate's form in the Prefect UI, which renders
+    Markdown images: a signed preview link of each (record/links.py, ``/p/<token>`` on `postline web`: the photo's
+    finished file, or its original before any; valid POSTLINE_PREVIEW_MINUTES), in a table of
+    :data:`PICTURES_PER_ROW`, each linked to ``link_to`` (the review page). Empty when there is none."""
+    from datetime import timedelta
+
+    from config.links import get_link_settings
+    from config.secret import installation_secret
+    from record import links
+    from record.models import LinkPurpose, utcnow
+
+    if not photos:
+        return ""
+    settings, key = get_link_settings(), installation_secret()
+    shown_here = list(photos.items())[:MAX_PICTURES]
+    with transaction() as session:
+        cells = []
+        for name, photo_id in shown_here:
+            link = links.create(session, order_id=order_id, purpose=LinkPurpose.PREVIEW, target=str(photo_id),
+                                expires_at=utcnow() + timedelta(minutes=settings.preview_minutes), actor="postline")
+            label = name.replace("|", "\\|").replace("]", "")
+            cells.append(f"[![{label}]({links.url(key, link, settings.public_url)})]({link_to}) {label}")
+    rows = [cells[i:i + PICTURES_PER_ROW] for i in range(0, len(cells), PICTURES_PER_ROW)]
+    width = min(PICTURES_PER_ROW, len(cells))
+    table = ["| " + " | ".join([""] * width) + " |", "|" + "---|" * width]
+    table += ["| " + " | ".join(row + [""] * (width - len(row))) + " |" for row in rows]
+    more = (f"\n\n{len(photos) - len(shown_here)} more on the review page." if len(photos) > len(shown_here) else "")
+    return "\n".join(table) + more
 
 
 class Gate(ABC):
@@ -159,6 +195,7 @@ def gates() -> dict[str, Gate]:
     they import this module."""
     import qc.originals  # noqa: F401
     import qc.review  # noqa: F401
+    import qc.selection  # noqa: F401
 
     return dict(_REGISTERED)
 

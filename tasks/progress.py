@@ -11,7 +11,6 @@ a lead's decision. Publishing is best effort: a failure is logged and changes no
 from __future__ import annotations
 
 import json
-import os
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
@@ -23,19 +22,17 @@ from prefect.logging import get_logger
 from prefect.settings import PREFECT_API_URL
 
 from config.line import Line
+from config.links import get_link_settings
 from record import progress, runs, work
 from record.db import transaction
-from record.models import ORIGINAL_REVIEW, QC_GATE, Order, OrderStatus, PhotoStatus, utcnow
+from record.models import CLIENT_SELECTION, ORIGINAL_REVIEW, QC_GATE, Order, OrderStatus, PhotoStatus, utcnow
 from tasks.reporting import cell
 
 logger = get_logger("postline.progress")
 
-DEFAULT_WEB_URL = "http://127.0.0.1:8765"
-
-
 def web_url() -> str:
     """Where people reach `postline web` (POSTLINE_PUBLIC_URL), without a trailing slash."""
-    return os.environ.get("POSTLINE_PUBLIC_URL", DEFAULT_WEB_URL).strip().rstrip("/") or DEFAULT_WEB_URL
+    return get_link_settings().public_url
 
 
 def review_url(order_id: int) -> str:
@@ -51,6 +48,8 @@ def waiting_title(line: Line, key: str | None) -> str:
         return "the review of the originals (the senior photographer)"
     if key == QC_GATE:
         return "the QC gate (the QC lead's review)"
+    if key == CLIENT_SELECTION:
+        return "the client's selection (their gallery)"
     return f"{_title(line, key)[0]} (retouchers)"
 
 
@@ -62,6 +61,9 @@ def next_step(order: Order, line: Line, waiting: int | None = None) -> str:
         return (f"The senior photographer reviews the {n}original(s): `postline review pending {oid}`, then "
                 f"`postline review decide {oid} --accept-suggestions` (or `--approve-all`, or `--cull PHOTO:REASON`), "
                 "or this run's Resume form.")
+    if order.waiting_on == CLIENT_SELECTION:
+        return (f"The client picks their favourites in their gallery: `postline gallery {oid}` makes or shows the link "
+                f"(`postline links {oid}` lists them); the run goes on when the selection is sent.")
     if order.waiting_on == QC_GATE:
         return (f"The QC lead decides on {n}photo(s): the review page {review_url(oid)}, or `postline qc pending "
                 f"{oid}`, then `postline qc decide {oid} --approve-all` (or `--reject PHOTO:REASON:STAGE[:NOTE]`), or "
