@@ -5,10 +5,12 @@ table on the order run itself with rework reasons and who did each stage."""
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 from uuid import UUID
 
+from fastapi.testclient import TestClient
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterName,
@@ -20,6 +22,7 @@ from record.db import transaction
 from record.models import QC_GATE
 from surfaces.actions.gates import decide
 from surfaces.actions.queue import pull_to_folder
+from surfaces.web import create_app
 from tasks.synthetic import write_card
 from tests.flowkit import wait_until_paused
 from tests.test_human_line import _retouch_everything, human_line  # noqa: F401 - human_line is a fixture
@@ -37,6 +40,11 @@ def order_run_id(order_id: int) -> UUID:
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(UUID(waiting))
         return run.parent_task_run_id and client.read_task_run(run.parent_task_run_id).flow_run_id or run.id
+
+
+def photos(order_id: int) -> list:
+    with transaction() as session:
+        return work.photos(session, order_id)
 
 
 def pause_description(order_id: int) -> str:
@@ -82,7 +90,13 @@ def test_the_order_run_shows_progress_rounds_and_who_did_what(human_line, tmp_pa
     wait_until_paused(order_id, QC_GATE, runner)
     [progress] = artifacts(order_id, "progress")
     assert "waiting for the QC lead at QC gate" in progress.data
-    assert f"[Open the review page](http://127.0.0.1:8765/orders/{order_id}/qc)" in pause_description(order_id)
+    form = pause_description(order_id)
+    assert f"[Open the review page](http://127.0.0.1:8765/orders/{order_id}/qc)" in form
+    thumbnails = re.findall(r"\[!\[([^]]+)\]\(http://127\.0\.0\.1:8765(/p/[^)]+)\)\]", form)   # signed previews
+    assert sorted(name for name, _ in thumbnails) == sorted(p.source_name for p in photos(order_id))
+    with TestClient(create_app()) as web:
+        shown = web.get(thumbnails[0][1])
+    assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg" and shown.content[:2] == b"\xff\xd8"
     assert f"http://127.0.0.1:8765/orders/{order_id}/qc" in progress.data and f"`postline qc pending {order_id}`" in progress.data
     with transaction() as session:
         names = sorted(p.source_name for p in work.photos(session, order_id))
