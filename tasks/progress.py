@@ -124,10 +124,12 @@ def progress_markdown(order_id: int) -> str:
     if order.waiting_on == ORIGINAL_REVIEW:      # right after ingest: every photo in the line waits for it
         waiting = counts.get(PhotoStatus.INGESTED, 0)
         state = "waiting for the senior photographer's review of the originals"
+    elif order.waiting_on == CLIENT_SELECTION:
+        waiting, state = None, "waiting for the client's selection"
     elif order.waiting_on:
         waiting = (waiting_here.waiting + waiting_here.worked) if waiting_here else None
-        title, who = _title(line, order.waiting_on)
-        state = f"waiting for {'the QC lead' if order.waiting_on == QC_GATE else 'retouchers'} at {title}"
+        state = (f"waiting for {'the QC lead' if order.waiting_on == QC_GATE else 'retouchers'} at "
+                 f"{_title(line, order.waiting_on)[0]}")
     else:
         waiting, state = None, {OrderStatus.DELIVERED: "delivered", OrderStatus.FAILED: "stopped"}.get(
             order.status, "working")
