@@ -46,9 +46,10 @@
 
   function zoomTo(photo, frame, at) {
     var panel = photo.querySelector(".zoom"), img = panel.querySelector("img");
-    var w = Math.min(1600, Math.max(200, Math.round(photo.clientWidth - 24))), h = Math.round(w * 0.55);
-    img.src = frame.getAttribute("data-zoom") + "?x=" + at.x.toFixed(4) + "&y=" + at.y.toFixed(4) + "&w=" + w + "&h=" + h;
     panel.hidden = false;
+    // as wide as the panel, so one file pixel is one CSS pixel
+    var w = Math.min(1600, Math.max(200, panel.clientWidth)), h = Math.round(w * 0.55);
+    img.src = frame.getAttribute("data-zoom") + "?x=" + at.x.toFixed(4) + "&y=" + at.y.toFixed(4) + "&w=" + w + "&h=" + h;
   }
 
   function closeZoom(photo) { photo.querySelector(".zoom").hidden = true; }
@@ -68,8 +69,8 @@
       var start = null;
       frame.addEventListener("pointerdown", function (event) {
         event.preventDefault();
+        photo.focus({preventScroll: true});     // a scroll now would move the box under the pointer
         start = fraction(frame, event);
-        photo.focus();
         if (frame.setPointerCapture) { frame.setPointerCapture(event.pointerId); }
       });
       frame.addEventListener("pointermove", function (event) {
