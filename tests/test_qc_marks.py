@@ -1,0 +1,94 @@
+"""A marked region of a QC rejection, without a browser: the mask's pixels, the region's bounds, what the review
+page's form refuses (a region on a photo that passes, a box that is not one), the region recorded on the round it
+goes to and said in the decision's summary, and who may see the review page's pictures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from qc.gates import DecisionError
+from qc.review import QC, Region
+from record import marks, work
+from record.db import transaction
+from surfaces.actions import gates
+from surfaces.web_qc import decision_of
+from tasks.pixels import mask
+from tests.test_web import client_for, csrf
+from tests.test_web_decisions import at_the_gate, gate_line_no_run  # noqa: F401  (a fixture)
+
+WAITING = ["DSC_0001.dng", "DSC_0002.dng"]
+
+
+def test_the_mask_is_white_inside_the_box_and_black_outside():
+    found = mask.apply(10, 8, [(0.2, 0.25, 0.5, 0.5)])
+    expected = np.zeros((8, 10), np.uint8)
+    expected[2:6, 2:7] = 255
+    assert found.dtype == np.uint8 and (found == expected).all()
+    assert mask.apply(4, 4, [(0.999, 0.999, 0.001, 0.001)])[3, 3] == 255      # a sliver is still a pixel
+    with pytest.raises(ValueError, match="at least 1x1"):
+        mask.apply(0, 4, [])
+
+
+def test_a_region_must_lie_inside_the_photo():
+    assert Region(x=0.5, y=0.5, w=0.5, h=0.5).described() == ("region 50% x 50% of the frame at 50% from the "
+                                                              "left, 50% from the top")
+    with pytest.raises(ValidationError, match="outside the photo"):
+        Region(x=0.6, y=0.1, w=0.5, h=0.2)
+    with pytest.raises(ValidationError):
+        Region(x=0.1, y=0.1, w=0, h=0.2)
+
+
+def row(index: int, name: str, reason: str = "pass", region: str = "") -> dict:
+    return {f"photo-{index}": name, f"reason-{index}": reason, f"stage-{index}": "liquify_skin",
+            f"note-{index}": "", f"region-{index}": region}
+
+
+def test_the_review_form_refuses_a_region_on_a_pass_and_a_box_that_is_not_one():
+    with pytest.raises(DecisionError, match="A marked region goes with a rejection: DSC_0002.dng"):
+        decision_of(row(0, "DSC_0001.dng") | row(1, "DSC_0002.dng", region="0.1,0.1,0.2,0.2"), WAITING, "maria")
+    for bad in ("0.1,0.1,0.2", "a,b,c,d", "0.9,0.1,0.5,0.2", "nan,0,0.1,0.1"):
+        with pytest.raises(DecisionError, match=r"The region marked on DSC_0001.dng .* is not a box inside the "
+                                                r"photo .*mark it again"):
+            decision_of(row(0, "DSC_0001.dng", "exposure", bad) | row(1, "DSC_0002.dng"), WAITING, "maria")
+    decision = decision_of(row(0, "DSC_0001.dng", "exposure", "0.1,0.2,0.3,0.4") | row(1, "DSC_0002.dng"),
+                           WAITING, "maria")
+    [rejection] = decision.rejections
+    assert rejection.region.box() == (0.1, 0.2, 0.3, 0.4) and decision.lead == "maria"
+
+
+def test_a_region_given_from_the_record_side_reaches_the_new_round_and_is_said(gate_line_no_run, tmp_path):  # noqa: F811
+    order_id = at_the_gate(gate_line_no_run, tmp_path)
+    decision = QC.build(listed=[{"photo": "DSC_0002.dng", "reason": "crop", "send_back_to": "liquify_skin",
+                                 "note": "horizon", "region": {"x": 0.0, "y": 0.5, "w": 1.0, "h": 0.25}}],
+                        by="maria")
+    said = gates.decide(order_id, decision)
+    assert ("1 passed; DSC_0002.dng sent back to Liquify & skin (crop, region 100% x 25% of the frame at 0% from "
+            "the left, 50% from the top)") in said
+    with transaction() as session:
+        [again] = work.items_in(session, order_id, "liquify_skin")
+        [mark] = marks.marks_on(session, again.id)
+        assert marks.marks_of(session, [again.id, again.id + 100]) == {again.id: [mark]}
+    assert again.round == 2 and (mark.x, mark.y, mark.w, mark.h) == (0.0, 0.5, 1.0, 0.25)
+    assert mark.note == "crop: horizon"
+
+
+def test_the_review_pages_pictures_are_for_leads(gate_line_no_run, tmp_path):  # noqa: F811
+    order_id = at_the_gate(gate_line_no_run, tmp_path)
+    lead = client_for("maria")
+    page = lead.get(f"/orders/{order_id}/qc").text
+    item_id = int(page.split(f'/orders/{order_id}/qc/')[1].split("/")[0])
+    assert lead.get(f"/orders/{order_id}/qc/{item_id}/after.jpg").headers["content-type"] == "image/jpeg"
+    assert lead.get(f"/orders/{order_id}/qc/{item_id}/clipped.png").headers["content-type"] == "image/png"
+    zoomed = lead.get(f"/orders/{order_id}/qc/{item_id}/after/zoom.jpg?x=0.5&y=0.5&w=64&h=32")
+    assert zoomed.status_code == 200 and zoomed.content[:3] == b"\xff\xd8\xff"
+    assert lead.get(f"/orders/{order_id}/qc/{item_id}/after/zoom.jpg?x=2").status_code == 404   # not a place
+    assert lead.get(f"/orders/{order_id + 1}/qc/{item_id}/after.jpg").status_code == 404       # not its order
+    rita = client_for("rita")
+    assert rita.get(f"/orders/{order_id}/qc/{item_id}/after.jpg").status_code == 403
+    assert rita.get(f"/orders/{order_id}/qc").status_code == 403
+    assert client_for().get(f"/orders/{order_id}/qc/{item_id}/after.jpg").status_code == 401
+    bad = lead.post(f"/orders/{order_id}/qc", data={"csrf": csrf(page)} | row(0, "DSC_0001.dng", "exposure", "1,1,1,1")
+                    | row(1, "DSC_0002.dng"))
+    assert bad.status_code == 422 and "is not a box inside the photo" in bad.text and 'id="qc-form"' in bad.text
