@@ -40,7 +40,7 @@ def gate_item(session: Session, order_id: int, item_id: int) -> WorkItem:
 
 def before_of(session: Session, item: WorkItem) -> Before:
     """What the photo at the gate is compared with: its previous round at the gate, else its graded reference
-    (written by grading), else the working file its first people's or automatic stage started from."""
+    (written by grading), else the first working TIFF a stage started from (not a RAW original)."""
     from tasks.operations import reference_path
 
     earlier = rounds.previous_item(session, item.photo_id, QC_GATE, item.round)
@@ -50,12 +50,11 @@ def before_of(session: Session, item: WorkItem) -> Before:
     grader = work.final_output(session, item.photo_id, first)
     if grader is not None and (reference := reference_path(item.order_id, item.photo_id, grader.round)).is_file():
         return Before(reference, "the graded reference")
-    start = session.exec(select(WorkItem).where(WorkItem.photo_id == item.photo_id, WorkItem.stage != QC_GATE,
-                                                col(WorkItem.input_path).is_not(None))
-                         .order_by(col(WorkItem.id))).first()
-    if start is not None and Path(start.input_path).suffix.lower() in (".tif", ".tiff") \
-            and Path(start.input_path).is_file():
-        return Before(Path(start.input_path), f"the working file before {start.stage.replace('_', ' ')}")
+    for start in session.exec(select(WorkItem).where(WorkItem.photo_id == item.photo_id, WorkItem.stage != QC_GATE,
+                                                     col(WorkItem.input_path).is_not(None))
+                              .order_by(col(WorkItem.id))):
+        if Path(start.input_path).suffix.lower() in (".tif", ".tiff") and Path(start.input_path).is_file():
+            return Before(Path(start.input_path), f"the working file before {start.stage.replace('_', ' ')}")
     return Before(None, "no earlier version to compare with")
 
 

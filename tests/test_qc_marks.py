@@ -4,6 +4,8 @@ goes to and said in the decision's summary, and who may see the review page's pi
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
@@ -92,3 +94,21 @@ def test_the_review_pages_pictures_are_for_leads(gate_line_no_run, tmp_path):  #
     bad = lead.post(f"/orders/{order_id}/qc", data={"csrf": csrf(page)} | row(0, "DSC_0001.dng", "exposure", "1,1,1,1")
                     | row(1, "DSC_0002.dng"))
     assert bad.status_code == 422 and "is not a box inside the photo" in bad.text and 'id="qc-form"' in bad.text
+
+
+def test_the_before_of_a_second_round_at_the_gate_is_the_first(gate_line_no_run, tmp_path):  # noqa: F811
+    from record import moves
+    from record.models import QC_GATE
+    from surfaces.web_qc_pictures import before_of
+
+    order_id = at_the_gate(gate_line_no_run, tmp_path)
+    with transaction() as session:
+        first = QC.waiting(session, order_id)["DSC_0001.dng"]
+        assert before_of(session, first).label == "the working file before liquify skin"
+    gates.decide(order_id, QC.build(listed=[{"photo": "DSC_0001.dng", "reason": "exposure",
+                                             "send_back_to": "liquify_skin"}], by="maria"))
+    with transaction() as session:
+        again = moves.enqueue(session, order_id=order_id, photo_id=first.photo_id, stage=QC_GATE, round=2,
+                              input_path=str(tmp_path / "edited-1.tif"), actor="postline-auto")
+        before = before_of(session, again)
+    assert (before.path, before.label) == (Path(first.input_path), "round 1 at the QC gate")
