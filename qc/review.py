@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Annotated
 
 from prefect.input import RunInput
 from pydantic import BaseModel, Field, model_validator
@@ -32,24 +33,39 @@ class ReviewReason(StrEnum):
     OTHER = "other"
 
 
+MAX_OUTLINE_POINTS = 400
+
+
 class Region(BaseModel):
     """A box on the photo, in fractions of its frame from the top left (so it fits any size of the photo)."""
     x: float = Field(ge=0, le=1, description="Left edge, 0 (left) to 1 (right)")
     y: float = Field(ge=0, le=1, description="Top edge, 0 (top) to 1 (bottom)")
     w: float = Field(gt=0, le=1, description="Width, a fraction of the photo's width")
     h: float = Field(gt=0, le=1, description="Height, a fraction of the photo's height")
+    outline: list[tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]]] | None = Field(
+        None, min_length=3, max_length=MAX_OUTLINE_POINTS,
+        description="A freehand region instead of the whole box: its outline's points (x, y), inside the box")
 
     @model_validator(mode="after")
     def _inside(self) -> "Region":
         if self.x + self.w > 1 + 1e-6 or self.y + self.h > 1 + 1e-6:
             raise ValueError("the region reaches outside the photo (x + w and y + h must be at most 1)")
+        slack = 2e-3
+        if self.outline and not all(self.x - slack <= px <= self.x + self.w + slack
+                                    and self.y - slack <= py <= self.y + self.h + slack for px, py in self.outline):
+            raise ValueError("the freehand outline reaches outside its box (x, y, w, h)")
         return self
 
     def box(self) -> tuple[float, float, float, float]:
         return self.x, self.y, self.w, self.h
 
+    def outline_text(self) -> str | None:
+        """The outline as the record keeps it (and SVG draws it): ``x,y x,y ...``."""
+        return " ".join(f"{px:.4f},{py:.4f}" for px, py in self.outline) if self.outline else None
+
     def described(self) -> str:
-        return (f"region {self.w:.0%} x {self.h:.0%} of the frame at {self.x:.0%} from the left, "
+        shape = f"freehand region of {len(self.outline)} points within" if self.outline else "region"
+        return (f"{shape} {self.w:.0%} x {self.h:.0%} of the frame at {self.x:.0%} from the left, "
                 f"{self.y:.0%} from the top")
 
 
@@ -136,6 +152,7 @@ class QcReview(Gate):
                                      reason=f"[{r.reason.value}] {name}" + (f": {r.note}" if r.note else ""))
             if r.region is not None:
                 marks.add_mark(session, item=again, rejected=item, box=r.region.box(), actor=decision.lead,
+                               outline=r.region.outline_text(),
                                note=f"{r.reason.value.replace('_', ' ')}" + (f": {r.note}" if r.note else ""))
 
     def decided(self, session: Session, plan: Plan) -> bool:

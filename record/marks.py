@@ -12,14 +12,22 @@ from record.models import QcMark, WorkItem
 
 
 def add_mark(session: Session, *, item: WorkItem, rejected: WorkItem, box: tuple[float, float, float, float],
-             note: str, actor: str) -> QcMark:
-    """Mark ``box`` (x, y, w, h: fractions of the frame) on ``item``, the round ``rejected`` was sent back to."""
+             note: str, actor: str, outline: str | None = None) -> QcMark:
+    """Mark ``box`` (x, y, w, h: fractions of the frame; ``outline``: a freehand region inside it, ``x,y x,y ...``)
+    on ``item``, the round ``rejected`` was sent back to."""
     x, y, w, h = box
-    mark = QcMark(work_item_id=item.id, rejected_item_id=rejected.id, x=x, y=y, w=w, h=h, note=note[:500],
-                  actor=actor)
+    mark = QcMark(work_item_id=item.id, rejected_item_id=rejected.id, x=x, y=y, w=w, h=h, outline=outline,
+                  note=note[:500], actor=actor)
     session.add(mark)
     session.flush()
     return mark
+
+
+def outline_points(mark: QcMark) -> list[tuple[float, float]] | None:
+    """A freehand mark's outline as (x, y) fractions; None for a box."""
+    if not mark.outline:
+        return None
+    return [(float(x), float(y)) for x, y in (point.split(",") for point in mark.outline.split())]
 
 
 def marks_on(session: Session, item_id: int) -> list[QcMark]:

@@ -104,7 +104,8 @@ async def qc_decide(request: Request, order_id: RecordId, posted: LeadForm) -> R
 def decision_of(form: dict, waiting: list[str], lead_name: str) -> QcDecision:
     """The QC decision of the page's form. Each row names its photo (``photo-N``): the photos the lead saw must be
     the ones waiting now, or the page is out of date and nothing is decided. A row's ``region-N`` is the marked
-    box, ``x,y,w,h`` in fractions of the frame; it goes with a rejection only."""
+    box, ``x,y,w,h`` in fractions of the frame (``outline-N``: a freehand region's points inside it, ``x,y x,y
+    ...``); it goes with a rejection only."""
     rows = []
     for index in range(len(form)):
         if f"photo-{index}" not in form:
@@ -112,7 +113,8 @@ def decision_of(form: dict, waiting: list[str], lead_name: str) -> QcDecision:
         rows.append({"photo": str(form[f"photo-{index}"]), "reason": str(form.get(f"reason-{index}", "pass")),
                      "send_back_to": str(form.get(f"stage-{index}", "")),
                      "note": str(form.get(f"note-{index}", ""))[:500],
-                     "region": _region(str(form.get(f"region-{index}", "")), str(form[f"photo-{index}"]))})
+                     "region": _region(str(form.get(f"region-{index}", "")), str(form.get(f"outline-{index}", "")),
+                                       str(form[f"photo-{index}"]))})
     if sorted(row["photo"] for row in rows) != sorted(waiting):
         raise DecisionError("The photos waiting for review changed since this page was loaded (or the "
                             "form is incomplete): nothing was decided. Look at them again below.")
@@ -123,12 +125,14 @@ def decision_of(form: dict, waiting: list[str], lead_name: str) -> QcDecision:
     return QC.build(listed=[row for row in rows if row["reason"] != "pass"], by=lead_name)
 
 
-def _region(text: str, photo: str) -> Region | None:
+def _region(text: str, outline: str, photo: str) -> Region | None:
+    """The marked region of a row: its box ``x,y,w,h`` and, for a freehand one, its outline ``x,y x,y ...``."""
     if not text.strip():
         return None
     try:
         x, y, w, h = (float(part) for part in text.split(","))
-        return Region(x=x, y=y, w=w, h=h)
+        points = [tuple(float(v) for v in point.split(",")) for point in outline.split()] if outline.strip() else None
+        return Region(x=x, y=y, w=w, h=h, outline=points)
     except (ValueError, ValidationError) as exc:
         raise DecisionError(f"The region marked on {photo} ({text[:60]!r}) is not a box inside the photo "
                             f"({str(exc).splitlines()[-1][:120]}): mark it again. Nothing was decided.") from None

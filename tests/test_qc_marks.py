@@ -31,6 +31,9 @@ def test_the_mask_is_white_inside_the_box_and_black_outside():
     assert mask.apply(4, 4, [(0.999, 0.999, 0.001, 0.001)])[3, 3] == 255      # a sliver is still a pixel
     with pytest.raises(ValueError, match="at least 1x1"):
         mask.apply(0, 4, [])
+    triangle = mask.apply(100, 100, [], [[(0.1, 0.1), (0.9, 0.1), (0.1, 0.9)]])
+    assert triangle[20, 20] == 255 and triangle[80, 80] == 0 and triangle[15, 85] == 255 and triangle[85, 15] == 255
+    assert 0.30 < (triangle == 255).mean() < 0.34             # half of the 80% x 80% box
 
 
 def test_a_region_must_lie_inside_the_photo():
@@ -40,6 +43,13 @@ def test_a_region_must_lie_inside_the_photo():
         Region(x=0.6, y=0.1, w=0.5, h=0.2)
     with pytest.raises(ValidationError):
         Region(x=0.1, y=0.1, w=0, h=0.2)
+    drawn = Region(x=0.1, y=0.1, w=0.8, h=0.8, outline=[(0.1, 0.1), (0.9, 0.1), (0.1, 0.9)])
+    assert drawn.outline_text() == "0.1000,0.1000 0.9000,0.1000 0.1000,0.9000"
+    assert drawn.described().startswith("freehand region of 3 points within 80% x 80%")
+    with pytest.raises(ValidationError, match="outline reaches outside its box"):
+        Region(x=0.1, y=0.1, w=0.2, h=0.2, outline=[(0.1, 0.1), (0.9, 0.1), (0.1, 0.9)])
+    with pytest.raises(ValidationError):
+        Region(x=0.1, y=0.1, w=0.8, h=0.8, outline=[(0.1, 0.1), (0.9, 0.1)])          # not an area
 
 
 def row(index: int, name: str, reason: str = "pass", region: str = "") -> dict:
@@ -112,3 +122,25 @@ def test_the_before_of_a_second_round_at_the_gate_is_the_first(gate_line_no_run,
                               input_path=str(tmp_path / "edited-1.tif"), actor="postline-auto")
         before = before_of(session, again)
     assert (before.path, before.label) == (Path(first.input_path), "round 1 at the QC gate")
+
+
+def test_a_freehand_region_is_pulled_as_its_outline_filled(gate_line_no_run, tmp_path):  # noqa: F811
+    from PIL import Image
+
+    from surfaces.actions.queue import mask_beside, pull_to_folder
+
+    order_id = at_the_gate(gate_line_no_run, tmp_path)
+    form = row(0, "DSC_0001.dng", "liquify_distortion", "0.1,0.1,0.8,0.8") | row(1, "DSC_0002.dng")
+    form["outline-0"] = "0.1,0.1 0.9,0.1 0.1,0.9"
+    gates.decide(order_id, decision_of(form, WAITING, "maria"))
+    item, working = pull_to_folder(person="rita", folder=tmp_path / "pulled")
+    assert item.round == 2
+    pulled = np.asarray(Image.open(mask_beside(working)))
+    height, width = pulled.shape
+    assert (width, height) == Image.open(working).size == (120, 80)
+    assert pulled[int(0.2 * height), int(0.2 * width)] == 255          # inside the outline
+    assert pulled[int(0.8 * height), int(0.8 * width)] == 0            # inside its box, outside the outline
+    assert pulled[int(0.95 * height), int(0.5 * width)] == 0           # outside both
+    page = client_for("rita").get(f"/items/{item.id}").text
+    assert '<polygon class="qc-mark" points="0.1000,0.1000 0.9000,0.1000 0.1000,0.9000"' in page
+    assert "liquify distortion (maria)" in page

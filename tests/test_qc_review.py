@@ -148,10 +148,28 @@ def test_a_lead_rejects_with_a_marked_region_and_the_retoucher_gets_it_drawn_and
                                              "height": 4}))
         assert at(window_x, window_y).min() > 245 and at(1425 - 30, window_y).max() < 235   # the window, sharp
 
-        # The second photo passes from the keyboard; the first is rejected with a box dragged over the after.
+        # On the second photo the lead draws around a region (Shift held): a freehand outline, the photo rejected;
+        # then P passes it after all, and the region goes with the rejection.
+        second = cards.nth(1).locator(".frame.markable")
+        second.scroll_into_view_if_needed()
+        box = second.bounding_box()
+        page.keyboard.down("Shift")
+        page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.2)
+        page.mouse.down()
+        for fx, fy in [(0.5, 0.25), (0.45, 0.6), (0.25, 0.55)]:
+            page.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy, steps=6)
+        page.mouse.up()
+        page.keyboard.up("Shift")
+        outline = cards.nth(1).locator("input.outline").input_value().split()
+        assert len(outline) >= 4 and cards.nth(1).locator(".verdict").get_attribute("data-verdict") == "reject"
+        assert cards.nth(1).locator("polygon.mark-outline").get_attribute("visibility") == "visible"
+        assert "Freehand region marked" in cards.nth(1).locator(".region-said").inner_text()
         cards.nth(1).focus()
         page.keyboard.press("p")
         assert cards.nth(1).locator(".verdict").inner_text() == "pass"
+        assert cards.nth(1).locator("input.outline").input_value() == cards.nth(1).locator("input.region").input_value() == ""
+
+        # The first is rejected with a box dragged over the after.
         after.scroll_into_view_if_needed()
         frame = after.bounding_box()
         x0, y0 = frame["x"] + frame["width"] * 0.25, frame["y"] + frame["height"] * 0.30

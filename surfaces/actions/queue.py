@@ -127,11 +127,14 @@ def _write_mask(item: WorkItem, target: Path) -> Path | None:
     """The regions QC marked for ``item`` as a mask PNG beside ``target`` (white marked, black not; the working
     file's size, read from its header); None when nothing is marked."""
     with transaction() as session:
-        boxes = [(m.x, m.y, m.w, m.h) for m in marks.marks_on(session, item.id)]
-    if not boxes:
+        found = marks.marks_on(session, item.id)
+    if not found:
         return None
+    outlines = [marks.outline_points(m) for m in found]
+    boxes = [(m.x, m.y, m.w, m.h) for m, outline in zip(found, outlines) if outline is None]
     facts = image_facts(target, decode=False, max_pixels=None)
-    return mask.write_png(mask_beside(target), mask.apply(facts.width, facts.height, boxes))
+    return mask.write_png(mask_beside(target), mask.apply(facts.width, facts.height, boxes,
+                                                          [outline for outline in outlines if outline]))
 
 
 def hand_back(*, item_id: int, person: str, file: Path) -> SubmitResult:

@@ -26,6 +26,7 @@ def upgrade() -> None:
     sa.Column('y', sa.Float(), nullable=False),
     sa.Column('w', sa.Float(), nullable=False),
     sa.Column('h', sa.Float(), nullable=False),
+    sa.Column('outline', sqlmodel.sql.sqltypes.AutoString(length=8000), nullable=True),
     sa.Column('note', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
     sa.Column('actor', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
     sa.Column('at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
