@@ -169,7 +169,14 @@ def test_a_lead_rejects_with_a_marked_region_and_the_retoucher_gets_it_drawn_and
         assert cards.nth(1).locator(".verdict").inner_text() == "pass"
         assert cards.nth(1).locator("input.outline").input_value() == cards.nth(1).locator("input.region").input_value() == ""
 
-        # The first is rejected with a box dragged over the after.
+        # The first is rejected: R from the keyboard (the first reason, the note to type), then a box dragged over
+        # the after.
+        cards.nth(0).focus()
+        page.keyboard.press("r")
+        assert cards.nth(0).locator(".verdict").inner_text() == "reject: over smoothed skin"
+        assert page.evaluate("document.activeElement.name") == "note-0"
+        page.keyboard.press("Escape")
+        assert page.evaluate("document.activeElement.id") == "photo-0"
         after.scroll_into_view_if_needed()
         frame = after.bounding_box()
         x0, y0 = frame["x"] + frame["width"] * 0.25, frame["y"] + frame["height"] * 0.30
