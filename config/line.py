@@ -11,9 +11,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
+from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
 from config.errors import Invalid
+from config.settings import SETTINGS_FILE
 
 DEFAULT_LINE_FILE = Path(__file__).with_name("line.toml")
 SKILL_PATTERN = r"^[a-z][a-z0-9_]{1,39}$"   # stage keys follow it too: a stage key is a skill by default
@@ -288,8 +290,10 @@ def check_params(line: Line, source: Path | str) -> Line:
 
 
 def line_path() -> Path:
-    """The current line file: POSTLINE_LINE_FILE, else config/line.toml."""
-    return Path(os.environ.get("POSTLINE_LINE_FILE") or DEFAULT_LINE_FILE)
+    """The current line file: POSTLINE_LINE_FILE (from the environment, else from ``postline.env`` in the working
+    folder, as every setting), else config/line.toml."""
+    named = os.environ.get("POSTLINE_LINE_FILE") or dotenv_values(SETTINGS_FILE).get("POSTLINE_LINE_FILE")
+    return Path(named or DEFAULT_LINE_FILE)
 
 
 def load_line(path: Path | None = None) -> Line:

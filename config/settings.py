@@ -7,6 +7,7 @@ Nothing is read at import time: call :func:`get_settings`. Tests point
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,9 +15,12 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+SETTINGS_FILE = "postline.env"    # in the working folder; the environment wins over it
+
+
 class PostlineSettings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="POSTLINE_", env_file="postline.env", extra="ignore"
+        env_prefix="POSTLINE_", env_file=SETTINGS_FILE, extra="ignore"
     )
 
     home: Path = Field(
@@ -32,7 +36,15 @@ class PostlineSettings(BaseSettings):
         description="Photos per task run: image work is batched so a flow run holds tens, not thousands, of task runs.",
     )
     workers: int = Field(
-        default=2, ge=1, le=64, description="Photo batches processed at once on this machine."
+        default=2, ge=1, le=64,
+        description="Photo batches processed at once on this machine (the thread pool used without dask_address).",
+    )
+    dask_address: str | None = Field(
+        default=None,
+        description="Address of a Dask scheduler (tcp://HOST:8786, as `dask scheduler` prints it) whose workers do "
+                    "the orders' photo work (ingest, stage and QC batches) through prefect-dask. Its workers must "
+                    "run this code version and see the same POSTLINE_HOME and POSTLINE_DATABASE_URL; a run checks "
+                    "them before its first batch. None: a thread pool of `workers` threads in the run's process.",
     )
     web_long_edge: int = Field(
         default=1600, ge=256, le=8192, description="Long edge in pixels of the web-size delivery JPEGs."
@@ -42,6 +54,13 @@ class PostlineSettings(BaseSettings):
         default=False,
         description="Also deliver album proof spreads (album/*.jpg), laid out from templates (tasks/pixels/layout.py), "
                     "whatever the line says (a line's stage with `album = true` turns them on for that line).",
+    )
+
+    # The studio. (Issue 15's delivery adds the studio's copyright and contact beside it, for delivered files.)
+    studio_name: str = Field(
+        default="Photo Studio", min_length=1, max_length=120,
+        description="The studio's name: the watermark on the client's gallery proofs, the gallery's heading and "
+                    "the e-mails to clients.",
     )
     claims_at_once: int = Field(
         default=6, ge=1, le=64,
@@ -108,10 +127,29 @@ class PostlineSettings(BaseSettings):
                              "between two heartbeats")
         return self
 
+    @field_validator("dask_address")
+    @classmethod
+    def _dask_address(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not re.fullmatch(r"(tcp|tls|ucx|ws|wss)://[^\s/]+:\d+", value):
+            raise ValueError(f"POSTLINE_DASK_ADDRESS '{value}' is not a Dask scheduler address: give it as "
+                             "tcp://HOST:PORT (what `dask scheduler` prints, e.g. tcp://10.0.0.5:8786), or leave it "
+                             "unset to work photos in the run's own process")
+        return value
+
     @field_validator("home")
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("studio_name")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("one line of text, without control characters (newline, tab, escape)")
+        return value
 
     @property
     def db_url(self) -> str:

@@ -1,24 +1,25 @@
 """The order flow: one flow run per client order, through the whole line.
 
 ingest -> (senior review of the originals) -> each stage of the order's line (config/line.toml as it was when
-the order first started) -> QC gate -> (rework back to the blamed stage) -> delivery. The production record
-decides what is left to do, so running an order again after a crash picks up where it stopped and redoes no
-finished photo; one run at a time (tasks/runs.py)."""
+the order first started; after grading, the client's selection when the order has one: their favourites are
+retouched, the rest go to QC as graded) -> QC gate -> (rework back to the blamed stage) -> delivery. The
+production record decides what is left to do, so running an order again after a crash picks up where it stopped
+and redoes no finished photo; one run at a time (tasks/runs.py)."""
 
 from prefect import flow
 from prefect.runtime import flow_run
-from prefect.task_runners import ThreadPoolTaskRunner
 
-from config.settings import get_settings
+from flows.client_selection import client_selection_flow
 from flows.delivery import delivery_flow
 from flows.ingest import ingest_flow
 from flows.original_review import original_review_flow
 from flows.qc_gate import qc_gate_flow
 from flows.stage import stage_flow
-from record.models import QC_GATE
+from record.models import CLIENT_SELECTION, QC_GATE
 from tasks.calibration import calibrate_session
 from tasks.order_report import published_report
 from tasks.planning import next_stage, order_title
+from tasks.runners import photo_runner
 from tasks.runs import order_run
 
 
@@ -33,13 +34,15 @@ def order_flow(order_id: int, wait: bool = False) -> str:
     with order_run(order_id, wait=wait) as order, published_report(order_id):  # artifacts when it ends
         if order["delivered"]:
             return order["delivery_path"]
-        pool = ThreadPoolTaskRunner(max_workers=get_settings().workers)
+        pool = photo_runner()     # a thread pool here, or the Dask cluster of POSTLINE_DASK_ADDRESS
         ingest_flow.with_options(task_runner=pool)(order_id, order["card_folder"])
         if order["review_gate"]:
             original_review_flow(order_id)
         calibrate_session(order_id)
         while (stage := next_stage(order_id, order["run_id"])) is not None:
-            if stage == QC_GATE:
+            if stage == CLIENT_SELECTION:
+                client_selection_flow(order_id)
+            elif stage == QC_GATE:
                 qc_gate_flow.with_options(task_runner=pool)(order_id)
             else:
                 stage_flow.with_options(task_runner=pool)(order_id, stage)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from qc.originals import ORIGINALS
 from qc.review import QC
 from record import work
 from record.db import transaction
@@ -36,7 +37,8 @@ def order_page(request: Request, session: WebSession, order_id: int) -> Response
             raise work.NotFound(f"There is no order {order_id}.") from None
         counts = work.photo_counts(db, order_id)
     return page(request, "order.html", session, person=session.person, order=order,
-                counts={s.value: n for s, n in counts.items()}, awaiting=gates.pending(QC, order_id))
+                counts={s.value: n for s, n in counts.items()}, awaiting=gates.pending(QC, order_id),
+                originals=len(gates.pending(ORIGINALS, order_id)))
 
 
 @router.get("")

@@ -148,7 +148,7 @@ def package_order(order_id: int) -> str:
     with transaction() as session:
         order = work.get_order(session, order_id)
         everything = work.photos(session, order_id)
-        ready = [(p, work.final_output(session, p.id, line.last.key)) for p in everything
+        ready = [(p, work.finished_output(session, p.id, [s.key for s in line.stages])) for p in everything
                  if p.status in (PhotoStatus.PASSED, PhotoStatus.DELIVERED)]
     not_delivered = [{"source_name": p.source_name, "source_sha256": p.sha256 or None, "status": p.status.value,
                       "reason": p.reason}

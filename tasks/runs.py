@@ -147,6 +147,9 @@ def _take_order(order_id: int, run_id: str, run_name: str) -> dict:
         order = work.get_order(session, order_id)
         if order.line_json is None:
             work.record_line(session, order, get_line())
+        if order.waiting_on is not None:    # what an earlier wait marked: a suspended run starts again from the
+            order.waiting_on = None         # top, and skips the stage it waited in once people are done there
+            session.add(order)
         delivered = order.status is OrderStatus.DELIVERED and order.delivery_path and Path(order.delivery_path).exists()
         released = 0
         if not delivered:

@@ -245,6 +245,8 @@ def test_a_run_suspended_for_people_keeps_its_order_until_prefect_says_it_is_gon
         client.set_flow_run_state(child.id, Cancelled(), force=True)
     assert main(["order", "run", str(order_id)]) == 0
     _processed_once(order_id)
+    with transaction() as session:                   # the wait the suspended run marked is over
+        assert work.get_order(session, order_id).waiting_on is None
 
 
 def test_the_lease_update_has_one_winner(record_on):

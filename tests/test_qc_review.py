@@ -129,7 +129,7 @@ def test_a_lead_rejects_with_a_marked_region_and_the_retoucher_gets_it_drawn_and
         assert rgb(window)[0] > 180 and rgb(window)[1:].max() < 120, rgb(window)   # the blown window, drawn red
 
         # A click on the blown window of the after: the 100% view of the file around it, a file pixel a CSS pixel.
-        after = cards.nth(0).locator(".frame.markable")
+        after = cards.nth(0).locator(".qc-frame.markable")
         frame = after.bounding_box()
         window_x, window_y = (1425 + 1690) / 2, (75 + 300) / 2
         page.mouse.click(frame["x"] + frame["width"] * window_x / WIDTH, frame["y"] + frame["height"] * window_y / HEIGHT)
@@ -150,7 +150,7 @@ def test_a_lead_rejects_with_a_marked_region_and_the_retoucher_gets_it_drawn_and
 
         # On the second photo the lead draws around a region (Shift held): a freehand outline, the photo rejected;
         # then P passes it after all, and the region goes with the rejection.
-        second = cards.nth(1).locator(".frame.markable")
+        second = cards.nth(1).locator(".qc-frame.markable")
         second.scroll_into_view_if_needed()
         box = second.bounding_box()
         page.keyboard.down("Shift")

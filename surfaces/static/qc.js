@@ -86,7 +86,7 @@
       verdict(photo);
     });
     photo.querySelector(".zoom").addEventListener("click", function () { closeZoom(photo); });
-    photo.querySelectorAll(".frame[data-zoom]").forEach(function (frame) {
+    photo.querySelectorAll(".qc-frame[data-zoom]").forEach(function (frame) {
       var start = null, trail = null;      // trail: the freehand outline being drawn (Shift held at the start)
       frame.addEventListener("pointerdown", function (event) {
         event.preventDefault();
