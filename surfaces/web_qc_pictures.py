@@ -19,7 +19,7 @@ from config.errors import NotFound
 from qc import findings
 from record import rounds, work
 from record.models import QC_GATE, WorkItem
-from surfaces.web_images import PREVIEW_LONG_EDGE, _open, _to_rgb8
+from surfaces.web_images import PREVIEW_LONG_EDGE, _encode, _open, _to_rgb8
 
 ZOOM_MAX = 1600        # the largest side of a 100% view, px
 
@@ -106,7 +106,4 @@ def zoom_jpeg(path: Path, x: float, y: float, width: int, height: int) -> bytes:
     width, height = min(width, full_w, ZOOM_MAX), min(height, full_h, ZOOM_MAX)
     left = int(min(max(0, round(x * full_w - width / 2)), full_w - width))
     top = int(min(max(0, round(y * full_h - height / 2)), full_h - height))
-    piece = Image.fromarray(_to_rgb8(data[top:top + height, left:left + width]), "RGB")
-    out = io.BytesIO()
-    piece.save(out, "JPEG", quality=92)
-    return out.getvalue()
+    return _encode(Image.fromarray(_to_rgb8(data[top:top + height, left:left + width]), "RGB"), quality=92)
