@@ -40,7 +40,7 @@ PEOPLE = [f"r{i}" for i in range(8)]
 REASONS = ["clipped", "colour_cast", "over_smoothed_skin", "look_lost", "soft", "wrong_crop", "skin_tone"]
 START = datetime(2025, 11, 1, 8, 0)
 EVENT_COLUMNS = ("id", "order_id", "photo_id", "work_item_id", "stage", "round", "kind", "actor", "reason",
-                 "blamed_stage", "seconds", "at")
+                 "blamed_stage", "seconds", "at", "queued_at")
 
 
 class Record:
@@ -52,9 +52,10 @@ class Record:
         while len(self.events) < events:
             self._order()
 
-    def _event(self, order, photo, item, stage, rnd, kind, actor, at, reason=None, blamed=None, seconds=None):
+    def _event(self, order, photo, item, stage, rnd, kind, actor, at, reason=None, blamed=None, seconds=None,
+               queued=None):
         self.events.append((len(self.events) + 1, order, photo, item, stage, rnd, kind, actor, reason, blamed,
-                            seconds, at))
+                            seconds, at, queued))
         return len(self.events)
 
     def _item(self, order, photo, stage, rnd, status, who, at):
@@ -70,7 +71,8 @@ class Record:
         done = claim + timedelta(seconds=seconds)
         item = self._item(order, photo, stage, rnd, "submitted", actor, done)
         self._event(order, photo, item, stage, rnd, "enqueued", "postline-auto", at)
-        self._event(order, photo, item, stage, rnd, "claimed", actor, claim)
+        self._event(order, photo, item, stage, rnd, "claimed", actor, claim, seconds=(claim - at).total_seconds(),
+                    queued=at)
         self._event(order, photo, item, stage, rnd, "submitted", actor, done, seconds=seconds)
         return done
 
@@ -96,7 +98,8 @@ class Record:
                 status = "rejected" if rnd == 1 and self.rng.random() < 0.12 else "passed"
                 gate = self._item(order, photo, "qc_gate", rnd, status, "postline-auto", decided)
                 self._event(order, photo, gate, "qc_gate", rnd, "enqueued", "postline-auto", at)
-                self._event(order, photo, gate, "qc_gate", rnd, "claimed", "postline-auto", decided)
+                self._event(order, photo, gate, "qc_gate", rnd, "claimed", "postline-auto", decided,
+                            seconds=(decided - at).total_seconds(), queued=at)
                 if status == "passed":
                     self._event(order, photo, gate, "qc_gate", rnd, "passed", "postline-auto", decided)
                     self._event(order, photo, None, "qc_gate", rnd, "passed", "postline-auto", decided)

@@ -3,8 +3,8 @@
 - :func:`seconds_between`, :func:`day_of`, :func:`month_of`: the few expressions the two dialects spell
   differently (SQLite stores times as text: ``julianday``/``strftime``; PostgreSQL: ``EXTRACT``/``to_char``).
 - :func:`percentiles`: median and p90 by nearest rank (the smallest value with at least that share of the
-  values at or below it), from ordered rows numbered in SQL (``ROW_NUMBER``/``COUNT`` over a window): SQLite has
-  no percentile function, and PostgreSQL's ``percentile_cont`` interpolates, which would make the two differ.
+  values at or below it), picked in SQL by rank (``LIMIT 1 OFFSET``): SQLite has no percentile function, and
+  PostgreSQL's ``percentile_cont`` interpolates, which would make the two differ.
 """
 
 from __future__ import annotations
@@ -75,31 +75,28 @@ def as_float(value: ColumnElement) -> ColumnElement:
     return cast(value, Float)
 
 
-def percentiles(session: Session, values: FromClause,
-                groups: Sequence[str]) -> dict[tuple, tuple[int, float, float, float]]:
-    """Group -> (count, median, p90, sum) of ``values.c.value`` (NULLs left out) by the columns named ``groups``,
-    by nearest rank: the value of rank ceil(p * n) in ascending order, i.e. the row whose rank r is the first
-    with r >= p * n (2r >= n > 2(r - 1) for the median; 10r >= 9n > 10(r - 1) for p90).
+def percentiles(session: Session, value: ColumnElement, groups: Sequence[ColumnElement],
+                where: Sequence[ColumnElement[bool]]) -> dict[tuple, tuple[int, float, float, float]]:
+    """Group -> (count, median, p90, sum) of ``value`` (NULLs left out) over the rows ``where`` keeps, by the
+    columns ``groups``, by nearest rank: the value of rank ceil(p * n) in ascending order (the first rank r with
+    2r >= n for the median, 10r >= 9n for p90).
 
-    The rows are numbered in one window (rank, count and sum over the same partition and order: one pass,
-    and no sort at all where an index gives that order: ix_events_durations for touch times); only the two
-    picked rows of each group reach the final GROUP BY. Values computed from several columns (queue waits)
-    should come in as a MATERIALIZED CTE: each is then computed once, not once per use."""
-    keys = [values.c[name] for name in groups]
-    whole = {"partition_by": keys, "order_by": values.c.value, "rows": (None, None)}
-    ranked = select(*keys, values.c.value,
-                    func.row_number().over(partition_by=keys, order_by=values.c.value).label("rank"),
-                    func.count().over(**whole).label("n"), func.sum(values.c.value).over(**whole).label("total"),
-                    ).where(values.c.value.is_not(None)).subquery("ranked")
-    rank, n, value = ranked.c["rank"], ranked.c.n, ranked.c.value
-    median = and_(rank * 2 >= n, (rank - 1) * 2 < n)
-    p90 = and_(rank * 10 >= n * 9, (rank - 1) * 10 < n * 9)
-    names = [ranked.c[name] for name in groups]
-    rows = session.execute(
-        select(*names, func.max(n), func.min(case((median, value))), func.min(case((p90, value))),
-               func.max(ranked.c.total))
-        .where(or_(median, p90)).group_by(*names)
-    ).all()
-    # Kept to the millisecond: SQLite's julianday arithmetic is a few microseconds off PostgreSQL's epoch one.
-    return {tuple(row[:len(groups)]): (int(row[-4]), round(float(row[-3]), 3), round(float(row[-2]), 3),
-                                       float(row[-1])) for row in rows}
+    One statement counts and sums each group; then each picked value is one ``ORDER BY value LIMIT 1 OFFSET
+    rank - 1``. Where an index holds the rows in value order within a group (ix_events_durations: touch times
+    and queue waits, stage by stage) that walks index entries and stops at the rank: no sort, no window (the
+    window functions this replaced numbered every row into a temporary table: bench/report.py)."""
+    present = [value.is_not(None), *where]
+    counted = session.execute(select(*groups, func.count(value), func.sum(value)).where(*present)
+                              .group_by(*groups)).all()
+    out = {}
+    for row in counted:
+        key, n, total = tuple(row[:len(groups)]), int(row[-2]), row[-1]
+        if not n:
+            continue
+        same = [column == part for column, part in zip(groups, key)]
+        picked = [session.execute(select(value).where(*present, *same).order_by(value).limit(1)
+                                  .offset(rank - 1)).scalar_one()
+                  for rank in (-(-n // 2), -(-9 * n // 10))]
+        # Kept to the millisecond: SQLite's julianday arithmetic is a few microseconds off PostgreSQL's epoch one.
+        out[key] = (n, round(float(picked[0]), 3), round(float(picked[1]), 3), float(total))
+    return out

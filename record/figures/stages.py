@@ -30,7 +30,7 @@ from sqlmodel import Session
 
 from config.line import Line
 from record.figures.scope import Scope
-from record.figures.sql import EVENTS, ITEMS, K, percentiles, seconds_between
+from record.figures.sql import EVENTS, ITEMS, K, percentiles
 from record.models import CLIENT_REVIEW, DELIVERY, INGEST, ORIGINAL_REVIEW, QC_GATE, WorkStatus, utcnow
 from record.work import AUTO_WORKER
 
@@ -187,39 +187,21 @@ def _times(session: Session, scope: Scope) -> dict:
     time and the automatic worker's machine time apart (each in the order of ix_events_durations)."""
     out = {}
     for people, who in ((1, EVENTS.c.actor != AUTO_WORKER), (0, EVENTS.c.actor == AUTO_WORKER)):
-        values = select(EVENTS.c.stage.label("stage"), EVENTS.c.seconds.label("value")).where(
-            EVENTS.c.kind == K.SUBMITTED, who, *scope.events(EVENTS)).subquery("touch")
-        out |= {(key[0], people): spread for key, spread in percentiles(session, values, ["stage"]).items()}
+        spreads = percentiles(session, EVENTS.c.seconds, [EVENTS.c.stage],
+                              [EVENTS.c.kind == K.SUBMITTED, who, *scope.events(EVENTS)])
+        out |= {(key[0], people): spread for key, spread in spreads.items()}
     return out
 
 
 def _waits(session: Session, scope: Scope) -> dict:
     """stage -> (n, median, p90, total) of seconds from enqueued to first claimed, for the items enqueued in the
-    period; each wait computed once (MATERIALIZED), then ranked. Pairing each item's enqueue with its first claim
-    is the one place the two databases want different SQL for the same rows: SQLite looks each item's first claim
-    up in ix_events_item_kind_at (a seek is cheap in-process; grouping all items' events costs it more), while
-    PostgreSQL groups the items' events in one hash aggregate (250k seeks took it 2.4 s at 1M events, the
-    aggregate 1.1 s: bench/report.py)."""
-    if session.get_bind().dialect.name == "sqlite":
-        claims = EVENTS.alias("claims")
-        first_claim = (select(func.min(claims.c.at))
-                       .where(claims.c.work_item_id == EVENTS.c.work_item_id, claims.c.kind == K.CLAIMED)
-                       .scalar_subquery())
-        waits = select(EVENTS.c.stage.label("stage"), seconds_between(EVENTS.c.at, first_claim).label("value")).where(
-            EVENTS.c.kind == K.ENQUEUED, *scope.events(EVENTS))
-    else:
-        enqueued = func.min(case((EVENTS.c.kind == K.ENQUEUED, EVENTS.c.at)))
-        claimed = func.min(case((EVENTS.c.kind == K.CLAIMED, EVENTS.c.at)))
-        fresh = EVENTS.alias("fresh")          # a bounded period: only the items enqueued in it
-        in_period = ([EVENTS.c.work_item_id.in_(select(fresh.c.work_item_id).where(
-            fresh.c.kind == K.ENQUEUED, *scope.in_period(fresh.c.at)))] if scope.since is not None else [])
-        waits = (select(func.min(EVENTS.c.stage).label("stage"), seconds_between(enqueued, claimed).label("value"))
-                 .where(EVENTS.c.work_item_id.is_not(None), EVENTS.c.kind.in_([K.ENQUEUED, K.CLAIMED]),
-                        *scope.events(EVENTS, period=False), *in_period)
-                 .group_by(EVENTS.c.work_item_id)
-                 .having(and_(claimed.is_not(None), *scope.in_period(enqueued))))
-    ranked = percentiles(session, waits.cte("waits").prefix_with("MATERIALIZED"), ["stage"])
-    return {key[0]: spread for key, spread in ranked.items()}
+    period. An item's first CLAIMED event carries both (``queued_at``, and the wait in ``seconds``), written with
+    the claim (record/moves.py, record/claim_sql.py): the waits are read in the order of ix_events_durations,
+    like touch times, instead of pairing every item's enqueue with its first claim at report time."""
+    spreads = percentiles(session, EVENTS.c.seconds, [EVENTS.c.stage],
+                          [EVENTS.c.kind == K.CLAIMED, EVENTS.c.queued_at.is_not(None),
+                           *scope.in_period(EVENTS.c.queued_at), *scope.events(EVENTS, period=False)])
+    return {key[0]: spread for key, spread in spreads.items()}
 
 
 def _wip(session: Session, scope: Scope, now: datetime) -> dict[str, int]:
