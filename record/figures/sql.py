@@ -2,6 +2,8 @@
 
 - :func:`seconds_between`, :func:`day_of`, :func:`month_of`: the few expressions the two dialects spell
   differently (SQLite stores times as text: ``julianday``/``strftime``; PostgreSQL: ``EXTRACT``/``to_char``).
+- :class:`unindexed`: a column SQLite's planner must not use an index for (its ``+column``), where the index it
+  would pick reads rows one by one or needs a sort, and another one covers the whole statement in order.
 - :func:`percentiles`: median and p90 by nearest rank (the smallest value with at least that share of the
   values at or below it), picked in SQL by rank (``LIMIT 1 OFFSET``): SQLite has no percentile function, and
   PostgreSQL's ``percentile_cont`` interpolates, which would make the two differ.
@@ -9,13 +11,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from sqlalchemy import Float, and_, case, cast, func, or_, select
+from sqlalchemy import Float, cast, func, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
-from sqlalchemy.sql.selectable import FromClause
 from sqlmodel import Session
 
 from record.models import EventKind, StageEvent, WorkItem
@@ -42,6 +43,26 @@ def _seconds_postgresql(element, compiler, **kw):  # noqa: ANN001
     start, end = list(element.clauses)
     return (f"CAST(EXTRACT(EPOCH FROM ({compiler.process(end, **kw)} - {compiler.process(start, **kw)})) "
             "AS DOUBLE PRECISION)")
+
+
+class unindexed(FunctionElement):  # noqa: N801
+    """The column as it is, but on SQLite written ``+column``: no index is used for a term on it, so the planner
+    takes the index that covers the rest of the statement (and its order) instead."""
+    inherit_cache = True
+
+    def __init__(self, column: ColumnElement):
+        self.type = column.type
+        super().__init__(column)
+
+
+@compiles(unindexed)
+def _unindexed(element, compiler, **kw):  # noqa: ANN001
+    return compiler.process(list(element.clauses)[0], **kw)
+
+
+@compiles(unindexed, "sqlite")
+def _unindexed_sqlite(element, compiler, **kw):  # noqa: ANN001
+    return f"+{compiler.process(list(element.clauses)[0], **kw)}"
 
 
 class _text_of_time(FunctionElement):  # noqa: N801
@@ -75,26 +96,37 @@ def as_float(value: ColumnElement) -> ColumnElement:
     return cast(value, Float)
 
 
+# Above this many values in a group, its ranks are walked in the value's index order (the period tested on each
+# entry) rather than the period's rows sorted: a month's few thousand touch times sort faster than the walk
+# through every touch time of the stage, a year's fifty thousand do not (bench/report.py, 1M events:
+# 40 ms sorted, 7 ms walked for the year; 3 ms sorted, 6 ms walked for a month).
+WALK_AFTER = 20_000
+
+
 def percentiles(session: Session, value: ColumnElement, groups: Sequence[ColumnElement],
-                where: Sequence[ColumnElement[bool]]) -> dict[tuple, tuple[int, float, float, float]]:
-    """Group -> (count, median, p90, sum) of ``value`` (NULLs left out) over the rows ``where`` keeps, by the
-    columns ``groups``, by nearest rank: the value of rank ceil(p * n) in ascending order (the first rank r with
-    2r >= n for the median, 10r >= 9n for p90).
+                where: Sequence[ColumnElement[bool]], *, when: ColumnElement,
+                period: Callable[[ColumnElement], list]) -> dict[tuple, tuple[int, float, float, float]]:
+    """Group -> (count, median, p90, sum) of ``value`` (NULLs left out) over the rows ``where`` keeps whose time
+    ``when`` is in the ``period`` (conditions on a time column: Scope.in_period), by the columns ``groups``, by
+    nearest rank: the value of rank ceil(p * n) in ascending order (the first rank r with 2r >= n for the median,
+    10r >= 9n for p90).
 
     One statement counts and sums each group; then each picked value is one ``ORDER BY value LIMIT 1 OFFSET
-    rank - 1``. Where an index holds the rows in value order within a group (ix_events_durations: touch times
-    and queue waits, stage by stage) that walks index entries and stops at the rank: no sort, no window (the
-    window functions this replaced numbered every row into a temporary table: bench/report.py)."""
+    rank - 1``. For a large group that walks an index holding the rows in value order within the group
+    (ix_events_durations: touch times and queue waits, stage by stage; the period tested on ``unindexed(when)``)
+    and stops at the rank: no sort, no window (the window functions this replaced numbered every row into a
+    temporary table: bench/report.py)."""
     present = [value.is_not(None), *where]
-    counted = session.execute(select(*groups, func.count(value), func.sum(value)).where(*present)
-                              .group_by(*groups)).all()
+    counted = session.execute(select(*groups, func.count(value), func.sum(value))
+                              .where(*present, *period(when)).group_by(*groups)).all()
     out = {}
     for row in counted:
         key, n, total = tuple(row[:len(groups)]), int(row[-2]), row[-1]
         if not n:
             continue
         same = [column == part for column, part in zip(groups, key)]
-        picked = [session.execute(select(value).where(*present, *same).order_by(value).limit(1)
+        in_period = period(unindexed(when) if n > WALK_AFTER else when)
+        picked = [session.execute(select(value).where(*present, *in_period, *same).order_by(value).limit(1)
                                   .offset(rank - 1)).scalar_one()
                   for rank in (-(-n // 2), -(-9 * n // 10))]
         # Kept to the millisecond: SQLite's julianday arithmetic is a few microseconds off PostgreSQL's epoch one.

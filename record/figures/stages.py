@@ -30,7 +30,7 @@ from sqlmodel import Session
 
 from config.line import Line
 from record.figures.scope import Scope
-from record.figures.sql import EVENTS, ITEMS, K, percentiles
+from record.figures.sql import EVENTS, ITEMS, K, percentiles, unindexed
 from record.models import CLIENT_REVIEW, DELIVERY, INGEST, ORIGINAL_REVIEW, QC_GATE, WorkStatus, utcnow
 from record.work import AUTO_WORKER
 
@@ -147,7 +147,7 @@ def _counts(session: Session, scope: Scope) -> dict[tuple[str, str, bool], tuple
     # Photos through QC by any way (the gate, or a lead letting a held photo pass): what delivery takes in.
     passed = session.execute(
         select(func.count(), func.count(EVENTS.c.photo_id.distinct())).where(
-            EVENTS.c.kind == K.PASSED, EVENTS.c.stage == QC_GATE, EVENTS.c.work_item_id.is_(None),
+            EVENTS.c.kind == K.PASSED, EVENTS.c.stage == QC_GATE, unindexed(EVENTS.c.work_item_id).is_(None),
             *scope.events(EVENTS, stage_column=None))
     ).one()
     out[(QC_GATE, K.PASSED, True)] = tuple(passed)
@@ -188,7 +188,8 @@ def _times(session: Session, scope: Scope) -> dict:
     out = {}
     for people, who in ((1, EVENTS.c.actor != AUTO_WORKER), (0, EVENTS.c.actor == AUTO_WORKER)):
         spreads = percentiles(session, EVENTS.c.seconds, [EVENTS.c.stage],
-                              [EVENTS.c.kind == K.SUBMITTED, who, *scope.events(EVENTS)])
+                              [EVENTS.c.kind == K.SUBMITTED, who, *scope.events(EVENTS, period=False)],
+                              when=EVENTS.c.at, period=scope.in_period)
         out |= {(key[0], people): spread for key, spread in spreads.items()}
     return out
 
@@ -200,7 +201,7 @@ def _waits(session: Session, scope: Scope) -> dict:
     like touch times, instead of pairing every item's enqueue with its first claim at report time."""
     spreads = percentiles(session, EVENTS.c.seconds, [EVENTS.c.stage],
                           [EVENTS.c.kind == K.CLAIMED, EVENTS.c.queued_at.is_not(None),
-                           *scope.in_period(EVENTS.c.queued_at), *scope.events(EVENTS, period=False)])
+                           *scope.events(EVENTS, period=False)], when=EVENTS.c.queued_at, period=scope.in_period)
     return {key[0]: spread for key, spread in spreads.items()}
 
 
