@@ -1,7 +1,7 @@
 """The SQL pieces the figures share, written once for SQLite and PostgreSQL so both give the same numbers.
 
 - :func:`seconds_between`, :func:`day_of`, :func:`month_of`: the few expressions the two dialects spell
-  differently (SQLite stores times as text: ``julianday``/``strftime``; PostgreSQL: ``EXTRACT``/``to_char``).
+  differently (SQLite stores times as text: ``julianday``/``substr``; PostgreSQL: ``EXTRACT``/``to_char``).
 - :class:`unindexed`: a column SQLite's planner must not use an index for (its ``+column``), where the index it
   would pick reads rows one by one or needs a sort, and another one covers the whole statement in order.
 - :func:`percentiles`: median and p90 by nearest rank (the smallest value with at least that share of the
@@ -68,7 +68,8 @@ def _unindexed_sqlite(element, compiler, **kw):  # noqa: ANN001
 class _text_of_time(FunctionElement):  # noqa: N801
     """A timestamp as text in a fixed layout: a day ('2026-10-05') or a month ('2026-10')."""
     inherit_cache = True
-    layouts = {"day": ("%Y-%m-%d", "YYYY-MM-DD"), "month": ("%Y-%m", "YYYY-MM")}
+    layouts = {"day": "YYYY-MM-DD", "month": "YYYY-MM"}      # PostgreSQL's to_char
+    lengths = {"day": 10, "month": 7}                          # SQLite: the leading characters of its text
 
 
 class day_of(_text_of_time):  # noqa: N801
@@ -83,12 +84,15 @@ class month_of(_text_of_time):  # noqa: N801
 
 @compiles(_text_of_time, "sqlite")
 def _time_text_sqlite(element, compiler, **kw):  # noqa: ANN001
-    return f"strftime('{element.layouts[element.layout][0]}', {compiler.process(list(element.clauses)[0], **kw)})"
+    # SQLite holds a time as the text '2026-10-05 09:00:00.000000' (UTC, SQLAlchemy's layout): the day and the
+    # month are its first 10 and 7 characters. substr() reads them without strftime's parse of every row
+    # (bench/report.py, 1M events: the year's trend 0.30 -> 0.26 s, the retouchers' days 0.23 -> 0.19 s).
+    return f"substr({compiler.process(list(element.clauses)[0], **kw)}, 1, {element.lengths[element.layout]})"
 
 
 @compiles(_text_of_time, "postgresql")
 def _time_text_postgresql(element, compiler, **kw):  # noqa: ANN001
-    return f"to_char({compiler.process(list(element.clauses)[0], **kw)}, '{element.layouts[element.layout][1]}')"
+    return f"to_char({compiler.process(list(element.clauses)[0], **kw)}, '{element.layouts[element.layout]}')"
 
 
 def as_float(value: ColumnElement) -> ColumnElement:
