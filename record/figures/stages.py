@@ -205,19 +205,31 @@ def _waits(session: Session, scope: Scope) -> dict:
     return {key[0]: spread for key, spread in spreads.items()}
 
 
-def _wip(session: Session, scope: Scope, now: datetime) -> dict[str, int]:
+def _wip(session: Session, scope: Scope, now: datetime,
+         counts: dict[tuple[str, str, bool], tuple[int, int]] | None = None) -> dict[str, int]:
     """stage -> work items open (queued or claimed) at the period's end (``now`` if it has not ended): enqueued
-    before it, less those closed (handed back, passed, rejected, failed) or cancelled before it."""
+    before it, less those closed (handed back, passed, rejected, failed) or cancelled before it.
+
+    ``counts`` (:func:`_counts` of the same scope) already holds the period's own enqueues and closings (a work
+    item's events: not photo-level); when the period has ended, only the events before it are counted here
+    (none for a report from the start of the record), not every event up to its end again."""
     end = scope.until if scope.until is not None and scope.until < now else now
-    at_end = scope.shifted(None, end)
-    rows = session.execute(
-        select(EVENTS.c.kind, EVENTS.c.stage, func.count()).where(
-            EVENTS.c.kind.in_([K.ENQUEUED, *CLOSING]), EVENTS.c.work_item_id.is_not(None), *at_end.events(EVENTS))
-        .group_by(EVENTS.c.kind, EVENTS.c.stage)
-    ).all()
     wip: dict[str, int] = {}
-    for kind, stage, n in rows:
-        wip[stage] = wip.get(stage, 0) + (n if K(kind) is K.ENQUEUED else -n)
+    before: Scope | None = scope.shifted(None, end)
+    if counts is not None and end == scope.until:
+        for (stage, kind, photo_level), (n, _) in counts.items():
+            if not photo_level and kind in (K.ENQUEUED, *CLOSING):
+                wip[stage] = wip.get(stage, 0) + (n if kind is K.ENQUEUED else -n)
+        before = scope.shifted(None, scope.since) if scope.since is not None else None
+    if before is not None:
+        rows = session.execute(
+            select(EVENTS.c.kind, EVENTS.c.stage, func.count()).where(
+                EVENTS.c.kind.in_([K.ENQUEUED, *CLOSING]), EVENTS.c.work_item_id.is_not(None),
+                *before.events(EVENTS))
+            .group_by(EVENTS.c.kind, EVENTS.c.stage)
+        ).all()
+        for kind, stage, n in rows:
+            wip[stage] = wip.get(stage, 0) + (n if K(kind) is K.ENQUEUED else -n)
     cancelled = session.execute(
         select(ITEMS.c.stage, func.count()).where(
             ITEMS.c.status == WorkStatus.CANCELLED, ITEMS.c.updated_at < end, *scope.of_orders(ITEMS.c.order_id),
@@ -275,7 +287,7 @@ def stage_rows(session: Session, scope: Scope, line: Line, *, titles: dict[str, 
         before = fpy.get((stage,), (0, 0))
         fpy[(stage,)] = (before[0] + first, before[1] + back)
     waits = _waits(session, scope) if detail else {}
-    wip = _wip(session, scope, now or utcnow()) if detail else {}
+    wip = _wip(session, scope, now or utcnow(), counts) if detail else {}
     found = {s for s, _, _ in counts} | set(sent_back) | set(wip)
     keys = [k for k in stage_keys(line, found) if scope.stage in (None, k)]
     rows = []
