@@ -204,7 +204,12 @@ class StageEvent(SQLModel, table=True):
     actor: str = Field(max_length=80)
     reason: str | None = Field(default=None, max_length=1000)
     blamed_stage: str | None = Field(default=None, max_length=40)
-    seconds: float | None = Field(default=None, description="Touch time of the work this event closes.")
+    seconds: float | None = Field(default=None, description=(
+        "SUBMITTED: the touch (or machine) time of the work it closes; an item's first CLAIMED: its queue wait, "
+        "from queued_at to this claim."))
+    queued_at: datetime | None = Field(default=None, description=(
+        "On an item's first CLAIMED event only: when the item was enqueued (its ENQUEUED event's time), written "
+        "with the claim so the figures read queue waits without pairing events (record/figures/stages.py)."))
     at: datetime = Field(default_factory=utcnow)
 
 
@@ -222,13 +227,14 @@ class StageEventReason(SQLModel, table=True):
 # looked up from an index costs several times its entry, and at 1M events those lookups were most of the report's
 # time (bench/report.py). ix_events_figures (kind, stage, at, ...) finds a period's events stage by stage;
 # ix_events_durations (kind, stage, seconds, ...) hands touch times over in order, so their median and p90 need no
-# sort; ix_events_item_kind_at finds an item's first claim (its queue wait). They replace the single-column
+# sort, and so are queue waits (an item's first CLAIMED event carries its wait and queued_at, migration 0005);
+# ix_events_item_kind_at finds an item's events of a kind (its ENQUEUED event, when it is claimed). They replace the single-column
 # indexes on stage and at, which led SQLite's planner to look rows up one by one.
 _events = StageEvent.__table__.c
 Index("ix_events_figures", _events.kind, _events.stage, _events.at, _events.photo_id, _events.round,
       _events.work_item_id, _events.actor, _events.seconds, _events.order_id, _events.blamed_stage)
 Index("ix_events_durations", _events.kind, _events.stage, _events.seconds, _events.actor, _events.at,
-      _events.photo_id, _events.round, _events.work_item_id, _events.order_id)
+      _events.photo_id, _events.round, _events.work_item_id, _events.order_id, _events.queued_at)
 Index("ix_events_item_kind_at", _events.work_item_id, _events.kind, _events.at)
 
 
