@@ -1,7 +1,7 @@
 """qc marks: the region a QC lead marked on a photo sent back (qc_marks)
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0005
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlmodel  # noqa: F401  (autogenerate writes sqlmodel's column types)
 from alembic import op
 
 revision = '0007'
-down_revision = '0004'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
