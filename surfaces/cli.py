@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from surfaces import preset_cli, qc_cli
+from surfaces import deliver_cli, preset_cli, qc_cli
 from surfaces.terminal import has_control, shown
 
 EXIT_USAGE = 2
@@ -292,10 +292,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"Wrote a demo shoot of {len(paths)} DNG files to {shown(folder)}")
     order = create_order(client=args.client, shoot="wedding", card=folder, preset_name=None, due=None)
     print("Running it through the line...")
-    path = run_order(order.id)
+    path = deliver_cli.as_demo_studio(lambda: run_order(order.id))
     print()
     _print_order(order.id, brief=True)
-    print(f"\nDelivery zip: {shown(path)}")
+    print(f"\nDelivery package: {shown(path)}")
     return 0
 
 
@@ -323,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--deliver-chart", action="store_true", help="deliver the frame used as the colour chart "
                         "too (by default it is set aside once the session is calibrated on it)")
     create.set_defaults(func=cmd_order_create)
-    run = order.add_parser("run", help="run (or resume) an order through the line; prints the delivery zip last")
+    run = order.add_parser("run", help="run (or resume) an order through the line; prints the delivery package last")
     run.add_argument("order_id", type=int)
     run.add_argument("--wait", action="store_true",
                      help="if another run of the order is live, wait for it to end, then carry on (default: refuse)")
@@ -362,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     from surfaces import web
 
     web.add_parser(sub)         # `postline web`: the retoucher web page
+    deliver_cli.add_parser(sub)  # `postline deliver|verify|archive|recipe`: the delivery package and the archive
     return parser
 
 

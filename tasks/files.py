@@ -180,8 +180,35 @@ def sha256_of(path: Path | BinaryIO, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def client_folder(client: str) -> str:
+    """The archive's folder for a client: ASCII letters, digits, . _ - (a hostile or foreign name cannot make
+    a path: '../../etc' -> 'etc', 'Zoë & Łukasz' -> 'Zoe_ukasz')."""
+    name = safe_name(client, max_length=60)
+    return "client" if name == "photo" else name
+
+
+def order_folder(order_id: int, client: str, year: int) -> Path:
+    """The order's place in the archive, by client and year: its originals and its delivery packages."""
+    return get_settings().archive_dir / client_folder(client) / str(year) / f"order-{order_id}"
+
+
+def order_archive(order_id: int) -> Path:
+    """:func:`order_folder` of order ``order_id``, from the record (its client, and the year it was created)."""
+    from record.db import transaction
+    from record.models import Order
+
+    with transaction() as session:
+        order = session.get(Order, order_id)
+        if order is None:
+            raise LookupError(f"no order {order_id}; `postline status` lists the orders")
+        return order_folder(order.id, order.client, order.created_at.year)
+
+
 def archive_dir(order_id: int) -> Path:
-    return get_settings().archive_dir / f"order-{order_id}" / "originals"
+    """The order's originals: ``<archive>/<client>/<year>/order-N/originals`` (an order first ingested before the
+    archive was kept by client keeps its ``<archive>/order-N/originals``)."""
+    legacy = get_settings().archive_dir / f"order-{order_id}" / "originals"
+    return legacy if legacy.is_dir() else order_archive(order_id) / "originals"
 
 
 def work_path(order_id: int, stage: str, photo_id: int, round: int, suffix: str = ".tif") -> Path:
