@@ -197,17 +197,20 @@ def _faces(display: np.ndarray, edge: int = FACE_EDGE) -> tuple[float, float] | 
 
 def _resized(levels: list[np.ndarray], box: tuple[float, float, float, float], size: tuple[int, int],
              full_width: int) -> np.ndarray:
-    """The crop ``box`` (master pixels) at ``size``, from the smallest level that has at least its pixels."""
-    for level in reversed(levels):
+    """The crop ``box`` (master pixels) at ``size``, from the smallest level that has at least its pixels (the
+    master itself when none has: a crop's rounding may leave it a pixel short of its output size)."""
+    for level in [*reversed(levels[1:]), levels[0]]:
         scale = level.shape[1] / full_width
-        x0, y0, x1, y1 = (round(v * scale) for v in box)
-        x1, y1 = min(x1, level.shape[1]), min(y1, level.shape[0])
-        if x1 - x0 >= size[0] and y1 - y0 >= size[1]:
-            region = level[y0:y1, x0:x1]
-            if region.shape[1::-1] == size:
-                return region
-            return cv2.resize(region, size, interpolation=cv2.INTER_AREA)
-    raise AssertionError("the master is always large enough")  # out_size never enlarges
+        width, height = round((box[2] - box[0]) * scale), round((box[3] - box[1]) * scale)
+        if (width < size[0] or height < size[1]) and level is not levels[0]:
+            continue
+        x0 = min(max(0, round(box[0] * scale)), level.shape[1] - width)
+        y0 = min(max(0, round(box[1] * scale)), level.shape[0] - height)
+        region = level[y0:y0 + height, x0:x0 + width]
+        if region.shape[1::-1] == size:
+            return region
+        return cv2.resize(region, size, interpolation=cv2.INTER_AREA if width >= size[0] else cv2.INTER_LINEAR)
+    raise AssertionError("unreachable: the master is the last level tried")
 
 
 def _finish(pixels: np.ndarray, rendition: Rendition, size: tuple[int, int], fields: dict[str, str]) -> Made:
