@@ -88,16 +88,15 @@ def make_files(master: bytes, kept: tags.Kept, studio: Studio, recipe: Recipe, w
                ) -> dict[str, bytes]:
     """Rendition key -> file bytes, every one of ``wanted`` from one decode of ``master`` (a 16-bit working
     TIFF's bytes); the recipe's renditions stamped with metadata, the internal ones not."""
-    data = tifffile.imread(io.BytesIO(master))
-    if data.ndim != 3 or data.shape[2] != 3 or data.dtype != np.uint16:
-        raise ValueError(f"expected a 16-bit RGB master, found {data.dtype} {data.shape}")
-    display = data.astype(np.float32)
+    codes = tifffile.imread(io.BytesIO(master))
+    if codes.ndim != 3 or codes.shape[2] != 3 or codes.dtype != np.uint16:
+        raise ValueError(f"expected a 16-bit RGB master, found {codes.dtype} {codes.shape}")
+    display = codes.astype(np.float32)
     display *= 1.0 / U16
-    del data
     year = kept.capture.year if kept.capture else None
     fields = {"studio": studio.name, "client": studio.client, "order": str(studio.order_id)}
     out = {}
-    for made in renditions.make_all(display, wanted, fields=fields):
+    for made in renditions.make_all(display, wanted, fields=fields, codes=codes):
         key = made.rendition.key
         if key.startswith("_"):
             out[key] = made.data

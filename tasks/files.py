@@ -219,9 +219,10 @@ def work_path(order_id: int, stage: str, photo_id: int, round: int, suffix: str 
 
 def leftovers(order_id: int) -> list[Path]:
     """Temporary files a dead run of this order left behind: archive copies in progress (``.incoming-*``), working
-    files and JPEGs being written (``.<name>.<pid>.tmp``), and the delivery zip being written
-    (``.order-N-<client>.zip.<pid>.tmp``). Complete files are only ever renamed into place, so these are never
-    anything but unfinished copies."""
+    files, JPEGs and delivery renditions being written (``.<name>.<pid>.tmp``), and a delivery zip an earlier
+    postline was writing (``.order-N-<client>.zip.<pid>.tmp``). Complete files are only ever renamed into place,
+    so these are never anything but unfinished copies. (A half-written delivery package, a folder, is removed by
+    the delivery itself before it writes: tasks/package.py.)"""
     settings = get_settings()
     found = list(archive_dir(order_id).glob(f"{INCOMING_PREFIX}*"))
     found += [p for p in (settings.work_dir / f"order-{order_id}").rglob(".*.tmp") if p.is_file()]
