@@ -22,10 +22,16 @@ import tifffile
 
 from config.recipe import FileFormat, Recipe, Rendition
 from presets.model import OutputSpace
+from tasks.errors import Permanent
 from tasks.files import work_path
 from tasks.pixels import renditions, tags
 from tasks.pixels.imageio import U16
 from tasks.pixels.layout import SpreadParams
+
+class MasterGone(Permanent):
+    """A photo's finished file is no longer there (working files are removed after the revision window), so its
+    renditions cannot be made again; the message names it."""
+
 
 CONTACT = "_contact"          # the contact sheet's thumbnail
 ALBUM = "_album"              # the photo at the album's size, for the spreads
@@ -115,6 +121,10 @@ def render(order_id: int, job: Job, recipe: Recipe, studio: Studio, album: bool)
     missing = [r for r in wanted if not paths[r.key].is_file()]
     if not missing:
         return paths
+    if not Path(job.master_path).is_file():
+        raise MasterGone(f"{job.source_name}: its finished file {job.master_path} is gone (working files are removed "
+                         "once the revision window has passed), so its renditions cannot be made again; the package "
+                         "delivered before stays as it was")
     master = Path(job.master_path).read_bytes()
     if job.master_sha256 and hashlib.sha256(master).hexdigest() != job.master_sha256:
         raise RuntimeError(f"{job.source_name}: the finished file {job.master_path} changed after its stage "

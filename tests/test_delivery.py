@@ -431,3 +431,29 @@ def test_deliver_again_with_a_recipe_that_keeps_gps_and_serials(delivered, tmp_p
     assert not [k for k in canon if "GPS" in k]                              # it had none
     code, out = _cli("deliver", "999")
     assert code == 2 and "no order 999" in out
+
+
+def test_deliver_refuses_an_order_not_delivered_yet_and_says_what_to_run(home, tmp_path):
+    from surfaces.cli import create_order
+
+    card = tmp_path / "card"
+    card.mkdir()
+    Image.new("RGB", (64, 48), (120, 90, 60)).save(card / "IMG_0001.jpg")
+    order = create_order(client="Not Yet", shoot="portrait", card=card, preset_name=None, due=None)
+    code, out = _cli("deliver", str(order.id))
+    assert code == 2 and f"order {order.id} is created, not delivered: `postline order run {order.id}`" in out
+    code, out = _cli("verify", str(tmp_path / "nowhere"))
+    assert code == 1 and "no such package folder or ZIP" in out
+    code, out = _cli("verify", str(card))
+    assert code == 1 and "no manifest.json: not a delivery package" in out
+
+
+def test_deliver_without_the_finished_files_says_so_and_keeps_the_package(delivered):
+    """Working files go once the revision window has passed: the package delivered before stays whole."""
+    package = delivered["package"]
+    before = {p.name: p.read_bytes() for p in package.iterdir()}
+    shutil.rmtree(delivered["home"] / "work")
+    code, out = _cli("deliver", str(delivered["order_id"]))
+    assert code == 1 and "is gone (working files are removed once the revision window has passed)" in out, out
+    assert {p.name: p.read_bytes() for p in package.iterdir()} == before
+    assert _cli("verify", str(package))[0] == 0
