@@ -405,14 +405,26 @@ def test_archive_list_shows_the_order_by_client_and_expire_removes_only_what_is_
 
 
 def test_deliver_again_with_a_recipe_that_keeps_gps_and_serials(delivered, tmp_path):
+    from sqlalchemy import update
+
+    from record.models import Order
+
     keep = tmp_path / "keep.toml"
     keep.write_text(KEEP)
     order_id = delivered["order_id"]
+    legacy = delivered["home"] / "delivery" / f"order-{order_id}-Zoe_Lukasz.zip"     # where postline used to deliver
+    legacy.parent.mkdir()
+    legacy.write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    with transaction() as session:
+        session.execute(update(Order).where(Order.id == order_id).values(delivery_path=str(legacy)))
     code, out = _cli("deliver", str(order_id), "--recipe", str(keep))
     assert code == 0, out
     package = Path(out.strip().splitlines()[-1])
     assert package == delivered["package"] and {p.name for p in package.iterdir()} == {
         "manifest.json", "contact-sheet.jpg", "contact-sheet.pdf", "full.zip"}
+    with transaction() as session:
+        order = work.get_order(session, order_id)
+    assert order.delivery_path == str(package) and order.status.value == "delivered"
     delivery = Delivery(package)
     assert delivery.mismatches() == [] and delivery.manifest["recipe"]["name"] == "keep"
     with_gps = _files(delivery, "full")

@@ -4,7 +4,6 @@ line is loaded, and used when an order runs."""
 
 from __future__ import annotations
 
-import zipfile
 from enum import Enum
 from pathlib import Path
 
