@@ -195,7 +195,8 @@ def _write(plan: Delivery, order_id: int) -> dict:
     labels = [f"{m.entry['seq']:04d}  {Path(m.arcname).name}" for m in members if m.entry["rendition"] == first]
     heading = f"{plan.studio.name} · {plan.order['client']} · order {order_id}" + (
         f" · revision {plan.order['revision']}" if plan.order["revision"] else "")
-    sheets = contact_sheets([files[job.photo_id][CONTACT] for job in plan.jobs], labels, heading, plan.recipe)
+    sheets = contact_sheets(order_id, [files[job.photo_id][CONTACT] for job in plan.jobs], labels, heading,
+                            plan.recipe)
     if plan.album:
         sheets["album.pdf"] = album_pdf(order_id, [files[job.photo_id][ALBUM] for job in plan.jobs], plan.recipe)
     for leftover in package.leftovers(plan.folder):      # a killed run's half-written package (one run per order)

@@ -35,7 +35,7 @@ class MasterGone(Permanent):
 
 CONTACT = "_contact"          # the contact sheet's thumbnail
 ALBUM = "_album"              # the photo at the album's size, for the spreads
-CONTACT_EDGE = 480
+CONTACT_EDGE = 360            # a contact sheet's cell is about 330 x 240 px (A4 at 150 dpi, 5 x 4)
 
 
 @dataclass(frozen=True)

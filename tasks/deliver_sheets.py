@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,20 +23,42 @@ from tasks.pixels import layout, sheets
 SEQUENCE = ("hero-left", "two-up", "three-grid")
 
 
-def contact_sheets(thumbs: list[Path], labels: list[str], heading: str, recipe: Recipe) -> dict[str, bytes]:
-    """File name -> bytes: ``contact-sheet.jpg`` (or ``contact-sheet-01.jpg``... for several pages) and
-    ``contact-sheet.pdf``."""
+class _Thumbs(Sequence):
+    """The thumbnails, each opened when its page is drawn (an order of thousands never holds them all)."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths = paths
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> Image.Image:
+        with Image.open(self.paths[index]) as image:
+            return image.convert("RGB")
+
+
+def contact_sheets(order_id: int, thumbs: list[Path], labels: list[str], heading: str, recipe: Recipe
+                   ) -> dict[str, bytes | Path]:
+    """File name -> bytes (or the file holding them): ``contact-sheet.jpg`` (``contact-sheet-01.jpg``... for
+    several pages) and ``contact-sheet.pdf``, made a page at a time."""
     grid = recipe.contact_sheet
-    images = []
-    for path in thumbs:
-        with Image.open(path) as image:
-            images.append(image.convert("RGB"))
-    pages = sheets.contact_pages(images, labels, heading=heading, columns=grid.columns, rows=grid.rows, dpi=grid.dpi)
-    out = {}
-    for number, page in enumerate(pages, start=1):
-        name = "contact-sheet.jpg" if len(pages) == 1 else f"contact-sheet-{number:02d}.jpg"
-        out[name] = sheets.jpeg(page, dpi=grid.dpi)
-    out["contact-sheet.pdf"] = sheets.pdf(pages, dpi=grid.dpi, title=heading)
+    count = sheets.page_count(len(thumbs), grid.columns, grid.rows)
+    pdf = work_path(order_id, "delivery", 0, 0, "-contact-sheet.pdf")
+    pdf.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pdf.with_name(f".{pdf.name}.{os.getpid()}.tmp")
+    out: dict[str, bytes | Path] = {}
+    try:
+        pages = sheets.contact_pages(_Thumbs(thumbs), labels, heading=heading, columns=grid.columns, rows=grid.rows,
+                                     dpi=grid.dpi)
+        for number, page in enumerate(pages, start=1):
+            name = "contact-sheet.jpg" if count == 1 else f"contact-sheet-{number:02d}.jpg"
+            out[name] = sheets.jpeg(page, dpi=grid.dpi)
+            sheets.add_pdf_page(tmp, page, first=number == 1, dpi=grid.dpi, title=heading)
+        os.replace(tmp, pdf)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    out["contact-sheet.pdf"] = pdf
     return out
 
 
@@ -60,8 +83,8 @@ def album_pdf(order_id: int, photos: list[Path], recipe: Recipe) -> Path:
             cells = len(templates[name].cells)
             spread = layout.spread([_display(p) for p in photos[start:start + cells]], templates[name], params)
             start += cells
-            sheets.to_image(spread).save(tmp, "PDF", append=index > 0, resolution=float(params.dpi),
-                                         quality=recipe.album.quality, creator="postline")
+            sheets.add_pdf_page(tmp, sheets.to_image(spread), first=index == 0, dpi=params.dpi,
+                                quality=recipe.album.quality)
             del spread
         os.replace(tmp, target)
     except BaseException:

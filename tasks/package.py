@@ -29,7 +29,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks.files import client_folder, order_folder, sha256_of  # noqa: F401  (the archive's layout)
+from tasks.files import sha256_of
 
 MANIFEST = "manifest.json"
 MAX_NAME_BYTES = 120

@@ -97,3 +97,24 @@ def test_a_long_name_is_cut_on_a_character_and_colliding_names_never_overwrite()
     assert names == ["full/IMG_1.jpg", "full/img_1-2.jpg", "full/IMG_1-3.jpg", "full/IMG_1-4.jpg",
                      "full/IMG_1-2-2.jpg", "full/IMG_1-5.jpg"]
     assert len({n.casefold() for n in names}) == len(names)
+
+
+def test_a_contact_sheet_of_45_photos_is_three_pages_of_jpeg_and_one_pdf(home, tmp_path):
+    import re
+
+    from config.recipe import load_recipe
+    from tasks.deliver_sheets import contact_sheets
+
+    paths = []
+    for i in range(45):
+        paths.append(tmp_path / f"{i}.jpg")
+        Image.new("RGB", (360, 240), (i * 5, 100, 200 - i * 4)).save(paths[-1])
+    out = contact_sheets(1, paths, [f"{i + 1:04d}  Zoë-{i + 1:04d}.jpg" for i in range(45)], "Studio · Zoë · order 1",
+                         load_recipe("wedding"))
+    assert sorted(out) == ["contact-sheet-01.jpg", "contact-sheet-02.jpg", "contact-sheet-03.jpg", "contact-sheet.pdf"]
+    for name in ("contact-sheet-01.jpg", "contact-sheet-03.jpg"):
+        assert Image.open(io.BytesIO(out[name])).size == (1754, 1240)
+    last = np.asarray(Image.open(io.BytesIO(out["contact-sheet-03.jpg"])).convert("L"), np.float32)
+    assert last[110:330, 69:376].std() > 10 and last[380:600, 69:376].std() < 2    # 5 photos on it: one row
+    pdf = out["contact-sheet.pdf"].read_bytes()
+    assert pdf.startswith(b"%PDF") and re.findall(rb"/Count (\d+)", pdf)[-1] == b"3"   # the last page tree: 3 pages

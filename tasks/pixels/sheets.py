@@ -8,7 +8,8 @@ the spread's size with its bleed (tasks/pixels/layout.py), at the recipe's dpi."
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -34,9 +35,10 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width:
 
 
 def contact_pages(thumbs: Sequence[Image.Image], labels: Sequence[str], *, heading: str, columns: int, rows: int,
-                  dpi: int) -> list[Image.Image]:
-    """The contact sheet's pages: ``thumbs`` (RGB images) in a ``columns`` x ``rows`` grid per page, each with
-    its label under it, ``heading`` and the page number on top."""
+                  dpi: int) -> Iterator[Image.Image]:
+    """The contact sheet's pages, one at a time: ``thumbs`` (RGB images, taken from the sequence as each page
+    needs them) in a ``columns`` x ``rows`` grid per page, each with its label under it, ``heading`` and the page
+    number on top."""
     page_w, page_h = (round(mm / MM_PER_INCH * dpi) for mm in A4_LANDSCAPE_MM)
     margin = round(10 / MM_PER_INCH * dpi)
     head = _font(round(dpi * 0.14))
@@ -47,7 +49,6 @@ def contact_pages(thumbs: Sequence[Image.Image], labels: Sequence[str], *, headi
     label_h = round(dpi * 0.12)
     per_page = columns * rows
     count = max(1, -(-len(thumbs) // per_page))
-    pages = []
     for number in range(count):
         page = Image.new("RGB", (page_w, page_h), PAPER)
         draw = ImageDraw.Draw(page)
@@ -57,13 +58,16 @@ def contact_pages(thumbs: Sequence[Image.Image], labels: Sequence[str], *, headi
             x = margin + (slot % columns) * cell_w
             y = top + (slot // columns) * cell_h
             box_w, box_h = cell_w - round(dpi * 0.08), cell_h - label_h - round(dpi * 0.08)
-            thumb = thumbs[index].copy()
+            thumb = thumbs[index]
             thumb.thumbnail((box_w, box_h), Image.LANCZOS)
             page.paste(thumb, (x + (box_w - thumb.width) // 2, y + (box_h - thumb.height) // 2))
             draw.text((x, y + box_h + round(dpi * 0.02)), _fit(draw, labels[index], small, box_w), font=small,
                       fill=INK)
-        pages.append(page)
-    return pages
+        yield page
+
+
+def page_count(photos: int, columns: int, rows: int) -> int:
+    return max(1, -(-photos // (columns * rows)))
 
 
 def jpeg(page: Image.Image, *, dpi: int, quality: int = 90) -> bytes:
@@ -72,12 +76,10 @@ def jpeg(page: Image.Image, *, dpi: int, quality: int = 90) -> bytes:
     return buffer.getvalue()
 
 
-def pdf(pages: Sequence[Image.Image], *, dpi: int, quality: int = 90, title: str = "") -> bytes:
-    """The pages as one PDF, each page the size of its image at ``dpi`` (JPEG-compressed at ``quality``)."""
-    buffer = io.BytesIO()
-    pages[0].save(buffer, "PDF", save_all=True, append_images=list(pages[1:]), resolution=float(dpi),
-                  quality=quality, title=title, creator="postline")
-    return buffer.getvalue()
+def add_pdf_page(path: Path, page: Image.Image, *, first: bool, dpi: int, quality: int = 90, title: str = "") -> None:
+    """``page`` as the next page of the PDF at ``path`` (a new PDF when ``first``), the size of the image at
+    ``dpi``, JPEG-compressed at ``quality``: one page in memory at a time, however many there are."""
+    page.save(path, "PDF", append=not first, resolution=float(dpi), quality=quality, title=title, creator="postline")
 
 
 def to_image(display: np.ndarray) -> Image.Image:
