@@ -22,6 +22,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from config.errors import Invalid
 from presets.model import OutputSpace, describe_error
 
 RECIPES_DIR = Path(__file__).with_name("recipes")
@@ -193,7 +194,7 @@ class Recipe(_Data):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
 
 
-class RecipeError(ValueError):
+class RecipeError(Invalid):
     """A recipe cannot be used; the message names the file, the key and what is allowed."""
 
 

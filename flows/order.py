@@ -7,9 +7,7 @@ finished photo; one run at a time (tasks/runs.py)."""
 
 from prefect import flow
 from prefect.runtime import flow_run
-from prefect.task_runners import ThreadPoolTaskRunner
 
-from config.settings import get_settings
 from flows.delivery import delivery_flow
 from flows.ingest import ingest_flow
 from flows.original_review import original_review_flow
@@ -17,7 +15,9 @@ from flows.qc_gate import qc_gate_flow
 from flows.stage import stage_flow
 from record.models import QC_GATE
 from tasks.calibration import calibrate_session
+from tasks.order_report import published_report
 from tasks.planning import next_stage, order_title
+from tasks.runners import photo_runner
 from tasks.runs import order_run
 
 
@@ -27,12 +27,12 @@ def _run_name() -> str:
 
 @flow(name="order", flow_run_name=_run_name)
 def order_flow(order_id: int, wait: bool = False) -> str:
-    """Run order ``order_id`` through the line it started with; returns the delivery zip's path. One live run
+    """Run order ``order_id`` through the line it started with; returns the delivery package's path. One live run
     per order: while another run holds it, this one is refused, or with ``wait`` waits for it to end."""
-    with order_run(order_id, wait=wait) as order:
+    with order_run(order_id, wait=wait) as order, published_report(order_id):  # artifacts when it ends
         if order["delivered"]:
             return order["delivery_path"]
-        pool = ThreadPoolTaskRunner(max_workers=get_settings().workers)
+        pool = photo_runner()     # a thread pool here, or the Dask cluster of POSTLINE_DASK_ADDRESS
         ingest_flow.with_options(task_runner=pool)(order_id, order["card_folder"])
         if order["review_gate"]:
             original_review_flow(order_id)

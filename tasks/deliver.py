@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prefect import task
-from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
 
 from config.recipe import Recipe, load_recipe, load_recipe_file
 from config.settings import get_settings
 from presets.model import Preset
-from record import history, moves, stats, work
+from record import history, moves, work
 from record.db import transaction
 from record.models import DELIVERY, Order, OrderStatus, Photo, PhotoStatus, utcnow
 from tasks import package
@@ -125,13 +124,12 @@ def _retryable(exc: Exception, order_id: int, folder: Path) -> Exception | None:
 @task(name="plan-delivery")
 def plan_delivery(order_id: int) -> list[list[int]]:
     """The photos to deliver, by id, in batches of POSTLINE_BATCH_SIZE. No photo passed: the order is marked
-    failed, the summary published, and :class:`NothingDelivered` raised."""
+    failed (the flow publishes its summary) and :class:`NothingDelivered` raised."""
     try:
         plan = delivery(order_id)
     except NothingDelivered as nothing:
         with transaction() as session:
             work.set_order_status(session, work.get_order(session, order_id), OrderStatus.FAILED, run=current_run())
-        _publish_summary(order_id, nothing.summary["client"], None, nothing.not_delivered)
         raise
     ids = [job.photo_id for job in plan.jobs]
     size = get_settings().batch_size
@@ -228,24 +226,6 @@ def package_order(order_id: int) -> str:
         if (stop := _retryable(exc, order_id, plan.folder)) is None:
             raise
         raise stop from exc
-    _publish_summary(order_id, plan.order["client"], plan.target, plan.not_delivered)
     logger.info("delivered %d photos in %s; %d not delivered", len(plan.jobs), plan.target, len(plan.not_delivered))
     return str(plan.target)
 
-
-def _publish_summary(order_id: int, client: str, target: Path | None, not_delivered: list[dict]) -> None:
-    """A Markdown artifact on the flow run: what a lead reads in the Prefect UI after delivery."""
-    with transaction() as session:
-        rows = stats.stage_table(session, order_id=order_id)
-    lines = [f"### {client} · order {order_id}", "",
-             f"**Delivery:** `{target}`" if target else "**Delivery:** none: no photo passed", "",
-             "| stage | photos in | passed | rejected | rework rate | mean s/photo |", "|---|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        rate = "-" if r.rework_rate is None else f"{r.rework_rate:.1%}"
-        mean = "-" if r.mean_seconds is None else f"{r.mean_seconds:.2f}"
-        lines.append(f"| {r.title} | {r.photos_in} | {r.passed} | {r.rejected} | {rate} | {mean} |")
-    if not_delivered:
-        lines += ["", "**Not delivered:**", ""]
-        lines += [f"- `{item['source_name']}` ({item['status']}): {item['reason']}" for item in not_delivered]
-    create_markdown_artifact(key=f"order-{order_id}-delivery", markdown="\n".join(lines),
-                             description=f"Order {order_id}: delivery and per-stage summary")

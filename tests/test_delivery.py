@@ -446,7 +446,7 @@ def test_deliver_again_with_a_recipe_that_keeps_gps_and_serials(delivered, tmp_p
 
 
 def test_deliver_refuses_an_order_not_delivered_yet_and_says_what_to_run(home, tmp_path):
-    from surfaces.cli import create_order
+    from surfaces.actions.orders import create_order
 
     card = tmp_path / "card"
     card.mkdir()

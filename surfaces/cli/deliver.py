@@ -12,81 +12,28 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tomllib
 from pathlib import Path
 
+from surfaces.cli.errors import EXIT_FAILED
 from surfaces.terminal import shown
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK = 0
 
 
-def _fail(message: object, code: int = EXIT_FAILED) -> int:
-    print(f"error: {shown(message)}", file=sys.stderr)
-    return code
-
-
-def _use_recipe(order_id: int, name_or_file: str) -> str:
-    """Record ``name_or_file`` (checked) as the order's own recipe, in its archive folder; its name."""
-    from config.recipe import load_recipe, recipes_dir
-    from tasks.deliver import RECIPE_FILE
-    from tasks.files import order_archive
-
-    recipe = load_recipe(name_or_file)
-    source = Path(name_or_file) if name_or_file.endswith(".toml") or "/" in name_or_file else (
-        recipes_dir() / f"{name_or_file}.toml")
-    text = source.read_text(encoding="utf-8")
-    if "name" not in tomllib.loads(text):                 # named by its file's stem: keep the name it had
-        text = f'name = "{recipe.name}"\n' + text
-    folder = order_archive(order_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{RECIPE_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, folder / RECIPE_FILE)
-    return recipe.name
+def _print_problems(problems: list[str]) -> None:
+    for problem in problems:
+        print(f"DIFFERS  {shown(problem)}")
 
 
 def cmd_deliver(args: argparse.Namespace) -> int:
-    from config.recipe import RecipeError
-    from config.settings import get_settings
-    from flows.delivery import repackage_flow
-    from record import work
-    from record.db import transaction
-    from record.models import OrderStatus
-    from record.runs import OrderRunLive
-    from tasks.errors import Permanent, as_retryable
-    from tasks.runs import ensure_free
-    from tasks.verify import verify
+    from surfaces.actions.delivery import deliver_again
 
-    with transaction() as session:
-        try:
-            order = work.get_order(session, args.order_id)
-        except work.NotFound as exc:
-            return _fail(exc, EXIT_USAGE)
-        status = order.status
-    if status is not OrderStatus.DELIVERED:
-        return _fail(f"order {args.order_id} is {status.value}, not delivered: `postline order run {args.order_id}` "
-                     "takes it through the line to its delivery", EXIT_USAGE)
-    try:
-        ensure_free(args.order_id)
-        if args.recipe:
-            print(f"Order {args.order_id} delivers with recipe {shown(_use_recipe(args.order_id, args.recipe))} "
-                  "from now on.")
-        path = Path(repackage_flow(args.order_id))
-    except RecipeError as exc:
-        return _fail(exc, EXIT_USAGE)
-    except (OrderRunLive, Permanent) as exc:
-        return _fail(exc)
-    except Exception as exc:  # noqa: BLE001 - the machine's failure: say what to fix
-        stop = as_retryable(exc, order_id=args.order_id, folder=get_settings().archive_dir)
-        if stop is None:
-            raise
-        return _fail(f"order {args.order_id} was not packed again: {stop}".replace(
-            f"run `postline order run {args.order_id}` again", f"run `postline deliver {args.order_id}` again"))
-    problems = verify(path)
-    for problem in problems:
-        print(f"DIFFERS  {shown(problem)}")
-    print(shown(path))
-    return EXIT_FAILED if problems else EXIT_OK
+    packed = deliver_again(args.order_id, args.recipe)
+    if packed.recipe:
+        print(f"Order {args.order_id} delivers with recipe {shown(packed.recipe)} from now on.")
+    _print_problems(packed.problems)
+    print(shown(packed.path))
+    return EXIT_FAILED if packed.problems else EXIT_OK
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -96,8 +43,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     path = Path(args.path).expanduser()
     problems = verify(path)
-    for problem in problems:
-        print(f"DIFFERS  {shown(problem)}")
+    _print_problems(problems)
     if problems:
         print(f"{shown(path)}: {len(problems)} difference(s) from its manifest", file=sys.stderr)
         return EXIT_FAILED
@@ -109,7 +55,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_archive_list(args: argparse.Namespace) -> int:
-    from surfaces import tables
+    from surfaces.cli import tables
     from tasks.archive import listing
 
     orders = listing(args.client)
@@ -125,9 +71,9 @@ def cmd_archive_list(args: argparse.Namespace) -> int:
 
 def cmd_archive_expire(args: argparse.Namespace) -> int:
     from config.settings import get_settings
-    from tasks.archive import expire
+    from surfaces.actions.delivery import expire_archive
 
-    due = expire(apply=args.apply)
+    due = expire_archive(apply=args.apply)
     years = get_settings().retention_years
     if not due:
         print(f"Nothing in the archive is past its retention ({years} years after the last delivery).")
