@@ -228,7 +228,7 @@ def test_a_disk_that_fills_while_the_delivery_is_made_marks_no_photo_delivered_a
 
     watcher = threading.Thread(target=fill_once_every_photo_passed_qc, daemon=True)
     watcher.start()
-    code, out = _cli("order", "run", str(order_id))
+    code, out = cli("order", "run", str(order_id))
     watcher.join(timeout=5)
 
     assert filled.is_set()
@@ -245,7 +245,7 @@ def test_a_disk_that_fills_while_the_delivery_is_made_marks_no_photo_delivered_a
     assert _unfinished(home) == []
 
     (disk / "filler").unlink()
-    code, out = _cli("order", "run", str(order_id))
+    code, out = cli("order", "run", str(order_id))
     assert code == 0, out
     _assert_delivered_once(order_id, Path(out.strip().splitlines()[-1]), card)
 
