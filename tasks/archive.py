@@ -63,7 +63,7 @@ def listing(client: str | None = None) -> list[ArchivedOrder]:
             continue
         folder = order_folder(order.id, order.client, order.created_at.year)
         originals = archive_dir(order.id)
-        packages = tuple(sorted(p for p in folder.glob("delivery*") if p.is_dir())) if folder.is_dir() else ()
+        packages = tuple(sorted(folder.glob("delivery*"))) if folder.is_dir() else ()   # folders, download ZIPs
         when = delivered.get(order.id)
         out.append(ArchivedOrder(order.id, order.client, order.created_at.year, order.status.value, folder, originals,
                                  packages, _size(originals) + sum(_size(p) for p in packages),
@@ -81,4 +81,6 @@ def expire(*, apply: bool, today: date | None = None) -> list[ArchivedOrder]:
             for path in (archived.originals, *archived.packages):
                 if path.is_dir():
                     shutil.rmtree(path)
+                elif path.is_file():
+                    path.unlink()
     return due

@@ -198,7 +198,10 @@ def _write(plan: Delivery, order_id: int) -> dict:
     if plan.album:
         sheets["album.pdf"] = album_pdf(order_id, [files[job.photo_id][ALBUM] for job in plan.jobs], plan.recipe)
     for leftover in package.leftovers(plan.folder):      # a killed run's half-written package (one run per order)
-        shutil.rmtree(leftover, ignore_errors=True)
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
     return package.write_package(plan.target, _header(plan), members, sheets, plan.not_delivered)
 
 

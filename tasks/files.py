@@ -244,7 +244,8 @@ def leftovers(order_id: int) -> list[Path]:
 def bytes_still_needed(order_id: int, stages: list[str], card_names: list[tuple[Path, str]] = ()) -> int:
     """About how many bytes the rest of the order will still write under POSTLINE_HOME, from the record: for each
     photo in the line, a 16-bit working TIFF (width x height x 6 bytes, before compression) for each stage it
-    has still to go through, and twice its pixel count for its delivery JPEGs and their copy in the zip; for each
+    has still to go through, and three times its pixel count for its delivery files, their copy in the package's
+ZIPs and in its download ZIP; for each
     card file not yet archived (``card_names``: (card folder, name)), its size for the archive copy and four
     times that per stage (a working TIFF is about four times its RAW). Advice for a full disk, not a promise."""
     from sqlmodel import col, select
@@ -265,7 +266,7 @@ def bytes_still_needed(order_id: int, stages: list[str], card_names: list[tuple[
         pixels = (photo.width or 0) * (photo.height or 0)
         stage = at.get(photo.id)
         left = len(stages) - stages.index(stage) if stage in stages else 0
-        total += pixels * 6 * left + pixels * 2
+        total += pixels * 6 * left + pixels * 3
     for card, name in card_names:
         try:
             size = os.lstat(Path(card) / name).st_size

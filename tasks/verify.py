@@ -3,7 +3,7 @@
 A package folder: every file its manifest.json lists (ZIPs, contact sheets, album PDF) is there with its size
 and SHA-256; inside each ZIP, every member the manifest lists is there, reads back (CRC) and has its size and
 SHA-256, and the ZIP holds nothing else; the folder holds nothing unlisted. A ZIP alone is checked against the
-manifest.json it carries. Every difference is named, one line each; none means the delivery is whole."""
+manifest.json it carries (a rendition set's ZIP, or the package's download ZIP: every file of the package). Every difference is named, one line each; none means the delivery is whole."""
 
 from __future__ import annotations
 
@@ -69,7 +69,11 @@ def verify_zip(path: Path) -> list[str]:
         if MANIFEST not in archive.namelist():
             return [f"{path.name}: holds no {MANIFEST}: not a postline delivery ZIP"]
         manifest, problems = _read_manifest(archive.read(MANIFEST), f"{path.name}:{MANIFEST}")
-        return problems if manifest is None else _members(archive, manifest["files"], path.name)
+        if manifest is None:
+            return problems
+        # a rendition set's ZIP lists its files; a package's download ZIP holds its loose files (sheets) too
+        loose = [e for e in manifest.get("sheets", []) if isinstance(e, dict)] if "zips" in manifest else []
+        return _members(archive, manifest["files"] + loose, path.name)
 
 
 def _file_problems(path: Path, entry: dict) -> list[str]:

@@ -24,6 +24,7 @@ from record import work
 from record.db import transaction
 from record.models import PhotoStatus
 from surfaces.cli import main
+from tasks.package import download_path
 from tests.conftest import sample
 from tests.flowkit import Delivery, run_order
 
@@ -133,6 +134,7 @@ def delivered(prefect_api, tmp_path_factory, request):
     order_id, package = run_order(card, client=CLIENT)
     first = tmp_path_factory.mktemp("first") / "delivery"
     shutil.copytree(package, first)
+    shutil.copyfile(download_path(package), download_path(first))       # the whole package in one ZIP, beside it
     yield {"order_id": order_id, "package": package, "first": first, "home": home, "card": card,
            "recipes": recipes}
     get_settings.cache_clear()
@@ -343,6 +345,15 @@ def test_verify_passes_a_fresh_package_and_names_the_file_one_changed_byte_is_in
     assert code == 0 and "OK" in out and "match the manifest" in out, out
     code, out = _cli("verify", str(first / "client.zip"))
     assert code == 0, out
+    download = download_path(first)                             # the whole package in one ZIP: the client's download
+    assert download.name == "delivery.zip"
+    code, out = _cli("verify", str(download))
+    assert code == 0, out
+    manifest = json.loads((first / "manifest.json").read_text())
+    with zipfile.ZipFile(download) as archive:
+        assert set(archive.namelist()) == ({e["path"] for e in manifest["files"]} | {"manifest.json"}
+                                           | {e["path"] for e in manifest["sheets"]})
+        assert archive.read("manifest.json") == (first / "manifest.json").read_bytes()
 
     copy = tmp_path / "delivery"
     shutil.copytree(first, copy)

@@ -63,7 +63,7 @@ def cmd_archive_list(args: argparse.Namespace) -> int:
         print("No orders in the archive" + (f" for a client matching {shown(args.client)}." if args.client else "."))
         return EXIT_OK
     rows = [[a.client, a.year, a.order_id, a.status, a.last_delivered or "-", a.keep_until or "kept",
-             f"{a.bytes_held / 1e6:.1f}", len(a.packages), a.folder] for a in orders]
+             f"{a.bytes_held / 1e6:.1f}", sum(p.is_dir() for p in a.packages), a.folder] for a in orders]
     print(tables.render(["client", "year", "order", "status", "last delivered", "keep until", "MB", "packages",
                          "folder"], rows))
     return EXIT_OK
