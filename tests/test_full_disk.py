@@ -32,10 +32,11 @@ MB = 1 << 20
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A real 64 MB file system (tmpfs) mounted by the test, unmounted after it."""
+    """A real 96 MB file system (tmpfs: an order of 8 photos, its package and its download ZIP fit) mounted by
+    the test, unmounted after it."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(disk)],
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96m", "tmpfs", str(disk)],
                              capture_output=True, text=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip() or mounted.returncode}): the full-disk "
