@@ -10,6 +10,7 @@ October 2026 starts on a Thursday; the 3rd/4th, 10th/11th ... are weekends.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from sqlmodel import Session
 
@@ -204,3 +205,17 @@ def october(session: Session) -> dict[str, int]:
              held=True)
     log.deliver(Z, z1, "2025-10-03 09:00")
     return {"A": A, "B": B, "C": C, "D": D, "E": E, "Z": Z}
+
+
+def record_october(tmp_path: Path, monkeypatch) -> dict[str, int]:  # noqa: ANN001  (pytest's MonkeyPatch)
+    """The fixture in this test's record, read with its line file and holidays (as `postline report` reads them)."""
+    from config.line import get_line
+    from record.db import transaction
+
+    (tmp_path / "line.toml").write_text(LINE_TOML)
+    (tmp_path / "holidays.txt").write_text(HOLIDAYS)
+    monkeypatch.setenv("POSTLINE_LINE_FILE", str(tmp_path / "line.toml"))
+    monkeypatch.setenv("POSTLINE_HOLIDAYS_FILE", str(tmp_path / "holidays.txt"))
+    get_line.cache_clear()
+    with transaction() as session:
+        return october(session)
