@@ -60,7 +60,8 @@ class PostlineSettings(BaseSettings):
     studio_name: str = Field(
         default="Photo Studio", min_length=1, max_length=120,
         description="The studio's name: EXIF Artist (unless studio_artist), IPTC Credit, XMP photoshop:Credit, "
-                    "the contact sheet's heading and the watermark's {studio}.",
+                    "the contact sheet's heading and the watermark's {studio}; the watermark on the client's "
+                    "gallery proofs, the gallery's heading and the e-mails to clients.",
     )
     studio_artist: str | None = Field(
         default=None, max_length=120,

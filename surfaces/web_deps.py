@@ -37,6 +37,7 @@ STALE_FORM = ("This form is stale or did not come from this page (CSRF check fai
 class Web:
     """The web page's parts, made once per app."""
     settings: WebSettings
+    key: bytes                  # the installation's secret: signs the sessions' cookies and checks client links
     sessions: Sessions
     limiter: SignInLimiter
     templates: Jinja2Templates

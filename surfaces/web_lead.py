@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from qc.gates import DecisionError
+from qc.originals import ORIGINALS
 from qc.review import QC, ReviewReason
 from record import work
 from record.db import transaction
@@ -44,6 +45,7 @@ def order_page(request: Request, session: WebSession, order_id: int, *, status: 
     return page(request, "order.html", session, status=status, person=session.person, order=order,
                 counts={s.value: n for s, n in counts.items()}, error=error, done=done,
                 awaiting=gates.pending(QC, order_id), reasons=[r.value for r in ReviewReason],
+                originals=len(gates.pending(ORIGINALS, order_id)),
                 stages=[(s.key, s.title) for s in line_of(order_id).stages])
 
 

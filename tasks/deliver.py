@@ -89,7 +89,7 @@ def delivery(order_id: int) -> Delivery:
     with transaction() as session:
         order = work.get_order(session, order_id)
         everything = work.photos(session, order_id)
-        ready = [(p, work.final_output(session, p.id, line.last.key)) for p in everything
+        ready = [(p, work.finished_output(session, p.id, [s.key for s in line.stages])) for p in everything
                  if p.status in (PhotoStatus.PASSED, PhotoStatus.DELIVERED)]
         worked = history.worked(session, order_id)
     not_delivered = [{"source_name": p.source_name, "source_sha256": p.sha256 or None, "status": p.status.value,

@@ -7,9 +7,9 @@ from pathlib import Path
 from prefect import task
 
 from config.settings import get_settings
-from record import runs, work
+from record import runs, selection, work
 from record.db import transaction
-from record.models import QC_GATE
+from record.models import CLIENT_SELECTION, QC_GATE
 from tasks.ingest import scan_card
 
 
@@ -28,12 +28,16 @@ def plan_ingest(order_id: int, card_folder: str) -> list[list[str]]:
 
 @task(name="next-stage")
 def next_stage(order_id: int, run_id: str) -> str | None:
-    """The first stage of the order's line (then the QC gate) that has queued work for this order. Stops the
-    run (record.runs.NotTheHolder) if it no longer holds the order."""
+    """The first stage of the order's line (then the QC gate) that has queued work for this order; once grading
+    has none, the client's selection while photos await it (record/selection.py). Stops the run
+    (record.runs.NotTheHolder) if it no longer holds the order."""
     with transaction() as session:
         runs.ensure_holder(session, order_id, run_id)
         pending = work.stages_with_work(session, order_id)
         line = work.order_line(session, order_id)
+        client = line.first.key not in pending and bool(selection.awaiting(session, order_id))
+    if client:
+        return CLIENT_SELECTION
     for key in [s.key for s in line.stages] + [QC_GATE]:
         if key in pending:
             return key

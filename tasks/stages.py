@@ -18,12 +18,11 @@ from prefect.logging import get_run_logger
 
 from config.line import StageSpec
 from presets.model import Preset
-from record import moves, work
+from record import moves, selection, work
 from record.db import transaction
 from record.models import Photo, PhotoStatus, WorkItem, WorkStatus
 from tasks.errors import PhotoError, as_retryable, photo_reason, retry_only_retryable, transient_cause
 from tasks.files import bytes_still_needed, sha256_of, work_path
-from tasks.handoff import next_stage_for
 from tasks.operations import OPERATIONS, OpContext, reference_path
 from tasks.pixels.calibrate import CalibrationResult
 from tasks.runs import line_of
@@ -34,9 +33,10 @@ def _submit(item: WorkItem, output: Path, seconds: float) -> None:
         item = session.get(WorkItem, item.id)
         moves.move_item(session, item, WorkStatus.SUBMITTED, actor=work.AUTO_WORKER, seconds=seconds,
                         output_path=str(output), output_sha256=sha256_of(output))
-        moves.enqueue(session, order_id=item.order_id, photo_id=item.photo_id,
-                      stage=next_stage_for(work.order_line(session, item.order_id), item.stage),
-                      round=item.round, input_path=str(output), actor=work.AUTO_WORKER)
+        following = selection.next_stage(session, work.order_line(session, item.order_id), item)
+        if following is not None:      # None: graded, it awaits the client's selection (record/selection.py)
+            moves.enqueue(session, order_id=item.order_id, photo_id=item.photo_id, stage=following,
+                          round=item.round, input_path=str(output), actor=work.AUTO_WORKER)
 
 
 def _fail(item: WorkItem, reason: str) -> None:

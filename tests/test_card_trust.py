@@ -77,7 +77,7 @@ def linked_order(prefect_api, linked_card, tmp_path_factory, request):
     monkeypatch.delenv("POSTLINE_DATABASE_URL", raising=False)
     get_settings.cache_clear()
     code, created = cli("order", "create", "--client", "Linked", "--shoot", "portrait", "--from",
-                         str(linked_card["card"]))
+                         str(linked_card["card"]), "--no-selection")
     assert code == 0, created
     order_id = int(created.strip().splitlines()[-1])
     code, ran = cli("order", "run", str(order_id))

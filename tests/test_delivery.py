@@ -1,8 +1,8 @@
 """Delivery on real camera files, checked the way a client's lab and a careful photographer would: every
 rendition's size, colour profile, quality and metadata as its recipe says (read back with pyexiv2 and with
 Pillow), GPS and serial numbers gone unless the recipe keeps them, the capture time kept, a package that
-`postline verify` passes and that names the file when one byte of it changes, and hostile names that neither
-escape the package nor overwrite each other."""
+`postline verify` passes and that names the file when one byte of it changes, hostile names that neither
+escape the package nor overwrite each other, and the package downloaded through a signed link over real HTTP."""
 
 from __future__ import annotations
 
@@ -480,3 +480,49 @@ def test_deliver_without_the_finished_files_says_so_and_keeps_the_package(delive
     assert code == 1 and "is gone (working files are removed once the revision window has passed)" in out, out
     assert {p.name: p.read_bytes() for p in package.iterdir()} == before
     assert _cli("verify", str(package))[0] == 0
+
+
+def test_a_signed_link_downloads_the_package_whole_and_by_ranges_and_refuses_a_changed_expired_or_wrong_pin_link(
+        delivered, monkeypatch, tmp_path):
+    """Over real HTTP on localhost (`postline web` on uvicorn): the client gallery's signed download link
+    (record/links.py, made by `postline download-link`) serves this order's package as one ZIP, whole and by
+    ranges, with the bytes on disk; changed by one character, after its expiry, or with a wrong PIN it is refused
+    and serves no byte of it."""
+    import time
+
+    import httpx
+
+    from surfaces.web import create_app
+    from tasks.verify import verify
+    from tests.browser import served
+    from tests.test_links import PIN, changed, link_for
+
+    monkeypatch.delenv("POSTLINE_WEB_SECRET", raising=False)
+    data = download_path(delivered["package"]).read_bytes()
+    with served(create_app()) as base:
+        _, url = link_for(delivered["order_id"], base, monkeypatch, "--days", "2", "--pin", PIN)
+        client = httpx.Client(timeout=60)
+        assert client.get(url).status_code == 401                             # the PIN first
+        wrong = client.post(url, data={"pin": "0000"}, follow_redirects=False)
+        assert wrong.status_code == 403 and data[:200] not in wrong.content
+        assert client.get(url).status_code == 401
+        assert client.post(url, data={"pin": PIN}, follow_redirects=False).status_code == 303
+
+        whole = client.get(url)
+        assert whole.status_code == 200 and whole.content == data
+        (tmp_path / "download.zip").write_bytes(whole.content)
+        assert verify(tmp_path / "download.zip") == []                        # the package, whole, as its manifest
+        part = client.get(url, headers={"Range": "bytes=100-65635"})
+        assert part.status_code == 206 and part.content == data[100:65636]
+        half = len(data) // 2                                                 # a download cut off half way resumes
+        rest = client.get(url, headers={"Range": f"bytes={half}-", "If-Range": whole.headers["etag"]})
+        assert rest.status_code == 206 and data[:half] + rest.content == data
+
+        tampered = client.get(changed(url))
+        assert tampered.status_code == 404 and data[:200] not in tampered.content
+
+    token = url.rsplit("/", 1)[1]
+    two_days_on = time.time() + 2 * 86400 + 60
+    with served(create_app(clock=lambda: two_days_on)) as later:
+        expired = httpx.get(f"{later}/d/{token}", timeout=30)
+        assert expired.status_code == 410 and "expired" in expired.text and data[:200] not in expired.content

@@ -56,6 +56,13 @@ EXPECTED = {
     ("config.errors", "Retryable"): (1, 503), ("tasks.errors", "OutOfSpace"): (1, 503),
     ("tasks.errors", "NoPermission"): (1, 503), ("tasks.errors", "DiskError"): (1, 503),
     ("tasks.errors", "RecordUnavailable"): (1, 503), ("tasks.handoff", "WakeError"): (1, 503),
+    # the client's links (record/links.py) and e-mail (tasks/mail.py)
+    ("record.links", "LinkRefused"): (1, 409), ("record.links", "UnknownLink"): (2, 404),
+    ("record.links", "LinkExpired"): (1, 410), ("record.links", "LinkRevoked"): (1, 410),
+    ("record.links", "PinNeeded"): (1, 401), ("record.links", "WrongPin"): (1, 403),
+    ("record.links", "PinLocked"): (1, 429), ("record.links", "BadPin"): (2, 422),
+    ("config.secret", "BadSecret"): (1, 422), ("tasks.mail", "MailNotSet"): (2, 422),
+    ("tasks.mail", "MailFailed"): (1, 503),
 }
 
 

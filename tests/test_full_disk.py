@@ -59,7 +59,8 @@ def on_small_disk(small_disk, tmp_path, prefect_api, monkeypatch):
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
     get_settings.cache_clear()
     card = write_card(tmp_path / "card", PHOTOS, size=(640, 480), names="IMG_{:04d}.dng", first_number=0)
-    code, out = cli("order", "create", "--client", "Full Disk", "--shoot", "portrait", "--from", str(card))
+    code, out = cli("order", "create", "--client", "Full Disk", "--shoot", "portrait", "--from", str(card),
+                    "--no-selection")
     assert code == 0, out
     yield {"disk": small_disk, "record": record, "card": card, "order_id": int(out.strip().splitlines()[-1])}
     get_settings.cache_clear()
@@ -264,7 +265,8 @@ def test_a_full_disk_under_the_production_record_stops_the_run_and_loses_nothing
     get_settings.cache_clear()
     card = write_card(tmp_path / "card", PHOTOS, size=(640, 480), kinds=("portrait",), names="IMG_{:04d}.dng",
                       first_number=0)
-    code, out = cli("order", "create", "--client", "Full Record", "--shoot", "portrait", "--from", str(card))
+    code, out = cli("order", "create", "--client", "Full Record", "--shoot", "portrait", "--from", str(card),
+                    "--no-selection")
     order_id = int(out.strip().splitlines()[-1])
     watcher, filled = _once_recorded(record, "kind = 'submitted'", lambda: _fill(small_disk, leave=0), every=0.01)
     code, out = cli("order", "run", str(order_id))
@@ -296,7 +298,8 @@ def test_a_card_of_only_broken_files_exits_1_says_nothing_was_delivered_and_writ
     (card / "empty.nef").write_bytes(b"")
     (card / "notes.txt").write_text("call the bride's mother\n")
     os.symlink(good, card / "linked.dng")
-    code, out = cli("order", "create", "--client", "Broken", "--shoot", "portrait", "--from", str(card))
+    code, out = cli("order", "create", "--client", "Broken", "--shoot", "portrait", "--from", str(card),
+                    "--no-selection")
     assert code == 0, out
     order_id = int(out.strip().splitlines()[-1])
 

@@ -36,8 +36,8 @@ from qc.originals import OriginalsDecision
 from record import people, work
 from record.db import transaction
 from record.models import ORIGINAL_REVIEW, EventKind, PhotoStatus
-from surfaces.actions.orders import create_order
 from surfaces.actions.gates import decide
+from surfaces.actions.orders import create_order
 from surfaces.actions.queue import hand_back, pull_to_folder
 from tasks.pixels import imageio
 from tasks.synthetic.dng import DngMeta, write_dng

@@ -20,12 +20,12 @@ from config.errors import Forbidden
 from config.line import get_line
 from config.settings import get_settings
 from qc.results import check_result
-from record import people, queue, work
+from record import people, queue, selection, work
 from record.db import transaction
 from record.models import Photo, WorkItem
 from record.queue import DEFAULT_LEASE, NoSkill, QueueError, StageDepth, SubmitResult
 from tasks.files import safe_name, store_result
-from tasks.handoff import WakeError, next_stage_for, wake_order
+from tasks.handoff import WakeError, wake_order
 
 logger = logging.getLogger("postline.actions")
 
@@ -131,7 +131,7 @@ def hand_back(*, item_id: int, person: str, file: Path) -> SubmitResult:
     stored, sha = store_result(file, order_id=item.order_id, stage=item.stage)
     with transaction() as session:
         result = queue.submit(session, item_id=item_id, person=person, output_path=str(stored), output_sha256=sha,
-                              enqueue_next=next_stage_for(line, item.stage))
+                              enqueue_next=selection.next_stage(session, line, item))
     if result.stage_done:
         try:
             wake_order(item.order_id, item.stage)
@@ -139,6 +139,12 @@ def hand_back(*, item_id: int, person: str, file: Path) -> SubmitResult:
             logger.warning("order %s: %s is done, but %s: resume its run in the Prefect UI", item.order_id,
                            item.stage, exc)
     return result
+
+
+def client_notes(items: list[WorkItem]) -> dict[int, str]:
+    """What the client asked for each item's photo (their gallery note, a revision's note), by item id."""
+    with transaction() as session:
+        return selection.client_notes(session, items)
 
 
 def release(*, item_id: int, person: str, reason: str | None = None) -> None:
