@@ -74,7 +74,8 @@ ALLOWED_ORDER: dict[OrderStatus, frozenset[OrderStatus]] = {
     # RUNNING -> RUNNING: a new run took over from one that died. RUNNING -> REVISION: the client asked for
     # changes while no run was live (the last one died before it could say it ended).
     O.RUNNING: frozenset({O.RUNNING, O.DELIVERED, O.FAILED, O.REVISION}),
-    O.DELIVERED: frozenset({O.RUNNING, O.REVISION}),   # run again (the zip is gone), or a client revision
+    # run again (the package is gone), a client revision, or packed again at another path (`postline deliver`)
+    O.DELIVERED: frozenset({O.RUNNING, O.REVISION, O.DELIVERED}),
     O.REVISION: frozenset({O.RUNNING, O.REVISION}),
     O.FAILED: frozenset({O.RUNNING, O.REVISION}),
 }
