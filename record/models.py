@@ -327,6 +327,26 @@ class ClientPick(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
 
 
+class QcMark(SQLModel, table=True):
+    """A region the QC lead marked on a photo they sent back: a box (or a freehand outline inside it), as fractions
+    of the frame (0..1 from the top left), so it fits the working file of the round it goes to whatever its size. Written with the rejection, on
+    the new round's work item; the retoucher sees it drawn on the photo and `postline queue pull` writes it beside
+    the working file as a mask (record/marks.py)."""
+    __tablename__ = "qc_marks"
+    id: int | None = Field(default=None, primary_key=True)
+    work_item_id: int = Field(foreign_key="work_items.id", index=True, description="The round sent back to.")
+    rejected_item_id: int = Field(foreign_key="work_items.id", description="The gate item rejected.")
+    x: float = Field(ge=0, le=1, description="Left edge, a fraction of the width.")
+    y: float = Field(ge=0, le=1, description="Top edge, a fraction of the height.")
+    w: float = Field(gt=0, le=1, description="Width, a fraction of the width.")
+    h: float = Field(gt=0, le=1, description="Height, a fraction of the height.")
+    outline: str | None = Field(default=None, max_length=8000, description=(
+        "A freehand region: its outline's points 'x,y x,y ...' (fractions, inside the box); None for the box."))
+    note: str = Field(default="", max_length=500, description="The lead's reason and note for the region.")
+    actor: str = Field(max_length=80)
+    at: datetime = Field(default_factory=utcnow)
+
+
 class PersonRole(StrEnum):
     RETOUCHER = "retoucher"   # pulls and submits work in the stages they have the skill for
     LEAD = "lead"             # also sees every stage and gives QC decisions
