@@ -135,7 +135,7 @@ def main() -> None:
     parser.add_argument("--modern-mp", type=float, default=24.0)
     args = parser.parse_args()
 
-    from config.recipe import load_recipe
+    from presets.recipe import load_recipe
     from tasks.deliver_render import Studio
 
     recipe = load_recipe(args.recipe)

@@ -21,7 +21,7 @@ from pathlib import Path
 from prefect import task
 from prefect.logging import get_run_logger
 
-from config.recipe import Recipe, load_recipe, load_recipe_file
+from presets.recipe import Recipe, load_recipe, load_recipe_file
 from config.settings import get_settings
 from presets.model import Preset
 from record import history, moves, work

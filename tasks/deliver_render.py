@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from config.recipe import FileFormat, Recipe, Rendition
+from presets.recipe import FileFormat, Recipe, Rendition
 from presets.model import OutputSpace
 from tasks.errors import Permanent
 from tasks.files import work_path

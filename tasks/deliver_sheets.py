@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from config.recipe import Recipe
+from presets.recipe import Recipe
 from tasks.files import work_path
 from tasks.pixels import layout, sheets
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from config.line import get_line
-from config.recipe import load_recipe
+from presets.recipe import load_recipe
 from config.settings import get_settings
 from record import work
 from record.db import transaction

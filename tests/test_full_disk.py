@@ -114,7 +114,7 @@ def _unfinished(home: Path) -> list[Path]:
 
 
 def _assert_delivered_once(order_id: int, package: Path, card: Path) -> None:
-    from config.recipe import load_recipe
+    from presets.recipe import load_recipe
 
     delivery = Delivery(package)
     assert delivery.mismatches() == []

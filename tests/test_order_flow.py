@@ -53,7 +53,7 @@ def delivered_order(prefect_api, tmp_path_factory, request):
 
 
 def test_every_rendition_of_the_recipe_per_accepted_photo_in_a_package_that_verifies(delivered_order):
-    from config.recipe import load_recipe
+    from presets.recipe import load_recipe
 
     delivery = Delivery(delivered_order["package"])
     names = [name for name, _ in CAMERAS.values()]

@@ -8,7 +8,7 @@ import io
 
 import pytest
 
-from config.recipe import RecipeError, available, load_recipe, load_recipe_file
+from presets.recipe import RecipeError, available, load_recipe, load_recipe_file
 from surfaces.cli import main
 
 GOOD = """

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from config.recipe import Anchor, Rendition, Watermark
+from presets.recipe import Anchor, Rendition, Watermark
 from tasks.package import NameBook, clean_name
 from tasks.pixels import renditions
 
@@ -102,7 +102,7 @@ def test_a_long_name_is_cut_on_a_character_and_colliding_names_never_overwrite()
 def test_a_contact_sheet_of_45_photos_is_three_pages_of_jpeg_and_one_pdf(home, tmp_path):
     import re
 
-    from config.recipe import load_recipe
+    from presets.recipe import load_recipe
     from tasks.deliver_sheets import contact_sheets
 
     paths = []

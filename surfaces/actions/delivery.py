@@ -31,8 +31,8 @@ class Packed:
 
 def use_recipe(order_id: int, name_or_file: str) -> str:
     """Record ``name_or_file`` (checked) as the order's own recipe, in its archive folder; its name.
-    :class:`config.recipe.RecipeError` when it is not a valid recipe."""
-    from config.recipe import load_recipe, recipes_dir
+    :class:`presets.recipe.RecipeError` when it is not a valid recipe."""
+    from presets.recipe import load_recipe, recipes_dir
     from tasks.deliver import RECIPE_FILE
     from tasks.files import order_archive
 

@@ -87,7 +87,7 @@ def cmd_archive_expire(args: argparse.Namespace) -> int:
 
 
 def cmd_recipe_list(args: argparse.Namespace) -> int:
-    from config.recipe import RecipeError, available, load_recipe
+    from presets.recipe import RecipeError, available, load_recipe
 
     for name in available():
         try:
@@ -101,7 +101,7 @@ def cmd_recipe_list(args: argparse.Namespace) -> int:
 
 
 def cmd_recipe_check(args: argparse.Namespace) -> int:
-    from config.recipe import RecipeError, load_recipe_file
+    from presets.recipe import RecipeError, load_recipe_file
 
     failed = 0
     for file in args.files:

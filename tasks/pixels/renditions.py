@@ -25,7 +25,7 @@ import numpy as np
 import tifffile
 from PIL import Image, ImageDraw, ImageFont
 
-from config.recipe import Anchor, FileFormat, Placement, Rendition
+from presets.recipe import Anchor, FileFormat, Placement, Rendition
 from presets.model import OutputSpace
 from tasks.pixels import output
 from tasks.pixels.colour import SRGB_LUMA, conversion, srgb_decode

@@ -7,7 +7,7 @@ PDF's resolution and the contact sheet's grid. Each shoot type has one (``weddin
 ``children.toml``); an order may be given another (`postline deliver N --recipe NAME|FILE`). Unknown keys and
 out-of-range values are errors that name the file, the key and the allowed range.
 
-Like the line (config/line.py), a recipe is plain data: the pixel code that carries it out is
+Like a preset (presets/model.py), a recipe is plain data validated by its model here: the pixel code that carries it out is
 tasks/pixels/renditions.py, the package tasks/package.py."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from config.errors import Invalid
 from presets.model import OutputSpace, describe_error
 
-RECIPES_DIR = Path(__file__).with_name("recipes")
+RECIPES_DIR = Path(__file__).parents[1] / "config" / "recipes"   # the studio's recipes, beside its line file
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,30}$"
 NAME_FIELDS = {"client": "Anna_Ben", "order": 7, "seq": 12, "original": "DSC_0012", "rendition": "web",
                "studio": "Studio", "revision": 0}
