@@ -30,7 +30,7 @@ def _run_name() -> str:
 
 @flow(name="order", flow_run_name=_run_name)
 def order_flow(order_id: int, wait: bool = False) -> str:
-    """Run order ``order_id`` through the line it started with; returns the delivery zip's path. One live run
+    """Run order ``order_id`` through the line it started with; returns the delivery package's path. One live run
     per order: while another run holds it, this one is refused, or with ``wait`` waits for it to end."""
     with order_run(order_id, wait=wait) as order, published_report(order_id):  # artifacts when it ends
         if order["delivered"]:

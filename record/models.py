@@ -204,7 +204,12 @@ class StageEvent(SQLModel, table=True):
     actor: str = Field(max_length=80)
     reason: str | None = Field(default=None, max_length=1000)
     blamed_stage: str | None = Field(default=None, max_length=40)
-    seconds: float | None = Field(default=None, description="Touch time of the work this event closes.")
+    seconds: float | None = Field(default=None, description=(
+        "SUBMITTED: the touch (or machine) time of the work it closes; an item's first CLAIMED: its queue wait, "
+        "from queued_at to this claim."))
+    queued_at: datetime | None = Field(default=None, description=(
+        "On an item's first CLAIMED event only: when the item was enqueued (its ENQUEUED event's time), written "
+        "with the claim so the figures read queue waits without pairing events (record/figures/stages.py)."))
     at: datetime = Field(default_factory=utcnow)
 
 
@@ -222,13 +227,14 @@ class StageEventReason(SQLModel, table=True):
 # looked up from an index costs several times its entry, and at 1M events those lookups were most of the report's
 # time (bench/report.py). ix_events_figures (kind, stage, at, ...) finds a period's events stage by stage;
 # ix_events_durations (kind, stage, seconds, ...) hands touch times over in order, so their median and p90 need no
-# sort; ix_events_item_kind_at finds an item's first claim (its queue wait). They replace the single-column
+# sort, and so are queue waits (an item's first CLAIMED event carries its wait and queued_at, migration 0005);
+# ix_events_item_kind_at finds an item's events of a kind (its ENQUEUED event, when it is claimed). They replace the single-column
 # indexes on stage and at, which led SQLite's planner to look rows up one by one.
 _events = StageEvent.__table__.c
 Index("ix_events_figures", _events.kind, _events.stage, _events.at, _events.photo_id, _events.round,
       _events.work_item_id, _events.actor, _events.seconds, _events.order_id, _events.blamed_stage)
 Index("ix_events_durations", _events.kind, _events.stage, _events.seconds, _events.actor, _events.at,
-      _events.photo_id, _events.round, _events.work_item_id, _events.order_id)
+      _events.photo_id, _events.round, _events.work_item_id, _events.order_id, _events.queued_at)
 Index("ix_events_item_kind_at", _events.work_item_id, _events.kind, _events.at)
 
 
@@ -317,6 +323,26 @@ class ClientPick(SQLModel, table=True):
     favourite: bool
     album: bool = False
     note: str = Field(default="", max_length=1000)
+    actor: str = Field(max_length=80)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class QcMark(SQLModel, table=True):
+    """A region the QC lead marked on a photo they sent back: a box (or a freehand outline inside it), as fractions
+    of the frame (0..1 from the top left), so it fits the working file of the round it goes to whatever its size. Written with the rejection, on
+    the new round's work item; the retoucher sees it drawn on the photo and `postline queue pull` writes it beside
+    the working file as a mask (record/marks.py)."""
+    __tablename__ = "qc_marks"
+    id: int | None = Field(default=None, primary_key=True)
+    work_item_id: int = Field(foreign_key="work_items.id", index=True, description="The round sent back to.")
+    rejected_item_id: int = Field(foreign_key="work_items.id", description="The gate item rejected.")
+    x: float = Field(ge=0, le=1, description="Left edge, a fraction of the width.")
+    y: float = Field(ge=0, le=1, description="Top edge, a fraction of the height.")
+    w: float = Field(gt=0, le=1, description="Width, a fraction of the width.")
+    h: float = Field(gt=0, le=1, description="Height, a fraction of the height.")
+    outline: str | None = Field(default=None, max_length=8000, description=(
+        "A freehand region: its outline's points 'x,y x,y ...' (fractions, inside the box); None for the box."))
+    note: str = Field(default="", max_length=500, description="The lead's reason and note for the region.")
     actor: str = Field(max_length=80)
     at: datetime = Field(default_factory=utcnow)
 

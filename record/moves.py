@@ -13,10 +13,10 @@ also picks the item (:mod:`record.claim_sql`, checked against the table here; ca
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement
-from sqlmodel import Session, select, update
+from sqlmodel import Session, func, select, update
 
 from config.errors import Refused
 from record.models import (
@@ -74,7 +74,8 @@ ALLOWED_ORDER: dict[OrderStatus, frozenset[OrderStatus]] = {
     # RUNNING -> RUNNING: a new run took over from one that died. RUNNING -> REVISION: the client asked for
     # changes while no run was live (the last one died before it could say it ended).
     O.RUNNING: frozenset({O.RUNNING, O.DELIVERED, O.FAILED, O.REVISION}),
-    O.DELIVERED: frozenset({O.RUNNING, O.REVISION}),   # run again (the zip is gone), or a client revision
+    # run again (the package is gone), a client revision, or packed again at another path (`postline deliver`)
+    O.DELIVERED: frozenset({O.RUNNING, O.REVISION, O.DELIVERED}),
     O.REVISION: frozenset({O.RUNNING, O.REVISION}),
     O.FAILED: frozenset({O.RUNNING, O.REVISION}),
 }
@@ -143,13 +144,30 @@ def move_item(session: Session, item: WorkItem, to: WorkStatus, *, actor: str,
     if result.rowcount != 1:
         raise StaleMove(f"work item {item.id} was no longer {expected}"
                         f"{' (or no longer as expected)' if guard else ''}; someone else moved it")
+    session.refresh(item)
+    queued_at = None
+    if to is WorkStatus.CLAIMED and item.attempt == 1:      # the first claim: it carries the queue wait
+        queued_at, seconds = queue_wait(session, item.id, now)
     event = StageEvent(order_id=item.order_id, photo_id=item.photo_id, work_item_id=item.id,
                        stage=item.stage, round=item.round, kind=WORK_EVENT[to], actor=actor,
-                       reason=reason, blamed_stage=blamed_stage, seconds=seconds, at=now)
+                       reason=reason, blamed_stage=blamed_stage, seconds=seconds, queued_at=queued_at, at=now)
     session.add(event)
     record_codes(session, event)   # a rejection's reason codes, one row each (record/reasons.py)
-    session.refresh(item)
     return item
+
+
+def queue_wait(session: Session, item_id: int, now: datetime) -> tuple[datetime | None, float | None]:
+    """When the item was enqueued (its ENQUEUED event) and the seconds from then to ``now``: what its first
+    CLAIMED event records (the same as record.claim_sql's claim statements write)."""
+    queued_at = session.execute(select(func.min(StageEvent.at)).where(
+        StageEvent.work_item_id == item_id, StageEvent.kind == EventKind.ENQUEUED)).scalar_one()
+    if queued_at is None:
+        return None, None
+    if isinstance(queued_at, str):             # SQLite hands back MIN() of a time as text
+        queued_at = datetime.fromisoformat(queued_at)
+    if queued_at.tzinfo is None:
+        queued_at = queued_at.replace(tzinfo=UTC)
+    return queued_at, (now - queued_at).total_seconds()
 
 
 def extend_lease(session: Session, item: WorkItem, *, actor: str, lease_expires_at: datetime) -> WorkItem:

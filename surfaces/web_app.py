@@ -1,10 +1,12 @@
-"""The web page (FastAPI + Jinja2, server-rendered; one small script, the originals' grid's keys): the app, put together from one
-router per page, each route thin over :mod:`surfaces.actions` (what the command line calls too):
+"""The web page (FastAPI + Jinja2, server-rendered; two small scripts, the originals' grid's keys and the QC review
+page's marks and keys): the app, put together from one router per page, each route thin over
+:mod:`surfaces.actions` (what the command line calls too):
 
 - :mod:`surfaces.web_signin`: signing in and out;
 - :mod:`surfaces.web_queues`: the queues page and claiming the next photo;
 - :mod:`surfaces.web_items`: one work item: download, previews, release, extend, hand back;
-- :mod:`surfaces.web_lead`: a lead's order page and QC decision;
+- :mod:`surfaces.web_lead`: a lead's order page;
+- :mod:`surfaces.web_qc`: the QC review page of an order: the photos, their findings, the decision;
 - :mod:`surfaces.web_originals`: the senior photographer's grid for the review of the originals;
 - :mod:`surfaces.web_client`: the client's pages, opened by a signed link: their gallery, download, a preview.
 
@@ -31,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from config.errors import PostlineError
 from config.settings import get_settings
 from record.links import LinkRefused
-from surfaces import web_client, web_errors, web_items, web_lead, web_originals, web_queues, web_signin
+from surfaces import web_client, web_errors, web_items, web_lead, web_originals, web_qc, web_queues, web_signin
 from surfaces import web_views as views
 from surfaces.web_deps import SignInFirst, Web, page, to, who
 from surfaces.web_session import Sessions, SignInLimiter, WebSettings, load_secret
@@ -82,8 +84,8 @@ def create_app(*, settings: WebSettings | None = None, clock: Callable[[], float
         session = await run_in_threadpool(who, request)
         return page(request, "error.html", session, status=status, message=str(exc))
 
-    for router in (web_signin.router, web_queues.router, web_items.router, web_lead.router, web_originals.router,
-                   web_client.router):
+    for router in (web_signin.router, web_queues.router, web_items.router, web_lead.router, web_qc.router,
+                   web_originals.router, web_client.router):
         # Each page's routes are added to the app itself, not through include_router: FastAPI 0.150 keeps an
         # included router's routes out of app.routes, which the tests walk to fuzz every route.
         for route in router.routes:

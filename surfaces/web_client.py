@@ -185,11 +185,11 @@ async def send_changes(request: Request, token: Token) -> Response:
 
 @router.get("/d/{token}")
 def download(request: Request, token: Token) -> Response:
-    """The delivery's zip. Starlette's FileResponse answers Range requests (206 with Content-Range, several
+    """The delivery package's download ZIP. Starlette's FileResponse answers Range requests (206 with Content-Range, several
     ranges as multipart/byteranges, 416 past the end) and If-Range against its ETag and Last-Modified."""
     link = opened(request, token, LinkPurpose.DOWNLOAD)
     path = actions.delivery_of(link.order_id)
-    return FileResponse(path, media_type="application/zip", filename=path.name,
+    return FileResponse(path, media_type="application/zip", filename=actions.download_name(link.order_id, path),
                         headers={"Cache-Control": "private, no-transform"})
 
 

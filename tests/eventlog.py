@@ -64,9 +64,10 @@ class Log:
 
     def event(self, order: int, photo: int | None, item: int | None, stage: str, round: int, kind: K, at: str,
               actor: str = AUTO, reason: str | None = None, blamed: str | None = None,
-              seconds: float | None = None) -> None:
+              seconds: float | None = None, queued: str | None = None) -> None:
         event = StageEvent(order_id=order, photo_id=photo, work_item_id=item, stage=stage, round=round, kind=kind,
-                           actor=actor, reason=reason, blamed_stage=blamed, seconds=seconds, at=t(at))
+                           actor=actor, reason=reason, blamed_stage=blamed, seconds=seconds, at=t(at),
+                           queued_at=t(queued) if queued else None)
         self.s.add(event)
         record_codes(self.s, event)
 
@@ -88,7 +89,7 @@ class Log:
         item = self.item(order, photo, stage, round, status, actor if claimed else None, done or claimed or enqueued)
         self.event(order, photo, item, stage, round, K.ENQUEUED, enqueued)
         if claimed:
-            self.event(order, photo, item, stage, round, K.CLAIMED, claimed, actor)
+            self.claim(order, photo, item, stage, round, enqueued, claimed, actor)
         if done:
             if seconds is None and outcome is K.SUBMITTED:
                 seconds = (t(done) - t(claimed)).total_seconds()
@@ -98,6 +99,13 @@ class Log:
                 self.event(order, photo, None, stage, round, K.FAILED, done, actor, reason="unreadable")
         return item
 
+    def claim(self, order: int, photo: int, item: int, stage: str, round: int, enqueued: str, claimed: str,
+              actor: str = AUTO) -> None:
+        """An item's first claim, carrying its queue wait as record.moves writes it: when it was enqueued and the
+        seconds since."""
+        self.event(order, photo, item, stage, round, K.CLAIMED, claimed, actor,
+                   seconds=(t(claimed) - t(enqueued)).total_seconds(), queued=enqueued)
+
     def gate(self, order: int, photo: int, round: int, enqueued: str, decided: str, *, reason: str | None = None,
              blamed: str | None = None, held: bool = False) -> None:
         """The QC gate's pass (no reason) or rejection (reason '[codes] ...', the stage blamed)."""
@@ -105,7 +113,7 @@ class Log:
         item = self.item(order, photo, QC_GATE, round, WorkStatus.PASSED if passed else WorkStatus.REJECTED,
                          AUTO, decided)
         self.event(order, photo, item, QC_GATE, round, K.ENQUEUED, enqueued)
-        self.event(order, photo, item, QC_GATE, round, K.CLAIMED, decided)
+        self.claim(order, photo, item, QC_GATE, round, enqueued, decided)
         self.event(order, photo, item, QC_GATE, round, K.PASSED if passed else K.REJECTED, decided,
                    reason=reason, blamed=blamed)
         if passed:

@@ -77,7 +77,7 @@ def test_an_order_waits_for_the_clients_selection_and_retouches_only_the_favouri
     from flows.order import order_flow
 
     result: dict = {}
-    runner = threading.Thread(target=lambda: result.setdefault("zip", order_flow(order_id)), daemon=True)
+    runner = threading.Thread(target=lambda: result.setdefault("package", order_flow(order_id)), daemon=True)
     runner.start()
     assert wait_until_paused(order_id, CLIENT_SELECTION, runner) == f"Client selection · order {order_id}"
     assert all(stages == {"cull_grade"} for stages in items_by_photo(order_id).values())   # graded, then waiting
@@ -141,7 +141,7 @@ def test_an_order_waits_for_the_clients_selection_and_retouches_only_the_favouri
         assert said.count("The client asks: “soften the shadow under the veil”") == 1
         assert said.count("Work item") == 2                              # the two favourites, nothing else
         runner.join(timeout=180)
-        delivery = Delivery(Path(result["zip"]))
+        delivery = Delivery(Path(result["package"]))
         stages = items_by_photo(order_id)
 
         # Delivered: the same link now takes change requests, a counted client revision round.
@@ -284,7 +284,7 @@ def test_no_selection_runs_an_order_straight_through(line_file, home, tmp_path):
     order_id = int(out.strip().splitlines()[-1])
     assert code == 0 and "postline gallery" not in out
     code, out = cli("order", "run", str(order_id))
-    assert code == 0 and Path(out.strip().splitlines()[-1]).is_file()
+    assert code == 0 and (Path(out.strip().splitlines()[-1]) / "manifest.json").is_file()     # its package
     assert all(stages == {"cull_grade", *RETOUCH, "qc_gate"} for stages in items_by_photo(order_id).values())
     with transaction() as session:
         assert session.exec(select(StageEvent).where(StageEvent.stage == CLIENT_SELECTION)).all() == []

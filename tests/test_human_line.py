@@ -15,10 +15,9 @@ from record import people, work
 from record.db import transaction
 from record.models import QC_GATE, EventKind, PhotoStatus
 from surfaces.actions.gates import decide
-from surfaces.actions.queue import hand_back as submit_work, pull_to_folder
-from tasks.pixels import imageio
 from tasks.synthetic import write_card
-from tests.flowkit import MANUAL_SKIN_LINE, wait_until_paused
+from tasks.verify import verify
+from tests.flowkit import MANUAL_SKIN_LINE, retouch_everything, wait_until_paused
 
 # Liquify & skin needs two skills here (a stage names what it needs), so the retoucher's pulls go through them.
 LINE = MANUAL_SKIN_LINE.replace('mode = "manual"', 'mode = "manual"\nskills = ["liquify", "skin"]', 1) + """
@@ -34,19 +33,6 @@ def human_line(line_file, monkeypatch, home, prefect_api):
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
 
 
-def _retouch_everything(person: str, folder: Path) -> list[str]:
-    """Pull every item this person can, 'edit' it (a small, real change), hand it back."""
-    done = []
-    while (pulled := pull_to_folder(person=person, folder=folder)) is not None:
-        item, path = pulled
-        edited = imageio.read_working_tiff(path) * 0.97
-        out = path.with_name(path.stem + "-done.tif")
-        imageio.write_working_tiff(out, edited)
-        submit_work(item_id=item.id, person=person, file=out)
-        done.append(f"{item.photo_id}:r{item.round}")
-    return done
-
-
 def test_manual_stage_waits_for_retouchers_and_qc_lead_sends_two_back(human_line, tmp_path):
     card = write_card(tmp_path / "card", 4)
     with transaction() as session:
@@ -56,11 +42,11 @@ def test_manual_stage_waits_for_retouchers_and_qc_lead_sends_two_back(human_line
 
     order_id = create_order(client="Lena", shoot="portrait", card=card, preset_name=None, due=None).id
     result: dict = {}
-    runner = threading.Thread(target=lambda: result.setdefault("zip", order_flow(order_id)), daemon=True)
+    runner = threading.Thread(target=lambda: result.setdefault("package", order_flow(order_id)), daemon=True)
     runner.start()
 
     assert wait_until_paused(order_id, "liquify_skin", runner) == f"Liquify & skin · order {order_id}"
-    assert len(_retouch_everything("rita", tmp_path / "rita")) == 4
+    assert len(retouch_everything("rita", tmp_path / "rita")) == 4
 
     wait_until_paused(order_id, QC_GATE, runner)
     with transaction() as session:
@@ -73,11 +59,11 @@ def test_manual_stage_waits_for_retouchers_and_qc_lead_sends_two_back(human_line
     assert "carries on" in decide(order_id, decision)
 
     wait_until_paused(order_id, "liquify_skin", runner)                # round 2 of the photo sent back to people
-    assert _retouch_everything("rita", tmp_path / "rita") == [f"{_photo_id(order_id, names[0])}:r2"]
+    assert retouch_everything("rita", tmp_path / "rita") == [f"{_photo_id(order_id, names[0])}:r2"]
     wait_until_paused(order_id, QC_GATE, runner)
     decide(order_id, QcDecision(approve_all=True, lead="maria"))
     runner.join(timeout=120)
-    assert Path(result["zip"]).is_file()
+    assert verify(Path(result["package"])) == []                 # a whole package, as its manifest says
 
     with transaction() as session:
         photos = work.photos(session, order_id)

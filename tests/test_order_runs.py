@@ -29,10 +29,9 @@ from record.db import transaction
 from record.models import (EventKind, OrderStatus, Photo, PhotoStatus, ShootType, WorkItem, WorkStatus)
 from surfaces.actions.orders import create_order
 from surfaces.cli import main
-from surfaces.actions.queue import hand_back as submit_work, pull_to_folder
-from tasks.pixels import imageio
 from tasks.synthetic import write_card
-from tests.flowkit import MANUAL_SKIN_LINE, paused_run
+from tasks.verify import verify
+from tests.flowkit import MANUAL_SKIN_LINE, paused_run, retouch_everything
 from tests.pg import postgres_url, use_empty_record  # noqa: F401  (the session's PostgreSQL)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,17 +85,6 @@ def _auto_claims(order_id: int) -> list[int]:
 def _runs_named(name: str):  # noqa: ANN202
     with get_client(sync_client=True) as client:
         return client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])))
-
-
-def _retouch_everything(person: str, folder: Path) -> int:
-    done = 0
-    while (pulled := pull_to_folder(person=person, folder=folder)) is not None:
-        item, path = pulled
-        out = path.with_name(path.stem + "-done.tif")
-        imageio.write_working_tiff(out, imageio.read_working_tiff(path) * 0.97)
-        submit_work(item_id=item.id, person=person, file=out)
-        done += 1
-    return done
 
 
 def _processed_once(order_id: int) -> Counter:
@@ -166,11 +154,11 @@ def test_a_second_run_is_refused_while_the_first_lives_and_waits_for_it_with_wai
     time.sleep(5)
     assert waiting.poll() is None, f"--wait did not wait for run 1: {waiting.complained()}"
 
-    assert _retouch_everything("rita", tmp_path / "rita") == 4
+    assert len(retouch_everything("rita", tmp_path / "rita")) == 4
     assert first.wait(timeout=300) == 0, first.complained()
     assert waiting.wait(timeout=120) == 0, waiting.complained()
-    zip_path = Path(first.said().strip().splitlines()[-1])
-    assert zip_path.is_file() and waiting.said().strip().splitlines()[-1] == str(zip_path)   # run 3 found it done
+    package = Path(first.said().strip().splitlines()[-1])
+    assert verify(package) == [] and waiting.said().strip().splitlines()[-1] == str(package)   # run 3 found it done
 
     submits = _processed_once(order_id)
     assert len(submits) == 4 * 4                     # 4 photos x 4 stages, once each
@@ -309,7 +297,7 @@ def test_an_order_runs_with_the_line_it_started_with_until_moved(home, prefect_e
     first = create_order(client="Old Line", shoot="portrait", card=_card(tmp_path / "card", 3, (400, 300)),
                          preset_name=None, due=None).id
     result: dict = {}
-    runner = threading.Thread(target=lambda: result.setdefault("zip", order_flow(first)), daemon=True)
+    runner = threading.Thread(target=lambda: result.setdefault("package", order_flow(first)), daemon=True)
     runner.start()
     _until("the order waits for people", lambda: paused_run(first, "liquify_skin") is not None or not runner.is_alive())
     assert runner.is_alive(), "the order's run ended instead of waiting for people"
@@ -318,9 +306,9 @@ def test_an_order_runs_with_the_line_it_started_with_until_moved(home, prefect_e
     get_line.cache_clear()
     assert main(["order", "use-line", str(first)]) == 1  # not while it runs
     assert f"order {first} is already being run by flow run 'Old Line · order {first}'" in capsys.readouterr().err
-    assert _retouch_everything("rita", tmp_path / "rita") == 3
+    assert len(retouch_everything("rita", tmp_path / "rita")) == 3
     runner.join(timeout=300)
-    assert Path(result["zip"]).is_file()
+    assert verify(Path(result["package"])) == []
     with transaction() as session:
         done = Counter(e.stage for e in work.events(session, first) if e.kind is EventKind.SUBMITTED)
     assert done == {"cull_grade": 3, "liquify_skin": 3, "fine_retouch": 3, "design_layout": 3}

@@ -38,11 +38,9 @@ from record.db import transaction
 from record.models import ORIGINAL_REVIEW, EventKind, PhotoStatus
 from surfaces.actions.gates import decide
 from surfaces.actions.orders import create_order
-from surfaces.actions.queue import hand_back, pull_to_folder
-from tasks.pixels import imageio
 from tasks.synthetic.dng import DngMeta, write_dng
 from tasks.synthetic.scenes import render_scene
-from tests.flowkit import MANUAL_SKIN_LINE, Delivery
+from tests.flowkit import MANUAL_SKIN_LINE, Delivery, retouch_everything
 from tests.pg import postgres_url  # noqa: F401  (the session's PostgreSQL)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,18 +172,6 @@ def _flow_processes(worker: subprocess.Popen) -> list[str]:
     return running
 
 
-def _retouch_everything(person: str, folder: Path) -> int:
-    """Pull every photo this person can, edit it (a small, real change), hand it back; how many."""
-    done = 0
-    while (pulled := pull_to_folder(person=person, folder=folder)) is not None:
-        item, path = pulled
-        out = path.with_name(path.stem + "-done.tif")
-        imageio.write_working_tiff(out, imageio.read_working_tiff(path) * 0.97)
-        hand_back(item_id=item.id, person=person, file=out)
-        done += 1
-    return done
-
-
 def test_an_order_deployment_suspends_for_people_frees_its_worker_resumes_on_hand_back_and_delivers(
         studio, tmp_path):
     card = tmp_path / "card"
@@ -212,7 +198,7 @@ def test_an_order_deployment_suspends_for_people_frees_its_worker_resumes_on_han
         assert (order.waiting_on, order.flow_run_id) == ("liquify_skin", str(run.id))
     at_suspend = time.monotonic() - started
 
-    assert _retouch_everything("rita", tmp_path / "rita") == 3      # the last hand-back resumes the run
+    assert len(retouch_everything("rita", tmp_path / "rita")) == 3      # the last hand-back resumes the run
     final = _until("ended", lambda: (s := _state(run.id)).is_final() and s, studio)
     print(f"suspended {at_suspend:.0f} s after run_deployment; delivered {time.monotonic() - started:.0f} s after")
 

@@ -26,6 +26,7 @@ from record.models import ClientLink, LinkPurpose, OrderStatus, Photo, PhotoStat
 from surfaces.actions import gates
 from surfaces.actions import orders as order_actions
 from tasks.files import work_path
+from tasks.package import clean_name, download_path
 from tasks.mail import MailFailed, MailNotSet, check_address, link_message, send
 
 
@@ -229,15 +230,26 @@ def request_changes(order_id: int, *, changes: list[tuple[str, str]], client: st
 
 
 def delivery_of(order_id: int) -> Path:
-    """The file a download link to the order serves: its delivery zip as recorded (Order.delivery_path). The
-    delivery's package (issue 15) decides what this is; :class:`Refused` while there is none."""
+    """The file a download link to the order serves: the download ZIP of its delivery package as recorded
+    (Order.delivery_path; the whole package in one ZIP, tasks/package.py), or the delivery zip an earlier postline
+    recorded there; :class:`Refused` while there is none."""
     with transaction() as session:
         order = work.get_order(session, order_id)
     path = Path(order.delivery_path) if order.delivery_path else None
+    if path is not None and path.is_dir():
+        path = download_path(path)
     if path is None or not path.is_file():
         raise Refused(f"Order {order_id} has no delivery to download yet: run it to the end first "
                       f"(`postline order run {order_id}`).")
     return path
+
+
+def download_name(order_id: int, path: Path) -> str:
+    """The name a client's browser saves the download as: the client and the order before the package's ZIP
+    (``Anna_Ben-order-7-delivery.zip``)."""
+    with transaction() as session:
+        client = work.get_order(session, order_id).client
+    return f"{clean_name(client)}-order-{order_id}-{path.name}" if path.name.startswith("delivery") else path.name
 
 
 def preview_of(link: ClientLink) -> tuple[Path, bool]:

@@ -100,7 +100,7 @@ def ensure_free(order_id: int) -> None:
 
 
 def run(order_id: int, *, wait: bool = False) -> str:
-    """Run the order in this process through its line; returns the delivery zip's path. Refused with
+    """Run the order in this process through its line; returns the delivery package's path. Refused with
     :class:`record.runs.OrderRunLive` if another run holds it (checked here first, so the refusal starts no flow
     run; the flow checks again, for a run started at the same moment); ``wait``: wait for that run to end."""
     from flows.order import order_flow

@@ -19,14 +19,15 @@ from pathlib import Path
 from config.errors import Forbidden
 from config.line import get_line
 from config.settings import get_settings
-from qc.results import check_result
-from record import people, queue, selection, work
+from qc.results import check_result, image_facts
+from record import marks, people, queue, selection, work
 from record.db import transaction
 from record.models import Photo, WorkItem
 from record.queue import DEFAULT_LEASE, NoSkill, QueueError, StageDepth, SubmitResult
 from tasks.files import safe_name, store_result
 from tasks.handoff import WakeError, wake_order
 from tasks.progress import publish_progress
+from tasks.pixels import mask
 
 logger = logging.getLogger("postline.actions")
 
@@ -96,8 +97,9 @@ def claim(*, person: str, stage: str | None = None, lease: timedelta = DEFAULT_L
 def pull_to_folder(*, person: str, stage: str | None = None, folder: Path | None = None,
                    lease: timedelta | None = None) -> tuple[WorkItem, Path] | None:
     """:func:`claim`, then copy the item's working file into ``folder`` (default ~/postline-work/PERSON) as
-    ``<item>-<photo>-<stage>-r<round>``. Returns (item, copied path), or None when the queues are empty. If the
-    copy fails, the claim is released."""
+    ``<item>-<photo>-<stage>-r<round>``, with the mask of the regions QC marked beside it when there are some
+    (:func:`mask_beside`). Returns (item, copied path), or None when the queues are empty. If the copy fails, the
+    claim is released."""
     item = claim(person=person, stage=stage, lease=lease or DEFAULT_LEASE)
     if item is None:
         return None
@@ -109,6 +111,7 @@ def pull_to_folder(*, person: str, stage: str | None = None, folder: Path | None
     try:
         target_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
+        _write_mask(item, target)
     except OSError as exc:
         with transaction() as session:
             queue.release(session, item_id=item.id, person=person,
@@ -125,6 +128,25 @@ def rework_note(item: WorkItem) -> str | None:
 
     with transaction() as session:
         return rework_reason(session, item)
+
+
+def mask_beside(working: Path) -> Path:
+    """Where :func:`pull_to_folder` writes the mask of a pulled working file: ``<its name>-qc-mask.png``."""
+    return working.with_name(f"{working.stem}-qc-mask.png")
+
+
+def _write_mask(item: WorkItem, target: Path) -> Path | None:
+    """The regions QC marked for ``item`` as a mask PNG beside ``target`` (white marked, black not; the working
+    file's size, read from its header); None when nothing is marked."""
+    with transaction() as session:
+        found = marks.marks_on(session, item.id)
+    if not found:
+        return None
+    outlines = [marks.outline_points(m) for m in found]
+    boxes = [(m.x, m.y, m.w, m.h) for m, outline in zip(found, outlines) if outline is None]
+    facts = image_facts(target, decode=False, max_pixels=None)
+    return mask.write_png(mask_beside(target), mask.apply(facts.width, facts.height, boxes,
+                                                          [outline for outline in outlines if outline]))
 
 
 def hand_back(*, item_id: int, person: str, file: Path) -> SubmitResult:

@@ -142,7 +142,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     create.add_argument("--package", type=_count, metavar="N", help="album photos in the client's package: the most "
                         "they pick in the gallery (default: no album picks)")
     create.set_defaults(func=cmd_order_create)
-    run = order.add_parser("run", help="run (or resume) an order through the line; prints the delivery zip last")
+    run = order.add_parser("run", help="run (or resume) an order through the line; prints the delivery package last")
     run.add_argument("order_id", type=int)
     run.add_argument("--wait", action="store_true",
                      help="if another run of the order is live, wait for it to end, then carry on (default: refuse)")

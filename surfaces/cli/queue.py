@@ -68,6 +68,10 @@ def cmd_pull(args: argparse.Namespace) -> int:
         print(f"The client asks: {shown(note)}")
     print(f"Yours until {_when(lease_expiry(item))} (`postline queue extend {item.id} --as {shown(args.person)}` "
           "starts the lease again).")
+    marked = queue.mask_beside(path)
+    if marked.is_file():
+        print(f"QC marked where to look: {shown(marked)} is a mask of the working file's size (white = marked); "
+              "load it as a selection.")
     print(f"When done: postline queue submit {item.id} {shown(path)} --as {shown(args.person)}")
     print(shown(path))
     return 0
