@@ -25,8 +25,8 @@ from surfaces.actions.gates import decide
 from surfaces.actions.queue import pull_to_folder
 from surfaces.web import create_app
 from tasks.synthetic import write_card
-from tests.flowkit import wait_until_paused
-from tests.test_human_line import _retouch_everything, human_line  # noqa: F401 - human_line is a fixture
+from tests.flowkit import retouch_everything, wait_until_paused
+from tests.test_human_line import human_line  # noqa: F401 - human_line is a fixture
 
 
 def artifacts(order_id: int, what: str, run: UUID) -> list:
@@ -87,7 +87,7 @@ def test_the_order_run_shows_progress_rounds_and_who_did_what(human_line, tmp_pa
     assert "| **Liquify & skin** | people (manual) | 2 | 0 | 1 | rita (1) | 0 |" in progress.data
     from surfaces.actions.queue import release
     release(item_id=item.id, person="rita")
-    assert len(_retouch_everything("rita", tmp_path / "rita")) == 3
+    assert len(retouch_everything("rita", tmp_path / "rita")) == 3
 
     wait_until_paused(order_id, QC_GATE, runner)
     [progress] = artifacts(order_id, "progress", root)
@@ -109,7 +109,7 @@ def test_the_order_run_shows_progress_rounds_and_who_did_what(human_line, tmp_pa
     assert wait_until_paused(order_id, "liquify_skin", runner) == f"Liquify & skin · order {order_id} · round 2"
     [progress] = artifacts(order_id, "progress", root)
     assert "| **Liquify & skin** | people (manual) | 1 | 1 | 0 | – | 3 |" in progress.data
-    _retouch_everything("rita", tmp_path / "rita")
+    retouch_everything("rita", tmp_path / "rita")
     wait_until_paused(order_id, QC_GATE, runner)
     decide(order_id, QcDecision(approve_all=True, lead="maria"))
     runner.join(timeout=120)

@@ -20,8 +20,7 @@ from record.db import transaction
 from surfaces.actions.queue import pull_to_folder, release
 from tasks.synthetic import write_card
 from tests.browser import chromium_page, free_port
-from tests.flowkit import MANUAL_SKIN_LINE, wait_until_paused
-from tests.test_human_line import _retouch_everything
+from tests.flowkit import MANUAL_SKIN_LINE, retouch_everything, wait_until_paused
 
 SCREENSHOTS = Path(os.environ.get("POSTLINE_SCREENSHOTS", Path(__file__).resolve().parents[1] / "docs" / "screenshots"))
 
@@ -107,6 +106,6 @@ def test_the_progress_artifact_in_the_prefect_ui(home, line_file, monkeypatch, t
         assert shot.stat().st_size > 20_000
 
         release(item_id=held.id, person="rita")
-        _retouch_everything("rita", tmp_path / "rita")
+        retouch_everything("rita", tmp_path / "rita")
         runner.join(timeout=300)
         assert Path(result["zip"]).is_file()
