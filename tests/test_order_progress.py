@@ -25,6 +25,7 @@ from surfaces.actions.gates import decide
 from surfaces.actions.queue import pull_to_folder
 from surfaces.web import create_app
 from tasks.synthetic import write_card
+from tasks.verify import verify
 from tests.flowkit import retouch_everything, wait_until_paused
 from tests.test_human_line import human_line  # noqa: F401 - human_line is a fixture
 
@@ -70,7 +71,7 @@ def test_the_order_run_shows_progress_rounds_and_who_did_what(human_line, tmp_pa
     order_id = create_order(client="Lena", shoot="portrait", card=write_card(tmp_path / "card", 3), preset_name=None,
                             due=None).id
     result: dict = {}
-    runner = threading.Thread(target=lambda: result.setdefault("zip", order_flow(order_id)), daemon=True)
+    runner = threading.Thread(target=lambda: result.setdefault("package", order_flow(order_id)), daemon=True)
     runner.start()
 
     assert wait_until_paused(order_id, "liquify_skin", runner) == f"Liquify & skin · order {order_id}"
@@ -113,7 +114,7 @@ def test_the_order_run_shows_progress_rounds_and_who_did_what(human_line, tmp_pa
     wait_until_paused(order_id, QC_GATE, runner)
     decide(order_id, QcDecision(approve_all=True, lead="maria"))
     runner.join(timeout=120)
-    assert Path(result["zip"]).is_file()
+    assert verify(Path(result["package"])) == []                          # a whole package, as its manifest says
 
     round_two = [f"{stage} · order {order_id} · round 2" for stage in ("Liquify & skin", "Fine retouch & colour",
                                                                        "Design & layout", "QC gate")]

@@ -19,6 +19,7 @@ from record import people, work
 from record.db import transaction
 from surfaces.actions.queue import pull_to_folder, release
 from tasks.synthetic import write_card
+from tasks.verify import verify
 from tests.browser import chromium_page, free_port
 from tests.flowkit import MANUAL_SKIN_LINE, retouch_everything, wait_until_paused
 
@@ -80,7 +81,7 @@ def test_the_progress_artifact_in_the_prefect_ui(home, line_file, monkeypatch, t
 
         def run() -> None:
             with temporary_settings(updates={PREFECT_API_URL: f"{base}/api"}):
-                result["zip"] = order_flow(order_id)
+                result["package"] = order_flow(order_id)
         runner = threading.Thread(target=run, daemon=True)
         runner.start()
         wait_until_paused(order_id, "liquify_skin", runner, timeout=300)
@@ -108,4 +109,4 @@ def test_the_progress_artifact_in_the_prefect_ui(home, line_file, monkeypatch, t
         release(item_id=held.id, person="rita")
         retouch_everything("rita", tmp_path / "rita")
         runner.join(timeout=300)
-        assert Path(result["zip"]).is_file()
+        assert verify(Path(result["package"])) == []
