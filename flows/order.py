@@ -19,6 +19,7 @@ from record.models import CLIENT_SELECTION, QC_GATE
 from tasks.calibration import calibrate_session
 from tasks.order_report import published_report
 from tasks.planning import next_stage, order_title
+from tasks.progress import publish_progress
 from tasks.runners import photo_runner
 from tasks.runs import order_run
 
@@ -36,6 +37,7 @@ def order_flow(order_id: int, wait: bool = False) -> str:
             return order["delivery_path"]
         pool = photo_runner()     # a thread pool here, or the Dask cluster of POSTLINE_DASK_ADDRESS
         ingest_flow.with_options(task_runner=pool)(order_id, order["card_folder"])
+        publish_progress(order_id)                 # the order run's progress artifact, after every step
         if order["review_gate"]:
             original_review_flow(order_id)
         calibrate_session(order_id)
@@ -46,6 +48,7 @@ def order_flow(order_id: int, wait: bool = False) -> str:
                 qc_gate_flow.with_options(task_runner=pool)(order_id)
             else:
                 stage_flow.with_options(task_runner=pool)(order_id, stage)
+            publish_progress(order_id)
         return delivery_flow(order_id)
 
 

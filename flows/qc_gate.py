@@ -3,20 +3,27 @@ line asks for it, the QC lead's decision, given in the Prefect UI (the paused ru
 `postline qc decide` or on the web page."""
 
 from prefect import flow, unmapped
+from prefect.runtime import flow_run
 
 from flows.waiting import wait_for_decision
 from qc.gate import qc_batch
 from qc.review import QC
 from record.models import QC_GATE
-from tasks.planning import add_counts, plan_batches
+from tasks.planning import add_counts, plan_batches, round_title
+from tasks.progress import publish_progress
 from tasks.runs import line_of
 
 
-@flow(name="qc-gate", flow_run_name="QC gate · order {order_id}")
+def _run_name() -> str:
+    return round_title(flow_run.parameters["order_id"], QC_GATE, "QC gate")
+
+
+@flow(name="qc-gate", flow_run_name=_run_name)
 def qc_gate_flow(order_id: int) -> dict[str, int]:
     batches = plan_batches(order_id, QC_GATE)
     futures = qc_batch.map(unmapped(order_id), batches)
     counts = add_counts([future.result() for future in futures])
+    publish_progress(order_id)
     if QC.enabled(line_of(order_id)):
         counts = add_counts([counts, wait_for_decision(order_id, QC)])
     return counts

@@ -8,14 +8,15 @@ from prefect.runtime import flow_run
 from config.line import StageMode
 from flows.waiting import wait_for_people
 from tasks.handoff import prepare_batch
-from tasks.planning import add_counts, plan_batches
+from tasks.planning import add_counts, plan_batches, round_title
+from tasks.progress import publish_progress
 from tasks.runs import line_of
 from tasks.stages import run_stage_batch
 
 
 def _run_name() -> str:
     params = flow_run.parameters
-    return f"{line_of(params['order_id']).stage(params['stage']).title} · order {params['order_id']}"
+    return round_title(params["order_id"], params["stage"], line_of(params["order_id"]).stage(params["stage"]).title)
 
 
 @flow(name="stage", flow_run_name=_run_name)
@@ -24,7 +25,11 @@ def stage_flow(order_id: int, stage: str) -> dict[str, int]:
     batches = plan_batches(order_id, stage)
     if mode is StageMode.AUTOMATIC:
         futures = run_stage_batch.map(unmapped(order_id), unmapped(stage), batches)
-        return add_counts([future.result() for future in futures])
+        counts = []
+        for future in futures:                 # the order run's progress, batch by batch
+            counts.append(future.result())
+            publish_progress(order_id)
+        return add_counts(counts)
     if mode is StageMode.ASSISTED:
         prepare_batch.map(unmapped(order_id), unmapped(stage), batches).result()
     wait_for_people(order_id, stage)

@@ -20,6 +20,7 @@ from prefect.runtime import deployment, flow_run
 from config.settings import get_settings
 from qc.gates import Gate, apply_task, awaiting_task
 from tasks.handoff import mark_waiting, open_work
+from tasks.progress import people_form, publish_progress
 
 
 def wait(wait_for_input=None):  # noqa: ANN001, ANN201
@@ -50,13 +51,17 @@ def _suspend_order_run() -> None:
 
 
 def wait_for_people(order_id: int, stage: str) -> None:
-    """Return once no photo of this order is queued or claimed in ``stage``."""
+    """Return once no photo of this order is queued or claimed in ``stage``. The pause's form (the Prefect UI's
+    Resume) says what waits and what Resume does: it only makes the run look again."""
     while True:
         mark_waiting(order_id, stage, waiting_run())
-        if not open_work(order_id, stage):
+        if not (waiting := open_work(order_id, stage)):
             break
-        wait()
+        publish_progress(order_id)
+        # Paused in place, the form says what Resume does; a suspended order run (a deployment's) takes no form.
+        wait(wait_for_input=None if deployment.id else people_form(order_id, stage, waiting))
     mark_waiting(order_id, None, waiting_run())
+    publish_progress(order_id)
 
 
 def wait_for_decision(order_id: int, gate: Gate) -> dict[str, int]:
@@ -66,8 +71,10 @@ def wait_for_decision(order_id: int, gate: Gate) -> dict[str, int]:
     counts: dict[str, int] = {}
     while photos := awaiting_task(gate.key, order_id):
         mark_waiting(order_id, gate.key, str(flow_run.id))
+        publish_progress(order_id)
         decision = wait(wait_for_input=gate.form(order_id, photos))
         for key, value in apply_task(gate.key, order_id, decision).items():
             counts[key] = counts.get(key, 0) + value
     mark_waiting(order_id, None, str(flow_run.id))
+    publish_progress(order_id)
     return counts

@@ -76,21 +76,33 @@ def check_image(display: np.ndarray, *, expected_size: tuple[int, int] | None, s
         if error > spec.max_aspect_error:
             problems.append(Problem(Reason.ASPECT, f"has aspect {width / height:.3f} ({width}x{height} px), the "
                                                    f"original {expected_aspect:.3f}: cropped to another shape"))
+    problems += check_exposure(display, spec)
+    cast = colour_cast(display, spec, neutral_tint)
+    if cast is not None:
+        problems.append(cast)
+    return problems
+
+
+def exposure_levels(display: np.ndarray) -> tuple[float, float]:
+    """The mean level (luma, 0..1) and the share of clipped pixels: blown (every channel at the top, pure white)
+    or crushed (every channel at the bottom)."""
     sample = display[::2, ::2]
-    mean = float(luma(sample).mean())
+    clipped = float(((sample.min(axis=2) >= 0.99) | (sample.max(axis=2) <= 1 / 255)).mean())
+    return float(luma(sample).mean()), clipped
+
+
+def check_exposure(display: np.ndarray, spec: QcGateSpec) -> list[Problem]:
+    """Almost black, almost white, or too many clipped pixels."""
+    mean, clipped = exposure_levels(display)
+    problems = []
     if mean < spec.min_mean_luma:
         problems.append(Problem(Reason.ALL_BLACK, f"is almost black (mean level {mean:.1%})"))
     elif mean > spec.max_mean_luma:
         problems.append(Problem(Reason.ALL_WHITE, f"is almost white (mean level {mean:.1%})"))
-    # Blown: every channel at the top (pure white); crushed: every channel at the bottom.
-    clipped = float(((sample.min(axis=2) >= 0.99) | (sample.max(axis=2) <= 1 / 255)).mean())
     if clipped > spec.max_clipped_share:
         problems.append(Problem(Reason.CLIPPING,
                                 f"has {clipped:.0%} clipped pixels (limit {spec.max_clipped_share:.0%}): "
                                 "highlights or shadows are blown"))
-    cast = colour_cast(display, spec, neutral_tint)
-    if cast is not None:
-        problems.append(cast)
     return problems
 
 
@@ -182,7 +194,11 @@ def check_skin_texture(current: np.ndarray, previous: np.ndarray, spec: QcGateSp
                    f"{spec.min_skin_texture_ratio:.0%}); bring the texture back")
 
 
-def _colorants(icc: bytes) -> np.ndarray:
+PROFILE_TOLERANCE = 0.01   # largest difference of a primary's XYZ between two profiles taken as the same
+
+
+def profile_colorants(icc: bytes) -> np.ndarray:
+    """The red, green and blue primaries (XYZ) of an ICC profile: what makes two profiles the same colours."""
     profile = ImageCms.ImageCmsProfile(io.BytesIO(icc)).profile
     return np.array([c[0] for c in (profile.red_colorant, profile.green_colorant, profile.blue_colorant)], float)
 
@@ -196,11 +212,11 @@ def check_icc(icc: bytes | None, expected: bytes, spec: QcGateSpec) -> Problem |
         return Problem(Reason.NO_ICC, "has no ICC colour profile embedded: colours are undefined outside postline; "
                                       "save with the sRGB profile")
     try:
-        found, wanted = _colorants(icc), _colorants(expected)
+        found, wanted = profile_colorants(icc), profile_colorants(expected)
         description = ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc))).strip()
     except (OSError, ImageCms.PyCMSError, TypeError, ValueError) as exc:
         return Problem(Reason.NO_ICC, f"has an unreadable ICC profile ({exc}); save with the sRGB profile")
-    if np.abs(found - wanted).max() > 0.01:
+    if np.abs(found - wanted).max() > PROFILE_TOLERANCE:
         return Problem(Reason.NO_ICC, f"has the ICC profile {description!r}, not sRGB: convert to sRGB before saving")
     return None
 

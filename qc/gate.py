@@ -1,5 +1,6 @@
 """The QC gate: automatic checks on each finished photo, then pass, or reject with the reason
-and the stage blamed. A rejected photo goes back to that stage as a new round while the
+and the stage blamed: the one that introduced the defect, found by comparing each stage's output with its input
+(qc/blame.py). A rejected photo goes back to that stage as a new round while the
 studio's rework allowance lasts; after that it is held for a person. When the line asks for a
 human review, photos that pass the checks wait at the gate for the QC lead (qc/review.py)."""
 
@@ -14,7 +15,7 @@ from prefect.logging import get_run_logger
 from config.line import Line, get_line
 from config.settings import get_settings
 from presets.model import Preset
-from qc import checks
+from qc import blame, checks
 from qc.checks import GRADING_REASONS, Problem, Reason, check_image
 from record import rounds, work
 from record.db import transaction
@@ -31,11 +32,12 @@ ICC_TAG = 34675
 
 
 def blamed_stage(problems: list[Problem], line: Line | None = None, made_by: str | None = None) -> str:
-    """Where each problem came from: the stage a check names (a lost look: the first stage that showed it),
-    else grading for exposure and colour-cast defects, else the stage that made the file (``made_by``; by default
-    the last stage: grading for a photo the client did not choose, which skips the retouch stages). The earliest
-    in the line is blamed: redoing it redoes the stages after it. ``line``: the order's line (default: the
-    current line file's)."""
+    """Where each problem came from: the stage that introduced it (qc/blame.py: the first stage whose output
+    shows it; a lost look: the first whose output lost it), else, when no recorded output tells, grading for
+    exposure and colour-cast defects and the stage that made the file for the rest (``made_by``; by default the
+    last stage: grading for a photo the client did not choose, which skips the retouch stages). The earliest in
+    the line is blamed: redoing it redoes the stages after it. ``line``: the order's line (default: the current
+    line file's)."""
     keys = [spec.key for spec in (line or get_line()).stages]
     maker = made_by if made_by in keys else keys[-1]
 
@@ -100,9 +102,9 @@ def _inspect(item: WorkItem, photo: Photo) -> list[Problem]:
                             checks.check_icc(icc, imageio.srgb_icc(), spec)) if p]
     size = (photo.width, photo.height) if photo.width and photo.height else None
     crop = any(stage.allow_crop for stage in line.stages)
+    tint = checks.preset_neutral_tint(preset)
     problems += check_image(display, expected_size=None if crop else size, spec=spec,
-                            expected_aspect=size[0] / size[1] if crop and size else None,
-                            neutral_tint=checks.preset_neutral_tint(preset))
+                            expected_aspect=size[0] / size[1] if crop and size else None, neutral_tint=tint)
     look = _look_problem(display, photo, item.order_id, spec)
     if look is not None and calibrated_from and look.stage == line.stages[0].key:
         look = replace(look, message=f"{look.message}; it was graded with the session calibration fitted on "
@@ -117,7 +119,7 @@ def _inspect(item: WorkItem, photo: Photo) -> list[Problem]:
         if previous is not None:
             problems += [p for p in (checks.check_sharpness(display, previous, spec),
                                      checks.check_skin_texture(display, previous, spec)) if p]
-    return problems
+    return blame.trace(problems, photo.id, line, spec, tint)
 
 
 def _decide(item_id: int, problems: list[Problem], allowance: int) -> str:

@@ -70,6 +70,41 @@ def listing_problems(waiting: Sequence[str], listed: list[str]) -> list[str]:
     return problems
 
 
+MAX_PICTURES = 48       # thumbnails a form shows at most; the review page shows every photo
+PICTURES_PER_ROW = 4
+
+
+def pictures(order_id: int, photos: dict[str, int], *, link_to: str) -> str:
+    """Markdown thumbnails of ``photos`` (card name -> photo id) for a gate's form in the Prefect UI, which renders
+    Markdown images: a signed preview link of each (record/links.py, ``/p/<token>`` on `postline web`: the photo's
+    finished file, or its original before any; valid POSTLINE_PREVIEW_MINUTES), in a table of
+    :data:`PICTURES_PER_ROW`, each linked to ``link_to`` (the review page). Empty when there is none."""
+    from datetime import timedelta
+
+    from config.links import get_link_settings
+    from config.secret import installation_secret
+    from record import links
+    from record.models import LinkPurpose, utcnow
+
+    if not photos:
+        return ""
+    settings, key = get_link_settings(), installation_secret()
+    shown_here = list(photos.items())[:MAX_PICTURES]
+    with transaction() as session:
+        cells = []
+        for name, photo_id in shown_here:
+            link = links.create(session, order_id=order_id, purpose=LinkPurpose.PREVIEW, target=str(photo_id),
+                                expires_at=utcnow() + timedelta(minutes=settings.preview_minutes), actor="postline")
+            label = name.replace("|", "\\|").replace("]", "")
+            cells.append(f"[![{label}]({links.url(key, link, settings.public_url)})]({link_to}) {label}")
+    rows = [cells[i:i + PICTURES_PER_ROW] for i in range(0, len(cells), PICTURES_PER_ROW)]
+    width = min(PICTURES_PER_ROW, len(cells))
+    table = ["| " + " | ".join([""] * width) + " |", "|" + "---|" * width]
+    table += ["| " + " | ".join(row + [""] * (width - len(row))) + " |" for row in rows]
+    more = (f"\n\n{len(photos) - len(shown_here)} more on the review page." if len(photos) > len(shown_here) else "")
+    return "\n".join(table) + more
+
+
 class Gate(ABC):
     key: ClassVar[str]                   # what the order's run waits on while it waits here (Order.waiting_on)
     title: ClassVar[str]                 # what people call it, e.g. 'QC gate'

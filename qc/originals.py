@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from config.line import Line
 from qc import cull
-from qc.gates import DecisionError, Gate, approve_all_or_list, listing_problems, register
+from qc.gates import DecisionError, Gate, approve_all_or_list, listing_problems, pictures, register
 from record import cull as cull_record
 from record import moves, work
 from record.db import transaction
@@ -116,9 +116,14 @@ class OriginalsReview(Gate):
         return reviewed >= set(plan.photo_ids)
 
     def describe(self, order_id: int, photos: list[str]) -> str:
+        from tasks.progress import web_url
+
         with transaction() as session:
             suggested = suggested_culls(session, order_id, photos)
-        listing = "\n".join(f"- {name}" for name in photos)
+            ids = {name: photo.id for name, photo in self.waiting(session, order_id).items() if name in photos}
+        page = f"{web_url()}/orders/{order_id}/originals"
+        listing = (f"**[Open the originals' grid]({page})** ({page})\n\n{pictures(order_id, ids, link_to=page)}\n\n"
+                   + "\n".join(f"- {name}" for name in photos))
         reasons = ", ".join(f"`{r.value}`" for r in CullReason)
         proposal = (f"The cull suggests leaving out {len(suggested)} frame(s), listed below with their reasons "
                     "(`postline cull` shows every frame's signals): remove any you keep, add any you cull."

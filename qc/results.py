@@ -9,11 +9,16 @@ cannot exhaust the server's memory."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from config.errors import Permanent, Refused
+from config.line import QcGateSpec
+from qc import checks
 from tasks.files import sha256_of
 
 
@@ -68,9 +73,9 @@ def _tiff_facts(path: Path) -> tuple[ImageFacts, Callable[[], object]]:
                            segment_pixels=(page.tiledepth * page.tilelength * page.tilewidth if page.is_tiled
                                            else page.rowsperstrip * page.imagewidth))
 
-    def decode() -> None:
+    def decode() -> np.ndarray:
         with tifffile.TiffFile(path) as tif:
-            tif.pages[0].asarray()
+            return tif.pages[0].asarray()
     return facts, decode
 
 
@@ -91,9 +96,10 @@ def _pillow_facts(path: Path) -> tuple[ImageFacts, Callable[[], object]]:
     except Image.DecompressionBombError as exc:
         raise _TooLarge(str(exc)) from None
 
-    def decode() -> None:
+    def decode() -> np.ndarray:
         with Image.open(path) as image:
             image.load()
+            return np.asarray(image)
     return facts, decode
 
 
@@ -114,7 +120,11 @@ def image_facts(path: Path, *, decode: bool = True, max_pixels: int | None = DEF
     every pixel is read (so a truncated or corrupt file is caught), but only if the header declares no more
     than ``max_pixels`` pixels (and at most 8 bytes of samples per pixel; None: no limit, for the line's own
     files read without decoding). Raises :class:`ResultRefused` naming the file."""
-    path = Path(path)
+    return _read(Path(path), decode=decode, max_pixels=max_pixels)[0]
+
+
+def _read(path: Path, *, decode: bool, max_pixels: int | None) -> tuple[ImageFacts, np.ndarray | None]:
+    """:func:`image_facts`, and with ``decode`` the decoded samples too."""
     try:
         with path.open("rb") as fh:
             head = fh.read(4)
@@ -138,10 +148,9 @@ def image_facts(path: Path, *, decode: bool = True, max_pixels: int | None = DEF
         if too_large:
             raise ResultRefused([too_large])
         if not decode:
-            return facts
+            return facts, None
         try:
-            decoder()
-            return facts
+            return facts, decoder()
         except Exception as exc:  # noqa: BLE001 - any decoder failure means "not a usable image"
             errors.append(f"{type(exc).__name__}: {exc}")
     raise ResultRefused([f"{path.name} cannot be decoded as an image ({'; '.join(errors)[:300]}): {_EXPORT_HINT}"])
@@ -151,14 +160,68 @@ def _same_bytes(a: Path, b: Path) -> bool:
     return a.stat().st_size == b.stat().st_size and sha256_of(a) == sha256_of(b)
 
 
+def _profile_name(icc: bytes) -> str:
+    from PIL import ImageCms
+
+    return ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc))).strip()
+
+
+def _profile_problem(name: str, icc: bytes, base_icc: bytes) -> str | None:
+    """Whether the result's profile is the working file's (the same primaries: another vendor's sRGB passes)."""
+    if icc == base_icc:
+        return None
+    try:
+        found, wanted = checks.profile_colorants(icc), checks.profile_colorants(base_icc)
+        found_name, wanted_name = _profile_name(icc), _profile_name(base_icc)
+    except Exception:  # noqa: BLE001 - any parse failure of the result's profile means "not usable"
+        return (f"{name} has a colour profile that cannot be read: export again with 'Embed Color Profile' "
+                "ticked and the working file's profile (sRGB)")
+    if np.abs(found - wanted).max() > checks.PROFILE_TOLERANCE:
+        return (f"{name} has the colour profile {found_name!r} but the working file has {wanted_name!r}: its "
+                f"colours would change. Convert to {wanted_name} (Edit > Convert to Profile) and export again")
+    return None
+
+
+def _display(samples: np.ndarray) -> np.ndarray:
+    """Decoded samples (8- or 16-bit) as an RGB float image in [0, 1], every other row and column (plenty for
+    the levels measured here, and a quarter of the memory)."""
+    samples = samples[::2, ::2]
+    if samples.ndim == 2:
+        samples = np.repeat(samples[..., None], 3, axis=2)
+    top = 65535.0 if samples.dtype == np.uint16 else 255.0
+    return samples[..., :3].astype(np.float32) / top
+
+
+def _broken(name: str, result: np.ndarray, working: Path, spec: QcGateSpec) -> list[str]:
+    """What is obviously wrong with the result (almost black or white, clipped) that the working file did not
+    show: an export or an edit gone wrong, said with the levels before and after."""
+    import tifffile
+
+    found = checks.check_exposure(result, spec)
+    if not found:
+        return []
+    try:
+        before = _display(tifffile.imread(working))
+    except Exception:  # noqa: BLE001 - the working file not readable: judge the result alone
+        before = None
+    had = {p.reason for p in checks.check_exposure(before, spec)} if before is not None else set()
+    mean, clipped = checks.exposure_levels(result)
+    was = checks.exposure_levels(before) if before is not None else None
+    levels = (f"mean level {mean:.1%}, clipped {clipped:.0%}"
+              + (f"; the working file: mean level {was[0]:.1%}, clipped {was[1]:.0%}" if was else ""))
+    return [f"{name} {problem.message} ({levels}): the export or an edit went wrong; look at it, fix it and "
+            "export again" for problem in found if problem.reason not in had]
+
+
 def check_result(result: Path, working: Path, *, allow_crop: bool = False,
-                 max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageFacts:
+                 max_pixels: int = DEFAULT_MAX_PIXELS, spec: QcGateSpec | None = None) -> ImageFacts:
     """Check a retoucher's ``result`` against the ``working`` file they pulled: its header declares no more
     than ``max_pixels`` pixels, it has the same pixel dimensions (with ``allow_crop``: no larger on either side),
-    keeps colour (RGB stays RGB) and the embedded ICC profile if the working file had one, is not
-    byte-identical to it, and decodes (16-bit TIFF, or 8-bit TIFF/JPEG). Every check that the header can answer
-    runs before a pixel is decoded. Returns the result's facts, or raises :class:`ResultRefused` listing every
-    problem."""
+    keeps colour (RGB stays RGB), the bit depth (a 16-bit working file comes back 16-bit) and the colour profile
+    (the same primaries) if the working file had one, is not byte-identical to it, decodes, and is not obviously
+    broken where the working file was not (almost black or white, too many clipped pixels: the limits of the
+    order's QC gate, ``spec``). Every check that the header can answer runs before a pixel is decoded. Returns
+    the result's facts, or raises :class:`ResultRefused` listing every problem."""
     result, working = Path(result), Path(working)
     facts = image_facts(result, decode=False, max_pixels=max_pixels)
     try:
@@ -176,13 +239,22 @@ def check_result(result: Path, working: Path, *, allow_crop: bool = False,
     if base.channels >= 3 and facts.channels < 3:
         problems.append(f"{result.name} has {facts.channels} channel(s) but the working file is RGB: "
                         "convert back to RGB colour before exporting")
+    if facts.bits < base.bits:
+        problems.append(f"{result.name} is a {facts.bits}-bit {facts.format} but the working file is {base.bits}-bit: "
+                        f"{facts.bits} bits lose tones the later stages and the print need (banding in skies and "
+                        f"skin). Set Image > Mode > {base.bits} Bits/Channel and save as a {base.bits}-bit TIFF")
     if base.icc and not facts.icc:
         problems.append(f"{result.name} has no embedded colour profile but the working file had one: export "
                         "with 'Embed Color Profile' (sRGB) ticked")
+    elif base.icc and (profile := _profile_problem(result.name, facts.icc, base.icc)):
+        problems.append(profile)
     if problems:
         raise ResultRefused(problems)
     if _same_bytes(result, working):
         raise ResultRefused([f"{result.name} is byte-identical to the working file you pulled: nothing was "
                              "changed. Save your edited version and submit that file"])
-    image_facts(result, max_pixels=max_pixels)     # now every pixel: a truncated or corrupt file is refused
+    _, samples = _read(result, decode=True, max_pixels=max_pixels)   # every pixel: a truncated file is refused
+    broken = _broken(result.name, _display(samples), working, spec or QcGateSpec())
+    if broken:
+        raise ResultRefused(broken)
     return facts

@@ -16,8 +16,9 @@ from pydantic import BaseModel, Field, model_validator
 from sqlmodel import Session
 
 from config.line import Line
-from qc.gates import DecisionError, Gate, approve_all_or_list, listing_problems, register, shown
+from qc.gates import DecisionError, Gate, approve_all_or_list, listing_problems, pictures, register, shown
 from record import marks, rounds, work
+from record.db import transaction
 from record.models import QC_GATE, Photo, WorkItem, WorkStatus
 
 
@@ -160,12 +161,18 @@ class QcReview(Gate):
                    for i in plan.item_ids)
 
     def describe(self, order_id: int, photos: list[str]) -> str:
+        from tasks.progress import review_url
         from tasks.runs import line_of
 
         stages = ", ".join(f"`{s.key}` ({s.title})" for s in line_of(order_id).stages)
         reasons = ", ".join(f"`{r.value}`" for r in ReviewReason)
         listing = "\n".join(f"- {name}" for name in photos)
-        return (f"## QC review, order {order_id}\n\n{len(photos)} photo(s) passed the automatic checks:\n\n"
+        page = review_url(order_id)
+        with transaction() as session:
+            ids = {name: item.photo_id for name, item in self.waiting(session, order_id).items() if name in photos}
+        return (f"## QC review, order {order_id}\n\n**[Open the review page]({page})** ({page}): every photo as an "
+                "image, before and after, to zoom, pass, or reject with a marked region.\n\n"
+                f"{len(photos)} photo(s) passed the automatic checks:\n\n{pictures(order_id, ids, link_to=page)}\n\n"
                 f"{listing}\n\nApprove all, or untick *approve_all* and list rejections. "
                 f"Reasons: {reasons}. Stages: {stages}.")
 

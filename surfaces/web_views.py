@@ -62,6 +62,7 @@ class StageRow:
     title: str
     depth: queue.StageDepth
     can_pull: bool            # the person has the skill and people work in this stage
+    by_people: bool = False   # people work in this stage (manual or assisted), whoever looks
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def stage_rows(session: Session, person: Person, *, line_stages: list[tuple[str,
         keys = [s for s in people_stages if s in skills]
     depths = {d.stage: d for d in queue.queue_depths(session, keys)}
     return [StageRow(key=k, title=titles.get(k, k), depth=depths.get(k, queue.StageDepth(stage=k)),
-                     can_pull=k in skills and k in people_stages) for k in keys]
+                     can_pull=k in skills and k in people_stages, by_people=k in people_stages) for k in keys]
 
 
 def _claimed_at(session: Session, items: list[WorkItem]) -> dict[int, datetime]:
@@ -170,14 +171,10 @@ def visible_item(session: Session, item_id: int, person: Person) -> WorkItem:
 
 
 def rework_note(session: Session, item: WorkItem) -> str | None:
-    """For a rework round: why QC sent the photo back to this stage (the rejection's reason)."""
-    if item.round < 2:
-        return None
-    return session.exec(
-        select(StageEvent.reason).where(StageEvent.photo_id == item.photo_id, StageEvent.kind == EventKind.REJECTED,
-                                        StageEvent.blamed_stage == item.stage, StageEvent.round == item.round - 1)
-        .order_by(col(StageEvent.id).desc())
-    ).first()
+    """For a rework round: why QC (automatic or the lead) sent the photo back (record/progress.py)."""
+    from record.progress import rework_reason
+
+    return rework_reason(session, item)
 
 
 def download_name(item: WorkItem, photo: Photo | None, source: Path) -> str:

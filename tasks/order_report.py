@@ -1,6 +1,7 @@
-"""What an order's run leaves on its flow run in the Prefect UI: the order's summary (``order-N-delivery``:
-the delivery, turnaround against the due date and the promise, the per-stage table, rework by reason, the
-photos not delivered and why) and its stage table as a sortable table artifact (``order-N-stages``).
+"""What an order's run leaves on its own flow run in the Prefect UI (not on a sub-run): the order's summary
+(``order-N-delivery``: the delivery, turnaround against the due date and the promise, the per-stage table with who
+did each stage, rework by reason and each send-back with its reason, the photos not delivered and why), its stage
+table as a sortable table artifact (``order-N-stages``) and its progress (tasks/progress.py) as it ended.
 
 Published when the run ends, delivered or not (:func:`published_report`), so a lead sees where an order
 stopped as well as what it delivered; the figures are the record's (record/figures).
@@ -12,24 +13,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from prefect import task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.runtime import flow_run
 from prefect.logging import get_logger
 
 from config.calendar import get_calendar
 from config.settings import get_settings
-from record import stats, work
+from record import progress, stats, work
 from record.db import transaction
 from record.figures.orders import delivered_orders
 from record.figures.quality import rework
 from record.figures.scope import Scope
 from record.figures.views import duration, pct
 from record.models import OrderStatus, PhotoStatus
+from tasks.progress import order_run_id, progress_markdown, put_artifact, table_data
 from tasks.reporting import cell
 
 NOT_DELIVERED = (PhotoStatus.REJECTED, PhotoStatus.DUPLICATE, PhotoStatus.FAILED, PhotoStatus.HELD,
                  PhotoStatus.CHART, PhotoStatus.CULLED)
 HEADERS = ["stage", "photos in", "finished", "sent back", "passes", "failed", "rework rate", "first-pass yield",
-           "touch median", "machine median", "queue wait median"]
+           "touch median", "machine median", "queue wait median", "done by"]
 
 
 def _turnaround(order, first_delivered) -> str:  # noqa: ANN001
@@ -46,22 +48,33 @@ def _turnaround(order, first_delivered) -> str:  # noqa: ANN001
     return text
 
 
+def _people(done_by: dict[str, int]) -> str:
+    """Who did a stage's passes: 'rita 3, ana 1', postline's own worker as 'automatic'."""
+    return ", ".join(f"{'automatic' if actor == work.AUTO_WORKER else actor} {n}"
+                     for actor, n in sorted(done_by.items(), key=lambda kv: (-kv[1], kv[0]))) or "–"
+
+
 @task(name="order-report")
 def publish_order_report(order_id: int) -> None:
+    """The order's summary and stage table, written on the order's own flow run (the run holding it; else the
+    run this task is part of, from its root)."""
     with transaction() as session:
         order = work.get_order(session, order_id)
         rows = stats.stage_table(session, order_id=order_id, detail=True)
         reasons = rework(session, Scope(order_id=order_id))
         trouble = [p for p in work.photos(session, order_id) if p.status in NOT_DELIVERED]
         delivered = delivered_orders(session, Scope(order_id=order_id), get_calendar())
+        people = progress.people_by_stage(session, order_id)
+        sent_back = progress.rejections(session, order_id)
     table = [[r.title, r.entered, r.finished, r.sent_back, r.finished_passes, r.failed, pct(r.rework_rate),
-              pct(r.first_pass_yield), duration(r.touch.median), duration(r.machine.median), duration(r.wait.median)]
+              pct(r.first_pass_yield), duration(r.touch.median), duration(r.machine.median), duration(r.wait.median),
+              _people(people.get(r.stage, {}))]
              for r in rows]
     delivery = (f"**Delivery:** `{order.delivery_path}`" if order.delivery_path else
                 "**Delivery:** none: no photo passed" if order.status is OrderStatus.FAILED else "**Delivery:** none yet")
     lines = [f"### {order.client} · order {order_id}", "", delivery, "",
              _turnaround(order, delivered[0].delivered if delivered else None), "",
-             "| " + " | ".join(HEADERS) + " |", "|---|" + "---:|" * (len(HEADERS) - 1)]
+             "| " + " | ".join(HEADERS) + " |", "|---|" + "---:|" * (len(HEADERS) - 2) + "---|"]
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in table]
     titles = {r.stage: r.title for r in rows}
     if reasons.by_reason:
@@ -69,13 +82,22 @@ def publish_order_report(order_id: int) -> None:
                   "with several counts under each): " + ", ".join(
                       f"{cell(titles.get(stage, stage))} {cell(reason)} {n}"
                       for (stage, reason), n in sorted(reasons.by_reason.items()))]
+    if sent_back:
+        lines += ["", "**Rework, each send-back:**", "", "| photo | round | sent back to | by | why |",
+                  "|---|---:|---|---|---|"]
+        lines += [f"| {cell(name)} | {e.round} | {cell(titles.get(e.blamed_stage, e.blamed_stage))} | "
+                  f"{cell('automatic QC' if e.actor == work.AUTO_WORKER else e.actor)} | {cell(e.reason or '')} |"
+                  for e, name in sent_back]
     if trouble:
         lines += ["", "**Not delivered:**", ""]
         lines += [f"- `{p.source_name}` ({p.status.value}): {p.reason}" for p in trouble]
-    create_markdown_artifact(key=f"order-{order_id}-delivery", markdown="\n".join(lines),
-                             description=f"Order {order_id}: delivery and per-stage summary")
-    create_table_artifact(key=f"order-{order_id}-stages", table=[dict(zip(HEADERS, row)) for row in table],
-                          description=f"Order {order_id}: per stage, photos and passes, rework, time")
+    run_id = order_run_id(order_id) or str(flow_run.root_flow_run_id or flow_run.id)
+    put_artifact(f"order-{order_id}-delivery", "markdown", "\n".join(lines),
+                 f"Order {order_id}: delivery and per-stage summary, rework reasons, who did each stage", run_id)
+    put_artifact(f"order-{order_id}-stages", "table", table_data([dict(zip(HEADERS, row)) for row in table]),
+                 f"Order {order_id}: per stage, photos and passes, rework, time, who did it", run_id)
+    put_artifact(f"order-{order_id}-progress", "markdown", progress_markdown(order_id),
+                 f"Order {order_id}: where its photos are, what it waits on, how to act", run_id)
 
 
 @contextmanager

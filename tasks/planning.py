@@ -7,7 +7,7 @@ from pathlib import Path
 from prefect import task
 
 from config.settings import get_settings
-from record import runs, selection, work
+from record import progress, runs, selection, work
 from record.db import transaction
 from record.models import CLIENT_SELECTION, QC_GATE
 from tasks.ingest import scan_card
@@ -57,6 +57,14 @@ def add_counts(results: list[dict[str, int]]) -> dict[str, int]:
         for key, value in counts.items():
             totals[key] = totals.get(key, 0) + value
     return totals
+
+
+def round_title(order_id: int, stage: str, title: str) -> str:
+    """A stage's (or gate's) sub-run name: ``title · order N``, and ``· round R`` when the photos it takes are
+    rework (the highest round waiting there), so a rework pass reads apart from the first in the Prefect UI."""
+    with transaction() as session:
+        highest = progress.open_round(session, order_id, stage)
+    return f"{title} · order {order_id}" + (f" · round {highest}" if highest > 1 else "")
 
 
 def order_title(order_id: int) -> str:

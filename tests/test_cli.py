@@ -64,3 +64,25 @@ def test_report_on_an_empty_record(home, capsys):
     assert main(["report", "--since", "2026-01-01"]) == 0
     out = capsys.readouterr().out
     assert "Cull & grade" in out and "people photos/touch h" in out and "Late against the due date: none." in out
+
+
+@pytest.mark.parametrize("waiting_on, waiting, command", [
+    ("original_review", "the review of the originals (the senior photographer)", "`postline review pending 1`, then "
+     "`postline review decide 1 --accept-suggestions`"),
+    ("qc_gate", "the QC gate (the QC lead's review)", "`postline qc pending 1`, then `postline qc decide 1 --approve-all`"),
+    ("liquify_skin", "Liquify & skin (retouchers)", "`postline queue pull --stage liquify_skin --as NAME`, then "
+     "`postline queue submit ITEM FILE --as NAME`"),
+])
+def test_status_names_the_next_command_for_each_wait(home, card, capsys, waiting_on, waiting, command):
+    from record import work
+    from record.db import transaction
+
+    assert main(["order", "create", "--client", "Anna & Ben", "--shoot", "wedding", "--from", str(card)]) == 0
+    with transaction() as session:                   # what the order's run records when it pauses there
+        order = work.get_order(session, 1)
+        order.waiting_on = waiting_on
+        session.add(order)
+    capsys.readouterr()
+    assert main(["status", "1"]) == 0
+    out = capsys.readouterr().out
+    assert f"Waiting on: {waiting}\n" in out and "Next: " in out and command in out.split("Next: ")[1]

@@ -191,10 +191,25 @@ def test_the_gate_finds_a_file_changed_after_hand_back_and_a_missing_profile(rec
     assert reasons(gate._inspect(*recorded(write=without_profile))) == {Reason.NO_ICC}
 
 
-def test_the_gate_finds_a_cast_and_sends_it_to_grading(recorded, photo):
-    found = gate._inspect(*recorded(np.clip(finish.apply(photo) * np.float32([1.0, 0.9, 0.6]), 0, 1)))
-    assert Reason.COLOUR_CAST in reasons(found)
-    assert gate.blamed_stage(found) == get_line().stages[0].key
+def test_the_gate_finds_a_cast_and_sends_it_to_the_stage_that_made_it(recorded, photo, tmp_path):
+    """The last stage's input had no cast: that stage made it. Once grading's output shows it: grading."""
+    from record.db import transaction
+    from record.models import WorkItem, WorkStatus
+
+    cast = np.clip(finish.apply(photo) * np.float32([1.0, 0.9, 0.6]), 0, 1)
+    item, row = recorded(cast)
+    found = gate._inspect(item, row)
+    [problem] = [p for p in found if p.reason is Reason.COLOUR_CAST]
+    first, last = get_line().stages[0], get_line().stages[-1]
+    assert gate.blamed_stage(found) == last.key and f"{last.title} made it so: cast " in problem.message
+    graded = imageio.write_working_tiff(tmp_path / "graded.tif", cast)
+    with transaction() as session:
+        session.add(WorkItem(order_id=row.order_id, photo_id=row.id, stage=first.key, round=1,
+                             status=WorkStatus.SUBMITTED, input_path="/card/IMG_0001.CR3", output_path=str(graded),
+                             output_sha256=sha256_of(graded)))
+    found = gate._inspect(item, row)
+    [problem] = [p for p in found if p.reason is Reason.COLOUR_CAST]
+    assert gate.blamed_stage(found) == first.key and f"it came out of {first.title} so (cast " in problem.message
 
 
 def test_a_damaged_file_is_unreadable(recorded):

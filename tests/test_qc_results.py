@@ -27,11 +27,64 @@ def edited(working, path):
     return write_working_tiff(path, image)
 
 
-def test_a_real_edit_is_accepted_as_16_bit_tiff_and_as_8_bit_jpeg(working, tmp_path):
+def test_a_real_edit_is_accepted_as_16_bit_tiff(working, tmp_path):
     facts = check_result(edited(working, tmp_path / "done.tif"), working)
     assert (facts.width, facts.height, facts.bits, facts.format) == (160, 120, 16, "TIFF") and facts.icc
-    jpeg = write_jpeg(tmp_path / "done.jpg", to_pil8(read_working_tiff(working)), quality=90)
-    assert check_result(jpeg, working).bits == 8
+
+
+def test_an_8_bit_result_for_a_16_bit_working_file_is_refused(working, tmp_path):
+    """Photoshop's "Save a Copy" as JPEG, or a TIFF after Image > Mode > 8 Bits: tones lost for every stage after."""
+    eight = to_pil8(read_working_tiff(edited(working, tmp_path / "e.tif")))
+    jpeg = write_jpeg(tmp_path / "done.jpg", eight, quality=90)
+    with pytest.raises(ResultRefused, match="done.jpg is a 8-bit JPEG but the working file is 16-bit.*16-bit TIFF"):
+        check_result(jpeg, working)
+    tiff = tmp_path / "done8.tif"
+    eight.save(tiff, icc_profile=image_facts(working).icc)
+    with pytest.raises(ResultRefused, match="done8.tif is a 8-bit TIFF but the working file is 16-bit"):
+        check_result(tiff, working)
+    # an 8-bit working file (a JPEG someone started from) may come back as 8 bits
+    jpeg_working = write_jpeg(tmp_path / "working.jpg", to_pil8(read_working_tiff(working)), quality=95)
+    assert check_result(jpeg, jpeg_working).bits == 8
+
+
+def test_a_result_in_another_colour_profile_is_refused(working, tmp_path):
+    """Adobe RGB numbers read as sRGB: every colour shifts. The same sRGB primaries from another vendor pass."""
+    from PIL import ImageCms
+
+    from presets.model import OutputSpace
+    from tasks.pixels.output import icc_profile
+
+    pixels = tifffile.imread(edited(working, tmp_path / "e.tif"))
+    adobe = tmp_path / "adobe.tif"
+    tifffile.imwrite(adobe, pixels, photometric="rgb", iccprofile=icc_profile(OutputSpace.ADOBE_RGB))
+    with pytest.raises(ResultRefused, match="adobe.tif has the colour profile '.*Adobe.*' but the working file has "
+                                            "'.*sRGB.*'.*Convert to"):
+        check_result(adobe, working)
+    other_srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    assert other_srgb != image_facts(working).icc
+    same = tmp_path / "srgb.tif"
+    tifffile.imwrite(same, pixels, photometric="rgb", iccprofile=other_srgb)
+    assert check_result(same, working).icc == other_srgb
+
+
+@pytest.mark.parametrize("spoil, message", [
+    (lambda image: image * 0.02, r"black.tif is almost black \(mean level .*the working file: mean level 4\d\.\d%"),
+    (lambda image: np.minimum(image * 0.03 + 0.985, 1.0), r"black.tif is almost white"),
+    (lambda image: np.where(np.arange(160)[None, :, None] < 100, 1.0, image), r"black.tif has \d+% clipped pixels .*clipped 0%"),
+])
+def test_an_obviously_broken_result_is_refused(working, tmp_path, spoil, message):
+    broken = write_working_tiff(tmp_path / "black.tif", np.clip(spoil(read_working_tiff(working)), 0, 1))
+    with pytest.raises(ResultRefused, match=message + ".*went wrong"):
+        check_result(broken, working)
+
+
+def test_a_dark_photo_that_was_dark_before_passes(tmp_path):
+    """A night scene pulled almost black and edited stays almost black: not the retoucher's doing."""
+    y, x = np.mgrid[0:120, 0:160].astype(np.float32)
+    night = write_working_tiff(tmp_path / "night.tif", np.stack([x, y, x + y], axis=2) / 280 * 0.05)
+    image = read_working_tiff(night)
+    image[40:60, 50:70] += 0.01
+    assert check_result(write_working_tiff(tmp_path / "edit.tif", image), night).bits == 16
 
 
 def test_the_unchanged_file_is_refused(working, tmp_path):

@@ -12,6 +12,7 @@ from sqlmodel import select
 from record import work
 from record.db import transaction
 from record.models import EventKind, Photo, PhotoStatus, ShootType, StageEvent, WorkItem, WorkStatus
+from record import moves
 from record.moves import enqueue
 from surfaces.actions import queue as queue_actions
 from surfaces.cli import queue as queue_cli
@@ -88,6 +89,51 @@ def test_submit_refuses_an_unchanged_file_and_keeps_the_claim(line, tmp_path, ca
     assert "byte-identical to the working file" in capsys.readouterr().err
     with transaction() as session:
         assert session.get(WorkItem, line[0]).status is WorkStatus.CLAIMED
+
+
+def test_submit_refuses_an_8_bit_or_darkened_result_with_the_reason_at_once(line, tmp_path, capsys):
+    from PIL import Image
+
+    _, path = pull(capsys, tmp_path / "ana")
+    image = read_working_tiff(Path(path))
+    eight = tmp_path / "eight.tif"
+    Image.fromarray((image * 255).round().astype(np.uint8)).save(eight, icc_profile=Image.open(path).info.get("icc_profile"))
+    assert main(["queue", "submit", str(line[0]), str(eight), "--as", "ana"]) == 1
+    assert "eight.tif is a 8-bit TIFF but the working file is 16-bit" in capsys.readouterr().err
+    dark = write_working_tiff(tmp_path / "dark.tif", image * 0.02)
+    assert main(["queue", "submit", str(line[0]), str(dark), "--as", "ana"]) == 1
+    assert "dark.tif is almost black (mean level" in capsys.readouterr().err
+    with transaction() as session:
+        assert session.get(WorkItem, line[0]).status is WorkStatus.CLAIMED
+
+
+@pytest.mark.parametrize("blamed", [SKIN, "cull_grade"])
+def test_pull_says_why_automatic_qc_sent_the_photo_back(line, tmp_path, capsys, blamed):
+    """The automatic gate's rejection, as qc/gate.py records it (record.rounds.send_back), read by the retoucher
+    who gets the photo again: sent back to their stage, or to grading and then on to them."""
+    from record import rounds
+    from record.models import QC_GATE
+
+    with transaction() as session:
+        first = session.get(WorkItem, line[0])
+        for item_id in line:
+            moves.move_item(session, session.get(WorkItem, item_id), WorkStatus.CANCELLED, actor="test")
+        gate = enqueue(session, order_id=first.order_id, photo_id=first.photo_id, stage=QC_GATE, round=1,
+                       input_path=first.input_path, actor="test")
+        gate = work.claim_queued(session, gate.id)
+        again = rounds.send_back(session, gate, stage=blamed, actor=work.AUTO_WORKER,
+                                 reason="[all_black] DSC_0000.NEF is almost black (mean level 1.9%); Fine retouch & "
+                                        "colour made it so: mean level 41.2% -> 1.9%")
+        if blamed != SKIN:                                    # graded again, it comes on to the people's stage
+            moves.move_item(session, again, WorkStatus.CANCELLED, actor="test")
+            enqueue(session, order_id=first.order_id, photo_id=first.photo_id, stage=SKIN, round=2,
+                    input_path=first.input_path, actor=work.AUTO_WORKER)
+    capsys.readouterr()
+    assert main(["queue", "pull", "--as", "ana", "--to", str(tmp_path / "ana")]) == 0
+    out = capsys.readouterr().out
+    assert "round 2" in out and "Sent back by QC: [all_black] DSC_0000.NEF is almost black" in out
+    assert "mean level 41.2% -> 1.9%" in out
+    assert ("sent back to Cull & grade; redone there, it comes to this stage again" in out) == (blamed != SKIN)
 
 
 def test_release_and_an_empty_queue(line, tmp_path, capsys):

@@ -301,6 +301,11 @@ def test_claim_download_refused_then_accepted_result(line, tmp_path):
         refused = rita.post(f"/items/{first}/submit", data={"csrf": token}, files={"result": ("x.tif", fh, "image/png")})
     assert refused.status_code == 422 and "byte-identical to the working file" in refused.text
     assert item(first).status is WorkStatus.CLAIMED
+    darkened = imageio.write_working_tiff(tmp_path / "dark.tif", imageio.read_working_tiff(unchanged) * 0.02)
+    with darkened.open("rb") as fh:
+        refused = rita.post(f"/items/{first}/submit", data={"csrf": token}, files={"result": ("dark.tif", fh, "image/tiff")})
+    assert refused.status_code == 422 and "is almost black (mean level" in refused.text
+    assert item(first).status is WorkStatus.CLAIMED
 
     with edited(first, tmp_path).open("rb") as fh:
         accepted = rita.post(f"/items/{first}/submit", data={"csrf": token},
@@ -358,6 +363,9 @@ def test_the_lead_sees_every_stage_every_claim_and_what_orders_wait_on(line):
         assert title in lead
     claims = lead.split('id="claims"')[1].split("</table>")[0]
     assert f"#{item_id}" in claims and "rita" in claims
+    modes = dict(re.findall(r'data-stage="(\w+)">.*?class="muted stage-mode">(\w+)<', lead, re.S))
+    assert modes == {"cull_grade": "automatic", "liquify_skin": "people", "fine_retouch": "automatic",
+                     "design_layout": "automatic"}                    # the lead has no skill: none pulls, each labelled
     assert "Lena &amp; Tom" in lead and "Liquify &amp; skin" in lead.split('id="orders"')[1]
     order_id = item(item_id).order_id
     order = client_for("maria").get(f"/orders/{order_id}")
@@ -411,6 +419,28 @@ def test_the_lead_sends_a_photo_back_from_the_order_page_and_the_retoucher_reads
     sam = client_for("sam")
     refused = sam.post(f"/orders/{order_id}/qc", data={"csrf": csrf(sam.get("/").text)})
     assert refused.status_code == 403 and "Only a lead" in refused.text
+
+
+def test_the_retoucher_reads_why_automatic_qc_sent_a_photo_back_to_grading(line):
+    """Automatic QC blamed grading (record.rounds.send_back, as qc/gate.py does); graded again, the photo comes on
+    to the people's stage in round 2: the item page says why, and where it was sent."""
+    from record import rounds
+
+    [item_id] = seed_order(line, photos=1)
+    with transaction() as session:
+        first = session.get(WorkItem, item_id)
+        moves.move_item(session, first, WorkStatus.CANCELLED, actor="test")
+        gate = moves.enqueue(session, order_id=first.order_id, photo_id=first.photo_id, stage=QC_GATE, round=1,
+                             input_path=first.input_path, actor="postline-auto")
+        rounds.send_back(session, work.claim_queued(session, gate.id), stage="cull_grade", actor=work.AUTO_WORKER,
+                         reason="[clipping] DSC_0001.dng has 23% clipped pixels; it came out of Cull & grade so")
+        again = moves.enqueue(session, order_id=first.order_id, photo_id=first.photo_id, stage="liquify_skin",
+                              round=2, input_path=first.input_path, actor="postline-auto")
+    rita = client_for("rita")
+    rita.post("/claim", data={"stage": "liquify_skin", "csrf": csrf(rita.get("/").text)})
+    page = rita.get(f"/items/{again.id}").text
+    assert ("Sent back by QC:</strong> [clipping] DSC_0001.dng has 23% clipped pixels; it came out of Cull &amp; "
+            "grade so (sent back to Cull &amp; grade; redone there, it comes to this stage again)") in page
 
 
 def test_postline_web_is_a_command():

@@ -26,6 +26,7 @@ from record.models import Photo, WorkItem
 from record.queue import DEFAULT_LEASE, NoSkill, QueueError, StageDepth, SubmitResult
 from tasks.files import safe_name, store_result
 from tasks.handoff import WakeError, wake_order
+from tasks.progress import publish_progress
 from tasks.pixels import mask
 
 logger = logging.getLogger("postline.actions")
@@ -87,7 +88,10 @@ def claim(*, person: str, stage: str | None = None, lease: timedelta = DEFAULT_L
     """Claim ``person``'s next photo (of ``stage``, else of every people's stage they have the skills for),
     after returning expired claims to the queue. None when those queues are empty."""
     with acting(person):
-        return queue.pull(person=person, stages=_stages_to_claim(person, stage), lease=lease)
+        item = queue.pull(person=person, stages=_stages_to_claim(person, stage), lease=lease)
+    if item is not None:
+        publish_progress(item.order_id)            # the order run's artifact: who holds what now
+    return item
 
 
 def pull_to_folder(*, person: str, stage: str | None = None, folder: Path | None = None,
@@ -116,6 +120,14 @@ def pull_to_folder(*, person: str, stage: str | None = None, folder: Path | None
                          f"({exc.strerror or exc}); the item went back to the queue. Check the folder, "
                          "or tell the lead if the working file is missing") from None
     return item, target
+
+
+def rework_note(item: WorkItem) -> str | None:
+    """Why QC sent a rework item's photo back (the web page and `queue pull` show it); None for a first round."""
+    from record.progress import rework_reason
+
+    with transaction() as session:
+        return rework_reason(session, item)
 
 
 def mask_beside(working: Path) -> Path:
@@ -149,11 +161,12 @@ def hand_back(*, item_id: int, person: str, file: Path) -> SubmitResult:
     if not item.input_path:
         raise QueueError(f"work item {item_id} has no working file recorded; tell the lead")
     check_result(file, Path(item.input_path), allow_crop=line.stage(item.stage).allow_crop,
-                 max_pixels=get_settings().max_result_pixels)
+                 max_pixels=get_settings().max_result_pixels, spec=line.qc_gate)
     stored, sha = store_result(file, order_id=item.order_id, stage=item.stage)
     with transaction() as session:
         result = queue.submit(session, item_id=item_id, person=person, output_path=str(stored), output_sha256=sha,
                               enqueue_next=selection.next_stage(session, line, item))
+    publish_progress(item.order_id)
     if result.stage_done:
         try:
             wake_order(item.order_id, item.stage)
@@ -173,6 +186,8 @@ def release(*, item_id: int, person: str, reason: str | None = None) -> None:
     """Give a claimed photo back to its queue."""
     with transaction() as session:
         queue.release(session, item_id=item_id, person=person, reason=reason)
+        order_id = session.get(WorkItem, item_id).order_id
+    publish_progress(order_id)
 
 
 def extend(*, item_id: int, person: str, lease: timedelta = DEFAULT_LEASE) -> WorkItem:

@@ -61,6 +61,8 @@ def cmd_pull(args: argparse.Namespace) -> int:
         return EXIT_EMPTY
     item, path = pulled
     print(f"Work item {item.id}: stage {item.stage}, round {item.round}, order {item.order_id}.")
+    if (why := queue.rework_note(item)) is not None:
+        print(f"Sent back by QC: {shown(why)}")
     note = queue.client_notes([item]).get(item.id)
     if note:
         print(f"The client asks: {shown(note)}")
@@ -150,9 +152,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "file's path last (exit 3: nothing waiting)", item=False, lease="minutes the photo stays yours")
     pull.add_argument("--stage", help="only this stage (default: every stage you have the skill for)")
     pull.add_argument("--to", type=Path, metavar="DIR", help="where to copy the file (default ~/postline-work/NAME)")
-    submit = command("submit", cmd_submit, "hand back your edited photo (checked: decodes, same size, profile kept, "
-                     "really edited)")
-    submit.add_argument("file", metavar="FILE", help="your edited TIFF (16-bit) or JPEG/TIFF (8-bit)")
+    submit = command("submit", cmd_submit, "hand back your edited photo (checked: decodes, same size, bit depth and "
+                     "profile kept, not black/white/clipped, really edited)")
+    submit.add_argument("file", metavar="FILE",
+                        help="your edited TIFF, as deep as the working file (16-bit), its profile embedded")
     release = command("release", cmd_release, "give a photo back to the queue")
     release.add_argument("--reason", help="why, for the record (e.g. 'needs a lead's look')")
     command("extend", cmd_extend, "keep a photo longer: its lease starts again", lease="minutes from now")

@@ -10,8 +10,9 @@ from surfaces.terminal import shown
 
 def print_order(order_id: int, *, brief: bool = False) -> None:
     """One order as a lead reads it (``brief``: without the delivery's path, which the caller prints last)."""
-    from record.models import CLIENT_SELECTION, PhotoStatus
+    from record.models import OrderStatus, PhotoStatus
     from surfaces.actions import orders
+    from tasks.progress import next_step, waiting_title
 
     found = orders.view(order_id)
     order, lease, cal = found.order, found.lease, found.calibration
@@ -32,11 +33,9 @@ def print_order(order_id: int, *, brief: bool = False) -> None:
                  else "stopped without ending (or suspended, waiting for people); the next run takes over")
         print(f"Run: flow run '{lease.name}' (id {lease.flow_run_id}) on {lease.owner}, since "
               f"{lease.started_at:%Y-%m-%d %H:%M:%S} UTC; {state}")
-    if order.waiting_on == CLIENT_SELECTION:
-        print(f"Waiting on: the client's selection (their gallery: `postline gallery {order.id}`)")
-    elif order.waiting_on:
-        print(f"Waiting on: {shown(order.waiting_on)} (people's work; see `postline queue stages` / "
-              f"`postline qc pending {order.id}`)")
+    if order.waiting_on or order.status is OrderStatus.RUNNING:
+        print(f"Waiting on: {shown(waiting_title(found.line, order.waiting_on))}")
+        print(f"Next: {next_step(order, found.line)}")
     if found.selection is not None:
         print("Client selection: " + selection_state(found.selection))
     elif found.picks:
