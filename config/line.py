@@ -198,6 +198,19 @@ class Line(BaseModel):
         index = keys.index(key)
         return self.stages[index + 1] if index + 1 < len(keys) else None
 
+    def segment(self, key: str) -> tuple[StageSpec, ...]:
+        """The automatic stages in a row around stage ``key`` (automatic itself): they run fused, one pass per
+        photo (tasks/stages.py). A manual or assisted stage is never in one."""
+        keys = [s.key for s in self.stages]
+        start = end = keys.index(key)
+        if self.stages[start].needs_people:
+            raise ValueError(f"stage {key!r} is {self.stages[start].mode.value}: it is in no automatic segment")
+        while start > 0 and not self.stages[start - 1].needs_people:
+            start -= 1
+        while end + 1 < len(keys) and not self.stages[end + 1].needs_people:
+            end += 1
+        return self.stages[start:end + 1]
+
     def changes_to(self, other: "Line") -> list[str]:
         """What moving from this line to ``other`` changes, one sentence each: stages added, removed or
         changed (mode, operation, limits...), the stage order, the gates."""

@@ -7,7 +7,7 @@ finished photo; one run at a time (tasks/runs.py)."""
 
 from prefect import flow
 from prefect.runtime import flow_run
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from config.settings import get_settings
 from flows.delivery import delivery_flow
@@ -25,6 +25,11 @@ def _run_name() -> str:
     return order_title(flow_run.parameters["order_id"])
 
 
+def photo_task_runner() -> TaskRunner:
+    """Where the sub-flows run their batches of photos: this machine's thread pool (POSTLINE_WORKERS)."""
+    return ThreadPoolTaskRunner(max_workers=get_settings().workers)
+
+
 @flow(name="order", flow_run_name=_run_name)
 def order_flow(order_id: int, wait: bool = False) -> str:
     """Run order ``order_id`` through the line it started with; returns the delivery zip's path. One live run
@@ -32,7 +37,7 @@ def order_flow(order_id: int, wait: bool = False) -> str:
     with order_run(order_id, wait=wait) as order:
         if order["delivered"]:
             return order["delivery_path"]
-        pool = ThreadPoolTaskRunner(max_workers=get_settings().workers)
+        pool = photo_task_runner()
         ingest_flow.with_options(task_runner=pool)(order_id, order["card_folder"])
         if order["review_gate"]:
             original_review_flow(order_id)

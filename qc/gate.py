@@ -49,7 +49,9 @@ def blamed_stage(problems: list[Problem], line: Line | None = None) -> str:
 def _look_problem(display, photo: Photo, order_id: int, spec) -> Problem | None:  # noqa: ANN001
     """The photo's look against its graded reference (written by grading; none for a photo graded before it
     existed or by hand: no verdict). When it is lost, each stage's recorded output is compared in line order and
-    the first that shows it is blamed."""
+    the first that shows it is blamed: a working master where one was written (people's stages, the end of an
+    automatic run), else the stage's preview (tasks/stages.py: a fused stage records its output at the reference's
+    size), which is all this comparison needs."""
     stages = line_of(order_id).stages
     with transaction() as session:
         grader = work.final_output(session, photo.id, stages[0].key)
@@ -109,7 +111,7 @@ def _inspect(item: WorkItem, photo: Photo) -> list[Problem]:
                                      f"{calibrated_from}: check it (`postline status {item.order_id}`)")
     if look is not None:
         problems.append(look)
-    if before and before != item.input_path:
+    if before and before not in (item.input_path, photo.original_path):   # the original: no stage's version
         try:
             previous = imageio.read_working_tiff(before)
         except Exception:  # noqa: BLE001  - gone, or not a working file (a RAW): nothing to compare with

@@ -11,10 +11,18 @@ from record import runs, work
 from record.db import transaction
 from record.models import QC_GATE
 from tasks.ingest import scan_card
+from tasks.runs import line_of
 
 
 def chunks(items: list, size: int) -> list[list]:
     return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def batches(items: list) -> list[list]:
+    """``items`` in batches of POSTLINE_BATCH_SIZE, bigger ones when that would make more than POSTLINE_MAX_BATCHES:
+    a stage of a big order is tens of task runs, not hundreds (Prefect records and shows each)."""
+    settings = get_settings()
+    return chunks(items, max(settings.batch_size, -(-len(items) // settings.max_batches)))
 
 
 @task(name="plan-ingest")
@@ -23,28 +31,44 @@ def plan_ingest(order_id: int, card_folder: str) -> list[list[str]]:
     with transaction() as session:
         known = work.known_sources(session, order_id)
     todo = [name for name in scan_card(Path(card_folder)) if name not in known]
-    return chunks(todo, get_settings().batch_size)
+    return batches(todo)
 
 
 @task(name="next-stage")
 def next_stage(order_id: int, run_id: str) -> str | None:
-    """The first stage of the order's line (then the QC gate) that has queued work for this order. Stops the
-    run (record.runs.NotTheHolder) if it no longer holds the order."""
+    """The first stage of the order's line (then the QC gate) that has queued work for this order; for an
+    automatic stage, the first stage of its automatic run (they run fused: tasks/stages.py). Stops the run
+    (record.runs.NotTheHolder) if it no longer holds the order."""
     with transaction() as session:
         runs.ensure_holder(session, order_id, run_id)
         pending = work.stages_with_work(session, order_id)
         line = work.order_line(session, order_id)
-    for key in [s.key for s in line.stages] + [QC_GATE]:
-        if key in pending:
-            return key
-    return None
+    for spec in line.stages:
+        if spec.key in pending:
+            return spec.key if spec.needs_people else line.segment(spec.key)[0].key
+    return QC_GATE if QC_GATE in pending else None
 
 
 @task(name="plan-batches")
 def plan_batches(order_id: int, stage: str) -> list[list[int]]:
+    """The order's queued work items at ``stage`` (for an automatic stage, at every stage of its automatic run),
+    in batches (:func:`batches`)."""
     with transaction() as session:
-        ids = [item.id for item in work.items_in(session, order_id, stage)]
-    return chunks(ids, get_settings().batch_size)
+        line = work.order_line(session, order_id)
+        keys = [stage] if stage == QC_GATE or line.stage(stage).needs_people else \
+            [spec.key for spec in line.segment(stage)]
+        ids = [item.id for key in keys for item in work.items_in(session, order_id, key)]
+    return batches(ids)
+
+
+def run_title(order_id: int, stage: str) -> str:
+    """How a stage's sub-run is named in the Prefect UI: the stage's title, or for an automatic run of stages,
+    its first and last (`Cull & grade → Design & layout · order 7`)."""
+    line = line_of(order_id)
+    spec = line.stage(stage)
+    segment = (spec,) if spec.needs_people else line.segment(stage)
+    title = segment[0].title if len(segment) == 1 else f"{segment[0].title} → {segment[-1].title}"
+    return f"{title} · order {order_id}"
 
 
 def add_counts(results: list[dict[str, int]]) -> dict[str, int]:
