@@ -1,9 +1,10 @@
 """The order flow: one flow run per client order, through the whole line.
 
 ingest -> (senior review of the originals) -> each stage of the order's line (config/line.toml as it was when
-the order first started) -> QC gate -> (rework back to the blamed stage) -> delivery. The production record
-decides what is left to do, so running an order again after a crash picks up where it stopped and redoes no
-finished photo; one run at a time (tasks/runs.py)."""
+the order first started; automatic stages in a row run as one sub-run, one pass per photo, and each photo moves
+on to people's queues as soon as its pass is done) -> QC gate -> (rework back to the blamed stage) -> delivery.
+The production record decides what is left to do, so running an order again after a crash picks up where it
+stopped and redoes no finished photo; one run at a time (tasks/runs.py)."""
 
 from prefect import flow
 from prefect.runtime import flow_run
@@ -19,6 +20,7 @@ from record.models import QC_GATE
 from tasks.calibration import calibrate_session
 from tasks.planning import next_stage, order_title
 from tasks.runs import order_run
+from tasks.stages import restore_finished_files
 
 
 def _run_name() -> str:
@@ -47,6 +49,7 @@ def order_flow(order_id: int, wait: bool = False) -> str:
                 qc_gate_flow.with_options(task_runner=pool)(order_id)
             else:
                 stage_flow.with_options(task_runner=pool)(order_id, stage)
+        restore_finished_files(order_id)
         return delivery_flow(order_id)
 
 

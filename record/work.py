@@ -3,9 +3,10 @@ status changes go through :mod:`record.moves`."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
+from sqlalchemy import or_, update
 from sqlmodel import Session, col, func, select
 
 from config.line import Line, get_line
@@ -177,8 +178,44 @@ def claim_queued(session: Session, item_id: int, *, actor: str = AUTO_WORKER,
     return moves.move_item(session, item, WorkStatus.CLAIMED, actor=actor, lease_expires_at=utcnow() + lease)
 
 
+def record_output(session: Session, item_id: int, sha256: str) -> None:
+    """A stage's output file was made again (the same work, from the original): its checksum as it is now."""
+    item = session.get(WorkItem, item_id)
+    item.output_sha256, item.updated_at = sha256, utcnow()
+    session.add(item)
+
+
+def working_files_due(session: Session, *, delivered_before: datetime) -> list[int]:
+    """Orders whose working files may go: delivered (and not running or being revised since), their last delivery
+    before ``delivered_before``, and their working files not removed since that delivery."""
+    last = (select(StageEvent.order_id, func.max(StageEvent.at).label("at"))
+            .where(StageEvent.kind == EventKind.DELIVERED).group_by(StageEvent.order_id).subquery())
+    rows = session.exec(select(Order.id).join(last, last.c.order_id == Order.id).where(
+        Order.status == OrderStatus.DELIVERED, last.c.at < delivered_before,
+        or_(col(Order.work_removed_at).is_(None), col(Order.work_removed_at) < last.c.at)).order_by(Order.id)).all()
+    return list(rows)
+
+
+def mark_working_files_removed(session: Session, order_id: int) -> bool:
+    """Record that the order's working files are being removed, if it is still delivered (a revision or a run
+    that took it since keeps them): from now on a revision re-runs photos from their originals. One guarded
+    UPDATE; False when the order is not delivered any more."""
+    result = session.execute(update(Order).where(Order.id == order_id, Order.status == OrderStatus.DELIVERED)
+                             .values(work_removed_at=utcnow()))
+    return result.rowcount == 1
+
+
 class RevisionError(ValueError):
     """A revision request names a photo that was not delivered, or a stage that is not in the line."""
+
+
+def _made_before_removal(order: Order, item: WorkItem) -> bool:
+    """Whether ``item``'s files went with the order's working files (removed after the revision window)."""
+    if order.work_removed_at is None:
+        return False
+    made, removed = item.created_at, order.work_removed_at
+    made, removed = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (made, removed))
+    return made < removed
 
 
 def request_revision(session: Session, *, order_id: int, requests: list[tuple[str, str, str]],
@@ -195,13 +232,18 @@ def request_revision(session: Session, *, order_id: int, requests: list[tuple[st
             + (f"no stage {', '.join(bad)} (stages: {', '.join(stages)})." if bad else "")
             + ("" if requests else "name at least one photo"))
     order.revisions += 1
+    line = order_line(session, order_id)
     for name, stage, note in requests:
         photo = delivered[name]
         last_round = session.exec(select(func.max(WorkItem.round)).where(WorkItem.photo_id == photo.id)).one()
         reason = f"client revision {order.revisions}: {note}" if note else f"client revision {order.revisions}"
+        earlier = previous_item(session, photo.id, stage, last_round + 1)
+        if earlier is not None and _made_before_removal(order, earlier):   # its working files are gone
+            stage, earlier = line.first.key, None
+            reason += (f" (its working files were removed {order.work_removed_at:%Y-%m-%d}, after the revision "
+                       "window: it runs the whole line again from its original)")
         moves.move_photo(session, photo, PhotoStatus.INGESTED, stage=CLIENT_REVIEW, round=last_round + 1,
                          actor=actor, reason=reason)
-        earlier = previous_item(session, photo.id, stage, last_round + 1)
         item = moves.enqueue(session, order_id=order_id, photo_id=photo.id, stage=stage, round=last_round + 1,
                              input_path=earlier.input_path if earlier else photo.original_path, actor=actor)
         item.reason = reason

@@ -117,6 +117,16 @@ class _Pass:
     calibration: tuple[tuple[float, ...], ...] | None
     names: dict[int, str]      # photo id -> its name on the card
 
+    @classmethod
+    def of(cls, order_id: int) -> "_Pass":
+        with transaction() as session:
+            order = work.get_order(session, order_id)
+            return cls(order_id=order_id, line=work.order_line(session, order_id),
+                       preset=Preset.model_validate_json(order.preset_json),
+                       calibration=CalibrationResult.model_validate_json(order.calibration_json).matrix
+                       if order.calibration_json else None,
+                       names={p.id: p.source_name for p in work.photos(session, order_id)})
+
     def context(self, spec: StageSpec, photo_id: int, round: int, *, again: bool = False) -> OpContext:
         """The operation's context; the first stage also writes the proof and the graded reference (not when it
         is only computed ``again`` to rebuild a later stage's input)."""
@@ -232,13 +242,7 @@ def run_stage_batch(order_id: int, stage: str, item_ids: list[int]) -> dict[str,
     logger = get_run_logger()
     line = line_of(order_id)
     release_held(item_ids, "an earlier attempt stopped before finishing it; queued again")
-    with transaction() as session:
-        order = work.get_order(session, order_id)
-        batch = _Pass(
-            order_id=order_id, line=line, preset=Preset.model_validate_json(order.preset_json),
-            calibration=CalibrationResult.model_validate_json(order.calibration_json).matrix
-            if order.calibration_json else None,
-            names={p.id: p.source_name for p in work.photos(session, order_id)})
+    batch = _Pass.of(order_id)
     counts = {"submitted": 0, "failed": 0, "skipped": 0}
     for item_id in item_ids:
         try:
@@ -253,3 +257,60 @@ def run_stage_batch(order_id: int, stage: str, item_ids: list[int]) -> dict[str,
             raise stop from exc
     logger.info("%s batch of %d: %s", " + ".join(s.title for s in line.segment(stage)), len(item_ids), counts)
     return counts
+
+
+def stage_input(item_id: int) -> np.ndarray:
+    """The image work item ``item_id``'s stage works on: its input file, and for a stage inside an automatic run
+    that file through the stages before it in the run, as they were last done (computed again, nothing written)."""
+    with transaction() as session:
+        item = session.get(WorkItem, item_id)
+        line = work.order_line(session, item.order_id)
+        original = session.get(Photo, item.photo_id).original_path
+        keys = [] if line.stage(item.stage).needs_people else [spec.key for spec in line.segment(item.stage)]
+        done = {key: work.final_output(session, item.photo_id, key) for key in keys[:keys.index(item.stage)]} \
+            if keys else {}
+    if not keys:
+        return imageio.read_working_tiff(item.input_path)
+    batch, start = _Pass.of(item.order_id), _plan(line, item, original, done)
+    image = None
+    for spec, round in start.replay:
+        image = step(spec.operation, image, start.source, batch.context(spec, item.photo_id, round, again=True))
+    return image if image is not None else imageio.read_working_tiff(start.source)
+
+
+@task(name="restore-finished-files", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_only_retryable)
+def restore_finished_files(order_id: int) -> int:
+    """Before a delivery: make again, from its original, the finished file of each photo to deliver whose file
+    is gone (removed with the working files after the revision window, tasks/retention.py, and the order
+    delivered again: a client revision of other photos). The same pass as before, so the same pixels. Only for a
+    photo whose line is automatic up to its last stage; the count made."""
+    logger = get_run_logger()
+    with transaction() as session:
+        line = work.order_line(session, order_id)
+        finals = [work.final_output(session, photo.id, line.last.key) for photo in work.photos(session, order_id)
+                  if photo.status in (PhotoStatus.PASSED, PhotoStatus.DELIVERED)]
+    missing = [item for item in finals if item is not None and not Path(item.output_path).exists()]
+    if not missing:
+        return 0
+    batch = _Pass.of(order_id)
+    for item in missing:
+        name = batch.names[item.photo_id]
+        if line.last.needs_people or line.segment(line.last.key)[0].key != line.first.key:
+            raise PhotoError(f"{name}: its finished file {item.output_path} is gone and people's work went into it, "
+                             f"so postline cannot make it again: ask for a revision of {name} (it re-runs from the "
+                             "original), or put the file back")
+        try:
+            image = step(line.last.operation, stage_input(item.id), Path(item.input_path),
+                         batch.context(line.last, item.photo_id, item.round, again=True))
+            output = imageio.write_working_tiff(Path(item.output_path), image, codec=imageio.Codec.ZSTD)
+        except Exception as exc:
+            stop = as_retryable(exc, order_id=order_id, folder=Path(item.output_path).parent)
+            if stop is None:
+                raise
+            raise stop from exc
+        if sha256_of(output) != item.output_sha256:      # another version of the codecs: the same pixels, other bytes
+            logger.warning("%s: its finished file was made again with other bytes; its checksum is recorded anew", name)
+            with transaction() as session:
+                work.record_output(session, item.id, sha256_of(output))
+    logger.info("order %s: %d finished file(s) made again from the originals", order_id, len(missing))
+    return len(missing)
