@@ -223,6 +223,7 @@ def _print_order(order_id: int, *, brief: bool = False) -> None:
               f"{lease.started_at:%Y-%m-%d %H:%M:%S} UTC; {state}")
     if order.waiting_on:
         print(f"Waiting on: {shown(order.waiting_on)} (people's work; see `postline queue stages` / `postline qc pending {order.id}`)")
+    print(_disk_line(order))
     print()
     print(tables.stage_summary(rows))
     if trouble:
@@ -232,6 +233,21 @@ def _print_order(order_id: int, *, brief: bool = False) -> None:
             print(f"  [{photo.status.value}] {shown(reason or photo.source_name)}")
     if order.delivery_path and not brief:
         print(f"\nDelivery: {shown(order.delivery_path)}")
+
+
+def _disk_line(order) -> str:  # noqa: ANN001
+    """What the order holds on disk, and how long its working files stay (tasks/retention.py)."""
+    from config.settings import get_settings
+    from surfaces import tables
+    from tasks.retention import disk_use
+
+    use = disk_use(order.id)
+    if order.work_removed_at is not None and order.status.value == "delivered":
+        kept = f"removed {order.work_removed_at:%Y-%m-%d}, after the revision window"
+    else:
+        kept = f"kept {get_settings().revision_window_days} days after delivery"
+    return (f"Disk: {tables.size(use.working)} working files ({kept}), {tables.size(use.originals)} originals, "
+            f"{tables.size(use.deliveries)} deliveries")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -280,7 +296,31 @@ def cmd_report(args: argparse.Namespace) -> int:
         print("\nQC rejections by stage blamed and reason:")
         print(tables.render(["stage blamed", "reason", "count"],
                             [[stage, reason, n] for (stage, reason), n in reasons.most_common()]))
+    _print_disk()
     return 0
+
+
+def _print_disk() -> None:
+    """Disk used per order now (working files, originals, deliveries), from the file system."""
+    from record import work
+    from record.db import transaction
+    from surfaces import tables
+    from tasks.retention import disk_use
+
+    with transaction() as session:
+        orders = [(o.id, o.client, o.status.value) for o in work.orders(session)]
+    if not orders:
+        return
+    rows, totals = [], [0, 0, 0]
+    for order_id, client, status in orders:
+        use = disk_use(order_id)
+        for index, value in enumerate((use.working, use.originals, use.deliveries)):
+            totals[index] += value
+        rows.append([order_id, shown(client), status, tables.size(use.working), tables.size(use.originals),
+                     tables.size(use.deliveries)])
+    rows.append(["all", "", "", *map(tables.size, totals)])
+    print("\nDisk per order, now (working files go after the revision window; originals and deliveries stay):")
+    print(tables.render(["order", "client", "status", "working", "originals", "deliveries"], rows))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

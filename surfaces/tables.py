@@ -38,3 +38,11 @@ def throughput(rows: list[StageRow]) -> str:
         [[r.title, r.passed, num(r.touch_seconds / 3600, "{:.3f}"), num(r.photos_per_hour, "{:.0f}"),
           r.reworked, pct(r.rework_rate)] for r in rows],
     )
+
+
+def size(count: int) -> str:
+    """Bytes as a studio reads them: 0 B, 812 KB, 4.1 MB, 12.6 GB."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}" if count < 100 * scale else f"{count / scale:.0f} {unit}"
+    return f"{count} B"
