@@ -19,10 +19,12 @@ def chunks(items: list, size: int) -> list[list]:
 
 
 def batches(items: list) -> list[list]:
-    """``items`` in batches of POSTLINE_BATCH_SIZE, bigger ones when that would make more than POSTLINE_MAX_BATCHES:
-    a stage of a big order is tens of task runs, not hundreds (Prefect records and shows each)."""
+    """``items`` in batches of POSTLINE_BATCH_SIZE: smaller when there are fewer than that per worker
+    (POSTLINE_WORKERS), so that every worker has some; bigger when there would be more than POSTLINE_MAX_BATCHES,
+    so a stage of a big order is tens of task runs, not hundreds (Prefect records and shows each)."""
     settings = get_settings()
-    return chunks(items, max(settings.batch_size, -(-len(items) // settings.max_batches)))
+    size = min(settings.batch_size, -(-len(items) // settings.workers))
+    return chunks(items, max(size, -(-len(items) // settings.max_batches), 1))
 
 
 @task(name="plan-ingest")

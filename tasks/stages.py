@@ -205,27 +205,33 @@ class _Pass:
     def _record(self, start: _Start, done: list[_Done], *, failed: tuple[StageSpec, str] | None = None,
                 handed: tuple[str, Path] | None = None) -> None:
         """The pass in the record, in one transaction: each stage's item claimed (the first one already is) and
-        submitted with its output and seconds; then the next stage's item queued, or the failing stage's item
-        failed with the photo."""
-        auto = work.AUTO_WORKER
+        submitted with its output and seconds (record.moves.record_pass); then the next stage's item queued, or
+        the failing stage's item failed with the photo."""
+        auto, lease = work.AUTO_WORKER, utcnow() + work.AUTO_LEASE
         with transaction() as session:
             current = session.get(WorkItem, start.item.id)
+            if failed is None:
+                stage, path = handed
+                moves.record_pass(session, current, [self._stage_done(d) for d in done], actor=auto,
+                                  input_path=str(start.source), lease_expires_at=lease, then=stage,
+                                  then_input=str(path))
+                return
             for index, stage in enumerate(done):
                 if index:
                     current = self._enqueue_claimed(session, current, stage.spec.key, start.source)
                 moves.move_item(session, current, WorkStatus.SUBMITTED, actor=auto, seconds=stage.seconds,
                                 output_path=str(stage.output), output_sha256=stage.sha256)
-            if failed is not None:
-                spec, reason = failed
-                if done:
-                    current = self._enqueue_claimed(session, current, spec.key, start.source)
-                moves.move_item(session, current, WorkStatus.FAILED, actor=auto, reason=reason)
-                moves.move_photo(session, session.get(Photo, current.photo_id), PhotoStatus.FAILED, stage=spec.key,
-                                 round=current.round, actor=auto, reason=reason)
-            else:
-                stage, path = handed
-                moves.enqueue(session, order_id=current.order_id, photo_id=current.photo_id, stage=stage,
-                              round=current.round, input_path=str(path), actor=auto)
+            spec, reason = failed
+            if done:
+                current = self._enqueue_claimed(session, current, spec.key, start.source)
+            moves.move_item(session, current, WorkStatus.FAILED, actor=auto, reason=reason)
+            moves.move_photo(session, session.get(Photo, current.photo_id), PhotoStatus.FAILED, stage=spec.key,
+                             round=current.round, actor=auto, reason=reason)
+
+    @staticmethod
+    def _stage_done(done: _Done) -> moves.StageDone:
+        return moves.StageDone(stage=done.spec.key, output_path=str(done.output), output_sha256=done.sha256,
+                               seconds=done.seconds)
 
     @staticmethod
     def _enqueue_claimed(session, previous: WorkItem, stage: str, source: Path) -> WorkItem:  # noqa: ANN001

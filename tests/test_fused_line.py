@@ -214,13 +214,16 @@ def test_graded_photos_reach_a_retoucher_while_the_rest_are_still_grading(line_f
     assert [_files(order_id, stage) for stage in STAGES] == [{"master": 6}, {}, {"preview": 6}, {"master": 6}]
 
 
-def test_batches_grow_past_the_most_task_runs_a_stage_may_have(home, monkeypatch):
+def test_batches_keep_every_worker_busy_and_grow_past_the_most_task_runs_a_stage_may_have(home, monkeypatch):
     from tasks.planning import batches
 
     monkeypatch.setenv("POSTLINE_BATCH_SIZE", "24")
     monkeypatch.setenv("POSTLINE_MAX_BATCHES", "32")
+    monkeypatch.setenv("POSTLINE_WORKERS", "2")
     get_settings.cache_clear()
     assert [len(batch) for batch in batches(list(range(100)))] == [24, 24, 24, 24, 4]
+    assert [len(batch) for batch in batches(list(range(5)))] == [3, 2]          # both workers get photos
+    assert batches([]) == []
     thousand = batches(list(range(1000)))
     assert len(thousand) == 32 and sum(map(len, thousand)) == 1000 and max(map(len, thousand)) == 32
     assert [x for batch in thousand for x in batch] == list(range(1000))
