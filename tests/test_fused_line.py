@@ -227,3 +227,53 @@ def test_batches_keep_every_worker_busy_and_grow_past_the_most_task_runs_a_stage
     thousand = batches(list(range(1000)))
     assert len(thousand) == 32 and sum(map(len, thousand)) == 1000 and max(map(len, thousand)) == 32
     assert [x for batch in thousand for x in batch] == list(range(1000))
+
+
+ASSISTED_LINE = """
+[[stages]]
+key = "cull_grade"
+title = "Cull & grade"
+operation = "grade"
+
+[[stages]]
+key = "liquify_skin"
+title = "Liquify & skin"
+mode = "assisted"
+operation = "skin"
+[stages.params]
+strength = 0.4
+
+[[stages]]
+key = "design_layout"
+title = "Design & layout"
+operation = "finish"
+"""
+
+
+def test_an_assisted_stage_gets_its_photo_prepared_in_the_pass_before_it(line_file, tmp_path):
+    line_file(ASSISTED_LINE)
+    with transaction() as session:
+        people.add_person(session, name="rita", role="retoucher", skills="liquify_skin", password="s3cret-pass")
+    order_id = create_order(client="Assisted", shoot="portrait", card=_card(tmp_path / "card", 2), preset_name=None,
+                            due=None).id
+    runner, result = _start(order_id)
+    _waiting_on(order_id, "liquify_skin", runner)
+    with transaction() as session:
+        line = work.order_line(session, order_id)
+        originals = {p.id: Path(p.original_path) for p in work.photos(session, order_id)}
+        preset = Preset.model_validate_json(work.get_order(session, order_id).preset_json)
+    assert [_files(order_id, stage) for stage in ("cull_grade", "liquify_skin")] == [{"preview": 2}, {"master": 2}]
+    while (pulled := pull_to_folder(person="rita", folder=tmp_path / "rita")) is not None:
+        item, path = pulled
+        graded, prepared = tmp_path / f"{item.photo_id}-graded.tif", tmp_path / f"{item.photo_id}-prepared.tif"
+        OPERATIONS[Operation.GRADE](originals[item.photo_id], graded, OpContext(preset=preset, round=1))
+        OPERATIONS[Operation.SKIN](graded, prepared, OpContext(preset=preset, round=1,
+                                                               params=line.stage("liquify_skin").params))
+        assert np.array_equal(imageio.read_working_tiff(path), imageio.read_working_tiff(prepared))  # once, not twice
+        with tifffile.TiffFile(path) as tif:
+            assert tif.pages[0].compression == tifffile.COMPRESSION.ADOBE_DEFLATE
+        done = path.with_name(path.stem + "-done.tif")
+        imageio.write_working_tiff(done, imageio.read_working_tiff(path) * 0.98)
+        submit_work(item_id=item.id, person="rita", file=done)
+    runner.join(timeout=180)
+    assert Delivery(Path(result["zip"])).delivered_sources() == {"DSC_0001.dng", "DSC_0002.dng"}
