@@ -3,7 +3,7 @@ tasks/stages.py) or file in, file out (:data:`OPERATIONS`, what an assisted stag
 lives in ``tasks/pixels``; this module only reads, applies, writes. Grading is its own (RAW decode + the order's
 preset, one fused pass); every other operation runs through the registry (``tasks.pixels.registry``) with the
 stage's parameters from the line, on the working image (sRGB-encoded, float32). Between two operations the image
-is rounded to the 16 bits a working TIFF stores (:func:`stored`), so a fused pass gives the very pixels that
+is rounded to the 16 bits a working TIFF stores (:func:`step`), so a fused pass gives the very pixels that
 stage-by-stage files would."""
 
 from __future__ import annotations
@@ -46,11 +46,6 @@ def small(image: np.ndarray) -> np.ndarray:
         return image
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-
-
-def stored(display: np.ndarray) -> np.ndarray:
-    """``display`` as it reads back from a working TIFF (rounded to 16 bits)."""
-    return imageio.from_u16(imageio.to_u16(display))
 
 
 @dataclass(frozen=True)
@@ -117,13 +112,17 @@ RETOUCH: dict[Operation, Callable[[np.ndarray, OpContext], np.ndarray]] = {
     name: _retouch(name) for name in Operation if name is not Operation.GRADE}
 
 
-def step(operation: Operation, image: np.ndarray | None, source: Path, ctx: OpContext) -> np.ndarray:
+def step(operation: Operation, image: np.ndarray | None, source: Path, ctx: OpContext, *,
+         stored: bool = True) -> np.ndarray:
     """One stage's operation in a fused pass: grading decodes ``source``; a retouch works on ``image``, the
-    previous stage's result (None: the pass starts here, so ``source`` is read, a working TIFF). The result is
-    rounded as a working TIFF stores it (:func:`stored`)."""
+    previous stage's result (None: the pass starts here, so ``source`` is read, a working TIFF). With ``stored``
+    the result is rounded as a working TIFF stores it (``imageio.as_stored``), so the next stage sees what it
+    would have read from the file; the last stage's result is written, which rounds it the same way."""
     if operation is Operation.GRADE:
-        return stored(grade_image(source, ctx))
-    return stored(RETOUCH[operation](imageio.read_working_tiff(source) if image is None else image, ctx))
+        result = grade_image(source, ctx)
+    else:
+        result = RETOUCH[operation](imageio.read_working_tiff(source) if image is None else image, ctx)
+    return imageio.as_stored(result) if stored else result
 
 
 def _on_working_file(name: Operation) -> Callable[[Path, Path, OpContext], None]:

@@ -181,13 +181,16 @@ class _Pass:
         for spec, round in start.replay:
             image = step(spec.operation, image, source, self.context(spec, item.photo_id, round, again=True))
         for index, spec in enumerate(start.todo, start=1):
-            image = step(spec.operation, image, source, self.context(spec, item.photo_id, item.round))
-            output = self._write(spec, item, image, master=index == len(start.todo) and prepare is None)
+            master = index == len(start.todo) and prepare is None      # written next, which rounds it the same
+            image = step(spec.operation, image, source, self.context(spec, item.photo_id, item.round),
+                         stored=not master)
+            output = self._write(spec, item, image, master=master)
             done.append(_Done(spec, output, sha256_of(output), time.perf_counter() - clock))
             clock = time.perf_counter()
         if prepare is None:
             return done[-1].output
-        prepared = step(prepare.operation, image, source, self.context(prepare, item.photo_id, item.round))
+        prepared = step(prepare.operation, image, source, self.context(prepare, item.photo_id, item.round),
+                        stored=False)
         return imageio.write_working_tiff(work_path(self.order_id, prepare.key, item.photo_id, item.round,
                                                     "-prepared.tif"), prepared, codec=imageio.Codec.DEFLATE)
 
@@ -307,7 +310,7 @@ def restore_finished_files(order_id: int) -> int:
                              "original), or put the file back")
         try:
             image = step(line.last.operation, stage_input(item.id), Path(item.input_path),
-                         batch.context(line.last, item.photo_id, item.round, again=True))
+                         batch.context(line.last, item.photo_id, item.round, again=True), stored=False)
             output = imageio.write_working_tiff(Path(item.output_path), image, codec=imageio.Codec.ZSTD)
         except Exception as exc:
             stop = as_retryable(exc, order_id=order_id, folder=Path(item.output_path).parent)
