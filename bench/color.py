@@ -35,6 +35,8 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from bench.common import SAMPLES, Peers, ensure_peers, read_srgb_as_working, render_postline  # noqa: E402
 from tasks.pixels import calibrate as cal  # noqa: E402
+from tasks.pixels import colourchecker as chart  # noqa: E402
+from tasks.pixels.colour import delta_e, to_lab  # noqa: E402
 
 FILES = ("canon_powershot_g2.crw", "canon_powershot_s40_b.crw")
 CROSS_FIT, CROSS_EVAL = "canon_powershot_g2.crw", "canon_powershot_g2_b.crw"
@@ -45,18 +47,10 @@ CROSS_CORNERS = [(294, -56), (2124, -56), (2136, 1300), (296, 1320)]
 CROSS_PATCHES = [r * 6 + c for r in (1, 2, 3) for c in range(4)]
 
 
-def subset_delta_e(measured: np.ndarray, patches: list[int], *, normalise_exposure: bool = True) -> np.ndarray:
-    """CIEDE2000 of measured patches (rows matching ``patches``) against the reference."""
-    reference = cal.reference_working()[patches]
-    measured = np.asarray(measured, float)
-    if normalise_exposure:
-        greys = [i for i, p in enumerate(patches) if p in range(19, 23)]
-        luma = cal.WORKING_LUMA
-        measured = measured * np.exp(np.mean(np.log(reference[greys] @ luma) - np.log(measured[greys] @ luma)))
-    return cal.ciede2000(cal.working_to_lab(reference), cal.working_to_lab(measured))
-
-
-def summary(de: np.ndarray, de_asis: np.ndarray) -> dict:
+def summary(measured: np.ndarray, patches: list[int] | None = None) -> dict:
+    """Mean and max CIEDE2000 of measured patches against the reference, exposure matched and as rendered."""
+    de = chart.patch_delta_e(measured, patches=patches)
+    de_asis = chart.patch_delta_e(measured, patches=patches, normalise_exposure=False)
     return {"mean": round(float(de.mean()), 2), "max": round(float(de.max()), 2),
             "mean_as_rendered": round(float(de_asis.mean()), 2), "max_as_rendered": round(float(de_asis.max()), 2)}
 
@@ -65,7 +59,7 @@ def measure_render(jpeg: Path, fallback: np.ndarray | None, fallback_size: tuple
     """(24x3 linear Rec.2020 patch medians, how the patches were found, image size) of a rendered JPEG."""
     image = read_srgb_as_working(jpeg)
     h, w = image.shape[:2]
-    quads = cal.detect_chart(image)
+    quads = chart.detect_chart(image)
     how = "detected"
     if quads is None:
         if fallback is None:
@@ -73,7 +67,7 @@ def measure_render(jpeg: Path, fallback: np.ndarray | None, fallback_size: tuple
         fh, fw = fallback_size
         quads = fallback - [(fw - w) / 2, (fh - h) / 2]          # same geometry; a centred crop
         how = f"mapped from postline's detection ({fw}x{fh} -> {w}x{h}, centred crop assumed)"
-    return cal.sample_patches(image, quads), how, (w, h)
+    return chart.sample_patches(image, quads), how, (w, h)
 
 
 FITS = {cal.CalibrationModel.ROOT_POLYNOMIAL: cal.fit_root_polynomial, cal.CalibrationModel.MATRIX: cal.fit_matrix}
@@ -81,14 +75,14 @@ FITS = {cal.CalibrationModel.ROOT_POLYNOMIAL: cal.fit_root_polynomial, cal.Calib
 
 def leave_one_out(measured: np.ndarray, model: cal.CalibrationModel) -> np.ndarray:
     """Fit on 23 patches, predict the 24th (decoded linear measurements, exposure in the matrix)."""
-    reference = cal.reference_working()
-    out = np.empty(cal.PATCHES)
-    for i in range(cal.PATCHES):
+    reference = chart.reference()
+    out = np.empty(chart.PATCHES)
+    for i in range(chart.PATCHES):
         use = measured.max(axis=1) < cal.CLIPPED
         use[i] = False
         matrix = FITS[model](measured, use=use)
         predicted = np.maximum(cal.transform(measured[i:i + 1], matrix), 1e-9)
-        out[i] = cal.ciede2000(cal.working_to_lab(reference[i:i + 1]), cal.working_to_lab(predicted))[0]
+        out[i] = delta_e(to_lab(reference[i:i + 1]), to_lab(predicted))[0]
     return out
 
 
@@ -106,7 +100,6 @@ def main() -> None:
     work = args.keep or Path(tempfile.mkdtemp(prefix="postline-color-"))
     work.mkdir(parents=True, exist_ok=True)
     peers = Peers(work / "peers-home")
-    all_patches = list(range(cal.PATCHES))
     results: dict[str, dict] = {}
     matrices: dict[str, np.ndarray] = {}
     print(f"peers: {versions['darktable']}; {versions['rawtherapee']}")
@@ -116,9 +109,8 @@ def main() -> None:
         neutral_jpeg = render_postline(src, "neutral", work / "postline-neutral" / f"{src.stem}.jpg")
         measured, how, size = measure_render(neutral_jpeg, None, None)
         base_image = read_srgb_as_working(neutral_jpeg)
-        base_quads, base_size = cal.detect_chart(base_image), base_image.shape[:2]
-        row["neutral"] = {**summary(subset_delta_e(measured, all_patches),
-                                    subset_delta_e(measured, all_patches, normalise_exposure=False)), "chart": how, "size": size}
+        base_quads, base_size = chart.detect_chart(base_image), base_image.shape[:2]
+        row["neutral"] = {**summary(measured), "chart": how, "size": size}
 
         decoded = neutral_decode(src)
         result = cal.calibrate(decoded, src)
@@ -127,18 +119,16 @@ def main() -> None:
         cal_jpeg = render_postline(src, "neutral", work / "postline-calibrated" / f"{src.stem}.jpg",
                                    calibration=result.array())
         measured, how, size = measure_render(cal_jpeg, base_quads, base_size)
-        decoded_patches = cal.sample_patches(decoded, cal.detect_chart(decoded))
+        decoded_patches = chart.sample_patches(decoded, chart.detect_chart(decoded))
         loo = leave_one_out(decoded_patches, result.model)
         loo3 = leave_one_out(decoded_patches, cal.CalibrationModel.MATRIX)
         jpeg3 = render_postline(src, "neutral", work / "postline-calibrated-3x3" / f"{src.stem}.jpg",
                                 calibration=matrices[name, "3x3"])
         measured3, how3, _ = measure_render(jpeg3, base_quads, base_size)
-        row["calibrated_in_sample"] = {**summary(subset_delta_e(measured, all_patches),
-                                                 subset_delta_e(measured, all_patches, normalise_exposure=False)),
+        row["calibrated_in_sample"] = {**summary(measured),
                                        "chart": how, "size": size,
                                        "fit": f"in-sample: {result.model.value} fitted on this frame"}
-        row["calibrated_3x3_in_sample"] = {**summary(subset_delta_e(measured3, all_patches),
-                                                     subset_delta_e(measured3, all_patches, normalise_exposure=False)),
+        row["calibrated_3x3_in_sample"] = {**summary(measured3),
                                            "chart": how3, "size": size, "fit": "in-sample: 3x3 fitted on this frame"}
         row["calibrated_leave_one_out"] = {"mean": round(float(loo.mean()), 2), "max": round(float(loo.max()), 2),
                                            "fit": "each patch predicted by a fit on the other 23 (decoded linear)"}
@@ -151,22 +141,20 @@ def main() -> None:
                               ("rawtherapee_d", lambda: peers.rawtherapee([src], work / "rawtherapee-d",
                                                                           default_profile=True)[0])):
             measured, how, size = measure_render(render(), base_quads, base_size)
-            row[label] = {**summary(subset_delta_e(measured, all_patches),
-                                    subset_delta_e(measured, all_patches, normalise_exposure=False)),
+            row[label] = {**summary(measured),
                           "chart": how, "size": size}
         results[name] = row
 
     # cross-frame: the G2 calibration applied to another G2 frame of the same session
     src = SAMPLES / CROSS_EVAL
-    quads = cal.quads_from_corners(CROSS_CORNERS, rows=3, columns=4)
+    quads = chart.quads_from_corners(CROSS_CORNERS, rows=3, columns=4)
     cross = {}
     for label, matrix in (("neutral", None), ("calibrated_cross_frame", matrices[CROSS_FIT]),
                           ("calibrated_3x3_cross_frame", matrices[CROSS_FIT, "3x3"])):
         jpeg = render_postline(src, "neutral", work / f"cross-{label}" / f"{src.stem}.jpg", calibration=matrix)
         image = read_srgb_as_working(jpeg)
-        measured = cal.sample_patches(image, quads)
-        cross[label] = summary(subset_delta_e(measured, CROSS_PATCHES),
-                               subset_delta_e(measured, CROSS_PATCHES, normalise_exposure=False))
+        measured = chart.sample_patches(image, quads)
+        cross[label] = summary(measured, CROSS_PATCHES)
     cross["patches"] = [p + 1 for p in CROSS_PATCHES]
     cross["fit"] = f"matrix fitted on {CROSS_FIT}, evaluated on {CROSS_EVAL} (12 patches, stored corners)"
 

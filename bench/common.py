@@ -162,12 +162,10 @@ def read_srgb_as_working(path: Path) -> np.ndarray:
     """An 8-bit sRGB JPEG -> linear Rec.2020 float32 (the space calibrate measures in)."""
     from PIL import Image
 
-    from tasks.pixels import calibrate
+    from tasks.pixels.colour import display_to_working
 
     with Image.open(path) as img:
-        data = np.asarray(img.convert("RGB"), np.float32) / 255.0
-    linear = np.where(data <= 0.04045, data / 12.92, ((data + 0.055) / 1.055) ** 2.4).astype(np.float32)
-    return linear @ calibrate.SRGB_TO_REC2020.T.astype(np.float32)
+        return display_to_working(np.asarray(img.convert("RGB"), np.float32) / 255.0)
 
 
 def median(values) -> float:

@@ -10,7 +10,7 @@ Contenders, each run as its own process(es) over a batch, so start-up is paid on
 and postline's half-size preview path, for the preview speedup.
 
 Sets: the real RAW files in ../shared/samples/raw (those every contender reads), and synthesized
-24-megapixel DNGs (6000x4000, synth_dng.render_scene, batch of 4; 2 with --quick). One untimed warm-up
+24-megapixel DNGs (6000x4000, tasks.synthetic.render_scene, batch of 4; 2 with --quick). One untimed warm-up
 round per set (caches, config folders, page cache), then ``--rounds`` timed rounds; the contenders'
 order rotates each round so that a noisy neighbour hits everyone alike. Figures are medians over rounds
 of (batch wall time / images).
@@ -127,7 +127,7 @@ def make_synthetic(folder: Path, count: int) -> list[Path]:
 
 
 def write_synthetic(folder: Path, count: int) -> None:
-    from tasks.pixels.synth_dng import render_scene, write_dng
+    from tasks.synthetic import render_scene, write_dng
 
     for i, path in enumerate(synthetic_paths(folder, count)):
         write_dng(path, render_scene(SYNTH_KINDS[i % len(SYNTH_KINDS)], SYNTH_W, SYNTH_H, seed=i))

@@ -65,7 +65,7 @@ def _cpu() -> float:
 
 
 def _write_frame(args: tuple[Path, int, tuple[int, int]]) -> int:
-    from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
+    from tasks.synthetic import DngMeta, render_scene, write_dng
 
     path, index, (width, height) = args
     write_dng(path, render_scene(KINDS[index % len(KINDS)], width, height, seed=1000 + index), DngMeta())
@@ -96,7 +96,7 @@ def card_of(frames: list[Path], folder: Path) -> Path:
 def child_line(card: Path, client: str) -> dict:
     """Create and run one order; what it took and what it keeps."""
     from flows.order import order_flow
-    from surfaces.cli import create_order
+    from surfaces.actions.orders import create_order
     from tasks.retention import disk_use, folder_bytes, remove_working_files, working_folder
 
     order = create_order(client=client, shoot=SHOOT, card=card, preset_name=None, due=None)

@@ -11,7 +11,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
+from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
+
+from config.errors import Invalid
+from config.settings import SETTINGS_FILE
 
 DEFAULT_LINE_FILE = Path(__file__).with_name("line.toml")
 SKILL_PATTERN = r"^[a-z][a-z0-9_]{1,39}$"   # stage keys follow it too: a stage key is a skill by default
@@ -126,11 +130,45 @@ class ReviewGateSpec(BaseModel):
     enabled: bool = Field(False, description="Wait for the senior photographer to approve or cull the originals.")
 
 
+class CullSpec(BaseModel):
+    """What the cull's signals (measured on every photo at ingest: tasks/pixels/cull.py) suggest: the reasons a
+    frame is suggested for culling (qc/cull.py). A suggestion pre-fills the review of the originals and
+    `postline cull`; nothing is culled without a person's decision. Measured values quoted below are those of
+    the real camera samples (tests/test_cull_pixels.py)."""
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    max_blur: float = Field(0.6, gt=0, le=1, description=(
+        "Blur where the subject is (0 sharp .. 1; the worst of four directions, on the largest face or the "
+        "sharpest region) from which a frame is suggested as `blurred`. Sharp real frames: 0.21-0.54 (flat colour "
+        "charts the highest); blurred by a 3 px Gaussian: 0.69-0.87."))
+    max_motion: float = Field(0.2, gt=0, le=1, description=(
+        "Spread of the blur over the four directions from which a frame is suggested as `blurred` (a smear along "
+        "one direction: camera shake, a moving subject). Sharp real frames: 0.02-0.17; smeared 9 px: 0.21-0.41."))
+    max_highlights: float = Field(0.15, gt=0, le=1, description=(
+        "Share of pixels with a clipped channel from which a frame is suggested as `overexposed`."))
+    max_shadows: float = Field(0.5, gt=0, le=1, description=(
+        "Share of pixels with blocked shadows (luma at the very bottom) from which a frame is `underexposed`."))
+    min_median_luma: float = Field(0.15, ge=0, lt=1, description=(
+        "Median luma (display-encoded) below which a frame is suggested as `underexposed`. Real frames exposed "
+        "right: 0.33-0.60; three and a half stops under: 0.09-0.18."))
+    burst_seconds: float = Field(2.0, ge=0, le=60, description=(
+        "Frames taken at most this many seconds apart (camera clock) with near hashes are one burst."))
+    burst_hash_distance: int = Field(12, ge=0, le=32, description=(
+        "Largest perceptual-hash distance (bits of 64) of two frames of one burst. A 3% shift: 4-14; unrelated "
+        "frames: 24 and more."))
+    duplicate_hash_distance: int = Field(6, ge=0, le=32, description=(
+        "Largest hash distance of near-identical frames, whenever they were taken: the frame that is not the "
+        "group's best is suggested as `duplicate` (else as `burst_not_best`). A 1% shift or half a stop: 0-4."))
+    eyes_closed: bool = Field(True, description=(
+        "Suggest `eyes_closed` (only on a clear reading, or on eyes not found when the same burst shows them "
+        "open in another frame: tasks/pixels/eyes.py)."))
+
+
 class Line(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     stages: tuple[StageSpec, ...] = Field(min_length=1)
     qc_gate: QcGateSpec = QcGateSpec()
     review_gate: ReviewGateSpec = ReviewGateSpec()
+    cull: CullSpec = CullSpec()
 
     @model_validator(mode="after")
     def _checks(self) -> "Line":
@@ -225,15 +263,15 @@ class Line(BaseModel):
         kept = [k for k in mine if k in theirs]
         if kept != [k for k in theirs if k in mine]:
             changes.append(f"stage order: {' > '.join(mine)} -> {' > '.join(theirs)}")
-        for gate in ("review_gate", "qc_gate"):
+        for gate in ("review_gate", "qc_gate", "cull"):
             before, after = getattr(self, gate).model_dump(), getattr(other, gate).model_dump()
             changes += [f"{gate}.{name}: {before[name]} -> {after[name]}"
                         for name in before if before[name] != after[name]]
         return changes
 
 
-class LineFileError(ValueError):
-    pass
+class LineFileError(Invalid):
+    """The line file cannot be read, or says something a line cannot be; the message names the file and key."""
 
 
 def check_params(line: Line, source: Path | str) -> Line:
@@ -265,8 +303,10 @@ def check_params(line: Line, source: Path | str) -> Line:
 
 
 def line_path() -> Path:
-    """The current line file: POSTLINE_LINE_FILE, else config/line.toml."""
-    return Path(os.environ.get("POSTLINE_LINE_FILE") or DEFAULT_LINE_FILE)
+    """The current line file: POSTLINE_LINE_FILE (from the environment, else from ``postline.env`` in the working
+    folder, as every setting), else config/line.toml."""
+    named = os.environ.get("POSTLINE_LINE_FILE") or dotenv_values(SETTINGS_FILE).get("POSTLINE_LINE_FILE")
+    return Path(named or DEFAULT_LINE_FILE)
 
 
 def load_line(path: Path | None = None) -> Line:

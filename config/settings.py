@@ -7,6 +7,7 @@ Nothing is read at import time: call :func:`get_settings`. Tests point
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,9 +15,12 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+SETTINGS_FILE = "postline.env"    # in the working folder; the environment wins over it
+
+
 class PostlineSettings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="POSTLINE_", env_file="postline.env", extra="ignore"
+        env_prefix="POSTLINE_", env_file=SETTINGS_FILE, extra="ignore"
     )
 
     home: Path = Field(
@@ -38,7 +42,15 @@ class PostlineSettings(BaseSettings):
                     "At least a few per worker (POSTLINE_WORKERS, or the Dask cluster's) keeps them all busy.",
     )
     workers: int = Field(
-        default=2, ge=1, le=64, description="Photo batches processed at once on this machine."
+        default=2, ge=1, le=64,
+        description="Photo batches processed at once on this machine (the thread pool used without dask_address).",
+    )
+    dask_address: str | None = Field(
+        default=None,
+        description="Address of a Dask scheduler (tcp://HOST:8786, as `dask scheduler` prints it) whose workers do "
+                    "the orders' photo work (ingest, stage and QC batches) through prefect-dask. Its workers must "
+                    "run this code version and see the same POSTLINE_HOME and POSTLINE_DATABASE_URL; a run checks "
+                    "them before its first batch. None: a thread pool of `workers` threads in the run's process.",
     )
     web_long_edge: int = Field(
         default=1600, ge=256, le=8192, description="Long edge in pixels of the web-size delivery JPEGs."
@@ -100,6 +112,20 @@ class PostlineSettings(BaseSettings):
                     "looks whether the order is free); well below run_lease_seconds.",
     )
 
+    promise_working_days: int = Field(
+        default=25, ge=1, le=365,
+        description="The studio's delivery promise, in working days from the day an order comes in (the report "
+                    "names the orders delivered later).",
+    )
+    revision_rounds_target: float = Field(
+        default=1.5, ge=0, le=20, description="The most client revision rounds per order, on average, the studio aims for.",
+    )
+    holidays_file: Path | None = Field(
+        default=None,
+        description="Text file of the studio's holidays, one YYYY-MM-DD a line (# comments): with Saturdays and "
+                    "Sundays, they are not working days in turnaround, output per working day and forecasts.",
+    )
+
     @model_validator(mode="after")
     def _heartbeat_within_lease(self) -> "PostlineSettings":
         if self.run_heartbeat_seconds * 2 > self.run_lease_seconds:
@@ -107,6 +133,18 @@ class PostlineSettings(BaseSettings):
                              f"POSTLINE_RUN_LEASE_SECONDS ({self.run_lease_seconds}), or a live run loses its order "
                              "between two heartbeats")
         return self
+
+    @field_validator("dask_address")
+    @classmethod
+    def _dask_address(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if not re.fullmatch(r"(tcp|tls|ucx|ws|wss)://[^\s/]+:\d+", value):
+            raise ValueError(f"POSTLINE_DASK_ADDRESS '{value}' is not a Dask scheduler address: give it as "
+                             "tcp://HOST:PORT (what `dask scheduler` prints, e.g. tcp://10.0.0.5:8786), or leave it "
+                             "unset to work photos in the run's own process")
+        return value
 
     @field_validator("home")
     @classmethod

@@ -8,9 +8,7 @@ stopped and redoes no finished photo; one run at a time (tasks/runs.py)."""
 
 from prefect import flow
 from prefect.runtime import flow_run
-from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from config.settings import get_settings
 from flows.delivery import delivery_flow
 from flows.ingest import ingest_flow
 from flows.original_review import original_review_flow
@@ -18,7 +16,9 @@ from flows.qc_gate import qc_gate_flow
 from flows.stage import stage_flow
 from record.models import QC_GATE
 from tasks.calibration import calibrate_session
+from tasks.order_report import published_report
 from tasks.planning import next_stage, order_title
+from tasks.runners import photo_runner
 from tasks.runs import order_run
 from tasks.stages import restore_finished_files
 
@@ -27,19 +27,14 @@ def _run_name() -> str:
     return order_title(flow_run.parameters["order_id"])
 
 
-def photo_task_runner() -> TaskRunner:
-    """Where the sub-flows run their batches of photos: this machine's thread pool (POSTLINE_WORKERS)."""
-    return ThreadPoolTaskRunner(max_workers=get_settings().workers)
-
-
 @flow(name="order", flow_run_name=_run_name)
 def order_flow(order_id: int, wait: bool = False) -> str:
     """Run order ``order_id`` through the line it started with; returns the delivery zip's path. One live run
     per order: while another run holds it, this one is refused, or with ``wait`` waits for it to end."""
-    with order_run(order_id, wait=wait) as order:
+    with order_run(order_id, wait=wait) as order, published_report(order_id):  # artifacts when it ends
         if order["delivered"]:
             return order["delivery_path"]
-        pool = photo_task_runner()
+        pool = photo_runner()     # a thread pool here, or the Dask cluster of POSTLINE_DASK_ADDRESS
         ingest_flow.with_options(task_runner=pool)(order_id, order["card_folder"])
         if order["review_gate"]:
             original_review_flow(order_id)

@@ -3,13 +3,12 @@
 from prefect import flow
 
 from flows.waiting import wait_for_decision
-from qc import originals
-from record.models import ORIGINAL_REVIEW
+from qc.originals import ORIGINALS
 
 
 @flow(name="original-review", flow_run_name="Review of originals · order {order_id}")
 def original_review_flow(order_id: int) -> dict[str, int]:
-    return wait_for_decision(order_id, ORIGINAL_REVIEW, originals.awaiting_task, originals.form, originals.apply_task)
+    return wait_for_decision(order_id, ORIGINALS)
 
 
 if __name__ == "__main__":

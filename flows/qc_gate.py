@@ -1,11 +1,12 @@
 """The QC gate for one order: automatic checks on every finished photo, pass or send back; then, if the
-line asks for it, the QC lead's decision, given in the Prefect UI (the paused run's form) or with
-`postline qc decide`."""
+line asks for it, the QC lead's decision, given in the Prefect UI (the paused run's form), with
+`postline qc decide` or on the web page."""
 
 from prefect import flow, unmapped
 
 from flows.waiting import wait_for_decision
-from qc.gate import apply_review, awaiting_review_task, qc_batch, review_form
+from qc.gate import qc_batch
+from qc.review import QC
 from record.models import QC_GATE
 from tasks.planning import add_counts, plan_batches
 from tasks.runs import line_of
@@ -16,9 +17,8 @@ def qc_gate_flow(order_id: int) -> dict[str, int]:
     batches = plan_batches(order_id, QC_GATE)
     futures = qc_batch.map(unmapped(order_id), batches)
     counts = add_counts([future.result() for future in futures])
-    if line_of(order_id).qc_gate.human_review:
-        counts = add_counts([counts, wait_for_decision(order_id, QC_GATE, awaiting_review_task, review_form,
-                                                       apply_review)])
+    if QC.enabled(line_of(order_id)):
+        counts = add_counts([counts, wait_for_decision(order_id, QC)])
     return counts
 
 

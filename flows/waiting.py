@@ -1,47 +1,73 @@
 """Waiting for people inside a flow run, without holding a CPU.
 
-A run started from a deployment suspends (its worker is freed; resuming starts the flow again, and
-the production record makes that a cheap catch-up). A run started by hand (`postline order run`,
-the embedded default) pauses: its process sleeps and asks the server every few seconds. Either way
-the Prefect UI shows the run as Paused/Suspended under the stage's name, and the record says what
-it waits on."""
+A run started from a deployment suspends while people work its photos: its process ends and its worker is
+free; once resumed, a worker runs the order flow again from the start and the production record makes that
+a cheap catch-up. Prefect suspends only a top-level flow run ("Cannot suspend subflows") while people are
+waited for inside a stage's sub-run, so it is the order's run that is suspended. A wait for a decision (the
+QC lead's, the senior photographer's: a run input, kept by Prefect with the run that asks for it) pauses in
+place, as every wait of a run started by hand (`postline order run`, the embedded default) does: the process
+sleeps and asks the server every few seconds. Either way the Prefect UI shows the run as Paused/Suspended,
+and the record says what the order waits on and which run a hand-back or a decision resumes."""
 
 from __future__ import annotations
 
+from uuid import UUID
+
+from prefect._flow_run_suspension import raise_if_flow_run_suspension_requested
 from prefect.flow_runs import pause_flow_run, suspend_flow_run
 from prefect.runtime import deployment, flow_run
 
 from config.settings import get_settings
+from qc.gates import Gate, apply_task, awaiting_task
 from tasks.handoff import mark_waiting, open_work
 
 
 def wait(wait_for_input=None):  # noqa: ANN001, ANN201
+    """Wait until resumed. From a deployment, a wait for people's work suspends the order's run (and does not
+    return); a wait for a decision (a run input: QC lead, senior photographer) pauses in place, as every wait
+    of a run started by hand does: Prefect keeps a run's input with the run that asked for it, and a sub-run
+    cannot be suspended."""
     settings = get_settings()
-    if deployment.id:
-        return suspend_flow_run(wait_for_input=wait_for_input, timeout=settings.human_wait_seconds)
+    if deployment.id and wait_for_input is None:
+        _suspend_order_run()
     return pause_flow_run(wait_for_input=wait_for_input, timeout=settings.human_wait_seconds,
                           poll_interval=settings.pause_poll_seconds)
+
+
+def waiting_run() -> str:
+    """The flow run a hand-back resumes: the order's run when it is suspended (from a deployment), else the
+    stage's run, paused in place."""
+    return str(flow_run.root_flow_run_id if deployment.id else flow_run.id)
+
+
+def _suspend_order_run() -> None:
+    """Suspend the order's (top-level) run from inside its stage's sub-run, and stop here: the process ends
+    and the worker is free; once resumed, a worker runs the order flow again from the start."""
+    suspend_flow_run(flow_run_id=UUID(flow_run.root_flow_run_id), timeout=get_settings().human_wait_seconds)
+    raise_if_flow_run_suspension_requested()   # Prefect's Pause, which ends the run's process, as a run
+    raise RuntimeError(                        # suspending itself raises it
+        f"flow run {flow_run.root_flow_run_id} was suspended but Prefect did not stop it; cancel it in the UI")
 
 
 def wait_for_people(order_id: int, stage: str) -> None:
     """Return once no photo of this order is queued or claimed in ``stage``."""
     while True:
-        mark_waiting(order_id, stage, str(flow_run.id))
+        mark_waiting(order_id, stage, waiting_run())
         if not open_work(order_id, stage):
             break
         wait()
-    mark_waiting(order_id, None, str(flow_run.id))
+    mark_waiting(order_id, None, waiting_run())
 
 
-def wait_for_decision(order_id: int, gate: str, awaiting, form, apply) -> dict[str, int]:  # noqa: ANN001
-    """A gate where a person decides on a list of photos: while photos wait, pause with the gate's form
-    (the Prefect UI shows it; `postline qc|review decide` gives the same input) and apply the decision.
-    ``awaiting``/``apply`` are tasks, ``form(order_id, photos)`` builds the RunInput class."""
+def wait_for_decision(order_id: int, gate: Gate) -> dict[str, int]:
+    """A gate where a person decides on a list of photos (qc/gates.py): while photos await it, pause with the
+    gate's form (the Prefect UI shows it; `postline qc|review decide` and the web page give the same input)
+    and apply the decision. Returns what the decisions did, added up."""
     counts: dict[str, int] = {}
-    while photos := awaiting(order_id):
-        mark_waiting(order_id, gate, str(flow_run.id))
-        decision = wait(wait_for_input=form(order_id, photos))
-        for key, value in apply(order_id, decision).items():
+    while photos := awaiting_task(gate.key, order_id):
+        mark_waiting(order_id, gate.key, str(flow_run.id))
+        decision = wait(wait_for_input=gate.form(order_id, photos))
+        for key, value in apply_task(gate.key, order_id, decision).items():
             counts[key] = counts.get(key, 0) + value
     mark_waiting(order_id, None, str(flow_run.id))
     return counts

@@ -1,5 +1,8 @@
 """The preset format: a graded look as data, validated when loaded.
 
+(Over 400 lines on purpose: the format's models and the reading of its files, extends, overrides and errors naming
+the file, key and range, change together whenever the format does.)
+
 A preset file is ``presets/<name>.toml``. Every value has bounds and a default, so a preset names
 only what it changes. Unknown keys are errors (a typo must not silently grade a whole wedding
 differently). A preset may ``extends = "other"``: the other preset's values, deep-merged with its
@@ -26,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from config.errors import Invalid
 
 PRESET_DIR = Path(__file__).parent
 LUT_DIR = PRESET_DIR / "luts"
@@ -219,7 +224,7 @@ def upgrade_v1(data: dict) -> dict:
     return upgraded
 
 
-class PresetError(ValueError):
+class PresetError(Invalid):
     """A preset cannot be used; the message names the file, the key and what is allowed. It never quotes more of
     a file than a short excerpt (see :func:`excerpt`): the file may not be a preset at all."""
 

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import ImageCms
 
 from config.line import QcGateSpec
-from tasks.pixels.colour import luma
+from tasks.pixels.colour import hue_turn, luma
 
 
 class Reason(StrEnum):
@@ -264,8 +264,8 @@ def look_shift(current: np.ndarray, reference: np.ndarray) -> LookShift:
     if same_frame:
         coloured = (c_ref >= LOOK_CHROMA_FLOOR)
         if coloured.any():
-            turn = np.degrees(np.arctan2(now[..., 2], now[..., 1]) - np.arctan2(ref[..., 2], ref[..., 1]))
-            turn = np.abs((turn + 180) % 360 - 180)
+            turn = hue_turn(np.degrees(np.arctan2(ref[..., 2], ref[..., 1])),
+                            np.degrees(np.arctan2(now[..., 2], now[..., 1])))
             hue = float((turn * c_ref)[coloured].sum() / c_ref[coloured].sum())
     mean_now, mean_ref = now.reshape(-1, 3).mean(axis=0), ref.reshape(-1, 3).mean(axis=0)
     return LookShift(chroma_ratio=float(c_now.mean() / max(c_ref.mean(), 1e-3)),

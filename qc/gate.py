@@ -7,20 +7,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import tifffile
 from prefect import task
 from prefect.logging import get_run_logger
 
 from config.line import Line, get_line
 from config.settings import get_settings
-from qc import review
-import tifffile
-
 from presets.model import Preset
 from qc import checks
 from qc.checks import GRADING_REASONS, Problem, Reason, check_image
-from record import moves, work
+from record import rounds, work
 from record.db import transaction
-from record.models import QC_GATE, Photo, PhotoStatus, WorkItem, WorkStatus
+from record.models import Photo, WorkItem
 from tasks.errors import as_retryable, retry_only_retryable, transient_cause
 from tasks.files import sha256_of
 from tasks.operations import reference_path
@@ -126,26 +124,20 @@ def _inspect(item: WorkItem, photo: Photo) -> list[Problem]:
 def _decide(item_id: int, problems: list[Problem], allowance: int) -> str:
     with transaction() as session:
         item = session.get(WorkItem, item_id)
-        photo = session.get(Photo, item.photo_id)
         if not problems and work.order_line(session, item.order_id).qc_gate.human_review:
             return "awaiting"  # stays claimed at the gate until the QC lead decides (qc/review.py)
         if not problems:
-            moves.move_item(session, item, WorkStatus.PASSED, actor=work.AUTO_WORKER)
-            moves.move_photo(session, photo, PhotoStatus.PASSED, stage=QC_GATE, round=item.round,
-                             actor=work.AUTO_WORKER)
+            rounds.pass_photo(session, item, actor=work.AUTO_WORKER)
             return "passed"
-        reason = f"{photo.source_name} " + "; ".join(p.message for p in problems)
+        name = session.get(Photo, item.photo_id).source_name
+        reason = f"{name} " + "; ".join(p.message for p in problems)
         codes = ",".join(sorted({p.reason.value for p in problems}))
         stage = blamed_stage(problems, work.order_line(session, item.order_id))
-        moves.move_item(session, item, WorkStatus.REJECTED, actor=work.AUTO_WORKER,
-                        reason=f"[{codes}] {reason}", blamed_stage=stage)
         if item.round <= allowance:
-            earlier = work.previous_item(session, photo.id, stage, item.round + 1)
-            moves.enqueue(session, order_id=item.order_id, photo_id=photo.id, stage=stage, round=item.round + 1,
-                          input_path=earlier.input_path, actor=work.AUTO_WORKER)
+            rounds.send_back(session, item, stage=stage, actor=work.AUTO_WORKER, reason=f"[{codes}] {reason}")
             return "rework"
-        moves.move_photo(session, photo, PhotoStatus.HELD, stage=QC_GATE, round=item.round, actor=work.AUTO_WORKER,
-                         reason=f"{reason}; still failing after {allowance} rework round(s): a QC lead must look")
+        rounds.hold(session, item, stage=stage, actor=work.AUTO_WORKER, reason=f"[{codes}] {reason}",
+                    held_because=f"{reason}; still failing after {allowance} rework round(s): a QC lead must look")
         return "held"
 
 
@@ -176,33 +168,3 @@ def qc_batch(order_id: int, item_ids: list[int]) -> dict[str, int]:
             logger.warning("QC %s: %s %s", outcome, photo.source_name, "; ".join(p.message for p in problems))
     logger.info("QC batch of %d: %s", len(item_ids), counts)
     return counts
-
-
-@task(name="awaiting-review")
-def awaiting_review_task(order_id: int) -> list[str]:
-    return review.awaiting_review(order_id)
-
-
-@task(name="apply-review")
-def apply_review(order_id: int, decision: review.QcDecision) -> dict[str, int]:
-    """Apply the lead's decision; a decision naming photos or stages that are not there is logged and
-    changes nothing, so the flow asks again."""
-    try:
-        counts = review.apply_decision(order_id, decision)
-    except review.DecisionError as exc:
-        get_run_logger().error("QC decision not applied: %s Decide again.", exc)
-        return {"passed": 0, "rejected": 0, "refused": 1}
-    get_run_logger().info("QC lead %s: %s", decision.lead, counts)
-    return counts
-
-
-def review_form(order_id: int, photos: list[str]) -> type[review.QcDecision]:
-    """The form the lead sees in the Prefect UI, with the photos to review and the codes to use."""
-    stages = ", ".join(f"`{s.key}` ({s.title})" for s in line_of(order_id).stages)
-    reasons = ", ".join(f"`{r.value}`" for r in review.ReviewReason)
-    listing = "\n".join(f"- {name}" for name in photos)
-    return review.QcDecision.with_initial_data(
-        description=f"## QC review, order {order_id}\n\n{len(photos)} photo(s) passed the automatic checks:\n\n"
-                    f"{listing}\n\nApprove all, or untick *approve_all* and list rejections. "
-                    f"Reasons: {reasons}. Stages: {stages}.",
-        approve_all=True)

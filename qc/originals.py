@@ -7,17 +7,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from prefect import task
 from prefect.input import RunInput
-from prefect.logging import get_run_logger
 from pydantic import BaseModel, Field, model_validator
 from sqlmodel import Session, col, select
 
-from tasks.runs import line_of
-from qc.review import DecisionError, approve_all_or_list, listing_problems
+from config.line import Line
+from qc import cull
+from qc.gates import DecisionError, Gate, approve_all_or_list, listing_problems, register
+from record import cull as cull_record
 from record import moves, work
 from record.db import transaction
-from record.models import ORIGINAL_REVIEW, EventKind, Photo, PhotoStatus, StageEvent, WorkStatus
+from record.models import ORIGINAL_REVIEW, CullVerdict, EventKind, Photo, PhotoStatus, StageEvent, WorkStatus
 
 
 class CullReason(StrEnum):
@@ -47,12 +47,6 @@ class OriginalsDecision(RunInput):
         return self
 
 
-def _waiting(session: Session, order_id: int) -> dict[str, Photo]:
-    reviewed = set(session.exec(select(StageEvent.photo_id).where(
-        StageEvent.order_id == order_id, StageEvent.stage == ORIGINAL_REVIEW)).all())
-    return {p.source_name: p for p in work.photos(session, order_id, PhotoStatus.INGESTED) if p.id not in reviewed}
-
-
 @dataclass(frozen=True)
 class Plan:
     """What a review of the originals does, checked against the record."""
@@ -64,47 +58,45 @@ class Plan:
         return "; ".join([f"{len(self.approved)} approved"] + [f"{photo} culled ({reason})"
                                                              for photo, reason in self.culled])
 
-
-def check_decision(session: Session, order_id: int, decision: OriginalsDecision) -> Plan:
-    """The decision's :class:`Plan`, or :class:`DecisionError` saying what is wrong (originals not waiting,
-    or listed twice). Nothing is changed."""
-    waiting = _waiting(session, order_id)
-    problems = listing_problems(list(waiting), [c.photo for c in decision.cull])
-    if problems:
-        raise DecisionError(f"order {order_id}: " + "; ".join(problems) + ". Nothing was applied.")
-    culled = {c.photo for c in decision.cull}
-    return Plan(approved=tuple(sorted(name for name in waiting if name not in culled)),
-                culled=tuple((c.photo, c.reason.value) for c in decision.cull),
-                photo_ids=tuple(p.id for p in waiting.values()))
+    def counts(self) -> dict[str, int]:
+        return {"approved": len(self.approved), "culled": len(self.culled)}
 
 
-def validate(order_id: int, decision: OriginalsDecision) -> Plan:
-    """:func:`check_decision` in a transaction of its own: what the decision would do, before it is given."""
-    with transaction() as session:
-        return check_decision(session, order_id, decision)
+class OriginalsReview(Gate):
+    key = ORIGINAL_REVIEW
+    title = "Review of the originals"
+    waits = "original waiting for review"
+    decision = OriginalsDecision
+    listed, by = "cull", "reviewer"
 
+    def enabled(self, line: Line) -> bool:
+        return line.review_gate.enabled
 
-def applied(plan: Plan) -> bool:
-    """Whether every original ``plan`` decides has been reviewed (by the order's run, once it took it)."""
-    with transaction() as session:
+    def waiting(self, session: Session, order_id: int) -> dict[str, Photo]:
+        """The order's originals in the line that have not been reviewed, by card name."""
         reviewed = set(session.exec(select(StageEvent.photo_id).where(
-            col(StageEvent.photo_id).in_(plan.photo_ids), StageEvent.stage == ORIGINAL_REVIEW)).all())
-    return reviewed >= set(plan.photo_ids)
+            StageEvent.order_id == order_id, StageEvent.stage == ORIGINAL_REVIEW)).all())
+        return dict(sorted((p.source_name, p) for p in work.photos(session, order_id, PhotoStatus.INGESTED)
+                           if p.id not in reviewed))
 
+    def check(self, session: Session, order_id: int, decision: OriginalsDecision) -> Plan:
+        """Originals not waiting (or listed twice) are refused."""
+        waiting = self.waiting(session, order_id)
+        problems = listing_problems(list(waiting), [c.photo for c in decision.cull])
+        if problems:
+            raise DecisionError(f"order {order_id}: " + "; ".join(problems) + ". Nothing was applied.")
+        culled = {c.photo for c in decision.cull}
+        return Plan(approved=tuple(sorted(name for name in waiting if name not in culled)),
+                    culled=tuple((c.photo, c.reason.value) for c in decision.cull),
+                    photo_ids=tuple(p.id for p in waiting.values()))
 
-def awaiting_review(order_id: int) -> list[str]:
-    with transaction() as session:
-        return sorted(_waiting(session, order_id))
-
-
-def apply_decision(order_id: int, decision: OriginalsDecision) -> dict[str, int]:
-    """Apply the review in one transaction, after :func:`check_decision` (in the same transaction) found
-    nothing wrong with it."""
-    first_stage = line_of(order_id).first.key
-    with transaction() as session:
-        plan = check_decision(session, order_id, decision)
-        waiting = _waiting(session, order_id)
+    def record(self, session: Session, order_id: int, decision: OriginalsDecision) -> None:
+        """Each original passed or culled, and each decision recorded beside the cull's suggestion for it
+        (record/cull.py: how often the suggestion was right)."""
+        first_stage = work.order_line(session, order_id).first.key
         culled = {c.photo: c for c in decision.cull}
+        waiting = self.waiting(session, order_id)
+        _record_agreement(session, order_id, waiting, set(culled), decision.reviewer)
         for name, photo in waiting.items():
             if name not in culled:
                 session.add(StageEvent(order_id=order_id, photo_id=photo.id, stage=ORIGINAL_REVIEW,
@@ -117,32 +109,73 @@ def apply_decision(order_id: int, decision: OriginalsDecision) -> dict[str, int]
                     moves.move_item(session, item, WorkStatus.CANCELLED, actor=decision.reviewer, reason=reason)
             moves.move_photo(session, photo, PhotoStatus.CULLED, stage=ORIGINAL_REVIEW, actor=decision.reviewer,
                              reason=reason)
-    return {"approved": len(plan.approved), "culled": len(plan.culled)}
+
+    def decided(self, session: Session, plan: Plan) -> bool:
+        reviewed = set(session.exec(select(StageEvent.photo_id).where(
+            col(StageEvent.photo_id).in_(plan.photo_ids), StageEvent.stage == ORIGINAL_REVIEW)).all())
+        return reviewed >= set(plan.photo_ids)
+
+    def describe(self, order_id: int, photos: list[str]) -> str:
+        with transaction() as session:
+            suggested = suggested_culls(session, order_id, photos)
+        listing = "\n".join(f"- {name}" for name in photos)
+        reasons = ", ".join(f"`{r.value}`" for r in CullReason)
+        proposal = (f"The cull suggests leaving out {len(suggested)} frame(s), listed below with their reasons "
+                    "(`postline cull` shows every frame's signals): remove any you keep, add any you cull."
+                    if suggested else "The cull suggests keeping every frame.")
+        return (f"## Review of the originals, order {order_id}\n\n{len(photos)} frame(s):\n\n{listing}\n\n"
+                f"{proposal}\n\nApprove all, or untick *approve_all* and list the frames to cull. "
+                f"Reasons: {reasons}.")
+
+    def initial(self, order_id: int, photos: list[str]) -> dict:
+        """Pre-filled with the cull's suggestions: submitted as it is, the form culls exactly the suggested
+        frames (or approves all when there is none)."""
+        with transaction() as session:
+            suggested = suggested_culls(session, order_id, photos)
+        return {"approve_all": not suggested, "cull": suggested}
 
 
-# --- Prefect tasks for the gate's sub-flow -------------------------------------------------------------------
+ORIGINALS = register(OriginalsReview())
 
 
-@task(name="awaiting-original-review")
-def awaiting_task(order_id: int) -> list[str]:
-    return awaiting_review(order_id)
+# --- the suggested cull (qc/cull.py) in the review -------------------------------------------------------------
+
+# The cull's reason codes as the review's reasons; the code itself goes in the note.
+_REASON_FOR = {cull.Reason.BLURRED: CullReason.BLURRED, cull.Reason.EYES_CLOSED: CullReason.EYES_CLOSED,
+               cull.Reason.OVEREXPOSED: CullReason.EXPOSURE, cull.Reason.UNDEREXPOSED: CullReason.EXPOSURE,
+               cull.Reason.DUPLICATE: CullReason.DUPLICATE_POSE, cull.Reason.BURST_NOT_BEST: CullReason.DUPLICATE_POSE}
 
 
-@task(name="apply-original-review")
-def apply_task(order_id: int, decision: OriginalsDecision) -> dict[str, int]:
-    try:
-        counts = apply_decision(order_id, decision)
-    except DecisionError as exc:
-        get_run_logger().error("review not applied: %s Decide again.", exc)
-        return {"refused": 1}
-    get_run_logger().info("%s: %s", decision.reviewer, counts)
-    return counts
+def suggested_culls(session: Session, order_id: int, photos: list[str] | None = None) -> list[CulledPhoto]:
+    """The cull's suggested rejects among ``photos`` (default: the originals waiting for review), as the
+    review's culls: what "accept the suggestions" decides."""
+    names = set(ORIGINALS.waiting(session, order_id) if photos is None else photos)
+    return [CulledPhoto(photo=s.photo, reason=_REASON_FOR[s.reasons[0]],
+                        note=("suggested: " + ", ".join(s.reasons) + "; " + "; ".join(s.notes))[:500])
+            for s in cull.suggest(session, order_id) if s.verdict is CullVerdict.REJECT and s.photo in names]
 
 
-def form(order_id: int, photos: list[str]) -> type[OriginalsDecision]:
-    listing = "\n".join(f"- {name}" for name in photos)
-    reasons = ", ".join(f"`{r.value}`" for r in CullReason)
-    return OriginalsDecision.with_initial_data(
-        description=f"## Review of the originals, order {order_id}\n\n{len(photos)} frame(s):\n\n{listing}\n\n"
-                    f"Approve all, or untick *approve_all* and list the frames to cull. Reasons: {reasons}.",
-        approve_all=True)
+def suggested_decision(order_id: int, *, keep: list[str] = (), also_cull: list[CulledPhoto] = (),
+                       reviewer: str = "senior-photographer") -> OriginalsDecision:
+    """"Accept the suggestions": cull the suggested frames but those in ``keep``, and ``also_cull`` (which
+    may also give a suggested frame another reason). :class:`DecisionError` if ``keep`` names a frame not
+    suggested."""
+    with transaction() as session:
+        suggested = suggested_culls(session, order_id)
+    names = {c.photo for c in suggested}
+    stray = [name for name in keep if name not in names]
+    if stray:
+        raise DecisionError(f"order {order_id}: not suggested for culling: {', '.join(map(repr, stray))} "
+                            f"(suggested: {', '.join(sorted(names)) or 'none'}). Nothing was applied.")
+    extra = {c.photo for c in also_cull}
+    culls = [c for c in suggested if c.photo not in set(keep) | extra] + list(also_cull)
+    return OriginalsDecision(approve_all=not culls, cull=culls, reviewer=reviewer)
+
+
+def _record_agreement(session: Session, order_id: int, waiting: dict[str, Photo], culled: set[str], actor: str) -> None:
+    """Each decided original's decision beside the cull's suggestion for it, and whether they agree."""
+    for s in cull.suggest(session, order_id):
+        if s.photo in waiting and s.signals is not None and s.signals.phash:
+            cull_record.record_decision(session, order_id=order_id, photo_id=s.photo_id, suggested=s.verdict,
+                                        reasons=list(s.reasons), actor=actor,
+                                        decided=CullVerdict.REJECT if s.photo in culled else CullVerdict.KEEP)

@@ -1,5 +1,5 @@
-"""Engine and sessions for the production record: :func:`get_engine` (one per URL, tables made) and
-:func:`transaction` (one unit of work). Nothing is built at import time.
+"""Engine and sessions for the production record: :func:`get_engine` (one per URL, its schema brought up to date
+by :func:`record.schema.upgrade`) and :func:`transaction` (one unit of work). Nothing is built at import time.
 
 What each database gets when its engine is made, and only that, is here: SQLite's pragmas (WAL, foreign keys,
 no busy handler), its file kept private (0600), its writers in turns (:func:`record.sqlite_writes.serialise_writers`:
@@ -20,9 +20,10 @@ from pathlib import Path
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 from config.settings import get_settings
+from record.schema import upgrade
 from record.sqlite_writes import SQLITE_BUSY_SECONDS, serialise_writers
 
 log = logging.getLogger("postline.record")
@@ -52,7 +53,8 @@ def _ping_when_idle(engine: Engine) -> None:
 
 
 def get_engine(url: str | None = None) -> Engine:
-    """The engine for ``url`` (default: the settings' record), made once per URL, tables created."""
+    """The engine for ``url`` (default: the settings' record), made once per URL, its schema at the newest
+    migration."""
     return _engine_for(url or get_settings().db_url)
 
 
@@ -133,33 +135,8 @@ def _engine_for(url: str) -> Engine:
         _ping_when_idle(engine)
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    from record import models  # noqa: F401  (registers the tables)
-
-    SQLModel.metadata.create_all(engine)
-    _add_missing_columns(engine)
+    upgrade(engine)
     return engine
-
-
-def _add_missing_columns(engine: Engine) -> None:
-    """A record written by an earlier postline gets the columns (and indexes) added since: each with its
-    default, so old rows read as they did. Only additions; nothing is renamed or dropped."""
-    from sqlalchemy import inspect
-
-    with engine.begin() as conn:
-        inspector = inspect(conn)
-        for table in SQLModel.metadata.sorted_tables:
-            present = {c["name"] for c in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name in present:
-                    continue
-                kind = column.type.compile(dialect=engine.dialect)
-                default = column.default.arg if column.default is not None and column.default.is_scalar else None
-                render = column.type.literal_processor(dialect=engine.dialect)   # PostgreSQL: false, not 0
-                literal = "" if default is None else f" DEFAULT {render(default) if render else repr(default)}"
-                null = "" if column.nullable or default is not None else " NULL"
-                conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}{literal}{null}')
-            for index in table.indexes:
-                index.create(conn, checkfirst=True)
 
 
 @contextmanager

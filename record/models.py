@@ -74,6 +74,12 @@ class EventKind(StrEnum):
     DELIVERED = "delivered"
     REVISED = "revised"       # the client asked for changes to a delivered photo: it re-enters the line
     SET_ASIDE = "set_aside"   # taken out of the line by postline itself, not as a defect (the colour chart frame)
+    # An order's own moves (record.moves.move_order; stage ORDER, no photo): kinds of their own, so that counting
+    # photos' events (delivered, revised, failed) never counts an order's.
+    ORDER_RUNNING = "order_running"      # a run started (or took over from one that died)
+    ORDER_DELIVERED = "order_delivered"
+    ORDER_FAILED = "order_failed"
+    ORDER_REVISION = "order_revision"    # the client asked for changes: photos are back in the line
 
 
 INGEST = "ingest"            # pseudo-stages used in events
@@ -82,6 +88,7 @@ DELIVERY = "delivery"
 ORIGINAL_REVIEW = "original_review"  # the senior photographer's review of the originals, after ingest
 CLIENT_REVIEW = "client_review"      # the client's revision requests on a delivery
 CALIBRATION = "calibration"          # session calibration on the card's colour chart, before the first stage
+ORDER = "order"                      # the order's own moves (record.moves.move_order): events with no photo
 
 
 class Order(SQLModel, table=True):
@@ -186,13 +193,82 @@ class StageEvent(SQLModel, table=True):
     order_id: int = Field(foreign_key="orders.id", index=True)
     photo_id: int | None = Field(default=None, foreign_key="photos.id", index=True)
     work_item_id: int | None = Field(default=None, foreign_key="work_items.id")
-    stage: str = Field(max_length=40, index=True)
+    stage: str = Field(max_length=40)   # indexed by ix_events_figures (kind, stage, at, ...)
     round: int = 1
     kind: EventKind = Field(sa_column=_enum(EventKind))
     actor: str = Field(max_length=80)
     reason: str | None = Field(default=None, max_length=1000)
     blamed_stage: str | None = Field(default=None, max_length=40)
     seconds: float | None = Field(default=None, description="Touch time of the work this event closes.")
+    at: datetime = Field(default_factory=utcnow)
+
+
+class StageEventReason(SQLModel, table=True):
+    """One reason code of a rejection: a QC rejection reads ``[clipped,colour_cast] DSC_0003.dng ...`` and carries
+    one row here per code, written with the event (record.reasons), so the figures count rejections per reason in
+    SQL (a rejection with two reasons counts once under each)."""
+    __tablename__ = "stage_event_reasons"
+    event_id: int = Field(foreign_key="stage_events.id", primary_key=True)
+    code: str = Field(max_length=40, primary_key=True)
+
+
+# The figures (record/figures) read the events of a kind, stage by stage, over a period. These indexes hold every
+# column those reads need (all but the reason), so a report reads index entries, never the table: on SQLite a row
+# looked up from an index costs several times its entry, and at 1M events those lookups were most of the report's
+# time (bench/report.py). ix_events_figures (kind, stage, at, ...) finds a period's events stage by stage;
+# ix_events_durations (kind, stage, seconds, ...) hands touch times over in order, so their median and p90 need no
+# sort; ix_events_item_kind_at finds an item's first claim (its queue wait). They replace the single-column
+# indexes on stage and at, which led SQLite's planner to look rows up one by one.
+_events = StageEvent.__table__.c
+Index("ix_events_figures", _events.kind, _events.stage, _events.at, _events.photo_id, _events.round,
+      _events.work_item_id, _events.actor, _events.seconds, _events.order_id, _events.blamed_stage)
+Index("ix_events_durations", _events.kind, _events.stage, _events.seconds, _events.actor, _events.at,
+      _events.photo_id, _events.round, _events.work_item_id, _events.order_id)
+Index("ix_events_item_kind_at", _events.work_item_id, _events.kind, _events.at)
+
+
+class CullSignals(SQLModel, table=True):
+    """The cull's signals of one photo (tasks/pixels/cull.py), measured at ingest on a small picture of it and
+    written in the same transaction as the photo. The measures are None when the photo could not be measured
+    (``note`` says why): then the cull suggests nothing for it."""
+    __tablename__ = "cull_signals"
+    photo_id: int = Field(foreign_key="photos.id", primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    source: str | None = Field(default=None, max_length=12, description="preview (the camera's), sensor or image.")
+    width: int | None = Field(default=None, description="Size of the picture measured, px.")
+    height: int | None = None
+    subject: str | None = Field(default=None, max_length=12, description="Where blur was measured: face, region, frame.")
+    blur: float | None = Field(default=None, description="0 sharp .. 1 blurred, where the subject is (worst direction).")
+    motion: float | None = Field(default=None, description="Spread of the blur over four directions (0 even).")
+    motion_angle: int | None = Field(default=None, description="Direction blurred most, degrees: 0 horizontal, 90 vertical.")
+    highlights: float | None = Field(default=None, description="Share of pixels with a clipped channel.")
+    shadows: float | None = Field(default=None, description="Share of pixels with blocked shadows.")
+    median_luma: float | None = None
+    faces: int | None = Field(default=None, description="Frontal faces found.")
+    eyes: str | None = Field(default=None, max_length=200, description=(
+        "The eyes of each face read, largest first, comma-separated: open, shut, not_found, unsure."))
+    phash: str | None = Field(default=None, max_length=16, description="Perceptual hash, 16 hex digits.")
+    seconds: float | None = Field(default=None, description="Time the measure took.")
+    note: str | None = Field(default=None, max_length=500, description="Why there are no signals.")
+
+
+class CullVerdict(StrEnum):
+    KEEP = "keep"
+    REJECT = "reject"
+
+
+class CullDecision(SQLModel, table=True):
+    """Append-only: a person's decision on one photo at the review of the originals, written with its stage
+    event, beside what the cull suggested for it and whether they agreed: how often the suggestion was right."""
+    __tablename__ = "cull_decisions"
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    photo_id: int = Field(foreign_key="photos.id", index=True)
+    suggested: CullVerdict = Field(sa_column=_enum(CullVerdict))
+    reasons: str = Field(default="", max_length=200, description="The suggestion's reason codes, comma-separated.")
+    decided: CullVerdict = Field(sa_column=_enum(CullVerdict))
+    agreed: bool
+    actor: str = Field(max_length=80)
     at: datetime = Field(default_factory=utcnow, index=True)
 
 

@@ -19,7 +19,11 @@ from datetime import datetime
 from sqlalchemy import ColumnElement
 from sqlmodel import Session, select, update
 
-from record.models import EventKind, Order, OrderStatus, Photo, PhotoStatus, StageEvent, WorkItem, WorkStatus, utcnow
+from config.errors import Refused
+from record.models import (
+    ORDER, EventKind, Order, OrderStatus, Photo, PhotoStatus, StageEvent, WorkItem, WorkStatus, utcnow,
+)
+from record.reasons import record_codes
 from record.runs import free_for
 
 W = WorkStatus
@@ -75,13 +79,20 @@ ALLOWED_ORDER: dict[OrderStatus, frozenset[OrderStatus]] = {
     O.REVISION: frozenset({O.RUNNING, O.REVISION}),
     O.FAILED: frozenset({O.RUNNING, O.REVISION}),
 }
+# The event each order move writes (stage ORDER, no photo): a run started, delivered, failed; a client revision.
+ORDER_EVENT: dict[OrderStatus, EventKind] = {
+    O.RUNNING: EventKind.ORDER_RUNNING,
+    O.DELIVERED: EventKind.ORDER_DELIVERED,
+    O.FAILED: EventKind.ORDER_FAILED,
+    O.REVISION: EventKind.ORDER_REVISION,
+}
 
 
-class IllegalMove(ValueError):
+class IllegalMove(Refused, ValueError):
     """The move is not in the table of allowed moves."""
 
 
-class StaleMove(RuntimeError):
+class StaleMove(Refused):
     """The row was not in the expected status any more (someone else moved it)."""
 
 
@@ -133,9 +144,11 @@ def move_item(session: Session, item: WorkItem, to: WorkStatus, *, actor: str,
     if result.rowcount != 1:
         raise StaleMove(f"work item {item.id} was no longer {expected}"
                         f"{' (or no longer as expected)' if guard else ''}; someone else moved it")
-    session.add(StageEvent(order_id=item.order_id, photo_id=item.photo_id, work_item_id=item.id,
-                           stage=item.stage, round=item.round, kind=WORK_EVENT[to], actor=actor,
-                           reason=reason, blamed_stage=blamed_stage, seconds=seconds, at=now))
+    event = StageEvent(order_id=item.order_id, photo_id=item.photo_id, work_item_id=item.id,
+                       stage=item.stage, round=item.round, kind=WORK_EVENT[to], actor=actor,
+                       reason=reason, blamed_stage=blamed_stage, seconds=seconds, at=now)
+    session.add(event)
+    record_codes(session, event)   # a rejection's reason codes, one row each (record/reasons.py)
     session.refresh(item)
     return item
 
@@ -206,30 +219,36 @@ def move_photo(session: Session, photo: Photo, to: PhotoStatus, *, stage: str, a
     )
     if result.rowcount != 1:
         raise StaleMove(f"photo {photo.id} was no longer {expected}; someone else moved it")
-    session.add(StageEvent(order_id=photo.order_id, photo_id=photo.id, stage=stage, round=round,
-                           kind=PHOTO_EVENT[to], actor=actor, reason=reason))
+    event = StageEvent(order_id=photo.order_id, photo_id=photo.id, stage=stage, round=round,
+                       kind=PHOTO_EVENT[to], actor=actor, reason=reason)
+    session.add(event)
+    record_codes(session, event)
     session.refresh(photo)
     return photo
 
 
-def move_order(session: Session, order: Order, to: OrderStatus, *, run: str | None,
-               delivery_path: str | None = None) -> Order:
+def move_order(session: Session, order: Order, to: OrderStatus, *, run: str | None, actor: str | None = None,
+               reason: str | None = None, delivery_path: str | None = None) -> Order:
     """Move ``order`` to ``to``, guarded by its status and by its run lease (record/runs.py): only the run
     holding the order (``run``, its flow run id) may move it, or anyone when no live run holds it (``run``
     None: an action of a person, such as a client revision). Else :class:`StaleMove`, nothing changed.
 
-    No stage event: an order's status sums up its photos' moves, which have theirs."""
+    Writes the move's event (:data:`ORDER_EVENT`, stage :data:`record.models.ORDER`, no photo) in the same
+    transaction; its actor is ``actor``, else the run's flow run id, else 'postline'."""
     expected = session.execute(select(Order.status).where(Order.id == order.id)).scalar_one()
     if to not in ALLOWED_ORDER[expected]:
         raise IllegalMove(f"order {order.id} cannot go from {expected} to {to}")
-    values: dict[str, object] = {"status": to, "updated_at": utcnow()}
+    now = utcnow()
+    values: dict[str, object] = {"status": to, "updated_at": now}
     if delivery_path is not None:
         values["delivery_path"] = delivery_path
     result = session.execute(
-        update(Order).where(Order.id == order.id, Order.status == expected, free_for(run)).values(**values)
+        update(Order).where(Order.id == order.id, Order.status == expected, free_for(run, now)).values(**values)
     )
     if result.rowcount != 1:
         raise StaleMove(f"order {order.id} was no longer {expected}, or another run holds it now "
                         f"(`postline status {order.id}` says which); its status was left as it was")
+    session.add(StageEvent(order_id=order.id, stage=ORDER, kind=ORDER_EVENT[to], actor=(actor or run or "postline")[:80],
+                           reason=reason, at=now))
     session.refresh(order)
     return order

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
+from config.errors import Invalid, NotFound
 from record import signins
 from record.models import Person, PersonRole, SignInEnd
 
@@ -29,12 +30,12 @@ _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2 ** 15, 8, 1
 _MAXMEM = 64 * 1024 * 1024
 
 
-class PeopleError(ValueError):
+class PeopleError(Invalid):
     """A bad name, role, skill or password; the message says which and what to do."""
 
 
-class UnknownPerson(LookupError):
-    pass
+class UnknownPerson(NotFound):
+    """Nobody of that name works on the line."""
 
 
 # --- passwords -----------------------------------------------------------------------------------------

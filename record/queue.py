@@ -14,21 +14,21 @@ Two kinds of function:
 - data functions (``claim_next``, ``heartbeat``, ``release``, ``reap_expired``, ``submit``, ``queue_depths``,
   ``mine``, ``open_items``, ``ensure_claimant``) take ``session`` and do not commit: the caller owns the
   transaction;
-- top-level helpers (``claim``, ``pull``, ``submit_file``) own their transactions and the files; the CLI and
-  the web page call these. :func:`check_result` is pure (files in, facts or :class:`ResultRefused` out).
+- top-level helpers (``claim``, ``pull``) own their transactions.
+
+The whole hand-back (the result checked by :mod:`qc.results`, stored by :mod:`tasks.files`, recorded by
+:func:`submit`, the order's run woken) is the action :func:`surfaces.actions.queue.hand_back`.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from config.errors import Forbidden, NotFound
 from record import moves
 from record.claims import DEFAULT_LEASE, claim, claim_next, stages_for  # noqa: F401  (the queue's callers' names)
 from record.db import transaction
@@ -39,20 +39,12 @@ LEASE_EXPIRED = "lease expired"
 OPEN = (WorkStatus.QUEUED, WorkStatus.CLAIMED)
 
 
-class NoSuchItem(QueueError, LookupError):
-    pass
+class NoSuchItem(NotFound, QueueError):
+    """No work item has that id."""
 
 
-class NotYourClaim(QueueError):
+class NotYourClaim(QueueError, Forbidden):
     """The item is not (or no longer) claimed by this person."""
-
-
-class ResultRefused(QueueError):
-    """The submitted file failed the result checks; ``problems`` lists each, naming the file."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -180,7 +172,8 @@ def submit(session: Session, *, item_id: int, person: str, output_path: str, out
     finished work is not lost to a coffee break; if someone else took it, the submit is refused.
     ``enqueue_next``: queue the photo in that stage (same round, this output as input) in the same
     transaction. ``stage_done`` in the result tells the caller to resume the order's waiting flow run.
-    Checks on the file are the caller's (:func:`check_result`, run before the transaction). Does not commit."""
+    Checks on the file are the caller's (:func:`qc.results.check_result`, run before the transaction).
+    Does not commit."""
     now = now or utcnow()
     item = ensure_claimant(session, item_id=item_id, person=person)
     started = _claimed_at(session, item.id, person)
@@ -232,177 +225,6 @@ def lease_expiry(item: WorkItem) -> datetime | None:
     return _utc(item.lease_expires_at)
 
 
-# --- result checks (pure) ----------------------------------------------------------------------------------------
-
-DEFAULT_MAX_PIXELS = 200_000_000    # see config.settings.PostlineSettings.max_result_pixels
-BYTES_PER_PIXEL = 8                 # the most a result may take once decoded per pixel: four 16-bit samples
-
-
-@dataclass(frozen=True)
-class ImageFacts:
-    width: int
-    height: int
-    channels: int
-    bits: int
-    format: str                  # 'TIFF' or 'JPEG'
-    icc: bytes | None = field(repr=False)
-    decoded_bytes: int = 0       # what its pixels take in memory once decoded, as the header declares them
-    segment_pixels: int = 0      # the largest piece a decoder makes at once (a TIFF's tile), as declared
-
-
-_EXPORT_HINT = "export it again as a 16-bit TIFF (no, ZIP or LZW compression) or an 8-bit TIFF/JPEG"
-
-
-class _TooLarge(Exception):
-    """Pillow would not open the image at all: it declares more pixels than Pillow's own limit."""
-
-
-def _tiff_facts(path: Path) -> tuple[ImageFacts, Callable[[], object]]:
-    """The first page's facts from its header (tifffile reads the tags, not the pixels), and how to decode it."""
-    import tifffile
-
-    with tifffile.TiffFile(path) as tif:
-        page = tif.pages[0]
-        bits = int(page.bitspersample)
-        if bits not in (8, 16):
-            raise ValueError(f"{bits}-bit samples")
-        icc = page.tags.get(34675)
-        facts = ImageFacts(width=int(page.imagewidth), height=int(page.imagelength),
-                           channels=int(page.samplesperpixel), bits=bits, format="TIFF",
-                           icc=bytes(icc.value) if icc is not None else None, decoded_bytes=int(page.nbytes),
-                           segment_pixels=(page.tiledepth * page.tilelength * page.tilewidth if page.is_tiled
-                                           else page.rowsperstrip * page.imagewidth))
-
-    def decode() -> None:
-        with tifffile.TiffFile(path) as tif:
-            tif.pages[0].asarray()
-    return facts, decode
-
-
-def _pillow_facts(path: Path) -> tuple[ImageFacts, Callable[[], object]]:
-    """The image's facts from Pillow's lazy open (the header only), and how to decode it."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            if image.format not in ("JPEG", "TIFF"):
-                raise ValueError(f"a {image.format} file")
-            channels = len(image.getbands())
-            bits = 16 if image.mode.startswith("I;16") else 8
-            facts = ImageFacts(width=image.width, height=image.height, channels=channels, bits=bits,
-                               format=image.format, icc=image.info.get("icc_profile") or None,
-                               decoded_bytes=image.width * image.height * channels * bits // 8,
-                               segment_pixels=image.width * image.height)
-    except Image.DecompressionBombError as exc:
-        raise _TooLarge(str(exc)) from None
-
-    def decode() -> None:
-        with Image.open(path) as image:
-            image.load()
-    return facts, decode
-
-
-def _too_large(name: str, facts: ImageFacts, max_pixels: int | None) -> str | None:
-    """Why ``facts`` are more than this server decodes, or None."""
-    pixels = facts.width * facts.height
-    if max_pixels is None or (pixels <= max_pixels and facts.decoded_bytes <= max_pixels * BYTES_PER_PIXEL
-            and facts.segment_pixels <= max_pixels):
-        return None
-    return (f"{name} declares {facts.width}x{facts.height} px, {facts.channels} x {facts.bits}-bit "
-            f"({pixels / 1e6:,.0f} MP, {facts.decoded_bytes / 2 ** 30:,.1f} GiB once decoded), more than this "
-            f"server opens: at most {max_pixels / 1e6:,.0f} MP (POSTLINE_MAX_RESULT_PIXELS). It was not decoded; "
-            f"export at the working file's size")
-
-
-def image_facts(path: Path, *, decode: bool = True, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ImageFacts:
-    """Size, channels, bit depth and ICC profile of a TIFF or JPEG, read from its header; then, with ``decode``,
-    every pixel is read (so a truncated or corrupt file is caught), but only if the header declares no more
-    than ``max_pixels`` pixels (and at most 8 bytes of samples per pixel; None: no limit, for the line's own
-    files read without decoding). Raises :class:`ResultRefused` naming the file."""
-    path = Path(path)
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(4)
-    except OSError as exc:
-        raise ResultRefused([f"{path}: cannot be read ({exc.strerror}); check the path"]) from None
-    if not head:
-        raise ResultRefused([f"{path.name} is empty (0 bytes): {_EXPORT_HINT}"])
-    if head[:3] != b"\xff\xd8\xff" and head[:2] not in (b"II", b"MM"):
-        raise ResultRefused([f"{path.name} is not a TIFF or JPEG file: {_EXPORT_HINT}"])
-    errors = []
-    for reader in [_tiff_facts, _pillow_facts] if head[:2] in (b"II", b"MM") else [_pillow_facts]:
-        try:
-            facts, decoder = reader(path)
-        except _TooLarge as exc:
-            raise ResultRefused([f"{path.name} declares more pixels than this server opens ({exc}); it was not "
-                                 "decoded: export at the working file's size"]) from None
-        except Exception as exc:  # noqa: BLE001 - any header failure means "not a usable image"
-            errors.append(f"{type(exc).__name__}: {exc}")
-            continue
-        too_large = _too_large(path.name, facts, max_pixels)
-        if too_large:
-            raise ResultRefused([too_large])
-        if not decode:
-            return facts
-        try:
-            decoder()
-            return facts
-        except Exception as exc:  # noqa: BLE001 - any decoder failure means "not a usable image"
-            errors.append(f"{type(exc).__name__}: {exc}")
-    raise ResultRefused([f"{path.name} cannot be decoded as an image ({'; '.join(errors)[:300]}): {_EXPORT_HINT}"])
-
-
-def _same_bytes(a: Path, b: Path) -> bool:
-    if a.stat().st_size != b.stat().st_size:
-        return False
-    return _sha256(a) == _sha256(b)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def check_result(result: Path, working: Path, *, allow_crop: bool = False,
-                 max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageFacts:
-    """Check a retoucher's ``result`` against the ``working`` file they pulled: its header declares no more
-    than ``max_pixels`` pixels, it has the same pixel dimensions (with ``allow_crop``: no larger on either side),
-    keeps colour (RGB stays RGB) and the embedded ICC profile if the working file had one, is not
-    byte-identical to it, and decodes (16-bit TIFF, or 8-bit TIFF/JPEG). Every check that the header can answer
-    runs before a pixel is decoded. Returns the result's facts, or raises :class:`ResultRefused` listing every
-    problem."""
-    result, working = Path(result), Path(working)
-    facts = image_facts(result, decode=False, max_pixels=max_pixels)
-    try:
-        base = image_facts(working, decode=False, max_pixels=None)
-    except ResultRefused as exc:
-        raise QueueError(f"the working file {working} cannot be read ({exc}); tell the lead") from None
-    problems = []
-    size, base_size = f"{facts.width}x{facts.height}", f"{base.width}x{base.height}"
-    if not allow_crop and (facts.width, facts.height) != (base.width, base.height):
-        problems.append(f"{result.name} is {size} px but the working file is {base_size} px: this stage keeps the "
-                        "canvas (no crop, resize or rotation); export at the original size")
-    elif allow_crop and (facts.width > base.width or facts.height > base.height):
-        problems.append(f"{result.name} is {size} px, larger than the working file ({base_size} px): a crop may "
-                        "only remove pixels; export without enlarging")
-    if base.channels >= 3 and facts.channels < 3:
-        problems.append(f"{result.name} has {facts.channels} channel(s) but the working file is RGB: "
-                        "convert back to RGB colour before exporting")
-    if base.icc and not facts.icc:
-        problems.append(f"{result.name} has no embedded colour profile but the working file had one: export "
-                        "with 'Embed Color Profile' (sRGB) ticked")
-    if problems:
-        raise ResultRefused(problems)
-    if _same_bytes(result, working):
-        raise ResultRefused([f"{result.name} is byte-identical to the working file you pulled: nothing was "
-                             "changed. Save your edited version and submit that file"])
-    image_facts(result, max_pixels=max_pixels)     # now every pixel: a truncated or corrupt file is refused
-    return facts
-
-
 # --- top-level helpers (own their transactions) --------------------------------------------------------------------
 
 def pull(*, person: str, stages: list[str] | None = None, lease: timedelta = DEFAULT_LEASE,
@@ -411,32 +233,3 @@ def pull(*, person: str, stages: list[str] | None = None, lease: timedelta = DEF
     with transaction(url) as session:
         reap_expired(session)
     return claim(person=person, stages=stages, lease=lease, url=url)
-
-
-def store_result(file: Path, item: WorkItem) -> tuple[Path, str]:
-    """Copy ``file`` into the work area, content-addressed (``<sha256[:16]>-<name>``, read-only, verified)."""
-    from config.settings import get_settings
-    from tasks.files import copy_with_checksum
-
-    target = get_settings().work_dir / f"order-{item.order_id}" / item.stage / "submitted"
-    path, sha, _size = copy_with_checksum(Path(file), target)
-    return path, sha
-
-
-def submit_file(*, item_id: int, person: str, file: Path, allow_crop: bool = False,
-                enqueue_next: str | None = None, url: str | None = None) -> SubmitResult:
-    """The whole hand-back: claim checked, file checked (:func:`check_result`, outside any transaction, so a
-    slow decode holds no lock), copied into the work area by content, then :func:`submit` in one transaction.
-    Raises :class:`NotYourClaim`, :class:`ResultRefused` or :class:`NoSuchItem`."""
-    from config.settings import get_settings
-
-    file = Path(file)
-    with transaction(url) as session:
-        item = ensure_claimant(session, item_id=item_id, person=person)
-    if not item.input_path:
-        raise QueueError(f"work item {item_id} has no working file recorded; tell the lead")
-    check_result(file, Path(item.input_path), allow_crop=allow_crop, max_pixels=get_settings().max_result_pixels)
-    stored, sha = store_result(file, item)
-    with transaction(url) as session:
-        return submit(session, item_id=item_id, person=person, output_path=str(stored), output_sha256=sha,
-                      enqueue_next=enqueue_next)

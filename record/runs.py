@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlmodel import Session, col
 
+from config.errors import Refused
 from record.models import Order, utcnow
 
 
@@ -46,7 +47,7 @@ class RunLease:
         return self.expires_at is None or self.expires_at <= (now or utcnow())
 
 
-class OrderRunLive(RuntimeError):
+class OrderRunLive(Refused):
     """Another run holds the order. The message names it, says since when, and what to do."""
 
     def __init__(self, lease: RunLease, *, suspended: bool = False, waiting_on: str | None = None) -> None:
@@ -54,7 +55,7 @@ class OrderRunLive(RuntimeError):
         super().__init__(describe(lease, suspended=suspended, waiting_on=waiting_on))
 
 
-class NotTheHolder(RuntimeError):
+class NotTheHolder(Refused):
     """A run acted on an order that another run holds now (its own hold expired and was taken over)."""
 
 

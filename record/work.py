@@ -3,25 +3,22 @@ status changes go through :mod:`record.moves`."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, func, select
 
+from config.errors import NotFound  # noqa: F401  (raised here; callers catch work.NotFound)
 from config.line import Line, get_line
 from record import moves, runs
 from record.models import (
-    CLIENT_REVIEW, INGEST, ORIGINAL_REVIEW, QC_GATE, EventKind, Order, OrderStatus, Photo, PhotoStatus, ShootType,
+    INGEST, ORIGINAL_REVIEW, QC_GATE, EventKind, Order, OrderStatus, Photo, PhotoStatus, ShootType,
     StageEvent, WorkItem, WorkStatus, utcnow,
 )
 
 AUTO_WORKER = "postline-auto"
 AUTO_LEASE = timedelta(minutes=30)
-
-
-class NotFound(LookupError):
-    pass
 
 
 def create_order(session: Session, *, client: str, shoot: ShootType, preset_name: str, preset_version: int,
@@ -42,10 +39,10 @@ def get_order(session: Session, order_id: int) -> Order:
 
 
 def set_order_status(session: Session, order: Order, status: OrderStatus, *, delivery_path: str | None = None,
-                     run: str | None = None) -> None:
-    """Move the order's status (record.moves.move_order): ``run`` is the flow run id of the run holding the
-    order; None for a person's action, allowed only while no live run holds it."""
-    moves.move_order(session, order, status, run=run, delivery_path=delivery_path)
+                     run: str | None = None, actor: str | None = None, reason: str | None = None) -> None:
+    """Move the order's status (record.moves.move_order, which writes its event): ``run`` is the flow run id of
+    the run holding the order; None for a person's action (``actor``), allowed only while no live run holds it."""
+    moves.move_order(session, order, status, run=run, actor=actor, reason=reason, delivery_path=delivery_path)
 
 
 def order_line(session: Session, order_id: int) -> Line:
@@ -130,13 +127,6 @@ def items_by_id(session: Session, ids: list[int]) -> list[WorkItem]:
     return list(session.exec(select(WorkItem).where(col(WorkItem.id).in_(ids)).order_by(WorkItem.id)).all())
 
 
-def previous_item(session: Session, photo_id: int, stage: str, round: int) -> WorkItem | None:
-    return session.exec(
-        select(WorkItem).where(WorkItem.photo_id == photo_id, WorkItem.stage == stage, WorkItem.round < round)
-        .order_by(col(WorkItem.round).desc())
-    ).first()
-
-
 def final_output(session: Session, photo_id: int, stage: str) -> WorkItem | None:
     """The latest submitted work of ``stage`` for a photo."""
     return session.exec(
@@ -162,6 +152,16 @@ def photo_counts(session: Session, order_id: int) -> dict[PhotoStatus, int]:
         select(Photo.status, func.count()).where(Photo.order_id == order_id).group_by(Photo.status)
     ).all()
     return {PhotoStatus(status): n for status, n in rows}
+
+
+def photos_done_per_stage(session: Session, order_id: int) -> dict[str, int]:
+    """Per stage (and the QC gate): how many of the order's photos it has finished (any round), in one query."""
+    finished = (WorkStatus.SUBMITTED, WorkStatus.PASSED)
+    rows = session.exec(
+        select(WorkItem.stage, func.count(func.distinct(WorkItem.photo_id)))
+        .where(WorkItem.order_id == order_id, col(WorkItem.status).in_(finished)).group_by(WorkItem.stage)
+    ).all()
+    return dict(rows)
 
 
 def events(session: Session, order_id: int) -> list[StageEvent]:
@@ -204,49 +204,3 @@ def mark_working_files_removed(session: Session, order_id: int) -> bool:
                              .values(work_removed_at=utcnow()))
     return result.rowcount == 1
 
-
-class RevisionError(ValueError):
-    """A revision request names a photo that was not delivered, or a stage that is not in the line."""
-
-
-def _made_before_removal(order: Order, item: WorkItem) -> bool:
-    """Whether ``item``'s files went with the order's working files (removed after the revision window)."""
-    if order.work_removed_at is None:
-        return False
-    made, removed = item.created_at, order.work_removed_at
-    made, removed = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (made, removed))
-    return made < removed
-
-
-def request_revision(session: Session, *, order_id: int, requests: list[tuple[str, str, str]],
-                     stages: list[str], actor: str = "client") -> int:
-    """The client's change requests on a delivery, as (photo card name, stage to redo, note): each photo goes
-    back into the line at that stage as a new round. Returns the order's revision round number."""
-    order = get_order(session, order_id)
-    delivered = {p.source_name: p for p in photos(session, order_id, PhotoStatus.DELIVERED)}
-    unknown = [name for name, _, _ in requests if name not in delivered]
-    bad = [stage for _, stage, _ in requests if stage not in stages]
-    if unknown or bad or not requests:
-        raise RevisionError(
-            (f"not delivered in order {order_id}: {', '.join(unknown)}. " if unknown else "")
-            + (f"no stage {', '.join(bad)} (stages: {', '.join(stages)})." if bad else "")
-            + ("" if requests else "name at least one photo"))
-    order.revisions += 1
-    line = order_line(session, order_id)
-    for name, stage, note in requests:
-        photo = delivered[name]
-        last_round = session.exec(select(func.max(WorkItem.round)).where(WorkItem.photo_id == photo.id)).one()
-        reason = f"client revision {order.revisions}: {note}" if note else f"client revision {order.revisions}"
-        earlier = previous_item(session, photo.id, stage, last_round + 1)
-        if earlier is not None and _made_before_removal(order, earlier):   # its working files are gone
-            stage, earlier = line.first.key, None
-            reason += (f" (its working files were removed {order.work_removed_at:%Y-%m-%d}, after the revision "
-                       "window: it runs the whole line again from its original)")
-        moves.move_photo(session, photo, PhotoStatus.INGESTED, stage=CLIENT_REVIEW, round=last_round + 1,
-                         actor=actor, reason=reason)
-        item = moves.enqueue(session, order_id=order_id, photo_id=photo.id, stage=stage, round=last_round + 1,
-                             input_path=earlier.input_path if earlier else photo.original_path, actor=actor)
-        item.reason = reason
-        session.add(item)
-    set_order_status(session, order, OrderStatus.REVISION)
-    return order.revisions

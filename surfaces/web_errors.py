@@ -5,6 +5,9 @@ sends, and the 500 page (sent from outside the middleware stack, by Starlette's 
 them itself. Anything the app cannot answer is an HTML page, never a stack trace or a JSON detail: an unknown
 address or an id that cannot exist (too large, not a number) is "no such page" (404), a database that cannot
 be read or written is 503, anything else 500.
+
+An error of postline's own (config/errors.py) is answered with the status :func:`status_of` gives its kind, in
+one table (:data:`HTTP_STATUS`), the way the command line gives exit codes (surfaces/cli/errors.py).
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from config.errors import Forbidden, Invalid, NotFound, Permanent, Refused, Retryable
+from config.line import LineFileError
+from surfaces.web_upload import BadForm, TooLarge
+
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; "
                                "frame-ancestors 'none'; base-uri 'none'",
@@ -34,6 +41,25 @@ RecordId = Annotated[int, Path(ge=1, le=MAX_ID)]   # an id in a URL; any other i
 NO_STORE = "no-store"      # pages show a person's work: never kept by the browser or a proxy, unless a route says so
 
 logger = logging.getLogger("postline.web")
+
+CRASHED = ("Something went wrong on the server and this request was not finished. Tell whoever runs the "
+           "postline server: its log says what.")
+HTTP_STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (LineFileError, 500),  # the server's line file is broken: not the request's fault
+    (TooLarge, 413),       # an upload past POSTLINE_WEB_MAX_UPLOAD_MB
+    (BadForm, 400),        # not the form the page sends
+    (NotFound, 404),       # no such order, work item, person
+    (Invalid, 422),        # a value or a decision that does not fit
+    (Forbidden, 403),      # not this person's to do (another's claim, a skill they lack, a lead's page)
+    (Refused, 409),        # cannot be done now (the photo moved on, another run holds the order)
+    (Permanent, 422),      # a result file that fails its checks
+    (Retryable, 503),      # the machine (the Prefect server, a disk) failed: try again
+)
+
+
+def status_of(exc: Exception) -> int:
+    """The HTTP status of one of postline's errors (500 for anything else)."""
+    return next((status for kind, status in HTTP_STATUS if isinstance(exc, kind)), 500)
 
 
 def secure(headers: MutableHeaders) -> None:
@@ -94,7 +120,6 @@ def install(app: FastAPI, error_page: Callable[[Request, int, str], Response]) -
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, _exc: Exception) -> Response:
-        response = error_page(request, 500, "Something went wrong on the server and this request was not "
-                                            "finished. Tell whoever runs the postline server: its log says what.")
+        response = error_page(request, 500, CRASHED)
         secure(response.headers)    # sent by ServerErrorMiddleware, outside SecurityHeaders
         return response

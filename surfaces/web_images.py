@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from config.settings import get_settings
-from record import queue
+from qc.results import image_facts
 
 PREVIEW_LONG_EDGE = 900
 
@@ -37,7 +37,7 @@ def _to_rgb8(data: np.ndarray) -> np.ndarray:
 
 
 def _open(path: Path) -> Image.Image:
-    queue.image_facts(path, decode=False, max_pixels=get_settings().max_result_pixels)   # ResultRefused if too big
+    image_facts(path, decode=False, max_pixels=get_settings().max_result_pixels)   # ResultRefused if too big
     with path.open("rb") as fh:
         head = fh.read(4)
     if head[:2] in (b"II", b"MM"):
@@ -65,6 +65,6 @@ def _preview(path: str, _size: int, _mtime_ns: int) -> bytes:
 
 def preview_jpeg(path: Path) -> bytes:
     """A JPEG at most PREVIEW_LONG_EDGE px on its long side. Raises OSError/ValueError if it cannot be read,
-    :class:`record.queue.ResultRefused` if it is not an image or larger than the server opens."""
+    :class:`qc.results.ResultRefused` if it is not an image or larger than the server opens."""
     info = Path(path).stat()
     return _preview(str(path), info.st_size, info.st_mtime_ns)

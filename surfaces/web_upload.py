@@ -13,14 +13,16 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
+from config.errors import Invalid
+
 FORM_OVERHEAD = 64 * 1024      # the form's other fields and the multipart framing, on top of the file itself
 
 
-class TooLarge(Exception):
+class TooLarge(Invalid):
     """The upload passed the limit; what arrived so far is discarded."""
 
 
-class BadForm(Exception):
+class BadForm(Invalid):
     """The body is not the upload form (not multipart, broken framing, too many or too long fields)."""
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlmodel import Session, col, func, select
 
+from config import errors
 from record import queue
 from record.work import AUTO_WORKER
 from record.models import (
@@ -16,7 +17,7 @@ from record.models import (
 )
 
 
-class Forbidden(Exception):
+class Forbidden(errors.Forbidden):
     """The signed-in person may not see or do this; the message says why (shown with HTTP 403)."""
 
 

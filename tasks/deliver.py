@@ -13,12 +13,11 @@ from pathlib import Path
 
 import numpy as np
 from prefect import task
-from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
 
 from tasks.runs import current_run, line_of
 from config.settings import get_settings
-from record import moves, stats, work
+from record import moves, work
 from record.db import transaction
 from record.models import DELIVERY, Order, OrderStatus, Photo, PhotoStatus, WorkItem, utcnow
 from tasks.errors import Permanent, as_retryable, retry_only_retryable
@@ -158,7 +157,6 @@ def package_order(order_id: int) -> str:
         with transaction() as session:
             work.set_order_status(session, work.get_order(session, order_id), OrderStatus.FAILED,
                                   run=current_run())
-        _publish_summary(order_id, order.client, None, not_delivered)
         raise NothingDelivered(
             f"Order {order_id}: nothing was delivered: no photo passed ({len(not_delivered)} not delivered; "
             f"`postline status {order_id}` gives each one's reason). No zip was written.")
@@ -187,23 +185,5 @@ def package_order(order_id: int) -> str:
         if (stop := as_retryable(exc, order_id=order_id, folder=target.parent, needed=needed)) is None:
             raise
         raise stop from exc
-    _publish_summary(order_id, order.client, target, not_delivered)
     logger.info("delivered %d photos in %s; %d not delivered", len(ready), target, len(not_delivered))
     return str(target)
-
-
-def _publish_summary(order_id: int, client: str, target: Path | None, not_delivered: list[dict]) -> None:
-    """A Markdown artifact on the flow run: what a lead reads in the Prefect UI after delivery."""
-    with transaction() as session:
-        rows = stats.stage_table(session, order_id=order_id)
-    lines = [f"### {client} · order {order_id}", "", f"**Delivery:** `{target}`" if target else "**Delivery:** none: no photo passed", "", "| stage | photos in | passed | rejected | rework rate | mean s/photo |",
-             "|---|---:|---:|---:|---:|---:|"]
-    for r in rows:
-        rate = "-" if r.rework_rate is None else f"{r.rework_rate:.1%}"
-        mean = "-" if r.mean_seconds is None else f"{r.mean_seconds:.2f}"
-        lines.append(f"| {r.title} | {r.photos_in} | {r.passed} | {r.rejected} | {rate} | {mean} |")
-    if not_delivered:
-        lines += ["", "**Not delivered:**", ""]
-        lines += [f"- `{item['source_name']}` ({item['status']}): {item['reason']}" for item in not_delivered]
-    create_markdown_artifact(key=f"order-{order_id}-delivery", markdown="\n".join(lines),
-                             description=f"Order {order_id}: delivery and per-stage summary")

@@ -1,4 +1,4 @@
-"""postline's exceptions, and which failures are a file's fault and which the machine's.
+"""Which failures are a file's fault and which the machine's (the tree of exceptions is config/errors.py).
 
 A :class:`Permanent` error is about one photo's file (corrupt, truncated, not a photo): that photo stops with
 the message as its reason and the order goes on. A :class:`Retryable` one is about the machine: a full disk,
@@ -22,16 +22,7 @@ from pathlib import Path
 import sqlalchemy.exc
 
 
-class PostlineError(Exception):
-    """Base of every error postline raises on purpose."""
-
-
-class Retryable(PostlineError):
-    """Worth another try as is: a full disk being cleared, a busy database, a network share."""
-
-
-class Permanent(PostlineError):
-    """Trying again will not help: corrupt or unsupported file, bad preset, impossible request."""
+from config.errors import Permanent, PostlineError, Retryable  # noqa: F401  (the tree's root, config/errors.py)
 
 
 class PhotoError(Permanent):

@@ -14,6 +14,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from config.errors import Permanent
 from config.settings import get_settings
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -21,7 +22,7 @@ INCOMING_PREFIX = ".incoming-"
 LINK = "a symbolic link, not followed: copy the file (or folder) itself onto the card folder, not a link to it"
 
 
-class NotRegularFile(Exception):
+class NotRegularFile(Permanent):
     """A card entry that is not a regular file (a link, a pipe, a device...): never read. The message says
     what it is and what to do, without the file's name (the caller adds it)."""
 
@@ -186,6 +187,14 @@ def archive_dir(order_id: int) -> Path:
 
 def work_path(order_id: int, stage: str, photo_id: int, round: int, suffix: str = ".tif") -> Path:
     return get_settings().work_dir / f"order-{order_id}" / stage / f"{photo_id}-r{round}{suffix}"
+
+
+def store_result(file: Path, *, order_id: int, stage: str) -> tuple[Path, str]:
+    """Keep a retoucher's handed-back ``file`` in the work area, content-addressed
+    (``work/order-N/<stage>/submitted/<sha256[:16]>-<name>``, read-only, the copy verified). Returns (path, sha256)."""
+    target = get_settings().work_dir / f"order-{order_id}" / stage / "submitted"
+    path, sha, _size = copy_with_checksum(Path(file), target)
+    return path, sha
 
 
 # --- leftovers of an interrupted run ------------------------------------------------------------------------------

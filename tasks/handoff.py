@@ -1,5 +1,6 @@
 """Where the automatic line meets people: preparing work for a person (assisted stages), noting what an
-order waits on, and waking its flow run when the last photo of a stage is handed back."""
+order waits on, and waking its flow run when the last photo of a stage is handed back (or a gate decided):
+:func:`wake_order`, which surfaces/actions calls."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from presets.model import Preset
 from record import queue, work
 from record.db import transaction
 from record.models import QC_GATE, WorkItem
-from tasks.errors import as_retryable, retry_only_retryable
+from tasks.errors import Retryable, as_retryable, retry_only_retryable
 from tasks.files import bytes_still_needed, work_path
 from tasks.operations import OPERATIONS, OpContext
 from tasks.runs import line_of
@@ -89,7 +90,7 @@ class Wake(StrEnum):
     BUSY = "busy"                  # the run is alive but did not pause within the time given
 
 
-class WakeError(RuntimeError):
+class WakeError(Retryable):
     """Prefect could not be asked, or refused the resume; the message says which. Nothing was resumed."""
 
 
@@ -146,20 +147,3 @@ def wake_order(order_id: int, stage: str, *, run_input: dict | None = None, pati
             if time.monotonic() > deadline:
                 return Wake.BUSY
             time.sleep(0.25)
-
-
-def hand_back(*, item_id: int, person: str, file: Path) -> queue.SubmitResult:
-    """A retoucher hands back finished work: checked, stored, recorded, the photo moved on to the next
-    stage in the same transaction, and the order's flow run woken if that was the stage's last photo."""
-    with transaction() as session:
-        item = queue.ensure_claimant(session, item_id=item_id, person=person)
-        stage, line = item.stage, work.order_line(session, item.order_id)
-    result = queue.submit_file(item_id=item_id, person=person, file=file,
-                               allow_crop=line.stage(stage).allow_crop, enqueue_next=next_stage_for(line, stage))
-    if result.stage_done:
-        try:
-            wake_order(result.item.order_id, stage)
-        except WakeError as exc:   # the work is handed back and recorded all the same: say what is left to do
-            logger.warning("order %s: %s is done, but %s: resume its run in the Prefect UI", result.item.order_id,
-                           stage, exc)
-    return result

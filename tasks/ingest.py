@@ -1,5 +1,7 @@
 """Ingest: find the photos on a card folder, archive each original read-only with its SHA-256,
-read its metadata, set aside duplicates and unreadable files with a reason, and queue the rest.
+read its metadata, set aside duplicates and unreadable files with a reason, and queue the rest, each with the
+cull's signals (tasks/pixels/cull.py: blur where the subject is, exposure, faces and eyes, a perceptual hash)
+recorded in the same transaction.
 
 Only regular files inside the card folder are read. A symbolic link (to a file or a folder, inside the card
 or out), a pipe or a device is recorded as rejected with a reason that says what it is, and never opened.
@@ -16,13 +18,15 @@ from prefect.logging import get_run_logger
 
 from tasks.runs import line_of
 from record.db import transaction
-from record.models import Photo, PhotoStatus
+from record.models import CullSignals, Photo, PhotoStatus
+from record import cull as cull_record
 from record import work
-from tasks.errors import as_retryable, retry_only_retryable, transient_cause
+from tasks.errors import PhotoError, as_retryable, retry_only_retryable, transient_cause
 from tasks.files import (
     NotRegularFile, archive_dir, bytes_still_needed, card_entry_problem, copy_with_checksum, leftovers, naming,
     open_card_file, sha256_of,
 )
+from tasks.pixels import cull
 from tasks.pixels.metadata import SIDECAR_EXTENSIONS, UnreadablePhoto, kind_of, read_metadata
 
 
@@ -93,7 +97,27 @@ def _examine(order_id: int, card: Path, name: str) -> Photo:
     return photo
 
 
-def _record(order_id: int, photo: Photo, first_stage: str) -> None:
+def _cull_signals(photo: Photo) -> CullSignals:
+    """The cull's signals of an ingested photo (tasks.pixels.cull), not yet added. A photo that cannot be
+    measured keeps its place in the line: its row says why, and the cull suggests nothing for it. A failure of
+    the machine is raised."""
+    original = Path(photo.original_path)
+    try:
+        s = cull.measure(original)
+    except Exception as exc:  # noqa: BLE001 - advisory: only the machine's failure stops the ingest
+        if transient_cause(exc) is not None:
+            raise
+        why = str(exc).replace(original.name, photo.source_name) if isinstance(exc, PhotoError) else \
+            f"{photo.source_name}: could not be measured ({type(exc).__name__})"
+        return CullSignals(order_id=photo.order_id, note=f"no cull signals: {why}"[:500])
+    return CullSignals(order_id=photo.order_id, source=s.source, width=s.width, height=s.height, subject=s.subject,
+                       blur=s.blur, motion=s.motion, motion_angle=s.motion_angle, highlights=s.highlights,
+                       shadows=s.shadows, median_luma=s.median_luma, faces=s.faces, eyes=",".join(s.eyes),
+                       phash=s.phash, seconds=s.seconds)
+
+
+def _record(order_id: int, photo: Photo, first_stage: str, signals: CullSignals | None = None) -> None:
+    """The photo, its first work item and its cull signals, in one transaction."""
     with transaction() as session:
         if photo.status is PhotoStatus.INGESTED:
             first = work.find_by_checksum(session, order_id, photo.sha256)
@@ -101,6 +125,9 @@ def _record(order_id: int, photo: Photo, first_stage: str) -> None:
                 photo.status, photo.duplicate_of = PhotoStatus.DUPLICATE, first.id
                 photo.reason = f"{photo.source_name}: same bytes as {first.source_name}; not processed twice."
         work.add_photo(session, photo, first_stage=first_stage)
+        if signals is not None and photo.status is PhotoStatus.INGESTED:
+            signals.photo_id = photo.id
+            cull_record.add_signals(session, signals)
 
 
 def _ingest_one(order_id: int, card: Path, name: str, first_stage: str) -> Photo | None:
@@ -115,7 +142,8 @@ def _ingest_one(order_id: int, card: Path, name: str, first_stage: str) -> Photo
             raise
         photo = _rejected(order_id, name, f"{name}: cannot be read ({exc.strerror or type(exc).__name__}). "
                                           "Copy it onto the card folder again; the rest of the order goes on.")
-    _record(order_id, photo, first_stage)
+    signals = _cull_signals(photo) if photo.status is PhotoStatus.INGESTED else None
+    _record(order_id, photo, first_stage, signals)
     return photo
 
 

@@ -9,7 +9,7 @@ people worked on, since postline could not make it again (a photo whose whole li
 from its original, bit for bit, if the order is ever delivered again: tasks/stages.restore_finished_files).
 
 A client revision asked for after the removal re-runs the photo from its original, through the whole line
-(record.work.request_revision says so in the photo's reason)."""
+(record.rounds.request_revision says so in the photo's reason)."""
 
 from __future__ import annotations
 

@@ -30,6 +30,7 @@ from prefect.runtime import flow_run
 from prefect.states import Crashed
 from sqlmodel import col, select
 
+from config.errors import Refused
 from config.line import Line, get_line
 from config.settings import get_settings
 from record import runs, work
@@ -146,11 +147,15 @@ def _take_order(order_id: int, run_id: str, run_name: str) -> dict:
         order = work.get_order(session, order_id)
         if order.line_json is None:
             work.record_line(session, order, get_line())
+        if order.waiting_on is not None:    # what an earlier wait marked: a suspended run starts again from the
+            order.waiting_on = None         # top, and skips the stage it waited in once people are done there
+            session.add(order)
         delivered = order.status is OrderStatus.DELIVERED and order.delivery_path and Path(order.delivery_path).exists()
         released = 0
         if not delivered:
             released = work.release_interrupted(session, order_id, run=run_id)
-            work.set_order_status(session, order, OrderStatus.RUNNING, run=run_id)
+            work.set_order_status(session, order, OrderStatus.RUNNING, run=run_id, reason=(
+                f"run '{run_name}' started" + (f", taking over from flow run {dead}" if dead else "")))
         started = {"client": order.client, "card_folder": order.card_folder, "delivered": bool(delivered),
                    "delivery_path": order.delivery_path, "released": released,
                    "review_gate": work.order_line(session, order_id).review_gate.enabled}
@@ -214,7 +219,8 @@ def end_order_run(order_id: int, run_id: str, *, failed: bool) -> None:
     with transaction() as session:
         if failed:
             try:
-                work.set_order_status(session, work.get_order(session, order_id), OrderStatus.FAILED, run=run_id)
+                work.set_order_status(session, work.get_order(session, order_id), OrderStatus.FAILED, run=run_id,
+                                      reason="the run stopped with an error")
             except (IllegalMove, StaleMove):
                 pass  # delivered already, or another run holds the order now: its status is that run's
         runs.clear(session, order_id, flow_run_id=run_id)
@@ -247,7 +253,7 @@ def order_run(order_id: int, *, wait: bool = False) -> Iterator[dict]:
 
 # --- moving an order to the current line file ---------------------------------------------------------------
 
-class LineChangeRefused(ValueError):
+class LineChangeRefused(Refused):
     """The order cannot move to the new line: photos sit where the new line has no stage."""
 
 

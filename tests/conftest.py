@@ -47,3 +47,28 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     get_settings.cache_clear()
     yield home
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def portrait():
+    """A real portrait photo (scikit-image's astronaut, 512x512), display sRGB float32 in [0, 1]."""
+    import numpy as np
+
+    data = pytest.importorskip("skimage.data")
+    return data.astronaut().astype(np.float32) / 255.0
+
+
+@pytest.fixture
+def line_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """``use(text)``: make ``text`` the line (POSTLINE_LINE_FILE, a file in the test's folder); returns its path."""
+    from config.line import get_line
+
+    def use(text: str) -> Path:
+        path = tmp_path / "line.toml"
+        path.write_text(text)
+        monkeypatch.setenv("POSTLINE_LINE_FILE", str(path))
+        get_line.cache_clear()
+        return path
+
+    yield use
+    get_line.cache_clear()

@@ -1,17 +1,26 @@
-"""Helpers for tests that run whole orders: make a card folder, run an order, open its delivery."""
+"""Helpers for tests that run whole orders: run an order (or the CLI), see it wait for people, open its
+delivery."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
+import threading
+import time
 import zipfile
 from pathlib import Path
+from uuid import UUID
 
 from PIL import Image
+from prefect.client.orchestration import get_client
 
 from flows.order import order_flow
-from surfaces.cli import create_order
+from record import work
+from record.db import transaction
+from surfaces.actions.orders import create_order
+from surfaces.cli import main
 
 
 # A line whose Liquify & skin stage is worked by people (the rest automatic), for the human-line tests.
@@ -43,6 +52,39 @@ def run_order(card: Path, *, client: str = "Test Client", shoot: str = "portrait
     """Create an order on ``card`` (``options``: more of create_order's, e.g. deliver_chart) and run it."""
     order = create_order(client=client, shoot=shoot, card=card, preset_name=preset, due=None, **options)
     return order.id, Path(order_flow(order.id))
+
+
+def cli(*argv: str) -> tuple[int, str]:
+    """`postline ARGV...` in this process: its exit code and what it printed (stdout and stderr)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        code = main(list(argv))
+    return code, out.getvalue()
+
+
+def paused_run(order_id: int, stage: str) -> str | None:
+    """The name of the order's flow run when it is paused waiting on ``stage`` (a stage worked by people or a
+    gate); None when it is not."""
+    with transaction() as session:
+        order = work.get_order(session, order_id)
+    if order.waiting_on != stage or not order.flow_run_id:
+        return None
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(UUID(order.flow_run_id))
+    return run.name if run.state and run.state.is_paused() else None
+
+
+def wait_until_paused(order_id: int, stage: str, runner: threading.Thread, timeout: float = 120) -> str:
+    """Until the order's flow run (in ``runner``) is paused on ``stage`` (a hand-back or a decision wakes it only
+    then); the paused run's name."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert runner.is_alive(), "the order's flow run ended instead of waiting"
+        name = paused_run(order_id, stage)
+        if name is not None:
+            return name
+        time.sleep(0.2)
+    raise AssertionError(f"order {order_id} never waited on {stage}")
 
 
 class Delivery:

@@ -18,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -111,3 +112,32 @@ def postgres_url() -> Iterator[str]:
         pytest.fail(str(exc), pytrace=False)
     with postgres_cluster() as url:
         yield url
+
+
+def new_database(server_url: str, prefix: str = "db") -> str:
+    """A new, empty database on the server of ``server_url`` (as :func:`postgres_cluster` gives it); its URL."""
+    from sqlalchemy import create_engine
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    admin.dispose()
+    return server_url.replace("/postgres?", f"/{name}?")
+
+
+def use_empty_record(url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point postline's production record at PostgreSQL ``url`` (POSTLINE_DATABASE_URL) and empty every table of
+    it, so that the test starts from nothing; the URL."""
+    from sqlalchemy import text
+    from sqlmodel import SQLModel
+
+    from config.settings import get_settings
+    from record.db import get_engine
+
+    monkeypatch.setenv("POSTLINE_DATABASE_URL", url)
+    get_settings.cache_clear()
+    tables = ", ".join(t.name for t in SQLModel.metadata.sorted_tables)
+    with get_engine(url).begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    return url

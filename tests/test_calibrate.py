@@ -10,9 +10,10 @@ import pytest
 
 from presets.model import load_preset
 from tasks.errors import PhotoError
-from tasks.pixels import calibrate
+from tasks.pixels import calibrate, colourchecker
+from tasks.pixels.colour import REC2020_LUMA, delta_e
 from tasks.pixels.decode import decode
-from tasks.pixels.synth_dng import render_chart, write_dng
+from tasks.synthetic import render_chart, write_dng
 from tests.conftest import sample
 
 CHART_W, CHART_H = 600, 400
@@ -56,11 +57,11 @@ def synthetic_corners() -> list[tuple[float, float]]:
 def test_wrong_camera_chart_is_found_and_corrected_to_within_2_de(wrong_chart):
     path, image = wrong_chart
     result = calibrate.calibrate(image, path)
-    assert result.found_by is calibrate.ChartSource.DETECTOR and result.patches_found == 24
+    assert result.found_by is colourchecker.ChartSource.DETECTOR and result.patches_found == 24
     assert result.uncalibrated_mean_de > 4.0                       # the wrong camera is visibly off
     corrected = calibrate.apply(image, result.array())
-    quads = calibrate.quads_from_corners(synthetic_corners())
-    de = calibrate.patch_delta_e(calibrate.sample_patches(corrected, quads), normalise_exposure=False)
+    quads = colourchecker.quads_from_corners(synthetic_corners())
+    de = colourchecker.patch_delta_e(colourchecker.sample_patches(corrected, quads), normalise_exposure=False)
     print(f"\nwrong camera dE00 mean {result.uncalibrated_mean_de:.2f} -> {de.mean():.2f} (max {de.max():.2f})")
     assert de.mean() <= 2.0 and de.max() <= 4.0
 
@@ -68,7 +69,7 @@ def test_wrong_camera_chart_is_found_and_corrected_to_within_2_de(wrong_chart):
 def test_corners_fallback_matches_the_detector(wrong_chart):
     path, image = wrong_chart
     by_corners = calibrate.calibrate(image, path, corners=synthetic_corners())
-    assert by_corners.found_by is calibrate.ChartSource.CORNERS
+    assert by_corners.found_by is colourchecker.ChartSource.CORNERS
     assert by_corners.fit_mean_de <= 2.0
     assert np.allclose(by_corners.array(), calibrate.calibrate(image, path).array(), atol=0.05)
 
@@ -81,8 +82,8 @@ def test_calibration_keeps_greys_grey_and_exposure_when_asked(wrong_chart):
     grey = np.full((4, 4, 3), 0.09, np.float32)
     kept, lifted = calibrate.apply(grey, keep.array())[0, 0], calibrate.apply(grey, normalise.array())[0, 0]
     assert np.ptp(kept) / kept.mean() < 0.03                      # neutral stays neutral
-    assert kept @ calibrate.WORKING_LUMA == pytest.approx(0.09, rel=0.05)
-    assert lifted @ calibrate.WORKING_LUMA == pytest.approx(0.18, rel=0.1)  # exposure brought back
+    assert kept @ REC2020_LUMA == pytest.approx(0.09, rel=0.05)
+    assert lifted @ REC2020_LUMA == pytest.approx(0.18, rel=0.1)  # exposure brought back
     assert np.allclose(grey, 0.09)                                # input untouched
 
 
@@ -103,9 +104,9 @@ def test_real_chart_shot_is_found_and_calibration_improves_colour(name):
     result = calibrate.calibrate(image, path)
     print(f"\n{name}: dE00 mean {result.uncalibrated_mean_de:.2f} -> {result.fit_mean_de:.2f}, "
           f"max {result.uncalibrated_max_de:.2f} -> {result.fit_max_de:.2f}")
-    assert result.found_by is calibrate.ChartSource.DETECTOR and result.patches_found == 24
-    measured = calibrate.sample_patches(image, calibrate.detect_chart(image))
-    luma = measured @ calibrate.WORKING_LUMA
+    assert result.found_by is colourchecker.ChartSource.DETECTOR and result.patches_found == 24
+    measured = colourchecker.sample_patches(image, colourchecker.detect_chart(image))
+    luma = measured @ REC2020_LUMA
     assert luma.argmax() == 18 and luma.argmin() in (23, 12)       # white 9.5 brightest; black or blue darkest
     assert result.fit_mean_de < 0.6 * result.uncalibrated_mean_de
     assert result.fit_max_de < result.uncalibrated_max_de
@@ -149,7 +150,7 @@ def test_root_polynomial_is_exposure_invariant_and_keeps_greys_grey(wrong_chart)
     path, image = wrong_chart
     result = calibrate.calibrate(image, path)
     assert result.model is calibrate.CalibrationModel.ROOT_POLYNOMIAL and result.array().shape == (3, 6)
-    colours = calibrate.reference_working()
+    colours = colourchecker.reference()
     once = calibrate.transform(colours, result.array())
     assert np.allclose(calibrate.transform(colours * 0.25, result.array()), once * 0.25, rtol=1e-9, atol=1e-12)
     grey = calibrate.transform(np.full((1, 3), 0.2), result.array())[0]
@@ -191,15 +192,11 @@ def test_root_polynomial_calibration_carries_to_another_frame_better_than_a_3x3(
     other = neutral_decode(sample("canon_powershot_g2_b.crw"), half_size=True)
     corners = [(x / 2, y / 2) for x, y in [(294, -56), (2124, -56), (2136, 1300), (296, 1320)]]
     patches = [r * 6 + c for r in (1, 2, 3) for c in range(4)]
-    measured = calibrate.sample_patches(other, calibrate.quads_from_corners(corners, rows=3, columns=4))
-    reference = calibrate.reference_working()[patches]
+    measured = colourchecker.sample_patches(other, colourchecker.quads_from_corners(corners, rows=3, columns=4))
 
     def held_out_de(model):
         corrected = calibrate.transform(measured, calibrate.calibrate(image, path, model=model).array())
-        greys = [i for i, p in enumerate(patches) if p in range(19, 23)]
-        luma = calibrate.WORKING_LUMA
-        corrected = corrected * np.exp(np.mean(np.log(reference[greys] @ luma) - np.log(corrected[greys] @ luma)))
-        return calibrate.ciede2000(calibrate.working_to_lab(reference), calibrate.working_to_lab(corrected)).mean()
+        return colourchecker.patch_delta_e(corrected, patches=patches).mean()
 
     polynomial = held_out_de(calibrate.CalibrationModel.ROOT_POLYNOMIAL)
     matrix = held_out_de(calibrate.CalibrationModel.MATRIX)
@@ -214,14 +211,14 @@ def test_ciede2000_components_are_the_difference_split_into_smooth_parts():
     lab2 = lab1 + rng.normal(size=(200, 3)) * 4
     parts = calibrate.ciede2000_components(lab1, lab2)
     assert parts.shape == (200, 3)
-    assert np.allclose(np.linalg.norm(parts, axis=1), calibrate.ciede2000(lab1, lab2), atol=1e-9)
+    assert np.allclose(np.linalg.norm(parts, axis=1), delta_e(lab1, lab2), atol=1e-9)
 
 
 def _camera_chart() -> np.ndarray:
     """The 24 reference patches as a camera no 3x3 can fully correct sees them: WRONG_CAMERA, a mild
     per-channel non-linearity and a fixed per-patch error, 0.7 stop under."""
     rng = np.random.default_rng(7)
-    seen = np.clip(calibrate.reference_working() @ WRONG_CAMERA.T, 1e-4, None) ** [1.0, 1.05, 0.95]
+    seen = np.clip(colourchecker.reference() @ WRONG_CAMERA.T, 1e-4, None) ** [1.0, 1.05, 0.95]
     return 0.6 * seen * (1 + 0.03 * rng.standard_normal(seen.shape))
 
 
@@ -234,8 +231,8 @@ def test_fit_minimises_the_mean_de_it_is_judged_by(fit, monkeypatch):
     mean_fit = fit(measured)
     monkeypatch.setattr(calibrate, "MEAN_DE_ROUNDS", 1)
     squares_fit = fit(measured)
-    mean_de = calibrate.patch_delta_e(calibrate.transform(measured, mean_fit)).mean()
-    squares_de = calibrate.patch_delta_e(calibrate.transform(measured, squares_fit)).mean()
+    mean_de = colourchecker.patch_delta_e(calibrate.transform(measured, mean_fit)).mean()
+    squares_de = colourchecker.patch_delta_e(calibrate.transform(measured, squares_fit)).mean()
     print(f"\n{fit.__name__}: mean dE00 {mean_de:.3f} (least squares {squares_de:.3f})")
     assert mean_de <= squares_de + 1e-6
-    assert calibrate.exposure_gain(calibrate.transform(measured, mean_fit)) == pytest.approx(1.0, abs=1e-6)
+    assert colourchecker.exposure_gain(calibrate.transform(measured, mean_fit)) == pytest.approx(1.0, abs=1e-6)

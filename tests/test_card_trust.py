@@ -6,8 +6,6 @@ nothing of any rejected file's content reaches the client (zip, manifest), the r
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import shutil
 import zipfile
@@ -20,10 +18,9 @@ from sqlmodel import select
 from record import work
 from record.db import transaction
 from record.models import PhotoStatus, StageEvent, WorkItem
-from surfaces.cli import main
 from tasks.files import NotRegularFile, open_card_file
-from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
-from tests.flowkit import Delivery, sha256
+from tasks.synthetic import DngMeta, render_scene, write_dng
+from tests.flowkit import Delivery, cli, sha256
 
 LINKED_SECRET = "LINKED-SECRET-b7e1f04c"   # in files outside the card, reached only through links
 CARD_SECRET = "CARD-SECRET-5d2a9e83"       # in bad files on the card itself
@@ -68,14 +65,6 @@ def linked_card(tmp_path_factory):
     return {"card": card, "outside": outside, "links": links, "specials": specials}
 
 
-def _cli(*argv: str) -> tuple[int, str]:
-    """`postline ARGV...`: its exit code and what it printed (stdout and stderr)."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        code = main(list(argv))
-    return code, out.getvalue()
-
-
 @pytest.fixture(scope="module")
 def linked_order(prefect_api, linked_card, tmp_path_factory, request):
     monkeypatch = pytest.MonkeyPatch()
@@ -87,13 +76,13 @@ def linked_order(prefect_api, linked_card, tmp_path_factory, request):
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
     monkeypatch.delenv("POSTLINE_DATABASE_URL", raising=False)
     get_settings.cache_clear()
-    code, created = _cli("order", "create", "--client", "Linked", "--shoot", "portrait", "--from",
+    code, created = cli("order", "create", "--client", "Linked", "--shoot", "portrait", "--from",
                          str(linked_card["card"]))
     assert code == 0, created
     order_id = int(created.strip().splitlines()[-1])
-    code, ran = _cli("order", "run", str(order_id))
+    code, ran = cli("order", "run", str(order_id))
     assert code == 0, ran
-    status = _cli("status")[1] + _cli("status", str(order_id))[1]
+    status = cli("status")[1] + cli("status", str(order_id))[1]
     with transaction() as session:
         order = work.get_order(session, order_id)
     yield {"order_id": order_id, "zip": Path(order.delivery_path), "home": home, "created": created,

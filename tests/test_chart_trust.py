@@ -4,8 +4,6 @@ fooled the old detector, and an order run on a real Prefect server."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import shutil
 from pathlib import Path
 
@@ -17,13 +15,13 @@ from presets.model import OutputSpace, load_preset
 from record import work
 from record.db import transaction
 from record.models import PhotoStatus
-from surfaces.cli import main
-from tasks.pixels import calibrate, chart_trust
+from tasks.pixels import calibrate, chart_trust, colourchecker
 from tasks.pixels.chart_trust import ChartCheck
 from tasks.pixels.decode import decode
 from tasks.pixels.render import render_image
-from tasks.pixels.synth_dng import _chart_cells, colour_chart_linear_srgb, render_chart, render_scene, write_dng
-from tests.flowkit import Delivery, run_order
+from tasks.synthetic import colour_chart_linear_srgb, render_chart, render_scene, write_dng
+from tasks.synthetic.scenes import _chart_cells
+from tests.flowkit import Delivery, cli, run_order
 
 W, H = 300, 200
 FRAMES = 104
@@ -108,7 +106,7 @@ def test_no_frame_of_a_shoot_without_a_chart_is_taken_for_one(no_chart_shoot):
     for path in no_chart_shoot:
         for half_size in (True, False):                   # the session search decodes at half size
             image = decode(path, decode_params, half_size=half_size)
-            with pytest.raises((calibrate.ChartNotFound, calibrate.ChartRejected)) as caught:
+            with pytest.raises((colourchecker.ChartNotFound, calibrate.ChartRejected)) as caught:
                 calibrate.calibrate(image, path)
             assert path.name in str(caught.value)
             if isinstance(caught.value, calibrate.ChartRejected):     # cv2.mcc found a "chart"; the checks refused it
@@ -174,7 +172,7 @@ def test_patterns_the_detector_takes_for_a_chart_are_refused_with_a_reason(name,
     make, half_size, checks = FOOLERS[name]
     path = write_dng(tmp_path / "frame.dng", np.asarray(make(), np.float32))
     image = decode(path, load_preset(PRESET).decode, half_size=half_size)
-    assert calibrate.detect_chart(image) is not None                 # cv2.mcc finds a "chart" in it
+    assert colourchecker.detect_chart(image) is not None                 # cv2.mcc finds a "chart" in it
     with pytest.raises(calibrate.ChartRejected) as caught:
         calibrate.calibrate(image, path)
     found = {d.check for d in caught.value.doubts}
@@ -239,17 +237,15 @@ def test_an_order_without_a_chart_is_graded_exactly_as_its_preset(prefect_api, h
     assert {p.status for p in photos} <= {PhotoStatus.DELIVERED, PhotoStatus.HELD}      # none taken for the chart
     held = [p.reason for p in photos if p.status is PhotoStatus.HELD]
     assert all("cast" in reason and "graded look" not in reason for reason in held), held  # the light's colour, kept
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert main(["status", str(order_id)]) == 0
-    assert "Session calibration: none — a chart-like pattern was refused" in out.getvalue()
+    code, out = cli("status", str(order_id))
+    assert code == 0 and "Session calibration: none — a chart-like pattern was refused" in out
 
     delivery = Delivery(zip_path)
     delivered = delivery.delivered_sources()
     assert len(delivered) == len(chosen) - len(held) >= len(chosen) - 3
     preset = load_preset(PRESET)
-    incident = calibrate.fit_root_polynomial(calibrate.sample_patches(
-        *(lambda image: (image, calibrate.detect_chart(image)))(decode(no_chart_shoot[-1], preset.decode))))
+    incident = calibrate.fit_root_polynomial(colourchecker.sample_patches(
+        *(lambda image: (image, colourchecker.detect_chart(image)))(decode(no_chart_shoot[-1], preset.decode))))
     for name in sorted(delivered):
         got = _mean_lab(np.asarray(delivery.full(name).convert("RGB")))
         want = _mean_lab(render_image(card / name, preset, space=OutputSpace.SRGB))     # the line works in sRGB

@@ -8,15 +8,12 @@ import sys
 import pytest
 
 from surfaces.cli import main
-from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
+from tasks.synthetic import write_card
 
 
 @pytest.fixture
 def card(tmp_path):
-    folder = tmp_path / "card"
-    folder.mkdir()
-    write_dng(folder / "DSC_0001.dng", render_scene("portrait", 64, 48), DngMeta())
-    return folder
+    return write_card(tmp_path / "card", 1, size=(64, 48))
 
 
 def test_help_lists_the_commands():
@@ -66,4 +63,4 @@ def test_running_an_unknown_order_says_so(home, capsys):
 def test_report_on_an_empty_record(home, capsys):
     assert main(["report", "--since", "2026-01-01"]) == 0
     out = capsys.readouterr().out
-    assert "Cull & grade" in out and "photos/hour" in out
+    assert "Cull & grade" in out and "people photos/touch h" in out and "Late against the due date: none." in out

@@ -64,6 +64,6 @@ def test_demo_shows_the_overexposed_frame_reworked_once_and_counted(demo_run):
     assert rejections[0].blamed_stage == "cull_grade" and "clipped" in rejections[0].reason
     table = demo_run[demo_run.index("stage"):]
     grade_row = next(line for line in table.splitlines() if line.startswith("Cull & grade"))
-    # rework rate = sent back / finished: 5 first passes (the chart frame is set aside) + 1 rework = 6 finished,
-    # 1 sent back
-    assert grade_row.split()[-2] == "16.7%"
+    # 6 photos in (the chart frame too: it is set aside before grading), 5 finished in 6 passes (DSC_0006 twice),
+    # 1 sent back, none failed; rework rate = photos sent back / photos finished = 1/5; first-pass yield 4/5.
+    assert grade_row.split()[3:10] == ["6", "5", "6", "1", "0", "20.0%", "80.0%"]

@@ -5,9 +5,7 @@ to retry a batch is simply retried. A run that delivers nothing exits 1 and writ
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import io
 import os
 import re
 import sqlite3
@@ -24,19 +22,11 @@ from sqlmodel import select
 from record import work
 from record.db import transaction
 from record.models import EventKind, OrderStatus, PhotoStatus, WorkItem, WorkStatus
-from surfaces.cli import main
-from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
-from tests.flowkit import Delivery
+from tasks.synthetic import DngMeta, render_scene, write_card, write_dng
+from tests.flowkit import Delivery, cli
 
 PHOTOS = 6
 MB = 1 << 20
-
-
-def _cli(*argv: str) -> tuple[int, str]:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        code = main(list(argv))
-    return code, out.getvalue()
 
 
 @pytest.fixture
@@ -66,12 +56,8 @@ def on_small_disk(small_disk, tmp_path, prefect_api, monkeypatch):
     monkeypatch.setenv("POSTLINE_BATCH_SIZE", "2")
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
     get_settings.cache_clear()
-    card = tmp_path / "card"
-    card.mkdir()
-    for i in range(PHOTOS):
-        write_dng(card / f"IMG_{i:04d}.dng", render_scene(("portrait", "landscape", "interior")[i % 3], 640, 480,
-                                                         seed=i), DngMeta())
-    code, out = _cli("order", "create", "--client", "Full Disk", "--shoot", "portrait", "--from", str(card))
+    card = write_card(tmp_path / "card", PHOTOS, size=(640, 480), names="IMG_{:04d}.dng", first_number=0)
+    code, out = cli("order", "create", "--client", "Full Disk", "--shoot", "portrait", "--from", str(card))
     assert code == 0, out
     yield {"disk": small_disk, "record": record, "card": card, "order_id": int(out.strip().splitlines()[-1])}
     get_settings.cache_clear()
@@ -94,6 +80,26 @@ def _fill(disk: Path, leave: int) -> Path:
             if exc.errno != errno.ENOSPC:
                 raise
     return filler
+
+
+def _once_recorded(record: Path, where: str, action, *, every: float) -> tuple[threading.Thread, threading.Event]:
+    """A started thread that runs ``action()`` as soon as the SQLite record has a stage event ``where`` (looking,
+    read-only, every ``every`` s for up to 300 s), and the event it sets once it has."""
+    done = threading.Event()
+
+    def watch() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            with sqlite3.connect(f"file:{record}?mode=ro", uri=True, timeout=30) as conn:
+                if conn.execute(f"SELECT count(*) FROM stage_events WHERE {where}").fetchone()[0]:
+                    action()
+                    done.set()
+                    return
+            time.sleep(every)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    return watcher, done
 
 
 def _card_bytes(card: Path) -> int:
@@ -125,7 +131,7 @@ def test_a_full_disk_stops_the_run_and_after_freeing_space_the_order_completes(o
     home = disk / "home"
     filler = _fill(disk, leave=_card_bytes(card) + 4 * MB)   # room for the archive, not for the grading
 
-    code, out = _cli("order", "run", str(order_id))
+    code, out = cli("order", "run", str(order_id))
 
     assert code == 1, out
     message = re.search(r"No space left on .*", out)
@@ -160,7 +166,7 @@ def test_a_full_disk_stops_the_run_and_after_freeing_space_the_order_completes(o
         path.write_bytes(b"half a file")
     filler.unlink()
 
-    code, out = _cli("order", "run", str(order_id))
+    code, out = cli("order", "run", str(order_id))
 
     assert code == 0, out
     zip_path = Path(out.strip().splitlines()[-1])
@@ -176,24 +182,10 @@ def test_a_disk_freed_while_prefect_waits_to_retry_is_retried_and_the_batch_succ
 
     disk, card, order_id = on_small_disk["disk"], on_small_disk["card"], on_small_disk["order_id"]
     filler = _fill(disk, leave=_card_bytes(card) + 4 * MB)
-    freed = threading.Event()
-
-    def free_space_when_the_disk_stops_a_batch() -> None:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            with sqlite3.connect(f"file:{on_small_disk['record']}?mode=ro", uri=True, timeout=30) as conn:
-                stopped = conn.execute("SELECT count(*) FROM stage_events WHERE kind = 'released' "
-                                       "AND reason LIKE '%No space left%'").fetchone()[0]
-            if stopped:
-                filler.unlink()          # the studio frees space while Prefect waits to retry
-                freed.set()
-                return
-            time.sleep(0.05)
-
     started = datetime.now(UTC)
-    watcher = threading.Thread(target=free_space_when_the_disk_stops_a_batch, daemon=True)
-    watcher.start()
-    code, out = _cli("order", "run", str(order_id))
+    watcher, freed = _once_recorded(on_small_disk["record"], "kind = 'released' AND reason LIKE '%No space left%'",
+                                    filler.unlink, every=0.05)   # the studio frees space while Prefect waits to retry
+    code, out = cli("order", "run", str(order_id))
     watcher.join(timeout=5)
 
     assert freed.is_set(), "the disk never filled: make the filler bigger"
@@ -224,27 +216,12 @@ def test_a_full_disk_under_the_production_record_stops_the_run_and_loses_nothing
     monkeypatch.setenv("POSTLINE_BATCH_SIZE", "2")
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
     get_settings.cache_clear()
-    card = tmp_path / "card"
-    card.mkdir()
-    for i in range(PHOTOS):
-        write_dng(card / f"IMG_{i:04d}.dng", render_scene("portrait", 640, 480, seed=i), DngMeta())
-    code, out = _cli("order", "create", "--client", "Full Record", "--shoot", "portrait", "--from", str(card))
+    card = write_card(tmp_path / "card", PHOTOS, size=(640, 480), kinds=("portrait",), names="IMG_{:04d}.dng",
+                      first_number=0)
+    code, out = cli("order", "create", "--client", "Full Record", "--shoot", "portrait", "--from", str(card))
     order_id = int(out.strip().splitlines()[-1])
-    filled = threading.Event()
-
-    def fill_when_grading_starts() -> None:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            with sqlite3.connect(f"file:{record}?mode=ro", uri=True, timeout=30) as conn:
-                if conn.execute("SELECT count(*) FROM stage_events WHERE kind = 'submitted'").fetchone()[0]:
-                    _fill(small_disk, leave=0)
-                    filled.set()
-                    return
-            time.sleep(0.01)
-
-    watcher = threading.Thread(target=fill_when_grading_starts, daemon=True)
-    watcher.start()
-    code, out = _cli("order", "run", str(order_id))
+    watcher, filled = _once_recorded(record, "kind = 'submitted'", lambda: _fill(small_disk, leave=0), every=0.01)
+    code, out = cli("order", "run", str(order_id))
     watcher.join(timeout=5)
 
     assert filled.is_set()
@@ -256,7 +233,7 @@ def test_a_full_disk_under_the_production_record_stops_the_run_and_loses_nothing
         photos = work.photos(session, order_id)
         assert {p.status for p in photos} == {PhotoStatus.INGESTED} and len(photos) == PHOTOS
 
-    code, out = _cli("order", "run", str(order_id))
+    code, out = cli("order", "run", str(order_id))
 
     assert code == 0, out
     _assert_delivered_once(order_id, Path(out.strip().splitlines()[-1]), card)
@@ -273,11 +250,11 @@ def test_a_card_of_only_broken_files_exits_1_says_nothing_was_delivered_and_writ
     (card / "empty.nef").write_bytes(b"")
     (card / "notes.txt").write_text("call the bride's mother\n")
     os.symlink(good, card / "linked.dng")
-    code, out = _cli("order", "create", "--client", "Broken", "--shoot", "portrait", "--from", str(card))
+    code, out = cli("order", "create", "--client", "Broken", "--shoot", "portrait", "--from", str(card))
     assert code == 0, out
     order_id = int(out.strip().splitlines()[-1])
 
-    code, out = _cli("order", "run", str(order_id))
+    code, out = cli("order", "run", str(order_id))
 
     assert code == 1
     assert f"Order {order_id}: nothing was delivered" in out and f"postline status {order_id}" in out

@@ -24,12 +24,12 @@ from qc.review import PhotoRejection, QcDecision, ReviewReason
 from record import people, stats, work
 from record.db import transaction
 from record.models import QC_GATE, EventKind, PhotoStatus, WorkStatus
-from surfaces.cli import create_order
-from surfaces.qc_cli import decide
-from surfaces.queue_cli import pull_to_folder, submit_work
+from surfaces.actions.gates import decide
+from surfaces.actions.orders import create_order
+from surfaces.actions.queue import hand_back as submit_work, pull_to_folder
 from tasks.operations import OPERATIONS, OpContext
 from tasks.pixels import imageio
-from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
+from tasks.synthetic import DngMeta, render_scene, write_dng
 from tests.flowkit import MANUAL_SKIN_LINE, Delivery
 
 STAGES = ("cull_grade", "liquify_skin", "fine_retouch", "design_layout")

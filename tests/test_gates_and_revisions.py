@@ -4,23 +4,20 @@ form gives), and a client's revision round on a delivered order."""
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from pathlib import Path
-from uuid import UUID
 
 import pytest
-from prefect.client.orchestration import get_client
 from sqlmodel import select
 
-from config.line import get_line
 from flows.order import order_flow
 from record import work
 from record.db import transaction
 from record.models import ORIGINAL_REVIEW, EventKind, OrderStatus, PhotoStatus, WorkItem, WorkStatus
-from surfaces.cli import create_order, main
-from tests.flowkit import Delivery
-from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
+from surfaces.actions.orders import create_order
+from surfaces.cli import main
+from tests.flowkit import Delivery, wait_until_paused
+from tasks.synthetic import write_card
 
 LINE_WITH_REVIEW = (Path(__file__).resolve().parents[1] / "config" / "line.toml").read_text().replace(
     "[review_gate]\n# A senior photographer reviews the originals after ingest (approve, or cull with a reason) before any stage.\nenabled = false",
@@ -28,26 +25,15 @@ LINE_WITH_REVIEW = (Path(__file__).resolve().parents[1] / "config" / "line.toml"
 
 
 def _card(folder: Path, n: int = 3) -> Path:
-    folder.mkdir()
-    for i in range(n):
-        write_dng(folder / f"DSC_{i + 1:04d}.dng", render_scene(("portrait", "landscape", "interior")[i % 3], 400, 300,
-                                                                seed=i), DngMeta())
-    return folder
+    return write_card(folder, n, size=(400, 300))
 
 
 @pytest.fixture
-def line_file(tmp_path, monkeypatch, home, prefect_api):
+def line_file(line_file, monkeypatch, home, prefect_api):
+    """conftest's ``line_file``, with a fresh home and the session's Prefect server (runs that wait poll each 1 s)."""
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
     monkeypatch.setenv("POSTLINE_PAUSE_POLL_SECONDS", "1")
-
-    def use(text: str) -> None:
-        path = tmp_path / "line.toml"
-        path.write_text(text)
-        monkeypatch.setenv("POSTLINE_LINE_FILE", str(path))
-        get_line.cache_clear()
-
-    yield use
-    get_line.cache_clear()
+    return line_file
 
 
 def test_senior_review_culls_a_frame_before_any_stage_works_on_it(line_file, tmp_path, capsys):
@@ -58,15 +44,7 @@ def test_senior_review_culls_a_frame_before_any_stage_works_on_it(line_file, tmp
     runner = threading.Thread(target=lambda: result.setdefault("zip", order_flow(order_id)), daemon=True)
     runner.start()
 
-    deadline = time.monotonic() + 120
-    with get_client(sync_client=True) as client:
-        while True:
-            assert runner.is_alive() and time.monotonic() < deadline, "the order never waited for the review"
-            with transaction() as session:
-                order = work.get_order(session, order_id)
-            if order.waiting_on == ORIGINAL_REVIEW and client.read_flow_run(UUID(order.flow_run_id)).state.is_paused():
-                break
-            time.sleep(0.2)
+    wait_until_paused(order_id, ORIGINAL_REVIEW, runner)
     with transaction() as session:  # nothing graded while the review is pending
         assert not [e for e in work.events(session, order_id) if e.kind is EventKind.SUBMITTED]
     assert main(["review", "decide", str(order_id), "--cull", "DSC_0002.dng:eyes_closed:she blinked",

@@ -1,5 +1,5 @@
 """Golden renders: every preset in the library, on a small synthetic scene (the 24-patch chart beside
-a portrait, written as a DNG by synth_dng and decoded by LibRaw at half size: 96x64), compared with
+a portrait, written as a DNG by tasks/synthetic and decoded by LibRaw at half size: 96x64), compared with
 the stored reference in tests/golden/<preset>.png (16-bit sRGB). A change that moves any preset's
 render by more than MAX_MEAN_DE (mean CIEDE2000 over the pixels) fails, so a look never drifts
 silently.
@@ -19,10 +19,9 @@ import numpy as np
 import pytest
 
 from presets.model import OutputSpace, available_presets, load_preset
-from tasks.pixels.colour import srgb_decode
+from tasks.pixels.colour import delta_e, srgb_decode, to_lab
 from tasks.pixels.render import render_image
-from tasks.pixels.synth_dng import render_chart, render_scene, write_dng
-from tests.test_synth_dng import ciede2000, srgb_linear_to_lab
+from tasks.synthetic import render_chart, render_scene, write_dng
 
 GOLDEN = Path(__file__).parent / "golden"
 MAX_MEAN_DE = 1.0
@@ -37,7 +36,7 @@ def scene_dng(tmp_path_factory):
 
 
 def lab(encoded16: np.ndarray) -> np.ndarray:
-    return srgb_linear_to_lab(srgb_decode(encoded16.astype(np.float32) / 65535).reshape(-1, 3))
+    return to_lab(srgb_decode(encoded16.astype(np.float32) / 65535).reshape(-1, 3), "srgb")
 
 
 @pytest.mark.parametrize("name", available_presets())
@@ -51,7 +50,7 @@ def test_preset_render_matches_its_golden_image(name, scene_dng):
     if not path.is_file():
         pytest.fail(f"{path} is missing: run POSTLINE_REGEN_GOLDEN=1 pytest tests/test_golden.py and commit it")
     golden = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)[..., ::-1]
-    de = ciede2000(lab(golden), lab(render))
+    de = delta_e(lab(golden), lab(render))
     print(f"\n{name}: mean dE00 {de.mean():.3f}, p99 {np.percentile(de, 99):.3f}")
     assert de.mean() <= MAX_MEAN_DE and np.percentile(de, 99) <= MAX_P99_DE, (
         f"preset {name!r} renders differently from {path} (mean dE00 {de.mean():.2f} > {MAX_MEAN_DE}); if the "
@@ -69,4 +68,4 @@ def test_a_changed_look_would_be_caught(scene_dng):
     neutral = load_preset("neutral")
     brighter = neutral.model_copy(update={"tone": neutral.tone.model_copy(update={"exposure_ev": 0.15})})
     moved = render_image(scene_dng, brighter, preview=True, dtype=np.uint16)
-    assert ciede2000(lab(base), lab(moved)).mean() > MAX_MEAN_DE
+    assert delta_e(lab(base), lab(moved)).mean() > MAX_MEAN_DE

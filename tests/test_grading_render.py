@@ -12,10 +12,10 @@ from presets.model import OutputSpace, load_preset, resolve
 from tasks.errors import PhotoError
 from tasks.operations import OpContext, grade
 from tasks.pixels import imageio, output
-from tasks.pixels.colour import srgb_decode
+from tasks.pixels.colour import delta_e, srgb_decode, to_lab
 from tasks.pixels.render import render, render_image
-from tasks.pixels.synth_dng import colour_chart_linear_srgb, render_chart, render_scene, write_dng
-from tests.test_synth_dng import ciede2000, patch_means, srgb_linear_to_lab
+from tasks.synthetic import colour_chart_linear_srgb, render_chart, render_scene, write_dng
+from tests.test_synthetic import patch_means
 
 CHART_W, CHART_H = 600, 400
 
@@ -29,7 +29,7 @@ def chart_delta_e(encoded_srgb: np.ndarray) -> np.ndarray:
     """CIEDE2000 of the 24 patch interiors against the published reference (clipped to sRGB)."""
     measured = patch_means(srgb_decode(encoded_srgb).astype(np.float64), CHART_W, CHART_H)
     reference = np.clip(colour_chart_linear_srgb()[0], 0, None)
-    return ciede2000(srgb_linear_to_lab(reference), srgb_linear_to_lab(measured))
+    return delta_e(to_lab(reference, "srgb"), to_lab(measured, "srgb"))
 
 
 def test_neutral_preset_reproduces_the_chart(chart_dng):

@@ -5,24 +5,20 @@ input the Prefect UI form gives, rework in round 2, and delivery."""
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from pathlib import Path
-from uuid import UUID
 
 import pytest
-from prefect.client.orchestration import get_client
 
-from config.line import get_line
 from qc.review import PhotoRejection, QcDecision, ReviewReason
 from record import people, work
 from record.db import transaction
 from record.models import QC_GATE, EventKind, PhotoStatus
-from surfaces.qc_cli import decide
-from surfaces.queue_cli import pull_to_folder, submit_work
+from surfaces.actions.gates import decide
+from surfaces.actions.queue import hand_back as submit_work, pull_to_folder
 from tasks.pixels import imageio
-from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
-from tests.flowkit import MANUAL_SKIN_LINE
+from tasks.synthetic import write_card
+from tests.flowkit import MANUAL_SKIN_LINE, wait_until_paused
 
 # Liquify & skin needs two skills here (a stage names what it needs), so the retoucher's pulls go through them.
 LINE = MANUAL_SKIN_LINE.replace('mode = "manual"', 'mode = "manual"\nskills = ["liquify", "skin"]', 1) + """
@@ -32,31 +28,10 @@ human_review = true
 
 
 @pytest.fixture
-def human_line(tmp_path, monkeypatch, home, prefect_api):
-    line_file = tmp_path / "line.toml"
-    line_file.write_text(LINE)
-    monkeypatch.setenv("POSTLINE_LINE_FILE", str(line_file))
+def human_line(line_file, monkeypatch, home, prefect_api):
+    line_file(LINE)
     monkeypatch.setenv("POSTLINE_PAUSE_POLL_SECONDS", "1")
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
-    get_line.cache_clear()
-    yield
-    get_line.cache_clear()
-
-
-def _waiting_on(order_id: int, stage: str, runner: threading.Thread, timeout: float = 120) -> str:
-    """Wait until the order's flow run is paused on ``stage``; returns the paused run's name."""
-    deadline = time.monotonic() + timeout
-    with get_client(sync_client=True) as client:
-        while time.monotonic() < deadline:
-            assert runner.is_alive(), "the order's flow run ended instead of waiting"
-            with transaction() as session:
-                order = work.get_order(session, order_id)
-            if order.waiting_on == stage and order.flow_run_id:
-                run = client.read_flow_run(UUID(order.flow_run_id))
-                if run.state and run.state.is_paused():
-                    return run.name
-            time.sleep(0.2)
-    raise AssertionError(f"order {order_id} never waited on {stage}")
 
 
 def _retouch_everything(person: str, folder: Path) -> list[str]:
@@ -73,13 +48,10 @@ def _retouch_everything(person: str, folder: Path) -> list[str]:
 
 
 def test_manual_stage_waits_for_retouchers_and_qc_lead_sends_two_back(human_line, tmp_path):
-    card = tmp_path / "card"
-    card.mkdir()
-    for i, kind in enumerate(["portrait", "landscape", "interior", "portrait"]):
-        write_dng(card / f"DSC_{i + 1:04d}.dng", render_scene(kind, 600, 400, seed=i), DngMeta())
+    card = write_card(tmp_path / "card", 4)
     with transaction() as session:
         people.add_person(session, name="rita", role="retoucher", skills="liquify,skin", password="s3cret-pass")
-    from surfaces.cli import create_order
+    from surfaces.actions.orders import create_order
     from flows.order import order_flow
 
     order_id = create_order(client="Lena", shoot="portrait", card=card, preset_name=None, due=None).id
@@ -87,10 +59,10 @@ def test_manual_stage_waits_for_retouchers_and_qc_lead_sends_two_back(human_line
     runner = threading.Thread(target=lambda: result.setdefault("zip", order_flow(order_id)), daemon=True)
     runner.start()
 
-    assert _waiting_on(order_id, "liquify_skin", runner) == f"Liquify & skin · order {order_id}"
+    assert wait_until_paused(order_id, "liquify_skin", runner) == f"Liquify & skin · order {order_id}"
     assert len(_retouch_everything("rita", tmp_path / "rita")) == 4
 
-    _waiting_on(order_id, QC_GATE, runner)
+    wait_until_paused(order_id, QC_GATE, runner)
     with transaction() as session:
         names = sorted(p.source_name for p in work.photos(session, order_id))
     decision = QcDecision(approve_all=False, lead="maria", rejections=[
@@ -100,9 +72,9 @@ def test_manual_stage_waits_for_retouchers_and_qc_lead_sends_two_back(human_line
     ])
     assert "carries on" in decide(order_id, decision)
 
-    _waiting_on(order_id, "liquify_skin", runner)                # round 2 of the photo sent back to people
+    wait_until_paused(order_id, "liquify_skin", runner)                # round 2 of the photo sent back to people
     assert _retouch_everything("rita", tmp_path / "rita") == [f"{_photo_id(order_id, names[0])}:r2"]
-    _waiting_on(order_id, QC_GATE, runner)
+    wait_until_paused(order_id, QC_GATE, runner)
     decide(order_id, QcDecision(approve_all=True, lead="maria"))
     runner.join(timeout=120)
     assert Path(result["zip"]).is_file()

@@ -7,7 +7,7 @@ from sqlmodel import select
 
 from record import moves, runs, work
 from record.db import transaction
-from record.models import EventKind, Photo, PhotoStatus, ShootType, StageEvent, WorkItem, WorkStatus
+from record.models import ORDER, EventKind, OrderStatus, Photo, PhotoStatus, ShootType, StageEvent, WorkItem, WorkStatus
 
 
 def _photo(session) -> Photo:
@@ -24,7 +24,8 @@ def test_enqueue_claim_submit_writes_one_event_each(home):
         moves.move_item(session, item, WorkStatus.CLAIMED, actor="ana")
         moves.move_item(session, item, WorkStatus.SUBMITTED, actor="ana", seconds=3.5)
     with transaction() as session:
-        kinds = [e.kind for e in session.exec(select(StageEvent).where(StageEvent.work_item_id == item.id)).all()]
+        kinds = [e.kind for e in session.exec(select(StageEvent).where(StageEvent.work_item_id == item.id)
+                                            .order_by(StageEvent.id)).all()]
         assert kinds == [EventKind.ENQUEUED, EventKind.CLAIMED, EventKind.SUBMITTED]
         assert session.get(WorkItem, item.id).status is WorkStatus.SUBMITTED
 
@@ -85,16 +86,103 @@ def test_a_record_from_an_earlier_postline_gets_the_new_columns(home):
     """An installation upgraded in place keeps its orders: columns added since are added with their defaults."""
     import sqlite3
 
+    from alembic import command
+
+    from record import schema
     from record.db import _engine_for, get_engine
 
     with transaction() as session:
         order_id = _photo(session).order_id
     db = home / "postline.db"
-    get_engine().dispose()
+    engine = get_engine()
+    with engine.begin() as conn:                         # back to the schema of the baseline revision
+        command.downgrade(schema.alembic_config(conn), "0001")
+    engine.dispose()
     _engine_for.cache_clear()
     with sqlite3.connect(db) as conn:  # what an earlier version's record looked like
         conn.execute("ALTER TABLE orders DROP COLUMN revisions")
         conn.execute("ALTER TABLE orders DROP COLUMN calibration_json")
+        conn.execute("DROP TABLE alembic_version")          # it kept no schema revision either
     with transaction() as session:
         order = work.get_order(session, order_id)
         assert order.revisions == 0 and order.calibration_json is None and order.client == "Test"
+
+
+def _order_events(order_id: int) -> list[tuple[str, str, str | None]]:
+    with transaction() as session:
+        return [(e.kind.value, e.actor, e.reason) for e in session.exec(
+            select(StageEvent).where(StageEvent.order_id == order_id, StageEvent.stage == ORDER)
+            .order_by(StageEvent.id)).all()]
+
+
+def test_every_order_move_writes_one_event_of_the_order(home):
+    with transaction() as session:
+        order_id = _photo(session).order_id
+        assert runs.take(session, order_id, flow_run_id="run-1", name="first", owner="here",
+                         lease=timedelta(minutes=1)) is None
+    with transaction() as session:
+        order = work.get_order(session, order_id)
+        moves.move_order(session, order, OrderStatus.RUNNING, run="run-1", reason="run 'first' started")
+        moves.move_order(session, order, OrderStatus.DELIVERED, run="run-1", delivery_path="/zip")
+        runs.clear(session, order_id, flow_run_id="run-1")
+        moves.move_order(session, order, OrderStatus.REVISION, run=None, actor="anna", reason="client revision 1")
+    assert _order_events(order_id) == [("order_running", "run-1", "run 'first' started"),
+                                       ("order_delivered", "run-1", None),
+                                       ("order_revision", "anna", "client revision 1")]
+    with transaction() as session:
+        assert work.get_order(session, order_id).status is OrderStatus.REVISION
+        photo_events = session.exec(select(StageEvent).where(StageEvent.order_id == order_id,
+                                                             StageEvent.photo_id.is_(None))).all()
+        assert {e.stage for e in photo_events} == {ORDER}       # the order's events name no photo
+
+
+def test_a_refused_order_move_writes_no_event_and_a_rolled_back_one_loses_its_event(home):
+    with transaction() as session:
+        order_id = _photo(session).order_id
+        assert runs.take(session, order_id, flow_run_id="run-1", name="first", owner="here",
+                         lease=timedelta(minutes=1)) is None
+    with transaction() as session, pytest.raises(moves.IllegalMove, match="cannot go from created to delivered"):
+        moves.move_order(session, work.get_order(session, order_id), OrderStatus.DELIVERED, run="run-1")
+    with transaction() as session, pytest.raises(moves.StaleMove, match="another run holds it"):
+        moves.move_order(session, work.get_order(session, order_id), OrderStatus.RUNNING, run="run-2")
+    with pytest.raises(RuntimeError), transaction() as session:
+        moves.move_order(session, work.get_order(session, order_id), OrderStatus.RUNNING, run="run-1")
+        raise RuntimeError("crash before commit")
+    assert _order_events(order_id) == []
+    with transaction() as session:
+        assert work.get_order(session, order_id).status is OrderStatus.CREATED
+
+
+def test_a_client_revision_and_a_qc_send_back_make_a_new_round_from_the_stages_last_input(home):
+    """'Send back as a new round' is one record function (record.rounds): the QC lead's, the automatic gate's
+    and a client revision's new rounds start from what that stage started from last time."""
+    from record import rounds
+    from record.models import QC_GATE
+
+    with transaction() as session:
+        photo = _photo(session)
+        first = work.items_in(session, photo.order_id, "cull_grade")[0]
+        moves.move_item(session, first, WorkStatus.CLAIMED, actor="postline-auto")
+        moves.move_item(session, first, WorkStatus.SUBMITTED, actor="postline-auto", output_path="/graded.tif")
+        gate = moves.enqueue(session, order_id=photo.order_id, photo_id=photo.id, stage=QC_GATE, round=1,
+                             input_path="/graded.tif", actor="postline-auto")
+        moves.move_item(session, gate, WorkStatus.CLAIMED, actor="postline-auto")
+        again = rounds.send_back(session, gate, stage="cull_grade", actor="maria", reason="[exposure] a.dng")
+        assert (again.stage, again.round, again.input_path) == ("cull_grade", 2, "/a.dng")
+        assert again.reason == "sent back by QC: [exposure] a.dng"
+        rejected = session.exec(select(StageEvent).where(StageEvent.work_item_id == gate.id,
+                                                         StageEvent.kind == EventKind.REJECTED)).one()
+        assert (rejected.blamed_stage, rejected.actor) == ("cull_grade", "maria")
+        photo = session.get(Photo, photo.id)
+        photo.status = PhotoStatus.DELIVERED          # as if it had gone through round 2 and been delivered
+        session.add(photo)
+        order = work.get_order(session, photo.order_id)
+        moves.move_order(session, order, OrderStatus.RUNNING, run=None)
+        moves.move_order(session, order, OrderStatus.DELIVERED, run=None)
+    with transaction() as session:
+        assert rounds.request_revision(session, order_id=photo.order_id, requests=[("a.dng", "cull_grade", "warmer")],
+                                       stages=["cull_grade"], actor="anna") == 1
+        third = work.items_in(session, photo.order_id, "cull_grade")[-1]
+        assert (third.round, third.input_path, third.reason) == (3, "/a.dng", "client revision 1: warmer")
+        assert session.get(Photo, photo.id).status is PhotoStatus.INGESTED
+    assert _order_events(photo.order_id)[-1] == ("order_revision", "anna", "client revision 1: 1 photo(s) back in the line")

@@ -158,12 +158,6 @@ def skin_texture(image: np.ndarray, mask: np.ndarray) -> float:
     return float(np.var((y - cv2.GaussianBlur(y, (0, 0), 1.0))[mask]))
 
 
-@pytest.fixture(scope="module")
-def portrait() -> np.ndarray:
-    data = pytest.importorskip("skimage.data")
-    return data.astronaut().astype(np.float32) / 255.0
-
-
 def test_a_recorded_old_version_is_upgraded_when_the_stage_runs(portrait, tmp_path):
     """A line recorded with version-1 skin params (whole frame) runs with that meaning, not the faces-only one."""
     source = imageio.write_working_tiff(tmp_path / "in.tif", portrait)

@@ -19,21 +19,21 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
 from prefect.states import Cancelled, Running, Suspended
-from sqlalchemy import text
-from sqlmodel import SQLModel, col, select
+from sqlmodel import col, select
 
 from config.line import Line, get_line, load_line
 from config.settings import get_settings
 from flows.order import order_flow
 from record import moves, people, runs, work
-from record.db import get_engine, transaction
+from record.db import transaction
 from record.models import (EventKind, OrderStatus, Photo, PhotoStatus, ShootType, WorkItem, WorkStatus)
-from surfaces.cli import create_order, main
-from surfaces.queue_cli import pull_to_folder, submit_work
+from surfaces.actions.orders import create_order
+from surfaces.cli import main
+from surfaces.actions.queue import hand_back as submit_work, pull_to_folder
 from tasks.pixels import imageio
-from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
-from tests.flowkit import MANUAL_SKIN_LINE
-from tests.pg import postgres_url  # noqa: F401  (the session's PostgreSQL)
+from tasks.synthetic import write_card
+from tests.flowkit import MANUAL_SKIN_LINE, paused_run
+from tests.pg import postgres_url, use_empty_record  # noqa: F401  (the session's PostgreSQL)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,11 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # --- helpers ------------------------------------------------------------------------------------------------------
 
 def _card(folder: Path, n: int, size: tuple[int, int] = (1200, 800)) -> Path:
-    folder.mkdir()
-    for i in range(n):
-        kind = ("portrait", "landscape", "interior")[i % 3]
-        write_dng(folder / f"DSC_{i + 1:04d}.dng", render_scene(kind, *size, seed=i), DngMeta())
-    return folder
+    return write_card(folder, n, size=size)
 
 
 class Run(subprocess.Popen):
@@ -87,16 +83,6 @@ def _auto_claims(order_id: int) -> list[int]:
             WorkItem.claimed_by == work.AUTO_WORKER)).all()]
 
 
-def _paused_on(order_id: int, stage: str) -> bool:
-    with transaction() as session:
-        order = work.get_order(session, order_id)
-    if order.waiting_on != stage or not order.flow_run_id:
-        return False
-    with get_client(sync_client=True) as client:
-        state = client.read_flow_run(UUID(order.flow_run_id)).state
-    return bool(state and state.is_paused())
-
-
 def _runs_named(name: str):  # noqa: ANN202
     with get_client(sync_client=True) as client:
         return client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])))
@@ -127,12 +113,7 @@ def _processed_once(order_id: int) -> Counter:
 def record_on(request, home, monkeypatch) -> str:
     """The production record on SQLite (the test's home) or on the session's PostgreSQL, emptied."""
     if request.param == "postgres":
-        url = request.getfixturevalue("postgres_url")
-        monkeypatch.setenv("POSTLINE_DATABASE_URL", url)
-        get_settings.cache_clear()
-        tables = ", ".join(t.name for t in SQLModel.metadata.sorted_tables)
-        with get_engine(url).begin() as conn:
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        use_empty_record(request.getfixturevalue("postgres_url"), monkeypatch)
     return request.param
 
 
@@ -143,19 +124,6 @@ def prefect_env(prefect_api, monkeypatch):
     monkeypatch.setenv("POSTLINE_BATCH_SIZE", "1")
     yield prefect_api
     get_settings.cache_clear()
-
-
-@pytest.fixture
-def line_file(tmp_path, monkeypatch):
-    def use(text: str) -> Path:
-        path = tmp_path / "line.toml"
-        path.write_text(text)
-        monkeypatch.setenv("POSTLINE_LINE_FILE", str(path))
-        get_line.cache_clear()
-        return path
-
-    yield use
-    get_line.cache_clear()
 
 
 # --- two runs of one order ----------------------------------------------------------------------------------------
@@ -190,7 +158,7 @@ def test_a_second_run_is_refused_while_the_first_lives_and_waits_for_it_with_wai
         statuses = {i.id: i.status for i in session.exec(select(WorkItem).where(col(WorkItem.id).in_(held))).all()}
     assert set(statuses.values()) <= {WorkStatus.CLAIMED, WorkStatus.SUBMITTED}, "run 1's claims were released"
 
-    _until("run 1 waits for people", lambda: _paused_on(order_id, "liquify_skin"), alive=[first])
+    _until("run 1 waits for people", lambda: paused_run(order_id, "liquify_skin") is not None, alive=[first])
     refused = Run(order_id, folder=logs)             # the real command's exit code, while run 1 is paused
     assert refused.wait(timeout=120) == 1
     assert f"(id {run1.id})" in refused.complained()
@@ -277,6 +245,8 @@ def test_a_run_suspended_for_people_keeps_its_order_until_prefect_says_it_is_gon
         client.set_flow_run_state(child.id, Cancelled(), force=True)
     assert main(["order", "run", str(order_id)]) == 0
     _processed_once(order_id)
+    with transaction() as session:                   # the wait the suspended run marked is over
+        assert work.get_order(session, order_id).waiting_on is None
 
 
 def test_the_lease_update_has_one_winner(record_on):
@@ -341,7 +311,7 @@ def test_an_order_runs_with_the_line_it_started_with_until_moved(home, prefect_e
     result: dict = {}
     runner = threading.Thread(target=lambda: result.setdefault("zip", order_flow(first)), daemon=True)
     runner.start()
-    _until("the order waits for people", lambda: _paused_on(first, "liquify_skin") or not runner.is_alive())
+    _until("the order waits for people", lambda: paused_run(first, "liquify_skin") is not None or not runner.is_alive())
     assert runner.is_alive(), "the order's run ended instead of waiting for people"
 
     path.write_text(AUTOMATIC_WITHOUT_FINE_RETOUCH)       # the studio edits its line while the order runs

@@ -23,6 +23,40 @@ def test_srgb_transfer_round_trips():
     assert colour.srgb_encode(np.float32(0.18)) == pytest.approx(0.4613, abs=1e-3)
 
 
+def test_ciede2000_matches_sharma_reference_pairs():
+    lab1 = [[50, 2.6772, -79.7751], [50, -1.3802, -84.2814], [60.2574, -34.0099, 36.2677],
+            [2.0776, 0.0795, -1.1350]]
+    lab2 = [[50, 0, -82.7485], [50, 0, -82.7485], [60.4626, -34.1751, 39.4387], [0.9033, -0.0636, -0.5514]]
+    assert colour.delta_e(lab1, lab2) == pytest.approx([2.0425, 1.0000, 1.2644, 0.9082], abs=1e-4)
+
+
+def test_the_grading_constants_are_colour_sciences():
+    """The working <-> display matrix and luma weights are numbers in the code (grading must not import
+    colour-science): they must be what colour-science derives from the spaces' primaries."""
+    assert np.abs(colour.REC2020_TO_SRGB - colour.conversion("rec2020", "srgb")).max() < 1e-6
+    assert np.abs(colour.REC2020_LUMA - colour.rgb_to_xyz("rec2020")[1]).max() < 1e-4
+    assert np.abs(colour.SRGB_LUMA - colour.rgb_to_xyz("srgb")[1]).max() < 1e-4
+    white = colour.to_lab(np.ones((1, 3)))[0]
+    assert white == pytest.approx([100, 0, 0], abs=1e-6)      # the working white is CIELAB's white
+
+
+def test_importing_pixel_code_does_not_import_colour_science():
+    """colour-science's import takes 1-1.7 s: a process that grades an sRGB look or retouches must not pay it (code
+    that needs its colorimetry imports it on first use, once per process)."""
+    code = ("import sys; import tasks.pixels.look, tasks.pixels.skin, tasks.pixels.calibrate, tasks.pixels.decode; "
+            "print('colour' in sys.modules)")
+    out = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_colour_science_works_where_warnings_are_errors():
+    """``import colour`` warns that matplotlib is missing; ``python -W error`` must still get its colorimetry."""
+    code = "from tasks.pixels import colour; print(round(float(colour.delta_e([50, 0, 0], [60, 0, 0])), 3))"
+    out = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "9.471"          # L* 50 against 60: 10 over SL 1.056
+
+
 def test_working_white_is_display_white():
     assert np.allclose(colour.working_to_display(flat([1, 1, 1])), 1.0, atol=1e-3)
 

@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image
 
 from surfaces.cli import main
-from tasks.pixels.synth_dng import render_scene, write_dng
+from tasks.synthetic import render_scene, write_dng
 
 SAMPLE_XMP = Path(__file__).parent / "data" / "lr-golden-hour.xmp"
 

@@ -8,7 +8,7 @@ import pytest
 
 from presets.model import PresetError, load_preset, load_preset_file, resolve
 from surfaces.cli import main
-from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
+from tasks.synthetic import write_card
 
 REPO = Path(__file__).resolve().parents[1]
 LINE_FILE_WORDS = ("cull_grade", "Liquify", "stages", "qc_gate", "max_clipped_share")   # config/line.toml's content
@@ -16,10 +16,7 @@ LINE_FILE_WORDS = ("cull_grade", "Liquify", "stages", "qc_gate", "max_clipped_sh
 
 @pytest.fixture
 def card(tmp_path):
-    folder = tmp_path / "card"
-    folder.mkdir()
-    write_dng(folder / "DSC_0001.dng", render_scene("portrait", 64, 48), DngMeta())
-    return folder
+    return write_card(tmp_path / "card", 1, size=(64, 48))
 
 
 @pytest.fixture

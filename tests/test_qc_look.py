@@ -5,12 +5,11 @@ shows it; legitimate retouch and real calibrations pass."""
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest
 
-from config.line import QcGateSpec, get_line
+from config.line import QcGateSpec
 from presets.model import OutputSpace, load_preset
 from qc import checks
 from record import people, work
@@ -18,11 +17,12 @@ from record.db import transaction
 from record.models import QC_GATE, EventKind, PhotoStatus
 from tasks.operations import graded_reference
 from tasks.pixels import calibrate, detail, dodgeburn, finish, imageio, look, skin
-from tasks.pixels.calibrate import CalibrationModel, CalibrationResult, ChartSource
+from tasks.pixels.calibrate import CalibrationModel, CalibrationResult
+from tasks.pixels.colourchecker import ChartSource
 from tasks.pixels.decode import decode_linear16
-from tasks.pixels.synth_dng import render_scene, write_dng
+from tasks.synthetic import write_card
 from tests.conftest import sample
-from tests.flowkit import MANUAL_SKIN_LINE
+from tests.flowkit import MANUAL_SKIN_LINE, wait_until_paused
 
 SPEC = QcGateSpec()
 NEAR_GREY = 0.2 * np.eye(3) + 0.8 * np.ones((3, 3)) / 3           # what the issue's false chart did: colours gone
@@ -78,18 +78,14 @@ def test_a_crop_is_judged_on_the_whole_frame_statistics():
 
 
 def _card(tmp_path, n: int = 3):
-    card = tmp_path / "card"
-    card.mkdir()
-    for i, kind in enumerate(["portrait", "landscape", "interior"][:n]):
-        write_dng(card / f"DSC_{i + 1:04d}.dng", render_scene(kind, 600, 400, seed=i + 3))
-    return card
+    return write_card(tmp_path / "card", n, first_seed=3)
 
 
 def test_a_forced_bad_calibration_is_caught_by_qc_and_blamed_on_grading(prefect_api, home, tmp_path, monkeypatch):
     """The issue's failure with the chart check bypassed: a destructive matrix recorded as the order's calibration.
     QC rejects every photo for its lost look and sends it back to grading; none is passed or delivered."""
     from flows.order import order_flow
-    from surfaces.cli import create_order
+    from surfaces.actions.orders import create_order
     from tasks.deliver import NothingDelivered
 
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
@@ -115,29 +111,9 @@ def test_a_forced_bad_calibration_is_caught_by_qc_and_blamed_on_grading(prefect_
 
 
 # --- a look lost at a later stage: blamed there ----------------------------------------------------------------
-def _wait_for(order_id: int, stage: str, runner: threading.Thread, timeout: float = 120) -> None:
-    """Until the order's flow run is paused on ``stage`` (a hand-back wakes it only then)."""
-    from uuid import UUID
-
-    from prefect.client.orchestration import get_client
-
-    deadline = time.monotonic() + timeout
-    with get_client(sync_client=True) as client:
-        while time.monotonic() < deadline:
-            assert runner.is_alive(), "the order's flow run ended instead of waiting"
-            with transaction() as session:
-                order = work.get_order(session, order_id)
-            if order.waiting_on == stage and order.flow_run_id:
-                state = client.read_flow_run(UUID(order.flow_run_id)).state
-                if state and state.is_paused():
-                    return
-            time.sleep(0.2)
-    raise AssertionError(f"order {order_id} never waited on {stage}")
-
-
 def _hand_back(folder, *, ruin: str | None) -> list[str]:
     """The retoucher pulls every photo and hands it back: lightly edited, or greyed if it is ``ruin``."""
-    from surfaces.queue_cli import pull_to_folder, submit_work
+    from surfaces.actions.queue import hand_back as submit_work, pull_to_folder
 
     done = []
     while (pulled := pull_to_folder(person="rita", folder=folder)) is not None:
@@ -153,31 +129,25 @@ def _hand_back(folder, *, ruin: str | None) -> list[str]:
     return done
 
 
-def test_a_look_lost_by_a_retoucher_is_blamed_on_their_stage(prefect_api, home, tmp_path, monkeypatch):
+def test_a_look_lost_by_a_retoucher_is_blamed_on_their_stage(prefect_api, home, line_file, tmp_path, monkeypatch):
     from flows.order import order_flow
-    from surfaces.cli import create_order
+    from surfaces.actions.orders import create_order
 
-    line_file = tmp_path / "line.toml"
-    line_file.write_text(MANUAL_SKIN_LINE)
-    monkeypatch.setenv("POSTLINE_LINE_FILE", str(line_file))
+    line_file(MANUAL_SKIN_LINE)
     monkeypatch.setenv("POSTLINE_PAUSE_POLL_SECONDS", "1")
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
-    get_line.cache_clear()
-    try:
-        with transaction() as session:
-            people.add_person(session, name="rita", role="retoucher", skills="liquify_skin", password="s3cret-pass")
-        order_id = create_order(client="Faded", shoot="portrait", card=_card(tmp_path), preset_name=None, due=None).id
-        result: dict = {}
-        runner = threading.Thread(target=lambda: result.setdefault("zip", order_flow(order_id)), daemon=True)
-        runner.start()
-        _wait_for(order_id, "liquify_skin", runner)
-        assert len(_hand_back(tmp_path / "rita", ruin="DSC_0002.dng")) == 3
-        _wait_for(order_id, "liquify_skin", runner)                      # round 2: the greyed photo, sent back
-        assert _hand_back(tmp_path / "rita", ruin=None) == ["DSC_0002.dng"]
-        runner.join(timeout=120)
-        assert "zip" in result
-    finally:
-        get_line.cache_clear()
+    with transaction() as session:
+        people.add_person(session, name="rita", role="retoucher", skills="liquify_skin", password="s3cret-pass")
+    order_id = create_order(client="Faded", shoot="portrait", card=_card(tmp_path), preset_name=None, due=None).id
+    result: dict = {}
+    runner = threading.Thread(target=lambda: result.setdefault("zip", order_flow(order_id)), daemon=True)
+    runner.start()
+    wait_until_paused(order_id, "liquify_skin", runner)
+    assert len(_hand_back(tmp_path / "rita", ruin="DSC_0002.dng")) == 3
+    wait_until_paused(order_id, "liquify_skin", runner)                          # round 2: the greyed photo, sent back
+    assert _hand_back(tmp_path / "rita", ruin=None) == ["DSC_0002.dng"]
+    runner.join(timeout=120)
+    assert "zip" in result
     with transaction() as session:
         photos = work.photos(session, order_id)
         rejections = [e for e in work.events(session, order_id) if e.stage == QC_GATE and e.kind is EventKind.REJECTED]

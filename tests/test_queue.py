@@ -8,13 +8,13 @@ from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import text
-from sqlmodel import SQLModel, func, select
+from sqlmodel import func, select
 
 from record import people, queue, work
 from record.db import get_engine, transaction
 from record.models import EventKind, Order, Photo, PhotoStatus, ShootType, StageEvent, WorkItem, WorkStatus, utcnow
 from record.moves import enqueue
-from tests.pg import postgres_url  # noqa: F401  (the session's PostgreSQL)
+from tests.pg import postgres_url, use_empty_record  # noqa: F401  (the session's PostgreSQL)
 
 SKIN, FINE = "liquify_skin", "fine_retouch"
 
@@ -23,16 +23,7 @@ SKIN, FINE = "liquify_skin", "fine_retouch"
 def record(request, home, monkeypatch) -> str:
     """An empty production record on SQLite (in the test's home) or on the session's PostgreSQL; its URL."""
     if request.param == "postgres":
-        from config.settings import get_settings
-
-        url = request.getfixturevalue("postgres_url")
-        monkeypatch.setenv("POSTLINE_DATABASE_URL", url)
-        get_settings.cache_clear()
-        engine = get_engine(url)
-        tables = ", ".join(t.name for t in SQLModel.metadata.sorted_tables)
-        with engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        return url
+        return use_empty_record(request.getfixturevalue("postgres_url"), monkeypatch)
     return get_engine().url.render_as_string()
 
 

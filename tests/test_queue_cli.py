@@ -13,7 +13,8 @@ from record import work
 from record.db import transaction
 from record.models import EventKind, Photo, PhotoStatus, ShootType, StageEvent, WorkItem, WorkStatus
 from record.moves import enqueue
-from surfaces import queue_cli
+from surfaces.actions import queue as queue_actions
+from surfaces.cli import queue as queue_cli
 from surfaces.cli import main
 from tasks.files import sha256_of
 from tasks.pixels.imageio import read_working_tiff, write_working_tiff
@@ -24,7 +25,7 @@ SKIN = "liquify_skin"
 @pytest.fixture
 def line(home, tmp_path, monkeypatch, capsys) -> list[int]:
     """Liquify & skin worked by people; Ana and Bob have the skill; two photos of an order wait there."""
-    monkeypatch.setattr(queue_cli, "human_stages", lambda: [SKIN])
+    monkeypatch.setattr(queue_actions, "human_stages", lambda: [SKIN])
     for name in ("ana", "bob"):
         monkeypatch.setattr("sys.stdin", io.StringIO(f"{name}'s long password\n"))
         assert main(["people", "add", name, "--role", "retoucher", "--skills", SKIN, "--password-stdin"]) == 0

@@ -1,17 +1,16 @@
 """A production record written by an earlier postline opens in this one: the columns added since (the colour chart
 frame's `deliver_chart`, a boolean; the calibration's note) are added with their defaults, on SQLite and on
-PostgreSQL, and the old orders read as they did."""
+PostgreSQL, and the old orders read as they did (the baseline migration, record/migrations/versions/0001_baseline.py,
+takes such a record over)."""
 
 from __future__ import annotations
-
-import uuid
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from record.db import get_engine
 from record.models import Order
-from tests.pg import postgres_url  # noqa: F401  (the session's PostgreSQL)
+from tests.pg import new_database, postgres_url  # noqa: F401  (the session's PostgreSQL)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -21,13 +20,7 @@ def old_record(request, home) -> str:
         home.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{home / 'old.db'}"
     else:
-        server = request.getfixturevalue("postgres_url")
-        name = f"old_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(server, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE {name}")
-        admin.dispose()
-        url = server.replace("/postgres?", f"/{name}?")
+        url = new_database(request.getfixturevalue("postgres_url"), "old")
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE orders (id INTEGER PRIMARY KEY, client VARCHAR(120) NOT NULL, "

@@ -19,8 +19,8 @@ from flows.order import order_flow
 from record import work
 from record.db import transaction
 from record.models import EventKind, PhotoStatus, WorkItem, WorkStatus
-from surfaces.cli import create_order
-from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
+from surfaces.actions.orders import create_order
+from tasks.synthetic import write_card
 
 PHOTOS = 8
 
@@ -31,11 +31,7 @@ def _submitted(db: Path) -> int:
 
 
 def test_a_killed_run_resumes_without_redoing_finished_photos(prefect_api, home, tmp_path, monkeypatch):
-    card = tmp_path / "card"
-    card.mkdir()
-    for i in range(PHOTOS):
-        kind = ("portrait", "landscape", "interior")[i % 3]
-        write_dng(card / f"IMG_{i:04d}.dng", render_scene(kind, 1600, 1066, seed=i), DngMeta())
+    card = write_card(tmp_path / "card", PHOTOS, size=(1600, 1066), names="IMG_{:04d}.dng", first_number=0)
     order_id = create_order(client="Interrupted", shoot="portrait", card=card, preset_name=None, due=None).id
 
     env = {**os.environ, "PREFECT_API_URL": prefect_api, "POSTLINE_HOME": str(home), "POSTLINE_BATCH_SIZE": "1",

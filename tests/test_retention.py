@@ -20,8 +20,9 @@ from flows.order import order_flow
 from record import work
 from record.db import transaction
 from record.models import EventKind, PhotoStatus, StageEvent
-from surfaces.cli import create_order, main
-from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
+from surfaces.actions.orders import create_order
+from surfaces.cli import main
+from tasks.synthetic import DngMeta, render_scene, write_dng
 from tests.flowkit import Delivery, sha256
 
 STAGES = {"cull_grade", "liquify_skin", "fine_retouch", "design_layout"}

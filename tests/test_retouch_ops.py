@@ -16,12 +16,6 @@ from tasks.pixels.colour import luma
 
 
 @pytest.fixture(scope="module")
-def portrait() -> np.ndarray:
-    data = pytest.importorskip("skimage.data")
-    return data.astronaut().astype(np.float32) / 255.0
-
-
-@pytest.fixture(scope="module")
 def found(portrait) -> list[faces.Face]:
     return faces.detect(portrait)
 

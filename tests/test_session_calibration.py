@@ -4,8 +4,6 @@ and the correction safe, records the fit with the order, grades the session with
 
 from __future__ import annotations
 
-import contextlib
-import io
 import shutil
 
 import numpy as np
@@ -14,12 +12,11 @@ import pytest
 from record import work
 from record.db import transaction
 from record.models import CALIBRATION, EventKind, PhotoStatus, WorkStatus
-from surfaces.cli import main
 from tasks.calibration import CHART_FRAME_REASON
 from tasks.pixels import chart_trust
 from tasks.pixels.calibrate import CalibrationResult
 from tests.conftest import sample
-from tests.flowkit import Delivery, run_order
+from tests.flowkit import Delivery, cli, run_order
 
 
 @pytest.fixture
@@ -32,10 +29,9 @@ def card(tmp_path):
 
 
 def status_of(order_id: int) -> str:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert main(["status", str(order_id)]) == 0
-    return out.getvalue()
+    code, out = cli("status", str(order_id))
+    assert code == 0
+    return out
 
 
 def test_a_chart_on_the_card_calibrates_the_order_and_is_set_aside(prefect_api, home, card, monkeypatch):
@@ -81,11 +77,11 @@ def test_deliver_chart_keeps_the_chart_frame_in_the_line(prefect_api, home, card
 def test_the_accepted_real_calibrations_pass_the_plausibility_checks_with_margin(name):
     """What the real charts' fits do to colours, measured against the bounds (and the 3x3 alike)."""
     from presets.model import load_preset
-    from tasks.pixels import calibrate
+    from tasks.pixels import calibrate, colourchecker
     from tasks.pixels.decode import decode
 
     image = decode(sample(name), load_preset("classic-portrait").decode, half_size=True)
-    measured = calibrate.sample_patches(image, calibrate.detect_chart(image))
+    measured = colourchecker.sample_patches(image, colourchecker.detect_chart(image))
     for model in calibrate.CalibrationModel:
         matrix = calibrate.calibrate(image, name, model=model).array()
         assert chart_trust.judge_correction(matrix, measured) == []
@@ -103,11 +99,9 @@ def test_the_accepted_real_calibrations_pass_the_plausibility_checks_with_margin
 
 def test_order_create_takes_deliver_chart(home, card):
     def create(*extra: str) -> int:
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            assert main(["order", "create", "--client", "Flagged", "--shoot", "wedding", "--from", str(card),
-                         *extra]) == 0
-        return int(out.getvalue().splitlines()[-1])                 # the id, alone on the last line
+        code, out = cli("order", "create", "--client", "Flagged", "--shoot", "wedding", "--from", str(card), *extra)
+        assert code == 0
+        return int(out.splitlines()[-1])                            # the id, alone on the last line
 
     flagged, default = create("--deliver-chart"), create()
     with transaction() as session:

@@ -14,7 +14,7 @@ from record.db import transaction
 from record.models import Photo, PhotoStatus, ShootType
 from surfaces.cli import main
 from surfaces.terminal import has_control, shown
-from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
+from tasks.synthetic import write_card
 
 REPO = Path(__file__).resolve().parents[1]
 HOSTILE = "Anna\n 99  Evil  wedding  delivered\x1b[2J\u202eneB"
@@ -23,10 +23,7 @@ HOSTILE_SHOWN = "Anna\\n 99  Evil  wedding  delivered\\x1b[2J\\u202eneB"
 
 @pytest.fixture
 def card(tmp_path):
-    folder = tmp_path / "card"
-    folder.mkdir()
-    write_dng(folder / "DSC_0001.dng", render_scene("portrait", 64, 48), DngMeta())
-    return folder
+    return write_card(tmp_path / "card", 1, size=(64, 48))
 
 
 def _order(client: str, card: Path) -> int:

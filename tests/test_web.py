@@ -371,7 +371,7 @@ def test_the_lead_sees_every_stage_every_claim_and_what_orders_wait_on(line):
 
 
 def test_the_lead_sends_a_photo_back_from_the_order_page_and_the_retoucher_reads_why(line, tmp_path):
-    from surfaces.queue_cli import submit_work
+    from surfaces.actions.queue import hand_back as submit_work
 
     ids = seed_order(line)
     for item_id in ids:                        # the stage's work done, then both photos wait for QC review

@@ -7,20 +7,19 @@ from __future__ import annotations
 import re
 import threading
 import time
-from uuid import UUID
 
 import httpx
 import pytest
-from prefect.client.orchestration import get_client
 
 from config.line import get_line
 from flows.qc_gate import qc_gate_flow
 from record import moves, people, queue, work
 from record.db import transaction
 from record.models import QC_GATE, EventKind, PhotoStatus, WorkItem, WorkStatus
-from surfaces.queue_cli import submit_work
+from surfaces.actions.queue import hand_back as submit_work
 from surfaces.web import create_app
 from tests.browser import served
+from tests.flowkit import paused_run
 from tests.test_web import LINE, PASSWORD, edited, seed_order
 
 GATE_LINE = LINE + "\n[qc_gate]\nhuman_review = true\n"
@@ -68,13 +67,7 @@ def at_the_gate(home, tmp_path) -> int:
 
 
 def paused(order_id: int) -> bool:
-    with transaction() as session:
-        order = work.get_order(session, order_id)
-    if order.waiting_on != QC_GATE or not order.flow_run_id:
-        return False
-    with get_client(sync_client=True) as client:
-        state = client.read_flow_run(UUID(order.flow_run_id)).state
-    return bool(state and state.is_paused())
+    return paused_run(order_id, QC_GATE) is not None
 
 
 def gate_events(order_id: int) -> list[tuple[str, str, str | None]]:

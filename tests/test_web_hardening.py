@@ -24,6 +24,7 @@ from sqlalchemy import text
 from sqlmodel import SQLModel, select
 
 from config.line import get_line
+from qc.results import ResultRefused, check_result
 from record import people, queue
 from record.db import get_engine, transaction
 from record.models import SignIn, SignInEnd, WorkItem, WorkStatus
@@ -180,9 +181,9 @@ def test_the_limit_is_a_setting_and_a_result_within_it_is_taken(line, tmp_path, 
     result = edited(item_id, tmp_path)
     big = tmp_path / "big.tif"
     tifffile.imwrite(big, np.zeros((1000, 1001, 3), np.uint16), photometric="rgb")
-    with pytest.raises(queue.ResultRefused, match=r"big.tif declares 1001x1000 px.*at most 1 MP"):
-        queue.check_result(big, result, max_pixels=get_settings().max_result_pixels)
-    from surfaces.queue_cli import submit_work
+    with pytest.raises(ResultRefused, match=r"big.tif declares 1001x1000 px.*at most 1 MP"):
+        check_result(big, result, max_pixels=get_settings().max_result_pixels)
+    from surfaces.actions.queue import hand_back as submit_work
 
     assert submit_work(item_id=item_id, person="rita", file=result).item.status is WorkStatus.SUBMITTED
     get_settings.cache_clear()

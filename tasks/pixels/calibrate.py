@@ -1,10 +1,8 @@
 """Session calibration from a shot of an X-Rite ColorChecker Classic (24 patches).
 
 Input and output colour space: linear Rec.2020 (D65), float32, HxWx3 (the working space of
-``tasks.pixels.decode``). The chart is found with OpenCV's MCC detector (``cv2.mcc``) on an 8-bit
-sRGB rendering of the image; when it is not found the caller gives the four outer corners of the
-patch grid. The 24 patch interiors are sampled (median, so dust and scratches do not count), and a
-colour correction is fitted in linear RGB from measured to the published reference:
+``tasks.pixels.decode``). ``tasks.pixels.colourchecker`` finds the chart and samples its 24 patches; a colour
+correction is fitted here in linear RGB from measured to the published reference:
 
 1. per-channel gains on the grey patches fix white balance (and, with ``normalise_exposure``, exposure);
 2. a 3x3 matrix whose rows sum to 1 (greys stay grey) fixes the colours: least squares weighted by
@@ -17,7 +15,8 @@ colour correction is fitted in linear RGB from measured to the published referen
 
 Both refinements minimise what is reported: the mean (not the mean square) CIEDE2000 of the patches, by
 iteratively reweighted least squares on the CIEDE2000 components, with the exposure that
-:func:`patch_delta_e` measures at (one gain matching the grey patches' luminance), not a free factor.
+:func:`~tasks.pixels.colourchecker.patch_delta_e` measures at (one gain matching the grey patches' luminance),
+not a free factor.
 
 Nothing is fitted on a doubtful chart: ``tasks.pixels.chart_trust`` checks that the pattern found is a
 ColorChecker (geometry, flat and distinct patches, the neutral row, the colours) and that the correction is
@@ -38,50 +37,19 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tasks.errors import PhotoError
-from tasks.pixels.synth_dng import SRGB_TO_XYZ, colour_chart_linear_srgb
+from tasks.pixels import colourchecker
+from tasks.pixels.colour import REC2020_LUMA, to_lab
+from tasks.pixels.colourchecker import GREYS, PATCHES, ChartSource, exposure_gain, patch_delta_e, sample_patches
 
 CALIBRATION_VERSION = 2         # 2: the model field; root-polynomial fits (1: 3x3 only)
-PATCHES = 24
-GREYS = slice(19, 23)              # neutral 8 .. neutral 3.5: white may clip, black is flare-bound
 CLIPPED = 0.99                     # a measured channel this high (of 1.0) is treated as clipped
-DETECT_LONG_EDGE = 1600            # the detector runs on a rendering at most this large
-PATCH_GAP = 0.13                   # ColorChecker Classic: gap between patches / patch side
-SAMPLE_FRACTION = 0.5              # corner fallback: sample the inner half of each patch side
 MEAN_DE_ROUNDS = 5                 # reweighting rounds of the mean-CIEDE2000 fit (the first is least squares)
 MEAN_DE_EPS = 0.05                 # dE below this weighs as this in the reweighting (no division by 0)
 
-# --- colorimetry of the working space ----------------------------------------------------------
-_PRIMARIES = np.array([[0.708, 0.292], [0.170, 0.797], [0.131, 0.046]])    # Rec.2020 R, G, B (x, y)
-_D65_XY = np.array([0.3127, 0.3290])
 
-
-def _rgb_to_xyz(primaries: np.ndarray, white_xy: np.ndarray) -> np.ndarray:
-    xyz = np.column_stack([[x / y, 1.0, (1 - x - y) / y] for x, y in primaries])
-    wx, wy = white_xy
-    scale = np.linalg.solve(xyz, [wx / wy, 1.0, (1 - wx - wy) / wy])
-    return xyz * scale
-
-
-REC2020_TO_XYZ = _rgb_to_xyz(_PRIMARIES, _D65_XY)
-XYZ_TO_REC2020 = np.linalg.inv(REC2020_TO_XYZ)
-SRGB_TO_REC2020 = XYZ_TO_REC2020 @ SRGB_TO_XYZ
-WORKING_WHITE = REC2020_TO_XYZ.sum(axis=1)
-WORKING_LUMA = REC2020_TO_XYZ[1]
-
-
-def reference_working() -> np.ndarray:
-    """The 24 published patch colours (REFERENCE_LAB_D50, Bradford-adapted to D65) in linear Rec.2020,
-    row-major from dark skin; 24x3 float64."""
-    return colour_chart_linear_srgb()[0].astype(np.float64) @ SRGB_TO_REC2020.T
-
-
-def working_to_lab(rgb: np.ndarray) -> np.ndarray:
-    """Linear Rec.2020 (N x 3) -> CIELAB relative to the D65 working white."""
-    t = np.asarray(rgb, np.float64) @ REC2020_TO_XYZ.T / WORKING_WHITE
-    f = np.where(t > (6 / 29) ** 3, np.cbrt(t), t / (3 * (6 / 29) ** 2) + 4 / 29)
-    return np.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], axis=1)
-
-
+# CIEDE2000 split into components, hand-written for a reason: the fit below minimises the mean CIEDE2000 by least
+# squares on its components, which colour-science does not give (its delta_E returns the norm only).
+# tests/test_calibrate.py holds their norm to colour-science's CIEDE2000.
 def _ciede2000_terms(lab1: np.ndarray, lab2: np.ndarray) -> tuple[np.ndarray, ...]:
     """dL'/SL, dC'/SC, dH'/SH and RT of CIEDE2000 (kL = kC = kH = 1), after Sharma, Wu & Dalal (2005)."""
     L1, a1, b1 = np.asarray(lab1, np.float64).T
@@ -106,101 +74,12 @@ def _ciede2000_terms(lab1: np.ndarray, lab2: np.ndarray) -> tuple[np.ndarray, ..
     return (L2 - L1) / SL, (c2p - c1p) / SC, dH / SH, RT
 
 
-def ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
-    """CIEDE2000 (kL = kC = kH = 1), after Sharma, Wu & Dalal (2005); N x 3 each, returns N."""
-    dl, dc, dh, rt = _ciede2000_terms(lab1, lab2)
-    return np.sqrt(dl ** 2 + dc ** 2 + dh ** 2 + rt * dc * dh)
-
-
 def ciede2000_components(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
-    """N x 3 whose row norms are :func:`ciede2000`: (dL'/SL, dC'/SC + RT/2 dH'/SH, sqrt(1 - RT^2/4) dH'/SH)
+    """N x 3 whose row norms are CIEDE2000 (``tasks.pixels.colour.delta_e``): (dL'/SL, dC'/SC + RT/2 dH'/SH, sqrt(1 - RT^2/4) dH'/SH)
     (|RT| <= 2). Smooth where the difference is 0, unlike the norm itself, so a least-squares solver
     on them converges where one on the dE values stalls."""
     dl, dc, dh, rt = _ciede2000_terms(lab1, lab2)
     return np.stack([dl, dc + rt * dh / 2, np.sqrt(1 - rt * rt / 4) * dh], axis=1)
-
-
-def exposure_gain(measured: np.ndarray, reference: np.ndarray | None = None) -> float:
-    """The one gain that brings the measured grey patches' luminance to the reference (geometric mean)."""
-    reference = reference_working() if reference is None else reference
-    y_m = np.maximum(measured[GREYS] @ WORKING_LUMA, 1e-6)
-    return float(np.exp(np.mean(np.log(reference[GREYS] @ WORKING_LUMA) - np.log(y_m))))
-
-
-def patch_delta_e(measured: np.ndarray, *, normalise_exposure: bool = True) -> np.ndarray:
-    """CIEDE2000 of 24 measured linear Rec.2020 patch colours against the reference; with
-    ``normalise_exposure`` one gain first matches the grey patches' luminance (exposure is the
-    photographer's choice, not a colour error)."""
-    measured = np.asarray(measured, np.float64)
-    reference = reference_working()
-    if normalise_exposure:
-        measured = measured * exposure_gain(measured, reference)
-    return ciede2000(working_to_lab(reference), working_to_lab(measured))
-
-
-# --- finding the chart ------------------------------------------------------------------------
-class ChartSource(StrEnum):
-    DETECTOR = "detector"          # cv2.mcc found it
-    CORNERS = "corners"            # the caller gave the four corners
-
-
-def _detect_view(image: np.ndarray) -> tuple[np.ndarray, float]:
-    """An 8-bit BGR sRGB rendering (auto-exposed, at most DETECT_LONG_EDGE) and its scale factor."""
-    scale = min(1.0, DETECT_LONG_EDGE / max(image.shape[:2]))
-    small = image if scale == 1.0 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    srgb = np.asarray(small, np.float32) @ np.linalg.inv(SRGB_TO_REC2020).T.astype(np.float32)
-    bright = float(np.percentile(srgb @ np.float32([0.2126, 0.7152, 0.0722]), 99))
-    srgb = np.clip(srgb * (0.9 / max(bright, 1e-6)), 0.0, 1.0)
-    encoded = np.where(srgb <= 0.0031308, srgb * 12.92, 1.055 * np.power(srgb, 1 / 2.4) - 0.055)
-    return np.ascontiguousarray((encoded[..., ::-1] * 255 + 0.5).astype(np.uint8)), scale
-
-
-def detect_chart(image: np.ndarray) -> np.ndarray | None:
-    """24x4x2 pixel-coordinate quads of the patch interiors (row-major from dark skin), or None."""
-    view, scale = _detect_view(image)
-    detector = cv2.mcc.CCheckerDetector.create()
-    detector.setColorChartType(cv2.mcc.MCC24)
-    if not detector.process(view, 1):
-        return None
-    quads = np.asarray(detector.getBestColorChecker().getColorCharts(), np.float64).reshape(PATCHES, 4, 2)
-    return quads / scale
-
-
-def quads_from_corners(corners, *, rows: int = 4, columns: int = 6) -> np.ndarray:
-    """(rows*columns)x4x2 sampling quads, row-major, from the four outer corners of a patch grid in
-    pixels (x, y), clockwise from the top-left as the chart is seen upright: for the whole chart the
-    outer corners of dark skin, bluish green, black and white. ``rows``/``columns`` name a smaller
-    block when only part of the chart is in the frame. Each quad is the inner SAMPLE_FRACTION of its patch."""
-    corners = np.asarray(corners, np.float64)
-    if corners.shape != (4, 2):
-        raise ValueError(f"corners must be four (x, y) points, got shape {corners.shape}")
-    width, height = columns + (columns - 1) * PATCH_GAP, rows + (rows - 1) * PATCH_GAP
-    grid = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
-    homography = cv2.getPerspectiveTransform(grid, corners.astype(np.float32))
-    inset = (1 - SAMPLE_FRACTION) / 2
-    unit = np.array([[inset, inset], [1 - inset, inset], [1 - inset, 1 - inset], [inset, 1 - inset]])
-    cells = [unit + [c * (1 + PATCH_GAP), r * (1 + PATCH_GAP)] for r in range(rows) for c in range(columns)]
-    points = np.concatenate(cells).reshape(-1, 1, 2)
-    return cv2.perspectiveTransform(points, homography).reshape(rows * columns, 4, 2)
-
-
-def sample_patches(image: np.ndarray, quads: np.ndarray) -> np.ndarray:
-    """Per-channel median of the image inside each quad: 24x3 float64 (same space as ``image``)."""
-    h, w = image.shape[:2]
-    out = np.empty((len(quads), 3))
-    for i, quad in enumerate(np.asarray(quads, np.float64)):
-        x0, y0 = np.floor(quad.min(axis=0)).astype(int)
-        x1, y1 = np.ceil(quad.max(axis=0)).astype(int) + 1
-        if x0 < 0 or y0 < 0 or x1 > w or y1 > h or x1 - x0 < 3 or y1 - y0 < 3:
-            raise ValueError(f"patch {i + 1} lies outside the {w}x{h} image or is too small: {quad.round(1).tolist()}")
-        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        cv2.fillConvexPoly(mask, np.rint(quad - [x0, y0]).astype(np.int32), 1)
-        out[i] = np.median(image[y0:y1, x0:x1][mask.astype(bool)], axis=0)
-    return out
-
-
-class ChartNotFound(PhotoError):
-    """No chart-like pattern in the frame (or the one found runs off its edge)."""
 
 
 class ChartRejected(PhotoError):
@@ -218,23 +97,6 @@ class ChartRejected(PhotoError):
         from tasks.pixels.chart_trust import ChartCheck
 
         return all(d.check is ChartCheck.IMPROVEMENT for d in self.doubts)
-
-
-def locate_chart(image: np.ndarray, source: str | Path, corners=None) -> tuple[np.ndarray, ChartSource]:
-    """Quads of the 24 patches: from ``corners`` when given, else from the detector. Whether they are a chart is
-    :func:`tasks.pixels.chart_trust.judge_chart`'s question."""
-    if corners is not None:
-        return quads_from_corners(corners), ChartSource.CORNERS
-    quads = detect_chart(image)
-    try:
-        found = quads is not None and len(sample_patches(image, quads)) == PATCHES
-    except ValueError:                     # a "chart" running off the image edge
-        found = False
-    if not found:
-        raise ChartNotFound(
-            f"no colour chart found in {Path(source).name}: give the corners with corners=[(x, y) x 4], the outer "
-            "corners of the patch grid at dark skin, bluish green, black and white, in pixels of the decoded image")
-    return quads, ChartSource.DETECTOR
 
 
 class CalibrationModel(StrEnum):
@@ -297,7 +159,7 @@ def _grey_gain(rgb: np.ndarray, greys: np.ndarray, log_reference_luma: np.ndarra
     """The one gain that matches the luminance of ``rgb``'s ``greys`` rows to the reference's (geometric
     mean, as :func:`exposure_gain`): the exposure :func:`patch_delta_e` and the bench normalise to, so a fit
     that takes its exposure from it optimises what they measure."""
-    y = np.maximum(rgb[greys] @ WORKING_LUMA, 1e-9)
+    y = np.maximum(rgb[greys] @ REC2020_LUMA, 1e-9)
     return float(np.exp(np.mean(log_reference_luma - np.log(y))))
 
 
@@ -307,13 +169,29 @@ def _fit_mean_de(predict, x0: np.ndarray, target_lab: np.ndarray) -> np.ndarray:
     weighted by 1/sqrt(max(dE, MEAN_DE_EPS)) from the round before (sum of w^2 dE^2 = sum of dE at the
     fixed point), MEAN_DE_ROUNDS rounds. The first round is the plain least-squares fit (the mean of squares)."""
     def components(x: np.ndarray) -> np.ndarray:
-        return ciede2000_components(target_lab, working_to_lab(np.maximum(predict(x), 1e-9)))
+        return ciede2000_components(target_lab, to_lab(np.maximum(predict(x), 1e-9)))
 
     x, weight = np.asarray(x0, np.float64), np.ones(len(target_lab))
     for _ in range(MEAN_DE_ROUNDS):
         x = _levenberg_marquardt(lambda t, w=weight: (components(t) * w[:, None]).ravel(), x)
         weight = 1 / np.sqrt(np.maximum(np.linalg.norm(components(x), axis=1), MEAN_DE_EPS))
     return x
+
+
+def _fit_inputs(measured: np.ndarray, reference: np.ndarray | None, use: np.ndarray | None) -> tuple[np.ndarray, ...]:
+    """What both fits start from: the measured patches and the reference (float64), the patches to fit on
+    (``use``, default: those not clipped), the usable grey patches among them, and the per-channel gains that
+    bring the measured greys to the reference's (white balance and exposure). ValueError when too few are usable."""
+    measured = np.asarray(measured, np.float64)
+    reference = colourchecker.reference() if reference is None else np.asarray(reference, np.float64)
+    use = (measured.max(axis=1) < CLIPPED) if use is None else np.asarray(use, bool)
+    greys = np.zeros(len(measured), bool)
+    greys[GREYS] = True
+    greys &= use
+    if greys.sum() < 2 or use.sum() < 8:
+        raise ValueError(f"too few usable patches to fit ({int(use.sum())} unclipped, {int(greys.sum())} greys)")
+    gains = (measured[greys] * reference[greys]).sum(axis=0) / (measured[greys] ** 2).sum(axis=0)
+    return measured, reference, use, greys, gains
 
 
 def fit_matrix(measured: np.ndarray, reference: np.ndarray | None = None, *, normalise_exposure: bool = True,
@@ -326,26 +204,17 @@ def fit_matrix(measured: np.ndarray, reference: np.ndarray | None = None, *, nor
     minimise the mean CIEDE2000 over the patches, exposure matched on the grey patches' luminance (as
     :func:`patch_delta_e` measures). Without ``normalise_exposure`` the matrix keeps the measured
     exposure (only colour and white balance change)."""
-    measured = np.asarray(measured, np.float64)
-    reference = reference_working() if reference is None else np.asarray(reference, np.float64)
-    use = (measured.max(axis=1) < CLIPPED) if use is None else np.asarray(use, bool)
-    greys = np.zeros(len(measured), bool)
-    greys[GREYS] = True
-    greys &= use
-    if greys.sum() < 2 or use.sum() < 8:
-        raise ValueError(f"too few usable patches to fit ({int(use.sum())} unclipped, {int(greys.sum())} greys)")
-    # 1. white balance and exposure: per-channel gains on the grey patches
-    gains = (measured[greys] * reference[greys]).sum(axis=0) / (measured[greys] ** 2).sum(axis=0)
+    measured, reference, use, greys, gains = _fit_inputs(measured, reference, use)   # 1. white balance, exposure
     balanced = measured[use] * gains
     target = reference[use]
     # 2. colour, linear least squares: two free entries per row, weighted by 1/luminance
-    weight = 1.0 / np.maximum(target @ WORKING_LUMA, 0.01)
+    weight = 1.0 / np.maximum(target @ REC2020_LUMA, 0.01)
     x = balanced * weight[:, None]
     a = x[:, :2] - x[:, 2:3]
     free = np.array([np.linalg.lstsq(a, target[:, c] * weight - x[:, 2], rcond=None)[0] for c in range(3)])
     # 3. refine the colour part on mean CIEDE2000, exposure set by the grey patches as it is measured
-    target_lab = working_to_lab(target)
-    fit_greys, log_grey_luma = greys[use], np.log(target[greys[use]] @ WORKING_LUMA)
+    target_lab = to_lab(target)
+    fit_greys, log_grey_luma = greys[use], np.log(target[greys[use]] @ REC2020_LUMA)
 
     def predict(theta: np.ndarray) -> np.ndarray:
         out = balanced @ _with_neutral_rows(theta).T
@@ -362,20 +231,14 @@ def fit_root_polynomial(measured: np.ndarray, reference: np.ndarray | None = Non
                         normalise_exposure: bool = True, use: np.ndarray | None = None) -> np.ndarray:
     """3x6 matrix A with A @ root_polynomial_terms(measured) ~ reference that keeps greys grey,
     seeded by :func:`fit_matrix` and refined on the mean CIEDE2000 (same gains, ``use`` and exposure handling)."""
-    measured = np.asarray(measured, np.float64)
-    reference = reference_working() if reference is None else np.asarray(reference, np.float64)
-    use = (measured.max(axis=1) < CLIPPED) if use is None else np.asarray(use, bool)
-    matrix = fit_matrix(measured, reference, use=use)               # raises when too few patches
-    greys = np.zeros(len(measured), bool)
-    greys[GREYS] = True
-    greys &= use
-    gains = (measured[greys] * reference[greys]).sum(axis=0) / (measured[greys] ** 2).sum(axis=0)
+    measured, reference, use, greys, gains = _fit_inputs(measured, reference, use)
+    matrix = fit_matrix(measured, reference, use=use)
     colour = matrix @ np.diag(1 / gains)
     scale = float(colour.sum(axis=1).mean())
     start = np.column_stack([colour / scale, np.zeros((3, 3))])     # the 3x3, as a 3x6
     terms = root_polynomial_terms(measured[use] * gains)
-    target_lab = working_to_lab(reference[use])
-    fit_greys, log_grey_luma = greys[use], np.log(reference[use][greys[use]] @ WORKING_LUMA)
+    target_lab = to_lab(reference[use])
+    fit_greys, log_grey_luma = greys[use], np.log(reference[use][greys[use]] @ REC2020_LUMA)
 
     def rows(free: np.ndarray) -> np.ndarray:                       # rows sum to 1: greys stay grey
         free = np.asarray(free).reshape(3, 5)
@@ -451,13 +314,14 @@ def calibrate(image: np.ndarray, source: str | Path, *, corners=None, normalise_
               model: CalibrationModel = CalibrationModel.ROOT_POLYNOMIAL) -> CalibrationResult:
     """Find the chart in ``image`` (linear Rec.2020 decode of ``source``: float in [0, 1], or uint16
     as ``decode_linear16`` gives it), check it is one, fit ``model``, check the fit and the correction, and
-    report. Raises :class:`ChartNotFound` when there is no chart-like pattern, :class:`ChartRejected` (with the
-    reasons) when the pattern or the correction fails a check of ``tasks.pixels.chart_trust``."""
+    report. Raises :class:`~tasks.pixels.colourchecker.ChartNotFound` when there is no chart-like pattern,
+    :class:`ChartRejected` (with the reasons) when the pattern or the correction fails a check of
+    ``tasks.pixels.chart_trust``."""
     from tasks.pixels import chart_trust     # it judges this module's results, so it imports this module
 
     if image.dtype == np.uint16:
         image = image.astype(np.float32) * np.float32(1 / 65535)
-    quads, found_by = locate_chart(image, source, corners)
+    quads, found_by = colourchecker.locate_chart(image, source, corners)
     try:
         measured = sample_patches(image, quads)
     except ValueError as exc:

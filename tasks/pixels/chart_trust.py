@@ -34,7 +34,8 @@ import cv2
 import numpy as np
 
 from tasks.pixels import calibrate as cal
-from tasks.pixels.colour import srgb_decode
+from tasks.pixels import colourchecker as chart
+from tasks.pixels.colour import REC2020_LUMA, chroma_hue, conversion, delta_e, hue_turn, srgb_decode, to_lab
 
 ROWS, COLUMNS = 4, 6
 NEUTRAL_ROW = slice(18, 24)        # white 9.5 .. black 2
@@ -139,23 +140,23 @@ class Doubt:
 def judged_colours() -> np.ndarray:
     """The colours a correction is judged on: everyday colours and the chart's 24 reference colours, linear
     Rec.2020, N x 3."""
-    everyday = srgb_decode(EVERYDAY_SRGB).astype(np.float64) @ cal.SRGB_TO_REC2020.T
-    return np.vstack([everyday, cal.reference_working()])
+    everyday = srgb_decode(EVERYDAY_SRGB).astype(np.float64) @ conversion("srgb", "rec2020").T
+    return np.vstack([everyday, chart.reference()])
 
 
 def _lab(rgb: np.ndarray, *, grey_gain_from: np.ndarray | None = None) -> np.ndarray:
     """CIELAB of linear Rec.2020 rows, exposure matched on the chart's greys when ``grey_gain_from`` (24 x 3)."""
-    gain = 1.0 if grey_gain_from is None else cal.exposure_gain(grey_gain_from)
-    return cal.working_to_lab(np.maximum(np.asarray(rgb, np.float64) * gain, 1e-9))
+    gain = 1.0 if grey_gain_from is None else chart.exposure_gain(grey_gain_from)
+    return to_lab(np.maximum(np.asarray(rgb, np.float64) * gain, 1e-9))
 
 
 def _chroma(lab: np.ndarray) -> np.ndarray:
-    return np.hypot(lab[..., 1], lab[..., 2])
+    return chroma_hue(lab)[0]
 
 
 # --- the chart -----------------------------------------------------------------------------------------------
 def _ideal_centres() -> np.ndarray:
-    pitch = 1 + cal.PATCH_GAP
+    pitch = 1 + chart.PATCH_GAP
     return np.array([[(c + 0.5) * pitch, (r + 0.5) * pitch] for r in range(ROWS) for c in range(COLUMNS)],
                     np.float32)
 
@@ -193,7 +194,7 @@ def patch_textures(image: np.ndarray, quads: np.ndarray) -> np.ndarray:
         x1, y1 = np.minimum(np.ceil(quad.max(axis=0)).astype(int) + 1, [w, h])
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillConvexPoly(mask, np.rint(quad - [x0, y0]).astype(np.int32), 1)
-        y = image[y0:y1, x0:x1][mask.astype(bool)] @ cal.WORKING_LUMA
+        y = image[y0:y1, x0:x1][mask.astype(bool)] @ REC2020_LUMA
         p10, p50, p90 = np.percentile(y, [10, 50, 90])
         out[i] = (p90 - p10) / max(p50, 1e-4)
     return out
@@ -213,7 +214,7 @@ def _patches(image: np.ndarray, quads: np.ndarray, measured: np.ndarray) -> list
                                                 f"{MAX_PATCH_TEXTURE:.0%} of their level; {MAX_TEXTURED_PATCHES} allowed)"))
     lab = _lab(measured, grey_gain_from=measured)
     first, second = np.array(neighbour_pairs()).T
-    alike = int((cal.ciede2000(lab[first], lab[second]) < MIN_NEIGHBOUR_DE).sum())
+    alike = int((delta_e(lab[first], lab[second]) < MIN_NEIGHBOUR_DE).sum())
     if alike > MAX_ALIKE_NEIGHBOURS:
         doubts.append(Doubt(ChartCheck.PATCHES, f"{alike} pairs of neighbouring patches are alike (dE00 under "
                                                 f"{MIN_NEIGHBOUR_DE:g}; a chart has none, {MAX_ALIKE_NEIGHBOURS} allowed)"))
@@ -222,14 +223,14 @@ def _patches(image: np.ndarray, quads: np.ndarray, measured: np.ndarray) -> list
 
 def _neutrals(measured: np.ndarray) -> list[Doubt]:
     doubts = []
-    y = measured[NEUTRAL_ROW] @ cal.WORKING_LUMA
+    y = measured[NEUTRAL_ROW] @ REC2020_LUMA
     if not np.all(np.diff(y) < 0):
         doubts.append(Doubt(ChartCheck.NEUTRALS, "the bottom row does not darken step by step from white to black"))
     step = y[1] / max(y[4], 1e-9)
     if not STEP_RANGE[0] <= step <= STEP_RANGE[1]:
         doubts.append(Doubt(ChartCheck.NEUTRALS, f"neutral 8 is {step:.1f} times as light as neutral 3.5 (a chart: "
                                                  f"{STEP_RANGE[0]:g}-{STEP_RANGE[1]:g})"))
-    greys = _lab(measured, grey_gain_from=measured)[cal.GREYS]
+    greys = _lab(measured, grey_gain_from=measured)[chart.GREYS]
     chroma = float(_chroma(greys).max())
     spread = float(np.linalg.norm(greys[:, 1:] - greys[:, 1:].mean(axis=0), axis=1).max())
     if chroma > MAX_NEUTRAL_CHROMA:
@@ -243,9 +244,9 @@ def _neutrals(measured: np.ndarray) -> list[Doubt]:
 
 def balanced_chroma_ratio(measured: np.ndarray) -> float:
     """Mean chroma of the colour patches, per-channel balanced on the greys, over the reference's."""
-    reference = cal.reference_working()
-    greys = measured[cal.GREYS]
-    gains = (greys * reference[cal.GREYS]).sum(axis=0) / np.maximum((greys ** 2).sum(axis=0), 1e-12)
+    reference = chart.reference()
+    greys = measured[chart.GREYS]
+    gains = (greys * reference[chart.GREYS]).sum(axis=0) / np.maximum((greys ** 2).sum(axis=0), 1e-12)
     seen = _chroma(_lab(measured * gains))[COLOUR_PATCHES].mean()
     return float(seen / _chroma(_lab(reference))[COLOUR_PATCHES].mean())
 
@@ -312,25 +313,24 @@ def measure_correction(matrix: np.ndarray, measured: np.ndarray | None = None) -
     fitted on, if known."""
     matrix = np.asarray(matrix, np.float64)
     white = white_point(matrix)
-    white_lab = _lab(white[None] / max(float(white @ cal.WORKING_LUMA), 1e-9))[0]
+    white_lab = _lab(white[None] / max(float(white @ REC2020_LUMA), 1e-9))[0]
     colours = judged_colours()
     after = cal.transform(colours, matrix) / np.maximum(white, 1e-9)       # its white balance taken out
-    before_lab, after_lab = _lab(colours), _lab(after * (colours @ cal.WORKING_LUMA).sum()
-                                                / max(float((after @ cal.WORKING_LUMA).sum()), 1e-9))
-    before_c, after_c = _chroma(before_lab), _chroma(after_lab)
-    hue = np.degrees(np.arctan2(after_lab[:, 2], after_lab[:, 1]) - np.arctan2(before_lab[:, 2], before_lab[:, 1]))
-    hue = np.abs((hue + 180) % 360 - 180)
+    before_lab, after_lab = _lab(colours), _lab(after * (colours @ REC2020_LUMA).sum()
+                                                / max(float((after @ REC2020_LUMA).sum()), 1e-9))
+    (before_c, before_h), (after_c, after_h) = chroma_hue(before_lab), chroma_hue(after_lab)
+    hue = hue_turn(before_h, after_h)
     coloured = before_c >= 20
     weight = before_c * coloured
     grey_chroma = float("nan")
     if measured is not None:
         corrected = cal.transform(np.asarray(measured, np.float64), matrix)
-        grey_chroma = float(_chroma(_lab(corrected, grey_gain_from=corrected)[cal.GREYS]).max())
+        grey_chroma = float(_chroma(_lab(corrected, grey_gain_from=corrected)[chart.GREYS]).max())
     local = local_matrix(matrix)
-    return CorrectionMeasures(white_shift=float(_chroma(white_lab)), chroma_ratio=float(after_c.mean() / before_c.mean()),
-                              hue_turn=float(hue[coloured].max()),
-                              mean_hue_turn=float((hue * weight).sum() / weight.sum()), grey_chroma=grey_chroma, condition=float(np.linalg.cond(local)),
-                              determinant=float(np.linalg.det(local)))
+    return CorrectionMeasures(white_shift=float(_chroma(white_lab)),
+                              chroma_ratio=float(after_c.mean() / before_c.mean()), hue_turn=float(hue[coloured].max()),
+                              mean_hue_turn=float((hue * weight).sum() / weight.sum()), grey_chroma=grey_chroma,
+                              condition=float(np.linalg.cond(local)), determinant=float(np.linalg.det(local)))
 
 
 def judge_correction(matrix: np.ndarray, measured: np.ndarray | None = None) -> list[Doubt]:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from config.errors import Invalid
 from presets.model import describe_error
 
 
@@ -42,7 +43,7 @@ class OpParams(BaseModel):
         return {**self.model_dump(mode="json", exclude_unset=True), "version": self.version}
 
 
-class ParamsError(ValueError):
+class ParamsError(Invalid):
     """Parameters an operation cannot take; the message names the key and what is allowed."""
 
 

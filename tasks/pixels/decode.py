@@ -3,10 +3,10 @@ orientation applied). RAW through LibRaw (rawpy); JPEG/TIFF through Pillow.
 ``decode_linear16`` gives LibRaw's 16-bit output as is (the fast grading path); ``decode`` gives
 float32 in [0, 1]. Errors name the file and say what to do.
 
-White balance in Kelvin: the light's chromaticity comes from the Planckian locus (Krystek's 1985
-approximation in CIE 1960 uv) moved off it by the tint (about 3e-4 Duv per unit; as in Lightroom,
-+ takes the light as greener, so the picture comes out more magenta; D65 is about 6500 K, tint +10); the camera's response to that white comes from its colour matrix (LibRaw's
-``rgb_xyz_matrix``, or for DNGs its ``color_matrix`` with the daylight multipliers). For a camera
+White balance in Kelvin: the light's chromaticity comes from the Planckian locus in CIE 1960 uv (colour-science,
+Ohno 2013) moved off it by the tint (about 3e-4 Duv per unit; as in Lightroom, + takes the light as greener, so
+the picture comes out more magenta; D65 is about 6500 K, tint +10); the camera's response to that white comes from
+its colour matrix (LibRaw's ``rgb_xyz_matrix``, or for DNGs its ``color_matrix`` with the daylight multipliers). For a camera
 LibRaw knows no matrix for, the camera's primaries are taken to be sRGB's (an approximation)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from PIL import Image, ImageOps
 
 from presets.model import DecodeParams, Demosaic, HighlightMode, NoiseReduction, WhiteBalance
 from tasks.errors import PhotoError
-from tasks.pixels.colour import display_to_working, rgb_to_xyz
+from tasks.pixels.colour import display_to_working, rgb_to_xyz, science
 from tasks.pixels.memory import keep_freed_memory
 from tasks.pixels.metadata import PhotoKind, kind_of
 
@@ -35,19 +35,11 @@ DUV_PER_TINT = 3e-4
 
 
 def kelvin_to_xyz(kelvin: float, tint: float = 0.0) -> np.ndarray:
-    """XYZ (Y = 1) of a light of colour temperature ``kelvin``, ``tint`` off the Planckian locus."""
-    def uv(t: float) -> np.ndarray:
-        u = (0.860117757 + 1.54118254e-4 * t + 1.28641212e-7 * t * t) / (1 + 8.42420235e-4 * t + 7.08145163e-7 * t * t)
-        v = (0.317398726 + 4.22806245e-5 * t + 4.20481691e-8 * t * t) / (1 - 2.89741816e-5 * t + 1.61456053e-7 * t * t)
-        return np.array([u, v])
-    point = uv(kelvin)
-    along = uv(kelvin + 1.0) - uv(kelvin - 1.0)
-    normal = np.array([-along[1], along[0]]) / np.hypot(*along)
-    if normal[1] < 0:
-        normal = -normal                          # + Duv is above the locus (greener)
-    u, v = point + tint * DUV_PER_TINT * normal   # + tint: a greener light, above the locus
-    x, y = 3 * u / (2 * u - 8 * v + 4), 2 * v / (2 * u - 8 * v + 4)
-    return np.array([x / y, 1.0, (1 - x - y) / y])
+    """XYZ (Y = 1) of a light of colour temperature ``kelvin``, ``tint`` off the Planckian locus (colour-science's
+    CCT and Duv to CIE 1960 uv, Ohno 2013)."""
+    colour = science()
+    uv = colour.temperature.CCT_to_uv(np.array([kelvin, tint * DUV_PER_TINT]), method="Ohno 2013")
+    return colour.xy_to_XYZ(colour.UCS_uv_to_xy(uv))
 
 
 def camera_neutral(raw: rawpy.RawPy, xyz: np.ndarray) -> np.ndarray:

@@ -56,8 +56,8 @@ _PER_THREAD = threading.local()
 
 
 def _cascade(name: str) -> cv2.CascadeClassifier:
-    """The cascade ``name``, one per thread: a classifier is not safe to share, two threads detecting with the
-    same one at once find other faces (measured: a portrait skinned beside another photo came out different)."""
+    """This thread's own copy of the cascade: a CascadeClassifier detecting in two threads at once finds other
+    faces than it finds alone (photo batches run on a thread pool: tests/test_faces_threads.py)."""
     loaded = _PER_THREAD.__dict__.setdefault("cascades", {})
     if name not in loaded:
         path = CASCADES / name

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from config.errors import Invalid
 from tasks.pixels import faces as face_finder
 
 TEMPLATES_FILE = Path(__file__).with_name("layout_templates.toml")
@@ -64,7 +65,7 @@ class SpreadParams(BaseModel):
         return self.px(self.width_mm + 2 * self.bleed_mm), self.px(self.height_mm + 2 * self.bleed_mm)
 
 
-class LayoutError(ValueError):
+class LayoutError(Invalid):
     pass
 
 

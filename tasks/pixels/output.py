@@ -18,7 +18,7 @@ import tifffile
 from PIL import Image, ImageCms
 
 from presets.model import OutputSpace
-from tasks.pixels.colour import conversion, rgb_to_xyz, srgb_decode_ext, srgb_encode
+from tasks.pixels.colour import conversion, rgb_to_xyz, science, srgb_decode_ext, srgb_encode
 
 ADOBE_GAMMA = 563 / 256          # Adobe RGB (1998): a pure power 2.19921875
 _SPACE = {OutputSpace.SRGB: "srgb", OutputSpace.ADOBE_RGB: "adobe_rgb", OutputSpace.DISPLAY_P3: "display_p3"}
@@ -43,13 +43,12 @@ def apply(display: np.ndarray, space: OutputSpace) -> np.ndarray:
     """Extended-sRGB display values -> encoded values of ``space`` in [0, 1]."""
     linear = srgb_decode_ext(np.asarray(display, np.float32))
     if space is not OutputSpace.SRGB:
-        linear = linear @ conversion("srgb", _SPACE[space]).T
+        linear = linear @ conversion("srgb", _SPACE[space]).T.astype(np.float32)
     return encode(linear, space)
 
 
 # --- ICC profiles ---------------------------------------------------------------------------------
-D50 = np.array([0.9642, 1.0, 0.8249])
-_BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
+D50 = np.array([0.9642, 1.0, 0.8249])           # the ICC profile connection space's white, as ICC.1 writes it
 
 
 def _s15(value: float) -> bytes:
@@ -64,7 +63,7 @@ def _curve_tag(space: OutputSpace) -> bytes:
     if space is OutputSpace.ADOBE_RGB:
         return b"curv" + b"\0" * 4 + struct.pack(">IH", 1, int(round(ADOBE_GAMMA * 256))) + b"\0\0"
     x = np.linspace(0.0, 1.0, 1024)
-    y = np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+    y = science().cctf_decoding(x, function="sRGB")
     return b"curv" + b"\0" * 4 + struct.pack(">I", len(y)) + np.round(y * 65535).astype(">u2").tobytes()
 
 
@@ -83,7 +82,7 @@ def build_icc(space: OutputSpace, description: str) -> bytes:
     the D50 PCS, media white D50 (as ICC v4 and LittleCMS expect), tone curve of the space."""
     to_xyz = rgb_to_xyz(_SPACE[space])
     white = to_xyz.sum(axis=1)
-    adapt = np.linalg.inv(_BRADFORD) @ np.diag((_BRADFORD @ D50) / (_BRADFORD @ white)) @ _BRADFORD
+    adapt = science().adaptation.matrix_chromatic_adaptation_VonKries(white, D50, transform="Bradford")
     colourants = adapt @ to_xyz
     curve = _curve_tag(space)
     tags = [(b"desc", _desc_tag(description)), (b"cprt", _text_tag("No copyright, use freely")),

@@ -1,4 +1,4 @@
-"""The checks a retoucher's result must pass before the line takes it (record.queue.check_result)."""
+"""The checks a retoucher's result must pass before the line takes it (qc.results.check_result)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from record.queue import ResultRefused, check_result, image_facts
+from qc.results import ResultRefused, check_result, image_facts
 from tasks.pixels.imageio import read_working_tiff, to_pil8, write_jpeg, write_working_tiff
 
 
@@ -86,7 +86,7 @@ def test_a_photoshop_style_lzw_tiff_is_accepted(tmp_path):
     import numpy as np
     import tifffile
 
-    from record.queue import check_result
+    from qc.results import check_result
     from tasks.pixels import imageio
 
     working = tmp_path / "working.tif"

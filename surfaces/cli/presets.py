@@ -108,7 +108,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_render(args: argparse.Namespace) -> int:
     from presets.model import PresetError, resolve
-    from tasks.errors import PostlineError
+    from config.errors import PostlineError
     from tasks.pixels.render import render
 
     source = Path(args.raw)

@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 import rawpy
 
-from tasks.pixels.synth_dng import (
-    REFERENCE_LAB_D50,
+from tasks.pixels.colour import delta_e, science, to_lab
+from tasks.synthetic import (
     DngMeta,
     chart_patch_boxes,
     colour_chart_linear_srgb,
     make_demo_shoot,
     render_chart,
     render_scene,
+    write_card,
     write_dng,
 )
 
@@ -27,58 +28,14 @@ EXACT_DECODE = dict(use_camera_wb=True, no_auto_bright=True, gamma=(1, 1), outpu
                     output_color=rawpy.ColorSpace.sRGB, adjust_maximum_thr=0.0)
 CHART_W, CHART_H = 1200, 800
 
-# --- colour-difference helpers (independent of the module under test) --------------------------
-SRGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
-                        [0.2126729, 0.7151522, 0.0721750],
-                        [0.0193339, 0.1191920, 0.9503041]])
-D65 = SRGB_TO_XYZ.sum(axis=1)
-D50 = np.array([0.96422, 1.0, 0.82521])
-
-
-def xyz_to_lab(xyz: np.ndarray, white: np.ndarray) -> np.ndarray:
-    t = xyz / white
-    f = np.where(t > (6 / 29) ** 3, np.cbrt(t), t / (3 * (6 / 29) ** 2) + 4 / 29)
-    return np.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], axis=1)
-
-
-def srgb_linear_to_lab(rgb: np.ndarray) -> np.ndarray:
-    """Linear sRGB (D65) -> CIELAB relative to D65 white (both sides compared in the same space)."""
-    return xyz_to_lab(np.asarray(rgb, float) @ SRGB_TO_XYZ.T, D65)
-
-
-def ciede2000(lab1: np.ndarray, lab2: np.ndarray) -> np.ndarray:
-    """CIEDE2000 (kL = kC = kH = 1), after Sharma, Wu & Dalal (2005)."""
-    L1, a1, b1 = np.asarray(lab1, float).T
-    L2, a2, b2 = np.asarray(lab2, float).T
-    c_bar = (np.hypot(a1, b1) + np.hypot(a2, b2)) / 2
-    g = 0.5 * (1 - np.sqrt(c_bar ** 7 / (c_bar ** 7 + 25.0 ** 7)))
-    a1p, a2p = a1 * (1 + g), a2 * (1 + g)
-    c1p, c2p = np.hypot(a1p, b1), np.hypot(a2p, b2)
-    h1p, h2p = np.degrees(np.arctan2(b1, a1p)) % 360, np.degrees(np.arctan2(b2, a2p)) % 360
-    dL, dC = L2 - L1, c2p - c1p
-    dh = h2p - h1p
-    dh = np.where(dh > 180, dh - 360, np.where(dh < -180, dh + 360, dh))
-    dh = np.where(c1p * c2p == 0, 0, dh)
-    dH = 2 * np.sqrt(c1p * c2p) * np.sin(np.radians(dh / 2))
-    L_bar, C_bar = (L1 + L2) / 2, (c1p + c2p) / 2
-    h_sum = h1p + h2p
-    h_bar = np.where(c1p * c2p == 0, h_sum,
-                     np.where(np.abs(h1p - h2p) <= 180, h_sum / 2,
-                              np.where(h_sum < 360, (h_sum + 360) / 2, (h_sum - 360) / 2)))
-    T = (1 - 0.17 * np.cos(np.radians(h_bar - 30)) + 0.24 * np.cos(np.radians(2 * h_bar))
-         + 0.32 * np.cos(np.radians(3 * h_bar + 6)) - 0.20 * np.cos(np.radians(4 * h_bar - 63)))
-    SL = 1 + 0.015 * (L_bar - 50) ** 2 / np.sqrt(20 + (L_bar - 50) ** 2)
-    SC, SH = 1 + 0.045 * C_bar, 1 + 0.015 * C_bar * T
-    RT = (-2 * np.sqrt(C_bar ** 7 / (C_bar ** 7 + 25.0 ** 7))
-          * np.sin(np.radians(60 * np.exp(-(((h_bar - 275) / 25) ** 2)))))
-    return np.sqrt((dL / SL) ** 2 + (dC / SC) ** 2 + (dH / SH) ** 2 + RT * (dC / SC) * (dH / SH))
-
-
-def test_ciede2000_matches_sharma_reference_pairs():
-    lab1 = [[50, 2.6772, -79.7751], [50, -1.3802, -84.2814], [60.2574, -34.0099, 36.2677],
-            [2.0776, 0.0795, -1.1350]]
-    lab2 = [[50, 0, -82.7485], [50, 0, -82.7485], [60.4626, -34.1751, 39.4387], [0.9033, -0.0636, -0.5514]]
-    assert ciede2000(lab1, lab2) == pytest.approx([2.0425, 1.0000, 1.2644, 0.9082], abs=1e-4)
+# X-Rite ColorChecker Classic, "November 2014 and newer", CIE L*a*b* (D50, 2 deg), as X-Rite publishes it.
+REFERENCE_LAB_D50 = np.array([
+    [37.54, 14.37, 14.92], [64.66, 19.27, 17.50], [49.32, -3.82, -22.54], [43.46, -12.74, 22.72],
+    [54.94, 9.61, -24.79], [70.48, -32.26, -0.37], [62.73, 35.83, 56.50], [39.43, 10.75, -45.17],
+    [50.57, 48.64, 16.67], [30.10, 22.54, -20.87], [71.77, -24.13, 58.19], [71.51, 18.24, 67.37],
+    [28.37, 15.42, -49.80], [54.38, -39.72, 32.27], [42.43, 51.05, 28.62], [81.80, 2.67, 80.41],
+    [50.63, 51.28, -14.12], [49.57, -29.71, -28.32], [95.19, -1.03, 2.93], [81.29, -0.57, 0.44],
+    [66.89, -0.75, -0.06], [50.76, -0.13, 0.14], [35.63, -0.46, -0.48], [20.64, 0.07, -0.46]])
 
 
 def patch_means(img: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -96,9 +53,11 @@ def test_chart_reference_reproduces_published_lab():
     rgb, names = colour_chart_linear_srgb()
     assert rgb.shape == (24, 3) and rgb.dtype == np.float32 and len(names) == 24
     assert names[0] == "dark skin" and names[18].startswith("white")
-    bradford = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
-    to_d50 = np.linalg.inv(bradford) @ np.diag((bradford @ D50) / (bradford @ D65)) @ bradford
-    lab = xyz_to_lab(rgb.astype(float) @ SRGB_TO_XYZ.T @ to_d50.T, D50)
+    colour = science()
+    d50 = colour.CCS_ILLUMINANTS["CIE 1931 2 Degree Standard Observer"]["D50"]
+    xyz_d50 = colour.RGB_to_XYZ(rgb.astype(float), colour.RGB_COLOURSPACES["sRGB"], illuminant=d50,
+                                chromatic_adaptation_transform="Bradford")
+    lab = colour.XYZ_to_Lab(xyz_d50, d50)
     assert np.abs(lab - REFERENCE_LAB_D50).max() < 0.01
     assert rgb[17, 0] < 0                                     # cyan is outside sRGB: kept negative
     assert (np.ptp(rgb[18:], axis=1) / rgb[18:].mean(axis=1)).max() < 0.07  # grey ramp ~neutral
@@ -109,7 +68,7 @@ def test_chart_decodes_with_correct_colour(chart_dng):
         img = raw.postprocess(**EXACT_DECODE).astype(np.float64) / 65535
     reference = np.clip(colour_chart_linear_srgb()[0], 0, None)
     measured = patch_means(img, CHART_W, CHART_H)
-    de = ciede2000(srgb_linear_to_lab(reference), srgb_linear_to_lab(measured))
+    de = delta_e(to_lab(reference, "srgb"), to_lab(measured, "srgb"))
     print(f"\nchart dE00: mean {de.mean():.3f}, max {de.max():.3f} (patch {de.argmax() + 1})")
     assert de.mean() <= 2.0 and de.max() <= 4.0
     # exposure and white balance: the grey ramp comes back at its scene level, channel by channel
@@ -225,3 +184,16 @@ def test_make_demo_shoot(tmp_path):
     assert shapes == [(400, 600)] * 2 + [(600, 400)] + [(400, 600)] * 3
     gaps = [(b - a).total_seconds() for a, b in zip(stamps, stamps[1:])]
     assert all(0 < gap <= 10 for gap in gaps)
+
+
+def test_write_card_writes_the_frames_it_is_asked_for(tmp_path):
+    card = write_card(tmp_path / "card", 4, size=(64, 48), names="IMG_{:04d}.dng", first_number=0)
+    assert sorted(p.name for p in card.iterdir()) == [f"IMG_{i:04d}.dng" for i in range(4)]
+    frames = []
+    for path in sorted(card.iterdir()):
+        with rawpy.imread(str(path)) as raw:
+            assert (raw.sizes.width, raw.sizes.height) == (64, 48)
+            frames.append(raw.raw_image_visible.copy())
+    assert not np.array_equal(frames[0], frames[3])          # portraits both, seeds 0 and 3
+    with pytest.raises(FileExistsError):
+        write_card(card, 1)                                   # never into a card that is there already

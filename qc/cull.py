@@ -1,0 +1,168 @@
+"""The suggested cull of an order: what each photo's signals (measured at ingest, in the record) say against
+the order's line's ``[cull]`` thresholds (config/line.py, CullSpec), with reasons, and the burst groups.
+
+Groups: frames taken within ``burst_seconds`` of each other (camera clock) whose perceptual hashes are within
+``burst_hash_distance`` are one burst; frames within ``duplicate_hash_distance`` are near-duplicates whenever
+they were taken; a group is what these links join. Each group's best frame is named: eyes not seen closed
+first, then the sharpest where the subject is. The others are suggested as ``duplicate`` (near-identical to the
+best) or ``burst_not_best``.
+
+Eyes: ``eyes_closed`` only on a clear reading (``shut``: no eye, lids as light as the cheeks), or on eyes not
+found on a judged face when another frame of the same group shows every face's eyes open. Anything else (one
+eye found, eyes not found with nothing to compare) suggests nothing and the note says so.
+
+Nothing here changes a photo: the suggestion pre-fills the review of the originals (qc/originals.py) and is
+shown by `postline cull`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+from sqlmodel import Session
+
+from config.line import CullSpec
+from record import cull as cull_record
+from record import work
+from record.models import CullSignals, CullVerdict, Photo, PhotoStatus
+
+NOT_IN_LINE = (PhotoStatus.REJECTED, PhotoStatus.DUPLICATE)
+
+
+class Reason(StrEnum):
+    BLURRED = "blurred"
+    EYES_CLOSED = "eyes_closed"
+    OVEREXPOSED = "overexposed"
+    UNDEREXPOSED = "underexposed"
+    DUPLICATE = "duplicate"
+    BURST_NOT_BEST = "burst_not_best"
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    photo_id: int
+    photo: str                                # the original's name on the card
+    verdict: CullVerdict
+    reasons: tuple[Reason, ...]
+    group: int | None                         # burst / near-duplicate group, numbered in capture order
+    best: bool                                # the group's best frame
+    notes: tuple[str, ...]                    # why, in words (measures against thresholds, doubts)
+    signals: CullSignals | None
+
+
+def _groups(frames: list[tuple[Photo, CullSignals]], spec: CullSpec) -> list[list[int]]:
+    """Indices of ``frames`` joined into groups of two or more (burst and near-duplicate links)."""
+    parent = list(range(len(frames)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    hashes = np.array([int(s.phash, 16) for _, s in frames], dtype=np.uint64)
+    for i in range(len(frames)):
+        distance = np.bitwise_count(hashes[i + 1:] ^ hashes[i])
+        near = np.flatnonzero(distance <= max(spec.burst_hash_distance, spec.duplicate_hash_distance)) + i + 1
+        taken = frames[i][0].capture_time
+        for j in near:
+            other = frames[j][0].capture_time
+            close = taken is not None and other is not None and abs((other - taken).total_seconds()) <= spec.burst_seconds
+            d = distance[j - i - 1]
+            if (close and d <= spec.burst_hash_distance) or d <= spec.duplicate_hash_distance:
+                parent[root(int(j))] = root(i)
+    members: dict[int, list[int]] = {}
+    for i in range(len(frames)):
+        members.setdefault(root(i), []).append(i)
+    return [m for m in members.values() if len(m) > 1]
+
+
+def _eye_states(signals: CullSignals) -> list[str]:
+    return [s for s in (signals.eyes or "").split(",") if s]
+
+
+def _measures(signals: CullSignals, spec: CullSpec) -> tuple[list[Reason], list[str]]:
+    """Reasons from one photo's own measures (not its group's), with the notes that explain them."""
+    reasons, notes = [], []
+    if signals.blur >= spec.max_blur:
+        reasons.append(Reason.BLURRED)
+        notes.append(f"blur {signals.blur:.2f} on the {signals.subject} (from {spec.max_blur:.2f})")
+    elif signals.motion >= spec.max_motion:
+        reasons.append(Reason.BLURRED)
+        notes.append(f"smeared along {signals.motion_angle} deg: motion {signals.motion:.2f} (from {spec.max_motion:.2f})")
+    if signals.highlights >= spec.max_highlights:
+        reasons.append(Reason.OVEREXPOSED)
+        notes.append(f"{signals.highlights:.0%} clipped highlights (from {spec.max_highlights:.0%})")
+    if signals.shadows >= spec.max_shadows or signals.median_luma < spec.min_median_luma:
+        reasons.append(Reason.UNDEREXPOSED)
+        notes.append(f"median luma {signals.median_luma:.2f}, {signals.shadows:.0%} blocked shadows")
+    return reasons, notes
+
+
+def _eyes(signals: CullSignals, others: list[CullSignals], spec: CullSpec) -> tuple[bool, str | None]:
+    """(eyes closed?, a note) for one photo, with the other frames of its group."""
+    states = _eye_states(signals)
+    if not spec.eyes_closed or not states:
+        return False, None
+    if "shut" in states:
+        return True, "eyes closed (no eye found, lids as light as the cheeks)"
+    if "not_found" not in states:
+        return False, None
+    seen_open = [o for o in others if _eye_states(o) and all(s == "open" for s in _eye_states(o))]
+    if seen_open:
+        return True, "eyes not found on a face whose eyes another frame of its group shows open"
+    return False, "eyes not found on a face, nothing to compare with: no verdict"
+
+
+def suggest(session: Session, order_id: int) -> list[Suggestion]:
+    """The suggestion for every photo of the order that entered the line (ingested, whatever happened since),
+    in card order."""
+    spec = work.order_line(session, order_id).cull
+    photos = [p for p in work.photos(session, order_id) if p.status not in NOT_IN_LINE]
+    recorded = cull_record.signals_of(session, order_id)
+    frames = [(p, recorded[p.id]) for p in photos if p.id in recorded and recorded[p.id].phash]
+    frames.sort(key=lambda f: (f[0].capture_time is None, f[0].capture_time or 0, f[0].source_name))
+    groups = sorted(_groups(frames, spec), key=min)
+    group_of = {frames[i][0].id: (number, members) for number, members in enumerate(groups, 1) for i in members}
+
+    closed: dict[int, tuple[bool, str | None]] = {}
+    for photo, signals in frames:
+        _, members = group_of.get(photo.id, (None, []))
+        others = [frames[i][1] for i in members if frames[i][0].id != photo.id]
+        closed[photo.id] = _eyes(signals, others, spec)
+    best_of: dict[int, Photo] = {}
+    for number, members in enumerate(groups, 1):
+        best = min(members, key=lambda i: (closed[frames[i][0].id][0], frames[i][1].blur, i))
+        best_of[number] = frames[best][0]
+
+    out = []
+    by_id = {p.id: s for p, s in frames}
+    for photo in sorted(photos, key=lambda p: p.source_name):
+        signals = recorded.get(photo.id)
+        if photo.id not in by_id:
+            why = signals.note if signals is not None and signals.note else "no signals recorded (ingested before the cull)"
+            out.append(Suggestion(photo.id, photo.source_name, CullVerdict.KEEP, (), None, False, (why,), signals))
+            continue
+        reasons, notes = _measures(signals, spec)
+        eyes_closed, eye_note = closed[photo.id]
+        if eyes_closed:
+            reasons.insert(1 if reasons[:1] == [Reason.BLURRED] else 0, Reason.EYES_CLOSED)
+        if eye_note:
+            notes.append(eye_note)
+        number = group_of.get(photo.id, (None,))[0]
+        best = number is not None and best_of[number].id == photo.id
+        if number is not None and not best:
+            kept = best_of[number]
+            near = _distance(signals, recorded[kept.id]) <= spec.duplicate_hash_distance
+            reasons.append(Reason.DUPLICATE if near else Reason.BURST_NOT_BEST)
+            notes.append(f"group {number}'s best frame is {kept.source_name}")
+        elif best:
+            notes.append(f"best frame of group {number}")
+        verdict = CullVerdict.REJECT if reasons else CullVerdict.KEEP
+        out.append(Suggestion(photo.id, photo.source_name, verdict, tuple(reasons), number, best, tuple(notes), signals))
+    return out
+
+
+def _distance(a: CullSignals, b: CullSignals) -> int:
+    return int(np.bitwise_count(np.uint64(int(a.phash, 16)) ^ np.uint64(int(b.phash, 16))))

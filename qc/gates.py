@@ -1,0 +1,183 @@
+"""Gates where a person decides on a list of an order's photos: the QC lead's review (qc/review.py) and the
+senior photographer's review of the originals (qc/originals.py). One :class:`Gate` each, used alike by the
+order's flow (flows/waiting.wait_for_decision: pause with the gate's form, apply what comes back), the command
+line (`postline qc|review pending|decide`) and the web page (surfaces/actions/gates.py gives a decision).
+
+A gate knows its key (what the order's run waits on, ``Order.waiting_on``), its title, its decision form (a
+Prefect RunInput), which photos await it, how to check a decision against the record and the order's line
+(:meth:`Gate.check`: one function for the check before a decision is given and the one, in the same
+transaction, that applies it) and apply it, and how to wake the order's paused run with a decision.
+
+A new gate (the client's selection, say) is a subclass with its decision model, :meth:`Gate.waiting`,
+:meth:`Gate.check`, :meth:`Gate.record`, :meth:`Gate.decided` and :meth:`Gate.describe`, an instance passed to
+:func:`register`, and its module imported in :func:`gates`; its flow waits with
+``flows.waiting.wait_for_decision(order_id, GATE)`` and `surfaces.actions.gates.decide` gives it decisions.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar, Protocol
+
+from prefect import task
+from prefect.input import RunInput
+from prefect.logging import get_run_logger
+from sqlmodel import Session
+
+from config.errors import Invalid
+from config.line import Line
+from record.db import transaction
+
+
+class DecisionError(Invalid):
+    """The decision names a photo or stage that is not waiting / not there; nothing was applied."""
+
+
+class Plan(Protocol):
+    """What a checked decision does."""
+
+    def summary(self) -> str: ...             # one sentence: '1 passed; DSC_0003.dng sent back to ...'
+
+    def counts(self) -> dict[str, int]: ...   # what the flow run adds up: {'passed': 1, 'rejected': 1}
+
+
+def shown(text: str) -> str:
+    """A name from a decision as an error message quotes it: short, control characters escaped."""
+    return repr(text[:80] + ("…" if len(text) > 80 else ""))
+
+
+def approve_all_or_list(approve_all: bool, listed: list) -> None:
+    """A decision approves everything, or lists exceptions: not both (a validator of every gate's decision)."""
+    if approve_all and listed:
+        raise ValueError("untick approve_all to list photos, or remove the list")
+
+
+def listing_problems(waiting: Sequence[str], listed: list[str]) -> list[str]:
+    """What is wrong with the photos a decision lists, against those waiting."""
+    problems = []
+    if not waiting:
+        problems.append("no photo of this order is waiting for this decision (it was given already, or the "
+                        "order has not reached this gate)")
+    unknown = [name for name in dict.fromkeys(listed) if name not in waiting]
+    if unknown and waiting:
+        problems.append(f"not waiting for review: {', '.join(map(shown, unknown))} "
+                        f"(waiting: {', '.join(sorted(waiting))})")
+    twice = [name for name in dict.fromkeys(listed) if listed.count(name) > 1]
+    if twice:
+        problems.append(f"listed more than once: {', '.join(map(shown, twice))}")
+    return problems
+
+
+class Gate(ABC):
+    key: ClassVar[str]                   # what the order's run waits on while it waits here (Order.waiting_on)
+    title: ClassVar[str]                 # what people call it, e.g. 'QC gate'
+    waits: ClassVar[str]                 # what waits, one of them: 'photo waiting for QC review'
+    decision: ClassVar[type[RunInput]]   # the form the paused run shows, and what `decide` gives
+    listed: ClassVar[str]                # the decision's field listing the exceptions ('rejections', 'cull')
+    by: ClassVar[str]                    # the decision's field naming who decides ('lead', 'reviewer')
+
+    # --- what each gate says for itself ---------------------------------------------------------------------
+
+    @abstractmethod
+    def enabled(self, line: Line) -> bool:
+        """Whether an order of ``line`` waits at this gate."""
+
+    @abstractmethod
+    def waiting(self, session: Session, order_id: int) -> dict[str, Any]:
+        """The order's photos awaiting this gate, by card name (to the row the decision moves)."""
+
+    @abstractmethod
+    def check(self, session: Session, order_id: int, decision: RunInput) -> Plan:
+        """The decision's plan, or :class:`DecisionError` saying everything wrong with it. Changes nothing."""
+
+    @abstractmethod
+    def record(self, session: Session, order_id: int, decision: RunInput) -> None:
+        """Apply a decision :meth:`check` passed, in the caller's transaction."""
+
+    @abstractmethod
+    def decided(self, session: Session, plan: Plan) -> bool:
+        """Whether the photos ``plan`` decides have been decided (by the order's run, once it took it)."""
+
+    @abstractmethod
+    def describe(self, order_id: int, photos: list[str]) -> str:
+        """The form's text in the Prefect UI (Markdown): what waits, how to decide, the codes to use."""
+
+    def initial(self, order_id: int, photos: list[str]) -> dict[str, Any]:
+        """The form's values when it opens."""
+        return {"approve_all": True}
+
+    # --- the same for every gate ----------------------------------------------------------------------------
+
+    def build(self, *, listed: list[dict] | None, by: str) -> RunInput:
+        """A decision: approve every photo waiting (``listed`` empty), or the exceptions ``listed``, by ``by``.
+        Raises pydantic's ValidationError for a row that does not fit the form."""
+        return self.decision(**{"approve_all": not listed, self.listed: listed or [], self.by: by})
+
+    def form(self, order_id: int, photos: list[str]) -> type[RunInput]:
+        return self.decision.with_initial_data(description=self.describe(order_id, photos),
+                                               **self.initial(order_id, photos))
+
+    def awaiting(self, order_id: int) -> list[str]:
+        with transaction() as session:
+            return list(self.waiting(session, order_id))
+
+    def validate(self, order_id: int, decision: RunInput) -> Plan:
+        """:meth:`check` in a transaction of its own: what the decision would do, before it is given."""
+        with transaction() as session:
+            return self.check(session, order_id, decision)
+
+    def apply(self, order_id: int, decision: RunInput) -> Plan:
+        """Check and apply the decision in one transaction."""
+        with transaction() as session:
+            plan = self.check(session, order_id, decision)
+            self.record(session, order_id, decision)
+        return plan
+
+    def applied(self, plan: Plan) -> bool:
+        with transaction() as session:
+            return self.decided(session, plan)
+
+    def wake(self, order_id: int, decision: RunInput):  # noqa: ANN201 - tasks.handoff.Wake
+        """Resume the order's run if it waits at this gate, with ``decision`` as its input."""
+        from tasks.handoff import wake_order
+
+        return wake_order(order_id, self.key, run_input=decision.model_dump(mode="json"))
+
+
+_REGISTERED: dict[str, Gate] = {}
+
+
+def register(gate: Gate) -> Gate:
+    """Make ``gate`` known by its key (to the flows' tasks, which are given the key, and to the surfaces)."""
+    _REGISTERED[gate.key] = gate
+    return gate
+
+
+def gates() -> dict[str, Gate]:
+    """Every gate, by key. Each gate's module registers its gate; they are imported here, not at the top, as
+    they import this module."""
+    import qc.originals  # noqa: F401
+    import qc.review  # noqa: F401
+
+    return dict(_REGISTERED)
+
+
+# --- Prefect tasks of a gate's wait (flows/waiting.py) --------------------------------------------------------------
+
+@task(name="awaiting-decision", task_run_name="awaiting-{gate}")
+def awaiting_task(gate: str, order_id: int) -> list[str]:
+    return gates()[gate].awaiting(order_id)
+
+
+@task(name="apply-decision", task_run_name="apply-{gate}")
+def apply_task(gate: str, order_id: int, decision: RunInput) -> dict[str, int]:
+    """Apply the decision; one naming photos or stages that are not there is logged and changes nothing, so
+    the flow asks again."""
+    try:
+        plan = gates()[gate].apply(order_id, decision)
+    except DecisionError as exc:
+        get_run_logger().error("%s: decision not applied: %s Decide again.", gates()[gate].title, exc)
+        return {"refused": 1}
+    get_run_logger().info("%s: %s", gates()[gate].title, plan.summary())
+    return plan.counts()

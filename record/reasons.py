@@ -1,0 +1,57 @@
+"""Reason codes of rejections, as rows the figures can count.
+
+A rejection's reason reads ``[code1,code2] what was wrong``: the QC gate writes every check that failed
+(``[clipped,colour_cast] DSC_0003.dng ...``), the QC lead and the senior photographer one code each. The codes
+are also written as rows of ``stage_event_reasons`` (one per code) with the event, so SQL counts a rejection
+once under each of its reasons. :func:`backfill` writes them for events recorded before the table existed.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import exists, select
+from sqlmodel import Session
+
+from record.models import EventKind, StageEvent, StageEventReason
+
+CODES = re.compile(r"^\[([^\]]{1,400})\]")
+CODE_LENGTH = 40
+
+
+def codes_in(reason: str | None) -> list[str]:
+    """The codes a reason starts with (``[clipped,colour_cast] ...`` -> ``['clipped', 'colour_cast']``), in
+    order, each once; none when it does not start with ``[...]``."""
+    found = CODES.match(reason or "")
+    if not found:
+        return []
+    codes = [part.strip()[:CODE_LENGTH] for part in found.group(1).split(",")]
+    return list(dict.fromkeys(code for code in codes if code))
+
+
+def record_codes(session: Session, event: StageEvent) -> None:
+    """Write the reason codes of a REJECTED ``event`` just added to ``session`` (flushes it for its id)."""
+    codes = codes_in(event.reason) if event.kind is EventKind.REJECTED else []
+    if not codes:
+        return
+    session.flush()
+    session.add_all(StageEventReason(event_id=event.id, code=code) for code in codes)
+
+
+def backfill(session: Session) -> int:
+    """Reason rows for REJECTED events recorded before there were any (an upgraded record); returns how many
+    events got them. Safe to run again: events that have rows are skipped."""
+    reasons = StageEventReason.__table__
+    events = StageEvent.__table__
+    rows = session.execute(
+        select(events.c.id, events.c.reason).where(
+            events.c.kind == EventKind.REJECTED, events.c.reason.like("[%"),
+            ~exists().where(reasons.c.event_id == events.c.id))
+    ).all()
+    done = 0
+    for event_id, reason in rows:
+        codes = codes_in(reason)
+        session.add_all(StageEventReason(event_id=event_id, code=code) for code in codes)
+        done += bool(codes)
+    session.flush()
+    return done

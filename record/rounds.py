@@ -1,0 +1,108 @@
+"""What a gate's decision does to a photo, once each: it passes, it is sent back to a stage as a new round, or it
+is held for a person; and a delivered photo re-entering the line for a client's revision. The automatic QC
+gate (qc/gate.py), the QC lead's decision (qc/review.py) and a client revision (:func:`request_revision`) all
+go through these. Each takes ``session`` and does not commit; each status change is a move of
+:mod:`record.moves`, with its event."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from sqlmodel import Session, col, func, select
+
+from config.errors import Invalid
+from record import moves, work
+from record.models import CLIENT_REVIEW, QC_GATE, Order, OrderStatus, Photo, PhotoStatus, WorkItem, WorkStatus
+
+
+def previous_item(session: Session, photo_id: int, stage: str, round: int) -> WorkItem | None:
+    return session.exec(
+        select(WorkItem).where(WorkItem.photo_id == photo_id, WorkItem.stage == stage, WorkItem.round < round)
+        .order_by(col(WorkItem.round).desc())
+    ).first()
+
+
+def pass_photo(session: Session, item: WorkItem, *, actor: str) -> None:
+    """The gate item passes, and so does its photo: ready to deliver."""
+    moves.move_item(session, item, WorkStatus.PASSED, actor=actor)
+    moves.move_photo(session, session.get(Photo, item.photo_id), PhotoStatus.PASSED, stage=QC_GATE, round=item.round,
+                     actor=actor)
+
+
+def new_round(session: Session, photo: Photo, *, stage: str, round: int, actor: str, reason: str) -> WorkItem:
+    """Queue ``photo`` in ``stage`` as round ``round``, from what that stage started from last time (else the
+    original); ``reason`` says why, on the new item."""
+    earlier = previous_item(session, photo.id, stage, round)
+    item = moves.enqueue(session, order_id=photo.order_id, photo_id=photo.id, stage=stage, round=round,
+                         input_path=earlier.input_path if earlier else photo.original_path, actor=actor)
+    item.reason = reason
+    session.add(item)
+    return item
+
+
+def reject(session: Session, item: WorkItem, *, stage: str, actor: str, reason: str) -> WorkItem:
+    """The gate item is rejected with ``reason``, ``stage`` blamed (counted as that stage's rework)."""
+    return moves.move_item(session, item, WorkStatus.REJECTED, actor=actor, reason=reason, blamed_stage=stage)
+
+
+def send_back(session: Session, item: WorkItem, *, stage: str, actor: str, reason: str) -> WorkItem:
+    """Reject the gate item, blaming ``stage``, and queue its photo there as the next round. Returns the new item."""
+    reject(session, item, stage=stage, actor=actor, reason=reason)
+    return new_round(session, session.get(Photo, item.photo_id), stage=stage, round=item.round + 1, actor=actor,
+                     reason=f"sent back by QC: {reason}")
+
+
+def hold(session: Session, item: WorkItem, *, stage: str, actor: str, reason: str, held_because: str) -> None:
+    """Reject the gate item, blaming ``stage``, and hold its photo for a person (``held_because``)."""
+    reject(session, item, stage=stage, actor=actor, reason=reason)
+    moves.move_photo(session, session.get(Photo, item.photo_id), PhotoStatus.HELD, stage=QC_GATE, round=item.round,
+                     actor=actor, reason=held_because)
+
+
+def revise(session: Session, photo: Photo, *, stage: str, round: int, actor: str, reason: str) -> WorkItem:
+    """A delivered photo goes back into the line at ``stage`` as round ``round`` (a client's revision)."""
+    moves.move_photo(session, photo, PhotoStatus.INGESTED, stage=CLIENT_REVIEW, round=round, actor=actor, reason=reason)
+    return new_round(session, photo, stage=stage, round=round, actor=actor, reason=reason)
+
+
+class RevisionError(Invalid):
+    """A revision request names a photo that was not delivered, or a stage that is not in the line."""
+
+
+def _made_before_removal(order: Order, item: WorkItem) -> bool:
+    """Whether ``item``'s files went with the order's working files (removed after the revision window)."""
+    if order.work_removed_at is None:
+        return False
+    made, removed = item.created_at, order.work_removed_at
+    made, removed = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (made, removed))
+    return made < removed
+
+
+def request_revision(session: Session, *, order_id: int, requests: list[tuple[str, str, str]],
+                     stages: list[str], actor: str = "client") -> int:
+    """The client's change requests on a delivery, as (photo card name, stage to redo, note): each photo goes
+    back into the line at that stage as a new round. Returns the order's revision round number."""
+    order = work.get_order(session, order_id)
+    delivered = {p.source_name: p for p in work.photos(session, order_id, PhotoStatus.DELIVERED)}
+    unknown = [name for name, _, _ in requests if name not in delivered]
+    bad = [stage for _, stage, _ in requests if stage not in stages]
+    if unknown or bad or not requests:
+        raise RevisionError(
+            (f"not delivered in order {order_id}: {', '.join(unknown)}. " if unknown else "")
+            + (f"no stage {', '.join(bad)} (stages: {', '.join(stages)})." if bad else "")
+            + ("" if requests else "name at least one photo"))
+    order.revisions += 1
+    first = work.order_line(session, order_id).first.key
+    for name, stage, note in requests:
+        photo = delivered[name]
+        last_round = session.exec(select(func.max(WorkItem.round)).where(WorkItem.photo_id == photo.id)).one()
+        reason = f"client revision {order.revisions}: {note}" if note else f"client revision {order.revisions}"
+        earlier = previous_item(session, photo.id, stage, last_round + 1)
+        if earlier is not None and _made_before_removal(order, earlier):   # its working files are gone
+            stage = first
+            reason += (f" (its working files were removed {order.work_removed_at:%Y-%m-%d}, after the revision "
+                       "window: it runs the whole line again from its original)")
+        revise(session, photo, stage=stage, round=last_round + 1, actor=actor, reason=reason)
+    work.set_order_status(session, order, OrderStatus.REVISION, actor=actor,
+                          reason=f"client revision {order.revisions}: {len(requests)} photo(s) back in the line")
+    return order.revisions

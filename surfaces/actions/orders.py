@@ -1,0 +1,201 @@
+"""Orders: create one from a card folder, run (or resume) it in this process, a client's revision round, move it
+to the current line file, and what an order (or every order) looks like now. `postline order ...`, `postline
+status` and `postline demo` call these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+
+from config.errors import Invalid
+from config.line import Line
+from presets.model import DEFAULT_FOR_SHOOT, load_preset
+from record import rounds, runs, stats, work
+from record.db import transaction
+from record.models import QC_GATE, Order, Photo, PhotoStatus, ShootType
+from surfaces.terminal import has_control, shown
+from tasks.files import card_entry_problem
+from tasks.ingest import scan_card
+
+NOT_DELIVERED = (PhotoStatus.REJECTED, PhotoStatus.DUPLICATE, PhotoStatus.FAILED, PhotoStatus.HELD, PhotoStatus.CHART)
+
+
+class CardError(Invalid):
+    """The card folder (or the chart named on it) cannot be used; the message says what to give instead."""
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    """An order just recorded, and what was found on its card."""
+    id: int
+    client: str
+    card: Path
+    files: int          # regular files on the card, read by the run
+    not_read: int       # links, pipes, devices: never followed, reported by the run
+    preset: str
+    preset_version: int | None
+
+
+def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None, due: date | None,
+                 chart: str | None = None, deliver_chart: bool = False) -> NewOrder:
+    """Check the client's name, the card folder and the preset, then record the order."""
+    if has_control(client):
+        raise CardError(f"--client '{shown(client)}': a client name is one line of visible text, without control "
+                        "characters (newline, tab, escape codes, bidi overrides); give the name as it should read")
+    try:
+        found = scan_card(card)
+    except NotADirectoryError as exc:
+        raise CardError(str(exc)) from None
+    except OSError as exc:
+        raise CardError(f"{exc.filename or card}: cannot be read ({exc.strerror}); let the user running postline "
+                        "read the card folder") from None
+    if not found:
+        raise CardError(f"{card}: no files in this folder; give the folder that holds the card's photos")
+    not_read = {name for name in found if card_entry_problem(card, name)}  # links, pipes, devices: never followed
+    if chart is not None and (chart not in found or chart in not_read):
+        raise CardError(f"--chart {chart}: no such file in {card} (give the path, relative to the folder, of a "
+                        "file on the card, not of a link)")
+    preset = load_preset(preset_name or DEFAULT_FOR_SHOOT[shoot])
+    with transaction() as session:
+        order = work.create_order(session, client=client, shoot=ShootType(shoot), preset_name=preset.name,
+                                  preset_version=preset.version, preset_hash=preset.resolved_hash(),
+                                  preset_json=preset.model_dump_json(), due=due, card_folder=str(card))
+        order.chart_photo = chart
+        order.deliver_chart = deliver_chart
+    return NewOrder(id=order.id, client=client, card=card, files=len(found) - len(not_read), not_read=len(not_read),
+                    preset=preset.name, preset_version=preset.version)
+
+
+def line_of(order_id: int) -> Line:
+    """The line the order runs with. :class:`record.work.NotFound` for an order that is not there."""
+    with transaction() as session:
+        work.get_order(session, order_id)
+        return work.order_line(session, order_id)
+
+
+def waits_for_people(line: Line) -> bool:
+    """Whether a run of this line pauses for people: a people's stage, or a gate (the QC lead, the review of
+    originals) that the line turns on."""
+    from qc.gates import gates
+
+    return any(s.needs_people for s in line.stages) or any(gate.enabled(line) for gate in gates().values())
+
+
+def ensure_free(order_id: int) -> None:
+    """:class:`record.runs.OrderRunLive` while a live run holds the order (a suspended one included)."""
+    from tasks.runs import ensure_free as check
+
+    check(order_id)
+
+
+def run(order_id: int, *, wait: bool = False) -> str:
+    """Run the order in this process through its line; returns the delivery zip's path. Refused with
+    :class:`record.runs.OrderRunLive` if another run holds it (checked here first, so the refusal starts no flow
+    run; the flow checks again, for a run started at the same moment); ``wait``: wait for that run to end."""
+    from flows.order import order_flow
+
+    if not wait:
+        ensure_free(order_id)
+    return order_flow(order_id, wait=wait)
+
+
+def revise(*, order_id: int, requests: list[tuple[str, str, str]], actor: str = "client") -> int:
+    """The client's change requests on a delivery, (photo, stage to redo, note) each: the photos go back into
+    the line as a new round. Returns the order's revision round number."""
+    with transaction() as session:
+        return rounds.request_revision(session, order_id=order_id, requests=requests,
+                                     stages=[s.key for s in work.order_line(session, order_id).stages], actor=actor)
+
+
+def use_current_line(order_id: int) -> list[str]:
+    """Move the order to the current line file; what changes (empty: nothing)."""
+    from tasks.runs import use_current_line as move
+
+    with transaction() as session:
+        work.get_order(session, order_id)
+    return move(order_id)
+
+
+# --- looking ------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OrderView:
+    """One order as `postline status N` shows it."""
+    order: Order
+    line: Line
+    lease: runs.RunLease | None
+    counts: dict[PhotoStatus, int]
+    stages: list[stats.StageRow]
+    not_delivered: list[Photo]
+    calibration: object | None       # tasks.pixels.calibrate.CalibrationResult, when the session was calibrated
+
+
+def view(order_id: int) -> OrderView:
+    with transaction() as session:
+        order = work.get_order(session, order_id)
+        found = OrderView(order=order, line=work.order_line(session, order_id), lease=runs.holder(session, order_id),
+                          counts=work.photo_counts(session, order_id),
+                          stages=stats.stage_table(session, order_id=order_id),
+                          not_delivered=[p for p in work.photos(session, order_id) if p.status in NOT_DELIVERED],
+                          calibration=None)
+    if order.calibration_json:
+        from tasks.pixels.calibrate import CalibrationResult
+
+        found = replace(found, calibration=CalibrationResult.model_validate_json(order.calibration_json))
+    return found
+
+
+@dataclass(frozen=True)
+class Step:
+    """How far an order's run has come in one step of its line."""
+    label: str
+    done: int
+    total: int
+
+
+OUT_OF_LINE = (PhotoStatus.REJECTED, PhotoStatus.DUPLICATE, PhotoStatus.CULLED, PhotoStatus.CHART)
+
+
+def progress(order_id: int, *, on_card: int) -> list[Step]:
+    """The order's photos through ingest (of the ``on_card`` files), each stage of its line, the QC gate and
+    delivery, from the record (two small queries: cheap enough to ask twice a second while it runs)."""
+    with transaction() as session:
+        line = work.order_line(session, order_id)
+        counts = work.photo_counts(session, order_id)
+        done = work.photos_done_per_stage(session, order_id)
+    in_line = sum(n for status, n in counts.items() if status not in OUT_OF_LINE)
+    steps = [Step("Ingest", sum(counts.values()), max(on_card, sum(counts.values())))]
+    steps += [Step(s.title, done.get(s.key, 0), in_line) for s in line.stages]
+    steps += [Step("QC gate", done.get(QC_GATE, 0), in_line),
+              Step("Delivery", counts.get(PhotoStatus.DELIVERED, 0), in_line)]
+    return steps
+
+
+def files_on_card(order_id: int) -> int:
+    with transaction() as session:
+        card = Path(work.get_order(session, order_id).card_folder)
+    try:
+        return len(scan_card(card))
+    except OSError:
+        return 0
+
+
+def every_order() -> list[tuple[Order, int]]:
+    """Every order, newest first, with its number of photos."""
+    with transaction() as session:
+        return [(o, sum(work.photo_counts(session, o.id).values())) for o in work.orders(session)]
+
+
+def disk(order_id: int):  # noqa: ANN201 - tasks.retention.DiskUse
+    """What order ``order_id`` holds on disk now (working files, originals, deliveries), from the file system."""
+    from tasks.retention import disk_use
+
+    return disk_use(order_id)
+
+
+def disk_per_order() -> list[tuple[Order, object]]:
+    """Every order, oldest first, with what it holds on disk now (tasks.retention.DiskUse)."""
+    with transaction() as session:
+        found = sorted(work.orders(session), key=lambda o: o.id)
+    return [(order, disk(order.id)) for order in found]

@@ -1,0 +1,178 @@
+"""The retouchers' actions over the stage queues: claim the next photo (or pull it into a folder), hand the
+result back, release, extend, and what a person holds. `postline queue ...` and the web page call these.
+
+One hand-back, going down once through each layer: :func:`hand_back` checks the claim (record.queue), checks
+the file against the working file (qc.results), keeps it in the work area (tasks.files), records it and
+queues the photo in the next stage in one transaction (record.queue.submit), and, when that was the stage's
+last open photo of the order, wakes the order's waiting run (tasks.handoff.wake_order).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+from config.errors import Forbidden
+from config.line import get_line
+from config.settings import get_settings
+from qc.results import check_result
+from record import people, queue, work
+from record.db import transaction
+from record.models import Photo, WorkItem
+from record.queue import DEFAULT_LEASE, NoSkill, QueueError, StageDepth, SubmitResult
+from tasks.files import safe_name, store_result
+from tasks.handoff import WakeError, next_stage_for, wake_order
+
+logger = logging.getLogger("postline.actions")
+
+
+class NotPeoplesStage(QueueError, Forbidden):
+    """A person asked for a stage postline works by itself (or one not in the line)."""
+
+
+class NotOnTheLine(Forbidden):
+    """Who a request says it is (`--as NAME`, or a signed-in person removed since) does not work on the line."""
+
+
+@contextmanager
+def acting(person: str) -> Iterator[None]:
+    """Inside it, a person unknown to the record is the one asking, not one asked about: refused
+    (:class:`NotOnTheLine`), not 'not found'."""
+    try:
+        yield
+    except people.UnknownPerson as exc:
+        raise NotOnTheLine(str(exc)) from None
+
+
+def human_stages() -> list[str]:
+    """The stages people work in: the line's stages whose mode is not 'automatic', in line order, then any
+    other stage an order waits on people in now (its own line, recorded when it started, has people there).
+    Automatic stages are left to postline's workers: a person pulling from them would take work from a batch."""
+    current = [s.key for s in get_line().stages if s.needs_people]
+    with transaction() as session:
+        waited = work.stages_waited_on(session)
+    return current + sorted(waited - set(current))
+
+
+def default_folder(person: str) -> Path:
+    return Path.home() / "postline-work" / person
+
+
+def _stages_to_claim(person: str, stage: str | None) -> list[str]:
+    """The stages ``person`` claims from: ``stage`` if people work there, else every people's stage they
+    have the skills for. :class:`NotPeoplesStage`, :class:`NoSkill` or UnknownPerson otherwise."""
+    open_stages = human_stages()
+    if stage is not None:
+        if stage not in open_stages:
+            raise NotPeoplesStage(f"stage {stage!r} is not worked by people (the line's people stages: "
+                                  f"{', '.join(open_stages) or 'none'}); `postline queue stages` lists them")
+        return [stage]
+    with transaction() as session:
+        skills = people.skills_named(session, person)
+        skilled = queue.stages_for(session, person)
+    stages = [s for s in skilled if s in open_stages]
+    if not stages:
+        raise NoSkill(f"{person} has the skills for none of the stages people work in (their skills: "
+                      f"{', '.join(skills) or 'none'}; people's stages: {', '.join(open_stages) or 'none'}; "
+                      f"`postline queue stages` shows what each needs)")
+    return stages
+
+
+def claim(*, person: str, stage: str | None = None, lease: timedelta = DEFAULT_LEASE) -> WorkItem | None:
+    """Claim ``person``'s next photo (of ``stage``, else of every people's stage they have the skills for),
+    after returning expired claims to the queue. None when those queues are empty."""
+    with acting(person):
+        return queue.pull(person=person, stages=_stages_to_claim(person, stage), lease=lease)
+
+
+def pull_to_folder(*, person: str, stage: str | None = None, folder: Path | None = None,
+                   lease: timedelta | None = None) -> tuple[WorkItem, Path] | None:
+    """:func:`claim`, then copy the item's working file into ``folder`` (default ~/postline-work/PERSON) as
+    ``<item>-<photo>-<stage>-r<round>``. Returns (item, copied path), or None when the queues are empty. If the
+    copy fails, the claim is released."""
+    item = claim(person=person, stage=stage, lease=lease or DEFAULT_LEASE)
+    if item is None:
+        return None
+    with transaction() as session:
+        photo = session.get(Photo, item.photo_id)
+    source = Path(item.input_path or "")
+    target_dir = Path(folder) if folder else default_folder(person)
+    target = target_dir / f"{item.id}-{safe_name(Path(photo.source_name).stem)}-{item.stage}-r{item.round}{source.suffix}"
+    try:
+        target_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    except OSError as exc:
+        with transaction() as session:
+            queue.release(session, item_id=item.id, person=person,
+                          reason=f"the working file could not be copied: {exc}")
+        raise QueueError(f"work item {item.id}: cannot copy the working file {source} to {target_dir} "
+                         f"({exc.strerror or exc}); the item went back to the queue. Check the folder, "
+                         "or tell the lead if the working file is missing") from None
+    return item, target
+
+
+def hand_back(*, item_id: int, person: str, file: Path) -> SubmitResult:
+    """``person`` hands back ``file`` as their result for ``item_id``: the claim checked, the file checked
+    (outside any transaction, so a slow decode holds no lock), stored by content, recorded with the photo queued
+    in the next stage in one transaction, and the order's flow run woken if that was the stage's last photo.
+    Raises NotYourClaim, NoSuchItem, :class:`qc.results.ResultRefused`."""
+    file = Path(file)
+    with transaction() as session:
+        item = queue.ensure_claimant(session, item_id=item_id, person=person)
+        line = work.order_line(session, item.order_id)
+    if not item.input_path:
+        raise QueueError(f"work item {item_id} has no working file recorded; tell the lead")
+    check_result(file, Path(item.input_path), allow_crop=line.stage(item.stage).allow_crop,
+                 max_pixels=get_settings().max_result_pixels)
+    stored, sha = store_result(file, order_id=item.order_id, stage=item.stage)
+    with transaction() as session:
+        result = queue.submit(session, item_id=item_id, person=person, output_path=str(stored), output_sha256=sha,
+                              enqueue_next=next_stage_for(line, item.stage))
+    if result.stage_done:
+        try:
+            wake_order(item.order_id, item.stage)
+        except WakeError as exc:   # the work is handed back and recorded all the same: say what is left to do
+            logger.warning("order %s: %s is done, but %s: resume its run in the Prefect UI", item.order_id,
+                           item.stage, exc)
+    return result
+
+
+def release(*, item_id: int, person: str, reason: str | None = None) -> None:
+    """Give a claimed photo back to its queue."""
+    with transaction() as session:
+        queue.release(session, item_id=item_id, person=person, reason=reason)
+
+
+def extend(*, item_id: int, person: str, lease: timedelta = DEFAULT_LEASE) -> WorkItem:
+    """Start ``person``'s lease on ``item_id`` again (a heartbeat)."""
+    with transaction() as session:
+        return queue.heartbeat(session, item_id=item_id, person=person, lease=lease)
+
+
+def held_by(person: str) -> list[WorkItem]:
+    """What ``person`` holds now, the soonest-expiring lease first (:class:`NotOnTheLine` for a name not on it)."""
+    with acting(person), transaction() as session:
+        people.get_person(session, person)
+        return queue.mine(session, person)
+
+
+def reap() -> int:
+    """Return every claim whose lease ran out to its queue; how many."""
+    with transaction() as session:
+        return queue.reap_expired(session)
+
+
+def depths() -> list[tuple[StageDepth, str, bool, tuple[str, ...]]]:
+    """Every stage of the line (then any other with open work): its depth, title, whether people work it, and
+    the skills a person needs there."""
+    line = get_line()
+    titles = {s.key: s.title for s in line.stages}
+    people_stages = set(human_stages())
+    with transaction() as session:
+        found = queue.queue_depths(session, [s.key for s in line.stages])
+    return [(d, titles.get(d.stage, d.stage), d.stage in people_stages, line.required_skills(d.stage))
+            for d in found]

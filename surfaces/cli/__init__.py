@@ -1,0 +1,54 @@
+"""`postline`: the command line of the studio's post-production line.
+
+One module per command group, each with ``add_parser(sub)``: they parse, call :mod:`surfaces.actions`, and print.
+What goes wrong is said, and given its exit code, in one place (:mod:`surfaces.cli.errors`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from surfaces.cli import cull, demo, errors, gates, orders, people, presets, queue, report, status
+
+
+def _commands() -> tuple:
+    """The command groups, in the order `postline --help` lists them; a new group adds its module here."""
+    from surfaces import web
+
+    return (orders, status, report, demo, presets, queue, people, gates, cull, web)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="postline",
+        description="The post-production line of a photo studio: ingest, RAW grading, retouch stages, "
+                    "QC gate and delivery, recorded in the production record and run on Prefect.",
+        epilog="Settings come from POSTLINE_* environment variables (POSTLINE_HOME, POSTLINE_DATABASE_URL, ...).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in _commands():
+        command.add_parser(sub)
+    return parser
+
+
+def _connect_prefect() -> None:
+    """Every command that may wake a waiting run (queue submit, qc/review decide, web) must reach the same
+    Prefect server as the run: the one in PREFECT_API_URL, else the local one if it is up."""
+    from surfaces.prefect_env import choose_prefect_server
+
+    choose_prefect_server()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _connect_prefect()
+    try:
+        return args.func(args)
+    except errors.HANDLED as exc:
+        return errors.fail(exc)
+    except BrokenPipeError:  # `postline ... | head`: the reader has gone, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

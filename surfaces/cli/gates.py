@@ -1,0 +1,93 @@
+"""`postline qc` and `postline review`: the QC lead's and the senior photographer's decisions from the
+command line — the same input as the forms of the paused runs in the Prefect UI. One command group per gate
+(qc/gates.py); what differs between them is said in :data:`COMMANDS`."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+from qc.gates import Gate
+from qc.originals import ORIGINALS
+from qc.review import QC
+from surfaces.actions import gates as actions
+from surfaces.cli import cull
+from surfaces.terminal import shown
+
+
+@dataclass(frozen=True)
+class GateCommand:
+    """How a gate reads on the command line."""
+    gate: Gate
+    name: str                  # `postline NAME pending|decide`
+    help: str
+    flag: str                  # the option listing exceptions: --reject, --cull
+    fields: tuple[str, ...]    # what one listed exception names, before its optional note
+    metavar: str
+    example: str
+    list_help: str
+    person: str                # who decides, by default
+
+
+COMMANDS = (
+    GateCommand(QC, "qc", "the QC lead's review: what waits, and the decision", "reject",
+                ("photo", "reason", "send_back_to"), "PHOTO:REASON:STAGE[:NOTE]", "DSC_0003.dng:colour_cast:fine_retouch:too green",
+                "send photos back with a reason (over_smoothed_skin, liquify_distortion, colour_cast, exposure, "
+                "crop, dust_blemish_missed, layout, other) and the stage to redo them", "qc-lead"),
+    GateCommand(ORIGINALS, "review", "the senior photographer's review of an order's originals", "cull",
+                ("photo", "reason"), "PHOTO:REASON[:NOTE]", "DSC_0007.dng:eyes_closed",
+                "cull originals with a reason (blurred, eyes_closed, duplicate_pose, exposure, composition, other)",
+                "senior-photographer"),
+)
+
+
+def _listed(command: GateCommand):  # noqa: ANN202 - argparse type: 'A:B[:NOTE]' -> {fields..., 'note': NOTE}
+    def parse(text: str) -> dict:
+        names = command.fields
+        parts = text.split(":", len(names))
+        if len(parts) < len(names):
+            raise argparse.ArgumentTypeError(f"{text!r}: write {':'.join(n.upper() for n in names)}[:NOTE], "
+                                             f"e.g. '{command.example}'")
+        return dict(zip(names, parts)) | {"note": parts[len(names)] if len(parts) > len(names) else ""}
+    return parse
+
+
+def _pending(command: GateCommand, args: argparse.Namespace) -> int:
+    photos = actions.pending(command.gate, args.order_id)
+    print(f"Order {args.order_id}: {len(photos)} {command.gate.waits.split(' ')[0]}(s) waiting" + (":" if photos else "."))
+    lines = (cull.pending_lines(args.order_id, photos) if command.gate is ORIGINALS    # with the cull's suggestion
+             else [f"  {shown(name)}" for name in photos])
+    for line in lines:
+        print(line)
+    return 0
+
+
+def _decide(command: GateCommand, args: argparse.Namespace) -> int:
+    """A decision that does not fit the form (pydantic) or the record (DecisionError) is a usage error, exit 2."""
+    if command.gate is ORIGINALS:
+        decision = cull.review_decision(args)        # --cull, --approve-all, or --accept-suggestions
+    else:
+        decision = command.gate.build(listed=getattr(args, command.flag), by=args.person)
+    print(shown(actions.decide(args.order_id, decision)))
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register `postline qc ...` and `postline review ...`."""
+    for command in COMMANDS:
+        group = sub.add_parser(command.name, help=command.help).add_subparsers(dest="action", required=True,
+                                                                               metavar="ACTION")
+        pending = group.add_parser("pending", help="what waits for this decision in an order")
+        pending.add_argument("order_id", type=int)
+        pending.set_defaults(func=lambda args, command=command: _pending(command, args))
+        decide = group.add_parser("decide", help=f"approve all, or {command.list_help}")
+        decide.add_argument("order_id", type=int)
+        choice = decide.add_mutually_exclusive_group(required=True)
+        choice.add_argument("--approve-all", action="store_true", help="approve every photo waiting")
+        choice.add_argument(f"--{command.flag}", dest=command.flag, type=_listed(command), action="append",
+                            metavar=command.metavar,
+                            help=f"{command.list_help} (repeat for several); the others are approved")
+        decide.add_argument("--as", dest="person", default=command.person, help="who decides (recorded with each event)")
+        if command.gate is ORIGINALS:
+            cull.add_review_options(decide, choice, _listed(command))
+        decide.set_defaults(func=lambda args, command=command: _decide(command, args))

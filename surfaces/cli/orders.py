@@ -1,0 +1,145 @@
+"""`postline order create|run|use-line|revise`: client orders, through :mod:`surfaces.actions.orders`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import date
+from pathlib import Path
+
+from surfaces.cli.errors import EXIT_FAILED
+from surfaces.terminal import shown
+
+
+def parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; use YYYY-MM-DD, e.g. 2026-12-24") from None
+
+
+def said_created(order) -> None:  # noqa: ANN001 - surfaces.actions.orders.NewOrder
+    files = f"{order.files} files in {order.card}"
+    if order.not_read:
+        files += (f" ({order.not_read} more not read: symbolic links, pipes or devices; the run reports each by "
+                  "name, copy the files themselves onto the card folder)")
+    print(f"Order {order.id} for {shown(order.client)}: {shown(files)}, preset {order.preset} v{order.preset_version}.")
+
+
+def cmd_order_create(args: argparse.Namespace) -> int:
+    from surfaces.actions import orders
+
+    card = Path(args.from_dir).expanduser().resolve()
+    order = orders.create_order(client=args.client, shoot=args.shoot, card=card, preset_name=args.preset,
+                                due=args.due, chart=args.chart, deliver_chart=args.deliver_chart)
+    said_created(order)
+    print(f"Run it with: postline order run {order.id}")
+    print(order.id)
+    return 0
+
+
+def run_order(order_id: int, *, wait: bool = False) -> str:
+    """Run the order in this process (:func:`surfaces.actions.orders.run`), saying which Prefect server records
+    it, with progress bars while stdout is a terminal (:mod:`surfaces.cli.progress`)."""
+    from surfaces.actions import orders
+    from surfaces.cli.progress import progress_of
+    from surfaces.prefect_env import choose_prefect_server
+
+    print(choose_prefect_server(), file=sys.stderr)
+    if not wait:
+        orders.ensure_free(order_id)      # refused before any warning about this run
+    if orders.waits_for_people(orders.line_of(order_id)) and not os.environ.get("PREFECT_API_URL"):
+        print("warning: this line waits for people, and their hand-backs and decisions can only wake this run "
+              "through a Prefect server they reach too: stop this, start `make server`, and run it again.",
+              file=sys.stderr)
+    with progress_of(order_id):
+        return orders.run(order_id, wait=wait)
+
+
+def cmd_order_run(args: argparse.Namespace) -> int:
+    from config.errors import PostlineError
+    from config.settings import get_settings
+    from surfaces.actions import orders
+    from surfaces.cli.errors import fail
+    from surfaces.cli.status import print_order
+    from tasks.errors import as_retryable
+
+    orders.line_of(args.order_id)      # an order that is not there: a usage error, before any run
+    try:
+        path = run_order(args.order_id, wait=args.wait)
+    except PostlineError as exc:       # another run holds the order; nothing was delivered: the message says why
+        fail(exc)
+        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001
+        # the machine's failure (disk, permission, the record): the message says what to fix and to run it again
+        stop = as_retryable(exc, order_id=args.order_id, folder=get_settings().home)
+        print(f"error: order {args.order_id} stopped: {shown(stop)}" if stop is not None else
+              f"error: order {args.order_id} stopped: {shown(exc)}\n"
+              f"Fix the cause and run `postline order run {args.order_id}` again: finished photos are kept.",
+              file=sys.stderr)
+        return EXIT_FAILED
+    print_order(args.order_id, brief=True)
+    print(shown(path))
+    return 0
+
+
+def _revision_request(text: str) -> tuple[str, str, str]:
+    parts = text.split(":", 2)
+    if len(parts) < 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: write PHOTO:STAGE[:NOTE], e.g. 'DSC_0003.dng:fine_retouch:less warm'")
+    return parts[0], parts[1], parts[2] if len(parts) > 2 else ""
+
+
+def cmd_order_revise(args: argparse.Namespace) -> int:
+    from surfaces.actions import orders
+
+    number = orders.revise(order_id=args.order_id, requests=args.photo, actor=args.actor)
+    print(f"Order {args.order_id}: client revision round {number}, {len(args.photo)} photo(s) back in the line.")
+    print(f"Run it with: postline order run {args.order_id}")
+    return 0
+
+
+def cmd_order_use_line(args: argparse.Namespace) -> int:
+    from config.line import line_path
+    from surfaces.actions import orders
+
+    changes = orders.use_current_line(args.order_id)
+    if not changes:
+        print(f"Order {args.order_id} runs with the line in {line_path()} already: nothing changes.")
+        return 0
+    print(f"Order {args.order_id} now runs with the line in {line_path()}:")
+    for change in changes:
+        print(f"  {change}")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    order = sub.add_parser("order", help="create and run client orders").add_subparsers(
+        dest="action", required=True, metavar="ACTION")
+    create = order.add_parser("create", help="create an order from a card folder; prints the order id last")
+    create.add_argument("--client", required=True, help="client name, e.g. 'Anna & Ben'")
+    create.add_argument("--shoot", required=True, choices=["wedding", "portrait", "children"], help="kind of shoot")
+    create.add_argument("--from", dest="from_dir", required=True, metavar="DIR", help="folder holding the card's photos")
+    create.add_argument("--preset", help="grading preset (default: the shoot's; see presets/*.toml)")
+    create.add_argument("--due", type=parse_date, help="due date, YYYY-MM-DD")
+    create.add_argument("--chart", metavar="FILE", help="the card's ColorChecker shot, for session calibration "
+                        "(default: postline looks for a chart among the first frames)")
+    create.add_argument("--deliver-chart", action="store_true", help="deliver the frame used as the colour chart "
+                        "too (by default it is set aside once the session is calibrated on it)")
+    create.set_defaults(func=cmd_order_create)
+    run = order.add_parser("run", help="run (or resume) an order through the line; prints the delivery zip last")
+    run.add_argument("order_id", type=int)
+    run.add_argument("--wait", action="store_true",
+                     help="if another run of the order is live, wait for it to end, then carry on (default: refuse)")
+    run.set_defaults(func=cmd_order_run)
+    use_line = order.add_parser("use-line", help="move an order to the current line file (POSTLINE_LINE_FILE or "
+                                "config/line.toml); prints what changes")
+    use_line.add_argument("order_id", type=int)
+    use_line.set_defaults(func=cmd_order_use_line)
+    revise = order.add_parser("revise", help="the client's change requests: delivered photos go back to a stage")
+    revise.add_argument("order_id", type=int)
+    revise.add_argument("--photo", type=_revision_request, action="append", required=True,
+                        metavar="PHOTO:STAGE[:NOTE]", help="a photo to redo, the stage to redo it in, what to change")
+    revise.add_argument("--as", dest="actor", default="client", help="who asked (default: client)")
+    revise.set_defaults(func=cmd_order_revise)

@@ -1,0 +1,170 @@
+"""`postline report`: the ops manager's figures over a period, as terminal tables, CSV, JSON or an HTML file.
+
+    postline report [--since DAY] [--until DAY] [--stage KEY] [--retoucher NAME] [--shoot TYPE] [--preset NAME]
+                    [--client NAME] [--compare-since DAY --compare-until DAY]
+                    [--by stage|retoucher|reason|shoot|client] [--format table|csv|json] [--html FILE]
+
+The figures are :func:`record.figures.report.build_report`'s, their tables :mod:`record.figures.views`'; this
+module prints them: tables (and CSV) name stages by title, JSON by key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from record.figures.report import Report
+from record.figures.views import View, headline, merged_stage_view, summary_lines, views
+from surfaces.cli import tables
+from surfaces.cli.errors import CliError
+from surfaces.terminal import shown, shown_lines
+
+BY = ("stage", "retoucher", "reason", "shoot", "client")
+
+
+def as_table(rep: Report, by: str | None) -> str:
+    """The tables for a terminal: every cell escaped by :func:`surfaces.cli.tables.render`, the lines around them
+    by :func:`surfaces.terminal.shown_lines` (a client's name cannot start a fake row or colour the screen)."""
+    out = [shown_lines(headline(rep))]
+    for view in views(rep, by):
+        out += ["", shown_lines(view.title) + ":",
+                tables.render(view.headers, view.cells()) if view.items else "  (none)"]
+        if view.note:
+            out.append(shown_lines(f"  ({view.note})"))
+    if by is None:
+        out += [""] + [shown_lines(line) for line in summary_lines(rep)]
+    return "\n".join(out)
+
+
+def as_csv(view: View) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(view.headers)
+    writer.writerows([["" if v is None else v.isoformat() if isinstance(v, date) else v for v in row]
+                      for row in view.raw()])
+    return buffer.getvalue()
+
+
+def as_json(rep: Report, by: str | None) -> str:
+    data = rep.to_dict()
+    section = {"stage": "stages", "reason": "rework", "retoucher": "retouchers"}
+    if by in section:
+        data = data[section[by]]
+    elif by in ("shoot", "client"):
+        data = data["groups"][by]
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str)
+
+
+# --- the command ----------------------------------------------------------------------------------------------------
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; use YYYY-MM-DD, e.g. 2026-10-31") from None
+
+
+def _error(message: str) -> int:
+    """A usage error: said, with its exit code, where every command's are (surfaces/cli/errors.py)."""
+    raise CliError(message)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from config.calendar import HolidaysFileError, get_calendar
+    from config.line import get_line
+    from record.db import transaction
+    from record.figures.report import build_report, known_stage
+    from record.figures.scope import Scope
+    from record.models import ShootType
+
+    if args.since and args.until and args.until < args.since:
+        return _error(f"--until {args.until} is before --since {args.since}; give the first day, then the last")
+    if (args.compare_since is None) != (args.compare_until is None):
+        return _error("give both --compare-since and --compare-until (the earlier period to compare with)")
+    if args.format == "csv" and args.by is None and not args.html:
+        return _error("CSV holds one table: choose it with --by stage|retoucher|reason|shoot|client")
+    filters = {"stage": args.stage, "retoucher": args.retoucher, "preset": args.preset, "client": args.client,
+               "shoot": ShootType(args.shoot) if args.shoot else None}
+    try:
+        scope = Scope.days(args.since, args.until, **filters)
+        earlier = Scope.days(args.compare_since, args.compare_until, **filters) if args.compare_since else None
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        return _error(f"--{problem['loc'][0]}: {problem['msg']}")
+    try:
+        calendar = get_calendar()
+    except HolidaysFileError as exc:
+        return _error(str(exc))
+    with transaction() as session:
+        if args.stage and not known_stage(session, get_line(), args.stage):
+            return _error(f"--stage {args.stage}: no such stage in the line or the record; give a stage key, "
+                          f"e.g. {', '.join(s.key for s in get_line().stages)}")
+        rep = build_report(session, scope, calendar, earlier=earlier)
+    if args.html:
+        from surfaces.cli.report_html import write_html
+
+        target = Path(args.html).expanduser()
+        try:
+            path = write_html(rep, target, headline(rep))
+        except OSError as exc:
+            return _error(f"{target}: cannot write the HTML report ({exc.strerror or exc}); give a file in a folder "
+                          "that exists and that you may write to")
+        print(f"HTML report: {shown(path)}")
+        return 0
+    if args.format == "json":
+        print(as_json(rep, args.by))
+    elif args.format == "csv":
+        sys.stdout.write(as_csv(views(rep, args.by)[0] if args.by != "stage" else merged_stage_view(rep)))
+    else:
+        print(as_table(rep, args.by))
+        if args.by is None:
+            print(disk_table())
+    return 0
+
+
+def disk_table() -> str:
+    """Disk used per order now (working files, originals, deliveries), from the file system: whatever the period,
+    what the studio's disks hold today."""
+    from surfaces.actions import orders
+
+    rows, totals = [], [0, 0, 0]
+    for order, use in orders.disk_per_order():
+        for index, value in enumerate((use.working, use.originals, use.deliveries)):
+            totals[index] += value
+        rows.append([order.id, order.client, order.status.value, tables.size(use.working),
+                     tables.size(use.originals), tables.size(use.deliveries)])
+    if not rows:
+        return ""
+    rows.append(["all", "", "", *map(tables.size, totals)])
+    return ("\nDisk per order, now (working files go after the revision window; originals and deliveries stay):\n"
+            + tables.render(["order", "client", "status", "working", "originals", "deliveries"], rows))
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register `postline report` on the `postline` command's subparsers."""
+    report = sub.add_parser("report", help="the ops figures over a period: per stage, reason, retoucher, order; "
+                            "tables, CSV, JSON or an HTML file with charts", description=__doc__.split("\n\n")[0])
+    report.add_argument("--since", type=_date, help="first day, YYYY-MM-DD (default: the start of the record)")
+    report.add_argument("--until", type=_date, help="last day, YYYY-MM-DD, included (default: today)")
+    report.add_argument("--stage", help="only this stage (its key, e.g. liquify_skin)")
+    report.add_argument("--retoucher", help="only this person's work (their sign-in name)")
+    report.add_argument("--shoot", choices=["wedding", "portrait", "children"], help="only orders of this shoot type")
+    report.add_argument("--preset", help="only orders graded with this preset")
+    report.add_argument("--client", help="only this client's orders (the name as recorded)")
+    report.add_argument("--compare-since", type=_date, metavar="DAY",
+                        help="retouchers' trend: first day of the earlier period (default: a year before --since)")
+    report.add_argument("--compare-until", type=_date, metavar="DAY", help="last day of the earlier period")
+    report.add_argument("--by", choices=BY, help="one table: per stage, retoucher, reason, shoot type or client "
+                        "(default: the whole report)")
+    report.add_argument("--format", choices=["table", "csv", "json"], default="table",
+                        help="table (default), csv (one table: needs --by) or json (stage keys, not titles)")
+    report.add_argument("--html", metavar="FILE", help="write the report with its charts to FILE (one HTML file "
+                        "that opens without a network)")
+    report.set_defaults(func=cmd_report)

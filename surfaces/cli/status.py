@@ -1,0 +1,83 @@
+"""`postline status [N]`: every order, or one order's photos, stages, run and what was not delivered."""
+
+from __future__ import annotations
+
+import argparse
+
+from surfaces.cli import tables
+from surfaces.terminal import shown
+
+
+def print_order(order_id: int, *, brief: bool = False) -> None:
+    """One order as a lead reads it (``brief``: without the delivery's path, which the caller prints last)."""
+    from record.models import PhotoStatus
+    from surfaces.actions import orders
+
+    found = orders.view(order_id)
+    order, lease, cal = found.order, found.lease, found.calibration
+    print(f"Order {order.id} · {shown(order.client)} · {order.shoot.value} · preset {shown(order.preset)} "
+          f"v{order.preset_version} · due {order.due or '-'} · {order.status.value}")
+    print("Photos: " + ", ".join(f"{n} {s.value}" for s, n in sorted(found.counts.items()))
+          + (f" · client revision rounds: {order.revisions}" if order.revisions else ""))
+    if cal is not None:
+        frame = "delivered (--deliver-chart)" if order.deliver_chart else "set aside, not delivered"
+        print(f"Session calibration: {shown(cal.source)}, {cal.patches_found} patches, "
+              f"mean dE00 {cal.uncalibrated_mean_de:.2f} -> {cal.fit_mean_de:.2f}; the chart frame is {frame}")
+    elif order.calibration_note:
+        print(f"Session calibration: none — {shown(order.calibration_note)}")
+    print("Line: " + " > ".join(f"{s.key} ({s.mode.value})" for s in found.line.stages)
+          + ("" if order.line_json else " (the current line file's: recorded when the order first runs)"))
+    if lease is not None:
+        state = (f"holds the order until {lease.expires_at:%H:%M:%S} UTC unless renewed" if not lease.expired()
+                 else "stopped without ending (or suspended, waiting for people); the next run takes over")
+        print(f"Run: flow run '{lease.name}' (id {lease.flow_run_id}) on {lease.owner}, since "
+              f"{lease.started_at:%Y-%m-%d %H:%M:%S} UTC; {state}")
+    if order.waiting_on:
+        print(f"Waiting on: {shown(order.waiting_on)} (people's work; see `postline queue stages` / "
+              f"`postline qc pending {order.id}`)")
+    print(disk_line(order))
+    print()
+    print(tables.stage_summary(found.stages))
+    if found.not_delivered:
+        print("\nNot delivered:")
+        for photo in found.not_delivered:
+            reason = f"{photo.source_name}: {photo.reason}" if photo.status is PhotoStatus.CHART else photo.reason
+            print(f"  [{photo.status.value}] {shown(reason or photo.source_name)}")
+    if order.delivery_path and not brief:
+        print(f"\nDelivery: {shown(order.delivery_path)}")
+
+
+def disk_line(order) -> str:  # noqa: ANN001 - record.models.Order
+    """What the order holds on disk, and how long its working files stay (tasks/retention.py)."""
+    from config.settings import get_settings
+    from record.models import OrderStatus
+    from surfaces.actions import orders
+
+    use = orders.disk(order.id)
+    if order.work_removed_at is not None and order.status is OrderStatus.DELIVERED:
+        kept = f"removed {order.work_removed_at:%Y-%m-%d}, after the revision window"
+    else:
+        kept = f"kept {get_settings().revision_window_days} days after delivery"
+    return (f"Disk: {tables.size(use.working)} working files ({kept}), {tables.size(use.originals)} originals, "
+            f"{tables.size(use.deliveries)} deliveries")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from surfaces.actions import orders
+
+    if args.order_id is not None:
+        print_order(args.order_id)
+        return 0
+    rows = [[o.id, o.client, o.shoot.value, o.status.value, o.due or "-", photos, o.created_at.strftime("%Y-%m-%d %H:%M")]
+            for o, photos in orders.every_order()]
+    if not rows:
+        print("No orders yet. Create one with `postline order create`, or try `postline demo`.")
+        return 0
+    print(tables.render(["order", "client", "shoot", "status", "due", "photos", "created (UTC)"], rows))
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    status = sub.add_parser("status", help="all orders, or one order's photos and stages")
+    status.add_argument("order_id", type=int, nargs="?")
+    status.set_defaults(func=cmd_status)

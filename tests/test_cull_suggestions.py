@@ -1,0 +1,93 @@
+"""The suggested cull's rules (qc/cull.py) over signals in the record: what makes a burst and a near-duplicate,
+which frame of a group is the best, and when closed eyes are suggested and when the doubt is only said."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from config.line import get_line
+from qc import cull
+from record import cull as cull_record
+from record import work
+from record.db import transaction
+from record.models import CullSignals, Photo, PhotoStatus, ShootType
+
+T0 = datetime(2026, 6, 20, 14, 0, 0)
+
+
+def _hash(bits: int) -> str:
+    """A pHash ``bits`` bits away from all-zero."""
+    return f"{(1 << bits) - 1:016x}"
+
+
+def _order(frames: list[dict]) -> int:
+    """An order whose photos have the given signals: name, seconds (after T0; None: no capture time), bits
+    (hash distance from the all-zero hash), blur, eyes (as recorded)."""
+    with transaction() as session:
+        order = work.create_order(session, client="Test", shoot=ShootType.WEDDING, preset_name="neutral",
+                                  preset_version=1, preset_hash="x", preset_json="{}", due=None, card_folder="/card")
+        for n, f in enumerate(frames):
+            taken = None if f.get("seconds") is None else T0 + timedelta(seconds=f["seconds"])
+            photo = work.add_photo(session, Photo(order_id=order.id, source_name=f["name"], sha256=f"{n:064x}",
+                                                  size_bytes=1, status=PhotoStatus.INGESTED, capture_time=taken,
+                                                  original_path=f"/{f['name']}"), first_stage="cull_grade")
+            cull_record.add_signals(session, CullSignals(
+                photo_id=photo.id, order_id=order.id, source="sensor", width=1536, height=1024, subject="face",
+                blur=f.get("blur", 0.3), motion=0.05, motion_angle=0, highlights=0.0, shadows=0.0, median_luma=0.45,
+                faces=len(f.get("eyes", "").split(",")) if f.get("eyes") else 0, eyes=f.get("eyes", ""),
+                phash=_hash(f["bits"])))
+        return order.id
+
+
+def _suggested(order_id: int) -> dict[str, cull.Suggestion]:
+    with transaction() as session:
+        return {s.photo: s for s in cull.suggest(session, order_id)}
+
+
+def test_bursts_by_time_and_hash_near_duplicates_by_hash_alone(home):
+    spec = get_line().cull
+    order_id = _order([
+        {"name": "A1.dng", "seconds": 0, "bits": 0, "blur": 0.40},
+        {"name": "A2.dng", "seconds": 1, "bits": spec.burst_hash_distance, "blur": 0.30},   # the sharpest
+        {"name": "B1.dng", "seconds": 600, "bits": 40},
+        {"name": "B2.dng", "seconds": 600 + spec.burst_seconds + 5, "bits": 40 - spec.burst_hash_distance},
+        {"name": "C1.dng", "seconds": 1200, "bits": 60},
+        {"name": "C2.dng", "seconds": None, "bits": 60 - spec.duplicate_hash_distance, "blur": 0.35},
+    ])
+    s = _suggested(order_id)
+    assert s["A1.dng"].group == s["A2.dng"].group is not None and s["A2.dng"].best
+    assert s["A1.dng"].reasons == (cull.Reason.BURST_NOT_BEST,)   # a burst frame, but not near-identical to the best
+    assert s["B1.dng"].group is None and s["B2.dng"].group is None    # near, but seconds too far apart
+    assert s["C1.dng"].group == s["C2.dng"].group is not None         # near-identical: whenever taken
+    assert s["C1.dng"].best and s["C2.dng"].reasons == (cull.Reason.DUPLICATE,)
+    assert [s[n].group for n in ("A1.dng", "C1.dng")] == [1, 2]       # numbered in capture order
+
+
+def test_closed_eyes_on_a_clear_reading_or_against_the_burst_and_otherwise_only_a_note(home):
+    order_id = _order([
+        {"name": "shut.dng", "seconds": 0, "bits": 0, "eyes": "shut"},                         # alone
+        {"name": "missed.dng", "seconds": 100, "bits": 20, "eyes": "not_found", "blur": 0.20},  # a burst with ...
+        {"name": "open.dng", "seconds": 101, "bits": 22, "eyes": "open", "blur": 0.40},         # ... her eyes open
+        {"name": "doubt.dng", "seconds": 300, "bits": 50, "eyes": "not_found"},                 # alone
+        {"name": "wink.dng", "seconds": 500, "bits": 64, "eyes": "unsure"},
+    ])
+    s = _suggested(order_id)
+    assert s["shut.dng"].reasons == (cull.Reason.EYES_CLOSED,)
+    assert s["missed.dng"].reasons == (cull.Reason.EYES_CLOSED, cull.Reason.DUPLICATE)
+    assert s["open.dng"].best                                     # eyes open beats the sharper frame with them shut
+    assert s["doubt.dng"].verdict.value == "keep" and any("no verdict" in n for n in s["doubt.dng"].notes)
+    assert s["wink.dng"].verdict.value == "keep" and s["wink.dng"].reasons == ()
+
+
+def test_the_line_file_decides(home, tmp_path, monkeypatch):
+    line = Path(__file__).resolve().parents[1] / "config" / "line.toml"
+    text = line.read_text().replace("max_blur = 0.6 ", "max_blur = 0.35").replace("eyes_closed = true", "eyes_closed = false")
+    (tmp_path / "line.toml").write_text(text)
+    monkeypatch.setenv("POSTLINE_LINE_FILE", str(tmp_path / "line.toml"))
+    get_line.cache_clear()
+    try:
+        order_id = _order([{"name": "soft.dng", "seconds": 0, "bits": 0, "blur": 0.40, "eyes": "shut"}])
+        assert _suggested(order_id)["soft.dng"].reasons == (cull.Reason.BLURRED,)
+    finally:
+        get_line.cache_clear()

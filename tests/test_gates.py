@@ -1,0 +1,156 @@
+"""One Gate abstraction (qc/gates.py) for every place a person decides on an order's photos: a flow waits with
+it and the surfaces' action gives it decisions, the same object on both sides. A third gate (the client's
+selection, a later issue's) is a small subclass: one is made here and used end to end through a real paused run."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from uuid import UUID
+
+import pytest
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.input import RunInput
+from pydantic import BaseModel, Field
+from sqlmodel import Session, select
+
+from config.line import Line
+from flows.waiting import wait_for_decision
+from qc import gates
+from qc.gates import DecisionError, Gate, listing_problems
+from qc.originals import ORIGINALS
+from record import work
+from record.db import transaction
+from record.models import EventKind, Photo, PhotoStatus, ShootType, StageEvent
+from surfaces.actions.gates import decide
+from surfaces.cli import main
+
+SELECTION = "client_selection"
+
+
+class Pick(BaseModel):
+    photo: str
+    note: str = Field("", max_length=200)
+
+
+class SelectionDecision(RunInput):
+    approve_all: bool = True
+    favourites: list[Pick] = Field(default_factory=list)
+    client: str = "client"
+
+
+@dataclass(frozen=True)
+class SelectionPlan:
+    chosen: tuple[str, ...]
+    photo_ids: tuple[int, ...]
+
+    def summary(self) -> str:
+        return f"{len(self.chosen)} chosen"
+
+    def counts(self) -> dict[str, int]:
+        return {"chosen": len(self.chosen)}
+
+
+class ClientSelection(Gate):
+    """The client picks favourites: each photo chosen gets a PASSED event at the pseudo-stage 'client_selection',
+    the others a REJECTED one."""
+    key, title, waits = SELECTION, "Client selection", "photo waiting for the client"
+    decision, listed, by = SelectionDecision, "favourites", "client"
+
+    def enabled(self, line: Line) -> bool:
+        return True
+
+    def waiting(self, session: Session, order_id: int) -> dict[str, Photo]:
+        seen = set(session.exec(select(StageEvent.photo_id).where(StageEvent.stage == SELECTION)).all())
+        return {p.source_name: p for p in work.photos(session, order_id, PhotoStatus.INGESTED) if p.id not in seen}
+
+    def check(self, session: Session, order_id: int, decision: SelectionDecision) -> SelectionPlan:
+        waiting = self.waiting(session, order_id)
+        problems = listing_problems(list(waiting), [p.photo for p in decision.favourites])
+        if problems:
+            raise DecisionError("; ".join(problems))
+        chosen = [p.photo for p in decision.favourites] or list(waiting)
+        return SelectionPlan(tuple(chosen), tuple(p.id for p in waiting.values()))
+
+    def record(self, session: Session, order_id: int, decision: SelectionDecision) -> None:
+        chosen = self.check(session, order_id, decision).chosen
+        for name, photo in self.waiting(session, order_id).items():
+            session.add(StageEvent(order_id=order_id, photo_id=photo.id, stage=SELECTION, actor=decision.client,
+                                   kind=EventKind.PASSED if name in chosen else EventKind.REJECTED))
+
+    def decided(self, session: Session, plan: SelectionPlan) -> bool:
+        return bool(session.exec(select(StageEvent.id).where(StageEvent.stage == SELECTION)).first())
+
+    def describe(self, order_id: int, photos: list[str]) -> str:
+        return f"Pick favourites of order {order_id}: " + ", ".join(photos)
+
+
+@pytest.fixture
+def order_id(home):
+    with transaction() as session:
+        order = work.create_order(session, client="Gates", shoot=ShootType.PORTRAIT, preset_name="neutral",
+                                  preset_version=1, preset_hash="0" * 64, preset_json="{}", due=None,
+                                  card_folder=str(home / "card"))
+        for name in ("A.dng", "B.dng", "C.dng"):
+            work.add_photo(session, Photo(order_id=order.id, source_name=name, sha256=name.ljust(64, "0"),
+                                          size_bytes=1, status=PhotoStatus.INGESTED, original_path=f"/{name}"),
+                           first_stage="cull_grade")
+    return order.id
+
+
+@pytest.fixture
+def selection():
+    gate = gates.register(ClientSelection())
+    yield gate
+    gates._REGISTERED.pop(SELECTION)
+
+
+@flow(name="client-selection")
+def selection_flow(order_id: int) -> dict[str, int]:
+    return wait_for_decision(order_id, gates.gates()[SELECTION])
+
+
+def test_a_third_gate_waits_in_a_flow_and_takes_the_decision_the_surfaces_give(order_id, selection, prefect_api,
+                                                                                monkeypatch):
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    monkeypatch.setenv("POSTLINE_PAUSE_POLL_SECONDS", "1")
+    result: dict = {}
+    runner = threading.Thread(target=lambda: result.setdefault("counts", selection_flow(order_id)), daemon=True)
+    runner.start()
+    deadline = time.monotonic() + 120
+    with get_client(sync_client=True) as client:
+        while True:
+            assert runner.is_alive() and time.monotonic() < deadline, "the flow never waited at the gate"
+            with transaction() as session:
+                order = work.get_order(session, order_id)
+            if order.waiting_on == SELECTION and client.read_flow_run(UUID(order.flow_run_id)).state.is_paused():
+                break
+            time.sleep(0.2)
+    assert selection.awaiting(order_id) == ["A.dng", "B.dng", "C.dng"]
+    with pytest.raises(DecisionError, match="not waiting for review: 'Z.dng'"):
+        decide(order_id, selection.build(listed=[{"photo": "Z.dng"}], by="anna"))      # refused, nothing given
+    said = decide(order_id, selection.build(listed=[{"photo": "B.dng", "note": "album cover"}], by="anna"))
+    assert "took the decision" in said and "1 chosen" in said
+    runner.join(timeout=60)
+    assert result["counts"] == {"chosen": 1}
+    with transaction() as session:
+        picked = session.exec(select(StageEvent).where(StageEvent.stage == SELECTION,
+                                                       StageEvent.kind == EventKind.PASSED)).all()
+        assert [(session.get(Photo, e.photo_id).source_name, e.actor) for e in picked] == [("B.dng", "anna")]
+        assert work.get_order(session, order_id).waiting_on is None
+
+
+def test_the_cli_decides_at_a_gate_with_no_waiting_run_through_the_gate_itself(order_id, capsys):
+    """`postline review pending|decide` ask the gate the flow waits with: what it lists, what it applies."""
+    assert main(["review", "pending", str(order_id)]) == 0
+    assert capsys.readouterr().out.split("\n")[1:4] == ["  A.dng", "  B.dng", "  C.dng"]
+    assert main(["review", "decide", str(order_id), "--cull", "C.dng:blurred", "--as", "sergei"]) == 0
+    assert "recorded directly: 2 approved; C.dng culled (blurred)" in capsys.readouterr().out
+    assert ORIGINALS.awaiting(order_id) == []
+    with transaction() as session:
+        statuses = {p.source_name: p.status for p in work.photos(session, order_id)}
+    assert statuses == {"A.dng": PhotoStatus.INGESTED, "B.dng": PhotoStatus.INGESTED, "C.dng": PhotoStatus.CULLED}
+    assert main(["review", "decide", str(order_id), "--approve-all"]) == 2          # nothing waits now
+    assert "no photo of this order is waiting" in capsys.readouterr().err

@@ -1,0 +1,80 @@
+"""`postline report` as the ops manager types it: one table, CSV and JSON as a spreadsheet or a script reads
+them, and bad input refused with what to do."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from surfaces.cli import main
+from tests.eventlog import HOLIDAYS, LINE_TOML, october
+
+OCTOBER = ["--since", "2026-10-01", "--until", "2026-10-31"]
+
+
+@pytest.fixture
+def record(home, tmp_path, monkeypatch):
+    from config.line import get_line
+    from record.db import transaction
+
+    (tmp_path / "line.toml").write_text(LINE_TOML)
+    (tmp_path / "holidays.txt").write_text(HOLIDAYS)
+    monkeypatch.setenv("POSTLINE_LINE_FILE", str(tmp_path / "line.toml"))
+    monkeypatch.setenv("POSTLINE_HOLIDAYS_FILE", str(tmp_path / "holidays.txt"))
+    get_line.cache_clear()
+    with transaction() as session:
+        october(session)
+    yield
+    get_line.cache_clear()
+
+
+def test_csv_is_one_table_of_raw_numbers_with_titles(record, capsys):
+    assert main(["report", *OCTOBER, "--by", "stage", "--format", "csv"]) == 0
+    rows = {r["stage"]: r for r in csv.DictReader(io.StringIO(capsys.readouterr().out))}
+    assert list(rows) == ["Ingest", "Cull & grade", "Liquify & skin", "QC gate", "Delivery"]
+    skin = rows["Liquify & skin"]
+    assert (skin["finished"], skin["passes out"], skin["touch median"], skin["rework rate"]) == ("5", "7", "2400.0", "0.2")
+
+
+def test_json_names_stages_by_key(record, capsys):
+    assert main(["report", *OCTOBER, "--by", "reason", "--format", "json"]) == 0
+    rework = json.loads(capsys.readouterr().out)
+    assert rework["rejections_by_stage"] == {"cull_grade": 2, "liquify_skin": 2} and rework["reasons_given"] == 5
+    assert main(["report", *OCTOBER, "--format", "json"]) == 0
+    whole = json.loads(capsys.readouterr().out)
+    assert whole["period"] == {"first_day": "2026-10-01", "last_day": "2026-10-31", "calendar_days": 31,
+                               "working_days": 21}
+
+
+def test_one_table_by_retoucher_and_by_client(record, capsys):
+    assert main(["report", *OCTOBER, "--by", "retoucher"]) == 0
+    out = capsys.readouterr().out
+    rita = next(line for line in out.splitlines() if line.startswith("rita"))
+    assert rita.split()[:5] == ["rita", "5", "4", "3", "1.67"] and "+66.7%" in rita and "Flow" not in out
+    assert main(["report", *OCTOBER, "--by", "client"]) == 0
+    assert "Anna & Ben" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--stage", "nope"], "--stage nope: no such stage"),
+    (["--format", "csv"], "CSV holds one table: choose it with --by"),
+    (["--since", "2026-10-05", "--until", "2026-10-01"], "--until 2026-10-01 is before --since 2026-10-05"),
+    (["--compare-since", "2025-10-01"], "give both --compare-since and --compare-until"),
+    (["--client", "x" * 200], "--client: String should have at most 120 characters"),
+])
+def test_bad_input_is_a_usage_error_that_says_what_to_do(record, capsys, args, message):
+    assert main(["report", *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_bad_holidays_file_names_its_line(record, tmp_path, monkeypatch, capsys):
+    from config.settings import get_settings
+
+    (tmp_path / "holidays.txt").write_text("2026-10-05\nChristmas\n")
+    get_settings.cache_clear()
+    assert main(["report"]) == 2
+    assert "holidays.txt, line 2: 'Christmas' is not a date" in capsys.readouterr().err
+    get_settings.cache_clear()

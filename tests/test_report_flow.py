@@ -1,0 +1,104 @@
+"""The production report on a real Prefect server: the deployment's flow reports the period it covers under its
+stable artifact key (read back through the Prefect client), and an order's run leaves its summary and stage
+table on the run."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterName
+from pydantic import ValidationError
+
+from tests.eventlog import HOLIDAYS, LINE_TOML, october
+
+
+def artifacts(key: str) -> list:
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+    return sorted(found, key=lambda a: a.created)
+
+
+@pytest.fixture
+def october_record(prefect_api, home, tmp_path, monkeypatch):
+    from config.line import get_line
+    from record.db import transaction
+
+    (tmp_path / "line.toml").write_text(LINE_TOML)
+    (tmp_path / "holidays.txt").write_text(HOLIDAYS)
+    monkeypatch.setenv("POSTLINE_LINE_FILE", str(tmp_path / "line.toml"))
+    monkeypatch.setenv("POSTLINE_HOLIDAYS_FILE", str(tmp_path / "holidays.txt"))
+    get_line.cache_clear()
+    with transaction() as session:
+        october(session)
+    yield
+    get_line.cache_clear()
+
+
+def test_the_monthly_run_reports_last_month_under_its_stable_key(october_record):
+    from flows.report import report_flow
+    from tasks.reporting import ReportPeriod, ReportRequest
+
+    before = len(artifacts("production-report-monthly"))
+    # Scheduled on 1 November 2026: it reports October.
+    result = report_flow(ReportRequest(period=ReportPeriod.LAST_MONTH, day=date(2026, 11, 1)))
+    assert result == {"key": "production-report-monthly", "first_day": "2026-10-01", "last_day": "2026-10-31"}
+    # Another month's run adds to the same key's history.
+    report_flow(ReportRequest(period=ReportPeriod.LAST_MONTH, day=date(2026, 10, 1)))
+    history = artifacts("production-report-monthly")
+    assert len(history) == before + 2
+    october_report, september_report = history[-2], history[-1]
+    assert "Production report, 2026-10-01 to 2026-10-31 (31 days, 21 working days; UTC)" in october_report.data
+    # Skin in October: 9 photos in (11 passes), 5 finished (7 passes); 4 rejections carry 5 reasons.
+    assert "| Liquify & skin | 9 | 11 | 5 | 7 | 1 | 2 | 1 | 0 | 4 |" in october_report.data
+    assert "4 rejections carry 5 reasons" in october_report.data
+    assert "order 3 (Eve, 30 working days)" in october_report.data
+    assert "Production report, 2026-09-01 to 2026-09-30 (30 days, 22 working days; UTC)" in september_report.data
+    assert october_report.description == "Production report, 2026-10-01 to 2026-10-31"
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            name=FlowRunFilterName(any_=["Production report 2026-10-01 to 2026-10-31"])))
+    assert runs
+
+
+def test_the_daily_run_reports_yesterday(october_record):
+    from flows.report import report_flow
+    from tasks.reporting import ReportPeriod, ReportRequest
+
+    result = report_flow(ReportRequest(period=ReportPeriod.YESTERDAY, day=date(2026, 10, 10)))
+    assert result["key"] == "production-report-daily" and result["first_day"] == result["last_day"] == "2026-10-09"
+    latest = artifacts("production-report-daily")[-1].data
+    # On 9 October: rita handed back b2 (skin), QC passed b1 and sent b2 back to grading, whose file then failed.
+    assert "| Liquify & skin | 0 | 0 | 1 | 1 |" in latest
+    assert "| Cull & grade | 1 | 1 | 0 | 0 | 1 | 1 | 0 | 1 |" in latest
+
+
+def test_periods_are_counted_back_from_the_run_day_and_bad_ones_refused():
+    from tasks.reporting import ReportPeriod, ReportRequest
+
+    assert ReportRequest(day=date(2027, 1, 1)).days(date(2000, 1, 1)) == (date(2026, 12, 1), date(2026, 12, 31))
+    assert ReportRequest(period=ReportPeriod.YESTERDAY).days(date(2026, 3, 1)) == (date(2026, 2, 28),) * 2
+    with pytest.raises(ValidationError, match="until 2026-01-01 is before since 2026-02-01"):
+        ReportRequest(period=ReportPeriod.DAYS, since=date(2026, 2, 1), until=date(2026, 1, 1))
+    with pytest.raises(ValidationError, match="since/until are for period 'days'"):
+        ReportRequest(since=date(2026, 2, 1))
+
+
+def test_an_order_run_publishes_its_summary_and_stage_table(prefect_api, home, tmp_path):
+    from tasks.synthetic import DngMeta, render_scene, write_dng
+    from tests.flowkit import run_order
+
+    card = tmp_path / "card"
+    card.mkdir()
+    for i in range(2):
+        write_dng(card / f"DSC_{i + 1:04d}.dng", render_scene("portrait", 320, 240, seed=i), DngMeta())
+    (card / "broken.dng").write_bytes(b"not a raw file")
+    order_id, _ = run_order(card, client="Ada | Bo")
+    summary = artifacts(f"order-{order_id}-delivery")[-1].data
+    assert summary.startswith(f"### Ada | Bo · order {order_id}")
+    assert "**Turnaround:** 0 working days to the first delivery" in summary
+    assert "| Cull & grade | 2 | 2 | 0 | 2 | 0 |" in summary and "`broken.dng` (rejected)" in summary
+    table = artifacts(f"order-{order_id}-stages")[-1]
+    assert table.type == "table"
+    assert "Liquify & skin" in table.data and "photos in" in table.data

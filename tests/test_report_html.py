@@ -1,0 +1,83 @@
+"""`postline report --html FILE` opened in headless Chromium with the network cut off: every chart is drawn
+(Plotly's SVG is there, sized, with the bars and lines of its data), and the tables read as in the terminal."""
+
+from __future__ import annotations
+
+import pytest
+
+from surfaces.cli import main
+from tests.browser import chromium_page
+from tests.eventlog import HOLIDAYS, LINE_TOML, october
+
+CHARTS = ("chart-rework-stage", "chart-rework-reason", "chart-throughput", "chart-turnaround", "chart-retouchers")
+
+DRAWN = """(id) => {
+  const el = document.getElementById(id);
+  const svg = el && el.querySelector('svg.main-svg');
+  if (!svg) return null;
+  const box = svg.getBoundingClientRect();
+  const marks = [...el.querySelectorAll('.barlayer .point path, .scatterlayer .js-line')]
+    .filter(m => { const b = m.getBoundingClientRect(); return b.width > 0 || b.height > 0; });
+  return {width: box.width, height: box.height, room: el.parentElement.getBoundingClientRect().width,
+          traces: el.data.length,
+          names: el.data.map(t => t.name), marks: marks.length};
+}"""
+
+
+@pytest.fixture
+def html_report(home, tmp_path, monkeypatch):
+    (tmp_path / "line.toml").write_text(LINE_TOML)
+    (tmp_path / "holidays.txt").write_text(HOLIDAYS)
+    monkeypatch.setenv("POSTLINE_LINE_FILE", str(tmp_path / "line.toml"))
+    monkeypatch.setenv("POSTLINE_HOLIDAYS_FILE", str(tmp_path / "holidays.txt"))
+    from config.line import get_line
+    from record.db import transaction
+
+    get_line.cache_clear()
+    with transaction() as session:
+        october(session)
+    path = tmp_path / "report.html"
+    assert main(["report", "--since", "2025-10-01", "--until", "2026-10-31", "--html", str(path)]) == 0
+    yield path
+    get_line.cache_clear()
+
+
+def test_every_chart_is_drawn_offline(html_report):
+    requests, errors = [], []
+    with chromium_page() as page:
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+        def only_the_file(route):
+            requests.append(route.request.url)
+            return route.continue_() if route.request.url.startswith("file://") else route.abort()
+        page.route("**/*", only_the_file)
+        page.goto(html_report.as_uri())
+        page.wait_for_function("document.querySelectorAll('.js-plotly-plot svg.main-svg').length >= 5")
+        drawn = {chart: page.evaluate(DRAWN, chart) for chart in CHARTS}
+        table = page.locator("table").first.inner_text()
+    assert errors == [] and requests == [html_report.as_uri()]        # nothing fetched from a network
+    for chart, found in drawn.items():
+        assert found is not None, chart
+        assert found["width"] > 300 and found["height"] > 200, (chart, found)
+        assert found["width"] <= found["room"] + 1, (chart, found)       # drawn inside its place, not cut off
+        assert found["traces"] >= 1 and found["marks"] >= 1, (chart, found)
+    # By stage: grading and skin were blamed; by reason: the four codes; rita's output now and a year before.
+    assert set(drawn["chart-rework-stage"]["names"]) == {"Cull & grade", "Liquify & skin"}
+    assert set(drawn["chart-rework-reason"]["names"]) == {"clipped", "colour_cast", "look_lost", "over_smoothed_skin"}
+    assert drawn["chart-turnaround"]["names"] == ["within the promise", "over the promise"]
+    assert drawn["chart-retouchers"]["traces"] == 2
+    assert "Liquify & skin" in table and "Cull & grade" in table
+
+
+def test_the_page_holds_the_figures_and_escapes_names(html_report):
+    page = html_report.read_text(encoding="utf-8")
+    assert "Anna &amp; Ben" in page and "Anna & Ben" not in page.split("<body>")[1]
+    assert "a rejection with several reasons counts once for its stage and once under each reason" in page
+    assert "Review of originals, agreement with the suggested cull" in page
+
+
+def test_an_unwritable_html_path_is_a_clear_error(home, tmp_path, capsys):
+    assert main(["report", "--html", str(tmp_path / "no" / "such" / "folder" / "r.html")]) == 2
+    err = capsys.readouterr().err
+    assert "r.html: cannot write the HTML report" in err and "No such file or directory" in err
