@@ -14,9 +14,10 @@ from config.settings import get_settings
 from record import work
 from record.db import transaction
 from record.models import OrderStatus
-from surfaces.cli import create_order, main
+from surfaces.actions.orders import create_order
+from surfaces.cli import main
 from tasks import runners
-from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
+from tasks.synthetic import DngMeta, render_scene, write_dng
 from tests.flowkit import Delivery
 
 

@@ -150,7 +150,7 @@ def test_the_fused_line_delivers_what_stage_by_stage_did_and_a_send_back_mid_run
     assert resent.input_path == photos["DSC_0002.dng"].original_path   # the fused run's start: the original
     for stage in STAGES:
         assert rows[stage].photos_in == 3 and rows[stage].mean_seconds > 0, stage
-    assert rows["fine_retouch"].passed == 4 and rows["fine_retouch"].reworked == 1
+    assert (rows["fine_retouch"].finished, rows["fine_retouch"].finished_passes, rows["fine_retouch"].sent_back) == (3, 4, 1)
 
     # one master per photo and round, where the line ends; previews elsewhere; compressed, postline-only codec
     assert [_files(order_id, stage) for stage in STAGES] == [

@@ -36,11 +36,11 @@ from qc.originals import OriginalsDecision
 from record import people, work
 from record.db import transaction
 from record.models import ORIGINAL_REVIEW, EventKind, PhotoStatus
-from surfaces.cli import create_order
-from surfaces.qc_cli import decide_originals
-from surfaces.queue_cli import pull_to_folder, submit_work
+from surfaces.actions.gates import decide as decide_originals
+from surfaces.actions.orders import create_order
+from surfaces.actions.queue import hand_back as submit_work, pull_to_folder
 from tasks.pixels import imageio
-from tasks.pixels.synth_dng import DngMeta, render_scene, write_dng
+from tasks.synthetic import DngMeta, render_scene, write_dng
 from tests.flowkit import MANUAL_SKIN_LINE, Delivery
 from tests.pg import postgres_url  # noqa: F401  (the session's PostgreSQL)
 
