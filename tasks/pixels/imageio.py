@@ -45,8 +45,8 @@ def _commit(tmp: Path, path: Path, write) -> Path:  # noqa: ANN001
 
 class Codec(StrEnum):
     """How a working TIFF is compressed (losslessly, both with the horizontal predictor). Measured on a graded
-    24 MP frame (bench/README.md): Deflate level 1 102 MB, written in 2.0 s; Zstandard level 1 103 MB in 0.3 s
-    (16-bit uncompressed: 144 MB)."""
+    24 MP frame (bench/codecs.py, bench/README.md): Deflate level 1 104 MB, written in 2.8 s; Zstandard level 1
+    104 MB in 0.36 s (16-bit uncompressed: 144 MB)."""
     DEFLATE = "deflate"   # what people pull: Photoshop, Lightroom, GIMP and libtiff read it
     ZSTD = "zstd"         # read only by postline (QC, delivery, the next automatic stage): Photoshop cannot open it
 
