@@ -49,7 +49,7 @@ EXPECTED = {
     ("tasks.errors", "PhotoError"): (1, 422), ("tasks.deliver", "NothingDelivered"): (1, 422),
     ("tasks.files", "NotRegularFile"): (1, 422), ("tasks.pixels.colourchecker", "ChartNotFound"): (1, 422),
     ("tasks.pixels.calibrate", "ChartRejected"): (1, 422), ("tasks.pixels.metadata", "UnreadablePhoto"): (1, 422),
-    ("tasks.pixels.lut", "LutError"): (1, 422),
+    ("tasks.pixels.lut", "LutError"): (1, 422), ("tasks.runners", "ClusterUnfit"): (1, 422),
     # the machine: try again
     ("config.errors", "Retryable"): (1, 503), ("tasks.errors", "OutOfSpace"): (1, 503),
     ("tasks.errors", "NoPermission"): (1, 503), ("tasks.errors", "DiskError"): (1, 503),
