@@ -53,13 +53,44 @@ class PostlineSettings(BaseSettings):
                     "them before its first batch. None: a thread pool of `workers` threads in the run's process.",
     )
     web_long_edge: int = Field(
-        default=1600, ge=256, le=8192, description="Long edge in pixels of the web-size delivery JPEGs."
+        default=1600, ge=256, le=8192, description="Long edge in pixels of the proof JPEGs made at grading "
+                                                   "(delivered sizes are the delivery recipe's).",
     )
-    jpeg_quality: int = Field(default=92, ge=50, le=100, description="Quality of delivery JPEGs.")
     album_proofs: bool = Field(
         default=False,
-        description="Also deliver album proof spreads (album/*.jpg), laid out from templates (tasks/pixels/layout.py), "
+        description="Also deliver the album spreads (album.pdf), laid out from templates (tasks/pixels/layout.py), "
                     "whatever the line says (a line's stage with `album = true` turns them on for that line).",
+    )
+
+    # The studio, written into every delivered file (EXIF, IPTC and XMP) and onto the contact sheet.
+    studio_name: str = Field(
+        default="Photo Studio", min_length=1, max_length=120,
+        description="The studio's name: EXIF Artist (unless studio_artist), IPTC Credit, XMP photoshop:Credit, "
+                    "the contact sheet's heading and the watermark's {studio}; the watermark on the client's "
+                    "gallery proofs, the gallery's heading and the e-mails to clients.",
+    )
+    studio_artist: str | None = Field(
+        default=None, max_length=120,
+        description="Who made the photos (EXIF Artist, IPTC By-line, XMP dc:creator); default: the studio's name.",
+    )
+    studio_copyright: str = Field(
+        default="© {year} {studio}. All rights reserved.", min_length=1, max_length=200,
+        description="Copyright line (EXIF Copyright, IPTC CopyrightNotice, XMP dc:rights); {year} is the year the "
+                    "photo was taken, {studio} the studio's name.",
+    )
+    studio_email: str = Field(default="", max_length=120, description="The studio's e-mail, in every delivered file.")
+    studio_phone: str = Field(default="", max_length=60, description="The studio's telephone, in every delivered file.")
+    studio_website: str = Field(default="", max_length=200, description="The studio's web site, in every delivered file.")
+
+    recipes_dir: Path | None = Field(
+        default=None,
+        description="Folder of delivery recipes (<shoot>.toml, or any name given with `postline deliver --recipe`); "
+                    "default: config/recipes in the code.",
+    )
+    retention_years: int = Field(
+        default=7, ge=1, le=100,
+        description="Years an order's originals and deliveries are kept in the archive after its last delivery; "
+                    "`postline archive expire` removes what is older.",
     )
     claims_at_once: int = Field(
         default=6, ge=1, le=64,
@@ -150,6 +181,26 @@ class PostlineSettings(BaseSettings):
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("studio_name", "studio_artist", "studio_copyright", "studio_email", "studio_phone",
+                     "studio_website")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("one line of text, without control characters (newline, tab, escape)")
+        return value
+
+    @property
+    def artist(self) -> str:
+        return self.studio_artist or self.studio_name
+
+    def copyright_for(self, year: int) -> str:
+        return self.studio_copyright.replace("{year}", str(year)).replace("{studio}", self.studio_name)
+
+    @property
+    def studio_contact(self) -> str:
+        """The studio's contact on one line: e-mail, telephone, web site (those set)."""
+        return " · ".join(part for part in (self.studio_email, self.studio_phone, self.studio_website) if part)
 
     @property
     def db_url(self) -> str:

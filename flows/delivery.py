@@ -1,13 +1,26 @@
-"""Delivery for one order: the zip of full and web JPEGs with its manifest."""
+"""Delivery for one order: every photo that passed, in the renditions of the order's recipe (a batch of
+photos per task run, one pass per photo), packed into the order's delivery package in the archive.
+
+``repackage_flow`` is `postline deliver N`: a delivered order packed again (its recipe changed, its package
+was damaged or removed) without running the line: it holds the order like a run of it does."""
 
 from prefect import flow
 
-from tasks.deliver import package_order
+from tasks.deliver import package_order, plan_delivery, render_batch
+from tasks.runs import order_run
 
 
 @flow(name="delivery", flow_run_name="Delivery · order {order_id}")
 def delivery_flow(order_id: int) -> str:
+    for batch in plan_delivery(order_id):
+        render_batch(order_id, batch)
     return package_order(order_id)
+
+
+@flow(name="repackage", flow_run_name="Re-package · order {order_id}")
+def repackage_flow(order_id: int) -> str:
+    with order_run(order_id):
+        return delivery_flow(order_id)
 
 
 if __name__ == "__main__":

@@ -2,19 +2,21 @@
 
 ingest -> (senior review of the originals) -> each stage of the order's line (config/line.toml as it was when
 the order first started; automatic stages in a row run as one sub-run, one pass per photo, and each photo moves
-on to people's queues as soon as its pass is done) -> QC gate -> (rework back to the blamed stage) -> delivery.
-The production record decides what is left to do, so running an order again after a crash picks up where it
-stopped and redoes no finished photo; one run at a time (tasks/runs.py)."""
+on to people's queues as soon as its pass is done; after grading, the client's selection when the order has one:
+their favourites are retouched, the rest go to QC as graded) -> QC gate -> (rework back to the blamed stage) ->
+delivery. The production record decides what is left to do, so running an order again after a crash picks up
+where it stopped and redoes no finished photo; one run at a time (tasks/runs.py)."""
 
 from prefect import flow
 from prefect.runtime import flow_run
 
+from flows.client_selection import client_selection_flow
 from flows.delivery import delivery_flow
 from flows.ingest import ingest_flow
 from flows.original_review import original_review_flow
 from flows.qc_gate import qc_gate_flow
 from flows.stage import stage_flow
-from record.models import QC_GATE
+from record.models import CLIENT_SELECTION, QC_GATE
 from tasks.calibration import calibrate_session
 from tasks.order_report import published_report
 from tasks.planning import next_stage, order_title
@@ -29,7 +31,7 @@ def _run_name() -> str:
 
 @flow(name="order", flow_run_name=_run_name)
 def order_flow(order_id: int, wait: bool = False) -> str:
-    """Run order ``order_id`` through the line it started with; returns the delivery zip's path. One live run
+    """Run order ``order_id`` through the line it started with; returns the delivery package's path. One live run
     per order: while another run holds it, this one is refused, or with ``wait`` waits for it to end."""
     with order_run(order_id, wait=wait) as order, published_report(order_id):  # artifacts when it ends
         if order["delivered"]:
@@ -40,7 +42,9 @@ def order_flow(order_id: int, wait: bool = False) -> str:
             original_review_flow(order_id)
         calibrate_session(order_id)
         while (stage := next_stage(order_id, order["run_id"])) is not None:
-            if stage == QC_GATE:
+            if stage == CLIENT_SELECTION:
+                client_selection_flow(order_id)
+            elif stage == QC_GATE:
                 qc_gate_flow.with_options(task_runner=pool)(order_id)
             else:
                 stage_flow.with_options(task_runner=pool)(order_id, stage)

@@ -30,17 +30,19 @@ from tasks.stages import release_held
 ICC_TAG = 34675
 
 
-def blamed_stage(problems: list[Problem], line: Line | None = None) -> str:
+def blamed_stage(problems: list[Problem], line: Line | None = None, made_by: str | None = None) -> str:
     """Where each problem came from: the stage a check names (a lost look: the first stage that showed it),
-    else grading for exposure and colour-cast defects, else the last stage, which made the file. The earliest
+    else grading for exposure and colour-cast defects, else the stage that made the file (``made_by``; by default
+    the last stage: grading for a photo the client did not choose, which skips the retouch stages). The earliest
     in the line is blamed: redoing it redoes the stages after it. ``line``: the order's line (default: the
     current line file's)."""
     keys = [spec.key for spec in (line or get_line()).stages]
+    maker = made_by if made_by in keys else keys[-1]
 
     def origin(problem: Problem) -> str:
         if problem.stage in keys:
             return problem.stage
-        return keys[0] if problem.reason in GRADING_REASONS else keys[-1]
+        return keys[0] if problem.reason in GRADING_REASONS else maker
     return min((origin(p) for p in problems), key=keys.index)
 
 
@@ -77,7 +79,7 @@ def _inspect(item: WorkItem, photo: Photo) -> list[Problem]:
     line = line_of(item.order_id)
     spec = line.qc_gate
     with transaction() as session:
-        maker = work.final_output(session, photo.id, line.last.key)
+        maker = work.finished_output(session, photo.id, [s.key for s in line.stages])
         if maker is not None and maker.output_path != item.input_path:
             maker = None
         recorded = maker.output_sha256 if maker else None
@@ -132,7 +134,9 @@ def _decide(item_id: int, problems: list[Problem], allowance: int) -> str:
         name = session.get(Photo, item.photo_id).source_name
         reason = f"{name} " + "; ".join(p.message for p in problems)
         codes = ",".join(sorted({p.reason.value for p in problems}))
-        stage = blamed_stage(problems, work.order_line(session, item.order_id))
+        line = work.order_line(session, item.order_id)
+        maker = work.finished_output(session, item.photo_id, [spec.key for spec in line.stages])
+        stage = blamed_stage(problems, line, maker.stage if maker and maker.output_path == item.input_path else None)
         if item.round <= allowance:
             rounds.send_back(session, item, stage=stage, actor=work.AUTO_WORKER, reason=f"[{codes}] {reason}")
             return "rework"

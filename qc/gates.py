@@ -1,17 +1,18 @@
-"""Gates where a person decides on a list of an order's photos: the QC lead's review (qc/review.py) and the
-senior photographer's review of the originals (qc/originals.py). One :class:`Gate` each, used alike by the
-order's flow (flows/waiting.wait_for_decision: pause with the gate's form, apply what comes back), the command
-line (`postline qc|review pending|decide`) and the web page (surfaces/actions/gates.py gives a decision).
+"""Gates where a person decides on a list of an order's photos: the QC lead's review (qc/review.py), the
+senior photographer's review of the originals (qc/originals.py) and the client's selection (qc/selection.py).
+One :class:`Gate` each, used alike by the order's flow (flows/waiting.wait_for_decision: pause with the gate's
+form, apply what comes back), the command line (`postline qc|review pending|decide`) and the web pages
+(surfaces/actions/gates.py gives a decision).
 
 A gate knows its key (what the order's run waits on, ``Order.waiting_on``), its title, its decision form (a
 Prefect RunInput), which photos await it, how to check a decision against the record and the order's line
 (:meth:`Gate.check`: one function for the check before a decision is given and the one, in the same
 transaction, that applies it) and apply it, and how to wake the order's paused run with a decision.
 
-A new gate (the client's selection, say) is a subclass with its decision model, :meth:`Gate.waiting`,
-:meth:`Gate.check`, :meth:`Gate.record`, :meth:`Gate.decided` and :meth:`Gate.describe`, an instance passed to
-:func:`register`, and its module imported in :func:`gates`; its flow waits with
-``flows.waiting.wait_for_decision(order_id, GATE)`` and `surfaces.actions.gates.decide` gives it decisions.
+A new gate is a subclass with its decision model, :meth:`Gate.waiting`, :meth:`Gate.check`, :meth:`Gate.record`,
+:meth:`Gate.decided` and :meth:`Gate.describe`, an instance passed to :func:`register`, and its module imported
+in :func:`gates`; its flow waits with ``flows.waiting.wait_for_decision(order_id, GATE)`` and
+`surfaces.actions.gates.decide` gives it decisions.
 """
 
 from __future__ import annotations
@@ -159,6 +160,7 @@ def gates() -> dict[str, Gate]:
     they import this module."""
     import qc.originals  # noqa: F401
     import qc.review  # noqa: F401
+    import qc.selection  # noqa: F401
 
     return dict(_REGISTERED)
 

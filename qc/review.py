@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Annotated
 
 from prefect.input import RunInput
 from pydantic import BaseModel, Field, model_validator
@@ -16,7 +17,7 @@ from sqlmodel import Session
 
 from config.line import Line
 from qc.gates import DecisionError, Gate, approve_all_or_list, listing_problems, register, shown
-from record import rounds, work
+from record import marks, rounds, work
 from record.models import QC_GATE, Photo, WorkItem, WorkStatus
 
 
@@ -32,11 +33,49 @@ class ReviewReason(StrEnum):
     OTHER = "other"
 
 
+MAX_OUTLINE_POINTS = 400
+
+
+class Region(BaseModel):
+    """A box on the photo, in fractions of its frame from the top left (so it fits any size of the photo)."""
+    x: float = Field(ge=0, le=1, description="Left edge, 0 (left) to 1 (right)")
+    y: float = Field(ge=0, le=1, description="Top edge, 0 (top) to 1 (bottom)")
+    w: float = Field(gt=0, le=1, description="Width, a fraction of the photo's width")
+    h: float = Field(gt=0, le=1, description="Height, a fraction of the photo's height")
+    outline: list[tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]]] | None = Field(
+        None, min_length=3, max_length=MAX_OUTLINE_POINTS,
+        description="A freehand region instead of the whole box: its outline's points (x, y), inside the box")
+
+    @model_validator(mode="after")
+    def _inside(self) -> "Region":
+        if self.x + self.w > 1 + 1e-6 or self.y + self.h > 1 + 1e-6:
+            raise ValueError("the region reaches outside the photo (x + w and y + h must be at most 1)")
+        slack = 2e-3
+        if self.outline and not all(self.x - slack <= px <= self.x + self.w + slack
+                                    and self.y - slack <= py <= self.y + self.h + slack for px, py in self.outline):
+            raise ValueError("the freehand outline reaches outside its box (x, y, w, h)")
+        return self
+
+    def box(self) -> tuple[float, float, float, float]:
+        return self.x, self.y, self.w, self.h
+
+    def outline_text(self) -> str | None:
+        """The outline as the record keeps it (and SVG draws it): ``x,y x,y ...``."""
+        return " ".join(f"{px:.4f},{py:.4f}" for px, py in self.outline) if self.outline else None
+
+    def described(self) -> str:
+        shape = f"freehand region of {len(self.outline)} points within" if self.outline else "region"
+        return (f"{shape} {self.w:.0%} x {self.h:.0%} of the frame at {self.x:.0%} from the left, "
+                f"{self.y:.0%} from the top")
+
+
 class PhotoRejection(BaseModel):
     photo: str = Field(description="The photo's file name as on the card, e.g. DSC_0003.dng")
     reason: ReviewReason = Field(description="What is wrong")
     send_back_to: str = Field(description="Stage key to redo it, e.g. liquify_skin (see `postline queue stages`)")
     note: str = Field("", max_length=500, description="What the retoucher should fix")
+    region: Region | None = Field(None, description="Where on the photo (optional): drawn for the retoucher, "
+                                                    "written as a mask beside the working file they pull")
 
 
 class QcDecision(RunInput):
@@ -57,10 +96,13 @@ class Plan:
     passed: tuple[str, ...]                              # photos that pass the gate
     sent_back: tuple[tuple[str, str, str], ...]          # (photo, reason, stage title) for each photo sent back
     item_ids: tuple[int, ...] = field(repr=False)        # the gate items it decides
+    regions: tuple[tuple[str, str], ...] = ()            # (photo, the marked region described) for each one marked
 
     def summary(self) -> str:
+        marked = dict(self.regions)
         parts = [f"{len(self.passed)} passed"]
-        parts += [f"{photo} sent back to {stage} ({reason})" for photo, reason, stage in self.sent_back]
+        parts += [f"{photo} sent back to {stage} ({reason}" + (f", {marked[photo]})" if photo in marked else ")")
+                  for photo, reason, stage in self.sent_back]
         return "; ".join(parts)
 
     def counts(self) -> dict[str, int]:
@@ -96,7 +138,8 @@ class QcReview(Gate):
         rejected = {r.photo for r in decision.rejections}
         return Plan(passed=tuple(sorted(name for name in items if name not in rejected)),
                     sent_back=tuple((r.photo, r.reason.value, stages[r.send_back_to]) for r in decision.rejections),
-                    item_ids=tuple(i.id for i in items.values()))
+                    item_ids=tuple(i.id for i in items.values()),
+                    regions=tuple((r.photo, r.region.described()) for r in decision.rejections if r.region))
 
     def record(self, session: Session, order_id: int, decision: QcDecision) -> None:
         rejected = {r.photo: r for r in decision.rejections}
@@ -105,8 +148,12 @@ class QcReview(Gate):
                 rounds.pass_photo(session, item, actor=decision.lead)
                 continue
             r = rejected[name]
-            rounds.send_back(session, item, stage=r.send_back_to, actor=decision.lead,
-                             reason=f"[{r.reason.value}] {name}" + (f": {r.note}" if r.note else ""))
+            again = rounds.send_back(session, item, stage=r.send_back_to, actor=decision.lead,
+                                     reason=f"[{r.reason.value}] {name}" + (f": {r.note}" if r.note else ""))
+            if r.region is not None:
+                marks.add_mark(session, item=again, rejected=item, box=r.region.box(), actor=decision.lead,
+                               outline=r.region.outline_text(),
+                               note=f"{r.reason.value.replace('_', ' ')}" + (f": {r.note}" if r.note else ""))
 
     def decided(self, session: Session, plan: Plan) -> bool:
         return all(session.get(WorkItem, i, populate_existing=True).status is not WorkStatus.CLAIMED

@@ -68,15 +68,25 @@ SQLITE_CLAIM = """UPDATE work_items SET {sets}
  WHERE id = ({pick}) AND status = 'queued'
  RETURNING {columns}"""
 
-# The CLAIMED event: the columns move_item's StageEvent gets (reason, blamed_stage and seconds stay NULL).
-# :id ... :round are the claimed row's (RETURNING).
-SQLITE_CLAIM_EVENT = """INSERT INTO stage_events (order_id, photo_id, work_item_id, stage, round, kind, actor, at)
- VALUES (:order_id, :photo_id, :id, :stage, :round, 'claimed', :actor, :now)"""
+# The CLAIMED event: the columns move_item's StageEvent gets (reason and blamed_stage stay NULL). On the item's
+# first claim (attempt 1) it carries the queue wait: queued_at, the item's ENQUEUED time (a seek in
+# ix_events_item_kind_at), and seconds from then to now (record.moves.queue_wait). :id ... :attempt are the
+# claimed row's (RETURNING).
+SQLITE_CLAIM_EVENT = """INSERT INTO stage_events (order_id, photo_id, work_item_id, stage, round, kind, actor, at,
+                          queued_at, seconds)
+ SELECT :order_id, :photo_id, :id, :stage, :round, 'claimed', :actor, :now,
+        queued.at, (julianday(:now) - julianday(queued.at)) * 86400.0
+ FROM (SELECT (SELECT min(at) FROM stage_events
+               WHERE work_item_id = :id AND kind = 'enqueued' AND :attempt = 1) AS at) AS queued"""
 
 POSTGRES_CLAIM = """WITH picked AS ({pick} FOR UPDATE SKIP LOCKED),
  claimed AS (UPDATE work_items SET {sets} WHERE id = (SELECT id FROM picked) RETURNING {columns}),
- claim_event AS (INSERT INTO stage_events (order_id, photo_id, work_item_id, stage, round, kind, actor, at)
-                 SELECT order_id, photo_id, id, stage, round, 'claimed', :actor, :now FROM claimed)
+ claim_event AS (INSERT INTO stage_events (order_id, photo_id, work_item_id, stage, round, kind, actor, at,
+                                           queued_at, seconds)
+                 SELECT c.order_id, c.photo_id, c.id, c.stage, c.round, 'claimed', :actor, :now, q.at,
+                        CAST(EXTRACT(EPOCH FROM (c.updated_at - q.at)) AS DOUBLE PRECISION)
+                 FROM claimed c LEFT JOIN LATERAL (SELECT min(e.at) AS at FROM stage_events e
+                      WHERE e.work_item_id = c.id AND e.kind = 'enqueued' AND c.attempt = 1) q ON true)
  SELECT {columns} FROM claimed"""
 
 # A claimer's skills, asked on every claim that cannot test them inside the claim statement.

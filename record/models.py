@@ -74,6 +74,8 @@ class EventKind(StrEnum):
     DELIVERED = "delivered"
     REVISED = "revised"       # the client asked for changes to a delivered photo: it re-enters the line
     SET_ASIDE = "set_aside"   # taken out of the line by postline itself, not as a defect (the colour chart frame)
+    SELECTED = "selected"        # the client chose it in the gallery: it goes through the retouch stages
+    GRADED_ONLY = "graded_only"  # the client did not choose it: delivered as graded (QC and delivery, no retouch)
     # An order's own moves (record.moves.move_order; stage ORDER, no photo): kinds of their own, so that counting
     # photos' events (delivered, revised, failed) never counts an order's.
     ORDER_RUNNING = "order_running"      # a run started (or took over from one that died)
@@ -87,6 +89,7 @@ QC_GATE = "qc_gate"
 DELIVERY = "delivery"
 ORIGINAL_REVIEW = "original_review"  # the senior photographer's review of the originals, after ingest
 CLIENT_REVIEW = "client_review"      # the client's revision requests on a delivery
+CLIENT_SELECTION = "client_selection"  # the client's selection in the gallery, after grading (record/selection.py)
 CALIBRATION = "calibration"          # session calibration on the card's colour chart, before the first stage
 ORDER = "order"                      # the order's own moves (record.moves.move_order): events with no photo
 
@@ -115,6 +118,11 @@ class Order(SQLModel, table=True):
     deliver_chart: bool = Field(default=False, description=(
         "Keep the colour chart frame in the line and deliver it (by default it is set aside once used)."))
     waiting_on: str | None = Field(default=None, max_length=80, description="Stage or gate the run waits for.")
+    client_selection: bool = Field(default=False, description=(
+        "After grading, the run waits for the client's selection in the gallery (`postline gallery`): only their "
+        "favourites are retouched, the rest delivered graded. `order create --no-selection` turns it off."))
+    package_count: int | None = Field(default=None, ge=0, le=10_000, description=(
+        "Photos the client's package puts in the album: the most album picks the gallery takes."))
     line_json: str | None = Field(default=None, description=(
         "The line this order runs with (config.line.Line as JSON), recorded when it first starts: editing the "
         "line file changes new orders only; `postline order use-line` moves an order explicitly."))
@@ -199,7 +207,12 @@ class StageEvent(SQLModel, table=True):
     actor: str = Field(max_length=80)
     reason: str | None = Field(default=None, max_length=1000)
     blamed_stage: str | None = Field(default=None, max_length=40)
-    seconds: float | None = Field(default=None, description="Touch time of the work this event closes.")
+    seconds: float | None = Field(default=None, description=(
+        "SUBMITTED: the touch (or machine) time of the work it closes; an item's first CLAIMED: its queue wait, "
+        "from queued_at to this claim."))
+    queued_at: datetime | None = Field(default=None, description=(
+        "On an item's first CLAIMED event only: when the item was enqueued (its ENQUEUED event's time), written "
+        "with the claim so the figures read queue waits without pairing events (record/figures/stages.py)."))
     at: datetime = Field(default_factory=utcnow)
 
 
@@ -217,13 +230,14 @@ class StageEventReason(SQLModel, table=True):
 # looked up from an index costs several times its entry, and at 1M events those lookups were most of the report's
 # time (bench/report.py). ix_events_figures (kind, stage, at, ...) finds a period's events stage by stage;
 # ix_events_durations (kind, stage, seconds, ...) hands touch times over in order, so their median and p90 need no
-# sort; ix_events_item_kind_at finds an item's first claim (its queue wait). They replace the single-column
+# sort, and so are queue waits (an item's first CLAIMED event carries its wait and queued_at, migration 0005);
+# ix_events_item_kind_at finds an item's events of a kind (its ENQUEUED event, when it is claimed). They replace the single-column
 # indexes on stage and at, which led SQLite's planner to look rows up one by one.
 _events = StageEvent.__table__.c
 Index("ix_events_figures", _events.kind, _events.stage, _events.at, _events.photo_id, _events.round,
       _events.work_item_id, _events.actor, _events.seconds, _events.order_id, _events.blamed_stage)
 Index("ix_events_durations", _events.kind, _events.stage, _events.seconds, _events.actor, _events.at,
-      _events.photo_id, _events.round, _events.work_item_id, _events.order_id)
+      _events.photo_id, _events.round, _events.work_item_id, _events.order_id, _events.queued_at)
 Index("ix_events_item_kind_at", _events.work_item_id, _events.kind, _events.at)
 
 
@@ -270,6 +284,70 @@ class CullDecision(SQLModel, table=True):
     agreed: bool
     actor: str = Field(max_length=80)
     at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class LinkPurpose(StrEnum):
+    """What a client link opens (record/links.py): each is signed for its purpose only."""
+    GALLERY = "gallery"     # the client's gallery: the selection, later revision requests
+    DOWNLOAD = "download"   # the order's delivery package
+    PREVIEW = "preview"     # one photo's preview (e.g. in a Prefect form)
+
+
+class ClientLink(SQLModel, table=True):
+    """A link handed to someone outside the studio: signed with the installation's secret (the URL carries
+    ``id``, ``nonce`` and the expiry, with their HMAC), and recorded here so that it can be revoked and its PIN
+    guesses counted. The PIN is kept only as a salted scrypt hash."""
+    __tablename__ = "client_links"
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    purpose: LinkPurpose = Field(sa_column=_enum(LinkPurpose))
+    target: str | None = Field(default=None, max_length=200, description=(
+        "What in the order it opens, when not the whole order: a photo id for a preview, a package's name..."))
+    nonce: str = Field(max_length=32, description="Random, in the signed URL: a link is this row and no other.")
+    expires_at: datetime
+    pin_hash: str | None = Field(default=None, max_length=300)
+    pin_failures: int = Field(default=0, description="Wrong PINs since the last right one (or the last lock).")
+    pin_locked_until: datetime | None = Field(default=None, description="PINs are refused until then.")
+    email: str | None = Field(default=None, max_length=254, description="Who it was sent to (and reminders go to).")
+    created_by: str = Field(max_length=80)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
+    revoked_by: str | None = Field(default=None, max_length=80)
+    reminded_at: datetime | None = Field(default=None, description="Last reminder e-mailed with it.")
+    reminders: int = Field(default=0, description="Reminders e-mailed with it.")
+
+
+class ClientPick(SQLModel, table=True):
+    """What the client said of one photo in the gallery's selection (written with its SELECTED or GRADED_ONLY
+    event): a favourite (retouched) or not, in the album or not, and their note for the retoucher."""
+    __tablename__ = "client_picks"
+    photo_id: int = Field(foreign_key="photos.id", primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    favourite: bool
+    album: bool = False
+    note: str = Field(default="", max_length=1000)
+    actor: str = Field(max_length=80)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class QcMark(SQLModel, table=True):
+    """A region the QC lead marked on a photo they sent back: a box (or a freehand outline inside it), as fractions
+    of the frame (0..1 from the top left), so it fits the working file of the round it goes to whatever its size. Written with the rejection, on
+    the new round's work item; the retoucher sees it drawn on the photo and `postline queue pull` writes it beside
+    the working file as a mask (record/marks.py)."""
+    __tablename__ = "qc_marks"
+    id: int | None = Field(default=None, primary_key=True)
+    work_item_id: int = Field(foreign_key="work_items.id", index=True, description="The round sent back to.")
+    rejected_item_id: int = Field(foreign_key="work_items.id", description="The gate item rejected.")
+    x: float = Field(ge=0, le=1, description="Left edge, a fraction of the width.")
+    y: float = Field(ge=0, le=1, description="Top edge, a fraction of the height.")
+    w: float = Field(gt=0, le=1, description="Width, a fraction of the width.")
+    h: float = Field(gt=0, le=1, description="Height, a fraction of the height.")
+    outline: str | None = Field(default=None, max_length=8000, description=(
+        "A freehand region: its outline's points 'x,y x,y ...' (fractions, inside the box); None for the box."))
+    note: str = Field(default="", max_length=500, description="The lead's reason and note for the region.")
+    actor: str = Field(max_length=80)
+    at: datetime = Field(default_factory=utcnow)
 
 
 class PersonRole(StrEnum):

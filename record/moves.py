@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement
-from sqlmodel import Session, select, update
+from sqlmodel import Session, func, select, update
 
 from config.errors import Refused
 from record.models import (
@@ -75,7 +75,8 @@ ALLOWED_ORDER: dict[OrderStatus, frozenset[OrderStatus]] = {
     # RUNNING -> RUNNING: a new run took over from one that died. RUNNING -> REVISION: the client asked for
     # changes while no run was live (the last one died before it could say it ended).
     O.RUNNING: frozenset({O.RUNNING, O.DELIVERED, O.FAILED, O.REVISION}),
-    O.DELIVERED: frozenset({O.RUNNING, O.REVISION}),   # run again (the zip is gone), or a client revision
+    # run again (the package is gone), a client revision, or packed again at another path (`postline deliver`)
+    O.DELIVERED: frozenset({O.RUNNING, O.REVISION, O.DELIVERED}),
     O.REVISION: frozenset({O.RUNNING, O.REVISION}),
     O.FAILED: frozenset({O.RUNNING, O.REVISION}),
 }
@@ -144,12 +145,15 @@ def move_item(session: Session, item: WorkItem, to: WorkStatus, *, actor: str,
     if result.rowcount != 1:
         raise StaleMove(f"work item {item.id} was no longer {expected}"
                         f"{' (or no longer as expected)' if guard else ''}; someone else moved it")
+    session.refresh(item)
+    queued_at = None
+    if to is WorkStatus.CLAIMED and item.attempt == 1:      # the first claim: it carries the queue wait
+        queued_at, seconds = queue_wait(session, item.id, now)
     event = StageEvent(order_id=item.order_id, photo_id=item.photo_id, work_item_id=item.id,
                        stage=item.stage, round=item.round, kind=WORK_EVENT[to], actor=actor,
-                       reason=reason, blamed_stage=blamed_stage, seconds=seconds, at=now)
+                       reason=reason, blamed_stage=blamed_stage, seconds=seconds, queued_at=queued_at, at=now)
     session.add(event)
     record_codes(session, event)   # a rejection's reason codes, one row each (record/reasons.py)
-    session.refresh(item)
     return item
 
 
@@ -163,14 +167,16 @@ class StageDone:
 
 
 def record_pass(session: Session, item: WorkItem, done: Sequence[StageDone], *, actor: str, input_path: str,
-                lease_expires_at: datetime, then: str, then_input: str) -> WorkItem:
+                lease_expires_at: datetime, then: str | None, then_input: str) -> WorkItem | None:
     """An automatic run of stages worked in one pass, recorded as the separate moves would be: ``item`` (claimed,
     the run's first stage in ``done``) submitted; for each later stage of ``done``, its item queued, claimed and
     submitted (its input: ``input_path``, the file the pass started from); then the photo queued at ``then`` (the
-    next stage or the QC gate) with ``then_input``. Every item gets its ENQUEUED, CLAIMED and SUBMITTED events
+    next stage or the QC gate; None: nowhere yet, graded it awaits the client's selection, record/selection.py)
+    with ``then_input``. Every item gets its ENQUEUED, CLAIMED and SUBMITTED events
     with the stage's seconds, all in the caller's transaction. The first move is guarded like any; the later
     items are new in this transaction (nobody else can have moved them), so they are written in their final
-    state at once: a handful of statements for the whole run, not a dozen per stage. Returns the queued item."""
+    state at once: a handful of statements for the whole run, not a dozen per stage. Returns the queued item
+    (None when ``then`` is)."""
     first, *later = done
     move_item(session, item, WorkStatus.SUBMITTED, actor=actor, seconds=first.seconds,
               output_path=first.output_path, output_sha256=first.output_sha256)
@@ -179,20 +185,36 @@ def record_pass(session: Session, item: WorkItem, done: Sequence[StageDone], *, 
     rows = [WorkItem(**common, stage=stage.stage, status=WorkStatus.SUBMITTED, claimed_by=actor, attempt=1,
                      lease_expires_at=lease_expires_at, input_path=input_path, output_path=stage.output_path,
                      output_sha256=stage.output_sha256, created_at=now, updated_at=now) for stage in later]
-    queued = WorkItem(**common, stage=then, status=WorkStatus.QUEUED, input_path=then_input, created_at=now,
-                      updated_at=now)
-    session.add_all([*rows, queued])
+    queued = None if then is None else WorkItem(**common, stage=then, status=WorkStatus.QUEUED,
+                                                input_path=then_input, created_at=now, updated_at=now)
+    session.add_all([*rows, *([queued] if queued is not None else [])])
     session.flush()
     events = []
     for row, stage in zip(rows, later):
         base = {"order_id": row.order_id, "photo_id": row.photo_id, "work_item_id": row.id, "stage": row.stage,
                 "round": row.round, "actor": actor, "at": now}
-        events += [StageEvent(**base, kind=EventKind.ENQUEUED), StageEvent(**base, kind=EventKind.CLAIMED),
+        events += [StageEvent(**base, kind=EventKind.ENQUEUED),      # claimed as it is queued: no queue wait
+                   StageEvent(**base, kind=EventKind.CLAIMED, queued_at=now, seconds=0.0),
                    StageEvent(**base, kind=EventKind.SUBMITTED, seconds=stage.seconds)]
-    events.append(StageEvent(order_id=queued.order_id, photo_id=queued.photo_id, work_item_id=queued.id, stage=then,
-                             round=queued.round, kind=EventKind.ENQUEUED, actor=actor, at=now))
+    if queued is not None:
+        events.append(StageEvent(order_id=queued.order_id, photo_id=queued.photo_id, work_item_id=queued.id,
+                                 stage=then, round=queued.round, kind=EventKind.ENQUEUED, actor=actor, at=now))
     session.add_all(events)
     return queued
+
+
+def queue_wait(session: Session, item_id: int, now: datetime) -> tuple[datetime | None, float | None]:
+    """When the item was enqueued (its ENQUEUED event) and the seconds from then to ``now``: what its first
+    CLAIMED event records (the same as record.claim_sql's claim statements write)."""
+    queued_at = session.execute(select(func.min(StageEvent.at)).where(
+        StageEvent.work_item_id == item_id, StageEvent.kind == EventKind.ENQUEUED)).scalar_one()
+    if queued_at is None:
+        return None, None
+    if isinstance(queued_at, str):             # SQLite hands back MIN() of a time as text
+        queued_at = datetime.fromisoformat(queued_at)
+    if queued_at.tzinfo is None:
+        queued_at = queued_at.replace(tzinfo=UTC)
+    return queued_at, (now - queued_at).total_seconds()
 
 
 def extend_lease(session: Session, item: WorkItem, *, actor: str, lease_expires_at: datetime) -> WorkItem:

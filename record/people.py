@@ -52,6 +52,11 @@ def hash_password(password: str) -> str:
     """A new salted scrypt hash of ``password``. Refuses passwords shorter than MIN_PASSWORD_LENGTH."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise PeopleError(f"the password is too short: use at least {MIN_PASSWORD_LENGTH} characters")
+    return hash_secret(password)
+
+
+def hash_secret(password: str) -> str:
+    """A new salted scrypt hash of any secret (a password, a client link's PIN), checked by :func:`verify_password`."""
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P,
                             maxmem=_MAXMEM, dklen=32)

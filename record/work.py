@@ -13,7 +13,7 @@ from config.errors import NotFound  # noqa: F401  (raised here; callers catch wo
 from config.line import Line, get_line
 from record import moves, runs
 from record.models import (
-    INGEST, ORIGINAL_REVIEW, QC_GATE, EventKind, Order, OrderStatus, Photo, PhotoStatus, ShootType,
+    CLIENT_SELECTION, INGEST, ORIGINAL_REVIEW, QC_GATE, EventKind, Order, OrderStatus, Photo, PhotoStatus, ShootType,
     StageEvent, WorkItem, WorkStatus, utcnow,
 )
 
@@ -105,7 +105,7 @@ def stages_with_work(session: Session, order_id: int) -> set[str]:
 def stages_waited_on(session: Session) -> set[str]:
     """The stages (not the gates) some order's run waits on people in now."""
     waiting = session.exec(select(Order.waiting_on).where(col(Order.waiting_on).is_not(None)).distinct()).all()
-    return set(waiting) - {QC_GATE, ORIGINAL_REVIEW}
+    return set(waiting) - {QC_GATE, ORIGINAL_REVIEW, CLIENT_SELECTION}
 
 
 def release_interrupted(session: Session, order_id: int, *, run: str) -> int:
@@ -134,6 +134,15 @@ def final_output(session: Session, photo_id: int, stage: str) -> WorkItem | None
                                WorkItem.status == WorkStatus.SUBMITTED)
         .order_by(col(WorkItem.round).desc())
     ).first()
+
+
+def finished_output(session: Session, photo_id: int, stages: list[str]) -> WorkItem | None:
+    """The work that made the photo's finished file: of its submitted items in ``stages`` (the order's line, in
+    order), the latest round's, and in it the latest stage's. The last stage's for a retouched photo; grading's
+    for one the client did not choose (record/selection.py), which skips the retouch stages."""
+    done = session.exec(select(WorkItem).where(WorkItem.photo_id == photo_id, col(WorkItem.stage).in_(stages),
+                                               WorkItem.status == WorkStatus.SUBMITTED)).all()
+    return max(done, key=lambda item: (item.round, stages.index(item.stage)), default=None)
 
 
 def photos(session: Session, order_id: int, status: PhotoStatus | None = None) -> list[Photo]:

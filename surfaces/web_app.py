@@ -1,10 +1,14 @@
-"""The retoucher web page (FastAPI + Jinja2, server-rendered, no JavaScript): the app, put together from one
-router per page, each route thin over :mod:`surfaces.actions` (what the command line calls too):
+"""The web page (FastAPI + Jinja2, server-rendered; two small scripts, the originals' grid's keys and the QC review
+page's marks and keys): the app, put together from one router per page, each route thin over
+:mod:`surfaces.actions` (what the command line calls too):
 
 - :mod:`surfaces.web_signin`: signing in and out;
 - :mod:`surfaces.web_queues`: the queues page and claiming the next photo;
 - :mod:`surfaces.web_items`: one work item: download, previews, release, extend, hand back;
-- :mod:`surfaces.web_lead`: a lead's order page and QC decision.
+- :mod:`surfaces.web_lead`: a lead's order page;
+- :mod:`surfaces.web_qc`: the QC review page of an order: the photos, their findings, the decision;
+- :mod:`surfaces.web_originals`: the senior photographer's grid for the review of the originals;
+- :mod:`surfaces.web_client`: the client's pages, opened by a signed link: their gallery, download, a preview.
 
 Who a request is, the signed-in person and a lead are dependencies (:mod:`surfaces.web_deps`), read from the
 record on every request (:mod:`surfaces.web_session`). POST forms carry the session's CSRF token. Every
@@ -28,7 +32,8 @@ from starlette.concurrency import run_in_threadpool
 
 from config.errors import PostlineError
 from config.settings import get_settings
-from surfaces import web_errors, web_items, web_lead, web_queues, web_signin
+from record.links import LinkRefused
+from surfaces import web_client, web_errors, web_items, web_lead, web_originals, web_qc, web_queues, web_signin
 from surfaces import web_views as views
 from surfaces.web_deps import SignInFirst, Web, page, to, who
 from surfaces.web_session import Sessions, SignInLimiter, WebSettings, load_secret
@@ -43,9 +48,9 @@ def create_app(*, settings: WebSettings | None = None, clock: Callable[[], float
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(when=views.when, age=views.age, stage_title=views.stage_title)
     app = FastAPI(title="postline", docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.web = Web(settings=settings, templates=templates, clock=clock,
-                        sessions=Sessions(load_secret(settings, get_settings().home), hours=settings.session_hours,
-                                          clock=clock),
+    key = load_secret(settings, get_settings().home)
+    app.state.web = Web(settings=settings, key=key, templates=templates, clock=clock,
+                        sessions=Sessions(key, hours=settings.session_hours, clock=clock),
                         limiter=SignInLimiter.from_settings(settings, clock))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
@@ -64,16 +69,23 @@ def create_app(*, settings: WebSettings | None = None, clock: Callable[[], float
             return Response(status_code=401)
         return to("/signin?note=expired" if exc.expired else "/signin")  # the sign-in page says why
 
+    @app.exception_handler(LinkRefused)
+    async def _link_refused(request: Request, exc: LinkRefused) -> Response:
+        return web_client.refused(request, exc)
+
     @app.exception_handler(PostlineError)
     async def _refused(request: Request, exc: PostlineError) -> Response:
         status = web_errors.status_of(exc)
         if status == 500:        # the server's own set-up is broken: said in its log, not to the browser
             logger.error("%s %s failed: %s", request.method, request.url.path, exc)
             return error_page(request, 500, web_errors.CRASHED)
+        if web_client.for_clients(request):     # a client's page: no sign-in, no staff's page around it
+            return web_client.client_page(request, "client_refused.html", status, message=str(exc))
         session = await run_in_threadpool(who, request)
         return page(request, "error.html", session, status=status, message=str(exc))
 
-    for router in (web_signin.router, web_queues.router, web_items.router, web_lead.router):
+    for router in (web_signin.router, web_queues.router, web_items.router, web_lead.router, web_qc.router,
+                   web_originals.router, web_client.router):
         # Each page's routes are added to the app itself, not through include_router: FastAPI 0.150 keeps an
         # included router's routes out of app.routes, which the tests walk to fuzz every route.
         for route in router.routes:

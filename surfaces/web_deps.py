@@ -29,6 +29,7 @@ NOTES = {  # messages shown after a redirect, chosen by code: no text from the U
     "password-changed": "Your password was changed: sign in again.",
 }
 ENDED = {SignInEnd.PASSWORD_CHANGED: NOTES["password-changed"], SignInEnd.SIGNED_OUT: NOTES["signed-out"]}
+MAX_FORM_FIELDS = 4000   # the QC review page's form: six fields a photo, for orders of several hundred photos
 STALE_FORM = ("This form is stale or did not come from this page (CSRF check failed): reload the page and try "
               "again.")
 
@@ -37,6 +38,7 @@ STALE_FORM = ("This form is stale or did not come from this page (CSRF check fai
 class Web:
     """The web page's parts, made once per app."""
     settings: WebSettings
+    key: bytes                  # the installation's secret: signs the sessions' cookies and checks client links
     sessions: Sessions
     limiter: SignInLimiter
     templates: Jinja2Templates
@@ -93,7 +95,7 @@ class Posted:
 
 async def posted(request: Request) -> Posted:
     session = await run_in_threadpool(who, request)
-    form = await request.form(max_files=0, max_fields=50, max_part_size=64 * 1024)
+    form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS, max_part_size=64 * 1024)
     if session.person is None:
         raise SignInFirst(expired=True)
     if not Sessions.csrf_ok(session, form.get("csrf")):

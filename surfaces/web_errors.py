@@ -26,11 +26,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.errors import Forbidden, Invalid, NotFound, Permanent, Refused, Retryable
 from config.line import LineFileError
+from record import links
 from surfaces.web_upload import BadForm, TooLarge
 
 HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; "
-                               "frame-ancestors 'none'; base-uri 'none'",
+    "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
@@ -46,6 +47,8 @@ CRASHED = ("Something went wrong on the server and this request was not finished
            "postline server: its log says what.")
 HTTP_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (LineFileError, 500),  # the server's line file is broken: not the request's fault
+    (links.LinkExpired, 410), (links.LinkRevoked, 410),   # a client's link that was good once
+    (links.PinNeeded, 401), (links.PinLocked, 429),       # its PIN first; too many wrong ones
     (TooLarge, 413),       # an upload past POSTLINE_WEB_MAX_UPLOAD_MB
     (BadForm, 400),        # not the form the page sends
     (NotFound, 404),       # no such order, work item, person

@@ -1,11 +1,14 @@
-"""Before/after previews for the web page: a small sRGB JPEG made on the fly from a working TIFF (16- or
-8-bit, via tifffile) or a JPEG (via Pillow). Files in the work area are content-addressed and not rewritten,
+"""Pictures for the web pages. Before/after previews: a small sRGB JPEG made on the fly from a working TIFF (16- or
+8-bit, via tifffile) or a JPEG (via Pillow). The client's gallery: proofs watermarked with the studio's name; the
+senior photographer's grid: thumbnails of the originals (both made once and kept on disk, by content). Files in the work area are content-addressed and not rewritten,
 so previews are cached by path, size and modification time. A file's size is checked from its header before
 it is decoded (the same limit as a hand-back's, POSTLINE_MAX_RESULT_PIXELS)."""
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -68,3 +71,56 @@ def preview_jpeg(path: Path) -> bytes:
     :class:`qc.results.ResultRefused` if it is not an image or larger than the server opens."""
     info = Path(path).stat()
     return _preview(str(path), info.st_size, info.st_mtime_ns)
+
+
+# --- what clients and the senior photographer see: a proof watermarked, an original's thumbnail ----------------
+
+GALLERY_LONG_EDGE = 1400
+THUMB_LONG_EDGE = 480
+
+
+def _cached(cache: Path, key: str, make) -> Path:  # noqa: ANN001 - make() -> bytes
+    """``cache/<key>.jpg``, made by ``make`` once (written under a temporary name, then renamed)."""
+    target = cache / f"{key}.jpg"
+    if not target.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(make())
+        os.replace(tmp, target)
+    return target
+
+
+def _key(path: Path, *parts: object) -> str:
+    info = path.stat()
+    return hashlib.sha256(repr((str(path), info.st_size, info.st_mtime_ns, *parts)).encode()).hexdigest()[:24]
+
+
+def _encode(image: Image.Image, quality: int = 85) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+def watermarked(source: Path, cache: Path, text: str, long_edge: int = GALLERY_LONG_EDGE) -> Path:
+    """A JPEG of ``source`` (a proof JPEG or a working TIFF) at most ``long_edge`` px, ``text`` across it
+    (tasks/pixels/watermark.py); made once per source file and text, kept in ``cache``."""
+    from tasks.pixels import watermark
+
+    def make() -> bytes:
+        image = _open(source)
+        image.thumbnail((long_edge, long_edge), Image.LANCZOS)
+        marked = watermark.apply(np.asarray(image, np.float32) / 255.0, text)
+        return _encode(Image.fromarray(np.rint(marked * 255).astype(np.uint8), "RGB"))
+
+    return _cached(cache, _key(source, text, long_edge, "watermark-1"), make)
+
+
+def thumbnail(original: Path, cache: Path, long_edge: int = THUMB_LONG_EDGE) -> Path:
+    """A JPEG of an original (RAW: its embedded preview, else a reduced decode; JPEG, TIFF), kept in ``cache``."""
+    from tasks.pixels.preview import analysis_image
+
+    def make() -> bytes:
+        picture = analysis_image(original, long_edge).image
+        return _encode(Image.fromarray(np.rint(np.clip(picture, 0, 1) * 255).astype(np.uint8), "RGB"), 80)
+
+    return _cached(cache, _key(original, long_edge, "thumb-1"), make)

@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect
 from config.errors import Forbidden, NotFound, Refused, Retryable
 from config.settings import get_settings
 from qc.results import ResultRefused
-from record import queue
+from record import marks, queue, selection
 from record.db import transaction
 from record.models import Order, Person, Photo, WorkItem, WorkStatus
 from surfaces import web_upload
@@ -45,11 +45,14 @@ def item_page(request: Request, session: WebSession, item_id: int, *, status: in
     item, photo, order = load(item_id, person, work=False)
     with transaction() as db:
         note = views.rework_note(db, item)
+        marked = marks.marks_on(db, item.id)
+        client_note = selection.client_notes(db, [item]).get(item.id)
         claimed_at = views.item_rows(db, [item])[0].claimed_at
         mine = views.can_work(db, item, person)
     return page(request, "item.html", session, status=status, item=item, photo=photo, order=order, mine=mine,
-                problems=problems or [], rework=note, claimed_at=claimed_at, lease=queue.lease_expiry(item),
-                max_mb=web(request).settings.max_upload_mb, submitted=item.status is WorkStatus.SUBMITTED)
+                problems=problems or [], rework=note, marks=marked, client_note=client_note, claimed_at=claimed_at,
+                lease=queue.lease_expiry(item), max_mb=web(request).settings.max_upload_mb,
+                submitted=item.status is WorkStatus.SUBMITTED)
 
 
 @router.get("")

@@ -11,16 +11,15 @@ session's forms is an HMAC of its token: nothing to store, and it cannot be made
 address, within a window pause sign-in for that name (or address) until the window has passed.
 
 The secret: ``POSTLINE_WEB_SECRET`` if set, else the file ``<POSTLINE_HOME>/web-secret`` (32 random bytes,
-mode 0600), made on first start. Removing that file signs everybody out.
+mode 0600), made on first start (config/secret.py; the client's links are signed with it too). Removing that
+file signs everybody out.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
-import stat
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -30,6 +29,8 @@ from pathlib import Path
 
 from itsdangerous import BadData, URLSafeSerializer
 
+from config import secret
+
 from record import signins
 from record.db import transaction
 from record.models import Person, SignInEnd
@@ -38,7 +39,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 COOKIE = "postline_session"
-SECRET_FILE = "web-secret"
+SECRET_FILE = secret.SECRET_FILE
 
 
 class WebSettings(BaseSettings):
@@ -63,24 +64,9 @@ class WebSettings(BaseSettings):
 
 
 def load_secret(settings: WebSettings, home: Path) -> bytes:
-    """The signing key: the setting, else the home's secret file (created 0600 on first use)."""
-    if settings.secret:
-        return settings.secret.encode()
-    path = home / SECRET_FILE
-    home.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        key = path.read_bytes()
-        if len(key) < 32:
-            raise RuntimeError(f"{path} holds {len(key)} bytes, fewer than 32: delete it (everybody is signed "
-                               "out) and start `postline web` again to make a new one") from None
-        if stat.S_IMODE(path.stat().st_mode) & 0o077:
-            os.chmod(path, 0o600)
-        return key
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(secrets.token_bytes(32))
-    return path.read_bytes()
+    """The signing key: the setting, else the home's secret file (created 0600 on first use): config/secret.py,
+    the one key of the installation, which signs the client's links too."""
+    return secret.load_secret(settings.secret, home)
 
 
 @dataclass(frozen=True)

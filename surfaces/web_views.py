@@ -13,7 +13,7 @@ from config import errors
 from record import queue
 from record.work import AUTO_WORKER
 from record.models import (
-    QC_GATE, EventKind, Order, OrderStatus, Person, PersonRole, Photo, StageEvent, WorkItem, WorkStatus, utcnow,
+    CLIENT_SELECTION, QC_GATE, EventKind, Order, OrderStatus, Person, PersonRole, Photo, StageEvent, WorkItem, WorkStatus, utcnow,
 )
 
 
@@ -44,6 +44,8 @@ def stage_title(key: str) -> str:
 
     if key == QC_GATE:
         return "QC gate"
+    if key == CLIENT_SELECTION:
+        return "the client's selection"
     try:
         return get_line().stage(key).title
     except KeyError:

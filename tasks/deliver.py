@@ -1,189 +1,234 @@
-"""Delivery: one zip per order with full-size and web-size JPEGs of every photo that passed QC,
-and a manifest.json that lists each file with its size and SHA-256, the original's SHA-256,
-and the preset that graded it. Photos that were not delivered are listed with the reason."""
+"""Delivery: every photo that passed QC, in the renditions of the order's recipe (config/recipes/), packed
+into the order's delivery package in the archive (tasks/package.py): a ZIP per rendition set, contact sheets,
+the album PDF when the order has spreads, and manifest.json, which lists every file with its size and SHA-256,
+its rendition, its original's SHA-256, the preset and its version, and the stages and rounds the photo passed
+and who worked them; and each photo not delivered with the reason.
+
+Tasks: :func:`plan_delivery` (the photos, in batches), :func:`render_batch` (their files, one pass per photo:
+tasks/deliver_render.py), :func:`package_order` (the package, then the record). What holds: nothing is marked
+delivered that is not in the package, read back and verified; a full disk, a permission or the record failing
+is a :class:`~tasks.errors.Retryable` error that marks nothing; no photo passed -> :class:`NothingDelivered`,
+and no package is written."""
 
 from __future__ import annotations
 
-import errno
-import json
-import os
-import zipfile
+import shutil
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from prefect import task
 from prefect.logging import get_run_logger
 
-from tasks.runs import current_run, line_of
+from config.recipe import Recipe, load_recipe, load_recipe_file
 from config.settings import get_settings
-from record import moves, work
+from presets.model import Preset
+from record import history, moves, work
 from record.db import transaction
-from record.models import DELIVERY, Order, OrderStatus, Photo, PhotoStatus, WorkItem, utcnow
+from record.models import DELIVERY, Order, OrderStatus, Photo, PhotoStatus, utcnow
+from tasks import package
+from tasks.deliver_render import ALBUM, CONTACT, Job, Studio, render
 from tasks.errors import Permanent, as_retryable, retry_only_retryable
-from tasks.files import bytes_still_needed, safe_name, sha256_of, work_path
-from tasks.pixels import imageio, layout
+from tasks.files import bytes_still_needed, order_folder, work_path
+from tasks.runs import current_run, line_of
 
-MANIFEST_VERSION = 1
-
-
-def delivery_path(order: Order) -> Path:
-    """One zip per delivery: the first, then one per client revision round (…-rev1.zip)."""
-    revision = f"-rev{order.revisions}" if order.revisions else ""
-    return get_settings().delivery_dir / f"order-{order.id}-{safe_name(order.client)}{revision}.zip"
-
-
-def _renditions(order_id: int, photo: Photo, source: Path) -> tuple[Path, Path]:
-    """Full-size and web-size JPEGs of a finished photo, made once (content-keyed by the photo and round file)."""
-    settings = get_settings()
-    key = source.stem
-    full = work_path(order_id, "delivery", photo.id, 0, f"-{key}-full.jpg")
-    web = work_path(order_id, "delivery", photo.id, 0, f"-{key}-web.jpg")
-    if not (full.exists() and web.exists()):
-        display = imageio.read_working_tiff(source)
-        imageio.write_jpeg(full, display, quality=settings.jpeg_quality)
-        imageio.write_jpeg(web, display, quality=settings.jpeg_quality, long_edge=settings.web_long_edge)
-    return full, web
-
-
-def _album_proofs(order_id: int, webs: list[Path]) -> list[Path]:
-    """Proof spreads of the delivered photos, in order, laid out from the web renditions at screen resolution."""
-    from PIL import Image
-
-    photos = []
-    for path in webs:
-        with Image.open(path) as image:
-            photos.append(np.asarray(image.convert("RGB"), np.float32) / 255.0)
-    params = layout.SpreadParams(dpi=96)
-    out = []
-    for index, spread in enumerate(layout.lay_out(photos, params), start=1):
-        out.append(imageio.write_jpeg(work_path(order_id, "delivery", 0, 0, f"-album-{index:02d}.jpg"), spread,
-                                      quality=get_settings().jpeg_quality))
-    return out
-
-
-def _unique(name: str, taken: set[str], photo_id: int) -> str:
-    if name in taken:
-        stem, _, ext = name.rpartition(".")
-        name = f"{stem}-{photo_id}.{ext}"
-    taken.add(name)
-    return name
+MANIFEST_VERSION = 2
+RECIPE_FILE = "recipe.toml"          # an order's own recipe, in its archive folder (`postline deliver --recipe`)
+EXIF_TIME = "%Y:%m:%d %H:%M:%S"
 
 
 class NothingDelivered(Permanent):
-    """No photo of the order passed: there is nothing to deliver, and no zip is written."""
+    """No photo of the order passed: there is nothing to deliver, and no package is written. Carries the order's
+    summary and the photos not delivered, for the run's summary."""
+
+    def __init__(self, message: str, summary: dict | None = None, not_delivered: list[dict] | None = None) -> None:
+        super().__init__(message)
+        self.summary, self.not_delivered = summary or {}, not_delivered or []
 
 
-def _manifest(order: Order, entries: list[dict], not_delivered: list[dict]) -> dict:
-    return {
-        "manifest_version": MANIFEST_VERSION,
-        "order": {"id": order.id, "client": order.client, "shoot": order.shoot.value,
-                  "due": order.due.isoformat() if order.due else None},
-        "revision": order.revisions,
-        "preset": {"name": order.preset, "version": order.preset_version, "sha256": order.preset_hash},
-        "created_at": utcnow().isoformat(),
-        "files": entries,
-        "not_delivered": not_delivered,
-    }
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery of an order, as the record has it: who, what, with which recipe, where it goes."""
+    order: dict
+    recipe: Recipe
+    studio: Studio
+    album: bool
+    jobs: list[Job]                       # in shooting order: the sequence numbers
+    not_delivered: list[dict]
+    worked: dict[int, list[dict]]
+    folder: Path                          # the order's archive folder
+    target: Path                          # the package
 
 
-def _render_all(order_id: int, ready: list[tuple[Photo, WorkItem]]) -> list[tuple[Photo, str, tuple[Path, Path]]]:
-    """(photo, its name in the zip, its full and web JPEGs) for each photo to deliver, the JPEGs made if needed."""
-    taken: set[str] = set()
-    out = []
-    for photo, final in ready:
-        source = Path(final.output_path)
-        if sha256_of(source) != final.output_sha256:
-            raise RuntimeError(f"{photo.source_name}: the finished file {source} changed after its stage "
-                               "recorded it; re-run that stage before delivery")
-        name = _unique(safe_name(Path(photo.source_name).stem) + ".jpg", taken, photo.id)
-        out.append((photo, name, _renditions(order_id, photo, source)))
-    return out
+def order_recipe(order: Order, folder: Path) -> Recipe:
+    """The order's recipe: its own (``recipe.toml`` in its archive folder) or its shoot type's; a colour space
+    of "preset" resolved to the order preset's output space."""
+    own = folder / RECIPE_FILE
+    recipe = load_recipe_file(own) if own.is_file() else load_recipe(order.shoot.value)
+    space = Preset.model_validate_json(order.preset_json).output.colour_space if order.preset_json else None
+    if any(r.colour_space == "preset" for r in recipe.renditions):
+        recipe = recipe.model_copy(update={"renditions": tuple(
+            r.model_copy(update={"colour_space": space or "srgb"}) if r.colour_space == "preset" else r
+            for r in recipe.renditions)})
+    return recipe
 
 
-def _write_zip(target: Path, order: Order, rendered: list, not_delivered: list[dict]) -> list[dict]:
-    """Write the delivery zip under a temporary name, read it back (every member's CRC, every listed file
-    there), then rename it into place; an interrupted or failed write leaves no zip and no temporary file.
-    Returns the manifest's file entries."""
-    entries = []
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
-            for photo, name, renditions in rendered:
-                for folder, rendition in zip(("full", "web"), renditions):
-                    arcname = f"{folder}/{name}"
-                    archive.write(rendition, arcname)
-                    entries.append({"path": arcname, "size": rendition.stat().st_size,
-                                    "sha256": sha256_of(rendition), "source_sha256": photo.sha256,
-                                    "source_name": photo.source_name, "photo_id": photo.id, "rendition": folder})
-            webs = [renditions[1] for _, _, renditions in rendered]
-            if line_of(order.id).makes_album or get_settings().album_proofs:
-                for index, spread in enumerate(_album_proofs(order.id, webs), start=1):
-                    arcname = f"album/spread-{index:02d}.jpg"
-                    archive.write(spread, arcname)
-                    entries.append({"path": arcname, "size": spread.stat().st_size, "sha256": sha256_of(spread),
-                                    "source_sha256": None, "rendition": "album"})
-            archive.writestr("manifest.json", json.dumps(_manifest(order, entries, not_delivered), indent=2,
-                                                         ensure_ascii=False), compress_type=zipfile.ZIP_DEFLATED)
-        with zipfile.ZipFile(tmp) as written:
-            missing = {e["path"] for e in entries} - set(written.namelist())
-            damaged = written.testzip()
-        if missing or damaged:
-            raise OSError(errno.EIO, f"the delivery zip did not read back whole ({damaged or sorted(missing)[0]})",
-                          str(tmp))
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return entries
+def _fallback(photo: Photo) -> dict[str, str]:
+    """The EXIF the record knows of a photo, for a delivered file whose original libexiv2 cannot read."""
+    values = {"Exif.Image.Make": photo.camera_make, "Exif.Image.Model": photo.camera_model,
+              "Exif.Photo.LensModel": photo.lens,
+              "Exif.Photo.DateTimeOriginal": photo.capture_time.strftime(EXIF_TIME) if photo.capture_time else None}
+    return {k: v for k, v in values.items() if v}
 
 
-@task(name="package-delivery", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_only_retryable)
-def package_order(order_id: int) -> str:
-    """The order's delivery zip; its path. Raises :class:`NothingDelivered` (and writes no zip) when no photo
-    passed, and a :class:`~tasks.errors.Retryable` error when the disk or the record failed (nothing is marked
-    delivered then)."""
-    logger = get_run_logger()
+def delivery(order_id: int) -> Delivery:
+    """The order's delivery as the record has it now. :class:`NothingDelivered` when no photo passed."""
+    settings = get_settings()
     line = line_of(order_id)
     with transaction() as session:
         order = work.get_order(session, order_id)
         everything = work.photos(session, order_id)
-        ready = [(p, work.final_output(session, p.id, line.last.key)) for p in everything
+        ready = [(p, work.finished_output(session, p.id, [s.key for s in line.stages])) for p in everything
                  if p.status in (PhotoStatus.PASSED, PhotoStatus.DELIVERED)]
+        worked = history.worked(session, order_id)
     not_delivered = [{"source_name": p.source_name, "source_sha256": p.sha256 or None, "status": p.status.value,
                       "reason": p.reason}
                      for p in everything if p.status not in (PhotoStatus.PASSED, PhotoStatus.DELIVERED)]
+    summary = {"id": order.id, "client": order.client, "shoot": order.shoot.value,
+               "due": order.due.isoformat() if order.due else None, "revision": order.revisions,
+               "status": order.status.value, "delivery_path": order.delivery_path,
+               "preset": {"name": order.preset, "version": order.preset_version, "sha256": order.preset_hash}}
     if not ready:
-        with transaction() as session:
-            work.set_order_status(session, work.get_order(session, order_id), OrderStatus.FAILED,
-                                  run=current_run())
         raise NothingDelivered(
             f"Order {order_id}: nothing was delivered: no photo passed ({len(not_delivered)} not delivered; "
-            f"`postline status {order_id}` gives each one's reason). No zip was written.")
-    target = delivery_path(order)
-    needed = lambda: bytes_still_needed(order_id, [s.key for s in line.stages])  # noqa: E731
+            f"`postline status {order_id}` gives each one's reason). No package was written.", summary, not_delivered)
+    folder = order_folder(order.id, order.client, order.created_at.year)
+    ready.sort(key=lambda pair: (pair[0].capture_time is None, pair[0].capture_time or 0, pair[0].source_name))
+    jobs = [Job(photo_id=p.id, source_name=p.source_name, source_sha256=p.sha256, original_path=p.original_path,
+                master_path=final.output_path, master_sha256=final.output_sha256, fallback=_fallback(p))
+            for p, final in ready]
+    studio = Studio(name=settings.studio_name, artist=settings.artist, copyright=settings.studio_copyright,
+                    email=settings.studio_email, phone=settings.studio_phone, website=settings.studio_website,
+                    client=order.client, order_id=order.id, order_year=order.created_at.year)
+    return Delivery(order=summary, recipe=order_recipe(order, folder), studio=studio,
+                    album=line.makes_album or settings.album_proofs, jobs=jobs, not_delivered=not_delivered,
+                    worked=worked, folder=folder, target=folder / package.package_name(order.revisions))
+
+
+def _retryable(exc: Exception, order_id: int, folder: Path) -> Exception | None:
+    needed = lambda: bytes_still_needed(order_id, [s.key for s in line_of(order_id).stages])  # noqa: E731
+    return as_retryable(exc, order_id=order_id, folder=folder, needed=needed)
+
+
+@task(name="plan-delivery")
+def plan_delivery(order_id: int) -> list[list[int]]:
+    """The photos to deliver, by id, in batches of POSTLINE_BATCH_SIZE. No photo passed: the order is marked
+    failed (the flow publishes its summary) and :class:`NothingDelivered` raised."""
     try:
-        rendered = _render_all(order_id, ready)
-    except Exception as exc:
-        if (stop := as_retryable(exc, order_id=order_id, folder=work_path(order_id, "delivery", 0, 0).parent,
-                                 needed=needed)) is None:
-            raise
-        raise stop from exc
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        entries = _write_zip(target, order, rendered, not_delivered)
-        in_zip = Counter(e["photo_id"] for e in entries if e.get("photo_id") is not None)
+        plan = delivery(order_id)
+    except NothingDelivered as nothing:
         with transaction() as session:
-            for photo, _ in ready:
-                photo = session.get(Photo, photo.id)
-                if photo.status is PhotoStatus.PASSED and in_zip[photo.id] == 2:
-                    moves.move_photo(session, photo, PhotoStatus.DELIVERED, stage=DELIVERY, actor=work.AUTO_WORKER,
-                                     reason=f"in {target.name}")
-            work.set_order_status(session, work.get_order(session, order_id), OrderStatus.DELIVERED,
-                                  delivery_path=str(target), run=current_run())
+            work.set_order_status(session, work.get_order(session, order_id), OrderStatus.FAILED, run=current_run())
+        raise
+    ids = [job.photo_id for job in plan.jobs]
+    size = get_settings().batch_size
+    return [ids[i:i + size] for i in range(0, len(ids), size)]
+
+
+@task(name="render-deliveries", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_only_retryable)
+def render_batch(order_id: int, photo_ids: list[int]) -> int:
+    """Every rendition of each photo of the batch (one pass each, POSTLINE_WORKERS at a time); returns how many
+    photos had files made (the rest were made already)."""
+    plan = delivery(order_id)
+    jobs = [job for job in plan.jobs if job.photo_id in set(photo_ids)]
+    try:
+        with ThreadPoolExecutor(max_workers=get_settings().workers) as pool:
+            list(pool.map(lambda job: render(order_id, job, plan.recipe, plan.studio, plan.album), jobs))
     except Exception as exc:
-        if (stop := as_retryable(exc, order_id=order_id, folder=target.parent, needed=needed)) is None:
+        if (stop := _retryable(exc, order_id, work_path(order_id, "delivery", 0, 0).parent)) is None:
             raise
         raise stop from exc
-    logger.info("delivered %d photos in %s; %d not delivered", len(ready), target, len(not_delivered))
-    return str(target)
+    get_run_logger().info("delivery files of %d photos ready", len(jobs))
+    return len(jobs)
+
+
+def _members(plan: Delivery, files: dict[int, dict[str, Path]]) -> list[package.Member]:
+    books: dict[str, package.NameBook] = {}
+    members = []
+    preset = plan.order["preset"]
+    for seq, job in enumerate(plan.jobs, start=1):
+        fields = {"client": plan.order["client"], "order": plan.order["id"], "seq": seq,
+                  "original": Path(job.source_name).stem, "studio": plan.studio.name,
+                  "revision": plan.order["revision"]}
+        for rendition in plan.recipe.renditions:
+            book = books.setdefault(rendition.zip_set, package.NameBook())
+            arcname = book.claim(rendition.key, rendition.name.format(**{**fields, "rendition": rendition.key}),
+                                 rendition.extension)
+            members.append(package.Member(rendition.zip_set, arcname, files[job.photo_id][rendition.key], {
+                "rendition": rendition.key, "seq": seq, "photo_id": job.photo_id, "source_name": job.source_name,
+                "source_sha256": job.source_sha256, "master_sha256": job.master_sha256,
+                "preset": {"name": preset["name"], "version": preset["version"]},
+                "worked": plan.worked.get(job.photo_id, [])}))
+    return members
+
+
+def _header(plan: Delivery) -> dict:
+    settings = get_settings()
+    order = plan.order
+    return {"manifest_version": MANIFEST_VERSION,
+            "order": {k: order[k] for k in ("id", "client", "shoot", "due")}, "revision": order["revision"],
+            "package": f"order-{order['id']}/{plan.target.name}", "preset": order["preset"],
+            "recipe": {"name": plan.recipe.name, "version": plan.recipe.version, "sha256": plan.recipe.digest()},
+            "studio": {"name": settings.studio_name, "contact": settings.studio_contact},
+            "created_at": utcnow().isoformat()}
+
+
+def _write(plan: Delivery, order_id: int) -> dict:
+    from tasks.deliver_sheets import album_pdf, contact_sheets
+
+    files = {job.photo_id: render(order_id, job, plan.recipe, plan.studio, plan.album) for job in plan.jobs}
+    members = _members(plan, files)
+    first = plan.recipe.renditions[0].key
+    labels = [f"{m.entry['seq']:04d}  {Path(m.arcname).name}" for m in members if m.entry["rendition"] == first]
+    heading = f"{plan.studio.name} · {plan.order['client']} · order {order_id}" + (
+        f" · revision {plan.order['revision']}" if plan.order["revision"] else "")
+    sheets = contact_sheets(order_id, [files[job.photo_id][CONTACT] for job in plan.jobs], labels, heading,
+                            plan.recipe)
+    if plan.album:
+        sheets["album.pdf"] = album_pdf(order_id, [files[job.photo_id][ALBUM] for job in plan.jobs], plan.recipe)
+    for leftover in package.leftovers(plan.folder):      # a killed run's half-written package (one run per order)
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+    return package.write_package(plan.target, _header(plan), members, sheets, plan.not_delivered)
+
+
+@task(name="package-delivery", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_only_retryable)
+def package_order(order_id: int) -> str:
+    """The order's delivery package (written, read back, verified), then its photos marked delivered; returns
+    the package's path."""
+    logger = get_run_logger()
+    plan = delivery(order_id)
+    try:
+        manifest = _write(plan, order_id)
+        per_photo = Counter(f["photo_id"] for f in manifest["files"])
+        complete = len(plan.recipe.renditions)
+        with transaction() as session:
+            for job in plan.jobs:
+                photo = session.get(Photo, job.photo_id)
+                if photo.status is PhotoStatus.PASSED and per_photo[photo.id] == complete:
+                    moves.move_photo(session, photo, PhotoStatus.DELIVERED, stage=DELIVERY, actor=work.AUTO_WORKER,
+                                     reason=f"in {plan.target}")
+            order = work.get_order(session, order_id)
+            if order.status is not OrderStatus.DELIVERED or order.delivery_path != str(plan.target):
+                work.set_order_status(session, order, OrderStatus.DELIVERED, delivery_path=str(plan.target),
+                                      run=current_run())
+    except Exception as exc:
+        if (stop := _retryable(exc, order_id, plan.folder)) is None:
+            raise
+        raise stop from exc
+    logger.info("delivered %d photos in %s; %d not delivered", len(plan.jobs), plan.target, len(plan.not_delivered))
+    return str(plan.target)
+

@@ -181,8 +181,35 @@ def sha256_of(path: Path | BinaryIO, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def client_folder(client: str) -> str:
+    """The archive's folder for a client: ASCII letters, digits, . _ - (a hostile or foreign name cannot make
+    a path: '../../etc' -> 'etc', 'Zoë & Łukasz' -> 'Zoe_ukasz')."""
+    name = safe_name(client, max_length=60)
+    return "client" if name == "photo" else name
+
+
+def order_folder(order_id: int, client: str, year: int) -> Path:
+    """The order's place in the archive, by client and year: its originals and its delivery packages."""
+    return get_settings().archive_dir / client_folder(client) / str(year) / f"order-{order_id}"
+
+
+def order_archive(order_id: int) -> Path:
+    """:func:`order_folder` of order ``order_id``, from the record (its client, and the year it was created)."""
+    from record.db import transaction
+    from record.models import Order
+
+    with transaction() as session:
+        order = session.get(Order, order_id)
+        if order is None:
+            raise LookupError(f"no order {order_id}; `postline status` lists the orders")
+        return order_folder(order.id, order.client, order.created_at.year)
+
+
 def archive_dir(order_id: int) -> Path:
-    return get_settings().archive_dir / f"order-{order_id}" / "originals"
+    """The order's originals: ``<archive>/<client>/<year>/order-N/originals`` (an order first ingested before the
+    archive was kept by client keeps its ``<archive>/order-N/originals``)."""
+    legacy = get_settings().archive_dir / f"order-{order_id}" / "originals"
+    return legacy if legacy.is_dir() else order_archive(order_id) / "originals"
 
 
 def work_path(order_id: int, stage: str, photo_id: int, round: int, suffix: str = ".tif") -> Path:
@@ -201,9 +228,10 @@ def store_result(file: Path, *, order_id: int, stage: str) -> tuple[Path, str]:
 
 def leftovers(order_id: int) -> list[Path]:
     """Temporary files a dead run of this order left behind: archive copies in progress (``.incoming-*``), working
-    files and JPEGs being written (``.<name>.<pid>.tmp``), and the delivery zip being written
-    (``.order-N-<client>.zip.<pid>.tmp``). Complete files are only ever renamed into place, so these are never
-    anything but unfinished copies."""
+    files, JPEGs and delivery renditions being written (``.<name>.<pid>.tmp``), and a delivery zip an earlier
+    postline was writing (``.order-N-<client>.zip.<pid>.tmp``). Complete files are only ever renamed into place,
+    so these are never anything but unfinished copies. (A half-written delivery package, a folder, is removed by
+    the delivery itself before it writes: tasks/package.py.)"""
     settings = get_settings()
     found = list(archive_dir(order_id).glob(f"{INCOMING_PREFIX}*"))
     found += [p for p in (settings.work_dir / f"order-{order_id}").rglob(".*.tmp") if p.is_file()]
@@ -216,7 +244,8 @@ def leftovers(order_id: int) -> list[Path]:
 def bytes_still_needed(order_id: int, stages: list[str], card_names: list[tuple[Path, str]] = ()) -> int:
     """About how many bytes the rest of the order will still write under POSTLINE_HOME, from the record: for each
     photo in the line, a 16-bit working TIFF (width x height x 6 bytes, before compression) for each stage it
-    has still to go through, and twice its pixel count for its delivery JPEGs and their copy in the zip; for each
+    has still to go through, and three times its pixel count for its delivery files, their copy in the package's
+ZIPs and in its download ZIP; for each
     card file not yet archived (``card_names``: (card folder, name)), its size for the archive copy and four
     times that per stage (a working TIFF is about four times its RAW). Advice for a full disk, not a promise."""
     from sqlmodel import col, select
@@ -237,7 +266,7 @@ def bytes_still_needed(order_id: int, stages: list[str], card_names: list[tuple[
         pixels = (photo.width or 0) * (photo.height or 0)
         stage = at.get(photo.id)
         left = len(stages) - stages.index(stage) if stage in stages else 0
-        total += pixels * 6 * left + pixels * 2
+        total += pixels * 6 * left + pixels * 3
     for card, name in card_names:
         try:
             size = os.lstat(Path(card) / name).st_size

@@ -17,23 +17,16 @@ from prefect.client.schemas.responses import SetStateStatus
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.logging import get_logger
 
-from config.line import Line
 from presets.model import Preset
 from record import queue, work
 from record.db import transaction
-from record.models import QC_GATE, WorkItem
+from record.models import WorkItem
 from tasks.errors import Retryable, as_retryable, retry_only_retryable
 from tasks.files import bytes_still_needed, work_path
 from tasks.operations import OPERATIONS, OpContext
 from tasks.runs import line_of
 
 logger = get_logger("postline.handoff")
-
-
-def next_stage_for(line: Line, stage: str) -> str:
-    """Where a photo goes after ``stage`` on its order's ``line``: the next stage, or the QC gate after the last."""
-    after = line.next_after(stage)
-    return after.key if after else QC_GATE
 
 
 @task(name="open-work")

@@ -7,11 +7,10 @@ from pathlib import Path
 from prefect import task
 
 from config.settings import get_settings
-from record import runs, work
+from record import runs, selection, work
 from record.db import transaction
-from record.models import QC_GATE
+from record.models import CLIENT_SELECTION, QC_GATE
 from tasks.ingest import scan_card
-from tasks.runs import line_of
 
 
 def chunks(items: list, size: int) -> list[list]:
@@ -39,26 +38,30 @@ def plan_ingest(order_id: int, card_folder: str) -> list[list[str]]:
 @task(name="next-stage")
 def next_stage(order_id: int, run_id: str) -> str | None:
     """The first stage of the order's line (then the QC gate) that has queued work for this order; for an
-    automatic stage, the first stage of its automatic run (they run fused: tasks/stages.py). Stops the run
-    (record.runs.NotTheHolder) if it no longer holds the order."""
+    automatic stage, the first stage of its automatic run as the order runs it (they run fused: tasks/stages.py;
+    with the client's selection, grading runs alone: record.selection.run_of); once grading has none, the
+    client's selection while photos await it (record/selection.py). Stops the run (record.runs.NotTheHolder) if
+    it no longer holds the order."""
     with transaction() as session:
         runs.ensure_holder(session, order_id, run_id)
         pending = work.stages_with_work(session, order_id)
         line = work.order_line(session, order_id)
-    for spec in line.stages:
-        if spec.key in pending:
-            return spec.key if spec.needs_people else line.segment(spec.key)[0].key
+        if line.first.key not in pending and selection.awaiting(session, order_id):
+            return CLIENT_SELECTION
+        for spec in line.stages:
+            if spec.key in pending:
+                return spec.key if spec.needs_people else selection.run_of(session, line, order_id, spec.key)[0].key
     return QC_GATE if QC_GATE in pending else None
 
 
 @task(name="plan-batches")
 def plan_batches(order_id: int, stage: str) -> list[list[int]]:
-    """The order's queued work items at ``stage`` (for an automatic stage, at every stage of its automatic run),
-    in batches (:func:`batches`)."""
+    """The order's queued work items at ``stage`` (for an automatic stage, at every stage of its automatic run
+    as the order runs it: record.selection.run_of), in batches (:func:`batches`)."""
     with transaction() as session:
         line = work.order_line(session, order_id)
         keys = [stage] if stage == QC_GATE or line.stage(stage).needs_people else \
-            [spec.key for spec in line.segment(stage)]
+            [spec.key for spec in selection.run_of(session, line, order_id, stage)]
         ids = [item.id for key in keys for item in work.items_in(session, order_id, key)]
     return batches(ids)
 
@@ -66,9 +69,10 @@ def plan_batches(order_id: int, stage: str) -> list[list[int]]:
 def run_title(order_id: int, stage: str) -> str:
     """How a stage's sub-run is named in the Prefect UI: the stage's title, or for an automatic run of stages,
     its first and last (`Cull & grade → Design & layout · order 7`)."""
-    line = line_of(order_id)
-    spec = line.stage(stage)
-    segment = (spec,) if spec.needs_people else line.segment(stage)
+    with transaction() as session:
+        line = work.order_line(session, order_id)
+        spec = line.stage(stage)
+        segment = (spec,) if spec.needs_people else selection.run_of(session, line, order_id, stage)
     title = segment[0].title if len(segment) == 1 else f"{segment[0].title} → {segment[-1].title}"
     return f"{title} · order {order_id}"
 

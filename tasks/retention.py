@@ -64,22 +64,26 @@ def working_folder(order_id: int) -> Path:
 
 def disk_use(order_id: int) -> DiskUse:
     """What order ``order_id`` holds on disk now, read from the file system (a few thousand stat calls for a
-    big order)."""
+    big order). Deliveries: the packages beside the originals in the order's archive folder (tasks/package.py),
+    and the zips of deliveries made before packages were."""
+    originals = archive_dir(order_id)
     zips = get_settings().delivery_dir.glob(f"order-{order_id}-*.zip")
-    return DiskUse(working=folder_bytes(working_folder(order_id)), originals=folder_bytes(archive_dir(order_id)),
-                   deliveries=sum(path.stat().st_size for path in zips if path.is_file()))
+    packages = folder_bytes(originals.parent) - folder_bytes(originals)
+    return DiskUse(working=folder_bytes(working_folder(order_id)), originals=folder_bytes(originals),
+                   deliveries=packages + sum(path.stat().st_size for path in zips if path.is_file()))
 
 
 def _people_made(order_id: int) -> set[Path]:
     """The finished files of the order's delivered photos that people made, or an automatic stage made from
-    people's work: kept after the window (nothing could make them again)."""
+    people's work: kept after the window (nothing could make them again). A photo the client did not choose is
+    delivered graded (record.work.finished_output): made again from its original if need be."""
     with transaction() as session:
         line = work.order_line(session, order_id)
-        if not any(spec.needs_people for spec in line.stages):
-            return set()
-        delivered = work.photos(session, order_id, PhotoStatus.DELIVERED)
-        finals = [work.final_output(session, photo.id, line.last.key) for photo in delivered]
-    return {Path(item.output_path) for item in finals if item is not None and item.output_path}
+        keys = [spec.key for spec in line.stages]
+        finals = [work.finished_output(session, photo.id, keys)
+                  for photo in work.photos(session, order_id, PhotoStatus.DELIVERED)]
+    return {Path(item.output_path) for item in finals if item is not None and item.output_path
+            and any(spec.needs_people for spec in line.stages[:keys.index(item.stage) + 1])}
 
 
 def remove_working_files(order_id: int) -> int:

@@ -41,9 +41,9 @@ from prefect.logging import get_run_logger
 
 from config.line import Line, StageMode, StageSpec
 from presets.model import Preset
-from record import moves, work
+from record import moves, selection, work
 from record.db import transaction
-from record.models import QC_GATE, Photo, PhotoStatus, WorkItem, WorkStatus, utcnow
+from record.models import Photo, PhotoStatus, WorkItem, WorkStatus, utcnow
 from tasks.errors import PhotoError, as_retryable, photo_reason, retry_only_retryable, transient_cause
 from tasks.files import bytes_still_needed, sha256_of, work_path
 from tasks.operations import OpContext, preview_path, reference_path, small, step
@@ -87,10 +87,11 @@ class _Start:
     todo: tuple[StageSpec, ...]                   # the stages this pass does and records
 
 
-def _plan(line: Line, item: WorkItem, original: str | None, done: dict[str, WorkItem | None]) -> _Start:
-    """Where the pass of ``item`` starts (see the module's docstring). ``done``: the latest recorded work of each
-    stage before the item's in its run."""
-    segment = line.segment(item.stage)
+def _plan(line: Line, segment: tuple[StageSpec, ...], item: WorkItem, original: str | None,
+          done: dict[str, WorkItem | None]) -> _Start:
+    """Where the pass of ``item`` starts (see the module's docstring). ``segment``: the item's run of stages as
+    its order runs them (record.selection.run_of); ``done``: the latest recorded work of each stage before the
+    item's in its run."""
     keys = [spec.key for spec in segment]
     at = keys.index(item.stage)
     source, start = Path(item.input_path), 0
@@ -116,6 +117,7 @@ class _Pass:
     preset: Preset
     calibration: tuple[tuple[float, ...], ...] | None
     names: dict[int, str]      # photo id -> its name on the card
+    selects: bool              # the client picks favourites after grading: grading runs alone (record/selection.py)
 
     @classmethod
     def of(cls, order_id: int) -> "_Pass":
@@ -125,7 +127,12 @@ class _Pass:
                        preset=Preset.model_validate_json(order.preset_json),
                        calibration=CalibrationResult.model_validate_json(order.calibration_json).matrix
                        if order.calibration_json else None,
-                       names={p.id: p.source_name for p in work.photos(session, order_id)})
+                       names={p.id: p.source_name for p in work.photos(session, order_id)},
+                       selects=order.client_selection)
+
+    def segment(self, key: str) -> tuple[StageSpec, ...]:
+        """The automatic run of stages around ``key`` as this order runs it (record.selection.run_of)."""
+        return self.line.segment(key, client_selection=self.selects)
 
     def context(self, spec: StageSpec, photo_id: int, round: int, *, again: bool = False) -> OpContext:
         """The operation's context; the first stage also writes the proof and the graded reference (not when it
@@ -142,7 +149,7 @@ class _Pass:
             if item is None:
                 return None
             original = session.get(Photo, item.photo_id).original_path
-            keys = [spec.key for spec in self.line.segment(item.stage)]
+            keys = [spec.key for spec in self.segment(item.stage)]
             done = {key: work.final_output(session, item.photo_id, key) for key in keys[:keys.index(item.stage)]}
         return item, original, done
 
@@ -155,9 +162,10 @@ class _Pass:
         item = claimed[0]
         start, prepare, done = None, None, []
         try:
-            start = _plan(self.line, *claimed)
+            start = _plan(self.line, self.segment(item.stage), *claimed)
             after = self.line.next_after(start.todo[-1].key)
-            prepare = after if after is not None and after.mode is StageMode.ASSISTED else None
+            waits = self.selects and start.todo[-1].key == self.line.first.key   # for the client's picks: no prepare
+            prepare = after if after is not None and after.mode is StageMode.ASSISTED and not waits else None
             handed = self._work(start, prepare, done)
         except Exception as exc:  # noqa: BLE001  - one bad photo must not stop the order
             if transient_cause(exc) is not None:
@@ -169,7 +177,7 @@ class _Pass:
             get_run_logger().error("%s", reason, exc_info=not isinstance(exc, PhotoError))
             self._record(start or _Start(item, source, (), stages), done, failed=(failed, reason))
             return "failed"
-        self._record(start, done, handed=(after.key if after else QC_GATE, handed))
+        self._record(start, done, handed=handed)
         return "submitted"
 
     def _work(self, start: _Start, prepare: StageSpec | None, done: list[_Done]) -> Path:
@@ -200,24 +208,28 @@ class _Pass:
             preview = np.round(small(image) * 255.0) / 255.0
             return imageio.write_working_tiff(preview_path(self.order_id, spec.key, item.photo_id, item.round),
                                               preview, codec=imageio.Codec.ZSTD)
-        after = self.line.next_after(spec.key)
-        codec = imageio.Codec.DEFLATE if after is not None and after.mode is StageMode.MANUAL else imageio.Codec.ZSTD
         return imageio.write_working_tiff(work_path(self.order_id, spec.key, item.photo_id, item.round), image,
-                                          codec=codec)
+                                          codec=self.codec(spec))
+
+    def codec(self, spec: StageSpec) -> imageio.Codec:
+        """A master's compression: Deflate where a retoucher pulls it (Photoshop opens it), else Zstandard."""
+        after = self.line.next_after(spec.key)
+        return imageio.Codec.DEFLATE if after is not None and after.mode is StageMode.MANUAL else imageio.Codec.ZSTD
 
     def _record(self, start: _Start, done: list[_Done], *, failed: tuple[StageSpec, str] | None = None,
-                handed: tuple[str, Path] | None = None) -> None:
+                handed: Path | None = None) -> None:
         """The pass in the record, in one transaction: each stage's item claimed (the first one already is) and
-        submitted with its output and seconds (record.moves.record_pass); then the next stage's item queued, or
-        the failing stage's item failed with the photo."""
+        submitted with its output and seconds (record.moves.record_pass); then the next stage's item queued with
+        ``handed`` (where record.selection.next_stage says: after grading in an order with the client's selection,
+        nowhere until the client picks), or the failing stage's item failed with the photo."""
         auto, lease = work.AUTO_WORKER, utcnow() + work.AUTO_LEASE
         with transaction() as session:
             current = session.get(WorkItem, start.item.id)
             if failed is None:
-                stage, path = handed
+                then = selection.next_stage(session, self.line, current, done=done[-1].spec.key)
                 moves.record_pass(session, current, [self._stage_done(d) for d in done], actor=auto,
-                                  input_path=str(start.source), lease_expires_at=lease, then=stage,
-                                  then_input=str(path))
+                                  input_path=str(start.source), lease_expires_at=lease, then=then,
+                                  then_input=str(handed))
                 return
             for index, stage in enumerate(done):
                 if index:
@@ -264,62 +276,98 @@ def run_stage_batch(order_id: int, stage: str, item_ids: list[int]) -> dict[str,
             release_held([item_id], f"queued again as it was: {str(stop)[:400]}")
             logger.error("%s batch stopped: %s", line.stage(stage).title, stop)
             raise stop from exc
-    logger.info("%s batch of %d: %s", " + ".join(s.title for s in line.segment(stage)), len(item_ids), counts)
+    logger.info("%s batch of %d: %s", " + ".join(s.title for s in batch.segment(stage)), len(item_ids), counts)
     return counts
+
+
+def _replayed(item_id: int) -> tuple[_Pass, _Start | None, np.ndarray | None]:
+    """Work item ``item_id``'s pass as it started: the stages before its own in its run computed again, each as it
+    was last done (None for a stage people work: no run)."""
+    with transaction() as session:
+        item = session.get(WorkItem, item_id)
+        line = work.order_line(session, item.order_id)
+        original = session.get(Photo, item.photo_id).original_path
+        if line.stage(item.stage).needs_people:
+            return _Pass.of(item.order_id), None, None
+        segment = selection.run_of(session, line, item.order_id, item.stage)
+        keys = [spec.key for spec in segment]
+        done = {key: work.final_output(session, item.photo_id, key) for key in keys[:keys.index(item.stage)]}
+    batch, start = _Pass.of(item.order_id), _plan(line, segment, item, original, done)
+    image = None
+    for spec, round in start.replay:
+        image = step(spec.operation, image, start.source, batch.context(spec, item.photo_id, round, again=True))
+    return batch, start, image
 
 
 def stage_input(item_id: int) -> np.ndarray:
     """The image work item ``item_id``'s stage works on: its input file, and for a stage inside an automatic run
     that file through the stages before it in the run, as they were last done (computed again, nothing written)."""
+    _, start, image = _replayed(item_id)
+    if image is not None:
+        return image
     with transaction() as session:
-        item = session.get(WorkItem, item_id)
-        line = work.order_line(session, item.order_id)
-        original = session.get(Photo, item.photo_id).original_path
-        keys = [] if line.stage(item.stage).needs_people else [spec.key for spec in line.segment(item.stage)]
-        done = {key: work.final_output(session, item.photo_id, key) for key in keys[:keys.index(item.stage)]} \
-            if keys else {}
-    if not keys:
-        return imageio.read_working_tiff(item.input_path)
-    batch, start = _Pass.of(item.order_id), _plan(line, item, original, done)
-    image = None
-    for spec, round in start.replay:
-        image = step(spec.operation, image, start.source, batch.context(spec, item.photo_id, round, again=True))
-    return image if image is not None else imageio.read_working_tiff(start.source)
+        source = start.source if start is not None else Path(session.get(WorkItem, item_id).input_path)
+    return imageio.read_working_tiff(source)
+
+
+def _make_again(item: WorkItem) -> Path:
+    """The master ``item``'s pass wrote (its run's last stage), made again from the file its pass started from:
+    the same pass, so the same pixels."""
+    batch, start, image = _replayed(item.id)
+    spec = batch.line.stage(item.stage)
+    image = step(spec.operation, image, start.source, batch.context(spec, item.photo_id, item.round, again=True),
+                 stored=False)
+    return imageio.write_working_tiff(Path(item.output_path), image, codec=batch.codec(spec))
+
+
+def _to_make_again(session, line: Line, item: WorkItem, name: str) -> list[WorkItem]:  # noqa: ANN001
+    """The gone masters to make again for ``item``'s (gone) finished file, earliest first: its own, and the
+    masters before it its pass started from (in an order with the client's selection, the graded master the
+    favourite's retouch run started from). :class:`PhotoError` when people's work went into it."""
+    keys = [spec.key for spec in line.stages]
+    if any(spec.needs_people for spec in line.stages[:keys.index(item.stage) + 1]):
+        raise PhotoError(f"{name}: its finished file {item.output_path} is gone and people's work went into it, "
+                         f"so postline cannot make it again: ask for a revision of {name} (it re-runs from the "
+                         "original), or put the file back")
+    chain = [item]
+    while (first := selection.run_of(session, line, item.order_id, chain[0].stage)[0]).key != line.first.key:
+        before = work.final_output(session, item.photo_id, keys[keys.index(first.key) - 1])
+        if before is None or Path(before.output_path).exists():
+            break
+        chain.insert(0, before)
+    return chain
 
 
 @task(name="restore-finished-files", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_only_retryable)
 def restore_finished_files(order_id: int) -> int:
     """Before a delivery: make again, from its original, the finished file of each photo to deliver whose file
     is gone (removed with the working files after the revision window, tasks/retention.py, and the order
-    delivered again: a client revision of other photos). The same pass as before, so the same pixels. Only for a
-    photo whose line is automatic up to its last stage; the count made."""
+    delivered again: a client revision of other photos). The same passes as before, so the same pixels. Only for
+    a photo whose finished file no person worked on (record.work.finished_output: the last stage's, or grading's
+    for a photo the client did not choose); the count made."""
     logger = get_run_logger()
     with transaction() as session:
         line = work.order_line(session, order_id)
-        finals = [work.final_output(session, photo.id, line.last.key) for photo in work.photos(session, order_id)
+        keys = [spec.key for spec in line.stages]
+        names = {p.id: p.source_name for p in work.photos(session, order_id)}
+        finals = [work.finished_output(session, photo.id, keys) for photo in work.photos(session, order_id)
                   if photo.status in (PhotoStatus.PASSED, PhotoStatus.DELIVERED)]
-    missing = [item for item in finals if item is not None and not Path(item.output_path).exists()]
-    if not missing:
-        return 0
-    batch = _Pass.of(order_id)
-    for item in missing:
-        name = batch.names[item.photo_id]
-        if line.last.needs_people or line.segment(line.last.key)[0].key != line.first.key:
-            raise PhotoError(f"{name}: its finished file {item.output_path} is gone and people's work went into it, "
-                             f"so postline cannot make it again: ask for a revision of {name} (it re-runs from the "
-                             "original), or put the file back")
-        try:
-            image = step(line.last.operation, stage_input(item.id), Path(item.input_path),
-                         batch.context(line.last, item.photo_id, item.round, again=True), stored=False)
-            output = imageio.write_working_tiff(Path(item.output_path), image, codec=imageio.Codec.ZSTD)
-        except Exception as exc:
-            stop = as_retryable(exc, order_id=order_id, folder=Path(item.output_path).parent)
-            if stop is None:
-                raise
-            raise stop from exc
-        if sha256_of(output) != item.output_sha256:      # another version of the codecs: the same pixels, other bytes
-            logger.warning("%s: its finished file was made again with other bytes; its checksum is recorded anew", name)
-            with transaction() as session:
-                work.record_output(session, item.id, sha256_of(output))
-    logger.info("order %s: %d finished file(s) made again from the originals", order_id, len(missing))
+        missing = [item for item in finals if item is not None and not Path(item.output_path).exists()]
+        chains = [_to_make_again(session, line, item, names[item.photo_id]) for item in missing]
+    for chain in chains:
+        for item in chain:
+            try:
+                output = _make_again(item)
+            except Exception as exc:
+                stop = as_retryable(exc, order_id=order_id, folder=Path(item.output_path).parent)
+                if stop is None:
+                    raise
+                raise stop from exc
+            if sha256_of(output) != item.output_sha256:   # another version of the codecs: same pixels, other bytes
+                logger.warning("%s: its %s file was made again with other bytes; its checksum is recorded anew",
+                               names[item.photo_id], item.stage)
+                with transaction() as session:
+                    work.record_output(session, item.id, sha256_of(output))
+    if missing:
+        logger.info("order %s: %d finished file(s) made again from the originals", order_id, len(missing))
     return len(missing)

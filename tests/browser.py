@@ -66,3 +66,13 @@ def chromium_page(*, width: int = 1280, height: int = 900) -> Iterator[object]:
             yield context.pages[0] if context.pages else context.new_page()
         finally:
             context.close()
+
+
+def until(page, expression: str, timeout: float = 15.0) -> None:  # noqa: ANN001 - a Playwright page
+    """Wait until ``expression`` (JavaScript) is true in ``page``. Not Playwright's wait_for_function: it evaluates a
+    string with eval(), which the pages' Content-Security-Policy (script-src 'self') refuses."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never true in the page: {expression}")
+        time.sleep(0.05)

@@ -10,6 +10,7 @@ October 2026 starts on a Thursday; the 3rd/4th, 10th/11th ... are weekends.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from sqlmodel import Session
 
@@ -63,9 +64,10 @@ class Log:
 
     def event(self, order: int, photo: int | None, item: int | None, stage: str, round: int, kind: K, at: str,
               actor: str = AUTO, reason: str | None = None, blamed: str | None = None,
-              seconds: float | None = None) -> None:
+              seconds: float | None = None, queued: str | None = None) -> None:
         event = StageEvent(order_id=order, photo_id=photo, work_item_id=item, stage=stage, round=round, kind=kind,
-                           actor=actor, reason=reason, blamed_stage=blamed, seconds=seconds, at=t(at))
+                           actor=actor, reason=reason, blamed_stage=blamed, seconds=seconds, at=t(at),
+                           queued_at=t(queued) if queued else None)
         self.s.add(event)
         record_codes(self.s, event)
 
@@ -87,7 +89,7 @@ class Log:
         item = self.item(order, photo, stage, round, status, actor if claimed else None, done or claimed or enqueued)
         self.event(order, photo, item, stage, round, K.ENQUEUED, enqueued)
         if claimed:
-            self.event(order, photo, item, stage, round, K.CLAIMED, claimed, actor)
+            self.claim(order, photo, item, stage, round, enqueued, claimed, actor)
         if done:
             if seconds is None and outcome is K.SUBMITTED:
                 seconds = (t(done) - t(claimed)).total_seconds()
@@ -97,6 +99,13 @@ class Log:
                 self.event(order, photo, None, stage, round, K.FAILED, done, actor, reason="unreadable")
         return item
 
+    def claim(self, order: int, photo: int, item: int, stage: str, round: int, enqueued: str, claimed: str,
+              actor: str = AUTO) -> None:
+        """An item's first claim, carrying its queue wait as record.moves writes it: when it was enqueued and the
+        seconds since."""
+        self.event(order, photo, item, stage, round, K.CLAIMED, claimed, actor,
+                   seconds=(t(claimed) - t(enqueued)).total_seconds(), queued=enqueued)
+
     def gate(self, order: int, photo: int, round: int, enqueued: str, decided: str, *, reason: str | None = None,
              blamed: str | None = None, held: bool = False) -> None:
         """The QC gate's pass (no reason) or rejection (reason '[codes] ...', the stage blamed)."""
@@ -104,7 +113,7 @@ class Log:
         item = self.item(order, photo, QC_GATE, round, WorkStatus.PASSED if passed else WorkStatus.REJECTED,
                          AUTO, decided)
         self.event(order, photo, item, QC_GATE, round, K.ENQUEUED, enqueued)
-        self.event(order, photo, item, QC_GATE, round, K.CLAIMED, decided)
+        self.claim(order, photo, item, QC_GATE, round, enqueued, decided)
         self.event(order, photo, item, QC_GATE, round, K.PASSED if passed else K.REJECTED, decided,
                    reason=reason, blamed=blamed)
         if passed:
@@ -204,3 +213,17 @@ def october(session: Session) -> dict[str, int]:
              held=True)
     log.deliver(Z, z1, "2025-10-03 09:00")
     return {"A": A, "B": B, "C": C, "D": D, "E": E, "Z": Z}
+
+
+def record_october(tmp_path: Path, monkeypatch) -> dict[str, int]:  # noqa: ANN001  (pytest's MonkeyPatch)
+    """The fixture in this test's record, read with its line file and holidays (as `postline report` reads them)."""
+    from config.line import get_line
+    from record.db import transaction
+
+    (tmp_path / "line.toml").write_text(LINE_TOML)
+    (tmp_path / "holidays.txt").write_text(HOLIDAYS)
+    monkeypatch.setenv("POSTLINE_LINE_FILE", str(tmp_path / "line.toml"))
+    monkeypatch.setenv("POSTLINE_HOLIDAYS_FILE", str(tmp_path / "holidays.txt"))
+    get_line.cache_clear()
+    with transaction() as session:
+        return october(session)

@@ -1,7 +1,7 @@
 """A card folder as a studio may really get it: links to files and folders outside the card (a system file, a
 DNG, a folder of DNGs), a link to another file of the card, a pipe, a device, and files whose content is a
 secret. Only the card's own regular files are read and delivered; every other entry is reported by name; and
-nothing of any rejected file's content reaches the client (zip, manifest), the record's reasons or
+nothing of any rejected file's content reaches the client (package, manifest), the record's reasons or
 `postline status`."""
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def linked_order(prefect_api, linked_card, tmp_path_factory, request):
     monkeypatch.delenv("POSTLINE_DATABASE_URL", raising=False)
     get_settings.cache_clear()
     code, created = cli("order", "create", "--client", "Linked", "--shoot", "portrait", "--from",
-                         str(linked_card["card"]))
+                         str(linked_card["card"]), "--no-selection")
     assert code == 0, created
     order_id = int(created.strip().splitlines()[-1])
     code, ran = cli("order", "run", str(order_id))
@@ -85,7 +85,7 @@ def linked_order(prefect_api, linked_card, tmp_path_factory, request):
     status = cli("status")[1] + cli("status", str(order_id))[1]
     with transaction() as session:
         order = work.get_order(session, order_id)
-    yield {"order_id": order_id, "zip": Path(order.delivery_path), "home": home, "created": created,
+    yield {"order_id": order_id, "package": Path(order.delivery_path), "home": home, "created": created,
            "run_output": ran, "status": status, **linked_card}
     get_settings.cache_clear()
 
@@ -96,7 +96,7 @@ def _photos(order_id: int) -> dict:
 
 
 def test_only_the_cards_own_regular_files_are_delivered(linked_order):
-    delivery = Delivery(linked_order["zip"])
+    delivery = Delivery(linked_order["package"])
     assert delivery.delivered_sources() == {"IMG_0001.dng", "sub/IMG_0002.dng"}
     assert delivery.mismatches() == []
     outside = {sha256(linked_order["outside"] / "elsewhere.dng"), sha256(linked_order["outside"] / "folder" / "IMG_9000.dng")}
@@ -108,7 +108,7 @@ def test_only_the_cards_own_regular_files_are_delivered(linked_order):
 
 def test_every_link_and_special_file_is_reported_by_name_and_not_followed(linked_order):
     photos = _photos(linked_order["order_id"])
-    not_delivered = {n["source_name"]: n for n in Delivery(linked_order["zip"]).manifest["not_delivered"]}
+    not_delivered = {n["source_name"]: n for n in Delivery(linked_order["package"]).manifest["not_delivered"]}
     for name in linked_order["links"]:
         photo = photos[name]
         assert photo.status is PhotoStatus.REJECTED, name
@@ -137,8 +137,12 @@ def test_no_secret_reaches_the_client_the_record_or_the_status(linked_order):
     photos = _photos(linked_order["order_id"])
     for name in ("notes.txt", "fake.dng", "fake.jpg", "fake.tif", "fake.nef"):
         assert photos[name].status is PhotoStatus.REJECTED and photos[name].reason.startswith(name), name
-    with zipfile.ZipFile(linked_order["zip"]) as archive:
-        everything = b"".join(archive.read(n) for n in archive.namelist())
+    everything = b""
+    for path in sorted(linked_order["package"].iterdir()):          # every ZIP's every file, and the sheets
+        everything += path.read_bytes()
+        if path.suffix == ".zip":
+            with zipfile.ZipFile(path) as archive:
+                everything += b"".join(archive.read(n) for n in archive.namelist())
     with transaction() as session:
         texts = [p.reason or "" for p in photos.values()]
         texts += [e.reason or "" for e in session.exec(select(StageEvent)).all()]

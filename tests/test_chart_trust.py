@@ -226,7 +226,7 @@ def test_an_order_without_a_chart_is_graded_exactly_as_its_preset(prefect_api, h
         shutil.copy(path, card / path.name)
     monkeypatch.setenv("POSTLINE_CHART_SEARCH", str(len(chosen)))       # the search covers every frame
     get_settings.cache_clear()
-    order_id, zip_path = run_order(card, client="No Chart", shoot="portrait")
+    order_id, package = run_order(card, client="No Chart", shoot="portrait")
 
     with transaction() as session:
         order = work.get_order(session, order_id)
@@ -240,7 +240,7 @@ def test_an_order_without_a_chart_is_graded_exactly_as_its_preset(prefect_api, h
     code, out = cli("status", str(order_id))
     assert code == 0 and "Session calibration: none — a chart-like pattern was refused" in out
 
-    delivery = Delivery(zip_path)
+    delivery = Delivery(package)
     delivered = delivery.delivered_sources()
     assert len(delivered) == len(chosen) - len(held) >= len(chosen) - 3
     preset = load_preset(PRESET)

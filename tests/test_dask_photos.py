@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from config.line import get_line
+from config.recipe import load_recipe
 from config.settings import get_settings
 from record import work
 from record.db import transaction
@@ -17,7 +18,8 @@ from record.models import OrderStatus
 from surfaces.actions.orders import create_order
 from surfaces.cli import main
 from tasks import runners
-from tasks.synthetic import DngMeta, render_scene, write_dng
+from tasks.synthetic.dng import DngMeta, write_dng
+from tasks.synthetic.scenes import render_scene
 from tests.flowkit import Delivery
 
 
@@ -92,7 +94,7 @@ def test_photo_work_on_two_dask_worker_processes_delivers_the_same_bytes_as_the_
     print(f"thread pool {local_seconds:.1f} s, Dask (2 worker processes) {dask_seconds:.1f} s")
 
     assert local.mismatches() == [] and on_dask.mismatches() == []
-    assert len(_checksums(on_dask)) == 8                     # 4 photos, full and web
+    assert len(_checksums(on_dask)) == 4 * len(load_recipe("wedding").renditions)     # every rendition of 4 photos
     assert _checksums(on_dask) == _checksums(local)
     workers = {task["worker"] for task in stream.data}
     assert len(workers) == 2, workers                       # both worker processes worked photos

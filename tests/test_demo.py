@@ -34,8 +34,8 @@ def demo_run(prefect_api, tmp_path_factory):
 
 def test_demo_delivers_every_frame_but_the_chart_with_a_matching_manifest(demo_run):
     last = demo_run.strip().splitlines()[-1]
-    assert last.startswith("Delivery zip: ")
-    delivery = Delivery(Path(last.removeprefix("Delivery zip: ")))
+    assert last.startswith("Delivery package: ")
+    delivery = Delivery(Path(last.removeprefix("Delivery package: ")))
     assert delivery.mismatches() == []
     assert delivery.delivered_sources() == {f"DSC_000{i}.dng" for i in range(2, 7)}
     assert [(n["source_name"], n["status"], n["reason"]) for n in delivery.manifest["not_delivered"]] == [
@@ -43,6 +43,10 @@ def test_demo_delivers_every_frame_but_the_chart_with_a_matching_manifest(demo_r
     upright = delivery.full("DSC_0003.dng")        # shot with the camera held upright (orientation 6)
     assert upright.height > upright.width
     assert delivery.full("DSC_0002.dng").size == (1200, 800)
+    exif = delivery.full("DSC_0002.dng").getexif()             # the demo's studio, in every file it delivers
+    assert exif[0x013B] == "Demo Studio" and exif[0x8298].endswith("Demo Studio") and "©" in exif[0x8298].encode(
+        "latin-1").decode("utf-8")
+    assert "hello@demo-studio.example" in str(delivery.manifest["studio"])
 
 
 def test_demo_calibrates_the_session_on_its_chart_frame(demo_run):

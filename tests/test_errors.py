@@ -30,7 +30,8 @@ EXPECTED = {
     ("record.people", "UnknownPerson"): (2, 404),
     # a value that does not fit
     ("config.errors", "Invalid"): (2, 422), ("config.line", "LineFileError"): (2, 500),   # the server's file
-    ("presets.model", "PresetError"): (2, 422), ("record.people", "PeopleError"): (2, 422),
+    ("presets.model", "PresetError"): (2, 422), ("config.recipe", "RecipeError"): (2, 422),
+    ("surfaces.actions.delivery", "NotDeliveredYet"): (2, 422), ("record.people", "PeopleError"): (2, 422),
     ("record.rounds", "RevisionError"): (2, 422), ("qc.gates", "DecisionError"): (2, 422),
     ("surfaces.cli.errors", "CliError"): (2, 422), ("surfaces.actions.orders", "CardError"): (2, 422),
     ("tasks.pixels.contract", "ParamsError"): (2, 422), ("tasks.pixels.layout", "LayoutError"): (2, 422),
@@ -49,11 +50,19 @@ EXPECTED = {
     ("tasks.errors", "PhotoError"): (1, 422), ("tasks.deliver", "NothingDelivered"): (1, 422),
     ("tasks.files", "NotRegularFile"): (1, 422), ("tasks.pixels.colourchecker", "ChartNotFound"): (1, 422),
     ("tasks.pixels.calibrate", "ChartRejected"): (1, 422), ("tasks.pixels.metadata", "UnreadablePhoto"): (1, 422),
-    ("tasks.pixels.lut", "LutError"): (1, 422), ("tasks.runners", "ClusterUnfit"): (1, 422),
+    ("tasks.pixels.lut", "LutError"): (1, 422), ("tasks.deliver_render", "MasterGone"): (1, 422),
+    ("tasks.runners", "ClusterUnfit"): (1, 422),
     # the machine: try again
     ("config.errors", "Retryable"): (1, 503), ("tasks.errors", "OutOfSpace"): (1, 503),
     ("tasks.errors", "NoPermission"): (1, 503), ("tasks.errors", "DiskError"): (1, 503),
     ("tasks.errors", "RecordUnavailable"): (1, 503), ("tasks.handoff", "WakeError"): (1, 503),
+    # the client's links (record/links.py) and e-mail (tasks/mail.py)
+    ("record.links", "LinkRefused"): (1, 409), ("record.links", "UnknownLink"): (2, 404),
+    ("record.links", "LinkExpired"): (1, 410), ("record.links", "LinkRevoked"): (1, 410),
+    ("record.links", "PinNeeded"): (1, 401), ("record.links", "WrongPin"): (1, 403),
+    ("record.links", "PinLocked"): (1, 429), ("record.links", "BadPin"): (2, 422),
+    ("config.secret", "BadSecret"): (1, 422), ("tasks.mail", "MailNotSet"): (2, 422),
+    ("tasks.mail", "MailFailed"): (1, 503),
 }
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from skimage import data
 
 from tasks.pixels import faces
-from tasks.synthetic import render_scene
+from tasks.synthetic.scenes import render_scene
 
 
 def test_faces_found_in_threads_at_once_are_those_found_one_at_a_time():

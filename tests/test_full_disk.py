@@ -1,7 +1,8 @@
 """Transient is not permanent: a disk that fills up (a real small tmpfs, POSTLINE_HOME on it, the production
 record elsewhere) stops the run with a message saying where and what to free, and marks no photo; once
 space is freed, the order completes with every photo delivered exactly once. A disk freed while Prefect waits
-to retry a batch is simply retried. A run that delivers nothing exits 1 and writes no zip."""
+to retry a batch is simply retried. A disk that fills while the delivery is packed marks no photo delivered
+and leaves no package. A run that delivers nothing exits 1 and writes no package."""
 
 from __future__ import annotations
 
@@ -31,10 +32,11 @@ MB = 1 << 20
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A real 64 MB file system (tmpfs) mounted by the test, unmounted after it."""
+    """A real 96 MB file system (tmpfs: an order of 8 photos, its package and its download ZIP fit) mounted by
+    the test, unmounted after it."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(disk)],
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96m", "tmpfs", str(disk)],
                              capture_output=True, text=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip() or mounted.returncode}): the full-disk "
@@ -57,7 +59,8 @@ def on_small_disk(small_disk, tmp_path, prefect_api, monkeypatch):
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
     get_settings.cache_clear()
     card = write_card(tmp_path / "card", PHOTOS, size=(640, 480), names="IMG_{:04d}.dng", first_number=0)
-    code, out = cli("order", "create", "--client", "Full Disk", "--shoot", "portrait", "--from", str(card))
+    code, out = cli("order", "create", "--client", "Full Disk", "--shoot", "portrait", "--from", str(card),
+                    "--no-selection")
     assert code == 0, out
     yield {"disk": small_disk, "record": record, "card": card, "order_id": int(out.strip().splitlines()[-1])}
     get_settings.cache_clear()
@@ -110,11 +113,14 @@ def _unfinished(home: Path) -> list[Path]:
     return [p for p in home.rglob("*") if p.name.startswith(".incoming-") or p.name.endswith(".tmp")]
 
 
-def _assert_delivered_once(order_id: int, zip_path: Path, card: Path) -> None:
-    delivery = Delivery(zip_path)
+def _assert_delivered_once(order_id: int, package: Path, card: Path) -> None:
+    from config.recipe import load_recipe
+
+    delivery = Delivery(package)
     assert delivery.mismatches() == []
     per_photo = Counter(e["source_name"] for e in delivery.manifest["files"] if e.get("source_name"))
-    assert per_photo == {p.name: 2 for p in card.iterdir()}          # one full and one web JPEG each
+    renditions = len(load_recipe("portrait").renditions)
+    assert per_photo == {p.name: renditions for p in card.iterdir()}      # every rendition of each, once
     assert delivery.manifest["not_delivered"] == []
     with transaction() as session:
         photos = work.photos(session, order_id)
@@ -158,9 +164,10 @@ def test_a_full_disk_stops_the_run_and_after_freeing_space_the_order_completes(o
 
     # A run killed at the wrong moment would leave unfinished copies behind: the next run removes them.
     dead = 999_999
-    leftovers = [home / "archive" / f"order-{order_id}" / "originals" / f".incoming-{dead}-IMG_0000.dng",
+    order_folder = home / "archive" / "Full_Disk" / str(datetime.now(UTC).year) / f"order-{order_id}"
+    leftovers = [order_folder / "originals" / f".incoming-{dead}-IMG_0000.dng",
                  home / "work" / f"order-{order_id}" / "cull_grade" / f".1-r1.tif.{dead}.tmp",
-                 home / "delivery" / f".order-{order_id}-Full_Disk.zip.{dead}.tmp"]
+                 order_folder / f".delivery.{dead}.tmp" / "client.zip"]
     for path in leftovers:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"half a file")
@@ -169,9 +176,9 @@ def test_a_full_disk_stops_the_run_and_after_freeing_space_the_order_completes(o
     code, out = cli("order", "run", str(order_id))
 
     assert code == 0, out
-    zip_path = Path(out.strip().splitlines()[-1])
-    assert zip_path.is_file()
-    _assert_delivered_once(order_id, zip_path, card)
+    package = Path(out.strip().splitlines()[-1])
+    assert package.is_dir() and package.parent == order_folder
+    _assert_delivered_once(order_id, package, card)
     assert not any(path.exists() for path in leftovers)
     assert _unfinished(home) == []
 
@@ -205,6 +212,46 @@ def test_a_disk_freed_while_prefect_waits_to_retry_is_retried_and_the_batch_succ
     assert len(stopped) == len(retried)       # one photo put back per failed attempt, then done on the retry
 
 
+def test_a_disk_that_fills_while_the_delivery_is_made_marks_no_photo_delivered_and_leaves_no_package(on_small_disk):
+    disk, card, order_id = on_small_disk["disk"], on_small_disk["card"], on_small_disk["order_id"]
+    home = disk / "home"
+    filled = threading.Event()
+
+    def fill_once_every_photo_passed_qc() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            with sqlite3.connect(f"file:{on_small_disk['record']}?mode=ro", uri=True, timeout=30) as conn:
+                passed = conn.execute("SELECT count(*) FROM photos WHERE status = 'passed'").fetchone()[0]
+            if passed == PHOTOS:
+                _fill(disk, leave=0)
+                filled.set()
+                return
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=fill_once_every_photo_passed_qc, daemon=True)
+    watcher.start()
+    code, out = cli("order", "run", str(order_id))
+    watcher.join(timeout=5)
+
+    assert filled.is_set()
+    assert code == 1, out
+    assert re.search(rf"No space left on {disk} .*free .* and run `postline order run {order_id}` again", out), out
+    with transaction() as session:
+        photos = work.photos(session, order_id)
+        events = work.events(session, order_id)
+        order = work.get_order(session, order_id)
+    assert {p.status for p in photos} == {PhotoStatus.PASSED}, "a photo was marked delivered without a package"
+    assert not [e for e in events if e.kind in (EventKind.DELIVERED, EventKind.FAILED, EventKind.REJECTED)]
+    assert order.delivery_path is None
+    assert not list((home / "archive").rglob("delivery*")) and not list(home.rglob("*.zip")), "a package was left"
+    assert _unfinished(home) == []
+
+    (disk / "filler").unlink()
+    code, out = cli("order", "run", str(order_id))
+    assert code == 0, out
+    _assert_delivered_once(order_id, Path(out.strip().splitlines()[-1]), card)
+
+
 def test_a_full_disk_under_the_production_record_stops_the_run_and_loses_nothing(small_disk, tmp_path, prefect_api,
                                                                                  monkeypatch):
     """The record (SQLite) on the small disk, the photos elsewhere: the disk fills while the order runs."""
@@ -218,7 +265,8 @@ def test_a_full_disk_under_the_production_record_stops_the_run_and_loses_nothing
     get_settings.cache_clear()
     card = write_card(tmp_path / "card", PHOTOS, size=(640, 480), kinds=("portrait",), names="IMG_{:04d}.dng",
                       first_number=0)
-    code, out = cli("order", "create", "--client", "Full Record", "--shoot", "portrait", "--from", str(card))
+    code, out = cli("order", "create", "--client", "Full Record", "--shoot", "portrait", "--from", str(card),
+                    "--no-selection")
     order_id = int(out.strip().splitlines()[-1])
     watcher, filled = _once_recorded(record, "kind = 'submitted'", lambda: _fill(small_disk, leave=0), every=0.01)
     code, out = cli("order", "run", str(order_id))
@@ -250,7 +298,8 @@ def test_a_card_of_only_broken_files_exits_1_says_nothing_was_delivered_and_writ
     (card / "empty.nef").write_bytes(b"")
     (card / "notes.txt").write_text("call the bride's mother\n")
     os.symlink(good, card / "linked.dng")
-    code, out = cli("order", "create", "--client", "Broken", "--shoot", "portrait", "--from", str(card))
+    code, out = cli("order", "create", "--client", "Broken", "--shoot", "portrait", "--from", str(card),
+                    "--no-selection")
     assert code == 0, out
     order_id = int(out.strip().splitlines()[-1])
 
@@ -259,6 +308,7 @@ def test_a_card_of_only_broken_files_exits_1_says_nothing_was_delivered_and_writ
     assert code == 1
     assert f"Order {order_id}: nothing was delivered" in out and f"postline status {order_id}" in out
     assert not list(home.rglob("*.zip*")), "an empty zip was written as a delivery"
+    assert not list((home / "archive").rglob("delivery*")), "an empty package was written as a delivery"
     with transaction() as session:
         order = work.get_order(session, order_id)
         assert order.status is OrderStatus.FAILED and order.delivery_path is None

@@ -1,6 +1,7 @@
 """One Gate abstraction (qc/gates.py) for every place a person decides on an order's photos: a flow waits with
-it and the surfaces' action gives it decisions, the same object on both sides. A third gate (the client's
-selection, a later issue's) is a small subclass: one is made here and used end to end through a real paused run."""
+it and the surfaces' action gives it decisions, the same object on both sides. Another gate is a small subclass:
+one is made here (a pick of favourites of its own, beside the real client selection of qc/selection.py) and used
+end to end through a real paused run."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from record.models import EventKind, Photo, PhotoStatus, ShootType, StageEvent
 from surfaces.actions.gates import decide
 from surfaces.cli import main
 
-SELECTION = "client_selection"
+SELECTION = "test_favourites"
 
 
 class Pick(BaseModel):

@@ -3,6 +3,7 @@ form gives), and a client's revision round on a delivered order."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
 from pathlib import Path
@@ -75,12 +76,18 @@ def test_client_revision_round_redoes_the_named_photo_and_is_counted(line_file, 
         assert work.get_order(session, order_id).status is OrderStatus.REVISION
     second = Path(order_flow(order_id))
 
-    assert second != first and second.name.endswith("-rev1.zip") and first.is_file()
+    assert (first.name, second.name) == ("delivery", "delivery-rev1") and second.parent == first.parent
+    assert Delivery(first).mismatches() == []                     # the first delivery stays as it was
     delivery = Delivery(second)
     assert delivery.mismatches() == [] and len(delivery.delivered_sources()) == 3
     assert delivery.manifest["revision"] == 1
-    spreads = [e["path"] for e in delivery.manifest["files"] if e["rendition"] == "album"]
-    assert spreads and all(delivery.image(p).size == (2290, 1157) for p in spreads)  # 606 x 306 mm at 96 dpi
+    assert [s["path"] for s in delivery.manifest["sheets"] if s["kind"] == "album"] == ["album.pdf"]
+    album = (second / "album.pdf").read_bytes()
+    boxes = re.findall(rb"/MediaBox \[ ?0 0 ([\d.]+) ([\d.]+) ?\]", album)
+    assert len(boxes) == 1                                      # 3 photos: one spread (hero-left), one page
+    (width, height), = boxes                                    # 600 x 300 mm and 3 mm of bleed all round, in points
+    assert (float(width), float(height)) == pytest.approx((606 / 25.4 * 72, 306 / 25.4 * 72), abs=0.5)
+    assert b"/Width 7157" in album and b"/Height 3614" in album  # the spread's pixels at the recipe's 300 dpi
     with transaction() as session:
         events = work.events(session, order_id)
         assert all(p.status is PhotoStatus.DELIVERED for p in work.photos(session, order_id))

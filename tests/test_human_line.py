@@ -18,6 +18,7 @@ from surfaces.actions.gates import decide
 from surfaces.actions.queue import hand_back as submit_work, pull_to_folder
 from tasks.pixels import imageio
 from tasks.synthetic import write_card
+from tasks.verify import verify
 from tests.flowkit import MANUAL_SKIN_LINE, wait_until_paused
 
 # Liquify & skin needs two skills here (a stage names what it needs), so the retoucher's pulls go through them.
@@ -56,7 +57,7 @@ def test_manual_stage_waits_for_retouchers_and_qc_lead_sends_two_back(human_line
 
     order_id = create_order(client="Lena", shoot="portrait", card=card, preset_name=None, due=None).id
     result: dict = {}
-    runner = threading.Thread(target=lambda: result.setdefault("zip", order_flow(order_id)), daemon=True)
+    runner = threading.Thread(target=lambda: result.setdefault("package", order_flow(order_id)), daemon=True)
     runner.start()
 
     assert wait_until_paused(order_id, "liquify_skin", runner) == f"Liquify & skin · order {order_id}"
@@ -77,7 +78,7 @@ def test_manual_stage_waits_for_retouchers_and_qc_lead_sends_two_back(human_line
     wait_until_paused(order_id, QC_GATE, runner)
     decide(order_id, QcDecision(approve_all=True, lead="maria"))
     runner.join(timeout=120)
-    assert Path(result["zip"]).is_file()
+    assert verify(Path(result["package"])) == []                 # a whole package, as its manifest says
 
     with transaction() as session:
         photos = work.photos(session, order_id)

@@ -4,7 +4,6 @@ line is loaded, and used when an order runs."""
 
 from __future__ import annotations
 
-import zipfile
 from enum import Enum
 from pathlib import Path
 
@@ -182,7 +181,7 @@ def test_an_order_runs_the_skin_stage_with_the_line_files_strength(home, prefect
     from record.db import transaction
     from record.models import WorkStatus
     from tasks.stages import stage_input
-    from tests.flowkit import run_order
+    from tests.flowkit import Delivery, run_order
 
     card = tmp_path / "card"
     card.mkdir()
@@ -193,10 +192,10 @@ def test_an_order_runs_the_skin_stage_with_the_line_files_strength(home, prefect
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
     get_line.cache_clear()
     try:
-        order_id, delivery = run_order(card)
+        order_id, package = run_order(card)
     finally:
         get_line.cache_clear()
-    assert zipfile.ZipFile(delivery).namelist().count("manifest.json") == 1
+    assert Delivery(package).mismatches() == [] and Delivery(package).delivered_sources() == {"eileen.tif"}
     with transaction() as session:
         [item] = work.items_in(session, order_id, "liquify_skin", WorkStatus.SUBMITTED)   # passed QC in round 1
     graded = stage_input(item.id)              # fused with grading: its input is the graded image, not on disk

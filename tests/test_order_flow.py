@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import stat
 from collections import defaultdict
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -46,31 +47,39 @@ def delivered_order(prefect_api, tmp_path_factory, request):
     (card / "empty.nef").write_bytes(b"")
     (card / "notes.txt").write_text("call the bride's mother\n")
     (card / "IMG_0119.xmp").write_text("<x:xmpmeta/>")                                      # sidecar: ignored
-    order_id, zip_path = run_order(card, client="Anna & Ben")
-    yield {"order_id": order_id, "zip": zip_path, "card": card, "home": home}
+    order_id, package = run_order(card, client="Anna & Ben")
+    yield {"order_id": order_id, "package": package, "card": card, "home": home}
     get_settings.cache_clear()
 
 
-def test_one_full_and_one_web_jpeg_per_accepted_photo(delivered_order):
-    delivery = Delivery(delivered_order["zip"])
+def test_every_rendition_of_the_recipe_per_accepted_photo_in_a_package_that_verifies(delivered_order):
+    from config.recipe import load_recipe
+
+    delivery = Delivery(delivered_order["package"])
     names = [name for name, _ in CAMERAS.values()]
+    renditions = [r.key for r in load_recipe("portrait").renditions]
     assert delivery.delivered_sources() == set(names)
-    assert len(delivery.manifest["files"]) == 2 * len(names)
+    assert sorted(e["rendition"] for e in delivery.manifest["files"]) == sorted(renditions * len(names))
     assert delivery.mismatches() == []
+    package = delivered_order["package"]
+    assert package == delivered_order["home"] / "archive" / "Anna_Ben" / str(date.today().year) / \
+        f"order-{delivered_order['order_id']}" / "delivery"
+    assert {p.name for p in package.iterdir()} == {"manifest.json", "contact-sheet.jpg", "contact-sheet.pdf",
+                                                   "client.zip", "social.zip", "print.zip", "proof.zip"}
 
 
 def test_full_size_keeps_the_camera_size_and_orientation_web_is_smaller(delivered_order):
-    delivery = Delivery(delivered_order["zip"])
+    delivery = Delivery(delivered_order["package"])
     for name, size in CAMERAS.values():
         full, web = delivery.full(name), delivery.web(name)
         assert full.size == size, name
         assert full.format == "JPEG" and full.info.get("icc_profile"), name
-        assert max(web.size) == min(1600, max(size))
+        assert max(web.size) == min(2048, max(size))
         assert web.width / web.height == pytest.approx(size[0] / size[1], rel=0.01)
 
 
 def test_manifest_carries_the_originals_checksums_and_the_preset(delivered_order):
-    delivery = Delivery(delivered_order["zip"])
+    delivery = Delivery(delivered_order["package"])
     for real, (name, _) in CAMERAS.items():
         assert delivery.entry(name, "full")["source_sha256"] == sha256(sample(real))
     assert delivery.manifest["preset"]["name"] == "classic-portrait"
@@ -88,7 +97,7 @@ def test_bad_files_are_set_aside_with_a_reason_that_names_them(delivered_order):
     assert notes.status is PhotoStatus.REJECTED and "not a photo" in notes.reason
     duplicate = by_name["backup/IMG_0119.CRW"]
     assert duplicate.status is PhotoStatus.DUPLICATE and "IMG_0119.CRW" in duplicate.reason
-    not_delivered = {n["source_name"] for n in Delivery(delivered_order["zip"]).manifest["not_delivered"]}
+    not_delivered = {n["source_name"] for n in Delivery(delivered_order["package"]).manifest["not_delivered"]}
     assert not_delivered == {"truncated.crw", "empty.nef", "notes.txt", "backup/IMG_0119.CRW"}
 
 
@@ -140,10 +149,11 @@ def test_the_prefect_ui_shows_the_order_and_its_stages(delivered_order):
 def test_running_a_delivered_order_again_changes_nothing(delivered_order):
     from flows.order import order_flow
 
-    before = sha256(delivered_order["zip"])
+    package = delivered_order["package"]
+    before = {p.name: sha256(p) for p in package.iterdir()}
     with transaction() as session:
         events_before = len(work.events(session, delivered_order["order_id"]))
-    assert Path(order_flow(delivered_order["order_id"])) == delivered_order["zip"]
-    assert sha256(delivered_order["zip"]) == before
+    assert Path(order_flow(delivered_order["order_id"])) == package
+    assert {p.name: sha256(p) for p in package.iterdir()} == before
     with transaction() as session:
         assert len(work.events(session, delivered_order["order_id"])) == events_before

@@ -32,6 +32,7 @@ from surfaces.cli import main
 from surfaces.actions.queue import hand_back as submit_work, pull_to_folder
 from tasks.pixels import imageio
 from tasks.synthetic import write_card
+from tasks.verify import verify
 from tests.flowkit import MANUAL_SKIN_LINE, paused_run
 from tests.pg import postgres_url, use_empty_record  # noqa: F401  (the session's PostgreSQL)
 
@@ -169,8 +170,8 @@ def test_a_second_run_is_refused_while_the_first_lives_and_waits_for_it_with_wai
     assert _retouch_everything("rita", tmp_path / "rita") == 4
     assert first.wait(timeout=300) == 0, first.complained()
     assert waiting.wait(timeout=120) == 0, waiting.complained()
-    zip_path = Path(first.said().strip().splitlines()[-1])
-    assert zip_path.is_file() and waiting.said().strip().splitlines()[-1] == str(zip_path)   # run 3 found it done
+    package = Path(first.said().strip().splitlines()[-1])
+    assert verify(package) == [] and waiting.said().strip().splitlines()[-1] == str(package)   # run 3 found it done
 
     submits = _processed_once(order_id)
     assert len(submits) == 4 * 4                     # 4 photos x 4 stages, once each
@@ -309,7 +310,7 @@ def test_an_order_runs_with_the_line_it_started_with_until_moved(home, prefect_e
     first = create_order(client="Old Line", shoot="portrait", card=_card(tmp_path / "card", 3, (400, 300)),
                          preset_name=None, due=None).id
     result: dict = {}
-    runner = threading.Thread(target=lambda: result.setdefault("zip", order_flow(first)), daemon=True)
+    runner = threading.Thread(target=lambda: result.setdefault("package", order_flow(first)), daemon=True)
     runner.start()
     _until("the order waits for people", lambda: paused_run(first, "liquify_skin") is not None or not runner.is_alive())
     assert runner.is_alive(), "the order's run ended instead of waiting for people"
@@ -320,7 +321,7 @@ def test_an_order_runs_with_the_line_it_started_with_until_moved(home, prefect_e
     assert f"order {first} is already being run by flow run 'Old Line · order {first}'" in capsys.readouterr().err
     assert _retouch_everything("rita", tmp_path / "rita") == 3
     runner.join(timeout=300)
-    assert Path(result["zip"]).is_file()
+    assert verify(Path(result["package"])) == []
     with transaction() as session:
         done = Counter(e.stage for e in work.events(session, first) if e.kind is EventKind.SUBMITTED)
     assert done == {"cull_grade": 3, "liquify_skin": 3, "fine_retouch": 3, "design_layout": 3}

@@ -63,6 +63,7 @@ def test_order_run_on_a_terminal_shows_each_step_and_keeps_stdout_as_it_was(home
     for step in ("Ingest", "Cull & grade", "QC gate", "Delivery"):
         assert re.search(rf"{re.escape(step)}\s.*{PHOTOS}/{PHOTOS}", shown_err), f"no finished bar for {step}"
     lines = ANSI.sub("", out.decode(errors="replace")).strip().split("\n")
-    assert Path(lines[-1].strip()).name == f"order-{order_id}-Progress.zip" and Path(lines[-1].strip()).is_file()
+    package = Path(lines[-1].strip())                              # the delivery package's folder, last
+    assert package.name == "delivery" and (package / "manifest.json").is_file()
     assert f"{PHOTOS}/{PHOTOS}" not in "\n".join(lines)          # no bar on stdout
     assert [(s.label, s.done) for s in progress(order_id, on_card=PHOTOS)][-1] == ("Delivery", PHOTOS)

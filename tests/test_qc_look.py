@@ -97,7 +97,7 @@ def test_a_forced_bad_calibration_is_caught_by_qc_and_blamed_on_grading(prefect_
         row = work.get_order(session, order.id)
         row.calibration_json = bad.model_dump_json()
         session.add(row)
-    with pytest.raises(NothingDelivered):                                       # the run says so, no zip written
+    with pytest.raises(NothingDelivered):                                       # the run says so, no package written
         order_flow(order.id)
 
     with transaction() as session:

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from surfaces.cli import main
-from tests.eventlog import HOLIDAYS, LINE_TOML, october
+from tests.eventlog import record_october
 
 OCTOBER = ["--since", "2026-10-01", "--until", "2026-10-31"]
 
@@ -18,15 +18,8 @@ OCTOBER = ["--since", "2026-10-01", "--until", "2026-10-31"]
 @pytest.fixture
 def record(home, tmp_path, monkeypatch):
     from config.line import get_line
-    from record.db import transaction
 
-    (tmp_path / "line.toml").write_text(LINE_TOML)
-    (tmp_path / "holidays.txt").write_text(HOLIDAYS)
-    monkeypatch.setenv("POSTLINE_LINE_FILE", str(tmp_path / "line.toml"))
-    monkeypatch.setenv("POSTLINE_HOLIDAYS_FILE", str(tmp_path / "holidays.txt"))
-    get_line.cache_clear()
-    with transaction() as session:
-        october(session)
+    record_october(tmp_path, monkeypatch)
     yield
     get_line.cache_clear()
 

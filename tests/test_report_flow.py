@@ -11,7 +11,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterName
 from pydantic import ValidationError
 
-from tests.eventlog import HOLIDAYS, LINE_TOML, october
+from tests.eventlog import record_october
 
 
 def artifacts(key: str) -> list:
@@ -23,15 +23,8 @@ def artifacts(key: str) -> list:
 @pytest.fixture
 def october_record(prefect_api, home, tmp_path, monkeypatch):
     from config.line import get_line
-    from record.db import transaction
 
-    (tmp_path / "line.toml").write_text(LINE_TOML)
-    (tmp_path / "holidays.txt").write_text(HOLIDAYS)
-    monkeypatch.setenv("POSTLINE_LINE_FILE", str(tmp_path / "line.toml"))
-    monkeypatch.setenv("POSTLINE_HOLIDAYS_FILE", str(tmp_path / "holidays.txt"))
-    get_line.cache_clear()
-    with transaction() as session:
-        october(session)
+    record_october(tmp_path, monkeypatch)
     yield
     get_line.cache_clear()
 

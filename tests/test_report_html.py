@@ -7,7 +7,7 @@ import pytest
 
 from surfaces.cli import main
 from tests.browser import chromium_page
-from tests.eventlog import HOLIDAYS, LINE_TOML, october
+from tests.eventlog import record_october
 
 CHARTS = ("chart-rework-stage", "chart-rework-reason", "chart-throughput", "chart-turnaround", "chart-retouchers")
 
@@ -26,16 +26,9 @@ DRAWN = """(id) => {
 
 @pytest.fixture
 def html_report(home, tmp_path, monkeypatch):
-    (tmp_path / "line.toml").write_text(LINE_TOML)
-    (tmp_path / "holidays.txt").write_text(HOLIDAYS)
-    monkeypatch.setenv("POSTLINE_LINE_FILE", str(tmp_path / "line.toml"))
-    monkeypatch.setenv("POSTLINE_HOLIDAYS_FILE", str(tmp_path / "holidays.txt"))
     from config.line import get_line
-    from record.db import transaction
 
-    get_line.cache_clear()
-    with transaction() as session:
-        october(session)
+    record_october(tmp_path, monkeypatch)
     path = tmp_path / "report.html"
     assert main(["report", "--since", "2025-10-01", "--until", "2026-10-31", "--html", str(path)]) == 0
     yield path

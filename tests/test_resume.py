@@ -21,6 +21,7 @@ from record.db import transaction
 from record.models import EventKind, PhotoStatus, WorkItem, WorkStatus
 from surfaces.actions.orders import create_order
 from tasks.synthetic import write_card
+from tasks.verify import verify
 
 PHOTOS = 8
 
@@ -58,7 +59,7 @@ def test_a_killed_run_resumes_without_redoing_finished_photos(prefect_api, home,
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
     monkeypatch.setenv("POSTLINE_RUN_HEARTBEAT_SECONDS", "0.5")
     get_settings.cache_clear()
-    zip_path = Path(order_flow(order_id, wait=True))
+    package = Path(order_flow(order_id, wait=True))
 
     with transaction() as session:
         assert all(p.status is PhotoStatus.DELIVERED for p in work.photos(session, order_id))
@@ -70,4 +71,4 @@ def test_a_killed_run_resumes_without_redoing_finished_photos(prefect_api, home,
     released = [e for e in events if e.kind is EventKind.RELEASED]
     assert {e.work_item_id for e in released} == set(held)
     assert all("stopped before finishing" in e.reason for e in released)
-    assert zip_path.is_file()
+    assert verify(package) == []

@@ -36,7 +36,7 @@ def status_of(order_id: int) -> str:
 
 def test_a_chart_on_the_card_calibrates_the_order_and_is_set_aside(prefect_api, home, card, monkeypatch):
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
-    order_id, zip_path = run_order(card, client="Calibrated")
+    order_id, package = run_order(card, client="Calibrated")
 
     with transaction() as session:
         order = work.get_order(session, order_id)
@@ -51,7 +51,7 @@ def test_a_chart_on_the_card_calibrates_the_order_and_is_set_aside(prefect_api, 
     assert chart.status is PhotoStatus.CHART and chart.reason == CHART_FRAME_REASON
     assert [e.kind for e in chart_events if e.stage == CALIBRATION] == [EventKind.SET_ASIDE]
     assert [i.photo_id for i in chart_items] == [chart.id]
-    delivery = Delivery(zip_path)
+    delivery = Delivery(package)
     assert delivery.delivered_sources() == {"CRW_0119.CRW"}
     assert delivery.manifest["not_delivered"] == [{"source_name": "CRW_0304.CRW", "source_sha256": chart.sha256,
                                                    "status": "chart", "reason": CHART_FRAME_REASON}]
@@ -63,11 +63,11 @@ def test_a_chart_on_the_card_calibrates_the_order_and_is_set_aside(prefect_api, 
 
 def test_deliver_chart_keeps_the_chart_frame_in_the_line(prefect_api, home, card, monkeypatch):
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
-    order_id, zip_path = run_order(card, client="Chart too", deliver_chart=True)
+    order_id, package = run_order(card, client="Chart too", deliver_chart=True)
     with transaction() as session:
         order = work.get_order(session, order_id)
     assert CalibrationResult.model_validate_json(order.calibration_json).source == "CRW_0304.CRW"
-    delivery = Delivery(zip_path)
+    delivery = Delivery(package)
     assert delivery.delivered_sources() == {"CRW_0119.CRW", "CRW_0304.CRW"}
     assert delivery.manifest["not_delivered"] == []
     assert "the chart frame is delivered (--deliver-chart)" in status_of(order_id)

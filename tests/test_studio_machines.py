@@ -36,11 +36,12 @@ from qc.originals import OriginalsDecision
 from record import people, work
 from record.db import transaction
 from record.models import ORIGINAL_REVIEW, EventKind, PhotoStatus
-from surfaces.actions.gates import decide as decide_originals
+from surfaces.actions.gates import decide
 from surfaces.actions.orders import create_order
-from surfaces.actions.queue import hand_back as submit_work, pull_to_folder
+from surfaces.actions.queue import hand_back, pull_to_folder
 from tasks.pixels import imageio
-from tasks.synthetic import DngMeta, render_scene, write_dng
+from tasks.synthetic.dng import DngMeta, write_dng
+from tasks.synthetic.scenes import render_scene
 from tests.flowkit import MANUAL_SKIN_LINE, Delivery
 from tests.pg import postgres_url  # noqa: F401  (the session's PostgreSQL)
 
@@ -180,7 +181,7 @@ def _retouch_everything(person: str, folder: Path) -> int:
         item, path = pulled
         out = path.with_name(path.stem + "-done.tif")
         imageio.write_working_tiff(out, imageio.read_working_tiff(path) * 0.97)
-        submit_work(item_id=item.id, person=person, file=out)
+        hand_back(item_id=item.id, person=person, file=out)
         done += 1
     return done
 
@@ -200,7 +201,7 @@ def test_an_order_deployment_suspends_for_people_frees_its_worker_resumes_on_han
     _until("paused for the review of the originals", lambda: (r := _sub_run(run.id, f"Review of originals · order "
                                                                          f"{order_id}")) and r.state.is_paused(), studio)
     assert len(_flow_processes(studio["worker"])) == 1              # a decision is awaited paused in place
-    assert "carries on" in decide_originals(order_id, OriginalsDecision(approve_all=True, reviewer="sara"))
+    assert "carries on" in decide(order_id, OriginalsDecision(approve_all=True, reviewer="sara"))
 
     suspended = _until("suspended", lambda: (s := _state(run.id)).is_paused() and s.name == "Suspended" and s,
                        studio)

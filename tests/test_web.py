@@ -386,8 +386,9 @@ def test_the_lead_sends_a_photo_back_from_the_order_page_and_the_retoucher_reads
             work.claim_queued(session, gate.id)
 
     lead = client_for("maria")
-    page = lead.get(f"/orders/{order_id}").text
-    assert "DSC_0001.dng" in page and "DSC_0002.dng" in page
+    order = lead.get(f"/orders/{order_id}").text
+    assert 'id="awaiting">2 photo(s): DSC_0001.dng, DSC_0002.dng' in order and f'href="/orders/{order_id}/qc"' in order
+    page = lead.get(f"/orders/{order_id}/qc").text
     rows = dict(re.findall(r'name="photo-(\d+)" value="([^"]+)"', page))
     assert sorted(rows.values()) == ["DSC_0001.dng", "DSC_0002.dng"]
     first = next(i for i, name in rows.items() if name == "DSC_0001.dng")

@@ -95,7 +95,7 @@ def test_a_qc_decision_naming_an_unknown_stage_is_refused_and_the_paused_run_tak
         lead = httpx.Client(base_url=base, timeout=60)
         token = re.search(r'name="csrf" value="([^"]+)"', lead.get("/signin").text).group(1)
         assert lead.post("/signin", data={"name": "maria", "password": PASSWORD, "csrf": token}).status_code == 303
-        page = lead.get(f"/orders/{order_id}").text
+        page = lead.get(f"/orders/{order_id}/qc").text
         form = rows(page)
         assert sorted(form) == ["DSC_0001.dng", "DSC_0002.dng"]
         token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)

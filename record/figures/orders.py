@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from config.calendar import WorkCalendar
 from record.figures.scope import ORDERS, Scope
-from record.figures.sql import EVENTS, K
+from record.figures.sql import EVENTS, K, unindexed
 from record.models import QC_GATE, OrderStatus, Photo, PhotoStatus
 
 PHOTOS = Photo.__table__
@@ -54,9 +54,11 @@ def _day(value: datetime | date | str) -> date:
 
 def delivered_orders(session: Session, scope: Scope, calendar: WorkCalendar) -> list[OrderRow]:
     """The orders first delivered in the period, with their turnaround."""
-    first = (select(EVENTS.c.order_id, func.min(EVENTS.c.at).label("delivered_at"))
+    # Grouped on unindexed(order_id): SQLite would otherwise walk ix_stage_events_order_id for the grouping's
+    # order and look every event of the record up in the table to test its kind.
+    first = (select(EVENTS.c.order_id.label("order_id"), func.min(EVENTS.c.at).label("delivered_at"))
              .where(EVENTS.c.kind == K.DELIVERED, *scope.of_orders(EVENTS.c.order_id))
-             .group_by(EVENTS.c.order_id).subquery("first_delivery"))
+             .group_by(unindexed(EVENTS.c.order_id)).subquery("first_delivery"))
     rows = session.execute(
         select(ORDERS.c.id, ORDERS.c.client, ORDERS.c.shoot, ORDERS.c.created_at, first.c.delivered_at,
                ORDERS.c.due, ORDERS.c.revisions)
@@ -112,7 +114,7 @@ def forecast(session: Session, scope: Scope, calendar: WorkCalendar, *, today: d
     the photos in the line now. The queue is the whole line's; only the orders the filters keep are listed."""
     passed = session.execute(
         select(func.count(EVENTS.c.photo_id.distinct())).where(
-            EVENTS.c.kind == K.PASSED, EVENTS.c.stage == QC_GATE, EVENTS.c.work_item_id.is_(None),
+            EVENTS.c.kind == K.PASSED, EVENTS.c.stage == QC_GATE, unindexed(EVENTS.c.work_item_id).is_(None),
             *scope.in_period(EVENTS.c.at))
     ).scalar_one()
     days = calendar.working_days(first_day, end_day)

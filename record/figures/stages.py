@@ -25,12 +25,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlmodel import Session
 
 from config.line import Line
 from record.figures.scope import Scope
-from record.figures.sql import EVENTS, ITEMS, K, percentiles, seconds_between
+from record.figures.sql import EVENTS, ITEMS, K, percentiles, unindexed
 from record.models import CLIENT_REVIEW, DELIVERY, INGEST, ORIGINAL_REVIEW, QC_GATE, WorkStatus, utcnow
 from record.work import AUTO_WORKER
 
@@ -147,7 +147,7 @@ def _counts(session: Session, scope: Scope) -> dict[tuple[str, str, bool], tuple
     # Photos through QC by any way (the gate, or a lead letting a held photo pass): what delivery takes in.
     passed = session.execute(
         select(func.count(), func.count(EVENTS.c.photo_id.distinct())).where(
-            EVENTS.c.kind == K.PASSED, EVENTS.c.stage == QC_GATE, EVENTS.c.work_item_id.is_(None),
+            EVENTS.c.kind == K.PASSED, EVENTS.c.stage == QC_GATE, unindexed(EVENTS.c.work_item_id).is_(None),
             *scope.events(EVENTS, stage_column=None))
     ).one()
     out[(QC_GATE, K.PASSED, True)] = tuple(passed)
@@ -187,54 +187,49 @@ def _times(session: Session, scope: Scope) -> dict:
     time and the automatic worker's machine time apart (each in the order of ix_events_durations)."""
     out = {}
     for people, who in ((1, EVENTS.c.actor != AUTO_WORKER), (0, EVENTS.c.actor == AUTO_WORKER)):
-        values = select(EVENTS.c.stage.label("stage"), EVENTS.c.seconds.label("value")).where(
-            EVENTS.c.kind == K.SUBMITTED, who, *scope.events(EVENTS)).subquery("touch")
-        out |= {(key[0], people): spread for key, spread in percentiles(session, values, ["stage"]).items()}
+        spreads = percentiles(session, EVENTS.c.seconds, [EVENTS.c.stage],
+                              [EVENTS.c.kind == K.SUBMITTED, who, *scope.events(EVENTS, period=False)],
+                              when=EVENTS.c.at, period=scope.in_period)
+        out |= {(key[0], people): spread for key, spread in spreads.items()}
     return out
 
 
 def _waits(session: Session, scope: Scope) -> dict:
     """stage -> (n, median, p90, total) of seconds from enqueued to first claimed, for the items enqueued in the
-    period; each wait computed once (MATERIALIZED), then ranked. Pairing each item's enqueue with its first claim
-    is the one place the two databases want different SQL for the same rows: SQLite looks each item's first claim
-    up in ix_events_item_kind_at (a seek is cheap in-process; grouping all items' events costs it more), while
-    PostgreSQL groups the items' events in one hash aggregate (250k seeks took it 2.4 s at 1M events, the
-    aggregate 1.1 s: bench/report.py)."""
-    if session.get_bind().dialect.name == "sqlite":
-        claims = EVENTS.alias("claims")
-        first_claim = (select(func.min(claims.c.at))
-                       .where(claims.c.work_item_id == EVENTS.c.work_item_id, claims.c.kind == K.CLAIMED)
-                       .scalar_subquery())
-        waits = select(EVENTS.c.stage.label("stage"), seconds_between(EVENTS.c.at, first_claim).label("value")).where(
-            EVENTS.c.kind == K.ENQUEUED, *scope.events(EVENTS))
-    else:
-        enqueued = func.min(case((EVENTS.c.kind == K.ENQUEUED, EVENTS.c.at)))
-        claimed = func.min(case((EVENTS.c.kind == K.CLAIMED, EVENTS.c.at)))
-        fresh = EVENTS.alias("fresh")          # a bounded period: only the items enqueued in it
-        in_period = ([EVENTS.c.work_item_id.in_(select(fresh.c.work_item_id).where(
-            fresh.c.kind == K.ENQUEUED, *scope.in_period(fresh.c.at)))] if scope.since is not None else [])
-        waits = (select(func.min(EVENTS.c.stage).label("stage"), seconds_between(enqueued, claimed).label("value"))
-                 .where(EVENTS.c.work_item_id.is_not(None), EVENTS.c.kind.in_([K.ENQUEUED, K.CLAIMED]),
-                        *scope.events(EVENTS, period=False), *in_period)
-                 .group_by(EVENTS.c.work_item_id)
-                 .having(and_(claimed.is_not(None), *scope.in_period(enqueued))))
-    ranked = percentiles(session, waits.cte("waits").prefix_with("MATERIALIZED"), ["stage"])
-    return {key[0]: spread for key, spread in ranked.items()}
+    period. An item's first CLAIMED event carries both (``queued_at``, and the wait in ``seconds``), written with
+    the claim (record/moves.py, record/claim_sql.py): the waits are read in the order of ix_events_durations,
+    like touch times, instead of pairing every item's enqueue with its first claim at report time."""
+    spreads = percentiles(session, EVENTS.c.seconds, [EVENTS.c.stage],
+                          [EVENTS.c.kind == K.CLAIMED, EVENTS.c.queued_at.is_not(None),
+                           *scope.events(EVENTS, period=False)], when=EVENTS.c.queued_at, period=scope.in_period)
+    return {key[0]: spread for key, spread in spreads.items()}
 
 
-def _wip(session: Session, scope: Scope, now: datetime) -> dict[str, int]:
+def _wip(session: Session, scope: Scope, now: datetime,
+         counts: dict[tuple[str, str, bool], tuple[int, int]] | None = None) -> dict[str, int]:
     """stage -> work items open (queued or claimed) at the period's end (``now`` if it has not ended): enqueued
-    before it, less those closed (handed back, passed, rejected, failed) or cancelled before it."""
+    before it, less those closed (handed back, passed, rejected, failed) or cancelled before it.
+
+    ``counts`` (:func:`_counts` of the same scope) already holds the period's own enqueues and closings (a work
+    item's events: not photo-level); when the period has ended, only the events before it are counted here
+    (none for a report from the start of the record), not every event up to its end again."""
     end = scope.until if scope.until is not None and scope.until < now else now
-    at_end = scope.shifted(None, end)
-    rows = session.execute(
-        select(EVENTS.c.kind, EVENTS.c.stage, func.count()).where(
-            EVENTS.c.kind.in_([K.ENQUEUED, *CLOSING]), EVENTS.c.work_item_id.is_not(None), *at_end.events(EVENTS))
-        .group_by(EVENTS.c.kind, EVENTS.c.stage)
-    ).all()
     wip: dict[str, int] = {}
-    for kind, stage, n in rows:
-        wip[stage] = wip.get(stage, 0) + (n if K(kind) is K.ENQUEUED else -n)
+    before: Scope | None = scope.shifted(None, end)
+    if counts is not None and end == scope.until:
+        for (stage, kind, photo_level), (n, _) in counts.items():
+            if not photo_level and kind in (K.ENQUEUED, *CLOSING):
+                wip[stage] = wip.get(stage, 0) + (n if kind is K.ENQUEUED else -n)
+        before = scope.shifted(None, scope.since) if scope.since is not None else None
+    if before is not None:
+        rows = session.execute(
+            select(EVENTS.c.kind, EVENTS.c.stage, func.count()).where(
+                EVENTS.c.kind.in_([K.ENQUEUED, *CLOSING]), EVENTS.c.work_item_id.is_not(None),
+                *before.events(EVENTS))
+            .group_by(EVENTS.c.kind, EVENTS.c.stage)
+        ).all()
+        for kind, stage, n in rows:
+            wip[stage] = wip.get(stage, 0) + (n if K(kind) is K.ENQUEUED else -n)
     cancelled = session.execute(
         select(ITEMS.c.stage, func.count()).where(
             ITEMS.c.status == WorkStatus.CANCELLED, ITEMS.c.updated_at < end, *scope.of_orders(ITEMS.c.order_id),
@@ -292,7 +287,7 @@ def stage_rows(session: Session, scope: Scope, line: Line, *, titles: dict[str, 
         before = fpy.get((stage,), (0, 0))
         fpy[(stage,)] = (before[0] + first, before[1] + back)
     waits = _waits(session, scope) if detail else {}
-    wip = _wip(session, scope, now or utcnow()) if detail else {}
+    wip = _wip(session, scope, now or utcnow(), counts) if detail else {}
     found = {s for s, _, _ in counts} | set(sent_back) | set(wip)
     keys = [k for k in stage_keys(line, found) if scope.stage in (None, k)]
     rows = []

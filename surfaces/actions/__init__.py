@@ -11,5 +11,6 @@ surfaces/web_errors.py for HTTP statuses).
 - :mod:`surfaces.actions.queue`: the stage queues: claim or pull the next photo, hand it back, release,
   extend, what a person holds;
 - :mod:`surfaces.actions.gates`: a person's decision at a gate (the QC lead's, the senior photographer's);
-- :mod:`surfaces.actions.people`: add people, set their skills and passwords.
+- :mod:`surfaces.actions.people`: add people, set their skills and passwords;
+- :mod:`surfaces.actions.delivery`: pack a delivered order again (with its own recipe), the archive's retention.
 """

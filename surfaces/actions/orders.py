@@ -11,9 +11,10 @@ from pathlib import Path
 from config.errors import Invalid
 from config.line import Line
 from presets.model import DEFAULT_FOR_SHOOT, load_preset
-from record import rounds, runs, stats, work
+from config.links import get_link_settings
+from record import rounds, runs, selection, stats, work
 from record.db import transaction
-from record.models import QC_GATE, Order, Photo, PhotoStatus, ShootType
+from record.models import QC_GATE, Order, Photo, PhotoStatus, ShootType, utcnow
 from surfaces.terminal import has_control, shown
 from tasks.files import card_entry_problem
 from tasks.ingest import scan_card
@@ -35,11 +36,15 @@ class NewOrder:
     not_read: int       # links, pipes, devices: never followed, reported by the run
     preset: str
     preset_version: int | None
+    client_selection: bool = False
 
 
 def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None, due: date | None,
-                 chart: str | None = None, deliver_chart: bool = False) -> NewOrder:
-    """Check the client's name, the card folder and the preset, then record the order."""
+                 chart: str | None = None, deliver_chart: bool = False, client_selection: bool = False,
+                 package_count: int | None = None) -> NewOrder:
+    """Check the client's name, the card folder and the preset, then record the order. ``client_selection``: after
+    grading, wait for the client's favourites (`postline order create` asks for it unless --no-selection; the demo
+    and scripts that run an order through unattended do not); ``package_count``: album photos the client picks."""
     if has_control(client):
         raise CardError(f"--client '{shown(client)}': a client name is one line of visible text, without control "
                         "characters (newline, tab, escape codes, bidi overrides); give the name as it should read")
@@ -63,8 +68,9 @@ def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None
                                   preset_json=preset.model_dump_json(), due=due, card_folder=str(card))
         order.chart_photo = chart
         order.deliver_chart = deliver_chart
+        order.client_selection, order.package_count = client_selection, package_count
     return NewOrder(id=order.id, client=client, card=card, files=len(found) - len(not_read), not_read=len(not_read),
-                    preset=preset.name, preset_version=preset.version)
+                    preset=preset.name, preset_version=preset.version, client_selection=client_selection)
 
 
 def line_of(order_id: int) -> Line:
@@ -74,12 +80,16 @@ def line_of(order_id: int) -> Line:
         return work.order_line(session, order_id)
 
 
-def waits_for_people(line: Line) -> bool:
-    """Whether a run of this line pauses for people: a people's stage, or a gate (the QC lead, the review of
-    originals) that the line turns on."""
+def waits_for_people(order_id: int) -> bool:
+    """Whether a run of this order pauses for people: a people's stage of its line, a gate (the QC lead, the
+    review of originals) that the line turns on, or the client's selection the order asks for."""
     from qc.gates import gates
 
-    return any(s.needs_people for s in line.stages) or any(gate.enabled(line) for gate in gates().values())
+    with transaction() as session:
+        selects = work.get_order(session, order_id).client_selection
+        line = work.order_line(session, order_id)
+    return (selects or any(s.needs_people for s in line.stages)
+            or any(gate.enabled(line) for gate in gates().values()))
 
 
 def ensure_free(order_id: int) -> None:
@@ -90,7 +100,7 @@ def ensure_free(order_id: int) -> None:
 
 
 def run(order_id: int, *, wait: bool = False) -> str:
-    """Run the order in this process through its line; returns the delivery zip's path. Refused with
+    """Run the order in this process through its line; returns the delivery package's path. Refused with
     :class:`record.runs.OrderRunLive` if another run holds it (checked here first, so the refusal starts no flow
     run; the flow checks again, for a run started at the same moment); ``wait``: wait for that run to end."""
     from flows.order import order_flow
@@ -129,16 +139,29 @@ class OrderView:
     stages: list[stats.StageRow]
     not_delivered: list[Photo]
     calibration: object | None       # tasks.pixels.calibrate.CalibrationResult, when the session was calibrated
+    selection: selection.Waiting | None = None     # the order waits for its client's selection
+    picks: dict[str, int] | None = None            # once chosen: favourites, graded only, album, notes
+
+
+def client_wait(session, order_id: int) -> selection.Waiting | None:  # noqa: ANN001 - sqlmodel.Session
+    """The order's wait for its client's selection, if it waits for it (overdue from the gallery link's day plus
+    POSTLINE_SELECTION_DAYS)."""
+    return selection.waiting(session, order_id, now=utcnow(), selection_days=get_link_settings().selection_days)
 
 
 def view(order_id: int) -> OrderView:
     with transaction() as session:
         order = work.get_order(session, order_id)
+        picked = list(selection.picks(session, order_id).values())
         found = OrderView(order=order, line=work.order_line(session, order_id), lease=runs.holder(session, order_id),
                           counts=work.photo_counts(session, order_id),
                           stages=stats.stage_table(session, order_id=order_id),
                           not_delivered=[p for p in work.photos(session, order_id) if p.status in NOT_DELIVERED],
-                          calibration=None)
+                          calibration=None, selection=client_wait(session, order_id),
+                          picks={"favourites": sum(p.favourite for p in picked),
+                                 "graded only": sum(not p.favourite for p in picked),
+                                 "album": sum(p.album for p in picked), "notes": sum(bool(p.note) for p in picked)}
+                          if picked else None)
     if order.calibration_json:
         from tasks.pixels.calibrate import CalibrationResult
 
@@ -158,15 +181,18 @@ OUT_OF_LINE = (PhotoStatus.REJECTED, PhotoStatus.DUPLICATE, PhotoStatus.CULLED, 
 
 
 def progress(order_id: int, *, on_card: int) -> list[Step]:
-    """The order's photos through ingest (of the ``on_card`` files), each stage of its line, the QC gate and
-    delivery, from the record (two small queries: cheap enough to ask twice a second while it runs)."""
+    """The order's photos through ingest (of the ``on_card`` files), each stage of its line (after grading, of the
+    client's favourites when the client chose), the QC gate and delivery, from the record (a few small queries:
+    cheap enough to ask twice a second while it runs)."""
     with transaction() as session:
         line = work.order_line(session, order_id)
         counts = work.photo_counts(session, order_id)
         done = work.photos_done_per_stage(session, order_id)
+        graded_only = sum(not pick.favourite for pick in selection.picks(session, order_id).values())
     in_line = sum(n for status, n in counts.items() if status not in OUT_OF_LINE)
     steps = [Step("Ingest", sum(counts.values()), max(on_card, sum(counts.values())))]
-    steps += [Step(s.title, done.get(s.key, 0), in_line) for s in line.stages]
+    steps += [Step(s.title, done.get(s.key, 0), in_line - (graded_only if n else 0))   # the client's favourites only
+              for n, s in enumerate(line.stages)]
     steps += [Step("QC gate", done.get(QC_GATE, 0), in_line),
               Step("Delivery", counts.get(PhotoStatus.DELIVERED, 0), in_line)]
     return steps
@@ -181,10 +207,11 @@ def files_on_card(order_id: int) -> int:
         return 0
 
 
-def every_order() -> list[tuple[Order, int]]:
-    """Every order, newest first, with its number of photos."""
+def every_order() -> list[tuple[Order, int, selection.Waiting | None]]:
+    """Every order, newest first, with its number of photos and its wait for the client's selection (if any)."""
     with transaction() as session:
-        return [(o, sum(work.photo_counts(session, o.id).values())) for o in work.orders(session)]
+        return [(o, sum(work.photo_counts(session, o.id).values()),
+                 client_wait(session, o.id) if o.client_selection else None) for o in work.orders(session)]
 
 
 def disk(order_id: int):  # noqa: ANN201 - tasks.retention.DiskUse

@@ -19,13 +19,14 @@ from pathlib import Path
 from config.errors import Forbidden
 from config.line import get_line
 from config.settings import get_settings
-from qc.results import check_result
-from record import people, queue, work
+from qc.results import check_result, image_facts
+from record import marks, people, queue, selection, work
 from record.db import transaction
 from record.models import Photo, WorkItem
 from record.queue import DEFAULT_LEASE, NoSkill, QueueError, StageDepth, SubmitResult
 from tasks.files import safe_name, store_result
-from tasks.handoff import WakeError, next_stage_for, wake_order
+from tasks.handoff import WakeError, wake_order
+from tasks.pixels import mask
 
 logger = logging.getLogger("postline.actions")
 
@@ -92,8 +93,9 @@ def claim(*, person: str, stage: str | None = None, lease: timedelta = DEFAULT_L
 def pull_to_folder(*, person: str, stage: str | None = None, folder: Path | None = None,
                    lease: timedelta | None = None) -> tuple[WorkItem, Path] | None:
     """:func:`claim`, then copy the item's working file into ``folder`` (default ~/postline-work/PERSON) as
-    ``<item>-<photo>-<stage>-r<round>``. Returns (item, copied path), or None when the queues are empty. If the
-    copy fails, the claim is released."""
+    ``<item>-<photo>-<stage>-r<round>``, with the mask of the regions QC marked beside it when there are some
+    (:func:`mask_beside`). Returns (item, copied path), or None when the queues are empty. If the copy fails, the
+    claim is released."""
     item = claim(person=person, stage=stage, lease=lease or DEFAULT_LEASE)
     if item is None:
         return None
@@ -105,6 +107,7 @@ def pull_to_folder(*, person: str, stage: str | None = None, folder: Path | None
     try:
         target_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
+        _write_mask(item, target)
     except OSError as exc:
         with transaction() as session:
             queue.release(session, item_id=item.id, person=person,
@@ -113,6 +116,25 @@ def pull_to_folder(*, person: str, stage: str | None = None, folder: Path | None
                          f"({exc.strerror or exc}); the item went back to the queue. Check the folder, "
                          "or tell the lead if the working file is missing") from None
     return item, target
+
+
+def mask_beside(working: Path) -> Path:
+    """Where :func:`pull_to_folder` writes the mask of a pulled working file: ``<its name>-qc-mask.png``."""
+    return working.with_name(f"{working.stem}-qc-mask.png")
+
+
+def _write_mask(item: WorkItem, target: Path) -> Path | None:
+    """The regions QC marked for ``item`` as a mask PNG beside ``target`` (white marked, black not; the working
+    file's size, read from its header); None when nothing is marked."""
+    with transaction() as session:
+        found = marks.marks_on(session, item.id)
+    if not found:
+        return None
+    outlines = [marks.outline_points(m) for m in found]
+    boxes = [(m.x, m.y, m.w, m.h) for m, outline in zip(found, outlines) if outline is None]
+    facts = image_facts(target, decode=False, max_pixels=None)
+    return mask.write_png(mask_beside(target), mask.apply(facts.width, facts.height, boxes,
+                                                          [outline for outline in outlines if outline]))
 
 
 def hand_back(*, item_id: int, person: str, file: Path) -> SubmitResult:
@@ -131,7 +153,7 @@ def hand_back(*, item_id: int, person: str, file: Path) -> SubmitResult:
     stored, sha = store_result(file, order_id=item.order_id, stage=item.stage)
     with transaction() as session:
         result = queue.submit(session, item_id=item_id, person=person, output_path=str(stored), output_sha256=sha,
-                              enqueue_next=next_stage_for(line, item.stage))
+                              enqueue_next=selection.next_stage(session, line, item))
     if result.stage_done:
         try:
             wake_order(item.order_id, item.stage)
@@ -139,6 +161,12 @@ def hand_back(*, item_id: int, person: str, file: Path) -> SubmitResult:
             logger.warning("order %s: %s is done, but %s: resume its run in the Prefect UI", item.order_id,
                            item.stage, exc)
     return result
+
+
+def client_notes(items: list[WorkItem]) -> dict[int, str]:
+    """What the client asked for each item's photo (their gallery note, a revision's note), by item id."""
+    with transaction() as session:
+        return selection.client_notes(session, items)
 
 
 def release(*, item_id: int, person: str, reason: str | None = None) -> None:

@@ -10,14 +10,14 @@ import argparse
 import os
 import sys
 
-from surfaces.cli import cull, demo, errors, gates, orders, people, presets, queue, report, status
+from surfaces.cli import cull, deliver, demo, errors, gates, links, orders, people, presets, queue, report, status
 
 
 def _commands() -> tuple:
     """The command groups, in the order `postline --help` lists them; a new group adds its module here."""
     from surfaces import web
 
-    return (orders, status, report, demo, presets, queue, people, gates, cull, web)
+    return (orders, status, report, demo, presets, queue, people, gates, cull, deliver, links, web)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,10 +1,11 @@
-"""`postline demo`: write a small shoot of DNG files, run it end to end, print the delivery zip."""
+"""`postline demo`: write a small shoot of DNG files, run it end to end, print the delivery package."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from surfaces.cli.deliver import as_demo_studio
 from surfaces.cli.orders import run_order, said_created
 from surfaces.cli.status import print_order
 from surfaces.terminal import shown
@@ -21,10 +22,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     order = orders.create_order(client=args.client, shoot="wedding", card=folder, preset_name=None, due=None)
     said_created(order)
     print("Running it through the line...")
-    path = run_order(order.id)
+    path = as_demo_studio(lambda: run_order(order.id))
     print()
     print_order(order.id, brief=True)
-    print(f"\nDelivery zip: {shown(path)}")
+    print(f"\nDelivery package: {shown(path)}")
     return 0
 
 

@@ -19,6 +19,12 @@ def parse_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date; use YYYY-MM-DD, e.g. 2026-12-24") from None
 
 
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) > 10_000:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of photos from 0 to 10000")
+    return int(text)
+
+
 def said_created(order) -> None:  # noqa: ANN001 - surfaces.actions.orders.NewOrder
     files = f"{order.files} files in {order.card}"
     if order.not_read:
@@ -32,9 +38,13 @@ def cmd_order_create(args: argparse.Namespace) -> int:
 
     card = Path(args.from_dir).expanduser().resolve()
     order = orders.create_order(client=args.client, shoot=args.shoot, card=card, preset_name=args.preset,
-                                due=args.due, chart=args.chart, deliver_chart=args.deliver_chart)
+                                due=args.due, chart=args.chart, deliver_chart=args.deliver_chart,
+                                client_selection=not args.no_selection, package_count=args.package)
     said_created(order)
     print(f"Run it with: postline order run {order.id}")
+    if order.client_selection:
+        print(f"After grading it waits for the client's selection: `postline gallery {order.id}` makes their link "
+              "(--no-selection: retouch every photo, no waiting).")
     print(order.id)
     return 0
 
@@ -49,7 +59,7 @@ def run_order(order_id: int, *, wait: bool = False) -> str:
     print(choose_prefect_server(), file=sys.stderr)
     if not wait:
         orders.ensure_free(order_id)      # refused before any warning about this run
-    if orders.waits_for_people(orders.line_of(order_id)) and not os.environ.get("PREFECT_API_URL"):
+    if orders.waits_for_people(order_id) and not os.environ.get("PREFECT_API_URL"):
         print("warning: this line waits for people, and their hand-backs and decisions can only wake this run "
               "through a Prefect server they reach too: stop this, start `make server`, and run it again.",
               file=sys.stderr)
@@ -127,8 +137,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(default: postline looks for a chart among the first frames)")
     create.add_argument("--deliver-chart", action="store_true", help="deliver the frame used as the colour chart "
                         "too (by default it is set aside once the session is calibrated on it)")
+    create.add_argument("--no-selection", action="store_true", help="no client selection: every photo is retouched "
+                        "and delivered, without waiting for the client's favourites (portraits delivered whole)")
+    create.add_argument("--package", type=_count, metavar="N", help="album photos in the client's package: the most "
+                        "they pick in the gallery (default: no album picks)")
     create.set_defaults(func=cmd_order_create)
-    run = order.add_parser("run", help="run (or resume) an order through the line; prints the delivery zip last")
+    run = order.add_parser("run", help="run (or resume) an order through the line; prints the delivery package last")
     run.add_argument("order_id", type=int)
     run.add_argument("--wait", action="store_true",
                      help="if another run of the order is live, wait for it to end, then carry on (default: refuse)")

@@ -61,8 +61,15 @@ def cmd_pull(args: argparse.Namespace) -> int:
         return EXIT_EMPTY
     item, path = pulled
     print(f"Work item {item.id}: stage {item.stage}, round {item.round}, order {item.order_id}.")
+    note = queue.client_notes([item]).get(item.id)
+    if note:
+        print(f"The client asks: {shown(note)}")
     print(f"Yours until {_when(lease_expiry(item))} (`postline queue extend {item.id} --as {shown(args.person)}` "
           "starts the lease again).")
+    marked = queue.mask_beside(path)
+    if marked.is_file():
+        print(f"QC marked where to look: {shown(marked)} is a mask of the working file's size (white = marked); "
+              "load it as a selection.")
     print(f"When done: postline queue submit {item.id} {shown(path)} --as {shown(args.person)}")
     print(shown(path))
     return 0
@@ -108,8 +115,10 @@ def cmd_mine(args: argparse.Namespace) -> int:
     if not items:
         print(f"{shown(args.person)} holds no work. Pull some with `postline queue pull --as {shown(args.person)}`.")
         return 0
-    print(tables.render(["item", "order", "stage", "round", "attempt", "lease until"],
-                        [[i.id, i.order_id, i.stage, i.round, i.attempt, _when(lease_expiry(i))] for i in items]))
+    notes = queue.client_notes(items)
+    print(tables.render(["item", "order", "stage", "round", "attempt", "lease until", "the client asks"],
+                        [[i.id, i.order_id, i.stage, i.round, i.attempt, _when(lease_expiry(i)), notes.get(i.id, "-")]
+                         for i in items]))
     return 0
 
 

@@ -10,7 +10,7 @@ from surfaces.terminal import shown
 
 def print_order(order_id: int, *, brief: bool = False) -> None:
     """One order as a lead reads it (``brief``: without the delivery's path, which the caller prints last)."""
-    from record.models import PhotoStatus
+    from record.models import CLIENT_SELECTION, PhotoStatus
     from surfaces.actions import orders
 
     found = orders.view(order_id)
@@ -32,10 +32,16 @@ def print_order(order_id: int, *, brief: bool = False) -> None:
                  else "stopped without ending (or suspended, waiting for people); the next run takes over")
         print(f"Run: flow run '{lease.name}' (id {lease.flow_run_id}) on {lease.owner}, since "
               f"{lease.started_at:%Y-%m-%d %H:%M:%S} UTC; {state}")
-    if order.waiting_on:
+    if order.waiting_on == CLIENT_SELECTION:
+        print(f"Waiting on: the client's selection (their gallery: `postline gallery {order.id}`)")
+    elif order.waiting_on:
         print(f"Waiting on: {shown(order.waiting_on)} (people's work; see `postline queue stages` / "
               f"`postline qc pending {order.id}`)")
     print(disk_line(order))
+    if found.selection is not None:
+        print("Client selection: " + selection_state(found.selection))
+    elif found.picks:
+        print("Client selection: " + ", ".join(f"{n} {what}" for what, n in found.picks.items()))
     print()
     print(tables.stage_summary(found.stages))
     if found.not_delivered:
@@ -45,6 +51,24 @@ def print_order(order_id: int, *, brief: bool = False) -> None:
             print(f"  [{photo.status.value}] {shown(reason or photo.source_name)}")
     if order.delivery_path and not brief:
         print(f"\nDelivery: {shown(order.delivery_path)}")
+
+
+def selection_state(wait) -> str:  # noqa: ANN001 - record.selection.Waiting
+    """An order's wait for its client's selection, in a few words: whether it is overdue and by how long."""
+    from record import links
+    from record.models import utcnow
+
+    now = utcnow()
+    if wait.link is None:
+        return (f"{wait.photos} photo(s) wait for the client; no gallery link yet "
+                f"(`postline gallery {wait.order_id}` makes one)")
+    when = f"due {wait.due:%Y-%m-%d}"
+    if wait.overdue(now):
+        late = wait.days_late(now)
+        when = f"OVERDUE since {wait.due:%Y-%m-%d}" + (f" ({late} d)" if late else "")
+    sent = f", reminded {wait.link.reminders}x" if wait.link.reminders else ""
+    return (f"{wait.photos} photo(s) wait for the client; gallery link {wait.link.id} made "
+            f"{links.created(wait.link):%Y-%m-%d}, {when}{sent}")
 
 
 def disk_line(order) -> str:  # noqa: ANN001 - record.models.Order
@@ -63,18 +87,28 @@ def disk_line(order) -> str:  # noqa: ANN001 - record.models.Order
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from record.models import utcnow
     from surfaces.actions import orders
 
     if args.order_id is not None:
         print_order(args.order_id)
         return 0
-    rows = [[o.id, o.client, o.shoot.value, o.status.value, o.due or "-", photos, o.created_at.strftime("%Y-%m-%d %H:%M")]
-            for o, photos in orders.every_order()]
+    now = utcnow()
+    rows = [[o.id, o.client, o.shoot.value, o.status.value + _client(wait, now), o.due or "-", photos,
+             o.created_at.strftime("%Y-%m-%d %H:%M")] for o, photos, wait in orders.every_order()]
     if not rows:
         print("No orders yet. Create one with `postline order create`, or try `postline demo`.")
         return 0
     print(tables.render(["order", "client", "shoot", "status", "due", "photos", "created (UTC)"], rows))
     return 0
+
+
+def _client(wait, now) -> str:  # noqa: ANN001 - record.selection.Waiting, datetime
+    if wait is None:
+        return ""
+    if wait.overdue(now):
+        return " · selection OVERDUE"
+    return " · awaits the client" if wait.link is not None else " · awaits a gallery link"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -1,0 +1,260 @@
+"""Delivery recipes: what a client receives, as data (``config/recipes/<name>.toml``, validated when loaded).
+
+A recipe lists renditions (full-size JPEG, web and social sizes, a print TIFF, watermarked proofs, ...), each
+with its size, crop, format, quality, colour space (its ICC profile embedded), output sharpening, watermark,
+file-name template and the ZIP (rendition set) it goes in; the metadata every delivered file carries; the album
+PDF's resolution and the contact sheet's grid. Each shoot type has one (``wedding.toml``, ``portrait.toml``,
+``children.toml``); an order may be given another (`postline deliver N --recipe NAME|FILE`). Unknown keys and
+out-of-range values are errors that name the file, the key and the allowed range.
+
+Like the line (config/line.py), a recipe is plain data: the pixel code that carries it out is
+tasks/pixels/renditions.py, the package tasks/package.py."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import string
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from config.errors import Invalid
+from presets.model import OutputSpace, describe_error
+
+RECIPES_DIR = Path(__file__).with_name("recipes")
+KEY_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,30}$"
+NAME_FIELDS = {"client": "Anna_Ben", "order": 7, "seq": 12, "original": "DSC_0012", "rendition": "web",
+               "studio": "Studio", "revision": 0}
+RECIPE_KEYS_HINT = "check the spelling; config/recipes/README.md lists every key"
+
+
+class FileFormat(StrEnum):
+    JPEG = "jpeg"
+    TIFF = "tiff"
+
+
+class Aspect(StrEnum):
+    """The frame of a rendition: the photo's own, or a crop to a social format."""
+    ORIGINAL = "original"
+    SQUARE = "1:1"
+    PORTRAIT = "4:5"
+    LANDSCAPE = "16:9"
+
+    @property
+    def ratio(self) -> float | None:
+        """Width over height of the crop; None for the photo's own frame."""
+        if self is Aspect.ORIGINAL:
+            return None
+        w, h = self.value.split(":")
+        return int(w) / int(h)
+
+
+class Anchor(StrEnum):
+    """Where a crop sits in the photo: its middle, its faces (middle when none is found), or an edge."""
+    CENTRE = "centre"
+    FACES = "faces"
+    TOP = "top"
+    BOTTOM = "bottom"
+    LEFT = "left"
+    RIGHT = "right"
+
+
+class Placement(StrEnum):
+    CENTRE = "centre"
+    BOTTOM_RIGHT = "bottom_right"
+
+
+def _template(template: str, known: dict[str, object]) -> str:
+    """``template`` if it names only ``known`` fields and formats with them; else a ValueError saying why."""
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError as exc:
+        raise ValueError(f"not a template ({exc}); write fields as {{seq:04d}}") from None
+    unknown = sorted(f for f in fields if f not in known)
+    if unknown:
+        raise ValueError(f"unknown field(s) {unknown}; known: {sorted(known)}")
+    try:
+        template.format(**known)
+    except (ValueError, TypeError, IndexError) as exc:
+        raise ValueError(f"the template does not format ({exc})") from None
+    return template
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Watermark(_Data):
+    text: str = Field("{studio}", min_length=1, max_length=120, description=(
+        "Text drawn on the photo; {studio}, {client} and {order} are filled in."))
+    opacity: float = Field(0.35, ge=0.05, le=1.0, description="0.05 faint .. 1 solid white.")
+    size: float = Field(0.06, ge=0.01, le=0.5, description="Text height as a share of the photo's short edge.")
+    position: Placement = Field(Placement.CENTRE, description="centre, or bottom_right.")
+
+    @field_validator("text")
+    @classmethod
+    def _known_fields(cls, text: str) -> str:
+        return _template(text, {"studio": "Studio", "client": "Anna & Ben", "order": 7})
+
+
+class Rendition(_Data):
+    key: str = Field(pattern=KEY_PATTERN, description="Its id: the folder in its ZIP, and the manifest's rendition.")
+    title: str = Field("", max_length=60, description="What the studio calls it.")
+    set: str | None = Field(None, pattern=KEY_PATTERN, description=(
+        "The rendition set (ZIP) it goes in, e.g. 'client' for full and web together; default: its key."))
+    format: FileFormat = Field(FileFormat.JPEG, description="jpeg, or tiff (print).")
+    long_edge: int | None = Field(None, ge=64, le=30000, description=(
+        "Long edge in pixels; none: the photo's own size. Never enlarged."))
+    aspect: Aspect = Field(Aspect.ORIGINAL, description="original, or a crop: 1:1, 4:5 (4 wide, 5 high), 16:9.")
+    anchor: Anchor = Field(Anchor.CENTRE, description="Where a crop sits: centre, faces, top, bottom, left, right.")
+    quality: int = Field(92, ge=50, le=100, description="JPEG quality (4:4:4 chroma from 95 up, 4:2:0 below).")
+    bit_depth: Literal[8, 16] = Field(8, description="TIFF only: 8 or 16 bits per channel (JPEG is always 8).")
+    tiff_compression: Literal["none", "lzw", "deflate"] = Field("none", description=(
+        "TIFF only: none (every lab reads it), lzw or deflate (lossless, smaller, slower to write)."))
+    colour_space: OutputSpace | Literal["preset"] = Field(OutputSpace.SRGB, description=(
+        "srgb, adobe_rgb, display_p3 (the ICC profile is embedded), or preset: the order preset's output space."))
+    dpi: int = Field(300, ge=72, le=1200, description="Resolution written in the file (print size = pixels / dpi).")
+    sharpen: float = Field(0.0, ge=0, le=300, description="Output sharpening at the output size, % (0: none).")
+    sharpen_radius: float = Field(0.8, ge=0.3, le=3.0, description="Radius of the output sharpening, pixels.")
+    watermark: Watermark | None = Field(None, description="Text over the photo (proofs); none: clean.")
+    name: str = Field("{client}-{order}-{seq:04d}", min_length=1, max_length=120, description=(
+        "File name without extension: {client}, {order}, {seq} (1.. in shooting order), {original} (the card "
+        "file's name without extension), {rendition}, {studio}, {revision}; format specs allowed ({seq:04d})."))
+
+    @property
+    def zip_set(self) -> str:
+        return self.set or self.key
+
+    @property
+    def extension(self) -> str:
+        return ".jpg" if self.format is FileFormat.JPEG else ".tif"
+
+    @field_validator("name")
+    @classmethod
+    def _known_fields(cls, template: str) -> str:
+        return _template(template, NAME_FIELDS)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Rendition":
+        if self.format is FileFormat.JPEG and self.bit_depth != 8:
+            raise ValueError(f"rendition {self.key!r}: a JPEG has 8 bits per channel; use format = \"tiff\" for 16")
+        return self
+
+
+class MetadataPolicy(_Data):
+    """What of the original's metadata a delivered file keeps (capture time, camera, lens and exposure always),
+    and what the studio writes (always: copyright, artist, studio contact)."""
+    keep_gps: bool = Field(False, description="Keep the original's GPS position (default: stripped).")
+    keep_serials: bool = Field(False, description="Keep camera and lens serial numbers (default: stripped).")
+    client_name: bool = Field(True, description="Write the client's name (EXIF ImageDescription, IPTC Caption, "
+                                                "XMP plus:Licensee and dc:description).")
+
+
+class AlbumPrint(_Data):
+    dpi: int = Field(300, ge=72, le=600, description="Resolution of album.pdf's spreads (600 x 300 mm + bleed).")
+    quality: int = Field(95, ge=50, le=100, description="JPEG quality of the spreads inside the PDF.")
+
+
+class ContactSheet(_Data):
+    columns: int = Field(5, ge=2, le=12, description="Thumbnails across a page.")
+    rows: int = Field(4, ge=1, le=12, description="Thumbnails down a page.")
+    dpi: int = Field(150, ge=72, le=600, description="Resolution of the A4 landscape pages.")
+
+
+class Recipe(_Data):
+    name: str = Field(pattern=KEY_PATTERN, description="The recipe's name (its file's stem).")
+    version: int = Field(1, ge=1, description="Bump when the studio changes what the recipe delivers.")
+    description: str = Field("", max_length=300)
+    renditions: tuple[Rendition, ...] = Field(min_length=1, max_length=20)
+    metadata: MetadataPolicy = MetadataPolicy()
+    album: AlbumPrint = AlbumPrint()
+    contact_sheet: ContactSheet = ContactSheet()
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> "Recipe":
+        keys = [r.key for r in self.renditions]
+        doubled = sorted({k for k in keys if keys.count(k) > 1})
+        if doubled:
+            raise ValueError(f"rendition keys must be unique; twice: {doubled}")
+        return self
+
+    @property
+    def sets(self) -> dict[str, list[Rendition]]:
+        """Rendition set -> its renditions, in recipe order: one ZIP each."""
+        out: dict[str, list[Rendition]] = {}
+        for r in self.renditions:
+            out.setdefault(r.zip_set, []).append(r)
+        return out
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+
+
+class RecipeError(Invalid):
+    """A recipe cannot be used; the message names the file, the key and what is allowed."""
+
+
+def recipes_dir() -> Path:
+    from config.settings import get_settings
+
+    return get_settings().recipes_dir or RECIPES_DIR
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in recipes_dir().glob("*.toml"))
+
+
+def load_recipe_file(path: Path) -> Recipe:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RecipeError(f"{path}: cannot read the recipe: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"{path}: not a recipe: not UTF-8 text (byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"{path}: not valid TOML: {repr(str(exc))[1:-1][:80]}") from None
+    data.setdefault("name", path.stem)
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(err) for err in exc.errors())
+        raise RecipeError(f"{path}: {problems}") from None
+
+
+def _describe(err: dict) -> str:
+    """A pydantic error as a sentence naming the key (renditions[2].quality) and the allowed range."""
+    loc = err["loc"]
+    where = []
+    for part in loc:
+        if isinstance(part, int):
+            where[-1:] = [f"{where[-1]}[{part}]"] if where else [f"[{part}]"]
+        else:
+            where.append(str(part))
+    key = ".".join(where)
+    if err["type"] == "value_error":
+        return f"'{key}': {err['msg'].removeprefix('Value error, ')}" if key else err["msg"].removeprefix(
+            "Value error, ")
+    model: type[BaseModel] = Recipe
+    if "renditions" in loc:
+        model = Rendition
+        err = {**err, "loc": tuple(p for p in loc[loc.index("renditions") + 2:] if isinstance(p, str))}
+    sentence = describe_error(err, model=model, unknown_hint=RECIPE_KEYS_HINT)
+    return sentence.replace(f"'{'.'.join(str(p) for p in err['loc'])}'", f"'{key}'", 1)
+
+
+def load_recipe(name_or_file: str) -> Recipe:
+    """A recipe by name (``config/recipes/NAME.toml``, or POSTLINE_RECIPES_DIR's) or by file path."""
+    path = Path(name_or_file)
+    if path.suffix == ".toml" or "/" in name_or_file:
+        return load_recipe_file(path)
+    if not re.match(KEY_PATTERN, name_or_file):
+        raise RecipeError(f"{name_or_file!r} is not a recipe name; recipes: {', '.join(available())}")
+    path = recipes_dir() / f"{name_or_file}.toml"
+    if not path.is_file():
+        raise RecipeError(f"no recipe {name_or_file!r} in {recipes_dir()}; recipes: {', '.join(available())}")
+    return load_recipe_file(path)

@@ -1,0 +1,116 @@
+"""The client's selection: after grading, the client picks their favourites in the gallery (the link `postline
+gallery` makes), marks album photos up to the order's package count and leaves a note per photo for the
+retoucher. Their favourites go through the retouch stages; the other photos are delivered as graded
+(record/selection.py says how, in the record's terms).
+
+The order's run waits here like at any gate (flows/client_selection.py: paused, or suspended when run from a
+deployment); the gallery's submit gives the decision through :func:`surfaces.actions.gates.decide`, as the
+Prefect UI's form of the paused run does (where the studio may decide for the client)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prefect.input import RunInput
+from pydantic import BaseModel, Field, model_validator
+from sqlmodel import Session
+
+from config.line import Line
+from qc.gates import DecisionError, Gate, approve_all_or_list, listing_problems, register
+from record import selection, work
+from record.models import CLIENT_SELECTION
+
+MAX_NOTE = 1000
+
+
+class Favourite(BaseModel):
+    photo: str = Field(description="The photo's file name as on the card")
+    album: bool = Field(False, description="Also in the album")
+    note: str = Field("", max_length=MAX_NOTE, description="What the client asks the retoucher for")
+
+
+class SelectionDecision(RunInput):
+    """Retouch every photo, or only the favourites listed (the others are delivered as graded)."""
+    approve_all: bool = Field(True, description="Every photo is a favourite: every photo is retouched")
+    favourites: list[Favourite] = Field(default_factory=list, description="The favourites (untick approve_all)")
+    client: str = Field("client", max_length=80, description="Who chose (recorded)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SelectionDecision":
+        approve_all_or_list(self.approve_all, self.favourites)
+        return self
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a selection does, checked against the record and the order's package."""
+    favourites: tuple[str, ...]
+    graded_only: tuple[str, ...]
+    album: tuple[str, ...]
+    notes: int
+    photo_ids: tuple[int, ...] = field(repr=False)
+
+    def summary(self) -> str:
+        extra = [f"{len(self.album)} in the album"] if self.album else []
+        extra += [f"{self.notes} with a note"] if self.notes else []
+        return (f"{len(self.favourites)} favourite(s) to retouch" + (f" ({', '.join(extra)})" if extra else "")
+                + f"; {len(self.graded_only)} delivered as graded")
+
+    def counts(self) -> dict[str, int]:
+        return {"favourites": len(self.favourites), "graded_only": len(self.graded_only)}
+
+
+class ClientSelection(Gate):
+    key = CLIENT_SELECTION
+    title = "Client selection"
+    waits = "photo waiting for the client's selection"
+    decision = SelectionDecision
+    listed, by = "favourites", "client"
+
+    def enabled(self, line: Line) -> bool:
+        """Never the line's to say: each order says it (``Order.client_selection``, `order create --no-selection`)."""
+        return False
+
+    def waiting(self, session: Session, order_id: int) -> dict[str, tuple]:
+        return selection.awaiting(session, order_id)
+
+    def check(self, session: Session, order_id: int, decision: SelectionDecision) -> Plan:
+        """Photos not waiting, listed twice, or more album photos than the package holds are refused."""
+        waiting = self.waiting(session, order_id)
+        names = [f.photo for f in decision.favourites]
+        problems = listing_problems(list(waiting), names)
+        album = tuple(f.photo for f in decision.favourites if f.album)
+        package = work.get_order(session, order_id).package_count or 0
+        if len(album) > package:
+            problems.append(f"{len(album)} album photos chosen, and the package holds {package}: "
+                            + ("untick some" if package else "this order has no album"))
+        if problems:
+            raise DecisionError(f"order {order_id}: " + "; ".join(problems) + ". Nothing was applied.")
+        chosen = set(waiting) if decision.approve_all else set(names)
+        return Plan(favourites=tuple(sorted(chosen)), graded_only=tuple(sorted(set(waiting) - chosen)), album=album,
+                    notes=sum(bool(f.note.strip()) for f in decision.favourites),
+                    photo_ids=tuple(photo.id for photo, _ in waiting.values()))
+
+    def record(self, session: Session, order_id: int, decision: SelectionDecision) -> None:
+        line = work.order_line(session, order_id)
+        listed = {f.photo: f for f in decision.favourites}
+        for name, (photo, graded) in self.waiting(session, order_id).items():
+            pick = listed.get(name)
+            favourite = decision.approve_all or pick is not None
+            selection.record_pick(session, line=line, photo=photo, graded=graded, favourite=favourite,
+                                  album=bool(pick and pick.album), note=pick.note.strip() if pick else "",
+                                  actor=decision.client)
+
+    def decided(self, session: Session, plan: Plan) -> bool:
+        return selection.decided(session, list(plan.photo_ids))
+
+    def describe(self, order_id: int, photos: list[str]) -> str:
+        listing = "\n".join(f"- {name}" for name in photos)
+        return (f"## Client selection, order {order_id}\n\n{len(photos)} graded photo(s) wait for the client's "
+                f"favourites:\n\n{listing}\n\nThe client chooses in the gallery (`postline gallery {order_id}` makes "
+                "the link). To decide for them here: *approve_all* retouches every photo; or untick it and list the "
+                "favourites (each may go in the album and carry a note for the retoucher): the others are "
+                "delivered as graded.")
+
+
+CLIENT = register(ClientSelection())

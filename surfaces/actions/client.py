@@ -1,0 +1,266 @@
+"""The client's side: the links the studio hands out (their gallery, their download, a photo's preview), made,
+listed, revoked and e-mailed; a link opened and its PIN given; what the gallery shows, the selection sent from
+it (the client selection gate's decision, as :mod:`surfaces.actions.gates` gives every gate's) and the changes
+asked for on a delivery (a client revision round, as `postline order revise`); the file a download link serves.
+`postline gallery|download-link|links` and the client's pages of `postline web` call these.
+
+Links are signed and checked in one place, record/links.py; the key is the installation's (config/secret.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+
+from config.errors import NotFound, Refused
+from config.links import LinkSettings, get_link_settings
+from config.secret import installation_secret
+from config.settings import get_settings
+from qc.gates import DecisionError
+from qc.selection import CLIENT, Favourite, SelectionDecision
+from record import links, selection, work
+from record.db import transaction
+from record.models import ClientLink, LinkPurpose, OrderStatus, Photo, PhotoStatus, utcnow
+from surfaces.actions import gates
+from surfaces.actions import orders as order_actions
+from tasks.files import work_path
+from tasks.package import clean_name, download_path
+from tasks.mail import MailFailed, MailNotSet, check_address, link_message, send
+
+
+@dataclass(frozen=True)
+class MadeLink:
+    link: ClientLink
+    url: str
+    emailed: str | None        # what became of the e-mail asked for (None: none was)
+
+
+def url_of(link: ClientLink, key: bytes | None = None, settings: LinkSettings | None = None) -> str:
+    return links.url(key or installation_secret(), link, (settings or get_link_settings()).public_url)
+
+
+def make_link(*, order_id: int, purpose: LinkPurpose, days: int | None = None, pin: str | None = None,
+              email: str | None = None, actor: str = "studio", target: str | None = None,
+              now: datetime | None = None) -> MadeLink:
+    """A new link to order ``order_id`` for ``purpose``, working ``days`` days (default: the setting's), with
+    ``pin`` if given; e-mailed to ``email`` if given and SMTP is set (the PIN never is)."""
+    settings, now = get_link_settings(), now or utcnow()
+    lasts = timedelta(days=days) if days else {
+        LinkPurpose.GALLERY: timedelta(days=settings.gallery_days),
+        LinkPurpose.DOWNLOAD: timedelta(days=settings.download_days),
+        LinkPurpose.PREVIEW: timedelta(minutes=settings.preview_minutes)}[purpose]
+    email = check_address(email) if email else None
+    with transaction() as session:
+        order = work.get_order(session, order_id)
+        link = links.create(session, order_id=order_id, purpose=purpose, expires_at=now + lasts, actor=actor, pin=pin,
+                            email=email, target=target)
+    url = url_of(link, settings=settings)
+    emailed = None
+    if email:
+        subject, body = link_message(purpose=purpose, client=order.client, url=url, expires=links.expiry(link),
+                                     pin=pin is not None)
+        try:
+            send(email, subject, body)
+            emailed = f"e-mailed to {email}"
+        except (MailNotSet, MailFailed) as exc:
+            emailed = f"not e-mailed: {exc}"
+    return MadeLink(link=link, url=url, emailed=emailed)
+
+
+def download_link(order_id: int, **options) -> MadeLink:  # noqa: ANN003 - make_link's
+    """A download link to the order's delivery; refused while the order has none."""
+    delivery_of(order_id)
+    return make_link(order_id=order_id, purpose=LinkPurpose.DOWNLOAD, **options)
+
+
+def preview_link(photo_id: int, **options) -> MadeLink:  # noqa: ANN003 - make_link's
+    """A preview link to one photo (``/p/<token>``: its finished file, or its original before any), for its
+    order; valid POSTLINE_PREVIEW_MINUTES unless ``days``."""
+    with transaction() as session:
+        photo = session.get(Photo, photo_id)
+        if photo is None:
+            raise NotFound(f"no photo {photo_id}; `postline status ORDER` lists an order's photos")
+    return make_link(order_id=photo.order_id, purpose=LinkPurpose.PREVIEW, target=str(photo_id), **options)
+
+
+def order_links(order_id: int) -> list[tuple[ClientLink, str]]:
+    """The order's links, newest first, each with its address."""
+    key, settings = installation_secret(), get_link_settings()
+    with transaction() as session:
+        work.get_order(session, order_id)
+        return [(link, url_of(link, key, settings)) for link in links.of_order(session, order_id)]
+
+
+def revoke(link_id: int, *, actor: str) -> ClientLink:
+    with transaction() as session:
+        return links.revoke(session, link_id, actor=actor)
+
+
+# --- opening a link -------------------------------------------------------------------------------------------
+
+def open_link(key: bytes, token: str, purpose: LinkPurpose, *, now: datetime) -> ClientLink:
+    """The link ``token`` opens, or one of record.links' refusals (unknown, expired, revoked)."""
+    with transaction() as session:
+        return links.opened(session, key, token, purpose, now=now)
+
+
+def give_pin(key: bytes, token: str, purpose: LinkPurpose, pin: str, *, now: datetime) -> ClientLink:
+    """Check ``pin`` for the link: the link, or :class:`record.links.WrongPin` (saying how many tries are left)
+    or :class:`record.links.PinLocked`. The attempt is counted before the (slow) check, in a transaction of its
+    own, so it counts even when the check is refused."""
+    settings = get_link_settings()
+    with transaction() as session:
+        link = links.opened(session, key, token, purpose, now=now)
+        if link.pin_hash is None:
+            return link
+        links.count_pin_attempt(session, link, now=now, limit=settings.pin_attempts,
+                                lock=timedelta(minutes=settings.pin_lock_minutes))
+    if not links.pin_matches(link, pin):
+        if link.pin_locked_until is not None:
+            raise links.PinLocked(f"Wrong PIN, and too many in a row: this link takes no PIN until "
+                                  f"{links.utc(link.pin_locked_until):%H:%M} UTC.", links.utc(link.pin_locked_until))
+        left = settings.pin_attempts - link.pin_failures
+        raise links.WrongPin(f"That PIN is not right: {left} more tr{'y' if left == 1 else 'ies'} before this link "
+                             "pauses for a while.")
+    with transaction() as session:
+        link = links.get(session, link.id)
+        links.pin_accepted(session, link)
+    return link
+
+
+# --- the gallery ----------------------------------------------------------------------------------------------
+
+SHOWN = (PhotoStatus.INGESTED, PhotoStatus.PASSED, PhotoStatus.DELIVERED)   # what a gallery may show a picture of
+
+
+class GalleryMode(StrEnum):
+    SELECTING = "selecting"    # photos await the client's selection
+    CHOSEN = "chosen"          # the selection was sent; the studio is working on it
+    DELIVERED = "delivered"    # delivered: the client may ask for changes
+    REVISING = "revising"      # changes were asked for; the studio is working on them
+    PREPARING = "preparing"    # nothing to choose yet (grading, or an order without a selection)
+
+
+@dataclass(frozen=True)
+class GalleryPhoto:
+    id: int
+    name: str
+    favourite: bool | None
+    album: bool
+    note: str
+
+
+@dataclass(frozen=True)
+class GalleryView:
+    order_id: int
+    client: str
+    studio: str
+    mode: GalleryMode
+    photos: list[GalleryPhoto]
+    package: int               # album photos the package holds (0: no album)
+    revisions: int
+
+
+def gallery(order_id: int) -> GalleryView:
+    with transaction() as session:
+        order = work.get_order(session, order_id)
+        waiting = CLIENT.waiting(session, order_id)
+        picks = selection.picks(session, order_id)
+        photos = work.photos(session, order_id)
+    if waiting:
+        mode, shown = GalleryMode.SELECTING, [photo for photo, _ in waiting.values()]
+    elif order.status is OrderStatus.DELIVERED:
+        mode, shown = GalleryMode.DELIVERED, [p for p in photos if p.status is PhotoStatus.DELIVERED]
+    elif order.status is OrderStatus.REVISION:
+        mode, shown = GalleryMode.REVISING, [p for p in photos if p.id in picks]
+    elif picks:
+        mode, shown = GalleryMode.CHOSEN, [p for p in photos if p.id in picks]
+    else:
+        mode, shown = GalleryMode.PREPARING, []
+    rows = [GalleryPhoto(id=p.id, name=p.source_name, favourite=picks[p.id].favourite if p.id in picks else None,
+                         album=p.id in picks and picks[p.id].album, note=picks[p.id].note if p.id in picks else "")
+            for p in sorted(shown, key=lambda p: p.source_name)]
+    return GalleryView(order_id=order_id, client=order.client, studio=get_settings().studio_name, mode=mode,
+                       photos=rows, package=order.package_count or 0, revisions=order.revisions)
+
+
+def gallery_image(order_id: int, photo_id: int) -> Path:
+    """The watermarked picture of a photo the order's gallery shows: its proof while the client chooses, its
+    finished file once it has one."""
+    from surfaces.web_images import watermarked
+
+    with transaction() as session:
+        photo = session.get(Photo, photo_id)
+        if photo is None or photo.order_id != order_id or photo.status not in SHOWN:
+            raise NotFound("There is no such photo in this gallery.")
+        line = work.order_line(session, order_id)
+        finished = work.finished_output(session, photo_id, [s.key for s in line.stages])
+    if finished is None or not finished.output_path:
+        raise NotFound("This photo has no picture yet.")
+    source = Path(finished.output_path)
+    proof = work_path(order_id, "proofs", photo_id, finished.round, ".jpg")
+    if finished.stage == line.first.key and proof.is_file():
+        source = proof                               # the proof grading made: smaller than the working TIFF
+    return watermarked(source, get_settings().work_dir / f"order-{order_id}" / "gallery", get_settings().studio_name)
+
+
+def submit_selection(order_id: int, *, favourites: list[dict], client: str) -> str:
+    """The client's selection (``favourites``: photo, album, note each), given to the order's run as its
+    decision at the client selection gate (or recorded directly when no run waits). :class:`DecisionError`
+    says what is wrong with it; nothing is applied then."""
+    if not favourites:
+        raise DecisionError("Mark at least one favourite: your favourites are the photos we retouch.")
+    decision = SelectionDecision(approve_all=False, favourites=[Favourite(**f) for f in favourites],
+                                 client=client[:80])
+    return gates.decide(order_id, decision)
+
+
+def request_changes(order_id: int, *, changes: list[tuple[str, str]], client: str) -> int:
+    """The client's change requests on delivered photos, (photo, note) each: each goes back into the line at the
+    first retouch stage (the only stage for a one-stage line), as a counted client revision round
+    (record/rounds.py). Returns the round's number."""
+    if not changes:
+        raise DecisionError("Tick at least one photo to change, and say what to change.")
+    line = order_actions.line_of(order_id)
+    stage = line.stages[1].key if len(line.stages) > 1 else line.first.key
+    return order_actions.revise(order_id=order_id, requests=[(name, stage, note) for name, note in changes],
+                                actor=client[:80])
+
+
+def delivery_of(order_id: int) -> Path:
+    """The file a download link to the order serves: the download ZIP of its delivery package as recorded
+    (Order.delivery_path; the whole package in one ZIP, tasks/package.py), or the delivery zip an earlier postline
+    recorded there; :class:`Refused` while there is none."""
+    with transaction() as session:
+        order = work.get_order(session, order_id)
+    path = Path(order.delivery_path) if order.delivery_path else None
+    if path is not None and path.is_dir():
+        path = download_path(path)
+    if path is None or not path.is_file():
+        raise Refused(f"Order {order_id} has no delivery to download yet: run it to the end first "
+                      f"(`postline order run {order_id}`).")
+    return path
+
+
+def download_name(order_id: int, path: Path) -> str:
+    """The name a client's browser saves the download as: the client and the order before the package's ZIP
+    (``Anna_Ben-order-7-delivery.zip``)."""
+    with transaction() as session:
+        client = work.get_order(session, order_id).client
+    return f"{clean_name(client)}-order-{order_id}-{path.name}" if path.name.startswith("delivery") else path.name
+
+
+def preview_of(link: ClientLink) -> tuple[Path, bool]:
+    """The picture a preview link shows, and whether it is the original: its photo's finished file, or its original
+    (a RAW file) before any."""
+    with transaction() as session:
+        photo = session.get(Photo, int(link.target or 0))
+        if photo is None or photo.order_id != link.order_id:
+            raise NotFound("This preview's photo is not there any more.")
+        stages = [stage.key for stage in work.order_line(session, photo.order_id).stages]
+        finished = work.finished_output(session, photo.id, stages)
+    if finished and finished.output_path:
+        return Path(finished.output_path), False
+    return Path(photo.original_path or ""), True

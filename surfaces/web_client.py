@@ -1,0 +1,213 @@
+"""The client's pages, reached by a signed link (record/links.py) and no sign-in: their gallery (``/g/<token>``:
+pick favourites and album photos, a note per photo, send; later, ask for changes), their download (``/d/<token>``:
+the delivery's zip, resumable with HTTP Range) and a photo's preview (``/p/<token>``). Thin over
+:mod:`surfaces.actions.client`.
+
+A link with a PIN shows a PIN form first; the right PIN leaves a cookie proving it for that link (signed,
+HttpOnly, SameSite=Lax). The link's secret token in the address is what makes a post the client's: another
+site cannot know it (and never learns it from a Referer: Referrer-Policy same-origin). A link that does not open
+(changed, expired, withdrawn, a wrong PIN, too many of them) is a page saying so, with its HTTP status
+(surfaces/web_errors.py's table): never a stack trace.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import FileResponse, Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from config.settings import get_settings
+from qc.gates import DecisionError
+from record import links
+from record.models import ClientLink, LinkPurpose
+from surfaces.actions import client as actions
+from surfaces.web_deps import to, web
+from surfaces.web_errors import RecordId, status_of
+from surfaces.web_images import PREVIEW_LONG_EDGE, preview_jpeg, thumbnail
+
+router = APIRouter()
+Token = Annotated[str, Path(min_length=10, max_length=links.MAX_TOKEN, pattern=r"^[A-Za-z0-9_.\-]+$")]
+PIN_COOKIE = "postline_pin_{}"
+MAX_PHOTOS = 5000
+
+
+def for_clients(request: Request) -> bool:
+    """Whether the request is for one of the client's pages (which have no staff around them)."""
+    return request.url.path[:3] in ("/g/", "/d/", "/p/")
+
+
+def now_of(request: Request) -> datetime:
+    return datetime.fromtimestamp(web(request).clock(), UTC)
+
+
+def opened(request: Request, token: str, purpose: LinkPurpose) -> ClientLink:
+    """The link, if it opens and its PIN (if any) was given in this browser; else a refusal (record/links.py)."""
+    key = web(request).key
+    link = actions.open_link(key, token, purpose, now=now_of(request))
+    if link.pin_hash and not links.proves_pin(key, link, request.cookies.get(PIN_COOKIE.format(link.id))):
+        raise links.PinNeeded("This link asks for the PIN the studio gave you.")
+    return link
+
+
+def client_page(request: Request, template: str, status: int = 200, **context) -> Response:
+    return web(request).templates.TemplateResponse(request, template, context, status_code=status)
+
+
+def refused(request: Request, exc: links.LinkRefused) -> Response:
+    """A link that does not open: the PIN form again (a page's address, a PIN asked or wrong or paused), else a page
+    saying why; a picture's address gets the bare status."""
+    status = status_of(exc)
+    if request.url.path.endswith(".jpg"):
+        return Response(status_code=status)
+    if isinstance(exc, (links.PinNeeded, links.WrongPin, links.PinLocked)):
+        response = client_page(request, "client_pin.html", status, message=str(exc),
+                               asked=isinstance(exc, links.PinNeeded))
+    else:
+        response = client_page(request, "client_refused.html", status, message=str(exc))
+    if isinstance(exc, links.PinLocked):
+        response.headers["Retry-After"] = str(max(1, math.ceil((exc.until - now_of(request)).total_seconds())))
+    return response
+
+
+async def pin_given(request: Request, token: str, purpose: LinkPurpose) -> Response:
+    """The PIN form's post: the right PIN leaves its proof in a cookie and goes back to the link's page."""
+    form = await request.form(max_files=0, max_fields=5, max_part_size=1024)
+    pin = str(form.get("pin", "")).strip()[:64]
+    parts = web(request)
+    link = await run_in_threadpool(actions.give_pin, parts.key, token, purpose, pin, now=now_of(request))
+    response = to(request.url.path)
+    if link.pin_hash:
+        lasts = max(1, math.floor((links.expiry(link) - now_of(request)).total_seconds()))
+        response.set_cookie(PIN_COOKIE.format(link.id), links.pin_proof(parts.key, link), max_age=lasts, path="/",
+                            httponly=True, samesite="lax",
+                            secure=parts.settings.secure_cookie or request.url.scheme == "https")
+    return response
+
+
+# --- the gallery ----------------------------------------------------------------------------------------------
+
+def gallery_page(request: Request, token: str, link: ClientLink, *, status: int = 200, error: str | None = None,
+                 given: dict | None = None) -> Response:
+    view = actions.gallery(link.order_id)
+    return client_page(request, "gallery.html", status, view=view, token=token, error=error, given=given or {},
+                       sent=request.query_params.get("sent"), expires=links.expiry(link))
+
+
+@router.get("/g/{token}")
+def gallery(request: Request, token: Token) -> Response:
+    link = opened(request, token, LinkPurpose.GALLERY)
+    return gallery_page(request, token, link)
+
+
+@router.post("/g/{token}")
+async def gallery_pin(request: Request, token: Token) -> Response:
+    return await pin_given(request, token, LinkPurpose.GALLERY)
+
+
+@router.get("/g/{token}/photos/{photo_id}.jpg")
+def gallery_photo(request: Request, token: Token, photo_id: RecordId) -> Response:
+    link = opened(request, token, LinkPurpose.GALLERY)
+    return FileResponse(actions.gallery_image(link.order_id, photo_id), media_type="image/jpeg",
+                        headers={"Cache-Control": "private, max-age=3600"})
+
+
+async def _rows(request: Request) -> dict[str, dict]:
+    """The gallery form's rows, by photo: each row names its photo (``photo-N``) and carries its ticks and note."""
+    form = await request.form(max_files=0, max_fields=5 * MAX_PHOTOS + 10, max_part_size=64 * 1024)
+    rows = {}
+    for index in range(MAX_PHOTOS):
+        if f"photo-{index}" not in form:
+            break
+        rows[str(form[f"photo-{index}"])] = {"favourite": f"fav-{index}" in form, "album": f"album-{index}" in form,
+                                             "change": f"change-{index}" in form,
+                                             "note": str(form.get(f"note-{index}", "")).strip()[:1000]}
+    return rows
+
+
+def _favourites(rows: dict[str, dict]) -> list[dict]:
+    """The favourites of the gallery's form (an album photo is one too); a note on a photo not marked is refused:
+    it would reach nobody."""
+    stray = [name for name, row in rows.items() if row["note"] and not (row["favourite"] or row["album"])]
+    if stray:
+        raise DecisionError(f"You wrote a note on {', '.join(stray)} without marking it as a favourite: notes go to "
+                            "the retoucher, who works on your favourites only. Mark it, or clear the note.")
+    return [{"photo": name, "album": row["album"], "note": row["note"]}
+            for name, row in rows.items() if row["favourite"] or row["album"]]
+
+
+@router.post("/g/{token}/selection")
+async def send_selection(request: Request, token: Token) -> Response:
+    link = await run_in_threadpool(opened, request, token, LinkPurpose.GALLERY)
+    rows = await _rows(request)
+    view = await run_in_threadpool(actions.gallery, link.order_id)
+    try:
+        if view.mode is not actions.GalleryMode.SELECTING:
+            raise DecisionError("Your selection was sent already (or there is nothing to choose now): this one was "
+                                "not sent. What we have is below.")
+        if sorted(rows) != sorted(p.name for p in view.photos):
+            raise DecisionError("The photos in this gallery changed since you opened it: nothing was sent. Look at "
+                                "them again below and send your selection once more.")
+        await run_in_threadpool(lambda: actions.submit_selection(link.order_id, favourites=_favourites(rows),
+                                                                 client=view.client))
+    except (DecisionError, ValidationError) as exc:
+        message = str(exc) if isinstance(exc, DecisionError) else "; ".join(e["msg"] for e in exc.errors())
+        return await run_in_threadpool(lambda: gallery_page(request, token, link, status=422, error=message,
+                                                            given=rows))
+    return to(f"{request.url.path.removesuffix('/selection')}?sent=selection")
+
+
+@router.post("/g/{token}/changes")
+async def send_changes(request: Request, token: Token) -> Response:
+    link = await run_in_threadpool(opened, request, token, LinkPurpose.GALLERY)
+    rows = await _rows(request)
+    view = await run_in_threadpool(actions.gallery, link.order_id)
+    changes = [(name, row["note"]) for name, row in rows.items() if row["change"]]
+    try:
+        if view.mode is not actions.GalleryMode.DELIVERED:
+            raise DecisionError("Changes can be asked for once your photos are delivered: nothing was sent.")
+        if not set(rows) <= {p.name for p in view.photos}:
+            raise DecisionError("The photos in this gallery changed since you opened it: nothing was sent.")
+        if any(not note for _, note in changes):
+            raise DecisionError("Say what to change on each photo you ticked.")
+        await run_in_threadpool(lambda: actions.request_changes(link.order_id, changes=changes, client=view.client))
+    except DecisionError as exc:
+        return await run_in_threadpool(lambda: gallery_page(request, token, link, status=422, error=str(exc),
+                                                            given=rows))
+    return to(f"{request.url.path.removesuffix('/changes')}?sent=changes")
+
+
+# --- the download and the preview -----------------------------------------------------------------------------
+
+@router.get("/d/{token}")
+def download(request: Request, token: Token) -> Response:
+    """The delivery package's download ZIP. Starlette's FileResponse answers Range requests (206 with Content-Range, several
+    ranges as multipart/byteranges, 416 past the end) and If-Range against its ETag and Last-Modified."""
+    link = opened(request, token, LinkPurpose.DOWNLOAD)
+    path = actions.delivery_of(link.order_id)
+    return FileResponse(path, media_type="application/zip", filename=actions.download_name(link.order_id, path),
+                        headers={"Cache-Control": "private, no-transform"})
+
+
+@router.post("/d/{token}")
+async def download_pin(request: Request, token: Token) -> Response:
+    return await pin_given(request, token, LinkPurpose.DOWNLOAD)
+
+
+@router.get("/p/{token}")
+def preview(request: Request, token: Token) -> Response:
+    link = opened(request, token, LinkPurpose.PREVIEW)
+    (path, original), headers = actions.preview_of(link), {"Cache-Control": "private, max-age=300"}
+    if original:    # a RAW file: its embedded preview (or a reduced decode)
+        cache = get_settings().work_dir / f"order-{link.order_id}" / "thumbs"
+        return FileResponse(thumbnail(path, cache, PREVIEW_LONG_EDGE), media_type="image/jpeg", headers=headers)
+    return Response(preview_jpeg(path), media_type="image/jpeg", headers=headers)
+
+
+@router.post("/p/{token}")
+async def preview_pin(request: Request, token: Token) -> Response:
+    return await pin_given(request, token, LinkPurpose.PREVIEW)

@@ -1,0 +1,128 @@
+"""The senior photographer's grid for the review of the originals: every original waiting for review as a
+thumbnail with the cull's flags and suggestion (qc/cull.py), the frames of a burst side by side with the best
+one named, keep or reject pre-filled with the suggestion, changed with the keyboard (K keep, X reject, arrows
+move: static/originals.js) or the mouse. The decision goes through the same gate and action as `postline review
+decide` and the Prefect UI's form (qc/originals.py, :func:`surfaces.actions.gates.decide`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from config.errors import Forbidden, NotFound
+from config.settings import get_settings
+from qc import cull
+from qc.gates import DecisionError
+from qc.originals import ORIGINALS, CullReason, suggested_culls
+from record import work
+from record.db import transaction
+from record.models import CullVerdict, Photo
+from surfaces.actions import gates
+from surfaces.web_deps import STALE_FORM, ImageViewer, Session, page
+from surfaces.web_errors import RecordId
+from surfaces.web_images import thumbnail
+from surfaces.web_lead import OrderLead, lead
+from surfaces.web_session import Sessions, WebSession
+
+router = APIRouter(prefix="/orders/{order_id}/originals")
+MAX_FRAMES = 10_000
+
+
+@dataclass(frozen=True)
+class Frame:
+    photo_id: int
+    name: str
+    reject: bool                 # pre-filled: the suggestion
+    reason: str                  # the review's reason a reject is given (the suggestion's, else 'other')
+    flags: tuple[str, ...]       # the cull's reason codes
+    notes: str
+    best: bool                   # the best frame of its burst
+    index: int = 0               # its row in the form
+
+
+def frames(order_id: int) -> tuple[list[list[Frame]], list[Frame]]:
+    """The originals waiting for review: burst groups (each a list, side by side on the page), then the rest."""
+    with transaction() as session:
+        work.get_order(session, order_id)
+        waiting = ORIGINALS.waiting(session, order_id)
+        suggestions = {s.photo: s for s in cull.suggest(session, order_id)}
+        culls = {c.photo: c for c in suggested_culls(session, order_id, list(waiting))}
+    groups: dict[int, list[Frame]] = {}
+    singles = []
+    for name, photo in waiting.items():
+        s = suggestions.get(name)
+        frame = Frame(photo_id=photo.id, name=name, reject=name in culls,
+                      reason=culls[name].reason.value if name in culls else CullReason.OTHER.value,
+                      flags=tuple(r.value for r in s.reasons) if s else (), notes="; ".join(s.notes) if s else "",
+                      best=bool(s and s.best and s.group is not None))
+        (groups.setdefault(s.group, []) if s is not None and s.group is not None else singles).append(frame)
+    bursts = [groups[g] for g in sorted(groups)]
+    counter = iter(range(len(waiting)))
+    bursts = [[replace(f, index=next(counter)) for f in group] for group in bursts]
+    return bursts, [replace(f, index=next(counter)) for f in singles]
+
+
+def grid_page(request: Request, session: WebSession, order_id: int, *, status: int = 200, error: str | None = None,
+              done: str | None = None) -> Response:
+    bursts, singles = frames(order_id)
+    with transaction() as db:
+        order = work.get_order(db, order_id)
+    return page(request, "originals.html", session, status=status, order=order, bursts=bursts, singles=singles,
+                reasons=[r.value for r in CullReason], error=error, done=done, keep=CullVerdict.KEEP.value,
+                reject=CullVerdict.REJECT.value)
+
+
+@router.get("")
+def grid(request: Request, order_id: RecordId, session: Session, _lead: OrderLead) -> Response:
+    return grid_page(request, session, order_id)
+
+
+@router.get("/{photo_id}.jpg")
+def original_thumbnail(order_id: RecordId, photo_id: RecordId, person: ImageViewer) -> Response:
+    lead(person)
+    with transaction() as db:
+        photo = db.get(Photo, photo_id)
+    if photo is None or photo.order_id != order_id or not photo.original_path:
+        raise NotFound(f"Order {order_id} has no original {photo_id}.")
+    cache = get_settings().work_dir / f"order-{order_id}" / "thumbs"
+    return FileResponse(thumbnail(Path(photo.original_path), cache), media_type="image/jpeg",
+                        headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.post("")
+async def decide(request: Request, order_id: RecordId, session: Session, person: OrderLead) -> Response:
+    """The grid's decision (a form of a few fields per frame: more than a small form's limit for a wedding's)."""
+    form = dict(await request.form(max_files=0, max_fields=5 * MAX_FRAMES + 10, max_part_size=64 * 1024))
+    if not Sessions.csrf_ok(session, form.get("csrf")):
+        raise Forbidden(STALE_FORM)
+    try:
+        decision = _decision(form, await run_in_threadpool(gates.pending, ORIGINALS, order_id), person.name)
+        done = await run_in_threadpool(gates.decide, order_id, decision)
+    except ValidationError as exc:
+        message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return await run_in_threadpool(grid_page, request, session, order_id, status=422, error=message)
+    except DecisionError as exc:
+        return await run_in_threadpool(grid_page, request, session, order_id, status=422, error=str(exc))
+    return await run_in_threadpool(grid_page, request, session, order_id, done=done)
+
+
+def _decision(form: dict, waiting: list[str], reviewer: str):  # noqa: ANN202 - qc.originals.OriginalsDecision
+    """The review's decision from the grid's form: each frame's row names its photo (``photo-N``) with ``verdict-N``
+    keep or reject, ``reason-N`` and ``note-N``. The frames shown must be the ones waiting now."""
+    rows = []
+    for index in range(MAX_FRAMES):
+        if f"photo-{index}" not in form:
+            break
+        rows.append((str(form[f"photo-{index}"]), str(form.get(f"verdict-{index}", CullVerdict.KEEP.value)),
+                     str(form.get(f"reason-{index}", CullReason.OTHER.value)), str(form.get(f"note-{index}", ""))[:500]))
+    if sorted(name for name, *_ in rows) != sorted(waiting):
+        raise DecisionError("The originals waiting for review changed since this page was loaded (or the form is "
+                            "incomplete): nothing was decided. Look at them again below.")
+    culls = [{"photo": name, "reason": reason, "note": note}
+             for name, verdict, reason, note in rows if verdict == CullVerdict.REJECT.value]
+    return ORIGINALS.build(listed=culls, by=reviewer)

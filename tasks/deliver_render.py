@@ -1,0 +1,152 @@
+"""One photo's delivered files, made in one pass: its final master read and decoded once, its original's
+metadata read once, every rendition of the recipe made from that one decode (tasks/pixels/renditions.py)
+and stamped with the kept and the studio's metadata (tasks/pixels/tags.py).
+
+The files are kept under the order's work folder, content-keyed (the master's and the original's checksums,
+the recipe, the studio's settings, the client), each written under a temporary name and renamed when
+complete: a run that stopped half-way makes only what is missing, and re-packaging an order
+(`postline deliver N`) with nothing changed decodes nothing. Plus two files the package is made from and
+does not hold as such: a thumbnail for the contact sheet and, for an album, the photo at the album's size."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+from config.recipe import FileFormat, Recipe, Rendition
+from presets.model import OutputSpace
+from tasks.errors import Permanent
+from tasks.files import work_path
+from tasks.pixels import renditions, tags
+from tasks.pixels.imageio import U16
+from tasks.pixels.layout import SpreadParams
+
+class MasterGone(Permanent):
+    """A photo's finished file is no longer there (working files are removed after the revision window), so its
+    renditions cannot be made again; the message names it."""
+
+
+CONTACT = "_contact"          # the contact sheet's thumbnail
+ALBUM = "_album"              # the photo at the album's size, for the spreads
+CONTACT_EDGE = 360            # a contact sheet's cell is about 330 x 240 px (A4 at 150 dpi, 5 x 4)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One photo to deliver, as the production record has it."""
+    photo_id: int
+    source_name: str
+    source_sha256: str
+    original_path: str | None
+    master_path: str
+    master_sha256: str | None
+    fallback: dict[str, str] = field(default_factory=dict)   # EXIF the record knows (camera, lens, capture time)
+
+
+@dataclass(frozen=True)
+class Studio:
+    """Who delivers, and to whom (config/settings.py; the order's client)."""
+    name: str
+    artist: str
+    copyright: str          # with {year} still in it
+    email: str
+    phone: str
+    website: str
+    client: str
+    order_id: int
+    order_year: int
+
+    def credit(self, year: int | None, *, client_name: bool, dpi: int) -> tags.Credit:
+        line = self.copyright.replace("{year}", str(year or self.order_year)).replace("{studio}", self.name)
+        return tags.Credit(artist=self.artist, copyright=line, studio=self.name, email=self.email, phone=self.phone,
+                           website=self.website, client=self.client if client_name else None, dpi=dpi)
+
+
+def internal(recipe: Recipe, album: bool) -> list[Rendition]:
+    """The renditions the package is made from: the recipe's, the contact thumbnail and (album) the album size."""
+    extra = [Rendition.model_construct(key=CONTACT, long_edge=CONTACT_EDGE, quality=90,
+                                       colour_space=OutputSpace.SRGB)]
+    if album:
+        edge = max(SpreadParams(dpi=recipe.album.dpi).size_px)
+        extra.append(Rendition.model_construct(key=ALBUM, long_edge=edge, quality=95, colour_space=OutputSpace.SRGB))
+    return list(recipe.renditions) + extra
+
+
+def cache_folder(order_id: int, job: Job, recipe: Recipe, studio: Studio, album: bool) -> Path:
+    key = hashlib.sha256(json.dumps([recipe.digest(), asdict(studio), album, job.master_sha256, job.source_sha256,
+                                     job.fallback], sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return work_path(order_id, "delivery", job.photo_id, 0, f"-{key}")
+
+
+def file_for(folder: Path, rendition: Rendition) -> Path:
+    extension = ".tif" if rendition.format is FileFormat.TIFF else ".jpg"
+    return folder / f"{rendition.key}{extension}"
+
+
+def make_files(master: bytes, kept: tags.Kept, studio: Studio, recipe: Recipe, wanted: list[Rendition]
+               ) -> dict[str, bytes]:
+    """Rendition key -> file bytes, every one of ``wanted`` from one decode of ``master`` (a 16-bit working
+    TIFF's bytes); the recipe's renditions stamped with metadata, the internal ones not."""
+    codes = tifffile.imread(io.BytesIO(master))
+    if codes.ndim != 3 or codes.shape[2] != 3 or codes.dtype != np.uint16:
+        raise ValueError(f"expected a 16-bit RGB master, found {codes.dtype} {codes.shape}")
+    display = codes.astype(np.float32)
+    display *= 1.0 / U16
+    year = kept.capture.year if kept.capture else None
+    fields = {"studio": studio.name, "client": studio.client, "order": str(studio.order_id)}
+    out = {}
+    for made in renditions.make_all(display, wanted, fields=fields, codes=codes):
+        key = made.rendition.key
+        if key.startswith("_"):
+            out[key] = made.data
+        else:
+            credit = studio.credit(year, client_name=recipe.metadata.client_name, dpi=made.rendition.dpi)
+            out[key] = tags.stamp(made.data, kept, credit)
+    return out
+
+
+def render(order_id: int, job: Job, recipe: Recipe, studio: Studio, album: bool) -> dict[str, Path]:
+    """The photo's files (rendition key -> path), made if not made already. Raises RuntimeError when the master
+    changed after its stage recorded it, OSError when the disk fails."""
+    wanted = internal(recipe, album)
+    folder = cache_folder(order_id, job, recipe, studio, album)
+    paths = {r.key: file_for(folder, r) for r in wanted}
+    missing = [r for r in wanted if not paths[r.key].is_file()]
+    if not missing:
+        return paths
+    if not Path(job.master_path).is_file():
+        raise MasterGone(f"{job.source_name}: its finished file {job.master_path} is gone (working files are removed "
+                         "once the revision window has passed), so its renditions cannot be made again; the package "
+                         "delivered before stays as it was")
+    master = Path(job.master_path).read_bytes()
+    if job.master_sha256 and hashlib.sha256(master).hexdigest() != job.master_sha256:
+        raise RuntimeError(f"{job.source_name}: the finished file {job.master_path} changed after its stage "
+                           "recorded it; re-run that stage before delivery")
+    kept = tags.Kept()
+    if job.original_path and Path(job.original_path).is_file():
+        kept = tags.read_original(Path(job.original_path), keep_gps=recipe.metadata.keep_gps,
+                                  keep_serials=recipe.metadata.keep_serials, fallback=job.fallback)
+    elif job.fallback:
+        kept = tags.Kept(exif=dict(job.fallback))
+    folder.mkdir(parents=True, exist_ok=True)
+    for key, data in make_files(master, kept, studio, recipe, missing).items():
+        _write(paths[key], data)
+    return paths
+
+
+def _write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,290 @@
+"""The client's selection end to end: an order created by `postline order create` grades its photos, then its
+real Prefect run waits at the client selection gate; the client opens the gallery link `postline gallery` made
+(a PIN asked), over real HTTP on a real `postline web` (uvicorn), and sends what the gallery page's form sends.
+Only the favourites get retouch work items, the note reaches the retoucher's work item (CLI and web page), the
+other photos are delivered graded. A changed, expired or wrong-PIN link is refused. Then: the same in headless
+Chromium; an overdue selection's reminder e-mailed to a real local SMTP server (aiosmtpd); `--no-selection`."""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+import time
+from collections import defaultdict
+from datetime import timedelta
+from email import message_from_bytes
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+from sqlmodel import select
+
+from record import links, moves, people, work
+from record.db import transaction
+from record.models import (
+    CLIENT_SELECTION, ClientLink, ClientPick, EventKind, Photo, PhotoStatus, ShootType, StageEvent, WorkItem,
+    WorkStatus,
+)
+from surfaces.actions.queue import hand_back
+from surfaces.web import create_app
+from tasks.files import sha256_of, work_path
+from tasks.pixels import imageio
+from tasks.synthetic import write_card
+from tests.browser import chromium_page, free_port, served, until
+from tests.flowkit import MANUAL_SKIN_LINE, Delivery, cli, wait_until_paused
+from tests.test_web import PASSWORD
+
+RETOUCH = ("liquify_skin", "fine_retouch", "design_layout")
+PIN = "2468"
+
+
+@pytest.fixture
+def studio(line_file, monkeypatch, home):
+    line_file(MANUAL_SKIN_LINE)
+    monkeypatch.setenv("POSTLINE_STUDIO_NAME", "Studio Lumen")
+    monkeypatch.delenv("POSTLINE_WEB_SECRET", raising=False)
+    with transaction() as session:
+        people.add_person(session, name="rita", role="retoucher", skills="liquify_skin", password=PASSWORD)
+    return home
+
+
+def gallery_rows(html: str) -> dict[str, int]:
+    """The gallery form's rows: photo name -> its index."""
+    return {name: int(index) for index, name in re.findall(r'name="photo-(\d+)" value="([^"]+)"', html)}
+
+
+def items_by_photo(order_id: int) -> dict[str, set[str]]:
+    with transaction() as session:
+        names = {p.id: p.source_name for p in work.photos(session, order_id)}
+        found = defaultdict(set)
+        for item in session.exec(select(WorkItem).where(WorkItem.order_id == order_id)).all():
+            found[names[item.photo_id]].add(item.stage)
+    return found
+
+
+def test_an_order_waits_for_the_clients_selection_and_retouches_only_the_favourites(studio, tmp_path, monkeypatch,
+                                                                                     prefect_api):
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    monkeypatch.setenv("POSTLINE_PAUSE_POLL_SECONDS", "1")
+    card = write_card(tmp_path / "card", 4)
+    code, out = cli("order", "create", "--client", "Anna & Ben", "--shoot", "wedding", "--from", str(card),
+                    "--package", "1")
+    assert code == 0 and "postline gallery" in out
+    order_id = int(out.strip().splitlines()[-1])
+    from flows.order import order_flow
+
+    result: dict = {}
+    runner = threading.Thread(target=lambda: result.setdefault("package", order_flow(order_id)), daemon=True)
+    runner.start()
+    assert wait_until_paused(order_id, CLIENT_SELECTION, runner) == f"Client selection · order {order_id}"
+    assert all(stages == {"cull_grade"} for stages in items_by_photo(order_id).values())   # graded, then waiting
+
+    with served(create_app()) as base:
+        monkeypatch.setenv("POSTLINE_PUBLIC_URL", base)
+        code, out = cli("gallery", str(order_id), "--days", "7", "--pin", PIN)
+        assert code == 0 and "4 graded photo(s) to choose from" in out
+        url = out.strip().splitlines()[-1]
+        client = httpx.Client(timeout=60)
+
+        assert client.get(url).status_code == 401                                     # the PIN first
+        token = url.rsplit("/", 1)[1]
+        assert client.get(f"{base}/g/{token[:-3]}{token[-3:][::-1]}").status_code in (404,)   # changed: refused
+        refused = client.post(url, data={"pin": "1357"})
+        assert refused.status_code == 403 and "not right" in refused.text
+        assert client.post(url, data={"pin": PIN}, follow_redirects=False).status_code == 303
+        page = client.get(url)
+        assert page.status_code == 200 and "Studio Lumen" in page.text and "up to <strong>1</strong>" in page.text
+        rows = gallery_rows(page.text)
+        names = sorted(rows)
+        assert len(names) == 4
+        proof = client.get(base + re.search(r'src="(/g/[^"]+/photos/\d+\.jpg)"', page.text).group(1))
+        picture = Image.open(io.BytesIO(proof.content))
+        assert proof.status_code == 200 and picture.format == "JPEG" and max(picture.size) <= 1400
+
+        favourite, album = names[0], names[2]
+        form = {f"photo-{rows[n]}": n for n in names}
+        form |= {f"fav-{rows[favourite]}": "1", f"note-{rows[favourite]}": "soften the shadow under the veil",
+                 f"fav-{rows[album]}": "1", f"album-{rows[album]}": "1"}
+        too_many = dict(form) | {f"album-{rows[favourite]}": "1"}                      # 2 album photos, package 1
+        said = client.post(f"{url}/selection", data=too_many)
+        assert said.status_code == 422 and "the package holds 1" in said.text
+        sent = client.post(f"{url}/selection", data=form, follow_redirects=True)
+        assert sent.status_code == 200 and "we have your selection" in sent.text
+        again = client.post(f"{url}/selection", data=form)                           # sent twice: once is taken
+        assert again.status_code == 422 and "sent already" in again.text
+
+        two_weeks_on = time.time() + 14 * 86400
+        with served(create_app(clock=lambda: two_weeks_on)) as later:                 # the same link, expired
+            assert httpx.get(f"{later}/g/{token}", timeout=30).status_code == 410
+
+        wait_until_paused(order_id, "liquify_skin", runner)
+        said = ""
+        while True:
+            code, out = cli("queue", "pull", "--as", "rita", "--to", str(tmp_path / "rita"))
+            if code == 3:
+                break
+            said += out
+            item_id = int(re.search(r"Work item (\d+):", out).group(1))
+            if "soften" in out:
+                rita = httpx.Client(base_url=base, timeout=60)
+                csrf = re.search(r'name="csrf" value="([^"]+)"', rita.get("/signin").text).group(1)
+                rita.post("/signin", data={"name": "rita", "password": PASSWORD, "csrf": csrf})
+                assert "The client asks:</strong> “soften the shadow under the veil”" in rita.get(
+                    f"/items/{item_id}").text
+            working = Path(out.strip().splitlines()[-1])
+            done = working.with_name(working.stem + "-done.tif")
+            imageio.write_working_tiff(done, imageio.read_working_tiff(working) * 0.97)
+            hand_back(item_id=item_id, person="rita", file=done)
+        assert said.count("The client asks: “soften the shadow under the veil”") == 1
+        assert said.count("Work item") == 2                              # the two favourites, nothing else
+        runner.join(timeout=180)
+        delivery = Delivery(Path(result["package"]))
+        stages = items_by_photo(order_id)
+
+        # Delivered: the same link now takes change requests, a counted client revision round.
+        page = client.get(url)
+        rows, graded_only = gallery_rows(page.text), names[1]
+        assert "Your photos are delivered" in page.text and sorted(rows) == names
+        asked = client.post(f"{url}/changes", follow_redirects=True, data={f"photo-{i}": n for n, i in rows.items()}
+                            | {f"change-{rows[graded_only]}": "1", f"note-{rows[graded_only]}": "crop tighter"})
+        assert asked.status_code == 200 and "we have your requests" in asked.text
+
+    assert {n for n, s in stages.items() if s & set(RETOUCH)} == {favourite, album}
+    assert all(stages[n] == {"cull_grade", "qc_gate"} for n in names if n not in (favourite, album))
+    assert delivery.delivered_sources() == set(names) and not delivery.mismatches()
+    with transaction() as session:
+        photos = {p.source_name: p for p in work.photos(session, order_id)}
+        kinds = {photos_name: kind for photos_name, kind in (
+            (session.get(Photo, e.photo_id).source_name, e.kind) for e in session.exec(
+                select(StageEvent).where(StageEvent.order_id == order_id, StageEvent.stage == CLIENT_SELECTION)))}
+        picks = {session.get(Photo, p.photo_id).source_name: p for p in session.exec(select(ClientPick)).all()}
+        finished = {n: work.finished_output(session, p.id, ["cull_grade", *RETOUCH]).stage for n, p in photos.items()}
+    assert {n: p.status for n, p in photos.items()} == {n: PhotoStatus.INGESTED if n == graded_only        # back in
+                                                         else PhotoStatus.DELIVERED for n in names}      # the line
+    assert kinds == {n: EventKind.SELECTED if n in (favourite, album) else EventKind.GRADED_ONLY for n in names}
+    assert picks[album].album and not picks[favourite].album and picks[favourite].note.startswith("soften")
+    assert finished == {n: "design_layout" if n in (favourite, album) else "cull_grade" for n in names}
+
+    code, out = cli("status", str(order_id))
+    assert "Client selection: 2 favourites, 2 graded only, 1 album, 1 notes" in out
+    assert out.splitlines()[0].endswith(" · revision") and "client revision rounds: 1" in out
+    with transaction() as session:
+        redo = [i for i in work.items_in(session, order_id, "liquify_skin") if i.photo_id == photos[graded_only].id]
+        from record.selection import client_notes
+
+        assert [(i.round, client_notes(session, redo)[i.id]) for i in redo] == [(2, "client revision 1: crop tighter")]
+
+
+# --- an order waiting for its client, without a run (the gallery records the selection directly) ----------------
+
+def awaiting_order(home: Path, photos: int = 4, *, package: int = 0) -> int:
+    """An order with a client selection whose ``photos`` photos are graded (a real working TIFF and proof each)
+    and wait for the client."""
+    with transaction() as session:
+        order = work.create_order(session, client="Chloé", shoot=ShootType.WEDDING, preset_name="neutral",
+                                  preset_version=1, preset_hash="0" * 64, preset_json="{}", due=None,
+                                  card_folder=str(home / "card"))
+        order.client_selection, order.package_count = True, package
+        for n in range(photos):
+            photo = work.add_photo(session, Photo(order_id=order.id, source_name=f"IMG_{n + 1:04d}.dng",
+                                                  sha256=f"{n:064d}", size_bytes=1, status=PhotoStatus.INGESTED,
+                                                  original_path=f"/card/IMG_{n + 1:04d}.dng"), first_stage="cull_grade")
+            y, x = np.mgrid[0:300, 0:450].astype(np.float32)
+            scene = np.stack([x / 450, y / 300, np.full_like(x, 0.2 + 0.15 * n)], axis=2)
+            tif = imageio.write_working_tiff(work_path(order.id, "cull_grade", photo.id, 1), scene)
+            imageio.write_jpeg(work_path(order.id, "proofs", photo.id, 1, ".jpg"), scene)
+            item = work.claim_queued(session, work.items_in(session, order.id, "cull_grade")[-1].id)
+            moves.move_item(session, item, WorkStatus.SUBMITTED, actor=work.AUTO_WORKER, output_path=str(tif),
+                            output_sha256=sha256_of(tif))
+        return order.id
+
+
+def test_in_chromium_the_client_marks_two_favourites_writes_a_note_and_sends(studio, monkeypatch):
+    order_id = awaiting_order(studio, package=2)
+    with served(create_app()) as base:
+        monkeypatch.setenv("POSTLINE_PUBLIC_URL", base)
+        url = cli("gallery", str(order_id))[1].strip().splitlines()[-1]
+        with chromium_page() as page:
+            page.goto(url)
+            assert page.locator("figure.pick img").count() == 4
+            until(page, "document.images[0].complete && document.images[0].naturalWidth > 0")
+            page.locator('input.fav[data-photo="IMG_0002.dng"]').check()
+            page.locator('input.fav[data-photo="IMG_0004.dng"]').check()
+            page.locator("figure.pick", has_text="IMG_0004.dng").locator("textarea").fill("brighter eyes, please")
+            page.locator("#send-selection").click()
+            assert page.locator("#sent").inner_text() == "Thank you: we have your selection."
+            assert page.locator("figure.pick").count() == 2 and "brighter eyes, please" in page.content()
+    with transaction() as session:
+        names = {p.id: p.source_name for p in work.photos(session, order_id)}
+        picks = {names[p.photo_id]: (p.favourite, p.note) for p in session.exec(select(ClientPick)).all()}
+        queued = {names[i.photo_id]: i.stage for i in work.items_in(session, order_id, "liquify_skin")}
+        queued |= {names[i.photo_id]: i.stage for i in work.items_in(session, order_id, "qc_gate")}
+    assert picks == {"IMG_0001.dng": (False, ""), "IMG_0002.dng": (True, ""), "IMG_0003.dng": (False, ""),
+                     "IMG_0004.dng": (True, "brighter eyes, please")}
+    assert queued == {"IMG_0001.dng": "qc_gate", "IMG_0002.dng": "liquify_skin", "IMG_0003.dng": "qc_gate",
+                      "IMG_0004.dng": "liquify_skin"}
+
+
+def test_an_overdue_selection_sends_one_reminder_with_the_link(studio, monkeypatch, prefect_api):
+    from aiosmtpd.controller import Controller
+
+    class Inbox:
+        def __init__(self) -> None:
+            self.messages: list[tuple[list[str], bytes]] = []
+
+        async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802 - aiosmtpd's hook
+            self.messages.append((list(envelope.rcpt_tos), envelope.content))
+            return "250 OK"
+
+    order_id = awaiting_order(studio)
+    inbox, port = Inbox(), free_port()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=port)
+    smtp.start()
+    try:
+        monkeypatch.setenv("POSTLINE_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("POSTLINE_SMTP_PORT", str(port))
+        monkeypatch.setenv("POSTLINE_SMTP_SECURITY", "none")
+        monkeypatch.setenv("POSTLINE_SMTP_SENDER", "Studio Lumen <hello@lumen.example>")
+        monkeypatch.setenv("POSTLINE_PUBLIC_URL", "https://proofs.lumen.example")
+        code, out = cli("gallery", str(order_id), "--pin", PIN, "--email", "chloe@example.com")
+        url = out.strip().splitlines()[-1]
+        assert code == 0 and "E-mailed to chloe@example.com" in out and len(inbox.messages) == 1
+        monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+        from flows.reminders import client_reminders_flow
+
+        assert client_reminders_flow() == 0                                # made today: not overdue
+        with transaction() as session:
+            link = session.exec(select(ClientLink)).one()
+            link.created_at -= timedelta(days=8)                            # the client was asked 8 days ago
+            session.add(link)
+        assert "selection OVERDUE" in cli("status")[1]
+        assert "OVERDUE since" in cli("status", str(order_id))[1]
+        assert client_reminders_flow() == 1
+        assert client_reminders_flow() == 0                                # one reminder, not one per run
+    finally:
+        smtp.stop()
+    assert [to for to, _ in inbox.messages] == [["chloe@example.com"], ["chloe@example.com"]]
+    reminder = message_from_bytes(inbox.messages[1][1])
+    body = reminder.get_payload(decode=True).decode()
+    assert reminder["Subject"] == "Reminder: your selection for Studio Lumen" and url in body and PIN not in body
+    with transaction() as session:
+        link = session.exec(select(ClientLink)).one()
+        assert link.reminders == 1 and links.live(link, link.reminded_at)
+    assert "reminded 1x" in cli("status", str(order_id))[1]
+
+
+def test_no_selection_runs_an_order_straight_through(line_file, home, tmp_path):
+    line_file(MANUAL_SKIN_LINE.replace('mode = "manual"', 'operation = "skin"'))
+    card = write_card(tmp_path / "card", 2)
+    code, out = cli("order", "create", "--client", "Dana", "--shoot", "portrait", "--from", str(card),
+                    "--no-selection")
+    order_id = int(out.strip().splitlines()[-1])
+    assert code == 0 and "postline gallery" not in out
+    code, out = cli("order", "run", str(order_id))
+    assert code == 0 and (Path(out.strip().splitlines()[-1]) / "manifest.json").is_file()     # its package
+    assert all(stages == {"cull_grade", *RETOUCH, "qc_gate"} for stages in items_by_photo(order_id).values())
+    with transaction() as session:
+        assert session.exec(select(StageEvent).where(StageEvent.stage == CLIENT_SELECTION)).all() == []

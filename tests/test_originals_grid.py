@@ -1,0 +1,92 @@
+"""The senior photographer's grid for the review of the originals, in headless Chromium: thumbnails of the
+originals, the cull's flags and suggestion pre-filled, a burst's frames side by side with the best one named,
+keep and reject given from the keyboard, and the decision applied through the same gate as `postline review
+decide` (culled photos, decisions recorded beside the suggestion)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+from PIL import Image
+from sqlmodel import select
+
+from record import cull as cull_record
+from record import people, work
+from record.db import transaction
+from record.models import CullDecision, CullSignals, CullVerdict, Photo, PhotoStatus, ShootType
+from surfaces.web import create_app
+from tests.browser import chromium_page, served, until
+from tests.test_web import PASSWORD
+
+T0 = datetime(2026, 6, 20, 14, 0, 0)
+# name: (seconds after T0, hash bits from all-zero, blur where the subject is)
+FRAMES = {"A.jpg": (0, 0, 0.30), "B.jpg": (1, 2, 0.45), "C.jpg": (100, 30, 0.80), "D.jpg": (200, 60, 0.20)}
+
+
+def _order(home) -> int:
+    """Four originals (real JPEG files) with their cull signals: A and B one burst (A the sharper), C blurred."""
+    home.mkdir(parents=True, exist_ok=True)
+    with transaction() as session:
+        order = work.create_order(session, client="Mia & Leo", shoot=ShootType.WEDDING, preset_name="neutral",
+                                  preset_version=1, preset_hash="0" * 64, preset_json="{}", due=None,
+                                  card_folder=str(home / "card"))
+        for n, (name, (seconds, bits, blur)) in enumerate(FRAMES.items()):
+            path = home / name
+            colour = np.array([40 + 50 * n, 120, 200 - 40 * n], np.uint8)
+            Image.fromarray(np.broadcast_to(colour, (200, 300, 3)).copy()).save(path, quality=90)
+            photo = work.add_photo(session, Photo(order_id=order.id, source_name=name, sha256=f"{n:064x}",
+                                                  size_bytes=path.stat().st_size, status=PhotoStatus.INGESTED,
+                                                  capture_time=T0 + timedelta(seconds=seconds),
+                                                  original_path=str(path)), first_stage="cull_grade")
+            cull_record.add_signals(session, CullSignals(
+                photo_id=photo.id, order_id=order.id, source="image", width=300, height=200, subject="region",
+                blur=blur, motion=0.05, motion_angle=0, highlights=0.0, shadows=0.0, median_luma=0.45, faces=0,
+                eyes="", phash=f"{(1 << bits) - 1:016x}"))
+        people.add_person(session, name="sergei", role="lead", skills="", password=PASSWORD)
+        return order.id
+
+
+def test_the_grid_shows_the_suggestion_and_takes_keep_and_reject_from_the_keyboard(home, monkeypatch):
+    monkeypatch.delenv("POSTLINE_WEB_SECRET", raising=False)
+    order_id = _order(home)
+    with served(create_app()) as base, chromium_page() as page:
+        page.goto(f"{base}/signin")
+        page.fill("input[name=name]", "sergei")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.goto(f"{base}/orders/{order_id}")
+        page.click("#originals-grid")
+        frames = page.locator(".frame")
+        assert frames.count() == 4
+        until(page, "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+
+        burst = page.locator(".burst .frame")
+        assert [burst.nth(i).get_attribute("data-photo") for i in range(2)] == ["A.jpg", "B.jpg"]
+        a, b = burst.nth(0).bounding_box(), burst.nth(1).bounding_box()
+        assert a["y"] == b["y"] and b["x"] > a["x"] + a["width"] / 2                   # side by side
+        assert "best of the burst" in burst.nth(0).inner_text()
+        suggested = {frames.nth(i).get_attribute("data-photo"): "reject" in frames.nth(i).get_attribute("class")
+                     for i in range(4)}
+        assert suggested == {"A.jpg": False, "B.jpg": True, "C.jpg": True, "D.jpg": False}
+        assert "blurred" in page.locator('.frame[data-photo="C.jpg"] .flags').inner_text()
+
+        page.keyboard.press("k")               # A: keep (it was), on to B
+        page.keyboard.press("k")               # B: keep, against the suggestion
+        page.keyboard.press("ArrowRight")      # C: left as suggested (reject)
+        page.keyboard.press("x")               # D: reject, against the suggestion
+        assert "reject" not in page.locator('.frame[data-photo="B.jpg"]').get_attribute("class")
+        assert page.locator('.frame[data-photo="D.jpg"] input[value="reject"]').is_checked()
+        page.click("#give-decision")
+        assert "2 approved; C.jpg culled (blurred); D.jpg culled (other)" in page.locator("#decided").inner_text()
+
+    with transaction() as session:
+        statuses = {p.source_name: p.status for p in work.photos(session, order_id)}
+        names = {p.id: p.source_name for p in work.photos(session, order_id)}
+        decisions = {names[d.photo_id]: (d.suggested, d.decided, d.actor)
+                     for d in session.exec(select(CullDecision)).all()}
+    assert statuses == {"A.jpg": PhotoStatus.INGESTED, "B.jpg": PhotoStatus.INGESTED,
+                        "C.jpg": PhotoStatus.CULLED, "D.jpg": PhotoStatus.CULLED}
+    K, R = CullVerdict.KEEP, CullVerdict.REJECT
+    assert decisions == {"A.jpg": (K, K, "sergei"), "B.jpg": (R, K, "sergei"), "C.jpg": (R, R, "sergei"),
+                         "D.jpg": (K, R, "sergei")}
