@@ -16,21 +16,23 @@ import numpy as np
 import pytest
 import tifffile
 from prefect.client.orchestration import get_client
+from sqlmodel import select
 
 from config.line import DEFAULT_LINE_FILE, Operation, get_line
 from config.settings import get_settings
 from presets.model import Preset
 from qc.review import PhotoRejection, QcDecision, ReviewReason
+from qc.selection import Favourite, SelectionDecision
 from record import people, stats, work
 from record.db import transaction
-from record.models import QC_GATE, EventKind, PhotoStatus, WorkStatus
+from record.models import CLIENT_SELECTION, QC_GATE, EventKind, PhotoStatus, WorkItem, WorkStatus
 from surfaces.actions.gates import decide
 from surfaces.actions.orders import create_order
 from surfaces.actions.queue import hand_back as submit_work, pull_to_folder
 from tasks.operations import OPERATIONS, OpContext
 from tasks.pixels import imageio
 from tasks.synthetic import DngMeta, render_scene, write_dng
-from tests.flowkit import MANUAL_SKIN_LINE, Delivery
+from tests.flowkit import MANUAL_SKIN_LINE, Delivery, sha256
 
 STAGES = ("cull_grade", "liquify_skin", "fine_retouch", "design_layout")
 
@@ -131,8 +133,10 @@ def test_the_fused_line_delivers_what_stage_by_stage_did_and_a_send_back_mid_run
     for name, photo in photos.items():
         expected = imageio.read_working_tiff(_stage_by_stage(order_id, photo.id, Path(photo.original_path), tmp_path))
         assert np.array_equal(imageio.read_working_tiff(finals[name].output_path), expected), name
-        jpeg = imageio.write_jpeg(tmp_path / f"{photo.id}.jpg", expected, quality=get_settings().jpeg_quality)
-        assert delivery.zip.read(delivery.entry(name, "full")["path"]) == jpeg.read_bytes(), name
+        full = delivery.entry(name, "full")          # the package's renditions were made from that very master
+        assert full["master_sha256"] == finals[name].output_sha256 == sha256(Path(finals[name].output_path)), name
+        assert delivery.image(full).size == (expected.shape[1], expected.shape[0]), name
+    assert delivery.mismatches() == []
     assert finals["DSC_0002.dng"].round == 2
 
     # the record stays per stage: every stage's events and touch seconds, the send-back counted where it went
@@ -159,6 +163,42 @@ def test_the_fused_line_delivers_what_stage_by_stage_did_and_a_send_back_mid_run
         page = tif.pages[0]
         assert page.compression == tifffile.COMPRESSION.ZSTD and page.predictor == tifffile.PREDICTOR.HORIZONTAL
         assert page.bitspersample == 16
+
+
+def test_with_the_clients_selection_grading_runs_alone_and_only_favourites_run_on_fused(line_file, tmp_path):
+    line_file(DEFAULT_LINE_FILE.read_text())                                        # every stage automatic
+    order_id = create_order(client="Chosen", shoot="portrait", card=_card(tmp_path / "card", 3), preset_name=None,
+                            due=None, client_selection=True).id
+    runner, result = _start(order_id)
+    _waiting_on(order_id, CLIENT_SELECTION, runner)
+
+    # graded, each photo waits for the client's pick with a full-size graded master: nothing of the run after it
+    with transaction() as session:
+        graded = {p.source_name: work.final_output(session, p.id, "cull_grade") for p in work.photos(session, order_id)}
+        assert {i.stage for i in session.exec(select(WorkItem).where(WorkItem.order_id == order_id))} == {"cull_grade"}
+    assert [_files(order_id, stage) for stage in STAGES] == [{"master": 3}, {}, {}, {}]
+    assert {imageio.read_working_tiff(i.output_path).shape[:2] for i in graded.values()} == {(320, 480)}
+    decide(order_id, SelectionDecision(approve_all=False, favourites=[Favourite(photo="DSC_0001.dng")]))
+    runner.join(timeout=180)
+    delivery = Delivery(Path(result["zip"]))
+
+    with transaction() as session:
+        photos = {p.source_name: p for p in work.photos(session, order_id)}
+        finished = {n: work.finished_output(session, p.id, list(STAGES)) for n, p in photos.items()}
+        [skin] = work.items_in(session, order_id, "liquify_skin", WorkStatus.SUBMITTED)
+        submitted = Counter(e.stage for e in work.events(session, order_id) if e.kind is EventKind.SUBMITTED)
+    assert {n: f.stage for n, f in finished.items()} == {"DSC_0001.dng": "design_layout", "DSC_0002.dng": "cull_grade",
+                                                         "DSC_0003.dng": "cull_grade"}
+    assert delivery.mismatches() == [] and delivery.delivered_sources() == set(photos)
+    for name, final in finished.items():              # the graded-only delivered from their full graded master
+        full = delivery.entry(name, "full")
+        assert full["master_sha256"] == final.output_sha256 and delivery.image(full).size == (480, 320), name
+    # the favourite's retouch run started from its graded master (grading not computed again nor recorded twice),
+    # fused: previews in the middle, one master where the line ends
+    assert skin.input_path == graded["DSC_0001.dng"].output_path
+    assert submitted == {"cull_grade": 3, "liquify_skin": 1, "fine_retouch": 1, "design_layout": 1}
+    assert [_files(order_id, stage) for stage in STAGES] == [
+        {"master": 3}, {"preview": 1}, {"preview": 1}, {"master": 1}]
 
 
 def test_graded_photos_reach_a_retoucher_while_the_rest_are_still_grading(line_file, tmp_path, monkeypatch):
@@ -207,7 +247,7 @@ def test_graded_photos_reach_a_retoucher_while_the_rest_are_still_grading(line_f
     while (pulled := pull_to_folder(person="rita", folder=tmp_path / "rita")) is not None:
         hand_back(pulled[0].id, pulled[1])
     runner.join(timeout=180)
-    assert Path(result["zip"]).is_file()
+    assert Delivery(Path(result["zip"])).mismatches() == []
     with transaction() as session:
         assert {p.status for p in work.photos(session, order_id)} == {PhotoStatus.DELIVERED}
     # a master where the retoucher took over and one at the end; the automatic run after people wrote previews

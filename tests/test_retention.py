@@ -81,7 +81,7 @@ def test_working_files_go_after_the_revision_window_and_a_late_revision_reruns_f
     _cli("order", "revise", str(order_id), "--photo", "DSC_0002.dng:fine_retouch:warmer please")
     second = Path(order_flow(order_id))
 
-    assert second != first and second.name.endswith("-rev1.zip")
+    assert second != first and second.name.endswith("-rev1")                        # the revision's package
     delivery, before = Delivery(second), Delivery(first)
     assert delivery.mismatches() == [] and delivery.delivered_sources() == {"DSC_0001.dng", "DSC_0002.dng"}
     unchanged = delivery.entry("DSC_0001.dng", "full")
