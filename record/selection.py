@@ -13,6 +13,10 @@ paused run: qc/selection.py) picks each waiting photo once, in one transaction p
   :func:`record.work.finished_output`);
 - the pick itself (favourite, album, note) is a :class:`record.models.ClientPick` row.
 
+In such an order grading never runs fused with the automatic stages after it (:func:`run_of`): each photo's pass
+ends at grading with a full graded master, the file a favourite's retouch run starts from and a graded-only photo
+is delivered from.
+
 Later rounds keep to it: a graded-only photo QC sends back to grading goes from grading to the QC gate again;
 a client's revision request (record/rounds.py) puts a photo in a retouch stage, from where it goes on as any.
 Data functions take ``session`` and do not commit.
