@@ -236,6 +236,25 @@ class Line(BaseModel):
         index = keys.index(key)
         return self.stages[index + 1] if index + 1 < len(keys) else None
 
+    def segment(self, key: str, *, client_selection: bool = False) -> tuple[StageSpec, ...]:
+        """The automatic stages in a row around stage ``key`` (automatic itself): they run fused, one pass per
+        photo (tasks/stages.py). A manual or assisted stage is never in one. With ``client_selection`` (the
+        order's client picks favourites after grading: record/selection.py) the first stage ends its run: the
+        photo stops there, its graded master written, and only favourites go on to the next."""
+        keys = [s.key for s in self.stages]
+        start = end = keys.index(key)
+        if self.stages[start].needs_people:
+            raise ValueError(f"stage {key!r} is {self.stages[start].mode.value}: it is in no automatic segment")
+
+        def joined(i: int) -> bool:      # stage i joins the run of stage i - 1
+            return not (client_selection and i == 1)
+
+        while start > 0 and not self.stages[start - 1].needs_people and joined(start):
+            start -= 1
+        while end + 1 < len(keys) and not self.stages[end + 1].needs_people and joined(end + 1):
+            end += 1
+        return self.stages[start:end + 1]
+
     def changes_to(self, other: "Line") -> list[str]:
         """What moving from this line to ``other`` changes, one sentence each: stages added, removed or
         changed (mode, operation, limits...), the stage order, the gates."""

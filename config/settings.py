@@ -35,6 +35,12 @@ class PostlineSettings(BaseSettings):
         default=24, ge=1, le=500,
         description="Photos per task run: image work is batched so a flow run holds tens, not thousands, of task runs.",
     )
+    max_batches: int = Field(
+        default=32, ge=1, le=1000,
+        description="Most task runs one stage of one order is split into: past POSTLINE_BATCH_SIZE x this many photos, "
+                    "batches grow instead, so a 2,500-photo order shows tens of task runs per stage, not a hundred. "
+                    "At least a few per worker (POSTLINE_WORKERS, or the Dask cluster's) keeps them all busy.",
+    )
     workers: int = Field(
         default=2, ge=1, le=64,
         description="Photo batches processed at once on this machine (the thread pool used without dask_address).",
@@ -95,6 +101,14 @@ class PostlineSettings(BaseSettings):
     max_rework_rounds: int = Field(
         default=1, ge=0, le=5,
         description="How many times an automatic QC rejection sends a photo back to its stage before it is held.",
+    )
+
+    revision_window_days: int = Field(
+        default=30, ge=0, le=3650,
+        description="Days after an order's delivery its working files (stage masters, previews, proofs, the delivery's "
+                    "JPEGs before zipping) are kept for client revisions; then housekeeping removes them. Originals "
+                    "and delivery zips are kept. A revision asked for after that re-runs the photo from its original "
+                    "through the whole line.",
     )
 
     max_result_pixels: int = Field(

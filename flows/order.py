@@ -1,10 +1,11 @@
 """The order flow: one flow run per client order, through the whole line.
 
 ingest -> (senior review of the originals) -> each stage of the order's line (config/line.toml as it was when
-the order first started; after grading, the client's selection when the order has one: their favourites are
-retouched, the rest go to QC as graded) -> QC gate -> (rework back to the blamed stage) -> delivery. The
-production record decides what is left to do, so running an order again after a crash picks up where it stopped
-and redoes no finished photo; one run at a time (tasks/runs.py)."""
+the order first started; automatic stages in a row run as one sub-run, one pass per photo, and each photo moves
+on to people's queues as soon as its pass is done; after grading, the client's selection when the order has one:
+their favourites are retouched, the rest go to QC as graded) -> QC gate -> (rework back to the blamed stage) ->
+delivery. The production record decides what is left to do, so running an order again after a crash picks up
+where it stopped and redoes no finished photo; one run at a time (tasks/runs.py)."""
 
 from prefect import flow
 from prefect.runtime import flow_run
@@ -22,6 +23,7 @@ from tasks.planning import next_stage, order_title
 from tasks.progress import publish_progress
 from tasks.runners import photo_runner
 from tasks.runs import order_run
+from tasks.stages import restore_finished_files
 
 
 def _run_name() -> str:
@@ -49,6 +51,7 @@ def order_flow(order_id: int, wait: bool = False) -> str:
             else:
                 stage_flow.with_options(task_runner=pool)(order_id, stage)
             publish_progress(order_id)
+        restore_finished_files(order_id)
         return delivery_flow(order_id)
 
 

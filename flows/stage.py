@@ -1,6 +1,8 @@
-"""One stage of the line for one order. Automatic: its queued photos, in batches, through the stage's
-operation. Manual: the photos wait in the stage's queue for retoucher, and the run waits for them
-(paused, holding no CPU). Assisted: postline prepares each photo first, then as manual."""
+"""One stage of the line for one order. Automatic: the stage and the automatic stages after it (its automatic
+run, config.line.Line.segment) work their queued photos in batches, one pass per photo through the whole run;
+each photo moves on (to people's queues, the QC gate) as soon as its pass is done. Manual: the photos wait in the
+stage's queue for retouchers, and the run waits for them (paused, holding no CPU). Assisted: postline prepares
+what is not prepared yet (a pass ending before the stage prepares its photos itself), then as manual."""
 
 from prefect import flow, unmapped
 from prefect.runtime import flow_run
@@ -8,15 +10,14 @@ from prefect.runtime import flow_run
 from config.line import StageMode
 from flows.waiting import wait_for_people
 from tasks.handoff import prepare_batch
-from tasks.planning import add_counts, plan_batches, round_title
+from tasks.planning import add_counts, plan_batches, run_title
 from tasks.progress import publish_progress
 from tasks.runs import line_of
 from tasks.stages import run_stage_batch
 
 
 def _run_name() -> str:
-    params = flow_run.parameters
-    return round_title(params["order_id"], params["stage"], line_of(params["order_id"]).stage(params["stage"]).title)
+    return run_title(flow_run.parameters["order_id"], flow_run.parameters["stage"])
 
 
 @flow(name="stage", flow_run_name=_run_name)

@@ -48,20 +48,23 @@ def blamed_stage(problems: list[Problem], line: Line | None = None, made_by: str
     return min((origin(p) for p in problems), key=keys.index)
 
 
-def _look_problem(display, photo: Photo, order_id: int, spec) -> Problem | None:  # noqa: ANN001
+def _look_problem(display, photo: Photo, order_id: int, spec, line: Line | None = None) -> Problem | None:  # noqa: ANN001
     """The photo's look against its graded reference (written by grading; none for a photo graded before it
     existed or by hand: no verdict). When it is lost, each stage's recorded output is compared in line order and
-    the first that shows it is blamed."""
-    stages = line_of(order_id).stages
+    the first that shows it is blamed: a working master where one was written (people's stages, the end of an
+    automatic run), else the stage's preview (tasks/stages.py: a fused stage records its output at the reference's
+    size), which is all this comparison needs. ``line``: the order's (default: read from the record)."""
+    stages = (line or line_of(order_id)).stages
     with transaction() as session:
         grader = work.final_output(session, photo.id, stages[0].key)
-        outputs = [(spec_.key, work.final_output(session, photo.id, spec_.key)) for spec_ in stages]
     reference_file = reference_path(order_id, photo.id, grader.round) if grader else None
     if reference_file is None or not reference_file.exists():
         return None
     reference = imageio.read_working_tiff(reference_file)
     if checks.check_look(display, reference, spec) is None:
         return None
+    with transaction() as session:
+        outputs = [(spec_.key, work.final_output(session, photo.id, spec_.key)) for spec_ in stages]
     for key, item in outputs:
         try:
             output = imageio.read_working_tiff(item.output_path) if item and item.output_path else None
@@ -105,13 +108,13 @@ def _inspect(item: WorkItem, photo: Photo) -> list[Problem]:
     tint = checks.preset_neutral_tint(preset)
     problems += check_image(display, expected_size=None if crop else size, spec=spec,
                             expected_aspect=size[0] / size[1] if crop and size else None, neutral_tint=tint)
-    look = _look_problem(display, photo, item.order_id, spec)
+    look = _look_problem(display, photo, item.order_id, spec, line)
     if look is not None and calibrated_from and look.stage == line.stages[0].key:
         look = replace(look, message=f"{look.message}; it was graded with the session calibration fitted on "
                                      f"{calibrated_from}: check it (`postline status {item.order_id}`)")
     if look is not None:
         problems.append(look)
-    if before and before != item.input_path:
+    if before and before not in (item.input_path, photo.original_path):   # the original: no stage's version
         try:
             previous = imageio.read_working_tiff(before)
         except Exception:  # noqa: BLE001  - gone, or not a working file (a RAW): nothing to compare with

@@ -126,6 +126,9 @@ class Order(SQLModel, table=True):
     line_json: str | None = Field(default=None, description=(
         "The line this order runs with (config.line.Line as JSON), recorded when it first starts: editing the "
         "line file changes new orders only; `postline order use-line` moves an order explicitly."))
+    work_removed_at: datetime | None = Field(default=None, description=(
+        "When housekeeping removed the order's working files, the revision window after its delivery being over "
+        "(tasks/retention.py); a revision asked for after that re-runs the photo from its original."))
     # The order's run lease (record/runs.py): at most one live run per order.
     run_flow_run_id: str | None = Field(default=None, max_length=36, description="The order flow run holding the order.")
     run_name: str | None = Field(default=None, max_length=200, description="Its name in the Prefect UI.")

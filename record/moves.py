@@ -12,7 +12,8 @@ also picks the item (:mod:`record.claim_sql`, checked against the table here; ca
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement
@@ -154,6 +155,52 @@ def move_item(session: Session, item: WorkItem, to: WorkStatus, *, actor: str,
     session.add(event)
     record_codes(session, event)   # a rejection's reason codes, one row each (record/reasons.py)
     return item
+
+
+@dataclass(frozen=True)
+class StageDone:
+    """One automatic stage's work in a fused pass (tasks/stages.py): the stage, its output and touch seconds."""
+    stage: str
+    output_path: str
+    output_sha256: str
+    seconds: float
+
+
+def record_pass(session: Session, item: WorkItem, done: Sequence[StageDone], *, actor: str, input_path: str,
+                lease_expires_at: datetime, then: str | None, then_input: str) -> WorkItem | None:
+    """An automatic run of stages worked in one pass, recorded as the separate moves would be: ``item`` (claimed,
+    the run's first stage in ``done``) submitted; for each later stage of ``done``, its item queued, claimed and
+    submitted (its input: ``input_path``, the file the pass started from); then the photo queued at ``then`` (the
+    next stage or the QC gate; None: nowhere yet, graded it awaits the client's selection, record/selection.py)
+    with ``then_input``. Every item gets its ENQUEUED, CLAIMED and SUBMITTED events
+    with the stage's seconds, all in the caller's transaction. The first move is guarded like any; the later
+    items are new in this transaction (nobody else can have moved them), so they are written in their final
+    state at once: a handful of statements for the whole run, not a dozen per stage. Returns the queued item
+    (None when ``then`` is)."""
+    first, *later = done
+    move_item(session, item, WorkStatus.SUBMITTED, actor=actor, seconds=first.seconds,
+              output_path=first.output_path, output_sha256=first.output_sha256)
+    now = utcnow()
+    common = {"order_id": item.order_id, "photo_id": item.photo_id, "round": item.round, "queue_rank": item.queue_rank}
+    rows = [WorkItem(**common, stage=stage.stage, status=WorkStatus.SUBMITTED, claimed_by=actor, attempt=1,
+                     lease_expires_at=lease_expires_at, input_path=input_path, output_path=stage.output_path,
+                     output_sha256=stage.output_sha256, created_at=now, updated_at=now) for stage in later]
+    queued = None if then is None else WorkItem(**common, stage=then, status=WorkStatus.QUEUED,
+                                                input_path=then_input, created_at=now, updated_at=now)
+    session.add_all([*rows, *([queued] if queued is not None else [])])
+    session.flush()
+    events = []
+    for row, stage in zip(rows, later):
+        base = {"order_id": row.order_id, "photo_id": row.photo_id, "work_item_id": row.id, "stage": row.stage,
+                "round": row.round, "actor": actor, "at": now}
+        events += [StageEvent(**base, kind=EventKind.ENQUEUED),      # claimed as it is queued: no queue wait
+                   StageEvent(**base, kind=EventKind.CLAIMED, queued_at=now, seconds=0.0),
+                   StageEvent(**base, kind=EventKind.SUBMITTED, seconds=stage.seconds)]
+    if queued is not None:
+        events.append(StageEvent(order_id=queued.order_id, photo_id=queued.photo_id, work_item_id=queued.id,
+                                 stage=then, round=queued.round, kind=EventKind.ENQUEUED, actor=actor, at=now))
+    session.add_all(events)
+    return queued
 
 
 def queue_wait(session: Session, item_id: int, now: datetime) -> tuple[datetime | None, float | None]:

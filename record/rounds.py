@@ -6,11 +6,13 @@ go through these. Each takes ``session`` and does not commit; each status change
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from sqlmodel import Session, col, func, select
 
 from config.errors import Invalid
 from record import moves, work
-from record.models import CLIENT_REVIEW, QC_GATE, OrderStatus, Photo, PhotoStatus, WorkItem, WorkStatus
+from record.models import CLIENT_REVIEW, QC_GATE, Order, OrderStatus, Photo, PhotoStatus, WorkItem, WorkStatus
 
 
 def previous_item(session: Session, photo_id: int, stage: str, round: int) -> WorkItem | None:
@@ -67,6 +69,15 @@ class RevisionError(Invalid):
     """A revision request names a photo that was not delivered, or a stage that is not in the line."""
 
 
+def _made_before_removal(order: Order, item: WorkItem) -> bool:
+    """Whether ``item``'s files went with the order's working files (removed after the revision window)."""
+    if order.work_removed_at is None:
+        return False
+    made, removed = item.created_at, order.work_removed_at
+    made, removed = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (made, removed))
+    return made < removed
+
+
 def request_revision(session: Session, *, order_id: int, requests: list[tuple[str, str, str]],
                      stages: list[str], actor: str = "client") -> int:
     """The client's change requests on a delivery, as (photo card name, stage to redo, note): each photo goes
@@ -81,10 +92,16 @@ def request_revision(session: Session, *, order_id: int, requests: list[tuple[st
             + (f"no stage {', '.join(bad)} (stages: {', '.join(stages)})." if bad else "")
             + ("" if requests else "name at least one photo"))
     order.revisions += 1
+    first = work.order_line(session, order_id).first.key
     for name, stage, note in requests:
         photo = delivered[name]
         last_round = session.exec(select(func.max(WorkItem.round)).where(WorkItem.photo_id == photo.id)).one()
         reason = f"client revision {order.revisions}: {note}" if note else f"client revision {order.revisions}"
+        earlier = previous_item(session, photo.id, stage, last_round + 1)
+        if earlier is not None and _made_before_removal(order, earlier):   # its working files are gone
+            stage = first
+            reason += (f" (its working files were removed {order.work_removed_at:%Y-%m-%d}, after the revision "
+                       "window: it runs the whole line again from its original)")
         revise(session, photo, stage=stage, round=last_round + 1, actor=actor, reason=reason)
     work.set_order_status(session, order, OrderStatus.REVISION, actor=actor,
                           reason=f"client revision {order.revisions}: {len(requests)} photo(s) back in the line")

@@ -13,6 +13,10 @@ paused run: qc/selection.py) picks each waiting photo once, in one transaction p
   :func:`record.work.finished_output`);
 - the pick itself (favourite, album, note) is a :class:`record.models.ClientPick` row.
 
+In such an order grading never runs fused with the automatic stages after it (:func:`run_of`): each photo's pass
+ends at grading with a full graded master, the file a favourite's retouch run starts from and a graded-only photo
+is delivered from.
+
 Later rounds keep to it: a graded-only photo QC sends back to grading goes from grading to the QC gate again;
 a client's revision request (record/rounds.py) puts a photo in a retouch stage, from where it goes on as any.
 Data functions take ``session`` and do not commit.
@@ -25,7 +29,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, func, select
 
-from config.line import Line
+from config.line import Line, StageSpec
 from record import links, moves, work
 from record.models import (
     CLIENT_SELECTION, QC_GATE, ClientLink, ClientPick, EventKind, LinkPurpose, Order, Photo, PhotoStatus,
@@ -45,13 +49,23 @@ def pick_of(session: Session, photo_id: int) -> ClientPick | None:
     return session.get(ClientPick, photo_id)
 
 
-def next_stage(session: Session, line: Line, item: WorkItem) -> str | None:
+def run_of(session: Session, line: Line, order_id: int, key: str) -> tuple[StageSpec, ...]:
+    """The automatic run of stages around stage ``key`` as order ``order_id`` runs them, fused
+    (:meth:`config.line.Line.segment`): with the client's selection, grading runs alone, its graded master
+    written, and the photo stops there for the client's picks."""
+    return line.segment(key, client_selection=selects(session, order_id))
+
+
+def next_stage(session: Session, line: Line, item: WorkItem, *, done: str | None = None) -> str | None:
     """Where the photo of ``item`` goes once ``item``'s stage is done with it: the line's next stage (the QC gate
     after the last). After grading, in an order with a client selection: a favourite to the next stage, a photo
-    the client did not choose to the QC gate, and a photo not picked yet nowhere (None: the selection queues it)."""
-    after = line.next_after(item.stage)
+    the client did not choose to the QC gate, and a photo not picked yet nowhere (None: the selection queues it).
+    ``done``: the stage just done, when not ``item``'s own (a fused pass records a run of stages under the item of
+    its first: tasks/stages.py)."""
+    stage = done or item.stage
+    after = line.next_after(stage)
     following = after.key if after else QC_GATE
-    if item.stage != line.first.key or not selects(session, item.order_id):
+    if stage != line.first.key or not selects(session, item.order_id):
         return following
     pick = pick_of(session, item.photo_id)
     if pick is None:

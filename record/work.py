@@ -3,9 +3,10 @@ status changes go through :mod:`record.moves`."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 
+from sqlalchemy import or_, update
 from sqlmodel import Session, col, func, select
 
 from config.errors import NotFound  # noqa: F401  (raised here; callers catch work.NotFound)
@@ -184,3 +185,31 @@ def claim_queued(session: Session, item_id: int, *, actor: str = AUTO_WORKER,
     if item is None or item.status is not WorkStatus.QUEUED:
         return None
     return moves.move_item(session, item, WorkStatus.CLAIMED, actor=actor, lease_expires_at=utcnow() + lease)
+
+
+def record_output(session: Session, item_id: int, sha256: str) -> None:
+    """A stage's output file was made again (the same work, from the original): its checksum as it is now."""
+    item = session.get(WorkItem, item_id)
+    item.output_sha256, item.updated_at = sha256, utcnow()
+    session.add(item)
+
+
+def working_files_due(session: Session, *, delivered_before: datetime) -> list[int]:
+    """Orders whose working files may go: delivered (and not running or being revised since), their last delivery
+    before ``delivered_before``, and their working files not removed since that delivery."""
+    last = (select(StageEvent.order_id, func.max(StageEvent.at).label("at"))
+            .where(StageEvent.kind == EventKind.DELIVERED).group_by(StageEvent.order_id).subquery())
+    rows = session.exec(select(Order.id).join(last, last.c.order_id == Order.id).where(
+        Order.status == OrderStatus.DELIVERED, last.c.at < delivered_before,
+        or_(col(Order.work_removed_at).is_(None), col(Order.work_removed_at) < last.c.at)).order_by(Order.id)).all()
+    return list(rows)
+
+
+def mark_working_files_removed(session: Session, order_id: int) -> bool:
+    """Record that the order's working files are being removed, if it is still delivered (a revision or a run
+    that took it since keeps them): from now on a revision re-runs photos from their originals. One guarded
+    UPDATE; False when the order is not delivered any more."""
+    result = session.execute(update(Order).where(Order.id == order_id, Order.status == OrderStatus.DELIVERED)
+                             .values(work_removed_at=utcnow()))
+    return result.rowcount == 1
+

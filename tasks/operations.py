@@ -1,7 +1,10 @@
-"""The automatic operation of each stage: file in, file out. Pixel maths lives in ``tasks/pixels``;
-this module only reads, applies, writes. Grading is its own (RAW decode + the order's preset, one fused
-pass); every other operation runs through the registry (``tasks.pixels.registry``) with the stage's
-parameters from the line, on the working TIFF (sRGB-encoded, float32 when read)."""
+"""The automatic operation of each stage, on an image (:data:`STEPS`, what a fused pass of automatic stages chains,
+tasks/stages.py) or file in, file out (:data:`OPERATIONS`, what an assisted stage's preparation runs). Pixel maths
+lives in ``tasks/pixels``; this module only reads, applies, writes. Grading is its own (RAW decode + the order's
+preset, one fused pass); every other operation runs through the registry (``tasks.pixels.registry``) with the
+stage's parameters from the line, on the working image (sRGB-encoded, float32). Between two operations the image
+is rounded to the 16 bits a working TIFF stores (:func:`step`), so a fused pass gives the very pixels that
+stage-by-stage files would."""
 
 from __future__ import annotations
 
@@ -29,6 +32,22 @@ def reference_path(order_id: int, photo_id: int, round: int) -> Path:
     return work_path(order_id, "reference", photo_id, round)
 
 
+def preview_path(order_id: int, stage: str, photo_id: int, round: int) -> Path:
+    """Where a fused stage that writes no working master keeps its output small (the graded reference's size):
+    recorded as the stage's output, what QC compares with the reference to find the stage that lost the look."""
+    return work_path(order_id, stage, photo_id, round, "-preview.tif")
+
+
+def small(image: np.ndarray) -> np.ndarray:
+    """``image`` at most REFERENCE_LONG_EDGE on its long edge (area-averaged), as the graded reference is made."""
+    height, width = image.shape[:2]
+    scale = REFERENCE_LONG_EDGE / max(height, width)
+    if scale >= 1:
+        return image
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
 @dataclass(frozen=True)
 class OpContext:
     preset: Preset
@@ -39,12 +58,13 @@ class OpContext:
     reference_path: Path | None = None  # grade: where to write the graded reference QC compares the look with
 
 
-def grade(source: Path, output: Path, ctx: OpContext) -> None:
-    """RAW (or JPEG/TIFF) + the order's preset -> 16-bit working TIFF (sRGB) and a JPEG proof.
-    The preset's look is applied in one fused pass (``tasks.pixels.look``); output sharpening is left
-    to delivery. On a rework round the exposure is rescued so the highlights QC found blown come back.
-    With ``ctx.reference_path``, also the graded reference: the same decode through the preset alone (this
-    round's exposure included; no session calibration), small, for QC's look check (``qc.checks.check_look``)."""
+def grade_image(source: Path, ctx: OpContext) -> np.ndarray:
+    """RAW (or JPEG/TIFF) + the order's preset -> the graded working image (sRGB-encoded float32), and with
+    ``ctx.proof_path`` its JPEG proof. The preset's look is applied in one fused pass (``tasks.pixels.look``);
+    output sharpening is left to delivery. On a rework round the exposure is rescued so the highlights QC found
+    blown come back. With ``ctx.reference_path``, also the graded reference: the same decode through the preset
+    alone (this round's exposure included; no session calibration), small, for QC's look check
+    (``qc.checks.check_look``)."""
     preset = ctx.preset
     image16 = decode_linear16(source, preset.decode)
     if ctx.round > 1:
@@ -54,37 +74,64 @@ def grade(source: Path, output: Path, ctx: OpContext) -> None:
     calibration = np.asarray(ctx.calibration, np.float32) if ctx.calibration is not None else None
     baked = look.bake(preset, calibration=calibration, space=OutputSpace.SRGB, output_sharpening=False)
     display = look.apply(image16, baked, dtype=np.float32)
-    imageio.write_working_tiff(output, display)
     if ctx.proof_path is not None:
         settings = get_settings()
         imageio.write_jpeg(ctx.proof_path, display, quality=85, long_edge=settings.web_long_edge)
     if ctx.reference_path is not None:
-        imageio.write_working_tiff(ctx.reference_path, graded_reference(image16, preset))
+        imageio.write_working_tiff(ctx.reference_path, graded_reference(image16, preset), codec=imageio.Codec.ZSTD)
+    return display
+
+
+def grade(source: Path, output: Path, ctx: OpContext) -> None:
+    """:func:`grade_image` written to ``output`` as a 16-bit working TIFF (sRGB)."""
+    imageio.write_working_tiff(output, grade_image(source, ctx))
 
 
 def graded_reference(image16: np.ndarray, preset: Preset) -> np.ndarray:
     """The look ``preset`` alone gives the decoded ``image16`` (no session calibration, no retouch), display sRGB
     float32, at most REFERENCE_LONG_EDGE: what QC compares each photo's look with."""
-    height, width = image16.shape[:2]
-    scale = REFERENCE_LONG_EDGE / max(height, width)
-    if scale < 1:
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        image16 = cv2.resize(image16, size, interpolation=cv2.INTER_AREA)
-    return look.apply(image16, look.bake(preset, space=OutputSpace.SRGB, output_sharpening=False), dtype=np.float32)
+    return look.apply(small(image16), look.bake(preset, space=OutputSpace.SRGB, output_sharpening=False),
+                      dtype=np.float32)
 
 
-def _on_working_file(name: Operation) -> Callable[[Path, Path, OpContext], None]:
-    """The registered operation ``name`` as working TIFF in, working TIFF out, with the stage's params
-    (upgraded if the line was written for an older version; a ParamsError fails the photo with its reason)."""
+def _retouch(name: Operation) -> Callable[[np.ndarray, OpContext], np.ndarray]:
+    """The registered operation ``name`` on a working image, with the stage's params (upgraded if the line was
+    written for an older version; a ParamsError fails the photo with its reason)."""
     operation = registry.get(name.value)
     if operation.space_in is not registry.ColourSpace.DISPLAY_SRGB or operation.space_out is not operation.space_in:
         raise TypeError(f"operation {name.value!r} works in {operation.space_in.value} -> {operation.space_out.value}; "
                         "the working TIFF is display_srgb and postline converts nothing between stages")
 
-    def run(source: Path, output: Path, ctx: OpContext) -> None:
-        params = operation.parse(ctx.params)
-        imageio.write_working_tiff(output, operation(imageio.read_working_tiff(source), params))
+    def run(image: np.ndarray, ctx: OpContext) -> np.ndarray:
+        return operation(image, operation.parse(ctx.params))
     run.__doc__ = operation.summary
+    return run
+
+
+RETOUCH: dict[Operation, Callable[[np.ndarray, OpContext], np.ndarray]] = {
+    name: _retouch(name) for name in Operation if name is not Operation.GRADE}
+
+
+def step(operation: Operation, image: np.ndarray | None, source: Path, ctx: OpContext, *,
+         stored: bool = True) -> np.ndarray:
+    """One stage's operation in a fused pass: grading decodes ``source``; a retouch works on ``image``, the
+    previous stage's result (None: the pass starts here, so ``source`` is read, a working TIFF). With ``stored``
+    the result is rounded as a working TIFF stores it (``imageio.as_stored``), so the next stage sees what it
+    would have read from the file; the last stage's result is written, which rounds it the same way."""
+    if operation is Operation.GRADE:
+        result = grade_image(source, ctx)
+    else:
+        result = RETOUCH[operation](imageio.read_working_tiff(source) if image is None else image, ctx)
+    return imageio.as_stored(result) if stored else result
+
+
+def _on_working_file(name: Operation) -> Callable[[Path, Path, OpContext], None]:
+    """The registered operation ``name`` as working TIFF in, working TIFF out (Deflate: what people pull)."""
+    retouch = RETOUCH[name]
+
+    def run(source: Path, output: Path, ctx: OpContext) -> None:
+        imageio.write_working_tiff(output, retouch(imageio.read_working_tiff(source), ctx))
+    run.__doc__ = retouch.__doc__
     return run
 
 

@@ -17,38 +17,64 @@ def chunks(items: list, size: int) -> list[list]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
+def batches(items: list) -> list[list]:
+    """``items`` in batches of POSTLINE_BATCH_SIZE: smaller when there are fewer than that per worker
+    (POSTLINE_WORKERS), so that every worker has some; bigger when there would be more than POSTLINE_MAX_BATCHES,
+    so a stage of a big order is tens of task runs, not hundreds (Prefect records and shows each)."""
+    settings = get_settings()
+    size = min(settings.batch_size, -(-len(items) // settings.workers))
+    return chunks(items, max(size, -(-len(items) // settings.max_batches), 1))
+
+
 @task(name="plan-ingest")
 def plan_ingest(order_id: int, card_folder: str) -> list[list[str]]:
     """The card's files not yet recorded for this order, in batches."""
     with transaction() as session:
         known = work.known_sources(session, order_id)
     todo = [name for name in scan_card(Path(card_folder)) if name not in known]
-    return chunks(todo, get_settings().batch_size)
+    return batches(todo)
 
 
 @task(name="next-stage")
 def next_stage(order_id: int, run_id: str) -> str | None:
-    """The first stage of the order's line (then the QC gate) that has queued work for this order; once grading
-    has none, the client's selection while photos await it (record/selection.py). Stops the run
-    (record.runs.NotTheHolder) if it no longer holds the order."""
+    """The first stage of the order's line (then the QC gate) that has queued work for this order; for an
+    automatic stage, the first stage of its automatic run as the order runs it (they run fused: tasks/stages.py;
+    with the client's selection, grading runs alone: record.selection.run_of); once grading has none, the
+    client's selection while photos await it (record/selection.py). Stops the run (record.runs.NotTheHolder) if
+    it no longer holds the order."""
     with transaction() as session:
         runs.ensure_holder(session, order_id, run_id)
         pending = work.stages_with_work(session, order_id)
         line = work.order_line(session, order_id)
-        client = line.first.key not in pending and bool(selection.awaiting(session, order_id))
-    if client:
-        return CLIENT_SELECTION
-    for key in [s.key for s in line.stages] + [QC_GATE]:
-        if key in pending:
-            return key
-    return None
+        if line.first.key not in pending and selection.awaiting(session, order_id):
+            return CLIENT_SELECTION
+        for spec in line.stages:
+            if spec.key in pending:
+                return spec.key if spec.needs_people else selection.run_of(session, line, order_id, spec.key)[0].key
+    return QC_GATE if QC_GATE in pending else None
 
 
 @task(name="plan-batches")
 def plan_batches(order_id: int, stage: str) -> list[list[int]]:
+    """The order's queued work items at ``stage`` (for an automatic stage, at every stage of its automatic run
+    as the order runs it: record.selection.run_of), in batches (:func:`batches`)."""
     with transaction() as session:
-        ids = [item.id for item in work.items_in(session, order_id, stage)]
-    return chunks(ids, get_settings().batch_size)
+        line = work.order_line(session, order_id)
+        keys = [stage] if stage == QC_GATE or line.stage(stage).needs_people else \
+            [spec.key for spec in selection.run_of(session, line, order_id, stage)]
+        ids = [item.id for key in keys for item in work.items_in(session, order_id, key)]
+    return batches(ids)
+
+
+def run_title(order_id: int, stage: str) -> str:
+    """How a stage's sub-run is named in the Prefect UI: the stage's title, or for an automatic run of stages,
+    its first and last (`Cull & grade → Design & layout · order 7`), and its round when it is rework."""
+    with transaction() as session:
+        line = work.order_line(session, order_id)
+        spec = line.stage(stage)
+        segment = (spec,) if spec.needs_people else selection.run_of(session, line, order_id, stage)
+    title = segment[0].title if len(segment) == 1 else f"{segment[0].title} → {segment[-1].title}"
+    return round_title(order_id, stage, title)
 
 
 def add_counts(results: list[dict[str, int]]) -> dict[str, int]:

@@ -180,6 +180,7 @@ def test_an_order_runs_the_skin_stage_with_the_line_files_strength(home, prefect
     from record import work
     from record.db import transaction
     from record.models import WorkStatus
+    from tasks.stages import stage_input
     from tests.flowkit import Delivery, run_order
 
     card = tmp_path / "card"
@@ -197,8 +198,10 @@ def test_an_order_runs_the_skin_stage_with_the_line_files_strength(home, prefect
     assert Delivery(package).mismatches() == [] and Delivery(package).delivered_sources() == {"eileen.tif"}
     with transaction() as session:
         [item] = work.items_in(session, order_id, "liquify_skin", WorkStatus.SUBMITTED)   # passed QC in round 1
-    graded, ours = imageio.read_working_tiff(Path(item.input_path)), imageio.read_working_tiff(Path(item.output_path))
-    OPERATIONS[Operation.SKIN](Path(item.input_path), tmp_path / "default.tif", OpContext(preset=None, round=1))
+    graded = stage_input(item.id)              # fused with grading: its input is the graded image, not on disk
+    ours = imageio.read_working_tiff(Path(item.output_path))
+    imageio.write_working_tiff(tmp_path / "graded.tif", graded)
+    OPERATIONS[Operation.SKIN](tmp_path / "graded.tif", tmp_path / "default.tif", OpContext(preset=None, round=1))
     default = imageio.read_working_tiff(tmp_path / "default.tif")
     found = faces.detect(graded)
     assert len(found) == 1

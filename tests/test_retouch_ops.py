@@ -98,6 +98,18 @@ def test_the_line_files_skin_strength_sets_how_much_texture_the_face_loses(portr
     assert result[1.0] < 0.92 * result[0.2] and result[0.2] < before      # stronger smoothing, less fine texture
 
 
+def test_photos_skinned_side_by_side_come_out_as_alone(portrait):
+    """The line works two batches at once (threads): each photo's faces, and so its skin, are its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    others = [np.ascontiguousarray(portrait[:, ::-1]), np.ascontiguousarray(portrait[::-1])]
+    alone = [skin.apply(image) for image in [portrait, *others]]
+    with ThreadPoolExecutor(3) as pool:
+        for _ in range(3):
+            together = list(pool.map(skin.apply, [portrait, *others]))
+            assert all(np.array_equal(a, b) for a, b in zip(alone, together))
+
+
 def test_no_face_no_change(portrait):
     landscape = np.ascontiguousarray(portrait[300:, 300:])          # the flag and the shuttle: no face
     assert faces.detect(landscape) == []

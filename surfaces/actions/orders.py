@@ -212,3 +212,17 @@ def every_order() -> list[tuple[Order, int, selection.Waiting | None]]:
     with transaction() as session:
         return [(o, sum(work.photo_counts(session, o.id).values()),
                  client_wait(session, o.id) if o.client_selection else None) for o in work.orders(session)]
+
+
+def disk(order_id: int):  # noqa: ANN201 - tasks.retention.DiskUse
+    """What order ``order_id`` holds on disk now (working files, originals, deliveries), from the file system."""
+    from tasks.retention import disk_use
+
+    return disk_use(order_id)
+
+
+def disk_per_order() -> list[tuple[Order, object]]:
+    """Every order, oldest first, with what it holds on disk now (tasks.retention.DiskUse)."""
+    with transaction() as session:
+        found = sorted(work.orders(session), key=lambda o: o.id)
+    return [(order, disk(order.id)) for order in found]

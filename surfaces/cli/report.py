@@ -124,7 +124,27 @@ def cmd_report(args: argparse.Namespace) -> int:
         sys.stdout.write(as_csv(views(rep, args.by)[0] if args.by != "stage" else merged_stage_view(rep)))
     else:
         print(as_table(rep, args.by))
+        if args.by is None:
+            print(disk_table())
     return 0
+
+
+def disk_table() -> str:
+    """Disk used per order now (working files, originals, deliveries), from the file system: whatever the period,
+    what the studio's disks hold today."""
+    from surfaces.actions import orders
+
+    rows, totals = [], [0, 0, 0]
+    for order, use in orders.disk_per_order():
+        for index, value in enumerate((use.working, use.originals, use.deliveries)):
+            totals[index] += value
+        rows.append([order.id, order.client, order.status.value, tables.size(use.working),
+                     tables.size(use.originals), tables.size(use.deliveries)])
+    if not rows:
+        return ""
+    rows.append(["all", "", "", *map(tables.size, totals)])
+    return ("\nDisk per order, now (working files go after the revision window; originals and deliveries stay):\n"
+            + tables.render(["order", "client", "status", "working", "originals", "deliveries"], rows))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -36,6 +36,7 @@ def print_order(order_id: int, *, brief: bool = False) -> None:
     if order.waiting_on or order.status is OrderStatus.RUNNING:
         print(f"Waiting on: {shown(waiting_title(found.line, order.waiting_on))}")
         print(f"Next: {next_step(order, found.line)}")
+    print(disk_line(order))
     if found.selection is not None:
         print("Client selection: " + selection_state(found.selection))
     elif found.picks:
@@ -67,6 +68,21 @@ def selection_state(wait) -> str:  # noqa: ANN001 - record.selection.Waiting
     sent = f", reminded {wait.link.reminders}x" if wait.link.reminders else ""
     return (f"{wait.photos} photo(s) wait for the client; gallery link {wait.link.id} made "
             f"{links.created(wait.link):%Y-%m-%d}, {when}{sent}")
+
+
+def disk_line(order) -> str:  # noqa: ANN001 - record.models.Order
+    """What the order holds on disk, and how long its working files stay (tasks/retention.py)."""
+    from config.settings import get_settings
+    from record.models import OrderStatus
+    from surfaces.actions import orders
+
+    use = orders.disk(order.id)
+    if order.work_removed_at is not None and order.status is OrderStatus.DELIVERED:
+        kept = f"removed {order.work_removed_at:%Y-%m-%d}, after the revision window"
+    else:
+        kept = f"kept {get_settings().revision_window_days} days after delivery"
+    return (f"Disk: {tables.size(use.working)} working files ({kept}), {tables.size(use.originals)} originals, "
+            f"{tables.size(use.deliveries)} deliveries")
 
 
 def cmd_status(args: argparse.Namespace) -> int:

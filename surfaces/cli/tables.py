@@ -50,3 +50,11 @@ def stage_summary(rows: list[StageRow]) -> str:
         [[r.title, r.entered, r.finished, r.finished_passes, r.sent_back, r.failed, pct(r.rework_rate),
           pct(r.first_pass_yield), duration(r.touch.median), duration(r.machine.median)] for r in rows],
     )
+
+
+def size(count: int) -> str:
+    """Bytes as a studio reads them: 0 B, 812 KB, 4.1 MB, 12.6 GB."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}" if count < 100 * scale else f"{count / scale:.0f} {unit}"
+    return f"{count} B"

@@ -1,0 +1,389 @@
+"""Real order sizes, side by side in one run: orders of 100 and 1,000 distinct synthetic 1 MP DNGs through the
+default line (ingest to delivery zip, on a local Prefect server started here, the record on SQLite), and an
+order of 24 MP DNGs against the floor.
+
+For each order size, in its own process (as `postline order run` would be):
+  line    the order, created and run by the order flow; wall time, the process's peak memory (VmHWM), its
+          Prefect task runs (counted on the server: the order's run and its sub-runs), and the bytes it keeps on
+          disk after delivery (originals, working files, delivery zip) against its originals' bytes, then again
+          after the revision window's removal of working files;
+  bare    the same image work on the same files without Prefect or the record, in the same number of threads:
+          each file archived with its checksum and metadata (ingest), the chart search on the first frames, the
+          fused pass of the line's stages with its proofs, previews and master (tasks/stages.py, the same code),
+          QC's reads and checks, and delivery's JPEGs and zip. Anything the line does that the bare run leaves
+          out counts as orchestration, so the share below is an upper bound.
+  orchestration_share = 1 - bare wall / line wall: the share of the line's wall time spent outside image work
+  (Prefect, the record, planning).
+
+24 MP: ``--big`` DNGs of 6000x4000 through the whole line (ingest to delivery zip), wall time per photo, against
+the floor of bench/grade.py (rawpy decode with the preset's demosaic + the same JPEG encode, nothing else, in
+as many worker processes): ``line_vs_floor``.
+
+    python bench/scale.py [--sizes 100 1000] [--big 4] [--workers 2] [--keep DIR]
+
+The last line printed is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+sys.path[0] = str(Path(__file__).resolve().parents[1])   # not bench/: it would shadow the stdlib's `queue`
+
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = (1224, 816)             # 1 MP
+BIG = (6000, 4000)              # 24 MP
+KINDS = ("portrait", "landscape", "interior")   # not the demo's over-exposed "highkey": QC sends it back
+SHOOT = "wedding"
+
+
+def _vm_hwm() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def _cpu() -> float:
+    """User + system CPU seconds of this process so far (all its threads)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _write_frame(args: tuple[Path, int, tuple[int, int]]) -> int:
+    from tasks.synthetic import DngMeta, render_scene, write_dng
+
+    path, index, (width, height) = args
+    write_dng(path, render_scene(KINDS[index % len(KINDS)], width, height, seed=1000 + index), DngMeta())
+    return path.stat().st_size
+
+
+def write_frames(folder: Path, count: int, size: tuple[int, int], workers: int) -> list[Path]:
+    """``count`` distinct synthetic DNGs (another seed each), kept between runs of the bench with ``--keep``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"DSC_{i + 1:05d}.dng" for i in range(count)]
+    todo = [(p, i, size) for i, p in enumerate(paths) if not p.exists()]
+    with ProcessPoolExecutor(workers) as pool:
+        list(pool.map(_write_frame, todo, chunksize=8))
+    return paths
+
+
+def card_of(frames: list[Path], folder: Path) -> Path:
+    """A card folder holding these frames (hard links: the order archives its own copies)."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    for frame in frames:
+        os.link(frame, folder / frame.name)
+    return folder
+
+
+# --- the child processes ------------------------------------------------------------------------------------------
+def child_line(card: Path, client: str) -> dict:
+    """Create and run one order; what it took and what it keeps."""
+    from flows.order import order_flow
+    from surfaces.actions.orders import create_order
+    from tasks.retention import disk_use, folder_bytes, remove_working_files, working_folder
+
+    order = create_order(client=client, shoot=SHOOT, card=card, preset_name=None, due=None)
+    start, cpu = time.perf_counter(), _cpu()
+    state = order_flow(order.id, return_state=True)
+    wall, cpu = time.perf_counter() - start, _cpu() - cpu
+    zip_path = state.result()
+    kept = disk_use(order.id)
+    folder = working_folder(order.id)
+    by_folder = {sub.name: folder_bytes(sub) for sub in folder.iterdir()} if folder.exists() else {}
+    remove_working_files(order.id)
+    after = disk_use(order.id)
+    return {"order_id": order.id, "flow_run_id": str(state.state_details.flow_run_id), "wall": wall,
+            "cpu": cpu, "peak_rss": _vm_hwm(), "zip": zip_path, "kept": kept.__dict__, "working_by_folder": by_folder, "after_retention": after.__dict__,
+            "preset": order.preset}
+
+
+def child_bare(card: Path, workers: int) -> dict:
+    """The line's image work on ``card`` without Prefect or the record (see the module's docstring)."""
+    import tifffile
+
+    from config.line import get_line
+    from config.settings import get_settings
+    from presets.model import DEFAULT_FOR_SHOOT, Preset, load_preset
+    from qc import checks
+    from record.models import WorkItem
+    from tasks.deliver import _renditions
+    from tasks.files import sha256_of
+    from tasks.ingest import _examine, scan_card
+    from tasks.operations import reference_path
+    from tasks.pixels import calibrate, imageio
+    from tasks.pixels.decode import decode_linear16
+    from tasks.stages import _Pass, _Start
+    from tasks.errors import PhotoError
+
+    line, spec = get_line(), get_line().qc_gate
+    preset = Preset.model_validate_json(load_preset(DEFAULT_FOR_SHOOT[SHOOT]).model_dump_json())  # as recorded
+    names = scan_card(card)
+    start, cpu = time.perf_counter(), _cpu()
+    with ThreadPoolExecutor(workers) as pool:
+        photos = list(pool.map(lambda name: _examine(1, card, name), names))
+    for photo in photos[:get_settings().chart_search]:
+        try:
+            calibrate.calibrate(decode_linear16(Path(photo.original_path), preset.decode, half_size=True),
+                                photo.source_name)
+        except (calibrate.ChartRejected, PhotoError):
+            pass
+    fused = _Pass(order_id=1, line=line, preset=preset, calibration=None, names={})
+
+    def one(args: tuple[int, object]) -> tuple[Path, Path]:
+        photo_id, photo = args
+        item = WorkItem(order_id=1, photo_id=photo_id, stage=line.first.key, round=1, input_path=photo.original_path)
+        master = fused._work(_Start(item, Path(photo.original_path), (), line.stages), None, [])
+        display = imageio.read_working_tiff(master)                         # QC
+        with tifffile.TiffFile(master) as tif:
+            icc = bytes(tif.pages[0].tags.get(34675).value)
+        sha256_of(master)
+        checks.check_icc(icc, imageio.srgb_icc(), spec)
+        checks.check_image(display, expected_size=(photo.width, photo.height), spec=spec,
+                           neutral_tint=checks.preset_neutral_tint(preset))
+        checks.check_look(display, imageio.read_working_tiff(reference_path(1, photo_id, 1)), spec)
+        sha256_of(master)                                                   # delivery
+        return _renditions(1, item, master)
+
+    with ThreadPoolExecutor(workers) as pool:
+        rendered = list(pool.map(one, enumerate(photos, start=1)))
+    target = get_settings().delivery_dir / "bare.zip"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as archive:
+        for index, (full, web) in enumerate(rendered):
+            for folder, rendition in (("full", full), ("web", web)):
+                archive.write(rendition, f"{folder}/{index}.jpg")
+                sha256_of(rendition)
+    with zipfile.ZipFile(target) as written:
+        written.testzip()
+    return {"wall": time.perf_counter() - start, "cpu": _cpu() - cpu, "peak_rss": _vm_hwm()}
+
+
+def run_child(mode: str, card: Path, env: dict, *extra: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", mode, "--card", str(card), *extra],
+                         env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"{mode} child failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# --- the Prefect server and what it recorded ----------------------------------------------------------------------
+class PrefectServer:
+    """`prefect server start` in a folder of its own (its SQLite database there), as `make server` runs it."""
+
+    def __init__(self, home: Path):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}/api"
+        home.mkdir(parents=True, exist_ok=True)
+        self.env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                    "PREFECT_UI_ENABLED": "false", "PREFECT_API_URL": self.url}
+        self.log = open(home / "server.log", "w")  # noqa: SIM115
+        self.proc = subprocess.Popen([str(Path(sys.executable).with_name("prefect")), "server", "start", "--host",
+                                      "127.0.0.1", "--port", str(port)], env=self.env, stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        import httpx
+
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Prefect server did not start; see {home / 'server.log'}")
+            time.sleep(0.5)
+
+    def task_runs(self, root_flow_run_id: str) -> int:
+        """Task runs of the order's flow run and of every sub-run below it."""
+        import httpx
+
+        def post(path: str, body: dict) -> list | int:
+            response = httpx.post(f"{self.url}{path}", json=body, timeout=60)
+            response.raise_for_status()
+            return response.json()
+
+        runs, frontier = {root_flow_run_id}, [root_flow_run_id]
+        while frontier:
+            children = post("/flow_runs/filter", {"flow_runs": {"parent_flow_run_id": {"any_": frontier}},
+                                                  "limit": 200})
+            frontier = [c["id"] for c in children if c["id"] not in runs]
+            runs |= set(frontier)
+        return post("/task_runs/count", {"flow_runs": {"id": {"any_": sorted(runs)}}})
+
+    def cpu(self) -> float:
+        """CPU seconds the server's processes have used so far."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == self.proc.pid:          # its process group (it was started in a session of its own)
+                total += int(fields[11]) + int(fields[12])
+        return total / ticks
+
+    def stop(self) -> None:
+        os.killpg(self.proc.pid, 15)
+        self.proc.wait(timeout=60)
+        self.log.close()
+
+
+# --- the parent ---------------------------------------------------------------------------------------------------
+def floor_run(files: list[Path], preset: str, out: Path, workers: int) -> dict:
+    """The floor of bench/grade.py on ``files``: rawpy decode with the preset's demosaic + the same JPEG encode, in
+    ``workers`` processes splitting the files (one thread each); wall seconds and CPU seconds (all processes)."""
+    out.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+    start = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, str(REPO / "bench" / "grade.py"), "--worker", "floor", "--preset", preset,
+                               "--out", str(out), *map(str, files[i::workers])], env=env, stdout=subprocess.DEVNULL)
+             for i in range(workers) if files[i::workers]]
+    cpu = 0.0
+    for proc in procs:
+        _, status, usage = os.wait4(proc.pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError("a floor worker failed")
+        cpu += usage.ru_utime + usage.ru_stime
+    return {"wall": time.perf_counter() - start, "cpu": cpu}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--big", type=int, default=4, help="24 MP photos in the big order (0: none)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--keep", type=Path, help="work here and keep it (frames are reused)")
+    parser.add_argument("--child", choices=("line", "bare"))
+    parser.add_argument("--card", type=Path)
+    parser.add_argument("--client")
+    args = parser.parse_args()
+    if args.child == "line":
+        print(json.dumps(child_line(args.card, args.client)))
+        return
+    if args.child == "bare":
+        print(json.dumps(child_bare(args.card, args.workers)))
+        return
+
+    work = args.keep or Path(tempfile.mkdtemp(prefix="postline-scale-"))
+    work.mkdir(parents=True, exist_ok=True)
+    server = PrefectServer(work / "prefect")
+    try:
+        results = measure(args, work, server)
+    finally:
+        server.stop()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    report(results)
+
+
+def measure(args: argparse.Namespace, work: Path, server: PrefectServer) -> dict:
+    home = work / "home"
+    if home.exists():
+        shutil.rmtree(home)
+    env = {**server.env, "POSTLINE_HOME": str(home), "POSTLINE_WORKERS": str(args.workers)}
+    env.pop("POSTLINE_DATABASE_URL", None)
+    frames = write_frames(work / "frames-1mp", max(args.sizes), SMALL, args.workers)
+    results: dict = {"sizes": {}}
+    for n in sorted(args.sizes):
+        card = card_of(frames[:n], work / f"card-{n}")
+        originals = sum(p.stat().st_size for p in card.iterdir())
+        server_cpu = server.cpu()
+        line = run_child("line", card, env, "--client", f"Scale {n}")
+        line["server_cpu"] = server.cpu() - server_cpu
+        bare_home = work / f"bare-{n}"
+        shutil.rmtree(bare_home, ignore_errors=True)
+        bare = run_child("bare", card, {**env, "POSTLINE_HOME": str(bare_home)}, "--workers", str(args.workers))
+        shutil.rmtree(bare_home, ignore_errors=True)
+        results["sizes"][n] = {"line": line, "bare": bare, "originals": originals,
+                               "task_runs": server.task_runs(line["flow_run_id"])}
+        print(f"{n} photos: line {line['wall']:.1f} s, bare {bare['wall']:.1f} s", flush=True)
+    if args.big:
+        files = write_frames(work / "frames-24mp", args.big, BIG, args.workers)
+        card = card_of(files, work / "card-24mp")
+        preset = "bright-wedding"                   # what a wedding order is graded with (DEFAULT_FOR_SHOOT)
+        floors = [floor_run(files, preset, work / "floor", args.workers)]   # before and after the line: the
+        server_cpu = server.cpu()                                            # machine is shared, its load moves
+        line = run_child("line", card, env, "--client", "Scale 24 MP")
+        line["server_cpu"] = server.cpu() - server_cpu
+        floors.append(floor_run(files, preset, work / "floor", args.workers))
+        n = len(files)
+        results["big"] = {"line": line, "n": n, "originals": sum(p.stat().st_size for p in files),
+                          "floor_per_photo": sum(f["wall"] for f in floors) / len(floors) / n,
+                          "floor_cpu_per_photo": sum(f["cpu"] for f in floors) / len(floors) / n}
+        walls = ", ".join(f"{run['wall'] / n:.2f}" for run in floors)
+        print(f"24 MP: line {line['wall'] / n:.2f} s/photo, floor {results['big']['floor_per_photo']:.2f} s/photo "
+              f"(before and after: {walls})", flush=True)
+    return results
+
+
+def report(results: dict) -> None:
+    sizes = results["sizes"]
+    rows, summary = [], {}
+    for n, r in sorted(sizes.items()):
+        line, bare = r["line"], r["bare"]
+        kept = sum(line["kept"].values())
+        after = sum(line["after_retention"].values())
+        share = 1 - bare["wall"] / line["wall"]
+        share_cpu = 1 - bare["cpu"] / (line["cpu"] + line["server_cpu"])
+        rows.append((n, line["wall"] / n, bare["wall"] / n, share, share_cpu, line["peak_rss"] / 2**20, r["task_runs"],
+                     kept / n / 1e6, r["originals"] / n / 1e6, kept / r["originals"], after / r["originals"]))
+        summary[n] = {"s_per_photo": line["wall"] / n, "bare_s_per_photo": bare["wall"] / n,
+                      "orchestration_share": share, "orchestration_share_cpu": share_cpu,
+                      "cpu_s_per_photo": line["cpu"] / n, "server_cpu_s_per_photo": line["server_cpu"] / n,
+                      "bare_cpu_s_per_photo": bare["cpu"] / n, "peak_mem_mb": line["peak_rss"] / 2**20,
+                      "task_runs": r["task_runs"], "disk_ratio": kept / r["originals"],
+                      "disk_ratio_after_retention": after / r["originals"],
+                      "kept_mb_per_photo": {k: v / 1e6 / n for k, v in line["kept"].items()},
+                      "working_mb_per_photo": {k: v / 1e6 / n for k, v in line["working_by_folder"].items()}}
+    print()
+    print(f"{'photos':>7} {'s/photo':>8} {'bare':>7} {'orch.':>6} {'(cpu)':>6} {'peak MB':>8} {'tasks':>6} "
+          f"{'MB/photo':>9} {'orig MB':>8} {'disk x':>7} {'after window x':>15}")
+    for row in rows:
+        print(f"{row[0]:>7} {row[1]:>8.3f} {row[2]:>7.3f} {row[3]:>6.1%} {row[4]:>6.1%} {row[5]:>8.0f} {row[6]:>6} "
+              f"{row[7]:>9.2f} {row[8]:>8.2f} {row[9]:>7.2f} {row[10]:>15.2f}")
+    small, large = min(sizes), max(sizes)
+    out = {"orchestration_share": summary[large]["orchestration_share"],
+           "orchestration_share_cpu": summary[large]["orchestration_share_cpu"],
+           "peak_mem_ratio": summary[large]["peak_mem_mb"] / summary[small]["peak_mem_mb"],
+           f"task_runs_{small}": summary[small]["task_runs"], f"task_runs_{large}": summary[large]["task_runs"],
+           "disk_ratio": summary[large]["disk_ratio"],
+           "disk_ratio_after_retention": summary[large]["disk_ratio_after_retention"],
+           "sizes": summary}
+    if "big" in results:
+        big = results["big"]
+        per_photo = big["line"]["wall"] / big["n"]
+        line_cpu = (big["line"]["cpu"] + big["line"]["server_cpu"]) / big["n"]
+        out |= {"line_vs_floor": per_photo / big["floor_per_photo"], "line_24mp_s_per_photo": per_photo,
+                "floor_24mp_s_per_photo": big["floor_per_photo"],
+                "line_vs_floor_cpu": line_cpu / big["floor_cpu_per_photo"], "line_24mp_cpu_s_per_photo": line_cpu,
+                "floor_24mp_cpu_s_per_photo": big["floor_cpu_per_photo"],
+                "disk_ratio_24mp": sum(big["line"]["kept"].values()) / big["originals"],
+                "peak_mem_24mp_mb": big["line"]["peak_rss"] / 2**20}
+        print(f"\n24 MP: whole line {per_photo:.2f} s/photo, floor {big['floor_per_photo']:.2f} s/photo: "
+              f"{out['line_vs_floor']:.2f}x (CPU {line_cpu:.2f} s against {big['floor_cpu_per_photo']:.2f} s: "
+              f"{out['line_vs_floor_cpu']:.2f}x); disk kept {out['disk_ratio_24mp']:.2f}x the originals")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""What an order keeps on disk, and for how long.
+
+An order holds three kinds of files: its originals (the archive's read-only copies of the card), its working files
+(under POSTLINE_HOME/work/order-N: stage masters, previews, proofs, the graded references, the delivery's JPEGs
+before zipping) and its deliveries (the zips). After delivery the working files are kept for the revision window
+(POSTLINE_REVISION_WINDOW_DAYS, counted from the order's last delivery), then housekeeping removes them
+(flows/housekeeping.py); originals and deliveries stay. Kept after the window: the finished file of each photo
+people worked on, since postline could not make it again (a photo whose whole line is automatic is made again
+from its original, bit for bit, if the order is ever delivered again: tasks/stages.restore_finished_files).
+
+A client revision asked for after the removal re-runs the photo from its original, through the whole line
+(record.rounds.request_revision says so in the photo's reason)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from prefect import task
+from prefect.logging import get_run_logger
+
+from config.settings import get_settings
+from record import work
+from record.db import transaction
+from record.models import PhotoStatus, utcnow
+from tasks.files import archive_dir
+
+
+@dataclass(frozen=True)
+class DiskUse:
+    """Bytes an order holds on disk, by kind."""
+    working: int
+    originals: int
+    deliveries: int
+
+    @property
+    def total(self) -> int:
+        return self.working + self.originals + self.deliveries
+
+
+def folder_bytes(folder: Path) -> int:
+    """Bytes of the regular files under ``folder`` (0 when it is not there); links are not followed."""
+    total = 0
+    stack = [Path(folder)]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False):
+                total += entry.stat(follow_symlinks=False).st_size
+    return total
+
+
+def working_folder(order_id: int) -> Path:
+    return get_settings().work_dir / f"order-{order_id}"
+
+
+def disk_use(order_id: int) -> DiskUse:
+    """What order ``order_id`` holds on disk now, read from the file system (a few thousand stat calls for a
+    big order). Deliveries: the packages beside the originals in the order's archive folder (tasks/package.py),
+    and the zips of deliveries made before packages were."""
+    originals = archive_dir(order_id)
+    zips = get_settings().delivery_dir.glob(f"order-{order_id}-*.zip")
+    packages = folder_bytes(originals.parent) - folder_bytes(originals)
+    return DiskUse(working=folder_bytes(working_folder(order_id)), originals=folder_bytes(originals),
+                   deliveries=packages + sum(path.stat().st_size for path in zips if path.is_file()))
+
+
+def _people_made(order_id: int) -> set[Path]:
+    """The finished files of the order's delivered photos that people made, or an automatic stage made from
+    people's work: kept after the window (nothing could make them again). A photo the client did not choose is
+    delivered graded (record.work.finished_output): made again from its original if need be."""
+    with transaction() as session:
+        line = work.order_line(session, order_id)
+        keys = [spec.key for spec in line.stages]
+        finals = [work.finished_output(session, photo.id, keys)
+                  for photo in work.photos(session, order_id, PhotoStatus.DELIVERED)]
+    return {Path(item.output_path) for item in finals if item is not None and item.output_path
+            and any(spec.needs_people for spec in line.stages[:keys.index(item.stage) + 1])}
+
+
+def remove_working_files(order_id: int) -> int:
+    """Remove the order's working files, but for what only people's work made; the bytes freed. The record says
+    they are gone first (a revision asked for from then on starts from the original); an order that is not
+    delivered any more (revised, or running again) keeps them: 0."""
+    with transaction() as session:
+        if not work.mark_working_files_removed(session, order_id):
+            return 0
+    folder, keep = working_folder(order_id), _people_made(order_id)
+    before = folder_bytes(folder)
+    if not keep:
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        for path in sorted(folder.rglob("*"), reverse=True):   # files before the folders holding them
+            if path.is_file() and path not in keep:
+                path.unlink(missing_ok=True)
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+    return before - folder_bytes(folder)
+
+
+@task(name="remove-expired-working-files")
+def remove_expired_working_files() -> int:
+    """Housekeeping: the working files of every order delivered more than POSTLINE_REVISION_WINDOW_DAYS ago;
+    the number of orders cleaned."""
+    logger = get_run_logger()
+    cutoff = utcnow() - timedelta(days=get_settings().revision_window_days)
+    with transaction() as session:
+        due = work.working_files_due(session, delivered_before=cutoff)
+    cleaned = 0
+    for order_id in due:
+        freed = remove_working_files(order_id)
+        if freed or not working_folder(order_id).exists():
+            cleaned += 1
+            logger.info("order %s: working files removed (%.1f MB), its revision window being over; originals "
+                        "and deliveries kept", order_id, freed / 1e6)
+    return cleaned
