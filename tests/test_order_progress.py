@@ -116,8 +116,8 @@ def test_the_order_run_shows_progress_rounds_and_who_did_what(human_line, tmp_pa
     runner.join(timeout=120)
     assert verify(Path(result["package"])) == []                          # a whole package, as its manifest says
 
-    round_two = [f"{stage} · order {order_id} · round 2" for stage in ("Liquify & skin", "Fine retouch & colour",
-                                                                       "Design & layout", "QC gate")]
+    round_two = [f"{stage} · order {order_id} · round 2" for stage in (   # the automatic stages run fused, as one
+        "Liquify & skin", "Fine retouch & colour → Design & layout", "QC gate")]
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
             name=FlowRunFilterName(any_=round_two), parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[root])))
