@@ -85,7 +85,7 @@ class Record:
         self.orders.append((order, f"client {order % 97}", self.rng.choice(["wedding", "portrait", "children"]),
                             self.rng.choice(["bright-wedding", "classic-portrait", "warm-children"]),
                             (came + timedelta(days=self.rng.randint(20, 45))).date(), "/card", "delivered",
-                            self.rng.choice([0, 0, 1, 2]), False, False, came, came))
+                            self.rng.choice([0, 0, 1, 2]), False, False, False, came, came))
         delivered_at, mine = came, []
         for _ in range(self.rng.randint(40, 400)):
             photo = len(self.photos) + 1
@@ -131,8 +131,8 @@ def load(url: str, record: Record) -> None:
     engine = get_engine(url)
     SQLModel.metadata.drop_all(engine)
     SQLModel.metadata.create_all(engine)
-    order_cols = ("id, client, shoot, preset, due, card_folder, status, revisions, rush, deliver_chart, created_at, "
-                  "updated_at")
+    order_cols = ("id, client, shoot, preset, due, card_folder, status, revisions, rush, deliver_chart, "
+                  "client_selection, created_at, updated_at")
     tables = [("orders", order_cols, record.orders),
               ("photos", "id, order_id, source_name, sha256, size_bytes, status, created_at", record.photos),
               ("work_items", "id, order_id, photo_id, stage, round, status, claimed_by, attempt, created_at, "
