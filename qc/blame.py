@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
-import cv2
 import numpy as np
 
 from config.line import Line, QcGateSpec, StageSpec
@@ -32,21 +31,12 @@ TRACED = EXPOSURE_REASONS | {Reason.COLOUR_CAST, Reason.SHARPNESS_LOST, Reason.O
 MEASURE_LONG_EDGE = 1024     # the graded reference's and a fused stage's preview size: what every output shares
 
 
-def _measured(image: np.ndarray) -> np.ndarray:
-    height, width = image.shape[:2]
-    scale = MEASURE_LONG_EDGE / max(height, width)
-    if scale >= 1:
-        return image
-    return cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
-                      interpolation=cv2.INTER_AREA)
-
-
 def _read(path: str | None) -> np.ndarray | None:
     """A working file at the measuring size; None when there is none, or it is gone or not a working file (a RAW)."""
     if not path:
         return None
     try:
-        return _measured(imageio.read_working_tiff(path))
+        return checks.analysis_copy(imageio.read_working_tiff(path), MEASURE_LONG_EDGE)
     except Exception as exc:  # noqa: BLE001 - gone or not a working file: nothing to judge by
         if transient_cause(exc) is not None:
             raise

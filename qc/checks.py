@@ -49,9 +49,10 @@ class Problem:
     stage: str | None = None        # the stage that introduced it, when the check can tell (a lost look)
 
 
-def _small(display: np.ndarray) -> np.ndarray:
+def analysis_copy(display: np.ndarray, long_edge: int = ANALYSIS_LONG_EDGE) -> np.ndarray:
+    """The image at most ``long_edge`` pixels on its long side (area-averaged), as the checks measure it."""
     height, width = display.shape[:2]
-    scale = ANALYSIS_LONG_EDGE / max(height, width)
+    scale = long_edge / max(height, width)
     if scale >= 1:
         return display
     return cv2.resize(display, (max(1, round(width * scale)), max(1, round(height * scale))),
@@ -111,7 +112,7 @@ def neutral_ab(display: np.ndarray, spec: QcGateSpec) -> tuple[float, float, flo
     ``spec.neutral_chroma`` wide), and their weighted share; None if too few to judge. The weight falls
     smoothly, so greys pushed far off by a strong cast still count (a hard chroma cut-off would lose them
     and see no cast at all)."""
-    lab = cv2.cvtColor(np.clip(_small(display), 0, 1).astype(np.float32), cv2.COLOR_RGB2Lab)  # sRGB in, D65
+    lab = cv2.cvtColor(np.clip(analysis_copy(display), 0, 1).astype(np.float32), cv2.COLOR_RGB2Lab)  # sRGB in, D65
     lightness, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
     mid = (lightness > 15) & (lightness < 95)
     weight = np.exp(-(a * a + b * b) / (2 * spec.neutral_chroma ** 2)) * mid
