@@ -8,10 +8,11 @@ For each order size, in its own process (as `postline order run` would be):
           disk after delivery (originals, working files, delivery zip) against its originals' bytes, then again
           after the revision window's removal of working files;
   bare    the same image work on the same files without Prefect or the record, in the same number of threads:
-          each file archived with its checksum and metadata (ingest), the chart search on the first frames, the
-          fused pass of the line's stages with its proofs, previews and master (tasks/stages.py, the same code),
-          QC's reads and checks, and delivery's JPEGs and zip. Anything the line does that the bare run leaves
-          out counts as orchestration, so the share below is an upper bound.
+          each file archived with its checksum and metadata and its cull signals measured (ingest), the chart
+          search on the first frames, the fused pass of the line's stages with its proofs, previews and master
+          (tasks/stages.py, the same code), QC's reads and checks, and delivery's renditions (the recipe's, one
+          pass per photo) and package. Anything the line does that the bare run leaves out counts as
+          orchestration, so the share below is an upper bound.
   orchestration_share = 1 - bare wall / line wall: the share of the line's wall time spent outside image work
   (Prefect, the record, planning).
 
@@ -123,32 +124,43 @@ def child_bare(card: Path, workers: int) -> dict:
     from presets.model import DEFAULT_FOR_SHOOT, Preset, load_preset
     from qc import checks
     from record.models import WorkItem
-    from tasks.deliver import _renditions
+    from presets.recipe import load_recipe
+    from tasks import deliver
+    from tasks.deliver_render import Job, Studio, render
     from tasks.files import sha256_of
-    from tasks.ingest import _examine, scan_card
+    from tasks.ingest import _cull_signals, _examine, scan_card
     from tasks.operations import reference_path
     from tasks.pixels import calibrate, imageio
     from tasks.pixels.decode import decode_linear16
     from tasks.stages import _Pass, _Start
     from tasks.errors import PhotoError
 
+    from surfaces.actions.orders import create_order
+
     line, spec = get_line(), get_line().qc_gate
+    order_id = create_order(client="Bare", shoot=SHOOT, card=card, preset_name=None, due=None).id   # paths only
     preset = Preset.model_validate_json(load_preset(DEFAULT_FOR_SHOOT[SHOOT]).model_dump_json())  # as recorded
     names = scan_card(card)
     start, cpu = time.perf_counter(), _cpu()
     with ThreadPoolExecutor(workers) as pool:
-        photos = list(pool.map(lambda name: _examine(1, card, name), names))
+        photos = list(pool.map(lambda name: _examine(order_id, card, name), names))
+        list(pool.map(_cull_signals, photos))
     for photo in photos[:get_settings().chart_search]:
         try:
             calibrate.calibrate(decode_linear16(Path(photo.original_path), preset.decode, half_size=True),
                                 photo.source_name)
         except (calibrate.ChartRejected, PhotoError):
             pass
-    fused = _Pass(order_id=1, line=line, preset=preset, calibration=None, names={})
+    fused = _Pass(order_id=order_id, line=line, preset=preset, calibration=None, names={}, selects=False)
+    settings = get_settings()
+    studio = Studio(name=settings.studio_name, artist=settings.artist, copyright=settings.studio_copyright,
+                    email=settings.studio_email, phone=settings.studio_phone, website=settings.studio_website,
+                    client="Bare", order_id=order_id, order_year=2026)
+    recipe, album, jobs = load_recipe(SHOOT), line.makes_album or settings.album_proofs, {}
 
-    def one(args: tuple[int, object]) -> tuple[Path, Path]:
+    def one(args: tuple[int, object]) -> None:
         photo_id, photo = args
-        item = WorkItem(order_id=1, photo_id=photo_id, stage=line.first.key, round=1, input_path=photo.original_path)
+        item = WorkItem(order_id=order_id, photo_id=photo_id, stage=line.first.key, round=1, input_path=photo.original_path)
         master = fused._work(_Start(item, Path(photo.original_path), (), line.stages), None, [])
         display = imageio.read_working_tiff(master)                         # QC
         with tifffile.TiffFile(master) as tif:
@@ -157,21 +169,20 @@ def child_bare(card: Path, workers: int) -> dict:
         checks.check_icc(icc, imageio.srgb_icc(), spec)
         checks.check_image(display, expected_size=(photo.width, photo.height), spec=spec,
                            neutral_tint=checks.preset_neutral_tint(preset))
-        checks.check_look(display, imageio.read_working_tiff(reference_path(1, photo_id, 1)), spec)
-        sha256_of(master)                                                   # delivery
-        return _renditions(1, item, master)
+        checks.check_look(display, imageio.read_working_tiff(reference_path(order_id, photo_id, 1)), spec)
+        job = Job(photo_id=photo_id, source_name=photo.source_name, source_sha256=photo.sha256,     # delivery
+                  original_path=photo.original_path, master_path=str(master), master_sha256=sha256_of(master))
+        jobs[photo_id] = job
+        render(order_id, job, recipe, studio, album)
 
     with ThreadPoolExecutor(workers) as pool:
-        rendered = list(pool.map(one, enumerate(photos, start=1)))
-    target = get_settings().delivery_dir / "bare.zip"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as archive:
-        for index, (full, web) in enumerate(rendered):
-            for folder, rendition in (("full", full), ("web", web)):
-                archive.write(rendition, f"{folder}/{index}.jpg")
-                sha256_of(rendition)
-    with zipfile.ZipFile(target) as written:
-        written.testzip()
+        list(pool.map(one, enumerate(photos, start=1)))
+    order = {"id": order_id, "client": "Bare", "shoot": SHOOT, "due": None, "revision": 0,
+             "preset": {"name": preset.name, "version": preset.version}}
+    folder = settings.archive_dir / "bare"
+    deliver._write(deliver.Delivery(order=order, recipe=recipe, studio=studio, album=album,
+                                    jobs=[jobs[i] for i in sorted(jobs)], not_delivered=[], worked={}, folder=folder,
+                                    target=folder / "delivery"), order_id)
     return {"wall": time.perf_counter() - start, "cpu": _cpu() - cpu, "peak_rss": _vm_hwm()}
 
 
