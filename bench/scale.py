@@ -36,7 +36,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])   # not bench/: it would shadow the stdlib's `queue`
@@ -223,22 +222,37 @@ class PrefectServer:
                 raise RuntimeError(f"the Prefect server did not start; see {home / 'server.log'}")
             time.sleep(0.5)
 
-    def task_runs(self, root_flow_run_id: str) -> int:
-        """Task runs of the order's flow run and of every sub-run below it."""
+    def _post(self, path: str, body: dict) -> list | int:
         import httpx
 
-        def post(path: str, body: dict) -> list | int:
-            response = httpx.post(f"{self.url}{path}", json=body, timeout=60)
-            response.raise_for_status()
-            return response.json()
+        response = httpx.post(f"{self.url}{path}", json=body, timeout=60)
+        response.raise_for_status()
+        return response.json()
 
+    def _runs(self, root_flow_run_id: str) -> list[str]:
+        """The order's flow run and every sub-run below it."""
         runs, frontier = {root_flow_run_id}, [root_flow_run_id]
         while frontier:
-            children = post("/flow_runs/filter", {"flow_runs": {"parent_flow_run_id": {"any_": frontier}},
-                                                  "limit": 200})
+            children = self._post("/flow_runs/filter", {"flow_runs": {"parent_flow_run_id": {"any_": frontier}},
+                                                        "limit": 200})
             frontier = [c["id"] for c in children if c["id"] not in runs]
             runs |= set(frontier)
-        return post("/task_runs/count", {"flow_runs": {"id": {"any_": sorted(runs)}}})
+        return sorted(runs)
+
+    def task_runs(self, root_flow_run_id: str) -> int:
+        """Task runs of the order's flow run and of every sub-run below it."""
+        return self._post("/task_runs/count", {"flow_runs": {"id": {"any_": self._runs(root_flow_run_id)}}})
+
+    def task_seconds(self, root_flow_run_id: str) -> dict[str, float]:
+        """Run time of the order's task runs, summed by task (``stage-batch``, ``render-deliveries``...)."""
+        runs, totals, offset = self._runs(root_flow_run_id), {}, 0
+        while batch := self._post("/task_runs/filter", {"flow_runs": {"id": {"any_": runs}}, "limit": 200,
+                                                        "offset": offset}):
+            for run in batch:
+                name = run["name"].rsplit("-", 1)[0]
+                totals[name] = totals.get(name, 0.0) + (run.get("total_run_time") or 0.0)
+            offset += len(batch)
+        return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
 
     def cpu(self) -> float:
         """CPU seconds the server's processes have used so far."""
@@ -339,6 +353,7 @@ def measure(args: argparse.Namespace, work: Path, server: PrefectServer) -> dict
         floors.append(floor_run(files, preset, work / "floor", args.workers))
         n = len(files)
         results["big"] = {"line": line, "n": n, "originals": sum(p.stat().st_size for p in files),
+                          "task_seconds": server.task_seconds(line["flow_run_id"]),
                           "floor_per_photo": sum(f["wall"] for f in floors) / len(floors) / n,
                           "floor_cpu_per_photo": sum(f["cpu"] for f in floors) / len(floors) / n}
         walls = ", ".join(f"{run['wall'] / n:.2f}" for run in floors)
@@ -389,10 +404,13 @@ def report(results: dict) -> None:
                 "line_vs_floor_cpu": line_cpu / big["floor_cpu_per_photo"], "line_24mp_cpu_s_per_photo": line_cpu,
                 "floor_24mp_cpu_s_per_photo": big["floor_cpu_per_photo"],
                 "disk_ratio_24mp": sum(big["line"]["kept"].values()) / big["originals"],
+                "task_s_per_24mp_photo": {k: round(v / big["n"], 3) for k, v in big["task_seconds"].items()},
                 "peak_mem_24mp_mb": big["line"]["peak_rss"] / 2**20}
         print(f"\n24 MP: whole line {per_photo:.2f} s/photo, floor {big['floor_per_photo']:.2f} s/photo: "
               f"{out['line_vs_floor']:.2f}x (CPU {line_cpu:.2f} s against {big['floor_cpu_per_photo']:.2f} s: "
               f"{out['line_vs_floor_cpu']:.2f}x); disk kept {out['disk_ratio_24mp']:.2f}x the originals")
+        print("  task run time per photo: " + ", ".join(f"{k} {v:.2f} s" for k, v in
+                                                       out["task_s_per_24mp_photo"].items() if v >= 0.01))
     print(json.dumps(out))
 
 

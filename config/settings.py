@@ -105,10 +105,18 @@ class PostlineSettings(BaseSettings):
 
     revision_window_days: int = Field(
         default=30, ge=0, le=3650,
-        description="Days after an order's delivery its working files (stage masters, previews, proofs, the delivery's "
-                    "JPEGs before zipping) are kept for client revisions; then housekeeping removes them. Originals "
-                    "and delivery zips are kept. A revision asked for after that re-runs the photo from its original "
-                    "through the whole line.",
+        description="Days after an order's delivery its working files (people's work, previews, proofs, the graded "
+                    "references) are kept for client revisions; then housekeeping removes them. Originals "
+                    "and delivery packages are kept. A revision asked for after that re-runs the photo from its "
+                    "original through the whole line.",
+    )
+    keep_remakeable_files: bool = Field(
+        default=False,
+        description="Also keep, for the revision window, the finished 16-bit files of the photos no person worked on "
+                    "(each about twice its original's size, or more). Off: they are removed once the order's delivery package is "
+                    "written and verified, and made again from the originals, bit for bit, if a later delivery "
+                    "needs them (a changed recipe); a delivery that changes nothing takes the files from the last "
+                    "package.",
     )
 
     max_result_pixels: int = Field(

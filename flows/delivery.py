@@ -2,12 +2,14 @@
 photos per task run, one pass per photo), packed into the order's delivery package in the archive.
 
 ``repackage_flow`` is `postline deliver N`: a delivered order packed again (its recipe changed, its package
-was damaged or removed) without running the line: it holds the order like a run of it does."""
+was damaged or removed) without running the line: it holds the order like a run of it does, and makes again
+from the originals the finished files the new files need and that are gone (tasks/stages.py)."""
 
 from prefect import flow
 
 from tasks.deliver import package_order, plan_delivery, render_batch
 from tasks.runs import order_run
+from tasks.stages import restore_finished_files
 
 
 @flow(name="delivery", flow_run_name="Delivery · order {order_id}")
@@ -20,6 +22,7 @@ def delivery_flow(order_id: int) -> str:
 @flow(name="repackage", flow_run_name="Re-package · order {order_id}")
 def repackage_flow(order_id: int) -> str:
     with order_run(order_id):
+        restore_finished_files(order_id)
         return delivery_flow(order_id)
 
 

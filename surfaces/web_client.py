@@ -27,6 +27,7 @@ from record import links
 from record.models import ClientLink, LinkPurpose
 from surfaces.actions import client as actions
 from surfaces.web_deps import to, web
+from surfaces.web_download import download_response
 from surfaces.web_errors import RecordId, status_of
 from surfaces.web_images import PREVIEW_LONG_EDGE, preview_jpeg, thumbnail
 
@@ -185,12 +186,12 @@ async def send_changes(request: Request, token: Token) -> Response:
 
 @router.get("/d/{token}")
 def download(request: Request, token: Token) -> Response:
-    """The delivery package's download ZIP. Starlette's FileResponse answers Range requests (206 with Content-Range, several
-    ranges as multipart/byteranges, 416 past the end) and If-Range against its ETag and Last-Modified."""
+    """The delivery package as one ZIP, made as it is served (tasks/download.py), whole or by a byte range
+    (surfaces/web_download.py: a download that stopped resumes)."""
     link = opened(request, token, LinkPurpose.DOWNLOAD)
-    path = actions.delivery_of(link.order_id)
-    return FileResponse(path, media_type="application/zip", filename=actions.download_name(link.order_id, path),
-                        headers={"Cache-Control": "private, no-transform"})
+    download = actions.delivery_of(link.order_id)
+    return download_response(request, download, actions.download_name(link.order_id, download.name),
+                             {"Cache-Control": "private, no-transform"})
 
 
 @router.post("/d/{token}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import shutil
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from prefect import task
@@ -28,7 +28,8 @@ from record import history, moves, work
 from record.db import transaction
 from record.models import DELIVERY, Order, OrderStatus, Photo, PhotoStatus, utcnow
 from tasks import package
-from tasks.deliver_render import ALBUM, CONTACT, Job, Studio, render
+from tasks.deliver_render import (ALBUM, CONTACT, Job, Packed, Studio, cache_folder, file_for, needs_master,
+                                  packed_files, render, render_key)
 from tasks.errors import Permanent, as_retryable, retry_only_retryable
 from tasks.files import bytes_still_needed, order_folder, work_path
 from tasks.runs import current_run, line_of
@@ -59,6 +60,10 @@ class Delivery:
     worked: dict[int, list[dict]]
     folder: Path                          # the order's archive folder
     target: Path                          # the package
+    packed: dict[tuple[str, str], Packed] = field(default_factory=dict)   # the files of the order's last package
+
+    def render(self, order_id: int, job: Job) -> dict[str, Path]:
+        return render(order_id, job, self.recipe, self.studio, self.album, self.packed)
 
 
 def order_recipe(order: Order, folder: Path) -> Recipe:
@@ -113,7 +118,8 @@ def delivery(order_id: int) -> Delivery:
                     client=order.client, order_id=order.id, order_year=order.created_at.year)
     return Delivery(order=summary, recipe=order_recipe(order, folder), studio=studio,
                     album=line.makes_album or settings.album_proofs, jobs=jobs, not_delivered=not_delivered,
-                    worked=worked, folder=folder, target=folder / package.package_name(order.revisions))
+                    worked=worked, folder=folder, target=folder / package.package_name(order.revisions),
+                    packed=packed_files(Path(order.delivery_path)) if order.delivery_path else {})
 
 
 def _retryable(exc: Exception, order_id: int, folder: Path) -> Exception | None:
@@ -144,7 +150,7 @@ def render_batch(order_id: int, photo_ids: list[int]) -> int:
     jobs = [job for job in plan.jobs if job.photo_id in set(photo_ids)]
     try:
         with ThreadPoolExecutor(max_workers=get_settings().workers) as pool:
-            list(pool.map(lambda job: render(order_id, job, plan.recipe, plan.studio, plan.album), jobs))
+            list(pool.map(lambda job: plan.render(order_id, job), jobs))
     except Exception as exc:
         if (stop := _retryable(exc, order_id, work_path(order_id, "delivery", 0, 0).parent)) is None:
             raise
@@ -168,6 +174,7 @@ def _members(plan: Delivery, files: dict[int, dict[str, Path]]) -> list[package.
             members.append(package.Member(rendition.zip_set, arcname, files[job.photo_id][rendition.key], {
                 "rendition": rendition.key, "seq": seq, "photo_id": job.photo_id, "source_name": job.source_name,
                 "source_sha256": job.source_sha256, "master_sha256": job.master_sha256,
+                "render_key": render_key(job, plan.recipe, plan.studio, plan.album),
                 "preset": {"name": preset["name"], "version": preset["version"]},
                 "worked": plan.worked.get(job.photo_id, [])}))
     return members
@@ -187,7 +194,7 @@ def _header(plan: Delivery) -> dict:
 def _write(plan: Delivery, order_id: int) -> dict:
     from tasks.deliver_sheets import album_pdf, contact_sheets
 
-    files = {job.photo_id: render(order_id, job, plan.recipe, plan.studio, plan.album) for job in plan.jobs}
+    files = {job.photo_id: plan.render(order_id, job) for job in plan.jobs}
     members = _members(plan, files)
     first = plan.recipe.renditions[0].key
     labels = [f"{m.entry['seq']:04d}  {Path(m.arcname).name}" for m in members if m.entry["rendition"] == first]
@@ -230,5 +237,45 @@ def package_order(order_id: int) -> str:
             raise
         raise stop from exc
     logger.info("delivered %d photos in %s; %d not delivered", len(plan.jobs), plan.target, len(plan.not_delivered))
+    try:
+        freed = _tidy(plan, order_id)
+    except OSError as exc:       # the delivery is done: what could not be removed now goes with the revision window
+        logger.warning("after the delivery, files that can be made again were not all removed: %s", exc)
+    else:
+        logger.info("removed %.1f MB of files the package or the originals can give again", freed / 1e6)
     return str(plan.target)
+
+
+def _tidy(plan: Delivery, order_id: int) -> int:
+    """After the package is written and verified, what can be had again goes from the work folder: the recipe's
+    files made for it (the package holds them, and a later delivery takes them from there) and, unless
+    POSTLINE_KEEP_REMAKEABLE_FILES, the finished files of the photos no person worked on (a later delivery that
+    needs one makes it again from the original, bit for bit: tasks/stages.restore_finished_files). Bytes freed."""
+    from tasks.retention import people_made
+
+    gone = [file_for(cache_folder(order_id, job, plan.recipe, plan.studio, plan.album), rendition)
+            for job in plan.jobs for rendition in plan.recipe.renditions]
+    if not get_settings().keep_remakeable_files:
+        kept = people_made(order_id)
+        gone += [Path(job.master_path) for job in plan.jobs if Path(job.master_path) not in kept]
+    freed = 0
+    for path in gone:
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        freed += size
+    return freed
+
+
+def photos_needing_masters(order_id: int) -> set[int]:
+    """The photos whose finished file delivering the order needs decoded: those with files neither made already
+    nor, unchanged, in the order's last package. Empty when nothing is to be delivered."""
+    try:
+        plan = delivery(order_id)
+    except NothingDelivered:
+        return set()
+    return {job.photo_id for job in plan.jobs
+            if needs_master(order_id, job, plan.recipe, plan.studio, plan.album, plan.packed)}
 

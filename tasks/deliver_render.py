@@ -2,11 +2,15 @@
 metadata read once, every rendition of the recipe made from that one decode (tasks/pixels/renditions.py)
 and stamped with the kept and the studio's metadata (tasks/pixels/tags.py).
 
-The files are kept under the order's work folder, content-keyed (the master's and the original's checksums,
-the recipe, the studio's settings, the client), each written under a temporary name and renamed when
-complete: a run that stopped half-way makes only what is missing, and re-packaging an order
-(`postline deliver N`) with nothing changed decodes nothing. Plus two files the package is made from and
-does not hold as such: a thumbnail for the contact sheet and, for an album, the photo at the album's size."""
+The files are made under the order's work folder, content-keyed (:func:`render_key`: the master's and the
+original's checksums, the recipe, the studio's settings, the client), each written under a temporary name and
+renamed when complete: a run that stopped half-way makes only what is missing. Once the package holding them is
+written and verified, the recipe's files are removed from there (tasks/deliver.py: the package is their home,
+each entry of its manifest carrying its render key), and a later delivery takes a photo's files whose key has
+not changed from the order's last package (:func:`packed_files`), so re-packaging an order (`postline deliver
+N`) or delivering a revision decodes only the photos that changed. Plus two files the package is made from and
+does not hold as such, kept in the work folder: a thumbnail for the contact sheet and, for an album, the photo
+at the album's size."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import hashlib
 import io
 import json
 import os
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -34,6 +39,8 @@ class MasterGone(Permanent):
 
 
 CONTACT = "_contact"          # the contact sheet's thumbnail
+SHOWN = "_shown"              # the finished photo as the gallery and preview links show it once its master is gone
+SHOWN_EDGE = 1600
 ALBUM = "_album"              # the photo at the album's size, for the spreads
 CONTACT_EDGE = 360            # a contact sheet's cell is about 330 x 240 px (A4 at 150 dpi, 5 x 4)
 
@@ -70,19 +77,85 @@ class Studio:
 
 
 def internal(recipe: Recipe, album: bool) -> list[Rendition]:
-    """The renditions the package is made from: the recipe's, the contact thumbnail and (album) the album size."""
+    """The renditions the package is made from: the recipe's, the contact thumbnail, the picture shown once the
+    master is gone (:func:`shown`) and (album) the album size."""
     extra = [Rendition.model_construct(key=CONTACT, long_edge=CONTACT_EDGE, quality=90,
-                                       colour_space=OutputSpace.SRGB)]
+                                       colour_space=OutputSpace.SRGB),
+             Rendition.model_construct(key=SHOWN, long_edge=SHOWN_EDGE, quality=90, colour_space=OutputSpace.SRGB)]
     if album:
         edge = max(SpreadParams(dpi=recipe.album.dpi).size_px)
         extra.append(Rendition.model_construct(key=ALBUM, long_edge=edge, quality=95, colour_space=OutputSpace.SRGB))
     return list(recipe.renditions) + extra
 
 
+def render_key(job: Job, recipe: Recipe, studio: Studio, album: bool) -> str:
+    """What a photo's delivered files are made from, as one key: the same key, the same files."""
+    return hashlib.sha256(json.dumps([recipe.digest(), asdict(studio), album, job.master_sha256, job.source_sha256,
+                                      job.fallback], sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def cache_folder(order_id: int, job: Job, recipe: Recipe, studio: Studio, album: bool) -> Path:
-    key = hashlib.sha256(json.dumps([recipe.digest(), asdict(studio), album, job.master_sha256, job.source_sha256,
-                                     job.fallback], sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return work_path(order_id, "delivery", job.photo_id, 0, f"-{key}")
+    return work_path(order_id, "delivery", job.photo_id, 0, f"-{render_key(job, recipe, studio, album)}")
+
+
+@dataclass(frozen=True)
+class Packed:
+    """A file of a package: the ZIP it is in, its name there and its SHA-256."""
+    zip: Path
+    arcname: str
+    sha256: str
+
+
+def packed_files(package: Path | None) -> dict[tuple[str, str], Packed]:
+    """The files of the package at ``package`` (the order's last), by (render key, rendition key); empty when there
+    is none, or its manifest is older than render keys or unreadable (the files are then made again)."""
+    manifest = package / "manifest.json" if package is not None else None
+    if manifest is None or not manifest.is_file():
+        return {}
+    try:
+        entries = json.loads(manifest.read_text(encoding="utf-8")).get("files", [])
+        return {(e["render_key"], e["rendition"]): Packed(package / e["zip"], e["path"], e["sha256"])
+                for e in entries if e.get("render_key")}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _unpack(packed: Packed, path: Path) -> bool:
+    """``packed``'s bytes written at ``path`` if its ZIP holds them unchanged; False when it does not."""
+    try:
+        with zipfile.ZipFile(packed.zip) as archive:
+            data = archive.read(packed.arcname)
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return False
+    if hashlib.sha256(data).hexdigest() != packed.sha256:
+        return False
+    _write(path, data)
+    return True
+
+
+def _missing(order_id: int, job: Job, recipe: Recipe, studio: Studio, album: bool,
+             packed: dict[tuple[str, str], Packed]) -> tuple[dict[str, Path], list[Rendition]]:
+    """The photo's file paths, and the renditions neither made already nor in the order's last package."""
+    wanted = internal(recipe, album)
+    folder = cache_folder(order_id, job, recipe, studio, album)
+    key = render_key(job, recipe, studio, album)
+    paths = {r.key: file_for(folder, r) for r in wanted}
+    return paths, [r for r in wanted if not paths[r.key].is_file() and (key, r.key) not in packed]
+
+
+def needs_master(order_id: int, job: Job, recipe: Recipe, studio: Studio, album: bool,
+                 packed: dict[tuple[str, str], Packed]) -> bool:
+    """Whether delivering the photo needs its finished file decoded: some of its files are neither made already
+    nor in the order's last package."""
+    return bool(_missing(order_id, job, recipe, studio, album, packed)[1])
+
+
+def shown(order_id: int, photo_id: int) -> Path | None:
+    """The finished photo as its last delivery made it, 1600 px, sRGB JPEG: what the client's gallery and preview
+    links show once its finished file has gone (tasks/deliver.py removes what it can make again); None before."""
+    made = [(path.stat().st_mtime_ns, path) for path in
+            work_path(order_id, "delivery", photo_id, 0, "").parent.glob(f"{photo_id}-r0-*/{SHOWN}.jpg")]
+    return max(made)[1] if made else None
 
 
 def file_for(folder: Path, rendition: Rendition) -> Path:
@@ -112,13 +185,19 @@ def make_files(master: bytes, kept: tags.Kept, studio: Studio, recipe: Recipe, w
     return out
 
 
-def render(order_id: int, job: Job, recipe: Recipe, studio: Studio, album: bool) -> dict[str, Path]:
-    """The photo's files (rendition key -> path), made if not made already. Raises RuntimeError when the master
-    changed after its stage recorded it, OSError when the disk fails."""
+def render(order_id: int, job: Job, recipe: Recipe, studio: Studio, album: bool,
+           packed: dict[tuple[str, str], Packed] | None = None) -> dict[str, Path]:
+    """The photo's files (rendition key -> path): made already, taken from the order's last package (``packed``:
+    :func:`packed_files`), or made now. Raises RuntimeError when the master changed after its stage recorded it,
+    OSError when the disk fails."""
     wanted = internal(recipe, album)
     folder = cache_folder(order_id, job, recipe, studio, album)
+    key = render_key(job, recipe, studio, album)
     paths = {r.key: file_for(folder, r) for r in wanted}
     missing = [r for r in wanted if not paths[r.key].is_file()]
+    if missing and packed:
+        folder.mkdir(parents=True, exist_ok=True)
+        missing = [r for r in missing if (key, r.key) not in packed or not _unpack(packed[(key, r.key)], paths[r.key])]
     if not missing:
         return paths
     if not Path(job.master_path).is_file():

@@ -2,24 +2,20 @@
 
 Where: in the archive, by client, year and order (:func:`tasks.files.order_folder`): ``<archive>/<client>/<year>/order-N/``
 holds the order's ``originals/`` and one package per delivery, ``delivery/`` (the first) and ``delivery-revK/``
-(client revision round K). Beside each package, its download (:func:`download_path`: ``delivery.zip``,
-``delivery-revK.zip``): the whole package in one ZIP, what the client's download link serves. A package's path
-never changes once written, so a link can name it (order id, revision -> :func:`download_path`).
+(client revision round K). The client's download link serves the whole package as one ZIP, ``delivery.zip``,
+made as it is served from the package's files (tasks/download.py): nothing is stored twice.
 
 What: ``manifest.json`` (every file, its size and SHA-256, see tasks/deliver.py for an entry's fields),
 ``contact-sheet-NN.jpg`` and ``contact-sheet.pdf``, ``album.pdf`` when the order has album spreads, and one ZIP
 per rendition set (``client.zip``, ``print.zip``...; ZIP64, every image stored as it is, not deflated), each
-with its own ``manifest.json`` listing its files, so a ZIP that travels alone can be verified too. The download
-ZIP holds every file of every rendition set (``full/...``, ``web/...``: the same paths as in their sets' ZIPs),
-the contact sheets, the album PDF and the package's manifest.json.
+with its own ``manifest.json`` listing its files, so a ZIP that travels alone can be verified too.
 
 Names: each file's name comes from its rendition's template and is cleaned (:func:`clean_name`): no folder
 separator, no control character, no leading dot, at most 120 bytes; two names equal after cleaning, or equal
 but for case (as Windows and macOS see them), get -2, -3... Nothing can reach outside its ZIP folder.
 
 How: the package is written whole into a hidden folder beside its place (``.delivery.<pid>.tmp``), read back
-and verified (tasks/verify.py), its download ZIP made from it and verified, and only then both are renamed into
-place; a failed write leaves nothing."""
+and verified (tasks/verify.py), and only then renamed into place; a failed write leaves nothing."""
 
 from __future__ import annotations
 
@@ -47,12 +43,12 @@ def package_name(revision: int) -> str:
 
 
 def zip_path(package: Path, rendition_set: str) -> Path:
-    """The ZIP of one rendition set in a package: what a download link points at."""
+    """The ZIP of one rendition set in a package."""
     return package / f"{rendition_set}.zip"
 
 
-def download_path(package: Path) -> Path:
-    """The whole package in one ZIP, beside it: what a download link to the delivery serves."""
+def stored_download(package: Path) -> Path:
+    """Where earlier versions of postline stored a package's download ZIP, beside it (now made as it is served)."""
     return package.with_name(f"{package.name}.zip")
 
 
@@ -116,24 +112,6 @@ def _write_zip(path: Path, members: list[Member], header: dict) -> list[dict]:
     return entries
 
 
-def _write_download(path: Path, folder: Path, manifest: dict) -> None:
-    """The package at ``folder`` in one ZIP at ``path``: each rendition set's files copied from its ZIP under
-    the same path, then the loose files and the manifest at the top."""
-    with zipfile.ZipFile(path, "w", allowZip64=True) as archive:
-        for entry in manifest["zips"]:
-            with zipfile.ZipFile(folder / entry["path"]) as inner:
-                for info in inner.infolist():
-                    if info.filename == MANIFEST:
-                        continue
-                    with inner.open(info) as src, archive.open(_zip_info(info.filename, info.file_size), "w") as dst:
-                        shutil.copyfileobj(src, dst, 1 << 20)
-        for entry in manifest["sheets"]:
-            size = (folder / entry["path"]).stat().st_size
-            with open(folder / entry["path"], "rb") as src, archive.open(_zip_info(entry["path"], size), "w") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-        archive.write(folder / MANIFEST, MANIFEST)
-
-
 def _loose(path: Path, kind: str) -> dict:
     return {"path": path.name, "size": path.stat().st_size, "sha256": sha256_of(path), "kind": kind}
 
@@ -147,7 +125,6 @@ def write_package(target: Path, header: dict, members: list[Member], sheets: dic
     from tasks.verify import verify
 
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp_download = target.with_name(f".{download_path(target).name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
@@ -173,17 +150,11 @@ def write_package(target: Path, header: dict, members: list[Member], sheets: dic
         problems = verify(tmp)
         if problems:
             raise OSError(errno.EIO, f"the delivery package did not read back whole: {problems[0]}", str(tmp))
-        _write_download(tmp_download, tmp, manifest)
-        _sync_file(tmp_download)
-        if problems := verify(tmp_download):
-            raise OSError(errno.EIO, f"the delivery's download ZIP did not read back whole: {problems[0]}",
-                          str(tmp_download))
         _swap(tmp, target)
-        os.replace(tmp_download, download_path(target))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        tmp_download.unlink(missing_ok=True)
         raise
+    stored_download(target).unlink(missing_ok=True)     # an earlier postline's copy of the package, now stale
     return manifest
 
 

@@ -73,7 +73,7 @@ def disk_use(order_id: int) -> DiskUse:
                    deliveries=packages + sum(path.stat().st_size for path in zips if path.is_file()))
 
 
-def _people_made(order_id: int) -> set[Path]:
+def people_made(order_id: int) -> set[Path]:
     """The finished files of the order's delivered photos that people made, or an automatic stage made from
     people's work: kept after the window (nothing could make them again). A photo the client did not choose is
     delivered graded (record.work.finished_output): made again from its original if need be."""
@@ -93,7 +93,7 @@ def remove_working_files(order_id: int) -> int:
     with transaction() as session:
         if not work.mark_working_files_removed(session, order_id):
             return 0
-    folder, keep = working_folder(order_id), _people_made(order_id)
+    folder, keep = working_folder(order_id), people_made(order_id)
     before = folder_bytes(folder)
     if not keep:
         shutil.rmtree(folder, ignore_errors=True)

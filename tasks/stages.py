@@ -341,18 +341,24 @@ def _to_make_again(session, line: Line, item: WorkItem, name: str) -> list[WorkI
 @task(name="restore-finished-files", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_only_retryable)
 def restore_finished_files(order_id: int) -> int:
     """Before a delivery: make again, from its original, the finished file of each photo to deliver whose file
-    is gone (removed with the working files after the revision window, tasks/retention.py, and the order
-    delivered again: a client revision of other photos). The same passes as before, so the same pixels. Only for
-    a photo whose finished file no person worked on (record.work.finished_output: the last stage's, or grading's
-    for a photo the client did not choose); the count made."""
+    is gone (removed after the last delivery, tasks/deliver.py, or with the working files after the revision
+    window, tasks/retention.py) and whose delivered files must be made anew (a changed recipe; a photo whose files
+    are unchanged in the last package needs none: tasks/deliver.photos_needing_masters). The same passes as
+    before, so the same pixels. Only for a photo whose finished file no person worked on
+    (record.work.finished_output: the last stage's, or grading's for a photo the client did not choose); the
+    count made."""
+    from tasks.deliver import photos_needing_masters
+
     logger = get_run_logger()
+    needed = photos_needing_masters(order_id)
     with transaction() as session:
         line = work.order_line(session, order_id)
         keys = [spec.key for spec in line.stages]
         names = {p.id: p.source_name for p in work.photos(session, order_id)}
         finals = [work.finished_output(session, photo.id, keys) for photo in work.photos(session, order_id)
                   if photo.status in (PhotoStatus.PASSED, PhotoStatus.DELIVERED)]
-        missing = [item for item in finals if item is not None and not Path(item.output_path).exists()]
+        missing = [item for item in finals if item is not None and item.photo_id in needed
+                   and not Path(item.output_path).exists()]
         chains = [_to_make_again(session, line, item, names[item.photo_id]) for item in missing]
     for chain in chains:
         for item in chain:

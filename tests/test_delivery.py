@@ -10,6 +10,7 @@ import contextlib
 import io
 import json
 import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from record import work
 from record.db import transaction
 from record.models import PhotoStatus
 from surfaces.cli import main
-from tasks.package import download_path
+from tasks.download import Download
 from tests.conftest import sample
 from tests.flowkit import Delivery, run_order
 
@@ -134,7 +135,6 @@ def delivered(prefect_api, tmp_path_factory, request):
     order_id, package = run_order(card, client=CLIENT)
     first = tmp_path_factory.mktemp("first") / "delivery"
     shutil.copytree(package, first)
-    shutil.copyfile(download_path(package), download_path(first))       # the whole package in one ZIP, beside it
     yield {"order_id": order_id, "package": package, "first": first, "home": home, "card": card,
            "recipes": recipes}
     get_settings.cache_clear()
@@ -345,15 +345,24 @@ def test_verify_passes_a_fresh_package_and_names_the_file_one_changed_byte_is_in
     assert code == 0 and "OK" in out and "match the manifest" in out, out
     code, out = _cli("verify", str(first / "client.zip"))
     assert code == 0, out
-    download = download_path(first)                             # the whole package in one ZIP: the client's download
-    assert download.name == "delivery.zip"
+    made = Download.of_package(first)                           # the whole package in one ZIP: the client's download
+    assert made.name == "delivery.zip" and not (first.parent / "delivery.zip").exists()    # made as it is served
+    download = tmp_path / "downloaded.zip"
+    made.write_to(download)
     code, out = _cli("verify", str(download))
     assert code == 0, out
     manifest = json.loads((first / "manifest.json").read_text())
     with zipfile.ZipFile(download) as archive:
+        assert archive.testzip() is None
         assert set(archive.namelist()) == ({e["path"] for e in manifest["files"]} | {"manifest.json"}
                                            | {e["path"] for e in manifest["sheets"]})
         assert archive.read("manifest.json") == (first / "manifest.json").read_bytes()
+        for entry in manifest["files"]:
+            with zipfile.ZipFile(first / entry["zip"]) as its_set:
+                assert archive.read(entry["path"]) == its_set.read(entry["path"])
+    if shutil.which("unzip"):                                   # Info-ZIP reads it too
+        tested = subprocess.run(["unzip", "-tq", str(download)], capture_output=True, text=True)
+        assert tested.returncode == 0, tested.stdout + tested.stderr
 
     copy = tmp_path / "delivery"
     shutil.copytree(first, copy)
@@ -471,15 +480,20 @@ def test_deliver_refuses_an_order_not_delivered_yet_and_says_what_to_run(home, t
     assert code == 1 and "no manifest.json: not a delivery package" in out
 
 
-def test_deliver_without_the_finished_files_says_so_and_keeps_the_package(delivered):
-    """Working files go once the revision window has passed: the package delivered before stays whole."""
+def test_deliver_after_the_working_files_went_takes_the_package_files_and_makes_the_rest_again(delivered):
+    """Working files go once the revision window has passed (and the finished files of automatic photos at
+    delivery): `postline deliver` then takes each delivered file from the package, makes again from the
+    originals only what it needs (the contact sheet's thumbnails), and the package's files come out the same."""
     package = delivered["package"]
-    before = {p.name: p.read_bytes() for p in package.iterdir()}
+    before = Delivery(package).manifest
     shutil.rmtree(delivered["home"] / "work")
     code, out = _cli("deliver", str(delivered["order_id"]))
-    assert code == 1 and "is gone (working files are removed once the revision window has passed)" in out, out
-    assert {p.name: p.read_bytes() for p in package.iterdir()} == before
-    assert _cli("verify", str(package))[0] == 0
+    assert code == 0, out
+    after = Delivery(package)
+    assert after.mismatches() == [] and _cli("verify", str(package))[0] == 0
+    assert [(e["path"], e["sha256"]) for e in after.manifest["files"]] == \
+        [(e["path"], e["sha256"]) for e in before["files"]]
+    assert not list((delivered["home"] / "work").rglob("*.tif")), "finished files made again were not removed"
 
 
 def test_a_signed_link_downloads_the_package_whole_and_by_ranges_and_refuses_a_changed_expired_or_wrong_pin_link(
@@ -498,7 +512,7 @@ def test_a_signed_link_downloads_the_package_whole_and_by_ranges_and_refuses_a_c
     from tests.test_links import PIN, changed, link_for
 
     monkeypatch.delenv("POSTLINE_WEB_SECRET", raising=False)
-    data = download_path(delivered["package"]).read_bytes()
+    data = b"".join(Download.of_package(delivered["package"]).read())     # what the link serves, made as served
     with served(create_app()) as base:
         _, url = link_for(delivered["order_id"], base, monkeypatch, "--days", "2", "--pin", PIN)
         client = httpx.Client(timeout=60)

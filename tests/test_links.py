@@ -87,6 +87,12 @@ def test_a_download_link_serves_the_zip_whole_and_by_ranges_and_refuses_what_is_
         assert rest.status_code == 206 and first + rest.content == data
         stale = client.get(url, headers={"Range": "bytes=10-", "If-Range": '"not-this-file"'})
         assert stale.status_code == 200 and stale.content == data
+        tail = client.get(url, headers={"Range": "bytes=-100"})                  # the last 100 bytes
+        assert tail.status_code == 206 and tail.content == data[-100:]
+        past = client.get(url, headers={"Range": f"bytes={len(data)}-"})
+        assert past.status_code == 416 and past.headers["content-range"] == f"bytes */{len(data)}"
+        several = client.get(url, headers={"Range": "bytes=0-9,20-29"})          # answered whole, as HTTP allows
+        assert several.status_code == 200 and several.content == data
 
         tampered = client.get(changed(url))
         assert tampered.status_code == 404 and "does not work" in tampered.text and data[:100] not in tampered.content

@@ -11,6 +11,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+from PIL import Image
 from sqlmodel import select
 
 from config.line import get_line
@@ -20,6 +21,7 @@ from flows.order import order_flow
 from record import work
 from record.db import transaction
 from record.models import EventKind, PhotoStatus, StageEvent
+from surfaces.actions import client as client_actions
 from surfaces.actions.orders import create_order
 from surfaces.cli import main
 from tasks.synthetic import DngMeta, render_scene, write_dng
@@ -61,7 +63,11 @@ def test_working_files_go_after_the_revision_window_and_a_late_revision_reruns_f
     assert shown["deliveries"] != "0 B" and shown["originals"] != "0 B"
 
     assert housekeeping_flow() == {"claims_returned": 0, "orders_cleaned": 0}     # still in the revision window
-    assert Path(kept_final.output_path).is_file()
+    assert any(work_folder.rglob("*-preview.tif"))                                # kept for the window
+    assert not Path(kept_final.output_path).exists()    # an automatic photo's finished file went at delivery
+    gallery = client_actions.gallery_image(order_id, photos["DSC_0001.dng"].id)    # the gallery shows it still:
+    with Image.open(gallery) as picture:                                              # the picture delivery made
+        assert picture.format == "JPEG" and max(picture.size) == 400
     with transaction() as session:                                                # 31 days later
         for event in session.exec(select(StageEvent).where(StageEvent.order_id == order_id,
                                                            StageEvent.kind == EventKind.DELIVERED)).all():

@@ -9,6 +9,7 @@ Links are signed and checked in one place, record/links.py; the key is the insta
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -26,7 +27,9 @@ from record.models import ClientLink, LinkPurpose, OrderStatus, Photo, PhotoStat
 from surfaces.actions import gates
 from surfaces.actions import orders as order_actions
 from tasks.files import work_path
-from tasks.package import clean_name, download_path
+from tasks.deliver_render import shown
+from tasks.download import Download
+from tasks.package import clean_name
 from tasks.mail import MailFailed, MailNotSet, check_address, link_message, send
 
 
@@ -203,6 +206,8 @@ def gallery_image(order_id: int, photo_id: int) -> Path:
     proof = work_path(order_id, "proofs", photo_id, finished.round, ".jpg")
     if finished.stage == line.first.key and proof.is_file():
         source = proof                               # the proof grading made: smaller than the working TIFF
+    elif not source.is_file():                       # removed after delivery: the picture the delivery made
+        source = shown(order_id, photo_id) or source
     return watermarked(source, get_settings().work_dir / f"order-{order_id}" / "gallery", get_settings().studio_name)
 
 
@@ -229,27 +234,31 @@ def request_changes(order_id: int, *, changes: list[tuple[str, str]], client: st
                                 actor=client[:80])
 
 
-def delivery_of(order_id: int) -> Path:
-    """The file a download link to the order serves: the download ZIP of its delivery package as recorded
-    (Order.delivery_path; the whole package in one ZIP, tasks/package.py), or the delivery zip an earlier postline
-    recorded there; :class:`Refused` while there is none."""
+def delivery_of(order_id: int) -> Download:
+    """What a download link to the order serves: its delivery package as recorded (Order.delivery_path) in one ZIP,
+    made as it is served (tasks/download.py), or the delivery zip an earlier postline recorded there;
+    :class:`Refused` while there is none."""
     with transaction() as session:
         order = work.get_order(session, order_id)
     path = Path(order.delivery_path) if order.delivery_path else None
-    if path is not None and path.is_dir():
-        path = download_path(path)
-    if path is None or not path.is_file():
-        raise Refused(f"Order {order_id} has no delivery to download yet: run it to the end first "
-                      f"(`postline order run {order_id}`).")
-    return path
+    try:
+        if path is not None and path.is_dir():
+            return Download.of_package(path)
+        if path is not None and path.is_file():
+            return Download.of_file(path)
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise Refused(f"Order {order_id}'s delivery package cannot be read ({exc}): `postline verify {path}` "
+                      f"names what is wrong, `postline deliver {order_id}` packs it again.") from None
+    raise Refused(f"Order {order_id} has no delivery to download yet: run it to the end first "
+                  f"(`postline order run {order_id}`).")
 
 
-def download_name(order_id: int, path: Path) -> str:
+def download_name(order_id: int, name: str) -> str:
     """The name a client's browser saves the download as: the client and the order before the package's ZIP
     (``Anna_Ben-order-7-delivery.zip``)."""
     with transaction() as session:
         client = work.get_order(session, order_id).client
-    return f"{clean_name(client)}-order-{order_id}-{path.name}" if path.name.startswith("delivery") else path.name
+    return f"{clean_name(client)}-order-{order_id}-{name}" if name.startswith("delivery") else name
 
 
 def preview_of(link: ClientLink) -> tuple[Path, bool]:
@@ -262,5 +271,6 @@ def preview_of(link: ClientLink) -> tuple[Path, bool]:
         stages = [stage.key for stage in work.order_line(session, photo.order_id).stages]
         finished = work.finished_output(session, photo.id, stages)
     if finished and finished.output_path:
-        return Path(finished.output_path), False
+        path = Path(finished.output_path)
+        return (path if path.is_file() else shown(photo.order_id, photo.id) or path), False
     return Path(photo.original_path or ""), True
