@@ -141,15 +141,18 @@ def child_bare(card: Path, workers: int) -> dict:
     preset = Preset.model_validate_json(load_preset(DEFAULT_FOR_SHOOT[SHOOT]).model_dump_json())  # as recorded
     names = scan_card(card)
     start, cpu = time.perf_counter(), _cpu()
+    phases = {}
     with ThreadPoolExecutor(workers) as pool:
         photos = list(pool.map(lambda name: _examine(order_id, card, name), names))
         list(pool.map(_cull_signals, photos))
+    phases["ingest"] = time.perf_counter() - start
     for photo in photos[:get_settings().chart_search]:
         try:
             calibrate.calibrate(decode_linear16(Path(photo.original_path), preset.decode, half_size=True),
                                 photo.source_name)
         except (calibrate.ChartRejected, PhotoError):
             pass
+    phases["calibrate"] = time.perf_counter() - start - sum(phases.values())
     fused = _Pass(order_id=order_id, line=line, preset=preset, calibration=None, names={}, selects=False)
     settings = get_settings()
     studio = Studio(name=settings.studio_name, artist=settings.artist, copyright=settings.studio_copyright,
@@ -176,13 +179,15 @@ def child_bare(card: Path, workers: int) -> dict:
 
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(one, enumerate(photos, start=1)))
+    phases["pass, QC and renditions"] = time.perf_counter() - start - sum(phases.values())
     order = {"id": order_id, "client": "Bare", "shoot": SHOOT, "due": None, "revision": 0,
              "preset": {"name": preset.name, "version": preset.version}}
     folder = settings.archive_dir / "bare"
     deliver._write(deliver.Delivery(order=order, recipe=recipe, studio=studio, album=album,
                                     jobs=[jobs[i] for i in sorted(jobs)], not_delivered=[], worked={}, folder=folder,
                                     target=folder / "delivery"), order_id)
-    return {"wall": time.perf_counter() - start, "cpu": _cpu() - cpu, "peak_rss": _vm_hwm()}
+    phases["package"] = time.perf_counter() - start - sum(phases.values())
+    return {"wall": time.perf_counter() - start, "cpu": _cpu() - cpu, "peak_rss": _vm_hwm(), "phases": phases}
 
 
 def run_child(mode: str, card: Path, env: dict, *extra: str) -> dict:
@@ -242,6 +247,15 @@ class PrefectServer:
     def task_runs(self, root_flow_run_id: str) -> int:
         """Task runs of the order's flow run and of every sub-run below it."""
         return self._post("/task_runs/count", {"flow_runs": {"id": {"any_": self._runs(root_flow_run_id)}}})
+
+    def sub_runs(self, root_flow_run_id: str) -> dict[str, float]:
+        """Wall seconds of the order run's sub-runs, summed by flow (ingest, stage, qc-gate, delivery...)."""
+        runs = [r for r in self._runs(root_flow_run_id) if r != root_flow_run_id]
+        totals: dict[str, float] = {}
+        for run in self._post("/flow_runs/filter", {"flow_runs": {"id": {"any_": runs}}, "limit": 200}):
+            flow = self._post("/flows/filter", {"flows": {"id": {"any_": [run["flow_id"]]}}})[0]["name"]
+            totals[flow] = totals.get(flow, 0.0) + (run.get("total_run_time") or 0.0)
+        return totals
 
     def task_seconds(self, root_flow_run_id: str) -> dict[str, float]:
         """Run time of the order's task runs, summed by task (``stage-batch``, ``render-deliveries``...)."""
@@ -340,8 +354,11 @@ def measure(args: argparse.Namespace, work: Path, server: PrefectServer) -> dict
         bare = run_child("bare", card, {**env, "POSTLINE_HOME": str(bare_home)}, "--workers", str(args.workers))
         shutil.rmtree(bare_home, ignore_errors=True)
         results["sizes"][n] = {"line": line, "bare": bare, "originals": originals,
-                               "task_runs": server.task_runs(line["flow_run_id"])}
+                               "task_runs": server.task_runs(line["flow_run_id"]),
+                               "sub_runs": server.sub_runs(line["flow_run_id"])}
         print(f"{n} photos: line {line['wall']:.1f} s, bare {bare['wall']:.1f} s", flush=True)
+        print("  line's sub-runs: " + ", ".join(f"{k} {v:.1f} s" for k, v in results["sizes"][n]["sub_runs"].items())
+              + "; bare: " + ", ".join(f"{k} {v:.1f} s" for k, v in bare["phases"].items()), flush=True)
     if args.big:
         files = write_frames(work / "frames-24mp", args.big, BIG, args.workers)
         card = card_of(files, work / "card-24mp")
@@ -378,6 +395,7 @@ def report(results: dict) -> None:
                       "cpu_s_per_photo": line["cpu"] / n, "server_cpu_s_per_photo": line["server_cpu"] / n,
                       "bare_cpu_s_per_photo": bare["cpu"] / n, "peak_mem_mb": line["peak_rss"] / 2**20,
                       "task_runs": r["task_runs"], "disk_ratio": kept / r["originals"],
+                      "line_sub_runs_s": r["sub_runs"], "bare_phases_s": bare["phases"],
                       "disk_ratio_after_retention": after / r["originals"],
                       "kept_mb_per_photo": {k: v / 1e6 / n for k, v in line["kept"].items()},
                       "working_mb_per_photo": {k: v / 1e6 / n for k, v in line["working_by_folder"].items()}}

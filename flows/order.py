@@ -52,7 +52,7 @@ def order_flow(order_id: int, wait: bool = False) -> str:
                 stage_flow.with_options(task_runner=pool)(order_id, stage)
             publish_progress(order_id)
         restore_finished_files(order_id)
-        return delivery_flow(order_id)
+        return delivery_flow.with_options(task_runner=pool)(order_id)
 
 
 if __name__ == "__main__":

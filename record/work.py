@@ -145,6 +145,19 @@ def finished_output(session: Session, photo_id: int, stages: list[str]) -> WorkI
     return max(done, key=lambda item: (item.round, stages.index(item.stage)), default=None)
 
 
+def finished_outputs(session: Session, order_id: int, stages: list[str]) -> dict[int, WorkItem]:
+    """:func:`finished_output` of every photo of the order that has one, by photo id, in one query (delivery and
+    retention read it for thousands of photos)."""
+    done = session.exec(select(WorkItem).where(WorkItem.order_id == order_id, col(WorkItem.stage).in_(stages),
+                                               WorkItem.status == WorkStatus.SUBMITTED)).all()
+    out: dict[int, WorkItem] = {}
+    for item in done:
+        best = out.get(item.photo_id)
+        if best is None or (item.round, stages.index(item.stage)) > (best.round, stages.index(best.stage)):
+            out[item.photo_id] = item
+    return out
+
+
 def photos(session: Session, order_id: int, status: PhotoStatus | None = None) -> list[Photo]:
     query = select(Photo).where(Photo.order_id == order_id)
     if status is not None:

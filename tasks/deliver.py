@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,16 +87,20 @@ def _fallback(photo: Photo) -> dict[str, str]:
     return {k: v for k, v in values.items() if v}
 
 
-def delivery(order_id: int) -> Delivery:
-    """The order's delivery as the record has it now. :class:`NothingDelivered` when no photo passed."""
+def delivery(order_id: int, photo_ids: Collection[int] | None = None) -> Delivery:
+    """The order's delivery as the record has it now; with ``photo_ids``, only those photos' jobs, and no history
+    (what one batch renders: an order of thousands is not read whole for each batch). :class:`NothingDelivered`
+    when no photo passed."""
     settings = get_settings()
     line = line_of(order_id)
     with transaction() as session:
         order = work.get_order(session, order_id)
         everything = work.photos(session, order_id)
-        ready = [(p, work.finished_output(session, p.id, [s.key for s in line.stages])) for p in everything
-                 if p.status in (PhotoStatus.PASSED, PhotoStatus.DELIVERED)]
-        worked = history.worked(session, order_id)
+        if photo_ids is not None:
+            everything = [p for p in everything if p.id in set(photo_ids)]
+        finals = work.finished_outputs(session, order_id, [s.key for s in line.stages])
+        ready = [(p, finals.get(p.id)) for p in everything if p.status in (PhotoStatus.PASSED, PhotoStatus.DELIVERED)]
+        worked = history.worked(session, order_id) if photo_ids is None else {}
     not_delivered = [{"source_name": p.source_name, "source_sha256": p.sha256 or None, "status": p.status.value,
                       "reason": p.reason}
                      for p in everything if p.status not in (PhotoStatus.PASSED, PhotoStatus.DELIVERED)]
@@ -129,7 +133,7 @@ def _retryable(exc: Exception, order_id: int, folder: Path) -> Exception | None:
 
 @task(name="plan-delivery")
 def plan_delivery(order_id: int) -> list[list[int]]:
-    """The photos to deliver, by id, in batches of POSTLINE_BATCH_SIZE. No photo passed: the order is marked
+    """The photos to deliver, by id, in batches (tasks.planning.batches). No photo passed: the order is marked
     failed (the flow publishes its summary) and :class:`NothingDelivered` raised."""
     try:
         plan = delivery(order_id)
@@ -137,20 +141,23 @@ def plan_delivery(order_id: int) -> list[list[int]]:
         with transaction() as session:
             work.set_order_status(session, work.get_order(session, order_id), OrderStatus.FAILED, run=current_run())
         raise
-    ids = [job.photo_id for job in plan.jobs]
-    size = get_settings().batch_size
-    return [ids[i:i + size] for i in range(0, len(ids), size)]
+    from tasks.planning import batches
+
+    return batches([job.photo_id for job in plan.jobs])
 
 
 @task(name="render-deliveries", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_only_retryable)
 def render_batch(order_id: int, photo_ids: list[int]) -> int:
-    """Every rendition of each photo of the batch (one pass each, POSTLINE_WORKERS at a time); returns how many
-    photos had files made (the rest were made already)."""
-    plan = delivery(order_id)
-    jobs = [job for job in plan.jobs if job.photo_id in set(photo_ids)]
+    """Every rendition of each photo of the batch, one pass per photo (batches run POSTLINE_WORKERS at a time, or
+    on the Dask cluster); returns how many photos it had."""
     try:
-        with ThreadPoolExecutor(max_workers=get_settings().workers) as pool:
-            list(pool.map(lambda job: plan.render(order_id, job), jobs))
+        plan = delivery(order_id, photo_ids)
+    except NothingDelivered:               # none of them passed any more: nothing of theirs to make
+        return 0
+    jobs = plan.jobs
+    try:
+        for job in jobs:
+            plan.render(order_id, job)
     except Exception as exc:
         if (stop := _retryable(exc, order_id, work_path(order_id, "delivery", 0, 0).parent)) is None:
             raise

@@ -13,17 +13,29 @@ from record.models import CLIENT_SELECTION, QC_GATE
 from tasks.ingest import scan_card
 
 
-def chunks(items: list, size: int) -> list[list]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
-
-
 def batches(items: list) -> list[list]:
-    """``items`` in batches of POSTLINE_BATCH_SIZE: smaller when there are fewer than that per worker
+    """``items`` in batches of about POSTLINE_BATCH_SIZE: smaller when there are fewer than that per worker
     (POSTLINE_WORKERS), so that every worker has some; bigger when there would be more than POSTLINE_MAX_BATCHES,
-    so a stage of a big order is tens of task runs, not hundreds (Prefect records and shows each)."""
+    so a stage of a big order is tens of task runs, not hundreds (Prefect records and shows each). Their number is
+    a multiple of the workers where the most allows, and their sizes differ by one at most, so the last round
+    keeps every worker busy too instead of leaving one batch to finish alone."""
     settings = get_settings()
-    size = min(settings.batch_size, -(-len(items) // settings.workers))
-    return chunks(items, max(size, -(-len(items) // settings.max_batches), 1))
+    total, workers = len(items), settings.workers
+    if not total:
+        return []
+    size = max(min(settings.batch_size, -(-total // workers)), -(-total // settings.max_batches), 1)
+    count = -(-total // size)
+    if count > workers:
+        whole = -(-count // workers) * workers
+        count = whole if whole <= settings.max_batches else max(workers, whole - workers)
+    count = min(count, total)
+    small, bigger = divmod(total, count)
+    out, start = [], 0
+    for index in range(count):
+        end = start + small + (index < bigger)
+        out.append(items[start:end])
+        start = end
+    return out
 
 
 @task(name="plan-ingest")

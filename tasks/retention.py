@@ -80,8 +80,8 @@ def people_made(order_id: int) -> set[Path]:
     with transaction() as session:
         line = work.order_line(session, order_id)
         keys = [spec.key for spec in line.stages]
-        finals = [work.finished_output(session, photo.id, keys)
-                  for photo in work.photos(session, order_id, PhotoStatus.DELIVERED)]
+        every = work.finished_outputs(session, order_id, keys)
+        finals = [every.get(photo.id) for photo in work.photos(session, order_id, PhotoStatus.DELIVERED)]
     return {Path(item.output_path) for item in finals if item is not None and item.output_path
             and any(spec.needs_people for spec in line.stages[:keys.index(item.stage) + 1])}
 

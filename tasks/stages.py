@@ -355,7 +355,8 @@ def restore_finished_files(order_id: int) -> int:
         line = work.order_line(session, order_id)
         keys = [spec.key for spec in line.stages]
         names = {p.id: p.source_name for p in work.photos(session, order_id)}
-        finals = [work.finished_output(session, photo.id, keys) for photo in work.photos(session, order_id)
+        every = work.finished_outputs(session, order_id, keys)
+        finals = [every.get(photo.id) for photo in work.photos(session, order_id)
                   if photo.status in (PhotoStatus.PASSED, PhotoStatus.DELIVERED)]
         missing = [item for item in finals if item is not None and item.photo_id in needed
                    and not Path(item.output_path).exists()]

@@ -261,8 +261,9 @@ def test_batches_keep_every_worker_busy_and_grow_past_the_most_task_runs_a_stage
     monkeypatch.setenv("POSTLINE_MAX_BATCHES", "32")
     monkeypatch.setenv("POSTLINE_WORKERS", "2")
     get_settings.cache_clear()
-    assert [len(batch) for batch in batches(list(range(100)))] == [24, 24, 24, 24, 4]
+    assert [len(batch) for batch in batches(list(range(100)))] == [17, 17, 17, 17, 16, 16]   # whole rounds
     assert [len(batch) for batch in batches(list(range(5)))] == [3, 2]          # both workers get photos
+    assert [len(batch) for batch in batches(list(range(48)))] == [24, 24]
     assert batches([]) == []
     thousand = batches(list(range(1000)))
     assert len(thousand) == 32 and sum(map(len, thousand)) == 1000 and max(map(len, thousand)) == 32
