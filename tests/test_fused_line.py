@@ -49,6 +49,7 @@ def _card(folder: Path, n: int, size: tuple[int, int] = (480, 320)) -> Path:
 def line_file(tmp_path, monkeypatch, home, prefect_api):
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
     monkeypatch.setenv("POSTLINE_PAUSE_POLL_SECONDS", "1")
+    monkeypatch.setenv("POSTLINE_KEEP_REMAKEABLE_FILES", "true")   # the tests look at the masters after delivery
 
     def use(text: str) -> None:
         path = tmp_path / "line.toml"

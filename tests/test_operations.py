@@ -13,6 +13,7 @@ import pytest
 from pydantic import BaseModel
 
 from config.line import DEFAULT_LINE_FILE, Line, LineFileError, Operation, get_line, load_line
+from config.settings import get_settings
 from tasks.operations import OPERATIONS, OpContext
 from tasks.pixels import faces, imageio, skin
 from tasks.pixels.colour import luma
@@ -190,6 +191,8 @@ def test_an_order_runs_the_skin_stage_with_the_line_files_strength(home, prefect
                      "[qc_gate]\nmin_skin_texture_ratio = 0\nmax_clipped_share = 0.5\n")   # her white suit: 12% clipped
     monkeypatch.setenv("POSTLINE_LINE_FILE", str(path))
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    monkeypatch.setenv("POSTLINE_KEEP_REMAKEABLE_FILES", "true")     # its finished file is looked at after delivery
+    get_settings.cache_clear()
     get_line.cache_clear()
     try:
         order_id, package = run_order(card)

@@ -58,6 +58,7 @@ def test_a_killed_run_resumes_without_redoing_finished_photos(prefect_api, home,
 
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
     monkeypatch.setenv("POSTLINE_RUN_HEARTBEAT_SECONDS", "0.5")
+    monkeypatch.setenv("POSTLINE_KEEP_REMAKEABLE_FILES", "true")     # to see that no finished file was rewritten
     get_settings.cache_clear()
     package = Path(order_flow(order_id, wait=True))
 

@@ -12,6 +12,7 @@ and one a killed process left behind is removed by the order's next run (``tasks
 from __future__ import annotations
 
 import os
+import struct
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -23,9 +24,18 @@ from PIL import Image, ImageCms
 U16 = 65535.0
 
 
+_ICC_DATE = struct.pack(">6H", 2026, 1, 1, 0, 0, 0)
+
+
 @lru_cache(maxsize=1)
 def srgb_icc() -> bytes:
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    """LittleCMS's sRGB profile, the same bytes in every process: its header's creation date fixed and its
+    profile ID left uncomputed (zeros, as ICC allows), where LittleCMS writes the moment the profile was made; so
+    a file written by another process (a Dask worker) or made again later has the same checksum."""
+    icc = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    icc[24:36] = _ICC_DATE
+    icc[84:100] = bytes(16)
+    return bytes(icc)
 
 
 def _tmp(path: Path) -> Path:

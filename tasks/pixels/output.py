@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
-from PIL import Image, ImageCms
+from PIL import Image
 
 from presets.model import OutputSpace
 from tasks.pixels.colour import conversion, rgb_to_xyz, science, srgb_decode_ext, srgb_encode
@@ -108,7 +108,9 @@ def build_icc(space: OutputSpace, description: str) -> bytes:
 @lru_cache(maxsize=3)
 def icc_profile(space: OutputSpace) -> bytes:
     if space is OutputSpace.SRGB:
-        return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+        from tasks.pixels.imageio import srgb_icc
+
+        return srgb_icc()
     names = {OutputSpace.ADOBE_RGB: "Adobe RGB (1998) compatible (postline)",
              OutputSpace.DISPLAY_P3: "Display P3 (postline)"}
     return build_icc(space, names[space])
