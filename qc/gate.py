@@ -20,6 +20,7 @@ from qc.checks import GRADING_REASONS, Problem, Reason, check_image
 from record import rounds, work
 from record.db import transaction
 from record.models import Photo, WorkItem
+from tasks.runners import give_back_memory
 from tasks.errors import as_retryable, retry_only_retryable, transient_cause
 from tasks.files import sha256_of
 from tasks.operations import reference_path
@@ -173,4 +174,5 @@ def qc_batch(order_id: int, item_ids: list[int]) -> dict[str, int]:
         if problems:
             logger.warning("QC %s: %s %s", outcome, photo.source_name, "; ".join(p.message for p in problems))
     logger.info("QC batch of %d: %s", len(item_ids), counts)
+    give_back_memory()
     return counts

@@ -30,6 +30,7 @@ from record.models import DELIVERY, Order, OrderStatus, Photo, PhotoStatus, utcn
 from tasks import package
 from tasks.deliver_render import (ALBUM, CONTACT, Job, Packed, Studio, cache_folder, file_for, needs_master,
                                   packed_files, render, render_key)
+from tasks.runners import give_back_memory
 from tasks.errors import Permanent, as_retryable, retry_only_retryable
 from tasks.files import bytes_still_needed, order_folder, work_path
 from tasks.runs import current_run, line_of
@@ -163,6 +164,7 @@ def render_batch(order_id: int, photo_ids: list[int]) -> int:
             raise
         raise stop from exc
     get_run_logger().info("delivery files of %d photos ready", len(jobs))
+    give_back_memory()
     return len(jobs)
 
 

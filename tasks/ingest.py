@@ -21,6 +21,7 @@ from record.db import transaction
 from record.models import CullSignals, Photo, PhotoStatus
 from record import cull as cull_record
 from record import work
+from tasks.runners import give_back_memory
 from tasks.errors import PhotoError, as_retryable, retry_only_retryable, transient_cause
 from tasks.files import (
     NotRegularFile, archive_dir, bytes_still_needed, card_entry_problem, copy_with_checksum, leftovers, naming,
@@ -176,6 +177,7 @@ def ingest_batch(order_id: int, card_folder: str, names: list[str]) -> dict[str,
         if photo.reason:
             logger.warning("%s", photo.reason)
     logger.info("ingest batch: %s", counts)
+    give_back_memory()
     return counts
 
 

@@ -44,6 +44,7 @@ from presets.model import Preset
 from record import moves, selection, work
 from record.db import transaction
 from record.models import Photo, PhotoStatus, WorkItem, WorkStatus, utcnow
+from tasks.runners import give_back_memory
 from tasks.errors import PhotoError, as_retryable, photo_reason, retry_only_retryable, transient_cause
 from tasks.files import bytes_still_needed, sha256_of, work_path
 from tasks.operations import OpContext, preview_path, reference_path, small, step
@@ -277,6 +278,7 @@ def run_stage_batch(order_id: int, stage: str, item_ids: list[int]) -> dict[str,
             logger.error("%s batch stopped: %s", line.stage(stage).title, stop)
             raise stop from exc
     logger.info("%s batch of %d: %s", " + ".join(s.title for s in batch.segment(stage)), len(item_ids), counts)
+    give_back_memory()
     return counts
 
 

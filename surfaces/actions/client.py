@@ -191,7 +191,7 @@ def gallery(order_id: int) -> GalleryView:
 
 def gallery_image(order_id: int, photo_id: int) -> Path:
     """The watermarked picture of a photo the order's gallery shows: its proof while the client chooses, its
-    finished file once it has one."""
+    finished file once it has one (once that is removed after delivery, the picture its delivery made)."""
     from surfaces.web_images import watermarked
 
     with transaction() as session:
@@ -262,8 +262,8 @@ def download_name(order_id: int, name: str) -> str:
 
 
 def preview_of(link: ClientLink) -> tuple[Path, bool]:
-    """The picture a preview link shows, and whether it is the original: its photo's finished file, or its original
-    (a RAW file) before any."""
+    """The picture a preview link shows, and whether it is the original: its photo's finished file (once that is
+    removed after delivery, the picture its delivery made), or its original (a RAW file) before any."""
     with transaction() as session:
         photo = session.get(Photo, int(link.target or 0))
         if photo is None or photo.order_id != link.order_id:
