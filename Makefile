@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-## make demo: install, write a demo shoot of DNG files, run it end to end, print the delivery zip
+## make demo: install, write a demo shoot of DNG files, run it end to end, print the delivery package
 demo: $(STAMP)
 	$(BIN)/postline demo
 
