@@ -95,7 +95,11 @@ def render_key(job: Job, recipe: Recipe, studio: Studio, album: bool) -> str:
 
 
 def cache_folder(order_id: int, job: Job, recipe: Recipe, studio: Studio, album: bool) -> Path:
-    return work_path(order_id, "delivery", job.photo_id, 0, f"-{render_key(job, recipe, studio, album)}")
+    return _folder(order_id, job.photo_id, render_key(job, recipe, studio, album))
+
+
+def _folder(order_id: int, photo_id: int, key: str) -> Path:
+    return work_path(order_id, "delivery", photo_id, 0, f"-{key}")
 
 
 @dataclass(frozen=True)
@@ -133,21 +137,22 @@ def _unpack(packed: Packed, path: Path) -> bool:
     return True
 
 
-def _missing(order_id: int, job: Job, recipe: Recipe, studio: Studio, album: bool,
-             packed: dict[tuple[str, str], Packed]) -> tuple[dict[str, Path], list[Rendition]]:
-    """The photo's file paths, and the renditions neither made already nor in the order's last package."""
+def _files(order_id: int, job: Job, recipe: Recipe, studio: Studio, album: bool
+           ) -> tuple[str, Path, dict[str, Path], list[Rendition]]:
+    """The photo's render key, its folder, each rendition's file there, and the renditions not made there yet."""
     wanted = internal(recipe, album)
-    folder = cache_folder(order_id, job, recipe, studio, album)
     key = render_key(job, recipe, studio, album)
+    folder = _folder(order_id, job.photo_id, key)
     paths = {r.key: file_for(folder, r) for r in wanted}
-    return paths, [r for r in wanted if not paths[r.key].is_file() and (key, r.key) not in packed]
+    return key, folder, paths, [r for r in wanted if not paths[r.key].is_file()]
 
 
 def needs_master(order_id: int, job: Job, recipe: Recipe, studio: Studio, album: bool,
                  packed: dict[tuple[str, str], Packed]) -> bool:
     """Whether delivering the photo needs its finished file decoded: some of its files are neither made already
     nor in the order's last package."""
-    return bool(_missing(order_id, job, recipe, studio, album, packed)[1])
+    key, _, _, missing = _files(order_id, job, recipe, studio, album)
+    return any((key, r.key) not in packed for r in missing)
 
 
 def shown(order_id: int, photo_id: int) -> Path | None:
@@ -190,11 +195,7 @@ def render(order_id: int, job: Job, recipe: Recipe, studio: Studio, album: bool,
     """The photo's files (rendition key -> path): made already, taken from the order's last package (``packed``:
     :func:`packed_files`), or made now. Raises RuntimeError when the master changed after its stage recorded it,
     OSError when the disk fails."""
-    wanted = internal(recipe, album)
-    folder = cache_folder(order_id, job, recipe, studio, album)
-    key = render_key(job, recipe, studio, album)
-    paths = {r.key: file_for(folder, r) for r in wanted}
-    missing = [r for r in wanted if not paths[r.key].is_file()]
+    key, folder, paths, missing = _files(order_id, job, recipe, studio, album)
     if missing and packed:
         folder.mkdir(parents=True, exist_ok=True)
         missing = [r for r in missing if (key, r.key) not in packed or not _unpack(packed[(key, r.key)], paths[r.key])]

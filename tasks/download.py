@@ -14,6 +14,7 @@ offset or the count needs it (Python's zipfile writes the central directory)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import struct
 import zipfile
 import zlib
@@ -77,8 +78,6 @@ class Download:
     def of_package(cls, package: Path) -> "Download":
         """The download ZIP of the package folder ``package``. Raises OSError when a file of it cannot be read,
         zipfile.BadZipFile when a set's ZIP is damaged."""
-        import json
-
         manifest_path = package / MANIFEST
         manifest_bytes = manifest_path.read_bytes()
         manifest = json.loads(manifest_bytes)

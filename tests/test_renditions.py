@@ -120,22 +120,31 @@ def test_a_contact_sheet_of_45_photos_is_three_pages_of_jpeg_and_one_pdf(home, t
     assert pdf.startswith(b"%PDF") and re.findall(rb"/Count (\d+)", pdf)[-1] == b"3"   # the last page tree: 3 pages
 
 
+@pytest.fixture(scope="module")
+def camera_photo() -> np.ndarray:
+    """A real camera file (Canon PowerShot G2), developed at half size: display values, float32 in [0, 1]."""
+    import rawpy
+
+    from tests.conftest import sample
+
+    with rawpy.imread(str(sample("canon_powershot_g2.crw"))) as raw:
+        return raw.postprocess(half_size=True, output_bps=16).astype(np.float32) / 65535.0
+
+
 @pytest.mark.parametrize("compression, tag", [("none", 1), ("lzw", 5), ("deflate", 8)])
 @pytest.mark.parametrize("bits", [8, 16])
-def test_a_print_tiff_keeps_every_value_compressed_or_not_and_keeps_its_metadata(compression, tag, bits):
+def test_a_print_tiff_keeps_every_value_compressed_or_not_and_keeps_its_metadata(compression, tag, bits,
+                                                                                 camera_photo):
     """A print TIFF of a real camera file, as each compression writes it: the same pixel values read back by
     tifffile (and Pillow at 8 bits), the Compression tag says which, both about half the size at 8 bits (16 bits:
     Deflate a fifth smaller, LZW no smaller), and the studio's metadata stamped into it survives the compression (pyexiv2 reads it back)."""
     import pyexiv2
-    import rawpy
     import tifffile
 
     from presets.model import OutputSpace
     from tasks.pixels import tags
-    from tests.conftest import sample
 
-    with rawpy.imread(str(sample("canon_powershot_g2.crw"))) as raw:
-        display = raw.postprocess(half_size=True, output_bps=16).astype(np.float32) / 65535.0
+    display = camera_photo
     rendition = Rendition(key="print", format="tiff", bit_depth=bits, tiff_compression=compression,
                           colour_space="srgb")
     (made,) = renditions.make_all(display, [rendition])
