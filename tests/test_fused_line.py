@@ -208,8 +208,10 @@ def test_graded_photos_reach_a_retoucher_while_the_rest_are_still_grading(line_f
     line_file(MANUAL_SKIN_LINE)
     with transaction() as session:
         people.add_person(session, name="rita", role="retoucher", skills="liquify_skin", password="s3cret-pass")
-    order_id = create_order(client="Flowing", shoot="portrait", card=_card(tmp_path / "card", 6, (600, 400)),
-                            preset_name=None, due=None).id
+    card = _card(tmp_path / "card", 2, (600, 400))     # the first batch small, the two after it 25 times the pixels:
+    for i in range(2, 6):                               # the rest of the order takes seconds to grade, not a blink
+        write_dng(card / f"DSC_{i + 1:04d}.dng", render_scene("portrait", 3000, 2000, seed=i + 11), DngMeta())
+    order_id = create_order(client="Flowing", shoot="portrait", card=card, preset_name=None, due=None).id
     runner, result = _start(order_id)
 
     def open_at(stage: str) -> int:
@@ -251,6 +253,11 @@ def test_graded_photos_reach_a_retoucher_while_the_rest_are_still_grading(line_f
     assert Delivery(Path(result["zip"])).mismatches() == []
     with transaction() as session:
         assert {p.status for p in work.photos(session, order_id)} == {PhotoStatus.DELIVERED}
+        events = work.events(session, order_id)
+    # the record says the same: the retoucher claimed a photo before the order's last photo was graded
+    claimed = min(e.at for e in events if e.stage == "liquify_skin" and e.kind is EventKind.CLAIMED)
+    graded = max(e.at for e in events if e.stage == "cull_grade" and e.kind is EventKind.SUBMITTED)
+    assert claimed < graded
     # a master where the retoucher took over and one at the end; the automatic run after people wrote previews
     assert [_files(order_id, stage) for stage in STAGES] == [{"master": 6}, {}, {"preview": 6}, {"master": 6}]
 
