@@ -153,7 +153,7 @@ def child_bare(card: Path, workers: int) -> dict:
         except (calibrate.ChartRejected, PhotoError):
             pass
     phases["calibrate"] = time.perf_counter() - start - sum(phases.values())
-    fused = _Pass(order_id=order_id, line=line, preset=preset, calibration=None, names={}, selects=False)
+    fused = _Pass(order_id=order_id, line=line, preset=preset, calibration=None, selects=False)
     settings = get_settings()
     studio = Studio(name=settings.studio_name, artist=settings.artist, copyright=settings.studio_copyright,
                     email=settings.studio_email, phone=settings.studio_phone, website=settings.studio_website,

@@ -87,9 +87,11 @@ def check_image(display: np.ndarray, *, expected_size: tuple[int, int] | None, s
 def exposure_levels(display: np.ndarray) -> tuple[float, float]:
     """The mean level (luma, 0..1) and the share of clipped pixels: blown (every channel at the top, pure white)
     or crushed (every channel at the bottom)."""
-    sample = display[::2, ::2]
-    clipped = float(((sample.min(axis=2) >= 0.99) | (sample.max(axis=2) <= 1 / 255)).mean())
-    return float(luma(sample).mean()), clipped
+    sample = np.ascontiguousarray(display[::2, ::2])    # every other pixel; copied, numpy's reductions across
+    red, green, blue = cv2.split(sample)                 # the channels of a strided view were 4x slower (24 MP)
+    lowest, highest = cv2.min(cv2.min(red, green), blue), cv2.max(cv2.max(red, green), blue)
+    clipped = np.count_nonzero((lowest >= 0.99) | (highest <= 1 / 255)) / lowest.size
+    return float(luma(sample).mean()), float(clipped)
 
 
 def check_exposure(display: np.ndarray, spec: QcGateSpec) -> list[Problem]:

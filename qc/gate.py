@@ -6,7 +6,7 @@ human review, photos that pass the checks wait at the gate for the QC lead (qc/r
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import tifffile
 from prefect import task
@@ -26,7 +26,6 @@ from tasks.files import sha256_of
 from tasks.operations import reference_path
 from tasks.pixels import imageio
 from tasks.pixels.calibrate import CalibrationResult
-from tasks.runs import line_of
 from tasks.stages import release_held
 
 ICC_TAG = 34675
@@ -49,15 +48,30 @@ def blamed_stage(problems: list[Problem], line: Line | None = None, made_by: str
     return min((origin(p) for p in problems), key=keys.index)
 
 
-def _look_problem(display, photo: Photo, order_id: int, spec, line: Line | None = None) -> Problem | None:  # noqa: ANN001
-    """The photo's look against its graded reference (written by grading; none for a photo graded before it
-    existed or by hand: no verdict). When it is lost, each stage's recorded output is compared in line order and
-    the first that shows it is blamed: a working master where one was written (people's stages, the end of an
-    automatic run), else the stage's preview (tasks/stages.py: a fused stage records its output at the reference's
-    size), which is all this comparison needs. ``line``: the order's (default: read from the record)."""
-    stages = (line or line_of(order_id)).stages
-    with transaction() as session:
-        grader = work.final_output(session, photo.id, stages[0].key)
+@dataclass(frozen=True)
+class _Gate:
+    """What every photo of one QC batch is checked with: the order's line, its preset and session calibration."""
+    line: Line
+    preset: Preset
+    calibrated_from: str | None
+
+    @classmethod
+    def of(cls, order_id: int) -> "_Gate":
+        with transaction() as session:
+            order = work.get_order(session, order_id)
+            return cls(line=work.order_line(session, order_id), preset=Preset.model_validate_json(order.preset_json),
+                       calibrated_from=CalibrationResult.model_validate_json(order.calibration_json).source
+                       if order.calibration_json else None)
+
+
+def _look_problem(display, photo: Photo, order_id: int, spec, line: Line,  # noqa: ANN001
+                  grader: WorkItem | None) -> Problem | None:
+    """The photo's look against its graded reference (written by grading, ``grader``'s; none for a photo graded
+    before it existed or by hand: no verdict). When it is lost, each stage's recorded output is compared in line
+    order and the first that shows it is blamed: a working master where one was written (people's stages, the end
+    of an automatic run), else the stage's preview (tasks/stages.py: a fused stage records its output at the
+    reference's size), which is all this comparison needs. ``line``: the order's."""
+    stages = line.stages
     reference_file = reference_path(order_id, photo.id, grader.round) if grader else None
     if reference_file is None or not reference_file.exists():
         return None
@@ -76,21 +90,19 @@ def _look_problem(display, photo: Photo, order_id: int, spec, line: Line | None 
     return checks.check_look(display, reference, spec, stage=stages[-1].key)
 
 
-def _inspect(item: WorkItem, photo: Photo) -> list[Problem]:
+def _inspect(item: WorkItem, photo: Photo, gate: _Gate | None = None) -> list[Problem]:
     """Read the file and what the record knows about it (the checksum its stage recorded, the version
-    before it, the order's preset), and run the checks of ``qc.checks``."""
-    line = line_of(item.order_id)
+    before it, the order's preset), and run the checks of ``qc.checks``. ``gate``: the batch's (default: read)."""
+    gate = gate or _Gate.of(item.order_id)
+    line, preset, calibrated_from = gate.line, gate.preset, gate.calibrated_from
     spec = line.qc_gate
     with transaction() as session:
         maker = work.finished_output(session, photo.id, [s.key for s in line.stages])
-        if maker is not None and maker.output_path != item.input_path:
-            maker = None
-        recorded = maker.output_sha256 if maker else None
-        before = maker.input_path if maker else None
-        order = work.get_order(session, item.order_id)
-        preset = Preset.model_validate_json(order.preset_json)
-        calibrated_from = (CalibrationResult.model_validate_json(order.calibration_json).source
-                           if order.calibration_json else None)
+        grader = work.final_output(session, photo.id, line.stages[0].key)
+    if maker is not None and maker.output_path != item.input_path:
+        maker = None
+    recorded = maker.output_sha256 if maker else None
+    before = maker.input_path if maker else None
     try:
         display = imageio.read_working_tiff(item.input_path)
         with tifffile.TiffFile(item.input_path) as tif:
@@ -109,7 +121,7 @@ def _inspect(item: WorkItem, photo: Photo) -> list[Problem]:
     tint = checks.preset_neutral_tint(preset)
     problems += check_image(display, expected_size=None if crop else size, spec=spec,
                             expected_aspect=size[0] / size[1] if crop and size else None, neutral_tint=tint)
-    look = _look_problem(display, photo, item.order_id, spec, line)
+    look = _look_problem(display, photo, item.order_id, spec, line, grader)
     if look is not None and calibrated_from and look.stage == line.stages[0].key:
         look = replace(look, message=f"{look.message}; it was graded with the session calibration fitted on "
                                      f"{calibrated_from}: check it (`postline status {item.order_id}`)")
@@ -126,10 +138,10 @@ def _inspect(item: WorkItem, photo: Photo) -> list[Problem]:
     return blame.trace(problems, photo.id, line, spec, tint)
 
 
-def _decide(item_id: int, problems: list[Problem], allowance: int) -> str:
+def _decide(item_id: int, problems: list[Problem], allowance: int, line: Line) -> str:
     with transaction() as session:
         item = session.get(WorkItem, item_id)
-        if not problems and work.order_line(session, item.order_id).qc_gate.human_review:
+        if not problems and line.qc_gate.human_review:
             return "awaiting"  # stays claimed at the gate until the QC lead decides (qc/review.py)
         if not problems:
             rounds.pass_photo(session, item, actor=work.AUTO_WORKER)
@@ -137,7 +149,6 @@ def _decide(item_id: int, problems: list[Problem], allowance: int) -> str:
         name = session.get(Photo, item.photo_id).source_name
         reason = f"{name} " + "; ".join(p.message for p in problems)
         codes = ",".join(sorted({p.reason.value for p in problems}))
-        line = work.order_line(session, item.order_id)
         maker = work.finished_output(session, item.photo_id, [spec.key for spec in line.stages])
         stage = blamed_stage(problems, line, maker.stage if maker and maker.output_path == item.input_path else None)
         if item.round <= allowance:
@@ -153,6 +164,7 @@ def qc_batch(order_id: int, item_ids: list[int]) -> dict[str, int]:
     logger = get_run_logger()
     allowance = get_settings().max_rework_rounds
     counts = {"passed": 0, "rework": 0, "held": 0, "awaiting": 0, "skipped": 0}
+    gate = _Gate.of(order_id)
     for item_id in item_ids:
         try:
             with transaction() as session:
@@ -161,8 +173,8 @@ def qc_batch(order_id: int, item_ids: list[int]) -> dict[str, int]:
             if item is None:
                 counts["skipped"] += 1
                 continue
-            problems = _inspect(item, photo)
-            outcome = _decide(item_id, problems, allowance)
+            problems = _inspect(item, photo, gate)
+            outcome = _decide(item_id, problems, allowance, gate.line)
         except Exception as exc:  # a failure of the disk or the record: the photo keeps its place, the batch stops
             stop = as_retryable(exc, order_id=order_id, folder=get_settings().work_dir / f"order-{order_id}")
             if stop is None:

@@ -3,6 +3,7 @@ status changes go through :mod:`record.moves`."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
@@ -145,11 +146,15 @@ def finished_output(session: Session, photo_id: int, stages: list[str]) -> WorkI
     return max(done, key=lambda item: (item.round, stages.index(item.stage)), default=None)
 
 
-def finished_outputs(session: Session, order_id: int, stages: list[str]) -> dict[int, WorkItem]:
-    """:func:`finished_output` of every photo of the order that has one, by photo id, in one query (delivery and
-    retention read it for thousands of photos)."""
-    done = session.exec(select(WorkItem).where(WorkItem.order_id == order_id, col(WorkItem.stage).in_(stages),
-                                               WorkItem.status == WorkStatus.SUBMITTED)).all()
+def finished_outputs(session: Session, order_id: int, stages: list[str],
+                     photo_ids: Collection[int] | None = None) -> dict[int, WorkItem]:
+    """:func:`finished_output` of every photo of the order that has one (of ``photo_ids`` only, when given: one
+    batch's), by photo id, in one query (delivery and retention read it for thousands of photos)."""
+    query = select(WorkItem).where(WorkItem.order_id == order_id, col(WorkItem.stage).in_(stages),
+                                   WorkItem.status == WorkStatus.SUBMITTED)
+    if photo_ids is not None:
+        query = query.where(col(WorkItem.photo_id).in_(list(photo_ids)))
+    done = session.exec(query).all()
     out: dict[int, WorkItem] = {}
     for item in done:
         best = out.get(item.photo_id)
@@ -158,8 +163,12 @@ def finished_outputs(session: Session, order_id: int, stages: list[str]) -> dict
     return out
 
 
-def photos(session: Session, order_id: int, status: PhotoStatus | None = None) -> list[Photo]:
+def photos(session: Session, order_id: int, status: PhotoStatus | None = None,
+           photo_ids: Collection[int] | None = None) -> list[Photo]:
+    """The order's photos (with ``status``; of ``photo_ids`` only, when given), in the order they were recorded."""
     query = select(Photo).where(Photo.order_id == order_id)
+    if photo_ids is not None:
+        query = query.where(col(Photo.id).in_(list(photo_ids)))
     if status is not None:
         query = query.where(Photo.status == status)
     return list(session.exec(query.order_by(Photo.id)).all())

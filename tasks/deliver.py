@@ -96,10 +96,8 @@ def delivery(order_id: int, photo_ids: Collection[int] | None = None) -> Deliver
     line = line_of(order_id)
     with transaction() as session:
         order = work.get_order(session, order_id)
-        everything = work.photos(session, order_id)
-        if photo_ids is not None:
-            everything = [p for p in everything if p.id in set(photo_ids)]
-        finals = work.finished_outputs(session, order_id, [s.key for s in line.stages])
+        everything = work.photos(session, order_id, photo_ids=photo_ids)
+        finals = work.finished_outputs(session, order_id, [s.key for s in line.stages], photo_ids)
         ready = [(p, finals.get(p.id)) for p in everything if p.status in (PhotoStatus.PASSED, PhotoStatus.DELIVERED)]
         worked = history.worked(session, order_id) if photo_ids is None else {}
     not_delivered = [{"source_name": p.source_name, "source_sha256": p.sha256 or None, "status": p.status.value,

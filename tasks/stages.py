@@ -117,7 +117,6 @@ class _Pass:
     line: Line
     preset: Preset
     calibration: tuple[tuple[float, ...], ...] | None
-    names: dict[int, str]      # photo id -> its name on the card
     selects: bool              # the client picks favourites after grading: grading runs alone (record/selection.py)
 
     @classmethod
@@ -128,7 +127,6 @@ class _Pass:
                        preset=Preset.model_validate_json(order.preset_json),
                        calibration=CalibrationResult.model_validate_json(order.calibration_json).matrix
                        if order.calibration_json else None,
-                       names={p.id: p.source_name for p in work.photos(session, order_id)},
                        selects=order.client_selection)
 
     def segment(self, key: str) -> tuple[StageSpec, ...]:
@@ -143,16 +141,16 @@ class _Pass:
                          proof_path=work_path(self.order_id, "proofs", photo_id, round, ".jpg") if proofs else None,
                          reference_path=reference_path(self.order_id, photo_id, round) if proofs else None)
 
-    def _claim(self, item_id: int) -> tuple[WorkItem, str | None, dict[str, WorkItem | None]] | None:
-        """Claim the item: it, its photo's original, and the latest work of the stages before it in its run."""
+    def _claim(self, item_id: int) -> tuple[WorkItem, Photo, dict[str, WorkItem | None]] | None:
+        """Claim the item: it, its photo, and the latest work of the stages before it in its run."""
         with transaction() as session:
             item = work.claim_queued(session, item_id)
             if item is None:
                 return None
-            original = session.get(Photo, item.photo_id).original_path
+            photo = session.get(Photo, item.photo_id)
             keys = [spec.key for spec in self.segment(item.stage)]
             done = {key: work.final_output(session, item.photo_id, key) for key in keys[:keys.index(item.stage)]}
-        return item, original, done
+        return item, photo, done
 
     def run(self, item_id: int) -> str:
         """Claim, work and record one photo's pass: "submitted", "failed" (its file is bad) or "skipped" (not
@@ -160,10 +158,10 @@ class _Pass:
         claimed = self._claim(item_id)
         if claimed is None:
             return "skipped"
-        item = claimed[0]
+        item, photo, earlier = claimed
         start, prepare, done = None, None, []
         try:
-            start = _plan(self.line, self.segment(item.stage), *claimed)
+            start = _plan(self.line, self.segment(item.stage), item, photo.original_path, earlier)
             after = self.line.next_after(start.todo[-1].key)
             waits = self.selects and start.todo[-1].key == self.line.first.key   # for the client's picks: no prepare
             prepare = after if after is not None and after.mode is StageMode.ASSISTED and not waits else None
@@ -174,7 +172,7 @@ class _Pass:
             stages = start.todo + ((prepare,) if prepare else ()) if start else (self.line.stage(item.stage),)
             failed = stages[len(done)]
             source = start.source if start else Path(item.input_path)
-            reason = f"{photo_reason(exc, self.names[item.photo_id], stored_name=source.name)} (stage: {failed.title})"
+            reason = f"{photo_reason(exc, photo.source_name, stored_name=source.name)} (stage: {failed.title})"
             get_run_logger().error("%s", reason, exc_info=not isinstance(exc, PhotoError))
             self._record(start or _Start(item, source, (), stages), done, failed=(failed, reason))
             return "failed"
