@@ -88,6 +88,7 @@ def test_photo_work_on_two_dask_worker_processes_delivers_the_same_bytes_as_the_
     _, local = _run(card, monkeypatch, None)
     local_seconds = time.monotonic() - started
     with Client(in_studio["address"], set_as_default=False) as client, get_task_stream(client) as stream:
+        client.wait_for_workers(2, timeout=120)
         started = time.monotonic()
         dask_id, on_dask = _run(card, monkeypatch, in_studio["address"])
         dask_seconds = time.monotonic() - started

@@ -212,26 +212,25 @@ def test_a_disk_freed_while_prefect_waits_to_retry_is_retried_and_the_batch_succ
     assert len(stopped) == len(retried)       # one photo put back per failed attempt, then done on the retry
 
 
-def test_a_disk_that_fills_while_the_delivery_is_made_marks_no_photo_delivered_and_leaves_no_package(on_small_disk):
+def test_a_disk_that_fills_while_the_delivery_is_made_marks_no_photo_delivered_and_leaves_no_package(on_small_disk,
+                                                                                                     monkeypatch):
+    import tasks.deliver
+
     disk, card, order_id = on_small_disk["disk"], on_small_disk["card"], on_small_disk["order_id"]
     home = disk / "home"
-    filled = threading.Event()
+    filled, lock, render = threading.Event(), threading.Lock(), tasks.deliver.render
 
-    def fill_once_every_photo_passed_qc() -> None:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            with sqlite3.connect(f"file:{on_small_disk['record']}?mode=ro", uri=True, timeout=30) as conn:
-                passed = conn.execute("SELECT count(*) FROM photos WHERE status = 'passed'").fetchone()[0]
-            if passed == PHOTOS:
+    def fill_when_the_first_photo_is_rendered(*args, **kwargs):  # noqa: ANN002, ANN003
+        with lock:                  # every photo passed QC by now; the disk fills as delivery begins to write
+            if not filled.is_set():
+                with sqlite3.connect(f"file:{on_small_disk['record']}?mode=ro", uri=True, timeout=30) as conn:
+                    assert conn.execute("SELECT count(*) FROM photos WHERE status = 'passed'").fetchone()[0] == PHOTOS
                 _fill(disk, leave=0)
                 filled.set()
-                return
-            time.sleep(0.01)
+        return render(*args, **kwargs)
 
-    watcher = threading.Thread(target=fill_once_every_photo_passed_qc, daemon=True)
-    watcher.start()
+    monkeypatch.setattr(tasks.deliver, "render", fill_when_the_first_photo_is_rendered)
     code, out = cli("order", "run", str(order_id))
-    watcher.join(timeout=5)
 
     assert filled.is_set()
     assert code == 1, out

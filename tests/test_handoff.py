@@ -53,17 +53,17 @@ def _start(order_id: int, delay: float) -> tuple[threading.Thread, dict]:
 
 
 def test_a_run_about_to_pause_is_waited_for_and_resumed_with_the_decision(order_id):
-    runner, result = _start(order_id, delay=3)
+    runner, result = _start(order_id, delay=6)
     started = time.monotonic()
     woken = wake_order(order_id, QC_GATE, run_input=QcDecision(lead="maria").model_dump(mode="json"), patience=30)
     waited = time.monotonic() - started
-    assert woken is Wake.RESUMED and waited > 1.5        # it kept asking while Prefect said "not paused"
+    assert woken is Wake.RESUMED and waited > 3          # it kept asking while Prefect said "not paused"
     runner.join(timeout=60)
     assert result["decision"]["lead"] == "maria" and result["decision"]["approve_all"] is True
 
     started = time.monotonic()                           # the run has finished: nothing waits, said at once
     assert wake_order(order_id, QC_GATE, run_input={}, patience=30) is Wake.NOT_WAITING
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 15               # not the 30 s of patience
 
 
 def test_a_run_that_does_not_pause_in_time_is_busy_and_gets_nothing(order_id):
@@ -71,7 +71,7 @@ def test_a_run_that_does_not_pause_in_time_is_busy_and_gets_nothing(order_id):
     started = time.monotonic()
     assert wake_order(order_id, QC_GATE, run_input=QcDecision(lead="early").model_dump(mode="json"),
                       patience=1) is Wake.BUSY
-    assert time.monotonic() - started < 4
+    assert time.monotonic() - started < 15               # not the 30 s of patience the next call has
     assert wake_order(order_id, QC_GATE, run_input=QcDecision(lead="later").model_dump(mode="json"),
                       patience=30) is Wake.RESUMED
     runner.join(timeout=60)

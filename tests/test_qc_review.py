@@ -195,7 +195,7 @@ def test_a_lead_rejects_with_a_marked_region_and_the_retoucher_gets_it_drawn_and
         page.screenshot(path=str(shots / "qc-review.png"), full_page=True)
 
         page.click("button:has-text('Give the decision')")
-        page.wait_for_selector("#decided")
+        page.wait_for_selector("#decided", timeout=60_000)    # the run takes the decision: seconds, more when loaded
         assert page.locator("#qc-form").count() == 0 and page.locator("article.qc-photo").count() == 0
         assert page.locator("#applied-passed").inner_text() == "Passed (1): DSC_0002.dng."
         sent = page.locator("#applied-sent-back tbody tr td")

@@ -125,6 +125,7 @@ import sys, time
 from pathlib import Path
 from record.db import get_engine
 go = Path(sys.argv[2])
+Path(sys.argv[3]).touch()                         # imported: ready
 while not go.exists():
     time.sleep(0.005)
 get_engine(sys.argv[1])
@@ -135,10 +136,13 @@ print("opened")
 def test_several_processes_opening_a_new_record_at_once_all_open_it(empty_record, tmp_path):
     """Four processes start on the same new record together: one creates the tables, the others wait for it, and
     every one opens the record at the newest schema."""
-    go = tmp_path / "go"
-    processes = [subprocess.Popen([sys.executable, "-c", OPEN_AT_ONCE, empty_record, str(go)], cwd=REPO,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
-    time.sleep(3)                                 # let each import postline and wait at the line
+    go, ready = tmp_path / "go", [tmp_path / f"ready-{i}" for i in range(4)]
+    processes = [subprocess.Popen([sys.executable, "-c", OPEN_AT_ONCE, empty_record, str(go), str(flag)], cwd=REPO,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for flag in ready]
+    deadline = time.monotonic() + 120             # each has imported postline and waits at the line
+    while not all(flag.exists() for flag in ready):
+        assert time.monotonic() < deadline and all(p.poll() is None for p in processes), "a process did not start"
+        time.sleep(0.05)
     go.touch()
     outcomes = [p.communicate(timeout=120) for p in processes]
     assert [p.returncode for p in processes] == [0] * 4, [err[-2000:] for _, err in outcomes]

@@ -46,7 +46,9 @@ def test_every_chart_is_drawn_offline(html_report):
             return route.continue_() if route.request.url.startswith("file://") else route.abort()
         page.route("**/*", only_the_file)
         page.goto(html_report.as_uri())
-        page.wait_for_function("document.querySelectorAll('.js-plotly-plot svg.main-svg').length >= 5")
+        page.wait_for_function("(ids) => ids.every((id) => document.querySelector("                # each chart
+                               "`#${id} .barlayer .point path, #${id} .scatterlayer .js-line`))",   # with its marks
+                               arg=list(CHARTS))
         drawn = {chart: page.evaluate(DRAWN, chart) for chart in CHARTS}
         table = page.locator("table").first.inner_text()
     assert errors == [] and requests == [html_report.as_uri()]        # nothing fetched from a network

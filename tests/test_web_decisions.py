@@ -125,7 +125,12 @@ def test_a_qc_decision_naming_an_unknown_stage_is_refused_and_the_paused_run_tak
         valid = lead.post(f"/orders/{order_id}/qc", data=decision(DSC_0001=("over_smoothed_skin", "liquify_skin")))
         assert valid.status_code == 200
         done = re.search(r'id="decided">([^<]+)<', valid.text).group(1)
-        assert done == (f"Order {order_id}&#39;s flow run took the decision, applied it and carries on: 1 passed; "
+        # the run applies it within seconds; on a starved machine it may take longer than the page waits, and the
+        # page then says it applies it when it next looks (the record below shows it did)
+        took = f"Order {order_id}&#39;s flow run took the decision"
+        assert done in (f"{took}, applied it and carries on: 1 passed; DSC_0001.dng sent back to Liquify &amp; "
+                        "skin (over_smoothed_skin).",
+                        f"{took} and carries on; it applies it when it next looks (within 1 s): 1 passed; "
                         "DSC_0001.dng sent back to Liquify &amp; skin (over_smoothed_skin).")
 
     runner.join(timeout=60)
