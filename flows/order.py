@@ -9,6 +9,7 @@ where it stopped and redoes no finished photo; one run at a time (tasks/runs.py)
 
 from prefect import flow
 from prefect.runtime import flow_run
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
 from flows.client_selection import client_selection_flow
 from flows.delivery import delivery_flow
@@ -26,6 +27,14 @@ from tasks.runs import order_run
 from tasks.stages import restore_finished_files
 
 
+def _sub_runs_without_heartbeats():  # noqa: ANN202
+    """The sub-runs send no heartbeats of their own: the order's run sends them (Prefect's sign that the process
+    lives) and holds the order (tasks/runs.py). Each sub-run's heartbeat thread, which sleeps in steps of a second
+    and is waited for when the sub-run ends, kept every sub-run about a second longer: 4 s of a 100-photo order
+    (bench/scale.py)."""
+    return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+
+
 def _run_name() -> str:
     return order_title(flow_run.parameters["order_id"])
 
@@ -38,21 +47,22 @@ def order_flow(order_id: int, wait: bool = False) -> str:
         if order["delivered"]:
             return order["delivery_path"]
         pool = photo_runner()     # a thread pool here, or the Dask cluster of POSTLINE_DASK_ADDRESS
-        ingest_flow.with_options(task_runner=pool)(order_id, order["card_folder"])
-        publish_progress(order_id)                 # the order run's progress artifact, after every step
-        if order["review_gate"]:
-            original_review_flow(order_id)
-        calibrate_session(order_id)
-        while (stage := next_stage(order_id, order["run_id"])) is not None:
-            if stage == CLIENT_SELECTION:
-                client_selection_flow(order_id)
-            elif stage == QC_GATE:
-                qc_gate_flow.with_options(task_runner=pool)(order_id)
-            else:
-                stage_flow.with_options(task_runner=pool)(order_id, stage)
-            publish_progress(order_id)
-        restore_finished_files(order_id)
-        return delivery_flow.with_options(task_runner=pool)(order_id)
+        with _sub_runs_without_heartbeats():
+            ingest_flow.with_options(task_runner=pool)(order_id, order["card_folder"])
+            publish_progress(order_id)                 # the order run's progress artifact, after every step
+            if order["review_gate"]:
+                original_review_flow(order_id)
+            calibrate_session(order_id)
+            while (stage := next_stage(order_id, order["run_id"])) is not None:
+                if stage == CLIENT_SELECTION:
+                    client_selection_flow(order_id)
+                elif stage == QC_GATE:
+                    qc_gate_flow.with_options(task_runner=pool)(order_id)
+                else:
+                    stage_flow.with_options(task_runner=pool)(order_id, stage)
+                publish_progress(order_id)
+            restore_finished_files(order_id)
+            return delivery_flow.with_options(task_runner=pool)(order_id)
 
 
 if __name__ == "__main__":
