@@ -164,9 +164,10 @@ def qc_batch(order_id: int, item_ids: list[int]) -> dict[str, int]:
     logger = get_run_logger()
     allowance = get_settings().max_rework_rounds
     counts = {"passed": 0, "rework": 0, "held": 0, "awaiting": 0, "skipped": 0}
-    gate = _Gate.of(order_id)
+    gate = None
     for item_id in item_ids:
         try:
+            gate = gate or _Gate.of(order_id)      # read once, here: a failure of the record stops the batch as below
             with transaction() as session:
                 item = work.claim_queued(session, item_id)
                 photo = session.get(Photo, item.photo_id) if item else None
