@@ -51,6 +51,15 @@ def test_a_region_must_lie_inside_the_photo():
     with pytest.raises(ValidationError):
         Region(x=0.1, y=0.1, w=0.8, h=0.8, outline=[(0.1, 0.1), (0.9, 0.1)])          # not an area
 
+    assert Region.parse("0.1,0.1,0.8,0.8", "0.1,0.1 0.9,0.1 0.1,0.9") == drawn      # the form's text, read back
+    for box, outline, said in (("0.1,0.1,0.2", "", "a box is 4 numbers x,y,w,h, not 3"),
+                               ("a,b,c,d", "", "write numbers"),
+                               ("0.1,0.1,0,0.2", "", "w: Input should be greater than 0"),
+                               ("0.1,0.1,0.8,0.8", "0.1 0.9,0.1 0.1,0.9", "each point of an outline is 2 numbers"),
+                               ("0.1,0.1,0.2,0.2", "0.1,0.1 0.9,0.1 0.1,0.9", "outline reaches outside its box")):
+        with pytest.raises(ValueError, match=said):
+            Region.parse(box, outline)
+
 
 def row(index: int, name: str, reason: str = "pass", region: str = "") -> dict:
     return {f"photo-{index}": name, f"reason-{index}": reason, f"stage-{index}": "liquify_skin",
@@ -64,6 +73,10 @@ def test_the_review_form_refuses_a_region_on_a_pass_and_a_box_that_is_not_one():
         with pytest.raises(DecisionError, match=r"The region marked on DSC_0001.dng .* is not a box inside the "
                                                 r"photo .*mark it again"):
             decision_of(row(0, "DSC_0001.dng", "exposure", bad) | row(1, "DSC_0002.dng"), WAITING, "maria")
+    with pytest.raises(DecisionError) as refused:
+        decision_of(row(0, "DSC_0001.dng", "exposure", "0.9,0.1,0.5,0.2") | row(1, "DSC_0002.dng"), WAITING, "maria")
+    assert "(the region reaches outside the photo (x + w and y + h must be at most 1))" in str(refused.value)
+    assert "errors.pydantic.dev" not in str(refused.value)
     decision = decision_of(row(0, "DSC_0001.dng", "exposure", "0.1,0.2,0.3,0.4") | row(1, "DSC_0002.dng"),
                            WAITING, "maria")
     [rejection] = decision.rejections
