@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Annotated
 
 from prefect.input import RunInput
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from sqlmodel import Session
 
 from config.line import Line
@@ -57,6 +57,26 @@ class Region(BaseModel):
             raise ValueError("the freehand outline reaches outside its box (x, y, w, h)")
         return self
 
+    @classmethod
+    def parse(cls, box: str, outline: str = "") -> "Region":
+        """A region from its text form, as the review page's form and `postline qc decide --region/--outline` give
+        it: the box ``x,y,w,h`` and, for a freehand region, its outline ``x,y x,y ...`` (what
+        :meth:`outline_text` writes). Raises ValueError saying, in one line, what is wrong with it."""
+        try:
+            values = [float(part) for part in box.split(",")]
+            points = [tuple(float(v) for v in point.split(",")) for point in outline.split()] or None
+        except ValueError:
+            raise ValueError("write numbers: the box as x,y,w,h, an outline as x,y x,y ...") from None
+        if len(values) != 4:
+            raise ValueError(f"a box is 4 numbers x,y,w,h, not {len(values)}")
+        odd = next((point for point in points or [] if len(point) != 2), None)
+        if odd is not None:
+            raise ValueError(f"each point of an outline is 2 numbers x,y, not {len(odd)}")
+        try:
+            return cls(x=values[0], y=values[1], w=values[2], h=values[3], outline=points)
+        except ValidationError as exc:
+            raise ValueError("; ".join(_said(e) for e in exc.errors())) from None
+
     def box(self) -> tuple[float, float, float, float]:
         return self.x, self.y, self.w, self.h
 
@@ -68,6 +88,13 @@ class Region(BaseModel):
         shape = f"freehand region of {len(self.outline)} points within" if self.outline else "region"
         return (f"{shape} {self.w:.0%} x {self.h:.0%} of the frame at {self.x:.0%} from the left, "
                 f"{self.y:.0%} from the top")
+
+
+def _said(error: dict) -> str:
+    """One error of a Region's validation, as a person reads it: 'w: Input should be greater than 0'."""
+    where = ".".join(str(part) for part in error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
 
 
 class PhotoRejection(BaseModel):

@@ -130,12 +130,10 @@ def _region(text: str, outline: str, photo: str) -> Region | None:
     if not text.strip():
         return None
     try:
-        x, y, w, h = (float(part) for part in text.split(","))
-        points = [tuple(float(v) for v in point.split(",")) for point in outline.split()] if outline.strip() else None
-        return Region(x=x, y=y, w=w, h=h, outline=points)
-    except (ValueError, ValidationError) as exc:
+        return Region.parse(text, outline)
+    except ValueError as exc:
         raise DecisionError(f"The region marked on {photo} ({text[:60]!r}) is not a box inside the photo "
-                            f"({str(exc).splitlines()[-1][:120]}): mark it again. Nothing was decided.") from None
+                            f"({str(exc)[:160]}): mark it again. Nothing was decided.") from None
 
 
 def applied_of(order_id: int, decision: QcDecision, waiting: list[str]) -> Applied:

@@ -1,6 +1,8 @@
 """A marked region of a QC rejection, without a browser: the mask's pixels, the region's bounds, what the review
 page's form refuses (a region on a photo that passes, a box that is not one), the region recorded on the round it
-goes to and said in the decision's summary, and who may see the review page's pictures."""
+goes to and said in the decision's summary, who may see the review page's pictures; and the region given from the
+command line (`postline qc decide --region/--outline`): taken by a real paused run, recorded, pulled as a mask, and
+refused with what to do when it is wrong."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from surfaces.actions import gates
 from surfaces.web_qc import decision_of
 from tasks.pixels import mask
 from tests.test_web import client_for, csrf
-from tests.test_web_decisions import at_the_gate, gate_line_no_run  # noqa: F401  (a fixture)
+from tests.test_web_decisions import at_the_gate, gate_line, gate_line_no_run  # noqa: F401  (fixtures)
 
 WAITING = ["DSC_0001.dng", "DSC_0002.dng"]
 
@@ -51,6 +53,15 @@ def test_a_region_must_lie_inside_the_photo():
     with pytest.raises(ValidationError):
         Region(x=0.1, y=0.1, w=0.8, h=0.8, outline=[(0.1, 0.1), (0.9, 0.1)])          # not an area
 
+    assert Region.parse("0.1,0.1,0.8,0.8", "0.1,0.1 0.9,0.1 0.1,0.9") == drawn      # the form's text, read back
+    for box, outline, said in (("0.1,0.1,0.2", "", "a box is 4 numbers x,y,w,h, not 3"),
+                               ("a,b,c,d", "", "write numbers"),
+                               ("0.1,0.1,0,0.2", "", "w: Input should be greater than 0"),
+                               ("0.1,0.1,0.8,0.8", "0.1 0.9,0.1 0.1,0.9", "each point of an outline is 2 numbers"),
+                               ("0.1,0.1,0.2,0.2", "0.1,0.1 0.9,0.1 0.1,0.9", "outline reaches outside its box")):
+        with pytest.raises(ValueError, match=said):
+            Region.parse(box, outline)
+
 
 def row(index: int, name: str, reason: str = "pass", region: str = "") -> dict:
     return {f"photo-{index}": name, f"reason-{index}": reason, f"stage-{index}": "liquify_skin",
@@ -64,6 +75,10 @@ def test_the_review_form_refuses_a_region_on_a_pass_and_a_box_that_is_not_one():
         with pytest.raises(DecisionError, match=r"The region marked on DSC_0001.dng .* is not a box inside the "
                                                 r"photo .*mark it again"):
             decision_of(row(0, "DSC_0001.dng", "exposure", bad) | row(1, "DSC_0002.dng"), WAITING, "maria")
+    with pytest.raises(DecisionError) as refused:
+        decision_of(row(0, "DSC_0001.dng", "exposure", "0.9,0.1,0.5,0.2") | row(1, "DSC_0002.dng"), WAITING, "maria")
+    assert "(the region reaches outside the photo (x + w and y + h must be at most 1))" in str(refused.value)
+    assert "errors.pydantic.dev" not in str(refused.value)
     decision = decision_of(row(0, "DSC_0001.dng", "exposure", "0.1,0.2,0.3,0.4") | row(1, "DSC_0002.dng"),
                            WAITING, "maria")
     [rejection] = decision.rejections
@@ -144,3 +159,122 @@ def test_a_freehand_region_is_pulled_as_its_outline_filled(gate_line_no_run, tmp
     page = client_for("rita").get(f"/items/{item.id}").text
     assert '<polygon class="qc-mark" points="0.1000,0.1000 0.9000,0.1000 0.1000,0.9000"' in page
     assert "liquify distortion (maria)" in page
+
+
+# --- the region from the command line: `postline qc decide --region/--outline` ----------------------------------
+
+def photo_of(session, item_id: int) -> str:  # noqa: ANN001 - a record session
+    from record.models import Photo, WorkItem
+
+    return session.get(Photo, session.get(WorkItem, item_id).photo_id).source_name
+
+
+def test_the_command_line_marks_regions_the_paused_run_records_and_the_pull_writes_as_masks(gate_line, tmp_path):  # noqa: F811
+    import threading
+
+    from PIL import Image
+
+    from flows.qc_gate import qc_gate_flow
+    from record.models import QC_GATE
+    from surfaces.actions.queue import mask_beside
+    from tests.flowkit import cli, wait_until_paused
+
+    order_id = at_the_gate(gate_line, tmp_path)
+    result: dict = {}
+    runner = threading.Thread(target=lambda: result.setdefault("counts", qc_gate_flow(order_id)), daemon=True)
+    runner.start()
+    wait_until_paused(order_id, QC_GATE, runner)
+    code, said = cli("qc", "decide", str(order_id),
+                     "--reject", "DSC_0001.dng:dust_blemish_missed:liquify_skin:a speck on the collar",
+                     "--region", "DSC_0001.dng:0.25,0.3,0.5,0.4",
+                     "--reject", "DSC_0002.dng:liquify_distortion:liquify_skin",
+                     "--region", "DSC_0002.dng:0.1,0.1,0.8,0.8", "--outline", "DSC_0002.dng:0.1,0.1 0.9,0.1 0.1,0.9",
+                     "--as", "maria")
+    assert code == 0, said
+    assert f"Order {order_id}'s flow run took the decision" in said
+    assert ("0 passed; DSC_0001.dng sent back to Liquify & skin (dust_blemish_missed, region 50% x 40% of the frame "
+            "at 25% from the left, 30% from the top); DSC_0002.dng sent back to Liquify & skin (liquify_distortion, "
+            "freehand region of 3 points within 80% x 80% of the frame at 10% from the left, 10% from the top)") in said
+    runner.join(timeout=60)
+    assert not runner.is_alive() and result["counts"] == {"passed": 0, "rejected": 2}
+    with transaction() as session:
+        again = {photo_of(session, item.id): item for item in work.items_in(session, order_id, "liquify_skin")
+                 if item.round == 2}
+        recorded = {name: marks.marks_on(session, item.id) for name, item in again.items()}
+    [box], [drawn] = recorded["DSC_0001.dng"], recorded["DSC_0002.dng"]
+    assert (box.x, box.y, box.w, box.h, box.outline, box.note) == (0.25, 0.3, 0.5, 0.4, None,
+                                                                   "dust blemish missed: a speck on the collar")
+    assert drawn.outline == "0.1000,0.1000 0.9000,0.1000 0.1000,0.9000" and drawn.actor == "maria"
+
+    pulled = {}
+    for _ in range(2):                                   # rita pulls both, each with its mask beside it
+        code, out = cli("queue", "pull", "--as", "rita", "--to", str(tmp_path / "pulled"))
+        assert code == 0 and "QC marked where to look" in out, out
+        working = Path(out.strip().splitlines()[-1])
+        item_id = int(out.split("Work item ")[1].split(":")[0])
+        with transaction() as session:
+            pulled[photo_of(session, item_id)] = working
+    masks = {name: np.asarray(Image.open(mask_beside(working))) for name, working in pulled.items()}
+    assert {m.shape for m in masks.values()} == {(80, 120)} == {Image.open(w).size[::-1] for w in pulled.values()}
+    boxed = masks["DSC_0001.dng"]
+    assert boxed[int(0.5 * 80), int(0.5 * 120)] == 255 and boxed[int(0.1 * 80), int(0.1 * 120)] == 0
+    assert (boxed == 255).mean() == pytest.approx(0.5 * 0.4, abs=0.02)
+    freehand = masks["DSC_0002.dng"]
+    assert freehand[int(0.2 * 80), int(0.2 * 120)] == 255 and freehand[int(0.8 * 80), int(0.8 * 120)] == 0
+
+
+def test_the_command_line_refuses_a_wrong_region_and_decides_nothing(gate_line_no_run, tmp_path, capsys):  # noqa: F811
+    from surfaces.cli import main
+    from tests.test_web_decisions import gate_events
+
+    order_id = at_the_gate(gate_line_no_run, tmp_path)
+    reject = ["--reject", "DSC_0001.dng:exposure:liquify_skin:too dark"]
+    refused = {
+        "a region on a photo that passes": (
+            reject + ["--region", "DSC_0002.dng:0.1,0.1,0.2,0.2"],
+            "a marked region goes with a rejection: 'DSC_0002.dng' would pass with one; send it back with "
+            "--reject DSC_0002.dng:REASON:STAGE, or leave out its --region"),
+        "a region with --approve-all": (
+            ["--approve-all", "--region", "DSC_0001.dng:0.1,0.1,0.2,0.2"],
+            "a marked region goes with a rejection: 'DSC_0001.dng' would pass with one; send it back with "
+            "--reject DSC_0001.dng:REASON:STAGE instead of --approve-all, or leave out its --region"),
+        "a box outside the frame": (
+            reject + ["--region", "DSC_0001.dng:0.9,0.1,0.5,0.2"],
+            "the region of 'DSC_0001.dng' (--region '0.9,0.1,0.5,0.2') is not a box inside the photo (the region "
+            "reaches outside the photo (x + w and y + h must be at most 1)): write X,Y,W,H in fractions 0..1"),
+        "not numbers": (reject + ["--region", "DSC_0001.dng:a,b,c,d"], "is not a box inside the photo (write numbers"),
+        "three numbers": (reject + ["--region", "DSC_0001.dng:0.1,0.1,0.2"], "a box is 4 numbers x,y,w,h, not 3"),
+        "a percentage": (reject + ["--region", "DSC_0001.dng:25,30,50,40"], "x: Input should be less than or equal to 1"),
+        "an outline outside its box": (
+            reject + ["--region", "DSC_0001.dng:0.1,0.1,0.2,0.2", "--outline", "DSC_0001.dng:0.1,0.1 0.9,0.1 0.1,0.9"],
+            "and --outline '0.1,0.1 0.9,0.1 0.1,0.9') is not a box inside the photo (the freehand outline reaches "
+            "outside its box (x, y, w, h)): write X,Y,W,H in fractions 0..1 of the frame with X+W and Y+H at most 1, "
+            "e.g. 'DSC_0003.dng:0.25,0.1,0.5,0.3', and the outline's points X,Y inside that box"),
+        "an outline without its box": (
+            reject + ["--outline", "DSC_0001.dng:0.1,0.1 0.9,0.1 0.1,0.9"],
+            "--outline for 'DSC_0001.dng' without its box: give --region PHOTO:X,Y,W,H too"),
+        "two regions for one photo": (
+            reject + ["--region", "DSC_0001.dng:0.1,0.1,0.2,0.2", "--region", "DSC_0001.dng:0.5,0.5,0.2,0.2"],
+            "--region given more than once for 'DSC_0001.dng': one each"),
+        "a photo not waiting": (
+            ["--reject", "DSC_0404.dng:exposure:liquify_skin", "--region", "DSC_0404.dng:0.1,0.1,0.2,0.2"],
+            "not waiting for review: 'DSC_0404.dng' (waiting: DSC_0001.dng, DSC_0002.dng)"),
+    }
+    for case, (options, said) in refused.items():
+        assert main(["qc", "decide", str(order_id), *options, "--as", "maria"]) == 2, case
+        error = capsys.readouterr().err
+        assert said in error and error.rstrip().endswith("Nothing was applied."), (case, error)
+    for malformed in ("0.1,0.1,0.2,0.2", "DSC_0001.dng:", ":0.1,0.1,0.2,0.2"):     # not PHOTO:X,Y,W,H at all
+        with pytest.raises(SystemExit) as exited:
+            main(["qc", "decide", str(order_id), *reject, "--region", malformed])
+        assert exited.value.code == 2
+        assert "write PHOTO:X,Y,W,H, e.g. 'DSC_0003.dng:0.25,0.1,0.5,0.3'" in capsys.readouterr().err
+    assert gate_events(order_id) == [] and sorted(QC.awaiting(order_id)) == WAITING      # nothing was decided
+
+    assert main(["qc", "decide", str(order_id), *reject, "--region", "DSC_0001.dng:0,0,1,0.5", "--as", "maria"]) == 0
+    assert ("recorded directly: 1 passed; DSC_0001.dng sent back to Liquify & skin (exposure, region 100% x 50% of "
+            "the frame at 0% from the left, 0% from the top)") in capsys.readouterr().out
+    with transaction() as session:
+        [again] = [item for item in work.items_in(session, order_id, "liquify_skin") if item.round == 2]
+        [mark] = marks.marks_on(session, again.id)
+    assert (mark.x, mark.y, mark.w, mark.h, mark.note) == (0.0, 0.0, 1.0, 0.5, "exposure: too dark")

@@ -11,7 +11,7 @@ from qc.gates import Gate
 from qc.originals import ORIGINALS
 from qc.review import QC
 from surfaces.actions import gates as actions
-from surfaces.cli import cull
+from surfaces.cli import cull, regions
 from surfaces.terminal import shown
 
 
@@ -66,6 +66,8 @@ def _decide(command: GateCommand, args: argparse.Namespace) -> int:
     """A decision that does not fit the form (pydantic) or the record (DecisionError) is a usage error, exit 2."""
     if command.gate is ORIGINALS:
         decision = cull.review_decision(args)        # --cull, --approve-all, or --accept-suggestions
+    elif command.gate is QC:
+        decision = command.gate.build(listed=regions.with_regions(args), by=args.person)   # --reject, --region
     else:
         decision = command.gate.build(listed=getattr(args, command.flag), by=args.person)
     print(shown(actions.decide(args.order_id, decision)))
@@ -90,4 +92,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         decide.add_argument("--as", dest="person", default=command.person, help="who decides (recorded with each event)")
         if command.gate is ORIGINALS:
             cull.add_review_options(decide, choice, _listed(command))
+        elif command.gate is QC:
+            regions.add_options(decide)
         decide.set_defaults(func=lambda args, command=command: _decide(command, args))
