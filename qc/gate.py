@@ -90,15 +90,24 @@ def _look_problem(display, photo: Photo, order_id: int, spec, line: Line,  # noq
     return checks.check_look(display, reference, spec, stage=stages[-1].key)
 
 
-def _inspect(item: WorkItem, photo: Photo, gate: _Gate | None = None) -> list[Problem]:
+def _makers(session, photo_id: int, line: Line) -> tuple[WorkItem | None, WorkItem | None]:  # noqa: ANN001
+    """The work items that made the photo's finished file and its graded reference (its grading)."""
+    return (work.finished_output(session, photo_id, [s.key for s in line.stages]),
+            work.final_output(session, photo_id, line.stages[0].key))
+
+
+def _inspect(item: WorkItem, photo: Photo, gate: _Gate | None = None,
+             makers: tuple[WorkItem | None, WorkItem | None] | None = None) -> list[Problem]:
     """Read the file and what the record knows about it (the checksum its stage recorded, the version
-    before it, the order's preset), and run the checks of ``qc.checks``. ``gate``: the batch's (default: read)."""
+    before it, the order's preset), and run the checks of ``qc.checks``. ``gate``: the batch's (default: read);
+    ``makers``: :func:`_makers`, when the caller read them with its claim (default: read)."""
     gate = gate or _Gate.of(item.order_id)
     line, preset, calibrated_from = gate.line, gate.preset, gate.calibrated_from
     spec = line.qc_gate
-    with transaction() as session:
-        maker = work.finished_output(session, photo.id, [s.key for s in line.stages])
-        grader = work.final_output(session, photo.id, line.stages[0].key)
+    if makers is None:
+        with transaction() as session:
+            makers = _makers(session, photo.id, line)
+    maker, grader = makers
     if maker is not None and maker.output_path != item.input_path:
         maker = None
     recorded = maker.output_sha256 if maker else None
@@ -168,13 +177,14 @@ def qc_batch(order_id: int, item_ids: list[int]) -> dict[str, int]:
     for item_id in item_ids:
         try:
             gate = gate or _Gate.of(order_id)      # read once, here: a failure of the record stops the batch as below
-            with transaction() as session:
+            with transaction() as session:         # the claim and what the checks need from the record, at once
                 item = work.claim_queued(session, item_id)
                 photo = session.get(Photo, item.photo_id) if item else None
+                makers = _makers(session, item.photo_id, gate.line) if item else None
             if item is None:
                 counts["skipped"] += 1
                 continue
-            problems = _inspect(item, photo, gate)
+            problems = _inspect(item, photo, gate, makers)
             outcome = _decide(item_id, problems, allowance, gate.line)
         except Exception as exc:  # a failure of the disk or the record: the photo keeps its place, the batch stops
             stop = as_retryable(exc, order_id=order_id, folder=get_settings().work_dir / f"order-{order_id}")
