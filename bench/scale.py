@@ -12,7 +12,9 @@ For each order size, in its own process (as `postline order run` would be):
           search on the first frames, the fused pass of the line's stages with its proofs, previews and master
           (tasks/stages.py, the same code), QC's reads and checks, and delivery's renditions (the recipe's, one
           pass per photo) and package. Anything the line does that the bare run leaves out counts as
-          orchestration, so the share below is an upper bound.
+          orchestration, so the share below is an upper bound. Run before and after the line, and the two
+          averaged (as the floor below): the machine's speed moves over minutes, and a line run between two
+          bare runs is compared with the machine as it was around it.
   orchestration_share = 1 - bare wall / line wall: the share of the line's wall time spent outside image work
   (Prefect, the record, planning).
 
@@ -142,9 +144,13 @@ def child_bare(card: Path, workers: int) -> dict:
     names = scan_card(card)
     start, cpu = time.perf_counter(), _cpu()
     phases = {}
+    def ingest(name: str) -> object:            # each file archived and measured in one go, as ingest_batch does
+        photo = _examine(order_id, card, name)
+        _cull_signals(photo)
+        return photo
+
     with ThreadPoolExecutor(workers) as pool:
-        photos = list(pool.map(lambda name: _examine(order_id, card, name), names))
-        list(pool.map(_cull_signals, photos))
+        photos = list(pool.map(ingest, names))
     phases["ingest"] = time.perf_counter() - start
     for photo in photos[:get_settings().chart_search]:
         try:
@@ -188,6 +194,15 @@ def child_bare(card: Path, workers: int) -> dict:
                                     target=folder / "delivery"), order_id)
     phases["package"] = time.perf_counter() - start - sum(phases.values())
     return {"wall": time.perf_counter() - start, "cpu": _cpu() - cpu, "peak_rss": _vm_hwm(), "phases": phases}
+
+
+def bare_run(card: Path, env: dict, home: Path, workers: int) -> dict:
+    """The bare run of ``card`` in a home of its own, removed after."""
+    shutil.rmtree(home, ignore_errors=True)
+    try:
+        return run_child("bare", card, {**env, "POSTLINE_HOME": str(home)}, "--workers", str(workers))
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def run_child(mode: str, card: Path, env: dict, *extra: str) -> dict:
@@ -346,17 +361,18 @@ def measure(args: argparse.Namespace, work: Path, server: PrefectServer) -> dict
     for n in sorted(args.sizes):
         card = card_of(frames[:n], work / f"card-{n}")
         originals = sum(p.stat().st_size for p in card.iterdir())
-        server_cpu = server.cpu()
+        bares = [bare_run(card, env, work / f"bare-{n}", args.workers)]   # before and after the line: the
+        server_cpu = server.cpu()                                           # machine's speed moves over minutes
         line = run_child("line", card, env, "--client", f"Scale {n}")
         line["server_cpu"] = server.cpu() - server_cpu
-        bare_home = work / f"bare-{n}"
-        shutil.rmtree(bare_home, ignore_errors=True)
-        bare = run_child("bare", card, {**env, "POSTLINE_HOME": str(bare_home)}, "--workers", str(args.workers))
-        shutil.rmtree(bare_home, ignore_errors=True)
+        bares.append(bare_run(card, env, work / f"bare-{n}", args.workers))
+        bare = {"wall": sum(b["wall"] for b in bares) / 2, "cpu": sum(b["cpu"] for b in bares) / 2,
+                "walls": [b["wall"] for b in bares], "phases": bares[0]["phases"]}
         results["sizes"][n] = {"line": line, "bare": bare, "originals": originals,
                                "task_runs": server.task_runs(line["flow_run_id"]),
                                "sub_runs": server.sub_runs(line["flow_run_id"])}
-        print(f"{n} photos: line {line['wall']:.1f} s, bare {bare['wall']:.1f} s", flush=True)
+        print(f"{n} photos: line {line['wall']:.1f} s, bare {bare['wall']:.1f} s (before and after the line: "
+              f"{bares[0]['wall']:.1f}, {bares[1]['wall']:.1f})", flush=True)
         print("  line's sub-runs: " + ", ".join(f"{k} {v:.1f} s" for k, v in results["sizes"][n]["sub_runs"].items())
               + "; bare: " + ", ".join(f"{k} {v:.1f} s" for k, v in bare["phases"].items()), flush=True)
     if args.big:
