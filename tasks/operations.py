@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from config.line import Operation
@@ -40,12 +39,7 @@ def preview_path(order_id: int, stage: str, photo_id: int, round: int) -> Path:
 
 def small(image: np.ndarray) -> np.ndarray:
     """``image`` at most REFERENCE_LONG_EDGE on its long edge (area-averaged), as the graded reference is made."""
-    height, width = image.shape[:2]
-    scale = REFERENCE_LONG_EDGE / max(height, width)
-    if scale >= 1:
-        return image
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return imageio.downsized(image, REFERENCE_LONG_EDGE)
 
 
 @dataclass(frozen=True)

@@ -113,17 +113,24 @@ def to_pil8(display: np.ndarray) -> Image.Image:
     return Image.fromarray(np.rint(np.clip(display, 0.0, 1.0) * 255.0).astype(np.uint8), "RGB")
 
 
+def downsized(image: np.ndarray, long_edge: int) -> np.ndarray:
+    """``image`` at most ``long_edge`` pixels on its long edge, area-averaged (``image`` itself when it fits)."""
+    height, width = image.shape[:2]
+    scale = long_edge / max(height, width)
+    if scale >= 1:
+        return image
+    return cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
+                      interpolation=cv2.INTER_AREA)
+
+
 def write_jpeg(path: Path, image: Image.Image | np.ndarray, *, quality: int = 92, long_edge: int | None = None) -> Path:
     """Write an sRGB JPEG with the profile embedded; ``long_edge`` downsizes (never enlarges). A float image is
     downsized before it is made 8-bit (area-averaged, as the graded reference and the web renditions are): a
     24 MP grade's 2048 px proof took 0.55 s converted whole first, 0.09 s this way (measured here)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not isinstance(image, Image.Image) and long_edge and max(image.shape[:2]) > long_edge:
-        height, width = image.shape[:2]
-        scale = long_edge / max(height, width)
-        image = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
-                           interpolation=cv2.INTER_AREA)
+    if not isinstance(image, Image.Image) and long_edge:
+        image = downsized(image, long_edge)
     pil = image if isinstance(image, Image.Image) else to_pil8(image)
     if long_edge and max(pil.size) > long_edge:
         scale = long_edge / max(pil.size)
