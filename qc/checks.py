@@ -18,6 +18,7 @@ from PIL import ImageCms
 
 from config.line import QcGateSpec
 from tasks.pixels.colour import hue_turn, luma
+from tasks.pixels.imageio import downsized
 
 
 class Reason(StrEnum):
@@ -51,12 +52,7 @@ class Problem:
 
 def analysis_copy(display: np.ndarray, long_edge: int = ANALYSIS_LONG_EDGE) -> np.ndarray:
     """The image at most ``long_edge`` pixels on its long side (area-averaged), as the checks measure it."""
-    height, width = display.shape[:2]
-    scale = long_edge / max(height, width)
-    if scale >= 1:
-        return display
-    return cv2.resize(display, (max(1, round(width * scale)), max(1, round(height * scale))),
-                      interpolation=cv2.INTER_AREA)
+    return downsized(display, long_edge)
 
 
 def check_image(display: np.ndarray, *, expected_size: tuple[int, int] | None, spec: QcGateSpec,
