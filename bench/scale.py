@@ -323,7 +323,8 @@ def floor_run(files: list[Path], preset: str, out: Path, workers: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[100, 1000],
+                        help="1 MP orders to run (none: only the 24 MP order)")
     parser.add_argument("--big", type=int, default=4, help="24 MP photos in the big order (0: none)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", type=Path, help="work here and keep it (frames are reused)")
@@ -331,6 +332,10 @@ def main() -> None:
     parser.add_argument("--card", type=Path)
     parser.add_argument("--client")
     args = parser.parse_args()
+    if args.child:                  # first thing, as `postline` does (tasks/pixels/memory.py)
+        from tasks.pixels.memory import keep_freed_memory
+
+        keep_freed_memory()
     if args.child == "line":
         print(json.dumps(child_line(args.card, args.client)))
         return
@@ -356,7 +361,7 @@ def measure(args: argparse.Namespace, work: Path, server: PrefectServer) -> dict
         shutil.rmtree(home)
     env = {**server.env, "POSTLINE_HOME": str(home), "POSTLINE_WORKERS": str(args.workers)}
     env.pop("POSTLINE_DATABASE_URL", None)
-    frames = write_frames(work / "frames-1mp", max(args.sizes), SMALL, args.workers)
+    frames = write_frames(work / "frames-1mp", max(args.sizes), SMALL, args.workers) if args.sizes else []
     results: dict = {"sizes": {}}
     for n in sorted(args.sizes):
         card = card_of(frames[:n], work / f"card-{n}")
@@ -380,17 +385,24 @@ def measure(args: argparse.Namespace, work: Path, server: PrefectServer) -> dict
         card = card_of(files, work / "card-24mp")
         preset = "bright-wedding"                   # what a wedding order is graded with (DEFAULT_FOR_SHOOT)
         floors = [floor_run(files, preset, work / "floor", args.workers)]   # before and after the line: the
-        server_cpu = server.cpu()                                            # machine is shared, its load moves
+        bares = [bare_run(card, env, work / "bare-24mp", args.workers)]      # machine is shared, its load moves
+        server_cpu = server.cpu()
         line = run_child("line", card, env, "--client", "Scale 24 MP")
         line["server_cpu"] = server.cpu() - server_cpu
+        bares.append(bare_run(card, env, work / "bare-24mp", args.workers))
         floors.append(floor_run(files, preset, work / "floor", args.workers))
         n = len(files)
         results["big"] = {"line": line, "n": n, "originals": sum(p.stat().st_size for p in files),
                           "task_seconds": server.task_seconds(line["flow_run_id"]),
                           "floor_per_photo": sum(f["wall"] for f in floors) / len(floors) / n,
-                          "floor_cpu_per_photo": sum(f["cpu"] for f in floors) / len(floors) / n}
+                          "floor_cpu_per_photo": sum(f["cpu"] for f in floors) / len(floors) / n,
+                          "bare_per_photo": sum(b["wall"] for b in bares) / len(bares) / n,
+                          "bare_cpu_per_photo": sum(b["cpu"] for b in bares) / len(bares) / n,
+                          "bare_phases": bares[0]["phases"]}
         walls = ", ".join(f"{run['wall'] / n:.2f}" for run in floors)
-        print(f"24 MP: line {line['wall'] / n:.2f} s/photo, floor {results['big']['floor_per_photo']:.2f} s/photo "
+        bare_walls = ", ".join(f"{run['wall'] / n:.2f}" for run in bares)
+        print(f"24 MP: line {line['wall'] / n:.2f} s/photo, bare {results['big']['bare_per_photo']:.2f} s/photo "
+              f"(before and after: {bare_walls}), floor {results['big']['floor_per_photo']:.2f} s/photo "
               f"(before and after: {walls})", flush=True)
     return results
 
@@ -415,20 +427,23 @@ def report(results: dict) -> None:
                       "disk_ratio_after_retention": after / r["originals"],
                       "kept_mb_per_photo": {k: v / 1e6 / n for k, v in line["kept"].items()},
                       "working_mb_per_photo": {k: v / 1e6 / n for k, v in line["working_by_folder"].items()}}
-    print()
-    print(f"{'photos':>7} {'s/photo':>8} {'bare':>7} {'orch.':>6} {'(cpu)':>6} {'peak MB':>8} {'tasks':>6} "
-          f"{'MB/photo':>9} {'orig MB':>8} {'disk x':>7} {'after window x':>15}")
+    if rows:
+        print()
+        print(f"{'photos':>7} {'s/photo':>8} {'bare':>7} {'orch.':>6} {'(cpu)':>6} {'peak MB':>8} {'tasks':>6} "
+              f"{'MB/photo':>9} {'orig MB':>8} {'disk x':>7} {'after window x':>15}")
     for row in rows:
         print(f"{row[0]:>7} {row[1]:>8.3f} {row[2]:>7.3f} {row[3]:>6.1%} {row[4]:>6.1%} {row[5]:>8.0f} {row[6]:>6} "
               f"{row[7]:>9.2f} {row[8]:>8.2f} {row[9]:>7.2f} {row[10]:>15.2f}")
-    small, large = min(sizes), max(sizes)
-    out = {"orchestration_share": summary[large]["orchestration_share"],
-           "orchestration_share_cpu": summary[large]["orchestration_share_cpu"],
-           "peak_mem_ratio": summary[large]["peak_mem_mb"] / summary[small]["peak_mem_mb"],
-           f"task_runs_{small}": summary[small]["task_runs"], f"task_runs_{large}": summary[large]["task_runs"],
-           "disk_ratio": summary[large]["disk_ratio"],
-           "disk_ratio_after_retention": summary[large]["disk_ratio_after_retention"],
-           "sizes": summary}
+    out: dict = {}
+    if sizes:
+        small, large = min(sizes), max(sizes)
+        out = {"orchestration_share": summary[large]["orchestration_share"],
+               "orchestration_share_cpu": summary[large]["orchestration_share_cpu"],
+               "peak_mem_ratio": summary[large]["peak_mem_mb"] / summary[small]["peak_mem_mb"],
+               f"task_runs_{small}": summary[small]["task_runs"], f"task_runs_{large}": summary[large]["task_runs"],
+               "disk_ratio": summary[large]["disk_ratio"],
+               "disk_ratio_after_retention": summary[large]["disk_ratio_after_retention"],
+               "sizes": summary}
     if "big" in results:
         big = results["big"]
         per_photo = big["line"]["wall"] / big["n"]
@@ -437,12 +452,18 @@ def report(results: dict) -> None:
                 "floor_24mp_s_per_photo": big["floor_per_photo"],
                 "line_vs_floor_cpu": line_cpu / big["floor_cpu_per_photo"], "line_24mp_cpu_s_per_photo": line_cpu,
                 "floor_24mp_cpu_s_per_photo": big["floor_cpu_per_photo"],
+                "bare_24mp_s_per_photo": big["bare_per_photo"], "bare_24mp_cpu_s_per_photo": big["bare_cpu_per_photo"],
+                "bare_vs_floor": big["bare_per_photo"] / big["floor_per_photo"],
+                "line_vs_bare_24mp": per_photo / big["bare_per_photo"],
+                "bare_24mp_phases_s_per_photo": {k: round(v / big["n"], 3) for k, v in big["bare_phases"].items()},
                 "disk_ratio_24mp": sum(big["line"]["kept"].values()) / big["originals"],
                 "task_s_per_24mp_photo": {k: round(v / big["n"], 3) for k, v in big["task_seconds"].items()},
                 "peak_mem_24mp_mb": big["line"]["peak_rss"] / 2**20}
         print(f"\n24 MP: whole line {per_photo:.2f} s/photo, floor {big['floor_per_photo']:.2f} s/photo: "
               f"{out['line_vs_floor']:.2f}x (CPU {line_cpu:.2f} s against {big['floor_cpu_per_photo']:.2f} s: "
               f"{out['line_vs_floor_cpu']:.2f}x); disk kept {out['disk_ratio_24mp']:.2f}x the originals")
+        print(f"  the same image work without Prefect or the record (bare): {big['bare_per_photo']:.2f} s/photo, "
+              f"{out['bare_vs_floor']:.2f}x the floor; the line {out['line_vs_bare_24mp']:.2f}x the bare run")
         print("  task run time per photo: " + ", ".join(f"{k} {v:.2f} s" for k, v in
                                                        out["task_s_per_24mp_photo"].items() if v >= 0.01))
     print(json.dumps(out))

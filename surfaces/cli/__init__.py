@@ -11,6 +11,7 @@ import os
 import sys
 
 from surfaces.cli import cull, deliver, demo, errors, gates, links, orders, people, presets, queue, report, status
+from tasks.pixels.memory import keep_freed_memory
 
 
 def _commands() -> tuple:
@@ -44,6 +45,8 @@ def _connect_prefect() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command != "web":   # before any thread starts (tasks.pixels.memory); the web server serves, not grades
+        keep_freed_memory()
     _connect_prefect()
     try:
         return args.func(args)
