@@ -38,3 +38,5 @@ def test_prefect_deploy_all_creates_every_deployment(prefect_api, tmp_path):
     assert set(deployed) >= {d["name"] for d in SPEC["deployments"]}
     assert deployed["housekeeping"].schedules and deployed["production-report"].schedules
     assert deployed["order"].work_pool_name == "postline-local"
+    # an order's process grades on threads that must share one heap (tasks/pixels/memory.py)
+    assert deployed["order"].job_variables["env"]["MALLOC_ARENA_MAX"] == "1"
