@@ -12,8 +12,8 @@ hold at most 64 MB, so a photo thread's big buffers are mapped fresh and unmappe
 the line grades on photo threads. So all threads allocate from the main heap (one arena). This has to
 happen before the process starts its first thread (a thread that has allocated keeps its arena): the
 command line does it first thing, and a Prefect worker's flow-run processes get ``MALLOC_ARENA_MAX=1``
-from ``prefect.yaml``. A 24 MP order on two photo threads: 20-26% less wall time, the kernel's share of
-the CPU time down from a third to a sixth, the same peak memory (``bench/README.md``, issue 12).
+from ``prefect.yaml``. A 24 MP order on two photo threads: about 20% less wall time, the kernel's share of
+the CPU time down from over a third to about a fifth, the same peak memory (``bench/README.md``, issue 12).
 
 The price: a process that has graded a photo keeps its peak resident size until it exits, instead of
 handing the memory back between photos (the peak is the same); the line gives it back after each photo
