@@ -20,9 +20,11 @@ For each order size, in its own process (as `postline order run` would be):
 
 24 MP: ``--big`` DNGs of 6000x4000 through the whole line (ingest to delivery zip), wall time per photo, against
 the floor of bench/grade.py (rawpy decode with the preset's demosaic + the same JPEG encode, nothing else, in
-as many worker processes): ``line_vs_floor``.
+as many worker processes): ``line_vs_floor``. The same order's bare run splits it: ``bare_vs_floor`` (the image
+work against the floor) and ``line_vs_bare_24mp`` (the line against its own image work).
 
     python bench/scale.py [--sizes 100 1000] [--big 4] [--workers 2] [--keep DIR]
+    python bench/scale.py --sizes --big 12          # the 24 MP order alone
 
 The last line printed is JSON.
 """

@@ -144,13 +144,12 @@ def test_qc_passes_a_normal_frame():
 
 
 _KEPT_AFTER_FREE = """
-import os, sys
+import os, sys, threading
 from pathlib import Path
 import numpy as np
 from tasks.pixels.memory import keep_freed_memory
 def resident():
     return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-import threading
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
 before = resident()
