@@ -168,13 +168,20 @@ def file_for(folder: Path, rendition: Rendition) -> Path:
     return folder / f"{rendition.key}{extension}"
 
 
-def make_files(master: bytes, kept: tags.Kept, studio: Studio, recipe: Recipe, wanted: list[Rendition]
-               ) -> dict[str, bytes]:
-    """Rendition key -> file bytes, every one of ``wanted`` from one decode of ``master`` (a 16-bit working
-    TIFF's bytes); the recipe's renditions stamped with metadata, the internal ones not."""
+def master_codes(master: bytes) -> np.ndarray:
+    """A 16-bit working TIFF's bytes -> its 16-bit codes (HxWx3 uint16)."""
     codes = tifffile.imread(io.BytesIO(master))
     if codes.ndim != 3 or codes.shape[2] != 3 or codes.dtype != np.uint16:
         raise ValueError(f"expected a 16-bit RGB master, found {codes.dtype} {codes.shape}")
+    return codes
+
+
+def make_files(master: bytes | np.ndarray, kept: tags.Kept, studio: Studio, recipe: Recipe,
+               wanted: list[Rendition]) -> dict[str, bytes]:
+    """Rendition key -> file bytes, every one of ``wanted`` from one decode of ``master`` (a 16-bit working
+    TIFF's bytes, or its codes: :func:`master_codes`); the recipe's renditions stamped with metadata, the internal
+    ones not."""
+    codes = master_codes(master) if isinstance(master, bytes) else master
     display = codes.astype(np.float32)
     display *= 1.0 / U16
     year = kept.capture.year if kept.capture else None
@@ -216,7 +223,9 @@ def render(order_id: int, job: Job, recipe: Recipe, studio: Studio, album: bool,
     elif job.fallback:
         kept = tags.Kept(exif=dict(job.fallback))
     folder.mkdir(parents=True, exist_ok=True)
-    for key, data in make_files(master, kept, studio, recipe, missing).items():
+    codes = master_codes(master)
+    del master                  # the file's bytes (100 MB at 24 MP) are not kept while the renditions are made
+    for key, data in make_files(codes, kept, studio, recipe, missing).items():
         _write(paths[key], data)
     return paths
 

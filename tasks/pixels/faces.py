@@ -15,6 +15,7 @@ from pydantic import Field
 
 from tasks.pixels.colour import luma
 from tasks.pixels.contract import OpParams
+from tasks.pixels.imageio import bands
 
 CASCADES = Path(__file__).with_name("cascades")
 FRONTAL = "haarcascade_frontalface_alt2.xml.gz"
@@ -81,7 +82,9 @@ def detect(display: np.ndarray, params: FaceParams = FaceParams()) -> list[Face]
         raise ValueError(f"expected HxWx3, got {display.shape}")
     height, width = display.shape[:2]
     scale = min(1.0, params.detect_long_edge / max(height, width))
-    grey = np.rint(np.clip(luma(display), 0, 1) * 255).astype(np.uint8)
+    grey = np.empty((height, width), np.uint8)
+    for rows in bands(height):      # band by band: at 24 MP, whole-frame float luma and its steps were 300 MB
+        grey[rows] = np.rint(np.clip(luma(display[rows]), 0, 1) * 255)
     if scale < 1:
         grey = cv2.resize(grey, (max(1, round(width * scale)), max(1, round(height * scale))),
                           interpolation=cv2.INTER_AREA)

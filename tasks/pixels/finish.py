@@ -24,8 +24,10 @@ def apply(display: np.ndarray, params: FinishParams = FinishParams()) -> np.ndar
     if display.dtype != np.float32 or display.ndim != 3:
         raise ValueError(f"expected float32 HxWx3, got {display.dtype} {display.shape}")
     y = luma(display)
-    detail = y - cv2.GaussianBlur(y, (0, 0), params.sigma)
+    detail = np.subtract(y, cv2.GaussianBlur(y, (0, 0), params.sigma), out=y)   # in place: 96 MB at 24 MP
     if params.threshold > 0:
         size = np.abs(detail)
         detail *= np.clip((size - params.threshold) / np.maximum(size, 1e-6), 0.0, 1.0)  # soft knee
-    return np.clip(display + (params.amount * detail)[..., None], 0.0, 1.0).astype(np.float32)
+    detail *= params.amount
+    out = display + detail[..., None]                 # float32, clipped in place: one full-size array made
+    return np.clip(out, 0.0, 1.0, out=out)

@@ -66,18 +66,33 @@ _CODEC_ARGS = {Codec.DEFLATE: {"compression": "zlib", "compressionargs": {"level
                Codec.ZSTD: {"compression": "zstd", "compressionargs": {"level": 1}, "predictor": 2}}
 
 
+BAND_ROWS = 256   # rows per band of a pixel-by-pixel conversion: its float temporaries stay a few MB
+
+
+def bands(height: int, rows: int = BAND_ROWS) -> list[slice]:
+    """Row slices covering ``height`` rows, ``rows`` at a time: numpy's pixel-by-pixel steps done band by band
+    give the very values they give on the whole image, without whole-image temporaries (a 24 MP float32 image is
+    288 MB; two such temporaries were the peak of writing a master). Not OpenCV's matrix and power functions:
+    they give the last bit of a call's last pixels otherwise (``renditions.to_space``)."""
+    return [slice(top, min(top + rows, height)) for top in range(0, height, rows)]
+
+
 def to_u16(display: np.ndarray) -> np.ndarray:
     """An sRGB-encoded float image ([0,1]) as the 16-bit values a working TIFF stores; uint16 is kept as it is."""
     if display.dtype == np.uint16:
         return display
     data = np.empty(display.shape, dtype=np.uint16)
-    np.rint(np.clip(display, 0.0, 1.0) * U16, out=data, casting="unsafe")
+    for rows in bands(display.shape[0]):
+        np.rint(np.clip(display[rows], 0.0, 1.0) * U16, out=data[rows], casting="unsafe")
     return data
 
 
 def from_u16(data: np.ndarray) -> np.ndarray:
-    """Stored 16-bit values as the float32 image :func:`read_working_tiff` gives."""
-    return data.astype(np.float32) / U16
+    """Stored 16-bit values as the float32 image :func:`read_working_tiff` gives (divided in place: one
+    full-size float array, not two)."""
+    display = data.astype(np.float32)
+    display /= U16
+    return display
 
 
 def as_stored(display: np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ from presets.model import OutputSpace
 from tasks.pixels import output
 from tasks.pixels.colour import SRGB_LUMA, conversion, srgb_decode
 from tasks.pixels.faces import FaceParams
+from tasks.pixels.imageio import bands
 from tasks.pixels.layout import face_centre
 
 # Where a crop's faces are: frontal faces of at least 8% of the short edge on a copy 480 px long, a tenth of the
@@ -104,31 +105,42 @@ def to_space(display: np.ndarray, space: OutputSpace, *, codes: np.ndarray | Non
     """Display (sRGB-encoded) values in [0, 1] -> ``space``'s encoded values in [0, 1] (linear-light 3x3 matrix
     from the primaries, then the space's transfer curve, as :mod:`tasks.pixels.output`). sRGB: ``display``
     itself (area and linear resampling keep values in [0, 1]). ``codes``: the same pixels as the master's 16-bit
-    codes, when the caller has them (a full-size rendition), which saves quantising ``display`` again."""
+    codes, when the caller has them (a full-size rendition), which saves quantising ``display`` again.
+    Another space: one new array and no full-size temporaries: the table is looked up band by band
+    (``imageio.bands``), the matrix and the curve applied in place on the whole. Not the matrix and the curve by
+    bands: OpenCV's give the last bit of the last pixels of a call otherwise than of the others."""
     if space is OutputSpace.SRGB:
         return display
-    if codes is None:
-        codes = np.empty(display.shape, np.uint16)
-        np.add(display * 65535.0, 0.5, out=codes, casting="unsafe")      # the nearest 16-bit code
-    linear = cv2.transform(_decode_lut()[codes], conversion("srgb", space.value))
-    np.clip(linear, 0.0, 1.0, out=linear)
+    out = np.empty(display.shape, np.float32)
+    for rows in bands(display.shape[0]):
+        if codes is None:
+            band_codes = np.empty(display[rows].shape, np.uint16)
+            np.add(display[rows] * 65535.0, 0.5, out=band_codes, casting="unsafe")    # the nearest 16-bit code
+        else:
+            band_codes = codes[rows]
+        np.take(_decode_lut(), band_codes, out=out[rows])                          # linear light
+    cv2.transform(out, conversion("srgb", space.value), dst=out)
+    np.clip(out, 0.0, 1.0, out=out)
     if space is OutputSpace.ADOBE_RGB:
-        return cv2.pow(linear, 1.0 / output.ADOBE_GAMMA)
-    encoded = cv2.pow(linear, 1.0 / 2.4)                   # Display P3: the sRGB curve (output.encode, in place)
-    encoded *= 1.055
-    encoded -= 0.055
-    toe = linear <= 0.0031308
-    encoded[toe] = linear[toe] * 12.92
-    return encoded
+        return cv2.pow(out, 1.0 / output.ADOBE_GAMMA, dst=out)
+    toe = out <= 0.0031308                                 # Display P3: the sRGB curve (output.encode)
+    low = out[toe] * 12.92
+    cv2.pow(out, 1.0 / 2.4, dst=out)
+    out *= 1.055
+    out -= 0.055
+    out[toe] = low
+    return out
 
 
-def sharpen_luma(image: np.ndarray, amount: float, radius: float) -> np.ndarray:
+def sharpen_luma(image: np.ndarray, amount: float, radius: float, *, in_place: bool = False) -> np.ndarray:
     """Output sharpening: an unsharp mask on luma (``amount`` %, Gaussian ``radius`` px) added to every channel,
     as raw converters sharpen, so edges gain no colour fringes; a third of the blurring of an RGB mask
-    (:mod:`tasks.pixels.sharpen`). Float32 in [0, 1] in and out."""
+    (:mod:`tasks.pixels.sharpen`). Float32 in [0, 1] in and out; ``in_place``: into ``image`` itself (the
+    caller's own array, not one it shares), the full-size peak of a print rendition two arrays lower."""
     luma = cv2.transform(image, SRGB_LUMA.reshape(1, 3))
-    detail = cv2.subtract(luma, cv2.GaussianBlur(luma, (0, 0), radius))
-    out = image + (amount / 100.0) * detail[..., None]
+    detail = cv2.subtract(luma, cv2.GaussianBlur(luma, (0, 0), radius), dst=luma)
+    detail *= amount / 100.0
+    out = np.add(image, detail[..., None], out=image if in_place else None)
     return np.clip(out, 0.0, 1.0, out=out)
 
 
@@ -178,7 +190,8 @@ def encode(pixels: np.ndarray, rendition: Rendition, space: OutputSpace) -> byte
             codes = cv2.convertScaleAbs(pixels, alpha=255.0)
         else:
             codes = np.empty(pixels.shape, np.uint16)
-            np.add(pixels * 65535.0, 0.5, out=codes, casting="unsafe")
+            for rows in bands(pixels.shape[0]):
+                np.add(pixels[rows] * 65535.0, 0.5, out=codes[rows], casting="unsafe")
         tifffile.imwrite(buffer, codes, photometric="rgb", **COMPRESSION[rendition.tiff_compression],
                          iccprofile=icc, resolution=(rendition.dpi, rendition.dpi), resolutionunit="INCH",
                          metadata=None)
@@ -245,9 +258,10 @@ def _finish(pixels: np.ndarray, rendition: Rendition, size: tuple[int, int], fie
     space = rendition.colour_space
     if not isinstance(space, OutputSpace):
         raise ValueError(f"rendition {rendition.key!r}: resolve its colour space ({space!r}) before rendering")
-    encoded = to_space(np.ascontiguousarray(pixels), space, codes=codes)
-    if rendition.sharpen:
-        encoded = sharpen_luma(encoded, rendition.sharpen, rendition.sharpen_radius)
+    pixels = np.ascontiguousarray(pixels)
+    encoded = to_space(pixels, space, codes=codes)
+    if rendition.sharpen:    # into a converted copy in place; never into ``pixels``, which later renditions share
+        encoded = sharpen_luma(encoded, rendition.sharpen, rendition.sharpen_radius, in_place=encoded is not pixels)
     if rendition.watermark is not None:
         mark = rendition.watermark
         text = mark.text.format_map({"studio": "", "client": "", "order": "", **fields})
