@@ -180,6 +180,7 @@ def child_bare(card: Path, workers: int) -> dict:
         checks.check_image(display, expected_size=(photo.width, photo.height), spec=spec,
                            neutral_tint=checks.preset_neutral_tint(preset))
         checks.check_look(display, imageio.read_working_tiff(reference_path(order_id, photo_id, 1)), spec)
+        del display                 # as the line's QC task lets it go before its delivery task renders
         job = Job(photo_id=photo_id, source_name=photo.source_name, source_sha256=photo.sha256,     # delivery
                   original_path=photo.original_path, master_path=str(master), master_sha256=sha256_of(master))
         jobs[photo_id] = job
