@@ -137,8 +137,9 @@ def plan_delivery(order_id: int) -> list[list[int]]:
     try:
         plan = delivery(order_id)
     except NothingDelivered as nothing:
+        run = current_run()          # asks Prefect: not while holding the record (see package_order)
         with transaction() as session:
-            work.set_order_status(session, work.get_order(session, order_id), OrderStatus.FAILED, run=current_run())
+            work.set_order_status(session, work.get_order(session, order_id), OrderStatus.FAILED, run=run)
         raise
     from tasks.planning import batches
 
@@ -229,6 +230,10 @@ def package_order(order_id: int) -> str:
         manifest = _write(plan, order_id)
         per_photo = Counter(f["photo_id"] for f in manifest["files"])
         complete = len(plan.recipe.renditions)
+        # Which run this is, asked of Prefect (a sub-run's root takes a few requests) before the transaction: asked
+        # inside it, a busy Prefect server held the record's write lock for a minute, and everyone else's writes
+        # (a retoucher's pull, another run) gave up after SQLITE_BUSY_SECONDS.
+        run = current_run()
         with transaction() as session:
             for job in plan.jobs:
                 photo = session.get(Photo, job.photo_id)
@@ -238,7 +243,7 @@ def package_order(order_id: int) -> str:
             order = work.get_order(session, order_id)
             if order.status is not OrderStatus.DELIVERED or order.delivery_path != str(plan.target):
                 work.set_order_status(session, order, OrderStatus.DELIVERED, delivery_path=str(plan.target),
-                                      run=current_run())
+                                      run=run)
     except Exception as exc:
         if (stop := _retryable(exc, order_id, plan.folder)) is None:
             raise

@@ -371,3 +371,51 @@ def test_the_line_names_its_first_last_and_next_stages():
     line = Line.model_validate(load_line(ROOT / "config" / "line.toml").model_dump())
     assert (line.first.key, line.last.key) == ("cull_grade", "design_layout")
     assert line.next_after("cull_grade").key == "liquify_skin" and line.next_after("design_layout") is None
+
+
+# --- the record stays free while Prefect is asked ---------------------------------------------------------------
+
+def _record_free(record: Path, patience: float = 3.0) -> bool:
+    """Whether another program can start writing to the SQLite record within ``patience`` seconds (a run's own
+    short writes, its hold's heartbeat, end in milliseconds; a write transaction left open across a call does not)."""
+    import sqlite3
+
+    deadline = time.monotonic() + patience
+    connection = sqlite3.connect(record, timeout=0, isolation_level=None)
+    try:
+        while True:
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                connection.execute("ROLLBACK")
+                return True
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    return False
+            time.sleep(0.01)
+    finally:
+        connection.close()
+
+
+def test_the_delivery_asks_prefect_which_run_it_is_with_the_record_free(home, prefect_env, tmp_path, monkeypatch):
+    """Asking Prefect which order run a sub-run belongs to takes requests; a busy Prefect server once made them
+    last a minute inside the delivery's write transaction, and every other writer of the record (a retoucher, a
+    second run waiting with --wait) gave up with "database is locked". Asked before the transaction now."""
+    import tasks.runs as runs_module
+    from tasks import deliver
+
+    asked = []
+
+    def current_run():              # the real question, and whether the record was free when it was asked
+        asked.append(_record_free(home / "postline.db"))
+        return runs_module.current_run()
+
+    monkeypatch.setattr(deliver, "current_run", current_run)
+    order_id = create_order(client="Free Record", shoot="portrait", card=_card(tmp_path / "card", 2),
+                            preset_name=None, due=None).id
+    package = Path(order_flow(order_id))
+    assert verify(package) == []
+    assert asked == [True]          # package-delivery asked once, with nobody holding the record
+    with transaction() as session:
+        assert work.get_order(session, order_id).status is OrderStatus.DELIVERED
+        delivered = [e for e in work.events(session, order_id) if e.kind is EventKind.ORDER_DELIVERED]
+    assert delivered and UUID(delivered[-1].actor)          # marked by the order's run, as before
