@@ -99,8 +99,9 @@ class OriginalsReview(Gate):
         _record_agreement(session, order_id, waiting, set(culled), decision.reviewer)
         for name, photo in waiting.items():
             if name not in culled:
-                session.add(StageEvent(order_id=order_id, photo_id=photo.id, stage=ORIGINAL_REVIEW,
-                                       kind=EventKind.PASSED, actor=decision.reviewer))
+                moves.write_events(session, [moves.event_row(order_id=order_id, photo_id=photo.id,
+                                                             stage=ORIGINAL_REVIEW, kind=EventKind.PASSED,
+                                                             actor=decision.reviewer)])
                 continue
             c = culled[name]
             reason = f"[{c.reason.value}] {name} culled by {decision.reviewer}" + (f": {c.note}" if c.note else "")

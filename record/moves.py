@@ -1,10 +1,14 @@
 """Every status change of a work item or a photo, and the event it writes.
 
 The tables of allowed moves are here and nowhere else. A move is one guarded
-``UPDATE ... WHERE id = :id AND status = :expected``; if no row changed, someone
-else moved it first and :class:`StaleMove` is raised. The stage event is added in
-the same session, so it commits (or not) with the change. Functions take
+``UPDATE ... WHERE id = :id AND status = :expected RETURNING ...``; if no row changed, someone
+else moved it first and :class:`StaleMove` is raised. The stage event is written in
+the same transaction, so it commits (or not) with the change. Functions take
 ``session`` and do not commit: the caller owns the transaction.
+
+Moves are written in as few statements as they need (:func:`write_events`, :func:`_update_one`): each photo
+of an order makes about a dozen moves through the line, and on a 1,000-photo order the ORM's cost per
+statement was most of the line's time outside image work (bench/scale.py, bench/README.md).
 
 Claiming the next queued item is the same move as :func:`move_item` to CLAIMED, made by one statement that
 also picks the item (:mod:`record.claim_sql`, checked against the table here; called by :mod:`record.claims`).
@@ -16,16 +20,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement
-from sqlmodel import Session, func, select, update
+from sqlalchemy import ColumnElement, Update, insert
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session, SQLModel, func, select, update
 
 from config.errors import Refused
 from record.models import (
     ORDER, EventKind, Order, OrderStatus, Photo, PhotoStatus, StageEvent, WorkItem, WorkStatus, utcnow,
 )
-from record.reasons import record_codes
+from record.reasons import has_codes, write_codes
 from record.runs import free_for
 
+PHOTOS_PER_STATEMENT = 500    # ids in one IN list: well inside SQLite's and PostgreSQL's limits on parameters
 W = WorkStatus
 ALLOWED_WORK: dict[WorkStatus, frozenset[WorkStatus]] = {
     W.QUEUED: frozenset({W.CLAIMED, W.CANCELLED}),
@@ -97,14 +103,58 @@ class StaleMove(Refused):
     """The row was not in the expected status any more (someone else moved it)."""
 
 
+def event_row(*, order_id: int, stage: str, kind: EventKind, actor: str, photo_id: int | None = None,
+              work_item_id: int | None = None, round: int = 1, reason: str | None = None,
+              blamed_stage: str | None = None, seconds: float | None = None, queued_at: datetime | None = None,
+              at: datetime | None = None) -> dict[str, object]:
+    """One stage event's columns, every one of them (as :class:`StageEvent`'s defaults would fill them)."""
+    return {"order_id": order_id, "photo_id": photo_id, "work_item_id": work_item_id, "stage": stage,
+            "round": round, "kind": kind, "actor": actor, "reason": reason, "blamed_stage": blamed_stage,
+            "seconds": seconds, "queued_at": queued_at, "at": at or utcnow()}
+
+
+def write_events(session: Session, rows: Sequence[dict[str, object]]) -> None:
+    """Stage events (:func:`event_row`) written now, in the caller's transaction, in order: the plain ones in one
+    statement (the ORM's unit of work sends one INSERT per event on SQLite, to learn each one's id), a rejection
+    with reason codes on its own with its codes (record/reasons.py)."""
+    session.flush()         # what the events refer to, if the caller has not written it yet (as autoflush would)
+    events = StageEvent.__table__
+    plain: list[dict[str, object]] = []
+    for row in rows:
+        if not has_codes(row["kind"], row["reason"]):
+            plain.append(row)
+            continue
+        if plain:
+            session.execute(insert(events), plain)
+            plain = []
+        event_id = session.execute(insert(events).values(row)).inserted_primary_key[0]
+        write_codes(session, event_id, row["reason"])
+    if plain:
+        session.execute(insert(events), plain)
+
+
+def _update_one(session: Session, row: SQLModel, statement: Update) -> bool:
+    """Run the guarded UPDATE of ``row``'s table ``statement`` (a Core statement: no ORM bookkeeping) and give
+    ``row`` the values its table row holds now, as ``session.refresh`` would, from the statement's RETURNING
+    instead of another SELECT. False, ``row`` unchanged, when the guard matched no row."""
+    session.flush()         # the caller's changes first, as autoflush did before an ORM statement
+    table = type(row).__table__
+    changed = session.execute(statement.returning(*table.c)).first()
+    if changed is None:
+        return False
+    for column, value in zip(table.c, changed, strict=True):
+        set_committed_value(row, column.key, value)
+    return True
+
+
 def enqueue(session: Session, *, order_id: int, photo_id: int, stage: str, round: int,
             input_path: str | None, actor: str) -> WorkItem:
     item = WorkItem(order_id=order_id, photo_id=photo_id, stage=stage, round=round,
                     status=WorkStatus.QUEUED, input_path=input_path)
     session.add(item)
     session.flush()
-    session.add(StageEvent(order_id=order_id, photo_id=photo_id, work_item_id=item.id, stage=stage,
-                           round=round, kind=EventKind.ENQUEUED, actor=actor))
+    write_events(session, [event_row(order_id=order_id, photo_id=photo_id, work_item_id=item.id, stage=stage,
+                                     round=round, kind=EventKind.ENQUEUED, actor=actor)])
     return item
 
 
@@ -139,21 +189,18 @@ def move_item(session: Session, item: WorkItem, to: WorkStatus, *, actor: str,
     guard = tuple(guard)
     now = utcnow()
     values = _move_values(to, actor=actor, reason=reason, now=now, lease_expires_at=lease_expires_at, fields=fields)
-    result = session.execute(
-        update(WorkItem).where(WorkItem.id == item.id, WorkItem.status == expected, *guard).values(**values)
-    )
-    if result.rowcount != 1:
+    items = WorkItem.__table__
+    if not _update_one(session, item, update(items).where(items.c.id == item.id, items.c.status == expected, *guard)
+                       .values(**values)):
         raise StaleMove(f"work item {item.id} was no longer {expected}"
                         f"{' (or no longer as expected)' if guard else ''}; someone else moved it")
-    session.refresh(item)
     queued_at = None
     if to is WorkStatus.CLAIMED and item.attempt == 1:      # the first claim: it carries the queue wait
         queued_at, seconds = queue_wait(session, item.id, now)
-    event = StageEvent(order_id=item.order_id, photo_id=item.photo_id, work_item_id=item.id,
-                       stage=item.stage, round=item.round, kind=WORK_EVENT[to], actor=actor,
-                       reason=reason, blamed_stage=blamed_stage, seconds=seconds, queued_at=queued_at, at=now)
-    session.add(event)
-    record_codes(session, event)   # a rejection's reason codes, one row each (record/reasons.py)
+    write_events(session, [event_row(order_id=item.order_id, photo_id=item.photo_id, work_item_id=item.id,
+                                     stage=item.stage, round=item.round, kind=WORK_EVENT[to], actor=actor,
+                                     reason=reason, blamed_stage=blamed_stage, seconds=seconds,
+                                     queued_at=queued_at, at=now)])
     return item
 
 
@@ -167,7 +214,7 @@ class StageDone:
 
 
 def record_pass(session: Session, item: WorkItem, done: Sequence[StageDone], *, actor: str, input_path: str,
-                lease_expires_at: datetime, then: str | None, then_input: str) -> WorkItem | None:
+                lease_expires_at: datetime, then: str | None, then_input: str) -> None:
     """An automatic run of stages worked in one pass, recorded as the separate moves would be: ``item`` (claimed,
     the run's first stage in ``done``) submitted; for each later stage of ``done``, its item queued, claimed and
     submitted (its input: ``input_path``, the file the pass started from); then the photo queued at ``then`` (the
@@ -175,32 +222,37 @@ def record_pass(session: Session, item: WorkItem, done: Sequence[StageDone], *, 
     with ``then_input``. Every item gets its ENQUEUED, CLAIMED and SUBMITTED events
     with the stage's seconds, all in the caller's transaction. The first move is guarded like any; the later
     items are new in this transaction (nobody else can have moved them), so they are written in their final
-    state at once: a handful of statements for the whole run, not a dozen per stage. Returns the queued item
-    (None when ``then`` is)."""
+    state at once: one statement for the new items and one for their events, whatever the number of stages."""
     first, *later = done
     move_item(session, item, WorkStatus.SUBMITTED, actor=actor, seconds=first.seconds,
               output_path=first.output_path, output_sha256=first.output_sha256)
     now = utcnow()
-    common = {"order_id": item.order_id, "photo_id": item.photo_id, "round": item.round, "queue_rank": item.queue_rank}
-    rows = [WorkItem(**common, stage=stage.stage, status=WorkStatus.SUBMITTED, claimed_by=actor, attempt=1,
-                     lease_expires_at=lease_expires_at, input_path=input_path, output_path=stage.output_path,
-                     output_sha256=stage.output_sha256, created_at=now, updated_at=now) for stage in later]
-    queued = None if then is None else WorkItem(**common, stage=then, status=WorkStatus.QUEUED,
-                                                input_path=then_input, created_at=now, updated_at=now)
-    session.add_all([*rows, *([queued] if queued is not None else [])])
-    session.flush()
+    common = {"order_id": item.order_id, "photo_id": item.photo_id, "round": item.round, "queue_rank": item.queue_rank,
+              "reason": None, "created_at": now, "updated_at": now}
+    rows = [common | {"stage": stage.stage, "status": WorkStatus.SUBMITTED, "claimed_by": actor, "attempt": 1,
+                      "lease_expires_at": lease_expires_at, "input_path": input_path,
+                      "output_path": stage.output_path, "output_sha256": stage.output_sha256} for stage in later]
+    if then is not None:
+        rows.append(common | {"stage": then, "status": WorkStatus.QUEUED, "claimed_by": None, "attempt": 0,
+                              "lease_expires_at": None, "input_path": then_input, "output_path": None,
+                              "output_sha256": None})
+    if not rows:
+        return
+    items = WorkItem.__table__
+    # one multi-row INSERT; RETURNING's order is not promised, so each id is matched by its stage (one item per
+    # photo, stage and round)
+    ids = dict(session.execute(insert(items).returning(items.c.stage, items.c.id), rows).tuples().all())
     events = []
-    for row, stage in zip(rows, later):
-        base = {"order_id": row.order_id, "photo_id": row.photo_id, "work_item_id": row.id, "stage": row.stage,
-                "round": row.round, "actor": actor, "at": now}
-        events += [StageEvent(**base, kind=EventKind.ENQUEUED),      # claimed as it is queued: no queue wait
-                   StageEvent(**base, kind=EventKind.CLAIMED, queued_at=now, seconds=0.0),
-                   StageEvent(**base, kind=EventKind.SUBMITTED, seconds=stage.seconds)]
-    if queued is not None:
-        events.append(StageEvent(order_id=queued.order_id, photo_id=queued.photo_id, work_item_id=queued.id,
-                                 stage=then, round=queued.round, kind=EventKind.ENQUEUED, actor=actor, at=now))
-    session.add_all(events)
-    return queued
+    for stage in later:
+        base = {"order_id": item.order_id, "photo_id": item.photo_id, "work_item_id": ids[stage.stage],
+                "stage": stage.stage, "round": item.round, "actor": actor, "at": now}
+        events += [event_row(**base, kind=EventKind.ENQUEUED),      # claimed as it is queued: no queue wait
+                   event_row(**base, kind=EventKind.CLAIMED, queued_at=now, seconds=0.0),
+                   event_row(**base, kind=EventKind.SUBMITTED, seconds=stage.seconds)]
+    if then is not None:
+        events.append(event_row(order_id=item.order_id, photo_id=item.photo_id, work_item_id=ids[then], stage=then,
+                                round=item.round, kind=EventKind.ENQUEUED, actor=actor, at=now))
+    write_events(session, events)
 
 
 def queue_wait(session: Session, item_id: int, now: datetime) -> tuple[datetime | None, float | None]:
@@ -220,14 +272,11 @@ def queue_wait(session: Session, item_id: int, now: datetime) -> tuple[datetime 
 def extend_lease(session: Session, item: WorkItem, *, actor: str, lease_expires_at: datetime) -> WorkItem:
     """A heartbeat: the claim stays ``actor``'s until ``lease_expires_at``. Not a move, so no event; guarded like
     one (still claimed, still by ``actor``), else :class:`StaleMove`."""
-    result = session.execute(
-        update(WorkItem).where(WorkItem.id == item.id, WorkItem.status == WorkStatus.CLAIMED,
-                               WorkItem.claimed_by == actor)
-        .values(lease_expires_at=lease_expires_at, updated_at=utcnow())
-    )
-    if result.rowcount != 1:
+    items = WorkItem.__table__
+    if not _update_one(session, item, update(items).where(items.c.id == item.id, items.c.status == WorkStatus.CLAIMED,
+                                                          items.c.claimed_by == actor)
+                       .values(lease_expires_at=lease_expires_at, updated_at=utcnow())):
         raise StaleMove(f"work item {item.id} is not claimed by {actor} any more")
-    session.refresh(item)
     return item
 
 
@@ -236,17 +285,44 @@ def move_photo(session: Session, photo: Photo, to: PhotoStatus, *, stage: str, a
     expected = photo.status
     if to not in ALLOWED_PHOTO[expected]:
         raise IllegalMove(f"photo {photo.id} ({photo.source_name}) cannot go from {expected} to {to}")
-    result = session.execute(
-        update(Photo).where(Photo.id == photo.id, Photo.status == expected).values(status=to, reason=reason)
-    )
-    if result.rowcount != 1:
+    photos = Photo.__table__
+    if not _update_one(session, photo, update(photos).where(photos.c.id == photo.id, photos.c.status == expected)
+                       .values(status=to, reason=reason)):
         raise StaleMove(f"photo {photo.id} was no longer {expected}; someone else moved it")
-    event = StageEvent(order_id=photo.order_id, photo_id=photo.id, stage=stage, round=round,
-                       kind=PHOTO_EVENT[to], actor=actor, reason=reason)
-    session.add(event)
-    record_codes(session, event)
-    session.refresh(photo)
+    write_events(session, [event_row(order_id=photo.order_id, photo_id=photo.id, stage=stage, round=round,
+                                     kind=PHOTO_EVENT[to], actor=actor, reason=reason)])
     return photo
+
+
+def move_photos(session: Session, photos: Sequence[Photo], to: PhotoStatus, *, stage: str, actor: str,
+                reason: str | None = None, round: int = 1) -> None:
+    """:func:`move_photo` for many photos of one status at once (a delivery marks a whole order delivered): one
+    guarded UPDATE per PHOTOS_PER_STATEMENT photos and one statement for their events, not three statements a
+    photo, so the transaction holds the record's write lock for milliseconds, not seconds (everyone else's writes
+    wait for it). If any of them was no longer in its status, :class:`StaleMove` and the caller's transaction is
+    to be rolled back, as with one photo."""
+    if not photos:
+        return
+    expected = {photo.status for photo in photos}
+    if len(expected) != 1:
+        raise ValueError(f"photos of one status at a time, not {sorted(expected)}")
+    expected = expected.pop()
+    if to not in ALLOWED_PHOTO[expected]:
+        raise IllegalMove(f"photos of order {photos[0].order_id} cannot go from {expected} to {to}")
+    session.flush()
+    table, moved = Photo.__table__, set()
+    for start in range(0, len(photos), PHOTOS_PER_STATEMENT):
+        ids = [photo.id for photo in photos[start:start + PHOTOS_PER_STATEMENT]]
+        moved |= set(session.execute(update(table).where(table.c.id.in_(ids), table.c.status == expected)
+                                     .values(status=to, reason=reason).returning(table.c.id)).scalars())
+    if stale := [photo for photo in photos if photo.id not in moved]:
+        raise StaleMove(f"{len(stale)} photo(s) ({', '.join(p.source_name for p in stale[:5])}) were no longer "
+                        f"{expected}; someone else moved them")
+    for photo in photos:
+        set_committed_value(photo, "status", to)
+        set_committed_value(photo, "reason", reason)
+    write_events(session, [event_row(order_id=photo.order_id, photo_id=photo.id, stage=stage, round=round,
+                                     kind=PHOTO_EVENT[to], actor=actor, reason=reason) for photo in photos])
 
 
 def move_order(session: Session, order: Order, to: OrderStatus, *, run: str | None, actor: str | None = None,
@@ -264,13 +340,11 @@ def move_order(session: Session, order: Order, to: OrderStatus, *, run: str | No
     values: dict[str, object] = {"status": to, "updated_at": now}
     if delivery_path is not None:
         values["delivery_path"] = delivery_path
-    result = session.execute(
-        update(Order).where(Order.id == order.id, Order.status == expected, free_for(run, now)).values(**values)
-    )
-    if result.rowcount != 1:
+    orders = Order.__table__
+    if not _update_one(session, order, update(orders).where(orders.c.id == order.id, orders.c.status == expected,
+                                                            free_for(run, now)).values(**values)):
         raise StaleMove(f"order {order.id} was no longer {expected}, or another run holds it now "
                         f"(`postline status {order.id}` says which); its status was left as it was")
-    session.add(StageEvent(order_id=order.id, stage=ORDER, kind=ORDER_EVENT[to], actor=(actor or run or "postline")[:80],
-                           reason=reason, at=now))
-    session.refresh(order)
+    write_events(session, [event_row(order_id=order.id, stage=ORDER, kind=ORDER_EVENT[to],
+                                     actor=(actor or run or "postline")[:80], reason=reason, at=now)])
     return order

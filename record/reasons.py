@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, insert, select
 from sqlmodel import Session
 
 from record.models import EventKind, StageEvent, StageEventReason
@@ -31,11 +31,22 @@ def codes_in(reason: str | None) -> list[str]:
 
 def record_codes(session: Session, event: StageEvent) -> None:
     """Write the reason codes of a REJECTED ``event`` just added to ``session`` (flushes it for its id)."""
-    codes = codes_in(event.reason) if event.kind is EventKind.REJECTED else []
-    if not codes:
+    if not has_codes(event.kind, event.reason):
         return
     session.flush()
-    session.add_all(StageEventReason(event_id=event.id, code=code) for code in codes)
+    write_codes(session, event.id, event.reason)
+
+
+def has_codes(kind: EventKind, reason: str | None) -> bool:
+    """Whether an event of ``kind`` with ``reason`` has reason codes to write: a rejection whose reason starts
+    with them."""
+    return kind is EventKind.REJECTED and bool(codes_in(reason))
+
+
+def write_codes(session: Session, event_id: int, reason: str | None) -> None:
+    """The reason codes of the written event ``event_id`` (none when ``reason`` has none), one row each."""
+    if codes := codes_in(reason):
+        session.execute(insert(StageEventReason.__table__), [{"event_id": event_id, "code": code} for code in codes])
 
 
 def backfill(session: Session) -> int:

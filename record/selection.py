@@ -98,10 +98,9 @@ def record_pick(session: Session, *, line: Line, photo: Photo, graded: WorkItem,
     session.add(ClientPick(photo_id=photo.id, order_id=photo.order_id, favourite=favourite, album=album,
                            note=note, actor=actor[:80]))
     reason = (note or None) if favourite else GRADED_ONLY_REASON
-    session.add(StageEvent(order_id=photo.order_id, photo_id=photo.id, stage=CLIENT_SELECTION, round=graded.round,
-                           kind=EventKind.SELECTED if favourite else EventKind.GRADED_ONLY, actor=actor[:80],
-                           reason=reason))
-    session.flush()
+    moves.write_events(session, [moves.event_row(
+        order_id=photo.order_id, photo_id=photo.id, stage=CLIENT_SELECTION, round=graded.round,
+        kind=EventKind.SELECTED if favourite else EventKind.GRADED_ONLY, actor=actor[:80], reason=reason)])
     return moves.enqueue(session, order_id=photo.order_id, photo_id=photo.id, stage=next_stage(session, line, graded),
                          round=graded.round, input_path=graded.output_path, actor=actor[:80])
 

@@ -81,8 +81,8 @@ def add_photo(session: Session, photo: Photo, *, first_stage: str | None) -> Pho
     session.add(photo)
     session.flush()
     kind = EventKind.INGESTED if photo.status is PhotoStatus.INGESTED else EventKind.REJECTED
-    session.add(StageEvent(order_id=photo.order_id, photo_id=photo.id, stage=INGEST, kind=kind,
-                           actor=AUTO_WORKER, reason=photo.reason))
+    moves.write_events(session, [moves.event_row(order_id=photo.order_id, photo_id=photo.id, stage=INGEST, kind=kind,
+                                                 actor=AUTO_WORKER, reason=photo.reason)])
     if photo.status is PhotoStatus.INGESTED and first_stage:
         moves.enqueue(session, order_id=photo.order_id, photo_id=photo.id, stage=first_stage, round=1,
                       input_path=photo.original_path, actor=AUTO_WORKER)

@@ -235,11 +235,9 @@ def package_order(order_id: int) -> str:
         # (a retoucher's pull, another run) gave up after SQLITE_BUSY_SECONDS.
         run = current_run()
         with transaction() as session:
-            for job in plan.jobs:
-                photo = session.get(Photo, job.photo_id)
-                if photo.status is PhotoStatus.PASSED and per_photo[photo.id] == complete:
-                    moves.move_photo(session, photo, PhotoStatus.DELIVERED, stage=DELIVERY, actor=work.AUTO_WORKER,
-                                     reason=f"in {plan.target}")
+            passed = work.photos(session, order_id, PhotoStatus.PASSED, photo_ids=[job.photo_id for job in plan.jobs])
+            moves.move_photos(session, [photo for photo in passed if per_photo[photo.id] == complete],
+                              PhotoStatus.DELIVERED, stage=DELIVERY, actor=work.AUTO_WORKER, reason=f"in {plan.target}")
             order = work.get_order(session, order_id)
             if order.status is not OrderStatus.DELIVERED or order.delivery_path != str(plan.target):
                 work.set_order_status(session, order, OrderStatus.DELIVERED, delivery_path=str(plan.target),

@@ -186,3 +186,152 @@ def test_a_client_revision_and_a_qc_send_back_make_a_new_round_from_the_stages_l
         assert (third.round, third.input_path, third.reason) == (3, "/a.dng", "client revision 1: warmer")
         assert session.get(Photo, photo.id).status is PhotoStatus.INGESTED
     assert _order_events(photo.order_id)[-1] == ("order_revision", "anna", "client revision 1: 1 photo(s) back in the line")
+
+
+# --- moves in few statements, on SQLite and PostgreSQL --------------------------------------------------------------
+from tests.pg import postgres_url  # noqa: E402,F401  (the session's PostgreSQL)
+from tests.test_queue import record  # noqa: E402,F401  (the fixture: an empty record on SQLite or PostgreSQL)
+
+
+def _statements(engine):  # noqa: ANN202
+    """A list that collects the SQL statements ``engine`` runs while it is in use."""
+    from contextlib import contextmanager
+
+    from sqlalchemy import event
+
+    @contextmanager
+    def counting():
+        seen: list[str] = []
+        listener = lambda *args: seen.append(args[2].split()[0])  # noqa: E731 - (conn, cursor, statement, ...)
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            yield seen
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+    return counting()
+
+
+def _order_photos(session, count: int) -> list[Photo]:
+    order = work.create_order(session, client="Test", shoot=ShootType.PORTRAIT, preset_name="neutral",
+                              preset_version=1, preset_hash="x", preset_json="{}", due=None, card_folder="/card")
+    return [work.add_photo(session, Photo(order_id=order.id, source_name=f"DSC_{i:04d}.dng", sha256=f"{i:064d}",
+                                          size_bytes=1, status=PhotoStatus.INGESTED, original_path=f"/DSC_{i:04d}.dng"),
+                           first_stage="cull_grade") for i in range(count)]
+
+
+def test_a_fused_pass_is_recorded_as_its_separate_moves_in_a_handful_of_statements(record):
+    """record_pass writes what claiming and submitting each later stage would, and queues the next stage, in the
+    same few statements whatever the number of stages (a 1,000-photo order makes it a thousand times)."""
+    from record.db import get_engine
+
+    stages = ["cull_grade", "liquify_skin", "fine_retouch", "design_layout"]
+    with transaction() as session:
+        photo = _order_photos(session, 1)[0]
+        item = work.claim_queued(session, work.items_in(session, photo.order_id, "cull_grade")[0].id)
+        done = [moves.StageDone(stage=s, output_path=f"/work/{s}.tif", output_sha256=s[0] * 64, seconds=1.0 + i)
+                for i, s in enumerate(stages)]
+        with _statements(get_engine()) as seen:
+            moves.record_pass(session, item, done, actor=work.AUTO_WORKER, input_path="/DSC_0000.dng",
+                              lease_expires_at=item.lease_expires_at, then="qc_gate", then_input="/work/design.tif")
+        assert item.status is WorkStatus.SUBMITTED and item.output_path == "/work/cull_grade.tif"
+    # the first move (its UPDATE, which returns the row, and its event), the new items, their events
+    assert seen == ["UPDATE", "INSERT", "INSERT", "INSERT"]
+    with transaction() as session:
+        items = {i.stage: i for i in session.exec(select(WorkItem).where(WorkItem.photo_id == photo.id)).all()}
+        events = session.exec(select(StageEvent).where(StageEvent.photo_id == photo.id)
+                              .order_by(StageEvent.id)).all()
+    assert {s: (i.status, i.output_path, i.claimed_by) for s, i in items.items()} == {
+        "cull_grade": (WorkStatus.SUBMITTED, "/work/cull_grade.tif", work.AUTO_WORKER),
+        "liquify_skin": (WorkStatus.SUBMITTED, "/work/liquify_skin.tif", work.AUTO_WORKER),
+        "fine_retouch": (WorkStatus.SUBMITTED, "/work/fine_retouch.tif", work.AUTO_WORKER),
+        "design_layout": (WorkStatus.SUBMITTED, "/work/design_layout.tif", work.AUTO_WORKER),
+        "qc_gate": (WorkStatus.QUEUED, None, None)}
+    assert items["qc_gate"].input_path == "/work/design.tif"
+    assert items["qc_gate"].queue_rank == items["cull_grade"].queue_rank is not None
+    stage_of = {i.id: s for s, i in items.items()}
+    by_item: dict[str, list] = {}
+    for e in events:
+        if e.work_item_id is not None:
+            by_item.setdefault(stage_of[e.work_item_id], []).append((e.kind.value, e.seconds))
+    assert by_item == {
+        "cull_grade": [("enqueued", None), ("claimed", by_item["cull_grade"][1][1]), ("submitted", 1.0)],
+        "liquify_skin": [("enqueued", None), ("claimed", 0.0), ("submitted", 2.0)],
+        "fine_retouch": [("enqueued", None), ("claimed", 0.0), ("submitted", 3.0)],
+        "design_layout": [("enqueued", None), ("claimed", 0.0), ("submitted", 4.0)],
+        "qc_gate": [("enqueued", None)]}
+
+
+def test_a_move_returns_the_row_as_it_is_now_without_reading_it_again(record):
+    from record.db import get_engine
+
+    with transaction() as session:
+        item = work.items_in(session, _order_photos(session, 1)[0].order_id, "cull_grade")[0]
+        with _statements(get_engine()) as seen:
+            moves.move_item(session, item, WorkStatus.CLAIMED, actor="ana")
+        # the guarded UPDATE returns the row; the first claim reads when it was queued; its event
+        assert seen == ["UPDATE", "SELECT", "INSERT"]
+        assert (item.status, item.claimed_by, item.attempt) == (WorkStatus.CLAIMED, "ana", 1)
+        assert item.lease_expires_at is None and item.updated_at is not None
+        moves.move_item(session, item, WorkStatus.QUEUED, actor="ana", reason="back")
+        moves.move_item(session, item, WorkStatus.CLAIMED, actor="bob")
+        assert (item.claimed_by, item.attempt, item.reason) == ("bob", 2, None)
+    with transaction() as session:
+        again = session.get(WorkItem, item.id)
+        assert (again.status, again.claimed_by, again.attempt) == (WorkStatus.CLAIMED, "bob", 2)
+
+
+def test_a_rejection_written_with_other_events_keeps_its_reason_codes_and_their_order(record):
+    from record.models import StageEventReason
+
+    with transaction() as session:
+        photo = _order_photos(session, 1)[0]
+        base = {"order_id": photo.order_id, "photo_id": photo.id, "stage": "qc_gate", "actor": "qc"}
+        moves.write_events(session, [moves.event_row(**base, kind=EventKind.CLAIMED),
+                                     moves.event_row(**base, kind=EventKind.REJECTED,
+                                                     reason="[clipped,colour_cast] DSC_0000.dng too hot"),
+                                     moves.event_row(**base, kind=EventKind.REJECTED, reason="no codes here"),
+                                     moves.event_row(**base, kind=EventKind.PASSED)])
+    with transaction() as session:
+        events = session.exec(select(StageEvent).where(StageEvent.photo_id == photo.id, StageEvent.stage == "qc_gate")
+                              .order_by(StageEvent.id)).all()
+        assert [e.kind for e in events] == [EventKind.CLAIMED, EventKind.REJECTED, EventKind.REJECTED,
+                                            EventKind.PASSED]
+        codes = session.exec(select(StageEventReason.event_id, StageEventReason.code)).all()
+        assert sorted(codes) == [(events[1].id, "clipped"), (events[1].id, "colour_cast")]
+
+
+def test_a_whole_order_is_marked_delivered_in_a_few_statements_or_not_at_all(record, monkeypatch):
+    from sqlmodel import update
+
+    from record.db import get_engine
+
+    monkeypatch.setattr(moves, "PHOTOS_PER_STATEMENT", 4)      # 10 photos: three statements' worth of ids
+    with transaction() as session:
+        photos = _order_photos(session, 10)
+        order_id, ids = photos[0].order_id, [p.id for p in photos]
+        session.execute(update(Photo).where(Photo.order_id == order_id).values(status=PhotoStatus.PASSED))
+    with transaction() as session:
+        passed = work.photos(session, order_id, PhotoStatus.PASSED)
+        with _statements(get_engine()) as seen:
+            moves.move_photos(session, passed, PhotoStatus.DELIVERED, stage="delivery", actor="postline",
+                              reason="in /delivery")
+        assert seen == ["UPDATE", "UPDATE", "UPDATE", "INSERT"]
+        assert {p.status for p in passed} == {PhotoStatus.DELIVERED}
+    with transaction() as session:
+        assert {p.status for p in work.photos(session, order_id)} == {PhotoStatus.DELIVERED}
+        delivered = session.exec(select(StageEvent.photo_id).where(StageEvent.kind == EventKind.DELIVERED,
+                                                                   StageEvent.reason == "in /delivery")).all()
+        assert sorted(delivered) == ids
+        session.execute(update(Photo).where(Photo.order_id == order_id).values(status=PhotoStatus.PASSED))
+    # one photo moved by somebody else since they were read: none is marked, the transaction rolls back
+    with pytest.raises(moves.StaleMove, match=r"1 photo\(s\) \(DSC_0006.dng\) were no longer passed"):
+        with transaction() as session:
+            passed = work.photos(session, order_id, PhotoStatus.PASSED)
+            session.execute(update(Photo.__table__).where(Photo.id == ids[6]).values(status=PhotoStatus.HELD))
+            moves.move_photos(session, passed, PhotoStatus.DELIVERED, stage="delivery", actor="postline")
+    with transaction() as session:
+        assert {p.status for p in work.photos(session, order_id)} == {PhotoStatus.PASSED}
+        assert session.exec(select(StageEvent).where(StageEvent.order_id == order_id,
+                                                     StageEvent.kind == EventKind.DELIVERED)).all() \
+            and len(session.exec(select(StageEvent).where(StageEvent.order_id == order_id,
+                                                          StageEvent.kind == EventKind.DELIVERED)).all()) == 10
