@@ -97,11 +97,11 @@ class OriginalsReview(Gate):
         culled = {c.photo: c for c in decision.cull}
         waiting = self.waiting(session, order_id)
         _record_agreement(session, order_id, waiting, set(culled), decision.reviewer)
+        passed = []
         for name, photo in waiting.items():
             if name not in culled:
-                moves.write_events(session, [moves.event_row(order_id=order_id, photo_id=photo.id,
-                                                             stage=ORIGINAL_REVIEW, kind=EventKind.PASSED,
-                                                             actor=decision.reviewer)])
+                passed.append(moves.event_row(order_id=order_id, photo_id=photo.id, stage=ORIGINAL_REVIEW,
+                                              kind=EventKind.PASSED, actor=decision.reviewer))
                 continue
             c = culled[name]
             reason = f"[{c.reason.value}] {name} culled by {decision.reviewer}" + (f": {c.note}" if c.note else "")
@@ -110,6 +110,7 @@ class OriginalsReview(Gate):
                     moves.move_item(session, item, WorkStatus.CANCELLED, actor=decision.reviewer, reason=reason)
             moves.move_photo(session, photo, PhotoStatus.CULLED, stage=ORIGINAL_REVIEW, actor=decision.reviewer,
                              reason=reason)
+        moves.write_events(session, passed)        # one statement for every photo passed
 
     def decided(self, session: Session, plan: Plan) -> bool:
         reviewed = set(session.exec(select(StageEvent.photo_id).where(

@@ -21,12 +21,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, Update, insert
+from sqlalchemy.exc import InvalidRequestError
+from sqlalchemy.orm import object_session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, SQLModel, func, select, update
 
 from config.errors import Refused
 from record.models import (
-    ORDER, EventKind, Order, OrderStatus, Photo, PhotoStatus, StageEvent, WorkItem, WorkStatus, utcnow,
+    ORDER, EventKind, Order, OrderStatus, Photo, PhotoStatus, StageEvent, WorkItem, WorkStatus, queue_rank,
+    utcnow,
 )
 from record.reasons import has_codes, write_codes
 from record.runs import free_for
@@ -113,15 +116,17 @@ def event_row(*, order_id: int, stage: str, kind: EventKind, actor: str, photo_i
             "seconds": seconds, "queued_at": queued_at, "at": at or utcnow()}
 
 
-def write_events(session: Session, rows: Sequence[dict[str, object]]) -> None:
+def write_events(session: Session, rows: Sequence[dict[str, object]], *, codes: bool = True) -> None:
     """Stage events (:func:`event_row`) written now, in the caller's transaction, in order: the plain ones in one
     statement (the ORM's unit of work sends one INSERT per event on SQLite, to learn each one's id), a rejection
-    with reason codes on its own with its codes (record/reasons.py)."""
+    with reason codes on its own with its codes (record/reasons.py). ``codes=False``: reasons that do not start
+    with codes whatever they start with (an ingest rejection's starts with the file's name, which may be
+    ``[2024] ...``)."""
     session.flush()         # what the events refer to, if the caller has not written it yet (as autoflush would)
     events = StageEvent.__table__
     plain: list[dict[str, object]] = []
     for row in rows:
-        if not has_codes(row["kind"], row["reason"]):
+        if not codes or not has_codes(row["kind"], row["reason"]):
             plain.append(row)
             continue
         if plain:
@@ -134,9 +139,11 @@ def write_events(session: Session, rows: Sequence[dict[str, object]]) -> None:
 
 
 def _update_one(session: Session, row: SQLModel, statement: Update) -> bool:
-    """Run the guarded UPDATE of ``row``'s table ``statement`` (a Core statement: no ORM bookkeeping) and give
+    """Run the guarded UPDATE of ``row``'s table ``statement`` (on the table, not the model) and give
     ``row`` the values its table row holds now, as ``session.refresh`` would, from the statement's RETURNING
     instead of another SELECT. False, ``row`` unchanged, when the guard matched no row."""
+    if object_session(row) is not session:     # as session.refresh refused it: the session's own copy would
+        raise InvalidRequestError(f"{row!r} is not persistent within this Session")   # keep the old values
     session.flush()         # the caller's changes first, as autoflush did before an ORM statement
     table = type(row).__table__
     changed = session.execute(statement.returning(*table.c)).first()
@@ -227,7 +234,11 @@ def record_pass(session: Session, item: WorkItem, done: Sequence[StageDone], *, 
     move_item(session, item, WorkStatus.SUBMITTED, actor=actor, seconds=first.seconds,
               output_path=first.output_path, output_sha256=first.output_sha256)
     now = utcnow()
-    common = {"order_id": item.order_id, "photo_id": item.photo_id, "round": item.round, "queue_rank": item.queue_rank,
+    rank = item.queue_rank
+    if rank is None:          # an item from before queue ranks: the new ones get the order's (as WorkItem's do)
+        order = session.execute(select(Order.rush, Order.due).where(Order.id == item.order_id)).one()
+        rank = queue_rank(bool(order.rush), order.due)
+    common = {"order_id": item.order_id, "photo_id": item.photo_id, "round": item.round, "queue_rank": rank,
               "reason": None, "created_at": now, "updated_at": now}
     rows = [common | {"stage": stage.stage, "status": WorkStatus.SUBMITTED, "claimed_by": actor, "attempt": 1,
                       "lease_expires_at": lease_expires_at, "input_path": input_path,

@@ -82,7 +82,7 @@ def add_photo(session: Session, photo: Photo, *, first_stage: str | None) -> Pho
     session.flush()
     kind = EventKind.INGESTED if photo.status is PhotoStatus.INGESTED else EventKind.REJECTED
     moves.write_events(session, [moves.event_row(order_id=photo.order_id, photo_id=photo.id, stage=INGEST, kind=kind,
-                                                 actor=AUTO_WORKER, reason=photo.reason)])
+                                                 actor=AUTO_WORKER, reason=photo.reason)], codes=False)
     if photo.status is PhotoStatus.INGESTED and first_stage:
         moves.enqueue(session, order_id=photo.order_id, photo_id=photo.id, stage=first_stage, round=1,
                       input_path=photo.original_path, actor=AUTO_WORKER)

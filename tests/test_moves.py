@@ -254,11 +254,48 @@ def test_a_fused_pass_is_recorded_as_its_separate_moves_in_a_handful_of_statemen
         if e.work_item_id is not None:
             by_item.setdefault(stage_of[e.work_item_id], []).append((e.kind.value, e.seconds))
     assert by_item == {
-        "cull_grade": [("enqueued", None), ("claimed", by_item["cull_grade"][1][1]), ("submitted", 1.0)],
+        "cull_grade": [("enqueued", None), ("claimed", by_item["cull_grade"][1][1]), ("submitted", 1.0)],  # its wait:
         "liquify_skin": [("enqueued", None), ("claimed", 0.0), ("submitted", 2.0)],
         "fine_retouch": [("enqueued", None), ("claimed", 0.0), ("submitted", 3.0)],
         "design_layout": [("enqueued", None), ("claimed", 0.0), ("submitted", 4.0)],
         "qc_gate": [("enqueued", None)]}
+    assert 0.0 <= by_item["cull_grade"][1][1] < 60      # the first stage's claim carries its queue wait
+
+
+def test_a_pass_of_an_item_from_before_queue_ranks_queues_the_next_stage_in_its_orders_place(record):
+    """Items recorded before queue ranks have none; the items a pass makes get the order's, as every new item."""
+    from sqlmodel import update
+
+    from record.models import queue_rank
+
+    with transaction() as session:
+        photo = _order_photos(session, 1)[0]
+        order = work.get_order(session, photo.order_id)
+        order.rush = True
+        session.add(order)
+        first = work.items_in(session, photo.order_id, "cull_grade")[0]
+        session.execute(update(WorkItem.__table__).where(WorkItem.id == first.id).values(queue_rank=None))
+    with transaction() as session:
+        item = work.claim_queued(session, first.id)
+        assert item.queue_rank is None
+        done = [moves.StageDone(stage=s, output_path=f"/work/{s}.tif", output_sha256="0" * 64, seconds=1.0)
+                for s in ("cull_grade", "liquify_skin")]
+        moves.record_pass(session, item, done, actor=work.AUTO_WORKER, input_path="/DSC_0000.dng",
+                          lease_expires_at=item.lease_expires_at, then="qc_gate", then_input="/work/liquify_skin.tif")
+    with transaction() as session:
+        ranks = {i.stage: i.queue_rank for i in session.exec(select(WorkItem).where(WorkItem.photo_id == photo.id))}
+    assert ranks == {"cull_grade": None, "liquify_skin": queue_rank(True, None), "qc_gate": queue_rank(True, None)}
+
+
+def test_a_move_of_a_row_another_session_holds_is_refused_and_changes_nothing(record):
+    from sqlalchemy.exc import InvalidRequestError
+
+    with transaction() as session:
+        item = work.items_in(session, _order_photos(session, 1)[0].order_id, "cull_grade")[0]
+    with transaction() as session, pytest.raises(InvalidRequestError, match="not persistent within this Session"):
+        moves.move_item(session, item, WorkStatus.CLAIMED, actor="ana")    # read in the session before
+    with transaction() as session:
+        assert session.get(WorkItem, item.id).status is WorkStatus.QUEUED
 
 
 def test_a_move_returns_the_row_as_it_is_now_without_reading_it_again(record):
@@ -271,7 +308,7 @@ def test_a_move_returns_the_row_as_it_is_now_without_reading_it_again(record):
         # the guarded UPDATE returns the row; the first claim reads when it was queued; its event
         assert seen == ["UPDATE", "SELECT", "INSERT"]
         assert (item.status, item.claimed_by, item.attempt) == (WorkStatus.CLAIMED, "ana", 1)
-        assert item.lease_expires_at is None and item.updated_at is not None
+        assert item.lease_expires_at is None and item.updated_at > item.created_at
         moves.move_item(session, item, WorkStatus.QUEUED, actor="ana", reason="back")
         moves.move_item(session, item, WorkStatus.CLAIMED, actor="bob")
         assert (item.claimed_by, item.attempt, item.reason) == ("bob", 2, None)
@@ -298,6 +335,22 @@ def test_a_rejection_written_with_other_events_keeps_its_reason_codes_and_their_
                                             EventKind.PASSED]
         codes = session.exec(select(StageEventReason.event_id, StageEventReason.code)).all()
         assert sorted(codes) == [(events[1].id, "clipped"), (events[1].id, "colour_cast")]
+
+
+def test_a_card_file_rejected_at_ingest_gets_no_reason_codes_from_its_name(record):
+    """An ingest rejection's reason starts with the file's name: a name in brackets is not a reason code."""
+    from record.models import StageEventReason
+
+    with transaction() as session:
+        order_id = _order_photos(session, 1)[0].order_id
+        name = "[2024] Smith/notes.txt"
+        work.add_photo(session, Photo(order_id=order_id, source_name=name, sha256="f" * 64, size_bytes=1,
+                                      status=PhotoStatus.REJECTED, reason=f"{name}: not a photo",
+                                      original_path="/x"), first_stage="cull_grade")
+    with transaction() as session:
+        assert session.exec(select(StageEvent.reason).where(StageEvent.kind == EventKind.REJECTED)).all() \
+            == [f"{name}: not a photo"]
+        assert session.exec(select(StageEventReason)).all() == []
 
 
 def test_a_whole_order_is_marked_delivered_in_a_few_statements_or_not_at_all(record, monkeypatch):
