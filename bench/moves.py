@@ -99,9 +99,7 @@ def _order_through_qc(url: str, photos: int, client: str) -> tuple[int, dict[str
 
     def fused_pass(index: int) -> None:
         with transaction(url) as session:            # the claim (tasks/stages.py _Pass._claim)
-            queued = work.items_in(session, order_id, STAGES[0])[0] if index == 0 else None
-            item_id = queued.id if queued else items[ids[index]]
-            item = work.claim_queued(session, item_id)
+            item = work.claim_queued(session, items[ids[index]])
             session.get(Photo, item.photo_id)
         with transaction(url) as session:            # the pass recorded (_Pass._record)
             item = session.get(WorkItem, item.id)
