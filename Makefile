@@ -4,7 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
+# Every Prefect server postline starts is set so (the values and why: surfaces/prefect_env.py, SERVER_SETTINGS)
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE ?= 100
+export PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL ?= 1
+export PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE ?= 200
+export PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL ?= 1
 
 .PHONY: demo test server install clean
 

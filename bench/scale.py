@@ -226,8 +226,10 @@ class PrefectServer:
             port = probe.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}/api"
         home.mkdir(parents=True, exist_ok=True)
-        self.env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                    "PREFECT_UI_ENABLED": "false", "PREFECT_API_URL": self.url}
+        from surfaces.prefect_env import use_server_settings
+
+        self.env = {**use_server_settings(dict(os.environ)), "PREFECT_HOME": str(home), "PREFECT_UI_ENABLED": "false",
+                    "PREFECT_API_URL": self.url}
         self.log = open(home / "server.log", "w")  # noqa: SIM115
         self.proc = subprocess.Popen([str(Path(sys.executable).with_name("prefect")), "server", "start", "--host",
                                       "127.0.0.1", "--port", str(port)], env=self.env, stdout=self.log,

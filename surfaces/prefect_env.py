@@ -1,18 +1,47 @@
 """Where the CLI records its flow runs: the Prefect server named by PREFECT_API_URL, else a local
 server already running on the default port (the one a lead starts with `make server`), else a
-temporary server of Prefect's own for this one command."""
+temporary server of Prefect's own for this one command.
+
+And how every Prefect server postline starts is set (``SERVER_SETTINGS``): `make server`, the CLI's temporary
+server, the tests' servers and the benchmarks' all take these, unless the environment already sets them."""
 
 from __future__ import annotations
 
 import os
 import urllib.request
+from collections.abc import MutableMapping
 
 LOCAL_API = "http://127.0.0.1:4200/api"
+
+# The Makefile exports the same values (tests/test_prefect_server.py checks it).
+SERVER_SETTINGS = {
+    # no usage reports; with them on, the local server logs a spurious "database is locked"
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    # Write what the flow runs report in batches, once a second. By default the server writes each task run
+    # event in a transaction of its own as it comes, and the other events in batches of 20. On SQLite, a sub-run
+    # started right after a task (the order's ingest after start-order, each stage after next-stage) creates its
+    # task run in the order's run while the server writes: SQLite refuses that write when another was committed
+    # since it began reading ("database is locked", answered 503), and the client tries again 2 s later. Orders
+    # of 20 photos, run alternately on a server of each kind (bench/prefect_server.py): with the defaults, 8
+    # requests refused in 5 orders and 14.4 s an order (median); with these, none and 11.3 s. The UI shows a task
+    # run or an event up to a second later (events: up to 5 s before).
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "100",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "200",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "1",
+}
+
+
+def use_server_settings(environ: MutableMapping[str, str] = os.environ) -> MutableMapping[str, str]:
+    """``environ`` with each of ``SERVER_SETTINGS`` it does not set already; for a Prefect server started from it."""
+    for key, value in SERVER_SETTINGS.items():
+        environ.setdefault(key, value)
+    return environ
 
 
 def choose_prefect_server() -> str:
     """Sets PREFECT_API_URL when a local server is up; returns a sentence saying where runs go."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    use_server_settings()       # for the temporary server, when there is none
     if os.environ.get("PREFECT_API_URL"):
         return f"Prefect runs are recorded on {os.environ['PREFECT_API_URL']}"
     try:

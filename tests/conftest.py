@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from surfaces.prefect_env import SERVER_SETTINGS
+
 SAMPLES = Path(os.environ.get("POSTLINE_SAMPLES", Path(__file__).resolve().parents[2] / "shared" / "samples" / "raw"))
 
 # Prefect reads its settings when first imported: point it at a private home before that.
 _PREFECT_HOME = tempfile.mkdtemp(prefix="postline-prefect-")
 os.environ["PREFECT_HOME"] = _PREFECT_HOME
-os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.update(SERVER_SETTINGS)     # the test servers are set as `make server` is
 os.environ.pop("PREFECT_API_URL", None)
 
 

@@ -38,6 +38,7 @@ from record.db import transaction
 from record.models import ORIGINAL_REVIEW, EventKind, PhotoStatus
 from surfaces.actions.gates import decide
 from surfaces.actions.orders import create_order
+from surfaces.prefect_env import SERVER_SETTINGS
 from tasks.synthetic.dng import DngMeta, write_dng
 from tasks.synthetic.scenes import render_scene
 from tests.flowkit import MANUAL_SKIN_LINE, Delivery, retouch_everything
@@ -58,7 +59,7 @@ def _free_port() -> int:
 def _clean_env(**settings: str) -> dict[str, str]:
     """This machine's environment without the test session's Prefect and postline settings, plus ``settings``."""
     kept = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "POSTLINE_"))}
-    return {**kept, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", **settings}
+    return {**kept, **SERVER_SETTINGS, **settings}
 
 
 def _stop(process: subprocess.Popen) -> None:
