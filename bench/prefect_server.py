@@ -7,7 +7,7 @@ batches, once a second). Both have analytics off, and log each request they refu
 
 Each round runs the same order on each server in turn, each in a process of its own and a fresh postline home
 (as bench/scale.py's line does): ``--photos`` distinct synthetic 1 MP DNGs through the default line, ingest to
-delivery zip. Reported per server: each order's wall time, the requests the server refused ("database is
+delivery zip. Reported per server: each order's wall time, its process's CPU time, the requests the server refused ("database is
 locked", answered 503; the client tries again 2 s later), and the server's CPU time over the rounds.
 
     python bench/prefect_server.py [--rounds 5] [--photos 20] [--workers 2]
@@ -54,7 +54,7 @@ def main() -> None:
             servers[name] = PrefectServer(work / name)
         os.environ.clear()
         os.environ.update(saved)
-        walls = {name: [] for name in servers}
+        walls, cpus = {name: [] for name in servers}, {name: [] for name in servers}
         cpu = {name: server.cpu() for name, server in servers.items()}
         for index in range(args.rounds):
             for name, server in servers.items():
@@ -62,7 +62,9 @@ def main() -> None:
                 shutil.rmtree(home, ignore_errors=True)
                 env = {**server.env, "POSTLINE_HOME": str(home), "POSTLINE_WORKERS": str(args.workers)}
                 env.pop("POSTLINE_DATABASE_URL", None)
-                walls[name].append(run_child("line", card, env, "--client", f"Round {index + 1}")["wall"])
+                order = run_child("line", card, env, "--client", f"Round {index + 1}")
+                walls[name].append(order["wall"])
+                cpus[name].append(order["cpu"])
             print(f"round {index + 1}: " + ", ".join(f"{name} {w[-1]:.1f} s" for name, w in walls.items()), flush=True)
         cpu = {name: server.cpu() - cpu[name] for name, server in servers.items()}
     finally:
@@ -74,7 +76,8 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     for name in servers:
         print(f"{name:17s} orders of {args.photos} photos: {', '.join(f'{w:.1f}' for w in walls[name])} s "
-              f"(median {statistics.median(walls[name]):.1f}); requests refused {refused[name]}; "
+              f"(median {statistics.median(walls[name]):.1f}), the order's process CPU {sum(cpus[name]):.1f} s; "
+              f"requests refused {refused[name]}; "
               f"server CPU {cpu[name]:.1f} s")
     old, new = "prefect_defaults", "postline"
     print(json.dumps({
@@ -83,6 +86,7 @@ def main() -> None:
         "median_order_s_defaults": round(statistics.median(walls[old]), 2),
         "median_order_s_postline": round(statistics.median(walls[new]), 2),
         "wall_ratio": round(sum(walls[new]) / sum(walls[old]), 3),
+        "order_cpu_ratio": round(sum(cpus[new]) / sum(cpus[old]), 3),
         "server_cpu_ratio": round(cpu[new] / cpu[old], 3),
     }))
 
