@@ -23,8 +23,9 @@ SERVER_SETTINGS = {
     # task run in the order's run while the server writes: SQLite refuses that write when another was committed
     # since it began reading ("database is locked", answered 503), and the client tries again 2 s later. Orders
     # of 20 photos, run alternately on a server of each kind (bench/prefect_server.py): with the defaults, 8
-    # requests refused in 5 orders and 14.4 s an order (median); with these, none and 11.3 s. The UI shows a task
-    # run or an event up to a second later (events: up to 5 s before).
+    # requests refused in 5 orders and 14.4 s an order (median); with these, none and 11.3 s. Rare, not
+    # impossible: any write committed in that moment still does it. The UI shows a task run or an event up to a
+    # second later (events: up to 5 s before). The recorder takes whole seconds: an interval under 1 is 0 to it.
     "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "100",
     "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
     "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "200",
