@@ -7,8 +7,9 @@ batches, once a second). Both have analytics off, and log each request they refu
 
 Each round runs the same order on each server in turn, each in a process of its own and a fresh postline home
 (as bench/scale.py's line does): ``--photos`` distinct synthetic 1 MP DNGs through the default line, ingest to
-delivery zip. Reported per server: each order's wall time, its process's CPU time, the requests the server refused ("database is
-locked", answered 503; the client tries again 2 s later), and the server's CPU time over the rounds.
+delivery zip. Reported per server: each order's wall time and its process's CPU time, the requests the server
+refused ("database is locked", answered 503; the client tries again 2 s later), and the server's CPU time over the
+rounds.
 
     python bench/prefect_server.py [--rounds 5] [--photos 20] [--workers 2]
 
@@ -24,7 +25,6 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])   # not bench/: it would 
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import os  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
@@ -43,17 +43,11 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="postline-prefect-server-"))
-    saved, servers = dict(os.environ), {}
+    servers = {}
     try:
         card = card_of(write_frames(work / "frames", args.photos, SMALL, args.workers), work / "card")
-        for name, services in (("prefect_defaults", {}), ("postline", SERVICES)):
-            os.environ.clear()        # PrefectServer takes postline's settings where the environment has none
-            os.environ.update({k: v for k, v in saved.items() if k not in SERVICES},
-                              PREFECT_API_LOG_RETRYABLE_ERRORS="true")
-            os.environ.update({k: str(v) for k, v in _prefect_defaults().items()} if not services else services)
-            servers[name] = PrefectServer(work / name)
-        os.environ.clear()
-        os.environ.update(saved)
+        for name, services in (("prefect_defaults", _prefect_defaults()), ("postline", SERVICES)):
+            servers[name] = PrefectServer(work / name, {**services, "PREFECT_API_LOG_RETRYABLE_ERRORS": "true"})
         walls, cpus = {name: [] for name in servers}, {name: [] for name in servers}
         cpu = {name: server.cpu() for name, server in servers.items()}
         for index in range(args.rounds):
@@ -70,8 +64,6 @@ def main() -> None:
     finally:
         for server in servers.values():
             server.stop()
-        os.environ.clear()
-        os.environ.update(saved)
     refused = {name: (work / name / "server.log").read_text().count("retryable exception") for name in servers}
     shutil.rmtree(work, ignore_errors=True)
     for name in servers:
@@ -91,8 +83,9 @@ def main() -> None:
     }))
 
 
-def _prefect_defaults() -> dict[str, object]:
-    """Prefect's own defaults for the settings postline changes, stated so the environment cannot fill them."""
+def _prefect_defaults() -> dict[str, str]:
+    """Prefect's own defaults for the settings postline changes, stated so neither the environment nor postline's
+    settings fill them."""
     from prefect.settings.models.server.services import (
         ServerServicesEventPersisterSettings,
         ServerServicesTaskRunRecorderSettings,
@@ -100,10 +93,11 @@ def _prefect_defaults() -> dict[str, object]:
 
     recorder, persister = ServerServicesTaskRunRecorderSettings.model_fields, \
         ServerServicesEventPersisterSettings.model_fields
-    return {"PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": recorder["batch_size"].default,
-            "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": recorder["flush_interval"].default,
-            "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": persister["batch_size"].default,
-            "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": persister["flush_interval"].default}
+    defaults = {"PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": recorder["batch_size"].default,
+                "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": recorder["flush_interval"].default,
+                "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": persister["batch_size"].default,
+                "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": persister["flush_interval"].default}
+    return {key: str(value) for key, value in defaults.items()}
 
 
 if __name__ == "__main__":

@@ -218,9 +218,10 @@ def run_child(mode: str, card: Path, env: dict, *extra: str) -> dict:
 
 # --- the Prefect server and what it recorded ----------------------------------------------------------------------
 class PrefectServer:
-    """`prefect server start` in a folder of its own (its SQLite database there), as `make server` runs it."""
+    """`prefect server start` in a folder of its own (its SQLite database there), as `make server` runs it;
+    ``settings`` (PREFECT_* variables) over those."""
 
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, settings: dict[str, str] | None = None):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
@@ -228,8 +229,8 @@ class PrefectServer:
         home.mkdir(parents=True, exist_ok=True)
         from surfaces.prefect_env import use_server_settings
 
-        self.env = {**use_server_settings(dict(os.environ)), "PREFECT_HOME": str(home), "PREFECT_UI_ENABLED": "false",
-                    "PREFECT_API_URL": self.url}
+        self.env = {**use_server_settings(dict(os.environ)), **(settings or {}), "PREFECT_HOME": str(home),
+                    "PREFECT_UI_ENABLED": "false", "PREFECT_API_URL": self.url}
         self.log = open(home / "server.log", "w")  # noqa: SIM115
         self.proc = subprocess.Popen([str(Path(sys.executable).with_name("prefect")), "server", "start", "--host",
                                       "127.0.0.1", "--port", str(port)], env=self.env, stdout=self.log,
