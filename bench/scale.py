@@ -134,6 +134,7 @@ def child_bare(card: Path, workers: int) -> dict:
     from tasks.ingest import _cull_signals, _examine, scan_card
     from tasks.operations import reference_path
     from tasks.pixels import calibrate, imageio
+    from tasks.pixels.cores import share_cores
     from tasks.pixels.decode import decode_linear16
     from tasks.stages import _Pass, _Start
     from tasks.errors import PhotoError
@@ -144,6 +145,7 @@ def child_bare(card: Path, workers: int) -> dict:
     order_id = create_order(client="Bare", shoot=SHOOT, card=card, preset_name=None, due=None).id   # paths only
     preset = Preset.model_validate_json(load_preset(DEFAULT_FOR_SHOOT[SHOOT]).model_dump_json())  # as recorded
     names = scan_card(card)
+    share_cores(workers)                        # as the line's photo pool does before its photos start
     start, cpu = time.perf_counter(), _cpu()
     phases = {}
     def ingest(name: str) -> object:            # each file archived and measured in one go, as ingest_batch does

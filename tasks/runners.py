@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from config.settings import get_settings
 from tasks.errors import Permanent
+from tasks.pixels.cores import share_cores
 
 CONNECT_SECONDS = 10          # how long to try to reach the scheduler, and to wait for a first worker
 CODE_ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +55,7 @@ def photo_runner() -> TaskRunner:
     """The task runner for the photo batches of one order run (see the module's docstring)."""
     settings = get_settings()
     if settings.dask_address is None:
+        share_cores(settings.workers)      # the pool works a photo per thread: OpenCV's calls split no further
         return ThreadPoolTaskRunner(max_workers=settings.workers)
     return dask_runner(settings.dask_address)
 
@@ -95,9 +97,39 @@ def what_this_process_sees() -> dict[str, str]:
             "postline code": code_fingerprint()[:12]}
 
 
+def share_workers_cores(client) -> None:  # noqa: ANN001 - a distributed.Client
+    """On each worker, OpenCV's threads a call for the photos its machine's workers work at once (the threads of
+    every worker process on that host): :func:`tasks.pixels.cores.share_cores`, before the run's first batch."""
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    on_host: dict[str, int] = {}
+    for info in workers.values():
+        on_host[info["host"]] = on_host.get(info["host"], 0) + info["nthreads"]
+    by_count: dict[int, list[str]] = {}
+    for address, info in workers.items():
+        by_count.setdefault(on_host[info["host"]], []).append(address)
+    for photos_at_once, addresses in by_count.items():
+        client.run(share_cores, photos_at_once, workers=addresses)
+
+
+def _unfit(seen: dict[str, dict | BaseException], here: dict[str, str]) -> list[str]:
+    """What is wrong with each worker whose view (:func:`what_this_process_sees`) is not ``here``."""
+    problems = []
+    for worker, view in sorted(seen.items()):
+        if isinstance(view, BaseException):
+            problems.append(f"worker {worker} cannot run postline's code ({type(view).__name__}: {view}): start it "
+                            "from postline's folder, in postline's Python environment")
+            continue
+        differs = [f"{name} {view.get(name)} (this run: {value})" for name, value in here.items()
+                   if view.get(name) != value]
+        if differs:
+            problems.append(f"worker {worker} sees " + ", ".join(differs))
+    return problems
+
+
 def check_workers(address: str) -> int:
     """Ask every worker of the cluster at ``address`` what it sees; :class:`ClusterUnfit` if the scheduler
-    cannot be reached, has no worker, or a worker differs from this process. Returns the number of workers."""
+    cannot be reached, has no worker, or a worker differs from this process. Then, on each worker, OpenCV's
+    threads a call (:func:`share_workers_cores`). Returns the number of workers."""
     from distributed import Client
 
     try:
@@ -114,21 +146,12 @@ def check_workers(address: str) -> int:
                                f"{CONNECT_SECONDS} s): start one on each machine with `dask worker {address}`, from "
                                "postline's folder with the studio's settings") from None
         seen = client.run(what_this_process_sees, on_error="return")
-    here = what_this_process_sees()
-    problems = []
-    for worker, view in sorted(seen.items()):
-        if isinstance(view, BaseException):
-            problems.append(f"worker {worker} cannot run postline's code ({type(view).__name__}: {view}): start it "
-                            "from postline's folder, in postline's Python environment")
-            continue
-        differs = [f"{name} {view.get(name)} (this run: {value})" for name, value in here.items()
-                   if view.get(name) != value]
-        if differs:
-            problems.append(f"worker {worker} sees " + ", ".join(differs))
-    if problems:
-        raise ClusterUnfit(f"the Dask cluster at {address} cannot work this run's photos: " + "; ".join(problems)
-                           + ". Every worker must run the same version of postline's code and see the same "
-                           "POSTLINE_HOME (the shared folder, at the same path) and POSTLINE_DATABASE_URL as the "
-                           "order's run: restart those workers with the studio's settings (README: \"Running a "
-                           "studio on several machines\")")
+        problems = _unfit(seen, what_this_process_sees())
+        if problems:
+            raise ClusterUnfit(f"the Dask cluster at {address} cannot work this run's photos: " + "; ".join(problems)
+                               + ". Every worker must run the same version of postline's code and see the same "
+                               "POSTLINE_HOME (the shared folder, at the same path) and POSTLINE_DATABASE_URL as "
+                               "the order's run: restart those workers with the studio's settings (README: "
+                               "\"Running a studio on several machines\")")
+        share_workers_cores(client)
     return len(seen)

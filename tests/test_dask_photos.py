@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import cv2
 import pytest
 
 from config.line import get_line
@@ -18,6 +19,7 @@ from record.models import OrderStatus
 from surfaces.actions.orders import create_order
 from surfaces.cli import main
 from tasks import runners
+from tasks.pixels.cores import opencv_threads
 from tasks.synthetic.dng import DngMeta, write_dng
 from tasks.synthetic.scenes import render_scene
 from tests.flowkit import Delivery
@@ -99,6 +101,8 @@ def test_photo_work_on_two_dask_worker_processes_delivers_the_same_bytes_as_the_
     assert _checksums(on_dask) == _checksums(local)
     workers = {task["worker"] for task in stream.data}
     assert len(workers) == 2, workers                       # both worker processes worked photos
+    with Client(in_studio["address"], set_as_default=False) as client:     # two photos at once on this machine
+        assert set(client.run(cv2.getNumThreads).values()) == {opencv_threads(2)}
     assert len(stream.data) >= 4 * 3                          # ingest, three automatic stages, QC: batches of one
     with transaction() as session:
         assert work.get_order(session, dask_id).status is OrderStatus.DELIVERED
