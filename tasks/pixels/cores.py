@@ -6,10 +6,11 @@ or a Dask worker process per core. On a 2-core machine, two photos whose calls e
 busy threads for two cores.
 
 ``share_cores`` gives each OpenCV call ``cores // photos worked at once`` threads (at least 1). Measured here
-(2 cores, two photo threads, one OpenCV thread a call against two, alternately in one run): the 100-photo
-order through the line 0.0-3.3% less wall time (four pairs), its bare image work 1.4-2.1% less (three pairs,
-100 and 300 photos), the 24 MP order's bare run 3-4% less; every file the same, bit for bit (the 20-photo and
-24 MP cards, 314 files). A studio's own ``OPENCV_FOR_THREADS_NUM`` is left as it is.
+(2 cores, two photo threads: one OpenCV thread a call against two, alternately in one run, ``bench/cores.py``):
+a 100-photo 1 MP order 1.3% less wall time, through the line and in its bare image work alike (each of six pairs
+0.2-2.5% less); a 24 MP order's bare image work 6% less (3-9%), its CPU time 7% less. Every file the same, bit
+for bit (the 20-photo and 24 MP cards of bench/scale.py, 314 files). A studio's own ``OPENCV_FOR_THREADS_NUM`` is
+left as it is.
 
 OpenCV's setting is the process's: it is set before the photo threads start (``tasks.runners``)."""
 
