@@ -26,7 +26,6 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])   # not bench/: it would 
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import os  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import logging
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
@@ -101,9 +102,9 @@ def share_workers_cores(client) -> None:  # noqa: ANN001 - a distributed.Client
     """On each worker, OpenCV's threads a call for the photos its machine's workers work at once (the threads of
     every worker process on that host): :func:`tasks.pixels.cores.share_cores`, before the run's first batch."""
     workers = client.scheduler_info(n_workers=-1)["workers"]
-    on_host: dict[str, int] = {}
+    on_host = Counter()
     for info in workers.values():
-        on_host[info["host"]] = on_host.get(info["host"], 0) + info["nthreads"]
+        on_host[info["host"]] += info["nthreads"]
     by_count: dict[int, list[str]] = {}
     for address, info in workers.items():
         by_count.setdefault(on_host[info["host"]], []).append(address)
