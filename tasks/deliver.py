@@ -32,7 +32,7 @@ from tasks.deliver_render import (ALBUM, CONTACT, Job, Packed, Studio, cache_fol
                                   packed_files, render, render_key)
 from tasks.runners import give_back_memory
 from tasks.errors import Permanent, as_retryable, retry_only_retryable
-from tasks.files import bytes_still_needed, order_folder, work_path
+from tasks.files import bytes_still_needed, order_folder, remove_files, work_path
 from tasks.runs import current_run, line_of
 
 MANIFEST_VERSION = 2
@@ -268,15 +268,7 @@ def _tidy(plan: Delivery, order_id: int) -> int:
     if not get_settings().keep_remakeable_files:
         kept = people_made(order_id)
         gone += [Path(job.master_path) for job in plan.jobs if Path(job.master_path) not in kept]
-    freed = 0
-    for path in gone:
-        try:
-            size = path.stat().st_size
-            path.unlink()
-        except FileNotFoundError:
-            continue
-        freed += size
-    return freed
+    return remove_files(gone)
 
 
 def photos_needing_masters(order_id: int) -> set[int]:

@@ -10,6 +10,7 @@ import re
 import stat
 import unicodedata
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -179,6 +180,26 @@ def sha256_of(path: Path | BinaryIO, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def remove_files(paths: list[Path], *, at_once: int = 8) -> int:
+    """Remove ``paths`` (those already gone are skipped); the bytes freed. Several at a time: on a disk mounted
+    with online discard (SSDs often are) each removal waits for the device, 4 ms for a 4 MB master here, and a
+    few of them wait together (bench/tidy.py). Every path is tried; the first other error is raised after."""
+    def one(path: Path) -> int:
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            return 0
+        return size
+
+    with ThreadPoolExecutor(max(1, min(at_once, len(paths))), thread_name_prefix="postline-remove") as pool:
+        futures = [pool.submit(one, path) for path in paths]
+    for future in futures:
+        if future.exception() is not None:
+            raise future.exception()
+    return sum(future.result() for future in futures)
 
 
 def client_folder(client: str) -> str:

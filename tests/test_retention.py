@@ -103,3 +103,27 @@ def test_working_files_go_after_the_revision_window_and_a_late_revision_reruns_f
     assert redone == STAGES                                               # from the original, through every stage
     report = _cli("report")
     assert "Disk per order" in report and re.search(rf"^\s*{order_id}\s+Kept\s+delivered", report, re.M)
+
+
+def test_removing_files_several_at_a_time_frees_each_one_and_reports_the_first_failure_after_the_rest(tmp_path):
+    """tasks.files.remove_files, as the delivery removes what can be had again: every file is removed and its
+    bytes counted, one already gone is skipped; a path it cannot remove (a folder here) is raised, but only after
+    every other path was tried."""
+    import pytest
+
+    from tasks.files import remove_files
+
+    files = []
+    for index in range(40):
+        path = tmp_path / f"photo-{index:02d}.jpg"
+        path.write_bytes(b"x" * (index + 1))
+        files.append(path)
+    gone = tmp_path / "gone.tif"
+    assert remove_files(files[:20] + [gone]) == sum(range(1, 21))
+    assert not any(path.exists() for path in files[:20])
+
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError):
+        remove_files([folder] + files[20:])
+    assert folder.is_dir() and not any(path.exists() for path in files[20:])
