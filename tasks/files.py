@@ -197,8 +197,8 @@ def remove_files(paths: list[Path], *, at_once: int = 8) -> int:
     with ThreadPoolExecutor(max(1, min(at_once, len(paths))), thread_name_prefix="postline-remove") as pool:
         futures = [pool.submit(one, path) for path in paths]
     for future in futures:
-        if future.exception() is not None:
-            raise future.exception()
+        if (error := future.exception()) is not None:
+            raise error
     return sum(future.result() for future in futures)
 
 
