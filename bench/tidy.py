@@ -2,8 +2,8 @@
 
 After the package is written, read back and recorded, the delivery removes what can be had again
 (tasks/deliver._tidy): the renditions made for the package (it holds them) and the finished files of the photos
-no person worked on (made again from the original if ever needed). For a 1 MP order that is, a photo, its master
-and six renditions; bench/scale.py's 300-photo order of 2026-11-30 removed 1,722 MB this way, 5.7 MB a photo.
+no person worked on (made again from the original if ever needed). For a 1 MP order that is, for each photo, its
+master and six renditions; bench/scale.py's 300-photo order of 2026-11-30 removed 1,722 MB this way, 5.7 MB a photo.
 
 Each round writes that set of files for ``--photos`` photos (random bytes, as incompressible as the compressed
 files they stand for), flushes them to the disk, waits, then removes them: once one at a time (``at_once=1``, as

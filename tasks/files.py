@@ -1,5 +1,6 @@
 """File handling shared by the tasks: the card's files (regular files only, never through a link), archive
-copies with checksums, work paths, what the rest of an order will write, and leftovers of interrupted runs."""
+copies with checksums, work paths, what the rest of an order will write, leftovers of interrupted runs, and
+removing what an order no longer needs."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from sqlmodel import select
 
@@ -24,6 +25,7 @@ from record.models import EventKind, PhotoStatus, StageEvent
 from surfaces.actions import client as client_actions
 from surfaces.actions.orders import create_order
 from surfaces.cli import main
+from tasks.files import remove_files
 from tasks.synthetic import DngMeta, render_scene, write_dng
 from tests.flowkit import Delivery, sha256
 
@@ -109,10 +111,6 @@ def test_removing_files_several_at_a_time_frees_each_one_and_reports_the_first_f
     """tasks.files.remove_files, as the delivery removes what can be had again: every file is removed and its
     bytes counted, one already gone is skipped; a path it cannot remove (a folder here) is raised, but only after
     every other path was tried."""
-    import pytest
-
-    from tasks.files import remove_files
-
     files = []
     for index in range(40):
         path = tmp_path / f"photo-{index:02d}.jpg"
