@@ -182,8 +182,8 @@ def _pool(threads: int) -> ThreadPoolExecutor:
         return _POOLS[key]
 
 
-def _library_path() -> Path:
-    """Where the compiled kernel lives: named by a hash of its source, the compiler named and this
+def _library_path(source: Path = _C_SOURCE) -> Path:
+    """Where the compiled ``source`` lives: named by a hash of its source, the compiler named and this
     CPU's model and features (it is built for this CPU); in ``__pycache__`` beside the source, or
     where that cannot be written (an installed package), in the user's cache folder (never a
     shared temp folder: another user could put a library there under the expected name)."""
@@ -192,11 +192,11 @@ def _library_path() -> Path:
                       if line.startswith(("model name", "flags")))
     except OSError:
         cpu = platform.processor()
-    key = hashlib.sha256(b"\0".join([_C_SOURCE.read_bytes(), os.environ.get("CC", "cc").encode(),
+    key = hashlib.sha256(b"\0".join([source.read_bytes(), os.environ.get("CC", "cc").encode(),
                                       platform.machine().encode(), cpu.encode()])).hexdigest()[:16]
-    name = f"fastlut-{key}.so"
+    name = f"{source.stem}-{key}.so"
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "postline"
-    folders = [_C_SOURCE.parent / "__pycache__", cache]
+    folders = [source.parent / "__pycache__", cache]
     for folder in folders:
         if (folder / name).exists():
             return folder / name
@@ -210,15 +210,15 @@ def _library_path() -> Path:
     raise OSError(f"no folder to build the kernel in ({', '.join(map(str, folders))} cannot be written)")
 
 
-def _compile(target: Path) -> None:
-    """Build ``fastlut.c`` into ``target`` (atomically: two processes may build at once)."""
+def _compile(target: Path, source: Path = _C_SOURCE) -> None:
+    """Build ``source`` (``fastlut.c`` unless told) into ``target`` (atomically: two processes may build at once)."""
     compiler = os.environ.get("CC") or "cc"
     if shutil.which(compiler) is None:
         raise OSError(f"no C compiler ({compiler!r} is not on PATH)")
-    fd, partial = tempfile.mkstemp(dir=target.parent, prefix=".fastlut-", suffix=".so")
+    fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{source.stem}-", suffix=".so")
     os.close(fd)
     try:
-        cmd = [compiler, "-O2", "-march=native", "-fPIC", "-shared", "-o", partial, str(_C_SOURCE)]
+        cmd = [compiler, "-O2", "-march=native", "-fPIC", "-shared", "-o", partial, str(source)]
         run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         if run.returncode != 0:
             raise OSError(f"{' '.join(cmd)} failed: {run.stderr.strip()[-500:]}")
@@ -251,6 +251,25 @@ def _native():
                 function = None
         _NATIVE.append(function)
         return function
+
+
+_LIBRARIES: dict[Path, ctypes.CDLL | None] = {}
+
+
+def native_library(source: Path) -> ctypes.CDLL | None:
+    """Another C file beside this one (``kernels.c``), compiled and loaded as the pass's kernel is: the library,
+    or None when it cannot be built or loaded (said once in the log; the caller has its numpy fallback)."""
+    with _NATIVE_LOCK:
+        if source not in _LIBRARIES:
+            try:
+                path = _library_path(source)
+                if not path.exists():
+                    _compile(path, source)
+                _LIBRARIES[source] = ctypes.CDLL(str(path))
+            except (OSError, subprocess.SubprocessError) as exc:
+                log.info("%s runs on numpy (its C kernels are not available: %s)", source.stem, exc)
+                _LIBRARIES[source] = None
+        return _LIBRARIES[source]
 
 
 def kernel_name() -> str:

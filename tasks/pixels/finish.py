@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 from pydantic import Field
 
+from tasks.pixels import kernels
 from tasks.pixels.colour import luma
 from tasks.pixels.contract import OpParams
 
@@ -29,5 +30,4 @@ def apply(display: np.ndarray, params: FinishParams = FinishParams()) -> np.ndar
         size = np.abs(detail)
         detail *= np.clip((size - params.threshold) / np.maximum(size, 1e-6), 0.0, 1.0)  # soft knee
     detail *= params.amount
-    out = display + detail[..., None]                 # float32, clipped in place: one full-size array made
-    return np.clip(out, 0.0, 1.0, out=out)
+    return kernels.add_clipped(display, detail)   # float32, clipped: one full-size array made

@@ -22,6 +22,8 @@ import numpy as np
 import tifffile
 from PIL import Image, ImageCms
 
+from tasks.pixels import kernels
+
 U16 = 65535.0
 
 
@@ -83,29 +85,22 @@ def to_u16(display: np.ndarray) -> np.ndarray:
         return display
     data = np.empty(display.shape, dtype=np.uint16)
     for rows in bands(display.shape[0]):
-        np.rint(np.clip(display[rows], 0.0, 1.0) * U16, out=data[rows], casting="unsafe")
+        kernels.to_u16(display[rows], data[rows])
     return data
 
 
 def from_u16(data: np.ndarray) -> np.ndarray:
-    """Stored 16-bit values as the float32 image :func:`read_working_tiff` gives (divided in place: one
-    full-size float array, not two)."""
-    display = data.astype(np.float32)
-    display /= U16
-    return display
+    """Stored 16-bit values as the float32 image :func:`read_working_tiff` gives (one full-size float array)."""
+    return kernels.from_u16(data)
 
 
 def as_stored(display: np.ndarray) -> np.ndarray:
     """``display`` rounded to the values :func:`read_working_tiff` gives once it is written: the same as
     ``from_u16(to_u16(display))``; float32 arrays are rounded in place, without the 16-bit copy (four passes
-    over the image instead of six and two allocations: 2.0 s -> 0.4 s at 24 MP on a busy machine)."""
+    over the image in one pass (``kernels.round_stored``), and no allocation)."""
     if display.dtype != np.float32 or not display.flags.writeable:
         return from_u16(to_u16(display))
-    np.multiply(display, U16, out=display)
-    np.clip(display, 0.0, U16, out=display)
-    np.rint(display, out=display)
-    np.divide(display, U16, out=display)
-    return display
+    return kernels.round_stored(display)
 
 
 def write_working_tiff(path: Path, display: np.ndarray, *, codec: Codec = Codec.DEFLATE) -> Path:

@@ -27,7 +27,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from presets.recipe import Anchor, FileFormat, Placement, Rendition
 from presets.model import OutputSpace
-from tasks.pixels import output
+from tasks.pixels import kernels, output
 from tasks.pixels.colour import SRGB_LUMA, conversion, srgb_decode
 from tasks.pixels.faces import FaceParams
 from tasks.pixels.imageio import bands
@@ -118,7 +118,7 @@ def to_space(display: np.ndarray, space: OutputSpace, *, codes: np.ndarray | Non
             np.add(display[rows] * 65535.0, 0.5, out=band_codes, casting="unsafe")    # the nearest 16-bit code
         else:
             band_codes = codes[rows]
-        np.take(_decode_lut(), band_codes, out=out[rows])                          # linear light
+        kernels.look_up(_decode_lut(), band_codes, out[rows])                      # linear light
     cv2.transform(out, conversion("srgb", space.value), dst=out)
     np.clip(out, 0.0, 1.0, out=out)
     if space is OutputSpace.ADOBE_RGB:
@@ -140,8 +140,7 @@ def sharpen_luma(image: np.ndarray, amount: float, radius: float, *, in_place: b
     luma = cv2.transform(image, SRGB_LUMA.reshape(1, 3))
     detail = cv2.subtract(luma, cv2.GaussianBlur(luma, (0, 0), radius), dst=luma)
     detail *= amount / 100.0
-    out = np.add(image, detail[..., None], out=image if in_place else None)
-    return np.clip(out, 0.0, 1.0, out=out)
+    return kernels.add_clipped(image, detail, out=image if in_place else None)
 
 
 def _font(size: int) -> ImageFont.ImageFont:
