@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
-	$(BIN)/python -c "from tasks.pixels import fastlut; print('grading pass kernel:', fastlut.kernel_name())"
+	$(BIN)/python -c "from tasks.pixels import fastlut, kernels; print('grading pass kernel:', fastlut.kernel_name(), '- whole-image steps:', 'c' if kernels.native() else 'numpy')"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -8,6 +8,7 @@ calls per photo are the default line's (its four automatic stages, QC, the weddi
   round_stored   3   rounding to the stored 16 bits after each fused stage but the last (tasks/operations.step)
   to_u16         1   the master's 16-bit codes when it is written (tasks/pixels/imageio.write_working_tiff)
   from_u16       1   the master read back by QC (imageio.read_working_tiff)
+  times_u16      1   the master read back by the delivery (tasks/deliver_render.make_files)
   look_up        1   the print rendition's 16-bit codes to linear light (tasks/pixels/renditions.to_space)
   add_clipped    3   local contrast (detail), output sharpening (finish), the print rendition's sharpening
 
@@ -41,7 +42,7 @@ from tasks.pixels.renditions import _decode_lut  # noqa: E402
 from tasks.synthetic import DngMeta, render_scene, write_dng  # noqa: E402
 
 U16 = np.float32(65535.0)
-CALLS = {"round_stored": 3, "to_u16": 1, "from_u16": 1, "look_up": 1, "add_clipped": 3}
+CALLS = {"round_stored": 3, "to_u16": 1, "from_u16": 1, "times_u16": 1, "look_up": 1, "add_clipped": 3}
 
 
 def numpy_steps(display: np.ndarray, codes: np.ndarray, plane: np.ndarray) -> dict:
@@ -61,6 +62,10 @@ def numpy_steps(display: np.ndarray, codes: np.ndarray, plane: np.ndarray) -> di
         image = codes.astype(np.float32)
         image /= U16
 
+    def times_u16() -> None:
+        image = codes.astype(np.float32)
+        image *= 1.0 / 65535.0
+
     def look_up() -> None:
         out = np.empty(codes.shape, np.float32)
         for rows in imageio.bands(codes.shape[0]):
@@ -70,8 +75,8 @@ def numpy_steps(display: np.ndarray, codes: np.ndarray, plane: np.ndarray) -> di
         out = display + plane[..., None]
         np.clip(out, 0.0, 1.0, out=out)
 
-    return {"round_stored": round_stored, "to_u16": to_u16, "from_u16": from_u16, "look_up": look_up,
-            "add_clipped": add_clipped}
+    return {"round_stored": round_stored, "to_u16": to_u16, "from_u16": from_u16, "times_u16": times_u16,
+            "look_up": look_up, "add_clipped": add_clipped}
 
 
 def kernel_steps(display: np.ndarray, codes: np.ndarray, plane: np.ndarray) -> dict:
@@ -87,7 +92,8 @@ def kernel_steps(display: np.ndarray, codes: np.ndarray, plane: np.ndarray) -> d
             kernels.look_up(_decode_lut(), codes[rows], out[rows])
 
     return {"round_stored": kernels.round_stored, "to_u16": to_u16, "from_u16": lambda: kernels.from_u16(codes),
-            "look_up": look_up, "add_clipped": lambda: kernels.add_clipped(display, plane)}
+            "times_u16": lambda: kernels.times_u16(codes, 1.0 / 65535.0), "look_up": look_up,
+            "add_clipped": lambda: kernels.add_clipped(display, plane)}
 
 
 def timed(step, display: np.ndarray, name: str) -> float:  # noqa: ANN001
@@ -112,6 +118,7 @@ def main() -> None:
     kernels.round_stored(top.copy())
     kernels.to_u16(top, np.empty(top.shape, np.uint16))
     kernels.from_u16(codes_top)
+    kernels.times_u16(codes_top, 1.0 / 65535.0)
     kernels.look_up(_decode_lut(), codes_top, np.empty(codes_top.shape, np.float32))
     kernels.add_clipped(top, plane[:64])
     times = {way: {name: [] for name in CALLS} for way in ways}

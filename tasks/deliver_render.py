@@ -29,7 +29,7 @@ from presets.recipe import FileFormat, Recipe, Rendition
 from presets.model import OutputSpace
 from tasks.errors import Permanent
 from tasks.files import work_path
-from tasks.pixels import renditions, tags
+from tasks.pixels import kernels, renditions, tags
 from tasks.pixels.imageio import U16
 from tasks.pixels.layout import SpreadParams
 
@@ -182,8 +182,7 @@ def make_files(master: bytes | np.ndarray, kept: tags.Kept, studio: Studio, reci
     TIFF's bytes, or its codes: :func:`master_codes`); the recipe's renditions stamped with metadata, the internal
     ones not."""
     codes = master_codes(master) if isinstance(master, bytes) else master
-    display = codes.astype(np.float32)
-    display *= 1.0 / U16
+    display = kernels.times_u16(codes, 1.0 / U16)
     year = kept.capture.year if kept.capture else None
     fields = {"studio": studio.name, "client": studio.client, "order": str(studio.order_id)}
     out = {}

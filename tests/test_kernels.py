@@ -47,6 +47,9 @@ def test_16_bit_codes_of_a_display_image_and_back_give_numpys_values():
     every = np.arange(65536, dtype=np.uint16).reshape(256, 256, 1).repeat(3, axis=2)
     _same(kernels.from_u16(every), every.astype(np.float32) / U16)
     _same(kernels.to_u16(kernels.from_u16(every), np.empty(every.shape, np.uint16)), every)
+    scaled = every.astype(np.float32)
+    scaled *= 1.0 / 65535.0                                  # as the delivery had it: not quite from_u16's
+    _same(kernels.times_u16(every, 1.0 / 65535.0), scaled)
 
 
 def test_a_code_table_looked_up_and_a_plane_added_and_clipped_give_numpys_values():

@@ -96,8 +96,8 @@ def from_u16(data: np.ndarray) -> np.ndarray:
 
 def as_stored(display: np.ndarray) -> np.ndarray:
     """``display`` rounded to the values :func:`read_working_tiff` gives once it is written: the same as
-    ``from_u16(to_u16(display))``; float32 arrays are rounded in place, without the 16-bit copy (four passes
-    over the image in one pass (``kernels.round_stored``), and no allocation)."""
+    ``from_u16(to_u16(display))``; a float32 array is rounded in place, in one pass and without the 16-bit copy
+    (``kernels.round_stored``)."""
     if display.dtype != np.float32 or not display.flags.writeable:
         return from_u16(to_u16(display))
     return kernels.round_stored(display)

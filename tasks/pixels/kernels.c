@@ -30,6 +30,12 @@ void from_u16(const uint16_t *codes, float *out, int64_t n) {
         out[i] = (float)codes[i] / 65535.0f;
 }
 
+/* out = codes * factor */
+void times_u16(const uint16_t *codes, float *out, int64_t n, float factor) {
+    for (int64_t i = 0; i < n; i++)
+        out[i] = (float)codes[i] * factor;
+}
+
 /* out = table[codes] (a 65536-entry table) */
 void look_up(const float *table, const uint16_t *codes, float *out, int64_t n) {
     for (int64_t i = 0; i < n; i++)
