@@ -129,15 +129,14 @@ def child_bare(card: Path, workers: int) -> dict:
     from record.models import WorkItem
     from presets.recipe import load_recipe
     from tasks import deliver
+    from tasks.calibration import search_charts
     from tasks.deliver_render import Job, Studio, render
     from tasks.files import sha256_of
     from tasks.ingest import _cull_signals, _examine, scan_card
     from tasks.operations import reference_path
-    from tasks.pixels import calibrate, imageio
+    from tasks.pixels import imageio
     from tasks.pixels.cores import share_cores
-    from tasks.pixels.decode import decode_linear16
     from tasks.stages import _Pass, _Start
-    from tasks.errors import PhotoError
 
     from surfaces.actions.orders import create_order
 
@@ -156,12 +155,8 @@ def child_bare(card: Path, workers: int) -> dict:
     with ThreadPoolExecutor(workers) as pool:
         photos = list(pool.map(ingest, names))
     phases["ingest"] = time.perf_counter() - start
-    for photo in photos[:get_settings().chart_search]:
-        try:
-            calibrate.calibrate(decode_linear16(Path(photo.original_path), preset.decode, half_size=True),
-                                photo.source_name)
-        except (calibrate.ChartRejected, PhotoError):
-            pass
+    for _ in search_charts(photos[:get_settings().chart_search], preset, workers):   # as calibrate_session does
+        pass
     phases["calibrate"] = time.perf_counter() - start - sum(phases.values())
     fused = _Pass(order_id=order_id, line=line, preset=preset, calibration=None, selects=False)
     settings = get_settings()

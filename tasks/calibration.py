@@ -4,10 +4,17 @@ light (tasks/pixels/calibrate.py), record it with the order, and let grading app
 A detection is used only when ``tasks.pixels.chart_trust`` finds it is a chart and the correction safe; anything
 else leaves the session uncalibrated, and the reason is recorded with the order (``postline status N``) and
 logged. The frame used as the chart is set aside (status ``chart``: not graded, not delivered) unless the order
-was created with ``--deliver-chart``."""
+was created with ``--deliver-chart``.
+
+The candidates are searched in capture order, as many at once as the order's photo threads (``POSTLINE_WORKERS``):
+the order waits for the search before any photo is graded, and one frame's search left the other cores idle."""
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from pathlib import Path
 
 from prefect import task
@@ -36,6 +43,34 @@ def chart_candidates(photos, chart_name: str | None, limit: int) -> list:  # noq
         return [p for p in photos if p.source_name == chart_name]
     raws = [p for p in photos if p.kind == PhotoKind.RAW.value]
     return sorted(raws, key=lambda p: (p.capture_time is None, p.capture_time, p.id))[:limit]
+
+
+def search_charts(photos, preset: Preset, at_once: int) -> Iterator[tuple]:  # noqa: ANN001
+    """Each photo's session calibration (``calibrate.calibrate`` on its half-size decode), in the order given:
+    ``(photo, result)``, where a frame with no chart, a refused chart or a frame that does not decode gives its
+    exception (ChartRejected, PhotoError) as the result. Up to ``at_once`` frames are searched ahead of the
+    one given; when the caller stops (a chart found), the frames not started are not searched."""
+    def search(photo) -> calibrate.CalibrationResult | Exception:  # noqa: ANN001
+        try:
+            image = decode_linear16(Path(photo.original_path), preset.decode, half_size=True)
+            return calibrate.calibrate(image, photo.source_name)
+        except (calibrate.ChartRejected, PhotoError) as exc:
+            return exc
+
+    waiting = iter(photos)
+    with ThreadPoolExecutor(max(1, at_once), thread_name_prefix="chart-search") as pool:
+        ahead = deque((photo, pool.submit(search, photo)) for photo in islice(waiting, max(1, at_once)))
+        try:
+            while ahead:
+                photo, searched = ahead.popleft()
+                result = searched.result()
+                after = next(waiting, None)
+                if after is not None:
+                    ahead.append((after, pool.submit(search, after)))
+                yield photo, result
+        finally:
+            for _, searched in ahead:
+                searched.cancel()
 
 
 def set_aside_chart_frame(session, photo: Photo, first_stage: str) -> None:  # noqa: ANN001
@@ -92,22 +127,19 @@ def calibrate_session(order_id: int) -> str | None:
         logger.info("session calibration: none (switched off, POSTLINE_CHART_SEARCH=0)")
         return None
     refused: list[calibrate.ChartRejected] = []
-    for photo in candidates:
-        try:
-            image = decode_linear16(Path(photo.original_path), preset.decode, half_size=True)
-            result = calibrate.calibrate(image, photo.source_name)
-        except calibrate.ChartRejected as exc:
-            if exc.is_chart:
-                note = f"{exc.source} is a colour chart, but {exc.doubts[0].message}: nothing to correct"
+    for photo, result in search_charts(candidates, preset, settings.workers):
+        if isinstance(result, calibrate.ChartRejected):
+            if result.is_chart:
+                note = f"{result.source} is a colour chart, but {result.doubts[0].message}: nothing to correct"
                 _record(order_id, note=note, chart=photo)
                 logger.info("session calibration: none: %s", note)
                 return None
-            logger.warning("session calibration: %s", exc)
-            refused.append(exc)
+            logger.warning("session calibration: %s", result)
+            refused.append(result)
             continue
-        except PhotoError as exc:                     # no chart-like pattern, or a frame that does not decode
+        if isinstance(result, PhotoError):          # no chart-like pattern, or a frame that does not decode
             if named:
-                logger.warning("session calibration: %s", exc)
+                logger.warning("session calibration: %s", result)
             continue
         _record(order_id, note=None, result=result, chart=photo)
         logger.info("session calibration from %s: %d patches, mean dE00 %.2f -> %.2f%s", photo.source_name,

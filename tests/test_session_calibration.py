@@ -5,6 +5,7 @@ and the correction safe, records the fit with the order, grades the session with
 from __future__ import annotations
 
 import shutil
+import threading
 
 import numpy as np
 import pytest
@@ -107,3 +108,42 @@ def test_order_create_takes_deliver_chart(home, card):
     with transaction() as session:
         assert work.get_order(session, flagged).deliver_chart is True
         assert work.get_order(session, default).deliver_chart is False
+
+
+def test_the_chart_search_looks_at_frames_two_at_a_time_in_capture_order_and_stops_at_the_chart(tmp_path, monkeypatch):
+    """The search runs ahead on the order's photo threads, but answers frame by frame in the order given, a bad
+    frame's error among them, and frames it had not started when the chart was found are never decoded."""
+    from types import SimpleNamespace
+
+    from presets.model import load_preset
+    from tasks import calibration
+    from tasks.errors import PhotoError
+    from tasks.pixels import calibrate
+
+    broken = tmp_path / "IMG_0002.CR2"
+    broken.write_bytes(b"not a raw file")
+    frames = [("IMG_0001.CRW", sample("canon_powershot_s40.crw")), ("IMG_0002.CR2", broken),
+              ("IMG_0003.CRW", sample("canon_powershot_g2.crw"))]
+    frames += [(f"IMG_{n:04d}.CRW", sample("canon_powershot_s40.crw")) for n in range(4, 9)]
+    photos = [SimpleNamespace(source_name=name, original_path=str(path)) for name, path in frames]
+    searched, threads = [], set()
+    real = calibrate.calibrate
+
+    def noted(image, source):  # noqa: ANN001, ANN202 - the real search, and which frames it was given where
+        searched.append(source)
+        threads.add(threading.current_thread().name)
+        return real(image, source)
+
+    monkeypatch.setattr(calibrate, "calibrate", noted)
+    answers = []
+    for photo, result in calibration.search_charts(photos, load_preset("neutral"), at_once=2):
+        answers.append((photo.source_name, type(result)))
+        if isinstance(result, calibrate.CalibrationResult):
+            break
+    assert [name for name, _ in answers] == ["IMG_0001.CRW", "IMG_0002.CR2", "IMG_0003.CRW"]
+    assert issubclass(answers[0][1], PhotoError) and issubclass(answers[1][1], PhotoError)
+    assert answers[2][1] is calibrate.CalibrationResult
+    # at most two frames ahead of the chart were started; the rest never were
+    assert set(searched) <= {"IMG_0001.CRW", "IMG_0003.CRW", "IMG_0004.CRW", "IMG_0005.CRW"}
+    assert {"IMG_0006.CRW", "IMG_0007.CRW", "IMG_0008.CRW"}.isdisjoint(searched)
+    assert len(threads) == 2 and all(name.startswith("chart-search") for name in threads)
