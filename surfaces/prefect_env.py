@@ -3,7 +3,8 @@ server already running on the default port (the one a lead starts with `make ser
 temporary server of Prefect's own for this one command.
 
 And how every Prefect server postline starts is set (``SERVER_SETTINGS``): `make server`, the CLI's temporary
-server, the tests' servers and the benchmarks' all take these, unless the environment already sets them."""
+server, the tests' servers and the benchmarks' all take these, unless the environment already sets them.
+Nothing here imports Prefect: the command line applies these before it does."""
 
 from __future__ import annotations
 
@@ -30,6 +31,12 @@ SERVER_SETTINGS = {
     "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
     "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_BATCH_SIZE": "200",
     "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "1",
+    # How long a command waits for its temporary server to answer (Prefect's default: 20 s, counted in its own
+    # steps of 0.1 s). Its first start on a machine makes the server's database: 27.5 s here to the first flow
+    # run, 15 s once made, so `make demo` on a fresh machine stopped with "Timed out while attempting to connect
+    # to ephemeral Prefect API server". Read by the command's own process when Prefect is imported: the command
+    # line sets it first thing (surfaces/cli/__init__.py).
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
 }
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,8 @@ from record.db import transaction
 from record.models import QC_GATE, EventKind, PhotoStatus
 from surfaces.cli import main
 from tests.flowkit import Delivery
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +76,18 @@ def test_demo_shows_the_overexposed_frame_reworked_once_and_counted(demo_run):
     # 6 photos in (the chart frame too: it is set aside before grading), 5 finished in 6 passes (DSC_0006 twice),
     # 1 sent back, none failed; rework rate = photos sent back / photos finished = 1/5; first-pass yield 4/5.
     assert grade_row.split()[3:10] == ["6", "5", "6", "1", "0", "20.0%", "80.0%"]
+
+
+def test_the_demo_on_a_fresh_machine_starts_its_own_prefect_server(tmp_path):
+    """As a new user's first `make demo`: no Prefect server, no Prefect home yet (the temporary server makes its
+    database first: 27.5 s here, past Prefect's own 20 s wait), and none of postline's settings in the
+    environment: the command line sets them itself."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("PREFECT_") and not key.startswith("POSTLINE_")}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), POSTLINE_HOME=str(tmp_path / "postline"))
+    run = subprocess.run([sys.executable, "-m", "surfaces.cli", "demo", "--folder", str(tmp_path / "card"),
+                          "--client", "First Run"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "this run uses a temporary one" in run.stderr
+    package = Path(run.stdout.strip().splitlines()[-1].removeprefix("Delivery package: "))
+    assert Delivery(package).mismatches() == [] and len(Delivery(package).delivered_sources()) == 5

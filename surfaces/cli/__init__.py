@@ -10,8 +10,12 @@ import argparse
 import os
 import sys
 
-from surfaces.cli import cull, deliver, demo, errors, gates, links, orders, people, presets, queue, report, status
-from tasks.pixels.memory import keep_freed_memory
+from surfaces.prefect_env import use_server_settings
+
+use_server_settings()   # before Prefect is imported, which reads the temporary server's startup wait once
+
+from surfaces.cli import cull, deliver, demo, errors, gates, links, orders, people, presets, queue, report, status  # noqa: E402
+from tasks.pixels.memory import keep_freed_memory  # noqa: E402
 
 
 def _commands() -> tuple:
