@@ -5,9 +5,10 @@ holds each to its expression.
 
 Hand-written for a measured reason (``python bench/kernels.py``, bench/README.md): on a 24 MP photo numpy walks
 288 MB of float32 once per operation, and these steps run several times a photo. Measured here on a graded 24 MP
-frame, numpy against one pass: rounding to the stored 16 bits 130 -> 32 ms (three times a photo, between fused
-stages), a master's 16-bit codes 133 -> 38 ms, a 16-bit code table looked up 294 -> 58 ms (the print rendition's
-colour conversion), a detail plane added and clipped 229 -> 56 ms (three times a photo): 1.57 s -> 0.40 s a photo.
+frame, numpy against one pass: rounding to the stored 16 bits 124 -> 36 ms (three times a photo, between fused
+stages), a master's 16-bit codes 122 -> 38 ms, a master read back 63-65 -> 34 ms (QC, the delivery), a 16-bit
+code table looked up 279 -> 63 ms (the print rendition's colour conversion), a detail plane added and clipped
+219 -> 61 ms (three times a photo): 1.56 s -> 0.46 s a photo.
 
 The kernels are C (kernels.c), built and loaded as the grading pass's kernel is (``fastlut.native_library``: not
 numba, whose import costs half a second and 130 MB in every process that loads postline's image code). A ctypes
