@@ -89,5 +89,6 @@ def test_the_demo_on_a_fresh_machine_starts_its_own_prefect_server(tmp_path):
                           "--client", "First Run"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "this run uses a temporary one" in run.stderr
+    assert "Traceback" not in run.stderr            # nor the temporary server's, stopped while it recorded the run
     package = Path(run.stdout.strip().splitlines()[-1].removeprefix("Delivery package: "))
     assert Delivery(package).mismatches() == [] and len(Delivery(package).delivered_sources()) == 5

@@ -36,3 +36,17 @@ def test_the_tests_server_writes_task_runs_and_events_in_batches_once_a_second(p
     assert (services["task_run_recorder"]["batch_size"], services["task_run_recorder"]["flush_interval"]) == (100, 1)
     assert (services["event_persister"]["batch_size"], services["event_persister"]["flush_interval"]) == (200, 1)
     assert settings["analytics_enabled"] is False
+
+
+def test_a_command_whose_runs_go_to_a_server_that_stays_does_not_wait_at_exit(prefect_api, monkeypatch):
+    """Only a command that started a temporary server waits for it to record its runs (settle_temporary_server);
+    the tests' server is a running temporary server of Prefect's, but the runs were sent to it by URL."""
+    import time
+
+    from surfaces import prefect_env
+
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    choose_prefect_server()
+    start = time.perf_counter()
+    prefect_env.settle_temporary_server(seconds=5)
+    assert time.perf_counter() - start < 1

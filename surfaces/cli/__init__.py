@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from surfaces.prefect_env import use_server_settings
+from surfaces.prefect_env import settle_temporary_server, use_server_settings
 
 use_server_settings()   # before Prefect is imported, which reads the temporary server's startup wait once
 
@@ -59,3 +59,5 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `postline ... | head`: the reader has gone, which is fine
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    finally:
+        settle_temporary_server()
