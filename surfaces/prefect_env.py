@@ -67,7 +67,7 @@ def choose_prefect_server() -> str:
     if up:
         os.environ["PREFECT_API_URL"] = LOCAL_API
         return f"Prefect runs are recorded on the local server: open http://127.0.0.1:4200 to watch them"
-    _temporary = True
+    _temporary = not _temporary_servers()     # not one started before (the tests' own): Prefect starts one
     return ("No Prefect server is running, so this run uses a temporary one and will not stay in the UI. "
             "Start `make server` in another terminal to watch orders in the Prefect UI.")
 
@@ -78,7 +78,11 @@ def settle_temporary_server(seconds: float = 2.0) -> None:
     and a server stopped in the middle of a write printed "Error flushing 4 events" and a traceback after the
     command's own output (2 of 10 `make demo` runs here; none of 10 since). Nothing to wait for when the runs
     went to a server that stays, or no temporary server was started."""
-    server = sys.modules.get("prefect.server.api.server")       # imported when Prefect starts one
-    if _temporary and server is not None and any(started.running
-                                                 for started in server.SubprocessASGIServer._instances.values()):
+    if _temporary and _temporary_servers():
         time.sleep(seconds)
+
+
+def _temporary_servers() -> bool:
+    """Whether Prefect runs a temporary server in this process."""
+    server = sys.modules.get("prefect.server.api.server")       # imported when Prefect starts one
+    return server is not None and any(started.running for started in server.SubprocessASGIServer._instances.values())
