@@ -18,6 +18,11 @@ def add_signals(session: Session, signals: CullSignals) -> CullSignals:
     return signals
 
 
+def signals_for(session: Session, photo_id: int) -> CullSignals | None:
+    """One photo's signals; None when it has none (not measured, or set aside at ingest)."""
+    return session.get(CullSignals, photo_id)
+
+
 def signals_of(session: Session, order_id: int) -> dict[int, CullSignals]:
     """Every recorded photo's signals of an order, by photo id."""
     rows = session.exec(select(CullSignals).where(CullSignals.order_id == order_id)).all()

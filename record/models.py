@@ -73,7 +73,8 @@ class EventKind(StrEnum):
     HELD = "held"
     DELIVERED = "delivered"
     REVISED = "revised"       # the client asked for changes to a delivered photo: it re-enters the line
-    SET_ASIDE = "set_aside"   # taken out of the line by postline itself, not as a defect (the colour chart frame)
+    SET_ASIDE = "set_aside"   # taken out of the line by postline itself, not as a defect (the colour chart frame; a
+    #                           duplicate at ingest: the same bytes, or the camera's JPEG of a RAW+JPEG shot)
     SELECTED = "selected"        # the client chose it in the gallery: it goes through the retouch stages
     GRADED_ONLY = "graded_only"  # the client did not choose it: delivered as graded (QC and delivery, no retouch)
     # An order's own moves (record.moves.move_order; stage ORDER, no photo): kinds of their own, so that counting

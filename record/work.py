@@ -76,11 +76,34 @@ def find_by_checksum(session: Session, order_id: int, sha256: str) -> Photo | No
     ).first()
 
 
+def raws_of_the_same_shot(session: Session, photo: Photo) -> list[Photo]:
+    """The order's camera RAWs in its line that ``photo`` may be the camera's own JPEG of (a RAW+JPEG shot): the
+    same camera (make and model) and the same second on its clock, and the same file name but for the extension,
+    in any folder of the card (a camera may write the RAW to one card and the JPEG to the other). None without
+    the camera and the time: nothing to tell the shot by."""
+    if not (photo.camera_model and photo.capture_time):
+        return []
+    stem = shot_name(photo.source_name)
+    found = session.exec(select(Photo).where(
+        Photo.order_id == photo.order_id, Photo.kind == "raw", Photo.camera_make == photo.camera_make,
+        Photo.camera_model == photo.camera_model, Photo.capture_time == photo.capture_time,
+        col(Photo.status).not_in([PhotoStatus.REJECTED, PhotoStatus.DUPLICATE]))).all()
+    return [raw for raw in found if raw.id != photo.id and shot_name(raw.source_name) == stem]
+
+
+def shot_name(source_name: str) -> str:
+    """A card file's name without its folder and extension, case folded: a camera gives a RAW+JPEG shot's two
+    files the same."""
+    name = source_name.rsplit("/", 1)[-1]
+    return (name.rsplit(".", 1)[0] if "." in name else name).casefold()
+
+
 def add_photo(session: Session, photo: Photo, *, first_stage: str | None) -> Photo:
     """Record a photo found on the card, its ingest event, and (if it entered the line) its first work item."""
     session.add(photo)
     session.flush()
-    kind = EventKind.INGESTED if photo.status is PhotoStatus.INGESTED else EventKind.REJECTED
+    kind = {PhotoStatus.INGESTED: EventKind.INGESTED, PhotoStatus.DUPLICATE: EventKind.SET_ASIDE}.get(
+        photo.status, EventKind.REJECTED)       # a duplicate is set aside, not refused: the ingest row's figures
     moves.write_events(session, [moves.event_row(order_id=photo.order_id, photo_id=photo.id, stage=INGEST, kind=kind,
                                                  actor=AUTO_WORKER, reason=photo.reason)], codes=False)
     if photo.status is PhotoStatus.INGESTED and first_stage:

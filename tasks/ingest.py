@@ -1,7 +1,7 @@
-"""Ingest: find the photos on a card folder, archive each original read-only with its SHA-256,
-read its metadata, set aside duplicates and unreadable files with a reason, and queue the rest, each with the
-cull's signals (tasks/pixels/cull.py: blur where the subject is, exposure, faces and eyes, a perceptual hash)
-recorded in the same transaction.
+"""Ingest: find the photos on a card folder, archive each original read-only with its SHA-256, read its metadata,
+set aside duplicates (the same bytes, or the camera's JPEG of a RAW+JPEG shot) and unreadable files with a
+reason, and queue the rest, each with the cull's signals (tasks/pixels/cull.py: blur where the subject is,
+exposure, faces and eyes, a perceptual hash) recorded in the same transaction.
 
 Only regular files inside the card folder are read. A symbolic link (to a file or a folder, inside the card
 or out), a pipe or a device is recorded as rejected with a reason that says what it is, and never opened.
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from prefect import task
 from prefect.logging import get_run_logger
+from sqlmodel import Session
 
 from tasks.runs import line_of
 from record.db import transaction
@@ -28,7 +29,12 @@ from tasks.files import (
     open_card_file, sha256_of,
 )
 from tasks.pixels import cull
-from tasks.pixels.metadata import SIDECAR_EXTENSIONS, UnreadablePhoto, kind_of, read_metadata
+from tasks.pixels.metadata import SIDECAR_EXTENSIONS, PhotoKind, UnreadablePhoto, kind_of, read_metadata
+
+# Perceptual hashes, on the eight real camera files of ../shared/samples/raw and a JPEG rendered from each: a RAW
+# and its own JPEG 0-8 bits of 64 apart; a RAW and another file's JPEG 8-40, 24 or more for 52 of the 56 pairs.
+# The hash alone cannot tell a shot: it only confirms one already told by its camera, second and file name.
+SAME_SHOT_HASH_DISTANCE = 16
 
 
 def scan_card(folder: Path) -> list[str]:
@@ -52,6 +58,16 @@ def scan_card(folder: Path) -> list[str]:
                 continue
             names.append((here / name).as_posix())
     return sorted(names)
+
+
+def by_shot(names: list[str]) -> list[list[str]]:
+    """``names`` (as :func:`scan_card` lists them) grouped by shot name (record.work.shot_name: a RAW and the
+    camera's JPEG of it), RAW first, each group where its first file was: an ingest batch takes a shot's files
+    together and in that order, so the JPEG finds its RAW already recorded."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(work.shot_name(name), []).append(name)
+    return [sorted(group, key=lambda name: (kind_of(name) is not PhotoKind.RAW, name)) for group in groups.values()]
 
 
 def _rejected(order_id: int, name: str, reason: str, *, sha256: str = "", size: int = 0) -> Photo:
@@ -118,17 +134,37 @@ def _cull_signals(photo: Photo) -> CullSignals:
 
 
 def _record(order_id: int, photo: Photo, first_stage: str, signals: CullSignals | None = None) -> None:
-    """The photo, its first work item and its cull signals, in one transaction."""
+    """The photo, its first work item and its cull signals, in one transaction. A photo already in the line (the
+    same bytes, or the RAW of the shot this is the camera's JPEG of) is recorded as a duplicate of it."""
     with transaction() as session:
         if photo.status is PhotoStatus.INGESTED:
             first = work.find_by_checksum(session, order_id, photo.sha256)
             if first is not None:
                 photo.status, photo.duplicate_of = PhotoStatus.DUPLICATE, first.id
                 photo.reason = f"{photo.source_name}: same bytes as {first.source_name}; not processed twice."
+            elif (raw := _raw_of_the_same_shot(session, photo, signals)) is not None:
+                photo.status, photo.duplicate_of = PhotoStatus.DUPLICATE, raw.id
+                photo.reason = (f"{photo.source_name}: the camera's JPEG of {raw.source_name} (shot RAW+JPEG: the "
+                                "same camera, second and picture); the RAW is worked, the JPEG kept in the archive.")
         work.add_photo(session, photo, first_stage=first_stage)
         if signals is not None and photo.status is PhotoStatus.INGESTED:
             signals.photo_id = photo.id
             cull_record.add_signals(session, signals)
+
+
+def _raw_of_the_same_shot(session: Session, photo: Photo, signals: CullSignals | None) -> Photo | None:
+    """The RAW already in the line that ``photo``, a JPEG, is the camera's own copy of (RAW+JPEG shooting), or
+    None. Cameras name both files alike and stamp both with the same second (record.work.raws_of_the_same_shot);
+    the pictures must also look alike (perceptual hashes within ``SAME_SHOT_HASH_DISTANCE``), so a second body
+    of the same model numbering its frames alike is not taken for it. When in doubt, None: both are worked."""
+    if photo.kind != PhotoKind.JPEG.value or signals is None or not signals.phash:
+        return None
+    for raw in work.raws_of_the_same_shot(session, photo):
+        measured = cull_record.signals_for(session, raw.id)
+        if measured is not None and measured.phash and \
+                (int(measured.phash, 16) ^ int(signals.phash, 16)).bit_count() <= SAME_SHOT_HASH_DISTANCE:
+            return raw
+    return None
 
 
 def _ingest_one(order_id: int, card: Path, name: str, first_stage: str) -> Photo | None:

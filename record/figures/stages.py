@@ -135,15 +135,17 @@ PHOTO_LEVEL = (K.INGESTED, K.DELIVERED, K.HELD)      # kinds only photo-level ev
 
 def _counts(session: Session, scope: Scope) -> dict[tuple[str, str, bool], tuple[int, int]]:
     """(stage, kind, photo-level) -> (events, distinct photos) in the period: a work item's events, and the
-    photo-level kinds (ingest's refusals too). Grouped by kind and stage, the order of ix_events_figures."""
-    kinds = [K.ENQUEUED, K.SUBMITTED, K.PASSED, K.REJECTED, K.FAILED, *PHOTO_LEVEL]
+    photo-level kinds (ingest's refusals and duplicates set aside too). Grouped by kind and stage, the order of
+    ix_events_figures."""
+    kinds = [K.ENQUEUED, K.SUBMITTED, K.PASSED, K.REJECTED, K.FAILED, K.SET_ASIDE, *PHOTO_LEVEL]
     rows = session.execute(
         select(EVENTS.c.kind, EVENTS.c.stage, func.count(), func.count(EVENTS.c.photo_id.distinct()))
         .where(EVENTS.c.kind.in_(kinds), *scope.events(EVENTS),
                or_(EVENTS.c.work_item_id.is_not(None), EVENTS.c.kind.in_(PHOTO_LEVEL), EVENTS.c.stage == INGEST))
         .group_by(EVENTS.c.kind, EVENTS.c.stage)
     ).all()
-    out = {(stage, K(kind), K(kind) in PHOTO_LEVEL or stage == INGEST): (n, photos) for kind, stage, n, photos in rows}
+    out = {(stage, K(kind), K(kind) in PHOTO_LEVEL or stage == INGEST): (n, photos) for kind, stage, n, photos in rows
+           if K(kind) is not K.SET_ASIDE or stage == INGEST}
     # Photos through QC by any way (the gate, or a lead letting a held photo pass): what delivery takes in.
     passed = session.execute(
         select(func.count(), func.count(EVENTS.c.photo_id.distinct())).where(
@@ -298,8 +300,10 @@ def stage_rows(session: Session, scope: Scope, line: Line, *, titles: dict[str, 
             return counts.get((stage, kind, photo_level), (0, 0))
         if key == INGEST:
             row.finished_passes, row.finished = get(K.INGESTED, True)
-            row.failed = get(K.REJECTED, True)[1]
-            row.entered, row.entered_passes = row.finished + row.failed, row.finished_passes + row.failed
+            row.failed = get(K.REJECTED, True)[1]           # refused: unreadable, not a photo, a link...
+            set_aside = get(K.SET_ASIDE, True)[1]           # duplicates: not a failure of the file or the line
+            row.entered = row.finished + row.failed + set_aside
+            row.entered_passes = row.finished_passes + row.failed + set_aside
         elif key == DELIVERY:
             row.finished_passes, row.finished = get(K.DELIVERED, True)
             row.entered_passes, row.entered = get(K.PASSED, True, QC_GATE)
