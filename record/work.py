@@ -4,7 +4,7 @@ status changes go through :mod:`record.moves`."""
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
 from sqlalchemy import or_, update
@@ -98,8 +98,25 @@ def shot_name(source_name: str) -> str:
     return (name.rsplit(".", 1)[0] if "." in name else name).casefold()
 
 
+def refused_copies(session: Session, order_id: int) -> dict[str, tuple[int, str, datetime]]:
+    """The card files the order's ingest refused: source name -> (size, SHA-256, when it was refused, UTC) of
+    the copy it saw."""
+    rows = session.exec(select(Photo.source_name, Photo.size_bytes, Photo.sha256, Photo.created_at).where(
+        Photo.order_id == order_id, Photo.status == PhotoStatus.REJECTED)).all()
+    return {name: (size, sha, at if at.tzinfo else at.replace(tzinfo=UTC)) for name, size, sha, at in rows}
+
+
 def add_photo(session: Session, photo: Photo, *, first_stage: str | None) -> Photo:
-    """Record a photo found on the card, its ingest event, and (if it entered the line) its first work item."""
+    """Record a photo found on the card, its ingest event, and (if it entered the line) its first work item. A
+    card file refused before and now copied again (:func:`refused_copies`) keeps its row: the row takes the new
+    copy's checksum, archive copy, metadata, status and reason, and the new ingest event is the photo's next."""
+    refused = session.exec(select(Photo).where(Photo.order_id == photo.order_id, Photo.source_name == photo.source_name,
+                                               Photo.status == PhotoStatus.REJECTED)).first()
+    if refused is not None:
+        for field in Photo.model_fields:
+            if field not in ("id", "order_id", "source_name", "created_at"):
+                setattr(refused, field, getattr(photo, field))
+        photo = refused
     session.add(photo)
     session.flush()
     kind = {PhotoStatus.INGESTED: EventKind.INGESTED, PhotoStatus.DUPLICATE: EventKind.SET_ASIDE}.get(

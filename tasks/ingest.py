@@ -26,7 +26,7 @@ from tasks.runners import give_back_memory
 from tasks.errors import PhotoError, as_retryable, retry_only_retryable, transient_cause
 from tasks.files import (
     NotRegularFile, archive_dir, bytes_still_needed, card_entry_problem, copy_with_checksum, leftovers, naming,
-    open_card_file, sha256_of,
+    open_card_file, sha256_of, what_it_is,
 )
 from tasks.pixels import cull
 from tasks.pixels.metadata import SIDECAR_EXTENSIONS, PhotoKind, UnreadablePhoto, kind_of, read_metadata
@@ -58,6 +58,33 @@ def scan_card(folder: Path) -> list[str]:
                 continue
             names.append((here / name).as_posix())
     return sorted(names)
+
+
+def copied_again(order_id: int, card: Path, names: set[str] | None = None) -> set[str]:
+    """The card files (of ``names``, or all) the order's ingest refused before that the card folder now holds
+    another copy of, copied again from the card as the refusal asked: a regular file of another size, or
+    written since the refusal with other bytes (a file of the same size and older is the copy refused: not read
+    again, so a card's refused videos are not read at every run). The next ingest examines them again
+    (record.work.add_photo keeps their rows)."""
+    with transaction() as session:
+        refused = work.refused_copies(session, order_id)
+    again = set()
+    for name, (size, sha, refused_at) in refused.items():
+        if names is not None and name not in names:
+            continue
+        try:
+            entry = os.lstat(Path(card) / name)
+            if what_it_is(entry.st_mode) is not None or \
+                    (entry.st_size == size and entry.st_mtime < refused_at.timestamp()):
+                continue
+            if entry.st_size == size:
+                with open_card_file(card, name) as source:
+                    if sha256_of(source) == sha:
+                        continue
+        except (OSError, NotRegularFile):
+            continue        # gone, unreadable or swapped for a link: as it was, refused
+        again.add(name)
+    return again
 
 
 def by_shot(names: list[str]) -> list[list[str]]:
@@ -93,7 +120,8 @@ def _examine(order_id: int, card: Path, name: str) -> Photo:
             with naming(card / name):
                 sha = sha256_of(source)
             return _rejected(order_id, name, sha256=sha, size=size, reason=(
-                f"{name}: empty file (0 bytes). The copy from the card failed: copy it again." if size == 0 else
+                f"{name}: empty file (0 bytes). The copy from the card failed: copy it again; the order's next run "
+                "takes the new copy." if size == 0 else
                 f"{name}: not a photo type postline reads (camera RAW, JPEG or TIFF). "
                 "Remove it from the card folder, or convert it."))
         original, sha, size = copy_with_checksum(source, archive_dir(order_id), name=name, origin=card / name)
@@ -133,7 +161,7 @@ def _cull_signals(photo: Photo) -> CullSignals:
                        phash=s.phash, seconds=s.seconds)
 
 
-def _record(order_id: int, photo: Photo, first_stage: str, signals: CullSignals | None = None) -> None:
+def _record(order_id: int, photo: Photo, first_stage: str, signals: CullSignals | None = None) -> Photo:
     """The photo, its first work item and its cull signals, in one transaction. A photo already in the line (the
     same bytes, or the RAW of the shot this is the camera's JPEG of) is recorded as a duplicate of it."""
     with transaction() as session:
@@ -146,10 +174,11 @@ def _record(order_id: int, photo: Photo, first_stage: str, signals: CullSignals 
                 photo.status, photo.duplicate_of = PhotoStatus.DUPLICATE, raw.id
                 photo.reason = (f"{photo.source_name}: the camera's JPEG of {raw.source_name} (shot RAW+JPEG: the "
                                 "same camera, second and picture); the RAW is worked, the JPEG kept in the archive.")
-        work.add_photo(session, photo, first_stage=first_stage)
+        photo = work.add_photo(session, photo, first_stage=first_stage)    # the row, if refused before
         if signals is not None and photo.status is PhotoStatus.INGESTED:
             signals.photo_id = photo.id
             cull_record.add_signals(session, signals)
+    return photo
 
 
 def _raw_of_the_same_shot(session: Session, photo: Photo, signals: CullSignals | None) -> Photo | None:
@@ -180,8 +209,7 @@ def _ingest_one(order_id: int, card: Path, name: str, first_stage: str) -> Photo
         photo = _rejected(order_id, name, f"{name}: cannot be read ({exc.strerror or type(exc).__name__}). "
                                           "Copy it onto the card folder again; the rest of the order goes on.")
     signals = _cull_signals(photo) if photo.status is PhotoStatus.INGESTED else None
-    _record(order_id, photo, first_stage, signals)
-    return photo
+    return _record(order_id, photo, first_stage, signals)
 
 
 @task(name="ingest-batch", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_only_retryable)
@@ -193,6 +221,7 @@ def ingest_batch(order_id: int, card_folder: str, names: list[str]) -> dict[str,
     counts = {"ingested": 0, "rejected": 0, "duplicate": 0, "skipped": 0}
     with transaction() as session:
         known = work.known_sources(session, order_id)
+    known -= copied_again(order_id, card, set(names) & known)
     todo = [name for name in names if name not in known]
     counts["skipped"] = len(names) - len(todo)
     for index, name in enumerate(todo):

@@ -10,7 +10,7 @@ from config.settings import get_settings
 from record import progress, runs, selection, work
 from record.db import transaction
 from record.models import CLIENT_SELECTION, QC_GATE
-from tasks.ingest import by_shot, scan_card
+from tasks.ingest import by_shot, copied_again, scan_card
 
 
 def batches(items: list) -> list[list]:
@@ -40,10 +40,12 @@ def batches(items: list) -> list[list]:
 
 @task(name="plan-ingest")
 def plan_ingest(order_id: int, card_folder: str) -> list[list[str]]:
-    """The card's files not yet recorded for this order, in batches; a shot's files (a RAW and the camera's JPEG
-    of it) in one batch, RAW first (tasks.ingest.by_shot)."""
+    """The card's files not yet recorded for this order, and those refused before and copied again since
+    (tasks.ingest.copied_again), in batches; a shot's files (a RAW and the camera's JPEG of it) in one batch, RAW
+    first (tasks.ingest.by_shot)."""
     with transaction() as session:
         known = work.known_sources(session, order_id)
+    known -= copied_again(order_id, Path(card_folder))        # refused before, copied again since
     todo = [name for name in scan_card(Path(card_folder)) if name not in known]
     return [[name for shot in batch for name in shot] for batch in batches(by_shot(todo))]
 

@@ -134,11 +134,26 @@ def _mark_crashed(dead: str, order_id: int, run_name: str) -> None:
         pass  # recorded on another Prefect server (a temporary one): nothing to mark
 
 
+def _copied_again(order_id: int) -> list[str]:
+    """The order's card files refused before and copied again since (tasks.ingest.copied_again), when it is
+    delivered: its next run takes them in (none otherwise: any run's ingest does)."""
+    from tasks.ingest import copied_again     # tasks.ingest reads the order's line through this module
+
+    with transaction() as session:
+        order = work.get_order(session, order_id)
+        if order.status is not OrderStatus.DELIVERED:
+            return []
+        card = Path(order.card_folder)
+    return sorted(copied_again(order_id, card))
+
+
 def _take_order(order_id: int, run_id: str, run_name: str) -> dict:
     """Take the order for this run, in one transaction with what a run's start does: record the line on the
-    order's first start, put back the claims a dead run left, mark it running."""
+    order's first start, put back the claims a dead run left, mark it running. A delivered order runs again, as
+    its next revision, when card files its ingest refused have been copied again since (:func:`_copied_again`)."""
     gone = _judge(order_id, run_id)
     dead = gone[0] if gone else None
+    late = _copied_again(order_id)
     with transaction() as session:
         standing = runs.take(session, order_id, flow_run_id=run_id, name=run_name, owner=_owner(), lease=_lease(),
                              dead=dead, dead_ended=bool(gone and gone[1]))
@@ -151,13 +166,18 @@ def _take_order(order_id: int, run_id: str, run_name: str) -> dict:
             order.waiting_on = None         # top, and skips the stage it waited in once people are done there
             session.add(order)
         delivered = order.status is OrderStatus.DELIVERED and order.delivery_path and Path(order.delivery_path).exists()
+        again = ""
+        if delivered and late:
+            delivered, order.revisions = False, order.revisions + 1
+            again = (f", revision {order.revisions}: {len(late)} card file(s) refused before were copied again "
+                     f"since the delivery ({', '.join(late[:5])}{', ...' if len(late) > 5 else ''})")
         released = 0
         if not delivered:
             released = work.release_interrupted(session, order_id, run=run_id)
             work.set_order_status(session, order, OrderStatus.RUNNING, run=run_id, reason=(
-                f"run '{run_name}' started" + (f", taking over from flow run {dead}" if dead else "")))
+                f"run '{run_name}' started" + (f", taking over from flow run {dead}" if dead else "") + again))
         started = {"client": order.client, "card_folder": order.card_folder, "delivered": bool(delivered),
-                   "delivery_path": order.delivery_path, "released": released,
+                   "delivery_path": order.delivery_path, "released": released, "copied_again": late if again else [],
                    "review_gate": work.order_line(session, order_id).review_gate.enabled}
     if dead is not None:
         _mark_crashed(dead, order_id, run_name)
@@ -180,6 +200,10 @@ def start_order(order_id: int, run_id: str, run_name: str, wait: bool = False) -
                 announced = True
             time.sleep(get_settings().run_heartbeat_seconds)
             continue
+        if started["copied_again"]:
+            get_run_logger().warning("order %s was delivered; it runs again as its next revision for the card files "
+                                     "refused before and copied again since: %s", order_id,
+                                     ", ".join(started["copied_again"]))
         if started["released"]:
             get_run_logger().warning("order %s: %d photo(s) a stopped run was holding are queued again",
                                      order_id, started["released"])

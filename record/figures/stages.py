@@ -156,6 +156,14 @@ def _counts(session: Session, scope: Scope) -> dict[tuple[str, str, bool], tuple
     return out
 
 
+def _ingested_or_not(session: Session, scope: Scope) -> int:
+    """Card files the ingest took, refused or set aside in the period: a file refused, then copied again and
+    taken, is one."""
+    return session.execute(select(func.count(EVENTS.c.photo_id.distinct())).where(
+        EVENTS.c.kind.in_([K.INGESTED, K.REJECTED, K.SET_ASIDE]), EVENTS.c.stage == INGEST,
+        *scope.events(EVENTS))).scalar_one()
+
+
 def _gate_rejections() -> list:
     return [EVENTS.c.kind == K.REJECTED, EVENTS.c.stage == QC_GATE, EVENTS.c.work_item_id.is_not(None)]
 
@@ -302,7 +310,7 @@ def stage_rows(session: Session, scope: Scope, line: Line, *, titles: dict[str, 
             row.finished_passes, row.finished = get(K.INGESTED, True)
             row.failed = get(K.REJECTED, True)[1]           # refused: unreadable, not a photo, a link...
             set_aside = get(K.SET_ASIDE, True)[1]           # duplicates: not a failure of the file or the line
-            row.entered = row.finished + row.failed + set_aside
+            row.entered = _ingested_or_not(session, scope)  # a refused file copied again counts once
             row.entered_passes = row.finished_passes + row.failed + set_aside
         elif key == DELIVERY:
             row.finished_passes, row.finished = get(K.DELIVERED, True)

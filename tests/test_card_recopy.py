@@ -1,0 +1,106 @@
+"""A card file refused because its copy was broken, copied again as the refusal asks: the order's next run takes
+the new copy. Delivered already, the order runs again as its next revision, and the new package holds the photo
+with the rest; the photo keeps its row, with its refusal and its ingest in its history. A refused file nobody
+copied again is not read again, and a delivered order with nothing copied again is not run again. Real camera
+files, the command line on the tests' Prefect server."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from record import work
+from record.db import transaction
+from record.models import INGEST, EventKind, OrderStatus, PhotoStatus
+from surfaces.actions.orders import create_order
+from tasks.ingest import copied_again
+from tests.conftest import sample
+from tests.flowkit import Delivery, cli
+
+BROKEN = "DCIM/IMG_0003.CRW"
+
+
+def _copy(name: str, to: Path, *, keep: float = 1.0) -> Path:
+    to.parent.mkdir(parents=True, exist_ok=True)
+    data = sample(name).read_bytes()
+    to.write_bytes(data[:int(len(data) * keep)])
+    return to
+
+
+def _photos(order_id: int) -> dict:
+    with transaction() as session:
+        return {p.source_name: p for p in work.photos(session, order_id)}
+
+
+@pytest.fixture
+def studio(home, prefect_api, monkeypatch):
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    return home
+
+
+def test_a_broken_copy_copied_again_reaches_the_next_revision_of_a_delivered_order(studio, tmp_path):
+    card = tmp_path / "card"
+    _copy("nikon_d1.nef", card / "DCIM" / "DSC_0001.NEF")
+    _copy("canon_powershot_s40.crw", card / "DCIM" / "IMG_0002.CRW")
+    _copy("canon_eos_d30.crw", card / BROKEN, keep=0.5)          # the card reader gave up half way
+    code, created = cli("order", "create", "--client", "Mara", "--shoot", "portrait", "--from", str(card),
+                        "--no-selection")
+    assert code == 0, created
+    order_id = int(created.strip().splitlines()[-1])
+    code, ran = cli("order", "run", str(order_id))
+    assert code == 0, ran
+    first = Path(ran.strip().splitlines()[-1])
+    assert Delivery(first).delivered_sources() == {"DCIM/DSC_0001.NEF", "DCIM/IMG_0002.CRW"}
+    refused = _photos(order_id)[BROKEN]
+    assert refused.status is PhotoStatus.REJECTED
+    status = cli("status", str(order_id))[1]
+    assert f"{BROKEN}: not a readable RAW file" in status and "Re-copy it from the card" in status
+
+    code, again = cli("order", "run", str(order_id))               # nothing copied again: nothing to do
+    assert code == 0 and Path(again.strip().splitlines()[-1]) == first
+
+    _copy("canon_eos_d30.crw", card / BROKEN)                        # copied again, whole
+    code, revised = cli("order", "run", str(order_id))
+    assert code == 0, revised
+    package = Path(revised.strip().splitlines()[-1])
+    assert package != first and first.exists()                       # a new revision; the first one stays
+    assert Delivery(package).delivered_sources() == {"DCIM/DSC_0001.NEF", "DCIM/IMG_0002.CRW", BROKEN}
+    assert Delivery(package).mismatches() == []
+    photo = _photos(order_id)[BROKEN]
+    assert photo.id == refused.id and photo.status is PhotoStatus.DELIVERED and "readable" not in photo.reason
+    assert photo.sha256 != refused.sha256 and photo.size_bytes == sample("canon_eos_d30.crw").stat().st_size
+    with transaction() as session:
+        order = work.get_order(session, order_id)
+        history = [e.kind for e in work.events(session, order_id) if e.photo_id == photo.id and e.stage == INGEST]
+    assert order.status is OrderStatus.DELIVERED and order.revisions == 1
+    assert history == [EventKind.REJECTED, EventKind.INGESTED]
+    status = cli("status", str(order_id))[1]
+    assert BROKEN not in status
+    ingest = next(line.split() for line in status.splitlines() if line.startswith("Ingest "))
+    assert ingest[1:3] == ["3", "3"]              # photos in, finished: the file copied again counts once
+
+
+def test_only_a_refused_file_copied_again_is_read_again(studio, tmp_path):
+    card = tmp_path / "card"
+    for name in ("a.CRW", "b.CRW", "c.CRW", "d.CRW"):
+        _copy("canon_eos_d30.crw", card / name, keep=0.5)
+    order_id = create_order(client="Mara", shoot="portrait", card=card, preset_name=None, due=None).id
+    from flows.ingest import ingest_flow
+
+    ingest_flow(order_id, str(card))
+    assert {p.status for p in _photos(order_id).values()} == {PhotoStatus.REJECTED}
+    later = time.time() + 5
+    _copy("canon_eos_d30.crw", card / "a.CRW")                       # whole now: another size
+    broken = (card / "b.CRW").read_bytes()                            # the same size, other bytes, written since
+    (card / "b.CRW").write_bytes(broken[:-1] + bytes([broken[-1] ^ 0xFF]))
+    os.utime(card / "b.CRW", (later, later))
+    os.utime(card / "c.CRW", (later, later))                          # touched: the same bytes
+    assert copied_again(order_id, card) == {"a.CRW", "b.CRW"}         # d.CRW: as refused, not read
+    ingest_flow(order_id, str(card))
+    photos = _photos(order_id)
+    assert photos["a.CRW"].status is PhotoStatus.INGESTED
+    assert photos["b.CRW"].status is PhotoStatus.REJECTED and photos["b.CRW"].sha256 != photos["d.CRW"].sha256
+    assert copied_again(order_id, card) == set()
