@@ -185,15 +185,20 @@ def _raw_of_the_same_shot(session: Session, photo: Photo, signals: CullSignals |
     """The RAW already in the line that ``photo``, a JPEG, is the camera's own copy of (RAW+JPEG shooting), or
     None. Cameras name both files alike and stamp both with the same second (record.work.raws_of_the_same_shot);
     the pictures must also look alike (perceptual hashes within ``SAME_SHOT_HASH_DISTANCE``), so a second body
-    of the same model numbering its frames alike is not taken for it. When in doubt, None: both are worked."""
+    of the same model numbering its frames alike is not taken for it; of several, the RAW in the JPEG's own
+    folder, then the likest. When in doubt, None: both are worked."""
     if photo.kind != PhotoKind.JPEG.value or signals is None or not signals.phash:
         return None
+    folder = photo.source_name.rpartition("/")[0]
+    likely = []
     for raw in work.raws_of_the_same_shot(session, photo):
         measured = cull_record.signals_for(session, raw.id)
-        if measured is not None and measured.phash and \
-                (int(measured.phash, 16) ^ int(signals.phash, 16)).bit_count() <= SAME_SHOT_HASH_DISTANCE:
-            return raw
-    return None
+        if measured is None or not measured.phash:
+            continue
+        distance = (int(measured.phash, 16) ^ int(signals.phash, 16)).bit_count()
+        if distance <= SAME_SHOT_HASH_DISTANCE:
+            likely.append((raw.source_name.rpartition("/")[0] != folder, distance, raw.source_name, raw))
+    return min(likely, key=lambda found: found[:3])[3] if likely else None
 
 
 def _ingest_one(order_id: int, card: Path, name: str, first_stage: str) -> Photo | None:

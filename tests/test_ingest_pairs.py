@@ -1,8 +1,9 @@
 """A card shot RAW+JPEG: each shot's RAW is worked and the camera's JPEG of it is set aside as its duplicate,
 whether both files are in one folder or the camera wrote them to two cards; a JPEG that only looks like a
 shot's (another body's frame with the same number, or a different picture stamped with the same second) is
-worked as a photo of its own; and when a shot's RAW cannot be read, its JPEG is worked instead. Real camera
-files, the real ingest flow on the tests' Prefect server, `postline status` as the studio reads it."""
+worked as a photo of its own; two bodies of one model shooting in step each keep their own pair; and when a
+shot's RAW cannot be read, its JPEG is worked instead. Real camera files (the two bodies' frames made from one),
+the real ingest flow on the tests' Prefect server, `postline status` as the studio reads it."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from surfaces.actions.orders import create_order
 from surfaces.cli import main
 from tasks.ingest import by_shot
 from tasks.pixels.metadata import read_metadata
+from tests import cullkit as kit
 from tests.conftest import sample
 
 
@@ -61,6 +63,10 @@ def paired_card(tmp_path_factory) -> Path:
     camera_jpeg(folder / "IMG_0005.JPG", sample("kodak_dc50.kdc"), like=sample("canon_powershot_s40_b.crw"))
     _copy("canon_eos_d30.crw", folder / "IMG_0006.CRW", keep=0.5)   # the RAW's copy broke; its JPEG did not
     camera_jpeg(folder / "IMG_0006.JPG", sample("canon_eos_d30.crw"))
+    scene, taken = kit.linear("nikon_d1.nef"), datetime(2026, 6, 20, 15, 0, 0)   # two bodies of one model, in step:
+    for body, picture in (("A", scene), ("B", kit.shifted(scene, 0.02))):        # the same moment, the same number
+        (card / body).mkdir()
+        camera_jpeg(card / body / "DSC_0008.JPG", kit.write_frame(card / body / "DSC_0008.dng", picture, taken))
     return card
 
 
@@ -91,7 +97,8 @@ def test_each_shots_raw_is_worked_and_the_cameras_jpeg_of_it_set_aside(paired_or
     set_aside = {name: ids[p.duplicate_of] for name, p in photos.items() if p.status is PhotoStatus.DUPLICATE}
     assert set_aside == {"DCIM/100CANON/IMG_0001.JPG": "DCIM/100CANON/IMG_0001.CRW",
                          "DCIM/100CANON/DSC_0002.JPG": "DCIM/100CANON/DSC_0002.NEF",
-                         "JPG/K_0003.JPG": "RAW/K_0003.KDC"}
+                         "JPG/K_0003.JPG": "RAW/K_0003.KDC",
+                         "A/DSC_0008.JPG": "A/DSC_0008.dng", "B/DSC_0008.JPG": "B/DSC_0008.dng"}
     reason = photos["JPG/K_0003.JPG"].reason
     assert "the camera's JPEG of RAW/K_0003.KDC" in reason and "the RAW is worked" in reason
 
@@ -100,6 +107,7 @@ def test_a_jpeg_only_like_a_shots_is_worked_as_a_photo_of_its_own(paired_order):
     photos = _photos(paired_order)
     in_line = {name for name, p in photos.items() if p.status is PhotoStatus.INGESTED}
     assert in_line == {"DCIM/100CANON/IMG_0001.CRW", "DCIM/100CANON/DSC_0002.NEF", "RAW/K_0003.KDC",
+                       "A/DSC_0008.dng", "B/DSC_0008.dng",
                        "DCIM/100CANON/IMG_0004.CRW", "DCIM/100CANON/IMG_0004.JPG",   # another moment
                        "DCIM/100CANON/IMG_0005.CRW", "DCIM/100CANON/IMG_0005.JPG",   # another picture
                        "DCIM/100CANON/IMG_0006.JPG"}                                 # its RAW is broken
@@ -115,7 +123,7 @@ def test_the_status_says_which_jpegs_were_set_aside_and_why(paired_order, capsys
     assert "DCIM/100CANON/IMG_0001.JPG: the camera's JPEG of DCIM/100CANON/IMG_0001.CRW" in out
     assert "IMG_0006.CRW" in out and "IMG_0006.JPG:" not in out
     ingest = next(line.split() for line in out.splitlines() if line.startswith("Ingest "))
-    assert ingest[1:6] == ["12", "8", "8", "0", "1"]       # in, finished, passes, sent back, failed: the broken RAW
+    assert ingest[1:6] == ["16", "10", "10", "0", "1"]       # in, finished, passes, sent back, failed: the broken RAW
 
 
 def test_a_shots_files_go_to_one_batch_raw_first_wherever_they_sort():
