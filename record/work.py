@@ -91,6 +91,30 @@ def raws_of_the_same_shot(session: Session, photo: Photo) -> list[Photo]:
     return [raw for raw in found if raw.id != photo.id and shot_name(raw.source_name) == stem]
 
 
+def camera_jpeg_reason(jpeg: str, raw: str) -> str:
+    """Why the JPEG ``jpeg`` is set aside: the camera's own copy of the RAW ``raw`` (:func:`is_camera_jpeg`)."""
+    return (f"{jpeg}: the camera's JPEG of {raw} (shot RAW+JPEG: the same camera, second and picture); the RAW is "
+            "worked, the JPEG kept in the archive.")
+
+
+def is_camera_jpeg(photo: Photo) -> bool:
+    """A JPEG set aside at ingest as the camera's copy of a RAW (:func:`camera_jpeg_reason`)."""
+    return photo.status is PhotoStatus.DUPLICATE and photo.kind == "jpeg" and \
+        (photo.reason or "").startswith(f"{photo.source_name}: the camera's JPEG of ")
+
+
+def folded_camera_jpegs(photos: list[Photo]) -> tuple[list[Photo], str | None]:
+    """``photos`` without the camera's JPEGs of RAW+JPEG shots, and one line saying how many those were (None
+    without any): a RAW+JPEG wedding sets aside thousands, which would bury the photos that need someone."""
+    jpegs = [p for p in photos if is_camera_jpeg(p)]
+    if not jpegs:
+        return photos, None
+    named = ", ".join(sorted(p.source_name for p in jpegs)[:2]) + (", ..." if len(jpegs) > 2 else "")
+    return [p for p in photos if not is_camera_jpeg(p)], (
+        f"{len(jpegs)} camera JPEG(s) of RAW+JPEG shots ({named}): each shot's RAW is worked, the JPEG kept in the "
+        "archive")
+
+
 def shot_name(source_name: str) -> str:
     """A card file's name without its folder and extension, case folded: a camera gives a RAW+JPEG shot's two
     files the same."""

@@ -172,8 +172,7 @@ def _record(order_id: int, photo: Photo, first_stage: str, signals: CullSignals 
                 photo.reason = f"{photo.source_name}: same bytes as {first.source_name}; not processed twice."
             elif (raw := _raw_of_the_same_shot(session, photo, signals)) is not None:
                 photo.status, photo.duplicate_of = PhotoStatus.DUPLICATE, raw.id
-                photo.reason = (f"{photo.source_name}: the camera's JPEG of {raw.source_name} (shot RAW+JPEG: the "
-                                "same camera, second and picture); the RAW is worked, the JPEG kept in the archive.")
+                photo.reason = work.camera_jpeg_reason(photo.source_name, raw.source_name)
         photo = work.add_photo(session, photo, first_stage=first_stage)    # the row, if refused before
         if signals is not None and photo.status is PhotoStatus.INGESTED:
             signals.photo_id = photo.id

@@ -117,10 +117,13 @@ def test_a_jpeg_only_like_a_shots_is_worked_as_a_photo_of_its_own(paired_order):
     assert same_second[0].camera_model == same_second[1].camera_model
 
 
-def test_the_status_says_which_jpegs_were_set_aside_and_why(paired_order, capsys):
+def test_the_status_says_how_many_jpegs_were_set_aside_and_why_in_one_line(paired_order, capsys):
     assert main(["status", str(paired_order)]) == 0
     out = capsys.readouterr().out
-    assert "DCIM/100CANON/IMG_0001.JPG: the camera's JPEG of DCIM/100CANON/IMG_0001.CRW" in out
+    not_delivered = out.split("Not delivered:")[1].strip().splitlines()
+    assert [line for line in not_delivered if "camera JPEG" in line] == [
+        "  [duplicate] 5 camera JPEG(s) of RAW+JPEG shots (A/DSC_0008.JPG, B/DSC_0008.JPG, "
+        "...): each shot's RAW is worked, the JPEG kept in the archive"]
     assert "IMG_0006.CRW" in out and "IMG_0006.JPG:" not in out
     ingest = next(line.split() for line in out.splitlines() if line.startswith("Ingest "))
     assert ingest[1:6] == ["16", "10", "10", "0", "1"]       # in, finished, passes, sent back, failed: the broken RAW

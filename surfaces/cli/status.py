@@ -10,6 +10,7 @@ from surfaces.terminal import shown
 
 def print_order(order_id: int, *, brief: bool = False) -> None:
     """One order as a lead reads it (``brief``: without the delivery's path, which the caller prints last)."""
+    from record import work
     from record.models import OrderStatus, PhotoStatus
     from surfaces.actions import orders
     from tasks.progress import next_step, waiting_title
@@ -45,9 +46,12 @@ def print_order(order_id: int, *, brief: bool = False) -> None:
     print(tables.stage_summary(found.stages))
     if found.not_delivered:
         print("\nNot delivered:")
-        for photo in found.not_delivered:
+        listed, camera_jpegs = work.folded_camera_jpegs(found.not_delivered)
+        for photo in listed:
             reason = f"{photo.source_name}: {photo.reason}" if photo.status is PhotoStatus.CHART else photo.reason
             print(f"  [{photo.status.value}] {shown(reason or photo.source_name)}")
+        if camera_jpegs:
+            print(f"  [duplicate] {shown(camera_jpegs)}")
     if order.delivery_path and not brief:
         print(f"\nDelivery: {shown(order.delivery_path)}")
 
