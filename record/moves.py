@@ -59,18 +59,21 @@ WORK_EVENT: dict[WorkStatus, EventKind] = {
 P = PhotoStatus
 ALLOWED_PHOTO: dict[PhotoStatus, frozenset[PhotoStatus]] = {
     P.INGESTED: frozenset({P.FAILED, P.HELD, P.PASSED, P.CULLED, P.CHART}),
-    P.PASSED: frozenset({P.DELIVERED}),
+    # PASSED, DELIVERED -> DUPLICATE: a camera JPEG that stood in for its unreadable RAW gives way to the RAW
+    # copied again (tasks/ingest.py)
+    P.PASSED: frozenset({P.DELIVERED, P.DUPLICATE}),
     P.FAILED: frozenset(),
     P.HELD: frozenset({P.PASSED}),
     P.REJECTED: frozenset(),
     P.DUPLICATE: frozenset(),
-    P.DELIVERED: frozenset({P.INGESTED}),   # a client revision sends it back into the line
+    P.DELIVERED: frozenset({P.INGESTED, P.DUPLICATE}),   # INGESTED: a client revision sends it back into the line
     P.CULLED: frozenset(),
     P.CHART: frozenset(),
 }
 PHOTO_EVENT: dict[PhotoStatus, EventKind] = {
     P.CULLED: EventKind.REJECTED,
     P.CHART: EventKind.SET_ASIDE,
+    P.DUPLICATE: EventKind.SET_ASIDE,
     P.INGESTED: EventKind.REVISED,
     P.FAILED: EventKind.FAILED,
     P.HELD: EventKind.HELD,

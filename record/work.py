@@ -81,14 +81,23 @@ def raws_of_the_same_shot(session: Session, photo: Photo) -> list[Photo]:
     same camera (make and model) and the same second on its clock, and the same file name but for the extension,
     in any folder of the card (a camera may write the RAW to one card and the JPEG to the other). None without
     the camera and the time: nothing to tell the shot by."""
+    return _same_shot(session, photo, "raw", col(Photo.status).not_in([PhotoStatus.REJECTED, PhotoStatus.DUPLICATE]))
+
+
+def stand_ins_of(session: Session, raw: Photo) -> list[Photo]:
+    """The order's JPEGs that may be the camera's own copy of ``raw`` (as :func:`raws_of_the_same_shot`) and
+    that went through the line while it could not be read, to QC's pass or the delivery: nothing is open on them."""
+    return _same_shot(session, raw, "jpeg", col(Photo.status).in_([PhotoStatus.PASSED, PhotoStatus.DELIVERED]))
+
+
+def _same_shot(session: Session, photo: Photo, kind: str, status) -> list[Photo]:  # noqa: ANN001 - a condition
     if not (photo.camera_model and photo.capture_time):
         return []
     stem = shot_name(photo.source_name)
     found = session.exec(select(Photo).where(
-        Photo.order_id == photo.order_id, Photo.kind == "raw", Photo.camera_make == photo.camera_make,
-        Photo.camera_model == photo.camera_model, Photo.capture_time == photo.capture_time,
-        col(Photo.status).not_in([PhotoStatus.REJECTED, PhotoStatus.DUPLICATE]))).all()
-    return [raw for raw in found if raw.id != photo.id and shot_name(raw.source_name) == stem]
+        Photo.order_id == photo.order_id, Photo.kind == kind, Photo.camera_make == photo.camera_make,
+        Photo.camera_model == photo.camera_model, Photo.capture_time == photo.capture_time, status)).all()
+    return [other for other in found if other.id != photo.id and shot_name(other.source_name) == stem]
 
 
 def camera_jpeg_reason(jpeg: str, raw: str) -> str:

@@ -19,9 +19,9 @@ from sqlmodel import Session
 
 from tasks.runs import line_of
 from record.db import transaction
-from record.models import CullSignals, Photo, PhotoStatus
+from record.models import INGEST, CullSignals, Photo, PhotoStatus
 from record import cull as cull_record
-from record import work
+from record import moves, work
 from tasks.runners import give_back_memory
 from tasks.errors import PhotoError, as_retryable, retry_only_retryable, transient_cause
 from tasks.files import (
@@ -177,7 +177,31 @@ def _record(order_id: int, photo: Photo, first_stage: str, signals: CullSignals 
         if signals is not None and photo.status is PhotoStatus.INGESTED:
             signals.photo_id = photo.id
             cull_record.add_signals(session, signals)
+            _give_way(session, photo, signals)
     return photo
+
+
+def _distance(phash: str, other: str) -> int:
+    """Bits apart of two perceptual hashes (16 hex digits each)."""
+    return (int(phash, 16) ^ int(other, 16)).bit_count()
+
+
+def _give_way(session: Session, raw: Photo, signals: CullSignals) -> None:
+    """``raw`` is in the line now, copied again after it could not be read: the camera's JPEG of it, which went
+    through the line in its place (to QC's pass or the delivery), is set aside as its duplicate, so the next
+    package holds the RAW's photo, not both. A JPEG still being worked is left as it is: both go on."""
+    if raw.kind != PhotoKind.RAW.value or not signals.phash:
+        return
+    for jpeg in work.stand_ins_of(session, raw):
+        measured = cull_record.signals_for(session, jpeg.id)
+        if measured is None or not measured.phash or _distance(measured.phash, signals.phash) > SAME_SHOT_HASH_DISTANCE:
+            continue
+        reason = work.camera_jpeg_reason(jpeg.source_name, raw.source_name) + \
+            " It stood in for the RAW while the RAW could not be read."
+        moves.move_photo(session, jpeg, PhotoStatus.DUPLICATE, stage=INGEST, actor=work.AUTO_WORKER, reason=reason)
+        jpeg.duplicate_of = raw.id
+        session.add(jpeg)
+        get_run_logger().warning("%s", reason)
 
 
 def _raw_of_the_same_shot(session: Session, photo: Photo, signals: CullSignals | None) -> Photo | None:
@@ -194,7 +218,7 @@ def _raw_of_the_same_shot(session: Session, photo: Photo, signals: CullSignals |
         measured = cull_record.signals_for(session, raw.id)
         if measured is None or not measured.phash:
             continue
-        distance = (int(measured.phash, 16) ^ int(signals.phash, 16)).bit_count()
+        distance = _distance(measured.phash, signals.phash)
         if distance <= SAME_SHOT_HASH_DISTANCE:
             likely.append((raw.source_name.rpartition("/")[0] != folder, distance, raw.source_name, raw))
     return min(likely, key=lambda found: found[:3])[3] if likely else None

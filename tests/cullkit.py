@@ -13,6 +13,7 @@ import rawpy
 from PIL import Image
 
 from tasks.pixels.colour import srgb_encode
+from tasks.pixels.metadata import read_metadata
 from tasks.synthetic import DngMeta, write_dng
 from tests.conftest import sample
 
@@ -88,4 +89,20 @@ def write_jpeg(path: Path, picture: np.ndarray, taken: datetime) -> Path:
     exif = Image.Exif()
     exif[0x0132] = taken.strftime("%Y:%m:%d %H:%M:%S")
     image.save(path, quality=95, exif=exif)
+    return path
+
+
+def camera_jpeg(path: Path, picture_of: Path, *, like: Path | None = None) -> Path:
+    """The JPEG a camera writes beside a RAW: ``picture_of``'s picture (LibRaw's rendering, camera white
+    balance), with the make, model and capture second of ``like`` (default: the same RAW) in its EXIF."""
+    meta = read_metadata(like or picture_of)
+    with rawpy.imread(str(picture_of)) as raw:
+        rgb = raw.postprocess(use_camera_wb=True, output_bps=8)
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = meta.camera_make, meta.camera_model
+    taken = meta.capture_time.strftime("%Y:%m:%d %H:%M:%S")
+    exif[0x0132] = taken
+    exif.get_ifd(0x8769)[0x9003] = taken
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rgb).save(path, quality=92, exif=exif)
     return path

@@ -1,6 +1,7 @@
 """A card file refused because its copy was broken, copied again as the refusal asks: the order's next run takes
 the new copy. Delivered already, the order runs again as its next revision, and the new package holds the photo
-with the rest; the photo keeps its row, with its refusal and its ingest in its history. A refused file nobody
+with the rest, in place of the camera's JPEG that stood in for it; the photo keeps its row, with its refusal and
+its ingest in its history. A refused file nobody
 copied again is not read again, and a delivered order with nothing copied again is not run again. Real camera
 files, the command line on the tests' Prefect server."""
 
@@ -17,10 +18,11 @@ from record.db import transaction
 from record.models import INGEST, EventKind, OrderStatus, PhotoStatus
 from surfaces.actions.orders import create_order
 from tasks.ingest import copied_again
+from tests import cullkit as kit
 from tests.conftest import sample
 from tests.flowkit import Delivery, cli
 
-BROKEN = "DCIM/IMG_0003.CRW"
+BROKEN, STAND_IN = "DCIM/IMG_0003.CRW", "DCIM/IMG_0003.JPG"
 
 
 def _copy(name: str, to: Path, *, keep: float = 1.0) -> Path:
@@ -46,6 +48,7 @@ def test_a_broken_copy_copied_again_reaches_the_next_revision_of_a_delivered_ord
     _copy("nikon_d1.nef", card / "DCIM" / "DSC_0001.NEF")
     _copy("canon_powershot_s40.crw", card / "DCIM" / "IMG_0002.CRW")
     _copy("canon_eos_d30.crw", card / BROKEN, keep=0.5)          # the card reader gave up half way
+    kit.camera_jpeg(card / STAND_IN, sample("canon_eos_d30.crw"))    # shot RAW+JPEG: its JPEG is whole
     code, created = cli("order", "create", "--client", "Mara", "--shoot", "portrait", "--from", str(card),
                         "--no-selection")
     assert code == 0, created
@@ -53,7 +56,7 @@ def test_a_broken_copy_copied_again_reaches_the_next_revision_of_a_delivered_ord
     code, ran = cli("order", "run", str(order_id))
     assert code == 0, ran
     first = Path(ran.strip().splitlines()[-1])
-    assert Delivery(first).delivered_sources() == {"DCIM/DSC_0001.NEF", "DCIM/IMG_0002.CRW"}
+    assert Delivery(first).delivered_sources() == {"DCIM/DSC_0001.NEF", "DCIM/IMG_0002.CRW", STAND_IN}
     refused = _photos(order_id)[BROKEN]
     assert refused.status is PhotoStatus.REJECTED
     status = cli("status", str(order_id))[1]
@@ -77,10 +80,13 @@ def test_a_broken_copy_copied_again_reaches_the_next_revision_of_a_delivered_ord
         history = [e.kind for e in work.events(session, order_id) if e.photo_id == photo.id and e.stage == INGEST]
     assert order.status is OrderStatus.DELIVERED and order.revisions == 1
     assert history == [EventKind.REJECTED, EventKind.INGESTED]
+    stand_in = _photos(order_id)[STAND_IN]                          # the JPEG gave way to its RAW
+    assert stand_in.status is PhotoStatus.DUPLICATE and stand_in.duplicate_of == photo.id
+    assert "stood in for the RAW" in stand_in.reason
     status = cli("status", str(order_id))[1]
     assert BROKEN not in status
     ingest = next(line.split() for line in status.splitlines() if line.startswith("Ingest "))
-    assert ingest[1:3] == ["3", "3"]              # photos in, finished: the file copied again counts once
+    assert ingest[1:3] == ["4", "4"]              # photos in, finished: the file copied again counts once
 
 
 def test_only_a_refused_file_copied_again_is_read_again(studio, tmp_path):

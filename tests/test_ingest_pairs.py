@@ -7,13 +7,10 @@ the real ingest flow on the tests' Prefect server, `postline status` as the stud
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-import rawpy
-from PIL import Image
 
 from flows.ingest import ingest_flow
 from record import work
@@ -22,25 +19,8 @@ from record.models import PhotoStatus
 from surfaces.actions.orders import create_order
 from surfaces.cli import main
 from tasks.ingest import by_shot
-from tasks.pixels.metadata import read_metadata
 from tests import cullkit as kit
 from tests.conftest import sample
-
-
-def camera_jpeg(path: Path, picture_of: Path, *, like: Path | None = None) -> Path:
-    """The JPEG a camera writes beside a RAW: ``picture_of``'s picture (LibRaw's rendering, camera white
-    balance), with the make, model and capture second of ``like`` (default: the same RAW) in its EXIF."""
-    meta = read_metadata(like or picture_of)
-    with rawpy.imread(str(picture_of)) as raw:
-        rgb = raw.postprocess(use_camera_wb=True, output_bps=8)
-    exif = Image.Exif()
-    exif[0x010F], exif[0x0110] = meta.camera_make, meta.camera_model
-    taken = meta.capture_time.strftime("%Y:%m:%d %H:%M:%S")
-    exif[0x0132] = taken
-    exif.get_ifd(0x8769)[0x9003] = taken
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(rgb).save(path, quality=92, exif=exif)
-    return path
 
 
 def _copy(name: str, to: Path, *, keep: float = 1.0) -> Path:
@@ -54,19 +34,19 @@ def _copy(name: str, to: Path, *, keep: float = 1.0) -> Path:
 def paired_card(tmp_path_factory) -> Path:
     card = tmp_path_factory.mktemp("paired") / "card"
     folder = card / "DCIM" / "100CANON"
-    camera_jpeg(folder / "IMG_0001.JPG", _copy("canon_powershot_g2.crw", folder / "IMG_0001.CRW"))
-    camera_jpeg(folder / "DSC_0002.JPG", _copy("nikon_d1.nef", folder / "DSC_0002.NEF"))  # sorts before its RAW
-    camera_jpeg(card / "JPG" / "K_0003.JPG", _copy("kodak_dc120.kdc", card / "RAW" / "K_0003.KDC"))  # two cards
+    kit.camera_jpeg(folder / "IMG_0001.JPG", _copy("canon_powershot_g2.crw", folder / "IMG_0001.CRW"))
+    kit.camera_jpeg(folder / "DSC_0002.JPG", _copy("nikon_d1.nef", folder / "DSC_0002.NEF"))  # sorts before its RAW
+    kit.camera_jpeg(card / "JPG" / "K_0003.JPG", _copy("kodak_dc120.kdc", card / "RAW" / "K_0003.KDC"))  # two cards
     _copy("canon_powershot_s40.crw", folder / "IMG_0004.CRW")       # a second S40: its frame 4, another moment
-    camera_jpeg(folder / "IMG_0004.JPG", sample("canon_powershot_s40_b.crw"))
+    kit.camera_jpeg(folder / "IMG_0004.JPG", sample("canon_powershot_s40_b.crw"))
     _copy("canon_powershot_s40_b.crw", folder / "IMG_0005.CRW")     # the same camera and second, another picture
-    camera_jpeg(folder / "IMG_0005.JPG", sample("kodak_dc50.kdc"), like=sample("canon_powershot_s40_b.crw"))
+    kit.camera_jpeg(folder / "IMG_0005.JPG", sample("kodak_dc50.kdc"), like=sample("canon_powershot_s40_b.crw"))
     _copy("canon_eos_d30.crw", folder / "IMG_0006.CRW", keep=0.5)   # the RAW's copy broke; its JPEG did not
-    camera_jpeg(folder / "IMG_0006.JPG", sample("canon_eos_d30.crw"))
+    kit.camera_jpeg(folder / "IMG_0006.JPG", sample("canon_eos_d30.crw"))
     scene, taken = kit.linear("nikon_d1.nef"), datetime(2026, 6, 20, 15, 0, 0)   # two bodies of one model, in step:
     for body, picture in (("A", scene), ("B", kit.shifted(scene, 0.02))):        # the same moment, the same number
         (card / body).mkdir()
-        camera_jpeg(card / body / "DSC_0008.JPG", kit.write_frame(card / body / "DSC_0008.dng", picture, taken))
+        kit.camera_jpeg(card / body / "DSC_0008.JPG", kit.write_frame(card / body / "DSC_0008.dng", picture, taken))
     return card
 
 
