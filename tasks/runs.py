@@ -149,8 +149,9 @@ def _copied_again(order_id: int) -> list[str]:
 
 def _take_order(order_id: int, run_id: str, run_name: str) -> dict:
     """Take the order for this run, in one transaction with what a run's start does: record the line on the
-    order's first start, put back the claims a dead run left, mark it running. A delivered order runs again, as
-    its next revision, when card files its ingest refused have been copied again since (:func:`_copied_again`)."""
+    order's first start, put back the claims a dead run left, mark it running. A delivered order runs again when
+    card files its ingest refused have been copied again since (:func:`_copied_again`): its delivery is made
+    again with them, in place (not a client's revision: the order's revision rounds stay)."""
     gone = _judge(order_id, run_id)
     dead = gone[0] if gone else None
     late = _copied_again(order_id)
@@ -167,10 +168,10 @@ def _take_order(order_id: int, run_id: str, run_name: str) -> dict:
             session.add(order)
         delivered = order.status is OrderStatus.DELIVERED and order.delivery_path and Path(order.delivery_path).exists()
         again = ""
-        if delivered and late:
-            delivered, order.revisions = False, order.revisions + 1
-            again = (f", revision {order.revisions}: {len(late)} card file(s) refused before were copied again "
-                     f"since the delivery ({', '.join(late[:5])}{', ...' if len(late) > 5 else ''})")
+        if delivered and late:      # the same delivery, made again whole: not a client's revision
+            delivered = False
+            again = (f": {len(late)} card file(s) refused before were copied again since the delivery "
+                     f"({', '.join(late[:5])}{', ...' if len(late) > 5 else ''}); the delivery is made again with them")
         released = 0
         if not delivered:
             released = work.release_interrupted(session, order_id, run=run_id)
@@ -201,8 +202,8 @@ def start_order(order_id: int, run_id: str, run_name: str, wait: bool = False) -
             time.sleep(get_settings().run_heartbeat_seconds)
             continue
         if started["copied_again"]:
-            get_run_logger().warning("order %s was delivered; it runs again as its next revision for the card files "
-                                     "refused before and copied again since: %s", order_id,
+            get_run_logger().warning("order %s was delivered; it runs again, and its delivery is made again, for the "
+                                     "card files refused before and copied again since: %s", order_id,
                                      ", ".join(started["copied_again"]))
         if started["released"]:
             get_run_logger().warning("order %s: %d photo(s) a stopped run was holding are queued again",

@@ -1,9 +1,9 @@
 """A card file refused because its copy was broken, copied again as the refusal asks: the order's next run takes
-the new copy. Delivered already, the order runs again as its next revision, and the new package holds the photo
-with the rest, in place of the camera's JPEG that stood in for it; the photo keeps its row, with its refusal and
-its ingest in its history. A refused file nobody
-copied again is not read again, and a delivered order with nothing copied again is not run again. Real camera
-files, the command line on the tests' Prefect server."""
+the new copy. Delivered already, the order runs again and its delivery is made again, in place, with the photo
+and the rest, the photo in place of the camera's JPEG that stood in for it (not a client's revision); the photo
+keeps its row, with its refusal and its ingest in its history. A refused file nobody copied again is not read
+again, and a delivered order with nothing copied again is not run again. Real camera files, the command line on
+the tests' Prefect server."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def studio(home, prefect_api, monkeypatch):
     return home
 
 
-def test_a_broken_copy_copied_again_reaches_the_next_revision_of_a_delivered_order(studio, tmp_path):
+def test_a_broken_copy_copied_again_joins_the_delivery_of_a_delivered_order_run_again(studio, tmp_path):
     card = tmp_path / "card"
     _copy("nikon_d1.nef", card / "DCIM" / "DSC_0001.NEF")
     _copy("canon_powershot_s40.crw", card / "DCIM" / "IMG_0002.CRW")
@@ -69,7 +69,7 @@ def test_a_broken_copy_copied_again_reaches_the_next_revision_of_a_delivered_ord
     code, revised = cli("order", "run", str(order_id))
     assert code == 0, revised
     package = Path(revised.strip().splitlines()[-1])
-    assert package != first and first.exists()                       # a new revision; the first one stays
+    assert package == first                                          # the same delivery, made again whole
     assert Delivery(package).delivered_sources() == {"DCIM/DSC_0001.NEF", "DCIM/IMG_0002.CRW", BROKEN}
     assert Delivery(package).mismatches() == []
     photo = _photos(order_id)[BROKEN]
@@ -78,7 +78,7 @@ def test_a_broken_copy_copied_again_reaches_the_next_revision_of_a_delivered_ord
     with transaction() as session:
         order = work.get_order(session, order_id)
         history = [e.kind for e in work.events(session, order_id) if e.photo_id == photo.id and e.stage == INGEST]
-    assert order.status is OrderStatus.DELIVERED and order.revisions == 1
+    assert order.status is OrderStatus.DELIVERED and order.revisions == 0          # no client's revision
     assert history == [EventKind.REJECTED, EventKind.INGESTED]
     stand_in = _photos(order_id)[STAND_IN]                          # the JPEG gave way to its RAW
     assert stand_in.status is PhotoStatus.DUPLICATE and stand_in.duplicate_of == photo.id

@@ -41,8 +41,8 @@ SIDECAR_EXTENSIONS = frozenset(  # edit/catalogue/thumbnail files found next to 
     ".xmp .thm .pp3 .dop .on1 .cos .acr .arp .aae .db .ini .ctg .lrv .json .md5".split())
 _KINDS = {PhotoKind.RAW: RAW_EXTENSIONS, PhotoKind.JPEG: JPEG_EXTENSIONS, PhotoKind.TIFF: TIFF_EXTENSIONS}
 
-RECOPY = ("Re-copy it from the card into the order's card folder: the order's next run takes the new copy (a "
-          "delivered order's, as its next revision); the rest of the order goes on.")
+RECOPY = ("Re-copy it from the card into the order's card folder: the order's next run takes the new copy (run a "
+          "delivered order again: its delivery is made again with it); the rest of the order goes on.")
 WRONG_FILE = "Check that the right file was delivered; the rest of the order goes on."
 _FLIP_TO_ORIENTATION = {0: 1, 1: 2, 2: 4, 3: 3, 4: 5, 5: 8, 6: 6, 7: 7}  # LibRaw flip -> EXIF
 _MAGIC = {  # file start -> (what it is, is a RAW container); CRW and CR3 are recognised in _signature()
