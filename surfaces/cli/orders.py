@@ -142,7 +142,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     create.add_argument("--package", type=_count, metavar="N", help="album photos in the client's package: the most "
                         "they pick in the gallery (default: no album picks)")
     create.set_defaults(func=cmd_order_create)
-    run = order.add_parser("run", help="run (or resume) an order through the line; prints the delivery package last")
+    run = order.add_parser("run", help="run (or resume) an order through the line; prints the delivery package last",
+                           description="Run (or resume) an order through the line; prints the delivery package last. "
+                           "Card files not yet in the order, and files its ingest refused that were copied again "
+                           "into its card folder since, are taken in first. A delivered order runs again only for "
+                           "such refused files copied again: its delivery is then made again, in place, with them.")
     run.add_argument("order_id", type=int)
     run.add_argument("--wait", action="store_true",
                      help="if another run of the order is live, wait for it to end, then carry on (default: refuse)")
