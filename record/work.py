@@ -139,12 +139,13 @@ def refused_copies(session: Session, order_id: int) -> dict[str, tuple[int, str,
     return {name: (size, sha, at if at.tzinfo else at.replace(tzinfo=UTC)) for name, size, sha, at in rows}
 
 
-def add_photo(session: Session, photo: Photo, *, first_stage: str | None) -> Photo:
-    """Record a photo found on the card, its ingest event, and (if it entered the line) its first work item. A
-    card file refused before and now copied again (:func:`refused_copies`) keeps its row: the row takes the new
-    copy's checksum, archive copy, metadata, status and reason, and the new ingest event is the photo's next."""
+def add_photo(session: Session, photo: Photo, *, first_stage: str | None, again: bool = False) -> Photo:
+    """Record a photo found on the card, its ingest event, and (if it entered the line) its first work item.
+    ``again``: a card file refused before and now copied again (:func:`refused_copies`); it keeps its row, which
+    takes the new copy's checksum, archive copy, metadata, status and reason, and the new ingest event is the
+    photo's next."""
     refused = session.exec(select(Photo).where(Photo.order_id == photo.order_id, Photo.source_name == photo.source_name,
-                                               Photo.status == PhotoStatus.REJECTED)).first()
+                                               Photo.status == PhotoStatus.REJECTED)).first() if again else None
     if refused is not None:
         for field in Photo.model_fields:
             if field not in ("id", "order_id", "source_name", "created_at"):

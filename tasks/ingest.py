@@ -161,9 +161,11 @@ def _cull_signals(photo: Photo) -> CullSignals:
                        phash=s.phash, seconds=s.seconds)
 
 
-def _record(order_id: int, photo: Photo, first_stage: str, signals: CullSignals | None = None) -> Photo:
+def _record(order_id: int, photo: Photo, first_stage: str, signals: CullSignals | None = None, *,
+            again: bool = False) -> Photo:
     """The photo, its first work item and its cull signals, in one transaction. A photo already in the line (the
-    same bytes, or the RAW of the shot this is the camera's JPEG of) is recorded as a duplicate of it."""
+    same bytes, or the RAW of the shot this is the camera's JPEG of) is recorded as a duplicate of it. ``again``:
+    the card file was refused before and copied again since (:func:`copied_again`): its row is kept."""
     with transaction() as session:
         if photo.status is PhotoStatus.INGESTED:
             first = work.find_by_checksum(session, order_id, photo.sha256)
@@ -173,11 +175,12 @@ def _record(order_id: int, photo: Photo, first_stage: str, signals: CullSignals 
             elif (raw := _raw_of_the_same_shot(session, photo, signals)) is not None:
                 photo.status, photo.duplicate_of = PhotoStatus.DUPLICATE, raw.id
                 photo.reason = work.camera_jpeg_reason(photo.source_name, raw.source_name)
-        photo = work.add_photo(session, photo, first_stage=first_stage)    # the row, if refused before
+        photo = work.add_photo(session, photo, first_stage=first_stage, again=again)
         if signals is not None and photo.status is PhotoStatus.INGESTED:
             signals.photo_id = photo.id
             cull_record.add_signals(session, signals)
-            _give_way(session, photo, signals)
+            if again:
+                _give_way(session, photo, signals)
     return photo
 
 
@@ -224,7 +227,7 @@ def _raw_of_the_same_shot(session: Session, photo: Photo, signals: CullSignals |
     return min(likely, key=lambda found: found[:3])[3] if likely else None
 
 
-def _ingest_one(order_id: int, card: Path, name: str, first_stage: str) -> Photo | None:
+def _ingest_one(order_id: int, card: Path, name: str, first_stage: str, *, again: bool = False) -> Photo | None:
     """Examine and record one card file; None when it has gone from the card folder since the scan.
     A failure of the machine is raised; a file that cannot be read for a reason of its own is rejected."""
     try:
@@ -237,7 +240,7 @@ def _ingest_one(order_id: int, card: Path, name: str, first_stage: str) -> Photo
         photo = _rejected(order_id, name, f"{name}: cannot be read ({exc.strerror or type(exc).__name__}). "
                                           "Copy it onto the card folder again; the rest of the order goes on.")
     signals = _cull_signals(photo) if photo.status is PhotoStatus.INGESTED else None
-    return _record(order_id, photo, first_stage, signals)
+    return _record(order_id, photo, first_stage, signals, again=again)
 
 
 @task(name="ingest-batch", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_only_retryable)
@@ -249,12 +252,13 @@ def ingest_batch(order_id: int, card_folder: str, names: list[str]) -> dict[str,
     counts = {"ingested": 0, "rejected": 0, "duplicate": 0, "skipped": 0}
     with transaction() as session:
         known = work.known_sources(session, order_id)
-    known -= copied_again(order_id, card, set(names) & known)
+    again = copied_again(order_id, card, set(names) & known)
+    known -= again
     todo = [name for name in names if name not in known]
     counts["skipped"] = len(names) - len(todo)
     for index, name in enumerate(todo):
         try:
-            photo = _ingest_one(order_id, card, name, stages[0])
+            photo = _ingest_one(order_id, card, name, stages[0], again=name in again)
         except Exception as exc:
             stop = as_retryable(exc, order_id=order_id, folder=archive_dir(order_id),
                                 needed=lambda: bytes_still_needed(order_id, stages, [(card, n) for n in todo[index:]]))
