@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -98,6 +99,22 @@ def keep_record_private(path: Path) -> None:
                         "for its owner only", file, mode, RECORD_FILE_MODE)
 
 
+def _write_ahead(cursor) -> None:  # noqa: ANN001 - a sqlite3 cursor
+    """Put the record in WAL mode (once set, it stays in the file). On a new record, still in SQLite's default
+    mode, another process may hold its write lock (creating the tables, or switching it to WAL itself): SQLite
+    then refuses at once, "database is locked", without waiting (its busy handler would deadlock). Tried again
+    for up to SQLITE_BUSY_SECONDS: one of four processes opening a new record together failed so."""
+    deadline = time.monotonic() + SQLITE_BUSY_SECONDS
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 @lru_cache(maxsize=8)
 def _engine_for(url: str) -> Engine:
     if url.startswith("sqlite"):
@@ -115,7 +132,7 @@ def _engine_for(url: str) -> Engine:
         def _pragmas(dbapi_conn, _record):  # noqa: ANN001
             dbapi_conn.isolation_level = None  # let SQLAlchemy's "begin" below open transactions
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
+            _write_ahead(cur)
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             # Checkpoints run after a commit, outside the writers' turn (record.sqlite_writes), not inside the

@@ -155,6 +155,30 @@ def test_several_processes_opening_a_new_record_at_once_all_open_it(empty_record
     assert differences(empty_record) == []
 
 
+def test_a_new_sqlite_record_whose_write_lock_another_process_holds_is_opened_once_it_is_free(home):
+    """The race the test above can lose, made certain: a new record file, still in SQLite's default mode, whose
+    write lock another connection holds (as a process creating the tables does). SQLite refuses the switch to WAL
+    at once, without its busy wait; postline tries again until the lock is free, then opens the record."""
+    import sqlite3
+    import threading
+
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "record.db"
+    path.touch()
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.5, lambda: holder.execute("COMMIT"))
+    release.start()
+    started = time.monotonic()
+    engine = get_engine(f"sqlite:///{path}")
+    release.join()
+    assert time.monotonic() - started >= 0.4                     # it waited for the lock, then opened the record
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    assert "photos" in inspect(engine).get_table_names()
+    holder.close()
+
+
 def test_a_record_from_a_newer_postline_is_refused_with_what_to_do(empty_record):
     engine = create_engine(empty_record)
     schema.upgrade(engine)
