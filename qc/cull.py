@@ -154,7 +154,7 @@ def suggest(session: Session, order_id: int) -> list[Suggestion]:
         best = number is not None and best_of[number].id == photo.id
         if number is not None and not best:
             kept = best_of[number]
-            near = _distance(signals, recorded[kept.id]) <= spec.duplicate_hash_distance
+            near = hash_distance(signals, recorded[kept.id]) <= spec.duplicate_hash_distance
             reasons.append(Reason.DUPLICATE if near else Reason.BURST_NOT_BEST)
             notes.append(f"group {number}'s best frame is {kept.source_name}")
         elif best:
@@ -164,5 +164,6 @@ def suggest(session: Session, order_id: int) -> list[Suggestion]:
     return out
 
 
-def _distance(a: CullSignals, b: CullSignals) -> int:
+def hash_distance(a: CullSignals, b: CullSignals) -> int:
+    """Bits apart of two photos' perceptual hashes (of 64)."""
     return int(np.bitwise_count(np.uint64(int(a.phash, 16)) ^ np.uint64(int(b.phash, 16))))
