@@ -23,8 +23,8 @@ import numpy as np
 from sqlmodel import Session
 
 from config.line import CullSpec
+from record import clocks, work
 from record import cull as cull_record
-from record import work
 from record.models import CullSignals, CullVerdict, Photo, PhotoStatus
 
 NOT_IN_LINE = (PhotoStatus.REJECTED, PhotoStatus.DUPLICATE)
@@ -51,8 +51,9 @@ class Suggestion:
     signals: CullSignals | None
 
 
-def _groups(frames: list[tuple[Photo, CullSignals]], spec: CullSpec) -> list[list[int]]:
-    """Indices of ``frames`` joined into groups of two or more (burst and near-duplicate links)."""
+def _groups(frames: list[tuple[Photo, CullSignals]], spec: CullSpec, times: list) -> list[list[int]]:
+    """Indices of ``frames`` joined into groups of two or more (burst and near-duplicate links); ``times``: when
+    each was taken (record.clocks.taken: each body's clock set right)."""
     parent = list(range(len(frames)))
 
     def root(i: int) -> int:
@@ -65,9 +66,9 @@ def _groups(frames: list[tuple[Photo, CullSignals]], spec: CullSpec) -> list[lis
     for i in range(len(frames)):
         distance = np.bitwise_count(hashes[i + 1:] ^ hashes[i])
         near = np.flatnonzero(distance <= max(spec.burst_hash_distance, spec.duplicate_hash_distance)) + i + 1
-        taken = frames[i][0].capture_time
+        taken = times[i]
         for j in near:
-            other = frames[j][0].capture_time
+            other = times[j]
             close = taken is not None and other is not None and abs((other - taken).total_seconds()) <= spec.burst_seconds
             d = distance[j - i - 1]
             if (close and d <= spec.burst_hash_distance) or d <= spec.duplicate_hash_distance:
@@ -122,8 +123,10 @@ def suggest(session: Session, order_id: int) -> list[Suggestion]:
     photos = [p for p in work.photos(session, order_id) if p.status not in NOT_IN_LINE]
     recorded = cull_record.signals_of(session, order_id)
     frames = [(p, recorded[p.id]) for p in photos if p.id in recorded and recorded[p.id].phash]
-    frames.sort(key=lambda f: (f[0].capture_time is None, f[0].capture_time or 0, f[0].source_name))
-    groups = sorted(_groups(frames, spec), key=min)
+    shifts = clocks.shifts(session, order_id)
+    in_order = clocks.shooting_order(shifts)
+    frames.sort(key=lambda f: in_order(f[0]))
+    groups = sorted(_groups(frames, spec, [clocks.taken(p, shifts) for p, _ in frames]), key=min)
     group_of = {frames[i][0].id: (number, members) for number, members in enumerate(groups, 1) for i in members}
 
     closed: dict[int, tuple[bool, str | None]] = {}

@@ -159,6 +159,8 @@ class Photo(SQLModel, table=True):
     orientation: int | None = None
     camera_make: str | None = Field(default=None, max_length=80)
     camera_model: str | None = Field(default=None, max_length=80)
+    camera_serial: str | None = Field(default=None, max_length=40, description="The body's serial number, if the "
+                                      "file declares one: tells two bodies of one model apart (record.clocks).")
     lens: str | None = Field(default=None, max_length=120)
     capture_time: NaiveDatetime | None = Field(default=None, description="Camera clock, as the camera wrote it.")
     iso: float | None = None
@@ -349,6 +351,20 @@ class QcMark(SQLModel, table=True):
     note: str = Field(default="", max_length=500, description="The lead's reason and note for the region.")
     actor: str = Field(max_length=80)
     at: datetime = Field(default_factory=utcnow)
+
+
+class ClockShift(SQLModel, table=True):
+    """How far one camera body's clock was off during an order's shoot, as a lead set it: its photos were taken
+    at ``capture_time + seconds`` (record.clocks). The camera's own time stays in ``photos.capture_time``."""
+    __tablename__ = "clock_shifts"
+    __table_args__ = (UniqueConstraint("order_id", "camera", name="uq_clock_shift_camera"),)
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    camera: str = Field(max_length=200, description="The body, as record.clocks.camera_of names it.")
+    seconds: float
+    how: str = Field(max_length=300, description="What the lead gave: a shift, or two photos of one moment.")
+    set_by: str = Field(max_length=80)
+    set_at: datetime = Field(default_factory=utcnow)
 
 
 class PersonRole(StrEnum):

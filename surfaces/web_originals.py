@@ -19,7 +19,7 @@ from config.settings import get_settings
 from qc import cull
 from qc.gates import DecisionError
 from qc.originals import ORIGINALS, CullReason, suggested_culls
-from record import work
+from record import clocks, work
 from record.db import transaction
 from record.models import CullVerdict, Photo
 from surfaces.actions import gates
@@ -50,6 +50,8 @@ def frames(order_id: int) -> tuple[list[list[Frame]], list[Frame]]:
     with transaction() as session:
         work.get_order(session, order_id)
         waiting = ORIGINALS.waiting(session, order_id)
+        in_order = clocks.shooting_order(clocks.shifts(session, order_id))
+        waiting = dict(sorted(waiting.items(), key=lambda pair: in_order(pair[1])))     # as the day went
         suggestions = {s.photo: s for s in cull.suggest(session, order_id)}
         culls = {c.photo: c for c in suggested_culls(session, order_id, list(waiting))}
     groups: dict[int, list[Frame]] = {}

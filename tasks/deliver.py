@@ -24,7 +24,7 @@ from prefect.logging import get_run_logger
 from presets.recipe import Recipe, load_recipe, load_recipe_file
 from config.settings import get_settings
 from presets.model import Preset
-from record import history, moves, work
+from record import clocks, history, moves, work
 from record.db import transaction
 from record.models import DELIVERY, Order, OrderStatus, Photo, PhotoStatus, utcnow
 from tasks import package
@@ -100,6 +100,7 @@ def delivery(order_id: int, photo_ids: Collection[int] | None = None) -> Deliver
         finals = work.finished_outputs(session, order_id, [s.key for s in line.stages], photo_ids)
         ready = [(p, finals.get(p.id)) for p in everything if p.status in (PhotoStatus.PASSED, PhotoStatus.DELIVERED)]
         worked = history.worked(session, order_id) if photo_ids is None else {}
+        shifts = clocks.shifts(session, order_id)
     not_delivered = [{"source_name": p.source_name, "source_sha256": p.sha256 or None, "status": p.status.value,
                       "reason": p.reason}
                      for p in everything if p.status not in (PhotoStatus.PASSED, PhotoStatus.DELIVERED)]
@@ -112,9 +113,11 @@ def delivery(order_id: int, photo_ids: Collection[int] | None = None) -> Deliver
             f"Order {order_id}: nothing was delivered: no photo passed ({len(not_delivered)} not delivered; "
             f"`postline status {order_id}` gives each one's reason). No package was written.", summary, not_delivered)
     folder = order_folder(order.id, order.client, order.created_at.year)
-    ready.sort(key=lambda pair: (pair[0].capture_time is None, pair[0].capture_time or 0, pair[0].source_name))
+    in_order = clocks.shooting_order(shifts)      # each body's clock set right: the sequence numbers follow the day
+    ready.sort(key=lambda pair: in_order(pair[0]))
     jobs = [Job(photo_id=p.id, source_name=p.source_name, source_sha256=p.sha256, original_path=p.original_path,
-                master_path=final.output_path, master_sha256=final.output_sha256, fallback=_fallback(p))
+                master_path=final.output_path, master_sha256=final.output_sha256, fallback=_fallback(p),
+                clock_shift=clocks.shift_of(p, shifts).total_seconds())
             for p, final in ready]
     studio = Studio(name=settings.studio_name, artist=settings.artist, copyright=settings.studio_copyright,
                     email=settings.studio_email, phone=settings.studio_phone, website=settings.studio_website,

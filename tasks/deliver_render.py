@@ -20,6 +20,7 @@ import json
 import os
 import zipfile
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,7 @@ class Job:
     master_path: str
     master_sha256: str | None
     fallback: dict[str, str] = field(default_factory=dict)   # EXIF the record knows (camera, lens, capture time)
+    clock_shift: float = 0.0     # seconds its camera's clock was behind (record.clocks): its files' times set right
 
 
 @dataclass(frozen=True)
@@ -90,8 +92,9 @@ def internal(recipe: Recipe, album: bool) -> list[Rendition]:
 
 def render_key(job: Job, recipe: Recipe, studio: Studio, album: bool) -> str:
     """What a photo's delivered files are made from, as one key: the same key, the same files."""
+    shifted = [job.clock_shift] if job.clock_shift else []      # unshifted photos keep the keys they had
     return hashlib.sha256(json.dumps([recipe.digest(), asdict(studio), album, job.master_sha256, job.source_sha256,
-                                      job.fallback], sort_keys=True, default=str).encode()).hexdigest()[:16]
+                                      job.fallback, *shifted], sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def cache_folder(order_id: int, job: Job, recipe: Recipe, studio: Studio, album: bool) -> Path:
@@ -221,6 +224,7 @@ def render(order_id: int, job: Job, recipe: Recipe, studio: Studio, album: bool,
                                   keep_serials=recipe.metadata.keep_serials, fallback=job.fallback)
     elif job.fallback:
         kept = tags.Kept(exif=dict(job.fallback))
+    kept = kept.shifted(timedelta(seconds=job.clock_shift))
     folder.mkdir(parents=True, exist_ok=True)
     codes = master_codes(master)
     del master                  # the file's bytes (100 MB at 24 MP) are not kept while the renditions are made

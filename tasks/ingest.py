@@ -138,6 +138,7 @@ def _examine(order_id: int, card: Path, name: str) -> Photo:
         return photo
     photo.width, photo.height, photo.orientation = meta.width, meta.height, meta.orientation
     photo.camera_make, photo.camera_model, photo.lens = meta.camera_make, meta.camera_model, meta.lens
+    photo.camera_serial = meta.camera_serial
     photo.capture_time, photo.iso = meta.capture_time, meta.iso
     photo.exposure_time, photo.f_number, photo.focal_length = meta.exposure_time, meta.f_number, meta.focal_length
     return photo

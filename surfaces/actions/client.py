@@ -21,7 +21,7 @@ from config.secret import installation_secret
 from config.settings import get_settings
 from qc.gates import DecisionError
 from qc.selection import CLIENT, Favourite, SelectionDecision
-from record import links, selection, work
+from record import clocks, links, selection, work
 from record.db import transaction
 from record.models import ClientLink, LinkPurpose, OrderStatus, Photo, PhotoStatus, utcnow
 from surfaces.actions import gates
@@ -172,6 +172,7 @@ def gallery(order_id: int) -> GalleryView:
         waiting = CLIENT.waiting(session, order_id)
         picks = selection.picks(session, order_id)
         photos = work.photos(session, order_id)
+        in_order = clocks.shooting_order(clocks.shifts(session, order_id))
     if waiting:
         mode, shown = GalleryMode.SELECTING, [photo for photo, _ in waiting.values()]
     elif order.status is OrderStatus.DELIVERED:
@@ -184,7 +185,7 @@ def gallery(order_id: int) -> GalleryView:
         mode, shown = GalleryMode.PREPARING, []
     rows = [GalleryPhoto(id=p.id, name=p.source_name, favourite=picks[p.id].favourite if p.id in picks else None,
                          album=p.id in picks and picks[p.id].album, note=picks[p.id].note if p.id in picks else "")
-            for p in sorted(shown, key=lambda p: p.source_name)]
+            for p in sorted(shown, key=in_order)]           # as the day went, each camera's clock set right
     return GalleryView(order_id=order_id, client=order.client, studio=get_settings().studio_name, mode=mode,
                        photos=rows, package=order.package_count or 0, revisions=order.revisions)
 

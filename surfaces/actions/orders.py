@@ -12,7 +12,7 @@ from config.errors import Invalid
 from config.line import Line
 from presets.model import DEFAULT_FOR_SHOOT, load_preset
 from config.links import get_link_settings
-from record import rounds, runs, selection, stats, work
+from record import clocks, rounds, runs, selection, stats, work
 from record.db import transaction
 from record.models import QC_GATE, Order, Photo, PhotoStatus, ShootType, utcnow
 from surfaces.terminal import has_control, shown
@@ -141,6 +141,7 @@ class OrderView:
     calibration: object | None       # tasks.pixels.calibrate.CalibrationResult, when the session was calibrated
     selection: selection.Waiting | None = None     # the order waits for its client's selection
     picks: dict[str, int] | None = None            # once chosen: favourites, graded only, album, notes
+    cameras: tuple[clocks.Camera, ...] = ()        # its camera bodies and their clocks (record.clocks)
 
 
 def client_wait(session, order_id: int) -> selection.Waiting | None:  # noqa: ANN001 - sqlmodel.Session
@@ -161,7 +162,7 @@ def view(order_id: int) -> OrderView:
                           picks={"favourites": sum(p.favourite for p in picked),
                                  "graded only": sum(not p.favourite for p in picked),
                                  "album": sum(p.album for p in picked), "notes": sum(bool(p.note) for p in picked)}
-                          if picked else None)
+                          if picked else None, cameras=tuple(clocks.cameras(session, order_id)))
     if order.calibration_json:
         from tasks.pixels.calibrate import CalibrationResult
 

@@ -1,4 +1,5 @@
-"""`postline order create|run|use-line|revise`: client orders, through :mod:`surfaces.actions.orders`."""
+"""`postline order create|run|use-line|revise|cameras|clock`: client orders, through :mod:`surfaces.actions.orders`
+(and :mod:`surfaces.actions.cameras` for the cameras' clocks)."""
 
 from __future__ import annotations
 
@@ -124,6 +125,61 @@ def cmd_order_use_line(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shift(text: str):  # noqa: ANN202 - a timedelta
+    from surfaces.actions.cameras import parse_shift
+
+    try:
+        return parse_shift(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def cmd_order_cameras(args: argparse.Namespace) -> int:
+    from record.clocks import NO_CAMERA, describe
+    from surfaces.actions import cameras
+
+    found = cameras.cameras(args.order_id)
+    if not found:
+        print(f"Order {args.order_id}: no photo in the line yet (`postline order run {args.order_id}` takes the card in).")
+        return 0
+    print(f"Order {args.order_id}: {len(found)} camera(s), the first to shoot first")
+    for camera in found:
+        span = (f"{camera.first:%Y-%m-%d %H:%M:%S} to {camera.last:%Y-%m-%d %H:%M:%S} on its clock" if camera.first
+                else "no capture time in its files")
+        print(f"  {shown(camera.name)}: {camera.photos} photo(s), {span}")
+        if camera.how:
+            print(f"      clock set right by {describe(camera.shift)}: {shown(camera.how)}")
+        elif camera.name != NO_CAMERA and not camera.serial:
+            print("      its files give no serial number: every body of this model is counted here")
+    named = [c for c in found if c.name != NO_CAMERA]
+    if len(named) > 1 and not any(c.how for c in named):
+        print("Their clocks are taken as they were: if they were not in step, the delivery's numbers, the gallery and "
+              "the bursts mix the day up. Set one right with two photos of the same moment:\n"
+              f"  postline order clock {args.order_id} --match PHOTO_OF_THAT_CAMERA PHOTO_OF_ANOTHER\n"
+              f"or by how far it was off: postline order clock {args.order_id} --camera NAME --by +3m12s")
+    return 0
+
+
+def cmd_order_clock(args: argparse.Namespace) -> int:
+    from record.clocks import describe
+    from surfaces.actions import cameras
+    from surfaces.cli.errors import CliError
+
+    if args.camera and args.by is None:
+        raise CliError(f"--camera needs --by: how far its clock was behind, e.g. `postline order clock "
+                       f"{args.order_id} --camera {args.camera!r} --by +3m12s` (- if it was ahead)")
+    if args.match and args.by is not None:
+        raise CliError("--match sets the shift from the two photos' times: leave --by out")
+    done = cameras.set_clock(args.order_id, actor=args.actor, camera=args.camera, shift=args.by,
+                             match=tuple(args.match) if args.match else None)
+    print(f"Order {args.order_id}: {shown(done.camera)}'s clock set right by {describe(done.shift)} "
+          f"({shown(done.how)}): its {done.photos} photo(s) are now placed by that time.")
+    if done.delivered:
+        print(f"The order was delivered before this: its package keeps the old numbers and times. "
+              f"`postline deliver {args.order_id}` packs it again in the new order.")
+    return 0
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     order = sub.add_parser("order", help="create and run client orders").add_subparsers(
         dest="action", required=True, metavar="ACTION")
@@ -161,3 +217,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         metavar="PHOTO:STAGE[:NOTE]", help="a photo to redo, the stage to redo it in, what to change")
     revise.add_argument("--as", dest="actor", default="client", help="who asked (default: client)")
     revise.set_defaults(func=cmd_order_revise)
+    cameras = order.add_parser("cameras", help="the order's camera bodies: photos, when each shot on its own clock, "
+                               "and the shift a lead set")
+    cameras.add_argument("order_id", type=int)
+    cameras.set_defaults(func=cmd_order_cameras)
+    clock = order.add_parser(
+        "clock", help="set a camera body's clock right for the order, so its photos fall in place among the others'",
+        description="Set a camera body's clock right for the order. The delivery's sequence numbers and its files' "
+        "capture times, the client's gallery, the cull's order and its bursts then place that body's photos by the "
+        "time set right. The originals keep the time the camera wrote. Setting a body again replaces its shift.")
+    clock.add_argument("order_id", type=int)
+    how = clock.add_mutually_exclusive_group(required=True)
+    how.add_argument("--match", nargs=2, metavar=("PHOTO", "REFERENCE"),
+                     help="PHOTO (of the body to set) was taken at the same moment as REFERENCE (of another body): "
+                     "names on the card, or file names alone")
+    how.add_argument("--camera", metavar="NAME", help="the body, as `postline order cameras` names it (or a part only "
+                     "it has, such as its serial '#1234'); with --by")
+    clock.add_argument("--by", type=_shift, metavar="SHIFT", help="how far its clock was behind: +3m12s, -1h, +0:03:12 "
+                       "(-: it was ahead)")
+    clock.add_argument("--as", dest="actor", default="lead", help="who sets it (recorded; default: lead)")
+    clock.set_defaults(func=cmd_order_clock)

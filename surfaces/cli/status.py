@@ -10,7 +10,7 @@ from surfaces.terminal import shown
 
 def print_order(order_id: int, *, brief: bool = False) -> None:
     """One order as a lead reads it (``brief``: without the delivery's path, which the caller prints last)."""
-    from record import work
+    from record import clocks, work
     from record.models import OrderStatus, PhotoStatus
     from surfaces.actions import orders
     from tasks.progress import next_step, waiting_title
@@ -38,6 +38,8 @@ def print_order(order_id: int, *, brief: bool = False) -> None:
         print(f"Waiting on: {shown(waiting_title(found.line, order.waiting_on))}")
         print(f"Next: {next_step(order, found.line)}")
     print(disk_line(order))
+    if cameras := clocks.summary(order.id, list(found.cameras)):
+        print(f"Cameras: {shown(cameras)}")
     if found.selection is not None:
         print("Client selection: " + selection_state(found.selection))
     elif found.picks:

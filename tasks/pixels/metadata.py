@@ -75,6 +75,7 @@ class PhotoMeta:
     exposure_time: float | None  # seconds
     f_number: float | None
     focal_length: float | None  # mm
+    camera_serial: str | None = None  # the body's serial number (EXIF BodySerialNumber, DNG CameraSerialNumber)
 
 
 class UnreadablePhoto(PhotoError):
@@ -110,7 +111,7 @@ def _read_raw(path: Path, size: int) -> PhotoMeta:
     with open(path, "rb") as f:
         head = f.read(1 << 16)
         declared_end = _declared_data_end(f)
-        make, model, camera_clock = _camera_ids(f, head, size)
+        make, model, camera_clock, serial = _camera_ids(f, head, size)
     if declared_end > size:
         raise _fail(path, f"the file is truncated: it ends at byte {size:,} but its image data runs "
                           f"to byte {declared_end:,} (incomplete copy)")
@@ -136,7 +137,7 @@ def _read_raw(path: Path, size: int) -> PhotoMeta:
     return PhotoMeta(
         PhotoKind.RAW, w, h, _FLIP_TO_ORIENTATION.get(s.flip, 1), make, model, lens.strip() or None, ts,
         _positive(other.iso_speed), _positive(other.shutter_speed), _positive(other.aperture),
-        _positive(other.focal_length))
+        _positive(other.focal_length), serial)
 
 
 def _libraw_problem(e: rawpy.LibRawError, head: bytes) -> tuple[str, str]:
@@ -242,8 +243,8 @@ def _declared_data_end(f) -> int:
     return end
 
 
-def _camera_ids(f, head: bytes, size: int) -> tuple[str | None, str | None, datetime | None]:
-    """(make, model, capture time if LibRaw would get it wrong); None where unknown."""
+def _camera_ids(f, head: bytes, size: int) -> tuple[str | None, str | None, datetime | None, str | None]:
+    """(make, model, capture time if LibRaw would get it wrong, the body's serial number); None where unknown."""
     try:
         if head[6:14] == b"HEAPCCDR":
             e = "<" if head[:2] == b"II" else ">"
@@ -252,15 +253,36 @@ def _camera_ids(f, head: bytes, size: int) -> tuple[str | None, str | None, date
             make, model, *_ = found.get(0x080A, b"").split(b"\0") + [b"", b""]
             # 0x180E holds the camera clock as seconds since 1970; rawpy would shift it by the local zone
             secs = struct.unpack_from(e + "I", found[0x180E])[0] if len(found.get(0x180E, b"")) >= 4 else 0
-            return _text(make), _text(model), datetime(1970, 1, 1) + timedelta(seconds=secs) if secs else None
+            return _text(make), _text(model), datetime(1970, 1, 1) + timedelta(seconds=secs) if secs else None, None
         if head.startswith(b"FUJIFILM"):
-            return "FUJIFILM", _text(head[0x1C:0x3C].split(b"\0")[0]), None
+            return "FUJIFILM", _text(head[0x1C:0x3C].split(b"\0")[0]), None, None
         cmt1 = head.find(b"CMT1") if head[4:12] == b"ftypcrx " else -1  # CR3: TIFF IFD0 in a box
         t = _Tiff(f, cmt1 + 4 if cmt1 >= 0 else 0)
         ifd0, _ = t.ifd(t.first)
-        return _text(t.value(ifd0.get(271, (0, 0, b"")))), _text(t.value(ifd0.get(272, (0, 0, b"")))), None
+        make, model = _text(t.value(ifd0.get(271, (0, 0, b"")))), _text(t.value(ifd0.get(272, (0, 0, b""))))
     except _PARSE_ERRORS:
-        return None, None, None
+        return None, None, None, None
+    cmt2 = head.find(b"CMT2") if cmt1 >= 0 else -1                      # CR3: the EXIF IFD in the next box
+    return make, model, None, _tiff_serial(t, ifd0, cmt2 + 4 if cmt2 >= 0 else None)
+
+
+def _tiff_serial(t: _Tiff, ifd0: dict, exif_box: int | None) -> str | None:
+    """The body's serial number a TIFF-based RAW declares: DNG's CameraSerialNumber in IFD0, else EXIF's
+    BodySerialNumber. Maker notes are not read: their serials differ by maker, and old ones hold other numbers."""
+    try:
+        if 0xC62F in ifd0:
+            return _serial(t.value(ifd0[0xC62F]))
+        if exif_box is not None:
+            t = _Tiff(t.f, exif_box)
+            at = t.first
+        elif 0x8769 in ifd0 and isinstance(pointer := t.value(ifd0[0x8769]), tuple) and pointer:
+            at = pointer[0]
+        else:
+            return None
+        exif, _ = t.ifd(at)
+        return _serial(t.value(exif[0xA431])) if 0xA431 in exif else None
+    except _PARSE_ERRORS:
+        return None
 
 
 _CIFF_WANTED = (0x080A, 0x180E)  # "Make\0Model\0", capture time
@@ -332,7 +354,8 @@ def _read_pillow(path: Path, kind: PhotoKind) -> PhotoMeta:
         _PIL_KIND[fmt], w, h, orientation, _text(exif.get(0x010F)), _text(exif.get(0x0110)),
         _text(sub.get(0xA434)), _exif_time(sub.get(0x9003) or exif.get(0x0132)),
         _positive(iso[0] if isinstance(iso, tuple) and iso else iso),
-        _positive(sub.get(0x829A)), _positive(sub.get(0x829D)), _positive(sub.get(0x920A)))
+        _positive(sub.get(0x829A)), _positive(sub.get(0x829D)), _positive(sub.get(0x920A)),
+        _serial(exif.get(0xC62F) or sub.get(0xA431)))
 
 
 # ---------------------------------------------------------------- small helpers
@@ -341,6 +364,15 @@ def _text(v) -> str | None:
     if isinstance(v, bytes):
         v = v.decode("utf-8", errors="replace")
     return (v.strip("\0 \t\r\n") or None) if isinstance(v, str) else None
+
+
+def _serial(v) -> str | None:
+    """A serial number as the record keeps it: printable ASCII, at most 40 characters (None if it is not one: a
+    file's bytes reach the lead's screen)."""
+    text = _text(v)
+    if not text or len(text) > 40 or not all(32 <= ord(c) < 127 for c in text):
+        return None
+    return text
 
 
 def _positive(v) -> float | None:

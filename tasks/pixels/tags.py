@@ -20,7 +20,7 @@ and Lightroom write them (Pillow shows them as latin-1). XMP structures need the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pyexiv2
@@ -62,6 +62,18 @@ class Kept:
             return datetime.strptime(value, EXIF_TIME) if value else None
         except ValueError:
             return None
+
+    def shifted(self, shift: timedelta) -> Kept:
+        """The same, its capture times set right by ``shift`` (a camera clock that was off: record.clocks)."""
+        if not shift:
+            return self
+        exif = dict(self.exif)
+        for key in ("Exif.Photo.DateTimeOriginal", "Exif.Photo.DateTimeDigitized"):
+            try:
+                exif[key] = (datetime.strptime(exif[key], EXIF_TIME) + shift).strftime(EXIF_TIME)
+            except (KeyError, ValueError, OverflowError):
+                continue
+        return Kept(exif, self.xmp)
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,7 @@ class DngMeta:
     capture_time: datetime = datetime(2026, 6, 20, 14, 30, 0)
     orientation: int = 1                 # TIFF/EXIF orientation 1..8 (6 = rotate 90 CW to view)
     lens: str = "Synthetic 50mm f/1.8"
+    serial: str | None = None            # the body's serial number (DNG CameraSerialNumber), if any
 
 
 def _rationals(values) -> list[int]:
@@ -152,7 +153,8 @@ def write_dng(path, scene_linear_srgb: np.ndarray, meta: DngMeta = DngMeta()) ->
         with tifffile.TiffWriter(tmp, byteorder="<", bigtiff=False) as tiff:
             tiff.write(_mosaic(scene), photometric=32803, subfiletype=0, metadata=None, software=False,
                        datetime=meta.capture_time.strftime("%Y:%m:%d %H:%M:%S"),
-                       extratags=[(271, ASCII, 0, meta.make, True), (272, ASCII, 0, meta.model, True)] + tags)
+                       extratags=[(271, ASCII, 0, meta.make, True), (272, ASCII, 0, meta.model, True)] + tags
+                       + ([(50735, ASCII, 0, meta.serial, True)] if meta.serial else []))
         _append_exif(tmp, meta)
         os.replace(tmp, path)
     finally:
