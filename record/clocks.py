@@ -11,7 +11,6 @@ by make and model only, so two such bodies of one model are one camera here."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,7 +20,7 @@ from record.models import ClockShift, Photo, PhotoStatus, utcnow
 
 NOT_SHOT = (PhotoStatus.REJECTED, PhotoStatus.DUPLICATE)   # never in the line, or a copy of a photo that is
 NO_CAMERA = "(no camera named)"
-LARGEST_SHIFT = timedelta(days=400)                         # a clock a year off (a battery that ran flat), not more
+LARGEST_SHIFT = timedelta(days=36525)   # a clock reset to its maker's year by a flat battery is years off; not a century
 
 
 def camera_of(photo: Photo) -> str | None:
@@ -104,7 +103,7 @@ def set_shift(session: Session, order_id: int, camera: str, shift: timedelta, *,
     set before for it is replaced. Does not commit."""
     if abs(shift) > LARGEST_SHIFT:
         raise ValueError(f"a shift of {describe(shift)} is more than a clock is ever off: check the value "
-                         "(the most is 400 days)")
+                         "(the most is 100 years)")
     row = session.exec(select(ClockShift).where(ClockShift.order_id == order_id, ClockShift.camera == camera)).first()
     row = row or ClockShift(order_id=order_id, camera=camera, seconds=0.0, how="", set_by=actor)
     row.seconds, row.how, row.set_by, row.set_at = shift.total_seconds(), how[:300], actor[:80], utcnow()
@@ -123,8 +122,3 @@ def describe(shift: timedelta) -> str:
     parts = [f"{int(days)}d" if days else "", f"{int(hours)}h" if hours else "", f"{int(minutes)}m" if minutes else "",
              (f"{rest:g}s" if rest else "")]
     return sign + ("".join(parts) or "0s")
-
-
-def in_shooting_order(session: Session, order_id: int, photos: Iterable[Photo]) -> list[Photo]:
-    """``photos`` (of one order) in the order they were taken."""
-    return sorted(photos, key=shooting_order(shifts(session, order_id)))

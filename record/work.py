@@ -124,6 +124,41 @@ def folded_camera_jpegs(photos: list[Photo]) -> tuple[list[Photo], str | None]:
         "archive")
 
 
+FOLD_FROM = 3      # files given one reason: listed one by one up to this many, then in one line
+
+
+def folded(photos: list[Photo]) -> tuple[list[Photo], list[tuple[PhotoStatus, str]]]:
+    """``photos`` to list one by one, and lines (status, what) each standing for several: the camera's JPEGs of
+    RAW+JPEG shots (:func:`folded_camera_jpegs`), and :data:`FOLD_FROM` or more files refused or set aside for
+    the same reason (a hybrid shooter's hundreds of video clips, a card reader's run of broken copies), which
+    would bury the photos that need someone. Each line names the first files and how many."""
+    rest, jpegs = folded_camera_jpegs(photos)
+    groups: dict[tuple[PhotoStatus, str | None], list[Photo]] = {}
+    for photo in rest:
+        groups.setdefault((photo.status, _shared_reason(photo)), []).append(photo)
+    lines, alone = [], set()
+    for (status, why), members in groups.items():
+        if why is None or len(members) < FOLD_FROM:
+            alone.update(p.id for p in members)
+            continue
+        names = sorted(p.source_name for p in members)
+        more = ", ..." if len(names) > 3 else ""
+        lines.append((status, f"{len(members)} files ({', '.join(names[:3])}{more}): {why}"))
+    if jpegs:
+        lines.insert(0, (PhotoStatus.DUPLICATE, jpegs))
+    return [p for p in rest if p.id in alone], lines
+
+
+def _shared_reason(photo: Photo) -> str | None:
+    """A photo's reason without its own name, when the reason is "<name>: why" and names nothing else of it (so
+    other files can share it); None otherwise."""
+    head = f"{photo.source_name}: "
+    if not photo.reason or not photo.reason.startswith(head):
+        return None
+    why = photo.reason[len(head):]
+    return None if shot_name(photo.source_name) in why.casefold() else why
+
+
 def shot_name(source_name: str) -> str:
     """A card file's name without its folder and extension, case folded: a camera gives a RAW+JPEG shot's two
     files the same."""

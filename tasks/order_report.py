@@ -91,10 +91,10 @@ def publish_order_report(order_id: int) -> None:
                   f"{cell('automatic QC' if e.actor == work.AUTO_WORKER else e.actor)} | {cell(e.reason or '')} |"
                   for e, name in sent_back]
     if trouble:
-        listed, camera_jpegs = work.folded_camera_jpegs(trouble)
+        listed, folds = work.folded(trouble)
         lines += ["", "**Not delivered:**", ""]
         lines += [f"- `{p.source_name}` ({p.status.value}): {p.reason}" for p in listed]
-        lines += [f"- (duplicate) {cell(camera_jpegs)}"] if camera_jpegs else []
+        lines += [f"- ({status.value}) {cell(line)}" for status, line in folds]
     run_id = order_run_id(order_id) or str(flow_run.root_flow_run_id or flow_run.id)
     put_artifact(f"order-{order_id}-delivery", "markdown", "\n".join(lines),
                  f"Order {order_id}: delivery and per-stage summary, rework reasons, who did each stage", run_id)

@@ -34,6 +34,7 @@ EXPECTED = {
     ("surfaces.actions.delivery", "NotDeliveredYet"): (2, 422), ("record.people", "PeopleError"): (2, 422),
     ("record.rounds", "RevisionError"): (2, 422), ("qc.gates", "DecisionError"): (2, 422),
     ("surfaces.cli.errors", "CliError"): (2, 422), ("surfaces.actions.orders", "CardError"): (2, 422),
+    ("surfaces.actions.cameras", "ClockError"): (2, 422),
     ("tasks.pixels.contract", "ParamsError"): (2, 422), ("tasks.pixels.layout", "LayoutError"): (2, 422),
     ("surfaces.web_upload", "TooLarge"): (2, 413), ("surfaces.web_upload", "BadForm"): (2, 400),
     # not this person's to do

@@ -48,12 +48,12 @@ def print_order(order_id: int, *, brief: bool = False) -> None:
     print(tables.stage_summary(found.stages))
     if found.not_delivered:
         print("\nNot delivered:")
-        listed, camera_jpegs = work.folded_camera_jpegs(found.not_delivered)
+        listed, lines = work.folded(found.not_delivered)
         for photo in listed:
             reason = f"{photo.source_name}: {photo.reason}" if photo.status is PhotoStatus.CHART else photo.reason
             print(f"  [{photo.status.value}] {shown(reason or photo.source_name)}")
-        if camera_jpegs:
-            print(f"  [duplicate] {shown(camera_jpegs)}")
+        for status, line in lines:
+            print(f"  [{status.value}] {shown(line)}")
     if order.delivery_path and not brief:
         print(f"\nDelivery: {shown(order.delivery_path)}")
 
