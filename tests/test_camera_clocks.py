@@ -143,12 +143,12 @@ def test_what_cannot_be_set_is_refused_with_what_to_give(studio, tmp_path, capsy
 
 
 @pytest.mark.parametrize("text, seconds", [("+3m12s", 192), ("-1h", -3600), ("+1d2h", 93600), ("90s", 90),
-                                           ("+0:03:12", 192), ("-1:00:00", -3600), ("3:12", 192), ("+2.5s", 2.5)])
+                                           ("+0:03:12", 192), ("-1:00:00", -3600), ("+2.5s", 2.5)])
 def test_a_shift_is_read_as_a_lead_writes_it(text, seconds):
     assert parse_shift(text).total_seconds() == seconds
 
 
-@pytest.mark.parametrize("text", ["", "+", "3", "5 minutes", "+3m12", "1:2:3:4"])
+@pytest.mark.parametrize("text", ["", "+", "3", "5 minutes", "+3m12", "1:2:3:4", "1:00", "+3:12"])
 def test_what_is_not_a_shift_is_refused(text):
     with pytest.raises(ValueError, match="is not a shift"):
         parse_shift(text)

@@ -14,7 +14,7 @@ from record.db import transaction
 from record.models import Order, OrderStatus, Photo
 
 _SHIFT = re.compile(r"^([+-])?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
-_CLOCK = re.compile(r"^([+-])?(?:(\d+):)?(\d{1,2}):(\d{2}(?:\.\d+)?)$")
+_CLOCK = re.compile(r"^([+-])?(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$")      # H:MM:SS only: is "1:00" a minute or an hour?
 
 
 class ClockError(Invalid):
@@ -26,7 +26,7 @@ def parse_shift(text: str) -> timedelta:
     text = text.strip().replace(" ", "")
     if m := _CLOCK.match(text):
         sign, hours, minutes, seconds = m.groups()
-        value = timedelta(hours=int(hours or 0), minutes=int(minutes), seconds=float(seconds))
+        value = timedelta(hours=int(hours), minutes=int(minutes), seconds=float(seconds))
     elif (m := _SHIFT.match(text)) and any(m.groups()[1:]):
         sign, days, hours, minutes, seconds = m.groups()
         value = timedelta(days=int(days or 0), hours=int(hours or 0), minutes=int(minutes or 0),
