@@ -51,6 +51,13 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     get_settings.cache_clear()
 
 
+@pytest.fixture
+def home_on_server(home: Path, prefect_api: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh postline home whose runs, the command line's included, go to the session's Prefect server."""
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    return home
+
+
 @pytest.fixture(scope="module")
 def portrait():
     """A real portrait photo (scikit-image's astronaut, 512x512), display sRGB float32 in [0, 1]."""

@@ -64,6 +64,13 @@ def cli(*argv: str) -> tuple[int, str]:
     return code, out.getvalue()
 
 
+def cli_order(card: Path, *, client: str = "Test Client", shoot: str = "portrait") -> int:
+    """`postline order create ... --no-selection` on ``card``: the new order's id (the id alone on its last line)."""
+    code, created = cli("order", "create", "--client", client, "--shoot", shoot, "--from", str(card), "--no-selection")
+    assert code == 0, created
+    return int(created.strip().splitlines()[-1])
+
+
 def paused_run(order_id: int, stage: str) -> str | None:
     """The name of the order's flow run when it is paused waiting on ``stage`` (a stage worked by people or a
     gate); None when it is not."""

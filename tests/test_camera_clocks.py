@@ -23,7 +23,7 @@ from tasks.pixels.metadata import read_metadata
 from tasks.synthetic.dng import DngMeta, write_dng
 from tasks.synthetic.scenes import render_scene
 from tests.conftest import sample
-from tests.flowkit import Delivery, cli
+from tests.flowkit import Delivery, cli, cli_order
 from tests.test_report_flow import artifacts
 
 NOON = datetime(2026, 6, 20, 14, 0, 0)
@@ -58,18 +58,9 @@ def _taken(package: Path, source_name: str) -> str:
     return image.getexif().get_ifd(0x8769)[0x9003]
 
 
-@pytest.fixture
-def studio(home, prefect_api, monkeypatch):
-    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
-    return home
-
-
-def test_a_body_whose_clock_was_behind_is_set_right_and_its_photos_fall_in_place(studio, tmp_path):
+def test_a_body_whose_clock_was_behind_is_set_right_and_its_photos_fall_in_place(home_on_server, tmp_path):
     card = _card(tmp_path / "card")
-    code, created = cli("order", "create", "--client", "Ines & Tom", "--shoot", "wedding", "--from", str(card),
-                        "--no-selection")
-    assert code == 0, created
-    order_id = int(created.strip().splitlines()[-1])
+    order_id = cli_order(card, client="Ines & Tom", shoot="wedding")
     code, ran = cli("order", "run", str(order_id))
     assert code == 0, ran
     package = Path(ran.strip().splitlines()[-1])
@@ -115,11 +106,9 @@ def test_a_body_whose_clock_was_behind_is_set_right_and_its_photos_fall_in_place
     assert "clock set right by +4m50s" in cli("order", "cameras", str(order_id))[1]
 
 
-def test_what_cannot_be_set_is_refused_with_what_to_give(studio, tmp_path, capsys):
+def test_what_cannot_be_set_is_refused_with_what_to_give(home_on_server, tmp_path, capsys):
     card = _card(tmp_path / "card")
-    code, created = cli("order", "create", "--client", "Ines & Tom", "--shoot", "wedding", "--from", str(card),
-                        "--no-selection")
-    order_id = int(created.strip().splitlines()[-1])
+    order_id = cli_order(card, client="Ines & Tom", shoot="wedding")
     assert cli("order", "cameras", str(order_id))[1].startswith(f"Order {order_id}: no photo in the line yet")
     code, ran = cli("order", "run", str(order_id))
     assert code == 0, ran

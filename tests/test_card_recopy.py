@@ -11,8 +11,6 @@ import os
 import time
 from pathlib import Path
 
-import pytest
-
 from record import work
 from record.db import transaction
 from record.models import INGEST, EventKind, OrderStatus, PhotoStatus
@@ -20,7 +18,7 @@ from surfaces.actions.orders import create_order
 from tasks.ingest import copied_again
 from tests import cullkit as kit
 from tests.conftest import sample
-from tests.flowkit import Delivery, cli
+from tests.flowkit import Delivery, cli, cli_order
 
 BROKEN, STAND_IN = "DCIM/IMG_0003.CRW", "DCIM/IMG_0003.JPG"
 
@@ -37,22 +35,13 @@ def _photos(order_id: int) -> dict:
         return {p.source_name: p for p in work.photos(session, order_id)}
 
 
-@pytest.fixture
-def studio(home, prefect_api, monkeypatch):
-    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
-    return home
-
-
-def test_a_broken_copy_copied_again_joins_the_delivery_of_a_delivered_order_run_again(studio, tmp_path):
+def test_a_broken_copy_copied_again_joins_the_delivery_of_a_delivered_order_run_again(home_on_server, tmp_path):
     card = tmp_path / "card"
     _copy("nikon_d1.nef", card / "DCIM" / "DSC_0001.NEF")
     _copy("canon_powershot_s40.crw", card / "DCIM" / "IMG_0002.CRW")
     _copy("canon_eos_d30.crw", card / BROKEN, keep=0.5)          # the card reader gave up half way
     kit.camera_jpeg(card / STAND_IN, sample("canon_eos_d30.crw"))    # shot RAW+JPEG: its JPEG is whole
-    code, created = cli("order", "create", "--client", "Mara", "--shoot", "portrait", "--from", str(card),
-                        "--no-selection")
-    assert code == 0, created
-    order_id = int(created.strip().splitlines()[-1])
+    order_id = cli_order(card, client="Mara", shoot="portrait")
     code, ran = cli("order", "run", str(order_id))
     assert code == 0, ran
     first = Path(ran.strip().splitlines()[-1])
@@ -89,7 +78,7 @@ def test_a_broken_copy_copied_again_joins_the_delivery_of_a_delivered_order_run_
     assert ingest[1:3] == ["4", "4"]              # photos in, finished: the file copied again counts once
 
 
-def test_only_a_refused_file_copied_again_is_read_again(studio, tmp_path):
+def test_only_a_refused_file_copied_again_is_read_again(home_on_server, tmp_path):
     card = tmp_path / "card"
     for name in ("a.CRW", "b.CRW", "c.CRW", "d.CRW"):
         _copy("canon_eos_d30.crw", card / name, keep=0.5)

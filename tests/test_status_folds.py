@@ -7,24 +7,16 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 from record.models import Photo, PhotoStatus
 from record.work import folded
 from tests.conftest import sample
-from tests.flowkit import cli
+from tests.flowkit import cli, cli_order
 from tests.test_report_flow import artifacts
 
 NOT_A_PHOTO = "not a photo type postline reads (camera RAW, JPEG or TIFF). Remove it from the card folder, or convert it."
 
 
-@pytest.fixture
-def studio(home, prefect_api, monkeypatch):
-    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
-    return home
-
-
-def test_files_refused_for_one_reason_are_one_line_and_the_others_each_their_own(studio, tmp_path):
+def test_files_refused_for_one_reason_are_one_line_and_the_others_each_their_own(home_on_server, tmp_path):
     card = tmp_path / "card"
     (card / "DCIM").mkdir(parents=True)
     (card / "CLIP").mkdir()
@@ -36,9 +28,7 @@ def test_files_refused_for_one_reason_are_one_line_and_the_others_each_their_own
     broken = sample("canon_eos_d30.crw").read_bytes()
     (card / "DCIM" / "IMG_0003.CRW").write_bytes(broken[:len(broken) // 2])
     (card / "DCIM" / "IMG_0004.CRW").write_bytes(broken[:len(broken) // 2])
-    code, created = cli("order", "create", "--client", "Ines & Tom", "--shoot", "portrait", "--from", str(card),
-                        "--no-selection")
-    order_id = int(created.strip().splitlines()[-1])
+    order_id = cli_order(card, client="Ines & Tom", shoot="portrait")
     code, ran = cli("order", "run", str(order_id))
     assert code == 0, ran
 
