@@ -124,14 +124,17 @@ def folded_camera_jpegs(photos: list[Photo]) -> tuple[list[Photo], str | None]:
         "archive")
 
 
-FOLD_FROM = 3      # files given one reason: listed one by one up to this many, then in one line
+FOLD_FROM = 10     # files given one reason: listed one by one below this many (each named), then in one line
 
 
-def folded(photos: list[Photo]) -> tuple[list[Photo], list[tuple[PhotoStatus, str]]]:
+def folded(photos: list[Photo], *, fold: bool = True) -> tuple[list[Photo], list[tuple[PhotoStatus, str]]]:
     """``photos`` to list one by one, and lines (status, what) each standing for several: the camera's JPEGs of
     RAW+JPEG shots (:func:`folded_camera_jpegs`), and :data:`FOLD_FROM` or more files refused or set aside for
     the same reason (a hybrid shooter's hundreds of video clips, a card reader's run of broken copies), which
-    would bury the photos that need someone. Each line names the first files and how many."""
+    would bury the photos that need someone. Each line names the first files and how many. ``fold`` False: every
+    photo listed."""
+    if not fold:
+        return photos, []
     rest, jpegs = folded_camera_jpegs(photos)
     groups: dict[tuple[PhotoStatus, str | None], list[Photo]] = {}
     for photo in rest:

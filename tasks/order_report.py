@@ -95,6 +95,7 @@ def publish_order_report(order_id: int) -> None:
         lines += ["", "**Not delivered:**", ""]
         lines += [f"- `{p.source_name}` ({p.status.value}): {p.reason}" for p in listed]
         lines += [f"- ({status.value}) {cell(line)}" for status, line in folds]
+        lines += [f"- (`postline status {order_id} --all` lists each file)"] if folds else []
     run_id = order_run_id(order_id) or str(flow_run.root_flow_run_id or flow_run.id)
     put_artifact(f"order-{order_id}-delivery", "markdown", "\n".join(lines),
                  f"Order {order_id}: delivery and per-stage summary, rework reasons, who did each stage", run_id)

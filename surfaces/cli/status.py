@@ -8,8 +8,9 @@ from surfaces.cli import tables
 from surfaces.terminal import shown
 
 
-def print_order(order_id: int, *, brief: bool = False) -> None:
-    """One order as a lead reads it (``brief``: without the delivery's path, which the caller prints last)."""
+def print_order(order_id: int, *, brief: bool = False, every_file: bool = False) -> None:
+    """One order as a lead reads it (``brief``: without the delivery's path, which the caller prints last;
+    ``every_file``: each file not delivered on its own line, none folded with others of the same reason)."""
     from record import clocks, work
     from record.models import OrderStatus, PhotoStatus
     from surfaces.actions import orders
@@ -48,12 +49,14 @@ def print_order(order_id: int, *, brief: bool = False) -> None:
     print(tables.stage_summary(found.stages))
     if found.not_delivered:
         print("\nNot delivered:")
-        listed, lines = work.folded(found.not_delivered)
+        listed, lines = work.folded(found.not_delivered, fold=not every_file)
         for photo in listed:
             reason = f"{photo.source_name}: {photo.reason}" if photo.status is PhotoStatus.CHART else photo.reason
             print(f"  [{photo.status.value}] {shown(reason or photo.source_name)}")
         for status, line in lines:
             print(f"  [{status.value}] {shown(line)}")
+        if lines:
+            print(f"  (`postline status {order_id} --all` lists each file)")
     if order.delivery_path and not brief:
         print(f"\nDelivery: {shown(order.delivery_path)}")
 
@@ -96,7 +99,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from surfaces.actions import orders
 
     if args.order_id is not None:
-        print_order(args.order_id)
+        print_order(args.order_id, every_file=args.all)
         return 0
     now = utcnow()
     rows = [[o.id, o.client, o.shoot.value, o.status.value + _client(wait, now), o.due or "-", photos,
@@ -119,4 +122,6 @@ def _client(wait, now) -> str:  # noqa: ANN001 - record.selection.Waiting, datet
 def add_parser(sub: argparse._SubParsersAction) -> None:
     status = sub.add_parser("status", help="all orders, or one order's photos and stages")
     status.add_argument("order_id", type=int, nargs="?")
+    status.add_argument("--all", action="store_true", help="with an order: every file not delivered on its own line "
+                        "(by default, ten or more refused for one reason are one line)")
     status.set_defaults(func=cmd_status)
