@@ -25,9 +25,9 @@ from sqlmodel import Session
 from config.line import CullSpec
 from record import clocks, work
 from record import cull as cull_record
-from record.models import CullSignals, CullVerdict, Photo, PhotoStatus
+from record.models import CullSignals, CullVerdict, Photo
 
-NOT_IN_LINE = (PhotoStatus.REJECTED, PhotoStatus.DUPLICATE)
+NOT_IN_LINE = clocks.NOT_SHOT     # refused files and copies: never in the line
 
 
 class Reason(StrEnum):

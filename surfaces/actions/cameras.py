@@ -11,7 +11,7 @@ from pathlib import PurePosixPath
 from config.errors import Invalid
 from record import clocks, work
 from record.db import transaction
-from record.models import Order, OrderStatus, Photo
+from record.models import OrderStatus, Photo
 
 _SHIFT = re.compile(r"^([+-])?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
 _CLOCK = re.compile(r"^([+-])?(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$")      # H:MM:SS only: is "1:00" a minute or an hour?
@@ -40,7 +40,6 @@ def parse_shift(text: str) -> timedelta:
 @dataclass(frozen=True)
 class ClockSet:
     """A body's clock just set right."""
-    order: Order
     camera: str
     shift: timedelta
     how: str
@@ -111,4 +110,4 @@ def set_clock(order_id: int, *, actor: str, camera: str | None = None, shift: ti
         except ValueError as exc:
             raise ClockError(f"{name}: {exc}") from None
         delivered = bool(order.delivery_path) or order.status is OrderStatus.DELIVERED
-        return ClockSet(order=order, camera=name, shift=shift, how=how, photos=body.photos, delivered=delivered)
+        return ClockSet(camera=name, shift=shift, how=how, photos=body.photos, delivered=delivered)
