@@ -9,7 +9,7 @@ from enum import StrEnum
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
@@ -161,6 +161,23 @@ class CullSpec(BaseModel):
     eyes_closed: bool = Field(True, description=(
         "Suggest `eyes_closed` (only on a clear reading, or on eyes not found when the same burst shows them "
         "open in another frame: tasks/pixels/eyes.py)."))
+    ratings: bool = Field(True, description=(
+        "Pre-fill the review of the originals with the photographer's own ratings (stars, rejects, colour labels, "
+        "Photo Mechanic's tag), read at ingest from each frame's XMP sidecar on the card or from the file "
+        "(Lightroom, Photo Mechanic, Capture One, darktable, the camera): a frame the photographer rejected is "
+        "culled, a frame they picked is kept whatever the suggestion. false: they are shown, and only the "
+        "suggestion pre-fills."))
+    pick_stars: int = Field(1, ge=1, le=5, description="Stars from which a frame counts as picked.")
+    pick_labels: tuple[Annotated[str, Field(min_length=1, max_length=40)], ...] = Field((), description=(
+        "Colour labels that count as a pick (case ignored), e.g. [\"Green\", \"Winner\"]. Photo Mechanic's tag "
+        "always does."))
+    reject_labels: tuple[Annotated[str, Field(min_length=1, max_length=40)], ...] = Field((), description=(
+        "Colour labels that count as a reject, e.g. [\"Red\", \"Trash\"]. The reject flag (rating -1) always "
+        "does."))
+    unpicked: Literal["suggestion", "cull"] = Field("suggestion", description=(
+        "Frames the photographer neither picked nor rejected, in an order where they picked some: `suggestion` "
+        "leaves them to the cull's suggestion; `cull` pre-fills them as culled (`not_picked`), for a "
+        "photographer who picks the keepers."))
 
 
 class Line(BaseModel):

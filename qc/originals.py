@@ -15,6 +15,7 @@ from config.line import Line
 from qc import cull
 from qc.gates import DecisionError, Gate, approve_all_or_list, listing_problems, pictures, register
 from record import cull as cull_record
+from record import ratings
 from record import moves, work
 from record.db import transaction
 from record.models import ORIGINAL_REVIEW, CullVerdict, EventKind, Photo, PhotoStatus, StageEvent, WorkStatus
@@ -26,6 +27,8 @@ class CullReason(StrEnum):
     DUPLICATE_POSE = "duplicate_pose"
     EXPOSURE = "exposure"
     COMPOSITION = "composition"
+    REJECTED_BY_PHOTOGRAPHER = "rejected_by_photographer"    # their reject flag, or a reject label (record.ratings)
+    NOT_PICKED = "not_picked"                                # not among the photographer's picks
     OTHER = "other"
 
 
@@ -122,21 +125,34 @@ class OriginalsReview(Gate):
 
         with transaction() as session:
             suggested = suggested_culls(session, order_id, photos)
-            ids = {name: photo.id for name, photo in self.waiting(session, order_id).items() if name in photos}
+            kept = kept_picks(session, order_id, photos)
+            waiting = self.waiting(session, order_id)
+            ids = {name: photo.id for name, photo in waiting.items() if name in photos}
+            spec = work.order_line(session, order_id).cull
+            rated = ratings.summary(session, order_id, list(ids.values()), spec)
         page = f"{web_url()}/orders/{order_id}/originals"
         listing = (f"**[Open the originals' grid]({page})** ({page})\n\n{pictures(order_id, ids, link_to=page)}\n\n"
                    + "\n".join(f"- {name}" for name in photos))
         reasons = ", ".join(f"`{r.value}`" for r in CullReason)
-        proposal = (f"The cull suggests leaving out {len(suggested)} frame(s), listed below with their reasons "
-                    "(`postline cull` shows every frame's signals): remove any you keep, add any you cull."
-                    if suggested else "The cull suggests keeping every frame.")
+        by_photographer = sum(c.reason in (CullReason.REJECTED_BY_PHOTOGRAPHER, CullReason.NOT_PICKED)
+                              for c in suggested)
+        proposal = (f"The form is pre-filled to leave out {len(suggested)} frame(s), listed below with their "
+                    f"reasons: {by_photographer} by the photographer's ratings, {len(suggested) - by_photographer} "
+                    "as the cull suggests (`postline cull` shows every frame's signals and rating). Remove any you "
+                    "keep, add any you cull." if suggested else "The cull suggests keeping every frame.")
+        if rated.rated or rated.notes:
+            proposal += f"\n\nThe photographer's ratings: {rated.line(spec)}" + ("." if spec.ratings else
+                        " (shown only: the order's line has `[cull] ratings = false`).")
+        if kept:
+            proposal += (f" Kept as the photographer picked them, though the cull suggests leaving them out: "
+                         f"{', '.join(kept[:10])}{' ...' if len(kept) > 10 else ''}.")
         return (f"## Review of the originals, order {order_id}\n\n{len(photos)} frame(s):\n\n{listing}\n\n"
                 f"{proposal}\n\nApprove all, or untick *approve_all* and list the frames to cull. "
                 f"Reasons: {reasons}.")
 
     def initial(self, order_id: int, photos: list[str]) -> dict:
-        """Pre-filled with the cull's suggestions: submitted as it is, the form culls exactly the suggested
-        frames (or approves all when there is none)."""
+        """Pre-filled with the photographer's ratings and the cull's suggestions (:func:`suggested_culls`):
+        submitted as it is, the form culls exactly those frames (or approves all when there is none)."""
         with transaction() as session:
             suggested = suggested_culls(session, order_id, photos)
         return {"approve_all": not suggested, "cull": suggested}
@@ -145,7 +161,7 @@ class OriginalsReview(Gate):
 ORIGINALS = register(OriginalsReview())
 
 
-# --- the suggested cull (qc/cull.py) in the review -------------------------------------------------------------
+# --- what pre-fills the review: the photographer's ratings, then the suggested cull (qc/cull.py) -------------
 
 # The cull's reason codes as the review's reasons; the code itself goes in the note.
 _REASON_FOR = {cull.Reason.BLURRED: CullReason.BLURRED, cull.Reason.EYES_CLOSED: CullReason.EYES_CLOSED,
@@ -153,22 +169,61 @@ _REASON_FOR = {cull.Reason.BLURRED: CullReason.BLURRED, cull.Reason.EYES_CLOSED:
                cull.Reason.DUPLICATE: CullReason.DUPLICATE_POSE, cull.Reason.BURST_NOT_BEST: CullReason.DUPLICATE_POSE}
 
 
-def suggested_culls(session: Session, order_id: int, photos: list[str] | None = None) -> list[CulledPhoto]:
-    """The cull's suggested rejects among ``photos`` (default: the originals waiting for review), as the
-    review's culls: what "accept the suggestions" decides."""
+def suggested_culls(session: Session, order_id: int, photos: list[str] | None = None, *,
+                    cull_unpicked: bool | None = None) -> list[CulledPhoto]:
+    """What the review of ``photos`` (default: the originals waiting for review) is pre-filled to cull: what
+    "accept the suggestions" decides. The photographer's own ratings come first (the line's ``[cull]``: ``ratings``,
+    ``pick_*``, ``reject_labels``): a frame they rejected is culled, a frame they picked is kept. The other frames
+    follow the cull's suggestion, or, with ``cull_unpicked`` (default: the line's ``unpicked = "cull"``) in an
+    order where the photographer picked some, are culled as ``not_picked``."""
+    spec = work.order_line(session, order_id).cull
     names = set(ORIGINALS.waiting(session, order_id) if photos is None else photos)
-    return [CulledPhoto(photo=s.photo, reason=_REASON_FOR[s.reasons[0]],
-                        note=("suggested: " + ", ".join(s.reasons) + "; " + "; ".join(s.notes))[:500])
-            for s in cull.suggest(session, order_id) if s.verdict is CullVerdict.REJECT and s.photo in names]
+    suggestions = cull.suggest(session, order_id)
+    rated = ratings.of_order(session, order_id) if spec.ratings else {}
+    if cull_unpicked is None:
+        cull_unpicked = spec.unpicked == "cull"
+    picks = any(ratings.picked(r, spec) for r in rated.values())
+    culls = []
+    for s in suggestions:
+        if s.photo not in names:
+            continue
+        r = rated.get(s.photo_id)
+        suggested = ("; suggested: " + ", ".join(s.reasons)) if s.verdict is CullVerdict.REJECT else ""
+        if ratings.rejected(r, spec):
+            culls.append(CulledPhoto(photo=s.photo, reason=CullReason.REJECTED_BY_PHOTOGRAPHER, note=(
+                f"{ratings.describe(r)} ({ratings.where(r)}){suggested}")[:500]))
+        elif ratings.picked(r, spec):
+            continue
+        elif cull_unpicked and picks:
+            culls.append(CulledPhoto(photo=s.photo, reason=CullReason.NOT_PICKED, note=(
+                f"not among the photographer's picks ({ratings.pick_rule(spec)}){suggested}")[:500]))
+        elif s.verdict is CullVerdict.REJECT:
+            culls.append(CulledPhoto(photo=s.photo, reason=_REASON_FOR[s.reasons[0]],
+                                     note=("suggested: " + ", ".join(s.reasons) + "; " + "; ".join(s.notes))[:500]))
+    return culls
+
+
+def kept_picks(session: Session, order_id: int, photos: list[str]) -> list[str]:
+    """The frames among ``photos`` the cull suggests leaving out that the pre-filled review keeps, because the
+    photographer picked them."""
+    spec = work.order_line(session, order_id).cull
+    if not spec.ratings:
+        return []
+    rated = ratings.of_order(session, order_id)
+    return [s.photo for s in cull.suggest(session, order_id) if s.photo in set(photos)
+            and s.verdict is CullVerdict.REJECT and ratings.picked(rated.get(s.photo_id), spec)]
 
 
 def suggested_decision(order_id: int, *, keep: list[str] = (), also_cull: list[CulledPhoto] = (),
-                       reviewer: str = "senior-photographer") -> OriginalsDecision:
-    """"Accept the suggestions": cull the suggested frames but those in ``keep``, and ``also_cull`` (which
-    may also give a suggested frame another reason). :class:`DecisionError` if ``keep`` names a frame not
-    suggested."""
+                       reviewer: str = "senior-photographer", cull_unpicked: bool | None = None) -> OriginalsDecision:
+    """"Accept the suggestions": cull what pre-fills the review (:func:`suggested_culls`: the photographer's
+    ratings, then the cull's suggestion) but the frames in ``keep``, and ``also_cull`` (which may also give a
+    suggested frame another reason). :class:`DecisionError` if ``keep`` names a frame not suggested, or if
+    ``cull_unpicked`` is asked of an order without a pick."""
     with transaction() as session:
-        suggested = suggested_culls(session, order_id)
+        suggested = suggested_culls(session, order_id, cull_unpicked=cull_unpicked)
+        if cull_unpicked:
+            _some_picked(session, order_id)
     names = {c.photo for c in suggested}
     stray = [name for name in keep if name not in names]
     if stray:
@@ -177,6 +232,17 @@ def suggested_decision(order_id: int, *, keep: list[str] = (), also_cull: list[C
     extra = {c.photo for c in also_cull}
     culls = [c for c in suggested if c.photo not in set(keep) | extra] + list(also_cull)
     return OriginalsDecision(approve_all=not culls, cull=culls, reviewer=reviewer)
+
+
+def _some_picked(session: Session, order_id: int) -> None:
+    """:class:`DecisionError` unless the photographer picked a frame of the order: keeping only the picks of an
+    order without one would cull every frame."""
+    spec = work.order_line(session, order_id).cull
+    rated = ratings.of_order(session, order_id)
+    if not spec.ratings or not any(ratings.picked(r, spec) for r in rated.values()):
+        why = ("the order's line does not use the photographer's ratings ([cull] ratings = false)" if not spec.ratings
+               else f"no frame of order {order_id} carries a pick ({ratings.pick_rule(spec)})")
+        raise DecisionError(f"Cannot keep only the photographer's picks: {why}. Nothing was applied.")
 
 
 def _record_agreement(session: Session, order_id: int, waiting: dict[str, Photo], culled: set[str], actor: str) -> None:

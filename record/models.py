@@ -367,6 +367,22 @@ class ClockShift(SQLModel, table=True):
     set_at: datetime = Field(default_factory=utcnow)
 
 
+class PhotoRating(SQLModel, table=True):
+    """The photographer's own rating of one original (tasks/pixels/ratings.py: stars, the reject flag, a colour
+    label, Photo Mechanic's tag), as read at ingest from its XMP sidecar on the card or from the file, or read
+    again later (`postline order ratings N --read-again`). A row is kept only where something was found."""
+    __tablename__ = "photo_ratings"
+    photo_id: int = Field(foreign_key="photos.id", primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    stars: int | None = Field(default=None, description="-1 rejected, 0 unrated, 1-5 stars.")
+    label: str | None = Field(default=None, max_length=40)
+    tagged: bool = False
+    source: str | None = Field(default=None, max_length=300, description="The sidecar's name on the card; None: "
+                               "the file's own (its XMP or EXIF rating).")
+    note: str | None = Field(default=None, max_length=500, description="What could not be read, so is not used.")
+    read_at: datetime = Field(default_factory=utcnow)
+
+
 class PersonRole(StrEnum):
     RETOUCHER = "retoucher"   # pulls and submits work in the stages they have the skill for
     LEAD = "lead"             # also sees every stage and gives QC decisions

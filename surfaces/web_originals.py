@@ -1,6 +1,7 @@
 """The senior photographer's grid for the review of the originals: every original waiting for review as a
-thumbnail with the cull's flags and suggestion (qc/cull.py), the frames of a burst side by side with the best
-one named, keep or reject pre-filled with the suggestion, changed with the keyboard (K keep, X reject, arrows
+thumbnail with the photographer's own rating (record/ratings.py) and the cull's flags and suggestion (qc/cull.py), the
+frames of a burst side by side with the best one named, keep or reject pre-filled as the review is (the ratings, then
+the suggestion: qc.originals.suggested_culls), changed with the keyboard (K keep, X reject, arrows
 move: static/originals.js) or the mouse. The decision goes through the same gate and action as `postline review
 decide` and the Prefect UI's form (qc/originals.py, :func:`surfaces.actions.gates.decide`)."""
 
@@ -19,7 +20,7 @@ from config.settings import get_settings
 from qc import cull
 from qc.gates import DecisionError
 from qc.originals import ORIGINALS, CullReason, suggested_culls
-from record import clocks, work
+from record import clocks, ratings, work
 from record.db import transaction
 from record.models import CullVerdict, Photo
 from surfaces.actions import gates
@@ -37,8 +38,9 @@ MAX_FRAMES = 10_000
 class Frame:
     photo_id: int
     name: str
-    reject: bool                 # pre-filled: the suggestion
-    reason: str                  # the review's reason a reject is given (the suggestion's, else 'other')
+    reject: bool                 # pre-filled: the photographer's rating, then the suggestion
+    reason: str                  # the review's reason a reject is given (the pre-fill's, else 'other')
+    rating: str                  # the photographer's, as "★★★, Green" ('' for none)
     flags: tuple[str, ...]       # the cull's reason codes
     notes: str
     best: bool                   # the best frame of its burst
@@ -54,12 +56,15 @@ def frames(order_id: int) -> tuple[list[list[Frame]], list[Frame]]:
         waiting = dict(sorted(waiting.items(), key=lambda pair: in_order(pair[1])))     # as the day went
         suggestions = {s.photo: s for s in cull.suggest(session, order_id)}
         culls = {c.photo: c for c in suggested_culls(session, order_id, list(waiting))}
+        rated = ratings.of_order(session, order_id)
     groups: dict[int, list[Frame]] = {}
     singles = []
     for name, photo in waiting.items():
         s = suggestions.get(name)
+        shown = ratings.describe(rated.get(photo.id))
         frame = Frame(photo_id=photo.id, name=name, reject=name in culls,
                       reason=culls[name].reason.value if name in culls else CullReason.OTHER.value,
+                      rating="" if shown == "-" else shown,
                       flags=tuple(r.value for r in s.reasons) if s else (), notes="; ".join(s.notes) if s else "",
                       best=bool(s and s.best and s.group is not None))
         (groups.setdefault(s.group, []) if s is not None and s.group is not None else singles).append(frame)

@@ -1,7 +1,8 @@
 """Ingest: find the photos on a card folder, archive each original read-only with its SHA-256, read its metadata,
 set aside duplicates (the same bytes, or the camera's JPEG of a RAW+JPEG shot) and unreadable files with a
 reason, and queue the rest, each with the cull's signals (tasks/pixels/cull.py: blur where the subject is,
-exposure, faces and eyes, a perceptual hash) recorded in the same transaction.
+exposure, faces and eyes, a perceptual hash) and the photographer's own rating (tasks/ratings.py: stars, rejects,
+labels from the XMP sidecar or the file) recorded in the same transaction.
 
 Only regular files inside the card folder are read. A symbolic link (to a file or a folder, inside the card
 or out), a pipe or a device is recorded as rejected with a reason that says what it is, and never opened.
@@ -21,6 +22,7 @@ from tasks.runs import line_of
 from record.db import transaction
 from record.models import INGEST, CullSignals, Photo, PhotoStatus
 from record import cull as cull_record
+from record import ratings
 from record import moves, work
 from tasks.runners import give_back_memory
 from tasks.errors import PhotoError, as_retryable, retry_only_retryable, transient_cause
@@ -29,7 +31,9 @@ from tasks.files import (
     open_card_file, sha256_of, what_it_is,
 )
 from qc.cull import hash_distance
+from tasks.ratings import read_rating
 from tasks.pixels import cull
+from tasks.pixels.ratings import FrameRating
 from tasks.pixels.metadata import SIDECAR_EXTENSIONS, PhotoKind, UnreadablePhoto, kind_of, read_metadata
 
 # Perceptual hashes, on the eight real camera files of ../shared/samples/raw and a JPEG rendered from each: a RAW
@@ -163,11 +167,23 @@ def _cull_signals(photo: Photo) -> CullSignals:
                        phash=s.phash, seconds=s.seconds)
 
 
+def _rating(card: Path, photo: Photo) -> FrameRating | None:
+    """The photographer's rating of an ingested photo (tasks.ratings). Advisory, as the cull's signals are: a
+    rating that cannot be read is a note, and only the machine's failure stops the ingest."""
+    try:
+        return read_rating(card, photo.source_name, Path(photo.original_path))
+    except Exception as exc:  # noqa: BLE001
+        if transient_cause(exc) is not None:
+            raise
+        return FrameRating(note=f"its rating could not be read ({type(exc).__name__})")
+
+
 def _record(order_id: int, photo: Photo, first_stage: str, signals: CullSignals | None = None, *,
-            again: bool = False) -> Photo:
-    """The photo, its first work item and its cull signals, in one transaction. A photo already in the line (the
-    same bytes, or the RAW of the shot this is the camera's JPEG of) is recorded as a duplicate of it. ``again``:
-    the card file was refused before and copied again since (:func:`copied_again`): its row is kept."""
+            again: bool = False, rating: FrameRating | None = None) -> Photo:
+    """The photo, its first work item, its cull signals and the photographer's rating, in one transaction. A photo
+    already in the line (the same bytes, or the RAW of the shot this is the camera's JPEG of) is recorded as a
+    duplicate of it. ``again``: the card file was refused before and copied again since (:func:`copied_again`):
+    its row is kept."""
     with transaction() as session:
         if photo.status is PhotoStatus.INGESTED:
             first = work.find_by_checksum(session, order_id, photo.sha256)
@@ -183,6 +199,8 @@ def _record(order_id: int, photo: Photo, first_stage: str, signals: CullSignals 
             cull_record.add_signals(session, signals)
             if again:
                 _give_way(session, photo, signals)
+        if photo.status is PhotoStatus.INGESTED and (row := ratings.row(order_id, photo.id, rating)):
+            session.add(row)
     return photo
 
 
@@ -236,8 +254,11 @@ def _ingest_one(order_id: int, card: Path, name: str, first_stage: str, *, again
             raise
         photo = _rejected(order_id, name, f"{name}: cannot be read ({exc.strerror or type(exc).__name__}). "
                                           "Copy it onto the card folder again; the rest of the order goes on.")
-    signals = _cull_signals(photo) if photo.status is PhotoStatus.INGESTED else None
-    return _record(order_id, photo, first_stage, signals, again=again)
+    signals = rating = None
+    if photo.status is PhotoStatus.INGESTED:
+        signals = _cull_signals(photo)
+        rating = _rating(card, photo)
+    return _record(order_id, photo, first_stage, signals, again=again, rating=rating)
 
 
 @task(name="ingest-batch", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_only_retryable)

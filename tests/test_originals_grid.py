@@ -90,3 +90,32 @@ def test_the_grid_shows_the_suggestion_and_takes_keep_and_reject_from_the_keyboa
     K, R = CullVerdict.KEEP, CullVerdict.REJECT
     assert decisions == {"A.jpg": (K, K, "sergei"), "B.jpg": (R, K, "sergei"), "C.jpg": (R, R, "sergei"),
                          "D.jpg": (K, R, "sergei")}
+
+
+def test_the_grid_shows_the_photographers_ratings_and_is_prefilled_with_them(home, monkeypatch):
+    from record import ratings
+    from tasks.pixels.ratings import FrameRating
+
+    monkeypatch.delenv("POSTLINE_WEB_SECRET", raising=False)
+    order_id = _order(home)
+    with transaction() as session:
+        ids = {p.source_name: p.id for p in work.photos(session, order_id)}
+        ratings.put(session, order_id, ids["B.jpg"], FrameRating(stars=2, label="Green", source="B.xmp"))  # picked
+        ratings.put(session, order_id, ids["D.jpg"], FrameRating(stars=-1, source="D.xmp"))               # rejected
+    with served(create_app()) as base, chromium_page() as page:
+        page.goto(f"{base}/signin")
+        page.fill("input[name=name]", "sergei")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.goto(f"{base}/orders/{order_id}/originals")
+        frames = page.locator(".frame")
+        prefilled = {frames.nth(i).get_attribute("data-photo"): "reject" in frames.nth(i).get_attribute("class")
+                     for i in range(4)}
+        # B: the burst's lesser frame, but the photographer starred it; D: sharp, but they rejected it
+        assert prefilled == {"A.jpg": False, "B.jpg": False, "C.jpg": True, "D.jpg": True}
+        assert page.locator('.frame[data-photo="B.jpg"] .rating').inner_text() == "★★, Green"
+        assert page.locator('.frame[data-photo="D.jpg"] .rating').inner_text() == "rejected"
+        assert page.locator('.frame[data-photo="A.jpg"] .rating').count() == 0
+        page.click("#give-decision")
+        assert ("2 approved; C.jpg culled (blurred); D.jpg culled (rejected_by_photographer)"
+                in page.locator("#decided").inner_text())

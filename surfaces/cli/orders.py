@@ -1,5 +1,6 @@
-"""`postline order create|run|use-line|revise|cameras|clock`: client orders, through :mod:`surfaces.actions.orders`
-(and :mod:`surfaces.actions.cameras` for the cameras' clocks)."""
+"""`postline order create|run|use-line|revise|cameras|clock|ratings`: client orders, through
+:mod:`surfaces.actions.orders` (and :mod:`surfaces.actions.cameras` for the cameras' clocks,
+:mod:`surfaces.actions.ratings` for the photographer's ratings)."""
 
 from __future__ import annotations
 
@@ -180,6 +181,37 @@ def cmd_order_clock(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_order_ratings(args: argparse.Namespace) -> int:
+    from surfaces.actions.ratings import order_ratings
+
+    found = order_ratings(args.order_id, read_again=args.read_again)
+    if found.read_again is not None:
+        print(f"Order {args.order_id}: read again for the {found.read_again} original(s) waiting for review: "
+              f"{found.changed} changed.")
+    print(f"Order {args.order_id}: {shown(found.line)}.")
+    if found.summary.rated and not found.review:
+        print("The order's line has no review of the originals ([review_gate] enabled = false): the ratings are "
+              "shown (`postline cull`), and cull nothing. Turn the review on in the line file for the next orders.")
+    elif found.summary.rated and not found.used:
+        print("The order's line does not use them ([cull] ratings = false): only the cull's suggestion pre-fills "
+              "the review of the originals.")
+    elif found.summary.rated:
+        others = ("culled as not picked ([cull] unpicked = \"cull\")" if found.unpicked_culled
+                  else "as the cull suggests (`postline review decide --accept-suggestions --only-picks` culls them)")
+        print("They pre-fill the review of the originals (the grid, the Prefect UI's form, `postline review decide "
+              f"--accept-suggestions`): rejected frames culled, picked frames kept, the others {others}.")
+    if found.read_again:
+        print("A form the Prefect UI shows keeps what it was pre-filled with; the grid and the command line use "
+              "what was read now.")
+    if found.notes:
+        print(f"Ratings that could not be read ({len(found.notes)}; each changes nothing):")
+        for photo, note in found.notes:
+            print(f"  {shown(photo)}: {shown(note)}")
+        print(f"Save them again from the cataloguing program, then `postline order ratings {args.order_id} "
+              "--read-again`.")
+    return 0
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     order = sub.add_parser("order", help="create and run client orders").add_subparsers(
         dest="action", required=True, metavar="ACTION")
@@ -237,3 +269,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "(-: it was ahead)")
     clock.add_argument("--as", dest="actor", default="lead", help="who sets it (recorded; default: lead)")
     clock.set_defaults(func=cmd_order_clock)
+    ratings = order.add_parser(
+        "ratings", help="the photographer's own ratings (stars, rejects, colour labels, tags, from the card's XMP "
+        "sidecars or the files): how many, and which could not be read",
+        description="The photographer's own ratings of the order's originals: stars, the reject flag, colour labels "
+        "and Photo Mechanic's tag, read at ingest from each photo's XMP sidecar on the card (Lightroom, Photo "
+        "Mechanic, Capture One, Bridge, darktable) or from the file itself (the camera's rating). With the review of "
+        "the originals on, they pre-fill it: rejected frames culled, picked frames kept.")
+    ratings.add_argument("order_id", type=int)
+    ratings.add_argument("--read-again", action="store_true", help="first read them again from the card folder for "
+                         "the originals still waiting for review (the photographer rated them after the card was "
+                         "taken in)")
+    ratings.set_defaults(func=cmd_order_ratings)

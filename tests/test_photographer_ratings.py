@@ -1,0 +1,243 @@
+"""The photographer's own ratings: stars, rejects, colour labels and Photo Mechanic's tag, read at ingest from the
+XMP sidecars beside the photos on the card (as Lightroom, Photo Mechanic, Capture One and darktable write them) or
+from the files (the camera's rating), shown by `postline cull` and `postline order ratings`, and pre-filling the
+review of the originals: what the photographer rejected is culled, what they picked is kept whatever the cull
+suggests. A sidecar that cannot be read (broken, hostile, a link) changes nothing and says so."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pyexiv2
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.input import read_flow_run_input
+from sqlmodel import select
+
+from flows.ingest import ingest_flow
+from flows.original_review import original_review_flow
+from record import ratings as ratings_record
+from record import work
+from record.db import transaction
+from record.models import ORIGINAL_REVIEW, PhotoStatus, StageEvent
+from surfaces.actions.orders import create_order
+from surfaces.cli import main
+from tasks import ratings as card_ratings
+from tasks.pixels import ratings
+from tests import cullkit as kit
+from tests.conftest import SAMPLES, sample
+from tests.test_cull import _paused_review
+
+T0 = datetime(2026, 6, 20, 14, 0, 0)
+
+
+def lightroom(rating: int, label: str = "") -> bytes:
+    """A sidecar as Lightroom Classic writes it: the values as attributes, rejected = rating -1."""
+    label = f' xmp:Label="{label}"' if label else ""
+    return (f'<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="Adobe XMP Core 7.0-c000">\n'
+            f' <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
+            f'  <rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/"\n'
+            f'    xmlns:crs="http://ns.adobe.com/camera-raw-settings/1.0/" xmp:Rating="{rating}"{label}\n'
+            f'    crs:Exposure2012="+0.35"/>\n </rdf:RDF>\n</x:xmpmeta>\n').encode()
+
+
+def photo_mechanic(tagged: bool, color_class: int = 0, rating: int = 0) -> bytes:
+    """A sidecar as Photo Mechanic writes it: a Description per namespace, the values as elements, the old
+    ``xap`` prefix for the XMP namespace."""
+    return (f"<?xpacket begin='\ufeff' id='W5M0MpCehiHzreSzNTczkc9d'?>\n"
+            f"<x:xmpmeta xmlns:x='adobe:ns:meta/' x:xmptk='XMP toolkit 2.9-9, framework 1.6'>\n"
+            f"<rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#'>\n"
+            f"<rdf:Description rdf:about='' xmlns:photomechanic='http://ns.camerabits.com/photomechanic/1.0/'>\n"
+            f" <photomechanic:Tagged>{'True' if tagged else 'False'}</photomechanic:Tagged>\n"
+            f" <photomechanic:ColorClass>{color_class}</photomechanic:ColorClass>\n"
+            f"</rdf:Description>\n"
+            f"<rdf:Description rdf:about='' xmlns:xap='http://ns.adobe.com/xap/1.0/'>\n"
+            f" <xap:Rating>{rating}</xap:Rating>\n</rdf:Description>\n</rdf:RDF>\n</x:xmpmeta>\n"
+            f"<?xpacket end='w'?>").encode()
+
+
+def test_ratings_as_each_program_writes_them():
+    assert ratings.from_xmp(lightroom(3, "Green"), "A.xmp") == ratings.FrameRating(stars=3, label="Green", source="A.xmp")
+    assert ratings.from_xmp(lightroom(-1), "B.xmp").rejected
+    pm = ratings.from_xmp(photo_mechanic(True, 1), "C.XMP")
+    assert (pm.stars, pm.label, pm.tagged) == (0, "Winner", True)
+    prefs = ratings.from_xmp(photo_mechanic(False).replace(
+        b"<photomechanic:Tagged>False</photomechanic:Tagged>", b"<photomechanic:Prefs>1:3:2:000012</photomechanic:Prefs>")
+        .replace(b"<photomechanic:ColorClass>0</photomechanic:ColorClass>", b"").replace(b"<xap:Rating>0</xap:Rating>", b""))
+    assert (prefs.tagged, prefs.label, prefs.stars) == (True, "Superior", 2)        # "tagged:class:rating:frame"
+    assert ratings.from_xmp(lightroom(0)).empty
+
+    # what cannot be read is left out, with a note naming the sidecar; the rest of the sidecar still counts
+    odd = ratings.from_xmp(lightroom(7, "Green"), "D.xmp")
+    assert (odd.stars, odd.label) == (None, "Green") and "D.xmp: a rating of '7'" in odd.note
+    assert ratings.from_xmp(lightroom(2, "x" * 41), "E.xmp").label is None
+    assert ratings.from_xmp(lightroom(2, "Green&#10;Red"), "E.xmp").label is None          # a line break
+    broken = ratings.from_xmp(lightroom(3)[:60], "F.xmp")
+    assert broken.empty and "F.xmp: not readable XMP (broken at line" in broken.note
+    laughs = (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]>'
+              + lightroom(5).replace(b'xmp:Rating="5"', b'xmp:Label="&b;" xmp:Rating="5"'))
+    hostile = ratings.from_xmp(laughs, "G.xmp")
+    assert hostile.empty and "declares a document type" in hostile.note
+    assert ratings.from_xmp(b"", "H.xmp").note and ratings.from_xmp(b"\0" * 64, "H.xmp").note
+
+
+def test_the_sidecar_is_found_as_each_program_names_it_and_a_link_is_not_followed(tmp_path):
+    card = tmp_path / "card"
+    (card / "DCIM").mkdir(parents=True)
+    for name in ("DCIM/A.CR2", "DCIM/B.NEF", "DCIM/C.ARW", "DCIM/D.dng", "DCIM/E.dng"):
+        (card / name).write_bytes(b"raw")
+    (card / "DCIM/A.xmp").write_bytes(lightroom(4))                  # Lightroom, Capture One, Bridge
+    (card / "DCIM/B.XMP").write_bytes(photo_mechanic(True))          # Photo Mechanic, on a card from Windows
+    (card / "DCIM/C.ARW.xmp").write_bytes(lightroom(-1))             # darktable: the whole name, then .xmp
+    secret = tmp_path / "secret.xmp"
+    secret.write_bytes(lightroom(5, "TOPSECRET"))
+    os.symlink(secret, card / "DCIM/D.xmp")                          # a link out of the card
+    assert [card_ratings.sidecar_of(card, f"DCIM/{n}") for n in ("A.CR2", "B.NEF", "C.ARW", "E.dng")] == \
+        ["DCIM/A.xmp", "DCIM/B.XMP", "DCIM/C.ARW.xmp", None]
+    got = {n: card_ratings.read_rating(card, f"DCIM/{n}", card / f"DCIM/{n}") for n in ("A.CR2", "B.NEF", "C.ARW", "D.dng")}
+    assert (got["A.CR2"].stars, got["B.NEF"].tagged, got["C.ARW"].rejected) == (4, True, True)
+    linked = got["D.dng"]
+    assert linked.empty and "DCIM/D.xmp: a symbolic link, not followed" in linked.note
+    assert "TOPSECRET" not in repr(linked)
+    assert card_ratings.read_rating(card, "DCIM/E.dng", card / "DCIM/E.dng") is None
+
+
+def test_the_cameras_own_rating_is_read_from_the_file(tmp_path):
+    for path in sorted(SAMPLES.glob("*.*")):                       # real camera files: none rated
+        if path.suffix != ".md":
+            assert ratings.embedded(path) is None, path.name
+    nef = tmp_path / "DSC_0001.NEF"
+    shutil.copy(sample("nikon_d1.nef"), nef)
+    nef.chmod(0o644)
+    image = pyexiv2.Image(str(nef))                   # as a camera rating a frame on its screen writes it
+    image.modify_xmp({"Xmp.xmp.Rating": "4"})
+    image.close()
+    assert ratings.embedded(nef) == ratings.FrameRating(stars=4)
+    jpeg = kit.write_jpeg(tmp_path / "DSC_0002.JPG", kit.display(kit.linear("canon_eos_d30.crw")), T0)
+    image = pyexiv2.Image(str(jpeg))
+    image.modify_exif({"Exif.Image.Rating": "2"})     # EXIF's Rating tag, without XMP
+    image.close()
+    assert ratings.embedded(jpeg) == ratings.FrameRating(stars=2)
+
+
+# --- through the line ----------------------------------------------------------------------------------------
+
+def _card(folder: Path) -> Path:
+    """Seven frames of a shoot the photographer went through in Lightroom and Photo Mechanic:
+    IMG_0101 ★★★ | IMG_0201 rejected | IMG_0301 shaken (the cull suggests leaving it out) but ★★ | nikon_d1 tagged
+    (darktable's name for the sidecar) | IMG_0401 and IMG_0501 (blurred) not rated | IMG_0402 a broken sidecar."""
+    folder.mkdir()
+    box, lighter, city = (kit.linear(n) for n in ("canon_powershot_s40.crw", "canon_eos_d30.crw", "nikon_d1.nef"))
+    kit.write_frame(folder / "IMG_0101.dng", box, T0)
+    kit.write_frame(folder / "IMG_0201.dng", lighter, T0 + timedelta(minutes=5))
+    left = city[:, :city.shape[1] * 6 // 20 * 2]
+    kit.write_frame(folder / "IMG_0301.dng", kit.smeared(left, 15, 0), T0 + timedelta(minutes=20))
+    shutil.copy(sample("nikon_d1.nef"), folder / "nikon_d1.nef")
+    kit.write_frame(folder / "IMG_0401.dng", kit.shifted(lighter, 0.2, ev=-0.5), T0 + timedelta(minutes=30))
+    kit.write_frame(folder / "IMG_0402.dng", kit.shifted(box, 0.3, ev=0.4), T0 + timedelta(minutes=40))
+    kit.write_frame(folder / "IMG_0501.dng", kit.blurred(kit.shifted(city, 0.25), 4), T0 + timedelta(minutes=50))
+    (folder / "IMG_0101.xmp").write_bytes(lightroom(3))
+    (folder / "IMG_0201.xmp").write_bytes(lightroom(-1))
+    (folder / "IMG_0301.xmp").write_bytes(lightroom(2, "Blue"))
+    (folder / "nikon_d1.nef.xmp").write_bytes(photo_mechanic(True, 3))
+    (folder / "IMG_0402.xmp").write_bytes(lightroom(5)[:70])              # cut short: a failed copy
+    return folder
+
+
+@pytest.fixture
+def rated(tmp_path, monkeypatch, home_on_server) -> tuple[int, Path]:
+    monkeypatch.setenv("POSTLINE_PAUSE_POLL_SECONDS", "1")
+    card = _card(tmp_path / "card")
+    order_id = create_order(client="Lea & Tom", shoot="wedding", card=card, preset_name=None, due=None).id
+    ingest_flow(order_id, str(card))
+    return order_id, card
+
+
+def test_the_photographers_ratings_prefill_the_review_and_can_be_read_again(rated, capsys):
+    order_id, card = rated
+    with transaction() as session:
+        photos = {p.source_name: p for p in work.photos(session, order_id)}
+        by_id = ratings_record.of_order(session, order_id)
+    recorded = {name: by_id[p.id] for name, p in photos.items() if p.id in by_id}
+    assert all(p.status is PhotoStatus.INGESTED for p in photos.values())   # a broken sidecar rejects nothing
+    assert {n: (m.stars, m.label, m.tagged, m.source) for n, m in recorded.items() if not m.note} == {
+        "IMG_0101.dng": (3, None, False, "IMG_0101.xmp"), "IMG_0201.dng": (-1, None, False, "IMG_0201.xmp"),
+        "IMG_0301.dng": (2, "Blue", False, "IMG_0301.xmp"),
+        "nikon_d1.nef": (0, "Superior", True, "nikon_d1.nef.xmp")}
+    assert "IMG_0402.xmp: not readable XMP" in recorded["IMG_0402.dng"].note
+
+    assert main(["cull", str(order_id), "--format", "json"]) == 0
+    listing = {item["photo"]: item for item in json.loads(capsys.readouterr().out)}
+    assert {n for n, item in listing.items() if item["suggestion"] == "reject"} == {"IMG_0301.dng", "IMG_0501.dng"}
+    assert listing["IMG_0101.dng"]["rating"]["shown"] == "★★★" and listing["IMG_0401.dng"]["rating"] is None
+    assert main(["order", "ratings", str(order_id)]) == 0
+    said = capsys.readouterr().out
+    assert ("4 of 7 photo(s) rated by the photographer (4 from sidecars): 3 picked (1 star or more, tagged), "
+            "1 rejected; 1 rating(s) could not be read") in said
+    assert "IMG_0402.dng: IMG_0402.xmp: not readable XMP" in said and "--read-again" in said
+
+    result: dict = {}
+    runner = threading.Thread(target=lambda: result.setdefault("counts", original_review_flow(order_id)), daemon=True)
+    runner.start()
+    run_id = _paused_review(order_id, runner)
+    with get_client(sync_client=True) as client:                          # the form the Prefect UI shows
+        keyset = client.read_flow_run(run_id).state.state_details.run_input_keyset
+        description = read_flow_run_input(keyset["description"], flow_run_id=run_id)
+    prefilled = read_flow_run_input(keyset["schema"], flow_run_id=run_id)["properties"]["cull"]["default"]
+    # rejected in Lightroom: culled; shaken but starred: kept; blurred and not rated: as the cull suggests
+    assert {c["photo"]: c["reason"] for c in prefilled} == {"IMG_0201.dng": "rejected_by_photographer",
+                                                            "IMG_0501.dng": "blurred"}
+    assert "Kept as the photographer picked them, though the cull suggests leaving them out: IMG_0301.dng" in description
+
+    # the photographer rates one more frame after the card was taken in, and mends the broken sidecar
+    (card / "IMG_0401.xmp").write_bytes(photo_mechanic(True))
+    (card / "IMG_0402.xmp").write_bytes(lightroom(0))
+    assert main(["order", "ratings", str(order_id), "--read-again"]) == 0
+    said = capsys.readouterr().out
+    assert "read again for the 7 original(s) waiting for review: 2 changed" in said and "could not be read" not in said
+    assert main(["review", "pending", str(order_id)]) == 0
+    pending = capsys.readouterr().out
+    assert "IMG_0301.dng  rated: ★★, Blue  suggested: cull: blurred" in pending
+    assert "-> kept: the photographer picked it" in pending and "-> cull: rejected_by_photographer" in pending
+
+    # keeping only the picks: the frames neither picked nor rejected go too, as not picked
+    assert main(["review", "decide", str(order_id), "--accept-suggestions", "--only-picks", "--as", "sergei"]) == 0
+    runner.join(timeout=60)
+    assert result["counts"] == {"approved": 4, "culled": 3}
+    with transaction() as session:
+        culled = {p.source_name for p in work.photos(session, order_id, PhotoStatus.CULLED)}
+        events = session.exec(select(StageEvent.reason).where(
+            StageEvent.order_id == order_id, StageEvent.stage == ORIGINAL_REVIEW, StageEvent.reason.is_not(None))).all()
+    assert culled == {"IMG_0201.dng", "IMG_0402.dng", "IMG_0501.dng"}
+    assert sorted(r.split("]")[0] + "]" for r in events) == ["[not_picked]", "[not_picked]",
+                                                            "[rejected_by_photographer]"]
+
+
+def test_keeping_only_the_picks_of_an_order_without_any_is_refused(home, tmp_path, capsys):
+    card = tmp_path / "card"
+    card.mkdir()
+    with transaction() as session:
+        from record.models import Photo, ShootType
+
+        order = work.create_order(session, client="Test", shoot=ShootType.WEDDING, preset_name="neutral",
+                                  preset_version=1, preset_hash="x", preset_json="{}", due=None, card_folder=str(card))
+        photo = work.add_photo(session, Photo(order_id=order.id, source_name="A.dng", sha256="0" * 64, size_bytes=1,
+                                              status=PhotoStatus.INGESTED, original_path="/A.dng"),
+                               first_stage="cull_grade")
+        ratings_record.put(session, order.id, photo.id, ratings.FrameRating(stars=-1, source="A.xmp"))
+        order_id = order.id
+    assert main(["review", "decide", str(order_id), "--accept-suggestions", "--only-picks"]) == 2
+    assert f"no frame of order {order_id} carries a pick (1 star or more, tagged)" in capsys.readouterr().err
+    assert main(["review", "decide", str(order_id), "--approve-all", "--only-picks"]) == 2
+    assert "go with --accept-suggestions" in capsys.readouterr().err
+    shutil.rmtree(card)
+    assert main(["order", "ratings", str(order_id), "--read-again"]) == 2
+    err = capsys.readouterr().err
+    assert "card folder" in err and "the ratings read at ingest stay" in err
+    with transaction() as session:
+        assert ratings_record.of_order(session, order_id)[photo.id].stars == -1
