@@ -4,6 +4,7 @@ a reason, before any stage spends time on them. Given in the Prefect UI (the pau
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -58,8 +59,14 @@ class Plan:
     photo_ids: tuple[int, ...] = field(repr=False)       # the originals it decides
 
     def summary(self) -> str:
-        return "; ".join([f"{len(self.approved)} approved"] + [f"{photo} culled ({reason})"
-                                                             for photo, reason in self.culled])
+        """"2 approved; C.dng culled (blurred)": each culled frame named, or from ``work.FOLD_FROM`` of them (a
+        wedding's hundreds) how many for each reason."""
+        if len(self.culled) < work.FOLD_FROM:
+            return "; ".join([f"{len(self.approved)} approved"] + [f"{photo} culled ({reason})"
+                                                                 for photo, reason in self.culled])
+        reasons = Counter(reason for _, reason in self.culled)
+        return (f"{len(self.approved)} approved; {len(self.culled)} culled: "
+                + ", ".join(f"{n} {reason}" for reason, n in reasons.most_common()))
 
     def counts(self) -> dict[str, int]:
         return {"approved": len(self.approved), "culled": len(self.culled)}

@@ -155,3 +155,13 @@ def test_the_cli_decides_at_a_gate_with_no_waiting_run_through_the_gate_itself(o
     assert statuses == {"A.dng": PhotoStatus.INGESTED, "B.dng": PhotoStatus.INGESTED, "C.dng": PhotoStatus.CULLED}
     assert main(["review", "decide", str(order_id), "--approve-all"]) == 2          # nothing waits now
     assert "no photo of this order is waiting" in capsys.readouterr().err
+
+
+def test_a_decision_culling_a_weddings_hundreds_says_how_many_for_each_reason():
+    from qc.originals import Plan
+
+    few = Plan(approved=("A.dng",), culled=(("B.dng", "blurred"),), photo_ids=(1, 2))
+    assert few.summary() == "1 approved; B.dng culled (blurred)"
+    culled = tuple((f"IMG_{n:04d}.dng", "duplicate_pose" if n % 3 else "rejected_by_photographer") for n in range(12))
+    many = Plan(approved=("A.dng",), culled=culled, photo_ids=tuple(range(13)))
+    assert many.summary() == "1 approved; 12 culled: 8 duplicate_pose, 4 rejected_by_photographer"

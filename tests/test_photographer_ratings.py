@@ -61,7 +61,7 @@ def photo_mechanic(tagged: bool, color_class: int = 0, rating: int = 0) -> bytes
             f"<?xpacket end='w'?>").encode()
 
 
-def test_ratings_as_each_program_writes_them():
+def test_ratings_as_each_program_writes_them(monkeypatch):
     assert ratings.from_xmp(lightroom(3, "Green"), "A.xmp") == ratings.FrameRating(stars=3, label="Green", source="A.xmp")
     assert ratings.from_xmp(lightroom(-1), "B.xmp").rejected
     pm = ratings.from_xmp(photo_mechanic(True, 1), "C.XMP")
@@ -83,7 +83,9 @@ def test_ratings_as_each_program_writes_them():
               + lightroom(5).replace(b'xmp:Rating="5"', b'xmp:Label="&b;" xmp:Rating="5"'))
     hostile = ratings.from_xmp(laughs, "G.xmp")
     assert hostile.empty and "declares a document type" in hostile.note
-    assert ratings.from_xmp(b"", "H.xmp").note and ratings.from_xmp(b"\0" * 64, "H.xmp").note
+    assert "H.xmp: empty" in ratings.from_xmp(b"", "H.xmp").note and ratings.from_xmp(b"\0" * 64, "H.xmp").note
+    monkeypatch.setattr(ratings, "MAX_XMP_BYTES", 100)
+    assert "I.xmp: larger than" in ratings.from_xmp(lightroom(3), "I.xmp").note
 
 
 def test_the_sidecar_is_found_as_each_program_names_it_and_a_link_is_not_followed(tmp_path):

@@ -62,6 +62,9 @@ def from_xmp(data: bytes, sidecar: str | None = None) -> FrameRating:
     packet that cannot be read gives none, and a note naming where it was."""
     source = sidecar or "the file's own XMP"
     data = data.rstrip(b"\0 \t\r\n")
+    if not data:
+        return FrameRating(source=sidecar, note=f"{source}: empty: the copy did not finish, or the program had not "
+                                                 "written it yet")
     if len(data) > MAX_XMP_BYTES:
         return FrameRating(source=sidecar, note=f"{source}: larger than {MAX_XMP_BYTES >> 20} MB, not read as XMP")
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
