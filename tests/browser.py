@@ -76,3 +76,12 @@ def until(page, expression: str, timeout: float = 15.0) -> None:  # noqa: ANN001
         if time.monotonic() > deadline:
             raise AssertionError(f"never true in the page: {expression}")
         time.sleep(0.05)
+
+
+def sign_in(page, base: str, name: str, password: str) -> None:  # noqa: ANN001 - a Playwright page
+    """Sign ``name`` in on the web page served at ``base``."""
+    page.goto(f"{base}/signin")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", password)
+    page.click("button:has-text('Sign in')")
+    page.wait_for_selector("header .who")

@@ -3,9 +3,13 @@ shifted, re-exposed or with eyes painted shut, and written as files the ingest r
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
+from uuid import UUID
 
 import cv2
 import numpy as np
@@ -106,3 +110,41 @@ def camera_jpeg(path: Path, picture_of: Path, *, like: Path | None = None) -> Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(rgb).save(path, quality=92, exif=exif)
     return path
+
+
+@dataclass
+class PausedReview:
+    """The review of an order's originals, running in a thread and paused for the decision (a real Prefect run)."""
+    runner: threading.Thread
+    result: dict                    # "counts": what the review flow returned, once it has
+    schema: dict                    # the form the Prefect UI shows, with its pre-filled defaults
+    description: str                # the text above the form
+
+
+def paused_review(order_id: int, *, timeout: float = 120) -> PausedReview:
+    """Start the order's review of the originals (flows.original_review) and wait until it waits for the decision."""
+    from prefect.client.orchestration import get_client
+    from prefect.input import read_flow_run_input
+
+    from flows.original_review import original_review_flow
+    from record import work
+    from record.db import transaction
+    from record.models import ORIGINAL_REVIEW
+
+    result: dict = {}
+    runner = threading.Thread(target=lambda: result.setdefault("counts", original_review_flow(order_id)), daemon=True)
+    runner.start()
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while True:
+            assert runner.is_alive() and time.monotonic() < deadline, "the review never waited"
+            with transaction() as session:
+                order = work.get_order(session, order_id)
+            if order.waiting_on == ORIGINAL_REVIEW:
+                run = client.read_flow_run(UUID(order.flow_run_id))
+                if run.state.is_paused():
+                    break
+            time.sleep(0.2)
+        keyset = run.state.state_details.run_input_keyset
+    return PausedReview(runner, result, read_flow_run_input(keyset["schema"], flow_run_id=run.id),
+                        read_flow_run_input(keyset["description"], flow_run_id=run.id))

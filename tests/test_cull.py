@@ -8,25 +8,19 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from uuid import UUID
 
 import numpy as np
 import pytest
-from prefect.client.orchestration import get_client
-from prefect.input import read_flow_run_input
 from skimage import data
 from sqlmodel import select
 
 from flows.ingest import ingest_flow
-from flows.original_review import original_review_flow
 from record import cull as cull_record
 from record import work
 from record.db import transaction
-from record.models import ORIGINAL_REVIEW, CullDecision, PhotoStatus
+from record.models import CullDecision, PhotoStatus
 from surfaces.actions.orders import create_order
 from surfaces.cli import main
 from tests import cullkit as kit
@@ -70,18 +64,6 @@ def ingested(tmp_path, monkeypatch, home, prefect_api) -> int:
     return order_id
 
 
-def _paused_review(order_id: int, runner: threading.Thread) -> UUID:
-    deadline = time.monotonic() + 120
-    with get_client(sync_client=True) as client:
-        while True:
-            assert runner.is_alive() and time.monotonic() < deadline, "the review never waited"
-            with transaction() as session:
-                order = work.get_order(session, order_id)
-            if order.waiting_on == ORIGINAL_REVIEW and client.read_flow_run(UUID(order.flow_run_id)).state.is_paused():
-                return UUID(order.flow_run_id)
-            time.sleep(0.2)
-
-
 def test_the_cull_flags_what_it_should_and_prefills_the_review(ingested, capsys):
     order_id = ingested
     with transaction() as session:
@@ -109,13 +91,8 @@ def test_the_cull_flags_what_it_should_and_prefills_the_review(ingested, capsys)
     table = capsys.readouterr().out
     assert "the cull suggests leaving out 5" in table and "blurred, burst_not_best" in table
 
-    result: dict = {}
-    runner = threading.Thread(target=lambda: result.setdefault("counts", original_review_flow(order_id)), daemon=True)
-    runner.start()
-    run_id = _paused_review(order_id, runner)
-    with get_client(sync_client=True) as client:                          # the form the Prefect UI shows
-        keyset = client.read_flow_run(run_id).state.state_details.run_input_keyset
-    schema = read_flow_run_input(keyset["schema"], flow_run_id=run_id)
+    review = kit.paused_review(order_id)
+    schema = review.schema                                                # the form the Prefect UI shows
     prefilled = schema["properties"]["cull"]["default"]
     assert {c["photo"] for c in prefilled} == set(SUGGESTED) and schema["properties"]["approve_all"]["default"] is False
     assert {c["photo"]: c["reason"] for c in prefilled}["PORTRAIT_2.jpg"] == "eyes_closed"
@@ -126,8 +103,8 @@ def test_the_cull_flags_what_it_should_and_prefills_the_review(ingested, capsys)
     assert main(["review", "decide", str(order_id), "--accept-suggestions", "--keep", "IMG_0301.dng",
                  "--as", "sergei"]) == 0                                   # accepted, but the shaken frame kept
     assert "carries on" in capsys.readouterr().out
-    runner.join(timeout=60)
-    assert result["counts"] == {"approved": len(in_line) - 4, "culled": 4}
+    review.runner.join(timeout=60)
+    assert review.result["counts"] == {"approved": len(in_line) - 4, "culled": 4}
 
     with transaction() as session:
         culled = {p.source_name for p in work.photos(session, order_id, PhotoStatus.CULLED)}

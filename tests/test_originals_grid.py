@@ -16,7 +16,7 @@ from record import people, work
 from record.db import transaction
 from record.models import CullDecision, CullSignals, CullVerdict, Photo, PhotoStatus, ShootType
 from surfaces.web import create_app
-from tests.browser import chromium_page, served, until
+from tests.browser import chromium_page, served, sign_in, until
 from tests.test_web import PASSWORD
 
 T0 = datetime(2026, 6, 20, 14, 0, 0)
@@ -51,10 +51,7 @@ def test_the_grid_shows_the_suggestion_and_takes_keep_and_reject_from_the_keyboa
     monkeypatch.delenv("POSTLINE_WEB_SECRET", raising=False)
     order_id = _order(home)
     with served(create_app()) as base, chromium_page() as page:
-        page.goto(f"{base}/signin")
-        page.fill("input[name=name]", "sergei")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
+        sign_in(page, base, "sergei", PASSWORD)
         page.goto(f"{base}/orders/{order_id}")
         page.click("#originals-grid")
         frames = page.locator(".frame")
@@ -103,10 +100,7 @@ def test_the_grid_shows_the_photographers_ratings_and_is_prefilled_with_them(hom
         ratings.put(session, order_id, ids["B.jpg"], FrameRating(stars=2, label="Green", source="B.xmp"))  # picked
         ratings.put(session, order_id, ids["D.jpg"], FrameRating(stars=-1, source="D.xmp"))               # rejected
     with served(create_app()) as base, chromium_page() as page:
-        page.goto(f"{base}/signin")
-        page.fill("input[name=name]", "sergei")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
+        sign_in(page, base, "sergei", PASSWORD)
         page.goto(f"{base}/orders/{order_id}/originals")
         frames = page.locator(".frame")
         prefilled = {frames.nth(i).get_attribute("data-photo"): "reject" in frames.nth(i).get_attribute("class")

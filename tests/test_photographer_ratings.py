@@ -9,18 +9,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pyexiv2
 import pytest
-from prefect.client.orchestration import get_client
-from prefect.input import read_flow_run_input
 from sqlmodel import select
 
 from flows.ingest import ingest_flow
-from flows.original_review import original_review_flow
 from record import ratings as ratings_record
 from record import work
 from record.db import transaction
@@ -31,7 +27,6 @@ from tasks import ratings as card_ratings
 from tasks.pixels import ratings
 from tests import cullkit as kit
 from tests.conftest import SAMPLES, sample
-from tests.test_cull import _paused_review
 
 T0 = datetime(2026, 6, 20, 14, 0, 0)
 
@@ -183,18 +178,12 @@ def test_the_photographers_ratings_prefill_the_review_and_can_be_read_again(rate
             "1 rejected; 1 rating(s) could not be read") in said
     assert "IMG_0402.dng: IMG_0402.xmp: not readable XMP" in said and "--read-again" in said
 
-    result: dict = {}
-    runner = threading.Thread(target=lambda: result.setdefault("counts", original_review_flow(order_id)), daemon=True)
-    runner.start()
-    run_id = _paused_review(order_id, runner)
-    with get_client(sync_client=True) as client:                          # the form the Prefect UI shows
-        keyset = client.read_flow_run(run_id).state.state_details.run_input_keyset
-        description = read_flow_run_input(keyset["description"], flow_run_id=run_id)
-    prefilled = read_flow_run_input(keyset["schema"], flow_run_id=run_id)["properties"]["cull"]["default"]
+    review = kit.paused_review(order_id)
+    prefilled = review.schema["properties"]["cull"]["default"]             # the form the Prefect UI shows
     # rejected in Lightroom: culled; shaken but starred: kept; blurred and not rated: as the cull suggests
     assert {c["photo"]: c["reason"] for c in prefilled} == {"IMG_0201.dng": "rejected_by_photographer",
                                                             "IMG_0501.dng": "blurred"}
-    assert "Kept as the photographer picked them, though the cull suggests leaving them out: IMG_0301.dng" in description
+    assert "Kept as the photographer picked them, though the cull suggests leaving them out: IMG_0301.dng" in review.description
 
     # the photographer rates one more frame after the card was taken in, and mends the broken sidecar
     (card / "IMG_0401.xmp").write_bytes(photo_mechanic(True))
@@ -209,8 +198,8 @@ def test_the_photographers_ratings_prefill_the_review_and_can_be_read_again(rate
 
     # keeping only the picks: the frames neither picked nor rejected go too, as not picked
     assert main(["review", "decide", str(order_id), "--accept-suggestions", "--only-picks", "--as", "sergei"]) == 0
-    runner.join(timeout=60)
-    assert result["counts"] == {"approved": 4, "culled": 3}
+    review.runner.join(timeout=60)
+    assert review.result["counts"] == {"approved": 4, "culled": 3}
     with transaction() as session:
         culled = {p.source_name for p in work.photos(session, order_id, PhotoStatus.CULLED)}
         events = session.exec(select(StageEvent.reason).where(

@@ -24,7 +24,7 @@ from record.models import QC_GATE, Photo, PhotoStatus, ShootType, WorkItem, Work
 from surfaces.actions.queue import hand_back as submit_work
 from surfaces.web import create_app
 from tasks.pixels import imageio
-from tests.browser import chromium_page, served
+from tests.browser import chromium_page, served, sign_in
 from tests.flowkit import cli, wait_until_paused
 from tests.test_web import PASSWORD
 from tests.test_web_decisions import gate_line  # noqa: F401  (the fixture: a line with the QC lead's review)
@@ -76,14 +76,6 @@ def at_the_gate(home: Path, tmp_path: Path) -> int:
     return order_id
 
 
-def sign_in(page, base: str, name: str) -> None:  # noqa: ANN001 - a Playwright page
-    page.goto(f"{base}/signin")
-    page.fill("input[name=name]", name)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button:has-text('Sign in')")
-    page.wait_for_selector("header .who")
-
-
 def rgb(png: bytes) -> np.ndarray:
     """The mean colour of a screenshot."""
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), np.int32).mean(axis=(0, 1))
@@ -108,7 +100,7 @@ def test_a_lead_rejects_with_a_marked_region_and_the_retoucher_gets_it_drawn_and
     shots.mkdir(parents=True, exist_ok=True)
 
     with served(create_app()) as base, chromium_page(width=1360, height=1000) as page:
-        sign_in(page, base, "maria")
+        sign_in(page, base, "maria", PASSWORD)
         page.goto(f"{base}/orders/{order_id}")
         page.click("#review-link")
         page.wait_for_selector("article.qc-photo")
@@ -229,7 +221,7 @@ def test_a_lead_rejects_with_a_marked_region_and_the_retoucher_gets_it_drawn_and
 
     # On the web page, the same region drawn on the returned photo she holds, where the lead marked it.
     with served(create_app()) as base, chromium_page() as page:
-        sign_in(page, base, "rita")
+        sign_in(page, base, "rita", PASSWORD)
         page.goto(f"{base}/items/{again.id}")
         photo = page.locator("#qc-marks img").bounding_box()
         drawn = page.locator("#qc-marks rect.qc-mark").bounding_box()

@@ -8,7 +8,7 @@ import argparse
 from dataclasses import dataclass
 
 from qc.gates import Gate
-from qc.originals import ORIGINALS
+from qc.originals import ORIGINALS, CullReason
 from qc.review import QC
 from surfaces.actions import gates as actions
 from surfaces.cli import cull, regions
@@ -36,7 +36,7 @@ COMMANDS = (
                 "crop, dust_blemish_missed, layout, other) and the stage to redo them", "qc-lead"),
     GateCommand(ORIGINALS, "review", "the senior photographer's review of an order's originals", "cull",
                 ("photo", "reason"), "PHOTO:REASON[:NOTE]", "DSC_0007.dng:eyes_closed",
-                "cull originals with a reason (blurred, eyes_closed, duplicate_pose, exposure, composition, other)",
+                f"cull originals with a reason ({', '.join(r.value for r in CullReason)})",
                 "senior-photographer"),
 )
 
