@@ -217,7 +217,8 @@ def kept_picks(session: Session, order_id: int, photos: list[str]) -> list[str]:
     if not spec.ratings:
         return []
     rated = ratings.of_order(session, order_id)
-    return [s.photo for s in cull.suggest(session, order_id) if s.photo in set(photos)
+    names = set(photos)
+    return [s.photo for s in cull.suggest(session, order_id) if s.photo in names
             and s.verdict is CullVerdict.REJECT and ratings.picked(rated.get(s.photo_id), spec)]
 
 

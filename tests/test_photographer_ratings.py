@@ -177,6 +177,10 @@ def test_the_photographers_ratings_prefill_the_review_and_can_be_read_again(rate
     assert ("4 of 7 photo(s) rated by the photographer (4 from sidecars): 3 picked (1 star or more, tagged), "
             "1 rejected; 1 rating(s) could not be read") in said
     assert "IMG_0402.dng: IMG_0402.xmp: not readable XMP" in said and "--read-again" in said
+    assert main(["status", str(order_id)]) == 0
+    assert (f"Ratings: 4 of 7 photo(s) rated by the photographer (4 from sidecars): 3 picked (1 star or more, "
+            f"tagged), 1 rejected; 1 rating(s) could not be read: `postline order ratings {order_id}`"
+            in capsys.readouterr().out)
 
     review = kit.paused_review(order_id)
     prefilled = review.schema["properties"]["cull"]["default"]             # the form the Prefect UI shows

@@ -12,7 +12,7 @@ from config.errors import Invalid
 from config.line import Line
 from presets.model import DEFAULT_FOR_SHOOT, load_preset
 from config.links import get_link_settings
-from record import clocks, rounds, runs, selection, stats, work
+from record import clocks, ratings, rounds, runs, selection, stats, work
 from record.db import transaction
 from record.models import QC_GATE, Order, Photo, PhotoStatus, ShootType, utcnow
 from surfaces.terminal import has_control, shown
@@ -142,12 +142,22 @@ class OrderView:
     selection: selection.Waiting | None = None     # the order waits for its client's selection
     picks: dict[str, int] | None = None            # once chosen: favourites, graded only, album, notes
     cameras: tuple[clocks.Camera, ...] = ()        # its camera bodies and their clocks (record.clocks)
+    ratings: str | None = None                     # the photographer's ratings in a line, when it has any
 
 
 def client_wait(session, order_id: int) -> selection.Waiting | None:  # noqa: ANN001 - sqlmodel.Session
     """The order's wait for its client's selection, if it waits for it (overdue from the gallery link's day plus
     POSTLINE_SELECTION_DAYS)."""
     return selection.waiting(session, order_id, now=utcnow(), selection_days=get_link_settings().selection_days)
+
+
+def _ratings_line(session, order_id: int) -> str | None:  # noqa: ANN001 - sqlmodel.Session
+    """The photographer's ratings of the order in a line (record.ratings.Summary), None without any."""
+    in_line = [p.id for p in work.photos(session, order_id) if p.status not in (PhotoStatus.REJECTED,
+                                                                              PhotoStatus.DUPLICATE)]
+    spec = work.order_line(session, order_id).cull
+    found = ratings.summary(session, order_id, in_line, spec)
+    return found.line(spec) if found.rated or found.notes else None
 
 
 def view(order_id: int) -> OrderView:
@@ -162,7 +172,8 @@ def view(order_id: int) -> OrderView:
                           picks={"favourites": sum(p.favourite for p in picked),
                                  "graded only": sum(not p.favourite for p in picked),
                                  "album": sum(p.album for p in picked), "notes": sum(bool(p.note) for p in picked)}
-                          if picked else None, cameras=tuple(clocks.cameras(session, order_id)))
+                          if picked else None, cameras=tuple(clocks.cameras(session, order_id)),
+                          ratings=_ratings_line(session, order_id))
     if order.calibration_json:
         from tasks.pixels.calibrate import CalibrationResult
 

@@ -41,6 +41,8 @@ def print_order(order_id: int, *, brief: bool = False, every_file: bool = False)
     print(disk_line(order))
     if cameras := clocks.summary(order.id, list(found.cameras)):
         print(f"Cameras: {shown(cameras)}")
+    if found.ratings:
+        print(f"Ratings: {shown(found.ratings)}: `postline order ratings {order.id}`")
     if found.selection is not None:
         print("Client selection: " + selection_state(found.selection))
     elif found.picks:
