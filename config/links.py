@@ -24,6 +24,9 @@ class LinkSettings(BaseSettings):
     pin_attempts: int = Field(5, ge=1, le=100, description=(
         "Wrong PINs in a row after which a link refuses PINs for pin_lock_minutes."))
     pin_lock_minutes: float = Field(15.0, gt=0, le=24 * 60, description="How long a link refuses PINs after that.")
+    gallery_picks: bool = Field(True, description=(
+        "Mark the photographer's picks (their own ratings, read from the card: `postline order ratings`) in the "
+        "client's gallery, with a switch to show only those. false: the gallery shows no rating."))
 
     @field_validator("public_url")
     @classmethod

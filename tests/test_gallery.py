@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 from sqlmodel import select
 
-from record import links, moves, people, work
+from record import links, moves, people, ratings, work
 from record.db import transaction
 from record.models import (
     CLIENT_SELECTION, ClientLink, ClientPick, EventKind, Photo, PhotoStatus, ShootType, StageEvent, WorkItem,
@@ -32,6 +32,7 @@ from surfaces.actions.queue import hand_back
 from surfaces.web import create_app
 from tasks.files import sha256_of, work_path
 from tasks.pixels import imageio
+from tasks.pixels.ratings import FrameRating
 from tasks.synthetic import write_card
 from tests.browser import chromium_page, free_port, served, until
 from tests.flowkit import MANUAL_SKIN_LINE, Delivery, cli, wait_until_paused
@@ -204,6 +205,9 @@ def awaiting_order(home: Path, photos: int = 4, *, package: int = 0) -> int:
 
 def test_in_chromium_the_client_marks_two_favourites_writes_a_note_and_sends(studio, monkeypatch):
     order_id = awaiting_order(studio, package=2)
+    with transaction() as session:                      # the photographer starred one frame on the card
+        photo = next(p for p in work.photos(session, order_id) if p.source_name == "IMG_0003.dng")
+        ratings.put(session, order_id, photo.id, FrameRating(stars=3, source="IMG_0003.xmp"))
     with served(create_app()) as base:
         monkeypatch.setenv("POSTLINE_PUBLIC_URL", base)
         url = cli("gallery", str(order_id))[1].strip().splitlines()[-1]
@@ -211,10 +215,14 @@ def test_in_chromium_the_client_marks_two_favourites_writes_a_note_and_sends(stu
             page.goto(url)
             assert page.locator("figure.pick img").count() == 4
             until(page, "document.images[0].complete && document.images[0].naturalWidth > 0")
+            assert page.locator(".pick-badge").count() == 1
+            assert "★ the photographer's pick" in page.locator("figure.pick", has_text="IMG_0003.dng").inner_text()
             page.locator('input.fav[data-photo="IMG_0002.dng"]').check()
             page.locator('input.fav[data-photo="IMG_0004.dng"]').check()
             page.locator("figure.pick", has_text="IMG_0004.dng").locator("textarea").fill("brighter eyes, please")
-            page.locator("#send-selection").click()
+            page.locator("label.only-picks").click()                  # only the photographer's picks shown
+            assert [f.is_visible() for f in page.locator("figure.pick").all()] == [False, False, True, False]
+            page.locator("#send-selection").click()                   # the hidden photos' rows are sent all the same
             assert page.locator("#sent").inner_text() == "Thank you: we have your selection."
             assert page.locator("figure.pick").count() == 2 and "brighter eyes, please" in page.content()
     with transaction() as session:

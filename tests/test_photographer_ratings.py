@@ -236,3 +236,21 @@ def test_keeping_only_the_picks_of_an_order_without_any_is_refused(home, tmp_pat
     assert "card folder" in err and "the ratings read at ingest stay" in err
     with transaction() as session:
         assert ratings_record.of_order(session, order_id)[photo.id].stars == -1
+
+
+def test_the_gallery_marks_the_picks_only_where_the_mark_tells_the_client_something(monkeypatch):
+    from types import SimpleNamespace
+
+    from config.line import CullSpec
+    from record.models import PhotoRating
+    from surfaces.actions.client import _photographers_picks
+
+    photos = [SimpleNamespace(id=n) for n in (1, 2, 3)]
+    rated = {1: PhotoRating(photo_id=1, order_id=1, stars=2), 2: PhotoRating(photo_id=2, order_id=1, stars=-1),
+             3: PhotoRating(photo_id=3, order_id=1, label="Green")}
+    assert _photographers_picks(photos, rated, CullSpec()) == {1}
+    assert _photographers_picks(photos, rated, CullSpec(pick_labels=("green",))) == {1, 3}
+    assert _photographers_picks(photos[:1], rated, CullSpec()) == set()               # every photo a pick
+    assert _photographers_picks(photos, {}, CullSpec()) == set()                      # no rating
+    monkeypatch.setenv("POSTLINE_GALLERY_PICKS", "false")                  # the studio's choice: no mark
+    assert _photographers_picks(photos, rated, CullSpec()) == set()

@@ -21,7 +21,7 @@ from config.secret import installation_secret
 from config.settings import get_settings
 from qc.gates import DecisionError
 from qc.selection import CLIENT, Favourite, SelectionDecision
-from record import clocks, links, selection, work
+from record import clocks, links, ratings, selection, work
 from record.db import transaction
 from record.models import ClientLink, LinkPurpose, OrderStatus, Photo, PhotoStatus, utcnow
 from surfaces.actions import gates
@@ -153,6 +153,7 @@ class GalleryPhoto:
     favourite: bool | None
     album: bool
     note: str
+    pick: bool = False         # one of the photographer's picks, marked while the client chooses
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,7 @@ class GalleryView:
     photos: list[GalleryPhoto]
     package: int               # album photos the package holds (0: no album)
     revisions: int
+    picks: int = 0             # photos marked as the photographer's picks
 
 
 def gallery(order_id: int) -> GalleryView:
@@ -173,6 +175,7 @@ def gallery(order_id: int) -> GalleryView:
         picks = selection.picks(session, order_id)
         photos = work.photos(session, order_id)
         in_order = clocks.shooting_order(clocks.shifts(session, order_id))
+        spec, rated = work.order_line(session, order_id).cull, ratings.of_order(session, order_id)
     if waiting:
         mode, shown = GalleryMode.SELECTING, [photo for photo, _ in waiting.values()]
     elif order.status is OrderStatus.DELIVERED:
@@ -183,11 +186,22 @@ def gallery(order_id: int) -> GalleryView:
         mode, shown = GalleryMode.CHOSEN, [p for p in photos if p.id in picks]
     else:
         mode, shown = GalleryMode.PREPARING, []
+    chosen = _photographers_picks(shown, rated, spec) if mode is GalleryMode.SELECTING else set()
     rows = [GalleryPhoto(id=p.id, name=p.source_name, favourite=picks[p.id].favourite if p.id in picks else None,
-                         album=p.id in picks and picks[p.id].album, note=picks[p.id].note if p.id in picks else "")
+                         album=p.id in picks and picks[p.id].album, note=picks[p.id].note if p.id in picks else "",
+                         pick=p.id in chosen)
             for p in sorted(shown, key=in_order)]           # as the day went, each camera's clock set right
     return GalleryView(order_id=order_id, client=order.client, studio=get_settings().studio_name, mode=mode,
-                       photos=rows, package=order.package_count or 0, revisions=order.revisions)
+                       photos=rows, package=order.package_count or 0, revisions=order.revisions, picks=len(chosen))
+
+
+def _photographers_picks(photos: list[Photo], rated: dict, spec) -> set[int]:  # noqa: ANN001 - CullSpec
+    """The photos among ``photos`` the gallery marks as the photographer's picks (record.ratings.picked): none when
+    POSTLINE_GALLERY_PICKS is off, or when every photo or none is one (the mark would tell the client nothing)."""
+    if not get_link_settings().gallery_picks:
+        return set()
+    chosen = {p.id for p in photos if ratings.picked(rated.get(p.id), spec)}
+    return chosen if 0 < len(chosen) < len(photos) else set()
 
 
 def gallery_image(order_id: int, photo_id: int) -> Path:
