@@ -47,15 +47,17 @@ class Frame:
     index: int = 0               # its row in the form
 
 
-def frames(order_id: int) -> tuple[list[list[Frame]], list[Frame]]:
-    """The originals waiting for review: burst groups (each a list, side by side on the page), then the rest."""
+def frames(order_id: int, *, only_picks: bool = False) -> tuple[list[list[Frame]], list[Frame]]:
+    """The originals waiting for review: burst groups (each a list, side by side on the page), then the rest.
+    ``only_picks``: pre-filled to keep only the photographer's picks (`review decide --only-picks`)."""
     with transaction() as session:
         work.get_order(session, order_id)
         waiting = ORIGINALS.waiting(session, order_id)
         in_order = clocks.shooting_order(clocks.shifts(session, order_id))
         waiting = dict(sorted(waiting.items(), key=lambda pair: in_order(pair[1])))     # as the day went
         suggestions = {s.photo: s for s in cull.suggest(session, order_id)}
-        culls = {c.photo: c for c in suggested_culls(session, order_id, list(waiting))}
+        culls = {c.photo: c for c in suggested_culls(session, order_id, list(waiting),
+                                                     cull_unpicked=True if only_picks else None)}
         rated = ratings.of_order(session, order_id)
     groups: dict[int, list[Frame]] = {}
     singles = []
@@ -75,18 +77,20 @@ def frames(order_id: int) -> tuple[list[list[Frame]], list[Frame]]:
 
 
 def grid_page(request: Request, session: WebSession, order_id: int, *, status: int = 200, error: str | None = None,
-              done: str | None = None) -> Response:
-    bursts, singles = frames(order_id)
+              done: str | None = None, only_picks: bool = False) -> Response:
     with transaction() as db:
         order = work.get_order(db, order_id)
+        spec = work.order_line(db, order_id).cull
+        picks = spec.ratings and any(ratings.picked(r, spec) for r in ratings.of_order(db, order_id).values())
+    bursts, singles = frames(order_id, only_picks=only_picks and picks)
     return page(request, "originals.html", session, status=status, order=order, bursts=bursts, singles=singles,
                 reasons=[r.value for r in CullReason], error=error, done=done, keep=CullVerdict.KEEP.value,
-                reject=CullVerdict.REJECT.value)
+                reject=CullVerdict.REJECT.value, picks=picks, only_picks=only_picks and picks)
 
 
 @router.get("")
-def grid(request: Request, order_id: RecordId, session: Session, _lead: OrderLead) -> Response:
-    return grid_page(request, session, order_id)
+def grid(request: Request, order_id: RecordId, session: Session, _lead: OrderLead, only_picks: bool = False) -> Response:
+    return grid_page(request, session, order_id, only_picks=only_picks)
 
 
 @router.get("/{photo_id}.jpg")

@@ -110,6 +110,12 @@ def test_the_grid_shows_the_photographers_ratings_and_is_prefilled_with_them(hom
         assert page.locator('.frame[data-photo="B.jpg"] .rating').inner_text() == "★★, Green"
         assert page.locator('.frame[data-photo="D.jpg"] .rating').inner_text() == "rejected"
         assert page.locator('.frame[data-photo="A.jpg"] .rating').count() == 0
+        page.click("#only-picks")          # as `review decide --only-picks`: the frames not picked go too
+        prefilled = {f.get_attribute("data-photo"): f.locator("select").input_value()
+                     for f in page.locator(".frame.reject").all()}
+        assert prefilled == {"A.jpg": "not_picked", "C.jpg": "not_picked", "D.jpg": "rejected_by_photographer"}
+        page.click("#as-the-line-says")
+        assert page.locator(".frame.reject").count() == 2
         page.click("#give-decision")
         assert ("2 approved; C.jpg culled (blurred); D.jpg culled (rejected_by_photographer)"
                 in page.locator("#decided").inner_text())
