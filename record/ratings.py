@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from sqlmodel import Session, select
 
 from config.line import CullSpec
-from record.models import PhotoRating, utcnow
+from record import work
+from record.models import PhotoRating, PhotoStatus, utcnow
 
 
 def row(order_id: int, photo_id: int, found) -> PhotoRating | None:  # noqa: ANN001 - tasks.pixels.ratings.FrameRating
@@ -119,3 +120,13 @@ def summary(session: Session, order_id: int, photo_ids: list[int], spec: CullSpe
                    rejected=sum(rejected(r, spec) for r in given),
                    from_sidecars=sum(r.source is not None for r in given),
                    notes=tuple(r.note for r in rows if r.note))
+
+
+def in_a_line(session: Session, order_id: int) -> str | None:
+    """The order's ratings in a line (:meth:`Summary.line`), for `postline status` and the order's report; None
+    when no photo of it was rated and none could not be read."""
+    in_line = [p.id for p in work.photos(session, order_id)
+               if p.status not in (PhotoStatus.REJECTED, PhotoStatus.DUPLICATE)]
+    spec = work.order_line(session, order_id).cull
+    found = summary(session, order_id, in_line, spec)
+    return found.line(spec) if found.rated or found.notes else None

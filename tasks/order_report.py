@@ -18,7 +18,7 @@ from prefect.logging import get_logger
 
 from config.calendar import get_calendar
 from config.settings import get_settings
-from record import clocks, progress, stats, work
+from record import clocks, progress, ratings, stats, work
 from record.db import transaction
 from record.figures.orders import delivered_orders
 from record.figures.quality import rework
@@ -67,6 +67,7 @@ def publish_order_report(order_id: int) -> None:
         people = progress.people_by_stage(session, order_id)
         sent_back = progress.rejections(session, order_id)
         cameras = clocks.summary(order_id, clocks.cameras(session, order_id))
+        rated = ratings.in_a_line(session, order_id)
     table = [[r.title, r.entered, r.finished, r.sent_back, r.finished_passes, r.failed, pct(r.rework_rate),
               pct(r.first_pass_yield), duration(r.touch.median), duration(r.machine.median), duration(r.wait.median),
               _people(people.get(r.stage, {}))]
@@ -76,6 +77,7 @@ def publish_order_report(order_id: int) -> None:
     lines = [f"### {order.client} · order {order_id}", "", delivery, "",
              _turnaround(order, delivered[0].delivered if delivered else None), "",
              *([f"**Cameras:** {cell(cameras)}", ""] if cameras else []),
+             *([f"**The photographer's ratings:** {cell(rated)}", ""] if rated else []),
              "| " + " | ".join(HEADERS) + " |", "|---|" + "---:|" * (len(HEADERS) - 2) + "---|"]
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in table]
     titles = {r.stage: r.title for r in rows}

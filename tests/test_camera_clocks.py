@@ -44,6 +44,9 @@ def _card(folder: Path) -> Path:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         write_dng(folder / name, render_scene(("portrait", "landscape", "interior")[n % 3], 320, 240, seed=n),
                   replace(DngMeta(), capture_time=clock, serial=serial))
+    (folder / "A/DSC_0003.xmp").write_text(          # the first kiss, starred by its photographer in Lightroom
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:Rating="5"/></rdf:RDF></x:xmpmeta>')
     return folder
 
 
@@ -68,6 +71,8 @@ def test_a_body_whose_clock_was_behind_is_set_right_and_its_photos_fall_in_place
     assert "Cameras: " in ran and "not compared" in ran
     report = artifacts(f"order-{order_id}-delivery")[-1].data                  # the lead's view in the Prefect UI
     assert f"**Cameras:** {BODY} #B-2002 (3), {BODY} #A-1001 (3); clocks as the cameras wrote them" in report
+    assert ("**The photographer's ratings:** 1 of 6 photo(s) rated by the photographer (1 from sidecars): 1 picked"
+            in report)
 
     code, listed = cli("order", "cameras", str(order_id))
     assert code == 0, listed

@@ -151,15 +151,6 @@ def client_wait(session, order_id: int) -> selection.Waiting | None:  # noqa: AN
     return selection.waiting(session, order_id, now=utcnow(), selection_days=get_link_settings().selection_days)
 
 
-def _ratings_line(session, order_id: int) -> str | None:  # noqa: ANN001 - sqlmodel.Session
-    """The photographer's ratings of the order in a line (record.ratings.Summary), None without any."""
-    in_line = [p.id for p in work.photos(session, order_id) if p.status not in (PhotoStatus.REJECTED,
-                                                                              PhotoStatus.DUPLICATE)]
-    spec = work.order_line(session, order_id).cull
-    found = ratings.summary(session, order_id, in_line, spec)
-    return found.line(spec) if found.rated or found.notes else None
-
-
 def view(order_id: int) -> OrderView:
     with transaction() as session:
         order = work.get_order(session, order_id)
@@ -173,7 +164,7 @@ def view(order_id: int) -> OrderView:
                                  "graded only": sum(not p.favourite for p in picked),
                                  "album": sum(p.album for p in picked), "notes": sum(bool(p.note) for p in picked)}
                           if picked else None, cameras=tuple(clocks.cameras(session, order_id)),
-                          ratings=_ratings_line(session, order_id))
+                          ratings=ratings.in_a_line(session, order_id))
     if order.calibration_json:
         from tasks.pixels.calibrate import CalibrationResult
 
