@@ -167,17 +167,6 @@ def _cull_signals(photo: Photo) -> CullSignals:
                        phash=s.phash, seconds=s.seconds)
 
 
-def _rating(card: Path, photo: Photo) -> FrameRating | None:
-    """The photographer's rating of an ingested photo (tasks.ratings). Advisory, as the cull's signals are: a
-    rating that cannot be read is a note, and only the machine's failure stops the ingest."""
-    try:
-        return read_rating(card, photo.source_name, Path(photo.original_path))
-    except Exception as exc:  # noqa: BLE001
-        if transient_cause(exc) is not None:
-            raise
-        return FrameRating(note=f"its rating could not be read ({type(exc).__name__})")
-
-
 def _record(order_id: int, photo: Photo, first_stage: str, signals: CullSignals | None = None, *,
             again: bool = False, rating: FrameRating | None = None) -> Photo:
     """The photo, its first work item, its cull signals and the photographer's rating, in one transaction. A photo
@@ -257,7 +246,7 @@ def _ingest_one(order_id: int, card: Path, name: str, first_stage: str, *, again
     signals = rating = None
     if photo.status is PhotoStatus.INGESTED:
         signals = _cull_signals(photo)
-        rating = _rating(card, photo)
+        rating = read_rating(card, photo.source_name, Path(photo.original_path))
     return _record(order_id, photo, first_stage, signals, again=again, rating=rating)
 
 

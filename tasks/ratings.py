@@ -34,7 +34,16 @@ def sidecar_of(card: Path, name: str) -> str | None:
 def read_rating(card: Path, name: str, original: Path) -> FrameRating | None:
     """The rating of the card file ``name`` (archived as ``original``): its sidecar's, else the file's own; None
     when neither holds one. A sidecar that cannot be read gives a note, and the file's own rating if it has one.
-    The machine's failures (a full disk, I/O) are raised."""
+    Advisory, as the cull's signals are: only the machine's failures (a full disk, I/O) are raised."""
+    try:
+        return _read(card, name, original)
+    except Exception as exc:  # noqa: BLE001
+        if transient_cause(exc) is not None:
+            raise
+        return FrameRating(note=f"its rating could not be read ({type(exc).__name__})")
+
+
+def _read(card: Path, name: str, original: Path) -> FrameRating | None:
     side = sidecar_of(card, name)
     inside = embedded(original)
     if side is None:

@@ -79,6 +79,10 @@ def test_ratings_as_each_program_writes_them(monkeypatch):
     hostile = ratings.from_xmp(laughs, "G.xmp")
     assert hostile.empty and "declares a document type" in hostile.note
     assert "H.xmp: empty" in ratings.from_xmp(b"", "H.xmp").note and ratings.from_xmp(b"\0" * 64, "H.xmp").note
+    unknown = ratings.from_xmp(b'<?xml version="1.0" encoding="x-unheard-of"?><a/>', "J.xmp")
+    assert unknown.empty and "J.xmp: not readable XMP (its declared encoding is unknown)" in unknown.note
+    utf16 = ("<?xml version='1.0' encoding='utf-16'?>" + lightroom(4).decode()).encode("utf-16")
+    assert ratings.from_xmp(utf16, "K.xmp").stars == 4 and ratings.from_xmp(b"\n  " + lightroom(4) + b"\0\0").stars == 4
     monkeypatch.setattr(ratings, "MAX_XMP_BYTES", 100)
     assert "I.xmp: larger than" in ratings.from_xmp(lightroom(3), "I.xmp").note
 

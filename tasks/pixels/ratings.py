@@ -61,7 +61,8 @@ def from_xmp(data: bytes, sidecar: str | None = None) -> FrameRating:
     """The rating an XMP packet holds (a sidecar's bytes, its card name given, or the packet found in a file); a
     packet that cannot be read gives none, and a note naming where it was."""
     source = sidecar or "the file's own XMP"
-    data = data.rstrip(b"\0 \t\r\n")
+    if not data.startswith((b"\xff\xfe", b"\xfe\xff")):          # UTF-16 (rare): its NULs are its text
+        data = data.strip(b"\0 \t\r\n")                           # a packet's padding, a stray blank line
     if not data:
         return FrameRating(source=sidecar, note=f"{source}: empty: the copy did not finish, or the program had not "
                                                  "written it yet")
@@ -73,6 +74,9 @@ def from_xmp(data: bytes, sidecar: str | None = None) -> FrameRating:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
         return FrameRating(source=sidecar, note=f"{source}: not readable XMP ({_where(exc)}); its rating is not used")
+    except (LookupError, ValueError):                              # an encoding Python does not know
+        return FrameRating(source=sidecar, note=f"{source}: not readable XMP (its declared encoding is unknown); its "
+                                                 "rating is not used")
     notes: list[str] = []
     values = _values(root)
     rating = _rating(values.get((_XMP, "Rating")), source, notes)
