@@ -14,7 +14,8 @@ What is read (XMP, the ``http://ns.adobe.com/xap/1.0/`` namespace, whatever its 
 Values are taken as attributes of an ``rdf:Description`` or as its child elements: both forms are XMP. A packet
 with a document type declaration (entities, the "billion laughs") is not parsed; neither is one larger than
 ``MAX_XMP_BYTES``. A value out of range is left out, and the note says so: a rating that cannot be read
-changes nothing. Nothing here opens a card file: the bytes are given (pure)."""
+changes nothing. Nothing here opens a card file: a sidecar's bytes are given (tasks/ratings.py reads them
+from the card); :func:`embedded` reads the archived copy of a photo."""
 
 from __future__ import annotations
 
