@@ -151,8 +151,10 @@ def _card(folder: Path) -> Path:
 
 
 @pytest.fixture
-def rated(tmp_path, monkeypatch, home_on_server) -> tuple[int, Path]:
+def rated(tmp_path, monkeypatch, home_on_server, line_file) -> tuple[int, Path]:
     monkeypatch.setenv("POSTLINE_PAUSE_POLL_SECONDS", "1")
+    default = (Path(__file__).parents[1] / "config" / "line.toml").read_text()
+    line_file(default.replace("[review_gate]\n", "[review_gate]\nenabled = true\n").replace("\nenabled = false", ""))
     card = _card(tmp_path / "card")
     order_id = create_order(client="Lea & Tom", shoot="wedding", card=card, preset_name=None, due=None).id
     ingest_flow(order_id, str(card))
@@ -181,6 +183,7 @@ def test_the_photographers_ratings_prefill_the_review_and_can_be_read_again(rate
     assert ("4 of 7 photo(s) rated by the photographer (4 from sidecars): 3 picked (1 star or more, tagged), "
             "1 rejected; 1 rating(s) could not be read") in said
     assert "IMG_0402.dng: IMG_0402.xmp: not readable XMP" in said and "--read-again" in said
+    assert "They pre-fill the review of the originals" in said
     assert main(["status", str(order_id)]) == 0
     assert (f"Ratings: 4 of 7 photo(s) rated by the photographer (4 from sidecars): 3 picked (1 star or more, "
             f"tagged), 1 rejected; 1 rating(s) could not be read: `postline order ratings {order_id}`"
@@ -215,6 +218,8 @@ def test_the_photographers_ratings_prefill_the_review_and_can_be_read_again(rate
     assert culled == {"IMG_0201.dng", "IMG_0402.dng", "IMG_0501.dng"}
     assert sorted(r.split("]")[0] + "]" for r in events) == ["[not_picked]", "[not_picked]",
                                                             "[rejected_by_photographer]"]
+    assert main(["order", "ratings", str(order_id)]) == 0
+    assert "No original waits for review now" in capsys.readouterr().out
 
 
 def test_keeping_only_the_picks_of_an_order_without_any_is_refused(home, tmp_path, capsys):
@@ -234,6 +239,8 @@ def test_keeping_only_the_picks_of_an_order_without_any_is_refused(home, tmp_pat
     assert f"no frame of order {order_id} carries a pick (1 star or more, tagged)" in capsys.readouterr().err
     assert main(["review", "decide", str(order_id), "--approve-all", "--only-picks"]) == 2
     assert "go with --accept-suggestions" in capsys.readouterr().err
+    assert main(["order", "ratings", str(order_id)]) == 0                  # the default line: no review
+    assert "has no review of the originals ([review_gate] enabled = false)" in capsys.readouterr().out
     shutil.rmtree(card)
     assert main(["order", "ratings", str(order_id), "--read-again"]) == 2
     err = capsys.readouterr().err

@@ -23,6 +23,7 @@ class OrderRatings:
     review: bool                   # the order's line has a review of the originals
     unpicked_culled: bool          # [cull] unpicked = "cull"
     notes: tuple[tuple[str, str], ...]    # (photo, why its rating could not be read)
+    waiting: int = 0               # originals waiting for review now
     read_again: int | None = None  # originals whose ratings were read again
     changed: int = 0               # ... whose rating changed
 
@@ -41,9 +42,10 @@ def order_ratings(order_id: int, *, read_again: bool = False) -> OrderRatings:
         summary = ratings.summary(session, order_id, list(photos), line.cull)
         notes = tuple((photos[r.photo_id], r.note) for r in ratings.of_order(session, order_id).values()
                       if r.note and r.photo_id in photos)
+        waiting = len(ORIGINALS.waiting(session, order_id))
     return OrderRatings(summary=summary, line=summary.line(line.cull), used=line.cull.ratings,
                         review=line.review_gate.enabled, unpicked_culled=line.cull.unpicked == "cull",
-                        notes=tuple(sorted(notes)), read_again=again, changed=changed or 0)
+                        notes=tuple(sorted(notes)), waiting=waiting, read_again=again, changed=changed or 0)
 
 
 def _read_again(order_id: int) -> tuple[int, int]:

@@ -195,6 +195,8 @@ def cmd_order_ratings(args: argparse.Namespace) -> int:
     elif found.summary.rated and not found.used:
         print("The order's line does not use them ([cull] ratings = false): only the cull's suggestion pre-fills "
               "the review of the originals.")
+    elif found.summary.rated and not found.waiting:
+        print("No original waits for review now: the ratings pre-filled the review when they did.")
     elif found.summary.rated:
         others = ("culled as not picked ([cull] unpicked = \"cull\")" if found.unpicked_culled
                   else "as the cull suggests (`postline review decide --accept-suggestions --only-picks` culls them)")
