@@ -189,7 +189,7 @@ def suggested_culls(session: Session, order_id: int, photos: list[str] | None = 
     rated = ratings.of_order(session, order_id) if spec.ratings else {}
     if cull_unpicked is None:
         cull_unpicked = spec.unpicked == "cull"
-    picks = any(ratings.picked(r, spec) for r in rated.values())
+    picks = ratings.any_picked(rated, spec)
     culls = []
     for s in suggestions:
         if s.photo not in names:
@@ -246,8 +246,7 @@ def _some_picked(session: Session, order_id: int) -> None:
     """:class:`DecisionError` unless the photographer picked a frame of the order: keeping only the picks of an
     order without one would cull every frame."""
     spec = work.order_line(session, order_id).cull
-    rated = ratings.of_order(session, order_id)
-    if not spec.ratings or not any(ratings.picked(r, spec) for r in rated.values()):
+    if not spec.ratings or not ratings.any_picked(ratings.of_order(session, order_id), spec):
         why = ("the order's line does not use the photographer's ratings ([cull] ratings = false)" if not spec.ratings
                else f"no frame of order {order_id} carries a pick ({ratings.pick_rule(spec)})")
         raise DecisionError(f"Cannot keep only the photographer's picks: {why}. Nothing was applied.")

@@ -65,6 +65,11 @@ def picked(rating: PhotoRating | None, spec: CullSpec) -> bool:
     return (rating.stars or 0) >= spec.pick_stars or rating.tagged or _labelled(rating, spec.pick_labels)
 
 
+def any_picked(rated: dict[int, PhotoRating], spec: CullSpec) -> bool:
+    """Whether the photographer picked any of the frames ``rated`` (:func:`of_order`)."""
+    return any(picked(r, spec) for r in rated.values())
+
+
 def _labelled(rating: PhotoRating, labels: tuple[str, ...]) -> bool:
     return rating.label is not None and rating.label.casefold() in {label.casefold() for label in labels}
 

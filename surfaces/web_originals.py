@@ -81,7 +81,7 @@ def grid_page(request: Request, session: WebSession, order_id: int, *, status: i
     with transaction() as db:
         order = work.get_order(db, order_id)
         spec = work.order_line(db, order_id).cull
-        picks = spec.ratings and any(ratings.picked(r, spec) for r in ratings.of_order(db, order_id).values())
+        picks = spec.ratings and ratings.any_picked(ratings.of_order(db, order_id), spec)
     bursts, singles = frames(order_id, only_picks=only_picks and picks)
     return page(request, "originals.html", session, status=status, order=order, bursts=bursts, singles=singles,
                 reasons=[r.value for r in CullReason], error=error, done=done, keep=CullVerdict.KEEP.value,
