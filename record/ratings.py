@@ -7,12 +7,13 @@ Data functions take ``session`` and do not commit."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlmodel import Session, select
 
 from config.line import CullSpec
 from record import work
-from record.models import PhotoRating, PhotoStatus, utcnow
+from record.models import CullDecision, CullVerdict, PhotoRating, PhotoStatus, utcnow
 
 
 def row(order_id: int, photo_id: int, found) -> PhotoRating | None:  # noqa: ANN001 - tasks.pixels.ratings.FrameRating
@@ -135,3 +136,41 @@ def in_a_line(session: Session, order_id: int) -> str | None:
     spec = work.order_line(session, order_id).cull
     found = summary(session, order_id, in_line, spec)
     return found.line(spec) if found.rated or found.notes else None
+
+
+@dataclass(frozen=True)
+class AgainstReview:
+    """How the review of the originals decided the frames the photographer had rated: how often a person kept a
+    frame the photographer rejected, or culled one they picked."""
+    decided: int               # rated frames decided at the review
+    rejects: int               # ... that the photographer rejected
+    rejects_kept: int          # ... kept at the review
+    picks: int                 # ... that the photographer picked
+    picks_culled: int          # ... culled at the review
+
+
+def against_review(session: Session, *, since: datetime | None = None, until: datetime | None = None,
+                   order_id: int | None = None) -> AgainstReview:
+    """:class:`AgainstReview` over the review decisions taken in [since, until) (of one order, if given), each
+    frame's rating read against its order's line (record/cull.py records the decisions)."""
+    query = select(CullDecision.order_id, CullDecision.decided, PhotoRating).join(
+        PhotoRating, PhotoRating.photo_id == CullDecision.photo_id)
+    if since is not None:
+        query = query.where(CullDecision.at >= since)
+    if until is not None:
+        query = query.where(CullDecision.at < until)
+    if order_id is not None:
+        query = query.where(CullDecision.order_id == order_id)
+    specs: dict[int, CullSpec] = {}
+    decided = rejects = rejects_kept = picks = picks_culled = 0
+    for order, verdict, rating in session.exec(query).all():
+        if not rated(rating):
+            continue
+        spec = specs.setdefault(order, work.order_line(session, order).cull)
+        culled = CullVerdict(verdict) is CullVerdict.REJECT
+        decided += 1
+        if rejected(rating, spec):
+            rejects, rejects_kept = rejects + 1, rejects_kept + (not culled)
+        elif picked(rating, spec):
+            picks, picks_culled = picks + 1, picks_culled + culled
+    return AgainstReview(decided, rejects, rejects_kept, picks, picks_culled)

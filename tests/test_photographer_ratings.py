@@ -220,6 +220,9 @@ def test_the_photographers_ratings_prefill_the_review_and_can_be_read_again(rate
                                                             "[rejected_by_photographer]"]
     assert main(["order", "ratings", str(order_id)]) == 0
     assert "No original waits for review now" in capsys.readouterr().out
+    assert main(["report"]) == 0                    # the ops manager: how the review met the photographer's ratings
+    assert ("Review of originals, against the photographers' own ratings: rated frames decided 5, photographer's "
+            "rejects kept 0 of 1, photographer's picks culled 0 of 4") in capsys.readouterr().out
 
 
 def test_keeping_only_the_picks_of_an_order_without_any_is_refused(home, tmp_path, capsys):
@@ -265,3 +268,26 @@ def test_the_gallery_marks_the_picks_only_where_the_mark_tells_the_client_someth
     assert _photographers_picks(photos, {}, CullSpec()) == set()                      # no rating
     monkeypatch.setenv("POSTLINE_GALLERY_PICKS", "false")                  # the studio's choice: no mark
     assert _photographers_picks(photos, rated, CullSpec()) == set()
+
+
+def test_the_figures_count_the_photographers_rejects_kept_and_picks_culled_at_review(home):
+    from record import cull as cull_record
+    from record.models import CullVerdict, Photo, ShootType
+
+    keep, reject = CullVerdict.KEEP, CullVerdict.REJECT
+    given = {"A.dng": (ratings.FrameRating(stars=-1), keep), "B.dng": (ratings.FrameRating(stars=4), reject),
+             "C.dng": (ratings.FrameRating(tagged=True), keep), "D.dng": (ratings.FrameRating(stars=-1), reject),
+             "E.dng": (None, reject)}                                        # not rated: not counted
+    with transaction() as session:
+        order = work.create_order(session, client="Test", shoot=ShootType.WEDDING, preset_name="neutral",
+                                  preset_version=1, preset_hash="x", preset_json="{}", due=None, card_folder="/card")
+        for n, (name, (rating, decided)) in enumerate(given.items()):
+            photo = work.add_photo(session, Photo(order_id=order.id, source_name=name, sha256=f"{n:064x}",
+                                                  size_bytes=1, status=PhotoStatus.INGESTED, original_path=f"/{name}"),
+                                   first_stage="cull_grade")
+            ratings_record.put(session, order.id, photo.id, rating)
+            cull_record.record_decision(session, order_id=order.id, photo_id=photo.id, suggested=keep, reasons=[],
+                                        decided=decided, actor="vera")
+    with transaction() as session:
+        found = ratings_record.against_review(session, order_id=order.id)
+    assert (found.decided, found.rejects, found.rejects_kept, found.picks, found.picks_culled) == (4, 2, 1, 2, 1)

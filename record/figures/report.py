@@ -49,6 +49,7 @@ class Report:
     today: date
     working_days: int                     # of the period shown
     cull_agreement: dict[str, Any] | None = field(default=None)  # review of originals vs the suggested cull (issue 13)
+    ratings_agreement: dict[str, Any] | None = field(default=None)  # review of originals vs the photographer's ratings
 
     @property
     def calendar_days(self) -> int:
@@ -107,6 +108,7 @@ class Report:
                                for (b, st), n in sorted(self.trend.items())]},
             "groups": {by: [g.to_dict(self.promise_days) for g in rows] for by, rows in self.groups.items()},
             "cull_agreement": self.cull_agreement,
+            "ratings_agreement": self.ratings_agreement,
         }
 
 
@@ -184,6 +186,7 @@ def build_report(session: Session, scope: Scope, calendar: WorkCalendar, *, earl
         promise_days=settings.promise_working_days, revision_target=settings.revision_rounds_target,
         today=now.date(), working_days=calendar.working_days(first_day, last_day + timedelta(days=1)),
         cull_agreement=_cull_agreement(session, scope),
+        ratings_agreement=_ratings_agreement(session, scope),
     )
 
 
@@ -198,6 +201,19 @@ def _cull_agreement(session: Session, scope: Scope) -> dict[str, Any] | None:
     return {"decisions": found.decisions, "agreed": f"{found.rate:.0%}",
             "suggested rejects kept": f"{found.rejects_kept} of {found.suggested_rejects}",
             "suggested keeps culled": f"{found.keeps_culled} of {found.suggested_keeps}"}
+
+
+def _ratings_agreement(session: Session, scope: Scope) -> dict[str, Any] | None:
+    """How the review of the originals decided the frames the photographers had rated themselves
+    (record/ratings.py): their rejects kept, their picks culled; None when no rated frame was decided."""
+    from record.ratings import against_review
+
+    found = against_review(session, since=scope.since, until=scope.until, order_id=scope.order_id)
+    if not found.decided:
+        return None
+    return {"rated frames decided": found.decided,
+            "photographer's rejects kept": f"{found.rejects_kept} of {found.rejects}",
+            "photographer's picks culled": f"{found.picks_culled} of {found.picks}"}
 
 
 def known_stage(session: Session, line: Line, key: str) -> bool:

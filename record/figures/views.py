@@ -216,6 +216,9 @@ def summary_lines(rep: Report) -> list[str]:
     agreement = rep.cull_agreement
     lines.append("Review of originals, agreement with the suggested cull: "
                  + (", ".join(f"{k} {v}" for k, v in agreement.items()) if agreement else "not measured yet."))
+    if rep.ratings_agreement:
+        lines.append("Review of originals, against the photographers' own ratings: "
+                     + ", ".join(f"{k} {v}" for k, v in rep.ratings_agreement.items()))
     return lines
 
 
