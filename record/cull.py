@@ -54,17 +54,23 @@ class Agreement:
         return self.agreed / self.decisions if self.decisions else None
 
 
-def agreement(session: Session, *, since: datetime | None = None, until: datetime | None = None,
-              order_id: int | None = None) -> Agreement:
-    """:class:`Agreement` over the decisions taken in [since, until) (of one order, if given)."""
-    query = select(CullDecision.suggested, CullDecision.decided, func.count()).group_by(
-        CullDecision.suggested, CullDecision.decided)
+def taken(query, *, since: datetime | None = None, until: datetime | None = None,  # noqa: ANN001, ANN201
+          order_id: int | None = None):
+    """``query`` (over ``cull_decisions``) kept to the decisions taken in [since, until), of one order if given."""
     if since is not None:
         query = query.where(CullDecision.at >= since)
     if until is not None:
         query = query.where(CullDecision.at < until)
     if order_id is not None:
         query = query.where(CullDecision.order_id == order_id)
+    return query
+
+
+def agreement(session: Session, *, since: datetime | None = None, until: datetime | None = None,
+              order_id: int | None = None) -> Agreement:
+    """:class:`Agreement` over the decisions taken in [since, until) (of one order, if given)."""
+    query = taken(select(CullDecision.suggested, CullDecision.decided, func.count()).group_by(
+        CullDecision.suggested, CullDecision.decided), since=since, until=until, order_id=order_id)
     counts = {(CullVerdict(s), CullVerdict(d)): n for s, d, n in session.exec(query).all()}
     keep, reject = CullVerdict.KEEP, CullVerdict.REJECT
     return Agreement(

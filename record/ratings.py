@@ -13,7 +13,9 @@ from sqlmodel import Session, select
 
 from config.line import CullSpec
 from record import work
-from record.models import CullDecision, CullVerdict, PhotoRating, PhotoStatus, utcnow
+from record.cull import taken
+from record.clocks import NOT_SHOT
+from record.models import CullDecision, CullVerdict, PhotoRating, utcnow
 
 
 def row(order_id: int, photo_id: int, found) -> PhotoRating | None:  # noqa: ANN001 - tasks.pixels.ratings.FrameRating
@@ -132,7 +134,7 @@ def in_a_line(session: Session, order_id: int) -> str | None:
     """The order's ratings in a line (:meth:`Summary.line`), for `postline status` and the order's report; None
     when no photo of it was rated and none could not be read."""
     in_line = [p.id for p in work.photos(session, order_id)
-               if p.status not in (PhotoStatus.REJECTED, PhotoStatus.DUPLICATE)]
+               if p.status not in NOT_SHOT]
     spec = work.order_line(session, order_id).cull
     found = summary(session, order_id, in_line, spec)
     return found.line(spec) if found.rated or found.notes else None
@@ -153,20 +155,16 @@ def against_review(session: Session, *, since: datetime | None = None, until: da
                    order_id: int | None = None) -> AgainstReview:
     """:class:`AgainstReview` over the review decisions taken in [since, until) (of one order, if given), each
     frame's rating read against its order's line (record/cull.py records the decisions)."""
-    query = select(CullDecision.order_id, CullDecision.decided, PhotoRating).join(
-        PhotoRating, PhotoRating.photo_id == CullDecision.photo_id)
-    if since is not None:
-        query = query.where(CullDecision.at >= since)
-    if until is not None:
-        query = query.where(CullDecision.at < until)
-    if order_id is not None:
-        query = query.where(CullDecision.order_id == order_id)
+    query = taken(select(CullDecision.order_id, CullDecision.decided, PhotoRating).join(
+        PhotoRating, PhotoRating.photo_id == CullDecision.photo_id), since=since, until=until, order_id=order_id)
     specs: dict[int, CullSpec] = {}
     decided = rejects = rejects_kept = picks = picks_culled = 0
     for order, verdict, rating in session.exec(query).all():
         if not rated(rating):
             continue
-        spec = specs.setdefault(order, work.order_line(session, order).cull)
+        if order not in specs:                           # one order's line read once, not per decision
+            specs[order] = work.order_line(session, order).cull
+        spec = specs[order]
         culled = CullVerdict(verdict) is CullVerdict.REJECT
         decided += 1
         if rejected(rating, spec):

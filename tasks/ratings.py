@@ -45,20 +45,21 @@ def read_rating(card: Path, name: str, original: Path) -> FrameRating | None:
 
 def _read(card: Path, name: str, original: Path) -> FrameRating | None:
     side = sidecar_of(card, name)
-    inside = embedded(original)
     if side is None:
-        return inside
+        return embedded(original)
     try:
         with open_card_file(card, side) as f:
             found = from_xmp(f.read(MAX_XMP_BYTES + 1), side)
     except NotRegularFile as exc:
         found = FrameRating(source=side, note=f"{side}: {exc}; its rating is not used")
     except FileNotFoundError:
-        return inside                                   # gone since it was found
+        return embedded(original)                       # gone since it was found
     except OSError as exc:
         if transient_cause(exc) is not None:
             raise
         found = FrameRating(source=side, note=f"{side}: cannot be read ({exc.strerror or type(exc).__name__})")
-    if found.note and found.empty and inside is not None and not inside.empty:
-        return replace(inside, note=found.note)
+    if found.note and found.empty:                      # the sidecar gave nothing: the file's own, if it has one
+        inside = embedded(original)
+        if inside is not None and not inside.empty:
+            return replace(inside, note=found.note)
     return found

@@ -11,7 +11,7 @@ from config.errors import Invalid
 from qc.originals import ORIGINALS
 from record import ratings, work
 from record.db import transaction
-from record.models import PhotoStatus
+from record.clocks import NOT_SHOT
 from tasks.ratings import read_rating
 
 
@@ -37,8 +37,7 @@ def order_ratings(order_id: int, *, read_again: bool = False) -> OrderRatings:
     with transaction() as session:
         work.get_order(session, order_id)
         line = work.order_line(session, order_id)
-        photos = {p.id: p.source_name for p in work.photos(session, order_id) if p.status not in
-                  (PhotoStatus.REJECTED, PhotoStatus.DUPLICATE)}
+        photos = {p.id: p.source_name for p in work.photos(session, order_id) if p.status not in NOT_SHOT}
         summary = ratings.summary(session, order_id, list(photos), line.cull)
         notes = tuple((photos[r.photo_id], r.note) for r in ratings.of_order(session, order_id).values()
                       if r.note and r.photo_id in photos)
