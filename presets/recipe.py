@@ -68,6 +68,22 @@ class Placement(StrEnum):
     BOTTOM_RIGHT = "bottom_right"
 
 
+class Filter(StrEnum):
+    """Which colours come out lighter in black and white, as a filter on the lens does with black-and-white film."""
+    NONE = "none"          # the photo's own brightness
+    YELLOW = "yellow"      # skies a little darker, skin a little lighter
+    ORANGE = "orange"      # skies darker, skin lighter and smoother
+    RED = "red"            # dark, dramatic skies; pale skin
+    GREEN = "green"        # foliage lighter, skin and lips darker
+
+
+class Toning(StrEnum):
+    """A tint in the mid-tones of a black-and-white photo (black and white stay neutral)."""
+    NEUTRAL = "neutral"
+    WARM = "warm"
+    COOL = "cool"
+
+
 def _template(template: str, known: dict[str, object]) -> str:
     """``template`` if it names only ``known`` fields and formats with them; else a ValueError saying why."""
     try:
@@ -122,6 +138,8 @@ class Rendition(_Data):
     sharpen: float = Field(0.0, ge=0, le=300, description="Output sharpening at the output size, % (0: none).")
     sharpen_radius: float = Field(0.8, ge=0.3, le=3.0, description="Radius of the output sharpening, pixels.")
     watermark: Watermark | None = Field(None, description="Text over the photo (proofs); none: clean.")
+    black_and_white: bool = Field(False, description=(
+        "In black and white, for every photo, as the recipe's [black_and_white] says (filter, contrast, toning)."))
     name: str = Field("{client}-{order}-{seq:04d}", min_length=1, max_length=120, description=(
         "File name without extension: {client}, {order}, {seq} (1.. in shooting order), {original} (the card "
         "file's name without extension), {rendition}, {studio}, {revision}; format specs allowed ({seq:04d})."))
@@ -166,6 +184,25 @@ class ContactSheet(_Data):
     dpi: int = Field(150, ge=72, le=600, description="Resolution of the A4 landscape pages.")
 
 
+class BlackAndWhite(_Data):
+    """The photos the client asks for in black and white (the gallery's tick, or `postline order bw`) get these
+    renditions a second time, in black and white: ``full`` gives ``full-bw``, in the same ZIP, its files named as
+    ``full``'s with ``-bw`` at the end. And how black and white is made, for those and for any rendition with
+    ``black_and_white = true``."""
+    renditions: tuple[str, ...] = Field((), max_length=20, description=(
+        "The keys of the renditions a photo asked for in black and white also gets in black and white; none: the "
+        "gallery offers no black and white."))
+    filter: Filter = Field(Filter.NONE, description=(
+        "none, yellow, orange, red or green: which colours come out lighter, as a filter does on film."))
+    contrast: float = Field(15.0, ge=0, le=100, description=(
+        "Extra contrast, % (an S-curve through mid grey; black and white stay where they are)."))
+    toning: Toning = Field(Toning.NEUTRAL, description="neutral, warm or cool: a tint in the mid-tones.")
+    toning_strength: float = Field(0.5, ge=0, le=1, description="How strong the toning is, 0 .. 1.")
+
+
+BW_SUFFIX = "-bw"
+
+
 class Recipe(_Data):
     name: str = Field(pattern=KEY_PATTERN, description="The recipe's name (its file's stem).")
     version: int = Field(1, ge=1, description="Bump when the studio changes what the recipe delivers.")
@@ -174,6 +211,7 @@ class Recipe(_Data):
     metadata: MetadataPolicy = MetadataPolicy()
     album: AlbumPrint = AlbumPrint()
     contact_sheet: ContactSheet = ContactSheet()
+    black_and_white: BlackAndWhite = BlackAndWhite()
 
     @model_validator(mode="after")
     def _unique_keys(self) -> "Recipe":
@@ -181,7 +219,51 @@ class Recipe(_Data):
         doubled = sorted({k for k in keys if keys.count(k) > 1})
         if doubled:
             raise ValueError(f"rendition keys must be unique; twice: {doubled}")
+        by_key = {r.key: r for r in self.renditions}
+        asked = list(self.black_and_white.renditions)
+        unknown = [k for k in asked if k not in by_key]
+        if unknown:
+            raise ValueError(f"black_and_white.renditions names {unknown}, not renditions of this recipe; its "
+                             f"renditions: {keys}")
+        if len(set(asked)) != len(asked):
+            raise ValueError(f"black_and_white.renditions names a rendition twice: {asked}")
+        already = [k for k in asked if by_key[k].black_and_white]
+        if already:
+            raise ValueError(f"black_and_white.renditions names {already}, which every photo gets in black and "
+                             "white already (black_and_white = true)")
+        for key in asked:
+            twin = key + BW_SUFFIX
+            if twin in by_key:
+                raise ValueError(f"black_and_white.renditions: {key!r}'s black-and-white twin would be {twin!r}, "
+                                 "a rendition of this recipe already; rename that one")
+            if not re.match(KEY_PATTERN, twin):
+                raise ValueError(f"black_and_white.renditions: {key!r} is too long for a twin key ({twin!r}: at most "
+                                 "31 characters)")
         return self
+
+    @property
+    def twins(self) -> tuple[Rendition, ...]:
+        """The black-and-white twins of the renditions ``[black_and_white]`` names, in its order."""
+        by_key = {r.key: r for r in self.renditions}
+        return tuple(by_key[key].model_copy(update={
+            "key": key + BW_SUFFIX, "title": (by_key[key].title or key)[:44] + " (black and white)",
+            "set": by_key[key].zip_set, "black_and_white": True, "name": by_key[key].name + BW_SUFFIX})
+            for key in self.black_and_white.renditions)
+
+    def for_photo(self, black_and_white: bool) -> tuple[Rendition, ...]:
+        """The renditions one photo is delivered in: the recipe's, and their twins when it is asked for in black and
+        white."""
+        return self.renditions + self.twins if black_and_white else self.renditions
+
+    @property
+    def offers_black_and_white(self) -> bool:
+        """Whether a photo can be asked for in black and white (the gallery's tick)."""
+        return bool(self.black_and_white.renditions)
+
+    @property
+    def makes_black_and_white(self) -> bool:
+        """Whether every photo gets some rendition in black and white."""
+        return any(r.black_and_white for r in self.renditions)
 
     @property
     def sets(self) -> dict[str, list[Rendition]]:
@@ -191,8 +273,15 @@ class Recipe(_Data):
             out.setdefault(r.zip_set, []).append(r)
         return out
 
-    def digest(self) -> str:
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+    def digest(self, *, black_and_white: bool = True) -> str:
+        """The recipe's values, hashed. ``black_and_white=False``: without how black and white is made, for a photo
+        that has no black-and-white rendition (a change there makes none of its files again). A recipe that
+        says nothing of black and white hashes as it did before postline knew of it."""
+        plain = [i for i, r in enumerate(self.renditions) if not r.black_and_white]
+        exclude: dict = {"renditions": {i: {"black_and_white"} for i in plain}} if plain else {}
+        if not black_and_white or self.black_and_white == BlackAndWhite():
+            exclude["black_and_white"] = True
+        return hashlib.sha256(self.model_dump_json(exclude=exclude or None).encode()).hexdigest()
 
 
 class RecipeError(Invalid):

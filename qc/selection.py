@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from config.line import Line
 from qc.gates import DecisionError, Gate, approve_all_or_list, listing_problems, register
-from record import selection, work
+from record import black_and_white, selection, work
 from record.models import CLIENT_SELECTION
 
 MAX_NOTE = 1000
@@ -26,6 +26,7 @@ MAX_NOTE = 1000
 class Favourite(BaseModel):
     photo: str = Field(description="The photo's file name as on the card")
     album: bool = Field(False, description="Also in the album")
+    black_and_white: bool = Field(False, description="Also in black and white")
     note: str = Field("", max_length=MAX_NOTE, description="What the client asks the retoucher for")
 
 
@@ -49,15 +50,24 @@ class Plan:
     album: tuple[str, ...]
     notes: int
     photo_ids: tuple[int, ...] = field(repr=False)
+    black_and_white: tuple[str, ...] = ()
 
     def summary(self) -> str:
         extra = [f"{len(self.album)} in the album"] if self.album else []
+        extra += [f"{len(self.black_and_white)} also in black and white"] if self.black_and_white else []
         extra += [f"{self.notes} with a note"] if self.notes else []
         return (f"{len(self.favourites)} favourite(s) to retouch" + (f" ({', '.join(extra)})" if extra else "")
                 + f"; {len(self.graded_only)} delivered as graded")
 
     def counts(self) -> dict[str, int]:
         return {"favourites": len(self.favourites), "graded_only": len(self.graded_only)}
+
+
+def offers_black_and_white(session: Session, order_id: int) -> bool:
+    """Whether the order's delivery recipe gives photos asked for in black and white their twins."""
+    from tasks.deliver import recipe_of
+
+    return recipe_of(work.get_order(session, order_id), resolved=False).offers_black_and_white
 
 
 class ClientSelection(Gate):
@@ -84,22 +94,30 @@ class ClientSelection(Gate):
         if len(album) > package:
             problems.append(f"{len(album)} album photos chosen, and the package holds {package}: "
                             + ("untick some" if package else "this order has no album"))
+        grey = tuple(f.photo for f in decision.favourites if f.black_and_white)
+        if grey and not offers_black_and_white(session, order_id):
+            problems.append(f"{len(grey)} photo(s) asked for in black and white, and this order's delivery recipe "
+                            "offers no black and white (its [black_and_white] names no rendition): untick them")
         if problems:
             raise DecisionError(f"order {order_id}: " + "; ".join(problems) + ". Nothing was applied.")
         chosen = set(waiting) if decision.approve_all else set(names)
         return Plan(favourites=tuple(sorted(chosen)), graded_only=tuple(sorted(set(waiting) - chosen)), album=album,
-                    notes=sum(bool(f.note.strip()) for f in decision.favourites),
+                    notes=sum(bool(f.note.strip()) for f in decision.favourites), black_and_white=grey,
                     photo_ids=tuple(photo.id for photo, _ in waiting.values()))
 
     def record(self, session: Session, order_id: int, decision: SelectionDecision) -> None:
         line = work.order_line(session, order_id)
         listed = {f.photo: f for f in decision.favourites}
+        grey = []
         for name, (photo, graded) in self.waiting(session, order_id).items():
             pick = listed.get(name)
             favourite = decision.approve_all or pick is not None
             selection.record_pick(session, line=line, photo=photo, graded=graded, favourite=favourite,
                                   album=bool(pick and pick.album), note=pick.note.strip() if pick else "",
                                   actor=decision.client)
+            if pick is not None and pick.black_and_white:
+                grey.append(photo.id)
+        black_and_white.ask(session, order_id, grey, actor=decision.client)
 
     def decided(self, session: Session, plan: Plan) -> bool:
         return selection.decided(session, list(plan.photo_ids))
@@ -109,7 +127,8 @@ class ClientSelection(Gate):
         return (f"## Client selection, order {order_id}\n\n{len(photos)} graded photo(s) wait for the client's "
                 f"favourites:\n\n{listing}\n\nThe client chooses in the gallery (`postline gallery {order_id}` makes "
                 "the link). To decide for them here: *approve_all* retouches every photo; or untick it and list the "
-                "favourites (each may go in the album and carry a note for the retoucher): the others are "
+                "favourites (each may go in the album, be asked for in black and white too and carry a note for the "
+                "retoucher): the others are "
                 "delivered as graded.")
 
 

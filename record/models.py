@@ -383,6 +383,17 @@ class PhotoRating(SQLModel, table=True):
     read_at: datetime = Field(default_factory=utcnow)
 
 
+class BlackAndWhiteRequest(SQLModel, table=True):
+    """One photo asked for in black and white too: by the client, ticking it in the gallery's selection, or by the
+    studio (`postline order bw`). Its delivery adds the black-and-white twins of the renditions the order's recipe
+    names (presets/recipe.py, ``[black_and_white]``). Withdrawn: the row goes."""
+    __tablename__ = "black_and_white_requests"
+    photo_id: int = Field(foreign_key="photos.id", primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    actor: str = Field(max_length=80)
+    at: datetime = Field(default_factory=utcnow)
+
+
 class PersonRole(StrEnum):
     RETOUCHER = "retoucher"   # pulls and submits work in the stages they have the skill for
     LEAD = "lead"             # also sees every stage and gives QC decisions

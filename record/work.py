@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from pathlib import PurePosixPath
 
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, func, select
@@ -284,6 +285,23 @@ def photos(session: Session, order_id: int, status: PhotoStatus | None = None,
     if status is not None:
         query = query.where(Photo.status == status)
     return list(session.exec(query.order_by(Photo.id)).all())
+
+
+def named(photos: Collection[Photo], name: str) -> list[Photo]:
+    """The photos among ``photos`` that ``name`` names: its name on the card, or else its file name alone (any
+    case), which may be several photos' (the same name in two card folders)."""
+    return [p for p in photos if p.source_name == name] or \
+        [p for p in photos if PurePosixPath(p.source_name).name.lower() == PurePosixPath(name).name.lower()]
+
+
+def which_photo(order_id: int, name: str, found: list[Photo]) -> str | None:
+    """Why ``found`` (:func:`named`) is not one photo, as a sentence saying what to give; None when it is."""
+    if not found:
+        return f"no photo {name!r} in this order (give its name on the card, as `postline status {order_id}` shows it)"
+    if len(found) > 1:
+        return (f"{name!r} is the name of {len(found)} photos of this order: "
+                f"{', '.join(p.source_name for p in found)}. Give its folder too")
+    return None
 
 
 def orders(session: Session) -> list[Order]:

@@ -119,26 +119,28 @@ def gallery_photo(request: Request, token: Token, photo_id: RecordId) -> Respons
 
 async def _rows(request: Request) -> dict[str, dict]:
     """The gallery form's rows, by photo: each row names its photo (``photo-N``) and carries its ticks and note."""
-    form = await request.form(max_files=0, max_fields=5 * MAX_PHOTOS + 10, max_part_size=64 * 1024)
+    form = await request.form(max_files=0, max_fields=6 * MAX_PHOTOS + 10, max_part_size=64 * 1024)
     rows = {}
     for index in range(MAX_PHOTOS):
         if f"photo-{index}" not in form:
             break
         rows[str(form[f"photo-{index}"])] = {"favourite": f"fav-{index}" in form, "album": f"album-{index}" in form,
+                                             "black_and_white": f"bw-{index}" in form,
                                              "change": f"change-{index}" in form,
                                              "note": str(form.get(f"note-{index}", "")).strip()[:1000]}
     return rows
 
 
 def _favourites(rows: dict[str, dict]) -> list[dict]:
-    """The favourites of the gallery's form (an album photo is one too); a note on a photo not marked is refused:
-    it would reach nobody."""
-    stray = [name for name, row in rows.items() if row["note"] and not (row["favourite"] or row["album"])]
+    """The favourites of the gallery's form (an album photo is one too, and so is a photo asked for in black and
+    white); a note on a photo not marked is refused: it would reach nobody."""
+    marked = lambda row: row["favourite"] or row["album"] or row["black_and_white"]  # noqa: E731
+    stray = [name for name, row in rows.items() if row["note"] and not marked(row)]
     if stray:
         raise DecisionError(f"You wrote a note on {', '.join(stray)} without marking it as a favourite: notes go to "
                             "the retoucher, who works on your favourites only. Mark it, or clear the note.")
-    return [{"photo": name, "album": row["album"], "note": row["note"]}
-            for name, row in rows.items() if row["favourite"] or row["album"]]
+    return [{"photo": name, "album": row["album"], "black_and_white": row["black_and_white"], "note": row["note"]}
+            for name, row in rows.items() if marked(row)]
 
 
 @router.post("/g/{token}/selection")

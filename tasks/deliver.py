@@ -24,7 +24,7 @@ from prefect.logging import get_run_logger
 from presets.recipe import Recipe, load_recipe, load_recipe_file
 from config.settings import get_settings
 from presets.model import Preset
-from record import clocks, history, moves, work
+from record import black_and_white, clocks, history, moves, work
 from record.db import transaction
 from record.models import DELIVERY, Order, OrderStatus, Photo, PhotoStatus, utcnow
 from tasks import package
@@ -67,17 +67,24 @@ class Delivery:
         return render(order_id, job, self.recipe, self.studio, self.album, self.packed)
 
 
-def order_recipe(order: Order, folder: Path) -> Recipe:
-    """The order's recipe: its own (``recipe.toml`` in its archive folder) or its shoot type's; a colour space
-    of "preset" resolved to the order preset's output space."""
+def order_recipe(order: Order, folder: Path, *, resolved: bool = True) -> Recipe:
+    """The order's recipe: its own (``recipe.toml`` in its archive folder) or its shoot type's; ``resolved``: a
+    colour space of "preset" resolved to the order preset's output space."""
     own = folder / RECIPE_FILE
     recipe = load_recipe_file(own) if own.is_file() else load_recipe(order.shoot.value)
+    if not resolved:
+        return recipe
     space = Preset.model_validate_json(order.preset_json).output.colour_space if order.preset_json else None
     if any(r.colour_space == "preset" for r in recipe.renditions):
         recipe = recipe.model_copy(update={"renditions": tuple(
             r.model_copy(update={"colour_space": space or "srgb"}) if r.colour_space == "preset" else r
             for r in recipe.renditions)})
     return recipe
+
+
+def recipe_of(order: Order, *, resolved: bool = True) -> Recipe:
+    """The order's recipe (:func:`order_recipe`), its archive folder found from the order."""
+    return order_recipe(order, order_folder(order.id, order.client, order.created_at.year), resolved=resolved)
 
 
 def _fallback(photo: Photo) -> dict[str, str]:
@@ -101,6 +108,7 @@ def delivery(order_id: int, photo_ids: Collection[int] | None = None) -> Deliver
         ready = [(p, finals.get(p.id)) for p in everything if p.status in (PhotoStatus.PASSED, PhotoStatus.DELIVERED)]
         worked = history.worked(session, order_id) if photo_ids is None else {}
         shifts = clocks.shifts(session, order_id)
+        in_black_and_white = black_and_white.requested(session, order_id, photo_ids)
     not_delivered = [{"source_name": p.source_name, "source_sha256": p.sha256 or None, "status": p.status.value,
                       "reason": p.reason}
                      for p in everything if p.status not in (PhotoStatus.PASSED, PhotoStatus.DELIVERED)]
@@ -113,16 +121,18 @@ def delivery(order_id: int, photo_ids: Collection[int] | None = None) -> Deliver
             f"Order {order_id}: nothing was delivered: no photo passed ({len(not_delivered)} not delivered; "
             f"`postline status {order_id}` gives each one's reason). No package was written.", summary, not_delivered)
     folder = order_folder(order.id, order.client, order.created_at.year)
+    recipe = order_recipe(order, folder)
     in_order = clocks.shooting_order(shifts)      # each body's clock set right: the sequence numbers follow the day
     ready.sort(key=lambda pair: in_order(pair[0]))
     jobs = [Job(photo_id=p.id, source_name=p.source_name, source_sha256=p.sha256, original_path=p.original_path,
                 master_path=final.output_path, master_sha256=final.output_sha256, fallback=_fallback(p),
-                clock_shift=clocks.shift_of(p, shifts).total_seconds())
+                clock_shift=clocks.shift_of(p, shifts).total_seconds(),
+                black_and_white=recipe.offers_black_and_white and p.id in in_black_and_white)
             for p, final in ready]
     studio = Studio(name=settings.studio_name, artist=settings.artist, copyright=settings.studio_copyright,
                     email=settings.studio_email, phone=settings.studio_phone, website=settings.studio_website,
                     client=order.client, order_id=order.id, order_year=order.created_at.year)
-    return Delivery(order=summary, recipe=order_recipe(order, folder), studio=studio,
+    return Delivery(order=summary, recipe=recipe, studio=studio,
                     album=line.makes_album or settings.album_proofs, jobs=jobs, not_delivered=not_delivered,
                     worked=worked, folder=folder, target=folder / package.package_name(order.revisions),
                     packed=packed_files(Path(order.delivery_path)) if order.delivery_path else {})
@@ -178,7 +188,7 @@ def _members(plan: Delivery, files: dict[int, dict[str, Path]]) -> list[package.
         fields = {"client": plan.order["client"], "order": plan.order["id"], "seq": seq,
                   "original": Path(job.source_name).stem, "studio": plan.studio.name,
                   "revision": plan.order["revision"]}
-        for rendition in plan.recipe.renditions:
+        for rendition in plan.recipe.for_photo(job.black_and_white):
             book = books.setdefault(rendition.zip_set, package.NameBook())
             arcname = book.claim(rendition.key, rendition.name.format(**{**fields, "rendition": rendition.key}),
                                  rendition.extension)
@@ -232,14 +242,14 @@ def package_order(order_id: int) -> str:
     try:
         manifest = _write(plan, order_id)
         per_photo = Counter(f["photo_id"] for f in manifest["files"])
-        complete = len(plan.recipe.renditions)
+        complete = {job.photo_id: len(plan.recipe.for_photo(job.black_and_white)) for job in plan.jobs}
         # Which run this is, asked of Prefect (a sub-run's root takes a few requests) before the transaction: asked
         # inside it, a busy Prefect server held the record's write lock for a minute, and everyone else's writes
         # (a retoucher's pull, another run) gave up after SQLITE_BUSY_SECONDS.
         run = current_run()
         with transaction() as session:
             passed = work.photos(session, order_id, PhotoStatus.PASSED, photo_ids=[job.photo_id for job in plan.jobs])
-            moves.move_photos(session, [photo for photo in passed if per_photo[photo.id] == complete],
+            moves.move_photos(session, [photo for photo in passed if per_photo[photo.id] == complete[photo.id]],
                               PhotoStatus.DELIVERED, stage=DELIVERY, actor=work.AUTO_WORKER, reason=f"in {plan.target}")
             order = work.get_order(session, order_id)
             if order.status is not OrderStatus.DELIVERED or order.delivery_path != str(plan.target):
@@ -267,7 +277,7 @@ def _tidy(plan: Delivery, order_id: int) -> int:
     from tasks.retention import people_made
 
     gone = [file_for(cache_folder(order_id, job, plan.recipe, plan.studio, plan.album), rendition)
-            for job in plan.jobs for rendition in plan.recipe.renditions]
+            for job in plan.jobs for rendition in plan.recipe.for_photo(job.black_and_white)]
     if not get_settings().keep_remakeable_files:
         kept = people_made(order_id)
         gone += [Path(job.master_path) for job in plan.jobs if Path(job.master_path) not in kept]

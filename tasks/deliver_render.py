@@ -30,7 +30,7 @@ from presets.recipe import FileFormat, Recipe, Rendition
 from presets.model import OutputSpace
 from tasks.errors import Permanent
 from tasks.files import work_path
-from tasks.pixels import kernels, renditions, tags
+from tasks.pixels import kernels, mono, renditions, tags
 from tasks.pixels.imageio import U16
 from tasks.pixels.layout import SpreadParams
 
@@ -57,6 +57,7 @@ class Job:
     master_sha256: str | None
     fallback: dict[str, str] = field(default_factory=dict)   # EXIF the record knows (camera, lens, capture time)
     clock_shift: float = 0.0     # seconds its camera's clock was behind (record.clocks): its files' times set right
+    black_and_white: bool = False    # asked for in black and white too (record.black_and_white): the recipe's twins
 
 
 @dataclass(frozen=True)
@@ -78,23 +79,28 @@ class Studio:
                            website=self.website, client=self.client if client_name else None, dpi=dpi)
 
 
-def internal(recipe: Recipe, album: bool) -> list[Rendition]:
-    """The renditions the package is made from: the recipe's, the contact thumbnail, the picture shown once the
-    master is gone (:func:`shown`) and (album) the album size."""
+def internal(recipe: Recipe, album: bool, black_and_white: bool = False) -> list[Rendition]:
+    """The renditions the package is made from: the recipe's (and their black-and-white twins for a photo asked
+    for in black and white: :meth:`Recipe.for_photo`), the contact thumbnail, the picture shown once the master is
+    gone (:func:`shown`) and (album) the album size."""
     extra = [Rendition.model_construct(key=CONTACT, long_edge=CONTACT_EDGE, quality=90,
                                        colour_space=OutputSpace.SRGB),
              Rendition.model_construct(key=SHOWN, long_edge=SHOWN_EDGE, quality=90, colour_space=OutputSpace.SRGB)]
     if album:
         edge = max(SpreadParams(dpi=recipe.album.dpi).size_px)
         extra.append(Rendition.model_construct(key=ALBUM, long_edge=edge, quality=95, colour_space=OutputSpace.SRGB))
-    return list(recipe.renditions) + extra
+    return list(recipe.for_photo(black_and_white)) + extra
 
 
 def render_key(job: Job, recipe: Recipe, studio: Studio, album: bool) -> str:
-    """What a photo's delivered files are made from, as one key: the same key, the same files."""
+    """What a photo's delivered files are made from, as one key: the same key, the same files. How black and white
+    is made counts only for a photo with a black-and-white rendition."""
     shifted = [job.clock_shift] if job.clock_shift else []      # unshifted photos keep the keys they had
-    return hashlib.sha256(json.dumps([recipe.digest(), asdict(studio), album, job.master_sha256, job.source_sha256,
-                                      job.fallback, *shifted], sort_keys=True, default=str).encode()).hexdigest()[:16]
+    grey = job.black_and_white or recipe.makes_black_and_white
+    asked = ["black_and_white"] if job.black_and_white else []   # photos not asked for keep the keys they had
+    return hashlib.sha256(json.dumps([recipe.digest(black_and_white=grey), asdict(studio), album, job.master_sha256,
+                                      job.source_sha256, job.fallback, *shifted, *asked], sort_keys=True,
+                                     default=str).encode()).hexdigest()[:16]
 
 
 def cache_folder(order_id: int, job: Job, recipe: Recipe, studio: Studio, album: bool) -> Path:
@@ -143,7 +149,7 @@ def _unpack(packed: Packed, path: Path) -> bool:
 def _files(order_id: int, job: Job, recipe: Recipe, studio: Studio, album: bool
            ) -> tuple[str, Path, dict[str, Path], list[Rendition]]:
     """The photo's render key, its folder, each rendition's file there, and the renditions not made there yet."""
-    wanted = internal(recipe, album)
+    wanted = internal(recipe, album, job.black_and_white)
     key = render_key(job, recipe, studio, album)
     folder = _folder(order_id, job.photo_id, key)
     paths = {r.key: file_for(folder, r) for r in wanted}
@@ -189,7 +195,8 @@ def make_files(master: bytes | np.ndarray, kept: tags.Kept, studio: Studio, reci
     year = kept.capture.year if kept.capture else None
     fields = {"studio": studio.name, "client": studio.client, "order": str(studio.order_id)}
     out = {}
-    for made in renditions.make_all(display, wanted, fields=fields, codes=codes):
+    for made in renditions.make_all(display, wanted, fields=fields, codes=codes,
+                                    look=mono.Look.of(recipe.black_and_white)):
         key = made.rendition.key
         if key.startswith("_"):
             out[key] = made.data

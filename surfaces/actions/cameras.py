@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import PurePosixPath
 
 from config.errors import Invalid
 from record import clocks, work
@@ -70,13 +69,9 @@ def _camera(found: list[clocks.Camera], wanted: str) -> clocks.Camera:
 def _photo(session, order_id: int, name: str) -> Photo:  # noqa: ANN001 - a record session
     """The order's photo ``name`` names: its name on the card, or its file name alone when only one has it."""
     photos = [p for p in work.photos(session, order_id) if p.status not in clocks.NOT_SHOT]
-    found = [p for p in photos if p.source_name == name] or \
-            [p for p in photos if PurePosixPath(p.source_name).name.lower() == PurePosixPath(name).name.lower()]
-    if len(found) != 1:
-        raise ClockError(f"no photo {name!r} in this order (give its name on the card, as `postline status "
-                         f"{order_id}` shows it)" if not found else
-                         f"{name!r} is the name of {len(found)} photos of this order: "
-                         f"{', '.join(p.source_name for p in found)}. Give its folder too")
+    found = work.named(photos, name)
+    if (wrong := work.which_photo(order_id, name, found)) is not None:
+        raise ClockError(wrong)
     if found[0].capture_time is None:
         raise ClockError(f"{found[0].source_name} has no capture time (its file gives none): choose another photo")
     return found[0]

@@ -19,9 +19,10 @@ from config.errors import NotFound, Refused
 from config.links import LinkSettings, get_link_settings
 from config.secret import installation_secret
 from config.settings import get_settings
+from presets.recipe import RecipeError
 from qc.gates import DecisionError
-from qc.selection import CLIENT, Favourite, SelectionDecision
-from record import clocks, links, ratings, selection, work
+from qc.selection import CLIENT, Favourite, SelectionDecision, offers_black_and_white
+from record import black_and_white, clocks, links, ratings, selection, work
 from record.db import transaction
 from record.models import ClientLink, LinkPurpose, OrderStatus, Photo, PhotoStatus, utcnow
 from surfaces.actions import gates
@@ -154,6 +155,7 @@ class GalleryPhoto:
     album: bool
     note: str
     pick: bool = False         # one of the photographer's picks, marked while the client chooses
+    black_and_white: bool = False   # asked for in black and white too
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,7 @@ class GalleryView:
     package: int               # album photos the package holds (0: no album)
     revisions: int
     picks: int = 0             # photos marked as the photographer's picks
+    black_and_white: bool = False   # the order's recipe offers black and white (the gallery's tick)
 
 
 def gallery(order_id: int) -> GalleryView:
@@ -176,6 +179,11 @@ def gallery(order_id: int) -> GalleryView:
         photos = work.photos(session, order_id)
         in_order = clocks.shooting_order(clocks.shifts(session, order_id))
         spec, rated = work.order_line(session, order_id).cull, ratings.of_order(session, order_id)
+        grey = black_and_white.requested(session, order_id)
+        try:
+            offered = offers_black_and_white(session, order_id)
+        except RecipeError:         # the studio's recipe file is broken: the gallery works, offering no black and white
+            offered = False
     if waiting:
         mode, shown = GalleryMode.SELECTING, [photo for photo, _ in waiting.values()]
     elif order.status is OrderStatus.DELIVERED:
@@ -189,10 +197,11 @@ def gallery(order_id: int) -> GalleryView:
     chosen = _photographers_picks(shown, rated, spec) if mode is GalleryMode.SELECTING else set()
     rows = [GalleryPhoto(id=p.id, name=p.source_name, favourite=picks[p.id].favourite if p.id in picks else None,
                          album=p.id in picks and picks[p.id].album, note=picks[p.id].note if p.id in picks else "",
-                         pick=p.id in chosen)
+                         pick=p.id in chosen, black_and_white=p.id in grey)
             for p in sorted(shown, key=in_order)]           # as the day went, each camera's clock set right
     return GalleryView(order_id=order_id, client=order.client, studio=get_settings().studio_name, mode=mode,
-                       photos=rows, package=order.package_count or 0, revisions=order.revisions, picks=len(chosen))
+                       photos=rows, package=order.package_count or 0, revisions=order.revisions, picks=len(chosen),
+                       black_and_white=offered)
 
 
 def _photographers_picks(photos: list[Photo], rated: dict, spec) -> set[int]:  # noqa: ANN001 - CullSpec
@@ -227,7 +236,7 @@ def gallery_image(order_id: int, photo_id: int) -> Path:
 
 
 def submit_selection(order_id: int, *, favourites: list[dict], client: str) -> str:
-    """The client's selection (``favourites``: photo, album, note each), given to the order's run as its
+    """The client's selection (``favourites``: photo, album, black_and_white, note each), given to the order's run as its
     decision at the client selection gate (or recorded directly when no run waits). :class:`DecisionError`
     says what is wrong with it; nothing is applied then."""
     if not favourites:

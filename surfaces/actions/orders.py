@@ -12,7 +12,7 @@ from config.errors import Invalid
 from config.line import Line
 from presets.model import DEFAULT_FOR_SHOOT, load_preset
 from config.links import get_link_settings
-from record import clocks, ratings, rounds, runs, selection, stats, work
+from record import black_and_white, clocks, ratings, rounds, runs, selection, stats, work
 from record.db import transaction
 from record.models import QC_GATE, Order, Photo, PhotoStatus, ShootType, utcnow
 from surfaces.terminal import has_control, shown
@@ -143,6 +143,7 @@ class OrderView:
     picks: dict[str, int] | None = None            # once chosen: favourites, graded only, album, notes
     cameras: tuple[clocks.Camera, ...] = ()        # its camera bodies and their clocks (record.clocks)
     ratings: str | None = None                     # the photographer's ratings in a line, when it has any
+    black_and_white: int = 0                       # photos asked for in black and white too
 
 
 def client_wait(session, order_id: int) -> selection.Waiting | None:  # noqa: ANN001 - sqlmodel.Session
@@ -164,7 +165,8 @@ def view(order_id: int) -> OrderView:
                                  "graded only": sum(not p.favourite for p in picked),
                                  "album": sum(p.album for p in picked), "notes": sum(bool(p.note) for p in picked)}
                           if picked else None, cameras=tuple(clocks.cameras(session, order_id)),
-                          ratings=ratings.in_a_line(session, order_id))
+                          ratings=ratings.in_a_line(session, order_id),
+                          black_and_white=len(black_and_white.requested(session, order_id)))
     if order.calibration_json:
         from tasks.pixels.calibrate import CalibrationResult
 

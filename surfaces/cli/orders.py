@@ -214,6 +214,27 @@ def cmd_order_ratings(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_order_bw(args: argparse.Namespace) -> int:
+    from surfaces.actions.black_and_white import asked
+
+    found = asked(args.order_id, add=tuple(args.photos), remove=tuple(args.remove or ()), actor=args.actor)
+    for name in found.added:
+        print(f"asked for in black and white: {shown(name)}")
+    for name in found.removed:
+        print(f"no longer in black and white: {shown(name)}")
+    twins = ", ".join(found.twins) or "none: its [black_and_white] names no rendition"
+    print(f"Order {args.order_id}: {len(found.photos)} photo(s) asked for in black and white too (recipe "
+          f"{found.recipe}, black-and-white renditions: {twins}).")
+    for name, who in found.photos:
+        print(f"  {shown(name)}  (asked by {shown(who)})")
+    if (found.added or found.removed) and found.delivered:
+        print(f"The order's delivery package does not have the change yet: `postline deliver {args.order_id}` packs it "
+              "again (only the photos whose files change are made again).")
+    elif found.added or found.removed:
+        print("Its delivery will have them.")
+    return 0
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     order = sub.add_parser("order", help="create and run client orders").add_subparsers(
         dest="action", required=True, metavar="ACTION")
@@ -283,3 +304,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                          "the originals still waiting for review (the photographer rated them after the card was "
                          "taken in)")
     ratings.set_defaults(func=cmd_order_ratings)
+    bw = order.add_parser(
+        "bw", help="the photos asked for in black and white too: list them, ask for more, or withdraw some",
+        description="The photos of an order asked for in black and white as well as in colour: by the client, "
+        "ticking them in the gallery's selection, or by the studio here (a client who writes in later). Each gets "
+        "the black-and-white twins of the renditions its delivery recipe names in [black_and_white] (wedding: "
+        "full-bw and web-bw, in client.zip). Without PHOTO or --remove: the list.")
+    bw.add_argument("order_id", type=int)
+    bw.add_argument("photos", nargs="*", metavar="PHOTO", help="photos to ask for in black and white: names on the "
+                    "card, or file names alone")
+    bw.add_argument("--remove", nargs="+", metavar="PHOTO", help="photos no longer wanted in black and white")
+    bw.add_argument("--as", dest="actor", default="studio", help="who asks (recorded; default: studio)")
+    bw.set_defaults(func=cmd_order_bw)

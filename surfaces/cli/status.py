@@ -43,6 +43,9 @@ def print_order(order_id: int, *, brief: bool = False, every_file: bool = False)
         print(f"Cameras: {shown(cameras)}")
     if found.ratings:
         print(f"Ratings: {shown(found.ratings)}: `postline order ratings {order.id}`")
+    if found.black_and_white:
+        print(f"Black and white: {found.black_and_white} photo(s) asked for in black and white too: `postline order bw "
+              f"{order.id}`")
     if found.selection is not None:
         print("Client selection: " + selection_state(found.selection))
     elif found.picks:

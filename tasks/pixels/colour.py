@@ -45,6 +45,13 @@ def srgb_decode(encoded: np.ndarray) -> np.ndarray:
     return np.where(x <= 0.04045, x / 12.92, np.power((x + 0.055) / 1.055, 2.4)).astype(np.float32)
 
 
+@cache
+def srgb_decode_table() -> np.ndarray:
+    """16-bit sRGB-encoded code -> linear light, float32: a table of 65536 is exact for a master's codes and
+    several times faster than the power curve on a full-size photo."""
+    return srgb_decode(np.arange(65536, dtype=np.float32) / 65535.0)
+
+
 def srgb_encode_ext(linear: np.ndarray) -> np.ndarray:
     """The sRGB transfer curve extended to all reals (odd-symmetric, unbounded above): keeps
     out-of-gamut and over-white values through display-referred grading."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -27,8 +26,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from presets.recipe import Anchor, FileFormat, Placement, Rendition
 from presets.model import OutputSpace
-from tasks.pixels import kernels, output
-from tasks.pixels.colour import SRGB_LUMA, conversion, srgb_decode
+from tasks.pixels import kernels, mono, output
+from tasks.pixels.colour import SRGB_LUMA, conversion, srgb_decode_table
 from tasks.pixels.faces import FaceParams
 from tasks.pixels.imageio import bands
 from tasks.pixels.layout import face_centre
@@ -94,11 +93,7 @@ def out_size(box: tuple[float, float, float, float], ratio: float | None, long_e
     return max(1, round(height * ratio)), height
 
 
-@lru_cache(maxsize=1)
-def _decode_lut() -> np.ndarray:
-    """sRGB-encoded value (16-bit code) -> linear light, float32: the master holds 16-bit codes, so a table
-    of 65536 is exact and several times faster than the power curve on a full-size photo."""
-    return srgb_decode(np.arange(65536, dtype=np.float32) / 65535.0)
+_decode_lut = srgb_decode_table      # the master holds 16-bit codes: a table of 65536 is exact
 
 
 def to_space(display: np.ndarray, space: OutputSpace, *, codes: np.ndarray | None = None) -> np.ndarray:
@@ -198,10 +193,12 @@ def encode(pixels: np.ndarray, rendition: Rendition, space: OutputSpace) -> byte
 
 
 def make_all(display: np.ndarray, renditions: Sequence[Rendition], *, fields: dict[str, str] | None = None,
-             codes: np.ndarray | None = None) -> list[Made]:
+             codes: np.ndarray | None = None, look: mono.Look = mono.Look()) -> list[Made]:
     """Every rendition of ``display`` (the decoded master, values in [0, 1]), in the order given. ``renditions``
     carry a resolved colour space (an :class:`OutputSpace`, not "preset"); ``fields`` fill a watermark's
-    {studio}, {client}, {order}; ``codes``: the master's 16-bit codes, if the caller has them."""
+    {studio}, {client}, {order}; ``codes``: the master's 16-bit codes, if the caller has them. Black-and-white
+    renditions (``black_and_white``) are made from one black-and-white copy of the photo (``look``:
+    tasks/pixels/mono.py), made once the colour ones are done, their crops on the faces of the colour photo."""
     if display.ndim != 3 or display.shape[2] != 3 or display.dtype != np.float32:
         raise ValueError(f"expected an HxWx3 float32 display image, got {display.dtype} {display.shape}")
     height, width = display.shape[:2]
@@ -212,14 +209,25 @@ def make_all(display: np.ndarray, renditions: Sequence[Rendition], *, fields: di
     for index, rendition in enumerate(renditions):
         box = crop_box(width, height, rendition.aspect.ratio, rendition.anchor, faces)
         plans.append((index, rendition, box, out_size(box, rendition.aspect.ratio, rendition.long_edge)))
-    levels: list[np.ndarray] = [display]          # whole-frame images made so far, largest first
     made: dict[int, Made] = {}
+    _make_from(display, codes, [p for p in plans if not p[1].black_and_white], fields or {}, made)
+    grey_plans = [p for p in plans if p[1].black_and_white]
+    if grey_plans:
+        _make_from(mono.grey(display, look, codes=codes), None, grey_plans, fields or {}, made)
+    return [made[i] for i in range(len(renditions))]
+
+
+def _make_from(image: np.ndarray, codes: np.ndarray | None, plans: list, fields: dict[str, str],
+               made: dict[int, Made]) -> None:
+    """The renditions of ``plans`` (index, rendition, crop box, size) from ``image``, into ``made``: largest first,
+    each resized from the smallest whole-frame image already made that still has its pixels."""
+    height, width = image.shape[:2]
+    levels: list[np.ndarray] = [image]          # whole-frame images made so far, largest first
     for index, rendition, box, size in sorted(plans, key=lambda p: -p[3][0] * p[3][1]):
         pixels = _resized(levels, box, size, width)
         if rendition.aspect.ratio is None and size != (width, height):
             levels.append(pixels)
-        made[index] = _finish(pixels, rendition, size, fields or {}, codes if pixels is display else None)
-    return [made[i] for i in range(len(renditions))]
+        made[index] = _finish(pixels, rendition, size, fields, codes if pixels is image else None)
 
 
 def _faces(display: np.ndarray) -> tuple[float, float] | None:

@@ -1,0 +1,45 @@
+"""The photos asked for in black and white too, in the record's terms (record.models.BlackAndWhiteRequest).
+
+The client asks in the gallery's selection (a tick beside Favourite: qc/selection.py), the studio with `postline
+order bw N PHOTO...` (surfaces/actions/orders.py). The order's delivery gives each such photo the black-and-white
+twins of the renditions its recipe names (presets/recipe.py, ``[black_and_white]``; tasks/deliver.py).
+
+Data functions take ``session`` and do not commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlmodel import Session, col, delete, select
+
+from record.models import BlackAndWhiteRequest
+
+
+def requested(session: Session, order_id: int, photo_ids: Iterable[int] | None = None) -> set[int]:
+    """The order's photos asked for in black and white (of ``photo_ids`` only, when given)."""
+    query = select(BlackAndWhiteRequest.photo_id).where(BlackAndWhiteRequest.order_id == order_id)
+    if photo_ids is not None:
+        query = query.where(col(BlackAndWhiteRequest.photo_id).in_(list(photo_ids)))
+    return set(session.exec(query).all())
+
+
+def of_order(session: Session, order_id: int) -> list[BlackAndWhiteRequest]:
+    """The order's requests, by photo id."""
+    return list(session.exec(select(BlackAndWhiteRequest).where(BlackAndWhiteRequest.order_id == order_id)
+                             .order_by(BlackAndWhiteRequest.photo_id)).all())
+
+
+def ask(session: Session, order_id: int, photo_ids: Iterable[int], *, actor: str) -> list[int]:
+    """Ask for ``photo_ids`` in black and white; returns those not asked for before."""
+    had = requested(session, order_id)
+    new = [photo_id for photo_id in dict.fromkeys(photo_ids) if photo_id not in had]
+    session.add_all(BlackAndWhiteRequest(photo_id=photo_id, order_id=order_id, actor=actor[:80]) for photo_id in new)
+    return new
+
+
+def withdraw(session: Session, order_id: int, photo_ids: Iterable[int]) -> list[int]:
+    """No black and white for ``photo_ids`` any more; returns those that had been asked for."""
+    gone = sorted(requested(session, order_id, photo_ids))
+    if gone:
+        session.execute(delete(BlackAndWhiteRequest).where(col(BlackAndWhiteRequest.photo_id).in_(gone)))
+    return gone

@@ -1,0 +1,55 @@
+"""The photos of an order asked for in black and white too (record/black_and_white.py): which they are, and the
+studio asking (or no longer asking) for more, as when a client writes in after the gallery. `postline order bw N`
+is its command; the client's own ticks come through the gallery's selection (qc/selection.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from config.errors import Invalid
+from record import black_and_white, work
+from record.clocks import NOT_SHOT
+from record.db import transaction
+from record.models import OrderStatus
+from tasks.deliver import recipe_of
+
+
+@dataclass(frozen=True)
+class Asked:
+    order_id: int
+    recipe: str
+    twins: tuple[str, ...]               # the renditions a photo asked for gets in black and white
+    photos: tuple[tuple[str, str], ...]  # (photo, who asked), in the order the photos were recorded
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    delivered: bool = False              # the order has a delivery package (changes reach it once packed again)
+
+
+def asked(order_id: int, *, add: tuple[str, ...] = (), remove: tuple[str, ...] = (), actor: str = "studio") -> Asked:
+    """The order's photos asked for in black and white, after asking for ``add`` and no longer for ``remove``
+    (names on the card, or file names alone). Nothing is changed when a name does not fit, or when the order's
+    recipe offers no black and white and photos are to be added."""
+    with transaction() as session:
+        order = work.get_order(session, order_id)
+        recipe = recipe_of(order, resolved=False)
+        photos = [p for p in work.photos(session, order_id) if p.status not in NOT_SHOT]
+        wanted = {}
+        for name in (*add, *remove):
+            found = work.named(photos, name)
+            if (wrong := work.which_photo(order_id, name, found)) is not None:
+                raise Invalid(wrong + ". Nothing was changed.")
+            wanted[name] = found[0]
+        if add and not recipe.offers_black_and_white:
+            raise Invalid(f"order {order_id}'s delivery recipe {recipe.name!r} offers no black and white: its "
+                          "[black_and_white] names no rendition. Add one (renditions = [\"full\", \"web\"]: "
+                          "config/recipes/README.md), or give the order a recipe that does (`postline deliver "
+                          f"{order_id} --recipe NAME`). Nothing was changed.")
+        added = black_and_white.ask(session, order_id, [wanted[n].id for n in add], actor=actor)
+        removed = black_and_white.withdraw(session, order_id, [wanted[n].id for n in remove if n not in add])
+        by_id = {p.id: p for p in photos}
+        listed = tuple((by_id[r.photo_id].source_name, r.actor) for r in black_and_white.of_order(session, order_id)
+                       if r.photo_id in by_id)
+        delivered = bool(order.delivery_path) or order.status is OrderStatus.DELIVERED
+    return Asked(order_id=order_id, recipe=recipe.name, twins=tuple(t.key for t in recipe.twins), photos=listed,
+                 added=tuple(by_id[i].source_name for i in added), removed=tuple(by_id[i].source_name for i in removed),
+                 delivered=delivered)

@@ -1,0 +1,210 @@
+"""Photos asked for in black and white too: the recipe's ``[black_and_white]`` (its twins, its refusals), the
+black-and-white look on real camera files, the studio asking with `postline order bw` after a real delivery and
+the package made again with the twins (only those photos' files made again), and the client ticking it in the
+gallery in headless Chromium."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlmodel import select
+
+from presets.recipe import BlackAndWhite, Filter, RecipeError, load_recipe, load_recipe_file
+from record import black_and_white, work
+from record.db import transaction
+from record.models import ClientPick
+from tasks.deliver_render import Job, Studio, internal, make_files, render_key
+from tasks.pixels import mono, tags
+from tasks.synthetic import write_card
+from tests.browser import chromium_page, served
+from tests.flowkit import Delivery, cli, cli_order
+from tests.test_gallery import awaiting_order, studio  # noqa: F401  (studio: the gallery's fixture)
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "raw"
+STUDIO = Studio(name="Studio", artist="A", copyright="© {year}", email="", phone="", website="", client="Dana",
+                order_id=1, order_year=2026)
+
+
+def test_the_recipe_names_the_renditions_a_photo_asked_for_in_black_and_white_gets_twice(tmp_path):
+    wedding = load_recipe("wedding")
+    assert [(t.key, t.zip_set, t.name, t.black_and_white) for t in wedding.twins] == [
+        ("full-bw", "client", "{client}-{seq:04d}-bw", True), ("web-bw", "client", "{client}-{seq:04d}-web-bw", True)]
+    assert [r.key for r in wedding.for_photo(True)] == ["full", "web", "social", "print", "proof", "full-bw", "web-bw"]
+    assert wedding.for_photo(False) == wedding.renditions and wedding.offers_black_and_white
+
+    # A photo not asked for keeps its render key whatever [black_and_white] says; one asked for changes with it.
+    job = Job(photo_id=1, source_name="a.dng", source_sha256="0" * 64, original_path=None, master_path="m.tif",
+              master_sha256="1" * 64)
+    grey = Job(**{**job.__dict__, "black_and_white": True})
+    plain = wedding.model_copy(update={"black_and_white": BlackAndWhite()})
+    redder = wedding.model_copy(update={"black_and_white": wedding.black_and_white.model_copy(update={"filter": Filter.RED})})
+    assert render_key(job, wedding, STUDIO, False) == render_key(job, plain, STUDIO, False) == \
+        render_key(job, redder, STUDIO, False)
+    assert render_key(grey, wedding, STUDIO, False) != render_key(grey, redder, STUDIO, False)
+    assert render_key(grey, wedding, STUDIO, False) != render_key(job, wedding, STUDIO, False)
+
+    base = (Path(__file__).resolve().parents[1] / "config" / "recipes" / "portrait.toml").read_text()
+    base = base[:base.index("[black_and_white]")]
+    for section, said in [
+        ('renditions = ["full", "poster"]', "names ['poster'], not renditions of this recipe"),
+        ('renditions = ["web", "web"]', "names a rendition twice"),
+        ('filter = "blue"', "'black_and_white.filter'"),
+        ("contrast = 150", "'black_and_white.contrast'"),
+        ('renditions = ["full"]\ntonning = "warm"', "'black_and_white.tonning'"),
+    ]:
+        path = tmp_path / "bad.toml"
+        path.write_text(base + "[black_and_white]\n" + section + "\n")
+        with pytest.raises(RecipeError) as refused:
+            load_recipe_file(path)
+        assert str(path) in str(refused.value) and said in str(refused.value), str(refused.value)
+    clash = base.replace('key = "proof"', 'key = "web-bw"') + '[black_and_white]\nrenditions = ["web"]\n'
+    (tmp_path / "clash.toml").write_text(clash)
+    with pytest.raises(RecipeError, match="'web-bw', a rendition of this recipe already"):
+        load_recipe_file(tmp_path / "clash.toml")
+
+
+def _decoded(name: str) -> np.ndarray:
+    """A real camera file graded with the neutral preset, in sRGB, as display values (what a finished master
+    holds)."""
+    from presets.model import OutputSpace, load_preset
+    from tasks.pixels.render import render_image
+
+    codes = render_image(SAMPLES / name, load_preset("neutral"), dtype=np.uint16, space=OutputSpace.SRGB)
+    return codes.astype(np.float32) / 65535.0
+
+
+def test_black_and_white_keeps_greys_and_the_filter_moves_colours_as_on_film():
+    ramp = np.repeat(np.linspace(0, 1, 256, dtype=np.float32)[None, :, None], 3, axis=2)
+    for weights in mono.FILTERS.values():                 # a neutral grey keeps its value under every filter
+        assert np.abs(mono.grey(ramp, mono.Look(weights=weights, contrast=0.0)) - ramp).max() < 1e-5
+    curved = mono.grey(ramp, mono.Look(contrast=1.0))[0, :, 0]
+    assert curved[0] == 0 and curved[-1] == pytest.approx(1) and np.all(np.diff(curved) >= 0)   # no greys swap
+    assert curved[64] < ramp[0, 64, 0] and curved[192] > ramp[0, 192, 0]                        # more contrast
+
+    # The ColorChecker shot by a real Canon G2: through a red filter its red patch comes out lighter, and its blue
+    # one darker, than through a green one; untoned, every pixel is grey; warm toning warms the mid-tones only.
+    from tasks.pixels.colour import to_lab
+
+    chart = _decoded("canon_powershot_g2.crw")
+    red, green = (mono.grey(chart, mono.Look.of(BlackAndWhite(filter=f))) for f in ("red", "green"))
+    assert np.array_equal(red[..., 0], red[..., 1]) and np.array_equal(red[..., 1], red[..., 2])
+    r, g, b = chart[..., 0], chart[..., 1], chart[..., 2]
+    reddish, bluish = (r > 0.45) & (r > 1.6 * g) & (r > 1.6 * b), (b > 0.3) & (b > 1.4 * r) & (b > 1.2 * g)
+    assert reddish.sum() > 1000 and bluish.sum() > 1000
+    assert red[..., 0][reddish].mean() > green[..., 0][reddish].mean() + 0.08
+    assert red[..., 0][bluish].mean() < green[..., 0][bluish].mean() - 0.05
+    warm = mono.grey(chart, mono.Look.of(BlackAndWhite(toning="warm", toning_strength=1.0)))
+    mid = np.abs(red[..., 0] - 0.5) < 0.1
+    lab = to_lab(np.clip(warm[mid], 0, 1).reshape(-1, 1, 3), "srgb").reshape(-1, 3)
+    assert lab[:, 2].mean() > 3                                      # yellower (b*) in the mid-tones
+    toned = mono.grey(ramp, mono.Look.of(BlackAndWhite(toning="warm", toning_strength=1.0)))
+    assert np.abs(toned[0, [0, -1]] - ramp[0, [0, -1]]).max() < 1e-6     # black and white stay neutral
+
+
+def test_a_photo_asked_for_in_black_and_white_gets_grey_twins_from_one_decode():
+    """make_files, as delivery calls it: the twins are grey, the size of their colour renditions, stamped with the
+    studio's metadata, and the colour files are the same bytes as without the twins."""
+    from tasks.pixels import imageio
+
+    recipe = load_recipe("wedding")
+    codes = imageio.to_u16(_decoded("nikon_d1.nef"))
+    plain = make_files(codes, tags.Kept(), STUDIO, recipe, internal(recipe, False))
+    both = make_files(codes, tags.Kept(), STUDIO, recipe, internal(recipe, False, True))
+    assert set(both) - set(plain) == {"full-bw", "web-bw"}
+    assert all(hashlib.sha256(plain[k]).digest() == hashlib.sha256(both[k]).digest() for k in plain)
+    from io import BytesIO
+
+    from PIL import Image
+
+    for key in ("full", "web"):
+        colour, bw = Image.open(BytesIO(both[key])), Image.open(BytesIO(both[f"{key}-bw"]))
+        pixels = np.asarray(bw.convert("RGB")).astype(int)
+        assert bw.size == colour.size and bw.info.get("icc_profile") == colour.info.get("icc_profile")
+        assert np.abs(pixels[..., 0] - pixels[..., 1]).max() <= 2 and np.abs(pixels[..., 2] - pixels[..., 1]).max() <= 2
+        assert bw.getexif().get(0x013B) == "A"                     # the studio's artist, as on every delivered file
+
+
+def test_the_studio_asks_for_a_photo_in_black_and_white_after_delivery_and_packs_it_again(line_file, home_on_server,
+                                                                                          tmp_path, monkeypatch):
+    from tests.test_gallery import MANUAL_SKIN_LINE
+
+    line_file(MANUAL_SKIN_LINE.replace('mode = "manual"', 'operation = "skin"'))
+    order_id = cli_order(write_card(tmp_path / "card", 3), client="Dana")
+    code, out = cli("order", "run", str(order_id))
+    assert code == 0, out
+    first = Delivery(Path(out.strip().splitlines()[-1]))
+    assert not [e for e in first.manifest["files"] if e["rendition"].endswith("-bw")]
+
+    code, out = cli("order", "bw", str(order_id), "DSC_0002.dng", "nope.dng")
+    assert code == 2 and "no photo 'nope.dng' in this order" in out and "Nothing was changed" in out
+    code, out = cli("order", "bw", str(order_id), "DSC_0002.dng")
+    assert code == 0 and "asked for in black and white: DSC_0002.dng" in out
+    assert "1 photo(s) asked for in black and white too (recipe portrait, black-and-white renditions: full-bw, " \
+           "web-bw)" in out and f"`postline deliver {order_id}` packs it again" in out
+    assert "Black and white: 1 photo(s)" in cli("status", str(order_id))[1]
+
+    code, out = cli("deliver", str(order_id))
+    assert code == 0, out
+    again = Delivery(Path(out.strip().splitlines()[-1]))
+    twins = {(e["source_name"], e["rendition"]): e for e in again.manifest["files"] if e["rendition"].endswith("-bw")}
+    assert sorted(twins) == [("DSC_0002.dng", "full-bw"), ("DSC_0002.dng", "web-bw")]
+    assert twins[("DSC_0002.dng", "full-bw")]["path"] == "full-bw/Dana-0002-bw.jpg"
+    assert not again.mismatches()
+    full, grey = again.full("DSC_0002.dng"), again.image(twins[("DSC_0002.dng", "full-bw")])
+    pixels = np.asarray(grey.convert("RGB")).astype(int)
+    assert grey.size == full.size and np.abs(pixels[..., 0] - pixels[..., 2]).max() <= 2
+    colour = np.asarray(full.convert("L")).astype(float)
+    assert np.corrcoef(colour.ravel(), pixels[..., 1].ravel())[0, 1] > 0.9        # the same picture, in grey
+    before = {(e["source_name"], e["rendition"]): e["sha256"] for e in first.manifest["files"] if "rendition" in e}
+    after = {(e["source_name"], e["rendition"]): e["sha256"] for e in again.manifest["files"] if "rendition" in e}
+    assert {k: after[k] for k in before} == before                 # every colour file as it was
+    with transaction() as session:
+        assert all(p.status.value == "delivered" for p in work.photos(session, order_id))
+
+    code, out = cli("order", "bw", str(order_id), "--remove", "DSC_0002.dng")
+    assert code == 0 and "no longer in black and white: DSC_0002.dng" in out and "0 photo(s)" in out
+    code, out = cli("deliver", str(order_id))
+    assert code == 0 and not [e for e in Delivery(Path(out.strip().splitlines()[-1])).manifest["files"]
+                              if e.get("rendition", "").endswith("-bw")]
+
+    # A recipe that offers no black and white: asking is refused, naming the recipe and what to add.
+    recipes = tmp_path / "recipes"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "config" / "recipes", recipes)
+    text = (recipes / "portrait.toml").read_text()
+    (recipes / "portrait.toml").write_text(text[:text.index("[black_and_white]")])
+    monkeypatch.setenv("POSTLINE_RECIPES_DIR", str(recipes))
+    from config.settings import get_settings
+
+    get_settings.cache_clear()
+    code, out = cli("order", "bw", str(order_id), "DSC_0001.dng")
+    assert code == 2 and "recipe 'portrait' offers no black and white" in out
+    with transaction() as session:
+        assert black_and_white.requested(session, order_id) == set()
+
+
+def test_in_chromium_the_client_asks_for_a_photo_in_black_and_white(studio, monkeypatch):  # noqa: F811
+    from surfaces.web import create_app
+
+    order_id = awaiting_order(studio)
+    with served(create_app()) as base:
+        monkeypatch.setenv("POSTLINE_PUBLIC_URL", base)
+        url = cli("gallery", str(order_id))[1].strip().splitlines()[-1]
+        with chromium_page() as page:
+            page.goto(url)
+            assert page.locator("input.bw").count() == 4 and "Also in black &amp; white" in page.content()
+            page.locator('input.fav[data-photo="IMG_0001.dng"]').check()
+            page.locator("figure.pick", has_text="IMG_0003.dng").locator("input.bw").check()   # a favourite too
+            page.locator("#send-selection").click()
+            assert page.locator("#sent").inner_text() == "Thank you: we have your selection."
+            assert "IMG_0003.dng · also in black &amp; white" in page.content()
+    with transaction() as session:
+        names = {p.id: p.source_name for p in work.photos(session, order_id)}
+        favourites = {names[p.photo_id] for p in session.exec(select(ClientPick)).all() if p.favourite}
+        asked = {names[i] for i in black_and_white.requested(session, order_id)}
+    assert favourites == {"IMG_0001.dng", "IMG_0003.dng"} and asked == {"IMG_0003.dng"}
+    code, out = cli("order", "bw", str(order_id))
+    assert "IMG_0003.dng  (asked by Chloé)" in out
