@@ -80,7 +80,7 @@ def _decoded(name: str) -> np.ndarray:
 def test_black_and_white_keeps_greys_and_the_filter_moves_colours_as_on_film():
     ramp = np.repeat(np.linspace(0, 1, 256, dtype=np.float32)[None, :, None], 3, axis=2)
     for weights in mono.FILTERS.values():                 # a neutral grey keeps its value under every filter
-        assert np.abs(mono.grey(ramp, mono.Look(weights=weights, contrast=0.0)) - ramp).max() < 1e-5
+        assert np.abs(mono.grey(ramp, mono.Look(weights=weights, contrast=0.0)) - ramp).max() < 2e-4   # 1/20 of 8 bits
     curved = mono.grey(ramp, mono.Look(contrast=1.0))[0, :, 0]
     assert curved[0] == 0 and curved[-1] == pytest.approx(1) and np.all(np.diff(curved) >= 0)   # no greys swap
     assert curved[64] < ramp[0, 64, 0] and curved[192] > ramp[0, 192, 0]                        # more contrast

@@ -9,14 +9,15 @@ grey with a tint in its mid-tones).
 2. One grey a pixel: a weighted sum of red, green and blue, the weights the filter's. They add up to 1, so a
    neutral grey keeps its value and white stays white: the filter changes only how light each colour comes out
    (red: skies dark, skin pale), never the exposure.
-3. The sRGB curve again.
-4. Contrast: ``(1 - c) * g + c * smoothstep(g)``: an S-curve through mid grey, black and white where they were,
+3. The sRGB curve again, and
+4. contrast, both at once from a table of the grey's 16-bit code: ``(1 - c) * g + c * smoothstep(g)``: an S-curve through mid grey, black and white where they were,
    rising everywhere for every c in [0, 1] (its slope is ``1 - c + 6c * g * (1 - g)``), so no two greys swap.
 5. Toning: a tint added in proportion to ``4 * g * (1 - g)``: nothing at black and white, the most at mid grey."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -53,25 +54,35 @@ class Look:
                    tint=tuple(t * spec.toning_strength for t in tint))
 
 
+@lru_cache(maxsize=8)
+def _tone_table(contrast: float) -> np.ndarray:
+    """Linear grey (16-bit code) -> its sRGB-encoded value after the contrast curve (steps 3 and 4 in one look-up;
+    a code's step is at most 2e-4 of the encoded range, a twentieth of an 8-bit level)."""
+    g = srgb_encode(np.arange(65536, dtype=np.float64) / 65535.0).astype(np.float64)
+    if contrast:
+        g = (1.0 - contrast) * g + contrast * g * g * (3.0 - 2.0 * g)     # smoothstep: 0, 0.5 and 1 stay
+    return g.astype(np.float32)
+
+
 def grey(display: np.ndarray, look: Look = Look(), *, codes: np.ndarray | None = None) -> np.ndarray:
     """``display`` in black and white (see the module's steps): a new HxWx3 float32 array in [0, 1]. ``codes``:
     the same pixels as the master's 16-bit codes, when the caller has them (exact, and faster)."""
     if display.ndim != 3 or display.shape[2] != 3:
         raise ValueError(f"expected an HxWx3 image, got {display.shape}")
     weights = np.asarray(look.weights, np.float32).reshape(1, 3)
-    plane = np.empty(display.shape[:2], np.float32)
-    for rows in bands(display.shape[0]):        # linear light a band at a time: no full-size HxWx3 temporary
+    table = _tone_table(float(look.contrast))
+    g = np.empty(display.shape[:2], np.float32)
+    for rows in bands(display.shape[0]):        # a band at a time: no full-size temporaries
         if codes is not None:
             linear = np.empty(codes[rows].shape, np.float32)
             kernels.look_up(srgb_decode_table(), np.ascontiguousarray(codes[rows]), linear)
         else:
             linear = srgb_decode(np.clip(display[rows], 0.0, 1.0))
-        plane[rows] = cv2.transform(linear, weights).reshape(linear.shape[:2])
-    np.clip(plane, 0.0, 1.0, out=plane)
-    g = srgb_encode(plane).astype(np.float32, copy=False)
-    if look.contrast:
-        s = g * g * (3.0 - 2.0 * g)             # smoothstep: 0 -> 0, 0.5 -> 0.5, 1 -> 1
-        g = (1.0 - look.contrast) * g + look.contrast * s
+        plane = cv2.transform(linear, weights).reshape(linear.shape[:2])
+        np.clip(plane, 0.0, 1.0, out=plane)
+        code = np.empty(plane.shape, np.uint16)
+        np.add(plane * 65535.0, 0.5, out=code, casting="unsafe")           # the nearest 16-bit code
+        kernels.look_up(table, code, g[rows])
     out = cv2.merge([g, g, g])
     if any(look.tint):
         weight = 4.0 * g * (1.0 - g)
@@ -79,4 +90,4 @@ def grey(display: np.ndarray, look: Look = Look(), *, codes: np.ndarray | None =
             if tint:
                 out[..., channel] += np.float32(tint) * weight
         np.clip(out, 0.0, 1.0, out=out)
-    return out.astype(np.float32, copy=False)
+    return out
