@@ -91,8 +91,10 @@ class ClientSelection(Gate):
         problems = listing_problems(list(waiting), names)
         album = tuple(f.photo for f in decision.favourites if f.album)
         package = work.get_order(session, order_id).package_count or 0
-        if len(album) > package:
-            problems.append(f"{len(album)} album photos chosen, and the package holds {package}: "
+        before = sum(p.album for p in selection.picks(session, order_id).values())   # chosen in an earlier send
+        if len(album) + before > package:
+            problems.append(f"{len(album)} album photos chosen" + (f" (and {before} before)" if before else "")
+                            + f", and the package holds {package}: "
                             + ("untick some" if package else "this order has no album"))
         grey = tuple(f.photo for f in decision.favourites if f.black_and_white)
         if grey and not offers_black_and_white(session, order_id):

@@ -296,3 +296,51 @@ def test_no_selection_runs_an_order_straight_through(line_file, home, tmp_path):
     assert all(stages == {"cull_grade", *RETOUCH, "qc_gate"} for stages in items_by_photo(order_id).values())
     with transaction() as session:
         assert session.exec(select(StageEvent).where(StageEvent.stage == CLIENT_SELECTION)).all() == []
+
+
+def test_a_client_who_sends_before_every_photo_is_graded_chooses_among_the_late_ones_after(studio, monkeypatch):
+    """The gallery shows photos as grading finishes them: sent early, the selection covers those; the photos graded
+    after show with what was sent already, and may be sent with no favourite at all (the first send had some).
+    The album's count is the package's across both sends."""
+    order_id = awaiting_order(studio, photos=3, package=1)
+    with transaction() as session:                              # a fourth frame, still being graded
+        late = work.add_photo(session, Photo(order_id=order_id, source_name="IMG_0004.dng", sha256="4" * 64,
+                                             size_bytes=1, status=PhotoStatus.INGESTED,
+                                             original_path="/card/IMG_0004.dng"), first_stage="cull_grade")
+        late_id = late.id
+    with served(create_app()) as base:
+        monkeypatch.setenv("POSTLINE_PUBLIC_URL", base)
+        code, out = cli("gallery", str(order_id))
+        assert "3 graded photo(s) to choose from" in out and "1 more photo(s) are still being graded" in out
+        url = out.strip().splitlines()[-1]
+        client = httpx.Client(timeout=60)
+        page = client.get(url).text
+        assert "1 more photo(s) are still being prepared" in page and 'id="sent-before"' not in page
+        rows = gallery_rows(page)
+        assert sorted(rows) == ["IMG_0001.dng", "IMG_0002.dng", "IMG_0003.dng"]
+        form = {f"photo-{i}": n for n, i in rows.items()} | {f"album-{rows['IMG_0002.dng']}": "1"}
+        assert "we have your selection" in client.post(f"{url}/selection", data=form, follow_redirects=True).text
+
+        with transaction() as session:                          # the fourth is graded now
+            tif = imageio.write_working_tiff(work_path(order_id, "cull_grade", late_id, 1),
+                                             np.full((300, 450, 3), 0.4, np.float32))
+            imageio.write_jpeg(work_path(order_id, "proofs", late_id, 1, ".jpg"), np.full((300, 450, 3), 0.4, np.float32))
+            item = work.claim_queued(session, next(i for i in work.items_in(session, order_id, "cull_grade")
+                                                   if i.photo_id == late_id).id)
+            moves.move_item(session, item, WorkStatus.SUBMITTED, actor=work.AUTO_WORKER, output_path=str(tif),
+                            output_sha256=sha256_of(tif))
+        page = client.get(url).text
+        assert 'id="sent-before"' in page and "preparing-more" not in page
+        rows = gallery_rows(page)
+        assert sorted(rows) == ["IMG_0004.dng"]
+        refused = client.post(f"{url}/selection", data={"photo-0": "IMG_0004.dng", "album-0": "1"})
+        assert refused.status_code == 422 and "1 album photos chosen (and 1 before), and the package holds 1" in \
+            refused.text
+        sent = client.post(f"{url}/selection", data={"photo-0": "IMG_0004.dng"}, follow_redirects=True)
+        assert sent.status_code == 200 and "we have your selection" in sent.text          # no favourite this time
+    with transaction() as session:
+        picks = {p.photo_id: (p.favourite, p.album) for p in session.exec(select(ClientPick)).all()}
+        names = {p.id: p.source_name for p in work.photos(session, order_id)}
+    assert {names[i]: pick for i, pick in picks.items()} == {
+        "IMG_0001.dng": (False, False), "IMG_0002.dng": (True, True), "IMG_0003.dng": (False, False),
+        "IMG_0004.dng": (False, False)}

@@ -169,6 +169,8 @@ class GalleryView:
     revisions: int
     picks: int = 0             # photos marked as the photographer's picks
     black_and_white: bool = False   # the order's recipe offers black and white (the gallery's tick)
+    preparing: int = 0         # photos of the order still being prepared (not graded yet), while the client chooses
+    sent_before: bool = False  # the client sent a selection of earlier photos: these were ready since
 
 
 def gallery(order_id: int) -> GalleryView:
@@ -195,13 +197,18 @@ def gallery(order_id: int) -> GalleryView:
     else:
         mode, shown = GalleryMode.PREPARING, []
     chosen = _photographers_picks(shown, rated, spec) if mode is GalleryMode.SELECTING else set()
+    preparing = 0
+    if mode is GalleryMode.SELECTING:        # in the line, neither shown nor picked: not graded yet
+        ready = {p.id for p in shown} | set(picks)
+        preparing = sum(p.status is PhotoStatus.INGESTED and p.id not in ready for p in photos)
     rows = [GalleryPhoto(id=p.id, name=p.source_name, favourite=picks[p.id].favourite if p.id in picks else None,
                          album=p.id in picks and picks[p.id].album, note=picks[p.id].note if p.id in picks else "",
                          pick=p.id in chosen, black_and_white=p.id in grey)
             for p in sorted(shown, key=in_order)]           # as the day went, each camera's clock set right
     return GalleryView(order_id=order_id, client=order.client, studio=get_settings().studio_name, mode=mode,
                        photos=rows, package=order.package_count or 0, revisions=order.revisions, picks=len(chosen),
-                       black_and_white=offered)
+                       black_and_white=offered, preparing=preparing,
+                       sent_before=mode is GalleryMode.SELECTING and bool(picks))
 
 
 def _photographers_picks(photos: list[Photo], rated: dict, spec) -> set[int]:  # noqa: ANN001 - CullSpec
@@ -239,11 +246,17 @@ def submit_selection(order_id: int, *, favourites: list[dict], client: str) -> s
     """The client's selection (``favourites``: photo, album, black_and_white, note each), given to the order's run as its
     decision at the client selection gate (or recorded directly when no run waits). :class:`DecisionError`
     says what is wrong with it; nothing is applied then."""
-    if not favourites:
+    if not favourites and not _sent_before(order_id):
         raise DecisionError("Mark at least one favourite: your favourites are the photos we retouch.")
     decision = SelectionDecision(approve_all=False, favourites=[Favourite(**f) for f in favourites],
                                  client=client[:80])
     return gates.decide(order_id, decision)
+
+
+def _sent_before(order_id: int) -> bool:
+    """Whether the client chose favourites among the order's earlier photos (then none among later ones is fine)."""
+    with transaction() as session:
+        return any(pick.favourite for pick in selection.picks(session, order_id).values())
 
 
 def request_changes(order_id: int, *, changes: list[tuple[str, str]], client: str) -> int:

@@ -46,6 +46,10 @@ def cmd_gallery(args: argparse.Namespace) -> int:
            client.GalleryMode.PREPARING: "that the photos are being prepared (grading is not done, or the order has "
                                          "no client selection and is not delivered yet)"}[view.mode]
     print(f"The gallery shows now: {now}.")
+    if view.preparing:
+        print(f"{view.preparing} more photo(s) are still being graded: they appear in the gallery as they are done. "
+              "A selection the client sends before then covers the photos shown, and they choose among the others "
+              f"when those are ready (`postline status {args.order_id}` says when every photo waits for them).")
     _said(made, "Gallery link")
     return 0
 
