@@ -67,7 +67,7 @@ def test_recipe_check_and_list_on_the_command_line(tmp_path):
     text = out.getvalue()
     assert "OK  " in text and "recipe good v1, 2 renditions in 2 ZIPs" in text
     assert f"{bad}: 'renditions[1].long_edge' = 10" in text and ">= 64" in text
-    assert "wedding" in text and "full, web, social, print, proof" in text
+    assert "wedding" in text and "full, web, social, print, proof; in black and white on request: full-bw, web-bw" in text
 
 
 def test_a_recipe_is_chosen_by_name_never_by_a_path_in_disguise():

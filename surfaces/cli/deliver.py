@@ -96,7 +96,8 @@ def cmd_recipe_list(args: argparse.Namespace) -> int:
             print(f"{shown(name):12} BROKEN: {shown(exc)}")
             continue
         keys = ", ".join(r.key for r in recipe.renditions)
-        print(f"{name:12} v{recipe.version}  {keys}  ({len(recipe.sets)} ZIPs)  {shown(recipe.description)}")
+        grey = f"; in black and white on request: {', '.join(t.key for t in recipe.twins)}" if recipe.twins else ""
+        print(f"{name:12} v{recipe.version}  {keys}{grey}  ({len(recipe.sets)} ZIPs)  {shown(recipe.description)}")
     return EXIT_OK
 
 
