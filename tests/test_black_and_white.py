@@ -208,3 +208,26 @@ def test_in_chromium_the_client_asks_for_a_photo_in_black_and_white(studio, monk
     assert favourites == {"IMG_0001.dng", "IMG_0003.dng"} and asked == {"IMG_0003.dng"}
     code, out = cli("order", "bw", str(order_id))
     assert "IMG_0003.dng  (asked by Chloé)" in out
+
+
+def test_a_gallery_whose_recipe_offers_no_black_and_white_has_no_tick_and_refuses_one(studio, monkeypatch,  # noqa: F811
+                                                                                         tmp_path):
+    from config.settings import get_settings
+    from qc.gates import DecisionError
+    from surfaces.actions import client
+
+    recipes = tmp_path / "recipes"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "config" / "recipes", recipes)
+    text = (recipes / "wedding.toml").read_text()
+    (recipes / "wedding.toml").write_text(text[:text.index("[black_and_white]")])
+    monkeypatch.setenv("POSTLINE_RECIPES_DIR", str(recipes))
+    get_settings.cache_clear()
+    order_id = awaiting_order(studio)
+    assert not client.gallery(order_id).black_and_white
+    with pytest.raises(DecisionError, match="offers no black and white"):
+        client.submit_selection(order_id, favourites=[{"photo": "IMG_0001.dng", "black_and_white": True}],
+                                client="Chloé")
+    with transaction() as session:
+        assert black_and_white.requested(session, order_id) == set() and not session.exec(select(ClientPick)).all()
+    (recipes / "wedding.toml").write_text("not = [toml")             # a broken recipe file: the gallery still works
+    assert client.gallery(order_id).photos and not client.gallery(order_id).black_and_white
