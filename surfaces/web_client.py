@@ -170,6 +170,7 @@ async def send_changes(request: Request, token: Token) -> Response:
     rows = await _rows(request)
     view = await run_in_threadpool(actions.gallery, link.order_id)
     changes = [(name, row["note"]) for name, row in rows.items() if row["change"]]
+    grey = [name for name, row in rows.items() if row["black_and_white"]]
     try:
         if view.mode is not actions.GalleryMode.DELIVERED:
             raise DecisionError("Changes can be asked for once your photos are delivered: nothing was sent.")
@@ -177,7 +178,11 @@ async def send_changes(request: Request, token: Token) -> Response:
             raise DecisionError("The photos in this gallery changed since you opened it: nothing was sent.")
         if any(not note for _, note in changes):
             raise DecisionError("Say what to change on each photo you ticked.")
-        await run_in_threadpool(lambda: actions.request_changes(link.order_id, changes=changes, client=view.client))
+        if grey and not changes:
+            await run_in_threadpool(lambda: actions.ask_black_and_white(link.order_id, grey, client=view.client))
+        else:
+            await run_in_threadpool(lambda: actions.request_changes(link.order_id, changes=changes, client=view.client,
+                                                                    in_black_and_white=grey))
     except DecisionError as exc:
         return await run_in_threadpool(lambda: gallery_page(request, token, link, status=422, error=str(exc),
                                                             given=rows))

@@ -1,14 +1,16 @@
 """Photos asked for in black and white too: the recipe's ``[black_and_white]`` (its twins, its refusals), the
 black-and-white look on real camera files, the studio asking with `postline order bw` after a real delivery and
-the package made again with the twins (only those photos' files made again), and the client ticking it in the
-gallery in headless Chromium."""
+the client in the delivered gallery, `postline status` saying the package lacks them, the package made again with
+the twins (the colour files as they were), and the client ticking it in the selection in headless Chromium."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from sqlmodel import select
@@ -145,13 +147,31 @@ def test_the_studio_asks_for_a_photo_in_black_and_white_after_delivery_and_packs
     assert code == 0 and "asked for in black and white: DSC_0002.dng" in out
     assert "1 photo(s) asked for in black and white too (recipe portrait, black-and-white renditions: full-bw, " \
            "web-bw)" in out and f"`postline deliver {order_id}` packs it again" in out
-    assert "Black and white: 1 photo(s)" in cli("status", str(order_id))[1]
+
+    # The client, in the delivered gallery, asks for another.
+    from surfaces.web import create_app
+
+    with served(create_app()) as base:
+        monkeypatch.setenv("POSTLINE_PUBLIC_URL", base)
+        url = cli("gallery", str(order_id))[1].strip().splitlines()[-1]
+        page = httpx.get(url, timeout=60).text
+        rows = {name: int(i) for i, name in re.findall(r'name="photo-(\d+)" value="([^"]+)"', page)}
+        assert page.count('class="bw"') == 2 and page.count("In black &amp; white too") == 1     # 0002 asked
+        sent = httpx.post(f"{url}/changes", data={f"photo-{i}": n for n, i in rows.items()} | {
+            f"bw-{rows['DSC_0003.dng']}": "1"}, timeout=60, follow_redirects=True)
+        assert sent.status_code == 200 and "we have your requests" in sent.text
+        assert sent.text.count("In black &amp; white too") == 2
+    code, out = cli("status", str(order_id))
+    assert "Black and white: 2 photo(s) asked for in black and white too; 2 delivered without their black-and-white " \
+           f"files yet: `postline deliver {order_id}` adds them" in out and "delivered" in out.splitlines()[0]
+    assert "black and white to pack" in cli("status")[1]
 
     code, out = cli("deliver", str(order_id))
     assert code == 0, out
     again = Delivery(Path(out.strip().splitlines()[-1]))
     twins = {(e["source_name"], e["rendition"]): e for e in again.manifest["files"] if e["rendition"].endswith("-bw")}
-    assert sorted(twins) == [("DSC_0002.dng", "full-bw"), ("DSC_0002.dng", "web-bw")]
+    assert sorted(twins) == [("DSC_0002.dng", "full-bw"), ("DSC_0002.dng", "web-bw"), ("DSC_0003.dng", "full-bw"),
+                             ("DSC_0003.dng", "web-bw")]
     assert twins[("DSC_0002.dng", "full-bw")]["path"] == "full-bw/Dana-0002-bw.jpg"
     assert not again.mismatches()
     full, grey = again.full("DSC_0002.dng"), again.image(twins[("DSC_0002.dng", "full-bw")])
@@ -162,14 +182,16 @@ def test_the_studio_asks_for_a_photo_in_black_and_white_after_delivery_and_packs
     before = {(e["source_name"], e["rendition"]): e["sha256"] for e in first.manifest["files"] if "rendition" in e}
     after = {(e["source_name"], e["rendition"]): e["sha256"] for e in again.manifest["files"] if "rendition" in e}
     assert {k: after[k] for k in before} == before                 # every colour file as it was
+    assert "without their black-and-white files" not in cli("status", str(order_id))[1]
+    assert "black and white to pack" not in cli("status")[1]
     with transaction() as session:
         assert all(p.status.value == "delivered" for p in work.photos(session, order_id))
 
     code, out = cli("order", "bw", str(order_id), "--remove", "DSC_0002.dng")
-    assert code == 0 and "no longer in black and white: DSC_0002.dng" in out and "0 photo(s)" in out
+    assert code == 0 and "no longer in black and white: DSC_0002.dng" in out and "1 photo(s)" in out
     code, out = cli("deliver", str(order_id))
-    assert code == 0 and not [e for e in Delivery(Path(out.strip().splitlines()[-1])).manifest["files"]
-                              if e.get("rendition", "").endswith("-bw")]
+    assert code == 0 and sorted(e["source_name"] for e in Delivery(Path(out.strip().splitlines()[-1])).manifest["files"]
+                                if e.get("rendition", "").endswith("-bw")) == ["DSC_0003.dng", "DSC_0003.dng"]
 
     # A recipe that offers no black and white: asking is refused, naming the recipe and what to add.
     recipes = tmp_path / "recipes"
@@ -183,7 +205,8 @@ def test_the_studio_asks_for_a_photo_in_black_and_white_after_delivery_and_packs
     code, out = cli("order", "bw", str(order_id), "DSC_0001.dng")
     assert code == 2 and "recipe 'portrait' offers no black and white" in out
     with transaction() as session:
-        assert black_and_white.requested(session, order_id) == set()
+        assert {p.source_name for p in work.photos(session, order_id)
+                if p.id in black_and_white.requested(session, order_id)} == {"DSC_0003.dng"}
 
 
 def test_in_chromium_the_client_asks_for_a_photo_in_black_and_white(studio, monkeypatch):  # noqa: F811

@@ -4,13 +4,16 @@ is its command; the client's own ticks come through the gallery's selection (qc/
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from config.errors import Invalid
 from record import black_and_white, work
 from record.clocks import NOT_SHOT
 from record.db import transaction
-from record.models import OrderStatus
+from presets.recipe import RecipeError
+from record.models import OrderStatus, PhotoStatus
 from tasks.deliver import recipe_of
 
 
@@ -23,6 +26,7 @@ class Asked:
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     delivered: bool = False              # the order has a delivery package (changes reach it once packed again)
+    not_packed: tuple[str, ...] = ()     # delivered photos asked for whose twins its package does not hold yet
 
 
 def asked(order_id: int, *, add: tuple[str, ...] = (), remove: tuple[str, ...] = (), actor: str = "studio") -> Asked:
@@ -50,6 +54,35 @@ def asked(order_id: int, *, add: tuple[str, ...] = (), remove: tuple[str, ...] =
         listed = tuple((by_id[r.photo_id].source_name, r.actor) for r in black_and_white.of_order(session, order_id)
                        if r.photo_id in by_id)
         delivered = bool(order.delivery_path) or order.status is OrderStatus.DELIVERED
+        missing = _not_packed(session, order, recipe)
     return Asked(order_id=order_id, recipe=recipe.name, twins=tuple(t.key for t in recipe.twins), photos=listed,
                  added=tuple(by_id[i].source_name for i in added), removed=tuple(by_id[i].source_name for i in removed),
-                 delivered=delivered)
+                 delivered=delivered, not_packed=missing)
+
+
+def not_packed(order_id: int) -> tuple[str, ...]:
+    """The order's delivered photos asked for in black and white whose twins its delivery package does not hold
+    (asked for after it was made: `postline deliver N` adds them)."""
+    with transaction() as session:
+        order = work.get_order(session, order_id)
+        if not black_and_white.requested(session, order_id):
+            return ()
+        try:
+            recipe = recipe_of(order, resolved=False)
+        except RecipeError:
+            return ()
+        return _not_packed(session, order, recipe)
+
+
+def _not_packed(session, order, recipe) -> tuple[str, ...]:  # noqa: ANN001 - a record session, Order, Recipe
+    asked = black_and_white.requested(session, order.id)
+    if not asked or not order.delivery_path or not recipe.offers_black_and_white:
+        return ()
+    twins = {t.key for t in recipe.twins}
+    try:
+        files = json.loads((Path(order.delivery_path) / "manifest.json").read_text(encoding="utf-8"))["files"]
+        packed = {e["photo_id"] for e in files if e.get("rendition") in twins}
+    except (OSError, ValueError, KeyError, TypeError):
+        packed = set()                  # no package to read: every delivered photo asked for lacks its twins
+    return tuple(p.source_name for p in work.photos(session, order.id, PhotoStatus.DELIVERED, photo_ids=asked)
+                 if p.id not in packed)

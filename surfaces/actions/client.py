@@ -259,12 +259,31 @@ def _sent_before(order_id: int) -> bool:
         return any(pick.favourite for pick in selection.picks(session, order_id).values())
 
 
-def request_changes(order_id: int, *, changes: list[tuple[str, str]], client: str) -> int:
+def ask_black_and_white(order_id: int, names: list[str], *, client: str) -> list[str]:
+    """The client asks for delivered photos ``names`` in black and white too (record/black_and_white.py); the
+    studio adds their files to the delivery (`postline status` says which orders lack them). Returns the names
+    not asked for before. :class:`DecisionError` when the order's recipe offers no black and white."""
+    with transaction() as session:
+        if not offers_black_and_white(session, order_id):
+            raise DecisionError("Black and white is not offered for this order: nothing was sent.")
+        delivered = {p.source_name: p.id for p in work.photos(session, order_id, PhotoStatus.DELIVERED)}
+        unknown = [name for name in names if name not in delivered]
+        if unknown:
+            raise DecisionError(f"{', '.join(unknown)}: not among your delivered photos. Nothing was sent.")
+        added = set(black_and_white.ask(session, order_id, [delivered[n] for n in names], actor=client[:80]))
+    return [name for name in names if delivered[name] in added]
+
+
+def request_changes(order_id: int, *, changes: list[tuple[str, str]], client: str,
+                    in_black_and_white: list[str] = ()) -> int:
     """The client's change requests on delivered photos, (photo, note) each: each goes back into the line at the
     first retouch stage (the only stage for a one-stage line), as a counted client revision round
-    (record/rounds.py). Returns the round's number."""
+    (record/rounds.py); and ``in_black_and_white``: delivered photos they ask for in black and white too (asked
+    first: :func:`ask_black_and_white`). Returns the round's number."""
     if not changes:
         raise DecisionError("Tick at least one photo to change, and say what to change.")
+    if in_black_and_white:
+        ask_black_and_white(order_id, list(in_black_and_white), client=client)
     line = order_actions.line_of(order_id)
     stage = line.stages[1].key if len(line.stages) > 1 else line.first.key
     return order_actions.revise(order_id=order_id, requests=[(name, stage, note) for name, note in changes],

@@ -144,6 +144,7 @@ class OrderView:
     cameras: tuple[clocks.Camera, ...] = ()        # its camera bodies and their clocks (record.clocks)
     ratings: str | None = None                     # the photographer's ratings in a line, when it has any
     black_and_white: int = 0                       # photos asked for in black and white too
+    not_packed: tuple[str, ...] = ()               # ... delivered, whose package lacks their black-and-white files
 
 
 def client_wait(session, order_id: int) -> selection.Waiting | None:  # noqa: ANN001 - sqlmodel.Session
@@ -167,6 +168,10 @@ def view(order_id: int) -> OrderView:
                           if picked else None, cameras=tuple(clocks.cameras(session, order_id)),
                           ratings=ratings.in_a_line(session, order_id),
                           black_and_white=len(black_and_white.requested(session, order_id)))
+    if found.black_and_white and order.delivery_path:
+        from surfaces.actions.black_and_white import not_packed
+
+        found = replace(found, not_packed=not_packed(order_id))
     if order.calibration_json:
         from tasks.pixels.calibrate import CalibrationResult
 

@@ -227,9 +227,10 @@ def cmd_order_bw(args: argparse.Namespace) -> int:
           f"{found.recipe}, black-and-white renditions: {twins}).")
     for name, who in found.photos:
         print(f"  {shown(name)}  (asked by {shown(who)})")
-    if (found.added or found.removed) and found.delivered:
-        print(f"The order's delivery package does not have the change yet: `postline deliver {args.order_id}` packs it "
-              "again (only the photos whose files change are made again).")
+    if found.not_packed or (found.removed and found.delivered):
+        print(f"The order's delivery package does not have the change yet ({len(found.not_packed)} photo(s) without "
+              f"their black-and-white files): `postline deliver {args.order_id}` packs it again (only the photos whose "
+              "files change are made again).")
     elif found.added or found.removed:
         print("Its delivery will have them.")
     return 0

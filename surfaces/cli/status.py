@@ -44,8 +44,10 @@ def print_order(order_id: int, *, brief: bool = False, every_file: bool = False)
     if found.ratings:
         print(f"Ratings: {shown(found.ratings)}: `postline order ratings {order.id}`")
     if found.black_and_white:
-        print(f"Black and white: {found.black_and_white} photo(s) asked for in black and white too: `postline order bw "
-              f"{order.id}`")
+        lacking = (f"; {len(found.not_packed)} delivered without their black-and-white files yet: `postline deliver "
+                   f"{order.id}` adds them" if found.not_packed else "")
+        print(f"Black and white: {found.black_and_white} photo(s) asked for in black and white too{lacking} "
+              f"(`postline order bw {order.id}`)")
     if found.selection is not None:
         print("Client selection: " + selection_state(found.selection))
     elif found.picks:
@@ -107,13 +109,23 @@ def cmd_status(args: argparse.Namespace) -> int:
         print_order(args.order_id, every_file=args.all)
         return 0
     now = utcnow()
-    rows = [[o.id, o.client, o.shoot.value, o.status.value + _client(wait, now), o.due or "-", photos,
+    rows = [[o.id, o.client, o.shoot.value, o.status.value + _client(wait, now) + _unpacked(o), o.due or "-", photos,
              o.created_at.strftime("%Y-%m-%d %H:%M")] for o, photos, wait in orders.every_order()]
     if not rows:
         print("No orders yet. Create one with `postline order create`, or try `postline demo`.")
         return 0
     print(tables.render(["order", "client", "shoot", "status", "due", "photos", "created (UTC)"], rows))
     return 0
+
+
+def _unpacked(order) -> str:  # noqa: ANN001 - record.models.Order
+    """A delivered order whose package lacks black-and-white files asked for since it was made."""
+    from record.models import OrderStatus
+    from surfaces.actions.black_and_white import not_packed
+
+    if order.status is not OrderStatus.DELIVERED or not not_packed(order.id):
+        return ""
+    return " · black and white to pack"
 
 
 def _client(wait, now) -> str:  # noqa: ANN001 - record.selection.Waiting, datetime
