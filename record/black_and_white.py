@@ -1,8 +1,9 @@
 """The photos asked for in black and white too, in the record's terms (record.models.BlackAndWhiteRequest).
 
-The client asks in the gallery's selection (a tick beside Favourite: qc/selection.py), the studio with `postline
-order bw N PHOTO...` (surfaces/actions/orders.py). The order's delivery gives each such photo the black-and-white
-twins of the renditions its recipe names (presets/recipe.py, ``[black_and_white]``; tasks/deliver.py).
+The client asks in the gallery: with their selection (a tick beside Favourite: qc/selection.py), or on delivered
+photos (surfaces/actions/client.py); the studio with `postline order bw N PHOTO...`
+(surfaces/actions/black_and_white.py). The order's delivery gives each such photo the black-and-white twins of the
+renditions its recipe names (presets/recipe.py, ``[black_and_white]``; tasks/deliver.py).
 
 Data functions take ``session`` and do not commit."""
 
