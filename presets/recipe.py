@@ -203,6 +203,12 @@ class BlackAndWhite(_Data):
 BW_SUFFIX = "-bw"
 
 
+def _twin_name(name: str) -> str:
+    """A black-and-white twin's file name: its colour file's with ``-bw`` at the end, unless the name gives the
+    rendition's key (``{rendition}``), which is the twin's own (``full-bw``) already."""
+    return name if "{rendition" in name else name + BW_SUFFIX
+
+
 class Recipe(_Data):
     name: str = Field(pattern=KEY_PATTERN, description="The recipe's name (its file's stem).")
     version: int = Field(1, ge=1, description="Bump when the studio changes what the recipe delivers.")
@@ -247,7 +253,7 @@ class Recipe(_Data):
         by_key = {r.key: r for r in self.renditions}
         return tuple(by_key[key].model_copy(update={
             "key": key + BW_SUFFIX, "title": (by_key[key].title or key)[:44] + " (black and white)",
-            "set": by_key[key].zip_set, "black_and_white": True, "name": by_key[key].name + BW_SUFFIX})
+            "set": by_key[key].zip_set, "black_and_white": True, "name": _twin_name(by_key[key].name)})
             for key in self.black_and_white.renditions)
 
     def for_photo(self, black_and_white: bool) -> tuple[Rendition, ...]:

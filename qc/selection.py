@@ -64,10 +64,15 @@ class Plan:
 
 
 def offers_black_and_white(session: Session, order_id: int) -> bool:
-    """Whether the order's delivery recipe gives photos asked for in black and white their twins."""
+    """Whether the order's delivery recipe gives photos asked for in black and white their twins. A broken recipe
+    file offers none: the gallery goes on working without the tick (the delivery names the file and its fault)."""
+    from presets.recipe import RecipeError
     from tasks.deliver import recipe_of
 
-    return recipe_of(work.get_order(session, order_id), resolved=False).offers_black_and_white
+    try:
+        return recipe_of(work.get_order(session, order_id), resolved=False).offers_black_and_white
+    except RecipeError:
+        return False
 
 
 class ClientSelection(Gate):

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, delete, select
 
-from record.models import BlackAndWhiteRequest
+from record.models import BlackAndWhiteRequest, utcnow
 
 
 def requested(session: Session, order_id: int, photo_ids: Iterable[int] | None = None) -> set[int]:
@@ -31,10 +32,17 @@ def of_order(session: Session, order_id: int) -> list[BlackAndWhiteRequest]:
 
 
 def ask(session: Session, order_id: int, photo_ids: Iterable[int], *, actor: str) -> list[int]:
-    """Ask for ``photo_ids`` in black and white; returns those not asked for before."""
+    """Ask for ``photo_ids`` in black and white; returns those not asked for before. A photo asked for at the same
+    moment elsewhere (the client sending twice, the studio's command) is asked for once: the second row is not
+    written (``ON CONFLICT DO NOTHING``, as both SQLite and PostgreSQL spell it), where an INSERT would fail."""
     had = requested(session, order_id)
     new = [photo_id for photo_id in dict.fromkeys(photo_ids) if photo_id not in had]
-    session.add_all(BlackAndWhiteRequest(photo_id=photo_id, order_id=order_id, actor=actor[:80]) for photo_id in new)
+    if new:
+        dialect = session.get_bind().dialect.name
+        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(BlackAndWhiteRequest)
+        session.execute(insert.values([{"photo_id": photo_id, "order_id": order_id, "actor": actor[:80],
+                                        "at": utcnow()} for photo_id in new])
+                        .on_conflict_do_nothing(index_elements=["photo_id"]))
     return new
 
 

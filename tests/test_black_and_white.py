@@ -24,6 +24,7 @@ from tasks.pixels import mono, tags
 from tasks.synthetic import write_card
 from tests.browser import chromium_page, served
 from tests.flowkit import Delivery, cli, cli_order
+from tests.pg import postgres_url  # noqa: F401  (the session's PostgreSQL)
 from tests.test_gallery import awaiting_order, studio  # noqa: F401  (studio: the gallery's fixture)
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "raw"
@@ -63,6 +64,9 @@ def test_the_recipe_names_the_renditions_a_photo_asked_for_in_black_and_white_ge
         with pytest.raises(RecipeError) as refused:
             load_recipe_file(path)
         assert str(path) in str(refused.value) and said in str(refused.value), str(refused.value)
+    named = base.replace('name = "{client}-{seq:04d}-web"', 'name = "{client}-{seq:04d}-{rendition}"')
+    (tmp_path / "named.toml").write_text(named + '[black_and_white]\nrenditions = ["web"]\n')
+    assert [t.name for t in load_recipe_file(tmp_path / "named.toml").twins] == ["{client}-{seq:04d}-{rendition}"]
     clash = base.replace('key = "proof"', 'key = "web-bw"') + '[black_and_white]\nrenditions = ["web"]\n'
     (tmp_path / "clash.toml").write_text(clash)
     with pytest.raises(RecipeError, match="'web-bw', a rendition of this recipe already"):
@@ -148,6 +152,16 @@ def test_the_studio_asks_for_a_photo_in_black_and_white_after_delivery_and_packs
     assert "1 photo(s) asked for in black and white too (recipe portrait, black-and-white renditions: full-bw, " \
            "web-bw)" in out and f"`postline deliver {order_id}` packs it again" in out
 
+    # A change request refused is refused whole: its black-and-white tick is not kept either.
+    from record.rounds import RevisionError
+    from surfaces.actions.client import request_changes
+
+    with pytest.raises(RevisionError, match="not delivered in order"):
+        request_changes(order_id, changes=[("gone.dng", "brighter")], client="Dana",
+                        in_black_and_white=["DSC_0003.dng"])
+    with transaction() as session:
+        assert len(black_and_white.requested(session, order_id)) == 1
+
     # The client, in the delivered gallery, asks for another.
     from surfaces.web import create_app
 
@@ -182,13 +196,18 @@ def test_the_studio_asks_for_a_photo_in_black_and_white_after_delivery_and_packs
     before = {(e["source_name"], e["rendition"]): e["sha256"] for e in first.manifest["files"] if "rendition" in e}
     after = {(e["source_name"], e["rendition"]): e["sha256"] for e in again.manifest["files"] if "rendition" in e}
     assert {k: after[k] for k in before} == before                 # every colour file as it was
+    keys = lambda delivery: {e["rendition"]: e["render_key"] for e in delivery.manifest["files"]  # noqa: E731
+                             if e.get("source_name") == "DSC_0001.dng"}
+    assert keys(again) == keys(first)             # the photo not asked for: its files as in the package before
     assert "without their black-and-white files" not in cli("status", str(order_id))[1]
     assert "black and white to pack" not in cli("status")[1]
     with transaction() as session:
         assert all(p.status.value == "delivered" for p in work.photos(session, order_id))
 
-    code, out = cli("order", "bw", str(order_id), "--remove", "DSC_0002.dng")
+    code, out = cli("order", "bw", str(order_id), "--remove", "DSC_0002.dng", "DSC_0001.dng")
     assert code == 0 and "no longer in black and white: DSC_0002.dng" in out and "1 photo(s)" in out
+    assert "not asked for in black and white, nothing to remove: DSC_0001.dng" in out
+    assert f"does not have the change yet: `postline deliver {order_id}` packs it again" in out
     code, out = cli("deliver", str(order_id))
     assert code == 0 and sorted(e["source_name"] for e in Delivery(Path(out.strip().splitlines()[-1])).manifest["files"]
                                 if e.get("rendition", "").endswith("-bw")) == ["DSC_0003.dng", "DSC_0003.dng"]
@@ -254,3 +273,64 @@ def test_a_gallery_whose_recipe_offers_no_black_and_white_has_no_tick_and_refuse
         assert black_and_white.requested(session, order_id) == set() and not session.exec(select(ClientPick)).all()
     (recipes / "wedding.toml").write_text("not = [toml")             # a broken recipe file: the gallery still works
     assert client.gallery(order_id).photos and not client.gallery(order_id).black_and_white
+    with pytest.raises(DecisionError, match="offers no black and white"):   # a page sent before the file broke
+        client.submit_selection(order_id, favourites=[{"photo": "IMG_0001.dng", "black_and_white": True}],
+                                client="Chloé")
+
+
+def test_a_culled_photo_is_refused_and_an_order_not_delivered_has_it_next(studio):  # noqa: F811
+    from record import moves
+    from record.models import PhotoStatus
+
+    order_id = awaiting_order(studio)
+    with transaction() as session:
+        photo = next(p for p in work.photos(session, order_id) if p.source_name == "IMG_0002.dng")
+        moves.move_photo(session, photo, PhotoStatus.CULLED, stage="cull_grade", actor="senior", reason="eyes closed")
+    code, out = cli("order", "bw", str(order_id), "IMG_0001.dng", "IMG_0002.dng")
+    assert code == 2 and "IMG_0002.dng was culled in the review of the originals: it is not delivered" in out
+    assert "Nothing was changed" in out
+    code, out = cli("order", "bw", str(order_id), "IMG_0001.dng")
+    assert code == 0 and f"Its next delivery has the change (`postline status {order_id}`" in out
+    assert "postline deliver" not in out
+    with transaction() as session:
+        assert [p.source_name for p in work.photos(session, order_id)
+                if p.id in black_and_white.requested(session, order_id)] == ["IMG_0001.dng"]
+
+
+def test_a_photo_asked_for_twice_at_once_is_asked_for_once(home, postgres_url, monkeypatch):
+    """On PostgreSQL, two requests at the same moment (the client sending twice, the studio's command): the second
+    waits for the first's uncommitted row, then writes nothing, where a plain INSERT would fail."""
+    import threading
+
+    from sqlmodel import Session
+
+    from record.db import get_engine
+    from tests.pg import use_empty_record
+    from tests.test_queue import make_items, make_order
+
+    use_empty_record(postgres_url, monkeypatch)
+    with transaction() as session:
+        order = make_order(session)
+        make_items(session, order, 1)
+        order_id, photo_id = order.id, work.photos(session, order.id)[0].id
+    results: dict[str, object] = {}
+
+    def client() -> None:
+        try:
+            with transaction() as session:
+                results["client"] = black_and_white.ask(session, order_id, [photo_id], actor="client")
+        except Exception as exc:  # noqa: BLE001 - the test reports what the second request met
+            results["client"] = exc
+
+    with Session(get_engine()) as studio_session:
+        assert black_and_white.ask(studio_session, order_id, [photo_id], actor="studio") == [photo_id]
+        studio_session.flush()                          # the row written, not committed
+        second = threading.Thread(target=client)
+        second.start()
+        second.join(1.0)
+        assert second.is_alive()                        # it waits for the first request's row
+        studio_session.commit()
+    second.join(30)
+    assert results["client"] == [photo_id], results    # it did not see the row when it looked; nothing failed
+    with transaction() as session:
+        assert [(r.photo_id, r.actor) for r in black_and_white.of_order(session, order_id)] == [(photo_id, "studio")]

@@ -25,8 +25,13 @@ class Asked:
     photos: tuple[tuple[str, str], ...]  # (photo, who asked), in the order the photos were recorded
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
-    delivered: bool = False              # the order has a delivery package (changes reach it once packed again)
+    delivered: bool = False              # the order is delivered (changes reach its package once packed again)
     not_packed: tuple[str, ...] = ()     # delivered photos asked for whose twins its package does not hold yet
+    not_asked: tuple[str, ...] = ()      # of ``remove``, those that had not been asked for
+
+
+NOT_DELIVERED = {PhotoStatus.CULLED: "was culled in the review of the originals",
+                 PhotoStatus.CHART: "is the colour chart frame the session was calibrated on"}
 
 
 def asked(order_id: int, *, add: tuple[str, ...] = (), remove: tuple[str, ...] = (), actor: str = "studio") -> Asked:
@@ -43,21 +48,32 @@ def asked(order_id: int, *, add: tuple[str, ...] = (), remove: tuple[str, ...] =
             if (wrong := work.which_photo(order_id, name, found)) is not None:
                 raise Invalid(wrong + ". Nothing was changed.")
             wanted[name] = found[0]
+        left_out = [f"{name} {NOT_DELIVERED[wanted[name].status]}" for name in add
+                    if wanted[name].status in NOT_DELIVERED]
+        if left_out:
+            raise Invalid("; ".join(left_out) + ": it is not delivered, so it has no black-and-white files to "
+                          "make. Nothing was changed.")
         if add and not recipe.offers_black_and_white:
+            other = (f"give the order a recipe that does (`postline deliver {order_id} --recipe NAME`)"
+                     if order.status is OrderStatus.DELIVERED else
+                     "put one that does in the order's archive folder as recipe.toml, as `postline deliver "
+                     "--recipe` does once it is delivered")
             raise Invalid(f"order {order_id}'s delivery recipe {recipe.name!r} offers no black and white: its "
                           "[black_and_white] names no rendition. Add one (renditions = [\"full\", \"web\"]: "
-                          "config/recipes/README.md), or give the order a recipe that does (`postline deliver "
-                          f"{order_id} --recipe NAME`). Nothing was changed.")
+                          f"config/recipes/README.md), or {other}. Nothing was changed.")
         added = black_and_white.ask(session, order_id, [wanted[n].id for n in add], actor=actor)
         removed = black_and_white.withdraw(session, order_id, [wanted[n].id for n in remove if n not in add])
         by_id = {p.id: p for p in photos}
         listed = tuple((by_id[r.photo_id].source_name, r.actor) for r in black_and_white.of_order(session, order_id)
                        if r.photo_id in by_id)
-        delivered = bool(order.delivery_path) or order.status is OrderStatus.DELIVERED
+        delivered = order.status is OrderStatus.DELIVERED
         missing = _not_packed(session, order, recipe)
+    gone = {by_id[i].source_name for i in removed}
     return Asked(order_id=order_id, recipe=recipe.name, twins=tuple(t.key for t in recipe.twins), photos=listed,
                  added=tuple(by_id[i].source_name for i in added), removed=tuple(by_id[i].source_name for i in removed),
-                 delivered=delivered, not_packed=missing)
+                 delivered=delivered, not_packed=missing,
+                 not_asked=tuple(wanted[n].source_name for n in remove
+                                 if n not in add and wanted[n].source_name not in gone))
 
 
 def not_packed(order_id: int) -> tuple[str, ...]:

@@ -19,14 +19,12 @@ from config.errors import NotFound, Refused
 from config.links import LinkSettings, get_link_settings
 from config.secret import installation_secret
 from config.settings import get_settings
-from presets.recipe import RecipeError
 from qc.gates import DecisionError
 from qc.selection import CLIENT, Favourite, SelectionDecision, offers_black_and_white
-from record import black_and_white, clocks, links, ratings, selection, work
+from record import black_and_white, clocks, links, ratings, rounds, selection, work
 from record.db import transaction
 from record.models import ClientLink, LinkPurpose, OrderStatus, Photo, PhotoStatus, utcnow
 from surfaces.actions import gates
-from surfaces.actions import orders as order_actions
 from tasks.files import work_path
 from tasks.deliver_render import shown
 from tasks.download import Download
@@ -182,10 +180,7 @@ def gallery(order_id: int) -> GalleryView:
         in_order = clocks.shooting_order(clocks.shifts(session, order_id))
         spec, rated = work.order_line(session, order_id).cull, ratings.of_order(session, order_id)
         grey = black_and_white.requested(session, order_id)
-        try:
-            offered = offers_black_and_white(session, order_id)
-        except RecipeError:         # the studio's recipe file is broken: the gallery works, offering no black and white
-            offered = False
+        offered = offers_black_and_white(session, order_id)
     if waiting:
         mode, shown = GalleryMode.SELECTING, [photo for photo, _ in waiting.values()]
     elif order.status is OrderStatus.DELIVERED:
@@ -264,13 +259,17 @@ def ask_black_and_white(order_id: int, names: list[str], *, client: str) -> list
     studio adds their files to the delivery (`postline status` says which orders lack them). Returns the names
     not asked for before. :class:`DecisionError` when the order's recipe offers no black and white."""
     with transaction() as session:
-        if not offers_black_and_white(session, order_id):
-            raise DecisionError("Black and white is not offered for this order: nothing was sent.")
-        delivered = {p.source_name: p.id for p in work.photos(session, order_id, PhotoStatus.DELIVERED)}
-        unknown = [name for name in names if name not in delivered]
-        if unknown:
-            raise DecisionError(f"{', '.join(unknown)}: not among your delivered photos. Nothing was sent.")
-        added = set(black_and_white.ask(session, order_id, [delivered[n] for n in names], actor=client[:80]))
+        return _ask_black_and_white(session, order_id, names, client=client)
+
+
+def _ask_black_and_white(session, order_id: int, names: list[str], *, client: str) -> list[str]:  # noqa: ANN001
+    if not offers_black_and_white(session, order_id):
+        raise DecisionError("Black and white is not offered for this order: nothing was sent.")
+    delivered = {p.source_name: p.id for p in work.photos(session, order_id, PhotoStatus.DELIVERED)}
+    unknown = [name for name in names if name not in delivered]
+    if unknown:
+        raise DecisionError(f"{', '.join(unknown)}: not among your delivered photos. Nothing was sent.")
+    added = set(black_and_white.ask(session, order_id, [delivered[n] for n in names], actor=client[:80]))
     return [name for name in names if delivered[name] in added]
 
 
@@ -278,16 +277,18 @@ def request_changes(order_id: int, *, changes: list[tuple[str, str]], client: st
                     in_black_and_white: list[str] = ()) -> int:
     """The client's change requests on delivered photos, (photo, note) each: each goes back into the line at the
     first retouch stage (the only stage for a one-stage line), as a counted client revision round
-    (record/rounds.py); and ``in_black_and_white``: delivered photos they ask for in black and white too (asked
-    first: :func:`ask_black_and_white`). Returns the round's number."""
+    (record/rounds.py); and ``in_black_and_white``: delivered photos they ask for in black and white too. All of
+    it or, when any part is refused, nothing. Returns the round's number."""
     if not changes:
         raise DecisionError("Tick at least one photo to change, and say what to change.")
-    if in_black_and_white:
-        ask_black_and_white(order_id, list(in_black_and_white), client=client)
-    line = order_actions.line_of(order_id)
-    stage = line.stages[1].key if len(line.stages) > 1 else line.first.key
-    return order_actions.revise(order_id=order_id, requests=[(name, stage, note) for name, note in changes],
-                                actor=client[:80])
+    with transaction() as session:
+        if in_black_and_white:          # first: the photos sent back are not delivered any more
+            _ask_black_and_white(session, order_id, list(in_black_and_white), client=client)
+        stages = [s.key for s in work.order_line(session, order_id).stages]
+        stage = stages[1] if len(stages) > 1 else stages[0]
+        return rounds.request_revision(session, order_id=order_id, requests=[(name, stage, note)
+                                                                             for name, note in changes],
+                                       stages=stages, actor=client[:80])
 
 
 def delivery_of(order_id: int) -> Download:

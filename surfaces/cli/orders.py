@@ -222,17 +222,20 @@ def cmd_order_bw(args: argparse.Namespace) -> int:
         print(f"asked for in black and white: {shown(name)}")
     for name in found.removed:
         print(f"no longer in black and white: {shown(name)}")
+    for name in found.not_asked:
+        print(f"not asked for in black and white, nothing to remove: {shown(name)}")
     twins = ", ".join(found.twins) or "none: its [black_and_white] names no rendition"
     print(f"Order {args.order_id}: {len(found.photos)} photo(s) asked for in black and white too (recipe "
           f"{found.recipe}, black-and-white renditions: {twins}).")
     for name, who in found.photos:
         print(f"  {shown(name)}  (asked by {shown(who)})")
-    if found.not_packed or (found.removed and found.delivered):
-        print(f"The order's delivery package does not have the change yet ({len(found.not_packed)} photo(s) without "
-              f"their black-and-white files): `postline deliver {args.order_id}` packs it again (only the photos whose "
-              "files change are made again).")
+    if found.delivered and (found.not_packed or found.removed):
+        lacking = (f" ({len(found.not_packed)} photo(s) without their black-and-white files)" if found.not_packed
+                   else "")
+        print(f"The order's delivery package does not have the change yet{lacking}: `postline deliver "
+              f"{args.order_id}` packs it again (only the photos whose files change are made again).")
     elif found.added or found.removed:
-        print("Its delivery will have them.")
+        print(f"Its next delivery has the change (`postline status {args.order_id}` says where the order is).")
     return 0
 
 
@@ -310,8 +313,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="The photos of an order asked for in black and white as well as in colour: by the client, "
         "ticking them in the gallery's selection, or by the studio here (a client who writes in later). Each gets "
         "the black-and-white twins of the renditions its delivery recipe names in [black_and_white] (wedding: "
-        "full-bw and web-bw, in client.zip). Without PHOTO or --remove: the list.")
-    bw.add_argument("order_id", type=int)
+        "full-bw and web-bw, in client.zip). Without PHOTO or --remove: the list. An order not delivered yet has "
+        "the change in its delivery; a delivered one once `postline deliver N` packs it again (only the photos whose "
+        "files change are made again).")
+    bw.add_argument("order_id", type=int, help="the order's id (`postline status` lists them)")
     bw.add_argument("photos", nargs="*", metavar="PHOTO", help="photos to ask for in black and white: names on the "
                     "card, or file names alone")
     bw.add_argument("--remove", nargs="+", metavar="PHOTO", help="photos no longer wanted in black and white")

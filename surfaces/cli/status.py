@@ -44,8 +44,10 @@ def print_order(order_id: int, *, brief: bool = False, every_file: bool = False)
     if found.ratings:
         print(f"Ratings: {shown(found.ratings)}: `postline order ratings {order.id}`")
     if found.black_and_white:
-        lacking = (f"; {len(found.not_packed)} delivered without their black-and-white files yet: `postline deliver "
-                   f"{order.id}` adds them" if found.not_packed else "")
+        adds = (f"`postline deliver {order.id}` adds them" if order.status is OrderStatus.DELIVERED
+                else "the order's next delivery adds them")
+        lacking = (f"; {len(found.not_packed)} delivered without their black-and-white files yet: {adds}"
+                   if found.not_packed else "")
         print(f"Black and white: {found.black_and_white} photo(s) asked for in black and white too{lacking} "
               f"(`postline order bw {order.id}`)")
     if found.selection is not None:
