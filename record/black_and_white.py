@@ -25,6 +25,12 @@ def requested(session: Session, order_id: int, photo_ids: Iterable[int] | None =
     return set(session.exec(query).all())
 
 
+def among(session: Session, photo_ids: Iterable[int]) -> set[int]:
+    """Which of ``photo_ids`` (of any orders: a retoucher's queue) are asked for in black and white."""
+    return set(session.exec(select(BlackAndWhiteRequest.photo_id)
+                            .where(col(BlackAndWhiteRequest.photo_id).in_(list(photo_ids)))).all())
+
+
 def of_order(session: Session, order_id: int) -> list[BlackAndWhiteRequest]:
     """The order's requests, by photo id."""
     return list(session.exec(select(BlackAndWhiteRequest).where(BlackAndWhiteRequest.order_id == order_id)

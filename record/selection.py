@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, func, select
 
 from config.line import Line, StageSpec
-from record import links, moves, work
+from record import black_and_white, links, moves, work
 from record.models import (
     CLIENT_SELECTION, QC_GATE, ClientLink, ClientPick, EventKind, LinkPurpose, Order, Photo, PhotoStatus,
     StageEvent, WorkItem, WorkStatus,
@@ -111,7 +111,8 @@ def picks(session: Session, order_id: int) -> dict[int, ClientPick]:
 
 def client_notes(session: Session, items: list[WorkItem]) -> dict[int, str]:
     """What the client asked for the photo of each work item, by item id (items without a note left out): their
-    note from the gallery's selection, and the note of the client revision round the item is in."""
+    note from the gallery's selection, the note of the client revision round the item is in, and whether it is
+    wanted in black and white too (record/black_and_white.py: the retoucher sees it as the client will)."""
     photo_ids = list({item.photo_id for item in items})
     if not photo_ids:
         return {}
@@ -119,10 +120,12 @@ def client_notes(session: Session, items: list[WorkItem]) -> dict[int, str]:
         col(ClientPick.photo_id).in_(photo_ids), ClientPick.note != "")).all())
     revised = {(e.photo_id, e.round): e.reason for e in session.exec(select(StageEvent).where(
         col(StageEvent.photo_id).in_(photo_ids), StageEvent.kind == EventKind.REVISED)).all() if e.reason}
+    grey = black_and_white.among(session, photo_ids)
     notes = {}
     for item in items:
         said = [f"“{picked[item.photo_id]}”"] if item.photo_id in picked else []
         said += [revised[(item.photo_id, item.round)]] if (item.photo_id, item.round) in revised else []
+        said += ["also in black and white"] if item.photo_id in grey else []
         if said and item.stage != QC_GATE:
             notes[item.id] = "; ".join(said)
     return notes

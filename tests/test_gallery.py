@@ -108,7 +108,7 @@ def test_an_order_waits_for_the_clients_selection_and_retouches_only_the_favouri
         favourite, album = names[0], names[2]
         form = {f"photo-{rows[n]}": n for n in names}
         form |= {f"fav-{rows[favourite]}": "1", f"note-{rows[favourite]}": "soften the shadow under the veil",
-                 f"fav-{rows[album]}": "1", f"album-{rows[album]}": "1"}
+                 f"fav-{rows[album]}": "1", f"album-{rows[album]}": "1", f"bw-{rows[album]}": "1"}
         too_many = dict(form) | {f"album-{rows[favourite]}": "1"}                      # 2 album photos, package 1
         said = client.post(f"{url}/selection", data=too_many)
         assert said.status_code == 422 and "the package holds 1" in said.text
@@ -140,6 +140,7 @@ def test_an_order_waits_for_the_clients_selection_and_retouches_only_the_favouri
             imageio.write_working_tiff(done, imageio.read_working_tiff(working) * 0.97)
             hand_back(item_id=item_id, person="rita", file=done)
         assert said.count("The client asks: “soften the shadow under the veil”") == 1
+        assert said.count("The client asks: also in black and white") == 1                 # the album photo
         assert said.count("Work item") == 2                              # the two favourites, nothing else
         runner.join(timeout=180)
         delivery = Delivery(Path(result["package"]))
@@ -156,6 +157,7 @@ def test_an_order_waits_for_the_clients_selection_and_retouches_only_the_favouri
     assert {n for n, s in stages.items() if s & set(RETOUCH)} == {favourite, album}
     assert all(stages[n] == {"cull_grade", "qc_gate"} for n in names if n not in (favourite, album))
     assert delivery.delivered_sources() == set(names) and not delivery.mismatches()
+    assert {e["source_name"] for e in delivery.manifest["files"] if e.get("rendition", "").endswith("-bw")} == {album}
     with transaction() as session:
         photos = {p.source_name: p for p in work.photos(session, order_id)}
         kinds = {photos_name: kind for photos_name, kind in (
