@@ -140,6 +140,8 @@ def test_the_studio_asks_for_a_photo_in_black_and_white_after_delivery_and_packs
 
     line_file(MANUAL_SKIN_LINE.replace('mode = "manual"', 'operation = "skin"'))
     order_id = cli_order(write_card(tmp_path / "card", 3), client="Dana")
+    code, out = cli("order", "bw", str(order_id), "DSC_0002.dng")
+    assert code == 2 and "photos are not in the record yet" in out and f"`postline order run {order_id}`" in out
     code, out = cli("order", "run", str(order_id))
     assert code == 0, out
     first = Delivery(Path(out.strip().splitlines()[-1]))

@@ -42,6 +42,10 @@ def asked(order_id: int, *, add: tuple[str, ...] = (), remove: tuple[str, ...] =
         order = work.get_order(session, order_id)
         recipe = recipe_of(order, resolved=False)
         photos = [p for p in work.photos(session, order_id) if p.status not in NOT_SHOT]
+        if (add or remove) and not photos:
+            raise Invalid(f"order {order_id}'s photos are not in the record yet: its run records them as it ingests "
+                          f"the card (`postline order run {order_id}`); ask for them in black and white then. "
+                          "Nothing was changed.")
         wanted = {}
         for name in (*add, *remove):
             found = work.named(photos, name)
