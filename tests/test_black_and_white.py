@@ -173,10 +173,11 @@ def test_the_studio_asks_for_a_photo_in_black_and_white_after_delivery_and_packs
         page = httpx.get(url, timeout=60).text
         rows = {name: int(i) for i, name in re.findall(r'name="photo-(\d+)" value="([^"]+)"', page)}
         assert page.count('class="bw"') == 2 and page.count("In black &amp; white too") == 1     # 0002 asked
+        assert page.count("being added to your download") == 1                        # until the studio packs it
         sent = httpx.post(f"{url}/changes", data={f"photo-{i}": n for n, i in rows.items()} | {
             f"bw-{rows['DSC_0003.dng']}": "1"}, timeout=60, follow_redirects=True)
         assert sent.status_code == 200 and "we have your requests" in sent.text
-        assert sent.text.count("In black &amp; white too") == 2
+        assert sent.text.count("In black &amp; white too: being added to your download") == 2
     code, out = cli("status", str(order_id))
     assert "Black and white: 2 photo(s) asked for in black and white too; 2 delivered without their black-and-white " \
            f"files yet: `postline deliver {order_id}` adds them" in out and "delivered" in out.splitlines()[0]
@@ -202,6 +203,10 @@ def test_the_studio_asks_for_a_photo_in_black_and_white_after_delivery_and_packs
                              if e.get("source_name") == "DSC_0001.dng"}
     assert keys(again) == keys(first)             # the photo not asked for: its files as in the package before
     assert "without their black-and-white files" not in cli("status", str(order_id))[1]
+    from surfaces.actions.client import gallery
+
+    assert [(p.name, p.black_and_white, p.adding) for p in gallery(order_id).photos] == [
+        ("DSC_0001.dng", False, False), ("DSC_0002.dng", True, False), ("DSC_0003.dng", True, False)]
     assert "black and white to pack" not in cli("status")[1]
     with transaction() as session:
         assert all(p.status.value == "delivered" for p in work.photos(session, order_id))
