@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, delete, select
 
+from record import moves
 from record.models import BlackAndWhiteRequest, utcnow
 
 
@@ -39,17 +40,19 @@ def of_order(session: Session, order_id: int) -> list[BlackAndWhiteRequest]:
 
 def ask(session: Session, order_id: int, photo_ids: Iterable[int], *, actor: str) -> list[int]:
     """Ask for ``photo_ids`` in black and white; returns those not asked for before. A photo asked for at the same
-    moment elsewhere (the client sending twice, the studio's command) is asked for once: the second row is not
-    written (``ON CONFLICT DO NOTHING``, as both SQLite and PostgreSQL spell it), where an INSERT would fail."""
+    moment elsewhere (the client sending twice, the studio's command) is asked for once: the later request writes
+    no second row (``ON CONFLICT DO NOTHING``, as both SQLite and PostgreSQL spell it, where an INSERT would fail)
+    and does not count it as its own."""
     had = requested(session, order_id)
     new = [photo_id for photo_id in dict.fromkeys(photo_ids) if photo_id not in had]
-    if new:
-        dialect = session.get_bind().dialect.name
-        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(BlackAndWhiteRequest)
-        session.execute(insert.values([{"photo_id": photo_id, "order_id": order_id, "actor": actor[:80],
-                                        "at": utcnow()} for photo_id in new])
-                        .on_conflict_do_nothing(index_elements=["photo_id"]))
-    return new
+    insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)
+    written: set[int] = set()
+    for start in range(0, len(new), moves.PHOTOS_PER_STATEMENT):
+        rows = [{"photo_id": photo_id, "order_id": order_id, "actor": actor[:80], "at": utcnow()}
+                for photo_id in new[start:start + moves.PHOTOS_PER_STATEMENT]]
+        written |= set(session.execute(insert(BlackAndWhiteRequest).values(rows).on_conflict_do_nothing(
+            index_elements=["photo_id"]).returning(BlackAndWhiteRequest.photo_id)).scalars())
+    return [photo_id for photo_id in new if photo_id in written]
 
 
 def withdraw(session: Session, order_id: int, photo_ids: Iterable[int]) -> list[int]:

@@ -205,8 +205,9 @@ def test_the_studio_asks_for_a_photo_in_black_and_white_after_delivery_and_packs
     assert "without their black-and-white files" not in cli("status", str(order_id))[1]
     from surfaces.actions.client import gallery
 
-    assert [(p.name, p.black_and_white, p.adding) for p in gallery(order_id).photos] == [
-        ("DSC_0001.dng", False, False), ("DSC_0002.dng", True, False), ("DSC_0003.dng", True, False)]
+    assert [(p.name, p.black_and_white, p.in_download, p.adding) for p in gallery(order_id).photos] == [
+        ("DSC_0001.dng", False, False, False), ("DSC_0002.dng", True, True, False),
+        ("DSC_0003.dng", True, True, False)]
     assert "black and white to pack" not in cli("status")[1]
     with transaction() as session:
         assert all(p.status.value == "delivered" for p in work.photos(session, order_id))
@@ -219,6 +220,9 @@ def test_the_studio_asks_for_a_photo_in_black_and_white_after_delivery_and_packs
     assert code == 0 and sorted(e["source_name"] for e in Delivery(Path(out.strip().splitlines()[-1])).manifest["files"]
                                 if e.get("rendition", "").endswith("-bw")) == ["DSC_0003.dng", "DSC_0003.dng"]
 
+    code, out = cli("order", "bw", str(order_id), "DSC_0001.dng")                # asked, not packed yet
+    assert code == 0 and f"`postline deliver {order_id}` packs it again" in out
+
     # A recipe that offers no black and white: asking is refused, naming the recipe and what to add.
     recipes = tmp_path / "recipes"
     shutil.copytree(Path(__file__).resolve().parents[1] / "config" / "recipes", recipes)
@@ -228,11 +232,15 @@ def test_the_studio_asks_for_a_photo_in_black_and_white_after_delivery_and_packs
     from config.settings import get_settings
 
     get_settings.cache_clear()
-    code, out = cli("order", "bw", str(order_id), "DSC_0001.dng")
+    code, out = cli("order", "bw", str(order_id), "DSC_0002.dng")
     assert code == 2 and "recipe 'portrait' offers no black and white" in out
     with transaction() as session:
         assert {p.source_name for p in work.photos(session, order_id)
-                if p.id in black_and_white.requested(session, order_id)} == {"DSC_0003.dng"}
+                if p.id in black_and_white.requested(session, order_id)} == {"DSC_0001.dng", "DSC_0003.dng"}
+    # The gallery promises only what the package holds: 0003's files are in it; 0001's will not be added now.
+    assert [(p.name, p.black_and_white, p.in_download, p.adding) for p in gallery(order_id).photos] == [
+        ("DSC_0001.dng", True, False, False), ("DSC_0002.dng", False, False, False),
+        ("DSC_0003.dng", True, True, False)]
 
 
 def test_in_chromium_the_client_asks_for_a_photo_in_black_and_white(studio, monkeypatch):  # noqa: F811
@@ -308,6 +316,7 @@ def test_a_photo_asked_for_twice_at_once_is_asked_for_once(home, postgres_url, m
     """On PostgreSQL, two requests at the same moment (the client sending twice, the studio's command): the second
     waits for the first's uncommitted row, then writes nothing, where a plain INSERT would fail."""
     import threading
+    import time
 
     from sqlmodel import Session
 
@@ -329,15 +338,22 @@ def test_a_photo_asked_for_twice_at_once_is_asked_for_once(home, postgres_url, m
         except Exception as exc:  # noqa: BLE001 - the test reports what the second request met
             results["client"] = exc
 
+    def waiting_on_a_lock() -> bool:
+        with get_engine().connect() as conn:
+            return bool(conn.exec_driver_sql("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                             "AND query ILIKE 'INSERT INTO black_and_white_requests%%'").scalar())
+
     with Session(get_engine()) as studio_session:
         assert black_and_white.ask(studio_session, order_id, [photo_id], actor="studio") == [photo_id]
         studio_session.flush()                          # the row written, not committed
         second = threading.Thread(target=client)
         second.start()
-        second.join(1.0)
-        assert second.is_alive()                        # it waits for the first request's row
+        deadline = time.monotonic() + 30
+        while not waiting_on_a_lock():                  # it did not see the row, and its INSERT waits for it
+            assert second.is_alive() and time.monotonic() < deadline, results
+            time.sleep(0.05)
         studio_session.commit()
     second.join(30)
-    assert results["client"] == [photo_id], results    # it did not see the row when it looked; nothing failed
+    assert results["client"] == [], results            # nothing failed, and it does not count the photo as its own
     with transaction() as session:
         assert [(r.photo_id, r.actor) for r in black_and_white.of_order(session, order_id)] == [(photo_id, "studio")]

@@ -12,7 +12,7 @@ from config.errors import Invalid
 from record import black_and_white, work
 from record.clocks import NOT_SHOT
 from record.db import transaction
-from presets.recipe import RecipeError
+from presets.recipe import BW_SUFFIX, RecipeError
 from record.models import OrderStatus, PhotoStatus
 from tasks.deliver import recipe_of
 
@@ -41,8 +41,9 @@ def asked(order_id: int, *, add: tuple[str, ...] = (), remove: tuple[str, ...] =
     with transaction() as session:
         order = work.get_order(session, order_id)
         recipe = recipe_of(order, resolved=False)
-        photos = [p for p in work.photos(session, order_id) if p.status not in NOT_SHOT]
-        if (add or remove) and not photos:
+        every = work.photos(session, order_id)
+        photos = [p for p in every if p.status not in NOT_SHOT]
+        if (add or remove) and not every:
             raise Invalid(f"order {order_id}'s photos are not in the record yet: its run records them as it ingests "
                           f"the card (`postline order run {order_id}`); ask for them in black and white then. "
                           "Nothing was changed.")
@@ -98,11 +99,20 @@ def _not_packed(session, order, recipe) -> tuple[str, ...]:  # noqa: ANN001 - a 
     asked = black_and_white.requested(session, order.id)
     if not asked or not order.delivery_path or not recipe.offers_black_and_white:
         return ()
-    twins = {t.key for t in recipe.twins}
-    try:
-        files = json.loads((Path(order.delivery_path) / "manifest.json").read_text(encoding="utf-8"))["files"]
-        packed = {e["photo_id"] for e in files if e.get("rendition") in twins}
-    except (OSError, ValueError, KeyError, TypeError):
-        packed = set()                  # no package to read: every delivered photo asked for lacks its twins
+    packed = in_package(order.delivery_path, {t.key for t in recipe.twins})
     return tuple(p.source_name for p in work.photos(session, order.id, PhotoStatus.DELIVERED, photo_ids=asked)
                  if p.id not in packed)
+
+
+def in_package(delivery_path: str | None, twins: set[str] | None = None) -> set[int]:
+    """The photos whose black-and-white files the delivery package at ``delivery_path`` holds (its manifest's
+    files of the renditions ``twins``, or of any twin's key, ``-bw`` at the end): none when there is no package
+    to read."""
+    if not delivery_path:
+        return set()
+    try:
+        files = json.loads((Path(delivery_path) / "manifest.json").read_text(encoding="utf-8"))["files"]
+        return {e["photo_id"] for e in files if isinstance(e.get("rendition"), str)
+                and (e["rendition"] in twins if twins is not None else e["rendition"].endswith(BW_SUFFIX))}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()

@@ -154,6 +154,7 @@ class GalleryPhoto:
     note: str
     pick: bool = False         # one of the photographer's picks, marked while the client chooses
     black_and_white: bool = False   # asked for in black and white too
+    in_download: bool = False       # ... delivered, and its black-and-white files in the download
     adding: bool = False            # ... delivered, and its black-and-white files not in the download yet
 
 
@@ -197,14 +198,15 @@ def gallery(order_id: int) -> GalleryView:
     if mode is GalleryMode.SELECTING:        # in the line, neither shown nor picked: not graded yet
         ready = {p.id for p in shown} | set(picks)
         preparing = sum(p.status is PhotoStatus.INGESTED and p.id not in ready for p in photos)
-    adding = set()
+    packed: set[int] = set()
     if mode is GalleryMode.DELIVERED and grey:
-        from surfaces.actions.black_and_white import not_packed   # the package's manifest, read only then
+        from surfaces.actions.black_and_white import in_package   # the package's manifest, read only then
 
-        adding = set(not_packed(order_id))
+        packed = in_package(order.delivery_path)
     rows = [GalleryPhoto(id=p.id, name=p.source_name, favourite=picks[p.id].favourite if p.id in picks else None,
                          album=p.id in picks and picks[p.id].album, note=picks[p.id].note if p.id in picks else "",
-                         pick=p.id in chosen, black_and_white=p.id in grey, adding=p.source_name in adding)
+                         pick=p.id in chosen, black_and_white=p.id in grey, in_download=p.id in packed,
+                         adding=mode is GalleryMode.DELIVERED and offered and p.id in grey and p.id not in packed)
             for p in sorted(shown, key=in_order)]           # as the day went, each camera's clock set right
     return GalleryView(order_id=order_id, client=order.client, studio=get_settings().studio_name, mode=mode,
                        photos=rows, package=order.package_count or 0, revisions=order.revisions, picks=len(chosen),
