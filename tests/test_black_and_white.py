@@ -134,6 +134,20 @@ def test_a_photo_asked_for_in_black_and_white_gets_grey_twins_from_one_decode():
         assert bw.getexif().get(0x013B) == "A"                     # the studio's artist, as on every delivered file
 
 
+def _without_black_and_white(shoot: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The studio's recipes, but ``shoot``'s without its [black_and_white] section (POSTLINE_RECIPES_DIR); the
+    folder."""
+    from config.settings import get_settings
+
+    recipes = tmp_path / "recipes"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "config" / "recipes", recipes)
+    text = (recipes / f"{shoot}.toml").read_text()
+    (recipes / f"{shoot}.toml").write_text(text[:text.index("[black_and_white]")])
+    monkeypatch.setenv("POSTLINE_RECIPES_DIR", str(recipes))
+    get_settings.cache_clear()
+    return recipes
+
+
 def test_the_studio_asks_for_a_photo_in_black_and_white_after_delivery_and_packs_it_again(line_file, home_on_server,
                                                                                           tmp_path, monkeypatch):
     from tests.test_gallery import MANUAL_SKIN_LINE
@@ -224,14 +238,7 @@ def test_the_studio_asks_for_a_photo_in_black_and_white_after_delivery_and_packs
     assert code == 0 and f"`postline deliver {order_id}` packs it again" in out
 
     # A recipe that offers no black and white: asking is refused, naming the recipe and what to add.
-    recipes = tmp_path / "recipes"
-    shutil.copytree(Path(__file__).resolve().parents[1] / "config" / "recipes", recipes)
-    text = (recipes / "portrait.toml").read_text()
-    (recipes / "portrait.toml").write_text(text[:text.index("[black_and_white]")])
-    monkeypatch.setenv("POSTLINE_RECIPES_DIR", str(recipes))
-    from config.settings import get_settings
-
-    get_settings.cache_clear()
+    _without_black_and_white("portrait", tmp_path, monkeypatch)
     code, out = cli("order", "bw", str(order_id), "DSC_0002.dng")
     assert code == 2 and "recipe 'portrait' offers no black and white" in out
     with transaction() as session:
@@ -269,16 +276,10 @@ def test_in_chromium_the_client_asks_for_a_photo_in_black_and_white(studio, monk
 
 def test_a_gallery_whose_recipe_offers_no_black_and_white_has_no_tick_and_refuses_one(studio, monkeypatch,  # noqa: F811
                                                                                          tmp_path):
-    from config.settings import get_settings
     from qc.gates import DecisionError
     from surfaces.actions import client
 
-    recipes = tmp_path / "recipes"
-    shutil.copytree(Path(__file__).resolve().parents[1] / "config" / "recipes", recipes)
-    text = (recipes / "wedding.toml").read_text()
-    (recipes / "wedding.toml").write_text(text[:text.index("[black_and_white]")])
-    monkeypatch.setenv("POSTLINE_RECIPES_DIR", str(recipes))
-    get_settings.cache_clear()
+    recipes = _without_black_and_white("wedding", tmp_path, monkeypatch)
     order_id = awaiting_order(studio)
     assert not client.gallery(order_id).black_and_white
     with pytest.raises(DecisionError, match="offers no black and white"):
