@@ -78,8 +78,8 @@ def _what_changed(reason: Reason, title: str, image: np.ndarray, before: np.ndar
         if before is None:
             return f"it came out of {title} so (mean level {mean:.1%}, clipped {clipped:.0%})"
         was_mean, was_clipped = checks.exposure_levels(before)
-        return (f"{title} made it so: mean level {was_mean:.1%} -> {mean:.1%}, clipped pixels "
-                f"{was_clipped:.0%} -> {clipped:.0%}")
+        was, now = checks.shares(was_clipped, clipped)
+        return f"{title} made it so: mean level {was_mean:.1%} -> {mean:.1%}, clipped pixels {was} -> {now}"
     if reason is Reason.COLOUR_CAST:
         if before is None:
             return f"it came out of {title} so (cast {_cast(image, spec, tint)} a*b* units)"

@@ -90,6 +90,16 @@ def exposure_levels(display: np.ndarray) -> tuple[float, float]:
     return float(luma(sample).mean()), float(clipped)
 
 
+def shares(*values: float) -> list[str]:
+    """``values`` as percentages to compare: whole ones, or with a decimal where two would read the same (a photo
+    just over a 10% limit has 10.3%, not "10% (limit 10%)")."""
+    for decimals in (0, 1):
+        said = [f"{v:.{decimals}%}" for v in values]
+        if len(set(said)) == len(said):
+            return said
+    return [f"{v:.2%}" for v in values]
+
+
 def check_exposure(display: np.ndarray, spec: QcGateSpec) -> list[Problem]:
     """Almost black, almost white, or too many clipped pixels."""
     mean, clipped = exposure_levels(display)
@@ -99,9 +109,9 @@ def check_exposure(display: np.ndarray, spec: QcGateSpec) -> list[Problem]:
     elif mean > spec.max_mean_luma:
         problems.append(Problem(Reason.ALL_WHITE, f"is almost white (mean level {mean:.1%})"))
     if clipped > spec.max_clipped_share:
-        problems.append(Problem(Reason.CLIPPING,
-                                f"has {clipped:.0%} clipped pixels (limit {spec.max_clipped_share:.0%}): "
-                                "highlights or shadows are blown"))
+        found, limit = shares(clipped, spec.max_clipped_share)
+        problems.append(Problem(Reason.CLIPPING, f"has {found} clipped pixels (limit {limit}): highlights or "
+                                "shadows are blown"))
     return problems
 
 

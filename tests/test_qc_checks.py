@@ -104,6 +104,20 @@ def test_a_crop_to_another_shape_is_flagged_the_same_shape_is_not():
 
 # --- ICC profile and integrity ---------------------------------------------------------------------
 
+def test_a_photo_just_over_the_clipping_limit_says_by_how_much():
+    image = np.full((100, 100, 3), 0.5, np.float32)
+    measured = image[::2, ::2]                                 # the pixels the check measures (a view)
+    measured[:5], measured[5, :10] = 1.0, 1.0                  # 260 of 2,500: 10.4% blown
+    blown = image.copy()
+    blown[:22] = 1.0                                           # 11 of the 50 rows measured, blown: 22%
+    spec = QcGateSpec()
+    assert [p.message for p in checks.check_exposure(image, spec)] == [
+        "has 10.4% clipped pixels (limit 10.0%): highlights or shadows are blown"]
+    assert [p.message for p in checks.check_exposure(blown, spec)] == [
+        "has 22% clipped pixels (limit 10%): highlights or shadows are blown"]
+    assert checks.shares(0.0996, 0.1004) == ["9.96%", "10.04%"]
+
+
 def test_icc_present_and_srgb_passes_missing_or_other_fails(tmp_path):
     good = imageio.write_working_tiff(tmp_path / "good.tif", grey_card())
     with tifffile.TiffFile(good) as tif:
