@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 from presets.model import DEFAULT_FOR_SHOOT, load_preset  # noqa: E402
 from tasks.operations import OpContext, grade_image  # noqa: E402
 from tasks.pixels import imageio, kernels  # noqa: E402
-from tasks.pixels.renditions import _decode_lut  # noqa: E402
+from tasks.pixels.colour import srgb_decode_table  # noqa: E402
 from tasks.synthetic import DngMeta, render_scene, write_dng  # noqa: E402
 
 U16 = np.float32(65535.0)
@@ -69,7 +69,7 @@ def numpy_steps(display: np.ndarray, codes: np.ndarray, plane: np.ndarray) -> di
     def look_up() -> None:
         out = np.empty(codes.shape, np.float32)
         for rows in imageio.bands(codes.shape[0]):
-            np.take(_decode_lut(), codes[rows], out=out[rows])
+            np.take(srgb_decode_table(), codes[rows], out=out[rows])
 
     def add_clipped() -> None:
         out = display + plane[..., None]
@@ -89,7 +89,7 @@ def kernel_steps(display: np.ndarray, codes: np.ndarray, plane: np.ndarray) -> d
     def look_up() -> None:
         out = np.empty(codes.shape, np.float32)
         for rows in imageio.bands(codes.shape[0]):
-            kernels.look_up(_decode_lut(), codes[rows], out[rows])
+            kernels.look_up(srgb_decode_table(), codes[rows], out[rows])
 
     return {"round_stored": kernels.round_stored, "to_u16": to_u16, "from_u16": lambda: kernels.from_u16(codes),
             "times_u16": lambda: kernels.times_u16(codes, 1.0 / 65535.0), "look_up": look_up,
@@ -119,7 +119,7 @@ def main() -> None:
     kernels.to_u16(top, np.empty(top.shape, np.uint16))
     kernels.from_u16(codes_top)
     kernels.times_u16(codes_top, 1.0 / 65535.0)
-    kernels.look_up(_decode_lut(), codes_top, np.empty(codes_top.shape, np.float32))
+    kernels.look_up(srgb_decode_table(), codes_top, np.empty(codes_top.shape, np.float32))
     kernels.add_clipped(top, plane[:64])
     times = {way: {name: [] for name in CALLS} for way in ways}
     for _ in range(args.rounds):

@@ -73,12 +73,11 @@ def asked(order_id: int, *, add: tuple[str, ...] = (), remove: tuple[str, ...] =
                        if r.photo_id in by_id)
         delivered = order.status is OrderStatus.DELIVERED
         missing = _not_packed(session, order, recipe)
-    gone = {by_id[i].source_name for i in removed}
+    gone = tuple(by_id[i].source_name for i in removed)
     return Asked(order_id=order_id, recipe=recipe.name, twins=tuple(t.key for t in recipe.twins), photos=listed,
-                 added=tuple(by_id[i].source_name for i in added), removed=tuple(by_id[i].source_name for i in removed),
-                 delivered=delivered, not_packed=missing,
-                 not_asked=tuple(wanted[n].source_name for n in remove
-                                 if n not in add and wanted[n].source_name not in gone))
+                 added=tuple(by_id[i].source_name for i in added), removed=gone, delivered=delivered,
+                 not_packed=missing, not_asked=tuple(wanted[n].source_name for n in remove
+                                                     if n not in add and wanted[n].source_name not in gone))
 
 
 def not_packed(order_id: int) -> tuple[str, ...]:

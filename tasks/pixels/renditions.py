@@ -93,9 +93,6 @@ def out_size(box: tuple[float, float, float, float], ratio: float | None, long_e
     return max(1, round(height * ratio)), height
 
 
-_decode_lut = srgb_decode_table      # the master holds 16-bit codes: a table of 65536 is exact
-
-
 def to_space(display: np.ndarray, space: OutputSpace, *, codes: np.ndarray | None = None) -> np.ndarray:
     """Display (sRGB-encoded) values in [0, 1] -> ``space``'s encoded values in [0, 1] (linear-light 3x3 matrix
     from the primaries, then the space's transfer curve, as :mod:`tasks.pixels.output`). sRGB: ``display``
@@ -113,7 +110,7 @@ def to_space(display: np.ndarray, space: OutputSpace, *, codes: np.ndarray | Non
             np.add(display[rows] * 65535.0, 0.5, out=band_codes, casting="unsafe")    # the nearest 16-bit code
         else:
             band_codes = codes[rows]
-        kernels.look_up(_decode_lut(), band_codes, out[rows])                      # linear light
+        kernels.look_up(srgb_decode_table(), band_codes, out[rows])                      # linear light
     cv2.transform(out, conversion("srgb", space.value), dst=out)
     np.clip(out, 0.0, 1.0, out=out)
     if space is OutputSpace.ADOBE_RGB:
