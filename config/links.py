@@ -6,9 +6,11 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from config.settings import SETTINGS_FILE
+
 
 class LinkSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="POSTLINE_", env_file="postline.env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="POSTLINE_", env_file=SETTINGS_FILE, extra="ignore")
 
     public_url: str = Field("http://127.0.0.1:8765", max_length=300, description=(
         "Where clients reach `postline web` (scheme, host, port, any path prefix), as printed and e-mailed links "

@@ -6,9 +6,11 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from config.settings import SETTINGS_FILE
+
 
 class MailSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="POSTLINE_SMTP_", env_file="postline.env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="POSTLINE_SMTP_", env_file=SETTINGS_FILE, extra="ignore")
 
     host: str | None = Field(None, max_length=255, description="SMTP server; unset: no e-mail is sent.")
     port: int = Field(587, ge=1, le=65535, description="SMTP port (587 submission with STARTTLS, 465 TLS, 25 plain).")

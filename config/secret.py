@@ -17,12 +17,13 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config.errors import Permanent
+from config.settings import SETTINGS_FILE
 
 SECRET_FILE = "web-secret"
 
 
 class SecretSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="POSTLINE_WEB_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="POSTLINE_WEB_", env_file=SETTINGS_FILE, extra="ignore")
 
     secret: str | None = Field(None, min_length=32, description=(
         "Key that signs session cookies and client links; default: 32 random bytes kept in "

@@ -29,22 +29,22 @@ from pathlib import Path
 
 from itsdangerous import BadData, URLSafeSerializer
 
-from config import secret
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from config import secret
+from config.settings import SETTINGS_FILE
 from record import signins
 from record.db import transaction
 from record.models import Person, SignInEnd
-
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 COOKIE = "postline_session"
 SECRET_FILE = secret.SECRET_FILE
 
 
 class WebSettings(BaseSettings):
-    """Settings of `postline web`, read from ``POSTLINE_WEB_*``."""
-    model_config = SettingsConfigDict(env_prefix="POSTLINE_WEB_", extra="ignore")
+    """Settings of `postline web`, read from ``POSTLINE_WEB_*`` and ``postline.env``."""
+    model_config = SettingsConfigDict(env_prefix="POSTLINE_WEB_", env_file=SETTINGS_FILE, extra="ignore")
 
     secret: str | None = Field(None, min_length=32, description=(
         "Key that signs session cookies; default: 32 random bytes kept in <POSTLINE_HOME>/web-secret (0600)."))

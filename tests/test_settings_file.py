@@ -1,0 +1,62 @@
+"""Every setting a studio writes in `postline.env` (the README's way of setting a machine up) is read, not only the
+ones of config/settings.py: the web page's, the signing secret's, the links' and the mail's too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic_settings import BaseSettings
+
+from config.links import LinkSettings
+from config.mail import MailSettings
+from config.secret import SecretSettings
+from config.settings import SETTINGS_FILE, PostlineSettings
+from surfaces.web_session import WebSettings
+
+SECRET = "s" * 40
+LINES = {
+    "POSTLINE_STUDIO_NAME": "Studio From The File",
+    "POSTLINE_WEB_SECURE_COOKIE": "true",
+    "POSTLINE_WEB_SESSION_HOURS": "2",
+    "POSTLINE_WEB_SECRET": SECRET,
+    "POSTLINE_GALLERY_DAYS": "9",
+    "POSTLINE_SMTP_PORT": "2526",
+}
+
+
+@pytest.fixture
+def settings_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in LINES:
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / SETTINGS_FILE).write_text("".join(f"{k}={v}\n" for k, v in LINES.items()))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / SETTINGS_FILE
+
+
+def test_the_settings_file_sets_the_web_page_the_secret_the_links_and_the_mail(settings_file):
+    web = WebSettings()
+    assert (web.secure_cookie, web.session_hours, web.secret) == (True, 2.0, SECRET)
+    assert SecretSettings().secret == SECRET
+    assert LinkSettings().gallery_days == 9
+    assert MailSettings().port == 2526
+    assert PostlineSettings().studio_name == "Studio From The File"
+
+
+def test_the_environment_wins_over_the_file(settings_file, monkeypatch):
+    monkeypatch.setenv("POSTLINE_WEB_SESSION_HOURS", "5")
+    assert WebSettings().session_hours == 5.0
+
+
+def test_no_settings_class_forgets_the_file():
+    """A settings class added later reads the file too (each of postline's, found among BaseSettings' subclasses)."""
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    ours = [c for c in subclasses(BaseSettings) if c.__module__.split(".")[0] in {"config", "surfaces", "record",
+                                                                                  "tasks", "flows", "qc"}]
+    assert {c.__name__ for c in ours} >= {"PostlineSettings", "WebSettings", "SecretSettings", "LinkSettings",
+                                          "MailSettings"}
+    assert [c.__name__ for c in ours if c.model_config.get("env_file") != SETTINGS_FILE] == []
