@@ -63,7 +63,7 @@ def next_step(order: Order, line: Line, waiting: int | None = None) -> str:
                 "or this run's Resume form.")
     if order.waiting_on == CLIENT_SELECTION:
         return (f"The client picks their favourites in their gallery: `postline gallery {oid}` makes or shows the link "
-                f"(`postline links {oid}` lists them); the run goes on when the selection is sent.")
+                f"(`postline links list {oid}` lists them); the run goes on when the selection is sent.")
     if order.waiting_on == QC_GATE:
         return (f"The QC lead decides on {n}photo(s): the review page {review_url(oid)}, or `postline qc pending "
                 f"{oid}`, then `postline qc decide {oid} --approve-all` (or `--reject PHOTO:REASON:STAGE[:NOTE]`), or "
