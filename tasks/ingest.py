@@ -11,6 +11,7 @@ retries it, and the files not yet recorded are picked up by the next run."""
 
 from __future__ import annotations
 
+import getpass
 import os
 from pathlib import Path
 
@@ -116,6 +117,9 @@ def _examine(order_id: int, card: Path, name: str) -> Photo:
         source = None if problem else open_card_file(card, name)
     except NotRegularFile as exc:  # it changed since: a link or a pipe swapped in
         problem = str(exc)
+    except PermissionError:  # this file's own permission, as the card's folders were listed: the rest goes on
+        problem = (f"cannot be read: permission denied to {getpass.getuser()}, the user running postline. Let that "
+                   "user read the file (`chmod a+r` on it), then run the order again: the run takes it then")
     if source is None:
         return _rejected(order_id, name, f"{name}: {problem}.")
     with source:
