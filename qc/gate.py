@@ -20,6 +20,7 @@ from qc.checks import GRADING_REASONS, Problem, Reason, check_image
 from record import rounds, work
 from record.db import transaction
 from record.models import Photo, WorkItem
+from tasks.calibration import calibrated_photos
 from tasks.runners import give_back_memory
 from tasks.errors import as_retryable, retry_only_retryable, transient_cause
 from tasks.files import sha256_of
@@ -54,6 +55,7 @@ class _Gate:
     line: Line
     preset: Preset
     calibrated_from: str | None
+    calibrated: frozenset[int] = frozenset()     # the photos graded with it (tasks.calibration.calibrated_photos)
 
     @classmethod
     def of(cls, order_id: int) -> "_Gate":
@@ -61,7 +63,7 @@ class _Gate:
             order = work.get_order(session, order_id)
             return cls(line=work.order_line(session, order_id), preset=Preset.model_validate_json(order.preset_json),
                        calibrated_from=CalibrationResult.model_validate_json(order.calibration_json).source
-                       if order.calibration_json else None)
+                       if order.calibration_json else None, calibrated=calibrated_photos(session, order))
 
 
 def _look_problem(display, photo: Photo, order_id: int, spec, line: Line,  # noqa: ANN001
@@ -131,7 +133,7 @@ def _inspect(item: WorkItem, photo: Photo, gate: _Gate | None = None,
     problems += check_image(display, expected_size=None if crop else size, spec=spec,
                             expected_aspect=size[0] / size[1] if crop and size else None, neutral_tint=tint)
     look = _look_problem(display, photo, item.order_id, spec, line, grader)
-    if look is not None and calibrated_from and look.stage == line.stages[0].key:
+    if look is not None and calibrated_from and photo.id in gate.calibrated and look.stage == line.stages[0].key:
         look = replace(look, message=f"{look.message}; it was graded with the session calibration fitted on "
                                      f"{calibrated_from}: check it (`postline status {item.order_id}`)")
     if look is not None:

@@ -26,11 +26,16 @@ LARGEST_SHIFT = timedelta(days=36525)   # a clock reset to its maker's year by a
 def camera_of(photo: Photo) -> str | None:
     """The body that took ``photo``, named as a lead reads it ("Canon EOS R5 #032021001234"); None when the
     file names no camera."""
-    make, model = (photo.camera_make or "").strip(), (photo.camera_model or "").strip()
+    return camera_named(photo.camera_make, photo.camera_model, photo.camera_serial)
+
+
+def camera_named(make: str | None, model: str | None, serial: str | None) -> str | None:
+    """:func:`camera_of` from a photo's three columns."""
+    make, model = (make or "").strip(), (model or "").strip()
     if not model and not make:
         return None
     name = model if not make or model.lower().startswith(make.split()[0].lower()) else f"{make} {model}".strip()
-    return f"{name} #{photo.camera_serial}" if photo.camera_serial else name
+    return f"{name} #{serial}" if serial else name
 
 
 def shifts(session: Session, order_id: int) -> dict[str, timedelta]:

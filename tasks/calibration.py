@@ -11,6 +11,7 @@ the order waits for the search before any photo is graded, and one frame's searc
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,11 +20,12 @@ from pathlib import Path
 
 from prefect import task
 from prefect.logging import get_run_logger
+from sqlmodel import select
 
 from config.line import get_line
 from config.settings import get_settings
 from presets.model import Preset
-from record import moves, work
+from record import clocks, moves, work
 from record.db import transaction
 from record.models import CALIBRATION, Photo, PhotoStatus, WorkStatus
 from tasks.errors import PhotoError
@@ -34,6 +36,19 @@ from tasks.pixels.metadata import PhotoKind
 CHART_FRAME_REASON = "colour chart frame, used for session calibration"
 MAX_NOTED_REFUSALS = 3          # refused chart-like patterns named in the order's note (all are logged)
 NOTE_LENGTH = 1000              # Order.calibration_note's column
+
+
+def calibrated_photos(session, order) -> frozenset[int]:  # noqa: ANN001 - sqlmodel.Session, record.models.Order
+    """The photos the order's session calibration applies to: those of the body that shot the chart (as
+    record.clocks names it: make, model and serial number when the files give one). A chart's fit corrects that
+    camera's sensor under that light; another body's photos are graded without it, as with no chart."""
+    if not order.calibration_json:
+        return frozenset()
+    source = json.loads(order.calibration_json)["source"]
+    columns = (Photo.id, Photo.source_name, Photo.camera_make, Photo.camera_model, Photo.camera_serial)
+    rows = session.exec(select(*columns).where(Photo.order_id == order.id)).all()
+    body = next((clocks.camera_named(*row[2:]) for row in rows if row[1] == source), None)
+    return frozenset(row[0] for row in rows if clocks.camera_named(*row[2:]) == body)
 
 
 def chart_candidates(photos, chart_name: str | None, limit: int) -> list:  # noqa: ANN001

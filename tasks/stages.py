@@ -44,6 +44,7 @@ from presets.model import Preset
 from record import moves, selection, work
 from record.db import transaction
 from record.models import Photo, PhotoStatus, WorkItem, WorkStatus, utcnow
+from tasks.calibration import calibrated_photos
 from tasks.runners import give_back_memory
 from tasks.errors import PhotoError, as_retryable, photo_reason, retry_only_retryable, transient_cause
 from tasks.files import bytes_still_needed, sha256_of, work_path
@@ -118,6 +119,7 @@ class _Pass:
     preset: Preset
     calibration: tuple[tuple[float, ...], ...] | None
     selects: bool              # the client picks favourites after grading: grading runs alone (record/selection.py)
+    calibrated: frozenset[int] = frozenset()   # the photos of the chart's camera: the calibration is theirs only
 
     @classmethod
     def of(cls, order_id: int) -> "_Pass":
@@ -127,7 +129,7 @@ class _Pass:
                        preset=Preset.model_validate_json(order.preset_json),
                        calibration=CalibrationResult.model_validate_json(order.calibration_json).matrix
                        if order.calibration_json else None,
-                       selects=order.client_selection)
+                       selects=order.client_selection, calibrated=calibrated_photos(session, order))
 
     def segment(self, key: str) -> tuple[StageSpec, ...]:
         """The automatic run of stages around ``key`` as this order runs it (record.selection.run_of)."""
@@ -137,7 +139,8 @@ class _Pass:
         """The operation's context; the first stage also writes the proof and the graded reference (not when it
         is only computed ``again`` to rebuild a later stage's input)."""
         proofs = spec.key == self.line.first.key and not again
-        return OpContext(preset=self.preset, round=round, calibration=self.calibration, params=spec.params,
+        calibration = self.calibration if photo_id in self.calibrated else None
+        return OpContext(preset=self.preset, round=round, calibration=calibration, params=spec.params,
                          proof_path=work_path(self.order_id, "proofs", photo_id, round, ".jpg") if proofs else None,
                          reference_path=reference_path(self.order_id, photo_id, round) if proofs else None)
 

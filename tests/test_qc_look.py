@@ -90,7 +90,7 @@ def test_a_forced_bad_calibration_is_caught_by_qc_and_blamed_on_grading(prefect_
 
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
     order = create_order(client="Ruined", shoot="portrait", card=_card(tmp_path), preset_name=None, due=None)
-    bad = CalibrationResult(source="DSC_9999.dng", model=CalibrationModel.MATRIX, matrix=NEAR_GREY.tolist(),
+    bad = CalibrationResult(source="DSC_0001.dng", model=CalibrationModel.MATRIX, matrix=NEAR_GREY.tolist(),
                             found_by=ChartSource.DETECTOR, patches_found=24, patches_used=24, exposure_normalised=True,
                             uncalibrated_mean_de=29.2, uncalibrated_max_de=60, fit_mean_de=28.8, fit_max_de=55)
     with transaction() as session:
@@ -107,7 +107,7 @@ def test_a_forced_bad_calibration_is_caught_by_qc_and_blamed_on_grading(prefect_
     assert len(rejections) == 2 * len(photos)                                 # first pass and the rework round
     for event in rejections:
         assert event.reason.startswith("[look_lost] ") and event.blamed_stage == "cull_grade"
-        assert "faded to" in event.reason and "session calibration fitted on DSC_9999.dng" in event.reason
+        assert "faded to" in event.reason and "session calibration fitted on DSC_0001.dng" in event.reason
 
 
 # --- a look lost at a later stage: blamed there ----------------------------------------------------------------

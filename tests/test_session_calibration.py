@@ -147,3 +147,28 @@ def test_the_chart_search_looks_at_frames_two_at_a_time_in_capture_order_and_sto
     assert set(searched) <= {"IMG_0001.CRW", "IMG_0003.CRW", "IMG_0004.CRW", "IMG_0005.CRW"}
     assert {"IMG_0006.CRW", "IMG_0007.CRW", "IMG_0008.CRW"}.isdisjoint(searched)
     assert len(threads) == 2 and all(name.startswith("chart-search") for name in threads)
+
+
+def test_a_chart_calibrates_only_the_camera_that_shot_it(prefect_api, home, card, monkeypatch):
+    """Two bodies on one card: the G2's chart fits the G2's sensor; the S40's photo is graded without it (as
+    if there were no chart), and `postline status` says so."""
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    shutil.copy(sample("canon_powershot_g2_b.crw"), card / "CRW_0305.CRW")      # the G2's next frame
+    order_id, package = run_order(card, client="Two bodies")
+    from tasks.calibration import calibrated_photos
+    from tasks.stages import _Pass
+
+    with transaction() as session:
+        order = work.get_order(session, order_id)
+        ids = {p.source_name: p.id for p in work.photos(session, order_id)}
+        calibrated = calibrated_photos(session, order)
+    assert CalibrationResult.model_validate_json(order.calibration_json).source == "CRW_0304.CRW"
+    assert calibrated == {ids["CRW_0304.CRW"], ids["CRW_0305.CRW"]}
+    fused = _Pass.of(order_id)
+    first = fused.line.first
+    assert fused.context(first, ids["CRW_0305.CRW"], 1).calibration is not None
+    assert fused.context(first, ids["CRW_0119.CRW"], 1).calibration is None
+    assert Delivery(package).delivered_sources() == {"CRW_0119.CRW", "CRW_0305.CRW"}
+    printed = status_of(order_id)
+    assert ("It applies to the Canon PowerShot G2's photos only: 1 photo(s) of another camera (Canon PowerShot S40) "
+            "graded without it") in printed

@@ -8,6 +8,8 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
+from sqlmodel import select
+
 from config.errors import Invalid
 from config.line import Line
 from presets.model import DEFAULT_FOR_SHOOT, load_preset
@@ -145,6 +147,7 @@ class OrderView:
     ratings: str | None = None                     # the photographer's ratings in a line, when it has any
     black_and_white: int = 0                       # photos asked for in black and white too
     not_packed: tuple[str, ...] = ()               # ... delivered, whose package lacks their black-and-white files
+    calibrated_camera: str | None = None           # the body that shot the session's chart (record.clocks.NO_CAMERA)
 
 
 def client_wait(session, order_id: int) -> selection.Waiting | None:  # noqa: ANN001 - sqlmodel.Session
@@ -175,7 +178,12 @@ def view(order_id: int) -> OrderView:
     if order.calibration_json:
         from tasks.pixels.calibrate import CalibrationResult
 
-        found = replace(found, calibration=CalibrationResult.model_validate_json(order.calibration_json))
+        result = CalibrationResult.model_validate_json(order.calibration_json)
+        with transaction() as session:
+            chart = session.exec(select(Photo).where(Photo.order_id == order_id,
+                                                     Photo.source_name == result.source)).first()
+        found = replace(found, calibration=result,
+                        calibrated_camera=(clocks.camera_of(chart) if chart else None) or clocks.NO_CAMERA)
     return found
 
 

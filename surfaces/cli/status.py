@@ -26,6 +26,13 @@ def print_order(order_id: int, *, brief: bool = False, every_file: bool = False)
         frame = "delivered (--deliver-chart)" if order.deliver_chart else "set aside, not delivered"
         print(f"Session calibration: {shown(cal.source)}, {cal.patches_found} patches, "
               f"mean dE00 {cal.uncalibrated_mean_de:.2f} -> {cal.fit_mean_de:.2f}; the chart frame is {frame}")
+        others = [c for c in found.cameras if c.name != found.calibrated_camera]
+        if others:
+            count = sum(c.photos for c in others)
+            print(f"  It applies to the {shown(found.calibrated_camera)}'s photos only: {count} photo(s) of "
+                  f"{'another camera' if len(others) == 1 else f'{len(others)} other cameras'} "
+                  f"({', '.join(shown(c.name) for c in others)}) graded without it (a chart's correction fits the "
+                  "camera that shot it)")
     elif order.calibration_note:
         print(f"Session calibration: none — {shown(order.calibration_note)}")
     print("Line: " + " > ".join(f"{s.key} ({s.mode.value})" for s in found.line.stages)
