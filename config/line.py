@@ -15,9 +15,11 @@ from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
 from config.errors import Invalid
+from config.problems import describe_error
 from config.settings import SETTINGS_FILE
 
 DEFAULT_LINE_FILE = Path(__file__).with_name("line.toml")
+LINE_KEYS_HINT = "check the spelling; config/line.toml's comments list every key"
 SKILL_PATTERN = r"^[a-z][a-z0-9_]{1,39}$"   # stage keys follow it too: a stage key is a skill by default
 
 
@@ -336,14 +338,38 @@ def load_line(path: Path | None = None) -> Line:
     path = Path(path or line_path())
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-        return check_params(Line.model_validate(data), path)
+    except FileNotFoundError:
+        raise LineFileError(f"{path}: no such line file: set POSTLINE_LINE_FILE to the studio's line file (or unset "
+                            f"it for {DEFAULT_LINE_FILE})") from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise LineFileError(f"{path}: cannot read the line definition: {exc}") from exc
+    try:
+        return check_params(Line.model_validate(data), path)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise LineFileError(f"{path}: invalid line definition: {problems}") from exc
+        said = "; ".join(dict.fromkeys(_problem(err, data) for err in _first_of_each_stage(exc.errors())))
+        raise LineFileError(f"{path}: invalid line definition: {said}") from exc
+
+
+def _first_of_each_stage(errors: list[dict]) -> list[dict]:
+    """The errors worth saying: a stage whose own keys are wrong also fails the line's "at least one stage"
+    check; that one is left out when another names the stage."""
+    if any(err["loc"][:1] == ("stages",) and len(err["loc"]) > 1 for err in errors):
+        return [err for err in errors if not (err["loc"] == ("stages",) and err["type"] == "too_short")]
+    return errors
+
+
+def _problem(err: dict, data: dict) -> str:
+    """A line file's error naming the stage by its key (``stage 'liquify_skin': unknown key 'wip_limt' ...``),
+    not by its place in the list, and what the key allows."""
+    loc = tuple(err["loc"])
+    if loc[:1] == ("stages",) and len(loc) > 1 and isinstance(loc[1], int):
+        stages = data.get("stages") if isinstance(data.get("stages"), list) else []
+        table = stages[loc[1]] if loc[1] < len(stages) and isinstance(stages[loc[1]], dict) else {}
+        name = f"stage '{table['key']}'" if isinstance(table.get("key"), str) else f"[[stages]] number {loc[1] + 1}"
+        inner = {**err, "loc": loc[2:]}
+        sentence = describe_error(inner, model=StageSpec, unknown_hint=LINE_KEYS_HINT) if loc[2:] else err["msg"]
+        return f"{name}: {sentence}"
+    return describe_error(err, model=Line, unknown_hint=LINE_KEYS_HINT)
 
 
 @lru_cache(maxsize=1)

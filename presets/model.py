@@ -30,7 +30,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from config import problems
 from config.errors import Invalid
+from config.problems import excerpt
 
 PRESET_DIR = Path(__file__).parent
 LUT_DIR = PRESET_DIR / "luts"
@@ -229,48 +231,12 @@ class PresetError(Invalid):
     a file than a short excerpt (see :func:`excerpt`): the file may not be a preset at all."""
 
 
-def excerpt(value: Any, limit: int = 40) -> str:
-    """A short, escaped rendering of a value read from a file, for an error message: ``repr`` (control
-    characters escaped) cut to ``limit`` characters; a table only by its kind."""
-    if isinstance(value, dict):
-        return "a table"
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def _field_info(loc: tuple, model: Any) -> Any:
-    """The pydantic FieldInfo of ``model`` at a location such as ('tone', 'exposure_ev'), or None."""
-    info = None
-    for part in loc:
-        fields = getattr(model, "model_fields", None) or {}
-        if part not in fields:
-            return None
-        info = fields[part]
-        model = info.annotation
-    return info
-
-
 PRESET_KEYS_HINT = "check the spelling; `postline preset show neutral` lists every key"
 
 
 def describe_error(err: dict, *, model: type[BaseModel] | None = None, unknown_hint: str = PRESET_KEYS_HINT) -> str:
     """One pydantic error of ``model`` (default: Preset) as a sentence naming the key and what is allowed."""
-    key = ".".join(str(p) for p in err["loc"])
-    if err["type"] == "extra_forbidden":
-        return f"unknown key '{key}' ({unknown_hint})"
-    ctx = err.get("ctx") or {}
-    words = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
-    info = _field_info(tuple(p for p in err["loc"] if isinstance(p, str)), model or Preset)
-    bounds = [f"{word} {getattr(meta, attr)}" for meta in getattr(info, "metadata", None) or []   # the whole range
-              for attr, word in words if getattr(meta, attr, None) is not None]
-    if not bounds:
-        bounds = [f"{word} {ctx[k]}" for k, word in words if k in ctx]
-    if "expected" in ctx:
-        bounds = [f"one of {ctx['expected']}"]
-    allowed = f" (allowed: {' and '.join(bounds)})" if bounds else ""
-    if err["type"] == "missing":                  # its input is the whole table around the key: not quoted
-        return f"'{key}': {err['msg']}{allowed}"
-    return f"'{key}' = {excerpt(err.get('input'))}: {err['msg']}{allowed}"
+    return problems.describe_error(err, model=model or Preset, unknown_hint=unknown_hint)
 
 
 def _deep_merge(base: dict, override: dict) -> dict:

@@ -129,6 +129,31 @@ def test_a_bad_key_or_value_in_the_line_names_the_file_the_stage_the_key_and_the
         load_line(path)
 
 
+@pytest.mark.parametrize(("change", "expected"), [
+    (("max_clipped_share = 0.10", "max_clipped_shar = 0.10"),
+     r"unknown key 'qc_gate.max_clipped_shar' \(check the spelling; config/line.toml's comments list every key\)"),
+    (('operation = "skin"\n', 'operation = "skin"\nwip_limt = 3\n'), r"stage 'liquify_skin': unknown key 'wip_limt'"),
+    (("max_clipped_share = 0.10", "max_clipped_share = 1.5"),
+     r"'qc_gate.max_clipped_share' = 1.5: .*\(allowed: > 0 and <= 1\)"),
+    (('mode = "automatic"\noperation = "skin"', 'mode = "automatc"\noperation = "skin"'),
+     r"stage 'liquify_skin': 'mode' = 'automatc': .*'manual'"),
+])
+def test_the_line_files_own_keys_are_named_with_their_stage_and_range(tmp_path, change, expected):
+    """A wrong key of the studio's line file (not of an operation's params): the stage by its key, not by its place
+    in the list, the spelling hint, the allowed range; nothing else said (a wrong stage does not also make the
+    line "need at least one stage")."""
+    path = tmp_path / "studio-line.toml"
+    path.write_text(DEFAULT_LINE_FILE.read_text().replace(*change, 1))
+    with pytest.raises(LineFileError, match=rf"studio-line.toml: invalid line definition: {expected}") as raised:
+        load_line(path)
+    assert "stages.1" not in str(raised.value) and "at least 1 item" not in str(raised.value)
+
+
+def test_a_line_file_that_is_not_there_says_which_setting_names_it(tmp_path):
+    with pytest.raises(LineFileError, match="no such line file: set POSTLINE_LINE_FILE"):
+        load_line(tmp_path / "gone.toml")
+
+
 def test_params_on_grading_or_on_a_manual_stage_are_refused(tmp_path):
     graded = LINE_HEAD.replace('operation = "grade"\n', 'operation = "grade"\n[stages.params]\nexposure_ev = 1\n')
     with pytest.raises(LineFileError, match="grade.toml: .*'cull_grade': grading takes its values from the order's preset"):
