@@ -19,6 +19,7 @@ from flows.qc_gate import qc_gate_flow
 from flows.stage import stage_flow
 from record.models import CLIENT_SELECTION, QC_GATE
 from tasks.calibration import calibrate_session
+from tasks.inputs import check_order
 from tasks.order_report import published_report
 from tasks.planning import next_stage, order_title
 from tasks.progress import publish_progress
@@ -46,6 +47,7 @@ def order_flow(order_id: int, wait: bool = False) -> str:
     with order_run(order_id, wait=wait) as order, published_report(order_id):  # artifacts when it ends
         if order["delivered"]:
             return order["delivery_path"]
+        check_order(order_id)     # the line, the recipe, the preset's LUT: before any photo is worked
         pool = photo_runner()     # a thread pool here, or the Dask cluster of POSTLINE_DASK_ADDRESS
         with _sub_runs_without_heartbeats():
             ingest_flow.with_options(task_runner=pool)(order_id, order["card_folder"])

@@ -39,3 +39,37 @@ def has_control(value: str) -> bool:
     """Whether ``value`` holds a character :func:`shown` would escape: a name must not (it is shown on one line
     everywhere: the status table, the web page, the delivery's file names)."""
     return CONTROL.search(value) is not None
+
+
+def quiet_prefect_console() -> None:
+    """Prefect's log lines on this terminal: each line :func:`shown` (a card's file name in a warning cannot drive
+    the terminal; line breaks stay, as Prefect's own messages have them), and a failure postline has put in words (a :class:`config.errors.PostlineError`: the disk, the
+    file, the recipe, and what to do) without its traceback, which the command's last line says again. The
+    Prefect UI's logs keep every traceback; a failure that is not postline's own (a bug) keeps its traceback here."""
+    import logging
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers = [logging.getLogger(), *(found for found in logging.Logger.manager.loggerDict.values()
+                                      if isinstance(found, logging.Logger))]
+    for handler in {h for logger in loggers for h in logger.handlers if isinstance(h, PrefectConsoleHandler)}:
+        if not getattr(handler, "postline_quiet", False):
+            handler.format = _quiet(handler.format)
+            handler.postline_quiet = True
+
+
+def _quiet(format):  # noqa: ANN001, ANN202 - a handler's bound format method
+    from config.errors import PostlineError
+
+    def quiet(record) -> str:  # noqa: ANN001 - logging.LogRecord
+        said = record.exc_info[1] if record.exc_info else None
+        kept = record.msg, record.args, record.exc_info, record.exc_text   # shared with the UI's handler: put back
+        record.msg, record.args = shown_lines(record.getMessage()), ()    # its line breaks kept (Prefect's own)
+        if isinstance(said, PostlineError):
+            record.exc_info = record.exc_text = None
+        try:
+            return shown_lines(format(record))
+        finally:
+            record.msg, record.args, record.exc_info, record.exc_text = kept
+
+    return quiet

@@ -96,3 +96,43 @@ def test_a_persons_display_name_with_control_characters_is_refused(home, capsys)
     code = main(["people", "add", "ana", "--role", "retoucher", "--display-name", "Ana\x1b[2J", "--password-stdin"])
     assert code == 2 and "Ana\\x1b[2J" in capsys.readouterr().err
     assert main(["people", "list"]) == 0 and "Nobody yet" in capsys.readouterr().out
+
+
+def test_prefects_terminal_lines_are_escaped_and_postlines_own_failures_come_without_a_traceback():
+    """The command line's Prefect console: a warning naming a card file with escape codes prints them escaped; a
+    failure postline has put in words (a PostlineError) prints its message without a traceback, a bug keeps its
+    traceback; the record other handlers (the UI's) see keeps its traceback."""
+    import io
+    import logging
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    from config.errors import Invalid
+    from surfaces.terminal import quiet_prefect_console
+
+    out = io.StringIO()
+    console = PrefectConsoleHandler(stream=out)
+    seen = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(logging.Formatter().format(record))
+
+    logger = logging.getLogger("prefect.postline-test")
+    logger.addHandler(console)
+    logger.addHandler(Keep())
+    try:
+        quiet_prefect_console()
+        logger.warning("evil\x1b[31mred\nline.NEF: not a readable RAW file")
+        for error in (Invalid("the recipe is wrong: fix it"), ValueError("a bug")):
+            try:
+                raise error
+            except Exception:
+                logger.error("Encountered exception during execution", exc_info=True)
+    finally:
+        logger.handlers.clear()
+    printed = out.getvalue()
+    assert "evil\\x1b[31mred\nline.NEF" in printed and "\x1b[31m" not in printed
+    assert printed.count("Traceback") == 1 and "ValueError: a bug" in printed
+    assert "config.errors.Invalid: the recipe is wrong" not in printed
+    assert sum("Traceback" in line for line in seen) == 2              # the UI's handler sees both

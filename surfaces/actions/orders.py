@@ -11,8 +11,9 @@ from pathlib import Path
 from sqlmodel import select
 
 from config.errors import Invalid
-from config.line import Line
+from config.line import Line, get_line
 from presets.model import DEFAULT_FOR_SHOOT, load_preset
+from presets.recipe import load_recipe
 from config.links import get_link_settings
 from record import black_and_white, clocks, ratings, rounds, runs, selection, stats, work
 from record.db import transaction
@@ -20,6 +21,7 @@ from record.models import QC_GATE, Order, Photo, PhotoStatus, ShootType, utcnow
 from surfaces.terminal import has_control, shown
 from tasks.files import card_entry_problem
 from tasks.ingest import scan_card
+from tasks.inputs import check_inputs
 
 NOT_DELIVERED = (PhotoStatus.REJECTED, PhotoStatus.DUPLICATE, PhotoStatus.FAILED, PhotoStatus.HELD, PhotoStatus.CHART)
 
@@ -64,6 +66,7 @@ def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None
         raise CardError(f"--chart {chart}: no such file in {card} (give the path, relative to the folder, of a "
                         "file on the card, not of a link)")
     preset = load_preset(preset_name or DEFAULT_FOR_SHOOT[shoot])
+    check_inputs(preset, line=get_line, recipe=lambda: load_recipe(shoot))
     with transaction() as session:
         order = work.create_order(session, client=client, shoot=ShootType(shoot), preset_name=preset.name,
                                   preset_version=preset.version, preset_hash=preset.resolved_hash(),

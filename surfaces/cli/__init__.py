@@ -15,6 +15,7 @@ from surfaces.prefect_env import settle_temporary_server, use_server_settings
 use_server_settings()   # before Prefect is imported, which reads the temporary server's startup wait once
 
 from surfaces.cli import cull, deliver, demo, errors, gates, links, orders, people, presets, queue, report, status  # noqa: E402
+from surfaces.terminal import quiet_prefect_console  # noqa: E402
 from tasks.pixels.memory import keep_freed_memory  # noqa: E402
 
 
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command != "web":   # before any thread starts (tasks.pixels.memory); the web server serves, not grades
         keep_freed_memory()
     _connect_prefect()
+    quiet_prefect_console()
     try:
         return args.func(args)
     except errors.HANDLED as exc:

@@ -70,7 +70,7 @@ def run_order(order_id: int, *, wait: bool = False) -> str:
 
 
 def cmd_order_run(args: argparse.Namespace) -> int:
-    from config.errors import PostlineError
+    from config.errors import PostlineError, Retryable
     from config.settings import get_settings
     from surfaces.actions import orders
     from surfaces.cli.errors import fail
@@ -80,9 +80,16 @@ def cmd_order_run(args: argparse.Namespace) -> int:
     orders.line_of(args.order_id)      # an order that is not there: a usage error, before any run
     try:
         path = run_order(args.order_id, wait=args.wait)
+    except Retryable as exc:           # the machine's failure, put in words: what to fix, and to run it again
+        print(f"error: order {args.order_id} stopped: {shown(exc)}", file=sys.stderr)
+        return EXIT_FAILED
     except PostlineError as exc:       # another run holds the order; nothing was delivered: the message says why
         fail(exc)
         return EXIT_FAILED
+    except KeyboardInterrupt:          # Ctrl-C, as the run-lease message offers: nothing finished is lost
+        print(f"\norder {args.order_id} stopped (interrupted): run `postline order run {args.order_id}` again to go "
+              "on; finished photos are kept and not redone.", file=sys.stderr)
+        return 130
     except Exception as exc:  # noqa: BLE001
         # the machine's failure (disk, permission, the record): the message says what to fix and to run it again
         stop = as_retryable(exc, order_id=args.order_id, folder=get_settings().home)
