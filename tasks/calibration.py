@@ -135,8 +135,9 @@ def calibrate_session(order_id: int) -> str | None:
             return None
         preset = Preset.model_validate_json(order.preset_json)
         named = order.chart_photo
-        candidates = chart_candidates(work.photos(session, order_id, PhotoStatus.INGESTED), named,
-                                      settings.chart_search)
+        in_the_shoot = [p for p in work.photos(session, order_id)       # a chart frame culled in the review (no
+                        if p.status in (PhotoStatus.INGESTED, PhotoStatus.CULLED)]   # pick) still calibrates
+        candidates = chart_candidates(in_the_shoot, named, settings.chart_search)
     if settings.chart_search == 0:
         _record(order_id, note="switched off (POSTLINE_CHART_SEARCH=0)")
         logger.info("session calibration: none (switched off, POSTLINE_CHART_SEARCH=0)")

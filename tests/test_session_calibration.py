@@ -172,3 +172,26 @@ def test_a_chart_calibrates_only_the_camera_that_shot_it(prefect_api, home, card
     printed = status_of(order_id)
     assert ("It applies to the Canon PowerShot G2's photos only: 1 photo(s) of another camera (Canon PowerShot S40) "
             "graded without it") in printed
+
+
+def test_a_chart_frame_culled_in_the_review_still_calibrates(prefect_api, home, card, monkeypatch):
+    """The photographer keeps only their picks (`review decide --only-picks`), and nobody rates the chart frame:
+    it is culled with the rest, yet it still calibrates the session (it stays culled: not delivered either way)."""
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    from flows.ingest import ingest_flow
+    from record import moves
+    from record.models import Photo
+    from surfaces.actions.orders import create_order
+    from tasks.calibration import calibrate_session
+
+    order = create_order(client="Picks only", shoot="portrait", card=card, preset_name=None, due=None)
+    ingest_flow(order.id, str(card))
+    with transaction() as session:
+        chart = next(p for p in work.photos(session, order.id) if p.source_name == "CRW_0304.CRW")
+        moves.move_photo(session, session.get(Photo, chart.id), PhotoStatus.CULLED, stage="review", actor="sam",
+                         reason="not_picked")
+    assert calibrate_session(order.id) == "CRW_0304.CRW"
+    with transaction() as session:
+        assert CalibrationResult.model_validate_json(work.get_order(session, order.id).calibration_json).source \
+            == "CRW_0304.CRW"
+        assert session.get(Photo, chart.id).status is PhotoStatus.CULLED
