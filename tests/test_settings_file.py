@@ -60,3 +60,28 @@ def test_no_settings_class_forgets_the_file():
     assert {c.__name__ for c in ours} >= {"PostlineSettings", "WebSettings", "SecretSettings", "LinkSettings",
                                           "MailSettings"}
     assert [c.__name__ for c in ours if c.model_config.get("env_file") != SETTINGS_FILE] == []
+
+
+def test_a_wrong_smtp_setting_is_named_as_written_and_makes_no_link(home, monkeypatch, tmp_path):
+    """`postline gallery N --email ...` with POSTLINE_SMTP_SECURITY=ssl: the variable is named with what it takes,
+    and no link is left behind without its address printed (each retry made another live link)."""
+    from pydantic import ValidationError
+
+    from record.db import transaction
+    from record.models import ClientLink, LinkPurpose
+    from sqlmodel import select
+    from surfaces.actions.client import make_link
+    from surfaces.actions.orders import create_order
+    from surfaces.cli.errors import message
+    from tasks.synthetic import write_card
+
+    order = create_order(client="Lena", shoot="wedding", card=write_card(tmp_path / "card", 1, size=(64, 48)),
+                         preset_name=None, due=None)
+    monkeypatch.setenv("POSTLINE_SMTP_SECURITY", "ssl")
+    with pytest.raises(ValidationError) as raised:
+        make_link(order_id=order.id, purpose=LinkPurpose.GALLERY, email="anna@example.com")
+    said = message(raised.value)
+    assert said.startswith("POSTLINE_SMTP_SECURITY = 'ssl': String should match pattern")
+    assert said.endswith("(set in the environment or postline.env)")
+    with transaction() as session:
+        assert session.exec(select(ClientLink)).all() == []

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from config.errors import NotFound, Refused
 from config.links import LinkSettings, get_link_settings
+from config.mail import MailSettings
 from config.secret import installation_secret
 from config.settings import get_settings
 from qc.gates import DecisionError
@@ -54,6 +55,7 @@ def make_link(*, order_id: int, purpose: LinkPurpose, days: int | None = None, p
         LinkPurpose.DOWNLOAD: timedelta(days=settings.download_days),
         LinkPurpose.PREVIEW: timedelta(minutes=settings.preview_minutes)}[purpose]
     email = check_address(email) if email else None
+    mail = MailSettings() if email else None     # a wrong SMTP setting is said before any link is made
     with transaction() as session:
         order = work.get_order(session, order_id)
         link = links.create(session, order_id=order_id, purpose=purpose, expires_at=now + lasts, actor=actor, pin=pin,
@@ -64,7 +66,7 @@ def make_link(*, order_id: int, purpose: LinkPurpose, days: int | None = None, p
         subject, body = link_message(purpose=purpose, client=order.client, url=url, expires=links.expiry(link),
                                      pin=pin is not None)
         try:
-            send(email, subject, body)
+            send(email, subject, body, settings=mail)
             emailed = f"e-mailed to {email}"
         except (MailNotSet, MailFailed) as exc:
             emailed = f"not e-mailed: {exc}"

@@ -41,8 +41,25 @@ def exit_code(exc: BaseException) -> int:
 
 def message(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
+        prefix = _setting_prefixes().get(exc.title)
+        if prefix:                  # a setting: named as the studio writes it, in the environment or postline.env
+            return "; ".join(f"{prefix}{'_'.join(map(str, e['loc'])).upper()} = {e.get('input')!r}: {e['msg']}"
+                             for e in exc.errors()) + " (set in the environment or postline.env)"
         return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
     return str(exc)
+
+
+def _setting_prefixes() -> dict[str, str]:
+    """Each settings class's name -> its variables' prefix (MailSettings -> POSTLINE_SMTP_)."""
+    from pydantic_settings import BaseSettings
+
+    found, todo = {}, list(BaseSettings.__subclasses__())
+    while todo:
+        kind = todo.pop()
+        todo += kind.__subclasses__()
+        if kind.model_config.get("env_prefix"):
+            found[kind.__name__] = kind.model_config["env_prefix"]
+    return found
 
 
 def fail(exc: BaseException) -> int:
