@@ -31,6 +31,7 @@ EXPECTED = {
     # a value that does not fit
     ("config.errors", "Invalid"): (2, 422), ("config.line", "LineFileError"): (2, 500),   # the server's file
     ("presets.model", "PresetError"): (2, 422), ("presets.recipe", "RecipeError"): (2, 422),
+    ("tasks.inputs", "NotReady"): (2, 422),
     ("surfaces.actions.delivery", "NotDeliveredYet"): (2, 422), ("record.people", "PeopleError"): (2, 422),
     ("record.rounds", "RevisionError"): (2, 422), ("qc.gates", "DecisionError"): (2, 422),
     ("surfaces.cli.errors", "CliError"): (2, 422), ("surfaces.actions.orders", "CardError"): (2, 422),
