@@ -157,6 +157,23 @@ def test_the_cli_decides_at_a_gate_with_no_waiting_run_through_the_gate_itself(o
     assert "no photo of this order is waiting" in capsys.readouterr().err
 
 
+def test_once_the_studio_lists_its_people_a_decision_is_given_as_one_of_its_leads(order_id, capsys):
+    """`--as nobody` was recorded as given, and the report counted decisions by 'nobody'. With people listed, the
+    command line asks for a lead, as the web page does; nothing is applied otherwise."""
+    from record import people
+
+    with transaction() as session:
+        people.add_person(session, name="sergei", role="lead", skills="", password="correct horse battery")
+        people.add_person(session, name="rita", role="retoucher", skills="liquify_skin", password="correct horse battery")
+    assert main(["review", "decide", str(order_id), "--cull", "C.dng:blurred", "--as", "nobody"]) == 2
+    assert "--as nobody: nobody of that name works on the line; give the lead who decides (leads: sergei" \
+        in capsys.readouterr().err
+    assert main(["review", "decide", str(order_id), "--approve-all", "--as", "rita"]) == 1
+    assert "retouchers do not give decisions at a gate; a lead does (leads: sergei)" in capsys.readouterr().err
+    assert ORIGINALS.awaiting(order_id) == ["A.dng", "B.dng", "C.dng"]          # nothing was applied
+    assert main(["review", "decide", str(order_id), "--cull", "C.dng:blurred", "--as", "sergei"]) == 0
+
+
 def test_a_decision_culling_a_weddings_hundreds_says_how_many_for_each_reason():
     from qc.originals import Plan
 

@@ -63,7 +63,9 @@ def _pending(command: GateCommand, args: argparse.Namespace) -> int:
 
 
 def _decide(command: GateCommand, args: argparse.Namespace) -> int:
-    """A decision that does not fit the form (pydantic) or the record (DecisionError) is a usage error, exit 2."""
+    """A decision that does not fit the form (pydantic) or the record (DecisionError) is a usage error, exit 2; so is
+    one given ``--as`` somebody the studio's people do not name (once it has listed them)."""
+    actions.check_decider(args.person)
     if command.gate is ORIGINALS:
         decision = cull.review_decision(args)        # --cull, --approve-all, or --accept-suggestions
     elif command.gate is QC:
