@@ -62,7 +62,7 @@ ALLOWED_PHOTO: dict[PhotoStatus, frozenset[PhotoStatus]] = {
     # PASSED, DELIVERED -> DUPLICATE: a camera JPEG that stood in for its unreadable RAW gives way to the RAW
     # copied again (tasks/ingest.py)
     P.PASSED: frozenset({P.DELIVERED, P.DUPLICATE}),
-    P.FAILED: frozenset(),
+    P.FAILED: frozenset({P.INGESTED}),   # `postline order retry`: back in the line once its cause is fixed
     P.HELD: frozenset({P.PASSED}),
     P.REJECTED: frozenset(),
     P.DUPLICATE: frozenset(),
@@ -295,7 +295,8 @@ def extend_lease(session: Session, item: WorkItem, *, actor: str, lease_expires_
 
 
 def move_photo(session: Session, photo: Photo, to: PhotoStatus, *, stage: str, actor: str,
-               reason: str | None = None, round: int = 1) -> Photo:
+               reason: str | None = None, round: int = 1, kind: EventKind | None = None) -> Photo:
+    """Move ``photo`` to ``to`` with its event (``kind``, default: the one :data:`PHOTO_EVENT` gives ``to``)."""
     expected = photo.status
     if to not in ALLOWED_PHOTO[expected]:
         raise IllegalMove(f"photo {photo.id} ({photo.source_name}) cannot go from {expected} to {to}")
@@ -304,7 +305,7 @@ def move_photo(session: Session, photo: Photo, to: PhotoStatus, *, stage: str, a
                        .values(status=to, reason=reason)):
         raise StaleMove(f"photo {photo.id} was no longer {expected}; someone else moved it")
     write_events(session, [event_row(order_id=photo.order_id, photo_id=photo.id, stage=stage, round=round,
-                                     kind=PHOTO_EVENT[to], actor=actor, reason=reason)])
+                                     kind=kind or PHOTO_EVENT[to], actor=actor, reason=reason)])
     return photo
 
 

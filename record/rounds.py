@@ -12,7 +12,7 @@ from sqlmodel import Session, col, func, select
 
 from config.errors import Invalid
 from record import moves, work
-from record.models import CLIENT_REVIEW, QC_GATE, Order, OrderStatus, Photo, PhotoStatus, WorkItem, WorkStatus
+from record.models import CLIENT_REVIEW, QC_GATE, EventKind, Order, OrderStatus, Photo, PhotoStatus, WorkItem, WorkStatus
 
 
 def previous_item(session: Session, photo_id: int, stage: str, round: int) -> WorkItem | None:
@@ -106,3 +106,34 @@ def request_revision(session: Session, *, order_id: int, requests: list[tuple[st
     work.set_order_status(session, order, OrderStatus.REVISION, actor=actor,
                           reason=f"client revision {order.revisions}: {len(requests)} photo(s) back in the line")
     return order.revisions
+
+
+class RetryError(Invalid):
+    """A retry names a photo that has not failed (or none has)."""
+
+
+def retry_failed(session: Session, *, order_id: int, names: list[str], actor: str) -> list[tuple[Photo, str]]:
+    """Failed photos (``names``, or every failed one) back in the line at the stage they failed in: the failed work
+    item queued again (the same round, from the same input), its cause (a LUT, a file, a bug) fixed. Returns
+    (photo, stage)."""
+    failed = work.photos(session, order_id, PhotoStatus.FAILED)
+    if names:
+        unknown = [name for name in names if len(work.named(failed, name)) != 1]
+        if unknown:
+            raise RetryError(f"not failed in order {order_id}: {', '.join(unknown)} (`postline status {order_id}` "
+                             f"lists the failed photos: {', '.join(p.source_name for p in failed[:10]) or 'none'})")
+        failed = [work.named(failed, name)[0] for name in names]
+    if not failed:
+        raise RetryError(f"no photo of order {order_id} has failed: nothing to put back")
+    put_back = []
+    for photo in failed:
+        item = session.exec(select(WorkItem).where(WorkItem.photo_id == photo.id, WorkItem.status == WorkStatus.FAILED)
+                            .order_by(WorkItem.id.desc())).first()
+        if item is None:
+            raise RetryError(f"{photo.source_name}: failed outside a stage; nothing to put back")
+        reason = f"put back in the line by {actor} after failing: {photo.reason}"[:1000]
+        moves.move_photo(session, photo, PhotoStatus.INGESTED, stage=item.stage, round=item.round, actor=actor,
+                         reason=None, kind=EventKind.RETRIED)
+        moves.move_item(session, item, WorkStatus.QUEUED, actor=actor, reason=reason)    # its item, queued again
+        put_back.append((photo, item.stage))
+    return put_back

@@ -172,6 +172,10 @@ def _take_order(order_id: int, run_id: str, run_name: str) -> dict:
             delivered = False
             again = (f": {len(late)} card file(s) refused before were copied again since the delivery "
                      f"({', '.join(late[:5])}{', ...' if len(late) > 5 else ''}); the delivery is made again with them")
+        elif delivered and work.stages_with_work(session, order_id):   # failed photos put back (`order retry`)
+            delivered = False
+            again = ": photos that had failed were put back in the line since the delivery; the delivery is made " \
+                    "again with them"
         released = 0
         if not delivered:
             released = work.release_interrupted(session, order_id, run=run_id)

@@ -33,7 +33,7 @@ EXPECTED = {
     ("presets.model", "PresetError"): (2, 422), ("presets.recipe", "RecipeError"): (2, 422),
     ("tasks.inputs", "NotReady"): (2, 422),
     ("surfaces.actions.delivery", "NotDeliveredYet"): (2, 422), ("record.people", "PeopleError"): (2, 422),
-    ("record.rounds", "RevisionError"): (2, 422), ("qc.gates", "DecisionError"): (2, 422),
+    ("record.rounds", "RevisionError"): (2, 422), ("record.rounds", "RetryError"): (2, 422), ("qc.gates", "DecisionError"): (2, 422),
     ("surfaces.cli.errors", "CliError"): (2, 422), ("surfaces.actions.orders", "CardError"): (2, 422),
     ("surfaces.actions.cameras", "ClockError"): (2, 422),
     ("tasks.pixels.contract", "ParamsError"): (2, 422), ("tasks.pixels.layout", "LayoutError"): (2, 422),

@@ -123,6 +123,16 @@ def revise(*, order_id: int, requests: list[tuple[str, str, str]], actor: str = 
                                      stages=[s.key for s in work.order_line(session, order_id).stages], actor=actor)
 
 
+def retry(*, order_id: int, names: list[str], actor: str = "lead") -> list[tuple[str, str]]:
+    """Failed photos (``names``, or all) back in the line at the stage they failed in, once their cause is fixed;
+    refused while a run holds the order. Returns (photo, stage title) for each."""
+    ensure_free(order_id)
+    with transaction() as session:
+        line = work.order_line(session, order_id)
+        put_back = rounds.retry_failed(session, order_id=order_id, names=names, actor=actor)
+        return [(photo.source_name, line.stage(stage).title) for photo, stage in put_back]
+
+
 def use_current_line(order_id: int) -> list[str]:
     """Move the order to the current line file; what changes (empty: nothing)."""
     from tasks.runs import use_current_line as move

@@ -119,6 +119,17 @@ def cmd_order_revise(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_order_retry(args: argparse.Namespace) -> int:
+    from surfaces.actions import orders
+
+    put_back = orders.retry(order_id=args.order_id, names=args.photos, actor=args.actor)
+    print(f"Order {args.order_id}: {len(put_back)} failed photo(s) back in the line, each at the stage it failed in:")
+    for name, stage in put_back:
+        print(f"  {shown(name)} ({shown(stage)})")
+    print(f"Run it with: postline order run {args.order_id}")
+    return 0
+
+
 def cmd_order_use_line(args: argparse.Namespace) -> int:
     from config.line import line_path
     from surfaces.actions import orders
@@ -283,6 +294,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         metavar="PHOTO:STAGE[:NOTE]", help="a photo to redo, the stage to redo it in, what to change")
     revise.add_argument("--as", dest="actor", default="client", help="who asked (default: client)")
     revise.set_defaults(func=cmd_order_revise)
+    retry = order.add_parser("retry", help="failed photos back in the line at the stage they failed in, once the "
+                             "cause is fixed (a LUT, a file, postline itself)")
+    retry.add_argument("order_id", type=int)
+    retry.add_argument("photos", nargs="*", metavar="PHOTO", help="the photos (default: every failed one)")
+    retry.add_argument("--as", dest="actor", default="lead", help="who puts them back (default: lead)")
+    retry.set_defaults(func=cmd_order_retry)
     cameras = order.add_parser("cameras", help="the order's camera bodies: photos, when each shot on its own clock, "
                                "and the shift a lead set")
     cameras.add_argument("order_id", type=int)

@@ -1,0 +1,60 @@
+"""A photo that failed in a stage for a cause outside its file (here: the skin stage breaking on it, as a bug or a
+broken LUT would) is not a dead end: once the cause is fixed, `postline order retry N` puts it back in the line at
+the stage it failed in, and the next run delivers it, the delivered order's package made again in place with it.
+The command line on the tests' Prefect server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from record import work
+from record.db import transaction
+from record.models import EventKind, PhotoStatus
+from tasks import stages
+from tasks.synthetic import write_card
+from tests.flowkit import Delivery, cli, cli_order
+
+BROKEN = "DSC_0002.dng"
+
+
+def test_a_failed_photo_is_put_back_where_it_failed_and_delivered_with_the_rest(home_on_server, tmp_path,
+                                                                              monkeypatch):
+    card = write_card(tmp_path / "card", 3, size=(300, 200))
+    order_id = cli_order(card, client="Noor")
+    step = stages.step
+
+    def breaks_on_one(operation, image, source, ctx, **options):
+        if operation.value == "skin" and BROKEN in Path(source).name:
+            raise RuntimeError("the skin model crashed")
+        return step(operation, image, source, ctx, **options)
+
+    monkeypatch.setattr(stages, "step", breaks_on_one)
+    code, ran = cli("order", "run", str(order_id))
+    assert code == 0, ran
+    package = Path(ran.strip().splitlines()[-1])
+    assert Delivery(package).delivered_sources() == {"DSC_0001.dng", "DSC_0003.dng"}
+    status = cli("status", str(order_id))[1]
+    assert f"[failed] {BROKEN}: could not be processed (RuntimeError)" in status
+    assert f"`postline order retry {order_id}` puts the failed photos back" in status
+
+    monkeypatch.setattr(stages, "step", step)                        # the cause fixed
+    code, said = cli("order", "retry", str(order_id), "DSC_0001.dng")
+    assert code == 2 and f"not failed in order {order_id}: DSC_0001.dng" in said
+    code, said = cli("order", "retry", str(order_id))
+    assert code == 0, said
+    assert f"  {BROKEN} (Liquify & skin)" in said and f"postline order run {order_id}" in said
+
+    code, ran = cli("order", "run", str(order_id))
+    assert code == 0, ran
+    assert Path(ran.strip().splitlines()[-1]) == package             # the same delivery, made again with it
+    delivery = Delivery(package)
+    assert delivery.delivered_sources() == {"DSC_0001.dng", BROKEN, "DSC_0003.dng"}
+    assert delivery.mismatches() == []
+    with transaction() as session:
+        photo = next(p for p in work.photos(session, order_id) if p.source_name == BROKEN)
+        kinds = [e.kind for e in work.events(session, order_id) if e.photo_id == photo.id]
+        order = work.get_order(session, order_id)
+    assert photo.status is PhotoStatus.DELIVERED and order.revisions == 0       # not a client's revision
+    assert kinds.index(EventKind.FAILED) < kinds.index(EventKind.RETRIED) < kinds.index(EventKind.DELIVERED)
+    code, said = cli("order", "retry", str(order_id))
+    assert code == 2 and "no photo of order" in said and "has failed" in said
