@@ -95,3 +95,20 @@ def test_an_order_run_publishes_its_summary_and_stage_table(prefect_api, home, t
     table = artifacts(f"order-{order_id}-stages")[-1]
     assert table.type == "table"
     assert "Liquify & skin" in table.data and "photos in" in table.data
+
+
+def test_postline_report_publish_runs_the_report_for_the_days_given(october_record, capsys):
+    """The by-hand run, from the command line (on its Prefect server, with postline's settings): the days' report
+    under the key 'production-report'; narrowing it is refused (the published report is the whole studio's)."""
+    from surfaces.cli import main
+
+    before = len(artifacts("production-report"))
+    assert main(["report", "--publish", "--since", "2026-10-01", "--until", "2026-10-31"]) == 0
+    said = capsys.readouterr().out
+    assert "Published the production report, 2026-10-01 to 2026-10-31, as the Prefect artifact " \
+           "'production-report'" in said
+    history = artifacts("production-report")
+    assert len(history) == before + 1
+    assert "| Liquify & skin | 9 | 11 | 5 | 7 | 1 | 2 | 1 | 0 | 4 |" in history[-1].data
+    assert main(["report", "--publish", "--stage", "liquify_skin"]) == 2
+    assert "--publish reports the whole studio" in capsys.readouterr().err

@@ -76,6 +76,24 @@ def _error(message: str) -> int:
     raise CliError(message)
 
 
+def _publish(args: argparse.Namespace) -> int:
+    """`postline report --publish`: the production report's flow run for these days, on the Prefect server the
+    command line uses (as the scheduled deployments publish theirs), the whole studio's figures."""
+    from flows.report import report_flow
+    from tasks.reporting import ReportPeriod, ReportRequest
+
+    narrowed = [f"--{name.replace('_', '-')}" for name in ("stage", "retoucher", "shoot", "preset", "client", "by",
+                                                          "html", "compare_since", "compare_until")
+                if getattr(args, name)]
+    if narrowed or args.format != "table":
+        return _error(f"--publish reports the whole studio, as the scheduled report does: leave out "
+                      f"{', '.join(narrowed + (['--format'] if args.format != 'table' else []))}")
+    published = report_flow(ReportRequest(period=ReportPeriod.DAYS, since=args.since, until=args.until))
+    print(f"Published the production report, {published['first_day']} to {published['last_day']}, as the Prefect "
+          f"artifact {published['key']!r}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from config.calendar import HolidaysFileError, get_calendar
     from config.line import get_line
@@ -88,6 +106,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         return _error(f"--until {args.until} is before --since {args.since}; give the first day, then the last")
     if (args.compare_since is None) != (args.compare_until is None):
         return _error("give both --compare-since and --compare-until (the earlier period to compare with)")
+    if args.publish:
+        return _publish(args)
     if args.format == "csv" and args.by is None and not args.html:
         return _error("CSV holds one table: choose it with --by stage|retoucher|reason|shoot|client")
     filters = {"stage": args.stage, "retoucher": args.retoucher, "preset": args.preset, "client": args.client,
@@ -167,4 +187,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         help="table (default), csv (one table: needs --by) or json (stage keys, not titles)")
     report.add_argument("--html", metavar="FILE", help="write the report with its charts to FILE (one HTML file "
                         "that opens without a network)")
+    report.add_argument("--publish", action="store_true", help="run the production report's flow for these days "
+                        "and publish it in the Prefect UI (artifact 'production-report'), as the scheduled ones are")
     report.set_defaults(func=cmd_report)
