@@ -11,6 +11,7 @@ from datetime import UTC
 from sqlmodel import Session, col, func, select
 
 from config.errors import Invalid
+from config.line import StageMode
 from record import moves, work
 from record.models import CLIENT_REVIEW, QC_GATE, EventKind, Order, OrderStatus, Photo, PhotoStatus, WorkItem, WorkStatus
 
@@ -22,6 +23,27 @@ def previous_item(session: Session, photo_id: int, stage: str, round: int) -> Wo
     ).first()
 
 
+def _handed_back(session: Session, item: WorkItem) -> bool:
+    """Whether ``item`` is a person's finished work at a stage people work (manual or assisted)."""
+    if item.status is not WorkStatus.SUBMITTED or not item.output_path or item.claimed_by in (None, work.AUTO_WORKER):
+        return False
+    try:
+        return work.order_line(session, item.order_id).stage(item.stage).mode is not StageMode.AUTOMATIC
+    except KeyError:
+        return False
+
+
+def stage_start(session: Session, item: WorkItem) -> WorkItem | None:
+    """When ``item`` continues a person's hand-back of an earlier round of its stage (:func:`new_round`): the
+    earliest item of that chain, whose input is what the stage started from (the retoucher may start over from
+    it). None when the item starts from its stage's own input."""
+    start, current = None, item
+    while (earlier := previous_item(session, current.photo_id, current.stage, current.round)) is not None \
+            and earlier.output_path == current.input_path and _handed_back(session, earlier):
+        start = current = earlier
+    return start
+
+
 def pass_photo(session: Session, item: WorkItem, *, actor: str) -> None:
     """The gate item passes, and so does its photo: ready to deliver."""
     moves.move_item(session, item, WorkStatus.PASSED, actor=actor)
@@ -30,11 +52,19 @@ def pass_photo(session: Session, item: WorkItem, *, actor: str) -> None:
 
 
 def new_round(session: Session, photo: Photo, *, stage: str, round: int, actor: str, reason: str) -> WorkItem:
-    """Queue ``photo`` in ``stage`` as round ``round``, from what that stage started from last time (else the
-    original); ``reason`` says why, on the new item."""
+    """Queue ``photo`` in ``stage`` as round ``round``; ``reason`` says why, on the new item. A stage people work
+    starts from the last hand-back of it (what QC or the client saw: the retoucher fixes what was asked, not the
+    whole retouch again; :func:`stage_start` finds what the stage started from, to start over); an automatic
+    stage from what it started from last time; else the original."""
     earlier = previous_item(session, photo.id, stage, round)
+    if earlier is None:
+        source = photo.original_path
+    elif _handed_back(session, earlier):
+        source = earlier.output_path
+    else:
+        source = earlier.input_path
     item = moves.enqueue(session, order_id=photo.order_id, photo_id=photo.id, stage=stage, round=round,
-                         input_path=earlier.input_path if earlier else photo.original_path, actor=actor)
+                         input_path=source, actor=actor)
     item.reason = reason
     session.add(item)
     return item

@@ -49,7 +49,10 @@ def item_page(request: Request, session: WebSession, item_id: int, *, status: in
         client_note = selection.client_notes(db, [item]).get(item.id)
         claimed_at = views.item_rows(db, [item])[0].claimed_at
         mine = views.can_work(db, item, person)
+    handed = actions.handed_back_by(item)
     return page(request, "item.html", session, status=status, item=item, photo=photo, order=order, mine=mine,
+                handed_round=handed[0] if handed else None,
+                handed_by=("you" if handed and handed[1] == person.name else handed[1]) if handed else None,
                 problems=problems or [], rework=note, marks=marked, client_note=client_note, claimed_at=claimed_at,
                 lease=queue.lease_expiry(item), max_mb=web(request).settings.max_upload_mb,
                 submitted=item.status is WorkStatus.SUBMITTED)
@@ -68,6 +71,20 @@ def download(item_id: RecordId, person: SignedIn) -> Response:
         raise Refused(f"The working file of item {item.id} is missing on the server; tell the lead.")
     media = "image/jpeg" if source.suffix.lower() in (".jpg", ".jpeg") else "image/tiff"
     return FileResponse(source, media_type=media, filename=views.download_name(item, photo, source))
+
+
+@router.get("/start")
+def download_start(item_id: RecordId, person: SignedIn) -> Response:
+    """What the stage started from, when the working file is an earlier round's hand-back (to start over)."""
+    item, photo, _ = load(item_id, person, work=True)
+    start = actions.continued_from(item)
+    if start is None:
+        raise NotFound(f"Item {item_id} starts from its stage's own input: download the working file.")
+    source = Path(start.input_path or "")
+    if not source.is_file():
+        raise Refused(f"What the stage of item {item.id} started from is missing on the server; tell the lead.")
+    name = views.download_name(item, photo, source)
+    return FileResponse(source, media_type="image/tiff", filename=f"{Path(name).stem}-start{Path(name).suffix}")
 
 
 @router.get("/{which}.jpg")

@@ -18,7 +18,7 @@ from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.logging import get_logger
 
 from presets.model import Preset
-from record import queue, work
+from record import queue, rounds, work
 from record.db import transaction
 from record.models import WorkItem
 from tasks.errors import Retryable, as_retryable, retry_only_retryable
@@ -47,17 +47,19 @@ def mark_waiting(order_id: int, stage: str | None, flow_run_id: str | None) -> N
 @task(name="prepare-batch", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_only_retryable)
 def prepare_batch(order_id: int, stage: str, item_ids: list[int]) -> int:
     """Assisted stage: run the stage's operation on each queued photo; the result is what the retoucher
-    pulls. Content-keyed: a photo already prepared is not prepared again. A failure of the disk or the record
+    pulls. Content-keyed: a photo already prepared is not prepared again, nor one sent back to the stage (it goes
+    on from the retoucher's hand-back, prepared in its first round: record.rounds.new_round). A failure of the disk or the record
     stops the batch with a Retryable error (the photo stays queued, unprepared)."""
     line = line_of(order_id)
     spec = line.stage(stage)
     with transaction() as session:
         preset = Preset.model_validate_json(work.get_order(session, order_id).preset_json)
         items = work.items_by_id(session, item_ids)
+        continued = {item.id for item in items if rounds.stage_start(session, item) is not None}
     prepared = 0
     for item in items:
         target = work_path(order_id, stage, item.photo_id, item.round, "-prepared.tif")
-        if item.input_path == str(target):
+        if item.input_path == str(target) or item.id in continued:   # prepared, or a hand-back to go on from
             continue
         try:
             OPERATIONS[spec.operation](Path(item.input_path), target,

@@ -20,7 +20,7 @@ from config.errors import Forbidden
 from config.line import get_line
 from config.settings import get_settings
 from qc.results import check_result, image_facts
-from record import marks, people, queue, selection, work
+from record import marks, people, queue, rounds, selection, work
 from record.db import transaction
 from record.models import Photo, WorkItem
 from record.queue import DEFAULT_LEASE, NoSkill, QueueError, StageDepth, SubmitResult
@@ -98,7 +98,8 @@ def pull_to_folder(*, person: str, stage: str | None = None, folder: Path | None
                    lease: timedelta | None = None) -> tuple[WorkItem, Path] | None:
     """:func:`claim`, then copy the item's working file into ``folder`` (default ~/postline-work/PERSON) as
     ``<item>-<photo>-<stage>-r<round>``, with the mask of the regions QC marked beside it when there are some
-    (:func:`mask_beside`). Returns (item, copied path), or None when the queues are empty. If the copy fails, the
+    (:func:`mask_beside`), and, when the working file is a hand-back of an earlier round, the stage's start
+    (:func:`start_beside`). Returns (item, copied path), or None when the queues are empty. If a copy fails, the
     claim is released."""
     item = claim(person=person, stage=stage, lease=lease or DEFAULT_LEASE)
     if item is None:
@@ -112,6 +113,8 @@ def pull_to_folder(*, person: str, stage: str | None = None, folder: Path | None
         target_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
         _write_mask(item, target)
+        if (start := continued_from(item)) is not None:
+            shutil.copyfile(start.input_path, start_beside(target))
     except OSError as exc:
         with transaction() as session:
             queue.release(session, item_id=item.id, person=person,
@@ -128,6 +131,29 @@ def rework_note(item: WorkItem) -> str | None:
 
     with transaction() as session:
         return rework_reason(session, item)
+
+
+def continued_from(item: WorkItem) -> WorkItem | None:
+    """When ``item``'s working file is a hand-back of an earlier round of its stage (QC or the client sent the
+    photo back there): the stage's first item of those rounds, whose input is what the stage started from
+    (record.rounds.stage_start). None otherwise."""
+    with transaction() as session:
+        return rounds.stage_start(session, item)
+
+
+def handed_back_by(item: WorkItem) -> tuple[int, str] | None:
+    """The round and the person of the hand-back ``item``'s working file is, when it is one; else None."""
+    with transaction() as session:
+        earlier = rounds.previous_item(session, item.photo_id, item.stage, item.round)
+        if earlier is None or rounds.stage_start(session, item) is None:
+            return None
+        return earlier.round, earlier.claimed_by or ""
+
+
+def start_beside(working: Path) -> Path:
+    """Where :func:`pull_to_folder` writes the stage's start beside a working file that continues an earlier
+    round's hand-back: ``<its name>-start<suffix>``, to start over from."""
+    return working.with_name(f"{working.stem}-start{working.suffix}")
 
 
 def mask_beside(working: Path) -> Path:
@@ -160,8 +186,10 @@ def hand_back(*, item_id: int, person: str, file: Path) -> SubmitResult:
         line = work.order_line(session, item.order_id)
     if not item.input_path:
         raise QueueError(f"work item {item_id} has no working file recorded; tell the lead")
+    start = continued_from(item)
     check_result(file, Path(item.input_path), allow_crop=line.stage(item.stage).allow_crop,
-                 max_pixels=get_settings().max_result_pixels, spec=line.qc_gate)
+                 max_pixels=get_settings().max_result_pixels, spec=line.qc_gate,
+                 canvas=Path(start.input_path) if start is not None else None)
     stored, sha = store_result(file, order_id=item.order_id, stage=item.stage)
     with transaction() as session:
         result = queue.submit(session, item_id=item_id, person=person, output_path=str(stored), output_sha256=sha,
