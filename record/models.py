@@ -384,6 +384,14 @@ class PhotoRating(SQLModel, table=True):
     read_at: datetime = Field(default_factory=utcnow)
 
 
+class CardListing(SQLModel, table=True):
+    """The files on an order's card folder when the order was created (tasks.ingest.scan_card's names, one per
+    JSON list): a file gone from the folder when the order runs is named, not silently left out (tasks/ingest.py)."""
+    __tablename__ = "card_listings"
+    order_id: int = Field(foreign_key="orders.id", primary_key=True)
+    names: str = Field(description="The card's entries as POSIX paths relative to the folder, a JSON list.")
+
+
 class BlackAndWhiteRequest(SQLModel, table=True):
     """One photo asked for in black and white too: by the client, ticking it in the gallery's selection, or by the
     studio (`postline order bw`). Its delivery adds the black-and-white twins of the renditions the order's recipe

@@ -3,6 +3,7 @@ status changes go through :mod:`record.moves`."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -15,8 +16,8 @@ from config.errors import NotFound  # noqa: F401  (raised here; callers catch wo
 from config.line import Line, get_line
 from record import moves, runs
 from record.models import (
-    CLIENT_SELECTION, INGEST, ORIGINAL_REVIEW, QC_GATE, EventKind, Order, OrderStatus, Photo, PhotoStatus, ShootType,
-    StageEvent, WorkItem, WorkStatus, utcnow,
+    CLIENT_SELECTION, INGEST, ORIGINAL_REVIEW, QC_GATE, CardListing, EventKind, Order, OrderStatus, Photo, PhotoStatus,
+    ShootType, StageEvent, WorkItem, WorkStatus, utcnow,
 )
 
 AUTO_WORKER = "postline-auto"
@@ -64,6 +65,17 @@ def record_line(session: Session, order: Order, line: Line) -> None:
     order.line_json = line.model_dump_json()
     order.updated_at = utcnow()
     session.add(order)
+
+
+def list_card(session: Session, order_id: int, names: Collection[str]) -> None:
+    """Keep the names of the files on the order's card folder as it is created (record.models.CardListing)."""
+    session.add(CardListing(order_id=order_id, names=json.dumps(sorted(names), ensure_ascii=False)))
+
+
+def card_listed(session: Session, order_id: int) -> set[str]:
+    """The files on the order's card folder when it was created; empty for an order made before they were kept."""
+    listing = session.get(CardListing, order_id)
+    return set(json.loads(listing.names)) if listing is not None else set()
 
 
 def known_sources(session: Session, order_id: int) -> set[str]:

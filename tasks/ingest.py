@@ -108,6 +108,12 @@ def _rejected(order_id: int, name: str, reason: str, *, sha256: str = "", size: 
                  reason=reason)
 
 
+def gone_reason(order_id: int, card: Path, name: str) -> str:
+    """Why a file listed on the card when the order was created is not recorded: it is not there now."""
+    return (f"{name}: on the card folder when order {order_id} was created, not there now. Put it back in {card} "
+            "(copy it from the card again), then run the order again: the run takes it then.")
+
+
 def _examine(order_id: int, card: Path, name: str) -> Photo:
     """Archive one card file and build its Photo row (not yet added). Raises OSError for a failure of the
     machine (and FileNotFoundError when the file has gone since the card was scanned)."""
@@ -263,6 +269,7 @@ def ingest_batch(order_id: int, card_folder: str, names: list[str]) -> dict[str,
     counts = {"ingested": 0, "rejected": 0, "duplicate": 0, "skipped": 0}
     with transaction() as session:
         known = work.known_sources(session, order_id)
+        listed = work.card_listed(session, order_id)
     again = copied_again(order_id, card, set(names) & known)
     known -= again
     todo = [name for name in names if name not in known]
@@ -277,6 +284,8 @@ def ingest_batch(order_id: int, card_folder: str, names: list[str]) -> dict[str,
                 raise
             logger.error("%s (while ingesting %s)", stop, name)
             raise stop from exc
+        if photo is None and name in listed:     # on the card when the order was made: said, and asked for
+            photo = _record(order_id, _rejected(order_id, name, gone_reason(order_id, card, name)), stages[0])
         if photo is None:
             logger.warning("%s: no longer in the card folder; not recorded (a later run takes it if it is back)", name)
             counts["skipped"] += 1

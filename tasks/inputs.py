@@ -6,6 +6,7 @@ every photo one by one."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from config.errors import Invalid
 from presets.model import Preset, lut_path
@@ -36,7 +37,7 @@ def check_inputs(preset: Preset, *, line: Callable[[], object], recipe: Callable
 
 def check_order(order_id: int) -> None:
     """:func:`check_inputs` for an order as its run will use them: its recorded preset, its line, its recipe (its
-    own, or its shoot type's)."""
+    own, or its shoot type's); and, before its first ingest, its card folder."""
     from record import work
     from record.db import transaction
     from tasks.deliver import recipe_of
@@ -44,6 +45,10 @@ def check_order(order_id: int) -> None:
     with transaction() as session:
         order = work.get_order(session, order_id)
         preset = Preset.model_validate_json(order.preset_json)
+        if not Path(order.card_folder).is_dir() and not work.known_sources(session, order_id):
+            raise NotReady(f"order {order_id} cannot run: its card folder {order.card_folder} is not there (a card "
+                           "taken out, a drive not mounted?). Put it back there, then run `postline order run "
+                           f"{order_id}` again; nothing of the order was read yet")
         try:
             check_inputs(preset, line=lambda: work.order_line(session, order_id), recipe=lambda: recipe_of(order))
         except NotReady as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import task
+from prefect.logging import get_run_logger
 
 from config.settings import get_settings
 from record import progress, runs, selection, work
@@ -40,13 +41,21 @@ def batches(items: list) -> list[list]:
 
 @task(name="plan-ingest")
 def plan_ingest(order_id: int, card_folder: str) -> list[list[str]]:
-    """The card's files not yet recorded for this order, and those refused before and copied again since
-    (tasks.ingest.copied_again), in batches; a shot's files (a RAW and the camera's JPEG of it) in one batch, RAW
-    first (tasks.ingest.by_shot)."""
+    """The card's files not yet recorded for this order, those refused before and copied again since
+    (tasks.ingest.copied_again), and those on the card when the order was created and not recorded yet but gone
+    now (ingest names them), in batches; a shot's files (a RAW and the camera's JPEG of it) in one batch, RAW
+    first (tasks.ingest.by_shot). A card folder gone once the order has photos (a card wiped and reused after the
+    shoot; a client's revision months later) gives nothing new; the first run needs it (tasks.inputs.check_order)."""
+    card = Path(card_folder)
     with transaction() as session:
         known = work.known_sources(session, order_id)
-    known -= copied_again(order_id, Path(card_folder))        # refused before, copied again since
-    todo = [name for name in scan_card(Path(card_folder)) if name not in known]
+        listed = work.card_listed(session, order_id)
+    if known and not card.is_dir():     # the card put away (wiped, reused) after ingest: the archive holds the rest
+        get_run_logger().info("the card folder %s is not there any more: nothing new is taken from it (the order's "
+                              "originals are in its archive)", card)
+        return [[name for shot in batch for name in shot] for batch in batches(by_shot(sorted(listed - known)))]
+    known -= copied_again(order_id, card)        # refused before, copied again since
+    todo = sorted(set(scan_card(card)) - known | (listed - known))
     return [[name for shot in batch for name in shot] for batch in batches(by_shot(todo))]
 
 

@@ -74,6 +74,7 @@ def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None
         order.chart_photo = chart
         order.deliver_chart = deliver_chart
         order.client_selection, order.package_count = client_selection, package_count
+        work.list_card(session, order.id, found)
     return NewOrder(id=order.id, client=client, card=card, files=len(found) - len(not_read), not_read=len(not_read),
                     preset=preset.name, preset_version=preset.version, client_selection=client_selection)
 
