@@ -113,12 +113,20 @@ def request_revision(session: Session, *, order_id: int, requests: list[tuple[st
     """The client's change requests on a delivery, as (photo card name, stage to redo, note): each photo goes
     back into the line at that stage as a new round. Returns the order's revision round number."""
     order = work.get_order(session, order_id)
-    delivered = {p.source_name: p for p in work.photos(session, order_id, PhotoStatus.DELIVERED)}
-    unknown = [name for name, _, _ in requests if name not in delivered]
+    photos = work.photos(session, order_id)
+    wrong, delivered = [], {}
+    for name, _, _ in requests:        # its name on the card, or its file name alone (any case), as everywhere
+        found = work.named(photos, name)
+        if (why := work.which_photo(order_id, name, found)) is not None:
+            wrong.append(why)
+        elif found[0].status is not PhotoStatus.DELIVERED:
+            wrong.append(f"{found[0].source_name} is {found[0].status.value}, not delivered")
+        else:
+            delivered[name] = found[0]
     bad = [stage for _, stage, _ in requests if stage not in stages]
-    if unknown or bad or not requests:
+    if wrong or bad or not requests:
         raise RevisionError(
-            (f"not delivered in order {order_id}: {', '.join(unknown)}. " if unknown else "")
+            (f"not delivered in order {order_id}: {'; '.join(wrong)}. " if wrong else "")
             + (f"no stage {', '.join(bad)} (stages: {', '.join(stages)})." if bad else "")
             + ("" if requests else "name at least one photo"))
     order.revisions += 1

@@ -103,3 +103,16 @@ def test_client_revision_round_redoes_the_named_photo_and_is_counted(line_file, 
     with pytest.raises(SystemExit):
         main(["order", "revise", str(order_id), "--photo", "nonsense"])
     assert main(["order", "revise", str(order_id), "--photo", "DSC_0009.dng:fine_retouch"]) == 2
+    capsys.readouterr()
+    assert main(["order", "revise", str(order_id), "--photo", "dsc_0002.DNG:fine_retouch",      # any case, as
+                 "--photo", "DSC_0009.dng:fine_retouch", "--photo", "DSC_0001.dng:skin"]) == 2  # everywhere
+    said = capsys.readouterr().err
+    assert "no photo 'DSC_0009.dng' in this order (give its name on the card" in said
+    assert "no stage skin (stages: cull_grade, liquify_skin, fine_retouch, design_layout)" in said
+    assert "dsc_0002" not in said
+    with transaction() as session:
+        assert work.get_order(session, order_id).revisions == 1                    # refused whole: nothing asked
+    assert main(["order", "revise", str(order_id), "--photo", "dsc_0002.DNG:fine_retouch:warmer"]) == 0
+    with transaction() as session:
+        photo = next(p for p in work.photos(session, order_id) if p.source_name == "DSC_0002.dng")
+        assert photo.status is PhotoStatus.INGESTED and work.get_order(session, order_id).revisions == 2
