@@ -389,6 +389,8 @@ def test_verify_passes_a_fresh_package_and_names_the_file_one_changed_byte_is_in
     (copy / "notes.txt").write_text("added later")
     code, out = _cli("verify", str(copy))
     assert code == 1 and "contact-sheet.pdf: content differs" in out and "notes.txt: in the package but not" in out
+    code, out = _cli("verify", str(copy / "no-such-zip.zip"))        # a mistyped path: a usage error, not a
+    assert code == 2 and "no-such-zip.zip: no such file or folder" in out and "DIFFERS" not in out   # difference
 
 
 def test_the_contact_sheet_shows_every_photo_as_jpeg_and_pdf(delivered):

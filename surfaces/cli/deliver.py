@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from surfaces.cli.errors import EXIT_FAILED
+from surfaces.cli.errors import EXIT_FAILED, EXIT_USAGE
 from surfaces.terminal import shown
 
 EXIT_OK = 0
@@ -42,6 +42,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from tasks.verify import verify
 
     path = Path(args.path).expanduser()
+    if not path.exists():
+        print(f"error: {shown(path)}: no such file or folder; give a delivery package folder or one of its ZIPs "
+              "(`postline archive list` shows where each order's is)", file=sys.stderr)
+        return EXIT_USAGE
     problems = verify(path)
     _print_problems(problems)
     if problems:
