@@ -26,6 +26,7 @@ from config.line import CullSpec
 from record import clocks, work
 from record import cull as cull_record
 from record.models import CullSignals, CullVerdict, Photo
+from tasks.pixels.cull import hash_distance
 
 NOT_IN_LINE = clocks.NOT_SHOT     # refused files and copies: never in the line
 
@@ -157,7 +158,7 @@ def suggest(session: Session, order_id: int) -> list[Suggestion]:
         best = number is not None and best_of[number].id == photo.id
         if number is not None and not best:
             kept = best_of[number]
-            near = hash_distance(signals, recorded[kept.id]) <= spec.duplicate_hash_distance
+            near = hash_distance(signals.phash, recorded[kept.id].phash) <= spec.duplicate_hash_distance
             reasons.append(Reason.DUPLICATE if near else Reason.BURST_NOT_BEST)
             notes.append(f"group {number}'s best frame is {kept.source_name}")
         elif best:
@@ -166,7 +167,3 @@ def suggest(session: Session, order_id: int) -> list[Suggestion]:
         out.append(Suggestion(photo.id, photo.source_name, verdict, tuple(reasons), number, best, tuple(notes), signals))
     return out
 
-
-def hash_distance(a: CullSignals, b: CullSignals) -> int:
-    """Bits apart of two photos' perceptual hashes (of 64)."""
-    return int(np.bitwise_count(np.uint64(int(a.phash, 16)) ^ np.uint64(int(b.phash, 16))))

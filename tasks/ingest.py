@@ -31,9 +31,9 @@ from tasks.files import (
     NotRegularFile, archive_dir, bytes_still_needed, card_entry_problem, copy_with_checksum, leftovers, naming,
     open_card_file, sha256_of, what_it_is,
 )
-from qc.cull import hash_distance
 from tasks.ratings import read_rating
 from tasks.pixels import cull
+from tasks.pixels.cull import hash_distance
 from tasks.pixels.ratings import FrameRating
 from tasks.pixels.metadata import SIDECAR_EXTENSIONS, PhotoKind, UnreadablePhoto, kind_of, read_metadata
 
@@ -211,7 +211,7 @@ def _give_way(session: Session, raw: Photo, signals: CullSignals) -> None:
         return
     for jpeg in work.stand_ins_of(session, raw):
         measured = cull_record.signals_for(session, jpeg.id)
-        if measured is None or not measured.phash or hash_distance(measured, signals) > SAME_SHOT_HASH_DISTANCE:
+        if measured is None or not measured.phash or hash_distance(measured.phash, signals.phash) > SAME_SHOT_HASH_DISTANCE:
             continue
         reason = work.camera_jpeg_reason(jpeg.source_name, raw.source_name) + \
             " It stood in for the RAW while the RAW could not be read."
@@ -235,7 +235,7 @@ def _raw_of_the_same_shot(session: Session, photo: Photo, signals: CullSignals |
         measured = cull_record.signals_for(session, raw.id)
         if measured is None or not measured.phash:
             continue
-        distance = hash_distance(measured, signals)
+        distance = hash_distance(measured.phash, signals.phash)
         if distance <= SAME_SHOT_HASH_DISTANCE:
             likely.append((raw.source_name.rpartition("/")[0] != folder, distance, raw.source_name, raw))
     return min(likely, key=lambda found: found[:3])[3] if likely else None

@@ -130,5 +130,6 @@ def measure(path: Path, params: CullParams = CullParams()) -> Signals:
 
 
 def hash_distance(a: str, b: str) -> int:
-    """Bits that differ between two pHashes (0 = the same picture, 64 = opposite; unrelated ~32)."""
-    return int(imagehash.hex_to_hash(a) - imagehash.hex_to_hash(b))
+    """Bits that differ between two pHashes, 16 hex digits each (0 = the same picture, 64 = opposite; unrelated
+    ~32)."""
+    return int(np.bitwise_count(np.uint64(int(a, 16)) ^ np.uint64(int(b, 16))))
