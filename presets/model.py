@@ -281,11 +281,14 @@ def _merged_data(path: Path, seen: tuple[Path, ...] = ()) -> dict:
         return data
     if not isinstance(parent, str) or not re.fullmatch(NAME_PATTERN, parent):
         raise PresetError(f"{path}: 'extends' = {excerpt(parent)} must be the name of another preset in the same "
-                          f"folder ({NAME_RULE}); available: {', '.join(available_presets(path.parent))}")
+                          f"folder or the library ({NAME_RULE}); available: {', '.join(available_presets(path.parent))}")
     parent_path = path.parent / f"{parent}.toml"
+    if not parent_path.is_file() and (PRESET_DIR / f"{parent}.toml").is_file():
+        parent_path = PRESET_DIR / f"{parent}.toml"       # a draft outside the library extends a library preset
     if not parent_path.is_file():
         raise PresetError(f"{path}: 'extends' = {parent!r} but there is no {parent_path}; "
-                          f"available: {', '.join(available_presets(path.parent))}")
+                          f"available: {', '.join(available_presets(path.parent))}; or of the library: "
+                          f"{', '.join(available_presets())}")
     base = _merged_data(parent_path, (*seen, path.resolve()))
     for own in ("name", "version", "description"):
         base.pop(own, None)

@@ -34,6 +34,22 @@ def test_check_names_the_bad_file_and_key(tmp_path, capsys):
     assert "ok   " in out and "good" in out and "bad.toml: unknown key 'hsl.teal'" in out
 
 
+def test_check_takes_a_draft_outside_the_library_that_extends_a_library_preset(tmp_path, capsys):
+    draft = tmp_path / "my-wedding.toml"          # the studio's draft, in someone's folder, before it is installed
+    draft.write_text('name = "my-wedding"\nformat = 2\nextends = "bright-wedding"\n[tone]\nexposure_ev = 0.1\n')
+    assert main(["preset", "check", str(draft)]) == 0
+    assert "ok   " in capsys.readouterr().out
+    from presets.model import load_preset, load_preset_file
+
+    mine, library = load_preset_file(draft), load_preset("bright-wedding")
+    assert mine.tone.exposure_ev == 0.1 and mine.tone.highlights == library.tone.highlights == -30   # inherited
+    (tmp_path / "typo.toml").write_text('name = "typo"\nformat = 2\nextends = "brigth-wedding"\n')
+    assert main(["preset", "check", str(tmp_path / "typo.toml")]) == 1
+    said = capsys.readouterr().out
+    assert "'extends' = 'brigth-wedding' but there is no" in said and "or of the library: " in said
+    assert "bright-wedding" in said.split("or of the library: ")[1]
+
+
 def test_check_reports_a_lut_of_the_wrong_size(tmp_path, capsys):
     cube = tmp_path / "tiny.cube"
     cube.write_text("LUT_3D_SIZE 2\n" + "0 0 0\n" * 8)
