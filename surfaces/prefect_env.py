@@ -68,8 +68,9 @@ def choose_prefect_server() -> str:
         os.environ["PREFECT_API_URL"] = LOCAL_API
         return f"Prefect runs are recorded on the local server: open http://127.0.0.1:4200 to watch them"
     _temporary = not _temporary_servers()     # not one started before (the tests' own): Prefect starts one
-    return ("No Prefect server is running, so this run uses a temporary one and will not stay in the UI. "
-            "Start `make server` in another terminal to watch orders in the Prefect UI.")
+    return ("No Prefect server is running, so this run uses a temporary one, with no UI to watch it live; it is "
+            "kept in Prefect's database. Start `make server` in another terminal to see it, and to watch the next "
+            "orders in the Prefect UI.")
 
 
 def settle_temporary_server(seconds: float = 2.0) -> None:
