@@ -138,6 +138,12 @@ class Delivery:
         return verify(self.path)
 
 
+def photos_by_name(order_id: int) -> dict:
+    """The order's photos by their name on the card (record.models.Photo rows)."""
+    with transaction() as session:
+        return {p.source_name: p for p in work.photos(session, order_id)}
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

@@ -8,18 +8,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from record import work
-from record.db import transaction
 from record.models import PhotoStatus
 from tasks.synthetic import write_card
-from tests.flowkit import Delivery, cli, cli_order
+from tests.flowkit import Delivery, cli, cli_order, photos_by_name
 
 GONE = "DSC_0003.dng"
-
-
-def _photos(order_id: int) -> dict:
-    with transaction() as session:
-        return {p.source_name: p for p in work.photos(session, order_id)}
 
 
 def test_a_file_gone_from_the_card_since_the_order_was_made_is_named_and_taken_once_back(home_on_server, tmp_path):
@@ -32,7 +25,7 @@ def test_a_file_gone_from_the_card_since_the_order_was_made_is_named_and_taken_o
     assert code == 0, ran
     package = Path(ran.strip().splitlines()[-1])
     assert Delivery(package).delivered_sources() == {"DSC_0001.dng", "DSC_0002.dng", "DSC_0004.dng"}
-    gone = _photos(order_id)[GONE]
+    gone = photos_by_name(order_id)[GONE]
     assert gone.status is PhotoStatus.REJECTED
     assert gone.reason == (f"{GONE}: on the card folder when order {order_id} was created, not there now. Put it "
                            f"back in {card} (copy it from the card again), then run the order again: the run takes "
@@ -42,7 +35,7 @@ def test_a_file_gone_from_the_card_since_the_order_was_made_is_named_and_taken_o
 
     code, again = cli("order", "run", str(order_id))         # still gone: nothing redone, still named
     assert code == 0 and Path(again.strip().splitlines()[-1]) == package
-    assert len([p for p in _photos(order_id).values() if p.source_name == GONE]) == 1
+    assert len([p for p in photos_by_name(order_id).values() if p.source_name == GONE]) == 1
 
     shutil.move(aside, card / GONE)                            # back: the next run takes it
     code, back = cli("order", "run", str(order_id))
@@ -50,7 +43,7 @@ def test_a_file_gone_from_the_card_since_the_order_was_made_is_named_and_taken_o
     assert Path(back.strip().splitlines()[-1]) == package
     assert Delivery(package).delivered_sources() == {"DSC_0001.dng", "DSC_0002.dng", GONE, "DSC_0004.dng"}
     assert Delivery(package).mismatches() == []
-    assert _photos(order_id)[GONE].status is PhotoStatus.DELIVERED
+    assert photos_by_name(order_id)[GONE].status is PhotoStatus.DELIVERED
 
 
 
@@ -69,7 +62,7 @@ def test_a_card_put_away_after_the_order_ran_is_not_needed_by_a_later_run(home_o
     assert revised == package.with_name("delivery-rev1")
     assert Delivery(revised).delivered_sources() == {"DSC_0001.dng", "DSC_0002.dng", "DSC_0003.dng"}
     assert Delivery(revised).mismatches() == []
-    assert all(p.status is PhotoStatus.DELIVERED for p in _photos(order_id).values())
+    assert all(p.status is PhotoStatus.DELIVERED for p in photos_by_name(order_id).values())
 
 
 def test_an_order_whose_card_is_not_there_at_its_first_run_says_so_and_reads_nothing(home_on_server, tmp_path):
@@ -80,7 +73,7 @@ def test_an_order_whose_card_is_not_there_at_its_first_run_says_so_and_reads_not
     assert code != 0, said
     assert f"order {order_id} cannot run: its card folder {card} is not there" in said
     assert "Put it back there" in said and "Traceback" not in said
-    assert _photos(order_id) == {}
+    assert photos_by_name(order_id) == {}
     shutil.move(tmp_path / "elsewhere", card)
     code, ran = cli("order", "run", str(order_id))
     assert code == 0, ran

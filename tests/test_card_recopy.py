@@ -18,7 +18,7 @@ from surfaces.actions.orders import create_order
 from tasks.ingest import copied_again
 from tests import cullkit as kit
 from tests.conftest import sample
-from tests.flowkit import Delivery, cli, cli_order
+from tests.flowkit import Delivery, cli, cli_order, photos_by_name
 
 BROKEN, STAND_IN = "DCIM/IMG_0003.CRW", "DCIM/IMG_0003.JPG"
 
@@ -28,11 +28,6 @@ def _copy(name: str, to: Path, *, keep: float = 1.0) -> Path:
     data = sample(name).read_bytes()
     to.write_bytes(data[:int(len(data) * keep)])
     return to
-
-
-def _photos(order_id: int) -> dict:
-    with transaction() as session:
-        return {p.source_name: p for p in work.photos(session, order_id)}
 
 
 def test_a_broken_copy_copied_again_joins_the_delivery_of_a_delivered_order_run_again(home_on_server, tmp_path):
@@ -46,7 +41,7 @@ def test_a_broken_copy_copied_again_joins_the_delivery_of_a_delivered_order_run_
     assert code == 0, ran
     first = Path(ran.strip().splitlines()[-1])
     assert Delivery(first).delivered_sources() == {"DCIM/DSC_0001.NEF", "DCIM/IMG_0002.CRW", STAND_IN}
-    refused = _photos(order_id)[BROKEN]
+    refused = photos_by_name(order_id)[BROKEN]
     assert refused.status is PhotoStatus.REJECTED
     status = cli("status", str(order_id))[1]
     assert f"{BROKEN}: not a readable RAW file" in status and "Re-copy it from the card" in status
@@ -61,7 +56,7 @@ def test_a_broken_copy_copied_again_joins_the_delivery_of_a_delivered_order_run_
     assert package == first                                          # the same delivery, made again whole
     assert Delivery(package).delivered_sources() == {"DCIM/DSC_0001.NEF", "DCIM/IMG_0002.CRW", BROKEN}
     assert Delivery(package).mismatches() == []
-    photo = _photos(order_id)[BROKEN]
+    photo = photos_by_name(order_id)[BROKEN]
     assert photo.id == refused.id and photo.status is PhotoStatus.DELIVERED and "readable" not in photo.reason
     assert photo.sha256 != refused.sha256 and photo.size_bytes == sample("canon_eos_d30.crw").stat().st_size
     with transaction() as session:
@@ -69,7 +64,7 @@ def test_a_broken_copy_copied_again_joins_the_delivery_of_a_delivered_order_run_
         history = [e.kind for e in work.events(session, order_id) if e.photo_id == photo.id and e.stage == INGEST]
     assert order.status is OrderStatus.DELIVERED and order.revisions == 0          # no client's revision
     assert history == [EventKind.REJECTED, EventKind.INGESTED]
-    stand_in = _photos(order_id)[STAND_IN]                          # the JPEG gave way to its RAW
+    stand_in = photos_by_name(order_id)[STAND_IN]                          # the JPEG gave way to its RAW
     assert stand_in.status is PhotoStatus.DUPLICATE and stand_in.duplicate_of == photo.id
     assert "stood in for the RAW" in stand_in.reason
     status = cli("status", str(order_id))[1]
@@ -86,7 +81,7 @@ def test_only_a_refused_file_copied_again_is_read_again(home_on_server, tmp_path
     from flows.ingest import ingest_flow
 
     ingest_flow(order_id, str(card))
-    assert {p.status for p in _photos(order_id).values()} == {PhotoStatus.REJECTED}
+    assert {p.status for p in photos_by_name(order_id).values()} == {PhotoStatus.REJECTED}
     later = time.time() + 5
     _copy("canon_eos_d30.crw", card / "a.CRW")                       # whole now: another size
     broken = (card / "b.CRW").read_bytes()                            # the same size, other bytes, written since
@@ -95,7 +90,7 @@ def test_only_a_refused_file_copied_again_is_read_again(home_on_server, tmp_path
     os.utime(card / "c.CRW", (later, later))                          # touched: the same bytes
     assert copied_again(order_id, card) == {"a.CRW", "b.CRW"}         # d.CRW: as refused, not read
     ingest_flow(order_id, str(card))
-    photos = _photos(order_id)
+    photos = photos_by_name(order_id)
     assert photos["a.CRW"].status is PhotoStatus.INGESTED
     assert photos["b.CRW"].status is PhotoStatus.REJECTED and photos["b.CRW"].sha256 != photos["d.CRW"].sha256
     assert copied_again(order_id, card) == set()

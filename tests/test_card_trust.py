@@ -20,7 +20,7 @@ from record.db import transaction
 from record.models import PhotoStatus, StageEvent, WorkItem
 from tasks.files import NotRegularFile, open_card_file
 from tasks.synthetic import DngMeta, render_scene, write_dng
-from tests.flowkit import Delivery, cli, sha256
+from tests.flowkit import Delivery, cli, photos_by_name, sha256
 
 LINKED_SECRET = "LINKED-SECRET-b7e1f04c"   # in files outside the card, reached only through links
 CARD_SECRET = "CARD-SECRET-5d2a9e83"       # in bad files on the card itself
@@ -90,11 +90,6 @@ def linked_order(prefect_api, linked_card, tmp_path_factory, request):
     get_settings.cache_clear()
 
 
-def _photos(order_id: int) -> dict:
-    with transaction() as session:
-        return {p.source_name: p for p in work.photos(session, order_id)}
-
-
 def test_only_the_cards_own_regular_files_are_delivered(linked_order):
     delivery = Delivery(linked_order["package"])
     assert delivery.delivered_sources() == {"IMG_0001.dng", "sub/IMG_0002.dng"}
@@ -107,7 +102,7 @@ def test_only_the_cards_own_regular_files_are_delivered(linked_order):
 
 
 def test_every_link_and_special_file_is_reported_by_name_and_not_followed(linked_order):
-    photos = _photos(linked_order["order_id"])
+    photos = photos_by_name(linked_order["order_id"])
     not_delivered = {n["source_name"]: n for n in Delivery(linked_order["package"]).manifest["not_delivered"]}
     for name in linked_order["links"]:
         photo = photos[name]
@@ -134,7 +129,7 @@ def test_no_linked_file_was_read_into_postline(linked_order):
 
 
 def test_no_secret_reaches_the_client_the_record_or_the_status(linked_order):
-    photos = _photos(linked_order["order_id"])
+    photos = photos_by_name(linked_order["order_id"])
     for name in ("notes.txt", "fake.dng", "fake.jpg", "fake.tif", "fake.nef"):
         assert photos[name].status is PhotoStatus.REJECTED and photos[name].reason.startswith(name), name
     everything = b""

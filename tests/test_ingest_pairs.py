@@ -13,14 +13,13 @@ from pathlib import Path
 import pytest
 
 from flows.ingest import ingest_flow
-from record import work
-from record.db import transaction
 from record.models import PhotoStatus
 from surfaces.actions.orders import create_order
 from surfaces.cli import main
 from tasks.ingest import by_shot
 from tests import cullkit as kit
 from tests.conftest import sample
+from tests.flowkit import photos_by_name
 
 
 def _copy(name: str, to: Path, *, keep: float = 1.0) -> Path:
@@ -66,13 +65,8 @@ def paired_order(paired_card, prefect_api, tmp_path_factory, request) -> int:
     get_settings.cache_clear()
 
 
-def _photos(order_id: int) -> dict:
-    with transaction() as session:
-        return {p.source_name: p for p in work.photos(session, order_id)}
-
-
 def test_each_shots_raw_is_worked_and_the_cameras_jpeg_of_it_set_aside(paired_order):
-    photos = _photos(paired_order)
+    photos = photos_by_name(paired_order)
     ids = {p.id: name for name, p in photos.items()}
     set_aside = {name: ids[p.duplicate_of] for name, p in photos.items() if p.status is PhotoStatus.DUPLICATE}
     assert set_aside == {"DCIM/100CANON/IMG_0001.JPG": "DCIM/100CANON/IMG_0001.CRW",
@@ -84,7 +78,7 @@ def test_each_shots_raw_is_worked_and_the_cameras_jpeg_of_it_set_aside(paired_or
 
 
 def test_a_jpeg_only_like_a_shots_is_worked_as_a_photo_of_its_own(paired_order):
-    photos = _photos(paired_order)
+    photos = photos_by_name(paired_order)
     in_line = {name for name, p in photos.items() if p.status is PhotoStatus.INGESTED}
     assert in_line == {"DCIM/100CANON/IMG_0001.CRW", "DCIM/100CANON/DSC_0002.NEF", "RAW/K_0003.KDC",
                        "A/DSC_0008.dng", "B/DSC_0008.dng",

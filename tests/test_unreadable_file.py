@@ -10,11 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from record import work
-from record.db import transaction
 from record.models import PhotoStatus
 from tasks.synthetic import write_card
-from tests.flowkit import Delivery, cli, cli_order
+from tests.flowkit import Delivery, cli, cli_order, photos_by_name
 
 LOCKED = "DSC_0002.dng"
 NOT_ROOT = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--"] if os.geteuid() == 0 else []
@@ -23,11 +21,6 @@ NOT_ROOT = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--"]
 def _run_as_a_user(*argv: str) -> subprocess.CompletedProcess:
     return subprocess.run([*NOT_ROOT, sys.executable, "-m", "surfaces.cli", *argv], capture_output=True, text=True,
                           env=dict(os.environ), cwd=Path(__file__).resolve().parents[1], timeout=900)
-
-
-def _photos(order_id: int) -> dict:
-    with transaction() as session:
-        return {p.source_name: p for p in work.photos(session, order_id)}
 
 
 def test_a_file_postline_may_not_read_is_named_and_the_rest_is_delivered(home_on_server, tmp_path):
@@ -40,7 +33,7 @@ def test_a_file_postline_may_not_read_is_named_and_the_rest_is_delivered(home_on
         assert "Traceback" not in ran.stderr
         package = Path(ran.stdout.strip().splitlines()[-1])
         assert Delivery(package).delivered_sources() == {"DSC_0001.dng", "DSC_0003.dng", "DSC_0004.dng"}
-        locked = _photos(order_id)[LOCKED]
+        locked = photos_by_name(order_id)[LOCKED]
         assert locked.status is PhotoStatus.REJECTED
         assert locked.reason.startswith(f"{LOCKED}: cannot be read: permission denied")
         assert "the user running postline" in locked.reason and "`chmod a+r`" in locked.reason
@@ -50,11 +43,11 @@ def test_a_file_postline_may_not_read_is_named_and_the_rest_is_delivered(home_on
 
         again = _run_as_a_user("order", "run", str(order_id))   # still locked: refused again, nothing else redone
         assert again.returncode == 0 and Path(again.stdout.strip().splitlines()[-1]) == package
-        assert _photos(order_id)[LOCKED].status is PhotoStatus.REJECTED
+        assert photos_by_name(order_id)[LOCKED].status is PhotoStatus.REJECTED
     finally:
         (card / LOCKED).chmod(0o644)
     code, fixed = cli("order", "run", str(order_id))          # readable now: the next run takes it
     assert code == 0, fixed
     assert Delivery(Path(fixed.strip().splitlines()[-1])).delivered_sources() == {
         "DSC_0001.dng", LOCKED, "DSC_0003.dng", "DSC_0004.dng"}
-    assert _photos(order_id)[LOCKED].status is PhotoStatus.DELIVERED
+    assert photos_by_name(order_id)[LOCKED].status is PhotoStatus.DELIVERED
