@@ -23,6 +23,17 @@ def previous_item(session: Session, photo_id: int, stage: str, round: int) -> Wo
     ).first()
 
 
+def _finished_before(session: Session, photo: Photo, stage: str) -> str | None:
+    """The photo's finished file (record.work.finished_output) when a stage before ``stage`` made it, else its
+    original: where a stage the photo skipped starts from (a photo delivered graded only, the client asking for a
+    change to it after delivery)."""
+    keys = [spec.key for spec in work.order_line(session, photo.order_id).stages]
+    finished = work.finished_output(session, photo.id, keys) if stage in keys else None
+    if finished is not None and finished.output_path and keys.index(finished.stage) < keys.index(stage):
+        return finished.output_path
+    return photo.original_path
+
+
 def _handed_back(session: Session, item: WorkItem) -> bool:
     """Whether ``item`` is a person's finished work at a stage people work (manual or assisted)."""
     if item.status is not WorkStatus.SUBMITTED or not item.output_path or item.claimed_by in (None, work.AUTO_WORKER):
@@ -55,10 +66,11 @@ def new_round(session: Session, photo: Photo, *, stage: str, round: int, actor: 
     """Queue ``photo`` in ``stage`` as round ``round``; ``reason`` says why, on the new item. A stage people work
     starts from the last hand-back of it (what QC or the client saw: the retoucher fixes what was asked, not the
     whole retouch again; :func:`stage_start` finds what the stage started from, to start over); an automatic
-    stage from what it started from last time; else the original."""
+    stage from what it started from last time. A stage the photo never went through: from its finished file when
+    that was made before the stage (the graded file of a photo the client did not pick), else the original."""
     earlier = previous_item(session, photo.id, stage, round)
     if earlier is None:
-        source = photo.original_path
+        source = _finished_before(session, photo, stage)
     elif _handed_back(session, earlier):
         source = earlier.output_path
     else:

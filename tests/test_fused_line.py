@@ -71,6 +71,12 @@ def _start(order_id: int) -> tuple[threading.Thread, dict]:
     return runner, result
 
 
+def _start_and_join(order_id: int) -> str:
+    runner, result = _start(order_id)
+    runner.join(timeout=300)
+    return result["zip"]
+
+
 def _waiting_on(order_id: int, stage: str, runner: threading.Thread, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     with get_client(sync_client=True) as client:
@@ -200,6 +206,21 @@ def test_with_the_clients_selection_grading_runs_alone_and_only_favourites_run_o
     assert submitted == {"cull_grade": 3, "liquify_skin": 1, "fine_retouch": 1, "design_layout": 1}
     assert [_files(order_id, stage) for stage in STAGES] == [
         {"master": 3}, {"preview": 1}, {"preview": 1}, {"master": 1}]
+
+    # after delivery the client asks for a change to a photo delivered graded only: it is retouched from its graded
+    # master (not its RAW, which the pass cannot read as a working file: it failed and left the delivery)
+    from surfaces.actions.client import request_changes
+
+    request_changes(order_id, changes=[("DSC_0002.dng", "a little brighter")], client="Chosen")
+    revised = Delivery(Path(_start_and_join(order_id)))
+    assert revised.mismatches() == [] and revised.delivered_sources() == set(photos)
+    with transaction() as session:
+        again = work.finished_output(session, photos["DSC_0002.dng"].id, list(STAGES))
+        [redo] = [i for i in work.items_in(session, order_id, "liquify_skin", WorkStatus.SUBMITTED) if i.round == 2]
+        assert {p.status for p in work.photos(session, order_id)} == {PhotoStatus.DELIVERED}
+    assert (again.stage, again.round) == ("design_layout", 2)
+    assert redo.input_path == graded["DSC_0002.dng"].output_path
+    assert revised.entry("DSC_0002.dng", "full")["master_sha256"] == again.output_sha256
 
 
 def test_graded_photos_reach_a_retoucher_while_the_rest_are_still_grading(line_file, tmp_path, monkeypatch):

@@ -179,6 +179,8 @@ def test_an_order_waits_for_the_clients_selection_and_retouches_only_the_favouri
         from record.selection import client_notes
 
         assert [(i.round, client_notes(session, redo)[i.id]) for i in redo] == [(2, "client revision 1: crop tighter")]
+        graded = work.final_output(session, photos[graded_only].id, "cull_grade")     # retouched from its graded
+        assert redo[0].input_path == graded.output_path != photos[graded_only].original_path   # file, not its RAW
 
 
 # --- an order waiting for its client, without a run (the gallery records the selection directly) ----------------
