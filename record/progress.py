@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from sqlalchemy import literal_column
 from sqlmodel import Session, col, func, select
 
 from record.models import EventKind, Photo, StageEvent, WorkItem, WorkStatus
@@ -26,10 +27,11 @@ class StageNow:
 
 def stages_now(session: Session, order_id: int, stages: list[str]) -> list[StageNow]:
     """``stages`` in the order given (then any other with open work), each as it is now for ``order_id``."""
+    rework = WorkItem.round > literal_column("1")     # one literal: PostgreSQL groups by the very expression it selects
     rows = session.exec(
-        select(WorkItem.stage, WorkItem.status, WorkItem.claimed_by, WorkItem.round > 1, func.count())
+        select(WorkItem.stage, WorkItem.status, WorkItem.claimed_by, rework, func.count())
         .where(WorkItem.order_id == order_id, col(WorkItem.status).in_([WorkStatus.QUEUED, WorkStatus.CLAIMED]))
-        .group_by(WorkItem.stage, WorkItem.status, WorkItem.claimed_by, WorkItem.round > 1)
+        .group_by(WorkItem.stage, WorkItem.status, WorkItem.claimed_by, rework)
     ).all()
     found = {key: StageNow(key) for key in stages}
     for stage, status, person, rework, n in rows:

@@ -631,3 +631,22 @@ def test_claims_stop_when_the_claim_statement_no_longer_matches_the_table_of_mov
         item = session.get(WorkItem, first)
         assert item.status is WorkStatus.QUEUED and item.claimed_by is None
         assert claimed_events(session, first) == []
+
+
+def test_an_orders_stages_now_count_waiting_held_and_rework_on_either_record(record):
+    """What the order run's progress artifact shows (record.progress.stages_now): on PostgreSQL its GROUP BY on
+    'round > 1' was refused (two bound parameters for one expression), so the artifact was never published."""
+    from record import progress
+
+    with transaction() as session:
+        order = make_order(session)
+        add_people(session, "ana")
+        ids = make_items(session, order, 3)
+        rework = session.get(WorkItem, ids[2])
+        rework.round = 2
+        session.add(rework)
+    queue.pull(person="ana", stages=[SKIN])
+    with transaction() as session:
+        [skin, fine] = progress.stages_now(session, order.id, [SKIN, FINE])
+    assert (skin.stage, skin.waiting, skin.worked, skin.rework, dict(skin.holders)) == (SKIN, 2, 1, 1, {"ana": 1})
+    assert (fine.waiting, fine.worked, fine.rework) == (0, 0, 0)
