@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field, model_validator
 from sqlmodel import Session, col, select
 
 from config.line import Line
+from config.text import Note
 from qc import cull
 from qc.gates import DecisionError, Gate, approve_all_or_list, listing_problems, pictures, register
 from record import cull as cull_record
@@ -36,7 +37,7 @@ class CullReason(StrEnum):
 class CulledPhoto(BaseModel):
     photo: str = Field(description="The photo's file name as on the card")
     reason: CullReason = Field(description="Why it is left out")
-    note: str = Field("", max_length=500)
+    note: Note = Field("", max_length=500)
 
 
 class OriginalsDecision(RunInput):

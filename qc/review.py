@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from sqlmodel import Session
 
 from config.line import Line
+from config.text import Note
 from qc.gates import DecisionError, Gate, approve_all_or_list, listing_problems, pictures, register, shown
 from record import marks, rounds, work
 from record.db import transaction
@@ -101,7 +102,7 @@ class PhotoRejection(BaseModel):
     photo: str = Field(description="The photo's file name as on the card, e.g. DSC_0003.dng")
     reason: ReviewReason = Field(description="What is wrong")
     send_back_to: str = Field(description="Stage key to redo it, e.g. liquify_skin (see `postline queue stages`)")
-    note: str = Field("", max_length=500, description="What the retoucher should fix")
+    note: Note = Field("", max_length=500, description="What the retoucher should fix")
     region: Region | None = Field(None, description="Where on the photo (optional): drawn for the retoucher, "
                                                     "written as a mask beside the working file they pull")
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, model_validator
 from sqlmodel import Session
 
 from config.line import Line
+from config.text import Note
 from qc.gates import DecisionError, Gate, approve_all_or_list, listing_problems, register
 from record import black_and_white, selection, work
 from record.models import CLIENT_SELECTION
@@ -27,7 +28,7 @@ class Favourite(BaseModel):
     photo: str = Field(description="The photo's file name as on the card")
     album: bool = Field(False, description="Also in the album")
     black_and_white: bool = Field(False, description="Also in black and white")
-    note: str = Field("", max_length=MAX_NOTE, description="What the client asks the retoucher for")
+    note: Note = Field("", max_length=MAX_NOTE, description="What the client asks the retoucher for")
 
 
 class SelectionDecision(RunInput):

@@ -22,7 +22,9 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from config.settings import get_settings
+from config.text import cleaned
 from qc.gates import DecisionError
+from qc.selection import MAX_NOTE
 from record import links
 from record.models import ClientLink, LinkPurpose
 from surfaces.actions import client as actions
@@ -127,8 +129,17 @@ async def _rows(request: Request) -> dict[str, dict]:
         rows[str(form[f"photo-{index}"])] = {"favourite": f"fav-{index}" in form, "album": f"album-{index}" in form,
                                              "black_and_white": f"bw-{index}" in form,
                                              "change": f"change-{index}" in form,
-                                             "note": str(form.get(f"note-{index}", "")).strip()[:1000]}
+                                             "note": cleaned(form.get(f"note-{index}", ""))}
     return rows
+
+
+def _check_notes(rows: dict[str, dict]) -> None:
+    """A note longer than the page's box takes is refused, not cut (a client's request must reach the retoucher
+    whole)."""
+    long = [name for name, row in rows.items() if len(row["note"]) > MAX_NOTE]
+    if long:
+        raise DecisionError(f"Your note on {', '.join(long)} is longer than {MAX_NOTE} characters: nothing was sent. "
+                            "Shorten it and send again.")
 
 
 def _favourites(rows: dict[str, dict]) -> list[dict]:
@@ -149,6 +160,7 @@ async def send_selection(request: Request, token: Token) -> Response:
     rows = await _rows(request)
     view = await run_in_threadpool(actions.gallery, link.order_id)
     try:
+        _check_notes(rows)
         if view.mode is not actions.GalleryMode.SELECTING:
             raise DecisionError("Your selection was sent already (or there is nothing to choose now): this one was "
                                 "not sent. What we have is below.")
@@ -172,6 +184,7 @@ async def send_changes(request: Request, token: Token) -> Response:
     changes = [(name, row["note"]) for name, row in rows.items() if row["change"]]
     grey = [name for name, row in rows.items() if row["black_and_white"]]
     try:
+        _check_notes(rows)
         if view.mode is not actions.GalleryMode.DELIVERED:
             raise DecisionError("Changes can be asked for once your photos are delivered: nothing was sent.")
         if not set(rows) <= {p.name for p in view.photos}:

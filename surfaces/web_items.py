@@ -17,6 +17,7 @@ from starlette.requests import ClientDisconnect
 
 from config.errors import Forbidden, NotFound, Refused, Retryable
 from config.settings import get_settings
+from config.text import cleaned
 from qc.results import ResultRefused
 from record import marks, queue, selection
 from record.db import transaction
@@ -102,7 +103,7 @@ def preview(item_id: RecordId, which: Literal["before", "after"], person: ImageV
 
 @router.post("/release")
 async def release(item_id: RecordId, posted: Form) -> Response:
-    reason = str(posted.form.get("reason", "")).strip()[:300] or None
+    reason = cleaned(posted.form.get("reason", ""))[:300] or None
 
     def do() -> None:
         load(item_id, posted.person, work=True)

@@ -348,3 +348,31 @@ def test_a_client_who_sends_before_every_photo_is_graded_chooses_among_the_late_
     assert {names[i]: pick for i, pick in picks.items()} == {
         "IMG_0001.dng": (False, False), "IMG_0002.dng": (True, True), "IMG_0003.dng": (False, False),
         "IMG_0004.dng": (False, False)}
+
+
+def test_a_clients_note_is_kept_without_control_characters_and_a_note_too_long_is_refused_whole(studio, monkeypatch):
+    """A note pasted with a NUL (PostgreSQL refuses it in a text column: the whole selection was lost), escape
+    codes or a bidi override is kept without them, its line breaks kept; one longer than the box is refused."""
+    order_id = awaiting_order(studio)
+    with served(create_app()) as base:
+        monkeypatch.setenv("POSTLINE_PUBLIC_URL", base)
+        url = cli("gallery", str(order_id))[1].strip().splitlines()[-1]
+        client = httpx.Client(timeout=60)
+        rows = gallery_rows(client.get(url).text)
+        form = {f"photo-{i}": n for n, i in rows.items()} | {f"fav-{rows['IMG_0002.dng']}": "1"}
+        refused = client.post(f"{url}/selection", data=form | {f"note-{rows['IMG_0002.dng']}": "x" * 1001})
+        assert refused.status_code == 422 and "Your note on IMG_0002.dng is longer than 1000 characters" in refused.text
+        typed = "warmer\x00 skin\r\nand \x1b[2Jno \u202egnirts\u202c cast, ça va"
+        sent = client.post(f"{url}/selection", data=form | {f"note-{rows['IMG_0002.dng']}": typed}, follow_redirects=True)
+        assert sent.status_code == 200 and "we have your selection" in sent.text
+    with transaction() as session:
+        notes = {p.note for p in session.exec(select(ClientPick)).all() if p.favourite}
+    assert notes == {"warmer skin\nand [2Jno gnirts cast, ça va"}
+
+
+def test_a_leads_note_in_a_decision_is_kept_without_control_characters():
+    from qc.review import PhotoRejection, ReviewReason
+
+    rejection = PhotoRejection(photo="DSC_0001.dng", reason=ReviewReason.OTHER, send_back_to="fine_retouch",
+                               note="\u202especk\x00 on the\tcollar ")
+    assert rejection.note == "speck on the\tcollar"
