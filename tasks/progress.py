@@ -80,6 +80,11 @@ def next_step(order: Order, line: Line, waiting: int | None = None) -> str:
         return f"Nothing: delivered (`postline status {oid}`)."
     if order.status is OrderStatus.FAILED:
         return f"The run stopped: `postline status {oid}` says why; `postline order run {oid}` carries on."
+    if order.status is OrderStatus.REVISION:
+        return (f"The client asked for changes: `postline order run {oid}` works them and makes the revised "
+                "delivery.")
+    if order.status is OrderStatus.CREATED:
+        return f"Run it: `postline order run {oid}`."
     return "Nothing: postline's own workers are on it."
 
 

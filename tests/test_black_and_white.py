@@ -305,6 +305,12 @@ def test_a_culled_photo_is_refused_and_an_order_not_delivered_has_it_next(studio
     code, out = cli("order", "bw", str(order_id), "IMG_0001.dng", "IMG_0002.dng")
     assert code == 2 and "IMG_0002.dng was culled in the review of the originals: it is not delivered" in out
     assert "Nothing was changed" in out
+    with transaction() as session:
+        photo = next(p for p in work.photos(session, order_id) if p.source_name == "IMG_0003.dng")
+        moves.move_photo(session, photo, PhotoStatus.FAILED, stage="cull_grade", actor="postline-auto",
+                         reason="not a readable RAW file")
+    code, out = cli("order", "bw", str(order_id), "IMG_0003.dng")
+    assert code == 2 and "IMG_0003.dng failed in the line (`postline order retry` puts it back" in out
     code, out = cli("order", "bw", str(order_id), "IMG_0001.dng")
     assert code == 0 and f"Its next delivery has the change (`postline status {order_id}`" in out
     assert "postline deliver" not in out

@@ -74,6 +74,10 @@ def test_client_revision_round_redoes_the_named_photo_and_is_counted(line_file, 
     assert main(["order", "revise", str(order_id), "--photo", "DSC_0003.dng:fine_retouch:less contrast please"]) == 0
     with transaction() as session:
         assert work.get_order(session, order_id).status is OrderStatus.REVISION
+    capsys.readouterr()
+    assert main(["status", str(order_id)]) == 0
+    assert (f"Next: The client asked for changes: `postline order run {order_id}` works them and makes the revised "
+            "delivery.") in capsys.readouterr().out
     second = Path(order_flow(order_id))
 
     assert (first.name, second.name) == ("delivery", "delivery-rev1") and second.parent == first.parent

@@ -31,7 +31,9 @@ class Asked:
 
 
 NOT_DELIVERED = {PhotoStatus.CULLED: "was culled in the review of the originals",
-                 PhotoStatus.CHART: "is the colour chart frame the session was calibrated on"}
+                 PhotoStatus.CHART: "is the colour chart frame the session was calibrated on",
+                 PhotoStatus.FAILED: "failed in the line (`postline order retry` puts it back once its cause is "
+                                     "fixed; ask for it in black and white then)"}
 
 
 def asked(order_id: int, *, add: tuple[str, ...] = (), remove: tuple[str, ...] = (), actor: str = "studio") -> Asked:

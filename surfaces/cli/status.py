@@ -45,6 +45,8 @@ def print_order(order_id: int, *, brief: bool = False, every_file: bool = False)
     if order.waiting_on or order.status is OrderStatus.RUNNING:
         print(f"Waiting on: {shown(waiting_title(found.line, order.waiting_on))}")
         print(f"Next: {next_step(order, found.line)}")
+    elif order.status is not OrderStatus.DELIVERED:      # created, revision asked for, stopped: what to run
+        print(f"Next: {next_step(order, found.line)}")
     print(disk_line(order))
     if cameras := clocks.summary(order.id, list(found.cameras)):
         print(f"Cameras: {shown(cameras)}")
