@@ -21,7 +21,12 @@ def worked(session: Session, order_id: int) -> dict[int, list[dict]]:
                                  col(StageEvent.photo_id).is_not(None))
         .order_by(StageEvent.id)).all()
     out: dict[int, list[dict]] = {}
+    seen = set()
     for event in events:
+        once = (event.photo_id, event.stage, event.round, event.kind)
+        if once in seen:        # a gate's pass moves its item and its photo: two events, one thing that happened
+            continue
+        seen.add(once)
         out.setdefault(event.photo_id, []).append({
             "stage": event.stage, "round": event.round, "event": event.kind.value, "by": event.actor,
             "at": event.at.isoformat() if event.at else None})
