@@ -32,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 
 from config.errors import PostlineError
 from config.settings import get_settings
-from record.links import LinkRefused
+from record.links import UNKNOWN, LinkRefused
 from surfaces import web_client, web_errors, web_items, web_lead, web_originals, web_qc, web_queues, web_signin
 from surfaces import web_views as views
 from surfaces.web_deps import SignInFirst, Web, page, to, who
@@ -55,7 +55,13 @@ def create_app(*, settings: WebSettings | None = None, clock: Callable[[], float
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     def error_page(request: Request, status: int, message: str) -> Response:
-        """An error page that does not need the record (it also answers when the record is what failed)."""
+        """An error page that does not need the record (it also answers when the record is what failed). A client's
+        address that is not one (cut short, changed, asked the wrong way) gets the client's page, as a link that
+        does not open does: not the staff's, with its queues and sign-in."""
+        if web_client.for_clients(request) and status < 500:
+            if request.url.path.endswith(".jpg"):
+                return Response(status_code=status)
+            return web_client.client_page(request, "client_refused.html", status, message=UNKNOWN)
         title = "Something went wrong" if status >= 500 else "No such page" if status == 404 else "Not possible"
         return templates.TemplateResponse(request, "error.html", {"csrf": "", "person": None, "note": None,
                                                                   "message": message, "title": title},

@@ -153,3 +153,16 @@ def test_a_preview_link_shows_one_photo_its_raw_original_before_any_retouch(deli
         assert picture.width > picture.height and max(picture.size) <= 900      # the D1's landscape frame, web size
         assert np.asarray(picture.convert("L"), np.float32).std() > 10          # a picture, not a blank
         assert client.get(made.url.replace("/p/", "/d/")).status_code == 404   # signed for a preview only
+
+
+def test_a_client_address_that_is_not_one_gets_the_clients_page_not_the_staffs(home):
+    from fastapi.testclient import TestClient
+
+    client = TestClient(create_app())
+    for path in ("/g/short", "/d/" + "x" * 500, "/p/abc%C3%A9", "/g/abc/selection"):
+        page = client.get(path)
+        assert page.status_code in (404, 405), path
+        assert "This link does not open" in page.text and "incomplete or was changed" in page.text, path
+        assert "queues" not in page.text and "/signin" not in page.text, path          # no staff's page around it
+    picture = client.get("/g/abc/photos/abc.jpg")
+    assert picture.status_code == 404 and picture.content == b""
