@@ -76,3 +76,16 @@ def test_an_unwritable_html_path_is_a_clear_error(home, tmp_path, capsys):
     assert main(["report", "--html", str(tmp_path / "no" / "such" / "folder" / "r.html")]) == 2
     err = capsys.readouterr().err
     assert "r.html: cannot write the HTML report" in err and "No such file or directory" in err
+
+
+def test_a_stacked_chart_with_an_empty_side_is_drawn():
+    """Every delivered order within the promise leaves the turnaround chart's 'over the promise' bars empty: the
+    page was not written (max() of nothing). A bar's height is its own traces' sum at its x."""
+    import plotly.graph_objects as go
+
+    from surfaces.cli.report_html import _layout
+
+    empty_side = go.Figure([go.Bar(name="within", x=[0, 1], y=[3, 9]), go.Bar(name="over", x=[], y=[])])
+    assert _layout(empty_side, "t", "x", "y", barmode="stack").layout.yaxis.dtick == 2          # top 9
+    apart = go.Figure([go.Bar(x=[1], y=[30]), go.Bar(x=[2], y=[40])])                         # not 70 high
+    assert _layout(apart, "t", "x", "y", barmode="stack").layout.yaxis.dtick == 8

@@ -38,9 +38,12 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, *, counts: bool = True, 
         fig.update_xaxes(type="category")
     if counts:                      # whole numbers, about five ticks
         top = max((max(list(trace.y or [0]) or [0]) for trace in fig.data if trace.y is not None), default=0)
-        if fig.layout.barmode == "stack":
-            top = max(sum(values) for values in zip(*(list(tr.y) for tr in fig.data if tr.y is not None))) \
-                if any(tr.y is not None for tr in fig.data) else top
+        if fig.layout.barmode == "stack":      # each bar's height: its traces' values at its x, summed
+            heights: dict = {}
+            for trace in fig.data:
+                for at, value in zip(list(trace.x or []), list(trace.y or [])):
+                    heights[at] = heights.get(at, 0) + (value or 0)
+            top = max(heights.values(), default=top)
         fig.update_yaxes(tickformat="d", dtick=max(1, math.ceil(top / 5)))
     fig.update_yaxes(rangemode="tozero")
     return fig
