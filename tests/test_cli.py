@@ -63,7 +63,7 @@ def test_running_an_unknown_order_says_so(home, capsys):
 def test_report_on_an_empty_record(home, capsys):
     assert main(["report", "--since", "2026-01-01"]) == 0
     out = capsys.readouterr().out
-    assert "Cull & grade" in out and "people photos/touch h" in out and "Late against the due date: none." in out
+    assert "Cull & grade" in out and "people passes/touch h" in out and "Late against the due date: none." in out
 
 
 @pytest.mark.parametrize("waiting_on, waiting, command", [

@@ -92,12 +92,12 @@ def test_throughput_people_per_touch_hour_machines_apart_and_per_calendar_day(re
     s = rows(report(record_url, line))
     cg, ls = s["cull_grade"], s["liquify_skin"]
     # Grading is the automatic worker's: no photos per hour (no 54,545/h); its machine seconds instead.
-    assert cg["people_photos_per_touch_hour"] is None and cg["people_passes"] == 0
+    assert cg["people_passes_per_touch_hour"] is None and cg["people_passes"] == 0
     # Machine seconds 2, 3, 4, 5, 3, 6, 1, 1, 1, 1 -> ordered 1,1,1,1,2,3,3,4,5,6: median = rank ceil(5) = 2,
     # p90 = rank ceil(9) = 5.
     assert (cg["machine_passes"], cg["machine_seconds_median"], cg["machine_seconds_p90"]) == (10, 2.0, 5.0)
     # Skin: 1800 + 1200 + 3600 + 1800 + 2400 + 3600 + 3600 = 18000 s = 5 h of touch time for 7 passes: 1.4/h.
-    assert (ls["people_passes"], ls["people_touch_hours"], ls["people_photos_per_touch_hour"]) == (7, 5.0, 1.4)
+    assert (ls["people_passes"], ls["people_touch_hours"], ls["people_passes_per_touch_hour"]) == (7, 5.0, 1.4)
     # Touch times ordered 1200, 1800, 1800, 2400, 3600, 3600, 3600: median rank 4 = 2400, p90 rank ceil(6.3) = 7.
     assert (ls["touch_seconds_median"], ls["touch_seconds_p90"]) == (2400.0, 3600.0)
     # Per calendar day: 9 / 31 and 5 / 31 photos finished.

@@ -115,7 +115,7 @@ class StageRow:
             "sent_back_photos": self.sent_back, "rejections": self.rejections, "held_photos": self.held,
             "failed_photos": self.failed, "wip_items": self.wip,
             "people_passes": self.people_passes, "people_touch_hours": round(self.people_seconds / 3600, 4),
-            "people_photos_per_touch_hour": _r(self.people_per_hour),
+            "people_passes_per_touch_hour": _r(self.people_per_hour),
             "machine_passes": self.machine_passes, "machine_seconds_median": _r(self.machine.median),
             "machine_seconds_p90": _r(self.machine.p90),
             "photos_per_calendar_day": _r(self.per_day),

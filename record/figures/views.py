@@ -93,7 +93,7 @@ def stage_views(rep: Report) -> list[View]:
             "sent back: photos QC sent back with the stage blamed (on the gate's row, all it sent back); "
             "per day: photos finished per calendar day"),
         View("Time (people: touch time, claim to hand-back; the automatic worker: machine time)", (
-            stage, Column("people photos/touch h", lambda r: r.people_per_hour, lambda v: number(v, 1)),
+            stage, Column("people passes/touch h", lambda r: r.people_per_hour, lambda v: number(v, 1)),
             Column("touch median", lambda r: r.touch.median, duration),
             Column("touch p90", lambda r: r.touch.p90, duration),
             Column("machine median", lambda r: r.machine.median, duration),
@@ -121,7 +121,8 @@ def reason_view(rep: Report) -> View:
                   sorted(rep.rework.by_reason.items(), key=lambda kv: -kv[1]) if s == stage]
     rate = (lambda i: i[2] / i[3] if i[3] else None)
     note = (f"a rejection with several reasons counts once for its stage and once under each reason: "
-            f"{rep.rework.total_rejections} rejections carry {rep.rework.total_reasons} reasons")
+            f"{_many(rep.rework.total_rejections, 'rejection')} "
+            f"{'carries' if rep.rework.total_rejections == 1 else 'carry'} {_many(rep.rework.total_reasons, 'reason')}")
     return View("QC rejections by stage blamed and reason", (
         Column("stage blamed", lambda i: rep.title(i[0])), Column("reason", lambda i: i[1]),
         Column("rejections", lambda i: i[2]), Column("per photo finished there", rate, pct)), items, note)
@@ -151,7 +152,7 @@ def order_view(rep: Report) -> View:
         Column("order", lambda o: o.order_id), Column("client", lambda o: o.client), Column("shoot", lambda o: o.shoot),
         Column("came in", lambda o: o.came_in), Column("delivered", lambda o: o.delivered),
         Column("due", lambda o: o.due), Column("working days", lambda o: o.working_days),
-        Column("late vs due", lambda o: o.late_days, lambda v: "-" if v is None else f"{v} d late"),
+        Column("late vs due", lambda o: o.late_days, lambda v: "-" if v is None else f"{v} working d late"),
         Column("over promise", lambda o: o.working_days > promise, lambda v: "yes" if v else "no"),
         Column("revision rounds", lambda o: o.revisions), Column("rolled yield", rolled, pct)), rep.delivered)
 
@@ -207,8 +208,8 @@ def summary_lines(rep: Report) -> list[str]:
     lines.append(f"Late against the due date: {late or 'none'}.")
     lines.append(f"Over the {rep.promise_days}-working-day promise: {over or 'none'}.")
     if rep.revision_rounds is not None:
-        lines.append(f"Client revision rounds: {rep.revision_rounds:.2f} per delivered order ({len(rep.delivered)} "
-                     f"orders; target <= {rep.revision_target:g}).")
+        lines.append(f"Client revision rounds: {rep.revision_rounds:.2f} per delivered order "
+                     f"({_many(len(rep.delivered), 'order')}; target <= {rep.revision_target:g}).")
     missing = [o for o in rep.forecast.orders if o.will_miss]
     if missing:
         lines.append("Forecast to miss their due date: " + ", ".join(
@@ -227,3 +228,8 @@ def merged_stage_view(rep: Report) -> View:
     parts = stage_views(rep)
     columns = [parts[0].columns[0]] + [c for view in parts for c in view.columns[1:]]
     return View("Stages", tuple(columns), rep.stages)
+
+
+def _many(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural when ``n`` is not 1: "1 order", "3 orders"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
