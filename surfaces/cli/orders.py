@@ -62,9 +62,10 @@ def run_order(order_id: int, *, wait: bool = False) -> str:
     if not wait:
         orders.ensure_free(order_id)      # refused before any warning about this run
     if orders.waits_for_people(order_id) and not os.environ.get("PREFECT_API_URL"):
-        print("warning: this line waits for people, and their hand-backs and decisions can only wake this run "
-              "through a Prefect server they reach too: stop this, start `make server`, and run it again.",
-              file=sys.stderr)
+        print("note: this line waits for people. Their hand-backs and decisions reach this run through Prefect's "
+              "database on this machine (each command starts its own temporary server on it), not from other "
+              "machines, and nobody can watch the run in the Prefect UI: for that, stop this, start `make server`, "
+              "and run it again.", file=sys.stderr)
     with progress_of(order_id):
         return orders.run(order_id, wait=wait)
 
