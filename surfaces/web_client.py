@@ -119,6 +119,10 @@ def gallery_photo(request: Request, token: Token, photo_id: RecordId) -> Respons
                         headers={"Cache-Control": "private, max-age=3600"})
 
 
+SENT_ALREADY = ("Your selection was sent already (or there is nothing to choose now): this one was not sent. What "
+                "we have is below.")
+
+
 async def _rows(request: Request) -> dict[str, dict]:
     """The gallery form's rows, by photo: each row names its photo (``photo-N``) and carries its ticks and note."""
     form = await request.form(max_files=0, max_fields=6 * MAX_PHOTOS + 10, max_part_size=64 * 1024)
@@ -162,8 +166,7 @@ async def send_selection(request: Request, token: Token) -> Response:
     try:
         _check_notes(rows)
         if view.mode is not actions.GalleryMode.SELECTING:
-            raise DecisionError("Your selection was sent already (or there is nothing to choose now): this one was "
-                                "not sent. What we have is below.")
+            raise DecisionError(SENT_ALREADY)
         if sorted(rows) != sorted(p.name for p in view.photos):
             raise DecisionError("The photos in this gallery changed since you opened it: nothing was sent. Look at "
                                 "them again below and send your selection once more.")
@@ -171,6 +174,9 @@ async def send_selection(request: Request, token: Token) -> Response:
                                                                  client=view.client))
     except (DecisionError, ValidationError) as exc:
         message = str(exc) if isinstance(exc, DecisionError) else "; ".join(e["msg"] for e in exc.errors())
+        now = await run_in_threadpool(actions.gallery, link.order_id)
+        if view.mode is actions.GalleryMode.SELECTING and now.mode is not actions.GalleryMode.SELECTING:
+            message = SENT_ALREADY       # another send (a second tab, a double click) was taken a moment before
         return await run_in_threadpool(lambda: gallery_page(request, token, link, status=422, error=message,
                                                             given=rows))
     return to(f"{request.url.path.removesuffix('/selection')}?sent=selection")

@@ -376,3 +376,29 @@ def test_a_leads_note_in_a_decision_is_kept_without_control_characters():
     rejection = PhotoRejection(photo="DSC_0001.dng", reason=ReviewReason.OTHER, send_back_to="fine_retouch",
                                note="\u202especk\x00 on the\tcollar ")
     assert rejection.note == "speck on the\tcollar"
+
+
+def test_two_sends_of_one_selection_at_once_the_second_is_told_it_was_sent_already(studio, monkeypatch):
+    """A double click, or a second tab: both sends pass the gallery's check before either is recorded; the one
+    recorded second is refused by the gate in the studio's words. The client reads the gallery's."""
+    from surfaces import web_client
+
+    order_id = awaiting_order(studio)
+    real = web_client.actions.submit_selection
+
+    def other_tab_first(order_id, **kwargs):  # noqa: ANN001, ANN202
+        real(order_id, **kwargs)              # the other send, recorded a moment before
+        return real(order_id, **kwargs)
+
+    monkeypatch.setattr(web_client.actions, "submit_selection", other_tab_first)
+    with served(create_app()) as base:
+        monkeypatch.setenv("POSTLINE_PUBLIC_URL", base)
+        url = cli("gallery", str(order_id))[1].strip().splitlines()[-1]
+        client = httpx.Client(timeout=60)
+        rows = gallery_rows(client.get(url).text)
+        form = {f"photo-{i}": n for n, i in rows.items()} | {f"fav-{rows['IMG_0001.dng']}": "1"}
+        second = client.post(f"{url}/selection", data=form)
+    assert second.status_code == 422 and "Your selection was sent already" in second.text
+    assert "no photo of this order is waiting" not in second.text
+    with transaction() as session:
+        assert [p.favourite for p in session.exec(select(ClientPick)).all()].count(True) == 1

@@ -322,7 +322,7 @@ def delivery_of(order_id: int) -> Download:
 
 def download_name(order_id: int, name: str) -> str:
     """The name a client's browser saves the download as: the client and the order before the package's ZIP
-    (``Anna_Ben-order-7-delivery.zip``)."""
+    (``Anna_&_Ben-order-7-delivery.zip``: the name as the client wrote it, made safe for a file name)."""
     with transaction() as session:
         client = work.get_order(session, order_id).client
     return f"{clean_name(client)}-order-{order_id}-{name}" if name.startswith("delivery") else name
