@@ -21,7 +21,7 @@ def print_order(order_id: int, *, brief: bool = False, every_file: bool = False)
     print(f"Order {order.id} · {shown(order.client)} · {order.shoot.value} · preset {shown(order.preset)} "
           f"v{order.preset_version} · due {order.due or '-'} · {order.status.value}")
     print("Photos: " + ", ".join(f"{n} {'in the line' if s is PhotoStatus.INGESTED else s.value}"
-                                 for s, n in sorted(found.counts.items())))
+                                 for s, n in sorted(found.counts.items()))
           + (f" · client revision rounds: {order.revisions}" if order.revisions else ""))
     if cal is not None:
         frame = "delivered (--deliver-chart)" if order.deliver_chart else "set aside, not delivered"
