@@ -214,24 +214,18 @@ def _broken(name: str, result: np.ndarray, working: Path, spec: QcGateSpec) -> l
 
 
 def check_result(result: Path, working: Path, *, allow_crop: bool = False,
-                 max_pixels: int = DEFAULT_MAX_PIXELS, spec: QcGateSpec | None = None,
-                 canvas: Path | None = None) -> ImageFacts:
+                 max_pixels: int = DEFAULT_MAX_PIXELS, spec: QcGateSpec | None = None) -> ImageFacts:
     """Check a retoucher's ``result`` against the ``working`` file they pulled: its header declares no more
     than ``max_pixels`` pixels, it has the same pixel dimensions (with ``allow_crop``: no larger on either side),
     keeps colour (RGB stays RGB), the bit depth (a 16-bit working file comes back 16-bit) and the colour profile
     (the same primaries) if the working file had one, is not byte-identical to it, decodes, and is not obviously
     broken where the working file was not (almost black or white, too many clipped pixels: the limits of the
     order's QC gate, ``spec``). Every check that the header can answer runs before a pixel is decoded. Returns
-    the result's facts, or raises :class:`ResultRefused` listing every problem. ``canvas``: the stage's start when
-    the working file is an earlier round's hand-back; the size is checked against it (a crop made in that round
-    may be undone by starting over)."""
+    the result's facts, or raises :class:`ResultRefused` listing every problem."""
     result, working = Path(result), Path(working)
     facts = image_facts(result, decode=False, max_pixels=max_pixels)
     try:
         base = image_facts(working, decode=False, max_pixels=None)
-        frame = "the working file"
-        if canvas is not None and allow_crop:
-            base, frame = image_facts(Path(canvas), decode=False, max_pixels=None), "the stage's start"
     except ResultRefused as exc:
         raise WorkingFileUnreadable(f"the working file {working} cannot be read ({exc}); tell the lead") from None
     problems = []
@@ -240,7 +234,7 @@ def check_result(result: Path, working: Path, *, allow_crop: bool = False,
         problems.append(f"{result.name} is {size} px but the working file is {base_size} px: this stage keeps the "
                         "canvas (no crop, resize or rotation); export at the original size")
     elif allow_crop and (facts.width > base.width or facts.height > base.height):
-        problems.append(f"{result.name} is {size} px, larger than {frame} ({base_size} px): a crop may "
+        problems.append(f"{result.name} is {size} px, larger than the working file ({base_size} px): a crop may "
                         "only remove pixels; export without enlarging")
     if base.channels >= 3 and facts.channels < 3:
         problems.append(f"{result.name} has {facts.channels} channel(s) but the working file is RGB: "

@@ -44,15 +44,15 @@ def _handed_back(session: Session, item: WorkItem) -> bool:
         return False
 
 
-def stage_start(session: Session, item: WorkItem) -> WorkItem | None:
-    """When ``item`` continues a person's hand-back of an earlier round of its stage (:func:`new_round`): the
-    earliest item of that chain, whose input is what the stage started from (the retoucher may start over from
-    it). None when the item starts from its stage's own input."""
-    start, current = None, item
-    while (earlier := previous_item(session, current.photo_id, current.stage, current.round)) is not None \
-            and earlier.output_path == current.input_path and _handed_back(session, earlier):
-        start = current = earlier
-    return start
+def last_hand_back(session: Session, item: WorkItem) -> WorkItem | None:
+    """The person's hand-back of ``item``'s stage in the round before, when ``item`` starts from what that round
+    started from (QC or the client sent the photo back to this stage): the retoucher may go on from it rather
+    than start over. None for a first round, an automatic stage, or a photo whose input changed upstream since
+    (sent back to an earlier stage first: that hand-back was made on another picture)."""
+    earlier = previous_item(session, item.photo_id, item.stage, item.round)
+    if earlier is None or earlier.input_path != item.input_path or not _handed_back(session, earlier):
+        return None
+    return earlier
 
 
 def pass_photo(session: Session, item: WorkItem, *, actor: str) -> None:
@@ -63,18 +63,12 @@ def pass_photo(session: Session, item: WorkItem, *, actor: str) -> None:
 
 
 def new_round(session: Session, photo: Photo, *, stage: str, round: int, actor: str, reason: str) -> WorkItem:
-    """Queue ``photo`` in ``stage`` as round ``round``; ``reason`` says why, on the new item. A stage people work
-    starts from the last hand-back of it (what QC or the client saw: the retoucher fixes what was asked, not the
-    whole retouch again; :func:`stage_start` finds what the stage started from, to start over); an automatic
-    stage from what it started from last time. A stage the photo never went through: from its finished file when
-    that was made before the stage (the graded file of a photo the client did not pick), else the original."""
+    """Queue ``photo`` in ``stage`` as round ``round``; ``reason`` says why, on the new item. From what that stage
+    started from last time (for a stage people work, :func:`last_hand_back` is their work of that round, to go on
+    from); a stage the photo never went through, from its finished file when that was made before the stage (the
+    graded file of a photo the client did not pick), else the original."""
     earlier = previous_item(session, photo.id, stage, round)
-    if earlier is None:
-        source = _finished_before(session, photo, stage)
-    elif _handed_back(session, earlier):
-        source = earlier.output_path
-    else:
-        source = earlier.input_path
+    source = earlier.input_path if earlier is not None else _finished_before(session, photo, stage)
     item = moves.enqueue(session, order_id=photo.order_id, photo_id=photo.id, stage=stage, round=round,
                          input_path=source, actor=actor)
     item.reason = reason

@@ -50,10 +50,10 @@ def item_page(request: Request, session: WebSession, item_id: int, *, status: in
         client_note = selection.client_notes(db, [item]).get(item.id)
         claimed_at = views.item_rows(db, [item])[0].claimed_at
         mine = views.can_work(db, item, person)
-    handed = actions.handed_back_by(item)
+    earlier = actions.earlier_hand_back(item)
     return page(request, "item.html", session, status=status, item=item, photo=photo, order=order, mine=mine,
-                handed_round=handed[0] if handed else None,
-                handed_by=("you" if handed and handed[1] == person.name else handed[1]) if handed else None,
+                handed_round=earlier.round if earlier else None,
+                handed_by=("you" if earlier.claimed_by == person.name else earlier.claimed_by) if earlier else None,
                 problems=problems or [], rework=note, marks=marked, client_note=client_note, claimed_at=claimed_at,
                 lease=queue.lease_expiry(item), max_mb=web(request).settings.max_upload_mb,
                 submitted=item.status is WorkStatus.SUBMITTED)
@@ -74,18 +74,19 @@ def download(item_id: RecordId, person: SignedIn) -> Response:
     return FileResponse(source, media_type=media, filename=views.download_name(item, photo, source))
 
 
-@router.get("/start")
-def download_start(item_id: RecordId, person: SignedIn) -> Response:
-    """What the stage started from, when the working file is an earlier round's hand-back (to start over)."""
+@router.get("/handed-back")
+def download_handed_back(item_id: RecordId, person: SignedIn) -> Response:
+    """For a photo sent back to the stage: the hand-back of the round before, to go on from."""
     item, photo, _ = load(item_id, person, work=True)
-    start = actions.continued_from(item)
-    if start is None:
-        raise NotFound(f"Item {item_id} starts from its stage's own input: download the working file.")
-    source = Path(start.input_path or "")
+    earlier = actions.earlier_hand_back(item)
+    if earlier is None:
+        raise NotFound(f"Item {item_id} has no earlier hand-back of its stage: download the working file.")
+    source = Path(earlier.output_path or "")
     if not source.is_file():
-        raise Refused(f"What the stage of item {item.id} started from is missing on the server; tell the lead.")
-    name = views.download_name(item, photo, source)
-    return FileResponse(source, media_type="image/tiff", filename=f"{Path(name).stem}-start{Path(name).suffix}")
+        raise Refused(f"The hand-back of round {earlier.round} of item {item.id}'s photo is missing on the server; "
+                      "tell the lead.")
+    name = Path(views.download_name(item, photo, source))
+    return FileResponse(source, media_type="image/tiff", filename=f"{name.stem}-handed-back{name.suffix}")
 
 
 @router.get("/{which}.jpg")

@@ -47,19 +47,21 @@ def mark_waiting(order_id: int, stage: str | None, flow_run_id: str | None) -> N
 @task(name="prepare-batch", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_only_retryable)
 def prepare_batch(order_id: int, stage: str, item_ids: list[int]) -> int:
     """Assisted stage: run the stage's operation on each queued photo; the result is what the retoucher
-    pulls. Content-keyed: a photo already prepared is not prepared again, nor one sent back to the stage (it goes
-    on from the retoucher's hand-back, prepared in its first round: record.rounds.new_round). A failure of the disk or the record
+    pulls. Content-keyed: a photo already prepared is not prepared again, nor one sent back to the stage (it starts
+    from what its earlier round was prepared to: record.rounds.new_round). A failure of the disk or the record
     stops the batch with a Retryable error (the photo stays queued, unprepared)."""
     line = line_of(order_id)
     spec = line.stage(stage)
     with transaction() as session:
         preset = Preset.model_validate_json(work.get_order(session, order_id).preset_json)
         items = work.items_by_id(session, item_ids)
-        continued = {item.id for item in items if rounds.stage_start(session, item) is not None}
+        again = {item.id for item in items        # sent back to the stage: its input was prepared in that round
+                 if (earlier := rounds.previous_item(session, item.photo_id, stage, item.round)) is not None
+                 and earlier.input_path == item.input_path}
     prepared = 0
     for item in items:
         target = work_path(order_id, stage, item.photo_id, item.round, "-prepared.tif")
-        if item.input_path == str(target) or item.id in continued:   # prepared, or a hand-back to go on from
+        if item.input_path == str(target) or item.id in again:      # prepared already
             continue
         try:
             OPERATIONS[spec.operation](Path(item.input_path), target,

@@ -1,7 +1,7 @@
-"""A photo QC sends back to a stage people work comes back to the retoucher as they left it: their last
-hand-back is the working file they pull (they fix what QC marked, not the whole retouch again), the stage's start
-is written beside it for starting over, and an assisted stage's preparation is not applied a second time. Real
-Prefect, real SQLite, real files, the order's flow run paused and resumed as a lead and a retoucher would."""
+"""A photo QC sends back to a stage people work: the retoucher pulls what the stage started from, and their
+hand-back of the round before beside it, to go on from (they fix what QC marked, not the whole retouch again);
+an assisted stage's preparation is not applied a second time. Real Prefect, real SQLite, real files, the
+order's flow run paused and resumed as a lead and a retoucher would."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from record.db import transaction
 from record.models import QC_GATE, WorkItem
 from surfaces.actions.gates import decide
 from surfaces.actions.orders import create_order
-from surfaces.actions.queue import hand_back, pull_to_folder, start_beside
+from surfaces.actions.queue import hand_back, hand_back_beside, pull_to_folder
 from tasks.pixels import imageio
 from tasks.synthetic import write_card
 from tests.flowkit import Delivery, cli, wait_until_paused
@@ -96,44 +96,45 @@ def test_a_photo_sent_back_to_people_comes_back_as_they_handed_it_back(rework_li
         PhotoRejection(photo=to_fine.source_name, reason=ReviewReason.DUST_BLEMISH_MISSED, send_back_to="fine_retouch",
                        note="a speck on the collar")]))
 
-    # the assisted stage: round 2 is rita's round-1 hand-back, not prepared (smoothed) again; its start beside it
+    # the assisted stage: round 2 starts from round 1's prepared file, not prepared (smoothed) again; rita's
+    # hand-back of round 1 beside it, which she goes on from
     wait_until_paused(order_id, "liquify_skin", runner)
     item, path = pull_to_folder(person="rita", stage="liquify_skin", folder=tmp_path / "r2")
     assert (item.photo_id, item.round) == (to_skin.id, 2)
-    assert np.array_equal(imageio.read_working_tiff(path), imageio.read_working_tiff(skin1[to_skin.id][2]))
-    start = start_beside(path)
-    assert np.array_equal(imageio.read_working_tiff(start), imageio.read_working_tiff(skin1[to_skin.id][1]))
+    assert np.array_equal(imageio.read_working_tiff(path), imageio.read_working_tiff(skin1[to_skin.id][1]))
+    beside = hand_back_beside(path)
+    assert np.array_equal(imageio.read_working_tiff(beside), imageio.read_working_tiff(skin1[to_skin.id][2]))
     fixed = path.with_name(path.stem + "-done.tif")
-    imageio.write_working_tiff(fixed, imageio.read_working_tiff(path) * 0.99)
+    imageio.write_working_tiff(fixed, imageio.read_working_tiff(beside) * 0.99)
     hand_back(item_id=item.id, person="rita", file=fixed)
 
-    # the manual stage: the photo sent back there is rita's cropped hand-back; the one redone upstream starts from
-    # the new skin hand-back (what was under her fine retouch changed)
+    # the manual stage: the photo sent back there comes with rita's cropped hand-back beside it; the one redone
+    # upstream starts from the new skin hand-back, with nothing beside it (what was under her retouch changed)
     wait_until_paused(order_id, "fine_retouch", runner)
     code, said = cli("queue", "pull", "--as", "rita", "--stage", "fine_retouch", "--to", str(tmp_path / "r2"))
     assert code == 0, said
     assert "Sent back by QC" in said and "a speck on the collar" in said
-    assert "your hand-back of round 1" in said and "-start.tif" in said, said
+    assert "your hand-back of round 1 is beside it, to go on from" in said and "-handed-back.tif" in said, said
     pulled = Path(said.strip().splitlines()[-1])
     with transaction() as session:
         item = session.get(WorkItem, int(pulled.name.split("-")[0]))
     assert (item.photo_id, item.round) == (to_fine.id, 2)
-    assert np.array_equal(imageio.read_working_tiff(pulled), imageio.read_working_tiff(fine1[to_fine.id][2]))
-    assert np.array_equal(imageio.read_working_tiff(start_beside(pulled)),
-                          imageio.read_working_tiff(fine1[to_fine.id][1]))
-    # the web page says the same and gives the start to download
+    assert np.array_equal(imageio.read_working_tiff(pulled), imageio.read_working_tiff(fine1[to_fine.id][1]))
+    assert np.array_equal(imageio.read_working_tiff(hand_back_beside(pulled)),
+                          imageio.read_working_tiff(fine1[to_fine.id][2]))
+    # the web page says the same and gives the hand-back to download
     web = client_for("rita")
     page = web.get(f"/items/{item.id}")
-    assert page.status_code == 200 and "your hand-back of round 1" in page.text
-    assert web.get(f"/items/{item.id}/start").content == start_beside(pulled).read_bytes()
-    # starting over from the start (the crop undone) is a hand-back the stage takes, as is the fixed crop
-    over = pulled.with_name(pulled.stem + "-over.tif")
-    imageio.write_working_tiff(over, imageio.read_working_tiff(start_beside(pulled)) * 0.96)
-    hand_back(item_id=item.id, person="rita", file=over)
+    assert page.status_code == 200 and "To go on from your work instead" in page.text
+    assert web.get(f"/items/{item.id}/handed-back").content == hand_back_beside(pulled).read_bytes()
+    # going on from the cropped hand-back is a result the stage takes
+    on = pulled.with_name(pulled.stem + "-on.tif")
+    imageio.write_working_tiff(on, imageio.read_working_tiff(hand_back_beside(pulled)) * 0.96)
+    hand_back(item_id=item.id, person="rita", file=on)
 
     item, path = pull_to_folder(person="rita", stage="fine_retouch", folder=tmp_path / "r2")
     assert (item.photo_id, item.round) == (to_skin.id, 2)
-    assert not start_beside(path).exists()          # a new input from upstream: nothing of hers to continue
+    assert not hand_back_beside(path).exists()      # a new input from upstream: nothing of hers to go on from
     assert "continues" not in client_for("rita").get(f"/items/{item.id}").text
     assert np.array_equal(imageio.read_working_tiff(path), imageio.read_working_tiff(fixed))
     done = path.with_name(path.stem + "-done.tif")
@@ -145,7 +146,7 @@ def test_a_photo_sent_back_to_people_comes_back_as_they_handed_it_back(rework_li
     runner.join(timeout=120)
     delivery = Delivery(Path(result["package"]))
     assert delivery.delivered_sources() == {p.source_name for p in photos} and delivery.mismatches() == []
-    assert delivery.full(to_fine.source_name).size == (360, 240)          # started over: the crop undone
+    assert delivery.full(to_fine.source_name).size == (336, 224)          # her crop, kept
     assert delivery.full(passed.source_name).size == (336, 224)
     assert delivery.full(to_skin.source_name).size == (348, 232)
 

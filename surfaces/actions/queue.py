@@ -98,8 +98,8 @@ def pull_to_folder(*, person: str, stage: str | None = None, folder: Path | None
                    lease: timedelta | None = None) -> tuple[WorkItem, Path] | None:
     """:func:`claim`, then copy the item's working file into ``folder`` (default ~/postline-work/PERSON) as
     ``<item>-<photo>-<stage>-r<round>``, with the mask of the regions QC marked beside it when there are some
-    (:func:`mask_beside`), and, when the working file is a hand-back of an earlier round, the stage's start
-    (:func:`start_beside`). Returns (item, copied path), or None when the queues are empty. If a copy fails, the
+    (:func:`mask_beside`), and, for a photo sent back to the stage, the person's hand-back of the round before
+    (:func:`hand_back_beside`). Returns (item, copied path), or None when the queues are empty. If a copy fails, the
     claim is released."""
     item = claim(person=person, stage=stage, lease=lease or DEFAULT_LEASE)
     if item is None:
@@ -113,8 +113,8 @@ def pull_to_folder(*, person: str, stage: str | None = None, folder: Path | None
         target_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
         _write_mask(item, target)
-        if (start := continued_from(item)) is not None:
-            shutil.copyfile(start.input_path, start_beside(target))
+        if (earlier := earlier_hand_back(item)) is not None:
+            shutil.copyfile(earlier.output_path, hand_back_beside(target))
     except OSError as exc:
         with transaction() as session:
             queue.release(session, item_id=item.id, person=person,
@@ -133,27 +133,17 @@ def rework_note(item: WorkItem) -> str | None:
         return rework_reason(session, item)
 
 
-def continued_from(item: WorkItem) -> WorkItem | None:
-    """When ``item``'s working file is a hand-back of an earlier round of its stage (QC or the client sent the
-    photo back there): the stage's first item of those rounds, whose input is what the stage started from
-    (record.rounds.stage_start). None otherwise."""
+def earlier_hand_back(item: WorkItem) -> WorkItem | None:
+    """For a photo sent back to ``item``'s stage (by QC or the client): the item of the round before, whose output
+    is the person's hand-back, to go on from rather than start over (record.rounds.last_hand_back)."""
     with transaction() as session:
-        return rounds.stage_start(session, item)
+        return rounds.last_hand_back(session, item)
 
 
-def handed_back_by(item: WorkItem) -> tuple[int, str] | None:
-    """The round and the person of the hand-back ``item``'s working file is, when it is one; else None."""
-    with transaction() as session:
-        earlier = rounds.previous_item(session, item.photo_id, item.stage, item.round)
-        if earlier is None or rounds.stage_start(session, item) is None:
-            return None
-        return earlier.round, earlier.claimed_by or ""
-
-
-def start_beside(working: Path) -> Path:
-    """Where :func:`pull_to_folder` writes the stage's start beside a working file that continues an earlier
-    round's hand-back: ``<its name>-start<suffix>``, to start over from."""
-    return working.with_name(f"{working.stem}-start{working.suffix}")
+def hand_back_beside(working: Path) -> Path:
+    """Where :func:`pull_to_folder` writes the hand-back of the round before beside the working file:
+    ``<its name>-handed-back<suffix>``."""
+    return working.with_name(f"{working.stem}-handed-back{working.suffix}")
 
 
 def mask_beside(working: Path) -> Path:
@@ -186,10 +176,8 @@ def hand_back(*, item_id: int, person: str, file: Path) -> SubmitResult:
         line = work.order_line(session, item.order_id)
     if not item.input_path:
         raise QueueError(f"work item {item_id} has no working file recorded; tell the lead")
-    start = continued_from(item)
     check_result(file, Path(item.input_path), allow_crop=line.stage(item.stage).allow_crop,
-                 max_pixels=get_settings().max_result_pixels, spec=line.qc_gate,
-                 canvas=Path(start.input_path) if start is not None else None)
+                 max_pixels=get_settings().max_result_pixels, spec=line.qc_gate)
     stored, sha = store_result(file, order_id=item.order_id, stage=item.stage)
     with transaction() as session:
         result = queue.submit(session, item_id=item_id, person=person, output_path=str(stored), output_sha256=sha,

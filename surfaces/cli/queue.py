@@ -68,11 +68,10 @@ def cmd_pull(args: argparse.Namespace) -> int:
         print(f"The client asks: {shown(note)}")
     print(f"Yours until {_when(lease_expiry(item))} (`postline queue extend {item.id} --as {shown(args.person)}` "
           "starts the lease again).")
-    if (handed := queue.handed_back_by(item)) is not None:
-        round, who = handed
-        whose = "your" if who == args.person else f"{shown(who)}'s"
-        print(f"The working file is {whose} hand-back of round {round}: fix what was asked on it. To start over, "
-              f"{shown(queue.start_beside(path))} is what the stage started from.")
+    if (earlier := queue.earlier_hand_back(item)) is not None:
+        whose = "your" if earlier.claimed_by == args.person else f"{shown(earlier.claimed_by)}'s"
+        print(f"The working file is what the stage started from; {whose} hand-back of round {earlier.round} is "
+              f"beside it, to go on from: {shown(queue.hand_back_beside(path))}.")
     marked = queue.mask_beside(path)
     if marked.is_file():
         print(f"QC marked where to look: {shown(marked)} is a mask of the working file's size (white = marked); "
