@@ -385,8 +385,8 @@ class PhotoRating(SQLModel, table=True):
 
 
 class CardListing(SQLModel, table=True):
-    """The files on an order's card folder when the order was created (tasks.ingest.scan_card's names, one per
-    JSON list): a file gone from the folder when the order runs is named, not silently left out (tasks/ingest.py)."""
+    """The files on an order's card folder when the order was created (tasks.ingest.scan_card's names, as a JSON
+    list): a file gone from the folder when the order runs is named, not silently left out (tasks/ingest.py)."""
     __tablename__ = "card_listings"
     order_id: int = Field(foreign_key="orders.id", primary_key=True)
     names: str = Field(description="The card's entries as POSIX paths relative to the folder, a JSON list.")

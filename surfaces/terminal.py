@@ -43,9 +43,10 @@ def has_control(value: str) -> bool:
 
 def quiet_prefect_console() -> None:
     """Prefect's log lines on this terminal: each line :func:`shown` (a card's file name in a warning cannot drive
-    the terminal; line breaks stay, as Prefect's own messages have them), and a failure postline has put in words (a :class:`config.errors.PostlineError`: the disk, the
-    file, the recipe, and what to do) without its traceback, which the command's last line says again. The
-    Prefect UI's logs keep every traceback; a failure that is not postline's own (a bug) keeps its traceback here."""
+    the terminal; line breaks stay, as Prefect's own messages have them), and a failure postline has put in words
+    (a :class:`config.errors.PostlineError`: the disk, the file, the recipe, and what to do) without its
+    traceback, which the command's last line says again. The Prefect UI's logs keep every traceback; a failure
+    that is not postline's own (a bug) keeps its traceback here."""
     import logging
 
     from prefect.logging.handlers import PrefectConsoleHandler

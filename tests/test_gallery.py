@@ -350,16 +350,22 @@ def test_a_client_who_sends_before_every_photo_is_graded_chooses_among_the_late_
         "IMG_0004.dng": (False, False)}
 
 
+def _opened_gallery(base: str, order_id: int, favourite: str, monkeypatch) -> tuple:  # noqa: ANN001
+    """The order's gallery opened by its client on the web page at ``base``: (client, link, rows, the form with
+    ``favourite`` marked)."""
+    monkeypatch.setenv("POSTLINE_PUBLIC_URL", base)
+    url = cli("gallery", str(order_id))[1].strip().splitlines()[-1]
+    client = httpx.Client(timeout=60)
+    rows = gallery_rows(client.get(url).text)
+    return client, url, rows, {f"photo-{i}": n for n, i in rows.items()} | {f"fav-{rows[favourite]}": "1"}
+
+
 def test_a_clients_note_is_kept_without_control_characters_and_a_note_too_long_is_refused_whole(studio, monkeypatch):
     """A note pasted with a NUL (PostgreSQL refuses it in a text column: the whole selection was lost), escape
     codes or a bidi override is kept without them, its line breaks kept; one longer than the box is refused."""
     order_id = awaiting_order(studio)
     with served(create_app()) as base:
-        monkeypatch.setenv("POSTLINE_PUBLIC_URL", base)
-        url = cli("gallery", str(order_id))[1].strip().splitlines()[-1]
-        client = httpx.Client(timeout=60)
-        rows = gallery_rows(client.get(url).text)
-        form = {f"photo-{i}": n for n, i in rows.items()} | {f"fav-{rows['IMG_0002.dng']}": "1"}
+        client, url, rows, form = _opened_gallery(base, order_id, "IMG_0002.dng", monkeypatch)
         refused = client.post(f"{url}/selection", data=form | {f"note-{rows['IMG_0002.dng']}": "x" * 1001})
         assert refused.status_code == 422 and "Your note on IMG_0002.dng is longer than 1000 characters" in refused.text
         typed = "warmer\x00 skin\r\nand \x1b[2Jno \u202egnirts\u202c cast, ça va"
@@ -392,11 +398,7 @@ def test_two_sends_of_one_selection_at_once_the_second_is_told_it_was_sent_alrea
 
     monkeypatch.setattr(web_client.actions, "submit_selection", other_tab_first)
     with served(create_app()) as base:
-        monkeypatch.setenv("POSTLINE_PUBLIC_URL", base)
-        url = cli("gallery", str(order_id))[1].strip().splitlines()[-1]
-        client = httpx.Client(timeout=60)
-        rows = gallery_rows(client.get(url).text)
-        form = {f"photo-{i}": n for n, i in rows.items()} | {f"fav-{rows['IMG_0001.dng']}": "1"}
+        client, url, _, form = _opened_gallery(base, order_id, "IMG_0001.dng", monkeypatch)
         second = client.post(f"{url}/selection", data=form)
     assert second.status_code == 422 and "Your selection was sent already" in second.text
     assert "no photo of this order is waiting" not in second.text
