@@ -42,13 +42,27 @@ def calibrated_photos(session, order) -> frozenset[int]:  # noqa: ANN001 - sqlmo
     """The photos the order's session calibration applies to: those of the body that shot the chart (as
     record.clocks names it: make, model and serial number when the files give one). A chart's fit corrects that
     camera's sensor under that light; another body's photos are graded without it, as with no chart."""
-    if not order.calibration_json:
+    chart = chart_photo(session, order)
+    if chart is None:
         return frozenset()
-    source = json.loads(order.calibration_json)["source"]
-    columns = (Photo.id, Photo.source_name, Photo.camera_make, Photo.camera_model, Photo.camera_serial)
+    body = clocks.camera_named(chart.camera_make, chart.camera_model, chart.camera_serial)
+    columns = (Photo.id, Photo.camera_make, Photo.camera_model, Photo.camera_serial)
     rows = session.exec(select(*columns).where(Photo.order_id == order.id)).all()
-    body = next((clocks.camera_named(*row[2:]) for row in rows if row[1] == source), None)
-    return frozenset(row[0] for row in rows if clocks.camera_named(*row[2:]) == body)
+    return frozenset(row[0] for row in rows if clocks.camera_named(*row[1:]) == body)
+
+
+def chart_photo(session, order) -> Photo | None:  # noqa: ANN001 - sqlmodel.Session, record.models.Order
+    """The photo the order's session calibration was fitted on: by its name on the card; in an order recorded
+    when the calibration kept the file name alone, the one photo of that file name (none when two folders of
+    the card hold one: then which is not known)."""
+    if not order.calibration_json:
+        return None
+    source = json.loads(order.calibration_json)["source"]
+    photos = session.exec(select(Photo).where(Photo.order_id == order.id)).all()
+    exact = [p for p in photos if p.source_name == source]
+    alone = [p for p in photos if Path(p.source_name).name == source]
+    found = exact or alone
+    return found[0] if len(found) == 1 else None
 
 
 def chart_candidates(photos, chart_name: str | None, limit: int) -> list:  # noqa: ANN001
@@ -157,6 +171,7 @@ def calibrate_session(order_id: int) -> str | None:
             if named:
                 logger.warning("session calibration: %s", result)
             continue
+        result = result.model_copy(update={"source": photo.source_name})   # its name on the card, folders too
         _record(order_id, note=None, result=result, chart=photo)
         logger.info("session calibration from %s: %d patches, mean dE00 %.2f -> %.2f%s", photo.source_name,
                     result.patches_found, result.uncalibrated_mean_de, result.fit_mean_de,

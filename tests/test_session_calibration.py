@@ -150,25 +150,31 @@ def test_the_chart_search_looks_at_frames_two_at_a_time_in_capture_order_and_sto
 
 
 def test_a_chart_calibrates_only_the_camera_that_shot_it(prefect_api, home, card, monkeypatch):
-    """Two bodies on one card: the G2's chart fits the G2's sensor; the S40's photo is graded without it (as
-    if there were no chart), and `postline status` says so."""
+    """Two bodies on one card, in a camera's folders as a real card has them: the G2's chart fits the G2's sensor;
+    the S40's photo is graded without it (as if there were no chart), and `postline status` says so. (With the
+    photos in a folder, the calibration named its chart by file name alone and applied to no photo at all.)"""
     monkeypatch.setenv("PREFECT_API_URL", prefect_api)
     shutil.copy(sample("canon_powershot_g2_b.crw"), card / "CRW_0305.CRW")      # the G2's next frame
+    folder = card / "DCIM" / "100CANON"
+    folder.mkdir(parents=True)
+    for name in ("CRW_0119.CRW", "CRW_0304.CRW", "CRW_0305.CRW"):
+        shutil.move(card / name, folder / name)
     order_id, package = run_order(card, client="Two bodies")
     from tasks.calibration import calibrated_photos
     from tasks.stages import _Pass
 
+    at = "DCIM/100CANON/"
     with transaction() as session:
         order = work.get_order(session, order_id)
         ids = {p.source_name: p.id for p in work.photos(session, order_id)}
         calibrated = calibrated_photos(session, order)
-    assert CalibrationResult.model_validate_json(order.calibration_json).source == "CRW_0304.CRW"
-    assert calibrated == {ids["CRW_0304.CRW"], ids["CRW_0305.CRW"]}
+    assert CalibrationResult.model_validate_json(order.calibration_json).source == at + "CRW_0304.CRW"
+    assert calibrated == {ids[at + "CRW_0304.CRW"], ids[at + "CRW_0305.CRW"]}
     fused = _Pass.of(order_id)
     first = fused.line.first
-    assert fused.context(first, ids["CRW_0305.CRW"], 1).calibration is not None
-    assert fused.context(first, ids["CRW_0119.CRW"], 1).calibration is None
-    assert Delivery(package).delivered_sources() == {"CRW_0119.CRW", "CRW_0305.CRW"}
+    assert fused.context(first, ids[at + "CRW_0305.CRW"], 1).calibration is not None
+    assert fused.context(first, ids[at + "CRW_0119.CRW"], 1).calibration is None
+    assert Delivery(package).delivered_sources() == {at + "CRW_0119.CRW", at + "CRW_0305.CRW"}
     printed = status_of(order_id)
     assert ("It applies to the Canon PowerShot G2's photos only: 1 photo(s) of another camera (Canon PowerShot S40) "
             "graded without it") in printed

@@ -8,7 +8,6 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
-from sqlmodel import select
 
 from config.errors import Invalid
 from config.line import Line, get_line
@@ -193,9 +192,10 @@ def view(order_id: int) -> OrderView:
         from tasks.pixels.calibrate import CalibrationResult
 
         result = CalibrationResult.model_validate_json(order.calibration_json)
+        from tasks.calibration import chart_photo
+
         with transaction() as session:
-            chart = session.exec(select(Photo).where(Photo.order_id == order_id,
-                                                     Photo.source_name == result.source)).first()
+            chart = chart_photo(session, order)
         found = replace(found, calibration=result,
                         calibrated_camera=(clocks.camera_of(chart) if chart else None) or clocks.NO_CAMERA)
     return found

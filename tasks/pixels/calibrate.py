@@ -277,7 +277,8 @@ class CalibrationResult(BaseModel):
     """A fitted session calibration, as recorded with the order (``model_dump_json``)."""
     model_config = ConfigDict(frozen=True)
     version: int = Field(CALIBRATION_VERSION, description="Bumped when the fit changes meaning.")
-    source: str = Field(description="File name of the chart shot.", max_length=255)
+    source: str = Field(description="The chart shot: its name on the card (folders included) once recorded with an "
+                        "order; the file name alone in orders recorded before.", max_length=1024)
     working_space: str = Field("linear Rec.2020 D65", description="Space the matrix maps from and to.")
     model: CalibrationModel = Field(CalibrationModel.MATRIX, description="What the matrix acts on; version-1 "
                                     "records have none and are 3x3.")
