@@ -288,6 +288,24 @@ def finished_outputs(session: Session, order_id: int, stages: list[str],
     return out
 
 
+def finished_as_delivered(session: Session, order_id: int, stages: list[str],
+                          delivered: dict[int, str]) -> dict[int, WorkItem]:
+    """Of each photo of ``delivered`` (photo id -> the SHA-256 of the finished file a package delivered), the
+    submitted work in ``stages`` that made that file (the latest, should two rounds have made the same bytes)."""
+    if not delivered:
+        return {}
+    done = session.exec(select(WorkItem).where(WorkItem.order_id == order_id, col(WorkItem.stage).in_(stages),
+                                               WorkItem.status == WorkStatus.SUBMITTED,
+                                               col(WorkItem.photo_id).in_(list(delivered)))).all()
+    out: dict[int, WorkItem] = {}
+    for item in done:
+        best = out.get(item.photo_id)
+        if item.output_sha256 == delivered[item.photo_id] and (
+                best is None or (item.round, stages.index(item.stage)) > (best.round, stages.index(best.stage))):
+            out[item.photo_id] = item
+    return out
+
+
 def photos(session: Session, order_id: int, status: PhotoStatus | None = None,
            photo_ids: Collection[int] | None = None) -> list[Photo]:
     """The order's photos (with ``status``; of ``photo_ids`` only, when given), in the order they were recorded."""

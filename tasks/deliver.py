@@ -2,7 +2,8 @@
 into the order's delivery package in the archive (tasks/package.py): a ZIP per rendition set, contact sheets,
 the album PDF when the order has spreads, and manifest.json, which lists every file with its size and SHA-256,
 its rendition, its original's SHA-256, the preset and its version, and the stages and rounds the photo passed
-and who worked them; and each photo not delivered with the reason.
+and who worked them; and each photo not delivered with the reason. A photo delivered before whose change (a client's
+revision) failed or was held is delivered as it was, not dropped: the client had it (:func:`to_deliver`).
 
 Tasks: :func:`plan_delivery` (the photos, in batches), :func:`render_batch` (their files, one pass per photo:
 tasks/deliver_render.py), :func:`package_order` (the package, then the record). What holds: nothing is marked
@@ -12,6 +13,7 @@ and no package is written."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections import Counter
 from collections.abc import Collection
@@ -26,7 +28,7 @@ from config.settings import get_settings
 from presets.model import Preset
 from record import black_and_white, clocks, history, moves, work
 from record.db import transaction
-from record.models import DELIVERY, Order, OrderStatus, Photo, PhotoStatus, utcnow
+from record.models import DELIVERY, Order, OrderStatus, Photo, PhotoStatus, WorkItem, utcnow
 from tasks import package
 from tasks.deliver_render import (ALBUM, CONTACT, Job, Packed, Studio, cache_folder, file_for, needs_master,
                                   packed_files, render, render_key)
@@ -62,6 +64,7 @@ class Delivery:
     folder: Path                          # the order's archive folder
     target: Path                          # the package
     packed: dict[tuple[str, str], Packed] = field(default_factory=dict)   # the files of the order's last package
+    as_before: list[dict] = field(default_factory=list)   # delivered as before: their change failed or was held
 
     def render(self, order_id: int, job: Job) -> dict[str, Path]:
         return render(order_id, job, self.recipe, self.studio, self.album, self.packed)
@@ -95,6 +98,49 @@ def _fallback(photo: Photo) -> dict[str, str]:
     return {k: v for k, v in values.items() if v}
 
 
+AS_BEFORE = (PhotoStatus.FAILED, PhotoStatus.HELD)   # delivered before, its change not made: delivered as it was
+DELIVERABLE = (PhotoStatus.PASSED, PhotoStatus.DELIVERED)
+
+
+def delivered_masters(package: Path | None) -> dict[int, str]:
+    """The finished file each photo of the package at ``package`` was made from (photo id -> its SHA-256), from
+    its manifest; empty when there is no manifest to read."""
+    manifest = package / "manifest.json" if package is not None else None
+    try:
+        entries = json.loads(manifest.read_text(encoding="utf-8")).get("files", []) if manifest else []
+        return {e["photo_id"]: e["master_sha256"] for e in entries
+                if isinstance(e, dict) and e.get("photo_id") is not None and e.get("master_sha256")}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def to_deliver(session, order: Order, stages: list[str],  # noqa: ANN001 - sqlmodel.Session
+               photo_ids: Collection[int] | None = None
+               ) -> tuple[list[tuple[Photo, WorkItem]], list[tuple[Photo, WorkItem]], list[Photo]]:
+    """The order's photos (of ``photo_ids`` only, when given) as a delivery takes them: those that passed, each
+    with its finished file (record.work.finished_outputs); those delivered as before, each with the finished file
+    the order's last package was made from (a photo the client had whose change, a revision round, failed or was
+    held: the revised delivery is the whole order again, and leaving it out would take it from the client and
+    renumber the photos after it); and the rest, not delivered."""
+    everything = work.photos(session, order.id, photo_ids=photo_ids)
+    finals = work.finished_outputs(session, order.id, stages, photo_ids)
+    ready = [(p, finals[p.id]) for p in everything if p.status in DELIVERABLE and p.id in finals]
+    changed = [p for p in everything if p.status in AS_BEFORE]
+    earlier: dict[int, WorkItem] = {}
+    if changed and order.delivery_path:
+        masters = delivered_masters(Path(order.delivery_path))
+        earlier = work.finished_as_delivered(session, order.id, stages,
+                                             {p.id: masters[p.id] for p in changed if p.id in masters})
+    taken = {p.id for p, _ in ready} | set(earlier)
+    return ready, [(p, earlier[p.id]) for p in changed if p.id in earlier], \
+        [p for p in everything if p.id not in taken]
+
+
+def _left_out(photo: Photo) -> dict:
+    return {"source_name": photo.source_name, "source_sha256": photo.sha256 or None, "status": photo.status.value,
+            "reason": photo.reason}
+
+
 def delivery(order_id: int, photo_ids: Collection[int] | None = None) -> Delivery:
     """The order's delivery as the record has it now; with ``photo_ids``, only those photos' jobs, and no history
     (what one batch renders: an order of thousands is not read whole for each batch). :class:`NothingDelivered`
@@ -103,19 +149,17 @@ def delivery(order_id: int, photo_ids: Collection[int] | None = None) -> Deliver
     line = line_of(order_id)
     with transaction() as session:
         order = work.get_order(session, order_id)
-        everything = work.photos(session, order_id, photo_ids=photo_ids)
-        finals = work.finished_outputs(session, order_id, [s.key for s in line.stages], photo_ids)
-        ready = [(p, finals.get(p.id)) for p in everything if p.status in (PhotoStatus.PASSED, PhotoStatus.DELIVERED)]
+        ready, as_before, left_out = to_deliver(session, order, [s.key for s in line.stages], photo_ids)
         worked = history.worked(session, order_id) if photo_ids is None else {}
         shifts = clocks.shifts(session, order_id)
         in_black_and_white = black_and_white.requested(session, order_id, photo_ids)
-    not_delivered = [{"source_name": p.source_name, "source_sha256": p.sha256 or None, "status": p.status.value,
-                      "reason": p.reason}
-                     for p in everything if p.status not in (PhotoStatus.PASSED, PhotoStatus.DELIVERED)]
+    not_delivered = [_left_out(p) for p in left_out]
     summary = {"id": order.id, "client": order.client, "shoot": order.shoot.value,
                "due": order.due.isoformat() if order.due else None, "revision": order.revisions,
                "status": order.status.value, "delivery_path": order.delivery_path,
                "preset": {"name": order.preset, "version": order.preset_version, "sha256": order.preset_hash}}
+    delivered_as_before = [_left_out(p) for p, _ in as_before]
+    ready += as_before
     if not ready:
         raise NothingDelivered(
             f"Order {order_id}: nothing was delivered: no photo passed ({len(not_delivered)} not delivered; "
@@ -134,6 +178,7 @@ def delivery(order_id: int, photo_ids: Collection[int] | None = None) -> Deliver
                     client=order.client, order_id=order.id, order_year=order.created_at.year)
     return Delivery(order=summary, recipe=recipe, studio=studio,
                     album=line.makes_album or settings.album_proofs, jobs=jobs, not_delivered=not_delivered,
+                    as_before=delivered_as_before,
                     worked=worked, folder=folder, target=folder / package.package_name(order.revisions),
                     packed=packed_files(Path(order.delivery_path)) if order.delivery_path else {})
 
@@ -230,7 +275,7 @@ def _write(plan: Delivery, order_id: int) -> dict:
             shutil.rmtree(leftover, ignore_errors=True)
         else:
             leftover.unlink(missing_ok=True)
-    return package.write_package(plan.target, _header(plan), members, sheets, plan.not_delivered)
+    return package.write_package(plan.target, _header(plan), members, sheets, plan.not_delivered, plan.as_before)
 
 
 @task(name="package-delivery", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_only_retryable)
@@ -260,6 +305,9 @@ def package_order(order_id: int) -> str:
             raise
         raise stop from exc
     logger.info("delivered %d photos in %s; %d not delivered", len(plan.jobs), plan.target, len(plan.not_delivered))
+    for photo in plan.as_before:
+        logger.warning("%s: delivered as before: its change was not made (%s: %s); `postline status %s` says what "
+                       "to do", photo["source_name"], photo["status"], photo["reason"], order_id)
     try:
         freed = _tidy(plan, order_id)
     except OSError as exc:       # the delivery is done: what could not be removed now goes with the revision window

@@ -117,11 +117,12 @@ def _loose(path: Path, kind: str) -> dict:
 
 
 def write_package(target: Path, header: dict, members: list[Member], sheets: dict[str, bytes | Path],
-                  not_delivered: list[dict]) -> dict:
+                  not_delivered: list[dict], as_before: list[dict] | None = None) -> dict:
     """Write the package at ``target`` (a folder): a ZIP per rendition set of ``members``, the loose ``sheets``
     (file name -> bytes, or the file holding them: contact sheets, album PDF) and manifest.json, all into a temporary folder that is read
     back and verified, then renamed into place (replacing an earlier package of the same delivery). Returns
-    the manifest. Raises OSError (EIO) when the written package does not verify."""
+    the manifest, which lists ``not_delivered`` and, when there are, the photos delivered ``as_before`` (their
+    change not made), each with its reason. Raises OSError (EIO) when the written package does not verify."""
     from tasks.verify import verify
 
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -144,7 +145,8 @@ def write_package(target: Path, header: dict, members: list[Member], sheets: dic
             else:
                 (tmp / name).write_bytes(data)
             extras.append(_loose(tmp / name, "album" if name.startswith("album") else "contact_sheet"))
-        manifest = {**header, "files": files, "zips": zips, "sheets": extras, "not_delivered": not_delivered}
+        manifest = {**header, "files": files, "zips": zips, "sheets": extras, "not_delivered": not_delivered,
+                    **({"delivered_as_before": as_before} if as_before else {})}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
         _sync(tmp)
         problems = verify(tmp)

@@ -350,18 +350,15 @@ def restore_finished_files(order_id: int) -> int:
     before, so the same pixels. Only for a photo whose finished file no person worked on
     (record.work.finished_output: the last stage's, or grading's for a photo the client did not choose); the
     count made."""
-    from tasks.deliver import photos_needing_masters
+    from tasks.deliver import photos_needing_masters, to_deliver
 
     logger = get_run_logger()
     needed = photos_needing_masters(order_id)
     with transaction() as session:
         line = work.order_line(session, order_id)
-        keys = [spec.key for spec in line.stages]
         names = {p.id: p.source_name for p in work.photos(session, order_id)}
-        every = work.finished_outputs(session, order_id, keys)
-        finals = [every.get(photo.id) for photo in work.photos(session, order_id)
-                  if photo.status in (PhotoStatus.PASSED, PhotoStatus.DELIVERED)]
-        missing = [item for item in finals if item is not None and item.photo_id in needed
+        ready, as_before, _ = to_deliver(session, work.get_order(session, order_id), [s.key for s in line.stages])
+        missing = [item for _, item in ready + as_before if item.photo_id in needed
                    and not Path(item.output_path).exists()]
         chains = [_to_make_again(session, line, item, names[item.photo_id]) for item in missing]
     for chain in chains:

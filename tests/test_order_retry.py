@@ -12,7 +12,7 @@ from record.db import transaction
 from record.models import EventKind, PhotoStatus
 from tasks import stages
 from tasks.synthetic import write_card
-from tests.flowkit import Delivery, cli, cli_order
+from tests.flowkit import Delivery, cli, cli_order, photos_by_name
 
 BROKEN = "DSC_0002.dng"
 
@@ -58,3 +58,54 @@ def test_a_failed_photo_is_put_back_where_it_failed_and_delivered_with_the_rest(
     assert kinds.index(EventKind.FAILED) < kinds.index(EventKind.RETRIED) < kinds.index(EventKind.DELIVERED)
     code, said = cli("order", "retry", str(order_id))
     assert code == 2 and "no photo of order" in said and "has failed" in said
+
+
+def test_a_photo_whose_revision_fails_is_delivered_as_before_not_dropped(home_on_server, tmp_path, monkeypatch):
+    """The client had the photo; the change they asked for breaks on it. The revised delivery is the whole order
+    again: the photo stays in it as delivered before (same files, same name), and the studio is told the change
+    was not made and how to make it; once retried, the next run delivers the change in that same revision."""
+    card = write_card(tmp_path / "card", 3, size=(300, 200))
+    order_id = cli_order(card, client="Noor")
+    code, ran = cli("order", "run", str(order_id))
+    assert code == 0, ran
+    first = Delivery(Path(ran.strip().splitlines()[-1]))
+    assert first.delivered_sources() == {"DSC_0001.dng", BROKEN, "DSC_0003.dng"}
+
+    step = stages.step
+
+    def breaks_on_one(operation, image, source, ctx, **options):
+        if operation.value == "skin" and BROKEN in Path(source).name:
+            raise RuntimeError("the skin model crashed")
+        return step(operation, image, source, ctx, **options)
+
+    monkeypatch.setattr(stages, "step", breaks_on_one)
+    code, said = cli("order", "revise", str(order_id), "--photo", f"{BROKEN}:liquify_skin:softer skin please")
+    assert code == 0, said
+    code, ran = cli("order", "run", str(order_id))
+    assert code == 0, ran
+    revised = Delivery(Path(ran.strip().splitlines()[-1]))
+    assert revised.path.name == "delivery-rev1"
+    assert revised.delivered_sources() == {"DSC_0001.dng", BROKEN, "DSC_0003.dng"}
+    assert revised.mismatches() == []
+    for rendition in {e["rendition"] for e in first.manifest["files"]}:
+        before, now = first.entry(BROKEN, rendition), revised.entry(BROKEN, rendition)
+        assert (now["path"], now["sha256"]) == (before["path"], before["sha256"]), rendition
+    assert [n["source_name"] for n in revised.manifest["not_delivered"]] == []
+    as_before = revised.manifest["delivered_as_before"]
+    assert [a["source_name"] for a in as_before] == [BROKEN]
+    assert "could not be processed (RuntimeError)" in as_before[0]["reason"]
+    status = cli("status", str(order_id))[1]
+    assert f"[failed] {BROKEN}: could not be processed (RuntimeError)" in status
+    assert f"Delivered as before, the change asked for not made (the package has the version delivered earlier):\n  [failed] {BROKEN}" in status
+    assert f"`postline order retry {order_id}` puts the failed photos back" in status
+
+    monkeypatch.setattr(stages, "step", step)                        # the cause fixed
+    code, said = cli("order", "retry", str(order_id))
+    assert code == 0, said
+    code, ran = cli("order", "run", str(order_id))
+    assert code == 0, ran
+    again = Delivery(Path(ran.strip().splitlines()[-1]))
+    assert again.path == revised.path                                # the same revision, made again with the change
+    assert again.delivered_sources() == {"DSC_0001.dng", BROKEN, "DSC_0003.dng"}
+    assert again.manifest.get("delivered_as_before", []) == []
+    assert photos_by_name(order_id)[BROKEN].status is PhotoStatus.DELIVERED

@@ -161,6 +161,7 @@ class OrderView:
     black_and_white: int = 0                       # photos asked for in black and white too
     not_packed: tuple[str, ...] = ()               # ... delivered, whose package lacks their black-and-white files
     calibrated_camera: str | None = None           # the body that shot the session's chart (record.clocks.NO_CAMERA)
+    as_before: tuple[Photo, ...] = ()              # failed or held in a revision: the package has them as before
 
 
 def client_wait(session, order_id: int) -> selection.Waiting | None:  # noqa: ANN001 - sqlmodel.Session
@@ -184,6 +185,12 @@ def view(order_id: int) -> OrderView:
                           if picked else None, cameras=tuple(clocks.cameras(session, order_id)),
                           ratings=ratings.in_a_line(session, order_id),
                           black_and_white=len(black_and_white.requested(session, order_id)))
+    from tasks.deliver import AS_BEFORE, delivered_masters
+
+    if order.delivery_path and any(p.status in AS_BEFORE for p in found.not_delivered):
+        packed = delivered_masters(Path(order.delivery_path))
+        found = replace(found, not_delivered=[p for p in found.not_delivered if p.id not in packed],
+                        as_before=tuple(p for p in found.not_delivered if p.id in packed))
     if found.black_and_white and order.delivery_path:
         from surfaces.actions.black_and_white import not_packed
 
