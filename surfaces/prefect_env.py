@@ -4,7 +4,7 @@ temporary server of Prefect's own for this one command.
 
 And how every Prefect server postline starts is set (``SERVER_SETTINGS``): `make server`, the CLI's temporary
 server, the tests' servers and the benchmarks' all take these, unless the environment already sets them.
-Nothing here imports Prefect: the command line applies these before it does."""
+Nothing here imports Prefect at import time: the command line applies these before it does."""
 
 from __future__ import annotations
 
@@ -66,11 +66,43 @@ def choose_prefect_server() -> str:
         up = False
     if up:
         os.environ["PREFECT_API_URL"] = LOCAL_API
-        return f"Prefect runs are recorded on the local server: open http://127.0.0.1:4200 to watch them"
+        return "Prefect runs are recorded on the local server: open http://127.0.0.1:4200 to watch them"
     _temporary = not _temporary_servers()     # not one started before (the tests' own): Prefect starts one
     return ("No Prefect server is running, so this run uses a temporary one, with no UI to watch it live; it is "
             "kept in Prefect's database. Start `make server` in another terminal to see it, and to watch the next "
             "orders in the Prefect UI.")
+
+
+def start_temporary_server_alone() -> None:
+    """When the runs go to a temporary server (:func:`choose_prefect_server`) and none has made Prefect's database
+    on this machine yet (for this Prefect version), start it now, one command at a time: two `postline order run`
+    starting their first temporary servers at once both made the database, and one server printed a traceback
+    (`duplicate column name`) before Prefect started it again. A lock in PREFECT_HOME; once made, a mark beside it
+    lets later commands start theirs as Prefect does, when the run first needs it."""
+    if not _temporary:
+        return
+    import fcntl
+    from pathlib import Path
+
+    from prefect import __version__
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_HOME
+
+    home = Path(PREFECT_HOME.value())
+    made = home / f".postline-database-made-{__version__}"
+    if made.exists():
+        return
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / ".postline-first-start.lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print("Another command is making Prefect's database (its first temporary server on this machine): "
+                  "waiting for it.", file=sys.stderr)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if not made.exists():
+            SubprocessASGIServer().start()      # the server the run then uses (Prefect keeps one per process)
+            made.touch()
 
 
 def settle_temporary_server(seconds: float = 2.0) -> None:

@@ -81,14 +81,30 @@ def test_demo_shows_the_overexposed_frame_reworked_once_and_counted(demo_run):
 def test_the_demo_on_a_fresh_machine_starts_its_own_prefect_server(tmp_path):
     """As a new user's first `make demo`: no Prefect server, no Prefect home yet (the temporary server makes its
     database first: 27.5 s here, past Prefect's own 20 s wait), and none of postline's settings in the
-    environment: the command line sets them itself."""
+    environment: the command line sets them itself. And someone else runs an order at the same moment: each
+    command's temporary server used to make Prefect's database at once, and one printed a server traceback
+    (`duplicate column name`); one makes it while the other says it waits, both deliver, neither prints one."""
+    from tasks.synthetic import write_card
+
     env = {key: value for key, value in os.environ.items()
            if not key.startswith("PREFECT_") and not key.startswith("POSTLINE_")}
     env.update(PREFECT_HOME=str(tmp_path / "prefect"), POSTLINE_HOME=str(tmp_path / "postline"))
-    run = subprocess.run([sys.executable, "-m", "surfaces.cli", "demo", "--folder", str(tmp_path / "card"),
-                          "--client", "First Run"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert "this run uses a temporary one" in run.stderr
-    assert "Traceback" not in run.stderr            # nor the temporary server's, stopped while it recorded the run
-    package = Path(run.stdout.strip().splitlines()[-1].removeprefix("Delivery package: "))
+    command = [sys.executable, "-m", "surfaces.cli"]
+    write_card(tmp_path / "other", 2, size=(240, 160))
+    made = subprocess.run([*command, "order", "create", "--from", str(tmp_path / "other"), "--client", "Bo",
+                           "--shoot", "portrait", "--no-selection"], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    runs = [subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for args in ([*command, "demo", "--folder", str(tmp_path / "card"), "--client", "First Run"],
+                         [*command, "order", "run", made.stdout.strip().splitlines()[-1]])]
+    said = [run.communicate(timeout=900) for run in runs]
+    for run, (out, err) in zip(runs, said):
+        assert run.returncode == 0, err[-3000:]
+        assert "this run uses a temporary one" in err
+        assert "Traceback" not in err, err[-3000:]    # nor the temporary server's, stopped while it recorded the run
+    assert sum("Another command is making Prefect's database" in err for _, err in said) == 1
+    package = Path(said[0][0].strip().splitlines()[-1].removeprefix("Delivery package: "))
     assert Delivery(package).mismatches() == [] and len(Delivery(package).delivered_sources()) == 5
+    other = Delivery(Path(said[1][0].strip().splitlines()[-1]))
+    assert other.mismatches() == [] and len(other.delivered_sources()) == 2
