@@ -5,13 +5,18 @@ The command line on the tests' Prefect server."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+import httpx
 
 from record import work
 from record.db import transaction
 from record.models import EventKind, PhotoStatus
 from tasks import stages
+from surfaces.web import create_app
 from tasks.synthetic import write_card
+from tests.browser import served
 from tests.flowkit import Delivery, cli, cli_order, photos_by_name
 
 BROKEN = "DSC_0002.dng"
@@ -98,6 +103,17 @@ def test_a_photo_whose_revision_fails_is_delivered_as_before_not_dropped(home_on
     assert f"[failed] {BROKEN}: could not be processed (RuntimeError)" in status
     assert f"Delivered as before, the change asked for not made (the package has the version delivered earlier):\n  [failed] {BROKEN}" in status
     assert f"`postline order retry {order_id}` puts the failed photos back" in status
+    with served(create_app()) as base:                               # the client's gallery shows it, as they have it
+        monkeypatch.setenv("POSTLINE_PUBLIC_URL", base)
+        url = cli("gallery", str(order_id))[1].strip().splitlines()[-1]
+        with httpx.Client(timeout=60) as client:
+            page = client.get(url).text
+            figures = dict(re.findall(r'alt="([^"]+)"(.*?)</figure>', page, re.S))
+            assert set(figures) == {"DSC_0001.dng", BROKEN, "DSC_0003.dng"}
+            assert "The change you asked for is not made yet" in figures[BROKEN]
+            assert 'name="change-' not in figures[BROKEN] and 'name="change-' in figures["DSC_0001.dng"]
+            picture = client.get(base + re.search(rf'src="([^"]+)" alt="{re.escape(BROKEN)}"', page)[1])
+            assert picture.status_code == 200 and picture.headers["content-type"] == "image/jpeg"
 
     monkeypatch.setattr(stages, "step", step)                        # the cause fixed
     code, said = cli("order", "retry", str(order_id))

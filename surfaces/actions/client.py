@@ -27,6 +27,7 @@ from record.db import transaction
 from record.models import ClientLink, LinkPurpose, OrderStatus, Photo, PhotoStatus, utcnow
 from surfaces.actions import gates
 from tasks.files import work_path
+from tasks.deliver import AS_BEFORE, delivered_masters
 from tasks.deliver_render import shown
 from tasks.download import Download
 from tasks.package import clean_name
@@ -158,6 +159,7 @@ class GalleryPhoto:
     black_and_white: bool = False   # asked for in black and white too
     in_download: bool = False       # ... delivered, and its black-and-white files in the download
     adding: bool = False            # ... delivered, and its black-and-white files not in the download yet
+    unchanged: bool = False         # ... delivered, the change asked for not made: the download has it as before
 
 
 @dataclass(frozen=True)
@@ -185,10 +187,14 @@ def gallery(order_id: int) -> GalleryView:
         spec, rated = work.order_line(session, order_id).cull, ratings.of_order(session, order_id)
         grey = black_and_white.requested(session, order_id)
         offered = offers_black_and_white(session, order_id)
+    unchanged: set[int] = set()
+    if order.status is OrderStatus.DELIVERED and any(p.status in AS_BEFORE for p in photos):
+        unchanged = _as_before(order, photos)
     if waiting:
         mode, shown = GalleryMode.SELECTING, [photo for photo, _ in waiting.values()]
     elif order.status is OrderStatus.DELIVERED:
-        mode, shown = GalleryMode.DELIVERED, [p for p in photos if p.status is PhotoStatus.DELIVERED]
+        mode, shown = GalleryMode.DELIVERED, [p for p in photos if p.status is PhotoStatus.DELIVERED
+                                              or p.id in unchanged]
     elif order.status is OrderStatus.REVISION:
         mode, shown = GalleryMode.REVISING, [p for p in photos if p.id in picks]
     elif picks:
@@ -208,12 +214,20 @@ def gallery(order_id: int) -> GalleryView:
     rows = [GalleryPhoto(id=p.id, name=p.source_name, favourite=picks[p.id].favourite if p.id in picks else None,
                          album=p.id in picks and picks[p.id].album, note=picks[p.id].note if p.id in picks else "",
                          pick=p.id in chosen, black_and_white=p.id in grey, in_download=p.id in packed,
-                         adding=mode is GalleryMode.DELIVERED and offered and p.id in grey and p.id not in packed)
+                         adding=mode is GalleryMode.DELIVERED and offered and p.id in grey and p.id not in packed,
+                         unchanged=mode is GalleryMode.DELIVERED and p.id in unchanged)
             for p in sorted(shown, key=in_order)]           # as the day went, each camera's clock set right
     return GalleryView(order_id=order_id, client=order.client, studio=get_settings().studio_name, mode=mode,
                        photos=rows, package=order.package_count or 0, revisions=order.revisions, picks=len(chosen),
                        black_and_white=offered, preparing=preparing,
                        sent_before=mode is GalleryMode.SELECTING and bool(picks))
+
+
+def _as_before(order, photos: list[Photo]) -> set[int]:  # noqa: ANN001 - record.models.Order
+    """The photos the order's delivery has as delivered before, their change (a revision) failed or held
+    (tasks/deliver.to_deliver): the client has them, so their gallery shows them."""
+    packed = delivered_masters(Path(order.delivery_path)) if order.delivery_path else {}
+    return {p.id for p in photos if p.status in AS_BEFORE and p.id in packed}
 
 
 def _photographers_picks(photos: list[Photo], rated: dict, spec) -> set[int]:  # noqa: ANN001 - CullSpec
@@ -232,10 +246,21 @@ def gallery_image(order_id: int, photo_id: int) -> Path:
 
     with transaction() as session:
         photo = session.get(Photo, photo_id)
-        if photo is None or photo.order_id != order_id or photo.status not in SHOWN:
+        if photo is None or photo.order_id != order_id:
+            raise NotFound("There is no such photo in this gallery.")
+        order = work.get_order(session, order_id)
+        as_before = (photo.status in AS_BEFORE and order.status is OrderStatus.DELIVERED
+                     and photo_id in _as_before(order, [photo]))
+        if photo.status not in SHOWN and not as_before:
             raise NotFound("There is no such photo in this gallery.")
         line = work.order_line(session, order_id)
         finished = work.finished_output(session, photo_id, [s.key for s in line.stages])
+    if as_before:                  # its newest round's files are not what the client has: the delivery's picture
+        delivered = shown(order_id, photo_id)
+        if delivered is None:
+            raise NotFound("This photo has no picture yet.")
+        return watermarked(delivered, get_settings().work_dir / f"order-{order_id}" / "gallery",
+                           get_settings().studio_name)
     if finished is None or not finished.output_path:
         raise NotFound("This photo has no picture yet.")
     source = Path(finished.output_path)
