@@ -191,7 +191,8 @@ def child_bare(card: Path, workers: int) -> dict:
     folder = settings.archive_dir / "bare"
     deliver._write(deliver.Delivery(order=order, recipe=recipe, studio=studio, album=album,
                                     jobs=[jobs[i] for i in sorted(jobs)], not_delivered=[], worked={}, folder=folder,
-                                    target=folder / "delivery"), order_id)
+                                    target=folder / "delivery",
+                                    numbers={i: n for n, i in enumerate(sorted(jobs), start=1)}), order_id)
     phases["package"] = time.perf_counter() - start - sum(phases.values())
     return {"wall": time.perf_counter() - start, "cpu": _cpu() - cpu, "peak_rss": _vm_hwm(), "phases": phases}
 

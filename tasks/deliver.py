@@ -58,13 +58,14 @@ class Delivery:
     recipe: Recipe
     studio: Studio
     album: bool
-    jobs: list[Job]                       # in shooting order: the sequence numbers
+    jobs: list[Job]                       # by sequence number (numbers): in shooting order, but for photos added later
     not_delivered: list[dict]
     worked: dict[int, list[dict]]
     folder: Path                          # the order's archive folder
     target: Path                          # the package
     packed: dict[tuple[str, str], Packed] = field(default_factory=dict)   # the files of the order's last package
     as_before: list[dict] = field(default_factory=list)   # delivered as before: their change failed or was held
+    numbers: dict[int, int] = field(default_factory=dict)   # photo id -> its sequence number (:func:`numbered`)
 
     def render(self, order_id: int, job: Job) -> dict[str, Path]:
         return render(order_id, job, self.recipe, self.studio, self.album, self.packed)
@@ -102,16 +103,44 @@ AS_BEFORE = (PhotoStatus.FAILED, PhotoStatus.HELD)   # delivered before, its cha
 DELIVERABLE = (PhotoStatus.PASSED, PhotoStatus.DELIVERED)
 
 
+def _packed_entries(package: Path | None) -> list[dict]:
+    """The files the manifest of the package at ``package`` lists; none when there is no manifest to read."""
+    try:
+        entries = json.loads((package / "manifest.json").read_text(encoding="utf-8")).get("files", []) \
+            if package is not None else []
+        return [e for e in entries if isinstance(e, dict) and isinstance(e.get("photo_id"), int)]
+    except (OSError, ValueError, TypeError, AttributeError):
+        return []
+
+
 def delivered_masters(package: Path | None) -> dict[int, str]:
     """The finished file each photo of the package at ``package`` was made from (photo id -> its SHA-256), from
     its manifest; empty when there is no manifest to read."""
-    manifest = package / "manifest.json" if package is not None else None
-    try:
-        entries = json.loads(manifest.read_text(encoding="utf-8")).get("files", []) if manifest else []
-        return {e["photo_id"]: e["master_sha256"] for e in entries
-                if isinstance(e, dict) and e.get("photo_id") is not None and e.get("master_sha256")}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}
+    return {e["photo_id"]: e["master_sha256"] for e in _packed_entries(package) if e.get("master_sha256")}
+
+
+def numbered(jobs: list[Job], before: dict[int, int], gave_way: dict[int, int]) -> dict[int, int]:
+    """Each photo's sequence number in the package (the ``{seq}`` of its delivered file names), ``jobs`` in
+    shooting order. A photo the order's last package had keeps its number (``before``: photo id -> number), and
+    a photo that took the place of one it had (``gave_way``: the one set aside -> the one in its place, a camera
+    JPEG that stood in for its RAW) takes that one's: the client has those names, and a photo added since (a file
+    copied again, a failed photo retried) numbered in among them would give a name they have to another photo.
+    New photos are numbered after the last number given, as the day went. When the day's order of the numbered
+    photos changed (a camera's clock set right, `postline order clock`), all are numbered again in it."""
+    ids = {job.photo_id for job in jobs}
+    kept = {job.photo_id: before[job.photo_id] for job in jobs if job.photo_id in before}
+    for old, new in gave_way.items():
+        if old in before and new in ids and new not in kept:
+            kept[new] = before[old]
+    in_order = [kept[job.photo_id] for job in jobs if job.photo_id in kept]
+    if in_order != sorted(in_order) or len(set(in_order)) != len(in_order):
+        return {job.photo_id: n for n, job in enumerate(jobs, start=1)}
+    last = max(before.values(), default=0)
+    for job in jobs:
+        if job.photo_id not in kept:
+            last += 1
+            kept[job.photo_id] = last
+    return kept
 
 
 def to_deliver(session, order: Order, stages: list[str],  # noqa: ANN001 - sqlmodel.Session
@@ -173,12 +202,19 @@ def delivery(order_id: int, photo_ids: Collection[int] | None = None) -> Deliver
                 clock_shift=clocks.shift_of(p, shifts).total_seconds(),
                 black_and_white=recipe.offers_black_and_white and p.id in in_black_and_white)
             for p, final in ready]
+    numbers: dict[int, int] = {}
+    if photo_ids is None:          # a batch renders its photos' files: their numbers are the package's business
+        before = {e["photo_id"]: e["seq"] for e in _packed_entries(Path(order.delivery_path) if order.delivery_path
+                                                                     else None) if isinstance(e.get("seq"), int)}
+        numbers = numbered(jobs, before, {p.id: p.duplicate_of for p in left_out
+                                          if p.status is PhotoStatus.DUPLICATE and p.duplicate_of})
+        jobs.sort(key=lambda job: numbers[job.photo_id])
     studio = Studio(name=settings.studio_name, artist=settings.artist, copyright=settings.studio_copyright,
                     email=settings.studio_email, phone=settings.studio_phone, website=settings.studio_website,
                     client=order.client, order_id=order.id, order_year=order.created_at.year)
     return Delivery(order=summary, recipe=recipe, studio=studio,
                     album=line.makes_album or settings.album_proofs, jobs=jobs, not_delivered=not_delivered,
-                    as_before=delivered_as_before,
+                    as_before=delivered_as_before, numbers=numbers,
                     worked=worked, folder=folder, target=folder / package.package_name(order.revisions),
                     packed=packed_files(Path(order.delivery_path)) if order.delivery_path else {})
 
@@ -229,7 +265,8 @@ def _members(plan: Delivery, files: dict[int, dict[str, Path]]) -> list[package.
     books: dict[str, package.NameBook] = {}
     members = []
     preset = plan.order["preset"]
-    for seq, job in enumerate(plan.jobs, start=1):
+    for job in plan.jobs:
+        seq = plan.numbers[job.photo_id]
         fields = {"client": plan.order["client"], "order": plan.order["id"], "seq": seq,
                   "original": Path(job.source_name).stem, "studio": plan.studio.name,
                   "revision": plan.order["revision"]}

@@ -19,6 +19,7 @@ from tasks.ingest import copied_again
 from tests import cullkit as kit
 from tests.conftest import sample
 from tests.flowkit import Delivery, cli, cli_order, photos_by_name
+from tests.test_order_retry import numbers
 
 BROKEN, STAND_IN = "DCIM/IMG_0003.CRW", "DCIM/IMG_0003.JPG"
 
@@ -41,6 +42,7 @@ def test_a_broken_copy_copied_again_joins_the_delivery_of_a_delivered_order_run_
     assert code == 0, ran
     first = Path(ran.strip().splitlines()[-1])
     assert Delivery(first).delivered_sources() == {"DCIM/DSC_0001.NEF", "DCIM/IMG_0002.CRW", STAND_IN}
+    before = numbers(first)
     refused = photos_by_name(order_id)[BROKEN]
     assert refused.status is PhotoStatus.REJECTED
     status = cli("status", str(order_id))[1]
@@ -56,6 +58,8 @@ def test_a_broken_copy_copied_again_joins_the_delivery_of_a_delivered_order_run_
     assert package == first                                          # the same delivery, made again whole
     assert Delivery(package).delivered_sources() == {"DCIM/DSC_0001.NEF", "DCIM/IMG_0002.CRW", BROKEN}
     assert Delivery(package).mismatches() == []
+    now = numbers(package)                                           # the names the client has stay theirs
+    assert now == {**{k: v for k, v in before.items() if k != STAND_IN}, BROKEN: before[STAND_IN]}
     photo = photos_by_name(order_id)[BROKEN]
     assert photo.id == refused.id and photo.status is PhotoStatus.DELIVERED and "readable" not in photo.reason
     assert photo.sha256 != refused.sha256 and photo.size_bytes == sample("canon_eos_d30.crw").stat().st_size

@@ -22,6 +22,16 @@ from tests.flowkit import Delivery, cli, cli_order, photos_by_name
 BROKEN = "DSC_0002.dng"
 
 
+def numbers(package: Path) -> dict[str, int]:
+    """Each delivered photo's sequence number, and the file names carrying it, the same in every rendition."""
+    seqs: dict[str, set] = {}
+    for entry in Delivery(package).manifest["files"]:
+        seqs.setdefault(entry["source_name"], set()).add(entry["seq"])
+        assert f"{entry['seq']:04d}" in Path(entry["path"]).name, entry
+    assert all(len(seq) == 1 for seq in seqs.values()), seqs
+    return {name: seq.pop() for name, seq in seqs.items()}
+
+
 def test_a_failed_photo_is_put_back_where_it_failed_and_delivered_with_the_rest(home_on_server, tmp_path,
                                                                               monkeypatch):
     card = write_card(tmp_path / "card", 3, size=(300, 200))
@@ -38,6 +48,7 @@ def test_a_failed_photo_is_put_back_where_it_failed_and_delivered_with_the_rest(
     assert code == 0, ran
     package = Path(ran.strip().splitlines()[-1])
     assert Delivery(package).delivered_sources() == {"DSC_0001.dng", "DSC_0003.dng"}
+    assert numbers(package) == {"DSC_0001.dng": 1, "DSC_0003.dng": 2}
     status = cli("status", str(order_id))[1]
     assert f"[failed] {BROKEN}: could not be processed (RuntimeError)" in status
     assert f"`postline order retry {order_id}` puts the failed photos back" in status
@@ -55,6 +66,8 @@ def test_a_failed_photo_is_put_back_where_it_failed_and_delivered_with_the_rest(
     delivery = Delivery(package)
     assert delivery.delivered_sources() == {"DSC_0001.dng", BROKEN, "DSC_0003.dng"}
     assert delivery.mismatches() == []
+    # the client has Noor-0002 as DSC_0003: it keeps its name, and the photo delivered since comes after
+    assert numbers(package) == {"DSC_0001.dng": 1, "DSC_0003.dng": 2, BROKEN: 3}
     with transaction() as session:
         photo = next(p for p in work.photos(session, order_id) if p.source_name == BROKEN)
         kinds = [e.kind for e in work.events(session, order_id) if e.photo_id == photo.id]
