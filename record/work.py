@@ -72,6 +72,14 @@ def list_card(session: Session, order_id: int, names: Collection[str]) -> None:
     session.add(CardListing(order_id=order_id, names=json.dumps(sorted(names), ensure_ascii=False)))
 
 
+def orders_of_the_same_files(session: Session, names: Collection[str]) -> list[Order]:
+    """The orders whose card folder held exactly ``names`` when they were created (:func:`list_card`): the same
+    card, made an order again."""
+    listing = json.dumps(sorted(names), ensure_ascii=False)
+    return list(session.exec(select(Order).join(CardListing, CardListing.order_id == Order.id)
+                             .where(CardListing.names == listing).order_by(Order.id)).all())
+
+
 def card_listed(session: Session, order_id: int) -> set[str]:
     """The files on the order's card folder when it was created; empty for an order made before they were kept."""
     listing = session.get(CardListing, order_id)

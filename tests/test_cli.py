@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
 import pytest
 
+from record import work
+from record.db import transaction
 from surfaces.cli import main
 from tasks.synthetic import write_card
 
@@ -26,7 +29,8 @@ def test_order_create_prints_the_new_id_alone_on_the_last_line(home, card, capsy
     assert main(["order", "create", "--client", "Anna & Ben", "--shoot", "wedding", "--from", str(card),
                  "--due", "2026-12-24"]) == 0
     first = capsys.readouterr().out.strip().splitlines()
-    assert main(["order", "create", "--client", "Chloe", "--shoot", "children", "--from", str(card)]) == 0
+    assert main(["order", "create", "--client", "Chloe", "--shoot", "children", "--from", str(card),
+                 "--same-card"]) == 0
     second = capsys.readouterr().out.strip().splitlines()
     assert first[-1] == "1" and second[-1] == "2"
     assert main(["status"]) == 0
@@ -86,3 +90,31 @@ def test_status_names_the_next_command_for_each_wait(home, card, capsys, waiting
     assert main(["status", "1"]) == 0
     out = capsys.readouterr().out
     assert f"Waiting on: {waiting}\n" in out and "Next: " in out and command in out.split("Next: ")[1]
+
+
+def test_the_same_card_made_an_order_twice_is_refused_and_a_new_card_in_the_same_reader_is_not(home, tmp_path,
+                                                                                             capsys):
+    """The same `order create` run twice (or the card copied to a second folder) made two orders of one shoot, and
+    both were delivered. A card whose files are an earlier order's is refused, naming it, unless --same-card; the
+    next shoot's card in the same reader folder is another card."""
+    reader = tmp_path / "reader"
+    write_card(reader, 2, size=(64, 48))
+    create = ["order", "create", "--client", "Anna & Ben", "--shoot", "wedding", "--no-selection", "--from"]
+    assert main([*create, str(reader)]) == 0
+    capsys.readouterr()
+    assert main([*create, str(reader)]) == 2
+    err = capsys.readouterr().err
+    assert f"{reader}: these are the files of order 1, Anna & Ben, made " in err and "from this folder" in err
+    assert "`postline order run 1` runs it; nothing was recorded" in err and "add --same-card" in err
+    copy = tmp_path / "copied"
+    shutil.copytree(reader, copy)                                    # the card copied twice
+    assert main([*create, str(copy)]) == 2
+    assert f"from {reader}: the same card" in capsys.readouterr().err
+    with transaction() as session:
+        assert [o.id for o in work.orders(session)] == [1]               # nothing recorded by the refusals
+    assert main([*create, str(copy), "--same-card"]) == 0           # meant: another order of the same files
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "2"
+    shutil.rmtree(reader)
+    write_card(reader, 3, size=(64, 48))                             # the next shoot's card, same reader
+    assert main([*create, str(reader)]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "3"

@@ -104,7 +104,7 @@ def test_order_create_takes_deliver_chart(home, card):
         assert code == 0
         return int(out.splitlines()[-1])                            # the id, alone on the last line
 
-    flagged, default = create("--deliver-chart"), create()
+    flagged, default = create("--deliver-chart"), create("--same-card")
     with transaction() as session:
         assert work.get_order(session, flagged).deliver_chart is True
         assert work.get_order(session, default).deliver_chart is False

@@ -29,6 +29,16 @@ class CardError(Invalid):
     """The card folder (or the chart named on it) cannot be used; the message says what to give instead."""
 
 
+def _same_card(card: Path, earlier: list[Order]) -> str:
+    last = earlier[-1]
+    where = "this folder" if Path(last.card_folder or "") == card else f"{shown(last.card_folder or '?')}"
+    others = f" (and of order(s) {', '.join(str(o.id) for o in earlier[:-1])})" if len(earlier) > 1 else ""
+    return (f"{shown(str(card))}: these are the files of order {last.id}{others}, {shown(last.client)}, made "
+            f"{last.created_at:%Y-%m-%d %H:%M} from {where}: the same card. `postline status {last.id}` shows it and "
+            f"`postline order run {last.id}` runs it; nothing was recorded. To make another order of the same "
+            "files anyway, add --same-card")
+
+
 @dataclass(frozen=True)
 class NewOrder:
     """An order just recorded, and what was found on its card."""
@@ -44,10 +54,12 @@ class NewOrder:
 
 def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None, due: date | None,
                  chart: str | None = None, deliver_chart: bool = False, client_selection: bool = False,
-                 package_count: int | None = None) -> NewOrder:
+                 package_count: int | None = None, same_card: bool = False) -> NewOrder:
     """Check the client's name, the card folder and the preset, then record the order. ``client_selection``: after
     grading, wait for the client's favourites (`postline order create` asks for it unless --no-selection; the demo
-    and scripts that run an order through unattended do not); ``package_count``: album photos the client picks."""
+    and scripts that run an order through unattended do not); ``package_count``: album photos the client picks.
+    A card whose files are those of an order made before (the same names) is refused unless ``same_card``: the
+    same command run twice made two orders of one shoot, and both were delivered."""
     if has_control(client):
         raise CardError(f"--client '{shown(client)}': a client name is one line of visible text, without control "
                         "characters (newline, tab, escape codes, bidi overrides); give the name as it should read")
@@ -67,6 +79,8 @@ def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None
     preset = load_preset(preset_name or DEFAULT_FOR_SHOOT[shoot])
     check_inputs(preset, line=get_line, recipe=lambda: load_recipe(shoot))
     with transaction() as session:
+        if not same_card and (earlier := work.orders_of_the_same_files(session, found)):
+            raise CardError(_same_card(card, earlier))
         order = work.create_order(session, client=client, shoot=ShootType(shoot), preset_name=preset.name,
                                   preset_version=preset.version, preset_hash=preset.resolved_hash(),
                                   preset_json=preset.model_dump_json(), due=due, card_folder=str(card))

@@ -19,7 +19,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     folder = Path(args.folder or get_settings().home / "demo-card").expanduser().resolve()
     paths = make_demo_shoot(folder)
     print(f"Wrote a demo shoot of {len(paths)} DNG files to {shown(folder)}")
-    order = orders.create_order(client=args.client, shoot="wedding", card=folder, preset_name=None, due=None)
+    order = orders.create_order(client=args.client, shoot="wedding", card=folder, preset_name=None, due=None,
+                                same_card=True)     # the same demo shoot each time: `make demo` again is a new order
     said_created(order)
     print("Running it through the line...")
     path = as_demo_studio(lambda: run_order(order.id))

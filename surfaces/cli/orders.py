@@ -41,7 +41,8 @@ def cmd_order_create(args: argparse.Namespace) -> int:
     card = Path(args.from_dir).expanduser().resolve()
     order = orders.create_order(client=args.client, shoot=args.shoot, card=card, preset_name=args.preset,
                                 due=args.due, chart=args.chart, deliver_chart=args.deliver_chart,
-                                client_selection=not args.no_selection, package_count=args.package)
+                                client_selection=not args.no_selection, package_count=args.package,
+                                same_card=args.same_card)
     said_created(order)
     print(f"Run it with: postline order run {order.id}")
     if order.client_selection:
@@ -274,6 +275,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "too (by default it is set aside once the session is calibrated on it)")
     create.add_argument("--no-selection", action="store_true", help="no client selection: every photo is retouched "
                         "and delivered, without waiting for the client's favourites (portraits delivered whole)")
+    create.add_argument("--same-card", action="store_true", help="make the order even though its card's files are "
+                        "those of an order made before (refused by default: the same card made an order twice)")
     create.add_argument("--package", type=_count, metavar="N", help="album photos in the client's package: the most "
                         "they pick in the gallery (default: no album picks)")
     create.set_defaults(func=cmd_order_create)
