@@ -363,6 +363,12 @@ def photos_done_per_stage(session: Session, order_id: int) -> dict[str, int]:
     return dict(rows)
 
 
+def last_order_reason(session: Session, order_id: int, kind: EventKind) -> str | None:
+    """The reason of the order's last event of ``kind`` (why its last run stopped: ORDER_FAILED)."""
+    return session.exec(select(StageEvent.reason).where(StageEvent.order_id == order_id, StageEvent.kind == kind)
+                        .order_by(col(StageEvent.id).desc()).limit(1)).first()
+
+
 def events(session: Session, order_id: int) -> list[StageEvent]:
     return list(session.exec(select(StageEvent).where(StageEvent.order_id == order_id)
                              .order_by(StageEvent.id)).all())

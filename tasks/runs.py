@@ -243,13 +243,14 @@ class _Heartbeat(threading.Thread):
         self.join(timeout=30)
 
 
-def end_order_run(order_id: int, run_id: str, *, failed: bool) -> None:
-    """The run ends: mark the order failed if it did (only while this run holds it), and free it."""
+def end_order_run(order_id: int, run_id: str, *, failed: bool, reason: str | None = None) -> None:
+    """The run ends: mark the order stopped (failed) if it did, with ``reason`` (only while this run holds it),
+    and free it."""
     with transaction() as session:
         if failed:
             try:
                 work.set_order_status(session, work.get_order(session, order_id), OrderStatus.FAILED, run=run_id,
-                                      reason="the run stopped with an error")
+                                      reason=(reason or "the run stopped with an error")[:1000])
             except (IllegalMove, StaleMove):
                 pass  # delivered already, or another run holds the order now: its status is that run's
         runs.clear(session, order_id, flow_run_id=run_id)
@@ -268,13 +269,13 @@ def order_run(order_id: int, *, wait: bool = False) -> Iterator[dict]:
     except PrefectSignal:
         heartbeat.stop()       # suspended: no process until resumed, and the resumed run takes the order back
         raise
-    except Exception:
+    except Exception as exc:
         heartbeat.stop()
-        end_order_run(order_id, run_id, failed=True)
+        end_order_run(order_id, run_id, failed=True, reason=" ".join(str(exc).split()) or type(exc).__name__)
         raise
-    except BaseException:      # Ctrl-C, the process asked to stop: the order is free at once
+    except BaseException:      # Ctrl-C, the process asked to stop: stopped, and the order free at once
         heartbeat.stop()
-        end_order_run(order_id, run_id, failed=False)
+        end_order_run(order_id, run_id, failed=True, reason="interrupted (Ctrl-C, or its process was asked to stop)")
         raise
     heartbeat.stop()
     end_order_run(order_id, run_id, failed=False)

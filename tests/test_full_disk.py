@@ -157,6 +157,8 @@ def test_a_full_disk_stops_the_run_and_after_freeing_space_the_order_completes(o
     assert not [i for i in items if i.status in (WorkStatus.CLAIMED, WorkStatus.FAILED)]
     stopped = [e for e in events if e.kind is EventKind.RELEASED and "No space left" in (e.reason or "")]
     assert stopped, "the photo being graded when the disk filled went back to the queue, with the reason"
+    status = cli("status", str(order_id))[1]                        # and says why it stopped, not "see status"
+    assert f"Stopped: No space left on {disk}" in status and f"`postline order run {order_id}` carries on" in status
     done = sum(1 for e in events if e.kind is EventKind.SUBMITTED)
     assert 0 < done < PHOTOS * 4, "the disk should fill mid-order"
     assert _unfinished(home) == [], "a failed write left its temporary file"

@@ -207,6 +207,25 @@ def test_a_killed_run_is_taken_over_when_its_hold_ends(home, prefect_env, tmp_pa
     _processed_once(order_id)
 
 
+def test_a_run_stopped_with_ctrl_c_is_shown_stopped_and_the_next_run_carries_on(home, prefect_env, tmp_path, capsys):
+    """Ctrl-C in the middle of a run: `postline status` said the order was running and "Nothing: postline's own
+    workers are on it", and nobody was. It says the run stopped, why, and what to run; the next run delivers."""
+    order_id = create_order(client="Stopped", shoot="portrait", card=_card(tmp_path / "card", 6),
+                            preset_name=None, due=None).id
+    first = Run(order_id, folder=tmp_path / "logs")
+    _until("the run is mid-way", lambda: _submitted(order_id) >= 2, alive=[first])
+    os.killpg(first.pid, signal.SIGINT)                            # Ctrl-C reaches the terminal's process group
+    assert first.wait(timeout=120) == 130, first.complained()
+    assert f"order {order_id} stopped (interrupted)" in first.complained()
+    assert main(["status", str(order_id)]) == 0
+    status = capsys.readouterr().out
+    assert f"Order {order_id} · Stopped · portrait" in status and status.splitlines()[0].endswith("· failed")
+    assert "Stopped: interrupted (Ctrl-C, or its process was asked to stop)" in status
+    assert f"`postline order run {order_id}` carries on" in status and "own workers are on it" not in status
+    assert main(["order", "run", str(order_id)]) == 0
+    _processed_once(order_id)
+
+
 def _submitted(order_id: int) -> int:
     with transaction() as session:
         return sum(e.kind is EventKind.SUBMITTED for e in work.events(session, order_id))

@@ -16,7 +16,7 @@ from presets.recipe import load_recipe
 from config.links import get_link_settings
 from record import black_and_white, clocks, ratings, rounds, runs, selection, stats, work
 from record.db import transaction
-from record.models import QC_GATE, Order, Photo, PhotoStatus, ShootType, utcnow
+from record.models import QC_GATE, EventKind, Order, OrderStatus, Photo, PhotoStatus, ShootType, utcnow
 from surfaces.terminal import has_control, shown
 from tasks.files import card_entry_problem
 from tasks.ingest import scan_card
@@ -176,6 +176,7 @@ class OrderView:
     not_packed: tuple[str, ...] = ()               # ... delivered, whose package lacks their black-and-white files
     calibrated_camera: str | None = None           # the body that shot the session's chart (record.clocks.NO_CAMERA)
     as_before: tuple[Photo, ...] = ()              # failed or held in a revision: the package has them as before
+    stopped: str | None = None                     # why its last run stopped, when it did (the order is failed)
 
 
 def client_wait(session, order_id: int) -> selection.Waiting | None:  # noqa: ANN001 - sqlmodel.Session
@@ -200,6 +201,10 @@ def view(order_id: int) -> OrderView:
                           ratings=ratings.in_a_line(session, order_id),
                           black_and_white=len(black_and_white.requested(session, order_id)))
     from tasks.deliver import AS_BEFORE, delivered_masters
+
+    if order.status is OrderStatus.FAILED:
+        with transaction() as session:
+            found = replace(found, stopped=work.last_order_reason(session, order_id, EventKind.ORDER_FAILED))
 
     if order.delivery_path and any(p.status in AS_BEFORE for p in found.not_delivered):
         packed = delivered_masters(Path(order.delivery_path))

@@ -43,7 +43,12 @@ def print_order(order_id: int, *, brief: bool = False, every_file: bool = False)
                  else "stopped without ending (or suspended, waiting for people); the next run takes over")
         print(f"Run: flow run '{lease.name}' (id {lease.flow_run_id}) on {lease.owner}, since "
               f"{lease.started_at:%Y-%m-%d %H:%M:%S} UTC; {state}")
-    if order.waiting_on or order.status is OrderStatus.RUNNING:
+    if found.stopped:
+        print(f"Stopped: {shown(found.stopped)}")
+    if order.status is OrderStatus.RUNNING and not order.waiting_on and (lease is None or lease.expired()):
+        print(f"Next: no run is working on it (its process was killed, or its machine stopped): `postline order run "
+              f"{order.id}` carries on.")
+    elif order.waiting_on or order.status is OrderStatus.RUNNING:
         print(f"Waiting on: {shown(waiting_title(found.line, order.waiting_on))}")
         print(f"Next: {next_step(order, found.line)}")
     elif order.status is not OrderStatus.DELIVERED:      # created, revision asked for, stopped: what to run
