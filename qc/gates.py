@@ -54,6 +54,9 @@ def approve_all_or_list(approve_all: bool, listed: list) -> None:
         raise ValueError("untick approve_all to list photos, or remove the list")
 
 
+LISTED = 10          # waiting photos a refusal names, at most
+
+
 def listing_problems(waiting: Sequence[str], listed: list[str]) -> list[str]:
     """What is wrong with the photos a decision lists, against those waiting."""
     problems = []
@@ -62,8 +65,10 @@ def listing_problems(waiting: Sequence[str], listed: list[str]) -> list[str]:
                         "order has not reached this gate)")
     unknown = [name for name in dict.fromkeys(listed) if name not in waiting]
     if unknown and waiting:
+        first = sorted(waiting)[:LISTED]
+        more = f" and {len(waiting) - len(first)} more: `pending` lists them" if len(waiting) > len(first) else ""
         problems.append(f"not waiting for review: {', '.join(map(shown, unknown))} "
-                        f"(waiting: {', '.join(sorted(waiting))})")
+                        f"(waiting: {', '.join(first)}{more})")
     twice = [name for name in dict.fromkeys(listed) if listed.count(name) > 1]
     if twice:
         problems.append(f"listed more than once: {', '.join(map(shown, twice))}")

@@ -182,3 +182,28 @@ def test_a_decision_culling_a_weddings_hundreds_says_how_many_for_each_reason():
     culled = tuple((f"IMG_{n:04d}.dng", "duplicate_pose" if n % 3 else "rejected_by_photographer") for n in range(12))
     many = Plan(approved=("A.dng",), culled=culled, photo_ids=tuple(range(13)))
     assert many.summary() == "1 approved; 12 culled: 8 duplicate_pose, 4 rejected_by_photographer"
+
+
+def test_a_decision_names_a_photo_by_its_file_name_alone_and_a_refusal_lists_ten_of_those_waiting(home, capsys):
+    """On a real card every photo's name has its folder (100CANON/IMG_0008.CR3): `review decide --cull
+    IMG_0008.cr3:blurred` names it as `order revise` and `order bw` do; a name that is two photos' or none is refused
+    naming ten of those waiting and how many more, not all of a wedding's hundreds in one line."""
+    names = [f"100CANON/IMG_{n:04d}.CR3" for n in range(1, 15)] + ["101CANON/IMG_0001.CR3"]
+    with transaction() as session:
+        order = work.create_order(session, client="Folders", shoot=ShootType.WEDDING, preset_name="neutral",
+                                  preset_version=1, preset_hash="0" * 64, preset_json="{}", due=None,
+                                  card_folder=str(home / "card"))
+        for name in names:
+            work.add_photo(session, Photo(order_id=order.id, source_name=name, sha256=name.ljust(64, "0")[:64],
+                                          size_bytes=1, status=PhotoStatus.INGESTED, original_path=f"/{name}"),
+                           first_stage="cull_grade")
+    assert main(["review", "decide", str(order.id), "--cull", "IMG_0001.CR3:blurred"]) == 2      # two of that name
+    err = capsys.readouterr().err
+    assert "not waiting for review: 'IMG_0001.CR3' (waiting: 100CANON/IMG_0001.CR3, 100CANON/IMG_0002.CR3" in err
+    assert "100CANON/IMG_0010.CR3 and 5 more: `pending` lists them)" in err and "IMG_0011" not in err
+    assert ORIGINALS.awaiting(order.id) == names                      # nothing was applied
+    assert main(["review", "decide", str(order.id), "--cull", "img_0008.cr3:blurred:soft"]) == 0
+    assert "100CANON/IMG_0008.CR3 culled (blurred)" in capsys.readouterr().out
+    with transaction() as session:
+        culled = [p.source_name for p in work.photos(session, order.id) if p.status is PhotoStatus.CULLED]
+    assert culled == ["100CANON/IMG_0008.CR3"]

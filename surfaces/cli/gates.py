@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from qc.gates import Gate
 from qc.originals import ORIGINALS, CullReason
@@ -62,10 +63,35 @@ def _pending(command: GateCommand, args: argparse.Namespace) -> int:
     return 0
 
 
+def _by_waiting_names(command: GateCommand, args: argparse.Namespace) -> None:
+    """The photos ``args`` names, each by its name on the card as the gate lists it (`pending`): a file name alone
+    (any case) names the one waiting photo of that name, as `order revise` and `order bw` take it. A name that
+    is not one waiting photo's is left as given, for the decision's check to refuse with what waits."""
+    waiting = actions.pending(command.gate, args.order_id)
+    by_file: dict[str, list[str]] = {}
+    for name in waiting:
+        by_file.setdefault(PurePosixPath(name).name.lower(), []).append(name)
+    known = set(waiting)
+
+    def named(name: str) -> str:
+        found = by_file.get(PurePosixPath(name).name.lower(), [])
+        return found[0] if name not in known and len(found) == 1 else name
+
+    for row in [*(getattr(args, command.flag) or []), *(getattr(args, "also_cull", None) or [])]:
+        row["photo"] = named(row["photo"])
+    if getattr(args, "keep", None):
+        args.keep = [named(name) for name in args.keep]
+    for option in ("region", "outline"):        # PHOTO:BOX, PHOTO:POINTS
+        if getattr(args, option, None):
+            setattr(args, option, [f"{named(text.rsplit(':', 1)[0])}:{text.rsplit(':', 1)[1]}" if ":" in text
+                                   else text for text in getattr(args, option)])
+
+
 def _decide(command: GateCommand, args: argparse.Namespace) -> int:
     """A decision that does not fit the form (pydantic) or the record (DecisionError) is a usage error, exit 2; so is
     one given ``--as`` somebody the studio's people do not name (once it has listed them)."""
     actions.check_decider(args.person)
+    _by_waiting_names(command, args)
     if command.gate is ORIGINALS:
         decision = cull.review_decision(args)        # --cull, --approve-all, or --accept-suggestions
     elif command.gate is QC:
