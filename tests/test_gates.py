@@ -153,6 +153,11 @@ def test_the_cli_decides_at_a_gate_with_no_waiting_run_through_the_gate_itself(o
     with transaction() as session:
         statuses = {p.source_name: p.status for p in work.photos(session, order_id)}
     assert statuses == {"A.dng": PhotoStatus.INGESTED, "B.dng": PhotoStatus.INGESTED, "C.dng": PhotoStatus.CULLED}
+    assert main(["status", str(order_id)]) == 0                       # status names what was culled, and why
+    assert (f"Culled in the review of the originals: 1 photo(s) (blurred 1): `postline status {order_id} --all` "
+            "lists each") in capsys.readouterr().out
+    assert main(["status", str(order_id), "--all"]) == 0
+    assert "  [blurred] C.dng culled by sergei" in capsys.readouterr().out
     assert main(["review", "decide", str(order_id), "--approve-all"]) == 2          # nothing waits now
     assert "no photo of this order is waiting" in capsys.readouterr().err
 

@@ -177,6 +177,7 @@ class OrderView:
     calibrated_camera: str | None = None           # the body that shot the session's chart (record.clocks.NO_CAMERA)
     as_before: tuple[Photo, ...] = ()              # failed or held in a revision: the package has them as before
     stopped: str | None = None                     # why its last run stopped, when it did (the order is failed)
+    culled: tuple[Photo, ...] = ()                 # left out in the review of the originals
 
 
 def client_wait(session, order_id: int) -> selection.Waiting | None:  # noqa: ANN001 - sqlmodel.Session
@@ -189,10 +190,12 @@ def view(order_id: int) -> OrderView:
     with transaction() as session:
         order = work.get_order(session, order_id)
         picked = list(selection.picks(session, order_id).values())
+        photos = work.photos(session, order_id)
         found = OrderView(order=order, line=work.order_line(session, order_id), lease=runs.holder(session, order_id),
                           counts=work.photo_counts(session, order_id),
                           stages=stats.stage_table(session, order_id=order_id),
-                          not_delivered=[p for p in work.photos(session, order_id) if p.status in NOT_DELIVERED],
+                          not_delivered=[p for p in photos if p.status in NOT_DELIVERED],
+                          culled=tuple(p for p in photos if p.status is PhotoStatus.CULLED),
                           calibration=None, selection=client_wait(session, order_id),
                           picks={"favourites": sum(p.favourite for p in picked),
                                  "graded only": sum(not p.favourite for p in picked),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import re
+from collections import Counter
 
 from surfaces.cli import tables
 from surfaces.terminal import shown
@@ -81,6 +83,14 @@ def print_order(order_id: int, *, brief: bool = False, every_file: bool = False)
             print(f"  [{status.value}] {shown(line)}")
         if lines:
             print(f"  (`postline status {order_id} --all` lists each file)")
+    if culled := found.culled:
+        codes = Counter(m[1] if (m := re.match(r"\[([^\]]+)\]", p.reason or "")) else "culled" for p in culled)
+        print(f"\nCulled in the review of the originals: {len(culled)} photo(s) ("
+              + ", ".join(f"{shown(code)} {n}" for code, n in codes.most_common()) + ")"
+              + ("" if every_file else f": `postline status {order_id} --all` lists each"))
+        if every_file:
+            for photo in culled:
+                print(f"  {shown(photo.reason or photo.source_name)}")
     if found.as_before:
         print("\nDelivered as before, the change asked for not made (the package has the version delivered earlier):")
         for photo in found.as_before:
