@@ -62,6 +62,7 @@ class SubmitResult:
     seconds: float | None                 # touch time: from the claim to the submit
     stage_done: bool                      # the order has no queued or claimed item left in this stage
     next_item: WorkItem | None = None     # the next stage's item, when ``enqueue_next`` was given
+    run_stopped: bool = False             # ... and no run of the order is going: it stopped (surfaces.actions.queue)
 
 
 def _utc(value: datetime | None) -> datetime | None:

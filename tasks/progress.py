@@ -57,6 +57,9 @@ def next_step(order: Order, line: Line, waiting: int | None = None) -> str:
     """What to do for ``order`` now, as the command to run (Markdown code spans): by what its run waits on."""
     n = f"{waiting} " if waiting is not None else ""
     oid = order.id
+    if order.status is OrderStatus.FAILED:       # stopped where it waited or worked: nothing carries it on alone
+        return (f"The run stopped: `postline status {oid}` says why; `postline order run {oid}` carries on"
+                + (" (work handed back meanwhile is kept)." if order.waiting_on else "."))
     if order.waiting_on == ORIGINAL_REVIEW:
         return (f"The senior photographer reviews the {n}original(s): `postline review pending {oid}`, then "
                 f"`postline review decide {oid} --accept-suggestions` (or `--approve-all`, or `--cull PHOTO:REASON`), "
@@ -78,8 +81,6 @@ def next_step(order: Order, line: Line, waiting: int | None = None) -> str:
                 "The run goes on by itself when the last one is handed back.")
     if order.status is OrderStatus.DELIVERED:
         return f"Nothing: delivered (`postline status {oid}`)."
-    if order.status is OrderStatus.FAILED:
-        return f"The run stopped: `postline status {oid}` says why; `postline order run {oid}` carries on."
     if order.status is OrderStatus.REVISION:
         return (f"The client asked for changes: `postline order run {oid}` works them and makes the revised "
                 "delivery.")

@@ -31,6 +31,8 @@ from surfaces.actions.orders import create_order
 from surfaces.cli import main
 from tasks.synthetic import write_card
 from tasks.verify import verify
+from surfaces.actions.queue import hand_back, pull_to_folder
+from tasks.pixels import imageio
 from tests.flowkit import MANUAL_SKIN_LINE, paused_run, retouch_everything
 from tests.pg import postgres_url, use_empty_record  # noqa: F401  (the session's PostgreSQL)
 
@@ -224,6 +226,42 @@ def test_a_run_stopped_with_ctrl_c_is_shown_stopped_and_the_next_run_carries_on(
     assert f"`postline order run {order_id}` carries on" in status and "own workers are on it" not in status
     assert main(["order", "run", str(order_id)]) == 0
     _processed_once(order_id)
+
+
+def test_a_run_stopped_while_it_waits_for_retouchers_says_so_to_them_and_to_status(
+        home, prefect_env, line_file, tmp_path, capsys):
+    """The run was stopped (SIGTERM) while it waited for retouchers: status said it waited and "the run goes on by
+    itself when the last one is handed back", and the last hand-back "the order can move on"; nothing did. Both
+    say the run stopped and what to run; the work handed back meanwhile is kept and the next run delivers it."""
+    line_file(MANUAL_SKIN_LINE)
+    with transaction() as session:
+        people.add_person(session, name="rita", role="retoucher", skills="liquify_skin", password=None)
+    order_id = create_order(client="Stopped While Waiting", shoot="portrait", card=_card(tmp_path / "card", 2),
+                            preset_name=None, due=None).id
+    first = Run(order_id, folder=tmp_path / "logs")
+    _until("the run waits for people", lambda: paused_run(order_id, "liquify_skin") is not None, alive=[first])
+    os.killpg(first.pid, signal.SIGTERM)
+    first.wait(timeout=120)
+    assert main(["status", str(order_id)]) == 0
+    status = capsys.readouterr().out
+    assert "Stopped: interrupted" in status and "goes on by itself" not in status, status
+    assert (f"Next: The run stopped: `postline status {order_id}` says why; `postline order run {order_id}` carries "
+            "on (work handed back meanwhile is kept).") in status
+
+    folder = tmp_path / "rita"
+    item, path = pull_to_folder(person="rita", folder=folder)
+    out = path.with_name(path.stem + "-done.tif")
+    imageio.write_working_tiff(out, imageio.read_working_tiff(path) * 0.97)
+    hand_back(item_id=item.id, person="rita", file=out)
+    item, path = pull_to_folder(person="rita", folder=folder)
+    out = path.with_name(path.stem + "-done.tif")
+    imageio.write_working_tiff(out, imageio.read_working_tiff(path) * 0.97)
+    assert main(["queue", "submit", str(item.id), str(out), "--as", "rita"]) == 0
+    said = capsys.readouterr().out
+    assert (f"That was the last open liquify_skin item of order {order_id}, but its run stopped: `postline order run "
+            f"{order_id}` carries it on.") in said
+    assert main(["order", "run", str(order_id)]) == 0
+    assert verify(Path(capsys.readouterr().out.strip().splitlines()[-1])) == []
 
 
 def _submitted(order_id: int) -> int:

@@ -91,7 +91,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
     item = result.item
     took = f" after {result.seconds / 60:.1f} min" if result.seconds is not None else ""
     print(f"Work item {item.id} submitted{took}: stored as {shown(item.output_path)} (sha256 {item.output_sha256[:12]}...).")
-    if result.stage_done:
+    if result.stage_done and result.run_stopped:
+        print(f"That was the last open {item.stage} item of order {item.order_id}, but its run stopped: "
+              f"`postline order run {item.order_id}` carries it on.")
+    elif result.stage_done:
         print(f"That was the last open {item.stage} item of order {item.order_id}: the order can move on.")
     return 0
 

@@ -50,7 +50,7 @@ def print_order(order_id: int, *, brief: bool = False, every_file: bool = False)
     if order.status is OrderStatus.RUNNING and not order.waiting_on and (lease is None or lease.expired()):
         print(f"Next: no run is working on it (its process was killed, or its machine stopped): `postline order run "
               f"{order.id}` carries on.")
-    elif order.waiting_on or order.status is OrderStatus.RUNNING:
+    elif order.status is not OrderStatus.FAILED and (order.waiting_on or order.status is OrderStatus.RUNNING):
         print(f"Waiting on: {shown(waiting_title(found.line, order.waiting_on))}")
         print(f"Next: {next_step(order, found.line)}")
     elif order.status is not OrderStatus.DELIVERED:      # created, revision asked for, stopped: what to run
