@@ -192,6 +192,56 @@ def _display(samples: np.ndarray) -> np.ndarray:
     return samples[..., :3].astype(np.float32) / top
 
 
+LIKENESS_FLOOR = 0.45    # below this, the result is another picture than the working file (:func:`likeness`)
+MIN_DETAIL = 0.08        # ... judged only on a working file with this much detail (the real samples: 0.18 to 0.59,
+                         # 0.10 at 1/20 of their light; smooth gradients 0.01 to 0.07)
+
+
+def likeness(a: np.ndarray, b: np.ndarray) -> float | None:
+    """How alike two pictures of the same size are in what they show, -1..1: the correlation of their log
+    luminance's detail (96 px wide, less its blur at 6 px), which an edit's exposure, colour, black and white,
+    vignette or dodging hardly moves, nor a retouch's local blur, clone or liquify (0.64 to 1 on the real sample
+    files and synthetic frames, a whole-frame warp the lowest; tests/test_qc_results.py checks it), while two
+    different photos score near 0 (at most 0.38 between the real samples, each pair resized alike). Frames of one burst score as
+    the same picture: a swap between them is not seen. None when ``b`` (the working file) has too little
+    detail to tell (:data:`MIN_DETAIL`), or ``a`` none."""
+    import cv2
+
+    def detail(samples: np.ndarray) -> np.ndarray:
+        grey = _display(samples) @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+        width = min(96, grey.shape[1])
+        grey = cv2.resize(grey, (width, max(1, round(grey.shape[0] * width / grey.shape[1]))),
+                          interpolation=cv2.INTER_AREA)
+        logged = np.log(grey + 0.02)
+        return (logged - cv2.GaussianBlur(logged, (0, 0), 6)).ravel()
+
+    x, y = detail(a), detail(b)
+    if y.std() < MIN_DETAIL or x.std() < 1e-3:
+        return None
+    return float(np.mean((x - x.mean()) / x.std() * (y - y.mean()) / y.std()))
+
+
+def _not_the_photo(name: str, result: np.ndarray, working: Path) -> list[str]:
+    """Whether the result is the working file's pixels unchanged, or another picture than the working file's."""
+    import tifffile
+
+    try:
+        before = tifffile.imread(working)
+    except Exception:  # noqa: BLE001 - the working file not readable as a TIFF (a JPEG one): nothing to compare
+        return []
+    if before.shape[:2] != result.shape[:2]:
+        return []               # a crop: another size, compared by nothing here
+    if before.dtype == result.dtype and before.shape == result.shape and np.array_equal(before, result):
+        return [f"{name} has exactly the working file's pixels (saved again, not edited): nothing was changed. "
+                "Save your edited version and submit that file"]
+    alike = likeness(result, before)
+    if alike is not None and alike < LIKENESS_FLOOR:
+        return [f"{name} is another picture than the working file you pulled (likeness {alike:.2f}, where the same "
+                f"photo retouched is above {LIKENESS_FLOOR}): hand back your work on this photo, from its working "
+                "file; if it is, tell the lead"]
+    return []
+
+
 def _broken(name: str, result: np.ndarray, working: Path, spec: QcGateSpec) -> list[str]:
     """What is obviously wrong with the result (almost black or white, clipped) that the working file did not
     show: an export or an edit gone wrong, said with the levels before and after."""
@@ -218,7 +268,8 @@ def check_result(result: Path, working: Path, *, allow_crop: bool = False,
     """Check a retoucher's ``result`` against the ``working`` file they pulled: its header declares no more
     than ``max_pixels`` pixels, it has the same pixel dimensions (with ``allow_crop``: no larger on either side),
     keeps colour (RGB stays RGB), the bit depth (a 16-bit working file comes back 16-bit) and the colour profile
-    (the same primaries) if the working file had one, is not byte-identical to it, decodes, and is not obviously
+    (the same primaries) if the working file had one, is not byte-identical to it, decodes, is neither its pixels
+    unchanged nor another picture (:func:`likeness`), and is not obviously
     broken where the working file was not (almost black or white, too many clipped pixels: the limits of the
     order's QC gate, ``spec``). Every check that the header can answer runs before a pixel is decoded. Returns
     the result's facts, or raises :class:`ResultRefused` listing every problem."""
@@ -257,4 +308,7 @@ def check_result(result: Path, working: Path, *, allow_crop: bool = False,
     broken = _broken(result.name, _display(samples), working, spec or QcGateSpec())
     if broken:
         raise ResultRefused(broken)
+    wrong = _not_the_photo(result.name, samples, working)
+    if wrong:
+        raise ResultRefused(wrong)
     return facts

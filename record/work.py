@@ -363,6 +363,15 @@ def photos_done_per_stage(session: Session, order_id: int) -> dict[str, int]:
     return dict(rows)
 
 
+def handed_back_for_another(session: Session, item: WorkItem, sha256: str) -> str | None:
+    """The photo (its card name) of the order another work item already holds the file ``sha256`` for as its
+    hand-back, or None: a file handed back for one photo is not another's work."""
+    found = session.exec(select(Photo.source_name).join(WorkItem, WorkItem.photo_id == Photo.id).where(
+        WorkItem.order_id == item.order_id, WorkItem.output_sha256 == sha256, WorkItem.photo_id != item.photo_id)
+        .limit(1)).first()
+    return found
+
+
 def last_order_reason(session: Session, order_id: int, kind: EventKind) -> str | None:
     """The reason of the order's last event of ``kind`` (why its last run stopped: ORDER_FAILED)."""
     return session.exec(select(StageEvent.reason).where(StageEvent.order_id == order_id, StageEvent.kind == kind)

@@ -149,3 +149,75 @@ def test_a_photoshop_style_lzw_tiff_is_accepted(tmp_path):
     data[10:20, 10:20] = 30000
     tifffile.imwrite(edited, data, photometric="rgb", compression="lzw", iccprofile=imageio.srgb_icc())
     check_result(edited, working)  # raises ResultRefused if refused
+
+
+def test_the_working_files_pixels_saved_again_are_refused(working, tmp_path):
+    """Any editor's save changes the bytes: the untouched photo came back as a 'retouch', counted as work."""
+    again = tmp_path / "resaved.tif"
+    tifffile.imwrite(again, tifffile.imread(working), photometric="rgb", compression="zlib",
+                     iccprofile=image_facts(working).icc)
+    with pytest.raises(ResultRefused, match="resaved.tif has exactly the working file's pixels .*nothing was changed"):
+        check_result(again, working)
+
+
+def _real(name: str) -> np.ndarray:
+    import rawpy
+
+    from tests.conftest import sample
+
+    with rawpy.imread(str(sample(name))) as raw:
+        return raw.postprocess(half_size=True, output_bps=16).astype(np.float32) / 65535
+
+
+def _u16(image: np.ndarray) -> np.ndarray:
+    return np.rint(np.clip(image, 0, 1) * 65535).astype(np.uint16)        # as a 16-bit TIFF decodes
+
+
+def _retouched_hard(image: np.ndarray) -> dict[str, np.ndarray]:
+    """Edits far beyond a retouch pass's, each keeping the picture: the likeness must not refuse them."""
+    import cv2
+
+    h, w = image.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    vignette = np.clip(1 - 0.45 * (((yy - h / 2) / (h / 2)) ** 2 + ((xx - w / 2) / (w / 2)) ** 2), 0.05, 1)
+    blurred = image.copy()
+    blurred[h // 4:h // 2, w // 4:w // 2] = cv2.GaussianBlur(image[h // 4:h // 2, w // 4:w // 2], (0, 0), 8)
+    cloned = image.copy()
+    cloned[h // 3:h // 3 + h // 5, w // 3:w // 3 + w // 5] = image[:h // 5, :w // 5]
+    return {"a stop brighter": np.clip(image * 2, 0, 1), "warmer": np.clip(image * [1.2, 1.0, 0.75], 0, 1),
+            "black and white": np.repeat(image @ np.array([0.2126, 0.7152, 0.0722], np.float32)[:, None], 3, 1)
+            .reshape(image.shape), "vignette": image * vignette[..., None], "skin softened": blurred,
+            "cloned": cloned, "liquified all over": cv2.remap(image, xx + 6 * np.sin(yy / 30), yy, cv2.INTER_LINEAR),
+            "contrast": np.clip((image - 0.5) * 1.6 + 0.5, 0, 1)}
+
+
+def test_another_photo_handed_back_is_refused_and_the_same_photo_retouched_hard_is_not(tmp_path):
+    """A retoucher who pulled two photos handed back one's edit for the other: it was stored, passed every check
+    and stood as the other photo's retouch. Real camera frames: each real sample's hard edits are taken; every
+    other real sample handed back for it is refused."""
+    from qc.results import LIKENESS_FLOOR, likeness
+
+    names = ["canon_eos_d30.crw", "canon_powershot_g2.crw", "canon_powershot_s40_b.crw", "kodak_dc120.kdc",
+             "nikon_d1.nef"]
+    frames = {name: _real(name) for name in names}
+    lowest = 1.0
+    for name, image in frames.items():
+        for what, edit in _retouched_hard(image).items():
+            alike = likeness(_u16(edit), _u16(image))
+            lowest = min(lowest, alike)
+            assert alike >= LIKENESS_FLOOR + 0.15, (name, what, alike)
+    import cv2
+
+    highest = -1.0
+    for name, image in frames.items():
+        for other, picture in frames.items():
+            if other != name:
+                highest = max(highest, likeness(_u16(cv2.resize(picture, image.shape[1::-1])), _u16(image)))
+    assert highest < LIKENESS_FLOOR, highest
+    working = write_working_tiff(tmp_path / "7-canon_eos_d30-liquify_skin-r1.tif", frames["canon_eos_d30.crw"])
+    other = cv2.resize(frames["nikon_d1.nef"], frames["canon_eos_d30.crw"].shape[1::-1])
+    with pytest.raises(ResultRefused, match=r"nikon.tif is another picture than the working file you pulled "
+                                            r"\(likeness -?0\.\d\d, where the same photo retouched is above 0.45\)"):
+        check_result(write_working_tiff(tmp_path / "nikon.tif", other), working)
+    assert check_result(write_working_tiff(tmp_path / "done.tif", _retouched_hard(frames["canon_eos_d30.crw"])
+                                           ["vignette"]), working).bits == 16

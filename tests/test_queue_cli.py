@@ -91,6 +91,22 @@ def test_submit_refuses_an_unchanged_file_and_keeps_the_claim(line, tmp_path, ca
         assert session.get(WorkItem, line[0]).status is WorkStatus.CLAIMED
 
 
+def test_one_file_handed_back_for_two_photos_is_refused_the_second_time(line, tmp_path, capsys):
+    """A retoucher with two photos pulled handed back one file for both: both were stored as each one's work."""
+    _, first = pull(capsys, tmp_path / "ana")
+    pull(capsys, tmp_path / "ana")
+    image = read_working_tiff(Path(first))
+    image[20:60, 30:90] = np.clip(image[20:60, 30:90] + 0.1, 0, 1)
+    done = write_working_tiff(tmp_path / "done.tif", image)
+    assert main(["queue", "submit", str(line[0]), str(done), "--as", "ana"]) == 0
+    capsys.readouterr()
+    assert main(["queue", "submit", str(line[1]), str(done), "--as", "ana"]) == 1
+    assert ("done.tif is the file handed back for DSC_0000.NEF already: one file cannot be two photos' work"
+            in capsys.readouterr().err)
+    with transaction() as session:
+        assert session.get(WorkItem, line[1]).status is WorkStatus.CLAIMED      # still hers, to hand back
+
+
 def test_submit_refuses_an_8_bit_or_darkened_result_with_the_reason_at_once(line, tmp_path, capsys):
     from PIL import Image
 

@@ -13,18 +13,19 @@ import logging
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 from config.errors import Forbidden
 from config.line import get_line
 from config.settings import get_settings
-from qc.results import check_result, image_facts
+from qc.results import ResultRefused, check_result, image_facts
 from record import marks, people, queue, rounds, selection, work
 from record.db import transaction
-from record.models import Photo, WorkItem
+from record.models import OrderStatus, Photo, WorkItem
 from record.queue import DEFAULT_LEASE, NoSkill, QueueError, StageDepth, SubmitResult
-from tasks.files import safe_name, store_result
+from tasks.files import safe_name, sha256_of, store_result
 from tasks.handoff import WakeError, wake_order
 from tasks.progress import publish_progress
 from tasks.pixels import mask
@@ -178,12 +179,20 @@ def hand_back(*, item_id: int, person: str, file: Path) -> SubmitResult:
         raise QueueError(f"work item {item_id} has no working file recorded; tell the lead")
     check_result(file, Path(item.input_path), allow_crop=line.stage(item.stage).allow_crop,
                  max_pixels=get_settings().max_result_pixels, spec=line.qc_gate)
+    with transaction() as session:
+        if (other := work.handed_back_for_another(session, item, sha256_of(file))) is not None:
+            raise ResultRefused([f"{file.name} is the file handed back for {other} already: one file cannot be two "
+                                 "photos' work. Hand back this photo's own (its working file, edited)"])
     stored, sha = store_result(file, order_id=item.order_id, stage=item.stage)
     with transaction() as session:
         result = queue.submit(session, item_id=item_id, person=person, output_path=str(stored), output_sha256=sha,
                               enqueue_next=selection.next_stage(session, line, item))
     publish_progress(item.order_id)
     if result.stage_done:
+        with transaction() as session:
+            stopped = work.get_order(session, item.order_id).status is OrderStatus.FAILED
+        if stopped:                # its run stopped (an error, Ctrl-C, a kill): nobody waits to be woken
+            return replace(result, run_stopped=True)
         try:
             wake_order(item.order_id, item.stage)
         except WakeError as exc:   # the work is handed back and recorded all the same: say what is left to do
