@@ -117,6 +117,7 @@ class Gate(ABC):
     decision: ClassVar[type[RunInput]]   # the form the paused run shows, and what `decide` gives
     listed: ClassVar[str]                # the decision's field listing the exceptions ('rejections', 'cull')
     by: ClassVar[str]                    # the decision's field naming who decides ('lead', 'reviewer')
+    by_a_lead: ClassVar[bool] = True     # who decides is one of the studio's leads (not so: the client's selection)
 
     # --- what each gate says for itself ---------------------------------------------------------------------
 
@@ -166,14 +167,25 @@ class Gate(ABC):
     def validate(self, order_id: int, decision: RunInput) -> Plan:
         """:meth:`check` in a transaction of its own: what the decision would do, before it is given."""
         with transaction() as session:
+            self._check_decider(session, decision)
             return self.check(session, order_id, decision)
 
     def apply(self, order_id: int, decision: RunInput) -> Plan:
         """Check and apply the decision in one transaction."""
         with transaction() as session:
+            self._check_decider(session, decision)
             plan = self.check(session, order_id, decision)
             self.record(session, order_id, decision)
         return plan
+
+    def _check_decider(self, session: Session, decision: RunInput) -> None:
+        """Whoever gives the decision (the CLI's --as, the web page's signed-in lead, the Prefect UI's Resume form)
+        is one of the studio's leads once it has listed its people (record.people.not_a_lead): the form took any
+        name, a retoucher's too, who could pass their own work."""
+        from record.people import not_a_lead
+
+        if self.by_a_lead and (why := not_a_lead(session, str(getattr(decision, self.by)))):
+            raise DecisionError(f"{self.by} {shown(str(getattr(decision, self.by)))}: {why}")
 
     def applied(self, plan: Plan) -> bool:
         with transaction() as session:

@@ -82,6 +82,7 @@ class ClientSelection(Gate):
     waits = "photo waiting for the client's selection"
     decision = SelectionDecision
     listed, by = "favourites", "client"
+    by_a_lead = False
 
     def enabled(self, line: Line) -> bool:
         """Never the line's to say: each order says it (``Order.client_selection``, `order create --no-selection`)."""

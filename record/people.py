@@ -158,6 +158,21 @@ def list_people(session: Session) -> list[Person]:
     return list(session.exec(select(Person).order_by(Person.name)).all())
 
 
+def not_a_lead(session: Session, name: str) -> str | None:
+    """Why ``name`` may not give a decision at a gate, in a few words; None when they may: one of the studio's
+    leads once it has listed its people (`postline people add`); before, any name (a studio of one)."""
+    everyone = list_people(session)
+    if not everyone:
+        return None
+    leads = ", ".join(p.name for p in everyone if p.role is PersonRole.LEAD) or "none yet"
+    found = next((p for p in everyone if p.name == name), None)
+    if found is None:
+        return f"nobody of that name works on the line; give the lead who decides (leads: {leads})"
+    if found.role is not PersonRole.LEAD:
+        return f"{found.role.value}s do not give decisions at a gate; a lead does (leads: {leads})"
+    return None
+
+
 def set_password(session: Session, *, name: str, password: str) -> Person:
     """Give ``name`` a new password; every web sign-in of theirs ends in the same transaction (a copy of an old
     session cookie stops working at once)."""

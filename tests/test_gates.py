@@ -212,3 +212,21 @@ def test_a_decision_names_a_photo_by_its_file_name_alone_and_a_refusal_lists_ten
     with transaction() as session:
         culled = [p.source_name for p in work.photos(session, order.id) if p.status is PhotoStatus.CULLED]
     assert culled == ["100CANON/IMG_0008.CR3"]
+
+
+def test_a_decision_from_the_runs_resume_form_is_a_leads_as_on_the_command_line(order_id):
+    """The Prefect UI's Resume form took any name as who decides (its default 'senior-photographer', nobody; a
+    retoucher passing their own work): the flow applies a decision the way the command line checks it."""
+    from record import people
+
+    with transaction() as session:
+        people.add_person(session, name="maria", role="lead", skills="", password=None)
+        people.add_person(session, name="rita", role="retoucher", skills="liquify_skin", password=None)
+    with pytest.raises(DecisionError, match=r"reviewer 'rita': retouchers do not give decisions at a gate; a lead "
+                                            r"does \(leads: maria\)"):
+        ORIGINALS.apply(order_id, ORIGINALS.build(listed=[], by="rita"))
+    with pytest.raises(DecisionError, match="reviewer 'senior-photographer': nobody of that name works on the line"):
+        ORIGINALS.apply(order_id, ORIGINALS.build(listed=[], by="senior-photographer"))
+    assert ORIGINALS.awaiting(order_id) == ["A.dng", "B.dng", "C.dng"]          # nothing was applied
+    ORIGINALS.apply(order_id, ORIGINALS.build(listed=[{"photo": "C.dng", "reason": "blurred"}], by="maria"))
+    assert ORIGINALS.awaiting(order_id) == []

@@ -37,6 +37,7 @@ def test_manual_stage_waits_for_retouchers_and_qc_lead_sends_two_back(human_line
     card = write_card(tmp_path / "card", 4)
     with transaction() as session:
         people.add_person(session, name="rita", role="retoucher", skills="liquify,skin", password="s3cret-pass")
+        people.add_person(session, name="maria", role="lead", skills="", password=None)
     from surfaces.actions.orders import create_order
     from flows.order import order_flow
 

@@ -68,6 +68,7 @@ def test_the_order_run_shows_progress_rounds_and_who_did_what(human_line, tmp_pa
 
     with transaction() as session:
         people.add_person(session, name="rita", role="retoucher", skills="liquify,skin", password="s3cret-pass")
+        people.add_person(session, name="maria", role="lead", skills="", password=None)
     order_id = create_order(client="Lena", shoot="portrait", card=write_card(tmp_path / "card", 3), preset_name=None,
                             due=None).id
     result: dict = {}

@@ -61,6 +61,7 @@ def rework_line(line_file, monkeypatch, home, prefect_api):
     with transaction() as session:
         people.add_person(session, name="rita", role="retoucher", skills="liquify_skin,fine_retouch",
                           password=PASSWORD)
+        people.add_person(session, name="maria", role="lead", skills="", password=None)
 
 
 def _retouch(stage: str, folder: Path, edit) -> dict[int, tuple[WorkItem, Path, Path]]:  # noqa: ANN001

@@ -182,6 +182,7 @@ def test_an_order_deployment_suspends_for_people_frees_its_worker_resumes_on_han
     order_id = create_order(client="Ines & Tom", shoot="wedding", card=card, preset_name=None, due=None).id
     with transaction() as session:
         people.add_person(session, name="rita", role="retoucher", skills="liquify_skin", password="s3cret-pass")
+        people.add_person(session, name="sara", role="lead", skills="", password=None)
     started = time.monotonic()
 
     run = run_deployment("order/order", parameters={"order_id": order_id}, timeout=0)
