@@ -75,9 +75,14 @@ def review_page(request: Request, session: WebSession, order_id: int, *, status:
             order = work.get_order(db, order_id)
         except work.NotFound:
             raise work.NotFound(f"There is no order {order_id}.") from None
-        stages = [(s.key, s.title) for s in work.order_line(db, order_id).stages]
+        line = work.order_line(db, order_id)
+    stages = [(s.key, s.title) for s in line.stages]
+    # a send-back goes by default to the last stage people work (what a lead finds is theirs to redo), not to an
+    # automatic finishing stage; a line of automatic stages only: its last
+    worked = [s.key for s in line.stages if s.needs_people]
     return page(request, "qc.html", session, status=status, order=order, error=error, done=done, applied=applied,
-                cards=[] if done else cards(order_id), reasons=[r.value for r in ReviewReason], stages=stages)
+                cards=[] if done else cards(order_id), reasons=[r.value for r in ReviewReason], stages=stages,
+                send_back_to=(worked or [stages[-1][0]])[-1])
 
 
 @router.get("")

@@ -98,6 +98,8 @@ def test_a_qc_decision_naming_an_unknown_stage_is_refused_and_the_paused_run_tak
         page = lead.get(f"/orders/{order_id}/qc").text
         form = rows(page)
         assert sorted(form) == ["DSC_0001.dng", "DSC_0002.dng"]
+        # a send-back goes by default to the stage people worked (Liquify & skin), not the automatic last one
+        assert re.findall(r'<option value="([^"]+)" selected>', page) == ["liquify_skin"] * 2
         token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
 
         def decision(**reasons: tuple[str, str]) -> dict:
