@@ -3,8 +3,9 @@ the order's line's ``[cull]`` thresholds (config/line.py, CullSpec), with reason
 
 Groups: frames taken within ``burst_seconds`` of each other (camera clock) whose perceptual hashes are within
 ``burst_hash_distance`` are one burst; frames within ``duplicate_hash_distance`` are near-duplicates whenever
-they were taken; a group is what these links join. Each group's best frame is named: eyes not seen closed
-first, then the sharpest where the subject is. The others are suggested as ``duplicate`` (near-identical to the
+they were taken; a group is what these links join. Each group's best frame is named: one the photographer
+picked, never one they rejected, then the fewest faults (blurred, smeared, exposure, eyes closed), then the
+sharpest where the subject is. The others are suggested as ``duplicate`` (near-identical to the
 best) or ``burst_not_best``.
 
 Eyes: ``eyes_closed`` only on a clear reading (``shut``: no eye, lids as light as the cheeks), or on eyes not
@@ -23,7 +24,7 @@ import numpy as np
 from sqlmodel import Session
 
 from config.line import CullSpec
-from record import clocks, work
+from record import clocks, ratings, work
 from record import cull as cull_record
 from record.models import CullSignals, CullVerdict, Photo
 from tasks.pixels.cull import hash_distance
@@ -135,10 +136,20 @@ def suggest(session: Session, order_id: int) -> list[Suggestion]:
         _, members = group_of.get(photo.id, (None, []))
         others = [frames[i][1] for i in members if frames[i][0].id != photo.id]
         closed[photo.id] = _eyes(signals, others, spec)
+    rated = ratings.of_order(session, order_id) if spec.ratings else {}
+
+    def rank(i: int) -> tuple:
+        """A group's best frame: one the photographer picked, never one they rejected; then the fewest faults
+        (blurred, smeared, badly exposed, eyes closed: a blurred frame whose eyes could not be read is not better
+        than sharp ones read as shut); then the sharpest."""
+        photo, signals = frames[i]
+        faults = len(_measures(signals, spec)[0]) + closed[photo.id][0]
+        return (ratings.rejected(rated.get(photo.id), spec), not ratings.picked(rated.get(photo.id), spec), faults,
+                signals.blur, i)
+
     best_of: dict[int, Photo] = {}
     for number, members in enumerate(groups, 1):
-        best = min(members, key=lambda i: (closed[frames[i][0].id][0], frames[i][1].blur, i))
-        best_of[number] = frames[best][0]
+        best_of[number] = frames[min(members, key=rank)][0]
 
     out = []
     by_id = {p.id: s for p, s in frames}

@@ -91,3 +91,25 @@ def test_the_line_file_decides(home, tmp_path, monkeypatch):
         assert _suggested(order_id)["soft.dng"].reasons == (cull.Reason.BLURRED,)
     finally:
         get_line.cache_clear()
+
+
+def test_a_bursts_best_frame_is_not_a_blurred_one_nor_one_the_photographer_rejected(home):
+    """A blurred frame, whose eyes could not be read, was named best over sharp frames read as eyes shut, and the
+    sharp ones suggested as its duplicates: accepting the suggestion culled the moment. And a best frame the
+    photographer rejected stayed best, so the whole burst went."""
+    from record import ratings
+    from tasks.pixels.ratings import FrameRating
+
+    order_id = _order([
+        {"name": "D1.dng", "seconds": 0, "bits": 0, "blur": 0.9, "eyes": "not_found"},   # blurred
+        {"name": "D2.dng", "seconds": 1, "bits": 1, "blur": 0.30, "eyes": "shut"},
+        {"name": "D3.dng", "seconds": 2, "bits": 2, "blur": 0.32, "eyes": "shut"},
+    ])
+    s = _suggested(order_id)
+    assert s["D1.dng"].group == s["D2.dng"].group == s["D3.dng"].group is not None
+    assert cull.Reason.BLURRED in s["D1.dng"].reasons and not s["D1.dng"].best
+    assert s["D2.dng"].best and "group 1's best frame is D2.dng" in s["D3.dng"].notes
+    with transaction() as session:
+        ratings.put(session, order_id, s["D2.dng"].photo_id, FrameRating(stars=-1))
+    s = _suggested(order_id)
+    assert s["D3.dng"].best and not s["D2.dng"].best                # chosen again among the rest
