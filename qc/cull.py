@@ -3,8 +3,8 @@ the order's line's ``[cull]`` thresholds (config/line.py, CullSpec), with reason
 
 Groups: frames taken within ``burst_seconds`` of each other (camera clock) whose perceptual hashes are within
 ``burst_hash_distance`` are one burst; frames within ``duplicate_hash_distance`` are near-duplicates whenever
-they were taken; a group is what these links join. Each group's best frame is named: one the photographer
-picked, never one they rejected, then the fewest faults (blurred, smeared, exposure, eyes closed), then the
+they were taken; a group is what these links join. Each group's best frame is named: never one the
+photographer rejected, then the fewest faults (blurred, smeared, exposure, eyes closed), then the
 sharpest where the subject is. The others are suggested as ``duplicate`` (near-identical to the
 best) or ``burst_not_best``.
 
@@ -139,13 +139,12 @@ def suggest(session: Session, order_id: int) -> list[Suggestion]:
     rated = ratings.of_order(session, order_id) if spec.ratings else {}
 
     def rank(i: int) -> tuple:
-        """A group's best frame: one the photographer picked, never one they rejected; then the fewest faults
-        (blurred, smeared, badly exposed, eyes closed: a blurred frame whose eyes could not be read is not better
-        than sharp ones read as shut); then the sharpest."""
+        """A group's best frame: never one the photographer rejected; then the fewest faults (blurred, smeared,
+        badly exposed, eyes closed: a blurred frame whose eyes could not be read is not better than sharp ones
+        read as shut); then the sharpest. (A frame they picked is kept whichever is best: qc/originals.py.)"""
         photo, signals = frames[i]
         faults = len(_measures(signals, spec)[0]) + closed[photo.id][0]
-        return (ratings.rejected(rated.get(photo.id), spec), not ratings.picked(rated.get(photo.id), spec), faults,
-                signals.blur, i)
+        return ratings.rejected(rated.get(photo.id), spec), faults, signals.blur, i
 
     best_of: dict[int, Photo] = {}
     for number, members in enumerate(groups, 1):
