@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from tasks.runs import line_of
 from record.db import transaction
-from record.models import INGEST, CullSignals, Photo, PhotoStatus
+from record.models import INGEST, CullSignals, Photo, PhotoRating, PhotoStatus
 from record import cull as cull_record
 from record import ratings
 from record import moves, work
@@ -189,6 +189,8 @@ def _record(order_id: int, photo: Photo, first_stage: str, signals: CullSignals 
             if first is not None:
                 photo.status, photo.duplicate_of = PhotoStatus.DUPLICATE, first.id
                 photo.reason = f"{photo.source_name}: same bytes as {first.source_name}; not processed twice."
+                if session.get(PhotoRating, first.id) is None and (kept := ratings.row(order_id, first.id, rating)):
+                    session.add(kept)     # the copy's sidecar rates the same picture: the pick is not lost
             elif (raw := _raw_of_the_same_shot(session, photo, signals)) is not None:
                 photo.status, photo.duplicate_of = PhotoStatus.DUPLICATE, raw.id
                 photo.reason = work.camera_jpeg_reason(photo.source_name, raw.source_name)

@@ -291,3 +291,34 @@ def test_the_figures_count_the_photographers_rejects_kept_and_picks_culled_at_re
     with transaction() as session:
         found = ratings_record.against_review(session, order_id=order.id)
     assert (found.decided, found.rejects, found.rejects_kept, found.picks, found.picks_culled) == (4, 2, 1, 2, 1)
+
+
+def test_a_rated_photo_copied_twice_onto_the_card_keeps_its_rating_when_the_other_copy_is_kept(
+        home_on_server, line_file, tmp_path, monkeypatch):
+    """The same file in two folders of the card, its sidecar beside one: ingest keeps the copy it records first
+    (here the one without the sidecar) and sets the other aside. The pick was lost with it; the kept photo now has
+    the photographer's five stars, also once they are read again for the review."""
+    from config.settings import get_settings
+
+    monkeypatch.setenv("POSTLINE_WORKERS", "1")               # one batch after the other, in card order
+    get_settings.cache_clear()
+    default = (Path(__file__).parents[1] / "config" / "line.toml").read_text()
+    line_file(default.replace("[review_gate]\n", "[review_gate]\nenabled = true\n").replace("\nenabled = false", ""))
+    card = tmp_path / "card"
+    (card / "100ABCDE").mkdir(parents=True)
+    kit.write_frame(card / "100ABCDE" / "DSC_0010.dng", kit.linear("canon_powershot_s40.crw"), T0)
+    (card / "101ABCDE").mkdir()
+    shutil.copy(card / "100ABCDE" / "DSC_0010.dng", card / "101ABCDE" / "DSC_0010.dng")
+    (card / "101ABCDE" / "DSC_0010.xmp").write_bytes(lightroom(5, "Green"))
+    order_id = create_order(client="Copied", shoot="portrait", card=card, preset_name=None, due=None).id
+    ingest_flow(order_id, str(card))
+    with transaction() as session:
+        photos = {p.source_name: p for p in work.photos(session, order_id)}
+        by_id = ratings_record.of_order(session, order_id)
+    kept = photos["100ABCDE/DSC_0010.dng"]
+    assert kept.status is PhotoStatus.INGESTED and photos["101ABCDE/DSC_0010.dng"].status is PhotoStatus.DUPLICATE
+    assert (by_id[kept.id].stars, by_id[kept.id].label) == (5, "Green")
+    assert main(["order", "ratings", str(order_id), "--read-again"]) == 0
+    with transaction() as session:
+        assert ratings_record.of_order(session, order_id)[kept.id].stars == 5
+    get_settings.cache_clear()

@@ -12,6 +12,7 @@ from qc.originals import ORIGINALS
 from record import ratings, work
 from record.db import transaction
 from record.clocks import NOT_SHOT
+from record.models import PhotoStatus
 from tasks.ratings import read_rating
 
 
@@ -58,7 +59,10 @@ def _read_again(order_id: int) -> tuple[int, int]:
         waiting = list(ORIGINALS.waiting(session, order_id).values())
         before = ratings.of_order(session, order_id)
         old = {p.id: _key(before.get(p.id)) for p in waiting}
-    read = {p.id: read_rating(card, p.source_name, Path(p.original_path)) for p in waiting if p.original_path}
+        copies = {}           # the same bytes elsewhere on the card, set aside: their sidecars rate the same picture
+        for copy in work.photos(session, order_id, PhotoStatus.DUPLICATE):
+            copies.setdefault(copy.duplicate_of, []).append(copy)
+    read = {p.id: _rating_of(card, p, copies.get(p.id, [])) for p in waiting if p.original_path}
     changed = 0
     with transaction() as session:
         still = {p.id for p in ORIGINALS.waiting(session, order_id).values()}
@@ -66,6 +70,18 @@ def _read_again(order_id: int) -> tuple[int, int]:
             if photo_id in still:                 # not decided meanwhile
                 changed += _key(ratings.put(session, order_id, photo_id, found)) != old[photo_id]
     return len(read), changed
+
+
+def _rating_of(card: Path, photo, copies: list):  # noqa: ANN001, ANN202 - Photo, FrameRating
+    """The photo's rating as its card has it: its own sidecar's (or the file's), else a byte-identical copy's."""
+    found = read_rating(card, photo.source_name, Path(photo.original_path))
+    for copy in copies:
+        if found is not None and not found.empty:
+            break
+        if copy.sha256 == photo.sha256:
+            other = read_rating(card, copy.source_name, Path(copy.original_path or card / copy.source_name))
+            found = other if other is not None and not other.empty else found
+    return found
 
 
 def _key(row) -> tuple | None:  # noqa: ANN001 - record.models.PhotoRating
