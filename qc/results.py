@@ -50,7 +50,8 @@ class ImageFacts:
     segment_pixels: int = 0      # the largest piece a decoder makes at once (a TIFF's tile), as declared
 
 
-_EXPORT_HINT = "export it again as a 16-bit TIFF (no, ZIP or LZW compression) or an 8-bit TIFF/JPEG"
+_EXPORT_HINT = ("export it again as a TIFF (no, ZIP or LZW compression) at the working file's bit depth (16 bits for "
+                "a 16-bit working file, as the grading writes them)")
 
 
 class _TooLarge(Exception):

@@ -140,6 +140,7 @@ async def submit(request: Request, item_id: RecordId) -> Response:
         folder = Path(await run_in_threadpool(tempfile.mkdtemp, "", "upload-", _upload_dir()))
     except OSError as exc:
         raise Retryable(_cannot_store(exc)) from None
+    path, chosen = None, ""
     try:
         received = await web_upload.receive(request, folder / "upload", file_field="result", limit=limit)
         if not Sessions.csrf_ok(session, received.fields.get("csrf")):
@@ -149,13 +150,15 @@ async def submit(request: Request, item_id: RecordId) -> Response:
                 item_page, request, session, item_id, status=422,
                 problems=["No file was chosen: pick your edited TIFF or JPEG, then hand it back."])
         path = (folder / "upload").rename(folder / _result_name(item, photo, received.head))
+        chosen = received.filename
         await run_in_threadpool(lambda: actions.hand_back(item_id=item_id, person=person.name, file=path))
     except web_upload.TooLarge:
         raise web_upload.TooLarge(_too_big(settings.max_upload_mb)) from None
     except ClientDisconnect:
         return Response(status_code=400)      # the browser went away mid-upload: nobody to answer
-    except ResultRefused as exc:
-        return await run_in_threadpool(item_page, request, session, item_id, status=422, problems=exc.problems)
+    except ResultRefused as exc:        # said of the file the retoucher chose, not of the name it was kept under
+        problems = [p.replace(path.name, chosen) for p in exc.problems] if path and chosen else exc.problems
+        return await run_in_threadpool(item_page, request, session, item_id, status=422, problems=problems)
     except OSError as exc:
         raise Retryable(_cannot_store(exc)) from None
     finally:

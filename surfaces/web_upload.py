@@ -31,6 +31,7 @@ class Received:
     fields: dict[str, str] = field(default_factory=dict)   # the small text fields (the CSRF token)
     size: int = 0                                           # bytes of the file part written to the target
     head: bytes = b""                                       # its first bytes: what kind of file it is
+    filename: str = ""                                      # its name on the sender's machine (for messages only)
 
 
 @dataclass
@@ -79,6 +80,8 @@ async def receive(request: Request, target: Path, *, file_field: str, limit: int
         files += part.is_file
         if part.is_file and (part.name != file_field or files > 1):
             raise BadForm("The form carried more than the one file it takes.")
+        if part.is_file:
+            got.filename = Path(disposition.get(b"filename", b"").decode("utf-8", "replace").replace("\\", "/")).name
         if not part.is_file and len(got.fields) >= max_fields:
             raise BadForm(f"The form carried more than {max_fields} fields.")
 

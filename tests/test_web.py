@@ -304,7 +304,8 @@ def test_claim_download_refused_then_accepted_result(line, tmp_path):
     darkened = imageio.write_working_tiff(tmp_path / "dark.tif", imageio.read_working_tiff(unchanged) * 0.02)
     with darkened.open("rb") as fh:
         refused = rita.post(f"/items/{first}/submit", data={"csrf": token}, files={"result": ("dark.tif", fh, "image/tiff")})
-    assert refused.status_code == 422 and "is almost black (mean level" in refused.text
+    assert refused.status_code == 422 and "dark.tif is almost black (mean level" in refused.text
+    assert "-result.tif" not in refused.text                # the file they chose, not the name it was kept under
     assert item(first).status is WorkStatus.CLAIMED
 
     with edited(first, tmp_path).open("rb") as fh:
