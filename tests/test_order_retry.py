@@ -32,18 +32,25 @@ def numbers(package: Path) -> dict[str, int]:
     return {name: seq.pop() for name, seq in seqs.items()}
 
 
-def test_a_failed_photo_is_put_back_where_it_failed_and_delivered_with_the_rest(home_on_server, tmp_path,
-                                                                              monkeypatch):
-    card = write_card(tmp_path / "card", 3, size=(300, 200))
-    order_id = cli_order(card, client="Noor")
+def _skin_breaks_on(name: str, monkeypatch):  # noqa: ANN202 - the stages' step, as it was
+    """The skin stage breaks on the photo ``name`` (as a bug or a broken LUT would) until the step returned is put
+    back."""
     step = stages.step
 
     def breaks_on_one(operation, image, source, ctx, **options):
-        if operation.value == "skin" and BROKEN in Path(source).name:
+        if operation.value == "skin" and name in Path(source).name:
             raise RuntimeError("the skin model crashed")
         return step(operation, image, source, ctx, **options)
 
     monkeypatch.setattr(stages, "step", breaks_on_one)
+    return step
+
+
+def test_a_failed_photo_is_put_back_where_it_failed_and_delivered_with_the_rest(home_on_server, tmp_path,
+                                                                              monkeypatch):
+    card = write_card(tmp_path / "card", 3, size=(300, 200))
+    order_id = cli_order(card, client="Noor")
+    step = _skin_breaks_on(BROKEN, monkeypatch)
     code, ran = cli("order", "run", str(order_id))
     assert code == 0, ran
     package = Path(ran.strip().splitlines()[-1])
@@ -89,14 +96,7 @@ def test_a_photo_whose_revision_fails_is_delivered_as_before_not_dropped(home_on
     first = Delivery(Path(ran.strip().splitlines()[-1]))
     assert first.delivered_sources() == {"DSC_0001.dng", BROKEN, "DSC_0003.dng"}
 
-    step = stages.step
-
-    def breaks_on_one(operation, image, source, ctx, **options):
-        if operation.value == "skin" and BROKEN in Path(source).name:
-            raise RuntimeError("the skin model crashed")
-        return step(operation, image, source, ctx, **options)
-
-    monkeypatch.setattr(stages, "step", breaks_on_one)
+    step = _skin_breaks_on(BROKEN, monkeypatch)
     code, said = cli("order", "revise", str(order_id), "--photo", f"{BROKEN}:liquify_skin:softer skin please")
     assert code == 0, said
     code, ran = cli("order", "run", str(order_id))
