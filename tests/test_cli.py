@@ -38,6 +38,20 @@ def test_order_create_prints_the_new_id_alone_on_the_last_line(home, card, capsy
     assert "Anna & Ben" in listing and "2026-12-24" in listing and "Chloe" in listing
 
 
+def test_a_folder_with_no_photo_is_refused_at_create(home, tmp_path, capsys):
+    """The wrong folder given (the card's MISC folder, a notes folder): it was taken as a card of one file, and the
+    run then said nothing was delivered."""
+    folder = tmp_path / "MISC"
+    folder.mkdir()
+    (folder / "info.txt").write_text("camera settings\n")
+    code = main(["order", "create", "--client", "X", "--shoot", "portrait", "--from", str(folder)])
+    assert code == 2
+    assert (f"{folder}: no photo in this folder (1 file(s), none a camera RAW, JPEG or TIFF: info.txt); give the "
+            "folder that holds the card's photos") in capsys.readouterr().err
+    with transaction() as session:
+        assert work.orders(session) == []
+
+
 def test_missing_folder_is_a_clear_error(home, tmp_path, capsys):
     code = main(["order", "create", "--client", "X", "--shoot", "portrait", "--from", str(tmp_path / "nope")])
     assert code == 2

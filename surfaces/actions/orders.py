@@ -20,6 +20,7 @@ from record.models import QC_GATE, EventKind, Order, OrderStatus, Photo, PhotoSt
 from surfaces.terminal import has_control, shown
 from tasks.files import card_entry_problem
 from tasks.ingest import scan_card
+from tasks.pixels.metadata import kind_of
 from tasks.inputs import check_inputs
 
 NOT_DELIVERED = (PhotoStatus.REJECTED, PhotoStatus.DUPLICATE, PhotoStatus.FAILED, PhotoStatus.HELD, PhotoStatus.CHART)
@@ -73,6 +74,10 @@ def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None
     if not found:
         raise CardError(f"{card}: no files in this folder; give the folder that holds the card's photos")
     not_read = {name for name in found if card_entry_problem(card, name)}  # links, pipes, devices: never followed
+    if not any(kind_of(name) for name in found if name not in not_read):
+        some = ", ".join(shown(name) for name in sorted(found)[:3]) + (", ..." if len(found) > 3 else "")
+        raise CardError(f"{card}: no photo in this folder ({len(found)} file(s), none a camera RAW, JPEG or TIFF: "
+                        f"{some}); give the folder that holds the card's photos")
     if chart is not None and (chart not in found or chart in not_read):
         raise CardError(f"--chart {chart}: no such file in {card} (give the path, relative to the folder, of a "
                         "file on the card, not of a link)")
