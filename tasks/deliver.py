@@ -66,6 +66,8 @@ class Delivery:
     packed: dict[tuple[str, str], Packed] = field(default_factory=dict)   # the files of the order's last package
     as_before: list[dict] = field(default_factory=list)   # delivered as before: their change failed or was held
     numbers: dict[int, int] = field(default_factory=dict)   # photo id -> its sequence number (:func:`numbered`)
+    clock_shifts: dict[str, float] = field(default_factory=dict)   # each body's clock shift, s (the manifest's)
+    kept_as_before: frozenset[int] = frozenset()    # the photos of ``as_before``: their finished files stay
 
     def render(self, order_id: int, job: Job) -> dict[str, Path]:
         return render(order_id, job, self.recipe, self.studio, self.album, self.packed)
@@ -103,14 +105,20 @@ AS_BEFORE = (PhotoStatus.FAILED, PhotoStatus.HELD)   # delivered before, its cha
 DELIVERABLE = (PhotoStatus.PASSED, PhotoStatus.DELIVERED)
 
 
+def _manifest(package: Path | None) -> dict:
+    """The manifest of the package at ``package``; empty when there is none to read."""
+    try:
+        found = json.loads((package / "manifest.json").read_text(encoding="utf-8")) if package is not None else {}
+        return found if isinstance(found, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
 def _packed_entries(package: Path | None) -> list[dict]:
     """The files the manifest of the package at ``package`` lists; none when there is no manifest to read."""
-    try:
-        entries = json.loads((package / "manifest.json").read_text(encoding="utf-8")).get("files", []) \
-            if package is not None else []
-        return [e for e in entries if isinstance(e, dict) and isinstance(e.get("photo_id"), int)]
-    except (OSError, ValueError, TypeError, AttributeError):
-        return []
+    entries = _manifest(package).get("files", [])
+    return [e for e in entries if isinstance(e, dict) and isinstance(e.get("photo_id"), int)] \
+        if isinstance(entries, list) else []
 
 
 def delivered_masters(package: Path | None) -> dict[int, str]:
@@ -119,21 +127,33 @@ def delivered_masters(package: Path | None) -> dict[int, str]:
     return {e["photo_id"]: e["master_sha256"] for e in _packed_entries(package) if e.get("master_sha256")}
 
 
-def numbered(jobs: list[Job], before: dict[int, int], gave_way: dict[int, int]) -> dict[int, int]:
+def in_package_as_before(order: Order, photos: Collection[Photo]) -> set[int]:
+    """Of ``photos``, those the order's last package holds though they failed or were held since (a revision's
+    change not made: :func:`to_deliver` delivers them as before), by id; what status, the order's summary and the
+    client's gallery show as delivered as before."""
+    if not order.delivery_path or not any(p.status in AS_BEFORE for p in photos):
+        return set()
+    packed = delivered_masters(Path(order.delivery_path))
+    return {p.id for p in photos if p.status in AS_BEFORE and p.id in packed}
+
+
+def numbered(jobs: list[Job], before: dict[int, int], gave_way: dict[int, int], *,
+             clocks_set_right: bool = False) -> dict[int, int]:
     """Each photo's sequence number in the package (the ``{seq}`` of its delivered file names), ``jobs`` in
     shooting order. A photo the order's last package had keeps its number (``before``: photo id -> number), and
     a photo that took the place of one it had (``gave_way``: the one set aside -> the one in its place, a camera
     JPEG that stood in for its RAW) takes that one's: the client has those names, and a photo added since (a file
     copied again, a failed photo retried) numbered in among them would give a name they have to another photo.
-    New photos are numbered after the last number given, as the day went. When the day's order of the numbered
-    photos changed (a camera's clock set right, `postline order clock`), all are numbered again in it."""
+    New photos are numbered after the last number given, as the day went. ``clocks_set_right`` (a camera's clock
+    set right since the last package, `postline order clock`): all are numbered again as the day went."""
+    if clocks_set_right:
+        return {job.photo_id: n for n, job in enumerate(jobs, start=1)}
     ids = {job.photo_id for job in jobs}
     kept = {job.photo_id: before[job.photo_id] for job in jobs if job.photo_id in before}
     for old, new in gave_way.items():
         if old in before and new in ids and new not in kept:
             kept[new] = before[old]
-    in_order = [kept[job.photo_id] for job in jobs if job.photo_id in kept]
-    if in_order != sorted(in_order) or len(set(in_order)) != len(in_order):
+    if len(set(kept.values())) != len(kept):       # a package that gave one number twice: numbered again
         return {job.photo_id: n for n, job in enumerate(jobs, start=1)}
     last = max(before.values(), default=0)
     for job in jobs:
@@ -203,18 +223,22 @@ def delivery(order_id: int, photo_ids: Collection[int] | None = None) -> Deliver
                 black_and_white=recipe.offers_black_and_white and p.id in in_black_and_white)
             for p, final in ready]
     numbers: dict[int, int] = {}
+    clock_shifts = {camera: shift.total_seconds() for camera, shift in sorted(shifts.items()) if shift}
     if photo_ids is None:          # a batch renders its photos' files: their numbers are the package's business
+        last = _manifest(Path(order.delivery_path) if order.delivery_path else None)
         before = {e["photo_id"]: e["seq"] for e in _packed_entries(Path(order.delivery_path) if order.delivery_path
                                                                      else None) if isinstance(e.get("seq"), int)}
         numbers = numbered(jobs, before, {p.id: p.duplicate_of for p in left_out
-                                          if p.status is PhotoStatus.DUPLICATE and p.duplicate_of})
+                                          if p.status is PhotoStatus.DUPLICATE and p.duplicate_of},
+                           clocks_set_right=bool(last) and last.get("clock_shifts", {}) != clock_shifts)
         jobs.sort(key=lambda job: numbers[job.photo_id])
     studio = Studio(name=settings.studio_name, artist=settings.artist, copyright=settings.studio_copyright,
                     email=settings.studio_email, phone=settings.studio_phone, website=settings.studio_website,
                     client=order.client, order_id=order.id, order_year=order.created_at.year)
     return Delivery(order=summary, recipe=recipe, studio=studio,
                     album=line.makes_album or settings.album_proofs, jobs=jobs, not_delivered=not_delivered,
-                    as_before=delivered_as_before, numbers=numbers,
+                    as_before=delivered_as_before, numbers=numbers, clock_shifts=clock_shifts,
+                    kept_as_before=frozenset(p.id for p, _ in as_before),
                     worked=worked, folder=folder, target=folder / package.package_name(order.revisions),
                     packed=packed_files(Path(order.delivery_path)) if order.delivery_path else {})
 
@@ -233,7 +257,8 @@ def plan_delivery(order_id: int) -> list[list[int]]:
     except NothingDelivered as nothing:
         run = current_run()          # asks Prefect: not while holding the record (see package_order)
         with transaction() as session:
-            work.set_order_status(session, work.get_order(session, order_id), OrderStatus.FAILED, run=run)
+            work.set_order_status(session, work.get_order(session, order_id), OrderStatus.FAILED, run=run,
+                                  reason=str(nothing)[:1000])
         raise
     from tasks.planning import batches
 
@@ -289,6 +314,7 @@ def _header(plan: Delivery) -> dict:
     return {"manifest_version": MANIFEST_VERSION,
             "order": {k: order[k] for k in ("id", "client", "shoot", "due")}, "revision": order["revision"],
             "package": f"order-{order['id']}/{plan.target.name}", "preset": order["preset"],
+            "clock_shifts": plan.clock_shifts,
             "recipe": {"name": plan.recipe.name, "version": plan.recipe.version, "sha256": plan.recipe.digest()},
             "studio": {"name": settings.studio_name, "contact": settings.studio_contact},
             "created_at": utcnow().isoformat()}
@@ -365,7 +391,8 @@ def _tidy(plan: Delivery, order_id: int) -> int:
             for job in plan.jobs for rendition in plan.recipe.for_photo(job.black_and_white)]
     if not get_settings().keep_remakeable_files:
         kept = people_made(order_id)
-        gone += [Path(job.master_path) for job in plan.jobs if Path(job.master_path) not in kept]
+        gone += [Path(job.master_path) for job in plan.jobs
+                 if Path(job.master_path) not in kept and job.photo_id not in plan.kept_as_before]
     return remove_files(gone)
 
 

@@ -75,6 +75,9 @@ def test_a_failed_photo_is_put_back_where_it_failed_and_delivered_with_the_rest(
     assert delivery.mismatches() == []
     # the client has Noor-0002 as DSC_0003: it keeps its name, and the photo delivered since comes after
     assert numbers(package) == {"DSC_0001.dng": 1, "DSC_0003.dng": 2, BROKEN: 3}
+    code, packed = cli("deliver", str(order_id))                     # packed again: the names stay
+    assert code == 0, packed
+    assert numbers(package) == {"DSC_0001.dng": 1, "DSC_0003.dng": 2, BROKEN: 3}
     with transaction() as session:
         photo = next(p for p in work.photos(session, order_id) if p.source_name == BROKEN)
         kinds = [e.kind for e in work.events(session, order_id) if e.photo_id == photo.id]
