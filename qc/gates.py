@@ -66,7 +66,8 @@ def listing_problems(waiting: Sequence[str], listed: list[str]) -> list[str]:
     unknown = [name for name in dict.fromkeys(listed) if name not in waiting]
     if unknown and waiting:
         first = sorted(waiting)[:LISTED]
-        more = f" and {len(waiting) - len(first)} more: `pending` lists them" if len(waiting) > len(first) else ""
+        more = (f" and {len(waiting) - len(first)} more: the gate's `pending` command lists them, e.g. `postline "
+                "qc pending ORDER`" if len(waiting) > len(first) else "")
         problems.append(f"not waiting for review: {', '.join(map(shown, unknown))} "
                         f"(waiting: {', '.join(first)}{more})")
     twice = [name for name in dict.fromkeys(listed) if listed.count(name) > 1]

@@ -24,6 +24,8 @@ NOTES = {  # messages shown after a redirect, chosen by code: no text from the U
     "empty": "Nothing is waiting in that queue right now.",
     "released": "Released: the photo is back in its queue.",
     "extended": "Your lease started again.",
+    "run-stopped": ("Handed back. That was the last photo of its stage, but the order's run stopped: a lead starts "
+                    "it again (postline order run), and your work is kept."),
     "signed-out": "You are signed out.",
     "expired": "Your session ran out: sign in again.",
     "password-changed": "Your password was changed: sign in again.",

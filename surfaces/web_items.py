@@ -151,7 +151,7 @@ async def submit(request: Request, item_id: RecordId) -> Response:
                 problems=["No file was chosen: pick your edited TIFF or JPEG, then hand it back."])
         path = (folder / "upload").rename(folder / _result_name(item, photo, received.head))
         chosen = received.filename
-        await run_in_threadpool(lambda: actions.hand_back(item_id=item_id, person=person.name, file=path))
+        result = await run_in_threadpool(lambda: actions.hand_back(item_id=item_id, person=person.name, file=path))
     except web_upload.TooLarge:
         raise web_upload.TooLarge(_too_big(settings.max_upload_mb)) from None
     except ClientDisconnect:
@@ -163,7 +163,7 @@ async def submit(request: Request, item_id: RecordId) -> Response:
         raise Retryable(_cannot_store(exc)) from None
     finally:
         await run_in_threadpool(shutil.rmtree, folder, True)
-    return to(f"/items/{item_id}")
+    return to(f"/items/{item_id}" + ("?note=run-stopped" if result.stage_done and result.run_stopped else ""))
 
 
 def _too_big(max_mb: int) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from prefect import task
 from prefect.runtime import flow_run
@@ -26,7 +25,7 @@ from record.figures.quality import rework
 from record.figures.scope import Scope
 from record.figures.views import duration, pct
 from record.models import OrderStatus, PhotoStatus
-from tasks.deliver import AS_BEFORE, delivered_masters
+from tasks.deliver import in_package_as_before
 from tasks.progress import order_run_id, progress_markdown, put_artifact, table_data
 from tasks.reporting import cell
 
@@ -94,8 +93,7 @@ def publish_order_report(order_id: int) -> None:
         lines += [f"| {cell(name)} | {e.round} | {cell(titles.get(e.blamed_stage, e.blamed_stage))} | "
                   f"{cell('automatic QC' if e.actor == work.AUTO_WORKER else e.actor)} | {cell(e.reason or '')} |"
                   for e, name in sent_back]
-    packed = delivered_masters(Path(order.delivery_path)) if order.delivery_path and any(
-        p.status in AS_BEFORE for p in trouble) else {}
+    packed = in_package_as_before(order, trouble)
     as_before = [p for p in trouble if p.id in packed]
     trouble = [p for p in trouble if p.id not in packed]
     if as_before:

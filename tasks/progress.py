@@ -127,7 +127,9 @@ def progress_markdown(order_id: int) -> str:
         now = progress.stages_now(session, order_id, [s.key for s in line.stages] + [QC_GATE])
         counts = work.photo_counts(session, order_id)
     waiting_here = next((s for s in now if s.stage == order.waiting_on), None)
-    if order.waiting_on == ORIGINAL_REVIEW:      # right after ingest: every photo in the line waits for it
+    if order.status is OrderStatus.FAILED:        # stopped where it waited or worked: nobody waits for it
+        waiting, state = None, "stopped"
+    elif order.waiting_on == ORIGINAL_REVIEW:      # right after ingest: every photo in the line waits for it
         waiting = counts.get(PhotoStatus.INGESTED, 0)
         state = "waiting for the senior photographer's review of the originals"
     elif order.waiting_on == CLIENT_SELECTION:

@@ -30,7 +30,7 @@ from prefect.runtime import flow_run
 from prefect.states import Crashed
 from sqlmodel import col, select
 
-from config.errors import Refused
+from config.errors import PostlineError, Refused
 from config.line import Line, get_line
 from config.settings import get_settings
 from record import runs, work
@@ -271,7 +271,9 @@ def order_run(order_id: int, *, wait: bool = False) -> Iterator[dict]:
         raise
     except Exception as exc:
         heartbeat.stop()
-        end_order_run(order_id, run_id, failed=True, reason=" ".join(str(exc).split()) or type(exc).__name__)
+        said = " ".join(str(exc).split())          # a postline error says it all; anything else is named too
+        end_order_run(order_id, run_id, failed=True,
+                      reason=said if isinstance(exc, PostlineError) and said else f"{type(exc).__name__}: {said}")
         raise
     except BaseException:      # Ctrl-C, the process asked to stop: stopped, and the order free at once
         heartbeat.stop()

@@ -205,7 +205,7 @@ def test_a_decision_names_a_photo_by_its_file_name_alone_and_a_refusal_lists_ten
     assert main(["review", "decide", str(order.id), "--cull", "IMG_0001.CR3:blurred"]) == 2      # two of that name
     err = capsys.readouterr().err
     assert "not waiting for review: 'IMG_0001.CR3' (waiting: 100CANON/IMG_0001.CR3, 100CANON/IMG_0002.CR3" in err
-    assert "100CANON/IMG_0010.CR3 and 5 more: `pending` lists them)" in err and "IMG_0011" not in err
+    assert "100CANON/IMG_0010.CR3 and 5 more: the gate's `pending` command lists them" in err and "IMG_0011" not in err
     assert ORIGINALS.awaiting(order.id) == names                      # nothing was applied
     assert main(["review", "decide", str(order.id), "--cull", "img_0008.cr3:blurred:soft"]) == 0
     assert "100CANON/IMG_0008.CR3 culled (blurred)" in capsys.readouterr().out
@@ -230,3 +230,21 @@ def test_a_decision_from_the_runs_resume_form_is_a_leads_as_on_the_command_line(
     assert ORIGINALS.awaiting(order_id) == ["A.dng", "B.dng", "C.dng"]          # nothing was applied
     ORIGINALS.apply(order_id, ORIGINALS.build(listed=[{"photo": "C.dng", "reason": "blurred"}], by="maria"))
     assert ORIGINALS.awaiting(order_id) == []
+
+
+def test_a_qc_rejections_region_names_its_photo_by_file_name_alone_too(monkeypatch):
+    """`--reject DSC_0003.dng:... --region DSC_0003.dng:BOX` with 100NIKON/DSC_0003.dng waiting: the rejection was
+    mapped to the card name and its region was not, so the region was refused as going with no rejection."""
+    import argparse
+
+    from surfaces.cli import gates as cli_gates
+
+    monkeypatch.setattr(cli_gates.actions, "pending", lambda gate, order_id: ["100NIKON/DSC_0003.dng"])
+    command = next(c for c in cli_gates.COMMANDS if c.name == "qc")
+    args = argparse.Namespace(order_id=1, reject=[{"photo": "DSC_0003.dng", "reason": "dust_blemish_missed",
+                                                   "send_back_to": "fine_retouch", "note": ""}],
+                              region=[("DSC_0003.dng", "0.25,0.1,0.5,0.3")], outline=[("dsc_0003.DNG", "0,0;1,0;1,1")])
+    cli_gates._by_waiting_names(command, args)
+    assert args.reject[0]["photo"] == "100NIKON/DSC_0003.dng"
+    assert args.region == [("100NIKON/DSC_0003.dng", "0.25,0.1,0.5,0.3")]
+    assert args.outline == [("100NIKON/DSC_0003.dng", "0,0;1,0;1,1")]

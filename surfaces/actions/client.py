@@ -27,7 +27,7 @@ from record.db import transaction
 from record.models import ClientLink, LinkPurpose, OrderStatus, Photo, PhotoStatus, utcnow
 from surfaces.actions import gates
 from tasks.files import work_path
-from tasks.deliver import AS_BEFORE, delivered_masters
+from tasks.deliver import AS_BEFORE, in_package_as_before
 from tasks.deliver_render import shown
 from tasks.download import Download
 from tasks.package import clean_name
@@ -226,8 +226,7 @@ def gallery(order_id: int) -> GalleryView:
 def _as_before(order, photos: list[Photo]) -> set[int]:  # noqa: ANN001 - record.models.Order
     """The photos the order's delivery has as delivered before, their change (a revision) failed or held
     (tasks/deliver.to_deliver): the client has them, so their gallery shows them."""
-    packed = delivered_masters(Path(order.delivery_path)) if order.delivery_path else {}
-    return {p.id for p in photos if p.status in AS_BEFORE and p.id in packed}
+    return in_package_as_before(order, photos)
 
 
 def _photographers_picks(photos: list[Photo], rated: dict, spec) -> set[int]:  # noqa: ANN001 - CullSpec

@@ -30,6 +30,19 @@ class CardError(Invalid):
     """The card folder (or the chart named on it) cannot be used; the message says what to give instead."""
 
 
+def _same_sizes(session, order_id: int, card: Path, most: int = 50) -> bool:  # noqa: ANN001 - sqlmodel.Session
+    """Whether the files at ``card`` have the sizes order ``order_id`` recorded of its photos of those names (up
+    to ``most`` of them; none recorded yet: nothing tells them apart): a camera whose numbering started again
+    after formatting writes the same names on a new card, not the same files."""
+    for photo in work.photos(session, order_id)[:most]:
+        try:
+            if photo.size_bytes and (card / photo.source_name).stat().st_size != photo.size_bytes:
+                return False
+        except OSError:
+            return False
+    return True
+
+
 def _same_card(card: Path, earlier: list[Order]) -> str:
     last = earlier[-1]
     where = "this folder" if Path(last.card_folder or "") == card else f"{shown(last.card_folder or '?')}"
@@ -84,7 +97,8 @@ def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None
     preset = load_preset(preset_name or DEFAULT_FOR_SHOOT[shoot])
     check_inputs(preset, line=get_line, recipe=lambda: load_recipe(shoot))
     with transaction() as session:
-        if not same_card and (earlier := work.orders_of_the_same_files(session, found)):
+        if not same_card and (earlier := [o for o in work.orders_of_the_same_files(session, found)
+                                          if _same_sizes(session, o.id, card)]):
             raise CardError(_same_card(card, earlier))
         order = work.create_order(session, client=client, shoot=ShootType(shoot), preset_name=preset.name,
                                   preset_version=preset.version, preset_hash=preset.resolved_hash(),
@@ -208,14 +222,13 @@ def view(order_id: int) -> OrderView:
                           if picked else None, cameras=tuple(clocks.cameras(session, order_id)),
                           ratings=ratings.in_a_line(session, order_id),
                           black_and_white=len(black_and_white.requested(session, order_id)))
-    from tasks.deliver import AS_BEFORE, delivered_masters
+    from tasks.deliver import in_package_as_before
 
     if order.status is OrderStatus.FAILED:
         with transaction() as session:
             found = replace(found, stopped=work.last_order_reason(session, order_id, EventKind.ORDER_FAILED))
 
-    if order.delivery_path and any(p.status in AS_BEFORE for p in found.not_delivered):
-        packed = delivered_masters(Path(order.delivery_path))
+    if packed := in_package_as_before(order, found.not_delivered):
         found = replace(found, not_delivered=[p for p in found.not_delivered if p.id not in packed],
                         as_before=tuple(p for p in found.not_delivered if p.id in packed))
     if found.black_and_white and order.delivery_path:

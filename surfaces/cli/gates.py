@@ -81,10 +81,9 @@ def _by_waiting_names(command: GateCommand, args: argparse.Namespace) -> None:
         row["photo"] = named(row["photo"])
     if getattr(args, "keep", None):
         args.keep = [named(name) for name in args.keep]
-    for option in ("region", "outline"):        # PHOTO:BOX, PHOTO:POINTS
+    for option in ("region", "outline"):        # (PHOTO, BOX), (PHOTO, POINTS), as argparse read them
         if getattr(args, option, None):
-            setattr(args, option, [f"{named(text.rsplit(':', 1)[0])}:{text.rsplit(':', 1)[1]}" if ":" in text
-                                   else text for text in getattr(args, option)])
+            setattr(args, option, [(named(photo), value) for photo, value in getattr(args, option)])
 
 
 def _decide(command: GateCommand, args: argparse.Namespace) -> int:

@@ -83,6 +83,13 @@ def print_order(order_id: int, *, brief: bool = False, every_file: bool = False)
             print(f"  [{status.value}] {shown(line)}")
         if lines:
             print(f"  (`postline status {order_id} --all` lists each file)")
+    if found.as_before:
+        print("\nDelivered as before, the change asked for not made (the package has the version delivered earlier):")
+        for photo in found.as_before:
+            print(f"  [{photo.status.value}] {shown(photo.reason or photo.source_name)}")
+    if any(p.status is PhotoStatus.FAILED for p in (*found.not_delivered, *found.as_before)):
+        print(f"  (once the cause is fixed, `postline order retry {order_id}` puts the failed photos back in the "
+              "line)")
     if culled := found.culled:
         codes = Counter(m[1] if (m := re.match(r"\[([^\]]+)\]", p.reason or "")) else "culled" for p in culled)
         print(f"\nCulled in the review of the originals: {len(culled)} photo(s) ("
@@ -91,13 +98,6 @@ def print_order(order_id: int, *, brief: bool = False, every_file: bool = False)
         if every_file:
             for photo in culled:
                 print(f"  {shown(photo.reason or photo.source_name)}")
-    if found.as_before:
-        print("\nDelivered as before, the change asked for not made (the package has the version delivered earlier):")
-        for photo in found.as_before:
-            print(f"  [{photo.status.value}] {shown(photo.reason or photo.source_name)}")
-    if any(p.status is PhotoStatus.FAILED for p in (*found.not_delivered, *found.as_before)):
-        print(f"  (once the cause is fixed, `postline order retry {order_id}` puts the failed photos back in the "
-              "line)")
     if order.delivery_path and not brief:
         print(f"\nDelivery: {shown(order.delivery_path)}")
 
