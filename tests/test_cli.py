@@ -9,8 +9,10 @@ import sys
 import pytest
 
 from record import work
+from record.models import Photo, PhotoStatus
 from record.db import transaction
 from surfaces.cli import main
+from tasks.files import sha256_of
 from tasks.synthetic import write_card
 
 
@@ -132,3 +134,13 @@ def test_the_same_card_made_an_order_twice_is_refused_and_a_new_card_in_the_same
     write_card(reader, 3, size=(64, 48))                             # the next shoot's card, same reader
     assert main([*create, str(reader)]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == "3"
+    with transaction() as session:                          # orders 1 and 2 ingested: their photos' sizes known
+        for order_id in (1, 2):
+            for path in sorted(copy.iterdir()):
+                work.add_photo(session, Photo(order_id=order_id, source_name=path.name, sha256=sha256_of(path),
+                                              size_bytes=path.stat().st_size, status=PhotoStatus.INGESTED),
+                               first_stage="cull_grade")
+    formatted = tmp_path / "formatted"                               # numbering started again: the same names,
+    write_card(formatted, 2, size=(96, 64))                          # other files
+    assert main([*create, str(formatted)]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "4"
