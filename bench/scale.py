@@ -103,7 +103,7 @@ def child_line(card: Path, client: str) -> dict:
     from surfaces.actions.orders import create_order
     from tasks.retention import disk_use, folder_bytes, remove_working_files, working_folder
 
-    order = create_order(client=client, shoot=SHOOT, card=card, preset_name=None, due=None)
+    order = create_order(client=client, shoot=SHOOT, card=card, preset_name=None, due=None, same_card=True)
     start, cpu = time.perf_counter(), _cpu()
     state = order_flow(order.id, return_state=True)
     wall, cpu = time.perf_counter() - start, _cpu() - cpu
@@ -141,7 +141,8 @@ def child_bare(card: Path, workers: int) -> dict:
     from surfaces.actions.orders import create_order
 
     line, spec = get_line(), get_line().qc_gate
-    order_id = create_order(client="Bare", shoot=SHOOT, card=card, preset_name=None, due=None).id   # paths only
+    order_id = create_order(client="Bare", shoot=SHOOT, card=card, preset_name=None, due=None,   # paths only
+                            same_card=True).id
     preset = Preset.model_validate_json(load_preset(DEFAULT_FOR_SHOOT[SHOOT]).model_dump_json())  # as recorded
     names = scan_card(card)
     share_cores(workers)                        # as the line's photo pool does before its photos start

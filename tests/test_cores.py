@@ -77,7 +77,8 @@ def test_the_delivered_files_do_not_depend_on_opencv_threads(home, prefect_api, 
     for workers in (1, machine_cores()):
         monkeypatch.setenv("POSTLINE_WORKERS", str(workers))
         get_settings.cache_clear()
-        order_id = create_order(client="Ines & Tom", shoot="wedding", card=card, preset_name=None, due=None).id
+        order_id = create_order(client="Ines & Tom", shoot="wedding", card=card, preset_name=None, due=None,
+                                same_card=True).id          # the same card, once per number of workers
         delivery = Delivery(Path(order_flow(order_id)))
         threads.append(cv2.getNumThreads())
         assert delivery.mismatches() == []

@@ -68,7 +68,8 @@ def _run(card: Path, monkeypatch, address: str | None) -> tuple[int, Delivery]:
     else:
         monkeypatch.delenv("POSTLINE_DASK_ADDRESS", raising=False)
     get_settings.cache_clear()
-    order_id = create_order(client="Mila & Jon", shoot="wedding", card=card, preset_name=None, due=None).id
+    order_id = create_order(client="Mila & Jon", shoot="wedding", card=card, preset_name=None, due=None,
+                            same_card=True).id              # the same card, on the thread pool and on Dask
     return order_id, Delivery(Path(order_flow(order_id)))
 
 
