@@ -114,9 +114,10 @@ def _manifest(package: Path | None) -> dict:
         return {}
 
 
-def _packed_entries(package: Path | None) -> list[dict]:
-    """The files the manifest of the package at ``package`` lists; none when there is no manifest to read."""
-    entries = _manifest(package).get("files", [])
+def _packed_entries(package: Path | None, manifest: dict | None = None) -> list[dict]:
+    """The files the manifest of the package at ``package`` lists (``manifest``: that manifest, read already);
+    none when there is no manifest to read."""
+    entries = (manifest if manifest is not None else _manifest(package)).get("files", [])
     return [e for e in entries if isinstance(e, dict) and isinstance(e.get("photo_id"), int)] \
         if isinstance(entries, list) else []
 
@@ -226,8 +227,7 @@ def delivery(order_id: int, photo_ids: Collection[int] | None = None) -> Deliver
     clock_shifts = {camera: shift.total_seconds() for camera, shift in sorted(shifts.items()) if shift}
     if photo_ids is None:          # a batch renders its photos' files: their numbers are the package's business
         last = _manifest(Path(order.delivery_path) if order.delivery_path else None)
-        before = {e["photo_id"]: e["seq"] for e in _packed_entries(Path(order.delivery_path) if order.delivery_path
-                                                                     else None) if isinstance(e.get("seq"), int)}
+        before = {e["photo_id"]: e["seq"] for e in _packed_entries(None, last) if isinstance(e.get("seq"), int)}
         numbers = numbered(jobs, before, {p.id: p.duplicate_of for p in left_out
                                           if p.status is PhotoStatus.DUPLICATE and p.duplicate_of},
                            clocks_set_right=bool(last) and last.get("clock_shifts", {}) != clock_shifts)
