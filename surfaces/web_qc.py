@@ -19,7 +19,7 @@ from config.errors import NotFound, Refused
 from qc.gates import DecisionError
 from qc.results import ResultRefused
 from qc.review import QC, QcDecision, Region, ReviewReason
-from record import work
+from record import rounds, work
 from record.db import transaction
 from record.models import Photo
 from surfaces import web_qc_pictures as pictures
@@ -43,6 +43,7 @@ class Card:
     before: pictures.Before
     notes: tuple[str, ...]
     regions: tuple[tuple[str, tuple[float, float, float, float]], ...]
+    send_back_to: str       # the stage chosen to send it back to (record.rounds.redo_stage)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ def cards(order_id: int) -> list[Card]:
         waiting = QC.waiting(db, order_id)
         spec = work.order_line(db, order_id).qc_gate
         befores = {name: pictures.before_of(db, item) for name, item in waiting.items()}
+        redo = {name: rounds.redo_stage(db, item) for name, item in waiting.items()}
     found = []
     for index, (name, item) in enumerate(sorted(waiting.items())):
         try:
@@ -64,7 +66,7 @@ def cards(order_id: int) -> list[Card]:
             notes, regions = seen.notes, tuple((r.label, r.box) for r in seen.regions)
         except (OSError, ValueError, ResultRefused) as exc:
             notes, regions = (f"the automatic findings cannot be shown ({exc})",), ()
-        found.append(Card(index, name, item.id, befores[name], notes, regions))
+        found.append(Card(index, name, item.id, befores[name], notes, regions, redo[name]))
     return found
 
 
@@ -77,12 +79,8 @@ def review_page(request: Request, session: WebSession, order_id: int, *, status:
             raise work.NotFound(f"There is no order {order_id}.") from None
         line = work.order_line(db, order_id)
     stages = [(s.key, s.title) for s in line.stages]
-    # a send-back goes by default to the last stage people work (what a lead finds is theirs to redo), not to an
-    # automatic finishing stage; a line of automatic stages only: its last
-    worked = [s.key for s in line.stages if s.needs_people]
     return page(request, "qc.html", session, status=status, order=order, error=error, done=done, applied=applied,
-                cards=[] if done else cards(order_id), reasons=[r.value for r in ReviewReason], stages=stages,
-                send_back_to=(worked or [stages[-1][0]])[-1])
+                cards=[] if done else cards(order_id), reasons=[r.value for r in ReviewReason], stages=stages)
 
 
 @router.get("")

@@ -10,12 +10,13 @@ import time
 
 import httpx
 import pytest
+from sqlmodel import select
 
 from config.line import get_line
 from flows.qc_gate import qc_gate_flow
 from record import moves, people, queue, work
 from record.db import transaction
-from record.models import QC_GATE, EventKind, PhotoStatus, WorkItem, WorkStatus
+from record.models import QC_GATE, EventKind, Photo, PhotoStatus, WorkItem, WorkStatus
 from surfaces.actions.queue import hand_back as submit_work
 from surfaces.web import create_app
 from tests.browser import served
@@ -166,3 +167,25 @@ def test_the_command_line_refuses_a_decision_naming_what_is_not_there(gate_line_
     assert {kind for kind, _, _ in gate_events(order_id)} == {"passed", "rejected"}
     assert main(["qc", "decide", str(order_id), "--approve-all", "--as", "maria"]) == 2     # nothing waits now
     assert "no photo of this order is waiting" in capsys.readouterr().err
+
+
+def test_the_review_page_sends_a_photo_back_by_default_to_the_last_stage_it_went_through(gate_line_no_run, tmp_path):
+    """A photo the client did not choose went through grading only: sending it back to the retouchers' stage, the
+    page's default for the others, would have them retouch a photo nobody asked for."""
+    from tests.test_web import client_for
+
+    order_id = at_the_gate(gate_line_no_run, tmp_path)
+    with transaction() as session:
+        photo = work.add_photo(session, Photo(order_id=order_id, source_name="DSC_0003.dng", sha256="3" * 64,
+                                              size_bytes=1000, status=PhotoStatus.INGESTED), first_stage=None)
+        first = session.exec(select(WorkItem).where(WorkItem.order_id == order_id)).first()
+        graded = moves.enqueue(session, order_id=order_id, photo_id=photo.id, stage="cull_grade", round=1,
+                               input_path=first.input_path, actor="postline-auto")
+        work.claim_queued(session, graded.id)
+        gate = moves.enqueue(session, order_id=order_id, photo_id=photo.id, stage=QC_GATE, round=1,
+                             input_path=first.input_path, actor="postline-auto")
+        work.claim_queued(session, gate.id)
+    page = client_for("maria").get(f"/orders/{order_id}/qc").text
+    chosen = dict(zip(re.findall(r'name="photo-\d+" value="([^"]+)"', page),
+                      re.findall(r'<option value="([^"]+)" selected>', page), strict=True))
+    assert chosen == {"DSC_0001.dng": "liquify_skin", "DSC_0002.dng": "liquify_skin", "DSC_0003.dng": "cull_grade"}
