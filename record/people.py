@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
-from config.errors import Invalid, NotFound
+from config.errors import Forbidden, Invalid, NotFound
 from record import signins
 from record.models import Person, PersonRole, SignInEnd
 
@@ -158,18 +158,28 @@ def list_people(session: Session) -> list[Person]:
     return list(session.exec(select(Person).order_by(Person.name)).all())
 
 
-def not_a_lead(session: Session, name: str) -> str | None:
-    """Why ``name`` may not give a decision at a gate, in a few words; None when they may: one of the studio's
-    leads once it has listed its people (`postline people add`); before, any name (a studio of one)."""
+def check_lead(session: Session, name: str) -> None:
+    """That ``name`` may give a decision at a gate: one of the studio's leads once it has listed its people
+    (`postline people add`); before, any name (a studio of one). :class:`UnknownPerson` for a name nobody has,
+    :class:`config.errors.Forbidden` for someone who is not a lead, each saying who the leads are."""
     everyone = list_people(session)
     if not everyone:
-        return None
+        return
     leads = ", ".join(p.name for p in everyone if p.role is PersonRole.LEAD) or "none yet"
     found = next((p for p in everyone if p.name == name), None)
     if found is None:
-        return f"nobody of that name works on the line; give the lead who decides (leads: {leads})"
+        raise UnknownPerson(f"nobody of that name works on the line; give the lead who decides (leads: {leads}; "
+                            "`postline people list`)")
     if found.role is not PersonRole.LEAD:
-        return f"{found.role.value}s do not give decisions at a gate; a lead does (leads: {leads})"
+        raise Forbidden(f"{found.role.value}s do not give decisions at a gate; a lead does (leads: {leads})")
+
+
+def not_a_lead(session: Session, name: str) -> str | None:
+    """Why ``name`` may not give a decision at a gate (:func:`check_lead`), in a few words; None when they may."""
+    try:
+        check_lead(session, name)
+    except (UnknownPerson, Forbidden) as exc:
+        return str(exc)
     return None
 
 

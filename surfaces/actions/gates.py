@@ -13,7 +13,6 @@ from config.settings import get_settings
 from qc.gates import DecisionError, Gate, Plan, gates
 from record import people
 from record.db import transaction
-from record.models import PersonRole
 from surfaces.terminal import shown
 from tasks.handoff import Wake, WakeError
 
@@ -21,19 +20,12 @@ from tasks.handoff import Wake, WakeError
 def check_decider(name: str) -> None:
     """Who gives a decision from the command line (``--as``), recorded with each event and counted in the report's
     figures per person: once the studio has listed its people (`postline people add`), a lead of theirs, as on the
-    web page; before, the name as given (a studio of one)."""
+    web page and the Prefect UI's form (record.people.check_lead); before, the name as given (a studio of one)."""
     with transaction() as session:
-        everyone = people.list_people(session)
-    if not everyone:
-        return
-    leads = ", ".join(shown(p.name) for p in everyone if p.role is PersonRole.LEAD) or "none yet"
-    found = next((p for p in everyone if p.name == name), None)
-    if found is None:
-        raise people.UnknownPerson(f"--as {shown(name)}: nobody of that name works on the line; give the lead who "
-                                   f"decides (leads: {leads}; `postline people list`)")
-    if found.role is not PersonRole.LEAD:
-        raise Forbidden(f"--as {shown(name)}: {found.role.value}s do not give decisions at a gate; a lead does "
-                        f"(leads: {leads})")
+        try:
+            people.check_lead(session, name)
+        except (people.UnknownPerson, Forbidden) as exc:
+            raise type(exc)(f"--as {shown(name)}: {exc}") from None
 
 
 def gate_of(decision: RunInput) -> Gate:
