@@ -57,10 +57,11 @@ def analysis_copy(display: np.ndarray, long_edge: int = ANALYSIS_LONG_EDGE) -> n
 
 def check_image(display: np.ndarray, *, expected_size: tuple[int, int] | None, spec: QcGateSpec,
                 expected_aspect: float | None = None,
-                neutral_tint: tuple[float, float] = (0.0, 0.0)) -> list[Problem]:
+                neutral_tint: tuple[float, float] = (0.0, 0.0), camera_blown: float = 0.0) -> list[Problem]:
     """Exposure, size and colour. ``expected_size`` is (width, height) as the photo is viewed; where a
     crop is allowed give ``expected_aspect`` (width / height) instead. ``neutral_tint`` is the a*, b*
-    the order's preset gives greys on purpose (see ``preset_neutral_tint``)."""
+    the order's preset gives greys on purpose (see ``preset_neutral_tint``); ``camera_blown``: the share of
+    the frame blown in the camera's file (:func:`check_exposure`)."""
     problems: list[Problem] = []
     height, width = display.shape[:2]
     if expected_size is not None and (width, height) != tuple(expected_size):
@@ -73,7 +74,7 @@ def check_image(display: np.ndarray, *, expected_size: tuple[int, int] | None, s
         if error > spec.max_aspect_error:
             problems.append(Problem(Reason.ASPECT, f"has aspect {width / height:.3f} ({width}x{height} px), the "
                                                    f"original {expected_aspect:.3f}: cropped to another shape"))
-    problems += check_exposure(display, spec)
+    problems += check_exposure(display, spec, camera_blown=camera_blown)
     cast = colour_cast(display, spec, neutral_tint)
     if cast is not None:
         problems.append(cast)
@@ -100,18 +101,25 @@ def shares(*values: float) -> list[str]:
     return [f"{v:.2%}" for v in values]
 
 
-def check_exposure(display: np.ndarray, spec: QcGateSpec) -> list[Problem]:
-    """Almost black, almost white, or too many clipped pixels."""
+def check_exposure(display: np.ndarray, spec: QcGateSpec, *, camera_blown: float = 0.0) -> list[Problem]:
+    """Almost black, almost white, or too many clipped pixels. ``camera_blown``: the share of the frame the camera
+    blew itself (tasks.operations.camera_blown_share), not counted: no grading or retouch brings it back, and the
+    photographer may have wanted it (a high-key background)."""
     mean, clipped = exposure_levels(display)
+    rest = mean                   # 'almost white': the level of what the camera did not blow (that taken as white)
+    if camera_blown > 0:
+        rest = (mean - camera_blown) / (1.0 - camera_blown) if camera_blown < 0.98 else 0.0
+        clipped = max(0.0, clipped - camera_blown)
     problems = []
     if mean < spec.min_mean_luma:
         problems.append(Problem(Reason.ALL_BLACK, f"is almost black (mean level {mean:.1%})"))
-    elif mean > spec.max_mean_luma:
+    elif rest > spec.max_mean_luma:
         problems.append(Problem(Reason.ALL_WHITE, f"is almost white (mean level {mean:.1%})"))
     if clipped > spec.max_clipped_share:
         found, limit = shares(clipped, spec.max_clipped_share)
-        problems.append(Problem(Reason.CLIPPING, f"has {found} clipped pixels (limit {limit}): highlights or "
-                                "shadows are blown"))
+        by_camera = f", besides the {shares(camera_blown)[0]} the camera blew" if camera_blown >= 0.005 else ""
+        problems.append(Problem(Reason.CLIPPING, f"has {found} clipped pixels{by_camera} (limit {limit}): "
+                                "highlights or shadows are blown"))
     return problems
 
 

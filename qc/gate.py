@@ -24,7 +24,7 @@ from tasks.calibration import calibrated_photos
 from tasks.runners import give_back_memory
 from tasks.errors import as_retryable, retry_only_retryable, transient_cause
 from tasks.files import sha256_of
-from tasks.operations import reference_path
+from tasks.operations import camera_blown_share, reference_path
 from tasks.pixels import imageio
 from tasks.pixels.calibrate import CalibrationResult
 from tasks.stages import release_held
@@ -130,8 +130,10 @@ def _inspect(item: WorkItem, photo: Photo, gate: _Gate | None = None,
     size = (photo.width, photo.height) if photo.width and photo.height else None
     crop = any(stage.allow_crop for stage in line.stages)
     tint = checks.preset_neutral_tint(preset)
+    reference = reference_path(item.order_id, photo.id, grader.round) if grader else None
     problems += check_image(display, expected_size=None if crop else size, spec=spec,
-                            expected_aspect=size[0] / size[1] if crop and size else None, neutral_tint=tint)
+                            expected_aspect=size[0] / size[1] if crop and size else None, neutral_tint=tint,
+                            camera_blown=camera_blown_share(reference) if reference and reference.exists() else 0.0)
     look = _look_problem(display, photo, item.order_id, spec, line, grader)
     if look is not None and calibrated_from and photo.id in gate.calibrated and look.stage == line.stages[0].key:
         look = replace(look, message=f"{look.message}; it was graded with the session calibration fitted on "

@@ -8,6 +8,7 @@ stage-by-stage files would."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,7 @@ class OpContext:
     calibration: tuple[tuple[float, ...], ...] | None = None  # the session's fit, 3x3 or 3x6 (tasks/calibration.py)
     params: Mapping[str, Any] | None = None   # the stage's params from the line (StageSpec.params); None: defaults
     reference_path: Path | None = None  # grade: where to write the graded reference QC compares the look with
+    clipped_limit: float = 0.10   # grade, rework: the QC gate's largest share of clipped pixels (its max_clipped_share)
 
 
 def grade_image(source: Path, ctx: OpContext) -> np.ndarray:
@@ -61,19 +63,54 @@ def grade_image(source: Path, ctx: OpContext) -> np.ndarray:
     (``qc.checks.check_look``)."""
     preset = ctx.preset
     image16 = decode_linear16(source, preset.decode)
-    if ctx.round > 1:
-        sample = image16[::2, ::2].astype(np.float32) * (1.0 / 65535.0)
-        rescue = {"exposure_ev": tone.exposure_rescue_ev(sample)}
-        preset = preset.model_copy(update={"tone": preset.tone.model_copy(update=rescue)})
     calibration = np.asarray(ctx.calibration, np.float32) if ctx.calibration is not None else None
+    pulled = False
+    if ctx.round > 1:
+        preset, pulled = rescued(image16, preset, calibration, limit=ctx.clipped_limit)
     baked = look.bake(preset, calibration=calibration, space=OutputSpace.SRGB, output_sharpening=False)
     display = look.apply(image16, baked, dtype=np.float32)
+    if pulled:
+        tone.keep_white(display, image16)
     if ctx.proof_path is not None:
         settings = get_settings()
         imageio.write_jpeg(ctx.proof_path, display, quality=85, long_edge=settings.web_long_edge)
     if ctx.reference_path is not None:
-        imageio.write_working_tiff(ctx.reference_path, graded_reference(image16, preset), codec=imageio.Codec.ZSTD)
+        sample = small(image16)
+        blown = float(np.count_nonzero(tone.camera_blown(sample))) / (sample.shape[0] * sample.shape[1])
+        imageio.write_working_tiff(ctx.reference_path, graded_reference(image16, preset, kept_white=pulled),
+                                   codec=imageio.Codec.ZSTD, description=json.dumps({"camera_blown": round(blown, 4)}))
     return display
+
+
+RESCUE_STEP_EV = 0.05
+
+
+def rescued(image16: np.ndarray, preset: Preset, calibration: np.ndarray | None, *,
+            limit: float) -> tuple[Preset, bool]:
+    """The preset a rework round grades with, and whether its exposure was pulled down. A frame the look leaves
+    dark is brought up so its bright end reaches tone.exposure_rescue_ev's target. A frame the look blows gets
+    the least pull (RESCUE_STEP_EV steps, at most to that target) after which it blows at most half the QC gate's
+    ``limit`` of what the camera had not blown itself; what the camera blew no exposure brings back, and stays
+    white (:func:`tone.keep_white`). A frame the look neither blows nor leaves dark keeps the preset as it is
+    (sent back to grading for its colour, say)."""
+    sample = small(image16)
+    target_ev = tone.exposure_rescue_ev(sample.astype(np.float32) * (1.0 / 65535.0))
+    if target_ev >= 0:
+        return preset.model_copy(update={"tone": preset.tone.model_copy(update={"exposure_ev": target_ev})}), False
+    baked = look.bake(preset, calibration=calibration, space=OutputSpace.SRGB, output_sharpening=False)
+    by_camera = tone.camera_blown(sample)
+    ev, floor = preset.tone.exposure_ev, min(target_ev, preset.tone.exposure_ev)
+    pull = 0.0
+    while True:
+        pulled = sample if pull == 0 else np.rint(sample * np.float32(2.0 ** -pull)).astype(np.uint16)
+        display = look.apply(pulled, baked, dtype=np.float32)
+        blown = (display.min(axis=2) >= tone.CAMERA_WHITE) & ~by_camera
+        if np.count_nonzero(blown) <= limit / 2 * blown.size or ev - pull <= floor:
+            break
+        pull = min(pull + RESCUE_STEP_EV, ev - floor)
+    if pull == 0:
+        return preset, False
+    return preset.model_copy(update={"tone": preset.tone.model_copy(update={"exposure_ev": ev - pull})}), True
 
 
 def grade(source: Path, output: Path, ctx: OpContext) -> None:
@@ -81,11 +118,23 @@ def grade(source: Path, output: Path, ctx: OpContext) -> None:
     imageio.write_working_tiff(output, grade_image(source, ctx))
 
 
-def graded_reference(image16: np.ndarray, preset: Preset) -> np.ndarray:
+def graded_reference(image16: np.ndarray, preset: Preset, *, kept_white: bool = False) -> np.ndarray:
     """The look ``preset`` alone gives the decoded ``image16`` (no session calibration, no retouch), display sRGB
-    float32, at most REFERENCE_LONG_EDGE: what QC compares each photo's look with."""
-    return look.apply(small(image16), look.bake(preset, space=OutputSpace.SRGB, output_sharpening=False),
-                      dtype=np.float32)
+    float32, at most REFERENCE_LONG_EDGE: what QC compares each photo's look with. ``kept_white``: what the camera
+    blew white again, as grading keeps it when a rework pulled the exposure down (:func:`rescued`)."""
+    sample = small(image16)
+    display = look.apply(sample, look.bake(preset, space=OutputSpace.SRGB, output_sharpening=False),
+                         dtype=np.float32)
+    return tone.keep_white(display, sample) if kept_white else display
+
+
+def camera_blown_share(reference: Path) -> float:
+    """The share of the frame the camera blew (every channel at the top in its file), as grading wrote it on the
+    graded reference ``reference``: 0 for a reference written before it was recorded."""
+    try:
+        return float(json.loads(imageio.working_tiff_description(reference) or "{}").get("camera_blown", 0.0))
+    except (ValueError, AttributeError):
+        return 0.0
 
 
 def _retouch(name: Operation) -> Callable[[np.ndarray, OpContext], np.ndarray]:

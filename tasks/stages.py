@@ -141,6 +141,7 @@ class _Pass:
         proofs = spec.key == self.line.first.key and not again
         calibration = self.calibration if photo_id in self.calibrated else None
         return OpContext(preset=self.preset, round=round, calibration=calibration, params=spec.params,
+                         clipped_limit=self.line.qc_gate.max_clipped_share,
                          proof_path=work_path(self.order_id, "proofs", photo_id, round, ".jpg") if proofs else None,
                          reference_path=reference_path(self.order_id, photo_id, round) if proofs else None)
 

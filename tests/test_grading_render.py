@@ -99,13 +99,56 @@ def test_every_preset_renders_a_plausible_picture(tmp_path):
 
 
 def test_grade_writes_the_working_tiff_and_rescues_exposure_on_rework(tmp_path):
-    path = write_dng(tmp_path / "hk.dng", render_scene("highkey", 200, 120))
-    preset = load_preset("neutral")
+    """A bright background the camera held just under its white, which the wedding preset's lift blows: the rework
+    brings it back by the least pull that does (it stays near white, not a grey), the subject as it was."""
+    path = write_dng(tmp_path / "hk.dng", render_scene("highkey", 200, 120) * 0.9)
+    preset = load_preset("bright-wedding")
     grade(path, tmp_path / "r1.tif", OpContext(preset=preset, round=1, proof_path=tmp_path / "r1.jpg"))
     grade(path, tmp_path / "r2.tif", OpContext(preset=preset, round=2))
     first, second = imageio.read_working_tiff(tmp_path / "r1.tif"), imageio.read_working_tiff(tmp_path / "r2.tif")
     assert first.shape == (120, 200, 3) and (tmp_path / "r1.jpg").is_file()
-    assert (first.min(axis=2) > 0.99).mean() > 0.2 and (second.min(axis=2) > 0.99).mean() < 0.05
+    assert (first.min(axis=2) >= 0.99).mean() > 0.5 and (second.min(axis=2) >= 0.99).mean() < 0.05
+    background, head = (slice(0, 20), slice(0, 20)), (slice(50, 60), slice(95, 105))
+    assert second[background].mean() > 0.93                                   # near white, not a grey
+    assert abs(second[head].mean() - first[head].mean()) < 0.05                # the subject hardly moved
+
+
+def test_what_the_camera_blew_stays_white_on_a_rework_and_qc_does_not_count_it(tmp_path):
+    """A high-key frame whose background the camera blew (every channel at its white): no grading brings that
+    back. QC does not send it back for it (a pull would only make a flat grey of it), and a rework for another
+    reason (here a sky the look blows besides) keeps it white while it brings back what the camera held."""
+    from config.line import QcGateSpec
+    from qc.checks import Reason, check_exposure
+    from tasks.operations import camera_blown_share
+
+    blown = render_scene("highkey", 200, 120)                   # background clipped at capture: 82% of the frame
+    path = write_dng(tmp_path / "blown.dng", blown)
+    preset = load_preset("bright-wedding")
+    graded = {}
+    for round in (1, 2):
+        reference = tmp_path / f"ref{round}.tif"
+        grade(path, tmp_path / f"r{round}.tif", OpContext(preset=preset, round=round, reference_path=reference))
+        graded[round] = imageio.read_working_tiff(tmp_path / f"r{round}.tif")
+        share = camera_blown_share(reference)
+        assert 0.7 < share < 0.9
+        assert check_exposure(graded[round], QcGateSpec(), camera_blown=share) == []
+    assert [p.reason for p in check_exposure(graded[1], QcGateSpec())] == [Reason.ALL_WHITE, Reason.CLIPPING]
+    assert (graded[2].min(axis=2) >= 0.99).mean() == pytest.approx((graded[1].min(axis=2) >= 0.99).mean(), abs=0.01)
+
+    sky = blown.copy()                                         # the same frame, and a corner (13%) the camera
+    sky[:40, 120:] = 0.93                                      # held but the look blows
+    path = write_dng(tmp_path / "corner.dng", sky)
+    for round in (1, 2):
+        reference = tmp_path / f"corner-ref{round}.tif"
+        grade(path, tmp_path / f"c{round}.tif", OpContext(preset=preset, round=round, reference_path=reference))
+        graded[round] = imageio.read_working_tiff(tmp_path / f"c{round}.tif")
+    share = camera_blown_share(tmp_path / "corner-ref1.tif")
+    assert [p.reason for p in check_exposure(graded[1], QcGateSpec(), camera_blown=share)] == [Reason.CLIPPING]
+    assert check_exposure(graded[2], QcGateSpec(), camera_blown=share) == []
+    corner, background = (slice(5, 35), slice(125, 195)), (slice(0, 20), slice(0, 20))
+    assert (graded[1][corner].min(axis=2) >= 0.99).all()          # the look blows the corner the camera held,
+    assert (graded[2][corner].min(axis=2) < 0.99).all()           # the rework brings it back,
+    assert graded[2][background].min() >= 0.99                    # and the background the camera blew stays white
 
 
 def test_calibration_matrix_is_applied_in_linear_light(chart_dng):

@@ -103,13 +103,22 @@ def as_stored(display: np.ndarray) -> np.ndarray:
     return kernels.round_stored(display)
 
 
-def write_working_tiff(path: Path, display: np.ndarray, *, codec: Codec = Codec.DEFLATE) -> Path:
-    """Write an sRGB-encoded float image (HxWx3, [0,1]), or its 16-bit values (:func:`to_u16`), as a 16-bit TIFF."""
+def write_working_tiff(path: Path, display: np.ndarray, *, codec: Codec = Codec.DEFLATE,
+                       description: str | None = None) -> Path:
+    """Write an sRGB-encoded float image (HxWx3, [0,1]), or its 16-bit values (:func:`to_u16`), as a 16-bit TIFF;
+    ``description``: its ImageDescription (:func:`working_tiff_description` reads it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = to_u16(display)
     return _commit(_tmp(path), path, lambda tmp: tifffile.imwrite(
-        tmp, data, photometric="rgb", iccprofile=srgb_icc(), metadata=None, **_CODEC_ARGS[codec]))
+        tmp, data, photometric="rgb", iccprofile=srgb_icc(), metadata=None, description=description,
+        **_CODEC_ARGS[codec]))
+
+
+def working_tiff_description(path: Path) -> str:
+    """The ImageDescription :func:`write_working_tiff` wrote ('' when none)."""
+    with tifffile.TiffFile(path) as tif:
+        return tif.pages[0].description or ""
 
 
 def read_working_tiff(path: Path) -> np.ndarray:

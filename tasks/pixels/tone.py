@@ -81,3 +81,32 @@ def exposure_rescue_ev(image: np.ndarray, *, target: float = 0.7, percentile: fl
     if bright <= 1e-6:
         return limit
     return float(np.clip(np.log2(target / bright), -limit, limit))
+
+
+CAMERA_WHITE = 0.99    # every channel at least this (of full scale) in the decoded file: blown at capture
+WHITE_RAMP = 0.95      # from here to CAMERA_WHITE a pulled exposure is eased back into white (no contour)
+
+
+def _lowest(image16: np.ndarray) -> np.ndarray:
+    return np.minimum(np.minimum(image16[..., 0], image16[..., 1]), image16[..., 2])
+
+
+def camera_blown(image16: np.ndarray) -> np.ndarray:
+    """Where the decoded camera file (uint16, linear) is at the top in every channel: blown when it was taken,
+    nothing there for any grading to bring back (a bool mask)."""
+    return _lowest(image16) >= np.uint16(CAMERA_WHITE * 65535)
+
+
+def keep_white(display: np.ndarray, image16: np.ndarray) -> np.ndarray:
+    """``display`` (sRGB-encoded float, graded from ``image16``, the decoded camera file) with what the camera blew
+    white again: an exposure pulled down to bring back highlights leaves those a flat grey otherwise, where the
+    camera's own render, and the photographer, have white. Eased in from WHITE_RAMP, so no contour shows where
+    the blown part begins. In place; returns ``display``."""
+    weight = _lowest(image16).astype(np.float32)
+    weight -= WHITE_RAMP * 65535
+    weight *= 1.0 / ((CAMERA_WHITE - WHITE_RAMP) * 65535)
+    np.clip(weight, 0.0, 1.0, out=weight)
+    for c in range(3):
+        channel = display[..., c]
+        channel += (1.0 - channel) * weight
+    return display

@@ -20,6 +20,9 @@ DEMO_CROSSTALK = np.array([[0.90, 0.12, -0.02],
                            [-0.02, 0.14, 0.88]], np.float32)
 
 
+HIGHKEY_HELD = 0.9
+
+
 def make_demo_shoot(folder, *, width: int = 1200, height: int = 800) -> list[Path]:
     """Write DSC_0001.dng.. into `folder`: chart, portrait, portrait shot upright (orientation 6),
     landscape, interior, highkey; capture times a few seconds apart. Returns the paths in order."""
@@ -42,6 +45,8 @@ def make_demo_shoot(folder, *, width: int = 1200, height: int = 800) -> list[Pat
             scene = np.rot90(render_scene(kind, height, width, seed=seed))
         else:
             scene = render_scene(kind, width, height, seed=seed)
+        if kind == "highkey":   # its bright background held just under the camera's white: the wedding preset's
+            scene *= HIGHKEY_HELD  # lift blows it, QC sends it back, and grading can bring it back
         scene = np.clip(scene @ DEMO_CROSSTALK.T, 0.0, None)
         paths.append(write_dng(folder / f"DSC_{i + 1:04d}.dng", scene, meta))
     return paths
