@@ -189,3 +189,16 @@ def test_the_review_page_sends_a_photo_back_by_default_to_the_last_stage_it_went
     chosen = dict(zip(re.findall(r'name="photo-\d+" value="([^"]+)"', page),
                       re.findall(r'<option value="([^"]+)" selected>', page), strict=True))
     assert chosen == {"DSC_0001.dng": "liquify_skin", "DSC_0002.dng": "liquify_skin", "DSC_0003.dng": "cull_grade"}
+
+
+def test_queue_stages_shows_the_qc_gate_waiting_for_the_lead(gate_line_no_run, tmp_path, capsys):
+    from surfaces.cli import main
+
+    at_the_gate(gate_line_no_run, tmp_path)
+    capsys.readouterr()
+    assert main(["queue", "stages"]) == 0
+    out = capsys.readouterr().out
+    row = next(r for r in out.splitlines() if r.startswith("QC gate"))
+    assert row.split()[2:6] == ["QC", "lead", "-", "0"] and row.split()[6] == "2"     # 2 claimed: the lead's
+    assert "QC gate: 2 photo(s) claimed there wait for the QC lead's decision" in out
+    assert "qc_gate" not in out and "Liquify & skin" in out

@@ -23,7 +23,7 @@ from config.settings import get_settings
 from qc.results import ResultRefused, check_result, image_facts
 from record import marks, people, queue, rounds, selection, work
 from record.db import transaction
-from record.models import OrderStatus, Photo, WorkItem
+from record.models import CLIENT_SELECTION, ORIGINAL_REVIEW, QC_GATE, OrderStatus, Photo, WorkItem
 from record.queue import DEFAULT_LEASE, NoSkill, QueueError, StageDepth, SubmitResult
 from tasks.files import safe_name, sha256_of, store_result
 from tasks.handoff import WakeError, wake_order
@@ -234,13 +234,21 @@ def reap() -> int:
         return queue.reap_expired(session)
 
 
-def depths() -> list[tuple[StageDepth, str, bool, tuple[str, ...]]]:
-    """Every stage of the line (then any other with open work): its depth, title, whether people work it, and
-    the skills a person needs there."""
+GATES = {QC_GATE: "QC gate", ORIGINAL_REVIEW: "Review of the originals", CLIENT_SELECTION: "Client selection"}
+
+
+def depths() -> list[tuple[StageDepth, str, str, tuple[str, ...]]]:
+    """Every stage of the line (then the gates and any other with open work): its depth, title, who works it
+    (``people``, ``auto``, or at a gate who decides: a photo claimed there waits for that decision), and the
+    skills a person needs there."""
     line = get_line()
-    titles = {s.key: s.title for s in line.stages}
+    titles = {s.key: s.title for s in line.stages} | GATES
     people_stages = set(human_stages())
+    deciders = {QC_GATE: "QC lead" if line.qc_gate.human_review else "auto", ORIGINAL_REVIEW: "photographer",
+                CLIENT_SELECTION: "client"}
     with transaction() as session:
         found = queue.queue_depths(session, [s.key for s in line.stages])
-    return [(d, titles.get(d.stage, d.stage), d.stage in people_stages, line.required_skills(d.stage))
+    return [(d, titles.get(d.stage, d.stage),
+             deciders.get(d.stage) or ("people" if d.stage in people_stages else "auto"),
+             line.required_skills(d.stage) if d.stage in people_stages else ())
             for d in found]

@@ -42,10 +42,15 @@ def _age(value: datetime | None) -> str:
 def cmd_stages(_args: argparse.Namespace) -> int:
     from surfaces.actions import queue
 
+    found = queue.depths()
     print(tables.render(
         ["stage", "who", "skills needed", "queued", "claimed", "oldest waiting", "earliest due"],
-        [[title, "people" if people else "auto", ", ".join(skills) if people else "-", d.queued, d.claimed,
-          _age(d.oldest), d.earliest_due or "-"] for d, title, people, skills in queue.depths()]))
+        [[title, who, ", ".join(skills) or "-", d.queued, d.claimed, _age(d.oldest), d.earliest_due or "-"]
+         for d, title, who, skills in found]))
+    waiting = [(title, who, d.claimed) for d, title, who, _ in found if d.stage in queue.GATES and d.claimed and who != "auto"]
+    for title, who, count in waiting:
+        print(f"{title}: {count} photo(s) claimed there wait for the {who}'s decision (`postline status ORDER` "
+              "says whose and how to give it).")
     return 0
 
 
