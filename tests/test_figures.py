@@ -84,6 +84,8 @@ def test_stage_flow_counts_photos_with_passes_apart(record_url, line):
     assert (qc["entered_photos"], qc["entered_passes"], qc["finished_photos"]) == (5, 7, 4)
     # Rejected a2, a3, a3 r2, b2: 4 rejections of 3 photos; a3 held. Open at the end: 8 enqueued - 8 decided.
     assert (qc["rejections"], qc["sent_back_photos"], qc["held_photos"], qc["wip_items"]) == (4, 3, 1, 0)
+    # The gate's finished passes are its decisions: the 4 passes (a1, a2 r2, b1, e1) and the 4 rejections.
+    assert qc["finished_passes"] == 8
     # Passed QC in October: a1, a2, a3 (the lead, Oct 6), b1, e1 -> 5; delivered a1, a2, a3, b1, e1 -> 5.
     assert (s["delivery"]["entered_photos"], s["delivery"]["finished_photos"]) == (5, 5)
 

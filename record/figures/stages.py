@@ -5,8 +5,9 @@ Every figure is aggregated in SQL (one statement each, over the indexes in recor
 puts the rows together. What each column means:
 
 - entered / finished: distinct photos (a photo reworked twice is one photo, three passes). A stage finishes a
-  pass when it hands it back (SUBMITTED); the QC gate when it passes a photo; ingest when it takes a photo in;
-  delivery when the photo is in a delivery.
+  pass when it hands it back (SUBMITTED); the QC gate finishes a pass when it decides (passes or rejects the
+  photo) and a photo when it passes it; ingest when it takes a photo in; delivery when the photo is in a
+  delivery.
 - sent back: photos the QC gate sent back with this stage blamed (``rejections``: each rejection once, however
   many reasons it gave); on the QC gate's row, the photos it sent back. held: photos the gate held for a
   person after the allowed rework, on the row of the stage blamed (and on the gate's). failed: a bad file.
@@ -320,6 +321,8 @@ def stage_rows(session: Session, scope: Scope, line: Line, *, titles: dict[str, 
             row.finished_passes, row.finished = get(K.PASSED if key == QC_GATE else K.SUBMITTED)
             row.failed = get(K.FAILED)[1]
             row.rejections, row.sent_back = get(K.REJECTED) if key == QC_GATE else sent_back.get(key, (0, 0))
+            if key == QC_GATE:      # a check the gate finished is a decision, a rejection as much as a pass
+                row.finished_passes += row.rejections
             row.held = sum(held.values()) if key == QC_GATE else held.get(key, 0)
             row.wip = wip.get(key, 0)
             touch, machine = spreads.get((key, 1)), spreads.get((key, 0))
