@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session, create_engine
@@ -162,3 +162,15 @@ def transaction(url: str | None = None) -> Iterator[Session]:
     with Session(get_engine(url), expire_on_commit=False) as session:
         with session.begin():
             yield session
+
+
+ORDER_CREATION_LOCK = 0x706F73746C696E66    # PostgreSQL advisory lock: one order made at a time (its card checked)
+
+
+def one_at_a_time(session: Session, key: int) -> None:
+    """Hold ``session``'s transaction to itself among those that ask for ``key`` until it ends: what it checks
+    and then writes (an order's card against earlier orders') cannot be checked by another meanwhile. SQLite:
+    nothing to do, every transaction holds the write lock from its start (record.sqlite_writes); PostgreSQL: an
+    advisory lock for the transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.exec(text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=key))

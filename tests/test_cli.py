@@ -144,3 +144,33 @@ def test_the_same_card_made_an_order_twice_is_refused_and_a_new_card_in_the_same
     write_card(formatted, 2, size=(96, 64))                          # other files
     assert main([*create, str(formatted)]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == "4"
+
+
+from tests.pg import postgres_url  # noqa: E402,F401  (the session's PostgreSQL)
+from tests.test_queue import record  # noqa: E402,F401  (an empty record on SQLite or PostgreSQL)
+
+
+def test_two_creates_of_the_same_card_at_the_same_moment_make_one_order(record, tmp_path):
+    """Two people (or one double-click) making an order of the same card at once: on PostgreSQL both checked
+    before either had recorded, and both orders were made. One order is made; the other is refused."""
+    import threading
+
+    from surfaces.actions.orders import CardError, create_order
+
+    for attempt in range(4):
+        card = write_card(tmp_path / f"card-{attempt}", 6, size=(32, 24), first_number=attempt * 10 + 1)
+        start, outcomes = threading.Barrier(2), []
+
+        def create() -> None:
+            start.wait()
+            try:
+                outcomes.append(create_order(client=f"Shoot {attempt}", shoot="wedding", card=card,
+                                             preset_name=None, due=None).id)
+            except CardError:
+                outcomes.append("refused")
+        threads = [threading.Thread(target=create) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes, key=str).count("refused") == 1, (attempt, outcomes)

@@ -15,7 +15,7 @@ from presets.model import DEFAULT_FOR_SHOOT, load_preset
 from presets.recipe import load_recipe
 from config.links import get_link_settings
 from record import black_and_white, clocks, ratings, rounds, runs, selection, stats, work
-from record.db import transaction
+from record.db import ORDER_CREATION_LOCK, one_at_a_time, transaction
 from record.models import QC_GATE, EventKind, Order, OrderStatus, Photo, PhotoStatus, ShootType, utcnow
 from surfaces.terminal import has_control, shown
 from tasks.files import card_entry_problem
@@ -97,6 +97,7 @@ def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None
     preset = load_preset(preset_name or DEFAULT_FOR_SHOOT[shoot])
     check_inputs(preset, line=get_line, recipe=lambda: load_recipe(shoot))
     with transaction() as session:
+        one_at_a_time(session, ORDER_CREATION_LOCK)     # two creates of one card at once: one order, one refusal
         if not same_card and (earlier := [o for o in work.orders_of_the_same_files(session, found)
                                           if _same_sizes(session, o.id, card)]):
             raise CardError(_same_card(card, earlier))
