@@ -165,12 +165,19 @@ def transaction(url: str | None = None) -> Iterator[Session]:
 
 
 ORDER_CREATION_LOCK = 0x706F73746C696E66    # PostgreSQL advisory lock: one order made at a time (its card checked)
+INGEST_LOCK = 0x706F7374                     # with an order's id: its photos recorded one at a time (copies told apart)
 
 
-def one_at_a_time(session: Session, key: int) -> None:
-    """Hold ``session``'s transaction to itself among those that ask for ``key`` until it ends: what it checks
-    and then writes (an order's card against earlier orders') cannot be checked by another meanwhile. SQLite:
-    nothing to do, every transaction holds the write lock from its start (record.sqlite_writes); PostgreSQL: an
-    advisory lock for the transaction."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.exec(text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=key))
+def one_at_a_time(session: Session, key: int, of: int | None = None) -> None:
+    """Hold ``session``'s transaction to itself among those that ask for ``key`` (and ``of``, an id: one order's,
+    say) until it ends: what it checks and then writes (an order's card against earlier orders', a photo against
+    the order's photos of the same bytes) cannot be checked by another meanwhile. SQLite: nothing to do, every
+    transaction holds the write lock from its start (record.sqlite_writes); PostgreSQL: an advisory lock for the
+    transaction."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    if of is None:
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    else:
+        session.execute(text("SELECT pg_advisory_xact_lock(CAST(:key AS integer), CAST(:of AS integer))"),
+                        {"key": key, "of": of})

@@ -322,3 +322,40 @@ def test_a_rated_photo_copied_twice_onto_the_card_keeps_its_rating_when_the_othe
     with transaction() as session:
         assert ratings_record.of_order(session, order_id)[kept.id].stars == 5
     get_settings.cache_clear()
+
+
+from tests.pg import postgres_url  # noqa: E402,F401  (the session's PostgreSQL)
+from tests.test_queue import make_order, record  # noqa: E402,F401  (an empty record on SQLite or PostgreSQL)
+
+
+def test_copies_of_one_file_recorded_at_the_same_moment_keep_one_photo_and_its_rating(record):
+    """Byte-identical copies of a photo on a card, recorded by parallel ingest batches at the same moment: on
+    PostgreSQL each saw no earlier copy, and both went through the line (or both added the kept photo's rating,
+    a primary-key clash that failed the batch). One is kept, the others are its duplicates, the rating kept once."""
+    import threading
+
+    from record.models import Photo, PhotoRating
+    from tasks.ingest import _record
+
+    for attempt in range(3):
+        with transaction() as session:
+            order_id = make_order(session, client=f"Copies {attempt}").id
+        start, kept = threading.Barrier(3), []
+
+        def ingest(n: int) -> None:
+            photo = Photo(order_id=order_id, source_name=f"DCIM/10{n}CANON/IMG_0001.CR2", sha256="ab" * 32,
+                          size_bytes=1000, status=PhotoStatus.INGESTED)
+            start.wait()
+            kept.append(_record(order_id, photo, "cull_grade",
+                                rating=ratings.FrameRating(stars=4, source=f"IMG_0001-{n}.xmp") if n else None))
+        threads = [threading.Thread(target=ingest, args=(n,)) for n in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(kept) == 3, "a copy's transaction failed"
+        with transaction() as session:
+            statuses = sorted(p.status.value for p in work.photos(session, order_id))
+            stars = [r.stars for r in session.exec(select(PhotoRating).where(PhotoRating.order_id == order_id))]
+        assert statuses == ["duplicate", "duplicate", "ingested"], (attempt, statuses)
+        assert stars == [4]
