@@ -13,7 +13,7 @@ from tasks.handoff import prepare_batch
 from tasks.planning import add_counts, plan_batches, run_title
 from tasks.progress import publish_progress
 from tasks.runs import line_of
-from tasks.stages import run_stage_batch
+from tasks.stages import restore_stage_inputs, run_stage_batch
 
 
 def _run_name() -> str:
@@ -23,6 +23,7 @@ def _run_name() -> str:
 @flow(name="stage", flow_run_name=_run_name)
 def stage_flow(order_id: int, stage: str) -> dict[str, int]:
     mode = line_of(order_id).stage(stage).mode
+    restore_stage_inputs(order_id, stage)     # a graded-only photo's graded file, gone since delivery
     batches = plan_batches(order_id, stage)
     if mode is StageMode.AUTOMATIC:
         futures = run_stage_batch.map(unmapped(order_id), unmapped(stage), batches)

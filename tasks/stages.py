@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 from prefect import task
 from prefect.logging import get_run_logger
+from sqlmodel import col, select
 
 from config.line import Line, StageMode, StageSpec
 from presets.model import Preset
@@ -342,6 +343,58 @@ def _to_make_again(session, line: Line, item: WorkItem, name: str) -> list[WorkI
     return chain
 
 
+def _make_chains_again(order_id: int, chains: list[list[WorkItem]], names: dict[int, str]) -> None:
+    """Make each chain's masters again (:func:`_to_make_again`), earliest first; a file made with other bytes (same
+    pixels, another version of the codecs) has its checksum recorded anew. A failure of the machine stops as
+    retryable."""
+    logger = get_run_logger()
+    for chain in chains:
+        for item in chain:
+            try:
+                output = _make_again(item)
+            except Exception as exc:
+                stop = as_retryable(exc, order_id=order_id, folder=Path(item.output_path).parent)
+                if stop is None:
+                    raise
+                raise stop from exc
+            if sha256_of(output) != item.output_sha256:
+                logger.warning("%s: its %s file was made again with other bytes; its checksum is recorded anew",
+                               names[item.photo_id], item.stage)
+                with transaction() as session:
+                    work.record_output(session, item.id, sha256_of(output))
+
+
+@task(name="restore-stage-inputs", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_only_retryable)
+def restore_stage_inputs(order_id: int, stage: str) -> int:
+    """Before a stage works its queue: make again, from its original, the file a queued photo starts from when it
+    is gone and no person's work went into it. The graded file of a photo the client did not choose leaves the
+    work folder at delivery; a change the client asks to it afterwards starts from that file
+    (record.rounds.new_round). A file people made cannot be made again: the stage says so when it gets there.
+    The count of photos whose file was made again."""
+    with transaction() as session:
+        line = work.order_line(session, order_id)
+        gone = [item for status in (WorkStatus.QUEUED, WorkStatus.CLAIMED)
+                for item in work.items_in(session, order_id, stage, status)
+                if item.input_path and not Path(item.input_path).exists()]
+        names = {p.id: p.source_name for p in work.photos(session, order_id)}
+        chains = []
+        for item in gone:
+            maker = session.exec(select(WorkItem).where(WorkItem.photo_id == item.photo_id,
+                                                        WorkItem.output_path == item.input_path)
+                                 .order_by(col(WorkItem.id).desc())).first()
+            if maker is None or maker.output_sha256 is None:
+                continue                      # the original itself, or nothing recorded to make it again from
+            try:
+                chains.append(_to_make_again(session, line, maker, names[item.photo_id]))
+            except PhotoError:
+                continue                      # people's work: the stage's own refusal says what to do
+    _make_chains_again(order_id, chains, names)
+    if chains:
+        get_run_logger().info("order %s, %s: the file %d photo(s) start from was gone (removed at delivery); made "
+                              "again from the originals", order_id, line.stage(stage).title, len(chains))
+    return len(chains)
+
+
 @task(name="restore-finished-files", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_only_retryable)
 def restore_finished_files(order_id: int) -> int:
     """Before a delivery: make again, from its original, the finished file of each photo to deliver whose file
@@ -362,20 +415,7 @@ def restore_finished_files(order_id: int) -> int:
         missing = [item for _, item in ready + as_before if item.photo_id in needed
                    and not Path(item.output_path).exists()]
         chains = [_to_make_again(session, line, item, names[item.photo_id]) for item in missing]
-    for chain in chains:
-        for item in chain:
-            try:
-                output = _make_again(item)
-            except Exception as exc:
-                stop = as_retryable(exc, order_id=order_id, folder=Path(item.output_path).parent)
-                if stop is None:
-                    raise
-                raise stop from exc
-            if sha256_of(output) != item.output_sha256:   # another version of the codecs: same pixels, other bytes
-                logger.warning("%s: its %s file was made again with other bytes; its checksum is recorded anew",
-                               names[item.photo_id], item.stage)
-                with transaction() as session:
-                    work.record_output(session, item.id, sha256_of(output))
+    _make_chains_again(order_id, chains, names)
     if missing:
         logger.info("order %s: %d finished file(s) made again from the originals", order_id, len(missing))
     return len(missing)

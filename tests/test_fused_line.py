@@ -223,6 +223,39 @@ def test_with_the_clients_selection_grading_runs_alone_and_only_favourites_run_o
     assert revised.entry("DSC_0002.dng", "full")["master_sha256"] == again.output_sha256
 
 
+def test_a_change_asked_to_a_graded_only_photo_is_made_though_its_graded_file_went_at_delivery(line_file, tmp_path,
+                                                                                               monkeypatch):
+    """By default the graded file of a photo the client did not choose leaves the work folder once it is delivered
+    (it can be made again from the original). When the client then asked for a change to it, the retouch stage
+    started from that file, found it gone, and failed the photo for good: `order retry` failed it the same way and
+    `order revise` refused a failed photo. The run makes the file again first, and the change is made."""
+    line_file(DEFAULT_LINE_FILE.read_text())                                        # every stage automatic
+    monkeypatch.setenv("POSTLINE_KEEP_REMAKEABLE_FILES", "false")                  # as a studio runs it
+    get_settings.cache_clear()
+    order_id = create_order(client="Chosen", shoot="portrait", card=_card(tmp_path / "card", 2), preset_name=None,
+                            due=None, client_selection=True).id
+    runner, result = _start(order_id)
+    _waiting_on(order_id, CLIENT_SELECTION, runner)
+    decide(order_id, SelectionDecision(approve_all=False, favourites=[Favourite(photo="DSC_0001.dng")]))
+    runner.join(timeout=180)
+    with transaction() as session:
+        graded = work.final_output(session, work.named(work.photos(session, order_id), "DSC_0002.dng")[0].id,
+                                   "cull_grade")
+    assert not Path(graded.output_path).exists()                  # removed at delivery: it can be made again
+
+    from surfaces.actions.client import request_changes
+
+    request_changes(order_id, changes=[("DSC_0002.dng", "a little brighter")], client="Chosen")
+    revised = Delivery(Path(_start_and_join(order_id)))
+    with transaction() as session:
+        photos = {p.source_name: p for p in work.photos(session, order_id)}
+        again = work.finished_output(session, photos["DSC_0002.dng"].id, list(STAGES))
+    assert {n: p.status for n, p in photos.items()} == {n: PhotoStatus.DELIVERED for n in photos}
+    assert (again.stage, again.round) == ("design_layout", 2)
+    assert revised.mismatches() == [] and revised.entry("DSC_0002.dng", "full")["master_sha256"] == again.output_sha256
+    assert revised.manifest.get("delivered_as_before", []) == []
+
+
 def test_graded_photos_reach_a_retoucher_while_the_rest_are_still_grading(line_file, tmp_path, monkeypatch):
     monkeypatch.setenv("POSTLINE_BATCH_SIZE", "2")
     monkeypatch.setenv("POSTLINE_WORKERS", "1")
