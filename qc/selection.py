@@ -36,6 +36,9 @@ class SelectionDecision(RunInput):
     approve_all: bool = Field(True, description="Every photo is a favourite: every photo is retouched")
     favourites: list[Favourite] = Field(default_factory=list, description="The favourites (untick approve_all)")
     client: str = Field("client", max_length=80, description="Who chose (recorded)")
+    shown: list[str] = Field(default_factory=list, description="The photos the client saw and decided on (the "
+                             "gallery sends them): a photo waiting but not among them waits on. Empty: every photo "
+                             "waiting")
 
     @model_validator(mode="after")
     def _consistent(self) -> "SelectionDecision":
@@ -91,11 +94,21 @@ class ClientSelection(Gate):
     def waiting(self, session: Session, order_id: int) -> dict[str, tuple]:
         return selection.awaiting(session, order_id)
 
+    def decided_on(self, session: Session, order_id: int, decision: SelectionDecision) -> dict[str, tuple]:
+        """The photos waiting that ``decision`` decides: those the client saw (``shown``), or every one waiting. A
+        photo graded while the client chose, after their page was made, is not theirs to have passed over."""
+        waiting = self.waiting(session, order_id)
+        return {name: waiting[name] for name in decision.shown if name in waiting} if decision.shown else waiting
+
     def check(self, session: Session, order_id: int, decision: SelectionDecision) -> Plan:
         """Photos not waiting, listed twice, or more album photos than the package holds are refused."""
-        waiting = self.waiting(session, order_id)
+        waiting = self.decided_on(session, order_id, decision)
         names = [f.photo for f in decision.favourites]
         problems = listing_problems(list(waiting), names)
+        gone = [name for name in decision.shown if name not in waiting]
+        if gone:
+            problems.append(f"{len(gone)} photo(s) shown are not waiting for the selection any more "
+                            f"({', '.join(gone[:10])})")
         album = tuple(f.photo for f in decision.favourites if f.album)
         package = work.get_order(session, order_id).package_count or 0
         before = sum(p.album for p in selection.picks(session, order_id).values())   # chosen in an earlier send
@@ -118,7 +131,7 @@ class ClientSelection(Gate):
         line = work.order_line(session, order_id)
         listed = {f.photo: f for f in decision.favourites}
         grey = []
-        for name, (photo, graded) in self.waiting(session, order_id).items():
+        for name, (photo, graded) in self.decided_on(session, order_id, decision).items():
             pick = listed.get(name)
             favourite = decision.approve_all or pick is not None
             selection.record_pick(session, line=line, photo=photo, graded=graded, favourite=favourite,

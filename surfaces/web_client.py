@@ -171,7 +171,7 @@ async def send_selection(request: Request, token: Token) -> Response:
             raise DecisionError("The photos in this gallery changed since you opened it: nothing was sent. Look at "
                                 "them again below and send your selection once more.")
         await run_in_threadpool(lambda: actions.submit_selection(link.order_id, favourites=_favourites(rows),
-                                                                 client=view.client))
+                                                                 client=view.client, shown=list(rows)))
     except (DecisionError, ValidationError) as exc:
         message = str(exc) if isinstance(exc, DecisionError) else "; ".join(e["msg"] for e in exc.errors())
         now = await run_in_threadpool(actions.gallery, link.order_id)

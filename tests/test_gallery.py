@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 from sqlmodel import select
 
-from record import links, moves, people, ratings, work
+from record import links, moves, people, ratings, selection, work
 from record.db import transaction
 from record.models import (
     CLIENT_SELECTION, ClientLink, ClientPick, EventKind, Photo, PhotoStatus, ShootType, StageEvent, WorkItem,
@@ -194,17 +194,22 @@ def awaiting_order(home: Path, photos: int = 4, *, package: int = 0) -> int:
                                   card_folder=str(home / "card"))
         order.client_selection, order.package_count = True, package
         for n in range(photos):
-            photo = work.add_photo(session, Photo(order_id=order.id, source_name=f"IMG_{n + 1:04d}.dng",
-                                                  sha256=f"{n:064d}", size_bytes=1, status=PhotoStatus.INGESTED,
-                                                  original_path=f"/card/IMG_{n + 1:04d}.dng"), first_stage="cull_grade")
-            y, x = np.mgrid[0:300, 0:450].astype(np.float32)
-            scene = np.stack([x / 450, y / 300, np.full_like(x, 0.2 + 0.15 * n)], axis=2)
-            tif = imageio.write_working_tiff(work_path(order.id, "cull_grade", photo.id, 1), scene)
-            imageio.write_jpeg(work_path(order.id, "proofs", photo.id, 1, ".jpg"), scene)
-            item = work.claim_queued(session, work.items_in(session, order.id, "cull_grade")[-1].id)
-            moves.move_item(session, item, WorkStatus.SUBMITTED, actor=work.AUTO_WORKER, output_path=str(tif),
-                            output_sha256=sha256_of(tif))
+            graded_photo(session, order.id, n)
         return order.id
+
+
+def graded_photo(session, order_id: int, n: int) -> None:  # noqa: ANN001 - a Session
+    """Photo ``IMG_{n + 1:04d}.dng`` of the order, graded (a real working TIFF and proof), waiting for the client."""
+    photo = work.add_photo(session, Photo(order_id=order_id, source_name=f"IMG_{n + 1:04d}.dng",
+                                          sha256=f"{n:064d}", size_bytes=1, status=PhotoStatus.INGESTED,
+                                          original_path=f"/card/IMG_{n + 1:04d}.dng"), first_stage="cull_grade")
+    y, x = np.mgrid[0:300, 0:450].astype(np.float32)
+    scene = np.stack([x / 450, y / 300, np.full_like(x, 0.2 + 0.15 * n)], axis=2)
+    tif = imageio.write_working_tiff(work_path(order_id, "cull_grade", photo.id, 1), scene)
+    imageio.write_jpeg(work_path(order_id, "proofs", photo.id, 1, ".jpg"), scene)
+    item = work.claim_queued(session, work.items_in(session, order_id, "cull_grade")[-1].id)
+    moves.move_item(session, item, WorkStatus.SUBMITTED, actor=work.AUTO_WORKER, output_path=str(tif),
+                    output_sha256=sha256_of(tif))
 
 
 def test_in_chromium_the_client_marks_two_favourites_writes_a_note_and_sends(studio, monkeypatch):
@@ -382,6 +387,45 @@ def test_a_leads_note_in_a_decision_is_kept_without_control_characters():
     rejection = PhotoRejection(photo="DSC_0001.dng", reason=ReviewReason.OTHER, send_back_to="fine_retouch",
                                note="\u202especk\x00 on the\tcollar ")
     assert rejection.note == "speck on the\tcollar"
+
+
+def test_a_photo_graded_while_the_selection_is_sent_stays_for_the_client_to_choose(studio, monkeypatch):
+    """The client sends while the rest of the order is still grading: a photo graded between the page's check and
+    the decision being applied was recorded 'not chosen by the client: delivered as graded' though the client
+    never saw it. Only the photos on the page sent are decided; the new one waits for the client."""
+    from surfaces import web_client
+
+    order_id = awaiting_order(studio, photos=3)
+    real = web_client.actions.submit_selection
+
+    def graded_meanwhile(order_id, **kwargs):  # noqa: ANN001, ANN202
+        with transaction() as session:
+            graded_photo(session, order_id, 3)          # IMG_0004.dng, graded a moment after the check
+        return real(order_id, **kwargs)
+
+    monkeypatch.setattr(web_client.actions, "submit_selection", graded_meanwhile)
+    with served(create_app()) as base:
+        client, url, rows, form = _opened_gallery(base, order_id, "IMG_0001.dng", monkeypatch)
+        assert sorted(rows) == ["IMG_0001.dng", "IMG_0002.dng", "IMG_0003.dng"]
+        sent = client.post(f"{url}/selection", data=form, follow_redirects=True)
+        assert sent.status_code == 200
+        assert sorted(gallery_rows(sent.text)) == ["IMG_0004.dng"]          # the new one, to choose now
+        monkeypatch.setattr(web_client.actions, "submit_selection", real)
+        with transaction() as session:                  # one more still grading when the client sends again
+            work.add_photo(session, Photo(order_id=order_id, source_name="IMG_0005.dng", sha256="5" * 64,
+                                          size_bytes=1, status=PhotoStatus.INGESTED), first_stage="cull_grade")
+        rows = gallery_rows(sent.text)
+        again = client.post(f"{url}/selection", follow_redirects=True,
+                            data={f"photo-{rows['IMG_0004.dng']}": "IMG_0004.dng"})
+        assert again.status_code == 200 and "we have your selection" in again.text
+        assert ("1 more photo(s) are still being prepared: come back to this page to choose among them too"
+                in again.text)
+    with transaction() as session:
+        names = {p.id: p.source_name for p in work.photos(session, order_id)}
+        picks = {names[p.photo_id]: p.favourite for p in session.exec(select(ClientPick)).all()}
+        waiting = selection.awaiting(session, order_id)
+    assert picks == {"IMG_0001.dng": True, "IMG_0002.dng": False, "IMG_0003.dng": False, "IMG_0004.dng": False}
+    assert waiting == {}
 
 
 def test_two_sends_of_one_selection_at_once_the_second_is_told_it_was_sent_already(studio, monkeypatch):

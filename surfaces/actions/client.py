@@ -173,7 +173,7 @@ class GalleryView:
     revisions: int
     picks: int = 0             # photos marked as the photographer's picks
     black_and_white: bool = False   # the order's recipe offers black and white (the gallery's tick)
-    preparing: int = 0         # photos of the order still being prepared (not graded yet), while the client chooses
+    preparing: int = 0         # photos of the order still being prepared (not graded yet): the client chooses later
     sent_before: bool = False  # the client sent a selection of earlier photos: these were ready since
 
 
@@ -203,7 +203,7 @@ def gallery(order_id: int) -> GalleryView:
         mode, shown = GalleryMode.PREPARING, []
     chosen = _photographers_picks(shown, rated, spec) if mode is GalleryMode.SELECTING else set()
     preparing = 0
-    if mode is GalleryMode.SELECTING:        # in the line, neither shown nor picked: not graded yet
+    if mode in (GalleryMode.SELECTING, GalleryMode.CHOSEN):   # in the line, neither shown nor picked: not graded yet
         ready = {p.id for p in shown} | set(picks)
         preparing = sum(p.status is PhotoStatus.INGESTED and p.id not in ready for p in photos)
     packed: set[int] = set()
@@ -271,14 +271,15 @@ def gallery_image(order_id: int, photo_id: int) -> Path:
     return watermarked(source, get_settings().work_dir / f"order-{order_id}" / "gallery", get_settings().studio_name)
 
 
-def submit_selection(order_id: int, *, favourites: list[dict], client: str) -> str:
+def submit_selection(order_id: int, *, favourites: list[dict], client: str, shown: list[str] | None = None) -> str:
     """The client's selection (``favourites``: photo, album, black_and_white, note each), given to the order's run as its
-    decision at the client selection gate (or recorded directly when no run waits). :class:`DecisionError`
-    says what is wrong with it; nothing is applied then."""
+    decision at the client selection gate (or recorded directly when no run waits). ``shown``: the photos on the
+    page the client sent (the others graded since wait on for them); None: every photo waiting.
+    :class:`DecisionError` says what is wrong with it; nothing is applied then."""
     if not favourites and not _sent_before(order_id):
         raise DecisionError("Mark at least one favourite: your favourites are the photos we retouch.")
     decision = SelectionDecision(approve_all=False, favourites=[Favourite(**f) for f in favourites],
-                                 client=client[:80])
+                                 client=client[:80], shown=sorted(shown or []))
     return gates.decide(order_id, decision)
 
 
