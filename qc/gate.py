@@ -155,7 +155,9 @@ def _decide(item_id: int, problems: list[Problem], allowance: int, line: Line) -
     with transaction() as session:
         item = session.get(WorkItem, item_id)
         if not problems and line.qc_gate.human_review:
-            return "awaiting"  # stays claimed at the gate until the QC lead decides (qc/review.py)
+            item.lease_expires_at = None   # stays claimed at the gate until the QC lead decides (qc/review.py), as
+            session.add(item)              # long as that takes: no lease to run out (record.queue.reap_expired)
+            return "awaiting"
         if not problems:
             rounds.pass_photo(session, item, actor=work.AUTO_WORKER)
             return "passed"

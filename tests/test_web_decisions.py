@@ -202,3 +202,36 @@ def test_queue_stages_shows_the_qc_gate_waiting_for_the_lead(gate_line_no_run, t
     assert row.split()[2:6] == ["QC", "lead", "-", "0"] and row.split()[6] == "2"     # 2 claimed: the lead's
     assert "QC gate: 2 photo(s) claimed there wait for the QC lead's decision" in out
     assert "qc_gate" not in out and "Liquify & skin" in out
+
+
+def test_photos_waiting_for_the_lead_are_not_put_back_in_the_queue_when_a_lease_runs_out(gate_line, tmp_path):
+    """The automatic checks passed the photos to the lead holding them claimed with the automatic worker's
+    30-minute lease: after half an hour (any `queue pull`, housekeeping) they went back to the gate's queue, the
+    lead's decision was refused (nothing waiting) and the run waited on. They wait for the lead as long as it takes."""
+    from datetime import timedelta
+
+    from presets.model import load_preset
+    from qc.review import QC
+    from record.models import utcnow
+    from surfaces.actions import gates
+
+    order_id = at_the_gate(gate_line, tmp_path)
+    with transaction() as session:                     # as the line leaves them: queued at the gate, not checked
+        work.get_order(session, order_id).preset_json = load_preset("neutral").model_dump_json()
+        for item in work.items_in(session, order_id, QC_GATE, WorkStatus.CLAIMED):
+            moves.move_item(session, item, WorkStatus.QUEUED, actor="postline-auto")
+    result: dict = {}
+    runner = threading.Thread(target=lambda: result.setdefault("counts", qc_gate_flow(order_id)), daemon=True)
+    runner.start()
+    deadline = time.monotonic() + 120
+    while not paused(order_id):
+        assert runner.is_alive() and time.monotonic() < deadline, "the QC gate's run never paused for the lead"
+        time.sleep(0.2)
+    with transaction() as session:
+        assert queue.reap_expired(session, now=utcnow() + timedelta(hours=3)) == 0     # the lead back from lunch
+    assert sorted(gates.pending(QC, order_id)) == ["DSC_0001.dng", "DSC_0002.dng"]
+    from qc.review import QcDecision
+
+    gates.decide(order_id, QcDecision(approve_all=True, lead="maria"))
+    runner.join(timeout=120)
+    assert result["counts"] and {kind for kind, _, _ in gate_events(order_id)} == {"passed"}
