@@ -28,7 +28,7 @@ from sqlmodel import Session
 
 from config.errors import Invalid
 from config.line import Line
-from record.db import transaction
+from record.db import ORDER_LOCK, one_at_a_time, transaction
 
 
 class DecisionError(Invalid):
@@ -174,9 +174,15 @@ class Gate(ABC):
     def apply(self, order_id: int, decision: RunInput) -> Plan:
         """Check and apply the decision in one transaction."""
         with transaction() as session:
-            self._check_decider(session, decision)
-            plan = self.check(session, order_id, decision)
-            self.record(session, order_id, decision)
+            return self.apply_in(session, order_id, decision)
+
+    def apply_in(self, session: Session, order_id: int, decision: RunInput) -> Plan:
+        """:meth:`apply` in ``session``'s transaction: one decision on the order at a time (two sends of one
+        selection, two leads at once: the second finds it decided)."""
+        one_at_a_time(session, ORDER_LOCK, order_id)
+        self._check_decider(session, decision)
+        plan = self.check(session, order_id, decision)
+        self.record(session, order_id, decision)
         return plan
 
     def _check_decider(self, session: Session, decision: RunInput) -> None:

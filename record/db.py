@@ -165,7 +165,7 @@ def transaction(url: str | None = None) -> Iterator[Session]:
 
 
 ORDER_CREATION_LOCK = 0x706F73746C696E66    # PostgreSQL advisory lock: one order made at a time (its card checked)
-INGEST_LOCK = 0x706F7374                     # with an order's id: its photos recorded one at a time (copies told apart)
+ORDER_LOCK = 0x706F7374                      # with an order's id: what checks the order's record and then writes
 
 
 def one_at_a_time(session: Session, key: int, of: int | None = None) -> None:

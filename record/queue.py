@@ -31,7 +31,7 @@ from sqlmodel import Session, col, select
 from config.errors import Forbidden, NotFound
 from record import moves
 from record.claims import DEFAULT_LEASE, claim, claim_next, stages_for  # noqa: F401  (the queue's callers' names)
-from record.db import transaction
+from record.db import ORDER_LOCK, one_at_a_time, transaction
 from record.errors import NoSkill, QueueError  # noqa: F401  (caught as queue.NoSkill, queue.QueueError)
 from record.models import EventKind, Order, StageEvent, WorkItem, WorkStatus, utcnow
 
@@ -177,6 +177,7 @@ def submit(session: Session, *, item_id: int, person: str, output_path: str, out
     Does not commit."""
     now = now or utcnow()
     item = ensure_claimant(session, item_id=item_id, person=person)
+    one_at_a_time(session, ORDER_LOCK, item.order_id)     # two last hand-backs at once: one of them sees none left
     started = _claimed_at(session, item.id, person)
     if item.status is WorkStatus.QUEUED:
         item = moves.move_item(session, item, WorkStatus.CLAIMED, actor=person, lease_expires_at=now + DEFAULT_LEASE,

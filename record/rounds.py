@@ -13,6 +13,7 @@ from sqlmodel import Session, col, func, select
 from config.errors import Invalid
 from config.line import StageMode
 from record import moves, work
+from record.db import ORDER_LOCK, one_at_a_time
 from record.models import CLIENT_REVIEW, QC_GATE, EventKind, Order, OrderStatus, Photo, PhotoStatus, WorkItem, WorkStatus
 
 
@@ -128,6 +129,7 @@ def request_revision(session: Session, *, order_id: int, requests: list[tuple[st
                      stages: list[str], actor: str = "client") -> int:
     """The client's change requests on a delivery, as (photo card name, stage to redo, note): each photo goes
     back into the line at that stage as a new round. Returns the order's revision round number."""
+    one_at_a_time(session, ORDER_LOCK, order_id)      # two requests at once: two rounds; housekeeping waits
     order = work.get_order(session, order_id)
     photos = work.photos(session, order_id)
     wrong, delivered = [], {}

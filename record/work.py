@@ -15,6 +15,7 @@ from sqlmodel import Session, col, func, select
 from config.errors import NotFound  # noqa: F401  (raised here; callers catch work.NotFound)
 from config.line import Line, get_line
 from record import moves, runs
+from record.db import ORDER_LOCK, one_at_a_time
 from record.models import (
     CLIENT_SELECTION, INGEST, ORIGINAL_REVIEW, QC_GATE, CardListing, EventKind, Order, OrderStatus, Photo, PhotoStatus,
     ShootType, StageEvent, WorkItem, WorkStatus, utcnow,
@@ -413,7 +414,9 @@ def working_files_due(session: Session, *, delivered_before: datetime) -> list[i
 def mark_working_files_removed(session: Session, order_id: int) -> bool:
     """Record that the order's working files are being removed, if it is still delivered (a revision or a run
     that took it since keeps them): from now on a revision re-runs photos from their originals. One guarded
-    UPDATE; False when the order is not delivered any more."""
+    UPDATE (after a revision being asked for meanwhile: record.rounds.request_revision); False when the order is
+    not delivered any more."""
+    one_at_a_time(session, ORDER_LOCK, order_id)
     result = session.execute(update(Order).where(Order.id == order_id, Order.status == OrderStatus.DELIVERED)
                              .values(work_removed_at=utcnow()))
     return result.rowcount == 1

@@ -20,7 +20,7 @@ from prefect.logging import get_run_logger
 from sqlmodel import Session
 
 from tasks.runs import line_of
-from record.db import INGEST_LOCK, one_at_a_time, transaction
+from record.db import ORDER_LOCK, one_at_a_time, transaction
 from record.models import INGEST, CullSignals, Photo, PhotoRating, PhotoStatus
 from record import cull as cull_record
 from record import ratings
@@ -184,7 +184,7 @@ def _record(order_id: int, photo: Photo, first_stage: str, signals: CullSignals 
     duplicate of it. ``again``: the card file was refused before and copied again since (:func:`copied_again`):
     its row is kept."""
     with transaction() as session:
-        one_at_a_time(session, INGEST_LOCK, order_id)   # copies in parallel batches: each sees the one before
+        one_at_a_time(session, ORDER_LOCK, order_id)   # copies in parallel batches: each sees the one before
         if photo.status is PhotoStatus.INGESTED:
             first = work.find_by_checksum(session, order_id, photo.sha256)
             if first is not None:
