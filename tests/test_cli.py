@@ -174,3 +174,31 @@ def test_two_creates_of_the_same_card_at_the_same_moment_make_one_order(record, 
         for thread in threads:
             thread.join()
         assert sorted(outcomes, key=str).count("refused") == 1, (attempt, outcomes)
+
+
+def test_an_order_made_a_rush_goes_first_in_the_queues_and_a_due_date_can_change(home, tmp_path, capsys):
+    """The queues serve rush orders first, then by due date, and the report's forecast has a rush column; nothing
+    could make an order a rush (order create refused --rush)."""
+    from record import queue
+    from tests.test_queue import SKIN, add_people, make_items, make_order
+
+    with transaction() as session:
+        first, second = make_order(session, client="First"), make_order(session, client="Second")
+        make_items(session, first, 2)
+        make_items(session, second, 2)
+        add_people(session, "ana")
+    assert queue.claim(person="ana", stages=[SKIN]).order_id == first.id
+    assert main(["order", "rush", str(second.id)]) == 0
+    assert capsys.readouterr().out.strip() == (f"Order {second.id}: rush, no due date. Its 2 photo(s) waiting in the "
+                                               "queues are served before every order that is not a rush.")
+    assert queue.claim(person="ana", stages=[SKIN]).order_id == second.id
+    assert main(["order", "rush", str(second.id), "--off"]) == 0
+    assert main(["order", "due", str(first.id), "2026-12-24"]) == 0
+    assert f"Order {first.id}: not a rush, due 2026-12-24. Its 1 photo(s)" in capsys.readouterr().out
+    assert queue.claim(person="ana", stages=[SKIN]).order_id == first.id           # a due date before none
+    assert main(["order", "due", "99", "none"]) == 2
+
+    card = write_card(tmp_path / "card", 1, size=(32, 24))
+    assert main(["order", "create", "--client", "Urgent", "--shoot", "portrait", "--from", str(card), "--rush"]) == 0
+    with transaction() as session:
+        assert work.get_order(session, int(capsys.readouterr().out.strip().splitlines()[-1])).rush

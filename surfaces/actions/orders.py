@@ -8,6 +8,8 @@ from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
+from sqlmodel import func, select
+
 
 from config.errors import Invalid
 from config.line import Line, get_line
@@ -16,7 +18,8 @@ from presets.recipe import load_recipe
 from config.links import get_link_settings
 from record import black_and_white, clocks, ratings, rounds, runs, selection, stats, work
 from record.db import ORDER_CREATION_LOCK, one_at_a_time, transaction
-from record.models import QC_GATE, EventKind, Order, OrderStatus, Photo, PhotoStatus, ShootType, utcnow
+from record.models import (QC_GATE, EventKind, Order, OrderStatus, Photo, PhotoStatus, ShootType, WorkItem, WorkStatus,
+                           utcnow)
 from surfaces.terminal import has_control, shown
 from tasks.files import card_entry_problem
 from tasks.ingest import scan_card
@@ -68,7 +71,7 @@ class NewOrder:
 
 def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None, due: date | None,
                  chart: str | None = None, deliver_chart: bool = False, client_selection: bool = False,
-                 package_count: int | None = None, same_card: bool = False) -> NewOrder:
+                 package_count: int | None = None, same_card: bool = False, rush: bool = False) -> NewOrder:
     """Check the client's name, the card folder and the preset, then record the order. ``client_selection``: after
     grading, wait for the client's favourites (`postline order create` asks for it unless --no-selection; the demo
     and scripts that run an order through unattended do not); ``package_count``: album photos the client picks.
@@ -106,10 +109,37 @@ def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None
                                   preset_json=preset.model_dump_json(), due=due, card_folder=str(card))
         order.chart_photo = chart
         order.deliver_chart = deliver_chart
-        order.client_selection, order.package_count = client_selection, package_count
+        order.client_selection, order.package_count, order.rush = client_selection, package_count, rush
         work.list_card(session, order.id, found)
     return NewOrder(id=order.id, client=client, card=card, files=len(found) - len(not_read), not_read=len(not_read),
                     preset=preset.name, preset_version=preset.version, client_selection=client_selection)
+
+
+@dataclass(frozen=True)
+class Priority:
+    """An order's rush flag and due date after a change, and its photos in the queues (served in that order)."""
+    order_id: int
+    rush: bool
+    due: date | None
+    queued: int
+
+
+def set_priority(order_id: int, *, rush: bool | None = None, due: date | None = None,
+                 no_due: bool = False) -> Priority:
+    """Make an order a rush (or not), give it another due date (or none): the queues serve rush orders first,
+    then by due date (record.models.queue_rank: its photos in the queues are ranked again at once), and the
+    report's forecast and turnaround go by them."""
+    with transaction() as session:
+        order = work.get_order(session, order_id)
+        if rush is not None:
+            order.rush = rush
+        if due is not None or no_due:
+            order.due = due
+        session.add(order)
+        session.flush()
+        queued = session.exec(select(func.count()).select_from(WorkItem).where(
+            WorkItem.order_id == order_id, WorkItem.status == WorkStatus.QUEUED)).one()
+        return Priority(order_id=order_id, rush=bool(order.rush), due=order.due, queued=queued)
 
 
 def line_of(order_id: int) -> Line:

@@ -42,7 +42,7 @@ def cmd_order_create(args: argparse.Namespace) -> int:
     order = orders.create_order(client=args.client, shoot=args.shoot, card=card, preset_name=args.preset,
                                 due=args.due, chart=args.chart, deliver_chart=args.deliver_chart,
                                 client_selection=not args.no_selection, package_count=args.package,
-                                same_card=args.same_card)
+                                same_card=args.same_card, rush=args.rush)
     said_created(order)
     print(f"Run it with: postline order run {order.id}")
     if order.client_selection:
@@ -50,6 +50,27 @@ def cmd_order_create(args: argparse.Namespace) -> int:
               "(--no-selection: retouch every photo, no waiting).")
     print(order.id)
     return 0
+
+
+def cmd_order_rush(args: argparse.Namespace) -> int:
+    from surfaces.actions import orders
+
+    _said_priority(orders.set_priority(args.order_id, rush=not args.off))
+    return 0
+
+
+def cmd_order_due(args: argparse.Namespace) -> int:
+    from surfaces.actions import orders
+
+    _said_priority(orders.set_priority(args.order_id, due=args.due, no_due=args.due is None))
+    return 0
+
+
+def _said_priority(now) -> None:  # noqa: ANN001 - surfaces.actions.orders.Priority
+    due = f"due {now.due:%Y-%m-%d}" if now.due else "no due date"
+    print(f"Order {now.order_id}: {'rush' if now.rush else 'not a rush'}, {due}. Its {now.queued} photo(s) waiting "
+          "in the queues are served " + ("before every order that is not a rush" if now.rush else
+                                        "after the rush orders, by due date") + ".")
 
 
 def run_order(order_id: int, *, wait: bool = False) -> str:
@@ -279,7 +300,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "those of an order made before (refused by default: the same card made an order twice)")
     create.add_argument("--package", type=_count, metavar="N", help="album photos in the client's package: the most "
                         "they pick in the gallery (default: no album picks)")
+    create.add_argument("--rush", action="store_true", help="a rush order: its photos go first in every queue "
+                        "(`postline order rush` changes it later)")
     create.set_defaults(func=cmd_order_create)
+    rush = order.add_parser("rush", help="make an order a rush (its photos go first in every queue), or not")
+    rush.add_argument("order_id", type=int)
+    rush.add_argument("--off", action="store_true", help="not a rush any more")
+    rush.set_defaults(func=cmd_order_rush)
+    due = order.add_parser("due", help="give an order another due date (the queues and the report go by it)")
+    due.add_argument("order_id", type=int)
+    due.add_argument("due", type=lambda text: None if text == "none" else parse_date(text), metavar="DATE",
+                     help="YYYY-MM-DD, or none")
+    due.set_defaults(func=cmd_order_due)
     run = order.add_parser("run", help="run (or resume) an order through the line; prints the delivery package last",
                            description="Run (or resume) an order through the line; prints the delivery package last. "
                            "Card files not yet in the order, and files its ingest refused that were copied again "
