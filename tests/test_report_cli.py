@@ -49,6 +49,8 @@ def test_one_table_by_retoucher_and_by_client(record, capsys):
     assert rita.split()[:5] == ["rita", "5", "4", "3", "1.67"] and "+66.7%" in rita and "Flow" not in out
     assert main(["report", *OCTOBER, "--by", "client"]) == 0
     assert "Anna & Ben" in capsys.readouterr().out
+    assert main(["report", *OCTOBER, "--by", "client", "--client", "anna & ben"]) == 0     # any case: as recorded
+    assert "Anna & Ben" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("args, message", [
@@ -57,10 +59,19 @@ def test_one_table_by_retoucher_and_by_client(record, capsys):
     (["--since", "2026-10-05", "--until", "2026-10-01"], "--until 2026-10-01 is before --since 2026-10-05"),
     (["--compare-since", "2025-10-01"], "give both --compare-since and --compare-until"),
     (["--client", "x" * 200], "--client: String should have at most 120 characters"),
+    (["--client", "Anna and Ben"], "--client 'Anna and Ben': no order of a client of that name in the record (Anna"),
+    (["--retoucher", "nobody"], "--retoucher 'nobody': nobody of that name works on the line or did any of its work"),
+    (["--preset", "nonexist"], "--preset 'nonexist': no order in the record was graded with a preset of that name"),
 ])
 def test_bad_input_is_a_usage_error_that_says_what_to_do(record, capsys, args, message):
     assert main(["report", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_period_ending_before_the_record_begins_is_that_day_not_a_period_running_backwards(record, capsys):
+    assert main(["report", "--until", "2025-01-01", "--format", "json"]) == 0
+    period = json.loads(capsys.readouterr().out)["period"]
+    assert (period["first_day"], period["last_day"], period["calendar_days"]) == ("2025-01-01", "2025-01-01", 1)
 
 
 def test_a_bad_holidays_file_names_its_line(record, tmp_path, monkeypatch, capsys):

@@ -165,6 +165,7 @@ def build_report(session: Session, scope: Scope, calendar: WorkCalendar, *, earl
         last_day = (scope.until - timedelta(microseconds=1)).date()
     else:                                    # a period still running counts up to today
         last_day = now.astimezone(UTC).date()
+    first_day = min(first_day, last_day)     # a period ending before the record's first event: its last day alone
     calendar_days = max(1, (last_day - first_day).days + 1)
     earlier = earlier if earlier is not None else year_earlier(scope)
     first_passes = first_pass_rows(session, scope, by="actor")     # shared: per stage and per retoucher

@@ -94,6 +94,33 @@ def _publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _known(session, client: str | None, preset: str | None,  # noqa: ANN001 - a sqlmodel Session
+           retoucher: str | None) -> tuple[str | None, str | None, str | None]:
+    """The filters as the record has them: a client's name in any case, a preset and a person the record knows.
+    ValueError naming what is not there (a typo gave empty figures, exit 0)."""
+    from sqlmodel import select
+
+    from record.models import Order, Person, StageEvent
+
+    def match(flag: str, given: str | None, names: list[str], what: str) -> str | None:
+        if given is None:
+            return None
+        found = [n for n in names if n.casefold() == given.casefold()]
+        if len(found) == 1 or given in found:
+            return given if given in found else found[0]
+        listed = ", ".join(shown(n) for n in sorted(names)[:10]) + (f" and {len(names) - 10} more"
+                                                                     if len(names) > 10 else "")
+        raise ValueError(f"--{flag} '{shown(given)}': {what}" + (f" ({listed})" if names else " (none yet)"))
+    clients = sorted(set(session.exec(select(Order.client)).all()))
+    presets = sorted(set(session.exec(select(Order.preset)).all()))
+    people = set(session.exec(select(Person.name)).all()) | set(session.exec(
+        select(StageEvent.actor).where(StageEvent.actor.is_not(None)).distinct()).all())
+    return (match("client", client, clients, "no order of a client of that name in the record"),
+            match("preset", preset, presets, "no order in the record was graded with a preset of that name"),
+            match("retoucher", retoucher, sorted(p for p in people if p),
+                  "nobody of that name works on the line or did any of its work"))
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from config.calendar import HolidaysFileError, get_calendar
     from config.line import get_line
@@ -113,11 +140,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     filters = {"stage": args.stage, "retoucher": args.retoucher, "preset": args.preset, "client": args.client,
                "shoot": ShootType(args.shoot) if args.shoot else None}
     try:
+        Scope.days(args.since, args.until, **filters)
+        with transaction() as session:
+            filters["client"], filters["preset"], filters["retoucher"] = _known(session, args.client, args.preset,
+                                                                               args.retoucher)
         scope = Scope.days(args.since, args.until, **filters)
         earlier = Scope.days(args.compare_since, args.compare_until, **filters) if args.compare_since else None
     except ValidationError as exc:
         problem = exc.errors()[0]
         return _error(f"--{problem['loc'][0]}: {problem['msg']}")
+    except ValueError as exc:
+        return _error(str(exc))
     try:
         calendar = get_calendar()
     except HolidaysFileError as exc:
