@@ -107,6 +107,13 @@ def gallery(request: Request, token: Token) -> Response:
     return gallery_page(request, token, link)
 
 
+@router.get("/g/{token}/selection")
+@router.get("/g/{token}/changes")
+def back_to_the_gallery(request: Request, token: Token) -> Response:
+    """The address a refused send leaves in the browser, loaded again (a reload, a restored tab): the gallery."""
+    return to(request.url.path.rsplit("/", 1)[0])
+
+
 @router.post("/g/{token}")
 async def gallery_pin(request: Request, token: Token) -> Response:
     return await pin_given(request, token, LinkPurpose.GALLERY)

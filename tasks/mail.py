@@ -7,7 +7,7 @@ import smtplib
 import ssl
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import formatdate, make_msgid
 
 from config.errors import Invalid, Retryable
 from config.mail import MailSettings
@@ -34,10 +34,17 @@ def check_address(address: str) -> str:
 
 
 def link_message(*, purpose: LinkPurpose, client: str, url: str, expires: datetime, pin: bool,
-                 reminder: bool = False) -> tuple[str, str]:
-    """Subject and body of the e-mail that carries a link."""
+                 reminder: bool = False, gallery: str = "selecting", album: int = 0) -> tuple[str, str]:
+    """Subject and body of the e-mail that carries a link. ``gallery``: what the gallery shows now (the value of
+    surfaces.actions.client.GalleryMode: selecting, preparing, chosen, revising, delivered); ``album``: the photos
+    the client picks for the album (0: the order has no album)."""
     studio = get_settings().studio_name
-    what = {LinkPurpose.GALLERY: "your photos are ready for you to choose your favourites",
+    what = {LinkPurpose.GALLERY: {
+                "selecting": "your photos are ready for you to choose your favourites",
+                "preparing": "your gallery is ready: your photos appear in it as they are prepared",
+                "chosen": "your gallery: we are working on your favourites",
+                "revising": "your gallery: we are making the changes you asked for",
+                "delivered": "your photos are delivered: here is your gallery"}.get(gallery, "your gallery"),
             LinkPurpose.DOWNLOAD: "your photos are ready to download",
             LinkPurpose.PREVIEW: "a photo is ready for you to look at"}[purpose]
     if reminder:
@@ -50,9 +57,16 @@ def link_message(*, purpose: LinkPurpose, client: str, url: str, expires: dateti
     lines = [opening, "", url, "", f"The link works until {expires:%d %B %Y}."]
     if pin:
         lines.append("It asks for the PIN we gave you (it is not in this e-mail, for your privacy).")
-    if purpose is LinkPurpose.GALLERY:
-        lines += ["", "Mark your favourites (we retouch those), pick the photos for your album, leave us a note on "
-                      "any photo, then press Send my selection."]
+    if purpose is LinkPurpose.GALLERY and (reminder or gallery == "selecting"):
+        picks = f", pick up to {album} of them for your album" if album else ""
+        lines += ["", f"Mark your favourites (we retouch those){picks}, leave a note on a favourite for the "
+                      "retoucher if you like, then press Send my selection."]
+    elif purpose is LinkPurpose.GALLERY and gallery == "preparing":
+        lines += ["", "Come back to it soon: once they are ready you choose your favourites there (we retouch "
+                      "those)."]
+    elif purpose is LinkPurpose.GALLERY and gallery == "delivered":
+        lines += ["", "Would you like something changed? Tick the photo in the gallery, say what to change, and "
+                      "send."]
     lines += ["", f"— {studio}"]
     return subject, "\n".join(lines) + "\n"
 
@@ -66,6 +80,7 @@ def send(to: str, subject: str, body: str, settings: MailSettings | None = None)
                          "Settings) to e-mail links to clients")
     message = EmailMessage()
     message["From"], message["To"], message["Subject"] = settings.sender, check_address(to), subject
+    message["Date"] = formatdate(localtime=True)
     message["Message-ID"] = make_msgid(domain=settings.sender.rpartition("@")[2].strip("> ") or None)
     message.set_content(body)
     try:

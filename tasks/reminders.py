@@ -39,16 +39,17 @@ def remind_overdue_selections() -> int:
     logger = get_run_logger()
     settings, now = get_link_settings(), utcnow()
     with transaction() as session:
-        due = [(link, work.get_order(session, link.order_id).client) for link in selection.due_reminders(
+        due = [(link, work.get_order(session, link.order_id)) for link in selection.due_reminders(
             session, now=now, selection_days=settings.selection_days, every_days=settings.remind_every_days)]
     if not due:
         return 0
     key, sent = installation_secret(), 0
-    for link, client in due:
+    for link, order in due:
         if not _take(link, now):
             continue
-        subject, body = link_message(purpose=link.purpose, client=client, url=links.url(key, link, settings.public_url),
-                                     expires=links.expiry(link), pin=link.pin_hash is not None, reminder=True)
+        subject, body = link_message(purpose=link.purpose, client=order.client,
+                                     url=links.url(key, link, settings.public_url), expires=links.expiry(link),
+                                     pin=link.pin_hash is not None, reminder=True, album=order.package_count or 0)
         try:
             send(link.email, subject, body)
         except MailNotSet as exc:

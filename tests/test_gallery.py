@@ -245,6 +245,36 @@ def test_in_chromium_the_client_marks_two_favourites_writes_a_note_and_sends(stu
                       "IMG_0004.dng": "liquify_skin"}
 
 
+def test_the_address_a_send_leaves_in_the_browser_opens_the_gallery_again(studio, monkeypatch):
+    """After a refused send the browser shows /g/<token>/selection; reloading it said the link did not work."""
+    order_id = awaiting_order(studio)
+    with served(create_app()) as base:
+        client, url, rows, _ = _opened_gallery(base, order_id, "IMG_0001.dng", monkeypatch)
+        for path in ("selection", "changes"):
+            again = client.get(f"{url}/{path}", follow_redirects=True)
+            assert again.status_code == 200 and sorted(gallery_rows(again.text)) == sorted(rows), path
+
+
+def test_a_gallery_e_mail_says_what_the_gallery_shows_now():
+    """A gallery link e-mailed once the order is delivered asked the client to choose favourites; one sent while
+    grading said the photos were ready; every one asked for album picks, also for an order without an album."""
+    from datetime import datetime
+
+    from record.models import LinkPurpose
+    from tasks.mail import link_message
+
+    def said(gallery: str, album: int = 0) -> tuple[str, str]:
+        return link_message(purpose=LinkPurpose.GALLERY, client="Chloé", url="https://x/g/t", pin=False,
+                            expires=datetime(2026, 12, 24), gallery=gallery, album=album)
+    subject, body = said("delivered")
+    assert subject.endswith("your photos are delivered: here is your gallery") and "favourites" not in body
+    assert "Would you like something changed? Tick the photo" in body
+    subject, body = said("preparing")
+    assert "ready for you to choose" not in subject and "appear in it as they are prepared" in subject
+    assert "pick up to 3 of them for your album" in said("selecting", album=3)[1]
+    assert "album" not in said("selecting")[1]
+
+
 def test_an_overdue_selection_sends_one_reminder_with_the_link(studio, monkeypatch, prefect_api):
     from aiosmtpd.controller import Controller
 
@@ -287,6 +317,11 @@ def test_an_overdue_selection_sends_one_reminder_with_the_link(studio, monkeypat
     reminder = message_from_bytes(inbox.messages[1][1])
     body = reminder.get_payload(decode=True).decode()
     assert reminder["Subject"] == "Reminder: your selection for Studio Lumen" and url in body and PIN not in body
+    first = message_from_bytes(inbox.messages[0][1])
+    text = first.get_payload(decode=True).decode()
+    assert first["Subject"] == "Studio Lumen: your photos are ready for you to choose your favourites"
+    assert first["Date"] and reminder["Date"]                      # mail clients sort and show by it
+    assert "Mark your favourites (we retouch those), leave a note" in text and "album" not in text   # no album
     with transaction() as session:
         link = session.exec(select(ClientLink)).one()
         assert link.reminders == 1 and links.live(link, link.reminded_at)

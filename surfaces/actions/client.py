@@ -64,8 +64,9 @@ def make_link(*, order_id: int, purpose: LinkPurpose, days: int | None = None, p
     url = url_of(link, settings=settings)
     emailed = None
     if email:
+        shows = gallery(order_id).mode.value if purpose is LinkPurpose.GALLERY else "selecting"
         subject, body = link_message(purpose=purpose, client=order.client, url=url, expires=links.expiry(link),
-                                     pin=pin is not None)
+                                     pin=pin is not None, gallery=shows, album=order.package_count or 0)
         try:
             send(email, subject, body, settings=mail)
             emailed = f"e-mailed to {email}"
