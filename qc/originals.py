@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from prefect.input import RunInput
 from pydantic import BaseModel, Field, model_validator
@@ -16,22 +15,12 @@ from config.line import Line
 from config.text import Note
 from qc import cull
 from qc.gates import DecisionError, Gate, approve_all_or_list, listing_problems, pictures, register
+from qc.reasons import CullReason  # noqa: F401  (the decision's reasons, also qc.originals.CullReason)
 from record import cull as cull_record
 from record import ratings
 from record import moves, work
 from record.db import transaction
 from record.models import ORIGINAL_REVIEW, CullVerdict, EventKind, Photo, PhotoStatus, StageEvent, WorkStatus
-
-
-class CullReason(StrEnum):
-    BLURRED = "blurred"
-    EYES_CLOSED = "eyes_closed"
-    DUPLICATE_POSE = "duplicate_pose"
-    EXPOSURE = "exposure"
-    COMPOSITION = "composition"
-    REJECTED_BY_PHOTOGRAPHER = "rejected_by_photographer"    # their reject flag, or a reject label (record.ratings)
-    NOT_PICKED = "not_picked"                                # not among the photographer's picks
-    OTHER = "other"
 
 
 class CulledPhoto(BaseModel):

@@ -8,7 +8,6 @@ in that stage as a new round; every other photo waiting for review passes (recor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Annotated
 
 from prefect.input import RunInput
@@ -18,21 +17,10 @@ from sqlmodel import Session
 from config.line import Line
 from config.text import Note
 from qc.gates import DecisionError, Gate, approve_all_or_list, listing_problems, pictures, register, shown
+from qc.reasons import ReviewReason  # noqa: F401  (the decision's reasons, also qc.review.ReviewReason)
 from record import marks, rounds, work
 from record.db import transaction
 from record.models import QC_GATE, Photo, WorkItem, WorkStatus
-
-
-class ReviewReason(StrEnum):
-    """Why a QC lead sends a photo back: the studio's taxonomy, counted in the monthly rework report."""
-    OVER_SMOOTHED_SKIN = "over_smoothed_skin"
-    LIQUIFY_DISTORTION = "liquify_distortion"
-    COLOUR_CAST = "colour_cast"
-    EXPOSURE = "exposure"
-    CROP = "crop"
-    DUST_BLEMISH_MISSED = "dust_blemish_missed"
-    LAYOUT = "layout"
-    OTHER = "other"
 
 
 MAX_OUTLINE_POINTS = 400

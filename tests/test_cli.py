@@ -202,3 +202,13 @@ def test_an_order_made_a_rush_goes_first_in_the_queues_and_a_due_date_can_change
     assert main(["order", "create", "--client", "Urgent", "--shoot", "portrait", "--from", str(card), "--rush"]) == 0
     with transaction() as session:
         assert work.get_order(session, int(capsys.readouterr().out.strip().splitlines()[-1])).rush
+
+
+def test_commands_that_need_no_run_do_not_load_prefect():
+    """Every command loaded Prefect (and the line's tasks) first: 5-7 s before `postline --help`, `status` or
+    `queue stages` said anything. Listing commands, the record's status and the queues do without it."""
+    for argv in (["--help"], ["status"], ["queue", "stages"], ["report", "--format", "json"]):
+        probe = (f"import sys\nfrom surfaces.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+                 "print('PREFECT' if 'prefect' in sys.modules else 'NONE', file=sys.stderr)")
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+        assert done.stderr.strip().splitlines()[-1] == "NONE", (argv, done.stderr[-2000:])

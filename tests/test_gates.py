@@ -237,9 +237,10 @@ def test_a_qc_rejections_region_names_its_photo_by_file_name_alone_too(monkeypat
     mapped to the card name and its region was not, so the region was refused as going with no rejection."""
     import argparse
 
+    from surfaces.actions import gates as actions
     from surfaces.cli import gates as cli_gates
 
-    monkeypatch.setattr(cli_gates.actions, "pending", lambda gate, order_id: ["100NIKON/DSC_0003.dng"])
+    monkeypatch.setattr(actions, "pending", lambda gate, order_id: ["100NIKON/DSC_0003.dng"])
     command = next(c for c in cli_gates.COMMANDS if c.name == "qc")
     args = argparse.Namespace(order_id=1, reject=[{"photo": "DSC_0003.dng", "reason": "dust_blemish_missed",
                                                    "send_back_to": "fine_retouch", "note": ""}],

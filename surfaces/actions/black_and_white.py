@@ -14,7 +14,6 @@ from record.clocks import NOT_SHOT
 from record.db import transaction
 from presets.recipe import BW_SUFFIX, RecipeError
 from record.models import OrderStatus, PhotoStatus
-from tasks.deliver import recipe_of
 
 
 @dataclass(frozen=True)
@@ -40,6 +39,8 @@ def asked(order_id: int, *, add: tuple[str, ...] = (), remove: tuple[str, ...] =
     """The order's photos asked for in black and white, after asking for ``add`` and no longer for ``remove``
     (names on the card, or file names alone). Nothing is changed when a name does not fit, or when the order's
     recipe offers no black and white and photos are to be added."""
+    from tasks.deliver import recipe_of       # the delivery's tasks load Prefect: only when asked
+
     with transaction() as session:
         order = work.get_order(session, order_id)
         recipe = recipe_of(order, resolved=False)
@@ -90,6 +91,8 @@ def not_packed(order_id: int) -> tuple[str, ...]:
         if not black_and_white.requested(session, order_id):
             return ()
         try:
+            from tasks.deliver import recipe_of
+
             recipe = recipe_of(order, resolved=False)
         except RecipeError:
             return ()

@@ -56,6 +56,9 @@ def deliver_again(order_id: int, recipe: str | None = None) -> Packed:
     to run `postline deliver` again."""
     from config.settings import get_settings
     from flows.delivery import repackage_flow
+    from surfaces.terminal import quiet_prefect_console
+
+    quiet_prefect_console()
     from tasks.errors import as_retryable
     from tasks.runs import ensure_free
     from tasks.verify import verify

@@ -22,9 +22,7 @@ from record.models import (QC_GATE, EventKind, Order, OrderStatus, Photo, PhotoS
                            utcnow)
 from surfaces.terminal import has_control, shown
 from tasks.files import card_entry_problem
-from tasks.ingest import scan_card
 from tasks.pixels.metadata import kind_of
-from tasks.inputs import check_inputs
 
 NOT_DELIVERED = (PhotoStatus.REJECTED, PhotoStatus.DUPLICATE, PhotoStatus.FAILED, PhotoStatus.HELD, PhotoStatus.CHART)
 
@@ -81,6 +79,8 @@ def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None
         raise CardError(f"--client '{shown(client)}': a client name is one line of visible text, without control "
                         "characters (newline, tab, escape codes, bidi overrides); give the name as it should read")
     try:
+        from tasks.ingest import scan_card    # the line's tasks load Prefect: only when a card is read
+
         found = scan_card(card)
     except NotADirectoryError as exc:
         raise CardError(str(exc)) from None
@@ -98,6 +98,8 @@ def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None
         raise CardError(f"--chart {chart}: no such file in {card} (give the path, relative to the folder, of a "
                         "file on the card, not of a link)")
     preset = load_preset(preset_name or DEFAULT_FOR_SHOOT[shoot])
+    from tasks.inputs import check_inputs
+
     check_inputs(preset, line=get_line, recipe=lambda: load_recipe(shoot))
     with transaction() as session:
         one_at_a_time(session, ORDER_CREATION_LOCK)     # two creates of one card at once: one order, one refusal
@@ -173,7 +175,9 @@ def run(order_id: int, *, wait: bool = False) -> str:
     :class:`record.runs.OrderRunLive` if another run holds it (checked here first, so the refusal starts no flow
     run; the flow checks again, for a run started at the same moment); ``wait``: wait for that run to end."""
     from flows.order import order_flow
+    from surfaces.terminal import quiet_prefect_console
 
+    quiet_prefect_console()
     if not wait:
         ensure_free(order_id)
     return order_flow(order_id, wait=wait)
@@ -312,6 +316,8 @@ def files_on_card(order_id: int) -> int:
     with transaction() as session:
         card = Path(work.get_order(session, order_id).card_folder)
     try:
+        from tasks.ingest import scan_card
+
         return len(scan_card(card))
     except OSError:
         return 0

@@ -20,15 +20,11 @@ from pathlib import Path
 from config.errors import Forbidden
 from config.line import get_line
 from config.settings import get_settings
-from qc.results import ResultRefused, check_result, image_facts
 from record import marks, people, queue, rounds, selection, work
 from record.db import transaction
 from record.models import CLIENT_SELECTION, ORIGINAL_REVIEW, QC_GATE, OrderStatus, Photo, WorkItem
 from record.queue import DEFAULT_LEASE, NoSkill, QueueError, StageDepth, SubmitResult
 from tasks.files import safe_name, sha256_of, store_result
-from tasks.handoff import WakeError, wake_order
-from tasks.progress import publish_progress
-from tasks.pixels import mask
 
 logger = logging.getLogger("postline.actions")
 
@@ -155,6 +151,9 @@ def mask_beside(working: Path) -> Path:
 def _write_mask(item: WorkItem, target: Path) -> Path | None:
     """The regions QC marked for ``item`` as a mask PNG beside ``target`` (white marked, black not; the working
     file's size, read from its header); None when nothing is marked."""
+    from qc.results import image_facts
+    from tasks.pixels import mask
+
     with transaction() as session:
         found = marks.marks_on(session, item.id)
     if not found:
@@ -171,6 +170,9 @@ def hand_back(*, item_id: int, person: str, file: Path) -> SubmitResult:
     (outside any transaction, so a slow decode holds no lock), stored by content, recorded with the photo queued
     in the next stage in one transaction, and the order's flow run woken if that was the stage's last photo.
     Raises NotYourClaim, NoSuchItem, :class:`qc.results.ResultRefused`."""
+    from qc.results import ResultRefused, check_result
+    from tasks.handoff import WakeError, wake_order
+
     file = Path(file)
     with transaction() as session:
         item = queue.ensure_claimant(session, item_id=item_id, person=person)
@@ -232,6 +234,14 @@ def reap() -> int:
     """Return every claim whose lease ran out to its queue; how many."""
     with transaction() as session:
         return queue.reap_expired(session)
+
+
+def publish_progress(order_id: int) -> None:
+    """The order run's progress artifact, updated (tasks.progress; it loads Prefect, so only when it is needed:
+    `queue stages` and `queue mine` do not)."""
+    from tasks.progress import publish_progress as publish
+
+    publish(order_id)
 
 
 GATES = {QC_GATE: "QC gate", ORIGINAL_REVIEW: "Review of the originals", CLIENT_SELECTION: "Client selection"}

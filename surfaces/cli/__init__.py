@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command != "web":   # before any thread starts (tasks.pixels.memory); the web server serves, not grades
         keep_freed_memory()
     _connect_prefect()
-    quiet_prefect_console()
+    if "prefect" in sys.modules:       # else a command that runs a flow quiets it once loaded: status, queue,
+        quiet_prefect_console()        # people and the like do not load Prefect at all (seconds a command)
     try:
         return args.func(args)
     except errors.HANDLED as exc:

@@ -8,18 +8,20 @@ import argparse
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from qc.gates import Gate
-from qc.originals import ORIGINALS, CullReason
-from qc.review import QC
-from surfaces.actions import gates as actions
+from typing import TYPE_CHECKING
+
+from qc.reasons import CullReason, ReviewReason
 from surfaces.cli import cull, regions
 from surfaces.terminal import shown
+
+if TYPE_CHECKING:
+    from qc.gates import Gate
 
 
 @dataclass(frozen=True)
 class GateCommand:
     """How a gate reads on the command line."""
-    gate: Gate
+    key: str                   # the gate's (qc.gates.gates()), loaded when the command runs, not when it is parsed
     name: str                  # `postline NAME pending|decide`
     help: str
     flag: str                  # the option listing exceptions: --reject, --cull
@@ -31,15 +33,22 @@ class GateCommand:
 
 
 COMMANDS = (
-    GateCommand(QC, "qc", "the QC lead's review: what waits, and the decision", "reject",
+    GateCommand("qc_gate", "qc", "the QC lead's review: what waits, and the decision", "reject",
                 ("photo", "reason", "send_back_to"), "PHOTO:REASON:STAGE[:NOTE]", "DSC_0003.dng:colour_cast:fine_retouch:too green",
-                "send photos back with a reason (over_smoothed_skin, liquify_distortion, colour_cast, exposure, "
-                "crop, dust_blemish_missed, layout, other) and the stage to redo them", "qc-lead"),
-    GateCommand(ORIGINALS, "review", "the senior photographer's review of an order's originals", "cull",
+                f"send photos back with a reason ({', '.join(r.value for r in ReviewReason)}) and the stage to redo "
+                "them", "qc-lead"),
+    GateCommand("original_review", "review", "the senior photographer's review of an order's originals", "cull",
                 ("photo", "reason"), "PHOTO:REASON[:NOTE]", "DSC_0007.dng:eyes_closed",
                 f"cull originals with a reason ({', '.join(r.value for r in CullReason)})",
                 "senior-photographer"),
 )
+
+
+def _gate(command: GateCommand) -> Gate:
+    from qc.originals import ORIGINALS
+    from qc.review import QC
+
+    return {QC.key: QC, ORIGINALS.key: ORIGINALS}[command.key]
 
 
 def _listed(command: GateCommand):  # noqa: ANN202 - argparse type: 'A:B[:NOTE]' -> {fields..., 'note': NOTE}
@@ -54,9 +63,12 @@ def _listed(command: GateCommand):  # noqa: ANN202 - argparse type: 'A:B[:NOTE]'
 
 
 def _pending(command: GateCommand, args: argparse.Namespace) -> int:
-    photos = actions.pending(command.gate, args.order_id)
-    print(f"Order {args.order_id}: {len(photos)} {command.gate.waits.split(' ')[0]}(s) waiting" + (":" if photos else "."))
-    lines = (cull.pending_lines(args.order_id, photos) if command.gate is ORIGINALS    # with the cull's suggestion
+    from surfaces.actions import gates as actions
+
+    gate = _gate(command)
+    photos = actions.pending(gate, args.order_id)
+    print(f"Order {args.order_id}: {len(photos)} {gate.waits.split(' ')[0]}(s) waiting" + (":" if photos else "."))
+    lines = (cull.pending_lines(args.order_id, photos) if command.name == "review"    # with the cull's suggestion
              else [f"  {shown(name)}" for name in photos])
     for line in lines:
         print(line)
@@ -67,7 +79,9 @@ def _by_waiting_names(command: GateCommand, args: argparse.Namespace) -> None:
     """The photos ``args`` names, each by its name on the card as the gate lists it (`pending`): a file name alone
     (any case) names the one waiting photo of that name, as `order revise` and `order bw` take it. A name that
     is not one waiting photo's is left as given, for the decision's check to refuse with what waits."""
-    waiting = actions.pending(command.gate, args.order_id)
+    from surfaces.actions import gates as actions
+
+    waiting = actions.pending(_gate(command), args.order_id)
     by_file: dict[str, list[str]] = {}
     for name in waiting:
         by_file.setdefault(PurePosixPath(name).name.lower(), []).append(name)
@@ -89,14 +103,15 @@ def _by_waiting_names(command: GateCommand, args: argparse.Namespace) -> None:
 def _decide(command: GateCommand, args: argparse.Namespace) -> int:
     """A decision that does not fit the form (pydantic) or the record (DecisionError) is a usage error, exit 2; so is
     one given ``--as`` somebody the studio's people do not name (once it has listed them)."""
+    from surfaces.actions import gates as actions
+
     actions.check_decider(args.person)
     _by_waiting_names(command, args)
-    if command.gate is ORIGINALS:
+    gate = _gate(command)
+    if command.name == "review":
         decision = cull.review_decision(args)        # --cull, --approve-all, or --accept-suggestions
-    elif command.gate is QC:
-        decision = command.gate.build(listed=regions.with_regions(args), by=args.person)   # --reject, --region
     else:
-        decision = command.gate.build(listed=getattr(args, command.flag), by=args.person)
+        decision = gate.build(listed=regions.with_regions(args), by=args.person)   # --reject, --region
     print(shown(actions.decide(args.order_id, decision)))
     return 0
 
@@ -117,8 +132,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                             metavar=command.metavar,
                             help=f"{command.list_help} (repeat for several); the others are approved")
         decide.add_argument("--as", dest="person", default=command.person, help="who decides (recorded with each event)")
-        if command.gate is ORIGINALS:
+        if command.name == "review":
             cull.add_review_options(decide, choice, _listed(command))
-        elif command.gate is QC:
+        else:
             regions.add_options(decide)
         decide.set_defaults(func=lambda args, command=command: _decide(command, args))

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 
-from qc.gates import DecisionError, shown
-from qc.review import Region
 
 BOX_EXAMPLE = "DSC_0003.dng:0.25,0.1,0.5,0.3"
 OUTLINE_EXAMPLE = "DSC_0003.dng:0.3,0.15 0.7,0.2 0.5,0.35"
@@ -45,6 +43,9 @@ def with_regions(args: argparse.Namespace) -> list[dict]:
     """The rejections listed with ``--reject``, each with its ``--region`` (and ``--outline``), ready for
     :meth:`qc.gates.Gate.build`. Raises :class:`DecisionError` naming every region that is wrong (not on a photo
     rejected here, given twice, an outline without its box, not a box inside the frame); nothing is decided."""
+    from qc.gates import DecisionError, shown
+    from qc.review import Region
+
     rejections = [dict(row) for row in args.reject or []]
     boxes, problems = _one_each(args.region, "--region")
     outlines, twice = _one_each(args.outline, "--outline")
@@ -78,6 +79,8 @@ def with_regions(args: argparse.Namespace) -> list[dict]:
 
 def _one_each(given: list[tuple[str, str]] | None, flag: str) -> tuple[dict[str, str], list[str]]:
     """``given`` by photo, and the problem of a photo given more than once."""
+    from qc.gates import shown
+
     by_photo: dict[str, str] = {}
     twice = []
     for photo, value in given or []:

@@ -20,8 +20,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from record.figures.report import Report
-from record.figures.views import View, headline, merged_stage_view, summary_lines, views
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from record.figures.report import Report
+    from record.figures.views import View
 from surfaces.cli import tables
 from surfaces.cli.errors import CliError
 from surfaces.terminal import shown, shown_lines
@@ -32,6 +35,8 @@ BY = ("stage", "retoucher", "reason", "shoot", "client")
 def as_table(rep: Report, by: str | None) -> str:
     """The tables for a terminal: every cell escaped by :func:`surfaces.cli.tables.render`, the lines around them
     by :func:`surfaces.terminal.shown_lines` (a client's name cannot start a fake row or colour the screen)."""
+    from record.figures.views import headline, summary_lines, views
+
     out = [shown_lines(headline(rep))]
     for view in views(rep, by):
         out += ["", shown_lines(view.title) + ":",
@@ -80,6 +85,9 @@ def _publish(args: argparse.Namespace) -> int:
     """`postline report --publish`: the production report's flow run for these days, on the Prefect server the
     command line uses (as the scheduled deployments publish theirs), the whole studio's figures."""
     from flows.report import report_flow
+    from surfaces.terminal import quiet_prefect_console
+
+    quiet_prefect_console()
     from tasks.reporting import ReportPeriod, ReportRequest
 
     narrowed = [f"--{name.replace('_', '-')}" for name in ("stage", "retoucher", "shoot", "preset", "client", "by",
@@ -126,6 +134,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from config.line import get_line
     from record.db import transaction
     from record.figures.report import build_report, known_stage
+    from record.figures.views import headline, merged_stage_view, views
     from record.figures.scope import Scope
     from record.models import ShootType
 

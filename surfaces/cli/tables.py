@@ -13,8 +13,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from record.figures.views import duration
-from record.stats import StageRow
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:                     # the figures' modules load the record: only when a table needs them
+    from record.stats import StageRow
 from surfaces.terminal import shown
 
 # A rule of dashes under the header, one run per column: readable where the terminal is not UTF-8.
@@ -44,6 +46,8 @@ def num(value: float | None, fmt: str = "{:.2f}") -> str:
 
 def stage_summary(rows: list[StageRow]) -> str:
     """One order's (or period's) stages as `postline status N` shows them: photos, with the passes apart."""
+    from record.figures.views import duration
+
     return render(
         ["stage", "photos in", "finished", "passes", "sent back", "failed", "rework rate", "first-pass yield",
          "touch median", "machine median"],
