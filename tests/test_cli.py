@@ -212,3 +212,24 @@ def test_commands_that_need_no_run_do_not_load_prefect():
                  "print('PREFECT' if 'prefect' in sys.modules else 'NONE', file=sys.stderr)")
         done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
         assert done.stderr.strip().splitlines()[-1] == "NONE", (argv, done.stderr[-2000:])
+
+
+def test_status_says_an_open_order_past_its_due_date_is_late(home, capsys):
+    """The list said nothing of an order still in the line two weeks after its due date."""
+    from datetime import timedelta
+
+    from record.models import OrderStatus, utcnow
+    from tests.test_queue import make_order
+
+    today = utcnow().date()
+    with transaction() as session:
+        late = make_order(session, client="Late", due=today - timedelta(days=14))
+        make_order(session, client="Fine", due=today + timedelta(days=3))
+        done = make_order(session, client="Done", due=today - timedelta(days=14))
+        done.status = OrderStatus.DELIVERED
+    assert main(["status"]) == 0
+    rows = {line.split()[1]: line for line in capsys.readouterr().out.splitlines()[2:]}
+    assert f"{today - timedelta(days=14)} LATE " in rows["Late"] and " wd" in rows["Late"]
+    assert "LATE" not in rows["Fine"] and "LATE" not in rows["Done"]
+    assert main(["status", str(late.id)]) == 0
+    assert "LATE" in capsys.readouterr().out.splitlines()[0]

@@ -14,14 +14,15 @@ def print_order(order_id: int, *, brief: bool = False, every_file: bool = False)
     """One order as a lead reads it (``brief``: without the delivery's path, which the caller prints last;
     ``every_file``: each file not delivered on its own line, none folded with others of the same reason)."""
     from record import clocks, work
-    from record.models import OrderStatus, PhotoStatus
+    from record.models import OrderStatus, PhotoStatus, utcnow
     from surfaces.actions import orders
     from tasks.progress import next_step, waiting_title
 
     found = orders.view(order_id)
     order, lease, cal = found.order, found.lease, found.calibration
     print(f"Order {order.id} · {shown(order.client)} · {order.shoot.value} · preset {shown(order.preset)} "
-          f"v{order.preset_version} · due {order.due or '-'} · {order.status.value}")
+          f"v{order.preset_version} · due {_due(order, utcnow().date()).replace(' wd', ' working day(s)')} · "
+          f"{order.status.value}")
     print("Photos: " + ", ".join(f"{n} {'in the line' if s is PhotoStatus.INGESTED else s.value}"
                                  for s, n in sorted(found.counts.items()))
           + (f" · client revision rounds: {order.revisions}" if order.revisions else ""))
@@ -143,13 +144,30 @@ def cmd_status(args: argparse.Namespace) -> int:
         print_order(args.order_id, every_file=args.all)
         return 0
     now = utcnow()
-    rows = [[o.id, o.client, o.shoot.value, o.status.value + _client(wait, now) + _unpacked(o), o.due or "-", photos,
-             o.created_at.strftime("%Y-%m-%d %H:%M")] for o, photos, wait in orders.every_order()]
+    rows = [[o.id, o.client, o.shoot.value, o.status.value + _client(wait, now) + _unpacked(o), _due(o, now.date()),
+             photos, o.created_at.strftime("%Y-%m-%d %H:%M")] for o, photos, wait in orders.every_order()]
     if not rows:
         print("No orders yet. Create one with `postline order create`, or try `postline demo`.")
         return 0
     print(tables.render(["order", "client", "shoot", "status", "due", "photos", "created (UTC)"], rows))
     return 0
+
+
+def _due(order, today) -> str:  # noqa: ANN001 - record.models.Order, a date
+    """The order's due date, and LATE with the working days since it passed while it is not delivered."""
+    from record.models import OrderStatus
+
+    if order.due is None:
+        return "-"
+    if order.status is OrderStatus.DELIVERED or order.due >= today:
+        return f"{order.due}"
+    from config.calendar import HolidaysFileError, get_calendar
+
+    try:
+        late = get_calendar().working_days(order.due, today)
+    except HolidaysFileError:
+        late = (today - order.due).days
+    return f"{order.due} LATE" + (f" {late} wd" if late else "")
 
 
 def _unpacked(order) -> str:  # noqa: ANN001 - record.models.Order
