@@ -255,8 +255,8 @@ def _wip(session: Session, scope: Scope, now: datetime,
 
 def first_pass_rows(session: Session, scope: Scope, *, by: str = "stage",
                     where: tuple = ()) -> dict[tuple, tuple[int, int]]:
-    """(stage[, actor | order_id]) -> (photos whose first pass there was handed back in the period, how many
-    of them the QC gate sent back to that stage in round 1). ``by``: "stage", "actor" (the automatic worker
+    """(stage[, actor | order_id]) -> (photos whose first pass there was handed back in the period and judged by
+    the QC gate, how many of them it sent back to that stage in round 1). ``by``: "stage", "actor" (the automatic worker
     too) or "order".
 
     A photo's round-1 pass at a stage is one work item with one hand-back, and ``blamed`` holds each (photo,
@@ -265,11 +265,16 @@ def first_pass_rows(session: Session, scope: Scope, *, by: str = "stage",
     blamed = select(rejected.c.photo_id, rejected.c.blamed_stage).where(
         rejected.c.kind == K.REJECTED, rejected.c.stage == QC_GATE, rejected.c.round == 1,
         rejected.c.work_item_id.is_not(None)).distinct().subquery("blamed")
+    decided = EVENTS.alias("decided")        # QC has judged the photo's first round: a pass not judged yet is
+    judged = select(decided.c.photo_id).where(  # neither a first-pass success nor a failure (it read as a success)
+        decided.c.kind.in_([K.PASSED, K.REJECTED]), decided.c.stage == QC_GATE, decided.c.round == 1,
+        decided.c.work_item_id.is_not(None)).distinct().subquery("judged")
     keys = [EVENTS.c.stage] + {"stage": [], "actor": [EVENTS.c.actor], "order": [EVENTS.c.order_id]}[by]
     rows = session.execute(
         select(*keys, func.count(), func.count(blamed.c.photo_id))
-        .select_from(EVENTS.outerjoin(blamed, and_(blamed.c.photo_id == EVENTS.c.photo_id,
-                                                   blamed.c.blamed_stage == EVENTS.c.stage)))
+        .select_from(EVENTS.join(judged, judged.c.photo_id == EVENTS.c.photo_id)
+                     .outerjoin(blamed, and_(blamed.c.photo_id == EVENTS.c.photo_id,
+                                             blamed.c.blamed_stage == EVENTS.c.stage)))
         .where(EVENTS.c.kind == K.SUBMITTED, EVENTS.c.round == 1, *scope.events(EVENTS), *where)
         .group_by(*keys)
     ).all()
