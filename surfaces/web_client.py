@@ -101,7 +101,7 @@ def gallery_page(request: Request, token: str, link: ClientLink, *, status: int 
                        sent=request.query_params.get("sent"), expires=links.expiry(link))
 
 
-@router.get("/g/{token}")
+@router.api_route("/g/{token}", methods=["GET", "HEAD"])
 def gallery(request: Request, token: Token) -> Response:
     link = opened(request, token, LinkPurpose.GALLERY)
     return gallery_page(request, token, link)
@@ -217,7 +217,7 @@ async def send_changes(request: Request, token: Token) -> Response:
 
 # --- the download and the preview -----------------------------------------------------------------------------
 
-@router.get("/d/{token}")
+@router.api_route("/d/{token}", methods=["GET", "HEAD"])
 def download(request: Request, token: Token) -> Response:
     """The delivery package as one ZIP, made as it is served (tasks/download.py), whole or by a byte range
     (surfaces/web_download.py: a download that stopped resumes)."""

@@ -46,7 +46,8 @@ def _one_range(header: str, size: int) -> tuple[int, int] | None | str:
 
 
 def download_response(request: Request, download: Download, filename: str, headers: dict[str, str]) -> Response:
-    """``download`` as the answer to ``request`` (GET), saved by the browser as ``filename``."""
+    """``download`` as the answer to ``request`` (GET, or HEAD: the headers alone), saved by the browser as
+    ``filename``."""
     last_modified = formatdate(download.mtime, usegmt=True)
     base = {**headers, "accept-ranges": "bytes", "etag": download.etag, "last-modified": last_modified,
             "content-disposition": _disposition(filename)}
@@ -62,5 +63,7 @@ def download_response(request: Request, download: Download, filename: str, heade
     answer = {**base, "content-length": str(end - start)}
     if isinstance(span, tuple):
         answer["content-range"] = f"bytes {start}-{end - 1}/{download.size}"
+    if request.method == "HEAD":      # a download manager asking the size and whether it may resume: no body made
+        return Response(status_code=206 if span else 200, media_type="application/zip", headers=answer)
     return StreamingResponse(iterate_in_threadpool(download.read(start, end)), status_code=206 if span else 200,
                              media_type="application/zip", headers=answer)

@@ -253,6 +253,8 @@ def test_the_address_a_send_leaves_in_the_browser_opens_the_gallery_again(studio
         for path in ("selection", "changes"):
             again = client.get(f"{url}/{path}", follow_redirects=True)
             assert again.status_code == 200 and sorted(gallery_rows(again.text)) == sorted(rows), path
+        head = client.head(url)                           # a link checker's (or a chat app's preview's) HEAD
+        assert head.status_code == 200 and head.content == b""
 
 
 def test_a_gallery_e_mail_says_what_the_gallery_shows_now():

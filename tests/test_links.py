@@ -93,6 +93,9 @@ def test_a_download_link_serves_the_zip_whole_and_by_ranges_and_refuses_what_is_
         assert past.status_code == 416 and past.headers["content-range"] == f"bytes */{len(data)}"
         several = client.get(url, headers={"Range": "bytes=0-9,20-29"})          # answered whole, as HTTP allows
         assert several.status_code == 200 and several.content == data
+        head = client.head(url)                    # a download manager's first question: the size, and resuming
+        assert head.status_code == 200 and head.content == b"" and head.headers["content-length"] == str(len(data))
+        assert head.headers["accept-ranges"] == "bytes" and head.headers["etag"] == whole.headers["etag"]
 
         tampered = client.get(changed(url))
         assert tampered.status_code == 404 and "does not work" in tampered.text and data[:100] not in tampered.content
