@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from config.settings import get_settings
 from config.text import cleaned
 from qc.gates import DecisionError
+from record.rounds import RevisionError
 from qc.selection import MAX_NOTE
 from record import links
 from record.models import ClientLink, LinkPurpose
@@ -202,13 +203,22 @@ async def send_changes(request: Request, token: Token) -> Response:
             raise DecisionError("Changes can be asked for once your photos are delivered: nothing was sent.")
         if not set(rows) <= {p.name for p in view.photos}:
             raise DecisionError("The photos in this gallery changed since you opened it: nothing was sent.")
-        if any(not note for _, note in changes):
-            raise DecisionError("Say what to change on each photo you ticked.")
+        if silent := [name for name, note in changes if not note]:
+            raise DecisionError(f"Say what to change on {', '.join(silent)}: nothing was sent.")
+        waiting = {p.name for p in view.photos if p.unchanged}
+        if pending := [name for name, _ in changes if name in waiting]:
+            raise DecisionError(f"The change you asked for before on {', '.join(pending)} is not made yet: we are "
+                                "on it, and will write to you. Untick it to send the rest; nothing was sent.")
         if grey and not changes:
             await run_in_threadpool(lambda: actions.ask_black_and_white(link.order_id, grey, client=view.client))
         else:
-            await run_in_threadpool(lambda: actions.request_changes(link.order_id, changes=changes, client=view.client,
-                                                                    in_black_and_white=grey))
+            try:
+                await run_in_threadpool(lambda: actions.request_changes(link.order_id, changes=changes,
+                                                                        client=view.client, in_black_and_white=grey))
+            except RevisionError:      # a photo that left the delivery since the page was made: the studio's words
+                raise DecisionError("One of the photos you ticked cannot take a change now (it changed since this "
+                                    "page was opened): nothing was sent. Look at the gallery again, or write to "
+                                    "us.") from None
     except DecisionError as exc:
         return await run_in_threadpool(lambda: gallery_page(request, token, link, status=422, error=str(exc),
                                                             given=rows))

@@ -188,6 +188,9 @@ def test_the_studio_asks_for_a_photo_in_black_and_white_after_delivery_and_packs
         rows = {name: int(i) for i, name in re.findall(r'name="photo-(\d+)" value="([^"]+)"', page)}
         assert page.count('class="bw"') == 2 and page.count("In black &amp; white too") == 1     # 0002 asked
         assert page.count("being added to your download") == 1                        # until the studio packs it
+        silent = httpx.post(f"{url}/changes", data={f"photo-{i}": n for n, i in rows.items()} | {
+            f"change-{rows['DSC_0002.dng']}": "1", f"change-{rows['DSC_0003.dng']}": "1"}, timeout=60)
+        assert silent.status_code == 422 and "Say what to change on DSC_0002.dng, DSC_0003.dng" in silent.text
         sent = httpx.post(f"{url}/changes", data={f"photo-{i}": n for n, i in rows.items()} | {
             f"bw-{rows['DSC_0003.dng']}": "1"}, timeout=60, follow_redirects=True)
         assert sent.status_code == 200 and "we have your requests" in sent.text
