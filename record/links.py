@@ -189,7 +189,7 @@ def count_pin_attempt(session: Session, link: ClientLink, *, now: datetime, limi
 
 def _locked(link: ClientLink) -> str:
     return (f"Too many wrong PINs: this link takes no PIN until {utc(link.pin_locked_until):%H:%M} UTC. Check the "
-            "PIN in the studio's message, then try again.")
+            "PIN the studio gave you, then try again.")
 
 
 def pin_matches(link: ClientLink, pin: str) -> bool:

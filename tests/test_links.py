@@ -127,6 +127,7 @@ def test_wrong_pins_in_a_row_pause_the_link_then_the_right_one_opens_it(delivere
         refused = client.post(url, data={"pin": PIN}, follow_redirects=False)     # even the right one, for now
         assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 800
         assert client.get(url).status_code == 401
+        assert "live, PIN locked until " in cli("links", "list", str(order_id))[1]     # the studio sees why
         now[0] += 16 * 60
         assert client.post(url, data={"pin": PIN}, follow_redirects=False).status_code == 303
         assert client.get(url).content == data

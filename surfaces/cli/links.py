@@ -75,10 +75,22 @@ def cmd_list(args: argparse.Namespace) -> int:
     now = utcnow()
     rows = [[link.id, link.purpose.value, f"{links.expiry(link):%Y-%m-%d %H:%M}",
              "yes" if link.pin_hash else "-", link.email or "-",
-             "withdrawn" if link.revoked_at else "live" if links.live(link, now) else "expired",
+             _state(link, now),
              link.reminders or "-", url] for link, url in found]
     print(tables.render(["link", "for", "until (UTC)", "PIN", "e-mail", "state", "reminders", "address"], rows))
     return 0
+
+
+def _state(link, now) -> str:  # noqa: ANN001 - record.models.ClientLink, a datetime
+    """withdrawn, expired, live, or live but refusing PINs for a while after too many wrong ones."""
+    from record import links
+
+    if link.revoked_at:
+        return "withdrawn"
+    if not links.live(link, now):
+        return "expired"
+    locked = links.utc(link.pin_locked_until)
+    return f"live, PIN locked until {locked:%H:%M} UTC (wrong PINs)" if locked and locked > now else "live"
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
