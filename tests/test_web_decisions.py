@@ -77,13 +77,8 @@ def gate_events(order_id: int) -> list[tuple[str, str, str | None]]:
                 if e.stage == QC_GATE and e.kind in (EventKind.PASSED, EventKind.REJECTED)]
 
 
-def rows(html: str) -> dict[str, str]:
-    """The order page's review form: photo name -> its row index."""
-    return {name: index for index, name in re.findall(r'name="photo-(\d+)" value="([^"]+)"', html)}
-
-
-def test_a_qc_decision_naming_an_unknown_stage_is_refused_and_the_paused_run_takes_the_next(gate_line, tmp_path):
-    order_id = at_the_gate(gate_line, tmp_path)
+def gate_run_paused(order_id: int) -> tuple[threading.Thread, dict]:
+    """The order's QC gate run, in a thread, once it has paused for the lead; its counts land in the dict."""
     result: dict = {}
     runner = threading.Thread(target=lambda: result.setdefault("counts", qc_gate_flow(order_id)), daemon=True)
     runner.start()
@@ -91,6 +86,17 @@ def test_a_qc_decision_naming_an_unknown_stage_is_refused_and_the_paused_run_tak
     while not paused(order_id):
         assert runner.is_alive() and time.monotonic() < deadline, "the QC gate's run never paused for the lead"
         time.sleep(0.2)
+    return runner, result
+
+
+def rows(html: str) -> dict[str, str]:
+    """The order page's review form: photo name -> its row index."""
+    return {name: index for index, name in re.findall(r'name="photo-(\d+)" value="([^"]+)"', html)}
+
+
+def test_a_qc_decision_naming_an_unknown_stage_is_refused_and_the_paused_run_takes_the_next(gate_line, tmp_path):
+    order_id = at_the_gate(gate_line, tmp_path)
+    runner, result = gate_run_paused(order_id)
 
     with served(create_app()) as base:
         lead = httpx.Client(base_url=base, timeout=60)
@@ -220,13 +226,7 @@ def test_photos_waiting_for_the_lead_are_not_put_back_in_the_queue_when_a_lease_
         work.get_order(session, order_id).preset_json = load_preset("neutral").model_dump_json()
         for item in work.items_in(session, order_id, QC_GATE, WorkStatus.CLAIMED):
             moves.move_item(session, item, WorkStatus.QUEUED, actor="postline-auto")
-    result: dict = {}
-    runner = threading.Thread(target=lambda: result.setdefault("counts", qc_gate_flow(order_id)), daemon=True)
-    runner.start()
-    deadline = time.monotonic() + 120
-    while not paused(order_id):
-        assert runner.is_alive() and time.monotonic() < deadline, "the QC gate's run never paused for the lead"
-        time.sleep(0.2)
+    runner, result = gate_run_paused(order_id)
     with transaction() as session:
         assert queue.reap_expired(session, now=utcnow() + timedelta(hours=3)) == 0     # the lead back from lunch
     assert sorted(gates.pending(QC, order_id)) == ["DSC_0001.dng", "DSC_0002.dng"]
