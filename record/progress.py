@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import literal_column
+from sqlalchemy import and_, literal_column, or_
 from sqlmodel import Session, col, func, select
 
-from record.models import EventKind, Photo, StageEvent, WorkItem, WorkStatus
+from record.models import QC_GATE, EventKind, Photo, StageEvent, WorkItem, WorkStatus
 from record.work import AUTO_WORKER, order_line, photos_done_per_stage
 
 
@@ -58,10 +58,12 @@ def open_round(session: Session, order_id: int, stage: str) -> int:
 
 def people_by_stage(session: Session, order_id: int) -> dict[str, Counter]:
     """Per stage: who finished the order's photos there (the submitting actor, postline's own worker too), and
-    how many passes each."""
+    how many passes each; at the QC gate, who decided (a pass or a rejection each, as its finished passes)."""
+    decided = and_(StageEvent.stage == QC_GATE, col(StageEvent.kind).in_([EventKind.PASSED, EventKind.REJECTED]),
+                   col(StageEvent.work_item_id).is_not(None))
     rows = session.exec(
         select(StageEvent.stage, StageEvent.actor, func.count())
-        .where(StageEvent.order_id == order_id, StageEvent.kind == EventKind.SUBMITTED)
+        .where(StageEvent.order_id == order_id, or_(StageEvent.kind == EventKind.SUBMITTED, decided))
         .group_by(StageEvent.stage, StageEvent.actor)
     ).all()
     found: dict[str, Counter] = {}

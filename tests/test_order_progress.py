@@ -131,3 +131,5 @@ def test_the_order_run_shows_progress_rounds_and_who_did_what(human_line, tmp_pa
     assert f"| {names[0]} | 1 | Liquify & skin | maria | [over_smoothed_skin] {names[0]}: pores gone on the cheeks |" \
         in summary.data
     assert '"done by": "automatic 4"' in table.data and f"order {order_id}: delivered" in progress.data
+    gate_row = next(line for line in summary.data.splitlines() if line.startswith("| QC gate |"))
+    assert gate_row.endswith("| maria 4 |"), gate_row          # who decided at the gate (it said nobody: –)
