@@ -75,9 +75,10 @@ def grade_image(source: Path, ctx: OpContext) -> np.ndarray:
         settings = get_settings()
         imageio.write_jpeg(ctx.proof_path, display, quality=85, long_edge=settings.web_long_edge)
     if ctx.reference_path is not None:
-        sample = small(image16)
+        sample = small(image16)              # once: the reference and the share the camera blew both read it
         blown = float(np.count_nonzero(tone.camera_blown(sample))) / (sample.shape[0] * sample.shape[1])
-        imageio.write_working_tiff(ctx.reference_path, graded_reference(image16, preset, kept_white=pulled),
+        imageio.write_working_tiff(ctx.reference_path, graded_reference(image16, preset, kept_white=pulled,
+                                                                         sample=sample),
                                    codec=imageio.Codec.ZSTD, description=json.dumps({"camera_blown": round(blown, 4)}))
     return display
 
@@ -118,11 +119,13 @@ def grade(source: Path, output: Path, ctx: OpContext) -> None:
     imageio.write_working_tiff(output, grade_image(source, ctx))
 
 
-def graded_reference(image16: np.ndarray, preset: Preset, *, kept_white: bool = False) -> np.ndarray:
+def graded_reference(image16: np.ndarray, preset: Preset, *, kept_white: bool = False,
+                     sample: np.ndarray | None = None) -> np.ndarray:
     """The look ``preset`` alone gives the decoded ``image16`` (no session calibration, no retouch), display sRGB
     float32, at most REFERENCE_LONG_EDGE: what QC compares each photo's look with. ``kept_white``: what the camera
-    blew white again, as grading keeps it when a rework pulled the exposure down (:func:`rescued`)."""
-    sample = small(image16)
+    blew white again, as grading keeps it when a rework pulled the exposure down (:func:`rescued`). ``sample``:
+    :func:`small` of ``image16`` when the caller has it already."""
+    sample = small(image16) if sample is None else sample
     display = look.apply(sample, look.bake(preset, space=OutputSpace.SRGB, output_sharpening=False),
                          dtype=np.float32)
     return tone.keep_white(display, sample) if kept_white else display
