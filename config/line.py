@@ -240,6 +240,16 @@ class Line(BaseModel):
         return [key for key in stages if held.issuperset(self.required_skills(key))]
 
     @property
+    def change_stage(self) -> str | None:
+        """The stage a client's change request sends a delivered photo back to: the first retouch stage, when a
+        stage people work (manual or assisted) comes at or after it, where the client's note reaches a person
+        (an assisted grading stage, when that is the only one people work). None when people work no stage: the
+        automatic stages would make the photo again as it was, and the note would reach nobody."""
+        if any(spec.needs_people for spec in self.stages[1:]):
+            return self.stages[1].key
+        return self.first.key if self.first.needs_people else None
+
+    @property
     def first(self) -> StageSpec:
         """The stage every photo enters the line at (it grades the RAW)."""
         return self.stages[0]

@@ -203,6 +203,8 @@ async def send_changes(request: Request, token: Token) -> Response:
             raise DecisionError("Changes can be asked for once your photos are delivered: nothing was sent.")
         if not set(rows) <= {p.name for p in view.photos}:
             raise DecisionError("The photos in this gallery changed since you opened it: nothing was sent.")
+        if changes and not view.by_hand:       # no person works a stage: the photo would come back as it was
+            raise DecisionError(actions.write_to_us("Changes are made on request: nothing was sent."))
         if silent := [name for name, note in changes if not note]:
             raise DecisionError(f"Say what to change on {', '.join(silent)}: nothing was sent.")
         waiting = {p.name for p in view.photos if p.unchanged}

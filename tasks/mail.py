@@ -34,10 +34,12 @@ def check_address(address: str) -> str:
 
 
 def link_message(*, purpose: LinkPurpose, client: str, url: str, expires: datetime, pin: bool,
-                 reminder: bool = False, gallery: str = "selecting", album: int = 0) -> tuple[str, str]:
+                 reminder: bool = False, gallery: str = "selecting", album: int = 0,
+                 by_hand: bool = True) -> tuple[str, str]:
     """Subject and body of the e-mail that carries a link. ``gallery``: what the gallery shows now (the value of
     surfaces.actions.client.GalleryMode: selecting, preparing, chosen, revising, delivered); ``album``: the photos
-    the client picks for the album (0: the order has no album)."""
+    the client picks for the album (0: the order has no album); ``by_hand``: people work a stage of the order's
+    line (else the gallery takes no notes nor change requests: the client writes to the studio)."""
     studio = get_settings().studio_name
     what = {LinkPurpose.GALLERY: {
                 "selecting": "your photos are ready for you to choose your favourites",
@@ -59,14 +61,18 @@ def link_message(*, purpose: LinkPurpose, client: str, url: str, expires: dateti
         lines.append("It asks for the PIN we gave you (it is not in this e-mail, for your privacy).")
     if purpose is LinkPurpose.GALLERY and (reminder or gallery == "selecting"):
         picks = f", pick up to {album} of them for your album" if album else ""
-        lines += ["", f"Mark your favourites (we retouch those){picks}, leave a note on a favourite for the "
-                      "retoucher if you like, then press Send my selection."]
+        note = ", leave a note on a favourite for the retoucher if you like" if by_hand else ""
+        lines += ["", f"Mark your favourites (we retouch those){picks}{note}, then press Send my selection."]
     elif purpose is LinkPurpose.GALLERY and gallery == "preparing":
         lines += ["", "Come back to it soon: once they are ready you choose your favourites there (we retouch "
                       "those)."]
-    elif purpose is LinkPurpose.GALLERY and gallery == "delivered":
+    elif purpose is LinkPurpose.GALLERY and gallery == "delivered" and by_hand:
         lines += ["", "Would you like something changed? Tick the photo in the gallery, say what to change, and "
                       "send."]
+    elif purpose is LinkPurpose.GALLERY and gallery == "delivered":
+        email = get_settings().studio_email
+        lines += ["", f"Would you like something changed? Write to us{f' at {email}' if email else ''}, naming the "
+                      "photo and what you would like."]
     lines += ["", f"— {studio}"]
     return subject, "\n".join(lines) + "\n"
 

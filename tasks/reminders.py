@@ -41,6 +41,7 @@ def remind_overdue_selections() -> int:
     with transaction() as session:
         due = [(link, work.get_order(session, link.order_id)) for link in selection.due_reminders(
             session, now=now, selection_days=settings.selection_days, every_days=settings.remind_every_days)]
+        by_hand = {order.id: work.order_line(session, order.id).change_stage is not None for _, order in due}
     if not due:
         return 0
     key, sent = installation_secret(), 0
@@ -49,7 +50,8 @@ def remind_overdue_selections() -> int:
             continue
         subject, body = link_message(purpose=link.purpose, client=order.client,
                                      url=links.url(key, link, settings.public_url), expires=links.expiry(link),
-                                     pin=link.pin_hash is not None, reminder=True, album=order.package_count or 0)
+                                     pin=link.pin_hash is not None, reminder=True, album=order.package_count or 0,
+                                     by_hand=by_hand[order.id])
         try:
             send(link.email, subject, body)
         except MailNotSet as exc:

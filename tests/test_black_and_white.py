@@ -168,12 +168,13 @@ def test_the_studio_asks_for_a_photo_in_black_and_white_after_delivery_and_packs
     assert "1 photo(s) asked for in black and white too (recipe portrait, black-and-white renditions: full-bw, " \
            "web-bw)" in out and f"`postline deliver {order_id}` packs it again" in out
 
-    # A change request refused is refused whole: its black-and-white tick is not kept either.
-    from record.rounds import RevisionError
+    # A change request refused is refused whole: its black-and-white tick is not kept either (here: people work
+    # no stage of the line; tests/test_gallery.py refuses one naming a photo not delivered).
+    from qc.gates import DecisionError
     from surfaces.actions.client import request_changes
 
-    with pytest.raises(RevisionError, match="not delivered in order"):
-        request_changes(order_id, changes=[("gone.dng", "brighter")], client="Dana",
+    with pytest.raises(DecisionError, match="Changes are made on request"):
+        request_changes(order_id, changes=[("DSC_0002.dng", "brighter")], client="Dana",
                         in_black_and_white=["DSC_0003.dng"])
     with transaction() as session:
         assert len(black_and_white.requested(session, order_id)) == 1
@@ -188,9 +189,11 @@ def test_the_studio_asks_for_a_photo_in_black_and_white_after_delivery_and_packs
         rows = {name: int(i) for i, name in re.findall(r'name="photo-(\d+)" value="([^"]+)"', page)}
         assert page.count('class="bw"') == 2 and page.count("In black &amp; white too") == 1     # 0002 asked
         assert page.count("being added to your download") == 1                        # until the studio packs it
-        silent = httpx.post(f"{url}/changes", data={f"photo-{i}": n for n, i in rows.items()} | {
-            f"change-{rows['DSC_0002.dng']}": "1", f"change-{rows['DSC_0003.dng']}": "1"}, timeout=60)
-        assert silent.status_code == 422 and "Say what to change on DSC_0002.dng, DSC_0003.dng" in silent.text
+        # people work no stage of this line: no change to tick (it would come back as it was), write to the studio
+        assert 'name="change-' not in page and 'name="note-' not in page and "Write to us, naming the photo" in page
+        asked = httpx.post(f"{url}/changes", data={f"photo-{i}": n for n, i in rows.items()} | {
+            f"change-{rows['DSC_0002.dng']}": "1", f"note-{rows['DSC_0002.dng']}": "warmer"}, timeout=60)
+        assert asked.status_code == 422 and "Changes are made on request: nothing was sent. Write to us" in asked.text
         sent = httpx.post(f"{url}/changes", data={f"photo-{i}": n for n, i in rows.items()} | {
             f"bw-{rows['DSC_0003.dng']}": "1"}, timeout=60, follow_redirects=True)
         assert sent.status_code == 200 and "we have your requests" in sent.text

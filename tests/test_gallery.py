@@ -12,7 +12,7 @@ import re
 import threading
 import time
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email import message_from_bytes
 from pathlib import Path
 
@@ -22,12 +22,14 @@ import pytest
 from PIL import Image
 from sqlmodel import select
 
-from record import links, moves, people, ratings, selection, work
+from record import black_and_white, links, moves, people, ratings, selection, work
 from record.db import transaction
 from record.models import (
     CLIENT_SELECTION, ClientLink, ClientPick, EventKind, Photo, PhotoStatus, ShootType, StageEvent, WorkItem,
     WorkStatus,
 )
+from record.rounds import RevisionError
+from surfaces.actions.client import request_changes
 from surfaces.actions.queue import hand_back
 from surfaces.web import create_app
 from tasks.files import sha256_of, work_path
@@ -150,6 +152,12 @@ def test_an_order_waits_for_the_clients_selection_and_retouches_only_the_favouri
         page = client.get(url)
         rows, graded_only = gallery_rows(page.text), names[1]
         assert "Your photos are delivered" in page.text and sorted(rows) == names
+        assert page.text.count('name="change-') == len(names) and "Write to us" not in page.text
+        with pytest.raises(RevisionError, match="not delivered in order"):    # refused whole: its black-and-white
+            request_changes(order_id, changes=[("gone.dng", "brighter")], client="Chloé",    # tick not kept either
+                            in_black_and_white=[favourite])
+        with transaction() as session:
+            assert len(black_and_white.requested(session, order_id)) == 1              # the album photo's alone
         asked = client.post(f"{url}/changes", follow_redirects=True, data={f"photo-{i}": n for n, i in rows.items()}
                             | {f"change-{rows[graded_only]}": "1", f"note-{rows[graded_only]}": "crop tighter"})
         assert asked.status_code == 200 and "we have your requests" in asked.text
@@ -260,8 +268,6 @@ def test_the_address_a_send_leaves_in_the_browser_opens_the_gallery_again(studio
 def test_a_gallery_e_mail_says_what_the_gallery_shows_now():
     """A gallery link e-mailed once the order is delivered asked the client to choose favourites; one sent while
     grading said the photos were ready; every one asked for album picks, also for an order without an album."""
-    from datetime import datetime
-
     from record.models import LinkPurpose
     from tasks.mail import link_message
 
@@ -416,6 +422,47 @@ def test_a_clients_note_is_kept_without_control_characters_and_a_note_too_long_i
     with transaction() as session:
         notes = {p.note for p in session.exec(select(ClientPick)).all() if p.favourite}
     assert notes == {"warmer skin\nand [2Jno gnirts cast, ça va"}
+
+
+def test_with_every_stage_automatic_the_gallery_takes_no_note_nor_change_and_says_where_to_write(
+        line_file, home, monkeypatch):
+    """With the default line (no stage people work) a client's note on a favourite and a change asked for after
+    delivery reached nobody: the revised delivery was the same photo, byte for byte. The gallery and its e-mails
+    take neither then, and say where to write; a note sent anyway is refused whole."""
+    from qc.gates import DecisionError
+    from record.models import LinkPurpose
+    from tasks.mail import link_message
+
+    line_file(MANUAL_SKIN_LINE.replace('mode = "manual"', 'operation = "skin"'))
+    monkeypatch.setenv("POSTLINE_STUDIO_EMAIL", "hello@lumen.example")
+    order_id = awaiting_order(home)
+    with served(create_app()) as base:
+        monkeypatch.setenv("POSTLINE_PUBLIC_URL", base)
+        url = cli("gallery", str(order_id))[1].strip().splitlines()[-1]
+        client = httpx.Client(timeout=60)
+        page = client.get(url).text
+        rows = gallery_rows(page)
+        assert len(rows) == 4 and 'name="note-' not in page and "Leave a note" not in page
+        assert "Write to us at <a href=\"mailto:hello@lumen.example\">" in page
+        form = {f"photo-{i}": n for n, i in rows.items()} | {f"fav-{rows['IMG_0002.dng']}": "1"}
+        noted = client.post(f"{url}/selection", data=form | {f"note-{rows['IMG_0002.dng']}": "warmer"})
+        assert noted.status_code == 422 and "This gallery takes no notes" in noted.text
+        assert "Write to us at hello@lumen.example" in noted.text
+        with transaction() as session:
+            assert selection.picks(session, order_id) == {}                          # nothing was applied
+        sent = client.post(f"{url}/selection", data=form, follow_redirects=True)
+        assert sent.status_code == 200 and "we have your selection" in sent.text
+    with pytest.raises(DecisionError, match="Changes are made on request: nothing was sent. Write to us at "
+                                            "hello@lumen.example"):
+        request_changes(order_id, changes=[("IMG_0002.dng", "warmer")], client="Chloé")
+
+    def said(gallery: str, by_hand: bool) -> str:
+        return link_message(purpose=LinkPurpose.GALLERY, client="Chloé", url="https://x/g/t", pin=False,
+                            expires=datetime(2026, 12, 24), gallery=gallery, by_hand=by_hand)[1]
+    assert "leave a note" in said("selecting", True) and "leave a note" not in said("selecting", False)
+    assert "Tick the photo" in said("delivered", True)
+    assert "Write to us at hello@lumen.example, naming the photo" in said("delivered", False)
+    assert "Tick the photo" not in said("delivered", False)
 
 
 def test_a_leads_note_in_a_decision_is_kept_without_control_characters():

@@ -66,7 +66,8 @@ def make_link(*, order_id: int, purpose: LinkPurpose, days: int | None = None, p
     if email:
         shows = gallery(order_id).mode.value if purpose is LinkPurpose.GALLERY else "selecting"
         subject, body = link_message(purpose=purpose, client=order.client, url=url, expires=links.expiry(link),
-                                     pin=pin is not None, gallery=shows, album=order.package_count or 0)
+                                     pin=pin is not None, gallery=shows, album=order.package_count or 0,
+                                     by_hand=_by_hand(order_id))
         try:
             send(email, subject, body, settings=mail)
             emailed = f"e-mailed to {email}"
@@ -176,6 +177,8 @@ class GalleryView:
     black_and_white: bool = False   # the order's recipe offers black and white (the gallery's tick)
     preparing: int = 0         # photos of the order still being prepared (not graded yet): the client chooses later
     sent_before: bool = False  # the client sent a selection of earlier photos: these were ready since
+    by_hand: bool = True       # people work a stage of the order's line: a note or a change request reaches one
+    contact: str = ""          # the studio's e-mail (POSTLINE_STUDIO_EMAIL), where a client writes otherwise
 
 
 def gallery(order_id: int) -> GalleryView:
@@ -188,6 +191,7 @@ def gallery(order_id: int) -> GalleryView:
         spec, rated = work.order_line(session, order_id).cull, ratings.of_order(session, order_id)
         grey = black_and_white.requested(session, order_id)
         offered = offers_black_and_white(session, order_id)
+        by_hand = work.order_line(session, order_id).change_stage is not None
     unchanged: set[int] = set()
     if order.status is OrderStatus.DELIVERED and any(p.status in AS_BEFORE for p in photos):
         unchanged = _as_before(order, photos)
@@ -221,7 +225,8 @@ def gallery(order_id: int) -> GalleryView:
     return GalleryView(order_id=order_id, client=order.client, studio=get_settings().studio_name, mode=mode,
                        photos=rows, package=order.package_count or 0, revisions=order.revisions, picks=len(chosen),
                        black_and_white=offered, preparing=preparing,
-                       sent_before=mode is GalleryMode.SELECTING and bool(picks))
+                       sent_before=mode is GalleryMode.SELECTING and bool(picks), by_hand=by_hand,
+                       contact=get_settings().studio_email)
 
 
 def _as_before(order, photos: list[Photo]) -> set[int]:  # noqa: ANN001 - record.models.Order
@@ -272,6 +277,13 @@ def gallery_image(order_id: int, photo_id: int) -> Path:
     return watermarked(source, get_settings().work_dir / f"order-{order_id}" / "gallery", get_settings().studio_name)
 
 
+def write_to_us(said: str) -> str:
+    """``said``, then where the client writes to the studio: for what the gallery does not take (a change, a note)
+    when people work no stage of the order's line."""
+    email = get_settings().studio_email
+    return f"{said} Write to us{f' at {email}' if email else ''}, naming the photo and what you would like."
+
+
 def submit_selection(order_id: int, *, favourites: list[dict], client: str, shown: list[str] | None = None) -> str:
     """The client's selection (``favourites``: photo, album, black_and_white, note each), given to the order's run as its
     decision at the client selection gate (or recorded directly when no run waits). ``shown``: the photos on the
@@ -279,9 +291,18 @@ def submit_selection(order_id: int, *, favourites: list[dict], client: str, show
     :class:`DecisionError` says what is wrong with it; nothing is applied then."""
     if not favourites and not _sent_before(order_id):
         raise DecisionError("Mark at least one favourite: your favourites are the photos we retouch.")
+    if any(f.get("note") for f in favourites) and not _by_hand(order_id):
+        raise DecisionError(write_to_us("This gallery takes no notes (it was changed since you opened it): nothing "
+                                        "was sent."))
     decision = SelectionDecision(approve_all=False, favourites=[Favourite(**f) for f in favourites],
                                  client=client[:80], shown=sorted(shown or []))
     return gates.decide(order_id, decision)
+
+
+def _by_hand(order_id: int) -> bool:
+    """Whether people work a stage of the order's line (a client's note or change reaches one)."""
+    with transaction() as session:
+        return work.order_line(session, order_id).change_stage is not None
 
 
 def _sent_before(order_id: int) -> bool:
@@ -312,16 +333,19 @@ def _ask_black_and_white(session, order_id: int, names: list[str], *, client: st
 def request_changes(order_id: int, *, changes: list[tuple[str, str]], client: str,
                     in_black_and_white: list[str] = ()) -> int:
     """The client's change requests on delivered photos, (photo, note) each: each goes back into the line at the
-    first retouch stage (the only stage for a one-stage line), as a counted client revision round
-    (record/rounds.py); and ``in_black_and_white``: delivered photos they ask for in black and white too. All of
-    it or, when any part is refused, nothing. Returns the round's number."""
+    first retouch stage (config.line.Line.change_stage: people work it or a stage after it), as a counted client
+    revision round (record/rounds.py); and ``in_black_and_white``: delivered photos they ask for in black and white
+    too. All of it or, when any part is refused, nothing. Refused when people work no stage of the order's line
+    (the photos would come back as they were). Returns the round's number."""
     if not changes:
         raise DecisionError("Tick at least one photo to change, and say what to change.")
     with transaction() as session:
+        line = work.order_line(session, order_id)
+        if (stage := line.change_stage) is None:
+            raise DecisionError(write_to_us("Changes are made on request: nothing was sent."))
         if in_black_and_white:          # first: the photos sent back are not delivered any more
             _ask_black_and_white(session, order_id, list(in_black_and_white), client=client)
-        stages = [s.key for s in work.order_line(session, order_id).stages]
-        stage = stages[1] if len(stages) > 1 else stages[0]
+        stages = [s.key for s in line.stages]
         return rounds.request_revision(session, order_id=order_id, requests=[(name, stage, note)
                                                                              for name, note in changes],
                                        stages=stages, actor=client[:80])

@@ -191,6 +191,17 @@ def revise(*, order_id: int, requests: list[tuple[str, str, str]], actor: str = 
                                      stages=[s.key for s in work.order_line(session, order_id).stages], actor=actor)
 
 
+def unread_notes(order_id: int, requests: list[tuple[str, str, str]]) -> list[tuple[str, str]]:
+    """Of change requests (photo, stage, note), (photo, stage) of those whose note reaches no person: no stage people
+    work is at or after their stage (the automatic stages make the photo again as they did, unless their preset,
+    recipe or parameters changed since)."""
+    with transaction() as session:
+        line = work.order_line(session, order_id)
+    keys = [s.key for s in line.stages]
+    by_hand = {key: any(s.needs_people for s in line.stages[keys.index(key):]) for key in keys}
+    return [(name, stage) for name, stage, note in requests if note and not by_hand.get(stage, True)]
+
+
 def retry(*, order_id: int, names: list[str], actor: str = "lead") -> list[tuple[str, str]]:
     """Failed photos (``names``, or all) back in the line at the stage they failed in, once their cause is fixed;
     refused while a run holds the order. Returns (photo, stage title) for each."""

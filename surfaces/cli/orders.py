@@ -139,6 +139,10 @@ def cmd_order_revise(args: argparse.Namespace) -> int:
 
     number = orders.revise(order_id=args.order_id, requests=args.photo, actor=args.actor)
     print(f"Order {args.order_id}: client revision round {number}, {len(args.photo)} photo(s) back in the line.")
+    for name, stage in orders.unread_notes(args.order_id, args.photo):
+        print(f"Note: {shown(name)} goes back to {shown(stage)}, and people work no stage from there on: its note "
+              "reaches nobody, and the automatic stages make the photo as before unless their preset or parameters "
+              "changed since.")
     print(f"Run it with: postline order run {args.order_id}")
     return 0
 
