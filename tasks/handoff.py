@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from enum import StrEnum
-from pathlib import Path
 from uuid import UUID
 
 import httpx
@@ -18,12 +17,11 @@ from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.logging import get_logger
 
 from presets.model import Preset
-from record import queue, rounds, work
+from record import queue, work
 from record.db import transaction
-from record.models import WorkItem
 from tasks.errors import Retryable, as_retryable, retry_only_retryable
-from tasks.files import bytes_still_needed, work_path
-from tasks.operations import OPERATIONS, OpContext
+from tasks.files import bytes_still_needed
+from tasks.prepare import needs_preparing, prepare, prepared_path, starts_from
 from tasks.runs import line_of
 
 logger = get_logger("postline.handoff")
@@ -47,36 +45,26 @@ def mark_waiting(order_id: int, stage: str | None, flow_run_id: str | None) -> N
 @task(name="prepare-batch", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_only_retryable)
 def prepare_batch(order_id: int, stage: str, item_ids: list[int]) -> int:
     """Assisted stage: run the stage's operation on each queued photo; the result is what the retoucher
-    pulls. Content-keyed: a photo already prepared is not prepared again, nor one sent back to the stage (it starts
-    from what its earlier round was prepared to: record.rounds.new_round). A failure of the disk or the record
-    stops the batch with a Retryable error (the photo stays queued, unprepared)."""
+    pulls (tasks/prepare.py). A photo already prepared is not prepared again, nor one sent back to the stage (it
+    starts from what its earlier round was prepared to: record.rounds.new_round), nor one a retoucher pulled
+    meanwhile (the pull prepared it). A failure of the disk or the record stops the batch with a Retryable error
+    (the photo stays queued, unprepared)."""
     line = line_of(order_id)
     spec = line.stage(stage)
     with transaction() as session:
         preset = Preset.model_validate_json(work.get_order(session, order_id).preset_json)
-        items = work.items_by_id(session, item_ids)
-        again = {item.id for item in items        # sent back to the stage: its input was prepared in that round
-                 if (earlier := rounds.previous_item(session, item.photo_id, stage, item.round)) is not None
-                 and earlier.input_path == item.input_path}
+        items = [item for item in work.items_by_id(session, item_ids) if needs_preparing(session, item)]
     prepared = 0
     for item in items:
-        target = work_path(order_id, stage, item.photo_id, item.round, "-prepared.tif")
-        if item.input_path == str(target) or item.id in again:      # prepared already
-            continue
         try:
-            OPERATIONS[spec.operation](Path(item.input_path), target,
-                                       OpContext(preset=preset, round=item.round, params=spec.params))
-            with transaction() as session:
-                row = session.get(WorkItem, item.id)
-                row.input_path = str(target)
-                session.add(row)
+            target = prepare(item, operation=spec.operation, preset=preset, params=spec.params)
+            prepared += starts_from(item.id, target, unless_held=True)
         except Exception as exc:
-            stop = as_retryable(exc, order_id=order_id, folder=target.parent,
+            stop = as_retryable(exc, order_id=order_id, folder=prepared_path(item).parent,
                                 needed=lambda: bytes_still_needed(order_id, [s.key for s in line.stages]))
             if stop is None:
                 raise
             raise stop from exc
-        prepared += 1
     return prepared
 
 

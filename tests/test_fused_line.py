@@ -25,14 +25,14 @@ from qc.review import PhotoRejection, QcDecision, ReviewReason
 from qc.selection import Favourite, SelectionDecision
 from record import people, stats, work
 from record.db import transaction
-from record.models import CLIENT_SELECTION, QC_GATE, EventKind, PhotoStatus, WorkItem, WorkStatus
+from record.models import CLIENT_SELECTION, QC_GATE, EventKind, Photo, PhotoStatus, WorkItem, WorkStatus
 from surfaces.actions.gates import decide
 from surfaces.actions.orders import create_order
 from surfaces.actions.queue import hand_back as submit_work, pull_to_folder
 from tasks.operations import OPERATIONS, OpContext
 from tasks.pixels import imageio
 from tasks.synthetic import DngMeta, render_scene, write_dng
-from tests.flowkit import MANUAL_SKIN_LINE, Delivery, sha256
+from tests.flowkit import MANUAL_SKIN_LINE, Delivery, cli, sha256
 
 STAGES = ("cull_grade", "liquify_skin", "fine_retouch", "design_layout")
 
@@ -207,11 +207,12 @@ def test_with_the_clients_selection_grading_runs_alone_and_only_favourites_run_o
     assert [_files(order_id, stage) for stage in STAGES] == [
         {"master": 3}, {"preview": 1}, {"preview": 1}, {"master": 1}]
 
-    # after delivery the client asks for a change to a photo delivered graded only: it is retouched from its graded
+    # after delivery the studio sends a photo delivered graded only back to be retouched (people work no stage of
+    # this line: the client's gallery takes no change, tests/test_gallery.py): it is retouched from its graded
     # master (not its RAW, which the pass cannot read as a working file: it failed and left the delivery)
-    from surfaces.actions.client import request_changes
-
-    request_changes(order_id, changes=[("DSC_0002.dng", "a little brighter")], client="Chosen")
+    code, out = cli("order", "revise", str(order_id), "--photo", "DSC_0002.dng:liquify_skin:a little brighter")
+    assert code == 0 and "Note: DSC_0002.dng goes back to liquify_skin, and people work no stage from there on: " \
+        "its note reaches nobody" in out, out
     revised = Delivery(Path(_start_and_join(order_id)))
     assert revised.mismatches() == [] and revised.delivered_sources() == set(photos)
     with transaction() as session:
@@ -226,7 +227,7 @@ def test_with_the_clients_selection_grading_runs_alone_and_only_favourites_run_o
 def test_a_change_asked_to_a_graded_only_photo_is_made_though_its_graded_file_went_at_delivery(line_file, tmp_path,
                                                                                                monkeypatch):
     """By default the graded file of a photo the client did not choose leaves the work folder once it is delivered
-    (it can be made again from the original). When the client then asked for a change to it, the retouch stage
+    (it can be made again from the original). When the studio then sent it back to be retouched, the retouch stage
     started from that file, found it gone, and failed the photo for good: `order retry` failed it the same way and
     `order revise` refused a failed photo. The run makes the file again first, and the change is made."""
     line_file(DEFAULT_LINE_FILE.read_text())                                        # every stage automatic
@@ -243,9 +244,7 @@ def test_a_change_asked_to_a_graded_only_photo_is_made_though_its_graded_file_we
                                    "cull_grade")
     assert not Path(graded.output_path).exists()                  # removed at delivery: it can be made again
 
-    from surfaces.actions.client import request_changes
-
-    request_changes(order_id, changes=[("DSC_0002.dng", "a little brighter")], client="Chosen")
+    assert cli("order", "revise", str(order_id), "--photo", "DSC_0002.dng:liquify_skin", "--as", "lead")[0] == 0
     revised = Delivery(Path(_start_and_join(order_id)))
     with transaction() as session:
         photos = {p.source_name: p for p in work.photos(session, order_id)}
@@ -380,3 +379,43 @@ def test_an_assisted_stage_gets_its_photo_prepared_in_the_pass_before_it(line_fi
         submit_work(item_id=item.id, person="rita", file=done)
     runner.join(timeout=180)
     assert Delivery(Path(result["zip"])).delivered_sources() == {"DSC_0001.dng", "DSC_0002.dng"}
+
+
+MANUAL_THEN_ASSISTED_LINE = MANUAL_SKIN_LINE.replace('operation = "detail"', 'mode = "assisted"\noperation = "detail"')
+
+
+def test_a_photo_pulled_at_an_assisted_stage_before_the_run_prepared_it_is_prepared_for_the_retoucher(line_file,
+                                                                                                      tmp_path):
+    """A photo handed back at a manual stage is queued unprepared at the assisted stage after it, and the order's run
+    prepares the stage's photos only once the manual stage is done. A retoucher who pulled it meanwhile got it
+    without the stage's operation (the local contrast they were to finish was never made), and the run then changed
+    the item they held to a prepared file they never saw. The pull prepares it; the run leaves a held item alone."""
+    from record.moves import enqueue
+    from tasks.handoff import prepare_batch
+
+    line_file(MANUAL_THEN_ASSISTED_LINE)
+    order_id = create_order(client="Assisted", shoot="portrait", card=_card(tmp_path / "card", 1), preset_name=None,
+                            due=None).id
+    handed_back = imageio.write_working_tiff(tmp_path / "rita-skin.tif",
+                                             render_scene("portrait", 480, 320, seed=5).astype(np.float32))
+    with transaction() as session:
+        people.add_person(session, name="mia", role="retoucher", skills="fine_retouch", password=None)
+        photo = Photo(order_id=order_id, source_name="DSC_0001.dng", sha256="1" * 64, size_bytes=1,
+                      status=PhotoStatus.INGESTED, original_path="/card/DSC_0001.dng")
+        session.add(photo)
+        session.flush()
+        item_id = enqueue(session, order_id=order_id, photo_id=photo.id, stage="fine_retouch", round=1,
+                          input_path=str(handed_back), actor="rita").id
+        line = work.order_line(session, order_id)
+        preset = Preset.model_validate_json(work.get_order(session, order_id).preset_json)
+    expected = tmp_path / "expected.tif"
+    OPERATIONS[Operation.DETAIL](handed_back, expected, OpContext(preset=preset, round=1,
+                                                                  params=line.stage("fine_retouch").params))
+
+    item, pulled = pull_to_folder(person="mia", folder=tmp_path / "mia")
+    assert item.id == item_id and item.input_path.endswith("-r1-prepared.tif")
+    assert np.array_equal(imageio.read_working_tiff(pulled), imageio.read_working_tiff(expected))
+    assert not np.array_equal(imageio.read_working_tiff(pulled), imageio.read_working_tiff(handed_back))
+    assert prepare_batch.fn(order_id, "fine_retouch", [item_id]) == 0       # the run, later: nothing to prepare
+    with transaction() as session:
+        assert session.get(WorkItem, item_id).input_path == item.input_path

@@ -86,9 +86,28 @@ def claim(*, person: str, stage: str | None = None, lease: timedelta = DEFAULT_L
     after returning expired claims to the queue. None when those queues are empty."""
     with acting(person):
         item = queue.pull(person=person, stages=_stages_to_claim(person, stage), lease=lease)
-    if item is not None:
-        publish_progress(item.order_id)            # the order run's artifact: who holds what now
+    if item is None:
+        return None
+    item = _prepared(item, person)
+    publish_progress(item.order_id)            # the order run's artifact: who holds what now
     return item
+
+
+def _prepared(item: WorkItem, person: str) -> WorkItem:
+    """An item of an assisted stage claimed before the order's run prepared it (the run waits on the stage before):
+    prepared now (tasks/prepare.py), so the person gets the operation's result. If that fails, the claim is given
+    back and the run's preparation says why."""
+    from tasks.prepare import prepare_claimed
+
+    try:
+        return prepare_claimed(item)
+    except Exception as exc:     # an unreadable input, a full disk: the run's own preparation reports it properly
+        logging.getLogger("postline.queue").exception("work item %s: preparing it at the pull failed", item.id)
+        with transaction() as session:
+            queue.release(session, item_id=item.id, person=person, reason=f"could not be prepared: {exc}"[:1000])
+        raise QueueError(f"work item {item.id}: postline could not prepare it for you ({exc}); it went back to the "
+                         "queue. Tell the lead: the order's run prepares it when it reaches the stage, or says what "
+                         "is wrong") from None
 
 
 def pull_to_folder(*, person: str, stage: str | None = None, folder: Path | None = None,
