@@ -155,8 +155,7 @@ def _decide(item_id: int, problems: list[Problem], allowance: int, line: Line) -
     with transaction() as session:
         item = session.get(WorkItem, item_id)
         if not problems and line.qc_gate.human_review:
-            item.lease_expires_at = None   # stays claimed at the gate until the QC lead decides (qc/review.py), as
-            session.add(item)              # long as that takes: no lease to run out (record.queue.reap_expired)
+            rounds.await_lead(session, item)
             return "awaiting"
         if not problems:
             rounds.pass_photo(session, item, actor=work.AUTO_WORKER)

@@ -66,6 +66,14 @@ def redo_stage(session: Session, item: WorkItem) -> str:
     return ([s for s in through if s.needs_people] or through)[-1].key
 
 
+def await_lead(session: Session, item: WorkItem) -> None:
+    """The gate item passed the automatic checks and waits for the QC lead: it stays claimed at the gate, with no
+    lease to run out (record.queue.reap_expired), as long as the lead takes. Only such items are the lead's to
+    decide (qc.review.QcReview.waiting); one claimed with a lease is still being inspected."""
+    item.lease_expires_at = None
+    session.add(item)
+
+
 def pass_photo(session: Session, item: WorkItem, *, actor: str) -> None:
     """The gate item passes, and so does its photo: ready to deliver."""
     moves.move_item(session, item, WorkStatus.PASSED, actor=actor)

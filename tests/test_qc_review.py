@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from flows.qc_gate import qc_gate_flow
-from record import marks, moves, queue, work
+from record import marks, moves, queue, rounds, work
 from record.db import transaction
 from record.models import QC_GATE, Photo, PhotoStatus, ShootType, WorkItem, WorkStatus
 from surfaces.actions.queue import hand_back as submit_work
@@ -72,7 +72,7 @@ def at_the_gate(home: Path, tmp_path: Path) -> int:
             done = session.get(WorkItem, item_id)
             gate = moves.enqueue(session, order_id=order_id, photo_id=done.photo_id, stage=QC_GATE, round=1,
                                  input_path=done.output_path, actor="postline-auto")
-            work.claim_queued(session, gate.id)
+            rounds.await_lead(session, work.claim_queued(session, gate.id))     # checked: waits for the lead
     return order_id
 
 
@@ -233,3 +233,29 @@ def test_a_lead_rejects_with_a_marked_region_and_the_retoucher_gets_it_drawn_and
         assert rgb(edge)[0] > 200 and rgb(edge)[1:].max() < 100, rgb(edge)      # its edge, drawn red
         assert "over smoothed skin: the left cheek lost its pores" in page.locator("figure").first.inner_text()
         page.screenshot(path=str(shots / "qc-returned.png"), full_page=True)
+
+
+def test_a_photo_the_automatic_checks_are_still_inspecting_is_not_the_leads_to_decide(gate_line, tmp_path):  # noqa: F811
+    """The QC gate claims a photo while its automatic checks run and keeps those that pass for the lead. The lead's
+    list (the review page, `qc pending`, the run's form) also had the photos still being inspected, so a lead could
+    pass one the checks were about to send back (and the checks then moved a photo the lead had passed)."""
+    from datetime import timedelta
+
+    import pytest
+
+    from qc.gates import DecisionError
+    from qc.review import QC, PhotoRejection, QcDecision, ReviewReason
+    from record.models import utcnow
+
+    order_id = at_the_gate(gate_line, tmp_path)
+    with transaction() as session:
+        inspecting = QC.waiting(session, order_id)["DSC_0002.dng"]
+        inspecting.lease_expires_at = utcnow() + timedelta(minutes=30)   # claimed by qc-batch, as work.claim_queued
+        session.add(inspecting)
+    code, out = cli("qc", "pending", str(order_id))
+    assert code == 0 and "DSC_0001.dng" in out and "DSC_0002.dng" not in out, out
+    with transaction() as session:
+        assert list(QC.waiting(session, order_id)) == ["DSC_0001.dng"]
+        with pytest.raises(DecisionError, match=r"not waiting for review: 'DSC_0002.dng' \(waiting: DSC_0001.dng\)"):
+            QC.check(session, order_id, QcDecision(approve_all=False, lead="maria", rejections=[PhotoRejection(
+                photo="DSC_0002.dng", reason=ReviewReason.OTHER, send_back_to="liquify_skin", note="soft")]))

@@ -19,7 +19,7 @@ from itsdangerous import URLSafeSerializer
 from sqlmodel import select
 
 from config.line import get_line
-from record import moves, people, queue, work
+from record import moves, people, queue, rounds, work
 from record.db import transaction
 from record.models import QC_GATE, EventKind, Photo, PhotoStatus, ShootType, SignIn, WorkItem, WorkStatus
 from surfaces.web import create_app
@@ -392,7 +392,7 @@ def test_the_lead_sends_a_photo_back_from_the_order_page_and_the_retoucher_reads
             done = session.get(WorkItem, item_id)
             gate = moves.enqueue(session, order_id=order_id, photo_id=done.photo_id, stage=QC_GATE, round=1,
                                  input_path=done.output_path, actor="postline-auto")
-            work.claim_queued(session, gate.id)
+            rounds.await_lead(session, work.claim_queued(session, gate.id))     # checked: waits for the lead
 
     lead = client_for("maria")
     order = lead.get(f"/orders/{order_id}").text
@@ -425,7 +425,6 @@ def test_the_lead_sends_a_photo_back_from_the_order_page_and_the_retoucher_reads
 def test_the_retoucher_reads_why_automatic_qc_sent_a_photo_back_to_grading(line):
     """Automatic QC blamed grading (record.rounds.send_back, as qc/gate.py does); graded again, the photo comes on
     to the people's stage in round 2: the item page says why, and where it was sent."""
-    from record import rounds
 
     [item_id] = seed_order(line, photos=1)
     with transaction() as session:

@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from config.line import get_line
 from flows.qc_gate import qc_gate_flow
-from record import moves, people, queue, work
+from record import moves, people, queue, rounds, work
 from record.db import transaction
 from record.models import QC_GATE, EventKind, Photo, PhotoStatus, WorkItem, WorkStatus
 from surfaces.actions.queue import hand_back as submit_work
@@ -63,7 +63,7 @@ def at_the_gate(home, tmp_path) -> int:
             done = session.get(WorkItem, item_id)
             gate = moves.enqueue(session, order_id=order_id, photo_id=done.photo_id, stage=QC_GATE, round=1,
                                  input_path=done.output_path, actor="postline-auto")
-            work.claim_queued(session, gate.id)
+            rounds.await_lead(session, work.claim_queued(session, gate.id))     # checked: waits for the lead
     return order_id
 
 
@@ -190,7 +190,7 @@ def test_the_review_page_sends_a_photo_back_by_default_to_the_last_stage_it_went
         work.claim_queued(session, graded.id)
         gate = moves.enqueue(session, order_id=order_id, photo_id=photo.id, stage=QC_GATE, round=1,
                              input_path=first.input_path, actor="postline-auto")
-        work.claim_queued(session, gate.id)
+        rounds.await_lead(session, work.claim_queued(session, gate.id))     # checked: waits for the lead
     page = client_for("maria").get(f"/orders/{order_id}/qc").text
     chosen = dict(zip(re.findall(r'name="photo-\d+" value="([^"]+)"', page),
                       re.findall(r'<option value="([^"]+)" selected>', page), strict=True))
