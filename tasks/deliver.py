@@ -18,7 +18,7 @@ import shutil
 from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from prefect import task
 from prefect.logging import get_run_logger
@@ -126,6 +126,37 @@ def delivered_masters(package: Path | None) -> dict[int, str]:
     """The finished file each photo of the package at ``package`` was made from (photo id -> its SHA-256), from
     its manifest; empty when there is no manifest to read."""
     return {e["photo_id"]: e["master_sha256"] for e in _packed_entries(package) if e.get("master_sha256")}
+
+
+def delivered_names(package: Path | None) -> dict[int, str]:
+    """Each photo's name in the package at ``package`` (photo id -> the stem of its first file, the largest
+    rendition's: ``Anna_&_Ben-0007``), the name the client's download gives it; empty when there is no manifest."""
+    names: dict[int, str] = {}
+    for entry in _packed_entries(package):
+        if isinstance(entry.get("path"), str):
+            names.setdefault(entry["photo_id"], PurePosixPath(entry["path"]).stem)
+    return names
+
+
+def photo_of_delivered(package: Path | None, name: str) -> int | None:
+    """The photo a name from the client's download names (``Anna_&_Ben-0007``, with or without its folder,
+    suffix or extension: ``web/Anna_&_Ben-0007-web.jpg``); None when no file of the package is so named."""
+    wanted = PurePosixPath(name).name.lower()
+    for entry in _packed_entries(package):
+        if isinstance(entry.get("path"), str):
+            file = PurePosixPath(entry["path"])
+            if wanted in (file.name.lower(), file.stem.lower()):
+                return entry["photo_id"]
+    return None
+
+
+def named(order: Order, photos: Collection[Photo], name: str) -> list[Photo]:
+    """The photos among ``photos`` that ``name`` names (record.work.named: its name on the card, or its file name
+    alone), or else the one the order's delivery names so: the client's name for it (:func:`photo_of_delivered`)."""
+    if (found := work.named(photos, name)) or not order.delivery_path:
+        return found
+    photo_id = photo_of_delivered(Path(order.delivery_path), name)
+    return [p for p in photos if p.id == photo_id]
 
 
 def in_package_as_before(order: Order, photos: Collection[Photo]) -> set[int]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, defaultdict
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from uuid import UUID
 
 import imagecodecs
@@ -244,7 +244,10 @@ def test_a_change_asked_to_a_graded_only_photo_is_made_though_its_graded_file_we
                                    "cull_grade")
     assert not Path(graded.output_path).exists()                  # removed at delivery: it can be made again
 
-    assert cli("order", "revise", str(order_id), "--photo", "DSC_0002.dng:liquify_skin", "--as", "lead")[0] == 0
+    # named as the client's download names it (Chosen-0002.jpg), which the studio is told
+    in_download = PurePosixPath(Delivery(Path(result["zip"])).entry("DSC_0002.dng", "full")["path"]).name
+    assert in_download != "DSC_0002.dng"
+    assert cli("order", "revise", str(order_id), "--photo", f"{in_download}:liquify_skin", "--as", "lead")[0] == 0
     revised = Delivery(Path(_start_and_join(order_id)))
     with transaction() as session:
         photos = {p.source_name: p for p in work.photos(session, order_id)}

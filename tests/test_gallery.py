@@ -14,6 +14,7 @@ import time
 from collections import defaultdict
 from datetime import datetime, timedelta
 from email import message_from_bytes
+from html import escape
 from pathlib import Path
 
 import httpx
@@ -153,6 +154,10 @@ def test_an_order_waits_for_the_clients_selection_and_retouches_only_the_favouri
         rows, graded_only = gallery_rows(page.text), names[1]
         assert "Your photos are delivered" in page.text and sorted(rows) == names
         assert page.text.count('name="change-') == len(names) and "Write to us" not in page.text
+        for name in names:                # each captioned with its name in the client's download, and the camera's
+            in_download = Path(next(e["path"] for e in delivery.manifest["files"] if e["source_name"] == name)).stem
+            assert f'<span class="delivered-name">{escape(in_download)}</span> <span class="muted">· {name}</span>' \
+                in page.text
         with pytest.raises(RevisionError, match="not delivered in order"):    # refused whole: its black-and-white
             request_changes(order_id, changes=[("gone.dng", "brighter")], client="Chloé",    # tick not kept either
                             in_black_and_white=[favourite])

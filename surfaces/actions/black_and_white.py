@@ -37,9 +37,9 @@ NOT_DELIVERED = {PhotoStatus.CULLED: "was culled in the review of the originals"
 
 def asked(order_id: int, *, add: tuple[str, ...] = (), remove: tuple[str, ...] = (), actor: str = "studio") -> Asked:
     """The order's photos asked for in black and white, after asking for ``add`` and no longer for ``remove``
-    (names on the card, or file names alone). Nothing is changed when a name does not fit, or when the order's
+    (names on the card, file names alone, or names in the delivery). Nothing is changed when a name does not fit, or when the order's
     recipe offers no black and white and photos are to be added."""
-    from tasks.deliver import recipe_of       # the delivery's tasks load Prefect: only when asked
+    from tasks.deliver import named, recipe_of       # the delivery's tasks load Prefect: only when asked
 
     with transaction() as session:
         order = work.get_order(session, order_id)
@@ -52,7 +52,7 @@ def asked(order_id: int, *, add: tuple[str, ...] = (), remove: tuple[str, ...] =
                           "Nothing was changed.")
         wanted = {}
         for name in (*add, *remove):
-            found = work.named(photos, name)
+            found = named(order, photos, name)     # its name on the card, or in the client's download
             if (wrong := work.which_photo(order_id, name, found)) is not None:
                 raise Invalid(wrong + ". Nothing was changed.")
             wanted[name] = found[0]

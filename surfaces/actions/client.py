@@ -27,7 +27,7 @@ from record.db import transaction
 from record.models import ClientLink, LinkPurpose, OrderStatus, Photo, PhotoStatus, utcnow
 from surfaces.actions import gates
 from tasks.files import work_path
-from tasks.deliver import AS_BEFORE, in_package_as_before
+from tasks.deliver import AS_BEFORE, delivered_names, in_package_as_before
 from tasks.deliver_render import shown
 from tasks.download import Download
 from tasks.package import clean_name
@@ -162,6 +162,7 @@ class GalleryPhoto:
     in_download: bool = False       # ... delivered, and its black-and-white files in the download
     adding: bool = False            # ... delivered, and its black-and-white files not in the download yet
     unchanged: bool = False         # ... delivered, the change asked for not made: the download has it as before
+    delivered: str = ""             # ... delivered: its name in the client's download (``Anna_&_Ben-0007``)
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,8 @@ def gallery(order_id: int) -> GalleryView:
         ready = {p.id for p in shown} | set(picks)
         preparing = sum(p.status is PhotoStatus.INGESTED and p.id not in ready for p in photos)
     packed: set[int] = set()
+    names = delivered_names(Path(order.delivery_path)) if mode is GalleryMode.DELIVERED and order.delivery_path \
+        else {}
     if mode is GalleryMode.DELIVERED and grey:
         from surfaces.actions.black_and_white import in_package   # the package's manifest, read only then
 
@@ -220,7 +223,7 @@ def gallery(order_id: int) -> GalleryView:
                          album=p.id in picks and picks[p.id].album, note=picks[p.id].note if p.id in picks else "",
                          pick=p.id in chosen, black_and_white=p.id in grey, in_download=p.id in packed,
                          adding=mode is GalleryMode.DELIVERED and offered and p.id in grey and p.id not in packed,
-                         unchanged=mode is GalleryMode.DELIVERED and p.id in unchanged)
+                         unchanged=mode is GalleryMode.DELIVERED and p.id in unchanged, delivered=names.get(p.id, ""))
             for p in sorted(shown, key=in_order)]           # as the day went, each camera's clock set right
     return GalleryView(order_id=order_id, client=order.client, studio=get_settings().studio_name, mode=mode,
                        photos=rows, package=order.package_count or 0, revisions=order.revisions, picks=len(chosen),

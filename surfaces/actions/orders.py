@@ -185,9 +185,15 @@ def run(order_id: int, *, wait: bool = False) -> str:
 
 def revise(*, order_id: int, requests: list[tuple[str, str, str]], actor: str = "client") -> int:
     """The client's change requests on a delivery, (photo, stage to redo, note) each: the photos go back into
-    the line as a new round. Returns the order's revision round number."""
+    the line as a new round. A photo is named by its name on the card, or by its name in the delivery (what the
+    client has: ``Anna_&_Ben-0007``). Returns the order's revision round number."""
+    from tasks.deliver import named
+
     with transaction() as session:
-        return rounds.request_revision(session, order_id=order_id, requests=requests,
+        order, photos = work.get_order(session, order_id), work.photos(session, order_id)
+        on_card = [(found[0].source_name if len(found := named(order, photos, name)) == 1 else name, stage, note)
+                   for name, stage, note in requests]
+        return rounds.request_revision(session, order_id=order_id, requests=on_card,
                                      stages=[s.key for s in work.order_line(session, order_id).stages], actor=actor)
 
 
