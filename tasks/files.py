@@ -8,6 +8,7 @@ import errno
 import hashlib
 import os
 import re
+import secrets
 import stat
 import unicodedata
 from collections.abc import Iterator
@@ -29,14 +30,21 @@ class NotRegularFile(Permanent):
     what it is and what to do, without the file's name (the caller adds it)."""
 
 
+def _ascii(text: str) -> str:
+    """``text`` in ASCII letters, digits, . _ - (accents dropped, anything else one '_'), no dot or '_' at the ends."""
+    return _UNSAFE.sub("_", unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()).strip("._")
+
+
 def safe_name(name: str, *, max_length: int = 100) -> str:
-    """A file name that is safe on every file system and in a zip: ASCII letters, digits, . _ -"""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    cleaned = _UNSAFE.sub("_", ascii_name).strip("._") or "photo"
-    if len(cleaned) > max_length:
-        stem, dot, ext = cleaned.rpartition(".")
-        cleaned = (stem[: max_length - len(ext) - 1] + "." + ext) if dot and len(ext) < 10 else cleaned[:max_length]
-    return cleaned
+    """A file name that is safe on every file system and in a zip: ASCII letters, digits, . _ -, its extension
+    kept (it tells a photo's kind): '日本_写真.dng' -> 'photo.dng' (it was 'dng', and the photo was refused as
+    having no extension)."""
+    stem, dot, ext = name.rpartition(".")
+    ext = _ascii(ext) if dot and stem.strip(".") else ""
+    if len(ext) >= 10:                                  # not an extension: part of the name
+        ext = ""
+    stem = _ascii(stem if ext else name) or "photo"
+    return stem[: max_length - len(ext) - 1] + "." + ext if ext else stem[:max_length]
 
 
 # --- the card: regular files inside the card folder, nothing else --------------------------------------------
@@ -141,7 +149,9 @@ def copy_with_checksum(source: Path | BinaryIO, target_dir: Path, *, name: str |
     (``.incoming-*``) and renamed when complete and verified; an interrupted copy is removed."""
     name = name or Path(source).name
     target_dir.mkdir(parents=True, exist_ok=True)
-    tmp = target_dir / f"{INCOMING_PREFIX}{os.getpid()}-{safe_name(name)}"
+    # its own temporary name: two files of one name (in two card folders, or two names alike once made safe) may be
+    # copied by two threads at once, and one's rename took the other's copy away ("not there now")
+    tmp = target_dir / f"{INCOMING_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{safe_name(name)}"
     digest = hashlib.sha256()
     size = 0
     try:
@@ -206,8 +216,7 @@ def remove_files(paths: list[Path], *, at_once: int = 8) -> int:
 def client_folder(client: str) -> str:
     """The archive's folder for a client: ASCII letters, digits, . _ - (a hostile or foreign name cannot make
     a path: '../../etc' -> 'etc', 'Zoë & Łukasz' -> 'Zoe_ukasz')."""
-    name = safe_name(client, max_length=60)
-    return "client" if name == "photo" else name
+    return _ascii(client)[:60] or "client"
 
 
 def order_folder(order_id: int, client: str, year: int) -> Path:

@@ -188,3 +188,21 @@ def test_a_link_swapped_in_after_the_scan_is_refused_when_opened(tmp_path):
         open_card_file(card, "DCIM/IMG_1.dng")
     with pytest.raises(NotRegularFile):
         open_card_file(card, "../secret")
+
+
+def test_photos_named_in_other_scripts_are_delivered(prefect_api, home, tmp_path, monkeypatch):
+    """A file named in Japanese, Cyrillic or Greek letters only (or with no letter at all) was refused as 'not a
+    photo type (no extension)': its archive copy's name lost everything but the letters a-z, its extension too,
+    and the studio was told to leave a good frame out of the order. Two files whose names are alike once made safe
+    (here '日本_写真.dng' and '_.dng') were copied to one temporary name by two threads, and one was lost."""
+    from tests.flowkit import run_order
+
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    card = tmp_path / "card"
+    card.mkdir()
+    names = ["日本_写真.dng", "Свадьба.dng", "ΓΑΜΟΣ.DNG", "_.dng", "DSC_0001.dng"]
+    for seed, name in enumerate(names):
+        write_dng(card / name, render_scene("portrait", 96, 64, seed=seed + 3), DngMeta())
+    order_id, package = run_order(card, client="山田 & 佐藤")
+    assert Delivery(package).delivered_sources() == set(names)
+    assert Delivery(package).mismatches() == []
