@@ -317,6 +317,9 @@ def _with_lut_checksum(data: dict, source: Path | str) -> dict:
     if not isinstance(lut, dict) or not lut.get("file"):
         return data
     path = lut_path(lut["file"])
+    if path.suffix.lower() != ".cube":        # not read at all: a preset from elsewhere may name any file
+        raise PresetError(f"{source}: 'lut.file' = {lut['file']!r}: not a .cube file; postline applies 3D LUTs in "
+                          f".cube files: put it in {LUT_DIR} and give its name")
     if not path.is_file():
         raise PresetError(f"{source}: 'lut.file' = {lut['file']!r}: no such file {path}")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()

@@ -81,7 +81,7 @@ def test_a_preset_whose_lut_is_not_a_lut_and_a_wrong_line_are_named_together(tmp
     with pytest.raises(NotReady) as raised:
         check_inputs(preset, line=lambda: load_line(line), recipe=lambda: None)
     said = str(raised.value)
-    assert f"the LUT of preset 'neutral': {bad_cube}, line 2: cannot read it" in said
+    assert f"the LUT of preset 'neutral': {bad_cube}, line 2: cannot read it: neither a keyword" in said
     assert "unknown key 'qc_gate.max_clipped_shar'" in said
     check_inputs(load_preset("neutral"), line=get_line, recipe=lambda: None)          # the shipped ones are fine
 

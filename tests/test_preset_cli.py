@@ -59,6 +59,22 @@ def test_check_reports_a_lut_of_the_wrong_size(tmp_path, capsys):
     assert "tiny.cube: LUT_3D_SIZE is 2" in capsys.readouterr().out
 
 
+def test_a_preset_naming_a_file_that_is_no_lut_shows_nothing_of_it(tmp_path, capsys):
+    """A preset from elsewhere whose lut.file named /etc/passwd (or ../../etc/passwd) was read, and the check
+    printed the file's first characters ('root:x:0:0:root:/roo'), without naming the preset or its key."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:SECRET-9f2c:/root:/bin/bash\n")
+    disguised = tmp_path / "secret.cube"
+    disguised.write_text(secret.read_text())
+    for target, said in ((secret, "not a .cube file"), ("../../../../" + str(secret), "not a .cube file"),
+                         (disguised, "line 1: cannot read it: neither a keyword")):
+        preset = tmp_path / "borrowed.toml"
+        preset.write_text(f'name = "borrowed"\nformat = 2\n[lut]\nfile = "{target}"\n')
+        assert main(["preset", "check", str(preset)]) == 1
+        out = capsys.readouterr().out
+        assert said in out and f"{preset}: 'lut.file' = " in out and "SECRET" not in out and "root:x" not in out, out
+
+
 def test_import_writes_toml_that_checks_and_reports_unmapped(tmp_path, capsys):
     out = tmp_path / "golden-hour.toml"
     assert main(["preset", "import", str(SAMPLE_XMP), "-o", str(out)]) == 0

@@ -79,7 +79,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         try:
             preset = load_preset_file(Path(file))
             if preset.lut.file:
-                read_cube(lut_path(preset.lut.file))
+                try:
+                    read_cube(lut_path(preset.lut.file))
+                except LutError as exc:
+                    raise LutError(f"{file}: 'lut.file' = {preset.lut.file!r}: {exc}") from None
         except (PresetError, LutError) as exc:
             failed += 1
             print(f"FAIL {shown(exc)}")

@@ -51,9 +51,9 @@ def read_cube(path: Path) -> np.ndarray:
                 rows.append([float(w) for w in words[:3]])
                 if len(words) != 3:
                     raise ValueError("expected three numbers")
-        except (ValueError, IndexError):   # quotes 20 characters at most: the file may not be a LUT at all
-            raise LutError(f"{path}, line {number}: cannot read it: expected a keyword (LUT_3D_SIZE, DOMAIN_MIN, "
-                           f"...) or three numbers; it starts {line.strip()[:20]!r}") from None
+        except (ValueError, IndexError):   # quotes nothing of it: the file may not be a LUT at all
+            raise LutError(f"{path}, line {number}: cannot read it: neither a keyword (LUT_3D_SIZE, DOMAIN_MIN, "
+                           "...) nor three numbers; is it a 3D .cube LUT?") from None
     if size is None:
         raise LutError(f"{path}: no LUT_3D_SIZE line: not a 3D .cube LUT")
     if not MIN_POINTS <= size <= MAX_POINTS:
