@@ -140,10 +140,23 @@ def test_the_same_card_made_an_order_twice_is_refused_and_a_new_card_in_the_same
                 work.add_photo(session, Photo(order_id=order_id, source_name=path.name, sha256=sha256_of(path),
                                               size_bytes=path.stat().st_size, status=PhotoStatus.INGESTED),
                                first_stage="cull_grade")
-    formatted = tmp_path / "formatted"                               # numbering started again: the same names,
-    write_card(formatted, 2, size=(96, 64))                          # other files
-    assert main([*create, str(formatted)]) == 0
+    alike = tmp_path / "alike"            # uncompressed RAW files all of one size: the same names and sizes, other
+    write_card(alike, 2, size=(64, 48), first_seed=900)              # pictures (it was refused as the same card)
+    assert sorted((p.name, p.stat().st_size) for p in alike.iterdir()) == \
+        sorted((p.name, p.stat().st_size) for p in copy.iterdir())
+    assert main([*create, str(alike)]) == 0, capsys.readouterr().err
     assert capsys.readouterr().out.strip().splitlines()[-1] == "4"
+    assert main([*create, str(copy)]) == 2                           # the same files: still refused
+    capsys.readouterr()
+    with transaction() as session:                                   # order 4 ingested too
+        for path in sorted(alike.iterdir()):
+            work.add_photo(session, Photo(order_id=4, source_name=path.name, sha256=sha256_of(path),
+                                          size_bytes=path.stat().st_size, status=PhotoStatus.INGESTED),
+                           first_stage="cull_grade")
+    formatted = tmp_path / "formatted"                               # numbering started again: the same names,
+    write_card(formatted, 2, size=(96, 64))                          # other files (other sizes)
+    assert main([*create, str(formatted)]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "5"
 
 
 from tests.pg import postgres_url  # noqa: E402,F401  (the session's PostgreSQL)

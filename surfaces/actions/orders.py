@@ -31,17 +31,22 @@ class CardError(Invalid):
     """The card folder (or the chart named on it) cannot be used; the message says what to give instead."""
 
 
-def _same_sizes(session, order_id: int, card: Path, most: int = 50) -> bool:  # noqa: ANN001 - sqlmodel.Session
-    """Whether the files at ``card`` have the sizes order ``order_id`` recorded of its photos of those names (up
-    to ``most`` of them; none recorded yet: nothing tells them apart): a camera whose numbering started again
-    after formatting writes the same names on a new card, not the same files."""
-    for photo in work.photos(session, order_id)[:most]:
-        try:
-            if photo.size_bytes and (card / photo.source_name).stat().st_size != photo.size_bytes:
-                return False
-        except OSError:
+def _same_files(session, order_id: int, card: Path, most: int = 50, read: int = 3) -> bool:  # noqa: ANN001
+    """Whether the files at ``card`` are those order ``order_id`` recorded of its photos of those names: their
+    sizes (up to ``most`` of them), then the checksums of ``read`` of them, first, middle and last (none recorded
+    yet: nothing tells them apart). A camera whose numbering started again after formatting writes the same names
+    on a new card, not the same files, and a camera's uncompressed RAW files all have one size."""
+    from tasks.files import sha256_of
+
+    photos = [p for p in work.photos(session, order_id) if p.size_bytes]
+    try:
+        if any((card / p.source_name).stat().st_size != p.size_bytes for p in photos[:most]):
             return False
-    return True
+        spread = {photos[round(i * (len(photos) - 1) / max(1, read - 1))].id: None for i in range(read)} \
+            if photos else {}
+        return all(sha256_of(card / p.source_name) == p.sha256 for p in photos if p.id in spread)
+    except OSError:
+        return False
 
 
 def _same_card(card: Path, earlier: list[Order]) -> str:
@@ -104,7 +109,7 @@ def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None
     with transaction() as session:
         one_at_a_time(session, ORDER_CREATION_LOCK)     # two creates of one card at once: one order, one refusal
         if not same_card and (earlier := [o for o in work.orders_of_the_same_files(session, found)
-                                          if _same_sizes(session, o.id, card)]):
+                                          if _same_files(session, o.id, card)]):
             raise CardError(_same_card(card, earlier))
         order = work.create_order(session, client=client, shoot=ShootType(shoot), preset_name=preset.name,
                                   preset_version=preset.version, preset_hash=preset.resolved_hash(),
