@@ -27,12 +27,15 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import Engine
 
+from config.errors import Refused
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 PG_LOCK_KEY = 0x706F73746C696E65      # "postline": the advisory lock migrations hold on PostgreSQL
 
 
-class RecordTooNew(RuntimeError):
-    """The record was migrated by a newer postline than this one."""
+class RecordTooNew(Refused):
+    """The record was migrated by a newer postline than this one (said without a traceback: the message says
+    what to do)."""
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

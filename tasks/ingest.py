@@ -49,7 +49,8 @@ def scan_card(folder: Path) -> list[str]:
     folder is one entry, not its content), and so are pipes and devices: ingest reports each, reading none."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise NotADirectoryError(f"{folder}: no such folder; give the folder that holds the card's photos")
+        what = "a file, not a folder" if folder.exists() else "no such folder"
+        raise NotADirectoryError(f"{folder}: {what}; give the folder that holds the card's photos")
     names = []
 
     def unreadable(exc: OSError) -> None:

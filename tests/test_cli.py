@@ -58,6 +58,18 @@ def test_missing_folder_is_a_clear_error(home, tmp_path, capsys):
     code = main(["order", "create", "--client", "X", "--shoot", "portrait", "--from", str(tmp_path / "nope")])
     assert code == 2
     assert "nope: no such folder" in capsys.readouterr().err
+    one_file = tmp_path / "IMG_0001.dng"                 # a file given for the folder: it exists, it is no folder
+    one_file.write_bytes(b"x")
+    assert main(["order", "create", "--client", "X", "--shoot", "portrait", "--from", str(one_file)]) == 2
+    assert "IMG_0001.dng: a file, not a folder; give the folder that holds the card's photos" in \
+        capsys.readouterr().err
+
+
+def test_a_gates_pending_list_of_an_order_that_does_not_exist_is_a_usage_error(home, capsys):
+    """`qc pending 999` and `review pending 999` said 'Order 999: 0 photo(s) waiting.' and exit 0."""
+    for gate in ("qc", "review"):
+        assert main([gate, "pending", "999"]) == 2
+        assert "no order 999; `postline status` lists the orders" in capsys.readouterr().err
 
 
 def test_unknown_preset_lists_the_library(home, card, capsys):

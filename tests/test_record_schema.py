@@ -4,6 +4,7 @@ PostgreSQL; and the models never drift from the migrations."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -189,3 +190,7 @@ def test_a_record_from_a_newer_postline_is_refused_with_what_to_do(empty_record)
                                                   rf"this postline knows up to {schema.head()}\): run the newer"):
         get_engine(empty_record)
     assert revision(empty_record) == "9999"                   # left as it was
+    code = subprocess.run([sys.executable, "-m", "surfaces.cli", "status"], capture_output=True, text=True,
+                          env={**os.environ, "POSTLINE_DATABASE_URL": empty_record}, cwd=Path(__file__).parents[1])
+    assert code.returncode == 1 and "changed by a newer postline" in code.stderr     # said, not a traceback
+    assert "Traceback" not in code.stderr, code.stderr

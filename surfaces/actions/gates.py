@@ -11,7 +11,7 @@ from prefect.input import RunInput
 from config.errors import Forbidden
 from config.settings import get_settings
 from qc.gates import DecisionError, Gate, Plan, gates
-from record import people
+from record import people, work
 from record.db import transaction
 from surfaces.terminal import shown
 from tasks.handoff import Wake, WakeError
@@ -34,7 +34,10 @@ def gate_of(decision: RunInput) -> Gate:
 
 
 def pending(gate: Gate, order_id: int) -> list[str]:
-    """The order's photos awaiting ``gate``, by card name."""
+    """The order's photos awaiting ``gate``, by card name; NotFound (a usage error) for
+    an order the record does not have."""
+    with transaction() as session:
+        work.get_order(session, order_id)
     return gate.awaiting(order_id)
 
 

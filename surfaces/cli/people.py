@@ -22,8 +22,12 @@ def _read_password(args: argparse.Namespace) -> str:
         return sys.stdin.readline().rstrip("\r\n")
     if not sys.stdin.isatty():
         raise CliError("no terminal to ask for the password: pipe it in with --password-stdin")
-    password = getpass.getpass(f"Password for {args.name}: ")
-    if getpass.getpass("Again: ") != password:
+    try:
+        password = getpass.getpass(f"Password for {args.name}: ")
+        again = getpass.getpass("Again: ")
+    except EOFError:                                        # Ctrl-D at the prompt
+        raise CliError("no password given; run the command again (or pipe it in with --password-stdin)") from None
+    if again != password:
         raise CliError("the two passwords differ; run the command again")
     return password
 
