@@ -72,6 +72,23 @@ def test_a_gates_pending_list_of_an_order_that_does_not_exist_is_a_usage_error(h
         assert "no order 999; `postline status` lists the orders" in capsys.readouterr().err
 
 
+def test_status_says_how_many_card_files_a_stopped_run_did_not_read(home, tmp_path, capsys):
+    """A disk that filled during ingest stopped the run after 1 of 3 files: status said 'Photos: 1 in the line',
+    and nothing of the 2 not read yet."""
+    card = write_card(tmp_path / "card", 3, size=(32, 24))
+    assert main(["order", "create", "--client", "Half Read", "--shoot", "portrait", "--from", str(card),
+                 "--no-selection"]) == 0
+    capsys.readouterr()
+    with transaction() as session:
+        first = sorted(card.iterdir())[0]
+        work.add_photo(session, Photo(order_id=1, source_name=first.name, sha256=sha256_of(first), size_bytes=1,
+                                      status=PhotoStatus.INGESTED), first_stage="cull_grade")
+    assert main(["status", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "Card: 2 of its 3 file(s) not read yet (its last run stopped first): `postline order run 1` reads them" \
+        in out, out
+
+
 def test_unknown_preset_lists_the_library(home, card, capsys):
     code = main(["order", "create", "--client", "X", "--shoot", "portrait", "--from", str(card), "--preset", "vintage"])
     assert code == 2

@@ -254,6 +254,7 @@ class OrderView:
     as_before: tuple[Photo, ...] = ()              # failed or held in a revision: the package has them as before
     stopped: str | None = None                     # why its last run stopped, when it did (the order is failed)
     culled: tuple[Photo, ...] = ()                 # left out in the review of the originals
+    unread: tuple[int, int] = (0, 0)               # files on its card not read yet (a run stopped first), of all
 
 
 def client_wait(session, order_id: int) -> selection.Waiting | None:  # noqa: ANN001 - sqlmodel.Session
@@ -278,7 +279,9 @@ def view(order_id: int) -> OrderView:
                                  "album": sum(p.album for p in picked), "notes": sum(bool(p.note) for p in picked)}
                           if picked else None, cameras=tuple(clocks.cameras(session, order_id)),
                           ratings=ratings.in_a_line(session, order_id),
-                          black_and_white=len(black_and_white.requested(session, order_id)))
+                          black_and_white=len(black_and_white.requested(session, order_id)),
+                          unread=(len(listed - {p.source_name for p in photos}), len(listed))
+                          if photos and (listed := work.card_listed(session, order_id)) else (0, 0))
     from tasks.deliver import in_package_as_before
 
     if order.status is OrderStatus.FAILED:

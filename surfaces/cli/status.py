@@ -26,6 +26,11 @@ def print_order(order_id: int, *, brief: bool = False, every_file: bool = False)
     print("Photos: " + ", ".join(f"{n} {'in the line' if s is PhotoStatus.INGESTED else s.value}"
                                  for s, n in sorted(found.counts.items()))
           + (f" · client revision rounds: {order.revisions}" if order.revisions else ""))
+    unread, listed = found.unread
+    if unread:
+        print(f"Card: {unread} of its {listed} file(s) not read yet"
+              + ("" if lease is not None and not lease.expired() else
+                 f" (its last run stopped first): `postline order run {order.id}` reads them"))
     if cal is not None:
         frame = "delivered (--deliver-chart)" if order.deliver_chart else "set aside, not delivered"
         print(f"Session calibration: {shown(cal.source)}, {cal.patches_found} patches, "
