@@ -27,7 +27,7 @@ from tasks.files import sha256_of
 from tasks.operations import camera_blown_share, reference_path
 from tasks.pixels import imageio
 from tasks.pixels.calibrate import CalibrationResult
-from tasks.stages import release_held
+from tasks.stages import give_back
 
 ICC_TAG = 34675
 
@@ -195,7 +195,7 @@ def qc_batch(order_id: int, item_ids: list[int]) -> dict[str, int]:
             stop = as_retryable(exc, order_id=order_id, folder=get_settings().work_dir / f"order-{order_id}")
             if stop is None:
                 raise
-            release_held([item_id], f"queued again as it was: {str(stop)[:400]}")
+            give_back([item_id], stop)
             logger.error("QC batch stopped: %s", stop)
             raise stop from exc
         counts[outcome] += 1

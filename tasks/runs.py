@@ -271,16 +271,36 @@ def order_run(order_id: int, *, wait: bool = False) -> Iterator[dict]:
         raise
     except Exception as exc:
         heartbeat.stop()
-        said = " ".join(str(exc).split())          # a postline error says it all; anything else is named too
-        end_order_run(order_id, run_id, failed=True,
-                      reason=said if isinstance(exc, PostlineError) and said else f"{type(exc).__name__}: {said}")
+        _end_failed(order_id, run_id, failed=True, reason=_stop_reason(order_id, exc))
         raise
     except BaseException:      # Ctrl-C, the process asked to stop: stopped, and the order free at once
         heartbeat.stop()
-        end_order_run(order_id, run_id, failed=True, reason="interrupted (Ctrl-C, or its process was asked to stop)")
+        _end_failed(order_id, run_id, failed=True, reason="interrupted (Ctrl-C, or its process was asked to stop)")
         raise
     heartbeat.stop()
     end_order_run(order_id, run_id, failed=False)
+
+
+def _stop_reason(order_id: int, exc: BaseException) -> str:
+    """Why the run stopped, as the order's status says it: a postline error says it all; the machine's failure
+    (a full disk, the record away) as the studio acts on it; anything else is named too."""
+    from tasks.errors import as_retryable
+
+    stop = exc if isinstance(exc, PostlineError) else as_retryable(exc, order_id=order_id,
+                                                                   folder=get_settings().work_dir)
+    said = " ".join(str(stop if stop is not None else exc).split())
+    return said if stop is not None and said else f"{type(exc).__name__}: {said}"
+
+
+def _end_failed(order_id: int, run_id: str, *, failed: bool, reason: str) -> None:
+    """:func:`end_order_run` on the way out of a failed run: when the record cannot take it either (its disk is
+    full, it is away), one line says so, not a second traceback over the first error; the run's hold on the
+    order then runs out by itself."""
+    try:
+        end_order_run(order_id, run_id, failed=failed, reason=reason)
+    except Exception as exc:  # noqa: BLE001 - the error that stopped the run is raised next
+        logger.warning("order %s: could not record that this run stopped (%s); its hold on the order runs out "
+                       "by itself", order_id, " ".join(str(exc).split())[:300])
 
 
 # --- moving an order to the current line file ---------------------------------------------------------------

@@ -55,6 +55,16 @@ from tasks.pixels.calibrate import CalibrationResult
 from tasks.runs import line_of
 
 
+def give_back(item_ids: list[int], stop: Exception) -> None:
+    """After a batch stopped on the machine's failure ``stop`` (a full disk, the record away): its photos queued
+    again as they were. When the record itself cannot take that, the next run's start does it; its error is not
+    raised over ``stop`` (a second traceback, and the order's status named the wrong error)."""
+    try:
+        release_held(item_ids, f"queued again as it was: {str(stop)[:400]}")
+    except Exception:  # noqa: BLE001
+        pass
+
+
 def release_held(item_ids: list[int], reason: str) -> int:
     """Put back in the queue the items of this batch the automatic worker still holds: claimed by an earlier
     attempt of the batch that stopped (or a run that died) before it could hand them back. Best effort: when
@@ -277,7 +287,7 @@ def run_stage_batch(order_id: int, stage: str, item_ids: list[int]) -> dict[str,
                                 needed=lambda: bytes_still_needed(order_id, [s.key for s in line.stages]))
             if stop is None:
                 raise
-            release_held([item_id], f"queued again as it was: {str(stop)[:400]}")
+            give_back([item_id], stop)
             logger.error("%s batch stopped: %s", line.stage(stage).title, stop)
             raise stop from exc
     logger.info("%s batch of %d: %s", " + ".join(s.title for s in batch.segment(stage)), len(item_ids), counts)

@@ -383,3 +383,28 @@ def test_quota_io_and_permission_errors_are_the_machines_even_under_a_photo_erro
     assert type(stop).__name__ == kind and isinstance(stop, errors.Retryable)
     assert str(stop).startswith(words) and "(POSTLINE_HOME/work, " in str(stop)
     assert "`postline order run 3` again" in str(stop)
+
+
+def test_when_the_record_cannot_take_the_stop_either_the_first_error_is_the_one_said(home, monkeypatch, caplog):
+    """A full disk under the record stops a batch; putting the batch's photo back in the queue and marking the
+    order stopped then fail on the same full record. Each raised its own error over the first (tracebacks on the
+    terminal), and the order's status said `Stopped: OperationalError: database or disk is full`, naming no
+    disk and nothing to do."""
+    from tasks import runs, stages
+    from tasks.errors import OutOfSpace
+
+    full = sqlite3.OperationalError("database or disk is full")
+
+    def refused(*args, **kwargs):  # noqa: ANN002, ANN003
+        raise full
+
+    reason = runs._stop_reason(7, full)
+    assert reason.startswith(f"The production record ({home / 'postline.db'}) is unavailable"), reason
+    assert "free space on" in reason and "`postline order run 7` again" in reason
+    assert "OperationalError" not in reason
+    assert runs._stop_reason(7, ValueError("a bug")) == "ValueError: a bug"          # anything else: named
+    monkeypatch.setattr(runs, "end_order_run", refused)
+    runs._end_failed(7, "a-run", failed=True, reason=reason)                      # one line, not raised
+    assert "could not record that this run stopped (database or disk is full)" in caplog.text
+    monkeypatch.setattr(stages, "release_held", refused)
+    stages.give_back([1], OutOfSpace("No space left on /photos"))                   # the stop is what is raised
