@@ -338,8 +338,11 @@ def which_photo(order_id: int, name: str, found: list[Photo]) -> str | None:
     if not found:
         return f"no photo {name!r} in this order (give its name on the card, as `postline status {order_id}` shows it)"
     if len(found) > 1:
+        folders = {PurePosixPath(p.source_name).parent for p in found}
         return (f"{name!r} is the name of {len(found)} photos of this order: "
-                f"{', '.join(p.source_name for p in found)}. Give its folder too")
+                f"{', '.join(p.source_name for p in found)}. "
+                + ("Give its folder too" if len(folders) == len(found) else "Give its name exactly as it is on the "
+                   "card (upper and lower case tell them apart), with its folder"))
     return None
 
 

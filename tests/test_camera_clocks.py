@@ -164,3 +164,16 @@ def test_a_body_serial_number_is_read_where_the_file_declares_one(tmp_path):
     assert read_metadata(jpeg).camera_serial is None
     for name in ("nikon_d1.nef", "canon_eos_d30.crw", "kodak_dc120.kdc"):   # real cameras that write none here
         assert read_metadata(sample(name)).camera_serial is None
+
+
+def test_two_photos_named_alike_but_for_case_are_told_apart_by_their_exact_names():
+    """`order bw 2 dsc_1.dng` on a card holding DSC_1.dng and dsc_1.DNG (one folder) said 'Give its folder too'."""
+    from record import work
+    from record.models import Photo, PhotoStatus
+
+    photos = [Photo(id=i + 1, order_id=1, source_name=name, sha256=f"{i:064d}", size_bytes=1,
+                    status=PhotoStatus.DELIVERED) for i, name in enumerate(("DSC_1.dng", "dsc_1.DNG", "a/x.dng"))]
+    said = work.which_photo(1, "dsc_1.dng", work.named(photos, "dsc_1.dng"))
+    assert "'dsc_1.dng' is the name of 2 photos of this order: DSC_1.dng, dsc_1.DNG." in said
+    assert "exactly as it is on the card (upper and lower case tell them apart)" in said
+    assert work.named(photos, "dsc_1.DNG") == [photos[1]]                            # the exact name: that one
