@@ -75,6 +75,7 @@ def test_a_broken_copy_copied_again_joins_the_delivery_of_a_delivered_order_run_
     assert BROKEN not in status
     ingest = next(line.split() for line in status.splitlines() if line.startswith("Ingest "))
     assert ingest[1:3] == ["4", "4"]              # photos in, finished: the file copied again counts once
+    assert ingest[5] == "0", status               # ... and not as failed too (in 4, finished 4, failed 1)
 
 
 def test_only_a_refused_file_copied_again_is_read_again(home_on_server, tmp_path):

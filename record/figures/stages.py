@@ -165,6 +165,15 @@ def _ingested_or_not(session: Session, scope: Scope) -> int:
         *scope.events(EVENTS))).scalar_one()
 
 
+def _refused_for_good(session: Session, scope: Scope) -> int:
+    """Card files the ingest refused in the period and did not take since (one refused, then copied again and
+    taken, is not one: it counted among both the refused and the taken)."""
+    taken = select(EVENTS.c.photo_id).where(EVENTS.c.kind == K.INGESTED, EVENTS.c.stage == INGEST)
+    return session.execute(select(func.count(EVENTS.c.photo_id.distinct())).where(
+        EVENTS.c.kind == K.REJECTED, EVENTS.c.stage == INGEST, EVENTS.c.photo_id.not_in(taken),
+        *scope.events(EVENTS))).scalar_one()
+
+
 def _gate_rejections() -> list:
     return [EVENTS.c.kind == K.REJECTED, EVENTS.c.stage == QC_GATE, EVENTS.c.work_item_id.is_not(None)]
 
@@ -314,7 +323,7 @@ def stage_rows(session: Session, scope: Scope, line: Line, *, titles: dict[str, 
             return counts.get((stage, kind, photo_level), (0, 0))
         if key == INGEST:
             row.finished_passes, row.finished = get(K.INGESTED, True)
-            row.failed = get(K.REJECTED, True)[1]           # refused: unreadable, not a photo, a link...
+            row.failed = _refused_for_good(session, scope)  # refused: unreadable, not a photo, a link...
             set_aside = get(K.SET_ASIDE, True)[1]           # duplicates: not a failure of the file or the line
             row.entered = _ingested_or_not(session, scope)  # a refused file copied again counts once
             row.entered_passes = row.finished_passes + row.failed + set_aside
