@@ -9,6 +9,7 @@ from collections import defaultdict
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
 from prefect.client.orchestration import get_client
 
@@ -45,6 +46,10 @@ def delivered_order(prefect_api, tmp_path_factory, request):
     shutil.copy(sample("canon_powershot_s40.crw"), card / "backup" / "IMG_0119.CRW")   # exact duplicate
     (card / "truncated.crw").write_bytes(sample("canon_powershot_g2.crw").read_bytes()[:400_000])
     (card / "empty.nef").write_bytes(b"")
+    damaged = bytearray(sample("nikon_d1.nef").read_bytes())           # bytes a card read got wrong, mid-file:
+    middle = slice(len(damaged) // 3, len(damaged) // 3 + len(damaged) // 4)     # LibRaw decodes them as static
+    damaged[middle] = np.random.default_rng(7).integers(0, 256, middle.stop - middle.start, np.uint8).tobytes()
+    (card / "damaged.nef").write_bytes(bytes(damaged))
     (card / "notes.txt").write_text("call the bride's mother\n")
     (card / "IMG_0119.xmp").write_text("<x:xmpmeta/>")                                      # sidecar: ignored
     order_id, package = run_order(card, client="Anna & Ben")
@@ -97,8 +102,11 @@ def test_bad_files_are_set_aside_with_a_reason_that_names_them(delivered_order):
     assert notes.status is PhotoStatus.REJECTED and "not a photo" in notes.reason
     duplicate = by_name["backup/IMG_0119.CRW"]
     assert duplicate.status is PhotoStatus.DUPLICATE and "IMG_0119.CRW" in duplicate.reason
+    damaged = by_name["damaged.nef"]             # it was delivered with a full-width band of static through it
+    assert damaged.status is PhotoStatus.FAILED, damaged.reason
+    assert damaged.reason.startswith("damaged.nef: rows ") and "hold noise, not a picture" in damaged.reason
     not_delivered = {n["source_name"] for n in Delivery(delivered_order["package"]).manifest["not_delivered"]}
-    assert not_delivered == {"truncated.crw", "empty.nef", "notes.txt", "backup/IMG_0119.CRW"}
+    assert not_delivered == {"truncated.crw", "empty.nef", "notes.txt", "backup/IMG_0119.CRW", "damaged.nef"}
 
 
 def test_originals_are_archived_read_only_and_unchanged(delivered_order):
@@ -144,7 +152,8 @@ def test_the_prefect_ui_shows_the_order_and_its_stages(delivered_order):
     assert set(expected) <= {run.name for run in runs}
     summary = max((a for a in artifacts if f"### Anna & Ben · order {order_id}" in a.data),   # this module's order:
                   key=lambda a: a.created)                                              # the newest of that name
-    assert "truncated.crw" in summary.data and "| Cull & grade | 4 | 4 | 0 |" in summary.data
+    assert "truncated.crw" in summary.data and "| Cull & grade | 5 | 4 | 0 | 4 | 1 |" in summary.data   # damaged.nef
+    assert "damaged.nef: rows " in summary.data                                                  # failed, said why
 
 
 def test_running_a_delivered_order_again_changes_nothing(delivered_order):
@@ -158,3 +167,26 @@ def test_running_a_delivered_order_again_changes_nothing(delivered_order):
     assert {p.name: sha256(p) for p in package.iterdir()} == before
     with transaction() as session:
         assert len(work.events(session, delivered_order["order_id"])) == events_before
+
+
+def test_no_band_of_a_real_camera_file_or_a_synthetic_frame_is_taken_for_noise(tmp_path):
+    """The damaged-data check (tasks.pixels.decode.noise_rows) finds nothing in the real camera files (dark,
+    noisy and bright frames among them) nor in every kind of synthetic frame; a copy damaged mid-file, it finds."""
+    import rawpy
+
+    from tasks.pixels.decode import noise_rows
+    from tasks.synthetic import write_card
+
+    card = write_card(tmp_path / "card", 12, size=(480, 320))
+    files = sorted(p for p in sample("nikon_d1.nef").parent.iterdir() if p.suffix.lower() != ".md")
+    assert len(files) >= 8
+    for path in [*files, *sorted(card.iterdir())]:
+        with rawpy.imread(str(path)) as raw:
+            assert noise_rows(raw.raw_image_visible, float(raw.white_level)) is None, path.name
+    damaged = bytearray(sample("kodak_dc120.kdc").read_bytes())
+    damaged[len(damaged) // 3:len(damaged) // 2] = bytes(np.random.default_rng(3).integers(0, 256, len(damaged) // 2 -
+                                                                                            len(damaged) // 3, np.uint8))
+    (tmp_path / "damaged.kdc").write_bytes(bytes(damaged))
+    with rawpy.imread(str(tmp_path / "damaged.kdc")) as raw:
+        first, last = noise_rows(raw.raw_image_visible, float(raw.white_level))
+        assert 0 < first < last < raw.raw_image_visible.shape[0] - 1
