@@ -184,7 +184,11 @@ def retry_failed(session: Session, *, order_id: int, names: list[str], actor: st
     if names:
         unknown = [name for name in names if len(work.named(failed, name)) != 1]
         if unknown:
-            raise RetryError(f"not failed in order {order_id}: {', '.join(unknown)} (`postline status {order_id}` "
+            every = work.photos(session, order_id)
+            said = [f"{name} ({found[0].status.value})" if len(found := work.named(every, name)) == 1 else
+                    f"{name} ({'no such photo' if not found else 'the name of several: give its folder'})"
+                    for name in unknown]
+            raise RetryError(f"not failed in order {order_id}: {', '.join(said)} (`postline status {order_id}` "
                              f"lists the failed photos: {', '.join(p.source_name for p in failed[:10]) or 'none'})")
         failed = [work.named(failed, name)[0] for name in names]
     if not failed:

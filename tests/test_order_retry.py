@@ -61,8 +61,8 @@ def test_a_failed_photo_is_put_back_where_it_failed_and_delivered_with_the_rest(
     assert f"`postline order retry {order_id}` puts the failed photos back" in status
 
     monkeypatch.setattr(stages, "step", step)                        # the cause fixed
-    code, said = cli("order", "retry", str(order_id), "DSC_0001.dng")
-    assert code == 2 and f"not failed in order {order_id}: DSC_0001.dng" in said
+    code, said = cli("order", "retry", str(order_id), "DSC_0001.dng", "NOPE.dng")
+    assert code == 2 and f"not failed in order {order_id}: DSC_0001.dng (delivered), NOPE.dng (no such photo)" in said
     code, said = cli("order", "retry", str(order_id))
     assert code == 0, said
     assert f"  {BROKEN} (Liquify & skin)" in said and f"postline order run {order_id}" in said
@@ -127,7 +127,8 @@ def test_a_photo_whose_revision_fails_is_delivered_as_before_not_dropped(home_on
             figures = dict(re.findall(r'alt="([^"]+)"(.*?)</figure>', page, re.S))
             assert set(figures) == {"DSC_0001.dng", BROKEN, "DSC_0003.dng"}
             assert "The change you asked for is not made yet" in figures[BROKEN]
-            assert 'name="change-' not in figures[BROKEN] and 'name="change-' in figures["DSC_0001.dng"]
+            assert 'name="change-' not in page and "Write to us" in page     # the default line: no person to
+            assert 'name="bw-' not in figures[BROKEN] and 'name="bw-' in figures["DSC_0001.dng"]  # make a change
             picture = client.get(base + re.search(rf'src="([^"]+)" alt="{re.escape(BROKEN)}"', page)[1])
             assert picture.status_code == 200 and picture.headers["content-type"] == "image/jpeg"
 
