@@ -47,6 +47,7 @@ EXPECTED = {
     ("record.moves", "IllegalMove"): (1, 409), ("record.moves", "StaleMove"): (1, 409),
     ("record.runs", "OrderRunLive"): (1, 409), ("record.runs", "NotTheHolder"): (1, 409),
     ("tasks.runs", "LineChangeRefused"): (1, 409), ("qc.results", "WorkingFileUnreadable"): (1, 409),
+    ("record.schema", "RecordTooNew"): (1, 409),
     # will not work as it is
     ("config.errors", "Permanent"): (1, 422), ("qc.results", "ResultRefused"): (1, 422),
     ("tasks.errors", "PhotoError"): (1, 422), ("tasks.deliver", "NothingDelivered"): (1, 422),
