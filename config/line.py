@@ -239,13 +239,25 @@ class Line(BaseModel):
             stages = keys + [s for s in skills if s not in named]
         return [key for key in stages if held.issuperset(self.required_skills(key))]
 
+    def reaches_people(self, key: str) -> bool:
+        """Whether people work stage ``key`` or a stage after it: a photo sent back there (by QC or a client's
+        change) meets a person, who reads its note."""
+        keys = [spec.key for spec in self.stages]
+        return any(spec.needs_people for spec in self.stages[keys.index(key):])
+
+    def remade_alike(self, key: str) -> bool:
+        """Whether a photo sent back to stage ``key`` comes back as it went: every stage from there on is automatic
+        and works a rework round as it did the first (the order's line is fixed while it runs). Not the first
+        stage: grading a rework round rescues the exposure QC found wrong (tasks/operations.rescued)."""
+        return key != self.first.key and not self.reaches_people(key)
+
     @property
     def change_stage(self) -> str | None:
         """The stage a client's change request sends a delivered photo back to: the first retouch stage, when a
         stage people work (manual or assisted) comes at or after it, where the client's note reaches a person
         (an assisted grading stage, when that is the only one people work). None when people work no stage: the
         automatic stages would make the photo again as it was, and the note would reach nobody."""
-        if any(spec.needs_people for spec in self.stages[1:]):
+        if len(self.stages) > 1 and self.reaches_people(self.stages[1].key):
             return self.stages[1].key
         return self.first.key if self.first.needs_people else None
 

@@ -114,16 +114,24 @@ class Plan:
     sent_back: tuple[tuple[str, str, str], ...]          # (photo, reason, stage title) for each photo sent back
     item_ids: tuple[int, ...] = field(repr=False)        # the gate items it decides
     regions: tuple[tuple[str, str], ...] = ()            # (photo, the marked region described) for each one marked
+    remade: tuple[str, ...] = ()                         # photos sent back where they come back alike (remade_alike)
 
     def summary(self) -> str:
         marked = dict(self.regions)
         parts = [f"{len(self.passed)} passed"]
         parts += [f"{photo} sent back to {stage} ({reason}" + (f", {marked[photo]})" if photo in marked else ")")
                   for photo, reason, stage in self.sent_back]
-        return "; ".join(parts)
+        return "; ".join(parts) + (f". {remade_said(self.remade)}" if self.remade else "")
 
     def counts(self) -> dict[str, int]:
         return {"passed": len(self.passed), "rejected": len(self.sent_back)}
+
+
+def remade_said(photos: tuple[str, ...] | list[str]) -> str:
+    """What a lead is told of photos sent back to a stage that makes them again alike (Line.remade_alike)."""
+    return (f"Note: {', '.join(photos)} will come back as {'it' if len(photos) == 1 else 'they'} went: people work "
+            "no stage from there on, and the automatic stages work a rework as they did the first (only grading's "
+            "rework changes a photo: its exposure rescued)")
 
 
 class QcReview(Gate):
@@ -146,7 +154,8 @@ class QcReview(Gate):
     def check(self, session: Session, order_id: int, decision: QcDecision) -> Plan:
         """Photos not waiting at the gate (or listed twice) and stages not in the order's line are refused."""
         items = self.waiting(session, order_id)
-        stages = {s.key: s.title for s in work.order_line(session, order_id).stages}
+        line = work.order_line(session, order_id)
+        stages = {s.key: s.title for s in line.stages}
         problems = listing_problems(list(items), [r.photo for r in decision.rejections])
         bad_stage = [r.send_back_to for r in decision.rejections if r.send_back_to not in stages]
         if bad_stage:
@@ -158,7 +167,8 @@ class QcReview(Gate):
         return Plan(passed=tuple(sorted(name for name in items if name not in rejected)),
                     sent_back=tuple((r.photo, r.reason.value, stages[r.send_back_to]) for r in decision.rejections),
                     item_ids=tuple(i.id for i in items.values()),
-                    regions=tuple((r.photo, r.region.described()) for r in decision.rejections if r.region))
+                    regions=tuple((r.photo, r.region.described()) for r in decision.rejections if r.region),
+                    remade=tuple(r.photo for r in decision.rejections if line.remade_alike(r.send_back_to)))
 
     def record(self, session: Session, order_id: int, decision: QcDecision) -> None:
         rejected = {r.photo: r for r in decision.rejections}
@@ -182,7 +192,9 @@ class QcReview(Gate):
         from tasks.progress import review_url
         from tasks.runs import line_of
 
-        stages = ", ".join(f"`{s.key}` ({s.title})" for s in line_of(order_id).stages)
+        line = line_of(order_id)
+        stages = ", ".join(f"`{s.key}` ({s.title}" + (": automatic, a photo comes back as it went" if
+                                                     line.remade_alike(s.key) else "") + ")" for s in line.stages)
         reasons = ", ".join(f"`{r.value}`" for r in ReviewReason)
         listing = "\n".join(f"- {name}" for name in photos)
         page = review_url(order_id)

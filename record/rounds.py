@@ -59,11 +59,13 @@ def last_hand_back(session: Session, item: WorkItem) -> WorkItem | None:
 def redo_stage(session: Session, item: WorkItem) -> str:
     """The stage a gate item's photo is sent back to unless the lead says another: the last stage people work that
     the photo went through (what a lead finds is theirs to redo), not an automatic finishing stage; for a photo
-    that went through none (the client did not choose it: graded only), the last stage it went through."""
+    that went through none (the client did not choose it: graded only; or people work no stage of the line),
+    grading, where a rework changes the photo (its exposure rescued): an automatic stage after it would make it
+    again as it was (config.line.Line.remade_alike)."""
     line = work.order_line(session, item.order_id)
     went = set(session.exec(select(WorkItem.stage).where(WorkItem.photo_id == item.photo_id)).all())
     through = [s for s in line.stages if s.key in went] or list(line.stages)
-    return ([s for s in through if s.needs_people] or through)[-1].key
+    return ([s for s in through if s.needs_people] or [line.first])[-1].key
 
 
 def await_lead(session: Session, item: WorkItem) -> None:

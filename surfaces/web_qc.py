@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from config.errors import NotFound, Refused
 from qc.gates import DecisionError
 from qc.results import ResultRefused
-from qc.review import QC, QcDecision, Region, ReviewReason
+from qc.review import QC, QcDecision, Region, ReviewReason, remade_said
 from record import rounds, work
 from record.db import transaction
 from record.models import Photo
@@ -51,6 +51,7 @@ class Applied:
     """What a decision did, photo by photo, as the page says it."""
     passed: tuple[str, ...]
     sent_back: tuple[tuple[str, str, str, str, str], ...]     # photo, stage title, reason, note, region described
+    remade: str = ""                                           # what a send-back that changes nothing does (qc.review)
 
 
 def cards(order_id: int) -> list[Card]:
@@ -78,7 +79,8 @@ def review_page(request: Request, session: WebSession, order_id: int, *, status:
         except work.NotFound:
             raise work.NotFound(f"There is no order {order_id}.") from None
         line = work.order_line(db, order_id)
-    stages = [(s.key, s.title) for s in line.stages]
+    stages = [(s.key, s.title + (" (automatic: comes back as it went)" if line.remade_alike(s.key) else ""))
+              for s in line.stages]
     return page(request, "qc.html", session, status=status, order=order, error=error, done=done, applied=applied,
                 cards=[] if done else cards(order_id), reasons=[r.value for r in ReviewReason], stages=stages)
 
@@ -141,11 +143,14 @@ def _region(text: str, outline: str, photo: str) -> Region | None:
 
 def applied_of(order_id: int, decision: QcDecision, waiting: list[str]) -> Applied:
     with transaction() as db:
-        titles = {s.key: s.title for s in work.order_line(db, order_id).stages}
+        line = work.order_line(db, order_id)
+    titles = {s.key: s.title for s in line.stages}
     rejected = {r.photo for r in decision.rejections}
+    remade = [r.photo for r in decision.rejections if line.remade_alike(r.send_back_to)]
     return Applied(passed=tuple(sorted(name for name in waiting if name not in rejected)),
                    sent_back=tuple((r.photo, titles[r.send_back_to], r.reason.value.replace("_", " "), r.note,
-                                    r.region.described() if r.region else "") for r in decision.rejections))
+                                    r.region.described() if r.region else "") for r in decision.rejections),
+                   remade=remade_said(remade) if remade else "")
 
 
 # --- pictures ------------------------------------------------------------------------------------------------------

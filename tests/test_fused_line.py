@@ -21,9 +21,9 @@ from sqlmodel import select
 from config.line import DEFAULT_LINE_FILE, Operation, get_line
 from config.settings import get_settings
 from presets.model import Preset
-from qc.review import PhotoRejection, QcDecision, ReviewReason
+from qc.review import QC, PhotoRejection, QcDecision, ReviewReason
 from qc.selection import Favourite, SelectionDecision
-from record import people, stats, work
+from record import people, rounds, stats, work
 from record.db import transaction
 from record.models import CLIENT_SELECTION, QC_GATE, EventKind, Photo, PhotoStatus, WorkItem, WorkStatus
 from surfaces.actions.gates import decide
@@ -120,9 +120,13 @@ def test_the_fused_line_delivers_what_stage_by_stage_did_and_a_send_back_mid_run
                             due=None).id
     runner, result = _start(order_id)
     _waiting_on(order_id, QC_GATE, runner)
+    with transaction() as session:       # the review page's default: grading, the one stage a rework changes
+        assert {rounds.redo_stage(session, item) for item in QC.waiting(session, order_id).values()} == {"cull_grade"}
     decision = QcDecision(approve_all=False, lead="maria", rejections=[PhotoRejection(
         photo="DSC_0002.dng", reason=ReviewReason.OTHER, send_back_to="fine_retouch", note="once more")])
-    assert "sent back to Fine retouch & colour" in decide(order_id, decision)
+    said = decide(order_id, decision)
+    assert "sent back to Fine retouch & colour" in said
+    assert "Note: DSC_0002.dng will come back as it went: people work no stage from there on" in said
     _waiting_on(order_id, QC_GATE, runner)                       # round 2 of DSC_0002 came back through the run
     decide(order_id, QcDecision(approve_all=True, lead="maria"))
     runner.join(timeout=180)

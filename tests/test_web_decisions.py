@@ -168,8 +168,10 @@ def test_the_command_line_refuses_a_decision_naming_what_is_not_there(gate_line_
 
     assert main(["qc", "decide", str(order_id), "--reject", "DSC_0001.dng:colour_cast:fine_retouch",
                  "--as", "maria"]) == 0
-    assert ("recorded directly: 1 passed; DSC_0001.dng sent back to Fine retouch & colour (colour_cast)"
-            in capsys.readouterr().out)
+    said = capsys.readouterr().out
+    assert "recorded directly: 1 passed; DSC_0001.dng sent back to Fine retouch & colour (colour_cast)" in said
+    # people work no stage from Fine retouch on (MANUAL_SKIN_LINE): the lead is told it comes back as it went
+    assert "Note: DSC_0001.dng will come back as it went: people work no stage from there on" in said
     assert {kind for kind, _, _ in gate_events(order_id)} == {"passed", "rejected"}
     assert main(["qc", "decide", str(order_id), "--approve-all", "--as", "maria"]) == 2     # nothing waits now
     assert "no photo of this order is waiting" in capsys.readouterr().err
@@ -195,6 +197,12 @@ def test_the_review_page_sends_a_photo_back_by_default_to_the_last_stage_it_went
     chosen = dict(zip(re.findall(r'name="photo-\d+" value="([^"]+)"', page),
                       re.findall(r'<option value="([^"]+)" selected>', page), strict=True))
     assert chosen == {"DSC_0001.dng": "liquify_skin", "DSC_0002.dng": "liquify_skin", "DSC_0003.dng": "cull_grade"}
+    # the stages after the last one people work make a photo sent back there again as it was: the page says so
+    stage_select = re.search(r'<select name="stage-0">(.*?)</select>', page).group(1)
+    offered = dict(re.findall(r'<option value="([^"]+)"(?: selected)?>([^<]+)</option>', stage_select))
+    assert offered == {"cull_grade": "Cull &amp; grade", "liquify_skin": "Liquify &amp; skin",
+                       "fine_retouch": "Fine retouch &amp; colour (automatic: comes back as it went)",
+                       "design_layout": "Design &amp; layout (automatic: comes back as it went)"}
 
 
 def test_queue_stages_shows_the_qc_gate_waiting_for_the_lead(gate_line_no_run, tmp_path, capsys):

@@ -208,9 +208,8 @@ def unread_notes(order_id: int, requests: list[tuple[str, str, str]]) -> list[tu
     recipe or parameters changed since)."""
     with transaction() as session:
         line = work.order_line(session, order_id)
-    keys = [s.key for s in line.stages]
-    by_hand = {key: any(s.needs_people for s in line.stages[keys.index(key):]) for key in keys}
-    return [(name, stage) for name, stage, note in requests if note and not by_hand.get(stage, True)]
+    keys = {s.key for s in line.stages}
+    return [(name, stage) for name, stage, note in requests if note and stage in keys and not line.reaches_people(stage)]
 
 
 def retry(*, order_id: int, names: list[str], actor: str = "lead") -> list[tuple[str, str]]:
