@@ -6,7 +6,9 @@ go through these. Each takes ``session`` and does not commit; each status change
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC
+from pathlib import Path
 
 from sqlmodel import Session, col, func, select
 
@@ -178,10 +180,12 @@ class RetryError(Invalid):
     """A retry names a photo that has not failed (or none has)."""
 
 
-def retry_failed(session: Session, *, order_id: int, names: list[str], actor: str) -> list[tuple[Photo, str]]:
+def retry_failed(session: Session, *, order_id: int, names: list[str], actor: str,
+                 originals: Mapping[int, tuple[Path, str, int]] | None = None) -> list[tuple[Photo, str]]:
     """Failed photos (``names``, or every failed one) back in the line at the stage they failed in: the failed work
-    item queued again (the same round, from the same input), its cause (a LUT, a file, a bug) fixed. Returns
-    (photo, stage)."""
+    item queued again (the same round, from the same input), its cause (a LUT, a file, a bug) fixed. ``originals``:
+    photo id -> (path, sha256, size) of a new copy of its original (tasks.ingest.fresh_originals), which it is put
+    back with, in place of the one it failed on. Returns (photo, stage)."""
     failed = work.photos(session, order_id, PhotoStatus.FAILED)
     if names:
         unknown = [name for name in names if len(work.named(failed, name)) != 1]
@@ -202,6 +206,13 @@ def retry_failed(session: Session, *, order_id: int, names: list[str], actor: st
         if item is None:
             raise RetryError(f"{photo.source_name}: failed outside a stage; nothing to put back")
         reason = f"put back in the line by {actor} after failing: {photo.reason}"[:1000]
+        if originals and photo.id in originals:
+            path, sha, size = originals[photo.id]
+            if item.input_path == photo.original_path:
+                item.input_path = str(path)
+            photo.original_path, photo.sha256, photo.size_bytes = str(path), sha, size
+            reason = (f"put back in the line by {actor}, its original copied again from the card, after "
+                      f"failing: {photo.reason}")[:1000]
         moves.move_photo(session, photo, PhotoStatus.INGESTED, stage=item.stage, round=item.round, actor=actor,
                          reason=None, kind=EventKind.RETRIED)
         moves.move_item(session, item, WorkStatus.QUEUED, actor=actor, reason=reason)    # its item, queued again

@@ -326,6 +326,13 @@ def photos(session: Session, order_id: int, status: PhotoStatus | None = None,
     return list(session.exec(query.order_by(Photo.id)).all())
 
 
+def failed_at(session: Session, photo_id: int) -> str | None:
+    """The stage of the photo's latest failed work item (where it failed in the line); None when none failed."""
+    return session.exec(select(WorkItem.stage).where(WorkItem.photo_id == photo_id,
+                                                     WorkItem.status == WorkStatus.FAILED)
+                        .order_by(WorkItem.id.desc())).first()
+
+
 def named(photos: Collection[Photo], name: str) -> list[Photo]:
     """The photos among ``photos`` that ``name`` names: its name on the card, or else its file name alone (any
     case), which may be several photos' (the same name in two card folders)."""

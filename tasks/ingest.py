@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import getpass
 import os
-from pathlib import Path
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
 
 from prefect import task
 from prefect.logging import get_run_logger
 from sqlmodel import Session
 
+from config.errors import Invalid
 from tasks.runs import line_of
 from record.db import ORDER_LOCK, one_at_a_time, transaction
 from record.models import INGEST, CullSignals, Photo, PhotoRating, PhotoStatus
@@ -92,6 +94,56 @@ def copied_again(order_id: int, card: Path, names: set[str] | None = None) -> se
             continue        # gone, unreadable or swapped for a link: as it was, refused
         again.add(name)
     return again
+
+
+def fresh_originals(order_id: int, names: list[str]) -> dict[int, tuple[Path, str, int]]:
+    """Of the order's failed photos (``names``, or every one) that failed at the line's first stage, which reads the
+    original (a RAW damaged on its way from the card: tasks.pixels.decode.noise_rows), those whose card file now
+    holds other bytes (the card's whole file copied again over it, as the failure asked), copied again into the
+    archive: photo id -> (the new copy, its sha256, size). The record is not changed here: `postline order retry`
+    puts the new copy in place when it puts the photo back (record.rounds.retry_failed). A card folder gone, or a
+    file that cannot be read there, leaves the archive's copy as it is. Raises :class:`CopiedWrongFile` when the
+    new bytes are another photo's of the order."""
+    with transaction() as session:
+        order = work.get_order(session, order_id)
+        first = work.order_line(session, order_id).first.key
+        failed = work.photos(session, order_id, PhotoStatus.FAILED)
+        if names:
+            failed = [found[0] for name in names if len(found := work.named(failed, name)) == 1]
+        at_first = [p for p in failed if work.failed_at(session, p.id) == first]
+        known = {p.sha256: p.source_name for p in work.photos(session, order_id) if p.sha256}
+    card, fresh = Path(order.card_folder), {}
+    for photo in at_first:
+        try:
+            if card_entry_problem(card, photo.source_name):
+                continue
+            with open_card_file(card, photo.source_name) as source:
+                sha = sha256_of(source)
+        except (OSError, NotRegularFile):
+            continue          # gone from the card folder, or unreadable there: the archive's copy is retried
+        if sha == photo.sha256:
+            continue
+        if sha in known:
+            raise CopiedWrongFile(f"{photo.source_name}: the file in the card folder now holds the same bytes as "
+                                  f"{known[sha]}: copy the card's own {PurePosixPath(photo.source_name).name} over "
+                                  "it. Nothing was put back.")
+        with open_card_file(card, photo.source_name) as source:
+            fresh[photo.id] = copy_with_checksum(source, archive_dir(order_id), name=photo.source_name,
+                                                 origin=card / photo.source_name)
+    return fresh
+
+
+def remove_unused_originals(order_id: int, paths: Iterable[str | Path]) -> None:
+    """Remove those of ``paths`` (archived originals) that no photo of the order has as its original any more."""
+    with transaction() as session:
+        used = {p.original_path for p in work.photos(session, order_id)}
+    for path in paths:
+        if path and str(path) not in used:
+            Path(path).unlink(missing_ok=True)
+
+
+class CopiedWrongFile(Invalid):
+    """The file copied again over a failed photo's card file is another photo of the order."""
 
 
 def by_shot(names: list[str]) -> list[list[str]]:

@@ -11,14 +11,16 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
+
 from record import work
 from record.db import transaction
 from record.models import INGEST, EventKind, OrderStatus, PhotoStatus
 from surfaces.actions.orders import create_order
-from tasks.ingest import copied_again
+from tasks.ingest import copied_again, fresh_originals
 from tests import cullkit as kit
 from tests.conftest import sample
-from tests.flowkit import Delivery, cli, cli_order, photos_by_name
+from tests.flowkit import Delivery, cli, cli_order, photos_by_name, sha256
 from tests.test_order_retry import numbers
 
 BROKEN, STAND_IN = "DCIM/IMG_0003.CRW", "DCIM/IMG_0003.JPG"
@@ -99,3 +101,48 @@ def test_only_a_refused_file_copied_again_is_read_again(home_on_server, tmp_path
     assert photos["a.CRW"].status is PhotoStatus.INGESTED
     assert photos["b.CRW"].status is PhotoStatus.REJECTED and photos["b.CRW"].sha256 != photos["d.CRW"].sha256
     assert copied_again(order_id, card) == set()
+
+
+def _damaged(name: str, to: Path) -> Path:
+    """The sample ``name`` with a quarter of its bytes, a third of the way in, as a card read got them wrong: an
+    uncompressed RAW decodes them without complaint, as a band of static (tasks.pixels.decode.noise_rows)."""
+    data = bytearray(sample(name).read_bytes())
+    middle = slice(len(data) // 3, len(data) // 3 + len(data) // 4)
+    data[middle] = np.random.default_rng(7).integers(0, 256, middle.stop - middle.start, np.uint8).tobytes()
+    to.parent.mkdir(parents=True, exist_ok=True)
+    to.write_bytes(bytes(data))
+    return to
+
+
+def test_a_raw_damaged_mid_file_copied_again_over_it_is_read_again_by_order_retry(home_on_server, tmp_path):
+    card = tmp_path / "card"
+    _damaged("nikon_d1.nef", card / "DSC_0001.NEF")
+    _copy("canon_powershot_s40.crw", card / "IMG_0002.CRW")
+    order_id = cli_order(card, client="Mara", shoot="portrait")
+    code, ran = cli("order", "run", str(order_id))
+    assert code == 0, ran
+    failed = photos_by_name(order_id)["DSC_0001.NEF"]
+    assert failed.status is PhotoStatus.FAILED and "hold noise, not a picture" in failed.reason
+    assert "copy it again over this one in the order's card folder" in failed.reason      # what to do, said
+    damaged_copy = Path(failed.original_path)
+
+    assert fresh_originals(order_id, ["DSC_0001.NEF"]) == {}          # the card's file as it was: nothing to copy
+    _copy("canon_powershot_s40.crw", card / "DSC_0001.NEF")          # the wrong file copied over it: refused
+    code, said = cli("order", "retry", str(order_id), "DSC_0001.NEF")
+    assert code != 0 and "now holds the same bytes as IMG_0002.CRW" in said and "Nothing was put back" in said
+    assert photos_by_name(order_id)["DSC_0001.NEF"].status is PhotoStatus.FAILED
+
+    _copy("nikon_d1.nef", card / "DSC_0001.NEF")                     # the card's whole file, copied again
+    code, said = cli("order", "retry", str(order_id), "DSC_0001.NEF")
+    assert code == 0, said
+    assert "DSC_0001.NEF (Cull & grade; copied again from the card: its bytes differ from the copy that failed)" in said
+    code, ran = cli("order", "run", str(order_id))
+    assert code == 0, ran
+    package = Path(ran.strip().splitlines()[-1])
+    assert Delivery(package).delivered_sources() == {"DSC_0001.NEF", "IMG_0002.CRW"}
+    assert Delivery(package).mismatches() == []
+    photo = photos_by_name(order_id)["DSC_0001.NEF"]
+    assert photo.id == failed.id and photo.status is PhotoStatus.DELIVERED
+    assert photo.sha256 == sha256(sample("nikon_d1.nef")) != failed.sha256
+    assert Path(photo.original_path).read_bytes() == sample("nikon_d1.nef").read_bytes()
+    assert not damaged_copy.exists()                                 # the damaged copy is not kept beside it

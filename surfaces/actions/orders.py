@@ -212,14 +212,27 @@ def unread_notes(order_id: int, requests: list[tuple[str, str, str]]) -> list[tu
     return [(name, stage) for name, stage, note in requests if note and stage in keys and not line.reaches_people(stage)]
 
 
-def retry(*, order_id: int, names: list[str], actor: str = "lead") -> list[tuple[str, str]]:
+def retry(*, order_id: int, names: list[str], actor: str = "lead") -> list[tuple[str, str, bool]]:
     """Failed photos (``names``, or all) back in the line at the stage they failed in, once their cause is fixed;
-    refused while a run holds the order. Returns (photo, stage title) for each."""
+    refused while a run holds the order. A photo that failed reading its original (a RAW damaged on its way from the
+    card), whose card file now holds other bytes (the card's whole file copied again over it), is put back with a
+    new copy of it (tasks.ingest.fresh_originals), the damaged one removed. Returns (photo, stage title, whether
+    its original was copied again) for each."""
+    from tasks.ingest import fresh_originals, remove_unused_originals
+
     ensure_free(order_id)
-    with transaction() as session:
-        line = work.order_line(session, order_id)
-        put_back = rounds.retry_failed(session, order_id=order_id, names=names, actor=actor)
-        return [(photo.source_name, line.stage(stage).title) for photo, stage in put_back]
+    fresh = fresh_originals(order_id, names)
+    try:
+        with transaction() as session:
+            line = work.order_line(session, order_id)
+            replaced = [p.original_path for p in work.photos(session, order_id, PhotoStatus.FAILED) if p.id in fresh]
+            put_back = rounds.retry_failed(session, order_id=order_id, names=names, actor=actor, originals=fresh)
+            said = [(photo.source_name, line.stage(stage).title, photo.id in fresh) for photo, stage in put_back]
+    except BaseException:
+        remove_unused_originals(order_id, [path for path, _, _ in fresh.values()])
+        raise
+    remove_unused_originals(order_id, replaced)
+    return said
 
 
 def use_current_line(order_id: int) -> list[str]:

@@ -152,8 +152,9 @@ def cmd_order_retry(args: argparse.Namespace) -> int:
 
     put_back = orders.retry(order_id=args.order_id, names=args.photos, actor=args.actor)
     print(f"Order {args.order_id}: {len(put_back)} failed photo(s) back in the line, each at the stage it failed in:")
-    for name, stage in put_back:
-        print(f"  {shown(name)} ({shown(stage)})")
+    for name, stage, copied in put_back:
+        print(f"  {shown(name)} ({shown(stage)}" + ("; copied again from the card: its bytes differ from the copy "
+                                                   "that failed)" if copied else ")"))
     print(f"Run it with: postline order run {args.order_id}")
     return 0
 

@@ -125,8 +125,8 @@ def decode_raw_linear16(path: Path, params: DecodeParams, *, half_size: bool = F
                 raise PhotoError(
                     f"{Path(path).name}: rows {first}-{last} of its {raw.raw_image_visible.shape[0]} hold noise, not "
                     "a picture: the file was damaged on the card or as it was copied. Open the card's own file in "
-                    "the camera maker's software: if it is whole, copy it again into a folder of its own and make "
-                    "an order of it (`postline order create --from FOLDER`); the rest of this order goes on.")
+                    "the camera maker's software: if it is whole, copy it again over this one in the order's card "
+                    "folder, and `postline order retry` reads the new copy; the rest of this order goes on.")
             return raw.postprocess(**_raw_args(raw, params, half_size))
     except (rawpy.LibRawError, OSError, ValueError) as exc:
         raise PhotoError(
