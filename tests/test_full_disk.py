@@ -105,6 +105,31 @@ def _once_recorded(record: Path, where: str, action, *, every: float) -> tuple[t
     return watcher, done
 
 
+class _MostUsed(threading.Thread):
+    """Samples the free space of ``disk`` every 10 ms while running: ``used`` is the most it went down by."""
+
+    def __init__(self, disk: Path) -> None:
+        super().__init__(daemon=True)
+        self.disk, self.stop, self.used = disk, threading.Event(), 0
+        self.start_free = self._free()
+
+    def _free(self) -> int:
+        stats = os.statvfs(self.disk)
+        return stats.f_bavail * stats.f_frsize
+
+    def run(self) -> None:
+        while not self.stop.wait(0.01):
+            self.used = max(self.used, self.start_free - self._free())
+
+    def __enter__(self) -> "_MostUsed":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.join(timeout=5)
+
+
 def _card_bytes(card: Path) -> int:
     return sum(p.stat().st_size for p in card.iterdir())
 
@@ -175,9 +200,12 @@ def test_a_full_disk_stops_the_run_and_after_freeing_space_the_order_completes(o
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"half a file")
 
-    code, out = cli("order", "run", str(order_id))
+    with _MostUsed(disk) as watched:
+        code, out = cli("order", "run", str(order_id))
 
     assert code == 0, out
+    # the advice was enough, and not far more than enough (the rest of the run took 14.7 MB: "free at least 41 MB")
+    assert watched.used <= free_mb * MB <= 4 * watched.used, (free_mb, watched.used / MB)
     package = Path(out.strip().splitlines()[-1])
     assert package.is_dir() and package.parent == order_folder
     _assert_delivered_once(order_id, package, card)
