@@ -270,7 +270,7 @@ def check_result(result: Path, working: Path, *, allow_crop: bool = False,
     than ``max_pixels`` pixels, it has the same pixel dimensions (with ``allow_crop``: no larger on either side),
     keeps colour (RGB stays RGB), the bit depth (a 16-bit working file comes back 16-bit) and the colour profile
     (the same primaries) if the working file had one, is not byte-identical to it, decodes, is neither its pixels
-    unchanged nor another picture (:func:`likeness`), and is not obviously
+    unchanged nor another picture (:func:`likeness`), has no more channels (transparency) than its RGB, and is not obviously
     broken where the working file was not (almost black or white, too many clipped pixels: the limits of the
     order's QC gate, ``spec``). Every check that the header can answer runs before a pixel is decoded. Returns
     the result's facts, or raises :class:`ResultRefused` listing every problem."""
@@ -291,6 +291,10 @@ def check_result(result: Path, working: Path, *, allow_crop: bool = False,
     if base.channels >= 3 and facts.channels < 3:
         problems.append(f"{result.name} has {facts.channels} channel(s) but the working file is RGB: "
                         "convert back to RGB colour before exporting")
+    if base.channels == 3 and facts.channels > 3:
+        problems.append(f"{result.name} has {facts.channels} channels (transparency, or CMYK) but the working file "
+                        "is RGB, as the later stages and the delivery take it: flatten the image (Layer > Flatten "
+                        "Image) and save it as RGB without transparency")
     if facts.bits < base.bits:
         problems.append(f"{result.name} is a {facts.bits}-bit {facts.format} but the working file is {base.bits}-bit: "
                         f"{facts.bits} bits lose tones the later stages and the print need (banding in skies and "
@@ -306,10 +310,10 @@ def check_result(result: Path, working: Path, *, allow_crop: bool = False,
         raise ResultRefused([f"{result.name} is byte-identical to the working file you pulled: nothing was "
                              "changed. Save your edited version and submit that file"])
     _, samples = _read(result, decode=True, max_pixels=max_pixels)   # every pixel: a truncated file is refused
+    wrong = _not_the_photo(result.name, samples, working)        # first: another photo's export is not "broken"
+    if wrong:
+        raise ResultRefused(wrong)
     broken = _broken(result.name, _display(samples), working, spec or QcGateSpec())
     if broken:
         raise ResultRefused(broken)
-    wrong = _not_the_photo(result.name, samples, working)
-    if wrong:
-        raise ResultRefused(wrong)
     return facts

@@ -374,13 +374,22 @@ def photos_done_per_stage(session: Session, order_id: int) -> dict[str, int]:
     return dict(rows)
 
 
-def handed_back_for_another(session: Session, item: WorkItem, sha256: str) -> str | None:
-    """The photo (its card name) of the order another work item already holds the file ``sha256`` for as its
-    hand-back, or None: a file handed back for one photo is not another's work."""
-    found = session.exec(select(Photo.source_name).join(WorkItem, WorkItem.photo_id == Photo.id).where(
-        WorkItem.order_id == item.order_id, WorkItem.output_sha256 == sha256, WorkItem.photo_id != item.photo_id)
-        .limit(1)).first()
-    return found
+def handed_back_for_another(session: Session, item: WorkItem, sha256: str) -> list[tuple[str, int, str | None]]:
+    """Other photos' work items, of any order, that already hold the file ``sha256`` as their hand-back: (the
+    photo's card name, its order, the item's working file), this order's first; a file handed back for one photo
+    is not another's work (surfaces.actions.queue.hand_back)."""
+    found = session.exec(select(Photo.source_name, WorkItem.order_id, WorkItem.input_path)
+                         .join(WorkItem, WorkItem.photo_id == Photo.id)
+                         .where(WorkItem.output_sha256 == sha256, WorkItem.photo_id != item.photo_id).limit(20)).all()
+    return sorted(found, key=lambda row: row[1] != item.order_id)
+
+
+def handed_back_before(session: Session, item: WorkItem, sha256: str) -> WorkItem | None:
+    """The photo's earlier round at ``item``'s stage whose hand-back is the file ``sha256``, or None: a photo QC sent
+    back is not finished by handing back what it sent back."""
+    return session.exec(select(WorkItem).where(WorkItem.photo_id == item.photo_id, WorkItem.stage == item.stage,
+                                               WorkItem.id != item.id, WorkItem.output_sha256 == sha256)
+                        .order_by(WorkItem.round.desc()).limit(1)).first()
 
 
 def last_order_reason(session: Session, order_id: int, kind: EventKind) -> str | None:

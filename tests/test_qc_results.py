@@ -134,6 +134,17 @@ def test_a_lost_colour_profile_or_colour_is_refused(working, tmp_path):
         check_result(grey, working)
 
 
+def test_a_result_with_transparency_is_refused(working, tmp_path):
+    """An RGBA 16-bit TIFF was taken, and the next stage's working file had four channels."""
+    pixels = tifffile.imread(edited(working, tmp_path / "e.tif"))
+    alpha = np.dstack([pixels, np.full(pixels.shape[:2], 65535, np.uint16)])
+    rgba = tmp_path / "rgba.tif"
+    tifffile.imwrite(rgba, alpha, photometric="rgb", extrasamples=["unassalpha"], iccprofile=image_facts(working).icc)
+    with pytest.raises(ResultRefused, match=r"rgba.tif has 4 channels \(transparency, or CMYK\) but the working file "
+                                            r"is RGB.*save it as RGB without transparency"):
+        check_result(rgba, working)
+
+
 def test_a_photoshop_style_lzw_tiff_is_accepted(tmp_path):
     """Photoshop saves 16-bit TIFFs with LZW by default: a retoucher's real export must pass."""
     import numpy as np
@@ -221,3 +232,17 @@ def test_another_photo_handed_back_is_refused_and_the_same_photo_retouched_hard_
         check_result(write_working_tiff(tmp_path / "nikon.tif", other), working)
     assert check_result(write_working_tiff(tmp_path / "done.tif", _retouched_hard(frames["canon_eos_d30.crw"])
                                            ["vignette"]), working).bits == 16
+
+
+def test_another_picture_that_is_also_clipped_is_refused_as_another_picture(tmp_path):
+    """Another photo's edit of the same size, brighter than this one: it was refused as clipped ("the export or an
+    edit went wrong") where it is another photo. Real camera frames."""
+    import cv2
+
+    image = _real("canon_eos_d30.crw")
+    working = write_working_tiff(tmp_path / "7-canon_eos_d30-liquify_skin-r1.tif", image)
+    other = np.clip(cv2.resize(_real("nikon_d1.nef"), image.shape[1::-1]) * 3, 0, 1)
+    with pytest.raises(ResultRefused) as refused:
+        check_result(write_working_tiff(tmp_path / "other.tif", other), working)
+    assert refused.value.problems[0].startswith("other.tif is another picture than the working file you pulled")
+    assert "went wrong" not in str(refused.value)

@@ -107,6 +107,98 @@ def test_one_file_handed_back_for_two_photos_is_refused_the_second_time(line, tm
         assert session.get(WorkItem, line[1]).status is WorkStatus.CLAIMED      # still hers, to hand back
 
 
+def _edited(path: Path, to: Path, lift: float = 0.1) -> Path:
+    image = read_working_tiff(path)
+    image[20:60, 30:90] = np.clip(image[20:60, 30:90] + lift, 0, 1)
+    return write_working_tiff(to, image)
+
+
+def test_a_photo_qc_sent_back_is_not_finished_by_handing_back_the_same_file(line, tmp_path, capsys):
+    """A retoucher handed back their round-1 file again for the round QC sent back: it was taken, the note not
+    acted on, and the later stages worked the same file again."""
+    from record import rounds
+    from record.models import QC_GATE
+
+    _, first = pull(capsys, tmp_path / "ana")
+    done = _edited(Path(first), tmp_path / "done.tif")
+    assert main(["queue", "submit", str(line[0]), str(done), "--as", "ana"]) == 0
+    with transaction() as session:
+        handed = session.get(WorkItem, line[0])
+        moves.move_item(session, session.get(WorkItem, line[1]), WorkStatus.CANCELLED, actor="test")
+        gate = enqueue(session, order_id=handed.order_id, photo_id=handed.photo_id, stage=QC_GATE, round=1,
+                       input_path=handed.output_path, actor="test")
+        again = rounds.send_back(session, work.claim_queued(session, gate.id), stage=SKIN, actor="maria",
+                                 reason="[dust_blemish_missed] DSC_0000.NEF: a speck on the collar").id
+    capsys.readouterr()
+    _, second = pull(capsys, tmp_path / "ana")
+    assert main(["queue", "submit", str(again), str(done), "--as", "ana"]) == 1
+    assert ("done.tif is the file handed back in round 1 already, and round 2 asks for a change (sent back by QC: "
+            "[dust_blemish_missed] DSC_0000.NEF: a speck on the collar): hand back your work on it"
+            in capsys.readouterr().err)
+    with transaction() as session:
+        assert session.get(WorkItem, again).status is WorkStatus.CLAIMED
+    fixed = _edited(done, tmp_path / "fixed.tif", lift=-0.05)               # the speck removed: taken
+    assert main(["queue", "submit", str(again), str(fixed), "--as", "ana"]) == 0
+
+
+def test_a_file_handed_back_in_another_order_is_refused_unless_worked_from_the_same_file(line, tmp_path, capsys):
+    """The same retoucher on two orders of one couple: the first order's hand-back, submitted for the second's
+    photo (the same picture, graded with another preset), replaced that photo's work."""
+    _, first = pull(capsys, tmp_path / "ana")
+    done = _edited(Path(first), tmp_path / "done.tif")
+    assert main(["queue", "submit", str(line[0]), str(done), "--as", "ana"]) == 0
+    with transaction() as session:
+        moves.move_item(session, session.get(WorkItem, line[1]), WorkStatus.CANCELLED, actor="test")
+        ids = []
+        for n, working in enumerate((_edited(Path(first), tmp_path / "other-grade.tif", lift=0.02), Path(first))):
+            order = work.create_order(session, client=f"Anna & Ben {n}", shoot=ShootType.WEDDING,
+                                      preset_name="neutral", preset_version=1, preset_hash="x", preset_json="{}",
+                                      due=None, card_folder="/card")
+            photo = Photo(order_id=order.id, source_name="DSC_0000.NEF", sha256=f"{n + 7:064x}", size_bytes=1,
+                          status=PhotoStatus.INGESTED)
+            session.add(photo)
+            session.flush()
+            ids.append(enqueue(session, order_id=order.id, photo_id=photo.id, stage=SKIN, round=1,
+                               input_path=str(working), actor="test").id)
+    capsys.readouterr()
+    pull(capsys, tmp_path / "ana")
+    assert main(["queue", "submit", str(ids[0]), str(done), "--as", "ana"]) == 1
+    assert (f"done.tif is the file handed back for DSC_0000.NEF of order {work_order(line[0])} already, worked from "
+            "another working file than this photo's" in capsys.readouterr().err)
+    assert main(["queue", "release", str(ids[0]), "--as", "ana"]) == 0
+    with transaction() as session:
+        moves.move_item(session, session.get(WorkItem, ids[0]), WorkStatus.CANCELLED, actor="test")
+    pull(capsys, tmp_path / "ana")                  # worked from a copy of the same working file: the same work
+    assert main(["queue", "submit", str(ids[1]), str(done), "--as", "ana"]) == 0
+
+
+def test_the_last_hand_back_of_a_stage_says_when_more_photos_are_still_coming(line, tmp_path, capsys):
+    """The stage's queue empty for now, while another photo was still graded: "the order can move on", it said."""
+    with transaction() as session:
+        other = session.get(WorkItem, line[1])
+        moves.move_item(session, other, WorkStatus.CANCELLED, actor="test")
+        grading = enqueue(session, order_id=other.order_id, photo_id=other.photo_id, stage="cull_grade", round=1,
+                          input_path=other.input_path, actor="test").id
+    _, first = pull(capsys, tmp_path / "ana")
+    assert main(["queue", "submit", str(line[0]), str(_edited(Path(first), tmp_path / "done.tif")), "--as", "ana"]) == 0
+    said = capsys.readouterr().out
+    assert f"That was the last open {SKIN} item of order {work_order(line[0])} for now: more come from Cull & grade " \
+           "(1 photo(s))." in said and "can move on" not in said
+    with transaction() as session:
+        moves.move_item(session, session.get(WorkItem, grading), WorkStatus.CANCELLED, actor="test")
+        enqueue(session, order_id=other.order_id, photo_id=other.photo_id, stage=SKIN, round=2,
+                input_path=other.input_path, actor="test")
+    _, second = pull(capsys, tmp_path / "ana")
+    item = int(Path(second).name.split("-")[0])
+    assert main(["queue", "submit", str(item), str(_edited(Path(second), tmp_path / "two.tif")), "--as", "ana"]) == 0
+    assert "the order can move on" in capsys.readouterr().out
+
+
+def work_order(item_id: int) -> int:
+    with transaction() as session:
+        return session.get(WorkItem, item_id).order_id
+
+
 def test_submit_refuses_an_8_bit_or_darkened_result_with_the_reason_at_once(line, tmp_path, capsys):
     from PIL import Image
 

@@ -165,6 +165,11 @@ def test_the_command_line_refuses_a_decision_naming_what_is_not_there(gate_line_
     assert main(["qc", "decide", str(order_id), "--reject", "DSC_0001.dng:colour_cast:fine_retouch",
                  "--reject", "DSC_0001.dng:exposure:cull_grade", "--as", "maria"]) == 2
     assert "listed more than once: 'DSC_0001.dng'" in capsys.readouterr().err and gate_events(order_id) == []
+    assert main(["qc", "decide", str(order_id), "--reject", "DSC_0001.dng:dust:liquify_skin:a speck",
+                 "--as", "maria"]) == 2              # a reason not in the taxonomy: named with its photo
+    error = capsys.readouterr().err
+    assert "error: --reject DSC_0001.dng: reason 'dust': Input should be 'over_smoothed_skin'" in error
+    assert "rejections.0" not in error and "Nothing was applied." in error and gate_events(order_id) == []
 
     assert main(["qc", "decide", str(order_id), "--reject", "DSC_0001.dng:colour_cast:fine_retouch",
                  "--as", "maria"]) == 0

@@ -200,10 +200,9 @@ def hand_back(*, item_id: int, person: str, file: Path) -> SubmitResult:
         raise QueueError(f"work item {item_id} has no working file recorded; tell the lead")
     check_result(file, Path(item.input_path), allow_crop=line.stage(item.stage).allow_crop,
                  max_pixels=get_settings().max_result_pixels, spec=line.qc_gate)
-    with transaction() as session:
-        if (other := work.handed_back_for_another(session, item, sha256_of(file))) is not None:
-            raise ResultRefused([f"{file.name} is the file handed back for {other} already: one file cannot be two "
-                                 "photos' work. Hand back this photo's own (its working file, edited)"])
+    refused = _handed_back_already(item, file)
+    if refused:
+        raise ResultRefused([refused])
     stored, sha = store_result(file, order_id=item.order_id, stage=item.stage)
     with transaction() as session:
         result = queue.submit(session, item_id=item_id, person=person, output_path=str(stored), output_sha256=sha,
@@ -220,6 +219,50 @@ def hand_back(*, item_id: int, person: str, file: Path) -> SubmitResult:
             logger.warning("order %s: %s is done, but %s: resume its run in the Prefect UI", item.order_id,
                            item.stage, exc)
     return result
+
+
+def _handed_back_already(item: WorkItem, file: Path) -> str | None:
+    """Why ``file`` is not ``item``'s work when it was handed back before: for another photo of the order, or of
+    another order worked from another working file (the same RAW in two orders graded alike gives the same working
+    file, and the same work on it is that photo's too); or for this photo in an earlier round QC sent back. None
+    when it was not."""
+    sha = sha256_of(file)
+    with transaction() as session:
+        others = work.handed_back_for_another(session, item, sha)
+        earlier = work.handed_back_before(session, item, sha)
+    for name, order_id, working in others:
+        if order_id == item.order_id:
+            return (f"{file.name} is the file handed back for {name} already: one file cannot be two photos' work. "
+                    "Hand back this photo's own (its working file, edited)")
+        if not (working and item.input_path and _same_file(Path(working), Path(item.input_path))):
+            return (f"{file.name} is the file handed back for {name} of order {order_id} already, worked from "
+                    "another working file than this photo's: hand back this photo's own (its working file, edited)")
+    if earlier is not None:
+        qc = rework_note(item)
+        why = f" (sent back by QC: {qc})" if qc else (f" (the client asks: {note})" if
+                                                      (note := client_notes([item]).get(item.id)) else "")
+        return (f"{file.name} is the file handed back in round {earlier.round} already, and round {item.round} asks "
+                f"for a change{why}: hand back your work on it")
+    return None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two files hold the same bytes (a file gone is not the same)."""
+    try:
+        return a == b or (a.stat().st_size == b.stat().st_size and sha256_of(a) == sha256_of(b))
+    except OSError:
+        return False
+
+
+def still_coming(order_id: int, stage: str) -> list[tuple[str, int]]:
+    """The order's photos still in a stage before ``stage`` in its line (queued or being worked), which come to
+    ``stage`` after: (stage title, photos) of each such stage, in line order."""
+    with transaction() as session:
+        line = work.order_line(session, order_id)
+        keys = [s.key for s in line.stages]
+        before = line.stages[:keys.index(stage)] if stage in keys else ()
+        found = [(s.title, queue.open_items(session, order_id=order_id, stage=s.key)) for s in before]
+    return [(title, n) for title, n in found if n]
 
 
 def client_notes(items: list[WorkItem]) -> dict[int, str]:

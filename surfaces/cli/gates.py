@@ -10,8 +10,11 @@ from pathlib import PurePosixPath
 
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
 from qc.reasons import CullReason, ReviewReason
 from surfaces.cli import cull, regions
+from surfaces.cli.errors import CliError
 from surfaces.terminal import shown
 
 if TYPE_CHECKING:
@@ -111,9 +114,27 @@ def _decide(command: GateCommand, args: argparse.Namespace) -> int:
     if command.name == "review":
         decision = cull.review_decision(args)        # --cull, --approve-all, or --accept-suggestions
     else:
-        decision = gate.build(listed=regions.with_regions(args), by=args.person)   # --reject, --region
+        listed = regions.with_regions(args)                       # --reject, --region
+        try:
+            decision = gate.build(listed=listed, by=args.person)
+        except ValidationError as exc:
+            raise CliError("; ".join(_row_said(command, listed, e) for e in exc.errors())
+                           + ". Nothing was applied.") from None
     print(shown(actions.decide(args.order_id, decision)))
     return 0
+
+
+def _row_said(command: GateCommand, listed: list[dict], error: dict) -> str:
+    """One error of a decision's validation, naming the photo and the value given: `--reject DSC_0003.dng: reason
+    'dust': Input should be 'over_smoothed_skin', ...` (not pydantic's `rejections.0.reason: ...`)."""
+    loc = error["loc"]
+    if len(loc) >= 3 and isinstance(loc[1], int) and loc[1] < len(listed):
+        field = ".".join(map(str, loc[2:]))
+        given = error.get("input")
+        return (f"--{command.flag} {listed[loc[1]].get(command.fields[0], '?')}: {field}"
+                + (f" {given!r}" if isinstance(given, (str, int, float)) else "")
+                + f": {error['msg'].removeprefix('Value error, ')}")
+    return f"{'.'.join(map(str, loc))}: {error['msg']}" if loc else error["msg"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

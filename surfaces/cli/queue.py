@@ -99,6 +99,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if result.stage_done and result.run_stopped:
         print(f"That was the last open {item.stage} item of order {item.order_id}, but its run stopped: "
               f"`postline order run {item.order_id}` carries it on.")
+    elif result.stage_done and (coming := queue.still_coming(item.order_id, item.stage)):
+        print(f"That was the last open {item.stage} item of order {item.order_id} for now: more come from "
+              + ", ".join(f"{shown(title)} ({n} photo(s))" for title, n in coming) + ".")
     elif result.stage_done:
         print(f"That was the last open {item.stage} item of order {item.order_id}: the order can move on.")
     return 0
