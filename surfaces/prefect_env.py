@@ -88,9 +88,11 @@ def start_temporary_server_alone() -> None:
     from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import PREFECT_HOME
 
+    _guard_temporary_server()
     home = Path(PREFECT_HOME.value())
     made = home / f".postline-database-made-{__version__}"
     if made.exists():
+        SubprocessASGIServer().start()          # here, in the main thread: see _guard_temporary_server
         return
     home.mkdir(parents=True, exist_ok=True)
     with open(home / ".postline-first-start.lock", "a") as lock:
@@ -103,6 +105,50 @@ def start_temporary_server_alone() -> None:
         if not made.exists():
             SubprocessASGIServer().start()      # the server the run then uses (Prefect keeps one per process)
             made.touch()
+
+
+def _guard_temporary_server() -> None:
+    """The command's temporary Prefect server, as Prefect starts it (a uvicorn process), started in a session of
+    its own and ended when the command's process ends however it ends. Ctrl-C in a terminal goes to the whole
+    foreground process group: it killed the server too, and the run, still going, waited about 5 minutes on a
+    server that was gone before it stopped with "Connection refused" (exit 1, not 130, and status said so). And a
+    command killed outright (SIGKILL) left its server running for good, a port and its memory held. The parent's
+    death signal is the thread's that started it: :func:`start_temporary_server_alone` starts it in the main
+    thread, which lasts as long as the process."""
+    import subprocess
+
+    from prefect.server.api import server
+
+    if isinstance(server.subprocess, _GuardedSubprocess):
+        return
+    server.subprocess = _GuardedSubprocess(subprocess)
+
+
+class _GuardedSubprocess:
+    """The ``subprocess`` module as Prefect's server module sees it: its Popen starts a process in a session of its
+    own that gets SIGTERM when this one ends (Linux's parent-death signal)."""
+
+    def __init__(self, real) -> None:  # noqa: ANN001 - the subprocess module
+        self._real = real
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - everything else as the real module has it
+        return getattr(self._real, name)
+
+    def Popen(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201, N802 - subprocess.Popen's own
+        parent = os.getpid()
+        return self._real.Popen(*args, start_new_session=True, preexec_fn=lambda: _end_with(parent), **kwargs)
+
+
+def _end_with(parent: int) -> None:
+    """In a child before it runs its program: SIGTERM to it when the thread that started it ends (PR_SET_PDEATHSIG),
+    at once if it has ended already."""
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def settle_temporary_server(seconds: float = 2.0) -> None:

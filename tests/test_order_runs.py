@@ -228,6 +228,58 @@ def test_a_run_stopped_with_ctrl_c_is_shown_stopped_and_the_next_run_carries_on(
     _processed_once(order_id)
 
 
+def _servers_of(pid: int) -> list[int]:
+    """The temporary Prefect servers (uvicorn) process ``pid`` started."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+        if int(stat.rpartition(")")[2].split()[1]) == pid and b"prefect.server.api.server:create_app" in command:
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_ctrl_c_in_a_terminal_stops_a_run_on_a_temporary_server_and_a_killed_run_takes_its_server_along(
+        home, tmp_path, monkeypatch, capsys):
+    """With no Prefect server running, a run starts a temporary one. Ctrl-C in its terminal (SIGINT to the whole
+    foreground process group) killed that server too: the run went on for about 5 minutes on a server that was
+    gone, printing tracebacks, then stopped with "Connection refused", exit 1, and status said so. And a run killed
+    outright (SIGKILL) left its server running for good."""
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))      # the temporary server's own database
+    monkeypatch.setenv("POSTLINE_BATCH_SIZE", "1")
+    order_id = create_order(client="Ctrl C", shoot="portrait", card=_card(tmp_path / "card", 6),
+                            preset_name=None, due=None).id
+    first = Run(order_id, folder=tmp_path / "logs")
+    _until("the run is mid-way", lambda: _submitted(order_id) >= 2, alive=[first], timeout=300)
+    servers = _servers_of(first.pid)
+    assert servers, "the run started no temporary server"
+    os.killpg(first.pid, signal.SIGINT)                            # Ctrl-C: the terminal's whole process group
+    assert first.wait(timeout=90) == 130, first.complained()
+    assert f"order {order_id} stopped (interrupted)" in first.complained()
+    assert "Connection refused" not in first.complained()
+    _until("its server stopped with it", lambda: not any(map(_alive, servers)), timeout=30)
+    assert main(["status", str(order_id)]) == 0
+    assert "Stopped: interrupted (Ctrl-C, or its process was asked to stop)" in capsys.readouterr().out
+
+    second = Run(order_id, folder=tmp_path / "logs")
+    _until("the second run's server is up", lambda: _servers_of(second.pid), alive=[second], timeout=300)
+    servers = _servers_of(second.pid)
+    second.kill()                                                   # SIGKILL to the command alone
+    second.wait()
+    _until("its server ended with it", lambda: not any(map(_alive, servers)), timeout=30)
+
+
 def test_a_run_stopped_while_it_waits_for_retouchers_says_so_to_them_and_to_status(
         home, prefect_env, line_file, tmp_path, capsys):
     """The run was stopped (SIGTERM) while it waited for retouchers: status said it waited and "the run goes on by
