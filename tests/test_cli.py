@@ -188,6 +188,25 @@ def test_the_same_card_made_an_order_twice_is_refused_and_a_new_card_in_the_same
     assert capsys.readouterr().out.strip().splitlines()[-1] == "5"
 
 
+def test_another_card_with_the_same_names_is_not_refused_before_the_first_order_has_run(home, tmp_path, capsys):
+    """Two cameras' cards, numbered alike, made orders before either ran: the second was refused as "the same
+    card" (no photo recorded yet, the names alone were compared); their files are compared instead."""
+    create = ["order", "create", "--client", "Anna & Ben", "--shoot", "wedding", "--no-selection", "--from"]
+    first, second = tmp_path / "k1", tmp_path / "k2"
+    write_card(first, 3, size=(64, 48))
+    write_card(second, 3, size=(64, 48), first_seed=500)            # the same names and sizes, other pictures
+    assert sorted((p.name, p.stat().st_size) for p in first.iterdir()) == \
+        sorted((p.name, p.stat().st_size) for p in second.iterdir())
+    assert main([*create, str(first)]) == 0
+    capsys.readouterr()
+    assert main([*create, str(second)]) == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "2"
+    copy = tmp_path / "copied"
+    shutil.copytree(first, copy)                                     # the first card copied: still the same card
+    assert main([*create, str(copy)]) == 2
+    assert "these are the files of order 1, Anna & Ben, made " in capsys.readouterr().err
+
+
 from tests.pg import postgres_url  # noqa: E402,F401  (the session's PostgreSQL)
 from tests.test_queue import record  # noqa: E402,F401  (an empty record on SQLite or PostgreSQL)
 

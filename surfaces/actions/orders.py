@@ -33,18 +33,37 @@ class CardError(Invalid):
 
 def _same_files(session, order_id: int, card: Path, most: int = 50, read: int = 3) -> bool:  # noqa: ANN001
     """Whether the files at ``card`` are those order ``order_id`` recorded of its photos of those names: their
-    sizes (up to ``most`` of them), then the checksums of ``read`` of them, first, middle and last (none recorded
-    yet: nothing tells them apart). A camera whose numbering started again after formatting writes the same names
+    sizes (up to ``most`` of them), then the checksums of ``read`` of them, first, middle and last; none recorded
+    yet (the order has not run), those of the files in its card folder (:func:`_alike_folders`), unless that is
+    this folder or it is gone. A camera whose numbering started again after formatting writes the same names
     on a new card, not the same files, and a camera's uncompressed RAW files all have one size."""
     from tasks.files import sha256_of
 
     photos = [p for p in work.photos(session, order_id) if p.size_bytes]
+    if not photos:                # not run yet: compare with the files in its card folder, when that is another one
+        theirs = Path(work.get_order(session, order_id).card_folder or "")
+        return theirs == card or not theirs.is_dir() or \
+            _alike_folders(theirs, card, sorted(work.card_listed(session, order_id)), most=most, read=read)
     try:
         if any((card / p.source_name).stat().st_size != p.size_bytes for p in photos[:most]):
             return False
         spread = {photos[round(i * (len(photos) - 1) / max(1, read - 1))].id: None for i in range(read)} \
             if photos else {}
         return all(sha256_of(card / p.source_name) == p.sha256 for p in photos if p.id in spread)
+    except OSError:
+        return False
+
+
+def _alike_folders(a: Path, b: Path, names: list[str], *, most: int, read: int) -> bool:
+    """Whether folders ``a`` and ``b`` hold the same files of ``names``: sizes (up to ``most``), then the checksums
+    of ``read`` of them, first, middle and last."""
+    from tasks.files import sha256_of
+
+    try:
+        if any((a / name).stat().st_size != (b / name).stat().st_size for name in names[:most]):
+            return False
+        picked = {names[round(i * (len(names) - 1) / max(1, read - 1))] for i in range(read)} if names else set()
+        return all(sha256_of(a / name) == sha256_of(b / name) for name in picked)
     except OSError:
         return False
 
