@@ -17,7 +17,7 @@ from config.line import load_line
 from record.db import get_engine, transaction
 from record.figures.report import Report, build_report
 from record.figures.scope import Scope
-from record.models import ShootType
+from record.models import PhotoStatus, ShootType
 from tests.eventlog import HOLIDAYS, LINE_TOML, october
 from tests.pg import postgres_url  # noqa: F401
 
@@ -150,6 +150,40 @@ def test_first_pass_yield_per_stage_and_rolled_yield_per_order(record_url, line)
     rolled = {o["client"]: o["rolled_yield"] for o in rep.to_dict()["orders"]["delivered"]}
     # A: grading 2/3 (a2) x skin 2/3 (a3) = 4/9; B: grading 1/2 (b2) x skin 2/2 = 1/2; E: 1 x 1.
     assert rolled == {"Anna & Ben": round(4 / 9, 4), "Chloe": 0.5, "Eve": 1.0}
+
+
+def test_a_first_pass_qc_blames_only_after_a_send_back_elsewhere_is_not_a_first_pass_success(record_url):
+    """QC sent p1 back to a stage after skin (a no-op round there), then, in its round 2, to skin for rita's round-1
+    work: skin's first-pass yield said 100%, as the rejection was in QC's round 2. p2 was sent back to grading
+    first and redone at skin (round 2): the round-2 blame is its second pass's, not its first's."""
+    from record.figures.stages import first_pass_rows
+    from tests.eventlog import Log
+
+    cg, ls, dl = "cull_grade", "liquify_skin", "design_layout"
+    with transaction(record_url) as session:
+        log = Log(session)
+        order = log.order("Dana", ShootType.PORTRAIT, "classic-portrait", "2026-10-20 08:00")
+        p1, p2 = (log.photo(order, f"P{i}.dng", PhotoStatus.DELIVERED, "2026-10-20 08:00") for i in (1, 2))
+        for photo in (p1, p2):
+            log.work(order, photo, cg, 1, "2026-10-20 08:00", "2026-10-20 08:01", "2026-10-20 08:02", seconds=1)
+            log.work(order, photo, ls, 1, "2026-10-20 08:02", "2026-10-20 09:00", "2026-10-20 09:30", "rita")
+            log.work(order, photo, dl, 1, "2026-10-20 09:30", "2026-10-20 09:31", "2026-10-20 09:32", seconds=1)
+        log.gate(order, p1, 1, "2026-10-20 09:32", "2026-10-20 10:00", reason="[layout] P1.dng", blamed=dl)
+        log.work(order, p1, dl, 2, "2026-10-20 10:00", "2026-10-20 10:01", "2026-10-20 10:02", seconds=1)
+        log.gate(order, p1, 2, "2026-10-20 10:02", "2026-10-20 11:00", reason="[over_smoothed_skin] P1.dng",
+                 blamed=ls)
+        log.gate(order, p2, 1, "2026-10-20 09:32", "2026-10-20 10:00", reason="[exposure] P2.dng", blamed=cg)
+        log.work(order, p2, cg, 2, "2026-10-20 10:00", "2026-10-20 10:01", "2026-10-20 10:02", seconds=1)
+        log.work(order, p2, ls, 2, "2026-10-20 10:02", "2026-10-20 10:30", "2026-10-20 10:45", "rita")
+        log.work(order, p2, dl, 2, "2026-10-20 10:45", "2026-10-20 10:46", "2026-10-20 10:47", seconds=1)
+        log.gate(order, p2, 2, "2026-10-20 10:47", "2026-10-20 11:00", reason="[over_smoothed_skin] P2.dng",
+                 blamed=ls)
+    with transaction(record_url) as session:
+        by_stage = first_pass_rows(session, Scope(order_id=order))
+        by_person = first_pass_rows(session, Scope(order_id=order), by="actor")
+    # skin: two first passes judged; p1's sent back (in QC's round 2), p2's not (its round 2 was blamed)
+    assert by_stage[(ls,)] == (2, 1) and by_person[(ls, "rita")] == (2, 1)
+    assert by_stage[(cg,)] == (2, 1) and by_stage[(dl,)] == (2, 1)
 
 
 def test_retouchers_output_per_day_worked_first_pass_yield_and_trend_on_the_year(record_url, line):

@@ -18,7 +18,8 @@ puts the rows together. What each column means:
 - queue wait: enqueued to first claimed, for items enqueued in the period; touch time: claim to hand-back.
 - rework rate: photos sent back (blamed here) over photos finished here, both in the period.
 - first-pass yield: of the photos whose first pass (round 1) here was handed back in the period, the share the
-  QC gate did not send back to this stage in that round.
+  QC gate did not send back to this stage for that pass (in its round 1, or later, when it sent the photo back
+  to another stage first and this pass was still the photo's last here).
 """
 
 from __future__ import annotations
@@ -265,15 +266,21 @@ def _wip(session: Session, scope: Scope, now: datetime,
 def first_pass_rows(session: Session, scope: Scope, *, by: str = "stage",
                     where: tuple = ()) -> dict[tuple, tuple[int, int]]:
     """(stage[, actor | order_id]) -> (photos whose first pass there was handed back in the period and judged by
-    the QC gate, how many of them it sent back to that stage in round 1). ``by``: "stage", "actor" (the automatic worker
+    the QC gate, how many of them it sent back to that stage for that pass: in its round 1, or later before the
+    photo was worked there again). ``by``: "stage", "actor" (the automatic worker
     too) or "order".
 
     A photo's round-1 pass at a stage is one work item with one hand-back, and ``blamed`` holds each (photo,
     stage) once: plain counts are photo counts, no DISTINCT needed."""
-    rejected = EVENTS.alias("rejected")
+    rejected, redone = EVENTS.alias("rejected"), EVENTS.alias("redone")
+    # the stage's round-1 work was what QC sent back: no later pass of the photo there came before the rejection
+    # (QC may blame it in its own round 2, after sending the photo back to another stage first)
+    again_before = select(redone.c.id).where(
+        redone.c.photo_id == rejected.c.photo_id, redone.c.stage == rejected.c.blamed_stage,
+        redone.c.kind == K.SUBMITTED, redone.c.round > 1, redone.c.id < rejected.c.id).exists()
     blamed = select(rejected.c.photo_id, rejected.c.blamed_stage).where(
-        rejected.c.kind == K.REJECTED, rejected.c.stage == QC_GATE, rejected.c.round == 1,
-        rejected.c.work_item_id.is_not(None)).distinct().subquery("blamed")
+        rejected.c.kind == K.REJECTED, rejected.c.stage == QC_GATE, rejected.c.work_item_id.is_not(None),
+        ~again_before).distinct().subquery("blamed")
     decided = EVENTS.alias("decided")        # QC has judged the photo's first round: a pass not judged yet is
     judged = select(decided.c.photo_id).where(  # neither a first-pass success nor a failure (it read as a success)
         decided.c.kind.in_([K.PASSED, K.REJECTED]), decided.c.stage == QC_GATE, decided.c.round == 1,
