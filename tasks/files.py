@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -305,3 +306,49 @@ ZIPs and in its download ZIP; for each
             continue
         total += size + size * 4 * len(stages)
     return total
+
+
+# --- what an order holds on disk (tasks/retention.py; `postline status` and the report, without Prefect) -----
+
+@dataclass(frozen=True)
+class DiskUse:
+    """Bytes an order holds on disk, by kind."""
+    working: int
+    originals: int
+    deliveries: int
+
+    @property
+    def total(self) -> int:
+        return self.working + self.originals + self.deliveries
+
+
+def folder_bytes(folder: Path) -> int:
+    """Bytes of the regular files under ``folder`` (0 when it is not there); links are not followed."""
+    total = 0
+    stack = [Path(folder)]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False):
+                total += entry.stat(follow_symlinks=False).st_size
+    return total
+
+
+def working_folder(order_id: int) -> Path:
+    return get_settings().work_dir / f"order-{order_id}"
+
+
+def disk_use(order_id: int) -> DiskUse:
+    """What order ``order_id`` holds on disk now, read from the file system (a few thousand stat calls for a
+    big order). Deliveries: the packages beside the originals in the order's archive folder (tasks/package.py),
+    and the zips of deliveries made before packages were."""
+    originals = archive_dir(order_id)
+    zips = get_settings().delivery_dir.glob(f"order-{order_id}-*.zip")
+    packages = folder_bytes(originals.parent) - folder_bytes(originals)
+    return DiskUse(working=folder_bytes(working_folder(order_id)), originals=folder_bytes(originals),
+                   deliveries=packages + sum(path.stat().st_size for path in zips if path.is_file()))

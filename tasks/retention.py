@@ -13,9 +13,7 @@ A client revision asked for after the removal re-runs the photo from its origina
 
 from __future__ import annotations
 
-import os
 import shutil
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,51 +24,7 @@ from config.settings import get_settings
 from record import work
 from record.db import transaction
 from record.models import PhotoStatus, utcnow
-from tasks.files import archive_dir
-
-
-@dataclass(frozen=True)
-class DiskUse:
-    """Bytes an order holds on disk, by kind."""
-    working: int
-    originals: int
-    deliveries: int
-
-    @property
-    def total(self) -> int:
-        return self.working + self.originals + self.deliveries
-
-
-def folder_bytes(folder: Path) -> int:
-    """Bytes of the regular files under ``folder`` (0 when it is not there); links are not followed."""
-    total = 0
-    stack = [Path(folder)]
-    while stack:
-        try:
-            entries = list(os.scandir(stack.pop()))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(Path(entry.path))
-            elif entry.is_file(follow_symlinks=False):
-                total += entry.stat(follow_symlinks=False).st_size
-    return total
-
-
-def working_folder(order_id: int) -> Path:
-    return get_settings().work_dir / f"order-{order_id}"
-
-
-def disk_use(order_id: int) -> DiskUse:
-    """What order ``order_id`` holds on disk now, read from the file system (a few thousand stat calls for a
-    big order). Deliveries: the packages beside the originals in the order's archive folder (tasks/package.py),
-    and the zips of deliveries made before packages were."""
-    originals = archive_dir(order_id)
-    zips = get_settings().delivery_dir.glob(f"order-{order_id}-*.zip")
-    packages = folder_bytes(originals.parent) - folder_bytes(originals)
-    return DiskUse(working=folder_bytes(working_folder(order_id)), originals=folder_bytes(originals),
-                   deliveries=packages + sum(path.stat().st_size for path in zips if path.is_file()))
+from tasks.files import DiskUse, disk_use, folder_bytes, working_folder  # noqa: F401  (bench/scale.py's names)
 
 
 def people_made(order_id: int) -> set[Path]:

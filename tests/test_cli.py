@@ -275,6 +275,17 @@ def test_commands_that_need_no_run_do_not_load_prefect():
         assert done.stderr.strip().splitlines()[-1] == "NONE", (argv, done.stderr[-2000:])
 
 
+def test_the_status_of_one_order_does_not_load_prefect(home, card, capsys):
+    """`postline status N` loaded Prefect to say what the order holds on disk: 5-6 s a call, 12-20 s while
+    orders ran; 2-3 s without."""
+    assert main(["order", "create", "--client", "Anna", "--shoot", "portrait", "--from", str(card)]) == 0
+    order_id = capsys.readouterr().out.strip().splitlines()[-1]
+    probe = (f"import sys\nfrom surfaces.cli import main\nmain(['status', '{order_id}'])\n"
+             "print('PREFECT' if 'prefect' in sys.modules else 'NONE', file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert "Disk: " in done.stdout and done.stderr.strip().splitlines()[-1] == "NONE", done.stderr[-2000:]
+
+
 def test_status_says_an_open_order_past_its_due_date_is_late(home, capsys):
     """The list said nothing of an order still in the line two weeks after its due date."""
     from datetime import timedelta

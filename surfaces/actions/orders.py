@@ -313,13 +313,17 @@ def view(order_id: int) -> OrderView:
                           black_and_white=len(black_and_white.requested(session, order_id)),
                           unread=(len(listed - {p.source_name for p in photos}), len(listed))
                           if photos and (listed := work.card_listed(session, order_id)) else (0, 0))
-    from tasks.deliver import in_package_as_before
-
     if order.status is OrderStatus.FAILED:
         with transaction() as session:
             found = replace(found, stopped=work.last_order_reason(session, order_id, EventKind.ORDER_FAILED))
 
-    if packed := in_package_as_before(order, found.not_delivered):
+    if order.delivery_path and any(p.status in (PhotoStatus.FAILED, PhotoStatus.HELD) for p in found.not_delivered):
+        from tasks.deliver import in_package_as_before       # loads Prefect: only for an order that may need it
+
+        packed = in_package_as_before(order, found.not_delivered)
+    else:
+        packed = set()
+    if packed:
         found = replace(found, not_delivered=[p for p in found.not_delivered if p.id not in packed],
                         as_before=tuple(p for p in found.not_delivered if p.id in packed))
     if found.black_and_white and order.delivery_path:
@@ -386,15 +390,15 @@ def every_order() -> list[tuple[Order, int, selection.Waiting | None]]:
                  client_wait(session, o.id) if o.client_selection else None) for o in work.orders(session)]
 
 
-def disk(order_id: int):  # noqa: ANN201 - tasks.retention.DiskUse
+def disk(order_id: int):  # noqa: ANN201 - tasks.files.DiskUse
     """What order ``order_id`` holds on disk now (working files, originals, deliveries), from the file system."""
-    from tasks.retention import disk_use
+    from tasks.files import disk_use
 
     return disk_use(order_id)
 
 
 def disk_per_order() -> list[tuple[Order, object]]:
-    """Every order, oldest first, with what it holds on disk now (tasks.retention.DiskUse)."""
+    """Every order, oldest first, with what it holds on disk now (tasks.files.DiskUse)."""
     with transaction() as session:
         found = sorted(work.orders(session), key=lambda o: o.id)
     return [(order, disk(order.id)) for order in found]

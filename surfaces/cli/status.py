@@ -16,7 +16,7 @@ def print_order(order_id: int, *, brief: bool = False, every_file: bool = False)
     from record import clocks, work
     from record.models import OrderStatus, PhotoStatus, utcnow
     from surfaces.actions import orders
-    from tasks.progress import next_step, waiting_title
+    from tasks.next_steps import next_step, waiting_title
 
     found = orders.view(order_id)
     order, lease, cal = found.order, found.lease, found.calibration
