@@ -123,13 +123,21 @@ def ensure_free(order_id: int) -> None:
 
 
 def _mark_crashed(dead: str, order_id: int, run_name: str) -> None:
-    """The Prefect UI should not show a dead run of the order as running or paused: mark it crashed."""
+    """The Prefect UI should not show a dead run of the order as running or paused: mark it crashed, and so its
+    stages' sub-runs it was in (`Cull & grade · order 8` stayed Running for good after a kill)."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    message = f"its process stopped; '{run_name}' took order {order_id} over"
     try:
         with get_client(sync_client=True) as client:
             state = client.read_flow_run(UUID(dead)).state
             if state is not None and not state.is_final():
-                client.set_flow_run_state(UUID(dead), Crashed(
-                    message=f"its process stopped; '{run_name}' took order {order_id} over"), force=True)
+                client.set_flow_run_state(UUID(dead), Crashed(message=message), force=True)
+            subs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[UUID(dead)])))
+            for sub in subs:
+                if sub.state is not None and not sub.state.is_final():
+                    client.set_flow_run_state(sub.id, Crashed(message=message), force=True)
     except (ObjectNotFound, ValueError):
         pass  # recorded on another Prefect server (a temporary one): nothing to mark
 

@@ -17,7 +17,7 @@ from uuid import UUID
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName, FlowRunFilterParentFlowRunId
 from prefect.states import Cancelled, Running, Suspended
 from sqlmodel import col, select
 
@@ -200,6 +200,9 @@ def test_a_killed_run_is_taken_over_when_its_hold_ends(home, prefect_env, tmp_pa
     assert main(["order", "run", str(order_id), "--wait"]) == 0
     with get_client(sync_client=True) as client:                # the Prefect UI no longer shows it running
         assert client.read_flow_run(UUID(hold.flow_run_id)).state.is_crashed()
+        subs = client.read_flow_runs(flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(
+            any_=[UUID(hold.flow_run_id)])))                        # nor the stage it was killed in
+        assert subs and all(sub.state.is_final() for sub in subs), [(s.name, s.state.type) for s in subs]
     with transaction() as session:
         events = work.events(session, order_id)
     released = [e for e in events if e.kind is EventKind.RELEASED]
