@@ -135,20 +135,22 @@ class _GuardedSubprocess:
         return getattr(self._real, name)
 
     def Popen(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201, N802 - subprocess.Popen's own
-        parent = os.getpid()
-        return self._real.Popen(*args, start_new_session=True, preexec_fn=lambda: _end_with(parent), **kwargs)
+        import ctypes
+        import signal
+
+        parent, prctl = os.getpid(), ctypes.CDLL(None, use_errno=True).prctl    # looked up here, not in the child
+
+        def end_with_parent() -> None:
+            """In the child before it runs its program (system calls only: no import, no lock a thread of the
+            parent may have held): SIGTERM when the thread that started it ends, at once if it has already."""
+            prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+            if os.getppid() != parent:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        return self._real.Popen(*args, start_new_session=True, preexec_fn=end_with_parent, **kwargs)
 
 
-def _end_with(parent: int) -> None:
-    """In a child before it runs its program: SIGTERM to it when the thread that started it ends (PR_SET_PDEATHSIG),
-    at once if it has ended already."""
-    import ctypes
-    import signal
-
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != parent:
-        os.kill(os.getpid(), signal.SIGTERM)
+PR_SET_PDEATHSIG = 1          # linux/prctl.h
 
 
 def settle_temporary_server(seconds: float = 2.0) -> None:
