@@ -88,11 +88,11 @@ def start_temporary_server_alone() -> None:
     from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import PREFECT_HOME
 
-    _guard_temporary_server()
+    guard_temporary_server()
     home = Path(PREFECT_HOME.value())
     made = home / f".postline-database-made-{__version__}"
     if made.exists():
-        SubprocessASGIServer().start()          # here, in the main thread: see _guard_temporary_server
+        SubprocessASGIServer().start()          # here, in the main thread: see guard_temporary_server
         return
     home.mkdir(parents=True, exist_ok=True)
     with open(home / ".postline-first-start.lock", "a") as lock:
@@ -102,19 +102,22 @@ def start_temporary_server_alone() -> None:
             print("Another command is making Prefect's database (its first temporary server on this machine): "
                   "waiting for it.", file=sys.stderr)
             fcntl.flock(lock, fcntl.LOCK_EX)
-        if not made.exists():
-            SubprocessASGIServer().start()      # the server the run then uses (Prefect keeps one per process)
-            made.touch()
+        SubprocessASGIServer().start()          # the server the run then uses (Prefect keeps one per process)
+        made.touch()
 
 
-def _guard_temporary_server() -> None:
+def guard_temporary_server() -> None:
     """The command's temporary Prefect server, as Prefect starts it (a uvicorn process), started in a session of
     its own and ended when the command's process ends however it ends. Ctrl-C in a terminal goes to the whole
     foreground process group: it killed the server too, and the run, still going, waited about 5 minutes on a
     server that was gone before it stopped with "Connection refused" (exit 1, not 130, and status said so). And a
     command killed outright (SIGKILL) left its server running for good, a port and its memory held. The parent's
     death signal is the thread's that started it: :func:`start_temporary_server_alone` starts it in the main
-    thread, which lasts as long as the process."""
+    thread, which lasts as long as the process. Called before anything of the command may start the server
+    (`order run` first asks Prefect whether a run holding the order still lives); nothing when the runs go to a
+    server that stays."""
+    if not _temporary:
+        return
     import subprocess
 
     from prefect.server.api import server

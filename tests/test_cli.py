@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -197,12 +199,19 @@ def test_another_card_with_the_same_names_is_not_refused_before_the_first_order_
     write_card(second, 3, size=(64, 48), first_seed=500)            # the same names and sizes, other pictures
     assert sorted((p.name, p.stat().st_size) for p in first.iterdir()) == \
         sorted((p.name, p.stat().st_size) for p in second.iterdir())
+    for card in (first, second):
+        os.mkfifo(card / "zz-pipe.dng")               # never opened: reading a pipe waits for a writer, for good
     assert main([*create, str(first)]) == 0
     capsys.readouterr()
-    assert main([*create, str(second)]) == 0, capsys.readouterr().err
+    done: list[int] = []
+    creating = threading.Thread(target=lambda: done.append(main([*create, str(second)])), daemon=True)
+    creating.start()
+    creating.join(timeout=60)
+    assert done == [0], ("order create hung on the pipe" if not done else capsys.readouterr().err)
     assert capsys.readouterr().out.strip().splitlines()[-1] == "2"
     copy = tmp_path / "copied"
-    shutil.copytree(first, copy)                                     # the first card copied: still the same card
+    shutil.copytree(first, copy, ignore=shutil.ignore_patterns("zz-pipe.dng"))     # the first card copied: still
+    os.mkfifo(copy / "zz-pipe.dng")                                                  # the same card
     assert main([*create, str(copy)]) == 2
     assert "these are the files of order 1, Anna & Ben, made " in capsys.readouterr().err
 

@@ -245,6 +245,12 @@ def _servers_of(pid: int) -> list[int]:
     return found
 
 
+def _hold_ended(order_id: int) -> bool:
+    with transaction() as session:
+        hold = runs.holder(session, order_id)
+    return hold is not None and hold.expired()
+
+
 def _alive(pid: int) -> bool:
     try:
         return (Path("/proc") / str(pid) / "stat").read_text().rpartition(")")[2].split()[0] != "Z"
@@ -261,7 +267,9 @@ def test_ctrl_c_in_a_terminal_stops_a_run_on_a_temporary_server_and_a_killed_run
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))      # the temporary server's own database
     monkeypatch.setenv("POSTLINE_BATCH_SIZE", "1")
-    order_id = create_order(client="Ctrl C", shoot="portrait", card=_card(tmp_path / "card", 6),
+    monkeypatch.setenv("POSTLINE_RUN_LEASE_SECONDS", "8")
+    monkeypatch.setenv("POSTLINE_RUN_HEARTBEAT_SECONDS", "1")
+    order_id = create_order(client="Ctrl C", shoot="portrait", card=_card(tmp_path / "card", 12),
                             preset_name=None, due=None).id
     first = Run(order_id, folder=tmp_path / "logs")
     _until("the run is mid-way", lambda: _submitted(order_id) >= 2, alive=[first], timeout=300)
@@ -275,12 +283,25 @@ def test_ctrl_c_in_a_terminal_stops_a_run_on_a_temporary_server_and_a_killed_run
     assert main(["status", str(order_id)]) == 0
     assert "Stopped: interrupted (Ctrl-C, or its process was asked to stop)" in capsys.readouterr().out
 
+    before = _submitted(order_id)
     second = Run(order_id, folder=tmp_path / "logs")
-    _until("the second run's server is up", lambda: _servers_of(second.pid), alive=[second], timeout=300)
+    _until("the second run works", lambda: _servers_of(second.pid) and _submitted(order_id) > before,
+           alive=[second], timeout=300)
     servers = _servers_of(second.pid)
     second.kill()                                                   # SIGKILL to the command alone
     second.wait()
     _until("its server ended with it", lambda: not any(map(_alive, servers)), timeout=30)
+
+    _until("the killed run's hold ends", lambda: _hold_ended(order_id), timeout=60)
+    before = _submitted(order_id)
+    third = Run(order_id, folder=tmp_path / "logs")   # takes the killed run's order over, asking Prefect first
+    # whether that run lives: that started the temporary server before it was started in a session of its own
+    _until("the third run works", lambda: _servers_of(third.pid) and _submitted(order_id) > before, alive=[third],
+           timeout=300)
+    servers = _servers_of(third.pid)
+    os.killpg(third.pid, signal.SIGINT)
+    assert third.wait(timeout=90) == 130, third.complained()
+    _until("its server stopped with it", lambda: not any(map(_alive, servers)), timeout=30)
 
 
 def test_a_run_stopped_while_it_waits_for_retouchers_says_so_to_them_and_to_status(

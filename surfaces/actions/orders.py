@@ -49,17 +49,23 @@ def _same_files(session, order_id: int, card: Path, most: int = 50, read: int = 
             return False
         spread = {photos[round(i * (len(photos) - 1) / max(1, read - 1))].id: None for i in range(read)} \
             if photos else {}
+        if any(card_entry_problem(card, p.source_name) for p in photos if p.id in spread):
+            return False                 # not a regular file now (a pipe would block the read): not those files
         return all(sha256_of(card / p.source_name) == p.sha256 for p in photos if p.id in spread)
     except OSError:
         return False
 
 
 def _alike_folders(a: Path, b: Path, names: list[str], *, most: int, read: int) -> bool:
-    """Whether folders ``a`` and ``b`` hold the same files of ``names``: sizes (up to ``most``), then the checksums
-    of ``read`` of them, first, middle and last."""
+    """Whether folders ``a`` and ``b`` hold the same files of ``names``: the same of them regular files (nothing
+    else is opened), their sizes (up to ``most``), then the checksums of ``read`` of them, first, middle and last."""
     from tasks.files import sha256_of
 
     try:
+        kept = [name for name in names if card_entry_problem(a, name) is None]   # regular files only: a pipe or a
+        if [name for name in names if card_entry_problem(b, name) is None] != kept:   # link is not read (a pipe
+            return False                                                              # would block the read)
+        names = kept
         if any((a / name).stat().st_size != (b / name).stat().st_size for name in names[:most]):
             return False
         picked = {names[round(i * (len(names) - 1) / max(1, read - 1))] for i in range(read)} if names else set()

@@ -78,9 +78,10 @@ def run_order(order_id: int, *, wait: bool = False) -> str:
     it, with progress bars while stdout is a terminal (:mod:`surfaces.cli.progress`)."""
     from surfaces.actions import orders
     from surfaces.cli.progress import progress_of
-    from surfaces.prefect_env import choose_prefect_server, start_temporary_server_alone
+    from surfaces.prefect_env import choose_prefect_server, guard_temporary_server, start_temporary_server_alone
 
     print(choose_prefect_server(), file=sys.stderr)
+    guard_temporary_server()              # before the check below may start the temporary server
     if not wait:
         orders.ensure_free(order_id)      # refused before any warning about this run
     start_temporary_server_alone()
