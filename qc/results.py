@@ -310,10 +310,10 @@ def check_result(result: Path, working: Path, *, allow_crop: bool = False,
         raise ResultRefused([f"{result.name} is byte-identical to the working file you pulled: nothing was "
                              "changed. Save your edited version and submit that file"])
     _, samples = _read(result, decode=True, max_pixels=max_pixels)   # every pixel: a truncated file is refused
-    wrong = _not_the_photo(result.name, samples, working)        # first: another photo's export is not "broken"
+    broken = _broken(result.name, _display(samples), working, spec or QcGateSpec())   # first: blown out, the right
+    if broken:                                                   # photo reads as another picture (its detail gone)
+        raise ResultRefused(broken)
+    wrong = _not_the_photo(result.name, samples, working)
     if wrong:
         raise ResultRefused(wrong)
-    broken = _broken(result.name, _display(samples), working, spec or QcGateSpec())
-    if broken:
-        raise ResultRefused(broken)
     return facts

@@ -378,10 +378,13 @@ def handed_back_for_another(session: Session, item: WorkItem, sha256: str) -> li
     """Other photos' work items, of any order, that already hold the file ``sha256`` as their hand-back: (the
     photo's card name, its order, the item's working file), this order's first; a file handed back for one photo
     is not another's work (surfaces.actions.queue.hand_back)."""
-    found = session.exec(select(Photo.source_name, WorkItem.order_id, WorkItem.input_path)
-                         .join(WorkItem, WorkItem.photo_id == Photo.id)
-                         .where(WorkItem.output_sha256 == sha256, WorkItem.photo_id != item.photo_id).limit(20)).all()
-    return sorted(found, key=lambda row: row[1] != item.order_id)
+    def found(*where) -> list:  # noqa: ANN002
+        return list(session.exec(select(Photo.source_name, WorkItem.order_id, WorkItem.input_path)
+                                 .join(WorkItem, WorkItem.photo_id == Photo.id)
+                                 .where(WorkItem.output_sha256 == sha256, WorkItem.photo_id != item.photo_id, *where)
+                                 .limit(20)).all())
+
+    return found(WorkItem.order_id == item.order_id) or found(WorkItem.order_id != item.order_id)
 
 
 def handed_back_before(session: Session, item: WorkItem, sha256: str) -> WorkItem | None:

@@ -20,7 +20,7 @@ from prefect import task
 from prefect.logging import get_run_logger
 from sqlmodel import Session
 
-from config.errors import Invalid
+from config.errors import Invalid, Refused
 from tasks.runs import line_of
 from record.db import ORDER_LOCK, one_at_a_time, transaction
 from record.models import INGEST, CullSignals, Photo, PhotoRating, PhotoStatus
@@ -113,23 +113,33 @@ def fresh_originals(order_id: int, names: list[str]) -> dict[int, tuple[Path, st
         at_first = [p for p in failed if work.failed_at(session, p.id) == first]
         known = {p.sha256: p.source_name for p in work.photos(session, order_id) if p.sha256}
     card, fresh = Path(order.card_folder), {}
-    for photo in at_first:
-        try:
-            if card_entry_problem(card, photo.source_name):
+    try:
+        for photo in at_first:
+            try:
+                if card_entry_problem(card, photo.source_name):
+                    continue
+                with open_card_file(card, photo.source_name) as source:
+                    sha = sha256_of(source)
+            except (OSError, NotRegularFile):
+                continue          # gone from the card folder, or unreadable there: the archive's copy is retried
+            if sha == photo.sha256:
                 continue
-            with open_card_file(card, photo.source_name) as source:
-                sha = sha256_of(source)
-        except (OSError, NotRegularFile):
-            continue          # gone from the card folder, or unreadable there: the archive's copy is retried
-        if sha == photo.sha256:
-            continue
-        if sha in known:
-            raise CopiedWrongFile(f"{photo.source_name}: the file in the card folder now holds the same bytes as "
-                                  f"{known[sha]}: copy the card's own {PurePosixPath(photo.source_name).name} over "
-                                  "it. Nothing was put back.")
-        with open_card_file(card, photo.source_name) as source:
-            fresh[photo.id] = copy_with_checksum(source, archive_dir(order_id), name=photo.source_name,
-                                                 origin=card / photo.source_name)
+            if sha in known:
+                raise CopiedWrongFile(f"{photo.source_name}: the file in the card folder now holds the same bytes as "
+                                      f"{known[sha]}: copy the card's own {PurePosixPath(photo.source_name).name} "
+                                      "over it. Nothing was put back.")
+            try:
+                with open_card_file(card, photo.source_name) as source:
+                    fresh[photo.id] = copy_with_checksum(source, archive_dir(order_id), name=photo.source_name,
+                                                         origin=card / photo.source_name)
+            except (OSError, NotRegularFile) as exc:
+                raise CopyAgainFailed(f"{photo.source_name}: cannot be copied again from {card} into the order's "
+                                      f"archive ({exc}). Nothing was put back: fix that, then run "
+                                      "`postline order retry` again.") from None
+            known[fresh[photo.id][1]] = photo.source_name
+    except BaseException:
+        remove_unused_originals(order_id, [path for path, _, _ in fresh.values()])
+        raise
     return fresh
 
 
@@ -144,6 +154,10 @@ def remove_unused_originals(order_id: int, paths: Iterable[str | Path]) -> None:
 
 class CopiedWrongFile(Invalid):
     """The file copied again over a failed photo's card file is another photo of the order."""
+
+
+class CopyAgainFailed(Refused):
+    """A failed photo's card file, copied again over it, could not be copied into the archive (the disk, the card)."""
 
 
 def by_shot(names: list[str]) -> list[list[str]]:

@@ -12,10 +12,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
+from sqlmodel import select
 
 from record import work
 from record.db import transaction
-from record.models import INGEST, EventKind, OrderStatus, PhotoStatus
+from record.models import INGEST, EventKind, OrderStatus, Photo, PhotoStatus
 from surfaces.actions.orders import create_order
 from tasks.ingest import copied_again, fresh_originals
 from tests import cullkit as kit
@@ -146,3 +148,40 @@ def test_a_raw_damaged_mid_file_copied_again_over_it_is_read_again_by_order_retr
     assert photo.sha256 == sha256(sample("nikon_d1.nef")) != failed.sha256
     assert Path(photo.original_path).read_bytes() == sample("nikon_d1.nef").read_bytes()
     assert not damaged_copy.exists()                                 # the damaged copy is not kept beside it
+
+
+def test_one_wrong_file_copied_over_two_failed_photos_is_refused_and_leaves_no_copy(home, tmp_path):
+    """Order retry's fresh copies (tasks.ingest.fresh_originals): a file copied over two failed photos' card files
+    was taken for both (only the record's bytes were compared), and a refusal part way left the copies made before
+    it in the archive, recorded nowhere."""
+    from record import moves
+    from record.models import ShootType, WorkItem, WorkStatus
+    from tasks.files import archive_dir
+    from tasks.ingest import CopiedWrongFile
+
+    card = tmp_path / "card"
+    card.mkdir()
+    with transaction() as session:
+        order = work.create_order(session, client="Mara", shoot=ShootType.PORTRAIT, preset_name="neutral",
+                                  preset_version=1, preset_hash="x", preset_json="{}", due=None,
+                                  card_folder=str(card))
+        for name, data in (("A.NEF", b"first damaged copy"), ("B.NEF", b"second damaged copy")):
+            (card / name).write_bytes(data)
+            photo = work.add_photo(session, Photo(order_id=order.id, source_name=name, sha256=sha256(card / name),
+                                                  size_bytes=len(data), status=PhotoStatus.INGESTED),
+                                   first_stage=None)
+            item = moves.enqueue(session, order_id=order.id, photo_id=photo.id, stage="cull_grade", round=1,
+                                 input_path=str(card / name), actor="test")
+            moves.move_item(session, work.claim_queued(session, item.id), WorkStatus.FAILED, actor="test",
+                            reason="rows of noise")
+            moves.move_photo(session, photo, PhotoStatus.FAILED, stage="cull_grade", round=1, actor="test",
+                             reason="rows of noise")
+        order_id = order.id
+    for name in ("A.NEF", "B.NEF"):
+        (card / name).write_bytes(b"one and the same file, copied over both")
+    with pytest.raises(CopiedWrongFile, match="B.NEF: the file in the card folder now holds the same bytes as "
+                                              "A.NEF"):
+        fresh_originals(order_id, [])
+    assert not archive_dir(order_id).exists() or list(archive_dir(order_id).iterdir()) == []
+    with transaction() as session:
+        assert {i.status for i in session.exec(select(WorkItem)).all()} == {WorkStatus.FAILED}

@@ -35,7 +35,7 @@ EXPECTED = {
     ("surfaces.actions.delivery", "NotDeliveredYet"): (2, 422), ("record.people", "PeopleError"): (2, 422),
     ("record.rounds", "RevisionError"): (2, 422), ("record.rounds", "RetryError"): (2, 422), ("qc.gates", "DecisionError"): (2, 422),
     ("surfaces.cli.errors", "CliError"): (2, 422), ("surfaces.actions.orders", "CardError"): (2, 422),
-    ("surfaces.actions.cameras", "ClockError"): (2, 422),
+    ("surfaces.actions.cameras", "ClockError"): (2, 422), ("tasks.ingest", "CopiedWrongFile"): (2, 422),
     ("tasks.pixels.contract", "ParamsError"): (2, 422), ("tasks.pixels.layout", "LayoutError"): (2, 422),
     ("surfaces.web_upload", "TooLarge"): (2, 413), ("surfaces.web_upload", "BadForm"): (2, 400),
     # not this person's to do
@@ -47,7 +47,7 @@ EXPECTED = {
     ("record.moves", "IllegalMove"): (1, 409), ("record.moves", "StaleMove"): (1, 409),
     ("record.runs", "OrderRunLive"): (1, 409), ("record.runs", "NotTheHolder"): (1, 409),
     ("tasks.runs", "LineChangeRefused"): (1, 409), ("qc.results", "WorkingFileUnreadable"): (1, 409),
-    ("record.schema", "RecordTooNew"): (1, 409),
+    ("record.schema", "RecordTooNew"): (1, 409), ("tasks.ingest", "CopyAgainFailed"): (1, 409),
     # will not work as it is
     ("config.errors", "Permanent"): (1, 422), ("qc.results", "ResultRefused"): (1, 422),
     ("tasks.errors", "PhotoError"): (1, 422), ("tasks.deliver", "NothingDelivered"): (1, 422),

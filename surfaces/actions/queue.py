@@ -234,7 +234,11 @@ def _handed_back_already(item: WorkItem, file: Path) -> str | None:
         if order_id == item.order_id:
             return (f"{file.name} is the file handed back for {name} already: one file cannot be two photos' work. "
                     "Hand back this photo's own (its working file, edited)")
-        if not (working and item.input_path and _same_file(Path(working), Path(item.input_path))):
+        same = _same_file(Path(working), Path(item.input_path)) if working and item.input_path else None
+        if same is None:            # a working file gone (removed after its revision window): nothing to compare
+            return (f"{file.name} is the file handed back for {name} of order {order_id} already: hand back this "
+                    "photo's own (its working file, edited)")
+        if not same:
             return (f"{file.name} is the file handed back for {name} of order {order_id} already, worked from "
                     "another working file than this photo's: hand back this photo's own (its working file, edited)")
     if earlier is not None:
@@ -246,12 +250,12 @@ def _handed_back_already(item: WorkItem, file: Path) -> str | None:
     return None
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether two files hold the same bytes (a file gone is not the same)."""
+def _same_file(a: Path, b: Path) -> bool | None:
+    """Whether two files hold the same bytes; None when one cannot be read (gone)."""
     try:
         return a == b or (a.stat().st_size == b.stat().st_size and sha256_of(a) == sha256_of(b))
     except OSError:
-        return False
+        return None
 
 
 def still_coming(order_id: int, stage: str) -> list[tuple[str, int]]:
