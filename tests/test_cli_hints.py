@@ -42,7 +42,7 @@ def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.Argument
 
 def test_the_hints_are_found():
     assert len(HINTS) > 40
-    assert ("tasks/progress.py:69", "links list {oid}") in HINTS
+    assert ("tasks/next_steps.py:48", "links list {oid}") in HINTS
 
 
 @pytest.mark.parametrize("where, hint", HINTS, ids=[f"{w} postline {h}" for w, h in HINTS])
