@@ -74,11 +74,12 @@ def choose_prefect_server() -> str:
 
 
 def start_temporary_server_alone() -> None:
-    """When the runs go to a temporary server (:func:`choose_prefect_server`) and none has made Prefect's database
-    on this machine yet (for this Prefect version), start it now, one command at a time: two `postline order run`
-    starting their first temporary servers at once both made the database, and one server printed a traceback
-    (`duplicate column name`) before Prefect started it again. A lock in PREFECT_HOME; once made, a mark beside it
-    lets later commands start theirs as Prefect does, when the run first needs it."""
+    """When the runs go to a temporary server (:func:`choose_prefect_server`), start it now, in the main thread and
+    guarded (:func:`guard_temporary_server`). While none has made Prefect's database on this machine yet (for this
+    Prefect version), one command at a time: two `postline order run` starting their first temporary servers at
+    once both made the database, and one server printed a traceback (`duplicate column name`) before Prefect
+    started it again. A lock in PREFECT_HOME; once made, a mark beside it lets later commands start theirs without
+    waiting for it."""
     if not _temporary:
         return
     import fcntl

@@ -38,14 +38,18 @@ def line(home, tmp_path, monkeypatch, capsys) -> list[int]:
         for n in range(2):
             working = write_working_tiff(tmp_path / "work" / f"{n}.tif",
                                          np.stack([x / 120, y / 90, np.full_like(x, 0.3 + 0.2 * n)], axis=2))
-            photo = Photo(order_id=order.id, source_name=f"DSC_{n:04d}.NEF", sha256=f"{n:064x}", size_bytes=1,
-                          status=PhotoStatus.INGESTED)
-            session.add(photo)
-            session.flush()
-            ids.append(enqueue(session, order_id=order.id, photo_id=photo.id, stage=SKIN, round=1,
-                               input_path=str(working), actor="test").id)
+            ids.append(_waiting_at_skin(session, order.id, f"DSC_{n:04d}.NEF", f"{n:064x}", working))
     capsys.readouterr()
     return ids
+
+
+def _waiting_at_skin(session, order_id: int, name: str, sha: str, working: Path) -> int:  # noqa: ANN001
+    """A photo of the order, queued at the skin stage from ``working``: its work item's id."""
+    photo = Photo(order_id=order_id, source_name=name, sha256=sha, size_bytes=1, status=PhotoStatus.INGESTED)
+    session.add(photo)
+    session.flush()
+    return enqueue(session, order_id=order_id, photo_id=photo.id, stage=SKIN, round=1, input_path=str(working),
+                   actor="test").id
 
 
 def pull(capsys, folder: Path, *args: str) -> tuple[int, str]:
@@ -154,12 +158,7 @@ def test_a_file_handed_back_in_another_order_is_refused_unless_worked_from_the_s
             order = work.create_order(session, client=f"Anna & Ben {n}", shoot=ShootType.WEDDING,
                                       preset_name="neutral", preset_version=1, preset_hash="x", preset_json="{}",
                                       due=None, card_folder="/card")
-            photo = Photo(order_id=order.id, source_name="DSC_0000.NEF", sha256=f"{n + 7:064x}", size_bytes=1,
-                          status=PhotoStatus.INGESTED)
-            session.add(photo)
-            session.flush()
-            ids.append(enqueue(session, order_id=order.id, photo_id=photo.id, stage=SKIN, round=1,
-                               input_path=str(working), actor="test").id)
+            ids.append(_waiting_at_skin(session, order.id, "DSC_0000.NEF", f"{n + 7:064x}", working))
     capsys.readouterr()
     pull(capsys, tmp_path / "ana")
     assert main(["queue", "submit", str(ids[0]), str(done), "--as", "ana"]) == 1
