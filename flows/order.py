@@ -24,7 +24,7 @@ from tasks.order_report import published_report
 from tasks.planning import next_stage, order_title
 from tasks.progress import publish_progress
 from tasks.runners import photo_runner
-from tasks.runs import order_run
+from tasks.runs import order_run, stop_if_interrupted
 from tasks.stages import restore_finished_files
 
 
@@ -51,9 +51,11 @@ def order_flow(order_id: int, wait: bool = False) -> str:
         pool = photo_runner()     # a thread pool here, or the Dask cluster of POSTLINE_DASK_ADDRESS
         with _sub_runs_without_heartbeats():
             ingest_flow.with_options(task_runner=pool)(order_id, order["card_folder"])
+            stop_if_interrupted()                      # a Ctrl-C Prefect dropped as the sub-run ended
             publish_progress(order_id)                 # the order run's progress artifact, after every step
             if order["review_gate"]:
                 original_review_flow(order_id)
+                stop_if_interrupted()
             calibrate_session(order_id)
             while (stage := next_stage(order_id, order["run_id"])) is not None:
                 if stage == CLIENT_SELECTION:
@@ -62,6 +64,7 @@ def order_flow(order_id: int, wait: bool = False) -> str:
                     qc_gate_flow.with_options(task_runner=pool)(order_id)
                 else:
                     stage_flow.with_options(task_runner=pool)(order_id, stage)
+                stop_if_interrupted()
                 publish_progress(order_id)
             restore_finished_files(order_id)
             return delivery_flow.with_options(task_runner=pool)(order_id)

@@ -13,6 +13,7 @@ The order's line is recorded the first time it starts (:func:`line_of` reads it)
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import threading
 import time
@@ -264,6 +265,39 @@ def end_order_run(order_id: int, run_id: str, *, failed: bool, reason: str | Non
         runs.clear(session, order_id, flow_run_id=run_id)
 
 
+_interrupted = threading.Event()
+
+
+def _on_ctrl_c(signum: int, frame: object) -> None:
+    _interrupted.set()
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _ctrl_c_kept() -> Iterator[None]:
+    """Ctrl-C (SIGINT) during the run is remembered as well as raised: Prefect drops a KeyboardInterrupt that
+    lands once a sub-run's state is final (its flow engine logs it at debug, "BaseException was raised after user
+    code finished executing"), and the run went on to deliver. :func:`stop_if_interrupted` raises it again at the
+    order flow's next step. Only where Python's own Ctrl-C handler is in place, in the main thread."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    _interrupted.clear()
+    signal.signal(signal.SIGINT, _on_ctrl_c)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _interrupted.clear()
+
+
+def stop_if_interrupted() -> None:
+    """Raise KeyboardInterrupt if Ctrl-C reached this run and was lost on the way (:func:`_ctrl_c_kept`)."""
+    if _interrupted.is_set():
+        raise KeyboardInterrupt
+
+
 @contextmanager
 def order_run(order_id: int, *, wait: bool = False) -> Iterator[dict]:
     """The order flow's hold on the order, from its start to its end (see the module's docstring). Yields
@@ -273,7 +307,8 @@ def order_run(order_id: int, *, wait: bool = False) -> Iterator[dict]:
     heartbeat = _Heartbeat(order_id, run_id)
     heartbeat.start()
     try:
-        yield {**started, "run_id": run_id}
+        with _ctrl_c_kept():
+            yield {**started, "run_id": run_id}
     except PrefectSignal:
         heartbeat.stop()       # suspended: no process until resumed, and the resumed run takes the order back
         raise
