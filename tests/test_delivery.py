@@ -477,8 +477,9 @@ def test_deliver_refuses_an_order_not_delivered_yet_and_says_what_to_run(home, t
     code, out = _cli("verify", str(tmp_path / "nowhere"))     # a mistyped path: a usage error, not a difference
     assert code == 2 and "nowhere: no such file or folder; give a delivery package folder or one of its ZIPs" in out
     assert "difference" not in out
-    code, out = _cli("verify", str(card))
-    assert code == 1 and "no manifest.json: not a delivery package" in out
+    code, out = _cli("verify", str(card))                     # the card, not the package: a usage error too
+    assert code == 2 and "holds no manifest.json: it is not a delivery package; give the package folder" in out
+    assert "difference" not in out and "DIFFERS" not in out
 
 
 def test_deliver_after_the_working_files_went_takes_the_package_files_and_makes_the_rest_again(delivered):

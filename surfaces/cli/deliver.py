@@ -46,6 +46,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"error: {shown(path)}: no such file or folder; give a delivery package folder or one of its ZIPs "
               "(`postline archive list` shows where each order's is)", file=sys.stderr)
         return EXIT_USAGE
+    if path.is_dir() and not (path / "manifest.json").is_file():    # the wrong folder: a usage error, no difference
+        print(f"error: {shown(path)} holds no manifest.json: it is not a delivery package; give the package folder "
+              "(`postline archive list` shows where each order's is) or one of its ZIPs", file=sys.stderr)
+        return EXIT_USAGE
     problems = verify(path)
     _print_problems(problems)
     if problems:
@@ -149,9 +153,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                          "config/recipes, or a .toml file), from now on")
     deliver.set_defaults(func=cmd_deliver)
 
-    verify = sub.add_parser("verify", help="re-hash a delivery package (or one of its ZIPs) against its manifest; "
-                            "exit 1 naming every difference")
-    verify.add_argument("path", metavar="PACKAGE_OR_ZIP")
+    said = "re-hash a delivery package (or one of its ZIPs) against its manifest; exit 1 naming every difference"
+    verify = sub.add_parser("verify", help=said, description=said[0].upper() + said[1:] + ", 0 when it is whole, "
+                            "2 when the path is not there or not a package.")
+    verify.add_argument("path", metavar="PACKAGE_OR_ZIP", help="the package folder (`postline archive list` shows "
+                        "each order's) or a ZIP of it, e.g. the client's download")
     verify.set_defaults(func=cmd_verify)
 
     archive = sub.add_parser("archive", help="the archive by client: list, and retention").add_subparsers(
