@@ -51,6 +51,10 @@ class PhotoStatus(StrEnum):
     CHART = "chart"           # set aside: the colour chart frame the session was calibrated on (see Order.deliver_chart)
 
 
+# a photo of a delivered order in these was delivered before and its change not made: its package has it as it was
+AS_BEFORE = (PhotoStatus.FAILED, PhotoStatus.HELD)
+
+
 class WorkStatus(StrEnum):
     QUEUED = "queued"
     CLAIMED = "claimed"

@@ -28,7 +28,7 @@ from config.settings import get_settings
 from presets.model import Preset
 from record import black_and_white, clocks, history, moves, work
 from record.db import transaction
-from record.models import DELIVERY, Order, OrderStatus, Photo, PhotoStatus, WorkItem, utcnow
+from record.models import AS_BEFORE, DELIVERY, Order, OrderStatus, Photo, PhotoStatus, WorkItem, utcnow
 from tasks import package
 from tasks.deliver_render import (ALBUM, CONTACT, Job, Packed, Studio, cache_folder, file_for, needs_master,
                                   packed_files, render, render_key)
@@ -101,7 +101,6 @@ def _fallback(photo: Photo) -> dict[str, str]:
     return {k: v for k, v in values.items() if v}
 
 
-AS_BEFORE = (PhotoStatus.FAILED, PhotoStatus.HELD)   # delivered before, its change not made: delivered as it was
 DELIVERABLE = (PhotoStatus.PASSED, PhotoStatus.DELIVERED)
 
 

@@ -18,7 +18,7 @@ from presets.recipe import load_recipe
 from config.links import get_link_settings
 from record import black_and_white, clocks, ratings, rounds, runs, selection, stats, work
 from record.db import ORDER_CREATION_LOCK, one_at_a_time, transaction
-from record.models import (QC_GATE, EventKind, Order, OrderStatus, Photo, PhotoStatus, ShootType, WorkItem, WorkStatus,
+from record.models import (AS_BEFORE, QC_GATE, EventKind, Order, OrderStatus, Photo, PhotoStatus, ShootType, WorkItem, WorkStatus,
                            utcnow)
 from surfaces.terminal import has_control, shown
 from tasks.files import card_entry_problem
@@ -47,11 +47,10 @@ def _same_files(session, order_id: int, card: Path, most: int = 50, read: int = 
     try:
         if any((card / p.source_name).stat().st_size != p.size_bytes for p in photos[:most]):
             return False
-        spread = {photos[round(i * (len(photos) - 1) / max(1, read - 1))].id: None for i in range(read)} \
-            if photos else {}
-        if any(card_entry_problem(card, p.source_name) for p in photos if p.id in spread):
+        picked = _spread(photos, read)
+        if any(card_entry_problem(card, p.source_name) for p in picked):
             return False                 # not a regular file now (a pipe would block the read): not those files
-        return all(sha256_of(card / p.source_name) == p.sha256 for p in photos if p.id in spread)
+        return all(sha256_of(card / p.source_name) == p.sha256 for p in picked)
     except OSError:
         return False
 
@@ -68,10 +67,15 @@ def _alike_folders(a: Path, b: Path, names: list[str], *, most: int, read: int) 
         names = kept
         if any((a / name).stat().st_size != (b / name).stat().st_size for name in names[:most]):
             return False
-        picked = {names[round(i * (len(names) - 1) / max(1, read - 1))] for i in range(read)} if names else set()
-        return all(sha256_of(a / name) == sha256_of(b / name) for name in picked)
+        return all(sha256_of(a / name) == sha256_of(b / name) for name in _spread(names, read))
     except OSError:
         return False
+
+
+def _spread(items: list, read: int) -> list:
+    """``read`` of ``items`` (fewer if there are fewer), first, middle and last: the files whose content is read."""
+    picked = sorted({round(i * (len(items) - 1) / max(1, read - 1)) for i in range(read)}) if items else []
+    return [items[i] for i in picked]
 
 
 def _same_card(card: Path, earlier: list[Order]) -> str:
@@ -323,7 +327,7 @@ def view(order_id: int) -> OrderView:
         with transaction() as session:
             found = replace(found, stopped=work.last_order_reason(session, order_id, EventKind.ORDER_FAILED))
 
-    if order.delivery_path and any(p.status in (PhotoStatus.FAILED, PhotoStatus.HELD) for p in found.not_delivered):
+    if order.delivery_path and any(p.status in AS_BEFORE for p in found.not_delivered):
         from tasks.deliver import in_package_as_before       # loads Prefect: only for an order that may need it
 
         packed = in_package_as_before(order, found.not_delivered)
