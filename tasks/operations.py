@@ -52,21 +52,23 @@ class OpContext:
     params: Mapping[str, Any] | None = None   # the stage's params from the line (StageSpec.params); None: defaults
     reference_path: Path | None = None  # grade: where to write the graded reference QC compares the look with
     clipped_limit: float = 0.10   # grade, rework: the QC gate's largest share of clipped pixels (its max_clipped_share)
+    rescue_blown: bool = False    # grade, first pass: a frame the look blows beyond clipped_limit is pulled at once
 
 
 def grade_image(source: Path, ctx: OpContext) -> np.ndarray:
     """RAW (or JPEG/TIFF) + the order's preset -> the graded working image (sRGB-encoded float32), and with
     ``ctx.proof_path`` its JPEG proof. The preset's look is applied in one fused pass (``tasks.pixels.look``);
     output sharpening is left to delivery. On a rework round the exposure is rescued so the highlights QC found
-    blown come back. With ``ctx.reference_path``, also the graded reference: the same decode through the preset
+    blown come back; with ``ctx.rescue_blown`` (people work the photo next), a first pass the look blows beyond
+    the QC gate's limit is pulled down as that rework would, before a retoucher works a photo QC sends back. With ``ctx.reference_path``, also the graded reference: the same decode through the preset
     alone (this round's exposure included; no session calibration), small, for QC's look check
     (``qc.checks.check_look``)."""
     preset = ctx.preset
     image16 = decode_linear16(source, preset.decode)
     calibration = np.asarray(ctx.calibration, np.float32) if ctx.calibration is not None else None
     pulled = False
-    if ctx.round > 1:
-        preset, pulled = rescued(image16, preset, calibration, limit=ctx.clipped_limit)
+    if ctx.round > 1 or ctx.rescue_blown:
+        preset, pulled = rescued(image16, preset, calibration, limit=ctx.clipped_limit, beyond_only=ctx.round == 1)
     baked = look.bake(preset, calibration=calibration, space=OutputSpace.SRGB, output_sharpening=False)
     display = look.apply(image16, baked, dtype=np.float32)
     if pulled:
@@ -87,16 +89,19 @@ RESCUE_STEP_EV = 0.05
 
 
 def rescued(image16: np.ndarray, preset: Preset, calibration: np.ndarray | None, *,
-            limit: float) -> tuple[Preset, bool]:
+            limit: float, beyond_only: bool = False) -> tuple[Preset, bool]:
     """The preset a rework round grades with, and whether its exposure was pulled down. A frame the look leaves
     dark is brought up so its bright end reaches tone.exposure_rescue_ev's target. A frame the look blows gets
     the least pull (RESCUE_STEP_EV steps, at most to that target) after which it blows at most half the QC gate's
     ``limit`` of what the camera had not blown itself; what the camera blew no exposure brings back, and stays
     white (:func:`tone.keep_white`). A frame the look neither blows nor leaves dark keeps the preset as it is
-    (sent back to grading for its colour, say)."""
+    (sent back to grading for its colour, say). ``beyond_only`` (a first pass): only a frame the look blows beyond
+    ``limit`` (the QC gate would send it back) is pulled; any other keeps the preset as it is."""
     sample = small(image16)
     target_ev = tone.exposure_rescue_ev(sample.astype(np.float32) * (1.0 / 65535.0))
     if target_ev >= 0:
+        if beyond_only:
+            return preset, False
         return preset.model_copy(update={"tone": preset.tone.model_copy(update={"exposure_ev": target_ev})}), False
     baked = look.bake(preset, calibration=calibration, space=OutputSpace.SRGB, output_sharpening=False)
     by_camera = tone.camera_blown(sample)
@@ -106,6 +111,8 @@ def rescued(image16: np.ndarray, preset: Preset, calibration: np.ndarray | None,
         pulled = sample if pull == 0 else np.rint(sample * np.float32(2.0 ** -pull)).astype(np.uint16)
         display = look.apply(pulled, baked, dtype=np.float32)
         blown = (display.min(axis=2) >= tone.CAMERA_WHITE) & ~by_camera
+        if beyond_only and pull == 0 and np.count_nonzero(blown) <= limit * blown.size:
+            return preset, False             # within the QC gate's limit: as the preset grades it
         if np.count_nonzero(blown) <= limit / 2 * blown.size or ev - pull <= floor:
             break
         pull = min(pull + RESCUE_STEP_EV, ev - floor)

@@ -148,11 +148,14 @@ class _Pass:
 
     def context(self, spec: StageSpec, photo_id: int, round: int, *, again: bool = False) -> OpContext:
         """The operation's context; the first stage also writes the proof and the graded reference (not when it
-        is only computed ``again`` to rebuild a later stage's input)."""
+        is only computed ``again`` to rebuild a later stage's input), and when people work a stage of the line it
+        pulls at once a frame its look blows beyond the QC gate's limit (tasks.operations.rescued): QC would send
+        the photo back to grading after they worked it, and they would work it again."""
         proofs = spec.key == self.line.first.key and not again
         calibration = self.calibration if photo_id in self.calibrated else None
         return OpContext(preset=self.preset, round=round, calibration=calibration, params=spec.params,
                          clipped_limit=self.line.qc_gate.max_clipped_share,
+                         rescue_blown=spec.key == self.line.first.key and self.line.reaches_people(spec.key),
                          proof_path=work_path(self.order_id, "proofs", photo_id, round, ".jpg") if proofs else None,
                          reference_path=reference_path(self.order_id, photo_id, round) if proofs else None)
 

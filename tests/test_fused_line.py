@@ -426,3 +426,46 @@ def test_a_photo_pulled_at_an_assisted_stage_before_the_run_prepared_it_is_prepa
     assert prepare_batch.fn(order_id, "fine_retouch", [item_id]) == 0       # the run, later: nothing to prepare
     with transaction() as session:
         assert session.get(WorkItem, item_id).input_path == item.input_path
+
+
+def test_a_frame_the_look_blows_is_rescued_before_a_retoucher_works_it_not_after(line_file, tmp_path):
+    """The wedding look blew a bright background the camera had held (over half the frame, QC's limit 10%): the
+    retoucher worked the photo, QC sent it back to grading for the clipping, and the retoucher worked it again,
+    their first round thrown away. When people work a stage after grading, grading pulls such a frame's exposure
+    at once (as the rework would); a frame it does not blow is graded as before."""
+    line_file(MANUAL_SKIN_LINE)
+    with transaction() as session:
+        people.add_person(session, name="rita", role="retoucher", skills="liquify_skin", password=None)
+    card = _card(tmp_path / "card", 1)
+    write_dng(card / "DSC_0002.dng", render_scene("highkey", 480, 320) * 0.9, DngMeta())
+    order_id = create_order(client="High Key", shoot="wedding", card=card, preset_name=None, due=None).id
+    runner, result = _start(order_id)
+    worked = []
+    while runner.is_alive():
+        try:
+            _waiting_on(order_id, "liquify_skin", runner)
+        except AssertionError:
+            break                                        # delivered: the run ended instead of waiting
+        while (pulled := pull_to_folder(person="rita", folder=tmp_path / "rita")) is not None:
+            item, path = pulled                          # a local edit: the rest of the frame as it came
+            image = imageio.read_working_tiff(path)
+            image[150:170, 220:260] *= 0.95
+            imageio.write_working_tiff(done := path.with_name(path.stem + "-done.tif"), image)
+            submit_work(item_id=item.id, person="rita", file=done)
+            worked.append(f"{item.photo_id}:r{item.round}")
+    runner.join(timeout=120)
+    assert Delivery(Path(result["zip"])).mismatches() == []
+    with transaction() as session:
+        photos = {p.source_name: p for p in work.photos(session, order_id)}
+        events = work.events(session, order_id)
+        graded = {name: work.finished_output(session, photo.id, ["cull_grade"]) for name, photo in photos.items()}
+    assert sorted(worked) == sorted(f"{p.id}:r1" for p in photos.values())       # each photo worked once
+    assert not [e for e in events if e.kind is EventKind.REJECTED], "QC sent a photo back"
+    bright = imageio.read_working_tiff(Path(graded["DSC_0002.dng"].output_path))
+    assert (bright.min(axis=2) >= 0.99).mean() < 0.05                        # what the look blew came back
+    assert bright[:20, :20].mean() > 0.9                                      # near white, not a grey
+    ordinary = imageio.read_working_tiff(Path(graded["DSC_0001.dng"].output_path))   # not blown: as before
+    with transaction() as session:
+        preset = Preset.model_validate_json(work.get_order(session, order_id).preset_json)
+    OPERATIONS[Operation.GRADE](card / "DSC_0001.dng", tmp_path / "plain.tif", OpContext(preset=preset, round=1))
+    assert np.abs(ordinary - imageio.read_working_tiff(tmp_path / "plain.tif")).max() < 1e-4
