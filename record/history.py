@@ -33,8 +33,11 @@ def worked(session: Session, order_id: int) -> dict[int, list[dict]]:
     return out
 
 
-def last_delivered(session: Session) -> dict[int, datetime]:
-    """Order id -> when a photo of it was last delivered (UTC): what the archive's retention counts from."""
-    rows = session.exec(select(StageEvent.order_id, func.max(StageEvent.at))
-                        .where(StageEvent.kind == EventKind.DELIVERED).group_by(StageEvent.order_id)).all()
+def last_delivered(session: Session, order_id: int | None = None) -> dict[int, datetime]:
+    """Order id -> when a photo of it was last delivered (UTC): what the archive's retention and the revision
+    window count from. Of order ``order_id`` alone, when given."""
+    query = select(StageEvent.order_id, func.max(StageEvent.at)).where(StageEvent.kind == EventKind.DELIVERED)
+    if order_id is not None:
+        query = query.where(StageEvent.order_id == order_id)
+    rows = session.exec(query.group_by(StageEvent.order_id)).all()
     return {order_id: at for order_id, at in rows}

@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlmodel import Session, col, func, select
 
 from config.errors import Invalid
-from config.line import StageMode
+from config.line import Line, StageMode
 from record import moves, work
 from record.db import ORDER_LOCK, one_at_a_time
 from record.models import CLIENT_REVIEW, QC_GATE, EventKind, Order, OrderStatus, Photo, PhotoStatus, WorkItem, WorkStatus
@@ -137,11 +137,28 @@ def _made_before_removal(order: Order, item: WorkItem) -> bool:
     return made < removed
 
 
+def _goes_on_from_kept(session: Session, line: Line, photo_id: int, stage: str) -> bool:
+    """Whether a late change at ``stage`` (the order's working files removed) can go on from people's work: people
+    work ``stage`` or a stage before it, and the last hand-back of each such stage before it is still there
+    (tasks/retention.py keeps them; an order cleaned before it did has only its finished files). The automatic
+    files between are made again (tasks/stages.restore_stage_inputs)."""
+    keys = [spec.key for spec in line.stages]
+    if stage not in keys or not any(spec.needs_people for spec in line.stages[:keys.index(stage) + 1]):
+        return False
+    for spec in line.stages[:keys.index(stage)]:
+        handed = work.final_output(session, photo_id, spec.key) if spec.needs_people else None
+        if handed is not None and not (handed.output_path and Path(handed.output_path).is_file()):
+            return False
+    return True
+
+
 def request_revision(session: Session, *, order_id: int, requests: list[tuple[str, str, str]],
                      stages: list[str], actor: str = "client") -> int:
     """The client's change requests on a delivery, as (photo card name, stage to redo, note): each photo goes
-    back into the line at that stage as a new round. Returns the order's revision round number."""
-    one_at_a_time(session, ORDER_LOCK, order_id)      # two requests at once: two rounds; housekeeping waits
+    back into the line at that stage as a new round. Returns the order's revision round number: a new one when
+    the order is delivered, the open one when changes asked for before are not delivered yet (they are delivered
+    together, in one package)."""
+    one_at_a_time(session, ORDER_LOCK, order_id)      # two requests at once: one after the other; housekeeping waits
     order = work.get_order(session, order_id)
     photos = work.photos(session, order_id)
     wrong, delivered = [], {}
@@ -149,6 +166,9 @@ def request_revision(session: Session, *, order_id: int, requests: list[tuple[st
         found = work.named(photos, name)
         if (why := work.which_photo(order_id, name, found)) is not None:
             wrong.append(why)
+        elif found[0].status is PhotoStatus.INGESTED:
+            wrong.append(f"{found[0].source_name} is in the line, not delivered yet (a change asked for already "
+                         "waits for the next delivery)")
         elif found[0].status is not PhotoStatus.DELIVERED:
             wrong.append(f"{found[0].source_name} is {found[0].status.value}, not delivered")
         else:
@@ -159,17 +179,21 @@ def request_revision(session: Session, *, order_id: int, requests: list[tuple[st
             (f"not delivered in order {order_id}: {'; '.join(wrong)}. " if wrong else "")
             + (f"no stage {', '.join(bad)} (stages: {', '.join(stages)})." if bad else "")
             + ("" if requests else "name at least one photo"))
-    order.revisions += 1
-    first = work.order_line(session, order_id).first.key
+    if order.status is OrderStatus.DELIVERED:     # a new round; more changes before its delivery join it
+        order.revisions += 1
+    line = work.order_line(session, order_id)
     for name, stage, note in requests:
         photo = delivered[name]
         last_round = session.exec(select(func.max(WorkItem.round)).where(WorkItem.photo_id == photo.id)).one()
         reason = f"client revision {order.revisions}: {note}" if note else f"client revision {order.revisions}"
         earlier = previous_item(session, photo.id, stage, last_round + 1)
         if earlier is not None and _made_before_removal(order, earlier):   # its working files are gone
-            stage = first
-            reason += (f" (its working files were removed {order.work_removed_at:%Y-%m-%d}, after the revision "
-                       "window: it runs the whole line again from its original)")
+            removed = f"its working files were removed {order.work_removed_at:%Y-%m-%d}, after the revision window"
+            if _goes_on_from_kept(session, line, photo.id, stage):
+                reason += f" ({removed}: it goes on from the hand-backs people made, kept; the rest made again)"
+            else:
+                stage = line.first.key
+                reason += f" ({removed}: it runs the whole line again from its original)"
         revise(session, photo, stage=stage, round=last_round + 1, actor=actor, reason=reason)
     work.set_order_status(session, order, OrderStatus.REVISION, actor=actor,
                           reason=f"client revision {order.revisions}: {len(requests)} photo(s) back in the line")

@@ -45,17 +45,26 @@ def plan_ingest(order_id: int, card_folder: str) -> list[list[str]]:
     (tasks.ingest.copied_again), and those on the card when the order was created and not recorded yet but gone
     now (ingest names them), in batches; a shot's files (a RAW and the camera's JPEG of it) in one batch, RAW
     first (tasks.ingest.by_shot). A card folder gone once the order has photos (a card wiped and reused after the
-    shoot; a client's revision months later) gives nothing new; the first run needs it (tasks.inputs.check_order)."""
+    shoot; a client's revision months later) gives nothing new; the first run needs it (tasks.inputs.check_order).
+    Once the order was delivered, a file that was not on the card when the order was made is not taken (the
+    run's log names it): the client's photos are those they were delivered."""
     card = Path(card_folder)
     with transaction() as session:
         known = work.known_sources(session, order_id)
         listed = work.card_listed(session, order_id)
+        delivered = work.get_order(session, order_id).delivery_path is not None
     if known and not card.is_dir():     # the card put away (wiped, reused) after ingest: the archive holds the rest
         get_run_logger().info("the card folder %s is not there any more: nothing new is taken from it (the order's "
                               "originals are in its archive)", card)
         return [[name for shot in batch for name in shot] for batch in batches(by_shot(sorted(listed - known)))]
     known -= copied_again(order_id, card)        # refused before, copied again since
     todo = sorted(set(scan_card(card)) - known | (listed - known))
+    if delivered and (added := [name for name in todo if name not in listed]):   # a revision's run: the client's
+        get_run_logger().warning(                                                  # photos are those delivered
+            "%d file(s) came onto the card folder %s after the order was delivered (%s): not taken into it, its "
+            "photos are those the client was delivered; make an order of them (`postline order create ... --from "
+            "FOLDER`)", len(added), card, ", ".join(added[:5]) + (" ..." if len(added) > 5 else ""))
+        todo = [name for name in todo if name in listed]
     return [[name for shot in batch for name in shot] for batch in batches(by_shot(todo))]
 
 

@@ -4,12 +4,15 @@ An order holds three kinds of files: its originals (the archive's read-only copi
 (under POSTLINE_HOME/work/order-N: stage masters, previews, proofs, the graded references, the delivery's JPEGs
 before zipping) and its deliveries (the zips). After delivery the working files are kept for the revision window
 (POSTLINE_REVISION_WINDOW_DAYS, counted from the order's last delivery), then housekeeping removes them
-(flows/housekeeping.py); originals and deliveries stay. Kept after the window: the finished file of each photo
-people worked on, since postline could not make it again (a photo whose whole line is automatic is made again
-from its original, bit for bit, if the order is ever delivered again: tasks/stages.restore_finished_files).
+(flows/housekeeping.py); originals and deliveries stay. Kept after the window: what people made of each
+photo (each people's stage's last hand-back, and the finished file when people's work went into it), since
+postline could not make it again (a photo whose whole line is automatic is made again from its original, bit for
+bit, if the order is ever delivered again: tasks/stages.restore_finished_files).
 
-A client revision asked for after the removal re-runs the photo from its original, through the whole line
-(record.rounds.request_revision says so in the photo's reason)."""
+A client revision asked for after the removal goes back to the stage it names, from the kept hand-back of the
+people's stage before it (the automatic files between made again); with no people's work before that stage, or
+a hand-back not kept (an order cleaned before hand-backs were kept), it re-runs the photo from its original,
+through the whole line (record.rounds.request_revision says which in the photo's reason)."""
 
 from __future__ import annotations
 
@@ -28,15 +31,22 @@ from tasks.files import DiskUse, disk_use, folder_bytes, working_folder  # noqa:
 
 
 def people_made(order_id: int) -> set[Path]:
-    """The finished files of the order's delivered photos that people made, or an automatic stage made from
-    people's work: kept after the window (nothing could make them again). A photo the client did not choose is
+    """The files of the order's delivered photos that people made, kept after the window (nothing could make them
+    again): each people's stage's last hand-back (a late change to the photo goes on from them: tasks/stages.py
+    makes the automatic files after them again, and the retoucher gets their own round beside the file), and the
+    finished file when an automatic stage made it from people's work. A photo the client did not choose is
     delivered graded (record.work.finished_output): made again from its original if need be."""
     with transaction() as session:
         line = work.order_line(session, order_id)
         keys = [spec.key for spec in line.stages]
+        delivered = {photo.id for photo in work.photos(session, order_id, PhotoStatus.DELIVERED)}
         every = work.finished_outputs(session, order_id, keys)
-        finals = [every.get(photo.id) for photo in work.photos(session, order_id, PhotoStatus.DELIVERED)]
-    return {Path(item.output_path) for item in finals if item is not None and item.output_path
+        kept = [every.get(photo_id) for photo_id in delivered]
+        for spec in line.stages:
+            if spec.needs_people:
+                handed = work.finished_outputs(session, order_id, [spec.key])
+                kept += [handed.get(photo_id) for photo_id in delivered]
+    return {Path(item.output_path) for item in kept if item is not None and item.output_path
             and any(spec.needs_people for spec in line.stages[:keys.index(item.stage) + 1])}
 
 

@@ -341,18 +341,21 @@ def _make_again(item: WorkItem) -> Path:
 def _to_make_again(session, line: Line, item: WorkItem, name: str) -> list[WorkItem]:  # noqa: ANN001
     """The gone masters to make again for ``item``'s (gone) finished file, earliest first: its own, and the
     masters before it its pass started from (in an order with the client's selection, the graded master the
-    favourite's retouch run started from). :class:`PhotoError` when people's work went into it."""
+    favourite's retouch run started from), back to a file that is there (a person's hand-back, kept after the
+    revision window: tasks/retention.py) or the original. :class:`PhotoError` when a file people made is gone
+    on the way."""
     keys = [spec.key for spec in line.stages]
-    if any(spec.needs_people for spec in line.stages[:keys.index(item.stage) + 1]):
-        raise PhotoError(f"{name}: its finished file {item.output_path} is gone and people's work went into it, "
-                         f"so postline cannot make it again: ask for a revision of {name} (it re-runs from the "
-                         "original), or put the file back")
     chain = [item]
-    while (first := selection.run_of(session, line, item.order_id, chain[0].stage)[0]).key != line.first.key:
+    while not line.stage(chain[0].stage).needs_people and \
+            (first := selection.run_of(session, line, item.order_id, chain[0].stage)[0]).key != line.first.key:
         before = work.final_output(session, item.photo_id, keys[keys.index(first.key) - 1])
         if before is None or Path(before.output_path).exists():
             break
         chain.insert(0, before)
+    if line.stage(chain[0].stage).needs_people:
+        raise PhotoError(f"{name}: its finished file {item.output_path} is gone and people's work went into it "
+                         f"({chain[0].output_path} is gone too), so postline cannot make it again: ask for a "
+                         f"revision of {name} (it re-runs from the original), or put the file back")
     return chain
 
 

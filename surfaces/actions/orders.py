@@ -167,6 +167,12 @@ def set_priority(order_id: int, *, rush: bool | None = None, due: date | None = 
     report's forecast and turnaround go by them."""
     with transaction() as session:
         order = work.get_order(session, order_id)
+        if (due is not None or no_due) and order.status is OrderStatus.DELIVERED and due != order.due:
+            raise Invalid(f"order {order_id} is delivered: its due date"
+                          + (f" ({order.due:%Y-%m-%d})" if order.due else "")
+                          + " is what the report measured its turnaround against, and stays; nothing was changed. "
+                          f"A client's change (`postline order revise {order_id} ...`) reopens it, and its due "
+                          "date can be changed then")
         if rush is not None:
             order.rush = rush
         if due is not None or no_due:

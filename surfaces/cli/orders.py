@@ -322,7 +322,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                            description="Run (or resume) an order through the line; prints the delivery package last. "
                            "Card files not yet in the order, and files its ingest refused that were copied again "
                            "into its card folder since, are taken in first. A delivered order runs again only for "
-                           "such refused files copied again: its delivery is then made again, in place, with them.")
+                           "such refused files copied again: its delivery is then made again, in place, with them (a file that "
+                           "was not on the card when the order was made is not taken once it is delivered: make an "
+                           "order of it).")
     run.add_argument("order_id", type=int)
     run.add_argument("--wait", action="store_true",
                      help="if another run of the order is live, wait for it to end, then carry on (default: refuse)")

@@ -128,15 +128,26 @@ def selection_state(wait) -> str:  # noqa: ANN001 - record.selection.Waiting
 
 def disk_line(order) -> str:  # noqa: ANN001 - record.models.Order
     """What the order holds on disk, and how long its working files stay (tasks/retention.py)."""
+    from datetime import UTC, timedelta
+
     from config.settings import get_settings
+    from record import history
+    from record.db import transaction
     from record.models import OrderStatus
     from surfaces.actions import orders
 
     use = orders.disk(order.id)
-    if order.work_removed_at is not None and order.status is OrderStatus.DELIVERED:
-        kept = f"removed {order.work_removed_at:%Y-%m-%d}, after the revision window"
+    days = get_settings().revision_window_days
+    with transaction() as session:
+        last = history.last_delivered(session, order.id).get(order.id)
+    aware = lambda t: t if t is None or t.tzinfo else t.replace(tzinfo=UTC)  # noqa: E731 - SQLite's are naive
+    last, removed = aware(last), aware(order.work_removed_at)
+    if order.status is not OrderStatus.DELIVERED or last is None:
+        kept = f"kept {days} days after delivery"
+    elif removed is not None and removed >= last:     # removed since the last delivery (not before a revision's)
+        kept = f"removed {removed:%Y-%m-%d}, after the revision window"
     else:
-        kept = f"kept {get_settings().revision_window_days} days after delivery"
+        kept = f"kept until {last + timedelta(days=days):%Y-%m-%d}, {days} days after its last delivery"
     return (f"Disk: {tables.size(use.working)} working files ({kept}), {tables.size(use.originals)} originals, "
             f"{tables.size(use.deliveries)} deliveries")
 
