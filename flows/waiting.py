@@ -11,7 +11,7 @@ and the record says what the order waits on and which run a hand-back or a decis
 
 from __future__ import annotations
 
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from prefect._flow_run_suspension import raise_if_flow_run_suspension_requested
 from prefect.flow_runs import pause_flow_run, suspend_flow_run
@@ -31,8 +31,11 @@ def wait(wait_for_input=None):  # noqa: ANN001, ANN201
     settings = get_settings()
     if deployment.id and wait_for_input is None:
         _suspend_order_run()
+    # A key of its own: Prefect's default counts the pauses of this process, and a run resumed after a suspension
+    # is given the sub-runs of its first part again (round 2's QC gate gets round 1's): that count's key is taken,
+    # with its input form saved, and the pause failed (409 Conflict: "a flow run input with this key exists").
     return pause_flow_run(wait_for_input=wait_for_input, timeout=settings.human_wait_seconds,
-                          poll_interval=settings.pause_poll_seconds)
+                          poll_interval=settings.pause_poll_seconds, key=uuid4().hex)
 
 
 def waiting_run() -> str:

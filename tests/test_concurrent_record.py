@@ -56,9 +56,10 @@ def test_the_last_two_hand_backs_of_a_stage_at_once_wake_the_order(record):
     assert sorted(beside(hand_back("ana"), hand_back("ben"))) == [False, True]
 
 
-def test_two_revision_requests_at_once_are_two_rounds(record):
+def test_two_revision_requests_at_once_are_one_round_and_neither_is_lost(record):
     """Two change requests on different photos at the same moment (the gallery, `order revise`) both read the
-    order's revision count before either wrote it: both were called round 1 and the order counted one round."""
+    order before either wrote it. Changes asked for before the next delivery are one round, delivered together:
+    the second, taken after the first, joins its round, and both photos are back in the line."""
     with transaction() as session:
         order = make_order(session)
         for item in work.items_by_id(session, make_items(session, order, 2)):
@@ -68,9 +69,10 @@ def test_two_revision_requests_at_once_are_two_rounds(record):
     def ask(name: str):  # noqa: ANN202
         return lambda session: rounds.request_revision(session, order_id=order_id, requests=[(name, SKIN, "warmer")],
                                                        stages=[SKIN])
-    assert sorted(beside(ask("IMG_00000.CR3"), ask("IMG_00001.CR3"))) == [1, 2]
+    assert sorted(beside(ask("IMG_00000.CR3"), ask("IMG_00001.CR3"))) == [1, 1]
     with transaction() as session:
-        assert work.get_order(session, order_id).revisions == 2
+        assert work.get_order(session, order_id).revisions == 1
+        assert {p.status for p in work.photos(session, order_id)} == {PhotoStatus.INGESTED}
 
 
 def test_two_selections_sent_at_once_the_second_is_refused_in_words(record):

@@ -33,9 +33,10 @@ from sqlalchemy import create_engine, text
 from config.line import get_line
 from config.settings import get_settings
 from qc.originals import OriginalsDecision
+from qc.review import PhotoRejection, QcDecision, ReviewReason
 from record import people, work
 from record.db import transaction
-from record.models import ORIGINAL_REVIEW, EventKind, PhotoStatus
+from record.models import ORIGINAL_REVIEW, QC_GATE, EventKind, PhotoStatus
 from surfaces.actions.gates import decide
 from surfaces.actions.orders import create_order
 from surfaces.prefect_env import SERVER_SETTINGS
@@ -220,6 +221,60 @@ def test_an_order_deployment_suspends_for_people_frees_its_worker_resumes_on_han
     delivery = Delivery(Path(order.delivery_path))
     assert delivery.mismatches() == [] and delivery.delivered_sources() == {p.name for p in card.iterdir()}
     assert delivery.path.is_relative_to(Path(os.environ["POSTLINE_HOME"]))   # written to the shared folder
+
+
+def test_a_deployment_run_waits_for_the_qc_lead_again_after_a_send_back_to_people(studio, tmp_path):
+    """The QC lead sent a photo back to the retoucher; after the hand-back the resumed run died at the second QC
+    review: Prefect gave the new process round 1's QC sub-run again, and its pause took round 1's key, whose
+    input form was saved already (`409 Conflict ... A flow run input with this key already exists`). Each pause
+    has a key of its own."""
+    line_file = Path(os.environ["POSTLINE_LINE_FILE"])
+    line_file.write_text(MANUAL_SKIN_LINE + "\n[qc_gate]\nhuman_review = true\n")   # read when the order starts
+    get_line.cache_clear()
+    try:
+        card = tmp_path / "card"
+        card.mkdir()
+        for i, kind in enumerate(["portrait", "landscape"]):
+            write_dng(card / f"DSC_{i + 1:04d}.dng", render_scene(kind, 360, 240, seed=i + 5), DngMeta())
+        order_id = create_order(client="Again", shoot="portrait", card=card, preset_name=None, due=None).id
+        with transaction() as session:                          # the other test of the module may have added them
+            known = {person.name for person in people.list_people(session)}
+            for name, role, skills in (("rita", "retoucher", "liquify_skin"), ("sara", "lead", "")):
+                if name not in known:
+                    people.add_person(session, name=name, role=role, skills=skills, password=None)
+        run = run_deployment("order/order", parameters={"order_id": order_id}, timeout=0)
+
+        def waiting_on(stage: str):  # noqa: ANN202
+            with transaction() as session:
+                order = work.get_order(session, order_id)
+            return order.waiting_on == stage and _paused_sub_run(run.id)
+
+        _until("suspended for the retoucher", lambda: (s := _state(run.id)).name == "Suspended", studio)
+        assert len(retouch_everything("rita", tmp_path / "rita")) == 2
+        _until("paused for the QC lead", lambda: waiting_on(QC_GATE), studio)
+        said = decide(order_id, QcDecision(approve_all=False, lead="sara", rejections=[PhotoRejection(
+            photo="DSC_0002.dng", reason=ReviewReason.OTHER, send_back_to="liquify_skin", note="the left cheek")]))
+        assert "carries on" in said, said
+        _until("suspended for the retoucher again", lambda: _state(run.id).name == "Suspended", studio)
+        assert retouch_everything("rita", tmp_path / "rita")
+        _until("paused for the QC lead again", lambda: waiting_on(QC_GATE) or _state(run.id).is_final(), studio)
+        assert not _state(run.id).is_final(), studio["log"].read_text()[-3000:]
+        assert "carries on" in decide(order_id, QcDecision(approve_all=True, lead="sara"))
+        final = _until("ended", lambda: (s := _state(run.id)).is_final() and s, studio)
+        assert final.is_completed(), studio["log"].read_text()[-3000:]
+        with transaction() as session:
+            order = work.get_order(session, order_id)
+        assert Delivery(Path(order.delivery_path)).mismatches() == []
+    finally:
+        line_file.write_text(LINE)
+        get_line.cache_clear()
+
+
+def _paused_sub_run(parent: UUID) -> bool:
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent])))
+    return any(r.state and r.state.is_paused() for r in runs)
 
 
 def test_the_server_schedules_the_deployments_that_have_a_schedule(studio):
