@@ -14,28 +14,50 @@ from __future__ import annotations
 from uuid import UUID, uuid4
 
 from prefect._flow_run_suspension import raise_if_flow_run_suspension_requested
+from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run, suspend_flow_run
 from prefect.runtime import deployment, flow_run
 
+from config.errors import Refused
 from config.settings import get_settings
 from qc.gates import Gate, apply_task, awaiting_task
 from tasks.handoff import mark_waiting, open_work
 from tasks.progress import people_form, publish_progress
+from tasks.runs import line_of
 
 
-def wait(wait_for_input=None):  # noqa: ANN001, ANN201
+class WaitedTooLong(Refused):
+    """The run waited for people longer than POSTLINE_HUMAN_WAIT_SECONDS, and stopped; what they hand back or
+    decide meanwhile is kept, and the next run carries on from it."""
+
+
+def wait(order_id: int, waited_on: str, wait_for_input=None):  # noqa: ANN001, ANN201
     """Wait until resumed. From a deployment, a wait for people's work suspends the order's run (and does not
     return); a wait for a decision (a run input: QC lead, senior photographer) pauses in place, as every wait
     of a run started by hand does: Prefect keeps a run's input with the run that asked for it, and a sub-run
-    cannot be suspended."""
+    cannot be suspended. Waited longer than POSTLINE_HUMAN_WAIT_SECONDS for ``waited_on``: :class:`WaitedTooLong`
+    (Prefect's own words were "Flow run was paused and never resumed")."""
     settings = get_settings()
     if deployment.id and wait_for_input is None:
         _suspend_order_run()
-    # A key of its own: Prefect's default counts the pauses of this process, and a run resumed after a suspension
-    # is given the sub-runs of its first part again (round 2's QC gate gets round 1's): that count's key is taken,
-    # with its input form saved, and the pause failed (409 Conflict: "a flow run input with this key exists").
-    return pause_flow_run(wait_for_input=wait_for_input, timeout=settings.human_wait_seconds,
-                          poll_interval=settings.pause_poll_seconds, key=uuid4().hex)
+    try:
+        # A key of its own: Prefect's default counts the pauses of this process, and a run resumed after a
+        # suspension is given the sub-runs of its first part again (round 2's QC gate gets round 1's): that count's
+        # key is taken, its input form saved, and the pause failed (409 Conflict: "a flow run input with this key
+        # already exists").
+        return pause_flow_run(wait_for_input=wait_for_input, timeout=settings.human_wait_seconds,
+                              poll_interval=settings.pause_poll_seconds, key=uuid4().hex)
+    except FlowPauseTimeout as exc:
+        raise WaitedTooLong(
+            f"nobody answered {waited_on} within {_said(settings.human_wait_seconds)} (POSTLINE_HUMAN_WAIT_SECONDS), "
+            f"so the run stopped waiting; what is handed back or decided meanwhile is kept: `postline order run "
+            f"{order_id}` carries on from it") from exc
+
+
+def _said(seconds: int) -> str:
+    days, rest = divmod(seconds, 86400)
+    return f"{days} day(s)" if days and not rest else f"{seconds / 3600:.3g} hour(s)" if seconds >= 3600 else \
+        f"{seconds} seconds"
 
 
 def waiting_run() -> str:
@@ -62,7 +84,8 @@ def wait_for_people(order_id: int, stage: str) -> None:
             break
         publish_progress(order_id)
         # Paused in place, the form says what Resume does; a suspended order run (a deployment's) takes no form.
-        wait(wait_for_input=None if deployment.id else people_form(order_id, stage, waiting))
+        wait(order_id, f"the retouchers of {line_of(order_id).stage(stage).title}",
+             None if deployment.id else people_form(order_id, stage, waiting))
     mark_waiting(order_id, None, waiting_run())
     publish_progress(order_id)
 
@@ -75,7 +98,8 @@ def wait_for_decision(order_id: int, gate: Gate) -> dict[str, int]:
     while photos := awaiting_task(gate.key, order_id):
         mark_waiting(order_id, gate.key, str(flow_run.id))
         publish_progress(order_id)
-        decision = wait(wait_for_input=gate.form(order_id, photos))
+        title = gate.title if gate.title[:2].isupper() else gate.title[0].lower() + gate.title[1:]    # "the QC review"
+        decision = wait(order_id, f"the {title}", gate.form(order_id, photos))
         for key, value in apply_task(gate.key, order_id, decision).items():
             counts[key] = counts.get(key, 0) + value
     mark_waiting(order_id, None, str(flow_run.id))

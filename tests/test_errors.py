@@ -46,6 +46,7 @@ EXPECTED = {
     ("config.errors", "Refused"): (1, 409), ("record.errors", "QueueError"): (1, 409),
     ("record.moves", "IllegalMove"): (1, 409), ("record.moves", "StaleMove"): (1, 409),
     ("record.runs", "OrderRunLive"): (1, 409), ("record.runs", "NotTheHolder"): (1, 409),
+    ("flows.waiting", "WaitedTooLong"): (1, 409),
     ("tasks.runs", "LineChangeRefused"): (1, 409), ("qc.results", "WorkingFileUnreadable"): (1, 409),
     ("record.schema", "RecordTooNew"): (1, 409), ("tasks.ingest", "CopyAgainFailed"): (1, 409),
     # will not work as it is

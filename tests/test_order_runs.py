@@ -370,6 +370,26 @@ def test_a_run_stopped_while_it_waits_for_retouchers_says_so_to_them_and_to_stat
     assert verify(Path(capsys.readouterr().out.strip().splitlines()[-1])) == []
 
 
+def test_a_run_that_waited_too_long_says_who_did_not_answer_and_what_carries_on(
+        home, prefect_env, line_file, tmp_path, monkeypatch, capsys):
+    """A run that waited longer than POSTLINE_HUMAN_WAIT_SECONDS stopped with Prefect's own words, "Flow run was
+    paused and never resumed", in the command's error and in status. It says who did not answer, for how long,
+    and what carries on."""
+    monkeypatch.setenv("POSTLINE_HUMAN_WAIT_SECONDS", "60")
+    monkeypatch.setenv("POSTLINE_PAUSE_POLL_SECONDS", "1")
+    line_file(MANUAL_SKIN_LINE)
+    order_id = create_order(client="Nobody There", shoot="portrait", card=_card(tmp_path / "card", 1, (300, 200)),
+                            preset_name=None, due=None).id
+    assert main(["order", "run", str(order_id)]) == 1
+    said = (f"nobody answered the retouchers of Liquify & skin within 60 seconds (POSTLINE_HUMAN_WAIT_SECONDS), so "
+            f"the run stopped waiting; what is handed back or decided meanwhile is kept: `postline order run "
+            f"{order_id}` carries on from it")
+    err = capsys.readouterr().err
+    assert said in err and "never resumed" not in err, err
+    assert main(["status", str(order_id)]) == 0
+    assert f"Stopped: {said}" in capsys.readouterr().out
+
+
 def _submitted(order_id: int) -> int:
     with transaction() as session:
         return sum(e.kind is EventKind.SUBMITTED for e in work.events(session, order_id))
