@@ -147,8 +147,9 @@ class Waiting:
     """An order that waits for the client's selection: how many photos, since which gallery link, due when."""
     order_id: int
     photos: int
-    link: ClientLink | None           # the newest live gallery link (None: none made yet)
+    link: ClientLink | None           # the newest live gallery link (None: none made yet, or none live)
     due: datetime | None              # when the selection is due (the link's day + selection_days)
+    expired: ClientLink | None = None  # with no live link: the newest that expired unanswered
 
     def overdue(self, now: datetime) -> bool:
         return self.due is not None and now >= self.due
@@ -162,9 +163,11 @@ def waiting(session: Session, order_id: int, *, now: datetime, selection_days: i
     count = len(awaiting(session, order_id))
     if not count:
         return None
-    link = next((lk for lk in links.of_order(session, order_id, LinkPurpose.GALLERY) if links.live(lk, now)), None)
+    made = links.of_order(session, order_id, LinkPurpose.GALLERY)
+    link = next((lk for lk in made if links.live(lk, now)), None)
     due = links.created(link) + timedelta(days=selection_days) if link is not None else None
-    return Waiting(order_id=order_id, photos=count, link=link, due=due)
+    expired = None if link is not None else next((lk for lk in made if lk.revoked_at is None), None)
+    return Waiting(order_id=order_id, photos=count, link=link, due=due, expired=expired)
 
 
 def orders_with_selection(session: Session) -> list[int]:

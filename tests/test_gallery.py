@@ -340,6 +340,14 @@ def test_an_overdue_selection_sends_one_reminder_with_the_link(studio, monkeypat
         link = session.exec(select(ClientLink)).one()
         assert link.reminders == 1 and links.live(link, link.reminded_at)
     assert "reminded 1x" in cli("status", str(order_id))[1]
+    with transaction() as session:          # the link ran out unanswered: said so (it read "no gallery link yet")
+        link = session.exec(select(ClientLink)).one()
+        link.expires_at = link.created_at + timedelta(days=7)
+        session.add(link)
+        expired = f"{links.expiry(link):%Y-%m-%d}"
+    assert "gallery link EXPIRED unanswered" in cli("status")[1]
+    assert (f"their gallery link {link.id} EXPIRED {expired} unanswered (`postline gallery {order_id}` makes a new "
+            "one)") in cli("status", str(order_id))[1]
 
 
 def test_no_selection_runs_an_order_straight_through(line_file, home, tmp_path):

@@ -114,6 +114,9 @@ def selection_state(wait) -> str:  # noqa: ANN001 - record.selection.Waiting
     from record.models import utcnow
 
     now = utcnow()
+    if wait.link is None and wait.expired is not None:
+        return (f"{wait.photos} photo(s) wait for the client; their gallery link {wait.expired.id} EXPIRED "
+                f"{links.expiry(wait.expired):%Y-%m-%d} unanswered (`postline gallery {wait.order_id}` makes a new one)")
     if wait.link is None:
         return (f"{wait.photos} photo(s) wait for the client; no gallery link yet "
                 f"(`postline gallery {wait.order_id}` makes one)")
@@ -201,6 +204,8 @@ def _client(wait, now) -> str:  # noqa: ANN001 - record.selection.Waiting, datet
         return ""
     if wait.overdue(now):
         return " · selection OVERDUE"
+    if wait.link is None and wait.expired is not None:
+        return " · gallery link EXPIRED unanswered"
     return " · awaits the client" if wait.link is not None else " · awaits a gallery link"
 
 
