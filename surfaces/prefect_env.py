@@ -52,6 +52,23 @@ def use_server_settings(environ: MutableMapping[str, str] = os.environ) -> Mutab
 _temporary = False          # the last choose_prefect_server() left the runs to a temporary server
 
 
+def _profile_api_url() -> str | None:
+    """PREFECT_API_URL as the machine's active Prefect profile sets it (`prefect config set`, the way README's
+    several machines are set up), read from the profiles file without loading Prefect (every command asks)."""
+    import tomllib
+    from pathlib import Path
+
+    home = Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
+    path = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
+    try:
+        profiles = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    active = profiles.get("profiles", {}).get(os.environ.get("PREFECT_PROFILE") or profiles.get("active"), {})
+    url = active.get("PREFECT_API_URL") if isinstance(active, dict) else None
+    return url if isinstance(url, str) and url else None
+
+
 def choose_prefect_server() -> str:
     """Sets PREFECT_API_URL when a local server is up; returns a sentence saying where runs go."""
     global _temporary
@@ -59,6 +76,9 @@ def choose_prefect_server() -> str:
     _temporary = False
     if os.environ.get("PREFECT_API_URL"):
         return f"Prefect runs are recorded on {os.environ['PREFECT_API_URL']}"
+    profile_url = _profile_api_url()     # `prefect config set PREFECT_API_URL=...`: Prefect reads it itself
+    if profile_url and profile_url.rstrip("/") != LOCAL_API:    # the studio's server (a local one: as below)
+        return f"Prefect runs are recorded on {profile_url} (the Prefect profile's server)"
     try:
         with urllib.request.urlopen(f"{LOCAL_API}/health", timeout=1) as response:
             up = response.status == 200

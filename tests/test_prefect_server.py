@@ -55,3 +55,23 @@ def test_only_a_command_that_started_a_temporary_server_waits_for_it_at_exit(pre
         start = time.perf_counter()
         prefect_env.settle_temporary_server(seconds=5)
         assert time.perf_counter() - start < 1, url
+
+
+def test_a_machine_set_up_with_a_prefect_profile_sends_its_runs_to_the_profiles_server(tmp_path, monkeypatch):
+    """README's several machines set the studio's server in each machine's Prefect profile (`prefect config set
+    PREFECT_API_URL=...`). postline looked at the environment only: a command chose the local server when one was
+    up (a hand-back woke nothing on the studio's), and `order run` a temporary one when none was."""
+    from surfaces import prefect_env
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.delenv("PREFECT_PROFILE", raising=False)
+    monkeypatch.delenv("PREFECT_PROFILES_PATH", raising=False)
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path))
+    (tmp_path / "profiles.toml").write_text('active = "studio"\n\n[profiles.studio]\n'
+                                            'PREFECT_API_URL = "http://studio-server:4200/api"\n')
+    assert choose_prefect_server() == ("Prefect runs are recorded on http://studio-server:4200/api (the Prefect "
+                                       "profile's server)")
+    assert "PREFECT_API_URL" not in os.environ and not prefect_env._temporary     # Prefect reads the profile itself
+    (tmp_path / "profiles.toml").write_text('active = "local"\n\n[profiles.local]\n'      # Prefect's own "local":
+                                            'PREFECT_API_URL = "http://127.0.0.1:4200/api"\n')   # as before
+    assert "profile" not in choose_prefect_server()
