@@ -49,15 +49,15 @@ def wait(order_id: int, waited_on: str, wait_for_input=None):  # noqa: ANN001, A
                               poll_interval=settings.pause_poll_seconds, key=uuid4().hex)
     except FlowPauseTimeout as exc:
         raise WaitedTooLong(
-            f"nobody answered {waited_on} within {_said(settings.human_wait_seconds)} (POSTLINE_HUMAN_WAIT_SECONDS), "
-            f"so the run stopped waiting; what is handed back or decided meanwhile is kept: `postline order run "
-            f"{order_id}` carries on from it") from exc
+            f"the run waited {_said(settings.human_wait_seconds)} for {waited_on} (POSTLINE_HUMAN_WAIT_SECONDS) and "
+            f"stopped waiting; what is handed back or decided meanwhile is kept: `postline order run {order_id}` "
+            "carries on from it") from exc
 
 
 def _said(seconds: int) -> str:
-    days, rest = divmod(seconds, 86400)
-    return f"{days} day(s)" if days and not rest else f"{seconds / 3600:.3g} hour(s)" if seconds >= 3600 else \
-        f"{seconds} seconds"
+    if seconds >= 86400:
+        return f"{seconds / 86400:.3g} day(s)"
+    return f"{seconds / 3600:.3g} hour(s)" if seconds >= 3600 else f"{seconds} seconds"
 
 
 def waiting_run() -> str:

@@ -16,7 +16,8 @@ from config.errors import Invalid
 from config.line import Line, StageMode
 from record import moves, work
 from record.db import ORDER_LOCK, one_at_a_time
-from record.models import CLIENT_REVIEW, QC_GATE, EventKind, Order, OrderStatus, Photo, PhotoStatus, WorkItem, WorkStatus
+from record.models import (CLIENT_REVIEW, QC_GATE, EventKind, Order, OrderStatus, Photo, PhotoStatus, StageEvent,
+                           WorkItem, WorkStatus)
 
 
 def previous_item(session: Session, photo_id: int, stage: str, round: int) -> WorkItem | None:
@@ -139,17 +140,36 @@ def _made_before_removal(order: Order, item: WorkItem) -> bool:
 
 def _goes_on_from_kept(session: Session, line: Line, photo_id: int, stage: str) -> bool:
     """Whether a late change at ``stage`` (the order's working files removed) can go on from people's work: people
-    work ``stage`` or a stage before it, and the last hand-back of each such stage before it is still there
+    work ``stage`` (not an assisted stage) or a stage before it, and the last hand-back of each such stage before
+    it is still there
     (tasks/retention.py keeps them; an order cleaned before it did has only its finished files). The automatic
     files between are made again (tasks/stages.restore_stage_inputs)."""
     keys = [spec.key for spec in line.stages]
     if stage not in keys or not any(spec.needs_people for spec in line.stages[:keys.index(stage) + 1]):
         return False
+    if line.stage(stage).mode is StageMode.ASSISTED:     # its prepared file went with the rest, and a round that
+        return False                                     # starts from the same input is not prepared again
     for spec in line.stages[:keys.index(stage)]:
         handed = work.final_output(session, photo_id, spec.key) if spec.needs_people else None
         if handed is not None and not (handed.output_path and Path(handed.output_path).is_file()):
             return False
     return True
+
+
+def _round_open(session: Session, order_id: int) -> bool:
+    """Whether a client's change was asked for since the order's last delivery: the next delivery is that round's.
+    (The order's status does not say it: a delivered order run again for a file copied again, stopped, is
+    failed, its photos delivered.)"""
+    from record import history
+
+    delivered = history.last_delivered(session, order_id).get(order_id)
+    asked = session.exec(select(func.max(StageEvent.at)).where(StageEvent.order_id == order_id,
+                                                               StageEvent.kind == EventKind.REVISED)).one()
+    return asked is not None and (delivered is None or _utc(asked) > _utc(delivered))
+
+
+def _utc(at):  # noqa: ANN001, ANN202
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def request_revision(session: Session, *, order_id: int, requests: list[tuple[str, str, str]],
@@ -167,8 +187,7 @@ def request_revision(session: Session, *, order_id: int, requests: list[tuple[st
         if (why := work.which_photo(order_id, name, found)) is not None:
             wrong.append(why)
         elif found[0].status is PhotoStatus.INGESTED:
-            wrong.append(f"{found[0].source_name} is in the line, not delivered yet (a change asked for already "
-                         "waits for the next delivery)")
+            wrong.append(f"{found[0].source_name} is in the line, not delivered yet")
         elif found[0].status is not PhotoStatus.DELIVERED:
             wrong.append(f"{found[0].source_name} is {found[0].status.value}, not delivered")
         else:
@@ -179,7 +198,7 @@ def request_revision(session: Session, *, order_id: int, requests: list[tuple[st
             (f"not delivered in order {order_id}: {'; '.join(wrong)}. " if wrong else "")
             + (f"no stage {', '.join(bad)} (stages: {', '.join(stages)})." if bad else "")
             + ("" if requests else "name at least one photo"))
-    if order.status is OrderStatus.DELIVERED:     # a new round; more changes before its delivery join it
+    if not _round_open(session, order_id):          # a new round; more changes before its delivery join it
         order.revisions += 1
     line = work.order_line(session, order_id)
     for name, stage, note in requests:
@@ -190,7 +209,7 @@ def request_revision(session: Session, *, order_id: int, requests: list[tuple[st
         if earlier is not None and _made_before_removal(order, earlier):   # its working files are gone
             removed = f"its working files were removed {order.work_removed_at:%Y-%m-%d}, after the revision window"
             if _goes_on_from_kept(session, line, photo.id, stage):
-                reason += f" ({removed}: it goes on from the hand-backs people made, kept; the rest made again)"
+                reason += f" ({removed}: it goes on from what people made, kept; the files between made again)"
             else:
                 stage = line.first.key
                 reason += f" ({removed}: it runs the whole line again from its original)"

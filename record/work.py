@@ -435,7 +435,7 @@ def working_files_due(session: Session, *, delivered_before: datetime) -> list[i
 
 def mark_working_files_removed(session: Session, order_id: int) -> bool:
     """Record that the order's working files are being removed, if it is still delivered (a revision or a run
-    that took it since keeps them): from now on a revision re-runs photos from their originals. One guarded
+    that took it since keeps them): from now on a revision goes on from what is kept, or from the originals. One guarded
     UPDATE (after a revision being asked for meanwhile: record.rounds.request_revision); False when the order is
     not delivered any more."""
     one_at_a_time(session, ORDER_LOCK, order_id)

@@ -99,20 +99,21 @@ def rescued(image16: np.ndarray, preset: Preset, calibration: np.ndarray | None,
     ``limit`` (the QC gate would send it back) is pulled; any other keeps the preset as it is."""
     sample = small(image16)
     target_ev = tone.exposure_rescue_ev(sample.astype(np.float32) * (1.0 / 65535.0))
-    if target_ev >= 0:
-        if beyond_only:
-            return preset, False
-        return preset.model_copy(update={"tone": preset.tone.model_copy(update={"exposure_ev": target_ev})}), False
     baked = look.bake(preset, calibration=calibration, space=OutputSpace.SRGB, output_sharpening=False)
     by_camera = tone.camera_blown(sample)
+
+    def blown_at(pull: float) -> np.ndarray:
+        pulled = sample if pull == 0 else np.rint(sample * np.float32(2.0 ** -pull)).astype(np.uint16)
+        return (look.apply(pulled, baked, dtype=np.float32).min(axis=2) >= tone.CAMERA_WHITE) & ~by_camera
+
+    if beyond_only and np.count_nonzero(blown := blown_at(0.0)) <= limit * blown.size:
+        return preset, False                 # within the QC gate's limit: as the preset grades it
+    if target_ev >= 0:
+        return preset.model_copy(update={"tone": preset.tone.model_copy(update={"exposure_ev": target_ev})}), False
     ev, floor = preset.tone.exposure_ev, min(target_ev, preset.tone.exposure_ev)
     pull = 0.0
     while True:
-        pulled = sample if pull == 0 else np.rint(sample * np.float32(2.0 ** -pull)).astype(np.uint16)
-        display = look.apply(pulled, baked, dtype=np.float32)
-        blown = (display.min(axis=2) >= tone.CAMERA_WHITE) & ~by_camera
-        if beyond_only and pull == 0 and np.count_nonzero(blown) <= limit * blown.size:
-            return preset, False             # within the QC gate's limit: as the preset grades it
+        blown = blown_at(pull)
         if np.count_nonzero(blown) <= limit / 2 * blown.size or ev - pull <= floor:
             break
         pull = min(pull + RESCUE_STEP_EV, ev - floor)

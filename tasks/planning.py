@@ -57,14 +57,15 @@ def plan_ingest(order_id: int, card_folder: str) -> list[list[str]]:
         get_run_logger().info("the card folder %s is not there any more: nothing new is taken from it (the order's "
                               "originals are in its archive)", card)
         return [[name for shot in batch for name in shot] for batch in batches(by_shot(sorted(listed - known)))]
-    known -= copied_again(order_id, card)        # refused before, copied again since
+    again = copied_again(order_id, card)         # refused before, copied again since
+    known -= again
     todo = sorted(set(scan_card(card)) - known | (listed - known))
-    if delivered and (added := [name for name in todo if name not in listed]):   # a revision's run: the client's
-        get_run_logger().warning(                                                  # photos are those delivered
+    if delivered and listed and (added := [name for name in todo if name not in listed and name not in again]):
+        get_run_logger().warning(       # a revision's run: the client's photos are those they were delivered
             "%d file(s) came onto the card folder %s after the order was delivered (%s): not taken into it, its "
             "photos are those the client was delivered; make an order of them (`postline order create ... --from "
             "FOLDER`)", len(added), card, ", ".join(added[:5]) + (" ..." if len(added) > 5 else ""))
-        todo = [name for name in todo if name in listed]
+        todo = [name for name in todo if name not in added]
     return [[name for shot in batch for name in shot] for batch in batches(by_shot(todo))]
 
 

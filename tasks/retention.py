@@ -9,10 +9,11 @@ photo (each people's stage's last hand-back, and the finished file when people's
 postline could not make it again (a photo whose whole line is automatic is made again from its original, bit for
 bit, if the order is ever delivered again: tasks/stages.restore_finished_files).
 
-A client revision asked for after the removal goes back to the stage it names, from the kept hand-back of the
-people's stage before it (the automatic files between made again); with no people's work before that stage, or
-a hand-back not kept (an order cleaned before hand-backs were kept), it re-runs the photo from its original,
-through the whole line (record.rounds.request_revision says which in the photo's reason)."""
+A client revision asked for after the removal goes back to the stage it names when people work that stage (a
+manual one) or one before it: from the kept hand-back of the people's stage before it, the automatic files
+between made again. Otherwise (an automatic or assisted stage with no people's stage before it, or a hand-back
+not kept: an order cleaned before hand-backs were kept) it re-runs the photo from its original, through the
+whole line (record.rounds.request_revision says which in the photo's reason)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from prefect.logging import get_run_logger
 from config.settings import get_settings
 from record import work
 from record.db import transaction
-from record.models import PhotoStatus, utcnow
+from record.models import AS_BEFORE, PhotoStatus, utcnow
 from tasks.files import DiskUse, disk_use, folder_bytes, working_folder  # noqa: F401  (bench/scale.py's names)
 
 
@@ -39,7 +40,8 @@ def people_made(order_id: int) -> set[Path]:
     with transaction() as session:
         line = work.order_line(session, order_id)
         keys = [spec.key for spec in line.stages]
-        delivered = {photo.id for photo in work.photos(session, order_id, PhotoStatus.DELIVERED)}
+        delivered = {photo.id for photo in work.photos(session, order_id)
+                     if photo.status is PhotoStatus.DELIVERED or photo.status in AS_BEFORE}   # held: delivered before
         every = work.finished_outputs(session, order_id, keys)
         kept = [every.get(photo_id) for photo_id in delivered]
         for spec in line.stages:
@@ -51,9 +53,10 @@ def people_made(order_id: int) -> set[Path]:
 
 
 def remove_working_files(order_id: int) -> int:
-    """Remove the order's working files, but for what only people's work made; the bytes freed. The record says
-    they are gone first (a revision asked for from then on starts from the original); an order that is not
-    delivered any more (revised, or running again) keeps them: 0."""
+    """Remove the order's working files, but for what only people's work made (and then the graded references
+    QC checks a late change with); the bytes freed. The record says they are gone first (a revision asked for
+    from then on goes on from what is kept, or from the original: record.rounds.request_revision); an order that
+    is not delivered any more (revised, or running again) keeps them: 0."""
     with transaction() as session:
         if not work.mark_working_files_removed(session, order_id):
             return 0
@@ -61,9 +64,10 @@ def remove_working_files(order_id: int) -> int:
     before = folder_bytes(folder)
     if not keep:
         shutil.rmtree(folder, ignore_errors=True)
-    else:
+    else:       # and the graded references (small): QC's look and clipping checks of a late change read them
+        references = folder / "reference"
         for path in sorted(folder.rglob("*"), reverse=True):   # files before the folders holding them
-            if path.is_file() and path not in keep:
+            if path.is_file() and path not in keep and path.parent != references:
                 path.unlink(missing_ok=True)
             elif path.is_dir() and not any(path.iterdir()):
                 path.rmdir()

@@ -293,8 +293,9 @@ def _ctrl_c_kept() -> Iterator[None]:
 
 
 def stop_if_interrupted() -> None:
-    """Raise KeyboardInterrupt if Ctrl-C reached this run and was lost on the way (:func:`_ctrl_c_kept`)."""
-    if _interrupted.is_set():
+    """Raise KeyboardInterrupt if Ctrl-C reached this run and was lost on the way (:func:`_ctrl_c_kept`): in the
+    main thread only, where the run that remembers it runs (an order flow in another thread is not stopped)."""
+    if _interrupted.is_set() and threading.current_thread() is threading.main_thread():
         raise KeyboardInterrupt
 
 

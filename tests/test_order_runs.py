@@ -381,9 +381,9 @@ def test_a_run_that_waited_too_long_says_who_did_not_answer_and_what_carries_on(
     order_id = create_order(client="Nobody There", shoot="portrait", card=_card(tmp_path / "card", 1, (300, 200)),
                             preset_name=None, due=None).id
     assert main(["order", "run", str(order_id)]) == 1
-    said = (f"nobody answered the retouchers of Liquify & skin within 60 seconds (POSTLINE_HUMAN_WAIT_SECONDS), so "
-            f"the run stopped waiting; what is handed back or decided meanwhile is kept: `postline order run "
-            f"{order_id}` carries on from it")
+    said = (f"the run waited 60 seconds for the retouchers of Liquify & skin (POSTLINE_HUMAN_WAIT_SECONDS) and "
+            f"stopped waiting; what is handed back or decided meanwhile is kept: `postline order run {order_id}` "
+            "carries on from it")
     err = capsys.readouterr().err
     assert said in err and "never resumed" not in err, err
     assert main(["status", str(order_id)]) == 0

@@ -208,6 +208,9 @@ def test_a_late_revision_goes_on_from_the_retouchers_kept_work_not_from_the_orig
             session.add(event)
     assert housekeeping_flow()["orders_cleaned"] == 1
     assert Path(retouched.output_path).exists()                        # a person's hand-back: kept
+    references = get_settings().work_dir / f"order-{order_id}" / "reference"
+    assert len(list(references.glob("*.tif"))) == 2                   # and QC's graded references (it judged a
+                                                                       # late change without them)
 
     _cli("order", "revise", str(order_id), "--photo", "DSC_0002.dng:fine_retouch:a mark lower down please")
     second = run_through(["fine_retouch"])
@@ -259,3 +262,19 @@ def test_a_file_copied_onto_the_card_after_delivery_is_not_slipped_into_a_revisi
         assert "DSC_0009.dng" not in work.known_sources(session, order_id)
         assert work.get_order(session, order_id).revisions == 1
     assert "1 file(s) came onto the card folder" in caplog.text and "(DSC_0009.dng): not taken" in caplog.text
+
+
+def test_a_late_change_at_an_assisted_stage_runs_again_from_the_original(tmp_path):
+    """An assisted stage's late change stayed there, from its prepared file: removed with the working files, and a
+    round starting from the same input is not prepared again, so every pull failed ("cannot copy the working
+    file") and the run waited for nothing. It re-runs from the original; a manual stage goes on."""
+    from config.line import load_line
+    from record.rounds import _goes_on_from_kept
+
+    path = tmp_path / "line.toml"
+    path.write_text('[[stages]]\nkey = "cull_grade"\ntitle = "Cull & grade"\noperation = "grade"\n\n'
+                    '[[stages]]\nkey = "liquify_skin"\ntitle = "Liquify & skin"\noperation = "skin"\n'
+                    'mode = "assisted"\n\n[[stages]]\nkey = "fine_retouch"\ntitle = "Fine retouch"\nmode = "manual"\n')
+    line = load_line(path)
+    assert not _goes_on_from_kept(None, line, 1, "liquify_skin")        # no record read: decided by the line
+    assert not _goes_on_from_kept(None, line, 1, "cull_grade")          # no people's stage at or before it
