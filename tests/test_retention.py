@@ -29,7 +29,7 @@ from surfaces.actions.orders import create_order
 from surfaces.cli import main
 from tasks.files import remove_files
 from tasks.synthetic import DngMeta, render_scene, write_dng
-from tests.flowkit import Delivery, sha256
+from tests.flowkit import MANUAL_SKIN_LINE, Delivery, sha256
 
 STAGES = {"cull_grade", "liquify_skin", "fine_retouch", "design_layout"}
 
@@ -131,27 +131,8 @@ def test_removing_files_several_at_a_time_frees_each_one_and_reports_the_first_f
     assert folder.is_dir() and not any(path.exists() for path in files[20:])
 
 
-TWO_PEOPLE_LINE = """
-[[stages]]
-key = "cull_grade"
-title = "Cull & grade"
-operation = "grade"
-
-[[stages]]
-key = "liquify_skin"
-title = "Liquify & skin"
-mode = "manual"
-
-[[stages]]
-key = "fine_retouch"
-title = "Fine retouch & colour"
-mode = "manual"
-
-[[stages]]
-key = "design_layout"
-title = "Design & layout"
-operation = "finish"
-"""
+# Fine retouch worked by people too: two people's stages, the automatic finishing after them
+TWO_PEOPLE_LINE = MANUAL_SKIN_LINE.replace('operation = "detail"', 'mode = "manual"')
 
 
 def test_a_late_revision_goes_on_from_the_retouchers_kept_work_not_from_the_original(

@@ -249,7 +249,7 @@ def test_a_deployment_run_waits_for_the_qc_lead_again_after_a_send_back_to_peopl
                 order = work.get_order(session, order_id)
             return order.waiting_on == stage and _paused_sub_run(run.id)
 
-        _until("suspended for the retoucher", lambda: (s := _state(run.id)).name == "Suspended", studio)
+        _until("suspended for the retoucher", lambda: _state(run.id).name == "Suspended", studio)
         assert len(retouch_everything("rita", tmp_path / "rita")) == 2
         _until("paused for the QC lead", lambda: waiting_on(QC_GATE), studio)
         said = decide(order_id, QcDecision(approve_all=False, lead="sara", rejections=[PhotoRejection(
