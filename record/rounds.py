@@ -141,9 +141,8 @@ def _made_before_removal(order: Order, item: WorkItem) -> bool:
 def _goes_on_from_kept(session: Session, line: Line, photo_id: int, stage: str) -> bool:
     """Whether a late change at ``stage`` (the order's working files removed) can go on from people's work: people
     work ``stage`` (not an assisted stage) or a stage before it, and the last hand-back of each such stage before
-    it is still there
-    (tasks/retention.py keeps them; an order cleaned before it did has only its finished files). The automatic
-    files between are made again (tasks/stages.restore_stage_inputs)."""
+    it is still there (tasks/retention.py keeps them; an order cleaned before it did has only its finished
+    files). The automatic files between are made again (tasks/stages.restore_stage_inputs)."""
     keys = [spec.key for spec in line.stages]
     if stage not in keys or not any(spec.needs_people for spec in line.stages[:keys.index(stage) + 1]):
         return False
@@ -160,16 +159,12 @@ def _round_open(session: Session, order_id: int) -> bool:
     """Whether a client's change was asked for since the order's last delivery: the next delivery is that round's.
     (The order's status does not say it: a delivered order run again for a file copied again, stopped, is
     failed, its photos delivered.)"""
-    from record import history
+    from record import history, links
 
     delivered = history.last_delivered(session, order_id).get(order_id)
     asked = session.exec(select(func.max(StageEvent.at)).where(StageEvent.order_id == order_id,
                                                                StageEvent.kind == EventKind.REVISED)).one()
-    return asked is not None and (delivered is None or _utc(asked) > _utc(delivered))
-
-
-def _utc(at):  # noqa: ANN001, ANN202
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+    return asked is not None and (delivered is None or links.utc(asked) > links.utc(delivered))
 
 
 def request_revision(session: Session, *, order_id: int, requests: list[tuple[str, str, str]],

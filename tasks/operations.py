@@ -60,7 +60,8 @@ def grade_image(source: Path, ctx: OpContext) -> np.ndarray:
     ``ctx.proof_path`` its JPEG proof. The preset's look is applied in one fused pass (``tasks.pixels.look``);
     output sharpening is left to delivery. On a rework round the exposure is rescued so the highlights QC found
     blown come back; with ``ctx.rescue_blown`` (people work the photo next), a first pass the look blows beyond
-    the QC gate's limit is pulled down as that rework would, before a retoucher works a photo QC sends back. With ``ctx.reference_path``, also the graded reference: the same decode through the preset
+    the QC gate's limit is pulled down as that rework would, before a retoucher works a photo QC sends back.
+    With ``ctx.reference_path``, also the graded reference: the same decode through the preset
     alone (this round's exposure included; no session calibration), small, for QC's look check
     (``qc.checks.check_look``)."""
     preset = ctx.preset

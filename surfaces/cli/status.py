@@ -131,10 +131,10 @@ def selection_state(wait) -> str:  # noqa: ANN001 - record.selection.Waiting
 
 def disk_line(order) -> str:  # noqa: ANN001 - record.models.Order
     """What the order holds on disk, and how long its working files stay (tasks/retention.py)."""
-    from datetime import UTC, timedelta
+    from datetime import timedelta
 
     from config.settings import get_settings
-    from record import history
+    from record import history, links
     from record.db import transaction
     from record.models import OrderStatus
     from surfaces.actions import orders
@@ -143,8 +143,7 @@ def disk_line(order) -> str:  # noqa: ANN001 - record.models.Order
     days = get_settings().revision_window_days
     with transaction() as session:
         last = history.last_delivered(session, order.id).get(order.id)
-    aware = lambda t: t if t is None or t.tzinfo else t.replace(tzinfo=UTC)  # noqa: E731 - SQLite's are naive
-    last, removed = aware(last), aware(order.work_removed_at)
+    last, removed = links.utc(last), links.utc(order.work_removed_at)
     if order.status is not OrderStatus.DELIVERED or last is None:
         kept = f"kept {days} days after delivery"
     elif removed is not None and removed >= last:     # removed since the last delivery (not before a revision's)
