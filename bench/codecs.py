@@ -43,7 +43,7 @@ def main() -> None:
     dng = folder / "frame-24mp.dng"
     if not dng.exists():
         write_dng(dng, render_scene("portrait", 6000, 4000, seed=1000), DngMeta())
-    display = grade_image(dng, OpContext(preset=load_preset("bright-wedding"), round=1))
+    display = grade_image(dng, OpContext(preset=load_preset("bright-wedding"), round=1)).image
     values = imageio.to_u16(display)
     out = {"megapixels": values.shape[0] * values.shape[1] / 1e6, "uncompressed_mb": values.nbytes / 1e6}
     for codec in imageio.Codec:

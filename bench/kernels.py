@@ -110,7 +110,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         raw = write_dng(Path(folder) / "DSC_00001.dng", render_scene("portrait", 6000, 4000, seed=1000), DngMeta())
-        display = grade_image(raw, OpContext(preset=load_preset(DEFAULT_FOR_SHOOT["wedding"]), round=1))
+        display = grade_image(raw, OpContext(preset=load_preset(DEFAULT_FOR_SHOOT["wedding"]), round=1)).image
     codes = imageio.to_u16(display)
     plane = np.subtract(display[..., 1], display[..., 0]) * np.float32(0.2)    # a detail plane's range of values
     ways = {"numpy": numpy_steps(display, codes, plane), "kernels": kernel_steps(display, codes, plane)}

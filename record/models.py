@@ -198,6 +198,13 @@ class WorkItem(SQLModel, table=True):
         "Place in the stage queues: the order's rush flag and due date (see queue_rank()); kept up to date "
         "when the order changes."))
     reason: str | None = Field(default=None, max_length=1000)
+    exposure_ev: float | None = Field(default=None, description=(
+        "Grading: the exposure (EV) it graded the photo with in this round, the preset's own or changed (a "
+        "rework's rescue, or a first pass the look blew beyond the QC gate's limit on a line people work: "
+        "tasks/operations.rescued). A file made again is graded with it, whatever the line or the code says now. "
+        "None for other stages, and for grading recorded before this column."))
+    kept_white: bool = Field(default=False, description=(
+        "Grading: what the camera blew was kept white when its exposure was pulled down (tasks/pixels/tone)."))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

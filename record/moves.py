@@ -221,6 +221,8 @@ class StageDone:
     output_path: str
     output_sha256: str
     seconds: float
+    exposure_ev: float | None = None   # grading: the exposure it graded with (WorkItem.exposure_ev)
+    kept_white: bool = False
 
 
 def record_pass(session: Session, item: WorkItem, done: Sequence[StageDone], *, actor: str, input_path: str,
@@ -235,7 +237,8 @@ def record_pass(session: Session, item: WorkItem, done: Sequence[StageDone], *, 
     state at once: one statement for the new items and one for their events, whatever the number of stages."""
     first, *later = done
     move_item(session, item, WorkStatus.SUBMITTED, actor=actor, seconds=first.seconds,
-              output_path=first.output_path, output_sha256=first.output_sha256)
+              output_path=first.output_path, output_sha256=first.output_sha256,
+              exposure_ev=first.exposure_ev, kept_white=first.kept_white)
     now = utcnow()
     rank = item.queue_rank
     if rank is None:          # an item from before queue ranks: the new ones get the order's (as WorkItem's do)
@@ -245,11 +248,12 @@ def record_pass(session: Session, item: WorkItem, done: Sequence[StageDone], *, 
               "reason": None, "created_at": now, "updated_at": now}
     rows = [common | {"stage": stage.stage, "status": WorkStatus.SUBMITTED, "claimed_by": actor, "attempt": 1,
                       "lease_expires_at": lease_expires_at, "input_path": input_path,
-                      "output_path": stage.output_path, "output_sha256": stage.output_sha256} for stage in later]
+                      "output_path": stage.output_path, "output_sha256": stage.output_sha256,
+                      "exposure_ev": stage.exposure_ev, "kept_white": stage.kept_white} for stage in later]
     if then is not None:
         rows.append(common | {"stage": then, "status": WorkStatus.QUEUED, "claimed_by": None, "attempt": 0,
                               "lease_expires_at": None, "input_path": then_input, "output_path": None,
-                              "output_sha256": None})
+                              "output_sha256": None, "exposure_ev": None, "kept_white": False})
     if not rows:
         return
     items = WorkItem.__table__

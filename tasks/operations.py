@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -53,14 +53,24 @@ class OpContext:
     reference_path: Path | None = None  # grade: where to write the graded reference QC compares the look with
     clipped_limit: float = 0.10   # grade, rework: the QC gate's largest share of clipped pixels (its max_clipped_share)
     rescue_blown: bool = False    # grade, first pass: a frame the look blows beyond clipped_limit is pulled at once
+    exposure: tuple[float, bool] | None = None   # grade, made again: the exposure and kept-white its pass recorded
 
 
-def grade_image(source: Path, ctx: OpContext) -> np.ndarray:
+class Graded(NamedTuple):
+    """A stage's result in a fused pass; for grading, the exposure it graded with and whether what the camera
+    blew was kept white (recorded with the work: record.models.WorkItem.exposure_ev, kept_white)."""
+    image: np.ndarray
+    exposure_ev: float | None = None
+    kept_white: bool = False
+
+
+def grade_image(source: Path, ctx: OpContext) -> Graded:
     """RAW (or JPEG/TIFF) + the order's preset -> the graded working image (sRGB-encoded float32), and with
     ``ctx.proof_path`` its JPEG proof. The preset's look is applied in one fused pass (``tasks.pixels.look``);
     output sharpening is left to delivery. On a rework round the exposure is rescued so the highlights QC found
     blown come back; with ``ctx.rescue_blown`` (people work the photo next), a first pass the look blows beyond
     the QC gate's limit is pulled down as that rework would, before a retoucher works a photo QC sends back.
+    With ``ctx.exposure`` (a file made again), the exposure its pass recorded, as it is: nothing computed anew.
     With ``ctx.reference_path``, also the graded reference: the same decode through the preset
     alone (this round's exposure included; no session calibration), small, for QC's look check
     (``qc.checks.check_look``)."""
@@ -68,7 +78,10 @@ def grade_image(source: Path, ctx: OpContext) -> np.ndarray:
     image16 = decode_linear16(source, preset.decode)
     calibration = np.asarray(ctx.calibration, np.float32) if ctx.calibration is not None else None
     pulled = False
-    if ctx.round > 1 or ctx.rescue_blown:
+    if ctx.exposure is not None:
+        ev, pulled = ctx.exposure
+        preset = preset.model_copy(update={"tone": preset.tone.model_copy(update={"exposure_ev": ev})})
+    elif ctx.round > 1 or ctx.rescue_blown:
         preset, pulled = rescued(image16, preset, calibration, limit=ctx.clipped_limit, beyond_only=ctx.round == 1)
     baked = look.bake(preset, calibration=calibration, space=OutputSpace.SRGB, output_sharpening=False)
     display = look.apply(image16, baked, dtype=np.float32)
@@ -83,7 +96,7 @@ def grade_image(source: Path, ctx: OpContext) -> np.ndarray:
         imageio.write_working_tiff(ctx.reference_path, graded_reference(image16, preset, kept_white=pulled,
                                                                          sample=sample),
                                    codec=imageio.Codec.ZSTD, description=json.dumps({"camera_blown": round(blown, 4)}))
-    return display
+    return Graded(display, preset.tone.exposure_ev, pulled)
 
 
 RESCUE_STEP_EV = 0.05
@@ -125,7 +138,7 @@ def rescued(image16: np.ndarray, preset: Preset, calibration: np.ndarray | None,
 
 def grade(source: Path, output: Path, ctx: OpContext) -> None:
     """:func:`grade_image` written to ``output`` as a 16-bit working TIFF (sRGB)."""
-    imageio.write_working_tiff(output, grade_image(source, ctx))
+    imageio.write_working_tiff(output, grade_image(source, ctx).image)
 
 
 def graded_reference(image16: np.ndarray, preset: Preset, *, kept_white: bool = False,
@@ -168,7 +181,7 @@ RETOUCH: dict[Operation, Callable[[np.ndarray, OpContext], np.ndarray]] = {
 
 
 def step(operation: Operation, image: np.ndarray | None, source: Path, ctx: OpContext, *,
-         stored: bool = True) -> np.ndarray:
+         stored: bool = True) -> Graded:
     """One stage's operation in a fused pass: grading decodes ``source``; a retouch works on ``image``, the
     previous stage's result (None: the pass starts here, so ``source`` is read, a working TIFF). With ``stored``
     the result is rounded as a working TIFF stores it (``imageio.as_stored``), so the next stage sees what it
@@ -176,8 +189,8 @@ def step(operation: Operation, image: np.ndarray | None, source: Path, ctx: OpCo
     if operation is Operation.GRADE:
         result = grade_image(source, ctx)
     else:
-        result = RETOUCH[operation](imageio.read_working_tiff(source) if image is None else image, ctx)
-    return imageio.as_stored(result) if stored else result
+        result = Graded(RETOUCH[operation](imageio.read_working_tiff(source) if image is None else image, ctx))
+    return result._replace(image=imageio.as_stored(result.image)) if stored else result
 
 
 def _on_working_file(name: Operation) -> Callable[[Path, Path, OpContext], None]:

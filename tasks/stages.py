@@ -89,6 +89,8 @@ class _Done:
     output: Path
     sha256: str
     seconds: float
+    exposure_ev: float | None = None   # grading: the exposure it graded with (WorkItem.exposure_ev)
+    kept_white: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ class _Start:
     """A claimed item and what its pass starts from."""
     item: WorkItem
     source: Path                                  # the file the pass reads
-    replay: tuple[tuple[StageSpec, int], ...]     # stages computed again first, each with the round it was done in
+    replay: tuple[tuple[StageSpec, WorkItem | None], ...]  # stages computed again first, each as last done
     todo: tuple[StageSpec, ...]                   # the stages this pass does and records
 
 
@@ -118,7 +120,7 @@ def _plan(line: Line, segment: tuple[StageSpec, ...], item: WorkItem, original: 
     elif not source.exists():
         raise PhotoError(f"the file this stage starts from is gone ({source.name}; working files are removed after "
                          "the revision window): ask for a revision of the photo, which re-runs it from the original")
-    replay = tuple((spec, done[spec.key].round if done.get(spec.key) else item.round) for spec in segment[start:at])
+    replay = tuple((spec, done.get(spec.key)) for spec in segment[start:at])
     return _Start(item=item, source=source, replay=replay, todo=segment[at:])
 
 
@@ -146,16 +148,30 @@ class _Pass:
         """The automatic run of stages around ``key`` as this order runs it (record.selection.run_of)."""
         return self.line.segment(key, client_selection=self.selects)
 
-    def context(self, spec: StageSpec, photo_id: int, round: int, *, again: bool = False) -> OpContext:
-        """The operation's context; the first stage also writes the proof and the graded reference (not when it
-        is only computed ``again`` to rebuild a later stage's input), and when people work a stage of the line it
-        pulls at once a frame its look blows beyond the QC gate's limit (tasks.operations.rescued): QC would send
-        the photo back to grading after they worked it, and they would work it again."""
+    def context(self, spec: StageSpec, photo_id: int, round: int) -> OpContext:
+        """The operation's context for a new pass; the first stage also writes the proof and the graded
+        reference, and when people work a stage of the line it pulls at once a frame its look blows beyond the
+        QC gate's limit (tasks.operations.rescued): QC would send the photo back to grading after they worked it,
+        and they would work it again."""
+        return self._context(spec, photo_id, round, again=False,
+                             rescue_blown=spec.key == self.line.first.key and self.line.reaches_people(spec.key))
+
+    def again(self, spec: StageSpec, photo_id: int, done: WorkItem | None, round: int) -> OpContext:
+        """The context of a stage computed again as it was ``done`` (to rebuild a later stage's input, or a gone
+        file; None: not recorded yet, in ``round``): no proof or reference written, and grading with the
+        exposure its pass recorded (WorkItem.exposure_ev), whatever the line or this version's rule would do
+        now; grading recorded without one (before postline recorded it) by the rule of the day."""
+        exposure = (done.exposure_ev, done.kept_white) if done is not None and done.exposure_ev is not None else None
+        return self._context(spec, photo_id, done.round if done else round, again=True, exposure=exposure,
+                             rescue_blown=spec.key == self.line.first.key and self.line.reaches_people(spec.key))
+
+    def _context(self, spec: StageSpec, photo_id: int, round: int, *, again: bool, rescue_blown: bool,
+                 exposure: tuple[float, bool] | None = None) -> OpContext:
         proofs = spec.key == self.line.first.key and not again
         calibration = self.calibration if photo_id in self.calibrated else None
         return OpContext(preset=self.preset, round=round, calibration=calibration, params=spec.params,
-                         clipped_limit=self.line.qc_gate.max_clipped_share,
-                         rescue_blown=spec.key == self.line.first.key and self.line.reaches_people(spec.key),
+                         clipped_limit=self.line.qc_gate.max_clipped_share, rescue_blown=rescue_blown,
+                         exposure=exposure,
                          proof_path=work_path(self.order_id, "proofs", photo_id, round, ".jpg") if proofs else None,
                          reference_path=reference_path(self.order_id, photo_id, round) if proofs else None)
 
@@ -203,19 +219,19 @@ class _Pass:
         item, source = start.item, start.source
         clock = time.perf_counter()
         image = None
-        for spec, round in start.replay:
-            image = step(spec.operation, image, source, self.context(spec, item.photo_id, round, again=True))
+        for spec, was in start.replay:
+            image = step(spec.operation, image, source, self.again(spec, item.photo_id, was, item.round)).image
         for index, spec in enumerate(start.todo, start=1):
             master = index == len(start.todo) and prepare is None      # written next, which rounds it the same
-            image = step(spec.operation, image, source, self.context(spec, item.photo_id, item.round),
-                         stored=not master)
+            image, exposure_ev, kept_white = step(spec.operation, image, source,
+                                                  self.context(spec, item.photo_id, item.round), stored=not master)
             output = self._write(spec, item, image, master=master)
-            done.append(_Done(spec, output, sha256_of(output), time.perf_counter() - clock))
+            done.append(_Done(spec, output, sha256_of(output), time.perf_counter() - clock, exposure_ev, kept_white))
             clock = time.perf_counter()
         if prepare is None:
             return done[-1].output
         prepared = step(prepare.operation, image, source, self.context(prepare, item.photo_id, item.round),
-                        stored=False)
+                        stored=False).image
         return imageio.write_working_tiff(work_path(self.order_id, prepare.key, item.photo_id, item.round,
                                                     "-prepared.tif"), prepared, codec=imageio.Codec.DEFLATE)
 
@@ -252,7 +268,8 @@ class _Pass:
                 if index:
                     current = self._enqueue_claimed(session, current, stage.spec.key, start.source)
                 moves.move_item(session, current, WorkStatus.SUBMITTED, actor=auto, seconds=stage.seconds,
-                                output_path=str(stage.output), output_sha256=stage.sha256)
+                                output_path=str(stage.output), output_sha256=stage.sha256,
+                                exposure_ev=stage.exposure_ev, kept_white=stage.kept_white)
             spec, reason = failed
             if done:
                 current = self._enqueue_claimed(session, current, spec.key, start.source)
@@ -263,7 +280,7 @@ class _Pass:
     @staticmethod
     def _stage_done(done: _Done) -> moves.StageDone:
         return moves.StageDone(stage=done.spec.key, output_path=str(done.output), output_sha256=done.sha256,
-                               seconds=done.seconds)
+                               seconds=done.seconds, exposure_ev=done.exposure_ev, kept_white=done.kept_white)
 
     @staticmethod
     def _enqueue_claimed(session, previous: WorkItem, stage: str, source: Path) -> WorkItem:  # noqa: ANN001
@@ -312,8 +329,8 @@ def _replayed(item_id: int) -> tuple[_Pass, _Start | None, np.ndarray | None]:
         done = {key: work.final_output(session, item.photo_id, key) for key in keys[:keys.index(item.stage)]}
     batch, start = _Pass.of(item.order_id), _plan(line, segment, item, original, done)
     image = None
-    for spec, round in start.replay:
-        image = step(spec.operation, image, start.source, batch.context(spec, item.photo_id, round, again=True))
+    for spec, was in start.replay:
+        image = step(spec.operation, image, start.source, batch.again(spec, item.photo_id, was, item.round)).image
     return batch, start, image
 
 
@@ -333,8 +350,8 @@ def _make_again(item: WorkItem) -> Path:
     the same pass, so the same pixels."""
     batch, start, image = _replayed(item.id)
     spec = batch.line.stage(item.stage)
-    image = step(spec.operation, image, start.source, batch.context(spec, item.photo_id, item.round, again=True),
-                 stored=False)
+    image = step(spec.operation, image, start.source, batch.again(spec, item.photo_id, item, item.round),
+                 stored=False).image
     return imageio.write_working_tiff(Path(item.output_path), image, codec=batch.codec(spec))
 
 

@@ -32,7 +32,7 @@ from surfaces.actions.queue import hand_back as submit_work, pull_to_folder
 from tasks.operations import OPERATIONS, OpContext
 from tasks.pixels import imageio
 from tasks.synthetic import DngMeta, render_scene, write_dng
-from tests.flowkit import MANUAL_SKIN_LINE, Delivery, cli, sha256
+from tests.flowkit import MANUAL_SKIN_LINE, Delivery, cli, retouch_everything, sha256
 
 STAGES = ("cull_grade", "liquify_skin", "fine_retouch", "design_layout")
 
@@ -469,3 +469,41 @@ def test_a_frame_the_look_blows_is_rescued_before_a_retoucher_works_it_not_after
         preset = Preset.model_validate_json(work.get_order(session, order_id).preset_json)
     OPERATIONS[Operation.GRADE](card / "DSC_0001.dng", tmp_path / "plain.tif", OpContext(preset=preset, round=1))
     assert np.abs(ordinary - imageio.read_working_tiff(tmp_path / "plain.tif")).max() < 1e-4
+
+
+
+def test_a_graded_file_made_again_is_graded_with_the_exposure_its_pass_recorded(line_file, tmp_path):
+    """Grading records the exposure it graded each photo with (pulled at once for the frame the look blows, on a
+    line people work). A graded file made again (gone after the revision window, for a late change: tasks/stages
+    _to_make_again) is graded with it, though the order moved since to a line whose QC gate lets a high-key
+    white background through, which would not pull that frame today: the retoucher gets again the very file
+    they worked."""
+    line_file(MANUAL_SKIN_LINE)
+    with transaction() as session:
+        people.add_person(session, name="rita", role="retoucher", skills="liquify_skin", password=None)
+    card = _card(tmp_path / "card", 1)
+    write_dng(card / "DSC_0002.dng", render_scene("highkey", 480, 320) * 0.9, DngMeta())
+    order_id = create_order(client="High Key", shoot="wedding", card=card, preset_name=None, due=None).id
+    runner, _ = _start(order_id)
+    _waiting_on(order_id, "liquify_skin", runner)
+    with transaction() as session:
+        preset = Preset.model_validate_json(work.get_order(session, order_id).preset_json)
+        photos = {p.source_name: p for p in work.photos(session, order_id)}
+        graded = {name: work.final_output(session, p.id, "cull_grade") for name, p in photos.items()}
+    ev = preset.tone.exposure_ev
+    assert (graded["DSC_0001.dng"].exposure_ev, graded["DSC_0001.dng"].kept_white) == (ev, False)   # as the preset
+    assert graded["DSC_0002.dng"].exposure_ev < ev and graded["DSC_0002.dng"].kept_white              # pulled
+
+    retouch_everything("rita", tmp_path / "rita")
+    runner.join(timeout=180)
+    assert not runner.is_alive()                          # delivered
+    line_file(MANUAL_SKIN_LINE + "\n[qc_gate]\nmax_clipped_share = 0.9\n")
+    code, out = cli("order", "use-line", str(order_id))
+    assert code == 0 and "max_clipped_share" in out, out
+    from tasks.stages import _make_again
+
+    for name, item in graded.items():
+        path = Path(item.output_path)
+        path.unlink()                                     # removed after the revision window
+        assert _make_again(item) == path
+        assert sha256(path) == item.output_sha256, name   # the same pixels as the retoucher had
