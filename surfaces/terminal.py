@@ -41,6 +41,17 @@ def has_control(value: str) -> bool:
     return CONTROL.search(value) is not None
 
 
+def quiet_events_at_exit() -> None:
+    """Prefect's events worker says "Still processing items: 1 items remaining..." (a WARNING) when a command ends
+    while it is still sending an event, such as the order's progress artifact updated by a pull or a hand-back:
+    it sends it before the process exits, nothing is wrong, and retouchers read the line as an error. That line
+    is dropped; the worker's failures are still said."""
+    import logging
+
+    logging.getLogger("EventsWorker").addFilter(
+        lambda record: not record.getMessage().startswith("Still processing items"))
+
+
 def quiet_prefect_console() -> None:
     """Prefect's log lines on this terminal: each line :func:`shown` (a card's file name in a warning cannot drive
     the terminal; line breaks stay, as Prefect's own messages have them), and a failure postline has put in words

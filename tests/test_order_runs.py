@@ -370,6 +370,29 @@ def test_a_run_stopped_while_it_waits_for_retouchers_says_so_to_them_and_to_stat
     assert verify(Path(capsys.readouterr().out.strip().splitlines()[-1])) == []
 
 
+def test_a_hand_back_says_what_postline_did_and_no_prefect_chatter(home, prefect_env, line_file, tmp_path):
+    """`postline queue submit` ended with Prefect's "EventsWorker - Still processing items: 1 items remaining..."
+    (the order's progress artifact being sent to the Prefect server as the command ends), a WARNING a retoucher
+    reads, at every hand-back, as something gone wrong. The hand-back says what postline did, and the run moves on."""
+    line_file(MANUAL_SKIN_LINE)
+    with transaction() as session:
+        people.add_person(session, name="rita", role="retoucher", skills="liquify_skin", password=None)
+    order_id = create_order(client="Quiet Hand-back", shoot="portrait", card=_card(tmp_path / "card", 1),
+                            preset_name=None, due=None).id
+    run = Run(order_id, folder=tmp_path / "logs")
+    _until("the run waits for people", lambda: paused_run(order_id, "liquify_skin") is not None, alive=[run])
+    item, path = pull_to_folder(person="rita", folder=tmp_path / "rita")
+    out = path.with_name(path.stem + "-done.tif")
+    imageio.write_working_tiff(out, imageio.read_working_tiff(path) * 0.97)
+    done = subprocess.run([sys.executable, "-m", "surfaces.cli", "queue", "submit", str(item.id), str(out),
+                           "--as", "rita"], cwd=ROOT, env=dict(os.environ), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"Work item {item.id} submitted" in done.stdout
+    assert done.stderr == "", done.stderr
+    assert run.wait(timeout=240) == 0, run.complained()
+
+
 def test_a_run_that_waited_too_long_says_who_did_not_answer_and_what_carries_on(
         home, prefect_env, line_file, tmp_path, monkeypatch, capsys):
     """A run that waited longer than POSTLINE_HUMAN_WAIT_SECONDS stopped with Prefect's own words, "Flow run was

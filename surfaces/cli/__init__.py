@@ -15,7 +15,7 @@ from surfaces.prefect_env import settle_temporary_server, use_server_settings
 use_server_settings()   # before Prefect is imported, which reads the temporary server's startup wait once
 
 from surfaces.cli import cull, deliver, demo, errors, gates, links, orders, people, presets, queue, report, status  # noqa: E402
-from surfaces.terminal import quiet_prefect_console  # noqa: E402
+from surfaces.terminal import quiet_events_at_exit, quiet_prefect_console  # noqa: E402
 from tasks.pixels.memory import keep_freed_memory  # noqa: E402
 
 
@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command != "web":   # before any thread starts (tasks.pixels.memory); the web server serves, not grades
         keep_freed_memory()
     _connect_prefect()
+    quiet_events_at_exit()             # by name: Prefect need not be loaded yet
     if "prefect" in sys.modules:       # else a command that runs a flow quiets it once loaded: status, queue,
         quiet_prefect_console()        # people and the like do not load Prefect at all (seconds a command)
     try:
