@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from text_unidecode import unidecode
+
 from config.errors import Permanent
 from config.settings import get_settings
 
@@ -215,14 +217,26 @@ def remove_files(paths: list[Path], *, at_once: int = 8) -> int:
 
 
 def client_folder(client: str) -> str:
-    """The archive's folder for a client: ASCII letters, digits, . _ - (a hostile or foreign name cannot make
-    a path: '../../etc' -> 'etc', 'Zoë & Łukasz' -> 'Zoe_ukasz')."""
+    """The archive's folder for a client: ASCII letters, digits, . _ - (a hostile name cannot make a path:
+    '../../etc' -> 'etc'), the letters of any script spelled in Latin ones ('Zoë & Łukasz' -> 'Zoe_Lukasz',
+    'Ωμέγα Παπαδοπούλου' -> 'Omega_Papadopoulou', 'Дмитрий' -> 'Dmitrii'), so a studio's clients are not all
+    in one folder because their names are not written in Latin letters."""
+    return _ascii(unidecode(client))[:60] or "client"
+
+
+def _client_folder_before(client: str) -> str:
+    """:func:`client_folder` as postline named it until 2026-12: letters it could not decompose were dropped
+    ('Zoë & Łukasz' -> 'Zoe_ukasz'; a Greek or Russian name -> 'client')."""
     return _ascii(client)[:60] or "client"
 
 
 def order_folder(order_id: int, client: str, year: int) -> Path:
-    """The order's place in the archive, by client and year: its originals and its delivery packages."""
-    return get_settings().archive_dir / client_folder(client) / str(year) / f"order-{order_id}"
+    """The order's place in the archive, by client and year: its originals and its delivery packages. An order
+    archived under the folder name of before (:func:`_client_folder_before`) stays where it is."""
+    archive = get_settings().archive_dir
+    folder = archive / client_folder(client) / str(year) / f"order-{order_id}"
+    before = archive / _client_folder_before(client) / str(year) / f"order-{order_id}"
+    return before if before != folder and not folder.exists() and before.is_dir() else folder
 
 
 def order_archive(order_id: int) -> Path:

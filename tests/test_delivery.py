@@ -148,12 +148,34 @@ def test_the_package_sits_in_the_archive_by_client_year_and_order(delivered):
     package, home = delivered["package"], delivered["home"]
     with transaction() as session:
         order = work.get_order(session, delivered["order_id"])
-    assert package == home / "archive" / "Zoe_ukasz" / str(order.created_at.year) / f"order-{order.id}" / "delivery"
+    assert package == home / "archive" / "Zoe_Lukasz" / str(order.created_at.year) / f"order-{order.id}" / "delivery"
     assert (package.parent / "originals").is_dir()
     assert {p.name for p in package.iterdir()} == {
         "manifest.json", "contact-sheet.jpg", "contact-sheet.pdf", "client.zip", "social.zip", "print.zip",
         "p3.zip", "proof.zip"}
     assert order.delivery_path == str(package)
+
+
+def test_clients_named_in_other_scripts_get_folders_of_their_own_and_archived_orders_stay_put(home, tmp_path):
+    """Every client whose name is not written in Latin letters had the archive folder `client/`: a Greek studio's
+    whole archive in one folder, its orders told apart by number only. Names are spelled in Latin letters now;
+    an order archived under the folder name of before stays where it is."""
+    from datetime import UTC, datetime
+
+    from surfaces.actions.orders import create_order
+    from tasks.files import archive_dir
+    from tasks.synthetic import write_card
+
+    clients = ("Ωμέγα Παπαδοπούλου", "Дмитрий Иванов", "Zoë & Łukasz", "Ærø Straße")
+    made = {client: create_order(client=client, shoot="portrait", card=write_card(tmp_path / f"card{i}", 1, first_seed=i),
+                                 preset_name=None, due=None) for i, client in enumerate(clients)}
+    year = str(datetime.now(UTC).year)
+    before = home / "archive" / "Zoe_ukasz" / year / f"order-{made['Zoë & Łukasz'].id}" / "originals"
+    before.mkdir(parents=True)                            # archived by the version before
+    folders = {client: archive_dir(order.id).relative_to(home / "archive").parts[0] for client, order in made.items()}
+    assert folders == {"Ωμέγα Παπαδοπούλου": "Omega_Papadopoulou", "Дмитрий Иванов": "Dmitrii_Ivanov",
+                       "Zoë & Łukasz": "Zoe_ukasz", "Ærø Straße": "AEro_Strasse"}
+    assert archive_dir(made["Zoë & Łukasz"].id) == before
 
 
 def test_each_rendition_has_the_size_its_recipe_says(delivered):
@@ -410,7 +432,7 @@ def test_archive_list_shows_the_order_by_client_and_expire_removes_only_what_is_
     from tasks.archive import expire, listing
 
     code, out = _cli("archive", "list", "--client", "łukasz")
-    assert code == 0 and "Zoë & Łukasz" in out and "Zoe_ukasz" in out, out
+    assert code == 0 and "Zoë & Łukasz" in out and "Zoe_Lukasz" in out, out
     code, out = _cli("archive", "list", "--client", "nobody-like-this")
     assert code == 0 and "No orders" in out
     (archived,) = listing("ŁUKASZ")
