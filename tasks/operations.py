@@ -16,9 +16,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from config.line import Operation
+from config.line import Operation, QcGateSpec
 from config.settings import get_settings
 from presets.model import OutputSpace, Preset
+from qc.checks import check_exposure
 from tasks.files import work_path
 from tasks.pixels import imageio, look, registry, tone
 from tasks.pixels.decode import decode_linear16
@@ -51,8 +52,8 @@ class OpContext:
     calibration: tuple[tuple[float, ...], ...] | None = None  # the session's fit, 3x3 or 3x6 (tasks/calibration.py)
     params: Mapping[str, Any] | None = None   # the stage's params from the line (StageSpec.params); None: defaults
     reference_path: Path | None = None  # grade: where to write the graded reference QC compares the look with
-    clipped_limit: float = 0.10   # grade, rework: the QC gate's largest share of clipped pixels (its max_clipped_share)
-    rescue_blown: bool = False    # grade, first pass: a frame the look blows beyond clipped_limit is pulled at once
+    gate: QcGateSpec = QcGateSpec()    # grade: the line's QC gate, whose exposure limits a rescue aims inside
+    rescue_exposure: bool = False  # grade, first pass: a frame QC's exposure check would send back, rescued at once
     exposure: tuple[float, bool] | None = None   # grade, made again: the exposure and kept-white its pass recorded
 
 
@@ -68,8 +69,9 @@ def grade_image(source: Path, ctx: OpContext) -> Graded:
     """RAW (or JPEG/TIFF) + the order's preset -> the graded working image (sRGB-encoded float32), and with
     ``ctx.proof_path`` its JPEG proof. The preset's look is applied in one fused pass (``tasks.pixels.look``);
     output sharpening is left to delivery. On a rework round the exposure is rescued so the highlights QC found
-    blown come back; with ``ctx.rescue_blown`` (people work the photo next), a first pass the look blows beyond
-    the QC gate's limit is pulled down as that rework would, before a retoucher works a photo QC sends back.
+    blown come back (or a dark frame brought up); with ``ctx.rescue_exposure`` (people work the photo next), a
+    first pass QC's exposure check (``qc.checks.check_exposure``, as the gate measures it) would send back is
+    graded as that rework would, at once, before a retoucher works a photo only to work it again.
     With ``ctx.exposure`` (a file made again), the exposure its pass recorded, as it is: nothing computed anew.
     With ``ctx.reference_path``, also the graded reference: the same decode through the preset
     alone (this round's exposure included; no session calibration), small, for QC's look check
@@ -81,37 +83,55 @@ def grade_image(source: Path, ctx: OpContext) -> Graded:
     if ctx.exposure is not None:
         ev, pulled = ctx.exposure
         preset = preset.model_copy(update={"tone": preset.tone.model_copy(update={"exposure_ev": ev})})
-    elif ctx.round > 1 or ctx.rescue_blown:
-        preset, pulled = rescued(image16, preset, calibration, limit=ctx.clipped_limit, beyond_only=ctx.round == 1)
-    baked = look.bake(preset, calibration=calibration, space=OutputSpace.SRGB, output_sharpening=False)
-    display = look.apply(image16, baked, dtype=np.float32)
-    if pulled:
-        tone.keep_white(display, image16)
+    elif ctx.round > 1:
+        preset, pulled = rescued(image16, preset, calibration, limit=ctx.gate.max_clipped_share)
+    display = _looked(image16, preset, calibration, kept_white=pulled)
+    sample = blown = None                    # once: the check, the rescue and the reference read them
+    if ctx.rescue_exposure and ctx.exposure is None and ctx.round == 1:
+        sample = small(image16)
+        blown = camera_blown_in(sample)
+        if check_exposure(display, ctx.gate, camera_blown=blown):
+            preset, pulled = rescued(image16, preset, calibration, limit=ctx.gate.max_clipped_share, sample=sample)
+            if preset is not ctx.preset:
+                display = _looked(image16, preset, calibration, kept_white=pulled)
     if ctx.proof_path is not None:
         settings = get_settings()
         imageio.write_jpeg(ctx.proof_path, display, quality=85, long_edge=settings.web_long_edge)
     if ctx.reference_path is not None:
-        sample = small(image16)              # once: the reference and the share the camera blew both read it
-        blown = float(np.count_nonzero(tone.camera_blown(sample))) / (sample.shape[0] * sample.shape[1])
+        sample = small(image16) if sample is None else sample
+        blown = camera_blown_in(sample) if blown is None else blown
         imageio.write_working_tiff(ctx.reference_path, graded_reference(image16, preset, kept_white=pulled,
                                                                          sample=sample),
                                    codec=imageio.Codec.ZSTD, description=json.dumps({"camera_blown": round(blown, 4)}))
     return Graded(display, preset.tone.exposure_ev, pulled)
 
 
+def _looked(image16: np.ndarray, preset: Preset, calibration: np.ndarray | None, *, kept_white: bool) -> np.ndarray:
+    """``preset``'s look on the decoded ``image16`` (display sRGB float32); ``kept_white``: what the camera blew
+    white again (:func:`rescued` pulled the exposure down)."""
+    baked = look.bake(preset, calibration=calibration, space=OutputSpace.SRGB, output_sharpening=False)
+    display = look.apply(image16, baked, dtype=np.float32)
+    return tone.keep_white(display, image16) if kept_white else display
+
+
+def camera_blown_in(sample: np.ndarray) -> float:
+    """The share of the frame the camera blew itself, measured on :func:`small`'s ``sample`` of its decode (what
+    the graded reference records for QC: :func:`camera_blown_share`)."""
+    return float(np.count_nonzero(tone.camera_blown(sample))) / (sample.shape[0] * sample.shape[1])
+
+
 RESCUE_STEP_EV = 0.05
 
 
 def rescued(image16: np.ndarray, preset: Preset, calibration: np.ndarray | None, *,
-            limit: float, beyond_only: bool = False) -> tuple[Preset, bool]:
+            limit: float, sample: np.ndarray | None = None) -> tuple[Preset, bool]:
     """The preset a rework round grades with, and whether its exposure was pulled down. A frame the look leaves
     dark is brought up so its bright end reaches tone.exposure_rescue_ev's target. A frame the look blows gets
     the least pull (RESCUE_STEP_EV steps, at most to that target) after which it blows at most half the QC gate's
     ``limit`` of what the camera had not blown itself; what the camera blew no exposure brings back, and stays
     white (:func:`tone.keep_white`). A frame the look neither blows nor leaves dark keeps the preset as it is
-    (sent back to grading for its colour, say). ``beyond_only`` (a first pass): only a frame the look blows beyond
-    ``limit`` (the QC gate would send it back) is pulled; any other keeps the preset as it is."""
-    sample = small(image16)
+    (sent back to grading for its colour, say). ``sample``: :func:`small` of ``image16`` when the caller has it."""
+    sample = small(image16) if sample is None else sample
     target_ev = tone.exposure_rescue_ev(sample.astype(np.float32) * (1.0 / 65535.0))
     baked = look.bake(preset, calibration=calibration, space=OutputSpace.SRGB, output_sharpening=False)
     by_camera = tone.camera_blown(sample)
@@ -120,8 +140,6 @@ def rescued(image16: np.ndarray, preset: Preset, calibration: np.ndarray | None,
         pulled = sample if pull == 0 else np.rint(sample * np.float32(2.0 ** -pull)).astype(np.uint16)
         return (look.apply(pulled, baked, dtype=np.float32).min(axis=2) >= tone.CAMERA_WHITE) & ~by_camera
 
-    if beyond_only and np.count_nonzero(blown := blown_at(0.0)) <= limit * blown.size:
-        return preset, False                 # within the QC gate's limit: as the preset grades it
     if target_ev >= 0:
         return preset.model_copy(update={"tone": preset.tone.model_copy(update={"exposure_ev": target_ev})}), False
     ev, floor = preset.tone.exposure_ev, min(target_ev, preset.tone.exposure_ev)

@@ -150,11 +150,11 @@ class _Pass:
 
     def context(self, spec: StageSpec, photo_id: int, round: int) -> OpContext:
         """The operation's context for a new pass; the first stage also writes the proof and the graded
-        reference, and when people work a stage of the line it pulls at once a frame its look blows beyond the
-        QC gate's limit (tasks.operations.rescued): QC would send the photo back to grading after they worked it,
-        and they would work it again."""
+        reference, and when people work a stage of the line it grades a frame QC's exposure check would send back
+        as the rework would, at once (tasks.operations.grade_image): else QC would send the photo back to grading
+        after they worked it, and they would work it again."""
         return self._context(spec, photo_id, round, again=False,
-                             rescue_blown=spec.key == self.line.first.key and self.line.reaches_people(spec.key))
+                             rescue_exposure=spec.key == self.line.first.key and self.line.reaches_people(spec.key))
 
     def again(self, spec: StageSpec, photo_id: int, done: WorkItem | None, round: int) -> OpContext:
         """The context of a stage computed again as it was ``done`` (to rebuild a later stage's input, or a gone
@@ -163,14 +163,14 @@ class _Pass:
         now; grading recorded without one (before postline recorded it) by the rule of the day."""
         exposure = (done.exposure_ev, done.kept_white) if done is not None and done.exposure_ev is not None else None
         return self._context(spec, photo_id, done.round if done else round, again=True, exposure=exposure,
-                             rescue_blown=spec.key == self.line.first.key and self.line.reaches_people(spec.key))
+                             rescue_exposure=spec.key == self.line.first.key and self.line.reaches_people(spec.key))
 
-    def _context(self, spec: StageSpec, photo_id: int, round: int, *, again: bool, rescue_blown: bool,
+    def _context(self, spec: StageSpec, photo_id: int, round: int, *, again: bool, rescue_exposure: bool,
                  exposure: tuple[float, bool] | None = None) -> OpContext:
         proofs = spec.key == self.line.first.key and not again
         calibration = self.calibration if photo_id in self.calibrated else None
         return OpContext(preset=self.preset, round=round, calibration=calibration, params=spec.params,
-                         clipped_limit=self.line.qc_gate.max_clipped_share, rescue_blown=rescue_blown,
+                         gate=self.line.qc_gate, rescue_exposure=rescue_exposure,
                          exposure=exposure,
                          proof_path=work_path(self.order_id, "proofs", photo_id, round, ".jpg") if proofs else None,
                          reference_path=reference_path(self.order_id, photo_id, round) if proofs else None)

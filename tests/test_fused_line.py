@@ -29,7 +29,8 @@ from record.models import CLIENT_SELECTION, QC_GATE, EventKind, Photo, PhotoStat
 from surfaces.actions.gates import decide
 from surfaces.actions.orders import create_order
 from surfaces.actions.queue import hand_back as submit_work, pull_to_folder
-from tasks.operations import OPERATIONS, OpContext
+from qc.checks import check_exposure
+from tasks.operations import OPERATIONS, OpContext, camera_blown_share, reference_path
 from tasks.pixels import imageio
 from tasks.synthetic import DngMeta, render_scene, write_dng
 from tests.flowkit import MANUAL_SKIN_LINE, Delivery, cli, retouch_everything, sha256
@@ -428,17 +429,21 @@ def test_a_photo_pulled_at_an_assisted_stage_before_the_run_prepared_it_is_prepa
         assert session.get(WorkItem, item_id).input_path == item.input_path
 
 
-def test_a_frame_the_look_blows_is_rescued_before_a_retoucher_works_it_not_after(line_file, tmp_path):
-    """The wedding look blew a bright background the camera had held (over half the frame, QC's limit 10%): the
-    retoucher worked the photo, QC sent it back to grading for the clipping, and the retoucher worked it again,
-    their first round thrown away. When people work a stage after grading, grading pulls such a frame's exposure
-    at once (as the rework would); a frame it does not blow is graded as before."""
+@pytest.mark.parametrize("scene, gain, preset", [("highkey", 0.9, None), ("portrait", 0.05, "cyberpunk")],
+                         ids=["blown by the look", "almost black"])
+def test_a_frame_qc_would_send_back_for_its_exposure_is_rescued_before_a_retoucher_works_it(line_file, tmp_path,
+                                                                                           scene, gain, preset):
+    """The wedding look blew a bright background the camera had held (over half the frame, QC's limit 10%), or a
+    dark look left a dark frame almost black: the retoucher worked the photo, QC sent it back to grading for its
+    exposure, and the retoucher worked it again, their first round thrown away. When people work a stage after
+    grading, grading checks its first pass as QC's exposure check would and grades a frame it would send back as
+    the rework would, at once; a frame it passes is graded as before."""
     line_file(MANUAL_SKIN_LINE)
     with transaction() as session:
         people.add_person(session, name="rita", role="retoucher", skills="liquify_skin", password=None)
     card = _card(tmp_path / "card", 1)
-    write_dng(card / "DSC_0002.dng", render_scene("highkey", 480, 320) * 0.9, DngMeta())
-    order_id = create_order(client="High Key", shoot="wedding", card=card, preset_name=None, due=None).id
+    write_dng(card / "DSC_0002.dng", render_scene(scene, 480, 320) * gain, DngMeta())
+    order_id = create_order(client="High Key", shoot="wedding", card=card, preset_name=preset, due=None).id
     runner, result = _start(order_id)
     worked = []
     while runner.is_alive():
@@ -461,15 +466,19 @@ def test_a_frame_the_look_blows_is_rescued_before_a_retoucher_works_it_not_after
         graded = {name: work.finished_output(session, photo.id, ["cull_grade"]) for name, photo in photos.items()}
     assert sorted(worked) == sorted(f"{p.id}:r1" for p in photos.values())       # each photo worked once
     assert not [e for e in events if e.kind is EventKind.REJECTED], "QC sent a photo back"
-    bright = imageio.read_working_tiff(Path(graded["DSC_0002.dng"].output_path))
-    assert (bright.min(axis=2) >= 0.99).mean() < 0.05                        # what the look blew came back
-    assert bright[:20, :20].mean() > 0.9                                      # near white, not a grey
-    ordinary = imageio.read_working_tiff(Path(graded["DSC_0001.dng"].output_path))   # not blown: as before
+    rescued = imageio.read_working_tiff(Path(graded["DSC_0002.dng"].output_path))
+    assert check_exposure(rescued, get_line().qc_gate) == []
+    if scene == "highkey":
+        assert (rescued.min(axis=2) >= 0.99).mean() < 0.05                   # what the look blew came back
+        assert rescued[:20, :20].mean() > 0.9                                 # near white, not a grey
     with transaction() as session:
         preset = Preset.model_validate_json(work.get_order(session, order_id).preset_json)
+    OPERATIONS[Operation.GRADE](card / "DSC_0002.dng", tmp_path / "look.tif", OpContext(preset=preset, round=1))
+    assert check_exposure(imageio.read_working_tiff(tmp_path / "look.tif"), get_line().qc_gate,
+                          camera_blown=camera_blown_share(reference_path(order_id, graded["DSC_0002.dng"].photo_id, 1)))
+    ordinary = imageio.read_working_tiff(Path(graded["DSC_0001.dng"].output_path))   # QC passes it: as before
     OPERATIONS[Operation.GRADE](card / "DSC_0001.dng", tmp_path / "plain.tif", OpContext(preset=preset, round=1))
     assert np.abs(ordinary - imageio.read_working_tiff(tmp_path / "plain.tif")).max() < 1e-4
-
 
 
 def test_a_graded_file_made_again_is_graded_with_the_exposure_its_pass_recorded(line_file, tmp_path):
