@@ -81,7 +81,8 @@ class EventKind(StrEnum):
     #                           duplicate at ingest: the same bytes, or the camera's JPEG of a RAW+JPEG shot)
     SELECTED = "selected"        # the client chose it in the gallery: it goes through the retouch stages
     GRADED_ONLY = "graded_only"  # the client did not choose it: delivered as graded (QC and delivery, no retouch)
-    RETRIED = "retried"       # a lead put a failed photo back in the line, at the stage it failed in (its cause fixed)
+    RETRIED = "retried"       # a lead put a failed photo back in the line, at the stage it failed in (its cause
+    #                           fixed), or a photo QC held back at a stage for another round (`postline qc held`)
     # An order's own moves (record.moves.move_order; stage ORDER, no photo): kinds of their own, so that counting
     # photos' events (delivered, revised, failed) never counts an order's.
     ORDER_RUNNING = "order_running"      # a run started (or took over from one that died)

@@ -63,7 +63,7 @@ ALLOWED_PHOTO: dict[PhotoStatus, frozenset[PhotoStatus]] = {
     # copied again (tasks/ingest.py)
     P.PASSED: frozenset({P.DELIVERED, P.DUPLICATE}),
     P.FAILED: frozenset({P.INGESTED}),   # `postline order retry`: back in the line once its cause is fixed
-    P.HELD: frozenset({P.PASSED}),
+    P.HELD: frozenset({P.PASSED, P.INGESTED}),   # `postline qc held`: a lead passes it, or sends it back a round
     P.REJECTED: frozenset(),
     P.DUPLICATE: frozenset(),
     P.DELIVERED: frozenset({P.INGESTED, P.DUPLICATE}),   # INGESTED: a client revision sends it back into the line

@@ -256,3 +256,57 @@ def retry_failed(session: Session, *, order_id: int, names: list[str], actor: st
         moves.move_item(session, item, WorkStatus.QUEUED, actor=actor, reason=reason)    # its item, queued again
         put_back.append((photo, item.stage))
     return put_back
+
+
+class HeldError(Invalid):
+    """A decision on held photos names a photo that is not held, one twice, or a stage not in the line."""
+
+
+def decide_held(session: Session, *, order_id: int, passes: list[str], send_back: list[tuple[str, str, str]],
+                actor: str) -> tuple[list[Photo], list[tuple[Photo, str]]]:
+    """A QC lead's decision on photos the gate held after the allowed rework (:func:`hold`): each of ``passes``
+    passes as it is (delivered with the order's next delivery); each of ``send_back`` (photo, stage, note) goes
+    back into the line at that stage as a new round, with the note for whoever works it. All or nothing: a photo
+    not held, named twice, or a stage not in the order's line is a :class:`HeldError` and nothing changes.
+    Returns (passed photos, [(photo, stage)] sent back)."""
+    held = work.photos(session, order_id, PhotoStatus.HELD)
+    line = work.order_line(session, order_id)
+    names = [*passes, *(name for name, _, _ in send_back)]
+    problems = []
+    unknown = [name for name in names if len(work.named(held, name)) != 1]
+    if unknown:
+        every = work.photos(session, order_id)
+        said = [f"{name} ({found[0].status.value})" if len(found := work.named(every, name)) == 1 else
+                f"{name} ({'no such photo' if not found else 'the name of several: give its folder'})"
+                for name in unknown]
+        problems.append(f"not held: {', '.join(said)} (held: {', '.join(p.source_name for p in held[:10]) or 'none'})")
+    chosen = [work.named(held, name)[0] for name in names if name not in unknown]
+    twice = sorted({p.source_name for p in chosen if chosen.count(p) > 1})
+    if twice:
+        problems.append(f"named twice: {', '.join(twice)}")
+    stages = [spec.key for spec in line.stages]
+    bad = [stage for _, stage, _ in send_back if stage not in stages]
+    if bad:
+        problems.append(f"no stage {', '.join(dict.fromkeys(bad))} in the order's line (stages: {', '.join(stages)})")
+    if problems:
+        raise HeldError(f"order {order_id}: " + "; ".join(problems) + ". Nothing was changed.")
+    if not names:
+        raise HeldError(f"order {order_id}: name the held photos to pass (--pass) or send back (--send-back)")
+    passed = [work.named(held, name)[0] for name in passes]
+    for photo in passed:
+        moves.move_photo(session, photo, PhotoStatus.PASSED, stage=QC_GATE, round=_last_round(session, photo),
+                         actor=actor, reason=None)
+    sent = []
+    for name, stage, note in send_back:
+        photo = work.named(held, name)[0]
+        round = _last_round(session, photo) + 1
+        moves.move_photo(session, photo, PhotoStatus.INGESTED, stage=stage, round=round, actor=actor, reason=None,
+                         kind=EventKind.RETRIED)
+        new_round(session, photo, stage=stage, round=round, actor=actor,
+                  reason=f"held by QC, sent back by {actor}" + (f": {note}" if note else ""))
+        sent.append((photo, stage))
+    return passed, sent
+
+
+def _last_round(session: Session, photo: Photo) -> int:
+    return session.exec(select(func.max(WorkItem.round)).where(WorkItem.photo_id == photo.id)).one() or 1

@@ -8,6 +8,7 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlmodel import select
 
@@ -120,3 +121,56 @@ def test_client_revision_round_redoes_the_named_photo_and_is_counted(line_file, 
     with transaction() as session:
         photo = next(p for p in work.photos(session, order_id) if p.source_name == "DSC_0002.dng")
         assert photo.status is PhotoStatus.INGESTED and work.get_order(session, order_id).revisions == 2
+
+
+def test_a_photo_qc_held_is_passed_by_a_lead_or_sent_back_a_round_not_left_out_for_good(home, prefect_api, tmp_path,
+                                                                                          monkeypatch):
+    """QC held a frame the camera over-exposed (its rework round failed the checks too) and the order was delivered
+    without it: status said "a QC lead must look", and no command could take it anywhere (`qc decide`: nothing
+    waiting; `order retry`: not failed). `postline qc held N` lists it; the lead passes it as it is, and the next
+    delivery has it; or sends it back to a stage for another round, which the next run works."""
+    from tasks.synthetic import DngMeta, render_scene, write_dng
+    from tests.flowkit import cli
+
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    card = write_card(tmp_path / "card", 2)
+    for i, gain in enumerate((5.0, 5.0)):
+        write_dng(card / f"OVER_{i}.dng", np.clip(render_scene("interior", 600, 400, seed=42 + i * 100) * gain, 0, 1),
+                  DngMeta())
+    order = create_order(client="Held", shoot="wedding", card=card, preset_name=None, due=None)
+    first = Delivery(Path(order_flow(order.id)))
+    with transaction() as session:
+        held = sorted(p.source_name for p in work.photos(session, order.id, PhotoStatus.HELD))
+    assert len(held) == 2, held                           # the camera blew them: the rework failed too
+    assert not set(held) & first.delivered_sources()
+    code, out = cli("status", str(order.id))
+    assert f"held by QC for a lead: `postline qc held {order.id}` lists them" in out, out
+    code, out = cli("qc", "held", str(order.id))
+    assert code == 0 and f"{len(held)} photo(s) held by QC" in out and all(f"  {name}: " in out for name in held), out
+
+    code, out = cli("qc", "held", str(order.id), "--pass", "DSC_0001.dng", "--as", "maria")
+    assert code == 2 and "not held: DSC_0001.dng (delivered)" in out and "Nothing was changed" in out, out
+    code, out = cli("qc", "held", str(order.id), "--send-back", f"{held[0]}:nope", "--as", "maria")
+    assert code == 2 and "no stage nope in the order's line" in out, out
+    code, out = cli("qc", "held", str(order.id), "--pass", held[0], "--as", "maria")
+    assert code == 0 and f"1 passed as it is ({held[0]})" in out and f"`postline deliver {order.id}`" in out, out
+    code, out = cli("deliver", str(order.id))
+    assert code == 0, out
+    again = Delivery(Path(out.strip().splitlines()[-1]))
+    assert held[0] in again.delivered_sources() and again.mismatches() == []
+    assert first.delivered_sources() < again.delivered_sources()
+
+    # the other one, sent back a round to the last stage, with a note
+    code, out = cli("qc", "held", str(order.id), "--send-back", f"{held[1]}:design_layout:look again",
+                    "--as", "maria")
+    assert code == 0 and f"{held[1]} sent back to Design & layout" in out and "come back as it went" in out, out
+    assert f"`postline order run {order.id}`" in out
+    with transaction() as session:
+        photo = work.named(work.photos(session, order.id), held[1])[0]
+        item = session.exec(select(WorkItem).where(WorkItem.photo_id == photo.id, WorkItem.stage == "design_layout")
+                            .order_by(WorkItem.round.desc())).first()
+    assert item.status is WorkStatus.QUEUED and item.round == 3 and "look again" in item.reason
+    order_flow(order.id)
+    with transaction() as session:
+        worked = session.get(WorkItem, item.id)
+    assert worked.status is WorkStatus.SUBMITTED

@@ -11,7 +11,7 @@ from prefect.input import RunInput
 from config.errors import Forbidden
 from config.settings import get_settings
 from qc.gates import DecisionError, Gate, Plan, gates
-from record import people, work
+from record import people, runs, work
 from record.db import transaction
 from surfaces.terminal import shown
 from tasks.handoff import Wake, WakeError
@@ -73,3 +73,42 @@ def _applied_soon(gate: Gate, plan: Plan) -> bool:
             return False
         time.sleep(0.2)
     return True
+
+
+def held(order_id: int) -> list[tuple[str, str]]:
+    """The order's photos QC held for a lead after the allowed rework: (name on the card, why)."""
+    from record.models import PhotoStatus
+
+    with transaction() as session:
+        work.get_order(session, order_id)
+        return [(p.source_name, p.reason or "held by QC") for p in work.photos(session, order_id, PhotoStatus.HELD)]
+
+
+def decide_held(order_id: int, *, passes: list[str], send_back: list[tuple[str, str, str]], lead: str) -> str:
+    """A lead's decision on held photos (record.rounds.decide_held); what was done and what to run next."""
+    from record import rounds
+    from record.models import OrderStatus
+
+    check_decider(lead)
+    with transaction() as session:
+        passed, sent = rounds.decide_held(session, order_id=order_id, passes=passes, send_back=send_back,
+                                          actor=lead)
+        order = work.get_order(session, order_id)
+        line = work.order_line(session, order_id)
+        live = runs.holder(session, order_id)
+    said = [f"{len(passed)} passed as it is" + (f" ({', '.join(p.source_name for p in passed)})" if passed else "")]
+    said += [f"{photo.source_name} sent back to {line.stage(stage).title}" for photo, stage in sent]
+    if alike := [photo.source_name for photo, stage in sent if line.remade_alike(stage)]:
+        from qc.review import remade_said
+
+        said[-1] += f" ({remade_said(alike)})"
+    if live is not None and not live.expired():
+        then = "The order's run, still going, takes them on: nothing to run."
+    elif sent:
+        then = (f"Run `postline order run {order_id}` to work the photo(s) sent back"
+                + (" and make the delivery again with them." if order.status is OrderStatus.DELIVERED else "."))
+    elif order.status is OrderStatus.DELIVERED:
+        then = f"Run `postline deliver {order_id}` to add the passed photo(s) to the order's package."
+    else:
+        then = f"They go with the order's delivery: `postline order run {order_id}` carries it on."
+    return f"Order {order_id}: " + "; ".join(said) + ". " + then

@@ -124,6 +124,35 @@ def _decide(command: GateCommand, args: argparse.Namespace) -> int:
     return 0
 
 
+def _sent_back(text: str) -> tuple[str, str, str]:
+    """`--send-back PHOTO:STAGE[:NOTE]` -> (photo, stage, note)."""
+    parts = text.split(":", 2)
+    if len(parts) < 2 or not parts[0] or not parts[1]:
+        raise argparse.ArgumentTypeError(f"{text!r}: write PHOTO:STAGE[:NOTE], e.g. 'DSC_0003.dng:liquify_skin:"
+                                         "bring the highlights back by hand'")
+    return parts[0], parts[1], parts[2] if len(parts) > 2 else ""
+
+
+def _held(args: argparse.Namespace) -> int:
+    """`postline qc held N`: the photos QC held for a lead, with why; with --pass / --send-back, the lead's
+    decision on them."""
+    from surfaces.actions import gates as actions
+
+    if args.passes or args.send_back:
+        print(shown(actions.decide_held(args.order_id, passes=args.passes, send_back=args.send_back,
+                                        lead=args.person)))
+        return 0
+    photos = actions.held(args.order_id)
+    print(f"Order {args.order_id}: {len(photos)} photo(s) held by QC after the allowed rework" +
+          (", for a QC lead to decide:" if photos else "."))
+    for name, why in photos:
+        print(f"  {shown(name)}: {shown(why)}")
+    if photos:
+        print(f"Pass one as it is: `postline qc held {args.order_id} --pass PHOTO --as LEAD`; or send it back a round "
+              f"with a note: `--send-back PHOTO:STAGE[:NOTE]`.")
+    return 0
+
+
 def _row_said(command: GateCommand, listed: list[dict], error: dict) -> str:
     """One error of a decision's validation, naming the photo and the value given: `--reject DSC_0003.dng: reason
     'dust': Input should be 'over_smoothed_skin', ...` (not pydantic's `rejections.0.reason: ...`)."""
@@ -158,3 +187,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         else:
             regions.add_options(decide)
         decide.set_defaults(func=lambda args, command=command: _decide(command, args))
+        if command.name == "qc":
+            held = group.add_parser("held", help="photos QC held after the allowed rework: list them, or pass them "
+                                                 "as they are, or send them back a round")
+            held.add_argument("order_id", type=int)
+            held.add_argument("--pass", dest="passes", action="append", default=[], metavar="PHOTO",
+                              help="pass this held photo as it is (repeat for several)")
+            held.add_argument("--send-back", dest="send_back", action="append", default=[], type=_sent_back,
+                              metavar="PHOTO:STAGE[:NOTE]", help="send it back to a stage as a new round, with a note "
+                                                                 "for whoever works it (repeat for several)")
+            held.add_argument("--as", dest="person", default=command.person, help="who decides (recorded)")
+            held.set_defaults(func=_held)

@@ -96,6 +96,9 @@ def print_order(order_id: int, *, brief: bool = False, every_file: bool = False)
     if any(p.status is PhotoStatus.FAILED for p in (*found.not_delivered, *found.as_before)):
         print(f"  (once the cause is fixed, `postline order retry {order_id}` puts the failed photos back in the "
               "line)")
+    if held := sum(p.status is PhotoStatus.HELD for p in (*found.not_delivered, *found.as_before)):
+        print(f"  ({held} held by QC for a lead: `postline qc held {order_id}` lists them, passes one as it is or "
+              "sends it back a round)")
     if culled := found.culled:
         codes = Counter(m[1] if (m := re.match(r"\[([^\]]+)\]", p.reason or "")) else "culled" for p in culled)
         print(f"\nCulled in the review of the originals: {len(culled)} photo(s) ("
