@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from presets.recipe import Anchor, FileFormat, Placement, Rendition
 from presets.model import OutputSpace
-from tasks.pixels import kernels, mono, output
+from tasks.pixels import fonts, kernels, mono, output
 from tasks.pixels.colour import SRGB_LUMA, conversion, srgb_decode_table
 from tasks.pixels.faces import FaceParams
 from tasks.pixels.imageio import bands
@@ -135,8 +135,8 @@ def sharpen_luma(image: np.ndarray, amount: float, radius: float, *, in_place: b
     return kernels.add_clipped(image, detail, out=image if in_place else None)
 
 
-def _font(size: int) -> ImageFont.ImageFont:
-    return ImageFont.load_default(size=max(8, size))
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    return fonts.font(size)
 
 
 def watermark(image: np.ndarray, text: str, *, opacity: float, size: float, position: Placement) -> np.ndarray:

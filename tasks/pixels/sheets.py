@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from tasks.pixels import fonts
+
 A4_LANDSCAPE_MM = (297.0, 210.0)
 MM_PER_INCH = 25.4
 PAPER = (255, 255, 255)
@@ -21,8 +23,8 @@ INK = (40, 40, 40)
 FAINT = (120, 120, 120)
 
 
-def _font(size: int) -> ImageFont.ImageFont:
-    return ImageFont.load_default(size=max(8, size))
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    return fonts.font(size)
 
 
 def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width: int) -> str:

@@ -11,6 +11,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from pydantic import BaseModel, ConfigDict, Field
 
+from tasks.pixels import fonts
+
 
 class WatermarkParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -19,8 +21,8 @@ class WatermarkParams(BaseModel):
     repeats: int = Field(3, ge=1, le=9, description="Lines of text, spread from top to bottom.")
 
 
-def _font(pixels: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.load_default(size=max(8, pixels))
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    return fonts.font(size)
 
 
 def apply(image: np.ndarray, text: str, params: WatermarkParams = WatermarkParams()) -> np.ndarray:
