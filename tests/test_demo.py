@@ -108,3 +108,35 @@ def test_the_demo_on_a_fresh_machine_starts_its_own_prefect_server(tmp_path):
     assert Delivery(package).mismatches() == [] and len(Delivery(package).delivered_sources()) == 5
     other = Delivery(Path(said[1][0].strip().splitlines()[-1]))
     assert other.mismatches() == [] and len(other.delivered_sources()) == 2
+
+
+def test_the_demo_writes_over_no_photo_of_a_folder_it_is_given(home, tmp_path):
+    """`postline demo --folder F` wrote its DSC_0002.dng over the photographer's own (a camera's, or Adobe's DNG
+    of a Nikon file: the same name) in F, and took F's other photos into the demo order. A folder holding anything
+    but the demo's own files is refused, and nothing in it changes; a folder a demo wrote before is used again."""
+    from tests.flowkit import cli, sha256
+
+    folder = tmp_path / "shoot"
+    folder.mkdir()
+    (folder / "DSC_0002.dng").write_bytes(b"the photographer's own RAW")
+    (folder / "IMG_9999.CR2").write_bytes(b"another")
+    before = {path.name: sha256(path) for path in folder.iterdir()}
+    code, out = cli("demo", "--folder", str(folder))
+    assert code == 2 and "holds other files (DSC_0002.dng, IMG_9999.CR2)" in out and "writes over nothing" in out, out
+    assert {path.name: sha256(path) for path in folder.iterdir()} == before
+    with transaction() as session:
+        assert work.orders(session) == []
+
+    (tmp_path / "afile.txt").write_text("x")
+    code, out = cli("demo", "--folder", str(tmp_path / "afile.txt"))
+    assert code == 2 and "is a file" in out, out
+
+    from surfaces.cli.demo import _write_card
+    from tasks.synthetic import make_demo_shoot
+
+    def small(path: Path) -> list[Path]:
+        return make_demo_shoot(path, width=120, height=80)
+
+    first = [sha256(path) for path in _write_card(tmp_path / "card", small)]
+    assert [sha256(path) for path in _write_card(tmp_path / "card", small)] == first     # its own files: used again
+    assert sorted(p.name for p in (tmp_path / "card").iterdir()) == [f"DSC_{i:04d}.dng" for i in range(1, 7)]

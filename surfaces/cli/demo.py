@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
 from pathlib import Path
 
 from surfaces.cli.deliver import as_demo_studio
+from surfaces.cli.errors import CliError
 from surfaces.cli.orders import run_order, said_created
 from surfaces.cli.status import print_order
 from surfaces.terminal import shown
@@ -17,7 +20,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from tasks.synthetic import make_demo_shoot
 
     folder = Path(args.folder or get_settings().home / "demo-card").expanduser().resolve()
-    paths = make_demo_shoot(folder)
+    paths = _write_card(folder, make_demo_shoot)
     print(f"Wrote a demo shoot of {len(paths)} DNG files to {shown(folder)}")
     order = orders.create_order(client=args.client, shoot="wedding", card=folder, preset_name=None, due=None,
                                 same_card=True)     # the same demo shoot each time: `make demo` again is a new order
@@ -28,6 +31,31 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print_order(order.id, brief=True)
     print(f"\nDelivery package: {shown(path)}")
     return 0
+
+
+def _write_card(folder: Path, make) -> list[Path]:  # noqa: ANN001 - tasks.synthetic.make_demo_shoot
+    """The demo shoot written into ``folder``, which must be new, empty, or hold the demo's own files from an
+    earlier demo (the same bytes): a folder of real photos is refused, not written over (a camera's DSC_0002.dng
+    is a demo file's name too)."""
+    if folder.exists() and not folder.is_dir():
+        raise CliError(f"--folder {shown(folder)} is a file: give a folder for the demo's card (a new or empty one)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".demo-", dir=folder) as scratch:
+            made = {path.name: path for path in make(Path(scratch))}
+            others = sorted(entry.name for entry in folder.iterdir() if entry.name != Path(scratch).name
+                            and (entry.name not in made or not entry.is_file()
+                                 or entry.read_bytes() != made[entry.name].read_bytes()))
+            if others:
+                raise CliError(f"{shown(folder)} holds other files ({', '.join(map(shown, others[:5]))}"
+                               f"{', ...' if len(others) > 5 else ''}): the demo writes its shoot into a new or empty "
+                               "folder, and writes over nothing. Give another --folder.")
+            for name, path in made.items():
+                os.replace(path, folder / name)
+    except OSError as exc:
+        raise CliError(f"cannot write the demo's card in {shown(folder)}: {exc.strerror or exc}; give another "
+                       "--folder") from None
+    return [folder / name for name in made]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
