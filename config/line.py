@@ -359,17 +359,26 @@ def line_path() -> Path:
 def load_line(path: Path | None = None) -> Line:
     path = Path(path or line_path())
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))      # a byte-order mark (Notepad) is no error
     except FileNotFoundError:
         raise LineFileError(f"{path}: no such line file: set POSTLINE_LINE_FILE to the studio's line file (or unset "
                             f"it for {DEFAULT_LINE_FILE})") from None
+    except UnicodeDecodeError as exc:
+        raise LineFileError(f"{path}: cannot read the line definition: it is not UTF-8 text (byte {exc.start}); "
+                            "save it as UTF-8") from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise LineFileError(f"{path}: cannot read the line definition: {exc}") from exc
     try:
-        return check_params(Line.model_validate(data), path)
+        line = check_params(Line.model_validate(data), path)
     except ValidationError as exc:
         said = "; ".join(dict.fromkeys(_problem(err, data) for err in _first_of_each_stage(exc.errors())))
         raise LineFileError(f"{path}: invalid line definition: {said}") from exc
+    if later := [spec.key for spec in line.stages[1:] if spec.operation is Operation.GRADE]:
+        # checked here, not in Line: a line recorded with an order is read back as it was
+        raise LineFileError(f"{path}: invalid line definition: stage {', '.join(map(repr, later))}: only the first "
+                            "stage grades (operation 'grade' decodes the RAW again, throwing away what the stages "
+                            "before it did); give it another operation, or make it the first stage")
+    return line
 
 
 def _first_of_each_stage(errors: list[dict]) -> list[dict]:
@@ -391,6 +400,8 @@ def _problem(err: dict, data: dict) -> str:
         inner = {**err, "loc": loc[2:]}
         sentence = describe_error(inner, model=StageSpec, unknown_hint=LINE_KEYS_HINT) if loc[2:] else err["msg"]
         return f"{name}: {sentence}"
+    if not loc and err["type"] == "value_error":       # the line's own checks (Line._checks): their sentence alone
+        return str(err["msg"]).removeprefix("Value error, ")
     return describe_error(err, model=Line, unknown_hint=LINE_KEYS_HINT)
 
 

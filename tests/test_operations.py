@@ -137,6 +137,10 @@ def test_a_bad_key_or_value_in_the_line_names_the_file_the_stage_the_key_and_the
      r"'qc_gate.max_clipped_share' = 1.5: .*\(allowed: > 0 and <= 1\)"),
     (('mode = "automatic"\noperation = "skin"', 'mode = "automatc"\noperation = "skin"'),
      r"stage 'liquify_skin': 'mode' = 'automatc': .*'manual'"),
+    (('operation = "detail"', 'operation = "grade"'),         # it decoded the RAW again: the stages before, lost
+     r"stage 'fine_retouch': only the first stage grades \(operation 'grade' decodes the RAW again, throwing away"),
+    (('key = "fine_retouch"', 'key = "liquify_skin"'),
+     r"stage keys must be unique, got \['cull_grade', 'liquify_skin', 'liquify_skin', 'design_layout'\]$"),
 ])
 def test_the_line_files_own_keys_are_named_with_their_stage_and_range(tmp_path, change, expected):
     """A wrong key of the studio's line file (not of an operation's params): the stage by its key, not by its place
@@ -147,6 +151,17 @@ def test_the_line_files_own_keys_are_named_with_their_stage_and_range(tmp_path, 
     with pytest.raises(LineFileError, match=rf"studio-line.toml: invalid line definition: {expected}") as raised:
         load_line(path)
     assert "stages.1" not in str(raised.value) and "at least 1 item" not in str(raised.value)
+
+
+def test_a_line_file_saved_by_notepad_or_in_latin_1_is_read_or_named_not_a_traceback(tmp_path):
+    text = DEFAULT_LINE_FILE.read_text()
+    (tmp_path / "bom.toml").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert load_line(tmp_path / "bom.toml") == load_line(DEFAULT_LINE_FILE)
+    (tmp_path / "latin.toml").write_bytes(text.replace('title = "Fine retouch & colour"', 'title = "Retouche fine"')
+                                          .replace("Retouche fine", "Retouche fin\u00e9").encode("latin-1"))
+    with pytest.raises(LineFileError, match=r"latin.toml: cannot read the line definition: it is not UTF-8 text "
+                                            r"\(byte \d+\); save it as UTF-8"):
+        load_line(tmp_path / "latin.toml")
 
 
 def test_a_line_file_that_is_not_there_says_which_setting_names_it(tmp_path):
