@@ -19,8 +19,8 @@ SETTINGS_FILE = "postline.env"    # in the working folder; the environment wins 
 
 
 class PostlineSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="POSTLINE_", env_file=SETTINGS_FILE, extra="ignore"
+    model_config = SettingsConfigDict(     # a setting left empty (POSTLINE_HOME=) is its default, not '.'
+        env_prefix="POSTLINE_", env_file=SETTINGS_FILE, extra="ignore", env_ignore_empty=True
     )
 
     home: Path = Field(
@@ -183,6 +183,22 @@ class PostlineSettings(BaseSettings):
             raise ValueError(f"POSTLINE_DASK_ADDRESS '{value}' is not a Dask scheduler address: give it as "
                              "tcp://HOST:PORT (what `dask scheduler` prints, e.g. tcp://10.0.0.5:8786), or leave it "
                              "unset to work photos in the run's own process")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        """SQLite or PostgreSQL through psycopg (3); a plain postgresql:// or postgres:// URL, as PostgreSQL's own
+        tools and hosts give it, is taken as psycopg's."""
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        scheme, found, rest = value.partition("://")
+        if found and scheme in ("postgresql", "postgres"):
+            return f"postgresql+psycopg://{rest}"
+        if not found or scheme not in ("sqlite", "postgresql+psycopg"):
+            raise ValueError("the production record is SQLite (sqlite:////path/to/postline.db) or PostgreSQL "
+                             "(postgresql://USER:PASSWORD@HOST/DATABASE); leave it unset for SQLite in POSTLINE_HOME")
         return value
 
     @field_validator("home")

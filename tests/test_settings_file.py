@@ -85,3 +85,48 @@ def test_a_wrong_smtp_setting_is_named_as_written_and_makes_no_link(home, monkey
     assert said.endswith("(set in the environment or postline.env)")
     with transaction() as session:
         assert session.exec(select(ClientLink)).all() == []
+
+
+def test_a_wrong_setting_never_shows_a_password(monkeypatch):
+    """A check of several settings together printed every one of them, the SMTP password and the database URL's
+    password in clear (`POSTLINE_SMTP_ = {'host': ..., 'password': 'hunter2secret'}: Value error, ...`). Its
+    sentence is said alone; a wrong value of a secret is not shown, nor a URL's password."""
+    from pydantic import ValidationError
+
+    from surfaces.cli.errors import message
+
+    monkeypatch.setenv("POSTLINE_SMTP_HOST", "mail.example")
+    monkeypatch.setenv("POSTLINE_SMTP_USER", "me")
+    monkeypatch.setenv("POSTLINE_SMTP_PASSWORD", "hunter2secret")
+    with pytest.raises(ValidationError) as raised:
+        MailSettings()
+    said = message(raised.value)
+    assert "hunter2secret" not in said and "POSTLINE_SMTP_SENDER" in said and "{" not in said, said
+    assert not said.startswith("POSTLINE_SMTP_ =") and "Value error" not in said, said
+
+    monkeypatch.setenv("POSTLINE_DATABASE_URL", "postgresql+psycopg://postline:DBPASSWORD@db.studio/postline")
+    monkeypatch.setenv("POSTLINE_RUN_LEASE_SECONDS", "10")
+    with pytest.raises(ValidationError) as raised:
+        PostlineSettings()
+    said = message(raised.value)
+    assert "DBPASSWORD" not in said and "POSTLINE_RUN_HEARTBEAT_SECONDS" in said and "{" not in said, said
+
+    monkeypatch.setenv("POSTLINE_RUN_LEASE_SECONDS", "120")
+    monkeypatch.setenv("POSTLINE_DATABASE_URL", "mysql://postline:DBPASSWORD@db.studio/postline")
+    with pytest.raises(ValidationError) as raised:       # refused when it is read, not a driver's traceback later
+        PostlineSettings()
+    said = message(raised.value)
+    assert "DBPASSWORD" not in said and said.startswith("POSTLINE_DATABASE_URL = 'mysql://postline:***@db.studio")
+    assert "the production record is SQLite (sqlite:////path/to/postline.db) or PostgreSQL" in said
+
+
+def test_a_plain_postgresql_url_is_taken_and_an_empty_setting_is_its_default(monkeypatch, tmp_path):
+    """POSTLINE_DATABASE_URL=postgresql://... (what PostgreSQL's tools give) failed with `No module named
+    'psycopg2'`; POSTLINE_HOME= made a record in the working folder."""
+    monkeypatch.setenv("POSTLINE_DATABASE_URL", "postgresql://postline:pw@db.studio/postline")
+    assert PostlineSettings().database_url == "postgresql+psycopg://postline:pw@db.studio/postline"
+    monkeypatch.setenv("POSTLINE_DATABASE_URL", "")
+    monkeypatch.setenv("POSTLINE_HOME", "")
+    monkeypatch.chdir(tmp_path)
+    settings = PostlineSettings()
+    assert settings.database_url is None and settings.home == (Path.home() / "postline").resolve()

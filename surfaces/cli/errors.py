@@ -10,6 +10,7 @@ surfaces/terminal.py) and an exit code chosen here, by the kind of error (config
 
 from __future__ import annotations
 
+import re
 import sys
 
 from pydantic import ValidationError
@@ -43,10 +44,30 @@ def message(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
         prefix = _setting_prefixes().get(exc.title)
         if prefix:                  # a setting: named as the studio writes it, in the environment or postline.env
-            return "; ".join(f"{prefix}{'_'.join(map(str, e['loc'])).upper()} = {e.get('input')!r}: {e['msg']}"
-                             for e in exc.errors()) + " (set in the environment or postline.env)"
+            return "; ".join(_setting_said(prefix, e) for e in exc.errors()) + " (set in the environment or postline.env)"
         return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
     return str(exc)
+
+
+SECRET_WORDS = ("password", "secret", "token")
+
+
+def _setting_said(prefix: str, error: dict) -> str:
+    """One wrong setting: ``POSTLINE_X = 'value': what is wrong``. A check of several settings together (no key of
+    its own) is its sentence alone, which names them; a password, secret or token is never shown, nor the password
+    in a URL (POSTLINE_DATABASE_URL's)."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not error["loc"]:
+        return message
+    name = prefix + "_".join(map(str, error["loc"])).upper()
+    value = error.get("input")
+    if any(word in name.lower() for word in SECRET_WORDS):
+        shown_value = "(not shown)"
+    elif isinstance(value, str):
+        shown_value = repr(re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", value))
+    else:
+        shown_value = repr(value)
+    return f"{name} = {shown_value}: {message}"
 
 
 def _setting_prefixes() -> dict[str, str]:
