@@ -20,9 +20,10 @@ from pathlib import Path
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DatabaseError, DisconnectionError
 from sqlmodel import Session, create_engine
 
+from config.errors import Retryable
 from config.settings import get_settings
 from record.schema import upgrade
 from record.sqlite_writes import SQLITE_BUSY_SECONDS, serialise_writers
@@ -53,10 +54,26 @@ def _ping_when_idle(engine: Engine) -> None:
             raise DisconnectionError(f"a pooled connection failed its check after idling: {exc}") from exc
 
 
+class RecordUnreachable(Retryable):
+    """The production record cannot be opened: its database server does not answer or refuses, or its SQLite file
+    (or POSTLINE_HOME) cannot be made or read. The message names the record (its password hidden) and what to
+    check."""
+
+
 def get_engine(url: str | None = None) -> Engine:
     """The engine for ``url`` (default: the settings' record), made once per URL, its schema at the newest
-    migration."""
-    return _engine_for(url or get_settings().db_url)
+    migration. :class:`RecordUnreachable` when it cannot be opened."""
+    url = url or get_settings().db_url
+    try:
+        return _engine_for(url)
+    except (DatabaseError, OSError) as exc:
+        cause = str(getattr(exc, "orig", None) or (exc.strerror if isinstance(exc, OSError) else exc))
+        cause = cause.strip().splitlines()[0] if cause.strip() else type(exc).__name__
+        where = (f"{exc.filename}: " if isinstance(exc, OSError) and exc.filename else "")
+        raise RecordUnreachable(
+            f"cannot open the production record {make_url(url).render_as_string(hide_password=True)}: {where}{cause}. "
+            "Check POSTLINE_DATABASE_URL (or, for the SQLite default, POSTLINE_HOME: a folder postline can write), "
+            "and that the database server runs and takes connections from this machine.") from exc
 
 
 RECORD_FILE_MODE = 0o600
@@ -82,6 +99,8 @@ def keep_record_private(path: Path) -> None:
         pass
     except OSError:
         return                                   # a folder missing or not writable: SQLite's own error says so
+    if not _is_sqlite(path):
+        return          # not a record (POSTLINE_DATABASE_URL naming another file): left as it is; SQLite refuses it
     for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         try:
             mode = file.stat().st_mode & 0o777
@@ -97,6 +116,19 @@ def keep_record_private(path: Path) -> None:
         else:
             log.warning("%s was open to other users (mode %03o) and holds password hashes: it is now %03o, "
                         "for its owner only", file, mode, RECORD_FILE_MODE)
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _is_sqlite(path: Path) -> bool:
+    """``path`` is a SQLite database file, or empty (SQLite makes one of it): a file postline may own."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(len(SQLITE_HEADER))
+    except OSError:
+        return False
+    return head in (b"", SQLITE_HEADER)
 
 
 def _write_ahead(cursor) -> None:  # noqa: ANN001 - a sqlite3 cursor

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from config.settings import get_settings
 from record import db
 from record.db import get_engine, transaction
 from surfaces.cli import main
@@ -95,3 +96,38 @@ def test_a_private_record_is_left_alone(home, caplog):
 def test_an_in_memory_record_needs_no_file():
     assert db._sqlite_file("sqlite://") is None and db._sqlite_file("sqlite:///:memory:") is None
     assert db._sqlite_file("sqlite:////srv/postline/postline.db") == Path("/srv/postline/postline.db")
+
+
+def test_a_file_that_is_not_a_record_is_neither_opened_up_nor_closed_down(home, monkeypatch, tmp_path):
+    """POSTLINE_DATABASE_URL naming another file (sqlite:////etc/passwd, a typo) had postline make that file 0600
+    "as it holds password hashes": /etc/passwd then unreadable to every other user, logins and services broken.
+    A file that is not a SQLite record keeps its mode, and the command says the record cannot be opened."""
+    from surfaces.cli.errors import message
+
+    other = tmp_path / "passwd"
+    other.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    os.chmod(other, 0o644)
+    monkeypatch.setenv("POSTLINE_DATABASE_URL", f"sqlite:///{other}")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(db.RecordUnreachable) as raised:
+            get_engine()
+    finally:
+        get_settings.cache_clear()
+    assert _mode(other) == 0o644 and other.read_text().startswith("root:x:")
+    assert message(raised.value).startswith(f"cannot open the production record sqlite:///{other}: file is not a "
+                                            "database. Check POSTLINE_DATABASE_URL")
+
+
+def test_a_record_server_that_does_not_answer_is_said_with_its_password_hidden(monkeypatch):
+    monkeypatch.setenv("POSTLINE_DATABASE_URL", "postgresql://postline:DBPASSWORD@127.0.0.1:1/postline")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(db.RecordUnreachable) as raised:
+            get_engine()
+    finally:
+        get_settings.cache_clear()
+    said = str(raised.value)
+    assert "DBPASSWORD" not in said and said.startswith("cannot open the production record "
+                                                        "postgresql+psycopg://postline:***@127.0.0.1:1/postline: ")
+    assert "Connection refused" in said and "the database server runs" in said
