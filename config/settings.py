@@ -133,8 +133,9 @@ class PostlineSettings(BaseSettings):
         description="How many of an order's first RAW frames to search for a colour chart (0: no session calibration).",
     )
     human_wait_seconds: int = Field(
-        default=14 * 24 * 3600, ge=60,
-        description="How long an order's flow run waits for retoucher or QC lead before it gives up (fails).",
+        default=14 * 24 * 3600, ge=60, le=366 * 24 * 3600,
+        description="How long an order's flow run waits for retoucher or QC lead before it gives up (fails); at "
+                    "most a year.",
     )
     pause_poll_seconds: int = Field(
         default=5, ge=1, le=300, description="How often a paused run asks the Prefect server whether it was resumed.",

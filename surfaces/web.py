@@ -36,8 +36,10 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register `postline web` on the `postline` command's subparsers."""
+    from surfaces.cli.errors import whole_number
+
     web = sub.add_parser("web", help="the retoucher web page: sign in, claim, download, upload, before/after",
                          description=__doc__.split("\n\n")[0])
     web.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    web.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    web.add_argument("--port", type=whole_number(1, 65535, "port"), default=8765, help="port (default 8765)")
     web.set_defaults(func=cmd_web)

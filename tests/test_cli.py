@@ -106,6 +106,19 @@ def test_bad_date_and_bad_shoot_are_usage_errors(home, card, capsys):
         main(["order", "create", "--client", "X", "--shoot", "party", "--from", str(card)])
 
 
+@pytest.mark.parametrize(("argv", "said"), [
+    (["queue", "pull", "--as", "rita", "--lease", "-5"], "--lease: -5 minutes: give 1 to 10080"),   # lost at once
+    (["queue", "pull", "--as", "rita", "--lease", "0"], "--lease: 0 minutes: give 1 to 10080"),     # meant 60
+    (["queue", "extend", "4", "--as", "rita", "--lease", "999999999"], "--lease: 999999999 minutes"),  # year 3928
+    (["report", "--until", "9999-12-31"], "--until: 9999-12-31: give a day from 1900 to 2999"),  # OverflowError
+    (["web", "--port", "99999"], "--port: 99999 port: give 1 to 65535"),                          # OverflowError
+])
+def test_a_number_or_day_out_of_its_range_is_a_usage_error_not_nonsense_or_a_traceback(home, capsys, argv, said):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2 and said in capsys.readouterr().err
+
+
 def test_running_an_unknown_order_says_so(home, capsys):
     assert main(["order", "run", "42"]) == 2
     assert "no order 42" in capsys.readouterr().err

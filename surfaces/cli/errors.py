@@ -10,6 +10,7 @@ surfaces/terminal.py) and an exit code chosen here, by the kind of error (config
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 
@@ -87,3 +88,16 @@ def fail(exc: BaseException) -> int:
     """Say ``exc`` on stderr; its exit code."""
     print(f"error: {shown(message(exc))}", file=sys.stderr)
     return exit_code(exc)
+
+
+def whole_number(low: int, high: int, what: str):  # noqa: ANN201 - an argparse type
+    """An argparse type: a whole number from ``low`` to ``high`` (``what`` it counts, for the message)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of {what}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} {what}: give {low} to {high}")
+        return value
+    return parse

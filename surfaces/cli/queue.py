@@ -22,8 +22,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from surfaces.cli import tables
-from surfaces.cli.errors import EXIT_EMPTY, CliError
+from surfaces.cli.errors import EXIT_EMPTY, CliError, whole_number
 from surfaces.terminal import shown
+
+MAX_LEASE_MINUTES = 7 * 24 * 60
 
 
 def _when(value: datetime | None) -> str:
@@ -159,7 +161,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             p.add_argument("item_id", type=int, metavar="ITEM")
         p.add_argument("--as", dest="person", required=True, metavar="NAME", help="who you are (see `people list`)")
         if lease:
-            p.add_argument("--lease", type=int, default=60, metavar="MIN", help=f"{lease} (default 60)")
+            p.add_argument("--lease", type=whole_number(1, MAX_LEASE_MINUTES, "minutes"), default=60, metavar="MIN",
+                           help=f"{lease} (default 60, at most {MAX_LEASE_MINUTES}: a week)")
         p.set_defaults(func=func)
         return p
 

@@ -71,9 +71,12 @@ def as_json(rep: Report, by: str | None) -> str:
 
 def _date(text: str) -> date:
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date; use YYYY-MM-DD, e.g. 2026-10-31") from None
+    if not 1900 <= day.year <= 2999:
+        raise argparse.ArgumentTypeError(f"{text}: give a day from 1900 to 2999")
+    return day
 
 
 def _error(message: str) -> int:
