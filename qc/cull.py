@@ -1,9 +1,9 @@
 """The suggested cull of an order: what each photo's signals (measured at ingest, in the record) say against
 the order's line's ``[cull]`` thresholds (config/line.py, CullSpec), with reasons, and the burst groups.
 
-Groups: frames taken within ``burst_seconds`` of each other (camera clock) whose perceptual hashes are within
-``burst_hash_distance`` are one burst; frames within ``duplicate_hash_distance`` are near-duplicates whenever
-they were taken; a group is what these links join. Each group's best frame is named: never one the
+Groups: frames of one camera body taken within ``burst_seconds`` of each other (its clock set right) whose
+perceptual hashes are within ``burst_hash_distance`` are one burst; frames within ``duplicate_hash_distance`` are
+near-duplicates whenever they were taken, and join a group only when alike to every frame of it (:func:`_groups`). Each group's best frame is named: never one the
 photographer rejected, then the fewest faults (blurred, smeared, exposure, eyes closed), then the
 sharpest where the subject is. The others are suggested as ``duplicate`` (near-identical to the
 best) or ``burst_not_best``.
@@ -53,10 +53,19 @@ class Suggestion:
     signals: CullSignals | None
 
 
-def _groups(frames: list[tuple[Photo, CullSignals]], spec: CullSpec, times: list) -> list[list[int]]:
-    """Indices of ``frames`` joined into groups of two or more (burst and near-duplicate links); ``times``: when
-    each was taken (record.clocks.taken: each body's clock set right)."""
+def _groups(frames: list[tuple[Photo, CullSignals]], spec: CullSpec, times: list,
+            bodies: list[str | None] | None = None) -> list[list[int]]:
+    """Indices of ``frames`` joined into groups of two or more; ``times``: when each was taken (record.clocks.taken:
+    each body's clock set right); ``bodies``: each one's camera body (record.clocks.camera_of; None: not known).
+
+    A burst link joins two frames of one body taken within ``burst_seconds`` of each other whose hashes are within
+    ``burst_hash_distance``: a burst drifts frame to frame, and its links chain. A near-duplicate link (hashes
+    within ``duplicate_hash_distance``, whenever taken, by any body) joins two groups only when every frame of
+    the one is within ``burst_hash_distance`` of every frame of the other, closest pairs first: alike frames do
+    not chain a whole shoot (and its bursts) into one group."""
+    bodies = bodies if bodies is not None else [None] * len(frames)
     parent = list(range(len(frames)))
+    members: dict[int, list[int]] = {i: [i] for i in range(len(frames))}
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -64,21 +73,35 @@ def _groups(frames: list[tuple[Photo, CullSignals]], spec: CullSpec, times: list
             i = parent[i]
         return i
 
+    def join(i: int, j: int) -> None:
+        a, b = root(i), root(j)
+        if a != b:
+            parent[b] = a
+            members[a] += members.pop(b)
+
     hashes = np.array([int(s.phash, 16) for _, s in frames], dtype=np.uint64)
+    alike = []                                    # (distance, i, j): near-duplicate links, not bursts
     for i in range(len(frames)):
         distance = np.bitwise_count(hashes[i + 1:] ^ hashes[i])
         near = np.flatnonzero(distance <= max(spec.burst_hash_distance, spec.duplicate_hash_distance)) + i + 1
         taken = times[i]
         for j in near:
             other = times[j]
-            close = taken is not None and other is not None and abs((other - taken).total_seconds()) <= spec.burst_seconds
-            d = distance[j - i - 1]
-            if (close and d <= spec.burst_hash_distance) or d <= spec.duplicate_hash_distance:
-                parent[root(int(j))] = root(i)
-    members: dict[int, list[int]] = {}
-    for i in range(len(frames)):
-        members.setdefault(root(i), []).append(i)
-    return [m for m in members.values() if len(m) > 1]
+            close = (taken is not None and other is not None and bodies[i] == bodies[j]
+                     and abs((other - taken).total_seconds()) <= spec.burst_seconds)
+            d = int(distance[j - i - 1])
+            if close and d <= spec.burst_hash_distance:
+                join(i, int(j))
+            elif d <= spec.duplicate_hash_distance:
+                alike.append((d, i, int(j)))
+    for _, i, j in sorted(alike):
+        a, b = root(i), root(j)
+        if a == b:
+            continue
+        apart = np.bitwise_count(hashes[members[a]][:, None] ^ hashes[members[b]][None, :])
+        if int(apart.max()) <= spec.burst_hash_distance:
+            join(a, b)
+    return [sorted(m) for m in members.values() if len(m) > 1]
 
 
 def _eye_states(signals: CullSignals) -> list[str]:
@@ -128,7 +151,8 @@ def suggest(session: Session, order_id: int) -> list[Suggestion]:
     shifts = clocks.shifts(session, order_id)
     in_order = clocks.shooting_order(shifts)
     frames.sort(key=lambda f: in_order(f[0]))
-    groups = sorted(_groups(frames, spec, [clocks.taken(p, shifts) for p, _ in frames]), key=min)
+    groups = sorted(_groups(frames, spec, [clocks.taken(p, shifts) for p, _ in frames],
+                            [clocks.camera_of(p) for p, _ in frames]), key=min)
     group_of = {frames[i][0].id: (number, members) for number, members in enumerate(groups, 1) for i in members}
 
     closed: dict[int, tuple[bool, str | None]] = {}

@@ -31,7 +31,8 @@ def _order(frames: list[dict]) -> int:
             taken = None if f.get("seconds") is None else T0 + timedelta(seconds=f["seconds"])
             photo = work.add_photo(session, Photo(order_id=order.id, source_name=f["name"], sha256=f"{n:064x}",
                                                   size_bytes=1, status=PhotoStatus.INGESTED, capture_time=taken,
-                                                  original_path=f"/{f['name']}"), first_stage="cull_grade")
+                                                  original_path=f"/{f['name']}", camera_make=f.get("camera")),
+                                   first_stage="cull_grade")
             cull_record.add_signals(session, CullSignals(
                 photo_id=photo.id, order_id=order.id, source="sensor", width=1536, height=1024, subject="face",
                 blur=f.get("blur", 0.3), motion=0.05, motion_angle=0, highlights=0.0, shadows=0.0, median_luma=0.45,
@@ -62,6 +63,24 @@ def test_bursts_by_time_and_hash_near_duplicates_by_hash_alone(home):
     assert s["C1.dng"].group == s["C2.dng"].group is not None         # near-identical: whenever taken
     assert s["C1.dng"].best and s["C2.dng"].reasons == (cull.Reason.DUPLICATE,)
     assert [s[n].group for n in ("A1.dng", "C1.dng")] == [1, 2]       # numbered in capture order
+
+
+def test_alike_frames_do_not_chain_a_shoot_into_one_group_nor_two_bodies_into_a_burst(home):
+    """A wedding of alike frames (the same pose and light, minutes apart) was one group of 107 frames from three
+    bodies and six bursts, each a step from the next and 22 from the first; the cull suggested leaving out all
+    but one. A near-duplicate joins a group only when alike to every frame of it; a burst is one body's."""
+    spec = get_line().cull
+    step = spec.duplicate_hash_distance
+    order_id = _order([
+        *({"name": f"P{k}.dng", "seconds": 600 * k, "bits": step * k} for k in range(5)),   # 0, 6, 12, 18, 24
+        {"name": "CANON.dng", "seconds": 3600, "bits": 63, "camera": "Canon"},
+        {"name": "NIKON.dng", "seconds": 3601, "bits": 63 - spec.burst_hash_distance, "camera": "Nikon"},
+    ])
+    s = _suggested(order_id)
+    groups = {name: sug.group for name, sug in s.items()}
+    assert groups["P0.dng"] == groups["P1.dng"] == groups["P2.dng"] is not None   # P2 is 12 from P0: alike enough
+    assert groups["P3.dng"] == groups["P4.dng"] is not None != groups["P0.dng"]   # P3 is 18 from P0: a group apart
+    assert groups["CANON.dng"] is None and groups["NIKON.dng"] is None            # two bodies at once: no burst
 
 
 def test_closed_eyes_on_a_clear_reading_or_against_the_burst_and_otherwise_only_a_note(home):
