@@ -135,9 +135,16 @@ def in_a_line(session: Session, order_id: int) -> str | None:
     when no photo of it was rated and none could not be read."""
     in_line = [p.id for p in work.photos(session, order_id)
                if p.status not in NOT_SHOT]
-    spec = work.order_line(session, order_id).cull
-    found = summary(session, order_id, in_line, spec)
-    return found.line(spec) if found.rated or found.notes else None
+    line = work.order_line(session, order_id)
+    found = summary(session, order_id, in_line, line.cull)
+    if not (found.rated or found.notes):
+        return None
+    said = found.line(line.cull)
+    if found.rejected and not (line.review_gate.enabled and line.cull.ratings):
+        said += (" (the rejects are not left out: only the review of the originals culls them, which this order's "
+                 "line does not have, or does not fill from ratings: `[review_gate] enabled = true` and `[cull] "
+                 "ratings = true` in the line file)")
+    return said
 
 
 @dataclass(frozen=True)

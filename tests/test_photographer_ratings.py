@@ -161,6 +161,19 @@ def rated(tmp_path, monkeypatch, home_on_server, line_file) -> tuple[int, Path]:
     return order_id, card
 
 
+def test_status_says_the_photographers_rejects_are_delivered_where_no_review_culls_them(tmp_path, home_on_server,
+                                                                                         capsys):
+    """On a line without the review of the originals, status said "1 rejected" of a frame the run then
+    delivered to the client: it says that the rejects are not left out, and what would leave them out."""
+    card = _card(tmp_path / "card")
+    order_id = create_order(client="Lea & Tom", shoot="wedding", card=card, preset_name=None, due=None).id
+    ingest_flow(order_id, str(card))
+    assert main(["status", str(order_id)]) == 0
+    said = capsys.readouterr().out
+    assert "1 rejected; 1 rating(s) could not be read (the rejects are not left out: only the review of the " \
+           "originals culls them" in said and "`[review_gate] enabled = true`" in said, said
+
+
 def test_the_photographers_ratings_prefill_the_review_and_can_be_read_again(rated, capsys):
     order_id, card = rated
     with transaction() as session:
