@@ -172,6 +172,9 @@ def test_status_says_the_photographers_rejects_are_delivered_where_no_review_cul
     said = capsys.readouterr().out
     assert "1 rejected; 1 rating(s) could not be read (the rejects are not left out: only the review of the " \
            "originals culls them" in said and "`[review_gate] enabled = true`" in said, said
+    # nor are the frames the cull finds soft or badly exposed (nothing acts on it on this line): said, with where
+    findings = next(line for line in said.splitlines() if line.startswith("The cull's findings, not acted on"))
+    assert "blurred 2" in findings and findings.endswith(f"`postline cull {order_id}` lists the photos"), findings
 
 
 def test_the_photographers_ratings_prefill_the_review_and_can_be_read_again(rated, capsys):

@@ -4,6 +4,7 @@ status` and `postline demo` call these."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -302,6 +303,20 @@ class OrderView:
     stopped: str | None = None                     # why its last run stopped, when it did (the order is failed)
     culled: tuple[Photo, ...] = ()                 # left out in the review of the originals
     unread: tuple[int, int] = (0, 0)               # files on its card not read yet (a run stopped first), of all
+    flagged: dict[str, int] | None = None          # no review of the originals: the cull's own findings, by reason
+
+
+def _flagged(session, order_id: int) -> dict[str, int] | None:  # noqa: ANN001 - sqlmodel.Session
+    """On a line without the review of the originals (nothing acts on the cull there): how many of the order's
+    photos the cull finds blurred, badly exposed or with eyes closed, by reason; None with the review on."""
+    from qc import cull
+
+    if work.order_line(session, order_id).review_gate.enabled:
+        return None
+    own = {cull.Reason.BLURRED, cull.Reason.EYES_CLOSED, cull.Reason.OVEREXPOSED, cull.Reason.UNDEREXPOSED}
+    counts = Counter(reason.value for suggestion in cull.suggest(session, order_id)
+                     for reason in suggestion.reasons if reason in own)
+    return dict(counts.most_common())
 
 
 def client_wait(session, order_id: int) -> selection.Waiting | None:  # noqa: ANN001 - sqlmodel.Session
@@ -328,7 +343,8 @@ def view(order_id: int) -> OrderView:
                           ratings=ratings.in_a_line(session, order_id),
                           black_and_white=len(black_and_white.requested(session, order_id)),
                           unread=(len(listed - {p.source_name for p in photos}), len(listed))
-                          if photos and (listed := work.card_listed(session, order_id)) else (0, 0))
+                          if photos and (listed := work.card_listed(session, order_id)) else (0, 0),
+                          flagged=_flagged(session, order_id))
     if order.status is OrderStatus.FAILED:
         with transaction() as session:
             found = replace(found, stopped=work.last_order_reason(session, order_id, EventKind.ORDER_FAILED))
