@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pytest
 
@@ -66,6 +67,15 @@ def test_one_table_by_retoucher_and_by_client(record, capsys):
 def test_bad_input_is_a_usage_error_that_says_what_to_do(record, capsys, args, message):
     assert main(["report", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_retoucher_not_found_is_told_the_people_not_postlines_own_run_ids(record, capsys):
+    """`--retoucher nope` listed as people the ids of order runs and postline's own worker (who recorded moves)."""
+    assert main(["report", "--retoucher", "nope"]) == 2
+    said = capsys.readouterr().err
+    listed = said[said.index("did any of its work (") + len("did any of its work ("):].rstrip().rstrip(")")
+    assert listed and "rita" in listed, said
+    assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-", listed) and "postline-auto" not in listed, said
 
 
 def test_a_period_ending_before_the_record_begins_is_that_day_not_a_period_running_backwards(record, capsys):

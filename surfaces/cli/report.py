@@ -14,6 +14,7 @@ import argparse
 import csv
 import io
 import json
+import re
 import sys
 from datetime import date
 from pathlib import Path
@@ -112,24 +113,32 @@ def _known(session, client: str | None, preset: str | None,  # noqa: ANN001 - a 
     from sqlmodel import select
 
     from record.models import Order, Person, StageEvent
+    from record.work import AUTO_WORKER
 
-    def match(flag: str, given: str | None, names: list[str], what: str) -> str | None:
+    def match(flag: str, given: str | None, names: list[str], what: str,
+              shown_names: list[str] | None = None) -> str | None:
         if given is None:
             return None
         found = [n for n in names if n.casefold() == given.casefold()]
         if len(found) == 1 or given in found:
             return given if given in found else found[0]
-        listed = ", ".join(shown(n) for n in sorted(names)[:10]) + (f" and {len(names) - 10} more"
-                                                                     if len(names) > 10 else "")
+        names = sorted(shown_names if shown_names is not None else names)
+        listed = ", ".join(shown(n) for n in names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
         raise ValueError(f"--{flag} '{shown(given)}': {what}" + (f" ({listed})" if names else " (none yet)"))
     clients = sorted(set(session.exec(select(Order.client)).all()))
     presets = sorted(set(session.exec(select(Order.preset)).all()))
-    people = set(session.exec(select(Person.name)).all()) | set(session.exec(
-        select(StageEvent.actor).where(StageEvent.actor.is_not(None)).distinct()).all())
+    listed = set(session.exec(select(Person.name)).all())
+    actors = {a for a in session.exec(select(StageEvent.actor).where(StageEvent.actor.is_not(None)).distinct()).all()
+              if a}
+    # listed: the studio's people, else whoever worked (not postline's own: its worker, the order runs' ids)
+    shown_people = listed or {a for a in actors if a != AUTO_WORKER and not _RUN_ID.fullmatch(a)}
     return (match("client", client, clients, "no order of a client of that name in the record"),
             match("preset", preset, presets, "no order in the record was graded with a preset of that name"),
-            match("retoucher", retoucher, sorted(p for p in people if p),
-                  "nobody of that name works on the line or did any of its work"))
+            match("retoucher", retoucher, sorted(listed | actors),
+                  "nobody of that name works on the line or did any of its work", sorted(shown_people)))
+
+
+_RUN_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
