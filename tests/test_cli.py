@@ -119,6 +119,16 @@ def test_a_number_or_day_out_of_its_range_is_a_usage_error_not_nonsense_or_a_tra
     assert exit_info.value.code == 2 and said in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("client", ["", "   ", "x" * 5000])
+def test_a_blank_or_endless_client_name_is_refused(home, card, capsys, client):
+    """A blank name made files named `full/-0001.jpg` in the folder `client/`; a 5,000-character one padded every
+    row of `postline status` to its width."""
+    assert main(["order", "create", "--client", client, "--shoot", "portrait", "--from", str(card)]) == 2
+    assert "give the client's name, 1 to 120 characters" in capsys.readouterr().err
+    with transaction() as session:
+        assert work.orders(session) == []
+
+
 def test_running_an_unknown_order_says_so(home, capsys):
     assert main(["order", "run", "42"]) == 2
     assert "no order 42" in capsys.readouterr().err

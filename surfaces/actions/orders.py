@@ -102,6 +102,9 @@ class NewOrder:
     client_selection: bool = False
 
 
+CLIENT_NAME_MAX = 120          # record.models.Order.client
+
+
 def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None, due: date | None,
                  chart: str | None = None, deliver_chart: bool = False, client_selection: bool = False,
                  package_count: int | None = None, same_card: bool = False, rush: bool = False) -> NewOrder:
@@ -113,6 +116,10 @@ def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None
     if has_control(client):
         raise CardError(f"--client '{shown(client)}': a client name is one line of visible text, without control "
                         "characters (newline, tab, escape codes, bidi overrides); give the name as it should read")
+    client = client.strip()
+    if not client or len(client) > CLIENT_NAME_MAX:     # a blank name named every delivered file "-0001.jpg"
+        raise CardError(f"--client '{shown(client[:60])}{'...' if len(client) > 60 else ''}': give the client's name, "
+                        f"1 to {CLIENT_NAME_MAX} characters (it names their folder and every file they get)")
     try:
         from tasks.ingest import scan_card    # the line's tasks load Prefect: only when a card is read
 
