@@ -215,6 +215,15 @@ class PostlineSettings(BaseSettings):
             raise ValueError("one line of text, without control characters (newline, tab, escape)")
         return value
 
+    @field_validator("studio_copyright")
+    @classmethod
+    def _placeholders(cls, value: str) -> str:
+        """Only {year} and {studio}: a misspelt one ({yaer}) was written as it is into every delivered file."""
+        if unknown := sorted(set(re.findall(r"\{([^{}]*)\}", value)) - {"year", "studio"}):
+            raise ValueError(f"unknown placeholder {', '.join('{' + u + '}' for u in unknown)}: the copyright line "
+                             "takes {year} (the year the photo was taken) and {studio} (POSTLINE_STUDIO_NAME)")
+        return value
+
     @property
     def artist(self) -> str:
         return self.studio_artist or self.studio_name

@@ -130,3 +130,18 @@ def test_a_plain_postgresql_url_is_taken_and_an_empty_setting_is_its_default(mon
     monkeypatch.chdir(tmp_path)
     settings = PostlineSettings()
     assert settings.database_url is None and settings.home == (Path.home() / "postline").resolve()
+
+
+def test_a_misspelt_placeholder_in_the_copyright_line_is_refused(monkeypatch):
+    """POSTLINE_STUDIO_COPYRIGHT="© {yaer} {Studio}" was written as it is into every delivered file's EXIF."""
+    from pydantic import ValidationError
+
+    from surfaces.cli.errors import message
+
+    monkeypatch.setenv("POSTLINE_STUDIO_COPYRIGHT", "© {yaer} {Studio}")
+    with pytest.raises(ValidationError) as raised:
+        PostlineSettings()
+    assert message(raised.value).startswith("POSTLINE_STUDIO_COPYRIGHT = '© {yaer} {Studio}': unknown placeholder "
+                                            "{Studio}, {yaer}: the copyright line takes {year}")
+    monkeypatch.setenv("POSTLINE_STUDIO_COPYRIGHT", "© {year} {studio}, all rights reserved")
+    assert PostlineSettings().copyright_for(2026).startswith("© 2026 ")
