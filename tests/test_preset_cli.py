@@ -34,6 +34,16 @@ def test_check_names_the_bad_file_and_key(tmp_path, capsys):
     assert "ok   " in out and "good" in out and "bad.toml: unknown key 'hsl.teal'" in out
 
 
+def test_check_refuses_a_library_file_whose_name_is_not_its_files_as_the_library_does(tmp_path, capsys,
+                                                                                        monkeypatch):
+    """`preset check` said ok of presets/namemismatch.toml (name = "other"), which `preset list` showed BROKEN and
+    `order create --preset namemismatch` refused."""
+    monkeypatch.setattr("presets.model.PRESET_DIR", tmp_path)
+    (tmp_path / "namemismatch.toml").write_text('name = "other"\nformat = 2\n[tone]\ncontrast = 10\n')
+    assert main(["preset", "check", str(tmp_path / "namemismatch.toml")]) == 1
+    assert "'name' is 'other' but the file is namemismatch.toml; make them match" in capsys.readouterr().out
+
+
 def test_check_takes_a_draft_outside_the_library_that_extends_a_library_preset(tmp_path, capsys):
     draft = tmp_path / "my-wedding.toml"          # the studio's draft, in someone's folder, before it is installed
     draft.write_text('name = "my-wedding"\nformat = 2\nextends = "bright-wedding"\n[tone]\nexposure_ev = 0.1\n')

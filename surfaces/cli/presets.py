@@ -71,13 +71,16 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from presets.model import PresetError, load_preset_file, lut_path
+    from presets.model import PRESET_DIR, PresetError, load_preset_file, lut_path
     from tasks.pixels.lut import LutError, read_cube
 
     failed = 0
     for file in args.files:
         try:
             preset = load_preset_file(Path(file))
+            if Path(file).resolve().parent == PRESET_DIR.resolve() and preset.name != Path(file).stem:
+                raise PresetError(f"{file}: 'name' is {preset.name!r} but the file is {Path(file).stem}.toml; make "
+                                  "them match (the library finds a preset by its file's name)")
             if preset.lut.file:
                 try:
                     read_cube(lut_path(preset.lut.file))
