@@ -16,7 +16,7 @@ from prefect import task
 from prefect.runtime import flow_run
 from prefect.logging import get_logger
 
-from config.calendar import get_calendar
+from config.calendar import HolidaysFileError, WorkCalendar, get_calendar
 from config.settings import get_settings
 from record import clocks, progress, ratings, stats, work
 from record.db import transaction
@@ -35,12 +35,22 @@ HEADERS = ["stage", "photos in", "finished", "sent back", "passes", "failed", "r
            "touch median", "machine median", "queue wait median", "done by"]
 
 
-def _turnaround(order, first_delivered) -> str:  # noqa: ANN001
+def _calendar() -> tuple[WorkCalendar, str]:
+    """The studio's working days, and a note when its holidays file cannot be read: the summary is published
+    with weekends alone (its run is no place to stop for it; `postline report` says what to mend)."""
+    try:
+        return get_calendar(), ""
+    except HolidaysFileError as exc:
+        return WorkCalendar(()), f" (holidays not counted: {exc})"
+
+
+def _turnaround(order, first_delivered, calendar: WorkCalendar, note: str) -> str:  # noqa: ANN001
     if first_delivered is None:
         return "**Turnaround:** not delivered yet"
-    calendar, promise = get_calendar(), get_settings().promise_working_days
+    promise = get_settings().promise_working_days
     days = calendar.turnaround(order.created_at.date(), first_delivered)
-    text = f"**Turnaround:** {days} working days to the first delivery ({first_delivered}; promise {promise})"
+    text = (f"**Turnaround:** {days} working days to the first delivery ({first_delivered}; promise {promise})"
+            + note)
     if days > promise:
         text += ", **over the promise**"
     if order.due is not None:
@@ -64,7 +74,8 @@ def publish_order_report(order_id: int) -> None:
         rows = stats.stage_table(session, order_id=order_id, detail=True)
         reasons = rework(session, Scope(order_id=order_id))
         trouble = [p for p in work.photos(session, order_id) if p.status in NOT_DELIVERED]
-        delivered = delivered_orders(session, Scope(order_id=order_id), get_calendar())
+        calendar, note = _calendar()
+        delivered = delivered_orders(session, Scope(order_id=order_id), calendar)
         people = progress.people_by_stage(session, order_id)
         sent_back = progress.rejections(session, order_id)
         cameras = clocks.summary(order_id, clocks.cameras(session, order_id))
@@ -76,7 +87,7 @@ def publish_order_report(order_id: int) -> None:
     delivery = (f"**Delivery:** `{order.delivery_path}`" if order.delivery_path else
                 "**Delivery:** none: no photo passed" if order.status is OrderStatus.FAILED else "**Delivery:** none yet")
     lines = [f"### {order.client} · order {order_id}", "", delivery, "",
-             _turnaround(order, delivered[0].delivered if delivered else None), "",
+             _turnaround(order, delivered[0].delivered if delivered else None, calendar, note), "",
              *([f"**Cameras:** {cell(cameras)}", ""] if cameras else []),
              *([f"**The photographer's ratings:** {cell(rated)}", ""] if rated else []),
              "| " + " | ".join(HEADERS) + " |", "|---|" + "---:|" * (len(HEADERS) - 2) + "---|"]

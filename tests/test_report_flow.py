@@ -97,6 +97,25 @@ def test_an_order_run_publishes_its_summary_and_stage_table(prefect_api, home, t
     assert "Liquify & skin" in table.data and "photos in" in table.data
 
 
+def test_a_bad_holidays_file_leaves_the_order_summary_published_and_says_so(prefect_api, home, tmp_path, monkeypatch):
+    """A holidays file with a line that is not a date failed the order run's summary task (a traceback on the
+    terminal, no summary): the summary is published, its turnaround counted without holidays, and says why."""
+    from config.settings import get_settings
+    from tasks.synthetic import write_card
+    from tests.flowkit import run_order
+
+    (tmp_path / "holidays.txt").write_text("2026-12-25\nxmas\n")
+    monkeypatch.setenv("POSTLINE_HOLIDAYS_FILE", str(tmp_path / "holidays.txt"))
+    get_settings.cache_clear()
+    try:
+        order_id, _ = run_order(write_card(tmp_path / "card", 1, size=(240, 160)), client="Hol")
+    finally:
+        get_settings.cache_clear()
+    summary = artifacts(f"order-{order_id}-delivery")[-1].data
+    assert "**Turnaround:** 0 working days to the first delivery" in summary
+    assert "(holidays not counted: " in summary and "line 2: 'xmas' is not a date" in summary
+
+
 def test_postline_report_publish_runs_the_report_for_the_days_given(october_record, capsys):
     """The by-hand run, from the command line (on its Prefect server, with postline's settings): the days' report
     under the key 'production-report'; narrowing it is refused (the published report is the whole studio's)."""
