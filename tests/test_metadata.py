@@ -61,6 +61,16 @@ def test_extension_sets_are_lowercase_dotted_and_disjoint():
     assert {".xmp", ".thm", ".pp3", ".dop"} <= SIDECAR_EXTENSIONS
 
 
+def test_a_cards_own_files_are_not_taken_as_photos(tmp_path):
+    """A card's MISC/AUTPRINT.MRK (the camera's print order) was refused as a photo "to convert", counted a failure."""
+    from tasks.ingest import scan_card
+
+    for name in ("DCIM/100CANON/IMG_0001.CR2", "MISC/AUTPRINT.MRK", "DCIM/100CANON/IMG_0001.THM", ".Spotlight-V100/x"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    assert scan_card(tmp_path) == ["DCIM/100CANON/IMG_0001.CR2"]
+
+
 # ------------------------------------------------------------------ real RAW files
 
 @needs_samples

@@ -37,8 +37,8 @@ RAW_EXTENSIONS = frozenset(  # what LibRaw reads
     ".x3f".split())
 JPEG_EXTENSIONS = frozenset(".jpg .jpeg .jpe .jfif".split())
 TIFF_EXTENSIONS = frozenset(".tif .tiff".split())
-SIDECAR_EXTENSIONS = frozenset(  # edit/catalogue/thumbnail files found next to photos
-    ".xmp .thm .pp3 .dop .on1 .cos .acr .arp .aae .db .ini .ctg .lrv .json .md5".split())
+SIDECAR_EXTENSIONS = frozenset(  # edit/catalogue/thumbnail files found next to photos (.mrk: the camera's print order)
+    ".xmp .thm .pp3 .dop .on1 .cos .acr .arp .aae .db .ini .ctg .lrv .json .md5 .mrk".split())
 _KINDS = {PhotoKind.RAW: RAW_EXTENSIONS, PhotoKind.JPEG: JPEG_EXTENSIONS, PhotoKind.TIFF: TIFF_EXTENSIONS}
 
 RECOPY = ("Re-copy it from the card into the order's card folder: the order's next run takes the new copy (run a "
