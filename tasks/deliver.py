@@ -274,7 +274,7 @@ def delivery(order_id: int, photo_ids: Collection[int] | None = None) -> Deliver
 
 
 def _retryable(exc: Exception, order_id: int, folder: Path) -> Exception | None:
-    needed = lambda: bytes_still_needed(order_id, [s.key for s in line_of(order_id).stages])  # noqa: E731
+    needed = lambda: bytes_still_needed(order_id, line_of(order_id).stages)  # noqa: E731
     return as_retryable(exc, order_id=order_id, folder=folder, needed=needed)
 
 

@@ -11,7 +11,7 @@ import re
 import secrets
 import stat
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -21,6 +21,7 @@ from typing import BinaryIO
 from text_unidecode import unidecode
 
 from config.errors import Permanent
+from config.line import StageSpec
 from config.settings import get_settings
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -287,18 +288,28 @@ def leftovers(order_id: int) -> list[Path]:
 
 # --- space --------------------------------------------------------------------------------------------------------
 
-def bytes_still_needed(order_id: int, stages: list[str], card_names: list[tuple[Path, str]] = ()) -> int:
+WORKING_COMPRESSION = 0.7   # a compressed 16-bit working TIFF of a photo, of its 6 bytes a pixel (Zstandard, Deflate)
+DELIVERY_BYTES_PER_PIXEL = 8   # its delivery's files as made (the print TIFF's 3 a pixel, JPEGs), the package's ZIPs
+#                                of them and the download ZIP, at their most at once (tests/test_full_disk.py)
+
+
+def bytes_still_needed(order_id: int, stages: Sequence[StageSpec], card_names: list[tuple[Path, str]] = ()) -> int:
     """About how many bytes the rest of the order will still write under POSTLINE_HOME, from the record: for each
-    photo in the line, a 16-bit working TIFF (width x height x 6 bytes, before compression) for each stage it
-    has still to go through, and three times its pixel count for its delivery files, their copy in the package's
-ZIPs and in its download ZIP; for each
-    card file not yet archived (``card_names``: (card folder, name)), its size for the archive copy and four
-    times that per stage (a working TIFF is about four times its RAW). Advice for a full disk, not a promise."""
+    photo in the line, a compressed 16-bit working TIFF for each master still to write (one where each run of
+    automatic stages ends and for each stage people work: tasks/stages.py fuses the rest), and
+    DELIVERY_BYTES_PER_PIXEL times its pixel count for its delivery files, their copy in the package's ZIPs and in
+    its download ZIP; for each card
+    file not yet archived (``card_names``: (card folder, name)), its size for the archive copy and four times
+    that per master (a working TIFF is about four times its RAW). Advice for a full disk, not a promise."""
     from sqlmodel import col, select
 
     from record.db import transaction
     from record.models import Photo, PhotoStatus, WorkItem, WorkStatus
 
+    keys = [spec.key for spec in stages]
+    people = [spec.needs_people for spec in stages]
+    writes = [people[i] or i + 1 == len(stages) or people[i + 1] for i in range(len(stages))]  # a master written
+    masters_from = [sum(writes[i:]) for i in range(len(stages))]
     in_line = (PhotoStatus.INGESTED, PhotoStatus.PASSED, PhotoStatus.HELD)
     with transaction() as session:
         photos = session.exec(select(Photo).where(Photo.order_id == order_id,
@@ -311,14 +322,14 @@ ZIPs and in its download ZIP; for each
     for photo in photos:
         pixels = (photo.width or 0) * (photo.height or 0)
         stage = at.get(photo.id)
-        left = len(stages) - stages.index(stage) if stage in stages else 0
-        total += pixels * 6 * left + pixels * 3
+        left = masters_from[keys.index(stage)] if stage in keys else 0
+        total += int(pixels * 6 * WORKING_COMPRESSION * left) + pixels * DELIVERY_BYTES_PER_PIXEL
     for card, name in card_names:
         try:
             size = os.lstat(Path(card) / name).st_size
         except OSError:
             continue
-        total += size + size * 4 * len(stages)
+        total += size + size * 4 * (masters_from[0] if stages else 0)
     return total
 
 

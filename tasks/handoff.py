@@ -61,7 +61,7 @@ def prepare_batch(order_id: int, stage: str, item_ids: list[int]) -> int:
             prepared += starts_from(item.id, target, unless_held=True)
         except Exception as exc:
             stop = as_retryable(exc, order_id=order_id, folder=prepared_path(item).parent,
-                                needed=lambda: bytes_still_needed(order_id, [s.key for s in line.stages]))
+                                needed=lambda: bytes_still_needed(order_id, line.stages))
             if stop is None:
                 raise
             raise stop from exc

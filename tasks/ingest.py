@@ -334,7 +334,8 @@ def _ingest_one(order_id: int, card: Path, name: str, first_stage: str, *, again
 def ingest_batch(order_id: int, card_folder: str, names: list[str]) -> dict[str, int]:
     """Archive and record a batch of card files; files already recorded for this order are skipped."""
     logger = get_run_logger()
-    stages = [s.key for s in line_of(order_id).stages]
+    specs = line_of(order_id).stages
+    stages = [s.key for s in specs]
     card = Path(card_folder)
     counts = {"ingested": 0, "rejected": 0, "duplicate": 0, "skipped": 0}
     with transaction() as session:
@@ -349,7 +350,7 @@ def ingest_batch(order_id: int, card_folder: str, names: list[str]) -> dict[str,
             photo = _ingest_one(order_id, card, name, stages[0], again=name in again)
         except Exception as exc:
             stop = as_retryable(exc, order_id=order_id, folder=archive_dir(order_id),
-                                needed=lambda: bytes_still_needed(order_id, stages, [(card, n) for n in todo[index:]]))
+                                needed=lambda: bytes_still_needed(order_id, specs, [(card, n) for n in todo[index:]]))
             if stop is None:
                 raise
             logger.error("%s (while ingesting %s)", stop, name)

@@ -304,7 +304,7 @@ def run_stage_batch(order_id: int, stage: str, item_ids: list[int]) -> dict[str,
             counts[batch.run(item_id)] += 1
         except Exception as exc:
             stop = as_retryable(exc, order_id=order_id, folder=work_path(order_id, stage, 0, 0).parent,
-                                needed=lambda: bytes_still_needed(order_id, [s.key for s in line.stages]))
+                                needed=lambda: bytes_still_needed(order_id, line.stages))
             if stop is None:
                 raise
             give_back([item_id], stop)

@@ -204,8 +204,9 @@ def test_a_full_disk_stops_the_run_and_after_freeing_space_the_order_completes(o
         code, out = cli("order", "run", str(order_id))
 
     assert code == 0, out
-    # the advice was enough, and not far more than enough (the rest of the run took 14.7 MB: "free at least 41 MB")
-    assert watched.used <= free_mb * MB <= 4 * watched.used, (free_mb, watched.used / MB)
+    # the advice was enough, and not far more than enough (the rest of the run took 14.7 MB: "free at least 41 MB"
+    # when every stage was counted a 16-bit TIFF of its own, uncompressed)
+    assert watched.used <= free_mb * MB <= 2 * watched.used, (free_mb, watched.used / MB)
     package = Path(out.strip().splitlines()[-1])
     assert package.is_dir() and package.parent == order_folder
     _assert_delivered_once(order_id, package, card)
