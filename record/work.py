@@ -374,12 +374,15 @@ def photos_done_per_stage(session: Session, order_id: int) -> dict[str, int]:
     return dict(rows)
 
 
-def handed_back_for_another(session: Session, item: WorkItem, sha256: str) -> list[tuple[str, int, str | None]]:
-    """Other photos' work items, of any order, that already hold the file ``sha256`` as their hand-back: (the
-    photo's card name, its order, the item's working file), this order's first; a file handed back for one photo
-    is not another's work (surfaces.actions.queue.hand_back)."""
+def handed_back_for_another(session: Session, item: WorkItem,
+                            sha256: str) -> list[tuple[str, int, str | None, bool]]:
+    """Other photos' work items, of any order, that already hold the file ``sha256`` as their output: (the
+    photo's card name, its order, the item's working file, whether postline made it: the other photo's working
+    file, not a person's hand-back), this order's first; a file handed back for one photo is not another's work
+    (surfaces.actions.queue.hand_back)."""
     def found(*where) -> list:  # noqa: ANN002
-        return list(session.exec(select(Photo.source_name, WorkItem.order_id, WorkItem.input_path)
+        return list(session.exec(select(Photo.source_name, WorkItem.order_id, WorkItem.input_path,
+                                        WorkItem.claimed_by == AUTO_WORKER)
                                  .join(WorkItem, WorkItem.photo_id == Photo.id)
                                  .where(WorkItem.output_sha256 == sha256, WorkItem.photo_id != item.photo_id, *where)
                                  .limit(20)).all())

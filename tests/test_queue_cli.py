@@ -111,6 +111,22 @@ def test_one_file_handed_back_for_two_photos_is_refused_the_second_time(line, tm
         assert session.get(WorkItem, line[1]).status is WorkStatus.CLAIMED      # still hers, to hand back
 
 
+def test_another_photos_working_file_handed_back_is_named_so_not_as_its_hand_back(line, tmp_path, capsys):
+    """Handing back the other photo's working file, as pulled, said "is the file handed back for DSC_0000.NEF
+    already", when nothing had been handed back for it: it says whose working file it is."""
+    with transaction() as session:            # as a run records it: grading made each photo's working file
+        for item_id in line:
+            item = session.get(WorkItem, item_id)
+            session.add(WorkItem(order_id=item.order_id, photo_id=item.photo_id, stage="cull_grade", round=1,
+                                 status=WorkStatus.SUBMITTED, claimed_by=work.AUTO_WORKER,
+                                 output_path=item.input_path, output_sha256=sha256_of(Path(item.input_path))))
+    _, first = pull(capsys, tmp_path / "ana")
+    pull(capsys, tmp_path / "ana")
+    assert main(["queue", "submit", str(line[1]), first, "--as", "ana"]) == 1
+    said = capsys.readouterr().err
+    assert f"{Path(first).name} is the working file of DSC_0000.NEF, not edited: hand back this photo's own" in said
+
+
 def _edited(path: Path, to: Path, lift: float = 0.1) -> Path:
     image = read_working_tiff(path)
     image[20:60, 30:90] = np.clip(image[20:60, 30:90] + lift, 0, 1)

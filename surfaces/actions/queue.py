@@ -230,7 +230,11 @@ def _handed_back_already(item: WorkItem, file: Path) -> str | None:
     with transaction() as session:
         others = work.handed_back_for_another(session, item, sha)
         earlier = work.handed_back_before(session, item, sha)
-    for name, order_id, working in others:
+    for name, order_id, working, made in others:
+        if made:                    # postline's own output: the other photo's working file, as pulled
+            return (f"{file.name} is the working file of {name}" + (f" of order {order_id}" if order_id != item.order_id
+                                                                     else "") + ", not edited: hand back this "
+                    "photo's own (its working file, edited)")
         if order_id == item.order_id:
             return (f"{file.name} is the file handed back for {name} already: one file cannot be two photos' work. "
                     "Hand back this photo's own (its working file, edited)")
