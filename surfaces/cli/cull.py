@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from surfaces.cli.errors import order_argument
 from surfaces.terminal import shown
 
 
@@ -83,7 +84,7 @@ def cmd_cull(args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     cull = sub.add_parser("cull", help="per photo: the photographer's rating, the cull's signals, its suggestion "
                                        "(keep or reject) and why")
-    cull.add_argument("order_id", type=int)
+    order_argument(cull)
     cull.add_argument("--format", choices=["table", "json"], default="table",
                       help="table (default) or json: a list of {photo, suggestion, reasons, group, ...}")
     cull.set_defaults(func=cmd_cull)

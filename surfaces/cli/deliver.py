@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from surfaces.cli.errors import EXIT_FAILED, EXIT_USAGE
+from surfaces.cli.errors import EXIT_FAILED, EXIT_USAGE, order_argument
 from surfaces.terminal import shown
 
 EXIT_OK = 0
@@ -148,7 +148,7 @@ def as_demo_studio(action):  # noqa: ANN001, ANN202
 def add_parser(sub: argparse._SubParsersAction) -> None:
     deliver = sub.add_parser("deliver", help="pack a delivered order's package again (no stage runs again); "
                              "prints the package's folder last")
-    deliver.add_argument("order_id", type=int)
+    order_argument(deliver)
     deliver.add_argument("--recipe", metavar="NAME|FILE", help="deliver this order with another recipe (a name in "
                          "config/recipes, or a .toml file), from now on")
     deliver.set_defaults(func=cmd_deliver)

@@ -101,3 +101,9 @@ def whole_number(low: int, high: int, what: str):  # noqa: ANN201 - an argparse 
             raise argparse.ArgumentTypeError(f"{value} {what}: give {low} to {high}")
         return value
     return parse
+
+
+def order_argument(parser: argparse.ArgumentParser) -> None:
+    """The ORDER argument of a command: the order's number."""
+    parser.add_argument("order_id", type=int, metavar="ORDER", help="the order's number (`postline status` lists "
+                                                                    "the orders)")

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from qc.reasons import CullReason, ReviewReason
 from surfaces.cli import cull, regions
-from surfaces.cli.errors import CliError
+from surfaces.cli.errors import CliError, order_argument
 from surfaces.terminal import shown
 
 if TYPE_CHECKING:
@@ -172,10 +172,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         group = sub.add_parser(command.name, help=command.help).add_subparsers(dest="action", required=True,
                                                                                metavar="ACTION")
         pending = group.add_parser("pending", help="what waits for this decision in an order")
-        pending.add_argument("order_id", type=int)
+        order_argument(pending)
         pending.set_defaults(func=lambda args, command=command: _pending(command, args))
         decide = group.add_parser("decide", help=f"approve all, or {command.list_help}")
-        decide.add_argument("order_id", type=int)
+        order_argument(decide)
         choice = decide.add_mutually_exclusive_group(required=True)
         choice.add_argument("--approve-all", action="store_true", help="approve every photo waiting")
         choice.add_argument(f"--{command.flag}", dest=command.flag, type=_listed(command), action="append",
@@ -190,7 +190,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         if command.name == "qc":
             held = group.add_parser("held", help="photos QC held after the allowed rework: list them, or pass them "
                                                  "as they are, or send them back a round")
-            held.add_argument("order_id", type=int)
+            order_argument(held)
             held.add_argument("--pass", dest="passes", action="append", default=[], metavar="PHOTO",
                               help="pass this held photo as it is (repeat for several)")
             held.add_argument("--send-back", dest="send_back", action="append", default=[], type=_sent_back,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 from surfaces.cli import tables
+from surfaces.cli.errors import order_argument
 from surfaces.terminal import shown
 
 
@@ -103,7 +104,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     def link_options(p: argparse.ArgumentParser, default_days: str) -> None:
-        p.add_argument("order_id", type=int, metavar="ORDER")
+        order_argument(p)
         p.add_argument("--days", type=_days, help=f"how long the link works (default {default_days})")
         p.add_argument("--pin", help="a PIN the link asks for (4 to 32 letters or digits); give it to the client "
                        "another way")
@@ -123,7 +124,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     group = sub.add_parser("links", help="an order's client links: list them, withdraw one").add_subparsers(
         dest="action", required=True, metavar="ACTION")
     listing = group.add_parser("list", help="an order's links: purpose, expiry, PIN, e-mail, state, address")
-    listing.add_argument("order_id", type=int, metavar="ORDER")
+    order_argument(listing)
     listing.set_defaults(func=cmd_list)
     revoke = group.add_parser("revoke", help="withdraw a link: it opens nothing any more")
     revoke.add_argument("link_id", type=int, metavar="LINK")

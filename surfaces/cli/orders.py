@@ -10,7 +10,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from surfaces.cli.errors import EXIT_FAILED
+from surfaces.cli.errors import EXIT_FAILED, order_argument
 from surfaces.terminal import shown
 
 
@@ -310,11 +310,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(`postline order rush` changes it later)")
     create.set_defaults(func=cmd_order_create)
     rush = order.add_parser("rush", help="make an order a rush (its photos go first in every queue), or not")
-    rush.add_argument("order_id", type=int)
+    order_argument(rush)
     rush.add_argument("--off", action="store_true", help="not a rush any more")
     rush.set_defaults(func=cmd_order_rush)
     due = order.add_parser("due", help="give an order another due date (the queues and the report go by it)")
-    due.add_argument("order_id", type=int)
+    order_argument(due)
     due.add_argument("due", type=lambda text: None if text == "none" else parse_date(text), metavar="DATE",
                      help="YYYY-MM-DD, or none")
     due.set_defaults(func=cmd_order_due)
@@ -325,36 +325,36 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                            "such refused files copied again: its delivery is then made again, in place, with them (a file that "
                            "was not on the card when the order was made is not taken once it is delivered: make an "
                            "order of it).")
-    run.add_argument("order_id", type=int)
+    order_argument(run)
     run.add_argument("--wait", action="store_true",
                      help="if another run of the order is live, wait for it to end, then carry on (default: refuse)")
     run.set_defaults(func=cmd_order_run)
     use_line = order.add_parser("use-line", help="move an order to the current line file (POSTLINE_LINE_FILE or "
                                 "config/line.toml); prints what changes")
-    use_line.add_argument("order_id", type=int)
+    order_argument(use_line)
     use_line.set_defaults(func=cmd_order_use_line)
     revise = order.add_parser("revise", help="the client's change requests: delivered photos go back to a stage")
-    revise.add_argument("order_id", type=int)
+    order_argument(revise)
     revise.add_argument("--photo", type=_revision_request, action="append", required=True,
                         metavar="PHOTO:STAGE[:NOTE]", help="a photo to redo, the stage to redo it in, what to change")
     revise.add_argument("--as", dest="actor", default="client", help="who asked (default: client)")
     revise.set_defaults(func=cmd_order_revise)
     retry = order.add_parser("retry", help="failed photos back in the line at the stage they failed in, once the "
                              "cause is fixed (a LUT, a file, postline itself)")
-    retry.add_argument("order_id", type=int)
+    order_argument(retry)
     retry.add_argument("photos", nargs="*", metavar="PHOTO", help="the photos (default: every failed one)")
     retry.add_argument("--as", dest="actor", default="lead", help="who puts them back (default: lead)")
     retry.set_defaults(func=cmd_order_retry)
     cameras = order.add_parser("cameras", help="the order's camera bodies: photos, when each shot on its own clock, "
                                "and the shift a lead set")
-    cameras.add_argument("order_id", type=int)
+    order_argument(cameras)
     cameras.set_defaults(func=cmd_order_cameras)
     clock = order.add_parser(
         "clock", help="set a camera body's clock right for the order, so its photos fall in place among the others'",
         description="Set a camera body's clock right for the order. The delivery's sequence numbers and its files' "
         "capture times, the client's gallery, the cull's order and its bursts then place that body's photos by the "
         "time set right. The originals keep the time the camera wrote. Setting a body again replaces its shift.")
-    clock.add_argument("order_id", type=int)
+    order_argument(clock)
     how = clock.add_mutually_exclusive_group(required=True)
     how.add_argument("--match", nargs=2, metavar=("PHOTO", "REFERENCE"),
                      help="PHOTO (of the body to set) was taken at the same moment as REFERENCE (of another body): "
@@ -372,7 +372,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "and Photo Mechanic's tag, read at ingest from each photo's XMP sidecar on the card (Lightroom, Photo "
         "Mechanic, Capture One, Bridge, darktable) or from the file itself (the camera's rating). With the review of "
         "the originals on, they pre-fill it: rejected frames culled, picked frames kept.")
-    ratings.add_argument("order_id", type=int)
+    order_argument(ratings)
     ratings.add_argument("--read-again", action="store_true", help="first read them again from the card folder for "
                          "the originals still waiting for review (the photographer rated them after the card was "
                          "taken in)")

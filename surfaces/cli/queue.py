@@ -158,7 +158,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     def command(name: str, func, help_text: str, *, item: bool = True, lease: str | None = None):  # noqa: ANN001, ANN202
         p = q.add_parser(name, help=help_text)
         if item:
-            p.add_argument("item_id", type=int, metavar="ITEM")
+            p.add_argument("item_id", type=int, metavar="ITEM",
+                           help="the work item's number, as `queue pull` and `queue mine` print it")
         p.add_argument("--as", dest="person", required=True, metavar="NAME", help="who you are (see `people list`)")
         if lease:
             p.add_argument("--lease", type=whole_number(1, MAX_LEASE_MINUTES, "minutes"), default=60, metavar="MIN",

@@ -108,7 +108,7 @@ def print_order(order_id: int, *, brief: bool = False, every_file: bool = False)
             for photo in culled:
                 print(f"  {shown(photo.reason or photo.source_name)}")
     if found.flagged:
-        print(f"\nThe cull's findings, not acted on (this line has no review of the originals): "
+        print("\nThe cull's findings, not acted on (this line has no review of the originals): "
               + ", ".join(f"{shown(reason)} {n}" for reason, n in found.flagged.items())
               + f": `postline cull {order_id}` lists the photos")
     if order.delivery_path and not brief:
