@@ -546,3 +546,16 @@ def test_two_sends_of_one_selection_at_once_the_second_is_told_it_was_sent_alrea
     assert "no photo of this order is waiting" not in second.text
     with transaction() as session:
         assert [p.favourite for p in session.exec(select(ClientPick)).all()].count(True) == 1
+
+
+def test_a_gallery_caption_is_the_photos_file_name_not_the_cards_folders():
+    """The client's gallery captioned photos `DCIM/100CANON/IMG_0001.dng`: the card's folders mean nothing to a
+    client. The file's name, unless another photo shown has the same one (two cards' IMG_0001)."""
+    from collections import Counter
+
+    from surfaces.actions.client import _label
+
+    names = ["DCIM/100CANON/IMG_0001.dng", "DCIM/101CANON/IMG_0001.dng", "DCIM/100NCZ_6/DSC_0087.NEF", "card.dng"]
+    files = Counter(name.rsplit("/", 1)[-1].casefold() for name in names)
+    assert [_label(name, files) for name in names] == [
+        "DCIM/100CANON/IMG_0001.dng", "DCIM/101CANON/IMG_0001.dng", "DSC_0087.NEF", "card.dng"]

@@ -10,10 +10,11 @@ Links are signed and checked in one place, record/links.py; the key is the insta
 from __future__ import annotations
 
 import zipfile
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from config.errors import NotFound, Refused
 from config.links import LinkSettings, get_link_settings
@@ -163,6 +164,7 @@ class GalleryPhoto:
     adding: bool = False            # ... delivered, and its black-and-white files not in the download yet
     unchanged: bool = False         # ... delivered, the change asked for not made: the download has it as before
     delivered: str = ""             # ... delivered: its name in the client's download (``Anna_&_Ben-0007``)
+    label: str = ""                 # what its caption says: its file's name, without the card's folders
 
 
 @dataclass(frozen=True)
@@ -219,17 +221,26 @@ def gallery(order_id: int) -> GalleryView:
         from surfaces.actions.black_and_white import in_package   # the package's manifest, read only then
 
         packed = in_package(order.delivery_path)
+    files = Counter(PurePosixPath(p.source_name).name.casefold() for p in shown)
     rows = [GalleryPhoto(id=p.id, name=p.source_name, favourite=picks[p.id].favourite if p.id in picks else None,
                          album=p.id in picks and picks[p.id].album, note=picks[p.id].note if p.id in picks else "",
                          pick=p.id in chosen, black_and_white=p.id in grey, in_download=p.id in packed,
                          adding=mode is GalleryMode.DELIVERED and offered and p.id in grey and p.id not in packed,
-                         unchanged=mode is GalleryMode.DELIVERED and p.id in unchanged, delivered=names.get(p.id, ""))
+                         unchanged=mode is GalleryMode.DELIVERED and p.id in unchanged, delivered=names.get(p.id, ""),
+                         label=_label(p.source_name, files))
             for p in sorted(shown, key=in_order)]           # as the day went, each camera's clock set right
     return GalleryView(order_id=order_id, client=order.client, studio=get_settings().studio_name, mode=mode,
                        photos=rows, package=order.package_count or 0, revisions=order.revisions, picks=len(chosen),
                        black_and_white=offered, preparing=preparing,
                        sent_before=mode is GalleryMode.SELECTING and bool(picks), by_hand=by_hand,
                        contact=get_settings().studio_email)
+
+
+def _label(name: str, files: Counter) -> str:
+    """A photo's caption for its client: its file's name (``IMG_0001.dng``), not the card's folders
+    (``DCIM/100CANON/``), unless another photo shown has that file name too."""
+    file = PurePosixPath(name).name
+    return file if files[file.casefold()] == 1 else name
 
 
 def _as_before(order, photos: list[Photo]) -> set[int]:  # noqa: ANN001 - record.models.Order
