@@ -129,6 +129,22 @@ def test_a_blank_or_endless_client_name_is_refused(home, card, capsys, client):
         assert work.orders(session) == []
 
 
+def test_the_list_of_orders_counts_photos_not_the_cards_refused_files_and_copies(home, capsys):
+    """It said 242 photos of an order with 235: its 5 refused files and 2 copies counted."""
+    from record.models import ShootType
+
+    with transaction() as session:
+        order = work.create_order(session, client="Count", shoot=ShootType.WEDDING, preset_name="neutral",
+                                  preset_version=1, preset_hash="x", preset_json="{}", due=None, card_folder="/card")
+        for n, status in enumerate([PhotoStatus.INGESTED, PhotoStatus.DELIVERED, PhotoStatus.REJECTED,
+                                    PhotoStatus.DUPLICATE]):
+            session.add(Photo(order_id=order.id, source_name=f"F{n}.dng", sha256=f"{n:064x}", size_bytes=1,
+                              status=status))
+    assert main(["status"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "Count" in line)
+    assert row.split()[-3] == "2", row
+
+
 def test_running_an_unknown_order_says_so(home, capsys):
     assert main(["order", "run", "42"]) == 2
     assert "no order 42" in capsys.readouterr().err

@@ -423,9 +423,11 @@ def files_on_card(order_id: int) -> int:
 
 
 def every_order() -> list[tuple[Order, int, selection.Waiting | None]]:
-    """Every order, newest first, with its number of photos and its wait for the client's selection (if any)."""
+    """Every order, newest first, with its number of photos (the card's files that are photos: not those refused,
+    nor copies) and its wait for the client's selection (if any)."""
     with transaction() as session:
-        return [(o, sum(work.photo_counts(session, o.id).values()),
+        return [(o, sum(n for status, n in work.photo_counts(session, o.id).items()
+                        if status not in (PhotoStatus.REJECTED, PhotoStatus.DUPLICATE)),
                  client_wait(session, o.id) if o.client_selection else None) for o in work.orders(session)]
 
 
