@@ -145,6 +145,14 @@ def test_the_list_of_orders_counts_photos_not_the_cards_refused_files_and_copies
     assert row.split()[-3] == "2", row
 
 
+@pytest.mark.parametrize(("chart", "said"), [("/etc/passwd", "is not on the card"), ("../x.dng", "is not on the card"),
+                                             ("nope.dng", "no such file")])
+def test_a_chart_not_on_the_card_is_refused_saying_so(home, card, capsys, chart, said):
+    """`--chart /etc/passwd` said "no such file" of a file that exists: it is not on the card."""
+    assert main(["order", "create", "--client", "X", "--shoot", "portrait", "--from", str(card), "--chart", chart]) == 2
+    assert f"--chart {chart}: {said} in {card}" in capsys.readouterr().err
+
+
 def test_running_an_unknown_order_says_so(home, capsys):
     assert main(["order", "run", "42"]) == 2
     assert "no order 42" in capsys.readouterr().err

@@ -137,7 +137,8 @@ def create_order(*, client: str, shoot: str, card: Path, preset_name: str | None
         raise CardError(f"{card}: no photo in this folder ({len(found)} file(s), none a camera RAW, JPEG or TIFF: "
                         f"{some}); give the folder that holds the card's photos")
     if chart is not None and (chart not in found or chart in not_read):
-        raise CardError(f"--chart {chart}: no such file in {card} (give the path, relative to the folder, of a "
+        where = "is not on the card" if Path(chart).is_absolute() or ".." in Path(chart).parts else "no such file"
+        raise CardError(f"--chart {shown(chart)}: {where} in {card} (give the path, relative to the folder, of a "
                         "file on the card, not of a link)")
     preset = load_preset(preset_name or DEFAULT_FOR_SHOOT[shoot])
     from tasks.inputs import check_inputs
