@@ -145,3 +145,21 @@ def test_a_misspelt_placeholder_in_the_copyright_line_is_refused(monkeypatch):
                                             "{Studio}, {yaer}: the copyright line takes {year}")
     monkeypatch.setenv("POSTLINE_STUDIO_COPYRIGHT", "© {year} {studio}, all rights reserved")
     assert PostlineSettings().copyright_for(2026).startswith("© 2026 ")
+
+
+def test_a_misspelt_setting_is_warned_of_not_ignored_without_a_word(monkeypatch, tmp_path, capsys):
+    """POSTLINE_RETENTION_YEAR=3 (the setting is YEARS) was ignored without a word; another tool's POSTLINE_
+    variable like no setting is left alone."""
+    from surfaces.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "postline.env").write_text("POSTLINE_REVISON_WINDOW_DAYS=60\n")
+    monkeypatch.setenv("POSTLINE_RETENTION_YEAR", "3")
+    monkeypatch.setenv("POSTLINE_BACKUP_TARGET", "s3://studio")
+    monkeypatch.setenv("POSTLINE_HOME", str(tmp_path / "home"))
+    assert main(["status"]) == 0
+    said = capsys.readouterr().err.splitlines()
+    assert said == ["warning: POSTLINE_RETENTION_YEAR is not a postline setting and is ignored: did you mean "
+                    "POSTLINE_RETENTION_YEARS?",
+                    "warning: POSTLINE_REVISON_WINDOW_DAYS is not a postline setting and is ignored: did you mean "
+                    "POSTLINE_REVISION_WINDOW_DAYS?"], said

@@ -47,6 +47,18 @@ def _connect_prefect() -> None:
     choose_prefect_server()
 
 
+def _settings_file_names() -> list[str]:
+    """The names postline.env (in the working folder) sets."""
+    from dotenv import dotenv_values
+
+    from config.settings import SETTINGS_FILE
+
+    try:
+        return list(dotenv_values(SETTINGS_FILE))
+    except OSError:
+        return []
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -54,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         keep_freed_memory()
     _connect_prefect()
     quiet_events_at_exit()             # by name: Prefect need not be loaded yet
+    for warning in errors.misspelt_settings([*os.environ, *_settings_file_names()]):
+        print(warning, file=sys.stderr)
     if "prefect" in sys.modules:       # else a command that runs a flow quiets it once loaded: status, queue,
         quiet_prefect_console()        # people and the like do not load Prefect at all (seconds a command)
     try:

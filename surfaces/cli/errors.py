@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Iterable
 
 from pydantic import ValidationError
 
@@ -71,17 +72,49 @@ def _setting_said(prefix: str, error: dict) -> str:
     return f"{name} = {shown_value}: {message}"
 
 
-def _setting_prefixes() -> dict[str, str]:
-    """Each settings class's name -> its variables' prefix (MailSettings -> POSTLINE_SMTP_)."""
+def _settings_classes() -> list[type]:
+    """Every settings class loaded (pydantic-settings' BaseSettings with a POSTLINE_ prefix)."""
     from pydantic_settings import BaseSettings
 
-    found, todo = {}, list(BaseSettings.__subclasses__())
+    found, todo = [], list(BaseSettings.__subclasses__())
     while todo:
         kind = todo.pop()
         todo += kind.__subclasses__()
         if kind.model_config.get("env_prefix"):
-            found[kind.__name__] = kind.model_config["env_prefix"]
+            found.append(kind)
     return found
+
+
+def _setting_prefixes() -> dict[str, str]:
+    """Each settings class's name -> its variables' prefix (MailSettings -> POSTLINE_SMTP_)."""
+    return {kind.__name__: kind.model_config["env_prefix"] for kind in _settings_classes()}
+
+
+READ_ELSEWHERE = ("POSTLINE_LINE_FILE", "POSTLINE_FASTLUT", "POSTLINE_CODE_DIR")   # config/line.py, fastlut, prefect.yaml
+
+
+def misspelt_settings(given: Iterable[str]) -> list[str]:
+    """A warning for each of ``given`` (POSTLINE_* names set in the environment or postline.env) that is no
+    setting of postline's but one misspelt (`POSTLINE_RETENTION_YEAR`): it was ignored without a word, and the
+    studio thought it set. A name like none of them is left alone (another tool's)."""
+    import difflib
+
+    import config.links  # noqa: F401  (their settings classes, found below)
+    import config.mail  # noqa: F401
+    import config.secret  # noqa: F401
+    import config.settings  # noqa: F401
+
+    given = sorted({name for name in given if name.startswith("POSTLINE_")})
+    if any(name.startswith("POSTLINE_WEB_") for name in given):
+        import surfaces.web_session  # noqa: F401  (its settings: POSTLINE_WEB_*)
+    known = {kind.model_config["env_prefix"] + field.upper() for kind in _settings_classes()
+             for field in kind.model_fields} | set(READ_ELSEWHERE)
+    said = []
+    for name in (name for name in given if name not in known):
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.85)
+        if close:
+            said.append(f"warning: {name} is not a postline setting and is ignored: did you mean {close[0]}?")
+    return said
 
 
 def fail(exc: BaseException) -> int:
