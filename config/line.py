@@ -373,6 +373,9 @@ def load_line(path: Path | None = None) -> Line:
     except ValidationError as exc:
         said = "; ".join(dict.fromkeys(_problem(err, data) for err in _first_of_each_stage(exc.errors())))
         raise LineFileError(f"{path}: invalid line definition: {said}") from exc
+    if blank := [spec.key for spec in line.stages if not spec.title.strip()]:
+        raise LineFileError(f"{path}: invalid line definition: stage {', '.join(map(repr, blank))}: give it a title "
+                            "(what people call the stage: the queues, status and the report show it)")
     if later := [spec.key for spec in line.stages[1:] if spec.operation is Operation.GRADE]:
         # checked here, not in Line: a line recorded with an order is read back as it was
         raise LineFileError(f"{path}: invalid line definition: stage {', '.join(map(repr, later))}: only the first "

@@ -139,6 +139,7 @@ def test_a_bad_key_or_value_in_the_line_names_the_file_the_stage_the_key_and_the
      r"stage 'liquify_skin': 'mode' = 'automatc': .*'manual'"),
     (('operation = "detail"', 'operation = "grade"'),         # it decoded the RAW again: the stages before, lost
      r"stage 'fine_retouch': only the first stage grades \(operation 'grade' decodes the RAW again, throwing away"),
+    (('title = "Fine retouch & colour"', 'title = " "'), r"stage 'fine_retouch': give it a title"),
     (('key = "fine_retouch"', 'key = "liquify_skin"'),
      r"stage keys must be unique, got \['cull_grade', 'liquify_skin', 'liquify_skin', 'design_layout'\]$"),
 ])
