@@ -104,3 +104,8 @@ def test_render_full_and_preview(tmp_path, capsys):
     bad.write_bytes(b"not a raw")
     assert main(["preset", "render", str(bad), "-p", "neutral"]) == 1
     assert "bad.dng" in capsys.readouterr().err
+
+
+def test_render_to_a_kind_of_file_it_does_not_write_is_a_usage_error(tmp_path, capsys):
+    assert main(["preset", "render", "-p", "neutral", str(Path(__file__)), "-o", str(tmp_path / "x.png")]) == 2
+    assert "-o x.png: render writes .jpg or .tif files" in capsys.readouterr().err

@@ -115,7 +115,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     from presets.model import PresetError, resolve
     from config.errors import PostlineError
-    from tasks.pixels.render import render
+    from tasks.pixels.render import JPEG_SUFFIXES, TIFF_SUFFIXES, render
 
     source = Path(args.raw)
     try:
@@ -126,6 +126,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         f"{source.stem}.{preset.name}{'.preview' if args.preview else ''}.jpg")
     if not source.is_file():
         return _fail(f"{source}: no such file", EXIT_USAGE)
+    if out.suffix.lower() not in JPEG_SUFFIXES | TIFF_SUFFIXES:
+        return _fail(f"-o {out.name}: render writes .jpg or .tif files", EXIT_USAGE)
     start = time.perf_counter()
     try:
         render(source, out, preset, preview=args.preview)
