@@ -214,6 +214,19 @@ def request_revision(session: Session, *, order_id: int, requests: list[tuple[st
     return order.revisions
 
 
+def _not_among(session: Session, order_id: int, among: list[Photo], names: list[str]) -> list[str]:
+    """Each of ``names`` that does not name one photo of ``among``, said with what it is: its status, no such
+    photo, or the file name of several (give its folder)."""
+    every = None
+    said = []
+    for name in (name for name in names if len(work.named(among, name)) != 1):
+        every = work.photos(session, order_id) if every is None else every
+        found = work.named(every, name)
+        said.append(f"{name} ({found[0].status.value})" if len(found) == 1 else
+                    f"{name} ({'no such photo' if not found else 'the name of several: give its folder'})")
+    return said
+
+
 class RetryError(Invalid):
     """A retry names a photo that has not failed (or none has)."""
 
@@ -226,12 +239,7 @@ def retry_failed(session: Session, *, order_id: int, names: list[str], actor: st
     back with, in place of the one it failed on. Returns (photo, stage)."""
     failed = work.photos(session, order_id, PhotoStatus.FAILED)
     if names:
-        unknown = [name for name in names if len(work.named(failed, name)) != 1]
-        if unknown:
-            every = work.photos(session, order_id)
-            said = [f"{name} ({found[0].status.value})" if len(found := work.named(every, name)) == 1 else
-                    f"{name} ({'no such photo' if not found else 'the name of several: give its folder'})"
-                    for name in unknown]
+        if said := _not_among(session, order_id, failed, names):
             raise RetryError(f"not failed in order {order_id}: {', '.join(said)} (`postline status {order_id}` "
                              f"lists the failed photos: {', '.join(p.source_name for p in failed[:10]) or 'none'})")
         failed = [work.named(failed, name)[0] for name in names]
@@ -273,14 +281,9 @@ def decide_held(session: Session, *, order_id: int, passes: list[str], send_back
     line = work.order_line(session, order_id)
     names = [*passes, *(name for name, _, _ in send_back)]
     problems = []
-    unknown = [name for name in names if len(work.named(held, name)) != 1]
-    if unknown:
-        every = work.photos(session, order_id)
-        said = [f"{name} ({found[0].status.value})" if len(found := work.named(every, name)) == 1 else
-                f"{name} ({'no such photo' if not found else 'the name of several: give its folder'})"
-                for name in unknown]
+    if said := _not_among(session, order_id, held, names):
         problems.append(f"not held: {', '.join(said)} (held: {', '.join(p.source_name for p in held[:10]) or 'none'})")
-    chosen = [work.named(held, name)[0] for name in names if name not in unknown]
+    chosen = [found[0] for name in names if len(found := work.named(held, name)) == 1]
     twice = sorted({p.source_name for p in chosen if chosen.count(p) > 1})
     if twice:
         problems.append(f"named twice: {', '.join(twice)}")
