@@ -63,17 +63,18 @@ class RecordUnreachable(Retryable):
 def get_engine(url: str | None = None) -> Engine:
     """The engine for ``url`` (default: the settings' record), made once per URL, its schema at the newest
     migration. :class:`RecordUnreachable` when it cannot be opened."""
-    url = url or get_settings().db_url
-    try:
-        return _engine_for(url)
-    except (DatabaseError, OSError) as exc:
-        cause = str(getattr(exc, "orig", None) or (exc.strerror if isinstance(exc, OSError) else exc))
-        cause = cause.strip().splitlines()[0] if cause.strip() else type(exc).__name__
-        where = (f"{exc.filename}: " if isinstance(exc, OSError) and exc.filename else "")
-        raise RecordUnreachable(
-            f"cannot open the production record {make_url(url).render_as_string(hide_password=True)}: {where}{cause}. "
-            "Check POSTLINE_DATABASE_URL (or, for the SQLite default, POSTLINE_HOME: a folder postline can write), "
-            "and that the database server runs and takes connections from this machine.") from exc
+    return _engine_for(url or get_settings().db_url)
+
+
+def _unreachable(url: str, exc: BaseException) -> RecordUnreachable:
+    """What could not open the record ``url`` (its password hidden), and what to check."""
+    cause = str(getattr(exc, "orig", None) or (exc.strerror if isinstance(exc, OSError) else exc))
+    cause = cause.strip().splitlines()[0] if cause.strip() else type(exc).__name__
+    where = (f"{exc.filename}: " if isinstance(exc, OSError) and exc.filename else "")
+    check = ("Check POSTLINE_DATABASE_URL (or, for the SQLite default, POSTLINE_HOME): a SQLite record that postline "
+             "can write, or a PostgreSQL server that runs and takes connections from this machine.")
+    return RecordUnreachable(f"cannot open the production record {make_url(url).render_as_string(hide_password=True)}"
+                             f": {where}{cause}. {check}")
 
 
 RECORD_FILE_MODE = 0o600
@@ -150,7 +151,10 @@ def _write_ahead(cursor) -> None:  # noqa: ANN001 - a sqlite3 cursor
 @lru_cache(maxsize=8)
 def _engine_for(url: str) -> Engine:
     if url.startswith("sqlite"):
-        get_settings().home.mkdir(parents=True, exist_ok=True)
+        try:
+            get_settings().home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _unreachable(url, exc) from exc
         record_file = _sqlite_file(url)
         if record_file is not None:
             keep_record_private(record_file)
@@ -184,6 +188,12 @@ def _engine_for(url: str) -> Engine:
         _ping_when_idle(engine)
     else:
         engine = create_engine(url, pool_pre_ping=True)
+    try:                      # reached at all? (a migration's own failure below is said as what it is)
+        with engine.connect():
+            pass
+    except DatabaseError as exc:
+        engine.dispose()
+        raise _unreachable(url, exc) from exc
     upgrade(engine)
     return engine
 

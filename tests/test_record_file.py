@@ -130,4 +130,20 @@ def test_a_record_server_that_does_not_answer_is_said_with_its_password_hidden(m
     said = str(raised.value)
     assert "DBPASSWORD" not in said and said.startswith("cannot open the production record "
                                                         "postgresql+psycopg://postline:***@127.0.0.1:1/postline: ")
-    assert "Connection refused" in said and "the database server runs" in said
+    assert "Connection refused" in said and "a PostgreSQL server that runs and takes connections" in said
+
+
+def test_a_migration_that_fails_is_not_said_to_be_an_unreachable_record(home, monkeypatch):
+    """A migration's own failure (here: one that raises) is not "cannot open the production record ... check that
+    the database server runs": the record was opened; the error is the migration's."""
+    from sqlalchemy.exc import OperationalError
+
+    def broken(engine):  # noqa: ANN001, ANN202
+        raise OperationalError("ALTER TABLE work_items ADD COLUMN exposure_ev", {}, Exception("duplicate column"))
+
+    monkeypatch.setattr(db, "upgrade", broken)
+    get_settings.cache_clear()
+    db._engine_for.cache_clear()
+    with pytest.raises(OperationalError, match="duplicate column"):
+        get_engine()
+    db._engine_for.cache_clear()
