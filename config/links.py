@@ -10,7 +10,8 @@ from config.settings import SETTINGS_FILE
 
 
 class LinkSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="POSTLINE_", env_file=SETTINGS_FILE, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="POSTLINE_", env_file=SETTINGS_FILE, extra="ignore",
+                                      env_ignore_empty=True)
 
     public_url: str = Field("http://127.0.0.1:8765", max_length=300, description=(
         "Where clients reach `postline web` (scheme, host, port, any path prefix), as printed and e-mailed links "

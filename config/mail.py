@@ -10,7 +10,8 @@ from config.settings import SETTINGS_FILE
 
 
 class MailSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="POSTLINE_SMTP_", env_file=SETTINGS_FILE, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="POSTLINE_SMTP_", env_file=SETTINGS_FILE, extra="ignore",
+                                      env_ignore_empty=True)
 
     host: str | None = Field(None, max_length=255, description="SMTP server; unset: no e-mail is sent.")
     port: int = Field(587, ge=1, le=65535, description="SMTP port (587 submission with STARTTLS, 465 TLS, 25 plain).")

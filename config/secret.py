@@ -23,7 +23,8 @@ SECRET_FILE = "web-secret"
 
 
 class SecretSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="POSTLINE_WEB_", env_file=SETTINGS_FILE, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="POSTLINE_WEB_", env_file=SETTINGS_FILE, extra="ignore",
+                                      env_ignore_empty=True)
 
     secret: str | None = Field(None, min_length=32, description=(
         "Key that signs session cookies and client links; default: 32 random bytes kept in "

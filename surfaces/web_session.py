@@ -44,7 +44,8 @@ SECRET_FILE = secret.SECRET_FILE
 
 class WebSettings(BaseSettings):
     """Settings of `postline web`, read from ``POSTLINE_WEB_*`` and ``postline.env``."""
-    model_config = SettingsConfigDict(env_prefix="POSTLINE_WEB_", env_file=SETTINGS_FILE, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="POSTLINE_WEB_", env_file=SETTINGS_FILE, extra="ignore",
+                                      env_ignore_empty=True)
 
     secret: str | None = Field(None, min_length=32, description=(
         "Key that signs session cookies; default: 32 random bytes kept in <POSTLINE_HOME>/web-secret (0600)."))

@@ -117,6 +117,11 @@ def test_a_wrong_setting_never_shows_a_password(monkeypatch):
         PostlineSettings()
     said = message(raised.value)
     assert "DBPASSWORD" not in said and said.startswith("POSTLINE_DATABASE_URL = 'mysql://postline:***@db.studio")
+    for odd in ("mysql://bob:s3@cr3t@db/x", "mysql://bob:s3/cr3t@db/x", "oracle://bob:s3:cr3t@db/x"):
+        monkeypatch.setenv("POSTLINE_DATABASE_URL", odd)        # a password holding '@', '/' or ':'
+        with pytest.raises(ValidationError) as raised:
+            PostlineSettings()
+        assert "cr3t" not in message(raised.value) and "bob:***@db/x" in message(raised.value), message(raised.value)
     assert "the production record is SQLite (sqlite:////path/to/postline.db) or PostgreSQL" in said
 
 
@@ -125,6 +130,8 @@ def test_a_plain_postgresql_url_is_taken_and_an_empty_setting_is_its_default(mon
     'psycopg2'`; POSTLINE_HOME= made a record in the working folder."""
     monkeypatch.setenv("POSTLINE_DATABASE_URL", "postgresql://postline:pw@db.studio/postline")
     assert PostlineSettings().database_url == "postgresql+psycopg://postline:pw@db.studio/postline"
+    monkeypatch.setenv("POSTLINE_SMTP_PORT", "")                # every settings class alike
+    assert MailSettings().port == 587
     monkeypatch.setenv("POSTLINE_DATABASE_URL", "")
     monkeypatch.setenv("POSTLINE_HOME", "")
     monkeypatch.chdir(tmp_path)
