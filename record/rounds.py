@@ -277,6 +277,7 @@ def decide_held(session: Session, *, order_id: int, passes: list[str], send_back
     back into the line at that stage as a new round, with the note for whoever works it. All or nothing: a photo
     not held, named twice, or a stage not in the order's line is a :class:`HeldError` and nothing changes.
     Returns (passed photos, [(photo, stage)] sent back)."""
+    one_at_a_time(session, ORDER_LOCK, order_id)     # with a client's revision or another lead's decision at once
     held = work.photos(session, order_id, PhotoStatus.HELD)
     line = work.order_line(session, order_id)
     names = [*passes, *(name for name, _, _ in send_back)]

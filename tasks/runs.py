@@ -183,8 +183,8 @@ def _take_order(order_id: int, run_id: str, run_name: str) -> dict:
                      f"({', '.join(late[:5])}{', ...' if len(late) > 5 else ''}); the delivery is made again with them")
         elif delivered and work.stages_with_work(session, order_id):   # failed photos put back (`order retry`)
             delivered = False
-            again = ": photos that had failed were put back in the line since the delivery; the delivery is made " \
-                    "again with them"
+            again = ": photos were put back in the line since the delivery (failed ones retried, or held ones a " \
+                    "lead sent back); the delivery is made again with them"
         released = 0
         if not delivered:
             released = work.release_interrupted(session, order_id, run=run_id)

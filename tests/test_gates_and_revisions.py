@@ -152,8 +152,12 @@ def test_a_photo_qc_held_is_passed_by_a_lead_or_sent_back_a_round_not_left_out_f
     assert code == 2 and "not held: DSC_0001.dng (delivered)" in out and "Nothing was changed" in out, out
     code, out = cli("qc", "held", str(order.id), "--send-back", f"{held[0]}:nope", "--as", "maria")
     assert code == 2 and "no stage nope in the order's line" in out, out
+    code, out = cli("qc", "held", "999", "--pass", held[0], "--as", "maria")
+    assert code == 2 and "no order 999" in out, out
     code, out = cli("qc", "held", str(order.id), "--pass", held[0], "--as", "maria")
     assert code == 0 and f"1 passed as it is ({held[0]})" in out and f"`postline deliver {order.id}`" in out, out
+    assert (f"Next: 1 photo(s) passed since its delivery are not in its package: `postline deliver {order.id}` adds "
+            "them.") in cli("status", str(order.id))[1]
     code, out = cli("deliver", str(order.id))
     assert code == 0, out
     again = Delivery(Path(out.strip().splitlines()[-1]))
@@ -170,6 +174,8 @@ def test_a_photo_qc_held_is_passed_by_a_lead_or_sent_back_a_round_not_left_out_f
         item = session.exec(select(WorkItem).where(WorkItem.photo_id == photo.id, WorkItem.stage == "design_layout")
                             .order_by(WorkItem.round.desc())).first()
     assert item.status is WorkStatus.QUEUED and item.round == 3 and "look again" in item.reason
+    assert (f"Next: 1 photo(s) are back in the line since its delivery: `postline order run {order.id}` works them"
+            in cli("status", str(order.id))[1])
     order_flow(order.id)
     with transaction() as session:
         worked = session.get(WorkItem, item.id)

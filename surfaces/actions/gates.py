@@ -91,6 +91,7 @@ def decide_held(order_id: int, *, passes: list[str], send_back: list[tuple[str, 
 
     check_decider(lead)
     with transaction() as session:
+        work.get_order(session, order_id)             # no such order: said so (NotFound), not "not held"
         passed, sent = rounds.decide_held(session, order_id=order_id, passes=passes, send_back=send_back,
                                           actor=lead)
         order = work.get_order(session, order_id)
@@ -103,7 +104,8 @@ def decide_held(order_id: int, *, passes: list[str], send_back: list[tuple[str, 
 
         said[-1] += f" ({remade_said(alike)})"
     if live is not None and not live.expired():
-        then = "The order's run, still going, takes them on: nothing to run."
+        then = (f"The order's run, still going, takes them on; if it was already making its delivery, `postline "
+                f"status {order_id}` says what is left to run once it ends.")
     elif sent:
         then = (f"Run `postline order run {order_id}` to work the photo(s) sent back"
                 + (" and make the delivery again with them." if order.status is OrderStatus.DELIVERED else "."))

@@ -61,6 +61,12 @@ def print_order(order_id: int, *, brief: bool = False, every_file: bool = False)
         print(f"Next: {next_step(order, found.line)}")
     elif order.status is not OrderStatus.DELIVERED:      # created, revision asked for, stopped: what to run
         print(f"Next: {next_step(order, found.line)}")
+    elif found.counts.get(PhotoStatus.INGESTED):          # delivered, photos put back since (a retry, a held one)
+        print(f"Next: {found.counts[PhotoStatus.INGESTED]} photo(s) are back in the line since its delivery: "
+              f"`postline order run {order.id}` works them and makes the delivery again with them.")
+    elif found.counts.get(PhotoStatus.PASSED):            # delivered, photos passed since (a lead passed held ones)
+        print(f"Next: {found.counts[PhotoStatus.PASSED]} photo(s) passed since its delivery are not in its package: "
+              f"`postline deliver {order.id}` adds them.")
     print(disk_line(order))
     if cameras := clocks.summary(order.id, list(found.cameras)):
         print(f"Cameras: {shown(cameras)}")
