@@ -83,6 +83,22 @@ def test_alike_frames_do_not_chain_a_shoot_into_one_group_nor_two_bodies_into_a_
     assert groups["CANON.dng"] is None and groups["NIKON.dng"] is None            # two bodies at once: no burst
 
 
+def test_many_frames_of_a_few_alike_pictures_are_grouped_as_pictures():
+    """A product shoot: hundreds of frames of each of four pictures, each picture 6 bits from the next. Frames of
+    one hash are one group, and pictures alike to every frame of a group join it: A, B and C (12 apart at most),
+    D apart. (Grouping compared the groups pair by pair again and again: 800 frames took 5.8 s, now 0.05 s.)"""
+    from types import SimpleNamespace
+
+    spec = get_line().cull
+    a = 0
+    b = a ^ 0x3F
+    c = b ^ (0x3F << 6)
+    d = c ^ (0x3F << 12)
+    frames = [(None, SimpleNamespace(phash=f"{h:016x}")) for h in [a] * 200 + [b] * 200 + [c] * 200 + [d] * 200]
+    groups = cull._groups(frames, spec, [None] * len(frames))
+    assert sorted(map(len, groups)) == [200, 600]
+
+
 def test_closed_eyes_on_a_clear_reading_or_against_the_burst_and_otherwise_only_a_note(home):
     order_id = _order([
         {"name": "shut.dng", "seconds": 0, "bits": 0, "eyes": "shut"},                         # alone
