@@ -160,10 +160,12 @@ class _Pass:
         """The context of a stage computed again as it was ``done`` (to rebuild a later stage's input, or a gone
         file; None: not recorded yet, in ``round``): no proof or reference written, and grading with the
         exposure its pass recorded (WorkItem.exposure_ev), whatever the line or this version's rule would do
-        now; grading recorded without one (before postline recorded it) by the rule of the day."""
+        now. Grading recorded without one (before postline recorded it) is made again as grading then did a
+        first pass, with the preset's exposure (a rework round rescues its exposure as it always did)."""
         exposure = (done.exposure_ev, done.kept_white) if done is not None and done.exposure_ev is not None else None
         return self._context(spec, photo_id, done.round if done else round, again=True, exposure=exposure,
-                             rescue_exposure=spec.key == self.line.first.key and self.line.reaches_people(spec.key))
+                             rescue_exposure=done is None and spec.key == self.line.first.key
+                             and self.line.reaches_people(spec.key))
 
     def _context(self, spec: StageSpec, photo_id: int, round: int, *, again: bool, rescue_exposure: bool,
                  exposure: tuple[float, bool] | None = None) -> OpContext:

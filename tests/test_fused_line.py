@@ -516,3 +516,19 @@ def test_a_graded_file_made_again_is_graded_with_the_exposure_its_pass_recorded(
         path.unlink()                                     # removed after the revision window
         assert _make_again(item) == path
         assert sha256(path) == item.output_sha256, name   # the same pixels as the retoucher had
+
+    # Grading recorded before postline recorded its exposure (the migration leaves it None) had no first-pass
+    # rescue: made again, it is graded with the preset's exposure, as it was then.
+    item = graded["DSC_0002.dng"]
+    with transaction() as session:
+        row = session.get(WorkItem, item.id)
+        row.exposure_ev, row.kept_white = None, False
+        session.add(row)
+    Path(item.output_path).unlink()
+    with transaction() as session:
+        before = session.get(WorkItem, item.id)
+    assert before.exposure_ev is None
+    _make_again(before)
+    OPERATIONS[Operation.GRADE](card / "DSC_0002.dng", tmp_path / "as-then.tif", OpContext(preset=preset, round=1))
+    assert np.abs(imageio.read_working_tiff(Path(item.output_path))
+                  - imageio.read_working_tiff(tmp_path / "as-then.tif")).max() < 1e-4

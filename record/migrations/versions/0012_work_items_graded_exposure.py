@@ -16,7 +16,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # work graded before has none: a file made again from it is graded by the rule of the day (tasks/stages.py)
+    # work graded before has none: a file made again from it is graded as a first pass was then, with the
+    # preset's exposure (tasks/stages.py, _Pass.again)
     op.add_column('work_items', sa.Column('exposure_ev', sa.Float(), nullable=True))
     op.add_column('work_items', sa.Column('kept_white', sa.Boolean(), nullable=False, server_default=sa.false()))
 
