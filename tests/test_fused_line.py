@@ -518,7 +518,10 @@ def test_a_graded_file_made_again_is_graded_with_the_exposure_its_pass_recorded(
         assert sha256(path) == item.output_sha256, name   # the same pixels as the retoucher had
 
     # Grading recorded before postline recorded its exposure (the migration leaves it None) had no first-pass
-    # rescue: made again, it is graded with the preset's exposure, as it was then.
+    # rescue: made again, it is graded with the preset's exposure, as it was then (though the order is back on
+    # the line whose first pass today would rescue this frame).
+    line_file(MANUAL_SKIN_LINE)
+    assert cli("order", "use-line", str(order_id))[0] == 0
     item = graded["DSC_0002.dng"]
     with transaction() as session:
         row = session.get(WorkItem, item.id)
