@@ -132,6 +132,7 @@ def test_the_demo_writes_over_no_photo_of_a_folder_it_is_given(home, tmp_path):
     assert code == 2 and "is a file" in out, out
 
     from surfaces.cli.demo import _write_card
+    from surfaces.cli.errors import CliError
     from tasks.synthetic import make_demo_shoot
 
     def small(path: Path) -> list[Path]:
@@ -139,4 +140,15 @@ def test_the_demo_writes_over_no_photo_of_a_folder_it_is_given(home, tmp_path):
 
     first = [sha256(path) for path in _write_card(tmp_path / "card", small)]
     assert [sha256(path) for path in _write_card(tmp_path / "card", small)] == first     # its own files: used again
-    assert sorted(p.name for p in (tmp_path / "card").iterdir()) == [f"DSC_{i:04d}.dng" for i in range(1, 7)]
+    assert sorted(p.name for p in (tmp_path / "card").iterdir()) == [".postline-demo",
+                                                                      *(f"DSC_{i:04d}.dng" for i in range(1, 7))]
+
+    def other(path: Path) -> list[Path]:          # a later version's demo shoot: other bytes, the same names
+        return make_demo_shoot(path, width=130, height=90)
+
+    (tmp_path / "card" / ".demo-x1y2").mkdir()        # what a demo stopped while writing left behind
+    assert [sha256(path) for path in _write_card(tmp_path / "card", other)] != first      # its folder: written again
+    assert not (tmp_path / "card" / ".demo-x1y2").exists()
+    (tmp_path / "card" / "IMG_0001.CR3").write_bytes(b"a photo put in the demo's folder")
+    with pytest.raises(CliError, match=r"holds other files \(IMG_0001.CR3\)"):
+        _write_card(tmp_path / "card", small)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -33,25 +34,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+DEMO_MARK = ".postline-demo"     # in a folder the demo wrote: its files are the demo's (a hidden file: not ingested)
+
+
 def _write_card(folder: Path, make) -> list[Path]:  # noqa: ANN001 - tasks.synthetic.make_demo_shoot
-    """The demo shoot written into ``folder``, which must be new, empty, or hold the demo's own files from an
-    earlier demo (the same bytes): a folder of real photos is refused, not written over (a camera's DSC_0002.dng
-    is a demo file's name too)."""
+    """The demo shoot written into ``folder``, which must be new, empty, or one a demo wrote before (its mark
+    file; or, from before the mark, nothing but the demo's own files, byte for byte): a folder of real photos is
+    refused, not written over (a camera's DSC_0002.dng is a demo file's name too). A scratch folder a demo left
+    when it was stopped is removed."""
     if folder.exists() and not folder.is_dir():
         raise CliError(f"--folder {shown(folder)} is a file: give a folder for the demo's card (a new or empty one)")
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        marked = (folder / DEMO_MARK).is_file()
+        for left in folder.glob(".demo-*"):                    # a demo stopped while it wrote: its scratch
+            if left.is_dir():
+                shutil.rmtree(left, ignore_errors=True)
         with tempfile.TemporaryDirectory(prefix=".demo-", dir=folder) as scratch:
             made = {path.name: path for path in make(Path(scratch))}
-            others = sorted(entry.name for entry in folder.iterdir() if entry.name != Path(scratch).name
+            others = sorted(entry.name for entry in folder.iterdir()
+                            if entry.name not in (Path(scratch).name, DEMO_MARK)
                             and (entry.name not in made or not entry.is_file()
-                                 or entry.read_bytes() != made[entry.name].read_bytes()))
+                                 or not marked and entry.read_bytes() != made[entry.name].read_bytes()))
             if others:
                 raise CliError(f"{shown(folder)} holds other files ({', '.join(map(shown, others[:5]))}"
                                f"{', ...' if len(others) > 5 else ''}): the demo writes its shoot into a new or empty "
                                "folder, and writes over nothing. Give another --folder.")
             for name, path in made.items():
                 os.replace(path, folder / name)
+            (folder / DEMO_MARK).write_text("written by `postline demo`: it writes its shoot here again\n")
     except OSError as exc:
         raise CliError(f"cannot write the demo's card in {shown(folder)}: {exc.strerror or exc}; give another "
                        "--folder") from None
