@@ -17,6 +17,7 @@ import numpy as np
 from PIL import ImageCms
 
 from config.line import QcGateSpec
+from tasks.pixels import exposure
 from tasks.pixels.colour import hue_turn, luma
 from tasks.pixels.imageio import downsized
 
@@ -81,14 +82,7 @@ def check_image(display: np.ndarray, *, expected_size: tuple[int, int] | None, s
     return problems
 
 
-def exposure_levels(display: np.ndarray) -> tuple[float, float]:
-    """The mean level (luma, 0..1) and the share of clipped pixels: blown (every channel at the top, pure white)
-    or crushed (every channel at the bottom)."""
-    sample = np.ascontiguousarray(display[::2, ::2])    # every other pixel; copied, numpy's reductions across
-    red, green, blue = cv2.split(sample)                 # the channels of a strided view were 4x slower (24 MP)
-    lowest, highest = cv2.min(cv2.min(red, green), blue), cv2.max(cv2.max(red, green), blue)
-    clipped = np.count_nonzero((lowest >= 0.99) | (highest <= 1 / 255)) / lowest.size
-    return float(luma(sample).mean()), float(clipped)
+exposure_levels = exposure.levels     # the mean level and the clipped share (tasks/pixels/exposure.py)
 
 
 def shares(*values: float) -> list[str]:
@@ -102,23 +96,19 @@ def shares(*values: float) -> list[str]:
 
 
 def check_exposure(display: np.ndarray, spec: QcGateSpec, *, camera_blown: float = 0.0) -> list[Problem]:
-    """Almost black, almost white, or too many clipped pixels. ``camera_blown``: the share of the frame the camera
-    blew itself (tasks.operations.camera_blown_share), not counted: no grading or retouch brings it back, and the
-    photographer may have wanted it (a high-key background)."""
-    mean, clipped = exposure_levels(display)
-    rest = mean                   # 'almost white': the level of what the camera did not blow (that taken as white)
-    if camera_blown > 0:
-        rest = (mean - camera_blown) / (1.0 - camera_blown) if camera_blown < 0.98 else 0.0
-        clipped = max(0.0, clipped - camera_blown)
+    """Almost black, almost white, or too many clipped pixels (tasks.pixels.exposure.judged). ``camera_blown``: the
+    share of the frame the camera blew itself (tasks.operations.camera_blown_share), not counted: no grading or
+    retouch brings it back, and the photographer may have wanted it (a high-key background)."""
+    found = exposure.judged(display, spec, camera_blown=camera_blown)
     problems = []
-    if mean < spec.min_mean_luma:
-        problems.append(Problem(Reason.ALL_BLACK, f"is almost black (mean level {mean:.1%})"))
-    elif rest > spec.max_mean_luma:
-        problems.append(Problem(Reason.ALL_WHITE, f"is almost white (mean level {mean:.1%})"))
-    if clipped > spec.max_clipped_share:
-        found, limit = shares(clipped, spec.max_clipped_share)
+    if found.all_black:
+        problems.append(Problem(Reason.ALL_BLACK, f"is almost black (mean level {found.mean:.1%})"))
+    elif found.all_white:
+        problems.append(Problem(Reason.ALL_WHITE, f"is almost white (mean level {found.mean:.1%})"))
+    if found.too_clipped:
+        clipped, limit = shares(found.clipped, spec.max_clipped_share)
         by_camera = f", besides the {shares(camera_blown)[0]} the camera blew" if camera_blown >= 0.005 else ""
-        problems.append(Problem(Reason.CLIPPING, f"has {found} clipped pixels{by_camera} (limit {limit}): "
+        problems.append(Problem(Reason.CLIPPING, f"has {clipped} clipped pixels{by_camera} (limit {limit}): "
                                 "highlights or shadows are blown"))
     return problems
 

@@ -19,9 +19,8 @@ import numpy as np
 from config.line import Operation, QcGateSpec
 from config.settings import get_settings
 from presets.model import OutputSpace, Preset
-from qc.checks import check_exposure
 from tasks.files import work_path
-from tasks.pixels import imageio, look, registry, tone
+from tasks.pixels import exposure, imageio, look, registry, tone
 from tasks.pixels.decode import decode_linear16
 
 
@@ -70,7 +69,7 @@ def grade_image(source: Path, ctx: OpContext) -> Graded:
     ``ctx.proof_path`` its JPEG proof. The preset's look is applied in one fused pass (``tasks.pixels.look``);
     output sharpening is left to delivery. On a rework round the exposure is rescued so the highlights QC found
     blown come back (or a dark frame brought up); with ``ctx.rescue_exposure`` (people work the photo next), a
-    first pass QC's exposure check (``qc.checks.check_exposure``, as the gate measures it) would send back is
+    first pass QC's exposure check (``tasks.pixels.exposure.judged``, as the gate judges it) would send back is
     graded as that rework would, at once, before a retoucher works a photo only to work it again.
     With ``ctx.exposure`` (a file made again), the exposure its pass recorded, as it is: nothing computed anew.
     With ``ctx.reference_path``, also the graded reference: the same decode through the preset
@@ -90,7 +89,7 @@ def grade_image(source: Path, ctx: OpContext) -> Graded:
     if ctx.rescue_exposure and ctx.exposure is None and ctx.round == 1:
         sample = small(image16)
         blown = camera_blown_in(sample)
-        if check_exposure(display, ctx.gate, camera_blown=blown):
+        if exposure.judged(display, ctx.gate, camera_blown=blown).fails:
             preset, pulled = rescued(image16, preset, calibration, limit=ctx.gate.max_clipped_share, sample=sample)
             if preset is not ctx.preset:
                 display = _looked(image16, preset, calibration, kept_white=pulled)
