@@ -2,7 +2,8 @@
 decision as a picture, before beside after, the automatic findings drawn on the after (clipped pixels, the regions
 a check measured), a 100% view of any part of it, and the decision from the keyboard, a rejection with a marked
 region. The decision goes through :func:`surfaces.actions.gates.decide` (as `postline qc decide` and the Prefect
-UI's form do); once given, the page says what was applied, and the form is gone."""
+UI's form do); once given, the page says what was applied, and the form is gone. Below, the photos QC held after
+the allowed rework, each passed as it is or sent back a round (as `postline qc held` does)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
+from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
 from config.errors import NotFound, Refused
@@ -20,8 +22,9 @@ from qc.gates import DecisionError
 from qc.results import ResultRefused
 from qc.review import QC, QcDecision, Region, ReviewReason, remade_said
 from record import rounds, work
+from record.rounds import HeldError
 from record.db import transaction
-from record.models import Photo
+from record.models import QC_GATE, Photo, PhotoStatus, WorkItem
 from surfaces import web_qc_pictures as pictures
 from surfaces.actions import gates
 from surfaces.web_deps import ImageViewer, LeadForm, Session, lead, page
@@ -71,8 +74,27 @@ def cards(order_id: int) -> list[Card]:
     return found
 
 
+@dataclass(frozen=True)
+class HeldCard:
+    """A photo QC held after the allowed rework, as the page shows it: its last check at the gate, and why."""
+    index: int
+    name: str
+    item_id: int            # its last QC gate item: the pictures of what the gate checked
+    why: str
+
+
+def held_cards(order_id: int) -> list[HeldCard]:
+    with transaction() as db:
+        held = work.photos(db, order_id, PhotoStatus.HELD)
+        last = {photo.id: db.exec(select(WorkItem.id).where(WorkItem.photo_id == photo.id, WorkItem.stage == QC_GATE)
+                                  .order_by(col(WorkItem.id).desc())).first() for photo in held}
+    return [HeldCard(index, photo.source_name, last[photo.id], photo.reason or "held by QC")
+            for index, photo in enumerate(sorted(held, key=lambda p: p.source_name)) if last[photo.id] is not None]
+
+
 def review_page(request: Request, session: WebSession, order_id: int, *, status: int = 200,
-                error: str | None = None, done: str | None = None, applied: Applied | None = None) -> Response:
+                error: str | None = None, done: str | None = None, applied: Applied | None = None,
+                held_done: str | None = None) -> Response:
     with transaction() as db:
         try:
             order = work.get_order(db, order_id)
@@ -82,7 +104,8 @@ def review_page(request: Request, session: WebSession, order_id: int, *, status:
     stages = [(s.key, s.title + (" (automatic: comes back as it went)" if line.remade_alike(s.key) else ""))
               for s in line.stages]
     return page(request, "qc.html", session, status=status, order=order, error=error, done=done, applied=applied,
-                cards=[] if done else cards(order_id), reasons=[r.value for r in ReviewReason], stages=stages)
+                cards=[] if done else cards(order_id), reasons=[r.value for r in ReviewReason], stages=stages,
+                held=held_cards(order_id), held_done=held_done)
 
 
 @router.get("")
@@ -104,6 +127,24 @@ async def qc_decide(request: Request, order_id: RecordId, posted: LeadForm) -> R
         return await run_in_threadpool(review_page, request, session, order_id, status=422, error=str(exc))
     applied = await run_in_threadpool(applied_of, order_id, decision, waiting)
     return await run_in_threadpool(review_page, request, session, order_id, done=done, applied=applied)
+
+
+@router.post("/held")
+async def held_decide(request: Request, order_id: RecordId, posted: LeadForm) -> Response:
+    """A lead's decision on one held photo: pass it as it is, or send it back a round to a stage with a note
+    (:func:`surfaces.actions.gates.decide_held`, as `postline qc held` gives it)."""
+    form, session = posted.form, posted.session
+    photo, action = str(form.get("photo", "")), str(form.get("action", ""))
+    if action not in ("pass", "send"):
+        return await run_in_threadpool(review_page, request, session, order_id, status=422,
+                                       error="Choose to pass the held photo or to send it back.")
+    send_back = [(photo, str(form.get("stage", "")), str(form.get("note", ""))[:500])] if action == "send" else []
+    try:
+        done = await run_in_threadpool(lambda: gates.decide_held(order_id, passes=[photo] if action == "pass" else [],
+                                                                 send_back=send_back, lead=posted.person.name))
+    except HeldError as exc:
+        return await run_in_threadpool(review_page, request, session, order_id, status=422, error=str(exc))
+    return await run_in_threadpool(review_page, request, session, order_id, held_done=done)
 
 
 def decision_of(form: dict, waiting: list[str], lead_name: str) -> QcDecision:

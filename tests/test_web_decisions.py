@@ -14,6 +14,7 @@ from sqlmodel import select
 
 from config.line import get_line
 from flows.qc_gate import qc_gate_flow
+from qc.review import QC
 from record import moves, people, queue, rounds, work
 from record.db import transaction
 from record.models import QC_GATE, EventKind, Photo, PhotoStatus, WorkItem, WorkStatus
@@ -248,3 +249,40 @@ def test_photos_waiting_for_the_lead_are_not_put_back_in_the_queue_when_a_lease_
     gates.decide(order_id, QcDecision(approve_all=True, lead="maria"))
     runner.join(timeout=120)
     assert result["counts"] and {kind for kind, _, _ in gate_events(order_id)} == {"passed"}
+
+
+def test_the_review_page_shows_the_photos_qc_held_and_a_lead_passes_or_sends_one_back(gate_line_no_run, tmp_path):
+    """A photo QC held after the allowed rework waited for a lead whom no page showed it: the review page lists
+    the held photos (the picture QC checked, and why), and a lead passes one as it is or sends it back a round
+    with a note, as `postline qc held` does."""
+    from tests.test_web import client_for
+
+    order_id = at_the_gate(gate_line_no_run, tmp_path)
+    with transaction() as session:
+        for gate in QC.waiting(session, order_id).values():
+            rounds.hold(session, gate, stage="liquify_skin", actor="postline-auto", reason="[clipping] too bright",
+                        held_because="too bright; still failing after 1 rework round(s): a QC lead must look")
+    lead = client_for("maria")
+    page = lead.get(f"/orders/{order_id}/qc").text
+    assert 'id="held"' in page and page.count('class="held-photo"') == 2 and "a QC lead must look" in page
+    shown = re.findall(r'<img src="(/orders/\d+/qc/\d+/after.jpg)" alt="held: ([^"]+)"', page)
+    assert [name for _, name in shown] == ["DSC_0001.dng", "DSC_0002.dng"]
+    assert lead.get(shown[0][0]).headers["content-type"] == "image/jpeg"             # the picture QC checked
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+    refused = lead.post(f"/orders/{order_id}/qc/held", data={"csrf": token, "photo": "nope.dng", "action": "pass"})
+    assert refused.status_code == 422 and "not held: nope.dng (no such photo)" in refused.text
+    passed = lead.post(f"/orders/{order_id}/qc/held", data={"csrf": token, "photo": "DSC_0001.dng", "action": "pass"})
+    assert passed.status_code == 200 and "1 passed as it is (DSC_0001.dng)" in passed.text
+    sent = lead.post(f"/orders/{order_id}/qc/held", data={"csrf": token, "photo": "DSC_0002.dng", "action": "send",
+                                                          "stage": "liquify_skin", "note": "the sky by hand"})
+    assert sent.status_code == 200 and "DSC_0002.dng sent back to Liquify &amp; skin" in sent.text
+    assert 'id="held"' not in sent.text                                                # none left held
+    with transaction() as session:
+        photos = {p.source_name: p for p in work.photos(session, order_id)}
+        again = session.exec(select(WorkItem).where(WorkItem.photo_id == photos["DSC_0002.dng"].id,
+                                                    WorkItem.stage == "liquify_skin", WorkItem.round == 2)).one()
+    assert photos["DSC_0001.dng"].status is PhotoStatus.PASSED and photos["DSC_0002.dng"].status is PhotoStatus.INGESTED
+    assert again.status is WorkStatus.QUEUED and "the sky by hand" in again.reason
+    assert client_for("rita").post(f"/orders/{order_id}/qc/held", data={"csrf": token, "photo": "DSC_0001.dng",
+                                                                        "action": "pass"}).status_code in (403, 303)
