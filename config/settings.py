@@ -256,3 +256,25 @@ class PostlineSettings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> PostlineSettings:
     return PostlineSettings()
+
+
+def url_without_password(url: str) -> str:
+    """``url`` (a database URL) with its password as ***: everything between '://' and its last '@' but the user
+    before the first ':'. Not a URL parser's reading: a password may hold '@', '/' or ':', which one takes for the
+    host's, and would show."""
+    scheme, _, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+
+
+def without_password(text: str, url: str) -> str:
+    """``text`` (a driver's message about ``url``) with ``url``'s password, and each piece of it a parser may have
+    split off ('s3@cr3t' read as password 's3', host 'cr3t@db'), as ***."""
+    credentials = url.partition("://")[2].rpartition("@")[0]
+    password = credentials.split(":", 1)[1] if ":" in credentials else ""
+    for piece in sorted({password, *re.split(r"[@:/]", password)}, key=len, reverse=True):
+        if len(piece) >= 3:
+            text = text.replace(piece, "***")
+    return text

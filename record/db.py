@@ -24,8 +24,8 @@ from sqlalchemy.exc import DatabaseError, DisconnectionError
 from sqlmodel import Session, create_engine
 
 from config.errors import Retryable
-from config.settings import get_settings
-from record.schema import upgrade
+from config.settings import get_settings, url_without_password, without_password
+from record.schema import head, upgrade
 from record.sqlite_writes import SQLITE_BUSY_SECONDS, serialise_writers
 
 log = logging.getLogger("postline.record")
@@ -60,6 +60,11 @@ class RecordUnreachable(Retryable):
     check."""
 
 
+class RecordMigrationFailed(Retryable):
+    """The record was opened, but a migration of its schema (record/migrations) failed; the message says so, and
+    that the record is as it was."""
+
+
 def get_engine(url: str | None = None) -> Engine:
     """The engine for ``url`` (default: the settings' record), made once per URL, its schema at the newest
     migration. :class:`RecordUnreachable` when it cannot be opened."""
@@ -73,8 +78,8 @@ def _unreachable(url: str, exc: BaseException) -> RecordUnreachable:
     where = (f"{exc.filename}: " if isinstance(exc, OSError) and exc.filename else "")
     check = ("Check POSTLINE_DATABASE_URL (or, for the SQLite default, POSTLINE_HOME): a SQLite record that postline "
              "can write, or a PostgreSQL server that runs and takes connections from this machine.")
-    return RecordUnreachable(f"cannot open the production record {make_url(url).render_as_string(hide_password=True)}"
-                             f": {where}{cause}. {check}")
+    return RecordUnreachable(f"cannot open the production record {url_without_password(url)}: "
+                             f"{without_password(where + cause, url)}. {check}")
 
 
 RECORD_FILE_MODE = 0o600
@@ -194,7 +199,17 @@ def _engine_for(url: str) -> Engine:
     except DatabaseError as exc:
         engine.dispose()
         raise _unreachable(url, exc) from exc
-    upgrade(engine)
+    try:
+        upgrade(engine)
+    except (DatabaseError, OSError) as exc:
+        engine.dispose()
+        cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        raise RecordMigrationFailed(
+            f"the production record {url_without_password(url)} was opened, but bringing it to this postline's "
+            f"version (migration {head()}) failed: {without_password(cause[0] if cause else type(exc).__name__, url)}."
+            " Each migration runs whole or not at all: the record is as it was. Run it again once the cause is "
+            "fixed (a full disk, a lock another program holds); if it fails again, keep a copy of the record and "
+            "ask for help with this message.") from exc
     return engine
 
 

@@ -157,11 +157,11 @@ def as_retryable(exc: BaseException, *, order_id: int, folder: Path,
 
 
 def _record_error(cause: BaseException, order_id: int) -> RecordUnavailable:
-    from config.settings import get_settings
+    from config.settings import get_settings, url_without_password
     from sqlalchemy.engine import make_url
 
     url = make_url(get_settings().db_url)
-    place = url.database if url.get_backend_name() == "sqlite" else url.render_as_string(hide_password=True)
+    place = url.database if url.get_backend_name() == "sqlite" else url_without_password(get_settings().db_url)
     original = getattr(cause, "orig", None) or cause
     detail = (str(original).strip().splitlines() or [type(original).__name__])[0][:200]
     lowered = detail.lower()

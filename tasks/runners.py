@@ -19,9 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
-from sqlalchemy.engine import make_url
 
-from config.settings import get_settings
+from config.settings import get_settings, url_without_password
 from tasks.errors import Permanent
 from tasks.pixels.cores import share_cores
 
@@ -94,7 +93,7 @@ def what_this_process_sees() -> dict[str, str]:
     """The settings a photo task depends on, as this process sees them (run on each Dask worker too)."""
     settings = get_settings()
     return {"POSTLINE_HOME": str(settings.home),
-            "production record (POSTLINE_DATABASE_URL)": make_url(settings.db_url).render_as_string(hide_password=True),
+            "production record (POSTLINE_DATABASE_URL)": url_without_password(settings.db_url),
             "postline code": code_fingerprint()[:12]}
 
 

@@ -35,6 +35,7 @@ EXPECTED = {
     ("surfaces.actions.delivery", "NotDeliveredYet"): (2, 422), ("record.people", "PeopleError"): (2, 422),
     ("record.rounds", "RevisionError"): (2, 422), ("record.rounds", "RetryError"): (2, 422),
     ("record.rounds", "HeldError"): (2, 422), ("record.db", "RecordUnreachable"): (1, 503),
+    ("record.db", "RecordMigrationFailed"): (1, 503),
     ("qc.gates", "DecisionError"): (2, 422),
     ("surfaces.cli.errors", "CliError"): (2, 422), ("surfaces.actions.orders", "CardError"): (2, 422),
     ("surfaces.actions.cameras", "ClockError"): (2, 422), ("tasks.ingest", "CopiedWrongFile"): (2, 422),

@@ -11,13 +11,13 @@ surfaces/terminal.py) and an exit code chosen here, by the kind of error (config
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections.abc import Iterable
 
 from pydantic import ValidationError
 
 from config.errors import Invalid, Permanent, PostlineError, Refused, Retryable
+from config.settings import url_without_password
 from surfaces.terminal import shown
 
 EXIT_FAILED = 1
@@ -66,20 +66,10 @@ def _setting_said(prefix: str, error: dict) -> str:
     if any(word in name.lower() for word in SECRET_WORDS):
         shown_value = "(not shown)"
     elif isinstance(value, str) and "://" in value:
-        shown_value = repr(_without_password(value))
+        shown_value = repr(url_without_password(value))
     else:
         shown_value = repr(value)
     return f"{name} = {shown_value}: {message}"
-
-
-def _without_password(url: str) -> str:
-    """``url`` with its password as ***: everything between '://' and its last '@' but the user before the first
-    ':' (a password may hold '@', '/' or ':', which a URL parser would read as the host's)."""
-    scheme, _, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not at or ":" not in credentials:
-        return url
-    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
 
 
 def _settings_classes() -> list[type]:
