@@ -8,6 +8,7 @@ import io
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -146,9 +147,20 @@ def test_the_demo_writes_over_no_photo_of_a_folder_it_is_given(home, tmp_path):
     def other(path: Path) -> list[Path]:          # a later version's demo shoot: other bytes, the same names
         return make_demo_shoot(path, width=130, height=90)
 
-    (tmp_path / "card" / ".demo-x1y2").mkdir()        # what a demo stopped while writing left behind
+    left = tmp_path / "card" / ".demo-x1y2"           # what a demo stopped while writing left behind, long ago
+    left.mkdir()
+    os.utime(left, (time.time() - 3600, time.time() - 3600))
     assert [sha256(path) for path in _write_card(tmp_path / "card", other)] != first      # its folder: written again
-    assert not (tmp_path / "card" / ".demo-x1y2").exists()
+    assert not left.exists()
     (tmp_path / "card" / "IMG_0001.CR3").write_bytes(b"a photo put in the demo's folder")
     with pytest.raises(CliError, match=r"holds other files \(IMG_0001.CR3\)"):
         _write_card(tmp_path / "card", small)
+    (tmp_path / "card" / "IMG_0001.CR3").unlink()
+    (tmp_path / "card" / "DSC_0002.dng").write_bytes(b"a real photo, copied over the demo's")
+    with pytest.raises(CliError, match=r"holds other files \(DSC_0002.dng\)"):
+        _write_card(tmp_path / "card", small)
+    assert (tmp_path / "card" / "DSC_0002.dng").read_bytes() == b"a real photo, copied over the demo's"
+    (tmp_path / "shoot" / ".demo-abc").mkdir()        # a refused folder's own hidden folders are not touched
+    with pytest.raises(CliError):
+        _write_card(tmp_path / "shoot", small)
+    assert (tmp_path / "shoot" / ".demo-abc").is_dir()

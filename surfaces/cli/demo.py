@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from surfaces.cli.deliver import as_demo_studio
@@ -13,6 +15,7 @@ from surfaces.cli.errors import CliError
 from surfaces.cli.orders import run_order, said_created
 from surfaces.cli.status import print_order
 from surfaces.terminal import shown
+from tasks.files import sha256_of
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -34,39 +37,59 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-DEMO_MARK = ".postline-demo"     # in a folder the demo wrote: its files are the demo's (a hidden file: not ingested)
+DEMO_MARK = ".postline-demo"     # in a folder the demo wrote: each file it wrote, with its checksum (hidden: not ingested)
+SCRATCH_AGE_S = 600             # a demo's scratch folder this old was left by a demo stopped while it wrote
 
 
 def _write_card(folder: Path, make) -> list[Path]:  # noqa: ANN001 - tasks.synthetic.make_demo_shoot
-    """The demo shoot written into ``folder``, which must be new, empty, or one a demo wrote before (its mark
-    file; or, from before the mark, nothing but the demo's own files, byte for byte): a folder of real photos is
-    refused, not written over (a camera's DSC_0002.dng is a demo file's name too). A scratch folder a demo left
-    when it was stopped is removed."""
+    """The demo shoot written into ``folder``, which must be new, empty, or one a demo wrote before: every file in
+    it one the demo wrote, unchanged since (its mark file lists them with their checksums; a folder from before
+    the mark: the demo's own files, byte for byte). A folder of real photos is refused, not written over (a
+    camera's DSC_0002.dng is a demo file's name too). In a folder the demo wrote, a scratch folder a stopped demo
+    left is removed."""
     if folder.exists() and not folder.is_dir():
         raise CliError(f"--folder {shown(folder)} is a file: give a folder for the demo's card (a new or empty one)")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        marked = (folder / DEMO_MARK).is_file()
-        for left in folder.glob(".demo-*"):                    # a demo stopped while it wrote: its scratch
-            if left.is_dir():
-                shutil.rmtree(left, ignore_errors=True)
+        wrote = _marked(folder)
+        if wrote:
+            for left in folder.glob(".demo-*"):                # a demo stopped while it wrote: its scratch
+                if left.is_dir() and time.time() - left.stat().st_mtime > SCRATCH_AGE_S:
+                    shutil.rmtree(left, ignore_errors=True)
         with tempfile.TemporaryDirectory(prefix=".demo-", dir=folder) as scratch:
             made = {path.name: path for path in make(Path(scratch))}
-            others = sorted(entry.name for entry in folder.iterdir()
-                            if entry.name not in (Path(scratch).name, DEMO_MARK)
-                            and (entry.name not in made or not entry.is_file()
-                                 or not marked and entry.read_bytes() != made[entry.name].read_bytes()))
+
+            def ours(entry: Path) -> bool:
+                if entry.name == DEMO_MARK or entry.name.startswith(".demo-") and entry.is_dir():
+                    return True
+                if entry.name not in made or not entry.is_file():
+                    return False
+                if entry.name in wrote:                     # the demo wrote it: unchanged since?
+                    return sha256_of(entry) == wrote[entry.name]
+                return entry.read_bytes() == made[entry.name].read_bytes()
+
+            others = sorted(entry.name for entry in folder.iterdir() if not ours(entry))
             if others:
                 raise CliError(f"{shown(folder)} holds other files ({', '.join(map(shown, others[:5]))}"
                                f"{', ...' if len(others) > 5 else ''}): the demo writes its shoot into a new or empty "
                                "folder, and writes over nothing. Give another --folder.")
             for name, path in made.items():
                 os.replace(path, folder / name)
-            (folder / DEMO_MARK).write_text("written by `postline demo`: it writes its shoot here again\n")
+            (folder / DEMO_MARK).write_text(json.dumps(
+                {"written_by": "postline demo", "files": {name: sha256_of(folder / name) for name in made}}, indent=1))
     except OSError as exc:
         raise CliError(f"cannot write the demo's card in {shown(folder)}: {exc.strerror or exc}; give another "
                        "--folder") from None
     return [folder / name for name in made]
+
+
+def _marked(folder: Path) -> dict[str, str]:
+    """The files the demo wrote in ``folder`` and their checksums, from its mark file (none without one)."""
+    try:
+        files = json.loads((folder / DEMO_MARK).read_text()).get("files", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {str(name): str(sha) for name, sha in files.items()} if isinstance(files, dict) else {}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
