@@ -98,6 +98,18 @@ def test_an_in_memory_record_needs_no_file():
     assert db._sqlite_file("sqlite:////srv/postline/postline.db") == Path("/srv/postline/postline.db")
 
 
+def _unreachable(url: str, monkeypatch) -> db.RecordUnreachable:  # noqa: ANN001
+    """What opening the record at ``url`` (POSTLINE_DATABASE_URL) raises."""
+    monkeypatch.setenv("POSTLINE_DATABASE_URL", url)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(db.RecordUnreachable) as raised:
+            get_engine()
+    finally:
+        get_settings.cache_clear()
+    return raised.value
+
+
 def test_a_file_that_is_not_a_record_is_neither_opened_up_nor_closed_down(home, monkeypatch, tmp_path):
     """POSTLINE_DATABASE_URL naming another file (sqlite:////etc/passwd, a typo) had postline make that file 0600
     "as it holds password hashes": /etc/passwd then unreadable to every other user, logins and services broken.
@@ -107,28 +119,15 @@ def test_a_file_that_is_not_a_record_is_neither_opened_up_nor_closed_down(home, 
     other = tmp_path / "passwd"
     other.write_text("root:x:0:0:root:/root:/bin/bash\n")
     os.chmod(other, 0o644)
-    monkeypatch.setenv("POSTLINE_DATABASE_URL", f"sqlite:///{other}")
-    get_settings.cache_clear()
-    try:
-        with pytest.raises(db.RecordUnreachable) as raised:
-            get_engine()
-    finally:
-        get_settings.cache_clear()
+    raised = _unreachable(f"sqlite:///{other}", monkeypatch)
     assert _mode(other) == 0o644 and other.read_text().startswith("root:x:")
-    assert message(raised.value).startswith(f"cannot open the production record sqlite:///{other}: file is not a "
+    assert message(raised).startswith(f"cannot open the production record sqlite:///{other}: file is not a "
                                             "database. Check POSTLINE_DATABASE_URL")
 
 
 @pytest.mark.parametrize("password", ["DBPASSWORD", "s3@cr3t"])
 def test_a_record_server_that_does_not_answer_is_said_with_its_password_hidden(monkeypatch, password):
-    monkeypatch.setenv("POSTLINE_DATABASE_URL", f"postgresql://postline:{password}@127.0.0.1:1/postline")
-    get_settings.cache_clear()
-    try:
-        with pytest.raises(db.RecordUnreachable) as raised:
-            get_engine()
-    finally:
-        get_settings.cache_clear()
-    said = str(raised.value)
+    said = str(_unreachable(f"postgresql://postline:{password}@127.0.0.1:1/postline", monkeypatch))
     assert "DBPASSWORD" not in said and "cr3t" not in said, said       # '@' in it: a parser reads part as the host
     assert said.startswith("cannot open the production record postgresql+psycopg://postline:***@127.0.0.1:1/postline: ")
     assert "a PostgreSQL server that runs and takes connections" in said
