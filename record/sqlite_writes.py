@@ -168,13 +168,18 @@ def serialise_writers(engine: Engine) -> None:
 
     # SQLAlchemy announces commit and rollback before doing them; do them here, so the turn passes on only
     # once the lock is free (the driver's own commit/rollback after this finds no transaction and does nothing).
+    # A connection SQLAlchemy invalidated (a Ctrl-C landing just after a statement ran, a lost connection) is
+    # closed already, so SQLite's lock is free; its turn goes back when it is checked in (below). Asking it for
+    # its driver connection would raise PendingRollbackError in place of the KeyboardInterrupt.
     @event.listens_for(engine, "commit")
     def _commit(conn):  # noqa: ANN001
-        end(conn.connection.dbapi_connection, conn.info, commit=True)
+        if not conn.invalidated:
+            end(conn.connection.dbapi_connection, conn.info, commit=True)
 
     @event.listens_for(engine, "rollback")
     def _rollback(conn):  # noqa: ANN001
-        end(conn.connection.dbapi_connection, conn.info, commit=False)
+        if not conn.invalidated:
+            end(conn.connection.dbapi_connection, conn.info, commit=False)
 
     @event.listens_for(engine, "checkin")
     def _checkin(_dbapi_conn, record):  # noqa: ANN001  - a connection given back mid-transaction

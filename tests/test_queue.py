@@ -531,6 +531,52 @@ def test_a_turn_given_to_a_waiter_interrupted_while_waiting_goes_to_the_next_one
     assert errors and turns.acquire(0.5)                    # the turn came back, not lost
 
 
+@pytest.mark.parametrize("where", ["after_cursor_execute", "commit"])
+def test_ctrl_c_in_the_middle_of_a_write_is_a_ctrl_c_and_leaves_the_record_free(home, where):
+    """A Ctrl-C landing in a write of the main thread (just after the driver ran a statement, SQLAlchemy
+    invalidating the connection; or as the transaction commits, kept or not) ends as KeyboardInterrupt, so the run is shown
+    stopped: it came out as "PendingRollbackError: Can't reconnect until invalid transaction is rolled back"
+    (60 in 300 Ctrl-Cs sent to a process writing in a loop). Nothing half-written is kept, and the writers'
+    turn and SQLite's write lock are free at once for the threads still finishing."""
+    import sqlite3
+    from pathlib import Path
+
+    from sqlalchemy import event
+
+    from record.sqlite_writes import writers_turns
+
+    engine = get_engine()
+    with transaction() as session:
+        add_people(session, "ana")
+    armed = [True]
+
+    def interrupt(*_args, **_kw) -> None:
+        if armed[0]:
+            armed[0] = False
+            raise KeyboardInterrupt
+
+    event.listen(engine, where, interrupt, insert=True)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with transaction() as session:
+                session.execute(text("UPDATE people SET display_name = 'changed' WHERE name = 'ana'"))
+    finally:
+        event.remove(engine, where, interrupt)
+    assert not armed[0]
+    turns = writers_turns(engine)
+    assert turns.acquire(0.1)
+    turns.release()
+    other = sqlite3.connect(Path(engine.url.database), timeout=0)
+    try:
+        other.execute("BEGIN IMMEDIATE")                     # SQLite's write lock: free
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    if where == "after_cursor_execute":                       # before the commit: nothing of it kept
+        with transaction() as session:
+            assert people.get_person(session, "ana").display_name != "changed"
+
+
 def test_shared_sqlite_writes_keep_each_job_whole_and_apart(home):
     """record.sqlite_writes.shared_write (SQLite claims): jobs that arrive while a transaction is under way share
     the next one; a job that fails after writing leaves nothing behind, and the others of its batch are committed."""
