@@ -35,6 +35,11 @@ class DecisionError(Invalid):
     """The decision names a photo or stage that is not waiting / not there; nothing was applied."""
 
 
+class NotTakenNow(DecisionError):
+    """The decision was right, but the order's run could not take it now (its Prefect server unreachable, or the
+    run busy): nothing was applied; give it again in a minute."""
+
+
 class Plan(Protocol):
     """What a checked decision does."""
 

@@ -59,6 +59,8 @@ def opened(request: Request, token: str, purpose: LinkPurpose) -> ClientLink:
 
 
 def client_page(request: Request, template: str, status: int = 200, **context) -> Response:
+    settings = get_settings()
+    context = {"studio": settings.studio_name, "contact": settings.studio_email} | context
     return web(request).templates.TemplateResponse(request, template, context, status_code=status)
 
 
@@ -84,7 +86,9 @@ async def pin_given(request: Request, token: str, purpose: LinkPurpose) -> Respo
     pin = str(form.get("pin", "")).strip()[:64]
     parts = web(request)
     link = await run_in_threadpool(actions.give_pin, parts.key, token, purpose, pin, now=now_of(request))
-    response = to(request.url.path)
+    # a download's page: what the PIN opened, with its button (the ZIP at the link's own address would leave the
+    # PIN form on the screen, the download arriving unannounced)
+    response = to(request.url.path + ("/ready" if purpose is LinkPurpose.DOWNLOAD else ""))
     if link.pin_hash:
         lasts = max(1, math.floor((links.expiry(link) - now_of(request)).total_seconds()))
         response.set_cookie(PIN_COOKIE.format(link.id), links.pin_proof(parts.key, link), max_age=lasts, path="/",
@@ -96,10 +100,12 @@ async def pin_given(request: Request, token: str, purpose: LinkPurpose) -> Respo
 # --- the gallery ----------------------------------------------------------------------------------------------
 
 def gallery_page(request: Request, token: str, link: ClientLink, *, status: int = 200, error: str | None = None,
-                 given: dict | None = None) -> Response:
+                 given: dict | None = None, confirm: str | None = None) -> Response:
     view = actions.gallery(link.order_id)
     return client_page(request, "gallery.html", status, view=view, token=token, error=error, given=given or {},
-                       sent=request.query_params.get("sent"), expires=links.expiry(link))
+                       sent=request.query_params.get("sent"), expires=links.expiry(link), confirm=confirm,
+                       download=actions.download_of(link.order_id, web(request).key) if view.mode is actions.GalleryMode.DELIVERED
+                       else None)
 
 
 @router.api_route("/g/{token}", methods=["GET", "HEAD"])
@@ -131,9 +137,12 @@ SENT_ALREADY = ("Your selection was sent already (or there is nothing to choose 
                 "we have is below.")
 
 
-async def _rows(request: Request) -> dict[str, dict]:
+async def _form(request: Request):  # noqa: ANN202 - starlette's FormData
+    return await request.form(max_files=0, max_fields=6 * MAX_PHOTOS + 10, max_part_size=64 * 1024)
+
+
+def _rows(form) -> dict[str, dict]:  # noqa: ANN001 - starlette's FormData
     """The gallery form's rows, by photo: each row names its photo (``photo-N``) and carries its ticks and note."""
-    form = await request.form(max_files=0, max_fields=6 * MAX_PHOTOS + 10, max_part_size=64 * 1024)
     rows = {}
     for index in range(MAX_PHOTOS):
         if f"photo-{index}" not in form:
@@ -166,10 +175,28 @@ def _favourites(rows: dict[str, dict]) -> list[dict]:
             for name, row in rows.items() if marked(row)]
 
 
+def _plural(count: int, one: str, many: str | None = None) -> str:
+    return f"{count} {one if count == 1 else many or one + 's'}"
+
+
+def selection_said(favourites: list[dict]) -> str:
+    """What a selection holds, in the client's words (what they are asked to confirm)."""
+    extra = [f"{sum(f['album'] for f in favourites)} for your album"] if any(f["album"] for f in favourites) else []
+    if grey := sum(f["black_and_white"] for f in favourites):
+        extra.append(f"{grey} also in black and white")
+    if noted := sum(bool(f["note"]) for f in favourites):
+        extra.append(_plural(noted, "with a note", "with notes"))
+    said = _plural(len(favourites), "favourite") if favourites else "no favourites among these photos"
+    return said + (f" ({', '.join(extra)})" if extra else "")
+
+
 @router.post("/g/{token}/selection")
 async def send_selection(request: Request, token: Token) -> Response:
+    """The gallery's form, sent: first a page asking the client to confirm what it holds (a selection is sent once:
+    an Enter in the form, a tap on the button, must not send it), then, confirmed, the selection itself."""
     link = await run_in_threadpool(opened, request, token, LinkPurpose.GALLERY)
-    rows = await _rows(request)
+    form = await _form(request)
+    rows = _rows(form)
     view = await run_in_threadpool(actions.gallery, link.order_id)
     try:
         _check_notes(rows)
@@ -178,7 +205,13 @@ async def send_selection(request: Request, token: Token) -> Response:
         if sorted(rows) != sorted(p.name for p in view.photos):
             raise DecisionError("The photos in this gallery changed since you opened it: nothing was sent. Look at "
                                 "them again below and send your selection once more.")
-        await run_in_threadpool(lambda: actions.submit_selection(link.order_id, favourites=_favourites(rows),
+        favourites = _favourites(rows)
+        if form.get("confirmed") != "1":
+            await run_in_threadpool(lambda: actions.check_selection(link.order_id, favourites=favourites,
+                                                                    client=view.client, shown=list(rows)))
+            return await run_in_threadpool(lambda: gallery_page(request, token, link, given=rows,
+                                                                confirm=selection_said(favourites)))
+        await run_in_threadpool(lambda: actions.submit_selection(link.order_id, favourites=favourites,
                                                                  client=view.client, shown=list(rows)))
     except (DecisionError, ValidationError) as exc:
         message = str(exc) if isinstance(exc, DecisionError) else "; ".join(e["msg"] for e in exc.errors())
@@ -193,7 +226,7 @@ async def send_selection(request: Request, token: Token) -> Response:
 @router.post("/g/{token}/changes")
 async def send_changes(request: Request, token: Token) -> Response:
     link = await run_in_threadpool(opened, request, token, LinkPurpose.GALLERY)
-    rows = await _rows(request)
+    rows = _rows(await _form(request))
     view = await run_in_threadpool(actions.gallery, link.order_id)
     changes = [(name, row["note"]) for name, row in rows.items() if row["change"]]
     grey = [name for name, row in rows.items() if row["black_and_white"]]
@@ -205,6 +238,13 @@ async def send_changes(request: Request, token: Token) -> Response:
             raise DecisionError("The photos in this gallery changed since you opened it: nothing was sent.")
         if changes and not view.by_hand:       # no person works a stage: the photo would come back as it was
             raise DecisionError(actions.write_to_us("Changes are made on request: nothing was sent."))
+        if stray := [name for name, row in rows.items() if row["note"] and not row["change"]]:
+            raise DecisionError(f"You wrote what to change on {', '.join(stray)} without ticking Change this photo: "
+                                "tick it, or clear what you wrote. Nothing was sent.")
+        if not changes and not grey:
+            raise DecisionError("Nothing was ticked: " + (
+                "tick Change this photo on a photo and say what to change" if view.by_hand else
+                "tick Also in black & white on a photo") + ", then send.")
         if silent := [name for name, note in changes if not note]:
             raise DecisionError(f"Say what to change on {', '.join(silent)}: nothing was sent.")
         waiting = {p.name for p in view.photos if p.unchanged}
@@ -234,9 +274,18 @@ def download(request: Request, token: Token) -> Response:
     """The delivery package as one ZIP, made as it is served (tasks/download.py), whole or by a byte range
     (surfaces/web_download.py: a download that stopped resumes)."""
     link = opened(request, token, LinkPurpose.DOWNLOAD)
-    download = actions.delivery_of(link.order_id)
+    download = actions.client_download(link.order_id)
     return download_response(request, download, actions.download_name(link.order_id, download.name),
                              {"Cache-Control": "private, no-transform"})
+
+
+@router.get("/d/{token}/ready")
+def download_page(request: Request, token: Token) -> Response:
+    """The download's page (where the right PIN leads): what is ready, its size, and the button."""
+    link = opened(request, token, LinkPurpose.DOWNLOAD)
+    download = actions.client_download(link.order_id)
+    return client_page(request, "client_download.html", token=token, size_mb=download.size / 1e6,
+                       expires=links.expiry(link))
 
 
 @router.post("/d/{token}")

@@ -269,6 +269,7 @@ def test_in_chromium_the_client_asks_for_a_photo_in_black_and_white(studio, monk
             page.locator('input.fav[data-photo="IMG_0001.dng"]').check()
             page.locator("figure.pick", has_text="IMG_0003.dng").locator("input.bw").check()   # a favourite too
             page.locator("#send-selection").click()
+            page.locator("#confirm-send").click()                  # "You marked 2 favourites ...": yes
             assert page.locator("#sent").inner_text() == "Thank you: we have your selection."
             assert "IMG_0003.dng · also in black &amp; white" in page.content()
     with transaction() as session:
@@ -288,14 +289,18 @@ def test_a_gallery_whose_recipe_offers_no_black_and_white_has_no_tick_and_refuse
     recipes = _without_black_and_white("wedding", tmp_path, monkeypatch)
     order_id = awaiting_order(studio)
     assert not client.gallery(order_id).black_and_white
-    with pytest.raises(DecisionError, match="offers no black and white"):
+    with pytest.raises(DecisionError, match="Your gallery changed since you opened it"):   # the client's words
         client.submit_selection(order_id, favourites=[{"photo": "IMG_0001.dng", "black_and_white": True}],
                                 client="Chloé")
+    with pytest.raises(DecisionError, match="offers no black and white"):                # the studio's
+        client.gates.decide(order_id, client.SelectionDecision(
+            approve_all=False, favourites=[client.Favourite(photo="IMG_0001.dng", black_and_white=True)],
+            client="Chloé"))
     with transaction() as session:
         assert black_and_white.requested(session, order_id) == set() and not session.exec(select(ClientPick)).all()
     (recipes / "wedding.toml").write_text("not = [toml")             # a broken recipe file: the gallery still works
     assert client.gallery(order_id).photos and not client.gallery(order_id).black_and_white
-    with pytest.raises(DecisionError, match="offers no black and white"):   # a page sent before the file broke
+    with pytest.raises(DecisionError, match="Your gallery changed"):   # a page sent before the file broke
         client.submit_selection(order_id, favourites=[{"photo": "IMG_0001.dng", "black_and_white": True}],
                                 client="Chloé")
 

@@ -37,6 +37,7 @@ EXPECTED = {
     ("record.rounds", "HeldError"): (2, 422), ("record.db", "RecordUnreachable"): (1, 503),
     ("record.db", "RecordMigrationFailed"): (1, 503),
     ("qc.gates", "DecisionError"): (2, 422),
+    ("qc.gates", "NotTakenNow"): (2, 422),
     ("surfaces.cli.errors", "CliError"): (2, 422), ("surfaces.actions.orders", "CardError"): (2, 422),
     ("surfaces.actions.cameras", "ClockError"): (2, 422), ("tasks.ingest", "CopiedWrongFile"): (2, 422),
     ("tasks.pixels.contract", "ParamsError"): (2, 422), ("tasks.pixels.layout", "LayoutError"): (2, 422),

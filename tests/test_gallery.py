@@ -8,10 +8,13 @@ Chromium; an overdue selection's reminder e-mailed to a real local SMTP server (
 from __future__ import annotations
 
 import io
+import logging
 import re
 import threading
 import time
+import zipfile
 from collections import defaultdict
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from email import message_from_bytes
 from html import escape
@@ -26,7 +29,7 @@ from sqlmodel import select
 from record import black_and_white, links, moves, people, ratings, selection, work
 from record.db import transaction
 from record.models import (
-    CLIENT_SELECTION, ClientLink, ClientPick, EventKind, Photo, PhotoStatus, ShootType, StageEvent, WorkItem,
+    CLIENT_SELECTION, ClientLink, ClientPick, EventKind, OrderStatus, Photo, PhotoStatus, ShootType, StageEvent, WorkItem,
     WorkStatus,
 )
 from record.rounds import RevisionError
@@ -115,10 +118,18 @@ def test_an_order_waits_for_the_clients_selection_and_retouches_only_the_favouri
                  f"fav-{rows[album]}": "1", f"album-{rows[album]}": "1", f"bw-{rows[album]}": "1"}
         too_many = dict(form) | {f"album-{rows[favourite]}": "1"}                      # 2 album photos, package 1
         said = client.post(f"{url}/selection", data=too_many)
-        assert said.status_code == 422 and "the package holds 1" in said.text
-        sent = client.post(f"{url}/selection", data=form, follow_redirects=True)
+        assert said.status_code == 422 and ("You picked 2 photos for your album, and your package holds 1: untick 1. "
+                                            "Nothing was sent.") in said.text
+        assert f"order {order_id}" not in said.text                   # the client's words, not the studio's
+        asked = client.post(f"{url}/selection", data=form)             # first, what it holds: to confirm
+        assert asked.status_code == 200 and "You marked <strong>2 favourites (1 for your album, 1 also in black and " \
+            "white, 1 with a note)</strong>" in asked.text and 'name="confirmed"' in asked.text
+        assert gallery_rows(asked.text) == rows and "soften the shadow under the veil</textarea>" in asked.text
+        with transaction() as session:
+            assert not selection.picks(session, order_id)              # nothing sent yet
+        sent = client.post(f"{url}/selection", data=form | {"confirmed": "1"}, follow_redirects=True)
         assert sent.status_code == 200 and "we have your selection" in sent.text
-        again = client.post(f"{url}/selection", data=form)                           # sent twice: once is taken
+        again = client.post(f"{url}/selection", data=form | {"confirmed": "1"})     # sent twice: once is taken
         assert again.status_code == 422 and "sent already" in again.text
 
         two_weeks_on = time.time() + 14 * 86400
@@ -246,6 +257,15 @@ def test_in_chromium_the_client_marks_two_favourites_writes_a_note_and_sends(stu
             page.locator("label.only-picks").click()                  # only the photographer's picks shown
             assert [f.is_visible() for f in page.locator("figure.pick").all()] == [False, False, True, False]
             page.locator("#send-selection").click()                   # the hidden photos' rows are sent all the same
+            assert page.locator("#confirm").inner_text().startswith("You marked 2 favourites (1 with a note).")
+            assert page.locator('input.fav[data-photo="IMG_0004.dng"]').is_checked()      # as marked, to change
+            page.locator('input.fav[data-photo="IMG_0003.dng"]').focus()
+            with page.expect_navigation():
+                page.keyboard.press("Enter")                # Enter on a tick (Chromium sends the form): asked again
+            assert page.locator("#confirm").inner_text().startswith("You marked 2 favourites (1 with a note).")
+            with transaction() as session:
+                assert not selection.picks(session, order_id)         # nothing sent before it is confirmed
+            page.locator("#confirm-send").click()
             assert page.locator("#sent").inner_text() == "Thank you: we have your selection."
             assert page.locator("figure.pick").count() == 2 and "brighter eyes, please" in page.content()
     with transaction() as session:
@@ -384,7 +404,7 @@ def test_a_client_who_sends_before_every_photo_is_graded_chooses_among_the_late_
         assert "1 more photo(s) are still being prepared" in page and 'id="sent-before"' not in page
         rows = gallery_rows(page)
         assert sorted(rows) == ["IMG_0001.dng", "IMG_0002.dng", "IMG_0003.dng"]
-        form = {f"photo-{i}": n for n, i in rows.items()} | {f"album-{rows['IMG_0002.dng']}": "1"}
+        form = {f"photo-{i}": n for n, i in rows.items()} | {f"album-{rows['IMG_0002.dng']}": "1", "confirmed": "1"}
         assert "we have your selection" in client.post(f"{url}/selection", data=form, follow_redirects=True).text
 
         with transaction() as session:                          # the fourth is graded now
@@ -399,10 +419,11 @@ def test_a_client_who_sends_before_every_photo_is_graded_chooses_among_the_late_
         assert 'id="sent-before"' in page and "preparing-more" not in page
         rows = gallery_rows(page)
         assert sorted(rows) == ["IMG_0004.dng"]
-        refused = client.post(f"{url}/selection", data={"photo-0": "IMG_0004.dng", "album-0": "1"})
-        assert refused.status_code == 422 and "1 album photos chosen (and 1 before), and the package holds 1" in \
-            refused.text
-        sent = client.post(f"{url}/selection", data={"photo-0": "IMG_0004.dng"}, follow_redirects=True)
+        refused = client.post(f"{url}/selection", data={"photo-0": "IMG_0004.dng", "album-0": "1", "confirmed": "1"})
+        assert refused.status_code == 422 and ("You picked 1 photo for your album (and 1 in the selection you sent "
+                                               "before), and your package holds 1: untick 1.") in refused.text
+        sent = client.post(f"{url}/selection", data={"photo-0": "IMG_0004.dng", "confirmed": "1"},
+                           follow_redirects=True)
         assert sent.status_code == 200 and "we have your selection" in sent.text          # no favourite this time
     with transaction() as session:
         picks = {p.photo_id: (p.favourite, p.album) for p in session.exec(select(ClientPick)).all()}
@@ -414,12 +435,13 @@ def test_a_client_who_sends_before_every_photo_is_graded_chooses_among_the_late_
 
 def _opened_gallery(base: str, order_id: int, favourite: str, monkeypatch) -> tuple:  # noqa: ANN001
     """The order's gallery opened by its client on the web page at ``base``: (client, link, rows, the form with
-    ``favourite`` marked)."""
+    ``favourite`` marked, confirmed)."""
     monkeypatch.setenv("POSTLINE_PUBLIC_URL", base)
     url = cli("gallery", str(order_id))[1].strip().splitlines()[-1]
     client = httpx.Client(timeout=60)
     rows = gallery_rows(client.get(url).text)
-    return client, url, rows, {f"photo-{i}": n for n, i in rows.items()} | {f"fav-{rows[favourite]}": "1"}
+    return client, url, rows, {f"photo-{i}": n for n, i in rows.items()} | {f"fav-{rows[favourite]}": "1",
+                                                                            "confirmed": "1"}
 
 
 def test_a_clients_note_is_kept_without_control_characters_and_a_note_too_long_is_refused_whole(studio, monkeypatch):
@@ -458,7 +480,7 @@ def test_with_every_stage_automatic_the_gallery_takes_no_note_nor_change_and_say
         rows = gallery_rows(page)
         assert len(rows) == 4 and 'name="note-' not in page and "Leave a note" not in page
         assert "Write to us at <a href=\"mailto:hello@lumen.example\">" in page
-        form = {f"photo-{i}": n for n, i in rows.items()} | {f"fav-{rows['IMG_0002.dng']}": "1"}
+        form = {f"photo-{i}": n for n, i in rows.items()} | {f"fav-{rows['IMG_0002.dng']}": "1", "confirmed": "1"}
         noted = client.post(f"{url}/selection", data=form | {f"note-{rows['IMG_0002.dng']}": "warmer"})
         assert noted.status_code == 422 and "This gallery takes no notes" in noted.text
         assert "Write to us at hello@lumen.example" in noted.text
@@ -514,7 +536,7 @@ def test_a_photo_graded_while_the_selection_is_sent_stays_for_the_client_to_choo
                                           size_bytes=1, status=PhotoStatus.INGESTED), first_stage="cull_grade")
         rows = gallery_rows(sent.text)
         again = client.post(f"{url}/selection", follow_redirects=True,
-                            data={f"photo-{rows['IMG_0004.dng']}": "IMG_0004.dng"})
+                            data={f"photo-{rows['IMG_0004.dng']}": "IMG_0004.dng", "confirmed": "1"})
         assert again.status_code == 200 and "we have your selection" in again.text
         assert ("1 more photo(s) are still being prepared: come back to this page to choose among them too"
                 in again.text)
@@ -559,3 +581,125 @@ def test_a_gallery_caption_is_the_photos_file_name_not_the_cards_folders():
     files = Counter(name.rsplit("/", 1)[-1].casefold() for name in names)
     assert [_label(name, files) for name in names] == [
         "DCIM/100CANON/IMG_0001.dng", "DCIM/101CANON/IMG_0001.dng", "DSC_0087.NEF", "card.dng"]
+
+
+def test_the_client_reads_the_studios_troubles_in_their_own_words(studio, monkeypatch):
+    """The Prefect server down when the selection is sent: the client read "the Prefect server
+    (http://127.0.0.1:4399/api/) kept failing for 15 s ([Errno 111] Connection refused); order 5's run was not
+    woken". Now what happened and what to do, in their words; their marks kept on the page, nothing recorded, and
+    the studio's own words in the web server's log."""
+    import uuid
+
+    from config.settings import get_settings
+    from tasks.handoff import wake_order
+
+    order_id = awaiting_order(studio)
+    with transaction() as session:                              # the order's run waits for the client
+        order = work.get_order(session, order_id)
+        order.waiting_on, order.flow_run_id = CLIENT_SELECTION, str(uuid.uuid4())
+        session.add(order)
+    import prefect.context
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{free_port()}/api"}):   # nothing listens there,
+        monkeypatch.setattr(prefect.context, "GLOBAL_SETTINGS_CONTEXT",                 # for every thread (as
+                            prefect.context.SettingsContext.get())                      # Prefect's test harness)
+    monkeypatch.setitem(wake_order.__kwdefaults__, "patience", 1.0)
+    monkeypatch.setenv("POSTLINE_STUDIO_EMAIL", "hello@lumen.example")
+    get_settings.cache_clear()
+    with served(create_app()) as base:
+        client, url, rows, form = _opened_gallery(base, order_id, "IMG_0002.dng", monkeypatch)
+        with _logged("postline.web") as log:
+            said = client.post(f"{url}/selection", data=form)
+    assert said.status_code == 422
+    assert ("We could not take your selection just now: nothing was sent, and your ticks are kept below. Please send "
+            "it again in a few minutes. If it still does not go, write to us at hello@lumen.example.") in said.text
+    for studios in ("Prefect", "127.0.0.1", f"order {order_id}", "run"):
+        assert studios not in said.text.split('id="gallery-error">')[1].split("</p>")[0]
+    assert re.search(rf'name="fav-{rows["IMG_0002.dng"]}" value="1" data-photo="IMG_0002.dng" class="fav" checked',
+                     said.text)
+    assert "kept failing" in log.text and f"order {order_id}" in log.text                # for the studio
+    with transaction() as session:
+        assert selection.picks(session, order_id) == {}
+
+
+class _Log(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.text = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.text += record.getMessage() + "\n"
+
+
+@contextmanager
+def _logged(name: str):
+    handler, logger = _Log(), logging.getLogger(name)
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+
+
+def _delivered(order_id: int, tmp_path: Path) -> None:
+    """The order delivered: its photos in the client's download (a ZIP of the package)."""
+    package = tmp_path / "delivery.zip"
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("full/photo.jpg", b"\xff\xd8" + bytes(2000))
+    with transaction() as session:
+        order = work.get_order(session, order_id)
+        order.status, order.delivery_path = OrderStatus.DELIVERED, str(package)
+        session.add(order)
+        for photo in work.photos(session, order_id):
+            photo.status = PhotoStatus.DELIVERED
+            session.add(photo)
+
+
+def test_a_delivered_gallery_leads_to_the_download_and_refuses_what_it_would_drop(studio, monkeypatch, tmp_path):
+    """The delivered gallery had no way to the download; a note written without ticking Change this photo was
+    dropped, the client told "we have your requests"; pressing send with nothing ticked on a gallery without
+    change ticks said "Tick at least one photo to change"."""
+    order_id = awaiting_order(studio)
+    _delivered(order_id, tmp_path)
+    with served(create_app()) as base:
+        monkeypatch.setenv("POSTLINE_PUBLIC_URL", base)
+        url = cli("gallery", str(order_id))[1].strip().splitlines()[-1]
+        client = httpx.Client(timeout=60)
+        page = client.get(url).text
+        assert "Your photos are delivered" in page and 'id="download"' not in page
+        assert "Your download link comes from us by e-mail" in page
+        code, out = cli("download-link", str(order_id), "--pin", PIN)
+        assert code == 0, out
+        download = out.strip().splitlines()[-1]
+        page = client.get(url).text
+        assert f'href="{download.removeprefix(base)}/ready"' in page
+        asked = client.post(download, data={"pin": PIN}, follow_redirects=True)        # the PIN, then its page
+        assert asked.url.path.endswith("/ready") and "Your photos are ready: one ZIP file of 0.0 MB" in asked.text
+        assert client.get(download).content.startswith(b"PK")                          # the button's address
+
+        rows = gallery_rows(page)
+        form = {f"photo-{i}": n for n, i in rows.items()}
+        stray = client.post(f"{url}/changes", data=form | {f"note-{rows['IMG_0002.dng']}": "warmer please"})
+        assert stray.status_code == 422 and ("You wrote what to change on IMG_0002.dng without ticking Change this "
+                                             "photo: tick it, or clear what you wrote. Nothing was sent.") in stray.text
+        assert "warmer please</textarea>" in stray.text                               # kept on the page
+        nothing = client.post(f"{url}/changes", data=form)
+        assert nothing.status_code == 422 and "Nothing was ticked: tick Change this photo on a photo" in nothing.text
+    with transaction() as session:
+        assert work.get_order(session, order_id).revisions == 0
+
+
+def test_a_download_that_cannot_be_made_is_said_in_the_clients_words(studio, monkeypatch, tmp_path):
+    """The download page named `postline verify` and `postline deliver` to the client."""
+    order_id = awaiting_order(studio)
+    _delivered(order_id, tmp_path)
+    with served(create_app()) as base:
+        monkeypatch.setenv("POSTLINE_PUBLIC_URL", base)
+        download = cli("download-link", str(order_id))[1].strip().splitlines()[-1]
+        (tmp_path / "delivery.zip").unlink()                                     # the package gone since
+        with _logged("postline.web") as log:
+            said = httpx.get(download, timeout=30)
+    assert said.status_code == 409 and "Your photos cannot be downloaded just now. Please try again later." in said.text
+    assert "postline" not in said.text.replace("Studio Lumen", "") and "Studio Lumen" in said.text
+    assert "postline order run" in log.text                                       # for the studio

@@ -72,8 +72,11 @@ def test_a_download_link_serves_the_zip_whole_and_by_ranges_and_refuses_what_is_
         wrong = client.post(url, data={"pin": "0000"}, follow_redirects=False)
         assert wrong.status_code == 403 and "not right" in wrong.text and "4 more tries" in wrong.text
         right = client.post(url, data={"pin": PIN}, follow_redirects=False)
-        assert right.status_code == 303 and right.headers["location"] == url.removeprefix(base)
+        assert right.status_code == 303 and right.headers["location"] == url.removeprefix(base) + "/ready"
         assert "httponly" in right.headers["set-cookie"].lower()
+        ready = client.get(right.headers["location"].join([base, ""]))   # what the PIN opened, and its button
+        assert ready.status_code == 200 and "Your photos are ready: one ZIP file of 3.0 MB" in ready.text
+        assert f'href="{url.removeprefix(base)}">Download your photos' in ready.text
 
         whole = client.get(url)
         assert whole.status_code == 200 and whole.content == data

@@ -9,6 +9,7 @@ Links are signed and checked in one place, record/links.py; the key is the insta
 
 from __future__ import annotations
 
+import logging
 import zipfile
 from collections import Counter
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from config.links import LinkSettings, get_link_settings
 from config.mail import MailSettings
 from config.secret import installation_secret
 from config.settings import get_settings
-from qc.gates import DecisionError
+from qc.gates import DecisionError, NotTakenNow
 from qc.selection import CLIENT, Favourite, SelectionDecision, offers_black_and_white
 from record import black_and_white, clocks, links, ratings, rounds, selection, work
 from record.db import transaction
@@ -33,6 +34,9 @@ from tasks.deliver_render import shown
 from tasks.download import Download
 from tasks.package import clean_name
 from tasks.mail import MailFailed, MailNotSet, check_address, link_message, send
+
+
+logger = logging.getLogger("postline.web")
 
 
 @dataclass(frozen=True)
@@ -298,19 +302,66 @@ def write_to_us(said: str) -> str:
     return f"{said} Write to us{f' at {email}' if email else ''}, naming the photo and what you would like."
 
 
-def submit_selection(order_id: int, *, favourites: list[dict], client: str, shown: list[str] | None = None) -> str:
-    """The client's selection (``favourites``: photo, album, black_and_white, note each), given to the order's run as its
-    decision at the client selection gate (or recorded directly when no run waits). ``shown``: the photos on the
-    page the client sent (the others graded since wait on for them); None: every photo waiting.
-    :class:`DecisionError` says what is wrong with it; nothing is applied then."""
+def write_to_us_if_stuck(said: str) -> str:
+    """``said``, then where the client writes if it keeps failing."""
+    email = get_settings().studio_email
+    return f"{said} If it still does not go, write to us{f' at {email}' if email else ''}."
+
+
+GALLERY_CHANGED = ("Your gallery changed since you opened it: nothing was sent. Look at it again below and send "
+                   "once more.")
+
+
+def _selection(order_id: int, favourites: list[dict], client: str, shown: list[str] | None) -> SelectionDecision:
+    """The client's selection as the gate's decision, once what the client can mend is said in their words (the
+    gate's own refusals name the order and the gate: for the studio)."""
     if not favourites and not _sent_before(order_id):
         raise DecisionError("Mark at least one favourite: your favourites are the photos we retouch.")
     if any(f.get("note") for f in favourites) and not _by_hand(order_id):
         raise DecisionError(write_to_us("This gallery takes no notes (it was changed since you opened it): nothing "
                                         "was sent."))
-    decision = SelectionDecision(approve_all=False, favourites=[Favourite(**f) for f in favourites],
-                                 client=client[:80], shown=sorted(shown or []))
-    return gates.decide(order_id, decision)
+    album = sum(bool(f.get("album")) for f in favourites)
+    with transaction() as session:
+        package = work.get_order(session, order_id).package_count or 0
+        before = sum(pick.album for pick in selection.picks(session, order_id).values())
+    if album and album + before > package:
+        raise DecisionError(
+            f"You picked {album} photo{'s' if album != 1 else ''} for your album"
+            + (f" (and {before} in the selection you sent before)" if before else "")
+            + f", and your package holds {package}: untick {album + before - package}. Nothing was sent."
+            if package else GALLERY_CHANGED)
+    return SelectionDecision(approve_all=False, favourites=[Favourite(**f) for f in favourites], client=client[:80],
+                             shown=sorted(shown or []))
+
+
+def check_selection(order_id: int, *, favourites: list[dict], client: str, shown: list[str] | None = None) -> None:
+    """What :func:`submit_selection` checks, without sending: the gallery asks the client to confirm a selection
+    that would be taken (it is sent once). :class:`DecisionError` in the client's words otherwise."""
+    decision = _selection(order_id, favourites, client, shown)
+    try:
+        gates.gate_of(decision).validate(order_id, decision)
+    except DecisionError as exc:
+        logger.info("order %s: the client's selection was refused: %s", order_id, exc)
+        raise DecisionError(GALLERY_CHANGED) from None
+
+
+def submit_selection(order_id: int, *, favourites: list[dict], client: str, shown: list[str] | None = None) -> str:
+    """The client's selection (``favourites``: photo, album, black_and_white, note each), given to the order's run as its
+    decision at the client selection gate (or recorded directly when no run waits). ``shown``: the photos on the
+    page the client sent (the others graded since wait on for them); None: every photo waiting.
+    :class:`DecisionError` says what is wrong with it, in the client's words (no order number, no server); nothing
+    is applied then."""
+    decision = _selection(order_id, favourites, client, shown)
+    try:
+        return gates.decide(order_id, decision)
+    except NotTakenNow as exc:    # the studio's side (its Prefect server, a busy run): logged for the studio
+        logger.warning("order %s: the client's selection could not be taken: %s", order_id, exc)
+        raise DecisionError(write_to_us_if_stuck(
+            "We could not take your selection just now: nothing was sent, and your ticks are kept below. Please "
+            "send it again in a few minutes.")) from None
+    except DecisionError as exc:
+        logger.info("order %s: the client's selection was refused: %s", order_id, exc)
+        raise DecisionError(GALLERY_CHANGED) from None
 
 
 def _by_hand(order_id: int) -> bool:
@@ -382,6 +433,27 @@ def delivery_of(order_id: int) -> Download:
                       f"names what is wrong, `postline deliver {order_id}` packs it again.") from None
     raise Refused(f"Order {order_id} has no delivery to download yet: run it to the end first "
                   f"(`postline order run {order_id}`).")
+
+
+def client_download(order_id: int) -> Download:
+    """:func:`delivery_of` for the client's download link: a refusal in the client's words (the studio's, with
+    its commands, goes to the web server's log)."""
+    try:
+        return delivery_of(order_id)
+    except Refused as exc:
+        logger.warning("a client's download of order %s: %s", order_id, exc)
+        email = get_settings().studio_email
+        raise Refused("Your photos cannot be downloaded just now. Please try again later"
+                      + (f", or write to us at {email}." if email else ".")) from None
+
+
+def download_of(order_id: int, key: bytes | None = None) -> str | None:
+    """The address (from this site's root) of the order's newest download link still working, for the delivered
+    gallery's download button; None when the studio made none (or each expired or was withdrawn)."""
+    key, now = key or installation_secret(), utcnow()
+    with transaction() as session:
+        working = [link for link in links.of_order(session, order_id, LinkPurpose.DOWNLOAD) if links.live(link, now)]
+    return f"/d/{links.token(key, working[0])}" if working else None
 
 
 def download_name(order_id: int, name: str) -> str:

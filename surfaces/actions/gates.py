@@ -10,7 +10,7 @@ from prefect.input import RunInput
 
 from config.errors import Forbidden
 from config.settings import get_settings
-from qc.gates import DecisionError, Gate, Plan, gates
+from qc.gates import Gate, NotTakenNow, Plan, gates
 from record import people, runs, work
 from record.db import transaction
 from surfaces.terminal import shown
@@ -51,9 +51,9 @@ def decide(order_id: int, decision: RunInput) -> str:
     try:
         woken = gate.wake(order_id, decision)
     except WakeError as exc:
-        raise DecisionError(f"{exc}. Nothing was applied: try again in a minute.") from None
+        raise NotTakenNow(f"{exc}. Nothing was applied: try again in a minute.") from None
     if woken is Wake.BUSY:
-        raise DecisionError(f"order {order_id}'s flow run is busy and did not stop for the decision; "
+        raise NotTakenNow(f"order {order_id}'s flow run is busy and did not stop for the decision; "
                             "nothing was applied: try again in a minute")
     if woken is Wake.RESUMED:
         if _applied_soon(gate, plan):
