@@ -90,6 +90,10 @@ def create_app(*, settings: WebSettings | None = None, clock: Callable[[], float
         session = await run_in_threadpool(who, request)
         return page(request, "error.html", session, status=status, message=str(exc))
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def _no_icon() -> Response:      # asked by every browser, a client's too: not the staff's "no such page"
+        return Response(status_code=204, headers={"Cache-Control": "public, max-age=86400"})
+
     for router in (web_signin.router, web_queues.router, web_items.router, web_lead.router, web_qc.router,
                    web_originals.router, web_client.router):
         # Each page's routes are added to the app itself, not through include_router: FastAPI 0.150 keeps an

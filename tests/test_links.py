@@ -173,3 +173,5 @@ def test_a_client_address_that_is_not_one_gets_the_clients_page_not_the_staffs(h
         assert "queues" not in page.text and "/signin" not in page.text, path          # no staff's page around it
     picture = client.get("/g/abc/photos/abc.jpg")
     assert picture.status_code == 404 and picture.content == b""
+    icon = client.get("/favicon.ico")              # every browser asks, a client's too: not the staff's 404 page
+    assert icon.status_code == 204 and icon.content == b""
