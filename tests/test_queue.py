@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -696,3 +697,33 @@ def test_an_orders_stages_now_count_waiting_held_and_rework_on_either_record(rec
         [skin, fine] = progress.stages_now(session, order.id, [SKIN, FINE])
     assert (skin.stage, skin.waiting, skin.worked, skin.rework, dict(skin.holders)) == (SKIN, 2, 1, 1, {"ana": 1})
     assert (fine.waiting, fine.worked, fine.rework) == (0, 0, 0)
+
+
+def test_pulling_again_an_item_whose_file_holds_work_keeps_the_work(home, line_file, tmp_path, capsys):
+    """A lease lapsed (or the item released) and the retoucher pulled it again: the pull wrote the untouched
+    working file over the file they had edited in place, as the pull's "When done" line invites. Their work is
+    kept, and the pull says so."""
+    import numpy as np
+
+    from surfaces.cli import main
+    from tasks.files import sha256_of
+    from tasks.pixels import imageio
+
+    from tests.flowkit import MANUAL_SKIN_LINE
+
+    line_file(MANUAL_SKIN_LINE)
+    working = imageio.write_working_tiff(tmp_path / "working.tif", np.full((40, 60, 3), 0.4, np.float32))
+    with transaction() as session:
+        add_people(session, "ana")
+        item_id = make_items(session, make_order(session), 1, input_path=str(working))[0]
+    folder = tmp_path / "ana"
+    assert main(["queue", "pull", "--as", "ana", "--to", str(folder)]) == 0
+    pulled = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    imageio.write_working_tiff(pulled, np.full((40, 60, 3), 0.5, np.float32))       # edited in place
+    edited = sha256_of(pulled)
+    assert main(["queue", "release", str(item_id), "--as", "ana"]) == 0
+    capsys.readouterr()
+    assert main(["queue", "pull", "--as", "ana", "--to", str(folder)]) == 0           # the same item, again
+    said = capsys.readouterr().out
+    assert f"Work item {item_id}:" in said and sha256_of(pulled) == edited
+    assert f"Your work on it so far is kept: {pulled} was there already" in said

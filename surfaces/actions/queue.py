@@ -9,6 +9,7 @@ last open photo of the order, wakes the order's waiting run (tasks.handoff.wake_
 
 from __future__ import annotations
 
+import filecmp
 import logging
 import shutil
 from collections.abc import Iterator
@@ -127,7 +128,8 @@ def pull_to_folder(*, person: str, stage: str | None = None, folder: Path | None
     target = target_dir / f"{item.id}-{safe_name(Path(photo.source_name).stem)}-{item.stage}-r{item.round}{source.suffix}"
     try:
         target_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+        if not worked_on(target, source):      # a file there holding work (the same item pulled again) is kept
+            shutil.copyfile(source, target)
         _write_mask(item, target)
         if (earlier := earlier_hand_back(item)) is not None:
             shutil.copyfile(earlier.output_path, hand_back_beside(target))
@@ -139,6 +141,16 @@ def pull_to_folder(*, person: str, stage: str | None = None, folder: Path | None
                          f"({exc.strerror or exc}); the item went back to the queue. Check the folder, "
                          "or tell the lead if the working file is missing") from None
     return item, target
+
+
+def worked_on(target: Path, working: Path) -> bool:
+    """Whether ``target`` (where a pull copies a working file) holds something other than ``working``: the
+    person's work on it, kept when the same item is pulled again (their lease lapsed, or they released it, and
+    took it back): a pull wrote the untouched working file over an edited one."""
+    try:
+        return target.is_file() and not filecmp.cmp(target, working, shallow=False)
+    except OSError:
+        return False
 
 
 def rework_note(item: WorkItem) -> str | None:

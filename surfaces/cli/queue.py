@@ -68,6 +68,9 @@ def cmd_pull(args: argparse.Namespace) -> int:
         return EXIT_EMPTY
     item, path = pulled
     print(f"Work item {item.id}: stage {item.stage}, round {item.round}, order {item.order_id}.")
+    if queue.worked_on(path, Path(item.input_path or "")):
+        print(f"Your work on it so far is kept: {shown(path)} was there already, and differs from the working file, "
+              "so it was not written over.")
     if (why := queue.rework_note(item)) is not None:
         print(f"Sent back by QC: {shown(why)}")
     note = queue.client_notes([item]).get(item.id)
