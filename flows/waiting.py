@@ -11,6 +11,11 @@ and the record says what the order waits on and which run a hand-back or a decis
 
 from __future__ import annotations
 
+import contextvars
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from uuid import UUID, uuid4
 
 from prefect._flow_run_suspension import raise_if_flow_run_suspension_requested
@@ -21,9 +26,12 @@ from prefect.runtime import deployment, flow_run
 from config.errors import Refused
 from config.settings import get_settings
 from qc.gates import Gate, apply_task, awaiting_task
-from tasks.handoff import mark_waiting, open_work
+from tasks.handoff import mark_waiting, open_work, wake_order
 from tasks.progress import people_form, publish_progress
 from tasks.runs import line_of
+
+
+logger = logging.getLogger("postline.waiting")
 
 
 class WaitedTooLong(Refused):
@@ -77,17 +85,54 @@ def _suspend_order_run() -> None:
 
 def wait_for_people(order_id: int, stage: str) -> None:
     """Return once no photo of this order is queued or claimed in ``stage``. The pause's form (the Prefect UI's
-    Resume) says what waits and what Resume does: it only makes the run look again."""
+    Resume) says what waits and what Resume does: it only makes the run look again. Paused in place, the run
+    also looks at the record itself every LOOK_AGAIN_POLLS polls (:func:`_looking_again`)."""
     while True:
         mark_waiting(order_id, stage, waiting_run())
         if not (waiting := open_work(order_id, stage)):
             break
         publish_progress(order_id)
         # Paused in place, the form says what Resume does; a suspended order run (a deployment's) takes no form.
-        wait(order_id, f"the retouchers of {line_of(order_id).stage(stage).title}",
-             None if deployment.id else people_form(order_id, stage, waiting))
+        with _looking_again(order_id, stage):
+            wait(order_id, f"the retouchers of {line_of(order_id).stage(stage).title}",
+                 None if deployment.id else people_form(order_id, stage, waiting))
     mark_waiting(order_id, None, waiting_run())
     publish_progress(order_id)
+
+
+LOOK_AGAIN_POLLS = 12       # a paused run looks at the record every 12 of its polls of Prefect (a minute, by default)
+
+
+@contextmanager
+def _looking_again(order_id: int, stage: str) -> Iterator[None]:
+    """While the run is paused in place for ``stage``'s people: every LOOK_AGAIN_POLLS x POSTLINE_PAUSE_POLL_SECONDS,
+    when nothing is left in the stage, resume the run as the last hand-back does. That hand-back is recorded
+    first and wakes the run after: when the wake did not get through (the Prefect server restarting, unreachable
+    a moment, the command stopped in between), the run waited the whole POSTLINE_HUMAN_WAIT_SECONDS (two weeks)
+    on an empty stage. A suspended run (a deployment's) has no process to look: the hand-back's own message says
+    what to do there."""
+    if deployment.id:
+        yield
+        return
+    stop = threading.Event()
+    every = LOOK_AGAIN_POLLS * get_settings().pause_poll_seconds
+
+    def look() -> None:
+        while not stop.wait(every):
+            try:
+                if not open_work(order_id, stage):
+                    wake_order(order_id, stage)
+            except Exception as exc:  # noqa: BLE001 - the record or Prefect unreachable now: look again later
+                logger.debug("order %s, %s: looked again, %s", order_id, stage, exc)
+
+    looker = threading.Thread(target=contextvars.copy_context().run, args=(look,), daemon=True,
+                              name=f"postline-look-again-{order_id}")
+    looker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        looker.join(timeout=5)
 
 
 def wait_for_decision(order_id: int, gate: Gate) -> dict[str, int]:

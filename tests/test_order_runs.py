@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -393,6 +394,38 @@ def test_a_hand_back_says_what_postline_did_and_no_prefect_chatter(home, prefect
     assert f"Work item {item.id} submitted" in done.stdout
     assert done.stderr == "", done.stderr
     assert run.wait(timeout=240) == 0, run.complained()
+
+
+def test_a_last_hand_back_whose_wake_did_not_get_through_still_moves_the_run_on(
+        home, prefect_env, line_file, tmp_path):
+    """The last hand-back is recorded, then wakes the run: with the Prefect server unreachable at that moment the
+    wake failed, and the run waited on an empty stage for POSTLINE_HUMAN_WAIT_SECONDS (two weeks), status saying
+    it "goes on by itself". A run paused in place looks at the record itself every LOOK_AGAIN_POLLS polls."""
+    from flows.waiting import LOOK_AGAIN_POLLS
+
+    line_file(MANUAL_SKIN_LINE)
+    with transaction() as session:
+        people.add_person(session, name="rita", role="retoucher", skills="liquify_skin", password=None)
+    order_id = create_order(client="Lost Wake", shoot="portrait", card=_card(tmp_path / "card", 1),
+                            preset_name=None, due=None).id
+    run = Run(order_id, folder=tmp_path / "logs")
+    _until("the run waits for people", lambda: paused_run(order_id, "liquify_skin") is not None, alive=[run])
+    item, path = pull_to_folder(person="rita", folder=tmp_path / "rita")
+    out = path.with_name(path.stem + "-done.tif")
+    imageio.write_working_tiff(out, imageio.read_working_tiff(path) * 0.97)
+    nobody = socket.socket()
+    nobody.bind(("127.0.0.1", 0))                                # a port nobody listens on: the server "down"
+    done = subprocess.run([sys.executable, "-m", "surfaces.cli", "queue", "submit", str(item.id), str(out),
+                           "--as", "rita"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PREFECT_API_URL=f"http://127.0.0.1:{nobody.getsockname()[1]}/api"))
+    nobody.close()
+    assert done.returncode == 0, done.stderr
+    assert "looks again by itself" in done.stderr                # what the retoucher is told
+    handed = time.monotonic()
+    assert run.wait(timeout=180) == 0, run.complained()          # no one resumed it: it looked, and went on
+    assert time.monotonic() - handed < LOOK_AGAIN_POLLS * 1 + 90
+    with transaction() as session:
+        assert work.get_order(session, order_id).status is OrderStatus.DELIVERED
 
 
 def test_a_run_that_waited_too_long_says_who_did_not_answer_and_what_carries_on(

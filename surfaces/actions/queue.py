@@ -202,6 +202,7 @@ def hand_back(*, item_id: int, person: str, file: Path) -> SubmitResult:
     in the next stage in one transaction, and the order's flow run woken if that was the stage's last photo.
     Raises NotYourClaim, NoSuchItem, :class:`qc.results.ResultRefused`."""
     from qc.results import ResultRefused, check_result
+    from flows.waiting import LOOK_AGAIN_POLLS
     from tasks.handoff import WakeError, wake_order
 
     file = Path(file)
@@ -228,8 +229,9 @@ def hand_back(*, item_id: int, person: str, file: Path) -> SubmitResult:
         try:
             wake_order(item.order_id, item.stage)
         except WakeError as exc:   # the work is handed back and recorded all the same: say what is left to do
-            logger.warning("order %s: %s is done, but %s: resume its run in the Prefect UI", item.order_id,
-                           item.stage, exc)
+            logger.warning("order %s: %s is done, but %s. A run paused in place (`postline order run`) looks "
+                           "again by itself within %d s; a run from a deployment: resume it in the Prefect UI",
+                           item.order_id, item.stage, exc, LOOK_AGAIN_POLLS * get_settings().pause_poll_seconds)
     return result
 
 
