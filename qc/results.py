@@ -236,11 +236,52 @@ def _not_the_photo(name: str, result: np.ndarray, working: Path) -> list[str]:
         return [f"{name} has exactly the working file's pixels (saved again, not edited): nothing was changed. "
                 "Save your edited version and submit that file"]
     alike = likeness(result, before)
+    mirrored = likeness(result, before[:, ::-1])
+    if alike is not None and mirrored is not None and _clearly_more(mirrored, alike):
+        return [f"{name} is the working file mirrored left to right (likeness {mirrored:.2f} to its mirror image, "
+                f"{alike:.2f} to it as pulled): a client sees it (a ring on the other hand, text backwards). Flip it "
+                "back and export again"]
     if alike is not None and alike < LIKENESS_FLOOR:
         return [f"{name} is another picture than the working file you pulled (likeness {alike:.2f}, where the same "
                 f"photo retouched is above {LIKENESS_FLOOR}): hand back your work on this photo, from its working "
                 "file; if it is, tell the lead"]
     return []
+
+
+CLEARLY_ALIKE = 0.9        # a result this alike to another picture than its own working file ...
+CLEARLY_MORE = 0.1         # ... and by this much more than to its own is that picture's (another photo's, its mirror)
+
+
+def _clearly_more(other: float, own: float) -> bool:
+    """Whether a result ``other``-alike to another picture and ``own``-alike to its own working file is the other
+    picture's: it is clearly so (the same photo retouched is 0.64 to 1 alike to its working file; frames of one
+    burst, alike to each other, stay closer to their own)."""
+    return other >= CLEARLY_ALIKE and other >= own + CLEARLY_MORE
+
+
+def another_photos(result: Path, working: Path, others: list[tuple[str, Path]]) -> str | None:
+    """Which of ``others`` (name, working file: the other photos the person holds now) ``result`` is the work on,
+    rather than on its own ``working`` file: two portraits of one session are 0.8 alike, above
+    :data:`LIKENESS_FLOOR`, and one's edit handed back for the other was delivered as the other. The name of the
+    photo it is clearly more alike to (:func:`_clearly_more`), or None."""
+    import tifffile
+
+    try:
+        samples = tifffile.imread(result)
+        own = likeness(samples, tifffile.imread(working))
+    except Exception:  # noqa: BLE001 - not a TIFF (checked as it is by check_result), or unreadable: no comparison
+        return None
+    if own is None:
+        return None
+    for name, path in others:
+        try:
+            theirs = tifffile.imread(path)
+        except Exception:  # noqa: BLE001 - another photo's working file gone or unreadable: not compared
+            continue
+        if theirs.shape[:2] == samples.shape[:2] and (alike := likeness(samples, theirs)) is not None \
+                and _clearly_more(alike, own):
+            return name
+    return None
 
 
 def _broken(name: str, result: np.ndarray, working: Path, spec: QcGateSpec) -> list[str]:

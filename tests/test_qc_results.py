@@ -243,3 +243,45 @@ def test_the_right_photo_exported_blown_out_is_said_to_have_gone_wrong_not_to_be
     with pytest.raises(ResultRefused) as refused:
         check_result(write_working_tiff(tmp_path / "blown.tif", np.clip(image * 8, 0, 1)), working)
     assert "the export or an edit went wrong" in str(refused.value) and "another picture" not in str(refused.value)
+
+
+def test_a_result_mirrored_left_to_right_is_refused_and_hard_retouches_are_not(tmp_path):
+    """A left-right flip passed: a real frame and its mirror are 0.6 alike, above the floor another picture is
+    refused below. Against its own mirror image it is clearly more alike."""
+    from qc.results import _not_the_photo
+
+    for name in ("canon_powershot_g2.crw", "nikon_d1.nef"):
+        image = _real(name)
+        working = write_working_tiff(tmp_path / f"{name}-working.tif", image)
+        flipped = image[:, ::-1].copy()
+        flipped[:40] = np.clip(flipped[:40] * 1.1, 0, 1)                          # edited a little, too
+        with pytest.raises(ResultRefused, match=r"flipped.tif is the working file mirrored left to right \(likeness "
+                                                r"[01]\.\d\d to its mirror image, -?0\.\d\d to it as pulled\)"):
+            check_result(write_working_tiff(tmp_path / "flipped.tif", flipped), working)
+        for what, edit in _retouched_hard(image).items():
+            assert _not_the_photo("done.tif", _u16(edit), working) == [], (name, what)
+
+
+def test_a_result_clearly_more_alike_to_another_photo_held_is_found_and_a_burst_neighbour_is_not(tmp_path):
+    """Two frames of one session, the subject moved (the middle of the frame another picture): 0.6-0.7 alike,
+    above the floor. One's edit handed back for the other passed, and was delivered as the other. Among the photos the
+    retoucher holds, the one it is clearly more alike to is named; a frame of the same burst (the camera moved a
+    few pixels) is not, nor a photo that only looks alike."""
+    import cv2
+
+    from qc.results import another_photos
+
+    first = _real("canon_eos_d30.crw")
+    elsewhere = cv2.resize(_real("nikon_d1.nef"), first.shape[1::-1])
+    second, middle = first.copy(), slice(first.shape[1] * 17 // 40, first.shape[1] * 23 // 40)
+    second[:, middle] = elsewhere[:, middle]                                          # the couple moved, the room not
+    burst = np.roll(first, (2, 3), axis=(0, 1))
+    working = {name: write_working_tiff(tmp_path / f"{name}.tif", image)
+               for name, image in {"A": first, "B": second, "A2": burst}.items()}
+    edit_of_second = np.clip(second * [1.1, 1.0, 0.9], 0, 1)                         # warmed: B's retouch
+    handed = write_working_tiff(tmp_path / "done.tif", edit_of_second)
+    assert check_result(handed, working["A"]).bits == 16                             # passes each check alone
+    assert another_photos(handed, working["A"], [("B.dng", working["B"]), ("A2.dng", working["A2"])]) == "B.dng"
+    own = write_working_tiff(tmp_path / "own.tif", _retouched_hard(first)["skin softened"])
+    assert another_photos(own, working["A"], [("A2.dng", working["A2"]), ("B.dng", working["B"])]) is None
+    assert another_photos(handed, working["B"], [("A.dng", working["A"])]) is None   # handed back for its own

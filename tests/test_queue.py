@@ -727,3 +727,41 @@ def test_pulling_again_an_item_whose_file_holds_work_keeps_the_work(home, line_f
     said = capsys.readouterr().out
     assert f"Work item {item_id}:" in said and sha256_of(pulled) == edited
     assert f"Your work on it so far is kept: {pulled} was there already" in said
+
+
+def test_a_hand_back_of_another_held_photos_work_is_refused_naming_it(home, line_file, tmp_path, capsys):
+    """A retoucher holding two frames of one session (the couple moved, the room did not: 0.77 alike) handed back
+    the second's edit for the first: it passed every check and was delivered as the first. Refused, naming the
+    photo it is the work on; handed back for that one, taken."""
+    import numpy as np
+
+    from surfaces.cli import main
+    from tasks.pixels import imageio
+    from tasks.synthetic.scenes import render_scene
+    from tests.flowkit import MANUAL_SKIN_LINE
+
+    line_file(MANUAL_SKIN_LINE)
+    room = render_scene("interior", 450, 300, seed=3)
+    moved = room.copy()
+    moved[:, 190:260] = render_scene("portrait", 450, 300, seed=4)[:, 190:260]        # 0.77 alike to the room
+    with transaction() as session:
+        add_people(session, "ana")
+        order = make_order(session)
+        items = {}
+        for n, (name, picture) in enumerate((("DSC_0001.NEF", room), ("DSC_0002.NEF", moved))):
+            photo = Photo(order_id=order.id, source_name=name, sha256=f"{n:064x}", size_bytes=1,
+                          status=PhotoStatus.INGESTED)
+            session.add(photo)
+            session.flush()
+            working = imageio.write_working_tiff(tmp_path / f"{n}.tif", picture)
+            items[name] = enqueue(session, order_id=order.id, photo_id=photo.id, stage=SKIN, round=1,
+                                  input_path=str(working), actor="test").id
+    folder = tmp_path / "ana"
+    for _ in range(2):
+        assert main(["queue", "pull", "--as", "ana", "--to", str(folder)]) == 0
+    capsys.readouterr()
+    done = imageio.write_working_tiff(tmp_path / "done.tif", np.clip(moved * [1.1, 1.0, 0.9], 0, 1))
+    assert main(["queue", "submit", str(items["DSC_0001.NEF"]), str(done), "--as", "ana"]) != 0
+    said = capsys.readouterr().err
+    assert "done.tif is the work on DSC_0002.NEF, another photo you hold, not on DSC_0001.NEF" in said
+    assert main(["queue", "submit", str(items["DSC_0002.NEF"]), str(done), "--as", "ana"]) == 0

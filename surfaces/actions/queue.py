@@ -23,7 +23,7 @@ from config.line import get_line
 from config.settings import get_settings
 from record import marks, people, queue, rounds, selection, work
 from record.db import transaction
-from record.models import CLIENT_SELECTION, ORIGINAL_REVIEW, QC_GATE, OrderStatus, Photo, WorkItem
+from record.models import CLIENT_SELECTION, ORIGINAL_REVIEW, QC_GATE, OrderStatus, Photo, WorkItem, WorkStatus
 from record.queue import DEFAULT_LEASE, NoSkill, QueueError, StageDepth, SubmitResult
 from tasks.files import safe_name, sha256_of, store_result
 
@@ -201,7 +201,7 @@ def hand_back(*, item_id: int, person: str, file: Path) -> SubmitResult:
     (outside any transaction, so a slow decode holds no lock), stored by content, recorded with the photo queued
     in the next stage in one transaction, and the order's flow run woken if that was the stage's last photo.
     Raises NotYourClaim, NoSuchItem, :class:`qc.results.ResultRefused`."""
-    from qc.results import ResultRefused, check_result
+    from qc.results import ResultRefused, another_photos, check_result
     from flows.waiting import LOOK_AGAIN_POLLS
     from tasks.handoff import WakeError, wake_order
 
@@ -216,6 +216,12 @@ def hand_back(*, item_id: int, person: str, file: Path) -> SubmitResult:
     refused = _handed_back_already(item, file)
     if refused:
         raise ResultRefused([refused])
+    if (other := another_photos(file, Path(item.input_path), _others_held(item, person))) is not None:
+        with transaction() as session:
+            mine = session.get(Photo, item.photo_id).source_name
+        raise ResultRefused([f"{file.name} is the work on {other}, another photo you hold, not on {mine} (item "
+                             f"{item.id}): it is clearly more alike to {other}'s working file than to {mine}'s. Hand "
+                             f"back each photo's own file; if this is {mine}, tell the lead"])
     stored, sha = store_result(file, order_id=item.order_id, stage=item.stage)
     with transaction() as session:
         result = queue.submit(session, item_id=item_id, person=person, output_path=str(stored), output_sha256=sha,
@@ -233,6 +239,22 @@ def hand_back(*, item_id: int, person: str, file: Path) -> SubmitResult:
                            "again by itself within %d s; a run from a deployment: resume it in the Prefect UI",
                            item.order_id, item.stage, exc, LOOK_AGAIN_POLLS * get_settings().pause_poll_seconds)
     return result
+
+
+OTHERS_COMPARED = 8     # a hand-back is compared with the working files of 8 other photos its person holds at most
+
+
+def _others_held(item: WorkItem, person: str) -> list[tuple[str, Path]]:
+    """The other photos ``person`` holds now (name on the card, working file), the latest lease first: what a file
+    handed back for ``item`` may be the work on instead (each read whole: 0.3 s a 24 MP working file)."""
+    from sqlmodel import select
+
+    with transaction() as session:
+        held = session.exec(select(WorkItem, Photo).join(Photo, Photo.id == WorkItem.photo_id).where(
+            WorkItem.claimed_by == person, WorkItem.id != item.id,
+            WorkItem.status == WorkStatus.CLAIMED, WorkItem.photo_id != item.photo_id)
+            .order_by(WorkItem.lease_expires_at.desc()).limit(OTHERS_COMPARED)).all()
+    return [(photo.source_name, Path(other.input_path)) for other, photo in held if other.input_path]
 
 
 def _handed_back_already(item: WorkItem, file: Path) -> str | None:
