@@ -320,8 +320,10 @@ def test_without_postgresql_installed_the_fixture_says_how_to_install_it(monkeyp
         pg.find_bin_dir()
 
 
-def test_a_stage_at_its_wip_limit_hands_out_no_more_work(home, tmp_path, monkeypatch):
+def test_a_stage_at_its_wip_limit_hands_out_no_more_work(home, tmp_path, monkeypatch, capsys):
+    """... and `queue pull` says so: it said "Nothing waiting in your stages" with 3 photos waiting."""
     from config.line import DEFAULT_LINE_FILE, get_line
+    from surfaces.cli import main
 
     line_file = tmp_path / "line.toml"
     line_file.write_text(DEFAULT_LINE_FILE.read_text().replace('key = "liquify_skin"\ntitle = "Liquify & skin"\nmode = "automatic"\noperation = "skin"',
@@ -337,6 +339,9 @@ def test_a_stage_at_its_wip_limit_hands_out_no_more_work(home, tmp_path, monkeyp
         with transaction() as session:
             claims.append(queue.claim_next(session, person=name))
     assert [c is not None for c in claims] == [True, True, False]   # the third waits: two in progress
+    assert main(["queue", "pull", "--as", "cy", "--to", str(tmp_path / "cy")]) == 3
+    assert ("Nothing you can take now: Liquify & skin: 2 being worked, its WIP limit; 3 waiting. A photo is free to "
+            "take once one of those is handed back or released") in capsys.readouterr().err
     with transaction() as session:
         queue.release(session, item_id=claims[0].id, person="ana")
     with transaction() as session:

@@ -82,6 +82,28 @@ def _stages_to_claim(person: str, stage: str | None) -> list[str]:
     return stages
 
 
+def held_at_wip_limit(person: str, stage: str | None = None) -> list[str]:
+    """Why a pull found nothing though photos wait: each of ``person``'s stages (``stage``, else every people's
+    stage they have the skills for) at its WIP limit with photos queued, said as 'Liquify & skin: 3 being worked,
+    its limit; 298 waiting'."""
+    from sqlmodel import func, select
+
+    from config.line import get_line
+    from record.claims import _at_wip_limit, _wip_limits
+
+    limits, said = _wip_limits(), []
+    with transaction() as session:
+        for key in _stages_to_claim(person, stage):
+            if key not in limits or not _at_wip_limit(session, key):
+                continue
+            waiting = session.exec(select(func.count()).select_from(WorkItem).where(
+                WorkItem.stage == key, WorkItem.status == WorkStatus.QUEUED)).one()
+            if waiting:
+                said.append(f"{get_line().stage(key).title}: {limits[key]} being worked, its WIP limit; "
+                            f"{waiting} waiting")
+    return said
+
+
 def claim(*, person: str, stage: str | None = None, lease: timedelta = DEFAULT_LEASE) -> WorkItem | None:
     """Claim ``person``'s next photo (of ``stage``, else of every people's stage they have the skills for),
     after returning expired claims to the queue. None when those queues are empty."""

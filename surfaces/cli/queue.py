@@ -63,6 +63,11 @@ def cmd_pull(args: argparse.Namespace) -> int:
     pulled = queue.pull_to_folder(person=args.person, stage=args.stage, folder=args.to,
                                   lease=timedelta(minutes=args.lease))
     if pulled is None:
+        if held := queue.held_at_wip_limit(args.person, args.stage):
+            print(f"Nothing you can take now: {'; '.join(held)}. A photo is free to take once one of those is "
+                  "handed back or released (the line's wip_limit keeps the stage from taking on more).",
+                  file=sys.stderr)
+            return EXIT_EMPTY
         where = args.stage or "your stages"
         print(f"Nothing waiting in {shown(where)}. `postline queue stages` shows every queue.", file=sys.stderr)
         return EXIT_EMPTY
