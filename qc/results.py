@@ -301,8 +301,9 @@ def _broken(name: str, result: np.ndarray, working: Path, spec: QcGateSpec) -> l
     was = checks.exposure_levels(before) if before is not None else None
     levels = (f"mean level {mean:.1%}, clipped {clipped:.0%}"
               + (f"; the working file: mean level {was[0]:.1%}, clipped {was[1]:.0%}" if was else ""))
-    return [f"{name} {problem.message} ({levels}): the export or an edit went wrong; look at it, fix it and "
-            "export again" for problem in found if problem.reason not in had]
+    said = lambda problem: problem.message.split(" (")[0] if problem.message.endswith(")") else problem.message  # noqa: E731
+    return [f"{name} {said(problem)} ({levels}): the export or an edit went wrong; look at it, fix it and export "
+            "again" for problem in found if problem.reason not in had]      # its mean level once, not twice
 
 
 def check_result(result: Path, working: Path, *, allow_crop: bool = False,

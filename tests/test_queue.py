@@ -770,3 +770,32 @@ def test_a_hand_back_of_another_held_photos_work_is_refused_naming_it(home, line
     said = capsys.readouterr().err
     assert "done.tif is the work on DSC_0002.NEF, another photo you hold, not on DSC_0001.NEF" in said
     assert main(["queue", "submit", str(items["DSC_0002.NEF"]), str(done), "--as", "ana"]) == 0
+
+
+def test_a_pull_stopped_with_ctrl_c_while_copying_leaves_the_photo_in_the_queue(home, line_file, tmp_path, capsys,
+                                                                                 monkeypatch):
+    """Ctrl-C while the working file was copied: a traceback, and the photo stayed claimed for an hour with no
+    file to work on, taking a WIP slot. The claim goes back; a sentence, exit 130."""
+    import shutil
+
+    import numpy as np
+
+    from surfaces.cli import main
+    from tasks.pixels import imageio
+    from tests.flowkit import MANUAL_SKIN_LINE
+
+    line_file(MANUAL_SKIN_LINE)
+    working = imageio.write_working_tiff(tmp_path / "working.tif", np.full((40, 60, 3), 0.4, np.float32))
+    with transaction() as session:
+        add_people(session, "ana")
+        item_id = make_items(session, make_order(session), 1, input_path=str(working))[0]
+
+    def interrupted(*_args, **_kw):  # noqa: ANN202 - Ctrl-C lands in the copy
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shutil, "copyfile", interrupted)
+    assert main(["queue", "pull", "--as", "ana", "--to", str(tmp_path / "ana")]) == 130
+    said = capsys.readouterr().err
+    assert said.startswith("Stopped (Ctrl-C).") and "Traceback" not in said
+    with transaction() as session:
+        assert session.get(WorkItem, item_id).status is WorkStatus.QUEUED

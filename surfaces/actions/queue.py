@@ -155,6 +155,10 @@ def pull_to_folder(*, person: str, stage: str | None = None, folder: Path | None
         _write_mask(item, target)
         if (earlier := earlier_hand_back(item)) is not None:
             shutil.copyfile(earlier.output_path, hand_back_beside(target))
+    except KeyboardInterrupt:        # Ctrl-C while copying: the photo is not left claimed with no file to work on
+        with transaction() as session:
+            queue.release(session, item_id=item.id, person=person, reason="the pull was stopped (Ctrl-C)")
+        raise
     except OSError as exc:
         with transaction() as session:
             queue.release(session, item_id=item.id, person=person,

@@ -74,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except errors.HANDLED as exc:
         return errors.fail(exc)
+    except KeyboardInterrupt:          # Ctrl-C: a sentence, not a traceback (`order run` says more of its own)
+        print("Stopped (Ctrl-C). What was done before it is kept; anything half done was not recorded.",
+              file=sys.stderr)
+        return 130
     except BrokenPipeError:  # `postline ... | head`: the reader has gone, which is fine
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -17,6 +17,7 @@ Exit codes: 0 done; 1 refused (not your claim, result checks failed, no skill, u
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -91,7 +92,8 @@ def cmd_pull(args: argparse.Namespace) -> int:
     if marked.is_file():
         print(f"QC marked where to look: {shown(marked)} is a mask of the working file's size (white = marked); "
               "load it as a selection.")
-    print(f"When done: postline queue submit {item.id} {shown(path)} --as {shown(args.person)}")
+    print(f"When done: postline queue submit {item.id} {shown(shlex.quote(str(path)))} "
+          f"--as {shown(shlex.quote(args.person))}")                       # a command to paste: quoted
     print(shown(path))
     return 0
 
