@@ -235,6 +235,28 @@ def test_forecast_from_work_in_progress_and_throughput_flags_the_order_that_will
     assert got == [("Finn", 0, "2026-12-01", False), ("Dan", 5, "2026-12-24", True)]
 
 
+def test_an_order_whose_run_stopped_is_forecast_with_its_photos_in_the_line(record_url, line):
+    """Order F's run was stopped while its three photos waited for skin (the order failed): the forecast said
+    "(none)" and L = 0 while the queues held them."""
+    from record.models import OrderStatus
+    from tests.eventlog import Log
+
+    with transaction(record_url) as session:
+        log = Log(session)
+        f = log.order("Gil", ShootType.PORTRAIT, "classic-portrait", "2026-10-28 08:50", due=date(2026, 11, 10),
+                      status=OrderStatus.FAILED)
+        for i in (1, 2, 3):
+            photo = log.photo(f, f"F{i}.dng", PhotoStatus.INGESTED, "2026-10-28 08:50")
+            log.work(f, photo, "cull_grade", 1, "2026-10-28 08:50", "2026-10-28 09:00", "2026-10-28 09:00",
+                     seconds=1)
+            log.work(f, photo, "liquify_skin", 1, "2026-10-28 09:00")
+    fc = report(record_url, line).to_dict()["forecast"]
+    assert fc["photos_in_line"] == 12                       # C's 4, D's 5 and F's 3
+    # D (rush, 5) first, then F (due Nov 10): ceil(8 x 21 / 5) = 34 working days after Mon Nov 2 -> Fri Dec 18.
+    got = [(o["client"], o["photos_left"], o["photos_ahead"], o["finish"], o["will_miss_due"]) for o in fc["orders"]]
+    assert got[:2] == [("Finn", 5, 0, "2026-12-01", False), ("Gil", 3, 5, "2026-12-18", True)]
+
+
 def test_forecast_simple_case(home):
     """Five working days, 50 photos through QC: λ = 10 a day. X (rush, 20 photos, due the next working day)
     needs 2 days: it will miss; Y (30 photos, due in 10 working days) follows: ceil(50 / 10) = 5 days."""

@@ -4,7 +4,8 @@ and a finish-date forecast for the open orders (Little's law); per shoot type or
 - An order counts in a period when it was first delivered in it (its first DELIVERED event). Turnaround is
   the working days after the day it came in (created) up to and including that day (config/calendar.py).
 - Forecast: the line finishes photos at the rate it passed them through QC in the period (photos per working
-  day, λ); by Little's law the photos in the line now (L) take L/λ working days. Open orders are served as the
+  day, λ); by Little's law the photos in the line now (L) take L/λ working days. An order is open until it is
+  delivered: one whose run stopped (failed) still has its photos in the queues. Open orders are served as the
   queues serve them (rush first, then the nearest due date, then the oldest), so an order finishes when the
   photos of the orders before it and its own are done: today + ceil(photos up to it / λ) working days.
 """
@@ -23,7 +24,6 @@ from record.figures.sql import EVENTS, K, unindexed
 from record.models import QC_GATE, OrderStatus, Photo, PhotoStatus
 
 PHOTOS = Photo.__table__
-OPEN = (OrderStatus.CREATED, OrderStatus.RUNNING, OrderStatus.REVISION)
 
 
 @dataclass
@@ -124,7 +124,7 @@ def forecast(session: Session, scope: Scope, calendar: WorkCalendar, *, today: d
         select(ORDERS.c.id, ORDERS.c.client, ORDERS.c.due, ORDERS.c.rush, left)
         .select_from(ORDERS.outerjoin(PHOTOS, and_(PHOTOS.c.order_id == ORDERS.c.id,
                                                    PHOTOS.c.status == PhotoStatus.INGESTED)))
-        .where(ORDERS.c.status.in_(OPEN))
+        .where(ORDERS.c.status != OrderStatus.DELIVERED)
         .group_by(ORDERS.c.id, ORDERS.c.client, ORDERS.c.due, ORDERS.c.rush)
         .order_by(case((ORDERS.c.rush, 0), else_=1), case((ORDERS.c.due.is_(None), 1), else_=0), ORDERS.c.due,
                   ORDERS.c.id)
