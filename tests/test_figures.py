@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, select
 
 from config.calendar import HolidaysFileError, WorkCalendar, get_calendar, read_holidays
 from config.line import load_line
@@ -307,6 +307,30 @@ def test_work_in_progress_now_differs_from_the_end_of_the_period(record_url, lin
     now = rows(report(record_url, line, Scope.days(date(2026, 10, 1), None)))
     # By Nov 2 08:00, sam handed c1 back (Nov 1) and it waits at the gate.
     assert (now["liquify_skin"]["wip_items"], now["qc_gate"]["wip_items"]) == (3, 1)
+
+
+def test_a_failed_photo_put_back_is_work_in_progress_again_until_it_is_handed_back(record_url, line):
+    """`postline order retry` queues the failed item again (a RELEASED event, not a new ENQUEUED): b2's grading,
+    failed on Oct 9, put back on Oct 20, graded again on Oct 21. WIP said -1 after the rerun (one enqueue, one
+    failure, one hand-back) and 0 between the retry and the rerun, while b2 was queued."""
+    from record.models import WorkItem, WorkStatus
+    from tests.eventlog import K, Log
+
+    with transaction(record_url) as session:
+        log = Log(session)
+        item = session.exec(select(WorkItem).where(WorkItem.stage == "cull_grade", WorkItem.round == 2,
+                                                   WorkItem.status == WorkStatus.FAILED)).one()
+        log.event(item.order_id, item.photo_id, None, "cull_grade", 2, K.RETRIED, "2026-10-20 09:00", "maria")
+        log.event(item.order_id, item.photo_id, item.id, "cull_grade", 2, K.RELEASED, "2026-10-20 09:00", "maria",
+                  reason="put back in the line by maria after failing: unreadable")
+        log.claim(item.order_id, item.photo_id, item.id, "cull_grade", 2, "2026-10-20 09:00", "2026-10-21 09:00")
+        log.event(item.order_id, item.photo_id, item.id, "cull_grade", 2, K.SUBMITTED, "2026-10-21 09:00", seconds=2)
+        item.status = WorkStatus.SUBMITTED
+    wip = (lambda scope: rows(report(record_url, line, scope))["cull_grade"]["wip_items"])
+    assert wip(OCTOBER) == 5                                             # d1-d5, as before the failure
+    assert wip(Scope.days(None, date(2026, 10, 31), client="Chloe")) == 0
+    assert wip(Scope.days(date(2026, 10, 1), date(2026, 10, 20))) == 1  # b2, queued again on the 20th
+    assert wip(Scope.days(date(2026, 10, 10), date(2026, 10, 20), client="Chloe")) == 1
 
 
 def test_sqlite_and_postgresql_give_the_same_report(postgres_url, home, tmp_path, line):  # noqa: F811

@@ -229,7 +229,8 @@ def _waits(session: Session, scope: Scope) -> dict:
 def _wip(session: Session, scope: Scope, now: datetime,
          counts: dict[tuple[str, str, bool], tuple[int, int]] | None = None) -> dict[str, int]:
     """stage -> work items open (queued or claimed) at the period's end (``now`` if it has not ended): enqueued
-    before it, less those closed (handed back, passed, rejected, failed) or cancelled before it.
+    before it, less those closed (handed back, passed, rejected, failed) or cancelled before it, plus the failed
+    ones put back in the line before it (:func:`_put_back`).
 
     ``counts`` (:func:`_counts` of the same scope) already holds the period's own enqueues and closings (a work
     item's events: not photo-level); when the period has ended, only the events before it are counted here
@@ -251,6 +252,8 @@ def _wip(session: Session, scope: Scope, now: datetime,
         ).all()
         for kind, stage, n in rows:
             wip[stage] = wip.get(stage, 0) + (n if K(kind) is K.ENQUEUED else -n)
+    for stage, n in _put_back(session, scope.shifted(None, end)).items():
+        wip[stage] = wip.get(stage, 0) + n
     cancelled = session.execute(
         select(ITEMS.c.stage, func.count()).where(
             ITEMS.c.status == WorkStatus.CANCELLED, ITEMS.c.updated_at < end, *scope.of_orders(ITEMS.c.order_id),
@@ -261,6 +264,23 @@ def _wip(session: Session, scope: Scope, now: datetime,
     for stage, n in cancelled:
         wip[stage] = wip.get(stage, 0) - n
     return wip
+
+
+def _put_back(session: Session, scope: Scope) -> dict[str, int]:
+    """stage -> failed work items queued again in ``scope`` (`postline order retry`). A retry reopens the item
+    its FAILED closed with a RELEASED event, not an ENQUEUED one: the RELEASED that follows a FAILED of the same
+    item (one that gives a claim up or cancels follows a claim or a queueing)."""
+    previous = EVENTS.alias("previous")
+    before_it = (select(previous.c.kind).where(previous.c.work_item_id == EVENTS.c.work_item_id,
+                                               previous.c.id < EVENTS.c.id)
+                 .order_by(previous.c.id.desc()).limit(1).scalar_subquery())
+    rows = session.execute(
+        select(EVENTS.c.stage, func.count()).where(
+            EVENTS.c.kind == K.RELEASED, EVENTS.c.work_item_id.is_not(None), before_it == K.FAILED,
+            *scope.events(EVENTS))
+        .group_by(EVENTS.c.stage)
+    ).all()
+    return dict(rows)
 
 
 def first_pass_rows(session: Session, scope: Scope, *, by: str = "stage",
