@@ -186,6 +186,38 @@ def test_a_first_pass_qc_blames_only_after_a_send_back_elsewhere_is_not_a_first_
     assert by_stage[(cg,)] == (2, 1) and by_stage[(dl,)] == (2, 1)
 
 
+def test_a_rejection_blamed_in_a_later_round_counts_for_whoever_did_the_pass_blamed(record_url, line):
+    """QC sent p1 back to layout first, then, in its round 2, to skin for rita's round-1 pass: with --retoucher
+    rita the skin row said sent back 0 and no reasons (the rejection's round, 2, had no skin pass of hers), while
+    her first-pass yield counted it. p2's round-2 rejection blames sam's round-2 pass, not rita's first one."""
+    from tests.eventlog import Log
+
+    cg, ls, dl = "cull_grade", "liquify_skin", "design_layout"
+    with transaction(record_url) as session:
+        log = Log(session)
+        order = log.order("Dana", ShootType.PORTRAIT, "classic-portrait", "2026-10-20 08:00")
+        p1, p2 = (log.photo(order, f"P{i}.dng", PhotoStatus.DELIVERED, "2026-10-20 08:00") for i in (1, 2))
+        for photo in (p1, p2):
+            log.work(order, photo, cg, 1, "2026-10-20 08:00", "2026-10-20 08:01", "2026-10-20 08:02", seconds=1)
+            log.work(order, photo, ls, 1, "2026-10-20 08:02", "2026-10-20 09:00", "2026-10-20 09:30", "rita")
+            log.work(order, photo, dl, 1, "2026-10-20 09:30", "2026-10-20 09:31", "2026-10-20 09:32", seconds=1)
+        log.gate(order, p1, 1, "2026-10-20 09:32", "2026-10-20 10:00", reason="[layout] P1.dng", blamed=dl)
+        log.work(order, p1, dl, 2, "2026-10-20 10:00", "2026-10-20 10:01", "2026-10-20 10:02", seconds=1)
+        log.gate(order, p1, 2, "2026-10-20 10:02", "2026-10-20 11:00", reason="[liquify_distortion] P1.dng",
+                 blamed=ls)
+        log.gate(order, p2, 1, "2026-10-20 09:32", "2026-10-20 10:00", reason="[exposure] P2.dng", blamed=cg)
+        log.work(order, p2, cg, 2, "2026-10-20 10:00", "2026-10-20 10:01", "2026-10-20 10:02", seconds=1)
+        log.work(order, p2, ls, 2, "2026-10-20 10:02", "2026-10-20 10:30", "2026-10-20 10:45", "sam")
+        log.work(order, p2, dl, 2, "2026-10-20 10:45", "2026-10-20 10:46", "2026-10-20 10:47", seconds=1)
+        log.gate(order, p2, 2, "2026-10-20 10:47", "2026-10-20 11:00", reason="[over_smoothed_skin] P2.dng",
+                 blamed=ls)
+    # rita handed back p1 and p2 at skin, sam p2 again: one send-back each, over two photos and one
+    for person, reason, rate in (("rita", "liquify_distortion", 0.5), ("sam", "over_smoothed_skin", 1.0)):
+        rep = report(record_url, line, Scope(order_id=order, retoucher=person))
+        assert rep.rework.by_reason == {(ls, reason): 1}, person
+        assert (rows(rep)[ls]["sent_back_photos"], rows(rep)[ls]["rework_rate"]) == (1, rate), person
+
+
 def test_retouchers_output_per_day_worked_first_pass_yield_and_trend_on_the_year(record_url, line):
     rep = report(record_url, line)
     people = {r["person"]: r for r in rep.to_dict()["retouchers"]["rows"]}

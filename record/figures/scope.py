@@ -4,7 +4,8 @@
 - ``shoot``, ``preset``, ``client`` (and ``order_id``) keep the events of the orders that match.
 - ``stage`` keeps one stage's rows (and the rejections blamed on it).
 - ``retoucher`` keeps the work that person did: the work items they finished or hold, and the QC rejections
-  blamed on a pass they handed back (the same photo, stage and round).
+  blamed on a pass they handed back: the photo's last pass at the stage blamed up to the rejection's round (QC
+  may blame a round-1 pass in its round 2, after sending the photo back to another stage first).
 """
 
 from __future__ import annotations
@@ -92,7 +93,11 @@ class Scope(BaseModel):
                 conditions.append(events.c.work_item_id.in_(
                     select(ITEMS.c.id).where(ITEMS.c.claimed_by == self.retoucher)))
             else:
+                later = ITEMS.alias("later")
                 conditions.append(exists().where(
                     ITEMS.c.photo_id == events.c.photo_id, ITEMS.c.stage == events.c.blamed_stage,
-                    ITEMS.c.round == events.c.round, ITEMS.c.claimed_by == self.retoucher))
+                    ITEMS.c.round <= events.c.round, ITEMS.c.claimed_by == self.retoucher,
+                    ~select(later.c.id).where(later.c.photo_id == ITEMS.c.photo_id, later.c.stage == ITEMS.c.stage,
+                                              later.c.round > ITEMS.c.round, later.c.round <= events.c.round)
+                    .correlate_except(later).exists()))
         return conditions
