@@ -150,6 +150,11 @@ def test_first_pass_yield_per_stage_and_rolled_yield_per_order(record_url, line)
     rolled = {o["client"]: o["rolled_yield"] for o in rep.to_dict()["orders"]["delivered"]}
     # A: grading 2/3 (a2) x skin 2/3 (a3) = 4/9; B: grading 1/2 (b2) x skin 2/2 = 1/2; E: 1 x 1.
     assert rolled == {"Anna & Ben": round(4 / 9, 4), "Chloe": 0.5, "Eve": 1.0}
+    # The order list is every order delivered whatever the stage or person: so is each order's rolled yield (with
+    # --retoucher sam, A read 0.0%, with --stage qc_gate every order "-").
+    for narrowed in ({"retoucher": "sam"}, {"stage": "qc_gate"}, {"stage": "liquify_skin", "retoucher": "rita"}):
+        filtered = report(record_url, line, OCTOBER.model_copy(update=narrowed)).to_dict()["orders"]["delivered"]
+        assert {o["client"]: o["rolled_yield"] for o in filtered} == rolled, narrowed
 
 
 def test_a_first_pass_qc_blames_only_after_a_send_back_elsewhere_is_not_a_first_pass_success(record_url):

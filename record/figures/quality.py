@@ -75,13 +75,13 @@ class OrderYield:
         return math.prod(self.stages.values()) if self.stages else None
 
 
-def rolled_yields(session: Session, scope: Scope, order_ids: list[int]) -> dict[int, OrderYield]:
-    """Each order's first-pass yield per stage over its whole life, and their product."""
+def rolled_yields(session: Session, order_ids: list[int]) -> dict[int, OrderYield]:
+    """Each order's first-pass yield per stage over its whole life, and their product: the order's whole work,
+    whatever stage or person the report is narrowed to (its list of orders is)."""
     if not order_ids:
         return {}
     out = {order_id: OrderYield(order_id, {}) for order_id in order_ids}
-    whole_life = scope.shifted(None, None)
-    rows = first_pass_rows(session, whole_life, by="order", where=(EVENTS.c.order_id.in_(order_ids),))
+    rows = first_pass_rows(session, Scope(), by="order", where=(EVENTS.c.order_id.in_(order_ids),))
     for (stage, order_id), (first, sent_back) in rows.items():
         if first:
             out[order_id].stages[stage] = 1 - sent_back / first

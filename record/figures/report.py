@@ -179,7 +179,7 @@ def build_report(session: Session, scope: Scope, calendar: WorkCalendar, *, earl
     return Report(
         scope=scope, first_day=first_day, last_day=last_day, earlier=earlier, titles=titles, stages=stages,
         rework=worked, retouchers=retouchers(session, scope, earlier, first_passes=first_passes), delivered=delivered,
-        yields=rolled_yields(session, scope, [o.order_id for o in delivered]),
+        yields=rolled_yields(session, [o.order_id for o in delivered]),
         forecast=forecast(session, scope, calendar, today=now.date(), first_day=first_day,
                           end_day=last_day + timedelta(days=1)),
         trend_bucket=bucket, trend=_trend(session, scope, bucket),
