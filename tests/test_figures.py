@@ -80,12 +80,14 @@ def test_stage_flow_counts_photos_with_passes_apart(record_url, line):
     # 11 enqueued - 7 handed back = c1 (claimed by sam) + c2-c4 (queued).
     assert ls["wip_items"] == 4
     qc = s["qc_gate"]
-    # Enqueued: a1, a2, a3, a2 r2, a3 r2, b1, b2 = 7 passes of 5 photos; passed a1, a2 r2, b1, e1 (Oct 13).
-    assert (qc["entered_photos"], qc["entered_passes"], qc["finished_photos"]) == (5, 7, 4)
+    # Enqueued: a1, a2, a3, a2 r2, a3 r2, b1, b2 = 7 passes of 5 photos; passed a1, a2 r2, b1, e1 (Oct 13) and
+    # a3, held, which the lead let pass (Oct 6): what delivery takes in.
+    assert (qc["entered_photos"], qc["entered_passes"], qc["finished_photos"]) == (5, 7, 5)
     # Rejected a2, a3, a3 r2, b2: 4 rejections of 3 photos; a3 held. Open at the end: 8 enqueued - 8 decided.
     assert (qc["rejections"], qc["sent_back_photos"], qc["held_photos"], qc["wip_items"]) == (4, 3, 1, 0)
-    # The gate's finished passes are its decisions: the 4 passes (a1, a2 r2, b1, e1) and the 4 rejections.
-    assert qc["finished_passes"] == 8
+    # The gate's finished passes are its decisions: the 5 passes (a1, a2 r2, b1, e1; the lead's of a3) and the 4
+    # rejections.
+    assert qc["finished_passes"] == 9
     # Passed QC in October: a1, a2, a3 (the lead, Oct 6), b1, e1 -> 5; delivered a1, a2, a3, b1, e1 -> 5.
     assert (s["delivery"]["entered_photos"], s["delivery"]["finished_photos"]) == (5, 5)
 
@@ -319,6 +321,16 @@ def test_forecast_simple_case(home):
     assert rep.forecast.rate == 10.0 and rep.forecast.lead_days == 5.0
     assert [(o.client, o.finish, o.will_miss) for o in rep.forecast.orders] == [
         ("X", date(2026, 6, 10), True), ("Y", date(2026, 6, 15), False)]
+
+
+def test_photos_through_qc_per_client_and_shoot_count_a_held_photo_a_lead_let_pass(record_url, line):
+    """A's a3 was held, then passed by the lead (Oct 6) and delivered: "photos through QC 2" for A's client, as
+    the gate counted only its own passes."""
+    rep = report(record_url, line)
+    clients = {g.key: (g.photos_passed, g.photos_sent_back, g.photos_decided) for g in rep.groups["client"]}
+    # A: a1, a2 (r2), a3 (the lead) through QC; a2, a3 sent back; 3 decided. B: b1 through, b2 sent back. E: e1.
+    assert clients == {"Anna & Ben": (3, 2, 3), "Chloe": (1, 1, 2), "Eve": (1, 0, 1)}
+    assert {g.key: g.photos_passed for g in rep.groups["shoot"]} == {"wedding": 3, "portrait": 1, "children": 1}
 
 
 def test_filters_by_stage_retoucher_shoot_preset_and_client(record_url, line):

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlmodel import Session
 
 from config.calendar import WorkCalendar
@@ -169,8 +169,8 @@ class GroupRow:
 
 
 def groups(session: Session, scope: Scope, by: str, delivered: list[OrderRow]) -> list[GroupRow]:
-    """Per shoot type or per client (``by``): photos through QC and sent back in the period, and the orders
-    first delivered in it."""
+    """Per shoot type or per client (``by``): photos through QC (the gate passed them, or a lead let a photo it
+    held pass: the photo's own PASSED) and sent back in the period, and the orders first delivered in it."""
     column = ORDERS.c.shoot if by == "shoot" else ORDERS.c.client
     photo_passed = case((EVENTS.c.kind == K.PASSED, EVENTS.c.photo_id))
     photo_rejected = case((EVENTS.c.kind == K.REJECTED, EVENTS.c.photo_id))
@@ -179,7 +179,9 @@ def groups(session: Session, scope: Scope, by: str, delivered: list[OrderRow]) -
                func.count(EVENTS.c.photo_id.distinct()))
         .select_from(EVENTS.join(ORDERS, ORDERS.c.id == EVENTS.c.order_id))
         .where(EVENTS.c.stage == QC_GATE, EVENTS.c.kind.in_([K.PASSED, K.REJECTED]),
-               EVENTS.c.work_item_id.is_not(None), *scope.events(EVENTS, stage_column=None))
+               or_(and_(EVENTS.c.kind == K.PASSED, EVENTS.c.work_item_id.is_(None)),
+                   and_(EVENTS.c.kind == K.REJECTED, EVENTS.c.work_item_id.is_not(None))),
+               *scope.events(EVENTS, stage_column=None))
         .group_by(column)
     ).all()
     out = {str(getattr(key, "value", key)): GroupRow(str(getattr(key, "value", key)), passed, sent_back, decided)

@@ -6,8 +6,8 @@ puts the rows together. What each column means:
 
 - entered / finished: distinct photos (a photo reworked twice is one photo, three passes). A stage finishes a
   pass when it hands it back (SUBMITTED); the QC gate finishes a pass when it decides (passes or rejects the
-  photo) and a photo when it passes it; ingest when it takes a photo in; delivery when the photo is in a
-  delivery.
+  photo, or a lead lets a photo it held pass) and a photo when it passes it; ingest when it takes a photo in;
+  delivery when the photo is in a delivery.
 - sent back: photos the QC gate sent back with this stage blamed (``rejections``: each rejection once, however
   many reasons it gave); on the QC gate's row, the photos it sent back. held: photos the gate held for a
   person after the allowed rework, on the row of the stage blamed (and on the gate's). failed: a bad file.
@@ -359,7 +359,8 @@ def stage_rows(session: Session, scope: Scope, line: Line, *, titles: dict[str, 
             row.entered_passes, row.entered = get(K.PASSED, True, QC_GATE)
         else:
             row.entered_passes, row.entered = get(K.ENQUEUED)
-            row.finished_passes, row.finished = get(K.PASSED if key == QC_GATE else K.SUBMITTED)
+            # the gate finishes a photo when it passes it, or a lead lets it pass once it held it
+            row.finished_passes, row.finished = get(K.PASSED, True) if key == QC_GATE else get(K.SUBMITTED)
             row.failed = get(K.FAILED)[1]
             row.rejections, row.sent_back = get(K.REJECTED) if key == QC_GATE else sent_back.get(key, (0, 0))
             if key == QC_GATE:      # a check the gate finished is a decision, a rejection as much as a pass
