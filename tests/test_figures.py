@@ -352,6 +352,13 @@ def test_filters_by_stage_retoucher_shoot_preset_and_client(record_url, line):
         assert [o.client for o in rep.delivered] == ["Chloe"] and rep.rework.total_reasons == 1
 
 
+def test_held_photos_read_the_same_with_the_stage_chosen(record_url, line):
+    """a3, held after skin's second send-back: --stage qc_gate said the gate held 0, the whole report 1."""
+    for stage in ("qc_gate", "liquify_skin"):
+        only = rows(report(record_url, line, OCTOBER.model_copy(update={"stage": stage})))
+        assert only[stage]["held_photos"] == 1, stage
+
+
 def test_work_in_progress_now_differs_from_the_end_of_the_period(record_url, line):
     now = rows(report(record_url, line, Scope.days(date(2026, 10, 1), None)))
     # By Nov 2 08:00, sam handed c1 back (Nov 1) and it waits at the gate.

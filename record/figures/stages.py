@@ -190,14 +190,15 @@ def _sent_back(session: Session, scope: Scope) -> dict[str, tuple[int, int]]:
 
 
 def _held(session: Session, scope: Scope) -> dict[str, int]:
-    """Stage blamed -> photos held in the period (the rejection that held them names the stage)."""
+    """Stage blamed -> photos held in the period (the rejection that held them names the stage). Every stage
+    blamed, whatever ``scope.stage``: the gate's row holds them all, the stage's its own."""
     held = EVENTS.alias("held")
     rows = session.execute(
         select(EVENTS.c.blamed_stage, func.count(held.c.photo_id.distinct()))
         .select_from(held.join(EVENTS, and_(EVENTS.c.photo_id == held.c.photo_id, EVENTS.c.round == held.c.round)))
         .where(held.c.kind == K.HELD, held.c.stage == QC_GATE, *scope.in_period(held.c.at),
                *_gate_rejections(),
-               *scope.events(EVENTS, period=False, stage_column="blamed_stage", by_retoucher="blamed"))
+               *scope.events(EVENTS, period=False, stage_column=None, by_retoucher="blamed"))
         .group_by(EVENTS.c.blamed_stage)
     ).all()
     return dict(rows)
