@@ -92,3 +92,21 @@ def test_a_bad_holidays_file_names_its_line(record, tmp_path, monkeypatch, capsy
     assert main(["report"]) == 2
     assert "holidays.txt, line 2: 'Christmas' is not a date" in capsys.readouterr().err
     get_settings.cache_clear()
+
+
+def test_a_weekend_has_no_working_day_to_forecast_with_though_photos_went_through_qc(record, capsys):
+    """Two photos went through QC on Saturday 10 October; the report of that day said no photo went through QC."""
+    from record.db import transaction
+    from record.models import PhotoStatus, ShootType
+    from tests.eventlog import Log
+
+    with transaction() as session:
+        log = Log(session)
+        order = log.order("Ines", ShootType.PORTRAIT, "classic-portrait", "2026-10-09 08:00")
+        for i in (1, 2):
+            photo = log.photo(order, f"S{i}.dng", PhotoStatus.PASSED, "2026-10-09 08:00")
+            log.gate(order, photo, 1, "2026-10-09 09:00", "2026-10-10 10:00")
+    assert main(["report", "--since", "2026-10-10", "--until", "2026-10-10"]) == 0
+    out = capsys.readouterr().out
+    assert "no photo went through QC" not in out
+    assert "the period has no working day (2 photos through QC on its days off)" in out

@@ -159,15 +159,25 @@ def order_view(rep: Report) -> View:
 
 def forecast_view(rep: Report) -> View:
     f = rep.forecast
-    note = ("no photo went through QC in the period: no throughput to forecast with" if f.rate is None else
-            f"λ = {f.rate:.2f} photos through QC per working day ({f.photos_passed} in {f.working_days}); "
-            f"L = {f.in_line} photos in the line; W = L/λ = {f.lead_days:.1f} working days (Little's law)")
     return View(f"Forecast for open orders (from {rep.today})", (
         Column("order", lambda o: o.order_id), Column("client", lambda o: o.client),
         Column("rush", lambda o: o.rush, lambda v: "rush" if v else ""), Column("due", lambda o: o.due),
         Column("photos left", lambda o: o.photos_left), Column("photos ahead", lambda o: o.ahead),
         Column("finish", lambda o: o.finish),
-        Column("will miss due", lambda o: o.will_miss, lambda v: "MISSES" if v else "")), f.orders, note)
+        Column("will miss due", lambda o: o.will_miss, lambda v: "MISSES" if v else "")), f.orders, _forecast_note(rep))
+
+
+def _forecast_note(rep: Report) -> str:
+    """λ, L and W, or why there is no λ: no working day in the period (photos QC passed on a weekend are no
+    rate per working day), or no photo through QC in it."""
+    f = rep.forecast
+    if f.rate is not None:
+        return (f"λ = {f.rate:.2f} photos through QC per working day ({f.photos_passed} in {f.working_days}); "
+                f"L = {f.in_line} photos in the line; W = L/λ = {f.lead_days:.1f} working days (Little's law)")
+    if not f.working_days:
+        return (f"the period has no working day ({_many(f.photos_passed, 'photo')} through QC on its days off): "
+                "no throughput per working day to forecast with")
+    return "no photo went through QC in the period: no throughput to forecast with"
 
 
 def group_view(rep: Report, by: str) -> View:
