@@ -389,6 +389,20 @@ def test_a_failed_photo_put_back_is_work_in_progress_again_until_it_is_handed_ba
     assert wip(Scope.days(date(2026, 10, 10), date(2026, 10, 20), client="Chloe")) == 1
 
 
+def test_a_period_not_started_yet_is_the_period_asked_and_says_so(record_url, line):
+    """--since 2026-12-10 on 2 November: the headline said "2026-11-02 to 2026-11-02" with zeros."""
+    from record.figures.views import forecast_view, headline
+
+    rep = report(record_url, line, Scope.days(date(2026, 12, 10), None))
+    assert headline(rep).startswith("Production report, 2026-12-10 to 2026-12-10 (1 day, 1 working day; UTC), "
+                                    "not started yet (today is 2026-11-02).")
+    assert forecast_view(rep).note == "the period has not started: no throughput to forecast with"
+    # Thu 10, Fri 11, Mon 14 - Fri 18: 7 working days of 11
+    rep = report(record_url, line, Scope.days(date(2026, 12, 10), date(2026, 12, 20)))
+    assert (rep.first_day, rep.last_day, rep.calendar_days, rep.working_days) == (
+        date(2026, 12, 10), date(2026, 12, 20), 11, 7)
+
+
 def test_sqlite_and_postgresql_give_the_same_report(postgres_url, home, tmp_path, line):  # noqa: F811
     reports = []
     for url in (f"sqlite:///{tmp_path / 'same.db'}", postgres_url):

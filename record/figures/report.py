@@ -52,6 +52,10 @@ class Report:
     ratings_agreement: dict[str, Any] | None = field(default=None)  # review of originals vs the photographer's ratings
 
     @property
+    def not_started(self) -> bool:
+        return self.first_day > self.today
+
+    @property
     def calendar_days(self) -> int:
         return (self.last_day - self.first_day).days + 1
 
@@ -165,7 +169,10 @@ def build_report(session: Session, scope: Scope, calendar: WorkCalendar, *, earl
         last_day = (scope.until - timedelta(microseconds=1)).date()
     else:                                    # a period still running counts up to today
         last_day = now.astimezone(UTC).date()
-    first_day = min(first_day, last_day)     # a period ending before the record's first event: its last day alone
+    if scope.since is None:                  # a period ending before the record's first event: its last day alone
+        first_day = min(first_day, last_day)
+    elif first_day > last_day:               # a period not started yet: its days as asked, nothing in them yet
+        last_day = (scope.until - timedelta(microseconds=1)).date() if scope.until is not None else first_day
     calendar_days = max(1, (last_day - first_day).days + 1)
     earlier = earlier if earlier is not None else year_earlier(scope)
     first_passes = first_pass_rows(session, scope, by="actor")     # shared: per stage and per retoucher

@@ -168,12 +168,14 @@ def forecast_view(rep: Report) -> View:
 
 
 def _forecast_note(rep: Report) -> str:
-    """λ, L and W, or why there is no λ: no working day in the period (photos QC passed on a weekend are no
-    rate per working day), or no photo through QC in it."""
+    """λ, L and W, or why there is no λ: the period has not started, has no working day (photos QC passed on a
+    weekend are no rate per working day), or no photo went through QC in it."""
     f = rep.forecast
     if f.rate is not None:
         return (f"λ = {f.rate:.2f} photos through QC per working day ({f.photos_passed} in {f.working_days}); "
                 f"L = {f.in_line} photos in the line; W = L/λ = {f.lead_days:.1f} working days (Little's law)")
+    if rep.not_started:
+        return "the period has not started: no throughput to forecast with"
     if not f.working_days:
         return (f"the period has no working day ({_many(f.photos_passed, 'photo')} through QC on its days off): "
                 "no throughput per working day to forecast with")
@@ -207,7 +209,8 @@ def headline(rep: Report) -> str:
         ("preset", s.preset), ("client", s.client)) if value is not None]
     days = f"{rep.calendar_days} day{'s' if rep.calendar_days != 1 else ''}"
     working = f"{rep.working_days} working day{'s' if rep.working_days != 1 else ''}"
-    return (f"Production report, {rep.first_day} to {rep.last_day} ({days}, {working}; UTC). "
+    started = f", not started yet (today is {rep.today})" if rep.not_started else ""
+    return (f"Production report, {rep.first_day} to {rep.last_day} ({days}, {working}; UTC){started}. "
             f"Filters: {', '.join(filters) or 'none'}.")
 
 
