@@ -17,7 +17,7 @@ from config.line import load_line
 from record.db import get_engine, transaction
 from record.figures.report import Report, build_report
 from record.figures.scope import Scope
-from record.models import PhotoStatus, ShootType
+from record.models import Photo, PhotoStatus, ShootType
 from tests.eventlog import HOLIDAYS, LINE_TOML, october
 from tests.pg import postgres_url  # noqa: F401
 
@@ -261,6 +261,31 @@ def test_turnaround_in_working_days_against_due_date_and_promise_and_revision_ro
     assert set(orders["late_vs_due"]) == late and len(orders["over_promise"]) == 1
     # Client revision rounds: A 1, B 0, E 2 -> 3 / 3 = 1.0 per order, against the 1.5 target.
     assert (orders["revision_rounds_per_order"], orders["revision_rounds_target"]) == (1.0, 1.5)
+
+
+def test_revision_rounds_of_a_past_period_stay_as_they_were_at_its_end(record_url, line):
+    """Chloe asked for changes to b1 on 1 November (round 1), again before it was delivered (the same round),
+    and once more after (round 2): October's figure went from 1.0 to 1.67 rounds per order, though nothing in
+    October changed."""
+    from record.models import CLIENT_REVIEW, Order
+    from tests.eventlog import K, Log
+
+    with transaction(record_url) as session:
+        log = Log(session)
+        chloe = session.exec(select(Order).where(Order.client == "Chloe")).one()
+        chloe.revisions = 2
+        b1 = session.exec(select(Photo).where(Photo.source_name == "B1.dng")).one()
+        for at, revision in (("2026-11-01 09:00", 1), ("2026-11-01 10:00", 1), ("2026-11-01 12:00", 2)):
+            if revision == 2:
+                log.deliver(chloe.id, b1.id, "2026-11-01 11:00")
+            log.event(chloe.id, b1.id, None, CLIENT_REVIEW, 1 + revision, K.REVISED, at, "client",
+                      reason=f"client revision {revision}")
+    october = report(record_url, line).to_dict()["orders"]
+    assert october["revision_rounds_per_order"] == 1.0            # A 1, B 0, E 2 at the end of October
+    assert {o["client"]: o["revision_rounds"] for o in october["delivered"]}["Chloe"] == 0
+    to_now = report(record_url, line, Scope.days(date(2026, 10, 1), None)).to_dict()["orders"]
+    assert to_now["revision_rounds_per_order"] == round(5 / 3, 4)   # B's two rounds since
+    assert report(record_url, line, Scope.days(date(2026, 10, 1), date(2026, 11, 1))).revision_rounds == 5 / 3
 
 
 def test_forecast_from_work_in_progress_and_throughput_flags_the_order_that_will_miss(record_url, line):

@@ -2,7 +2,9 @@
 and a finish-date forecast for the open orders (Little's law); per shoot type or client, the same summed up.
 
 - An order counts in a period when it was first delivered in it (its first DELIVERED event). Turnaround is
-  the working days after the day it came in (created) up to and including that day (config/calendar.py).
+  the working days after the day it came in (created) up to and including that day (config/calendar.py). Its
+  revision rounds are those the client had asked for by the period's end (all of them in the period, as a
+  round follows a delivery): a later round does not change a past period's figure.
 - Forecast: the line finishes photos at the rate it passed them through QC in the period (photos per working
   day, λ); by Little's law the photos in the line now (L) take L/λ working days. An order is open until it is
   delivered: one whose run stopped (failed) still has its photos in the queues. Open orders are served as the
@@ -65,13 +67,31 @@ def delivered_orders(session: Session, scope: Scope, calendar: WorkCalendar) -> 
         .select_from(ORDERS.join(first, first.c.order_id == ORDERS.c.id))
         .where(*scope.in_period(first.c.delivered_at)).order_by(ORDERS.c.id)
     ).all()
+    later = _rounds_asked_from(session, scope.until, [row[0] for row in rows]) if scope.until and rows else {}
     out = []
     for order_id, client, shoot, created, delivered_at, due, revisions in rows:
         came_in, done = _day(created), _day(delivered_at)
         late = calendar.turnaround(due, done) if due is not None and done > due else None
         out.append(OrderRow(order_id, client, str(getattr(shoot, "value", shoot)), came_in, done, due,
-                            calendar.turnaround(came_in, done), revisions, late))
+                            calendar.turnaround(came_in, done), revisions - later.get(order_id, 0), late))
     return out
+
+
+def _rounds_asked_from(session: Session, moment: datetime, order_ids: list[int]) -> dict[int, int]:
+    """Order -> client revision rounds asked for from ``moment`` on (the order's ``revisions`` counts them up to
+    now). A change asked for opens a round unless one is open: asked for since the order's last delivery
+    (record.rounds.request_revision); its photos' REVISED events, in the order written, say when."""
+    asked, earlier, delivered = EVENTS.alias("asked"), EVENTS.alias("earlier"), EVENTS.alias("delivered")
+    delivered_between = select(delivered.c.id).where(
+        delivered.c.order_id == asked.c.order_id, delivered.c.kind == K.DELIVERED, delivered.c.id > earlier.c.id,
+        delivered.c.id < asked.c.id).correlate_except(delivered).exists()
+    round_open = select(earlier.c.id).where(
+        earlier.c.order_id == asked.c.order_id, earlier.c.kind == K.REVISED, earlier.c.id < asked.c.id,
+        ~delivered_between).correlate_except(earlier).exists()
+    return dict(session.execute(
+        select(asked.c.order_id, func.count()).where(
+            asked.c.kind == K.REVISED, asked.c.order_id.in_(order_ids), asked.c.at >= moment, ~round_open)
+        .group_by(asked.c.order_id)).all())
 
 
 @dataclass
