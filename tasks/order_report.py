@@ -23,7 +23,7 @@ from record.db import transaction
 from record.figures.orders import delivered_orders
 from record.figures.quality import rework
 from record.figures.scope import Scope
-from record.figures.views import duration, pct
+from record.figures.views import duration, late, pct
 from record.models import OrderStatus, PhotoStatus
 from tasks.deliver import in_package_as_before
 from tasks.progress import order_run_id, progress_markdown, put_artifact, table_data
@@ -54,7 +54,7 @@ def _turnaround(order, first_delivered, calendar: WorkCalendar, note: str) -> st
     if days > promise:
         text += ", **over the promise**"
     if order.due is not None:
-        text += (f", due {order.due}: **{calendar.turnaround(order.due, first_delivered)} working days late**"
+        text += (f", due {order.due}: **{late(calendar.turnaround(order.due, first_delivered))}**"
                  if first_delivered > order.due else f", due {order.due}: on time")
     return text
 

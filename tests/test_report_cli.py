@@ -110,3 +110,27 @@ def test_a_weekend_has_no_working_day_to_forecast_with_though_photos_went_throug
     out = capsys.readouterr().out
     assert "no photo went through QC" not in out
     assert "the period has no working day (2 photos through QC on its days off)" in out
+
+
+def test_a_delivery_on_a_day_off_after_its_due_date_is_late_by_less_than_a_working_day(record, capsys):
+    """Ines's order, due Friday 9 October, was delivered on Saturday the 10th: it was listed as '0 working days
+    late'."""
+    from datetime import date
+
+    from record.db import transaction
+    from record.models import PhotoStatus, ShootType
+    from tests.eventlog import Log
+
+    with transaction() as session:
+        log = Log(session)
+        order = log.order("Ines", ShootType.PORTRAIT, "classic-portrait", "2026-10-07 08:00", due=date(2026, 10, 9))
+        photo = log.photo(order, "S1.dng", PhotoStatus.DELIVERED, "2026-10-07 08:00")
+        log.gate(order, photo, 1, "2026-10-07 09:00", "2026-10-10 09:00")
+        log.deliver(order, photo, "2026-10-10 10:00")
+    assert main(["report", *OCTOBER]) == 0
+    out = capsys.readouterr().out
+    late = next(line for line in out.splitlines() if line.startswith("Late against the due date"))
+    assert f"order {order} (Ines, late on a day off)" in late, late
+    assert not re.search(r"\b0 working d", out)
+    ines = next(line for line in out.splitlines() if " Ines " in line and "2026-10-10" in line)
+    assert "late on a day off" in ines, ines

@@ -97,6 +97,20 @@ def test_an_order_run_publishes_its_summary_and_stage_table(prefect_api, home, t
     assert "Liquify & skin" in table.data and "photos in" in table.data
 
 
+def test_an_order_summary_says_a_delivery_on_a_day_off_after_the_due_date_is_late_by_less_than_a_working_day(home):
+    """Due Friday 9 October, first delivered on Saturday the 10th: the summary said '0 working days late'."""
+    from datetime import datetime
+    from types import SimpleNamespace
+
+    from config.calendar import WorkCalendar
+    from tasks.order_report import _turnaround
+
+    order = SimpleNamespace(created_at=datetime(2026, 10, 7, 8), due=date(2026, 10, 9))
+    said = _turnaround(order, date(2026, 10, 10), WorkCalendar(), "")
+    assert said.endswith(", due 2026-10-09: **late on a day off**"), said
+    assert _turnaround(order, date(2026, 10, 12), WorkCalendar(), "").endswith("**1 working day late**")
+
+
 def test_a_bad_holidays_file_leaves_the_order_summary_published_and_says_so(prefect_api, home, tmp_path, monkeypatch):
     """A holidays file with a line that is not a date failed the order run's summary task (a traceback on the
     terminal, no summary): the summary is published, its turnaround counted without holidays, and says why."""

@@ -52,6 +52,14 @@ def plain(value: object) -> str:
     return "-" if value is None else str(value)
 
 
+def late(working_days: int | None) -> str:
+    """How late a delivery was against its due date, in working days; one after it on a day off (a Saturday for
+    a Friday) is late by less than a working day, not '0 working days late'."""
+    if working_days is None:
+        return "-"
+    return "late on a day off" if working_days == 0 else f"{_many(working_days, 'working day')} late"
+
+
 @dataclass(frozen=True)
 class Column:
     header: str
@@ -152,7 +160,7 @@ def order_view(rep: Report) -> View:
         Column("order", lambda o: o.order_id), Column("client", lambda o: o.client), Column("shoot", lambda o: o.shoot),
         Column("came in", lambda o: o.came_in), Column("delivered", lambda o: o.delivered),
         Column("due", lambda o: o.due), Column("working days", lambda o: o.working_days),
-        Column("late vs due", lambda o: o.late_days, lambda v: "-" if v is None else f"{v} working d late"),
+        Column("late vs due", lambda o: o.late_days, late),
         Column("over promise", lambda o: o.working_days > promise, lambda v: "yes" if v else "no"),
         Column("revision rounds", lambda o: o.revisions), Column("rolled yield", rolled, pct)), rep.delivered)
 
@@ -216,9 +224,9 @@ def headline(rep: Report) -> str:
 
 def summary_lines(rep: Report) -> list[str]:
     lines = []
-    late = ", ".join(f"order {o.order_id} ({o.client}, {o.late_days} working days late)" for o in rep.late_vs_due)
+    missed = ", ".join(f"order {o.order_id} ({o.client}, {late(o.late_days)})" for o in rep.late_vs_due)
     over = ", ".join(f"order {o.order_id} ({o.client}, {o.working_days} working days)" for o in rep.over_promise)
-    lines.append(f"Late against the due date: {late or 'none'}.")
+    lines.append(f"Late against the due date: {missed or 'none'}.")
     lines.append(f"Over the {rep.promise_days}-working-day promise: {over or 'none'}.")
     if rep.revision_rounds is not None:
         lines.append(f"Client revision rounds: {rep.revision_rounds:.2f} per delivered order "
