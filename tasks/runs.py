@@ -25,9 +25,10 @@ from uuid import UUID
 
 from prefect import task
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import StateType
 from prefect.exceptions import ObjectNotFound, PrefectSignal
 from prefect.logging import get_logger, get_run_logger
-from prefect.runtime import flow_run
+from prefect.runtime import deployment, flow_run
 from prefect.states import Crashed
 from sqlmodel import col, select
 
@@ -246,6 +247,25 @@ class _Heartbeat(threading.Thread):
                 logger.error("order %s: this run no longer holds the order (another run took it over); it stops "
                              "at the next stage", self.order_id)
                 return
+            if self._cancelled():
+                logger.warning("order %s: its run was cancelled in the Prefect UI: it stops, as with Ctrl-C",
+                               self.order_id)
+                _cancelled.set()
+                os.kill(os.getpid(), signal.SIGINT)     # handled in the main thread, as a Ctrl-C (_ctrl_c_kept)
+                return
+
+    def _cancelled(self) -> bool:
+        """Whether the run was cancelled in the Prefect UI, and stopping it is this process's to do: a run started
+        by hand (`postline order run`), Ctrl-C kept (:func:`_ctrl_c_kept`, the main thread's). Prefect stops a
+        deployment's run through its worker; a run started by hand went on grading and waiting, 'Cancelling'."""
+        if signal.getsignal(signal.SIGINT) is not _on_ctrl_c or deployment.id:
+            return False
+        try:
+            with get_client(sync_client=True) as client:
+                state = client.read_flow_run(UUID(self.run_id)).state
+        except Exception:  # noqa: BLE001 - the Prefect server away a moment: look again at the next beat
+            return False
+        return state is not None and state.type in (StateType.CANCELLING, StateType.CANCELLED)
 
     def stop(self) -> None:
         self._stop_now.set()
@@ -266,6 +286,7 @@ def end_order_run(order_id: int, run_id: str, *, failed: bool, reason: str | Non
 
 
 _interrupted = threading.Event()
+_cancelled = threading.Event()       # the Ctrl-C was the heartbeat's: the run was cancelled in the Prefect UI
 
 
 def _on_ctrl_c(signum: int, frame: object) -> None:
@@ -292,6 +313,11 @@ def _ctrl_c_kept() -> Iterator[None]:
         _interrupted.clear()
 
 
+def cancelled_in_the_ui() -> bool:
+    """Whether the last order run of this process was stopped by its cancelling in the Prefect UI."""
+    return _cancelled.is_set()
+
+
 def stop_if_interrupted() -> None:
     """Raise KeyboardInterrupt if Ctrl-C reached this run and was lost on the way (:func:`_ctrl_c_kept`): in the
     main thread only, where the run that remembers it runs (an order flow in another thread is not stopped)."""
@@ -308,6 +334,7 @@ def order_run(order_id: int, *, wait: bool = False) -> Iterator[dict]:
     heartbeat = _Heartbeat(order_id, run_id)
     heartbeat.start()
     try:
+        _cancelled.clear()
         with _ctrl_c_kept():
             yield {**started, "run_id": run_id}
     except PrefectSignal:
@@ -319,7 +346,8 @@ def order_run(order_id: int, *, wait: bool = False) -> Iterator[dict]:
         raise
     except BaseException:      # Ctrl-C, the process asked to stop: stopped, and the order free at once
         heartbeat.stop()
-        _end_failed(order_id, run_id, failed=True, reason="interrupted (Ctrl-C, or its process was asked to stop)")
+        _end_failed(order_id, run_id, failed=True, reason="cancelled in the Prefect UI" if _cancelled.is_set() else
+                    "interrupted (Ctrl-C, or its process was asked to stop)")
         raise
     heartbeat.stop()
     end_order_run(order_id, run_id, failed=False)

@@ -112,7 +112,10 @@ def cmd_order_run(args: argparse.Namespace) -> int:
         fail(exc)
         return EXIT_FAILED
     except KeyboardInterrupt:          # Ctrl-C, as the run-lease message offers: nothing finished is lost
-        print(f"\norder {args.order_id} stopped (interrupted): run `postline order run {args.order_id}` again to go "
+        from tasks.runs import cancelled_in_the_ui
+
+        why = "cancelled in the Prefect UI" if cancelled_in_the_ui() else "interrupted"
+        print(f"\norder {args.order_id} stopped ({why}): run `postline order run {args.order_id}` again to go "
               "on; finished photos are kept and not redone.", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001
