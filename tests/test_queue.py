@@ -799,3 +799,28 @@ def test_a_pull_stopped_with_ctrl_c_while_copying_leaves_the_photo_in_the_queue(
     assert said.startswith("Stopped (Ctrl-C).") and "Traceback" not in said
     with transaction() as session:
         assert session.get(WorkItem, item_id).status is WorkStatus.QUEUED
+
+
+def test_queue_mine_marks_a_lapsed_lease(home, line_file, tmp_path, capsys):
+    """`queue mine` listed a lease that had run out as held, as any other: anyone may pull it now."""
+    from datetime import datetime, timezone
+
+    from surfaces.cli import main
+    from tests.flowkit import MANUAL_SKIN_LINE
+
+    line_file(MANUAL_SKIN_LINE)
+    with transaction() as session:
+        add_people(session, "ana")
+        first, second = make_items(session, make_order(session), 2)
+    for _ in range(2):
+        with transaction() as session:
+            queue.claim_next(session, person="ana")
+    with transaction() as session:
+        item = session.get(WorkItem, first)
+        item.lease_expires_at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        session.add(item)
+    assert main(["queue", "mine", "--as", "ana"]) == 0
+    said = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in said.splitlines() if line.split() and line.split()[0].isdigit()}
+    assert "LAPSED" in rows[str(first)] and "LAPSED" not in rows[str(second)]
+    assert "1 lease(s) LAPSED: anyone with the skills may pull those now." in said

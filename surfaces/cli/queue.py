@@ -137,6 +137,7 @@ def cmd_extend(args: argparse.Namespace) -> int:
 
 
 def cmd_mine(args: argparse.Namespace) -> int:
+    from record.models import utcnow
     from record.queue import lease_expiry
     from surfaces.actions import queue
 
@@ -144,10 +145,15 @@ def cmd_mine(args: argparse.Namespace) -> int:
     if not items:
         print(f"{shown(args.person)} holds no work. Pull some with `postline queue pull --as {shown(args.person)}`.")
         return 0
-    notes = queue.client_notes(items)
+    notes, now = queue.client_notes(items), utcnow()
+    lapsed = [i for i in items if (ends := lease_expiry(i)) is not None and ends <= now]
     print(tables.render(["item", "order", "stage", "round", "attempt", "lease until", "the client asks"],
-                        [[i.id, i.order_id, i.stage, i.round, i.attempt, _when(lease_expiry(i)), notes.get(i.id, "-")]
+                        [[i.id, i.order_id, i.stage, i.round, i.attempt,
+                          _when(lease_expiry(i)) + (" LAPSED" if i in lapsed else ""), notes.get(i.id, "-")]
                          for i in items]))
+    if lapsed:           # still theirs until someone else pulls it: a submit is taken while nobody has
+        print(f"{len(lapsed)} lease(s) LAPSED: anyone with the skills may pull those now. `postline queue extend ITEM "
+              f"--as {shown(args.person)}` keeps one yours; a submit is taken while nobody else has pulled it.")
     return 0
 
 
