@@ -367,8 +367,8 @@ def test_a_run_stopped_while_it_waits_for_retouchers_says_so_to_them_and_to_stat
     imageio.write_working_tiff(out, imageio.read_working_tiff(path) * 0.97)
     assert main(["queue", "submit", str(item.id), str(out), "--as", "rita"]) == 0
     said = capsys.readouterr().out
-    assert (f"That was the last open liquify_skin item of order {order_id}, but its run stopped: `postline order run "
-            f"{order_id}` carries it on.") in said
+    assert (f"That was the last open liquify_skin item of order {order_id}, but no run is working on the order (it "
+            f"stopped, or none was started): `postline order run {order_id}` carries it on.") in said
     assert main(["order", "run", str(order_id)]) == 0
     assert verify(Path(capsys.readouterr().out.strip().splitlines()[-1])) == []
 

@@ -15,6 +15,7 @@ from record import people, queue, work
 from record.db import get_engine, transaction
 from record.models import EventKind, Order, Photo, PhotoStatus, ShootType, StageEvent, WorkItem, WorkStatus, utcnow
 from record.moves import enqueue
+from tasks.synthetic.scenes import render_scene
 from tests.pg import postgres_url, use_empty_record  # noqa: F401  (the session's PostgreSQL)
 
 SKIN, FINE = "liquify_skin", "fine_retouch"
@@ -824,3 +825,28 @@ def test_queue_mine_marks_a_lapsed_lease(home, line_file, tmp_path, capsys):
     rows = {line.split()[0]: line for line in said.splitlines() if line.split() and line.split()[0].isdigit()}
     assert "LAPSED" in rows[str(first)] and "LAPSED" not in rows[str(second)]
     assert "1 lease(s) LAPSED: anyone with the skills may pull those now." in said
+
+
+def test_the_last_hand_back_of_an_order_no_run_works_on_says_what_to_run(home, line_file, tmp_path, capsys):
+    """The last photo of a stage handed back while no run works on the order (a revision asked for before `order
+    run`, say): it said "the order can move on", and nothing would move it."""
+    import numpy as np
+
+    from surfaces.cli import main
+    from tasks.pixels import imageio
+    from tests.flowkit import MANUAL_SKIN_LINE
+
+    line_file(MANUAL_SKIN_LINE)
+    working = imageio.write_working_tiff(tmp_path / "working.tif", render_scene("interior", 90, 60, seed=1))
+    with transaction() as session:
+        add_people(session, "ana")
+        order = make_order(session)
+        item_id = make_items(session, order, 1, input_path=str(working))[0]
+    assert main(["queue", "pull", "--as", "ana", "--to", str(tmp_path / "ana")]) == 0
+    pulled = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    done = imageio.write_working_tiff(tmp_path / "done.tif", np.clip(imageio.read_working_tiff(pulled) * 0.97, 0, 1))
+    assert main(["queue", "submit", str(item_id), str(done), "--as", "ana"]) == 0
+    said = capsys.readouterr().out
+    assert "the order can move on" not in said
+    assert (f"but no run is working on the order (it stopped, or none was started): `postline order run {order.id}` "
+            "carries it on.") in said

@@ -254,9 +254,14 @@ def hand_back(*, item_id: int, person: str, file: Path) -> SubmitResult:
                               enqueue_next=selection.next_stage(session, line, item))
     publish_progress(item.order_id)
     if result.stage_done:
+        from record import runs
+
         with transaction() as session:
-            stopped = work.get_order(session, item.order_id).status is OrderStatus.FAILED
-        if stopped:                # its run stopped (an error, Ctrl-C, a kill): nobody waits to be woken
+            live = runs.holder(session, item.order_id)
+            stopped = work.get_order(session, item.order_id).status is OrderStatus.FAILED or live is None
+            #         (a lease run out is a killed run's, or a deployment's run suspended: woken as ever)
+        if stopped:                # its run stopped (an error, Ctrl-C, a kill), or none was started (a revision
+            #                        asked for before `order run`): nobody waits to be woken
             return replace(result, run_stopped=True)
         try:
             wake_order(item.order_id, item.stage)

@@ -109,8 +109,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     took = f" after {result.seconds / 60:.1f} min" if result.seconds is not None else ""
     print(f"Work item {item.id} submitted{took}: stored as {shown(item.output_path)} (sha256 {item.output_sha256[:12]}...).")
     if result.stage_done and result.run_stopped:
-        print(f"That was the last open {item.stage} item of order {item.order_id}, but its run stopped: "
-              f"`postline order run {item.order_id}` carries it on.")
+        print(f"That was the last open {item.stage} item of order {item.order_id}, but no run is working on the "
+              f"order (it stopped, or none was started): `postline order run {item.order_id}` carries it on.")
     elif result.stage_done and (coming := queue.still_coming(item.order_id, item.stage)):
         print(f"That was the last open {item.stage} item of order {item.order_id} for now: more come from "
               + ", ".join(f"{shown(title)} ({n} photo(s))" for title, n in coming) + ".")
