@@ -703,3 +703,27 @@ def test_a_download_that_cannot_be_made_is_said_in_the_clients_words(studio, mon
     assert said.status_code == 409 and "Your photos cannot be downloaded just now. Please try again later." in said.text
     assert "postline" not in said.text.replace("Studio Lumen", "") and "Studio Lumen" in said.text
     assert "postline order run" in log.text                                       # for the studio
+
+
+def test_in_chromium_what_the_client_marked_survives_a_reload_until_it_is_sent(studio, monkeypatch):
+    """Nothing was kept until the selection was sent: a phone reloading a tab left in the background lost every
+    tick of a 300-photo gallery. The browser keeps a draft as the client marks; it goes once the selection is sent."""
+    order_id = awaiting_order(studio)
+    with served(create_app()) as base:
+        monkeypatch.setenv("POSTLINE_PUBLIC_URL", base)
+        url = cli("gallery", str(order_id))[1].strip().splitlines()[-1]
+        with chromium_page(width=390, height=844) as page:
+            page.goto(url)
+            page.locator('input.fav[data-photo="IMG_0002.dng"]').check()
+            page.locator("figure.pick", has_text="IMG_0002.dng").locator("textarea").fill("softer light, ça va")
+            page.reload()
+            assert page.locator('input.fav[data-photo="IMG_0002.dng"]').is_checked()
+            assert not page.locator('input.fav[data-photo="IMG_0001.dng"]').is_checked()
+            assert page.locator("figure.pick", has_text="IMG_0002.dng").locator("textarea").input_value() == \
+                "softer light, ça va"
+            page.locator("#send-selection").click()
+            page.locator("#confirm-send").click()
+            assert page.locator("#sent").count() == 1
+            assert page.evaluate("Object.keys(window.localStorage).length") == 0       # the draft went
+    with transaction() as session:
+        assert [p.note for p in selection.picks(session, order_id).values() if p.favourite] == ["softer light, ça va"]
