@@ -12,6 +12,8 @@ before/after; a lead sees every stage, every claim, and what each order waits on
 from __future__ import annotations
 
 import argparse
+import logging
+import re
 
 
 def create_app(**kwargs):  # noqa: ANN003, ANN201 - fastapi.FastAPI
@@ -21,12 +23,28 @@ def create_app(**kwargs):  # noqa: ANN003, ANN201 - fastapi.FastAPI
     return make(**kwargs)
 
 
+class HideLinkTokens(logging.Filter):
+    """The access log without the secret of a client's link: ``GET /g/eyJpIjo…/photos/7.jpg`` (the token's first
+    eight characters: enough to tell two links apart). The log is read by more people, and kept longer, than the
+    links live: a token in it opens the client's gallery or download."""
+
+    LINK = re.compile(r"^(/[gdp]/[A-Za-z0-9_\-]{8})[A-Za-z0-9_.\-]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], self.LINK.sub(r"\1…", args[2]), *args[3:])
+        return True
+
+
 def serve(host: str = "127.0.0.1", port: int = 8765) -> None:
     import uvicorn
 
     app = create_app()
     print(f"postline web page on http://{host}:{port}/ (Ctrl-C stops it)")
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False, server_header=False)
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", proxy_headers=False, server_header=False)
+    logging.getLogger("uvicorn.access").addFilter(HideLinkTokens())    # after the Config set uvicorn's logging up
+    uvicorn.Server(config).run()
 
 
 def cmd_web(args: argparse.Namespace) -> int:

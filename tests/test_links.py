@@ -175,3 +175,20 @@ def test_a_client_address_that_is_not_one_gets_the_clients_page_not_the_staffs(h
     assert picture.status_code == 404 and picture.content == b""
     icon = client.get("/favicon.ico")              # every browser asks, a client's too: not the staff's 404 page
     assert icon.status_code == 204 and icon.content == b""
+
+
+def test_the_web_servers_access_log_keeps_no_client_links_secret():
+    """uvicorn's access log wrote every client link whole (`GET /g/eyJpIjo...KYdLq1V8 HTTP/1.1`): anyone reading the
+    log could open the client's gallery or download. It keeps the token's first eight characters."""
+    import logging
+
+    from surfaces.web import HideLinkTokens
+
+    token = "eyJpIjoxLCJuIjoiWC12TE8wdTFTN3p2UDlxaiIsImUiOjE3OTYzODQ0NzB9.KYdLq1V8LLTclzZmu7VTjvBKS3o"
+    hidden = HideLinkTokens()
+    for path, kept in ((f"/g/{token}/photos/7.jpg", "/g/eyJpIjox…/photos/7.jpg"), (f"/d/{token}", "/d/eyJpIjox…"),
+                       (f"/d/{token}/ready", "/d/eyJpIjox…/ready"), ("/queues", "/queues")):
+        record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                                   ("127.0.0.1:5000", "GET", path, "1.1", 200), None)
+        assert hidden.filter(record) and record.getMessage() == f'127.0.0.1:5000 - "GET {kept} HTTP/1.1" 200'
+        assert token[8:20] not in record.getMessage()
