@@ -120,7 +120,7 @@ def _looking_again(order_id: int, stage: str) -> Iterator[None]:
     def look() -> None:
         while not stop.wait(every):
             try:
-                if not open_work(order_id, stage):
+                if not open_work.fn(order_id, stage):    # not a task run a minute for two weeks
                     wake_order(order_id, stage)
             except Exception as exc:  # noqa: BLE001 - the record or Prefect unreachable now: look again later
                 logger.debug("order %s, %s: looked again, %s", order_id, stage, exc)

@@ -12,6 +12,8 @@ site cannot know it (and never learns it from a Referer: Referrer-Policy same-or
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from datetime import UTC, datetime
 from typing import Annotated
@@ -71,8 +73,8 @@ def refused(request: Request, exc: links.LinkRefused) -> Response:
     if request.url.path.endswith(".jpg"):
         return Response(status_code=status)
     if isinstance(exc, (links.PinNeeded, links.WrongPin, links.PinLocked)):
-        response = client_page(request, "client_pin.html", status, message=str(exc),
-                               asked=isinstance(exc, links.PinNeeded))
+        response = client_page(request, "client_pin.html", status, message=str(exc),   # posted to the link itself
+                               asked=isinstance(exc, links.PinNeeded), action=request.url.path.removesuffix("/ready"))
     else:
         response = client_page(request, "client_refused.html", status, message=str(exc))
     if isinstance(exc, links.PinLocked):
@@ -100,10 +102,10 @@ async def pin_given(request: Request, token: str, purpose: LinkPurpose) -> Respo
 # --- the gallery ----------------------------------------------------------------------------------------------
 
 def gallery_page(request: Request, token: str, link: ClientLink, *, status: int = 200, error: str | None = None,
-                 given: dict | None = None, confirm: str | None = None) -> Response:
+                 given: dict | None = None, confirm: str | None = None, digest: str = "") -> Response:
     view = actions.gallery(link.order_id)
     return client_page(request, "gallery.html", status, view=view, token=token, error=error, given=given or {},
-                       sent=request.query_params.get("sent"), expires=links.expiry(link), confirm=confirm,
+                       sent=request.query_params.get("sent"), expires=links.expiry(link), confirm=confirm, digest=digest,
                        download=actions.download_of(link.order_id, web(request).key) if view.mode is actions.GalleryMode.DELIVERED
                        else None)
 
@@ -179,6 +181,14 @@ def _plural(count: int, one: str, many: str | None = None) -> str:
     return f"{count} {one if count == 1 else many or one + 's'}"
 
 
+def selection_digest(rows: dict[str, dict]) -> str:
+    """What the form's marks are, in 16 characters: the confirmation's Yes carries the digest of the marks it was
+    shown for, so marks changed on the page after it was asked are asked about again, not sent unseen."""
+    marks = sorted((name, row["favourite"], row["album"], row["black_and_white"], row["note"])
+                   for name, row in rows.items())
+    return hashlib.sha256(json.dumps(marks).encode()).hexdigest()[:16]
+
+
 def selection_said(favourites: list[dict]) -> str:
     """What a selection holds, in the client's words (what they are asked to confirm)."""
     extra = [f"{sum(f['album'] for f in favourites)} for your album"] if any(f["album"] for f in favourites) else []
@@ -206,11 +216,12 @@ async def send_selection(request: Request, token: Token) -> Response:
             raise DecisionError("The photos in this gallery changed since you opened it: nothing was sent. Look at "
                                 "them again below and send your selection once more.")
         favourites = _favourites(rows)
-        if form.get("confirmed") != "1":
+        if form.get("confirmed") != selection_digest(rows):      # not asked yet, or marks changed since
             await run_in_threadpool(lambda: actions.check_selection(link.order_id, favourites=favourites,
                                                                     client=view.client, shown=list(rows)))
             return await run_in_threadpool(lambda: gallery_page(request, token, link, given=rows,
-                                                                confirm=selection_said(favourites)))
+                                                                confirm=selection_said(favourites),
+                                                                digest=selection_digest(rows)))
         await run_in_threadpool(lambda: actions.submit_selection(link.order_id, favourites=favourites,
                                                                  client=view.client, shown=list(rows)))
     except (DecisionError, ValidationError) as exc:

@@ -127,9 +127,9 @@ def test_an_order_waits_for_the_clients_selection_and_retouches_only_the_favouri
         assert gallery_rows(asked.text) == rows and "soften the shadow under the veil</textarea>" in asked.text
         with transaction() as session:
             assert not selection.picks(session, order_id)              # nothing sent yet
-        sent = client.post(f"{url}/selection", data=form | {"confirmed": "1"}, follow_redirects=True)
+        sent = client.post(f"{url}/selection", data=confirmed(form), follow_redirects=True)
         assert sent.status_code == 200 and "we have your selection" in sent.text
-        again = client.post(f"{url}/selection", data=form | {"confirmed": "1"})     # sent twice: once is taken
+        again = client.post(f"{url}/selection", data=confirmed(form))     # sent twice: once is taken
         assert again.status_code == 422 and "sent already" in again.text
 
         two_weeks_on = time.time() + 14 * 86400
@@ -210,6 +210,13 @@ def test_an_order_waits_for_the_clients_selection_and_retouches_only_the_favouri
 
 # --- an order waiting for its client, without a run (the gallery records the selection directly) ----------------
 
+def confirmed(form: dict) -> dict:
+    """The gallery's form as its confirmation's *Yes, send my selection* posts it: with the digest of its marks."""
+    from surfaces.web_client import _rows, selection_digest
+
+    return {k: v for k, v in form.items() if k != "confirmed"} | {"confirmed": selection_digest(_rows(form))}
+
+
 def awaiting_order(home: Path, photos: int = 4, *, package: int = 0) -> int:
     """An order with a client selection whose ``photos`` photos are graded (a real working TIFF and proof each)
     and wait for the client."""
@@ -265,6 +272,13 @@ def test_in_chromium_the_client_marks_two_favourites_writes_a_note_and_sends(stu
             assert page.locator("#confirm").inner_text().startswith("You marked 2 favourites (1 with a note).")
             with transaction() as session:
                 assert not selection.picks(session, order_id)         # nothing sent before it is confirmed
+            page.locator('input.fav[data-photo="IMG_0001.dng"]').check()                 # marked after the question:
+            page.locator("#confirm-send").click()                                        # asked again, not sent
+            assert page.locator("#confirm").inner_text().startswith("You marked 3 favourites (1 with a note).")
+            with transaction() as session:
+                assert not selection.picks(session, order_id)
+            page.locator('input.fav[data-photo="IMG_0001.dng"]').uncheck()
+            page.locator("#send-selection").click()
             page.locator("#confirm-send").click()
             assert page.locator("#sent").inner_text() == "Thank you: we have your selection."
             assert page.locator("figure.pick").count() == 2 and "brighter eyes, please" in page.content()
@@ -404,7 +418,7 @@ def test_a_client_who_sends_before_every_photo_is_graded_chooses_among_the_late_
         assert "1 more photo(s) are still being prepared" in page and 'id="sent-before"' not in page
         rows = gallery_rows(page)
         assert sorted(rows) == ["IMG_0001.dng", "IMG_0002.dng", "IMG_0003.dng"]
-        form = {f"photo-{i}": n for n, i in rows.items()} | {f"album-{rows['IMG_0002.dng']}": "1", "confirmed": "1"}
+        form = confirmed({f"photo-{i}": n for n, i in rows.items()} | {f"album-{rows['IMG_0002.dng']}": "1"})
         assert "we have your selection" in client.post(f"{url}/selection", data=form, follow_redirects=True).text
 
         with transaction() as session:                          # the fourth is graded now
@@ -419,10 +433,10 @@ def test_a_client_who_sends_before_every_photo_is_graded_chooses_among_the_late_
         assert 'id="sent-before"' in page and "preparing-more" not in page
         rows = gallery_rows(page)
         assert sorted(rows) == ["IMG_0004.dng"]
-        refused = client.post(f"{url}/selection", data={"photo-0": "IMG_0004.dng", "album-0": "1", "confirmed": "1"})
+        refused = client.post(f"{url}/selection", data=confirmed({"photo-0": "IMG_0004.dng", "album-0": "1"}))
         assert refused.status_code == 422 and ("You picked 1 photo for your album (and 1 in the selection you sent "
                                                "before), and your package holds 1: untick 1.") in refused.text
-        sent = client.post(f"{url}/selection", data={"photo-0": "IMG_0004.dng", "confirmed": "1"},
+        sent = client.post(f"{url}/selection", data=confirmed({"photo-0": "IMG_0004.dng"}),
                            follow_redirects=True)
         assert sent.status_code == 200 and "we have your selection" in sent.text          # no favourite this time
     with transaction() as session:
@@ -440,8 +454,7 @@ def _opened_gallery(base: str, order_id: int, favourite: str, monkeypatch) -> tu
     url = cli("gallery", str(order_id))[1].strip().splitlines()[-1]
     client = httpx.Client(timeout=60)
     rows = gallery_rows(client.get(url).text)
-    return client, url, rows, {f"photo-{i}": n for n, i in rows.items()} | {f"fav-{rows[favourite]}": "1",
-                                                                            "confirmed": "1"}
+    return client, url, rows, confirmed({f"photo-{i}": n for n, i in rows.items()} | {f"fav-{rows[favourite]}": "1"})
 
 
 def test_a_clients_note_is_kept_without_control_characters_and_a_note_too_long_is_refused_whole(studio, monkeypatch):
@@ -453,7 +466,8 @@ def test_a_clients_note_is_kept_without_control_characters_and_a_note_too_long_i
         refused = client.post(f"{url}/selection", data=form | {f"note-{rows['IMG_0002.dng']}": "x" * 1001})
         assert refused.status_code == 422 and "Your note on IMG_0002.dng is longer than 1000 characters" in refused.text
         typed = "warmer\x00 skin\r\nand \x1b[2Jno \u202egnirts\u202c cast, ça va"
-        sent = client.post(f"{url}/selection", data=form | {f"note-{rows['IMG_0002.dng']}": typed}, follow_redirects=True)
+        sent = client.post(f"{url}/selection", data=confirmed(form | {f"note-{rows['IMG_0002.dng']}": typed}),
+                           follow_redirects=True)
         assert sent.status_code == 200 and "we have your selection" in sent.text
     with transaction() as session:
         notes = {p.note for p in session.exec(select(ClientPick)).all() if p.favourite}
@@ -480,7 +494,7 @@ def test_with_every_stage_automatic_the_gallery_takes_no_note_nor_change_and_say
         rows = gallery_rows(page)
         assert len(rows) == 4 and 'name="note-' not in page and "Leave a note" not in page
         assert "Write to us at <a href=\"mailto:hello@lumen.example\">" in page
-        form = {f"photo-{i}": n for n, i in rows.items()} | {f"fav-{rows['IMG_0002.dng']}": "1", "confirmed": "1"}
+        form = confirmed({f"photo-{i}": n for n, i in rows.items()} | {f"fav-{rows['IMG_0002.dng']}": "1"})
         noted = client.post(f"{url}/selection", data=form | {f"note-{rows['IMG_0002.dng']}": "warmer"})
         assert noted.status_code == 422 and "This gallery takes no notes" in noted.text
         assert "Write to us at hello@lumen.example" in noted.text
@@ -536,7 +550,7 @@ def test_a_photo_graded_while_the_selection_is_sent_stays_for_the_client_to_choo
                                           size_bytes=1, status=PhotoStatus.INGESTED), first_stage="cull_grade")
         rows = gallery_rows(sent.text)
         again = client.post(f"{url}/selection", follow_redirects=True,
-                            data={f"photo-{rows['IMG_0004.dng']}": "IMG_0004.dng", "confirmed": "1"})
+                            data=confirmed({f"photo-{rows['IMG_0004.dng']}": "IMG_0004.dng"}))
         assert again.status_code == 200 and "we have your selection" in again.text
         assert ("1 more photo(s) are still being prepared: come back to this page to choose among them too"
                 in again.text)

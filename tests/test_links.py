@@ -77,6 +77,11 @@ def test_a_download_link_serves_the_zip_whole_and_by_ranges_and_refuses_what_is_
         ready = client.get(right.headers["location"].join([base, ""]))   # what the PIN opened, and its button
         assert ready.status_code == 200 and "Your photos are ready: one ZIP file of 3.0 MB" in ready.text
         assert f'href="{url.removeprefix(base)}">Download your photos' in ready.text
+        other = httpx.Client(timeout=30)                   # the gallery's Download button, in a browser with no PIN
+        asked = other.get(url + "/ready")                  # yet: the PIN form, posting to the link itself
+        assert asked.status_code == 401 and f'action="{url.removeprefix(base)}"' in asked.text
+        opened = other.post(url, data={"pin": PIN}, follow_redirects=True)
+        assert opened.status_code == 200 and "Your photos are ready" in opened.text
 
         whole = client.get(url)
         assert whole.status_code == 200 and whole.content == data

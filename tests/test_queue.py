@@ -791,7 +791,10 @@ def test_a_pull_stopped_with_ctrl_c_while_copying_leaves_the_photo_in_the_queue(
         add_people(session, "ana")
         item_id = make_items(session, make_order(session), 1, input_path=str(working))[0]
 
-    def interrupted(*_args, **_kw):  # noqa: ANN202 - Ctrl-C lands in the copy
+    copy = shutil.copyfile
+
+    def interrupted(source, target):  # noqa: ANN001, ANN202 - Ctrl-C lands half way through the copy
+        Path(target).write_bytes(Path(source).read_bytes()[:2000])
         raise KeyboardInterrupt
 
     monkeypatch.setattr(shutil, "copyfile", interrupted)
@@ -800,6 +803,12 @@ def test_a_pull_stopped_with_ctrl_c_while_copying_leaves_the_photo_in_the_queue(
     assert said.startswith("Stopped (Ctrl-C).") and "Traceback" not in said
     with transaction() as session:
         assert session.get(WorkItem, item_id).status is WorkStatus.QUEUED
+    monkeypatch.setattr(shutil, "copyfile", copy)
+    assert main(["queue", "pull", "--as", "ana", "--to", str(tmp_path / "ana")]) == 0    # again: the whole file,
+    said = capsys.readouterr().out                                                    # not the half copy as "work"
+    assert "Your work on it so far is kept" not in said
+    assert Path(said.strip().splitlines()[-1]).read_bytes() == working.read_bytes()
+    assert [p.name for p in (tmp_path / "ana").iterdir() if p.suffix == ".part"] == []
 
 
 def test_queue_mine_marks_a_lapsed_lease(home, line_file, tmp_path, capsys):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import filecmp
 import logging
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -124,6 +125,10 @@ def _prepared(item: WorkItem, person: str) -> WorkItem:
 
     try:
         return prepare_claimed(item)
+    except KeyboardInterrupt:    # Ctrl-C while preparing (the slow step of an assisted stage's pull): given back
+        with transaction() as session:
+            queue.release(session, item_id=item.id, person=person, reason="the pull was stopped (Ctrl-C)")
+        raise
     except Exception as exc:     # an unreadable input, a full disk: the run's own preparation reports it properly
         logging.getLogger("postline.queue").exception("work item %s: preparing it at the pull failed", item.id)
         with transaction() as session:
@@ -151,7 +156,12 @@ def pull_to_folder(*, person: str, stage: str | None = None, folder: Path | None
     try:
         target_dir.mkdir(parents=True, exist_ok=True)
         if not worked_on(target, source):      # a file there holding work (the same item pulled again) is kept
-            shutil.copyfile(source, target)
+            part = target.with_name(target.name + ".part")    # whole or not there: a half copy is nobody's work
+            try:
+                shutil.copyfile(source, part)
+                os.replace(part, target)
+            finally:
+                part.unlink(missing_ok=True)
         _write_mask(item, target)
         if (earlier := earlier_hand_back(item)) is not None:
             shutil.copyfile(earlier.output_path, hand_back_beside(target))
