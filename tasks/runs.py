@@ -25,6 +25,7 @@ from uuid import UUID
 
 from prefect import task
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import StateType
 from prefect.exceptions import ObjectNotFound, PrefectSignal
 from prefect.logging import get_logger, get_run_logger
@@ -233,12 +234,14 @@ class _Heartbeat(threading.Thread):
         self.order_id, self.run_id = order_id, run_id
         self.lost = False
         self._stop_now = threading.Event()
+        self._by_hand = not deployment.id          # read here, in the run's thread: Prefect's runtime is its
 
     def run(self) -> None:
         while not self._stop_now.wait(get_settings().run_heartbeat_seconds):
             try:
                 with transaction() as session:
                     held = runs.renew(session, self.order_id, flow_run_id=self.run_id, lease=_lease())
+                    waiting = work.get_order(session, self.order_id).flow_run_id   # a stage's run, paused
             except Exception as exc:  # noqa: BLE001 - the record was busy or away: try again at the next beat
                 logger.warning("order %s: could not renew this run's hold on the order: %s", self.order_id, exc)
                 continue
@@ -247,25 +250,31 @@ class _Heartbeat(threading.Thread):
                 logger.error("order %s: this run no longer holds the order (another run took it over); it stops "
                              "at the next stage", self.order_id)
                 return
-            if self._cancelled():
-                logger.warning("order %s: its run was cancelled in the Prefect UI: it stops, as with Ctrl-C",
-                               self.order_id)
-                _cancelled.set()
-                os.kill(os.getpid(), signal.SIGINT)     # handled in the main thread, as a Ctrl-C (_ctrl_c_kept)
+            if self._cancelled({self.run_id, waiting or self.run_id}):
+                with _ctrl_c_owner_lock:                # still this run's Ctrl-C to give (not ended meanwhile)
+                    if _ctrl_c_owner[0] != self.run_id:
+                        return
+                    logger.warning("order %s: its run was cancelled in the Prefect UI: it stops, as with Ctrl-C",
+                                   self.order_id)
+                    _cancelled.set()
+                    os.kill(os.getpid(), signal.SIGINT)     # handled in the main thread, as a Ctrl-C (_ctrl_c_kept)
                 return
 
-    def _cancelled(self) -> bool:
-        """Whether the run was cancelled in the Prefect UI, and stopping it is this process's to do: a run started
-        by hand (`postline order run`), Ctrl-C kept (:func:`_ctrl_c_kept`, the main thread's). Prefect stops a
-        deployment's run through its worker; a run started by hand went on grading and waiting, 'Cancelling'."""
-        if signal.getsignal(signal.SIGINT) is not _on_ctrl_c or deployment.id:
+    def _cancelled(self, run_ids: set[str]) -> bool:
+        """Whether the order's run, or the stage's run it waits in (the one the Prefect UI shows Paused), was
+        cancelled in the Prefect UI, and stopping it is this process's to do: a run started by hand (`postline
+        order run`) whose Ctrl-C this process keeps (:func:`_ctrl_c_kept`). Prefect stops a deployment's run
+        through its worker; a run started by hand went on grading and waiting, 'Cancelling'."""
+        if not self._by_hand or _ctrl_c_owner[0] != self.run_id:
             return False
         try:
             with get_client(sync_client=True) as client:
-                state = client.read_flow_run(UUID(self.run_id)).state
+                found = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                    id=FlowRunFilterId(any_=[UUID(run_id) for run_id in run_ids])))
         except Exception:  # noqa: BLE001 - the Prefect server away a moment: look again at the next beat
             return False
-        return state is not None and state.type in (StateType.CANCELLING, StateType.CANCELLED)
+        return any(run.state is not None and run.state.type in (StateType.CANCELLING, StateType.CANCELLED)
+                   for run in found)
 
     def stop(self) -> None:
         self._stop_now.set()
@@ -286,6 +295,8 @@ def end_order_run(order_id: int, run_id: str, *, failed: bool, reason: str | Non
 
 
 _interrupted = threading.Event()
+_ctrl_c_owner: list[str | None] = [None]    # the run whose Ctrl-C this process keeps now (_ctrl_c_kept)
+_ctrl_c_owner_lock = threading.Lock()
 _cancelled = threading.Event()       # the Ctrl-C was the heartbeat's: the run was cancelled in the Prefect UI
 
 
@@ -295,7 +306,7 @@ def _on_ctrl_c(signum: int, frame: object) -> None:
 
 
 @contextmanager
-def _ctrl_c_kept() -> Iterator[None]:
+def _ctrl_c_kept(run_id: str) -> Iterator[None]:
     """Ctrl-C (SIGINT) during the run is remembered as well as raised: Prefect drops a KeyboardInterrupt that
     lands once a sub-run's state is final (its flow engine logs it at debug, "BaseException was raised after user
     code finished executing"), and the run went on to deliver. :func:`stop_if_interrupted` raises it again at the
@@ -306,9 +317,13 @@ def _ctrl_c_kept() -> Iterator[None]:
         return
     _interrupted.clear()
     signal.signal(signal.SIGINT, _on_ctrl_c)
+    with _ctrl_c_owner_lock:
+        _ctrl_c_owner[0] = run_id
     try:
         yield
     finally:
+        with _ctrl_c_owner_lock:                  # no heartbeat gives this run's Ctrl-C once it has ended
+            _ctrl_c_owner[0] = None
         signal.signal(signal.SIGINT, signal.default_int_handler)
         _interrupted.clear()
 
@@ -335,7 +350,7 @@ def order_run(order_id: int, *, wait: bool = False) -> Iterator[dict]:
     heartbeat.start()
     try:
         _cancelled.clear()
-        with _ctrl_c_kept():
+        with _ctrl_c_kept(run_id):
             yield {**started, "run_id": run_id}
     except PrefectSignal:
         heartbeat.stop()       # suspended: no process until resumed, and the resumed run takes the order back

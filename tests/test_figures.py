@@ -314,7 +314,11 @@ def test_an_order_whose_run_stopped_is_forecast_with_its_photos_in_the_line(reco
             log.work(f, photo, "cull_grade", 1, "2026-10-28 08:50", "2026-10-28 09:00", "2026-10-28 09:00",
                      seconds=1)
             log.work(f, photo, "liquify_skin", 1, "2026-10-28 09:00")
+        done = log.order("Hal", ShootType.PORTRAIT, "classic-portrait", "2026-10-28 08:50", due=date(2026, 11, 10),
+                         status=OrderStatus.FAILED)        # delivered, then a re-run stopped: nothing in the line
+        log.photo(done, "H1.dng", PhotoStatus.DELIVERED, "2026-10-28 08:50")
     fc = report(record_url, line).to_dict()["forecast"]
+    assert "Hal" not in [o["client"] for o in fc["orders"]]
     assert fc["photos_in_line"] == 12                       # C's 4, D's 5 and F's 3
     # D (rush, 5) first, then F (due Nov 10): ceil(8 x 21 / 5) = 34 working days after Mon Nov 2 -> Fri Dec 18.
     got = [(o["client"], o["photos_left"], o["photos_ahead"], o["finish"], o["will_miss_due"]) for o in fc["orders"]]

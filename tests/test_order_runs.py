@@ -428,8 +428,9 @@ def test_a_last_hand_back_whose_wake_did_not_get_through_still_moves_the_run_on(
         assert work.get_order(session, order_id).status is OrderStatus.DELIVERED
 
 
+@pytest.mark.parametrize("cancelled", ["the order's run", "the stage's paused run"])
 def test_a_run_started_by_hand_and_cancelled_in_the_prefect_ui_stops(home, prefect_env, line_file, tmp_path,
-                                                                     monkeypatch, capsys):
+                                                                     monkeypatch, capsys, cancelled):
     """A lead cancelled a run waiting for retouchers in the Prefect UI (as `order run`'s refusal offers): it stayed
     'Cancelling', its process waiting, retouchers pulling and handing back, and it went on to the next stage.
     Prefect stops a deployment's run through its worker; a run started by hand looks at its state each heartbeat
@@ -440,12 +441,13 @@ def test_a_run_started_by_hand_and_cancelled_in_the_prefect_ui_stops(home, prefe
     line_file(MANUAL_SKIN_LINE)
     with transaction() as session:
         people.add_person(session, name="rita", role="retoucher", skills="liquify_skin", password=None)
-    order_id = create_order(client="Cancelled in the UI", shoot="portrait", card=_card(tmp_path / "card", 1),
+    order_id = create_order(client=f"Cancelled in the UI: {cancelled}", shoot="portrait", card=_card(tmp_path / "card", 1),
                             preset_name=None, due=None).id
     run = Run(order_id, folder=tmp_path / "logs")
     _until("the run waits for people", lambda: paused_run(order_id, "liquify_skin") is not None, alive=[run])
     with transaction() as session:
-        run_id = work.get_order(session, order_id).run_flow_run_id
+        order = work.get_order(session, order_id)
+        run_id = order.run_flow_run_id if cancelled == "the order's run" else order.flow_run_id   # the one Paused
     with get_client(sync_client=True) as client:                 # what the UI's Cancel does
         client.set_flow_run_state(UUID(run_id), Cancelling(), force=True)
     assert run.wait(timeout=90) == 130, run.complained()

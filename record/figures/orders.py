@@ -145,7 +145,8 @@ def forecast(session: Session, scope: Scope, calendar: WorkCalendar, *, today: d
         .select_from(ORDERS.outerjoin(PHOTOS, and_(PHOTOS.c.order_id == ORDERS.c.id,
                                                    PHOTOS.c.status == PhotoStatus.INGESTED)))
         .where(ORDERS.c.status != OrderStatus.DELIVERED)
-        .group_by(ORDERS.c.id, ORDERS.c.client, ORDERS.c.due, ORDERS.c.rush)
+        .group_by(ORDERS.c.id, ORDERS.c.client, ORDERS.c.due, ORDERS.c.rush, ORDERS.c.status)
+        .having(or_(ORDERS.c.status != OrderStatus.FAILED, left > 0))   # a stopped re-run of a delivered order
         .order_by(case((ORDERS.c.rush, 0), else_=1), case((ORDERS.c.due.is_(None), 1), else_=0), ORDERS.c.due,
                   ORDERS.c.id)
     ).all()
