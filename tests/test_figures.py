@@ -479,3 +479,14 @@ def test_rejections_recorded_before_reason_rows_are_backfilled(home, line):
         assert backfill(session) == 6
         assert backfill(session) == 0          # done once
     assert report(None, line).rework.total_reasons == 5
+
+
+def test_a_period_still_running_is_compared_with_the_same_days_a_year_earlier():
+    """`--since 2026-11-01` alone (a period running to today) was compared with nothing ("against no earlier
+    period"), though only a report of the whole record has none."""
+    from record.figures.report import year_earlier
+
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    earlier = year_earlier(Scope(since=datetime(2026, 11, 1, tzinfo=UTC)), now)
+    assert (earlier.since, earlier.until) == (datetime(2025, 11, 1, tzinfo=UTC), datetime(2025, 12, 2, 12, 0, tzinfo=UTC))
+    assert year_earlier(Scope(), now) is None                                  # the whole record: none

@@ -30,7 +30,8 @@ def test_csv_is_one_table_of_raw_numbers_with_titles(record, capsys):
     rows = {r["stage"]: r for r in csv.DictReader(io.StringIO(capsys.readouterr().out))}
     assert list(rows) == ["Ingest", "Cull & grade", "Liquify & skin", "QC gate", "Delivery"]
     skin = rows["Liquify & skin"]
-    assert (skin["finished"], skin["passes out"], skin["touch median"], skin["rework rate"]) == ("5", "7", "2400.0", "0.2")
+    assert (skin["finished"], skin["passes out"], skin["touch median (seconds)"], skin["rework rate (fraction)"]) == \
+        ("5", "7", "2400.0", "0.2")                     # the units the screen's "40 min" and "20.0%" said
 
 
 def test_json_names_stages_by_key(record, capsys):

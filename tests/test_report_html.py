@@ -89,3 +89,12 @@ def test_a_stacked_chart_with_an_empty_side_is_drawn():
     assert _layout(empty_side, "t", "x", "y", barmode="stack").layout.yaxis.dtick == 2          # top 9
     apart = go.Figure([go.Bar(x=[1], y=[30]), go.Bar(x=[2], y=[40])])                         # not 70 high
     assert _layout(apart, "t", "x", "y", barmode="stack").layout.yaxis.dtick == 8
+
+
+def test_the_throughput_chart_has_a_point_for_a_day_nothing_was_finished():
+    """Days with nothing finished were left out: the line joined 30 November to 2 December straight over the 1st."""
+    from surfaces.cli.report_html import every_bucket
+
+    assert every_bucket({"2026-11-30", "2026-12-02"}, "day") == ["2026-11-30", "2026-12-01", "2026-12-02"]
+    assert every_bucket({"2026-11", "2027-02"}, "month") == ["2026-11", "2026-12", "2027-01", "2027-02"]
+    assert every_bucket(set(), "day") == []

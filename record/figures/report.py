@@ -144,10 +144,15 @@ def _trend(session: Session, scope: Scope, bucket: str) -> dict[tuple[str, str],
     return {(b, stage): n for b, stage, n in rows}
 
 
-def year_earlier(scope: Scope) -> Scope | None:
-    """The same period a year earlier (the retouchers' trend compares with it by default)."""
-    if scope.since is None or scope.until is None:
+def year_earlier(scope: Scope, now: datetime | None = None) -> Scope | None:
+    """The same period a year earlier (the retouchers' trend compares with it by default); a period still running
+    (``--since`` alone) up to ``now``. None for the whole record."""
+    if scope.since is None:
         return None
+    if scope.until is None:
+        if now is None:
+            return None
+        scope = scope.shifted(scope.since, now)
 
     def back(moment: datetime) -> datetime:
         try:
@@ -174,7 +179,7 @@ def build_report(session: Session, scope: Scope, calendar: WorkCalendar, *, earl
     elif first_day > last_day:               # a period not started yet: its days as asked, nothing in them yet
         last_day = (scope.until - timedelta(microseconds=1)).date() if scope.until is not None else first_day
     calendar_days = max(1, (last_day - first_day).days + 1)
-    earlier = earlier if earlier is not None else year_earlier(scope)
+    earlier = earlier if earlier is not None else year_earlier(scope, now)
     first_passes = first_pass_rows(session, scope, by="actor")     # shared: per stage and per retoucher
     stages = stage_rows(session, scope, line, days=calendar_days, now=now, first_passes=first_passes)
     worked = rework(session, scope)

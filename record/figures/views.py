@@ -48,6 +48,9 @@ def number(value: float | None, places: int = 2) -> str:
     return "-" if value is None else f"{value:.{places}f}"
 
 
+RAW_UNITS = {duration: " (seconds)", pct: " (fraction)", change: " (fraction)", points: " (fraction)"}
+
+
 def plain(value: object) -> str:
     return "-" if value is None else str(value)
 
@@ -83,6 +86,12 @@ class View:
     @property
     def headers(self) -> list[str]:
         return [c.header for c in self.columns]
+
+    @property
+    def raw_headers(self) -> list[str]:
+        """The headers of :meth:`raw`'s values, with their units where the table's reading hid them: seconds where
+        it reads "12 min", a fraction where it reads "25.0%"."""
+        return [c.header + RAW_UNITS.get(c.reads, "") for c in self.columns]
 
 
 # --- the tables ------------------------------------------------------------------------------------------------------
@@ -199,7 +208,9 @@ def group_view(rep: Report, by: str) -> View:
         Column("mean working days", lambda g: g.to_dict(promise)["mean_working_days"], lambda v: number(v, 1)),
         Column("late vs due", lambda g: g.to_dict(promise)["late_vs_due"]),
         Column("over promise", lambda g: g.to_dict(promise)["over_promise"]),
-        Column("revision rounds", lambda g: g.to_dict(promise)["revision_rounds_per_order"])), rep.groups[by])
+        Column("revision rounds", lambda g: g.to_dict(promise)["revision_rounds_per_order"])), rep.groups[by],
+        "rework rate here: photos QC sent back, of the photos QC decided on (a stage's rework rate: photos sent "
+        "back to it, of the photos it finished)")
 
 
 def views(rep: Report, by: str | None) -> list[View]:

@@ -108,14 +108,17 @@ def cmd_submit(args: argparse.Namespace) -> int:
     item = result.item
     took = f" after {result.seconds / 60:.1f} min" if result.seconds is not None else ""
     print(f"Work item {item.id} submitted{took}: stored as {shown(item.output_path)} (sha256 {item.output_sha256[:12]}...).")
-    if result.stage_done and result.run_stopped:
-        print(f"That was the last open {item.stage} item of order {item.order_id}, but no run is working on the "
-              f"order (it stopped, or none was started): `postline order run {item.order_id}` carries it on.")
-    elif result.stage_done and (coming := queue.still_coming(item.order_id, item.stage)):
+    coming = queue.still_coming(item.order_id, item.stage) if result.stage_done else []
+    if coming:
         print(f"That was the last open {item.stage} item of order {item.order_id} for now: more come from "
               + ", ".join(f"{shown(title)} ({n} photo(s))" for title, n in coming) + ".")
-    elif result.stage_done:
+    elif result.stage_done and not result.run_stopped:
         print(f"That was the last open {item.stage} item of order {item.order_id}: the order can move on.")
+    if result.stage_done and result.run_stopped:
+        nobody = (f"no run is working on the order (it stopped, or none was started): `postline order run "
+                  f"{item.order_id}` carries it on.")
+        print(f"No{nobody[2:]}" if coming else
+              f"That was the last open {item.stage} item of order {item.order_id}, but {nobody}")
     return 0
 
 

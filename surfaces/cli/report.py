@@ -52,7 +52,7 @@ def as_table(rep: Report, by: str | None) -> str:
 def as_csv(view: View) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(view.headers)
+    writer.writerow(view.raw_headers)
     writer.writerows([["" if v is None else v.isoformat() if isinstance(v, date) else v for v in row]
                       for row in view.raw()])
     return buffer.getvalue()

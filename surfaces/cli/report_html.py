@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
+from datetime import date, timedelta
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -73,8 +74,25 @@ def rework_by_reason(rep: Report) -> go.Figure | None:
                    barmode="stack")
 
 
+def every_bucket(buckets: set[str], bucket: str) -> list[str]:
+    """Every day (``2026-11-30``) or month (``2026-11``) from the first of ``buckets`` to the last: a day when
+    nothing was finished is a 0 on the chart, not a line drawn straight over it."""
+    if not buckets:
+        return []
+    first, last = min(buckets), max(buckets)
+    if bucket == "day":
+        start, end = date.fromisoformat(first), date.fromisoformat(last)
+        return [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
+    year, month = map(int, first.split("-"))
+    out = []
+    while f"{year:04d}-{month:02d}" <= last:
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
+
+
 def throughput(rep: Report) -> go.Figure | None:
-    buckets = sorted({b for b, _ in rep.trend})
+    buckets = every_bucket({b for b, _ in rep.trend}, rep.trend_bucket)
     if not buckets:
         return None
     order = [r.stage for r in rep.stages]
