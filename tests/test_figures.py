@@ -159,11 +159,10 @@ def test_first_pass_yield_per_stage_and_rolled_yield_per_order(record_url, line)
         assert {o["client"]: o["rolled_yield"] for o in filtered} == rolled, narrowed
 
 
-def test_a_first_pass_qc_blames_only_after_a_send_back_elsewhere_is_not_a_first_pass_success(record_url):
-    """QC sent p1 back to a stage after skin (a no-op round there), then, in its round 2, to skin for rita's round-1
-    work: skin's first-pass yield said 100%, as the rejection was in QC's round 2. p2 was sent back to grading
-    first and redone at skin (round 2): the round-2 blame is its second pass's, not its first's."""
-    from record.figures.stages import first_pass_rows
+def _blamed_in_round_two(record_url: str, p1_reason: str, *, p2_again_by: str) -> int:
+    """Order Dana: rita works P1 and P2 at skin in round 1. QC sends P1 back to layout, then in its round 2 to
+    skin (``p1_reason``) for rita's round-1 pass; P2 back to grading, redone at skin by ``p2_again_by`` in round 2,
+    which QC blames. Its id."""
     from tests.eventlog import Log
 
     cg, ls, dl = "cull_grade", "liquify_skin", "design_layout"
@@ -177,14 +176,25 @@ def test_a_first_pass_qc_blames_only_after_a_send_back_elsewhere_is_not_a_first_
             log.work(order, photo, dl, 1, "2026-10-20 09:30", "2026-10-20 09:31", "2026-10-20 09:32", seconds=1)
         log.gate(order, p1, 1, "2026-10-20 09:32", "2026-10-20 10:00", reason="[layout] P1.dng", blamed=dl)
         log.work(order, p1, dl, 2, "2026-10-20 10:00", "2026-10-20 10:01", "2026-10-20 10:02", seconds=1)
-        log.gate(order, p1, 2, "2026-10-20 10:02", "2026-10-20 11:00", reason="[over_smoothed_skin] P1.dng",
+        log.gate(order, p1, 2, "2026-10-20 10:02", "2026-10-20 11:00", reason=f"[{p1_reason}] P1.dng",
                  blamed=ls)
         log.gate(order, p2, 1, "2026-10-20 09:32", "2026-10-20 10:00", reason="[exposure] P2.dng", blamed=cg)
         log.work(order, p2, cg, 2, "2026-10-20 10:00", "2026-10-20 10:01", "2026-10-20 10:02", seconds=1)
-        log.work(order, p2, ls, 2, "2026-10-20 10:02", "2026-10-20 10:30", "2026-10-20 10:45", "rita")
+        log.work(order, p2, ls, 2, "2026-10-20 10:02", "2026-10-20 10:30", "2026-10-20 10:45", p2_again_by)
         log.work(order, p2, dl, 2, "2026-10-20 10:45", "2026-10-20 10:46", "2026-10-20 10:47", seconds=1)
         log.gate(order, p2, 2, "2026-10-20 10:47", "2026-10-20 11:00", reason="[over_smoothed_skin] P2.dng",
                  blamed=ls)
+    return order
+
+
+def test_a_first_pass_qc_blames_only_after_a_send_back_elsewhere_is_not_a_first_pass_success(record_url):
+    """QC sent p1 back to a stage after skin (a no-op round there), then, in its round 2, to skin for rita's round-1
+    work: skin's first-pass yield said 100%, as the rejection was in QC's round 2. p2 was sent back to grading
+    first and redone at skin (round 2): the round-2 blame is its second pass's, not its first's."""
+    from record.figures.stages import first_pass_rows
+
+    cg, ls, dl = "cull_grade", "liquify_skin", "design_layout"
+    order = _blamed_in_round_two(record_url, "over_smoothed_skin", p2_again_by="rita")
     with transaction(record_url) as session:
         by_stage = first_pass_rows(session, Scope(order_id=order))
         by_person = first_pass_rows(session, Scope(order_id=order), by="actor")
@@ -197,27 +207,8 @@ def test_a_rejection_blamed_in_a_later_round_counts_for_whoever_did_the_pass_bla
     """QC sent p1 back to layout first, then, in its round 2, to skin for rita's round-1 pass: with --retoucher
     rita the skin row said sent back 0 and no reasons (the rejection's round, 2, had no skin pass of hers), while
     her first-pass yield counted it. p2's round-2 rejection blames sam's round-2 pass, not rita's first one."""
-    from tests.eventlog import Log
-
-    cg, ls, dl = "cull_grade", "liquify_skin", "design_layout"
-    with transaction(record_url) as session:
-        log = Log(session)
-        order = log.order("Dana", ShootType.PORTRAIT, "classic-portrait", "2026-10-20 08:00")
-        p1, p2 = (log.photo(order, f"P{i}.dng", PhotoStatus.DELIVERED, "2026-10-20 08:00") for i in (1, 2))
-        for photo in (p1, p2):
-            log.work(order, photo, cg, 1, "2026-10-20 08:00", "2026-10-20 08:01", "2026-10-20 08:02", seconds=1)
-            log.work(order, photo, ls, 1, "2026-10-20 08:02", "2026-10-20 09:00", "2026-10-20 09:30", "rita")
-            log.work(order, photo, dl, 1, "2026-10-20 09:30", "2026-10-20 09:31", "2026-10-20 09:32", seconds=1)
-        log.gate(order, p1, 1, "2026-10-20 09:32", "2026-10-20 10:00", reason="[layout] P1.dng", blamed=dl)
-        log.work(order, p1, dl, 2, "2026-10-20 10:00", "2026-10-20 10:01", "2026-10-20 10:02", seconds=1)
-        log.gate(order, p1, 2, "2026-10-20 10:02", "2026-10-20 11:00", reason="[liquify_distortion] P1.dng",
-                 blamed=ls)
-        log.gate(order, p2, 1, "2026-10-20 09:32", "2026-10-20 10:00", reason="[exposure] P2.dng", blamed=cg)
-        log.work(order, p2, cg, 2, "2026-10-20 10:00", "2026-10-20 10:01", "2026-10-20 10:02", seconds=1)
-        log.work(order, p2, ls, 2, "2026-10-20 10:02", "2026-10-20 10:30", "2026-10-20 10:45", "sam")
-        log.work(order, p2, dl, 2, "2026-10-20 10:45", "2026-10-20 10:46", "2026-10-20 10:47", seconds=1)
-        log.gate(order, p2, 2, "2026-10-20 10:47", "2026-10-20 11:00", reason="[over_smoothed_skin] P2.dng",
-                 blamed=ls)
+    ls = "liquify_skin"
+    order = _blamed_in_round_two(record_url, "liquify_distortion", p2_again_by="sam")
     # rita handed back p1 and p2 at skin, sam p2 again: one send-back each, over two photos and one
     for person, reason, rate in (("rita", "liquify_distortion", 0.5), ("sam", "over_smoothed_skin", 1.0)):
         rep = report(record_url, line, Scope(order_id=order, retoucher=person))

@@ -373,17 +373,24 @@ def test_a_run_stopped_while_it_waits_for_retouchers_says_so_to_them_and_to_stat
     assert verify(Path(capsys.readouterr().out.strip().splitlines()[-1])) == []
 
 
+def _waiting_for_rita(line_file, tmp_path: Path, client: str) -> tuple[int, Run]:  # noqa: ANN001 - the fixture
+    """An order of one photo on a line with a people's stage, its run (`order run`, a process of its own) paused
+    there for rita: (the order's id, the run)."""
+    line_file(MANUAL_SKIN_LINE)
+    with transaction() as session:
+        people.add_person(session, name="rita", role="retoucher", skills="liquify_skin", password=None)
+    order_id = create_order(client=client, shoot="portrait", card=_card(tmp_path / "card", 1),
+                            preset_name=None, due=None).id
+    run = Run(order_id, folder=tmp_path / "logs")
+    _until("the run waits for people", lambda: paused_run(order_id, "liquify_skin") is not None, alive=[run])
+    return order_id, run
+
+
 def test_a_hand_back_says_what_postline_did_and_no_prefect_chatter(home, prefect_env, line_file, tmp_path):
     """`postline queue submit` ended with Prefect's "EventsWorker - Still processing items: 1 items remaining..."
     (the order's progress artifact being sent to the Prefect server as the command ends), a WARNING a retoucher
     reads, at every hand-back, as something gone wrong. The hand-back says what postline did, and the run moves on."""
-    line_file(MANUAL_SKIN_LINE)
-    with transaction() as session:
-        people.add_person(session, name="rita", role="retoucher", skills="liquify_skin", password=None)
-    order_id = create_order(client="Quiet Hand-back", shoot="portrait", card=_card(tmp_path / "card", 1),
-                            preset_name=None, due=None).id
-    run = Run(order_id, folder=tmp_path / "logs")
-    _until("the run waits for people", lambda: paused_run(order_id, "liquify_skin") is not None, alive=[run])
+    order_id, run = _waiting_for_rita(line_file, tmp_path, "Quiet Hand-back")
     item, path = pull_to_folder(person="rita", folder=tmp_path / "rita")
     out = path.with_name(path.stem + "-done.tif")
     imageio.write_working_tiff(out, imageio.read_working_tiff(path) * 0.97)
@@ -403,13 +410,7 @@ def test_a_last_hand_back_whose_wake_did_not_get_through_still_moves_the_run_on(
     it "goes on by itself". A run paused in place looks at the record itself every LOOK_AGAIN_POLLS polls."""
     from flows.waiting import LOOK_AGAIN_POLLS
 
-    line_file(MANUAL_SKIN_LINE)
-    with transaction() as session:
-        people.add_person(session, name="rita", role="retoucher", skills="liquify_skin", password=None)
-    order_id = create_order(client="Lost Wake", shoot="portrait", card=_card(tmp_path / "card", 1),
-                            preset_name=None, due=None).id
-    run = Run(order_id, folder=tmp_path / "logs")
-    _until("the run waits for people", lambda: paused_run(order_id, "liquify_skin") is not None, alive=[run])
+    order_id, run = _waiting_for_rita(line_file, tmp_path, "Lost Wake")
     item, path = pull_to_folder(person="rita", folder=tmp_path / "rita")
     out = path.with_name(path.stem + "-done.tif")
     imageio.write_working_tiff(out, imageio.read_working_tiff(path) * 0.97)
@@ -438,13 +439,7 @@ def test_a_run_started_by_hand_and_cancelled_in_the_prefect_ui_stops(home, prefe
     from prefect.states import Cancelling
 
     monkeypatch.setenv("POSTLINE_RUN_HEARTBEAT_SECONDS", "1")
-    line_file(MANUAL_SKIN_LINE)
-    with transaction() as session:
-        people.add_person(session, name="rita", role="retoucher", skills="liquify_skin", password=None)
-    order_id = create_order(client=f"Cancelled in the UI: {cancelled}", shoot="portrait", card=_card(tmp_path / "card", 1),
-                            preset_name=None, due=None).id
-    run = Run(order_id, folder=tmp_path / "logs")
-    _until("the run waits for people", lambda: paused_run(order_id, "liquify_skin") is not None, alive=[run])
+    order_id, run = _waiting_for_rita(line_file, tmp_path, f"Cancelled in the UI: {cancelled}")
     with transaction() as session:
         order = work.get_order(session, order_id)
         run_id = order.run_flow_run_id if cancelled == "the order's run" else order.flow_run_id   # the one Paused
