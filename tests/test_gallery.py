@@ -689,7 +689,7 @@ def test_a_delivered_gallery_leads_to_the_download_and_refuses_what_it_would_dro
         page = client.get(url).text
         assert f'href="{download.removeprefix(base)}/ready"' in page
         asked = client.post(download, data={"pin": PIN}, follow_redirects=True)        # the PIN, then its page
-        assert asked.url.path.endswith("/ready") and "Your photos are ready: one ZIP file of 0.0 MB" in asked.text
+        assert asked.url.path.endswith("/ready") and "Your photos are ready: one ZIP file of 2 kB" in asked.text
         assert client.get(download).content.startswith(b"PK")                          # the button's address
 
         rows = gallery_rows(page)
