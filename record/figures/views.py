@@ -117,7 +117,9 @@ def stage_views(rep: Report) -> list[View]:
             Column("machine p90", lambda r: r.machine.p90, duration),
             Column("queue wait median", lambda r: r.wait.median, duration),
             Column("queue wait p90", lambda r: r.wait.p90, duration)),
-            [r for r in rows if r.stage not in ("ingest", "delivery")]),
+            [r for r in rows if r.stage not in ("ingest", "delivery")],
+            "the QC gate's queue wait runs until its automatic checks start: the wait for a lead's review, where the "
+            "line has one, is not in it"),
         View("Quality", (
             stage, Column("rework rate", lambda r: r.rework_rate, pct),
             Column("first passes", lambda r: r.first_passes),
