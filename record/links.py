@@ -180,16 +180,23 @@ def count_pin_attempt(session: Session, link: ClientLink, *, now: datetime, limi
     ).rowcount
     session.refresh(link)
     if not counted:
-        raise PinLocked(_locked(link), utc(link.pin_locked_until))
+        raise PinLocked(_locked(link, now), utc(link.pin_locked_until))
     if link.pin_failures >= limit:
         link.pin_locked_until, link.pin_failures = now + lock, 0
         session.add(link)
         session.flush()
 
 
-def _locked(link: ClientLink) -> str:
-    return (f"Too many wrong PINs: this link takes no PIN until {utc(link.pin_locked_until):%H:%M} UTC. Check the "
-            "PIN the studio gave you, then try again.")
+def _locked(link: ClientLink, now: datetime) -> str:
+    return (f"Too many wrong PINs: this link takes no PIN for {locked_for(link, now)}. Check the PIN the studio "
+            "gave you, then try again.")
+
+
+def locked_for(link: ClientLink, now: datetime) -> str:
+    """How long a link refuses PINs, as a client reads it wherever they are: "14 minutes (until 11:32 UTC)"."""
+    until = utc(link.pin_locked_until)
+    minutes = max(1, -(-int((until - now).total_seconds()) // 60))
+    return f"{minutes} minute{'s' if minutes != 1 else ''} (until {until:%H:%M} UTC)"
 
 
 def pin_matches(link: ClientLink, pin: str) -> bool:

@@ -132,6 +132,7 @@ def test_wrong_pins_in_a_row_pause_the_link_then_the_right_one_opens_it(delivere
             assert f"{tries_left} more tr" in client.post(url, data={"pin": "1111"}).text
         paused = client.post(url, data={"pin": "2222"})
         assert paused.status_code == 429 and "too many" in paused.text.lower()
+        assert re.search(r"takes no PIN for 15 minutes \(until \d\d:\d\d UTC\)", paused.text)   # not a bare UTC time
         refused = client.post(url, data={"pin": PIN}, follow_redirects=False)     # even the right one, for now
         assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 800
         assert client.get(url).status_code == 401

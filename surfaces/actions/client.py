@@ -131,8 +131,8 @@ def give_pin(key: bytes, token: str, purpose: LinkPurpose, pin: str, *, now: dat
                                 lock=timedelta(minutes=settings.pin_lock_minutes))
     if not links.pin_matches(link, pin):
         if link.pin_locked_until is not None:
-            raise links.PinLocked(f"Wrong PIN, and too many in a row: this link takes no PIN until "
-                                  f"{links.utc(link.pin_locked_until):%H:%M} UTC.", links.utc(link.pin_locked_until))
+            raise links.PinLocked(f"Wrong PIN, and too many in a row: this link takes no PIN for "
+                                  f"{links.locked_for(link, now)}.", links.utc(link.pin_locked_until))
         left = settings.pin_attempts - link.pin_failures
         raise links.WrongPin(f"That PIN is not right: {left} more tr{'y' if left == 1 else 'ies'} before this link "
                              "pauses for a while.")
