@@ -266,6 +266,8 @@ def another_photos(result: Path, working: Path, others: list[tuple[str, Path]]) 
     photo it is clearly more alike to (:func:`_clearly_more`), or None."""
     import tifffile
 
+    if not others:                 # holding no other photo (as most hand-backs): nothing read again
+        return None
     try:
         samples = tifffile.imread(result)
         own = likeness(samples, tifffile.imread(working))
