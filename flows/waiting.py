@@ -26,7 +26,7 @@ from prefect.runtime import deployment, flow_run
 from config.errors import Refused
 from config.settings import get_settings
 from qc.gates import Gate, apply_task, awaiting_task
-from tasks.handoff import mark_waiting, open_work, wake_order
+from tasks.handoff import look_again_seconds, mark_waiting, open_work, wake_order
 from tasks.progress import people_form, publish_progress
 from tasks.runs import line_of
 
@@ -86,7 +86,7 @@ def _suspend_order_run() -> None:
 def wait_for_people(order_id: int, stage: str) -> None:
     """Return once no photo of this order is queued or claimed in ``stage``. The pause's form (the Prefect UI's
     Resume) says what waits and what Resume does: it only makes the run look again. Paused in place, the run
-    also looks at the record itself every LOOK_AGAIN_POLLS polls (:func:`_looking_again`)."""
+    also looks at the record itself every minute (:func:`_looking_again`)."""
     while True:
         mark_waiting(order_id, stage, waiting_run())
         if not (waiting := open_work(order_id, stage)):
@@ -100,12 +100,9 @@ def wait_for_people(order_id: int, stage: str) -> None:
     publish_progress(order_id)
 
 
-LOOK_AGAIN_POLLS = 12       # a paused run looks at the record every 12 of its polls of Prefect (a minute, by default)
-
-
 @contextmanager
 def _looking_again(order_id: int, stage: str) -> Iterator[None]:
-    """While the run is paused in place for ``stage``'s people: every LOOK_AGAIN_POLLS x POSTLINE_PAUSE_POLL_SECONDS,
+    """While the run is paused in place for ``stage``'s people: every :func:`tasks.handoff.look_again_seconds`,
     when nothing is left in the stage, resume the run as the last hand-back does. That hand-back is recorded
     first and wakes the run after: when the wake did not get through (the Prefect server restarting, unreachable
     a moment, the command stopped in between), the run waited the whole POSTLINE_HUMAN_WAIT_SECONDS (two weeks)
@@ -115,7 +112,7 @@ def _looking_again(order_id: int, stage: str) -> Iterator[None]:
         yield
         return
     stop = threading.Event()
-    every = LOOK_AGAIN_POLLS * get_settings().pause_poll_seconds
+    every = look_again_seconds()
 
     def look() -> None:
         while not stop.wait(every):

@@ -131,6 +131,19 @@ def _at_wip_limit(session: Session, stage: str) -> bool:
     return claimed >= limit
 
 
+def at_wip_limit(session: Session, stages: list[str]) -> list[tuple[str, int, int]]:
+    """Of ``stages``, those at their WIP limit with photos queued: (stage, its limit, photos waiting). What a pull
+    that found nothing says, when photos wait all the same."""
+    limits, held = _wip_limits(), []
+    for stage in stages:
+        if stage in limits and _at_wip_limit(session, stage):
+            waiting = session.exec(select(func.count()).select_from(WorkItem).where(
+                WorkItem.stage == stage, WorkItem.status == WorkStatus.QUEUED)).one()
+            if waiting:
+                held.append((stage, limits[stage], waiting))
+    return held
+
+
 # --- the claim, in a session (a data function) ---------------------------------------------------------------------
 
 def claim_next(session: Session, *, person: str, stages: list[str] | None = None,

@@ -16,6 +16,7 @@ from prefect.client.schemas.responses import SetStateStatus
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.logging import get_logger
 
+from config.settings import get_settings
 from presets.model import Preset
 from record import queue, work
 from record.db import transaction
@@ -104,6 +105,15 @@ def _try_resume(client: SyncPrefectClient, run_id: UUID, run_input: dict | None)
         reason = getattr(result.details, "reason", None) or "no reason given"
         raise WakeError(f"Prefect refused to resume flow run {run_id}: {reason}")
     return None                                    # ABORT: not paused any more by the time it was asked
+
+
+LOOK_AGAIN_POLLS = 12       # a run paused for people looks at the record every 12 of its polls (a minute, by default)
+
+
+def look_again_seconds() -> int:
+    """How often a run paused in place for people looks at the record itself (flows.waiting): a last hand-back
+    whose wake did not get through is taken up within this."""
+    return LOOK_AGAIN_POLLS * get_settings().pause_poll_seconds
 
 
 def wake_order(order_id: int, stage: str, *, run_input: dict | None = None, patience: float = 15.0) -> Wake:

@@ -408,7 +408,7 @@ def test_a_last_hand_back_whose_wake_did_not_get_through_still_moves_the_run_on(
     """The last hand-back is recorded, then wakes the run: with the Prefect server unreachable at that moment the
     wake failed, and the run waited on an empty stage for POSTLINE_HUMAN_WAIT_SECONDS (two weeks), status saying
     it "goes on by itself". A run paused in place looks at the record itself every LOOK_AGAIN_POLLS polls."""
-    from flows.waiting import LOOK_AGAIN_POLLS
+    from tasks.handoff import LOOK_AGAIN_POLLS
 
     order_id, run = _waiting_for_rita(line_file, tmp_path, "Lost Wake")
     item, path = pull_to_folder(person="rita", folder=tmp_path / "rita")

@@ -22,7 +22,7 @@ from pathlib import Path
 from config.errors import Forbidden
 from config.line import get_line
 from config.settings import get_settings
-from record import marks, people, queue, rounds, selection, work
+from record import marks, people, queue, rounds, runs, selection, work
 from record.db import transaction
 from record.models import CLIENT_SELECTION, ORIGINAL_REVIEW, QC_GATE, OrderStatus, Photo, WorkItem, WorkStatus
 from record.queue import DEFAULT_LEASE, NoSkill, QueueError, StageDepth, SubmitResult
@@ -87,22 +87,12 @@ def held_at_wip_limit(person: str, stage: str | None = None) -> list[str]:
     """Why a pull found nothing though photos wait: each of ``person``'s stages (``stage``, else every people's
     stage they have the skills for) at its WIP limit with photos queued, said as 'Liquify & skin: 3 being worked,
     its limit; 298 waiting'."""
-    from sqlmodel import func, select
+    from record.claims import at_wip_limit
 
-    from config.line import get_line
-    from record.claims import _at_wip_limit, _wip_limits
-
-    limits, said = _wip_limits(), []
     with transaction() as session:
-        for key in _stages_to_claim(person, stage):
-            if key not in limits or not _at_wip_limit(session, key):
-                continue
-            waiting = session.exec(select(func.count()).select_from(WorkItem).where(
-                WorkItem.stage == key, WorkItem.status == WorkStatus.QUEUED)).one()
-            if waiting:
-                said.append(f"{get_line().stage(key).title}: {limits[key]} being worked, its WIP limit; "
-                            f"{waiting} waiting")
-    return said
+        held = at_wip_limit(session, _stages_to_claim(person, stage))
+    return [f"{get_line().stage(key).title}: {limit} being worked, its WIP limit; {waiting} waiting"
+            for key, limit, waiting in held]
 
 
 def claim(*, person: str, stage: str | None = None, lease: timedelta = DEFAULT_LEASE) -> WorkItem | None:
@@ -238,8 +228,7 @@ def hand_back(*, item_id: int, person: str, file: Path) -> SubmitResult:
     in the next stage in one transaction, and the order's flow run woken if that was the stage's last photo.
     Raises NotYourClaim, NoSuchItem, :class:`qc.results.ResultRefused`."""
     from qc.results import ResultRefused, another_photos, check_result
-    from flows.waiting import LOOK_AGAIN_POLLS
-    from tasks.handoff import WakeError, wake_order
+    from tasks.handoff import WakeError, look_again_seconds, wake_order
 
     file = Path(file)
     with transaction() as session:
@@ -264,12 +253,9 @@ def hand_back(*, item_id: int, person: str, file: Path) -> SubmitResult:
                               enqueue_next=selection.next_stage(session, line, item))
     publish_progress(item.order_id)
     if result.stage_done:
-        from record import runs
-
-        with transaction() as session:
-            live = runs.holder(session, item.order_id)
-            stopped = work.get_order(session, item.order_id).status is OrderStatus.FAILED or live is None
-            #         (a lease run out is a killed run's, or a deployment's run suspended: woken as ever)
+        with transaction() as session:      # a hold run out (a killed run, a deployment's run suspended): woken
+            stopped = work.get_order(session, item.order_id).status is OrderStatus.FAILED \
+                or runs.holder(session, item.order_id) is None
         if stopped:                # its run stopped (an error, Ctrl-C, a kill), or none was started (a revision
             #                        asked for before `order run`): nobody waits to be woken
             return replace(result, run_stopped=True)
@@ -278,7 +264,7 @@ def hand_back(*, item_id: int, person: str, file: Path) -> SubmitResult:
         except WakeError as exc:   # the work is handed back and recorded all the same: say what is left to do
             logger.warning("order %s: %s is done, but %s. A run paused in place (`postline order run`) looks "
                            "again by itself within %d s; a run from a deployment: resume it in the Prefect UI",
-                           item.order_id, item.stage, exc, LOOK_AGAIN_POLLS * get_settings().pause_poll_seconds)
+                           item.order_id, item.stage, exc, look_again_seconds())
     return result
 
 
