@@ -57,13 +57,13 @@ def stages_for(session: Session, person: str, stages: list[str] | None = None) -
     """The stages ``person`` may pull from: ``stages`` if they have every skill each needs (the line's
     ``skills`` of the stage, by default its key), else :class:`NoSkill`; None means every stage they are
     skilled for. Raises :class:`record.people.UnknownPerson` for a name not on the line."""
-    return _allowed(person, people.skills_named(session, person), stages)
+    return _allowed(session, person, people.skills_named(session, person), stages)
 
 
-def _allowed(person: str, skills: list[str], stages: list[str] | None) -> list[str]:
-    from config.line import get_line
+def _allowed(session: Session, person: str, skills: list[str], stages: list[str] | None) -> list[str]:
+    from record.work import studio_line
 
-    line = get_line()
+    line = studio_line(session)
     allowed = line.stages_for_skills(skills, stages)
     if stages is None:
         return allowed
@@ -83,24 +83,24 @@ def _stages_for_claim(session: Session, person: str, stages: list[str] | None) -
     skills = claim_sql.skills_on_cursor(dialect, cursor, person)
     if skills is None:
         return stages_for(session, person, stages)     # raises UnknownPerson with the usual message
-    return _allowed(person, skills, stages)
+    return _allowed(session, person, skills, stages)
 
 
 def _claimable(stages: list[str], session: Session) -> list[str]:
     """``stages`` without those at their WIP limit; no query at all when none of them has a limit."""
-    limited = _wip_limits()
+    limited = _wip_limits(session)
     if not any(s in limited for s in stages):
         return stages
     return [s for s in stages if not _at_wip_limit(session, s)]
 
 
-def _line_facts() -> tuple[dict[str, int], bool]:
+def _line_facts(session: Session | None = None) -> tuple[dict[str, int], bool]:
     """The stages of the line that have a WIP limit with the limit, and whether every stage needs just its
-    key as skill (the line is read once, see get_line)."""
-    from config.line import get_line
+    key as skill (the line is read once, see get_line; ``session``: the caller's, see studio_line)."""
+    from record.work import studio_line
 
     global _LINE_FACTS
-    line = get_line()
+    line = studio_line(session)
     if _LINE_FACTS is None or _LINE_FACTS[0] is not line:   # a new line (get_line.cache_clear()): read it again
         _LINE_FACTS = (line, {s.key: s.wip_limit for s in line.stages if s.wip_limit is not None},
                        line.skills_are_keys)
@@ -110,20 +110,20 @@ def _line_facts() -> tuple[dict[str, int], bool]:
 _LINE_FACTS: tuple[object, dict[str, int], bool] | None = None
 
 
-def _wip_limits() -> dict[str, int]:
-    return _line_facts()[0]
+def _wip_limits(session: Session | None = None) -> dict[str, int]:
+    return _line_facts(session)[0]
 
 
-def _fast_claims() -> bool:
+def _fast_claims(session: Session | None = None) -> bool:
     """A claim can be one statement: no WIP limit to count first, and skills that are stage keys."""
-    limits, skills_are_keys = _line_facts()
+    limits, skills_are_keys = _line_facts(session)
     return not limits and skills_are_keys
 
 
 def _at_wip_limit(session: Session, stage: str) -> bool:
     """Whether ``stage`` already has as many photos claimed as the line's WIP limit allows. A soft limit:
     two claims at the same instant may pass it by one."""
-    limit = _wip_limits().get(stage)
+    limit = _wip_limits(session).get(stage)
     if limit is None:
         return False
     claimed = session.exec(select(func.count()).select_from(WorkItem).where(
@@ -134,7 +134,7 @@ def _at_wip_limit(session: Session, stage: str) -> bool:
 def at_wip_limit(session: Session, stages: list[str]) -> list[tuple[str, int, int]]:
     """Of ``stages``, those at their WIP limit with photos queued: (stage, its limit, photos waiting). What a pull
     that found nothing says, when photos wait all the same."""
-    limits, held = _wip_limits(), []
+    limits, held = _wip_limits(session), []
     for stage in stages:
         if stage in limits and _at_wip_limit(session, stage):
             waiting = session.exec(select(func.count()).select_from(WorkItem).where(
@@ -152,7 +152,7 @@ def claim_next(session: Session, *, person: str, stages: list[str] | None = None
     now + ``lease``: sets claimed_by, lease_expires_at, attempt + 1 and writes the CLAIMED event.
     Returns None when those queues are empty. Does not commit."""
     expires = (now or utcnow()) + lease
-    if _fast_claims() and stages != []:
+    if _fast_claims(session) and stages != []:
         item = _claim_in(session, stages=stages, person=person, expires=expires, skilled=True)
         if item is None:
             _stages_for_claim(session, person, stages)  # nobody by that name, or a skill missing: say so

@@ -9,10 +9,9 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from config.line import get_line
 from record.figures.scope import Scope
 from record.figures.stages import StageRow, stage_rows
-from record.work import order_line
+from record.work import order_line, studio_line
 
 __all__ = ["StageRow", "stage_table"]
 
@@ -21,5 +20,5 @@ def stage_table(session: Session, *, order_id: int | None = None, since: datetim
                 until: datetime | None = None, detail: bool = False) -> list[StageRow]:
     """Ingest, the stages of the order's line (or the current line), the QC gate and delivery, aggregated in SQL.
     ``detail``: also queue waits and work in progress."""
-    line = order_line(session, order_id) if order_id is not None else get_line()
+    line = order_line(session, order_id) if order_id is not None else studio_line(session)
     return stage_rows(session, Scope(since=since, until=until, order_id=order_id), line, detail=detail)

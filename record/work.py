@@ -4,6 +4,7 @@ status changes go through :mod:`record.moves`."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Collection
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -13,15 +14,16 @@ from sqlalchemy import or_, update
 from sqlmodel import Session, col, func, select
 
 from config.errors import NotFound  # noqa: F401  (raised here; callers catch work.NotFound)
-from config.line import Line, get_line
+from config.line import Line, LineFileError, get_line
 from record import moves, runs
-from record.db import ORDER_LOCK, one_at_a_time
+from record.db import ORDER_LOCK, one_at_a_time, transaction
 from record.models import (
     CLIENT_SELECTION, INGEST, ORIGINAL_REVIEW, QC_GATE, CardListing, EventKind, Order, OrderStatus, Photo, PhotoStatus,
     ShootType, StageEvent, WorkItem, WorkStatus, utcnow,
 )
 
 AUTO_WORKER = "postline-auto"
+log = logging.getLogger("postline.record")
 AUTO_LEASE = timedelta(minutes=30)
 
 
@@ -53,7 +55,36 @@ def order_line(session: Session, order_id: int) -> Line:
     """The line order ``order_id`` runs with: the one recorded when it started (or moved to with `postline
     order use-line`); before its first start, the current line file's, which it will start with."""
     recorded = session.execute(select(Order.line_json).where(Order.id == order_id)).scalar_one_or_none()
-    return _line_from_json(recorded) if recorded else get_line()
+    return _line_from_json(recorded) if recorded else studio_line(session)
+
+
+def studio_line(session: Session | None = None) -> Line:
+    """The line for what is no one order's: the stages people pull from, with their skills and WIP limits, and
+    the stage names of the pages, queues and report. The current line file's; while that cannot be read (a lead
+    saved it half edited), the line the latest order runs with, and a warning naming the file, so that nobody's
+    queue, page or report stops for it. Starting an order and `order use-line` still refuse the file
+    (:func:`config.line.get_line`). ``session``: the caller's, when it is inside one (on SQLite a second
+    transaction of the same process would wait for the first)."""
+    try:
+        return get_line()
+    except LineFileError as exc:
+        latest = select(Order.id, Order.line_json).where(col(Order.line_json).is_not(None)).order_by(
+            col(Order.id).desc()).limit(1)
+        if session is not None:
+            found = session.execute(latest).first()
+        else:
+            with transaction() as own:
+                found = own.execute(latest).first()
+        if found is None:
+            raise
+        said = f"{exc}; until it is fixed, queues, pages and the report use the line order {found.id} runs with"
+        if said not in _SAID:
+            _SAID.add(said)
+            log.warning("%s (no order can start on it)", said)
+        return _line_from_json(found.line_json)
+
+
+_SAID: set[str] = set()      # each broken line file is said once by a process (a web server asks on every page)
 
 
 @lru_cache(maxsize=32)

@@ -7,8 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from config.line import get_line
-from record import queue
+from record import queue, work
 from record.db import transaction
 from surfaces import web_views as views
 from surfaces.actions import queue as actions
@@ -19,7 +18,7 @@ router = APIRouter()
 
 @router.get("/")
 def home(request: Request, session: Session, person: SignedIn) -> Response:
-    line = get_line()
+    line = work.studio_line()
     lead = views.is_lead(person)
     with transaction() as db:
         stages = views.stage_rows(db, person, line_stages=[(s.key, s.title) for s in line.stages],

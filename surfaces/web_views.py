@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlmodel import Session, col, func, select
 
 from config import errors
-from record import queue
+from record import queue, work
 from record.work import AUTO_WORKER
 from record.models import (
     CLIENT_SELECTION, QC_GATE, EventKind, Order, OrderStatus, Person, PersonRole, Photo, StageEvent, WorkItem, WorkStatus, utcnow,
@@ -40,14 +40,12 @@ def age(value: datetime | None) -> str:
 
 def stage_title(key: str) -> str:
     """What people call a stage (the line's title), e.g. 'Liquify & skin' for liquify_skin."""
-    from config.line import get_line
-
     if key == QC_GATE:
         return "QC gate"
     if key == CLIENT_SELECTION:
         return "the client's selection"
     try:
-        return get_line().stage(key).title
+        return work.studio_line().stage(key).title
     except KeyError:
         return key
 

@@ -22,7 +22,6 @@ from prefect import task
 from prefect.logging import get_run_logger
 from sqlmodel import select
 
-from config.line import get_line
 from config.settings import get_settings
 from presets.model import Preset
 from record import clocks, moves, work
@@ -123,7 +122,7 @@ def _record(order_id: int, *, note: str | None, result: calibrate.CalibrationRes
         if chart is not None and not order.deliver_chart:
             photo = session.get(Photo, chart.id)
             if photo.status is PhotoStatus.INGESTED:
-                set_aside_chart_frame(session, photo, get_line().stages[0].key)
+                set_aside_chart_frame(session, photo, work.order_line(session, order_id).stages[0].key)
 
 
 def _refusals_note(refused: list[calibrate.ChartRejected]) -> str:

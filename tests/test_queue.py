@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from datetime import date, timedelta
@@ -244,6 +245,48 @@ def test_a_stage_can_need_several_skills_and_a_person_needs_them_all(record, ski
     assert queue.claim(person="ana", url=record).id == skin[0]
     with transaction() as session:
         assert queue.claim_next(session, person="ana", stages=[SKIN]).id == skin[1]
+
+
+def test_a_line_file_saved_half_edited_stops_nobodys_queue_nor_the_report(record, tmp_path, monkeypatch):
+    """A lead saves the line file with a typo while retouchers work: the queues, claims (WIP limits and skills
+    included), people and the report go on with the line the latest order runs with, and say which file is
+    broken; moving an order to the file is still refused."""
+    from config.line import get_line, load_line
+    from surfaces.actions.people import add as add_person
+    from tests.flowkit import cli
+
+    human = load_line(Path("config/examples/human-line.toml"))
+    with transaction() as session:
+        people.add_person(session, name="ana", role="retoucher", skills=["liquify", "skin"], password=None)
+        order = make_order(session)
+        work.record_line(session, order, human)           # what `postline order run` records as it starts
+        make_items(session, order, 3, stage=SKIN)
+    line_file = tmp_path / "line.toml"
+    line_file.write_text(Path("config/examples/human-line.toml").read_text().replace("wip_limit = 20",
+                                                                                       "wip_limt = 20"))
+    monkeypatch.setenv("POSTLINE_LINE_FILE", str(line_file))
+    get_line.cache_clear()
+
+    said = []
+    heard = logging.Handler(logging.WARNING)
+    heard.emit = lambda entry: said.append(entry.getMessage())
+    logging.getLogger("postline.record").addHandler(heard)
+    try:
+        code, stages = cli("queue", "stages")
+        assert code == 0, stages
+        assert "Liquify & skin" in stages and "liquify, skin" in stages
+        assert queue.claim(person="ana", url=record).stage == SKIN            # skills and WIP limit: the order's line
+        assert add_person(name="bo", role="retoucher", skills="fine_retouch", password=lambda: None).skills
+        code, report = cli("report")
+        assert code == 0, report
+    finally:
+        logging.getLogger("postline.record").removeHandler(heard)
+    assert len(said) == 1, said                                              # once a process, not on every call
+    assert str(line_file) in said[0] and "wip_limt" in said[0] and f"the line order {order.id} runs with" in said[0]
+
+    code, refused = cli("order", "use-line", str(order.id))
+    assert code == 2 and "wip_limt" in refused and str(line_file) in refused
+    get_line.cache_clear()
 
 
 def test_a_heartbeat_extends_the_lease_only_for_the_claimer(record):

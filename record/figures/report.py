@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from config.calendar import WorkCalendar
-from config.line import Line, get_line
+from config.line import Line
 from config.settings import get_settings
 from record.figures.orders import Forecast, GroupRow, OrderRow, delivered_orders, forecast, groups
 from record.figures.people import RetoucherRow, retouchers
@@ -24,6 +24,7 @@ from record.figures.scope import Scope
 from record.figures.sql import EVENTS, K, day_of, month_of
 from record.figures.stages import PSEUDO_TITLES, StageRow, first_pass_rows, stage_rows
 from record.models import Order, utcnow
+from record.work import studio_line
 
 MONTHLY_AFTER_DAYS = 92      # a longer period's trend is by month, a shorter one's by day
 
@@ -166,7 +167,7 @@ def build_report(session: Session, scope: Scope, calendar: WorkCalendar, *, earl
                  line: Line | None = None, now: datetime | None = None) -> Report:
     """Every figure of ``scope``; the retouchers' trend against ``earlier`` (default: a year earlier)."""
     now = now or utcnow()
-    line = line or get_line()
+    line = line or studio_line(session)
     settings = get_settings()
     first = scope.since or session.execute(select(func.min(EVENTS.c.at))).scalar_one() or now
     first_day = (first if isinstance(first, datetime) else datetime.fromisoformat(first)).date()

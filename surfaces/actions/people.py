@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from config.line import get_line
-from record import people, queue
+from record import people, queue, work
 from record.db import transaction
 from record.models import Person
 from record.people import PeopleError
@@ -23,13 +22,13 @@ def add(*, name: str, role: str, skills: str, password: Callable[[], str | None]
     password = password()
     with transaction() as session:
         return people.add_person(session, name=name, role=role, skills=skills, password=password,
-                                 display_name=display_name, known_skills=get_line().known_skills)
+                                 display_name=display_name, known_skills=work.studio_line(session).known_skills)
 
 
 def set_skills(*, name: str, skills: str) -> tuple[Person, list[str]]:
     """Replace ``name``'s skills; returns them and the stages they now work in."""
     with transaction() as session:
-        person = people.set_skills(session, name=name, skills=skills, known_skills=get_line().known_skills)
+        person = people.set_skills(session, name=name, skills=skills, known_skills=work.studio_line(session).known_skills)
     with transaction() as session:
         return person, queue.stages_for(session, person.name)
 

@@ -20,7 +20,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from config.errors import Forbidden
-from config.line import get_line
 from config.settings import get_settings
 from record import marks, people, queue, rounds, runs, selection, work
 from record.db import transaction
@@ -53,7 +52,7 @@ def human_stages() -> list[str]:
     """The stages people work in: the line's stages whose mode is not 'automatic', in line order, then any
     other stage an order waits on people in now (its own line, recorded when it started, has people there).
     Automatic stages are left to postline's workers: a person pulling from them would take work from a batch."""
-    current = [s.key for s in get_line().stages if s.needs_people]
+    current = [s.key for s in work.studio_line().stages if s.needs_people]
     with transaction() as session:
         waited = work.stages_waited_on(session)
     return current + sorted(waited - set(current))
@@ -91,7 +90,8 @@ def held_at_wip_limit(person: str, stage: str | None = None) -> list[str]:
 
     with transaction() as session:
         held = at_wip_limit(session, _stages_to_claim(person, stage))
-    return [f"{get_line().stage(key).title}: {limit} being worked, its WIP limit; {waiting} waiting"
+    line = work.studio_line()
+    return [f"{line.stage(key).title}: {limit} being worked, its WIP limit; {waiting} waiting"
             for key, limit, waiting in held]
 
 
@@ -384,7 +384,7 @@ def depths() -> list[tuple[StageDepth, str, str, tuple[str, ...]]]:
     """Every stage of the line (then the gates and any other with open work): its depth, title, who works it
     (``people``, ``auto``, or at a gate who decides: a photo claimed there waits for that decision), and the
     skills a person needs there."""
-    line = get_line()
+    line = work.studio_line()
     titles = {s.key: s.title for s in line.stages} | GATES
     people_stages = set(human_stages())
     deciders = {QC_GATE: "QC lead" if line.qc_gate.human_review else "auto", ORIGINAL_REVIEW: "photographer",

@@ -143,7 +143,7 @@ _RUN_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 
 def cmd_report(args: argparse.Namespace) -> int:
     from config.calendar import HolidaysFileError, get_calendar
-    from config.line import get_line
+    from record import work
     from record.db import transaction
     from record.figures.report import build_report, known_stage
     from record.figures.views import headline, merged_stage_view, views
@@ -177,10 +177,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     except HolidaysFileError as exc:
         return _error(str(exc))
     with transaction() as session:
-        if args.stage and not known_stage(session, get_line(), args.stage):
+        line = work.studio_line(session)
+        if args.stage and not known_stage(session, line, args.stage):
             return _error(f"--stage {args.stage}: no such stage in the line or the record; give a stage key, "
-                          f"e.g. {', '.join(s.key for s in get_line().stages)}")
-        rep = build_report(session, scope, calendar, earlier=earlier)
+                          f"e.g. {', '.join(s.key for s in line.stages)}")
+        rep = build_report(session, scope, calendar, earlier=earlier, line=line)
     if args.html:
         from surfaces.cli.report_html import write_html
 
