@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import time
 import tomllib
 from enum import StrEnum
 from collections.abc import Sequence
@@ -408,6 +409,39 @@ def _problem(err: dict, data: dict) -> str:
     return describe_error(err, model=Line, unknown_hint=LINE_KEYS_HINT)
 
 
-@lru_cache(maxsize=1)
+LINE_LOOK_SECONDS = 2.0     # how often a long-running process (the web server) looks whether the line file changed
+
+
 def get_line() -> Line:
-    return load_line()
+    """The current line file's line, read once and again whenever the file changes (looked at every
+    LINE_LOOK_SECONDS at most), so that a web server or any process that stays up sees a lead's edit without a
+    restart. Raises :class:`LineFileError` while the file cannot be read."""
+    global _looked
+    now = time.monotonic()
+    if _looked is None or now - _looked[0] > LINE_LOOK_SECONDS:
+        _looked = (now, _file_version(line_path()))
+    return _line_of(_looked[1])
+
+
+def _file_version(path: Path) -> tuple[str, int, int]:
+    try:
+        facts = path.stat()
+    except OSError:
+        return str(path), -1, -1        # load_line says why
+    return str(path), facts.st_mtime_ns, facts.st_size
+
+
+@lru_cache(maxsize=4)
+def _line_of(version: tuple[str, int, int]) -> Line:
+    return load_line(Path(version[0]))
+
+
+def _forget_line() -> None:
+    """Read the line file again at the next get_line (tests that change the file or POSTLINE_LINE_FILE)."""
+    global _looked
+    _looked = None
+    _line_of.cache_clear()
+
+
+_looked: tuple[float, tuple[str, int, int]] | None = None
+get_line.cache_clear = _forget_line

@@ -258,6 +258,19 @@ def test_the_limiter_lets_exactly_the_limit_through_at_once():
 
 # --- whose item --------------------------------------------------------------------------------------------------
 
+def test_the_running_server_takes_a_lead_s_edit_of_the_line_file_without_a_restart(line, monkeypatch):
+    import config.line
+
+    monkeypatch.setattr(config.line, "LINE_LOOK_SECONDS", 0.0)
+    seed_order(line, photos=1)
+    rita = client_for("rita")
+    assert "Liquify &amp; skin" in rita.get("/").text
+    line_file = Path(os.environ["POSTLINE_LINE_FILE"])
+    line_file.write_text(LINE.replace('title = "Liquify & skin"', 'title = "Skin & shape"'))
+    page = rita.get("/").text
+    assert "Skin &amp; shape" in page and "Liquify &amp; skin" not in page
+
+
 def test_a_retoucher_cannot_touch_an_item_someone_else_claimed(line, tmp_path):
     [item_id, _] = seed_order(line)
     assert queue.pull(person="rita", stages=["liquify_skin"]).id == item_id
