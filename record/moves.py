@@ -28,7 +28,7 @@ from sqlmodel import Session, SQLModel, func, select, update
 
 from config.errors import Refused
 from record.models import (
-    ORDER, EventKind, Order, OrderStatus, Photo, PhotoStatus, StageEvent, WorkItem, WorkStatus, queue_rank,
+    ORDER, QC_GATE, EventKind, Order, OrderStatus, Photo, PhotoStatus, StageEvent, WorkItem, WorkStatus, queue_rank,
     utcnow,
 )
 from record.reasons import has_codes, write_codes
@@ -198,6 +198,9 @@ def move_item(session: Session, item: WorkItem, to: WorkStatus, *, actor: str,
         raise IllegalMove(f"work item {item.id} ({item.stage}, round {item.round}) cannot go from {expected} to {to}")
     guard = tuple(guard)
     now = utcnow()
+    # a QC gate photo that passed its checks waits for the lead claimed, with no lease (record.rounds.await_lead)
+    awaited_lead = (item.stage == QC_GATE and expected is WorkStatus.CLAIMED and item.lease_expires_at is None
+                    and to in (WorkStatus.PASSED, WorkStatus.REJECTED))
     values = _move_values(to, actor=actor, reason=reason, now=now, lease_expires_at=lease_expires_at, fields=fields)
     items = WorkItem.__table__
     if not _update_one(session, item, update(items).where(items.c.id == item.id, items.c.status == expected, *guard)
@@ -207,6 +210,8 @@ def move_item(session: Session, item: WorkItem, to: WorkStatus, *, actor: str,
     queued_at = None
     if to is WorkStatus.CLAIMED and item.attempt == 1:      # the first claim: it carries the queue wait
         queued_at, seconds = queue_wait(session, item.id, now)
+    elif awaited_lead and seconds is None:                   # a lead's decision carries how long the photo waited
+        seconds = since_claimed(session, item.id, now)
     write_events(session, [event_row(order_id=item.order_id, photo_id=item.photo_id, work_item_id=item.id,
                                      stage=item.stage, round=item.round, kind=WORK_EVENT[to], actor=actor,
                                      reason=reason, blamed_stage=blamed_stage, seconds=seconds,
@@ -280,11 +285,22 @@ def queue_wait(session: Session, item_id: int, now: datetime) -> tuple[datetime 
         StageEvent.work_item_id == item_id, StageEvent.kind == EventKind.ENQUEUED)).scalar_one()
     if queued_at is None:
         return None, None
-    if isinstance(queued_at, str):             # SQLite hands back MIN() of a time as text
-        queued_at = datetime.fromisoformat(queued_at)
-    if queued_at.tzinfo is None:
-        queued_at = queued_at.replace(tzinfo=UTC)
+    queued_at = _aggregated_time(queued_at)
     return queued_at, (now - queued_at).total_seconds()
+
+
+def since_claimed(session: Session, item_id: int, now: datetime) -> float | None:
+    """Seconds from the item's last claim to ``now``: at the QC gate, from its automatic checks (a fraction of a
+    second) to the lead's decision, the wait for the lead's review and the review."""
+    claimed = session.execute(select(func.max(StageEvent.at)).where(
+        StageEvent.work_item_id == item_id, StageEvent.kind == EventKind.CLAIMED)).scalar_one()
+    return None if claimed is None else (now - _aggregated_time(claimed)).total_seconds()
+
+
+def _aggregated_time(value: datetime | str) -> datetime:
+    """MIN() or MAX() of a time column as a UTC datetime: SQLite hands it back as text."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def extend_lease(session: Session, item: WorkItem, *, actor: str, lease_expires_at: datetime) -> WorkItem:

@@ -55,6 +55,22 @@ def test_one_table_by_retoucher_and_by_client(record, capsys):
     assert "Anna & Ben" in capsys.readouterr().out
 
 
+def test_the_orders_and_the_forecast_as_one_table_each_for_a_spreadsheet(record, capsys):
+    assert main(["report", *OCTOBER, "--by", "order", "--format", "csv"]) == 0
+    orders = {r["client"]: r for r in csv.DictReader(io.StringIO(capsys.readouterr().out))}
+    assert list(orders) == ["Anna & Ben", "Chloe", "Eve"]
+    assert (orders["Chloe"]["due"], orders["Chloe"]["delivered"], orders["Eve"]["working days"],
+            orders["Eve"]["over promise"]) == ("2026-10-08", "2026-10-12", "30", "True")
+    assert main(["report", *OCTOBER, "--by", "forecast", "--format", "csv"]) == 0
+    forecast = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["client"] for r in forecast] == ["Finn", "Dan"] and forecast[1]["due"] == "2026-12-01"    # rush first
+    assert main(["report", *OCTOBER, "--by", "order", "--format", "json"]) == 0
+    assert [o["client"] for o in json.loads(capsys.readouterr().out)["delivered"]] == ["Anna & Ben", "Chloe", "Eve"]
+    assert main(["report", *OCTOBER, "--by", "forecast"]) == 0
+    table = capsys.readouterr().out
+    assert "Forecast for open orders" in table and "Little's law" in table and "Flow" not in table
+
+
 @pytest.mark.parametrize("args, message", [
     (["--stage", "nope"], "--stage nope: no such stage"),
     (["--format", "csv"], "CSV holds one table: choose it with --by"),

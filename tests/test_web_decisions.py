@@ -17,7 +17,7 @@ from flows.qc_gate import qc_gate_flow
 from qc.review import QC
 from record import moves, people, queue, rounds, work
 from record.db import transaction
-from record.models import QC_GATE, EventKind, Photo, PhotoStatus, WorkItem, WorkStatus
+from record.models import QC_GATE, EventKind, Photo, PhotoStatus, StageEvent, WorkItem, WorkStatus
 from surfaces.actions.queue import hand_back as submit_work
 from surfaces.web import create_app
 from tests.browser import served
@@ -286,3 +286,33 @@ def test_the_review_page_shows_the_photos_qc_held_and_a_lead_passes_or_sends_one
     assert again.status is WorkStatus.QUEUED and "the sky by hand" in again.reason
     assert client_for("rita").post(f"/orders/{order_id}/qc/held", data={"csrf": token, "photo": "DSC_0001.dng",
                                                                         "action": "pass"}).status_code in (403, 303)
+
+
+def test_the_report_says_how_long_photos_waited_for_the_lead_s_decision(gate_line_no_run, tmp_path):
+    """The QC gate's queue wait ends when its automatic checks start; the time a photo then waits for the lead's
+    review (the lead's decision) was nowhere in the report, though a lead away for a day is the order's delay."""
+    import json
+    from datetime import timedelta
+
+    from qc.review import PhotoRejection, QcDecision
+    from tests.flowkit import cli
+
+    order_id = at_the_gate(gate_line_no_run, tmp_path)
+    code, before = cli("report")
+    assert code == 0 and "lead's decision" not in before            # no lead has decided: no such columns
+    with transaction() as session:                # the checks ended 10 and 50 minutes before the lead decides
+        for item, minutes in zip(QC.waiting(session, order_id).values(), (10, 50), strict=True):
+            claim = session.exec(select(StageEvent).where(StageEvent.work_item_id == item.id,
+                                                          StageEvent.kind == EventKind.CLAIMED)).one()
+            claim.at -= timedelta(minutes=minutes)
+            session.add(claim)
+    with transaction() as session:
+        QC.record(session, order_id, QcDecision(approve_all=False, lead="maria", rejections=[PhotoRejection(
+            photo="DSC_0002.dng", reason="over_smoothed_skin", send_back_to="liquify_skin", note="the cheek")]))
+    code, said = cli("report", "--format", "json", "--by", "stage")
+    assert code == 0, said
+    gate = next(row for row in json.loads(said) if row["stage"] == QC_GATE)
+    assert round(gate["lead_decision_seconds_median"] / 60) == 10 and round(gate["lead_decision_seconds_p90"] / 60) == 50
+    code, table = cli("report", "--by", "stage")
+    row = [line for line in table.splitlines() if line.startswith("QC gate")][-1]     # the time table's
+    assert "lead's decision median" in table and row.split()[-4:] == ["10", "min", "50", "min"], table

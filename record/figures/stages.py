@@ -16,6 +16,8 @@ puts the rows together. What each column means:
   automatic worker's time is machine time: shown apart (median seconds a photo), never as photos per hour.
 - per day: photos finished per calendar day of the period (every stage).
 - queue wait: enqueued to first claimed, for items enqueued in the period; touch time: claim to hand-back.
+- lead's decision (the QC gate, on a line with a lead's review): from the gate's automatic checks to the lead's
+  decision (the wait for the lead and the review), for the decisions of the period.
 - rework rate: photos sent back (blamed here) over photos finished here, both in the period.
 - first-pass yield: of the photos whose first pass (round 1) here was handed back in the period, the share the
   QC gate did not send back to this stage for that pass (in its round 1, or later, when it sent the photo back
@@ -70,6 +72,7 @@ class StageRow:
     touch: Spread = field(default_factory=Spread)
     machine: Spread = field(default_factory=Spread)
     wait: Spread = field(default_factory=Spread)
+    lead_wait: Spread = field(default_factory=Spread)
     first_passes: int = 0
     first_passes_sent_back: int = 0
     days: float | None = None        # calendar days of the period, for the per-day figure
@@ -123,6 +126,8 @@ class StageRow:
             "photos_per_calendar_day": _r(self.per_day),
             "queue_wait_seconds_median": _r(self.wait.median), "queue_wait_seconds_p90": _r(self.wait.p90),
             "touch_seconds_median": _r(self.touch.median), "touch_seconds_p90": _r(self.touch.p90),
+            "lead_decision_seconds_median": _r(self.lead_wait.median),
+            "lead_decision_seconds_p90": _r(self.lead_wait.p90),
             "rework_rate": _r(self.rework_rate), "first_pass_photos": self.first_passes,
             "first_pass_sent_back": self.first_passes_sent_back, "first_pass_yield": _r(self.first_pass_yield),
         }
@@ -225,6 +230,17 @@ def _waits(session: Session, scope: Scope) -> dict:
                           [EVENTS.c.kind == K.CLAIMED, EVENTS.c.queued_at.is_not(None),
                            *scope.events(EVENTS, period=False)], when=EVENTS.c.queued_at, period=scope.in_period)
     return {key[0]: spread for key, spread in spreads.items()}
+
+
+def _lead_waits(session: Session, scope: Scope) -> Spread:
+    """Seconds from the QC gate's automatic checks to a lead's decision, for the decisions in the period: the
+    decision's event carries them (record.moves.since_claimed); the gate's own decisions carry none."""
+    spreads = percentiles(session, EVENTS.c.seconds, [EVENTS.c.stage],
+                          [EVENTS.c.kind.in_([K.PASSED, K.REJECTED]), EVENTS.c.stage == QC_GATE,
+                           EVENTS.c.work_item_id.is_not(None), EVENTS.c.actor != AUTO_WORKER,
+                           *scope.events(EVENTS, period=False)], when=EVENTS.c.at, period=scope.in_period)
+    found = spreads.get((QC_GATE,))
+    return Spread(*found[:3]) if found else Spread()
 
 
 def _wip(session: Session, scope: Scope, now: datetime,
@@ -374,6 +390,8 @@ def stage_rows(session: Session, scope: Scope, line: Line, *, titles: dict[str, 
             row.touch = Spread(*touch[:3]) if touch else Spread()
             row.machine = Spread(*machine[:3]) if machine else Spread()
             row.wait = Spread(*waits[key][:3]) if key in waits else Spread()
+            if key == QC_GATE and detail:
+                row.lead_wait = _lead_waits(session, scope)
             row.first_passes, row.first_passes_sent_back = fpy.get((key,), (0, 0))
         rows.append(row)
     return rows

@@ -99,6 +99,7 @@ class View:
 def stage_views(rep: Report) -> list[View]:
     rows = rep.stages
     stage = Column("stage", lambda r: r.title)
+    lead = any(r.lead_wait.n for r in rows)        # a line with a lead's review at the QC gate
     return [
         View("Flow (photos; a photo through a stage twice is one photo, two passes)", (
             stage, Column("entered", lambda r: r.entered), Column("passes in", lambda r: r.entered_passes),
@@ -116,10 +117,13 @@ def stage_views(rep: Report) -> list[View]:
             Column("machine median", lambda r: r.machine.median, duration),
             Column("machine p90", lambda r: r.machine.p90, duration),
             Column("queue wait median", lambda r: r.wait.median, duration),
-            Column("queue wait p90", lambda r: r.wait.p90, duration)),
+            Column("queue wait p90", lambda r: r.wait.p90, duration),
+            *((Column("lead's decision median", lambda r: r.lead_wait.median, duration),
+               Column("lead's decision p90", lambda r: r.lead_wait.p90, duration)) if lead else ())),
             [r for r in rows if r.stage not in ("ingest", "delivery")],
-            "the QC gate's queue wait runs until its automatic checks start: the wait for a lead's review, where the "
-            "line has one, is not in it"),
+            "the QC gate's queue wait runs until its automatic checks start"
+            + ("; lead's decision: from those checks to the lead's pass or send-back (the wait for the lead and "
+               "the review)" if lead else "")),
         View("Quality", (
             stage, Column("rework rate", lambda r: r.rework_rate, pct),
             Column("first passes", lambda r: r.first_passes),
@@ -217,7 +221,8 @@ def group_view(rep: Report, by: str) -> View:
 
 def views(rep: Report, by: str | None) -> list[View]:
     chosen = {"stage": stage_views(rep), "reason": [reason_view(rep)], "retoucher": [retoucher_view(rep)],
-              "shoot": [group_view(rep, "shoot")], "client": [group_view(rep, "client")]}
+              "shoot": [group_view(rep, "shoot")], "client": [group_view(rep, "client")],
+              "order": [order_view(rep)], "forecast": [forecast_view(rep)]}
     if by is not None:
         return chosen[by]
     return [*chosen["stage"], reason_view(rep), retoucher_view(rep), order_view(rep), forecast_view(rep)]

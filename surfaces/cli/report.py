@@ -2,7 +2,7 @@
 
     postline report [--since DAY] [--until DAY] [--stage KEY] [--retoucher NAME] [--shoot TYPE] [--preset NAME]
                     [--client NAME] [--compare-since DAY --compare-until DAY]
-                    [--by stage|retoucher|reason|shoot|client] [--format table|csv|json] [--html FILE]
+                    [--by stage|retoucher|reason|shoot|client|order|forecast] [--format table|csv|json] [--html FILE]
 
 The figures are :func:`record.figures.report.build_report`'s, their tables :mod:`record.figures.views`'; this
 module prints them: tables (and CSV) name stages by title, JSON by key.
@@ -30,7 +30,7 @@ from surfaces.cli import tables
 from surfaces.cli.errors import CliError
 from surfaces.terminal import shown, shown_lines
 
-BY = ("stage", "retoucher", "reason", "shoot", "client")
+BY = ("stage", "retoucher", "reason", "shoot", "client", "order", "forecast")
 
 
 def as_table(rep: Report, by: str | None) -> str:
@@ -60,7 +60,8 @@ def as_csv(view: View) -> str:
 
 def as_json(rep: Report, by: str | None) -> str:
     data = rep.to_dict()
-    section = {"stage": "stages", "reason": "rework", "retoucher": "retouchers"}
+    section = {"stage": "stages", "reason": "rework", "retoucher": "retouchers", "order": "orders",
+               "forecast": "forecast"}
     if by in section:
         data = data[section[by]]
     elif by in ("shoot", "client"):
@@ -236,8 +237,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     report.add_argument("--compare-since", type=_date, metavar="DAY",
                         help="retouchers' trend: first day of the earlier period (default: a year before --since)")
     report.add_argument("--compare-until", type=_date, metavar="DAY", help="last day of the earlier period")
-    report.add_argument("--by", choices=BY, help="one table: per stage, retoucher, reason, shoot type or client "
-                        "(default: the whole report)")
+    report.add_argument("--by", choices=BY, help="one table: per stage, retoucher, reason, shoot type or client; the "
+                        "orders delivered, or the forecast for open orders (default: the whole report)")
     report.add_argument("--format", choices=["table", "csv", "json"], default="table",
                         help="table (default), csv (one table: needs --by) or json (stage keys, not titles)")
     report.add_argument("--html", metavar="FILE", help="write the report with its charts to FILE (one HTML file "
