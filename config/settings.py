@@ -130,7 +130,8 @@ class PostlineSettings(BaseSettings):
 
     chart_search: int = Field(
         default=8, ge=0, le=1000,
-        description="How many of an order's first RAW frames to search for a colour chart (0: no session calibration).",
+        description="How many of each camera body's first RAW frames to search for a colour chart (0: no session "
+                    "calibration).",
     )
     human_wait_seconds: int = Field(
         default=14 * 24 * 3600, ge=60, le=366 * 24 * 3600,

@@ -6,7 +6,8 @@ human review, photos that pass the checks wait at the gate for the QC lead (qc/r
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 import tifffile
 from prefect import task
@@ -20,13 +21,12 @@ from qc.checks import GRADING_REASONS, Problem, Reason, check_image
 from record import rounds, work
 from record.db import transaction
 from record.models import Photo, WorkItem
-from tasks.calibration import calibrated_photos
+from tasks.calibration import calibrations
 from tasks.runners import give_back_memory
 from tasks.errors import as_retryable, retry_only_retryable, transient_cause
 from tasks.files import sha256_of
 from tasks.operations import camera_blown_share, reference_path
 from tasks.pixels import imageio
-from tasks.pixels.calibrate import CalibrationResult
 from tasks.stages import give_back
 
 ICC_TAG = 34675
@@ -54,16 +54,15 @@ class _Gate:
     """What every photo of one QC batch is checked with: the order's line, its preset and session calibration."""
     line: Line
     preset: Preset
-    calibrated_from: str | None
-    calibrated: frozenset[int] = frozenset()     # the photos graded with it (tasks.calibration.calibrated_photos)
+    calibrated_from: Mapping[int, str] = field(default_factory=dict)   # photo id -> the chart its grading was
+    # calibrated on (its camera body's: tasks.calibration.calibrations)
 
     @classmethod
     def of(cls, order_id: int) -> "_Gate":
         with transaction() as session:
             order = work.get_order(session, order_id)
             return cls(line=work.order_line(session, order_id), preset=Preset.model_validate_json(order.preset_json),
-                       calibrated_from=CalibrationResult.model_validate_json(order.calibration_json).source
-                       if order.calibration_json else None, calibrated=calibrated_photos(session, order))
+                       calibrated_from={photo: fit.source for photo, fit in calibrations(session, order).items()})
 
 
 def _look_problem(display, photo: Photo, order_id: int, spec, line: Line,  # noqa: ANN001
@@ -104,7 +103,7 @@ def _inspect(item: WorkItem, photo: Photo, gate: _Gate | None = None,
     before it, the order's preset), and run the checks of ``qc.checks``. ``gate``: the batch's (default: read);
     ``makers``: :func:`_makers`, when the caller read them with its claim (default: read)."""
     gate = gate or _Gate.of(item.order_id)
-    line, preset, calibrated_from = gate.line, gate.preset, gate.calibrated_from
+    line, preset, calibrated_from = gate.line, gate.preset, gate.calibrated_from.get(photo.id)
     spec = line.qc_gate
     if makers is None:
         with transaction() as session:
@@ -135,7 +134,7 @@ def _inspect(item: WorkItem, photo: Photo, gate: _Gate | None = None,
                             expected_aspect=size[0] / size[1] if crop and size else None, neutral_tint=tint,
                             camera_blown=camera_blown_share(reference) if reference and reference.exists() else 0.0)
     look = _look_problem(display, photo, item.order_id, spec, line, grader)
-    if look is not None and calibrated_from and photo.id in gate.calibrated and look.stage == line.stages[0].key:
+    if look is not None and calibrated_from and look.stage == line.stages[0].key:
         look = replace(look, message=f"{look.message}; it was graded with the session calibration fitted on "
                                      f"{calibrated_from}: check it (`postline status {item.order_id}`)")
     if look is not None:

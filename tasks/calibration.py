@@ -37,31 +37,45 @@ MAX_NOTED_REFUSALS = 3          # refused chart-like patterns named in the order
 NOTE_LENGTH = 1000              # Order.calibration_note's column
 
 
-def calibrated_photos(session, order) -> frozenset[int]:  # noqa: ANN001 - sqlmodel.Session, record.models.Order
-    """The photos the order's session calibration applies to: those of the body that shot the chart (as
+def fits(order) -> tuple[calibrate.CalibrationResult, ...]:  # noqa: ANN001 - record.models.Order
+    """The order's session calibrations, one a camera body whose chart was found: recorded as a list; an order
+    recorded when a session had one calibration holds that one alone."""
+    if not order.calibration_json:
+        return ()
+    data = json.loads(order.calibration_json)
+    return tuple(calibrate.CalibrationResult.model_validate(one) for one in (data if isinstance(data, list) else [data]))
+
+
+def calibrations(session, order) -> dict[int, calibrate.CalibrationResult]:  # noqa: ANN001 - Session, Order
+    """Photo id -> the calibration that applies to it: the one fitted on the chart its own camera body shot (as
     record.clocks names it: make, model and serial number when the files give one). A chart's fit corrects that
-    camera's sensor under that light; another body's photos are graded without it, as with no chart."""
-    chart = chart_photo(session, order)
-    if chart is None:
-        return frozenset()
-    body = clocks.camera_named(chart.camera_make, chart.camera_model, chart.camera_serial)
+    camera's sensor under that light; a body whose chart was not found is graded without any, as with no chart."""
+    by_body = {}
+    for fit, chart in chart_photos(session, order):
+        if chart is not None:
+            by_body.setdefault(clocks.camera_of(chart), fit)
+    if not by_body:
+        return {}
     columns = (Photo.id, Photo.camera_make, Photo.camera_model, Photo.camera_serial)
     rows = session.exec(select(*columns).where(Photo.order_id == order.id)).all()
-    return frozenset(row[0] for row in rows if clocks.camera_named(*row[1:]) == body)
+    return {row[0]: by_body[body] for row in rows if (body := clocks.camera_named(*row[1:])) in by_body}
 
 
-def chart_photo(session, order) -> Photo | None:  # noqa: ANN001 - sqlmodel.Session, record.models.Order
-    """The photo the order's session calibration was fitted on: by its name on the card; in an order recorded
-    when the calibration kept the file name alone, the one photo of that file name (none when two folders of
-    the card hold one: then which is not known)."""
-    if not order.calibration_json:
-        return None
-    source = json.loads(order.calibration_json)["source"]
+def chart_photos(session, order) -> list[tuple[calibrate.CalibrationResult, Photo | None]]:  # noqa: ANN001
+    """Each calibration of the order with the photo it was fitted on: by its name on the card; in an order
+    recorded when the calibration kept the file name alone, the one photo of that file name (None when two
+    folders of the card hold one: then which is not known)."""
+    found = fits(order)
+    if not found:
+        return []
     photos = session.exec(select(Photo).where(Photo.order_id == order.id)).all()
-    exact = [p for p in photos if p.source_name == source]
-    alone = [p for p in photos if Path(p.source_name).name == source]
-    found = exact or alone
-    return found[0] if len(found) == 1 else None
+
+    def chart(source: str) -> Photo | None:
+        exact = [p for p in photos if p.source_name == source]
+        alone = [p for p in photos if Path(p.source_name).name == source]
+        named = exact or alone
+        return named[0] if len(named) == 1 else None
+    return [(fit, chart(fit.source)) for fit in found]
 
 
 def chart_candidates(photos, chart_name: str | None, limit: int) -> list:  # noqa: ANN001
@@ -71,6 +85,16 @@ def chart_candidates(photos, chart_name: str | None, limit: int) -> list:  # noq
         return [p for p in photos if p.source_name == chart_name]
     raws = [p for p in photos if p.kind == PhotoKind.RAW.value]
     return sorted(raws, key=lambda p: (p.capture_time is None, p.capture_time, p.id))[:limit]
+
+
+def candidates_by_body(photos, chart_name: str | None, limit: int) -> dict[str | None, list]:  # noqa: ANN001
+    """:func:`chart_candidates` of each camera body (record.clocks.camera_of; None: frames that name none), in
+    the order the bodies first shot: each photographer shoots their own chart, for their own camera."""
+    bodies: dict[str | None, list] = {}
+    for photo in sorted(photos, key=lambda p: (p.capture_time is None, p.capture_time, p.id)):
+        bodies.setdefault(clocks.camera_of(photo), []).append(photo)
+    found = {body: chart_candidates(shot, chart_name, limit) for body, shot in bodies.items()}
+    return {body: candidates for body, candidates in found.items() if candidates}
 
 
 def search_charts(photos, preset: Preset, at_once: int) -> Iterator[tuple]:  # noqa: ANN001
@@ -111,18 +135,20 @@ def set_aside_chart_frame(session, photo: Photo, first_stage: str) -> None:  # n
                      reason=CHART_FRAME_REASON)
 
 
-def _record(order_id: int, *, note: str | None, result: calibrate.CalibrationResult | None = None,
-            chart: Photo | None = None) -> None:
-    """The decision, in one transaction: the fit or why there is none, and the chart frame set aside."""
+def _record(order_id: int, *, note: str | None, results: list[calibrate.CalibrationResult] = (),
+            charts: list[Photo] = ()) -> None:
+    """The decision, in one transaction: the fits (one a camera body) or why there is none, and the chart frames
+    set aside."""
     with transaction() as session:
         order = work.get_order(session, order_id)
-        order.calibration_json = result.model_dump_json() if result is not None else None
+        order.calibration_json = json.dumps([r.model_dump(mode="json") for r in results]) if results else None
         order.calibration_note = note
         session.add(order)
-        if chart is not None and not order.deliver_chart:
+        first = work.order_line(session, order_id).stages[0].key
+        for chart in () if order.deliver_chart else charts:
             photo = session.get(Photo, chart.id)
             if photo.status is PhotoStatus.INGESTED:
-                set_aside_chart_frame(session, photo, work.order_line(session, order_id).stages[0].key)
+                set_aside_chart_frame(session, photo, first)
 
 
 def _refusals_note(refused: list[calibrate.ChartRejected]) -> str:
@@ -136,10 +162,34 @@ def _refusals_note(refused: list[calibrate.ChartRejected]) -> str:
     return note
 
 
+def _search_body(candidates: list, preset: Preset, at_once: int, named: str | None,
+                 logger) -> tuple[calibrate.CalibrationResult | None, Photo | None, str | None]:  # noqa: ANN001
+    """One camera body's chart among its ``candidates``: (the fit, its chart frame, None); (None, the chart frame,
+    why) for a chart with nothing to correct; (None, None, why) when none was found or every one was refused."""
+    refused: list[calibrate.ChartRejected] = []
+    for photo, result in search_charts(candidates, preset, at_once):
+        if isinstance(result, calibrate.ChartRejected):
+            if result.is_chart:
+                return None, photo, (f"{result.source} is a colour chart, but {result.doubts[0].message}: nothing "
+                                     "to correct")
+            logger.warning("session calibration: %s", result)
+            refused.append(result)
+            continue
+        if isinstance(result, PhotoError):          # no chart-like pattern, or a frame that does not decode
+            if named:
+                logger.warning("session calibration: %s", result)
+            continue
+        return result.model_copy(update={"source": photo.source_name}), photo, None   # its name on the card
+    first = "the first frame" if len(candidates) == 1 else f"the first {len(candidates)} frames"
+    where = f"the chart named with --chart, {named}" if named else first
+    return None, None, _refusals_note(refused) if refused else f"no colour chart found in {where}"
+
+
 @task(name="calibrate-session")
 def calibrate_session(order_id: int) -> str | None:
-    """Find a chart among the order's first frames and record the fit, or why there is none; returns the chart's
-    file name when the session is calibrated. Nothing to do when the order was decided on before."""
+    """Find a chart among each camera body's first frames (each photographer shoots their own) and record each
+    body's fit, or why there is none; returns the charts' file names when the session is calibrated. Nothing to
+    do when the order was decided on before."""
     logger = get_run_logger()
     settings = get_settings()
     with transaction() as session:
@@ -150,34 +200,27 @@ def calibrate_session(order_id: int) -> str | None:
         named = order.chart_photo
         in_the_shoot = [p for p in work.photos(session, order_id)       # a chart frame culled in the review (no
                         if p.status in (PhotoStatus.INGESTED, PhotoStatus.CULLED)]   # pick) still calibrates
-        candidates = chart_candidates(in_the_shoot, named, settings.chart_search)
+        bodies = candidates_by_body(in_the_shoot, named, settings.chart_search)
     if settings.chart_search == 0:
         _record(order_id, note="switched off (POSTLINE_CHART_SEARCH=0)")
         logger.info("session calibration: none (switched off, POSTLINE_CHART_SEARCH=0)")
         return None
-    refused: list[calibrate.ChartRejected] = []
-    for photo, result in search_charts(candidates, preset, settings.workers):
-        if isinstance(result, calibrate.ChartRejected):
-            if result.is_chart:
-                note = f"{result.source} is a colour chart, but {result.doubts[0].message}: nothing to correct"
-                _record(order_id, note=note, chart=photo)
-                logger.info("session calibration: none: %s", note)
-                return None
-            logger.warning("session calibration: %s", result)
-            refused.append(result)
+    fitted, charts, notes = [], [], []
+    for body, candidates in (bodies or {None: []}).items():
+        fit, chart, why = _search_body(candidates, preset, settings.workers, named, logger)
+        charts += [chart] if chart is not None else []
+        if fit is None:
+            notes.append(why if len(bodies) < 2 else f"{body or 'the frames that name no camera'}: {why}")
             continue
-        if isinstance(result, PhotoError):          # no chart-like pattern, or a frame that does not decode
-            if named:
-                logger.warning("session calibration: %s", result)
-            continue
-        result = result.model_copy(update={"source": photo.source_name})   # its name on the card, folders too
-        _record(order_id, note=None, result=result, chart=photo)
-        logger.info("session calibration from %s: %d patches, mean dE00 %.2f -> %.2f%s", photo.source_name,
-                    result.patches_found, result.uncalibrated_mean_de, result.fit_mean_de,
-                    "" if order.deliver_chart else f"; {photo.source_name} set aside ({CHART_FRAME_REASON})")
-        return photo.source_name
-    where = f"the chart named with --chart, {named}" if named else f"the first {len(candidates)} frames"
-    note = _refusals_note(refused) if refused else f"no colour chart found in {where}"
-    _record(order_id, note=note)
-    (logger.warning if refused or named else logger.info)("session calibration: none: %s; graded without it", note)
-    return None
+        fitted.append(fit)
+        logger.info("session calibration from %s: %d patches, mean dE00 %.2f -> %.2f%s", fit.source,
+                    fit.patches_found, fit.uncalibrated_mean_de, fit.fit_mean_de,
+                    "" if order.deliver_chart else f"; {fit.source} set aside ({CHART_FRAME_REASON})")
+    note = "; ".join(notes) or None
+    if note is not None and len(note) > NOTE_LENGTH:
+        note = note[:NOTE_LENGTH - 30].rstrip() + "... (the run's log has it all)"
+    _record(order_id, note=note, results=fitted, charts=charts)
+    if note is not None:
+        (logger.warning if "refused" in note or named else logger.info)(
+            "session calibration: %s%s", "" if fitted else "none: ", note + ("" if fitted else "; graded without it"))
+    return ", ".join(fit.source for fit in fitted) or None

@@ -32,7 +32,8 @@ attempt of the batch) releases."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,13 +46,12 @@ from presets.model import Preset
 from record import moves, selection, work
 from record.db import transaction
 from record.models import Photo, PhotoStatus, WorkItem, WorkStatus, utcnow
-from tasks.calibration import calibrated_photos
+from tasks.calibration import calibrations
 from tasks.runners import give_back_memory
 from tasks.errors import PhotoError, as_retryable, photo_reason, retry_only_retryable, transient_cause
 from tasks.files import bytes_still_needed, sha256_of, work_path
 from tasks.operations import OpContext, preview_path, reference_path, small, step
 from tasks.pixels import imageio
-from tasks.pixels.calibrate import CalibrationResult
 from tasks.runs import line_of
 
 
@@ -130,9 +130,9 @@ class _Pass:
     order_id: int
     line: Line
     preset: Preset
-    calibration: tuple[tuple[float, ...], ...] | None
     selects: bool              # the client picks favourites after grading: grading runs alone (record/selection.py)
-    calibrated: frozenset[int] = frozenset()   # the photos of the chart's camera: the calibration is theirs only
+    calibrations: Mapping[int, tuple[tuple[float, ...], ...]] = field(default_factory=dict)   # photo id -> its
+    # camera body's session calibration (tasks.calibration.calibrations): a body without a chart has none
 
     @classmethod
     def of(cls, order_id: int) -> "_Pass":
@@ -140,9 +140,8 @@ class _Pass:
             order = work.get_order(session, order_id)
             return cls(order_id=order_id, line=work.order_line(session, order_id),
                        preset=Preset.model_validate_json(order.preset_json),
-                       calibration=CalibrationResult.model_validate_json(order.calibration_json).matrix
-                       if order.calibration_json else None,
-                       selects=order.client_selection, calibrated=calibrated_photos(session, order))
+                       selects=order.client_selection,
+                       calibrations={photo: fit.matrix for photo, fit in calibrations(session, order).items()})
 
     def segment(self, key: str) -> tuple[StageSpec, ...]:
         """The automatic run of stages around ``key`` as this order runs it (record.selection.run_of)."""
@@ -170,7 +169,7 @@ class _Pass:
     def _context(self, spec: StageSpec, photo_id: int, round: int, *, again: bool, rescue_exposure: bool,
                  exposure: tuple[float, bool] | None = None) -> OpContext:
         proofs = spec.key == self.line.first.key and not again
-        calibration = self.calibration if photo_id in self.calibrated else None
+        calibration = self.calibrations.get(photo_id)
         return OpContext(preset=self.preset, round=round, calibration=calibration, params=spec.params,
                          gate=self.line.qc_gate, rescue_exposure=rescue_exposure,
                          exposure=exposure,

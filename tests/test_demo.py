@@ -16,6 +16,7 @@ import pytest
 from record import work
 from record.db import transaction
 from record.models import QC_GATE, EventKind, PhotoStatus
+from tasks.calibration import fits
 from surfaces.cli import main
 from tests.flowkit import Delivery
 
@@ -60,7 +61,7 @@ def test_demo_calibrates_the_session_on_its_chart_frame(demo_run):
     assert line.startswith("Session calibration: DSC_0001.dng, 24 patches")
     with transaction() as session:
         order = work.orders(session)[0]
-    assert '"source":"DSC_0001.dng"' in order.calibration_json
+    assert [fit.source for fit in fits(order)] == ["DSC_0001.dng"]
 
 
 def test_demo_shows_the_overexposed_frame_reworked_once_and_counted(demo_run):

@@ -13,9 +13,8 @@ import pytest
 from record import work
 from record.db import transaction
 from record.models import CALIBRATION, EventKind, PhotoStatus, WorkStatus
-from tasks.calibration import CHART_FRAME_REASON
+from tasks.calibration import CHART_FRAME_REASON, fits
 from tasks.pixels import chart_trust
-from tasks.pixels.calibrate import CalibrationResult
 from tests.conftest import sample
 from tests.flowkit import Delivery, cli, run_order
 
@@ -44,10 +43,10 @@ def test_a_chart_on_the_card_calibrates_the_order_and_is_set_aside(prefect_api, 
         chart = next(p for p in work.photos(session, order_id) if p.source_name == "CRW_0304.CRW")
         chart_events = [e for e in work.events(session, order_id) if e.photo_id == chart.id]
         chart_items = [i for i in work.items_in(session, order_id, "cull_grade", WorkStatus.CANCELLED)]
-    result = CalibrationResult.model_validate_json(order.calibration_json)
+    result = fits(order)[0]
     assert result.source == "CRW_0304.CRW" and result.patches_found == 24
     assert result.fit_mean_de < result.uncalibrated_mean_de
-    assert order.calibration_note is None
+    assert order.calibration_note == "Canon PowerShot S40: no colour chart found in the first frame"   # the other body
     # The chart frame: set aside with its event, its queued grading cancelled, listed as not delivered.
     assert chart.status is PhotoStatus.CHART and chart.reason == CHART_FRAME_REASON
     assert [e.kind for e in chart_events if e.stage == CALIBRATION] == [EventKind.SET_ASIDE]
@@ -59,6 +58,7 @@ def test_a_chart_on_the_card_calibrates_the_order_and_is_set_aside(prefect_api, 
     printed = status_of(order_id)
     assert "Session calibration: CRW_0304.CRW, 24 patches, mean dE00" in printed
     assert "the chart frame is set aside, not delivered" in printed
+    assert "Why not the others: Canon PowerShot S40: no colour chart found in the first frame" in printed
     assert f"[chart] CRW_0304.CRW: {CHART_FRAME_REASON}" in printed
 
 
@@ -67,7 +67,7 @@ def test_deliver_chart_keeps_the_chart_frame_in_the_line(prefect_api, home, card
     order_id, package = run_order(card, client="Chart too", deliver_chart=True)
     with transaction() as session:
         order = work.get_order(session, order_id)
-    assert CalibrationResult.model_validate_json(order.calibration_json).source == "CRW_0304.CRW"
+    assert fits(order)[0].source == "CRW_0304.CRW"
     delivery = Delivery(package)
     assert delivery.delivered_sources() == {"CRW_0119.CRW", "CRW_0304.CRW"}
     assert delivery.manifest["not_delivered"] == []
@@ -160,15 +160,15 @@ def test_a_chart_calibrates_only_the_camera_that_shot_it(prefect_api, home, card
     for name in ("CRW_0119.CRW", "CRW_0304.CRW", "CRW_0305.CRW"):
         shutil.move(card / name, folder / name)
     order_id, package = run_order(card, client="Two bodies")
-    from tasks.calibration import calibrated_photos
+    from tasks.calibration import calibrations
     from tasks.stages import _Pass
 
     at = "DCIM/100CANON/"
     with transaction() as session:
         order = work.get_order(session, order_id)
         ids = {p.source_name: p.id for p in work.photos(session, order_id)}
-        calibrated = calibrated_photos(session, order)
-    assert CalibrationResult.model_validate_json(order.calibration_json).source == at + "CRW_0304.CRW"
+        calibrated = set(calibrations(session, order))
+    assert fits(order)[0].source == at + "CRW_0304.CRW"
     assert calibrated == {ids[at + "CRW_0304.CRW"], ids[at + "CRW_0305.CRW"]}
     fused = _Pass.of(order_id)
     first = fused.line.first
@@ -178,6 +178,31 @@ def test_a_chart_calibrates_only_the_camera_that_shot_it(prefect_api, home, card
     printed = status_of(order_id)
     assert ("It applies to the Canon PowerShot G2's photos only: 1 photo(s) of another camera (Canon PowerShot S40) "
             "graded without it") in printed
+
+
+def test_each_camera_body_is_calibrated_on_its_own_chart_and_both_chart_frames_are_set_aside(prefect_api, home, card,
+                                                                                               monkeypatch):
+    """Two photographers, each shooting a ColorChecker with their own body first: the first chart found calibrated
+    its camera only, and the second body's chart frame was graded and delivered to the client as a photo."""
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    shutil.copy(sample("canon_powershot_g2_b.crw"), card / "CRW_0305.CRW")      # the G2's next frame
+    shutil.copy(sample("canon_powershot_s40_b.crw"), card / "CRW_0118.CRW")     # the S40's own chart
+    order_id, package = run_order(card, client="Two charts")
+    from tasks.calibration import calibrations
+
+    with transaction() as session:
+        order = work.get_order(session, order_id)
+        photos = {p.source_name: p for p in work.photos(session, order_id)}
+        applied = {name: fit.source for name, fit in
+                   ((p.source_name, calibrations(session, order).get(p.id)) for p in photos.values()) if fit}
+    assert sorted(fit.source for fit in fits(order)) == ["CRW_0118.CRW", "CRW_0304.CRW"]
+    assert applied == {"CRW_0304.CRW": "CRW_0304.CRW", "CRW_0305.CRW": "CRW_0304.CRW",     # the G2's
+                       "CRW_0118.CRW": "CRW_0118.CRW", "CRW_0119.CRW": "CRW_0118.CRW"}     # the S40's
+    assert {photos[n].status for n in ("CRW_0304.CRW", "CRW_0118.CRW")} == {PhotoStatus.CHART}
+    assert Delivery(package).delivered_sources() == {"CRW_0119.CRW", "CRW_0305.CRW"}
+    printed = status_of(order_id)
+    assert "Session calibration: CRW_0304.CRW (Canon PowerShot G2), 24 patches" in printed
+    assert "Session calibration: CRW_0118.CRW (Canon PowerShot S40)" in printed and "graded without it" not in printed
 
 
 def test_a_chart_frame_culled_in_the_review_still_calibrates(prefect_api, home, card, monkeypatch):
@@ -198,6 +223,6 @@ def test_a_chart_frame_culled_in_the_review_still_calibrates(prefect_api, home, 
                          reason="not_picked")
     assert calibrate_session(order.id) == "CRW_0304.CRW"
     with transaction() as session:
-        assert CalibrationResult.model_validate_json(work.get_order(session, order.id).calibration_json).source \
+        assert fits(work.get_order(session, order.id))[0].source \
             == "CRW_0304.CRW"
         assert session.get(Photo, chart.id).status is PhotoStatus.CULLED

@@ -299,14 +299,13 @@ class OrderView:
     counts: dict[PhotoStatus, int]
     stages: list[stats.StageRow]
     not_delivered: list[Photo]
-    calibration: object | None       # tasks.pixels.calibrate.CalibrationResult, when the session was calibrated
+    calibrations: tuple = ()         # (tasks.pixels.calibrate.CalibrationResult, the body that shot its chart)
     selection: selection.Waiting | None = None     # the order waits for its client's selection
     picks: dict[str, int] | None = None            # once chosen: favourites, graded only, album, notes
     cameras: tuple[clocks.Camera, ...] = ()        # its camera bodies and their clocks (record.clocks)
     ratings: str | None = None                     # the photographer's ratings in a line, when it has any
     black_and_white: int = 0                       # photos asked for in black and white too
     not_packed: tuple[str, ...] = ()               # ... delivered, whose package lacks their black-and-white files
-    calibrated_camera: str | None = None           # the body that shot the session's chart (record.clocks.NO_CAMERA)
     as_before: tuple[Photo, ...] = ()              # failed or held in a revision: the package has them as before
     stopped: str | None = None                     # why its last run stopped, when it did (the order is failed)
     culled: tuple[Photo, ...] = ()                 # left out in the review of the originals
@@ -343,7 +342,7 @@ def view(order_id: int) -> OrderView:
                           stages=stats.stage_table(session, order_id=order_id),
                           not_delivered=[p for p in photos if p.status in NOT_DELIVERED],
                           culled=tuple(p for p in photos if p.status is PhotoStatus.CULLED),
-                          calibration=None, selection=client_wait(session, order_id),
+                          selection=client_wait(session, order_id),
                           picks={"favourites": sum(p.favourite for p in picked),
                                  "graded only": sum(not p.favourite for p in picked),
                                  "album": sum(p.album for p in picked), "notes": sum(bool(p.note) for p in picked)}
@@ -371,15 +370,12 @@ def view(order_id: int) -> OrderView:
 
         found = replace(found, not_packed=not_packed(order_id))
     if order.calibration_json:
-        from tasks.pixels.calibrate import CalibrationResult
-
-        result = CalibrationResult.model_validate_json(order.calibration_json)
-        from tasks.calibration import chart_photo
+        from tasks.calibration import chart_photos
 
         with transaction() as session:
-            chart = chart_photo(session, order)
-        found = replace(found, calibration=result,
-                        calibrated_camera=(clocks.camera_of(chart) if chart else None) or clocks.NO_CAMERA)
+            charts = chart_photos(session, order)
+        found = replace(found, calibrations=tuple(
+            (fit, (clocks.camera_of(chart) if chart else None) or clocks.NO_CAMERA) for fit, chart in charts))
     return found
 
 

@@ -19,7 +19,7 @@ def print_order(order_id: int, *, brief: bool = False, every_file: bool = False)
     from tasks.next_steps import next_step, waiting_title
 
     found = orders.view(order_id)
-    order, lease, cal = found.order, found.lease, found.calibration
+    order, lease = found.order, found.lease
     print(f"Order {order.id} · {shown(order.client)} · {order.shoot.value} · preset {shown(order.preset)} "
           f"v{order.preset_version} · due {_due(order, utcnow().date()).replace(' wd', ' working day(s)')} · "
           f"{order.status.value}")
@@ -31,19 +31,23 @@ def print_order(order_id: int, *, brief: bool = False, every_file: bool = False)
         print(f"Card: {unread} of its {listed} file(s) not read yet"
               + ("" if lease is not None and not lease.expired() else
                  f" (its last run stopped first): `postline order run {order.id}` reads them"))
-    if cal is not None:
-        frame = "delivered (--deliver-chart)" if order.deliver_chart else "set aside, not delivered"
-        print(f"Session calibration: {shown(cal.source)}, {cal.patches_found} patches, "
-              f"mean dE00 {cal.uncalibrated_mean_de:.2f} -> {cal.fit_mean_de:.2f}; the chart frame is {frame}")
-        others = [c for c in found.cameras if c.name != found.calibrated_camera]
-        if others:
-            count = sum(c.photos for c in others)
-            print(f"  It applies to the {shown(found.calibrated_camera)}'s photos only: {count} photo(s) of "
-                  f"{'another camera' if len(others) == 1 else f'{len(others)} other cameras'} "
-                  f"({', '.join(shown(c.name) for c in others)}) graded without it (a chart's correction fits the "
-                  "camera that shot it)")
-    elif order.calibration_note:
-        print(f"Session calibration: none — {shown(order.calibration_note)}")
+    frame = "delivered (--deliver-chart)" if order.deliver_chart else "set aside, not delivered"
+    for cal, camera in found.calibrations:
+        print(f"Session calibration: {shown(cal.source)}"
+              + (f" ({shown(camera)})" if len(found.calibrations) > 1 else "")
+              + f", {cal.patches_found} patches, mean dE00 {cal.uncalibrated_mean_de:.2f} -> {cal.fit_mean_de:.2f};"
+              f" the chart frame is {frame}")
+    calibrated = [camera for _, camera in found.calibrations]
+    others = [c for c in found.cameras if c.name not in calibrated]
+    if calibrated and others:
+        count = sum(c.photos for c in others)
+        print(f"  It applies to the {' and '.join(map(shown, calibrated))}'s photos only: {count} photo(s) of "
+              f"{'another camera' if len(others) == 1 else f'{len(others)} other cameras'} "
+              f"({', '.join(shown(c.name) for c in others)}) graded without it (a chart's correction fits the "
+              "camera that shot it)")
+    if order.calibration_note:
+        print(f"  Why not the others: {shown(order.calibration_note)}" if calibrated else
+              f"Session calibration: none — {shown(order.calibration_note)}")
     print("Line: " + " > ".join(f"{s.key} ({s.mode.value})" for s in found.line.stages)
           + ("" if order.line_json else " (the current line file's: recorded when the order first runs)"))
     if lease is not None:
