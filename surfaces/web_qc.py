@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
@@ -39,13 +39,13 @@ IMAGE_CACHE = {"Cache-Control": "private, max-age=300"}
 
 @dataclass(frozen=True)
 class Card:
-    """One photo waiting for the decision, as the page shows it."""
+    """One photo waiting for the decision, as the page shows it. Its findings (figures, the regions a check
+    measured) come once it is in view (:func:`findings_json`): finding faces takes a second or two a photo, and the
+    page of a 300-photo order waited minutes for all of them before it showed anything."""
     index: int
     name: str
     item_id: int
     before: pictures.Before
-    notes: tuple[str, ...]
-    regions: tuple[tuple[str, tuple[float, float, float, float]], ...]
     send_back_to: str       # the stage chosen to send it back to (record.rounds.redo_stage)
 
 
@@ -60,18 +60,10 @@ class Applied:
 def cards(order_id: int) -> list[Card]:
     with transaction() as db:
         waiting = QC.waiting(db, order_id)
-        spec = work.order_line(db, order_id).qc_gate
         befores = {name: pictures.before_of(db, item) for name, item in waiting.items()}
         redo = {name: rounds.redo_stage(db, item) for name, item in waiting.items()}
-    found = []
-    for index, (name, item) in enumerate(sorted(waiting.items())):
-        try:
-            seen = pictures.findings_of(Path(item.input_path), spec)
-            notes, regions = seen.notes, tuple((r.label, r.box) for r in seen.regions)
-        except (OSError, ValueError, ResultRefused) as exc:
-            notes, regions = (f"the automatic findings cannot be shown ({exc})",), ()
-        found.append(Card(index, name, item.id, befores[name], notes, regions, redo[name]))
-    return found
+    return [Card(index, name, item.id, befores[name], redo[name])
+            for index, (name, item) in enumerate(sorted(waiting.items()))]
 
 
 @dataclass(frozen=True)
@@ -233,6 +225,21 @@ def zoom(order_id: RecordId, item_id: RecordId, which: Literal["before", "after"
         raise _refused(which, item_id, exc) from None
 
 
+@router.get("/{item_id}/findings.json")
+def findings_json(order_id: RecordId, item_id: RecordId, person: ImageViewer) -> Response:
+    """The after's automatic findings, as the page draws them once the photo is in view: its figures with the
+    checks' limits, and the regions a check measured (``box``: x, y, w, h in fractions of the frame)."""
+    path = _gate_file(order_id, item_id, "after", person)
+    with transaction() as db:
+        spec = work.order_line(db, order_id).qc_gate
+    try:
+        seen = pictures.findings_of(path, spec)
+        notes, regions = list(seen.notes), [{"label": r.label, "box": list(r.box)} for r in seen.regions]
+    except (OSError, ValueError, ResultRefused) as exc:
+        notes, regions = [f"the automatic findings cannot be shown ({exc})"], []
+    return JSONResponse({"notes": notes, "regions": regions}, headers=IMAGE_CACHE)
+
+
 @router.get("/{item_id}/clipped.png")
 def clipped(order_id: RecordId, item_id: RecordId, person: ImageViewer) -> Response:
     """The after's clipped pixels, over its preview: blown red, crushed blue."""
@@ -240,7 +247,7 @@ def clipped(order_id: RecordId, item_id: RecordId, person: ImageViewer) -> Respo
     with transaction() as db:
         spec = work.order_line(db, order_id).qc_gate
     try:
-        return Response(pictures.clipped_png(pictures.findings_of(path, spec)), media_type="image/png",
+        return Response(pictures.clipped_png(pictures.findings_of(path, spec, faces=False)), media_type="image/png",
                         headers=IMAGE_CACHE)
     except (OSError, ValueError, ResultRefused) as exc:
         raise _refused("after", item_id, exc) from None

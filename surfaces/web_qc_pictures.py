@@ -65,16 +65,18 @@ def _preview_display(path: Path) -> np.ndarray:
 
 
 @lru_cache(maxsize=64)
-def _findings(path: str, _size: int, _mtime_ns: int, spec_json: str) -> findings.Findings:
+def _findings(path: str, _size: int, _mtime_ns: int, spec_json: str, faces: bool) -> findings.Findings:
     from config.line import QcGateSpec
 
-    return findings.find(_preview_display(Path(path)), QcGateSpec.model_validate_json(spec_json))
+    return findings.find(_preview_display(Path(path)), QcGateSpec.model_validate_json(spec_json), faces=faces)
 
 
-def findings_of(path: Path, spec) -> findings.Findings:  # noqa: ANN001 - config.line.QcGateSpec
-    """The findings of the photo at ``path`` on its preview (cached by path, size and modification time)."""
+def findings_of(path: Path, spec, *, faces: bool = True) -> findings.Findings:  # noqa: ANN001 - QcGateSpec
+    """The findings of the photo at ``path`` on its preview (cached by path, size and modification time).
+    ``faces``: also the faces whose skin texture QC compares (a second or two a photo; the clipping overlay
+    needs none)."""
     info = Path(path).stat()
-    return _findings(str(path), info.st_size, info.st_mtime_ns, spec.model_dump_json())
+    return _findings(str(path), info.st_size, info.st_mtime_ns, spec.model_dump_json(), faces)
 
 
 def clipped_png(found: findings.Findings) -> bytes:

@@ -146,5 +146,47 @@
       event.preventDefault();
     });
   });
+  // Each photo's findings (figures, the regions a check measured), asked for once it comes near the view.
+  var SVG = "http://www.w3.org/2000/svg";
+  function showFindings(photo) {
+    var list = photo.querySelector("ul.findings");
+    if (!list || list.getAttribute("data-asked")) { return; }
+    list.setAttribute("data-asked", "1");
+    fetch(list.getAttribute("data-src"), {credentials: "same-origin"}).then(function (response) {
+      if (!response.ok) { throw new Error("HTTP " + response.status); }
+      return response.json();
+    }).then(function (found) {
+      list.textContent = "";
+      found.notes.forEach(function (note) { var li = document.createElement("li"); li.textContent = note; list.appendChild(li); });
+      var svg = photo.querySelector(".after svg"), first = svg.querySelector("rect.mark");
+      found.regions.forEach(function (region) {
+        var rect = document.createElementNS(SVG, "rect"), title = document.createElementNS(SVG, "title");
+        [["class", "finding measured"], ["x", region.box[0]], ["y", region.box[1]], ["width", region.box[2]],
+         ["height", region.box[3]], ["fill", "none"], ["stroke", "#ffd400"], ["stroke-width", "2"],
+         ["stroke-dasharray", "6 4"], ["vector-effect", "non-scaling-stroke"]].forEach(function (a) { rect.setAttribute(a[0], a[1]); });
+        title.textContent = region.label;
+        rect.appendChild(title);
+        svg.insertBefore(rect, first);
+      });
+      photo.querySelector(".measured-said").hidden = !found.regions.length;
+      photo.setAttribute("data-findings", "shown");
+    }).catch(function (error) {
+      list.textContent = "";
+      var li = document.createElement("li"); li.textContent = "the automatic findings cannot be shown (" + error.message + ")";
+      list.appendChild(li);
+      photo.setAttribute("data-findings", "failed");
+    });
+  }
+  if ("IntersectionObserver" in window) {
+    var watcher = new IntersectionObserver(function (entries) {
+      entries.forEach(function (entry) {
+        if (entry.isIntersecting) { showFindings(entry.target); watcher.unobserve(entry.target); }
+      });
+    }, {rootMargin: "600px 0px"});
+    photos.forEach(function (photo) { watcher.observe(photo); });
+  } else {
+    photos.forEach(showFindings);
+  }
+
   if (photos.length) { photos[0].focus(); }
 })();
