@@ -84,9 +84,22 @@ def held_cards(order_id: int) -> list[HeldCard]:
             for index, photo in enumerate(sorted(held, key=lambda p: p.source_name)) if last[photo.id] is not None]
 
 
+def chosen_of(form: dict) -> dict[str, dict[str, str]]:
+    """What a lead chose on the page's form, photo by photo (``photo-N`` -> its reason, stage, note, region and
+    outline): a decision refused (the run busy, the Prefect server away a moment, a region to mark again) shows the
+    page again with every choice as it was, not all of them back on "pass"."""
+    chosen = {}
+    for index in range(len(form)):
+        if f"photo-{index}" not in form:
+            break
+        chosen[str(form[f"photo-{index}"])] = {key: str(form.get(f"{key}-{index}", ""))[:2000]
+                                               for key in ("reason", "stage", "note", "region", "outline")}
+    return chosen
+
+
 def review_page(request: Request, session: WebSession, order_id: int, *, status: int = 200,
                 error: str | None = None, done: str | None = None, applied: Applied | None = None,
-                held_done: str | None = None) -> Response:
+                held_done: str | None = None, chosen: dict[str, dict[str, str]] | None = None) -> Response:
     with transaction() as db:
         try:
             order = work.get_order(db, order_id)
@@ -97,7 +110,7 @@ def review_page(request: Request, session: WebSession, order_id: int, *, status:
               for s in line.stages]
     return page(request, "qc.html", session, status=status, order=order, error=error, done=done, applied=applied,
                 cards=[] if done else cards(order_id), reasons=[r.value for r in ReviewReason], stages=stages,
-                held=held_cards(order_id), held_done=held_done)
+                held=held_cards(order_id), held_done=held_done, chosen=chosen or {})
 
 
 @router.get("")
@@ -114,9 +127,11 @@ async def qc_decide(request: Request, order_id: RecordId, posted: LeadForm) -> R
         done = await run_in_threadpool(gates.decide, order_id, decision)
     except ValidationError as exc:
         message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        return await run_in_threadpool(review_page, request, session, order_id, status=422, error=message)
+        return await run_in_threadpool(review_page, request, session, order_id, status=422, error=message,
+                                       chosen=chosen_of(posted.form))
     except DecisionError as exc:
-        return await run_in_threadpool(review_page, request, session, order_id, status=422, error=str(exc))
+        return await run_in_threadpool(review_page, request, session, order_id, status=422, error=str(exc),
+                                       chosen=chosen_of(posted.form))
     applied = await run_in_threadpool(applied_of, order_id, decision, waiting)
     return await run_in_threadpool(review_page, request, session, order_id, done=done, applied=applied)
 
@@ -156,6 +171,10 @@ def decision_of(form: dict, waiting: list[str], lead_name: str) -> QcDecision:
     if sorted(row["photo"] for row in rows) != sorted(waiting):
         raise DecisionError("The photos waiting for review changed since this page was loaded (or the "
                             "form is incomplete): nothing was decided. Look at them again below.")
+    no_reason = [row["photo"] for row in rows if not row["reason"]]
+    if no_reason:
+        raise DecisionError(f"Choose the reason to send back {', '.join(no_reason)} (each rejection is counted by "
+                            "its reason), or pass it. Nothing was decided.")
     marked_pass = [row["photo"] for row in rows if row["reason"] == "pass" and row["region"]]
     if marked_pass:
         raise DecisionError(f"A marked region goes with a rejection: {', '.join(marked_pass)} would pass with one. "

@@ -162,12 +162,12 @@ def test_a_lead_rejects_with_a_marked_region_and_the_retoucher_gets_it_drawn_and
         assert cards.nth(1).locator(".verdict").inner_text() == "pass"
         assert cards.nth(1).locator("input.outline").input_value() == cards.nth(1).locator("input.region").input_value() == ""
 
-        # The first is rejected: R from the keyboard (the first reason, the note to type), then a box dragged over
-        # the after.
+        # The first is rejected: R from the keyboard (its reason to choose: none is picked for the lead), then a
+        # box dragged over the after.
         cards.nth(0).focus()
         page.keyboard.press("r")
-        assert cards.nth(0).locator(".verdict").inner_text() == "reject: over smoothed skin"
-        assert page.evaluate("document.activeElement.name") == "note-0"
+        assert cards.nth(0).locator(".verdict").inner_text() == "reject: choose the reason"
+        assert page.evaluate("document.activeElement.name") == "reason-0"
         page.keyboard.press("Escape")
         assert page.evaluate("document.activeElement.id") == "photo-0"
         after.scroll_into_view_if_needed()
@@ -260,6 +260,83 @@ def test_a_photo_the_automatic_checks_are_still_inspecting_is_not_the_leads_to_d
         with pytest.raises(DecisionError, match=r"not waiting for review: 'DSC_0002.dng' \(waiting: DSC_0001.dng\)"):
             QC.check(session, order_id, QcDecision(approve_all=False, lead="maria", rejections=[PhotoRejection(
                 photo="DSC_0002.dng", reason=ReviewReason.OTHER, send_back_to="liquify_skin", note="soft")]))
+
+
+def test_a_rejection_is_counted_by_the_reason_the_lead_chose_and_a_refused_decision_keeps_every_choice(  # noqa: F811
+        gate_line_no_run, tmp_path):
+    """R (or a box dragged over the after) picked the first reason, "over smoothed skin", for the lead: a lead who
+    pressed R on a speck of dust and typed the note sent it back counted as over-smoothed skin in the monthly rework
+    figures. Now R leaves the reason to choose (a number key rejects for that reason), and a photo marked to reject
+    without one is not sent. A decision the page refused (here a region to mark again) showed the page again with
+    every photo back on "pass": the lead's whole review lost."""
+    from tests.test_web_decisions import gate_events
+
+    order_id = at_the_gate(gate_line_no_run, tmp_path)
+    with served(create_app()) as base, chromium_page(width=1280, height=800) as page:
+        sign_in(page, base, "maria", PASSWORD)
+        page.goto(f"{base}/orders/{order_id}/qc")
+        cards = page.locator("article.qc-photo")
+        cards.nth(0).focus()
+        page.keyboard.press("6")          # the sixth reason: dust blemish missed; then the note
+        assert cards.nth(0).locator(".verdict").inner_text() == "reject: dust blemish missed"
+        assert page.evaluate("document.activeElement.name") == "note-0"
+        page.keyboard.type("a speck on the collar")
+        page.keyboard.press("Escape")
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("r")          # rejected, its reason not chosen yet
+        page.keyboard.press("Escape")
+        page.click("button:has-text('Give the decision')")
+        said = page.locator("#reason-missing")
+        said.wait_for(state="visible")
+        assert said.inner_text() == ("Choose the reason for DSC_0002.dng (each rejection is counted by its reason), "
+                                     "or pass it.")
+        assert page.evaluate("document.activeElement.name") == "reason-1" and gate_events(order_id) == []
+
+        # Its reason chosen, but a region the server refuses (as a page out of step with the record would send):
+        # the page comes back with the refusal and every choice as the lead left it.
+        cards.nth(1).locator("select.reason").select_option("colour_cast")
+        cards.nth(1).locator("input.note-input").fill("too green")
+        page.evaluate("document.querySelector('#photo-1 input.region').value = '0.5,0.5,0.9,0.2'")
+        page.click("button:has-text('Give the decision')")
+        page.wait_for_selector("#decision-error")
+        assert "The region marked on DSC_0002.dng" in page.locator("#decision-error").inner_text()
+        assert gate_events(order_id) == []
+        assert [cards.nth(i).locator(".verdict").inner_text() for i in range(2)] == [
+            "reject: dust blemish missed", "reject: colour cast"]
+        assert [cards.nth(i).locator("input.note-input").input_value() for i in range(2)] == [
+            "a speck on the collar", "too green"]
+        assert cards.nth(1).locator("rect.mark").get_attribute("visibility") == "visible"    # the region, drawn
+        cards.nth(1).focus()
+        page.keyboard.press("c")          # cleared: sent back without one
+        page.click("button:has-text('Give the decision')")
+        page.wait_for_selector("#decided")
+        sent = page.locator("#applied-sent-back tbody tr")
+        assert [sent.nth(i).locator("td").nth(2).inner_text() for i in range(sent.count())] == [
+            "dust blemish missed", "colour cast"]
+    # What the figures count is what the lead chose.
+    assert sorted(gate_events(order_id)) == [
+        ("rejected", "[colour_cast] DSC_0002.dng: too green", "liquify_skin"),
+        ("rejected", "[dust_blemish_missed] DSC_0001.dng: a speck on the collar", "liquify_skin")]
+
+
+def test_a_reason_left_to_choose_is_refused_by_the_server_too(gate_line_no_run, tmp_path):  # noqa: F811
+    """Without the page's script (or a form posted by hand), a row marked to reject with no reason is refused,
+    naming the photo; nothing is applied."""
+    import re
+
+    from tests.test_web import client_for
+    from tests.test_web_decisions import gate_events
+
+    order_id = at_the_gate(gate_line_no_run, tmp_path)
+    web = client_for("maria")
+    html = web.get(f"/orders/{order_id}/qc").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+    answer = web.post(f"/orders/{order_id}/qc", data={
+        "csrf": csrf, "photo-0": "DSC_0001.dng", "reason-0": "", "stage-0": "liquify_skin", "note-0": "hm",
+        "photo-1": "DSC_0002.dng", "reason-1": "pass", "stage-1": "liquify_skin"})
+    assert answer.status_code == 422
+    assert "Choose the reason to send back DSC_0001.dng" in answer.text and gate_events(order_id) == []
+    assert 'value="hm"' in answer.text          # the note kept on the page shown again
 
 
 def test_the_review_page_of_a_big_order_shows_at_once_and_finds_faces_only_for_photos_in_view(  # noqa: F811

@@ -5,6 +5,8 @@
   var photos = Array.prototype.slice.call(document.querySelectorAll(".qc-photo"));
   var CLICK = 5;          // a drag shorter than this (px) is a click: the 100% view
   var MAX_POINTS = 400;   // the most points a freehand outline keeps (qc.review.MAX_OUTLINE_POINTS)
+  var reasons = photos.length ? Array.prototype.slice.call(photos[0].querySelectorAll("select.reason option"))
+    .map(function (o) { return o.value; }).filter(function (v) { return v && v !== "pass"; }) : [];
 
   function fraction(frame, event) {
     var box = frame.getBoundingClientRect();
@@ -15,7 +17,7 @@
   function verdict(photo) {
     var reason = photo.querySelector("select.reason").value;
     var tag = photo.querySelector(".verdict");
-    tag.textContent = reason === "pass" ? "pass" : "reject: " + reason.replace(/_/g, " ");
+    tag.textContent = reason === "pass" ? "pass" : reason ? "reject: " + reason.replace(/_/g, " ") : "reject: choose the reason";
     tag.setAttribute("data-verdict", reason === "pass" ? "pass" : "reject");
     photo.classList.toggle("rejected", reason !== "pass");
   }
@@ -58,9 +60,12 @@
             h: Math.min(1 - y, Math.max(0.001, Math.ceil((Math.max.apply(null, ys) - y) * 1e4) / 1e4)), points: points};
   }
 
+  // reject: true (its reason to choose: the option "reject: choose the reason", never one the lead did not pick,
+  // since each rejection is counted by its reason), a reason's value, or false (pass).
   function decide(photo, reject) {
     var select = photo.querySelector("select.reason");
-    if (reject && select.value === "pass") { select.selectedIndex = 1; }
+    if (typeof reject === "string") { select.value = reject; }
+    else if (reject && select.value === "pass") { select.value = ""; }
     if (!reject) { select.value = "pass"; setRegion(photo, null); }
     verdict(photo);
   }
@@ -80,7 +85,22 @@
     if (next) { next.focus(); next.scrollIntoView({block: "nearest"}); }
   }
 
+  // A page shown again after a refused decision comes with the lead's choices: their verdicts and regions drawn.
+  function restore(photo) {
+    var box = photo.querySelector("input.region").value.split(",").map(Number);
+    var outline = photo.querySelector("input.outline").value.trim();
+    if (box.length === 4 && box.every(isFinite)) {
+      var r = {x: box[0], y: box[1], w: box[2], h: box[3]};
+      if (outline) {
+        r.points = outline.split(/\s+/).map(function (p) { var xy = p.split(",").map(Number); return {x: xy[0], y: xy[1]}; });
+      }
+      setRegion(photo, r);
+    }
+    verdict(photo);
+  }
+
   photos.forEach(function (photo) {
+    restore(photo);
     photo.querySelector("select.reason").addEventListener("change", function () {
       if (this.value === "pass") { setRegion(photo, null); }
       verdict(photo);
@@ -136,7 +156,13 @@
       }
       var key = event.key.toLowerCase();
       if (key === "p") { decide(photo, false); move(photo, 1); }
-      else if (key === "r" || key === "x") { decide(photo, true); photo.querySelector("input.note-input").focus(); }
+      else if (key === "r" || key === "x") {
+        decide(photo, true);
+        photo.querySelector(photo.querySelector("select.reason").value ? "input.note-input" : "select.reason").focus();
+      }
+      else if (/^[1-9]$/.test(key) && reasons[+key - 1]) {
+        decide(photo, reasons[+key - 1]); photo.querySelector("input.note-input").focus();
+      }
       else if (key === "c") { setRegion(photo, null); }
       else if (key === "f") { document.body.classList.toggle("no-findings"); }
       else if (key === "escape") { closeZoom(photo); }
@@ -188,5 +214,20 @@
     photos.forEach(showFindings);
   }
 
+  // A photo marked to reject with no reason chosen: not sent; the first such is shown, its reason to choose.
+  var form = document.getElementById("qc-form");
+  if (form) {
+    form.addEventListener("submit", function (event) {
+      var open = photos.filter(function (photo) { return photo.querySelector("select.reason").value === ""; });
+      if (!open.length) { return; }
+      event.preventDefault();
+      var said = document.getElementById("reason-missing");
+      said.textContent = "Choose the reason for " + open.map(function (p) { return p.getAttribute("data-name"); })
+        .join(", ") + " (each rejection is counted by its reason), or pass " + (open.length > 1 ? "them" : "it") + ".";
+      said.hidden = false;
+      open[0].scrollIntoView({block: "center"});
+      open[0].querySelector("select.reason").focus();
+    });
+  }
   if (photos.length) { photos[0].focus(); }
 })();
