@@ -137,12 +137,14 @@ def wait_for_decision(order_id: int, gate: Gate) -> dict[str, int]:
     gate's form (the Prefect UI shows it; `postline qc|review decide` and the web page give the same input)
     and apply the decision. Returns what the decisions did, added up."""
     counts: dict[str, int] = {}
+    refused = None          # why the decision given last was not applied: the next form says it
     while photos := awaiting_task(gate.key, order_id):
         mark_waiting(order_id, gate.key, str(flow_run.id))
         publish_progress(order_id)
         title = gate.title if gate.title[:2].isupper() else gate.title[0].lower() + gate.title[1:]    # "the QC review"
-        decision = wait(order_id, f"the {title}", gate.form(order_id, photos))
-        for key, value in apply_task(gate.key, order_id, decision).items():
+        decision = wait(order_id, f"the {title}", gate.form(order_id, photos, refused=refused))
+        applied, refused = apply_task(gate.key, order_id, decision)
+        for key, value in applied.items():
             counts[key] = counts.get(key, 0) + value
     mark_waiting(order_id, None, str(flow_run.id))
     publish_progress(order_id)

@@ -162,8 +162,13 @@ class Gate(ABC):
         Raises pydantic's ValidationError for a row that does not fit the form."""
         return self.decision(**{"approve_all": not listed, self.listed: listed or [], self.by: by})
 
-    def form(self, order_id: int, photos: list[str]) -> type[RunInput]:
-        return self.decision.with_initial_data(description=self.describe(order_id, photos),
+    def form(self, order_id: int, photos: list[str], *, refused: str | None = None) -> type[RunInput]:
+        """The paused run's form. ``refused``: why the decision given in the form before was not applied, said at
+        its top: the run pauses again with the same form, and the Prefect UI showed no sign of the refusal outside
+        the run's logs (a lead thought it given)."""
+        said = (f"**Your last decision was not applied**, nothing of it: {refused} Decide again below.\n\n"
+                if refused else "")
+        return self.decision.with_initial_data(description=said + self.describe(order_id, photos),
                                                **self.initial(order_id, photos))
 
     def awaiting(self, order_id: int) -> list[str]:
@@ -237,13 +242,14 @@ def awaiting_task(gate: str, order_id: int) -> list[str]:
 
 
 @task(name="apply-decision", task_run_name="apply-{gate}")
-def apply_task(gate: str, order_id: int, decision: RunInput) -> dict[str, int]:
-    """Apply the decision; one naming photos or stages that are not there is logged and changes nothing, so
-    the flow asks again."""
+def apply_task(gate: str, order_id: int, decision: RunInput) -> tuple[dict[str, int], str | None]:
+    """Apply the decision: what it did, added up, and None; one naming photos or stages that are not there (or
+    given by someone who is not a lead) is logged and changes nothing: ``{"refused": 1}`` and why, which the
+    flow's next form says as it asks again."""
     try:
         plan = gates()[gate].apply(order_id, decision)
     except DecisionError as exc:
         get_run_logger().error("%s: decision not applied: %s Decide again.", gates()[gate].title, exc)
-        return {"refused": 1}
+        return {"refused": 1}, str(exc)
     get_run_logger().info("%s: %s", gates()[gate].title, plan.summary())
-    return plan.counts()
+    return plan.counts(), None

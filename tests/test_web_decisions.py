@@ -4,9 +4,11 @@ stays paused; the next, valid decision is applied, and the page says exactly wha
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
+from uuid import UUID
 
 import httpx
 import pytest
@@ -291,7 +293,6 @@ def test_the_review_page_shows_the_photos_qc_held_and_a_lead_passes_or_sends_one
 def test_the_report_says_how_long_photos_waited_for_the_lead_s_decision(gate_line_no_run, tmp_path):
     """The QC gate's queue wait ends when its automatic checks start; the time a photo then waits for the lead's
     review (the lead's decision) was nowhere in the report, though a lead away for a day is the order's delay."""
-    import json
     from datetime import timedelta
 
     from qc.review import PhotoRejection, QcDecision
@@ -316,3 +317,59 @@ def test_the_report_says_how_long_photos_waited_for_the_lead_s_decision(gate_lin
     code, table = cli("report", "--by", "stage")
     row = [line for line in table.splitlines() if line.startswith("QC gate")][-1]     # the time table's
     assert "lead's decision median" in table and row.split()[-4:] == ["10", "min", "50", "min"], table
+
+
+def _form_said(run_id: UUID, after: dict | None = None) -> tuple[dict, str]:
+    """The keys and the text of the form the paused run shows now (once it is another than ``after``)."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    deadline = time.monotonic() + 120
+    with get_client(sync_client=True) as client:
+        while True:
+            state = client.read_flow_run(run_id).state
+            keys = state.state_details.run_input_keyset if state.is_paused() else None
+            if keys and keys != after:
+                try:
+                    return keys, json.loads(client.read_flow_run_input(run_id, keys["description"]))
+                except PrefectHTTPStatusError:      # the run pauses first, then saves its form: a moment later
+                    pass
+            assert time.monotonic() < deadline, "the run never paused again with a new form"
+            time.sleep(0.2)
+
+
+def test_a_decision_the_run_refused_from_its_resume_form_is_said_on_the_form_it_shows_next(gate_line, tmp_path):
+    """A lead giving the decision in the Prefect UI's Resume form (resume_flow_run with run_input) with a photo that
+    does not wait, or under a name that is not a lead's (the form's default 'qc-lead'), saw the run pause again with
+    the very same form: the refusal was in the run's logs only, and the lead took the decision as given. The next
+    form now starts with why the last one was not applied."""
+    from prefect.client.orchestration import get_client
+
+    order_id = at_the_gate(gate_line, tmp_path)
+    runner, result = gate_run_paused(order_id)
+    with transaction() as session:
+        run_id = UUID(work.get_order(session, order_id).flow_run_id)
+    keys, said = _form_said(run_id)
+    assert said.startswith("## QC review") and "not applied" not in said
+
+    wrong = {"approve_all": False, "lead": "maria", "rejections": [
+        {"photo": "DSC_9999.dng", "reason": "exposure", "send_back_to": "liquify_skin"}]}
+    with get_client(sync_client=True) as client:
+        client.resume_flow_run(run_id, run_input=wrong)
+    keys, said = _form_said(run_id, after=keys)
+    assert said.startswith(f"**Your last decision was not applied**, nothing of it: order {order_id}: not waiting "
+                           "for review: 'DSC_9999.dng' (waiting: DSC_0001.dng, DSC_0002.dng). Nothing was applied. "
+                           "Decide again below.\n\n## QC review"), said
+
+    with get_client(sync_client=True) as client:
+        client.resume_flow_run(run_id, run_input={"approve_all": True, "rejections": [], "lead": "qc-lead"})
+    keys, said = _form_said(run_id, after=keys)
+    assert said.startswith("**Your last decision was not applied**, nothing of it: lead 'qc-lead': nobody of that "
+                           "name works on the line"), said
+    assert gate_events(order_id) == []
+
+    with get_client(sync_client=True) as client:
+        client.resume_flow_run(run_id, run_input={"approve_all": True, "rejections": [], "lead": "maria"})
+    runner.join(timeout=60)
+    assert not runner.is_alive() and result["counts"] == {"passed": 2, "rejected": 0, "refused": 2}
+    assert {kind for kind, _, _ in gate_events(order_id)} == {"passed"}
