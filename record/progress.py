@@ -11,6 +11,7 @@ from sqlalchemy import and_, literal_column, or_
 from sqlmodel import Session, col, func, select
 
 from record.models import QC_GATE, EventKind, Photo, StageEvent, WorkItem, WorkStatus
+from record.reasons import in_words
 from record.work import AUTO_WORKER, order_line, photos_done_per_stage
 
 
@@ -97,7 +98,7 @@ def rework_reason(session: Session, item: WorkItem) -> str | None:
     ).first()
     if row is None:
         return None
-    reason, stage = row[0] or "", row[1]
+    reason, stage = in_words(row[0] or ""), row[1]
     if stage == item.stage:
         return reason
     try:

@@ -29,6 +29,18 @@ def codes_in(reason: str | None) -> list[str]:
     return list(dict.fromkeys(code for code in codes if code))
 
 
+def in_words(reason: str) -> str:
+    """A reason as a retoucher reads it: its codes in words after what was wrong (``[over_smoothed_skin]
+    DSC_0001.dng: pores gone`` -> ``DSC_0001.dng: pores gone (over smoothed skin)``); a reason without codes as
+    it is."""
+    found = CODES.match(reason)
+    if not found or not (codes := codes_in(reason)):
+        return reason
+    words = ", ".join(code.replace("_", " ") for code in codes)
+    rest = reason[found.end():].strip()
+    return f"{rest} ({words})" if rest else words
+
+
 def record_codes(session: Session, event: StageEvent) -> None:
     """Write the reason codes of a REJECTED ``event`` just added to ``session`` (flushes it for its id)."""
     if not has_codes(event.kind, event.reason):

@@ -429,7 +429,7 @@ def test_the_lead_sends_a_photo_back_from_the_order_page_and_the_retoucher_reads
 
     rita = client_for("rita")
     rita.post("/claim", data={"stage": "liquify_skin", "csrf": csrf(rita.get("/").text)})
-    assert "Sent back by QC:</strong> [over_smoothed_skin] DSC_0001.dng: pores gone" in rita.get(f"/items/{again.id}").text
+    assert "Sent back by QC:</strong> DSC_0001.dng: pores gone (over smoothed skin)" in rita.get(f"/items/{again.id}").text
     sam = client_for("sam")
     refused = sam.post(f"/orders/{order_id}/qc", data={"csrf": csrf(sam.get("/").text)})
     assert refused.status_code == 403 and "Only a lead" in refused.text
@@ -452,8 +452,8 @@ def test_the_retoucher_reads_why_automatic_qc_sent_a_photo_back_to_grading(line)
     rita = client_for("rita")
     rita.post("/claim", data={"stage": "liquify_skin", "csrf": csrf(rita.get("/").text)})
     page = rita.get(f"/items/{again.id}").text
-    assert ("Sent back by QC:</strong> [clipping] DSC_0001.dng has 23% clipped pixels; it came out of Cull &amp; "
-            "grade so (sent back to Cull &amp; grade; redone there, it comes to this stage again)") in page
+    assert ("Sent back by QC:</strong> DSC_0001.dng has 23% clipped pixels; it came out of Cull &amp; "
+            "grade so (clipping) (sent back to Cull &amp; grade; redone there, it comes to this stage again)") in page
 
 
 def test_postline_web_is_a_command():
