@@ -147,9 +147,11 @@ class QcReview(Gate):
     def waiting(self, session: Session, order_id: int) -> dict[str, WorkItem]:
         """The gate items that passed the automatic checks and wait for the lead (claimed at the gate without a
         lease: record.rounds.await_lead); not those the checks are still inspecting (claimed with one), which the
-        lead could otherwise pass while the checks send them back."""
-        return {session.get(Photo, i.photo_id).source_name: i
-                for i in work.items_in(session, order_id, QC_GATE, WorkStatus.CLAIMED) if i.lease_expires_at is None}
+        lead could otherwise pass while the checks send them back. By card name, in order (`qc pending` lists them
+        so, as the review page and the form do)."""
+        return dict(sorted(((session.get(Photo, i.photo_id).source_name, i)
+                            for i in work.items_in(session, order_id, QC_GATE, WorkStatus.CLAIMED)
+                            if i.lease_expires_at is None), key=lambda named: named[0]))
 
     def check(self, session: Session, order_id: int, decision: QcDecision) -> Plan:
         """Photos not waiting at the gate (or listed twice) and stages not in the order's line are refused."""

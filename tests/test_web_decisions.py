@@ -373,3 +373,19 @@ def test_a_decision_the_run_refused_from_its_resume_form_is_said_on_the_form_it_
     runner.join(timeout=60)
     assert not runner.is_alive() and result["counts"] == {"passed": 2, "rejected": 0, "refused": 2}
     assert {kind for kind, _, _ in gate_events(order_id)} == {"passed"}
+
+
+def test_qc_pending_lists_the_photos_by_card_name(gate_line_no_run, tmp_path):
+    from tests.flowkit import cli
+
+    order_id = at_the_gate(gate_line_no_run, tmp_path)
+    with transaction() as session:                  # a photo that reached the gate last, first by its name
+        first = session.exec(select(WorkItem).where(WorkItem.order_id == order_id)).first()
+        photo = work.add_photo(session, Photo(order_id=order_id, source_name="DSC_0000.dng", sha256="0" * 64,
+                                              size_bytes=1000, status=PhotoStatus.INGESTED), first_stage=None)
+        gate = moves.enqueue(session, order_id=order_id, photo_id=photo.id, stage=QC_GATE, round=1,
+                             input_path=first.input_path, actor="postline-auto")
+        rounds.await_lead(session, work.claim_queued(session, gate.id))
+    code, said = cli("qc", "pending", str(order_id))
+    assert code == 0 and [line.strip() for line in said.splitlines() if line.strip().startswith("DSC_")] == [
+        "DSC_0000.dng", "DSC_0001.dng", "DSC_0002.dng"], said
