@@ -32,6 +32,7 @@ from surfaces.web_session import Sessions, WebSession
 
 router = APIRouter(prefix="/orders/{order_id}/originals")
 MAX_FRAMES = 10_000
+REASONS = {r.value for r in CullReason}
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,16 @@ class Frame:
     notes: str
     best: bool                   # the best frame of its burst
     index: int = 0               # its row in the form
+    note: str = ""               # the reviewer's note, as they gave it (a decision refused: their page back)
 
 
-def frames(order_id: int, *, only_picks: bool = False) -> tuple[list[list[Frame]], list[Frame]]:
+Given = dict[str, tuple[str, str, str]]     # a frame's name: (verdict, reason, note) as a reviewer sent them
+
+
+def frames(order_id: int, *, only_picks: bool = False, given: Given | None = None) -> tuple[list[list[Frame]], list[Frame]]:
     """The originals waiting for review: burst groups (each a list, side by side on the page), then the rest.
-    ``only_picks``: pre-filled to keep only the photographer's picks (`review decide --only-picks`)."""
+    ``only_picks``: pre-filled to keep only the photographer's picks (`review decide --only-picks`); ``given``:
+    what a reviewer sent for each frame, shown instead of the pre-fill (their decision, refused, back to them)."""
     with transaction() as session:
         work.get_order(session, order_id)
         waiting = ORIGINALS.waiting(session, order_id)
@@ -69,6 +75,10 @@ def frames(order_id: int, *, only_picks: bool = False) -> tuple[list[list[Frame]
                       rating="" if shown == "-" else shown,
                       flags=tuple(r.value for r in s.reasons) if s else (), notes="; ".join(s.notes) if s else "",
                       best=bool(s and s.best and s.group is not None))
+        if given and name in given:
+            verdict, reason, note = given[name]
+            frame = replace(frame, reject=verdict == CullVerdict.REJECT.value, note=note,
+                            reason=reason if reason in REASONS else frame.reason)
         (groups.setdefault(s.group, []) if s is not None and s.group is not None else singles).append(frame)
     bursts = [groups[g] for g in sorted(groups)]
     counter = iter(range(len(waiting)))
@@ -77,13 +87,14 @@ def frames(order_id: int, *, only_picks: bool = False) -> tuple[list[list[Frame]
 
 
 def grid_page(request: Request, session: WebSession, order_id: int, *, status: int = 200, error: str | None = None,
-              done: str | None = None, only_picks: bool = False) -> Response:
+              done: str | None = None, only_picks: bool = False, given: Given | None = None) -> Response:
     with transaction() as db:
         order = work.get_order(db, order_id)
         spec = work.order_line(db, order_id).cull
         picks = spec.ratings and ratings.any_picked(ratings.of_order(db, order_id), spec)
-    bursts, singles = frames(order_id, only_picks=only_picks and picks)
+    bursts, singles = frames(order_id, only_picks=only_picks and picks, given=given)
     return page(request, "originals.html", session, status=status, order=order, bursts=bursts, singles=singles,
+                given=given is not None,
                 reasons=[r.value for r in CullReason], error=error, done=done, keep=CullVerdict.KEEP.value,
                 reject=CullVerdict.REJECT.value, picks=picks, only_picks=only_picks and picks)
 
@@ -111,29 +122,41 @@ async def decide(request: Request, order_id: RecordId, session: Session, person:
     form = dict(await request.form(max_files=0, max_fields=5 * MAX_FRAMES + 10, max_part_size=64 * 1024))
     if not Sessions.csrf_ok(session, form.get("csrf")):
         raise Forbidden(STALE_FORM)
+    rows = _rows(form)
     try:
-        decision = _decision(form, await run_in_threadpool(gates.pending, ORIGINALS, order_id), person.name)
+        decision = _decision(order_id, rows, await run_in_threadpool(gates.pending, ORIGINALS, order_id), person.name)
         done = await run_in_threadpool(gates.decide, order_id, decision)
-    except ValidationError as exc:
-        message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        return await run_in_threadpool(grid_page, request, session, order_id, status=422, error=message)
-    except DecisionError as exc:
-        return await run_in_threadpool(grid_page, request, session, order_id, status=422, error=str(exc))
+    except (ValidationError, DecisionError) as exc:   # refused: the page comes back as they marked it, to send again
+        message = str(exc) if isinstance(exc, DecisionError) else "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        given = {name: (verdict, reason, note) for name, verdict, reason, note in rows}
+        return await run_in_threadpool(grid_page, request, session, order_id, status=422, error=message, given=given)
     return await run_in_threadpool(grid_page, request, session, order_id, done=done)
 
 
-def _decision(form: dict, waiting: list[str], reviewer: str):  # noqa: ANN202 - qc.originals.OriginalsDecision
-    """The review's decision from the grid's form: each frame's row names its photo (``photo-N``) with ``verdict-N``
-    keep or reject, ``reason-N`` and ``note-N``. The frames shown must be the ones waiting now."""
+def _rows(form: dict) -> list[tuple[str, str, str, str]]:
+    """The grid's form, a row per frame: its photo (``photo-N``), ``verdict-N`` keep or reject, ``reason-N`` and
+    ``note-N``."""
     rows = []
     for index in range(MAX_FRAMES):
         if f"photo-{index}" not in form:
             break
         rows.append((str(form[f"photo-{index}"]), str(form.get(f"verdict-{index}", CullVerdict.KEEP.value)),
                      str(form.get(f"reason-{index}", CullReason.OTHER.value)), str(form.get(f"note-{index}", ""))[:500]))
+    return rows
+
+
+def _decision(order_id: int, rows: list[tuple[str, str, str, str]], waiting: list[str],  # noqa: ANN202
+              reviewer: str):   # qc.originals.OriginalsDecision
+    """The review's decision from the grid's rows (:func:`_rows`). The frames shown must be the ones waiting now."""
+    if rows and not waiting:
+        raise DecisionError(f"No original of order {order_id} waits for review any more: the review was given "
+                            f"meanwhile (in another tab, or by another person; `postline status {order_id}` says "
+                            "where the order is). Nothing of yours was applied.")
     if sorted(name for name, *_ in rows) != sorted(waiting):
         raise DecisionError("The originals waiting for review changed since this page was loaded (or the form is "
-                            "incomplete): nothing was decided. Look at them again below.")
+                            "incomplete): nothing was decided. Your marks are kept below on the frames still "
+                            "waiting: look at them again and give the decision.")
     culls = [{"photo": name, "reason": reason, "note": note}
              for name, verdict, reason, note in rows if verdict == CullVerdict.REJECT.value]
     return ORIGINALS.build(listed=culls, by=reviewer)

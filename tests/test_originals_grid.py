@@ -119,3 +119,106 @@ def test_the_grid_shows_the_photographers_ratings_and_is_prefilled_with_them(hom
         page.click("#give-decision")
         assert ("2 approved; C.jpg culled (blurred); D.jpg culled (rejected_by_photographer)"
                 in page.locator("#decided").inner_text())
+
+
+def _marked(page) -> dict[str, str]:  # noqa: ANN001 - a Playwright page
+    """Each frame's verdict as the page shows it."""
+    return {f.get_attribute("data-photo"): f.locator("input[type=radio]:checked").get_attribute("value")
+            for f in page.locator(".frame").all()}
+
+
+def test_the_marks_survive_a_reload_and_the_back_button_and_go_once_the_decision_is_given(home, monkeypatch):
+    monkeypatch.delenv("POSTLINE_WEB_SECRET", raising=False)
+    order_id = _order(home)
+    with served(create_app()) as base, chromium_page() as page:
+        sign_in(page, base, "sergei", PASSWORD)
+        page.goto(f"{base}/orders/{order_id}/originals")
+        prefilled = _marked(page)
+        assert prefilled == {"A.jpg": "keep", "B.jpg": "reject", "C.jpg": "reject", "D.jpg": "keep"}
+        page.keyboard.press("k")                    # A: keep (as it was)
+        page.keyboard.press("k")                    # B: keep, against the suggestion
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("x")                    # D: reject
+        page.fill('.frame[data-photo="D.jpg"] input[type=text]', "bride's eyes half shut")
+        mine = {"A.jpg": "keep", "B.jpg": "keep", "C.jpg": "reject", "D.jpg": "reject"}
+        assert _marked(page) == mine
+
+        page.reload()
+        assert _marked(page) == mine
+        assert "reject" in page.locator('.frame[data-photo="D.jpg"]').get_attribute("class")
+        assert page.locator('.frame[data-photo="D.jpg"] input[type=text]').input_value() == "bride's eyes half shut"
+        assert "Your marks on 3 frame(s) from before are back" in page.locator("#draft").inner_text()
+
+        page.click(f"a[href='/orders/{order_id}']")                 # to the order page, and back
+        page.go_back()
+        page.wait_for_selector(".frame")
+        assert _marked(page) == mine
+
+        page.click("#give-decision")
+        assert "2 approved; C.jpg culled (blurred); D.jpg culled (other)" in page.locator("#decided").inner_text()
+        page.goto(f"{base}/orders/{order_id}/originals")
+        assert page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('postline-originals:')).length") == 0
+    with transaction() as session:
+        statuses = {p.source_name: p.status for p in work.photos(session, order_id)}
+    assert statuses["B.jpg"] is PhotoStatus.INGESTED and statuses["D.jpg"] is PhotoStatus.CULLED
+
+
+def test_forget_them_brings_the_prefill_back(home, monkeypatch):
+    monkeypatch.delenv("POSTLINE_WEB_SECRET", raising=False)
+    order_id = _order(home)
+    with served(create_app()) as base, chromium_page() as page:
+        sign_in(page, base, "sergei", PASSWORD)
+        page.goto(f"{base}/orders/{order_id}/originals")
+        page.keyboard.press("x")                    # A: reject
+        page.reload()
+        assert _marked(page)["A.jpg"] == "reject"
+        page.click("#forget-draft")
+        page.wait_for_selector(".frame")
+        assert _marked(page) == {"A.jpg": "keep", "B.jpg": "reject", "C.jpg": "reject", "D.jpg": "keep"}
+        assert page.locator("#draft").is_hidden()
+
+
+def test_a_refused_decision_comes_back_as_marked_and_sent_again_gives_the_marks(home, monkeypatch):
+    """Another frame came in for review after the page was loaded: the decision is refused, and the page comes
+    back with the reviewer's marks (not the pre-fill: a second click sent the suggestion instead of their cull)."""
+    monkeypatch.delenv("POSTLINE_WEB_SECRET", raising=False)
+    order_id = _order(home)
+    with served(create_app()) as base, chromium_page() as page:
+        sign_in(page, base, "sergei", PASSWORD)
+        page.goto(f"{base}/orders/{order_id}/originals")
+        page.evaluate("localStorage.clear()")       # no draft in this browser: the server's page alone
+        page.keyboard.press("k")
+        page.keyboard.press("k")                    # B: keep
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("x")                    # D: reject
+        with transaction() as session:              # E.jpg comes in meanwhile
+            path = home / "E.jpg"
+            Image.new("RGB", (300, 200), (90, 90, 90)).save(path)
+            work.add_photo(session, Photo(order_id=order_id, source_name="E.jpg", sha256="e" * 64,
+                                          size_bytes=path.stat().st_size, status=PhotoStatus.INGESTED,
+                                          capture_time=T0 + timedelta(seconds=400), original_path=str(path)),
+                           first_stage="cull_grade")
+        page.evaluate("localStorage.clear()")
+        page.click("#give-decision")
+        assert "changed since this page was loaded" in page.locator("#decision-error").inner_text()
+        assert _marked(page) == {"A.jpg": "keep", "B.jpg": "keep", "C.jpg": "reject", "D.jpg": "reject",
+                                 "E.jpg": "keep"}
+        page.click("#give-decision")
+        assert "3 approved; C.jpg culled (blurred); D.jpg culled (other)" in page.locator("#decided").inner_text()
+
+
+def test_a_review_given_meanwhile_in_another_tab_is_said_so(home, monkeypatch):
+    monkeypatch.delenv("POSTLINE_WEB_SECRET", raising=False)
+    order_id = _order(home)
+    with served(create_app()) as base, chromium_page() as page:
+        sign_in(page, base, "sergei", PASSWORD)
+        page.goto(f"{base}/orders/{order_id}/originals")
+        other = page.context.new_page()
+        other.goto(f"{base}/orders/{order_id}/originals")
+        other.click("#give-decision")
+        assert "2 approved" in other.locator("#decided").inner_text()
+        page.keyboard.press("k")
+        page.click("#give-decision")
+        said = page.locator("#decision-error").inner_text()
+        assert f"No original of order {order_id} waits for review any more" in said
+        assert "Nothing of yours was applied" in said
