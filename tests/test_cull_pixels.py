@@ -78,6 +78,33 @@ def test_no_face_no_eyes_and_a_face_like_blob_is_not_read():
     assert blob.faces == 1 and blob.eyes == ()            # found, but not a face's texture: its eyes are not read
 
 
+# Crops of the PowerShot S40's box (its packaging: print, a camera, a cyclist) where the face cascade finds a "face":
+# (x, y, width, height) in the half-size decode, mirrored or not, at 600x400 as the cull measures a frame.
+PACKAGING_FACES = (((124, 20, 989, 659), False), ((145, 246, 767, 511), True), ((168, 51, 966, 644), True),
+                   ((404, 10, 750, 500), True))
+
+
+@pytest.mark.parametrize("box, mirrored", PACKAGING_FACES)
+def test_a_false_face_in_a_product_shot_is_not_read_as_eyes_shut(box, mirrored):
+    """No one is in the picture: the cascade's "face" on the packaging has no eye and "lids" as light as "cheeks",
+    which read as eyes shut, and the cull suggested leaving the frame out for closed eyes."""
+    import cv2
+
+    x, y, w, h = box
+    crop = cv2.resize(np.ascontiguousarray(kit.linear("canon_powershot_s40.crw")[y:y + h, x:x + w]), (600, 400))
+    picture = np.ascontiguousarray(kit.display(crop[:, ::-1] if mirrored else crop))
+    signals = cull.measure_picture(Preview(picture, PreviewSource.IMAGE))
+    assert signals.faces >= 1                               # the cascade still finds its "face" ...
+    assert "shut" not in signals.eyes                       # ... but no eyes shut are read on it
+
+
+def test_the_astronaut_with_her_eyes_shut_lit_from_one_side_dimmed_or_soft_still_reads_shut():
+    shut = kit.shut_eyes(astronaut())
+    across = np.linspace(0.8, 1.0, shut.shape[1], dtype=np.float32)[None, :, None]
+    for picture in (shut * across, shut * 0.6, kit.blurred(shut, 1.5)):
+        assert cull.measure_picture(Preview(np.ascontiguousarray(picture), PreviewSource.IMAGE)).eyes == ("shut",)
+
+
 def test_over_and_under_exposed_frames(spec):
     bright = measured(kit.linear("canon_eos_d30.crw") * 4)          # two stops over
     dark = measured(kit.linear("nikon_d1.nef") / 2 ** 3.5)          # three and a half under

@@ -105,7 +105,7 @@ def measure_picture(picture: Preview, params: CullParams = CullParams(), *, star
     found = _faces(display, params)
     subject, (x0, y0, x1, y1) = _subject_box(grey, found, params)
     blur = sharpness.directional(grey[y0:y1, x0:x1])
-    readings = [eyes.read(grey, face, params.eye) for face in found[:params.max_faces]
+    readings = [eyes.read(grey, face, params.eye, display=display) for face in found[:params.max_faces]
                 if eyes.judgeable(face, grey, params.eye)]
     small = reduce(display, 512)                       # exposure shares and the hash need no detail
     small_grey = luma(small)

@@ -7,7 +7,10 @@ in its expected place; the eyeglasses cascade gives a second opinion where the f
 
 - ``open``: both eyes have at least ``open_hits``;
 - ``shut``: neither has more than ``shut_hits`` *and* both eye places are about as light as the cheeks below
-  them (an eyelid is skin: dark glasses or deep shadow over the eyes are not taken for closed eyes);
+  them (an eyelid is skin: dark glasses or deep shadow over the eyes are not taken for closed eyes) *and* the box
+  is a face's: mostly skin-coloured, its left half a mirror of its right (:func:`face_like`). The face cascade also
+  fires on packaging, print and textures, where no eye is found and "lids" are as light as "cheeks": without
+  this a product shot or a lace close-up read as a face with its eyes shut, and the cull suggested leaving it out;
 - ``not_found``: neither eye reaches ``open_hits``, without the clear signs of ``shut``;
 - ``unsure``: one eye open, the other not (a wink, hair, a hand, a turned head).
 
@@ -30,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.pixels.faces import Face
 from tasks.pixels.sharpness import edge_strength
+from tasks.pixels.skin import skin_mask
 
 CASCADES = Path(__file__).with_name("cascades")
 EYE = "haarcascade_eye.xml.gz"
@@ -61,6 +65,14 @@ class EyeParams(BaseModel):
         "At most this many hits on both eyes, with lids as light as the cheeks, reads as shut."))
     min_lid_ratio: float = Field(0.75, ge=0, le=2, description=(
         "Median lightness of the eye places over the cheeks' that a shut reading needs (an eyelid is skin)."))
+    min_skin_share: float = Field(0.4, ge=0, le=1, description=(
+        "Share of skin-coloured pixels (tasks/pixels/skin.py, skin_mask) in the face box that a shut reading "
+        "needs: the astronaut's face 0.90-0.97 (eyes open or shut, dimmed, blurred), false faces the cascade "
+        "found in a camera's packaging 0.05-0.16."))
+    min_mirror: float = Field(0.35, ge=-1, le=1, description=(
+        "How alike the face box's left half and its mirrored right half are (correlation of luma at 64 px) for a "
+        "shut reading: the astronaut's face 0.46-0.55 (eyes open or shut, lit from one side), false faces in "
+        "textures (wood, tissue, print) 0.01-0.28."))
 
 
 @dataclass(frozen=True)
@@ -118,8 +130,22 @@ def _lid_ratio(face_grey: np.ndarray) -> float:
     return lids / cheeks
 
 
-def read(grey: np.ndarray, face: Face, params: EyeParams = EyeParams()) -> EyeReading:
-    """The eyes of ``face`` in ``grey`` (display luma, float32 [0, 1], HxW): an :class:`EyeReading`."""
+def face_like(display: np.ndarray, grey: np.ndarray, face: Face, params: EyeParams = EyeParams()) -> bool:
+    """Whether ``face``'s box in ``display`` (sRGB float32 HxWx3; ``grey`` its luma) is a face's, not a false
+    detection: mostly skin, and left and right alike mirrored. Closed eyes are read only on such a box."""
+    box = (slice(face.y, face.y + face.h), slice(face.x, face.x + face.w))
+    if float(skin_mask(np.ascontiguousarray(display[box])).mean()) < params.min_skin_share:
+        return False
+    small = cv2.resize(grey[box], (64, 64), interpolation=cv2.INTER_AREA)
+    left, right = small[:, :32].ravel(), small[:, :31:-1].ravel()
+    if left.std() == 0 or right.std() == 0:
+        return False
+    return float(np.corrcoef(left, right)[0, 1]) >= params.min_mirror
+
+
+def read(grey: np.ndarray, face: Face, params: EyeParams = EyeParams(), *, display: np.ndarray) -> EyeReading:
+    """The eyes of ``face`` in ``grey`` (display luma, float32 [0, 1], HxW) of ``display`` (the picture, sRGB
+    float32 HxWx3): an :class:`EyeReading`."""
     face_grey = grey[face.y:face.y + face.h, face.x:face.x + face.w]
     top, bottom = int(EYE_BAND[0] * face.h), int(EYE_BAND[1] * face.h)
     band = face_grey[top:bottom]
@@ -136,7 +162,8 @@ def read(grey: np.ndarray, face: Face, params: EyeParams = EyeParams()) -> EyeRe
         state = EyeState.OPEN
     elif any(found):
         state = EyeState.UNSURE
-    elif max(hits) <= params.shut_hits and lid_ratio >= params.min_lid_ratio:
+    elif (max(hits) <= params.shut_hits and lid_ratio >= params.min_lid_ratio
+          and face_like(display, grey, face, params)):
         state = EyeState.SHUT
     else:
         state = EyeState.NOT_FOUND
