@@ -222,3 +222,20 @@ def test_a_review_given_meanwhile_in_another_tab_is_said_so(home, monkeypatch):
         said = page.locator("#decision-error").inner_text()
         assert f"No original of order {order_id} waits for review any more" in said
         assert "Nothing of yours was applied" in said
+
+
+def test_beside_the_button_the_decision_adds_up_as_frames_are_marked(home, monkeypatch):
+    monkeypatch.delenv("POSTLINE_WEB_SECRET", raising=False)
+    order_id = _order(home)
+    with served(create_app()) as base, chromium_page() as page:
+        sign_in(page, base, "sergei", PASSWORD)
+        page.goto(f"{base}/orders/{order_id}/originals")
+        page.evaluate("localStorage.clear()")
+        assert page.locator("#tally").inner_text() == "2 kept, 2 culled, of 4 frame(s)"     # the pre-fill
+        page.keyboard.press("k")
+        page.keyboard.press("k")                    # B: keep
+        assert page.locator("#tally").inner_text() == "3 kept, 1 culled, of 4 frame(s)"
+        page.click('.frame[data-photo="D.jpg"] input[value="reject"]')
+        assert page.locator("#tally").inner_text() == "2 kept, 2 culled, of 4 frame(s)"
+        page.click("#give-decision")
+        assert "2 approved; C.jpg culled (blurred); D.jpg culled (other)" in page.locator("#decided").inner_text()

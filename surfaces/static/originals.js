@@ -23,6 +23,13 @@
     var radio = frame.querySelector('input[type="radio"][value="' + verdict + '"]');
     if (radio) { radio.checked = true; }
     frame.classList.toggle("reject", verdict === "reject");
+    tally();
+  }
+
+  function tally() {                         // the decision as it stands: kept and culled, beside the button
+    var culled = frames.filter(function (frame) { return frame.classList.contains("reject"); }).length;
+    var kept = document.getElementById("tally-kept"), out = document.getElementById("tally-culled");
+    if (kept && out) { kept.textContent = String(frames.length - culled); out.textContent = String(culled); }
   }
 
   function remember(frame) {               // this frame as the reviewer left it, into the draft
