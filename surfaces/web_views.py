@@ -13,7 +13,7 @@ from config import errors
 from record import queue, work
 from record.work import AUTO_WORKER
 from record.models import (
-    CLIENT_SELECTION, QC_GATE, EventKind, Order, OrderStatus, Person, PersonRole, Photo, StageEvent, WorkItem, WorkStatus, utcnow,
+    CLIENT_SELECTION, ORIGINAL_REVIEW, QC_GATE, EventKind, Order, OrderStatus, Person, PersonRole, Photo, StageEvent, WorkItem, WorkStatus, utcnow,
 )
 
 
@@ -44,6 +44,8 @@ def stage_title(key: str) -> str:
         return "QC gate"
     if key == CLIENT_SELECTION:
         return "the client's selection"
+    if key == ORIGINAL_REVIEW:
+        return "the review of the originals (the senior photographer)"
     try:
         return work.studio_line().stage(key).title
     except KeyError:

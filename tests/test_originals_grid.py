@@ -14,7 +14,7 @@ from sqlmodel import select
 from record import cull as cull_record
 from record import people, work
 from record.db import transaction
-from record.models import CullDecision, CullSignals, CullVerdict, Photo, PhotoStatus, ShootType
+from record.models import ORIGINAL_REVIEW, CullDecision, CullSignals, CullVerdict, Photo, PhotoStatus, ShootType
 from surfaces.web import create_app
 from tests.browser import chromium_page, served, sign_in, until
 from tests.test_web import PASSWORD
@@ -44,6 +44,7 @@ def _order(home) -> int:
                 blur=blur, motion=0.05, motion_angle=0, highlights=0.0, shadows=0.0, median_luma=0.45, faces=0,
                 eyes="", phash=f"{(1 << bits) - 1:016x}"))
         people.add_person(session, name="sergei", role="lead", skills="", password=PASSWORD)
+        work.get_order(session, order.id).waiting_on = ORIGINAL_REVIEW    # as the run marks it, paused for the review
         return order.id
 
 
@@ -53,6 +54,7 @@ def test_the_grid_shows_the_suggestion_and_takes_keep_and_reject_from_the_keyboa
     with served(create_app()) as base, chromium_page() as page:
         sign_in(page, base, "sergei", PASSWORD)
         page.goto(f"{base}/orders/{order_id}")
+        assert page.locator("#waiting-on").inner_text() == "the review of the originals (the senior photographer)"
         page.click("#originals-grid")
         frames = page.locator(".frame")
         assert frames.count() == 4
