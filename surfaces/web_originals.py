@@ -52,20 +52,40 @@ class Frame:
 Given = dict[str, tuple[str, str, str]]     # a frame's name: (verdict, reason, note) as a reviewer sent them
 
 
-def frames(order_id: int, *, only_picks: bool = False, given: Given | None = None) -> tuple[list[list[Frame]], list[Frame]]:
-    """The originals waiting for review: burst groups (each a list, side by side on the page), then the rest.
+@dataclass(frozen=True)
+class Group:
+    """Frames the cull grouped (qc/cull.py), side by side on the page: a burst (one body's, each frame within the
+    line's ``burst_seconds`` of the one before, its clock set right), or frames alike taken apart (near-duplicates:
+    other moments, or another body)."""
+    frames: list[Frame]
+    burst: bool
+
+
+def _is_burst(photos: list[Photo], shifts: dict, seconds: float) -> bool:
+    times = [clocks.taken(p, shifts) for p in photos]
+    if len({clocks.camera_of(p) for p in photos}) != 1 or None in times:
+        return False
+    times.sort()
+    return all((b - a).total_seconds() <= seconds for a, b in zip(times, times[1:]))
+
+
+def frames(order_id: int, *, only_picks: bool = False, given: Given | None = None) -> tuple[list[Group], list[Frame]]:
+    """The originals waiting for review: the cull's groups (bursts, and frames alike taken apart), then the rest.
     ``only_picks``: pre-filled to keep only the photographer's picks (`review decide --only-picks`); ``given``:
     what a reviewer sent for each frame, shown instead of the pre-fill (their decision, refused, back to them)."""
     with transaction() as session:
         work.get_order(session, order_id)
         waiting = ORIGINALS.waiting(session, order_id)
-        in_order = clocks.shooting_order(clocks.shifts(session, order_id))
+        shifts = clocks.shifts(session, order_id)
+        in_order = clocks.shooting_order(shifts)
+        burst_seconds = work.order_line(session, order_id).cull.burst_seconds
         waiting = dict(sorted(waiting.items(), key=lambda pair: in_order(pair[1])))     # as the day went
         suggestions = {s.photo: s for s in cull.suggest(session, order_id)}
         culls = {c.photo: c for c in suggested_culls(session, order_id, list(waiting),
                                                      cull_unpicked=True if only_picks else None)}
         rated = ratings.of_order(session, order_id)
     groups: dict[int, list[Frame]] = {}
+    shot: dict[int, list[Photo]] = {}
     singles = []
     for name, photo in waiting.items():
         s = suggestions.get(name)
@@ -79,10 +99,14 @@ def frames(order_id: int, *, only_picks: bool = False, given: Given | None = Non
             verdict, reason, note = given[name]
             frame = replace(frame, reject=verdict == CullVerdict.REJECT.value, note=note,
                             reason=reason if reason in REASONS else frame.reason)
-        (groups.setdefault(s.group, []) if s is not None and s.group is not None else singles).append(frame)
-    bursts = [groups[g] for g in sorted(groups)]
+        if s is not None and s.group is not None:
+            groups.setdefault(s.group, []).append(frame)
+            shot.setdefault(s.group, []).append(photo)
+        else:
+            singles.append(frame)
     counter = iter(range(len(waiting)))
-    bursts = [[replace(f, index=next(counter)) for f in group] for group in bursts]
+    bursts = [Group([replace(f, index=next(counter)) for f in groups[g]], _is_burst(shot[g], shifts, burst_seconds))
+              for g in sorted(groups)]
     return bursts, [replace(f, index=next(counter)) for f in singles]
 
 

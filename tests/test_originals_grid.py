@@ -241,3 +241,33 @@ def test_beside_the_button_the_decision_adds_up_as_frames_are_marked(home, monke
         assert page.locator("#tally").inner_text() == "2 kept, 2 culled, of 4 frame(s)"
         page.click("#give-decision")
         assert "2 approved; C.jpg culled (blurred); D.jpg culled (other)" in page.locator("#decided").inner_text()
+
+
+def test_frames_alike_but_taken_apart_are_not_called_a_burst(home, monkeypatch):
+    """E and F are the same picture taken ten minutes apart (the couple posed again): side by side, as alike frames
+    taken apart, not as a burst; A and B, a second apart, stay a burst."""
+    monkeypatch.delenv("POSTLINE_WEB_SECRET", raising=False)
+    order_id = _order(home)
+    with transaction() as session:
+        for name, seconds, bits in (("E.jpg", 1000, 50), ("F.jpg", 1600, 51)):
+            path = home / name
+            Image.new("RGB", (300, 200), (120, 90, 60)).save(path)
+            photo = work.add_photo(session, Photo(order_id=order_id, source_name=name, sha256=f"{bits:064x}",
+                                                  size_bytes=path.stat().st_size, status=PhotoStatus.INGESTED,
+                                                  capture_time=T0 + timedelta(seconds=seconds),
+                                                  original_path=str(path)), first_stage="cull_grade")
+            cull_record.add_signals(session, CullSignals(
+                photo_id=photo.id, order_id=order_id, source="image", width=300, height=200, subject="region",
+                blur=0.3 if name == "E.jpg" else 0.35, motion=0.05, motion_angle=0, highlights=0.0, shadows=0.0,
+                median_luma=0.45, faces=0, eyes="", phash=f"{(1 << bits) - 1:016x}"))
+    with served(create_app()) as base, chromium_page() as page:
+        sign_in(page, base, "sergei", PASSWORD)
+        page.goto(f"{base}/orders/{order_id}/originals")
+        groups = page.locator("section.burst")
+        assert groups.count() == 2
+        assert groups.nth(0).locator("h3").inner_text() == "burst 1"
+        assert "best of the burst" in groups.nth(0).locator('.frame[data-photo="A.jpg"]').inner_text()
+        assert groups.nth(1).locator("h3").inner_text() == "alike frames 2"
+        assert [f.get_attribute("data-photo") for f in groups.nth(1).locator(".frame").all()] == ["E.jpg", "F.jpg"]
+        assert "best of these" in groups.nth(1).locator('.frame[data-photo="E.jpg"]').inner_text()
+        assert "burst" not in groups.nth(1).inner_text()
