@@ -26,13 +26,14 @@ from record.models import CullVerdict, Photo
 from surfaces.actions import gates
 from surfaces.web_deps import STALE_FORM, ImageViewer, Session, page
 from surfaces.web_errors import RecordId
-from surfaces.web_images import thumbnail
+from surfaces.web_images import THUMB_LONG_EDGE, thumbnail
 from surfaces.web_lead import OrderLead, lead
 from surfaces.web_session import Sessions, WebSession
 
 router = APIRouter(prefix="/orders/{order_id}/originals")
 MAX_FRAMES = 10_000
 REASONS = {r.value for r in CullReason}
+LARGE_LONG_EDGE = 1600       # px: the large view of a frame (its camera's embedded preview when that is as large)
 
 
 @dataclass(frozen=True)
@@ -130,13 +131,23 @@ def grid(request: Request, order_id: RecordId, session: Session, _lead: OrderLea
 
 @router.get("/{photo_id}.jpg")
 def original_thumbnail(order_id: RecordId, photo_id: RecordId, person: ImageViewer) -> Response:
+    return _picture(order_id, photo_id, person, THUMB_LONG_EDGE)
+
+
+@router.get("/{photo_id}/large.jpg")
+def original_large(order_id: RecordId, photo_id: RecordId, person: ImageViewer) -> Response:
+    """The frame large (Space or a click in the grid), to judge focus and eyes a thumbnail cannot show."""
+    return _picture(order_id, photo_id, person, LARGE_LONG_EDGE)
+
+
+def _picture(order_id: int, photo_id: int, person, long_edge: int) -> Response:  # noqa: ANN001 - a Person
     lead(person)
     with transaction() as db:
         photo = db.get(Photo, photo_id)
     if photo is None or photo.order_id != order_id or not photo.original_path:
         raise NotFound(f"Order {order_id} has no original {photo_id}.")
     cache = get_settings().work_dir / f"order-{order_id}" / "thumbs"
-    return FileResponse(thumbnail(Path(photo.original_path), cache), media_type="image/jpeg",
+    return FileResponse(thumbnail(Path(photo.original_path), cache, long_edge), media_type="image/jpeg",
                         headers={"Cache-Control": "private, max-age=3600"})
 
 

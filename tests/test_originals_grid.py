@@ -123,6 +123,11 @@ def test_the_grid_shows_the_photographers_ratings_and_is_prefilled_with_them(hom
                 in page.locator("#decided").inner_text())
 
 
+def _id(order_id: int, name: str) -> int:
+    with transaction() as session:
+        return next(p.id for p in work.photos(session, order_id) if p.source_name == name)
+
+
 def _marked(page) -> dict[str, str]:  # noqa: ANN001 - a Playwright page
     """Each frame's verdict as the page shows it."""
     return {f.get_attribute("data-photo"): f.locator("input[type=radio]:checked").get_attribute("value")
@@ -271,3 +276,35 @@ def test_frames_alike_but_taken_apart_are_not_called_a_burst(home, monkeypatch):
         assert [f.get_attribute("data-photo") for f in groups.nth(1).locator(".frame").all()] == ["E.jpg", "F.jpg"]
         assert "best of these" in groups.nth(1).locator('.frame[data-photo="E.jpg"]').inner_text()
         assert "burst" not in groups.nth(1).inner_text()
+
+
+def test_space_shows_the_frame_large_and_k_x_and_the_arrows_work_there(home, monkeypatch):
+    monkeypatch.delenv("POSTLINE_WEB_SECRET", raising=False)
+    order_id = _order(home)
+    with served(create_app()) as base, chromium_page() as page:
+        sign_in(page, base, "sergei", PASSWORD)
+        page.goto(f"{base}/orders/{order_id}/originals")
+        page.evaluate("localStorage.clear()")
+        focused = "document.activeElement.dataset.photo"
+        page.keyboard.press("ArrowDown")            # from the burst's first frame to the row below: C
+        assert page.evaluate(focused) == "C.jpg"
+        page.keyboard.press("ArrowUp")
+        assert page.evaluate(focused) == "A.jpg"
+
+        page.keyboard.press(" ")
+        assert page.locator("#loupe").is_visible()
+        until(page, "document.querySelector('#loupe img').complete && document.querySelector('#loupe img').naturalWidth > 0")
+        assert page.evaluate("document.querySelector('#loupe img').src").endswith(f"/originals/{_id(order_id, 'A.jpg')}/large.jpg")
+        assert page.evaluate("document.querySelector('#loupe img').naturalWidth") == 300        # the whole original
+        assert "A.jpg · keep" in page.locator("#loupe-caption").inner_text()
+        page.keyboard.press("x")                    # A rejected there, and on to B, large
+        assert "B.jpg · reject" in page.locator("#loupe-caption").inner_text()
+        page.keyboard.press("k")                    # B kept, against the suggestion
+        assert "C.jpg" in page.locator("#loupe-caption").inner_text()
+        page.keyboard.press("ArrowLeft")
+        assert "B.jpg · keep" in page.locator("#loupe-caption").inner_text()
+        page.keyboard.press("Escape")
+        assert page.locator("#loupe").is_hidden() and page.evaluate(focused) == "B.jpg"
+        assert _marked(page) == {"A.jpg": "reject", "B.jpg": "keep", "C.jpg": "reject", "D.jpg": "keep"}
+        page.click('.frame[data-photo="D.jpg"] img')     # a click on the picture shows it large too
+        assert "D.jpg · keep" in page.locator("#loupe-caption").inner_text()
