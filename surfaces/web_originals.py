@@ -22,7 +22,7 @@ from qc.gates import DecisionError
 from qc.originals import ORIGINALS, CullReason, suggested_culls
 from record import clocks, ratings, work
 from record.db import transaction
-from record.models import CullVerdict, Photo
+from record.models import CullVerdict, Photo, PhotoStatus
 from surfaces.actions import gates
 from surfaces.web_deps import STALE_FORM, ImageViewer, Session, page
 from surfaces.web_errors import RecordId
@@ -33,6 +33,7 @@ from surfaces.web_session import Sessions, WebSession
 router = APIRouter(prefix="/orders/{order_id}/originals")
 MAX_FRAMES = 10_000
 REASONS = {r.value for r in CullReason}
+REFUSED_SHOWN = 10           # files of the card that could not be taken in, named on the grid (the rest counted)
 LARGE_LONG_EDGE = 1600       # px: the large view of a frame (its camera's embedded preview when that is as large)
 
 
@@ -117,9 +118,11 @@ def grid_page(request: Request, session: WebSession, order_id: int, *, status: i
         order = work.get_order(db, order_id)
         spec = work.order_line(db, order_id).cull
         picks = spec.ratings and ratings.any_picked(ratings.of_order(db, order_id), spec)
+        refused = [p.reason if (p.reason or "").startswith(p.source_name) else f"{p.source_name}: {p.reason or ''}"
+                   for p in work.photos(db, order_id, PhotoStatus.REJECTED)]
     bursts, singles = frames(order_id, only_picks=only_picks and picks, given=given)
     return page(request, "originals.html", session, status=status, order=order, bursts=bursts, singles=singles,
-                given=given is not None,
+                given=given is not None, refused=refused[:REFUSED_SHOWN], refused_more=len(refused) - REFUSED_SHOWN,
                 reasons=[r.value for r in CullReason], error=error, done=done, keep=CullVerdict.KEEP.value,
                 reject=CullVerdict.REJECT.value, picks=picks, only_picks=only_picks and picks)
 

@@ -308,3 +308,22 @@ def test_space_shows_the_frame_large_and_k_x_and_the_arrows_work_there(home, mon
         assert _marked(page) == {"A.jpg": "reject", "B.jpg": "keep", "C.jpg": "reject", "D.jpg": "keep"}
         page.click('.frame[data-photo="D.jpg"] img')     # a click on the picture shows it large too
         assert "D.jpg · keep" in page.locator("#loupe-caption").inner_text()
+
+
+def test_the_grid_names_the_files_of_the_card_that_could_not_be_taken_in(home, monkeypatch):
+    """The photographer reviewing the originals still has the card: the grid says which files did not come in."""
+    monkeypatch.delenv("POSTLINE_WEB_SECRET", raising=False)
+    order_id = _order(home)
+    with transaction() as session:
+        work.add_photo(session, Photo(order_id=order_id, source_name="DSC_9000.NEF", sha256="f" * 64, size_bytes=0,
+                                      status=PhotoStatus.REJECTED,
+                                      reason="DSC_9000.NEF: empty file (0 bytes). The copy from the card failed: "
+                                             "copy it again; the order's next run takes the new copy."),
+                       first_stage=None)
+    with served(create_app()) as base, chromium_page() as page:
+        sign_in(page, base, "sergei", PASSWORD)
+        page.goto(f"{base}/orders/{order_id}/originals")
+        said = page.locator("#not-taken-in").inner_text()
+        assert "1 file(s) of the card could not be taken in" in said
+        assert "DSC_9000.NEF: empty file (0 bytes)" in said
+        assert page.locator(".frame").count() == 4
