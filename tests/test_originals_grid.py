@@ -327,3 +327,37 @@ def test_the_grid_names_the_files_of_the_card_that_could_not_be_taken_in(home, m
         assert "1 file(s) of the card could not be taken in" in said
         assert "DSC_9000.NEF: empty file (0 bytes)" in said
         assert page.locator(".frame").count() == 4
+
+
+def test_a_wedding_of_2000_frames_is_culled_from_the_keyboard_without_waiting(home, monkeypatch):
+    """Every K or X made the browser lay out and paint all 2,000 frames again: 0.2-0.3 s a key here (a photographer
+    presses several a second). Frames away from the screen are not drawn now."""
+    monkeypatch.delenv("POSTLINE_WEB_SECRET", raising=False)
+    order_id = _order(home)
+    shared = home / "A.jpg"                     # one small picture for all of them: the page is what is measured
+    with transaction() as session:
+        for n in range(2000):
+            photo = work.add_photo(session, Photo(order_id=order_id, source_name=f"W/IMG_{n:04d}.jpg",
+                                                  sha256=f"{n + 1000:064x}", size_bytes=shared.stat().st_size,
+                                                  status=PhotoStatus.INGESTED, original_path=str(shared),
+                                                  capture_time=T0 + timedelta(seconds=1000 + 60 * n)),
+                                   first_stage="cull_grade")
+            cull_record.add_signals(session, CullSignals(
+                photo_id=photo.id, order_id=order_id, source="image", width=300, height=200, subject="region",
+                blur=0.3, motion=0.05, motion_angle=0, highlights=0.0, shadows=0.0, median_luma=0.45, faces=0,
+                eyes="", phash=f"{(n * 0x9E3779B97F4A7C15) % (1 << 64):016x}"))
+    with served(create_app()) as base, chromium_page() as page:
+        sign_in(page, base, "sergei", PASSWORD)
+        page.goto(f"{base}/orders/{order_id}/originals", wait_until="domcontentloaded")
+        assert page.locator(".frame").count() == 2004
+        drawn = "document.querySelector('.frame[data-photo=\"W/IMG_%s.jpg\"]').checkVisibility({contentVisibilityAuto: true})"
+        assert page.evaluate(drawn % "0000") and not page.evaluate(drawn % "1496")   # far from the screen: not drawn
+        culled = int(page.locator("#tally-culled").inner_text())
+        page.evaluate("document.querySelectorAll('.frame')[1500].focus()")
+        page.keyboard.press("k")                   # ... until the keyboard gets there
+        for _ in range(10):
+            page.keyboard.press("x")
+        assert page.evaluate("document.activeElement.dataset.photo") == "W/IMG_1507.jpg"
+        assert "reject" in page.locator('.frame[data-photo="W/IMG_1506.jpg"]').get_attribute("class")
+        assert page.evaluate(drawn % "1507") and not page.evaluate(drawn % "0000")
+        assert page.locator("#tally").inner_text() == f"{2004 - culled - 10} kept, {culled + 10} culled, of 2004 frame(s)"

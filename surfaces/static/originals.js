@@ -49,8 +49,9 @@
   }
 
   function moveRow(frame, down) {           // the frame above or below on the screen, nearest across
-    var here = frame.getBoundingClientRect(), best = null, score = Infinity;
-    frames.forEach(function (other) {
+    var here = frame.getBoundingClientRect(), best = null, score = Infinity, at = frames.indexOf(frame);
+    var near = down ? frames.slice(at + 1, at + 101) : frames.slice(Math.max(0, at - 100), at);   // rows are shorter
+    near.forEach(function (other) {
       var box = other.getBoundingClientRect();
       var gap = down ? box.top - here.bottom : here.top - box.bottom;
       if (gap < -here.height / 2) { return; }
