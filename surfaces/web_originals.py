@@ -1,8 +1,9 @@
-"""The senior photographer's grid for the review of the originals: every original waiting for review as a
-thumbnail with the photographer's own rating (record/ratings.py) and the cull's flags and suggestion (qc/cull.py), the
-frames of a burst side by side with the best one named, keep or reject pre-filled as the review is (the ratings, then
-the suggestion: qc.originals.suggested_culls), changed with the keyboard (K keep, X reject, arrows
-move: static/originals.js) or the mouse. The decision goes through the same gate and action as `postline review
+"""The senior photographer's grid for the review of the originals: every original waiting for review, as the day
+went, as a thumbnail with the photographer's own rating (record/ratings.py) and the cull's flags and suggestion
+(qc/cull.py), the frames of a burst (or frames alike taken apart) side by side with the best one named, keep or reject
+pre-filled as the review is (the ratings, then the suggestion: qc.originals.suggested_culls), changed with the keyboard
+(K keep, X reject, arrows move, Space large: static/originals.js, which also keeps the marks in the browser until the
+decision is given) or the mouse; the card's files that could not be taken in named above it. The decision goes through the same gate and action as `postline review
 decide` and the Prefect UI's form (qc/originals.py, :func:`surfaces.actions.gates.decide`)."""
 
 from __future__ import annotations
@@ -71,8 +72,9 @@ def _is_burst(photos: list[Photo], shifts: dict, seconds: float) -> bool:
     return all((b - a).total_seconds() <= seconds for a, b in zip(times, times[1:]))
 
 
-def frames(order_id: int, *, only_picks: bool = False, given: Given | None = None) -> tuple[list[Group], list[Frame]]:
-    """The originals waiting for review: the cull's groups (bursts, and frames alike taken apart), then the rest.
+def frames(order_id: int, *, only_picks: bool = False, given: Given | None = None) -> list[Group | list[Frame]]:
+    """The originals waiting for review as the day went, in blocks: a group of the cull's (a burst, or frames alike
+    taken apart) where its first frame was taken, and the single frames between groups.
     ``only_picks``: pre-filled to keep only the photographer's picks (`review decide --only-picks`); ``given``:
     what a reviewer sent for each frame, shown instead of the pre-fill (their decision, refused, back to them)."""
     with transaction() as session:
@@ -88,7 +90,7 @@ def frames(order_id: int, *, only_picks: bool = False, given: Given | None = Non
         rated = ratings.of_order(session, order_id)
     groups: dict[int, list[Frame]] = {}
     shot: dict[int, list[Photo]] = {}
-    singles = []
+    order: list[Frame | int | None] = []           # the page's order: a single frame, or where a group goes
     for name, photo in waiting.items():
         s = suggestions.get(name)
         shown = ratings.describe(rated.get(photo.id))
@@ -102,14 +104,22 @@ def frames(order_id: int, *, only_picks: bool = False, given: Given | None = Non
             frame = replace(frame, reject=verdict == CullVerdict.REJECT.value, note=note,
                             reason=reason if reason in REASONS else frame.reason)
         if s is not None and s.group is not None:
+            order.append(None if s.group in groups else s.group)
             groups.setdefault(s.group, []).append(frame)
             shot.setdefault(s.group, []).append(photo)
         else:
-            singles.append(frame)
+            order.append(frame)
     counter = iter(range(len(waiting)))
-    bursts = [Group([replace(f, index=next(counter)) for f in groups[g]], _is_burst(shot[g], shifts, burst_seconds))
-              for g in sorted(groups)]
-    return bursts, [replace(f, index=next(counter)) for f in singles]
+    blocks: list[Group | list[Frame]] = []        # as the day went: a group where its first frame was taken
+    for frame in (f for f in order if f is not None):
+        if isinstance(frame, int):
+            blocks.append(Group([replace(f, index=next(counter)) for f in groups[frame]],
+                                _is_burst(shot[frame], shifts, burst_seconds)))
+            continue
+        if not blocks or isinstance(blocks[-1], Group):
+            blocks.append([])
+        blocks[-1].append(replace(frame, index=next(counter)))
+    return blocks
 
 
 def grid_page(request: Request, session: WebSession, order_id: int, *, status: int = 200, error: str | None = None,
@@ -120,8 +130,8 @@ def grid_page(request: Request, session: WebSession, order_id: int, *, status: i
         picks = spec.ratings and ratings.any_picked(ratings.of_order(db, order_id), spec)
         refused = [p.reason if (p.reason or "").startswith(p.source_name) else f"{p.source_name}: {p.reason or ''}"
                    for p in work.photos(db, order_id, PhotoStatus.REJECTED)]
-    bursts, singles = frames(order_id, only_picks=only_picks and picks, given=given)
-    return page(request, "originals.html", session, status=status, order=order, bursts=bursts, singles=singles,
+    blocks = frames(order_id, only_picks=only_picks and picks, given=given)
+    return page(request, "originals.html", session, status=status, order=order, blocks=blocks,
                 given=given is not None, refused=refused[:REFUSED_SHOWN], refused_more=len(refused) - REFUSED_SHOWN,
                 reasons=[r.value for r in CullReason], error=error, done=done, keep=CullVerdict.KEEP.value,
                 reject=CullVerdict.REJECT.value, picks=picks, only_picks=only_picks and picks)

@@ -361,3 +361,32 @@ def test_a_wedding_of_2000_frames_is_culled_from_the_keyboard_without_waiting(ho
         assert "reject" in page.locator('.frame[data-photo="W/IMG_1506.jpg"]').get_attribute("class")
         assert page.evaluate(drawn % "1507") and not page.evaluate(drawn % "0000")
         assert page.locator("#tally").inner_text() == f"{2004 - culled - 10} kept, {culled + 10} culled, of 2004 frame(s)"
+
+
+def test_the_grid_goes_as_the_day_went_with_each_burst_where_it_was_taken(home, monkeypatch):
+    """Every burst of the day came first and the single frames after them, so the ceremony's singles came after the
+    reception's bursts. E and F, a burst at 150 s, come between C (100 s) and D (200 s)."""
+    monkeypatch.delenv("POSTLINE_WEB_SECRET", raising=False)
+    order_id = _order(home)
+    with transaction() as session:
+        for name, seconds, bits in (("E.jpg", 150, 45), ("F.jpg", 151, 46)):
+            path = home / name
+            Image.new("RGB", (300, 200), (60, 90, 120)).save(path)
+            photo = work.add_photo(session, Photo(order_id=order_id, source_name=name, sha256=f"{bits:064x}",
+                                                  size_bytes=path.stat().st_size, status=PhotoStatus.INGESTED,
+                                                  capture_time=T0 + timedelta(seconds=seconds),
+                                                  original_path=str(path)), first_stage="cull_grade")
+            cull_record.add_signals(session, CullSignals(
+                photo_id=photo.id, order_id=order_id, source="image", width=300, height=200, subject="region",
+                blur=0.3, motion=0.05, motion_angle=0, highlights=0.0, shadows=0.0, median_luma=0.45, faces=0,
+                eyes="", phash=f"{(1 << bits) - 1:016x}"))
+    with served(create_app()) as base, chromium_page() as page:
+        sign_in(page, base, "sergei", PASSWORD)
+        page.goto(f"{base}/orders/{order_id}/originals")
+        shown = [f.get_attribute("data-photo") for f in page.locator(".frame").all()]
+        assert shown == ["A.jpg", "B.jpg", "C.jpg", "E.jpg", "F.jpg", "D.jpg"]
+        assert [h.inner_text() for h in page.locator("section.burst h3").all()] == ["burst 1", "burst 2"]
+        for _ in range(2):
+            page.keyboard.press("ArrowRight")
+        page.keyboard.press("k")                     # C, then on to the burst taken after it
+        assert page.evaluate("document.activeElement.dataset.photo") == "E.jpg"
