@@ -128,11 +128,12 @@ def grid_page(request: Request, session: WebSession, order_id: int, *, status: i
         order = work.get_order(db, order_id)
         spec = work.order_line(db, order_id).cull
         picks = spec.ratings and ratings.any_picked(ratings.of_order(db, order_id), spec)
+        bodies = clocks.summary(order_id, clocks.cameras(db, order_id))     # None for one camera
         refused = [p.reason if (p.reason or "").startswith(p.source_name) else f"{p.source_name}: {p.reason or ''}"
                    for p in work.photos(db, order_id, PhotoStatus.REJECTED)]
     blocks = frames(order_id, only_picks=only_picks and picks, given=given)
     return page(request, "originals.html", session, status=status, order=order, blocks=blocks,
-                given=given is not None, refused=refused[:REFUSED_SHOWN], refused_more=len(refused) - REFUSED_SHOWN,
+                given=given is not None, bodies=bodies, clocks_set=bool(bodies and "clocks set right" in bodies), refused=refused[:REFUSED_SHOWN], refused_more=len(refused) - REFUSED_SHOWN,
                 reasons=[r.value for r in CullReason], error=error, done=done, keep=CullVerdict.KEEP.value,
                 reject=CullVerdict.REJECT.value, picks=picks, only_picks=only_picks and picks)
 

@@ -390,3 +390,25 @@ def test_the_grid_goes_as_the_day_went_with_each_burst_where_it_was_taken(home, 
             page.keyboard.press("ArrowRight")
         page.keyboard.press("k")                     # C, then on to the burst taken after it
         assert page.evaluate("document.activeElement.dataset.photo") == "E.jpg"
+
+
+def test_the_grid_says_when_two_cameras_clocks_were_not_set_right(home, monkeypatch):
+    from record import clocks
+
+    monkeypatch.delenv("POSTLINE_WEB_SECRET", raising=False)
+    order_id = _order(home)
+    with transaction() as session:
+        for photo in work.photos(session, order_id):
+            photo.camera_make, photo.camera_model = ("NIKON CORPORATION", "NIKON Z 6_2") if photo.source_name in (
+                "A.jpg", "B.jpg") else ("Canon", "Canon EOS R6")
+    with served(create_app()) as base, chromium_page() as page:
+        sign_in(page, base, "sergei", PASSWORD)
+        page.goto(f"{base}/orders/{order_id}/originals")
+        said = page.locator("#cameras").inner_text()
+        assert "clocks as the cameras wrote them, not compared" in said
+        assert f"Set it right with postline order clock {order_id}" in said
+        with transaction() as session:
+            clocks.set_shift(session, order_id, "NIKON Z 6_2", timedelta(minutes=5), how="+5m", actor="sergei")
+        page.reload()
+        said = page.locator("#cameras").inner_text()
+        assert "clocks set right" in said and "Set it right" not in said
