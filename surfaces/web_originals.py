@@ -34,6 +34,8 @@ from surfaces.web_session import Sessions, WebSession
 router = APIRouter(prefix="/orders/{order_id}/originals")
 MAX_FRAMES = 10_000
 REASONS = {r.value for r in CullReason}
+FLAG_WORDS = {cull.Reason.EYES_CLOSED: "eyes closed", cull.Reason.DUPLICATE: "near-duplicate of a better frame",
+              cull.Reason.BURST_NOT_BEST: "not the best of its group"}      # the cull's reasons, as the grid says them
 REFUSED_SHOWN = 10           # files of the card that could not be taken in, named on the grid (the rest counted)
 LARGE_LONG_EDGE = 1600       # px: the large view of a frame (its camera's embedded preview when that is as large)
 
@@ -45,7 +47,7 @@ class Frame:
     reject: bool                 # pre-filled: the photographer's rating, then the suggestion
     reason: str                  # the review's reason a reject is given (the pre-fill's, else 'other')
     rating: str                  # the photographer's, as "★★★, Green" ('' for none)
-    flags: tuple[str, ...]       # the cull's reason codes
+    flags: tuple[str, ...]       # the cull's reasons, in words
     notes: str
     best: bool                   # the best frame of its burst
     index: int = 0               # its row in the form
@@ -97,7 +99,8 @@ def frames(order_id: int, *, only_picks: bool = False, given: Given | None = Non
         frame = Frame(photo_id=photo.id, name=name, reject=name in culls,
                       reason=culls[name].reason.value if name in culls else CullReason.OTHER.value,
                       rating="" if shown == "-" else shown,
-                      flags=tuple(r.value for r in s.reasons) if s else (), notes="; ".join(s.notes) if s else "",
+                      flags=tuple(FLAG_WORDS.get(r, r.value) for r in s.reasons) if s else (),
+                      notes="; ".join(s.notes) if s else "",
                       best=bool(s and s.best and s.group is not None))
         if given and name in given:
             verdict, reason, note = given[name]

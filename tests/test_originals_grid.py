@@ -69,6 +69,7 @@ def test_the_grid_shows_the_suggestion_and_takes_keep_and_reject_from_the_keyboa
                      for i in range(4)}
         assert suggested == {"A.jpg": False, "B.jpg": True, "C.jpg": True, "D.jpg": False}
         assert "blurred" in page.locator('.frame[data-photo="C.jpg"] .flags').inner_text()
+        assert page.locator('.frame[data-photo="B.jpg"] .flags').inner_text() == "near-duplicate of a better frame"
 
         page.keyboard.press("k")               # A: keep (it was), on to B
         page.keyboard.press("k")               # B: keep, against the suggestion
