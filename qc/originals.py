@@ -52,14 +52,19 @@ class Plan:
         """"2 approved; C.dng culled (blurred)": each culled frame named, or from ``work.FOLD_FROM`` of them (a
         wedding's hundreds) how many for each reason."""
         if len(self.culled) < work.FOLD_FROM:
-            return "; ".join([f"{len(self.approved)} approved"] + [f"{photo} culled ({reason})"
+            return "; ".join([f"{len(self.approved)} approved"] + [f"{photo} culled ({_words(reason)})"
                                                                  for photo, reason in self.culled])
         reasons = Counter(reason for _, reason in self.culled)
         return (f"{len(self.approved)} approved; {len(self.culled)} culled: "
-                + ", ".join(f"{n} {reason}" for reason, n in reasons.most_common()))
+                + ", ".join(f"{n} {_words(reason)}" for reason, n in reasons.most_common()))
 
     def counts(self) -> dict[str, int]:
         return {"approved": len(self.approved), "culled": len(self.culled)}
+
+
+def _words(reason: str) -> str:
+    """A cull reason as the photographer reads it: 'duplicate pose' for ``duplicate_pose``."""
+    return reason.replace("_", " ")
 
 
 class OriginalsReview(Gate):

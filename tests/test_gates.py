@@ -186,7 +186,7 @@ def test_a_decision_culling_a_weddings_hundreds_says_how_many_for_each_reason():
     assert few.summary() == "1 approved; B.dng culled (blurred)"
     culled = tuple((f"IMG_{n:04d}.dng", "duplicate_pose" if n % 3 else "rejected_by_photographer") for n in range(12))
     many = Plan(approved=("A.dng",), culled=culled, photo_ids=tuple(range(13)))
-    assert many.summary() == "1 approved; 12 culled: 8 duplicate_pose, 4 rejected_by_photographer"
+    assert many.summary() == "1 approved; 12 culled: 8 duplicate pose, 4 rejected by photographer"
 
 
 def test_a_decision_names_a_photo_by_its_file_name_alone_and_a_refusal_lists_ten_of_those_waiting(home, capsys):

@@ -120,7 +120,7 @@ def test_the_grid_shows_the_photographers_ratings_and_is_prefilled_with_them(hom
         page.click("#as-the-line-says")
         assert page.locator(".frame.reject").count() == 2
         page.click("#give-decision")
-        assert ("2 approved; C.jpg culled (blurred); D.jpg culled (rejected_by_photographer)"
+        assert ("2 approved; C.jpg culled (blurred); D.jpg culled (rejected by photographer)"
                 in page.locator("#decided").inner_text())
 
 
