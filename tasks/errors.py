@@ -52,12 +52,13 @@ MB = 1 << 20
 
 
 def retry_only_retryable(task, task_run, state) -> bool:  # noqa: ANN001  (Prefect's retry_condition_fn signature)
+    """Retry a task that failed on the machine: a :class:`Retryable` error, or one whose cause is (a database
+    error raised before a batch's own mapping could name it: a restarting PostgreSQL refused the retry's first
+    query, and the run stopped with two retries left)."""
     try:
         state.result()
-    except Retryable:
-        return True
-    except Exception:  # noqa: BLE001
-        return False
+    except Exception as exc:  # noqa: BLE001
+        return transient_cause(exc) is not None
     return False
 
 
