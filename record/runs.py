@@ -30,7 +30,7 @@ from sqlalchemy import or_, select, update
 from sqlmodel import Session, col
 
 from config.errors import Refused
-from record.models import Order, utcnow
+from record.models import Order, OrderStatus, utcnow
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,16 @@ def describe(lease: RunLease, *, suspended: bool = False, waiting_on: str | None
             f"since {_when(lease.started_at)}. Wait for it to end (`postline order run {order} --wait` starts "
             f"as soon as it does), or stop it (Ctrl-C where it runs, or cancel it in the Prefect UI). If its "
             f"process died, the order is free once its hold ends at {_when(lease.expires_at)}.")
+
+
+def no_run_on(order: Order, now: datetime | None = None) -> bool:
+    """Whether ``order`` is running with no run working on it: not waiting for anyone (people, a decision, the
+    client) and no hold on it, or the hold ran out (its process was killed, its machine stopped, or the record was
+    away when it stopped). Nothing moves such an order until it is run again."""
+    if order.status is not OrderStatus.RUNNING or order.waiting_on:
+        return False
+    expires = _utc(order.run_expires_at)
+    return order.run_flow_run_id is None or expires is None or expires <= (now or utcnow())
 
 
 def holder(session: Session, order_id: int, *, lock: bool = False) -> RunLease | None:

@@ -194,10 +194,18 @@ def test_a_killed_run_is_taken_over_when_its_hold_ends(home, prefect_env, tmp_pa
     assert main(["order", "run", str(order_id)]) == 1          # its hold has not ended: refused, saying until when
     assert f"once its hold ends at {hold.expires_at:%Y-%m-%d %H:%M:%S} UTC" in capsys.readouterr().err
 
+    assert main(["status"]) == 0                                # its hold lives: it looks running, as it may be
+    listed = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(f"{order_id} "))
+    assert "running" in listed and "NO RUN" not in listed
+
     with transaction() as session:
         assert runs.renew(session, order_id, flow_run_id=hold.flow_run_id, lease=timedelta(seconds=3))
     with transaction() as session:
         hold = runs.holder(session, order_id)
+    _until("its hold ended", lambda: hold.expired())
+    assert main(["status"]) == 0                                # the list of orders says nothing moves it
+    listed = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(f"{order_id} "))
+    assert f"running · NO RUN: `postline order run {order_id}`" in listed
     assert main(["order", "run", str(order_id), "--wait"]) == 0
     with get_client(sync_client=True) as client:                # the Prefect UI no longer shows it running
         assert client.read_flow_run(UUID(hold.flow_run_id)).state.is_crashed()

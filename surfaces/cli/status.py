@@ -13,7 +13,7 @@ from surfaces.terminal import shown
 def print_order(order_id: int, *, brief: bool = False, every_file: bool = False) -> None:
     """One order as a lead reads it (``brief``: without the delivery's path, which the caller prints last;
     ``every_file``: each file not delivered on its own line, none folded with others of the same reason)."""
-    from record import clocks, work
+    from record import clocks, runs, work
     from record.models import OrderStatus, PhotoStatus, utcnow
     from surfaces.actions import orders
     from tasks.next_steps import next_step, waiting_title
@@ -57,7 +57,7 @@ def print_order(order_id: int, *, brief: bool = False, every_file: bool = False)
               f"{lease.started_at:%Y-%m-%d %H:%M:%S} UTC; {state}")
     if found.stopped:
         print(f"Stopped: {shown(found.stopped)}")
-    if order.status is OrderStatus.RUNNING and not order.waiting_on and (lease is None or lease.expired()):
+    if runs.no_run_on(order):
         print(f"Next: no run is working on it (its process was killed, or its machine stopped): `postline order run "
               f"{order.id}` carries on.")
     elif order.status is not OrderStatus.FAILED and (order.waiting_on or order.status is OrderStatus.RUNNING):
@@ -179,8 +179,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print_order(args.order_id, every_file=args.all)
         return 0
     now = utcnow()
-    rows = [[o.id, o.client, o.shoot.value, o.status.value + _client(wait, now) + _unpacked(o), _due(o, now.date()),
-             photos, o.created_at.strftime("%Y-%m-%d %H:%M")] for o, photos, wait in orders.every_order()]
+    rows = [[o.id, o.client, o.shoot.value, o.status.value + _client(wait, now) + _unpacked(o) + _no_run(o, now),
+             _due(o, now.date()), photos, o.created_at.strftime("%Y-%m-%d %H:%M")]
+            for o, photos, wait in orders.every_order()]
     if not rows:
         print("No orders yet. Create one with `postline order create`, or try `postline demo`.")
         return 0
@@ -213,6 +214,13 @@ def _unpacked(order) -> str:  # noqa: ANN001 - record.models.Order
     if order.status is not OrderStatus.DELIVERED or not not_packed(order.id):
         return ""
     return " · black and white to pack"
+
+
+def _no_run(order, now) -> str:  # noqa: ANN001 - record.models.Order, datetime
+    """A running order nobody's run works on (killed, its machine stopped): said, or it looks busy for good."""
+    from record.runs import no_run_on
+
+    return f" · NO RUN: `postline order run {order.id}`" if no_run_on(order, now) else ""
 
 
 def _client(wait, now) -> str:  # noqa: ANN001 - record.selection.Waiting, datetime
