@@ -69,6 +69,12 @@ def _profile_api_url() -> str | None:
     return url if isinstance(url, str) and url else None
 
 
+def on_a_named_server() -> bool:
+    """Whether this command's runs go to a Prefect server the environment or the machine's profile names (the
+    studio's, as README's several machines set it up), not to a temporary one of its own."""
+    return bool(os.environ.get("PREFECT_API_URL") or _profile_api_url())
+
+
 def choose_prefect_server() -> str:
     """Sets PREFECT_API_URL when a local server is up; returns a sentence saying where runs go."""
     global _temporary

@@ -75,3 +75,50 @@ def test_a_machine_set_up_with_a_prefect_profile_sends_its_runs_to_the_profiles_
     (tmp_path / "profiles.toml").write_text('active = "local"\n\n[profiles.local]\n'      # Prefect's own "local":
                                             'PREFECT_API_URL = "http://127.0.0.1:4200/api"\n')   # as before
     assert "profile" not in choose_prefect_server()
+
+
+def test_order_run_on_a_studio_machine_set_up_by_profile_gives_no_temporary_server_warning(
+        prefect_api, home, tmp_path):
+    """On a machine set up as README's several machines (the studio's server in the Prefect profile, nothing in the
+    environment), `postline order run` on a line that waits for people printed, right under 'recorded on
+    <the studio's server> (the Prefect profile's server)', that hand-backs would not reach the run from other
+    machines and to stop it and start `make server`: false, and a lead stopping the run for it lost the wait."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from surfaces.actions.orders import create_order
+    from tasks.synthetic import write_card
+    from tests.flowkit import MANUAL_SKIN_LINE
+
+    line = tmp_path / "line.toml"
+    line.write_text(MANUAL_SKIN_LINE)
+    profile_home = tmp_path / "prefect-home"
+    profile_home.mkdir()
+    (profile_home / "profiles.toml").write_text(f'active = "studio"\n\n[profiles.studio]\n'
+                                                f'PREFECT_API_URL = "{prefect_api}"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API_URL", "PREFECT_PROFILE"))}
+    env.update(PREFECT_HOME=str(profile_home), POSTLINE_LINE_FILE=str(line), POSTLINE_HOME=str(home))
+    os.environ["POSTLINE_LINE_FILE"] = str(line)
+    try:
+        from config.line import get_line
+
+        get_line.cache_clear()
+        order_id = create_order(client="Profile", shoot="portrait", card=write_card(tmp_path / "card", 2),
+                                preset_name=None, due=None).id
+    finally:
+        del os.environ["POSTLINE_LINE_FILE"]
+        get_line.cache_clear()
+    run = subprocess.Popen([sys.executable, "-m", "surfaces.cli", "order", "run", str(order_id)], env=env, cwd=tmp_path,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline, said = time.monotonic() + 240, ""
+        while "Pausing flow" not in said and "Beginning subflow run 'Cull" not in said:
+            assert run.poll() is None and time.monotonic() < deadline, said + run.stderr.read()
+            said += run.stderr.readline()
+    finally:
+        os.killpg(run.pid, signal.SIGINT)
+        run.wait(timeout=60)
+    assert f"Prefect runs are recorded on {prefect_api} (the Prefect profile's server)" in said
+    assert "note: this line waits for people" not in said

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -78,14 +77,15 @@ def run_order(order_id: int, *, wait: bool = False) -> str:
     it, with progress bars while stdout is a terminal (:mod:`surfaces.cli.progress`)."""
     from surfaces.actions import orders
     from surfaces.cli.progress import progress_of
-    from surfaces.prefect_env import choose_prefect_server, guard_temporary_server, start_temporary_server_alone
+    from surfaces.prefect_env import (choose_prefect_server, guard_temporary_server, on_a_named_server,
+                                      start_temporary_server_alone)
 
     print(choose_prefect_server(), file=sys.stderr)
     guard_temporary_server()              # before the check below may start the temporary server
     if not wait:
         orders.ensure_free(order_id)      # refused before any warning about this run
     start_temporary_server_alone()
-    if orders.waits_for_people(order_id) and not os.environ.get("PREFECT_API_URL"):
+    if orders.waits_for_people(order_id) and not on_a_named_server():
         print("note: this line waits for people. Their hand-backs and decisions reach this run through Prefect's "
               "database on this machine (each command starts its own temporary server on it), not from other "
               "machines, and nobody can watch the run in the Prefect UI: for that, stop this, start `make server`, "
