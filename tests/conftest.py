@@ -20,6 +20,17 @@ os.environ.update(SERVER_SETTINGS)     # the test servers are set as `make serve
 os.environ.pop("PREFECT_API_URL", None)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse to run beside a studio's postline.env: every setting reads it (the record's URL, the line file, the
+    shared folder), so the tests would work on the studio's production record and files."""
+    studio = Path("postline.env")
+    if studio.is_file():
+        pytest.exit(f"{studio.resolve()} holds a studio's settings (its record, line file and folders): the tests "
+                    "would read them and write into that production record. Run them in a clone of postline that "
+                    "has no postline.env: git clone <this folder> /tmp/postline-tests && cd /tmp/postline-tests && "
+                    "make test", returncode=2)
+
+
 def sample(name: str) -> Path:
     path = SAMPLES / name
     if not path.is_file():
