@@ -3,7 +3,10 @@
 A package folder: every file its manifest.json lists (ZIPs, contact sheets, album PDF) is there with its size
 and SHA-256; inside each ZIP, every member the manifest lists is there, reads back (CRC) and has its size and
 SHA-256, and the ZIP holds nothing else; the folder holds nothing unlisted. A ZIP alone is checked against the
-manifest.json it carries (a rendition set's ZIP, or the package's download ZIP: every file of the package). Every difference is named, one line each; none means the delivery is whole."""
+manifest.json it carries (a rendition set's ZIP, or the package's download ZIP: every file of the package). An
+order's archive folder: its originals (each still the bytes it was archived with, and every one its deliveries'
+manifests name is there) and each of its packages. Every difference is named, one line each; none means the
+delivery is whole."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import json
 import zipfile
 from pathlib import Path
 
+from tasks.files import INCOMING_PREFIX
 from tasks.package import MANIFEST
 
 
@@ -76,18 +80,22 @@ def verify_zip(path: Path) -> list[str]:
         return _members(archive, manifest["files"] + loose, path.name)
 
 
-def _file_problems(path: Path, entry: dict) -> list[str]:
-    if not path.is_file():
-        return [f"{entry['path']}: listed in the manifest but missing"]
-    size = path.stat().st_size
+def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(1 << 20):
             digest.update(block)
+    return digest.hexdigest()
+
+
+def _file_problems(path: Path, entry: dict) -> list[str]:
+    if not path.is_file():
+        return [f"{entry['path']}: listed in the manifest but missing"]
+    size = path.stat().st_size
     problems = []
     if size != entry.get("size"):
         problems.append(f"{entry['path']}: {size} bytes, the manifest says {entry.get('size')}")
-    if digest.hexdigest() != entry.get("sha256"):
+    if _sha256(path) != entry.get("sha256"):
         problems.append(f"{entry['path']}: content differs from the manifest")
     return problems
 
@@ -124,9 +132,56 @@ def verify_package(folder: Path) -> list[str]:
     return problems
 
 
+def is_order_folder(path: Path) -> bool:
+    """An order's archive folder (``<archive>/<client>/<year>/order-N``): its originals beside its packages."""
+    return (path / "originals").is_dir()
+
+
+def packages_in(folder: Path) -> list[Path]:
+    """The delivery packages of an order's archive folder (``delivery``, ``delivery-rev1``, ...)."""
+    return sorted(p for p in folder.iterdir() if p.is_dir() and (p / MANIFEST).is_file())
+
+
+def verify_originals(folder: Path, manifests: list[dict]) -> list[str]:
+    """An order's archived originals: each file still holds the bytes it was archived with (its name starts with
+    their SHA-256, tasks.files.copy_with_checksum), and every original the ``manifests`` name, delivered or not,
+    is there."""
+    problems, found = [], set()
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or path.name.startswith(INCOMING_PREFIX):
+            continue
+        sha, archived = _sha256(path), path.name.split("-", 1)[0]
+        found.add(sha)
+        if len(archived) != 16 or not sha.startswith(archived):
+            problems.append(f"originals/{path.name}: content differs from the original archived (SHA-256 "
+                            f"{sha[:12]}…, its name says {archived[:12]}…)" if len(archived) == 16 else
+                            f"originals/{path.name}: not an original postline archived (its name holds no checksum)")
+    named: dict[str, str] = {}
+    for manifest in manifests:
+        for entry in [*manifest.get("files", []), *manifest.get("not_delivered", [])]:
+            if isinstance(entry, dict) and isinstance(entry.get("source_sha256"), str):
+                named.setdefault(entry["source_sha256"], str(entry.get("source_name")))
+    problems += [f"originals: {name}: missing (its delivery's manifest names it, SHA-256 {sha[:12]}…)"
+                 for sha, name in sorted(named.items(), key=lambda pair: pair[1]) if sha not in found]
+    return problems
+
+
+def verify_order(folder: Path) -> list[str]:
+    """An order's archive folder: its originals against its packages' manifests, then each package."""
+    packages = packages_in(folder)
+    read = [_read_manifest((package / MANIFEST).read_bytes(), MANIFEST)[0] for package in packages]
+    problems = verify_originals(folder / "originals", [manifest for manifest in read if manifest is not None])
+    for package in packages:
+        problems += [f"{package.name}/{problem}" for problem in verify_package(package)]
+    return problems
+
+
 def verify(path: Path) -> list[str]:
-    """Every difference between a delivery (package folder, or one of its ZIPs) and its manifest; [] when whole."""
+    """Every difference between a delivery (package folder, or one of its ZIPs; an order's archive folder: its
+    originals and its packages) and its manifest; [] when whole."""
     path = Path(path)
+    if path.is_dir() and is_order_folder(path):
+        return verify_order(path)
     if path.is_dir():
         return verify_package(path)
     if path.is_file():

@@ -361,6 +361,32 @@ def _cli(*args: str) -> tuple[int, str]:
     return code, out.getvalue()
 
 
+def test_verify_of_the_orders_archive_folder_checks_the_originals_kept_for_years(delivered, tmp_path):
+    """The README promised `postline verify` checks the originals' SHA-256s; it checked the package only: an
+    archived original changed or gone was 'OK'."""
+    kept = tmp_path / "order"
+    shutil.copytree(delivered["package"].parent, kept)
+    code, out = _cli("verify", str(kept))
+    originals = sorted((kept / "originals").iterdir())
+    assert code == 0 and f"OK  {kept}: {len(originals)} originals as archived, 1 package(s)" in out, out
+
+    named = {e["source_sha256"]: e["source_name"]
+             for e in json.loads((kept / "delivery" / "manifest.json").read_text())["files"]}
+    changed = originals[0]
+    gone, gone_name = next((p, name) for p in originals[1:] for sha, name in named.items()
+                           if p.name.startswith(sha[:16]))
+    changed.chmod(0o644)                                        # archived read-only
+    data = bytearray(changed.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    changed.write_bytes(bytes(data))
+    gone.unlink()
+    code, out = _cli("verify", str(kept))
+    assert code == 1, out
+    assert f"originals/{changed.name}: content differs from the original archived" in out
+    assert f"originals: {gone_name}: missing (its delivery's manifest names it" in out
+    assert "difference(s) from what was archived and delivered" in out
+
+
 def test_verify_passes_a_fresh_package_and_names_the_file_one_changed_byte_is_in(delivered, tmp_path):
     first = delivered["first"]
     code, out = _cli("verify", str(first))

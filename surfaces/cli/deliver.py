@@ -2,6 +2,7 @@
 
     postline deliver ORDER [--recipe NAME|FILE]   pack a delivered order again (no stage runs again)
     postline verify PACKAGE_OR_ZIP                re-hash everything against the manifest; exit 1 on any difference
+    postline verify ORDER_ARCHIVE_FOLDER          its originals as archived, and each of its packages
     postline archive list [--client TEXT]         every order's archive folder, size and how long it is kept
     postline archive expire [--apply]             what is past retention (--apply removes it)
     postline recipe list | check FILE...          the delivery recipes
@@ -39,22 +40,30 @@ def cmd_deliver(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     import json
 
-    from tasks.verify import verify
+    from tasks.verify import is_order_folder, packages_in, verify
 
     path = Path(args.path).expanduser()
     if not path.exists():
         print(f"error: {shown(path)}: no such file or folder; give a delivery package folder or one of its ZIPs "
               "(`postline archive list` shows where each order's is)", file=sys.stderr)
         return EXIT_USAGE
-    if path.is_dir() and not (path / "manifest.json").is_file():    # the wrong folder: a usage error, no difference
+    order = path.is_dir() and is_order_folder(path)
+    if path.is_dir() and not order and not (path / "manifest.json").is_file():   # the wrong folder: a usage error
         print(f"error: {shown(path)} holds no manifest.json: it is not a delivery package; give the package folder "
-              "(`postline archive list` shows where each order's is) or one of its ZIPs", file=sys.stderr)
+              "or the order's archive folder (`postline archive list` shows where each order's is) or one of its "
+              "ZIPs", file=sys.stderr)
         return EXIT_USAGE
     problems = verify(path)
     _print_problems(problems)
     if problems:
-        print(f"{shown(path)}: {len(problems)} difference(s) from its manifest", file=sys.stderr)
+        print(f"{shown(path)}: {len(problems)} difference(s) from "
+              + ("what was archived and delivered" if order else "its manifest"), file=sys.stderr)
         return EXIT_FAILED
+    if order:
+        originals = sum(1 for p in (path / "originals").iterdir() if p.is_file())
+        print(f"OK  {shown(path)}: {originals} originals as archived, {len(packages_in(path))} package(s) match "
+              "their manifests")
+        return EXIT_OK
     manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8")) if path.is_dir() else None
     count = len(manifest["files"]) + len(manifest["zips"]) + len(manifest["sheets"]) if manifest else None
     print(f"OK  {shown(path)}: " + (f"{count} files match the manifest" if count is not None
@@ -153,11 +162,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                          "config/recipes, or a .toml file), from now on")
     deliver.set_defaults(func=cmd_deliver)
 
-    said = "re-hash a delivery package (or one of its ZIPs) against its manifest; exit 1 naming every difference"
+    said = ("re-hash a delivery package (or one of its ZIPs) against its manifest, or an order's archive folder (its "
+            "originals and its packages); exit 1 naming every difference")
     verify = sub.add_parser("verify", help=said, description=said[0].upper() + said[1:] + ", 0 when it is whole, "
                             "2 when the path is not there or not a package.")
-    verify.add_argument("path", metavar="PACKAGE_OR_ZIP", help="the package folder (`postline archive list` shows "
-                        "each order's) or a ZIP of it, e.g. the client's download")
+    verify.add_argument("path", metavar="PACKAGE_OR_ZIP", help="the package folder or the order's archive folder "
+                        "(`postline archive list` shows each order's), or a ZIP of it, e.g. the client's download")
     verify.set_defaults(func=cmd_verify)
 
     archive = sub.add_parser("archive", help="the archive by client: list, and retention").add_subparsers(
