@@ -170,3 +170,25 @@ def test_a_misspelt_setting_is_warned_of_not_ignored_without_a_word(monkeypatch,
                     "POSTLINE_RETENTION_YEARS?",
                     "warning: POSTLINE_REVISON_WINDOW_DAYS is not a postline setting and is ignored: did you mean "
                     "POSTLINE_REVISION_WINDOW_DAYS?"], said
+
+
+def test_a_misspelt_record_setting_stops_the_command_before_it_starts_a_record_of_its_own(monkeypatch, tmp_path,
+                                                                                          capsys):
+    """POSTLINE_DATABSE_URL in a studio machine's postline.env was warned of, and postline went on with a new empty
+    SQLite record: `status` said 'No orders yet', and orders made there were in no one else's record."""
+    from surfaces.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("POSTLINE_DATABASE_URL", raising=False)
+    monkeypatch.setenv("POSTLINE_HOME", str(tmp_path / "home"))
+    (tmp_path / "postline.env").write_text("POSTLINE_DATABSE_URL=postgresql+psycopg://postline@db/postline\n")
+    assert main(["status"]) == 2
+    said = capsys.readouterr().err
+    assert said.startswith("error: POSTLINE_DATABSE_URL is not a postline setting: did you mean "
+                           "POSTLINE_DATABASE_URL? Without POSTLINE_DATABASE_URL postline would use a production "
+                           "record of its own on this machine"), said
+    assert not (tmp_path / "home" / "postline.db").exists()
+    (tmp_path / "postline.env").write_text("POSTLINE_DATABSE_URL=x\nPOSTLINE_DATABASE_URL=sqlite:///"
+                                           f"{tmp_path / 'studio.db'}\n")
+    assert main(["status"]) == 0                      # the right one set too: the other is a leftover, warned of
+    assert "warning: POSTLINE_DATABSE_URL is not a postline setting" in capsys.readouterr().err

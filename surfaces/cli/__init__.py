@@ -66,7 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         keep_freed_memory()
     _connect_prefect()
     quiet_events_at_exit()             # by name: Prefect need not be loaded yet
-    for warning in errors.misspelt_settings([*os.environ, *_settings_file_names()]):
+    given = [*os.environ, *_settings_file_names()]
+    if (refused := errors.record_misspelt(given)) is not None:
+        print(f"error: {refused}", file=sys.stderr)
+        return errors.EXIT_USAGE
+    for warning in errors.misspelt_settings(given):
         print(warning, file=sys.stderr)
     if "prefect" in sys.modules:       # else a command that runs a flow quiets it once loaded: status, queue,
         quiet_prefect_console()        # people and the like do not load Prefect at all (seconds a command)

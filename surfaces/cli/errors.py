@@ -93,10 +93,32 @@ def _setting_prefixes() -> dict[str, str]:
 READ_ELSEWHERE = ("POSTLINE_LINE_FILE", "POSTLINE_FASTLUT", "POSTLINE_CODE_DIR")   # config/line.py, fastlut, prefect.yaml
 
 
+WHERE_THE_RECORD_IS = ("POSTLINE_DATABASE_URL", "POSTLINE_HOME")
+
+
 def misspelt_settings(given: Iterable[str]) -> list[str]:
     """A warning for each of ``given`` (POSTLINE_* names set in the environment or postline.env) that is no
     setting of postline's but one misspelt (`POSTLINE_RETENTION_YEAR`): it was ignored without a word, and the
     studio thought it set. A name like none of them is left alone (another tool's)."""
+    return [f"warning: {name} is not a postline setting and is ignored: did you mean {meant}?"
+            for name, meant in _misspelt(given).items()]
+
+
+def record_misspelt(given: Iterable[str]) -> str | None:
+    """Why a command must not run: ``given`` misspells the setting that says where the studio's record is
+    (POSTLINE_DATABASE_URL, POSTLINE_HOME) and does not set it: postline would start a record of its own on this
+    machine, and the orders made here would be in no one else's."""
+    given = list(given)
+    for name, meant in _misspelt(given).items():
+        if meant in WHERE_THE_RECORD_IS and meant not in given:
+            return (f"{name} is not a postline setting: did you mean {meant}? Without {meant} postline would use a "
+                    "production record of its own on this machine, not the studio's: correct the name (in the "
+                    "environment or postline.env)")
+    return None
+
+
+def _misspelt(given: Iterable[str]) -> dict[str, str]:
+    """The POSTLINE_* names of ``given`` that are no setting, each with the setting it is close to."""
     import difflib
 
     import config.links  # noqa: F401  (their settings classes, found below)
@@ -109,11 +131,11 @@ def misspelt_settings(given: Iterable[str]) -> list[str]:
         import surfaces.web_session  # noqa: F401  (its settings: POSTLINE_WEB_*)
     known = {kind.model_config["env_prefix"] + field.upper() for kind in _settings_classes()
              for field in kind.model_fields} | set(READ_ELSEWHERE)
-    said = []
+    said = {}
     for name in (name for name in given if name not in known):
         close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.85)
         if close:
-            said.append(f"warning: {name} is not a postline setting and is ignored: did you mean {close[0]}?")
+            said[name] = close[0]
     return said
 
 
