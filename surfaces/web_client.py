@@ -1,6 +1,7 @@
 """The client's pages, reached by a signed link (record/links.py) and no sign-in: their gallery (``/g/<token>``:
 pick favourites and album photos, a note per photo, send; later, ask for changes), their download (``/d/<token>``:
-the delivery's zip, resumable with HTTP Range) and a photo's preview (``/p/<token>``). Thin over
+the delivery's zip, resumable with HTTP Range) and a photo's preview (``/p/<token>``, and small:
+``/p/<token>/small.jpg``). Thin over
 :mod:`surfaces.actions.client`.
 
 A link with a PIN shows a PIN form first; the right PIN leaves a cookie proving it for that link (signed,
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import pathlib
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -34,7 +36,7 @@ from surfaces.actions import client as actions
 from surfaces.web_deps import to, web
 from surfaces.web_download import download_response
 from surfaces.web_errors import RecordId, status_of
-from surfaces.web_images import PREVIEW_LONG_EDGE, preview_jpeg, thumbnail
+from surfaces.web_images import PREVIEW_LONG_EDGE, SMALL_LONG_EDGE, preview_jpeg, shrunk, thumbnail
 
 router = APIRouter()
 Token = Annotated[str, Path(min_length=10, max_length=links.MAX_TOKEN, pattern=r"^[A-Za-z0-9_.\-]+$")]
@@ -304,14 +306,33 @@ async def download_pin(request: Request, token: Token) -> Response:
     return await pin_given(request, token, LinkPurpose.DOWNLOAD)
 
 
+PREVIEW_HEADERS = {"Cache-Control": "private, max-age=300"}
+
+
+def thumbs(order_id: int) -> pathlib.Path:
+    """Where an order's small pictures are kept (made once each)."""
+    return get_settings().work_dir / f"order-{order_id}" / "thumbs"
+
+
 @router.get("/p/{token}")
 def preview(request: Request, token: Token) -> Response:
     link = opened(request, token, LinkPurpose.PREVIEW)
-    (path, original), headers = actions.preview_of(link), {"Cache-Control": "private, max-age=300"}
+    path, original = actions.preview_of(link)
     if original:    # a RAW file: its embedded preview (or a reduced decode)
-        cache = get_settings().work_dir / f"order-{link.order_id}" / "thumbs"
-        return FileResponse(thumbnail(path, cache, PREVIEW_LONG_EDGE), media_type="image/jpeg", headers=headers)
-    return Response(preview_jpeg(path), media_type="image/jpeg", headers=headers)
+        return FileResponse(thumbnail(path, thumbs(link.order_id), PREVIEW_LONG_EDGE), media_type="image/jpeg",
+                            headers=PREVIEW_HEADERS)
+    return Response(preview_jpeg(path), media_type="image/jpeg", headers=PREVIEW_HEADERS)
+
+
+@router.get("/p/{token}/small.jpg")
+def preview_small(request: Request, token: Token) -> Response:
+    """The preview's picture at most SMALL_LONG_EDGE px, made once and kept: a gate's form in the Prefect UI shows
+    up to 48 at their natural size (qc/gates.pictures). The same signed link opens it, and nothing else: its size
+    is the route's, not the caller's."""
+    link = opened(request, token, LinkPurpose.PREVIEW)
+    path, original = actions.preview_of(link)
+    small = (thumbnail if original else shrunk)(path, thumbs(link.order_id), SMALL_LONG_EDGE)
+    return FileResponse(small, media_type="image/jpeg", headers=PREVIEW_HEADERS)
 
 
 @router.post("/p/{token}")

@@ -1,6 +1,7 @@
 """Pictures for the web pages. Before/after previews: a small sRGB JPEG made on the fly from a working TIFF (16- or
 8-bit, via tifffile) or a JPEG (via Pillow). The client's gallery: proofs watermarked with the studio's name; the
-senior photographer's grid: thumbnails of the originals (both made once and kept on disk, by content). Files in the work area are content-addressed and not rewritten,
+senior photographer's grid: thumbnails of the originals; a preview link's small picture (all made once and kept on
+disk, by content). Files in the work area are content-addressed and not rewritten,
 so previews are cached by path, size and modification time. A file's size is checked from its header before
 it is decoded (the same limit as a hand-back's, POSTLINE_MAX_RESULT_PIXELS)."""
 
@@ -77,6 +78,8 @@ def preview_jpeg(path: Path) -> bytes:
 
 GALLERY_LONG_EDGE = 1400
 THUMB_LONG_EDGE = 480
+SMALL_LONG_EDGE = 120    # a preview link's small picture: a gate's form in the Prefect UI shows it at this size,
+                         # its natural one (three a row fill the Resume dialog, about 470 px wide)
 
 
 def _cached(cache: Path, key: str, make) -> Path:  # noqa: ANN001 - make() -> bytes
@@ -113,6 +116,17 @@ def watermarked(source: Path, cache: Path, text: str, long_edge: int = GALLERY_L
         return _encode(Image.fromarray(np.rint(marked * 255).astype(np.uint8), "RGB"))
 
     return _cached(cache, _key(source, text, long_edge, "watermark-1"), make)
+
+
+def shrunk(source: Path, cache: Path, long_edge: int) -> Path:
+    """A JPEG of ``source`` (a finished JPEG or working TIFF) at most ``long_edge`` px, kept in ``cache``."""
+
+    def make() -> bytes:
+        image = _open(source)
+        image.thumbnail((long_edge, long_edge), Image.LANCZOS)
+        return _encode(image, 80)
+
+    return _cached(cache, _key(source, long_edge, "shrunk-1"), make)
 
 
 def thumbnail(original: Path, cache: Path, long_edge: int = THUMB_LONG_EDGE) -> Path:

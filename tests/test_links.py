@@ -1,7 +1,8 @@
 """Signed client links over real HTTP on localhost (`postline web` on uvicorn): a download link made by
 `postline download-link` serves the delivery zip whole and by ranges (a download that resumes), with the bytes of
 the file; the same link with one character changed, after its expiry, withdrawn, or with a wrong PIN is refused
-with a page saying so; wrong PINs in a row pause the link. A preview link shows one photo at web size."""
+with a page saying so; wrong PINs in a row pause the link. A preview link shows one photo at web size, and small
+(what a gate's form in the Prefect UI shows) by the same signed link only."""
 
 from __future__ import annotations
 
@@ -166,6 +167,21 @@ def test_a_preview_link_shows_one_photo_its_raw_original_before_any_retouch(deli
         assert picture.width > picture.height and max(picture.size) <= 900      # the D1's landscape frame, web size
         assert np.asarray(picture.convert("L"), np.float32).std() > 10          # a picture, not a blank
         assert client.get(made.url.replace("/p/", "/d/")).status_code == 404   # signed for a preview only
+
+        small = client.get(made.url + "/small.jpg")          # what a gate's form shows: small, made once, kept
+        assert small.status_code == 200 and small.headers["content-type"] == "image/jpeg"
+        thumb = Image.open(io.BytesIO(small.content))
+        assert thumb.width > thumb.height and max(thumb.size) == 120 and len(small.content) < 20_000
+        assert np.asarray(thumb.convert("L"), np.float32).std() > 10
+        assert client.get(made.url + "/small.jpg").content == small.content
+        asked = client.get(made.url + "/small.jpg?long_edge=4000&size=full")    # its size is not the caller's
+        assert asked.status_code == 200 and asked.content == small.content
+        for other in (made.url + "/large.jpg", made.url + "/small.jpg/x"):
+            assert client.get(other).status_code in (404, 405), other
+        assert 401 == httpx.get(made.url + "/small.jpg", timeout=60).status_code   # no PIN given in this browser
+        changed_one = client.get(changed(made.url) + "/small.jpg")            # a signed link is still needed
+        assert changed_one.status_code == 404 and changed_one.content == b""
+        assert client.get(made.url.replace("/p/", "/g/") + "/small.jpg").status_code == 404
 
 
 def test_a_client_address_that_is_not_one_gets_the_clients_page_not_the_staffs(home):
