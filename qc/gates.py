@@ -82,14 +82,18 @@ def listing_problems(waiting: Sequence[str], listed: list[str]) -> list[str]:
 
 
 MAX_PICTURES = 48       # thumbnails a form shows at most; the review page shows every photo
-PICTURES_PER_ROW = 4
+PICTURES_PER_ROW = 3    # what fits the Prefect UI's Resume dialog (about 470 px wide) at 120 px with their names
 
 
 def pictures(order_id: int, photos: dict[str, int], *, link_to: str) -> str:
-    """Markdown thumbnails of ``photos`` (card name -> photo id) for a gate's form in the Prefect UI, which renders
-    Markdown images: a signed preview link of each (record/links.py, ``/p/<token>`` on `postline web`: the photo's
-    finished file, or its original before any; valid POSTLINE_PREVIEW_MINUTES), in a table of
-    :data:`PICTURES_PER_ROW`, each linked to ``link_to`` (the review page). Empty when there is none."""
+    """Markdown thumbnails of ``photos`` (card name -> photo id) for a gate's form in the Prefect UI: a table of
+    :data:`PICTURES_PER_ROW`, each cell the photo's small picture (a signed preview link's ``/small.jpg`` on
+    `postline web`, record/links.py: the photo's finished file, or its original before any, 120 px; valid
+    POSTLINE_PREVIEW_MINUTES) with its card name under it, a link to ``link_to`` (the review page). Empty when there
+    is none.
+
+    The picture itself is no link: the Prefect UI (3.8) shows an image inside a link as its raw Markdown text
+    (``[![name](...)](...)``), and a plain image at its natural size (so the small one, not the 900 px preview)."""
     from datetime import timedelta
 
     from config.links import get_link_settings
@@ -106,8 +110,9 @@ def pictures(order_id: int, photos: dict[str, int], *, link_to: str) -> str:
         for name, photo_id in shown_here:
             link = links.create(session, order_id=order_id, purpose=LinkPurpose.PREVIEW, target=str(photo_id),
                                 expires_at=utcnow() + timedelta(minutes=settings.preview_minutes), actor="postline")
-            label = name.replace("|", "\\|").replace("]", "")
-            cells.append(f"[![{label}]({links.url(key, link, settings.public_url)})]({link_to}) {label}")
+            label = name.replace("|", "\\|").replace("[", "").replace("]", "")
+            small = f"{links.url(key, link, settings.public_url)}/small.jpg"    # surfaces/web_client.preview_small
+            cells.append(f"![{label}]({small}) [{label}]({link_to})")
     rows = [cells[i:i + PICTURES_PER_ROW] for i in range(0, len(cells), PICTURES_PER_ROW)]
     width = min(PICTURES_PER_ROW, len(cells))
     table = ["| " + " | ".join([""] * width) + " |", "|" + "---|" * width]

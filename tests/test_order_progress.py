@@ -5,12 +5,14 @@ table on the order run itself with rework reasons and who did each stage."""
 
 from __future__ import annotations
 
+import io
 import re
 import threading
 from pathlib import Path
 from uuid import UUID
 
 from fastapi.testclient import TestClient
+from PIL import Image
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey, FlowRunFilter, FlowRunFilterName,
@@ -96,11 +98,16 @@ def test_the_order_run_shows_progress_rounds_and_who_did_what(human_line, tmp_pa
     assert "waiting for the QC lead at QC gate" in progress.data
     form = pause_description(order_id)
     assert f"[Open the review page](http://127.0.0.1:8765/orders/{order_id}/qc)" in form
-    thumbnails = re.findall(r"\[!\[([^]]+)\]\(http://127\.0\.0\.1:8765(/p/[^)]+)\)\]", form)   # signed previews
+    # each photo small (a signed preview's small picture), its card name under it linking to the review page; no
+    # image inside a link, which the Prefect UI shows as raw Markdown text
+    thumbnails = re.findall(r"!\[([^]]+)\]\(http://127\.0\.0\.1:8765(/p/[^)/]+/small\.jpg)\) "
+                            rf"\[\1\]\(http://127\.0\.0\.1:8765/orders/{order_id}/qc\)", form)
     assert sorted(name for name, _ in thumbnails) == sorted(p.source_name for p in photos(order_id))
+    assert "[![" not in form
     with TestClient(create_app()) as web:
         shown = web.get(thumbnails[0][1])
-    assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg" and shown.content[:2] == b"\xff\xd8"
+    assert shown.status_code == 200 and shown.headers["content-type"] == "image/jpeg"
+    assert max(Image.open(io.BytesIO(shown.content)).size) == 120       # the retouched file, small
     assert f"http://127.0.0.1:8765/orders/{order_id}/qc" in progress.data and f"`postline qc pending {order_id}`" in progress.data
     with transaction() as session:
         names = sorted(p.source_name for p in work.photos(session, order_id))
