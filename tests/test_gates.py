@@ -1,7 +1,8 @@
 """One Gate abstraction (qc/gates.py) for every place a person decides on an order's photos: a flow waits with
 it and the surfaces' action gives it decisions, the same object on both sides. Another gate is a small subclass:
 one is made here (a pick of favourites of its own, beside the real client selection of qc/selection.py) and used
-end to end through a real paused run."""
+end to end through a real paused run. A gate's thumbnails show as small pictures in the real Prefect UI's Resume
+form."""
 
 from __future__ import annotations
 
@@ -249,3 +250,71 @@ def test_a_qc_rejections_region_names_its_photo_by_file_name_alone_too(monkeypat
     assert args.reject[0]["photo"] == "100NIKON/DSC_0003.dng"
     assert args.region == [("100NIKON/DSC_0003.dng", "0.25,0.1,0.5,0.3")]
     assert args.outline == [("100NIKON/DSC_0003.dng", "0,0;1,0;1,1")]
+
+
+class Look(RunInput):
+    approve_all: bool = True
+
+
+@flow(name="gate-form-look")
+def paused_with(text: str) -> None:
+    from prefect.flow_runs import pause_flow_run
+
+    pause_flow_run(wait_for_input=Look.with_initial_data(description=text), timeout=300, poll_interval=1)
+
+
+def test_a_gates_form_shows_each_photo_as_a_small_picture_in_the_prefect_ui(home, tmp_path, monkeypatch):
+    """The Resume form of a run paused with a gate's thumbnails, in the real Prefect UI (`prefect server start`) in
+    headless Chromium: each photo a picture 120 px wide (the UI showed an image inside a link as its raw Markdown
+    text, and a plain image at its natural size: the 900 px preview across the form)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.flow_runs import resume_flow_run
+    from prefect.logging.handlers import APILogWorker
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from surfaces.web import create_app
+    from tests.browser import chromium_page, served, until
+    from tests.conftest import sample
+    from tests.test_progress_screenshot import prefect_server
+
+    raw = sample("nikon_d1.nef")
+    with transaction() as session:
+        order = work.create_order(session, client="Look", shoot=ShootType.PORTRAIT, preset_name="neutral",
+                                  preset_version=1, preset_hash="0" * 64, preset_json="{}", due=None,
+                                  card_folder=str(home / "card"))
+        session.flush()
+        photos = [Photo(order_id=order.id, source_name=f"DSC_000{n}.nef", original_path=str(raw), sha256=f"{n}" * 64,
+                        size_bytes=raw.stat().st_size, status=PhotoStatus.INGESTED) for n in (1, 2)]
+        session.add_all(photos)
+        session.flush()
+        order_id, ids = order.id, {p.source_name: p.id for p in photos}
+    (tmp_path / "prefect").mkdir()
+    with served(create_app()) as web, prefect_server(tmp_path / "prefect") as base:
+        monkeypatch.setenv("POSTLINE_PUBLIC_URL", web)
+        text = gates.pictures(order_id, ids, link_to=f"{web}/orders/{order_id}/qc")
+
+        def run() -> None:
+            with temporary_settings(updates={PREFECT_API_URL: f"{base}/api"}):
+                paused_with(text)
+        runner = threading.Thread(target=run, daemon=True)
+        runner.start()
+        with temporary_settings(updates={PREFECT_API_URL: f"{base}/api"}), get_client(sync_client=True) as client:
+            deadline = time.monotonic() + 60
+            while not (paused := [r for r in client.read_flow_runs() if r.state.is_paused()]):
+                assert time.monotonic() < deadline and runner.is_alive(), "the run never paused"
+                time.sleep(0.3)
+            [run_id] = [r.id for r in paused]
+            with chromium_page() as page:
+                page.goto(f"{base}/runs/flow-run/{run_id}")
+                page.get_by_role("button", name="Resume").first.click()
+                pictures = "[...document.querySelectorAll('[role=dialog] img')]"
+                until(page, f"{pictures}.length == 2 && {pictures}.every(i => i.complete && i.naturalWidth > 0)",
+                      timeout=30)
+                shown = page.evaluate(f"{pictures}.map(i => [i.alt, i.naturalWidth, i.clientWidth])")
+                said = page.locator("[role=dialog]").inner_text()
+            resume_flow_run(run_id, run_input={"approve_all": True})
+        runner.join(timeout=60)
+        APILogWorker.drain_all(timeout=10)      # the run's last logs and events sent before its server stops: sent
+        EventsWorker.drain_all(timeout=10)      # after, they are retried for a minute and more at the tests' exit
+    assert shown == [["DSC_0001.nef", 120, 120], ["DSC_0002.nef", 120, 120]]   # the D1's landscape frame, small
+    assert "DSC_0001.nef" in said and "![" not in said                          # a caption, no raw Markdown
