@@ -10,6 +10,7 @@ import json
 import threading
 import time
 import zipfile
+from collections import Counter
 from pathlib import Path
 from uuid import UUID
 
@@ -19,6 +20,7 @@ from prefect.client.orchestration import get_client
 from flows.order import order_flow
 from record import work
 from record.db import transaction
+from record.models import EventKind, PhotoStatus
 from surfaces.actions.orders import create_order
 from surfaces.actions.queue import hand_back, pull_to_folder
 from surfaces.cli import main
@@ -159,3 +161,16 @@ def retouch_everything(person: str, folder: Path) -> list[str]:
         hand_back(item_id=item.id, person=person, file=out)
         done.append(f"{item.photo_id}:r{item.round}")
     return done
+
+
+def delivered_once(order_id: int, photos: int) -> None:
+    """Every one of the order's ``photos`` photos delivered, each once, none worked twice at a stage, none failed
+    or rejected: what an order that rode out a machine failure must show."""
+    with transaction() as session:
+        found = work.photos(session, order_id)
+        events = work.events(session, order_id)
+    assert {p.status for p in found} == {PhotoStatus.DELIVERED} and len(found) == photos
+    assert Counter(e.photo_id for e in events if e.kind is EventKind.DELIVERED) == {p.id: 1 for p in found}
+    submits = Counter((e.photo_id, e.stage, e.round) for e in events if e.kind is EventKind.SUBMITTED)
+    assert max(submits.values()) == 1, "a finished photo was processed again"
+    assert not [e for e in events if e.kind in (EventKind.FAILED, EventKind.REJECTED)]

@@ -24,7 +24,7 @@ from record import work
 from record.db import transaction
 from record.models import EventKind, OrderStatus, PhotoStatus, WorkItem, WorkStatus
 from tasks.synthetic import DngMeta, render_scene, write_card, write_dng
-from tests.flowkit import Delivery, cli
+from tests.flowkit import Delivery, cli, delivered_once
 
 PHOTOS = 6
 MB = 1 << 20
@@ -147,14 +147,7 @@ def _assert_delivered_once(order_id: int, package: Path, card: Path) -> None:
     renditions = len(load_recipe("portrait").renditions)
     assert per_photo == {p.name: renditions for p in card.iterdir()}      # every rendition of each, once
     assert delivery.manifest["not_delivered"] == []
-    with transaction() as session:
-        photos = work.photos(session, order_id)
-        events = work.events(session, order_id)
-    assert {p.status for p in photos} == {PhotoStatus.DELIVERED} and len(photos) == PHOTOS
-    assert Counter(e.photo_id for e in events if e.kind is EventKind.DELIVERED) == {p.id: 1 for p in photos}
-    submits = Counter((e.photo_id, e.stage, e.round) for e in events if e.kind is EventKind.SUBMITTED)
-    assert max(submits.values()) == 1, "a finished photo was processed again"
-    assert not [e for e in events if e.kind in (EventKind.FAILED, EventKind.REJECTED)]
+    delivered_once(order_id, PHOTOS)
 
 
 def test_a_full_disk_stops_the_run_and_after_freeing_space_the_order_completes(on_small_disk):

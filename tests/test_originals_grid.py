@@ -6,6 +6,7 @@ decide` (culled photos, decisions recorded beside the suggestion)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -249,23 +250,29 @@ def test_beside_the_button_the_decision_adds_up_as_frames_are_marked(home, monke
         assert "2 approved; C.jpg culled (blurred); D.jpg culled (other)" in page.locator("#decided").inner_text()
 
 
+def _add_frame(session, home: Path, order_id: int, name: str, *, seconds: int, bits: int,  # noqa: ANN001
+               colour: tuple[int, int, int], blur: float = 0.3) -> None:
+    """A plain frame taken ``seconds`` after T0, with cull signals whose hash is ``bits`` ones (alike by count)."""
+    path = home / name
+    Image.new("RGB", (300, 200), colour).save(path)
+    photo = work.add_photo(session, Photo(order_id=order_id, source_name=name, sha256=f"{bits:064x}",
+                                          size_bytes=path.stat().st_size, status=PhotoStatus.INGESTED,
+                                          capture_time=T0 + timedelta(seconds=seconds), original_path=str(path)),
+                           first_stage="cull_grade")
+    cull_record.add_signals(session, CullSignals(
+        photo_id=photo.id, order_id=order_id, source="image", width=300, height=200, subject="region", blur=blur,
+        motion=0.05, motion_angle=0, highlights=0.0, shadows=0.0, median_luma=0.45, faces=0, eyes="",
+        phash=f"{(1 << bits) - 1:016x}"))
+
+
 def test_frames_alike_but_taken_apart_are_not_called_a_burst(home, monkeypatch):
     """E and F are the same picture taken ten minutes apart (the couple posed again): side by side, as alike frames
     taken apart, not as a burst; A and B, a second apart, stay a burst."""
     monkeypatch.delenv("POSTLINE_WEB_SECRET", raising=False)
     order_id = _order(home)
     with transaction() as session:
-        for name, seconds, bits in (("E.jpg", 1000, 50), ("F.jpg", 1600, 51)):
-            path = home / name
-            Image.new("RGB", (300, 200), (120, 90, 60)).save(path)
-            photo = work.add_photo(session, Photo(order_id=order_id, source_name=name, sha256=f"{bits:064x}",
-                                                  size_bytes=path.stat().st_size, status=PhotoStatus.INGESTED,
-                                                  capture_time=T0 + timedelta(seconds=seconds),
-                                                  original_path=str(path)), first_stage="cull_grade")
-            cull_record.add_signals(session, CullSignals(
-                photo_id=photo.id, order_id=order_id, source="image", width=300, height=200, subject="region",
-                blur=0.3 if name == "E.jpg" else 0.35, motion=0.05, motion_angle=0, highlights=0.0, shadows=0.0,
-                median_luma=0.45, faces=0, eyes="", phash=f"{(1 << bits) - 1:016x}"))
+        _add_frame(session, home, order_id, "E.jpg", seconds=1000, bits=50, colour=(120, 90, 60), blur=0.3)
+        _add_frame(session, home, order_id, "F.jpg", seconds=1600, bits=51, colour=(120, 90, 60), blur=0.35)
     with served(create_app()) as base, chromium_page() as page:
         sign_in(page, base, "sergei", PASSWORD)
         page.goto(f"{base}/orders/{order_id}/originals")
@@ -370,17 +377,8 @@ def test_the_grid_goes_as_the_day_went_with_each_burst_where_it_was_taken(home, 
     monkeypatch.delenv("POSTLINE_WEB_SECRET", raising=False)
     order_id = _order(home)
     with transaction() as session:
-        for name, seconds, bits in (("E.jpg", 150, 45), ("F.jpg", 151, 46)):
-            path = home / name
-            Image.new("RGB", (300, 200), (60, 90, 120)).save(path)
-            photo = work.add_photo(session, Photo(order_id=order_id, source_name=name, sha256=f"{bits:064x}",
-                                                  size_bytes=path.stat().st_size, status=PhotoStatus.INGESTED,
-                                                  capture_time=T0 + timedelta(seconds=seconds),
-                                                  original_path=str(path)), first_stage="cull_grade")
-            cull_record.add_signals(session, CullSignals(
-                photo_id=photo.id, order_id=order_id, source="image", width=300, height=200, subject="region",
-                blur=0.3, motion=0.05, motion_angle=0, highlights=0.0, shadows=0.0, median_luma=0.45, faces=0,
-                eyes="", phash=f"{(1 << bits) - 1:016x}"))
+        _add_frame(session, home, order_id, "E.jpg", seconds=150, bits=45, colour=(60, 90, 120))
+        _add_frame(session, home, order_id, "F.jpg", seconds=151, bits=46, colour=(60, 90, 120))
     with served(create_app()) as base, chromium_page() as page:
         sign_in(page, base, "sergei", PASSWORD)
         page.goto(f"{base}/orders/{order_id}/originals")

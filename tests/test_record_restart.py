@@ -11,18 +11,14 @@ import shlex
 import subprocess
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from record import work
-from record.db import transaction
-from record.models import EventKind, PhotoStatus
 from tasks.synthetic import write_card
-from tests.flowkit import cli
+from tests.flowkit import cli, delivered_once
 from tests.pg import _as_user, find_bin_dir, postgres_cluster
 
 PHOTOS = 10
@@ -92,11 +88,4 @@ def test_postgres_restarting_in_the_middle_of_a_batch_is_ridden_out_and_every_ph
 
     assert restarted.is_set(), "the database was never restarted"
     assert code == 0, out
-    with transaction() as session:
-        photos = work.photos(session, order_id)
-        events = work.events(session, order_id)
-    assert {p.status for p in photos} == {PhotoStatus.DELIVERED} and len(photos) == PHOTOS
-    assert Counter(e.photo_id for e in events if e.kind is EventKind.DELIVERED) == {p.id: 1 for p in photos}
-    submits = Counter((e.photo_id, e.stage, e.round) for e in events if e.kind is EventKind.SUBMITTED)
-    assert max(submits.values()) == 1, "a finished photo was processed again"
-    assert not [e for e in events if e.kind in (EventKind.FAILED, EventKind.REJECTED)]
+    delivered_once(order_id, PHOTOS)
